@@ -1,0 +1,70 @@
+use cetbox_mem::Fault;
+
+/// Why an instruction raised #UD.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UdReason {
+    /// The architecture says #UD (UD2, an invalid encoding, a disabled CET instruction...).
+    Architectural,
+    /// A valid instruction cetbox's CPU model does not implement; the text names it.
+    Unimplemented(String),
+}
+
+/// An exception raised by a guest instruction. All are faults (RIP = the instruction, nothing
+/// committed) except `Breakpoint`, a trap reported with RIP after the INT3.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exception {
+    /// #DE: divide error.
+    DivideError,
+    /// #BP: INT3.
+    Breakpoint,
+    /// #UD.
+    InvalidOpcode(UdReason),
+    /// #GP(0), including non-canonical addresses and privileged instructions.
+    GeneralProtection,
+    /// #PF: a memory access the page table refused.
+    PageFault(Fault),
+    /// #CP with its error code (cpu.md §12.1).
+    ControlProtection(u16),
+    /// #MF: unmasked x87 exception.
+    X87Fault,
+    /// #XM: unmasked SIMD floating-point exception; the value is MXCSR's flags.
+    SimdFault(u32),
+    /// #AC or an explicitly aligned SSE access to a misaligned address (#GP in fact).
+    Alignment,
+    /// #DB after a single-stepped instruction (TF).
+    Debug,
+}
+
+impl From<Fault> for Exception {
+    fn from(f: Fault) -> Exception {
+        Exception::PageFault(f)
+    }
+}
+
+impl Exception {
+    /// The x86 vector number (Linux's `trapno`).
+    pub fn vector(&self) -> u64 {
+        match self {
+            Exception::DivideError => 0,
+            Exception::Debug => 1,
+            Exception::Breakpoint => 3,
+            Exception::InvalidOpcode(_) => 6,
+            Exception::GeneralProtection | Exception::Alignment => 13,
+            Exception::PageFault(_) => 14,
+            Exception::X87Fault => 16,
+            Exception::SimdFault(_) => 19,
+            Exception::ControlProtection(_) => 21,
+        }
+    }
+
+    /// The hardware error code (Linux's `err`).
+    pub fn error_code(&self) -> u64 {
+        match self {
+            Exception::PageFault(f) => f.error_code(),
+            Exception::ControlProtection(c) => *c as u64,
+            _ => 0,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Exception>;

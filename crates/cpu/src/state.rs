@@ -1,0 +1,140 @@
+use crate::block::BlockCache;
+use crate::flags::Flags;
+use crate::fpstate::{Sse, X87};
+use cetbox_mem::AddressSpace;
+use std::sync::Arc;
+
+/// General-purpose register numbers (the x86 encoding order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Reg {
+    Rax = 0,
+    Rcx,
+    Rdx,
+    Rbx,
+    Rsp,
+    Rbp,
+    Rsi,
+    Rdi,
+    R8,
+    R9,
+    R10,
+    R11,
+    R12,
+    R13,
+    R14,
+    R15,
+}
+
+/// The CET state of one thread (cpu.md §2.6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CetState {
+    /// The shadow-stack pointer.
+    pub ssp: u64,
+    /// IA32_U_CET with its architectural layout (cpu.md §2.2).
+    pub u_cet: u64,
+}
+
+pub const U_CET_SH_STK_EN: u64 = 1 << 0;
+pub const U_CET_WR_SHSTK_EN: u64 = 1 << 1;
+
+impl CetState {
+    #[inline(always)]
+    pub fn shstk_enabled(&self) -> bool {
+        self.u_cet & U_CET_SH_STK_EN != 0
+    }
+    #[inline(always)]
+    pub fn wrss_enabled(&self) -> bool {
+        self.u_cet & (U_CET_SH_STK_EN | U_CET_WR_SHSTK_EN) == U_CET_SH_STK_EN | U_CET_WR_SHSTK_EN
+    }
+}
+
+/// The CPU model presented to the guest; process-wide.
+#[derive(Clone, Debug)]
+pub struct CpuConfig {
+    /// CR4.CET and CPUID CET_SS (the "CET" profile of cpu.md §3.4); false is the "no-CET" profile.
+    pub cet: bool,
+}
+
+impl Default for CpuConfig {
+    fn default() -> Self {
+        CpuConfig { cet: true }
+    }
+}
+
+/// One guest thread's CPU.
+pub struct Cpu {
+    pub gpr: [u64; 16],
+    pub rip: u64,
+    pub flags: Flags,
+    pub fs_base: u64,
+    pub gs_base: u64,
+    pub x87: X87,
+    pub sse: Sse,
+    pub cet: CetState,
+    pub config: Arc<CpuConfig>,
+    pub mem: Arc<AddressSpace>,
+    /// Instructions retired (approximate: counted per block).
+    pub icount: u64,
+    pub(crate) cache: BlockCache,
+}
+
+impl Cpu {
+    pub fn new(mem: Arc<AddressSpace>, config: Arc<CpuConfig>) -> Cpu {
+        Cpu {
+            gpr: [0; 16],
+            rip: 0,
+            flags: Flags::default(),
+            fs_base: 0,
+            gs_base: 0,
+            x87: X87::default(),
+            sse: Sse::default(),
+            cet: CetState::default(),
+            config,
+            mem,
+            icount: 0,
+            cache: BlockCache::default(),
+        }
+    }
+
+    /// A copy of the architectural state for a new thread or process sharing or copying `mem`.
+    pub fn fork(&self, mem: Arc<AddressSpace>) -> Cpu {
+        Cpu {
+            gpr: self.gpr,
+            rip: self.rip,
+            flags: self.flags,
+            fs_base: self.fs_base,
+            gs_base: self.gs_base,
+            x87: self.x87.clone(),
+            sse: self.sse.clone(),
+            cet: self.cet,
+            config: self.config.clone(),
+            mem,
+            icount: 0,
+            cache: BlockCache::default(),
+        }
+    }
+
+    #[inline(always)]
+    pub fn reg(&self, r: Reg) -> u64 {
+        self.gpr[r as usize]
+    }
+
+    #[inline(always)]
+    pub fn set(&mut self, r: Reg, v: u64) {
+        self.gpr[r as usize] = v;
+    }
+
+    pub fn rflags(&self) -> u64 {
+        self.flags.get()
+    }
+
+    pub fn set_rflags(&mut self, v: u64) {
+        self.flags.set(v);
+    }
+
+    /// Drops every decoded block (after exec or a change of address space).
+    pub fn flush_code_cache(&mut self) {
+        self.cache.clear();
+    }
+}

@@ -1,0 +1,42 @@
+use crate::Access;
+
+/// Why a guest access failed, in the terms Linux uses for the resulting signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// No mapping at the address: SIGSEGV / SEGV_MAPERR.
+    NotMapped,
+    /// A mapping exists but forbids this access: SIGSEGV / SEGV_ACCERR.
+    Protection,
+    /// The page lies beyond the end of the file it maps: SIGBUS / BUS_ADRERR.
+    BeyondEof,
+}
+
+/// A failed guest memory access: the page-fault the hardware would raise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// The first faulting byte (what Linux puts in si_addr and cr2).
+    pub addr: u64,
+    pub access: Access,
+    pub kind: FaultKind,
+}
+
+impl Fault {
+    /// The x86 page-fault error code Linux copies into `uc_mcontext.err`
+    /// (P = 0x1, W = 0x2, U = 0x4, I/D = 0x10, SS = 0x40); see cpu.md §4.5.
+    pub fn error_code(&self) -> u64 {
+        let mut e = 0x4; // user mode
+        if self.kind != FaultKind::NotMapped {
+            e |= 0x1;
+        }
+        if self.access.is_write() {
+            e |= 0x2;
+        }
+        if self.access == Access::Fetch {
+            e |= 0x10;
+        }
+        if self.access.is_shadow() {
+            e |= 0x40;
+        }
+        e
+    }
+}

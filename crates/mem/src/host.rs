@@ -1,0 +1,127 @@
+//! The host side of guest mappings: every guest page is backed by host memory at the same
+//! address. All host mapping calls live here.
+
+use std::io;
+
+/// The region reserved at start-up for guest mmap placement (see `AddressSpace::new`). It lies
+/// below the host's own mmap area and above the host's executable and heap.
+pub const RESERVE_START: u64 = 0x6000_0000_0000;
+pub const RESERVE_END: u64 = 0x7e00_0000_0000;
+
+fn check(p: *mut libc::c_void) -> io::Result<u64> {
+    if p == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(p as u64)
+    }
+}
+
+/// Reserves [start, end) as inaccessible, uncommitted host memory, failing if anything is there.
+pub fn reserve(start: u64, end: u64) -> io::Result<()> {
+    // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping; it fails instead.
+    let p = unsafe {
+        libc::mmap(
+            start as *mut libc::c_void,
+            (end - start) as usize,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE
+                | libc::MAP_ANONYMOUS
+                | libc::MAP_NORESERVE
+                | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    let got = check(p)?;
+    if got != start {
+        // Old kernels treat NOREPLACE as a hint.
+        // SAFETY: we just created this mapping and nobody else knows of it.
+        unsafe { libc::munmap(p, (end - start) as usize) };
+        return Err(io::Error::from_raw_os_error(libc::EEXIST));
+    }
+    Ok(())
+}
+
+/// Puts back the reservation over [start, end) (which must lie inside the guest reservation and
+/// hold only guest memory), dropping the guest pages that were there.
+pub fn rereserve(start: u64, end: u64) -> io::Result<()> {
+    // SAFETY: the caller guarantees the range holds only guest memory cetbox owns.
+    let p = unsafe {
+        libc::mmap(
+            start as *mut libc::c_void,
+            (end - start) as usize,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    check(p).map(|_| ())
+}
+
+/// Releases guest memory outside the reservation.
+pub fn release(start: u64, end: u64) -> io::Result<()> {
+    // SAFETY: the caller guarantees the range holds only guest memory cetbox owns.
+    let r = unsafe { libc::munmap(start as *mut libc::c_void, (end - start) as usize) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Maps guest memory at exactly `start`. `replace` allows replacing what is there (only ever
+/// guest memory or the guest reservation); otherwise the host must have nothing there.
+pub fn map_at(
+    start: u64,
+    len: u64,
+    prot: i32,
+    flags: i32,
+    fd: i32,
+    offset: u64,
+    replace: bool,
+) -> io::Result<()> {
+    let fixed = if replace {
+        libc::MAP_FIXED
+    } else {
+        libc::MAP_FIXED_NOREPLACE
+    };
+    // SAFETY: with `replace` the caller guarantees the range holds only guest memory or the
+    // guest reservation; otherwise NOREPLACE leaves existing mappings alone.
+    let p = unsafe {
+        libc::mmap(
+            start as *mut libc::c_void,
+            len as usize,
+            prot,
+            flags | fixed,
+            fd,
+            offset as i64,
+        )
+    };
+    let got = check(p)?;
+    if got != start {
+        // SAFETY: the mapping was just created at a place the kernel chose; nobody uses it.
+        unsafe { libc::munmap(p, len as usize) };
+        return Err(io::Error::from_raw_os_error(libc::EEXIST));
+    }
+    Ok(())
+}
+
+/// Changes the host protection of guest memory.
+pub fn protect(start: u64, len: u64, prot: i32) -> io::Result<()> {
+    // SAFETY: the caller guarantees the range holds only guest memory.
+    let r = unsafe { libc::mprotect(start as *mut libc::c_void, len as usize, prot) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Forwards madvise for guest memory (MADV_DONTNEED and friends).
+pub fn advise(start: u64, len: u64, advice: i32) -> io::Result<()> {
+    // SAFETY: the caller guarantees the range holds only guest memory.
+    let r = unsafe { libc::madvise(start as *mut libc::c_void, len as usize, advice) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! One byte of permissions and type per guest page, for the whole 47-bit user address space.
+//!
+//! The table is a single 32 GiB reservation made with MAP_NORESERVE: the host kernel supplies
+//! zero pages lazily, so only the parts describing mapped guest memory cost anything, and a
+//! lookup is one load with no locks. Other guest threads may change entries concurrently; every
+//! entry is an atomic byte.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+pub const PAGE_SIZE: u64 = 4096;
+/// First address above the x86-64 4-level user address space; never guest memory.
+pub const USER_LIMIT: u64 = 1 << 47;
+
+const ENTRIES: usize = (USER_LIMIT / PAGE_SIZE) as usize;
+
+/// Bits of a page-table entry.
+pub mod page {
+    pub const READ: u8 = 1;
+    pub const WRITE: u8 = 2;
+    pub const EXEC: u8 = 4;
+    /// A shadow-stack page: only shadow-stack accesses may write it (cpu.md §4.4).
+    pub const SHADOW: u8 = 8;
+    /// The CPU holds decoded instructions from this page; a write must invalidate them.
+    pub const CODE: u8 = 16;
+    /// The page maps file offsets past the end of the file: any access is SIGBUS.
+    pub const BEYOND_EOF: u8 = 32;
+    /// Some mapping covers the page (distinguishes SEGV_ACCERR from SEGV_MAPERR).
+    pub const MAPPED: u8 = 64;
+
+    /// Bits that must be exactly READ for an ordinary read to take the fast path.
+    pub const READ_MASK: u8 = READ | BEYOND_EOF;
+    /// Bits that must be exactly WRITE for an ordinary write to take the fast path.
+    pub const WRITE_MASK: u8 = WRITE | SHADOW | CODE | BEYOND_EOF;
+    /// Bits that must be exactly EXEC for a fetch.
+    pub const FETCH_MASK: u8 = EXEC | SHADOW | BEYOND_EOF;
+    /// Bits that must be exactly SHADOW | WRITE for a shadow-stack access.
+    pub const SHADOW_MASK: u8 = SHADOW | WRITE | BEYOND_EOF;
+}
+
+pub struct PageTable {
+    base: *const AtomicU8,
+}
+
+// SAFETY: the table is only ever accessed through atomic bytes.
+unsafe impl Send for PageTable {}
+// SAFETY: as above; concurrent readers and writers see whole bytes.
+unsafe impl Sync for PageTable {}
+
+impl PageTable {
+    pub fn new() -> std::io::Result<PageTable> {
+        // SAFETY: an anonymous private reservation at a kernel-chosen address has no effect on
+        // any existing memory.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                ENTRIES,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `p` is the reservation just made; keeping it out of core dumps only changes
+        // what a crash dump contains.
+        unsafe {
+            libc::madvise(p, ENTRIES, libc::MADV_DONTDUMP);
+        }
+        Ok(PageTable {
+            base: p as *const AtomicU8,
+        })
+    }
+
+    /// The entry for the page holding `addr`; 0 (nothing mapped) outside user space.
+    #[inline(always)]
+    pub fn get(&self, addr: u64) -> u8 {
+        if addr >= USER_LIMIT {
+            return 0;
+        }
+        // SAFETY: addr < USER_LIMIT, so the index is inside the ENTRIES-byte reservation.
+        unsafe { (*self.base.add((addr >> 12) as usize)).load(Ordering::Relaxed) }
+    }
+
+    /// Sets every entry of pages [start, end) (page-aligned, below USER_LIMIT) to `value`.
+    pub fn fill(&self, start: u64, end: u64, value: u8) {
+        let (s, e) = Self::range(start, end);
+        for i in s..e {
+            // SAFETY: `range` clamps indices to the reservation.
+            unsafe { (*self.base.add(i)).store(value, Ordering::Relaxed) };
+        }
+    }
+
+    /// Applies `f` to every entry of pages [start, end).
+    pub fn update(&self, start: u64, end: u64, f: impl Fn(u8) -> u8) {
+        let (s, e) = Self::range(start, end);
+        for i in s..e {
+            // SAFETY: `range` clamps indices to the reservation.
+            let cell = unsafe { &*self.base.add(i) };
+            cell.store(f(cell.load(Ordering::Relaxed)), Ordering::Relaxed);
+        }
+    }
+
+    /// Clears `bits` in one page's entry; returns whether any was set.
+    pub fn clear_bits(&self, addr: u64, bits: u8) -> bool {
+        if addr >= USER_LIMIT {
+            return false;
+        }
+        // SAFETY: addr < USER_LIMIT.
+        let cell = unsafe { &*self.base.add((addr >> 12) as usize) };
+        cell.fetch_and(!bits, Ordering::Relaxed) & bits != 0
+    }
+
+    /// Sets `bits` in one page's entry.
+    pub fn set_bits(&self, addr: u64, bits: u8) {
+        if addr < USER_LIMIT {
+            // SAFETY: addr < USER_LIMIT.
+            let cell = unsafe { &*self.base.add((addr >> 12) as usize) };
+            cell.fetch_or(bits, Ordering::Relaxed);
+        }
+    }
+
+    fn range(start: u64, end: u64) -> (usize, usize) {
+        let s = (start.min(USER_LIMIT) >> 12) as usize;
+        let e = (end.min(USER_LIMIT).div_ceil(PAGE_SIZE)) as usize;
+        (s, e.max(s))
+    }
+}
+
+impl Drop for PageTable {
+    fn drop(&mut self) {
+        // SAFETY: the reservation was made in `new` with this size and is no longer referenced.
+        unsafe {
+            libc::munmap(self.base as *mut libc::c_void, ENTRIES);
+        }
+    }
+}

@@ -1,0 +1,797 @@
+//! The guest address space: its mappings (VMAs), the page table derived from them, and checked
+//! access to guest memory.
+
+use crate::host::{self, RESERVE_END, RESERVE_START};
+use crate::pagetable::{page, PageTable, PAGE_SIZE, USER_LIMIT};
+use crate::{page_ceil, page_floor, Access, Backing, Fault, FaultKind, Vma, VmaKind};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// Why a mapping request failed; the Linux personality turns it into an errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapError {
+    /// No room, or the range collides with cetbox's own memory (ENOMEM).
+    NoMemory,
+    /// MAP_FIXED_NOREPLACE found a mapping (EEXIST).
+    Exists,
+    /// The host refused (EACCES for a read-only shared file mapping made writable, ...).
+    Host(i32),
+}
+
+/// A request to create a mapping; validation of guest arguments is the caller's job.
+#[derive(Clone, Debug)]
+pub struct MapRequest {
+    /// Page-aligned address: the exact place when `fixed`, else a hint (0 for none).
+    pub addr: u64,
+    /// Length in bytes, page-aligned, non-zero.
+    pub len: u64,
+    pub prot: u32,
+    pub fixed: bool,
+    /// MAP_FIXED_NOREPLACE: exact place, but fail with `Exists` if anything is there.
+    pub noreplace: bool,
+    pub shared: bool,
+    pub growsdown: bool,
+    /// MAP_32BIT: place the mapping in the first 2 GiB.
+    pub low_2g: bool,
+    /// Host file descriptor for a file mapping.
+    pub fd: Option<i32>,
+    pub offset: u64,
+    /// Size of the mapped file, so pages past its end raise SIGBUS.
+    pub file_size: u64,
+    pub kind: VmaKind,
+    pub backing: Backing,
+}
+
+impl MapRequest {
+    pub fn anonymous(addr: u64, len: u64, prot: u32, kind: VmaKind) -> MapRequest {
+        MapRequest {
+            addr,
+            len,
+            prot,
+            fixed: false,
+            noreplace: false,
+            shared: false,
+            growsdown: false,
+            low_2g: false,
+            fd: None,
+            offset: 0,
+            file_size: 0,
+            kind,
+            backing: Backing::Anonymous,
+        }
+    }
+}
+
+struct Maps {
+    /// VMAs keyed by start address; never overlapping.
+    vmas: BTreeMap<u64, Vma>,
+    /// Top-down placement starts below this address.
+    mmap_base: u64,
+}
+
+pub struct AddressSpace {
+    pt: PageTable,
+    maps: Mutex<Maps>,
+    /// Bumped whenever guest code may have changed (a write to a CODE page, unmap, mprotect),
+    /// so CPUs drop their decoded blocks.
+    code_epoch: AtomicU64,
+}
+
+fn prot_bits(prot: u32, kind: VmaKind) -> u8 {
+    let mut b = page::MAPPED;
+    if prot & libc::PROT_READ as u32 != 0 {
+        b |= page::READ;
+    }
+    if prot & libc::PROT_WRITE as u32 != 0 {
+        b |= page::WRITE;
+    }
+    if prot & libc::PROT_EXEC as u32 != 0 {
+        // x86 has no execute-only pages: exec implies read.
+        b |= page::EXEC | page::READ;
+    }
+    if kind == VmaKind::ShadowStack {
+        b |= page::SHADOW;
+    }
+    b
+}
+
+fn in_reserve(start: u64, end: u64) -> bool {
+    start >= RESERVE_START && end <= RESERVE_END
+}
+
+impl AddressSpace {
+    /// An empty address space. Reserves the host range guest mappings are placed in, so the
+    /// host's own allocations never land where the guest expects free space.
+    pub fn new() -> std::io::Result<AddressSpace> {
+        host::reserve(RESERVE_START, RESERVE_END)?;
+        Ok(AddressSpace {
+            pt: PageTable::new()?,
+            maps: Mutex::new(Maps {
+                vmas: BTreeMap::new(),
+                mmap_base: RESERVE_END,
+            }),
+            code_epoch: AtomicU64::new(0),
+        })
+    }
+
+    fn maps(&self) -> MutexGuard<'_, Maps> {
+        self.maps.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The highest address cetbox may give the guest's stack (top of the reservation).
+    pub fn stack_limit(&self) -> u64 {
+        RESERVE_END
+    }
+
+    /// Sets where top-down placement of non-fixed mappings begins.
+    pub fn set_mmap_base(&self, base: u64) {
+        self.maps().mmap_base = page_floor(base);
+    }
+
+    pub fn mmap_base(&self) -> u64 {
+        self.maps().mmap_base
+    }
+
+    pub fn page_table(&self) -> &PageTable {
+        &self.pt
+    }
+
+    // ---------------------------------------------------------------- mappings
+
+    /// A snapshot of every VMA, in address order.
+    pub fn vmas(&self) -> Vec<Vma> {
+        self.maps().vmas.values().cloned().collect()
+    }
+
+    /// The VMA containing `addr`.
+    pub fn find_vma(&self, addr: u64) -> Option<Vma> {
+        let m = self.maps();
+        m.vmas
+            .range(..=addr)
+            .next_back()
+            .filter(|(_, v)| addr < v.end)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Whether [start, end) overlaps any VMA.
+    pub fn is_free(&self, start: u64, end: u64) -> bool {
+        Self::free_in(&self.maps(), start, end)
+    }
+
+    fn free_in(m: &Maps, start: u64, end: u64) -> bool {
+        if let Some((_, v)) = m.vmas.range(..end).next_back() {
+            if v.end > start {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Highest free range of `len` bytes ending at or below `below` and starting at or above
+    /// `floor`, leaving `gap` free bytes below and above it; mmap's top-down search.
+    fn find_free_in(m: &Maps, len: u64, below: u64, floor: u64, gap: u64) -> Option<u64> {
+        let mut top = below;
+        // Walk VMAs downward from `below`.
+        for (_, v) in m.vmas.range(..below).rev() {
+            let hole_top = top;
+            let hole_bottom = v.end.saturating_add(gap);
+            if hole_top >= hole_bottom && hole_top - hole_bottom >= len + gap {
+                let start = page_floor(hole_top - gap - len);
+                if start >= floor {
+                    return Some(start);
+                }
+                return None;
+            }
+            top = top.min(v.start);
+            if top < floor {
+                return None;
+            }
+        }
+        let start = top.checked_sub(len + gap)?;
+        (start >= floor).then_some(page_floor(start))
+    }
+
+    /// Chooses an address for a non-fixed mapping of `len` bytes (Linux's top-down allocator:
+    /// the hint if it is free, else the highest free range below mmap_base).
+    pub fn find_free(&self, hint: u64, len: u64, low_2g: bool, guard: u64) -> Option<u64> {
+        let m = self.maps();
+        if low_2g {
+            return Self::find_free_in(&m, len, 0x8000_0000, 0x4000_0000, 0);
+        }
+        if hint != 0 {
+            let h = page_floor(hint);
+            if let Some(end) = h.checked_add(len) {
+                if end <= RESERVE_END
+                    && h >= 0x10000
+                    && Self::free_in(&m, h.saturating_sub(guard), end)
+                {
+                    // Outside our reservation the host may hold memory there; the map step checks.
+                    return Some(h);
+                }
+            }
+        }
+        Self::find_free_in(&m, len, m.mmap_base, RESERVE_START, guard)
+    }
+
+    /// Creates a mapping and returns its address.
+    pub fn map(&self, req: &MapRequest) -> Result<u64, MapError> {
+        let len = page_ceil(req.len);
+        if len == 0 {
+            return Err(MapError::NoMemory);
+        }
+        let addr = if req.fixed || req.noreplace {
+            req.addr
+        } else {
+            let guard = if req.kind == VmaKind::ShadowStack {
+                PAGE_SIZE
+            } else {
+                0
+            };
+            match self.find_free(req.addr, len, req.low_2g, guard) {
+                Some(a) => a,
+                None => return Err(MapError::NoMemory),
+            }
+        };
+        let end = addr.checked_add(len).ok_or(MapError::NoMemory)?;
+        if end > USER_LIMIT || addr < PAGE_SIZE {
+            return Err(MapError::NoMemory);
+        }
+        let mut m = self.maps();
+        if !Self::free_in(&m, addr, end) {
+            if req.noreplace || !req.fixed {
+                return Err(MapError::Exists);
+            }
+            self.unmap_locked(&mut m, addr, end)?;
+        }
+        // The host side. Inside the reservation we own everything; outside, NOREPLACE makes
+        // sure we never clobber cetbox's own memory.
+        let replace = in_reserve(addr, end);
+        let mut host_prot = libc::PROT_READ | libc::PROT_WRITE;
+        let mut flags = libc::MAP_PRIVATE;
+        let (fd, offset) = match req.fd {
+            Some(fd) => (fd, req.offset),
+            None => {
+                flags |= libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+                (-1, 0)
+            }
+        };
+        if req.shared {
+            flags = (flags & !libc::MAP_PRIVATE) | libc::MAP_SHARED;
+            if req.fd.is_some() && req.prot & libc::PROT_WRITE as u32 == 0 {
+                host_prot = libc::PROT_READ;
+            }
+        }
+        if let Err(e) = host::map_at(addr, len, host_prot, flags, fd, offset, replace) {
+            let errno = e.raw_os_error().unwrap_or(libc::ENOMEM);
+            return Err(if errno == libc::EEXIST {
+                MapError::NoMemory
+            } else {
+                MapError::Host(errno)
+            });
+        }
+        let vma = Vma {
+            start: addr,
+            end,
+            prot: req.prot,
+            shared: req.shared,
+            growsdown: req.growsdown,
+            kind: req.kind,
+            backing: req.backing.clone(),
+        };
+        self.pt.fill(addr, end, prot_bits(req.prot, req.kind));
+        if req.fd.is_some() {
+            let eof_page = page_ceil(req.file_size.saturating_sub(0));
+            let first_beyond = addr + eof_page.saturating_sub(req.offset).min(len);
+            if first_beyond < end {
+                self.pt.update(first_beyond, end, |b| b | page::BEYOND_EOF);
+            }
+        }
+        m.vmas.insert(addr, vma);
+        Ok(addr)
+    }
+
+    /// Removes every mapping in [addr, addr + len).
+    pub fn unmap(&self, addr: u64, len: u64) -> Result<(), MapError> {
+        let end = addr.checked_add(page_ceil(len)).ok_or(MapError::NoMemory)?;
+        let mut m = self.maps();
+        self.unmap_locked(&mut m, addr, end)
+    }
+
+    fn overlapping(m: &Maps, start: u64, end: u64) -> Vec<u64> {
+        let mut keys: Vec<u64> = Vec::new();
+        if let Some((k, v)) = m.vmas.range(..start).next_back() {
+            if v.end > start {
+                keys.push(*k);
+            }
+        }
+        keys.extend(m.vmas.range(start..end).map(|(k, _)| *k));
+        keys
+    }
+
+    fn unmap_locked(&self, m: &mut Maps, start: u64, end: u64) -> Result<(), MapError> {
+        for k in Self::overlapping(m, start, end) {
+            let v = m.vmas.remove(&k).expect("key from the map");
+            if v.start < start {
+                m.vmas.insert(v.start, v.slice(v.start, start));
+            }
+            if v.end > end {
+                m.vmas.insert(end, v.slice(end, v.end));
+            }
+            let (s, e) = (v.start.max(start), v.end.min(end));
+            self.pt.fill(s, e, 0);
+            let r = if in_reserve(s, e) {
+                host::rereserve(s, e)
+            } else {
+                host::release(s, e)
+            };
+            r.map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))?;
+        }
+        self.code_epoch.fetch_add(1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Changes the protection of [addr, addr + len); fails with NoMemory if any page in the
+    /// range is unmapped (Linux's ENOMEM), changing nothing.
+    pub fn protect(&self, addr: u64, len: u64, prot: u32) -> Result<(), MapError> {
+        let end = addr.checked_add(page_ceil(len)).ok_or(MapError::NoMemory)?;
+        let mut m = self.maps();
+        // Every byte must be covered.
+        let keys = Self::overlapping(&m, addr, end);
+        let mut cursor = addr;
+        for k in &keys {
+            let v = &m.vmas[k];
+            if v.start > cursor {
+                return Err(MapError::NoMemory);
+            }
+            cursor = v.end;
+        }
+        if cursor < end {
+            return Err(MapError::NoMemory);
+        }
+        for k in keys {
+            let v = m.vmas.remove(&k).expect("key from the map");
+            if v.start < addr {
+                m.vmas.insert(v.start, v.slice(v.start, addr));
+            }
+            if v.end > end {
+                m.vmas.insert(end, v.slice(end, v.end));
+            }
+            let mut mid = v.slice(addr, end);
+            if v.shared && matches!(v.backing, Backing::File { .. }) {
+                let hp = libc::PROT_READ
+                    | if prot & libc::PROT_WRITE as u32 != 0 {
+                        libc::PROT_WRITE
+                    } else {
+                        0
+                    };
+                host::protect(mid.start, mid.len(), hp)
+                    .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EACCES)))?;
+            }
+            mid.prot = prot;
+            let keep = page::CODE | page::BEYOND_EOF;
+            let bits = prot_bits(prot, mid.kind);
+            self.pt.update(mid.start, mid.end, |b| (b & keep) | bits);
+            m.vmas.insert(mid.start, mid);
+        }
+        self.code_epoch.fetch_add(1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Extends the VMA starting at `start` downward to `new_start` (stack growth).
+    pub fn grow_down(&self, start: u64, new_start: u64) -> Result<(), MapError> {
+        let mut m = self.maps();
+        let v = m.vmas.get(&start).cloned().ok_or(MapError::NoMemory)?;
+        if !Self::free_in(&m, new_start, start) {
+            return Err(MapError::NoMemory);
+        }
+        host::map_at(
+            new_start,
+            start - new_start,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+            in_reserve(new_start, start),
+        )
+        .map_err(|_| MapError::NoMemory)?;
+        m.vmas.remove(&start);
+        self.pt.fill(new_start, start, prot_bits(v.prot, v.kind));
+        m.vmas.insert(
+            new_start,
+            Vma {
+                start: new_start,
+                ..v
+            },
+        );
+        Ok(())
+    }
+
+    /// Forwards madvise advice for guest memory.
+    pub fn advise(&self, addr: u64, len: u64, advice: i32) -> Result<(), MapError> {
+        host::advise(addr, page_ceil(len), advice)
+            .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EINVAL)))
+    }
+
+    // ---------------------------------------------------------------- decoded-code tracking
+
+    /// The current code epoch; a change means decoded blocks may be stale.
+    #[inline(always)]
+    pub fn code_epoch(&self) -> u64 {
+        self.code_epoch.load(Ordering::Acquire)
+    }
+
+    /// Records that instructions were decoded from the page holding `addr`.
+    pub fn mark_code(&self, addr: u64) {
+        self.pt.set_bits(addr, page::CODE);
+    }
+
+    fn code_written(&self, addr: u64, len: u64) {
+        let mut any = false;
+        let mut p = page_floor(addr);
+        while p < addr + len {
+            any |= self.pt.clear_bits(p, page::CODE);
+            p += PAGE_SIZE;
+        }
+        if any {
+            self.code_epoch.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    // ---------------------------------------------------------------- checks
+
+    /// Classifies a failed access at `addr` (whose page entry is `bits`).
+    #[cold]
+    fn fault(&self, addr: u64, bits: u8, access: Access) -> Fault {
+        let kind = if bits & page::MAPPED == 0 {
+            FaultKind::NotMapped
+        } else if bits & page::BEYOND_EOF != 0 {
+            FaultKind::BeyondEof
+        } else {
+            FaultKind::Protection
+        };
+        Fault { addr, access, kind }
+    }
+
+    #[inline(always)]
+    fn allowed(bits: u8, access: Access) -> bool {
+        match access {
+            Access::Read => bits & page::READ_MASK == page::READ,
+            Access::Write => bits & (page::WRITE | page::SHADOW | page::BEYOND_EOF) == page::WRITE,
+            Access::Fetch => bits & page::FETCH_MASK == page::EXEC,
+            Access::ShadowRead | Access::ShadowWrite => {
+                bits & page::SHADOW_MASK == page::SHADOW | page::WRITE
+            }
+        }
+    }
+
+    /// Checks that every byte of [addr, addr + len) allows `access`; the fault names the first
+    /// byte that does not. A write also invalidates decoded code in the range.
+    pub fn check(&self, addr: u64, len: u64, access: Access) -> Result<(), Fault> {
+        if len == 0 {
+            return Ok(());
+        }
+        let last = addr.checked_add(len - 1).ok_or(Fault {
+            addr: USER_LIMIT.max(addr),
+            access,
+            kind: FaultKind::NotMapped,
+        })?;
+        let mut p = addr;
+        let mut code = false;
+        loop {
+            let bits = self.pt.get(p);
+            if !Self::allowed(bits, access) {
+                return Err(self.fault(p, bits, access));
+            }
+            code |= bits & page::CODE != 0;
+            let next = page_floor(p) + PAGE_SIZE;
+            if next > last {
+                break;
+            }
+            p = next;
+        }
+        if code && access.is_write() {
+            self.code_written(addr, len);
+        }
+        Ok(())
+    }
+
+    /// Checks an access and returns the host pointer to the guest bytes (the same address).
+    /// The pointer is valid until the guest unmaps the range.
+    #[inline]
+    pub fn host_ptr(&self, addr: u64, len: u64, access: Access) -> Result<*mut u8, Fault> {
+        self.check(addr, len, access)?;
+        Ok(addr as *mut u8)
+    }
+
+    // ---------------------------------------------------------------- typed access
+
+    /// Checks an access of `N` bytes at `addr` on the fast path (one page) or the slow path.
+    #[inline(always)]
+    fn check_small<const N: u64>(&self, addr: u64, access: Access) -> Result<(), Fault> {
+        if addr & (PAGE_SIZE - 1) <= PAGE_SIZE - N {
+            let bits = self.pt.get(addr);
+            let ok = match access {
+                Access::Write => bits & page::WRITE_MASK == page::WRITE,
+                _ => Self::allowed(bits, access),
+            };
+            if ok {
+                return Ok(());
+            }
+        }
+        self.check(addr, N, access)
+    }
+
+    #[inline(always)]
+    pub fn read_u8(&self, addr: u64) -> Result<u8, Fault> {
+        self.check_small::<1>(addr, Access::Read)?;
+        // SAFETY: the page table says the guest mapped this byte readable, so it is host memory.
+        Ok(unsafe { std::ptr::read_volatile(addr as *const u8) })
+    }
+
+    #[inline(always)]
+    pub fn read_u16(&self, addr: u64) -> Result<u16, Fault> {
+        self.check_small::<2>(addr, Access::Read)?;
+        // SAFETY: checked readable above.
+        Ok(unsafe { std::ptr::read_unaligned(addr as *const u16) })
+    }
+
+    #[inline(always)]
+    pub fn read_u32(&self, addr: u64) -> Result<u32, Fault> {
+        self.check_small::<4>(addr, Access::Read)?;
+        // SAFETY: checked readable above.
+        Ok(unsafe { std::ptr::read_unaligned(addr as *const u32) })
+    }
+
+    #[inline(always)]
+    pub fn read_u64(&self, addr: u64) -> Result<u64, Fault> {
+        self.check_small::<8>(addr, Access::Read)?;
+        // SAFETY: checked readable above.
+        Ok(unsafe { std::ptr::read_unaligned(addr as *const u64) })
+    }
+
+    #[inline(always)]
+    pub fn read_u128(&self, addr: u64) -> Result<u128, Fault> {
+        self.check_small::<16>(addr, Access::Read)?;
+        // SAFETY: checked readable above.
+        Ok(unsafe { std::ptr::read_unaligned(addr as *const u128) })
+    }
+
+    /// Reads `size` (1, 2, 4 or 8) bytes zero-extended.
+    #[inline(always)]
+    pub fn read_sized(&self, addr: u64, size: u32) -> Result<u64, Fault> {
+        match size {
+            1 => self.read_u8(addr).map(u64::from),
+            2 => self.read_u16(addr).map(u64::from),
+            4 => self.read_u32(addr).map(u64::from),
+            _ => self.read_u64(addr),
+        }
+    }
+
+    #[inline(always)]
+    pub fn write_u8(&self, addr: u64, v: u8) -> Result<(), Fault> {
+        self.check_small::<1>(addr, Access::Write)?;
+        // SAFETY: the page table says the guest mapped this byte writable.
+        unsafe { std::ptr::write_volatile(addr as *mut u8, v) };
+        Ok(())
+    }
+
+    #[inline(always)]
+    pub fn write_u16(&self, addr: u64, v: u16) -> Result<(), Fault> {
+        self.check_small::<2>(addr, Access::Write)?;
+        // SAFETY: checked writable above.
+        unsafe { std::ptr::write_unaligned(addr as *mut u16, v) };
+        Ok(())
+    }
+
+    #[inline(always)]
+    pub fn write_u32(&self, addr: u64, v: u32) -> Result<(), Fault> {
+        self.check_small::<4>(addr, Access::Write)?;
+        // SAFETY: checked writable above.
+        unsafe { std::ptr::write_unaligned(addr as *mut u32, v) };
+        Ok(())
+    }
+
+    #[inline(always)]
+    pub fn write_u64(&self, addr: u64, v: u64) -> Result<(), Fault> {
+        self.check_small::<8>(addr, Access::Write)?;
+        // SAFETY: checked writable above.
+        unsafe { std::ptr::write_unaligned(addr as *mut u64, v) };
+        Ok(())
+    }
+
+    #[inline(always)]
+    pub fn write_u128(&self, addr: u64, v: u128) -> Result<(), Fault> {
+        self.check_small::<16>(addr, Access::Write)?;
+        // SAFETY: checked writable above.
+        unsafe { std::ptr::write_unaligned(addr as *mut u128, v) };
+        Ok(())
+    }
+
+    /// Writes the low `size` (1, 2, 4 or 8) bytes of `v`.
+    #[inline(always)]
+    pub fn write_sized(&self, addr: u64, size: u32, v: u64) -> Result<(), Fault> {
+        match size {
+            1 => self.write_u8(addr, v as u8),
+            2 => self.write_u16(addr, v as u16),
+            4 => self.write_u32(addr, v as u32),
+            _ => self.write_u64(addr, v),
+        }
+    }
+
+    /// A shadow-stack load of 8 bytes (or 4 with `size` 4).
+    pub fn shadow_read(&self, addr: u64, size: u32) -> Result<u64, Fault> {
+        self.check(addr, size as u64, Access::ShadowRead)?;
+        // SAFETY: checked: a writable shadow-stack page, which is host memory.
+        Ok(unsafe {
+            if size == 4 {
+                std::ptr::read_unaligned(addr as *const u32) as u64
+            } else {
+                std::ptr::read_unaligned(addr as *const u64)
+            }
+        })
+    }
+
+    /// A shadow-stack store of 8 bytes (or 4 with `size` 4).
+    pub fn shadow_write(&self, addr: u64, size: u32, v: u64) -> Result<(), Fault> {
+        self.check(addr, size as u64, Access::ShadowWrite)?;
+        // SAFETY: checked: a writable shadow-stack page.
+        unsafe {
+            if size == 4 {
+                std::ptr::write_unaligned(addr as *mut u32, v as u32)
+            } else {
+                std::ptr::write_unaligned(addr as *mut u64, v)
+            }
+        }
+        Ok(())
+    }
+
+    /// Atomically compares the 8-byte shadow-stack slot at `addr` (8-aligned) with `expect`
+    /// and replaces it with `new` if equal; returns the old value (RSTORSSP's locked RMW).
+    pub fn shadow_cmpxchg(&self, addr: u64, f: impl Fn(u64) -> u64) -> Result<u64, Fault> {
+        self.check(addr, 8, Access::ShadowWrite)?;
+        // SAFETY: checked: a writable shadow-stack page; the caller guarantees 8-alignment.
+        let cell = unsafe { &*(addr as *const AtomicU64) };
+        let mut old = cell.load(Ordering::SeqCst);
+        loop {
+            match cell.compare_exchange(old, f(old), Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(v) => return Ok(v),
+                Err(v) => old = v,
+            }
+        }
+    }
+
+    /// A forced write that ignores page permissions, like the kernel's FOLL_FORCE (ptrace,
+    /// /proc/self/mem, and WRUSS for signal frames). The range must be mapped.
+    pub fn force_write(&self, addr: u64, data: &[u8]) -> Result<(), Fault> {
+        let len = data.len() as u64;
+        let mut p = addr;
+        while p < addr + len {
+            let bits = self.pt.get(p);
+            if bits & page::MAPPED == 0 || bits & page::BEYOND_EOF != 0 {
+                return Err(self.fault(p, bits, Access::Write));
+            }
+            p = page_floor(p) + PAGE_SIZE;
+        }
+        self.code_written(addr, len);
+        // SAFETY: every page in the range is guest memory mapped on the host read-write
+        // (private and shadow-stack memory always is).
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) };
+        Ok(())
+    }
+
+    /// Performs an atomic read-modify-write of `size` bytes for a LOCK-prefixed instruction:
+    /// `f` maps the old value to the new one (or None to leave memory unchanged, as a failed
+    /// CMPXCHG does, though it still counts as a write access). Returns the old value.
+    pub fn atomic_rmw(
+        &self,
+        addr: u64,
+        size: u32,
+        f: &mut dyn FnMut(u64) -> Option<u64>,
+    ) -> Result<u64, Fault> {
+        self.check_small_dyn(addr, size, Access::Write)?;
+        use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU8};
+        macro_rules! cas {
+            ($t:ty, $a:ty) => {{
+                if addr % size as u64 == 0 {
+                    // SAFETY: checked writable and aligned for this width.
+                    let cell = unsafe { &*(addr as *const $a) };
+                    let mut old = cell.load(Ordering::SeqCst);
+                    loop {
+                        let Some(new) = f(old as u64) else {
+                            return Ok(old as u64);
+                        };
+                        match cell.compare_exchange_weak(
+                            old,
+                            new as $t,
+                            Ordering::SeqCst,
+                            Ordering::SeqCst,
+                        ) {
+                            Ok(_) => return Ok(old as u64),
+                            Err(v) => old = v,
+                        }
+                    }
+                }
+            }};
+        }
+        match size {
+            1 => cas!(u8, AtomicU8),
+            2 => cas!(u16, AtomicU16),
+            4 => cas!(u32, AtomicU32),
+            _ => cas!(u64, AtomicU64),
+        }
+        // A split or misaligned lock: serialise through one global lock.
+        static SPLIT: Mutex<()> = Mutex::new(());
+        let _g = SPLIT.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.read_sized(addr, size)?;
+        if let Some(new) = f(old) {
+            self.write_sized(addr, size, new)?;
+        }
+        Ok(old)
+    }
+
+    #[inline(always)]
+    fn check_small_dyn(&self, addr: u64, size: u32, access: Access) -> Result<(), Fault> {
+        self.check(addr, size as u64, access)
+    }
+
+    /// Copies guest memory into `buf`.
+    pub fn read_bytes(&self, addr: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        self.check(addr, buf.len() as u64, Access::Read)?;
+        // SAFETY: checked readable; the host buffer is ours and does not overlap guest memory.
+        unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    /// Copies `data` into guest memory.
+    pub fn write_bytes(&self, addr: u64, data: &[u8]) -> Result<(), Fault> {
+        self.check(addr, data.len() as u64, Access::Write)?;
+        // SAFETY: checked writable; `data` is host memory and does not overlap guest memory.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) };
+        Ok(())
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes (without the NUL). Returns None
+    /// (ENAMETOOLONG territory) if no NUL was found within `max` bytes.
+    pub fn read_cstr(&self, addr: u64, max: usize) -> Result<Option<Vec<u8>>, Fault> {
+        let mut out = Vec::new();
+        let mut p = addr;
+        while out.len() < max {
+            let page_end = page_floor(p) + PAGE_SIZE;
+            let n = ((page_end - p) as usize).min(max - out.len());
+            self.check(p, 1, Access::Read)?;
+            // SAFETY: the whole page holding p is readable (permissions are per page).
+            let chunk = unsafe { std::slice::from_raw_parts(p as *const u8, n) };
+            if let Some(z) = chunk.iter().position(|&b| b == 0) {
+                out.extend_from_slice(&chunk[..z]);
+                return Ok(Some(out));
+            }
+            out.extend_from_slice(chunk);
+            p = page_end;
+        }
+        Ok(None)
+    }
+
+    /// Copies up to `buf.len()` executable bytes at `addr` for the decoder; stops at the first
+    /// page that is not executable. Returns the count, or the fault if `addr` itself is not.
+    pub fn fetch(&self, addr: u64, buf: &mut [u8]) -> Result<usize, Fault> {
+        let mut n = 0usize;
+        let mut p = addr;
+        while n < buf.len() {
+            let bits = self.pt.get(p);
+            if !Self::allowed(bits, Access::Fetch) {
+                if n == 0 {
+                    return Err(self.fault(p, bits, Access::Fetch));
+                }
+                break;
+            }
+            let page_end = page_floor(p) + PAGE_SIZE;
+            let k = ((page_end - p) as usize).min(buf.len() - n);
+            // SAFETY: the page is executable guest memory, hence mapped readable on the host.
+            unsafe { std::ptr::copy_nonoverlapping(p as *const u8, buf[n..].as_mut_ptr(), k) };
+            n += k;
+            p = page_end;
+        }
+        Ok(n)
+    }
+}
