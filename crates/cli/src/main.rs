@@ -1,1 +1,43 @@
-fn main() {}
+//! The cetbox command line.
+
+mod cli;
+
+use clap::Parser;
+use std::os::unix::ffi::OsStrExt;
+
+fn main() {
+    let args = cli::Cli::parse();
+    let code = match args.command {
+        cli::Command::Run(r) => run(r),
+    };
+    std::process::exit(code);
+}
+
+fn run(r: cli::RunArgs) -> i32 {
+    let opts = cetbox_linux::Options {
+        shstk: r.shstk.into(),
+        on_violation: r.on_violation.into(),
+        trace_syscalls: r.trace.iter().any(|t| t == "syscalls"),
+        sysroot: r.sysroot.clone(),
+        no_cet: false,
+        self_exe: std::env::current_exe().ok(),
+    };
+    let mut argv: Vec<Vec<u8>> = vec![r.prog.as_os_str().as_bytes().to_vec()];
+    argv.extend(r.args.iter().map(|a| a.as_bytes().to_vec()));
+    let envp: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k.as_bytes().to_vec();
+            e.push(b'=');
+            e.extend_from_slice(v.as_bytes());
+            e
+        })
+        .collect();
+    let path = r.prog.to_string_lossy().into_owned();
+    match cetbox_linux::run::run_program(opts, None, &path, argv, envp) {
+        Ok(never) => match never {},
+        Err(msg) => {
+            eprintln!("cetbox: {msg}");
+            127
+        }
+    }
+}

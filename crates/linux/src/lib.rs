@@ -1,1 +1,18 @@
-//! The Linux personality.
+//! The Linux personality: what a Linux 6.6+ x86-64 kernel does for a user process, on top of
+//! cetbox's CPU and address space. ELF loading, syscalls grouped by family, signal delivery,
+//! the kernel side of shadow stacks, and the /proc views.
+
+pub mod errno;
+pub mod events;
+pub mod loader;
+pub mod options;
+pub mod process;
+pub mod procfs;
+pub mod run;
+pub mod shstk;
+pub mod signals;
+pub mod syscalls;
+
+pub use errno::{Errno, SysResult};
+pub use options::{Options, ShstkPolicy, ViolationPolicy};
+pub use process::{Process, Thread};

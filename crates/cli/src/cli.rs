@@ -1,0 +1,77 @@
+//! Command-line syntax (clap), following qemu-user and valgrind conventions.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cetbox",
+    version,
+    about = "Run x86-64 Linux programs with software CET shadow stacks"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a program under cetbox and exit with its status.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// When shadow stacks are on: off (only arch_prctl enables, like Linux 6.6), on (from the
+    /// first instruction), auto (when every loaded object is marked SHSTK).
+    #[arg(long, value_enum, default_value_t = ShstkArg::Off)]
+    pub shstk: ShstkArg,
+    /// What to do at a shadow-stack violation: kill (deliver SIGSEGV as Linux does) or
+    /// continue (report, resynchronize and go on).
+    #[arg(long = "on-violation", value_enum, default_value_t = ViolationArg::Kill)]
+    pub on_violation: ViolationArg,
+    /// Trace events to stderr (syscalls).
+    #[arg(long, value_parser = ["syscalls"])]
+    pub trace: Vec<String>,
+    /// Root directory for the interpreter and libraries of dynamically linked programs.
+    #[arg(long)]
+    pub sysroot: Option<PathBuf>,
+    /// The program to run.
+    pub prog: PathBuf,
+    /// Its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<OsString>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ShstkArg {
+    Off,
+    On,
+    Auto,
+}
+
+impl From<ShstkArg> for cetbox_linux::ShstkPolicy {
+    fn from(a: ShstkArg) -> Self {
+        match a {
+            ShstkArg::Off => cetbox_linux::ShstkPolicy::Off,
+            ShstkArg::On => cetbox_linux::ShstkPolicy::On,
+            ShstkArg::Auto => cetbox_linux::ShstkPolicy::Auto,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ViolationArg {
+    Kill,
+    Continue,
+}
+
+impl From<ViolationArg> for cetbox_linux::ViolationPolicy {
+    fn from(a: ViolationArg) -> Self {
+        match a {
+            ViolationArg::Kill => cetbox_linux::ViolationPolicy::Kill,
+            ViolationArg::Continue => cetbox_linux::ViolationPolicy::Continue,
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! How cetbox runs guests: policies chosen on the command line.
+
+use std::path::PathBuf;
+
+/// When shadow stacks are enabled for programs that never enable them themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ShstkPolicy {
+    /// Like a 6.6 kernel: only arch_prctl(ARCH_SHSTK_ENABLE) enables them.
+    #[default]
+    Off,
+    /// Enabled from the first instruction of every program started or exec'd (not locked).
+    On,
+    /// Enabled when the program and every object it loads carry GNU_PROPERTY_X86_FEATURE_1_SHSTK.
+    Auto,
+}
+
+/// What happens at a shadow-stack violation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ViolationPolicy {
+    /// Deliver the signal Linux would (SIGSEGV / SEGV_CPERR): the default.
+    #[default]
+    Kill,
+    /// Audit mode: report, resynchronize the shadow stack and continue.
+    Continue,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub shstk: ShstkPolicy,
+    pub on_violation: ViolationPolicy,
+    /// Print an strace-like line per syscall to stderr.
+    pub trace_syscalls: bool,
+    /// Where to find the interpreter and libraries of dynamically linked programs.
+    pub sysroot: Option<PathBuf>,
+    /// The "no-CET" profile: CPUID hides CET_SS and the shadow-stack ABI answers EOPNOTSUPP.
+    pub no_cet: bool,
+    /// The path of the cetbox binary itself, for re-running exec'd programs under cetbox.
+    pub self_exe: Option<PathBuf>,
+}

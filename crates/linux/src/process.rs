@@ -1,0 +1,136 @@
+//! A guest process (shared by its threads) and a guest thread.
+
+use crate::events::{Observer, Silent, Switch};
+use crate::options::Options;
+use crate::signals::{ProcessSignals, ThreadSignals};
+use cetbox_cpu::{Cpu, CpuConfig};
+use cetbox_mem::AddressSpace;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The program image a process runs, for /proc/self/exe, AT_EXECFN and reports.
+#[derive(Clone, Debug, Default)]
+pub struct Image {
+    /// Absolute host path of the executable.
+    pub exe: String,
+    /// argv[0] and the rest, as given.
+    pub argv: Vec<Vec<u8>>,
+    /// Start and end of the initial brk heap.
+    pub brk_start: u64,
+    pub brk: u64,
+    /// The auxiliary vector given to the program.
+    pub auxv: Vec<(u64, u64)>,
+    /// Where the main stack's top is, and argv/env ranges for /proc/self/stat and cmdline.
+    pub stack_top: u64,
+    pub arg_start: u64,
+    pub arg_end: u64,
+    pub env_start: u64,
+    pub env_end: u64,
+    /// Objects that lack the SHSTK property (for --shstk=auto diagnostics).
+    pub missing_shstk: Vec<String>,
+}
+
+/// State shared by all threads of a guest process.
+pub struct Process {
+    pub mem: Arc<AddressSpace>,
+    pub pid: i32,
+    pub opts: Arc<Options>,
+    pub cpu_config: Arc<CpuConfig>,
+    pub image: Mutex<Image>,
+    pub signals: ProcessSignals,
+    pub observer: Arc<dyn Observer>,
+}
+
+impl Process {
+    pub fn new(
+        opts: Arc<Options>,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> std::io::Result<Arc<Process>> {
+        let mem = Arc::new(AddressSpace::new()?);
+        Ok(Arc::new(Process {
+            mem,
+            // SAFETY: getpid has no preconditions.
+            pid: unsafe { libc::getpid() },
+            cpu_config: Arc::new(CpuConfig { cet: !opts.no_cet }),
+            opts,
+            image: Mutex::new(Image::default()),
+            signals: ProcessSignals::default(),
+            observer: observer.unwrap_or_else(|| Arc::new(Silent)),
+        }))
+    }
+
+    pub fn image(&self) -> MutexGuard<'_, Image> {
+        self.image.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Kernel-side shadow-stack state of a thread (linux-abi.md §1); the CPU side (SSP, U_CET)
+/// lives in `Cpu::cet`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ShstkState {
+    /// Enabled features: ARCH_SHSTK_SHSTK (1), ARCH_SHSTK_WRSS (2).
+    pub features: u64,
+    /// Locked feature bits.
+    pub locked: u64,
+    /// The shadow stack the kernel allocated for this thread (0 = none owned).
+    pub base: u64,
+    pub size: u64,
+    /// Who enabled shadow stacks, for reports.
+    pub enabled_by: &'static str,
+}
+
+/// Why a thread stopped running guest code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitRequest {
+    /// exit(2): this thread only.
+    Thread(i32),
+    /// exit_group(2) or the last thread exiting.
+    Group(i32),
+    /// Killed by a signal (default action terminate or core).
+    Signal(i32),
+}
+
+/// One guest thread.
+pub struct Thread {
+    pub cpu: Cpu,
+    pub tid: i32,
+    pub proc: Arc<Process>,
+    pub signals: ThreadSignals,
+    pub shstk: ShstkState,
+    /// CLONE_CHILD_CLEARTID / set_tid_address.
+    pub clear_child_tid: u64,
+    /// set_robust_list head and length.
+    pub robust_list: (u64, u64),
+    /// Set by exit syscalls and fatal signals; the run loop stops.
+    pub exit: Option<ExitRequest>,
+    /// Set by syscalls that replace the whole register state (rt_sigreturn, execve): the run
+    /// loop must not store a return value in RAX.
+    pub keep_rax: bool,
+    /// Set (by host signal handlers or other threads) to make the CPU stop at the next block.
+    pub stop: Arc<AtomicBool>,
+    /// The last shadow-stack switch, for reports.
+    pub last_switch: Option<Switch>,
+}
+
+impl Thread {
+    pub fn new(proc: Arc<Process>, tid: i32) -> Thread {
+        let cpu = Cpu::new(proc.mem.clone(), proc.cpu_config.clone());
+        Thread {
+            cpu,
+            tid,
+            proc,
+            signals: ThreadSignals::default(),
+            shstk: ShstkState::default(),
+            clear_child_tid: 0,
+            robust_list: (0, 0),
+            exit: None,
+            keep_rax: false,
+            stop: Arc::new(AtomicBool::new(false)),
+            last_switch: None,
+        }
+    }
+
+    pub fn mem(&self) -> &AddressSpace {
+        &self.proc.mem
+    }
+}

@@ -1,0 +1,98 @@
+//! Running a guest: the loop that alternates guest code, syscalls and signal delivery, and the
+//! end of the process (exit status or death by the same signal).
+
+use crate::loader;
+use crate::options::Options;
+use crate::process::{ExitRequest, Process, Thread};
+use crate::signals;
+use crate::syscalls;
+use cetbox_cpu::{Exception, Exit, UdReason};
+use std::io::Write;
+use std::sync::Arc;
+
+/// Prints one cetbox diagnostic line on stderr.
+pub fn diag(msg: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "cetbox: {msg}");
+}
+
+/// Runs a thread until it exits or the process ends.
+pub fn run_thread(t: &mut Thread) -> ExitRequest {
+    loop {
+        let stop = t.stop.clone();
+        match t.cpu.run(&stop) {
+            Exit::Syscall => syscalls::handle(t),
+            Exit::Exception(e) => {
+                if let Exception::InvalidOpcode(UdReason::Unimplemented(what)) = &e {
+                    diag(&format!(
+                        "unsupported instruction at {:#x}: {what}; delivering SIGILL",
+                        t.cpu.rip
+                    ));
+                }
+                let fs = signals::fault::from_exception(&e, t.cpu.rip);
+                signals::deliver::force(t, fs);
+            }
+            Exit::Interrupted => {}
+        }
+        if let Some(x) = t.exit {
+            return x;
+        }
+        signals::deliver::deliver_pending(t);
+        if let Some(x) = t.exit {
+            return x;
+        }
+    }
+}
+
+/// Ends the cetbox process the way the guest process ended: same exit status, or death by the
+/// same signal (so a parent shell sees exactly what it would natively).
+pub fn finish(proc: &Process, how: ExitRequest) -> ! {
+    proc.observer.finish();
+    let _ = std::io::stdout().flush();
+    match how {
+        ExitRequest::Thread(code) | ExitRequest::Group(code) => std::process::exit(code & 0xff),
+        ExitRequest::Signal(sig) => die_by_signal(sig),
+    }
+}
+
+/// Kills the cetbox process with `sig`, with the default action.
+pub fn die_by_signal(sig: i32) -> ! {
+    // SAFETY: resetting the disposition, unblocking and raising a signal in our own process
+    // has no memory-safety preconditions; if the signal does not kill us we exit below.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        // Core dumps of cetbox itself would be huge and misleading.
+        let lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        let mut old: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_CORE, &mut old);
+        if old.rlim_cur == 0 {
+            libc::setrlimit(libc::RLIMIT_CORE, &lim);
+        }
+        libc::raise(sig);
+    }
+    std::process::exit(128 + sig)
+}
+
+/// Starts `path` with `argv` and `envp` in a new guest process and runs it to the end.
+pub fn run_program(
+    opts: Options,
+    observer: Option<Arc<dyn crate::events::Observer>>,
+    path: &str,
+    argv: Vec<Vec<u8>>,
+    envp: Vec<Vec<u8>>,
+) -> Result<std::convert::Infallible, String> {
+    let proc = Process::new(Arc::new(opts), observer)
+        .map_err(|e| format!("cannot set up the guest address space: {e}"))?;
+    let mut t = Thread::new(proc.clone(), proc.pid);
+    loader::load(&mut t, path, &argv, &envp).map_err(|e| e.message)?;
+    signals::host::install(&t);
+    let how = run_thread(&mut t);
+    finish(&proc, how)
+}

@@ -1,0 +1,65 @@
+//! System calls, one module per family. Each module exposes `lookup(nr) -> Option<SyscallFn>`.
+
+use crate::errno::{Errno, SysResult};
+use crate::process::Thread;
+
+pub mod arch;
+pub mod fs;
+pub mod info;
+pub mod mem;
+pub mod names;
+pub mod process;
+pub mod shstk;
+pub mod signal;
+pub mod time;
+
+/// A syscall implementation: receives the six argument registers.
+pub type SyscallFn = fn(&mut Thread, [u64; 6]) -> SysResult;
+
+fn lookup(nr: u64) -> Option<SyscallFn> {
+    fs::lookup(nr)
+        .or_else(|| mem::lookup(nr))
+        .or_else(|| signal::lookup(nr))
+        .or_else(|| process::lookup(nr))
+        .or_else(|| time::lookup(nr))
+        .or_else(|| info::lookup(nr))
+        .or_else(|| arch::lookup(nr))
+        .or_else(|| shstk::lookup(nr))
+}
+
+/// Handles the SYSCALL the thread just executed: number in RAX, arguments in RDI, RSI, RDX,
+/// R10, R8, R9; the result (or -errno) goes to RAX.
+pub fn handle(t: &mut Thread) {
+    let g = &t.cpu.gpr;
+    let nr = g[0];
+    let args = [g[7], g[6], g[2], g[10], g[8], g[9]];
+    t.keep_rax = false;
+    let res = match lookup(nr) {
+        Some(f) => f(t, args),
+        None => Err(Errno::ENOSYS),
+    };
+    if t.proc.opts.trace_syscalls {
+        trace(t, nr, &args, &res);
+    }
+    if !t.keep_rax {
+        t.cpu.gpr[0] = match res {
+            Ok(v) => v,
+            Err(e) => e.to_rax(),
+        };
+    }
+}
+
+fn trace(t: &Thread, nr: u64, args: &[u64; 6], res: &SysResult) {
+    let name = names::name(nr);
+    let argc = names::arg_count(nr);
+    let a: Vec<String> = args[..argc].iter().map(|v| format!("{v:#x}")).collect();
+    let r = match res {
+        Ok(v) => format!("{}", *v as i64),
+        Err(e) => format!(
+            "-1 {} ({})",
+            names::errno_name(e.0),
+            std::io::Error::from_raw_os_error(e.0)
+        ),
+    };
+    crate::run::diag(&format!("[{}] {}({}) = {}", t.tid, name, a.join(", "), r));
+}
