@@ -29,6 +29,12 @@ pub fn run_thread(t: &mut Thread) -> ExitRequest {
                         t.cpu.rip
                     ));
                 }
+                if let Exception::PageFault(f) = &e {
+                    // A fault just below a growable stack extends it, invisibly to the guest.
+                    if syscalls::mem::try_grow_stack(t, f.addr) {
+                        continue;
+                    }
+                }
                 let fs = signals::fault::from_exception(&e, t.cpu.rip);
                 signals::deliver::force(t, fs);
             }
