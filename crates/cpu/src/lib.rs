@@ -12,7 +12,7 @@ pub mod flags;
 pub mod fpstate;
 pub mod operand;
 mod run;
-mod state;
+pub mod state;
 
 pub use exception::{Exception, UdReason};
 pub use run::Exit;

@@ -1,39 +1,379 @@
-//! The kernel side of user shadow stacks (linux-abi.md): allocation, enabling, the signal
-//! frame tokens, and thread/fork/exec rules.
+//! The kernel side of user shadow stacks, as Linux 6.6+ implements it (linux-abi.md):
+//! the arch_prctl interface with its exact order of checks and quirks, allocation of shadow
+//! stacks (map_shadow_stack, enable, threads), the signal-frame tokens, and the thread, fork and
+//! exec rules. The CPU side (SSP, U_CET, the instructions) is in `cetbox_cpu`.
 
 use crate::errno::{Errno, SysResult};
+use crate::events::Switch;
+use crate::options::ShstkPolicy;
 use crate::process::Thread;
+use cetbox_cpu::state::{U_CET_SH_STK_EN, U_CET_WR_SHSTK_EN};
+use cetbox_mem::{page_ceil, Access, MapError, MapRequest, VmaKind, PAGE_SIZE};
 
-/// Pushes the shadow-stack part of a signal frame (linux-abi.md §7.1) if the thread has
-/// shadow stacks enabled: the sigframe token and `restorer`. Err means delivery must fail
-/// (the caller forces SIGSEGV as Linux does).
-pub fn signal_push(t: &mut Thread, restorer: u64) -> Result<(), ()> {
-    let _ = (t, restorer);
-    Ok(())
+pub const ARCH_SHSTK_ENABLE: u32 = 0x5001;
+pub const ARCH_SHSTK_DISABLE: u32 = 0x5002;
+pub const ARCH_SHSTK_LOCK: u32 = 0x5003;
+pub const ARCH_SHSTK_UNLOCK: u32 = 0x5004;
+pub const ARCH_SHSTK_STATUS: u32 = 0x5005;
+/// Feature bits.
+pub const SHSTK: u64 = 1 << 0;
+pub const WRSS: u64 = 1 << 1;
+/// map_shadow_stack flags.
+pub const SHADOW_STACK_SET_TOKEN: u32 = 1 << 0;
+/// Generic prctl options (arm64 GCS; x86 answers EINVAL).
+pub const PR_GET_SHADOW_STACK_STATUS: u64 = 74;
+pub const PR_SET_SHADOW_STACK_STATUS: u64 = 75;
+pub const PR_LOCK_SHADOW_STACK_STATUS: u64 = 76;
+
+/// TASK_SIZE_MAX with 4-level paging.
+pub const TASK_SIZE_MAX: u64 = 0x0000_7fff_ffff_f000;
+const SZ_4G: u64 = 1 << 32;
+/// Bit 63 marks a signal-frame token.
+const SIGFRAME_TOKEN: u64 = 1 << 63;
+
+fn supported(t: &Thread) -> bool {
+    t.proc.cpu_config.cet
 }
 
-/// The shadow-stack part of rt_sigreturn (linux-abi.md §7.3), run after the registers were
-/// restored from the frame. Err means SIGSEGV (SI_KERNEL).
-pub fn signal_restore(t: &mut Thread) -> Result<(), Errno> {
-    let _ = t;
-    Ok(())
+fn map_error(e: MapError) -> Errno {
+    match e {
+        MapError::Exists => Errno::EEXIST,
+        MapError::NoMemory => Errno::ENOMEM,
+        MapError::Host(e) => Errno(e),
+    }
 }
 
-/// Applies the start-up policy (--shstk=on/auto) to a freshly loaded program.
-pub fn enable_at_start(t: &mut Thread) {
-    let _ = t;
+/// The default shadow-stack size: PAGE_ALIGN(min(RLIMIT_STACK soft limit, 4 GiB)).
+pub fn default_size() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut r) };
+    page_ceil((r.rlim_cur as u64).min(SZ_4G))
 }
 
-/// The generic prctl shadow-stack options (PR_GET/SET/LOCK_SHADOW_STACK_STATUS), answered as
-/// upstream x86 answers them; None for other options.
-pub fn prctl(t: &mut Thread, option: u64, args: [u64; 6]) -> Option<SysResult> {
-    let _ = (t, option, args);
-    None
+/// Creates a shadow-stack mapping as the kernel's alloc_shstk does: private anonymous,
+/// VM_READ|VM_WRITE|VM_SHADOW_STACK, at `addr` exactly (MAP_FIXED_NOREPLACE) or top-down above
+/// 4 GiB with a one-page gap below it. With `token_at`, writes a restore token for SSP
+/// `token_at` in the slot below it (unmapping again if that is impossible).
+pub fn alloc(t: &Thread, addr: u64, len: u64, token_at: Option<u64>) -> Result<u64, Errno> {
+    if len == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut req = MapRequest::anonymous(
+        addr,
+        len,
+        (libc::PROT_READ | libc::PROT_WRITE) as u32,
+        VmaKind::ShadowStack,
+    );
+    if addr != 0 {
+        if addr % PAGE_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if addr.checked_add(len).is_none_or(|e| e > TASK_SIZE_MAX) {
+            return Err(Errno::ENOMEM);
+        }
+        req.noreplace = true;
+    }
+    let base = t.mem().map(&req).map_err(map_error)?;
+    if let Some(top_off) = token_at {
+        let top = base + top_off;
+        if top % 8 != 0 || t.mem().shadow_write(top - 8, 8, top | 1).is_err() {
+            let _ = t.mem().unmap(base, len);
+            return Err(Errno::EINVAL);
+        }
+    }
+    Ok(base)
 }
 
-/// arch_prctl codes in the shadow-stack ranges (0x3001..0x3005 and 0x5001..0x5005);
-/// None for other codes.
+/// map_shadow_stack(2), syscall 453 (linux-abi.md §3).
+pub fn map_shadow_stack(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let (addr, size, flags) = (a[0], a[1], a[2] as u32);
+    if !supported(t) {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if flags & !SHADOW_STACK_SET_TOKEN != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let token = flags & SHADOW_STACK_SET_TOKEN != 0;
+    if token && size < 8 {
+        return Err(Errno::ENOSPC);
+    }
+    if addr != 0 && addr < SZ_4G {
+        return Err(Errno::ERANGE);
+    }
+    let aligned = size
+        .checked_add(PAGE_SIZE - 1)
+        .map(|v| v & !(PAGE_SIZE - 1))
+        .ok_or(Errno::EOVERFLOW)?;
+    alloc(t, addr, aligned, token.then_some(size))
+}
+
+/// arch_prctl for the shadow-stack codes; None for codes that are not ours.
 pub fn arch_prctl(t: &mut Thread, code: u64, arg: u64) -> Option<SysResult> {
-    let _ = (t, code, arg);
-    None
+    // `option` is an int: the upper half of the register is ignored.
+    let code = code as u32;
+    match code {
+        // The never-merged pre-upstream interface: old CET glibcs must see EINVAL (§2.10).
+        0x3001..=0x3005 => Some(Err(Errno::EINVAL)),
+        ARCH_SHSTK_ENABLE..=ARCH_SHSTK_STATUS => Some(shstk_prctl(t, code, arg)),
+        _ => None,
+    }
+}
+
+/// The kernel's shstk_prctl for the calling thread itself (linux-abi.md §2.2).
+fn shstk_prctl(t: &mut Thread, option: u32, f: u64) -> SysResult {
+    if option == ARCH_SHSTK_STATUS {
+        t.mem()
+            .write_u64(f, t.shstk.features)
+            .map_err(|_| Errno::EFAULT)?;
+        return Ok(0);
+    }
+    if option == ARCH_SHSTK_LOCK {
+        t.shstk.locked |= f;
+        return Ok(0);
+    }
+    if f & t.shstk.locked != 0 {
+        return Err(Errno::EPERM);
+    }
+    if f.count_ones() > 1 {
+        return Err(Errno::EINVAL);
+    }
+    if option == ARCH_SHSTK_DISABLE {
+        return match f {
+            WRSS => set_wrss(t, false),
+            SHSTK => disable(t),
+            _ => Err(Errno::EINVAL),
+        };
+    }
+    // ENABLE, and a self-UNLOCK, which the kernel lets fall through to here (§2.7).
+    match f {
+        SHSTK => enable(t, "arch_prctl(ARCH_SHSTK_ENABLE)"),
+        WRSS => set_wrss(t, true),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Enables shadow stacks for the thread with a new, empty shadow stack (§2.3).
+pub fn enable(t: &mut Thread, by: &'static str) -> SysResult {
+    if t.shstk.features & SHSTK != 0 {
+        return Ok(0);
+    }
+    if !supported(t) {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let size = default_size();
+    let base = alloc(t, 0, size, None)?;
+    let from = t.cpu.cet.ssp;
+    t.cpu.cet.ssp = base + size;
+    t.cpu.cet.u_cet = U_CET_SH_STK_EN;
+    t.shstk.base = base;
+    t.shstk.size = size;
+    t.shstk.features |= SHSTK;
+    t.shstk.enabled_by = by;
+    t.last_switch = Some(Switch {
+        what: "enable",
+        rip: t.cpu.rip,
+        from_ssp: from,
+        to_ssp: base + size,
+    });
+    Ok(0)
+}
+
+fn set_wrss(t: &mut Thread, on: bool) -> SysResult {
+    if !supported(t) {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if t.shstk.features & SHSTK == 0 {
+        return Err(Errno::EPERM);
+    }
+    if on == (t.shstk.features & WRSS != 0) {
+        return Ok(0);
+    }
+    if on {
+        t.cpu.cet.u_cet |= U_CET_WR_SHSTK_EN;
+        t.shstk.features |= WRSS;
+    } else {
+        t.cpu.cet.u_cet &= !U_CET_WR_SHSTK_EN;
+        t.shstk.features &= !WRSS;
+    }
+    Ok(0)
+}
+
+/// Disables shadow stacks and frees the thread's own shadow stack (§2.5).
+fn disable(t: &mut Thread) -> SysResult {
+    if !supported(t) {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if t.shstk.features & SHSTK == 0 {
+        return Ok(0);
+    }
+    t.cpu.cet.u_cet = 0;
+    t.cpu.cet.ssp = 0;
+    free_owned(t);
+    t.shstk.features &= !(SHSTK | WRSS);
+    Ok(0)
+}
+
+/// Unmaps the shadow stack the kernel allocated for this thread, if it owns one (§6.4).
+pub fn free_owned(t: &mut Thread) {
+    if t.shstk.features & SHSTK == 0 || t.shstk.base == 0 || t.shstk.size == 0 {
+        return;
+    }
+    let _ = t.mem().unmap(t.shstk.base, t.shstk.size);
+    t.shstk.size = 0;
+}
+
+/// The shadow-stack state of a new thread or process created by clone (§6.1). `child` already
+/// holds a copy of the parent's state. `stack_size` is clone3's (0 for clone).
+pub fn on_clone(child: &mut Thread, flags: u64, stack_size: u64) -> Result<(), Errno> {
+    if child.shstk.features & SHSTK == 0 {
+        return Ok(());
+    }
+    if flags & libc::CLONE_VFORK as u64 != 0 {
+        child.shstk.base = 0;
+        child.shstk.size = 0;
+        return Ok(());
+    }
+    if flags & libc::CLONE_VM as u64 == 0 {
+        return Ok(());
+    }
+    let size = if stack_size != 0 {
+        page_ceil(stack_size)
+    } else {
+        default_size()
+    };
+    let base = alloc(child, 0, size, None)?;
+    child.shstk.base = base;
+    child.shstk.size = size;
+    child.cpu.cet.ssp = base + size;
+    Ok(())
+}
+
+/// execve: the old image's shadow stack goes with the old address space; the new program
+/// starts with shadow stacks disabled and unlocked (§6.5).
+pub fn on_exec(t: &mut Thread) {
+    t.shstk = Default::default();
+    t.cpu.cet = Default::default();
+}
+
+/// Pushes the shadow-stack part of a signal frame (§7.1): the sigframe token and the restorer.
+/// Err means delivery fails and the caller forces SIGSEGV.
+pub fn signal_push(t: &mut Thread, restorer: u64) -> Result<(), ()> {
+    if t.shstk.features & SHSTK == 0 {
+        return Ok(());
+    }
+    let s = t.cpu.cet.ssp;
+    if restorer == 0 || s == 0 || s % 8 != 0 {
+        return Err(());
+    }
+    let mem = t.mem();
+    mem.check(s - 16, 16, Access::ShadowWrite).map_err(|_| ())?;
+    mem.shadow_write(s - 8, 8, s | SIGFRAME_TOKEN)
+        .map_err(|_| ())?;
+    mem.shadow_write(s - 16, 8, restorer).map_err(|_| ())?;
+    t.cpu.cet.ssp = s - 16;
+    t.last_switch = Some(Switch {
+        what: "signal delivery",
+        rip: t.cpu.rip,
+        from_ssp: s,
+        to_ssp: s - 16,
+    });
+    Ok(())
+}
+
+/// The shadow-stack part of rt_sigreturn (§7.3, with the 2026 always-check of the VMA).
+pub fn signal_restore(t: &mut Thread) -> Result<(), Errno> {
+    if t.shstk.features & SHSTK == 0 {
+        return Ok(());
+    }
+    let p = t.cpu.cet.ssp;
+    if p == 0 || p % 8 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    match t.mem().find_vma(p) {
+        Some(v) if v.kind == VmaKind::ShadowStack => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    let tok = t.mem().read_u64(p).map_err(|_| Errno::EFAULT)?;
+    if tok & SIGFRAME_TOKEN == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let target = tok & !SIGFRAME_TOKEN;
+    if target % 8 != 0 || target >= TASK_SIZE_MAX {
+        return Err(Errno::EINVAL);
+    }
+    t.cpu.cet.ssp = target;
+    t.last_switch = Some(Switch {
+        what: "rt_sigreturn",
+        rip: t.cpu.rip,
+        from_ssp: p,
+        to_ssp: target,
+    });
+    Ok(())
+}
+
+/// Applies the start-up policy (--shstk=on/auto) to a freshly loaded program. Never locks:
+/// the program may still disable them, as with a loader that enabled but did not lock.
+pub fn enable_at_start(t: &mut Thread) {
+    let policy = t.proc.opts.shstk;
+    match policy {
+        ShstkPolicy::Off => {}
+        ShstkPolicy::On => {
+            if let Err(e) = enable(t, "--shstk=on") {
+                crate::run::diag(&format!(
+                    "cannot enable shadow stacks: {}",
+                    std::io::Error::from_raw_os_error(e.0)
+                ));
+            }
+        }
+        ShstkPolicy::Auto => {
+            let missing = t.proc.image().missing_shstk.clone();
+            if let Some(first) = missing.first() {
+                crate::run::diag(&format!(
+                    "--shstk=auto: shadow stacks stay off: {first} lacks the SHSTK property"
+                ));
+            } else if let Err(e) = enable(t, "--shstk=auto") {
+                crate::run::diag(&format!(
+                    "cannot enable shadow stacks: {}",
+                    std::io::Error::from_raw_os_error(e.0)
+                ));
+            }
+        }
+    }
+}
+
+/// The generic prctl shadow-stack options: x86 has no implementation and answers EINVAL
+/// (§2.11); None for other options.
+pub fn prctl(t: &mut Thread, option: u64, args: [u64; 6]) -> Option<SysResult> {
+    let _ = (t, args);
+    match option as u32 as u64 {
+        PR_GET_SHADOW_STACK_STATUS | PR_SET_SHADOW_STACK_STATUS | PR_LOCK_SHADOW_STACK_STATUS => {
+            Some(Err(Errno::EINVAL))
+        }
+        _ => None,
+    }
+}
+
+/// The text of a feature mask in /proc/<pid>/status: each word followed by one space (§10.1).
+pub fn status_words(bits: u64) -> String {
+    let mut s = String::new();
+    if bits & SHSTK != 0 {
+        s.push_str("shstk ");
+    }
+    if bits & WRSS != 0 {
+        s.push_str("wrss ");
+    }
+    s
+}
+
+/// The last two lines of /proc/<pid>/status (§10.1).
+pub fn status_lines(t: &Thread) -> String {
+    format!(
+        "x86_Thread_features:\t{}\nx86_Thread_features_locked:\t{}\n",
+        status_words(t.shstk.features),
+        status_words(t.shstk.locked)
+    )
 }
