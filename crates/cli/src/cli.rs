@@ -19,6 +19,22 @@ pub struct Cli {
 pub enum Command {
     /// Run a program under cetbox and exit with its status.
     Run(RunArgs),
+    /// Show which objects of each ELF file (and its libraries) carry the SHSTK property.
+    /// Exits 1 if any object lacks it, 2 if a file is not a readable ELF file.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Resolve the interpreter and libraries inside this root directory.
+    #[arg(long)]
+    pub sysroot: Option<PathBuf>,
+    /// ELF files to check.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]

@@ -1,5 +1,6 @@
 //! The cetbox command line.
 
+mod check;
 mod cli;
 
 use clap::Parser;
@@ -9,6 +10,7 @@ fn main() {
     let args = cli::Cli::parse();
     let code = match args.command {
         cli::Command::Run(r) => run(r),
+        cli::Command::Check(c) => check::run(&c.files, c.json, c.sysroot.as_deref()),
     };
     std::process::exit(code);
 }

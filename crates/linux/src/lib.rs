@@ -5,6 +5,7 @@
 pub mod errno;
 pub mod events;
 pub mod loader;
+pub mod objects;
 pub mod options;
 pub mod process;
 pub mod procfs;
