@@ -49,6 +49,16 @@ impl CetState {
     }
 }
 
+/// The most recent RSTORSSP, kept for violation reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SsSwitch {
+    pub rip: u64,
+    pub from_ssp: u64,
+    pub to_ssp: u64,
+    /// `Cpu::icount` when it happened, to order it against the kernel's switches.
+    pub at: u64,
+}
+
 /// The CPU model presented to the guest; process-wide.
 #[derive(Clone, Debug)]
 pub struct CpuConfig {
@@ -76,6 +86,8 @@ pub struct Cpu {
     pub mem: Arc<AddressSpace>,
     /// Instructions retired (approximate: counted per block).
     pub icount: u64,
+    /// The last shadow-stack switch made by an instruction (RSTORSSP).
+    pub last_rstorssp: Option<SsSwitch>,
     pub(crate) cache: BlockCache,
 }
 
@@ -93,6 +105,7 @@ impl Cpu {
             config,
             mem,
             icount: 0,
+            last_rstorssp: None,
             cache: BlockCache::default(),
         }
     }
@@ -111,6 +124,7 @@ impl Cpu {
             config: self.config.clone(),
             mem,
             icount: 0,
+            last_rstorssp: None,
             cache: BlockCache::default(),
         }
     }

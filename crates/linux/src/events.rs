@@ -1,16 +1,12 @@
-//! Events the front end observes: shadow-stack violations and switches, for reports.
+//! Events the front end observes: shadow-stack violations, for reports. The Linux personality
+//! detects them and decides what happens (the signal Linux sends, or resynchronization in audit
+//! mode); the front end only reports.
 
-/// A shadow-stack event the front end may report.
-#[derive(Clone, Debug)]
-pub enum Event {
-    /// A shadow-stack violation about to be delivered (or, in audit mode, resynchronized).
-    Violation(Violation),
-}
-
+/// A shadow-stack violation.
 #[derive(Clone, Debug)]
 pub struct Violation {
+    pub pid: i32,
     pub tid: i32,
-    /// What happened, e.g. "near RET mismatch (#CP 1)".
     pub kind: ViolationKind,
     /// Address of the faulting instruction.
     pub rip: u64,
@@ -19,17 +15,22 @@ pub struct Violation {
     /// For a RET: the return address on the normal stack and the one on the shadow stack.
     pub ret_addr: Option<u64>,
     pub shadow_addr: Option<u64>,
-    /// The faulting data address for page faults.
+    /// The faulting data address (page faults) or the token address (RSTORSSP).
     pub addr: Option<u64>,
-    /// Return addresses on the shadow stack, innermost first.
-    pub shadow_backtrace: Vec<u64>,
+    /// The value found at `addr` (RSTORSSP's rejected token).
+    pub token: Option<u64>,
+    /// Entries of the shadow stack from SSP upward (innermost first): return addresses, and
+    /// signal tokens (bit 63 set).
+    pub shadow_stack: Vec<u64>,
     /// The last shadow-stack switch before the violation.
     pub last_switch: Option<Switch>,
-    /// How shadow stacks were enabled ("arch_prctl", "--shstk=on", ...), and whether locked.
+    /// How shadow stacks were enabled ("arch_prctl(ARCH_SHSTK_ENABLE)", "--shstk=on", ...).
     pub enabled_by: &'static str,
     pub locked: bool,
-    /// Whether the guest has a SIGSEGV handler that will receive the signal.
-    pub handled_by_guest: bool,
+    pub wrss: bool,
+    pub outcome: Outcome,
+    /// File-backed mappings, for symbolization.
+    pub mappings: Vec<Mapping>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,14 +41,50 @@ pub enum ViolationKind {
     BadRestoreToken,
     /// #CP(2): far RET/IRET frame mismatch.
     FarReturn,
-    /// A shadow-stack access (CALL, RET, INCSSP...) to memory that is not a writable shadow stack.
-    ShadowAccessToNormalPage,
+    /// A shadow-stack access (CALL, RET, INCSSP, WRSS...) to memory that is not a writable
+    /// shadow stack (SEGV_ACCERR), or to unmapped memory such as the guard gap (SEGV_MAPERR).
+    ShadowAccess,
     /// An ordinary write to a shadow-stack page.
-    WriteToShadowPage,
+    WriteToShadowStack,
     /// rt_sigreturn found no valid shadow-stack signal token.
-    BadSigreturnToken,
+    BadSigreturn,
     /// Signal delivery could not push the shadow-stack signal frame.
     SignalDeliveryFailed,
+}
+
+impl ViolationKind {
+    /// A stable identifier for JSON.
+    pub fn id(self) -> &'static str {
+        match self {
+            ViolationKind::RetMismatch => "ret-mismatch",
+            ViolationKind::BadRestoreToken => "bad-restore-token",
+            ViolationKind::FarReturn => "far-return-mismatch",
+            ViolationKind::ShadowAccess => "shadow-access-fault",
+            ViolationKind::WriteToShadowStack => "write-to-shadow-stack",
+            ViolationKind::BadSigreturn => "bad-sigreturn-token",
+            ViolationKind::SignalDeliveryFailed => "signal-delivery-failed",
+        }
+    }
+}
+
+/// What happened to the guest after the violation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// SIGSEGV was delivered to the guest's handler.
+    DeliveredToHandler,
+    /// The guest has no handler and dies of SIGSEGV, as on Linux.
+    Killed,
+    /// Audit mode: the shadow stack was resynchronized and the guest continues.
+    Resynchronized,
+}
+
+/// A file mapped into the guest, for symbolization.
+#[derive(Clone, Debug)]
+pub struct Mapping {
+    pub start: u64,
+    pub end: u64,
+    pub offset: u64,
+    pub path: String,
 }
 
 /// A change of shadow stack: enable, RSTORSSP, signal delivery, sigreturn.
@@ -59,27 +96,16 @@ pub struct Switch {
     pub to_ssp: u64,
 }
 
-/// What the front end wants done after a violation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decision {
-    /// Deliver the signal Linux would.
-    Deliver,
-    /// Resynchronize the shadow stack and continue (audit mode).
-    Resync,
-}
-
 /// Receives events. The front end implements it for reports.
 pub trait Observer: Send + Sync {
-    fn event(&self, e: &Event) -> Decision;
+    fn violation(&self, v: &Violation);
     /// Called once before the guest process exits (summaries).
     fn finish(&self) {}
 }
 
-/// An observer that reports nothing and always delivers.
+/// An observer that reports nothing.
 pub struct Silent;
 
 impl Observer for Silent {
-    fn event(&self, _: &Event) -> Decision {
-        Decision::Deliver
-    }
+    fn violation(&self, _: &Violation) {}
 }

@@ -13,6 +13,7 @@ pub mod run;
 pub mod shstk;
 pub mod signals;
 pub mod syscalls;
+pub mod violation;
 
 pub use errno::{Errno, SysResult};
 pub use options::{Options, ShstkPolicy, ViolationPolicy};

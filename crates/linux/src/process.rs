@@ -108,8 +108,10 @@ pub struct Thread {
     pub keep_rax: bool,
     /// Set (by host signal handlers or other threads) to make the CPU stop at the next block.
     pub stop: Arc<AtomicBool>,
-    /// The last shadow-stack switch, for reports.
+    /// The last shadow-stack switch made by the kernel side, for reports, and `cpu.icount`
+    /// when it happened.
     pub last_switch: Option<Switch>,
+    pub last_switch_at: u64,
 }
 
 impl Thread {
@@ -127,6 +129,7 @@ impl Thread {
             keep_rax: false,
             stop: Arc::new(AtomicBool::new(false)),
             last_switch: None,
+            last_switch_at: 0,
         }
     }
 

@@ -35,6 +35,9 @@ pub fn run_thread(t: &mut Thread) -> ExitRequest {
                         continue;
                     }
                 }
+                if crate::violation::on_exception(t, &e) {
+                    continue;
+                }
                 let fs = signals::fault::from_exception(&e, t.cpu.rip);
                 signals::deliver::force(t, fs);
             }

@@ -173,12 +173,7 @@ pub fn enable(t: &mut Thread, by: &'static str) -> SysResult {
     t.shstk.size = size;
     t.shstk.features |= SHSTK;
     t.shstk.enabled_by = by;
-    t.last_switch = Some(Switch {
-        what: "enable",
-        rip: t.cpu.rip,
-        from_ssp: from,
-        to_ssp: base + size,
-    });
+    record_switch(t, "enable", from, base + size);
     Ok(0)
 }
 
@@ -275,12 +270,7 @@ pub fn signal_push(t: &mut Thread, restorer: u64) -> Result<(), ()> {
         .map_err(|_| ())?;
     mem.shadow_write(s - 16, 8, restorer).map_err(|_| ())?;
     t.cpu.cet.ssp = s - 16;
-    t.last_switch = Some(Switch {
-        what: "signal delivery",
-        rip: t.cpu.rip,
-        from_ssp: s,
-        to_ssp: s - 16,
-    });
+    record_switch(t, "signal delivery", s, s - 16);
     Ok(())
 }
 
@@ -306,13 +296,18 @@ pub fn signal_restore(t: &mut Thread) -> Result<(), Errno> {
         return Err(Errno::EINVAL);
     }
     t.cpu.cet.ssp = target;
-    t.last_switch = Some(Switch {
-        what: "rt_sigreturn",
-        rip: t.cpu.rip,
-        from_ssp: p,
-        to_ssp: target,
-    });
+    record_switch(t, "rt_sigreturn", p, target);
     Ok(())
+}
+
+fn record_switch(t: &mut Thread, what: &'static str, from: u64, to: u64) {
+    t.last_switch = Some(Switch {
+        what,
+        rip: t.cpu.rip,
+        from_ssp: from,
+        to_ssp: to,
+    });
+    t.last_switch_at = t.cpu.icount;
 }
 
 /// Applies the start-up policy (--shstk=on/auto) to a freshly loaded program. Never locks:

@@ -81,6 +81,12 @@ fn rstorssp(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     if !valid(tok) {
         return Err(Exception::ControlProtection(4));
     }
+    cpu.last_rstorssp = Some(crate::state::SsSwitch {
+        rip: i.ip(),
+        from_ssp: cpu.cet.ssp,
+        to_ssp: la,
+        at: cpu.icount,
+    });
     cpu.cet.ssp = la;
     let cf = tok & 4 != 0;
     cpu.flags.set_arith(cf, false, false, false, false, false);
