@@ -47,6 +47,12 @@ pub struct RunArgs {
     /// continue (report, resynchronize and go on).
     #[arg(long = "on-violation", value_enum, default_value_t = ViolationArg::Kill)]
     pub on_violation: ViolationArg,
+    /// Report format for shadow-stack violations.
+    #[arg(long, value_enum, default_value_t = ReportArg::Text)]
+    pub report: ReportArg,
+    /// Write reports to this file instead of stderr.
+    #[arg(long = "report-file")]
+    pub report_file: Option<PathBuf>,
     /// Trace events to stderr (syscalls).
     #[arg(long, value_parser = ["syscalls"])]
     pub trace: Vec<String>,
@@ -90,4 +96,10 @@ impl From<ViolationArg> for cetbox_linux::ViolationPolicy {
             ViolationArg::Continue => cetbox_linux::ViolationPolicy::Continue,
         }
     }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ReportArg {
+    Text,
+    Json,
 }

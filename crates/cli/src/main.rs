@@ -2,6 +2,7 @@
 
 mod check;
 mod cli;
+mod report;
 
 use clap::Parser;
 use std::os::unix::ffi::OsStrExt;
@@ -35,7 +36,26 @@ fn run(r: cli::RunArgs) -> i32 {
         })
         .collect();
     let path = r.prog.to_string_lossy().into_owned();
-    match cetbox_linux::run::run_program(opts, None, &path, argv, envp) {
+    let format = match r.report {
+        cli::ReportArg::Text => report::Format::Text,
+        cli::ReportArg::Json => report::Format::Json,
+    };
+    let reporter = match report::Reporter::new(format, r.report_file.as_deref()) {
+        Ok(rep) => rep,
+        Err(e) => {
+            eprintln!(
+                "cetbox: cannot create report file {}: {e}",
+                r.report_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+            return 2;
+        }
+    };
+    let observer: std::sync::Arc<dyn cetbox_linux::events::Observer> =
+        std::sync::Arc::new(reporter);
+    match cetbox_linux::run::run_program(opts, Some(observer), &path, argv, envp) {
         Ok(never) => match never {},
         Err(msg) => {
             eprintln!("cetbox: {msg}");
