@@ -22,6 +22,9 @@ pub enum Command {
     /// Show which objects of each ELF file (and its libraries) carry the SHSTK property.
     /// Exits 1 if any object lacks it, 2 if a file is not a readable ELF file.
     Check(CheckArgs),
+    /// Build a small vulnerable program and show its attack succeeding with shadow stacks off
+    /// and stopped (and reported) with them on.
+    Demo,
 }
 
 #[derive(clap::Args, Debug)]

@@ -2,6 +2,7 @@
 
 mod check;
 mod cli;
+mod demo;
 mod report;
 
 use clap::Parser;
@@ -11,6 +12,7 @@ fn main() {
     let args = cli::Cli::parse();
     let code = match args.command {
         cli::Command::Run(r) => run(r),
+        cli::Command::Demo => demo::run(),
         cli::Command::Check(c) => check::run(&c.files, c.json, c.sysroot.as_deref()),
     };
     std::process::exit(code);

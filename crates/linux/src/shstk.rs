@@ -325,7 +325,18 @@ pub fn enable_at_start(t: &mut Thread) {
             }
         }
         ShstkPolicy::Auto => {
-            let missing = t.proc.image().missing_shstk.clone();
+            // glibc's rule: the program, its interpreter and every library it needs must be
+            // marked SHSTK (userspace.md §1.1); resolve them as ld.so will.
+            let exe = t.proc.image().exe.clone();
+            let objects = crate::objects::resolve_closure(
+                std::path::Path::new(&exe),
+                t.proc.opts.sysroot.as_deref(),
+            );
+            let missing: Vec<String> = objects
+                .iter()
+                .filter(|o| !o.props.as_ref().is_some_and(|p| p.shstk()))
+                .map(|o| o.name.clone())
+                .collect();
             if let Some(first) = missing.first() {
                 crate::run::diag(&format!(
                     "--shstk=auto: shadow stacks stay off: {first} lacks the SHSTK property"
