@@ -32,7 +32,7 @@ fn accumulator(size: u32) -> Register {
 
 /// CMPXCHG r/m, r: compares the accumulator with the destination (flags as CMP). Equal: the
 /// destination gets the source. Not equal: the accumulator gets the destination, and the
-/// destination is written back with its own value (only a locked one is left untouched).
+/// destination is written back with its own value (memory, unlocked; see below for registers).
 fn cmpxchg(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let size = cpu.op_size(i, 0);
     let acc_reg = accumulator(size);
@@ -45,9 +45,8 @@ fn cmpxchg(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         if old == acc {
             cpu.set_reg(r, src);
         } else {
-            // The destination is rewritten (zero-extending a 32-bit register) before the
-            // accumulator is loaded.
-            cpu.set_reg(r, old);
+            // The SDM writes the destination back on failure, which would zero-extend a
+            // 32-bit register; the host leaves a register destination untouched.
             cpu.set_reg(acc_reg, old);
         }
     } else {

@@ -3,7 +3,7 @@
 
 use super::Handler;
 use crate::exception::Result;
-use crate::flags::{parity, CF, ZF};
+use crate::flags::{parity, CF};
 use crate::operand::{sign_extend, size_mask};
 use crate::Cpu;
 use iced_x86::{Code, Instruction, Mnemonic, OpKind};
@@ -88,32 +88,42 @@ fn bt<const OP: u8>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     Ok(())
 }
 
-/// Flags after BSF/BSR: ZF says whether the source was zero; CF, OF, SF, AF and PF are
-/// undefined in the SDM and follow the host.
+/// Flags after BSF/BSR: ZF says whether the source was zero. CF, OF, SF, AF and PF are
+/// undefined in the SDM; the host clears all but PF, which is the parity of the bit index
+/// (of 0 for a zero source).
 #[inline(always)]
-fn scan_flags(cpu: &mut Cpu, src: u64, size: u32) {
-    let _ = size;
-    cpu.flags.set_bits(ZF, src == 0);
-    let _ = parity;
+fn scan_flags(cpu: &mut Cpu, src: u64, index: u64) {
+    cpu.flags
+        .set_arith(false, parity(index), false, src == 0, false, false);
 }
 
 fn bsf(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let size = cpu.op_size(i, 0);
     let src = cpu.read_op(i, 1, size)? & size_mask(size);
+    let index = if src != 0 {
+        src.trailing_zeros() as u64
+    } else {
+        0
+    };
     if src != 0 {
-        cpu.set_reg(i.op0_register(), src.trailing_zeros() as u64);
+        cpu.set_reg(i.op0_register(), index);
     }
-    scan_flags(cpu, src, size);
+    scan_flags(cpu, src, index);
     Ok(())
 }
 
 fn bsr(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let size = cpu.op_size(i, 0);
     let src = cpu.read_op(i, 1, size)? & size_mask(size);
+    let index = if src != 0 {
+        63 - src.leading_zeros() as u64
+    } else {
+        0
+    };
     if src != 0 {
-        cpu.set_reg(i.op0_register(), 63 - src.leading_zeros() as u64);
+        cpu.set_reg(i.op0_register(), index);
     }
-    scan_flags(cpu, src, size);
+    scan_flags(cpu, src, index);
     Ok(())
 }
 

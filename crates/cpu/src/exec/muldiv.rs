@@ -2,7 +2,7 @@
 
 use super::Handler;
 use crate::exception::Result;
-use crate::flags::parity;
+use crate::flags::{CF, OF};
 use crate::operand::{sign_extend, size_mask};
 use crate::{Cpu, Exception};
 use iced_x86::{Code, Instruction, Mnemonic};
@@ -19,18 +19,12 @@ pub fn lookup(code: Code) -> Option<Handler> {
 }
 
 /// Flags after a multiply: CF = OF = `overflow`. SF, ZF, AF and PF are undefined in the SDM;
-/// the host derives SF, ZF and PF from the low half of the product and clears AF.
+/// the host leaves them unchanged.
 #[inline(always)]
-fn mul_flags(cpu: &mut Cpu, size: u32, lo: u64, overflow: bool) {
-    let lo = lo & size_mask(size);
-    cpu.flags.set_arith(
-        overflow,
-        parity(lo),
-        false,
-        lo == 0,
-        (lo >> (size * 8 - 1)) & 1 != 0,
-        overflow,
-    );
+fn mul_flags(cpu: &mut Cpu, overflow: bool) {
+    cpu.flags.materialize();
+    let b = &mut cpu.flags.bits;
+    *b = (*b & !(CF | OF)) | (overflow as u64 * (CF | OF));
 }
 
 /// Writes the double-width result of a one-operand multiply or divide: AX for bytes,
@@ -63,7 +57,7 @@ fn mul(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let lo = p as u64 & size_mask(size);
     let hi = (p >> w) as u64 & size_mask(size);
     write_pair(cpu, size, lo, hi);
-    mul_flags(cpu, size, lo, hi != 0);
+    mul_flags(cpu, hi != 0);
     Ok(())
 }
 
@@ -77,7 +71,7 @@ fn imul1(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let hi = (p >> w) as u64 & size_mask(size);
     let overflow = sign_extend(lo, size) as i64 as i128 != p;
     write_pair(cpu, size, lo, hi);
-    mul_flags(cpu, size, lo, overflow);
+    mul_flags(cpu, overflow);
     Ok(())
 }
 
@@ -93,7 +87,7 @@ fn imul_n(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let lo = p as u64 & size_mask(size);
     let overflow = sign_extend(lo, size) as i64 as i128 != p;
     cpu.set_reg(i.op0_register(), lo);
-    mul_flags(cpu, size, lo, overflow);
+    mul_flags(cpu, overflow);
     Ok(())
 }
 
@@ -121,6 +115,7 @@ fn div(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     }
     let r = n % d;
     write_pair(cpu, size, q as u64, r as u64);
+    div_flags(cpu);
     Ok(())
 }
 
@@ -153,5 +148,14 @@ fn idiv(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         q as u64 & size_mask(size),
         r as u64 & size_mask(size),
     );
+    div_flags(cpu);
     Ok(())
+}
+
+/// Flags after DIV/IDIV: all six are undefined in the SDM. The host keeps CF and OF, sets AF
+/// and clears SF, ZF and PF.
+#[inline(always)]
+fn div_flags(cpu: &mut Cpu) {
+    let (cf, of) = (cpu.flags.cf(), cpu.flags.of());
+    cpu.flags.set_arith(cf, false, true, false, false, of);
 }

@@ -63,6 +63,9 @@ fn compute<const OP: u8>(a: u64, c: u32, size: u32, cf_in: bool) -> (u64, bool, 
     let m = size_mask(size);
     let msb = |v: u64| (v >> (w - 1)) & 1 != 0;
     let a = a & m;
+    if c == 0 {
+        return (a, false, false);
+    }
     match OP {
         SHL => {
             let r = if c < w { (a << c) & m } else { 0 };
@@ -72,9 +75,8 @@ fn compute<const OP: u8>(a: u64, c: u32, size: u32, cf_in: bool) -> (u64, bool, 
         SHR => {
             let r = if c < w { a >> c } else { 0 };
             let cf = c <= w && (a >> (c - 1)) & 1 != 0;
-            // OF is MSB(original) for a count of 1; the host computes it the same way
-            // for every count.
-            (r, cf, msb(a) && c == 1 || msb(a) && OF_SHR_ANY)
+            // OF is MSB(original) for a count of 1; the host clears it for other counts.
+            (r, cf, msb(a) && c == 1)
         }
         SAR => {
             let s = crate::operand::sign_extend(a, size) as i64;
@@ -126,10 +128,6 @@ fn compute<const OP: u8>(a: u64, c: u32, size: u32, cf_in: bool) -> (u64, bool, 
     }
 }
 
-/// Whether the host sets OF = MSB(original) for SHR counts above 1 (it does not: 0 is only
-/// guaranteed for count 1, and other counts are probed in the tests).
-const OF_SHR_ANY: bool = false;
-
 fn shift<const OP: u8>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let size = cpu.op_size(i, 0);
     let c = count(cpu, i, 1, size);
@@ -156,8 +154,8 @@ fn shift<const OP: u8>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     Ok(())
 }
 
-/// AF after a shift by a non-zero count (undefined in the SDM).
-const SHIFT_AF: bool = false;
+/// AF after a shift by a non-zero count: undefined in the SDM; the host sets it.
+const SHIFT_AF: bool = true;
 
 /// SHLD (`LEFT`) and SHRD: shift operand 0, filling from operand 1.
 fn double<const LEFT: bool>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
@@ -184,18 +182,18 @@ fn dcompute<const LEFT: bool>(a: u64, b: u64, c: u32, size: u32) -> (u64, bool, 
         return (a, false, false);
     }
     let msb = |v: u64| (v >> (w - 1)) & 1 != 0;
-    // 16-bit counts above 16 shift through a 32-bit concatenation (dst:src for SHLD, src:dst
-    // for SHRD), as the host does.
+    // 16-bit counts above 16 are undefined in the SDM; the host keeps filling from the
+    // source, as if shifting through dst:src:src (SHLD) or src:src:dst (SHRD).
     let (r, cf) = if w == 16 {
         if LEFT {
-            let wide = (a << 32) | (b << 16) | a;
+            let wide = (a << 32) | (b << 16) | b;
             let r = (wide >> (32 - c)) & 0xffff;
-            let cf = (wide >> (48 - c)) & 1 != 0;
+            let cf = c <= 16 && (wide >> (48 - c)) & 1 != 0;
             (r, cf)
         } else {
-            let wide = (a << 32) | (b << 16) | a;
+            let wide = (b << 32) | (b << 16) | a;
             let r = (wide >> c) & 0xffff;
-            let cf = (wide >> (c - 1)) & 1 != 0;
+            let cf = c <= 16 && (wide >> (c - 1)) & 1 != 0;
             (r, cf)
         }
     } else if LEFT {
@@ -205,5 +203,16 @@ fn dcompute<const LEFT: bool>(a: u64, b: u64, c: u32, size: u32) -> (u64, bool, 
         let r = ((a >> c) | (b << (w - c))) & m;
         (r, (a >> (c - 1)) & 1 != 0)
     };
-    (r, cf, msb(r) ^ msb(a))
+    // OF is defined for a count of 1 (a sign change); the host's rule for every count is
+    // CF ^ MSB(result) for SHLD and the top two result bits differing for SHRD.
+    let of = if LEFT {
+        if w == 16 && c >= 16 {
+            cf
+        } else {
+            cf ^ msb(r)
+        }
+    } else {
+        msb(r) ^ ((r >> (w - 2)) & 1 != 0)
+    };
+    (r, cf, of)
 }
