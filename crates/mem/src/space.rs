@@ -751,6 +751,58 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Copies `len` bytes of guest memory from `src` to `dst` with memmove semantics, after
+    /// checking the whole source readable and the whole destination writable (REP MOVS).
+    /// Nothing is copied if either check fails.
+    pub fn copy_within(&self, dst: u64, src: u64, len: u64) -> Result<(), Fault> {
+        self.check(src, len, Access::Read)?;
+        self.check(dst, len, Access::Write)?;
+        // SAFETY: both ranges were just checked to be guest memory with the needed access,
+        // which is host memory mapped read-write; `copy` allows overlap.
+        unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, len as usize) };
+        Ok(())
+    }
+
+    /// Fills `count` consecutive `elem`-byte (1, 2, 4 or 8) elements at `dst` with the low
+    /// bytes of `pattern`, after checking the whole range writable (REP STOS). Nothing is
+    /// written if the check fails.
+    pub fn fill(&self, dst: u64, count: u64, elem: u32, pattern: u64) -> Result<(), Fault> {
+        let len = count.checked_mul(elem as u64).ok_or(Fault {
+            addr: dst,
+            access: Access::Write,
+            kind: FaultKind::NotMapped,
+        })?;
+        self.check(dst, len, Access::Write)?;
+        // SAFETY: [dst, dst + len) was just checked writable guest memory; unaligned stores.
+        unsafe {
+            match elem {
+                1 => std::ptr::write_bytes(dst as *mut u8, pattern as u8, len as usize),
+                2 => {
+                    for k in 0..count {
+                        std::ptr::write_unaligned((dst + 2 * k) as *mut u16, pattern as u16)
+                    }
+                }
+                4 => {
+                    for k in 0..count {
+                        std::ptr::write_unaligned((dst + 4 * k) as *mut u32, pattern as u32)
+                    }
+                }
+                8 => {
+                    for k in 0..count {
+                        std::ptr::write_unaligned((dst + 8 * k) as *mut u64, pattern)
+                    }
+                }
+                _ => {
+                    for k in 0..len {
+                        let byte = (pattern >> (8 * ((k % elem as u64) & 7))) as u8;
+                        std::ptr::write((dst + k) as *mut u8, byte)
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Reads a NUL-terminated string of at most `max` bytes (without the NUL). Returns None
     /// (ENAMETOOLONG territory) if no NUL was found within `max` bytes.
     pub fn read_cstr(&self, addr: u64, max: usize) -> Result<Option<Vec<u8>>, Fault> {
