@@ -1052,13 +1052,9 @@ fn reciprocal_estimates_are_close() {
     let mut c = cpu();
     let v = [3.0f32, 0.5, 1000.0, 7.0];
     let r = fp(&mut c, &[0x0f, 0x53, rr(0, 1)], 0, f32x4(v)); // rcpps
-    for k in 0..4 {
+    for (k, &vk) in v.iter().enumerate() {
         let got = f32::from_bits((r >> (32 * k)) as u32);
-        assert!(
-            ((got * v[k]) - 1.0).abs() < 1.5 / 4096.0,
-            "rcp {}: {got}",
-            v[k]
-        );
+        assert!(((got * vk) - 1.0).abs() < 1.5 / 4096.0, "rcp {vk}: {got}");
     }
     let r = fp(
         &mut c,
