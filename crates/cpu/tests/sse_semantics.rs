@@ -1170,3 +1170,54 @@ fn cvtpi2ps_forms() {
     assert_eq!(c.x87.st[2] as u64, ((-2i32 as u32 as u64) << 32) | 2);
     assert_eq!(c.sse.mxcsr & 0x3f, PE);
 }
+
+#[test]
+fn mmx_width_forms() {
+    let _g = lock();
+    let mut c = cpu();
+    let d = env().data;
+    let mm = |c: &Cpu, k: usize| c.x87.st[k] as u64;
+    // packsswb mm1, mm2: four words of each, saturated to bytes.
+    c.x87.st[1] = 0xfff0_0005_ff00_0100;
+    c.x87.st[2] = 0x0004_0003_0002_0001;
+    ok(&mut c, &[0x0f, 0x63, rr(1, 2)]);
+    assert_eq!(mm(&c, 1), 0x0403_0201_f005_807f);
+    // punpcklbw mm3, m32 reads four bytes.
+    c.x87.st[3] = 0x8877_6655_4433_2211;
+    env().mem.write_u64(d, 0xeeee_eeee_ddcc_bbaa).unwrap();
+    ok(&mut c, &[0x0f, 0x60, mrax(3)]);
+    assert_eq!(mm(&c, 3), 0xdd44_cc33_bb22_aa11);
+    // psadbw mm4, mm5: |0xff - 0| + |0 - 1| = 256.
+    c.x87.st[4] = 0xff;
+    c.x87.st[5] = 0x0100_0000_0000_0000;
+    ok(&mut c, &[0x0f, 0xf6, rr(4, 5)]);
+    assert_eq!(mm(&c, 4), 256);
+    // pmuludq mm6, mm7 multiplies the low dwords only.
+    c.x87.st[6] = 0x1234_5678_ffff_ffff;
+    c.x87.st[7] = 0x9999_9999_0000_0002;
+    ok(&mut c, &[0x0f, 0xf4, rr(6, 7)]);
+    assert_eq!(mm(&c, 6), 0x1_ffff_fffe);
+    // pextrw eax, mm6, 5 selects word 5 & 3 = 1; pinsrw mm6, ecx, 7 replaces word 3.
+    ok(&mut c, &[0x0f, 0xc5, rr(0, 6), 5]);
+    assert_eq!(c.gpr[0], 0xffff);
+    c.gpr[1] = 0x5555_abcd;
+    ok(&mut c, &[0x0f, 0xc4, rr(6, 1), 7]);
+    assert_eq!(mm(&c, 6), 0xabcd_0001_ffff_fffe);
+    // paddsw on four words.
+    c.x87.st[0] = 0x7fff_8000_0001_0002;
+    c.x87.st[1] = 0x0001_ffff_0001_0002;
+    ok(&mut c, &[0x0f, 0xed, rr(0, 1)]);
+    assert_eq!(mm(&c, 0), 0x7fff_8000_0002_0004);
+    // maskmovq mm2, mm3 stores the selected bytes at [rdi].
+    env().mem.write_u64(d, 0).unwrap();
+    c.gpr[7] = d;
+    c.x87.st[2] = 0x0807_0605_0403_0201;
+    c.x87.st[3] = 0x8000_0000_0000_ff00;
+    ok(&mut c, &[0x0f, 0xf7, rr(2, 3)]);
+    assert_eq!(env().mem.read_u64(d).unwrap(), 0x0800_0000_0000_0200);
+    assert_eq!(
+        c.x87.st[2] >> 64,
+        0xffff,
+        "MMX writes set the exponent bits"
+    );
+}
