@@ -1,0 +1,327 @@
+/* Linux shadow-stack ABI behaviours (cetbox spec linux-abi.md §13 and §14). One behaviour per
+ * process: `abi NAME`. Return values of raw syscalls are printed as the kernel returns them
+ * (-errno on failure). */
+#include "cet.h"
+#include <fcntl.h>
+#include <sys/resource.h>
+
+#define MB (1UL << 20)
+
+static long status(void) {
+    uint64_t f = 0xdead;
+    long r = arch_prctl_(ARCH_SHSTK_STATUS, (unsigned long)&f);
+    return r ? r : (long)f;
+}
+
+/* The last two lines of /proc/self/status, escaped so tabs and trailing spaces show. */
+static void print_status_lines(void) {
+    char buf[8192];
+    int fd = open("/proc/self/status", O_RDONLY);
+    long n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+    if (n < 0) { puts("status unreadable"); return; }
+    buf[n] = 0;
+    char *p = strstr(buf, "x86_Thread_features:");
+    if (!p) { puts("no x86_Thread_features line"); return; }
+    for (; *p; p++) {
+        if (*p == '\t') fputs("\\t", stdout);
+        else if (*p == ' ') fputs("_", stdout);
+        else putchar(*p);
+    }
+}
+
+/* Size of the mapping holding addr, from /proc/self/maps; also whether smaps flags it `ss`. */
+static void describe_mapping(uint64_t addr) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    int in = 0;
+    if (!f) { puts("smaps unreadable"); return; }
+    while (fgets(line, sizeof line, f)) {
+        unsigned long s, e;
+        if (sscanf(line, "%lx-%lx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = addr >= s && addr < e;
+            if (in) printf("mapping size=%#lx perms=%.4s\n", e - s, strchr(line, ' ') + 1);
+        } else if (in && !strncmp(line, "VmFlags:", 8)) {
+            printf("ss_flag=%d\n", strstr(line, " ss ") != 0);
+        }
+    }
+    fclose(f);
+}
+
+/* §13.1 */
+static void s01(void) {
+    long a = shstk_enable();
+    long b = shstk_disable();
+    long c = shstk_enable();
+    long d = arch_prctl_(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS);
+    printf("enable=%ld disable=%ld reenable=%ld wrss=%ld ssp_nonzero=%d\n", a, b, c, d, rdssp() != 0);
+    shstk_disable();
+}
+/* §13.2 */
+static void s02(void) {
+    uint64_t base = map_shstk(0, 2 * MB, SHADOW_STACK_SET_TOKEN);
+    printf("token_ok=%d\n", *(uint64_t *)(base + 2 * MB - 8) == ((base + 2 * MB) | 1));
+}
+/* §13.3: pivot to a new shadow stack, call printf there, pivot back, return normally. */
+__attribute__((noinline)) static void s03_work(void) { printf("on the new stack: %d\n", 42); }
+static void s03(void) {
+    uint64_t base = map_shstk(0, 2 * MB, SHADOW_STACK_SET_TOKEN), top = base + 2 * MB;
+    uint64_t old = rdssp();
+    rstorssp((void *)(top - 8));
+    saveprevssp();
+    int moved = rdssp() == top;
+    s03_work();
+    rstorssp((void *)(old - 8));
+    saveprevssp();
+    printf("moved=%d back=%d\n", moved, rdssp() == old);
+}
+/* §13.4 (needs WRSS) */
+static void s04(void) {
+    uint64_t *p = (uint64_t *)map_shstk(0, 2 * MB, 0);
+    uint64_t first = *p;
+    wrss(p, 1);
+    uint64_t after = *p;
+    int m = madvise(p, 2 * MB, MADV_DONTNEED);
+    uint64_t zeroed = *p;
+    wrss(p, 1);
+    printf("first=%lu after_wrss=%lu madvise=%d zeroed=%lu again=%lu\n", first, after, m, zeroed, *p);
+}
+/* §13.5 (needs WRSS): #CP is a fault the handler can repair. */
+static volatile uint64_t *s05_slot, s05_saved;
+static void s05_handler(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    printf("%s %s\n", signame(sig), codename(sig, si->si_code));
+    wrss((uint64_t *)s05_slot, s05_saved);
+}
+__attribute__((noinline)) static void s05_victim(void) {
+    s05_slot = (uint64_t *)rdssp();
+    s05_saved = *s05_slot;
+    wrss((uint64_t *)s05_slot, 0);
+}
+static void s05(void) {
+    struct sigaction sa = {.sa_sigaction = s05_handler, .sa_flags = SA_SIGINFO};
+    sigaction(SIGSEGV, &sa, 0);
+    s05_victim();
+    puts("returned after repair");
+}
+/* §13.6 (needs WRSS): forced access through /proc/self/mem. */
+static void s06(void) {
+    extern char s06_insn[];
+    uint64_t *p = (uint64_t *)map_shstk(0, 4096, 0), v = 0x77;
+    int fd = open("/proc/self/mem", O_RDWR);
+    long r = pread(fd, &v, 8, (long)p);
+    wrss(p, 2);
+    long w = pwrite(fd, &v, 8, (long)p);
+    wrss(p + 1, 3);
+    printf("pread=%ld pwrite=%ld value=%lu next=%lu\n", r, w, p[0], p[1]);
+    expect_addr = (uint64_t)p;
+    expect_rip = (uint64_t)s06_insn;
+    asm volatile("mov $5, %%eax\n .globl s06_insn\ns06_insn: mov %%rax, (%0)" : : "r"(p) : "rax", "memory");
+    puts("no fault");
+}
+/* §13.8 (needs WRSS) */
+static void s08a(void) {
+    extern char s08_insn[];
+    uint64_t *p = (uint64_t *)map_shstk(0, 2 * MB, 0);
+    printf("mprotect=%d\n", mprotect(p, 2 * MB, PROT_READ));
+    expect_addr = (uint64_t)p;
+    expect_rip = (uint64_t)s08_insn;
+    asm volatile("mov $1, %%eax\n .globl s08_insn\ns08_insn: wrssq %%rax, (%0)" : : "r"(p) : "rax", "memory");
+    puts("no fault");
+}
+static void s08b(void) {
+    uint64_t *p = (uint64_t *)map_shstk(0, 2 * MB, 0);
+    int a = mprotect(p, 2 * MB, PROT_READ), b = mprotect(p, 2 * MB, PROT_READ | PROT_WRITE);
+    wrss(p, 9);
+    printf("mprotect=%d,%d value=%lu\n", a, b, *p);
+}
+/* §13.9: cetbox refuses userfaultfd, which the selftest accepts as a skip. */
+static void s09(void) {
+    long r = syscall(323, O_CLOEXEC | O_NONBLOCK);
+    printf("userfaultfd_fails=%d\n", r < 0);
+}
+/* §13.10: a mapping placed below an existing shadow stack keeps one free page between. */
+static void s10(void) {
+    void *f = mmap(0, 6 * MB, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(f, 6 * MB);
+    uint64_t shstk = map_shstk((uint64_t)f + 2 * MB, 2 * MB, SHADOW_STACK_SET_TOKEN);
+    uint64_t m;
+    int i = 0;
+    do {
+        m = (uint64_t)mmap(0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    } while (m > shstk && ++i < 10000);
+    printf("gap=%ld\n", (long)(shstk - m - 4096));
+}
+/* §13.11: a new shadow stack is never placed directly above an ordinary mapping. */
+static void s11(void) {
+    void *f = mmap(0, 4 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(f, 4 * 4096);
+    mmap(f, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    int bad = 0, i = 0;
+    uint64_t s;
+    do {
+        s = map_shstk(0, 4096, 0);
+        if (s == (uint64_t)f + 4096) bad = 1;
+    } while (s > (uint64_t)f && ++i < 10000);
+    printf("adjacent=%d\n", bad);
+}
+/* §13.14: no uprobes under cetbox. */
+static void s14(void) {
+    int fd = open("/sys/bus/event_source/devices/uprobe/type", O_RDONLY);
+    printf("uprobe_type_absent=%d\n", fd < 0);
+}
+/* §14.1 */
+static void x01(void) {
+    long a = arch_prctl_(ARCH_SHSTK_ENABLE, 3);
+    long b = arch_prctl_(ARCH_SHSTK_LOCK, ARCH_SHSTK_SHSTK);
+    long c = arch_prctl_(ARCH_SHSTK_ENABLE, ARCH_SHSTK_SHSTK);
+    long d = arch_prctl_(ARCH_SHSTK_LOCK, ARCH_SHSTK_WRSS);
+    long e = arch_prctl_(ARCH_SHSTK_ENABLE, 3);
+    printf("enable3=%ld lock=%ld enable_locked=%ld lockwrss=%ld enable3_locked=%ld\n", a, b, c, d, e);
+}
+/* §14.3 (runs with SHSTK + WRSS on) */
+static void x03(void) {
+    long a = arch_prctl_(ARCH_SHSTK_LOCK, ARCH_SHSTK_WRSS);
+    long b = shstk_disable();
+    printf("lock=%ld disable=%ld status=%ld\n", a, b, status());
+}
+/* §14.4 */
+static void x04(void) {
+    printf("enable_wrss=%ld disable_wrss=%ld\n", arch_prctl_(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS),
+           arch_prctl_(ARCH_SHSTK_DISABLE, ARCH_SHSTK_WRSS));
+}
+/* §14.5 (without int 0x80) */
+static void x05(void) {
+    for (long c = 0x3001; c <= 0x3005; c++) printf("%#lx=%ld ", c, arch_prctl_(c, 0));
+    uint64_t f = 0xdead;
+    long r = arch_prctl_(0x100005005L, (unsigned long)&f);
+    printf("truncated_status=%ld value=%lu\n", r, f);
+}
+/* §14.6 */
+static void x06(void) { printf("status_bad_pointer=%ld\n", arch_prctl_(ARCH_SHSTK_STATUS, 8)); }
+/* §14.7 */
+static void x07(void) {
+    printf("flags2=%ld ", map_shstk(0, 4096, 2));
+    printf("size4=%ld ", map_shstk(0, 4, SHADOW_STACK_SET_TOKEN));
+    printf("low=%ld ", map_shstk(0x1000, 4096, 0));
+    printf("overflow=%ld ", map_shstk(0, 0xfffffffffffff001UL, 0));
+    printf("unaligned_top=%ld ", map_shstk(0, 0x1004, SHADOW_STACK_SET_TOKEN));
+    uint64_t b = map_shstk(0, 0x1008, SHADOW_STACK_SET_TOKEN);
+    printf("unaligned_addr=%ld ", map_shstk(b + 0x10000 + 1, 4096, 0));
+    printf("overlap=%ld\n", map_shstk(b, 4096, 0));
+    printf("token_in_second_page=%d zero_after=%d\n", *(uint64_t *)(b + 0x1000) == ((b + 0x1008) | 1),
+           *(uint64_t *)(b + 0x1008) == 0);
+}
+/* §14.8 and §10.1: status lines in three states, VmStk, smaps `ss`. */
+static long vmstk(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmStk:", 6)) kb = atol(line + 6);
+    if (f) fclose(f);
+    return kb;
+}
+static void x08(void) {
+    print_status_lines();
+    long k0 = vmstk();
+    long e = shstk_enable();
+    long k1 = vmstk();
+    printf("enable=%ld vmstk_grew_by_8M=%d\n", e, k1 - k0 == 8192);
+    arch_prctl_(ARCH_SHSTK_LOCK, -1UL);
+    print_status_lines();
+    describe_mapping(rdssp() - 8);
+    shstk_disable();
+    arch_prctl_(ARCH_SHSTK_UNLOCK, -1UL); /* locked: EPERM, stays disabled */
+}
+/* §14.12: SA_RESTORER with a null restorer in a shadow-stack thread. */
+static void x12_segv(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    printf("%s %s\n", signame(sig), codename(sig, si->si_code));
+    _exit(0);
+}
+static void x12(void) {
+    struct sigaction sa = {.sa_sigaction = x12_segv, .sa_flags = SA_SIGINFO};
+    sigaction(SIGSEGV, &sa, 0);
+    struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } k = {(void *)x12_segv, 0x04000000 /* SA_RESTORER */, 0, 0};
+    long r = sys3(13, SIGUSR1, (long)&k, 0); /* rt_sigaction, sigsetsize passed below */
+    asm volatile("" ::: "memory");
+    r = syscall(13, SIGUSR1, &k, 0, 8);
+    printf("rt_sigaction=%ld\n", r);
+    sys3(62, getpid(), SIGUSR1, 0);
+    puts("handler ran or nothing happened");
+}
+/* §14.13 (needs WRSS): a forged bit-63 token moves SSP at rt_sigreturn. */
+static volatile uint64_t x13_target;
+static void x13_handler(int sig) {
+    (void)sig;
+    uint64_t hs = rdssp();
+    x13_target = (*(uint64_t *)(hs + 8) & ~(1ULL << 63)) + 16;
+    wrss((uint64_t *)(hs + 8), x13_target | (1ULL << 63));
+}
+/* §14.15 */
+static void x15(void) {
+    struct rlimit z = {0, RLIM_INFINITY}, inf = {RLIM_INFINITY, RLIM_INFINITY};
+    setrlimit(RLIMIT_STACK, &z);
+    printf("rlimit0=%ld ", shstk_enable());
+    setrlimit(RLIMIT_STACK, &inf);
+}
+
+struct test {
+    const char *name;
+    int mode; /* 0 off, 1 on, 2 on + WRSS */
+    void (*fn)(void);
+};
+static const struct test tests[] = {
+    {"s01", 0, s01}, {"s02", 0, s02}, {"s03", 1, s03}, {"s04", 2, s04}, {"s05", 2, s05},
+    {"s06", 2, s06}, {"s08a", 2, s08a}, {"s08b", 2, s08b}, {"s09", 1, s09}, {"s10", 0, s10},
+    {"s11", 0, s11}, {"s14", 0, s14}, {"x01", 0, x01}, {"x03", 2, x03}, {"x04", 0, x04},
+    {"x05", 0, x05}, {"x06", 0, x06}, {"x07", 0, x07}, {"x08", 0, x08}, {"x12", 1, x12},
+};
+
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    setvbuf(stdout, 0, _IONBF, 0);
+    catch_faults();
+    if (!strcmp(argv[1], "x02")) {
+        /* §14.2: a self-UNLOCK of an unlocked bit acts as ENABLE. */
+        long u = arch_prctl_(ARCH_SHSTK_UNLOCK, ARCH_SHSTK_SHSTK);
+        long st = status();
+        long z = arch_prctl_(ARCH_SHSTK_UNLOCK, 0);
+        printf("unlock=%ld status=%ld unlock0=%ld\n", u, st, z);
+        _exit(0);
+    }
+    if (!strcmp(argv[1], "x13")) {
+        struct sigaction sa = {.sa_handler = x13_handler};
+        sigaction(SIGUSR1, &sa, 0);
+        long pid = getpid();
+        if (shstk_enable() || arch_prctl_(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS)) { puts("enable failed"); _exit(1); }
+        sys3(62, pid, SIGUSR1, 0);
+        printf("ssp_is_forged=%d\n", rdssp() == x13_target);
+        _exit(0);
+    }
+    if (!strcmp(argv[1], "x15")) {
+        x15();
+        long e = shstk_enable();
+        uint64_t s = rdssp();
+        printf("infinity=%ld\n", e);
+        describe_mapping(s - 8);
+        _exit(0);
+    }
+    if (!strcmp(argv[1], "s15")) {
+        /* §13.15: disable, then return from main normally. */
+        if (shstk_enable()) { puts("enable failed"); _exit(1); }
+        shstk_disable();
+        puts("clean");
+        return 0;
+    }
+    for (unsigned i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        if (strcmp(argv[1], tests[i].name)) continue;
+        if (tests[i].mode >= 1 && shstk_enable()) { puts("enable failed"); _exit(1); }
+        if (tests[i].mode == 2 && arch_prctl_(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS)) { puts("wrss failed"); _exit(1); }
+        tests[i].fn();
+        fflush(stdout);
+        _exit(0);
+    }
+    puts("unknown test");
+    return 2;
+}
