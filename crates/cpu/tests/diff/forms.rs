@@ -1485,7 +1485,7 @@ fn xmm_count(rng: &mut Rng, c: &mut Case, ctx: &Ctx) {
         let v = c.input.xmm(x);
         c.input.set_xmm(x, (v & !(u64::MAX as u128)) | n as u128);
     }
-    let a = c.input.gpr[MEMB as usize] + 0x20;
+    let a = c.input.gpr[MEMB as usize].wrapping_add(0x20);
     if a >= ctx.data && a + 8 <= ctx.data + super::DATA_LEN as u64 {
         gen::poke(c, ctx, a, n, 8);
     }
