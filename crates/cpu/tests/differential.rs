@@ -7,7 +7,7 @@
 //! Environment:
 //! - `CETBOX_DIFF_FILTER=a,b`: only forms whose name contains one of the substrings.
 //! - `CETBOX_DIFF_SEED=n`: the seed (decimal or 0x-hex); printed with every failure.
-//! - `CETBOX_DIFF_CASES=n`: cases per form (default 600; forms may scale it).
+//! - `CETBOX_DIFF_CASES=n`: cases per form (default 2000; forms may scale it).
 //! - `CETBOX_DIFF_IGNORE_UNDEF=1`: do not compare architecturally undefined flags.
 //! - `CETBOX_DIFF_SHOW=n`: print the first mismatch of at most n failing forms (default 40).
 
@@ -18,7 +18,7 @@ use diff::{compare, gen, harness, run_form, run_native, CompareOpts, Outcome};
 use std::time::Instant;
 
 const DEFAULT_SEED: u64 = 0xce7b_0c5e_ed00_0001;
-const DEFAULT_CASES: u32 = 600;
+const DEFAULT_CASES: u32 = 2000;
 
 fn env_u64(name: &str) -> Option<u64> {
     let v = std::env::var(name).ok()?;
@@ -283,4 +283,69 @@ fn harness_recovers_native_faults() {
     // A fault leaves the registers as they were.
     assert_eq!(n.st.gpr, case.input.gpr);
     assert_eq!(n.st.rip, harness().insn_addr());
+}
+
+/// A harness check that needs no emulator semantics: every form runs natively without an
+/// unexpected signal (a generator bug would fail the form forever) and deterministically (a
+/// host that is not would need the flag in the form's `skip`). Also prints, for information,
+/// which architecturally undefined flags the host derives from the incoming flags.
+#[test]
+fn native_runs_are_sane() {
+    let forms = filtered();
+    let h = harness();
+    let mut bad = Vec::new();
+    let mut keeps = Vec::new();
+    for f in &forms {
+        let pads = h.pads(f);
+        diff::native::place(h.code, &f.bytes, &pads);
+        let ctx = gen::Ctx {
+            data: h.data,
+            pads: pads.clone(),
+        };
+        let expect_fault = ["divide by zero", "quotient overflow", "misaligned"]
+            .iter()
+            .any(|t| f.name.contains(t));
+        let mut rng = gen::form_rng(0x5a17, &f.name);
+        let mut dep = 0u64;
+        for _ in 0..40 {
+            let case = gen::make_case(&mut rng, f, &ctx);
+            h.set_code(&case.bytes);
+            let a = run_native(&h, &case, &pads);
+            let b = run_native(&h, &case, &pads);
+            if !compare(f, h.data, &a, &b, CompareOpts::default()).is_empty() {
+                bad.push(format!("{}: host not deterministic", f.name));
+                break;
+            }
+            if a.signal.is_some() != expect_fault {
+                bad.push(format!(
+                    "{}: native signal {} (fault expected: {expect_fault})",
+                    f.name,
+                    diff::sig_name(a.signal)
+                ));
+                break;
+            }
+            if f.undef != 0 {
+                let mut c2 = case.clone();
+                c2.input.rflags ^= diff::ARITH;
+                let b = run_native(&h, &c2, &pads);
+                dep |= (a.st.rflags ^ b.st.rflags) & f.undef;
+            }
+        }
+        if dep != 0 {
+            keeps.push(format!("{:<50} {}", f.name, diff::flag_str(dep)));
+        }
+    }
+    println!("undefined flags the host takes from the incoming flags (for some inputs):");
+    for k in &keeps {
+        println!("  {k}");
+    }
+    for b in &bad {
+        println!("BAD {b}");
+    }
+    assert!(
+        bad.is_empty(),
+        "{} forms have harness problems: {:?}",
+        bad.len(),
+        bad
+    );
 }

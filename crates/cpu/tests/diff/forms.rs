@@ -1819,6 +1819,30 @@ fn x87(v: &mut Vec<Form>) {
         v.push(Form::new(b.to_vec()).x87(4).regs(&[RAX]));
     }
     v.push(Form::new(vec![0xd9, 0xe8]).x87(0).tag("empty stack"));
+    // Constants, FXTRACT, FPREM1, and the transcendentals (results are the host microcode's).
+    for b in [
+        [0xd9u8, 0xe9],
+        [0xd9, 0xea],
+        [0xd9, 0xeb],
+        [0xd9, 0xec],
+        [0xd9, 0xed],
+        [0xd9, 0xf4],
+        [0xd9, 0xf5],
+        [0xd9, 0xf0],
+        [0xd9, 0xf1],
+        [0xd9, 0xf2],
+        [0xd9, 0xf3],
+        [0xd9, 0xf9],
+        [0xd9, 0xfe],
+        [0xd9, 0xff],
+        [0xd9, 0xfb],
+    ] {
+        v.push(
+            Form::new(b.to_vec())
+                .x87(4)
+                .note("x87 constants/transcendentals: bit-exact with the host"),
+        );
+    }
     // FNSTCW / FLDCW / FNSTSW m16
     v.push(
         Form::new(modrm(&[], false, false, &[0xd9], 7, m, &[]))
@@ -1948,6 +1972,95 @@ pub fn control(v: &mut Vec<Form>) {
     }
 }
 
+fn cx8_equal(rng: &mut Rng, c: &mut Case, ctx: &Ctx) {
+    if rng.gen_bool(0.5) {
+        let a = c.input.gpr[MEMB as usize] + 0x18;
+        let v = (c.input.gpr[RAX as usize] & 0xffff_ffff) | (c.input.gpr[RDX as usize] << 32);
+        gen::poke(c, ctx, a, v, 8);
+    }
+}
+
+/// CMPXCHG8B, MOVNTI, and MMX (registers alias the x87 stack: tags and TOP change).
+fn misc(v: &mut Vec<Form>) {
+    let m = Rm::M(MEMB, 0x18);
+    v.push(
+        Form::new(modrm(&[], false, false, &[0x0f, 0xc7], 1, m, &[]))
+            .mem(MEMB, 0x18, 8, 0)
+            .fix(Fix::Custom(cx8_equal)),
+    );
+    v.push(
+        Form::new(modrm(&[0xf0], false, false, &[0x0f, 0xc7], 1, m, &[]))
+            .mem(MEMB, 0x18, 8, 0)
+            .fix(Fix::Custom(cx8_equal)),
+    );
+    v.push(
+        Form::new(modrm(&[], false, false, &[0x0f, 0xc3], RSI, m, &[]))
+            .w(4)
+            .mem(MEMB, 0x18, 4, 0)
+            .regs(&[RSI]),
+    );
+    v.push(
+        Form::new(modrm(&[], true, false, &[0x0f, 0xc3], RSI, m, &[]))
+            .w(8)
+            .mem(MEMB, 0x18, 8, 0)
+            .regs(&[RSI]),
+    );
+    for o in [
+        0xfcu8, 0xfd, 0xfe, 0xd4, 0xf8, 0xef, 0xdb, 0x60, 0x62, 0x74, 0xf5, 0xd5, 0xe5, 0x63, 0x67,
+    ] {
+        v.push(Form::new(modrm(&[], false, false, &[0x0f, o], 1, Rm::R(2), &[])).x87(3));
+    }
+    v.push(
+        Form::new(modrm(&[], false, false, &[0x0f, 0x6e], 1, Rm::R(RBX), &[]))
+            .x87(3)
+            .regs(&[RBX]),
+    );
+    v.push(Form::new(modrm(&[], true, false, &[0x0f, 0x7e], 1, Rm::R(RBX), &[])).x87(3));
+    v.push(Form::new(modrm(&[], false, false, &[0x0f, 0xd7], RSI, Rm::R(2), &[])).x87(3));
+    v.push(
+        Form::new(modrm(&[], false, false, &[0x0f, 0x6f], 1, m, &[]))
+            .x87(3)
+            .mem(MEMB, 0x18, 8, 0),
+    );
+    v.push(
+        Form::new(modrm(&[], false, false, &[0x0f, 0x7f], 1, m, &[]))
+            .x87(3)
+            .mem(MEMB, 0x18, 8, 0),
+    );
+    v.push(
+        Form::new(modrm(&[], false, false, &[0x0f, 0x71], 6, Rm::R(3), &[0]))
+            .x87(3)
+            .imm(1),
+    );
+    v.push(
+        Form::new(modrm(
+            &[0xf3],
+            false,
+            false,
+            &[0x0f, 0xd6],
+            1,
+            Rm::R(3),
+            &[],
+        ))
+        .x87(3)
+        .xmm(&[1], Lane::Int),
+    );
+    v.push(
+        Form::new(modrm(
+            &[0xf2],
+            false,
+            false,
+            &[0x0f, 0xd6],
+            1,
+            Rm::R(3),
+            &[],
+        ))
+        .x87(3)
+        .xmm(&[3], Lane::Int),
+    );
+    v.push(Form::new(vec![0x0f, 0x77]).x87(3));
+}
+
 /// Every form, in table order.
 pub fn all() -> Vec<Form> {
     let mut v = Vec::new();
@@ -1962,6 +2075,7 @@ pub fn all() -> Vec<Form> {
     sse_int(&mut v);
     sse_fp(&mut v);
     x87(&mut v);
+    misc(&mut v);
     // Names must be unique: repro and filtering go by name.
     let mut seen = std::collections::HashMap::new();
     for f in v.iter_mut() {

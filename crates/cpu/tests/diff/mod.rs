@@ -526,6 +526,18 @@ pub fn disasm(bytes: &[u8], ip: u64) -> String {
     s
 }
 
+/// The input state as an outcome, to show what the native run changed.
+fn input_outcome(h: &Harness, case: &Case) -> Outcome {
+    let mut st = case.input;
+    st.rip = h.insn_addr();
+    Outcome {
+        st,
+        mem: case.mem.clone(),
+        signal: None,
+        what: String::new(),
+    }
+}
+
 /// Per-form result.
 pub struct FormResult {
     pub name: String,
@@ -573,6 +585,15 @@ pub fn run_form(h: &Harness, form: &Form, seed: u64, cases: u32, opts: CompareOp
                 );
                 for line in d {
                     let _ = writeln!(s, "    {line}");
+                }
+                if e.signal.is_some() && n.signal.is_none() {
+                    let _ = writeln!(s, "    native result (what changed):");
+                    for line in compare(form, h.data, &input_outcome(h, &case), &n, opts) {
+                        let line = line
+                            .replace("native", "before")
+                            .replace("emulator", "after");
+                        let _ = writeln!(s, "      {line}");
+                    }
                 }
                 first = Some(s);
             }
