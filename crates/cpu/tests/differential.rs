@@ -1,0 +1,351 @@
+//! Randomized differential testing of the emulated CPU against the host CPU.
+//!
+//! Every form in `diff/forms.rs` runs from the same random starting state natively (through a
+//! generated trampoline) and in `Cpu::step`; all GPRs, RIP, CF PF AF ZF SF OF DF, XMM0-15,
+//! MXCSR, the x87 state and the data page must agree.
+//!
+//! Environment:
+//! - `CETBOX_DIFF_FILTER=a,b`: only forms whose name contains one of the substrings.
+//! - `CETBOX_DIFF_SEED=n`: the seed (decimal or 0x-hex); printed with every failure.
+//! - `CETBOX_DIFF_CASES=n`: cases per form (default 2000; forms may scale it).
+//! - `CETBOX_DIFF_IGNORE_UNDEF=1`: do not compare architecturally undefined flags.
+//! - `CETBOX_DIFF_SHOW=n`: print the first mismatch of at most n failing forms (default 40).
+
+mod diff;
+
+use diff::forms::{self, Fix, Form};
+use diff::{compare, gen, harness, run_form, run_native, CompareOpts, Outcome};
+use std::time::Instant;
+
+const DEFAULT_SEED: u64 = 0xce7b_0c5e_ed00_0001;
+const DEFAULT_CASES: u32 = 2000;
+
+fn env_u64(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    let v = v.trim();
+    if let Some(h) = v.strip_prefix("0x") {
+        u64::from_str_radix(h, 16).ok()
+    } else {
+        v.parse().ok()
+    }
+}
+
+fn opts() -> CompareOpts {
+    CompareOpts {
+        ignore_undef: std::env::var("CETBOX_DIFF_IGNORE_UNDEF").is_ok_and(|v| v == "1"),
+    }
+}
+
+fn cases_for(f: &Form, base: u32) -> u32 {
+    ((base as f32 * f.weight) as u32).max(20)
+}
+
+/// Runs `forms`, prints the table, returns the names of failing forms.
+fn run_all(forms: &[Form], title: &str) -> Vec<String> {
+    let seed = env_u64("CETBOX_DIFF_SEED").unwrap_or(DEFAULT_SEED);
+    let base = env_u64("CETBOX_DIFF_CASES")
+        .map(|v| v as u32)
+        .unwrap_or(DEFAULT_CASES);
+    let show = env_u64("CETBOX_DIFF_SHOW").unwrap_or(40) as usize;
+    let h = harness();
+    let t0 = Instant::now();
+    let mut failed = Vec::new();
+    let mut details = Vec::new();
+    let mut total_cases = 0u64;
+    println!("== {title}: {} forms, seed {seed:#x}", forms.len());
+    println!("{:<58} {:>6}  result", "form", "cases");
+    for f in forms {
+        let n = cases_for(f, base);
+        let r = run_form(&h, f, seed, n, opts());
+        total_cases += n as u64;
+        if r.fails == 0 {
+            println!("{:<58} {:>6}  pass", r.name, r.cases);
+        } else {
+            println!(
+                "{:<58} {:>6}  FAIL ({} of {})",
+                r.name, r.cases, r.fails, r.cases
+            );
+            failed.push(r.name.clone());
+            if let Some(d) = r.first {
+                details.push(d);
+            }
+        }
+    }
+    if !details.is_empty() {
+        println!("\n== first mismatch of each failing form (up to {show}):");
+        for d in details.iter().take(show) {
+            println!("{d}");
+        }
+    }
+    println!(
+        "== {title}: {} forms, {} cases, {} passed, {} failed, {:.1}s (seed {seed:#x})",
+        forms.len(),
+        total_cases,
+        forms.len() - failed.len(),
+        failed.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    failed
+}
+
+fn filtered() -> Vec<Form> {
+    let all = forms::all();
+    match std::env::var("CETBOX_DIFF_FILTER") {
+        Ok(f) if !f.is_empty() => {
+            let pats: Vec<String> = f.split(',').map(|s| s.trim().to_lowercase()).collect();
+            all.into_iter()
+                .filter(|x| {
+                    pats.iter()
+                        .any(|p| x.name.to_lowercase().contains(p.as_str()))
+                })
+                .collect()
+        }
+        _ => all,
+    }
+}
+
+/// The whole table (or the CETBOX_DIFF_FILTER subset): fails if any form mismatches.
+#[test]
+fn differential() {
+    let forms = filtered();
+    let failed = run_all(&forms, "differential");
+    assert!(
+        failed.is_empty(),
+        "{} of {} forms mismatch the host CPU (first: {:?}); rerun with \
+         CETBOX_DIFF_FILTER=<name substring> and --nocapture for details",
+        failed.len(),
+        forms.len(),
+        &failed[..failed.len().min(10)]
+    );
+}
+
+/// Control flow, NOPs and the trapping instructions are implemented on every branch: they must
+/// pass, which checks the trampoline, the landing pads and the fault recovery.
+#[test]
+fn harness_control_flow_passes() {
+    let mut v = Vec::new();
+    forms::control(&mut v);
+    v.push(Form::new(vec![0x0f, 0x0b]).tag("ud2 raises SIGILL"));
+    v.push(Form::new(vec![0xcc]).tag("int3 traps"));
+    let failed = run_all(&v, "harness self-check (control flow, NOPs)");
+    assert!(failed.is_empty(), "harness self-check failed: {failed:?}");
+}
+
+/// Every form decodes to exactly its bytes, names are unique, pads fit.
+#[test]
+fn forms_table_is_valid() {
+    let all = forms::all();
+    let h = harness();
+    let mut names = std::collections::HashSet::new();
+    for f in &all {
+        assert!(
+            names.insert(f.name.clone()),
+            "duplicate form name {}",
+            f.name
+        );
+        let _ = h.pads(f);
+    }
+    assert!(
+        all.len() > 500,
+        "forms table unexpectedly small: {}",
+        all.len()
+    );
+    println!("{} forms", all.len());
+}
+
+fn native_case(f: &Form, seed: u64, k: usize) -> (diff::Case, Outcome, Vec<u64>) {
+    let h = harness();
+    let pads = h.pads(f);
+    diff::native::place(h.code, &f.bytes, &pads);
+    let ctx = gen::Ctx {
+        data: h.data,
+        pads: pads.clone(),
+    };
+    let mut rng = gen::form_rng(seed, &f.name);
+    let mut case = gen::make_case(&mut rng, f, &ctx);
+    for _ in 0..k {
+        case = gen::make_case(&mut rng, f, &ctx);
+    }
+    h.set_code(&case.bytes);
+    let n = run_native(&h, &case, &pads);
+    (case, n, pads)
+}
+
+/// A deliberately wrong expectation must be caught: the native runner against itself agrees,
+/// and every kind of perturbation of one side is reported.
+#[test]
+fn harness_detects_mismatch() {
+    // add %esi,%ebx
+    let f = Form::new(vec![0x01, 0xf3]).w(4).regs(&[3, 6]);
+    let (case, a, pads) = native_case(&f, 7, 3);
+    let data = harness().data;
+    // Determinism: the same input twice gives the same output.
+    let b = {
+        let h = harness();
+        run_native(&h, &case, &pads)
+    };
+    assert!(compare(&f, data, &a, &b, CompareOpts::default()).is_empty());
+    // The instruction really ran: EBX = EBX + ESI, upper half cleared.
+    let want = (case.input.gpr[3] as u32).wrapping_add(case.input.gpr[6] as u32) as u64;
+    assert_eq!(a.st.gpr[3], want);
+
+    // A perturbed input register changes the result and is reported.
+    let mut c2 = case.clone();
+    c2.input.gpr[6] ^= 1;
+    let p = {
+        let h = harness();
+        run_native(&h, &c2, &pads)
+    };
+    let d = compare(&f, data, &a, &p, CompareOpts::default());
+    assert!(d.iter().any(|l| l.starts_with("rbx:")), "{d:?}");
+    assert!(d.iter().any(|l| l.starts_with("rsi:")), "{d:?}");
+
+    let check = |what: &str, mutate: &dyn Fn(&mut Outcome), prefix: &str| {
+        let mut e = a.clone();
+        mutate(&mut e);
+        let d = compare(&f, data, &a, &e, CompareOpts::default());
+        assert!(
+            d.iter().any(|l| l.starts_with(prefix)),
+            "perturbing {what} was not reported: {d:?}"
+        );
+    };
+    check("r15", &|e| e.st.gpr[15] ^= 1 << 63, "r15:");
+    check("rip", &|e| e.st.rip += 1, "rip:");
+    for bit in [
+        diff::CF,
+        diff::PF,
+        diff::AF,
+        diff::ZF,
+        diff::SF,
+        diff::OF,
+        diff::DF,
+    ] {
+        check("a flag", &|e| e.st.rflags ^= bit, "rflags:");
+    }
+    check(
+        "xmm7",
+        &|e| {
+            let v = e.st.xmm(7);
+            e.st.set_xmm(7, v ^ (1 << 100));
+        },
+        "xmm7:",
+    );
+    check(
+        "mxcsr",
+        &|e| {
+            let v = e.st.mxcsr();
+            e.st.set_mxcsr(v ^ 0x2000);
+        },
+        "mxcsr:",
+    );
+    check(
+        "fsw",
+        &|e| {
+            let v = e.st.fsw();
+            e.st.set_fsw(v ^ 0x0100);
+        },
+        "fsw:",
+    );
+    check("memory", &|e| e.mem[0xfff] ^= 0x80, "memory");
+    check("a fault", &|e| e.signal = Some(libc::SIGSEGV), "fault:");
+
+    // The full run_form path reports a failing form too: an instruction whose result differs
+    // from a NOP's, run against a form whose bytes say NOP, by swapping the native code.
+    let nop = Form::new(vec![0x0f, 0x1f, 0xc3]).w(4).regs(&[3]); // nop ebx
+    let (case, _, pads) = native_case(&nop, 9, 0);
+    let h = harness();
+    // Native runs `inc ebx` (ff c3) in the same slot; the emulator runs the NOP.
+    let mut inc = case.clone();
+    inc.bytes = vec![0xff, 0xc3, 0x90];
+    let pads3: Vec<u64> = vec![pads[0]];
+    diff::native::place(h.code, &[0x90, 0x90, 0x90], &pads3);
+    h.set_code(&inc.bytes);
+    let n = run_native(&h, &inc, &pads3);
+    h.set_code(&nop.bytes);
+    let e = diff::run_emu(&h, &case);
+    let d = compare(&nop, h.data, &n, &e, CompareOpts::default());
+    assert!(d.iter().any(|l| l.starts_with("rbx:")), "{d:?}");
+}
+
+/// Native faults are recovered and classified (no crash), which lets fault forms be compared.
+#[test]
+fn harness_recovers_native_faults() {
+    let div0 = Form::new(vec![0xf7, 0xf3]).fix(Fix::Set(3, 0)); // div ebx, ebx = 0
+    let (_, n, _) = native_case(&div0, 1, 0);
+    assert_eq!(n.signal, Some(libc::SIGFPE));
+    let ud2 = Form::new(vec![0x0f, 0x0b]);
+    let (_, n, _) = native_case(&ud2, 1, 0);
+    assert_eq!(n.signal, Some(libc::SIGILL));
+    // mov (%rbx),%eax with rbx = 8: unmapped.
+    let bad = Form::new(vec![0x8b, 0x03]).fix(Fix::Set(3, 8));
+    let (case, n, _) = native_case(&bad, 1, 0);
+    assert_eq!(n.signal, Some(libc::SIGSEGV));
+    // A fault leaves the registers as they were.
+    assert_eq!(n.st.gpr, case.input.gpr);
+    assert_eq!(n.st.rip, harness().insn_addr());
+}
+
+/// A harness check that needs no emulator semantics: every form runs natively without an
+/// unexpected signal (a generator bug would fail the form forever) and deterministically (a
+/// host that is not would need the flag in the form's `skip`). Also prints, for information,
+/// which architecturally undefined flags the host derives from the incoming flags.
+#[test]
+fn native_runs_are_sane() {
+    let forms = filtered();
+    let h = harness();
+    let mut bad = Vec::new();
+    let mut keeps = Vec::new();
+    for f in &forms {
+        let pads = h.pads(f);
+        diff::native::place(h.code, &f.bytes, &pads);
+        let ctx = gen::Ctx {
+            data: h.data,
+            pads: pads.clone(),
+        };
+        let expect_fault = ["divide by zero", "quotient overflow", "misaligned"]
+            .iter()
+            .any(|t| f.name.contains(t));
+        let mut rng = gen::form_rng(0x5a17, &f.name);
+        let mut dep = 0u64;
+        for _ in 0..40 {
+            let case = gen::make_case(&mut rng, f, &ctx);
+            h.set_code(&case.bytes);
+            let a = run_native(&h, &case, &pads);
+            let b = run_native(&h, &case, &pads);
+            if !compare(f, h.data, &a, &b, CompareOpts::default()).is_empty() {
+                bad.push(format!("{}: host not deterministic", f.name));
+                break;
+            }
+            if a.signal.is_some() != expect_fault {
+                bad.push(format!(
+                    "{}: native signal {} (fault expected: {expect_fault})",
+                    f.name,
+                    diff::sig_name(a.signal)
+                ));
+                break;
+            }
+            if f.undef != 0 {
+                let mut c2 = case.clone();
+                c2.input.rflags ^= diff::ARITH;
+                let b = run_native(&h, &c2, &pads);
+                dep |= (a.st.rflags ^ b.st.rflags) & f.undef;
+            }
+        }
+        if dep != 0 {
+            keeps.push(format!("{:<50} {}", f.name, diff::flag_str(dep)));
+        }
+    }
+    println!("undefined flags the host takes from the incoming flags (for some inputs):");
+    for k in &keeps {
+        println!("  {k}");
+    }
+    for b in &bad {
+        println!("BAD {b}");
+    }
+    assert!(
+        bad.is_empty(),
+        "{} forms have harness problems: {:?}",
+        bad.len(),
+        bad
+    );
+}
