@@ -246,7 +246,8 @@ fn fcomi(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         report(cpu, flags, 0);
         return Ok(());
     }
-    report(cpu, flags, C1);
+    // AMD leaves C1 alone here (Intel documents it cleared).
+    report(cpu, flags, 0);
     cpu.flags.set_arith(
         cc & C0 != 0,
         cc & C2 != 0,
@@ -641,6 +642,11 @@ fn transcendental(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let code = i.code();
     let two_in = matches!(code, Fpatan | Fyl2x | Fyl2xp1);
     let two_out = matches!(code, Fptan | Fsincos);
+    if matches!(code, Fsin | Fcos | Fptan | Fsincos)
+        && (is_empty(cpu, 0) || (two_out && !is_empty(cpu, 7)))
+    {
+        cpu.x87.fsw &= !C2;
+    }
     if is_empty(cpu, 0) || (two_in && is_empty(cpu, 1)) {
         if underflow(cpu) {
             if two_in {
@@ -678,7 +684,13 @@ fn transcendental(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
             set_st(cpu, 0, r.results[0]);
         }
     }
-    report(cpu, flags, C1 | C2);
+    // Only the trigonometric instructions report C2 (argument out of range).
+    let cc = if matches!(code, Fsin | Fcos | Fptan | Fsincos) {
+        C1 | C2
+    } else {
+        C1
+    };
+    report(cpu, flags, cc);
     Ok(())
 }
 
@@ -686,6 +698,7 @@ fn ffree(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     wait_check(cpu)?;
     note(cpu, i, false);
     free(cpu, sti(i, 0));
+    report(cpu, 0, C1);
     if i.code() == Code::Ffreep_sti {
         cpu.x87.top = (cpu.x87.top + 1) & 7;
     }
@@ -730,7 +743,6 @@ fn fcmov(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         let v = st(cpu, s);
         set_st(cpu, 0, v);
     }
-    report(cpu, 0, C1);
     Ok(())
 }
 
