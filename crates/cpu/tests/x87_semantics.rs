@@ -113,9 +113,13 @@ fn run_host(h: &Harness, insn: &[u8], img: &Img, data: &mut Data, flags: u64) ->
     // (the default value).
     let rflags = unsafe {
         std::ptr::copy_nonoverlapping(code.as_ptr(), h.jit, code.len());
-        let f: extern "C" fn(*const u8, *mut u8, *mut u8, u64) -> u64 =
-            std::mem::transmute(h.jit);
-        f(img.0.as_ptr(), out.0.as_mut_ptr(), data.0.as_mut_ptr(), flags)
+        let f: extern "C" fn(*const u8, *mut u8, *mut u8, u64) -> u64 = std::mem::transmute(h.jit);
+        f(
+            img.0.as_ptr(),
+            out.0.as_mut_ptr(),
+            data.0.as_mut_ptr(),
+            flags,
+        )
     };
     State {
         x87: x87_part(&out.0),
@@ -182,25 +186,25 @@ fn rand80(r: &mut StdRng) -> u128 {
     };
     let v = |e: u16, m: u64| sign | (e as u128) << 64 | m as u128;
     match r.gen_range(0..40) {
-        0 => sign,                                     // zero
-        1 => v(0, mant >> r.gen_range(1..64)),         // denormal
-        2 => v(0, mant),                               // pseudo-denormal
-        3 => v(0x7fff, 1 << 63),                       // infinity
-        4 => v(0x7fff, (1 << 63) | (1 << 62) | (mant & 0xffff)), // QNaN
+        0 => sign,                                                         // zero
+        1 => v(0, mant >> r.gen_range(1..64)),                             // denormal
+        2 => v(0, mant),                                                   // pseudo-denormal
+        3 => v(0x7fff, 1 << 63),                                           // infinity
+        4 => v(0x7fff, (1 << 63) | (1 << 62) | (mant & 0xffff)),           // QNaN
         5 => v(0x7fff, (1 << 63) | (mant & 0x3fff_ffff_ffff_ffff).max(1)), // SNaN
-        6 => v(r.gen_range(1..0x7fff), mant & !(1 << 63)), // unnormal
-        7 => v(0x7fff, mant & 0x7fff_ffff_ffff_ffff),  // pseudo-NaN/inf
-        8 => 0xffff_c000_0000_0000_0000,               // indefinite
-        9..=11 => v(r.gen_range(1..0x7fff), mant),     // anywhere
-        12..=13 => v(r.gen_range(1..64), mant),        // near the bottom
-        14..=15 => v(r.gen_range(0x7fc0..0x7fff), mant), // near the top
+        6 => v(r.gen_range(1..0x7fff), mant & !(1 << 63)),                 // unnormal
+        7 => v(0x7fff, mant & 0x7fff_ffff_ffff_ffff),                      // pseudo-NaN/inf
+        8 => 0xffff_c000_0000_0000_0000,                                   // indefinite
+        9..=11 => v(r.gen_range(1..0x7fff), mant),                         // anywhere
+        12..=13 => v(r.gen_range(1..64), mant),                            // near the bottom
+        14..=15 => v(r.gen_range(0x7fc0..0x7fff), mant),                   // near the top
         16..=17 => v(r.gen_range(0x3f80..0x3f82) + r.gen_range(0..3), mant),
         18..=20 => v(r.gen_range(0x3bfe..0x3c02), mant), // near the f64 limits
         21..=22 => v(r.gen_range(0x4400..0x4402), mant),
         23..=24 => v(r.gen_range(0x3f6a..0x3f82), mant), // f32 limits
         25..=26 => v(r.gen_range(0x407d..0x4081), mant),
         27..=28 => v(r.gen_range(0x3ffe..0x4040), mant), // integers
-        _ => v(r.gen_range(0x3fe0..0x4020), mant),     // ordinary
+        _ => v(r.gen_range(0x3fe0..0x4020), mant),       // ordinary
     }
 }
 
@@ -250,20 +254,60 @@ fn rand_data(r: &mut StdRng) -> Data {
         0 => {
             // An f32 from the random value's class.
             let f = r.gen::<u32>();
-            let special = [0u32, 0x8000_0000, 0x7f80_0000, 0xff80_0000, 0x7fc0_0000, 0x7f80_0001, 0x0000_0001, 0x007f_ffff];
-            let f = if r.gen_range(0..3) == 0 { special[r.gen_range(0..special.len())] } else { f };
+            let special = [
+                0u32,
+                0x8000_0000,
+                0x7f80_0000,
+                0xff80_0000,
+                0x7fc0_0000,
+                0x7f80_0001,
+                0x0000_0001,
+                0x007f_ffff,
+            ];
+            let f = if r.gen_range(0..3) == 0 {
+                special[r.gen_range(0..special.len())]
+            } else {
+                f
+            };
             d.0[0..4].copy_from_slice(&f.to_le_bytes());
             let g = r.gen::<u64>();
             d.0[4..12].copy_from_slice(&g.to_le_bytes());
         }
         1 => {
-            let special = [0u64, 1 << 63, 0x7ff0 << 48, 0xfff0 << 48, 0x7ff8 << 48, (0x7ff0 << 48) | 1, 1, 0x000f_ffff_ffff_ffff];
-            let g = if r.gen_range(0..3) == 0 { special[r.gen_range(0..special.len())] } else { r.gen() };
+            let special = [
+                0u64,
+                1 << 63,
+                0x7ff0 << 48,
+                0xfff0 << 48,
+                0x7ff8 << 48,
+                (0x7ff0 << 48) | 1,
+                1,
+                0x000f_ffff_ffff_ffff,
+            ];
+            let g = if r.gen_range(0..3) == 0 {
+                special[r.gen_range(0..special.len())]
+            } else {
+                r.gen()
+            };
             d.0[0..8].copy_from_slice(&g.to_le_bytes());
         }
         2 => {
-            let ints = [0u64, 1, u64::MAX, 0x8000, 0x7fff, 0x8000_0000, 0x7fff_ffff, 1 << 63, (1 << 63) - 1];
-            let g = if r.gen_range(0..2) == 0 { ints[r.gen_range(0..ints.len())] } else { r.gen::<u64>() >> r.gen_range(0..64) };
+            let ints = [
+                0u64,
+                1,
+                u64::MAX,
+                0x8000,
+                0x7fff,
+                0x8000_0000,
+                0x7fff_ffff,
+                1 << 63,
+                (1 << 63) - 1,
+            ];
+            let g = if r.gen_range(0..2) == 0 {
+                ints[r.gen_range(0..ints.len())]
+            } else {
+                r.gen::<u64>() >> r.gen_range(0..64)
+            };
             d.0[0..8].copy_from_slice(&g.to_le_bytes());
         }
         _ => d.0[0..10].copy_from_slice(&v.to_le_bytes()[..10]),
@@ -642,7 +686,9 @@ fn fxsave_alignment_and_tags() {
     let h = harness().lock().unwrap_or_else(|e| e.into_inner());
     let mut c = new_cpu(&h);
     // fxsave [rdx + 8]: misaligned.
-    h.mem.write_bytes(h.code, &[0x0f, 0xae, 0x42, 0x08]).unwrap();
+    h.mem
+        .write_bytes(h.code, &[0x0f, 0xae, 0x42, 0x08])
+        .unwrap();
     c.rip = h.code;
     c.gpr[2] = h.data;
     assert!(matches!(c.step(), Some(Exit::Exception(_))));

@@ -149,18 +149,10 @@ fn arith(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     }
     let src = src_val.unwrap_or(0);
     let dst = st(cpu, dst_i);
-    let mut out = if src_flags & IE != 0 {
-        // An SNaN memory operand: invalid, with the quieted NaN (x87 NaN rules with dst).
-        let mut o = compute(op, dst, src, &e);
-        o.flags |= IE;
-        if !masked(cpu, IE) {
-            o.val = None;
-        }
-        o
-    } else {
-        compute(op, dst, src, &e)
-    };
-    if src_flags & DE != 0 && !soft::is_nan_kind(soft::unpack(dst).kind) {
+    let mut out = compute(op, dst, src, &e);
+    // A denormal f32/f64 operand is normal once widened: its DE comes from the conversion,
+    // unless an invalid operation or a NaN decided the result first.
+    if src_flags & DE != 0 && out.flags & IE == 0 && !soft::is_nan_kind(soft::unpack(dst).kind) {
         out.flags |= DE;
         if !masked(cpu, DE) {
             out.val = None;
@@ -209,7 +201,9 @@ fn fcom(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         Some((s, sflags)) if !is_empty(cpu, 0) => {
             let (cc, mut f) = soft::compare(st(cpu, 0), s, quiet);
             // A converted SNaN memory operand is a NaN, so `compare` already said IE.
-            f |= sflags & DE;
+            if cc != C3 | C2 | C0 {
+                f |= sflags & DE;
+            }
             (cc, f)
         }
         _ => {
@@ -284,7 +278,10 @@ fn fld(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         push_checked(cpu, v, 0);
         return Ok(());
     }
-    let (v, flags) = read_mem_operand(cpu, i, code)?;
+    let (mut v, flags) = read_mem_operand(cpu, i, code)?;
+    if flags & IE != 0 {
+        v |= 1 << 62; // FLD m32/m64 quiets an SNaN
+    }
     note(cpu, i, true);
     push_checked(cpu, v, flags);
     Ok(())
