@@ -617,17 +617,18 @@ fn fprem(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     wait_check(cpu)?;
     note(cpu, i, false);
     if is_empty(cpu, 0) || is_empty(cpu, 1) {
+        cpu.x87.fsw &= !C2;
         if underflow(cpu) {
             set_st(cpu, 0, INDEFINITE);
         }
         return Ok(());
     }
     let out = soft::prem(st(cpu, 0), st(cpu, 1), i.code() == Code::Fprem1, &fenv(cpu));
-    let cc = if out.val.is_some() && out.flags & IE == 0 {
-        C0 | C1 | C2 | C3
-    } else {
-        C1 | C2
-    };
+    // A NaN result (or none) leaves C0 and C3 alone.
+    let nan_out = out
+        .val
+        .map_or(true, |v| soft::is_nan_kind(soft::unpack(v).kind));
+    let cc = if nan_out { C1 | C2 } else { C0 | C1 | C2 | C3 };
     store_out(cpu, 0, out, cc);
     Ok(())
 }
@@ -651,7 +652,7 @@ fn transcendental(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
                 pop(cpu);
             } else {
                 set_st(cpu, 0, INDEFINITE);
-                if two_out && is_empty(cpu, 7) {
+                if two_out {
                     push(cpu, INDEFINITE);
                 }
             }

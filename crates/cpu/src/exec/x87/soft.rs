@@ -1023,7 +1023,9 @@ pub fn prem(a: u128, b: u128, ieee: bool, env: &Env) -> Out {
     };
     match (ua.kind, ub.kind) {
         (Kind::Inf, _) | (_, Kind::Zero) => return invalid(&env),
-        (Kind::Zero, _) | (_, Kind::Inf) => return Out::val(a, de),
+        (Kind::Zero, _) => return Out::val(a, de),
+        // The dividend comes back through the normalizer (a pseudo-denormal is re-encoded).
+        (_, Kind::Inf) => return renorm(&ua, &env, de),
         _ => {}
     }
     let d = ua.exp - ub.exp;
@@ -1047,7 +1049,7 @@ pub fn prem(a: u128, b: u128, ieee: bool, env: &Env) -> Out {
     } else if ieee && d == -1 {
         (ua.sig as u128, (ub.sig as u128) << 1, ua.exp)
     } else {
-        return Out::val(a, de);
+        return renorm(&ua, &env, de);
     };
     let mut q = (a_int / b_int) as u64;
     let mut r = a_int % b_int;
@@ -1068,6 +1070,11 @@ pub fn prem(a: u128, b: u128, ieee: bool, env: &Env) -> Out {
         val,
         flags: o.flags | qflags(q),
     }
+}
+
+/// A finite operand re-encoded as the arithmetic would produce it.
+fn renorm(u: &Unp, env: &Env, flags: u16) -> Out {
+    round_ext(u.sign, u.exp, (u.sig as u128) << 64, false, env, flags)
 }
 
 /// A remainder r * 2^(unit_exp - 63) as an 80-bit value (exact unless it underflows).
