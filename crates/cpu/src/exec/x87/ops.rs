@@ -152,7 +152,10 @@ fn arith(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let mut out = compute(op, dst, src, &e);
     // A denormal f32/f64 operand is normal once widened: its DE comes from the conversion,
     // unless an invalid operation or a NaN decided the result first.
-    if src_flags & DE != 0 && out.flags & IE == 0 && !soft::is_nan_kind(soft::unpack(dst).kind) {
+    if src_flags & DE != 0
+        && out.flags & (IE | soft::ZE) == 0
+        && !soft::is_nan_kind(soft::unpack(dst).kind)
+    {
         out.flags |= DE;
         if !masked(cpu, DE) {
             out.val = None;
@@ -263,12 +266,7 @@ fn fld(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         let s = sti(i, 0);
         note(cpu, i, false);
         if is_empty(cpu, s) {
-            if !is_empty(cpu, 7) {
-                if overflow(cpu) {
-                    push(cpu, INDEFINITE);
-                }
-                return Ok(());
-            }
+            // Underflow takes precedence over a full stack.
             if underflow(cpu) {
                 push(cpu, INDEFINITE);
             }
@@ -591,9 +589,7 @@ fn fxtract(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     if is_empty(cpu, 0) {
         if underflow(cpu) {
             set_st(cpu, 0, INDEFINITE);
-            if is_empty(cpu, 7) {
-                push(cpu, INDEFINITE);
-            }
+            push(cpu, INDEFINITE);
         }
         return Ok(());
     }
