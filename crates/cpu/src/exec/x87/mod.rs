@@ -143,7 +143,8 @@ fn push_checked(cpu: &mut Cpu, v: u128, flags: u16) {
         }
         return;
     }
-    if flags & !cpu.x87.fcw & (IE | soft::DE) != 0 {
+    // An unmasked DE does not stop the load on the reference host; an unmasked IE does.
+    if flags & !cpu.x87.fcw & IE != 0 {
         report(cpu, flags, C1);
         return;
     }

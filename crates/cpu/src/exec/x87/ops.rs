@@ -158,7 +158,11 @@ fn arith(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     {
         out.flags |= DE;
         if !masked(cpu, DE) {
-            out.val = None;
+            // The unmasked DE stops the operation before anything else is detected.
+            out = Out {
+                val: None,
+                flags: DE,
+            };
         }
     }
     if let Some(v) = out.val {
@@ -214,11 +218,12 @@ fn fcom(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
             (C3 | C2 | C0, IE)
         }
     };
+    // Compares set the condition codes even when the exception is unmasked, but then do
+    // not pop.
+    report(cpu, cc | flags, cc_all);
     if flags & !cpu.x87.fcw & (IE | DE) != 0 {
-        report(cpu, flags, 0);
         return Ok(());
     }
-    report(cpu, cc | flags, cc_all);
     for _ in 0..pops {
         pop(cpu);
     }
@@ -239,10 +244,6 @@ fn fcomi(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     } else {
         soft::compare(st(cpu, 0), st(cpu, s), quiet)
     };
-    if flags & !cpu.x87.fcw & (IE | DE) != 0 {
-        report(cpu, flags, 0);
-        return Ok(());
-    }
     // AMD leaves C1 alone here (Intel documents it cleared).
     report(cpu, flags, 0);
     cpu.flags.set_arith(
