@@ -16,13 +16,14 @@ pub struct HostOut {
     pub fsw: u16,
 }
 
-/// Runs `code` with ST0 = `a` and ST1 = `b` under the guest's FCW with every exception
-/// masked (the caller applies the guest's masks to the reported flags).
+/// Runs `code` with ST0 = `a` and ST1 = `b` under the guest's FCW, masks included, so an
+/// unmasked OE/UE yields the bias-adjusted result the hardware stores. The exception flags
+/// are read and cleared right after the instruction, so no later instruction can trap.
 #[cfg(target_arch = "x86_64")]
 pub fn run(code: Code, fcw: u16, a: u128, b: u128) -> HostOut {
     let a_bytes = a.to_le_bytes();
     let b_bytes = b.to_le_bytes();
-    let cw: u16 = fcw | 0x3f;
+    let cw: [u16; 2] = [fcw, fcw | 0x3f];
     let mut env = [0u8; 32];
     let mut out = [[0u8; 16]; 3];
     let mut sw = [0u16; 2];
@@ -30,8 +31,10 @@ pub fn run(code: Code, fcw: u16, a: u128, b: u128) -> HostOut {
         ($insn:literal) => {
             // SAFETY: the block saves the host x87 environment (control word, status word,
             // tags, TOP) with FNSTENV and restores it with FLDENV, so the empty x87 stack and
-            // control word the Rust ABI expects are intact afterwards; every exception is
-            // masked while it runs, so nothing traps. It only reads the 10-byte operands and
+            // control word the Rust ABI expects are intact afterwards. Nothing traps: no
+            // exception is pending when the instruction starts (FNCLEX, and FLD m80 raises
+            // none with room on the stack), and FNCLEX clears whatever it raised before the
+            // stores (waiting instructions), which run with every exception masked. It only reads the 10-byte operands and
             // writes the output buffers, all of which are live locals of sufficient size, and
             // declares every x87 register clobbered.
             unsafe {
@@ -44,12 +47,14 @@ pub fn run(code: Code, fcw: u16, a: u128, b: u128) -> HostOut {
                     "fnstsw word ptr [{sw}]",
                     $insn,
                     "fnstsw word ptr [{sw} + 2]",
+                    "fnclex",
+                    "fldcw [{cw} + 2]",
                     "fstp tbyte ptr [{o}]",
                     "fstp tbyte ptr [{o} + 16]",
                     "fstp tbyte ptr [{o} + 32]",
                     "fldenv [{env}]",
                     env = in(reg) env.as_mut_ptr(),
-                    cw = in(reg) &cw,
+                    cw = in(reg) cw.as_ptr(),
                     a = in(reg) a_bytes.as_ptr(),
                     b = in(reg) b_bytes.as_ptr(),
                     sw = in(reg) sw.as_mut_ptr(),

@@ -254,7 +254,8 @@ fn fcomi(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         false,
         false,
     );
-    if popit {
+    // As with FCOMP: the flags are set, but an unmasked exception prevents the pop.
+    if popit && flags & !cpu.x87.fcw & (IE | DE) == 0 {
         pop(cpu);
     }
     Ok(())

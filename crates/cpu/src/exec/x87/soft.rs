@@ -770,6 +770,12 @@ pub fn to_ieee(v: u128, fmt: Fmt, env: &Env) -> Out {
         fmt.prec,
         &env2,
     );
+    // An unmasked UE is raised by tininess alone, exact or not.
+    let f = if exp_tiny(u.exp, fmt) && !env.masked(UE) {
+        f | UE
+    } else {
+        f
+    };
     let unmasked = f & (OE | UE) & !env.mask;
     if unmasked != 0 {
         // Without the store, only the exception itself is reported.
@@ -790,6 +796,12 @@ pub fn to_ieee(v: u128, fmt: Fmt, env: &Env) -> Out {
         }
     };
     Out::val(bits as u128, de | f)
+}
+
+/// Whether a value with this exponent is below the normal range of `fmt` (before rounding;
+/// a value that rounds up into the normal range is still reported by the hardware).
+fn exp_tiny(exp: i32, fmt: Fmt) -> bool {
+    exp < fmt.emin
 }
 
 /// A signed integer as an 80-bit value (exact).
