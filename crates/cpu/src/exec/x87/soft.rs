@@ -243,7 +243,9 @@ pub fn round(
     let mut e = exp;
     let mut s = sig;
     let mut st = sticky;
-    let unmasked_ue = tiny && !env.masked(UE);
+    // The bias adjustment only applies when it brings the exponent into range; beyond that
+    // the masked response is delivered (with the flag still unmasked).
+    let unmasked_ue = tiny && !env.masked(UE) && exp + BIAS_ADJUST >= fmt.emin;
     if unmasked_ue {
         e += BIAS_ADJUST;
     } else if exp < fmt.emin {
@@ -280,7 +282,7 @@ pub fn round(
     }
     if e > fmt.emax {
         flags |= OE;
-        if !env.masked(OE) {
+        if !env.masked(OE) && e - BIAS_ADJUST <= fmt.emax {
             return (
                 Rounded::Finite {
                     exp: e - BIAS_ADJUST,
@@ -516,6 +518,14 @@ pub fn mul(a: u128, b: u128, env: &Env) -> Out {
 pub fn div(a: u128, b: u128, env: &Env) -> Out {
     let ua = unpack(a);
     let ub = unpack(b);
+    if ub.kind == Kind::Zero && ua.kind == Kind::Finite {
+        // Division by zero is detected before (and instead of) a denormal dividend.
+        let sign = ua.sign ^ ub.sign;
+        return Out {
+            val: env.masked(ZE).then_some(inf(sign)),
+            flags: ZE,
+        };
+    }
     let de = match check2(a, &ua, b, &ub, env) {
         Ok(d) => d,
         Err(o) => return o,
@@ -798,8 +808,8 @@ pub fn to_ieee(v: u128, fmt: Fmt, env: &Env) -> Out {
     Out::val(bits as u128, de | f)
 }
 
-/// Whether a value with this exponent is below the normal range of `fmt` (before rounding;
-/// a value that rounds up into the normal range is still reported by the hardware).
+/// Whether a value with this exponent is below the normal range of `fmt` (judged on the
+/// exact value).
 fn exp_tiny(exp: i32, fmt: Fmt) -> bool {
     exp < fmt.emin
 }
