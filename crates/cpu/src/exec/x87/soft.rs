@@ -234,12 +234,7 @@ pub fn round(
 ) -> (Rounded, u16) {
     debug_assert!(sig >> 127 == 1);
     let mut flags = 0u16;
-    // Tininess is judged after rounding with an unbounded exponent.
-    let tiny = exp < fmt.emin
-        && !(exp == fmt.emin - 1 && {
-            let (m, inc, _) = round_bits(sig, sticky, prec, sign, env.rc);
-            inc && m == 1u64.checked_shl(prec).unwrap_or(0) || (prec == 64 && inc && m == 0)
-        });
+    let tiny = is_tiny(sign, exp, sig, sticky, fmt, prec, env.rc);
     let mut e = exp;
     let mut s = sig;
     let mut st = sticky;
@@ -282,7 +277,12 @@ pub fn round(
     }
     if e > fmt.emax {
         flags |= OE;
-        if !env.masked(OE) && e - BIAS_ADJUST <= fmt.emax {
+        if !env.masked(OE) && e - BIAS_ADJUST > fmt.emax {
+            // Too large even for the bias adjustment (only FSCALE gets here): infinity,
+            // whatever the rounding mode.
+            return (Rounded::Inf, flags | PE | C1);
+        }
+        if !env.masked(OE) {
             return (
                 Rounded::Finite {
                     exp: e - BIAS_ADJUST,
@@ -317,6 +317,15 @@ pub fn round(
         );
     }
     (Rounded::Finite { exp: e, mant: m }, flags)
+}
+
+/// Tininess is judged after rounding with an unbounded exponent.
+fn is_tiny(sign: bool, exp: i32, sig: u128, sticky: bool, fmt: Fmt, prec: u32, rc: Rc) -> bool {
+    exp < fmt.emin
+        && !(exp == fmt.emin - 1 && {
+            let (m, inc, _) = round_bits(sig, sticky, prec, sign, rc);
+            inc && (m == 1u64.checked_shl(prec).unwrap_or(0))
+        })
 }
 
 /// Keeps the top `prec` bits of `sig` and decides the increment. Returns (kept bits after
@@ -781,11 +790,16 @@ pub fn to_ieee(v: u128, fmt: Fmt, env: &Env) -> Out {
         &env2,
     );
     // An unmasked UE is raised by tininess alone, exact or not.
-    let f = if exp_tiny(u.exp, fmt) && !env.masked(UE) {
-        f | UE
-    } else {
-        f
-    };
+    let tiny = is_tiny(
+        u.sign,
+        u.exp,
+        (u.sig as u128) << 64,
+        false,
+        fmt,
+        fmt.prec,
+        env.rc,
+    );
+    let f = if tiny && !env.masked(UE) { f | UE } else { f };
     let unmasked = f & (OE | UE) & !env.mask;
     if unmasked != 0 {
         // Without the store, only the exception itself is reported.
@@ -806,12 +820,6 @@ pub fn to_ieee(v: u128, fmt: Fmt, env: &Env) -> Out {
         }
     };
     Out::val(bits as u128, de | f)
-}
-
-/// Whether a value with this exponent is below the normal range of `fmt` (judged on the
-/// exact value).
-fn exp_tiny(exp: i32, fmt: Fmt) -> bool {
-    exp < fmt.emin
 }
 
 /// A signed integer as an 80-bit value (exact).
