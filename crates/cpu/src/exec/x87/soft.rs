@@ -240,7 +240,18 @@ pub fn round(
     let mut st = sticky;
     // The bias adjustment only applies when it brings the exponent into range; beyond that
     // the masked response is delivered (with the flag still unmasked).
-    let unmasked_ue = tiny && !env.masked(UE) && exp + BIAS_ADJUST >= fmt.emin;
+    if tiny && !env.masked(UE) && exp + BIAS_ADJUST < fmt.emin {
+        // Too small even for the bias adjustment (only FSCALE gets here): a zero, whatever
+        // the rounding mode.
+        return (
+            Rounded::Finite {
+                exp: fmt.emin,
+                mant: 0,
+            },
+            UE | PE,
+        );
+    }
+    let unmasked_ue = tiny && !env.masked(UE);
     if unmasked_ue {
         e += BIAS_ADJUST;
     } else if exp < fmt.emin {
@@ -1047,6 +1058,11 @@ pub fn prem(a: u128, b: u128, ieee: bool, env: &Env) -> Out {
     let env = env.full();
     let ua = unpack(a);
     let ub = unpack(b);
+    let ordinary = |k: Kind| !is_nan_kind(k) && k != Kind::Unsupported;
+    if ordinary(ua.kind) && ordinary(ub.kind) && (ua.kind == Kind::Inf || ub.kind == Kind::Zero) {
+        // Detected before a denormal operand.
+        return invalid(&env);
+    }
     let de = match check2(a, &ua, b, &ub, &env) {
         Ok(d) => d,
         Err(o) => return o,
