@@ -625,7 +625,7 @@ fn fprem(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     // A NaN result (or none) leaves C0 and C3 alone.
     let nan_out = out
         .val
-        .map_or(true, |v| soft::is_nan_kind(soft::unpack(v).kind));
+        .is_none_or(|v| soft::is_nan_kind(soft::unpack(v).kind));
     let cc = if nan_out { C1 | C2 } else { C0 | C1 | C2 | C3 };
     store_out(cpu, 0, out, cc);
     Ok(())

@@ -855,9 +855,7 @@ fn round_to_int(u: &Unp, rc: Rc) -> (Option<u128>, bool, bool) {
     }
     // Fraction bits below the binary point.
     let fb = (63 - u.exp) as u32;
-    let (int, half, below) = if fb >= 66 {
-        (0u128, false, true)
-    } else if fb == 65 {
+    let (int, half, below) = if fb >= 65 {
         (0u128, false, true)
     } else if fb == 64 {
         (0u128, u.sig >> 63 != 0, u.sig << 1 != 0)
