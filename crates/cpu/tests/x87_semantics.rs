@@ -618,18 +618,12 @@ fn st0(cpu: &Cpu) -> u128 {
 }
 
 const ONE: u128 = 0x3fff_8000_0000_0000_0000;
-const TWO: u128 = 0x4000_8000_0000_0000_0000;
 const THREE: u128 = 0x4000_c000_0000_0000_0000;
 
 #[test]
 fn one_third_in_each_precision_and_rounding() {
-    // 1/3 = 0.0101...b: 64 bits 0xaaaa...aaaa (exp -2), next bits 1010..., so nearest and
-    // down/zero truncate, up increments.
-    let cases = [
-        (0x037f, 0x3ffd_aaaa_aaaa_aaaa_aaab_u128 - 1), // nearest: ...aaaa then 10.. -> up? see below
-    ];
-    let _ = cases;
-    // Bits after the 64th of 1/3 are 1010..., i.e. more than half: nearest rounds up.
+    // 1/3 = 0.0101...b: the 64 significant bits are 0xaaaa...aaaa (exponent -2) and the bits
+    // after them are 1010..., more than half an ulp: nearest and up round up, zero truncates.
     let (c, _) = run_with(&[0xd8, 0xf1], &[ONE, THREE], 0x037f);
     assert_eq!(st0(&c), 0x3ffd_aaaa_aaaa_aaaa_aaab);
     assert_eq!(c.x87.fsw & 0x0220, 0x0220, "PE and C1 (rounded up)");
@@ -691,7 +685,6 @@ fn fistp_rounding_and_overflow() {
     let h = harness().lock().unwrap_or_else(|e| e.into_inner());
     assert_eq!(h.mem.read_u64(h.data).unwrap(), 1 << 63);
     assert_eq!(c.x87.fsw & 1, 1);
-    let _ = TWO;
 }
 
 #[test]
