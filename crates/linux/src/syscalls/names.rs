@@ -79,7 +79,10 @@ fn kinds(name: &str) -> &'static str {
 
 /// Whether the result is an address (shown in hex).
 fn hex_result(name: &str) -> bool {
-    matches!(name, "mmap" | "mremap" | "brk" | "shmat" | "map_shadow_stack")
+    matches!(
+        name,
+        "mmap" | "mremap" | "brk" | "shmat" | "map_shadow_stack"
+    )
 }
 
 fn quote(bytes: &[u8], max: usize) -> String {
