@@ -77,17 +77,35 @@ fn e(errno: i32) -> i64 {
 
 const AT_FDCWD: u64 = -100i64 as u64;
 
-fn tmpdir(tag: &str) -> std::path::PathBuf {
+/// A scratch directory removed when dropped.
+struct Tmp(std::path::PathBuf);
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for Tmp {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+fn tmpdir(tag: &str) -> Tmp {
     let d = std::env::temp_dir().join(format!("cetbox-sys-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Tmp(d)
 }
 
-fn file_with(tag: &str, data: &[u8]) -> std::path::PathBuf {
-    let p = tmpdir(tag).join("f");
+/// A file holding `data` inside a scratch directory (kept alive by the returned guard).
+fn file_with(tag: &str, data: &[u8]) -> (Tmp, std::path::PathBuf) {
+    let d = tmpdir(tag);
+    let p = d.join("f");
     std::fs::write(&p, data).unwrap();
-    p
+    (d, p)
 }
 
 #[test]
@@ -107,7 +125,7 @@ fn names_tables() {
 fn read_efault_and_short_count() {
     let mut g = guest();
     let data: Vec<u8> = (0..8192u32).map(|i| (i % 251) as u8).collect();
-    let path = file_with("efault", &data);
+    let (_d, path) = file_with("efault", &data);
     let p = g.cstr(path.to_str().unwrap());
     let fd = g.sys("openat", &[AT_FDCWD, p, libc::O_RDONLY as u64]);
     assert!(fd >= 0, "openat: {fd}");
@@ -177,7 +195,7 @@ fn enoent_and_path_faults() {
 #[test]
 fn newfstatat_layout() {
     let mut g = guest();
-    let path = file_with("stat", &[7u8; 1234]);
+    let (_d, path) = file_with("stat", &[7u8; 1234]);
     let md = std::fs::metadata(&path).unwrap();
     let p = g.cstr(path.to_str().unwrap());
     let b = g.map(4096, RW);
@@ -205,7 +223,7 @@ fn newfstatat_layout() {
 #[test]
 fn statx_size() {
     let mut g = guest();
-    let path = file_with("statx", &[1u8; 4321]);
+    let (_d, path) = file_with("statx", &[1u8; 4321]);
     let p = g.cstr(path.to_str().unwrap());
     let b = g.map(4096, RW);
     let mask = (libc::STATX_SIZE | libc::STATX_MODE) as u64;
@@ -303,7 +321,7 @@ fn pipe_round_trip_and_vectors() {
 #[test]
 fn lseek_and_pread() {
     let mut g = guest();
-    let path = file_with("lseek", b"0123456789");
+    let (_d, path) = file_with("lseek", b"0123456789");
     let p = g.cstr(path.to_str().unwrap());
     let fd = g.sys("open", &[p, libc::O_RDONLY as u64]) as u64;
     assert_eq!(g.sys("lseek", &[fd, 0, libc::SEEK_END as u64]), 10);

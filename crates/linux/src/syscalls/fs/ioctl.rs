@@ -35,45 +35,45 @@ const TERMIO: u64 = 18;
 fn known(req: u32) -> Option<Arg> {
     use Arg::*;
     Some(match req {
-        0x5401 => Out(TERMIOS),             // TCGETS
-        0x5402..=0x5404 => In(TERMIOS),     // TCSETS, TCSETSW, TCSETSF
-        0x5405 => Out(TERMIO),              // TCGETA
-        0x5406..=0x5408 => In(TERMIO),      // TCSETA, TCSETAW, TCSETAF
-        0x5409..=0x540b => Int,             // TCSBRK, TCXONC, TCFLSH
-        0x540c | 0x540d | 0x540e => Int,    // TIOCEXCL, TIOCNXCL, TIOCSCTTY
-        0x540f => Out(4),                   // TIOCGPGRP
-        0x5410 => In(4),                    // TIOCSPGRP
-        0x5411 => Out(4),                   // TIOCOUTQ
-        0x5412 => In(1),                    // TIOCSTI
-        0x5413 => Out(8),                   // TIOCGWINSZ
-        0x5414 => In(8),                    // TIOCSWINSZ
-        0x5415 => Out(4),                   // TIOCMGET
-        0x5416..=0x5418 => In(4),           // TIOCMBIS, TIOCMBIC, TIOCMSET
-        0x5419 => Out(4),                   // TIOCGSOFTCAR
-        0x541a => In(4),                    // TIOCSSOFTCAR
-        0x541b => Out(4),                   // FIONREAD / TIOCINQ
-        0x541d => Int,                      // TIOCCONS
-        0x5420 => In(4),                    // TIOCPKT
-        0x5421 => In(4),                    // FIONBIO
-        0x5422 => Int,                      // TIOCNOTTY
-        0x5423 => In(4),                    // TIOCSETD
-        0x5424 => Out(4),                   // TIOCGETD
-        0x5425 => Int,                      // TCSBRKP
-        0x5427 | 0x5428 => Int,             // TIOCSBRK, TIOCCBRK
-        0x5429 => Out(4),                   // TIOCGSID
-        0x5441 => Int,                      // TIOCGPTPEER (flags)
-        0x5450 | 0x5451 => Int,             // FIONCLEX, FIOCLEX
-        0x5452 => In(4),                    // FIOASYNC
-        0x5456 => Out(TERMIOS),             // TIOCGLCKTRMIOS
-        0x5457 => In(TERMIOS),              // TIOCSLCKTRMIOS
-        0x5460 => Out(8),                   // FIOQSIZE
-        0x8901 | 0x8902 => In(4),           // FIOSETOWN, SIOCSPGRP
-        0x8903 | 0x8904 | 0x8905 => Out(4), // FIOGETOWN, SIOCGPGRP, SIOCATMARK
-        0x8906 => Out(16),                  // SIOCGSTAMP
-        0x8907 => Out(16),                  // SIOCGSTAMPNS
-        0x8912 => return None,              // SIOCGIFCONF: see sys_ioctl
-        0x8910..=0x8938 => InOut(40),       // SIOCxIF* (struct ifreq)
-        0x4004_9409 => Fd,                  // FICLONE (argument is a descriptor)
+        0x5401 => Out(TERMIOS),         // TCGETS
+        0x5402..=0x5404 => In(TERMIOS), // TCSETS, TCSETSW, TCSETSF
+        0x5405 => Out(TERMIO),          // TCGETA
+        0x5406..=0x5408 => In(TERMIO),  // TCSETA, TCSETAW, TCSETAF
+        0x5409..=0x540b => Int,         // TCSBRK, TCXONC, TCFLSH
+        0x540c..=0x540e => Int,         // TIOCEXCL, TIOCNXCL, TIOCSCTTY
+        0x540f => Out(4),               // TIOCGPGRP
+        0x5410 => In(4),                // TIOCSPGRP
+        0x5411 => Out(4),               // TIOCOUTQ
+        0x5412 => In(1),                // TIOCSTI
+        0x5413 => Out(8),               // TIOCGWINSZ
+        0x5414 => In(8),                // TIOCSWINSZ
+        0x5415 => Out(4),               // TIOCMGET
+        0x5416..=0x5418 => In(4),       // TIOCMBIS, TIOCMBIC, TIOCMSET
+        0x5419 => Out(4),               // TIOCGSOFTCAR
+        0x541a => In(4),                // TIOCSSOFTCAR
+        0x541b => Out(4),               // FIONREAD / TIOCINQ
+        0x541d => Int,                  // TIOCCONS
+        0x5420 => In(4),                // TIOCPKT
+        0x5421 => In(4),                // FIONBIO
+        0x5422 => Int,                  // TIOCNOTTY
+        0x5423 => In(4),                // TIOCSETD
+        0x5424 => Out(4),               // TIOCGETD
+        0x5425 => Int,                  // TCSBRKP
+        0x5427 | 0x5428 => Int,         // TIOCSBRK, TIOCCBRK
+        0x5429 => Out(4),               // TIOCGSID
+        0x5441 => Int,                  // TIOCGPTPEER (flags)
+        0x5450 | 0x5451 => Int,         // FIONCLEX, FIOCLEX
+        0x5452 => In(4),                // FIOASYNC
+        0x5456 => Out(TERMIOS),         // TIOCGLCKTRMIOS
+        0x5457 => In(TERMIOS),          // TIOCSLCKTRMIOS
+        0x5460 => Out(8),               // FIOQSIZE
+        0x8901 | 0x8902 => In(4),       // FIOSETOWN, SIOCSPGRP
+        0x8903..=0x8905 => Out(4),      // FIOGETOWN, SIOCGPGRP, SIOCATMARK
+        0x8906 => Out(16),              // SIOCGSTAMP
+        0x8907 => Out(16),              // SIOCGSTAMPNS
+        0x8912 => return None,          // SIOCGIFCONF: see sys_ioctl
+        0x8910..=0x8938 => InOut(40),   // SIOCxIF* (struct ifreq)
+        0x4004_9409 => Fd,              // FICLONE (argument is a descriptor)
         _ => return None,
     })
 }
