@@ -1,6 +1,93 @@
+//! arch_prctl: FS/GS bases, CPUID faulting, XSTATE permissions, LAM, and (through
+//! `crate::shstk`) the shadow-stack codes.
+
 use super::SyscallFn;
+use crate::errno::{Errno, SysResult};
+use crate::process::Thread;
+
+pub const ARCH_SET_GS: u32 = 0x1001;
+pub const ARCH_SET_FS: u32 = 0x1002;
+pub const ARCH_GET_FS: u32 = 0x1003;
+pub const ARCH_GET_GS: u32 = 0x1004;
+pub const ARCH_GET_CPUID: u32 = 0x1011;
+pub const ARCH_SET_CPUID: u32 = 0x1012;
+pub const ARCH_GET_XCOMP_SUPP: u32 = 0x1021;
+pub const ARCH_GET_XCOMP_PERM: u32 = 0x1022;
+pub const ARCH_REQ_XCOMP_PERM: u32 = 0x1023;
+pub const ARCH_GET_XCOMP_GUEST_PERM: u32 = 0x1024;
+pub const ARCH_REQ_XCOMP_GUEST_PERM: u32 = 0x1025;
+pub const ARCH_GET_UNTAG_MASK: u32 = 0x4001;
+pub const ARCH_ENABLE_TAGGED_ADDR: u32 = 0x4002;
+pub const ARCH_GET_MAX_TAG_BITS: u32 = 0x4003;
+pub const ARCH_FORCE_TAGGED_SVA: u32 = 0x4004;
+
+/// Linux's TASK_SIZE_MAX with 4-level paging: FS/GS bases must be below it.
+const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
+/// The user XSTATE features of the emulated CPU: x87 and SSE only (no AVX, no AMX).
+const XFEATURES: u64 = 0x3;
+/// XFEATURE_MAX of current kernels (APX, index 19, is the last user feature).
+const XFEATURE_MAX: u64 = 20;
+
+fn put_u64(t: &Thread, addr: u64, v: u64) -> SysResult {
+    if addr.checked_add(8).is_none_or(|e| e > TASK_SIZE_MAX) {
+        return Err(Errno::EFAULT);
+    }
+    t.mem().write_u64(addr, v)?;
+    Ok(0)
+}
+
+fn sys_arch_prctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    // The option is an int: the upper 32 bits are ignored.
+    let code = a[0] as u32;
+    let arg = a[1];
+    if let Some(r) = crate::shstk::arch_prctl(t, code as u64, arg) {
+        return r;
+    }
+    match code {
+        ARCH_SET_FS | ARCH_SET_GS => {
+            if arg >= TASK_SIZE_MAX {
+                return Err(Errno::EPERM);
+            }
+            if code == ARCH_SET_FS {
+                t.cpu.fs_base = arg;
+            } else {
+                t.cpu.gs_base = arg;
+            }
+            Ok(0)
+        }
+        ARCH_GET_FS => put_u64(t, arg, t.cpu.fs_base),
+        ARCH_GET_GS => put_u64(t, arg, t.cpu.gs_base),
+        // CPUID always executes (the CPU model has no CPUID faulting).
+        ARCH_GET_CPUID => Ok(1),
+        // Linux answers ENODEV, whatever the argument, on CPUs without CPUID faulting; the
+        // emulated CPU is one of them.
+        ARCH_SET_CPUID => Err(Errno::ENODEV),
+        ARCH_GET_XCOMP_SUPP | ARCH_GET_XCOMP_PERM | ARCH_GET_XCOMP_GUEST_PERM => {
+            put_u64(t, arg, XFEATURES)
+        }
+        ARCH_REQ_XCOMP_PERM | ARCH_REQ_XCOMP_GUEST_PERM => {
+            if arg >= XFEATURE_MAX {
+                Err(Errno::EINVAL)
+            } else if XFEATURES & (1 << arg) == 0 {
+                // AMX (18) and other features the CPU lacks.
+                Err(Errno::EOPNOTSUPP)
+            } else {
+                Ok(0)
+            }
+        }
+        // No linear-address masking: the untag mask is all ones and no tag bits exist.
+        ARCH_GET_UNTAG_MASK => put_u64(t, arg, u64::MAX),
+        ARCH_GET_MAX_TAG_BITS => put_u64(t, arg, 0),
+        ARCH_ENABLE_TAGGED_ADDR => Err(Errno::ENODEV),
+        ARCH_FORCE_TAGGED_SVA => Ok(0),
+        // ARCH_MAP_VDSO_* (CRIU's vDSO remapping) and unknown codes.
+        _ => Err(Errno::EINVAL),
+    }
+}
 
 pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    let _ = nr;
-    None
+    match nr as i64 {
+        libc::SYS_arch_prctl => Some(sys_arch_prctl),
+        _ => None,
+    }
 }

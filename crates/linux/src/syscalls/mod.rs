@@ -51,10 +51,9 @@ pub fn handle(t: &mut Thread) {
 
 fn trace(t: &Thread, nr: u64, args: &[u64; 6], res: &SysResult) {
     let name = names::name(nr);
-    let argc = names::arg_count(nr);
-    let a: Vec<String> = args[..argc].iter().map(|v| format!("{v:#x}")).collect();
+    let a = names::format_args(t, nr, args);
     let r = match res {
-        Ok(v) => format!("{}", *v as i64),
+        Ok(v) => names::format_result(nr, *v),
         Err(e) => format!(
             "-1 {} ({})",
             names::errno_name(e.0),

@@ -1,6 +1,426 @@
+//! Process and thread identity and lifetime: exit, ids, tid address, robust lists, rseq, prctl,
+//! process groups and sessions, wait, futex.
+
+#![allow(non_upper_case_globals)]
+
+use super::fs::{buf, host, opt_buf};
 use super::SyscallFn;
+use crate::errno::{Errno, SysResult};
+use crate::process::{ExitRequest, Thread};
+use cetbox_mem::Access;
+use libc::*;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+fn sys_exit(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    t.exit = Some(ExitRequest::Thread(a[0] as i32 & 0xff));
+    Ok(0)
+}
+
+fn sys_exit_group(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    t.exit = Some(ExitRequest::Group(a[0] as i32 & 0xff));
+    Ok(0)
+}
+
+fn sys_getpid(t: &mut Thread, _a: [u64; 6]) -> SysResult {
+    Ok(t.proc.pid as u64)
+}
+
+fn sys_gettid(t: &mut Thread, _a: [u64; 6]) -> SysResult {
+    Ok(t.tid as u64)
+}
+
+fn sys_getppid(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
+    host(SYS_getppid, [0; 6])
+}
+
+/// Not passed to the host: the host thread's own clear_child_tid belongs to cetbox's runtime.
+fn sys_set_tid_address(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    t.clear_child_tid = a[0];
+    Ok(t.tid as u64)
+}
+
+/// sizeof(struct robust_list_head).
+const ROBUST_HEAD: u64 = 24;
+
+/// Kept for the guest (the threads code walks it at thread exit); the host thread's robust
+/// list belongs to cetbox's runtime.
+fn sys_set_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    if a[1] != ROBUST_HEAD {
+        return Err(Errno::EINVAL);
+    }
+    t.robust_list = (a[0], a[1]);
+    Ok(0)
+}
+
+fn sys_get_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let pid = a[0] as u32 as i32;
+    if pid != 0 && pid != t.tid {
+        // Other threads' lists live in their own Thread; without them (single-threaded for
+        // now) no such thread exists here.
+        return Err(Errno::ESRCH);
+    }
+    let (head, len) = t.robust_list;
+    let len = if head == 0 && len == 0 {
+        ROBUST_HEAD
+    } else {
+        len
+    };
+    buf(t, a[1], 8, Access::Write)?;
+    buf(t, a[2], 8, Access::Write)?;
+    t.mem().write_u64(a[2], len)?;
+    t.mem().write_u64(a[1], head)?;
+    Ok(0)
+}
+
+/// rseq answers ENOSYS, as a kernel built without CONFIG_RSEQ does. Restartable sequences need
+/// the kernel to rewrite the guest's instruction pointer when a thread is preempted or signalled
+/// inside a critical section and to keep `cpu_id` in the registered area current on every
+/// return to user mode; cetbox's threads are not preempted in the guest's sense and migrating
+/// host threads would make any cpu_id it wrote stale. glibc copes: it records that rseq is
+/// unavailable (__rseq_size = 0) and sched_getcpu falls back to the getcpu syscall.
+fn sys_rseq(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
+    Err(Errno::ENOSYS)
+}
+
+// ---------------------------------------------------------------- prctl
+
+/// Per-thread names (PR_SET_NAME), by tid; absent means the executable's base name.
+static NAMES: Mutex<Option<HashMap<i32, [u8; 16]>>> = Mutex::new(None);
+
+/// The thread's name as /proc/self/comm and PR_GET_NAME show it (NUL padded, at most 15
+/// bytes).
+pub fn comm(t: &Thread) -> [u8; 16] {
+    let names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.as_ref().and_then(|m| m.get(&t.tid)) {
+        return *n;
+    }
+    drop(names);
+    let exe = t.proc.image().exe.clone();
+    let base = exe.rsplit('/').next().unwrap_or("").as_bytes();
+    let mut out = [0u8; 16];
+    let n = base.len().min(15);
+    out[..n].copy_from_slice(&base[..n]);
+    out
+}
+
+fn set_comm(t: &Thread, name: [u8; 16]) {
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    names.get_or_insert_with(HashMap::new).insert(t.tid, name);
+}
+
+const PR_SET_VMA: i32 = 0x5356_4d41;
+const PR_GET_AUXV: i32 = 0x4155_5856;
+
+fn sys_prctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let option = a[0] as u32 as i32;
+    if let Some(r) = crate::shstk::prctl(t, option as u64, a) {
+        return r;
+    }
+    let int_out = |t: &Thread, addr: u64, nr_opt: i32| -> SysResult {
+        let p = buf(t, addr, 4, Access::Write)?;
+        host(SYS_prctl, [nr_opt as u64, p as u64, 0, 0, 0, 0])
+    };
+    match option {
+        PR_SET_PDEATHSIG => {
+            if a[1] > 64 {
+                return Err(Errno::EINVAL);
+            }
+            host(SYS_prctl, [option as u64, a[1], 0, 0, 0, 0])
+        }
+        PR_GET_PDEATHSIG => int_out(t, a[1], option),
+        PR_GET_CHILD_SUBREAPER => int_out(t, a[1], option),
+        PR_SET_NAME => {
+            let mut name = [0u8; 16];
+            let s = t
+                .mem()
+                .read_cstr(a[1], 16)
+                .map_err(|_| Errno::EFAULT)?
+                .unwrap_or_else(|| {
+                    // No NUL in 16 bytes: Linux keeps the first 15.
+                    let mut v = vec![0u8; 15];
+                    let _ = t.mem().read_bytes(a[1], &mut v);
+                    v
+                });
+            let n = s.len().min(15);
+            name[..n].copy_from_slice(&s[..n]);
+            set_comm(t, name);
+            // The host thread carries the same name, so host tools show it as they would.
+            // SAFETY: `name` is a NUL-terminated 16-byte buffer owned here.
+            unsafe { libc::prctl(PR_SET_NAME, name.as_ptr()) };
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            t.mem().write_bytes(a[1], &comm(t))?;
+            Ok(0)
+        }
+        PR_GET_TID_ADDRESS => {
+            t.mem().write_u64(a[1], t.clear_child_tid)?;
+            Ok(0)
+        }
+        PR_GET_AUXV => {
+            let auxv = t.proc.image().auxv.clone();
+            let mut bytes = Vec::with_capacity(auxv.len() * 16 + 16);
+            for (k, v) in auxv
+                .iter()
+                .filter(|e| e.0 != 0)
+                .chain(std::iter::once(&(0, 0)))
+            {
+                bytes.extend_from_slice(&k.to_le_bytes());
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+            if a[3] != 0 || a[4] != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let n = (a[2] as usize).min(bytes.len());
+            t.mem().write_bytes(a[1], &bytes[..n])?;
+            Ok(bytes.len() as u64)
+        }
+        // (57, 58: PR_SET_IO_FLUSHER, PR_GET_IO_FLUSHER.)
+        // Integer-only options that concern the host process exactly as they would concern the
+        // guest's.
+        PR_GET_DUMPABLE
+        | PR_SET_DUMPABLE
+        | PR_GET_KEEPCAPS
+        | PR_SET_KEEPCAPS
+        | PR_GET_TIMING
+        | PR_SET_TIMING
+        | PR_CAPBSET_READ
+        | PR_CAPBSET_DROP
+        | PR_GET_SECUREBITS
+        | PR_SET_SECUREBITS
+        | PR_SET_TIMERSLACK
+        | PR_GET_TIMERSLACK
+        | PR_TASK_PERF_EVENTS_DISABLE
+        | PR_TASK_PERF_EVENTS_ENABLE
+        | PR_MCE_KILL
+        | PR_MCE_KILL_GET
+        | PR_SET_CHILD_SUBREAPER
+        | PR_SET_NO_NEW_PRIVS
+        | PR_GET_NO_NEW_PRIVS
+        | PR_SET_THP_DISABLE
+        | PR_GET_THP_DISABLE
+        | PR_CAP_AMBIENT
+        | PR_GET_SPECULATION_CTRL
+        | PR_SET_SPECULATION_CTRL
+        | 57
+        | 58 => host(SYS_prctl, [option as u64, a[1], a[2], a[3], a[4], 0]),
+        PR_GET_SECCOMP => Ok(0),
+        // Time-stamp counter control would need the CPU to fault RDTSC: always enabled.
+        PR_GET_TSC => {
+            t.mem().write_u32(a[1], PR_TSC_ENABLE as u32)?;
+            Ok(0)
+        }
+        PR_SET_TSC => {
+            if a[1] == PR_TSC_ENABLE as u64 {
+                Ok(0)
+            } else {
+                Err(Errno::EINVAL)
+            }
+        }
+        // A guest seccomp filter, syscall user dispatch or PR_SET_MM would apply to cetbox
+        // itself; they answer as on a kernel without them (or without the privilege).
+        PR_SET_SECCOMP => Err(Errno::EINVAL),
+        PR_SET_MM => Err(Errno::EPERM),
+        // PR_SET_VMA: anonymous VMA names are not kept (as without CONFIG_ANON_VMA_NAME);
+        // glibc ignores the failure.
+        PR_SET_VMA => Err(Errno::EINVAL),
+        // Options of other architectures (unaligned access, FP modes, endianness, MPX, SVE,
+        // pointer authentication, tagged addresses, SME, RISC-V...) and unknown ones.
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+// ---------------------------------------------------------------- groups, sessions, wait
+
+fn sys_getpgrp(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
+    host(SYS_getpgrp, [0; 6])
+}
+fn sys_getpgid(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+    host(SYS_getpgid, [a[0] as u32 as u64, 0, 0, 0, 0, 0])
+}
+fn sys_setpgid(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+    host(
+        SYS_setpgid,
+        [a[0] as u32 as u64, a[1] as u32 as u64, 0, 0, 0, 0],
+    )
+}
+fn sys_getsid(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+    host(SYS_getsid, [a[0] as u32 as u64, 0, 0, 0, 0, 0])
+}
+fn sys_setsid(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
+    host(SYS_setsid, [0; 6])
+}
+
+const RUSAGE: u64 = std::mem::size_of::<rusage>() as u64;
+
+fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let status = opt_buf(t, a[1], 4, Access::Write)?;
+    let ru = opt_buf(t, a[3], RUSAGE, Access::Write)?;
+    host(
+        SYS_wait4,
+        [
+            a[0] as u32 as u64,
+            status as u64,
+            a[2] as u32 as u64,
+            ru as u64,
+            0,
+            0,
+        ],
+    )
+}
+
+fn sys_waitid(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let info = opt_buf(t, a[2], 128, Access::Write)?;
+    let ru = opt_buf(t, a[4], RUSAGE, Access::Write)?;
+    host(
+        SYS_waitid,
+        [
+            a[0] as u32 as u64,
+            a[1] as u32 as u64,
+            info as u64,
+            a[3] as u32 as u64,
+            ru as u64,
+            0,
+        ],
+    )
+}
+
+// ---------------------------------------------------------------- futex
+
+const FUTEX_WAIT: u32 = 0;
+const FUTEX_WAKE: u32 = 1;
+const FUTEX_FD: u32 = 2;
+const FUTEX_REQUEUE: u32 = 3;
+const FUTEX_CMP_REQUEUE: u32 = 4;
+const FUTEX_WAKE_OP: u32 = 5;
+const FUTEX_LOCK_PI: u32 = 6;
+const FUTEX_UNLOCK_PI: u32 = 7;
+const FUTEX_TRYLOCK_PI: u32 = 8;
+const FUTEX_WAIT_BITSET: u32 = 9;
+const FUTEX_WAKE_BITSET: u32 = 10;
+const FUTEX_WAIT_REQUEUE_PI: u32 = 11;
+const FUTEX_CMP_REQUEUE_PI: u32 = 12;
+const FUTEX_LOCK_PI2: u32 = 13;
+const FUTEX_CMD_MASK: u32 = 0x7f;
+
+/// futex on the host, on the same addresses: guest memory is host memory, so waiters and wakers
+/// in different guest threads (host threads) meet in the host kernel. Every futex word the host
+/// will read or write is checked to be guest memory first; a plain wake on an address that is
+/// not guest memory wakes nobody (Linux does not touch memory for a private wake either), which
+/// keeps guest wakes away from cetbox's own futexes.
+fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let (uaddr, op, val, utime, uaddr2, val3) = (a[0], a[1] as u32, a[2], a[3], a[4], a[5]);
+    let cmd = op & FUTEX_CMD_MASK;
+    if uaddr & 3 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let word = |addr: u64, acc: Access| -> Result<u64, Errno> { Ok(buf(t, addr, 4, acc)? as u64) };
+    let timeout =
+        |addr: u64| -> Result<u64, Errno> { Ok(opt_buf(t, addr, 16, Access::Read)? as u64) };
+    let args = match cmd {
+        FUTEX_WAIT | FUTEX_WAIT_BITSET => [
+            word(uaddr, Access::Read)?,
+            op as u64,
+            val,
+            timeout(utime)?,
+            0,
+            val3,
+        ],
+        FUTEX_WAKE | FUTEX_WAKE_BITSET => {
+            if t.mem().check(uaddr, 4, Access::Read).is_err() {
+                return Ok(0);
+            }
+            [uaddr, op as u64, val, 0, 0, val3]
+        }
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
+            if uaddr2 & 3 != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let u = word(uaddr, Access::Read)?;
+            let u2 = word(uaddr2, Access::Read)?;
+            [u, op as u64, val, utime, u2, val3]
+        }
+        FUTEX_WAKE_OP => {
+            if uaddr2 & 3 != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let u2 = word(uaddr2, Access::Write)?;
+            let u = word(uaddr, Access::Read)?;
+            [u, op as u64, val, utime, u2, val3]
+        }
+        FUTEX_LOCK_PI | FUTEX_LOCK_PI2 => [
+            word(uaddr, Access::Write)?,
+            op as u64,
+            val,
+            timeout(utime)?,
+            0,
+            val3,
+        ],
+        FUTEX_UNLOCK_PI | FUTEX_TRYLOCK_PI => {
+            [word(uaddr, Access::Write)?, op as u64, val, 0, 0, 0]
+        }
+        FUTEX_WAIT_REQUEUE_PI => {
+            let u = word(uaddr, Access::Read)?;
+            let u2 = word(uaddr2, Access::Write)?;
+            [u, op as u64, val, timeout(utime)?, u2, val3]
+        }
+        FUTEX_CMP_REQUEUE_PI => {
+            let u = word(uaddr, Access::Read)?;
+            let u2 = word(uaddr2, Access::Write)?;
+            [u, op as u64, val, utime, u2, val3]
+        }
+        FUTEX_FD => return Err(Errno::EINVAL),
+        _ => return Err(Errno::ENOSYS),
+    };
+    host(SYS_futex, args)
+}
+
+/// futex_waitv: struct futex_waitv { u64 val; u64 uaddr; u32 flags; u32 reserved; }.
+fn sys_futex_waitv(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let n = a[1] as u32 as u64;
+    if a[2] != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if n == 0 || n > 128 {
+        return Err(Errno::EINVAL);
+    }
+    let arr = buf(t, a[0], n * 24, Access::Read)?;
+    for i in 0..n {
+        let uaddr = t.mem().read_u64(a[0] + i * 24 + 8)?;
+        let flags = t.mem().read_u32(a[0] + i * 24 + 16)?;
+        // The size field (FUTEX2_SIZE_U8..U64) decides how many bytes are compared.
+        let size = 1u64 << (flags & 3);
+        buf(t, uaddr, size, Access::Read)?;
+    }
+    let ts = opt_buf(t, a[3], 16, Access::Read)?;
+    host(
+        SYS_futex_waitv,
+        [arr as u64, n, 0, ts as u64, a[4] as u32 as u64, 0],
+    )
+}
 
 pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    let _ = nr;
-    None
+    Some(match nr as i64 {
+        SYS_exit => sys_exit,
+        SYS_exit_group => sys_exit_group,
+        SYS_getpid => sys_getpid,
+        SYS_gettid => sys_gettid,
+        SYS_getppid => sys_getppid,
+        SYS_set_tid_address => sys_set_tid_address,
+        SYS_set_robust_list => sys_set_robust_list,
+        SYS_get_robust_list => sys_get_robust_list,
+        SYS_rseq => sys_rseq,
+        SYS_prctl => sys_prctl,
+        SYS_getpgrp => sys_getpgrp,
+        SYS_getpgid => sys_getpgid,
+        SYS_setpgid => sys_setpgid,
+        SYS_getsid => sys_getsid,
+        SYS_setsid => sys_setsid,
+        SYS_wait4 => sys_wait4,
+        SYS_waitid => sys_waitid,
+        SYS_futex => sys_futex,
+        SYS_futex_waitv => sys_futex_waitv,
+        _ => return None,
+    })
 }

@@ -1,0 +1,35 @@
+//! Directory reading: getdents64 and the old getdents. The host writes the records straight
+//! into the guest buffer (same layout).
+
+use super::{fd_arg, host, io_prefix};
+use crate::errno::SysResult;
+use crate::process::Thread;
+use crate::syscalls::SyscallFn;
+use cetbox_mem::Access;
+use libc::*;
+
+/// Only the usable prefix of the buffer is offered: Linux fills records until the copy faults
+/// and returns what it wrote (EFAULT if nothing). A buffer too small for one record gives
+/// EINVAL from the host, as from Linux.
+fn getdents_common(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let count = a[2] as u32 as u64;
+    let (p, n) = io_prefix(t, a[1], count, Access::Write)?;
+    host(nr, [fd as u64, p as u64, n, 0, 0, 0])
+}
+
+fn sys_getdents64(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    getdents_common(t, SYS_getdents64, a)
+}
+
+fn sys_getdents(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    getdents_common(t, SYS_getdents, a)
+}
+
+pub fn lookup(nr: u64) -> Option<SyscallFn> {
+    Some(match nr as i64 {
+        SYS_getdents64 => sys_getdents64,
+        SYS_getdents => sys_getdents,
+        _ => return None,
+    })
+}

@@ -1,0 +1,260 @@
+//! Data transfer: read/write and their vectored and positioned forms, lseek, sendfile,
+//! copy_file_range, splice/tee, sync and allocation calls.
+
+use super::{buf, fd_arg, host, io_prefix, opt_buf, valid_prefix, MAX_RW_COUNT};
+use crate::errno::{Errno, SysResult};
+use crate::process::Thread;
+use crate::syscalls::SyscallFn;
+use cetbox_mem::Access;
+use libc::*;
+
+/// Linux's UIO_MAXIOV.
+const UIO_MAXIOV: u64 = 1024;
+
+/// Reads a guest iovec array and turns it into host iovecs covering only the usable prefix of
+/// the data (Linux stops at the first bad page and returns a short count; EFAULT when nothing
+/// could be transferred).
+pub(crate) fn iovecs(t: &Thread, addr: u64, cnt: u64, access: Access) -> Result<Vec<iovec>, Errno> {
+    if cnt > UIO_MAXIOV {
+        return Err(Errno::EINVAL);
+    }
+    let cnt = cnt as usize;
+    let mut raw = vec![0u8; cnt * 16];
+    if cnt > 0 {
+        let p = buf(t, addr, raw.len() as u64, Access::Read)?;
+        // SAFETY: `p` is checked readable guest memory of raw.len() bytes.
+        unsafe { std::ptr::copy_nonoverlapping(p, raw.as_mut_ptr(), raw.len()) };
+    }
+    let mut out = Vec::with_capacity(cnt);
+    let mut total: u64 = 0;
+    let mut entries = Vec::with_capacity(cnt);
+    for i in 0..cnt {
+        let base = u64::from_le_bytes(raw[i * 16..i * 16 + 8].try_into().unwrap_or([0; 8]));
+        let len = u64::from_le_bytes(raw[i * 16 + 8..i * 16 + 16].try_into().unwrap_or([0; 8]));
+        if (len as i64) < 0 {
+            return Err(Errno::EINVAL);
+        }
+        entries.push((base, len));
+    }
+    let mut wanted = false;
+    for (base, len) in entries {
+        let len = len.min(MAX_RW_COUNT - total);
+        if len == 0 {
+            continue;
+        }
+        wanted = true;
+        let n = valid_prefix(t, base, len, access);
+        if n > 0 {
+            out.push(iovec {
+                iov_base: base as *mut c_void,
+                iov_len: n as usize,
+            });
+            total += n;
+        }
+        if n < len || total >= MAX_RW_COUNT {
+            break;
+        }
+    }
+    if wanted && total == 0 {
+        return Err(Errno::EFAULT);
+    }
+    Ok(out)
+}
+
+fn sys_read(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let (p, n) = io_prefix(t, a[1], a[2], Access::Write)?;
+    host(SYS_read, [fd as u64, p as u64, n, 0, 0, 0])
+}
+
+fn sys_write(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let (p, n) = io_prefix(t, a[1], a[2], Access::Read)?;
+    host(SYS_write, [fd as u64, p as u64, n, 0, 0, 0])
+}
+
+fn sys_pread64(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    if (a[3] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (p, n) = io_prefix(t, a[1], a[2], Access::Write)?;
+    host(SYS_pread64, [fd as u64, p as u64, n, a[3], 0, 0])
+}
+
+fn sys_pwrite64(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    if (a[3] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (p, n) = io_prefix(t, a[1], a[2], Access::Read)?;
+    host(SYS_pwrite64, [fd as u64, p as u64, n, a[3], 0, 0])
+}
+
+/// readv/writev/preadv/pwritev/preadv2/pwritev2: the iovec array is rebuilt on the host side.
+fn vectored(t: &mut Thread, nr: i64, a: [u64; 6], access: Access) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let v = iovecs(t, a[1], a[2], access)?;
+    host(
+        nr,
+        [
+            fd as u64,
+            v.as_ptr() as u64,
+            v.len() as u64,
+            a[3],
+            a[4],
+            a[5],
+        ],
+    )
+}
+
+fn sys_readv(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    vectored(t, SYS_readv, a, Access::Write)
+}
+fn sys_writev(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    vectored(t, SYS_writev, a, Access::Read)
+}
+fn sys_preadv(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    vectored(t, SYS_preadv, a, Access::Write)
+}
+fn sys_pwritev(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    vectored(t, SYS_pwritev, a, Access::Read)
+}
+fn sys_preadv2(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    vectored(t, SYS_preadv2, a, Access::Write)
+}
+fn sys_pwritev2(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    vectored(t, SYS_pwritev2, a, Access::Read)
+}
+
+fn sys_lseek(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    host(SYS_lseek, [fd as u64, a[1], a[2] as u32 as u64, 0, 0, 0])
+}
+
+/// An in/out `loff_t *` argument (sendfile, splice, copy_file_range).
+fn off_ptr(t: &Thread, addr: u64) -> Result<u64, Errno> {
+    Ok(opt_buf(t, addr, 8, Access::Write)? as u64)
+}
+
+fn sys_sendfile(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let out = fd_arg(a[0])?;
+    let inp = fd_arg(a[1])?;
+    let off = off_ptr(t, a[2])?;
+    host(SYS_sendfile, [out as u64, inp as u64, off, a[3], 0, 0])
+}
+
+fn sys_copy_file_range(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fin = fd_arg(a[0])?;
+    let oin = off_ptr(t, a[1])?;
+    let fout = fd_arg(a[2])?;
+    let oout = off_ptr(t, a[3])?;
+    host(
+        SYS_copy_file_range,
+        [fin as u64, oin, fout as u64, oout, a[4], a[5]],
+    )
+}
+
+fn sys_splice(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fin = fd_arg(a[0])?;
+    let oin = off_ptr(t, a[1])?;
+    let fout = fd_arg(a[2])?;
+    let oout = off_ptr(t, a[3])?;
+    host(SYS_splice, [fin as u64, oin, fout as u64, oout, a[4], a[5]])
+}
+
+fn sys_tee(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fin = fd_arg(a[0])?;
+    let fout = fd_arg(a[1])?;
+    host(SYS_tee, [fin as u64, fout as u64, a[2], a[3], 0, 0])
+}
+
+/// vmsplice: the pages are copied into the pipe by the host (SPLICE_F_GIFT is only a hint), so
+/// checking the iovecs is enough.
+fn sys_vmsplice(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    // The direction depends on the pipe end: into a pipe the host reads guest memory, out of
+    // one it writes guest memory.
+    let fl = host(SYS_fcntl, [fd as u64, F_GETFL as u64, 0, 0, 0, 0])?;
+    let access = if fl as i32 & O_ACCMODE == O_WRONLY {
+        Access::Read
+    } else {
+        Access::Write
+    };
+    let v = iovecs(t, a[1], a[2], access)?;
+    host(
+        SYS_vmsplice,
+        [fd as u64, v.as_ptr() as u64, v.len() as u64, a[3], 0, 0],
+    )
+}
+
+/// Calls whose only descriptor is the first argument and whose other arguments are integers.
+fn fd_first(nr: i64) -> impl Fn(&mut Thread, [u64; 6]) -> SysResult {
+    move |_t, a| {
+        let fd = fd_arg(a[0])?;
+        host(nr, [fd as u64, a[1], a[2], a[3], a[4], a[5]])
+    }
+}
+
+fn sys_fsync(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    fd_first(SYS_fsync)(t, a)
+}
+fn sys_fdatasync(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    fd_first(SYS_fdatasync)(t, a)
+}
+fn sys_syncfs(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    fd_first(SYS_syncfs)(t, a)
+}
+fn sys_sync(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
+    host(SYS_sync, [0; 6])
+}
+fn sys_fallocate(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    fd_first(SYS_fallocate)(t, a)
+}
+fn sys_ftruncate(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    fd_first(SYS_ftruncate)(t, a)
+}
+fn sys_readahead(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    fd_first(SYS_readahead)(t, a)
+}
+fn sys_fadvise64(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    fd_first(SYS_fadvise64)(t, a)
+}
+fn sys_sync_file_range(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    fd_first(SYS_sync_file_range)(t, a)
+}
+fn sys_flock(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    fd_first(SYS_flock)(t, a)
+}
+
+pub fn lookup(nr: u64) -> Option<SyscallFn> {
+    Some(match nr as i64 {
+        SYS_read => sys_read,
+        SYS_write => sys_write,
+        SYS_pread64 => sys_pread64,
+        SYS_pwrite64 => sys_pwrite64,
+        SYS_readv => sys_readv,
+        SYS_writev => sys_writev,
+        SYS_preadv => sys_preadv,
+        SYS_pwritev => sys_pwritev,
+        SYS_preadv2 => sys_preadv2,
+        SYS_pwritev2 => sys_pwritev2,
+        SYS_lseek => sys_lseek,
+        SYS_sendfile => sys_sendfile,
+        SYS_copy_file_range => sys_copy_file_range,
+        SYS_splice => sys_splice,
+        SYS_tee => sys_tee,
+        SYS_vmsplice => sys_vmsplice,
+        SYS_fsync => sys_fsync,
+        SYS_fdatasync => sys_fdatasync,
+        SYS_syncfs => sys_syncfs,
+        SYS_sync => sys_sync,
+        SYS_fallocate => sys_fallocate,
+        SYS_ftruncate => sys_ftruncate,
+        SYS_readahead => sys_readahead,
+        SYS_fadvise64 => sys_fadvise64,
+        SYS_sync_file_range => sys_sync_file_range,
+        SYS_flock => sys_flock,
+        _ => return None,
+    })
+}

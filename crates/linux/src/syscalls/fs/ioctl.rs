@@ -1,0 +1,141 @@
+//! ioctl. Known requests are passed through with their argument checked for the size the
+//! kernel reads or writes. Requests built with the _IOC encoding carry their size and
+//! direction, which is checked conservatively. Anything else is passed through only when the
+//! argument cannot be a pointer into cetbox's own memory (a small integer below mmap_min_addr,
+//! or an address inside guest memory); otherwise EFAULT. The host kernel answers ENOTTY for
+//! requests the descriptor does not support, exactly as it would natively. For unknown requests
+//! the size is not known, so a driver-specific request on a buffer at the very end of a guest
+//! mapping could reach past it: an accepted risk, as such requests are device-specific.
+
+use super::{buf, fd_arg, host, is_private};
+use crate::errno::{Errno, SysResult};
+use crate::process::Thread;
+use crate::syscalls::SyscallFn;
+use cetbox_mem::Access;
+use libc::SYS_ioctl;
+
+/// How a request uses its argument.
+#[derive(Clone, Copy)]
+enum Arg {
+    /// An integer (or ignored).
+    Int,
+    /// A pointer to `n` bytes the kernel reads.
+    In(u64),
+    /// A pointer to `n` bytes the kernel writes.
+    Out(u64),
+    /// A pointer to `n` bytes read and written.
+    InOut(u64),
+    /// A descriptor number.
+    Fd,
+}
+
+const TERMIOS: u64 = 60;
+const TERMIO: u64 = 18;
+
+fn known(req: u32) -> Option<Arg> {
+    use Arg::*;
+    Some(match req {
+        0x5401 => Out(TERMIOS),         // TCGETS
+        0x5402..=0x5404 => In(TERMIOS), // TCSETS, TCSETSW, TCSETSF
+        0x5405 => Out(TERMIO),          // TCGETA
+        0x5406..=0x5408 => In(TERMIO),  // TCSETA, TCSETAW, TCSETAF
+        0x5409..=0x540b => Int,         // TCSBRK, TCXONC, TCFLSH
+        0x540c..=0x540e => Int,         // TIOCEXCL, TIOCNXCL, TIOCSCTTY
+        0x540f => Out(4),               // TIOCGPGRP
+        0x5410 => In(4),                // TIOCSPGRP
+        0x5411 => Out(4),               // TIOCOUTQ
+        0x5412 => In(1),                // TIOCSTI
+        0x5413 => Out(8),               // TIOCGWINSZ
+        0x5414 => In(8),                // TIOCSWINSZ
+        0x5415 => Out(4),               // TIOCMGET
+        0x5416..=0x5418 => In(4),       // TIOCMBIS, TIOCMBIC, TIOCMSET
+        0x5419 => Out(4),               // TIOCGSOFTCAR
+        0x541a => In(4),                // TIOCSSOFTCAR
+        0x541b => Out(4),               // FIONREAD / TIOCINQ
+        0x541d => Int,                  // TIOCCONS
+        0x5420 => In(4),                // TIOCPKT
+        0x5421 => In(4),                // FIONBIO
+        0x5422 => Int,                  // TIOCNOTTY
+        0x5423 => In(4),                // TIOCSETD
+        0x5424 => Out(4),               // TIOCGETD
+        0x5425 => Int,                  // TCSBRKP
+        0x5427 | 0x5428 => Int,         // TIOCSBRK, TIOCCBRK
+        0x5429 => Out(4),               // TIOCGSID
+        0x5441 => Int,                  // TIOCGPTPEER (flags)
+        0x5450 | 0x5451 => Int,         // FIONCLEX, FIOCLEX
+        0x5452 => In(4),                // FIOASYNC
+        0x5456 => Out(TERMIOS),         // TIOCGLCKTRMIOS
+        0x5457 => In(TERMIOS),          // TIOCSLCKTRMIOS
+        0x5460 => Out(8),               // FIOQSIZE
+        0x8901 | 0x8902 => In(4),       // FIOSETOWN, SIOCSPGRP
+        0x8903..=0x8905 => Out(4),      // FIOGETOWN, SIOCGPGRP, SIOCATMARK
+        0x8906 => Out(16),              // SIOCGSTAMP
+        0x8907 => Out(16),              // SIOCGSTAMPNS
+        0x8912 => return None,          // SIOCGIFCONF: see sys_ioctl
+        0x8910..=0x8938 => InOut(40),   // SIOCxIF* (struct ifreq)
+        0x4004_9409 => Fd,              // FICLONE (argument is a descriptor)
+        _ => return None,
+    })
+}
+
+/// The _IOC encoding: dir in bits 30..31 (1 write = kernel reads, 2 read = kernel writes),
+/// size in bits 16..29.
+fn encoded(req: u32) -> Option<Arg> {
+    let dir = req >> 30;
+    let size = ((req >> 16) & 0x3fff) as u64;
+    match (dir, size) {
+        (0, _) | (_, 0) => None,
+        (1, n) => Some(Arg::In(n)),
+        (2, n) => Some(Arg::Out(n)),
+        (_, n) => Some(Arg::InOut(n)),
+    }
+}
+
+const SIOCGIFCONF: u32 = 0x8912;
+
+/// Linux never maps below this address (vm.mmap_min_addr), so such arguments are integers.
+const MMAP_MIN_ADDR: u64 = 0x10000;
+
+fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let req = a[1] as u32;
+    let arg = a[2];
+    let kind = known(req).or_else(|| encoded(req));
+    match kind {
+        Some(Arg::Int) => {}
+        Some(Arg::Fd) => {
+            if is_private(arg as u32 as i32) {
+                return Err(Errno::EBADF);
+            }
+        }
+        Some(Arg::In(n)) => {
+            buf(t, arg, n, Access::Read)?;
+        }
+        Some(Arg::Out(n)) | Some(Arg::InOut(n)) => {
+            buf(t, arg, n, Access::Write)?;
+        }
+        None if req == SIOCGIFCONF => {
+            // struct ifconf { int ifc_len; char *ifc_buf; }: the kernel writes ifc_len bytes
+            // at ifc_buf (when not NULL) and updates ifc_len.
+            buf(t, arg, 16, Access::Write)?;
+            let len = t.mem().read_u32(arg)? as i32;
+            let ubuf = t.mem().read_u64(arg + 8)?;
+            if ubuf != 0 && len > 0 {
+                buf(t, ubuf, len as u64, Access::Write)?;
+            }
+        }
+        None => {
+            if arg >= MMAP_MIN_ADDR && t.mem().check(arg, 1, Access::Read).is_err() {
+                return Err(Errno::EFAULT);
+            }
+        }
+    }
+    host(SYS_ioctl, [fd as u64, req as u64, arg, 0, 0, 0])
+}
+
+pub fn lookup(nr: u64) -> Option<SyscallFn> {
+    match nr as i64 {
+        SYS_ioctl => Some(sys_ioctl),
+        _ => None,
+    }
+}

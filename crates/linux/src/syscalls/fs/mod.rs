@@ -1,0 +1,234 @@
+//! File-system, descriptor, I/O, polling and socket syscalls.
+//!
+//! Guest file descriptors are host file descriptors and guest paths are host paths, and the
+//! guest address space is identity-mapped, so most calls check every guest pointer and length
+//! against the guest page table and then hand the same pointers to the host kernel. The work
+//! here is in those checks, in the few places where the guest must see its own view instead of
+//! cetbox's (/proc/self), and in keeping the guest away from descriptors cetbox opens for itself
+//! (see [`register_private_fd`]).
+
+#![allow(non_upper_case_globals)]
+
+use super::SyscallFn;
+use crate::errno::{Errno, SysResult};
+use crate::process::Thread;
+use cetbox_mem::{page_floor, Access, PAGE_SIZE};
+use std::ffi::CString;
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+mod dir;
+mod fd;
+mod io;
+mod ioctl;
+mod net;
+mod path;
+mod poll;
+mod stat;
+
+/// The highest user address + 1 Linux accepts in `access_ok` (4-level paging).
+pub const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
+/// Linux clamps one read/write to this many bytes.
+pub const MAX_RW_COUNT: u64 = 0x7fff_f000;
+/// Longest path Linux accepts, NUL included.
+pub const PATH_MAX: usize = 4096;
+pub const AT_FDCWD: i32 = -100;
+
+// ---------------------------------------------------------------- private descriptors
+
+const MAX_PRIVATE: usize = 16;
+static PRIVATE_COUNT: AtomicUsize = AtomicUsize::new(0);
+static PRIVATE: [AtomicI32; MAX_PRIVATE] = [const { AtomicI32::new(-1) }; MAX_PRIVATE];
+
+/// Marks a descriptor cetbox opened for itself (diagnostics, internal pipes). Guest calls that
+/// name it fail with EBADF, as if it were closed; open it at a high number with O_CLOEXEC.
+/// Returns false when the table is full.
+pub fn register_private_fd(fd: i32) -> bool {
+    for slot in &PRIVATE {
+        if slot
+            .compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            PRIVATE_COUNT.fetch_add(1, Ordering::SeqCst);
+            return true;
+        }
+    }
+    false
+}
+
+/// Forgets a descriptor registered with [`register_private_fd`] (before cetbox closes it).
+pub fn unregister_private_fd(fd: i32) {
+    for slot in &PRIVATE {
+        if slot
+            .compare_exchange(fd, -1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            PRIVATE_COUNT.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Whether `fd` belongs to cetbox rather than the guest.
+pub fn is_private(fd: i32) -> bool {
+    if fd < 0 || PRIVATE_COUNT.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    PRIVATE.iter().any(|s| s.load(Ordering::Relaxed) == fd)
+}
+
+/// The registered private descriptors, sorted.
+pub fn private_fds() -> Vec<i32> {
+    let mut v: Vec<i32> = PRIVATE
+        .iter()
+        .map(|s| s.load(Ordering::Relaxed))
+        .filter(|&f| f >= 0)
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// A descriptor argument: Linux takes `int`/`unsigned int`, so the upper 32 bits are ignored.
+pub fn fd_arg(raw: u64) -> Result<i32, Errno> {
+    let fd = raw as u32 as i32;
+    if is_private(fd) {
+        return Err(Errno::EBADF);
+    }
+    Ok(fd)
+}
+
+/// A `dirfd` argument of an *at() call: only consulted for relative paths.
+pub fn dirfd_arg(raw: u64, path: &[u8]) -> Result<i32, Errno> {
+    let fd = raw as u32 as i32;
+    if fd != AT_FDCWD && path.first() != Some(&b'/') && is_private(fd) {
+        return Err(Errno::EBADF);
+    }
+    Ok(fd)
+}
+
+// ---------------------------------------------------------------- guest memory
+
+/// Linux's `access_ok`: the range must lie below TASK_SIZE_MAX.
+fn access_ok(addr: u64, len: u64) -> bool {
+    match addr.checked_add(len) {
+        Some(end) => end <= TASK_SIZE_MAX,
+        None => false,
+    }
+}
+
+/// Checks a whole guest buffer and returns its host pointer (EFAULT on any bad byte).
+pub fn buf(t: &Thread, addr: u64, len: u64, access: Access) -> Result<*mut u8, Errno> {
+    if len == 0 {
+        return Ok(addr as *mut u8);
+    }
+    if !access_ok(addr, len) {
+        return Err(Errno::EFAULT);
+    }
+    Ok(t.mem().host_ptr(addr, len, access)?)
+}
+
+/// Like [`buf`] but a null pointer is allowed (returns null).
+pub fn opt_buf(t: &Thread, addr: u64, len: u64, access: Access) -> Result<*mut u8, Errno> {
+    if addr == 0 {
+        Ok(std::ptr::null_mut())
+    } else {
+        buf(t, addr, len, access)
+    }
+}
+
+/// The length of the longest prefix of [addr, addr + len) that allows `access`. Linux copies
+/// data until the first bad page and reports a short count, so reads and writes into partly
+/// bad buffers pass only this prefix to the host.
+pub fn valid_prefix(t: &Thread, addr: u64, len: u64, access: Access) -> u64 {
+    if len == 0 || !access_ok(addr, 1) {
+        return 0;
+    }
+    let len = len.min(TASK_SIZE_MAX - addr);
+    let mut p = addr;
+    let end = addr + len;
+    while p < end {
+        let page_end = (page_floor(p) + PAGE_SIZE).min(end);
+        if t.mem().check(p, page_end - p, access).is_err() {
+            break;
+        }
+        p = page_end;
+    }
+    p - addr
+}
+
+/// The prefix of a data buffer to hand to the host for a read/write-like call: clamped to
+/// MAX_RW_COUNT, EFAULT if not even the first byte is usable.
+pub fn io_prefix(t: &Thread, addr: u64, len: u64, access: Access) -> Result<(*mut u8, u64), Errno> {
+    let len = len.min(MAX_RW_COUNT);
+    if len == 0 {
+        return Ok((addr as *mut u8, 0));
+    }
+    let n = valid_prefix(t, addr, len, access);
+    if n == 0 {
+        return Err(Errno::EFAULT);
+    }
+    Ok((addr as *mut u8, n))
+}
+
+/// Reads a guest path (EFAULT, ENAMETOOLONG as Linux's getname).
+pub fn path_arg(t: &Thread, addr: u64) -> Result<CString, Errno> {
+    if !access_ok(addr, 1) {
+        return Err(Errno::EFAULT);
+    }
+    match t.mem().read_cstr(addr, PATH_MAX)? {
+        Some(v) => CString::new(v).map_err(|_| Errno::EINVAL),
+        None => Err(Errno::ENAMETOOLONG),
+    }
+}
+
+/// Reads a guest NUL-terminated string of at most `max` bytes (xattr names, memfd names).
+pub fn cstr_arg(t: &Thread, addr: u64, max: usize, too_long: Errno) -> Result<CString, Errno> {
+    if !access_ok(addr, 1) {
+        return Err(Errno::EFAULT);
+    }
+    match t.mem().read_cstr(addr, max)? {
+        Some(v) => CString::new(v).map_err(|_| Errno::EINVAL),
+        None => Err(too_long),
+    }
+}
+
+/// Reads a plain-data value of type T from guest memory.
+pub fn read_val<T: Copy>(t: &Thread, addr: u64) -> Result<T, Errno> {
+    let p = buf(t, addr, std::mem::size_of::<T>() as u64, Access::Read)?;
+    // SAFETY: the bytes are readable guest memory; read_unaligned copes with any alignment and
+    // T is a plain-data kernel struct for which every bit pattern is valid.
+    Ok(unsafe { std::ptr::read_unaligned(p as *const T) })
+}
+
+/// Writes a plain-data value into guest memory.
+pub fn write_val<T: Copy>(t: &Thread, addr: u64, v: &T) -> Result<(), Errno> {
+    let p = buf(t, addr, std::mem::size_of::<T>() as u64, Access::Write)?;
+    // SAFETY: the bytes are writable guest memory; write_unaligned copes with any alignment.
+    unsafe { std::ptr::write_unaligned(p as *mut T, *v) };
+    Ok(())
+}
+
+/// Issues the host syscall `nr` with raw arguments.
+pub fn host(nr: i64, a: [u64; 6]) -> SysResult {
+    // SAFETY: every pointer argument was checked against the guest page table by the caller
+    // (guest memory is host memory at the same address); non-pointer arguments are plain
+    // integers the host kernel validates.
+    let r = unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
+    Errno::check(r)
+}
+
+/// Whether `path` names something the /proc view may need to answer differently.
+pub fn is_proc_path(path: &[u8]) -> bool {
+    path.starts_with(b"/proc/")
+}
+
+// ---------------------------------------------------------------- dispatch
+
+pub fn lookup(nr: u64) -> Option<SyscallFn> {
+    io::lookup(nr)
+        .or_else(|| fd::lookup(nr))
+        .or_else(|| path::lookup(nr))
+        .or_else(|| stat::lookup(nr))
+        .or_else(|| dir::lookup(nr))
+        .or_else(|| ioctl::lookup(nr))
+        .or_else(|| poll::lookup(nr))
+        .or_else(|| net::lookup(nr))
+}

@@ -1,0 +1,413 @@
+//! Sockets. Addresses and option values are checked (or bounced through cetbox buffers when the
+//! kernel writes a length-limited result), message headers are rebuilt on the host side with
+//! checked iovecs and control buffers, and descriptors passed with SCM_RIGHTS must be the
+//! guest's.
+
+use super::io::iovecs;
+use super::{buf, fd_arg, host, is_private, opt_buf};
+use crate::errno::{Errno, SysResult};
+use crate::process::Thread;
+use crate::syscalls::SyscallFn;
+use cetbox_mem::Access;
+use libc::*;
+
+/// sizeof(struct sockaddr_storage).
+const SS: usize = 128;
+/// sizeof(struct msghdr) and struct mmsghdr on x86-64.
+const MSGHDR: u64 = 56;
+const MMSGHDR: u64 = 64;
+const UIO_MAXIOV: u64 = 1024;
+
+fn sys_socket(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+    host(
+        SYS_socket,
+        [
+            a[0] as u32 as u64,
+            a[1] as u32 as u64,
+            a[2] as u32 as u64,
+            0,
+            0,
+            0,
+        ],
+    )
+}
+
+fn sys_socketpair(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let sv = buf(t, a[3], 8, Access::Write)?;
+    host(
+        SYS_socketpair,
+        [
+            a[0] as u32 as u64,
+            a[1] as u32 as u64,
+            a[2] as u32 as u64,
+            sv as u64,
+            0,
+            0,
+        ],
+    )
+}
+
+/// An input socket address of `len` bytes (bind, connect, sendto).
+fn addr_in(t: &Thread, addr: u64, len: u64) -> Result<u64, Errno> {
+    let len = len as u32 as i32;
+    if len < 0 || len as usize > SS {
+        return Err(Errno::EINVAL);
+    }
+    Ok(opt_buf(t, addr, len as u64, Access::Read)? as u64)
+}
+
+fn sys_bind(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let sa = addr_in(t, a[1], a[2])?;
+    host(SYS_bind, [fd as u64, sa, a[2] as u32 as u64, 0, 0, 0])
+}
+
+fn sys_connect(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let sa = addr_in(t, a[1], a[2])?;
+    host(SYS_connect, [fd as u64, sa, a[2] as u32 as u64, 0, 0, 0])
+}
+
+fn sys_listen(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    host(SYS_listen, [fd as u64, a[1] as u32 as u64, 0, 0, 0, 0])
+}
+
+fn sys_shutdown(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    host(SYS_shutdown, [fd as u64, a[1] as u32 as u64, 0, 0, 0, 0])
+}
+
+/// Calls that return an address through (addr, *addrlen): the host writes into a cetbox buffer
+/// and the guest gets min(its length, the address length) bytes plus the full length, as Linux
+/// copies. `call` receives the host (addr, lenp) pair, both null when the guest passed none.
+fn addr_out(
+    t: &mut Thread,
+    addr: u64,
+    lenp: u64,
+    call: impl FnOnce(u64, u64) -> SysResult,
+) -> SysResult {
+    if addr == 0 {
+        return call(0, 0);
+    }
+    let ulen = t.mem().read_u32(lenp).map_err(|_| Errno::EFAULT)? as i32;
+    if ulen < 0 {
+        return Err(Errno::EINVAL);
+    }
+    buf(t, lenp, 4, Access::Write)?;
+    let mut ss = [0u8; SS];
+    let mut len: socklen_t = SS as socklen_t;
+    let r = call(ss.as_mut_ptr() as u64, &mut len as *mut socklen_t as u64)?;
+    let n = (len as usize).min(ulen as usize).min(SS);
+    t.mem().write_bytes(addr, &ss[..n])?;
+    t.mem().write_u32(lenp, len)?;
+    Ok(r)
+}
+
+fn sys_accept4(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let flags = a[3] as u32 as u64;
+    addr_out(t, a[1], a[2], |sa, lp| {
+        host(SYS_accept4, [fd as u64, sa, lp, flags, 0, 0])
+    })
+}
+
+fn sys_accept(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    sys_accept4(t, [a[0], a[1], a[2], 0, 0, 0])
+}
+
+fn sys_getsockname(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    if a[1] == 0 {
+        return Err(Errno::EFAULT);
+    }
+    addr_out(t, a[1], a[2], |sa, lp| {
+        host(SYS_getsockname, [fd as u64, sa, lp, 0, 0, 0])
+    })
+}
+
+fn sys_getpeername(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    if a[1] == 0 {
+        return Err(Errno::EFAULT);
+    }
+    addr_out(t, a[1], a[2], |sa, lp| {
+        host(SYS_getpeername, [fd as u64, sa, lp, 0, 0, 0])
+    })
+}
+
+fn sys_sendto(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let (p, n) = super::io_prefix(t, a[1], a[2], Access::Read)?;
+    let sa = addr_in(t, a[4], a[5])?;
+    host(
+        SYS_sendto,
+        [
+            fd as u64,
+            p as u64,
+            n,
+            a[3] as u32 as u64,
+            sa,
+            a[5] as u32 as u64,
+        ],
+    )
+}
+
+fn sys_recvfrom(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let (p, n) = super::io_prefix(t, a[1], a[2], Access::Write)?;
+    let flags = a[3] as u32 as u64;
+    addr_out(t, a[4], a[5], |sa, lp| {
+        host(SYS_recvfrom, [fd as u64, p as u64, n, flags, sa, lp])
+    })
+}
+
+fn sys_setsockopt(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let len = a[4] as u32 as i32;
+    if len < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let val = opt_buf(t, a[3], len as u64, Access::Read)?;
+    host(
+        SYS_setsockopt,
+        [
+            fd as u64,
+            a[1] as u32 as u64,
+            a[2] as u32 as u64,
+            val as u64,
+            len as u64,
+            0,
+        ],
+    )
+}
+
+fn sys_getsockopt(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let lenp = buf(t, a[4], 4, Access::Write)?;
+    let len = t.mem().read_u32(a[4])? as i32;
+    if len < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let val = opt_buf(t, a[3], len as u64, Access::Write)?;
+    host(
+        SYS_getsockopt,
+        [
+            fd as u64,
+            a[1] as u32 as u64,
+            a[2] as u32 as u64,
+            val as u64,
+            lenp as u64,
+            0,
+        ],
+    )
+}
+
+/// A guest msghdr turned into a host one whose pointers are all checked (the iovec array is
+/// owned here).
+struct Msg {
+    hdr: msghdr,
+    _iov: Vec<iovec>,
+}
+
+fn msg_in(t: &Thread, addr: u64, send: bool) -> Result<Msg, Errno> {
+    let data = if send { Access::Read } else { Access::Write };
+    buf(
+        t,
+        addr,
+        MSGHDR,
+        if send { Access::Read } else { Access::Write },
+    )?;
+    let m = t.mem();
+    let name = m.read_u64(addr)?;
+    let namelen = m.read_u32(addr + 8)? as i32;
+    let iov = m.read_u64(addr + 16)?;
+    let iovlen = m.read_u64(addr + 24)?;
+    let control = m.read_u64(addr + 32)?;
+    let controllen = m.read_u64(addr + 40)?;
+    let flags = m.read_u32(addr + 48)?;
+    if namelen < 0 || iovlen > UIO_MAXIOV || controllen > i32::MAX as u64 {
+        return Err(if iovlen > UIO_MAXIOV {
+            Errno(EMSGSIZE)
+        } else {
+            Errno::EINVAL
+        });
+    }
+    let namelen = (namelen as usize).min(SS) as u64;
+    let name = if name == 0 {
+        0
+    } else {
+        buf(t, name, namelen, data)? as u64
+    };
+    let v = iovecs(t, iov, iovlen, data)?;
+    let control = if controllen == 0 {
+        0
+    } else {
+        buf(t, control, controllen, data)? as u64
+    };
+    if send && control != 0 {
+        check_rights(t, control, controllen)?;
+    }
+    // SAFETY: msghdr is plain data; all-zero is a valid value.
+    let mut hdr: msghdr = unsafe { std::mem::zeroed() };
+    hdr.msg_name = name as *mut c_void;
+    hdr.msg_namelen = namelen as u32;
+    hdr.msg_iov = v.as_ptr() as *mut iovec;
+    hdr.msg_iovlen = v.len();
+    hdr.msg_control = control as *mut c_void;
+    hdr.msg_controllen = controllen as usize;
+    hdr.msg_flags = flags as i32;
+    Ok(Msg { hdr, _iov: v })
+}
+
+/// SCM_RIGHTS messages may not carry cetbox's own descriptors.
+fn check_rights(t: &Thread, control: u64, len: u64) -> Result<(), Errno> {
+    let m = t.mem();
+    let mut off = 0u64;
+    while off + 16 <= len {
+        let clen = m.read_u64(control + off)?;
+        let level = m.read_u32(control + off + 8)? as i32;
+        let ty = m.read_u32(control + off + 12)? as i32;
+        if clen < 16 || off + clen > len {
+            break;
+        }
+        if level == SOL_SOCKET && ty == SCM_RIGHTS {
+            let mut p = 16;
+            while p + 4 <= clen {
+                if is_private(m.read_u32(control + off + p)? as i32) {
+                    return Err(Errno::EBADF);
+                }
+                p += 4;
+            }
+        }
+        off += (clen + 7) & !7;
+    }
+    Ok(())
+}
+
+/// recvmsg writes back the lengths and flags the kernel updates.
+fn msg_out(t: &Thread, addr: u64, hdr: &msghdr) -> Result<(), Errno> {
+    let m = t.mem();
+    if m.read_u64(addr)? != 0 {
+        m.write_u32(addr + 8, hdr.msg_namelen)?;
+    }
+    m.write_u64(addr + 40, hdr.msg_controllen as u64)?;
+    m.write_u32(addr + 48, hdr.msg_flags as u32)?;
+    Ok(())
+}
+
+fn sys_sendmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let msg = msg_in(t, a[1], true)?;
+    host(
+        SYS_sendmsg,
+        [
+            fd as u64,
+            &msg.hdr as *const msghdr as u64,
+            a[2] as u32 as u64,
+            0,
+            0,
+            0,
+        ],
+    )
+}
+
+fn sys_recvmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let mut msg = msg_in(t, a[1], false)?;
+    let r = host(
+        SYS_recvmsg,
+        [
+            fd as u64,
+            &mut msg.hdr as *mut msghdr as u64,
+            a[2] as u32 as u64,
+            0,
+            0,
+            0,
+        ],
+    )?;
+    msg_out(t, a[1], &msg.hdr)?;
+    Ok(r)
+}
+
+fn mmsg(t: &mut Thread, a: [u64; 6], send: bool) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let vlen = (a[2] as u32 as u64).min(UIO_MAXIOV);
+    let mut msgs = Vec::with_capacity(vlen as usize);
+    for i in 0..vlen {
+        msgs.push(msg_in(t, a[1] + i * MMSGHDR, send)?);
+    }
+    let mut hv: Vec<mmsghdr> = msgs
+        .iter()
+        .map(|m| mmsghdr {
+            msg_hdr: m.hdr,
+            msg_len: 0,
+        })
+        .collect();
+    let r = if send {
+        host(
+            SYS_sendmmsg,
+            [
+                fd as u64,
+                hv.as_mut_ptr() as u64,
+                vlen,
+                a[3] as u32 as u64,
+                0,
+                0,
+            ],
+        )?
+    } else {
+        let ts = opt_buf(t, a[4], 16, Access::Write)?;
+        host(
+            SYS_recvmmsg,
+            [
+                fd as u64,
+                hv.as_mut_ptr() as u64,
+                vlen,
+                a[3] as u32 as u64,
+                ts as u64,
+                0,
+            ],
+        )?
+    };
+    for (i, h) in hv.iter().enumerate().take(r as usize) {
+        let g = a[1] + i as u64 * MMSGHDR;
+        if !send {
+            msg_out(t, g, &h.msg_hdr)?;
+        }
+        t.mem().write_u32(g + 56, h.msg_len)?;
+    }
+    Ok(r)
+}
+
+fn sys_sendmmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    mmsg(t, a, true)
+}
+
+fn sys_recvmmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    mmsg(t, a, false)
+}
+
+pub fn lookup(nr: u64) -> Option<SyscallFn> {
+    Some(match nr as i64 {
+        SYS_socket => sys_socket,
+        SYS_socketpair => sys_socketpair,
+        SYS_bind => sys_bind,
+        SYS_connect => sys_connect,
+        SYS_listen => sys_listen,
+        SYS_shutdown => sys_shutdown,
+        SYS_accept => sys_accept,
+        SYS_accept4 => sys_accept4,
+        SYS_getsockname => sys_getsockname,
+        SYS_getpeername => sys_getpeername,
+        SYS_sendto => sys_sendto,
+        SYS_recvfrom => sys_recvfrom,
+        SYS_setsockopt => sys_setsockopt,
+        SYS_getsockopt => sys_getsockopt,
+        SYS_sendmsg => sys_sendmsg,
+        SYS_recvmsg => sys_recvmsg,
+        SYS_sendmmsg => sys_sendmmsg,
+        SYS_recvmmsg => sys_recvmmsg,
+        _ => return None,
+    })
+}

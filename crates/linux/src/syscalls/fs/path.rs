@@ -1,0 +1,465 @@
+//! Calls that take path names: open, create, remove, rename, link, permissions, ownership,
+//! times, cwd, statfs, extended attributes. /proc/self paths are offered to the /proc view
+//! first.
+
+use super::{buf, cstr_arg, dirfd_arg, fd_arg, host, is_proc_path, opt_buf, path_arg, AT_FDCWD};
+use crate::errno::{Errno, SysResult};
+use crate::process::Thread;
+use crate::syscalls::SyscallFn;
+use cetbox_mem::Access;
+use libc::*;
+use std::ffi::CString;
+
+fn p(c: &CString) -> u64 {
+    c.as_ptr() as u64
+}
+
+/// The common tail of open/openat/openat2/creat: the /proc view answers first.
+fn open_common(t: &mut Thread, path: &CString, flags: u64) -> Option<SysResult> {
+    let bytes = path.as_bytes();
+    if is_proc_path(bytes) {
+        return crate::procfs::open(t, bytes, flags as i32);
+    }
+    None
+}
+
+fn sys_open(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let path = path_arg(t, a[0])?;
+    if let Some(r) = open_common(t, &path, a[1]) {
+        return r;
+    }
+    host(
+        SYS_open,
+        [p(&path), a[1] as u32 as u64, a[2] as u32 as u64, 0, 0, 0],
+    )
+}
+
+fn sys_creat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let flags = (O_CREAT | O_WRONLY | O_TRUNC) as u64;
+    sys_open(t, [a[0], flags, a[1], 0, 0, 0])
+}
+
+fn sys_openat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let path = path_arg(t, a[1])?;
+    let dfd = dirfd_arg(a[0], path.as_bytes())?;
+    if let Some(r) = open_common(t, &path, a[2]) {
+        return r;
+    }
+    host(
+        SYS_openat,
+        [
+            dfd as u64,
+            p(&path),
+            a[2] as u32 as u64,
+            a[3] as u32 as u64,
+            0,
+            0,
+        ],
+    )
+}
+
+/// struct open_how { u64 flags; u64 mode; u64 resolve; }: larger (future) versions are passed
+/// to the host, which rejects unknown non-zero fields with E2BIG as Linux does.
+fn sys_openat2(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let path = path_arg(t, a[1])?;
+    let dfd = dirfd_arg(a[0], path.as_bytes())?;
+    let size = a[3];
+    if size < 24 {
+        return Err(Errno::EINVAL);
+    }
+    if size > 4096 {
+        return Err(Errno::E2BIG);
+    }
+    let how = buf(t, a[2], size, Access::Read)?;
+    // SAFETY: at least 24 readable guest bytes at `how`.
+    let flags = unsafe { std::ptr::read_unaligned(how as *const u64) };
+    if let Some(r) = open_common(t, &path, flags) {
+        return r;
+    }
+    host(SYS_openat2, [dfd as u64, p(&path), how as u64, size, 0, 0])
+}
+
+/// Calls of the form f(path, int...) with no other pointers.
+fn path1(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
+    let path = path_arg(t, a[0])?;
+    host(nr, [p(&path), a[1], a[2], a[3], 0, 0])
+}
+
+/// Calls of the form f(dirfd, path, int...) with no other pointers.
+fn at1(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
+    let path = path_arg(t, a[1])?;
+    let dfd = dirfd_arg(a[0], path.as_bytes())?;
+    host(nr, [dfd as u64, p(&path), a[2], a[3], a[4], 0])
+}
+
+/// Calls of the form f(path, path).
+fn path2(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
+    let x = path_arg(t, a[0])?;
+    let y = path_arg(t, a[1])?;
+    host(nr, [p(&x), p(&y), 0, 0, 0, 0])
+}
+
+/// Calls of the form f(dirfd, path, dirfd, path, int).
+fn at2(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
+    let x = path_arg(t, a[1])?;
+    let y = path_arg(t, a[3])?;
+    let dx = dirfd_arg(a[0], x.as_bytes())?;
+    let dy = dirfd_arg(a[2], y.as_bytes())?;
+    host(nr, [dx as u64, p(&x), dy as u64, p(&y), a[4], 0])
+}
+
+macro_rules! path_calls {
+    ($($name:ident => $f:ident($nr:expr);)*) => {
+        $(fn $name(t: &mut Thread, a: [u64; 6]) -> SysResult { $f(t, $nr, a) })*
+    };
+}
+
+path_calls! {
+    sys_unlink => path1(SYS_unlink);
+    sys_rmdir => path1(SYS_rmdir);
+    sys_mkdir => path1(SYS_mkdir);
+    sys_chdir => path1(SYS_chdir);
+    sys_access => path1(SYS_access);
+    sys_chmod => path1(SYS_chmod);
+    sys_chown => path1(SYS_chown);
+    sys_lchown => path1(SYS_lchown);
+    sys_truncate => path1(SYS_truncate);
+    sys_mknod => path1(SYS_mknod);
+    sys_unlinkat => at1(SYS_unlinkat);
+    sys_mkdirat => at1(SYS_mkdirat);
+    sys_faccessat => at1(SYS_faccessat);
+    sys_faccessat2 => at1(SYS_faccessat2);
+    sys_fchmodat => at1(SYS_fchmodat);
+    sys_fchmodat2 => at1(452);
+    sys_fchownat => at1(SYS_fchownat);
+    sys_mknodat => at1(SYS_mknodat);
+    sys_rename => path2(SYS_rename);
+    sys_link => path2(SYS_link);
+    sys_symlink => path2(SYS_symlink);
+    sys_renameat => at2(SYS_renameat);
+    sys_renameat2 => at2(SYS_renameat2);
+    sys_linkat => at2(SYS_linkat);
+}
+
+fn sys_symlinkat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let target = path_arg(t, a[0])?;
+    let link = path_arg(t, a[2])?;
+    let dfd = dirfd_arg(a[1], link.as_bytes())?;
+    host(SYS_symlinkat, [p(&target), dfd as u64, p(&link), 0, 0, 0])
+}
+
+fn sys_fchdir(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    host(SYS_fchdir, [fd as u64, 0, 0, 0, 0, 0])
+}
+
+fn sys_fchmod(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    host(SYS_fchmod, [fd as u64, a[1] as u32 as u64, 0, 0, 0, 0])
+}
+
+fn sys_fchown(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    host(
+        SYS_fchown,
+        [fd as u64, a[1] as u32 as u64, a[2] as u32 as u64, 0, 0, 0],
+    )
+}
+
+/// readlink/readlinkat: the host fills a private buffer so only the bytes Linux would copy
+/// reach the guest; /proc/self links come from the /proc view.
+fn readlink_common(t: &mut Thread, dfd: i32, path: &CString, ubuf: u64, size: u64) -> SysResult {
+    let size = size as u32 as i32;
+    if size <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let target = match is_proc_path(path.as_bytes())
+        .then(|| crate::procfs::readlink(t, path.as_bytes()))
+        .flatten()
+    {
+        Some(v) => v,
+        None => {
+            let mut tmp = vec![0u8; super::PATH_MAX];
+            let n = host(
+                SYS_readlinkat,
+                [
+                    dfd as u64,
+                    p(path),
+                    tmp.as_mut_ptr() as u64,
+                    tmp.len() as u64,
+                    0,
+                    0,
+                ],
+            )?;
+            tmp.truncate(n as usize);
+            tmp
+        }
+    };
+    let n = target.len().min(size as usize);
+    t.mem().write_bytes(ubuf, &target[..n])?;
+    Ok(n as u64)
+}
+
+fn sys_readlink(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let path = path_arg(t, a[0])?;
+    readlink_common(t, AT_FDCWD, &path, a[1], a[2])
+}
+
+fn sys_readlinkat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let path = path_arg(t, a[1])?;
+    let dfd = dirfd_arg(a[0], path.as_bytes())?;
+    readlink_common(t, dfd, &path, a[2], a[3])
+}
+
+fn sys_getcwd(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let mut tmp = vec![0u8; super::PATH_MAX + 1];
+    let n = host(
+        SYS_getcwd,
+        [tmp.as_mut_ptr() as u64, tmp.len() as u64, 0, 0, 0, 0],
+    )? as usize;
+    if n > a[1] as usize {
+        return Err(Errno::ERANGE);
+    }
+    t.mem().write_bytes(a[0], &tmp[..n])?;
+    Ok(n as u64)
+}
+
+// ---------------------------------------------------------------- times
+
+/// utimensat: the path may be NULL (then the call works on dirfd); times is NULL or
+/// struct timespec[2].
+fn sys_utimensat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let path = if a[1] == 0 {
+        None
+    } else {
+        Some(path_arg(t, a[1])?)
+    };
+    let dfd = match &path {
+        Some(pa) => dirfd_arg(a[0], pa.as_bytes())?,
+        None => fd_arg(a[0])?,
+    };
+    let times = opt_buf(t, a[2], 32, Access::Read)?;
+    let pp = path.as_ref().map_or(0, p);
+    host(
+        SYS_utimensat,
+        [dfd as u64, pp, times as u64, a[3] as u32 as u64, 0, 0],
+    )
+}
+
+fn sys_futimesat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let path = if a[1] == 0 {
+        None
+    } else {
+        Some(path_arg(t, a[1])?)
+    };
+    let dfd = match &path {
+        Some(pa) => dirfd_arg(a[0], pa.as_bytes())?,
+        None => fd_arg(a[0])?,
+    };
+    let times = opt_buf(t, a[2], 32, Access::Read)?;
+    let pp = path.as_ref().map_or(0, p);
+    host(SYS_futimesat, [dfd as u64, pp, times as u64, 0, 0, 0])
+}
+
+fn sys_utimes(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let path = path_arg(t, a[0])?;
+    let times = opt_buf(t, a[1], 32, Access::Read)?;
+    host(SYS_utimes, [p(&path), times as u64, 0, 0, 0, 0])
+}
+
+fn sys_utime(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let path = path_arg(t, a[0])?;
+    let times = opt_buf(t, a[1], 16, Access::Read)?;
+    host(SYS_utime, [p(&path), times as u64, 0, 0, 0, 0])
+}
+
+// ---------------------------------------------------------------- statfs
+
+const STATFS_SIZE: u64 = std::mem::size_of::<statfs>() as u64;
+
+fn sys_statfs(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let path = path_arg(t, a[0])?;
+    let out = buf(t, a[1], STATFS_SIZE, Access::Write)?;
+    host(SYS_statfs, [p(&path), out as u64, 0, 0, 0, 0])
+}
+
+fn sys_fstatfs(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let out = buf(t, a[1], STATFS_SIZE, Access::Write)?;
+    host(SYS_fstatfs, [fd as u64, out as u64, 0, 0, 0, 0])
+}
+
+// ---------------------------------------------------------------- extended attributes
+
+const XATTR_NAME_MAX: usize = 255;
+const XATTR_SIZE_MAX: u64 = 65536;
+const XATTR_LIST_MAX: u64 = 65536;
+
+/// The object an xattr call names: a path (followed or not) or a descriptor.
+enum Obj {
+    Path(CString),
+    Fd(i32),
+}
+
+fn obj(t: &Thread, kind: u8, raw: u64) -> Result<Obj, Errno> {
+    if kind == b'f' {
+        Ok(Obj::Fd(fd_arg(raw)?))
+    } else {
+        Ok(Obj::Path(path_arg(t, raw)?))
+    }
+}
+
+fn obj_arg(o: &Obj) -> u64 {
+    match o {
+        Obj::Path(c) => p(c),
+        Obj::Fd(fd) => *fd as u64,
+    }
+}
+
+fn xname(t: &Thread, addr: u64) -> Result<CString, Errno> {
+    let n = cstr_arg(t, addr, XATTR_NAME_MAX + 1, Errno::ERANGE)?;
+    if n.as_bytes().is_empty() {
+        return Err(Errno::ERANGE);
+    }
+    Ok(n)
+}
+
+/// getxattr family: bounce buffer, so only the value's bytes are written to the guest.
+fn getxattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {
+    let o = obj(t, kind, a[0])?;
+    let name = xname(t, a[1])?;
+    let size = a[3].min(XATTR_SIZE_MAX);
+    let mut tmp = vec![0u8; size as usize];
+    let ptr = if size == 0 {
+        0
+    } else {
+        tmp.as_mut_ptr() as u64
+    };
+    let n = host(nr, [obj_arg(&o), p(&name), ptr, size, 0, 0])?;
+    if size > 0 {
+        t.mem().write_bytes(a[2], &tmp[..n as usize])?;
+    }
+    Ok(n)
+}
+
+fn setxattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {
+    let o = obj(t, kind, a[0])?;
+    let name = xname(t, a[1])?;
+    if a[3] > XATTR_SIZE_MAX {
+        return Err(Errno::E2BIG);
+    }
+    let val = opt_buf(t, a[2], a[3], Access::Read)?;
+    host(
+        nr,
+        [
+            obj_arg(&o),
+            p(&name),
+            val as u64,
+            a[3],
+            a[4] as u32 as u64,
+            0,
+        ],
+    )
+}
+
+fn listxattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {
+    let o = obj(t, kind, a[0])?;
+    let size = a[2].min(XATTR_LIST_MAX);
+    let mut tmp = vec![0u8; size as usize];
+    let ptr = if size == 0 {
+        0
+    } else {
+        tmp.as_mut_ptr() as u64
+    };
+    let n = host(nr, [obj_arg(&o), ptr, size, 0, 0, 0])?;
+    if size > 0 {
+        t.mem().write_bytes(a[1], &tmp[..n as usize])?;
+    }
+    Ok(n)
+}
+
+fn removexattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {
+    let o = obj(t, kind, a[0])?;
+    let name = xname(t, a[1])?;
+    host(nr, [obj_arg(&o), p(&name), 0, 0, 0, 0])
+}
+
+macro_rules! xattr_calls {
+    ($($name:ident => $f:ident($nr:expr, $k:expr);)*) => {
+        $(fn $name(t: &mut Thread, a: [u64; 6]) -> SysResult { $f(t, $nr, $k, a) })*
+    };
+}
+
+xattr_calls! {
+    sys_getxattr => getxattr(SYS_getxattr, b'p');
+    sys_lgetxattr => getxattr(SYS_lgetxattr, b'l');
+    sys_fgetxattr => getxattr(SYS_fgetxattr, b'f');
+    sys_setxattr => setxattr(SYS_setxattr, b'p');
+    sys_lsetxattr => setxattr(SYS_lsetxattr, b'l');
+    sys_fsetxattr => setxattr(SYS_fsetxattr, b'f');
+    sys_listxattr => listxattr(SYS_listxattr, b'p');
+    sys_llistxattr => listxattr(SYS_llistxattr, b'l');
+    sys_flistxattr => listxattr(SYS_flistxattr, b'f');
+    sys_removexattr => removexattr(SYS_removexattr, b'p');
+    sys_lremovexattr => removexattr(SYS_lremovexattr, b'l');
+    sys_fremovexattr => removexattr(SYS_fremovexattr, b'f');
+}
+
+pub fn lookup(nr: u64) -> Option<SyscallFn> {
+    Some(match nr as i64 {
+        SYS_open => sys_open,
+        SYS_creat => sys_creat,
+        SYS_openat => sys_openat,
+        SYS_openat2 => sys_openat2,
+        SYS_unlink => sys_unlink,
+        SYS_unlinkat => sys_unlinkat,
+        SYS_rmdir => sys_rmdir,
+        SYS_mkdir => sys_mkdir,
+        SYS_mkdirat => sys_mkdirat,
+        SYS_chdir => sys_chdir,
+        SYS_fchdir => sys_fchdir,
+        SYS_getcwd => sys_getcwd,
+        SYS_access => sys_access,
+        SYS_faccessat => sys_faccessat,
+        SYS_faccessat2 => sys_faccessat2,
+        SYS_chmod => sys_chmod,
+        SYS_fchmod => sys_fchmod,
+        SYS_fchmodat => sys_fchmodat,
+        452 => sys_fchmodat2,
+        SYS_chown => sys_chown,
+        SYS_fchown => sys_fchown,
+        SYS_lchown => sys_lchown,
+        SYS_fchownat => sys_fchownat,
+        SYS_truncate => sys_truncate,
+        SYS_mknod => sys_mknod,
+        SYS_mknodat => sys_mknodat,
+        SYS_rename => sys_rename,
+        SYS_renameat => sys_renameat,
+        SYS_renameat2 => sys_renameat2,
+        SYS_link => sys_link,
+        SYS_linkat => sys_linkat,
+        SYS_symlink => sys_symlink,
+        SYS_symlinkat => sys_symlinkat,
+        SYS_readlink => sys_readlink,
+        SYS_readlinkat => sys_readlinkat,
+        SYS_utimensat => sys_utimensat,
+        SYS_futimesat => sys_futimesat,
+        SYS_utimes => sys_utimes,
+        SYS_utime => sys_utime,
+        SYS_statfs => sys_statfs,
+        SYS_fstatfs => sys_fstatfs,
+        SYS_getxattr => sys_getxattr,
+        SYS_lgetxattr => sys_lgetxattr,
+        SYS_fgetxattr => sys_fgetxattr,
+        SYS_setxattr => sys_setxattr,
+        SYS_lsetxattr => sys_lsetxattr,
+        SYS_fsetxattr => sys_fsetxattr,
+        SYS_listxattr => sys_listxattr,
+        SYS_llistxattr => sys_llistxattr,
+        SYS_flistxattr => sys_flistxattr,
+        SYS_removexattr => sys_removexattr,
+        SYS_lremovexattr => sys_lremovexattr,
+        SYS_fremovexattr => sys_fremovexattr,
+        _ => return None,
+    })
+}

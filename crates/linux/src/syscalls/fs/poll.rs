@@ -1,0 +1,190 @@
+//! Waiting for descriptors: poll, ppoll, select, pselect6 and epoll.
+//!
+//! The signal masks of ppoll/pselect6/epoll_pwait are given to the host for the duration of
+//! the wait: a signal the guest blocks stays pending on the host until the call returns, and
+//! one it unblocks interrupts the wait (EINTR), after which the signal code delivers it with
+//! the guest's ordinary mask. (Linux delivers it with the temporary mask still in force; the
+//! difference only shows for signals unblocked just for the wait.)
+
+use super::{buf, fd_arg, host, opt_buf};
+use crate::errno::{Errno, SysResult};
+use crate::process::Thread;
+use crate::syscalls::SyscallFn;
+use cetbox_mem::Access;
+use libc::*;
+
+/// sizeof(struct pollfd).
+const POLLFD: u64 = 8;
+/// sizeof(struct epoll_event) on x86-64 (packed).
+const EPOLL_EVENT: u64 = 12;
+/// Linux's RLIMIT_NOFILE ceiling for nfds.
+const NR_OPEN: u64 = 1 << 20;
+/// The kernel's sigset size on x86-64.
+const SIGSET: u64 = 8;
+
+fn sys_poll(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let n = a[1] as u32 as u64;
+    if n > NR_OPEN {
+        return Err(Errno::EINVAL);
+    }
+    let fds = buf(t, a[0], n * POLLFD, Access::Write)?;
+    host(SYS_poll, [fds as u64, n, a[2] as u32 as u64, 0, 0, 0])
+}
+
+fn sigmask(t: &Thread, addr: u64, size: u64) -> Result<u64, Errno> {
+    if addr == 0 {
+        return Ok(0);
+    }
+    if size != SIGSET {
+        return Err(Errno::EINVAL);
+    }
+    Ok(buf(t, addr, SIGSET, Access::Read)? as u64)
+}
+
+fn sys_ppoll(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let n = a[1] as u32 as u64;
+    if n > NR_OPEN {
+        return Err(Errno::EINVAL);
+    }
+    let fds = buf(t, a[0], n * POLLFD, Access::Write)?;
+    let ts = opt_buf(t, a[2], 16, Access::Write)?;
+    let mask = sigmask(t, a[3], a[4])?;
+    host(SYS_ppoll, [fds as u64, n, ts as u64, mask, a[4], 0])
+}
+
+/// The three fd_sets of select cover `nfds` bits each, rounded to longs.
+fn fdsets(t: &Thread, a: &[u64], nfds: u64) -> Result<[u64; 3], Errno> {
+    let bytes = nfds.div_ceil(64) * 8;
+    let mut out = [0u64; 3];
+    for i in 0..3 {
+        out[i] = opt_buf(t, a[i], bytes, Access::Write)? as u64;
+    }
+    Ok(out)
+}
+
+fn sys_select(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let nfds = a[0] as u32 as i32;
+    if nfds < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let s = fdsets(t, &a[1..4], nfds as u64)?;
+    let tv = opt_buf(t, a[4], 16, Access::Write)?;
+    host(SYS_select, [nfds as u64, s[0], s[1], s[2], tv as u64, 0])
+}
+
+fn sys_pselect6(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let nfds = a[0] as u32 as i32;
+    if nfds < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let s = fdsets(t, &a[1..4], nfds as u64)?;
+    let ts = opt_buf(t, a[4], 16, Access::Write)?;
+    // The sixth argument points to { const sigset_t *ss; size_t ss_len; }.
+    let mut sig = [0u64; 2];
+    let sigp = if a[5] != 0 {
+        sig[0] = t.mem().read_u64(a[5])?;
+        sig[1] = t.mem().read_u64(a[5] + 8)?;
+        sig[0] = sigmask(t, sig[0], sig[1])?;
+        sig.as_ptr() as u64
+    } else {
+        0
+    };
+    host(
+        SYS_pselect6,
+        [nfds as u64, s[0], s[1], s[2], ts as u64, sigp],
+    )
+}
+
+fn sys_epoll_create(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+    if a[0] as u32 as i32 <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    host(SYS_epoll_create1, [0; 6])
+}
+
+fn sys_epoll_create1(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+    host(SYS_epoll_create1, [a[0] as u32 as u64, 0, 0, 0, 0, 0])
+}
+
+fn sys_epoll_ctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let epfd = fd_arg(a[0])?;
+    let fd = fd_arg(a[2])?;
+    let op = a[1] as u32 as i32;
+    let ev = if op == EPOLL_CTL_DEL {
+        opt_buf(t, a[3], EPOLL_EVENT, Access::Read)?
+    } else {
+        buf(t, a[3], EPOLL_EVENT, Access::Read)?
+    };
+    host(
+        SYS_epoll_ctl,
+        [epfd as u64, op as u32 as u64, fd as u64, ev as u64, 0, 0],
+    )
+}
+
+fn events(t: &Thread, addr: u64, max: u64) -> Result<u64, Errno> {
+    let max = max as u32 as i32;
+    if max <= 0 || max as u64 > (i32::MAX as u64) / EPOLL_EVENT {
+        return Err(Errno::EINVAL);
+    }
+    Ok(buf(t, addr, max as u64 * EPOLL_EVENT, Access::Write)? as u64)
+}
+
+fn sys_epoll_wait(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let epfd = fd_arg(a[0])?;
+    let ev = events(t, a[1], a[2])?;
+    host(
+        SYS_epoll_wait,
+        [
+            epfd as u64,
+            ev,
+            a[2] as u32 as u64,
+            a[3] as u32 as u64,
+            0,
+            0,
+        ],
+    )
+}
+
+fn sys_epoll_pwait(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let epfd = fd_arg(a[0])?;
+    let ev = events(t, a[1], a[2])?;
+    let mask = sigmask(t, a[4], a[5])?;
+    host(
+        SYS_epoll_pwait,
+        [
+            epfd as u64,
+            ev,
+            a[2] as u32 as u64,
+            a[3] as u32 as u64,
+            mask,
+            a[5],
+        ],
+    )
+}
+
+fn sys_epoll_pwait2(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let epfd = fd_arg(a[0])?;
+    let ev = events(t, a[1], a[2])?;
+    let ts = opt_buf(t, a[3], 16, Access::Read)?;
+    let mask = sigmask(t, a[4], a[5])?;
+    host(
+        SYS_epoll_pwait2,
+        [epfd as u64, ev, a[2] as u32 as u64, ts as u64, mask, a[5]],
+    )
+}
+
+pub fn lookup(nr: u64) -> Option<SyscallFn> {
+    Some(match nr as i64 {
+        SYS_poll => sys_poll,
+        SYS_ppoll => sys_ppoll,
+        SYS_select => sys_select,
+        SYS_pselect6 => sys_pselect6,
+        SYS_epoll_create => sys_epoll_create,
+        SYS_epoll_create1 => sys_epoll_create1,
+        SYS_epoll_ctl => sys_epoll_ctl,
+        SYS_epoll_wait => sys_epoll_wait,
+        SYS_epoll_pwait => sys_epoll_pwait,
+        SYS_epoll_pwait2 => sys_epoll_pwait2,
+        _ => return None,
+    })
+}

@@ -1,0 +1,105 @@
+//! stat, lstat, fstat, newfstatat, statx. The structures are x86-64 Linux layout on both sides,
+//! so the host fills guest memory directly after the checks.
+
+use super::{buf, dirfd_arg, fd_arg, host, is_proc_path, path_arg, AT_FDCWD};
+use crate::errno::SysResult;
+use crate::process::Thread;
+use crate::syscalls::SyscallFn;
+use cetbox_mem::Access;
+use libc::*;
+use std::ffi::CString;
+
+/// sizeof(struct stat) on x86-64.
+pub const STAT_SIZE: u64 = 144;
+/// sizeof(struct statx).
+pub const STATX_SIZE: u64 = 256;
+
+/// A followed /proc/self link (exe, cwd, root...) stats what the guest's link points to.
+fn follow_proc(t: &Thread, path: CString, follow: bool) -> CString {
+    if follow && is_proc_path(path.as_bytes()) {
+        if let Some(target) = crate::procfs::readlink(t, path.as_bytes()) {
+            if target.first() == Some(&b'/') {
+                if let Ok(c) = CString::new(target) {
+                    return c;
+                }
+            }
+        }
+    }
+    path
+}
+
+fn stat_at(t: &mut Thread, dirfd: u64, path: u64, out: u64, flags: u64) -> SysResult {
+    let path = path_arg(t, path)?;
+    let dfd = if dirfd as u32 as i32 == AT_FDCWD {
+        AT_FDCWD
+    } else {
+        dirfd_arg(dirfd, path.as_bytes())?
+    };
+    let out = buf(t, out, STAT_SIZE, Access::Write)?;
+    let flags = flags as u32 as i32;
+    let path = follow_proc(t, path, flags & AT_SYMLINK_NOFOLLOW == 0);
+    host(
+        SYS_newfstatat,
+        [
+            dfd as u64,
+            path.as_ptr() as u64,
+            out as u64,
+            flags as u32 as u64,
+            0,
+            0,
+        ],
+    )
+}
+
+fn sys_stat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    stat_at(t, AT_FDCWD as u64, a[0], a[1], 0)
+}
+
+fn sys_lstat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    stat_at(t, AT_FDCWD as u64, a[0], a[1], AT_SYMLINK_NOFOLLOW as u64)
+}
+
+fn sys_newfstatat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    stat_at(t, a[0], a[1], a[2], a[3])
+}
+
+fn sys_fstat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let out = buf(t, a[1], STAT_SIZE, Access::Write)?;
+    host(SYS_fstat, [fd as u64, out as u64, 0, 0, 0, 0])
+}
+
+fn sys_statx(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    // Linux 6.11+ accepts a NULL path with AT_EMPTY_PATH.
+    let flags = a[2] as u32 as i32;
+    let path = if a[1] == 0 && flags & AT_EMPTY_PATH != 0 {
+        CString::default()
+    } else {
+        path_arg(t, a[1])?
+    };
+    let dfd = dirfd_arg(a[0], path.as_bytes())?;
+    let out = buf(t, a[4], STATX_SIZE, Access::Write)?;
+    let path = follow_proc(t, path, flags & AT_SYMLINK_NOFOLLOW == 0);
+    host(
+        SYS_statx,
+        [
+            dfd as u64,
+            path.as_ptr() as u64,
+            flags as u32 as u64,
+            a[3] as u32 as u64,
+            out as u64,
+            0,
+        ],
+    )
+}
+
+pub fn lookup(nr: u64) -> Option<SyscallFn> {
+    Some(match nr as i64 {
+        SYS_stat => sys_stat,
+        SYS_lstat => sys_lstat,
+        SYS_fstat => sys_fstat,
+        SYS_newfstatat => sys_newfstatat,
+        SYS_statx => sys_statx,
+        _ => return None,
+    })
+}
