@@ -361,11 +361,32 @@ pub fn host_pending() -> u64 {
     m
 }
 
+/// Finds glibc's signal restorer, needed for raw rt_sigaction calls: installs a disposition
+/// through libc once and reads back what libc passed to the kernel.
+fn init_restorer() {
+    if RESTORER.load(Ordering::Relaxed) != 0 {
+        return;
+    }
+    // SAFETY: a zeroed sigaction with SIG_DFL is valid; SIGURG's default is to ignore, and
+    // its previous disposition is put back right away.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        let mut old: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = libc::SIG_DFL;
+        libc::sigaction(libc::SIGURG, &sa, &mut old);
+        if let Some(k) = raw_sigaction(libc::SIGURG, None) {
+            RESTORER.store(k.restorer, Ordering::Relaxed);
+        }
+        libc::sigaction(libc::SIGURG, &old, std::ptr::null_mut());
+    }
+}
+
 /// Makes the host disposition of `sig` follow the guest's action (see the module comment).
 pub fn sync_action(proc: &crate::process::Process, sig: i32) {
     if !valid(sig) || sig == SIGKILL || sig == SIGSTOP {
         return;
     }
+    init_restorer();
     let a = proc.signals.action(sig);
     let (handler, mut flags) = if a.handler == SIG_IGN {
         (SIG_IGN as usize, 0)
@@ -397,21 +418,7 @@ pub fn sync_action(proc: &crate::process::Process, sig: i32) {
 /// exec'd guest keeps its ignored signals and its blocked mask, as on Linux), installs the
 /// host handlers and registers the thread.
 pub fn install(t: &mut Thread) {
-    if RESTORER.load(Ordering::Relaxed) == 0 {
-        // glibc's own restorer: install through libc once and read back what it passed.
-        // SAFETY: a zeroed sigaction with SIG_DFL is valid; SIGURG's default is to ignore, and
-        // its previous disposition is put back right away.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            let mut old: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = libc::SIG_DFL;
-            libc::sigaction(libc::SIGURG, &sa, &mut old);
-            if let Some(k) = raw_sigaction(libc::SIGURG, None) {
-                RESTORER.store(k.restorer, Ordering::Relaxed);
-            }
-            libc::sigaction(libc::SIGURG, &old, std::ptr::null_mut());
-        }
-    }
+    init_restorer();
     let ours = on_signal as *const () as usize;
     for sig in 1..=NSIG as i32 {
         if sig == SIGKILL || sig == SIGSTOP {
