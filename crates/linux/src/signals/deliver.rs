@@ -342,6 +342,9 @@ pub fn sigreturn(t: &mut Thread) {
 }
 
 fn sigreturn_inner(t: &mut Thread, frame: u64) -> Result<(), frame::BadFrame> {
+    // Observed on 6.18: restore_altstack's "on the alternate stack" check uses the stack
+    // pointer of the sigreturn call (the handler's), not the restored one.
+    let sp_at_call = t.cpu.gpr[4];
     let (mask, uc_flags) = frame::read_mask(t, frame)?;
     let _ = uc_flags;
     set_mask(t, mask);
@@ -351,14 +354,13 @@ fn sigreturn_inner(t: &mut Thread, frame: u64) -> Result<(), frame::BadFrame> {
     }
     let (sp, flags, size) = frame::read_altstack(t, frame)?;
     // restore_altstack ignores every error but EFAULT.
-    let _ = set_altstack(t, sp, flags, size);
+    let _ = set_altstack(t, sp_at_call, sp, flags, size);
     Ok(())
 }
 
-/// do_sigaltstack's setting half: validates and installs a new alternate stack for the stack
-/// pointer currently in RSP.
-pub fn set_altstack(t: &mut Thread, sp: u64, flags: i32, size: u64) -> Result<(), Errno> {
-    let rsp = t.cpu.gpr[4];
+/// do_sigaltstack's setting half: validates and installs a new alternate stack for a thread
+/// whose stack pointer is `rsp`.
+pub fn set_altstack(t: &mut Thread, rsp: u64, sp: u64, flags: i32, size: u64) -> Result<(), Errno> {
     if t.signals.altstack.on_stack(rsp) {
         return Err(Errno::EPERM);
     }

@@ -62,10 +62,15 @@ pub fn from_exception(e: &Exception, rip: u64) -> FaultSignal {
         Exception::X87Fault => (SigInfo::fault(libc::SIGFPE, 0, rip), None),
         Exception::SimdFault(_) => (SigInfo::fault(libc::SIGFPE, 0, rip), None),
     };
+    let err = match e {
+        // A page past the end of its file is not present (observed: err 4 for a read).
+        Exception::PageFault(f) if f.kind == FaultKind::BeyondEof => e.error_code() & !1,
+        _ => e.error_code(),
+    };
     FaultSignal {
         info,
         trapno: e.vector(),
-        err: e.error_code(),
+        err,
         cr2,
         trap: true,
         simd_flags: match e {

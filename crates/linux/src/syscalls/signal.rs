@@ -265,7 +265,8 @@ fn sigaltstack(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let old = t.signals.altstack;
     let old_flags = old.state(t.cpu.gpr[4]) | (old.flags & signals::SS_AUTODISARM);
     if let Some((sp, flags, size)) = new {
-        deliver::set_altstack(t, sp, flags, size)?;
+        let rsp = t.cpu.gpr[4];
+        deliver::set_altstack(t, rsp, sp, flags, size)?;
     }
     if a[1] != 0 {
         let mut b = [0u8; 24];
