@@ -730,10 +730,20 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Forwards madvise advice for guest memory.
+    /// Forwards madvise advice for guest memory. Advice that may discard pages
+    /// (MADV_DONTNEED, MADV_FREE, MADV_REMOVE) also drops decoded code.
     pub fn advise(&self, addr: u64, len: u64, advice: i32) -> Result<(), MapError> {
         host::advise(addr, page_ceil(len), advice)
-            .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EINVAL)))
+            .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EINVAL)))?;
+        if matches!(
+            advice,
+            libc::MADV_DONTNEED | libc::MADV_FREE | libc::MADV_REMOVE
+        ) {
+            self.pt
+                .update(addr, addr + page_ceil(len), |b| b & !page::CODE);
+            self.code_epoch.fetch_add(1, Ordering::Release);
+        }
+        Ok(())
     }
 
     // ---------------------------------------------------------------- decoded-code tracking
