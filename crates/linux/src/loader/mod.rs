@@ -71,6 +71,15 @@ pub struct Prepared {
     pub execfn: Vec<u8>,
 }
 
+/// The C library's text for an errno, without Rust's "(os error N)" suffix.
+pub fn errstr(n: i32) -> String {
+    let s = std::io::Error::from_raw_os_error(n).to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 fn errno_of(e: &std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(libc::EIO)
 }
@@ -84,7 +93,7 @@ pub fn open_exec(path: &Path) -> Result<(File, Vec<u8>), LoadError> {
     }
     let md = std::fs::metadata(path).map_err(|e| {
         let n = errno_of(&e);
-        err(n, &shown, &std::io::Error::from_raw_os_error(n).to_string())
+        err(n, &shown, &errstr(n))
     })?;
     if md.is_dir() {
         return Err(err(libc::EACCES, &shown, "is a directory"));
@@ -103,7 +112,10 @@ pub fn open_exec(path: &Path) -> Result<(File, Vec<u8>), LoadError> {
         err(
             errno_of(&e),
             &shown,
-            &format!("cannot read the file: {e} (execute-only files are not supported)"),
+            &format!(
+                "cannot read the file: {} (execute-only files are not supported)",
+                errstr(errno_of(&e))
+            ),
         )
     })?;
     let mut head = Vec::with_capacity(BINPRM_BUF_SIZE);

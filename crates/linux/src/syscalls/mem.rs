@@ -91,6 +91,21 @@ fn map_err(e: MapError) -> Errno {
     }
 }
 
+/// Linux's default overcommit heuristic (OVERCOMMIT_GUESS): one accounted allocation may not
+/// exceed total RAM plus swap.
+pub fn enough_memory(len: u64) -> bool {
+    // SAFETY: sysinfo fills the zeroed struct.
+    let mut si: libc::sysinfo = unsafe { std::mem::zeroed() };
+    if unsafe { libc::sysinfo(&mut si) } != 0 {
+        return true;
+    }
+    let unit = si.mem_unit.max(1) as u64;
+    let total = (si.totalram as u64)
+        .saturating_add(si.totalswap as u64)
+        .saturating_mul(unit);
+    len <= total
+}
+
 fn offset_in_page(x: u64) -> bool {
     x & (PAGE_SIZE - 1) != 0
 }
@@ -263,6 +278,14 @@ pub fn sys_mmap(t: &mut Thread, a: [u64; 6]) -> SysResult {
             _ => return Err(Errno::EINVAL),
         },
     }
+    // VM_ACCOUNT mappings (private writable, not MAP_NORESERVE) face the overcommit check.
+    if !shared
+        && prot & libc::PROT_WRITE as u64 != 0
+        && flags & MAP_NORESERVE == 0
+        && !enough_memory(len)
+    {
+        return Err(Errno::ENOMEM);
+    }
     let req = MapRequest {
         addr: hint,
         len,
@@ -398,7 +421,7 @@ pub fn sys_brk(t: &mut Thread, a: [u64; 6]) -> SysResult {
     {
         return Ok(cur);
     }
-    if new_end > TASK_SIZE {
+    if new_end > TASK_SIZE || !enough_memory(new_end - old_end) {
         return Ok(cur);
     }
     // The new part must be free, with a page to spare below the next mapping's start gap.
@@ -516,6 +539,9 @@ pub fn sys_mremap(t: &mut Thread, a: [u64; 6]) -> SysResult {
     }
     if old_len > vma.end - addr {
         return Err(Errno::EFAULT);
+    }
+    if !vma.shared && vma.prot & libc::PROT_WRITE as u32 != 0 && !enough_memory(new_len - old_len) {
+        return Err(Errno::ENOMEM);
     }
     if old_len == vma.end - addr && mem.grow_in_place(addr, old_len, new_len).is_ok() {
         return Ok(addr);
