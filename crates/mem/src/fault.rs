@@ -25,7 +25,8 @@ impl Fault {
     /// (P = 0x1, W = 0x2, U = 0x4, I/D = 0x10, SS = 0x40); see cpu.md §4.5.
     pub fn error_code(&self) -> u64 {
         let mut e = 0x4; // user mode
-        if self.kind != FaultKind::NotMapped {
+                         // Pages past the end of a file are not present (Linux reports error code 4 for SIGBUS).
+        if self.kind == FaultKind::Protection {
             e |= 0x1;
         }
         if self.access.is_write() {

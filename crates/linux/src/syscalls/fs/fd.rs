@@ -10,6 +10,7 @@ use libc::*;
 
 fn sys_close(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
+    crate::procfs::forget_fd(fd);
     host(SYS_close, [fd as u64, 0, 0, 0, 0, 0])
 }
 

@@ -61,14 +61,63 @@ pub(crate) fn iovecs(t: &Thread, addr: u64, cnt: u64, access: Access) -> Result<
     Ok(out)
 }
 
+/// /proc/self/mem descriptors transfer guest memory with the kernel's forced-access rules
+/// (procfs::mem_access) instead of going through the host file, which would bypass the guest
+/// page table (shadow-stack page types, decoded-code invalidation). `pos` is None for
+/// read/write, which use and advance the file position.
+fn proc_mem(
+    t: &Thread,
+    fd: i32,
+    addr: u64,
+    len: u64,
+    pos: Option<u64>,
+    write: bool,
+) -> Option<SysResult> {
+    if !crate::procfs::is_mem_fd(fd) {
+        return None;
+    }
+    let transfer = || -> SysResult {
+        let (_, n) = io_prefix(
+            t,
+            addr,
+            len.min(1 << 20),
+            if write { Access::Read } else { Access::Write },
+        )?;
+        let off = match pos {
+            Some(o) => o,
+            None => host(SYS_lseek, [fd as u64, 0, SEEK_CUR as u64, 0, 0, 0])?,
+        };
+        let mut tmp = vec![0u8; n as usize];
+        let done = if write {
+            t.mem().read_bytes(addr, &mut tmp)?;
+            crate::procfs::mem_access(t, off, &mut tmp, true)?
+        } else {
+            let done = crate::procfs::mem_access(t, off, &mut tmp, false)?;
+            t.mem().write_bytes(addr, &tmp[..done as usize])?;
+            done
+        };
+        if pos.is_none() {
+            host(SYS_lseek, [fd as u64, off + done, SEEK_SET as u64, 0, 0, 0])?;
+        }
+        Ok(done)
+    };
+    Some(transfer())
+}
+
 fn sys_read(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
+    if let Some(r) = proc_mem(t, fd, a[1], a[2], None, false) {
+        return r;
+    }
     let (p, n) = io_prefix(t, a[1], a[2], Access::Write)?;
     host(SYS_read, [fd as u64, p as u64, n, 0, 0, 0])
 }
 
 fn sys_write(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
+    if let Some(r) = proc_mem(t, fd, a[1], a[2], None, true) {
+        return r;
+    }
     let (p, n) = io_prefix(t, a[1], a[2], Access::Read)?;
     host(SYS_write, [fd as u64, p as u64, n, 0, 0, 0])
 }
@@ -78,6 +127,9 @@ fn sys_pread64(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if (a[3] as i64) < 0 {
         return Err(Errno::EINVAL);
     }
+    if let Some(r) = proc_mem(t, fd, a[1], a[2], Some(a[3]), false) {
+        return r;
+    }
     let (p, n) = io_prefix(t, a[1], a[2], Access::Write)?;
     host(SYS_pread64, [fd as u64, p as u64, n, a[3], 0, 0])
 }
@@ -86,6 +138,9 @@ fn sys_pwrite64(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     if (a[3] as i64) < 0 {
         return Err(Errno::EINVAL);
+    }
+    if let Some(r) = proc_mem(t, fd, a[1], a[2], Some(a[3]), true) {
+        return r;
     }
     let (p, n) = io_prefix(t, a[1], a[2], Access::Read)?;
     host(SYS_pwrite64, [fd as u64, p as u64, n, a[3], 0, 0])
