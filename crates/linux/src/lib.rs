@@ -4,6 +4,7 @@
 
 pub mod errno;
 pub mod events;
+pub mod fork;
 pub mod loader;
 pub mod objects;
 pub mod options;
@@ -13,6 +14,7 @@ pub mod run;
 pub mod shstk;
 pub mod signals;
 pub mod syscalls;
+pub mod thread;
 pub mod violation;
 
 pub use errno::{Errno, SysResult};

@@ -4,6 +4,8 @@ use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 
 pub mod arch;
+pub mod clone;
+pub mod exec;
 pub mod fs;
 pub mod info;
 pub mod mem;
@@ -25,6 +27,8 @@ fn lookup(nr: u64) -> Option<SyscallFn> {
         .or_else(|| info::lookup(nr))
         .or_else(|| arch::lookup(nr))
         .or_else(|| shstk::lookup(nr))
+        .or_else(|| clone::lookup(nr))
+        .or_else(|| exec::lookup(nr))
 }
 
 /// Handles the SYSCALL the thread just executed: number in RAX, arguments in RDI, RSI, RDX,
