@@ -23,14 +23,18 @@ int main(void) {
         printf("getenv(%s) = %s\n", names[i], v ? v : "(null)");
     }
     printf("setenv new: %d\n", setenv("NEWVAR", "1", 0));
-    printf("setenv keep: %d -> %s\n", setenv("NEWVAR", "2", 0), getenv("NEWVAR"));
-    printf("setenv overwrite: %d -> %s\n", setenv("NEWVAR", "3", 1), getenv("NEWVAR"));
+    int rc = setenv("NEWVAR", "2", 0);
+    printf("setenv keep: %d -> %s\n", rc, getenv("NEWVAR"));
+    rc = setenv("NEWVAR", "3", 1);
+    printf("setenv overwrite: %d -> %s\n", rc, getenv("NEWVAR"));
     printf("setenv bad name: %d\n", setenv("A=B", "x", 1));
     static char pe[] = "PUTVAR=put";
-    printf("putenv: %d -> %s\n", putenv(pe), getenv("PUTVAR"));
+    rc = putenv(pe);
+    printf("putenv: %d -> %s\n", rc, getenv("PUTVAR"));
     pe[7] = 'P';
     printf("putenv alias -> %s\n", getenv("PUTVAR"));
-    printf("unsetenv: %d -> %s\n", unsetenv("HOME"), getenv("HOME") ? "still" : "gone");
+    rc = unsetenv("HOME");
+    printf("unsetenv: %d -> %s\n", rc, getenv("HOME") ? "still" : "gone");
     for (int i = 0; i < 200; i++) {
         char k[32], v[32];
         snprintf(k, sizeof k, "K%03d", i);

@@ -14,12 +14,14 @@ int main(void) {
     printf("zero filled %d\n", zero);
     for (long i = 0; i < 16 * pg; i++) p[i] = (unsigned char)(i / pg + i);
     printf("mprotect ro: %d\n", mprotect(p + 4 * pg, pg, PROT_READ));
-    printf("mprotect unaligned: %d errno EINVAL %d\n", mprotect(p + 1, pg, PROT_READ), errno == EINVAL);
+    int mr = mprotect(p + 1, pg, PROT_READ);
+    printf("mprotect unaligned: %d errno EINVAL %d\n", mr, errno == EINVAL);
     printf("munmap middle: %d\n", munmap(p + 8 * pg, 2 * pg));
     unsigned char vec[16];
     int rc = mincore(p, 16 * pg, vec);
     printf("mincore over hole: %d errno ENOMEM %d\n", rc, errno == ENOMEM);
-    printf("madvise dontneed: %d, first byte after %d, in other page %d\n", madvise(p, pg, MADV_DONTNEED), p[0], p[pg + 5]);
+    mr = madvise(p, pg, MADV_DONTNEED);
+    printf("madvise dontneed: %d, first byte after %d, in other page %d\n", mr, p[0], p[pg + 5]);
     unsigned char *q = mremap(p + 12 * pg, 4 * pg, 8 * pg, MREMAP_MAYMOVE);
     printf("mremap grow ok %d content kept %d new part zero %d\n", q != MAP_FAILED, q[5] == (unsigned char)(12 * pg + 5 + 12), q[6 * pg] == 0);
     unsigned char *fixed = mmap(p + 8 * pg, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);

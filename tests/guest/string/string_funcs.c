@@ -9,7 +9,7 @@ int main(void) {
     char buf[256];
     strcpy(buf, "Hello");
     strcat(buf, ", ");
-    strncat(buf, "world!!!", 6);
+    strncat(buf, "world!!!", 7);
     printf("[%s] len=%zu\n", buf, strlen(buf));
     printf("strchr o: %ld, strrchr o: %ld, strchrnul z: %ld\n", strchr(buf, 'o') - buf, strrchr(buf, 'o') - buf, strchrnul(buf, 'z') - buf);
     printf("strstr: %ld, strcasestr: %ld, null: %d\n", strstr(buf, "wor") - buf, strcasestr(buf, "WORLD") - buf, strstr(buf, "xyz") == NULL);
