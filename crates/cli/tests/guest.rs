@@ -329,10 +329,7 @@ fn guest_programs() {
     );
 
     let reports = parallel_map(guests, common::worker_threads(), |g| {
-        let r = run_guest(g, &cache, &compiler_id, native_only, &cetbox_args, timeout);
-        // Progress as it happens (visible with --nocapture), the full summary follows.
-        eprintln!("{}", r.line);
-        r
+        run_guest(g, &cache, &compiler_id, native_only, &cetbox_args, timeout)
     });
 
     let mut passed = 0;
@@ -348,7 +345,6 @@ fn guest_programs() {
     }
     let summary = format!("{passed} passed, {} failed", failed.len());
     println!("{summary}");
-    eprintln!("{summary}");
     if !failed.is_empty() {
         let mut msg = format!("{summary}: {}\n", failed.join(" "));
         for r in reports.iter().filter(|r| !r.pass) {
