@@ -72,7 +72,7 @@ fn decode_block(rip: u64, mem: &AddressSpace) -> Result<Block> {
     loop {
         let n = match mem.fetch(ip, &mut buf) {
             Ok(n) => n,
-            Err(f) if ops.is_empty() => return Err(Exception::PageFault(f)),
+            Err(f) if ops.is_empty() => return Err(Exception::from(f)),
             Err(_) => break, // the next block will report the fault at its own address
         };
         mem.mark_code(ip);

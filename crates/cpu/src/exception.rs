@@ -36,8 +36,14 @@ pub enum Exception {
 }
 
 impl From<Fault> for Exception {
+    /// A refused access is a page fault, except that an access reaching a non-canonical
+    /// address never gets as far as paging: the CPU raises #GP(0) instead.
     fn from(f: Fault) -> Exception {
-        Exception::PageFault(f)
+        if crate::is_canonical(f.addr) {
+            Exception::PageFault(f)
+        } else {
+            Exception::GeneralProtection
+        }
     }
 }
 

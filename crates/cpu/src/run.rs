@@ -62,7 +62,7 @@ impl Cpu {
         let mut buf = [0u8; 16];
         let n = match self.mem.fetch(rip, &mut buf) {
             Ok(n) => n,
-            Err(f) => return Some(Exit::Exception(Exception::PageFault(f))),
+            Err(f) => return Some(Exit::Exception(Exception::from(f))),
         };
         let mut dec =
             iced_x86::Decoder::with_ip(64, &buf[..n], rip, iced_x86::DecoderOptions::NONE);
