@@ -19,6 +19,10 @@ pub fn diag(msg: &str) {
 /// Runs a thread until it exits or the process ends.
 pub fn run_thread(t: &mut Thread) -> ExitRequest {
     loop {
+        if crate::thread::exiting() {
+            // Another thread is ending the process (exit_group, a fatal signal).
+            crate::thread::park_forever();
+        }
         let stop = t.stop.clone();
         match t.cpu.run(&stop) {
             Exit::Syscall => syscalls::handle(t),
@@ -102,6 +106,9 @@ pub fn run_program(
     let mut t = Thread::new(proc.clone(), proc.pid);
     loader::load(&mut t, path, &argv, &envp).map_err(|e| e.message)?;
     signals::host::install(&mut t);
+    crate::thread::register_main(&t);
     let how = run_thread(&mut t);
-    finish(&proc, how)
+    // Returns only if the leader exited alone while other threads run on.
+    crate::thread::finish_thread(&mut t, how);
+    crate::thread::park_forever()
 }

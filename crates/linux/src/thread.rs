@@ -1,2 +1,455 @@
 //! Guest threads: each runs on its own host thread with its own CPU state, sharing the
 //! process's address space, signal dispositions and file descriptors.
+//!
+//! A guest thread's tid is its host thread's real tid, so tgkill, /proc/<pid>/task and PI
+//! futexes (whose words hold owner tids) work natively in the host kernel. The host thread is
+//! made with `std::thread`, which already shares everything Linux shares for CLONE_THREAD.
+//!
+//! Ending: exit(2) ends one thread (clear_child_tid, robust list, its shadow stack); when the
+//! last one goes, the process ends with the status of the leader's exit, as on Linux.
+//! exit_group(2) and fatal signals end the whole host process at once (`run::finish`): the
+//! other threads are asked to stop at their next block boundary so they do no more guest work
+//! meanwhile, and the host's exit_group takes care of threads blocked in host calls.
+
+use crate::errno::{Errno, SysResult};
+use crate::process::{ExitRequest, Thread};
+use crate::signals;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+
+pub const CLONE_VM: u64 = 0x100;
+pub const CLONE_FS: u64 = 0x200;
+pub const CLONE_FILES: u64 = 0x400;
+pub const CLONE_SIGHAND: u64 = 0x800;
+pub const CLONE_PIDFD: u64 = 0x1000;
+pub const CLONE_PTRACE: u64 = 0x2000;
+pub const CLONE_VFORK: u64 = 0x4000;
+pub const CLONE_PARENT: u64 = 0x8000;
+pub const CLONE_THREAD: u64 = 0x10000;
+pub const CLONE_NEWNS: u64 = 0x20000;
+pub const CLONE_SYSVSEM: u64 = 0x40000;
+pub const CLONE_SETTLS: u64 = 0x80000;
+pub const CLONE_PARENT_SETTID: u64 = 0x100000;
+pub const CLONE_CHILD_CLEARTID: u64 = 0x200000;
+pub const CLONE_DETACHED: u64 = 0x400000;
+pub const CLONE_UNTRACED: u64 = 0x800000;
+pub const CLONE_CHILD_SETTID: u64 = 0x1000000;
+pub const CLONE_NEWCGROUP: u64 = 0x2000000;
+pub const CLONE_NEWUTS: u64 = 0x4000000;
+pub const CLONE_NEWIPC: u64 = 0x8000000;
+pub const CLONE_NEWUSER: u64 = 0x10000000;
+pub const CLONE_NEWPID: u64 = 0x20000000;
+pub const CLONE_NEWNET: u64 = 0x40000000;
+pub const CLONE_IO: u64 = 0x80000000;
+pub const CLONE_CLEAR_SIGHAND: u64 = 1 << 32;
+pub const CLONE_INTO_CGROUP: u64 = 1 << 33;
+pub const CLONE_NEWTIME: u64 = 0x80;
+/// The exit-signal byte of legacy clone flags.
+pub const CSIGNAL: u64 = 0xff;
+
+/// Host stack of a guest thread's host thread: cetbox's own call depth is shallow (the run
+/// loop, one syscall, one signal delivery); guest stacks are guest memory.
+const HOST_STACK: usize = 512 * 1024;
+
+/// What other threads may need to know about a live guest thread.
+struct Shared {
+    stop: Arc<AtomicBool>,
+    robust_head: AtomicU64,
+    robust_len: AtomicU64,
+}
+
+#[derive(Default)]
+struct Registry {
+    /// Guest threads that have not exited, counted from the moment clone decides to create
+    /// one (before its tid exists), so the "last thread" test cannot race with a clone.
+    live: usize,
+    by_tid: HashMap<i32, Arc<Shared>>,
+    /// The leader's exit(2) status once it has exited: the process's status when the last
+    /// thread goes (wait reports the group leader's exit code).
+    leader_code: Option<i32>,
+}
+
+static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+/// Set once the process is ending (exit_group or a fatal signal).
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+fn registry() -> MutexGuard<'static, Option<Registry>> {
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
+    let mut g = registry();
+    f(g.get_or_insert_with(Registry::default))
+}
+
+fn shared_of(t: &Thread) -> Arc<Shared> {
+    Arc::new(Shared {
+        stop: t.stop.clone(),
+        robust_head: AtomicU64::new(t.robust_list.0),
+        robust_len: AtomicU64::new(t.robust_list.1),
+    })
+}
+
+/// Registers the process's first thread (the leader).
+pub fn register_main(t: &Thread) {
+    let s = shared_of(t);
+    with_registry(|r| {
+        *r = Registry::default();
+        r.live = 1;
+        r.by_tid.insert(t.tid, s);
+    });
+}
+
+/// In a child made by fork: the child process has only the thread that forked.
+pub fn after_fork_child(t: &Thread) {
+    EXITING.store(false, Ordering::SeqCst);
+    register_main(t);
+}
+
+/// Whether the process is ending; threads that notice stop running guest code.
+pub fn exiting() -> bool {
+    EXITING.load(Ordering::Acquire)
+}
+
+/// Records a new set_robust_list head, for get_robust_list from other threads.
+pub fn note_robust(t: &Thread) {
+    let g = registry();
+    if let Some(s) = g.as_ref().and_then(|r| r.by_tid.get(&t.tid)) {
+        s.robust_head.store(t.robust_list.0, Ordering::Relaxed);
+        s.robust_len.store(t.robust_list.1, Ordering::Relaxed);
+    }
+}
+
+/// The robust list (head, len) of live thread `tid` of this process.
+pub fn robust_list_of(tid: i32) -> Option<(u64, u64)> {
+    let g = registry();
+    let s = g.as_ref()?.by_tid.get(&tid)?;
+    Some((
+        s.robust_head.load(Ordering::Relaxed),
+        s.robust_len.load(Ordering::Relaxed),
+    ))
+}
+
+/// Asks every other thread to leave guest code at its next block boundary.
+fn stop_others(me: i32) {
+    let g = registry();
+    if let Some(r) = g.as_ref() {
+        for (tid, s) in &r.by_tid {
+            if *tid != me {
+                s.stop.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// Blocks this host thread for good, taking no signals (so the host kernel routes
+/// process-directed signals to threads that run guest code).
+pub fn park_forever() -> ! {
+    signals::host::set_host_mask(!0);
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Ends the whole process (exit_group, a fatal signal, the last thread's exit). Only the
+/// first caller does it; others park until the host process is gone.
+pub fn end_process(t: &Thread, how: ExitRequest) -> ! {
+    if EXITING.swap(true, Ordering::AcqRel) {
+        park_forever();
+    }
+    stop_others(t.tid);
+    crate::run::finish(&t.proc, how)
+}
+
+/// Finishes a thread whose run loop returned `how`. Returns only when the thread alone is
+/// done and others remain; the caller then ends its host thread (or parks, on the main one).
+pub fn finish_thread(t: &mut Thread, how: ExitRequest) {
+    let code = match how {
+        ExitRequest::Thread(code) => code,
+        other => end_process(t, other),
+    };
+    if exiting() {
+        park_forever();
+    }
+    release(t);
+    let last = with_registry(|r| {
+        r.by_tid.remove(&t.tid);
+        r.live = r.live.saturating_sub(1);
+        if t.tid == t.proc.pid {
+            r.leader_code = Some(code);
+        }
+        (r.live == 0).then(|| r.leader_code.unwrap_or(code))
+    });
+    if let Some(status) = last {
+        end_process(t, ExitRequest::Group(status));
+    }
+    if t.clear_child_tid != 0 {
+        clear_child_tid(t);
+    }
+}
+
+/// The kernel's mm_release for an exiting thread, in its order: robust futexes, then the
+/// shadow stack, then clear_child_tid (done by the caller, last, since a joiner may free the
+/// thread's memory as soon as it sees the tid cleared).
+fn release(t: &mut Thread) {
+    exit_robust_list(t);
+    crate::shstk::free_owned(t);
+    signals::host::unregister_thread(t);
+    crate::syscalls::process::forget_comm(t.tid);
+}
+
+fn clear_child_tid(t: &Thread) {
+    let a = t.clear_child_tid;
+    if t.mem().write_u32(a, 0).is_ok() {
+        host_futex_wake(a, 1, false);
+    }
+}
+
+/// FUTEX_WAKE on the host at a (checked) guest address.
+fn host_futex_wake(addr: u64, n: u32, private: bool) {
+    let op = libc::FUTEX_WAKE | if private { libc::FUTEX_PRIVATE_FLAG } else { 0 };
+    // SAFETY: `addr` is a checked, writable guest word (identity-mapped host memory); the
+    // other arguments are integers.
+    unsafe {
+        libc::syscall(libc::SYS_futex, addr, op, n, 0usize, 0usize, 0u32);
+    }
+}
+
+const FUTEX_WAITERS: u32 = 0x8000_0000;
+const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+const ROBUST_LIST_LIMIT: usize = 2048;
+
+/// exit_robust_list: marks the futexes the dying thread still holds OWNER_DIED and wakes one
+/// waiter of each, so robust mutexes report EOWNERDEAD to the next locker.
+fn exit_robust_list(t: &mut Thread) {
+    let (head, len) = t.robust_list;
+    if head == 0 || len == 0 {
+        return;
+    }
+    let mem = t.mem();
+    let (Ok(first), Ok(offset), Ok(pending)) = (
+        mem.read_u64(head),
+        mem.read_u64(head + 8),
+        mem.read_u64(head + 16),
+    ) else {
+        return;
+    };
+    let offset = offset as i64;
+    let mut entry = first;
+    let mut n = 0;
+    while entry & !1 != head {
+        let Ok(next) = mem.read_u64(entry & !1) else {
+            return;
+        };
+        if entry != pending {
+            futex_death(
+                t,
+                (entry & !1).wrapping_add(offset as u64),
+                entry & 1 != 0,
+                false,
+            );
+        }
+        entry = next;
+        n += 1;
+        if n >= ROBUST_LIST_LIMIT {
+            break;
+        }
+    }
+    if pending != 0 {
+        futex_death(
+            t,
+            (pending & !1).wrapping_add(offset as u64),
+            pending & 1 != 0,
+            true,
+        );
+    }
+}
+
+fn futex_death(t: &Thread, uaddr: u64, pi: bool, pending_op: bool) {
+    if uaddr & 3 != 0 {
+        return;
+    }
+    let mem = t.mem();
+    let Ok(uval) = mem.read_u32(uaddr) else {
+        return;
+    };
+    if uval & FUTEX_TID_MASK == 0 && pending_op && !pi {
+        // Died between setting list_op_pending and taking the lock: a waiter may have been
+        // handed the wakeup meant for us.
+        host_futex_wake(uaddr, 1, false);
+        return;
+    }
+    let tid = t.tid as u32;
+    let mut was = 0u32;
+    let r = mem.atomic_rmw(uaddr, 4, &mut |old| {
+        let old = old as u32;
+        was = old;
+        if old & FUTEX_TID_MASK != tid {
+            return None;
+        }
+        Some(((old & FUTEX_WAITERS) | FUTEX_OWNER_DIED) as u64)
+    });
+    if r.is_ok() && was & FUTEX_TID_MASK == tid && !pi && was & FUTEX_WAITERS != 0 {
+        host_futex_wake(uaddr, 1, false);
+    }
+}
+
+/// A validated request for a new thread (from clone or clone3).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CloneRequest {
+    pub flags: u64,
+    /// The child's initial stack pointer (0: the parent's).
+    pub sp: u64,
+    /// clone3's stack_size (0 for clone), which sizes the new shadow stack.
+    pub stack_size: u64,
+    pub parent_tid: u64,
+    pub child_tid: u64,
+    pub tls: u64,
+    /// Where CLONE_PIDFD stores the pidfd.
+    pub pidfd: u64,
+}
+
+/// Moves a new thread to its host thread.
+struct Handoff(Thread);
+
+impl Handoff {
+    fn into_inner(self) -> Thread {
+        self.0
+    }
+}
+
+// SAFETY: the only non-Send part of a Thread is the CPU's decoded-block cache (Rc blocks).
+// The child's CPU comes from `Cpu::fork`, whose cache is new and empty, so no Rc is shared
+// with the parent's host thread; from the move on, only the child's host thread uses it.
+unsafe impl Send for Handoff {}
+
+/// Creates a guest thread (clone with CLONE_THREAD). Returns the child's tid.
+pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
+    if r.flags & CLONE_SETTLS != 0 && r.tls >= crate::shstk::TASK_SIZE_MAX {
+        return Err(Errno::EPERM);
+    }
+    if exiting() {
+        return Err(signals::ERESTARTNOINTR);
+    }
+    let proc = t.proc.clone();
+    let mut child = Thread::new(proc.clone(), 0);
+    child.cpu = t.cpu.fork(proc.mem.clone());
+    child.cpu.gpr[0] = 0;
+    if r.sp != 0 {
+        child.cpu.gpr[4] = r.sp;
+    }
+    if r.flags & CLONE_SETTLS != 0 {
+        child.cpu.fs_base = r.tls;
+    }
+    child.shstk = t.shstk;
+    crate::shstk::on_clone(&mut child, r.flags, r.stack_size)?;
+    child.signals.mask = t.signals.mask;
+    if r.flags & (CLONE_VM | CLONE_VFORK) != CLONE_VM {
+        child.signals.altstack = t.signals.altstack;
+    }
+    if r.flags & CLONE_CHILD_CLEARTID != 0 {
+        child.clear_child_tid = r.child_tid;
+    }
+    let comm = crate::syscalls::process::comm(t);
+    let new_shstk = (
+        child.shstk.base,
+        child.shstk.size,
+        r.flags & CLONE_VFORK == 0,
+    );
+    with_registry(|reg| reg.live += 1);
+
+    let (tx, rx) = mpsc::channel::<Result<i32, Errno>>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let req = *r;
+    let handoff = Handoff(child);
+    let spawned = std::thread::Builder::new()
+        .stack_size(HOST_STACK)
+        .spawn(move || {
+            let child = handoff.into_inner();
+            child_main(child, req, comm, tx);
+            drop(done_tx);
+        });
+    if spawned.is_err() {
+        with_registry(|reg| reg.live = reg.live.saturating_sub(1));
+        // The Thread went with the closure that never ran; its shadow stack is still mapped.
+        if new_shstk.2 && new_shstk.0 != 0 && new_shstk.0 != t.shstk.base {
+            let _ = t.mem().unmap(new_shstk.0, new_shstk.1);
+        }
+        return Err(Errno::EAGAIN);
+    }
+    let tid = match rx.recv() {
+        Ok(Ok(tid)) => tid,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(Errno::EAGAIN),
+    };
+    if r.flags & CLONE_PIDFD != 0 {
+        // PIDFD_THREAD (O_EXCL): a pidfd for this very thread.
+        // SAFETY: integer arguments only.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, libc::O_EXCL) };
+        if fd >= 0 {
+            let _ = t.mem().write_u32(r.pidfd, fd as u32);
+        }
+    }
+    if r.flags & CLONE_VFORK != 0 {
+        // The parent sleeps until the child exits (a thread cannot exec on its own here).
+        let _ = done_rx.recv();
+    }
+    Ok(tid as u64)
+}
+
+fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// The new host thread: takes the real tid, does the kernel's child-side setup, reports to
+/// the parent and runs the guest.
+fn child_main(
+    mut t: Thread,
+    r: CloneRequest,
+    comm: [u8; 16],
+    tx: mpsc::Sender<Result<i32, Errno>>,
+) {
+    let tid = gettid();
+    t.tid = tid;
+    // Unshared fd table or fs context: give this host thread private copies.
+    let mut unshare = 0;
+    if r.flags & CLONE_FILES == 0 {
+        unshare |= libc::CLONE_FILES;
+    }
+    if r.flags & CLONE_FS == 0 {
+        unshare |= libc::CLONE_FS;
+    }
+    // SAFETY: unshare of the calling thread's own fd table / fs context.
+    if unshare != 0 && unsafe { libc::unshare(unshare) } != 0 {
+        let e = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::ENOMEM);
+        with_registry(|reg| reg.live = reg.live.saturating_sub(1));
+        crate::shstk::free_owned(&mut t);
+        let _ = tx.send(Err(Errno(e)));
+        return;
+    }
+    let mask = t.signals.mask;
+    signals::deliver::set_mask(&mut t, mask);
+    signals::host::register_thread(&mut t);
+    let s = shared_of(&t);
+    with_registry(|reg| {
+        reg.by_tid.insert(tid, s);
+    });
+    crate::syscalls::process::inherit_comm(&t, comm);
+    // Linux writes parent_tid before the child first runs and child_tid in the child before
+    // it returns to user mode; failures are ignored.
+    if r.flags & CLONE_PARENT_SETTID != 0 {
+        let _ = t.mem().write_u32(r.parent_tid, tid as u32);
+    }
+    if r.flags & CLONE_CHILD_SETTID != 0 {
+        let _ = t.mem().write_u32(r.child_tid, tid as u32);
+    }
+    let _ = tx.send(Ok(tid));
+    drop(tx);
+    let how = crate::run::run_thread(&mut t);
+    finish_thread(&mut t, how);
+}

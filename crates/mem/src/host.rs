@@ -59,6 +59,26 @@ pub fn rereserve(start: u64, end: u64) -> io::Result<()> {
     check(p).map(|_| ())
 }
 
+/// Replaces guest memory the guest just unmapped, [start, end), with fresh zero pages that stay
+/// readable and writable on the host. The page table already says "unmapped", so every later
+/// guest access faults as it should; but another guest thread that passed its page-table check
+/// just before the unmap may still touch the range, and it must land on harmless memory rather
+/// than crash cetbox with a host SIGSEGV.
+pub fn scrub(start: u64, end: u64) -> io::Result<()> {
+    // SAFETY: the caller guarantees the range holds only guest memory cetbox owns.
+    let p = unsafe {
+        libc::mmap(
+            start as *mut libc::c_void,
+            (end - start) as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    check(p).map(|_| ())
+}
+
 /// Releases guest memory outside the reservation.
 pub fn release(start: u64, end: u64) -> io::Result<()> {
     // SAFETY: the caller guarantees the range holds only guest memory cetbox owns.

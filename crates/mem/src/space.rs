@@ -73,6 +73,10 @@ struct Maps {
     vmas: BTreeMap<u64, Vma>,
     /// Top-down placement starts below this address.
     mmap_base: u64,
+    /// Ranges outside the reservation that the guest unmapped but whose host memory cetbox
+    /// keeps (scrubbed, see `host::scrub`) so racing accesses of other guest threads stay
+    /// harmless; start -> end. A later guest mapping there takes them back.
+    holes: BTreeMap<u64, u64>,
 }
 
 pub struct AddressSpace {
@@ -125,6 +129,7 @@ impl AddressSpace {
             maps: Mutex::new(Maps {
                 vmas: BTreeMap::new(),
                 mmap_base: RESERVE_END,
+                holes: BTreeMap::new(),
             }),
             code_epoch: AtomicU64::new(0),
         })
@@ -343,8 +348,11 @@ impl AddressSpace {
             self.unmap_locked(&mut m, addr, end)?;
         }
         // The host side. Inside the reservation we own everything; outside, NOREPLACE makes
-        // sure we never clobber cetbox's own memory.
-        let replace = in_reserve(addr, end);
+        // sure we never clobber cetbox's own memory (holes the guest left are ours to reuse).
+        let mut replace = in_reserve(addr, end);
+        if !replace {
+            replace = Self::claim_holes(&mut m, addr, end);
+        }
         let mut host_prot = libc::PROT_READ | libc::PROT_WRITE;
         let mut flags = libc::MAP_PRIVATE;
         let (fd, offset) = match req.fd {
@@ -485,6 +493,8 @@ impl AddressSpace {
         let reserved = in_reserve(old_end, new_end);
         if reserved {
             host::release(old_end, new_end).map_err(|_| MapError::NoMemory)?;
+        } else {
+            Self::release_holes(&mut m, old_end, new_end);
         }
         if let Err(e) = host::remap(v.start, v.len(), new_end - v.start, None) {
             if reserved {
@@ -534,6 +544,7 @@ impl AddressSpace {
         // Outside the reservation, claim the target first so the host move cannot clobber
         // cetbox's own memory.
         if !in_reserve(new, new_end) {
+            Self::release_holes(&mut m, new, new_end);
             host::map_at(
                 new,
                 new_end - new,
@@ -581,7 +592,19 @@ impl AddressSpace {
             }
             self.pt.fill(old, old_end, 0);
             if in_reserve(old, old_end) {
-                let _ = host::rereserve(old, old_end);
+                let _ = host::scrub(old, old_end);
+            } else if host::map_at(
+                old,
+                old_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+                false,
+            )
+            .is_ok()
+            {
+                Self::note_hole(&mut m, old, old_end);
             }
         } else {
             // The old range keeps its VMA but its pages are gone: drop decoded code.
@@ -613,6 +636,78 @@ impl AddressSpace {
             .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))
     }
 
+    /// Records the parts of [start, end) outside the reservation as holes (host memory kept
+    /// after a guest unmap).
+    fn note_hole(m: &mut Maps, start: u64, end: u64) {
+        for (s, e) in [
+            (start, end.min(RESERVE_START)),
+            (start.max(RESERVE_END), end),
+        ] {
+            if s < e {
+                m.holes.insert(s, e);
+            }
+        }
+    }
+
+    /// Removes [start, end) from the hole list, returning the pieces that were holes.
+    fn cut_holes(m: &mut Maps, start: u64, end: u64) -> Vec<(u64, u64)> {
+        let mut keys: Vec<u64> = Vec::new();
+        if let Some((k, e)) = m.holes.range(..start).next_back() {
+            if *e > start {
+                keys.push(*k);
+            }
+        }
+        keys.extend(m.holes.range(start..end).map(|(k, _)| *k));
+        let mut cut = Vec::new();
+        for k in keys {
+            let Some(e) = m.holes.remove(&k) else {
+                continue;
+            };
+            if k < start {
+                m.holes.insert(k, start);
+            }
+            if e > end {
+                m.holes.insert(end, e);
+            }
+            cut.push((k.max(start), e.min(end)));
+        }
+        cut
+    }
+
+    /// Gives the host memory of holes in [start, end) back to the host, so a NOREPLACE
+    /// mapping or an in-place mremap can take the range.
+    fn release_holes(m: &mut Maps, start: u64, end: u64) {
+        for (s, e) in Self::cut_holes(m, start, end) {
+            let _ = host::release(s, e);
+        }
+    }
+
+    /// Prepares [start, end) (outside the reservation) for a new host mapping. If holes cover
+    /// all of it, they are taken over in place (true: map with MAP_FIXED, no window in which
+    /// the range is unmapped on the host); otherwise they are released (false: NOREPLACE).
+    fn claim_holes(m: &mut Maps, start: u64, end: u64) -> bool {
+        let mut cursor = start;
+        for (s, e) in m.holes.range(..end) {
+            if *e <= cursor {
+                continue;
+            }
+            if *s > cursor {
+                break;
+            }
+            cursor = *e;
+            if cursor >= end {
+                break;
+            }
+        }
+        if cursor >= end {
+            Self::cut_holes(m, start, end);
+            true
+        } else {
+            Self::release_holes(m, start, end);
+            false
+        }
+    }
+
     /// Removes every mapping in [addr, addr + len).
     pub fn unmap(&self, addr: u64, len: u64) -> Result<(), MapError> {
         let end = addr.checked_add(page_ceil(len)).ok_or(MapError::NoMemory)?;
@@ -641,13 +736,12 @@ impl AddressSpace {
                 m.vmas.insert(end, v.slice(end, v.end));
             }
             let (s, e) = (v.start.max(start), v.end.min(end));
+            // Page table first: from here on new accesses fault; racing ones that passed
+            // their check already hit zero pages, never a host hole.
             self.pt.fill(s, e, 0);
-            let r = if in_reserve(s, e) {
-                host::rereserve(s, e)
-            } else {
-                host::release(s, e)
-            };
-            r.map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))?;
+            host::scrub(s, e)
+                .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))?;
+            Self::note_hole(m, s, e);
         }
         self.code_epoch.fetch_add(1, Ordering::Release);
         Ok(())
@@ -680,13 +774,15 @@ impl AddressSpace {
                 m.vmas.insert(end, v.slice(end, v.end));
             }
             let mut mid = v.slice(addr, end);
-            if v.shared && matches!(v.backing, Backing::File { .. }) {
-                let hp = libc::PROT_READ
-                    | if prot & libc::PROT_WRITE as u32 != 0 {
-                        libc::PROT_WRITE
-                    } else {
-                        0
-                    };
+            // Shared file mappings are made writable on the host only when the guest asks for
+            // write access (the host then checks the file's open mode, giving EACCES). They
+            // are never made read-only again: the page table already refuses guest writes,
+            // and another guest thread whose write passed its check must not crash cetbox.
+            if v.shared
+                && matches!(v.backing, Backing::File { .. })
+                && prot & libc::PROT_WRITE as u32 != 0
+            {
+                let hp = libc::PROT_READ | libc::PROT_WRITE;
                 host::protect(mid.start, mid.len(), hp)
                     .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EACCES)))?;
             }
@@ -707,6 +803,9 @@ impl AddressSpace {
         let v = m.vmas.get(&start).cloned().ok_or(MapError::NoMemory)?;
         if !Self::free_in(&m, new_start, start) {
             return Err(MapError::NoMemory);
+        }
+        if !in_reserve(new_start, start) {
+            Self::release_holes(&mut m, new_start, start);
         }
         host::map_at(
             new_start,

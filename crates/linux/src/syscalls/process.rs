@@ -7,6 +7,7 @@ use super::fs::{buf, host, opt_buf};
 use super::SyscallFn;
 use crate::errno::{Errno, SysResult};
 use crate::process::{ExitRequest, Thread};
+use crate::signals;
 use cetbox_mem::Access;
 use libc::*;
 use std::collections::HashMap;
@@ -50,17 +51,19 @@ fn sys_set_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     t.robust_list = (a[0], a[1]);
+    crate::thread::note_robust(t);
     Ok(0)
 }
 
 fn sys_get_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let pid = a[0] as u32 as i32;
-    if pid != 0 && pid != t.tid {
-        // Other threads' lists live in their own Thread; without them (single-threaded for
-        // now) no such thread exists here.
-        return Err(Errno::ESRCH);
-    }
-    let (head, len) = t.robust_list;
+    let (head, len) = if pid == 0 || pid == t.tid {
+        t.robust_list
+    } else {
+        // Another thread of this process; threads of other processes are not visible
+        // (Linux would need ptrace access, which cetbox does not grant).
+        crate::thread::robust_list_of(pid).ok_or(Errno::ESRCH)?
+    };
     let len = if head == 0 && len == 0 {
         ROBUST_HEAD
     } else {
@@ -102,6 +105,21 @@ pub fn comm(t: &Thread) -> [u8; 16] {
     let n = base.len().min(15);
     out[..n].copy_from_slice(&base[..n]);
     out
+}
+
+/// A new thread starts with its creator's name (the host thread gets it too).
+pub fn inherit_comm(t: &Thread, name: [u8; 16]) {
+    set_comm(t, name);
+    // SAFETY: `name` is a NUL-terminated 16-byte buffer owned here.
+    unsafe { libc::prctl(PR_SET_NAME, name.as_ptr()) };
+}
+
+/// Drops an exited thread's name, so a later thread with the same tid does not inherit it.
+pub fn forget_comm(tid: i32) {
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(m) = names.as_mut() {
+        m.remove(&tid);
+    }
 }
 
 fn set_comm(t: &Thread, name: [u8; 16]) {
@@ -373,7 +391,17 @@ fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
         FUTEX_FD => return Err(Errno::EINVAL),
         _ => return Err(Errno::ENOSYS),
     };
-    host(SYS_futex, args)
+    match host(SYS_futex, args) {
+        // A host signal (recorded for the guest) interrupted the wait: answer with the code
+        // Linux's futex would have, so signal delivery applies its restart rules.
+        Err(Errno::EINTR) => Err(match cmd {
+            FUTEX_WAIT | FUTEX_WAIT_BITSET if utime != 0 => signals::ERESTART_RESTARTBLOCK,
+            FUTEX_WAIT | FUTEX_WAIT_BITSET => signals::ERESTARTSYS,
+            FUTEX_LOCK_PI | FUTEX_LOCK_PI2 | FUTEX_WAIT_REQUEUE_PI => signals::ERESTARTNOINTR,
+            _ => Errno::EINTR,
+        }),
+        r => r,
+    }
 }
 
 /// futex_waitv: struct futex_waitv { u64 val; u64 uaddr; u32 flags; u32 reserved; }.
