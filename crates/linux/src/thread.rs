@@ -5,8 +5,8 @@
 //! futexes (whose words hold owner tids) work natively in the host kernel. The host thread is
 //! made with `std::thread`, which already shares everything Linux shares for CLONE_THREAD.
 //!
-//! Ending: exit(2) ends one thread (clear_child_tid, robust list, its shadow stack); when the
-//! last one goes, the process ends with the status of the leader's exit, as on Linux.
+//! Ending: exit(2) ends one thread (robust list, its shadow stack, clear_child_tid); when the
+//! last one goes, the process ends with that thread's status, as on Linux.
 //! exit_group(2) and fatal signals end the whole host process at once (`run::finish`): the
 //! other threads are asked to stop at their next block boundary so they do no more guest work
 //! meanwhile, and the host's exit_group takes care of threads blocked in host calls.
@@ -65,9 +65,6 @@ struct Registry {
     /// one (before its tid exists), so the "last thread" test cannot race with a clone.
     live: usize,
     by_tid: HashMap<i32, Arc<Shared>>,
-    /// The leader's exit(2) status once it has exited: the process's status when the last
-    /// thread goes (wait reports the group leader's exit code).
-    leader_code: Option<i32>,
 }
 
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
@@ -176,13 +173,12 @@ pub fn finish_thread(t: &mut Thread, how: ExitRequest) {
     let last = with_registry(|r| {
         r.by_tid.remove(&t.tid);
         r.live = r.live.saturating_sub(1);
-        if t.tid == t.proc.pid {
-            r.leader_code = Some(code);
-        }
-        (r.live == 0).then(|| r.leader_code.unwrap_or(code))
+        r.live == 0
     });
-    if let Some(status) = last {
-        end_process(t, ExitRequest::Group(status));
+    if last {
+        // The process's status is the last thread's (as observed on Linux 6.18, even when the
+        // leader exited earlier with another code).
+        end_process(t, ExitRequest::Group(code));
     }
     if t.clear_child_tid != 0 {
         clear_child_tid(t);
