@@ -4,6 +4,7 @@
 // must never crash.
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,7 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define ROUNDS 150
+#define ROUNDS 60
 enum { READ, WRITE, EXEC };
 
 static sigjmp_buf jb;
@@ -40,6 +41,7 @@ static void *looper(void *arg) {
     for (int r = 1;; r++) {
         while (round_no < r) {
             if (round_no < 0) return NULL;
+            sched_yield();
         }
         if (sigsetjmp(jb, 1) == 0) {
             char *p = target;
@@ -77,6 +79,7 @@ int main(void) {
                 r++;
                 __atomic_store_n(&round_no, r, __ATOMIC_SEQ_CST);
                 while (__atomic_load_n(&started_round, __ATOMIC_SEQ_CST) < r) {
+                    sched_yield();
                 }
                 if (i % 3 == 0) usleep(100);
                 if (use_mprotect)
@@ -84,6 +87,7 @@ int main(void) {
                 else
                     munmap(p, 4096);
                 while (__atomic_load_n(&done_round, __ATOMIC_SEQ_CST) < r) {
+                    sched_yield();
                 }
                 if (fault_code == SEGV_MAPERR) mapped++;
                 if (fault_code == SEGV_ACCERR) accerr++;
