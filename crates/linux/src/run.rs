@@ -24,7 +24,10 @@ pub fn run_thread(t: &mut Thread) -> ExitRequest {
             crate::thread::park_forever();
         }
         let stop = t.stop.clone();
-        match t.cpu.run(&stop) {
+        crate::thread::guest_enter();
+        let exit = t.cpu.run(&stop);
+        crate::thread::guest_leave();
+        match exit {
             Exit::Syscall => syscalls::handle(t),
             Exit::Exception(e) => {
                 if let Exception::InvalidOpcode(UdReason::Unimplemented(what)) = &e {

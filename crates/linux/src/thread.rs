@@ -57,6 +57,75 @@ struct Shared {
     stop: Arc<AtomicBool>,
     robust_head: AtomicU64,
     robust_len: AtomicU64,
+    /// Odd while the thread runs guest code (inside `Cpu::run`); bumped on entry and exit.
+    guest_gen: AtomicU64,
+}
+
+thread_local! {
+    /// The guest thread this host thread runs.
+    static ME: std::cell::RefCell<Option<Arc<Shared>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn set_me(s: &Arc<Shared>) {
+    ME.with(|m| *m.borrow_mut() = Some(s.clone()));
+}
+
+fn bump_gen() {
+    ME.with(|m| {
+        if let Some(s) = m.borrow().as_ref() {
+            s.guest_gen.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+}
+
+/// Called by the run loop right before entering guest code.
+pub fn guest_enter() {
+    bump_gen();
+}
+
+/// Called by the run loop right after leaving guest code.
+pub fn guest_leave() {
+    bump_gen();
+}
+
+/// After a syscall that removed or restricted guest memory (munmap, mprotect, mremap...):
+/// waits until every other thread that was running guest code has reached an instruction
+/// boundary between blocks, the analogue of a TLB shootdown. From then on no thread finishes
+/// an access that passed its page-table check before the change, and each one drops its
+/// decoded blocks (the code epoch changed) before running more guest code.
+pub fn shootdown(me: i32) {
+    let others: Vec<Arc<Shared>> = {
+        let g = registry();
+        let Some(r) = g.as_ref() else { return };
+        if r.by_tid.len() < 2 {
+            return;
+        }
+        r.by_tid
+            .iter()
+            .filter(|(tid, _)| **tid != me)
+            .map(|(_, s)| s.clone())
+            .collect()
+    };
+    std::sync::atomic::fence(Ordering::SeqCst);
+    let mut waiting = Vec::new();
+    for s in others {
+        let g = s.guest_gen.load(Ordering::SeqCst);
+        if g & 1 == 1 {
+            s.stop.store(true, Ordering::SeqCst);
+            waiting.push((s, g));
+        }
+    }
+    for (s, g) in waiting {
+        let mut spins = 0u32;
+        while s.guest_gen.load(Ordering::SeqCst) == g {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -85,12 +154,14 @@ fn shared_of(t: &Thread) -> Arc<Shared> {
         stop: t.stop.clone(),
         robust_head: AtomicU64::new(t.robust_list.0),
         robust_len: AtomicU64::new(t.robust_list.1),
+        guest_gen: AtomicU64::new(0),
     })
 }
 
 /// Registers the process's first thread (the leader).
 pub fn register_main(t: &Thread) {
     let s = shared_of(t);
+    set_me(&s);
     with_registry(|r| {
         *r = Registry::default();
         r.live = 1;
@@ -432,6 +503,7 @@ fn child_main(
     signals::deliver::set_mask(&mut t, mask);
     signals::host::register_thread(&mut t);
     let s = shared_of(&t);
+    set_me(&s);
     with_registry(|reg| {
         reg.by_tid.insert(tid, s);
     });

@@ -40,10 +40,21 @@ pub fn handle(t: &mut Thread) {
     t.keep_rax = false;
     // For the ERESTART* rules applied at signal delivery (rt_sigreturn clears it).
     t.signals.in_syscall = Some(nr);
+    let epoch = t.mem().code_epoch();
     let res = match lookup(nr) {
         Some(f) => f(t, args),
         None => Err(Errno::ENOSYS),
     };
+    // munmap, mprotect, mremap, madvise, brk, mmap(MAP_FIXED) and shmdt may take memory away
+    // from other threads: they must not keep using it once this call returns.
+    let takes_away = match nr {
+        9 => args[3] & libc::MAP_FIXED as u64 != 0,
+        10 | 11 | 12 | 25 | 28 | 67 => true,
+        _ => false,
+    };
+    if takes_away && t.mem().code_epoch() != epoch {
+        crate::thread::shootdown(t.tid);
+    }
     if t.proc.opts.trace_syscalls {
         trace(t, nr, &args, &res);
     }
