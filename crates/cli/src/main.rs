@@ -59,9 +59,15 @@ fn run(r: cli::RunArgs) -> i32 {
         std::sync::Arc::new(reporter);
     match cetbox_linux::run::run_program(opts, Some(observer), &path, argv, envp) {
         Ok(never) => match never {},
-        Err(msg) => {
-            eprintln!("cetbox: {msg}");
-            127
+        Err(e) => {
+            eprintln!("cetbox: {e}");
+            // As shells report a command that cannot be run: 127 when it was not found, 126
+            // when it was found but cannot be executed.
+            if e.errno == libc::ENOENT || e.errno == libc::ENOTDIR {
+                127
+            } else {
+                126
+            }
         }
     }
 }
