@@ -126,6 +126,7 @@ static void s06(void) {
 static void s08a(void) {
     extern char s08_insn[];
     uint64_t *p = (uint64_t *)map_shstk(0, 2 * MB, 0);
+    *(volatile uint64_t *)p; /* populate the page: the fault's error code then has P = 1 */
     printf("mprotect=%d\n", mprotect(p, 2 * MB, PROT_READ));
     expect_addr = (uint64_t)p;
     expect_rip = (uint64_t)s08_insn;

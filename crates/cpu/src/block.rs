@@ -86,11 +86,13 @@ fn decode_block(rip: u64, mem: &AddressSpace) -> Result<Block> {
             if dec.last_error() == iced_x86::DecoderError::NoMoreBytes {
                 // The instruction runs into a page we may not execute.
                 let addr = ip + n as u64;
-                return Err(Exception::PageFault(Fault {
+                let f = mem.check(addr, 1, Access::Fetch).err().unwrap_or(Fault {
                     addr,
                     access: Access::Fetch,
-                    kind: fault_kind(mem, addr),
-                }));
+                    kind: FaultKind::Protection,
+                    present: true,
+                });
+                return Err(Exception::from(f));
             }
             ops.push(Op {
                 insn,
@@ -115,13 +117,6 @@ fn decode_block(rip: u64, mem: &AddressSpace) -> Result<Block> {
         ops: ops.into_boxed_slice(),
         ends_in_syscall,
     })
-}
-
-fn fault_kind(mem: &AddressSpace, addr: u64) -> FaultKind {
-    match mem.check(addr, 1, Access::Fetch) {
-        Err(f) => f.kind,
-        Ok(()) => FaultKind::Protection,
-    }
 }
 
 /// A hasher for u64 keys that are already well spread (guest addresses).

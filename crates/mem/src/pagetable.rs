@@ -26,6 +26,10 @@ pub mod page {
     pub const BEYOND_EOF: u8 = 32;
     /// Some mapping covers the page (distinguishes SEGV_ACCERR from SEGV_MAPERR).
     pub const MAPPED: u8 = 64;
+    /// The page has been accessed since it was mapped (or last discarded), so Linux has a
+    /// page-table entry for it: the P bit of a protection fault's error code. Pages start
+    /// unpopulated, so their first access takes the slow path, which sets it.
+    pub const POPULATED: u8 = 128;
 
     /// Bits that must be exactly READ for an ordinary read to take the fast path.
     pub const READ_MASK: u8 = READ | BEYOND_EOF;

@@ -691,7 +691,7 @@ impl AddressSpace {
                     .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EACCES)))?;
             }
             mid.prot = prot;
-            let keep = page::CODE | page::BEYOND_EOF;
+            let keep = page::CODE | page::BEYOND_EOF | page::POPULATED;
             let bits = prot_bits(prot, mid.kind);
             self.pt.update(mid.start, mid.end, |b| (b & keep) | bits);
             m.vmas.insert(mid.start, mid);
@@ -739,8 +739,10 @@ impl AddressSpace {
             advice,
             libc::MADV_DONTNEED | libc::MADV_FREE | libc::MADV_REMOVE
         ) {
-            self.pt
-                .update(addr, addr + page_ceil(len), |b| b & !page::CODE);
+            // Discarded pages lose their page-table entries (and any decoded code).
+            self.pt.update(addr, addr + page_ceil(len), |b| {
+                b & !(page::CODE | page::POPULATED)
+            });
             self.code_epoch.fetch_add(1, Ordering::Release);
         }
         Ok(())
@@ -783,7 +785,15 @@ impl AddressSpace {
         } else {
             FaultKind::Protection
         };
-        Fault { addr, access, kind }
+        // PROT_NONE pages have no present page-table entry on x86 Linux.
+        let present =
+            bits & page::POPULATED != 0 && bits & (page::READ | page::WRITE | page::EXEC) != 0;
+        Fault {
+            addr,
+            access,
+            kind,
+            present,
+        }
     }
 
     #[inline(always)]
@@ -808,6 +818,7 @@ impl AddressSpace {
             addr: USER_LIMIT.max(addr),
             access,
             kind: FaultKind::NotMapped,
+            present: false,
         })?;
         let mut p = addr;
         let mut code = false;
@@ -815,6 +826,9 @@ impl AddressSpace {
             let bits = self.pt.get(p);
             if !Self::allowed(bits, access) {
                 return Err(self.fault(p, bits, access));
+            }
+            if bits & page::POPULATED == 0 {
+                self.pt.set_bits(p, page::POPULATED);
             }
             code |= bits & page::CODE != 0;
             let next = page_floor(p) + PAGE_SIZE;
@@ -843,10 +857,11 @@ impl AddressSpace {
     #[inline(always)]
     fn check_small<const N: u64>(&self, addr: u64, access: Access) -> Result<(), Fault> {
         if addr & (PAGE_SIZE - 1) <= PAGE_SIZE - N {
-            let bits = self.pt.get(addr);
+            // Unpopulated pages fail here and take the slow path, which populates them.
+            let bits = self.pt.get(addr) ^ page::POPULATED;
             let ok = match access {
-                Access::Write => bits & page::WRITE_MASK == page::WRITE,
-                _ => Self::allowed(bits, access),
+                Access::Write => bits & (page::WRITE_MASK | page::POPULATED) == page::WRITE,
+                _ => bits & page::POPULATED == 0 && Self::allowed(bits, access),
             };
             if ok {
                 return Ok(());
@@ -1101,6 +1116,7 @@ impl AddressSpace {
     /// written if the check fails.
     pub fn fill(&self, dst: u64, count: u64, elem: u32, pattern: u64) -> Result<(), Fault> {
         let len = count.checked_mul(elem as u64).ok_or(Fault {
+            present: false,
             addr: dst,
             access: Access::Write,
             kind: FaultKind::NotMapped,
@@ -1169,6 +1185,9 @@ impl AddressSpace {
                     return Err(self.fault(p, bits, Access::Fetch));
                 }
                 break;
+            }
+            if bits & page::POPULATED == 0 {
+                self.pt.set_bits(p, page::POPULATED);
             }
             let page_end = page_floor(p) + PAGE_SIZE;
             let k = ((page_end - p) as usize).min(buf.len() - n);
