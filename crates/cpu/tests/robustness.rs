@@ -747,3 +747,84 @@ fn regressions() {
     }
     assert!(failed.is_empty(), "{failed:#?}");
 }
+
+/// Guest-reachable misuse of the memory API (syscall arguments, odd sizes) must fail cleanly.
+#[test]
+fn mem_regressions() {
+    let _g = lock();
+    install_hook();
+    let s = space();
+    let mem = &s.mem;
+    let r = guarded(|| {
+        // A path pointer in the last page of the 64-bit space (open(2) and friends).
+        assert!(mem.read_cstr(0xffff_ffff_ffff_f800, 4096).is_err());
+        assert!(mem.read_cstr(u64::MAX, 16).is_err());
+        // map_shadow_stack(0, 2^64 - 4096): the length plus the guard gap overflows.
+        let huge = MapRequest::anonymous(
+            0,
+            0u64.wrapping_sub(PAGE_SIZE),
+            (libc::PROT_READ | libc::PROT_WRITE) as u32,
+            VmaKind::ShadowStack,
+        );
+        assert!(mem.map(&huge).is_err());
+        // A forced write whose end passes 2^64 (/proc/self/mem at a huge offset).
+        assert!(mem.force_write(u64::MAX - 3, &[0u8; 8]).is_err());
+        // Stack growth "down" to an address above the stack.
+        assert!(mem.grow_down(D0, D0 + PAGE_SIZE).is_err());
+        // A zero or odd width behaves as 8 bytes: no division by zero, all bytes checked.
+        let mut seen = 0;
+        let old = mem.atomic_rmw(D0 + 8, 0, &mut |v| {
+            seen = v;
+            Some(v)
+        });
+        assert_eq!(old.ok(), mem.read_u64(D0 + 8).ok());
+        assert!(mem
+            .atomic_rmw(D1 + PAGE_SIZE - 4, 0, &mut |v| Some(v))
+            .is_err());
+        assert!(mem
+            .atomic_rmw(D1 + PAGE_SIZE - 4, 3, &mut |v| Some(v))
+            .is_err());
+        // A shadow-stack access of an odd width is checked over all 8 bytes it touches: the
+        // page after the shadow stack is unmapped on the host.
+        assert!(mem.shadow_read(SS + PAGE_SIZE - 2, 2).is_err());
+        assert!(mem.shadow_write(SS + PAGE_SIZE - 2, 2, 0).is_err());
+        // A misaligned shadow-stack compare-exchange works without a misaligned atomic.
+        assert!(mem.shadow_cmpxchg(SS + 4, |v| v).is_ok());
+        let _ = seen;
+    });
+    assert!(r.is_ok(), "{r:?}");
+}
+
+/// A forced write (/proc/self/mem) to a shared read-only file mapping, which the host maps
+/// read-only, must fail instead of crashing the host process.
+#[test]
+fn force_write_shared_readonly_file() {
+    let _g = lock();
+    let s = space();
+    let path = std::env::temp_dir().join(format!("cetbox-robust-{}", std::process::id()));
+    std::fs::write(&path, vec![0x5au8; PAGE_SIZE as usize]).expect("temp file");
+    let f = std::fs::File::open(&path).expect("open temp file");
+    use std::os::fd::AsRawFd;
+    let at = BASE + 0x9000;
+    let mut req = MapRequest::anonymous(at, PAGE_SIZE, libc::PROT_READ as u32, VmaKind::Normal);
+    req.fixed = true;
+    req.noreplace = true;
+    req.shared = true;
+    req.fd = Some(f.as_raw_fd());
+    req.file_size = PAGE_SIZE;
+    req.backing = cetbox_mem::Backing::File {
+        path: path.display().to_string(),
+        dev: 0,
+        inode: 0,
+        offset: 0,
+    };
+    s.mem.map(&req).expect("shared file mapping");
+    let r = s.mem.force_write(at + 16, &[1, 2, 3]);
+    assert!(
+        r.is_err(),
+        "forced write to a shared read-only mapping succeeded"
+    );
+    assert_eq!(s.mem.read_u8(at + 16).ok(), Some(0x5a));
+    s.mem.unmap(at, PAGE_SIZE).expect("unmap");
+    let _ = std::fs::remove_file(&path);
+}
