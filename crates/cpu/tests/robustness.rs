@@ -719,7 +719,31 @@ struct Case {
     setup: fn(&mut Cpu),
 }
 
-const REGRESSIONS: &[Case] = &[];
+/// A same-privilege far-return frame at RSP = D1 and shadow stacks on with SSP at the top of
+/// the 64-bit space: the shadow frame addresses used to overflow.
+fn far_return_ssp_at_top(cpu: &mut Cpu) {
+    let mut frame = Vec::new();
+    for v in [CODE, 0x33, 0x202, D1, 0x2b] {
+        frame.extend_from_slice(&v.to_le_bytes());
+    }
+    cpu.mem.force_write(D1, &frame).expect("frame");
+    cpu.gpr[4] = D1;
+    cpu.cet.u_cet = U_CET_SH_STK_EN;
+    cpu.cet.ssp = 0xffff_ffff_ffff_fff8;
+}
+
+const REGRESSIONS: &[Case] = &[
+    Case {
+        name: "retfq with SSP near 2^64",
+        bytes: &[0x48, 0xcb],
+        setup: far_return_ssp_at_top,
+    },
+    Case {
+        name: "iretq with SSP near 2^64",
+        bytes: &[0x48, 0xcf],
+        setup: far_return_ssp_at_top,
+    },
+];
 
 #[test]
 fn regressions() {
