@@ -136,7 +136,9 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 // ------------------------------------------------------------------------------------ values
 
-const EDGES: [u64; 22] = [
+const EDGES: [u64; 24] = [
+    0x33, // user CS, for far-return frames
+    0x2b, // user SS
     0,
     1,
     2,
@@ -377,6 +379,38 @@ fn corpus() -> &'static Corpus {
                 v.push(buf[..insn.len()].to_vec());
             }
         }
+        // Forms random bytes rarely hit: exact encodings and the waiting x87 forms.
+        const SEEDS: &[&[u8]] = &[
+            &[0xf3, 0x0f, 0x1e, 0xfa],       // endbr64
+            &[0xf3, 0x0f, 0x01, 0xe8],       // setssbsy
+            &[0xf3, 0x48, 0x0f, 0x1e, 0xc8], // rdsspq rax
+            &[0xf3, 0x0f, 0x01, 0xea],       // saveprevssp
+            &[0x9b, 0xdf, 0xe0],             // fstsw ax
+            &[0x9b, 0xdb, 0xe2],             // fclex
+            &[0x9b, 0xdb, 0xe3],             // finit
+            &[0x9b, 0xd9, 0x30],             // fstenv [rax]
+            &[0x9b, 0xd9, 0x38],             // fstcw [rax]
+            &[0x9b, 0xdd, 0x30],             // fsave [rax]
+            &[0x9b, 0xdd, 0x38],             // fstsw [rax]
+            &[0xf3, 0x48, 0xa5],             // rep movsq
+            &[0x67, 0xf3, 0xa4],             // rep movsb (32-bit addresses)
+            &[0xf3, 0x48, 0xab],             // rep stosq
+            &[0xf3, 0xa6],                   // repe cmpsb
+            &[0xf2, 0xae],                   // repne scasb
+            &[0xf3, 0xac],                   // rep lodsb
+            &[0xc8, 0x10, 0x00, 0x1f],       // enter 16, 31
+            &[0x48, 0x0f, 0xc7, 0x08],       // cmpxchg8b [rax]
+            &[0xf0, 0x48, 0x0f, 0xc1, 0x01], // lock xadd [rcx], rax
+            &[0x0f, 0xae, 0x00],             // fxsave [rax]
+            &[0x0f, 0xae, 0x08],             // fxrstor [rax]
+        ];
+        for seed in SEEDS {
+            let mut d = Decoder::with_ip(64, seed, CODE, DecoderOptions::NONE);
+            let insn = d.decode();
+            if !insn.is_invalid() && handler_for(insn.code()).is_some() {
+                map.entry(insn.code()).or_default().push(seed.to_vec());
+            }
+        }
         let mut by_code: Vec<(Code, Vec<Vec<u8>>)> = map.into_iter().collect();
         by_code.sort_by_key(|(c, _)| *c as u32);
         let missing: Vec<Code> = implemented
@@ -549,6 +583,7 @@ fn fuzz_step() {
     let mut bytes = Vec::new();
     let mut failures: HashMap<String, String> = HashMap::new();
     let (mut steps, mut slowest) = (0u64, Duration::ZERO);
+    let mut slowest_at = String::new();
     let mut outcomes: HashMap<&'static str, u64> = HashMap::new();
     let mut it = 0;
     while it < iters && Instant::now() < deadline {
@@ -586,7 +621,10 @@ fn fuzz_step() {
             let res = guarded(|| cpu.step());
             let dt = t0.elapsed();
             steps += 1;
-            slowest = slowest.max(dt);
+            if dt > slowest {
+                slowest = dt;
+                slowest_at = before.lines().next().unwrap_or("").to_string();
+            }
             let stop = match res {
                 Err(msg) => {
                     failures
@@ -630,7 +668,7 @@ fn fuzz_step() {
     }
     let mut outcomes: Vec<_> = outcomes.into_iter().collect();
     outcomes.sort();
-    eprintln!("fuzz_step: {it} states, {steps} steps, slowest step {slowest:?}; {outcomes:?}");
+    eprintln!("fuzz_step: {it} states, {steps} steps, slowest step {slowest:?} ({slowest_at}); {outcomes:?}");
     if !failures.is_empty() {
         let mut report = String::new();
         for (msg, state) in &failures {
@@ -851,4 +889,83 @@ fn force_write_shared_readonly_file() {
     assert_eq!(s.mem.read_u8(at + 16).ok(), Some(0x5a));
     s.mem.unmap(at, PAGE_SIZE).expect("unmap");
     let _ = std::fs::remove_file(&path);
+}
+
+/// A REP string instruction with RCX = -1 over a large mapping does a bounded amount of work
+/// per step and yields with RIP at itself (so `run` can notice `stop`), in every copy path.
+#[test]
+fn rep_is_bounded() {
+    let _g = lock();
+    install_hook();
+    let s = space();
+    const BIG: u64 = BASE + 0x100_0000;
+    const LEN: u64 = 32 << 20;
+    static MAPPED: OnceLock<()> = OnceLock::new();
+    MAPPED.get_or_init(|| {
+        let mut r = MapRequest::anonymous(
+            BIG,
+            LEN,
+            (libc::PROT_READ | libc::PROT_WRITE) as u32,
+            VmaKind::Normal,
+        );
+        r.fixed = true;
+        r.noreplace = true;
+        s.mem.map(&r).expect("big mapping");
+    });
+    let cases: &[(&str, &[u8], u64, u64, bool)] = &[
+        // name, bytes, rsi, rdi, direction flag
+        ("rep lodsb", &[0xf3, 0xac], BIG, BIG, false),
+        ("repe cmpsb", &[0xf3, 0xa6], BIG, BIG + LEN / 2, false),
+        ("repne scasb", &[0xf2, 0xae], BIG, BIG, false),
+        ("rep movsb", &[0xf3, 0xa4], BIG, BIG + LEN / 2, false),
+        ("rep movsb overlapping", &[0xf3, 0xa4], BIG, BIG + 1, false),
+        (
+            "rep movsb backwards",
+            &[0xf3, 0xa4],
+            BIG + LEN / 2 - 1,
+            BIG + LEN - 1,
+            true,
+        ),
+        (
+            "rep movsb a32",
+            &[0x67, 0xf3, 0xa4],
+            BIG,
+            BIG + LEN / 2,
+            false,
+        ),
+        ("rep stosb", &[0xf3, 0xaa], 0, BIG, false),
+        ("rep stosq a32", &[0x67, 0xf3, 0x48, 0xab], 0, BIG, false),
+        ("rep movsq", &[0xf3, 0x48, 0xa5], BIG, BIG + LEN / 2, false),
+    ];
+    let mut worst = Duration::ZERO;
+    for &(name, bytes, rsi, rdi, df) in cases {
+        s.mem.force_write(CODE, bytes).expect("code");
+        let mut cpu = Cpu::new(s.mem.clone(), Arc::new(CpuConfig::default()));
+        cpu.gpr[0] = 1; // AL: never found by SCAS in zeroed memory
+        cpu.gpr[1] = u64::MAX;
+        cpu.gpr[6] = rsi;
+        cpu.gpr[7] = rdi;
+        cpu.set_rflags(if df { 0x402 } else { 0x2 });
+        cpu.rip = CODE;
+        let t0 = Instant::now();
+        let r = guarded(|| cpu.step());
+        let dt = t0.elapsed();
+        worst = worst.max(dt);
+        assert!(r.is_ok(), "{name}: {r:?}");
+        assert_eq!(cpu.rip, CODE, "{name}: did not yield at the instruction");
+        // A 32-bit address size counts in ECX (and writes it zero-extended).
+        let start = if bytes[0] == 0x67 {
+            0xffff_ffff
+        } else {
+            u64::MAX
+        };
+        let done = start - cpu.gpr[1];
+        assert!(
+            done > 0 && done <= 1 << 20,
+            "{name}: {done} iterations in one step"
+        );
+        assert!(dt < STEP_LIMIT, "{name}: one step took {dt:?}");
+        eprintln!("  {name}: {done} iterations in {dt:?}");
+    }
+    eprintln!("rep_is_bounded: slowest step {worst:?}");
 }

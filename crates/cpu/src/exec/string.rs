@@ -41,8 +41,11 @@ pub fn lookup(code: Code) -> Option<Handler> {
     })
 }
 
-/// Iterations one call may run before yielding (re-executing the instruction later).
-const BUDGET: u64 = 1 << 22;
+/// Iterations one call may run before yielding (re-executing the instruction later). It
+/// bounds the latency of `stop`: element-by-element loops (CMPS, SCAS, LODS, overlapping or
+/// 32-bit-address MOVS/STOS) cost tens of nanoseconds per element without optimisation, and a
+/// yield costs one block-cache lookup.
+const BUDGET: u64 = 1 << 18;
 
 const RCX: usize = 1;
 const RSI: usize = 6;
