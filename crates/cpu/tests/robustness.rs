@@ -576,7 +576,7 @@ fn fuzz_step() {
         "the generator reaches too few forms"
     );
     let seed = env_u64("ROBUST_SEED", 0x5eed_cafe);
-    let iters = env_u64("ROBUST_ITERS", 600_000);
+    let iters = env_u64("ROBUST_ITERS", 2_000_000);
     let deadline = Instant::now() + Duration::from_secs(env_u64("ROBUST_SECS", 50));
     let mut r = Rng::new(seed);
     let mut cpus = new_cpus(&s.mem);

@@ -171,17 +171,7 @@ fn iret(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let rflags = cpu.mem.read_u64(sp.wrapping_add(16))?;
     let rsp = cpu.mem.read_u64(sp.wrapping_add(24))?;
     let _ss = cpu.mem.read_u64(sp.wrapping_add(32))?;
-    if cs != USER_CS {
-        return Err(Exception::GeneralProtection);
-    }
-    let new_ssp = if cpu.cet.shstk_enabled() {
-        Some(shadow_far_return(cpu, cs, rip)?)
-    } else {
-        None
-    };
-    if !is_canonical(rip) {
-        return Err(Exception::GeneralProtection);
-    }
+    let new_ssp = far_return_checks(cpu, cs, rip)?;
     let keep = cpu.rflags() & !crate::flags::USER_WRITABLE;
     cpu.set_rflags((rflags & crate::flags::USER_WRITABLE) | keep);
     cpu.gpr[4] = rsp;
@@ -200,17 +190,7 @@ fn retf(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let sp = cpu.gpr[4];
     let rip = cpu.mem.read_u64(sp)?;
     let cs = cpu.mem.read_u64(sp.wrapping_add(8))? & 0xffff;
-    if cs != USER_CS {
-        return Err(Exception::GeneralProtection);
-    }
-    let new_ssp = if cpu.cet.shstk_enabled() {
-        Some(shadow_far_return(cpu, cs, rip)?)
-    } else {
-        None
-    };
-    if !is_canonical(rip) {
-        return Err(Exception::GeneralProtection);
-    }
+    let new_ssp = far_return_checks(cpu, cs, rip)?;
     let imm = if i.code() == Code::Retfq_imm16 {
         i.immediate16() as u64
     } else {
@@ -222,6 +202,24 @@ fn retf(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         cpu.cet.ssp = s;
     }
     Ok(())
+}
+
+/// The checks of a same-privilege far return (IRETQ, RETFQ) once its frame is loaded: the
+/// code selector, the shadow-stack frame when shadow stacks are on, and the target. Returns
+/// the SSP to restore, if any.
+fn far_return_checks(cpu: &Cpu, cs: u64, rip: u64) -> Result<Option<u64>> {
+    if cs != USER_CS {
+        return Err(Exception::GeneralProtection);
+    }
+    let new_ssp = if cpu.cet.shstk_enabled() {
+        Some(shadow_far_return(cpu, cs, rip)?)
+    } else {
+        None
+    };
+    if !is_canonical(rip) {
+        return Err(Exception::GeneralProtection);
+    }
+    Ok(new_ssp)
 }
 
 /// The shadow-stack half of a same-privilege far return (cpu.md §8): returns the SSP to restore.
