@@ -23,6 +23,9 @@ pub struct Block {
 }
 
 const MAX_BLOCK: usize = 64;
+/// Blocks kept before the cache starts over: a guest jumping to ever new addresses (every byte
+/// offset of a large buffer, say) must not grow host memory without bound.
+const MAX_CACHED: usize = 1 << 16;
 const FAST_SLOTS: usize = 4096;
 
 #[derive(Default)]
@@ -54,6 +57,10 @@ impl BlockCache {
             Some(b) => b.clone(),
             None => {
                 let b = Rc::new(decode_block(rip, mem)?);
+                if self.map.len() >= MAX_CACHED {
+                    self.clear();
+                    self.fast = vec![(u64::MAX, None); FAST_SLOTS];
+                }
                 self.map.insert(rip, b.clone());
                 b
             }

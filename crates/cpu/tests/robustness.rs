@@ -969,3 +969,44 @@ fn rep_is_bounded() {
     }
     eprintln!("rep_is_bounded: slowest step {worst:?}");
 }
+
+/// Entering code at more distinct addresses than the block cache keeps makes it start over
+/// (bounded host memory) and keeps working.
+#[test]
+fn block_cache_is_bounded() {
+    let _g = lock();
+    install_hook();
+    let s = space();
+    const AT: u64 = BASE + 0x200_0000;
+    const PAGES_N: u64 = 20;
+    let mut r = MapRequest::anonymous(
+        AT,
+        PAGES_N * PAGE_SIZE,
+        (libc::PROT_READ | libc::PROT_EXEC) as u32,
+        VmaKind::Normal,
+    );
+    r.fixed = true;
+    r.noreplace = true;
+    s.mem.map(&r).expect("code mapping");
+    // NOPs with a SYSCALL closing every 32 bytes, so each entry runs one short block.
+    let mut code = vec![0x90u8; (PAGES_N * PAGE_SIZE) as usize];
+    for chunk in code.chunks_mut(32) {
+        chunk[30] = 0x0f;
+        chunk[31] = 0x05;
+    }
+    s.mem.force_write(AT, &code).expect("code");
+    let mut cpu = Cpu::new(s.mem.clone(), Arc::new(CpuConfig::default()));
+    let stop = AtomicBool::new(false);
+    let res = guarded(|| {
+        for addr in AT..AT + PAGES_N * PAGE_SIZE - 32 {
+            cpu.rip = addr;
+            let exit = cpu.run(&stop);
+            assert!(
+                matches!(exit, Exit::Syscall | Exit::Exception(_)),
+                "{addr:#x}: {exit:?}"
+            );
+        }
+    });
+    s.mem.unmap(AT, PAGES_N * PAGE_SIZE).expect("unmap");
+    assert!(res.is_ok(), "{res:?}");
+}
