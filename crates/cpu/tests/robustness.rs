@@ -52,6 +52,18 @@ const PAGES: [u64; 9] = [
     BASE + 0x8000,
 ];
 
+const RX: u32 = (libc::PROT_READ | libc::PROT_EXEC) as u32;
+const RW: u32 = (libc::PROT_READ | libc::PROT_WRITE) as u32;
+const R: u32 = libc::PROT_READ as u32;
+
+/// A mapping request for exactly [addr, addr + len) that never replaces anything.
+fn fixed(addr: u64, len: u64, prot: u32, kind: VmaKind) -> MapRequest {
+    let mut r = MapRequest::anonymous(addr, len, prot, kind);
+    r.fixed = true;
+    r.noreplace = true;
+    r
+}
+
 struct Space {
     mem: Arc<AddressSpace>,
     top_mapped: bool,
@@ -61,22 +73,15 @@ fn space() -> &'static Space {
     static S: OnceLock<Space> = OnceLock::new();
     S.get_or_init(|| {
         let mem = Arc::new(AddressSpace::new().expect("address space"));
-        let rx = (libc::PROT_READ | libc::PROT_EXEC) as u32;
-        let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
-        let ro = libc::PROT_READ as u32;
-        let map = |addr: u64, prot: u32, kind: VmaKind| {
-            let mut r = MapRequest::anonymous(addr, PAGE_SIZE, prot, kind);
-            r.fixed = true;
-            r.noreplace = true;
-            mem.map(&r)
-        };
-        map(CODE, rx, VmaKind::Normal).expect("code page");
-        map(D0, rw, VmaKind::Normal).expect("D0");
-        map(D1, rw, VmaKind::Normal).expect("D1");
-        map(RO, ro, VmaKind::Normal).expect("RO");
-        map(D2, rw, VmaKind::Normal).expect("D2");
-        map(SS, rw, VmaKind::ShadowStack).expect("shadow stack");
-        let top_mapped = map(TOP, rw, VmaKind::Normal).is_ok();
+        let map =
+            |addr: u64, prot: u32, kind: VmaKind| mem.map(&fixed(addr, PAGE_SIZE, prot, kind));
+        map(CODE, RX, VmaKind::Normal).expect("code page");
+        map(D0, RW, VmaKind::Normal).expect("D0");
+        map(D1, RW, VmaKind::Normal).expect("D1");
+        map(RO, R, VmaKind::Normal).expect("RO");
+        map(D2, RW, VmaKind::Normal).expect("D2");
+        map(SS, RW, VmaKind::ShadowStack).expect("shadow stack");
+        let top_mapped = map(TOP, RW, VmaKind::Normal).is_ok();
         Space { mem, top_mapped }
     })
 }
@@ -822,12 +827,7 @@ fn mem_regressions() {
         assert!(mem.read_cstr(0xffff_ffff_ffff_f800, 4096).is_err());
         assert!(mem.read_cstr(u64::MAX, 16).is_err());
         // map_shadow_stack(0, 2^64 - 4096): the length plus the guard gap overflows.
-        let huge = MapRequest::anonymous(
-            0,
-            0u64.wrapping_sub(PAGE_SIZE),
-            (libc::PROT_READ | libc::PROT_WRITE) as u32,
-            VmaKind::ShadowStack,
-        );
+        let huge = MapRequest::anonymous(0, 0u64.wrapping_sub(PAGE_SIZE), RW, VmaKind::ShadowStack);
         assert!(mem.map(&huge).is_err());
         // A forced write whose end passes 2^64 (/proc/self/mem at a huge offset).
         assert!(mem.force_write(u64::MAX - 3, &[0u8; 8]).is_err());
@@ -868,9 +868,7 @@ fn force_write_shared_readonly_file() {
     let f = std::fs::File::open(&path).expect("open temp file");
     use std::os::fd::AsRawFd;
     let at = BASE + 0x9000;
-    let mut req = MapRequest::anonymous(at, PAGE_SIZE, libc::PROT_READ as u32, VmaKind::Normal);
-    req.fixed = true;
-    req.noreplace = true;
+    let mut req = fixed(at, PAGE_SIZE, R, VmaKind::Normal);
     req.shared = true;
     req.fd = Some(f.as_raw_fd());
     req.file_size = PAGE_SIZE;
@@ -902,15 +900,9 @@ fn rep_is_bounded() {
     const LEN: u64 = 32 << 20;
     static MAPPED: OnceLock<()> = OnceLock::new();
     MAPPED.get_or_init(|| {
-        let mut r = MapRequest::anonymous(
-            BIG,
-            LEN,
-            (libc::PROT_READ | libc::PROT_WRITE) as u32,
-            VmaKind::Normal,
-        );
-        r.fixed = true;
-        r.noreplace = true;
-        s.mem.map(&r).expect("big mapping");
+        s.mem
+            .map(&fixed(BIG, LEN, RW, VmaKind::Normal))
+            .expect("big mapping");
     });
     let cases: &[(&str, &[u8], u64, u64, bool)] = &[
         // name, bytes, rsi, rdi, direction flag
@@ -979,15 +971,9 @@ fn block_cache_is_bounded() {
     let s = space();
     const AT: u64 = BASE + 0x200_0000;
     const PAGES_N: u64 = 20;
-    let mut r = MapRequest::anonymous(
-        AT,
-        PAGES_N * PAGE_SIZE,
-        (libc::PROT_READ | libc::PROT_EXEC) as u32,
-        VmaKind::Normal,
-    );
-    r.fixed = true;
-    r.noreplace = true;
-    s.mem.map(&r).expect("code mapping");
+    s.mem
+        .map(&fixed(AT, PAGES_N * PAGE_SIZE, RX, VmaKind::Normal))
+        .expect("code mapping");
     // NOPs with a SYSCALL closing every 32 bytes, so each entry runs one short block.
     let mut code = vec![0x90u8; (PAGES_N * PAGE_SIZE) as usize];
     for chunk in code.chunks_mut(32) {
