@@ -91,13 +91,7 @@ fn decode_block(rip: u64, mem: &AddressSpace) -> Result<Block> {
                 break;
             }
             if dec.last_error() == iced_x86::DecoderError::NoMoreBytes {
-                // The instruction runs into a page we may not execute.
-                let addr = ip + n as u64;
-                return Err(Exception::PageFault(Fault {
-                    addr,
-                    access: Access::Fetch,
-                    kind: fault_kind(mem, addr),
-                }));
+                return Err(straddle_fault(mem, ip + n as u64));
             }
             ops.push(Op {
                 insn,
@@ -121,6 +115,15 @@ fn decode_block(rip: u64, mem: &AddressSpace) -> Result<Block> {
     Ok(Block {
         ops: ops.into_boxed_slice(),
         ends_in_syscall,
+    })
+}
+
+/// The fault of an instruction that runs into `addr`, a page that may not be executed.
+pub(crate) fn straddle_fault(mem: &AddressSpace, addr: u64) -> Exception {
+    Exception::PageFault(Fault {
+        addr,
+        access: Access::Fetch,
+        kind: fault_kind(mem, addr),
     })
 }
 

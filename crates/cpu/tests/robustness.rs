@@ -996,3 +996,30 @@ fn block_cache_is_bounded() {
     s.mem.unmap(AT, PAGES_N * PAGE_SIZE).expect("unmap");
     assert!(res.is_ok(), "{res:?}");
 }
+
+/// An instruction running into the unmapped page after the code page faults there (#PF on
+/// fetch at the page boundary) under `step` exactly as under `run`.
+#[test]
+fn straddling_instruction_faults_alike() {
+    let _g = lock();
+    let s = space();
+    // mov rax, imm64 with only its first 4 bytes on the page.
+    let at = CODE + PAGE_SIZE - 4;
+    s.mem
+        .force_write(at, &[0x48, 0xb8, 0x11, 0x22])
+        .expect("code");
+    let mut cpu = Cpu::new(s.mem.clone(), Arc::new(CpuConfig::default()));
+    cpu.rip = at;
+    let stepped = cpu.step();
+    cpu.rip = at;
+    let ran = cpu.run(&AtomicBool::new(false));
+    match &stepped {
+        Some(Exit::Exception(Exception::PageFault(f))) => {
+            assert_eq!(f.addr, CODE + PAGE_SIZE);
+            assert_eq!(f.access, cetbox_mem::Access::Fetch);
+        }
+        other => panic!("step: {other:?}"),
+    }
+    assert_eq!(stepped, Some(ran));
+    assert_eq!(cpu.rip, at);
+}
