@@ -23,6 +23,9 @@ pub struct Block {
 }
 
 const MAX_BLOCK: usize = 64;
+/// Blocks kept before the cache starts over: a guest jumping to ever new addresses (every byte
+/// offset of a large buffer, say) must not grow host memory without bound.
+const MAX_CACHED: usize = 1 << 16;
 const FAST_SLOTS: usize = 4096;
 
 #[derive(Default)]
@@ -54,6 +57,10 @@ impl BlockCache {
             Some(b) => b.clone(),
             None => {
                 let b = Rc::new(decode_block(rip, mem)?);
+                if self.map.len() >= MAX_CACHED {
+                    self.clear();
+                    self.fast = vec![(u64::MAX, None); FAST_SLOTS];
+                }
                 self.map.insert(rip, b.clone());
                 b
             }
@@ -85,14 +92,7 @@ fn decode_block(rip: u64, mem: &AddressSpace) -> Result<Block> {
             }
             if dec.last_error() == iced_x86::DecoderError::NoMoreBytes {
                 // The instruction runs into a page we may not execute.
-                let addr = ip + n as u64;
-                let f = mem.check(addr, 1, Access::Fetch).err().unwrap_or(Fault {
-                    addr,
-                    access: Access::Fetch,
-                    kind: FaultKind::Protection,
-                    present: true,
-                });
-                return Err(Exception::from(f));
+                return Err(straddle_fault(mem, ip + n as u64));
             }
             ops.push(Op {
                 insn,
@@ -117,6 +117,17 @@ fn decode_block(rip: u64, mem: &AddressSpace) -> Result<Block> {
         ops: ops.into_boxed_slice(),
         ends_in_syscall,
     })
+}
+
+/// The fault of an instruction that runs into `addr`, a page that may not be executed.
+pub(crate) fn straddle_fault(mem: &AddressSpace, addr: u64) -> Exception {
+    let f = mem.check(addr, 1, Access::Fetch).err().unwrap_or(Fault {
+        addr,
+        access: Access::Fetch,
+        kind: FaultKind::Protection,
+        present: true,
+    });
+    Exception::from(f)
 }
 
 /// A hasher for u64 keys that are already well spread (guest addresses).

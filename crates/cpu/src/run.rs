@@ -67,6 +67,13 @@ impl Cpu {
         let mut dec =
             iced_x86::Decoder::with_ip(64, &buf[..n], rip, iced_x86::DecoderOptions::NONE);
         let insn = dec.decode();
+        if insn.is_invalid() && dec.last_error() == iced_x86::DecoderError::NoMoreBytes {
+            // As `run` reports it: the instruction runs into a page that may not be executed.
+            return Some(Exit::Exception(crate::block::straddle_fault(
+                &self.mem,
+                rip + n as u64,
+            )));
+        }
         let exec = if insn.is_invalid() {
             crate::exec::invalid
         } else {

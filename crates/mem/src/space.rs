@@ -703,6 +703,9 @@ impl AddressSpace {
 
     /// Extends the VMA starting at `start` downward to `new_start` (stack growth).
     pub fn grow_down(&self, start: u64, new_start: u64) -> Result<(), MapError> {
+        if new_start >= start {
+            return Err(MapError::NoMemory);
+        }
         let mut m = self.maps();
         let v = m.vmas.get(&start).cloned().ok_or(MapError::NoMemory)?;
         if !Self::free_in(&m, new_start, start) {
@@ -969,7 +972,8 @@ impl AddressSpace {
 
     /// A shadow-stack load of 8 bytes (or 4 with `size` 4).
     pub fn shadow_read(&self, addr: u64, size: u32) -> Result<u64, Fault> {
-        self.check(addr, size as u64, Access::ShadowRead)?;
+        let size = if size == 4 { 4 } else { 8 };
+        self.check(addr, size, Access::ShadowRead)?;
         // SAFETY: checked: a writable shadow-stack page, which is host memory.
         Ok(unsafe {
             if size == 4 {
@@ -982,7 +986,8 @@ impl AddressSpace {
 
     /// A shadow-stack store of 8 bytes (or 4 with `size` 4).
     pub fn shadow_write(&self, addr: u64, size: u32, v: u64) -> Result<(), Fault> {
-        self.check(addr, size as u64, Access::ShadowWrite)?;
+        let size = if size == 4 { 4 } else { 8 };
+        self.check(addr, size, Access::ShadowWrite)?;
         // SAFETY: checked: a writable shadow-stack page.
         unsafe {
             if size == 4 {
@@ -998,7 +1003,17 @@ impl AddressSpace {
     /// and replaces it with `new` if equal; returns the old value (RSTORSSP's locked RMW).
     pub fn shadow_cmpxchg(&self, addr: u64, f: impl Fn(u64) -> u64) -> Result<u64, Fault> {
         self.check(addr, 8, Access::ShadowWrite)?;
-        // SAFETY: checked: a writable shadow-stack page; the caller guarantees 8-alignment.
+        if addr % 8 != 0 {
+            // Callers align the slot; should one not, serialise rather than make a misaligned
+            // atomic reference.
+            static SPLIT: Mutex<()> = Mutex::new(());
+            let _g = SPLIT.lock().unwrap_or_else(|e| e.into_inner());
+            let old = self.shadow_read(addr, 8)?;
+            self.shadow_write(addr, 8, f(old))?;
+            return Ok(old);
+        }
+        // SAFETY: checked: a writable shadow-stack page (host memory mapped read-write) holding
+        // all 8 bytes, and 8-aligned as AtomicU64 requires.
         let cell = unsafe { &*(addr as *const AtomicU64) };
         let mut old = cell.load(Ordering::SeqCst);
         loop {
@@ -1013,17 +1028,36 @@ impl AddressSpace {
     /// /proc/self/mem, and WRUSS for signal frames). The range must be mapped.
     pub fn force_write(&self, addr: u64, data: &[u8]) -> Result<(), Fault> {
         let len = data.len() as u64;
+        let end = addr.checked_add(len).ok_or(Fault {
+            present: false,
+            addr: USER_LIMIT.max(addr),
+            access: Access::Write,
+            kind: FaultKind::NotMapped,
+        })?;
         let mut p = addr;
-        while p < addr + len {
+        while p < end {
             let bits = self.pt.get(p);
             if bits & page::MAPPED == 0 || bits & page::BEYOND_EOF != 0 {
                 return Err(self.fault(p, bits, Access::Write));
             }
             p = page_floor(p) + PAGE_SIZE;
         }
+        // A shared mapping without PROT_WRITE may be read-only on the host (a shared file
+        // mapping is); Linux refuses forced writes to any shared non-writable mapping.
+        if len != 0 {
+            let m = self.maps();
+            for k in Self::overlapping(&m, addr, end) {
+                let v = &m.vmas[&k];
+                if v.shared && v.prot & libc::PROT_WRITE as u32 == 0 {
+                    let at = v.start.max(addr);
+                    return Err(self.fault(at, self.pt.get(at), Access::Write));
+                }
+            }
+        }
         self.code_written(addr, len);
-        // SAFETY: every page in the range is guest memory mapped on the host read-write
-        // (private and shadow-stack memory always is).
+        // SAFETY: every page in the range is mapped guest memory, and not part of a shared
+        // mapping without PROT_WRITE, so the host maps it read-write (private, anonymous and
+        // shadow-stack memory always is; shared file memory is when the guest may write it).
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) };
         Ok(())
     }
@@ -1037,12 +1071,19 @@ impl AddressSpace {
         size: u32,
         f: &mut dyn FnMut(u64) -> Option<u64>,
     ) -> Result<u64, Fault> {
+        // Any other width is treated as 8 bytes, as `read_sized` does, so the check always
+        // covers every byte the access below touches.
+        let size = match size {
+            1 | 2 | 4 => size,
+            _ => 8,
+        };
         self.check_small_dyn(addr, size, Access::Write)?;
         use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU8};
         macro_rules! cas {
             ($t:ty, $a:ty) => {{
                 if addr % size as u64 == 0 {
-                    // SAFETY: checked writable and aligned for this width.
+                    // SAFETY: all `size` bytes were checked writable (so the host maps them
+                    // read-write), and the address is aligned for this width.
                     let cell = unsafe { &*(addr as *const $a) };
                     let mut old = cell.load(Ordering::SeqCst);
                     loop {
@@ -1158,9 +1199,11 @@ impl AddressSpace {
         let mut out = Vec::new();
         let mut p = addr;
         while out.len() < max {
+            // Checked first: a readable page lies below USER_LIMIT, so `page_end` cannot
+            // overflow (a guest pointer near 2^64 would).
+            self.check(p, 1, Access::Read)?;
             let page_end = page_floor(p) + PAGE_SIZE;
             let n = ((page_end - p) as usize).min(max - out.len());
-            self.check(p, 1, Access::Read)?;
             // SAFETY: the whole page holding p is readable (permissions are per page).
             let chunk = unsafe { std::slice::from_raw_parts(p as *const u8, n) };
             if let Some(z) = chunk.iter().position(|&b| b == 0) {
