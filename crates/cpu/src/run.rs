@@ -43,7 +43,9 @@ impl Cpu {
                     self.icount += done;
                     return Exit::Exception(e);
                 }
-                if self.rip != next {
+                // A taken branch, or a store that changed guest code (possibly the rest of this
+                // very block, as self-modifying code does): continue from a fresh decode.
+                if self.rip != next || self.mem.code_epoch() != self.cache.epoch {
                     break;
                 }
             }
