@@ -377,3 +377,17 @@ fn trace_syscalls_prints_strace_like_lines() {
     let e = stderr(&o);
     assert!(e.lines().any(|l| l.contains("exit(0)")), "{e}");
 }
+
+#[test]
+fn instruction_outside_the_model_is_sigill_with_one_diagnostic() {
+    let p = build("popcnt", "static", &["-O2", "-static", "-mpopcnt"]);
+    let o = cetbox(&["run", p.to_str().unwrap()]);
+    assert_eq!(o.status.signal(), Some(4), "killed by SIGILL");
+    assert_eq!(stdout(&o), "before\n");
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.starts_with("cetbox: unsupported instruction at 0x") && e.contains("popcnt"),
+        "{e}"
+    );
+}
