@@ -184,6 +184,12 @@ __attribute__((noinline)) static long deep_yield(int depth, int at) {
     asm volatile("" : "+r"(r) : : "memory");
     return r + 1;
 }
+__attribute__((noinline)) static long deep_yield_free(int n) {
+    if (n == 0) return 0;
+    long r = deep_yield_free(n - 1);
+    asm volatile("" : "+r"(r) : : "memory");
+    return r + 1;
+}
 static void deep_worker(void *arg) {
     (void)arg;
     for (int at = 10; at <= 300; at *= 3) {
@@ -207,6 +213,22 @@ static void pinger(void *arg) {
         long v = coro_resume(pong_c); /* a coroutine resuming another coroutine */
         printf("  ping %ld got %ld\n", i, v);
         coro_yield(i);
+    }
+}
+
+/* A signal delivered while a coroutine runs: Linux pushes its shadow-stack frame on the current
+ * (the coroutine's) shadow stack and sigreturn pops it (linux-abi.md §7.1). */
+static volatile int handled;
+static void on_usr1(int sig) {
+    (void)sig;
+    check_own_shadow_stack(current);
+    handled += (int)(deep_yield_free(50) == 50);
+}
+static void signalled(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 3; i++) {
+        raise(SIGUSR1);
+        coro_yield(handled);
     }
 }
 
@@ -283,6 +305,21 @@ static void demo(void) {
         coro_destroy(c);
     }
     printf("200 short coroutines: total %ld\n", total);
+
+    /* 6. Signals handled while a coroutine runs. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &sa, 0);
+    struct coro *sc = coro_create("sig", signalled, 0);
+    printf("signals in a coroutine:");
+    while (1) {
+        long v = coro_resume(sc);
+        if (sc->done) break;
+        printf(" %ld", v);
+    }
+    printf("\n");
+    coro_destroy(sc);
 }
 
 /* ---- negative cases */

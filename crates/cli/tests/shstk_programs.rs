@@ -617,6 +617,7 @@ ping-pong:
 ping done=1 pong done=0
 deep: 1010 20 1030 60 1090 180 1270 540
 200 short coroutines: total 500
+signals in a coroutine: 1 2 3
 ";
 
 #[test]
