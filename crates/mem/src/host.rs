@@ -125,3 +125,63 @@ pub fn advise(start: u64, len: u64, advice: i32) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Grows or moves a guest host mapping with mremap. `to` = Some((addr, dontunmap)) moves it to
+/// exactly `addr` (which the caller owns); None resizes in place only.
+pub fn remap(old: u64, old_len: u64, new_len: u64, to: Option<(u64, bool)>) -> io::Result<()> {
+    let (flags, target) = match to {
+        Some((a, dontunmap)) => (
+            libc::MREMAP_MAYMOVE
+                | libc::MREMAP_FIXED
+                | if dontunmap { libc::MREMAP_DONTUNMAP } else { 0 },
+            a,
+        ),
+        None => (0, 0),
+    };
+    // SAFETY: the caller guarantees [old, old + old_len) is guest memory and that the target
+    // (when moving) holds only guest memory or a placeholder it owns; without MAYMOVE the host
+    // grows in place only into free address space.
+    let p = unsafe {
+        libc::mremap(
+            old as *mut libc::c_void,
+            old_len as usize,
+            new_len as usize,
+            flags,
+            target as *mut libc::c_void,
+        )
+    };
+    let got = check(p)?;
+    if to.is_some_and(|(a, _)| a != got) || (to.is_none() && got != old) {
+        return Err(io::Error::from_raw_os_error(libc::ENOMEM));
+    }
+    Ok(())
+}
+
+/// msync for guest memory.
+pub fn msync(start: u64, len: u64, flags: i32) -> io::Result<()> {
+    // SAFETY: msync only writes back or invalidates page caches of the caller's guest range.
+    let r = unsafe { libc::msync(start as *mut libc::c_void, len as usize, flags) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// mincore for guest memory; `out` must hold one byte per page.
+pub fn mincore(start: u64, len: u64, out: &mut [u8]) -> io::Result<()> {
+    if (out.len() as u64) < len.div_ceil(4096) {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: `out` is large enough for one byte per page of the range.
+    let r = unsafe {
+        libc::mincore(
+            start as *mut libc::c_void,
+            len as usize,
+            out.as_mut_ptr() as *mut libc::c_uchar,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -16,7 +16,7 @@ mod vma;
 pub use access::Access;
 pub use fault::{Fault, FaultKind};
 pub use pagetable::{page, PageTable, PAGE_SIZE, USER_LIMIT};
-pub use space::{AddressSpace, MapError, MapRequest};
+pub use space::{AddressSpace, MapError, MapRequest, MMAP_MIN_ADDR, STACK_GUARD_GAP};
 pub use vma::{Backing, Vma, VmaKind};
 
 /// Round `x` down to a page boundary.

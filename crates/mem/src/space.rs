@@ -63,6 +63,11 @@ impl MapRequest {
     }
 }
 
+/// Linux's default `stack_guard_gap`: 256 pages kept free below a growsdown VMA.
+pub const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
+/// Linux's default `vm.mmap_min_addr`.
+pub const MMAP_MIN_ADDR: u64 = 0x10000;
+
 struct Maps {
     /// VMAs keyed by start address; never overlapping.
     vmas: BTreeMap<u64, Vma>,
@@ -94,6 +99,16 @@ fn prot_bits(prot: u32, kind: VmaKind) -> u8 {
         b |= page::SHADOW;
     }
     b
+}
+
+/// The current size of the file a mapping shows, for SIGBUS marking of grown or moved file
+/// mappings; 0 (everything beyond EOF) if the file is gone or replaced.
+fn file_size_of(path: &str, backing: &Backing) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), backing) {
+        (Ok(md), Backing::File { inode, .. }) if md.ino() == *inode => md.size(),
+        _ => 0,
+    }
 }
 
 fn in_reserve(start: u64, end: u64) -> bool {
@@ -168,54 +183,137 @@ impl AddressSpace {
         true
     }
 
-    /// Highest free range of `len` bytes ending at or below `below` and starting at or above
-    /// `floor`, leaving `gap` free bytes below and above it; mmap's top-down search.
-    fn find_free_in(m: &Maps, len: u64, below: u64, floor: u64, gap: u64) -> Option<u64> {
-        let mut top = below;
-        // Walk VMAs downward from `below`.
-        for (_, v) in m.vmas.range(..below).rev() {
-            let hole_top = top;
-            let hole_bottom = v.end.saturating_add(gap);
-            if hole_top >= hole_bottom && hole_top - hole_bottom >= len + gap {
-                let start = page_floor(hole_top - gap - len);
-                if start >= floor {
-                    return Some(start);
+    /// The gap Linux keeps free below a VMA (`vm_start_gap`): 256 pages below a growsdown
+    /// stack (`stack_guard_gap`), one page below a shadow stack.
+    fn start_gap(v: &Vma) -> u64 {
+        if v.kind == VmaKind::ShadowStack {
+            PAGE_SIZE
+        } else if v.growsdown {
+            STACK_GUARD_GAP
+        } else {
+            0
+        }
+    }
+
+    /// Linux's `unmapped_area_topdown`: the highest `len`-byte range in [floor, below) that
+    /// leaves every VMA's start gap free and `own_gap` free bytes below itself.
+    fn find_free_in(m: &Maps, len: u64, below: u64, floor: u64, own_gap: u64) -> Option<u64> {
+        let need = len.checked_add(own_gap)?;
+        // `hi` is the top of the current candidate hole.
+        let mut hi = below;
+        let mut iter = m.vmas.range(..below).rev().peekable();
+        // A VMA that straddles `below` caps the first hole at its start gap.
+        if let Some((_, v)) = m.vmas.range(below..).next() {
+            hi = hi.min(v.start.saturating_sub(Self::start_gap(v)));
+        }
+        loop {
+            let (lo, next_hi) = match iter.next() {
+                Some((_, v)) => {
+                    if v.end > below {
+                        // Straddles the limit: no room above its start.
+                        hi = hi.min(v.start.saturating_sub(Self::start_gap(v)));
+                        continue;
+                    }
+                    (v.end, v.start.saturating_sub(Self::start_gap(v)))
                 }
+                None => (0, 0),
+            };
+            let lo = lo.max(floor);
+            if hi >= lo && hi - lo >= need {
+                return Some(page_floor(hi - len));
+            }
+            if lo <= floor {
                 return None;
             }
-            top = top.min(v.start);
-            if top < floor {
-                return None;
+            hi = hi.min(next_hi);
+        }
+    }
+
+    /// Bottom-up search for MAP_32BIT: the lowest free range in [floor, limit).
+    fn find_free_bottom_up(m: &Maps, len: u64, floor: u64, limit: u64) -> Option<u64> {
+        let mut lo = floor;
+        for (_, v) in m.vmas.range(..limit) {
+            if v.end <= lo {
+                continue;
+            }
+            let hi = v.start.saturating_sub(Self::start_gap(v));
+            if hi > lo && hi - lo >= len {
+                break;
+            }
+            lo = lo.max(v.end);
+        }
+        (lo.checked_add(len)? <= limit).then_some(lo)
+    }
+
+    /// Whether a hint `[h, h + len)` is usable: free, outside every VMA's start gap.
+    fn hint_ok(m: &Maps, h: u64, len: u64) -> bool {
+        let Some(end) = h.checked_add(len) else {
+            return false;
+        };
+        if end > USER_LIMIT - PAGE_SIZE || h < MMAP_MIN_ADDR {
+            return false;
+        }
+        if let Some((_, prev)) = m.vmas.range(..=h).next_back() {
+            if prev.end > h {
+                return false;
             }
         }
-        let start = top.checked_sub(len + gap)?;
-        (start >= floor).then_some(page_floor(start))
+        if let Some((_, next)) = m.vmas.range(h..).next() {
+            if end > next.start.saturating_sub(Self::start_gap(next)) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Chooses an address for a non-fixed mapping of `len` bytes (Linux's top-down allocator:
-    /// the hint if it is free, else the highest free range below mmap_base).
+    /// the hint if it is free, else the highest free range below mmap_base). `guard` is the
+    /// free space the new mapping needs below itself (one page for a shadow stack).
     pub fn find_free(&self, hint: u64, len: u64, low_2g: bool, guard: u64) -> Option<u64> {
         let m = self.maps();
         if low_2g {
-            return Self::find_free_in(&m, len, 0x8000_0000, 0x4000_0000, 0);
+            return Self::find_free_bottom_up(&m, len, 0x4000_0000, 0x8000_0000);
         }
         if hint != 0 {
             let h = page_floor(hint);
-            if let Some(end) = h.checked_add(len) {
-                if end <= RESERVE_END
-                    && h >= 0x10000
-                    && Self::free_in(&m, h.saturating_sub(guard), end)
-                {
-                    // Outside our reservation the host may hold memory there; the map step checks.
-                    return Some(h);
-                }
+            if Self::hint_ok(&m, h, len) {
+                // Outside our reservation the host may hold memory there; the map step checks.
+                return Some(h);
             }
         }
         Self::find_free_in(&m, len, m.mmap_base, RESERVE_START, guard)
     }
 
+    /// Top-down placement below mmap_base ignoring any hint, with the start address aligned
+    /// to `align` (a power of two, at least a page).
+    pub fn find_free_aligned(&self, len: u64, align: u64) -> Option<u64> {
+        let m = self.maps();
+        let align = align.max(PAGE_SIZE);
+        let a = Self::find_free_in(
+            &m,
+            len.checked_add(align - PAGE_SIZE)?,
+            m.mmap_base,
+            RESERVE_START,
+            0,
+        )?;
+        let top = a + len + align - PAGE_SIZE;
+        Some((top - len) & !(align - 1))
+    }
+
     /// Creates a mapping and returns its address.
     pub fn map(&self, req: &MapRequest) -> Result<u64, MapError> {
+        match self.map_once(req) {
+            Err(MapError::NoMemory) if !req.fixed && !req.noreplace && req.addr != 0 => {
+                // The hint was free for the guest but not on the host: search instead.
+                let mut r = req.clone();
+                r.addr = 0;
+                self.map_once(&r)
+            }
+            r => r,
+        }
+    }
+
+    fn map_once(&self, req: &MapRequest) -> Result<u64, MapError> {
         let len = page_ceil(req.len);
         if len == 0 {
             return Err(MapError::NoMemory);
@@ -281,14 +379,238 @@ impl AddressSpace {
         };
         self.pt.fill(addr, end, prot_bits(req.prot, req.kind));
         if req.fd.is_some() {
-            let eof_page = page_ceil(req.file_size.saturating_sub(0));
-            let first_beyond = addr + eof_page.saturating_sub(req.offset).min(len);
-            if first_beyond < end {
-                self.pt.update(first_beyond, end, |b| b | page::BEYOND_EOF);
-            }
+            self.mark_eof(addr, end, req.offset, req.file_size);
         }
         m.vmas.insert(addr, vma);
+        Self::merge_around(&mut m, addr, end);
+        self.code_epoch.fetch_add(1, Ordering::Release);
         Ok(addr)
+    }
+
+    /// Marks the pages of [start, end) that map file offsets at or past the end of a file of
+    /// `file_size` bytes, starting at file offset `offset`.
+    fn mark_eof(&self, start: u64, end: u64, offset: u64, file_size: u64) {
+        let eof_page = page_ceil(file_size);
+        let first_beyond = start
+            .saturating_add(eof_page.saturating_sub(offset))
+            .min(end);
+        if first_beyond < end {
+            self.pt.update(first_beyond, end, |b| b | page::BEYOND_EOF);
+        }
+    }
+
+    /// Whether `b` directly continues `a` with identical attributes (Linux's vma_merge test).
+    fn mergeable(a: &Vma, b: &Vma) -> bool {
+        if a.end != b.start
+            || a.prot != b.prot
+            || a.shared != b.shared
+            || a.growsdown != b.growsdown
+            || a.kind != b.kind
+            || matches!(a.kind, VmaKind::Vdso | VmaKind::Vvar)
+        {
+            return false;
+        }
+        match (&a.backing, &b.backing) {
+            (Backing::Anonymous, Backing::Anonymous) => true,
+            (
+                Backing::File {
+                    path: p1,
+                    dev: d1,
+                    inode: i1,
+                    offset: o1,
+                },
+                Backing::File {
+                    path: p2,
+                    dev: d2,
+                    inode: i2,
+                    offset: o2,
+                },
+            ) => p1 == p2 && d1 == d2 && i1 == i2 && o1 + a.len() == *o2,
+            _ => false,
+        }
+    }
+
+    /// Merges the VMAs touching [start, end) with their neighbours where Linux would.
+    fn merge_around(m: &mut Maps, start: u64, end: u64) {
+        let first = m
+            .vmas
+            .range(..start)
+            .next_back()
+            .map(|(k, _)| *k)
+            .unwrap_or(start);
+        let keys: Vec<u64> = m.vmas.range(first..=end).map(|(k, _)| *k).collect();
+        let mut cur: Option<u64> = None;
+        for k in keys {
+            if let Some(c) = cur {
+                let (a, b) = (&m.vmas[&c], &m.vmas[&k]);
+                if Self::mergeable(a, b) {
+                    let b = m.vmas.remove(&k).expect("key from the map");
+                    if let Some(a) = m.vmas.get_mut(&c) {
+                        a.end = b.end;
+                    }
+                    continue;
+                }
+            }
+            cur = Some(k);
+        }
+    }
+
+    /// Grows the mapping that ends at `addr + old_len` in place to `addr + new_len`
+    /// (mremap without moving). The VMA holding `addr` must end exactly at `addr + old_len`
+    /// and the space after it must be free.
+    pub fn grow_in_place(&self, addr: u64, old_len: u64, new_len: u64) -> Result<(), MapError> {
+        let old_end = addr.checked_add(old_len).ok_or(MapError::NoMemory)?;
+        let new_end = addr.checked_add(new_len).ok_or(MapError::NoMemory)?;
+        if new_end <= old_end {
+            return Ok(());
+        }
+        let mut m = self.maps();
+        let v = m
+            .vmas
+            .range(..=addr)
+            .next_back()
+            .map(|(_, v)| v.clone())
+            .filter(|v| v.end == old_end && v.start <= addr)
+            .ok_or(MapError::NoMemory)?;
+        if new_end > USER_LIMIT - PAGE_SIZE || !Self::free_in(&m, old_end, new_end) {
+            return Err(MapError::NoMemory);
+        }
+        if let Some((_, next)) = m.vmas.range(old_end..).next() {
+            if new_end > next.start.saturating_sub(Self::start_gap(next)) {
+                return Err(MapError::NoMemory);
+            }
+        }
+        // The host mapping is grown with mremap, which keeps file and shared-memory
+        // semantics; inside the reservation the reserved pages are dropped first.
+        let reserved = in_reserve(old_end, new_end);
+        if reserved {
+            host::release(old_end, new_end).map_err(|_| MapError::NoMemory)?;
+        }
+        if let Err(e) = host::remap(v.start, v.len(), new_end - v.start, None) {
+            if reserved {
+                let _ = host::reserve(old_end, new_end);
+            }
+            return Err(MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)));
+        }
+        self.pt.fill(old_end, new_end, prot_bits(v.prot, v.kind));
+        if let Backing::File { path, offset, .. } = &v.backing {
+            let size = file_size_of(path, &v.backing);
+            self.mark_eof(v.start, new_end, *offset, size);
+        }
+        if let Some(vm) = m.vmas.get_mut(&v.start) {
+            vm.end = new_end;
+        }
+        Self::merge_around(&mut m, v.start, new_end);
+        Ok(())
+    }
+
+    /// Moves [old, old + old_len) (inside one VMA) to `new` with length `new_len` (mremap with
+    /// MREMAP_MAYMOVE or MREMAP_FIXED). The target must be free of guest mappings; `dontunmap`
+    /// leaves the old range mapped with empty pages (MREMAP_DONTUNMAP).
+    pub fn move_mapping(
+        &self,
+        old: u64,
+        old_len: u64,
+        new: u64,
+        new_len: u64,
+        dontunmap: bool,
+    ) -> Result<u64, MapError> {
+        let old_end = old.checked_add(old_len).ok_or(MapError::NoMemory)?;
+        let new_end = new.checked_add(new_len).ok_or(MapError::NoMemory)?;
+        if new_end > USER_LIMIT - PAGE_SIZE || new < MMAP_MIN_ADDR {
+            return Err(MapError::NoMemory);
+        }
+        let mut m = self.maps();
+        let v = m
+            .vmas
+            .range(..=old)
+            .next_back()
+            .map(|(_, v)| v.clone())
+            .filter(|v| v.end >= old_end)
+            .ok_or(MapError::NoMemory)?;
+        if !Self::free_in(&m, new, new_end) {
+            return Err(MapError::Exists);
+        }
+        // Outside the reservation, claim the target first so the host move cannot clobber
+        // cetbox's own memory.
+        if !in_reserve(new, new_end) {
+            host::map_at(
+                new,
+                new_end - new,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+                false,
+            )
+            .map_err(|_| MapError::NoMemory)?;
+        }
+        let r = host::remap(old, old_len, new_len, Some((new, dontunmap)));
+        if let Err(e) = r {
+            if in_reserve(new, new_end) {
+                let _ = host::rereserve(new, new_end);
+            } else {
+                let _ = host::release(new, new_end);
+            }
+            return Err(MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)));
+        }
+        // Page entries travel with the pages (decoded code does not).
+        let copy_len = old_len.min(new_len);
+        let mut p = 0;
+        while p < copy_len {
+            let b = self.pt.get(old + p) & !page::CODE;
+            self.pt.fill(new + p, new + p + PAGE_SIZE, b);
+            p += PAGE_SIZE;
+        }
+        let moved = v.slice(old, old_end);
+        if new_len > copy_len {
+            self.pt
+                .fill(new + copy_len, new_end, prot_bits(v.prot, v.kind));
+            if let Backing::File { path, offset, .. } = &moved.backing {
+                let size = file_size_of(path, &moved.backing);
+                self.mark_eof(new, new_end, *offset, size);
+            }
+        }
+        if !dontunmap {
+            m.vmas.remove(&v.start);
+            if v.start < old {
+                m.vmas.insert(v.start, v.slice(v.start, old));
+            }
+            if v.end > old_end {
+                m.vmas.insert(old_end, v.slice(old_end, v.end));
+            }
+            self.pt.fill(old, old_end, 0);
+            if in_reserve(old, old_end) {
+                let _ = host::rereserve(old, old_end);
+            }
+        } else {
+            // The old range keeps its VMA but its pages are gone: drop decoded code.
+            self.pt.update(old, old_end, |b| b & !page::CODE);
+        }
+        m.vmas.insert(
+            new,
+            Vma {
+                start: new,
+                end: new_end,
+                ..moved
+            },
+        );
+        Self::merge_around(&mut m, new, new_end);
+        self.code_epoch.fetch_add(1, Ordering::Release);
+        Ok(new)
+    }
+
+    /// msync for guest memory (the caller checked the range is mapped).
+    pub fn sync(&self, addr: u64, len: u64, flags: i32) -> Result<(), MapError> {
+        host::msync(addr, page_ceil(len), flags)
+            .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EINVAL)))
+    }
+
+    /// mincore for guest memory into a host buffer of one byte per page (the caller checked
+    /// the range is mapped).
+    pub fn residency(&self, addr: u64, len: u64, out: &mut [u8]) -> Result<(), MapError> {
+        host::mincore(addr, page_ceil(len), out)
+            .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))
     }
 
     /// Removes every mapping in [addr, addr + len).
@@ -374,6 +696,7 @@ impl AddressSpace {
             self.pt.update(mid.start, mid.end, |b| (b & keep) | bits);
             m.vmas.insert(mid.start, mid);
         }
+        Self::merge_around(&mut m, addr, end);
         self.code_epoch.fetch_add(1, Ordering::Release);
         Ok(())
     }
@@ -407,10 +730,20 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Forwards madvise advice for guest memory.
+    /// Forwards madvise advice for guest memory. Advice that may discard pages
+    /// (MADV_DONTNEED, MADV_FREE, MADV_REMOVE) also drops decoded code.
     pub fn advise(&self, addr: u64, len: u64, advice: i32) -> Result<(), MapError> {
         host::advise(addr, page_ceil(len), advice)
-            .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EINVAL)))
+            .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EINVAL)))?;
+        if matches!(
+            advice,
+            libc::MADV_DONTNEED | libc::MADV_FREE | libc::MADV_REMOVE
+        ) {
+            self.pt
+                .update(addr, addr + page_ceil(len), |b| b & !page::CODE);
+            self.code_epoch.fetch_add(1, Ordering::Release);
+        }
+        Ok(())
     }
 
     // ---------------------------------------------------------------- decoded-code tracking
