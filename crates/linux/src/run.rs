@@ -101,7 +101,7 @@ pub fn run_program(
         .map_err(|e| format!("cannot set up the guest address space: {e}"))?;
     let mut t = Thread::new(proc.clone(), proc.pid);
     loader::load(&mut t, path, &argv, &envp).map_err(|e| e.message)?;
-    signals::host::install(&t);
+    signals::host::install(&mut t);
     let how = run_thread(&mut t);
     finish(&proc, how)
 }

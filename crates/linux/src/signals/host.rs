@@ -1,10 +1,458 @@
 //! Host signals: asynchronous signals sent to the cetbox process (SIGINT from a terminal,
-//! SIGALRM from the guest's timers, kill from another process) are recorded and delivered to
-//! the guest at the next instruction boundary.
+//! SIGALRM from the guest's timers, kill from another process or from the guest itself) are
+//! recorded by a host handler and delivered to the guest at the next instruction boundary.
+//!
+//! The handler only copies the host siginfo into a lock-free ring belonging to the receiving
+//! thread (found by its tid in a fixed registry) and sets that thread's stop flag; the thread
+//! collects the ring in `deliver_pending`. The handler is installed without SA_RESTART, so a
+//! blocking host call made on the guest's behalf returns EINTR and the syscall layer can
+//! return EINTR or restart per the guest's SA_RESTART (see `deliver::take_restart`).
+//!
+//! Host dispositions follow the guest's: SIG_IGN stays SIG_IGN on the host (so ignored signals
+//! never interrupt anything and exec'd programs inherit the ignore), SIG_DFL of signals whose
+//! default is to ignore, stop or continue is SIG_DFL on the host (the host kernel then stops
+//! or continues cetbox itself), and everything else gets the recording handler. The guest's
+//! blocked mask is the host thread's mask (`set_host_mask`), so blocked signals stay pending
+//! in the host kernel, where rt_sigpending, rt_sigtimedwait and signalfd find them.
+//!
+//! SIGPIPE: cetbox never dies of its own SIGPIPE: unless the guest ignores it, the recording
+//! handler is installed, so a write on the guest's behalf to a broken pipe returns EPIPE and
+//! the SIGPIPE the host kernel raised for it reaches the guest as Linux would send it.
 
+use super::*;
 use crate::process::Thread;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
-/// Routes host signals to the guest thread `t`.
-pub fn install(t: &Thread) {
-    let _ = t;
+const RING: usize = 64;
+const MAX_THREADS: usize = 4096;
+
+/// A multi-producer queue of raw siginfo images, written from signal handlers.
+struct Ring {
+    write: AtomicUsize,
+    read: AtomicUsize,
+    seq: [AtomicUsize; RING],
+    data: [[AtomicU64; 16]; RING],
+}
+
+impl Ring {
+    const fn new() -> Ring {
+        Ring {
+            write: AtomicUsize::new(0),
+            read: AtomicUsize::new(0),
+            seq: [const { AtomicUsize::new(0) }; RING],
+            data: [const { [const { AtomicU64::new(0) }; 16] }; RING],
+        }
+    }
+
+    /// Async-signal-safe: atomics only. False when full.
+    fn push(&self, w: &[u64; 16]) -> bool {
+        loop {
+            let i = self.write.load(Ordering::Acquire);
+            if i.wrapping_sub(self.read.load(Ordering::Acquire)) >= RING {
+                return false;
+            }
+            if self
+                .write
+                .compare_exchange(i, i.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                let s = i % RING;
+                for (d, v) in self.data[s].iter().zip(w) {
+                    d.store(*v, Ordering::Relaxed);
+                }
+                self.seq[s].store(i.wrapping_add(1), Ordering::Release);
+                return true;
+            }
+        }
+    }
+
+    /// Single consumer.
+    fn pop(&self) -> Option<[u64; 16]> {
+        let r = self.read.load(Ordering::Relaxed);
+        if r == self.write.load(Ordering::Acquire) {
+            return None;
+        }
+        let s = r % RING;
+        if self.seq[s].load(Ordering::Acquire) != r.wrapping_add(1) {
+            // A producer claimed the slot and is still writing it; it sets the stop flag
+            // afterwards, so we come back.
+            return None;
+        }
+        let mut w = [0u64; 16];
+        for (v, d) in w.iter_mut().zip(&self.data[s]) {
+            *v = d.load(Ordering::Relaxed);
+        }
+        self.read.store(r.wrapping_add(1), Ordering::Release);
+        Some(w)
+    }
+}
+
+/// One registered guest thread.
+struct Slot {
+    tid: AtomicI32,
+    /// The thread's stop flag (a leaked Arc<AtomicBool> reference, valid forever).
+    stop: AtomicPtr<AtomicBool>,
+    ring: Ring,
+}
+
+/// Registered threads, filled in order and never freed (a slot is reused by setting its tid),
+/// so the handler can walk it without locks.
+static SLOTS: [AtomicPtr<Slot>; MAX_THREADS] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_THREADS];
+/// Signals that arrived on a thread that runs no guest code: process-directed.
+static ORPHANS: Ring = Ring::new();
+static ORPHANS_CONSUMER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// The host dispositions cetbox found at start, for chaining real faults of cetbox itself.
+static OLD_HANDLER: [AtomicUsize; NSIG + 1] = [const { AtomicUsize::new(0) }; NSIG + 1];
+static OLD_FLAGS: [AtomicU64; NSIG + 1] = [const { AtomicU64::new(0) }; NSIG + 1];
+/// glibc's restorer, for the raw rt_sigaction calls on the signals glibc reserves (32, 33).
+static RESTORER: AtomicUsize = AtomicUsize::new(0);
+
+/// The kernel's struct sigaction for x86-64.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct KSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+fn raw_sigaction(sig: i32, new: Option<&KSigaction>) -> Option<KSigaction> {
+    let mut old = KSigaction::default();
+    let np = new.map_or(std::ptr::null(), |n| n as *const KSigaction);
+    // SAFETY: both pointers are valid KSigaction structures (or null), size 8 is the kernel's
+    // sigset size.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig as libc::c_long,
+            np,
+            &mut old as *mut KSigaction,
+            8usize,
+        )
+    };
+    (r == 0).then_some(old)
+}
+
+fn is_sync(sig: i32) -> bool {
+    valid(sig) && SYNCHRONOUS & bit(sig) != 0
+}
+
+extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: errno is thread-local; the handler must leave it as it found it.
+    let saved_errno = unsafe { *libc::__errno_location() };
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let words: [u64; 16] = unsafe { std::ptr::read(info as *const [u64; 16]) };
+    let code = (words[1] >> 32) as i32;
+    if is_sync(sig) && code > 0 {
+        // A real fault in cetbox itself (guest faults never reach the host): chain to the
+        // handler that was there before (Rust's stack-overflow report) or die of it.
+        crash(sig, info, ctx);
+    } else {
+        record(&words);
+    }
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = saved_errno };
+}
+
+fn record(words: &[u64; 16]) {
+    // SAFETY: gettid has no preconditions and is async-signal-safe.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
+    for s in SLOTS.iter() {
+        let p = s.load(Ordering::Acquire);
+        if p.is_null() {
+            break;
+        }
+        // SAFETY: slots are leaked and never freed.
+        let slot = unsafe { &*p };
+        if slot.tid.load(Ordering::Acquire) == tid {
+            if slot.ring.push(words) {
+                wake(slot);
+                return;
+            }
+            break;
+        }
+    }
+    let _ = ORPHANS.push(words);
+    for s in SLOTS.iter() {
+        let p = s.load(Ordering::Acquire);
+        if p.is_null() {
+            break;
+        }
+        // SAFETY: as above.
+        wake(unsafe { &*p });
+    }
+}
+
+fn wake(slot: &Slot) {
+    let f = slot.stop.load(Ordering::Acquire);
+    if !f.is_null() {
+        // SAFETY: the stop flag behind the pointer is leaked and never freed.
+        unsafe { (*f).store(true, Ordering::SeqCst) };
+    }
+}
+
+fn crash(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let old = OLD_HANDLER[sig as usize].load(Ordering::Relaxed);
+    let flags = OLD_FLAGS[sig as usize].load(Ordering::Relaxed);
+    if old > 1 {
+        if flags & SA_SIGINFO != 0 {
+            // SAFETY: the previous owner installed this function as an SA_SIGINFO handler.
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                unsafe { std::mem::transmute(old) };
+            f(sig, info, ctx);
+        } else {
+            // SAFETY: as above, a plain handler.
+            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(old) };
+            f(sig);
+        }
+        return;
+    }
+    // Returning re-executes the faulting instruction, which now kills us with the signal.
+    let dfl = KSigaction {
+        restorer: RESTORER.load(Ordering::Relaxed),
+        flags: SA_RESTORER,
+        ..KSigaction::default()
+    };
+    let _ = raw_sigaction(sig, Some(&dfl));
+}
+
+/// Registers a thread so host signals that arrive on it are recorded for it. Called by
+/// `install` for the first thread; thread creation must call it for new threads (it is also
+/// done lazily at the first `collect`).
+pub fn register_thread(t: &mut Thread) {
+    let stop = std::sync::Arc::into_raw(t.stop.clone()) as *mut AtomicBool;
+    // Reuse a slot already holding this tid or a freed one (tid 0), else take a new one.
+    for (i, s) in SLOTS.iter().enumerate() {
+        let p = s.load(Ordering::Acquire);
+        if p.is_null() {
+            let slot = Box::into_raw(Box::new(Slot {
+                tid: AtomicI32::new(t.tid),
+                stop: AtomicPtr::new(stop),
+                ring: Ring::new(),
+            }));
+            if s.compare_exchange(
+                std::ptr::null_mut(),
+                slot,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+            {
+                t.signals.host_slot = Some(i);
+                return;
+            }
+            // SAFETY: we just allocated it and nobody else saw it.
+            drop(unsafe { Box::from_raw(slot) });
+            continue;
+        }
+        // SAFETY: slots are leaked and never freed.
+        let slot = unsafe { &*p };
+        let cur = slot.tid.load(Ordering::Acquire);
+        if cur == t.tid
+            || (cur == 0
+                && slot
+                    .tid
+                    .compare_exchange(0, t.tid, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok())
+        {
+            // Old records belong to a previous owner of the tid (a forked parent).
+            while slot.ring.pop().is_some() {}
+            slot.stop.store(stop, Ordering::Release);
+            t.signals.host_slot = Some(i);
+            return;
+        }
+    }
+    // Registry full: signals for this thread arrive through the orphan ring.
+}
+
+/// Frees the thread's slot at thread exit.
+pub fn unregister_thread(t: &mut Thread) {
+    if let Some(slot) = my_slot(t) {
+        slot.tid.store(0, Ordering::Release);
+    }
+    t.signals.host_slot = None;
+}
+
+fn my_slot(t: &Thread) -> Option<&'static Slot> {
+    let i = t.signals.host_slot?;
+    let p = SLOTS.get(i)?.load(Ordering::Acquire);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: slots are leaked and never freed.
+    let slot = unsafe { &*p };
+    (slot.tid.load(Ordering::Acquire) == t.tid).then_some(slot)
+}
+
+/// Moves recorded host signals into the thread's (and process's) pending lists and clears the
+/// stop flag. Returns whether any signal was recorded since the last call.
+pub fn collect(t: &mut Thread) -> bool {
+    t.stop.store(false, Ordering::SeqCst);
+    if my_slot(t).is_none() {
+        register_thread(t);
+    }
+    let mut got = false;
+    if let Some(slot) = my_slot(t) {
+        while let Some(w) = slot.ring.pop() {
+            got = true;
+            deliver::queue_thread(t, info_from_words(&w));
+        }
+    }
+    if ORPHANS.read.load(Ordering::Acquire) != ORPHANS.write.load(Ordering::Acquire) {
+        if let Ok(_g) = ORPHANS_CONSUMER.try_lock() {
+            while let Some(w) = ORPHANS.pop() {
+                got = true;
+                deliver::queue_process(&t.proc, info_from_words(&w));
+            }
+        }
+    }
+    got
+}
+
+fn info_from_words(w: &[u64; 16]) -> SigInfo {
+    let mut b = [0u8; 128];
+    for (i, v) in w.iter().enumerate() {
+        b[8 * i..8 * i + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    SigInfo::from_bytes(&b)
+}
+
+/// Sets the host thread's blocked mask (the kernel drops SIGKILL and SIGSTOP itself).
+pub fn set_host_mask(mask: u64) {
+    let m = mask;
+    // SAFETY: valid pointer to an 8-byte kernel sigset.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK as libc::c_long,
+            &m as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        );
+    }
+}
+
+/// The host thread's blocked mask.
+pub fn host_mask() -> u64 {
+    let mut m = 0u64;
+    // SAFETY: valid pointer to an 8-byte kernel sigset.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK as libc::c_long,
+            std::ptr::null::<u64>(),
+            &mut m as *mut u64,
+            8usize,
+        );
+    }
+    m
+}
+
+/// Signals pending for this host thread or the host process (blocked ones, since unblocked
+/// ones go straight to the handler).
+pub fn host_pending() -> u64 {
+    let mut m = 0u64;
+    // SAFETY: valid pointer to an 8-byte kernel sigset.
+    unsafe {
+        libc::syscall(libc::SYS_rt_sigpending, &mut m as *mut u64, 8usize);
+    }
+    m
+}
+
+/// Finds glibc's signal restorer, needed for raw rt_sigaction calls: installs a disposition
+/// through libc once and reads back what libc passed to the kernel.
+fn init_restorer() {
+    if RESTORER.load(Ordering::Relaxed) != 0 {
+        return;
+    }
+    // SAFETY: a zeroed sigaction with SIG_DFL is valid; SIGURG's default is to ignore, and
+    // its previous disposition is put back right away.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        let mut old: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = libc::SIG_DFL;
+        libc::sigaction(libc::SIGURG, &sa, &mut old);
+        if let Some(k) = raw_sigaction(libc::SIGURG, None) {
+            RESTORER.store(k.restorer, Ordering::Relaxed);
+        }
+        libc::sigaction(libc::SIGURG, &old, std::ptr::null_mut());
+    }
+}
+
+/// Makes the host disposition of `sig` follow the guest's action (see the module comment).
+pub fn sync_action(proc: &crate::process::Process, sig: i32) {
+    if !valid(sig) || sig == SIGKILL || sig == SIGSTOP {
+        return;
+    }
+    init_restorer();
+    let a = proc.signals.action(sig);
+    let (handler, mut flags) = if a.handler == SIG_IGN {
+        (SIG_IGN as usize, 0)
+    } else if a.handler == SIG_DFL
+        && !is_sync(sig)
+        && matches!(
+            default_action(sig),
+            DefaultAction::Ignore | DefaultAction::Stop | DefaultAction::Continue
+        )
+    {
+        (SIG_DFL as usize, 0)
+    } else {
+        (on_signal as *const () as usize, SA_SIGINFO | SA_ONSTACK)
+    };
+    if sig == SIGCHLD {
+        flags |= a.flags & (SA_NOCLDSTOP | SA_NOCLDWAIT);
+    }
+    let k = KSigaction {
+        handler,
+        flags: flags | SA_RESTORER,
+        restorer: RESTORER.load(Ordering::Relaxed),
+        // Nothing interrupts the recording handler.
+        mask: !UNBLOCKABLE,
+    };
+    let _ = raw_sigaction(sig, Some(&k));
+}
+
+/// Routes host signals to the guest: records the dispositions and mask cetbox inherited (an
+/// exec'd guest keeps its ignored signals and its blocked mask, as on Linux), installs the
+/// host handlers and registers the thread.
+pub fn install(t: &mut Thread) {
+    init_restorer();
+    let ours = on_signal as *const () as usize;
+    for sig in 1..=NSIG as i32 {
+        if sig == SIGKILL || sig == SIGSTOP {
+            continue;
+        }
+        let Some(old) = raw_sigaction(sig, None) else {
+            continue;
+        };
+        if old.handler != ours {
+            OLD_HANDLER[sig as usize].store(old.handler, Ordering::Relaxed);
+            OLD_FLAGS[sig as usize].store(old.flags, Ordering::Relaxed);
+            // Rust's runtime ignores SIGPIPE for itself; that is not the guest's choice.
+            if old.handler == SIG_IGN as usize && sig != SIGPIPE {
+                t.proc.signals.set_action(
+                    sig,
+                    SigAction {
+                        handler: SIG_IGN,
+                        ..SigAction::default()
+                    },
+                );
+            }
+        }
+        sync_action(&t.proc, sig);
+    }
+    t.signals.mask = host_mask() & !UNBLOCKABLE;
+    register_thread(t);
+}
+
+/// Waits for a host signal with the host thread mask `mask` (rt_sigsuspend); returns once a
+/// handler has run.
+pub fn suspend(mask: u64) {
+    let m = mask;
+    // SAFETY: valid pointer to an 8-byte kernel sigset.
+    unsafe {
+        libc::syscall(libc::SYS_rt_sigsuspend, &m as *const u64, 8usize);
+    }
 }

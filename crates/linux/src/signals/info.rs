@@ -18,8 +18,19 @@ pub const SEGV_ACCERR: i32 = 2;
 pub const SEGV_CPERR: i32 = 10;
 pub const BUS_ADRERR: i32 = 2;
 pub const ILL_ILLOPN: i32 = 2;
+pub const SI_QUEUE: i32 = -1;
+pub const SEGV_PKUERR: i32 = 4;
+pub const BUS_ADRALN: i32 = 1;
+pub const ILL_ILLOPC: i32 = 1;
 pub const FPE_INTDIV: i32 = 1;
+pub const FPE_INTOVF: i32 = 2;
+pub const FPE_FLTDIV: i32 = 3;
+pub const FPE_FLTOVF: i32 = 4;
+pub const FPE_FLTUND: i32 = 5;
+pub const FPE_FLTRES: i32 = 6;
+pub const FPE_FLTINV: i32 = 7;
 pub const TRAP_BRKPT: i32 = 1;
+pub const TRAP_TRACE: i32 = 2;
 
 impl SigInfo {
     pub fn new(signo: i32, code: i32) -> SigInfo {
@@ -66,6 +77,13 @@ impl SigInfo {
             code: i(8),
             fields,
         }
+    }
+
+    /// Reads a host `siginfo_t` (same layout: cetbox runs on x86-64 Linux).
+    pub fn from_host(info: &libc::siginfo_t) -> SigInfo {
+        // SAFETY: siginfo_t is 128 plain bytes on x86-64 Linux.
+        let b: &[u8; 128] = unsafe { &*(info as *const libc::siginfo_t as *const [u8; 128]) };
+        SigInfo::from_bytes(b)
     }
 
     pub fn addr(&self) -> u64 {

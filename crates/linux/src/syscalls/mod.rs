@@ -34,6 +34,8 @@ pub fn handle(t: &mut Thread) {
     let nr = g[0];
     let args = [g[7], g[6], g[2], g[10], g[8], g[9]];
     t.keep_rax = false;
+    // For the ERESTART* rules applied at signal delivery (rt_sigreturn clears it).
+    t.signals.in_syscall = Some(nr);
     let res = match lookup(nr) {
         Some(f) => f(t, args),
         None => Err(Errno::ENOSYS),
