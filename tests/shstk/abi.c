@@ -241,8 +241,9 @@ static void x08(void) {
     print_status_lines();
     expect_size = default_shstk_size();
     describe_mapping(rdssp() - 8);
-    shstk_disable();
-    arch_prctl_(ARCH_SHSTK_UNLOCK, -1UL); /* locked: EPERM, stays disabled */
+    /* Locked: shadow stacks cannot be disabled any more, and this function was entered before
+     * they were enabled, so it must not return. */
+    _exit(0);
 }
 /* §14.12: SA_RESTORER with a null restorer in a shadow-stack thread. */
 static void x12_segv(int sig, siginfo_t *si, void *uc) {
@@ -264,7 +265,8 @@ static volatile uint64_t x13_target;
 static void x13_handler(int sig) {
     (void)sig;
     uint64_t hs = rdssp();
-    x13_target = (*(uint64_t *)(hs + 8) & ~(1ULL << 63)) + 16;
+    /* Forge a token for a lower SSP inside the same stack (no P + 8 check, §7.3). */
+    x13_target = (*(uint64_t *)(hs + 8) & ~(1ULL << 63)) - 64;
     wrss((uint64_t *)(hs + 8), x13_target | (1ULL << 63));
 }
 /* §14.15 */

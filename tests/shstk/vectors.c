@@ -271,8 +271,9 @@ int main(int argc, char **argv) {
         sigaction(SIGUSR1, &sa, 0);
         long pid = getpid();
         if (shstk_enable()) { puts("enable failed"); _exit(1); }
-        asm volatile("mov $1, %%eax\n incsspd %%eax" : : : "rax");
-        sys3(62, pid, SIGUSR1, 0);
+        /* CALL pushes one entry so INCSSPD has something to pop; it leaves SSP = 4 mod 8. */
+        asm volatile("call 1f\n ud2\n1: mov $1, %%eax\n incsspd %%eax\n mov $62, %%eax\n mov %0, %%rdi\n"
+                     " mov $10, %%esi\n syscall\n ud2" : : "r"(pid) : "rax", "rdi", "rsi", "rcx", "r11", "memory");
         puts("survived");
         _exit(0);
     }
