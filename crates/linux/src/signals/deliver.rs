@@ -3,7 +3,7 @@
 
 use super::fault::{self, FaultSignal};
 use super::*;
-use crate::events::{Event, Violation, ViolationKind};
+use crate::events::ViolationKind;
 use crate::process::{ExitRequest, Thread};
 
 /// Sets the thread's blocked mask (SIGKILL and SIGSTOP never blocked) and mirrors it onto the
@@ -305,27 +305,8 @@ fn setup_frame(
     Ok(())
 }
 
-fn report_delivery_failure(t: &Thread, ssp: u64) {
-    let handled = {
-        let a = t.proc.signals.action(SIGSEGV);
-        a.handler > SIG_IGN
-    };
-    let v = Violation {
-        tid: t.tid,
-        kind: ViolationKind::SignalDeliveryFailed,
-        rip: t.cpu.rip,
-        rsp: t.cpu.gpr[4],
-        ssp,
-        ret_addr: None,
-        shadow_addr: None,
-        addr: None,
-        shadow_backtrace: Vec::new(),
-        last_switch: t.last_switch.clone(),
-        enabled_by: t.shstk.enabled_by,
-        locked: t.shstk.locked != 0,
-        handled_by_guest: handled,
-    };
-    let _ = t.proc.observer.event(&Event::Violation(v));
+fn report_delivery_failure(t: &Thread, _ssp: u64) {
+    crate::violation::on_kernel_violation(t, ViolationKind::SignalDeliveryFailed);
 }
 
 /// rt_sigreturn: restores the state saved in the frame at RSP - 8. On a bad frame the
@@ -347,6 +328,7 @@ fn sigreturn_inner(t: &mut Thread, frame: u64) -> Result<(), frame::BadFrame> {
     set_mask(t, mask);
     frame::restore_sigcontext(t, frame)?;
     if crate::shstk::signal_restore(t).is_err() {
+        crate::violation::on_kernel_violation(t, ViolationKind::BadSigreturn);
         return Err(frame::BadFrame);
     }
     let (sp, flags, size) = frame::read_altstack(t, frame)?;
