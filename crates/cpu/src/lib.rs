@@ -8,6 +8,7 @@ mod block;
 pub mod cpuid;
 mod exception;
 pub mod exec;
+mod fast;
 pub mod flags;
 pub mod fpstate;
 pub mod operand;
