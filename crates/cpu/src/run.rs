@@ -46,6 +46,8 @@ impl Cpu {
                     let s = &cache.blocks[p as usize].succ;
                     if s[0].0 == rip && rip != EMPTY {
                         s[0].1
+                    } else if s[1].0 == rip && rip != EMPTY {
+                        s[1].1
                     } else {
                         match cache.get(rip, &self.mem) {
                             Ok((i, cleared)) => {
