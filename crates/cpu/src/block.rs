@@ -43,6 +43,8 @@ pub struct Op {
 
 /// Calls the family handler of an instruction without a specialized form.
 pub fn generic(cpu: &mut Cpu, op: &Op) -> Result<()> {
+    // Family handlers see the architectural MXCSR (`fastsse`).
+    cpu.fp_sync();
     (op.exec)(cpu, &op.insn)
 }
 

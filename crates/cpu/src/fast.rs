@@ -25,7 +25,7 @@ pub const HI: u8 = 16;
 
 /// Reads a register operand of `S` bytes, zero-extended.
 #[inline(always)]
-fn rd<const S: u8>(cpu: &Cpu, r: u8) -> u64 {
+pub(crate) fn rd<const S: u8>(cpu: &Cpu, r: u8) -> u64 {
     let g = cpu.gpr[(r & 15) as usize];
     match S {
         1 => (g >> ((r & HI) >> 1)) & 0xff,
@@ -37,7 +37,7 @@ fn rd<const S: u8>(cpu: &Cpu, r: u8) -> u64 {
 
 /// Writes a register operand of `S` bytes: 32-bit writes zero-extend, 8/16-bit writes merge.
 #[inline(always)]
-fn wr<const S: u8>(cpu: &mut Cpu, r: u8, v: u64) {
+pub(crate) fn wr<const S: u8>(cpu: &mut Cpu, r: u8, v: u64) {
     let g = &mut cpu.gpr[(r & 15) as usize];
     match S {
         1 => {
@@ -52,7 +52,7 @@ fn wr<const S: u8>(cpu: &mut Cpu, r: u8, v: u64) {
 
 /// The linear address of the memory operand (64-bit addressing; segment base included).
 #[inline(always)]
-fn ea(cpu: &Cpu, op: &Op) -> u64 {
+pub(crate) fn ea(cpu: &Cpu, op: &Op) -> u64 {
     let mut a = op.disp;
     if op.base != NOREG {
         a = a.wrapping_add(cpu.gpr[(op.base & 15) as usize]);
@@ -432,7 +432,7 @@ fn nop(_: &mut Cpu, _: &Op) -> Result<()> {
 // ---------------------------------------------------------------- selection
 
 /// A GPR operand as (field value, size in bytes).
-fn gpr(r: Register) -> Option<(u8, u8)> {
+pub(crate) fn gpr(r: Register) -> Option<(u8, u8)> {
     let n = r as u32;
     let at = |first: Register, last: Register| {
         (first as u32..=last as u32)
@@ -458,7 +458,7 @@ fn gpr(r: Register) -> Option<(u8, u8)> {
 }
 
 /// Resolves the memory operand into `op` (64-bit addressing only).
-fn mem_operand(op: &mut Op) -> bool {
+pub(crate) fn mem_operand(op: &mut Op) -> bool {
     let i = &op.insn;
     let reg64 = |r: Register| match gpr(r) {
         Some((n, 8)) => Some(n),
@@ -787,7 +787,7 @@ pub fn select(op: &mut Op) -> Option<OpFn> {
                 _ => return None,
             })
         }
-        _ => None,
+        _ => crate::fastsse::select(op),
     }
 }
 

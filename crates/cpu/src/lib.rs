@@ -9,6 +9,7 @@ pub mod cpuid;
 mod exception;
 pub mod exec;
 mod fast;
+mod fastsse;
 pub mod flags;
 pub mod fpstate;
 pub mod operand;

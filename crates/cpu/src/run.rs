@@ -24,6 +24,7 @@ impl Cpu {
         let mut cache = std::mem::take(&mut self.cache);
         let exit = self.run_blocks(&mut cache, stop);
         self.cache = cache;
+        self.fp_sync();
         exit
     }
 
@@ -107,7 +108,9 @@ impl Cpu {
         let op = Op::new(dec.decode());
         self.rip = op.next_ip;
         self.icount += 1;
-        if let Err(e) = (op.run)(self, &op) {
+        let r = (op.run)(self, &op);
+        self.fp_sync();
+        if let Err(e) = r {
             if e != Exception::Breakpoint {
                 self.rip = rip;
             }
