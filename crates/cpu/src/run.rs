@@ -69,19 +69,25 @@ impl Cpu {
                 },
             };
             let block = &cache.blocks[idx as usize];
-            let mut done = 0u64;
-            for op in block.ops.iter() {
+            let ops = &block.ops[..];
+            // How many instructions retired, from an op's position (computed only when the
+            // block is left early, so the loop itself keeps no counter).
+            let base = ops.as_ptr() as usize;
+            let retired =
+                |op: &Op| ((op as *const Op as usize - base) / size_of::<Op>()) as u64 + 1;
+            let mut done = ops.len() as u64;
+            for op in ops {
                 let next = op.next_ip;
                 self.rip = next;
-                done += 1;
                 if let Err(e) = (op.run)(self, op) {
                     if e != Exception::Breakpoint {
                         self.rip = op.insn.ip();
                     }
-                    self.icount += done;
+                    self.icount += retired(op);
                     return Exit::Exception(e);
                 }
                 if self.rip != next {
+                    done = retired(op);
                     break;
                 }
             }
@@ -111,6 +117,34 @@ impl Cpu {
         let r = (op.run)(self, &op);
         self.fp_sync();
         if let Err(e) = r {
+            if e != Exception::Breakpoint {
+                self.rip = rip;
+            }
+            return Some(Exit::Exception(e));
+        }
+        if op.insn.code() == iced_x86::Code::Syscall {
+            return Some(Exit::Syscall);
+        }
+        None
+    }
+
+    /// `step` through the family handler alone, bypassing the specialized forms: the
+    /// reference the fast paths are tested against.
+    #[doc(hidden)]
+    pub fn step_reference(&mut self) -> Option<Exit> {
+        let rip = self.rip;
+        let mut buf = [0u8; 16];
+        let n = match self.mem.fetch(rip, &mut buf) {
+            Ok(n) => n,
+            Err(f) => return Some(Exit::Exception(Exception::PageFault(f))),
+        };
+        let mut dec =
+            iced_x86::Decoder::with_ip(64, &buf[..n], rip, iced_x86::DecoderOptions::NONE);
+        let op = Op::new(dec.decode());
+        self.rip = op.next_ip;
+        self.icount += 1;
+        self.fp_sync();
+        if let Err(e) = (op.exec)(self, &op.insn) {
             if e != Exception::Breakpoint {
                 self.rip = rip;
             }
