@@ -18,14 +18,7 @@ fn program(name: &str) -> PathBuf {
         for p in ["vectors", "abi"] {
             let exe = out.join(p);
             let st = Command::new("gcc")
-                .args([
-                    "-O0",
-                    "-g",
-                    "-static",
-                    "-fcf-protection=none",
-                    "-mno-red-zone",
-                    "-o",
-                ])
+                .args(["-O0", "-g", "-static", "-fcf-protection=none", "-mno-red-zone", "-o"])
                 .arg(&exe)
                 .arg(src.join(format!("{p}.c")))
                 .status()
@@ -61,15 +54,8 @@ fn run(prog: &str, case: &str) -> (String, String) {
 
 fn check(prog: &str, case: &str, expected: &str, how: &str) {
     let (out, got_how) = run(prog, case);
-    assert_eq!(
-        out.trim_end(),
-        expected.trim_end(),
-        "{prog} {case}: stdout differs (ended with {got_how})"
-    );
-    assert_eq!(
-        got_how, how,
-        "{prog} {case}: wrong termination; stdout:\n{out}"
-    );
+    assert_eq!(out.trim_end(), expected.trim_end(), "{prog} {case}: stdout differs (ended with {got_how})");
+    assert_eq!(got_how, how, "{prog} {case}: wrong termination; stdout:\n{out}");
 }
 
 macro_rules! cases {

@@ -17,15 +17,10 @@ fn p(c: &CString) -> u64 {
 /// Host files describing kernel features the guest's kernel does not have. cetbox has no
 /// uprobes, so their perf PMU must look absent (the upstream shadow-stack selftest skips its
 /// uretprobe test on ENOENT, linux-abi.md §13 item 14).
-const HIDDEN: &[&[u8]] = &[
-    b"/sys/bus/event_source/devices/uprobe",
-    b"/sys/devices/uprobe",
-];
+const HIDDEN: &[&[u8]] = &[b"/sys/bus/event_source/devices/uprobe", b"/sys/devices/uprobe"];
 
 fn hidden(path: &[u8]) -> bool {
-    HIDDEN
-        .iter()
-        .any(|h| path.starts_with(h) && matches!(path.get(h.len()), None | Some(b'/')))
+    HIDDEN.iter().any(|h| path.starts_with(h) && matches!(path.get(h.len()), None | Some(b'/')))
 }
 
 /// The common tail of open/openat/openat2/creat: the /proc view answers first.
