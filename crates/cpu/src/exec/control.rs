@@ -49,7 +49,7 @@ fn jmp_indirect(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
 
 /// The common part of CALL (cpu.md §5.1): checks everything, then commits.
 #[inline(always)]
-fn do_call(cpu: &mut Cpu, target: u64, shadow: bool) -> Result<()> {
+pub(crate) fn do_call(cpu: &mut Cpu, target: u64, shadow: bool) -> Result<()> {
     let ret = cpu.rip;
     let sp = cpu.gpr[4].wrapping_sub(8);
     let shadow = shadow && cpu.cet.shstk_enabled();
@@ -93,6 +93,17 @@ fn call_indirect(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
 }
 
 fn ret(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
+    let imm = if i.code() == Code::Retnq_imm16 {
+        i.immediate16() as u64
+    } else {
+        0
+    };
+    do_ret(cpu, imm)
+}
+
+/// Near RET, releasing `imm` more bytes of stack (cpu.md §6).
+#[inline(always)]
+pub(crate) fn do_ret(cpu: &mut Cpu, imm: u64) -> Result<()> {
     let sp = cpu.gpr[4];
     let target = cpu.mem.read_u64(sp)?;
     let shadow = cpu.cet.shstk_enabled();
@@ -109,11 +120,6 @@ fn ret(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     if !is_canonical(target) {
         return Err(Exception::GeneralProtection);
     }
-    let imm = if i.code() == Code::Retnq_imm16 {
-        i.immediate16() as u64
-    } else {
-        0
-    };
     cpu.gpr[4] = sp.wrapping_add(8).wrapping_add(imm);
     if shadow {
         cpu.cet.ssp = cpu.cet.ssp.wrapping_add(8);
