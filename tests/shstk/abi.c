@@ -126,6 +126,7 @@ static void s06(void) {
 static void s08a(void) {
     extern char s08_insn[];
     uint64_t *p = (uint64_t *)map_shstk(0, 2 * MB, 0);
+    *(volatile uint64_t *)p; /* populate the page: the fault's error code then has P = 1 */
     printf("mprotect=%d\n", mprotect(p, 2 * MB, PROT_READ));
     expect_addr = (uint64_t)p;
     expect_rip = (uint64_t)s08_insn;
@@ -269,6 +270,19 @@ static void x13_handler(int sig) {
     x13_target = (*(uint64_t *)(hs + 8) & ~(1ULL << 63)) - 64;
     wrss((uint64_t *)(hs + 8), x13_target | (1ULL << 63));
 }
+/* §7.3/§7.4: a handler that replaces its signal token with a value lacking bit 63 makes
+ * rt_sigreturn fail; the kernel forces SIGSEGV (SI_KERNEL, si_addr 0). */
+static void badsig_segv(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    printf("%s %s addr=%s\n", signame(sig), codename(sig, si->si_code), si->si_addr ? "other" : "0");
+    _exit(0);
+}
+static void badsig_handler(int sig) {
+    (void)sig;
+    uint64_t hs = rdssp();
+    wrss((uint64_t *)(hs + 8), *(uint64_t *)(hs + 8) & ~(1ULL << 63));
+}
+
 /* §14.15 */
 static void x15(void) {
     struct rlimit z = {0, RLIM_INFINITY}, inf = {RLIM_INFINITY, RLIM_INFINITY};
@@ -308,6 +322,16 @@ int main(int argc, char **argv) {
         if (shstk_enable() || arch_prctl_(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS)) { puts("enable failed"); _exit(1); }
         sys3(62, pid, SIGUSR1, 0);
         printf("ssp_is_forged=%d\n", rdssp() == x13_target);
+        _exit(0);
+    }
+    if (!strcmp(argv[1], "badsigret")) {
+        struct sigaction sa = {.sa_handler = badsig_handler}, segv = {.sa_sigaction = badsig_segv, .sa_flags = SA_SIGINFO};
+        sigaction(SIGUSR1, &sa, 0);
+        sigaction(SIGSEGV, &segv, 0);
+        long pid = getpid();
+        if (shstk_enable() || arch_prctl_(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS)) { puts("enable failed"); _exit(1); }
+        sys3(62, pid, SIGUSR1, 0);
+        puts("sigreturn succeeded");
         _exit(0);
     }
     if (!strcmp(argv[1], "x15")) {

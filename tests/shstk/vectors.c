@@ -90,6 +90,8 @@ static void v11a(void) {
 static void v11b(void) {
     extern char v11b_insn[];
     uint64_t *p = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* Touch the page so it has a present page-table entry: the error code then has P = 1. */
+    *(volatile uint64_t *)p;
     expect_addr = (uint64_t)p;
     expect_rip = (uint64_t)v11b_insn;
     asm volatile("mov $1, %%edi\n .globl v11b_insn\nv11b_insn: wrssq %%rdi, (%0)" : : "r"(p) : "rdi", "memory");

@@ -8,8 +8,42 @@ mod report;
 use clap::Parser;
 use std::os::unix::ffi::OsStrExt;
 
+/// Parses the command line; bad usage gets one plain line on stderr and exit status 2.
+fn parse() -> cli::Cli {
+    use clap::error::ErrorKind;
+    match cli::Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let mut first = lines
+                .next()
+                .unwrap_or("bad usage")
+                .trim_start_matches("error: ")
+                .to_string();
+            if first.ends_with(':') {
+                // "the following required arguments were not provided:" names them next.
+                first = format!("{first} {}", lines.next().unwrap_or(""));
+            }
+            let first = if matches!(
+                e.kind(),
+                ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                "a subcommand is required: run, check or demo".to_string()
+            } else {
+                first
+            };
+            eprintln!("cetbox: {first} (see 'cetbox --help')");
+            std::process::exit(2);
+        }
+    }
+}
+
 fn main() {
-    let args = cli::Cli::parse();
+    let args = parse();
     let code = match args.command {
         cli::Command::Run(r) => run(r),
         cli::Command::Demo => demo::run(),
@@ -42,7 +76,11 @@ fn run(r: cli::RunArgs) -> i32 {
         cli::ReportArg::Text => report::Format::Text,
         cli::ReportArg::Json => report::Format::Json,
     };
-    let reporter = match report::Reporter::new(format, r.report_file.as_deref()) {
+    let reporter = match report::Reporter::new(
+        format,
+        r.report_file.as_deref(),
+        matches!(r.on_violation, cli::ViolationArg::Continue),
+    ) {
         Ok(rep) => rep,
         Err(e) => {
             eprintln!(
@@ -59,9 +97,15 @@ fn run(r: cli::RunArgs) -> i32 {
         std::sync::Arc::new(reporter);
     match cetbox_linux::run::run_program(opts, Some(observer), &path, argv, envp) {
         Ok(never) => match never {},
-        Err(msg) => {
-            eprintln!("cetbox: {msg}");
-            127
+        Err(e) => {
+            eprintln!("cetbox: {e}");
+            // As shells report a command that cannot be run: 127 when it was not found, 126
+            // when it was found but cannot be executed.
+            if e.errno == libc::ENOENT || e.errno == libc::ENOTDIR {
+                127
+            } else {
+                126
+            }
         }
     }
 }

@@ -40,6 +40,12 @@ fn program(name: &str) -> PathBuf {
 
 /// Runs `prog case` under cetbox; returns stdout and how it ended ("exit N" or "signal N").
 fn run(prog: &str, case: &str) -> (String, String) {
+    let (out, how, _) = run_full(prog, case);
+    (out, how)
+}
+
+/// Like `run`, also returning stderr (where violation reports go).
+fn run_full(prog: &str, case: &str) -> (String, String, String) {
     use std::os::unix::process::ExitStatusExt;
     let out = Command::new(env!("CARGO_BIN_EXE_cetbox"))
         .args(["run", "--"])
@@ -54,9 +60,92 @@ fn run(prog: &str, case: &str) -> (String, String) {
         (_, Some(s)) => format!("signal {s}"),
         _ => "?".into(),
     };
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!stderr.contains("panicked"), "cetbox panicked:\n{stderr}");
-    (String::from_utf8_lossy(&out.stdout).into_owned(), how)
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        how,
+        stderr,
+    )
+}
+
+/// Every kind of shadow-stack violation is reported with its own description and details.
+#[test]
+fn reports_name_each_violation_kind() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "vectors",
+            "v07",
+            &[
+                "return address does not match the shadow stack (#CP near-ret)",
+                "return address on the shadow stack:",
+                "SIGSEGV (SEGV_CPERR) delivered to the guest's handler",
+            ],
+        ),
+        (
+            "vectors",
+            "v14",
+            &[
+                "RSTORSSP found no valid restore token (#CP rstorssp)",
+                "holds 0x0: bit 0 (64-bit mode) is clear",
+            ],
+        ),
+        (
+            "vectors",
+            "v26",
+            &["far return or IRET frame does not match the shadow stack (#CP far/iret)"],
+        ),
+        (
+            "vectors",
+            "v11b",
+            &[
+                "shadow-stack access to memory that is not a writable shadow stack",
+                "faulting address: 0x",
+            ],
+        ),
+        (
+            "vectors",
+            "v08",
+            &[
+                "ordinary write to shadow-stack memory",
+                "faulting address: 0x",
+            ],
+        ),
+        (
+            "vectors",
+            "v27",
+            &[
+                "signal delivery could not push the shadow-stack signal frame",
+                "killed by SIGSEGV",
+            ],
+        ),
+        (
+            "abi",
+            "badsigret",
+            &[
+                "rt_sigreturn found no valid shadow-stack signal token",
+                "last shadow-stack switch: signal delivery",
+            ],
+        ),
+        ("abi", "s03", &[]),
+    ];
+    for (prog, case, wanted) in cases {
+        let (_, _, err) = run_full(prog, case);
+        if wanted.is_empty() {
+            assert!(
+                !err.contains("violation"),
+                "{prog} {case}: a correct program got a report:\n{err}"
+            );
+        }
+        for w in *wanted {
+            assert!(err.contains(w), "{prog} {case}: report lacks {w:?}:\n{err}");
+        }
+        assert!(
+            err.contains("shadow stacks enabled by arch_prctl(ARCH_SHSTK_ENABLE)")
+                || wanted.is_empty(),
+            "{prog} {case}:\n{err}"
+        );
+    }
 }
 
 fn check(prog: &str, case: &str, expected: &str, how: &str) {
@@ -164,5 +253,6 @@ cases! {
          mapping size=0 perms=rw-p\nss_flag=1";
     abi_14_12_null_restorer_fails_delivery: "abi" "x12" => "rt_sigaction=0\nSIGSEGV SI_KERNEL";
     abi_14_13_forged_token_moves_ssp: "abi" "x13" => "ssp_is_forged=1";
+    abi_07_04_bad_sigreturn_token_forces_sigsegv: "abi" "badsigret" => "SIGSEGV SI_KERNEL addr=0";
     abi_14_15_rlimit_sizes: "abi" "x15" => "rlimit0=-22 infinity=0\nmapping size=0 perms=rw-p\nss_flag=1";
 }

@@ -1,18 +1,82 @@
-//! Decoded-instruction cache: guest code is decoded once into blocks of instructions, each
-//! paired with its handler, and looked up by guest address.
+//! Decoded-instruction cache: guest code is decoded once into blocks of pre-decoded
+//! instructions (`Op`), kept in an arena and looked up by guest address. Each block remembers
+//! the blocks it last continued into, so the run loop follows loops, calls and returns without
+//! hashing.
 
 use crate::exception::Result;
 use crate::exec::{handler_for, Handler};
-use crate::Exception;
+use crate::{Cpu, Exception};
 use cetbox_mem::{Access, AddressSpace, Fault, FaultKind};
 use iced_x86::{Code, Decoder, DecoderOptions, FlowControl, Instruction};
 use std::collections::HashMap;
-use std::rc::Rc;
 
-/// One decoded instruction and the function that executes it.
+/// Executes one pre-decoded instruction: either a form-specialized function that reads the
+/// resolved operand fields of `Op`, or `generic`, which calls the family handler with the
+/// iced `Instruction`. Same contract as `Handler`.
+pub type OpFn = fn(&mut Cpu, &Op) -> Result<()>;
+
+/// "No register" in the resolved operand fields.
+pub const NOREG: u8 = 0xff;
+
+/// One decoded instruction with its operands resolved for the specialized handlers.
 pub struct Op {
-    pub insn: Instruction,
+    pub run: OpFn,
+    /// The family handler (what `run` calls when the form has no specialized function).
     pub exec: Handler,
+    pub next_ip: u64,
+    /// The immediate (sign-extended as the form defines, masked to the operand size), a shift
+    /// count, or a branch target.
+    pub imm: u64,
+    /// Memory operand: displacement (the absolute address for RIP-relative operands).
+    pub disp: u64,
+    /// Register operands: GPR number, plus `fast::HI` for AH..BH.
+    pub r0: u8,
+    pub r1: u8,
+    /// Memory operand: base and index GPR numbers (or NOREG), index shift (log2 scale) and
+    /// segment (0 none, 1 FS, 2 GS).
+    pub base: u8,
+    pub index: u8,
+    pub scale: u8,
+    pub seg: u8,
+    pub insn: Instruction,
+}
+
+/// Calls the family handler of an instruction without a specialized form.
+pub fn generic(cpu: &mut Cpu, op: &Op) -> Result<()> {
+    // Family handlers see the architectural MXCSR (`fastsse`).
+    cpu.fp_sync();
+    (op.exec)(cpu, &op.insn)
+}
+
+impl Op {
+    /// Pre-decodes one instruction, picking a specialized function when the form has one.
+    pub fn new(insn: Instruction) -> Op {
+        let exec = if insn.is_invalid() {
+            crate::exec::invalid
+        } else {
+            handler_for(insn.code()).unwrap_or(crate::exec::unimplemented)
+        };
+        let mut op = Op {
+            run: generic,
+            exec,
+            next_ip: insn.next_ip(),
+            imm: 0,
+            disp: 0,
+            r0: NOREG,
+            r1: NOREG,
+            base: NOREG,
+            index: NOREG,
+            scale: 0,
+            seg: 0,
+            insn,
+        };
+        if !insn.is_invalid() && handler_for(insn.code()).is_some() {
+            if let Some(f) = crate::fast::select(&mut op) {
+                op.run = f;
+            }
+        }
+        op
+    }
 }
 
 /// A straight-line run of instructions ending at a control transfer, a SYSCALL, or a size cap.
@@ -20,46 +84,71 @@ pub struct Block {
     pub ops: Box<[Op]>,
     /// The block ends with SYSCALL: the CPU must leave to the operating system after it.
     pub ends_in_syscall: bool,
+    /// The blocks execution last continued into: (guest address, arena index), most recent
+    /// first. Valid until the arena is cleared, which forgets every block at once.
+    pub succ: [(u64, u32); 2],
 }
+
+/// The empty marker of `succ` and the fast table; never a guest address that can match, as
+/// lookups of it always take the slow path.
+pub const EMPTY: u64 = u64::MAX;
 
 const MAX_BLOCK: usize = 64;
 const FAST_SLOTS: usize = 4096;
+/// The arena is dropped wholesale beyond this many blocks (code generators, huge programs).
+const MAX_BLOCKS: usize = 1 << 18;
 
 #[derive(Default)]
 pub struct BlockCache {
-    map: HashMap<u64, Rc<Block>, BuildIdHasher>,
-    fast: Vec<(u64, Option<Rc<Block>>)>,
+    pub blocks: Vec<Block>,
+    map: HashMap<u64, u32, BuildIdHasher>,
+    /// A direct-mapped front for `map`: (guest address, arena index).
+    fast: Vec<(u64, u32)>,
     /// The address space's code epoch these blocks were decoded under.
     pub epoch: u64,
 }
 
 impl BlockCache {
     pub fn clear(&mut self) {
+        self.blocks.clear();
         self.map.clear();
         self.fast.clear();
     }
 
-    #[inline(always)]
-    pub fn get(&mut self, rip: u64, mem: &AddressSpace) -> Result<Rc<Block>> {
+    /// The arena index of the block at `rip`, decoding it if needed. The second value is true
+    /// if the arena was cleared to make room (every index held before is then void).
+    #[inline]
+    pub fn get(&mut self, rip: u64, mem: &AddressSpace) -> Result<(u32, bool)> {
         if self.fast.is_empty() {
-            self.fast = vec![(u64::MAX, None); FAST_SLOTS];
+            self.fast = vec![(EMPTY, 0); FAST_SLOTS];
         }
         let slot = (rip ^ (rip >> 12)) as usize & (FAST_SLOTS - 1);
-        if self.fast[slot].0 == rip {
-            if let Some(b) = &self.fast[slot].1 {
-                return Ok(b.clone());
-            }
+        if self.fast[slot].0 == rip && rip != EMPTY {
+            return Ok((self.fast[slot].1, false));
         }
-        let b = match self.map.get(&rip) {
-            Some(b) => b.clone(),
+        self.get_slow(rip, mem, slot)
+    }
+
+    #[inline(never)]
+    fn get_slow(&mut self, rip: u64, mem: &AddressSpace, slot: usize) -> Result<(u32, bool)> {
+        let mut cleared = false;
+        let idx = match self.map.get(&rip) {
+            Some(&i) => i,
             None => {
-                let b = Rc::new(decode_block(rip, mem)?);
-                self.map.insert(rip, b.clone());
-                b
+                let b = decode_block(rip, mem)?;
+                if self.blocks.len() >= MAX_BLOCKS {
+                    self.clear();
+                    self.fast = vec![(EMPTY, 0); FAST_SLOTS];
+                    cleared = true;
+                }
+                let i = self.blocks.len() as u32;
+                self.blocks.push(b);
+                self.map.insert(rip, i);
+                i
             }
         };
-        self.fast[slot] = (rip, Some(b.clone()));
-        Ok(b)
+        self.fast[slot] = (rip, idx);
+        Ok((idx, cleared))
     }
 }
 
@@ -85,24 +174,15 @@ fn decode_block(rip: u64, mem: &AddressSpace) -> Result<Block> {
             }
             if dec.last_error() == iced_x86::DecoderError::NoMoreBytes {
                 // The instruction runs into a page we may not execute.
-                let addr = ip + n as u64;
-                return Err(Exception::PageFault(Fault {
-                    addr,
-                    access: Access::Fetch,
-                    kind: fault_kind(mem, addr),
-                }));
+                return Err(straddle_fault(mem, ip + n as u64));
             }
-            ops.push(Op {
-                insn,
-                exec: crate::exec::invalid,
-            });
+            ops.push(Op::new(insn));
             break;
         }
-        let exec = handler_for(insn.code()).unwrap_or(crate::exec::unimplemented);
         let flow = insn.flow_control();
         let code = insn.code();
         ip = insn.next_ip();
-        ops.push(Op { insn, exec });
+        ops.push(Op::new(insn));
         if code == Code::Syscall {
             ends_in_syscall = true;
             break;
@@ -114,14 +194,19 @@ fn decode_block(rip: u64, mem: &AddressSpace) -> Result<Block> {
     Ok(Block {
         ops: ops.into_boxed_slice(),
         ends_in_syscall,
+        succ: [(EMPTY, 0); 2],
     })
 }
 
-fn fault_kind(mem: &AddressSpace, addr: u64) -> FaultKind {
-    match mem.check(addr, 1, Access::Fetch) {
-        Err(f) => f.kind,
-        Ok(()) => FaultKind::Protection,
-    }
+/// The fault of an instruction that runs into `addr`, a page that may not be executed.
+pub(crate) fn straddle_fault(mem: &AddressSpace, addr: u64) -> Exception {
+    let f = mem.check(addr, 1, Access::Fetch).err().unwrap_or(Fault {
+        addr,
+        access: Access::Fetch,
+        kind: FaultKind::Protection,
+        present: true,
+    });
+    Exception::from(f)
 }
 
 /// A hasher for u64 keys that are already well spread (guest addresses).

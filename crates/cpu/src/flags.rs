@@ -204,16 +204,41 @@ impl Flags {
 
     /// Full RFLAGS.
     pub fn get(&self) -> u64 {
-        if self.op == FlagOp::Materialized {
-            return self.bits;
-        }
+        let m = mask(self.size);
+        let top = msb(self.size);
+        let (dst, src, res) = (self.dst & m, self.src & m, self.res & m);
+        // CF, OF and AF by kind, in one dispatch; ZF, SF and PF follow from the result.
+        let (cf, of, af) = match self.op {
+            FlagOp::Materialized => return self.bits,
+            FlagOp::Add | FlagOp::Adc | FlagOp::Inc => {
+                let cf = match self.op {
+                    FlagOp::Add => res < dst,
+                    FlagOp::Adc if self.carry => res <= dst,
+                    FlagOp::Adc => res < dst,
+                    _ => self.carry,
+                };
+                let of = (self.dst ^ self.res) & (self.src ^ self.res) & top != 0;
+                (cf, of, (self.dst ^ self.src ^ self.res) & 0x10 != 0)
+            }
+            FlagOp::Sub | FlagOp::Sbb | FlagOp::Dec => {
+                let cf = match self.op {
+                    FlagOp::Sub => dst < src,
+                    FlagOp::Sbb if self.carry => dst <= src,
+                    FlagOp::Sbb => dst < src,
+                    _ => self.carry,
+                };
+                let of = (self.dst ^ self.src) & (self.dst ^ self.res) & top != 0;
+                (cf, of, (self.dst ^ self.src ^ self.res) & 0x10 != 0)
+            }
+            FlagOp::Logic => (false, false, false),
+        };
         let mut f = self.bits & !ARITH;
-        f |= self.cf() as u64 * CF;
-        f |= self.pf() as u64 * PF;
-        f |= self.af() as u64 * AF;
-        f |= self.zf() as u64 * ZF;
-        f |= self.sf() as u64 * SF;
-        f |= self.of() as u64 * OF;
+        f |= cf as u64 * CF;
+        f |= parity(self.res) as u64 * PF;
+        f |= af as u64 * AF;
+        f |= (res == 0) as u64 * ZF;
+        f |= (self.res & top != 0) as u64 * SF;
+        f |= of as u64 * OF;
         f
     }
 
@@ -262,8 +287,31 @@ impl Flags {
     }
 
     /// Evaluates a condition code (Jcc, SETcc, CMOVcc).
+    /// `cond` for a condition code known at compile time (its iced discriminant).
+    #[inline(always)]
+    pub fn cond_n<const CC: u8>(&self) -> bool {
+        self.cond(crate::fast::condition(CC))
+    }
+
     #[inline(always)]
     pub fn cond(&self, cc: ConditionCode) -> bool {
+        // Logic results (AND/OR/XOR/TEST) have CF = OF = 0.
+        if self.op == FlagOp::Logic {
+            let m = mask(self.size);
+            let z = self.res & m == 0;
+            let s = self.res & msb(self.size) != 0;
+            match cc {
+                ConditionCode::e | ConditionCode::be => return z,
+                ConditionCode::ne | ConditionCode::a => return !z,
+                ConditionCode::s | ConditionCode::l => return s,
+                ConditionCode::ns | ConditionCode::ge => return !s,
+                ConditionCode::le => return z || s,
+                ConditionCode::g => return !z && !s,
+                ConditionCode::b | ConditionCode::o => return false,
+                ConditionCode::ae | ConditionCode::no => return true,
+                _ => {}
+            }
+        }
         // Fast paths for the overwhelmingly common CMP/SUB-then-branch pattern.
         if self.op == FlagOp::Sub {
             let m = mask(self.size);

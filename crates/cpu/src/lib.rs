@@ -8,6 +8,8 @@ mod block;
 pub mod cpuid;
 mod exception;
 pub mod exec;
+mod fast;
+mod fastsse;
 pub mod flags;
 pub mod fpstate;
 pub mod operand;

@@ -89,6 +89,10 @@ pub struct Cpu {
     /// The last shadow-stack switch made by an instruction (RSTORSSP).
     pub last_rstorssp: Option<SsSwitch>,
     pub(crate) cache: BlockCache,
+    /// The host MXCSR holds the guest's SIMD control bits and accumulates its flags
+    /// (`fastsse`); `fp_host_csr` is the host's own value to restore.
+    pub(crate) fp_live: bool,
+    pub(crate) fp_host_csr: u32,
 }
 
 impl Cpu {
@@ -107,6 +111,8 @@ impl Cpu {
             icount: 0,
             last_rstorssp: None,
             cache: BlockCache::default(),
+            fp_live: false,
+            fp_host_csr: 0,
         }
     }
 
@@ -126,6 +132,8 @@ impl Cpu {
             icount: 0,
             last_rstorssp: None,
             cache: BlockCache::default(),
+            fp_live: false,
+            fp_host_csr: 0,
         }
     }
 

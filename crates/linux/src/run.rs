@@ -103,11 +103,13 @@ pub fn run_program(
     path: &str,
     argv: Vec<Vec<u8>>,
     envp: Vec<Vec<u8>>,
-) -> Result<std::convert::Infallible, String> {
-    let proc = Process::new(Arc::new(opts), observer)
-        .map_err(|e| format!("cannot set up the guest address space: {e}"))?;
+) -> Result<std::convert::Infallible, loader::LoadError> {
+    let proc = Process::new(Arc::new(opts), observer).map_err(|e| loader::LoadError {
+        errno: e.raw_os_error().unwrap_or(libc::ENOMEM),
+        message: format!("cannot set up the guest address space: {e}"),
+    })?;
     let mut t = Thread::new(proc.clone(), proc.pid);
-    loader::load(&mut t, path, &argv, &envp).map_err(|e| e.message)?;
+    loader::load(&mut t, path, &argv, &envp)?;
     signals::host::install(&mut t);
     crate::thread::register_main(&t);
     let how = run_thread(&mut t);

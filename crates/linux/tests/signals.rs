@@ -457,6 +457,7 @@ fn page_fault_signal_frame() {
         addr: 0x1234,
         access: Access::Write,
         kind: FaultKind::NotMapped,
+        present: true,
     };
     let fs = fault::from_exception(&cetbox_cpu::Exception::PageFault(f), t.cpu.rip);
     deliver::force(&mut t, fs);

@@ -18,6 +18,9 @@ pub struct Fault {
     pub addr: u64,
     pub access: Access,
     pub kind: FaultKind,
+    /// Whether the page had a present page-table entry (it was accessed before and is not
+    /// PROT_NONE): the P bit of the error code.
+    pub present: bool,
 }
 
 impl Fault {
@@ -26,7 +29,7 @@ impl Fault {
     pub fn error_code(&self) -> u64 {
         let mut e = 0x4; // user mode
                          // Pages past the end of a file are not present (Linux reports error code 4 for SIGBUS).
-        if self.kind == FaultKind::Protection {
+        if self.kind == FaultKind::Protection && self.present {
             e |= 0x1;
         }
         if self.access.is_write() {

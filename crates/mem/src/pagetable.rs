@@ -26,6 +26,10 @@ pub mod page {
     pub const BEYOND_EOF: u8 = 32;
     /// Some mapping covers the page (distinguishes SEGV_ACCERR from SEGV_MAPERR).
     pub const MAPPED: u8 = 64;
+    /// The page has been accessed since it was mapped (or last discarded), so Linux has a
+    /// page-table entry for it: the P bit of a protection fault's error code. Pages start
+    /// unpopulated, so their first access takes the slow path, which sets it.
+    pub const POPULATED: u8 = 128;
 
     /// Bits that must be exactly READ for an ordinary read to take the fast path.
     pub const READ_MASK: u8 = READ | BEYOND_EOF;
@@ -39,6 +43,45 @@ pub mod page {
 
 pub struct PageTable {
     base: *const AtomicU8,
+}
+
+/// The page table of this process's guest (there is one per host process), for the host
+/// fault handler, which cannot reach it any other way.
+static ACTIVE: std::sync::atomic::AtomicPtr<AtomicU8> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// Called from the host SIGBUS handler when host memory backing a guest page faulted (a file
+/// truncated under a guest file mapping): if `addr` is guest memory, replaces its page with
+/// zeros so the interrupted access can complete, marks it past the end of its file so every
+/// later guest access gets SIGBUS from the emulator, and returns true. Async-signal-safe: one
+/// mmap and atomic byte operations.
+pub fn recover_host_fault(addr: u64) -> bool {
+    let base = ACTIVE.load(Ordering::Acquire);
+    if base.is_null() || addr >= USER_LIMIT {
+        return false;
+    }
+    // SAFETY: `base` is the live page-table reservation (cleared before it is unmapped) and
+    // addr < USER_LIMIT keeps the index inside it.
+    let cell = unsafe { &*base.add((addr >> 12) as usize) };
+    if cell.load(Ordering::Relaxed) & page::MAPPED == 0 {
+        return false;
+    }
+    let pg = addr & !(PAGE_SIZE - 1);
+    if crate::host::map_at(
+        pg,
+        PAGE_SIZE,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+        -1,
+        0,
+        true,
+    )
+    .is_err()
+    {
+        return false;
+    }
+    cell.fetch_or(page::BEYOND_EOF, Ordering::Relaxed);
+    true
 }
 
 // SAFETY: the table is only ever accessed through atomic bytes.
@@ -68,6 +111,7 @@ impl PageTable {
         unsafe {
             libc::madvise(p, ENTRIES, libc::MADV_DONTDUMP);
         }
+        ACTIVE.store(p as *mut AtomicU8, Ordering::Release);
         Ok(PageTable {
             base: p as *const AtomicU8,
         })
@@ -130,6 +174,12 @@ impl PageTable {
 
 impl Drop for PageTable {
     fn drop(&mut self) {
+        let _ = ACTIVE.compare_exchange(
+            self.base as *mut AtomicU8,
+            std::ptr::null_mut(),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
         // SAFETY: the reservation was made in `new` with this size and is no longer referenced.
         unsafe {
             libc::munmap(self.base as *mut libc::c_void, ENTRIES);

@@ -787,7 +787,7 @@ impl AddressSpace {
                     .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EACCES)))?;
             }
             mid.prot = prot;
-            let keep = page::CODE | page::BEYOND_EOF;
+            let keep = page::CODE | page::BEYOND_EOF | page::POPULATED;
             let bits = prot_bits(prot, mid.kind);
             self.pt.update(mid.start, mid.end, |b| (b & keep) | bits);
             m.vmas.insert(mid.start, mid);
@@ -799,6 +799,9 @@ impl AddressSpace {
 
     /// Extends the VMA starting at `start` downward to `new_start` (stack growth).
     pub fn grow_down(&self, start: u64, new_start: u64) -> Result<(), MapError> {
+        if new_start >= start {
+            return Err(MapError::NoMemory);
+        }
         let mut m = self.maps();
         let v = m.vmas.get(&start).cloned().ok_or(MapError::NoMemory)?;
         if !Self::free_in(&m, new_start, start) {
@@ -838,8 +841,10 @@ impl AddressSpace {
             advice,
             libc::MADV_DONTNEED | libc::MADV_FREE | libc::MADV_REMOVE
         ) {
-            self.pt
-                .update(addr, addr + page_ceil(len), |b| b & !page::CODE);
+            // Discarded pages lose their page-table entries (and any decoded code).
+            self.pt.update(addr, addr + page_ceil(len), |b| {
+                b & !(page::CODE | page::POPULATED)
+            });
             self.code_epoch.fetch_add(1, Ordering::Release);
         }
         Ok(())
@@ -882,7 +887,15 @@ impl AddressSpace {
         } else {
             FaultKind::Protection
         };
-        Fault { addr, access, kind }
+        // PROT_NONE pages have no present page-table entry on x86 Linux.
+        let present =
+            bits & page::POPULATED != 0 && bits & (page::READ | page::WRITE | page::EXEC) != 0;
+        Fault {
+            addr,
+            access,
+            kind,
+            present,
+        }
     }
 
     #[inline(always)]
@@ -899,7 +912,20 @@ impl AddressSpace {
 
     /// Checks that every byte of [addr, addr + len) allows `access`; the fault names the first
     /// byte that does not. A write also invalidates decoded code in the range.
+    #[inline(always)]
     pub fn check(&self, addr: u64, len: u64, access: Access) -> Result<(), Fault> {
+        // One page, allowed outright: the common case of CALL's and RET's checks.
+        if len.wrapping_sub(1) < PAGE_SIZE
+            && addr & (PAGE_SIZE - 1) <= PAGE_SIZE - len
+            && Self::allowed_fast(self.pt.get(addr), access)
+        {
+            return Ok(());
+        }
+        self.check_slow(addr, len, access)
+    }
+
+    #[inline(never)]
+    fn check_slow(&self, addr: u64, len: u64, access: Access) -> Result<(), Fault> {
         if len == 0 {
             return Ok(());
         }
@@ -907,6 +933,7 @@ impl AddressSpace {
             addr: USER_LIMIT.max(addr),
             access,
             kind: FaultKind::NotMapped,
+            present: false,
         })?;
         let mut p = addr;
         let mut code = false;
@@ -914,6 +941,9 @@ impl AddressSpace {
             let bits = self.pt.get(p);
             if !Self::allowed(bits, access) {
                 return Err(self.fault(p, bits, access));
+            }
+            if bits & page::POPULATED == 0 {
+                self.pt.set_bits(p, page::POPULATED);
             }
             code |= bits & page::CODE != 0;
             let next = page_floor(p) + PAGE_SIZE;
@@ -938,48 +968,113 @@ impl AddressSpace {
 
     // ---------------------------------------------------------------- typed access
 
+    /// Whether an access of `N` bytes at `addr` passes the fast check: inside one page whose
+    /// entry allows it outright (a write also needs the page free of decoded code).
+    #[inline(always)]
+    fn fast_ok<const N: u64>(&self, addr: u64, access: Access) -> bool {
+        if addr & (PAGE_SIZE - 1) > PAGE_SIZE - N {
+            return false;
+        }
+        let bits = self.pt.get(addr);
+        Self::allowed_fast(bits, access)
+    }
+
+    /// `allowed`, but writes to pages holding decoded code fail too (the slow path handles
+    /// them: it must invalidate the code).
+    #[inline(always)]
+    fn allowed_fast(bits: u8, access: Access) -> bool {
+        // Unpopulated pages fail too: the slow path populates them (the P bit of later
+        // fault error codes).
+        const P: u8 = page::POPULATED;
+        match access {
+            Access::Read => bits & (page::READ_MASK | P) == page::READ | P,
+            Access::Write => bits & (page::WRITE_MASK | P) == page::WRITE | P,
+            Access::Fetch => bits & (page::FETCH_MASK | P) == page::EXEC | P,
+            Access::ShadowRead => bits & (page::SHADOW_MASK | P) == page::SHADOW | page::WRITE | P,
+            Access::ShadowWrite => {
+                bits & (page::SHADOW_MASK | page::CODE | P) == page::SHADOW | page::WRITE | P
+            }
+        }
+    }
+
     /// Checks an access of `N` bytes at `addr` on the fast path (one page) or the slow path.
     #[inline(always)]
     fn check_small<const N: u64>(&self, addr: u64, access: Access) -> Result<(), Fault> {
-        if addr & (PAGE_SIZE - 1) <= PAGE_SIZE - N {
-            let bits = self.pt.get(addr);
-            let ok = match access {
-                Access::Write => bits & page::WRITE_MASK == page::WRITE,
-                _ => Self::allowed(bits, access),
-            };
-            if ok {
-                return Ok(());
-            }
+        if self.fast_ok::<N>(addr, access) {
+            return Ok(());
         }
         self.check(addr, N, access)
     }
 
+    /// The out-of-line part of the typed reads: full check, then the load.
+    #[cold]
+    #[inline(never)]
+    fn read_slow<const N: u64>(&self, addr: u64) -> Result<u64, Fault> {
+        self.check(addr, N, Access::Read)?;
+        // SAFETY: checked readable above.
+        Ok(unsafe {
+            match N {
+                1 => std::ptr::read_volatile(addr as *const u8) as u64,
+                2 => std::ptr::read_unaligned(addr as *const u16) as u64,
+                4 => std::ptr::read_unaligned(addr as *const u32) as u64,
+                _ => std::ptr::read_unaligned(addr as *const u64),
+            }
+        })
+    }
+
+    /// The out-of-line part of the typed writes: full check (which also invalidates decoded
+    /// code), then the store.
+    #[cold]
+    #[inline(never)]
+    fn write_slow<const N: u64>(&self, addr: u64, v: u64) -> Result<(), Fault> {
+        self.check(addr, N, Access::Write)?;
+        // SAFETY: checked writable above.
+        unsafe {
+            match N {
+                1 => std::ptr::write_volatile(addr as *mut u8, v as u8),
+                2 => std::ptr::write_unaligned(addr as *mut u16, v as u16),
+                4 => std::ptr::write_unaligned(addr as *mut u32, v as u32),
+                _ => std::ptr::write_unaligned(addr as *mut u64, v),
+            }
+        }
+        Ok(())
+    }
+
     #[inline(always)]
     pub fn read_u8(&self, addr: u64) -> Result<u8, Fault> {
-        self.check_small::<1>(addr, Access::Read)?;
-        // SAFETY: the page table says the guest mapped this byte readable, so it is host memory.
-        Ok(unsafe { std::ptr::read_volatile(addr as *const u8) })
+        if self.fast_ok::<1>(addr, Access::Read) {
+            // SAFETY: the page table says the guest mapped this byte readable, so it is host
+            // memory.
+            return Ok(unsafe { std::ptr::read_volatile(addr as *const u8) });
+        }
+        self.read_slow::<1>(addr).map(|v| v as u8)
     }
 
     #[inline(always)]
     pub fn read_u16(&self, addr: u64) -> Result<u16, Fault> {
-        self.check_small::<2>(addr, Access::Read)?;
-        // SAFETY: checked readable above.
-        Ok(unsafe { std::ptr::read_unaligned(addr as *const u16) })
+        if self.fast_ok::<2>(addr, Access::Read) {
+            // SAFETY: checked readable above.
+            return Ok(unsafe { std::ptr::read_unaligned(addr as *const u16) });
+        }
+        self.read_slow::<2>(addr).map(|v| v as u16)
     }
 
     #[inline(always)]
     pub fn read_u32(&self, addr: u64) -> Result<u32, Fault> {
-        self.check_small::<4>(addr, Access::Read)?;
-        // SAFETY: checked readable above.
-        Ok(unsafe { std::ptr::read_unaligned(addr as *const u32) })
+        if self.fast_ok::<4>(addr, Access::Read) {
+            // SAFETY: checked readable above.
+            return Ok(unsafe { std::ptr::read_unaligned(addr as *const u32) });
+        }
+        self.read_slow::<4>(addr).map(|v| v as u32)
     }
 
     #[inline(always)]
     pub fn read_u64(&self, addr: u64) -> Result<u64, Fault> {
-        self.check_small::<8>(addr, Access::Read)?;
-        // SAFETY: checked readable above.
-        Ok(unsafe { std::ptr::read_unaligned(addr as *const u64) })
+        if self.fast_ok::<8>(addr, Access::Read) {
+            // SAFETY: checked readable above.
+            return Ok(unsafe { std::ptr::read_unaligned(addr as *const u64) });
+        }
+        self.read_slow::<8>(addr)
     }
 
     #[inline(always)]
@@ -1002,34 +1097,42 @@ impl AddressSpace {
 
     #[inline(always)]
     pub fn write_u8(&self, addr: u64, v: u8) -> Result<(), Fault> {
-        self.check_small::<1>(addr, Access::Write)?;
-        // SAFETY: the page table says the guest mapped this byte writable.
-        unsafe { std::ptr::write_volatile(addr as *mut u8, v) };
-        Ok(())
+        if self.fast_ok::<1>(addr, Access::Write) {
+            // SAFETY: the page table says the guest mapped this byte writable.
+            unsafe { std::ptr::write_volatile(addr as *mut u8, v) };
+            return Ok(());
+        }
+        self.write_slow::<1>(addr, v as u64)
     }
 
     #[inline(always)]
     pub fn write_u16(&self, addr: u64, v: u16) -> Result<(), Fault> {
-        self.check_small::<2>(addr, Access::Write)?;
-        // SAFETY: checked writable above.
-        unsafe { std::ptr::write_unaligned(addr as *mut u16, v) };
-        Ok(())
+        if self.fast_ok::<2>(addr, Access::Write) {
+            // SAFETY: checked writable above.
+            unsafe { std::ptr::write_unaligned(addr as *mut u16, v) };
+            return Ok(());
+        }
+        self.write_slow::<2>(addr, v as u64)
     }
 
     #[inline(always)]
     pub fn write_u32(&self, addr: u64, v: u32) -> Result<(), Fault> {
-        self.check_small::<4>(addr, Access::Write)?;
-        // SAFETY: checked writable above.
-        unsafe { std::ptr::write_unaligned(addr as *mut u32, v) };
-        Ok(())
+        if self.fast_ok::<4>(addr, Access::Write) {
+            // SAFETY: checked writable above.
+            unsafe { std::ptr::write_unaligned(addr as *mut u32, v) };
+            return Ok(());
+        }
+        self.write_slow::<4>(addr, v as u64)
     }
 
     #[inline(always)]
     pub fn write_u64(&self, addr: u64, v: u64) -> Result<(), Fault> {
-        self.check_small::<8>(addr, Access::Write)?;
-        // SAFETY: checked writable above.
-        unsafe { std::ptr::write_unaligned(addr as *mut u64, v) };
-        Ok(())
+        if self.fast_ok::<8>(addr, Access::Write) {
+            // SAFETY: checked writable above.
+            unsafe { std::ptr::write_unaligned(addr as *mut u64, v) };
+            return Ok(());
+        }
+        self.write_slow::<8>(addr, v)
     }
 
     #[inline(always)]
@@ -1051,9 +1154,25 @@ impl AddressSpace {
         }
     }
 
+    /// Whether a `len`-byte shadow-stack access at `addr` passes the fast check (one page);
+    /// `check` decides otherwise.
+    #[inline(always)]
+    fn shadow_fast(&self, addr: u64, size: u32, access: Access) -> bool {
+        match size {
+            8 => self.fast_ok::<8>(addr, access),
+            4 => self.fast_ok::<4>(addr, access),
+            _ => false,
+        }
+    }
+
     /// A shadow-stack load of 8 bytes (or 4 with `size` 4).
+    #[inline(always)]
     pub fn shadow_read(&self, addr: u64, size: u32) -> Result<u64, Fault> {
-        self.check(addr, size as u64, Access::ShadowRead)?;
+        // Any width but 4 accesses 8 bytes below; check what is touched.
+        let size = if size == 4 { 4 } else { 8 };
+        if !self.shadow_fast(addr, size, Access::ShadowRead) {
+            self.check(addr, size as u64, Access::ShadowRead)?;
+        }
         // SAFETY: checked: a writable shadow-stack page, which is host memory.
         Ok(unsafe {
             if size == 4 {
@@ -1065,8 +1184,13 @@ impl AddressSpace {
     }
 
     /// A shadow-stack store of 8 bytes (or 4 with `size` 4).
+    #[inline(always)]
     pub fn shadow_write(&self, addr: u64, size: u32, v: u64) -> Result<(), Fault> {
-        self.check(addr, size as u64, Access::ShadowWrite)?;
+        // Any width but 4 accesses 8 bytes below; check what is touched.
+        let size = if size == 4 { 4 } else { 8 };
+        if !self.shadow_fast(addr, size, Access::ShadowWrite) {
+            self.check(addr, size as u64, Access::ShadowWrite)?;
+        }
         // SAFETY: checked: a writable shadow-stack page.
         unsafe {
             if size == 4 {
@@ -1082,7 +1206,17 @@ impl AddressSpace {
     /// and replaces it with `new` if equal; returns the old value (RSTORSSP's locked RMW).
     pub fn shadow_cmpxchg(&self, addr: u64, f: impl Fn(u64) -> u64) -> Result<u64, Fault> {
         self.check(addr, 8, Access::ShadowWrite)?;
-        // SAFETY: checked: a writable shadow-stack page; the caller guarantees 8-alignment.
+        if addr % 8 != 0 {
+            // Callers align the slot; should one not, serialise rather than make a misaligned
+            // atomic reference.
+            static SPLIT: Mutex<()> = Mutex::new(());
+            let _g = SPLIT.lock().unwrap_or_else(|e| e.into_inner());
+            let old = self.shadow_read(addr, 8)?;
+            self.shadow_write(addr, 8, f(old))?;
+            return Ok(old);
+        }
+        // SAFETY: checked: a writable shadow-stack page (host memory mapped read-write) holding
+        // all 8 bytes, and 8-aligned as AtomicU64 requires.
         let cell = unsafe { &*(addr as *const AtomicU64) };
         let mut old = cell.load(Ordering::SeqCst);
         loop {
@@ -1097,17 +1231,36 @@ impl AddressSpace {
     /// /proc/self/mem, and WRUSS for signal frames). The range must be mapped.
     pub fn force_write(&self, addr: u64, data: &[u8]) -> Result<(), Fault> {
         let len = data.len() as u64;
+        let end = addr.checked_add(len).ok_or(Fault {
+            present: false,
+            addr: USER_LIMIT.max(addr),
+            access: Access::Write,
+            kind: FaultKind::NotMapped,
+        })?;
         let mut p = addr;
-        while p < addr + len {
+        while p < end {
             let bits = self.pt.get(p);
             if bits & page::MAPPED == 0 || bits & page::BEYOND_EOF != 0 {
                 return Err(self.fault(p, bits, Access::Write));
             }
             p = page_floor(p) + PAGE_SIZE;
         }
+        // A shared mapping without PROT_WRITE may be read-only on the host (a shared file
+        // mapping is); Linux refuses forced writes to any shared non-writable mapping.
+        if len != 0 {
+            let m = self.maps();
+            for k in Self::overlapping(&m, addr, end) {
+                let v = &m.vmas[&k];
+                if v.shared && v.prot & libc::PROT_WRITE as u32 == 0 {
+                    let at = v.start.max(addr);
+                    return Err(self.fault(at, self.pt.get(at), Access::Write));
+                }
+            }
+        }
         self.code_written(addr, len);
-        // SAFETY: every page in the range is guest memory mapped on the host read-write
-        // (private and shadow-stack memory always is).
+        // SAFETY: every page in the range is mapped guest memory, and not part of a shared
+        // mapping without PROT_WRITE, so the host maps it read-write (private, anonymous and
+        // shadow-stack memory always is; shared file memory is when the guest may write it).
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) };
         Ok(())
     }
@@ -1121,12 +1274,19 @@ impl AddressSpace {
         size: u32,
         f: &mut dyn FnMut(u64) -> Option<u64>,
     ) -> Result<u64, Fault> {
+        // Any other width is treated as 8 bytes, as `read_sized` does, so the check always
+        // covers every byte the access below touches.
+        let size = match size {
+            1 | 2 | 4 => size,
+            _ => 8,
+        };
         self.check_small_dyn(addr, size, Access::Write)?;
         use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU8};
         macro_rules! cas {
             ($t:ty, $a:ty) => {{
                 if addr % size as u64 == 0 {
-                    // SAFETY: checked writable and aligned for this width.
+                    // SAFETY: all `size` bytes were checked writable (so the host maps them
+                    // read-write), and the address is aligned for this width.
                     let cell = unsafe { &*(addr as *const $a) };
                     let mut old = cell.load(Ordering::SeqCst);
                     loop {
@@ -1200,6 +1360,7 @@ impl AddressSpace {
     /// written if the check fails.
     pub fn fill(&self, dst: u64, count: u64, elem: u32, pattern: u64) -> Result<(), Fault> {
         let len = count.checked_mul(elem as u64).ok_or(Fault {
+            present: false,
             addr: dst,
             access: Access::Write,
             kind: FaultKind::NotMapped,
@@ -1241,9 +1402,11 @@ impl AddressSpace {
         let mut out = Vec::new();
         let mut p = addr;
         while out.len() < max {
+            // Checked first: a readable page lies below USER_LIMIT, so `page_end` cannot
+            // overflow (a guest pointer near 2^64 would).
+            self.check(p, 1, Access::Read)?;
             let page_end = page_floor(p) + PAGE_SIZE;
             let n = ((page_end - p) as usize).min(max - out.len());
-            self.check(p, 1, Access::Read)?;
             // SAFETY: the whole page holding p is readable (permissions are per page).
             let chunk = unsafe { std::slice::from_raw_parts(p as *const u8, n) };
             if let Some(z) = chunk.iter().position(|&b| b == 0) {
@@ -1268,6 +1431,9 @@ impl AddressSpace {
                     return Err(self.fault(p, bits, Access::Fetch));
                 }
                 break;
+            }
+            if bits & page::POPULATED == 0 {
+                self.pt.set_bits(p, page::POPULATED);
             }
             let page_end = page_floor(p) + PAGE_SIZE;
             let k = ((page_end - p) as usize).min(buf.len() - n);

@@ -32,6 +32,8 @@ struct State {
 
 pub struct Reporter {
     format: Format,
+    /// Audit mode (--on-violation=continue): always end with the per-site summary.
+    audit: bool,
     state: Mutex<State>,
 }
 
@@ -77,13 +79,18 @@ fn outcome_text(o: Outcome, k: ViolationKind) -> String {
 }
 
 impl Reporter {
-    pub fn new(format: Format, path: Option<&std::path::Path>) -> std::io::Result<Reporter> {
+    pub fn new(
+        format: Format,
+        path: Option<&std::path::Path>,
+        audit: bool,
+    ) -> std::io::Result<Reporter> {
         let out: Box<dyn Write + Send> = match path {
             Some(p) => Box::new(File::create(p)?),
             None => Box::new(std::io::stderr()),
         };
         Ok(Reporter {
             format,
+            audit,
             state: Mutex::new(State {
                 out,
                 sites: BTreeMap::new(),
@@ -238,7 +245,9 @@ impl Observer for Reporter {
 
     fn finish(&self) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if st.sites.is_empty() {
+        // A lone violation that killed the process needs no summary; audit mode and repeated
+        // violations do.
+        if st.sites.is_empty() || (!self.audit && st.sites.values().all(|s| s.count == 1)) {
             return;
         }
         let total: u64 = st.sites.values().map(|s| s.count).sum();

@@ -8,15 +8,15 @@ use crate::operand::size_mask;
 use crate::Cpu;
 use iced_x86::{Code, Instruction, Mnemonic, OpKind};
 
-const ADD: u8 = 0;
-const OR: u8 = 1;
-const ADC: u8 = 2;
-const SBB: u8 = 3;
-const AND: u8 = 4;
-const SUB: u8 = 5;
-const XOR: u8 = 6;
-const CMP: u8 = 7;
-const TEST: u8 = 8;
+pub(crate) const ADD: u8 = 0;
+pub(crate) const OR: u8 = 1;
+pub(crate) const ADC: u8 = 2;
+pub(crate) const SBB: u8 = 3;
+pub(crate) const AND: u8 = 4;
+pub(crate) const SUB: u8 = 5;
+pub(crate) const XOR: u8 = 6;
+pub(crate) const CMP: u8 = 7;
+pub(crate) const TEST: u8 = 8;
 
 const INC: u8 = 0;
 const DEC: u8 = 1;
@@ -89,7 +89,7 @@ pub(crate) fn rmw(
 }
 
 #[inline(always)]
-fn calc<const OP: u8>(a: u64, b: u64, carry: bool) -> u64 {
+pub(crate) fn calc<const OP: u8>(a: u64, b: u64, carry: bool) -> u64 {
     match OP {
         ADD => a.wrapping_add(b),
         OR => a | b,
@@ -102,7 +102,7 @@ fn calc<const OP: u8>(a: u64, b: u64, carry: bool) -> u64 {
 }
 
 #[inline(always)]
-fn record<const OP: u8>(cpu: &mut Cpu, size: u32, a: u64, b: u64, r: u64, carry: bool) {
+pub(crate) fn record<const OP: u8>(cpu: &mut Cpu, size: u32, a: u64, b: u64, r: u64, carry: bool) {
     match OP {
         ADD => cpu.flags.set_lazy(FlagOp::Add, size, a, b, r),
         SUB | CMP => cpu.flags.set_lazy(FlagOp::Sub, size, a, b, r),

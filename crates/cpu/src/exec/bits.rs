@@ -98,28 +98,19 @@ fn scan_flags(cpu: &mut Cpu, src: u64, index: u64) {
 }
 
 fn bsf(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
-    let size = cpu.op_size(i, 0);
-    let src = cpu.read_op(i, 1, size)? & size_mask(size);
-    let index = if src != 0 {
-        src.trailing_zeros() as u64
-    } else {
-        0
-    };
-    if src != 0 {
-        cpu.set_reg(i.op0_register(), index);
-    }
-    scan_flags(cpu, src, index);
-    Ok(())
+    scan(cpu, i, |src| src.trailing_zeros() as u64)
 }
 
 fn bsr(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
+    scan(cpu, i, |src| 63 - src.leading_zeros() as u64)
+}
+
+/// BSF/BSR: `index` finds the bit in a non-zero source; a zero source leaves the destination.
+#[inline(always)]
+fn scan(cpu: &mut Cpu, i: &Instruction, index: impl Fn(u64) -> u64) -> Result<()> {
     let size = cpu.op_size(i, 0);
     let src = cpu.read_op(i, 1, size)? & size_mask(size);
-    let index = if src != 0 {
-        63 - src.leading_zeros() as u64
-    } else {
-        0
-    };
+    let index = if src != 0 { index(src) } else { 0 };
     if src != 0 {
         cpu.set_reg(i.op0_register(), index);
     }

@@ -49,7 +49,7 @@ fn jmp_indirect(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
 
 /// The common part of CALL (cpu.md §5.1): checks everything, then commits.
 #[inline(always)]
-fn do_call(cpu: &mut Cpu, target: u64, shadow: bool) -> Result<()> {
+pub(crate) fn do_call(cpu: &mut Cpu, target: u64, shadow: bool) -> Result<()> {
     let ret = cpu.rip;
     let sp = cpu.gpr[4].wrapping_sub(8);
     let shadow = shadow && cpu.cet.shstk_enabled();
@@ -93,6 +93,17 @@ fn call_indirect(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
 }
 
 fn ret(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
+    let imm = if i.code() == Code::Retnq_imm16 {
+        i.immediate16() as u64
+    } else {
+        0
+    };
+    do_ret(cpu, imm)
+}
+
+/// Near RET, releasing `imm` more bytes of stack (cpu.md §6).
+#[inline(always)]
+pub(crate) fn do_ret(cpu: &mut Cpu, imm: u64) -> Result<()> {
     let sp = cpu.gpr[4];
     let target = cpu.mem.read_u64(sp)?;
     let shadow = cpu.cet.shstk_enabled();
@@ -109,11 +120,6 @@ fn ret(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     if !is_canonical(target) {
         return Err(Exception::GeneralProtection);
     }
-    let imm = if i.code() == Code::Retnq_imm16 {
-        i.immediate16() as u64
-    } else {
-        0
-    };
     cpu.gpr[4] = sp.wrapping_add(8).wrapping_add(imm);
     if shadow {
         cpu.cet.ssp = cpu.cet.ssp.wrapping_add(8);
@@ -167,21 +173,11 @@ fn iret(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     }
     let sp = cpu.gpr[4];
     let rip = cpu.mem.read_u64(sp)?;
-    let cs = cpu.mem.read_u64(sp + 8)? & 0xffff;
-    let rflags = cpu.mem.read_u64(sp + 16)?;
-    let rsp = cpu.mem.read_u64(sp + 24)?;
-    let _ss = cpu.mem.read_u64(sp + 32)?;
-    if cs != USER_CS {
-        return Err(Exception::GeneralProtection);
-    }
-    let new_ssp = if cpu.cet.shstk_enabled() {
-        Some(shadow_far_return(cpu, cs, rip)?)
-    } else {
-        None
-    };
-    if !is_canonical(rip) {
-        return Err(Exception::GeneralProtection);
-    }
+    let cs = cpu.mem.read_u64(sp.wrapping_add(8))? & 0xffff;
+    let rflags = cpu.mem.read_u64(sp.wrapping_add(16))?;
+    let rsp = cpu.mem.read_u64(sp.wrapping_add(24))?;
+    let _ss = cpu.mem.read_u64(sp.wrapping_add(32))?;
+    let new_ssp = far_return_checks(cpu, cs, rip)?;
     let keep = cpu.rflags() & !crate::flags::USER_WRITABLE;
     cpu.set_rflags((rflags & crate::flags::USER_WRITABLE) | keep);
     cpu.gpr[4] = rsp;
@@ -199,18 +195,8 @@ fn retf(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     }
     let sp = cpu.gpr[4];
     let rip = cpu.mem.read_u64(sp)?;
-    let cs = cpu.mem.read_u64(sp + 8)? & 0xffff;
-    if cs != USER_CS {
-        return Err(Exception::GeneralProtection);
-    }
-    let new_ssp = if cpu.cet.shstk_enabled() {
-        Some(shadow_far_return(cpu, cs, rip)?)
-    } else {
-        None
-    };
-    if !is_canonical(rip) {
-        return Err(Exception::GeneralProtection);
-    }
+    let cs = cpu.mem.read_u64(sp.wrapping_add(8))? & 0xffff;
+    let new_ssp = far_return_checks(cpu, cs, rip)?;
     let imm = if i.code() == Code::Retfq_imm16 {
         i.immediate16() as u64
     } else {
@@ -224,14 +210,34 @@ fn retf(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     Ok(())
 }
 
+/// The checks of a same-privilege far return (IRETQ, RETFQ) once its frame is loaded: the
+/// code selector, the shadow-stack frame when shadow stacks are on, and the target. Returns
+/// the SSP to restore, if any.
+fn far_return_checks(cpu: &Cpu, cs: u64, rip: u64) -> Result<Option<u64>> {
+    if cs != USER_CS {
+        return Err(Exception::GeneralProtection);
+    }
+    let new_ssp = if cpu.cet.shstk_enabled() {
+        Some(shadow_far_return(cpu, cs, rip)?)
+    } else {
+        None
+    };
+    if !is_canonical(rip) {
+        return Err(Exception::GeneralProtection);
+    }
+    Ok(new_ssp)
+}
+
 /// The shadow-stack half of a same-privilege far return (cpu.md §8): returns the SSP to restore.
 fn shadow_far_return(cpu: &Cpu, cs: u64, rip: u64) -> Result<u64> {
+    // SSP is guest-influenced (INCSSP moves it up to 2040 bytes past the last check): the
+    // frame addresses wrap, as the hardware's do, and the loads fault.
     let ssp = cpu.cet.ssp;
     if ssp & 7 != 0 {
         return Err(Exception::ControlProtection(2));
     }
-    let saved_cs = cpu.mem.shadow_read(ssp + 16, 8)?;
-    let saved_lip = cpu.mem.shadow_read(ssp + 8, 8)?;
+    let saved_cs = cpu.mem.shadow_read(ssp.wrapping_add(16), 8)?;
+    let saved_lip = cpu.mem.shadow_read(ssp.wrapping_add(8), 8)?;
     let prev = cpu.mem.shadow_read(ssp, 8)?;
     if saved_cs != cs || saved_lip != rip || prev & 3 != 0 {
         return Err(Exception::ControlProtection(2));

@@ -21,7 +21,7 @@ pub fn lookup(code: Code) -> Option<Handler> {
 /// Flags after a multiply: CF = OF = `overflow`. SF, ZF, AF and PF are undefined in the SDM;
 /// the host leaves them unchanged.
 #[inline(always)]
-fn mul_flags(cpu: &mut Cpu, overflow: bool) {
+pub(crate) fn mul_flags(cpu: &mut Cpu, overflow: bool) {
     cpu.flags.materialize();
     let b = &mut cpu.flags.bits;
     *b = (*b & !(CF | OF)) | (overflow as u64 * (CF | OF));

@@ -11,9 +11,9 @@ use crate::operand::size_mask;
 use crate::Cpu;
 use iced_x86::{Code, Instruction, Mnemonic, OpKind};
 
-const SHL: u8 = 0;
-const SHR: u8 = 1;
-const SAR: u8 = 2;
+pub(crate) const SHL: u8 = 0;
+pub(crate) const SHR: u8 = 1;
+pub(crate) const SAR: u8 = 2;
 const ROL: u8 = 3;
 const ROR: u8 = 4;
 const RCL: u8 = 5;
@@ -58,7 +58,7 @@ fn count(cpu: &Cpu, i: &Instruction, n: u32, size: u32) -> u32 {
 
 /// Result of a shift or rotate: the value and CF/OF (other flags follow from the kind).
 #[inline(always)]
-fn compute<const OP: u8>(a: u64, c: u32, size: u32, cf_in: bool) -> (u64, bool, bool) {
+pub(crate) fn compute<const OP: u8>(a: u64, c: u32, size: u32, cf_in: bool) -> (u64, bool, bool) {
     let w = size * 8;
     let m = size_mask(size);
     let msb = |v: u64| (v >> (w - 1)) & 1 != 0;
@@ -154,7 +154,7 @@ fn shift<const OP: u8>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
 }
 
 /// AF after a shift by a non-zero count: undefined in the SDM; the host sets it.
-const SHIFT_AF: bool = true;
+pub(crate) const SHIFT_AF: bool = true;
 
 /// SHLD (`LEFT`) and SHRD: shift operand 0, filling from operand 1.
 fn double<const LEFT: bool>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {

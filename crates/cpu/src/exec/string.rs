@@ -41,8 +41,11 @@ pub fn lookup(code: Code) -> Option<Handler> {
     })
 }
 
-/// Iterations one call may run before yielding (re-executing the instruction later).
-const BUDGET: u64 = 1 << 22;
+/// Iterations one call may run before yielding (re-executing the instruction later). It
+/// bounds the latency of `stop`: element-by-element loops (CMPS, SCAS, LODS, overlapping or
+/// 32-bit-address MOVS/STOS) cost tens of nanoseconds per element without optimisation, and a
+/// yield costs one block-cache lookup.
+const BUDGET: u64 = 1 << 18;
 
 const RCX: usize = 1;
 const RSI: usize = 6;
@@ -96,6 +99,20 @@ impl Ctx {
     #[inline(always)]
     fn advance(&self, cpu: &mut Cpu, reg: usize, n: u64) {
         cpu.gpr[reg] = cpu.gpr[reg].wrapping_add(self.step.wrapping_mul(n)) & self.am;
+    }
+
+    /// Whether a REP loop stops before its next element: the count is exhausted, or the
+    /// budget is spent, in which case RIP goes back to the instruction so it resumes later.
+    #[inline(always)]
+    fn rep_stop(&self, cpu: &mut Cpu, i: &Instruction, budget: u64) -> bool {
+        if self.count(cpu) == 0 {
+            return true;
+        }
+        if budget == 0 {
+            cpu.rip = i.ip();
+            return true;
+        }
+        false
     }
 
     #[inline(always)]
@@ -154,14 +171,10 @@ fn movs<const SIZE: u64>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     }
     let mut budget = BUDGET;
     loop {
+        if c.rep_stop(cpu, i, budget) {
+            return Ok(());
+        }
         let count = c.count(cpu);
-        if count == 0 {
-            return Ok(());
-        }
-        if budget == 0 {
-            cpu.rip = i.ip();
-            return Ok(());
-        }
         let (src, dst) = (c.src(cpu), c.dst(cpu));
         if c.am == u64::MAX {
             let n = c.in_page(src, SIZE).min(c.in_page(dst, SIZE)).min(count);
@@ -202,14 +215,10 @@ fn stos<const SIZE: u64>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     }
     let mut budget = BUDGET;
     loop {
+        if c.rep_stop(cpu, i, budget) {
+            return Ok(());
+        }
         let count = c.count(cpu);
-        if count == 0 {
-            return Ok(());
-        }
-        if budget == 0 {
-            cpu.rip = i.ip();
-            return Ok(());
-        }
         let dst = c.dst(cpu);
         if c.am == u64::MAX {
             let n = c.in_page(dst, SIZE).min(count);
@@ -233,14 +242,8 @@ fn lods<const SIZE: u64>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let rep = is_rep(i);
     let mut budget = BUDGET;
     loop {
-        if rep {
-            if c.count(cpu) == 0 {
-                return Ok(());
-            }
-            if budget == 0 {
-                cpu.rip = i.ip();
-                return Ok(());
-            }
+        if rep && c.rep_stop(cpu, i, budget) {
+            return Ok(());
         }
         let v = cpu.mem.read_sized(c.src(cpu), sz)?;
         cpu.set_reg(acc_reg(SIZE), v);
@@ -272,11 +275,7 @@ fn compare_loop<const SIZE: u64>(
     }
     let mut budget = BUDGET;
     loop {
-        if c.count(cpu) == 0 {
-            return Ok(());
-        }
-        if budget == 0 {
-            cpu.rip = i.ip();
+        if c.rep_stop(cpu, i, budget) {
             return Ok(());
         }
         let (a, b) = next(cpu, c)?;

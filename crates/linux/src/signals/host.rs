@@ -144,11 +144,23 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     let saved_errno = unsafe { *libc::__errno_location() };
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let words: [u64; 16] = unsafe { std::ptr::read(info as *const [u64; 16]) };
-    let code = (words[1] >> 32) as i32;
+    // si_code is the int at byte offset 8: the low half of the second word.
+    let code = words[1] as u32 as i32;
     if is_sync(sig) && code > 0 {
-        // A real fault in cetbox itself (guest faults never reach the host): chain to the
-        // handler that was there before (Rust's stack-overflow report) or die of it.
-        crash(sig, info, ctx);
+        if sig == libc::SIGBUS && cetbox_mem::recover_host_fault(words[2]) {
+            // Host memory behind a guest file page vanished (the file was truncated under the
+            // mapping): the page now reads as zeros and the guest gets the SIGBUS Linux sends
+            // (BUS_ADRERR at that address), at the end of the interrupted instruction.
+            let mut w = [0u64; 16];
+            w[0] = libc::SIGBUS as u64;
+            w[1] = crate::signals::info::BUS_ADRERR as u32 as u64;
+            w[2] = words[2];
+            record(&w);
+        } else {
+            // A real fault in cetbox itself (guest faults never reach the host): chain to the
+            // handler that was there before (Rust's stack-overflow report) or die of it.
+            crash(sig, info, ctx);
+        }
     } else {
         record(&words);
     }

@@ -98,6 +98,13 @@ mod imp {
     use core::arch::asm;
     use core::arch::x86_64::__m128i;
 
+    /// The MXCSR the host instruction runs under: the caller's, with every exception masked
+    /// and no reserved bit set, whatever the caller passed (these functions are safe to call).
+    #[inline(always)]
+    fn safe_csr(csr: u32) -> u32 {
+        (csr & 0xffff) | 0x1f80
+    }
+
     #[inline(always)]
     fn to_m(v: u128) -> __m128i {
         // SAFETY: u128 and __m128i are both 16 bytes of plain data with no invalid values.
@@ -115,11 +122,12 @@ mod imp {
         ($ins:literal, $csr:expr, $a:expr, $b:expr) => {{
             let mut a = to_m($a);
             let b = to_m($b);
-            let mut csr: u32 = $csr;
+            let mut csr: u32 = safe_csr($csr);
             let mut save: u32 = 0;
             // SAFETY: the asm reads and writes only the two local u32s through pointers to
             // them, and registers it declares; the host MXCSR is saved first and restored
-            // last, and `csr` masks every exception so the instruction cannot trap.
+            // last. `safe_csr` masks every exception (so the instruction cannot trap) and
+            // keeps only bits 0-15, all defined on x86-64 hosts (so LDMXCSR cannot #GP).
             unsafe {
                 asm!(
                     "stmxcsr [{s}]",
@@ -155,7 +163,7 @@ mod imp {
         (@ $ins:literal, $n:literal, $csr:expr, $a:expr, $b:expr) => {{
             let mut a = to_m($a);
             let b = to_m($b);
-            let mut csr: u32 = $csr;
+            let mut csr: u32 = safe_csr($csr);
             let mut save: u32 = 0;
             // SAFETY: as in `bin!`.
             unsafe {
@@ -233,7 +241,7 @@ mod imp {
             ($ins:literal) => {{
                 let a = to_m(a);
                 let b = to_m(b);
-                let mut csr: u32 = csr;
+                let mut csr: u32 = safe_csr(csr);
                 let mut save: u32 = 0;
                 let (z, p, c): (u8, u8, u8);
                 // SAFETY: as in `bin!`; the host flags it changes are declared clobbered by
@@ -274,7 +282,7 @@ mod imp {
         macro_rules! cvt {
             ($ins:literal, $reg:literal) => {{
                 let a = to_m(a);
-                let mut csr: u32 = csr;
+                let mut csr: u32 = safe_csr(csr);
                 let mut save: u32 = 0;
                 let r: u64;
                 // SAFETY: as in `bin!`.
@@ -312,7 +320,7 @@ mod imp {
         macro_rules! cvt {
             ($ins:literal, $reg:literal) => {{
                 let mut a = to_m(a);
-                let mut csr: u32 = csr;
+                let mut csr: u32 = safe_csr(csr);
                 let mut save: u32 = 0;
                 // SAFETY: as in `bin!`.
                 unsafe {

@@ -67,7 +67,7 @@ fn free(cpu: &mut Cpu, i: usize) {
 #[inline(always)]
 fn pop(cpu: &mut Cpu) {
     free(cpu, 0);
-    cpu.x87.top = (cpu.x87.top + 1) & 7;
+    cpu.x87.top = cpu.x87.top.wrapping_add(1) & 7;
 }
 
 #[inline(always)]

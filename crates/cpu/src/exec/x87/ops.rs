@@ -696,7 +696,7 @@ fn ffree(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     free(cpu, sti(i, 0));
     report(cpu, 0, C1);
     if i.code() == Code::Ffreep_sti {
-        cpu.x87.top = (cpu.x87.top + 1) & 7;
+        cpu.x87.top = cpu.x87.top.wrapping_add(1) & 7;
     }
     Ok(())
 }

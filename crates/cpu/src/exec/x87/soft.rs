@@ -430,6 +430,14 @@ fn check2(a: u128, ua: &Unp, b: u128, ub: &Unp, env: &Env) -> Result<u16, Out> {
 }
 
 /// A masked invalid operation yields the indefinite; an unmasked one stores nothing.
+/// A signalling-NaN operand of a one-operand operation: IE, and the quieted NaN if masked.
+fn snan_operand(v: u128, env: &Env) -> Out {
+    Out {
+        val: env.masked(IE).then(|| quiet(v)),
+        flags: IE,
+    }
+}
+
 pub fn invalid(env: &Env) -> Out {
     Out {
         val: if env.masked(IE) {
@@ -582,15 +590,7 @@ pub fn sqrt(a: u128, env: &Env) -> Out {
     let ua = unpack(a);
     match ua.kind {
         Kind::Unsupported => return invalid(env),
-        Kind::SNan => {
-            if !env.masked(IE) {
-                return Out {
-                    val: None,
-                    flags: IE,
-                };
-            }
-            return Out::val(quiet(a), IE);
-        }
+        Kind::SNan => return snan_operand(a, env),
         Kind::QNan => return Out::val(a, 0),
         Kind::Zero => return Out::val(a, 0),
         _ => {}
@@ -924,15 +924,7 @@ pub fn rndint(v: u128, env: &Env) -> Out {
     let u = unpack(v);
     match u.kind {
         Kind::Unsupported => return invalid(env),
-        Kind::SNan => {
-            if !env.masked(IE) {
-                return Out {
-                    val: None,
-                    flags: IE,
-                };
-            }
-            return Out::val(quiet(v), IE);
-        }
+        Kind::SNan => return snan_operand(v, env),
         Kind::QNan | Kind::Inf | Kind::Zero => return Out::val(v, 0),
         Kind::Finite => {}
     }
