@@ -176,6 +176,11 @@ pub fn fork_process_ex(
     let signals = t.proc.signals.fork_copy();
     let parent_tid = t.tid;
 
+    // Host signals stay blocked across the fork until the child has registered its new tid
+    // with the host-signal registry; one arriving earlier would be recorded for a thread that
+    // does not exist in the child and be lost.
+    let guest_mask = crate::signals::host::host_mask();
+    crate::signals::host::set_host_mask(!0);
     let pid = if host_flags == libc::SIGCHLD as u64 {
         // glibc's fork runs its atfork handlers (malloc's locks above all), which keeps cetbox's
         // own runtime usable in the child even when other host threads exist.
@@ -188,6 +193,7 @@ pub fn fork_process_ex(
     };
     if pid < 0 {
         let e = Errno::last();
+        crate::signals::host::set_host_mask(guest_mask);
         for p in pipe {
             if p >= 0 {
                 crate::syscalls::fs::unregister_private_fd(p);
@@ -218,6 +224,7 @@ pub fn fork_process_ex(
         t.signals.pending.clear();
         t.signals.saved_mask = None;
         crate::signals::host::after_fork(t);
+        crate::signals::host::set_host_mask(guest_mask);
         crate::syscalls::process::comm_after_fork(parent_tid, me);
         t.robust_list = (0, 0);
         t.clear_child_tid = if flags & CLONE_CHILD_CLEARTID != 0 {
@@ -244,6 +251,7 @@ pub fn fork_process_ex(
     }
 
     // ---------------- the parent
+    crate::signals::host::set_host_mask(guest_mask);
     if flags & CLONE_PARENT_SETTID != 0 {
         let _ = t.mem().write_u32(ptid, pid as u32);
     }
