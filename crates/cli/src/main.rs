@@ -61,7 +61,13 @@ fn run(r: cli::RunArgs) -> i32 {
         Ok(never) => match never {},
         Err(msg) => {
             eprintln!("cetbox: {msg}");
-            127
+            // As a shell reports a command it cannot run: 127 when there is no such file,
+            // 126 when it exists but cannot be executed.
+            if r.prog.exists() {
+                126
+            } else {
+                127
+            }
         }
     }
 }
