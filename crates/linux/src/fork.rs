@@ -1,11 +1,115 @@
 //! New guest processes: fork, vfork and clone without CLONE_VM make a host child process that
 //! keeps running the guest under cetbox.
+//!
+//! Guest memory is identity-mapped host memory and cetbox's page table is itself private
+//! anonymous memory, so a host fork gives the child a copy-on-write copy of the whole guest
+//! address space at the same addresses, together with a consistent copy of cetbox's own state.
+//! The child then only fixes what depends on its identity: its pid and tid, the host-signal
+//! registry (only the forking thread survives), the process state shared by threads (a fresh
+//! `Process` so that later changes in the parent do not leak into it), and the clone flags'
+//! effects (SETTLS, CHILD_SETTID, CHILD_CLEARTID, a new stack).
+//!
+//! vfork and clone(CLONE_VM | CLONE_VFORK) (posix_spawn) are emulated by a fork plus a wait:
+//! the parent blocks until the child execs or exits, which keeps vfork's ordering guarantee.
+//! Memory is not shared with the child, but the effect of sharing is reproduced where programs
+//! rely on it: when the child execs or exits, it sends every anonymous page it modified back
+//! to the parent, which writes them into its own memory before it resumes. (glibc's
+//! posix_spawn reports a failed exec this way, through a variable the child writes.) The wait
+//! uses a pipe private to cetbox: the child holds the write end until then.
 
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+const CSIGNAL: u64 = 0xff;
+const CLONE_VM: u64 = libc::CLONE_VM as u64;
+const CLONE_FS: u64 = libc::CLONE_FS as u64;
+const CLONE_FILES: u64 = libc::CLONE_FILES as u64;
+const CLONE_SIGHAND: u64 = libc::CLONE_SIGHAND as u64;
+const CLONE_PIDFD: u64 = libc::CLONE_PIDFD as u64;
+const CLONE_PTRACE: u64 = libc::CLONE_PTRACE as u64;
+const CLONE_VFORK: u64 = libc::CLONE_VFORK as u64;
+const CLONE_PARENT: u64 = libc::CLONE_PARENT as u64;
+const CLONE_THREAD: u64 = libc::CLONE_THREAD as u64;
+const CLONE_NEWNS: u64 = libc::CLONE_NEWNS as u64;
+const CLONE_SYSVSEM: u64 = libc::CLONE_SYSVSEM as u64;
+const CLONE_SETTLS: u64 = libc::CLONE_SETTLS as u64;
+const CLONE_PARENT_SETTID: u64 = libc::CLONE_PARENT_SETTID as u64;
+const CLONE_CHILD_CLEARTID: u64 = libc::CLONE_CHILD_CLEARTID as u64;
+const CLONE_DETACHED: u64 = 0x0040_0000;
+const CLONE_UNTRACED: u64 = libc::CLONE_UNTRACED as u64;
+const CLONE_CHILD_SETTID: u64 = libc::CLONE_CHILD_SETTID as u64;
+const CLONE_NEWUSER: u64 = libc::CLONE_NEWUSER as u64;
+const CLONE_NEWPID: u64 = libc::CLONE_NEWPID as u64;
+
+/// Flags whose effect cetbox applies itself; the rest go to the host clone.
+const EMULATED: u64 = CSIGNAL
+    | CLONE_VM
+    | CLONE_VFORK
+    | CLONE_SETTLS
+    | CLONE_PARENT_SETTID
+    | CLONE_CHILD_SETTID
+    | CLONE_CHILD_CLEARTID
+    | CLONE_PIDFD
+    | CLONE_DETACHED
+    | CLONE_PTRACE
+    | CLONE_UNTRACED;
+
+/// In a vfork child: the write end of the pipe its parent waits on (-1 otherwise).
+static VFORK_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Where the vfork pipe's write end is moved: high, out of the way of descriptors a guest
+/// picks itself (shells use 10 and up, bash 255), and registered as cetbox's.
+fn private_fd_floor() -> i32 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
+    let lim = r.rlim_cur.min(1 << 20) as i64;
+    (lim - 64).max(300) as i32
+}
+
+/// Closes `fd` (ignoring errors).
+fn close(fd: i32) {
+    // SAFETY: closing a descriptor cetbox owns.
+    unsafe { libc::close(fd) };
+}
+
+/// The checks of the kernel's copy_process that concern flag combinations, for a clone that
+/// creates a process (no CLONE_VM, or CLONE_VM with CLONE_VFORK).
+fn check_flags(flags: u64) -> Result<(), Errno> {
+    if flags & (CLONE_NEWNS | CLONE_FS) == (CLONE_NEWNS | CLONE_FS)
+        || flags & (CLONE_NEWUSER | CLONE_FS) == (CLONE_NEWUSER | CLONE_FS)
+    {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & (CLONE_PIDFD | CLONE_DETACHED) == (CLONE_PIDFD | CLONE_DETACHED) {
+        return Err(Errno::EINVAL);
+    }
+    // Sharing signal handlers or being a thread needs a shared address space in one process,
+    // which a host child cannot have: those clones are threads (crate::thread).
+    if flags & (CLONE_SIGHAND | CLONE_THREAD) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_NEWPID != 0 && flags & CLONE_PARENT != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
 
 /// Creates a child process (clone without CLONE_VM, fork, vfork). Returns the child's pid in
 /// the parent; the child continues from the same point with RAX = 0.
+///
+/// With CLONE_PIDFD the pidfd is stored at `ptid` (clone's convention; clone3 callers use
+/// [`fork_process_ex`] to give its separate location).
 pub fn fork_process(
     t: &mut Thread,
     flags: u64,
@@ -14,6 +118,365 @@ pub fn fork_process(
     ctid: u64,
     tls: u64,
 ) -> SysResult {
-    let _ = (t, flags, child_stack, ptid, ctid, tls);
-    Err(Errno::ENOSYS)
+    if flags & CLONE_PIDFD != 0 && flags & CLONE_PARENT_SETTID != 0 {
+        return Err(Errno::EINVAL);
+    }
+    fork_process_ex(t, flags, child_stack, ptid, ctid, tls, ptid)
+}
+
+/// [`fork_process`] with the pidfd location given separately (clone3's `pidfd` field).
+pub fn fork_process_ex(
+    t: &mut Thread,
+    flags: u64,
+    child_stack: u64,
+    ptid: u64,
+    ctid: u64,
+    tls: u64,
+    pidfd_at: u64,
+) -> SysResult {
+    check_flags(flags)?;
+    let exit_signal = (flags & CSIGNAL) as i32;
+    if exit_signal > 64 {
+        return Err(Errno::EINVAL);
+    }
+    // The kernel validates the user pointers it will write only when it writes them; we do
+    // the parent's ones before forking so a bad pointer fails the call cleanly.
+    if flags & CLONE_PARENT_SETTID != 0 {
+        crate::syscalls::fs::buf(t, ptid, 4, cetbox_mem::Access::Write)?;
+    }
+    if flags & CLONE_PIDFD != 0 {
+        crate::syscalls::fs::buf(t, pidfd_at, 4, cetbox_mem::Access::Write)?;
+    }
+    let vfork = flags & CLONE_VFORK != 0;
+    let shared_vm = vfork && flags & CLONE_VM != 0;
+    let host_flags = (flags & !EMULATED) | exit_signal as u64;
+
+    // The vfork wait pipe.
+    let mut pipe = [-1i32; 2];
+    if vfork {
+        // SAFETY: pipe2 writes two descriptors into our array.
+        if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(Errno::last());
+        }
+        let floor = private_fd_floor();
+        for p in pipe.iter_mut() {
+            // SAFETY: duplicating a descriptor we own.
+            let hi = unsafe { libc::fcntl(*p, libc::F_DUPFD_CLOEXEC, floor) };
+            if hi >= 0 {
+                close(*p);
+                *p = hi;
+            }
+            crate::syscalls::fs::register_private_fd(*p);
+        }
+    }
+
+    // Snapshots of the state shared with the parent's other threads, taken while locking is
+    // still safe.
+    let image = t.proc.image().clone();
+    let signals = t.proc.signals.fork_copy();
+    let parent_tid = t.tid;
+
+    // Host signals stay blocked across the fork until the child has registered its new tid
+    // with the host-signal registry; one arriving earlier would be recorded for a thread that
+    // does not exist in the child and be lost.
+    let guest_mask = crate::signals::host::host_mask();
+    crate::signals::host::set_host_mask(!0);
+    let pid = if host_flags == libc::SIGCHLD as u64 {
+        // glibc's fork runs its atfork handlers (malloc's locks above all), which keeps cetbox's
+        // own runtime usable in the child even when other host threads exist.
+        // SAFETY: the child only runs cetbox code on this thread.
+        unsafe { libc::fork() }
+    } else {
+        // SAFETY: a clone without CLONE_VM and without a new stack behaves like fork; the
+        // flags are the guest's (already checked) minus the ones cetbox emulates.
+        unsafe { libc::syscall(libc::SYS_clone, host_flags, 0usize, 0usize, 0usize, 0usize) as i32 }
+    };
+    if pid < 0 {
+        let e = Errno::last();
+        crate::signals::host::set_host_mask(guest_mask);
+        for p in pipe {
+            if p >= 0 {
+                crate::syscalls::fs::unregister_private_fd(p);
+                close(p);
+            }
+        }
+        return Err(e);
+    }
+
+    if pid == 0 {
+        // ---------------- the child
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+        // An inherited vfork pipe belongs to our parent's parent's wait: not ours to hold.
+        let old = VFORK_FD.swap(-1, Ordering::SeqCst);
+        if old >= 0 {
+            crate::syscalls::fs::unregister_private_fd(old);
+            close(old);
+        }
+        if vfork {
+            crate::syscalls::fs::unregister_private_fd(pipe[0]);
+            close(pipe[0]);
+            VFORK_FD.store(pipe[1], Ordering::SeqCst);
+            SHARED_VM.store(shared_vm, Ordering::SeqCst);
+        }
+        t.proc = t.proc.forked(me, image, signals);
+        t.tid = me;
+        t.signals.pending.clear();
+        t.signals.saved_mask = None;
+        crate::signals::host::after_fork(t);
+        crate::signals::host::set_host_mask(guest_mask);
+        crate::syscalls::process::comm_after_fork(parent_tid, me);
+        crate::thread::after_fork_child(t);
+        t.robust_list = (0, 0);
+        t.clear_child_tid = if flags & CLONE_CHILD_CLEARTID != 0 {
+            ctid
+        } else {
+            0
+        };
+        if flags & CLONE_SETTLS != 0 {
+            t.cpu.fs_base = tls;
+        }
+        if child_stack != 0 {
+            t.cpu.gpr[cetbox_cpu::Reg::Rsp as usize] = child_stack;
+        }
+        if vfork && flags & CLONE_VM != 0 {
+            // A vfork child has no sigaltstack of its own (it would share the parent's).
+            t.signals.altstack = Default::default();
+        }
+        let _ = crate::shstk::on_clone(t, flags, 0);
+        if flags & CLONE_CHILD_SETTID != 0 {
+            // The kernel ignores a fault here.
+            let _ = t.mem().write_u32(ctid, me as u32);
+        }
+        return Ok(0);
+    }
+
+    // ---------------- the parent
+    crate::signals::host::set_host_mask(guest_mask);
+    if flags & CLONE_PARENT_SETTID != 0 {
+        let _ = t.mem().write_u32(ptid, pid as u32);
+    }
+    if flags & CLONE_PIDFD != 0 {
+        // SAFETY: pidfd_open takes integers only.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+        if fd >= 0 {
+            // SAFETY: F_SETFD on a descriptor we just got.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            let _ = t.mem().write_u32(pidfd_at, fd as u32);
+        }
+    }
+    if vfork {
+        crate::syscalls::fs::unregister_private_fd(pipe[1]);
+        close(pipe[1]);
+        receive_pages(t, pipe[0]);
+        crate::syscalls::fs::unregister_private_fd(pipe[0]);
+        close(pipe[0]);
+    }
+    Ok(pid as u64)
+}
+
+/// Whether this process is a CLONE_VM vfork child that has not exec'd or exited yet.
+static SHARED_VM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Called when the process execs (before the old image is unmapped) or exits: a vfork child
+/// sends its modified pages to its parent and releases it.
+pub fn release_vfork_parent(mem: &cetbox_mem::AddressSpace) {
+    let fd = VFORK_FD.swap(-1, Ordering::SeqCst);
+    if fd < 0 {
+        return;
+    }
+    if SHARED_VM.swap(false, Ordering::SeqCst) {
+        send_pages(mem, fd);
+    }
+    crate::syscalls::fs::unregister_private_fd(fd);
+    close(fd);
+}
+
+// ---------------------------------------------------------------- vfork page transfer
+
+/// /proc/self/pagemap bits.
+const PM_PRESENT: u64 = 1 << 63;
+const PM_FILE: u64 = 1 << 61;
+const PM_EXCLUSIVE: u64 = 1 << 56;
+
+fn write_all(fd: i32, mut b: &[u8]) -> bool {
+    while !b.is_empty() {
+        // SAFETY: writing from our own buffer.
+        let r = unsafe { libc::write(fd, b.as_ptr() as *const libc::c_void, b.len()) };
+        if r < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return false;
+        }
+        if r == 0 {
+            return false;
+        }
+        b = &b[r as usize..];
+    }
+    true
+}
+
+fn read_full(fd: i32, b: &mut [u8]) -> bool {
+    let mut done = 0;
+    while done < b.len() {
+        // SAFETY: reading into our own buffer.
+        let r = unsafe {
+            libc::read(
+                fd,
+                b[done..].as_mut_ptr() as *mut libc::c_void,
+                b.len() - done,
+            )
+        };
+        if r < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return false;
+        }
+        if r == 0 {
+            return false;
+        }
+        done += r as usize;
+    }
+    true
+}
+
+/// The child's side: every private page it made its own since the fork (present, anonymous,
+/// mapped only here) is sent as (address, length, bytes) runs.
+fn send_pages(mem: &cetbox_mem::AddressSpace, fd: i32) {
+    use std::os::unix::fs::FileExt;
+    let Ok(pm) = std::fs::File::open("/proc/self/pagemap") else {
+        return;
+    };
+    let page = cetbox_mem::PAGE_SIZE;
+    for v in mem.vmas() {
+        if v.shared {
+            continue;
+        }
+        let npages = (v.len() / page) as usize;
+        let mut entries = vec![0u8; npages * 8];
+        if pm.read_exact_at(&mut entries, v.start / page * 8).is_err() {
+            continue;
+        }
+        let dirty = |i: usize| {
+            let e = u64::from_le_bytes(entries[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+            e & PM_PRESENT != 0 && e & PM_EXCLUSIVE != 0 && e & PM_FILE == 0
+        };
+        let mut i = 0;
+        while i < npages {
+            if !dirty(i) {
+                i += 1;
+                continue;
+            }
+            let s = i;
+            while i < npages && dirty(i) {
+                i += 1;
+            }
+            let addr = v.start + s as u64 * page;
+            let len = (i - s) as u64 * page;
+            let mut data = vec![0u8; len as usize];
+            if mem.read_bytes(addr, &mut data).is_err() {
+                continue;
+            }
+            let mut hdr = [0u8; 16];
+            hdr[..8].copy_from_slice(&addr.to_le_bytes());
+            hdr[8..].copy_from_slice(&len.to_le_bytes());
+            if !write_all(fd, &hdr) || !write_all(fd, &data) {
+                return;
+            }
+        }
+    }
+}
+
+/// The parent's side: waits until the child execs or exits (EOF), applying the pages it
+/// sends to the same addresses here.
+fn receive_pages(t: &Thread, fd: i32) {
+    loop {
+        let mut hdr = [0u8; 16];
+        if !read_full(fd, &mut hdr) {
+            return;
+        }
+        let addr = u64::from_le_bytes(hdr[..8].try_into().unwrap_or([0; 8]));
+        let len = u64::from_le_bytes(hdr[8..].try_into().unwrap_or([0; 8]));
+        if len > 1 << 40 {
+            return;
+        }
+        let mut data = vec![0u8; len as usize];
+        if !read_full(fd, &mut data) {
+            return;
+        }
+        // Only where the parent still has the same mapping (a vfork child's mmaps would be
+        // shared natively; the parent never learns of them here).
+        let page = cetbox_mem::PAGE_SIZE as usize;
+        for (k, chunk) in data.chunks(page).enumerate() {
+            let a = addr + (k * page) as u64;
+            if t.mem().find_vma(a).is_some_and(|v| !v.shared) {
+                let _ = t.mem().force_write(a, chunk);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- temporary dispatch
+
+/// fork (57), vfork (58), and clone/clone3 that create processes, until the threads branch's
+/// clone.rs (which calls [`fork_process`]) takes over the dispatch.
+pub fn lookup(nr: u64) -> Option<crate::syscalls::SyscallFn> {
+    Some(match nr {
+        56 => sys_clone,
+        57 => sys_fork,
+        58 => sys_vfork,
+        435 => sys_clone3,
+        _ => return None,
+    })
+}
+
+fn sys_fork(t: &mut Thread, _a: [u64; 6]) -> SysResult {
+    fork_process(t, libc::SIGCHLD as u64, 0, 0, 0, 0)
+}
+
+fn sys_vfork(t: &mut Thread, _a: [u64; 6]) -> SysResult {
+    fork_process(t, CLONE_VM | CLONE_VFORK | libc::SIGCHLD as u64, 0, 0, 0, 0)
+}
+
+fn sys_clone(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let flags = a[0];
+    if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
+        return Err(Errno::ENOSYS);
+    }
+    fork_process(t, flags, a[1], a[2], a[3], a[4])
+}
+
+fn sys_clone3(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let size = a[1];
+    if !(64..=4096).contains(&size) {
+        return Err(Errno::EINVAL);
+    }
+    let mut b = [0u8; 88];
+    let n = (size as usize).min(88);
+    t.mem().read_bytes(a[0], &mut b[..n])?;
+    let q = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    let (flags, pidfd, child_tid, parent_tid, exit_signal) = (q(0), q(1), q(2), q(3), q(4));
+    let (stack, stack_size, tls, set_tid_size) = (q(5), q(6), q(7), q(9));
+    if flags & CSIGNAL != 0 || exit_signal > 64 || set_tid_size != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
+        return Err(Errno::ENOSYS);
+    }
+    if (stack == 0) != (stack_size == 0) {
+        return Err(Errno::EINVAL);
+    }
+    let sp = if stack != 0 { stack + stack_size } else { 0 };
+    let _ = (CLONE_FILES, CLONE_SYSVSEM);
+    fork_process_ex(
+        t,
+        flags | exit_signal,
+        sp,
+        parent_tid,
+        child_tid,
+        tls,
+        pidfd,
+    )
 }

@@ -62,6 +62,22 @@ impl Process {
     pub fn image(&self) -> MutexGuard<'_, Image> {
         self.image.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The state a forked child starts with: the same address space object (the host fork
+    /// copied the memory behind it), image and signal dispositions, no pending signals, and
+    /// the child's own pid. `image` and `signals` are snapshots taken by the parent before
+    /// the host fork, so the child never touches a lock another parent thread might have held.
+    pub fn forked(&self, pid: i32, image: Image, signals: ProcessSignals) -> Arc<Process> {
+        Arc::new(Process {
+            mem: self.mem.clone(),
+            pid,
+            opts: self.opts.clone(),
+            cpu_config: self.cpu_config.clone(),
+            image: Mutex::new(image),
+            signals,
+            observer: self.observer.clone(),
+        })
+    }
 }
 
 /// Kernel-side shadow-stack state of a thread (linux-abi.md §1); the CPU side (SSP, U_CET)

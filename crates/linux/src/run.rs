@@ -63,6 +63,8 @@ pub fn run_thread(t: &mut Thread) -> ExitRequest {
 /// Ends the cetbox process the way the guest process ended: same exit status, or death by the
 /// same signal (so a parent shell sees exactly what it would natively).
 pub fn finish(proc: &Process, how: ExitRequest) -> ! {
+    // A vfork parent waits for this process to exec or end.
+    crate::fork::release_vfork_parent(&proc.mem);
     proc.observer.finish();
     let _ = std::io::stdout().flush();
     match how {

@@ -169,10 +169,20 @@ pub fn register_main(t: &Thread) {
     });
 }
 
-/// In a child made by fork: the child process has only the thread that forked.
+/// In a child made by fork: the child process has only the thread that forked. Uses
+/// try_lock: another parent thread may have held the registry lock at the fork (it does so
+/// only for a few instructions); the child then keeps a stale list, which only delays its
+/// "last thread" test to exit_group.
 pub fn after_fork_child(t: &Thread) {
     EXITING.store(false, Ordering::SeqCst);
-    register_main(t);
+    let s = shared_of(t);
+    set_me(&s);
+    if let Ok(mut g) = REGISTRY.try_lock() {
+        let r = g.get_or_insert_with(Registry::default);
+        *r = Registry::default();
+        r.live = 1;
+        r.by_tid.insert(t.tid, s);
+    }
 }
 
 /// Whether the process is ending; threads that notice stop running guest code.

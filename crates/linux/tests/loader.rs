@@ -26,20 +26,28 @@ fn workdir() -> &'static PathBuf {
 /// Compiles `src` with gcc and `flags`; returns the binary's path.
 fn build(name: &str, src: &str, flags: &[&str]) -> PathBuf {
     let dir = workdir();
-    let c = dir.join(format!("{name}.c"));
     let out = dir.join(name);
     if out.exists() {
         return out;
     }
+    // Tests run in parallel and may build the same program: each compiles to its own name
+    // and renames, so no test ever sees a half-written binary.
+    let tag = format!("{:?}", std::thread::current().id())
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect::<String>();
+    let c = dir.join(format!("{name}-{tag}.c"));
+    let tmp = dir.join(format!("{name}.tmp{tag}"));
     std::fs::write(&c, src).unwrap();
     let st = Command::new("gcc")
         .args(flags)
         .arg("-o")
-        .arg(&out)
+        .arg(&tmp)
         .arg(&c)
         .status()
         .expect("gcc");
     assert!(st.success(), "gcc failed for {name}");
+    std::fs::rename(&tmp, &out).unwrap();
     out
 }
 

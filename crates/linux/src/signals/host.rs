@@ -279,6 +279,25 @@ pub fn register_thread(t: &mut Thread) {
     // Registry full: signals for this thread arrive through the orphan ring.
 }
 
+/// In a forked child only the forking thread survives: every slot of the parent's threads is
+/// freed, records the parent had not collected yet are dropped (they were the parent's), and
+/// the thread registers under its new tid.
+pub fn after_fork(t: &mut Thread) {
+    for s in SLOTS.iter() {
+        let p = s.load(Ordering::Acquire);
+        if p.is_null() {
+            break;
+        }
+        // SAFETY: slots are leaked and never freed.
+        let slot = unsafe { &*p };
+        slot.tid.store(0, Ordering::Release);
+        while slot.ring.pop().is_some() {}
+    }
+    while ORPHANS.pop().is_some() {}
+    t.signals.host_slot = None;
+    register_thread(t);
+}
+
 /// Frees the thread's slot at thread exit.
 pub fn unregister_thread(t: &mut Thread) {
     if let Some(slot) = my_slot(t) {

@@ -177,6 +177,15 @@ impl ProcessSignals {
         }
     }
 
+    /// What a forked child inherits: the dispositions, but no pending signals.
+    pub fn fork_copy(&self) -> ProcessSignals {
+        let a = *self.actions.lock().unwrap_or_else(|e| e.into_inner());
+        ProcessSignals {
+            actions: Mutex::new(a),
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+
     pub fn pending(&self) -> std::sync::MutexGuard<'_, Vec<SigInfo>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }

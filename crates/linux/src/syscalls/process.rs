@@ -122,6 +122,35 @@ pub fn forget_comm(tid: i32) {
     }
 }
 
+/// A forked child keeps its parent thread's name under its own tid (the parent's other
+/// threads do not exist in it). Uses try_lock: another parent thread may have held the lock at
+/// the fork, and then the name is simply not carried over.
+pub fn comm_after_fork(old_tid: i32, new_tid: i32) {
+    if let Ok(mut names) = NAMES.try_lock() {
+        if let Some(m) = names.as_mut() {
+            let mine = m.get(&old_tid).copied();
+            m.clear();
+            if let Some(n) = mine {
+                m.insert(new_tid, n);
+            }
+        }
+    }
+}
+
+/// execve names the thread after the new program's file (the executable's base name).
+pub fn comm_reset(tid: i32, exe: &str) {
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(m) = names.as_mut() {
+        m.remove(&tid);
+    }
+    let base = exe.rsplit('/').next().unwrap_or("").as_bytes();
+    let mut name = [0u8; 16];
+    let n = base.len().min(15);
+    name[..n].copy_from_slice(&base[..n]);
+    // SAFETY: `name` is a NUL-terminated 16-byte buffer owned here.
+    unsafe { libc::prctl(PR_SET_NAME, name.as_ptr()) };
+}
+
 fn set_comm(t: &Thread, name: [u8; 16]) {
     let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
     names.get_or_insert_with(HashMap::new).insert(t.tid, name);

@@ -1,0 +1,95 @@
+//! A real third-party test suite: jq's shell-driven test drivers (`tests/third_party/jq`, from
+//! the jq 1.6 sources) run with Debian's `jq`, natively and under `cetbox run`. Each driver is a
+//! `#!/bin/sh` script that sources jq's `tests/setup` (set -eu, mktemp, traps, `which`) and runs
+//! `jq --run-tests`; under cetbox the whole tree (sh, mktemp, which, dirname, jq, rm) runs
+//! emulated. Output and exit status must be identical, and the native run must pass.
+
+mod common;
+
+use common::{compare, repo_root, run, Spec, Status, TempDir};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const JQ: &str = "/usr/bin/jq";
+const DRIVERS: [&str; 3] = ["utf8test", "base64test", "onigtest"];
+
+/// Lays out jq's tree as its drivers expect it: `tests/` beside the `jq` binary.
+fn layout(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let src = repo_root().join("tests/third_party/jq/tests");
+    let tests = dir.join("tests");
+    std::fs::create_dir_all(&tests).expect("mkdir");
+    for e in std::fs::read_dir(&src).expect("jq tests") {
+        let e = e.expect("entry");
+        let to = tests.join(e.file_name());
+        std::fs::copy(e.path(), &to).expect("copy");
+        let mode = std::fs::metadata(e.path())
+            .expect("stat")
+            .permissions()
+            .mode();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode | 0o444))
+            .expect("chmod");
+    }
+    std::os::unix::fs::symlink(JQ, dir.join("jq")).expect("symlink jq");
+}
+
+#[test]
+fn jq_test_drivers_match_native() {
+    assert!(
+        Path::new(JQ).exists(),
+        "{JQ} is missing: install Debian's jq (`apt-get install -y jq`)"
+    );
+    let base = TempDir::new("jq");
+    let mut failures = Vec::new();
+    let mut passed = 0;
+    for name in DRIVERS {
+        let mut outs = Vec::new();
+        for under in [false, true] {
+            let dir: PathBuf = base.path.join(format!("{name}-{}", under as u8));
+            layout(&dir);
+            let mut spec = Spec::new(dir.join("tests").join(name));
+            // jq's setup runs everything under valgrind when it finds one.
+            spec.env.push(("NO_VALGRIND".into(), "1".into()));
+            spec.env.push(("TMPDIR".into(), dir.display().to_string()));
+            spec.cwd = Some(dir.clone());
+            spec.timeout = Duration::from_secs(60);
+            let spec = if under {
+                let mut s = spec.under_cetbox(&[]);
+                s.timeout = Duration::from_secs(300);
+                s
+            } else {
+                spec
+            };
+            outs.push(run(&spec));
+        }
+        let (native, emulated) = (&outs[0], &outs[1]);
+        let line = format!(
+            "{:<12} {:<20} native {:>6.2}s  cetbox {:>6.2}s",
+            name,
+            native.status.to_string(),
+            native.elapsed.as_secs_f64(),
+            emulated.elapsed.as_secs_f64()
+        );
+        let mut details = String::new();
+        if native.status != Status::Exited(0) {
+            details.push_str(&format!(
+                "    the native run fails: {}\n{}\n",
+                native.status,
+                String::from_utf8_lossy(&native.stderr)
+            ));
+        }
+        if let Some(d) = compare("native", native, "cetbox", emulated) {
+            details.push_str(&d);
+        }
+        if details.is_empty() {
+            passed += 1;
+            println!("ok   {line}");
+        } else {
+            println!("FAIL {line}\n{}", details.trim_end());
+            failures.push(format!("{line}\n{details}"));
+        }
+    }
+    let summary = format!("{passed} passed, {} failed", failures.len());
+    println!("{summary}");
+    assert!(failures.is_empty(), "{summary}\n{}", failures.join("\n"));
+}
