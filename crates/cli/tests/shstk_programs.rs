@@ -404,19 +404,16 @@ guest_cases! {
 }
 
 #[test]
-#[ignore = "needs threads (issue 3)"]
 fn guest_pthreads() {
     guest_same_as_native("misc/pthreads");
 }
 
 #[test]
-#[ignore = "needs fork"]
 fn guest_mask_inherit() {
     guest_same_as_native("signals/mask_inherit");
 }
 
 #[test]
-#[ignore = "needs fork"]
 fn guest_fork_wait() {
     guest_same_as_native("misc/fork_wait");
 }
@@ -461,13 +458,11 @@ fn sigaltstack_handlers_with_deep_calls() {
 }
 
 #[test]
-#[ignore = "needs threads (issue 3)"]
 fn threads_recurse_and_join() {
     works("threads", "done\n");
 }
 
 #[test]
-#[ignore = "needs fork"]
 fn fork_child_returns_through_copied_frames() {
     let c = assert_same_as_native(&program("works"), &["fork"], "fork");
     assert_eq!(
