@@ -101,6 +101,8 @@ pub trait Observer: Send + Sync {
     fn violation(&self, v: &Violation);
     /// Called once before the guest process exits (summaries).
     fn finish(&self) {}
+    /// Called in a new child process right after fork: what was reported belongs to the parent.
+    fn forked(&self) {}
 }
 
 /// An observer that reports nothing.

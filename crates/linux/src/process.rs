@@ -68,6 +68,8 @@ impl Process {
     /// the child's own pid. `image` and `signals` are snapshots taken by the parent before
     /// the host fork, so the child never touches a lock another parent thread might have held.
     pub fn forked(&self, pid: i32, image: Image, signals: ProcessSignals) -> Arc<Process> {
+        // The child reports its own violations; the parent's belong to the parent's summary.
+        self.observer.forked();
         Arc::new(Process {
             mem: self.mem.clone(),
             pid,

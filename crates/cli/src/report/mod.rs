@@ -265,6 +265,13 @@ impl Observer for Reporter {
         let _ = st.out.flush();
     }
 
+    fn forked(&self) {
+        // try_lock: in a fork child, a lock held by another parent thread is never released.
+        if let Ok(mut st) = self.state.try_lock() {
+            st.sites.clear();
+        }
+    }
+
     fn finish(&self) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         // A lone violation that killed the process needs no summary; audit mode and repeated
