@@ -4,6 +4,7 @@
 #include "cet.h"
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 
 #define MB (1UL << 20)
 
@@ -122,6 +123,39 @@ static void s06(void) {
     asm volatile("mov $5, %%eax\n .globl s06_insn\ns06_insn: mov %%rax, (%0)" : : "r"(p) : "rax", "memory");
     puts("no fault");
 }
+static uint64_t default_shstk_size(void);
+
+/* §13.7: fork gives the child a copy-on-write copy of the shadow stack; the child's forced
+ * write through /proc/self/mem succeeds and the parent does not see it. */
+static void s07(void) {
+    uint64_t *p = (uint64_t *)map_shstk(0, 4096, 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        uint64_t v = 0x12345678;
+        int fd = open("/proc/self/mem", O_RDWR);
+        _exit(pwrite(fd, &v, 8, (long)p) == 8 && *p == 0x12345678 ? 0 : 1);
+    }
+    int st = -1;
+    waitpid(pid, &st, 0);
+    printf("child_exit=%d parent_sees_child_value=%d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1, *p == 0x12345678);
+}
+
+/* §14.10: a vfork child that calls _exit does not unmap the parent's shadow stack. The raw
+ * vfork's child exits without any CALL: this glibc's (non-CET) vfork wrapper would let the child
+ * RET and then CALL _exit, overwriting the parent's shadow-stack entry (§6.2), and the parent's
+ * RET from vfork would then raise #CP, as it would on CET hardware. */
+static void x10(void) {
+    long pid;
+    asm volatile("mov $58, %%eax\n syscall\n test %%rax, %%rax\n jnz 1f\n"
+                 " mov $60, %%eax\n mov $7, %%edi\n syscall\n1:"
+                 : "=a"(pid) : : "rcx", "r11", "rdi", "memory");
+    int st = -1;
+    waitpid(pid, &st, 0);
+    printf("child_exit=%d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    expect_size = default_shstk_size();
+    describe_mapping(rdssp() - 8);
+}
+
 /* §13.8 (needs WRSS) */
 static void s08a(void) {
     extern char s08_insn[];
@@ -298,7 +332,7 @@ struct test {
 };
 static const struct test tests[] = {
     {"s01", 0, s01}, {"s02", 0, s02}, {"s03", 1, s03}, {"s04", 2, s04}, {"s05", 2, s05},
-    {"s06", 2, s06}, {"s08a", 2, s08a}, {"s08b", 2, s08b}, {"s09", 1, s09}, {"s10", 0, s10},
+    {"s06", 2, s06}, {"s07", 1, s07}, {"x10", 1, x10}, {"s08a", 2, s08a}, {"s08b", 2, s08b}, {"s09", 1, s09}, {"s10", 0, s10},
     {"s11", 0, s11}, {"s14", 0, s14}, {"x01", 0, x01}, {"x03", 2, x03}, {"x04", 0, x04},
     {"x05", 0, x05}, {"x06", 0, x06}, {"x07", 0, x07}, {"x08", 0, x08}, {"x12", 1, x12},
 };
@@ -332,6 +366,22 @@ int main(int argc, char **argv) {
         if (shstk_enable() || arch_prctl_(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS)) { puts("enable failed"); _exit(1); }
         sys3(62, pid, SIGUSR1, 0);
         puts("sigreturn succeeded");
+        _exit(0);
+    }
+    if (!strcmp(argv[1], "x11")) {
+        /* §14.11: execve starts the new program with shadow stacks disabled and unlocked. */
+        if (shstk_enable()) { puts("enable failed"); _exit(1); }
+        arch_prctl_(ARCH_SHSTK_LOCK, -1UL);
+        char *args[] = {argv[0], "x11child", 0};
+        execv("/proc/self/exe", args);
+        puts("exec failed");
+        _exit(1);
+    }
+    if (!strcmp(argv[1], "x11child")) {
+        uint64_t r;
+        asm volatile("mov $1, %%rax\n rdsspq %%rax\n mov %%rax, %0" : "=r"(r) : : "rax");
+        printf("status=%ld rdssp_nop=%d\n", status(), r == 1);
+        print_status_lines();
         _exit(0);
     }
     if (!strcmp(argv[1], "x15")) {

@@ -226,6 +226,7 @@ cases! {
     abi_13_05_cp_is_recoverable: "abi" "s05" => "SIGSEGV SEGV_CPERR\nreturned after repair";
     abi_13_06_proc_self_mem_forced_access: "abi" "s06" =>
         "pread=8 pwrite=8 value=119 next=3\nSIGSEGV SEGV_ACCERR addr=expected trapno=14 err=0x7 rip=insn";
+    abi_13_07_fork_copies_the_shadow_stack: "abi" "s07" => "child_exit=0 parent_sees_child_value=0";
     abi_13_08a_mprotect_read_only_faults: "abi" "s08a" =>
         "mprotect=0\nSIGSEGV SEGV_ACCERR addr=expected trapno=14 err=0x47 rip=insn";
     abi_13_08b_mprotect_back_to_writable: "abi" "s08b" => "mprotect=0,0 value=9";
@@ -251,6 +252,9 @@ cases! {
          enable=0 vmstk_grew_by_shstk_size=1\n\
          x86_Thread_features:\\tshstk_\nx86_Thread_features_locked:\\tshstk_wrss_\n\
          mapping size=0 perms=rw-p\nss_flag=1";
+    abi_14_10_vfork_child_keeps_parent_shadow_stack: "abi" "x10" => "child_exit=7\nmapping size=0 perms=rw-p\nss_flag=1";
+    abi_14_11_exec_resets_shadow_stacks: "abi" "x11" =>
+        "status=0 rdssp_nop=1\nx86_Thread_features:\\t\nx86_Thread_features_locked:\\t";
     abi_14_12_null_restorer_fails_delivery: "abi" "x12" => "rt_sigaction=0\nSIGSEGV SI_KERNEL";
     abi_14_13_forged_token_moves_ssp: "abi" "x13" => "ssp_is_forged=1";
     abi_07_04_bad_sigreturn_token_forces_sigsegv: "abi" "badsigret" => "SIGSEGV SI_KERNEL addr=0";
