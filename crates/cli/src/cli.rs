@@ -62,6 +62,10 @@ pub struct RunArgs {
     /// Root directory for the interpreter and libraries of dynamically linked programs.
     #[arg(long)]
     pub sysroot: Option<PathBuf>,
+    /// Present a CPU without CET (CPUID CET_SS clear), as a shadow-stack-capable kernel on an
+    /// older CPU: arch_prctl(ARCH_SHSTK_ENABLE) and map_shadow_stack answer EOPNOTSUPP.
+    #[arg(long = "no-cet")]
+    pub no_cet: bool,
     /// The program to run.
     pub prog: PathBuf,
     /// Its arguments.

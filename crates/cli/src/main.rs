@@ -58,7 +58,7 @@ fn run(r: cli::RunArgs) -> i32 {
         on_violation: r.on_violation.into(),
         trace_syscalls: r.trace.iter().any(|t| t == "syscalls"),
         sysroot: r.sysroot.clone(),
-        no_cet: false,
+        no_cet: r.no_cet,
         self_exe: std::env::current_exe().ok(),
     };
     let mut argv: Vec<Vec<u8>> = vec![r.prog.as_os_str().as_bytes().to_vec()];

@@ -391,3 +391,21 @@ fn instruction_outside_the_model_is_sigill_with_one_diagnostic() {
         "{e}"
     );
 }
+
+#[test]
+fn no_cet_profile_answers_eopnotsupp() {
+    let p = build("nocet", "static", &["-O1", "-static"]);
+    let o = cetbox(&["run", "--no-cet", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "cet_ss=0 enable=-95 map=-95 lock=0 status=0 features=0\nx86_Thread_features:\t\nx86_Thread_features_locked:\tshstk \n"
+    );
+    // The default profile: CET_SS set and the ABI works.
+    let o = cetbox(&["run", p.to_str().unwrap()]);
+    assert!(
+        stdout(&o).starts_with("cet_ss=1 enable=0 map="),
+        "{}",
+        stdout(&o)
+    );
+}
