@@ -52,6 +52,22 @@ fn main() {
     std::process::exit(code);
 }
 
+/// A program name without a slash is looked up in PATH, as a shell would (`cetbox run -- make
+/// check`); the first executable regular file wins. Anything else is used as given.
+fn resolve_program(prog: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    if prog.as_os_str().as_bytes().contains(&b'/') || prog.as_os_str().is_empty() {
+        return prog.to_path_buf();
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join(prog))
+        .find(|c| {
+            std::fs::metadata(c).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or_else(|| prog.to_path_buf())
+}
+
 fn run(r: cli::RunArgs) -> i32 {
     let opts = cetbox_linux::Options {
         shstk: r.shstk.into(),
@@ -71,7 +87,7 @@ fn run(r: cli::RunArgs) -> i32 {
             e
         })
         .collect();
-    let path = r.prog.to_string_lossy().into_owned();
+    let path = resolve_program(&r.prog).to_string_lossy().into_owned();
     let format = match r.report {
         cli::ReportArg::Text => report::Format::Text,
         cli::ReportArg::Json => report::Format::Json,

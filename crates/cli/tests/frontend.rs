@@ -409,3 +409,17 @@ fn no_cet_profile_answers_eopnotsupp() {
         stdout(&o)
     );
 }
+
+#[test]
+fn program_names_are_looked_up_in_path() {
+    let o = cetbox(&["run", "--", "sh", "-c", "echo $((6 * 7)); exit 3"]);
+    assert_eq!(
+        (stdout(&o).as_str(), o.status.code()),
+        ("42\n", Some(3)),
+        "{}",
+        stderr(&o)
+    );
+    let o = cetbox(&["run", "--", "no-such-program-anywhere"]);
+    assert_eq!(o.status.code(), Some(127));
+    assert_eq!(stderr(&o).lines().count(), 1);
+}
