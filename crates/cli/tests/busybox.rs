@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{compare, parallel_map, run, Outcome, Spec, Status, Stdin, TempDir};
+use common::{parallel_map, run, Outcome, Spec, Status, Stdin, TempDir};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -256,26 +256,7 @@ fn yes_head(cetbox_args: &[String]) -> (String, bool, String) {
 }
 
 fn check(name: &str, native: &Outcome, emulated: &Outcome) -> (String, bool, String) {
-    let mut details = String::new();
-    if matches!(native.status, Status::TimedOut | Status::SpawnFailed(_)) {
-        details.push_str(&format!(
-            "    native run did not complete: {}\n",
-            native.status
-        ));
-    }
-    if let Some(d) = compare("native", native, "cetbox", emulated) {
-        details.push_str(&d);
-    }
-    let pass = details.is_empty();
-    let line = format!(
-        "{} busybox {:<22} {:<22} native {:>6.2}s  cetbox {:>6.2}s",
-        if pass { "ok  " } else { "FAIL" },
-        name,
-        native.status.to_string(),
-        native.elapsed.as_secs_f64(),
-        emulated.elapsed.as_secs_f64()
-    );
-    (line, pass, details)
+    common::check(&format!("busybox {name}"), native, emulated)
 }
 
 fn report(results: Vec<(String, bool, String)>) {

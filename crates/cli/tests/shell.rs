@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{compare, parallel_map, run, Outcome, Spec, Status, TempDir};
+use common::{parallel_map, run, Outcome, Spec, Status, TempDir};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -254,26 +254,7 @@ fn both(
 }
 
 fn check(name: &str, native: &Outcome, emulated: &Outcome) -> (String, bool, String) {
-    let mut details = String::new();
-    if matches!(native.status, Status::TimedOut | Status::SpawnFailed(_)) {
-        details.push_str(&format!(
-            "    native run did not complete: {}\n",
-            native.status
-        ));
-    }
-    if let Some(d) = compare("native", native, "cetbox", emulated) {
-        details.push_str(&d);
-    }
-    let pass = details.is_empty();
-    let line = format!(
-        "{} {:<24} {:<22} native {:>6.2}s  cetbox {:>6.2}s",
-        if pass { "ok  " } else { "FAIL" },
-        name,
-        native.status.to_string(),
-        native.elapsed.as_secs_f64(),
-        emulated.elapsed.as_secs_f64()
-    );
-    (line, pass, details)
+    common::check(name, native, emulated)
 }
 
 fn report(results: Vec<(String, bool, String)>) {

@@ -409,3 +409,28 @@ pub fn fnv1a(parts: &[&[u8]]) -> u64 {
     }
     h
 }
+
+/// Compares a native run with a cetbox run: the summary line, whether they match, and the
+/// details of any difference (a native run that did not complete counts as a failure).
+pub fn check(label: &str, native: &Outcome, emulated: &Outcome) -> (String, bool, String) {
+    let mut details = String::new();
+    if matches!(native.status, Status::TimedOut | Status::SpawnFailed(_)) {
+        details.push_str(&format!(
+            "    native run did not complete: {}\n",
+            native.status
+        ));
+    }
+    if let Some(d) = compare("native", native, "cetbox", emulated) {
+        details.push_str(&d);
+    }
+    let pass = details.is_empty();
+    let line = format!(
+        "{} {:<30} {:<22} native {:>6.2}s  cetbox {:>6.2}s",
+        if pass { "ok  " } else { "FAIL" },
+        label,
+        native.status.to_string(),
+        native.elapsed.as_secs_f64(),
+        emulated.elapsed.as_secs_f64()
+    );
+    (line, pass, details)
+}
