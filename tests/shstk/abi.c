@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <setjmp.h>
 
 #define MB (1UL << 20)
 
@@ -317,6 +318,20 @@ static void badsig_handler(int sig) {
     wrss((uint64_t *)(hs + 8), *(uint64_t *)(hs + 8) & ~(1ULL << 63));
 }
 
+/* §13.13: a 32-bit signal handler (installed through int 0x80's old sigaction) in a
+ * shadow-stack process: the return to 32-bit code with SSP above 4 GiB raises #GP, so SIGSEGV
+ * arrives with RIP at the 32-bit handler; the 64-bit handler disables shadow stacks and
+ * siglongjmps out, as the selftest does. */
+static sigjmp_buf s13_env;
+static volatile uint64_t s13_stub;
+static void s13_segv(int sig, siginfo_t *si, void *ucv) {
+    ucontext_t *uc = ucv;
+    printf("%s %s rip_is_32bit_handler=%d\n", signame(sig), codename(sig, si->si_code),
+           (uint64_t)uc->uc_mcontext.gregs[REG_RIP] == s13_stub);
+    shstk_disable();
+    siglongjmp(s13_env, 1);
+}
+
 /* §14.15 */
 static void x15(void) {
     struct rlimit z = {0, RLIM_INFINITY}, inf = {RLIM_INFINITY, RLIM_INFINITY};
@@ -382,6 +397,36 @@ int main(int argc, char **argv) {
         asm volatile("mov $1, %%rax\n rdsspq %%rax\n mov %%rax, %0" : "=r"(r) : : "rax");
         printf("status=%ld rdssp_nop=%d\n", status(), r == 1);
         print_status_lines();
+        _exit(0);
+    }
+    if (!strcmp(argv[1], "s13")) {
+        struct sigaction sa = {.sa_sigaction = s13_segv, .sa_flags = SA_SIGINFO};
+        sigaction(SIGSEGV, &sa, 0);
+        unsigned char *page = mmap(0, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+        page[0x100] = 0xc3;
+        s13_stub = (uint64_t)(page + 0x100);
+        uint32_t *old = (uint32_t *)page;
+        old[0] = (uint32_t)s13_stub;
+        old[1] = old[2] = old[3] = 0;
+        if (shstk_enable()) { puts("enable failed"); _exit(1); }
+        long r;
+        asm volatile("int $0x80" : "=a"(r) : "a"(67), "b"(SIGUSR1), "c"(page), "d"(0) : "memory");
+        printf("below_4g=%d sigaction32=%ld\n", s13_stub < (1UL << 32), r);
+        if (sigsetjmp(s13_env, 1) == 0) {
+            raise(SIGUSR1);
+            puts("no fault");
+        } else {
+            puts("recovered");
+        }
+        _exit(0);
+    }
+    if (!strcmp(argv[1], "int80")) {
+        /* §14.5 and §14.7: the ia32 entry never reaches the shadow-stack code. */
+        long a, m;
+        asm volatile("int $0x80" : "=a"(a) : "a"(384), "b"(0x5005), "c"(0) : "memory");
+        asm volatile("int $0x80" : "=a"(m) : "a"(453), "b"(0), "c"(4096), "d"(0) : "memory");
+        printf("arch_prctl32=%ld map_shadow_stack32=%ld\n", a, m);
         _exit(0);
     }
     if (!strcmp(argv[1], "x15")) {

@@ -233,6 +233,8 @@ cases! {
     abi_13_09_userfaultfd_refused: "abi" "s09" => "userfaultfd_fails=1";
     abi_13_10_guard_gap_below_existing: "abi" "s10" => "gap=4096";
     abi_13_11_gap_below_new_shadow_stack: "abi" "s11" => "adjacent=0";
+    abi_13_13_ia32_handler_faults_with_shadow_stacks: "abi" "s13" =>
+        "below_4g=1 sigaction32=0\nSIGSEGV SI_KERNEL rip_is_32bit_handler=1\nrecovered";
     abi_13_14_no_uprobes: "abi" "s14" => "uprobe_type_absent=1";
     abi_13_15_clean_exit: "abi" "s15" => "clean";
 
@@ -243,6 +245,7 @@ cases! {
     abi_14_04_wrss_needs_shstk: "abi" "x04" => "enable_wrss=-1 disable_wrss=-1";
     abi_14_05_old_codes_and_truncation: "abi" "x05" =>
         "0x3001=-22 0x3002=-22 0x3003=-22 0x3004=-22 0x3005=-22 truncated_status=0 value=0";
+    abi_14_05b_07b_int80_never_reaches_shadow_stack_code: "abi" "int80" => "arch_prctl32=-22 map_shadow_stack32=-38";
     abi_14_06_status_efault: "abi" "x06" => "status_bad_pointer=-14";
     abi_14_07_map_shadow_stack_errors: "abi" "x07" =>
         "flags2=-22 size4=-28 low=-34 overflow=-75 unaligned_top=-22 unaligned_addr=-22 overlap=-17\n\

@@ -10,13 +10,17 @@ pub enum UdReason {
 }
 
 /// An exception raised by a guest instruction. All are faults (RIP = the instruction, nothing
-/// committed) except `Breakpoint`, a trap reported with RIP after the INT3.
+/// committed) except the traps `Breakpoint` and `SystemCallGate`, reported with RIP after the
+/// instruction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Exception {
     /// #DE: divide error.
     DivideError,
     /// #BP: INT3.
     Breakpoint,
+    /// `INT 0x80`: the legacy 32-bit system-call gate, the only software interrupt a Linux user
+    /// may use (any other vector is #GP). A trap: RIP is after the instruction.
+    SystemCallGate,
     /// #UD.
     InvalidOpcode(UdReason),
     /// #GP(0), including non-canonical addresses and privileged instructions.
@@ -48,12 +52,18 @@ impl From<Fault> for Exception {
 }
 
 impl Exception {
+    /// Traps report RIP after the instruction; everything else is a fault with RIP at it.
+    pub fn is_trap(&self) -> bool {
+        matches!(self, Exception::Breakpoint | Exception::SystemCallGate)
+    }
+
     /// The x86 vector number (Linux's `trapno`).
     pub fn vector(&self) -> u64 {
         match self {
             Exception::DivideError => 0,
             Exception::Debug => 1,
             Exception::Breakpoint => 3,
+            Exception::SystemCallGate => 0x80,
             Exception::InvalidOpcode(_) => 6,
             Exception::GeneralProtection | Exception::Alignment => 13,
             Exception::PageFault(_) => 14,

@@ -80,7 +80,7 @@ impl Cpu {
                 let next = op.next_ip;
                 self.rip = next;
                 if let Err(e) = (op.run)(self, op) {
-                    if e != Exception::Breakpoint {
+                    if !e.is_trap() {
                         self.rip = op.insn.ip();
                     }
                     self.icount += retired(op);
@@ -127,7 +127,7 @@ impl Cpu {
         let r = (op.run)(self, &op);
         self.fp_sync();
         if let Err(e) = r {
-            if e != Exception::Breakpoint {
+            if !e.is_trap() {
                 self.rip = rip;
             }
             return Some(Exit::Exception(e));
@@ -155,7 +155,7 @@ impl Cpu {
         self.icount += 1;
         self.fp_sync();
         if let Err(e) = (op.exec)(self, &op.insn) {
-            if e != Exception::Breakpoint {
+            if !e.is_trap() {
                 self.rip = rip;
             }
             return Some(Exit::Exception(e));

@@ -658,6 +658,7 @@ fn fuzz_step() {
                             Exception::SimdFault(_) => "#XM",
                             Exception::DivideError => "#DE",
                             Exception::Breakpoint => "#BP",
+                            Exception::SystemCallGate => "int 0x80",
                             Exception::Debug => "#DB",
                         },
                     };

@@ -29,6 +29,7 @@ pub fn run_thread(t: &mut Thread) -> ExitRequest {
         crate::thread::guest_leave();
         match exit {
             Exit::Syscall => syscalls::handle(t),
+            Exit::Exception(Exception::SystemCallGate) => syscalls::compat::handle(t),
             Exit::Exception(e) => {
                 if let Exception::InvalidOpcode(UdReason::Unimplemented(what)) = &e {
                     diag(&format!(

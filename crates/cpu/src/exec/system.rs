@@ -50,7 +50,8 @@ pub fn lookup(code: Code) -> Option<Handler> {
         Code::Ud2 | Code::Ud0 | Code::Ud0_r16_rm16 | Code::Ud0_r32_rm32 | Code::Ud0_r64_rm64 => ud,
         Code::Ud1_r16_rm16 | Code::Ud1_r32_rm32 | Code::Ud1_r64_rm64 => ud,
         Code::Int3 => int3,
-        Code::Int_imm8 | Code::Int1 | Code::Hlt | Code::Cli | Code::Sti | Code::Into => privileged,
+        Code::Int_imm8 => int_n,
+        Code::Int1 | Code::Hlt | Code::Cli | Code::Sti | Code::Into => privileged,
         _ => return None,
     })
 }
@@ -114,6 +115,15 @@ fn ud(_: &mut Cpu, _: &Instruction) -> Result<()> {
 
 fn int3(_: &mut Cpu, _: &Instruction) -> Result<()> {
     Err(Exception::Breakpoint)
+}
+
+/// INT n: only vector 0x80 has a gate user code may use (Linux's 32-bit system calls).
+fn int_n(_: &mut Cpu, i: &Instruction) -> Result<()> {
+    if i.immediate8() == 0x80 {
+        Err(Exception::SystemCallGate)
+    } else {
+        Err(Exception::GeneralProtection)
+    }
 }
 
 /// Instructions that fault at CPL 3 (HLT, CLI, STI) or use a gate user code cannot reach.

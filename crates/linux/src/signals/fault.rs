@@ -45,6 +45,8 @@ pub fn from_exception(e: &Exception, rip: u64) -> FaultSignal {
         Exception::Debug => (SigInfo::fault(libc::SIGTRAP, TRAP_TRACE, rip), None),
         // do_int3_user: a plain force_sig, so SI_KERNEL and no address.
         Exception::Breakpoint => (SigInfo::new(libc::SIGTRAP, SI_KERNEL), None),
+        // The personality handles the system-call gate; this is only a safe default.
+        Exception::SystemCallGate => (SigInfo::fault(libc::SIGSEGV, SI_KERNEL, 0), None),
         Exception::InvalidOpcode(_) => (SigInfo::fault(libc::SIGILL, ILL_ILLOPN, rip), None),
         Exception::GeneralProtection | Exception::Alignment => {
             (SigInfo::fault(libc::SIGSEGV, SI_KERNEL, 0), None)

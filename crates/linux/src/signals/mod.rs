@@ -64,6 +64,9 @@ pub const SA_ONSTACK: u64 = 0x0800_0000;
 pub const SA_RESTART: u64 = 0x1000_0000;
 pub const SA_NODEFER: u64 = 0x4000_0000;
 pub const SA_RESETHAND: u64 = 0x8000_0000;
+/// Kernel-internal: the action was installed through a 32-bit (int 0x80) syscall, so its handler
+/// is 32-bit code and gets an ia32 frame.
+pub const SA_IA32_ABI: u64 = 0x0200_0000;
 /// The flag bits rt_sigaction keeps; the others are silently cleared (so user space can probe
 /// for support, e.g. SA_UNSUPPORTED).
 pub const SA_KNOWN: u64 = SA_NOCLDSTOP

@@ -5,6 +5,7 @@ use crate::process::Thread;
 
 pub mod arch;
 pub mod clone;
+pub mod compat;
 pub mod exec;
 pub mod fs;
 pub mod info;
