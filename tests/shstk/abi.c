@@ -5,6 +5,9 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <errno.h>
 #include <setjmp.h>
 
 #define MB (1UL << 20)
@@ -332,6 +335,13 @@ static void s13_segv(int sig, siginfo_t *si, void *ucv) {
     siglongjmp(s13_env, 1);
 }
 
+/* §13.12's child: exits with the si_code of the SIGSEGV it gets (10 = SEGV_CPERR). */
+static void s12_child_segv(int sig, siginfo_t *si, void *uc) {
+    (void)sig;
+    (void)uc;
+    _exit(si->si_code);
+}
+
 /* §14.15 */
 static void x15(void) {
     struct rlimit z = {0, RLIM_INFINITY}, inf = {RLIM_INFINITY, RLIM_INFINITY};
@@ -419,6 +429,44 @@ int main(int argc, char **argv) {
         } else {
             puts("recovered");
         }
+        _exit(0);
+    }
+    if (!strcmp(argv[1], "s12")) {
+        /* §13.12: the NT_X86_SHSTK regset through ptrace, as the selftest drives it. */
+        pid_t pid = fork();
+        if (pid == 0) {
+            struct sigaction sa = {.sa_sigaction = s12_child_segv, .sa_flags = SA_SIGINFO};
+            sigaction(SIGSEGV, &sa, 0);
+            if (shstk_enable()) _exit(99);
+            if (ptrace(PTRACE_TRACEME, 0, 0, 0)) _exit(8);
+            raise(SIGTRAP);
+            _exit(7); /* not reached: returning from raise with SSP moved by 8 raises #CP */
+        }
+        int st = -1;
+        waitpid(pid, &st, 0);
+        uint64_t ssp = 0;
+        struct iovec iov = {&ssp, 8};
+        long get = ptrace(PTRACE_GETREGSET, pid, 0x204, &iov);
+        long set0, set9, unaligned, kernel, set;
+        uint64_t v = 0;
+        struct iovec w = {&v, 0};
+        set0 = ptrace(PTRACE_SETREGSET, pid, 0x204, &w);
+        w.iov_len = 9;
+        set9 = ptrace(PTRACE_SETREGSET, pid, 0x204, &w);
+        w.iov_len = 8;
+        v = ssp + 1;
+        unaligned = ptrace(PTRACE_SETREGSET, pid, 0x204, &w);
+        v = 0xffffffffffff0000UL;
+        kernel = ptrace(PTRACE_SETREGSET, pid, 0x204, &w);
+        v = ssp + 8;
+        set = ptrace(PTRACE_SETREGSET, pid, 0x204, &w);
+        ptrace(PTRACE_DETACH, pid, 0, 0);
+        int st2 = -1;
+        waitpid(pid, &st2, 0);
+        printf("stopped=%d sig=%d get=%ld len=%zu nonzero=%d set0=%ld set9=%ld unaligned=%ld kernel=%ld set=%ld\n",
+               WIFSTOPPED(st), WIFSTOPPED(st) ? WSTOPSIG(st) : -1, get, iov.iov_len, ssp != 0, set0, set9,
+               unaligned, kernel, set);
+        printf("child: exited=%d status=%d\n", WIFEXITED(st2), WIFEXITED(st2) ? WEXITSTATUS(st2) : -1);
         _exit(0);
     }
     if (!strcmp(argv[1], "int80")) {

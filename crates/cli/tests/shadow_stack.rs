@@ -233,6 +233,10 @@ cases! {
     abi_13_09_userfaultfd_refused: "abi" "s09" => "userfaultfd_fails=1";
     abi_13_10_guard_gap_below_existing: "abi" "s10" => "gap=4096";
     abi_13_11_gap_below_new_shadow_stack: "abi" "s11" => "adjacent=0";
+    // The child's SIGSEGV handler exits with si_code: 10 is SEGV_CPERR, the #CP from returning
+    // with SSP moved past an entry by the tracer.
+    abi_13_12_ptrace_shstk_regset: "abi" "s12" =>
+        "stopped=1 sig=5 get=0 len=8 nonzero=1 set0=-1 set9=-1 unaligned=-1 kernel=-1 set=0\nchild: exited=1 status=10";
     abi_13_13_ia32_handler_faults_with_shadow_stacks: "abi" "s13" =>
         "below_4g=1 sigaction32=0\nSIGSEGV SI_KERNEL rip_is_32bit_handler=1\nrecovered";
     abi_13_14_no_uprobes: "abi" "s14" => "uprobe_type_absent=1";

@@ -12,6 +12,7 @@ pub mod info;
 pub mod mem;
 pub mod names;
 pub mod process;
+pub mod ptrace;
 pub mod shstk;
 pub mod signal;
 pub mod time;
@@ -30,6 +31,7 @@ fn lookup(nr: u64) -> Option<SyscallFn> {
         .or_else(|| shstk::lookup(nr))
         .or_else(|| clone::lookup(nr))
         .or_else(|| exec::lookup(nr))
+        .or_else(|| ptrace::lookup(nr))
 }
 
 /// Handles the SYSCALL the thread just executed: number in RAX, arguments in RDI, RSI, RDX,
@@ -42,10 +44,14 @@ pub fn handle(t: &mut Thread) {
     // For the ERESTART* rules applied at signal delivery (rt_sigreturn clears it).
     t.signals.in_syscall = Some(nr);
     let epoch = t.mem().code_epoch();
+    // A traced process can stop in any syscall (signal stops): its tracer sees and may change
+    // the state published here.
+    ptrace::publish(t);
     let res = match lookup(nr) {
         Some(f) => f(t, args),
         None => Err(Errno::ENOSYS),
     };
+    ptrace::reload(t);
     // munmap, mprotect, mremap, madvise, brk, mmap(MAP_FIXED) and shmdt may take memory away
     // from other threads: they must not keep using it once this call returns.
     let takes_away = match nr {

@@ -1,0 +1,168 @@
+//! ptrace between guests. A guest's registers live inside its cetbox process, so the host's
+//! register requests would show cetbox's own. While a process is traced (PTRACE_TRACEME), cetbox
+//! keeps its shadow-stack state in a register page at a fixed host address, written before and
+//! read back after every syscall (where signal stops happen); a tracing guest reads and writes
+//! that page with process_vm_readv/writev for the NT_X86_SHSTK regset (linux-abi.md §9.1).
+//! Memory requests pass through to the host: guest memory is at the same address in the
+//! tracee's cetbox process. Other register requests answer EIO.
+
+use super::SyscallFn;
+use crate::errno::{Errno, SysResult};
+use crate::process::Thread;
+use crate::shstk::{SHSTK, TASK_SIZE_MAX};
+use cetbox_mem::Access;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const NR_PTRACE: u64 = 101;
+const PTRACE_TRACEME: u64 = 0;
+const PTRACE_PEEKUSER: u64 = 3;
+const PTRACE_POKEUSER: u64 = 6;
+const PTRACE_GETREGS: u64 = 12;
+const PTRACE_SETREGS: u64 = 13;
+const PTRACE_GETFPREGS: u64 = 14;
+const PTRACE_SETFPREGS: u64 = 15;
+const PTRACE_ARCH_PRCTL: u64 = 30;
+const PTRACE_GETREGSET: u64 = 0x4204;
+const PTRACE_SETREGSET: u64 = 0x4205;
+const NT_X86_SHSTK: u64 = 0x204;
+
+/// Where a traced cetbox process keeps its register page: below the guest mmap reservation.
+const REGS_PAGE: u64 = 0x5fff_ffff_0000;
+const MAGIC: u64 = 0x6365_7462_6f78_5254; // "cetboxRT"
+
+/// Layout of the page: [magic, ssp, shstk features].
+const OFF_SSP: u64 = 8;
+const OFF_FEATURES: u64 = 16;
+
+static TRACED: AtomicBool = AtomicBool::new(false);
+
+pub fn lookup(nr: u64) -> Option<SyscallFn> {
+    (nr == NR_PTRACE).then_some(sys_ptrace as SyscallFn)
+}
+
+fn page() -> *mut u64 {
+    REGS_PAGE as *mut u64
+}
+
+/// Publishes the thread's shadow-stack state for a tracer (called before each syscall while
+/// traced).
+pub fn publish(t: &Thread) {
+    if !TRACED.load(Ordering::Relaxed) {
+        return;
+    }
+    // SAFETY: the page was mapped at REGS_PAGE by PTRACE_TRACEME and is never unmapped; it is
+    // outside guest memory, so only cetbox and its tracer touch it.
+    unsafe {
+        page().write_volatile(MAGIC);
+        page().add((OFF_SSP / 8) as usize).write_volatile(t.cpu.cet.ssp);
+        page().add((OFF_FEATURES / 8) as usize).write_volatile(t.shstk.features);
+    }
+}
+
+/// Takes back what a tracer changed while the thread was stopped (after each syscall).
+pub fn reload(t: &mut Thread) {
+    if !TRACED.load(Ordering::Relaxed) {
+        return;
+    }
+    // SAFETY: as in `publish`.
+    let ssp = unsafe { page().add((OFF_SSP / 8) as usize).read_volatile() };
+    if t.shstk.features & SHSTK != 0 {
+        t.cpu.cet.ssp = ssp;
+    }
+}
+
+fn host_ptrace(a: [u64; 6]) -> SysResult {
+    // SAFETY: memory requests name guest addresses in the tracee (or the tracer's checked
+    // buffers); the host kernel validates everything else.
+    Errno::check(unsafe { libc::syscall(libc::SYS_ptrace, a[0], a[1], a[2], a[3]) })
+}
+
+fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let (req, pid, addr, data) = (a[0], a[1] as i32, a[2], a[3]);
+    match req {
+        PTRACE_TRACEME => {
+            host_ptrace(a)?;
+            // SAFETY: a fresh anonymous page at a fixed address outside guest memory;
+            // MAP_FIXED_NOREPLACE never replaces anything.
+            let p = unsafe {
+                libc::mmap(REGS_PAGE as *mut libc::c_void, 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE, -1, 0)
+            };
+            if p as u64 != REGS_PAGE && !(p == libc::MAP_FAILED && Errno::last() == Errno::EEXIST) {
+                return Err(Errno::ENOMEM);
+            }
+            TRACED.store(true, Ordering::Relaxed);
+            publish(t);
+            Ok(0)
+        }
+        PTRACE_GETREGSET | PTRACE_SETREGSET if addr == NT_X86_SHSTK => shstk_regset(t, req, pid, data),
+        PTRACE_GETREGSET | PTRACE_SETREGSET | PTRACE_GETREGS | PTRACE_SETREGS | PTRACE_GETFPREGS | PTRACE_SETFPREGS
+        | PTRACE_PEEKUSER | PTRACE_POKEUSER | PTRACE_ARCH_PRCTL => Err(Errno::EIO),
+        _ => {
+            // PEEK requests return the word through `data` for the raw syscall.
+            if matches!(req, 1 | 2) {
+                t.mem().check(data, 8, Access::Write)?;
+            }
+            host_ptrace(a)
+        }
+    }
+}
+
+fn remote(pid: i32, off: u64, buf: &mut [u8; 8], write: bool) -> Result<(), Errno> {
+    let local = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: 8 };
+    let remote = libc::iovec { iov_base: (REGS_PAGE + off) as *mut libc::c_void, iov_len: 8 };
+    // SAFETY: both iovecs describe 8 bytes: our buffer and the tracee's register page.
+    let n = unsafe {
+        if write {
+            libc::process_vm_writev(pid, &local, 1, &remote, 1, 0)
+        } else {
+            libc::process_vm_readv(pid, &local, 1, &remote, 1, 0)
+        }
+    };
+    if n == 8 {
+        Ok(())
+    } else {
+        Err(Errno::ESRCH)
+    }
+}
+
+/// NT_X86_SHSTK through the tracee's register page, with the kernel's checks (§9.1).
+fn shstk_regset(t: &mut Thread, req: u64, pid: i32, iov_addr: u64) -> SysResult {
+    let mut iov = [0u8; 16];
+    t.mem().read_bytes(iov_addr, &mut iov)?;
+    let base = u64::from_le_bytes(iov[0..8].try_into().unwrap());
+    let len = u64::from_le_bytes(iov[8..16].try_into().unwrap());
+    if len % 8 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut magic = [0u8; 8];
+    remote(pid, 0, &mut magic, false)?;
+    if u64::from_le_bytes(magic) != MAGIC {
+        return Err(Errno::ESRCH);
+    }
+    let mut features = [0u8; 8];
+    remote(pid, OFF_FEATURES, &mut features, false)?;
+    if u64::from_le_bytes(features) & SHSTK == 0 {
+        return Err(Errno::ENODEV);
+    }
+    if req == PTRACE_GETREGSET {
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut ssp = [0u8; 8];
+        remote(pid, OFF_SSP, &mut ssp, false)?;
+        t.mem().write_bytes(base, &ssp)?;
+        t.mem().write_bytes(iov_addr + 8, &8u64.to_le_bytes())?;
+        return Ok(0);
+    }
+    if len != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let mut v = [0u8; 8];
+    t.mem().read_bytes(base, &mut v)?;
+    let ssp = u64::from_le_bytes(v);
+    if ssp >= TASK_SIZE_MAX || ssp % 8 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    remote(pid, OFF_SSP, &mut v, true)?;
+    Ok(0)
+}
