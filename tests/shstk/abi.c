@@ -342,6 +342,21 @@ static void s12_child_segv(int sig, siginfo_t *si, void *uc) {
     _exit(si->si_code);
 }
 
+/* §2.11: the generic prctl shadow-stack options answer EINVAL on x86; §4.5: mremap moves a
+ * shadow stack with its type (needs WRSS). */
+static void misc(void) {
+    uint64_t st;
+    printf("prctl74=%ld prctl75=%ld prctl76=%ld\n", sys3(157, 74, (long)&st, 0), sys3(157, 75, 1, 0), sys3(157, 76, 1, 0));
+    uint64_t *p = (uint64_t *)map_shstk(0, 8192, 0);
+    wrss(p, 4);
+    void *dst = mmap(0, 8192, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint64_t *q = mremap(p, 8192, 8192, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+    wrss(q + 1, 5);
+    printf("moved=%d kept=%lu wrss_after=%lu\n", q == dst, q[0], q[1]);
+    expect_size = 8192;
+    describe_mapping((uint64_t)q);
+}
+
 /* §14.15 */
 static void x15(void) {
     struct rlimit z = {0, RLIM_INFINITY}, inf = {RLIM_INFINITY, RLIM_INFINITY};
@@ -357,7 +372,7 @@ struct test {
 };
 static const struct test tests[] = {
     {"s01", 0, s01}, {"s02", 0, s02}, {"s03", 1, s03}, {"s04", 2, s04}, {"s05", 2, s05},
-    {"s06", 2, s06}, {"s07", 1, s07}, {"x10", 1, x10}, {"s08a", 2, s08a}, {"s08b", 2, s08b}, {"s09", 1, s09}, {"s10", 0, s10},
+    {"s06", 2, s06}, {"misc", 2, misc}, {"s07", 1, s07}, {"x10", 1, x10}, {"s08a", 2, s08a}, {"s08b", 2, s08b}, {"s09", 1, s09}, {"s10", 0, s10},
     {"s11", 0, s11}, {"s14", 0, s14}, {"x01", 0, x01}, {"x03", 2, x03}, {"x04", 0, x04},
     {"x05", 0, x05}, {"x06", 0, x06}, {"x07", 0, x07}, {"x08", 0, x08}, {"x12", 1, x12},
 };
@@ -467,6 +482,31 @@ int main(int argc, char **argv) {
                WIFSTOPPED(st), WIFSTOPPED(st) ? WSTOPSIG(st) : -1, get, iov.iov_len, ssp != 0, set0, set9,
                unaligned, kernel, set);
         printf("child: exited=%d status=%d\n", WIFEXITED(st2), WIFEXITED(st2) ? WEXITSTATUS(st2) : -1);
+        _exit(0);
+    }
+    if (!strcmp(argv[1], "x06p")) {
+        /* §14.6 / §9.2: PTRACE_ARCH_PRCTL runs the "not self" path: STATUS writes into the
+         * tracer, LOCK and UNLOCK change the tracee, ENABLE is refused. */
+        pid_t pid = fork();
+        if (pid == 0) {
+            if (shstk_enable()) _exit(99);
+            if (ptrace(PTRACE_TRACEME, 0, 0, 0)) _exit(98);
+            raise(SIGTRAP);
+            print_status_lines();
+            fflush(stdout);
+            _exit(0);
+        }
+        int st = -1;
+        waitpid(pid, &st, 0);
+        uint64_t f = 0xdead;
+        long status = ptrace(30, pid, &f, (void *)0x5005);
+        long lock = ptrace(30, pid, (void *)3, (void *)0x5003);
+        long unlock = ptrace(30, pid, (void *)1, (void *)0x5004);
+        long enable = ptrace(30, pid, (void *)1, (void *)0x5001);
+        ptrace(PTRACE_DETACH, pid, 0, 0);
+        waitpid(pid, &st, 0);
+        printf("status=%ld features=%lu lock=%ld unlock=%ld enable=%ld errno_einval=%d child_exit=%d\n", status, f,
+               lock, unlock, enable, enable == -1 && errno == EINVAL, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
         _exit(0);
     }
     if (!strcmp(argv[1], "int80")) {

@@ -243,6 +243,8 @@ cases! {
     abi_13_15_clean_exit: "abi" "s15" => "clean";
 
     // linux-abi.md §14.
+    abi_02_11_generic_prctl_and_04_05_mremap: "abi" "misc" =>
+        "prctl74=-22 prctl75=-22 prctl76=-22\nmoved=1 kept=4 wrss_after=5\nmapping size=0 perms=rw-p\nss_flag=1";
     abi_14_01_check_order: "abi" "x01" => "enable3=-22 lock=0 enable_locked=-1 lockwrss=0 enable3_locked=-1";
     abi_14_02_self_unlock_enables: "abi" "x02" => "unlock=0 status=1 unlock0=-22";
     abi_14_03_disable_bypasses_wrss_lock: "abi" "x03" => "lock=0 disable=0 status=0";
@@ -251,6 +253,11 @@ cases! {
         "0x3001=-22 0x3002=-22 0x3003=-22 0x3004=-22 0x3005=-22 truncated_status=0 value=0";
     abi_14_05b_07b_int80_never_reaches_shadow_stack_code: "abi" "int80" => "arch_prctl32=-22 map_shadow_stack32=-38";
     abi_14_06_status_efault: "abi" "x06" => "status_bad_pointer=-14";
+    // The traced child prints its own status lines after the tracer locked SHSTK|WRSS and
+    // unlocked SHSTK.
+    abi_14_06b_ptrace_arch_prctl: "abi" "x06p" =>
+        "x86_Thread_features:\\tshstk_\nx86_Thread_features_locked:\\twrss_\n\
+         status=0 features=1 lock=0 unlock=0 enable=-1 errno_einval=1 child_exit=0";
     abi_14_07_map_shadow_stack_errors: "abi" "x07" =>
         "flags2=-22 size4=-28 low=-34 overflow=-75 unaligned_top=-22 unaligned_addr=-22 overlap=-17\n\
          token_in_second_page=1 zero_after=1";

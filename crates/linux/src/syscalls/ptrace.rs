@@ -30,9 +30,10 @@ const NT_X86_SHSTK: u64 = 0x204;
 const REGS_PAGE: u64 = 0x5fff_ffff_0000;
 const MAGIC: u64 = 0x6365_7462_6f78_5254; // "cetboxRT"
 
-/// Layout of the page: [magic, ssp, shstk features].
+/// Layout of the page: [magic, ssp, shstk features, locked features].
 const OFF_SSP: u64 = 8;
 const OFF_FEATURES: u64 = 16;
+const OFF_LOCKED: u64 = 24;
 
 static TRACED: AtomicBool = AtomicBool::new(false);
 
@@ -54,8 +55,15 @@ pub fn publish(t: &Thread) {
     // outside guest memory, so only cetbox and its tracer touch it.
     unsafe {
         page().write_volatile(MAGIC);
-        page().add((OFF_SSP / 8) as usize).write_volatile(t.cpu.cet.ssp);
-        page().add((OFF_FEATURES / 8) as usize).write_volatile(t.shstk.features);
+        page()
+            .add((OFF_SSP / 8) as usize)
+            .write_volatile(t.cpu.cet.ssp);
+        page()
+            .add((OFF_FEATURES / 8) as usize)
+            .write_volatile(t.shstk.features);
+        page()
+            .add((OFF_LOCKED / 8) as usize)
+            .write_volatile(t.shstk.locked);
     }
 }
 
@@ -65,7 +73,13 @@ pub fn reload(t: &mut Thread) {
         return;
     }
     // SAFETY: as in `publish`.
-    let ssp = unsafe { page().add((OFF_SSP / 8) as usize).read_volatile() };
+    let (ssp, locked) = unsafe {
+        (
+            page().add((OFF_SSP / 8) as usize).read_volatile(),
+            page().add((OFF_LOCKED / 8) as usize).read_volatile(),
+        )
+    };
+    t.shstk.locked = locked;
     if t.shstk.features & SHSTK != 0 {
         t.cpu.cet.ssp = ssp;
     }
@@ -85,7 +99,14 @@ fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
             // SAFETY: a fresh anonymous page at a fixed address outside guest memory;
             // MAP_FIXED_NOREPLACE never replaces anything.
             let p = unsafe {
-                libc::mmap(REGS_PAGE as *mut libc::c_void, 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE, -1, 0)
+                libc::mmap(
+                    REGS_PAGE as *mut libc::c_void,
+                    4096,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                    -1,
+                    0,
+                )
             };
             if p as u64 != REGS_PAGE && !(p == libc::MAP_FAILED && Errno::last() == Errno::EEXIST) {
                 return Err(Errno::ENOMEM);
@@ -94,9 +115,14 @@ fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
             publish(t);
             Ok(0)
         }
-        PTRACE_GETREGSET | PTRACE_SETREGSET if addr == NT_X86_SHSTK => shstk_regset(t, req, pid, data),
-        PTRACE_GETREGSET | PTRACE_SETREGSET | PTRACE_GETREGS | PTRACE_SETREGS | PTRACE_GETFPREGS | PTRACE_SETFPREGS
-        | PTRACE_PEEKUSER | PTRACE_POKEUSER | PTRACE_ARCH_PRCTL => Err(Errno::EIO),
+        PTRACE_GETREGSET | PTRACE_SETREGSET if addr == NT_X86_SHSTK => {
+            shstk_regset(t, req, pid, data)
+        }
+        PTRACE_ARCH_PRCTL => arch_prctl(t, pid, addr, data as u32),
+        PTRACE_GETREGSET | PTRACE_SETREGSET | PTRACE_GETREGS | PTRACE_SETREGS
+        | PTRACE_GETFPREGS | PTRACE_SETFPREGS | PTRACE_PEEKUSER | PTRACE_POKEUSER => {
+            Err(Errno::EIO)
+        }
         _ => {
             // PEEK requests return the word through `data` for the raw syscall.
             if matches!(req, 1 | 2) {
@@ -108,8 +134,14 @@ fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
 }
 
 fn remote(pid: i32, off: u64, buf: &mut [u8; 8], write: bool) -> Result<(), Errno> {
-    let local = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: 8 };
-    let remote = libc::iovec { iov_base: (REGS_PAGE + off) as *mut libc::c_void, iov_len: 8 };
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+        iov_len: 8,
+    };
+    let remote = libc::iovec {
+        iov_base: (REGS_PAGE + off) as *mut libc::c_void,
+        iov_len: 8,
+    };
     // SAFETY: both iovecs describe 8 bytes: our buffer and the tracee's register page.
     let n = unsafe {
         if write {
@@ -122,6 +154,40 @@ fn remote(pid: i32, off: u64, buf: &mut [u8; 8], write: bool) -> Result<(), Errn
         Ok(())
     } else {
         Err(Errno::ESRCH)
+    }
+}
+
+/// PTRACE_ARCH_PRCTL for the shadow-stack codes: the kernel's "not self" path (linux-abi.md
+/// §2.2, §9.2): STATUS writes into the tracer's memory, LOCK and UNLOCK change the tracee's lock
+/// mask, ENABLE and DISABLE are refused. Other arch_prctl codes are not available this way.
+fn arch_prctl(t: &mut Thread, pid: i32, arg: u64, option: u32) -> SysResult {
+    use crate::shstk::{ARCH_SHSTK_LOCK, ARCH_SHSTK_STATUS, ARCH_SHSTK_UNLOCK};
+    let mut magic = [0u8; 8];
+    remote(pid, 0, &mut magic, false)?;
+    if u64::from_le_bytes(magic) != MAGIC {
+        return Err(Errno::ESRCH);
+    }
+    match option {
+        ARCH_SHSTK_STATUS => {
+            let mut f = [0u8; 8];
+            remote(pid, OFF_FEATURES, &mut f, false)?;
+            t.mem().write_bytes(arg, &f).map_err(|_| Errno::EFAULT)?;
+            Ok(0)
+        }
+        ARCH_SHSTK_LOCK | ARCH_SHSTK_UNLOCK => {
+            let mut l = [0u8; 8];
+            remote(pid, OFF_LOCKED, &mut l, false)?;
+            let old = u64::from_le_bytes(l);
+            let new = if option == ARCH_SHSTK_LOCK {
+                old | arg
+            } else {
+                old & !arg
+            };
+            remote(pid, OFF_LOCKED, &mut new.to_le_bytes(), true)?;
+            Ok(0)
+        }
+        0x5001 | 0x5002 => Err(Errno::EINVAL),
+        _ => Err(Errno::EIO),
     }
 }
 
