@@ -240,6 +240,40 @@ static void v28(void) {
     printf("rax=%#lx rdx=%#lx ssp_same=%d\n", a, d, rdssp() == s0);
 }
 
+/* cpu.md §11: the remaining disabled-state behaviours. */
+static void v29(void) {
+    extern char v29_insn[];
+    static uint64_t slot;
+    expect_rip = expect_addr = (uint64_t)v29_insn;
+    asm volatile("lea %0, %%rax\n .globl v29_insn\nv29_insn: rstorssp (%%rax)" : "+m"(slot) : : "rax", "memory", "cc");
+    puts("no fault");
+}
+static void v30(void) {
+    extern char v30_insn[];
+    expect_rip = expect_addr = (uint64_t)v30_insn;
+    asm volatile(".globl v30_insn\nv30_insn: saveprevssp" : : : "memory");
+    puts("no fault");
+}
+static void v31(void) {
+    extern char v31_insn[];
+    static uint64_t slot;
+    expect_rip = expect_addr = (uint64_t)v31_insn;
+    asm volatile("lea %0, %%rax\n .globl v31_insn\nv31_insn: clrssbsy (%%rax)" : "+m"(slot) : : "rax", "memory");
+    puts("no fault");
+}
+static void v32(void) {
+    uint64_t a;
+    asm volatile("mov $0x3232, %%eax\n endbr64\n endbr32\n mov %%rax, %0" : "=r"(a) : : "rax");
+    printf("endbr_nop rax=%#lx\n", a);
+}
+static void v33(void) {
+    extern char v33_insn[];
+    static uint64_t slot;
+    expect_rip = expect_addr = (uint64_t)v33_insn;
+    asm volatile("lea %0, %%rsi\n xor %%edi, %%edi\n .globl v33_insn\nv33_insn: wrssq %%rdi, (%%rsi)" : "+m"(slot) : : "rsi", "rdi", "memory");
+    puts("no fault");
+}
+
 struct test {
     const char *name;
     int mode; /* 0 off, 1 on, 2 on + WRSS */
@@ -251,7 +285,8 @@ static const struct test tests[] = {
     {"v11a", 2, v11a}, {"v11b", 2, v11b}, {"v11c", 2, v11c}, {"v12", 1, v12}, {"v13", 1, v13},
     {"v14", 1, v14}, {"v15", 0, v15}, {"v16", 0, v16}, {"v17", 1, v17}, {"v18", 1, v18},
     {"v19", 1, v19}, {"v20", 1, v20}, {"v22", 1, v22}, {"v23", 1, v23}, {"v24", 1, v24},
-    {"v25", 0, v25}, {"v26", 1, v26}, {"v28", 1, v28},
+    {"v25", 0, v25}, {"v26", 1, v26}, {"v28", 1, v28}, {"v29", 0, v29}, {"v30", 0, v30},
+    {"v31", 1, v31}, {"v32", 1, v32}, {"v32off", 0, v32}, {"v33", 0, v33},
 };
 
 int main(int argc, char **argv) {

@@ -216,6 +216,13 @@ cases! {
     vector_25_lock_endbr64_is_ud: "vectors" "v25" => ILL;
     vector_26_user_iretq_is_cp2: "vectors" "v26" => "SIGSEGV SEGV_CPERR addr=0 trapno=21 err=0x2 rip=insn";
     vector_27_signal_with_misaligned_ssp_kills: "vectors" "v27" => "", "signal 11";
+    // cpu.md §11: the rest of the disabled-state table.
+    vector_29_rstorssp_off_is_ud: "vectors" "v29" => ILL;
+    vector_30_saveprevssp_off_is_ud: "vectors" "v30" => ILL;
+    vector_31_clrssbsy_is_ud_even_with_shadow_stacks: "vectors" "v31" => ILL;
+    vector_32_endbr_is_a_nop_on: "vectors" "v32" => "endbr_nop rax=0x3232";
+    vector_32_endbr_is_a_nop_off: "vectors" "v32off" => "endbr_nop rax=0x3232";
+    vector_33_wrss_with_shadow_stacks_off_is_ud: "vectors" "v33" => ILL;
     vector_28_reserved_nop_has_no_effect: "vectors" "v28" => "rax=0x1111 rdx=0x2222 ssp_same=1";
 
     // linux-abi.md §13 (the upstream selftest's behaviours).
