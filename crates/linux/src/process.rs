@@ -26,8 +26,6 @@ pub struct Image {
     pub arg_end: u64,
     pub env_start: u64,
     pub env_end: u64,
-    /// Objects that lack the SHSTK property (for --shstk=auto diagnostics).
-    pub missing_shstk: Vec<String>,
 }
 
 /// State shared by all threads of a guest process.

@@ -48,8 +48,6 @@ pub struct Elf {
     pub interp: Option<Vec<u8>>,
     /// PT_GNU_STACK with PF_X.
     pub exec_stack: bool,
-    /// GNU_PROPERTY_X86_FEATURE_1_AND bits (0 when absent).
-    pub x86_features: u32,
 }
 
 /// What mapping an object produced.
@@ -225,7 +223,6 @@ pub fn parse(
         phdrs,
         interp: None,
         exec_stack: false,
-        x86_features: 0,
     };
     out.check_segments()?;
     if !interp {
@@ -236,7 +233,6 @@ pub fn parse(
             out.exec_stack = p.p_flags & elf::PF_X != 0;
         }
     }
-    out.x86_features = out.read_properties();
     Ok(out)
 }
 
@@ -342,36 +338,6 @@ impl Elf {
         let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
         self.interp = Some(buf[..end].to_vec());
         Ok(())
-    }
-
-    /// GNU_PROPERTY_X86_FEATURE_1_AND from PT_GNU_PROPERTY, else from PT_NOTE segments
-    /// (userspace.md §9); 0 when absent or malformed.
-    fn read_properties(&self) -> u32 {
-        let prop: Vec<&Phdr> = self
-            .phdrs
-            .iter()
-            .filter(|p| p.p_type == elf::PT_GNU_PROPERTY)
-            .collect();
-        let segs: Vec<&Phdr> = if prop.is_empty() {
-            self.phdrs
-                .iter()
-                .filter(|p| p.p_type == elf::PT_NOTE)
-                .collect()
-        } else {
-            prop
-        };
-        for p in segs {
-            if p.p_filesz == 0 || p.p_filesz > 65536 {
-                continue;
-            }
-            let Ok(buf) = read_at(&self.file, p.p_offset, p.p_filesz as usize) else {
-                continue;
-            };
-            if let Some(v) = parse_property_notes(&buf) {
-                return v;
-            }
-        }
-        0
     }
 
     /// Total span of the PT_LOAD segments, page-aligned (Linux's total_mapping_size).
@@ -503,39 +469,4 @@ pub fn prot_of(flags: u32) -> u32 {
         p |= libc::PROT_EXEC;
     }
     p as u32
-}
-
-/// Walks ELF notes in `buf` for NT_GNU_PROPERTY_TYPE_0 owned by "GNU" and returns the
-/// X86_FEATURE_1_AND bits (Some(0) if the note exists without that property).
-pub fn parse_property_notes(buf: &[u8]) -> Option<u32> {
-    let u32_at = |o: usize| -> Option<u32> {
-        buf.get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let mut off = 0usize;
-    while off + 12 <= buf.len() {
-        let namesz = u32_at(off)? as usize;
-        let descsz = u32_at(off + 4)? as usize;
-        let ntype = u32_at(off + 8)?;
-        let name_off = off + 12;
-        let desc_off = name_off.checked_add(namesz.checked_add(3)? & !3)?;
-        let next = desc_off.checked_add(descsz.checked_add(7)? & !7)?;
-        let name = buf.get(name_off..name_off + namesz)?;
-        if ntype == elf::NT_GNU_PROPERTY_TYPE_0 && name == b"GNU\0" {
-            let desc = buf.get(desc_off..desc_off.checked_add(descsz)?)?;
-            let mut p = 0usize;
-            while p + 8 <= desc.len() {
-                let ty = u32::from_le_bytes(desc[p..p + 4].try_into().ok()?);
-                let sz = u32::from_le_bytes(desc[p + 4..p + 8].try_into().ok()?) as usize;
-                let data = desc.get(p + 8..(p + 8).checked_add(sz)?)?;
-                if ty == elf::GNU_PROPERTY_X86_FEATURE_1_AND && sz == 4 {
-                    return Some(u32::from_le_bytes(data.try_into().ok()?));
-                }
-                p = (p + 8 + sz + 7) & !7;
-            }
-            return Some(0);
-        }
-        off = next;
-    }
-    None
 }

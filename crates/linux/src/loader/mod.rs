@@ -357,16 +357,6 @@ pub fn load_prepared(t: &mut Thread, prep: Prepared, envp: &[Vec<u8>]) -> Result
         page_ceil(m.end) + PAGE_SIZE
     };
 
-    let mut missing_shstk = Vec::new();
-    if main.x86_features & object::elf::GNU_PROPERTY_X86_FEATURE_1_SHSTK == 0 {
-        missing_shstk.push(main.abs_path.clone());
-    }
-    if let Some(ie) = &interp {
-        if ie.x86_features & object::elf::GNU_PROPERTY_X86_FEATURE_1_SHSTK == 0 {
-            missing_shstk.push(ie.abs_path.clone());
-        }
-    }
-
     // SAFETY: these calls have no preconditions.
     let (uid, euid, gid, egid) = unsafe {
         (
@@ -443,7 +433,6 @@ pub fn load_prepared(t: &mut Thread, prep: Prepared, envp: &[Vec<u8>]) -> Result
         arg_end: st.arg_end,
         env_start: st.env_start,
         env_end: st.env_end,
-        missing_shstk,
     };
     crate::shstk::enable_at_start(t);
     Ok(())

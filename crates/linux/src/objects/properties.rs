@@ -102,6 +102,14 @@ fn u32_at(d: &[u8], o: usize) -> Option<u32> {
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
+/// GNU_PROPERTY_X86_FEATURE_1_AND from a buffer of ELF notes (a PT_GNU_PROPERTY or PT_NOTE
+/// segment): Some(bits), Some(0) for a GNU property note without it, None without a note.
+pub fn feature_1_and_from_notes(buf: &[u8]) -> Option<u32> {
+    let mut p = Properties::default();
+    parse_notes(buf, &mut p);
+    p.has_note.then_some(p.feature_1_and)
+}
+
 /// Walks a sequence of ELF64 notes, picking out NT_GNU_PROPERTY_TYPE_0 owned by "GNU".
 fn parse_notes(d: &[u8], p: &mut Properties) {
     let mut o = 0usize;
