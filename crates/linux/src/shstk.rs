@@ -264,13 +264,15 @@ pub fn signal_push(t: &mut Thread, restorer: u64) -> Result<(), ()> {
     if restorer == 0 || s == 0 || s % 8 != 0 {
         return Err(());
     }
+    // A tracer can set any aligned SSP below TASK_SIZE_MAX, 8 included.
+    let frame = s.checked_sub(16).ok_or(())?;
     let mem = t.mem();
-    mem.check(s - 16, 16, Access::ShadowWrite).map_err(|_| ())?;
-    mem.shadow_write(s - 8, 8, s | SIGFRAME_TOKEN)
+    mem.check(frame, 16, Access::ShadowWrite).map_err(|_| ())?;
+    mem.shadow_write(frame + 8, 8, s | SIGFRAME_TOKEN)
         .map_err(|_| ())?;
-    mem.shadow_write(s - 16, 8, restorer).map_err(|_| ())?;
-    t.cpu.cet.ssp = s - 16;
-    record_switch(t, "signal delivery", s, s - 16);
+    mem.shadow_write(frame, 8, restorer).map_err(|_| ())?;
+    t.cpu.cet.ssp = frame;
+    record_switch(t, "signal delivery", s, frame);
     Ok(())
 }
 

@@ -242,12 +242,13 @@ fn token_problem(addr: u64, tok: u64) -> String {
 impl Observer for Reporter {
     fn violation(&self, v: &Violation) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mut sym = Symbolizer::new(v.mappings.clone());
         let key = (v.rip, v.kind.id());
         if let Some(site) = st.sites.get_mut(&key) {
             site.count += 1;
             return;
         }
+        // Only a site's first violation is symbolized and written out.
+        let mut sym = Symbolizer::new(v.mappings.clone());
         let location = sym.locate(v.rip);
         st.sites.insert(
             key,

@@ -63,11 +63,9 @@ impl Symbolizer {
         let file = object::File::parse(&*data).ok()?;
         let segments = file
             .segments()
-            .filter_map(|s| {
-                s.file_range()
-                    .1
-                    .checked_add(0)
-                    .map(|fs| (s.file_range().0, s.address(), fs))
+            .map(|s| {
+                let (offset, size) = s.file_range();
+                (offset, s.address(), size)
             })
             .collect();
         let mut symbols: Vec<(u64, u64, String)> = file
@@ -104,19 +102,20 @@ impl Symbolizer {
             .entry(m.path.clone())
             .or_insert_with(|| Self::load(&m.path));
         let Some(l) = loaded else { return loc };
-        let file_off = addr - m.start + m.offset;
+        let file_off = (addr - m.start).wrapping_add(m.offset);
         let Some(vaddr) = l
             .segments
             .iter()
-            .find(|(o, _, fs)| file_off >= *o && file_off < o + fs)
-            .map(|(o, va, _)| va + (file_off - o))
+            .find(|(o, _, fs)| file_off >= *o && file_off - *o < *fs)
+            .map(|(o, va, _)| va.wrapping_add(file_off - o))
         else {
             return loc;
         };
         let i = l.symbols.partition_point(|s| s.0 <= vaddr);
         if i > 0 {
             let (start, size, name) = &l.symbols[i - 1];
-            if *size == 0 || vaddr < start + size.max(&1) {
+            // Sizes come from the guest's ELF file: no arithmetic on them may overflow.
+            if *size == 0 || vaddr < start.saturating_add(*size) {
                 loc.symbol = Some(name.clone());
                 loc.offset = Some(vaddr - start);
             }
