@@ -98,6 +98,12 @@ pub struct Switch {
 
 /// Receives events. The front end implements it for reports.
 pub trait Observer: Send + Sync {
+    /// Counts another violation at a site already reported and returns true, so the caller
+    /// skips building a full `Violation`; false for a new site.
+    fn repeat(&self, rip: u64, kind: ViolationKind) -> bool {
+        let _ = (rip, kind);
+        false
+    }
     fn violation(&self, v: &Violation);
     /// Called once before the guest process exits (summaries).
     fn finish(&self) {}

@@ -63,6 +63,13 @@ fn guest_handles_sigsegv(t: &Thread) -> bool {
     t.proc.signals.action(libc::SIGSEGV).handler > 1
 }
 
+/// Hands a violation to the observer; a repeat at a known site is only counted.
+fn report(t: &Thread, kind: ViolationKind, e: Option<&Exception>, outcome: Outcome) {
+    if !t.proc.observer.repeat(t.cpu.rip, kind) {
+        t.proc.observer.violation(&describe(t, kind, e, outcome));
+    }
+}
+
 /// Builds the report of a violation of `kind` at the current state.
 pub fn describe(
     t: &Thread,
@@ -138,8 +145,7 @@ pub fn on_exception(t: &mut Thread, e: &Exception) -> bool {
     };
     let audit = t.proc.opts.on_violation == ViolationPolicy::Continue;
     if audit && kind == ViolationKind::RetMismatch {
-        let v = describe(t, kind, Some(e), Outcome::Resynchronized);
-        t.proc.observer.violation(&v);
+        report(t, kind, Some(e), Outcome::Resynchronized);
         resync_ret(t);
         return true;
     }
@@ -148,8 +154,7 @@ pub fn on_exception(t: &mut Thread, e: &Exception) -> bool {
     } else {
         Outcome::Killed
     };
-    let v = describe(t, kind, Some(e), outcome);
-    t.proc.observer.violation(&v);
+    report(t, kind, Some(e), outcome);
     false
 }
 
@@ -160,8 +165,7 @@ pub fn on_kernel_violation(t: &Thread, kind: ViolationKind) {
     } else {
         Outcome::Killed
     };
-    let v = describe(t, kind, None, outcome);
-    t.proc.observer.violation(&v);
+    report(t, kind, None, outcome);
 }
 
 /// Audit mode for a RET whose shadow-stack entry does not match: unwind the shadow stack to the

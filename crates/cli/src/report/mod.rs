@@ -240,6 +240,17 @@ fn token_problem(addr: u64, tok: u64) -> String {
 }
 
 impl Observer for Reporter {
+    fn repeat(&self, rip: u64, kind: ViolationKind) -> bool {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match st.sites.get_mut(&(rip, kind.id())) {
+            Some(site) => {
+                site.count += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
     fn violation(&self, v: &Violation) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let key = (v.rip, v.kind.id());
