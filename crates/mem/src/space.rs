@@ -1280,7 +1280,7 @@ impl AddressSpace {
             1 | 2 | 4 => size,
             _ => 8,
         };
-        self.check_small_dyn(addr, size, Access::Write)?;
+        self.check(addr, size as u64, Access::Write)?;
         use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU8};
         macro_rules! cas {
             ($t:ty, $a:ty) => {{
@@ -1320,11 +1320,6 @@ impl AddressSpace {
             self.write_sized(addr, size, new)?;
         }
         Ok(old)
-    }
-
-    #[inline(always)]
-    fn check_small_dyn(&self, addr: u64, size: u32, access: Access) -> Result<(), Fault> {
-        self.check(addr, size as u64, access)
     }
 
     /// Copies guest memory into `buf`.
