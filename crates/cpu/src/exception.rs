@@ -9,6 +9,20 @@ pub enum UdReason {
     Unimplemented(String),
 }
 
+/// The error code of a control-protection exception (#CP) in user mode: Intel SDM Vol. 1
+/// §18.2 and Vol. 3A §6.15 ("Interrupt 21—Control Protection Exception"), table of #CP
+/// error codes. Only the shadow-stack causes can occur here (no user IBT: ENDBRANCH is absent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub enum CpCode {
+    /// NEAR-RET: a near RET's return address differs from the shadow stack's.
+    NearRet = 1,
+    /// FAR-RET/IRET: a far return's CS:LIP or SSP token check failed.
+    FarRetIret = 2,
+    /// RSTORSSP: the restore token at the new SSP is invalid.
+    Rstorssp = 4,
+}
+
 /// An exception raised by a guest instruction. All are faults (RIP = the instruction, nothing
 /// committed) except the traps `Breakpoint` and `SystemCallGate`, reported with RIP after the
 /// instruction.
@@ -27,8 +41,8 @@ pub enum Exception {
     GeneralProtection,
     /// #PF: a memory access the page table refused.
     PageFault(Fault),
-    /// #CP with its error code (cpu.md §12.1).
-    ControlProtection(u16),
+    /// #CP with its error code.
+    ControlProtection(CpCode),
     /// #MF: unmasked x87 exception.
     X87Fault,
     /// #XM: unmasked SIMD floating-point exception; the value is MXCSR's flags.

@@ -16,7 +16,7 @@ pub mod operand;
 mod run;
 pub mod state;
 
-pub use exception::{Exception, UdReason};
+pub use exception::{CpCode, Exception, UdReason};
 pub use run::Exit;
 pub use state::{CetState, Cpu, CpuConfig, Reg};
 

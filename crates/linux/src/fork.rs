@@ -21,26 +21,11 @@ use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-const CSIGNAL: u64 = 0xff;
-const CLONE_VM: u64 = libc::CLONE_VM as u64;
-const CLONE_FS: u64 = libc::CLONE_FS as u64;
-const CLONE_FILES: u64 = libc::CLONE_FILES as u64;
-const CLONE_SIGHAND: u64 = libc::CLONE_SIGHAND as u64;
-const CLONE_PIDFD: u64 = libc::CLONE_PIDFD as u64;
-const CLONE_PTRACE: u64 = libc::CLONE_PTRACE as u64;
-const CLONE_VFORK: u64 = libc::CLONE_VFORK as u64;
-const CLONE_PARENT: u64 = libc::CLONE_PARENT as u64;
-const CLONE_THREAD: u64 = libc::CLONE_THREAD as u64;
-const CLONE_NEWNS: u64 = libc::CLONE_NEWNS as u64;
-const CLONE_SYSVSEM: u64 = libc::CLONE_SYSVSEM as u64;
-const CLONE_SETTLS: u64 = libc::CLONE_SETTLS as u64;
-const CLONE_PARENT_SETTID: u64 = libc::CLONE_PARENT_SETTID as u64;
-const CLONE_CHILD_CLEARTID: u64 = libc::CLONE_CHILD_CLEARTID as u64;
-const CLONE_DETACHED: u64 = 0x0040_0000;
-const CLONE_UNTRACED: u64 = libc::CLONE_UNTRACED as u64;
-const CLONE_CHILD_SETTID: u64 = libc::CLONE_CHILD_SETTID as u64;
-const CLONE_NEWUSER: u64 = libc::CLONE_NEWUSER as u64;
-const CLONE_NEWPID: u64 = libc::CLONE_NEWPID as u64;
+use crate::abi::{
+    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_FS, CLONE_NEWNS, CLONE_NEWPID,
+    CLONE_NEWUSER, CLONE_PARENT, CLONE_PARENT_SETTID, CLONE_PIDFD, CLONE_PTRACE, CLONE_SETTLS,
+    CLONE_SIGHAND, CLONE_THREAD, CLONE_UNTRACED, CLONE_VFORK, CLONE_VM, CSIGNAL,
+};
 
 /// Flags whose effect cetbox applies itself; the rest go to the host clone.
 const EMULATED: u64 = CSIGNAL
@@ -416,67 +401,4 @@ fn receive_pages(t: &Thread, fd: i32) {
             }
         }
     }
-}
-
-// ---------------------------------------------------------------- temporary dispatch
-
-/// fork (57), vfork (58), and clone/clone3 that create processes, until the threads branch's
-/// clone.rs (which calls [`fork_process`]) takes over the dispatch.
-pub fn lookup(nr: u64) -> Option<crate::syscalls::SyscallFn> {
-    Some(match nr {
-        56 => sys_clone,
-        57 => sys_fork,
-        58 => sys_vfork,
-        435 => sys_clone3,
-        _ => return None,
-    })
-}
-
-fn sys_fork(t: &mut Thread, _a: [u64; 6]) -> SysResult {
-    fork_process(t, libc::SIGCHLD as u64, 0, 0, 0, 0)
-}
-
-fn sys_vfork(t: &mut Thread, _a: [u64; 6]) -> SysResult {
-    fork_process(t, CLONE_VM | CLONE_VFORK | libc::SIGCHLD as u64, 0, 0, 0, 0)
-}
-
-fn sys_clone(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let flags = a[0];
-    if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
-        return Err(Errno::ENOSYS);
-    }
-    fork_process(t, flags, a[1], a[2], a[3], a[4])
-}
-
-fn sys_clone3(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let size = a[1];
-    if !(64..=4096).contains(&size) {
-        return Err(Errno::EINVAL);
-    }
-    let mut b = [0u8; 88];
-    let n = (size as usize).min(88);
-    t.mem().read_bytes(a[0], &mut b[..n])?;
-    let q = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
-    let (flags, pidfd, child_tid, parent_tid, exit_signal) = (q(0), q(1), q(2), q(3), q(4));
-    let (stack, stack_size, tls, set_tid_size) = (q(5), q(6), q(7), q(9));
-    if flags & CSIGNAL != 0 || exit_signal > 64 || set_tid_size != 0 {
-        return Err(Errno::EINVAL);
-    }
-    if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
-        return Err(Errno::ENOSYS);
-    }
-    if (stack == 0) != (stack_size == 0) {
-        return Err(Errno::EINVAL);
-    }
-    let sp = if stack != 0 { stack + stack_size } else { 0 };
-    let _ = (CLONE_FILES, CLONE_SYSVSEM);
-    fork_process_ex(
-        t,
-        flags | exit_signal,
-        sp,
-        parent_tid,
-        child_tid,
-        tls,
-        pidfd,
-    )
 }

@@ -8,39 +8,20 @@ use crate::events::Switch;
 use crate::options::ShstkPolicy;
 use crate::process::Thread;
 use cetbox_cpu::state::{U_CET_SH_STK_EN, U_CET_WR_SHSTK_EN};
-use cetbox_mem::{page_ceil, Access, MapError, MapRequest, VmaKind, PAGE_SIZE};
+use cetbox_mem::{page_ceil, Access, MapRequest, VmaKind, PAGE_SIZE};
 
-pub const ARCH_SHSTK_ENABLE: u32 = 0x5001;
-pub const ARCH_SHSTK_DISABLE: u32 = 0x5002;
-pub const ARCH_SHSTK_LOCK: u32 = 0x5003;
-pub const ARCH_SHSTK_UNLOCK: u32 = 0x5004;
-pub const ARCH_SHSTK_STATUS: u32 = 0x5005;
-/// Feature bits.
-pub const SHSTK: u64 = 1 << 0;
-pub const WRSS: u64 = 1 << 1;
-/// map_shadow_stack flags.
-pub const SHADOW_STACK_SET_TOKEN: u32 = 1 << 0;
-/// Generic prctl options (arm64 GCS; x86 answers EINVAL).
-pub const PR_GET_SHADOW_STACK_STATUS: u64 = 74;
-pub const PR_SET_SHADOW_STACK_STATUS: u64 = 75;
-pub const PR_LOCK_SHADOW_STACK_STATUS: u64 = 76;
-
-/// TASK_SIZE_MAX with 4-level paging.
-pub const TASK_SIZE_MAX: u64 = 0x0000_7fff_ffff_f000;
+pub use crate::abi::{
+    ARCH_SHSTK_DISABLE, ARCH_SHSTK_ENABLE, ARCH_SHSTK_LOCK, ARCH_SHSTK_SHSTK as SHSTK,
+    ARCH_SHSTK_STATUS, ARCH_SHSTK_UNLOCK, ARCH_SHSTK_WRSS as WRSS, PR_GET_SHADOW_STACK_STATUS,
+    PR_LOCK_SHADOW_STACK_STATUS, PR_SET_SHADOW_STACK_STATUS, SHADOW_STACK_SET_TOKEN,
+    TASK_SIZE as TASK_SIZE_MAX,
+};
 const SZ_4G: u64 = 1 << 32;
 /// Bit 63 marks a signal-frame token.
 const SIGFRAME_TOKEN: u64 = 1 << 63;
 
 fn supported(t: &Thread) -> bool {
     t.proc.cpu_config.cet
-}
-
-fn map_error(e: MapError) -> Errno {
-    match e {
-        MapError::Exists => Errno::EEXIST,
-        MapError::NoMemory => Errno::ENOMEM,
-        MapError::Host(e) => Errno(e),
-    }
 }
 
 /// The default shadow-stack size: PAGE_ALIGN(min(RLIMIT_STACK soft limit, 4 GiB)).
@@ -77,7 +58,7 @@ pub fn alloc(t: &Thread, addr: u64, len: u64, token_at: Option<u64>) -> Result<u
         }
         req.noreplace = true;
     }
-    let base = t.mem().map(&req).map_err(map_error)?;
+    let base = t.mem().map(&req).map_err(Errno::from)?;
     if let Some(top_off) = token_at {
         let top = base + top_off;
         if top % 8 != 0 || t.mem().shadow_write(top - 8, 8, top | 1).is_err() {

@@ -4,7 +4,7 @@
 use crate::events::{Mapping, Outcome, Violation, ViolationKind};
 use crate::options::ViolationPolicy;
 use crate::process::Thread;
-use cetbox_cpu::Exception;
+use cetbox_cpu::{CpCode, Exception};
 use cetbox_mem::{page, Access, Backing, FaultKind};
 
 const MAX_BACKTRACE: usize = 64;
@@ -13,8 +13,8 @@ const MAX_RESYNC_SEARCH: u64 = 4096;
 
 fn kind_of(t: &Thread, e: &Exception) -> Option<ViolationKind> {
     match e {
-        Exception::ControlProtection(1) => Some(ViolationKind::RetMismatch),
-        Exception::ControlProtection(4) => Some(ViolationKind::BadRestoreToken),
+        Exception::ControlProtection(CpCode::NearRet) => Some(ViolationKind::RetMismatch),
+        Exception::ControlProtection(CpCode::Rstorssp) => Some(ViolationKind::BadRestoreToken),
         Exception::ControlProtection(_) => Some(ViolationKind::FarReturn),
         Exception::PageFault(f) if f.access.is_shadow() => Some(ViolationKind::ShadowAccess),
         Exception::PageFault(f) if f.access == Access::Write && f.kind == FaultKind::Protection => {

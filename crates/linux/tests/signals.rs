@@ -194,7 +194,7 @@ fn frame_layout_and_handler_registers() {
     t.cpu.gpr[4] = frame + 8;
     t.cpu.gpr[0] = 15;
     t.cpu.sse.xmm[0] = 0;
-    let f = syscalls::signal::lookup(15).unwrap();
+    let f = syscalls::table::get(15).and_then(|s| s.run).unwrap();
     f(&mut t, [0; 6]).unwrap();
     assert!(t.keep_rax);
     assert_eq!(t.exit, None);
@@ -245,7 +245,7 @@ fn altstack_placement_and_autodisarm() {
     t.mem().write_u64(ss, alt).unwrap();
     t.mem().write_u32(ss + 8, ss_autodisarm as u32).unwrap();
     t.mem().write_u64(ss + 16, size).unwrap();
-    let f = syscalls::signal::lookup(131).unwrap();
+    let f = syscalls::table::get(131).and_then(|s| s.run).unwrap();
     assert_eq!(f(&mut t, [ss, 0, 0, 0, 0, 0]), Ok(0));
     e.proc
         .signals
@@ -270,7 +270,7 @@ fn altstack_placement_and_autodisarm() {
     assert_eq!(rd(&t, out + 16), 0);
     // rt_sigreturn restores the alternate stack from uc_stack.
     t.cpu.gpr[4] = frame + 8;
-    syscalls::signal::lookup(15).unwrap()(&mut t, [0; 6]).unwrap();
+    syscalls::table::get(15).and_then(|s| s.run).unwrap()(&mut t, [0; 6]).unwrap();
     assert_eq!(f(&mut t, [0, out, 0, 0, 0, 0]), Ok(0));
     assert_eq!(rd(&t, out), alt);
     assert_eq!(rd32(&t, out + 8), ss_autodisarm as u32);
@@ -282,7 +282,7 @@ fn altstack_placement_and_autodisarm() {
 fn sigaltstack_errors() {
     let (_g, e) = env();
     let mut t = thread(e);
-    let f = syscalls::signal::lookup(131).unwrap();
+    let f = syscalls::table::get(131).and_then(|s| s.run).unwrap();
     let ss = e.stack + 0xe000;
     let alt = e.stack + 0x1000;
     t.cpu.gpr[4] = e.stack + 0xf000;
@@ -320,7 +320,7 @@ fn sigaltstack_errors() {
 fn rt_sigaction_rules() {
     let (_g, e) = env();
     let mut t = thread(e);
-    let f = syscalls::signal::lookup(13).unwrap();
+    let f = syscalls::table::get(13).and_then(|s| s.run).unwrap();
     let act = e.stack + 0xc000;
     let oact = e.stack + 0xc100;
     t.mem().write_u64(act, HANDLER).unwrap();
@@ -372,7 +372,7 @@ fn rt_sigaction_rules() {
 fn rt_sigprocmask_rules() {
     let (_g, e) = env();
     let mut t = thread(e);
-    let f = syscalls::signal::lookup(14).unwrap();
+    let f = syscalls::table::get(14).and_then(|s| s.run).unwrap();
     let set = e.stack + 0xc000;
     let old = e.stack + 0xc100;
     t.mem().write_u64(set, bit(9) | bit(19) | bit(10)).unwrap();
@@ -404,7 +404,7 @@ fn blocked_signal_stays_pending_until_unblocked() {
     deliver::deliver_pending(&mut t);
     assert_eq!(t.cpu.rip, 0x40_0123, "blocked: not delivered");
     let out = e.stack + 0xc000;
-    let f = syscalls::signal::lookup(127).unwrap();
+    let f = syscalls::table::get(127).and_then(|s| s.run).unwrap();
     assert_eq!(f(&mut t, [out, 8, 0, 0, 0, 0]), Ok(0));
     assert_eq!(rd(&t, out) & bit(10), bit(10));
     deliver::set_mask(&mut t, 0);
@@ -595,7 +595,7 @@ fn host_signal_reaches_guest() {
     signals::host::sync_action(&e.proc, 12);
     // tgkill to ourselves through the guest syscall: the host handler records it.
     let tid = t.tid as u64;
-    let tgkill = syscalls::signal::lookup(234).unwrap();
+    let tgkill = syscalls::table::get(234).and_then(|s| s.run).unwrap();
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() } as u64;
     assert_eq!(tgkill(&mut t, [pid, tid, 12, 0, 0, 0]), Ok(0));
@@ -610,13 +610,13 @@ fn host_signal_reaches_guest() {
     deliver::set_mask(&mut t, bit(12));
     assert_eq!(tgkill(&mut t, [pid, tid, 12, 0, 0, 0]), Ok(0));
     let out = e.stack + 0xc000;
-    syscalls::signal::lookup(127).unwrap()(&mut t, [out, 8, 0, 0, 0, 0]).unwrap();
+    syscalls::table::get(127).and_then(|s| s.run).unwrap()(&mut t, [out, 8, 0, 0, 0, 0]).unwrap();
     assert_eq!(rd(&t, out) & bit(12), bit(12));
     // rt_sigtimedwait takes it.
     let set = e.stack + 0xc100;
     t.mem().write_u64(set, bit(12)).unwrap();
     let info = e.stack + 0xc200;
-    let r = syscalls::signal::lookup(128).unwrap()(&mut t, [set, info, 0, 8, 0, 0]);
+    let r = syscalls::table::get(128).and_then(|s| s.run).unwrap()(&mut t, [set, info, 0, 8, 0, 0]);
     assert_eq!(r, Ok(12));
     assert_eq!(rd32(&t, info), 12);
     e.proc.signals.set_action(12, SigAction::default());

@@ -3,7 +3,7 @@
 //! and guest memory against what the host reports independently.
 
 use cetbox_linux::process::{ExitRequest, Process, Thread};
-use cetbox_linux::syscalls::{self, names};
+use cetbox_linux::syscalls::{self, table};
 use cetbox_linux::Options;
 use cetbox_mem::{MapRequest, VmaKind};
 use std::os::unix::fs::MetadataExt;
@@ -41,7 +41,7 @@ impl Guest {
 
     /// Runs syscall `name` with `args` and returns RAX as a signed value.
     fn sys(&mut self, name: &str, args: &[u64]) -> i64 {
-        let nr = names::number(name).expect("known syscall");
+        let nr = table::number(name).expect("known syscall");
         let mut a = [0u64; 6];
         a[..args.len()].copy_from_slice(args);
         let g = &mut self.t.cpu.gpr;
@@ -109,16 +109,55 @@ fn file_with(tag: &str, data: &[u8]) -> (Tmp, std::path::PathBuf) {
 }
 
 #[test]
-fn names_tables() {
-    assert_eq!(names::name(0), "read");
-    assert_eq!(names::name(231), "exit_group");
-    assert_eq!(names::number("map_shadow_stack"), Some(453));
-    assert_eq!(names::number("futex_waitv"), Some(449));
-    assert_eq!(names::number("mseal"), Some(462));
-    assert_eq!(names::arg_count(names::number("openat").unwrap()), 4);
-    assert_eq!(names::errno_name(1), "EPERM");
-    assert_eq!(names::errno_name(14), "EFAULT");
-    assert_eq!(names::errno_name(133), "EHWPOISON");
+fn syscall_table() {
+    use cetbox_linux::errno::Errno;
+    // Row i is syscall i, so no number can appear twice or be missing.
+    for (i, row) in table::TABLE.iter().enumerate() {
+        assert_eq!(row.nr as usize, i, "row {i} holds syscall {}", row.nr);
+        assert!(
+            row.run.is_none() || !row.name.is_empty(),
+            "handler without a name at {i}"
+        );
+        assert!(row.args.len() <= 6, "{}: more than six arguments", row.name);
+        assert!(
+            row.args.bytes().all(|c| b"PDFNOBX".contains(&c)),
+            "{}: unknown argument format {:?}",
+            row.name,
+            row.args
+        );
+    }
+    // No name twice.
+    let mut names: Vec<&str> = table::TABLE
+        .iter()
+        .map(|r| r.name)
+        .filter(|n| !n.is_empty())
+        .collect();
+    names.sort_unstable();
+    let before = names.len();
+    names.dedup();
+    assert_eq!(before, names.len(), "a name appears twice");
+    // Spot checks against the ABI (arch/x86/entry/syscalls/syscall_64.tbl).
+    assert_eq!(table::name(0), "read");
+    assert_eq!(table::name(231), "exit_group");
+    assert_eq!(table::name(400), "syscall_0x190");
+    assert_eq!(table::number("map_shadow_stack"), Some(453));
+    assert_eq!(table::number("futex_waitv"), Some(449));
+    assert_eq!(table::number("mseal"), Some(462));
+    assert_eq!(
+        table::get(257).unwrap().args.len(),
+        4,
+        "openat takes four arguments"
+    );
+    assert!(table::get(0).unwrap().restartable());
+    assert!(!table::get(3).unwrap().restartable());
+    assert!(table::get(11).unwrap().unmaps(&[0; 6]));
+    assert!(!table::get(9).unwrap().unmaps(&[0; 6]));
+    assert!(table::get(9)
+        .unwrap()
+        .unmaps(&[0, 0, 0, libc::MAP_FIXED as u64, 0, 0]));
+    assert_eq!(Errno(1).name(), "EPERM");
+    assert_eq!(Errno(14).name(), "EFAULT");
+    assert_eq!(Errno(133).name(), "EHWPOISON");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use super::Handler;
 use crate::exception::Result;
-use crate::{is_canonical, Cpu, Exception, UdReason};
+use crate::{is_canonical, CpCode, Cpu, Exception, UdReason};
 use iced_x86::{Code, Instruction, Register};
 
 pub fn lookup(code: Code) -> Option<Handler> {
@@ -79,7 +79,7 @@ fn rstorssp(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         .mem
         .shadow_cmpxchg(la, |tok| if valid(tok) { prev } else { tok })?;
     if !valid(tok) {
-        return Err(Exception::ControlProtection(4));
+        return Err(Exception::ControlProtection(CpCode::Rstorssp));
     }
     cpu.last_rstorssp = Some(crate::state::SsSwitch {
         rip: i.ip(),

@@ -3,7 +3,7 @@
 
 use super::Handler;
 use crate::exception::Result;
-use crate::{is_canonical, Cpu, Exception};
+use crate::{is_canonical, CpCode, Cpu, Exception};
 use cetbox_mem::Access;
 use iced_x86::{Code, Instruction};
 
@@ -114,7 +114,7 @@ pub(crate) fn do_ret(cpu: &mut Cpu, imm: u64) -> Result<()> {
         }
         let expected = cpu.mem.shadow_read(ssp, 8)?;
         if expected != target {
-            return Err(Exception::ControlProtection(1));
+            return Err(Exception::ControlProtection(CpCode::NearRet));
         }
     }
     if !is_canonical(target) {
@@ -234,13 +234,13 @@ fn shadow_far_return(cpu: &Cpu, cs: u64, rip: u64) -> Result<u64> {
     // frame addresses wrap, as the hardware's do, and the loads fault.
     let ssp = cpu.cet.ssp;
     if ssp & 7 != 0 {
-        return Err(Exception::ControlProtection(2));
+        return Err(Exception::ControlProtection(CpCode::FarRetIret));
     }
     let saved_cs = cpu.mem.shadow_read(ssp.wrapping_add(16), 8)?;
     let saved_lip = cpu.mem.shadow_read(ssp.wrapping_add(8), 8)?;
     let prev = cpu.mem.shadow_read(ssp, 8)?;
     if saved_cs != cs || saved_lip != rip || prev & 3 != 0 {
-        return Err(Exception::ControlProtection(2));
+        return Err(Exception::ControlProtection(CpCode::FarRetIret));
     }
     if !is_canonical(prev) {
         return Err(Exception::GeneralProtection);

@@ -9,8 +9,7 @@ use object::LittleEndian as LE;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 
-/// The highest user address plus one (4-level paging TASK_SIZE_MAX).
-pub const TASK_SIZE: u64 = 0x0000_7fff_ffff_f000;
+pub use crate::abi::TASK_SIZE;
 /// Where Linux puts a PIE that has an interpreter (2/3 of the 47-bit window, page-aligned).
 pub const ELF_ET_DYN_BASE: u64 = 0x5555_5555_4000;
 /// Linux's limit on the size of the program header table.

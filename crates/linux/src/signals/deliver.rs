@@ -64,48 +64,6 @@ pub struct Restart {
     pub code: Errno,
 }
 
-/// Syscalls that the kernel restarts after a handler with SA_RESTART (they return ERESTARTSYS
-/// when a signal interrupts them). Used when an implementation passed the host's EINTR
-/// through: the host call was interrupted by one of our host handlers, so natively the guest
-/// call would have returned ERESTARTSYS.
-pub fn restartable(nr: u64) -> bool {
-    matches!(
-        nr,
-        0 | 1
-            | 2
-            | 16
-            | 17
-            | 18
-            | 19
-            | 20
-            | 40
-            | 42
-            | 43
-            | 44
-            | 45
-            | 46
-            | 47
-            | 61
-            | 69
-            | 70
-            | 72
-            | 73
-            | 202
-            | 247
-            | 257
-            | 275
-            | 276
-            | 288
-            | 295
-            | 296
-            | 307
-            | 318
-            | 326
-            | 327
-            | 328
-    )
-}
-
 /// Reads the syscall-restart state left by the syscall that just returned.
 fn take_restart(t: &mut Thread, interrupted_by_host: bool) -> Option<Restart> {
     let nr = t.signals.in_syscall.take()?;
@@ -118,10 +76,15 @@ fn take_restart(t: &mut Thread, interrupted_by_host: bool) -> Option<Restart> {
         ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND | ERESTART_RESTARTBLOCK => {
             Some(Restart { nr, code })
         }
-        Errno::EINTR if interrupted_by_host && restartable(nr) => Some(Restart {
-            nr,
-            code: ERESTARTSYS,
-        }),
+        Errno::EINTR
+            if interrupted_by_host
+                && crate::syscalls::table::get(nr).is_some_and(|s| s.restartable()) =>
+        {
+            Some(Restart {
+                nr,
+                code: ERESTARTSYS,
+            })
+        }
         _ => None,
     }
 }

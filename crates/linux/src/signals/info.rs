@@ -10,18 +10,10 @@ pub struct SigInfo {
     pub fields: [u8; 112],
 }
 
-pub const SI_USER: i32 = 0;
-pub const SI_KERNEL: i32 = 0x80;
-pub const SI_TKILL: i32 = -6;
-pub const SEGV_MAPERR: i32 = 1;
-pub const SEGV_ACCERR: i32 = 2;
-pub const SEGV_CPERR: i32 = 10;
-pub const BUS_ADRERR: i32 = 2;
-pub const ILL_ILLOPN: i32 = 2;
-pub const SI_QUEUE: i32 = -1;
-pub const SEGV_PKUERR: i32 = 4;
-pub const BUS_ADRALN: i32 = 1;
-pub const ILL_ILLOPC: i32 = 1;
+pub use crate::abi::{
+    BUS_ADRALN, BUS_ADRERR, ILL_ILLOPC, ILL_ILLOPN, SEGV_ACCERR, SEGV_CPERR, SEGV_MAPERR,
+    SEGV_PKUERR, SI_KERNEL, SI_QUEUE, SI_TKILL, SI_USER,
+};
 pub const FPE_INTDIV: i32 = 1;
 pub const FPE_INTOVF: i32 = 2;
 pub const FPE_FLTDIV: i32 = 3;

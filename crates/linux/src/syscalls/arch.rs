@@ -1,28 +1,16 @@
 //! arch_prctl: FS/GS bases, CPUID faulting, XSTATE permissions, LAM, and (through
 //! `crate::shstk`) the shadow-stack codes.
 
-use super::SyscallFn;
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 
-pub const ARCH_SET_GS: u32 = 0x1001;
-pub const ARCH_SET_FS: u32 = 0x1002;
-pub const ARCH_GET_FS: u32 = 0x1003;
-pub const ARCH_GET_GS: u32 = 0x1004;
-pub const ARCH_GET_CPUID: u32 = 0x1011;
-pub const ARCH_SET_CPUID: u32 = 0x1012;
-pub const ARCH_GET_XCOMP_SUPP: u32 = 0x1021;
-pub const ARCH_GET_XCOMP_PERM: u32 = 0x1022;
-pub const ARCH_REQ_XCOMP_PERM: u32 = 0x1023;
-pub const ARCH_GET_XCOMP_GUEST_PERM: u32 = 0x1024;
-pub const ARCH_REQ_XCOMP_GUEST_PERM: u32 = 0x1025;
-pub const ARCH_GET_UNTAG_MASK: u32 = 0x4001;
-pub const ARCH_ENABLE_TAGGED_ADDR: u32 = 0x4002;
-pub const ARCH_GET_MAX_TAG_BITS: u32 = 0x4003;
-pub const ARCH_FORCE_TAGGED_SVA: u32 = 0x4004;
-
-/// Linux's TASK_SIZE_MAX with 4-level paging: FS/GS bases must be below it.
-const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
+use crate::abi::TASK_SIZE as TASK_SIZE_MAX;
+pub use crate::abi::{
+    ARCH_ENABLE_TAGGED_ADDR, ARCH_FORCE_TAGGED_SVA, ARCH_GET_CPUID, ARCH_GET_FS, ARCH_GET_GS,
+    ARCH_GET_MAX_TAG_BITS, ARCH_GET_UNTAG_MASK, ARCH_GET_XCOMP_GUEST_PERM, ARCH_GET_XCOMP_PERM,
+    ARCH_GET_XCOMP_SUPP, ARCH_REQ_XCOMP_GUEST_PERM, ARCH_REQ_XCOMP_PERM, ARCH_SET_CPUID,
+    ARCH_SET_FS, ARCH_SET_GS,
+};
 /// The user XSTATE features of the emulated CPU: x87 and SSE only (no AVX, no AMX).
 const XFEATURES: u64 = 0x3;
 /// XFEATURE_MAX of current kernels (APX, index 19, is the last user feature).
@@ -36,7 +24,7 @@ fn put_u64(t: &Thread, addr: u64, v: u64) -> SysResult {
     Ok(0)
 }
 
-fn sys_arch_prctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_arch_prctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // The option is an int: the upper 32 bits are ignored.
     let code = a[0] as u32;
     let arg = a[1];
@@ -82,12 +70,5 @@ fn sys_arch_prctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
         ARCH_FORCE_TAGGED_SVA => Ok(0),
         // ARCH_MAP_VDSO_* (CRIU's vDSO remapping) and unknown codes.
         _ => Err(Errno::EINVAL),
-    }
-}
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    match nr as i64 {
-        libc::SYS_arch_prctl => Some(sys_arch_prctl),
-        _ => None,
     }
 }

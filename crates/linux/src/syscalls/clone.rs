@@ -4,21 +4,10 @@
 //! The flag checks follow copy_process and clone3's argument checks in Linux 6.6–6.18, in
 //! their order, so a guest probing for features sees the same errors.
 
-use super::SyscallFn;
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use crate::thread::*;
 use cetbox_mem::PAGE_SIZE;
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    Some(match nr {
-        56 => sys_clone,
-        57 => sys_fork,
-        58 => sys_vfork,
-        435 => sys_clone3,
-        _ => return None,
-    })
-}
 
 const SIGCHLD: u64 = 17;
 /// Sizes of struct clone_args: VER0 (flags..tls), VER1 (+set_tid, set_tid_size), VER2
@@ -45,7 +34,7 @@ struct Args {
 }
 
 /// clone(flags, newsp, parent_tid, child_tid, tls) — x86-64 argument order.
-fn sys_clone(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_clone(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // Legacy clone takes an int: the upper half of the register is ignored, and the low byte
     // is the exit signal.
     let raw = a[0] & 0xffff_ffff;
@@ -69,16 +58,16 @@ fn sys_clone(t: &mut Thread, a: [u64; 6]) -> SysResult {
     do_clone(t, &args, args.stack)
 }
 
-fn sys_fork(t: &mut Thread, _a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_fork(t: &mut Thread, _a: [u64; 6]) -> SysResult {
     crate::fork::fork_process(t, SIGCHLD, 0, 0, 0, 0)
 }
 
-fn sys_vfork(t: &mut Thread, _a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_vfork(t: &mut Thread, _a: [u64; 6]) -> SysResult {
     crate::fork::fork_process(t, CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0)
 }
 
 /// clone3(struct clone_args *uargs, size_t size).
-fn sys_clone3(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_clone3(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let (uargs, size) = (a[0], a[1]);
     // copy_clone_args_from_user: size bounds first.
     if size > PAGE_SIZE {

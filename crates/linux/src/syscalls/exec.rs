@@ -11,22 +11,12 @@
 //! the process with SIGSEGV, as Linux does.
 
 use super::fs::{dirfd_arg, path_arg, AT_FDCWD};
-use super::SyscallFn;
 use crate::errno::{Errno, SysResult};
 use crate::loader;
 use crate::process::{ExitRequest, Thread};
 use crate::signals::{self, SigAction};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::AsRawFd;
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    match nr {
-        59 => Some(sys_execve),
-        322 => Some(sys_execveat),
-        // Until the threads branch's clone.rs dispatches these (it calls fork_process too).
-        _ => crate::fork::lookup(nr),
-    }
-}
 
 /// Linux's MAX_ARG_STRINGS.
 const MAX_ARG_STRINGS: u64 = 0x7fff_ffff;
@@ -36,13 +26,13 @@ const MAX_ARG_STRLEN: usize = 32 * 4096;
 const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
 const AT_EMPTY_PATH: u64 = 0x1000;
 
-fn sys_execve(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_execve(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = path_arg(t, a[0])?;
     let host_path = host_path(t, path.as_bytes());
     exec_common(t, host_path, path.as_bytes().to_vec(), a[1], a[2])
 }
 
-fn sys_execveat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_execveat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let flags = a[4];
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);

@@ -4,7 +4,6 @@
 #![allow(non_upper_case_globals)]
 
 use super::fs::{buf, host, io_prefix, opt_buf};
-use super::SyscallFn;
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use cetbox_mem::Access;
@@ -16,7 +15,7 @@ const UTSNAME: usize = 390;
 const RLIMIT: u64 = 16;
 
 /// The host's uname with machine "x86_64" (what the guest runs on, whatever cetbox runs on).
-fn sys_uname(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_uname(t: &mut Thread, a: [u64; 6]) -> SysResult {
     buf(t, a[0], UTSNAME as u64, Access::Write)?;
     let mut u = [0u8; UTSNAME];
     host(SYS_uname, [u.as_mut_ptr() as u64, 0, 0, 0, 0, 0])?;
@@ -27,7 +26,7 @@ fn sys_uname(t: &mut Thread, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-fn sys_getrandom(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getrandom(t: &mut Thread, a: [u64; 6]) -> SysResult {
     const GRND_NONBLOCK: u32 = 1;
     const GRND_RANDOM: u32 = 2;
     const GRND_INSECURE: u32 = 4;
@@ -41,7 +40,7 @@ fn sys_getrandom(t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_getrandom, [p as u64, n, flags as u64, 0, 0, 0])
 }
 
-fn sys_sysinfo(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_sysinfo(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let p = buf(
         t,
         a[0],
@@ -51,17 +50,17 @@ fn sys_sysinfo(t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_sysinfo, [p as u64, 0, 0, 0, 0, 0])
 }
 
-fn sys_getrlimit(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getrlimit(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let p = buf(t, a[1], RLIMIT, Access::Write)?;
     host(SYS_prlimit64, [0, a[0] as u32 as u64, 0, p as u64, 0, 0])
 }
 
-fn sys_setrlimit(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_setrlimit(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let p = buf(t, a[1], RLIMIT, Access::Read)?;
     host(SYS_prlimit64, [0, a[0] as u32 as u64, p as u64, 0, 0, 0])
 }
 
-fn sys_prlimit64(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_prlimit64(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let new = opt_buf(t, a[2], RLIMIT, Access::Read)?;
     let old = opt_buf(t, a[3], RLIMIT, Access::Write)?;
     host(
@@ -84,7 +83,7 @@ fn plain(nr: i64, a: [u64; 6]) -> SysResult {
 
 macro_rules! plain_calls {
     ($($name:ident => $nr:expr;)*) => {
-        $(fn $name(_t: &mut Thread, a: [u64; 6]) -> SysResult { plain($nr, a) })*
+        $(pub(crate) fn $name(_t: &mut Thread, a: [u64; 6]) -> SysResult { plain($nr, a) })*
     };
 }
 
@@ -111,21 +110,21 @@ plain_calls! {
     sys_ioprio_set => SYS_ioprio_set;
 }
 
-fn sys_getresuid(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getresuid(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let r = buf(t, a[0], 4, Access::Write)?;
     let e = buf(t, a[1], 4, Access::Write)?;
     let s = buf(t, a[2], 4, Access::Write)?;
     host(SYS_getresuid, [r as u64, e as u64, s as u64, 0, 0, 0])
 }
 
-fn sys_getresgid(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getresgid(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let r = buf(t, a[0], 4, Access::Write)?;
     let e = buf(t, a[1], 4, Access::Write)?;
     let s = buf(t, a[2], 4, Access::Write)?;
     host(SYS_getresgid, [r as u64, e as u64, s as u64, 0, 0, 0])
 }
 
-fn sys_getgroups(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getgroups(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let n = a[0] as u32 as i32;
     if n < 0 {
         return Err(Errno::EINVAL);
@@ -138,7 +137,7 @@ fn sys_getgroups(t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_getgroups, [n as u64, p as u64, 0, 0, 0, 0])
 }
 
-fn sys_setgroups(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_setgroups(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let n = a[0] as u32 as i32;
     if !(0..=65536).contains(&n) {
         return Err(Errno::EINVAL);
@@ -147,14 +146,14 @@ fn sys_setgroups(t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_setgroups, [n as u64, p as u64, 0, 0, 0, 0])
 }
 
-fn sys_getcpu(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getcpu(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let cpu = opt_buf(t, a[0], 4, Access::Write)?;
     let node = opt_buf(t, a[1], 4, Access::Write)?;
     host(SYS_getcpu, [cpu as u64, node as u64, 0, 0, 0, 0])
 }
 
 /// sched_getaffinity returns how many bytes of mask it wrote; the host writes them directly.
-fn sys_sched_getaffinity(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_sched_getaffinity(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let len = a[1] as u32 as u64;
     if len & 7 != 0 {
         return Err(Errno::EINVAL);
@@ -166,7 +165,7 @@ fn sys_sched_getaffinity(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_sched_setaffinity(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_sched_setaffinity(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let len = a[1] as u32 as u64;
     let p = buf(t, a[2], len, Access::Read)?;
     host(
@@ -175,7 +174,7 @@ fn sys_sched_setaffinity(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_sched_getparam(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_sched_getparam(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let p = buf(t, a[1], 4, Access::Write)?;
     host(
         SYS_sched_getparam,
@@ -183,7 +182,7 @@ fn sys_sched_getparam(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_sched_setparam(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_sched_setparam(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let p = buf(t, a[1], 4, Access::Read)?;
     host(
         SYS_sched_setparam,
@@ -191,7 +190,7 @@ fn sys_sched_setparam(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_sched_setscheduler(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_sched_setscheduler(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let p = buf(t, a[2], 4, Access::Read)?;
     host(
         SYS_sched_setscheduler,
@@ -199,7 +198,7 @@ fn sys_sched_setscheduler(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_sched_rr_get_interval(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_sched_rr_get_interval(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let p = buf(t, a[1], 16, Access::Write)?;
     host(
         SYS_sched_rr_get_interval,
@@ -207,7 +206,7 @@ fn sys_sched_rr_get_interval(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_sched_getattr(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_sched_getattr(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let size = a[2] as u32 as u64;
     let p = buf(t, a[1], size.max(48), Access::Write)?;
     host(
@@ -216,7 +215,7 @@ fn sys_sched_getattr(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_sched_setattr(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_sched_setattr(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // The size is the struct's first field; the kernel reads that many bytes.
     let size = t.mem().read_u32(a[1]).map_err(|_| Errno::EFAULT)? as u64;
     let p = buf(t, a[1], size.clamp(48, 4096), Access::Read)?;
@@ -230,7 +229,7 @@ fn sys_sched_setattr(t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// (ADDR_NO_RANDOMIZE...) are remembered and reported back.
 static PERSONA: AtomicU32 = AtomicU32::new(0);
 
-fn sys_personality(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_personality(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let p = a[0] as u32;
     let old = PERSONA.load(Ordering::Relaxed);
     if p != 0xffff_ffff {
@@ -240,11 +239,11 @@ fn sys_personality(_t: &mut Thread, a: [u64; 6]) -> SysResult {
 }
 
 /// The kernel log is not the guest's to read (dmesg_restrict): EPERM.
-fn sys_syslog(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_syslog(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
     Err(Errno::EPERM)
 }
 
-fn sys_sethostname(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_sethostname(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let len = a[1] as u32 as i32;
     if !(0..=64).contains(&len) {
         return Err(Errno::EINVAL);
@@ -253,7 +252,7 @@ fn sys_sethostname(t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_sethostname, [p as u64, len as u64, 0, 0, 0, 0])
 }
 
-fn sys_setdomainname(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_setdomainname(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let len = a[1] as u32 as i32;
     if !(0..=64).contains(&len) {
         return Err(Errno::EINVAL);
@@ -263,81 +262,14 @@ fn sys_setdomainname(t: &mut Thread, a: [u64; 6]) -> SysResult {
 }
 
 /// capget/capset: header { u32 version; int pid; } and up to two 12-byte data records.
-fn sys_capget(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_capget(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let h = buf(t, a[0], 8, Access::Write)?;
     let d = opt_buf(t, a[1], 24, Access::Write)?;
     host(SYS_capget, [h as u64, d as u64, 0, 0, 0, 0])
 }
 
-fn sys_capset(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_capset(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let h = buf(t, a[0], 8, Access::Write)?;
     let d = buf(t, a[1], 24, Access::Read)?;
     host(SYS_capset, [h as u64, d as u64, 0, 0, 0, 0])
-}
-
-/// membarrier: the guest's threads are host threads, so the host's barrier covers them.
-fn sys_membarrier(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    host(
-        SYS_membarrier,
-        [
-            a[0] as u32 as u64,
-            a[1] as u32 as u64,
-            a[2] as u32 as u64,
-            0,
-            0,
-            0,
-        ],
-    )
-}
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    Some(match nr as i64 {
-        SYS_uname => sys_uname,
-        SYS_getrandom => sys_getrandom,
-        SYS_sysinfo => sys_sysinfo,
-        SYS_getrlimit => sys_getrlimit,
-        SYS_setrlimit => sys_setrlimit,
-        SYS_prlimit64 => sys_prlimit64,
-        SYS_getuid => sys_getuid,
-        SYS_geteuid => sys_geteuid,
-        SYS_getgid => sys_getgid,
-        SYS_getegid => sys_getegid,
-        SYS_setuid => sys_setuid,
-        SYS_setgid => sys_setgid,
-        SYS_setreuid => sys_setreuid,
-        SYS_setregid => sys_setregid,
-        SYS_setresuid => sys_setresuid,
-        SYS_setresgid => sys_setresgid,
-        SYS_setfsuid => sys_setfsuid,
-        SYS_setfsgid => sys_setfsgid,
-        SYS_getresuid => sys_getresuid,
-        SYS_getresgid => sys_getresgid,
-        SYS_getgroups => sys_getgroups,
-        SYS_setgroups => sys_setgroups,
-        SYS_getcpu => sys_getcpu,
-        SYS_sched_yield => sys_sched_yield,
-        SYS_sched_get_priority_max => sys_sched_get_priority_max,
-        SYS_sched_get_priority_min => sys_sched_get_priority_min,
-        SYS_sched_getscheduler => sys_sched_getscheduler,
-        SYS_sched_setscheduler => sys_sched_setscheduler,
-        SYS_sched_getparam => sys_sched_getparam,
-        SYS_sched_setparam => sys_sched_setparam,
-        SYS_sched_getaffinity => sys_sched_getaffinity,
-        SYS_sched_setaffinity => sys_sched_setaffinity,
-        SYS_sched_rr_get_interval => sys_sched_rr_get_interval,
-        SYS_sched_getattr => sys_sched_getattr,
-        SYS_sched_setattr => sys_sched_setattr,
-        SYS_getpriority => sys_getpriority,
-        SYS_setpriority => sys_setpriority,
-        SYS_ioprio_get => sys_ioprio_get,
-        SYS_ioprio_set => sys_ioprio_set,
-        SYS_personality => sys_personality,
-        SYS_syslog => sys_syslog,
-        SYS_sethostname => sys_sethostname,
-        SYS_setdomainname => sys_setdomainname,
-        SYS_capget => sys_capget,
-        SYS_capset => sys_capset,
-        SYS_membarrier => sys_membarrier,
-        _ => return None,
-    })
 }

@@ -6,36 +6,19 @@
 //! guest area) fail with ENOMEM; mprotect/madvise over a range with a hole change nothing
 //! (Linux changes the VMAs before the hole); mlock is accepted but not enforced.
 
-use super::SyscallFn;
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use cetbox_mem::{
-    page_ceil, Backing, MapError, MapRequest, VmaKind, MMAP_MIN_ADDR, PAGE_SIZE, STACK_GUARD_GAP,
+    page_ceil, Backing, MapRequest, VmaKind, MMAP_MIN_ADDR, PAGE_SIZE, STACK_GUARD_GAP,
 };
 
-/// 4-level paging TASK_SIZE_MAX.
-pub const TASK_SIZE: u64 = 0x0000_7fff_ffff_f000;
-
-const MAP_SHARED: u64 = 0x01;
-const MAP_PRIVATE: u64 = 0x02;
-const MAP_SHARED_VALIDATE: u64 = 0x03;
-const MAP_TYPE: u64 = 0x0f;
-const MAP_FIXED: u64 = 0x10;
-const MAP_ANONYMOUS: u64 = 0x20;
-const MAP_32BIT: u64 = 0x40;
-const MAP_GROWSDOWN: u64 = 0x100;
-const MAP_DENYWRITE: u64 = 0x800;
-const MAP_EXECUTABLE: u64 = 0x1000;
-const MAP_LOCKED: u64 = 0x2000;
-const MAP_NORESERVE: u64 = 0x4000;
-const MAP_POPULATE: u64 = 0x8000;
-const MAP_NONBLOCK: u64 = 0x10000;
-const MAP_STACK: u64 = 0x20000;
-const MAP_HUGETLB: u64 = 0x40000;
-const MAP_FIXED_NOREPLACE: u64 = 0x100000;
-const MAP_UNINITIALIZED: u64 = 0x4000000;
-const MAP_HUGE_SHIFT: u64 = 26;
-const MAP_HUGE_MASK: u64 = 0x3f;
+pub use crate::abi::TASK_SIZE;
+use crate::abi::{
+    MAP_32BIT, MAP_ANONYMOUS, MAP_DENYWRITE, MAP_EXECUTABLE, MAP_FIXED, MAP_FIXED_NOREPLACE,
+    MAP_GROWSDOWN, MAP_HUGETLB, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_LOCKED, MAP_NONBLOCK,
+    MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_STACK, MAP_TYPE,
+    MAP_UNINITIALIZED, PROT_GROWSDOWN, PROT_GROWSUP, PROT_RWX, PROT_SEM,
+};
 /// Flags a plain MAP_SHARED mapping accepts (unknown ones are ignored; MAP_SHARED_VALIDATE
 /// rejects them with EOPNOTSUPP).
 const LEGACY_MAP_MASK: u64 = MAP_SHARED
@@ -54,42 +37,9 @@ const LEGACY_MAP_MASK: u64 = MAP_SHARED
     | MAP_HUGETLB
     | MAP_32BIT;
 
-const PROT_RWX: u64 = (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) as u64;
-const PROT_SEM: u64 = 0x8;
-const PROT_GROWSDOWN: u64 = 0x0100_0000;
-const PROT_GROWSUP: u64 = 0x0200_0000;
-
 const MREMAP_MAYMOVE: u64 = 1;
 const MREMAP_FIXED: u64 = 2;
 const MREMAP_DONTUNMAP: u64 = 4;
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    Some(match nr {
-        9 => sys_mmap,
-        10 => sys_mprotect,
-        11 => sys_munmap,
-        12 => sys_brk,
-        25 => sys_mremap,
-        26 => sys_msync,
-        27 => sys_mincore,
-        28 => sys_madvise,
-        149 => sys_mlock,
-        150 => sys_munlock,
-        151 => sys_mlockall,
-        152 => sys_munlockall,
-        324 => sys_membarrier,
-        325 => sys_mlock2,
-        _ => return None,
-    })
-}
-
-fn map_err(e: MapError) -> Errno {
-    match e {
-        MapError::NoMemory => Errno::ENOMEM,
-        MapError::Exists => Errno::EEXIST,
-        MapError::Host(n) => Errno(n),
-    }
-}
 
 /// Linux's default overcommit heuristic (OVERCOMMIT_GUESS): one accounted allocation may not
 /// exceed total RAM plus swap.
@@ -301,7 +251,7 @@ pub fn sys_mmap(t: &mut Thread, a: [u64; 6]) -> SysResult {
         kind: VmaKind::Normal,
         backing,
     };
-    t.mem().map(&req).map_err(map_err)
+    t.mem().map(&req).map_err(Errno::from)
 }
 
 /// munmap(2).
@@ -314,7 +264,7 @@ pub fn sys_munmap(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if len == 0 {
         return Err(Errno::EINVAL);
     }
-    t.mem().unmap(start, len).map_err(map_err)?;
+    t.mem().unmap(start, len).map_err(Errno::from)?;
     Ok(0)
 }
 
@@ -382,7 +332,7 @@ pub fn sys_mprotect(t: &mut Thread, a: [u64; 6]) -> SysResult {
     }
     t.mem()
         .protect(start, end - start, (prot & PROT_RWX) as u32)
-        .map_err(map_err)?;
+        .map_err(Errno::from)?;
     Ok(0)
 }
 
@@ -500,12 +450,12 @@ pub fn sys_mremap(t: &mut Thread, a: [u64; 6]) -> SysResult {
             if new_addr < MMAP_MIN_ADDR {
                 return Err(Errno::EPERM);
             }
-            mem.unmap(new_addr, new_len).map_err(map_err)?;
+            mem.unmap(new_addr, new_len).map_err(Errno::from)?;
         }
         let mut old_len = old_len;
         if old_len > new_len {
             mem.unmap(addr + new_len, old_len - new_len)
-                .map_err(map_err)?;
+                .map_err(Errno::from)?;
             old_len = new_len;
         }
         let Some(vma) = mem.find_vma(addr) else {
@@ -528,12 +478,12 @@ pub fn sys_mremap(t: &mut Thread, a: [u64; 6]) -> SysResult {
                 new_len,
                 flags & MREMAP_DONTUNMAP != 0,
             )
-            .map_err(map_err);
+            .map_err(Errno::from);
     }
     if old_len >= new_len {
         if old_len > new_len {
             mem.unmap(addr + new_len, old_len - new_len)
-                .map_err(map_err)?;
+                .map_err(Errno::from)?;
         }
         return Ok(addr);
     }
@@ -551,7 +501,7 @@ pub fn sys_mremap(t: &mut Thread, a: [u64; 6]) -> SysResult {
     }
     let target = mem.find_free(0, new_len, false, 0).ok_or(Errno::ENOMEM)?;
     mem.move_mapping(addr, old_len, target, new_len, false)
-        .map_err(map_err)
+        .map_err(Errno::from)
 }
 
 const MADV_NORMAL: i32 = 0;
@@ -612,7 +562,7 @@ pub fn sys_madvise(t: &mut Thread, a: [u64; 6]) -> SysResult {
                 } else {
                     advice
                 };
-                mem.advise(s, e - s, host).map_err(map_err)?;
+                mem.advise(s, e - s, host).map_err(Errno::from)?;
             }
             _ => {}
         }
@@ -651,7 +601,7 @@ pub fn sys_msync(t: &mut Thread, a: [u64; 6]) -> SysResult {
             Some(v) => {
                 let e = v.end.min(end);
                 if v.shared && matches!(v.backing, Backing::File { .. }) {
-                    mem.sync(c, e - c, flags).map_err(map_err)?;
+                    mem.sync(c, e - c, flags).map_err(Errno::from)?;
                 }
                 c = e;
             }
@@ -693,7 +643,7 @@ pub fn sys_mincore(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let mut out = vec![0u8; pages as usize];
     t.mem()
         .residency(start, end - start, &mut out)
-        .map_err(map_err)?;
+        .map_err(Errno::from)?;
     for b in &mut out {
         *b &= 1;
     }

@@ -1,4 +1,5 @@
-//! System calls, one module per family. Each module exposes `lookup(nr) -> Option<SyscallFn>`.
+//! System calls: one table (`table.rs`) names every x86-64 syscall and its handler; the
+//! handlers live in one module per family.
 
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
@@ -10,29 +11,16 @@ pub mod exec;
 pub mod fs;
 pub mod info;
 pub mod mem;
-pub mod names;
 pub mod process;
 pub mod ptrace;
 pub mod shstk;
 pub mod signal;
+pub mod table;
 pub mod time;
+pub mod trace;
 
 /// A syscall implementation: receives the six argument registers.
 pub type SyscallFn = fn(&mut Thread, [u64; 6]) -> SysResult;
-
-fn lookup(nr: u64) -> Option<SyscallFn> {
-    fs::lookup(nr)
-        .or_else(|| mem::lookup(nr))
-        .or_else(|| signal::lookup(nr))
-        .or_else(|| process::lookup(nr))
-        .or_else(|| time::lookup(nr))
-        .or_else(|| info::lookup(nr))
-        .or_else(|| arch::lookup(nr))
-        .or_else(|| shstk::lookup(nr))
-        .or_else(|| clone::lookup(nr))
-        .or_else(|| exec::lookup(nr))
-        .or_else(|| ptrace::lookup(nr))
-}
 
 /// Handles the SYSCALL the thread just executed: number in RAX, arguments in RDI, RSI, RDX,
 /// R10, R8, R9; the result (or -errno) goes to RAX.
@@ -47,23 +35,20 @@ pub fn handle(t: &mut Thread) {
     // A traced process can stop in any syscall (signal stops): its tracer sees and may change
     // the state published here.
     ptrace::publish(t);
-    let res = match lookup(nr) {
+    let row = table::get(nr);
+    let res = match row.and_then(|s| s.run) {
         Some(f) => f(t, args),
         None => Err(Errno::ENOSYS),
     };
     ptrace::reload(t);
-    // munmap, mprotect, mremap, madvise, brk, mmap(MAP_FIXED) and shmdt may take memory away
-    // from other threads: they must not keep using it once this call returns.
-    let takes_away = match nr {
-        9 => args[3] & libc::MAP_FIXED as u64 != 0,
-        10 | 11 | 12 | 25 | 28 | 67 => true,
-        _ => false,
-    };
+    // Calls that take memory away from other threads (munmap, mprotect, ...): those threads
+    // must not keep using it once this call returns.
+    let takes_away = row.is_some_and(|s| s.unmaps(&args));
     if takes_away && t.mem().code_epoch() != epoch {
         crate::thread::shootdown(t.tid);
     }
     if t.proc.opts.trace_syscalls {
-        trace(t, nr, &args, &res);
+        crate::run::diag(&format!("[{}] {}", t.tid, trace::line(t, nr, &args, &res)));
     }
     if !t.keep_rax {
         t.cpu.gpr[0] = match res {
@@ -71,18 +56,4 @@ pub fn handle(t: &mut Thread) {
             Err(e) => e.to_rax(),
         };
     }
-}
-
-fn trace(t: &Thread, nr: u64, args: &[u64; 6], res: &SysResult) {
-    let name = names::name(nr);
-    let a = names::format_args(t, nr, args);
-    let r = match res {
-        Ok(v) => names::format_result(nr, *v),
-        Err(e) => format!(
-            "-1 {} ({})",
-            names::errno_name(e.0),
-            std::io::Error::from_raw_os_error(e.0)
-        ),
-    };
-    crate::run::diag(&format!("[{}] {}({}) = {}", t.tid, name, a.join(", "), r));
 }

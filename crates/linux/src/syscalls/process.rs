@@ -4,7 +4,6 @@
 #![allow(non_upper_case_globals)]
 
 use super::fs::{buf, host, opt_buf};
-use super::SyscallFn;
 use crate::errno::{Errno, SysResult};
 use crate::process::{ExitRequest, Thread};
 use crate::signals;
@@ -13,30 +12,30 @@ use libc::*;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-fn sys_exit(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_exit(t: &mut Thread, a: [u64; 6]) -> SysResult {
     t.exit = Some(ExitRequest::Thread(a[0] as i32 & 0xff));
     Ok(0)
 }
 
-fn sys_exit_group(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_exit_group(t: &mut Thread, a: [u64; 6]) -> SysResult {
     t.exit = Some(ExitRequest::Group(a[0] as i32 & 0xff));
     Ok(0)
 }
 
-fn sys_getpid(t: &mut Thread, _a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getpid(t: &mut Thread, _a: [u64; 6]) -> SysResult {
     Ok(t.proc.pid as u64)
 }
 
-fn sys_gettid(t: &mut Thread, _a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_gettid(t: &mut Thread, _a: [u64; 6]) -> SysResult {
     Ok(t.tid as u64)
 }
 
-fn sys_getppid(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getppid(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
     host(SYS_getppid, [0; 6])
 }
 
 /// Not passed to the host: the host thread's own clear_child_tid belongs to cetbox's runtime.
-fn sys_set_tid_address(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_set_tid_address(t: &mut Thread, a: [u64; 6]) -> SysResult {
     t.clear_child_tid = a[0];
     Ok(t.tid as u64)
 }
@@ -46,7 +45,7 @@ const ROBUST_HEAD: u64 = 24;
 
 /// Kept for the guest (the threads code walks it at thread exit); the host thread's robust
 /// list belongs to cetbox's runtime.
-fn sys_set_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_set_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if a[1] != ROBUST_HEAD {
         return Err(Errno::EINVAL);
     }
@@ -55,7 +54,7 @@ fn sys_set_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-fn sys_get_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_get_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let pid = a[0] as u32 as i32;
     let (head, len) = if pid == 0 || pid == t.tid {
         t.robust_list
@@ -82,7 +81,7 @@ fn sys_get_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// return to user mode; cetbox's threads are not preempted in the guest's sense and migrating
 /// host threads would make any cpu_id it wrote stale. glibc copes: it records that rseq is
 /// unavailable (__rseq_size = 0) and sched_getcpu falls back to the getcpu syscall.
-fn sys_rseq(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_rseq(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
     Err(Errno::ENOSYS)
 }
 
@@ -159,7 +158,7 @@ fn set_comm(t: &Thread, name: [u8; 16]) {
 const PR_SET_VMA: i32 = 0x5356_4d41;
 const PR_GET_AUXV: i32 = 0x4155_5856;
 
-fn sys_prctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_prctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let option = a[0] as u32 as i32;
     if let Some(r) = crate::shstk::prctl(t, option as u64, a) {
         return r;
@@ -280,28 +279,28 @@ fn sys_prctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 // ---------------------------------------------------------------- groups, sessions, wait
 
-fn sys_getpgrp(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getpgrp(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
     host(SYS_getpgrp, [0; 6])
 }
-fn sys_getpgid(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getpgid(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_getpgid, [a[0] as u32 as u64, 0, 0, 0, 0, 0])
 }
-fn sys_setpgid(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_setpgid(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(
         SYS_setpgid,
         [a[0] as u32 as u64, a[1] as u32 as u64, 0, 0, 0, 0],
     )
 }
-fn sys_getsid(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getsid(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_getsid, [a[0] as u32 as u64, 0, 0, 0, 0, 0])
 }
-fn sys_setsid(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_setsid(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
     host(SYS_setsid, [0; 6])
 }
 
 const RUSAGE: u64 = std::mem::size_of::<rusage>() as u64;
 
-fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let status = opt_buf(t, a[1], 4, Access::Write)?;
     let ru = opt_buf(t, a[3], RUSAGE, Access::Write)?;
     host(
@@ -317,7 +316,7 @@ fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_waitid(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_waitid(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let info = opt_buf(t, a[2], 128, Access::Write)?;
     let ru = opt_buf(t, a[4], RUSAGE, Access::Write)?;
     host(
@@ -356,7 +355,7 @@ const FUTEX_CMD_MASK: u32 = 0x7f;
 /// will read or write is checked to be guest memory first; a plain wake on an address that is
 /// not guest memory wakes nobody (Linux does not touch memory for a private wake either), which
 /// keeps guest wakes away from cetbox's own futexes.
-fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let (uaddr, op, val, utime, uaddr2, val3) = (a[0], a[1] as u32, a[2], a[3], a[4], a[5]);
     let cmd = op & FUTEX_CMD_MASK;
     if uaddr & 3 != 0 {
@@ -434,7 +433,7 @@ fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
 }
 
 /// futex_waitv: struct futex_waitv { u64 val; u64 uaddr; u32 flags; u32 reserved; }.
-fn sys_futex_waitv(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_futex_waitv(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let n = a[1] as u32 as u64;
     if a[2] != 0 {
         return Err(Errno::EINVAL);
@@ -455,29 +454,4 @@ fn sys_futex_waitv(t: &mut Thread, a: [u64; 6]) -> SysResult {
         SYS_futex_waitv,
         [arr as u64, n, 0, ts as u64, a[4] as u32 as u64, 0],
     )
-}
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    Some(match nr as i64 {
-        SYS_exit => sys_exit,
-        SYS_exit_group => sys_exit_group,
-        SYS_getpid => sys_getpid,
-        SYS_gettid => sys_gettid,
-        SYS_getppid => sys_getppid,
-        SYS_set_tid_address => sys_set_tid_address,
-        SYS_set_robust_list => sys_set_robust_list,
-        SYS_get_robust_list => sys_get_robust_list,
-        SYS_rseq => sys_rseq,
-        SYS_prctl => sys_prctl,
-        SYS_getpgrp => sys_getpgrp,
-        SYS_getpgid => sys_getpgid,
-        SYS_setpgid => sys_setpgid,
-        SYS_getsid => sys_getsid,
-        SYS_setsid => sys_setsid,
-        SYS_wait4 => sys_wait4,
-        SYS_waitid => sys_waitid,
-        SYS_futex => sys_futex,
-        SYS_futex_waitv => sys_futex_waitv,
-        _ => return None,
-    })
 }

@@ -6,14 +6,12 @@
 //! Memory requests pass through to the host: guest memory is at the same address in the
 //! tracee's cetbox process. Other register requests answer EIO.
 
-use super::SyscallFn;
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use crate::shstk::{SHSTK, TASK_SIZE_MAX};
 use cetbox_mem::Access;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-const NR_PTRACE: u64 = 101;
 const PTRACE_TRACEME: u64 = 0;
 const PTRACE_PEEKUSER: u64 = 3;
 const PTRACE_POKEUSER: u64 = 6;
@@ -36,10 +34,6 @@ const OFF_FEATURES: u64 = 16;
 const OFF_LOCKED: u64 = 24;
 
 static TRACED: AtomicBool = AtomicBool::new(false);
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    (nr == NR_PTRACE).then_some(sys_ptrace as SyscallFn)
-}
 
 fn page() -> *mut u64 {
     REGS_PAGE as *mut u64
@@ -91,7 +85,7 @@ fn host_ptrace(a: [u64; 6]) -> SysResult {
     Errno::check(unsafe { libc::syscall(libc::SYS_ptrace, a[0], a[1], a[2], a[3]) })
 }
 
-fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let (req, pid, addr, data) = (a[0], a[1] as i32, a[2], a[3]);
     match req {
         PTRACE_TRACEME => {

@@ -10,41 +10,10 @@
 //! arrived unblocked and were blocked again before delivery), and timers with SIGEV_THREAD_ID
 //! aimed at a thread of another process behave as on the host.
 
-use super::SyscallFn;
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use crate::signals::{self, deliver, host, SigAction, SigInfo, UNBLOCKABLE};
 use cetbox_mem::Access;
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    Some(match nr {
-        13 => rt_sigaction,
-        14 => rt_sigprocmask,
-        15 => rt_sigreturn,
-        34 => pause,
-        36 => getitimer,
-        37 => alarm,
-        38 => setitimer,
-        62 => kill,
-        127 => rt_sigpending,
-        128 => rt_sigtimedwait,
-        129 => rt_sigqueueinfo,
-        130 => rt_sigsuspend,
-        131 => sigaltstack,
-        200 => tkill,
-        222 => timer_create,
-        223 => timer_settime,
-        224 => timer_gettime,
-        225 => timer_getoverrun,
-        226 => timer_delete,
-        234 => tgkill,
-        282 => signalfd,
-        289 => signalfd4,
-        297 => rt_tgsigqueueinfo,
-        424 => pidfd_send_signal,
-        _ => return None,
-    })
-}
 
 const SIGSET_SIZE: u64 = 8;
 
@@ -81,7 +50,7 @@ fn flush_pending(t: &mut Thread, sig: i32) {
     t.proc.signals.pending().retain(|s| s.signo != sig);
 }
 
-fn rt_sigaction(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn rt_sigaction(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let sig = a[0] as i32;
     if a[3] != SIGSET_SIZE {
         return Err(Errno::EINVAL);
@@ -112,7 +81,7 @@ fn rt_sigaction(t: &mut Thread, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-fn rt_sigprocmask(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn rt_sigprocmask(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if a[3] != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
@@ -133,7 +102,7 @@ fn rt_sigprocmask(t: &mut Thread, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-fn rt_sigreturn(t: &mut Thread, _a: [u64; 6]) -> SysResult {
+pub(crate) fn rt_sigreturn(t: &mut Thread, _a: [u64; 6]) -> SysResult {
     deliver::sigreturn(t);
     Ok(0)
 }
@@ -155,7 +124,7 @@ fn pending_set(t: &mut Thread) -> u64 {
     set & t.signals.mask
 }
 
-fn rt_sigpending(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn rt_sigpending(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if a[1] > SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
@@ -177,7 +146,7 @@ fn wait_with_mask(t: &mut Thread, mask: u64) {
     host::set_host_mask(t.signals.mask);
 }
 
-fn rt_sigsuspend(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn rt_sigsuspend(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if a[1] != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
@@ -188,13 +157,13 @@ fn rt_sigsuspend(t: &mut Thread, a: [u64; 6]) -> SysResult {
     Err(signals::ERESTARTNOHAND)
 }
 
-fn pause(t: &mut Thread, _a: [u64; 6]) -> SysResult {
+pub(crate) fn pause(t: &mut Thread, _a: [u64; 6]) -> SysResult {
     let m = t.signals.mask;
     wait_with_mask(t, m);
     Err(signals::ERESTARTNOHAND)
 }
 
-fn rt_sigtimedwait(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn rt_sigtimedwait(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if a[3] != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
@@ -250,7 +219,7 @@ fn unsafe_zeroed_siginfo() -> libc::siginfo_t {
     unsafe { std::mem::zeroed() }
 }
 
-fn sigaltstack(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sigaltstack(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let new = if a[0] != 0 {
         let mut b = [0u8; 24];
         t.mem().read_bytes(a[0], &mut b)?;
@@ -280,17 +249,17 @@ fn sigaltstack(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 // ------------------------------------------------------------------ sending
 
-fn kill(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn kill(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     // SAFETY: integer arguments only.
     raw(unsafe { libc::syscall(libc::SYS_kill, a[0] as i32, a[1] as i32) })
 }
 
-fn tkill(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn tkill(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     // SAFETY: integer arguments only.
     raw(unsafe { libc::syscall(libc::SYS_tkill, a[0] as i32, a[1] as i32) })
 }
 
-fn tgkill(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn tgkill(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     // SAFETY: integer arguments only.
     raw(unsafe { libc::syscall(libc::SYS_tgkill, a[0] as i32, a[1] as i32, a[2] as i32) })
 }
@@ -301,7 +270,7 @@ fn read_info(t: &Thread, addr: u64) -> Result<[u8; 128], Errno> {
     Ok(b)
 }
 
-fn rt_sigqueueinfo(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn rt_sigqueueinfo(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let info = read_info(t, a[2])?;
     // SAFETY: `info` is a valid 128-byte siginfo image.
     raw(unsafe {
@@ -314,7 +283,7 @@ fn rt_sigqueueinfo(t: &mut Thread, a: [u64; 6]) -> SysResult {
     })
 }
 
-fn rt_tgsigqueueinfo(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn rt_tgsigqueueinfo(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let info = read_info(t, a[3])?;
     // SAFETY: `info` is a valid 128-byte siginfo image.
     raw(unsafe {
@@ -328,7 +297,7 @@ fn rt_tgsigqueueinfo(t: &mut Thread, a: [u64; 6]) -> SysResult {
     })
 }
 
-fn pidfd_send_signal(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn pidfd_send_signal(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let info = if a[2] != 0 {
         Some(read_info(t, a[2])?)
     } else {
@@ -357,25 +326,25 @@ fn ptr(t: &Thread, addr: u64, len: u64, access: Access) -> Result<*mut u8, Errno
     Ok(t.mem().host_ptr(addr, len, access)?)
 }
 
-fn alarm(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn alarm(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     // SAFETY: integer argument only.
     Ok(unsafe { libc::alarm(a[0] as u32) } as u64)
 }
 
-fn getitimer(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn getitimer(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let out = ptr(t, a[1], 32, Access::Write)?;
     // SAFETY: `out` is null or 32 writable guest bytes (identity-mapped).
     raw(unsafe { libc::syscall(libc::SYS_getitimer, a[0] as i32, out) })
 }
 
-fn setitimer(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn setitimer(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let new = ptr(t, a[1], 32, Access::Read)?;
     let old = ptr(t, a[2], 32, Access::Write)?;
     // SAFETY: null or checked guest buffers of the right sizes.
     raw(unsafe { libc::syscall(libc::SYS_setitimer, a[0] as i32, new, old) })
 }
 
-fn timer_create(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn timer_create(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let sev = ptr(t, a[1], 64, Access::Read)?;
     let id = ptr(t, a[2], 4, Access::Write)?;
     if id.is_null() {
@@ -385,30 +354,30 @@ fn timer_create(t: &mut Thread, a: [u64; 6]) -> SysResult {
     raw(unsafe { libc::syscall(libc::SYS_timer_create, a[0] as i32, sev, id) })
 }
 
-fn timer_settime(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn timer_settime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let new = ptr(t, a[2], 32, Access::Read)?;
     let old = ptr(t, a[3], 32, Access::Write)?;
     // SAFETY: null or checked guest buffers (struct itimerspec is 32 bytes).
     raw(unsafe { libc::syscall(libc::SYS_timer_settime, a[0] as i32, a[1] as i32, new, old) })
 }
 
-fn timer_gettime(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn timer_gettime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let cur = ptr(t, a[1], 32, Access::Write)?;
     // SAFETY: null or a checked guest buffer.
     raw(unsafe { libc::syscall(libc::SYS_timer_gettime, a[0] as i32, cur) })
 }
 
-fn timer_getoverrun(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn timer_getoverrun(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     // SAFETY: integer argument only.
     raw(unsafe { libc::syscall(libc::SYS_timer_getoverrun, a[0] as i32) })
 }
 
-fn timer_delete(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn timer_delete(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     // SAFETY: integer argument only.
     raw(unsafe { libc::syscall(libc::SYS_timer_delete, a[0] as i32) })
 }
 
-fn signalfd4(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn signalfd4(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if a[2] != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
@@ -425,6 +394,6 @@ fn signalfd4(t: &mut Thread, a: [u64; 6]) -> SysResult {
     })
 }
 
-fn signalfd(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn signalfd(t: &mut Thread, a: [u64; 6]) -> SysResult {
     signalfd4(t, [a[0], a[1], a[2], 0, 0, 0])
 }

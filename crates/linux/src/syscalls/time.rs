@@ -4,7 +4,6 @@
 #![allow(non_upper_case_globals)]
 
 use super::fs::{buf, host, opt_buf};
-use super::SyscallFn;
 use crate::errno::SysResult;
 use crate::process::Thread;
 use cetbox_mem::Access;
@@ -12,7 +11,7 @@ use libc::*;
 
 const TIMESPEC: u64 = 16;
 
-fn sys_clock_gettime(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_clock_gettime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let tp = buf(t, a[1], TIMESPEC, Access::Write)?;
     host(
         SYS_clock_gettime,
@@ -20,7 +19,7 @@ fn sys_clock_gettime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_clock_getres(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_clock_getres(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let tp = opt_buf(t, a[1], TIMESPEC, Access::Write)?;
     host(
         SYS_clock_getres,
@@ -29,7 +28,7 @@ fn sys_clock_getres(t: &mut Thread, a: [u64; 6]) -> SysResult {
 }
 
 /// Setting a clock is the host's decision (EPERM without CAP_SYS_TIME, as natively).
-fn sys_clock_settime(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_clock_settime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let tp = buf(t, a[1], TIMESPEC, Access::Read)?;
     host(
         SYS_clock_settime,
@@ -37,32 +36,32 @@ fn sys_clock_settime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_gettimeofday(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_gettimeofday(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let tv = opt_buf(t, a[0], 16, Access::Write)?;
     let tz = opt_buf(t, a[1], 8, Access::Write)?;
     host(SYS_gettimeofday, [tv as u64, tz as u64, 0, 0, 0, 0])
 }
 
-fn sys_settimeofday(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_settimeofday(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let tv = opt_buf(t, a[0], 16, Access::Read)?;
     let tz = opt_buf(t, a[1], 8, Access::Read)?;
     host(SYS_settimeofday, [tv as u64, tz as u64, 0, 0, 0, 0])
 }
 
-fn sys_time(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_time(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let out = opt_buf(t, a[0], 8, Access::Write)?;
     host(SYS_time, [out as u64, 0, 0, 0, 0, 0])
 }
 
 /// nanosleep: on EINTR the host writes the remaining time into `rem`, as Linux does.
-fn sys_nanosleep(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_nanosleep(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let req = buf(t, a[0], TIMESPEC, Access::Read)?;
     let rem = opt_buf(t, a[1], TIMESPEC, Access::Write)?;
     host(SYS_nanosleep, [req as u64, rem as u64, 0, 0, 0, 0])
 }
 
 /// clock_nanosleep: TIMER_ABSTIME sleeps never report a remainder (the host ignores `rem`).
-fn sys_clock_nanosleep(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_clock_nanosleep(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let req = buf(t, a[2], TIMESPEC, Access::Read)?;
     let rem = if a[1] as u32 as i32 & TIMER_ABSTIME == 0 {
         opt_buf(t, a[3], TIMESPEC, Access::Write)?
@@ -82,44 +81,26 @@ fn sys_clock_nanosleep(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_times(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_times(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let out = opt_buf(t, a[0], 32, Access::Write)?;
     host(SYS_times, [out as u64, 0, 0, 0, 0, 0])
 }
 
-fn sys_getrusage(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getrusage(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let out = buf(t, a[1], std::mem::size_of::<rusage>() as u64, Access::Write)?;
     host(SYS_getrusage, [a[0] as u32 as u64, out as u64, 0, 0, 0, 0])
 }
 
 /// adjtimex/clock_adjtime: modes == 0 is a query anyone may make; changes need privilege.
-fn sys_adjtimex(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_adjtimex(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let tx = buf(t, a[0], std::mem::size_of::<timex>() as u64, Access::Write)?;
     host(SYS_adjtimex, [tx as u64, 0, 0, 0, 0, 0])
 }
 
-fn sys_clock_adjtime(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_clock_adjtime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let tx = buf(t, a[1], std::mem::size_of::<timex>() as u64, Access::Write)?;
     host(
         SYS_clock_adjtime,
         [a[0] as u32 as u64, tx as u64, 0, 0, 0, 0],
     )
-}
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    Some(match nr as i64 {
-        SYS_clock_gettime => sys_clock_gettime,
-        SYS_clock_getres => sys_clock_getres,
-        SYS_clock_settime => sys_clock_settime,
-        SYS_gettimeofday => sys_gettimeofday,
-        SYS_settimeofday => sys_settimeofday,
-        SYS_time => sys_time,
-        SYS_nanosleep => sys_nanosleep,
-        SYS_clock_nanosleep => sys_clock_nanosleep,
-        SYS_times => sys_times,
-        SYS_getrusage => sys_getrusage,
-        SYS_adjtimex => sys_adjtimex,
-        SYS_clock_adjtime => sys_clock_adjtime,
-        _ => return None,
-    })
 }

@@ -4,7 +4,6 @@
 use super::{fd_arg, host, io_prefix};
 use crate::errno::SysResult;
 use crate::process::Thread;
-use crate::syscalls::SyscallFn;
 use cetbox_mem::Access;
 use libc::*;
 
@@ -18,18 +17,10 @@ fn getdents_common(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
     host(nr, [fd as u64, p as u64, n, 0, 0, 0])
 }
 
-fn sys_getdents64(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getdents64(t: &mut Thread, a: [u64; 6]) -> SysResult {
     getdents_common(t, SYS_getdents64, a)
 }
 
-fn sys_getdents(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getdents(t: &mut Thread, a: [u64; 6]) -> SysResult {
     getdents_common(t, SYS_getdents, a)
-}
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    Some(match nr as i64 {
-        SYS_getdents64 => sys_getdents64,
-        SYS_getdents => sys_getdents,
-        _ => return None,
-    })
 }

@@ -4,18 +4,17 @@
 use super::{buf, cstr_arg, fd_arg, host, is_private, opt_buf, path_arg, private_fds};
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
-use crate::syscalls::SyscallFn;
 use cetbox_mem::Access;
 use libc::*;
 
-fn sys_close(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_close(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     crate::procfs::forget_fd(fd);
     host(SYS_close, [fd as u64, 0, 0, 0, 0, 0])
 }
 
 /// close_range over the guest's descriptors only: the range is split around cetbox's own.
-fn sys_close_range(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_close_range(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let (first, last, flags) = (a[0] as u32, a[1] as u32, a[2] as u32);
     if first > last {
         return Err(Errno::EINVAL);
@@ -46,20 +45,20 @@ fn sys_close_range(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_dup(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_dup(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     host(SYS_dup, [fd as u64, 0, 0, 0, 0, 0])
 }
 
 /// dup2/dup3 onto one of cetbox's descriptors is refused with EBADF (Linux would replace it;
 /// cetbox cannot give it up).
-fn sys_dup2(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_dup2(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let old = fd_arg(a[0])?;
     let new = fd_arg(a[1])?;
     host(SYS_dup2, [old as u64, new as u64, 0, 0, 0, 0])
 }
 
-fn sys_dup3(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_dup3(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let old = fd_arg(a[0])?;
     let new = fd_arg(a[1])?;
     host(
@@ -70,16 +69,16 @@ fn sys_dup3(_t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 /// pipe/pipe2: the result array is checked before the pipe exists, so a bad pointer leaks
 /// nothing (Linux creates, fails the copy, and closes: same result).
-fn sys_pipe2(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_pipe2(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let p = buf(t, a[0], 8, Access::Write)?;
     host(SYS_pipe2, [p as u64, a[1] as u32 as u64, 0, 0, 0, 0])
 }
 
-fn sys_pipe(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_pipe(t: &mut Thread, a: [u64; 6]) -> SysResult {
     sys_pipe2(t, [a[0], 0, 0, 0, 0, 0])
 }
 
-fn sys_fcntl(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_fcntl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let cmd = a[1] as u32 as i32;
     let arg = a[2];
@@ -117,22 +116,22 @@ fn sys_fcntl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_fcntl, [fd as u64, cmd as u32 as u64, arg, 0, 0, 0])
 }
 
-fn sys_umask(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_umask(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_umask, [a[0] & 0o777, 0, 0, 0, 0, 0])
 }
 
-fn sys_eventfd(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_eventfd(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_eventfd, [a[0] as u32 as u64, 0, 0, 0, 0, 0])
 }
 
-fn sys_eventfd2(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_eventfd2(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(
         SYS_eventfd2,
         [a[0] as u32 as u64, a[1] as u32 as u64, 0, 0, 0, 0],
     )
 }
 
-fn sys_memfd_create(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_memfd_create(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // The name is at most 249 bytes plus the NUL (MFD_NAME_MAX_LEN).
     let name = cstr_arg(t, a[0], 250, Errno::EINVAL)?;
     host(
@@ -141,7 +140,7 @@ fn sys_memfd_create(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_timerfd_create(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_timerfd_create(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(
         SYS_timerfd_create,
         [a[0] as u32 as u64, a[1] as u32 as u64, 0, 0, 0, 0],
@@ -151,7 +150,7 @@ fn sys_timerfd_create(_t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// struct itimerspec: two timespecs.
 const ITIMERSPEC: u64 = 32;
 
-fn sys_timerfd_settime(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_timerfd_settime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let new = buf(t, a[2], ITIMERSPEC, Access::Read)?;
     let old = opt_buf(t, a[3], ITIMERSPEC, Access::Write)?;
@@ -161,21 +160,21 @@ fn sys_timerfd_settime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_timerfd_gettime(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_timerfd_gettime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let cur = buf(t, a[1], ITIMERSPEC, Access::Write)?;
     host(SYS_timerfd_gettime, [fd as u64, cur as u64, 0, 0, 0, 0])
 }
 
-fn sys_inotify_init(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_inotify_init(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
     host(SYS_inotify_init1, [0; 6])
 }
 
-fn sys_inotify_init1(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_inotify_init1(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_inotify_init1, [a[0] as u32 as u64, 0, 0, 0, 0, 0])
 }
 
-fn sys_inotify_add_watch(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_inotify_add_watch(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let p = path_arg(t, a[1])?;
     host(
@@ -184,35 +183,10 @@ fn sys_inotify_add_watch(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_inotify_rm_watch(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_inotify_rm_watch(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     host(
         SYS_inotify_rm_watch,
         [fd as u64, a[1] as u32 as u64, 0, 0, 0, 0],
     )
-}
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    Some(match nr as i64 {
-        SYS_close => sys_close,
-        SYS_close_range => sys_close_range,
-        SYS_dup => sys_dup,
-        SYS_dup2 => sys_dup2,
-        SYS_dup3 => sys_dup3,
-        SYS_pipe => sys_pipe,
-        SYS_pipe2 => sys_pipe2,
-        SYS_fcntl => sys_fcntl,
-        SYS_umask => sys_umask,
-        SYS_eventfd => sys_eventfd,
-        SYS_eventfd2 => sys_eventfd2,
-        SYS_memfd_create => sys_memfd_create,
-        SYS_timerfd_create => sys_timerfd_create,
-        SYS_timerfd_settime => sys_timerfd_settime,
-        SYS_timerfd_gettime => sys_timerfd_gettime,
-        SYS_inotify_init => sys_inotify_init,
-        SYS_inotify_init1 => sys_inotify_init1,
-        SYS_inotify_add_watch => sys_inotify_add_watch,
-        SYS_inotify_rm_watch => sys_inotify_rm_watch,
-        _ => return None,
-    })
 }

@@ -4,7 +4,6 @@
 use super::{buf, fd_arg, host, io_prefix, opt_buf, valid_prefix, MAX_RW_COUNT};
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
-use crate::syscalls::SyscallFn;
 use cetbox_mem::Access;
 use libc::*;
 
@@ -104,7 +103,7 @@ fn proc_mem(
     Some(transfer())
 }
 
-fn sys_read(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_read(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     if let Some(r) = proc_mem(t, fd, a[1], a[2], None, false) {
         return r;
@@ -113,7 +112,7 @@ fn sys_read(t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_read, [fd as u64, p as u64, n, 0, 0, 0])
 }
 
-fn sys_write(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_write(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     if let Some(r) = proc_mem(t, fd, a[1], a[2], None, true) {
         return r;
@@ -122,7 +121,7 @@ fn sys_write(t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_write, [fd as u64, p as u64, n, 0, 0, 0])
 }
 
-fn sys_pread64(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_pread64(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     if (a[3] as i64) < 0 {
         return Err(Errno::EINVAL);
@@ -134,7 +133,7 @@ fn sys_pread64(t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_pread64, [fd as u64, p as u64, n, a[3], 0, 0])
 }
 
-fn sys_pwrite64(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_pwrite64(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     if (a[3] as i64) < 0 {
         return Err(Errno::EINVAL);
@@ -163,26 +162,26 @@ fn vectored(t: &mut Thread, nr: i64, a: [u64; 6], access: Access) -> SysResult {
     )
 }
 
-fn sys_readv(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_readv(t: &mut Thread, a: [u64; 6]) -> SysResult {
     vectored(t, SYS_readv, a, Access::Write)
 }
-fn sys_writev(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_writev(t: &mut Thread, a: [u64; 6]) -> SysResult {
     vectored(t, SYS_writev, a, Access::Read)
 }
-fn sys_preadv(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_preadv(t: &mut Thread, a: [u64; 6]) -> SysResult {
     vectored(t, SYS_preadv, a, Access::Write)
 }
-fn sys_pwritev(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_pwritev(t: &mut Thread, a: [u64; 6]) -> SysResult {
     vectored(t, SYS_pwritev, a, Access::Read)
 }
-fn sys_preadv2(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_preadv2(t: &mut Thread, a: [u64; 6]) -> SysResult {
     vectored(t, SYS_preadv2, a, Access::Write)
 }
-fn sys_pwritev2(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_pwritev2(t: &mut Thread, a: [u64; 6]) -> SysResult {
     vectored(t, SYS_pwritev2, a, Access::Read)
 }
 
-fn sys_lseek(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_lseek(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     host(SYS_lseek, [fd as u64, a[1], a[2] as u32 as u64, 0, 0, 0])
 }
@@ -192,14 +191,14 @@ fn off_ptr(t: &Thread, addr: u64) -> Result<u64, Errno> {
     Ok(opt_buf(t, addr, 8, Access::Write)? as u64)
 }
 
-fn sys_sendfile(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_sendfile(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let out = fd_arg(a[0])?;
     let inp = fd_arg(a[1])?;
     let off = off_ptr(t, a[2])?;
     host(SYS_sendfile, [out as u64, inp as u64, off, a[3], 0, 0])
 }
 
-fn sys_copy_file_range(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_copy_file_range(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fin = fd_arg(a[0])?;
     let oin = off_ptr(t, a[1])?;
     let fout = fd_arg(a[2])?;
@@ -210,7 +209,7 @@ fn sys_copy_file_range(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_splice(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_splice(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fin = fd_arg(a[0])?;
     let oin = off_ptr(t, a[1])?;
     let fout = fd_arg(a[2])?;
@@ -218,7 +217,7 @@ fn sys_splice(t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_splice, [fin as u64, oin, fout as u64, oout, a[4], a[5]])
 }
 
-fn sys_tee(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_tee(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fin = fd_arg(a[0])?;
     let fout = fd_arg(a[1])?;
     host(SYS_tee, [fin as u64, fout as u64, a[2], a[3], 0, 0])
@@ -226,7 +225,7 @@ fn sys_tee(_t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 /// vmsplice: the pages are copied into the pipe by the host (SPLICE_F_GIFT is only a hint), so
 /// checking the iovecs is enough.
-fn sys_vmsplice(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_vmsplice(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     // The direction depends on the pipe end: into a pipe the host reads guest memory, out of
     // one it writes guest memory.
@@ -251,65 +250,33 @@ fn fd_first(nr: i64) -> impl Fn(&mut Thread, [u64; 6]) -> SysResult {
     }
 }
 
-fn sys_fsync(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_fsync(t: &mut Thread, a: [u64; 6]) -> SysResult {
     fd_first(SYS_fsync)(t, a)
 }
-fn sys_fdatasync(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_fdatasync(t: &mut Thread, a: [u64; 6]) -> SysResult {
     fd_first(SYS_fdatasync)(t, a)
 }
-fn sys_syncfs(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_syncfs(t: &mut Thread, a: [u64; 6]) -> SysResult {
     fd_first(SYS_syncfs)(t, a)
 }
-fn sys_sync(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_sync(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
     host(SYS_sync, [0; 6])
 }
-fn sys_fallocate(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_fallocate(t: &mut Thread, a: [u64; 6]) -> SysResult {
     fd_first(SYS_fallocate)(t, a)
 }
-fn sys_ftruncate(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_ftruncate(t: &mut Thread, a: [u64; 6]) -> SysResult {
     fd_first(SYS_ftruncate)(t, a)
 }
-fn sys_readahead(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_readahead(t: &mut Thread, a: [u64; 6]) -> SysResult {
     fd_first(SYS_readahead)(t, a)
 }
-fn sys_fadvise64(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_fadvise64(t: &mut Thread, a: [u64; 6]) -> SysResult {
     fd_first(SYS_fadvise64)(t, a)
 }
-fn sys_sync_file_range(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_sync_file_range(t: &mut Thread, a: [u64; 6]) -> SysResult {
     fd_first(SYS_sync_file_range)(t, a)
 }
-fn sys_flock(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_flock(t: &mut Thread, a: [u64; 6]) -> SysResult {
     fd_first(SYS_flock)(t, a)
-}
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    Some(match nr as i64 {
-        SYS_read => sys_read,
-        SYS_write => sys_write,
-        SYS_pread64 => sys_pread64,
-        SYS_pwrite64 => sys_pwrite64,
-        SYS_readv => sys_readv,
-        SYS_writev => sys_writev,
-        SYS_preadv => sys_preadv,
-        SYS_pwritev => sys_pwritev,
-        SYS_preadv2 => sys_preadv2,
-        SYS_pwritev2 => sys_pwritev2,
-        SYS_lseek => sys_lseek,
-        SYS_sendfile => sys_sendfile,
-        SYS_copy_file_range => sys_copy_file_range,
-        SYS_splice => sys_splice,
-        SYS_tee => sys_tee,
-        SYS_vmsplice => sys_vmsplice,
-        SYS_fsync => sys_fsync,
-        SYS_fdatasync => sys_fdatasync,
-        SYS_syncfs => sys_syncfs,
-        SYS_sync => sys_sync,
-        SYS_fallocate => sys_fallocate,
-        SYS_ftruncate => sys_ftruncate,
-        SYS_readahead => sys_readahead,
-        SYS_fadvise64 => sys_fadvise64,
-        SYS_sync_file_range => sys_sync_file_range,
-        SYS_flock => sys_flock,
-        _ => return None,
-    })
 }

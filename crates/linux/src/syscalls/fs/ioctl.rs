@@ -10,7 +10,6 @@
 use super::{buf, fd_arg, host, is_private};
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
-use crate::syscalls::SyscallFn;
 use cetbox_mem::Access;
 use libc::SYS_ioctl;
 
@@ -96,7 +95,7 @@ const SIOCGIFCONF: u32 = 0x8912;
 /// Linux never maps below this address (vm.mmap_min_addr), so such arguments are integers.
 const MMAP_MIN_ADDR: u64 = 0x10000;
 
-fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let req = a[1] as u32;
     let arg = a[2];
@@ -131,11 +130,4 @@ fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
         }
     }
     host(SYS_ioctl, [fd as u64, req as u64, arg, 0, 0, 0])
-}
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    match nr as i64 {
-        SYS_ioctl => Some(sys_ioctl),
-        _ => None,
-    }
 }

@@ -9,24 +9,22 @@
 
 #![allow(non_upper_case_globals)]
 
-use super::SyscallFn;
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use cetbox_mem::{page_floor, Access, PAGE_SIZE};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
-mod dir;
-mod fd;
-mod io;
-mod ioctl;
-mod net;
-mod path;
-mod poll;
-mod stat;
+pub(crate) mod dir;
+pub(crate) mod fd;
+pub(crate) mod io;
+pub(crate) mod ioctl;
+pub(crate) mod net;
+pub(crate) mod path;
+pub(crate) mod poll;
+pub(crate) mod stat;
 
-/// The highest user address + 1 Linux accepts in `access_ok` (4-level paging).
-pub const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
+pub use crate::abi::TASK_SIZE as TASK_SIZE_MAX;
 /// Linux clamps one read/write to this many bytes.
 pub const MAX_RW_COUNT: u64 = 0x7fff_f000;
 /// Longest path Linux accepts, NUL included.
@@ -221,14 +219,3 @@ pub fn is_proc_path(path: &[u8]) -> bool {
 }
 
 // ---------------------------------------------------------------- dispatch
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    io::lookup(nr)
-        .or_else(|| fd::lookup(nr))
-        .or_else(|| path::lookup(nr))
-        .or_else(|| stat::lookup(nr))
-        .or_else(|| dir::lookup(nr))
-        .or_else(|| ioctl::lookup(nr))
-        .or_else(|| poll::lookup(nr))
-        .or_else(|| net::lookup(nr))
-}

@@ -7,7 +7,6 @@ use super::io::iovecs;
 use super::{buf, fd_arg, host, is_private, opt_buf};
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
-use crate::syscalls::SyscallFn;
 use cetbox_mem::Access;
 use libc::*;
 
@@ -18,7 +17,7 @@ const MSGHDR: u64 = 56;
 const MMSGHDR: u64 = 64;
 const UIO_MAXIOV: u64 = 1024;
 
-fn sys_socket(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_socket(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(
         SYS_socket,
         [
@@ -32,7 +31,7 @@ fn sys_socket(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_socketpair(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_socketpair(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let sv = buf(t, a[3], 8, Access::Write)?;
     host(
         SYS_socketpair,
@@ -56,24 +55,24 @@ fn addr_in(t: &Thread, addr: u64, len: u64) -> Result<u64, Errno> {
     Ok(opt_buf(t, addr, len as u64, Access::Read)? as u64)
 }
 
-fn sys_bind(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_bind(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let sa = addr_in(t, a[1], a[2])?;
     host(SYS_bind, [fd as u64, sa, a[2] as u32 as u64, 0, 0, 0])
 }
 
-fn sys_connect(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_connect(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let sa = addr_in(t, a[1], a[2])?;
     host(SYS_connect, [fd as u64, sa, a[2] as u32 as u64, 0, 0, 0])
 }
 
-fn sys_listen(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_listen(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     host(SYS_listen, [fd as u64, a[1] as u32 as u64, 0, 0, 0, 0])
 }
 
-fn sys_shutdown(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_shutdown(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     host(SYS_shutdown, [fd as u64, a[1] as u32 as u64, 0, 0, 0, 0])
 }
@@ -104,7 +103,7 @@ fn addr_out(
     Ok(r)
 }
 
-fn sys_accept4(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_accept4(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let flags = a[3] as u32 as u64;
     addr_out(t, a[1], a[2], |sa, lp| {
@@ -112,11 +111,11 @@ fn sys_accept4(t: &mut Thread, a: [u64; 6]) -> SysResult {
     })
 }
 
-fn sys_accept(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_accept(t: &mut Thread, a: [u64; 6]) -> SysResult {
     sys_accept4(t, [a[0], a[1], a[2], 0, 0, 0])
 }
 
-fn sys_getsockname(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getsockname(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     if a[1] == 0 {
         return Err(Errno::EFAULT);
@@ -126,7 +125,7 @@ fn sys_getsockname(t: &mut Thread, a: [u64; 6]) -> SysResult {
     })
 }
 
-fn sys_getpeername(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getpeername(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     if a[1] == 0 {
         return Err(Errno::EFAULT);
@@ -136,7 +135,7 @@ fn sys_getpeername(t: &mut Thread, a: [u64; 6]) -> SysResult {
     })
 }
 
-fn sys_sendto(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_sendto(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let (p, n) = super::io_prefix(t, a[1], a[2], Access::Read)?;
     let sa = addr_in(t, a[4], a[5])?;
@@ -153,7 +152,7 @@ fn sys_sendto(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_recvfrom(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_recvfrom(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let (p, n) = super::io_prefix(t, a[1], a[2], Access::Write)?;
     let flags = a[3] as u32 as u64;
@@ -162,7 +161,7 @@ fn sys_recvfrom(t: &mut Thread, a: [u64; 6]) -> SysResult {
     })
 }
 
-fn sys_setsockopt(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_setsockopt(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let len = a[4] as u32 as i32;
     if len < 0 {
@@ -182,7 +181,7 @@ fn sys_setsockopt(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_getsockopt(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getsockopt(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let lenp = buf(t, a[4], 4, Access::Write)?;
     let len = t.mem().read_u32(a[4])? as i32;
@@ -296,7 +295,7 @@ fn msg_out(t: &Thread, addr: u64, hdr: &msghdr) -> Result<(), Errno> {
     Ok(())
 }
 
-fn sys_sendmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_sendmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let msg = msg_in(t, a[1], true)?;
     host(
@@ -312,7 +311,7 @@ fn sys_sendmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_recvmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_recvmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let mut msg = msg_in(t, a[1], false)?;
     let r = host(
@@ -380,34 +379,10 @@ fn mmsg(t: &mut Thread, a: [u64; 6], send: bool) -> SysResult {
     Ok(r)
 }
 
-fn sys_sendmmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_sendmmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
     mmsg(t, a, true)
 }
 
-fn sys_recvmmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_recvmmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
     mmsg(t, a, false)
-}
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    Some(match nr as i64 {
-        SYS_socket => sys_socket,
-        SYS_socketpair => sys_socketpair,
-        SYS_bind => sys_bind,
-        SYS_connect => sys_connect,
-        SYS_listen => sys_listen,
-        SYS_shutdown => sys_shutdown,
-        SYS_accept => sys_accept,
-        SYS_accept4 => sys_accept4,
-        SYS_getsockname => sys_getsockname,
-        SYS_getpeername => sys_getpeername,
-        SYS_sendto => sys_sendto,
-        SYS_recvfrom => sys_recvfrom,
-        SYS_setsockopt => sys_setsockopt,
-        SYS_getsockopt => sys_getsockopt,
-        SYS_sendmsg => sys_sendmsg,
-        SYS_recvmsg => sys_recvmsg,
-        SYS_sendmmsg => sys_sendmmsg,
-        SYS_recvmmsg => sys_recvmmsg,
-        _ => return None,
-    })
 }

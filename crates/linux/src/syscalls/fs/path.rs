@@ -5,7 +5,6 @@
 use super::{buf, cstr_arg, dirfd_arg, fd_arg, host, is_proc_path, opt_buf, path_arg, AT_FDCWD};
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
-use crate::syscalls::SyscallFn;
 use cetbox_mem::Access;
 use libc::*;
 use std::ffi::CString;
@@ -40,7 +39,7 @@ fn open_common(t: &mut Thread, path: &CString, flags: u64) -> Option<SysResult> 
     None
 }
 
-fn sys_open(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_open(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = path_arg(t, a[0])?;
     if let Some(r) = open_common(t, &path, a[1]) {
         return r;
@@ -51,12 +50,12 @@ fn sys_open(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_creat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_creat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let flags = (O_CREAT | O_WRONLY | O_TRUNC) as u64;
     sys_open(t, [a[0], flags, a[1], 0, 0, 0])
 }
 
-fn sys_openat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_openat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = path_arg(t, a[1])?;
     let dfd = dirfd_arg(a[0], path.as_bytes())?;
     if let Some(r) = open_common(t, &path, a[2]) {
@@ -77,7 +76,7 @@ fn sys_openat(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 /// struct open_how { u64 flags; u64 mode; u64 resolve; }: larger (future) versions are passed
 /// to the host, which rejects unknown non-zero fields with E2BIG as Linux does.
-fn sys_openat2(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_openat2(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = path_arg(t, a[1])?;
     let dfd = dirfd_arg(a[0], path.as_bytes())?;
     let size = a[3];
@@ -127,7 +126,7 @@ fn at2(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
 
 macro_rules! path_calls {
     ($($name:ident => $f:ident($nr:expr);)*) => {
-        $(fn $name(t: &mut Thread, a: [u64; 6]) -> SysResult { $f(t, $nr, a) })*
+        $(pub(crate) fn $name(t: &mut Thread, a: [u64; 6]) -> SysResult { $f(t, $nr, a) })*
     };
 }
 
@@ -158,24 +157,24 @@ path_calls! {
     sys_linkat => at2(SYS_linkat);
 }
 
-fn sys_symlinkat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_symlinkat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let target = path_arg(t, a[0])?;
     let link = path_arg(t, a[2])?;
     let dfd = dirfd_arg(a[1], link.as_bytes())?;
     host(SYS_symlinkat, [p(&target), dfd as u64, p(&link), 0, 0, 0])
 }
 
-fn sys_fchdir(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_fchdir(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     host(SYS_fchdir, [fd as u64, 0, 0, 0, 0, 0])
 }
 
-fn sys_fchmod(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_fchmod(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     host(SYS_fchmod, [fd as u64, a[1] as u32 as u64, 0, 0, 0, 0])
 }
 
-fn sys_fchown(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_fchown(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     host(
         SYS_fchown,
@@ -217,18 +216,18 @@ fn readlink_common(t: &mut Thread, dfd: i32, path: &CString, ubuf: u64, size: u6
     Ok(n as u64)
 }
 
-fn sys_readlink(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_readlink(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = path_arg(t, a[0])?;
     readlink_common(t, AT_FDCWD, &path, a[1], a[2])
 }
 
-fn sys_readlinkat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_readlinkat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = path_arg(t, a[1])?;
     let dfd = dirfd_arg(a[0], path.as_bytes())?;
     readlink_common(t, dfd, &path, a[2], a[3])
 }
 
-fn sys_getcwd(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_getcwd(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let mut tmp = vec![0u8; super::PATH_MAX + 1];
     let n = host(
         SYS_getcwd,
@@ -245,7 +244,7 @@ fn sys_getcwd(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 /// utimensat: the path may be NULL (then the call works on dirfd); times is NULL or
 /// struct timespec[2].
-fn sys_utimensat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_utimensat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = if a[1] == 0 {
         None
     } else {
@@ -263,7 +262,7 @@ fn sys_utimensat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_futimesat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_futimesat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = if a[1] == 0 {
         None
     } else {
@@ -278,13 +277,13 @@ fn sys_futimesat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_futimesat, [dfd as u64, pp, times as u64, 0, 0, 0])
 }
 
-fn sys_utimes(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_utimes(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = path_arg(t, a[0])?;
     let times = opt_buf(t, a[1], 32, Access::Read)?;
     host(SYS_utimes, [p(&path), times as u64, 0, 0, 0, 0])
 }
 
-fn sys_utime(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_utime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = path_arg(t, a[0])?;
     let times = opt_buf(t, a[1], 16, Access::Read)?;
     host(SYS_utime, [p(&path), times as u64, 0, 0, 0, 0])
@@ -294,13 +293,13 @@ fn sys_utime(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 const STATFS_SIZE: u64 = std::mem::size_of::<statfs>() as u64;
 
-fn sys_statfs(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_statfs(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = path_arg(t, a[0])?;
     let out = buf(t, a[1], STATFS_SIZE, Access::Write)?;
     host(SYS_statfs, [p(&path), out as u64, 0, 0, 0, 0])
 }
 
-fn sys_fstatfs(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_fstatfs(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let out = buf(t, a[1], STATFS_SIZE, Access::Write)?;
     host(SYS_fstatfs, [fd as u64, out as u64, 0, 0, 0, 0])
@@ -403,7 +402,7 @@ fn removexattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {
 
 macro_rules! xattr_calls {
     ($($name:ident => $f:ident($nr:expr, $k:expr);)*) => {
-        $(fn $name(t: &mut Thread, a: [u64; 6]) -> SysResult { $f(t, $nr, $k, a) })*
+        $(pub(crate) fn $name(t: &mut Thread, a: [u64; 6]) -> SysResult { $f(t, $nr, $k, a) })*
     };
 }
 
@@ -420,63 +419,4 @@ xattr_calls! {
     sys_removexattr => removexattr(SYS_removexattr, b'p');
     sys_lremovexattr => removexattr(SYS_lremovexattr, b'l');
     sys_fremovexattr => removexattr(SYS_fremovexattr, b'f');
-}
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    Some(match nr as i64 {
-        SYS_open => sys_open,
-        SYS_creat => sys_creat,
-        SYS_openat => sys_openat,
-        SYS_openat2 => sys_openat2,
-        SYS_unlink => sys_unlink,
-        SYS_unlinkat => sys_unlinkat,
-        SYS_rmdir => sys_rmdir,
-        SYS_mkdir => sys_mkdir,
-        SYS_mkdirat => sys_mkdirat,
-        SYS_chdir => sys_chdir,
-        SYS_fchdir => sys_fchdir,
-        SYS_getcwd => sys_getcwd,
-        SYS_access => sys_access,
-        SYS_faccessat => sys_faccessat,
-        SYS_faccessat2 => sys_faccessat2,
-        SYS_chmod => sys_chmod,
-        SYS_fchmod => sys_fchmod,
-        SYS_fchmodat => sys_fchmodat,
-        452 => sys_fchmodat2,
-        SYS_chown => sys_chown,
-        SYS_fchown => sys_fchown,
-        SYS_lchown => sys_lchown,
-        SYS_fchownat => sys_fchownat,
-        SYS_truncate => sys_truncate,
-        SYS_mknod => sys_mknod,
-        SYS_mknodat => sys_mknodat,
-        SYS_rename => sys_rename,
-        SYS_renameat => sys_renameat,
-        SYS_renameat2 => sys_renameat2,
-        SYS_link => sys_link,
-        SYS_linkat => sys_linkat,
-        SYS_symlink => sys_symlink,
-        SYS_symlinkat => sys_symlinkat,
-        SYS_readlink => sys_readlink,
-        SYS_readlinkat => sys_readlinkat,
-        SYS_utimensat => sys_utimensat,
-        SYS_futimesat => sys_futimesat,
-        SYS_utimes => sys_utimes,
-        SYS_utime => sys_utime,
-        SYS_statfs => sys_statfs,
-        SYS_fstatfs => sys_fstatfs,
-        SYS_getxattr => sys_getxattr,
-        SYS_lgetxattr => sys_lgetxattr,
-        SYS_fgetxattr => sys_fgetxattr,
-        SYS_setxattr => sys_setxattr,
-        SYS_lsetxattr => sys_lsetxattr,
-        SYS_fsetxattr => sys_fsetxattr,
-        SYS_listxattr => sys_listxattr,
-        SYS_llistxattr => sys_llistxattr,
-        SYS_flistxattr => sys_flistxattr,
-        SYS_removexattr => sys_removexattr,
-        SYS_lremovexattr => sys_lremovexattr,
-        SYS_fremovexattr => sys_fremovexattr,
-        _ => return None,
-    })
 }

@@ -9,7 +9,6 @@
 use super::{buf, fd_arg, host, opt_buf};
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
-use crate::syscalls::SyscallFn;
 use cetbox_mem::Access;
 use libc::*;
 
@@ -22,7 +21,7 @@ const NR_OPEN: u64 = 1 << 20;
 /// The kernel's sigset size on x86-64.
 const SIGSET: u64 = 8;
 
-fn sys_poll(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_poll(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let n = a[1] as u32 as u64;
     if n > NR_OPEN {
         return Err(Errno::EINVAL);
@@ -41,7 +40,7 @@ fn sigmask(t: &Thread, addr: u64, size: u64) -> Result<u64, Errno> {
     Ok(buf(t, addr, SIGSET, Access::Read)? as u64)
 }
 
-fn sys_ppoll(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_ppoll(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let n = a[1] as u32 as u64;
     if n > NR_OPEN {
         return Err(Errno::EINVAL);
@@ -62,7 +61,7 @@ fn fdsets(t: &Thread, a: &[u64], nfds: u64) -> Result<[u64; 3], Errno> {
     Ok(out)
 }
 
-fn sys_select(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_select(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let nfds = a[0] as u32 as i32;
     if nfds < 0 {
         return Err(Errno::EINVAL);
@@ -72,7 +71,7 @@ fn sys_select(t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_select, [nfds as u64, s[0], s[1], s[2], tv as u64, 0])
 }
 
-fn sys_pselect6(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_pselect6(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let nfds = a[0] as u32 as i32;
     if nfds < 0 {
         return Err(Errno::EINVAL);
@@ -95,18 +94,18 @@ fn sys_pselect6(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_epoll_create(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_epoll_create(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     if a[0] as u32 as i32 <= 0 {
         return Err(Errno::EINVAL);
     }
     host(SYS_epoll_create1, [0; 6])
 }
 
-fn sys_epoll_create1(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_epoll_create1(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     host(SYS_epoll_create1, [a[0] as u32 as u64, 0, 0, 0, 0, 0])
 }
 
-fn sys_epoll_ctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_epoll_ctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let epfd = fd_arg(a[0])?;
     let fd = fd_arg(a[2])?;
     let op = a[1] as u32 as i32;
@@ -129,7 +128,7 @@ fn events(t: &Thread, addr: u64, max: u64) -> Result<u64, Errno> {
     Ok(buf(t, addr, max as u64 * EPOLL_EVENT, Access::Write)? as u64)
 }
 
-fn sys_epoll_wait(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_epoll_wait(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let epfd = fd_arg(a[0])?;
     let ev = events(t, a[1], a[2])?;
     host(
@@ -145,7 +144,7 @@ fn sys_epoll_wait(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_epoll_pwait(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_epoll_pwait(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let epfd = fd_arg(a[0])?;
     let ev = events(t, a[1], a[2])?;
     let mask = sigmask(t, a[4], a[5])?;
@@ -162,7 +161,7 @@ fn sys_epoll_pwait(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn sys_epoll_pwait2(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_epoll_pwait2(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let epfd = fd_arg(a[0])?;
     let ev = events(t, a[1], a[2])?;
     let ts = opt_buf(t, a[3], 16, Access::Read)?;
@@ -171,20 +170,4 @@ fn sys_epoll_pwait2(t: &mut Thread, a: [u64; 6]) -> SysResult {
         SYS_epoll_pwait2,
         [epfd as u64, ev, a[2] as u32 as u64, ts as u64, mask, a[5]],
     )
-}
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    Some(match nr as i64 {
-        SYS_poll => sys_poll,
-        SYS_ppoll => sys_ppoll,
-        SYS_select => sys_select,
-        SYS_pselect6 => sys_pselect6,
-        SYS_epoll_create => sys_epoll_create,
-        SYS_epoll_create1 => sys_epoll_create1,
-        SYS_epoll_ctl => sys_epoll_ctl,
-        SYS_epoll_wait => sys_epoll_wait,
-        SYS_epoll_pwait => sys_epoll_pwait,
-        SYS_epoll_pwait2 => sys_epoll_pwait2,
-        _ => return None,
-    })
 }

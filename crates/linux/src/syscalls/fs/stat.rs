@@ -4,7 +4,6 @@
 use super::{buf, dirfd_arg, fd_arg, host, is_proc_path, path_arg, AT_FDCWD};
 use crate::errno::SysResult;
 use crate::process::Thread;
-use crate::syscalls::SyscallFn;
 use cetbox_mem::Access;
 use libc::*;
 use std::ffi::CString;
@@ -51,25 +50,25 @@ fn stat_at(t: &mut Thread, dirfd: u64, path: u64, out: u64, flags: u64) -> SysRe
     )
 }
 
-fn sys_stat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_stat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     stat_at(t, AT_FDCWD as u64, a[0], a[1], 0)
 }
 
-fn sys_lstat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_lstat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     stat_at(t, AT_FDCWD as u64, a[0], a[1], AT_SYMLINK_NOFOLLOW as u64)
 }
 
-fn sys_newfstatat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_newfstatat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     stat_at(t, a[0], a[1], a[2], a[3])
 }
 
-fn sys_fstat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_fstat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let out = buf(t, a[1], STAT_SIZE, Access::Write)?;
     host(SYS_fstat, [fd as u64, out as u64, 0, 0, 0, 0])
 }
 
-fn sys_statx(t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_statx(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // Linux 6.11+ accepts a NULL path with AT_EMPTY_PATH.
     let flags = a[2] as u32 as i32;
     let path = if a[1] == 0 && flags & AT_EMPTY_PATH != 0 {
@@ -91,15 +90,4 @@ fn sys_statx(t: &mut Thread, a: [u64; 6]) -> SysResult {
             0,
         ],
     )
-}
-
-pub fn lookup(nr: u64) -> Option<SyscallFn> {
-    Some(match nr as i64 {
-        SYS_stat => sys_stat,
-        SYS_lstat => sys_lstat,
-        SYS_fstat => sys_fstat,
-        SYS_newfstatat => sys_newfstatat,
-        SYS_statx => sys_statx,
-        _ => return None,
-    })
 }
