@@ -290,7 +290,7 @@ impl Flags {
     /// `cond` for a condition code known at compile time (its iced discriminant).
     #[inline(always)]
     pub fn cond_n<const CC: u8>(&self) -> bool {
-        self.cond(crate::fast::condition(CC))
+        self.cond(condition(CC))
     }
 
     #[inline(always)]
@@ -351,5 +351,29 @@ impl Flags {
             ConditionCode::le => self.zf() || self.sf() != self.of(),
             ConditionCode::g => !self.zf() && self.sf() == self.of(),
         }
+    }
+}
+
+/// The iced condition code with number `n` (its discriminant).
+#[inline(always)]
+pub const fn condition(n: u8) -> ConditionCode {
+    match n {
+        1 => ConditionCode::o,
+        2 => ConditionCode::no,
+        3 => ConditionCode::b,
+        4 => ConditionCode::ae,
+        5 => ConditionCode::e,
+        6 => ConditionCode::ne,
+        7 => ConditionCode::be,
+        8 => ConditionCode::a,
+        9 => ConditionCode::s,
+        10 => ConditionCode::ns,
+        11 => ConditionCode::p,
+        12 => ConditionCode::np,
+        13 => ConditionCode::l,
+        14 => ConditionCode::ge,
+        15 => ConditionCode::le,
+        16 => ConditionCode::g,
+        _ => ConditionCode::None,
     }
 }

@@ -4,20 +4,19 @@
 //! (SYSCALL), faults, or the host asks it to stop, and touches memory only through
 //! `cetbox_mem::AddressSpace`.
 
-mod block;
 pub mod cpuid;
+pub mod engine;
 mod exception;
 pub mod exec;
-mod fast;
-mod fastsse;
 pub mod flags;
 pub mod fpstate;
+pub mod interp;
 pub mod operand;
-mod run;
 pub mod state;
 
+pub use engine::{Engine, Exit};
 pub use exception::{CpCode, Exception, UdReason};
-pub use run::Exit;
+pub use interp::Interpreter;
 pub use state::{CetState, Cpu, CpuConfig, Reg};
 
 /// Whether `addr` is canonical with 48-bit virtual addresses.

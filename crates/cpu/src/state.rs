@@ -1,4 +1,3 @@
-use crate::block::BlockCache;
 use crate::flags::Flags;
 use crate::fpstate::{Sse, X87};
 use cetbox_mem::AddressSpace;
@@ -88,9 +87,10 @@ pub struct Cpu {
     pub icount: u64,
     /// The last shadow-stack switch made by an instruction (RSTORSSP).
     pub last_rstorssp: Option<SsSwitch>,
-    pub(crate) cache: BlockCache,
-    /// The host MXCSR holds the guest's SIMD control bits and accumulates its flags
-    /// (`fastsse`); `fp_host_csr` is the host's own value to restore.
+    /// Held by an engine only while it runs this CPU on the current host thread (engines
+    /// clear it before returning, `Cpu::fp_sync`): the host MXCSR holds the guest's SIMD
+    /// control bits and accumulates its flags (`interp::fast_sse`); `fp_host_csr` is the
+    /// host's own value to restore.
     pub(crate) fp_live: bool,
     pub(crate) fp_host_csr: u32,
 }
@@ -110,7 +110,6 @@ impl Cpu {
             mem,
             icount: 0,
             last_rstorssp: None,
-            cache: BlockCache::default(),
             fp_live: false,
             fp_host_csr: 0,
         }
@@ -131,7 +130,6 @@ impl Cpu {
             mem,
             icount: 0,
             last_rstorssp: None,
-            cache: BlockCache::default(),
             fp_live: false,
             fp_host_csr: 0,
         }
@@ -153,10 +151,5 @@ impl Cpu {
 
     pub fn set_rflags(&mut self, v: u64) {
         self.flags.set(v);
-    }
-
-    /// Drops every decoded block (after exec or a change of address space).
-    pub fn flush_code_cache(&mut self) {
-        self.cache.clear();
     }
 }

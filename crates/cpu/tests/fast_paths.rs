@@ -5,6 +5,7 @@
 //! misaligned addresses, and float arithmetic under assorted MXCSR values.
 
 use cetbox_cpu::{Cpu, CpuConfig};
+use cetbox_cpu::{Engine, Interpreter};
 use cetbox_mem::{AddressSpace, MapRequest, VmaKind, PAGE_SIZE};
 use std::sync::Arc;
 
@@ -209,9 +210,9 @@ fn fast_forms_match_family_handlers() {
                 cpu.fs_base = fs;
                 cpu.gs_base = gs;
                 let exit = if reference {
-                    cpu.step_reference()
+                    cetbox_cpu::interp::step_reference(&mut cpu)
                 } else {
-                    cpu.step()
+                    Interpreter::new().step(&mut cpu)
                 };
                 states.push(snapshot(&cpu, format!("{exit:?}"), data, rw_len));
             }

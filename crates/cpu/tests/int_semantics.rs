@@ -5,6 +5,7 @@
 
 use cetbox_cpu::flags::{AF, CF, DF, OF, PF, SF, ZF};
 use cetbox_cpu::{Cpu, CpuConfig, Exception, Exit};
+use cetbox_cpu::{Engine, Interpreter};
 use cetbox_mem::{AddressSpace, MapRequest, VmaKind, PAGE_SIZE};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -73,7 +74,7 @@ impl T {
         let s = space();
         s.mem.force_write(s.code, bytes).unwrap();
         self.cpu.rip = s.code;
-        match self.cpu.step() {
+        match Interpreter::new().step(&mut self.cpu) {
             None => {
                 assert_eq!(
                     self.cpu.rip,

@@ -15,6 +15,7 @@
 use cetbox_cpu::exec::handler_for;
 use cetbox_cpu::state::{U_CET_SH_STK_EN, U_CET_WR_SHSTK_EN};
 use cetbox_cpu::{Cpu, CpuConfig, Exception, Exit, UdReason};
+use cetbox_cpu::{Engine, Interpreter};
 use cetbox_mem::{AddressSpace, MapRequest, VmaKind, PAGE_SIZE, USER_LIMIT};
 use iced_x86::{Code, Decoder, DecoderOptions, OpKind, Register};
 use std::cell::RefCell;
@@ -623,7 +624,7 @@ fn fuzz_step() {
             };
             let before = dump(cpu, &here, rip);
             let t0 = Instant::now();
-            let res = guarded(|| cpu.step());
+            let res = guarded(|| Interpreter::new().step(cpu));
             let dt = t0.elapsed();
             steps += 1;
             if dt > slowest {
@@ -726,7 +727,7 @@ fn run_is_interruptible() {
             })
         };
         let res = guarded(|| loop {
-            match cpu.run(&stop) {
+            match Interpreter::new().run(cpu, &stop) {
                 Exit::Interrupted => return Instant::now(),
                 // Keep the guest busy: restart after anything else.
                 Exit::Syscall | Exit::Exception(_) => {
@@ -804,7 +805,7 @@ fn regressions() {
             (case.setup)(cpu);
             cpu.rip = CODE;
             let t0 = Instant::now();
-            match guarded(|| cpu.step()) {
+            match guarded(|| Interpreter::new().step(cpu)) {
                 Err(msg) => failed.push(format!("{}: panicked: {msg}", case.name)),
                 Ok(_) if t0.elapsed() > STEP_LIMIT => {
                     failed.push(format!("{}: took {:?}", case.name, t0.elapsed()))
@@ -941,7 +942,7 @@ fn rep_is_bounded() {
         cpu.set_rflags(if df { 0x402 } else { 0x2 });
         cpu.rip = CODE;
         let t0 = Instant::now();
-        let r = guarded(|| cpu.step());
+        let r = guarded(|| Interpreter::new().step(&mut cpu));
         let dt = t0.elapsed();
         worst = worst.max(dt);
         assert!(r.is_ok(), "{name}: {r:?}");
@@ -987,7 +988,7 @@ fn block_cache_is_bounded() {
     let res = guarded(|| {
         for addr in AT..AT + PAGES_N * PAGE_SIZE - 32 {
             cpu.rip = addr;
-            let exit = cpu.run(&stop);
+            let exit = Interpreter::new().run(&mut cpu, &stop);
             assert!(
                 matches!(exit, Exit::Syscall | Exit::Exception(_)),
                 "{addr:#x}: {exit:?}"
@@ -1011,9 +1012,9 @@ fn straddling_instruction_faults_alike() {
         .expect("code");
     let mut cpu = Cpu::new(s.mem.clone(), Arc::new(CpuConfig::default()));
     cpu.rip = at;
-    let stepped = cpu.step();
+    let stepped = Interpreter::new().step(&mut cpu);
     cpu.rip = at;
-    let ran = cpu.run(&AtomicBool::new(false));
+    let ran = Interpreter::new().run(&mut cpu, &AtomicBool::new(false));
     match &stepped {
         Some(Exit::Exception(Exception::PageFault(f))) => {
             assert_eq!(f.addr, CODE + PAGE_SIZE);

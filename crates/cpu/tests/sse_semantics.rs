@@ -3,6 +3,7 @@
 //! independent of the emulator), never taken from the emulator's output.
 
 use cetbox_cpu::{Cpu, CpuConfig, Exception, Exit};
+use cetbox_cpu::{Engine, Interpreter};
 use cetbox_mem::{AddressSpace, MapRequest, VmaKind};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -57,7 +58,7 @@ fn exec(c: &mut Cpu, code: &[u8]) -> Option<Exception> {
     buf.resize(16, 0x90);
     e.mem.write_bytes(e.code, &buf).unwrap();
     c.rip = e.code;
-    match c.step() {
+    match Interpreter::new().step(c) {
         None => {
             assert_eq!(c.rip, e.code + code.len() as u64, "rip after {code:02x?}");
             None

@@ -6,6 +6,7 @@
 
 use cetbox_cpu::fpstate::{fxrstor, fxsave, Sse, X87};
 use cetbox_cpu::{Cpu, CpuConfig, Exception, Exit};
+use cetbox_cpu::{Engine, Interpreter};
 use cetbox_mem::{AddressSpace, MapRequest, VmaKind};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -156,7 +157,7 @@ fn run_emu(
     cpu.gpr[2] = h.data;
     cpu.gpr[0] = ax as u64;
     cpu.set_rflags(flags);
-    let exit = cpu.step();
+    let exit = Interpreter::new().step(&mut cpu);
     let mut out = [0u8; 512];
     fxsave(&cpu.x87, &cpu.sse, &mut out);
     let mut d = [0u8; DATA_LEN];
@@ -609,7 +610,7 @@ fn run_with(insn: &[u8], stack: &[u128], fcw: u16) -> (Cpu, Option<Exit>) {
     h.mem.write_bytes(h.code, insn).unwrap();
     cpu.rip = h.code;
     cpu.gpr[2] = h.data;
-    let e = cpu.step();
+    let e = Interpreter::new().step(&mut cpu);
     (cpu, e)
 }
 
@@ -660,11 +661,14 @@ fn unmasked_exception_faults_at_next_waiting_instruction() {
     let h = harness().lock().unwrap_or_else(|e| e.into_inner());
     h.mem.write_bytes(h.code, &[0xd8, 0xc1]).unwrap();
     c.rip = h.code;
-    assert_eq!(c.step(), Some(Exit::Exception(Exception::X87Fault)));
+    assert_eq!(
+        Interpreter::new().step(&mut c),
+        Some(Exit::Exception(Exception::X87Fault))
+    );
     assert_eq!(c.rip, h.code);
     // FNSTSW AX does not wait.
     h.mem.write_bytes(h.code, &[0xdf, 0xe0]).unwrap();
-    assert_eq!(c.step(), None);
+    assert_eq!(Interpreter::new().step(&mut c), None);
     assert_eq!(c.gpr[0] as u16 & 0x8084, 0x8084);
 }
 
@@ -697,5 +701,8 @@ fn fxsave_alignment_and_tags() {
         .unwrap();
     c.rip = h.code;
     c.gpr[2] = h.data;
-    assert!(matches!(c.step(), Some(Exit::Exception(_))));
+    assert!(matches!(
+        Interpreter::new().step(&mut c),
+        Some(Exit::Exception(_))
+    ));
 }

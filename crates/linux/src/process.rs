@@ -3,7 +3,7 @@
 use crate::events::{Observer, Silent, Switch};
 use crate::options::Options;
 use crate::signals::{ProcessSignals, ThreadSignals};
-use cetbox_cpu::{Cpu, CpuConfig};
+use cetbox_cpu::{Cpu, CpuConfig, Engine, Interpreter};
 use cetbox_mem::AddressSpace;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -108,7 +108,10 @@ pub enum ExitRequest {
 
 /// One guest thread.
 pub struct Thread {
+    /// The architectural state of the thread's CPU.
     pub cpu: Cpu,
+    /// What runs guest code on `cpu` (`cetbox_cpu::engine`).
+    pub engine: Box<dyn Engine>,
     pub tid: i32,
     pub proc: Arc<Process>,
     pub signals: ThreadSignals,
@@ -135,6 +138,7 @@ impl Thread {
         let cpu = Cpu::new(proc.mem.clone(), proc.cpu_config.clone());
         Thread {
             cpu,
+            engine: Box::new(Interpreter::new()),
             tid,
             proc,
             signals: ThreadSignals::default(),

@@ -25,7 +25,7 @@ pub fn run_thread(t: &mut Thread) -> ExitRequest {
         }
         let stop = t.stop.clone();
         crate::thread::guest_enter();
-        let exit = t.cpu.run(&stop);
+        let exit = t.engine.run(&mut t.cpu, &stop);
         crate::thread::guest_leave();
         match exit {
             Exit::Syscall => syscalls::handle(t),

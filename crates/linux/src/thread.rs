@@ -385,6 +385,7 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
     let proc = t.proc.clone();
     let mut child = Thread::new(proc.clone(), 0);
     child.cpu = t.cpu.fork(proc.mem.clone());
+    child.engine = t.engine.fork();
     child.cpu.gpr[0] = 0;
     if r.sp != 0 {
         child.cpu.gpr[4] = r.sp;

@@ -190,7 +190,7 @@ fn resync_ret(t: &mut Thread) {
     // No matching entry: run the RET with the shadow stack unchecked, then pop one entry.
     let u_cet = t.cpu.cet.u_cet;
     t.cpu.cet.u_cet = 0;
-    let r = t.cpu.step();
+    let r = t.engine.step(&mut t.cpu);
     t.cpu.cet.u_cet = u_cet;
     if r.is_none() {
         t.cpu.cet.ssp = ssp + 8;

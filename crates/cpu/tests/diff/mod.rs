@@ -17,6 +17,7 @@ pub mod native;
 
 use cetbox_cpu::fpstate::{fxrstor, fxsave};
 use cetbox_cpu::{Cpu, CpuConfig, Exception, Exit};
+use cetbox_cpu::{Engine, Interpreter};
 use cetbox_mem::{AddressSpace, FaultKind, MapRequest, VmaKind};
 use forms::Form;
 use std::fmt::Write as _;
@@ -279,7 +280,9 @@ pub fn run_emu(h: &Harness, case: &Case) -> Outcome {
     let ok = fxrstor(&mut cpu.x87, &mut cpu.sse, &case.input.fx);
     assert!(ok, "input MXCSR invalid");
     cpu.rip = h.insn_addr();
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cpu.step()));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Interpreter::new().step(&mut cpu)
+    }));
     let mut st = State::default();
     let (signal, what) = match r {
         Err(p) => {

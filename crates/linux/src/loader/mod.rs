@@ -419,7 +419,7 @@ pub fn load_prepared(t: &mut Thread, prep: Prepared, envp: &[Vec<u8>]) -> Result
     cpu.x87 = X87::default();
     cpu.sse = Sse::default();
     cpu.cet = Default::default();
-    cpu.flush_code_cache();
+    t.engine.invalidate();
     t.shstk = ShstkState::default();
 
     *t.proc.image() = Image {

@@ -209,7 +209,7 @@ fn point_of_no_return(t: &mut Thread, keep: &[i32]) {
     for v in mem.vmas() {
         let _ = mem.unmap(v.start, v.len());
     }
-    t.cpu.flush_code_cache();
+    t.engine.invalidate();
 }
 
 /// Closes every guest descriptor marked FD_CLOEXEC (cetbox's own, and the loader's open files

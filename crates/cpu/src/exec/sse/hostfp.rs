@@ -92,6 +92,10 @@ pub enum FromInt {
     Cvtsi2sd64,
 }
 
+/// Bit-for-bit conversions between an XMM value and the intrinsic vector type.
+#[cfg(target_arch = "x86_64")]
+pub(crate) use imp::{from_m, to_m};
+
 #[cfg(target_arch = "x86_64")]
 mod imp {
     use super::{Bin, Cmp, FromInt, ToInt};
@@ -106,13 +110,13 @@ mod imp {
     }
 
     #[inline(always)]
-    fn to_m(v: u128) -> __m128i {
+    pub(crate) fn to_m(v: u128) -> __m128i {
         // SAFETY: u128 and __m128i are both 16 bytes of plain data with no invalid values.
         unsafe { core::mem::transmute::<u128, __m128i>(v) }
     }
 
     #[inline(always)]
-    fn from_m(v: __m128i) -> u128 {
+    pub(crate) fn from_m(v: __m128i) -> u128 {
         // SAFETY: as in `to_m`.
         unsafe { core::mem::transmute::<__m128i, u128>(v) }
     }

@@ -71,7 +71,7 @@ impl Op {
             insn,
         };
         if !insn.is_invalid() && handler_for(insn.code()).is_some() {
-            if let Some(f) = crate::fast::select(&mut op) {
+            if let Some(f) = super::select::select(&mut op) {
                 op.run = f;
             }
         }

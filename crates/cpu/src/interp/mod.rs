@@ -1,0 +1,170 @@
+//! The interpreter: the reference engine. Guest code is decoded once into blocks of
+//! pre-decoded instructions (`block`), each paired with a form-specialized executor (`fast`,
+//! `fast_sse`, chosen at decode time by `select`, `select_sse`) or with the family handler of
+//! the instruction semantics in `crate::exec`.
+
+pub(crate) mod block;
+pub(crate) mod fast;
+pub(crate) mod fast_sse;
+mod select;
+mod select_sse;
+
+use crate::engine::{Engine, Exit};
+use crate::{Cpu, Exception};
+use block::{BlockCache, Op, EMPTY};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The interpreting engine; its only state is the decoded-block cache.
+#[derive(Default)]
+pub struct Interpreter {
+    cache: BlockCache,
+}
+
+impl Interpreter {
+    pub fn new() -> Interpreter {
+        Interpreter::default()
+    }
+}
+
+impl Engine for Interpreter {
+    fn run(&mut self, cpu: &mut Cpu, stop: &AtomicBool) -> Exit {
+        let exit = run_blocks(cpu, &mut self.cache, stop);
+        cpu.fp_sync();
+        exit
+    }
+
+    fn step(&mut self, cpu: &mut Cpu) -> Option<Exit> {
+        step(cpu, false)
+    }
+
+    fn invalidate(&mut self) {
+        self.cache.clear();
+    }
+
+    fn fork(&self) -> Box<dyn Engine> {
+        Box::new(Interpreter::new())
+    }
+
+    fn name(&self) -> &'static str {
+        "interp"
+    }
+}
+
+fn run_blocks(cpu: &mut Cpu, cache: &mut BlockCache, stop: &AtomicBool) -> Exit {
+    // The block that just ran, whose successor cache the next lookup may use and fill.
+    let mut prev: Option<u32> = None;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Exit::Interrupted;
+        }
+        let epoch = cpu.mem.code_epoch();
+        if epoch != cache.epoch {
+            cache.clear();
+            cache.epoch = epoch;
+            prev = None;
+        }
+        let rip = cpu.rip;
+        let idx = match prev {
+            Some(p) => {
+                let s = &cache.blocks[p as usize].succ;
+                if s[0].0 == rip && rip != EMPTY {
+                    s[0].1
+                } else if s[1].0 == rip && rip != EMPTY {
+                    s[1].1
+                } else {
+                    match cache.get(rip, &cpu.mem) {
+                        Ok((i, cleared)) => {
+                            if !cleared {
+                                let s = &mut cache.blocks[p as usize].succ;
+                                s[1] = s[0];
+                                s[0] = (rip, i);
+                            }
+                            i
+                        }
+                        Err(e) => return Exit::Exception(e),
+                    }
+                }
+            }
+            None => match cache.get(rip, &cpu.mem) {
+                Ok((i, _)) => i,
+                Err(e) => return Exit::Exception(e),
+            },
+        };
+        let block = &cache.blocks[idx as usize];
+        let ops = &block.ops[..];
+        // How many instructions retired, from an op's position (computed only when the
+        // block is left early, so the loop itself keeps no counter).
+        let base = ops.as_ptr() as usize;
+        let retired = |op: &Op| ((op as *const Op as usize - base) / size_of::<Op>()) as u64 + 1;
+        let mut done = ops.len() as u64;
+        for op in ops {
+            let next = op.next_ip;
+            cpu.rip = next;
+            if let Err(e) = (op.run)(cpu, op) {
+                if !e.is_trap() {
+                    cpu.rip = op.insn.ip();
+                }
+                cpu.icount += retired(op);
+                return Exit::Exception(e);
+            }
+            // A taken branch, or a store that changed guest code (possibly the rest of this
+            // very block, as self-modifying code does): continue from a fresh decode.
+            if cpu.rip != next || cpu.mem.code_epoch() != cache.epoch {
+                done = retired(op);
+                break;
+            }
+        }
+        cpu.icount += done;
+        if block.ends_in_syscall && cpu.rip == block.ops[block.ops.len() - 1].next_ip {
+            return Exit::Syscall;
+        }
+        prev = Some(idx);
+    }
+}
+
+/// Executes one instruction at RIP with the same pre-decoding as the block cache, so single
+/// steps run the same code as blocks. `reference` runs the family handler instead of the
+/// form-specialized executor: the reference the fast paths are tested against.
+fn step(cpu: &mut Cpu, reference: bool) -> Option<Exit> {
+    let rip = cpu.rip;
+    let mut buf = [0u8; 16];
+    let n = match cpu.mem.fetch(rip, &mut buf) {
+        Ok(n) => n,
+        Err(f) => return Some(Exit::Exception(Exception::from(f))),
+    };
+    let mut dec = iced_x86::Decoder::with_ip(64, &buf[..n], rip, iced_x86::DecoderOptions::NONE);
+    let insn = dec.decode();
+    if insn.is_invalid() && dec.last_error() == iced_x86::DecoderError::NoMoreBytes {
+        // As `run` reports it: the instruction runs into a page that may not be executed.
+        return Some(Exit::Exception(block::straddle_fault(
+            &cpu.mem,
+            rip + n as u64,
+        )));
+    }
+    let op = Op::new(insn);
+    cpu.rip = op.next_ip;
+    cpu.icount += 1;
+    let r = if reference {
+        cpu.fp_sync();
+        (op.exec)(cpu, &op.insn)
+    } else {
+        (op.run)(cpu, &op)
+    };
+    cpu.fp_sync();
+    if let Err(e) = r {
+        if !e.is_trap() {
+            cpu.rip = rip;
+        }
+        return Some(Exit::Exception(e));
+    }
+    if op.insn.code() == iced_x86::Code::Syscall {
+        return Some(Exit::Syscall);
+    }
+    None
+}
+
+/// `Engine::step` through the family handlers alone, bypassing the specialized forms.
+#[doc(hidden)]
+pub fn step_reference(cpu: &mut Cpu) -> Option<Exit> {
+    step(cpu, true)
+}
