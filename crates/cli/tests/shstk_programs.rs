@@ -308,8 +308,16 @@ fn attack_overwritten_saved_return_address_is_stopped() {
 // ---------------------------------------------------------------------------------------------
 // 2. Correct programs keep working with --shstk=on
 
+/// A program from tests/guest/, built, with how it is run.
+struct GuestProgram {
+    bin: PathBuf,
+    args: Vec<String>,
+    stdin: Option<PathBuf>,
+    env: Vec<(String, String)>,
+}
+
 /// A program from tests/guest/, built as guest.rs builds it (directives `//! key: value`).
-fn guest(id: &str) -> (PathBuf, Vec<String>, Option<PathBuf>, Vec<(String, String)>) {
+fn guest(id: &str) -> GuestProgram {
     let root = common::repo_root().join("tests/guest");
     let source = ["c", "cc"]
         .iter()
@@ -349,11 +357,21 @@ fn guest(id: &str) -> (PathBuf, Vec<String>, Option<PathBuf>, Vec<(String, Strin
     flags.push(if static_pie { "-static-pie" } else { "-static" });
     let link: &[&str] = if cxx { &["-lm"] } else { &["-lm", "-lpthread"] };
     let bin = build(if cxx { "g++" } else { "gcc" }, &source, &flags, link);
-    (bin, args, stdin, env)
+    GuestProgram {
+        bin,
+        args,
+        stdin,
+        env,
+    }
 }
 
 fn guest_same_as_native(id: &str) {
-    let (bin, args, stdin, env) = guest(id);
+    let GuestProgram {
+        bin,
+        args,
+        stdin,
+        env,
+    } = guest(id);
     let d1 = TempDir::new("shstk-guest");
     let d2 = TempDir::new("shstk-guest");
     let mut s = Spec::new(&bin).args(args);
@@ -573,7 +591,7 @@ fn calls_on_another_stack_without_switching_shadow_stacks_are_fine() {
 
 /// Real programs from tests/guest/ that use this glibc's longjmp and then return.
 fn guest_incompatible(id: &str) {
-    let (bin, args, _, _) = guest(id);
+    let GuestProgram { bin, args, .. } = guest(id);
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let on = cetbox(&bin, &a, &["--shstk=on"]);
     assert_killed_by_cp(&on, id);

@@ -86,7 +86,7 @@ fn msb(size: u8) -> u64 {
 /// PF: set when the low byte has an even number of one bits.
 #[inline(always)]
 pub fn parity(v: u64) -> bool {
-    (v as u8).count_ones() % 2 == 0
+    (v as u8).count_ones().is_multiple_of(2)
 }
 
 impl Flags {
@@ -273,12 +273,12 @@ impl Flags {
     pub fn set_arith(&mut self, cf: bool, pf: bool, af: bool, zf: bool, sf: bool, of: bool) {
         self.op = FlagOp::Materialized;
         self.bits = (self.bits & !ARITH)
-            | cf as u64 * CF
-            | pf as u64 * PF
-            | af as u64 * AF
-            | zf as u64 * ZF
-            | sf as u64 * SF
-            | of as u64 * OF;
+            | (cf as u64 * CF)
+            | (pf as u64 * PF)
+            | (af as u64 * AF)
+            | (zf as u64 * ZF)
+            | (sf as u64 * SF)
+            | (of as u64 * OF);
     }
 
     #[inline(always)]

@@ -209,13 +209,13 @@ pub fn reg_size(r: Register) -> u32 {
     let n = r as u32;
     if (RAX..=R15).contains(&n) || r == Register::RIP {
         8
-    } else if n >= EAX && n < RAX || r == Register::EIP {
+    } else if (EAX..RAX).contains(&n) || r == Register::EIP {
         4
-    } else if n >= AX && n < EAX {
+    } else if (AX..EAX).contains(&n) {
         2
-    } else if n >= AL && n < AX {
+    } else if (AL..AX).contains(&n) {
         1
-    } else if n >= XMM0 && n < XMM0 + 32 {
+    } else if (XMM0..XMM0 + 32).contains(&n) {
         16
     } else {
         8

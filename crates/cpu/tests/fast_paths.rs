@@ -170,7 +170,7 @@ fn fast_forms_match_family_handlers() {
             }
             gpr[3] = data + r.below(5 * PAGE_SIZE - 16); // rbx: base
             gpr[1] = r.below(64); // rcx: index / count
-            gpr[4] = data + PAGE_SIZE + r.below(2 * PAGE_SIZE) & !(r.below(2) * 7); // rsp
+            gpr[4] = (data + PAGE_SIZE + r.below(2 * PAGE_SIZE)) & !(r.below(2) * 7); // rsp
             if r.below(4) == 0 {
                 gpr[0] = data + r.below(PAGE_SIZE); // rax as a jump or call target
             }

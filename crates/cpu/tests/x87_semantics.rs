@@ -52,7 +52,7 @@ fn harness() -> &'static Mutex<Harness> {
             mem,
             code,
             data,
-            jit: jit as *mut u8,
+            jit: jit.cast::<u8>(),
         })
     })
 }

@@ -287,7 +287,7 @@ const PM_EXCLUSIVE: u64 = 1 << 56;
 fn write_all(fd: i32, mut b: &[u8]) -> bool {
     while !b.is_empty() {
         // SAFETY: writing from our own buffer.
-        let r = unsafe { libc::write(fd, b.as_ptr() as *const libc::c_void, b.len()) };
+        let r = unsafe { libc::write(fd, b.as_ptr().cast::<libc::c_void>(), b.len()) };
         if r < 0 {
             if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
@@ -309,7 +309,7 @@ fn read_full(fd: i32, b: &mut [u8]) -> bool {
         let r = unsafe {
             libc::read(
                 fd,
-                b[done..].as_mut_ptr() as *mut libc::c_void,
+                b[done..].as_mut_ptr().cast::<libc::c_void>(),
                 b.len() - done,
             )
         };

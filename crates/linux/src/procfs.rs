@@ -121,7 +121,7 @@ fn memfd_with(content: &[u8], flags: i32) -> SysResult {
         let r = unsafe {
             libc::write(
                 fd,
-                content[done..].as_ptr() as *const libc::c_void,
+                content[done..].as_ptr().cast::<libc::c_void>(),
                 content.len() - done,
             )
         };
@@ -496,7 +496,7 @@ pub fn status(t: &Thread) -> Vec<u8> {
     let _ = writeln!(o, "NStgid:\t{pid}");
     let _ = writeln!(o, "NSpid:\t{}", t.tid);
     let kb = |o: &mut String, n: &str, v: u64| {
-        let _ = writeln!(o, "{}\t{:>8} kB", format!("{n}:"), v);
+        let _ = writeln!(o, "{n}:\t{v:>8} kB");
     };
     kb(&mut o, "VmPeak", sz.vm_size);
     kb(&mut o, "VmSize", sz.vm_size);

@@ -7,6 +7,7 @@ use crate::errno::{Errno, SysResult};
 use crate::events::Switch;
 use crate::options::ShstkPolicy;
 use crate::process::Thread;
+use crate::signals::frame::BadFrame;
 use cetbox_cpu::state::{U_CET_SH_STK_EN, U_CET_WR_SHSTK_EN};
 use cetbox_mem::{page_ceil, Access, MapRequest, VmaKind, PAGE_SIZE};
 
@@ -32,7 +33,7 @@ pub fn default_size() -> u64 {
     };
     // SAFETY: getrlimit writes into the struct we own.
     unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut r) };
-    page_ceil((r.rlim_cur as u64).min(SZ_4G))
+    page_ceil(r.rlim_cur.min(SZ_4G))
 }
 
 /// Creates a shadow-stack mapping as the kernel's alloc_shstk does: private anonymous,
@@ -50,7 +51,7 @@ pub fn alloc(t: &Thread, addr: u64, len: u64, token_at: Option<u64>) -> Result<u
         VmaKind::ShadowStack,
     );
     if addr != 0 {
-        if addr % PAGE_SIZE != 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         if addr.checked_add(len).is_none_or(|e| e > TASK_SIZE_MAX) {
@@ -237,21 +238,22 @@ pub fn on_exec(t: &mut Thread) {
 
 /// Pushes the shadow-stack part of a signal frame (§7.1): the sigframe token and the restorer.
 /// Err means delivery fails and the caller forces SIGSEGV.
-pub fn signal_push(t: &mut Thread, restorer: u64) -> Result<(), ()> {
+pub fn signal_push(t: &mut Thread, restorer: u64) -> Result<(), BadFrame> {
     if t.shstk.features & SHSTK == 0 {
         return Ok(());
     }
     let s = t.cpu.cet.ssp;
-    if restorer == 0 || s == 0 || s % 8 != 0 {
-        return Err(());
+    if restorer == 0 || s == 0 || !s.is_multiple_of(8) {
+        return Err(BadFrame);
     }
     // A tracer can set any aligned SSP below TASK_SIZE_MAX, 8 included.
-    let frame = s.checked_sub(16).ok_or(())?;
+    let frame = s.checked_sub(16).ok_or(BadFrame)?;
     let mem = t.mem();
-    mem.check(frame, 16, Access::ShadowWrite).map_err(|_| ())?;
+    mem.check(frame, 16, Access::ShadowWrite)
+        .map_err(|_| BadFrame)?;
     mem.shadow_write(frame + 8, 8, s | SIGFRAME_TOKEN)
-        .map_err(|_| ())?;
-    mem.shadow_write(frame, 8, restorer).map_err(|_| ())?;
+        .map_err(|_| BadFrame)?;
+    mem.shadow_write(frame, 8, restorer).map_err(|_| BadFrame)?;
     t.cpu.cet.ssp = frame;
     record_switch(t, "signal delivery", s, frame);
     Ok(())
@@ -263,7 +265,7 @@ pub fn signal_restore(t: &mut Thread) -> Result<(), Errno> {
         return Ok(());
     }
     let p = t.cpu.cet.ssp;
-    if p == 0 || p % 8 != 0 {
+    if p == 0 || !p.is_multiple_of(8) {
         return Err(Errno::EINVAL);
     }
     match t.mem().find_vma(p) {
@@ -275,7 +277,7 @@ pub fn signal_restore(t: &mut Thread) -> Result<(), Errno> {
         return Err(Errno::EINVAL);
     }
     let target = tok & !SIGFRAME_TOKEN;
-    if target % 8 != 0 || target >= TASK_SIZE_MAX {
+    if !target.is_multiple_of(8) || target >= TASK_SIZE_MAX {
         return Err(Errno::EINVAL);
     }
     t.cpu.cet.ssp = target;

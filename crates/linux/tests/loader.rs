@@ -344,7 +344,7 @@ fn scripts() {
         ]
     );
     assert_eq!(p.execfn, s.to_str().unwrap().as_bytes());
-    assert_eq!(p.interp.is_none(), true);
+    assert!(p.interp.is_none());
 
     let missing = dir.join("s_missing");
     std::fs::write(&missing, "#!/nonexistent/interp\n").unwrap();
@@ -455,6 +455,7 @@ fn check_common(t: &Thread, path: &Path, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> 
     // SAFETY: no preconditions.
     assert_eq!(
         auxv_get(&auxv, st::AT_UID),
+        // SAFETY: getuid has no preconditions.
         Some(unsafe { libc::getuid() } as u64)
     );
     let hw = auxv_get(&auxv, st::AT_HWCAP).unwrap();
@@ -667,7 +668,7 @@ fn mmap_checks(t: &mut Thread) {
     use m::{sys_mmap as mmap, sys_mprotect as mprotect, sys_munmap as munmap};
     let base = t.mem().mmap_base();
     let a = call(mmap, t, &[0, 3 * PAGE_SIZE, RW, PRIV_ANON, u64::MAX, 0]).unwrap();
-    assert!(a < base && a % PAGE_SIZE == 0);
+    assert!(a < base && a.is_multiple_of(PAGE_SIZE));
     let b = call(mmap, t, &[0, PAGE_SIZE, RW, PRIV_ANON, u64::MAX, 0]).unwrap();
     assert_eq!(
         b + PAGE_SIZE,

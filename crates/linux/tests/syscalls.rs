@@ -208,6 +208,7 @@ fn bad_descriptors() {
     );
     // SAFETY: F_GETFD on a descriptor number.
     assert!(unsafe { libc::fcntl(own, libc::F_GETFD) } >= 0);
+    // SAFETY: as above.
     assert!(unsafe { libc::fcntl(own - 1, libc::F_GETFD) } < 0);
     syscalls::fs::unregister_private_fd(own);
     // SAFETY: closing our own descriptor.
@@ -480,6 +481,7 @@ fn clocks() {
 fn rlimits() {
     let mut g = guest();
     let b = g.map(4096, RW);
+    // SAFETY: rlimit is plain integers; all-zero is a valid value.
     let mut want: libc::rlimit = unsafe { std::mem::zeroed() };
     // SAFETY: getrlimit fills the struct.
     unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut want) };

@@ -197,7 +197,7 @@ pub fn mincore(start: u64, len: u64, out: &mut [u8]) -> io::Result<()> {
         libc::mincore(
             start as *mut libc::c_void,
             len as usize,
-            out.as_mut_ptr() as *mut libc::c_uchar,
+            out.as_mut_ptr().cast::<libc::c_uchar>(),
         )
     };
     if r != 0 {

@@ -111,7 +111,7 @@ impl PageTable {
         unsafe {
             libc::madvise(p, ENTRIES, libc::MADV_DONTDUMP);
         }
-        ACTIVE.store(p as *mut AtomicU8, Ordering::Release);
+        ACTIVE.store(p.cast::<AtomicU8>(), Ordering::Release);
         Ok(PageTable {
             base: p as *const AtomicU8,
         })

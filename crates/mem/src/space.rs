@@ -1206,7 +1206,7 @@ impl AddressSpace {
     /// and replaces it with `new` if equal; returns the old value (RSTORSSP's locked RMW).
     pub fn shadow_cmpxchg(&self, addr: u64, f: impl Fn(u64) -> u64) -> Result<u64, Fault> {
         self.check(addr, 8, Access::ShadowWrite)?;
-        if addr % 8 != 0 {
+        if !addr.is_multiple_of(8) {
             // Callers align the slot; should one not, serialise rather than make a misaligned
             // atomic reference.
             static SPLIT: Mutex<()> = Mutex::new(());

@@ -143,7 +143,7 @@ fn count_reg(cpu: &Cpu, i: &Instruction) -> (u64, u64) {
 fn loop_(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let (c, mask) = count_reg(cpu, i);
     let c = c.wrapping_sub(1) & mask;
-    cpu.gpr[1] = if mask == u64::MAX { c } else { c }; // a 32-bit count zero-extends
+    cpu.gpr[1] = c; // masked above: a 32-bit count zero-extends RCX
     let take = c != 0
         && match i.code() {
             Code::Loope_rel8_64_RCX | Code::Loope_rel8_64_ECX => cpu.flags.zf(),

@@ -51,7 +51,7 @@ pub fn edge(rng: &mut Rng, width: u8) -> u64 {
         11 => rng.gen_range(0..=bits as u64 + 2),
         12 => 1u64 << rng.gen_range(0..bits),
         13 => (1u64 << rng.gen_range(0..bits)).wrapping_neg(),
-        14 => 0x80 | (0x7f << rng.gen_range(0..2) * 8),
+        14 => 0x80 | (0x7f << (rng.gen_range(0..2) * 8)),
         _ => (1u64 << rng.gen_range(0..bits)) - 1,
     };
     v & m

@@ -207,6 +207,7 @@ impl Harness {
         v
     }
 
+    #[allow(clippy::mut_from_ref)] // the page is not owned by `self`: see the SAFETY comment
     fn data_slice(&self) -> &mut [u8] {
         // SAFETY: the data page is ours for the life of the process; the harness lock
         // serializes every user.
@@ -333,11 +334,11 @@ pub fn compare(form: &Form, data: u64, n: &Outcome, e: &Outcome, opts: CompareOp
             return d; // the emulator stopped: the rest is noise
         }
     }
-    for i in 0..16 {
+    for (i, name) in GPR_NAMES.iter().enumerate() {
         if n.st.gpr[i] != e.st.gpr[i] {
             d.push(format!(
-                "{}: native {:#018x} emulator {:#018x}",
-                GPR_NAMES[i], n.st.gpr[i], e.st.gpr[i]
+                "{name}: native {:#018x} emulator {:#018x}",
+                n.st.gpr[i], e.st.gpr[i]
             ));
         }
     }

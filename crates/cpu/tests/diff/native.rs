@@ -173,7 +173,11 @@ pub fn place(code: u64, insn: &[u8], pads: &[u64]) {
 /// # Safety
 /// `addr..addr + data.len()` must be writable host memory nobody else is using.
 pub unsafe fn write(addr: u64, data: &[u8]) {
-    std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len());
+    // SAFETY: the caller guarantees the range is writable and unused; `data` is a live slice
+    // that cannot overlap host-owned test memory.
+    unsafe {
+        std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len());
+    }
 }
 
 /// What the host did.
@@ -231,7 +235,7 @@ extern "C" fn on_fault(sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mut 
     let code = CODE_BASE.load(Ordering::SeqCst);
     // SAFETY: the kernel passes a valid ucontext_t to an SA_SIGINFO handler.
     unsafe {
-        let uc = ctx as *mut libc::ucontext_t;
+        let uc = ctx.cast::<libc::ucontext_t>();
         let rip = (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] as u64;
         if code != 0 && rip >= code + REGION_START && rip < code + REGION_END {
             FAULT_SIG.store(sig, Ordering::SeqCst);
@@ -283,7 +287,7 @@ fn ensure_altstack() {
         // SAFETY: the stack memory is leaked, so it outlives the thread.
         unsafe {
             let ss = libc::stack_t {
-                ss_sp: mem.as_mut_ptr() as *mut libc::c_void,
+                ss_sp: mem.as_mut_ptr().cast::<libc::c_void>(),
                 ss_flags: 0,
                 ss_size: SIZE,
             };

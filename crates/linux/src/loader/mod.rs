@@ -232,7 +232,11 @@ pub fn random_bytes(count: usize) -> Vec<u8> {
     while done < count {
         // SAFETY: the buffer has `count - done` writable bytes at that offset.
         let r = unsafe {
-            libc::getrandom(b[done..].as_mut_ptr() as *mut libc::c_void, count - done, 0)
+            libc::getrandom(
+                b[done..].as_mut_ptr().cast::<libc::c_void>(),
+                count - done,
+                0,
+            )
         };
         if r <= 0 {
             break;
@@ -260,7 +264,7 @@ pub fn stack_rlimit() -> Option<u64> {
     if r.rlim_cur == libc::RLIM_INFINITY {
         None
     } else {
-        Some(r.rlim_cur as u64)
+        Some(r.rlim_cur)
     }
 }
 

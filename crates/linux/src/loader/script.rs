@@ -96,11 +96,11 @@ mod tests {
         assert!(p(b"#!\n").is_err());
         assert!(p(b"#!   \t \n").is_err());
         let mut long = b"#!/".to_vec();
-        long.extend(std::iter::repeat(b'a').take(300));
+        long.extend(std::iter::repeat_n(b'a', 300));
         assert!(p(&long).is_err());
         // A long argument is merely truncated.
         let mut arg = b"#!/bin/sh ".to_vec();
-        arg.extend(std::iter::repeat(b'x').take(300));
+        arg.extend(std::iter::repeat_n(b'x', 300));
         let (n, a) = p(&arg).unwrap();
         assert_eq!(n, b"/bin/sh");
         assert_eq!(a.unwrap().len(), 255 - 10);

@@ -120,7 +120,7 @@ fn parse_notes(d: &[u8], p: &mut Properties) {
             return;
         };
         let name_off = o + 12;
-        let desc_off = name_off + (namesz as usize).next_multiple_of(4).max(0);
+        let desc_off = name_off + (namesz as usize).next_multiple_of(4);
         let desc_off = desc_off.next_multiple_of(8).min(d.len());
         let desc_end = desc_off.saturating_add(descsz as usize);
         if desc_end > d.len() {

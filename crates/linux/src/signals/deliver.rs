@@ -243,7 +243,7 @@ fn act_on(t: &mut Thread, info: SigInfo, restart: &mut Option<Restart>) -> bool 
                     }
                     true
                 }
-                Err(()) => {
+                Err(frame::BadFrame) => {
                     t.signals.saved_mask = saved;
                     force_sigsegv(t, sig);
                     false
@@ -280,12 +280,12 @@ fn setup_frame(
     act: &SigAction,
     handler: u64,
     frame_mask: u64,
-) -> Result<(), ()> {
+) -> Result<(), frame::BadFrame> {
     let p = frame::write(t, info, act, frame_mask)?;
     let ssp = t.cpu.cet.ssp;
     if crate::shstk::signal_push(t, act.restorer).is_err() {
         report_delivery_failure(t, ssp);
-        return Err(());
+        return Err(frame::BadFrame);
     }
     frame::enter_handler(t, sig, &p, handler);
     Ok(())

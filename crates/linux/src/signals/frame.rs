@@ -158,30 +158,30 @@ pub fn write(
     info: &SigInfo,
     act: &SigAction,
     saved_mask: u64,
-) -> Result<Placement, ()> {
+) -> Result<Placement, BadFrame> {
     // x86-64 handlers must return through a user-space restorer.
     if act.flags & super::SA_RESTORER == 0 {
-        return Err(());
+        return Err(BadFrame);
     }
-    let p = place(t.cpu.gpr[4], act.flags, &t.signals.altstack).ok_or(())?;
+    let p = place(t.cpu.gpr[4], act.flags, &t.signals.altstack).ok_or(BadFrame)?;
     let mem = t.mem();
     // The ranges must be ordinary user memory below the top of the address space.
-    let top = p.fpstate.checked_add(FPSTATE_SIZE).ok_or(())?;
+    let top = p.fpstate.checked_add(FPSTATE_SIZE).ok_or(BadFrame)?;
     if p.frame >= top || top > 0x7fff_ffff_f000 {
-        return Err(());
+        return Err(BadFrame);
     }
     let fp = fpstate_image(&t.cpu.x87, &t.cpu.sse);
-    mem.write_bytes(p.fpstate, &fp).map_err(|_| ())?;
+    mem.write_bytes(p.fpstate, &fp).map_err(|_| BadFrame)?;
     let uc = ucontext_image(t, p.fpstate, saved_mask);
     let mut head = [0u8; (UC + 304) as usize];
     head[..8].copy_from_slice(&act.restorer.to_le_bytes());
     head[8..].copy_from_slice(&uc);
-    mem.write_bytes(p.frame, &head).map_err(|_| ())?;
+    mem.write_bytes(p.frame, &head).map_err(|_| BadFrame)?;
     // Like the kernel, siginfo is only written for SA_SIGINFO handlers (RSI points at the
     // area either way).
     if act.flags & SA_SIGINFO != 0 {
         mem.write_bytes(p.frame + INFO, &info.to_bytes())
-            .map_err(|_| ())?;
+            .map_err(|_| BadFrame)?;
     }
     Ok(p)
 }
@@ -204,7 +204,9 @@ pub fn enter_handler(t: &mut Thread, sig: i32, p: &Placement, handler: u64) {
     c.sse = Sse::default();
 }
 
-/// Why rt_sigreturn failed (the caller forces SIGSEGV).
+/// A signal frame (or its shadow-stack part) could not be placed, written or read back: Linux
+/// then forces SIGSEGV (arch/x86/kernel/signal.c: `handle_signal` -> `signal_setup_done` ->
+/// `force_sigsegv` on delivery; `sys_rt_sigreturn` -> `signal_fault` on return).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BadFrame;
 

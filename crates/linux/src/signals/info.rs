@@ -74,7 +74,7 @@ impl SigInfo {
     /// Reads a host `siginfo_t` (same layout: cetbox runs on x86-64 Linux).
     pub fn from_host(info: &libc::siginfo_t) -> SigInfo {
         // SAFETY: siginfo_t is 128 plain bytes on x86-64 Linux.
-        let b: &[u8; 128] = unsafe { &*(info as *const libc::siginfo_t as *const [u8; 128]) };
+        let b: &[u8; 128] = unsafe { &*(info as *const libc::siginfo_t).cast::<[u8; 128]>() };
         SigInfo::from_bytes(b)
     }
 

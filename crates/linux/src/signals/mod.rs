@@ -238,7 +238,7 @@ impl AltStack {
 }
 
 /// Per-thread signal state.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ThreadSignals {
     /// Blocked signals: bit (sig - 1). Change it through `deliver::set_mask`, which mirrors it
     /// onto the host thread.
@@ -258,22 +258,6 @@ pub struct ThreadSignals {
     pub cr2: u64,
     /// Index of this thread's slot in the host-signal registry (`host.rs`).
     pub host_slot: Option<usize>,
-}
-
-impl Default for ThreadSignals {
-    fn default() -> Self {
-        ThreadSignals {
-            mask: 0,
-            pending: Vec::new(),
-            altstack: AltStack::default(),
-            saved_mask: None,
-            in_syscall: None,
-            trapno: 0,
-            err: 0,
-            cr2: 0,
-            host_slot: None,
-        }
-    }
 }
 
 /// Bit for signal `sig` in a mask.

@@ -46,6 +46,7 @@ const MREMAP_DONTUNMAP: u64 = 4;
 pub fn enough_memory(len: u64) -> bool {
     // SAFETY: sysinfo fills the zeroed struct.
     let mut si: libc::sysinfo = unsafe { std::mem::zeroed() };
+    // SAFETY: sysinfo writes only into `si`.
     if unsafe { libc::sysinfo(&mut si) } != 0 {
         return true;
     }
@@ -77,6 +78,7 @@ fn fd_info(fd: i32) -> Result<FdInfo, Errno> {
     }
     // SAFETY: fstat writes into the zeroed struct we pass; an invalid fd gives EBADF.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes only into `st`.
     if unsafe { libc::fstat(fd, &mut st) } != 0 {
         return Err(Errno::EBADF);
     }
@@ -367,7 +369,7 @@ pub fn sys_brk(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // SAFETY: `r` is a valid rlimit to fill.
     if unsafe { libc::getrlimit(libc::RLIMIT_DATA, &mut r) } == 0
         && r.rlim_cur != libc::RLIM_INFINITY
-        && want - start > r.rlim_cur as u64
+        && want - start > r.rlim_cur
     {
         return Ok(cur);
     }
@@ -708,7 +710,7 @@ pub fn sys_membarrier(_t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// Grows the main thread's stack (a MAP_GROWSDOWN / [stack] VMA) to cover `addr` if Linux
 /// would, up to RLIMIT_STACK. Returns whether the faulting access should be retried.
 pub fn try_grow_stack(t: &mut crate::process::Thread, addr: u64) -> bool {
-    if addr < MMAP_MIN_ADDR || addr >= TASK_SIZE {
+    if !(MMAP_MIN_ADDR..TASK_SIZE).contains(&addr) {
         return false;
     }
     let mem = t.mem();

@@ -18,7 +18,7 @@ use cetbox_mem::Access;
 const SIGSET_SIZE: u64 = 8;
 
 fn raw(ret: libc::c_long) -> SysResult {
-    Errno::check(ret as i64)
+    Errno::check(ret)
 }
 
 fn read_action(t: &Thread, addr: u64) -> Result<SigAction, Errno> {

@@ -200,7 +200,7 @@ pub fn read_val<T: Copy>(t: &Thread, addr: u64) -> Result<T, Errno> {
 pub fn write_val<T: Copy>(t: &Thread, addr: u64, v: &T) -> Result<(), Errno> {
     let p = buf(t, addr, std::mem::size_of::<T>() as u64, Access::Write)?;
     // SAFETY: the bytes are writable guest memory; write_unaligned copes with any alignment.
-    unsafe { std::ptr::write_unaligned(p as *mut T, *v) };
+    unsafe { std::ptr::write_unaligned(p.cast::<T>(), *v) };
     Ok(())
 }
 
