@@ -43,18 +43,6 @@ const EMULATED: u64 = CSIGNAL
 /// In a vfork child: the write end of the pipe its parent waits on (-1 otherwise).
 static VFORK_FD: AtomicI32 = AtomicI32::new(-1);
 
-/// Where the vfork pipe's write end is moved: high, out of the way of descriptors a guest
-/// picks itself (shells use 10 and up, bash 255), and registered as cetbox's.
-fn private_fd_floor() -> i32 {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
-    let lim = r.rlim_cur.min(1 << 20) as i64;
-    (lim - 64).max(300) as i32
-}
 
 /// Closes `fd` (ignoring errors).
 fn close(fd: i32) {
@@ -143,15 +131,8 @@ pub fn fork_process_ex(
         if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
             return Err(Errno::last());
         }
-        let floor = private_fd_floor();
         for p in pipe.iter_mut() {
-            // SAFETY: duplicating a descriptor we own.
-            let hi = unsafe { libc::fcntl(*p, libc::F_DUPFD_CLOEXEC, floor) };
-            if hi >= 0 {
-                close(*p);
-                *p = hi;
-            }
-            crate::syscalls::fs::register_private_fd(*p);
+            *p = crate::syscalls::fs::make_private_fd(*p);
         }
     }
 
@@ -284,47 +265,23 @@ const PM_PRESENT: u64 = 1 << 63;
 const PM_FILE: u64 = 1 << 61;
 const PM_EXCLUSIVE: u64 = 1 << 56;
 
-fn write_all(fd: i32, mut b: &[u8]) -> bool {
-    while !b.is_empty() {
-        // SAFETY: writing from our own buffer.
-        let r = unsafe { libc::write(fd, b.as_ptr().cast::<libc::c_void>(), b.len()) };
-        if r < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return false;
-        }
-        if r == 0 {
-            return false;
-        }
-        b = &b[r as usize..];
-    }
-    true
+/// The transfer pipe as a `File`, for the standard library's `write_all` and `read_exact`
+/// (which retry on EINTR); never closed by it.
+fn pipe_file(fd: i32) -> std::mem::ManuallyDrop<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: `fd` is an open pipe end the caller owns for the whole transfer; ManuallyDrop
+    // keeps the File from closing it.
+    std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+fn write_all(fd: i32, b: &[u8]) -> bool {
+    use std::io::Write;
+    pipe_file(fd).write_all(b).is_ok()
 }
 
 fn read_full(fd: i32, b: &mut [u8]) -> bool {
-    let mut done = 0;
-    while done < b.len() {
-        // SAFETY: reading into our own buffer.
-        let r = unsafe {
-            libc::read(
-                fd,
-                b[done..].as_mut_ptr().cast::<libc::c_void>(),
-                b.len() - done,
-            )
-        };
-        if r < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return false;
-        }
-        if r == 0 {
-            return false;
-        }
-        done += r as usize;
-    }
-    true
+    use std::io::Read;
+    pipe_file(fd).read_exact(b).is_ok()
 }
 
 /// The child's side: every private page it made its own since the fork (present, anonymous,

@@ -82,22 +82,11 @@ fn outcome_text(o: Outcome, k: ViolationKind) -> String {
 /// registers as its own, so the guest can neither see nor close it, and execve's closing of
 /// close-on-exec descriptors leaves it open.
 fn private_file(f: File) -> File {
-    use std::os::unix::io::{AsRawFd, FromRawFd};
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
-    let floor = ((r.rlim_cur.min(1 << 20) as i64) - 32).max(300) as i32;
-    // SAFETY: duplicating a descriptor we own.
-    let hi = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, floor) };
-    if hi < 0 {
-        return f;
-    }
-    cetbox_linux::syscalls::fs::register_private_fd(hi);
-    // SAFETY: `hi` is a new descriptor nobody else owns; `f` is closed when dropped here.
-    unsafe { File::from_raw_fd(hi) }
+    use std::os::unix::io::{FromRawFd, IntoRawFd};
+    let fd = cetbox_linux::syscalls::fs::make_private_fd(f.into_raw_fd());
+    // SAFETY: `fd` is the descriptor `f` owned (or its duplicate, `f`'s closed); nobody else
+    // owns it.
+    unsafe { File::from_raw_fd(fd) }
 }
 
 impl Reporter {

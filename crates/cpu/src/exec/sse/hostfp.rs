@@ -121,9 +121,10 @@ mod imp {
         unsafe { core::mem::transmute::<__m128i, u128>(v) }
     }
 
-    /// `INS a, b` under MXCSR `csr`; returns (a, MXCSR after).
-    macro_rules! bin {
-        ($ins:literal, $csr:expr, $a:expr, $b:expr) => {{
+    /// Runs the instruction template (pieces of an `asm!` string over `{a}` and `{b}`) on
+    /// (a, b) under MXCSR `csr`; returns (a, MXCSR after).
+    macro_rules! under_csr {
+        ([$($piece:expr),*], $csr:expr, $a:expr, $b:expr) => {{
             let mut a = to_m($a);
             let b = to_m($b);
             let mut csr: u32 = safe_csr($csr);
@@ -136,7 +137,7 @@ mod imp {
                 asm!(
                     "stmxcsr [{s}]",
                     "ldmxcsr [{c}]",
-                    concat!($ins, " {a}, {b}"),
+                    concat!($($piece),*),
                     "stmxcsr [{c}]",
                     "ldmxcsr [{s}]",
                     a = inout(xmm_reg) a,
@@ -150,41 +151,26 @@ mod imp {
         }};
     }
 
+    /// `INS a, b` under MXCSR `csr`; returns (a, MXCSR after).
+    macro_rules! bin {
+        ($ins:literal, $csr:expr, $a:expr, $b:expr) => {
+            under_csr!([$ins, " {a}, {b}"], $csr, $a, $b)
+        };
+    }
+
     /// `CMPxx a, b, imm` for a constant predicate.
     macro_rules! cmp {
         ($ins:literal, $p:expr, $csr:expr, $a:expr, $b:expr) => {{
             match $p & 7 {
-                0 => cmp!(@ $ins, 0, $csr, $a, $b),
-                1 => cmp!(@ $ins, 1, $csr, $a, $b),
-                2 => cmp!(@ $ins, 2, $csr, $a, $b),
-                3 => cmp!(@ $ins, 3, $csr, $a, $b),
-                4 => cmp!(@ $ins, 4, $csr, $a, $b),
-                5 => cmp!(@ $ins, 5, $csr, $a, $b),
-                6 => cmp!(@ $ins, 6, $csr, $a, $b),
-                _ => cmp!(@ $ins, 7, $csr, $a, $b),
+                0 => under_csr!([$ins, " {a}, {b}, 0"], $csr, $a, $b),
+                1 => under_csr!([$ins, " {a}, {b}, 1"], $csr, $a, $b),
+                2 => under_csr!([$ins, " {a}, {b}, 2"], $csr, $a, $b),
+                3 => under_csr!([$ins, " {a}, {b}, 3"], $csr, $a, $b),
+                4 => under_csr!([$ins, " {a}, {b}, 4"], $csr, $a, $b),
+                5 => under_csr!([$ins, " {a}, {b}, 5"], $csr, $a, $b),
+                6 => under_csr!([$ins, " {a}, {b}, 6"], $csr, $a, $b),
+                _ => under_csr!([$ins, " {a}, {b}, 7"], $csr, $a, $b),
             }
-        }};
-        (@ $ins:literal, $n:literal, $csr:expr, $a:expr, $b:expr) => {{
-            let mut a = to_m($a);
-            let b = to_m($b);
-            let mut csr: u32 = safe_csr($csr);
-            let mut save: u32 = 0;
-            // SAFETY: as in `bin!`.
-            unsafe {
-                asm!(
-                    "stmxcsr [{s}]",
-                    "ldmxcsr [{c}]",
-                    concat!($ins, " {a}, {b}, ", $n),
-                    "stmxcsr [{c}]",
-                    "ldmxcsr [{s}]",
-                    a = inout(xmm_reg) a,
-                    b = in(xmm_reg) b,
-                    c = in(reg) core::ptr::addr_of_mut!(csr),
-                    s = in(reg) core::ptr::addr_of_mut!(save),
-                    options(nostack),
-                );
-            }
-            (from_m(a), csr)
         }};
     }
 

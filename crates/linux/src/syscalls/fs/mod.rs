@@ -53,6 +53,31 @@ pub fn register_private_fd(fd: i32) -> bool {
     false
 }
 
+/// Moves a descriptor cetbox opened for itself to a high number (close-on-exec, at least 64
+/// below the RLIMIT_NOFILE soft limit, where guests rarely look) and registers it as private.
+/// Returns the descriptor to use: the new one (the old one is closed), or `fd` itself,
+/// registered, if it could not be moved.
+pub fn make_private_fd(fd: i32) -> i32 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
+    let floor = ((r.rlim_cur.min(1 << 20) as i64) - 64).max(300) as i32;
+    // SAFETY: duplicating a descriptor cetbox owns.
+    let hi = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, floor) };
+    let fd = if hi >= 0 {
+        // SAFETY: closing the descriptor just duplicated, which cetbox owns.
+        unsafe { libc::close(fd) };
+        hi
+    } else {
+        fd
+    };
+    register_private_fd(fd);
+    fd
+}
+
 /// Forgets a descriptor registered with [`register_private_fd`] (before cetbox closes it).
 pub fn unregister_private_fd(fd: i32) {
     for slot in &PRIVATE {

@@ -245,24 +245,18 @@ pub(crate) fn sys_getcwd(t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// utimensat: the path may be NULL (then the call works on dirfd); times is NULL or
 /// struct timespec[2].
 pub(crate) fn sys_utimensat(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let path = if a[1] == 0 {
-        None
-    } else {
-        Some(path_arg(t, a[1])?)
-    };
-    let dfd = match &path {
-        Some(pa) => dirfd_arg(a[0], pa.as_bytes())?,
-        None => fd_arg(a[0])?,
-    };
-    let times = opt_buf(t, a[2], 32, Access::Read)?;
-    let pp = path.as_ref().map_or(0, p);
-    host(
-        SYS_utimensat,
-        [dfd as u64, pp, times as u64, a[3] as u32 as u64, 0, 0],
-    )
+    let (dfd, pp, times) = times_args(t, a)?;
+    host(SYS_utimensat, [dfd, pp, times, a[3] as u32 as u64, 0, 0])
 }
 
 pub(crate) fn sys_futimesat(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let (dfd, pp, times) = times_args(t, a)?;
+    host(SYS_futimesat, [dfd, pp, times, 0, 0, 0])
+}
+
+/// The (dirfd, path, times) of utimensat and futimesat: without a path the call works on
+/// dirfd itself; times (two timespecs or timevals, 32 bytes at most) may be NULL.
+fn times_args(t: &Thread, a: [u64; 6]) -> Result<(u64, u64, u64), Errno> {
     let path = if a[1] == 0 {
         None
     } else {
@@ -273,8 +267,7 @@ pub(crate) fn sys_futimesat(t: &mut Thread, a: [u64; 6]) -> SysResult {
         None => fd_arg(a[0])?,
     };
     let times = opt_buf(t, a[2], 32, Access::Read)?;
-    let pp = path.as_ref().map_or(0, p);
-    host(SYS_futimesat, [dfd as u64, pp, times as u64, 0, 0, 0])
+    Ok((dfd as u64, path.as_ref().map_or(0, p), times as u64))
 }
 
 pub(crate) fn sys_utimes(t: &mut Thread, a: [u64; 6]) -> SysResult {
