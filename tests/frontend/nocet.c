@@ -1,6 +1,8 @@
-/* What a program sees on a CPU without CET under a shadow-stack-capable kernel (cpu.md §3.4,
- * linux-abi.md §2.9): no CET_SS in CPUID, EOPNOTSUPP from the ABI, STATUS and LOCK still work,
- * the /proc status lines present but empty. */
+/* What a program sees on a CPU without CET under a shadow-stack-capable kernel (Linux
+ * arch/x86/kernel/shstk.c: EOPNOTSUPP without X86_FEATURE_USER_SHSTK, while shstk_prctl()'s
+ * STATUS and LOCK need no CPU support; arch/x86/kernel/cpu/proc.c): no CET_SS in CPUID,
+ * EOPNOTSUPP from the ABI, STATUS and LOCK still work, the /proc status lines present but
+ * empty. */
 #include <cpuid.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,5 @@
-/* Linux shadow-stack ABI behaviours (cetbox spec linux-abi.md §13 and §14). One behaviour per
+/* Linux shadow-stack ABI behaviours (docs/acceptance.md, Linux behaviours 13.x and 14.x and the
+ * further Linux checks; "Behaviour N" below refers to that list). One behaviour per
  * process: `abi NAME`. Return values of raw syscalls are printed as the kernel returns them
  * (-errno on failure). */
 #include "cet.h"
@@ -55,7 +56,7 @@ static void describe_mapping(uint64_t addr) {
     fclose(f);
 }
 
-/* §13.1 */
+/* Behaviour 13.1 */
 static void s01(void) {
     long a = shstk_enable();
     long b = shstk_disable();
@@ -64,12 +65,12 @@ static void s01(void) {
     printf("enable=%ld disable=%ld reenable=%ld wrss=%ld ssp_nonzero=%d\n", a, b, c, d, rdssp() != 0);
     shstk_disable();
 }
-/* §13.2 */
+/* Behaviour 13.2 */
 static void s02(void) {
     uint64_t base = map_shstk(0, 2 * MB, SHADOW_STACK_SET_TOKEN);
     printf("token_ok=%d\n", *(uint64_t *)(base + 2 * MB - 8) == ((base + 2 * MB) | 1));
 }
-/* §13.3: pivot to a new shadow stack, call printf there, pivot back, return normally. */
+/* Behaviour 13.3: pivot to a new shadow stack, call printf there, pivot back, return normally. */
 __attribute__((noinline)) static void s03_work(void) { printf("on the new stack: %d\n", 42); }
 static void s03(void) {
     uint64_t base = map_shstk(0, 2 * MB, SHADOW_STACK_SET_TOKEN), top = base + 2 * MB;
@@ -82,7 +83,7 @@ static void s03(void) {
     saveprevssp();
     printf("moved=%d back=%d\n", moved, rdssp() == old);
 }
-/* §13.4 (needs WRSS) */
+/* Behaviour 13.4 (needs WRSS) */
 static void s04(void) {
     uint64_t *p = (uint64_t *)map_shstk(0, 2 * MB, 0);
     uint64_t first = *p;
@@ -93,7 +94,7 @@ static void s04(void) {
     wrss(p, 1);
     printf("first=%lu after_wrss=%lu madvise=%d zeroed=%lu again=%lu\n", first, after, m, zeroed, *p);
 }
-/* §13.5 (needs WRSS): #CP is a fault the handler can repair. */
+/* Behaviour 13.5 (needs WRSS): #CP is a fault the handler can repair. */
 static volatile uint64_t *s05_slot, s05_saved;
 static void s05_handler(int sig, siginfo_t *si, void *uc) {
     (void)uc;
@@ -111,7 +112,7 @@ static void s05(void) {
     s05_victim();
     puts("returned after repair");
 }
-/* §13.6 (needs WRSS): forced access through /proc/self/mem. */
+/* Behaviour 13.6 (needs WRSS): forced access through /proc/self/mem. */
 static void s06(void) {
     extern char s06_insn[];
     uint64_t *p = (uint64_t *)map_shstk(0, 4096, 0), v = 0x77;
@@ -129,7 +130,7 @@ static void s06(void) {
 }
 static uint64_t default_shstk_size(void);
 
-/* §13.7: fork gives the child a copy-on-write copy of the shadow stack; the child's forced
+/* Behaviour 13.7: fork gives the child a copy-on-write copy of the shadow stack; the child's forced
  * write through /proc/self/mem succeeds and the parent does not see it. */
 static void s07(void) {
     uint64_t *p = (uint64_t *)map_shstk(0, 4096, 0);
@@ -144,10 +145,11 @@ static void s07(void) {
     printf("child_exit=%d parent_sees_child_value=%d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1, *p == 0x12345678);
 }
 
-/* §14.10: a vfork child that calls _exit does not unmap the parent's shadow stack. The raw
- * vfork's child exits without any CALL: this glibc's (non-CET) vfork wrapper would let the child
- * RET and then CALL _exit, overwriting the parent's shadow-stack entry (§6.2), and the parent's
- * RET from vfork would then raise #CP, as it would on CET hardware. */
+/* Behaviour 14.10: a vfork child that calls _exit does not unmap the parent's shadow stack. The
+ * raw vfork's child exits without any CALL: this glibc's (non-CET) vfork wrapper would let the
+ * child RET and then CALL _exit, overwriting the parent's shadow-stack entry (the child shares the
+ * parent's shadow stack: Linux shstk_alloc_thread_stack()), and the parent's RET from vfork would
+ * then raise #CP, as it would on CET hardware. */
 static void x10(void) {
     long pid;
     asm volatile("mov $58, %%eax\n syscall\n test %%rax, %%rax\n jnz 1f\n"
@@ -160,7 +162,7 @@ static void x10(void) {
     describe_mapping(rdssp() - 8);
 }
 
-/* §13.8 (needs WRSS) */
+/* Behaviour 13.8 (needs WRSS) */
 static void s08a(void) {
     extern char s08_insn[];
     uint64_t *p = (uint64_t *)map_shstk(0, 2 * MB, 0);
@@ -177,12 +179,12 @@ static void s08b(void) {
     wrss(p, 9);
     printf("mprotect=%d,%d value=%lu\n", a, b, *p);
 }
-/* §13.9: cetbox refuses userfaultfd, which the selftest accepts as a skip. */
+/* Behaviour 13.9: cetbox refuses userfaultfd, which the selftest accepts as a skip. */
 static void s09(void) {
     long r = syscall(323, O_CLOEXEC | O_NONBLOCK);
     printf("userfaultfd_fails=%d\n", r < 0);
 }
-/* §13.10: a mapping placed below an existing shadow stack keeps one free page between. */
+/* Behaviour 13.10: a mapping placed below an existing shadow stack keeps one free page between. */
 static void s10(void) {
     void *f = mmap(0, 6 * MB, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     munmap(f, 6 * MB);
@@ -194,7 +196,7 @@ static void s10(void) {
     } while (m > shstk && ++i < 10000);
     printf("gap=%ld\n", (long)(shstk - m - 4096));
 }
-/* §13.11: a new shadow stack is never placed directly above an ordinary mapping. */
+/* Behaviour 13.11: a new shadow stack is never placed directly above an ordinary mapping. */
 static void s11(void) {
     void *f = mmap(0, 4 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     munmap(f, 4 * 4096);
@@ -207,12 +209,12 @@ static void s11(void) {
     } while (s > (uint64_t)f && ++i < 10000);
     printf("adjacent=%d\n", bad);
 }
-/* §13.14: no uprobes under cetbox. */
+/* Behaviour 13.14: no uprobes under cetbox. */
 static void s14(void) {
     int fd = open("/sys/bus/event_source/devices/uprobe/type", O_RDONLY);
     printf("uprobe_type_absent=%d\n", fd < 0);
 }
-/* §14.1 */
+/* Behaviour 14.1 */
 static void x01(void) {
     long a = arch_prctl_(ARCH_SHSTK_ENABLE, 3);
     long b = arch_prctl_(ARCH_SHSTK_LOCK, ARCH_SHSTK_SHSTK);
@@ -221,27 +223,27 @@ static void x01(void) {
     long e = arch_prctl_(ARCH_SHSTK_ENABLE, 3);
     printf("enable3=%ld lock=%ld enable_locked=%ld lockwrss=%ld enable3_locked=%ld\n", a, b, c, d, e);
 }
-/* §14.3 (runs with SHSTK + WRSS on) */
+/* Behaviour 14.3 (runs with SHSTK + WRSS on) */
 static void x03(void) {
     long a = arch_prctl_(ARCH_SHSTK_LOCK, ARCH_SHSTK_WRSS);
     long b = shstk_disable();
     printf("lock=%ld disable=%ld status=%ld\n", a, b, status());
 }
-/* §14.4 */
+/* Behaviour 14.4 */
 static void x04(void) {
     printf("enable_wrss=%ld disable_wrss=%ld\n", arch_prctl_(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS),
            arch_prctl_(ARCH_SHSTK_DISABLE, ARCH_SHSTK_WRSS));
 }
-/* §14.5 (without int 0x80) */
+/* Behaviour 14.5 (without int 0x80) */
 static void x05(void) {
     for (long c = 0x3001; c <= 0x3005; c++) printf("%#lx=%ld ", c, arch_prctl_(c, 0));
     uint64_t f = 0xdead;
     long r = arch_prctl_(0x100005005L, (unsigned long)&f);
     printf("truncated_status=%ld value=%lu\n", r, f);
 }
-/* §14.6 */
+/* Behaviour 14.6 */
 static void x06(void) { printf("status_bad_pointer=%ld\n", arch_prctl_(ARCH_SHSTK_STATUS, 8)); }
-/* §14.7 */
+/* Behaviour 14.7 */
 static void x07(void) {
     printf("flags2=%ld ", map_shstk(0, 4096, 2));
     printf("size4=%ld ", map_shstk(0, 4, SHADOW_STACK_SET_TOKEN));
@@ -254,7 +256,7 @@ static void x07(void) {
     printf("token_in_second_page=%d zero_after=%d\n", *(uint64_t *)(b + 0x1000) == ((b + 0x1008) | 1),
            *(uint64_t *)(b + 0x1008) == 0);
 }
-/* §14.8 and §10.1: status lines in three states, VmStk, smaps `ss`. */
+/* Behaviour 14.8: status lines in three states, VmStk, smaps `ss`. */
 static long vmstk(void) {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
@@ -284,7 +286,7 @@ static void x08(void) {
      * they were enabled, so it must not return. */
     _exit(0);
 }
-/* §14.12: SA_RESTORER with a null restorer in a shadow-stack thread. */
+/* Behaviour 14.12: SA_RESTORER with a null restorer in a shadow-stack thread. */
 static void x12_segv(int sig, siginfo_t *si, void *uc) {
     (void)uc;
     printf("%s %s\n", signame(sig), codename(sig, si->si_code));
@@ -299,17 +301,18 @@ static void x12(void) {
     sys3(62, getpid(), SIGUSR1, 0);
     puts("handler ran or nothing happened");
 }
-/* §14.13 (needs WRSS): a forged bit-63 token moves SSP at rt_sigreturn. */
+/* Behaviour 14.13 (needs WRSS): a forged bit-63 token moves SSP at rt_sigreturn. */
 static volatile uint64_t x13_target;
 static void x13_handler(int sig) {
     (void)sig;
     uint64_t hs = rdssp();
-    /* Forge a token for a lower SSP inside the same stack (no P + 8 check, §7.3). */
+    /* Forge a token for a lower SSP inside the same stack (Linux shstk_pop_sigframe() has no
+     * P + 8 check). */
     x13_target = (*(uint64_t *)(hs + 8) & ~(1ULL << 63)) - 64;
     wrss((uint64_t *)(hs + 8), x13_target | (1ULL << 63));
 }
-/* §7.3/§7.4: a handler that replaces its signal token with a value lacking bit 63 makes
- * rt_sigreturn fail; the kernel forces SIGSEGV (SI_KERNEL, si_addr 0). */
+/* Further check badsigret: a handler that replaces its signal token with a value lacking bit 63
+ * makes rt_sigreturn fail; the kernel forces SIGSEGV (SI_KERNEL, si_addr 0). */
 static void badsig_segv(int sig, siginfo_t *si, void *uc) {
     (void)uc;
     printf("%s %s addr=%s\n", signame(sig), codename(sig, si->si_code), si->si_addr ? "other" : "0");
@@ -321,7 +324,7 @@ static void badsig_handler(int sig) {
     wrss((uint64_t *)(hs + 8), *(uint64_t *)(hs + 8) & ~(1ULL << 63));
 }
 
-/* §13.13: a 32-bit signal handler (installed through int 0x80's old sigaction) in a
+/* Behaviour 13.13: a 32-bit signal handler (installed through int 0x80's old sigaction) in a
  * shadow-stack process: the return to 32-bit code with SSP above 4 GiB raises #GP, so SIGSEGV
  * arrives with RIP at the 32-bit handler; the 64-bit handler disables shadow stacks and
  * siglongjmps out, as the selftest does. */
@@ -335,14 +338,14 @@ static void s13_segv(int sig, siginfo_t *si, void *ucv) {
     siglongjmp(s13_env, 1);
 }
 
-/* §13.12's child: exits with the si_code of the SIGSEGV it gets (10 = SEGV_CPERR). */
+/* Behaviour 13.12's child: exits with the si_code of the SIGSEGV it gets (10 = SEGV_CPERR). */
 static void s12_child_segv(int sig, siginfo_t *si, void *uc) {
     (void)sig;
     (void)uc;
     _exit(si->si_code);
 }
 
-/* §2.11: the generic prctl shadow-stack options answer EINVAL on x86; §4.5: mremap moves a
+/* Further check misc: the generic prctl shadow-stack options answer EINVAL on x86; mremap moves a
  * shadow stack with its type (needs WRSS). */
 static void misc(void) {
     uint64_t st;
@@ -357,7 +360,7 @@ static void misc(void) {
     describe_mapping((uint64_t)q);
 }
 
-/* §14.15 */
+/* Behaviour 14.15 */
 static void x15(void) {
     struct rlimit z = {0, RLIM_INFINITY}, inf = {RLIM_INFINITY, RLIM_INFINITY};
     setrlimit(RLIMIT_STACK, &z);
@@ -382,7 +385,7 @@ int main(int argc, char **argv) {
     setvbuf(stdout, 0, _IONBF, 0);
     catch_faults();
     if (!strcmp(argv[1], "x02")) {
-        /* §14.2: a self-UNLOCK of an unlocked bit acts as ENABLE. */
+        /* Behaviour 14.2: a self-UNLOCK of an unlocked bit acts as ENABLE. */
         long u = arch_prctl_(ARCH_SHSTK_UNLOCK, ARCH_SHSTK_SHSTK);
         long st = status();
         long z = arch_prctl_(ARCH_SHSTK_UNLOCK, 0);
@@ -409,7 +412,8 @@ int main(int argc, char **argv) {
         _exit(0);
     }
     if (!strcmp(argv[1], "x11")) {
-        /* §14.11: execve starts the new program with shadow stacks disabled and unlocked. */
+        /* Behaviour 14.11: execve starts the new program with shadow stacks disabled and
+         * unlocked. */
         if (shstk_enable()) { puts("enable failed"); _exit(1); }
         arch_prctl_(ARCH_SHSTK_LOCK, -1UL);
         char *args[] = {argv[0], "x11child", 0};
@@ -447,7 +451,7 @@ int main(int argc, char **argv) {
         _exit(0);
     }
     if (!strcmp(argv[1], "s12")) {
-        /* §13.12: the NT_X86_SHSTK regset through ptrace, as the selftest drives it. */
+        /* Behaviour 13.12: the NT_X86_SHSTK regset through ptrace, as the selftest drives it. */
         pid_t pid = fork();
         if (pid == 0) {
             struct sigaction sa = {.sa_sigaction = s12_child_segv, .sa_flags = SA_SIGINFO};
@@ -485,7 +489,7 @@ int main(int argc, char **argv) {
         _exit(0);
     }
     if (!strcmp(argv[1], "x06p")) {
-        /* §14.6 / §9.2: PTRACE_ARCH_PRCTL runs the "not self" path: STATUS writes into the
+        /* Behaviour 14.6: PTRACE_ARCH_PRCTL runs the "not self" path: STATUS writes into the
          * tracer, LOCK and UNLOCK change the tracee, ENABLE is refused. */
         pid_t pid = fork();
         if (pid == 0) {
@@ -510,7 +514,7 @@ int main(int argc, char **argv) {
         _exit(0);
     }
     if (!strcmp(argv[1], "int80")) {
-        /* §14.5 and §14.7: the ia32 entry never reaches the shadow-stack code. */
+        /* Behaviours 14.5 and 14.7: the ia32 entry never reaches the shadow-stack code. */
         long a, m;
         asm volatile("int $0x80" : "=a"(a) : "a"(384), "b"(0x5005), "c"(0) : "memory");
         asm volatile("int $0x80" : "=a"(m) : "a"(453), "b"(0), "c"(4096), "d"(0) : "memory");
@@ -527,7 +531,7 @@ int main(int argc, char **argv) {
         _exit(0);
     }
     if (!strcmp(argv[1], "s15")) {
-        /* §13.15: disable, then return from main normally. */
+        /* Behaviour 13.15: disable, then return from main normally. */
         if (shstk_enable()) { puts("enable failed"); _exit(1); }
         shstk_disable();
         puts("clean");

@@ -8,7 +8,7 @@
  * Without shadow stacks every attack reaches a function that is never called, which prints
  * "ATTACK SUCCEEDED: CASE" and exits with status 66. With shadow stacks the hijacking RET raises
  * #CP(1) (NEAR-RET) and Linux sends SIGSEGV/SEGV_CPERR. With "catch", a SA_SIGINFO handler
- * prints what it received (linux-abi.md §8, cpu.md §12.2) and exits 0. */
+ * prints what it received (Linux arch/x86/kernel/cet.c, do_user_cp_fault()) and exits 0. */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdint.h>

@@ -73,7 +73,8 @@ static const char *codename(int sig, int code) {
 /* Prints what a fault delivered, in terms of the expectations, then ends the test. */
 static void on_fault(int sig, siginfo_t *si, void *ucv) {
     /* First thing: the handler's SSP is the pre-signal SSP - 16; the token above it holds the
-     * pre-signal SSP with bit 63 set (linux-abi.md §7.1). */
+     * pre-signal SSP with bit 63 set (Linux arch/x86/kernel/shstk.c,
+     * setup_signal_shadow_stack()). */
     uint64_t hs = rdssp();
     uint64_t pre_ssp = hs ? (*(uint64_t *)(hs + 8) & ~(1ULL << 63)) : 0;
     ucontext_t *uc = ucv;

@@ -2,10 +2,12 @@
  *
  * Each coroutine owns a normal stack (mmap) and a shadow stack from
  * map_shadow_stack(0, size, SHADOW_STACK_SET_TOKEN), whose restore token sits at top - 8
- * (linux-abi.md §3.4). Switching follows cpu.md §9.5: RSTORSSP on the target's restore token,
+ * (Linux arch/x86/kernel/shstk.c, map_shadow_stack). Switching follows Intel SDM Vol. 2B
+ * RSTORSSP and SAVEPREVSSP: RSTORSSP on the target's restore token,
  * then SAVEPREVSSP, which leaves a restore token on the stack being left, 8 bytes below its SSP.
  * The next switch back goes through that token. A new coroutine is primed as glibc's makecontext
- * does (userspace.md §5.4): switch to its shadow stack, CALL to push the entry address there,
+ * does (glibc sysdeps/unix/sysv/linux/x86_64/__start_context.S, __push___start_context):
+ * switch to its shadow stack, CALL to push the entry address there,
  * switch back, which leaves a restore token just below that entry.
  *
  * main() enables shadow stacks itself with an inline arch_prctl, so plain `cetbox run` works;
@@ -217,7 +219,8 @@ static void pinger(void *arg) {
 }
 
 /* A signal delivered while a coroutine runs: Linux pushes its shadow-stack frame on the current
- * (the coroutine's) shadow stack and sigreturn pops it (linux-abi.md §7.1). */
+ * (the coroutine's) shadow stack and sigreturn pops it (Linux arch/x86/kernel/shstk.c,
+ * setup_signal_shadow_stack() and restore_signal_shadow_stack()). */
 static volatile int handled;
 static void on_usr1(int sig) {
     (void)sig;

@@ -1,5 +1,6 @@
-/* Patterns that are correct without shadow stacks but incompatible with them (userspace.md §4,
- * §10). One case per process:
+/* Patterns that are correct without shadow stacks but incompatible with them (a near RET must
+ * match the shadow stack: Intel SDM Vol. 2B, RET; glibc sysdeps/x86_64/__longjmp.S pops the
+ * abandoned entries only when built CET-enabled). One case per process:
  *   incompat CASE
  *   longjmp    glibc 2.36's longjmp does not touch SSP; the function that called setjmp then
  *              returns, and its RET meets the stale entries of the abandoned frames → #CP(1)

@@ -1,7 +1,8 @@
 // C++ exceptions through libgcc's unwinder, which pops one shadow-stack entry per unwound frame
-// (userspace.md §5.8). After every catch the program keeps calling and returning through deep
-// frames: if the unwinder left stale entries, the next RET out of the catching function would
-// raise #CP.
+// (libgcc/config/i386/shadow-stack-unwind.h, _Unwind_Frames_Extra; GCC manual, "x86
+// Control-Flow Protection Intrinsics"). After every catch the program keeps calling and
+// returning through deep frames: if the unwinder left stale entries, the next RET out of the
+// catching function would raise #CP.
 #include <cstdint>
 #include <cstdio>
 #include <exception>

@@ -1,4 +1,5 @@
-/* Shadow-stack CPU test vectors (cetbox spec cpu.md §17). Each vector runs in its own process:
+/* Shadow-stack CPU test vectors (docs/acceptance.md, CPU vectors 1-33). Each vector runs in its
+ * own process:
  *   vectors NAME
  * Vectors marked "on" in the table run with shadow stacks enabled by main() through an inline
  * syscall (so no function returns across the enable point); "wrss" also enables WRSS.
@@ -109,7 +110,7 @@ static void v12(void) {
     asm volatile("call v12_fn\n mov %%rax, %0" : "=r"(d) : : "rax", "rcx", "rdx", "rsi", "memory");
     printf("delta=%lu\n", d);
 }
-/* Switch to a new shadow stack and back with RSTORSSP/SAVEPREVSSP (cpu.md §9.5 table). */
+/* Switch to a new shadow stack and back with RSTORSSP/SAVEPREVSSP (Intel SDM Vol. 2B). */
 static void v13(void) {
     uint64_t base = map_shstk(0, 0x1000, SHADOW_STACK_SET_TOKEN);
     uint64_t top = base + 0x1000, old = rdssp();
@@ -240,7 +241,7 @@ static void v28(void) {
     printf("rax=%#lx rdx=%#lx ssp_same=%d\n", a, d, rdssp() == s0);
 }
 
-/* cpu.md §11: the remaining disabled-state behaviours. */
+/* docs/acceptance.md, CPU vectors 29-33: the remaining disabled-state behaviours. */
 static void v29(void) {
     extern char v29_insn[];
     static uint64_t slot;

@@ -1,4 +1,5 @@
-// Shadow stacks and threads (linux-abi.md §6.1, §6.4, §14 item 9), run under
+// Shadow stacks and threads (docs/acceptance.md, Linux behaviour 14.9; Linux
+// arch/x86/kernel/shstk.c, shstk_alloc_thread_stack() and shstk_free()), run under
 // `cetbox run --shstk=on`: every CLONE_VM thread gets a new shadow stack, sized
 // PAGE_ALIGN(stack_size) for clone3 and PAGE_ALIGN(min(RLIMIT_STACK, 4 GiB)) for clone, in a
 // mapping of its own (VmFlags "ss"), and that mapping is unmapped when the thread exits.

@@ -1,5 +1,6 @@
 //! `cetbox check`: which objects of a program carry the SHSTK property, i.e. whether glibc
-//! would turn shadow stacks on for it (userspace.md §1, §9).
+//! would turn shadow stacks on for it (glibc sysdeps/x86/dl-cet.c; the property note is that of
+//! the Linux Extensions to gABI, https://gitlab.com/x86-psABIs/Linux-ABI).
 
 use cetbox_linux::objects::{Resolved, Resolver};
 use serde::Serialize;

@@ -1,7 +1,7 @@
-//! Shadow-stack acceptance tests: the CPU test vectors of cpu.md §17 and the Linux ABI
-//! behaviours of linux-abi.md §13/§14, each a guest program run under cetbox in its own
+//! Shadow-stack acceptance tests: the CPU vectors and the Linux behaviours (13.x, 14.x) of
+//! docs/acceptance.md, each a guest program run under cetbox in its own
 //! process. There is no CET hardware here to compare with, so every expected output below is
-//! written from the spec, not taken from cetbox.
+//! written from the primary sources docs/acceptance.md names, not taken from cetbox.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -179,7 +179,7 @@ const ILL: &str = "SIGILL ILL_ILLOPN addr=expected trapno=6 err=0 rip=insn";
 const GP: &str = "SIGSEGV SI_KERNEL addr=0 trapno=13 err=0 rip=insn";
 
 cases! {
-    // cpu.md §17: RDSSP is a NOP while disabled.
+    // docs/acceptance.md, CPU vectors 1-28. RDSSP is a NOP while disabled.
     vector_01_rdssp_off_keeps_zero: "vectors" "v01" => "rax=0";
     vector_02_rdssp_off_keeps_one: "vectors" "v02" => "rax=0x1";
     vector_03_rdsspd_off_keeps_upper_half: "vectors" "v03" => "rax=0xffffffff12345678";
@@ -216,7 +216,7 @@ cases! {
     vector_25_lock_endbr64_is_ud: "vectors" "v25" => ILL;
     vector_26_user_iretq_is_cp2: "vectors" "v26" => "SIGSEGV SEGV_CPERR addr=0 trapno=21 err=0x2 rip=insn";
     vector_27_signal_with_misaligned_ssp_kills: "vectors" "v27" => "", "signal 11";
-    // cpu.md §11: the rest of the disabled-state table.
+    // docs/acceptance.md, CPU vectors 29-33: the rest of the disabled-state table.
     vector_29_rstorssp_off_is_ud: "vectors" "v29" => ILL;
     vector_30_saveprevssp_off_is_ud: "vectors" "v30" => ILL;
     vector_31_clrssbsy_is_ud_even_with_shadow_stacks: "vectors" "v31" => ILL;
@@ -225,7 +225,7 @@ cases! {
     vector_33_wrss_with_shadow_stacks_off_is_ud: "vectors" "v33" => ILL;
     vector_28_reserved_nop_has_no_effect: "vectors" "v28" => "rax=0x1111 rdx=0x2222 ssp_same=1";
 
-    // linux-abi.md §13 (the upstream selftest's behaviours).
+    // docs/acceptance.md, Linux behaviours 13.x (the upstream selftest's).
     abi_13_01_enable_disable_reenable_wrss: "abi" "s01" => "enable=0 disable=0 reenable=0 wrss=0 ssp_nonzero=1";
     abi_13_02_map_shadow_stack_token: "abi" "s02" => "token_ok=1";
     abi_13_03_pivot_and_return: "abi" "s03" => "on the new stack: 42\nmoved=1 back=1";
@@ -249,7 +249,7 @@ cases! {
     abi_13_14_no_uprobes: "abi" "s14" => "uprobe_type_absent=1";
     abi_13_15_clean_exit: "abi" "s15" => "clean";
 
-    // linux-abi.md §14.
+    // docs/acceptance.md, Linux behaviours 14.x and the further Linux checks.
     abi_02_11_generic_prctl_and_04_05_mremap: "abi" "misc" =>
         "prctl74=-22 prctl75=-22 prctl76=-22\nmoved=1 kept=4 wrss_after=5\nmapping size=0 perms=rw-p\nss_flag=1";
     abi_14_01_check_order: "abi" "x01" => "enable3=-22 lock=0 enable_locked=-1 lockwrss=0 enable3_locked=-1";

@@ -1,8 +1,10 @@
 //! Shadow stacks on whole programs: attacks that must be stopped, correct programs that must keep
 //! working unchanged, incompatible patterns that must be caught, and a coroutine library that is
 //! correct under shadow stacks. The guest programs live in `tests/shstk/` (and a selection of
-//! `tests/guest/`). Expected results come from the spec (cpu.md §6, §9.4–9.5, §12; linux-abi.md
-//! §8; userspace.md §4, §5, §10) or from the same program run natively, never from cetbox.
+//! `tests/guest/`). Expected results come from the primary sources (Intel SDM Vol. 2B RET,
+//! RSTORSSP, SAVEPREVSSP; Linux arch/x86/kernel/cet.c, do_user_cp_fault(), and
+//! arch/x86/mm/fault.c; glibc sysdeps/x86_64/__longjmp.S and the x86_64 *context.S files) or from
+//! the same program run natively, never from cetbox.
 
 mod common;
 
@@ -157,7 +159,8 @@ fn describe(o: &Outcome) -> String {
 }
 
 /// A run that was stopped by a near-RET #CP with no handler: Linux kills the process with
-/// SIGSEGV (cpu.md §12.2) and cetbox's report names the violation.
+/// SIGSEGV (Linux arch/x86/kernel/cet.c, do_user_cp_fault()) and cetbox's report names the
+/// violation.
 fn assert_killed_by_cp(o: &Outcome, what: &str) {
     assert_eq!(
         o.status,
@@ -490,8 +493,9 @@ fn fork_child_returns_through_copied_frames() {
 }
 
 /// Whether `func` in `bin` uses the shadow-stack instructions (RDSSP/INCSSP), i.e. was built
-/// CET-aware: libgcc's `_Unwind_*` (userspace.md §5.8) and glibc's `__longjmp` (§4.2) are exactly
-/// when their library was built with -fcf-protection / --enable-cet.
+/// CET-aware: libgcc's `_Unwind_*` (libgcc/config/i386/shadow-stack-unwind.h) and glibc's
+/// `__longjmp` (sysdeps/x86_64/__longjmp.S) are exactly when their library was built with
+/// -fcf-protection / --enable-cet.
 fn function_has_cet(bin: &Path, func: &str) -> bool {
     let o = Command::new("objdump")
         .arg("-d")
@@ -660,8 +664,9 @@ fn coroutines_with_own_shadow_stacks() {
 
 #[test]
 fn coroutine_switch_without_saveprevssp_is_cp_near_ret() {
-    // RSTORSSP leaves the previous-ssp token on top of the new shadow stack (cpu.md §9.4 step 7);
-    // without SAVEPREVSSP the switch's RET compares it with the return address: #CP(1).
+    // RSTORSSP leaves the previous-ssp token on top of the new shadow stack (Intel SDM Vol. 2B,
+    // RSTORSSP); without SAVEPREVSSP the switch's RET compares it with the return address:
+    // #CP(1).
     let c = cetbox(&program("coro"), &["skip_saveprevssp"], &[]);
     assert_eq!(
         text(&c.stdout),
@@ -675,7 +680,7 @@ fn coroutine_switch_without_saveprevssp_is_cp_near_ret() {
 #[test]
 fn coroutine_switch_without_restore_token_is_cp_rstorssp() {
     // Entering with RSTORSSP + INCSSPQ leaves no restore token on the old stack; switching back
-    // finds none: RSTORSSP raises #CP(4) (cpu.md §9.4 step 6).
+    // finds none: RSTORSSP raises #CP(4) (Intel SDM Vol. 2B, RSTORSSP).
     let c = cetbox(&program("coro"), &["skip_restore_token"], &[]);
     assert_eq!(
         text(&c.stdout),

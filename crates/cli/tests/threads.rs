@@ -1,6 +1,7 @@
-//! Threads and shadow stacks (linux-abi.md §6.1, §6.4, §14 item 9): a guest program from
+//! Threads and shadow stacks (docs/acceptance.md, Linux behaviour 14.9; Linux
+//! arch/x86/kernel/shstk.c, shstk_alloc_thread_stack() and shstk_free()): a guest program from
 //! tests/threads/ run under `cetbox run --shstk=on`. There is no CET hardware to compare with,
-//! so the expected output is written from the spec, not taken from cetbox.
+//! so the expected output is written from those sources, not taken from cetbox.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -44,9 +45,10 @@ fn run(exe: &PathBuf, opts: &[&str]) -> (String, String) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), how)
 }
 
-/// §6.1: each CLONE_VM thread gets a new shadow stack of PAGE_ALIGN(clone3 stack_size)
-/// (0x10001 -> 0x11000) or, for clone, PAGE_ALIGN(min(RLIMIT_STACK, 4 GiB)) (0x180000),
-/// starting empty; §6.4 / §14 item 9: it is unmapped when the thread exits.
+/// shstk_alloc_thread_stack(): each CLONE_VM thread gets a new shadow stack of
+/// PAGE_ALIGN(clone3 stack_size) (0x10001 -> 0x11000) or, for clone,
+/// PAGE_ALIGN(min(RLIMIT_STACK, 4 GiB)) (0x180000),
+/// starting empty; shstk_free() (behaviour 14.9): it is unmapped when the thread exits.
 #[test]
 fn threads_get_their_own_shadow_stacks() {
     let exe = build("shstk_threads");
@@ -68,7 +70,8 @@ main: still on its shadow stack 1
     assert_eq!(how, "exit 0");
 }
 
-/// §6.1 rule 1: without shadow stacks nothing is allocated (RDSSP is a NOP and reads 0).
+/// shstk_alloc_thread_stack(): without shadow stacks nothing is allocated (RDSSP is a NOP and
+/// reads 0).
 #[test]
 fn threads_without_shadow_stacks() {
     let exe = build("shstk_threads");

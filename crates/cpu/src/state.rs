@@ -25,12 +25,13 @@ pub enum Reg {
     R15,
 }
 
-/// The CET state of one thread (cpu.md §2.6).
+/// The CET state of one thread (Intel SDM Vol. 1 ch. 18).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CetState {
     /// The shadow-stack pointer.
     pub ssp: u64,
-    /// IA32_U_CET with its architectural layout (cpu.md §2.2).
+    /// IA32_U_CET (MSR 0x6A0) with its architectural layout (bit names: Linux
+    /// arch/x86/include/asm/msr-index.h).
     pub u_cet: u64,
 }
 
@@ -61,7 +62,8 @@ pub struct SsSwitch {
 /// The CPU model presented to the guest; process-wide.
 #[derive(Clone, Debug)]
 pub struct CpuConfig {
-    /// CR4.CET and CPUID CET_SS (the "CET" profile of cpu.md §3.4); false is the "no-CET" profile.
+    /// CR4.CET and CPUID CET_SS (the "CET" profile); false is the "no-CET" profile: a kernel with
+    /// shadow-stack support on a CPU without CET, where the ABI answers EOPNOTSUPP.
     pub cet: bool,
 }
 

@@ -43,7 +43,6 @@ const EMULATED: u64 = CSIGNAL
 /// In a vfork child: the write end of the pipe its parent waits on (-1 otherwise).
 static VFORK_FD: AtomicI32 = AtomicI32::new(-1);
 
-
 /// Closes `fd` (ignoring errors).
 fn close(fd: i32) {
     // SAFETY: closing a descriptor cetbox owns.

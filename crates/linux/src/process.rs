@@ -80,7 +80,8 @@ impl Process {
     }
 }
 
-/// Kernel-side shadow-stack state of a thread (linux-abi.md §1); the CPU side (SSP, U_CET)
+/// Kernel-side shadow-stack state of a thread (Linux `struct thread_struct`: features,
+/// features_locked, shstk; arch/x86/include/asm/processor.h); the CPU side (SSP, U_CET)
 /// lives in `Cpu::cet`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ShstkState {

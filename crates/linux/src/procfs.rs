@@ -6,7 +6,7 @@
 //! /proc/self/mem is a host descriptor for the host's /proc/self/mem, which addresses guest
 //! memory directly (guest addresses are host addresses); it is registered so that the file
 //! syscalls can route its reads and writes through `mem_access`, which applies the guest's
-//! mappings and Linux's forced-write semantics (linux-abi.md §4.3).
+//! mappings and Linux's forced-write semantics (Linux mm/gup.c, check_vma_flags()).
 
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
@@ -380,7 +380,8 @@ pub fn smaps(t: &Thread) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// The `x86_Thread_features` line value for a feature mask (linux-abi.md §10.1).
+/// The `x86_Thread_features` line value for a feature mask (Linux arch/x86/kernel/cpu/proc.c,
+/// arch_proc_pid_thread_features()).
 pub fn feature_words(bits: u64) -> String {
     let mut s = String::new();
     if bits & 1 != 0 {

@@ -1,4 +1,6 @@
-//! The kernel side of user shadow stacks, as Linux 6.6+ implements it (linux-abi.md):
+//! The kernel side of user shadow stacks, as Linux 6.6+ implements it (Linux
+//! arch/x86/kernel/shstk.c, whose functions the items below name, and
+//! Documentation/arch/x86/shstk.rst):
 //! the arch_prctl interface with its exact order of checks and quirks, allocation of shadow
 //! stacks (map_shadow_stack, enable, threads), the signal-frame tokens, and the thread, fork and
 //! exec rules. The CPU side (SSP, U_CET, the instructions) is in `cetbox_cpu`.
@@ -70,7 +72,7 @@ pub fn alloc(t: &Thread, addr: u64, len: u64, token_at: Option<u64>) -> Result<u
     Ok(base)
 }
 
-/// map_shadow_stack(2), syscall 453 (linux-abi.md §3).
+/// The map_shadow_stack syscall, 453 (shstk.c: map_shadow_stack, alloc_shstk()).
 pub fn map_shadow_stack(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let (addr, size, flags) = (a[0], a[1], a[2] as u32);
     if !supported(t) {
@@ -98,14 +100,15 @@ pub fn arch_prctl(t: &mut Thread, code: u64, arg: u64) -> Option<SysResult> {
     // `option` is an int: the upper half of the register is ignored.
     let code = code as u32;
     match code {
-        // The never-merged pre-upstream interface: old CET glibcs must see EINVAL (§2.10).
+        // The never-merged pre-upstream interface: old CET glibcs must see EINVAL (Linux
+        // arch/x86/include/uapi/asm/prctl.h).
         0x3001..=0x3005 => Some(Err(Errno::EINVAL)),
         ARCH_SHSTK_ENABLE..=ARCH_SHSTK_STATUS => Some(shstk_prctl(t, code, arg)),
         _ => None,
     }
 }
 
-/// The kernel's shstk_prctl for the calling thread itself (linux-abi.md §2.2).
+/// The kernel's shstk_prctl() for the calling thread itself, in its order of checks.
 fn shstk_prctl(t: &mut Thread, option: u32, f: u64) -> SysResult {
     if option == ARCH_SHSTK_STATUS {
         t.mem()
@@ -130,7 +133,8 @@ fn shstk_prctl(t: &mut Thread, option: u32, f: u64) -> SysResult {
             _ => Err(Errno::EINVAL),
         };
     }
-    // ENABLE, and a self-UNLOCK, which the kernel lets fall through to here (§2.7).
+    // ENABLE, and a self-UNLOCK, which the kernel lets fall through to here
+    // (docs/acceptance.md, Linux behaviour 14.2).
     match f {
         SHSTK => enable(t, "arch_prctl(ARCH_SHSTK_ENABLE)"),
         WRSS => set_wrss(t, true),
@@ -138,7 +142,7 @@ fn shstk_prctl(t: &mut Thread, option: u32, f: u64) -> SysResult {
     }
 }
 
-/// Enables shadow stacks for the thread with a new, empty shadow stack (§2.3).
+/// Enables shadow stacks for the thread with a new, empty shadow stack (shstk_setup()).
 pub fn enable(t: &mut Thread, by: &'static str) -> SysResult {
     if t.shstk.features & SHSTK != 0 {
         return Ok(0);
@@ -179,7 +183,7 @@ fn set_wrss(t: &mut Thread, on: bool) -> SysResult {
     Ok(0)
 }
 
-/// Disables shadow stacks and frees the thread's own shadow stack (§2.5).
+/// Disables shadow stacks and frees the thread's own shadow stack (shstk_disable()).
 fn disable(t: &mut Thread) -> SysResult {
     if !supported(t) {
         return Err(Errno::EOPNOTSUPP);
@@ -194,7 +198,7 @@ fn disable(t: &mut Thread) -> SysResult {
     Ok(0)
 }
 
-/// Unmaps the shadow stack the kernel allocated for this thread, if it owns one (§6.4).
+/// Unmaps the shadow stack the kernel allocated for this thread, if it owns one (shstk_free()).
 pub fn free_owned(t: &mut Thread) {
     if t.shstk.features & SHSTK == 0 || t.shstk.base == 0 || t.shstk.size == 0 {
         return;
@@ -203,8 +207,9 @@ pub fn free_owned(t: &mut Thread) {
     t.shstk.size = 0;
 }
 
-/// The shadow-stack state of a new thread or process created by clone (§6.1). `child` already
-/// holds a copy of the parent's state. `stack_size` is clone3's (0 for clone).
+/// The shadow-stack state of a new thread or process created by clone
+/// (shstk_alloc_thread_stack()). `child` already holds a copy of the parent's state.
+/// `stack_size` is clone3's (0 for clone).
 pub fn on_clone(child: &mut Thread, flags: u64, stack_size: u64) -> Result<(), Errno> {
     if child.shstk.features & SHSTK == 0 {
         return Ok(());
@@ -230,13 +235,14 @@ pub fn on_clone(child: &mut Thread, flags: u64, stack_size: u64) -> Result<(), E
 }
 
 /// execve: the old image's shadow stack goes with the old address space; the new program
-/// starts with shadow stacks disabled and unlocked (§6.5).
+/// starts with shadow stacks disabled and unlocked (reset_thread_features()).
 pub fn on_exec(t: &mut Thread) {
     t.shstk = Default::default();
     t.cpu.cet = Default::default();
 }
 
-/// Pushes the shadow-stack part of a signal frame (§7.1): the sigframe token and the restorer.
+/// Pushes the shadow-stack part of a signal frame (setup_signal_shadow_stack()): the sigframe
+/// token and the restorer.
 /// Err means delivery fails and the caller forces SIGSEGV.
 pub fn signal_push(t: &mut Thread, restorer: u64) -> Result<(), BadFrame> {
     if t.shstk.features & SHSTK == 0 {
@@ -259,7 +265,8 @@ pub fn signal_push(t: &mut Thread, restorer: u64) -> Result<(), BadFrame> {
     Ok(())
 }
 
-/// The shadow-stack part of rt_sigreturn (§7.3, with the 2026 always-check of the VMA).
+/// The shadow-stack part of rt_sigreturn (restore_signal_shadow_stack(), with the VMA checked
+/// always, as since the 2026 fix "x86/shstk: Prevent deadlock during shstk sigreturn").
 pub fn signal_restore(t: &mut Thread) -> Result<(), Errno> {
     if t.shstk.features & SHSTK == 0 {
         return Ok(());
@@ -311,7 +318,7 @@ pub fn enable_at_start(t: &mut Thread) {
         }
         ShstkPolicy::Auto => {
             // glibc's rule: the program, its interpreter and every library it needs must be
-            // marked SHSTK (userspace.md §1.1); resolve them as ld.so will.
+            // marked SHSTK (glibc sysdeps/x86/dl-cet.c); resolve them as ld.so will.
             let exe = t.proc.image().exe.clone();
             let objects = crate::objects::resolve_closure(
                 std::path::Path::new(&exe),
@@ -337,7 +344,7 @@ pub fn enable_at_start(t: &mut Thread) {
 }
 
 /// The generic prctl shadow-stack options: x86 has no implementation and answers EINVAL
-/// (§2.11); None for other options.
+/// (Linux kernel/sys.c, the default arch_*_shadow_stack_status()); None for other options.
 pub fn prctl(t: &mut Thread, option: u64, args: [u64; 6]) -> Option<SysResult> {
     let _ = (t, args);
     match option as u32 as u64 {
@@ -348,7 +355,8 @@ pub fn prctl(t: &mut Thread, option: u64, args: [u64; 6]) -> Option<SysResult> {
     }
 }
 
-/// The text of a feature mask in /proc/<pid>/status: each word followed by one space (§10.1).
+/// The text of a feature mask in /proc/<pid>/status: each word followed by one space (Linux
+/// arch/x86/kernel/cpu/proc.c, arch_proc_pid_thread_features()).
 pub fn status_words(bits: u64) -> String {
     let mut s = String::new();
     if bits & SHSTK != 0 {
@@ -360,7 +368,7 @@ pub fn status_words(bits: u64) -> String {
     s
 }
 
-/// The last two lines of /proc/<pid>/status (§10.1).
+/// The last two lines of /proc/<pid>/status (Linux arch_proc_pid_thread_features()).
 pub fn status_lines(t: &Thread) -> String {
     format!(
         "x86_Thread_features:\t{}\nx86_Thread_features_locked:\t{}\n",

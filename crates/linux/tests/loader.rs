@@ -371,7 +371,8 @@ fn scripts() {
 
 #[test]
 fn property_notes() {
-    // userspace.md §9.2's -fcf-protection=full example.
+    // The note of an object built with -fcf-protection=full: X86_FEATURE_1_AND = IBT | SHSTK
+    // (Linux Extensions to gABI, https://gitlab.com/x86-psABIs/Linux-ABI).
     let note: [u8; 32] = [
         4, 0, 0, 0, 16, 0, 0, 0, 5, 0, 0, 0, b'G', b'N', b'U', 0, 2, 0, 0, 0xc0, 4, 0, 0, 0, 3, 0,
         0, 0, 0, 0, 0, 0,

@@ -25,7 +25,7 @@ pub struct Fault {
 
 impl Fault {
     /// The x86 page-fault error code Linux copies into `uc_mcontext.err`
-    /// (P = 0x1, W = 0x2, U = 0x4, I/D = 0x10, SS = 0x40); see cpu.md §4.5.
+    /// (P = 0x1, W = 0x2, U = 0x4, I/D = 0x10, SS = 0x40); see Intel SDM Vol. 3A §4.7.
     pub fn error_code(&self) -> u64 {
         let mut e = 0x4; // user mode
                          // Pages past the end of a file are not present (Linux reports error code 4 for SIGBUS).

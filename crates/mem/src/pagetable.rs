@@ -18,7 +18,8 @@ pub mod page {
     pub const READ: u8 = 1;
     pub const WRITE: u8 = 2;
     pub const EXEC: u8 = 4;
-    /// A shadow-stack page: only shadow-stack accesses may write it (cpu.md §4.4).
+    /// A shadow-stack page: only shadow-stack accesses may write it (Intel SDM Vol. 3A §4.6;
+    /// Linux arch/x86/mm/fault.c, access_error()).
     pub const SHADOW: u8 = 8;
     /// The CPU holds decoded instructions from this page; a write must invalidate them.
     pub const CODE: u8 = 16;

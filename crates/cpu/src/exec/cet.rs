@@ -1,4 +1,5 @@
-//! The CET shadow-stack instructions (cpu.md §9) and their disabled-state behaviour (§11).
+//! The CET shadow-stack instructions (Intel SDM Vol. 2A-2C, by mnemonic; Vol. 1 ch. 18) and
+//! their disabled-state behaviour (docs/acceptance.md, CPU vectors 1-4 and 29-33).
 
 use super::Handler;
 use crate::exception::Result;
@@ -150,7 +151,8 @@ fn wruss(cpu: &mut Cpu, _: &Instruction) -> Result<()> {
     }
 }
 
-/// SETSSBSY/CLRSSBSY: #UD because Linux never enables supervisor shadow stacks (cpu.md §9.8).
+/// SETSSBSY/CLRSSBSY: #UD because Linux never enables supervisor shadow stacks (Intel SDM
+/// Vol. 2B SETSSBSY, Vol. 2A CLRSSBSY: #UD while IA32_S_CET.SH_STK_EN = 0).
 fn supervisor_only(_: &mut Cpu, _: &Instruction) -> Result<()> {
     Err(ud())
 }

@@ -1,5 +1,5 @@
 //! Near branches: JMP, Jcc, LOOP/JRCXZ, CALL, RET, and the far returns user code can reach.
-//! CALL and RET drive the shadow stack when it is enabled (cpu.md §5, §6).
+//! CALL and RET drive the shadow stack when it is enabled (Intel SDM Vol. 2A CALL, Vol. 2B RET).
 
 use super::Handler;
 use crate::exception::Result;
@@ -47,7 +47,7 @@ fn jmp_indirect(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     Ok(())
 }
 
-/// The common part of CALL (cpu.md §5.1): checks everything, then commits.
+/// The common part of CALL (Intel SDM Vol. 2A, CALL): checks everything, then commits.
 #[inline(always)]
 pub(crate) fn do_call(cpu: &mut Cpu, target: u64, shadow: bool) -> Result<()> {
     let ret = cpu.rip;
@@ -83,7 +83,8 @@ pub(crate) fn do_call(cpu: &mut Cpu, target: u64, shadow: bool) -> Result<()> {
 
 fn call_rel(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let target = i.near_branch64();
-    // `call 1f; 1: pop reg` (displacement 0) never touches the shadow stack (cpu.md §5.1 step 3).
+    // `call 1f; 1: pop reg` (displacement 0) never touches the shadow stack (Intel SDM Vol. 2A,
+    // CALL).
     do_call(cpu, target, target != i.next_ip())
 }
 
@@ -101,7 +102,7 @@ fn ret(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     do_ret(cpu, imm)
 }
 
-/// Near RET, releasing `imm` more bytes of stack (cpu.md §6).
+/// Near RET, releasing `imm` more bytes of stack (Intel SDM Vol. 2B, RET).
 #[inline(always)]
 pub(crate) fn do_ret(cpu: &mut Cpu, imm: u64) -> Result<()> {
     let sp = cpu.gpr[4];
@@ -166,7 +167,8 @@ fn jrcxz(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
 const USER_CS: u64 = 0x33;
 
 /// IRETQ to the same privilege level. With shadow stacks enabled the CPU also pops and checks a
-/// CS/LIP/SSP frame (cpu.md §8), which no near CALL ever pushed: #CP(2) unless it matches.
+/// CS/LIP/SSP frame (Intel SDM Vol. 2A, IRET), which no near CALL ever pushed: #CP(2) unless
+/// it matches.
 fn iret(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     if i.code() != Code::Iretq {
         return Err(Exception::GeneralProtection);
@@ -228,7 +230,8 @@ fn far_return_checks(cpu: &Cpu, cs: u64, rip: u64) -> Result<Option<u64>> {
     Ok(new_ssp)
 }
 
-/// The shadow-stack half of a same-privilege far return (cpu.md §8): returns the SSP to restore.
+/// The shadow-stack half of a same-privilege far return (Intel SDM Vol. 2B RET, Vol. 2A IRET):
+/// returns the SSP to restore.
 fn shadow_far_return(cpu: &Cpu, cs: u64, rip: u64) -> Result<u64> {
     // SSP is guest-influenced (INCSSP moves it up to 2040 bytes past the last check): the
     // frame addresses wrap, as the hardware's do, and the loads fault.

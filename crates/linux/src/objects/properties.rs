@@ -1,5 +1,6 @@
 //! GNU property notes (NT_GNU_PROPERTY_TYPE_0) and the x86 feature bits in them
-//! (userspace.md §9).
+//! (Linux Extensions to gABI, https://gitlab.com/x86-psABIs/Linux-ABI; constants as in glibc
+//! elf/elf.h).
 
 use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader};

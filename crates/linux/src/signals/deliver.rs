@@ -256,9 +256,9 @@ fn act_on(t: &mut Thread, info: SigInfo, restart: &mut Option<Restart>) -> bool 
 /// A handler installed through a 32-bit syscall (SA_IA32_ABI) is 32-bit code. Linux builds an
 /// ia32 frame (which never touches the shadow stack) and returns to CS 0x23; with shadow stacks
 /// on, SSP lies above 4 GiB and that IRET raises #GP, so the process gets SIGSEGV with its
-/// registers "as if the userspace ip being returned to caused the segfault" (linux-abi.md
-/// §7.5). cetbox has no compatibility mode, so without shadow stacks the same SIGSEGV stands in
-/// for running the handler, with a diagnostic.
+/// registers "as if the userspace ip being returned to caused the segfault" (Linux
+/// Documentation/arch/x86/shstk.rst). cetbox has no compatibility mode, so without shadow stacks
+/// the same SIGSEGV stands in for running the handler, with a diagnostic.
 fn enter_ia32_handler(t: &mut Thread, sig: i32, act: &SigAction, handler: u64) {
     if t.shstk.features & crate::shstk::SHSTK == 0 {
         crate::run::diag(&format!("32-bit signal handler at {handler:#x} for signal {sig}: 32-bit code is not supported; delivering SIGSEGV"));

@@ -32,7 +32,7 @@ pub fn handle(t: &mut Thread) {
         NR_GETPID => Ok(t.proc.pid as u64),
         NR_GETTID => Ok(t.tid as u64),
         NR_SIGACTION => old_sigaction(t, a[0] as i32, a[1], a[2]),
-        // The ia32 arch_prctl never reaches the shadow-stack code (linux-abi.md §2.2).
+        // The ia32 arch_prctl never reaches shstk_prctl() (Linux arch/x86/kernel/process_64.c).
         NR_ARCH_PRCTL => Err(Errno::EINVAL),
         // map_shadow_stack (453) is not in the i386 table, nor is anything cetbox lacks.
         _ => Err(Errno::ENOSYS),

@@ -2,7 +2,8 @@
 //! register requests would show cetbox's own. While a process is traced (PTRACE_TRACEME), cetbox
 //! keeps its shadow-stack state in a register page at a fixed host address, written before and
 //! read back after every syscall (where signal stops happen); a tracing guest reads and writes
-//! that page with process_vm_readv/writev for the NT_X86_SHSTK regset (linux-abi.md §9.1).
+//! that page with process_vm_readv/writev for the NT_X86_SHSTK regset (Linux
+//! arch/x86/kernel/fpu/regset.c, ssp_get() and ssp_set()).
 //! Memory requests pass through to the host: guest memory is at the same address in the
 //! tracee's cetbox process. Other register requests answer EIO.
 
@@ -151,9 +152,10 @@ fn remote(pid: i32, off: u64, buf: &mut [u8; 8], write: bool) -> Result<(), Errn
     }
 }
 
-/// PTRACE_ARCH_PRCTL for the shadow-stack codes: the kernel's "not self" path (linux-abi.md
-/// §2.2, §9.2): STATUS writes into the tracer's memory, LOCK and UNLOCK change the tracee's lock
-/// mask, ENABLE and DISABLE are refused. Other arch_prctl codes are not available this way.
+/// PTRACE_ARCH_PRCTL for the shadow-stack codes: the kernel's "not self" path (Linux
+/// arch/x86/kernel/shstk.c, shstk_prctl() with task != current): STATUS writes into the tracer's
+/// memory, LOCK and UNLOCK change the tracee's lock mask, ENABLE and DISABLE are refused. Other
+/// arch_prctl codes are not available this way.
 fn arch_prctl(t: &mut Thread, pid: i32, arg: u64, option: u32) -> SysResult {
     use crate::shstk::{ARCH_SHSTK_LOCK, ARCH_SHSTK_STATUS, ARCH_SHSTK_UNLOCK};
     let mut magic = [0u8; 8];
@@ -185,7 +187,8 @@ fn arch_prctl(t: &mut Thread, pid: i32, arg: u64, option: u32) -> SysResult {
     }
 }
 
-/// NT_X86_SHSTK through the tracee's register page, with the kernel's checks (§9.1).
+/// NT_X86_SHSTK through the tracee's register page, with the kernel's checks (Linux
+/// arch/x86/kernel/fpu/regset.c, ssp_get() and ssp_set()).
 fn shstk_regset(t: &mut Thread, req: u64, pid: i32, iov_addr: u64) -> SysResult {
     let mut iov = [0u8; 16];
     t.mem().read_bytes(iov_addr, &mut iov)?;

@@ -15,7 +15,7 @@ fn p(c: &CString) -> u64 {
 
 /// Host files describing kernel features the guest's kernel does not have. cetbox has no
 /// uprobes, so their perf PMU must look absent (the upstream shadow-stack selftest skips its
-/// uretprobe test on ENOENT, linux-abi.md §13 item 14).
+/// uretprobe test on ENOENT: docs/acceptance.md, Linux behaviour 13.14).
 const HIDDEN: &[&[u8]] = &[
     b"/sys/bus/event_source/devices/uprobe",
     b"/sys/devices/uprobe",
