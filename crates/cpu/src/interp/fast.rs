@@ -414,7 +414,7 @@ pub(super) fn call_rel(cpu: &mut Cpu, op: &Op) -> Result<()> {
     crate::exec::control::do_call(cpu, op.imm, true)
 }
 
-/// `call 1f; 1:` (displacement 0) never touches the shadow stack (Intel SDM Vol. 2A, CALL: a zero displacement is not a call for the shadow stack).
+/// `call 1f; 1:` (displacement 0) never touches the shadow stack (Intel SDM Vol. 2A, CALL).
 pub(super) fn call_rel0(cpu: &mut Cpu, op: &Op) -> Result<()> {
     crate::exec::control::do_call(cpu, op.imm, false)
 }
