@@ -282,17 +282,12 @@ fn setup_frame(
     frame_mask: u64,
 ) -> Result<(), frame::BadFrame> {
     let p = frame::write(t, info, act, frame_mask)?;
-    let ssp = t.cpu.cet.ssp;
     if crate::shstk::signal_push(t, act.restorer).is_err() {
-        report_delivery_failure(t, ssp);
+        crate::violation::on_kernel_violation(t, ViolationKind::SignalDeliveryFailed);
         return Err(frame::BadFrame);
     }
     frame::enter_handler(t, sig, &p, handler);
     Ok(())
-}
-
-fn report_delivery_failure(t: &Thread, _ssp: u64) {
-    crate::violation::on_kernel_violation(t, ViolationKind::SignalDeliveryFailed);
 }
 
 /// rt_sigreturn: restores the state saved in the frame at RSP - 8. On a bad frame the
@@ -312,8 +307,7 @@ fn sigreturn_inner(t: &mut Thread, frame: u64) -> Result<(), frame::BadFrame> {
     // Observed on 6.18: restore_altstack's "on the alternate stack" check uses the stack
     // pointer of the sigreturn call (the handler's), not the restored one.
     let sp_at_call = t.cpu.gpr[4];
-    let (mask, uc_flags) = frame::read_mask(t, frame)?;
-    let _ = uc_flags;
+    let (mask, _uc_flags) = frame::read_mask(t, frame)?;
     set_mask(t, mask);
     frame::restore_sigcontext(t, frame)?;
     if crate::shstk::signal_restore(t).is_err() {
