@@ -19,7 +19,7 @@
 
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::Ordering;
 
 use crate::abi::{
     CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_FS, CLONE_NEWNS, CLONE_NEWPID,
@@ -39,9 +39,6 @@ const EMULATED: u64 = CSIGNAL
     | CLONE_DETACHED
     | CLONE_PTRACE
     | CLONE_UNTRACED;
-
-/// In a vfork child: the write end of the pipe its parent waits on (-1 otherwise).
-static VFORK_FD: AtomicI32 = AtomicI32::new(-1);
 
 /// Closes `fd` (ignoring errors).
 fn close(fd: i32) {
@@ -137,9 +134,7 @@ pub fn fork_process_ex(
 
     // Snapshots of the state shared with the parent's other threads, taken while locking is
     // still safe.
-    let image = t.proc.image().clone();
-    let signals = t.proc.signals.fork_copy();
-    let parent_tid = t.tid;
+    let snapshot = t.proc.fork_snapshot(t.tid);
 
     // Host signals stay blocked across the fork until the child has registered its new tid
     // with the host-signal registry; one arriving earlier would be recorded for a thread that
@@ -173,24 +168,23 @@ pub fn fork_process_ex(
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
         // An inherited vfork pipe belongs to our parent's parent's wait: not ours to hold.
-        let old = VFORK_FD.swap(-1, Ordering::SeqCst);
+        let old = t.proc.vfork_fd.swap(-1, Ordering::SeqCst);
         if old >= 0 {
             crate::syscalls::fs::unregister_private_fd(old);
             close(old);
         }
+        t.proc = t.proc.forked(me, snapshot);
         if vfork {
             crate::syscalls::fs::unregister_private_fd(pipe[0]);
             close(pipe[0]);
-            VFORK_FD.store(pipe[1], Ordering::SeqCst);
-            SHARED_VM.store(shared_vm, Ordering::SeqCst);
+            t.proc.vfork_fd.store(pipe[1], Ordering::SeqCst);
+            t.proc.vfork_shared_vm.store(shared_vm, Ordering::SeqCst);
         }
-        t.proc = t.proc.forked(me, image, signals);
         t.tid = me;
         t.signals.pending.clear();
         t.signals.saved_mask = None;
         crate::signals::host::after_fork(t);
         crate::signals::host::set_host_mask(guest_mask);
-        crate::syscalls::process::comm_after_fork(parent_tid, me);
         crate::thread::after_fork_child(t);
         t.robust_list = (0, 0);
         t.clear_child_tid = if flags & CLONE_CHILD_CLEARTID != 0 {
@@ -240,18 +234,15 @@ pub fn fork_process_ex(
     Ok(pid as u64)
 }
 
-/// Whether this process is a CLONE_VM vfork child that has not exec'd or exited yet.
-static SHARED_VM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// Called when the process execs (before the old image is unmapped) or exits: a vfork child
 /// sends its modified pages to its parent and releases it.
-pub fn release_vfork_parent(mem: &cetbox_mem::AddressSpace) {
-    let fd = VFORK_FD.swap(-1, Ordering::SeqCst);
+pub fn release_vfork_parent(proc: &crate::process::Process) {
+    let fd = proc.vfork_fd.swap(-1, Ordering::SeqCst);
     if fd < 0 {
         return;
     }
-    if SHARED_VM.swap(false, Ordering::SeqCst) {
-        send_pages(mem, fd);
+    if proc.vfork_shared_vm.swap(false, Ordering::SeqCst) {
+        send_pages(&proc.mem, fd);
     }
     crate::syscalls::fs::unregister_private_fd(fd);
     close(fd);

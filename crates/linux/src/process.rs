@@ -5,7 +5,8 @@ use crate::options::Options;
 use crate::signals::{ProcessSignals, ThreadSignals};
 use cetbox_cpu::{Cpu, CpuConfig, Engine, Interpreter};
 use cetbox_mem::AddressSpace;
-use std::sync::atomic::AtomicBool;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The program image a process runs, for /proc/self/exe, AT_EXECFN and reports.
@@ -28,7 +29,11 @@ pub struct Image {
     pub env_end: u64,
 }
 
-/// State shared by all threads of a guest process.
+/// State shared by all threads of a guest process. A host process runs exactly one guest
+/// process (a guest fork is a host fork), so this is also everything the Linux personality
+/// keeps per host process, apart from the thread registry (`crate::thread`) and what host
+/// signal handlers must reach without locks (`crate::signals::host`, the private-descriptor
+/// table in `crate::syscalls::fs`).
 pub struct Process {
     pub mem: Arc<AddressSpace>,
     pub pid: i32,
@@ -37,6 +42,30 @@ pub struct Process {
     pub image: Mutex<Image>,
     pub signals: ProcessSignals,
     pub observer: Arc<dyn Observer>,
+    /// personality(2): only PER_LINUX execution is emulated; the flag bits are kept and
+    /// reported back.
+    pub personality: AtomicU32,
+    /// Thread names set with PR_SET_NAME, by tid (absent: the executable's base name).
+    pub thread_names: Mutex<HashMap<i32, [u8; 16]>>,
+    /// PTRACE_TRACEME was called: threads publish their state for the tracer around syscalls.
+    pub traced: AtomicBool,
+    /// Host descriptors that are the guest's opens of its /proc/self/mem.
+    pub mem_fds: Mutex<HashSet<i32>>,
+    /// A vfork child: the pipe end that releases its waiting parent (-1 otherwise), and
+    /// whether the child shares the parent's memory (CLONE_VM).
+    pub vfork_fd: AtomicI32,
+    pub vfork_shared_vm: AtomicBool,
+}
+
+/// What a forked child inherits from its parent process, copied by the parent before the host
+/// fork so the child never touches a lock another parent thread might have held.
+pub struct ForkSnapshot {
+    image: Image,
+    signals: ProcessSignals,
+    personality: u32,
+    /// The forking thread's name, if it set one (the child's only thread keeps it).
+    name: Option<[u8; 16]>,
+    mem_fds: HashSet<i32>,
 }
 
 impl Process {
@@ -54,6 +83,12 @@ impl Process {
             image: Mutex::new(Image::default()),
             signals: ProcessSignals::default(),
             observer: observer.unwrap_or_else(|| Arc::new(Silent)),
+            personality: AtomicU32::new(0),
+            thread_names: Mutex::new(HashMap::new()),
+            traced: AtomicBool::new(false),
+            mem_fds: Mutex::new(HashSet::new()),
+            vfork_fd: AtomicI32::new(-1),
+            vfork_shared_vm: AtomicBool::new(false),
         }))
     }
 
@@ -61,11 +96,23 @@ impl Process {
         self.image.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The state a forked child starts with: the same address space object (the host fork
-    /// copied the memory behind it), image and signal dispositions, no pending signals, and
-    /// the child's own pid. `image` and `signals` are snapshots taken by the parent before
-    /// the host fork, so the child never touches a lock another parent thread might have held.
-    pub fn forked(&self, pid: i32, image: Image, signals: ProcessSignals) -> Arc<Process> {
+    /// In the parent, before the host fork: what the child will inherit (`forked`).
+    pub fn fork_snapshot(&self, forking_tid: i32) -> ForkSnapshot {
+        ForkSnapshot {
+            image: self.image().clone(),
+            signals: self.signals.fork_copy(),
+            personality: self.personality.load(Ordering::Relaxed),
+            name: self.thread_names().get(&forking_tid).copied(),
+            mem_fds: self.mem_fds().clone(),
+        }
+    }
+
+    /// In the child: the process it now is. Everything a fork resets or keeps is decided here:
+    /// the same address space object (the host fork copied the memory behind it), the image,
+    /// signal dispositions (no pending signals), personality and /proc/self/mem descriptors
+    /// (descriptors are inherited); the child's own pid, its one thread named as the forking
+    /// one, not traced (PTRACE_TRACEME does not extend to children), no vfork link yet.
+    pub fn forked(&self, pid: i32, snap: ForkSnapshot) -> Arc<Process> {
         // The child reports its own violations; the parent's belong to the parent's summary.
         self.observer.forked();
         Arc::new(Process {
@@ -73,10 +120,26 @@ impl Process {
             pid,
             opts: self.opts.clone(),
             cpu_config: self.cpu_config.clone(),
-            image: Mutex::new(image),
-            signals,
+            image: Mutex::new(snap.image),
+            signals: snap.signals,
             observer: self.observer.clone(),
+            personality: AtomicU32::new(snap.personality),
+            thread_names: Mutex::new(snap.name.map(|n| (pid, n)).into_iter().collect()),
+            traced: AtomicBool::new(false),
+            mem_fds: Mutex::new(snap.mem_fds),
+            vfork_fd: AtomicI32::new(-1),
+            vfork_shared_vm: AtomicBool::new(false),
         })
+    }
+
+    /// Thread names, locked.
+    pub fn thread_names(&self) -> MutexGuard<'_, HashMap<i32, [u8; 16]>> {
+        self.thread_names.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// /proc/self/mem descriptors, locked.
+    pub fn mem_fds(&self) -> MutexGuard<'_, HashSet<i32>> {
+        self.mem_fds.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

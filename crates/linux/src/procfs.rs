@@ -11,12 +11,7 @@
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use cetbox_mem::{Backing, Vma, VmaKind, PAGE_SIZE};
-use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::sync::Mutex;
-
-/// Host fds that are guest /proc/self/mem opens.
-static MEM_FDS: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
 
 /// Which process file a path names, after the /proc/<self>/ prefix.
 fn strip<'a>(t: &Thread, path: &'a [u8]) -> Option<&'a [u8]> {
@@ -95,7 +90,7 @@ pub fn open(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
             let fd = unsafe { libc::open(c.as_ptr(), flags & !libc::O_CREAT, 0) };
             return Some(Errno::check(fd as i64));
         }
-        b"mem" => return Some(open_mem(flags)),
+        b"mem" => return Some(open_mem(t, flags)),
         _ => return None,
     };
     if acc != libc::O_RDONLY {
@@ -150,7 +145,7 @@ fn read_range(t: &Thread, f: impl Fn(&crate::process::Image) -> (u64, u64)) -> V
     buf
 }
 
-fn open_mem(flags: i32) -> SysResult {
+fn open_mem(t: &Thread, flags: i32) -> SysResult {
     // SAFETY: the path is a valid C string.
     let fd = unsafe {
         libc::open(
@@ -161,23 +156,18 @@ fn open_mem(flags: i32) -> SysResult {
     if fd < 0 {
         return Err(Errno::last());
     }
-    let mut g = MEM_FDS.lock().unwrap_or_else(|e| e.into_inner());
-    g.get_or_insert_with(HashSet::new).insert(fd);
+    t.proc.mem_fds().insert(fd);
     Ok(fd as u64)
 }
 
 /// Whether `fd` is a guest /proc/self/mem descriptor.
-pub fn is_mem_fd(fd: i32) -> bool {
-    let g = MEM_FDS.lock().unwrap_or_else(|e| e.into_inner());
-    g.as_ref().is_some_and(|s| s.contains(&fd))
+pub fn is_mem_fd(t: &Thread, fd: i32) -> bool {
+    t.proc.mem_fds().contains(&fd)
 }
 
 /// Forget a /proc/self/mem descriptor (call from close).
-pub fn forget_fd(fd: i32) {
-    let mut g = MEM_FDS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(s) = g.as_mut() {
-        s.remove(&fd);
-    }
+pub fn forget_fd(t: &Thread, fd: i32) {
+    t.proc.mem_fds().remove(&fd);
 }
 
 /// A read or write of guest memory through /proc/self/mem at guest address `addr`: reads

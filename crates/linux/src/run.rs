@@ -65,7 +65,7 @@ pub fn run_thread(t: &mut Thread) -> ExitRequest {
 /// same signal (so a parent shell sees exactly what it would natively).
 pub fn finish(proc: &Process, how: ExitRequest) -> ! {
     // A vfork parent waits for this process to exec or end.
-    crate::fork::release_vfork_parent(&proc.mem);
+    crate::fork::release_vfork_parent(proc);
     proc.observer.finish();
     let _ = std::io::stdout().flush();
     match how {

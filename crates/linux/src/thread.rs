@@ -245,7 +245,7 @@ fn release(t: &mut Thread) {
     exit_robust_list(t);
     crate::shstk::free_owned(t);
     signals::host::unregister_thread(t);
-    crate::syscalls::process::forget_comm(t.tid);
+    crate::syscalls::process::forget_comm(t);
 }
 
 fn clear_child_tid(t: &Thread) {

@@ -165,7 +165,7 @@ fn exec_common(
     match loader::load_prepared(t, prep, &envp) {
         Ok(()) => {
             let exe = t.proc.image().exe.clone();
-            crate::syscalls::process::comm_reset(t.tid, &exe);
+            crate::syscalls::process::comm_reset(t, &exe);
         }
         Err(e) => {
             crate::run::diag(&format!("execve: {}; killing the process", e.message));
@@ -180,8 +180,8 @@ fn exec_common(
 
 /// Everything execve does to the old process once it is committed.
 fn point_of_no_return(t: &mut Thread, keep: &[i32]) {
-    crate::fork::release_vfork_parent(&t.proc.mem);
-    close_on_exec(keep);
+    crate::fork::release_vfork_parent(&t.proc);
+    close_on_exec(t, keep);
     // flush_signal_handlers: caught signals go back to SIG_DFL; flags, masks and restorers
     // are cleared for every signal.
     for sig in 1..=signals::NSIG as i32 {
@@ -214,7 +214,7 @@ fn point_of_no_return(t: &mut Thread, keep: &[i32]) {
 
 /// Closes every guest descriptor marked FD_CLOEXEC (cetbox's own, and the loader's open files
 /// in `keep`, are left alone).
-fn close_on_exec(keep: &[i32]) {
+fn close_on_exec(t: &Thread, keep: &[i32]) {
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
         return;
     };
@@ -229,7 +229,7 @@ fn close_on_exec(keep: &[i32]) {
         // SAFETY: F_GETFD on a descriptor number; a stale one (the directory's) fails EBADF.
         let fl = unsafe { libc::fcntl(fd, libc::F_GETFD) };
         if fl >= 0 && fl & libc::FD_CLOEXEC != 0 {
-            crate::procfs::forget_fd(fd);
+            crate::procfs::forget_fd(t, fd);
             // SAFETY: closing a guest descriptor, as the kernel does at exec.
             unsafe { libc::close(fd) };
         }

@@ -8,7 +8,7 @@ use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use cetbox_mem::Access;
 use libc::*;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
 /// sizeof(struct utsname): six 65-byte fields.
 const UTSNAME: usize = 390;
@@ -225,15 +225,13 @@ pub(crate) fn sys_sched_setattr(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-/// The persona is kept per process; only PER_LINUX execution is emulated, the flag bits
-/// (ADDR_NO_RANDOMIZE...) are remembered and reported back.
-static PERSONA: AtomicU32 = AtomicU32::new(0);
-
-pub(crate) fn sys_personality(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+/// personality(2): only PER_LINUX execution is emulated; the value is kept per process
+/// (`Process::personality`) and reported back; 0xffffffff only queries it.
+pub(crate) fn sys_personality(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let p = a[0] as u32;
-    let old = PERSONA.load(Ordering::Relaxed);
+    let old = t.proc.personality.load(Ordering::Relaxed);
     if p != 0xffff_ffff {
-        PERSONA.store(p, Ordering::Relaxed);
+        t.proc.personality.store(p, Ordering::Relaxed);
     }
     Ok(old as u64)
 }

@@ -9,8 +9,6 @@ use crate::process::{ExitRequest, Thread};
 use crate::signals;
 use cetbox_mem::Access;
 use libc::*;
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 pub(crate) fn sys_exit(t: &mut Thread, a: [u64; 6]) -> SysResult {
     t.exit = Some(ExitRequest::Thread(a[0] as i32 & 0xff));
@@ -87,17 +85,12 @@ pub(crate) fn sys_rseq(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
 
 // ---------------------------------------------------------------- prctl
 
-/// Per-thread names (PR_SET_NAME), by tid; absent means the executable's base name.
-static NAMES: Mutex<Option<HashMap<i32, [u8; 16]>>> = Mutex::new(None);
-
 /// The thread's name as /proc/self/comm and PR_GET_NAME show it (NUL padded, at most 15
 /// bytes).
 pub fn comm(t: &Thread) -> [u8; 16] {
-    let names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(n) = names.as_ref().and_then(|m| m.get(&t.tid)) {
+    if let Some(n) = t.proc.thread_names().get(&t.tid) {
         return *n;
     }
-    drop(names);
     let exe = t.proc.image().exe.clone();
     let base = exe.rsplit('/').next().unwrap_or("").as_bytes();
     let mut out = [0u8; 16];
@@ -114,34 +107,13 @@ pub fn inherit_comm(t: &Thread, name: [u8; 16]) {
 }
 
 /// Drops an exited thread's name, so a later thread with the same tid does not inherit it.
-pub fn forget_comm(tid: i32) {
-    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(m) = names.as_mut() {
-        m.remove(&tid);
-    }
-}
-
-/// A forked child keeps its parent thread's name under its own tid (the parent's other
-/// threads do not exist in it). Uses try_lock: another parent thread may have held the lock at
-/// the fork, and then the name is simply not carried over.
-pub fn comm_after_fork(old_tid: i32, new_tid: i32) {
-    if let Ok(mut names) = NAMES.try_lock() {
-        if let Some(m) = names.as_mut() {
-            let mine = m.get(&old_tid).copied();
-            m.clear();
-            if let Some(n) = mine {
-                m.insert(new_tid, n);
-            }
-        }
-    }
+pub fn forget_comm(t: &Thread) {
+    t.proc.thread_names().remove(&t.tid);
 }
 
 /// execve names the thread after the new program's file (the executable's base name).
-pub fn comm_reset(tid: i32, exe: &str) {
-    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(m) = names.as_mut() {
-        m.remove(&tid);
-    }
+pub fn comm_reset(t: &Thread, exe: &str) {
+    t.proc.thread_names().remove(&t.tid);
     let base = exe.rsplit('/').next().unwrap_or("").as_bytes();
     let mut name = [0u8; 16];
     let n = base.len().min(15);
@@ -151,8 +123,7 @@ pub fn comm_reset(tid: i32, exe: &str) {
 }
 
 fn set_comm(t: &Thread, name: [u8; 16]) {
-    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    names.get_or_insert_with(HashMap::new).insert(t.tid, name);
+    t.proc.thread_names().insert(t.tid, name);
 }
 
 const PR_SET_VMA: i32 = 0x5356_4d41;

@@ -11,7 +11,7 @@ use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use crate::shstk::{SHSTK, TASK_SIZE_MAX};
 use cetbox_mem::Access;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 const PTRACE_TRACEME: u64 = 0;
 const PTRACE_PEEKUSER: u64 = 3;
@@ -34,8 +34,6 @@ const OFF_SSP: u64 = 8;
 const OFF_FEATURES: u64 = 16;
 const OFF_LOCKED: u64 = 24;
 
-static TRACED: AtomicBool = AtomicBool::new(false);
-
 fn page() -> *mut u64 {
     REGS_PAGE as *mut u64
 }
@@ -43,7 +41,7 @@ fn page() -> *mut u64 {
 /// Publishes the thread's shadow-stack state for a tracer (called before each syscall while
 /// traced).
 pub fn publish(t: &Thread) {
-    if !TRACED.load(Ordering::Relaxed) {
+    if !t.proc.traced.load(Ordering::Relaxed) {
         return;
     }
     // SAFETY: the page was mapped at REGS_PAGE by PTRACE_TRACEME and is never unmapped; it is
@@ -64,7 +62,7 @@ pub fn publish(t: &Thread) {
 
 /// Takes back what a tracer changed while the thread was stopped (after each syscall).
 pub fn reload(t: &mut Thread) {
-    if !TRACED.load(Ordering::Relaxed) {
+    if !t.proc.traced.load(Ordering::Relaxed) {
         return;
     }
     // SAFETY: as in `publish`.
@@ -106,7 +104,7 @@ pub(crate) fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
             if p as u64 != REGS_PAGE && !(p == libc::MAP_FAILED && Errno::last() == Errno::EEXIST) {
                 return Err(Errno::ENOMEM);
             }
-            TRACED.store(true, Ordering::Relaxed);
+            t.proc.traced.store(true, Ordering::Relaxed);
             publish(t);
             Ok(0)
         }

@@ -7,9 +7,9 @@ use crate::process::Thread;
 use cetbox_mem::Access;
 use libc::*;
 
-pub(crate) fn sys_close(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_close(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    crate::procfs::forget_fd(fd);
+    crate::procfs::forget_fd(t, fd);
     host(SYS_close, [fd as u64, 0, 0, 0, 0, 0])
 }
 

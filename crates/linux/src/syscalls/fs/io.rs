@@ -72,7 +72,7 @@ fn proc_mem(
     pos: Option<u64>,
     write: bool,
 ) -> Option<SysResult> {
-    if !crate::procfs::is_mem_fd(fd) {
+    if !crate::procfs::is_mem_fd(t, fd) {
         return None;
     }
     let transfer = || -> SysResult {
