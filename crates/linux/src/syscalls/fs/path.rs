@@ -245,18 +245,21 @@ pub(crate) fn sys_getcwd(t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// utimensat: the path may be NULL (then the call works on dirfd); times is NULL or
 /// struct timespec[2].
 pub(crate) fn sys_utimensat(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let (dfd, pp, times) = times_args(t, a)?;
+    let (dfd, path, times) = times_args(t, a)?;
+    let pp = path.as_ref().map_or(0, p);
     host(SYS_utimensat, [dfd, pp, times, a[3] as u32 as u64, 0, 0])
 }
 
 pub(crate) fn sys_futimesat(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let (dfd, pp, times) = times_args(t, a)?;
+    let (dfd, path, times) = times_args(t, a)?;
+    let pp = path.as_ref().map_or(0, p);
     host(SYS_futimesat, [dfd, pp, times, 0, 0, 0])
 }
 
 /// The (dirfd, path, times) of utimensat and futimesat: without a path the call works on
-/// dirfd itself; times (two timespecs or timevals, 32 bytes at most) may be NULL.
-fn times_args(t: &Thread, a: [u64; 6]) -> Result<(u64, u64, u64), Errno> {
+/// dirfd itself; times (two timespecs or timevals, 32 bytes at most) may be NULL. The caller
+/// keeps the path alive across the host call.
+fn times_args(t: &Thread, a: [u64; 6]) -> Result<(u64, Option<CString>, u64), Errno> {
     let path = if a[1] == 0 {
         None
     } else {
@@ -267,7 +270,7 @@ fn times_args(t: &Thread, a: [u64; 6]) -> Result<(u64, u64, u64), Errno> {
         None => fd_arg(a[0])?,
     };
     let times = opt_buf(t, a[2], 32, Access::Read)?;
-    Ok((dfd as u64, path.as_ref().map_or(0, p), times as u64))
+    Ok((dfd as u64, path, times as u64))
 }
 
 pub(crate) fn sys_utimes(t: &mut Thread, a: [u64; 6]) -> SysResult {
