@@ -12,11 +12,13 @@ mod fast;
 mod fastsse;
 pub mod flags;
 pub mod fpstate;
+pub mod level;
 pub mod operand;
 mod run;
 pub mod state;
 
 pub use exception::{Exception, UdReason};
+pub use level::CpuLevel;
 pub use run::Exit;
 pub use state::{CetState, Cpu, CpuConfig, Reg};
 

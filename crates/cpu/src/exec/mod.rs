@@ -16,6 +16,7 @@ pub mod bits;
 pub mod cet;
 pub mod control;
 pub mod data;
+pub mod hostop;
 pub mod muldiv;
 pub mod shift;
 pub mod sse;
@@ -33,6 +34,7 @@ pub fn handler_for(code: Code) -> Option<Handler> {
         .or_else(|| data::lookup(code))
         .or_else(|| shift::lookup(code))
         .or_else(|| muldiv::lookup(code))
+        .or_else(|| hostop::lookup(code))
         .or_else(|| bits::lookup(code))
         .or_else(|| atomic::lookup(code))
         .or_else(|| string::lookup(code))
