@@ -24,7 +24,7 @@ impl Default for CpuLevel {
 impl CpuLevel {
     /// What `cetbox run` presents without `--cpu` (when the host can back it): the highest
     /// level whose instructions, state and signal frames are complete and tested.
-    pub const DEFAULT: CpuLevel = CpuLevel::X86_64;
+    pub const DEFAULT: CpuLevel = CpuLevel::V3;
 
     pub const ALL: [CpuLevel; 3] = [CpuLevel::X86_64, CpuLevel::V2, CpuLevel::V3];
 
