@@ -1012,7 +1012,16 @@ fn cmpxchg8b() {
     t.ok(&[0x0f, 0xc7, 0x0e]); // fails now
     assert_eq!((t.cpu.gpr[RDX], t.cpu.gpr[RAX]), (0x7777_8888, 0x5555_6666));
     assert_eq!(t.flags(), CF);
-    // CMPXCHG16B is outside the model (no CX16).
+    // CMPXCHG16B needs a 16-byte-aligned operand (#GP(0) otherwise)...
+    assert_eq!(
+        t.run(&[0x48, 0x0f, 0xc7, 0x0e]),
+        Some(Exception::GeneralProtection)
+    );
+    // ...and is outside the baseline model (no CX16).
+    t.cpu.config = Arc::new(CpuConfig {
+        level: cetbox_cpu::CpuLevel::X86_64,
+        ..CpuConfig::default()
+    });
     assert!(matches!(
         t.run(&[0x48, 0x0f, 0xc7, 0x0e]),
         Some(Exception::InvalidOpcode(_))

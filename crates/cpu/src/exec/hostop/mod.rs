@@ -19,7 +19,9 @@ mod vsib;
 
 use super::sse::float::{host_csr, settle};
 use super::Handler;
+use crate::block::{Op, OpFn};
 use crate::exception::Result;
+use crate::fastsse::{ldmxcsr, stmxcsr};
 use crate::fpstate::MXCSR_MASK;
 use crate::level::{level_needed, CpuLevel};
 use crate::{Cpu, Exception, UdReason};
@@ -27,6 +29,8 @@ use iced_x86::{
     Code, EncodingKind, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register,
 };
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use thunk::Ctx;
 
 /// CF PF AF ZF SF OF.
@@ -151,24 +155,32 @@ fn needs_alignment(i: &Instruction, size: usize) -> bool {
     }
 }
 
-/// What the thunk cache needs to know about a form, computed once per encoding.
+/// Everything about a form that does not depend on the operands' values, computed once per
+/// encoding and kept for the life of the process (decoded blocks point at it).
 #[derive(Clone, Copy)]
-struct Shape {
-    /// The instruction accesses memory other than through an explicit operand (never run).
-    implicit_mem: bool,
-    base: Option<usize>,
-    rsp_as: Option<usize>,
+pub struct Prepared {
+    has_mem: bool,
     access: OpAccess,
+    plan: thunk::Plan,
+    need: CpuLevel,
+    /// The compiled thunk; None when it could not be compiled or the page budget is spent
+    /// (then `code` is run from the scratch page).
+    thunk: Option<thunk::ThunkFn>,
+    /// False for forms that access memory other than through an explicit operand (never run
+    /// on the host) or leave no GPR free for the buffer address.
+    compiles: bool,
 }
 
 thread_local! {
     static INFO: RefCell<InstructionInfoFactory> = RefCell::new(InstructionInfoFactory::new());
-    static SHAPES: RefCell<std::collections::HashMap<Instruction, Shape>> =
-        RefCell::new(std::collections::HashMap::new());
 }
 
+/// Distinct encodings whose preparation is kept (each is a few dozen bytes).
+const MAX_PREPARED: usize = 1 << 18;
+static PREPARED: Mutex<Option<HashMap<Instruction, &'static Prepared>>> = Mutex::new(None);
+
 /// The instruction with its memory operand's addressing erased: the cache key (what the thunk
-/// depends on) and the input to `shape`.
+/// depends on) and the input to `prepare`.
 fn normalized(i: &Instruction) -> Instruction {
     let mut k = *i;
     k.set_memory_base(Register::None);
@@ -181,16 +193,27 @@ fn normalized(i: &Instruction) -> Instruction {
     k
 }
 
-/// Picks the registers the thunk repurposes: GPRs the instruction does not use (explicitly or
-/// implicitly), never RSP or RDI (which carries the context until the last load).
-fn shape(k: &Instruction) -> Shape {
-    let (used, access, any_mem) = INFO.with(|f| {
+fn host_avx() -> bool {
+    static AVX: OnceLock<bool> = OnceLock::new();
+    *AVX.get_or_init(|| std::arch::is_x86_feature_detected!("avx"))
+}
+
+/// Analyses a normalized instruction: the registers it uses (explicitly or implicitly), the
+/// GPRs the thunk may repurpose (never RSP, nor RDI which carries the context until the last
+/// load), and compiles its thunk.
+fn prepare(k: &Instruction) -> Prepared {
+    let (vecs, gprs, access, any_mem) = INFO.with(|f| {
         let mut f = f.borrow_mut();
         let info = f.info(k);
-        let mut used = [false; 16];
+        let (mut vecs, mut gprs) = (0u16, 0u16);
         for u in info.used_registers() {
-            if let Some(n) = thunk::gpr_number(u.register()) {
-                used[n] = true;
+            let r = u.register();
+            if let Some(n) = thunk::gpr_number(r) {
+                gprs |= 1 << n;
+            } else if r.is_xmm() || r.is_ymm() || r.is_zmm() {
+                // A VEX.128 write is reported as a write of the whole ZMM register (it zeroes
+                // the upper bits).
+                vecs |= 1 << (r.number() & 15);
             }
         }
         let access = info
@@ -198,60 +221,133 @@ fn shape(k: &Instruction) -> Shape {
             .first()
             .map(|m| m.access())
             .unwrap_or(OpAccess::None);
-        (used, access, !info.used_memory().is_empty())
+        (vecs, gprs, access, !info.used_memory().is_empty())
     });
-    let has_mem = (0..k.op_count()).any(|n| k.op_kind(n) == OpKind::Memory);
+    // VZEROUPPER and VZEROALL act on every vector register.
+    let vecs = if matches!(k.mnemonic(), Mnemonic::Vzeroupper | Mnemonic::Vzeroall) {
+        0xffff
+    } else {
+        vecs
+    };
+    let has_mem = has_memory(k);
     let mut free = [11usize, 10, 9, 8, 3, 5, 12, 13, 14, 15, 6, 1, 2, 0]
         .into_iter()
-        .filter(|&n| !used[n]);
+        .filter(|&n| gprs & (1 << n) == 0);
     let base = if has_mem { free.next() } else { None };
-    let rsp_as = if used[4] { free.next() } else { None };
-    Shape {
-        implicit_mem: any_mem && !has_mem,
+    let rsp_as = if gprs & (1 << 4) != 0 {
+        free.next()
+    } else {
+        None
+    };
+    let plan = thunk::Plan {
         base,
         rsp_as,
+        vecs,
+        gprs: gprs & !(1 << 4),
+        flags: k.rflags_read() != 0 || k.rflags_modified() != 0,
+    };
+    let implicit_mem = any_mem && !has_mem;
+    let compiles = !implicit_mem && (!has_mem || base.is_some());
+    let thunk = if compiles {
+        let r = thunk::rewrite(k, base, rsp_as);
+        match thunk::get(k, &|| thunk::generate(&r, &plan, host_avx())) {
+            Ok(f) => f,
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    Prepared {
+        has_mem,
         access: if has_mem { access } else { OpAccess::None },
+        plan,
+        need: level_needed(k.cpuid_features()).unwrap_or(CpuLevel::V3),
+        thunk,
+        compiles,
     }
+}
+
+/// The preparation of `i`, kept for the process when the table has room.
+fn prepared(i: &Instruction) -> Prepared {
+    let key = normalized(i);
+    let mut g = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
+    let map = g.get_or_insert_with(HashMap::new);
+    if let Some(p) = map.get(&key) {
+        return **p;
+    }
+    drop(g);
+    let p = prepare(&key);
+    let mut g = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
+    let map = g.get_or_insert_with(HashMap::new);
+    if map.len() < MAX_PREPARED {
+        map.entry(key).or_insert_with(|| Box::leak(Box::new(p)));
+    }
+    p
+}
+
+/// A pre-decoded form's specialized function: the preparation is looked up once, when the
+/// block is decoded, and kept in the op (`imm` points at it).
+pub(crate) fn select(op: &mut Op) -> Option<OpFn> {
+    let code = op.insn.code();
+    let thunk_form = lookup(code).is_some()
+        && !matches!(code, Code::VEX_Vldmxcsr_m32 | Code::VEX_Vstmxcsr_m32)
+        && vsib::lookup(code).is_none()
+        && maskmov::lookup(code).is_none();
+    if !thunk_form {
+        return None;
+    }
+    let key = normalized(&op.insn);
+    let _ = prepared(&op.insn);
+    let g = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
+    let p: &'static Prepared = g.as_ref()?.get(&key)?;
+    op.imm = p as *const Prepared as u64;
+    Some(run_op)
+}
+
+fn run_op(cpu: &mut Cpu, op: &Op) -> Result<()> {
+    // SAFETY: `select` stored a pointer to a leaked (never freed) `Prepared` in `imm`.
+    let p = unsafe { &*(op.imm as *const Prepared) };
+    run_prepared(cpu, &op.insn, p)
 }
 
 /// Executes a v2/v3 form through its host thunk.
 pub fn exec(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
-    if let Some(e) = above_level(cpu, i) {
+    let p = prepared(i);
+    run_prepared(cpu, i, &p)
+}
+
+fn run_prepared(cpu: &mut Cpu, i: &Instruction, p: &Prepared) -> Result<()> {
+    if p.need > cpu.config.level {
         return match i.mnemonic() {
             Mnemonic::Tzcnt => super::bits::bsf(cpu, i),
             Mnemonic::Lzcnt => super::bits::bsr(cpu, i),
-            _ => Err(e),
+            _ => {
+                Err(above_level(cpu, i)
+                    .unwrap_or(Exception::InvalidOpcode(UdReason::Architectural)))
+            }
         };
     }
-    let key = normalized(i);
-    let sh = SHAPES.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.len() > 1 << 16 {
-            s.clear();
-        }
-        *s.entry(key).or_insert_with(|| shape(&key))
-    });
     let unsupported = || {
         Exception::InvalidOpcode(UdReason::Unimplemented(format!(
             "{i} ({:?}): cannot be run on the host",
             i.code()
         )))
     };
-    if sh.implicit_mem {
+    if !p.compiles {
         return Err(unsupported());
     }
     let mut ctx = Ctx::default();
     // The memory operand: alignment, then the access itself, before anything runs.
-    let (addr, size) = if has_memory(i) {
+    let (addr, size) = if p.has_mem {
         let size = i.memory_size().size();
-        if sh.base.is_none() || size == 0 || size > ctx.buf.len() {
+        if size == 0 || size > ctx.buf.len() {
             return Err(unsupported());
         }
         let addr = cpu.ea(i);
         if needs_alignment(i, size) && addr % size as u64 != 0 {
             return Err(Exception::Alignment);
         }
-        match sh.access {
+        match p.access {
             OpAccess::Read => cpu.mem.read_bytes(addr, &mut ctx.buf[..size])?,
             OpAccess::Write => cpu
                 .mem
@@ -268,34 +364,59 @@ pub fn exec(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         (0, 0)
     };
     ctx.gpr = cpu.gpr;
-    let old_flags = cpu.rflags();
+    let old_flags = if p.plan.flags { cpu.rflags() } else { 0 };
     ctx.rflags = (old_flags & ARITH) | 2;
-    let guest_csr = cpu.sse.mxcsr;
-    ctx.mxcsr = host_csr(guest_csr);
     for n in 0..16 {
-        ctx.ymm[n] = [cpu.sse.xmm[n], cpu.sse.ymm_hi[n]];
+        if p.plan.vecs & (1 << n) != 0 {
+            ctx.ymm[n] = [cpu.sse.xmm[n], cpu.sse.ymm_hi[n]];
+        }
     }
-    let avx = cpu.config.level >= CpuLevel::V3;
-    let ran = thunk::run(
-        &key,
-        &|| {
-            let r = thunk::rewrite(&key, sh.base, sh.rsp_as);
-            thunk::generate(&r, sh.base, sh.rsp_as, avx)
-        },
-        &mut ctx,
-    );
-    if !ran {
+    // MXCSR: when the guest masks every SIMD exception, the host MXCSR holds the guest's
+    // control bits and accumulates its flags (`fastsse` live mode), as for the SSE fast paths.
+    // Otherwise the thunk runs under the guest's control bits with exceptions masked, and the
+    // guest's masks are applied to the flags it raised (#XM with nothing committed).
+    let live = cpu.fp_enter();
+    let saved = if live {
+        0
+    } else {
+        let saved = stmxcsr();
+        ldmxcsr(host_csr(cpu.sse.mxcsr));
+        saved
+    };
+    let ran = match p.thunk {
+        Some(f) => {
+            thunk::call(f, &mut ctx);
+            true
+        }
+        None => {
+            // Over the page budget (or a refused mapping): compile into the scratch page.
+            let r = thunk::rewrite(&normalized(i), p.plan.base, p.plan.rsp_as);
+            thunk::generate(&r, &p.plan, host_avx())
+                .is_some_and(|code| thunk::run_scratch(&code, &mut ctx))
+        }
+    };
+    if !live {
+        let raised = stmxcsr() & 0x3f;
+        ldmxcsr(saved);
+        if !ran {
+            return Err(unsupported());
+        }
+        settle(cpu, raised)?;
+    } else if !ran {
         return Err(unsupported());
     }
-    settle(cpu, ctx.mxcsr & 0x3f)?;
-    if matches!(sh.access, OpAccess::Write | OpAccess::ReadWrite) && size > 0 {
+    if matches!(p.access, OpAccess::Write | OpAccess::ReadWrite) && size > 0 {
         cpu.mem.write_bytes(addr, &ctx.buf[..size])?;
     }
     cpu.gpr = ctx.gpr;
-    cpu.set_rflags((old_flags & !ARITH) | (ctx.rflags & ARITH));
+    if p.plan.flags {
+        cpu.set_rflags((old_flags & !ARITH) | (ctx.rflags & ARITH));
+    }
     for n in 0..16 {
-        cpu.sse.xmm[n] = ctx.ymm[n][0];
-        cpu.sse.ymm_hi[n] = ctx.ymm[n][1];
+        if p.plan.vecs & (1 << n) != 0 {
+            cpu.sse.xmm[n] = ctx.ymm[n][0];
+            cpu.sse.ymm_hi[n] = ctx.ymm[n][1];
+        }
     }
     Ok(())
 }

@@ -3,11 +3,17 @@
 //! A thunk is a small function generated for one instruction encoding:
 //!
 //! ```text
-//! save the host's callee-saved GPRs and MXCSR; keep the context pointer on the stack
-//! load YMM0-15 (XMM0-15 on a host without AVX), MXCSR, the arithmetic flags and the GPRs
-//! (RSP excepted) from the context
+//! save the host's callee-saved GPRs; keep the context pointer on the stack
+//! load the vector registers (YMM, or XMM on a host without AVX), the arithmetic flags and the
+//! GPRs (RSP excepted) the instruction uses from the context
 //! <the guest instruction, re-encoded>
-//! store the GPRs, flags, MXCSR and vector registers back into the context; restore the host's
+//! store them back into the context; restore the host's registers
+//! ```
+//!
+//! The thunk runs under the host MXCSR as the caller set it (`hostop::run_prepared`): the
+//! guest's rounding, FTZ and DAZ with every exception masked, so nothing can trap.
+//!
+//! ```text
 //! ```
 //!
 //! Safety story:
@@ -19,15 +25,20 @@
 //!   `hostop::lookup` admits (SIMD arithmetic and data movement, BMI, POPCNT, LZCNT, CRC32,
 //!   MOVBE: no control flow, no stack, no system state) are compiled.
 //! - The guest flags are loaded masked to the six arithmetic flags, so AC, TF and DF are clear
-//!   while the thunk runs; MXCSR is loaded with every exception masked (`float::host_csr`), so
-//!   nothing can trap.
-//! - W^X: code is written into a page mapped read-write and not executable, then the page is
-//!   made read-execute before any thunk in it runs; adding a thunk to a page flips it back to
-//!   read-write only while no thunk runs (thunks are per host thread and never re-entered).
+//!   while the thunk runs; MXCSR has every exception masked, so nothing can trap.
+//! - W^X: each thunk is written into a fresh page mapped read-write and not executable, which
+//!   is then made read-execute and never written again, so a thunk pointer, once handed out, stays
+//!   valid and unchanged for the life of the process (decoded blocks keep them). At most
+//!   `MAX_PAGES` such pages exist; beyond that (a guest generating endless distinct encodings)
+//!   thunks are compiled into a per-thread scratch page, made read-write, written, made
+//!   read-execute and run, each time.
+//! - Only the registers the instruction uses (iced's used-register list, which includes implicit
+//!   operands) are loaded and stored, and the flags only if it reads or writes them.
 
 use iced_x86::{Code, Encoder, Instruction, MemoryOperand, Register};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// The state a thunk reads and writes (layout fixed: the generated code uses these offsets).
 #[repr(C, align(64))]
@@ -36,8 +47,7 @@ pub struct Ctx {
     pub gpr: [u64; 16],
     /// RFLAGS (only CF PF AF ZF SF OF are loaded; the host's after the instruction come back).
     pub rflags: u64,
-    pub mxcsr: u32,
-    pub pad0: u32,
+    pub pad0: u64,
     /// The host address of `buf`, loaded into the memory-operand base register.
     pub mem: u64,
     pub pad1: [u64; 5],
@@ -49,7 +59,6 @@ pub struct Ctx {
 
 const OFF_GPR: i64 = 0;
 const OFF_RFLAGS: i64 = 128;
-const OFF_MXCSR: i64 = 136;
 const OFF_MEM: i64 = 144;
 const OFF_YMM: i64 = 192;
 
@@ -58,7 +67,6 @@ impl Default for Ctx {
         Ctx {
             gpr: [0; 16],
             rflags: 0,
-            mxcsr: 0x1f80,
             pad0: 0,
             mem: 0,
             pad1: [0; 5],
@@ -155,15 +163,26 @@ fn m(base: Register, d: i64) -> MemoryOperand {
     MemoryOperand::with_base_displ(base, d)
 }
 
-/// Generates the thunk's code for the rewritten instruction `insn`. `base`: the GPR holding
-/// the buffer address; `rsp_as`: the GPR standing in for RSP. None if iced cannot encode it.
-pub fn generate(
-    insn: &Instruction,
-    base: Option<usize>,
-    rsp_as: Option<usize>,
-    avx: bool,
-) -> Option<Vec<u8>> {
+/// What a thunk loads and stores besides the instruction's memory buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The GPR holding the buffer address (memory forms).
+    pub base: Option<usize>,
+    /// The GPR standing in for RSP.
+    pub rsp_as: Option<usize>,
+    /// Vector registers used (bit n: XMMn/YMMn).
+    pub vecs: u16,
+    /// GPRs used (bit n), RSP excluded (it is `rsp_as`).
+    pub gprs: u16,
+    /// The instruction reads or writes RFLAGS.
+    pub flags: bool,
+}
+
+/// Generates the thunk's code for the rewritten instruction `insn`. None if iced cannot
+/// encode it.
+pub fn generate(insn: &Instruction, plan: &Plan, avx: bool) -> Option<Vec<u8>> {
     use Register::*;
+    let (base, rsp_as) = (plan.base, plan.rsp_as);
     let mut a = Asm {
         enc: Encoder::new(64),
         ok: true,
@@ -172,10 +191,9 @@ pub fn generate(
     for r in callee {
         a.put(Instruction::with1(Code::Push_r64, r));
     }
-    a.put(Instruction::with2(Code::Sub_rm64_imm8, RSP, 8u32));
-    a.put(Instruction::with1(Code::Stmxcsr_m32, m(RSP, 0)));
     a.put(Instruction::with1(Code::Push_r64, RDI));
-    for n in 0..16 {
+    let vec = |n: usize| plan.vecs & (1 << n) != 0;
+    for n in (0..16).filter(|&n| vec(n)) {
         let r = Register::values().nth(YMM0 as usize + n).unwrap();
         let x = Register::values().nth(XMM0 as usize + n).unwrap();
         let mo = m(RDI, OFF_YMM + 32 * n as i64);
@@ -185,18 +203,19 @@ pub fn generate(
             a.put(Instruction::with2(Code::Movdqu_xmm_xmmm128, x, mo));
         }
     }
-    a.put(Instruction::with1(Code::Ldmxcsr_m32, m(RDI, OFF_MXCSR)));
-    a.put(Instruction::with1(Code::Push_rm64, m(RDI, OFF_RFLAGS)));
-    a.put(Ok(Instruction::with(Code::Popfq)));
-    let skip = |n: usize| n == 4 || n == 7 || Some(n) == base || Some(n) == rsp_as;
-    for n in 0..16 {
-        if !skip(n) {
-            a.put(Instruction::with2(
-                Code::Mov_r64_rm64,
-                gpr64(n),
-                m(RDI, OFF_GPR + 8 * n as i64),
-            ));
-        }
+    if plan.flags {
+        a.put(Instruction::with1(Code::Push_rm64, m(RDI, OFF_RFLAGS)));
+        a.put(Ok(Instruction::with(Code::Popfq)));
+    }
+    // GPRs the thunk moves: the used ones, never RSP; RDI is loaded last (it holds the context).
+    let moved =
+        |n: usize| n != 4 && plan.gprs & (1 << n) != 0 && Some(n) != base && Some(n) != rsp_as;
+    for n in (0..16).filter(|&n| n != 7 && moved(n)) {
+        a.put(Instruction::with2(
+            Code::Mov_r64_rm64,
+            gpr64(n),
+            m(RDI, OFF_GPR + 8 * n as i64),
+        ));
     }
     if let Some(b) = base {
         a.put(Instruction::with2(
@@ -212,24 +231,24 @@ pub fn generate(
             m(RDI, OFF_GPR + 32),
         ));
     }
-    a.put(Instruction::with2(
-        Code::Mov_r64_rm64,
-        RDI,
-        m(RDI, OFF_GPR + 56),
-    ));
+    if moved(7) {
+        a.put(Instruction::with2(
+            Code::Mov_r64_rm64,
+            RDI,
+            m(RDI, OFF_GPR + 56),
+        ));
+    }
     // The guest instruction.
     a.put(Ok(*insn));
     a.put(Ok(Instruction::with(Code::Pushfq)));
     a.put(Instruction::with1(Code::Push_r64, RAX));
     a.put(Instruction::with2(Code::Mov_r64_rm64, RAX, m(RSP, 16)));
-    for n in 1..16 {
-        if n != 4 && Some(n) != base && Some(n) != rsp_as {
-            a.put(Instruction::with2(
-                Code::Mov_rm64_r64,
-                m(RAX, OFF_GPR + 8 * n as i64),
-                gpr64(n),
-            ));
-        }
+    for n in (1..16).filter(|&n| moved(n)) {
+        a.put(Instruction::with2(
+            Code::Mov_rm64_r64,
+            m(RAX, OFF_GPR + 8 * n as i64),
+            gpr64(n),
+        ));
     }
     if let Some(c) = rsp_as {
         a.put(Instruction::with2(
@@ -238,14 +257,17 @@ pub fn generate(
             gpr64(c),
         ));
     }
-    if base == Some(0) || rsp_as == Some(0) {
-        a.put(Instruction::with2(Code::Add_rm64_imm8, RSP, 8u32));
-    } else {
+    if moved(0) {
         a.put(Instruction::with1(Code::Pop_rm64, m(RAX, OFF_GPR)));
+    } else {
+        a.put(Instruction::with2(Code::Add_rm64_imm8, RSP, 8u32));
     }
-    a.put(Instruction::with1(Code::Pop_rm64, m(RAX, OFF_RFLAGS)));
-    a.put(Instruction::with1(Code::Stmxcsr_m32, m(RAX, OFF_MXCSR)));
-    for n in 0..16 {
+    if plan.flags {
+        a.put(Instruction::with1(Code::Pop_rm64, m(RAX, OFF_RFLAGS)));
+    } else {
+        a.put(Instruction::with2(Code::Add_rm64_imm8, RSP, 8u32));
+    }
+    for n in (0..16).filter(|&n| vec(n)) {
         let r = Register::values().nth(YMM0 as usize + n).unwrap();
         let x = Register::values().nth(XMM0 as usize + n).unwrap();
         let mo = m(RAX, OFF_YMM + 32 * n as i64);
@@ -255,8 +277,6 @@ pub fn generate(
             a.put(Instruction::with2(Code::Movdqu_xmmm128_xmm, mo, x));
         }
     }
-    a.put(Instruction::with2(Code::Add_rm64_imm8, RSP, 8u32));
-    a.put(Instruction::with1(Code::Ldmxcsr_m32, m(RSP, 0)));
     a.put(Instruction::with2(Code::Add_rm64_imm8, RSP, 8u32));
     for r in callee.iter().rev() {
         a.put(Instruction::with1(Code::Pop_r64, *r));
@@ -272,114 +292,125 @@ pub fn generate(
 }
 
 const PAGE: usize = 4096;
-/// Thunks kept per host thread before the cache is dropped and its pages unmapped.
-const MAX_PAGES: usize = 2048;
+/// Thunk pages kept for the life of the process (64 MiB of address space at most).
+const MAX_PAGES: usize = 16384;
 
-/// Executable pages of one host thread.
-struct Arena {
-    pages: Vec<*mut u8>,
-    used: usize,
-}
-
-impl Arena {
-    /// Copies `code` into executable memory; None if the host refuses memory.
-    fn place(&mut self, code: &[u8]) -> Option<ThunkFn> {
-        if code.len() > PAGE {
-            return None;
-        }
-        let fresh = self.pages.is_empty() || self.used + code.len() > PAGE;
-        let page = if fresh {
-            // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    PAGE,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                )
-            };
-            if p == libc::MAP_FAILED {
-                return None;
-            }
-            self.pages.push(p as *mut u8);
-            self.used = 0;
-            p as *mut u8
-        } else {
-            let p = *self.pages.last().unwrap();
-            // SAFETY: `p` is a page this arena mapped; no thunk runs while one is compiled
-            // (thunks are per thread and not re-entrant), so none of its code executes now.
-            if unsafe { libc::mprotect(p as _, PAGE, libc::PROT_READ | libc::PROT_WRITE) } != 0 {
-                return None;
-            }
-            p
-        };
-        let at = self.used;
-        // SAFETY: `page` is a PAGE-sized read-write mapping we own and at + len <= PAGE.
-        unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), page.add(at), code.len()) };
-        self.used = (at + code.len() + 15) & !15;
-        // SAFETY: as above; the page becomes read-execute, no longer writable.
-        if unsafe { libc::mprotect(page as _, PAGE, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
-            return None;
-        }
-        // SAFETY: the bytes at page+at are a complete function generated by `generate` with
-        // the sysv64 calling convention taking one pointer argument.
-        Some(unsafe { std::mem::transmute::<*mut u8, ThunkFn>(page.add(at)) })
+/// Maps a fresh read-write page and copies `code` into it; None if the host refuses.
+fn fill_page(code: &[u8]) -> Option<*mut u8> {
+    if code.len() > PAGE {
+        return None;
     }
-
-    fn clear(&mut self) {
-        for &p in &self.pages {
-            // SAFETY: pages this arena mapped; the caller has dropped every ThunkFn into them.
-            unsafe { libc::munmap(p as _, PAGE) };
-        }
-        self.pages.clear();
-        self.used = 0;
+    // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return None;
     }
+    // SAFETY: `p` is a PAGE-sized read-write mapping we own and code.len() <= PAGE.
+    unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), p as *mut u8, code.len()) };
+    Some(p as *mut u8)
 }
 
-/// A compiled instruction: the thunk and the registers it repurposed.
-#[derive(Clone, Copy)]
-pub struct Compiled {
-    pub f: ThunkFn,
+/// Makes `page` read-execute and returns its start as a thunk.
+fn seal(page: *mut u8) -> Option<ThunkFn> {
+    // SAFETY: `page` is a page `fill_page` mapped; from now on it is not writable.
+    if unsafe { libc::mprotect(page as _, PAGE, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
+        return None;
+    }
+    // SAFETY: the page starts with a complete function generated by `generate`, with the
+    // sysv64 calling convention and one pointer argument.
+    Some(unsafe { std::mem::transmute::<*mut u8, ThunkFn>(page) })
 }
 
-struct Cache {
-    arena: Arena,
-    map: HashMap<Instruction, Option<Compiled>>,
+struct Global {
+    map: HashMap<Instruction, Option<ThunkFn>>,
+    pages: usize,
+}
+
+static GLOBAL: Mutex<Option<Global>> = Mutex::new(None);
+
+/// The thunk for `key` (the normalized instruction), compiling it with `make` on first use.
+/// Err(code) when the page budget is spent: the caller runs `code` through `run_scratch`.
+/// Ok(None): the instruction cannot be compiled.
+pub fn get(
+    key: &Instruction,
+    make: &dyn Fn() -> Option<Vec<u8>>,
+) -> Result<Option<ThunkFn>, Vec<u8>> {
+    let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let g = g.get_or_insert_with(|| Global {
+        map: HashMap::new(),
+        pages: 0,
+    });
+    if let Some(f) = g.map.get(key) {
+        return Ok(*f);
+    }
+    let Some(code) = make() else {
+        g.map.insert(*key, None);
+        return Ok(None);
+    };
+    if g.pages >= MAX_PAGES {
+        return Err(code);
+    }
+    let f = fill_page(&code).and_then(seal);
+    if f.is_some() {
+        g.pages += 1;
+    }
+    g.map.insert(*key, f);
+    Ok(f)
 }
 
 thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache {
-        arena: Arena { pages: Vec::new(), used: 0 },
-        map: HashMap::new(),
-    });
+    static SCRATCH: RefCell<Option<*mut u8>> = const { RefCell::new(None) };
 }
 
-/// Runs the thunk for `key` (compiling it with `make` on first use) on `ctx`. False if the
-/// instruction cannot be compiled.
-pub fn run(key: &Instruction, make: &dyn Fn() -> Option<Vec<u8>>, ctx: &mut Ctx) -> bool {
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        let f = match c.map.get(key) {
-            Some(x) => *x,
-            None => {
-                if c.arena.pages.len() >= MAX_PAGES {
-                    c.map.clear();
-                    c.arena.clear();
+/// Runs `code` from this thread's scratch page: made read-write, written, made read-execute,
+/// run. Only this thread ever executes its scratch page, and never while writing it.
+pub fn run_scratch(code: &[u8], ctx: &mut Ctx) -> bool {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        let page = match *s {
+            Some(p) => {
+                // SAFETY: this thread's scratch page; no thunk runs from it now.
+                if unsafe { libc::mprotect(p as _, PAGE, libc::PROT_READ | libc::PROT_WRITE) } != 0
+                    || code.len() > PAGE
+                {
+                    return false;
                 }
-                let compiled = make()
-                    .and_then(|code| c.arena.place(&code))
-                    .map(|f| Compiled { f });
-                c.map.insert(*key, compiled);
-                compiled
+                // SAFETY: a writable PAGE-sized mapping we own; code.len() <= PAGE.
+                unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), p, code.len()) };
+                p
             }
+            None => match fill_page(code) {
+                Some(p) => {
+                    *s = Some(p);
+                    p
+                }
+                None => return false,
+            },
         };
-        let Some(f) = f else { return false };
-        ctx.mem = ctx.buf.as_mut_ptr() as u64;
-        // SAFETY: see the module comment: the thunk reads and writes only `ctx` (its buffer
-        // included) and the registers it saves and restores.
-        unsafe { (f.f)(ctx) };
-        true
+        match seal(page) {
+            Some(f) => {
+                call(f, ctx);
+                true
+            }
+            None => false,
+        }
     })
+}
+
+/// Runs a thunk on `ctx`.
+#[inline]
+pub fn call(f: ThunkFn, ctx: &mut Ctx) {
+    ctx.mem = ctx.buf.as_mut_ptr() as u64;
+    // SAFETY: see the module comment: the thunk reads and writes only `ctx` (its buffer
+    // included) and the registers it saves and restores.
+    unsafe { f(ctx) };
 }
