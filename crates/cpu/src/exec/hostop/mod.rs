@@ -160,6 +160,9 @@ fn needs_alignment(i: &Instruction, size: usize) -> bool {
 #[derive(Clone, Copy)]
 pub struct Prepared {
     has_mem: bool,
+    /// The memory operand's size and whether it must be aligned to it.
+    mem_size: u8,
+    aligned: bool,
     access: OpAccess,
     plan: thunk::Plan,
     need: CpuLevel,
@@ -257,8 +260,11 @@ fn prepare(k: &Instruction) -> Prepared {
     } else {
         None
     };
+    let mem_size = if has_mem { k.memory_size().size() } else { 0 };
     Prepared {
         has_mem,
+        mem_size: mem_size.min(255) as u8,
+        aligned: has_mem && needs_alignment(k, mem_size),
         access: if has_mem { access } else { OpAccess::None },
         plan,
         need: level_needed(k.cpuid_features()).unwrap_or(CpuLevel::V3),
@@ -339,12 +345,12 @@ fn run_prepared(cpu: &mut Cpu, i: &Instruction, p: &Prepared) -> Result<()> {
     let mut ctx = Ctx::default();
     // The memory operand: alignment, then the access itself, before anything runs.
     let (addr, size) = if p.has_mem {
-        let size = i.memory_size().size();
+        let size = p.mem_size as usize;
         if size == 0 || size > ctx.buf.len() {
             return Err(unsupported());
         }
         let addr = cpu.ea(i);
-        if needs_alignment(i, size) && addr % size as u64 != 0 {
+        if p.aligned && addr % size as u64 != 0 {
             return Err(Exception::Alignment);
         }
         match p.access {
