@@ -1,4 +1,4 @@
-/* Uses POPCNT, which cetbox's CPU model (x86-64 baseline) does not have. */
+/* Uses POPCNT, which cetbox's baseline CPU model (--cpu=x86-64) does not have. */
 #include <stdio.h>
 #include <stdlib.h>
 int main(int argc, char **argv) {

@@ -66,6 +66,12 @@ pub struct RunArgs {
     /// older CPU: arch_prctl(ARCH_SHSTK_ENABLE) and map_shadow_stack answer EOPNOTSUPP.
     #[arg(long = "no-cet")]
     pub no_cet: bool,
+    /// The CPU presented to the program, by microarchitecture level: x86-64 (baseline: SSE2),
+    /// x86-64-v2 (+SSE3..SSE4.2, POPCNT, CMPXCHG16B), x86-64-v3 (+AVX, AVX2, FMA, F16C, BMI1,
+    /// BMI2, LZCNT, MOVBE, XSAVE). Default: x86-64-v3, or the highest level the host supports if
+    /// lower. CET shadow stacks are part of every level (see --no-cet).
+    #[arg(long = "cpu", value_parser = ["x86-64", "x86-64-v2", "x86-64-v3"])]
+    pub cpu: Option<String>,
     /// The program to run.
     pub prog: PathBuf,
     /// Its arguments.

@@ -68,8 +68,45 @@ fn resolve_program(prog: &std::path::Path) -> std::path::PathBuf {
         .unwrap_or_else(|| prog.to_path_buf())
 }
 
+/// The level to present: the one asked for if the host can back it (else one line and None),
+/// or the default, lowered to what the host supports (with one line saying so).
+fn cpu_level(asked: Option<&str>) -> Option<cetbox_cpu::CpuLevel> {
+    use cetbox_cpu::CpuLevel;
+    match asked {
+        Some(name) => {
+            let level = CpuLevel::from_name(name)?;
+            let missing = level.missing_host_features();
+            if !missing.is_empty() {
+                eprintln!(
+                    "cetbox: --cpu={name} needs host CPU features this machine lacks: {}",
+                    missing.join(", ")
+                );
+                return None;
+            }
+            Some(level)
+        }
+        None => {
+            let host = CpuLevel::host_max();
+            if host < CpuLevel::DEFAULT {
+                eprintln!(
+                    "cetbox: this host cannot back the default CPU {}; presenting {}",
+                    CpuLevel::DEFAULT.name(),
+                    host.name()
+                );
+                Some(host)
+            } else {
+                Some(CpuLevel::DEFAULT)
+            }
+        }
+    }
+}
+
 fn run(r: cli::RunArgs) -> i32 {
+    let Some(cpu_level) = cpu_level(r.cpu.as_deref()) else {
+        return 2;
+    };
     let opts = cetbox_linux::Options {
+        cpu_level,
         shstk: r.shstk.into(),
         on_violation: r.on_violation.into(),
         trace_syscalls: r.trace.iter().any(|t| t == "syscalls"),

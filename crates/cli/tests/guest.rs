@@ -142,7 +142,7 @@ fn compiler_identity() -> String {
 }
 
 /// Compiles `g` (or reuses the cached binary with the same source, flags and compiler).
-fn build(g: &Guest, cache: &Path, compiler_id: &str) -> Result<PathBuf, String> {
+fn build(g: &Guest, cache: &Path, compiler_id: &str, march: &[&str]) -> Result<PathBuf, String> {
     let src = std::fs::read(&g.source).map_err(|e| format!("read {}: {e}", g.source.display()))?;
     let compiler = if g.cxx { "g++" } else { "gcc" };
     let mut flags: Vec<String> = vec![g.opt.clone()];
@@ -153,6 +153,7 @@ fn build(g: &Guest, cache: &Path, compiler_id: &str) -> Result<PathBuf, String> 
     }
     flags.push("-w".into());
     flags.extend(g.cflags.iter().cloned());
+    flags.extend(march.iter().map(|m| m.to_string()));
     flags.push(
         if g.static_pie {
             "-static-pie"
@@ -212,8 +213,9 @@ fn run_guest(
     native_only: bool,
     cetbox_args: &[String],
     timeout: Duration,
+    march: &[&str],
 ) -> Report {
-    let bin = match build(g, cache, compiler_id) {
+    let bin = match build(g, cache, compiler_id, march) {
         Ok(b) => b,
         Err(e) => {
             return Report {
@@ -278,6 +280,24 @@ fn run_guest(
 
 #[test]
 fn guest_programs() {
+    suite(&[]);
+}
+
+/// The suite built for x86-64-v2 (SSE4.2, POPCNT...), run under the default CPU.
+#[test]
+fn guest_programs_x86_64_v2() {
+    suite(&["-march=x86-64-v2"]);
+}
+
+/// The suite built for x86-64-v3 (AVX2, FMA, BMI2...), run under the default CPU.
+#[test]
+fn guest_programs_x86_64_v3() {
+    suite(&["-march=x86-64-v3"]);
+}
+
+/// Builds every guest program with `march` added to its flags and compares native and cetbox
+/// runs.
+fn suite(march: &[&str]) {
     let root = common::repo_root().join("tests/guest");
     let filter = std::env::var("CETBOX_GUEST_FILTER").unwrap_or_default();
     let native_only =
@@ -318,8 +338,13 @@ fn guest_programs() {
     std::fs::create_dir_all(&cache).expect("create guest cache");
     let compiler_id = compiler_identity();
     println!(
-        "running {} guest programs {} on {} threads",
+        "running {} guest programs{} {} on {} threads",
         guests.len(),
+        if march.is_empty() {
+            String::new()
+        } else {
+            format!(" built with {}", march.join(" "))
+        },
         if native_only {
             "natively twice (determinism check)"
         } else {
@@ -329,7 +354,15 @@ fn guest_programs() {
     );
 
     let reports = parallel_map(guests, common::worker_threads(), |g| {
-        run_guest(g, &cache, &compiler_id, native_only, &cetbox_args, timeout)
+        run_guest(
+            g,
+            &cache,
+            &compiler_id,
+            native_only,
+            &cetbox_args,
+            timeout,
+            march,
+        )
     });
 
     let mut passed = 0;

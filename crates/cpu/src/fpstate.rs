@@ -78,10 +78,12 @@ pub fn classify(v: u128) -> u8 {
     }
 }
 
-/// SSE state.
+/// SSE and AVX state: XMM0-15 and, for x86-64-v3, the upper halves of YMM0-15 (bits
+/// 255:128), which legacy SSE instructions leave alone and VEX-encoded ones write.
 #[derive(Clone, Debug)]
 pub struct Sse {
     pub xmm: [u128; 16],
+    pub ymm_hi: [u128; 16],
     pub mxcsr: u32,
 }
 
@@ -89,6 +91,7 @@ impl Default for Sse {
     fn default() -> Self {
         Sse {
             xmm: [0; 16],
+            ymm_hi: [0; 16],
             mxcsr: 0x1f80,
         }
     }

@@ -11,12 +11,14 @@ pub mod exec;
 pub mod flags;
 pub mod fpstate;
 pub mod interp;
+pub mod level;
 pub mod operand;
 pub mod state;
 
 pub use engine::{Engine, Exit};
 pub use exception::{CpCode, Exception, UdReason};
 pub use interp::Interpreter;
+pub use level::CpuLevel;
 pub use state::{CetState, Cpu, CpuConfig, Reg};
 
 /// Whether `addr` is canonical with 48-bit virtual addresses.

@@ -1,5 +1,6 @@
 use crate::flags::Flags;
 use crate::fpstate::{Sse, X87};
+use crate::level::CpuLevel;
 use cetbox_mem::AddressSpace;
 use std::sync::Arc;
 
@@ -65,13 +66,38 @@ pub struct CpuConfig {
     /// CR4.CET and CPUID CET_SS (the "CET" profile); false is the "no-CET" profile: a kernel with
     /// shadow-stack support on a CPU without CET, where the ABI answers EOPNOTSUPP.
     pub cet: bool,
+    /// The microarchitecture level (`level.rs`): which CPUID features exist and which
+    /// instructions execute rather than raise #UD.
+    pub level: CpuLevel,
 }
 
 impl Default for CpuConfig {
+    /// The CET profile of the most capable level (the host CPU of the differential test has
+    /// it); the command line picks its own default from what the host supports.
     fn default() -> Self {
-        CpuConfig { cet: true }
+        CpuConfig {
+            cet: true,
+            level: CpuLevel::V3,
+        }
     }
 }
+
+impl CpuConfig {
+    /// XCR0 as the operating system sets it: every state component the level has (x87, SSE,
+    /// and AVX from x86-64-v3). 0 when the CPU has no XSAVE.
+    pub fn xcr0(&self) -> u64 {
+        if self.level >= CpuLevel::V3 {
+            XCR0_X87 | XCR0_SSE | XCR0_AVX
+        } else {
+            0
+        }
+    }
+}
+
+/// XCR0 / XSAVE state-component bits (Intel SDM Vol. 1 §13.1).
+pub const XCR0_X87: u64 = 1;
+pub const XCR0_SSE: u64 = 2;
+pub const XCR0_AVX: u64 = 4;
 
 /// One guest thread's CPU.
 pub struct Cpu {

@@ -644,6 +644,11 @@ fn bt_memory_with_signed_register_offsets() {
 #[test]
 fn bsf_bsr_tzcnt_lzcnt_bswap() {
     let mut t = t();
+    // The baseline CPU: no BMI1, LZCNT or POPCNT.
+    t.cpu.config = Arc::new(CpuConfig {
+        level: cetbox_cpu::CpuLevel::X86_64,
+        ..CpuConfig::default()
+    });
     t.cpu.gpr[RCX] = 0x80;
     t.ok(&[0x0f, 0xbc, 0xc1]); // bsf eax, ecx
     assert_eq!(t.cpu.gpr[RAX], 7);
@@ -670,6 +675,18 @@ fn bsf_bsr_tzcnt_lzcnt_bswap() {
         t.run(&[0xf3, 0x0f, 0xb8, 0xc1]),
         Some(Exception::InvalidOpcode(_))
     ));
+    // On x86-64-v3 they are TZCNT, LZCNT and POPCNT.
+    t.cpu.config = Arc::new(CpuConfig::default());
+    t.cpu.gpr[RCX] = 1;
+    t.ok(&[0xf3, 0x0f, 0xbd, 0xc1]); // lzcnt eax, ecx
+    assert_eq!(t.cpu.gpr[RAX], 31);
+    t.cpu.gpr[RCX] = 0;
+    t.ok(&[0xf3, 0x0f, 0xbc, 0xc1]); // tzcnt eax, ecx
+    assert_eq!(t.cpu.gpr[RAX], 32);
+    assert!(t.cpu.flags.cf());
+    t.cpu.gpr[RCX] = 0xf0f0;
+    t.ok(&[0xf3, 0x0f, 0xb8, 0xc1]); // popcnt eax, ecx
+    assert_eq!(t.cpu.gpr[RAX], 8);
     t.cpu.gpr[RAX] = 0xffff_ffff_1122_3344;
     t.ok(&[0x0f, 0xc8]); // bswap eax
     assert_eq!(t.cpu.gpr[RAX], 0x4433_2211);
@@ -996,7 +1013,16 @@ fn cmpxchg8b() {
     t.ok(&[0x0f, 0xc7, 0x0e]); // fails now
     assert_eq!((t.cpu.gpr[RDX], t.cpu.gpr[RAX]), (0x7777_8888, 0x5555_6666));
     assert_eq!(t.flags(), CF);
-    // CMPXCHG16B is outside the model (no CX16).
+    // CMPXCHG16B needs a 16-byte-aligned operand (#GP(0) otherwise)...
+    assert_eq!(
+        t.run(&[0x48, 0x0f, 0xc7, 0x0e]),
+        Some(Exception::GeneralProtection)
+    );
+    // ...and is outside the baseline model (no CX16).
+    t.cpu.config = Arc::new(CpuConfig {
+        level: cetbox_cpu::CpuLevel::X86_64,
+        ..CpuConfig::default()
+    });
     assert!(matches!(
         t.run(&[0x48, 0x0f, 0xc7, 0x0e]),
         Some(Exception::InvalidOpcode(_))

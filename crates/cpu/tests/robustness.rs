@@ -329,6 +329,20 @@ const PREFIXES: [u8; 11] = [
 
 /// Random prefixes, an opcode from a random map, and random operand bytes.
 fn candidate(r: &mut Rng, out: &mut [u8; 16]) {
+    if r.chance(30) {
+        // A VEX-encoded instruction (x86-64-v3): the three-byte prefix with a valid map
+        // (0F, 0F38, 0F3A) or the two-byte one, then random opcode, ModRM and the rest.
+        for b in out.iter_mut() {
+            *b = r.next() as u8;
+        }
+        if r.chance(50) {
+            out[0] = 0xc4;
+            out[1] = (out[1] & 0xe0) | (1 + r.below(3)) as u8;
+        } else {
+            out[0] = 0xc5;
+        }
+        return;
+    }
     let mut n = 0;
     for _ in 0..r.below(4) {
         out[n] = r.pick(&PREFIXES);
@@ -520,8 +534,14 @@ const STEP_LIMIT: Duration = Duration::from_millis(250);
 
 fn new_cpus(mem: &Arc<AddressSpace>) -> [Cpu; 2] {
     [
-        Cpu::new(mem.clone(), Arc::new(CpuConfig { cet: true })),
-        Cpu::new(mem.clone(), Arc::new(CpuConfig { cet: false })),
+        Cpu::new(mem.clone(), Arc::new(CpuConfig::default())),
+        Cpu::new(
+            mem.clone(),
+            Arc::new(CpuConfig {
+                cet: false,
+                level: cetbox_cpu::CpuLevel::X86_64,
+            }),
+        ),
     ]
 }
 

@@ -34,6 +34,8 @@ pub struct Options {
     pub sysroot: Option<PathBuf>,
     /// The "no-CET" profile: CPUID hides CET_SS and the shadow-stack ABI answers EOPNOTSUPP.
     pub no_cet: bool,
+    /// The microarchitecture level the CPU presents (`--cpu`).
+    pub cpu_level: cetbox_cpu::CpuLevel,
     /// The path of the cetbox binary itself, for re-running exec'd programs under cetbox.
     pub self_exe: Option<PathBuf>,
 }

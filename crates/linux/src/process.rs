@@ -78,7 +78,10 @@ impl Process {
             mem,
             // SAFETY: getpid has no preconditions.
             pid: unsafe { libc::getpid() },
-            cpu_config: Arc::new(CpuConfig { cet: !opts.no_cet }),
+            cpu_config: Arc::new(CpuConfig {
+                cet: !opts.no_cet,
+                level: opts.cpu_level,
+            }),
             opts,
             image: Mutex::new(Image::default()),
             signals: ProcessSignals::default(),

@@ -97,11 +97,11 @@ fn scan_flags(cpu: &mut Cpu, src: u64, index: u64) {
         .set_arith(false, parity(index), false, src == 0, false, false);
 }
 
-fn bsf(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
+pub(crate) fn bsf(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     scan(cpu, i, |src| src.trailing_zeros() as u64)
 }
 
-fn bsr(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
+pub(crate) fn bsr(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     scan(cpu, i, |src| 63 - src.leading_zeros() as u64)
 }
 

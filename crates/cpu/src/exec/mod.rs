@@ -15,13 +15,16 @@ pub mod atomic;
 pub mod bits;
 pub mod cet;
 pub mod control;
+pub mod cx16;
 pub mod data;
+pub mod hostop;
 pub mod muldiv;
 pub mod shift;
 pub mod sse;
 pub mod string;
 pub mod system;
 pub mod x87;
+pub mod xsave;
 
 /// Executes one decoded instruction.
 pub type Handler = fn(&mut Cpu, &Instruction) -> Result<()>;
@@ -33,6 +36,9 @@ pub fn handler_for(code: Code) -> Option<Handler> {
         .or_else(|| data::lookup(code))
         .or_else(|| shift::lookup(code))
         .or_else(|| muldiv::lookup(code))
+        .or_else(|| hostop::lookup(code))
+        .or_else(|| cx16::lookup(code))
+        .or_else(|| xsave::lookup(code))
         .or_else(|| bits::lookup(code))
         .or_else(|| atomic::lookup(code))
         .or_else(|| string::lookup(code))

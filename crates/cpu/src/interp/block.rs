@@ -71,7 +71,9 @@ impl Op {
             insn,
         };
         if !insn.is_invalid() && handler_for(insn.code()).is_some() {
-            if let Some(f) = super::select::select(&mut op) {
+            if let Some(f) =
+                crate::exec::hostop::select(&mut op).or_else(|| super::select::select(&mut op))
+            {
                 op.run = f;
             }
         }

@@ -23,7 +23,7 @@ pub(super) const FLAGS: u32 = 0x3f;
 pub(super) const MASKS: u32 = 0x1f80;
 
 #[inline(always)]
-pub(super) fn stmxcsr() -> u32 {
+pub(crate) fn stmxcsr() -> u32 {
     let mut v: u32 = 0;
     // SAFETY: stores MXCSR into a local u32.
     unsafe {
@@ -33,7 +33,7 @@ pub(super) fn stmxcsr() -> u32 {
 }
 
 #[inline(always)]
-pub(super) fn ldmxcsr(v: u32) {
+pub(crate) fn ldmxcsr(v: u32) {
     // SAFETY: loads MXCSR from a local u32; callers pass either the value saved by `stmxcsr`
     // or one with every exception masked, so no later SSE instruction of the host can trap.
     unsafe {
@@ -56,7 +56,7 @@ impl Cpu {
     /// Enters live mode if the guest masks every SIMD exception; false if it does not (the
     /// family handler must then run the instruction).
     #[inline(always)]
-    fn fp_enter(&mut self) -> bool {
+    pub(crate) fn fp_enter(&mut self) -> bool {
         if self.fp_live {
             return true;
         }

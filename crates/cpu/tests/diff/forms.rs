@@ -2076,6 +2076,7 @@ pub fn all() -> Vec<Form> {
     sse_fp(&mut v);
     x87(&mut v);
     misc(&mut v);
+    super::forms_v3::all(&mut v);
     // Names must be unique: repro and filtering go by name.
     let mut seen = std::collections::HashMap::new();
     for f in v.iter_mut() {

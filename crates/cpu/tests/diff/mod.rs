@@ -12,6 +12,7 @@
 
 pub mod enc;
 pub mod forms;
+pub mod forms_v3;
 pub mod gen;
 pub mod native;
 
@@ -48,6 +49,8 @@ pub struct State {
     pub rflags: u64,
     pub rip: u64,
     pub fx: [u8; 512],
+    /// YMM0-15 bits 255:128 (loaded and stored only on hosts with AVX2).
+    pub ymm_hi: [u128; 16],
 }
 
 impl Default for State {
@@ -57,6 +60,7 @@ impl Default for State {
             rflags: 0x202,
             rip: 0,
             fx: [0; 512],
+            ymm_hi: [0; 16],
         };
         s.set_fcw(0x037f);
         s.set_mxcsr(0x1f80);
@@ -280,6 +284,7 @@ pub fn run_emu(h: &Harness, case: &Case) -> Outcome {
     cpu.set_rflags(case.input.rflags);
     let ok = fxrstor(&mut cpu.x87, &mut cpu.sse, &case.input.fx);
     assert!(ok, "input MXCSR invalid");
+    cpu.sse.ymm_hi = case.input.ymm_hi;
     cpu.rip = h.insn_addr();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         Interpreter::new().step(&mut cpu)
@@ -302,6 +307,7 @@ pub fn run_emu(h: &Harness, case: &Case) -> Outcome {
     st.rflags = cpu.rflags();
     st.rip = cpu.rip;
     fxsave(&cpu.x87, &cpu.sse, &mut st.fx);
+    st.ymm_hi = cpu.sse.ymm_hi;
     Outcome {
         st,
         mem: h.data_slice().to_vec(),
@@ -380,6 +386,12 @@ pub fn compare(form: &Form, data: u64, n: &Outcome, e: &Outcome, opts: CompareOp
                 "xmm{i}: native {:#034x} emulator {:#034x}",
                 n.st.xmm(i),
                 e.st.xmm(i)
+            ));
+        }
+        if n.st.ymm_hi[i] != e.st.ymm_hi[i] {
+            d.push(format!(
+                "ymm{i}[255:128]: native {:#034x} emulator {:#034x}",
+                n.st.ymm_hi[i], e.st.ymm_hi[i]
             ));
         }
     }

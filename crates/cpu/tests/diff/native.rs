@@ -29,11 +29,11 @@ pub const REGION_START: u64 = 0x400;
 pub const REGION_END: u64 = 0x1000;
 pub const INSN: u64 = 0x800;
 pub const H_IN: u64 = 0x1000;
-pub const H_OUT: u64 = 0x1300;
-pub const H_HOSTFX: u64 = 0x1600;
-pub const H_SAVE: u64 = 0x1800;
-pub const H_PAD: u64 = 0x1840;
-pub const H_STACKPTR: u64 = 0x1848;
+pub const H_OUT: u64 = 0x1400;
+pub const H_HOSTFX: u64 = 0x1800;
+pub const H_SAVE: u64 = 0x1a00;
+pub const H_PAD: u64 = 0x1a40;
+pub const H_STACKPTR: u64 = 0x1a48;
 pub const H_STACKTOP: u64 = 0x3000;
 pub const CODE_LEN: u64 = 0x4000;
 /// The pad index the fault pad records.
@@ -44,6 +44,7 @@ pub const PAD_LEN: i64 = 15;
 const GPR_OFF: u64 = 0;
 const RFLAGS_OFF: u64 = 128;
 const FX_OFF: u64 = 144;
+const YMM_HI_OFF: u64 = FX_OFF + 512;
 
 /// Emits code at a known address so RIP-relative displacements can be computed.
 struct Asm {
@@ -88,6 +89,30 @@ impl Asm {
     fn fxrstor(&mut self, target: u64) {
         self.rip(Some(0x48), &[0x0f, 0xae], 1, target, &[]);
     }
+    /// The upper halves of YMM0-15 from (load) or to (store) `target`, 16 bytes each:
+    /// VINSERTI128 ymm, ymm, [rip+d], 1 / VEXTRACTI128 [rip+d], ymm, 1. Nothing on a host
+    /// without AVX2.
+    fn ymm_hi(&mut self, target: u64, load: bool) {
+        use iced_x86::{Code, Encoder, Instruction, MemoryOperand, Register};
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        for n in 0..16usize {
+            let y = Register::values().nth(Register::YMM0 as usize + n).unwrap();
+            let x = Register::values().nth(Register::XMM0 as usize + n).unwrap();
+            let m = MemoryOperand::with_base_displ(Register::RIP, (target + 16 * n as u64) as i64);
+            let i = if load {
+                Instruction::with4(Code::VEX_Vinserti128_ymm_ymm_xmmm128_imm8, y, y, m, 1u32)
+            } else {
+                Instruction::with3(Code::VEX_Vextracti128_xmmm128_ymm_imm8, m, y, 1u32)
+            }
+            .unwrap();
+            let _ = x;
+            let mut e = Encoder::new(64);
+            let len = e.encode(&i, self.here()).unwrap();
+            self.buf.extend_from_slice(&e.take_buffer()[..len]);
+        }
+    }
     fn jmp(&mut self, target: u64) {
         self.buf.push(0xe9);
         let d = target.wrapping_sub(self.here() + 4) as i64;
@@ -110,6 +135,7 @@ pub fn build(code: u64) {
     }
     p.fxsave(code + H_HOSTFX);
     p.fxrstor(code + H_IN + FX_OFF);
+    p.ymm_hi(code + H_IN + YMM_HI_OFF, true);
     p.load(4, code + H_STACKPTR);
     // push qword [in.rflags]; popfq
     p.rip(None, &[0xff], 6, code + H_IN + RFLAGS_OFF, &[]);
@@ -118,7 +144,11 @@ pub fn build(code: u64) {
         p.load(r, code + H_IN + GPR_OFF + 8 * r as u64);
     }
     p.jmp(code + INSN);
-    assert!(p.buf.len() as u64 <= EPILOGUE - PROLOGUE);
+    assert!(
+        p.buf.len() as u64 <= EPILOGUE - PROLOGUE,
+        "prologue {} bytes",
+        p.buf.len()
+    );
 
     let mut e = Asm::new(code + EPILOGUE);
     for r in 0..16u8 {
@@ -128,13 +158,18 @@ pub fn build(code: u64) {
     e.buf.push(0x9c); // pushfq
     e.rip(None, &[0x8f], 0, code + H_OUT + RFLAGS_OFF, &[]); // pop qword [out.rflags]
     e.fxsave(code + H_OUT + FX_OFF);
+    e.ymm_hi(code + H_OUT + YMM_HI_OFF, false);
     e.fxrstor(code + H_HOSTFX);
     e.buf.push(0xfc); // cld: the ABI wants DF clear on return
     for (k, &r) in CALLEE_SAVED.iter().enumerate() {
         e.load(r, code + H_SAVE + 8 * k as u64);
     }
     e.buf.push(0xc3);
-    assert!(e.buf.len() as u64 <= FAULT_PAD - EPILOGUE);
+    assert!(
+        e.buf.len() as u64 <= FAULT_PAD - EPILOGUE,
+        "epilogue {} bytes",
+        e.buf.len()
+    );
 
     let mut f = Asm::new(code + FAULT_PAD);
     f.store_imm32(code + H_PAD, FAULTED);

@@ -61,6 +61,19 @@ pub const MAX_INTERP_DEPTH: usize = 5;
 /// kernel with IA32 emulation reserves) + 63 XSAVE padding = 1142, rounded up to 16.
 pub const MINSIGSTKSZ: u64 = 1152;
 
+/// AT_MINSIGSTKSZ for a CPU model: as above for FXSR-only CPUs; with XSAVE (x86-64-v3,
+/// XCR0 = x87|SSE|AVX) fpu__get_fpstate_size() is the user XSAVE size 832 + FP_XSTATE_MAGIC2
+/// 4 + the 112-byte fsave header, so 440 + 15 + 948 + 63 = 1466, rounded up to 16: 1472
+/// (arch/x86/kernel/signal.c init_sigframe_size, arch/x86/kernel/fpu/xstate.c).
+pub fn minsigstksz(cfg: &cetbox_cpu::CpuConfig) -> u64 {
+    if cfg.xcr0() != 0 {
+        let size = 440 + 15 + (crate::signals::frame::XSTATE_SIZE_AVX + 4 + 112) + 63;
+        (size + 15) & !15
+    } else {
+        MINSIGSTKSZ
+    }
+}
+
 /// A validated program, ready to be mapped.
 pub struct Prepared {
     pub elf: Elf,
@@ -375,7 +388,7 @@ pub fn load_prepared(t: &mut Thread, prep: Prepared, envp: &[Vec<u8>]) -> Result
     let phnum = main.phdrs.len() as u64;
     let auxv_for = |lay: &stack::Strings| -> Vec<(u64, u64)> {
         vec![
-            (stack::AT_MINSIGSTKSZ, MINSIGSTKSZ),
+            (stack::AT_MINSIGSTKSZ, minsigstksz(&t.proc.cpu_config)),
             (stack::AT_HWCAP, hwcap),
             (stack::AT_PAGESZ, PAGE_SIZE),
             (stack::AT_CLKTCK, 100),

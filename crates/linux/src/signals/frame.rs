@@ -11,8 +11,10 @@
 //! | 312 | 128 | siginfo |
 //!
 //! The FPU state lies above the frame, 64-byte aligned: 512 bytes of FXSAVE image whose
-//! software-reserved bytes 464..512 describe the extended area, the 64-byte XSAVE header, and
-//! FP_XSTATE_MAGIC2 right after it (580 bytes in all).
+//! software-reserved bytes 464..512 describe the extended area, the 64-byte XSAVE header, on
+//! the x86-64-v3 CPU the AVX component (YMM0-15 bits 255:128, 256 bytes at 576), and
+//! FP_XSTATE_MAGIC2 right after it (580 bytes in all, 836 with AVX): the user XSAVE layout of
+//! arch/x86/include/uapi/asm/sigcontext.h as copy_fpstate_to_sigframe() writes it.
 
 use super::{AltStack, SigAction, SigInfo, SA_ONSTACK, SA_SIGINFO};
 use crate::process::Thread;
@@ -61,12 +63,26 @@ pub const USER_DS: u16 = 0x2b;
 
 pub const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
 pub const FP_XSTATE_MAGIC2: u32 = 0x4650_5845;
-/// The user XSAVE image: legacy area and header (x87 and SSE only: the CPU has no AVX).
+/// The user XSAVE image without AVX: legacy area and header (x87 and SSE).
 pub const XSTATE_SIZE: u64 = 576;
-/// What the frame reserves for the FPU: the image plus MAGIC2.
+/// What the frame reserves for the FPU without AVX: the image plus MAGIC2.
 pub const FPSTATE_SIZE: u64 = XSTATE_SIZE + 4;
-/// The user xfeatures: x87 | SSE.
+/// The user xfeatures without AVX: x87 | SSE.
 pub const XFEATURES: u64 = 3;
+/// With AVX (x86-64-v3): the AVX component at 576, 256 bytes.
+pub const AVX_OFFSET: u64 = 576;
+pub const XSTATE_SIZE_AVX: u64 = AVX_OFFSET + 256;
+/// The largest FPU area any CPU model writes (the image plus MAGIC2).
+pub const FPSTATE_MAX: u64 = XSTATE_SIZE_AVX + 4;
+
+/// The XSAVE layout of a CPU model's signal frames: (user xstate size, xfeatures).
+pub fn xstate_layout(cfg: &cetbox_cpu::CpuConfig) -> (u64, u64) {
+    if cfg.xcr0() & cetbox_cpu::state::XCR0_AVX != 0 {
+        (XSTATE_SIZE_AVX, cfg.xcr0())
+    } else {
+        (XSTATE_SIZE, XFEATURES)
+    }
+}
 /// RFLAGS bits rt_sigreturn takes from the frame (the kernel's FIX_EFLAGS; RF is not modelled).
 pub const FIX_EFLAGS: u64 = AC | OF | DF | TF | SF | ZF | AF | PF | CF | (1 << 16);
 
@@ -84,7 +100,7 @@ pub struct Placement {
 /// Chooses the frame location as the kernel's get_sigframe does, for a thread whose stack
 /// pointer is `rsp`. None when the frame would overflow the alternate stack (the kernel then
 /// fails the delivery with SIGSEGV).
-pub fn place(rsp: u64, act_flags: u64, alt: &AltStack) -> Option<Placement> {
+pub fn place(rsp: u64, act_flags: u64, alt: &AltStack, fpstate_size: u64) -> Option<Placement> {
     let nested = alt.on_stack(rsp);
     let mut entering = false;
     let mut sp = rsp.wrapping_sub(REDZONE);
@@ -92,7 +108,7 @@ pub fn place(rsp: u64, act_flags: u64, alt: &AltStack) -> Option<Placement> {
         sp = alt.sp.wrapping_add(alt.size);
         entering = true;
     }
-    let fpstate = sp.wrapping_sub(FPSTATE_SIZE) & !63;
+    let fpstate = sp.wrapping_sub(fpstate_size) & !63;
     let frame = (fpstate.wrapping_sub(FRAME_SIZE) & !15).wrapping_sub(8);
     if (nested || entering) && !alt.contains(frame) {
         return None;
@@ -100,21 +116,32 @@ pub fn place(rsp: u64, act_flags: u64, alt: &AltStack) -> Option<Placement> {
     Some(Placement { frame, fpstate })
 }
 
-/// The 580 bytes the kernel writes at `Placement::fpstate`.
-pub fn fpstate_image(x87: &X87, sse: &Sse) -> [u8; FPSTATE_SIZE as usize] {
-    let mut img = [0u8; FPSTATE_SIZE as usize];
+/// The bytes the kernel writes at `Placement::fpstate` (580 without AVX, 836 with).
+pub fn fpstate_image(x87: &X87, sse: &Sse, layout: (u64, u64)) -> Vec<u8> {
+    let (xsize, xfeatures) = layout;
+    let mut img = vec![0u8; xsize as usize + 4];
     let mut legacy = [0u8; 512];
     fxsave(x87, sse, &mut legacy);
     img[..512].copy_from_slice(&legacy);
     // struct _fpx_sw_bytes in the FXSAVE software-reserved area.
     img[464..468].copy_from_slice(&FP_XSTATE_MAGIC1.to_le_bytes());
-    img[468..472].copy_from_slice(&(FPSTATE_SIZE as u32).to_le_bytes());
-    img[472..480].copy_from_slice(&XFEATURES.to_le_bytes());
-    img[480..484].copy_from_slice(&(XSTATE_SIZE as u32).to_le_bytes());
-    // XSAVE header: XSTATE_BV, with x87 and SSE always marked present so a legacy program
-    // that edits the FXSAVE area sees its edits restored.
-    img[512..520].copy_from_slice(&XFEATURES.to_le_bytes());
-    img[576..580].copy_from_slice(&FP_XSTATE_MAGIC2.to_le_bytes());
+    img[468..472].copy_from_slice(&(xsize as u32 + 4).to_le_bytes());
+    img[472..480].copy_from_slice(&xfeatures.to_le_bytes());
+    img[480..484].copy_from_slice(&(xsize as u32).to_le_bytes());
+    // XSAVE header: XSTATE_BV is what XSAVE writes (XINUSE), with x87 and SSE always marked
+    // present (save_xstate_epilog) so a legacy program that edits the FXSAVE area sees its
+    // edits restored.
+    let mut bv = XFEATURES;
+    if xfeatures & 4 != 0 {
+        bv |= cetbox_cpu::exec::xsave::xinuse(x87, sse) & 4;
+        for (n, v) in sse.ymm_hi.iter().enumerate() {
+            let o = AVX_OFFSET as usize + 16 * n;
+            img[o..o + 16].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    img[512..520].copy_from_slice(&bv.to_le_bytes());
+    let m2 = xsize as usize;
+    img[m2..m2 + 4].copy_from_slice(&FP_XSTATE_MAGIC2.to_le_bytes());
     img
 }
 
@@ -163,14 +190,16 @@ pub fn write(
     if act.flags & super::SA_RESTORER == 0 {
         return Err(BadFrame);
     }
-    let p = place(t.cpu.gpr[4], act.flags, &t.signals.altstack).ok_or(BadFrame)?;
+    let layout = xstate_layout(&t.cpu.config);
+    let fpsize = layout.0 + 4;
+    let p = place(t.cpu.gpr[4], act.flags, &t.signals.altstack, fpsize).ok_or(BadFrame)?;
     let mem = t.mem();
     // The ranges must be ordinary user memory below the top of the address space.
-    let top = p.fpstate.checked_add(FPSTATE_SIZE).ok_or(BadFrame)?;
+    let top = p.fpstate.checked_add(fpsize).ok_or(BadFrame)?;
     if p.frame >= top || top > 0x7fff_ffff_f000 {
         return Err(BadFrame);
     }
-    let fp = fpstate_image(&t.cpu.x87, &t.cpu.sse);
+    let fp = fpstate_image(&t.cpu.x87, &t.cpu.sse, layout);
     mem.write_bytes(p.fpstate, &fp).map_err(|_| BadFrame)?;
     let uc = ucontext_image(t, p.fpstate, saved_mask);
     let mut head = [0u8; (UC + 304) as usize];
@@ -267,9 +296,10 @@ pub fn restore_fpstate(t: &mut Thread, buf: u64) -> Result<(), BadFrame> {
     let extended = le32(&legacy, 468) as u64;
     let sw_xfeatures = u64::from_le_bytes(legacy[472..480].try_into().unwrap());
     let xsize = le32(&legacy, 480) as u64;
+    let (user_size, user_features) = xstate_layout(&t.cpu.config);
     let mut xsave = magic1 == FP_XSTATE_MAGIC1
         && xsize >= XSTATE_SIZE
-        && xsize <= XSTATE_SIZE
+        && xsize <= user_size
         && xsize <= extended;
     if xsave {
         let m2 = mem.read_u32(buf + xsize).map_err(|_| BadFrame)?;
@@ -285,11 +315,25 @@ pub fn restore_fpstate(t: &mut Thread, buf: u64) -> Result<(), BadFrame> {
         let mut hdr = [0u8; 64];
         mem.read_bytes(buf + 512, &mut hdr).map_err(|_| BadFrame)?;
         let xstate_bv = u64::from_le_bytes(hdr[0..8].try_into().unwrap());
-        let rfbm = sw_xfeatures & XFEATURES;
+        let rfbm = sw_xfeatures & user_features;
         // XRSTOR (standard form) faults on a misaligned image, on XSTATE_BV bits the CPU does
         // not support, and on nonzero header bytes 8..24.
-        if buf & 63 != 0 || xstate_bv & !XFEATURES != 0 || hdr[8..24].iter().any(|&b| b != 0) {
+        if buf & 63 != 0 || xstate_bv & !user_features != 0 || hdr[8..24].iter().any(|&b| b != 0) {
             return Err(BadFrame);
+        }
+        // The AVX component: loaded when requested and present, initialized when requested
+        // and absent (XRSTOR), kept otherwise. The area must lie within the image.
+        if rfbm & 4 != 0 {
+            if xstate_bv & 4 != 0 && xsize >= XSTATE_SIZE_AVX {
+                let mut b = [0u8; 256];
+                mem.read_bytes(buf + AVX_OFFSET, &mut b)
+                    .map_err(|_| BadFrame)?;
+                for (n, v) in ns.ymm_hi.iter_mut().enumerate() {
+                    *v = u128::from_le_bytes(b[16 * n..16 * n + 16].try_into().unwrap());
+                }
+            } else {
+                ns.ymm_hi = [0; 16];
+            }
         }
         let mut lx = X87::default();
         let mut ls = Sse::default();

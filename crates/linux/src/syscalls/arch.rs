@@ -11,8 +11,11 @@ pub use crate::abi::{
     ARCH_GET_XCOMP_SUPP, ARCH_REQ_XCOMP_GUEST_PERM, ARCH_REQ_XCOMP_PERM, ARCH_SET_CPUID,
     ARCH_SET_FS, ARCH_SET_GS,
 };
-/// The user XSTATE features of the emulated CPU: x87 and SSE only (no AVX, no AMX).
-const XFEATURES: u64 = 0x3;
+/// The user XSTATE features of the emulated CPU: x87 and SSE, plus AVX on x86-64-v3 (never
+/// AMX).
+fn xfeatures(t: &Thread) -> u64 {
+    crate::signals::frame::xstate_layout(&t.cpu.config).1
+}
 /// XFEATURE_MAX of current kernels (APX, index 19, is the last user feature).
 const XFEATURE_MAX: u64 = 20;
 
@@ -51,12 +54,12 @@ pub(crate) fn sys_arch_prctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
         // emulated CPU is one of them.
         ARCH_SET_CPUID => Err(Errno::ENODEV),
         ARCH_GET_XCOMP_SUPP | ARCH_GET_XCOMP_PERM | ARCH_GET_XCOMP_GUEST_PERM => {
-            put_u64(t, arg, XFEATURES)
+            put_u64(t, arg, xfeatures(t))
         }
         ARCH_REQ_XCOMP_PERM | ARCH_REQ_XCOMP_GUEST_PERM => {
             if arg >= XFEATURE_MAX {
                 Err(Errno::EINVAL)
-            } else if XFEATURES & (1 << arg) == 0 {
+            } else if xfeatures(t) & (1 << arg) == 0 {
                 // AMX (18) and other features the CPU lacks.
                 Err(Errno::EOPNOTSUPP)
             } else {

@@ -14,7 +14,7 @@ use crate::{Cpu, Exception, UdReason};
 use iced_x86::{Code, Instruction, OpKind, Register};
 
 mod convert;
-mod float;
+pub(crate) mod float;
 pub mod hostfp;
 mod int;
 mod mmx;

@@ -1,0 +1,339 @@
+//! Forms of x86-64-v2 and x86-64-v3 (SSE3, SSSE3, SSE4.1, SSE4.2, POPCNT, AVX, AVX2, FMA3,
+//! F16C, BMI1, BMI2, LZCNT, MOVBE, CRC32), generated for every iced `Code` of those levels
+//! from its operand description, so no form is forgotten: a register form and a memory form
+//! for each code, vector operands spread over low and high registers (VEX.R/X/B/vvvv and
+//! REX), random immediates, random YMM upper halves, unaligned memory operands where the form
+//! allows them, and misaligned-operand fault forms for the forms that require alignment.
+
+use super::enc::*;
+use super::forms::{Fix, Form, Lane};
+use super::gen::{Ctx, Rng};
+use super::Case;
+use cetbox_cpu::level::{level_needed, CpuLevel};
+use iced_x86::{
+    Code, Encoder, EncodingKind, Instruction, Mnemonic, OpCodeOperandKind as K, OpKind, Register,
+};
+use rand::Rng as _;
+
+/// The memory operand's base register.
+const MEMB: u8 = R14;
+
+/// Random upper halves for every YMM register, half the time copied from XMM registers (which
+/// hold the lane type's edge values).
+fn ymm_hi(rng: &mut Rng, case: &mut Case, _: &Ctx) {
+    for i in 0..16 {
+        case.input.ymm_hi[i] = if rng.gen_bool(0.5) {
+            case.input.xmm(rng.gen_range(0..16))
+        } else {
+            rng.gen()
+        };
+    }
+}
+
+/// Gather indices (YMM5): dword or qword elements small enough that base + index * 8 stays in
+/// the data page.
+fn gather_idx_d(rng: &mut Rng, case: &mut Case, _: &Ctx) {
+    let mut b = [0u8; 32];
+    for j in 0..8 {
+        b[4 * j..4 * j + 4].copy_from_slice(&rng.gen_range(-16i32..300).to_le_bytes());
+    }
+    case.input
+        .set_xmm(5, u128::from_le_bytes(b[..16].try_into().unwrap()));
+    case.input.ymm_hi[5] = u128::from_le_bytes(b[16..].try_into().unwrap());
+}
+
+fn gather_idx_q(rng: &mut Rng, case: &mut Case, _: &Ctx) {
+    let mut b = [0u8; 32];
+    for j in 0..4 {
+        b[8 * j..8 * j + 8].copy_from_slice(&rng.gen_range(-16i64..300).to_le_bytes());
+    }
+    case.input
+        .set_xmm(5, u128::from_le_bytes(b[..16].try_into().unwrap()));
+    case.input.ymm_hi[5] = u128::from_le_bytes(b[16..].try_into().unwrap());
+}
+
+fn vreg(ymm: bool, n: u8) -> Register {
+    let base = if ymm { Register::YMM0 } else { Register::XMM0 };
+    Register::values().nth(base as usize + n as usize).unwrap()
+}
+
+fn gpr(kind: K, n: u8) -> Register {
+    let base = match kind {
+        K::r64_reg | K::r64_or_mem | K::r64_vvvv => Register::RAX,
+        K::r32_reg | K::r32_or_mem | K::r32_vvvv => Register::EAX,
+        K::r16_reg | K::r16_or_mem => Register::AX,
+        _ => {
+            // r8: AL..BL, then SPL.. with REX.
+            return if n < 4 {
+                Register::values()
+                    .nth(Register::AL as usize + n as usize)
+                    .unwrap()
+            } else {
+                Register::values()
+                    .nth(Register::SPL as usize + n as usize - 4)
+                    .unwrap()
+            };
+        }
+    };
+    Register::values().nth(base as usize + n as usize).unwrap()
+}
+
+fn lane_of(m: Mnemonic) -> Lane {
+    let s = format!("{m:?}").to_lowercase();
+    if s.starts_with("vcvtph2ps") || s.starts_with("vcvtps2ph") {
+        return Lane::F32;
+    }
+    if s.ends_with("ps") || s.ends_with("ss") {
+        Lane::F32
+    } else if s.ends_with("pd") || s.ends_with("sd") {
+        Lane::F64
+    } else {
+        Lane::Int
+    }
+}
+
+/// Vector register sets: operand k of a form gets `sets[variant][k]`.
+const VSETS: [[u8; 4]; 3] = [[1, 2, 3, 4], [9, 14, 7, 12], [6, 6, 11, 0]];
+/// GPR sets (never RSP or the memory base R14).
+const GSETS: [[u8; 3]; 3] = [[RSI, RDX, R9], [R10, RBP, RBX], [RDI, RDI, R11]];
+
+/// Builds the form for `code` (memory variant when `mem`), or None if the code has no such
+/// variant.
+fn build(code: Code, mem: bool, variant: usize, misaligned: bool) -> Option<Form> {
+    let oc = code.op_code();
+    let mut i = Instruction::with(code);
+    let mut xmms = vec![];
+    let mut gprs = vec![];
+    let mut has_mem = false;
+    let mut imm = false;
+    let mut vsib: Option<(bool, bool)> = None; // (qword index, ymm index)
+    let (mut vk, mut gk) = (0usize, 0usize);
+    for n in 0..oc.op_count() {
+        let k = oc.op_kind(n);
+        match k {
+            K::xmm_reg
+            | K::xmm_rm
+            | K::xmm_vvvv
+            | K::xmm_is4
+            | K::ymm_reg
+            | K::ymm_rm
+            | K::ymm_vvvv
+            | K::ymm_is4 => {
+                let ymm = matches!(k, K::ymm_reg | K::ymm_rm | K::ymm_vvvv | K::ymm_is4);
+                let r = VSETS[variant][vk];
+                vk += 1;
+                i.set_op_kind(n, OpKind::Register);
+                i.set_op_register(n, vreg(ymm, r));
+                xmms.push(r);
+            }
+            K::xmm_or_mem | K::ymm_or_mem => {
+                if mem {
+                    i.set_op_kind(n, OpKind::Memory);
+                    has_mem = true;
+                } else {
+                    let r = VSETS[variant][vk];
+                    vk += 1;
+                    i.set_op_kind(n, OpKind::Register);
+                    i.set_op_register(n, vreg(k == K::ymm_or_mem, r));
+                    xmms.push(r);
+                }
+            }
+            K::r64_reg | K::r32_reg | K::r16_reg | K::r64_vvvv | K::r32_vvvv => {
+                let r = GSETS[variant][gk];
+                gk += 1;
+                i.set_op_kind(n, OpKind::Register);
+                i.set_op_register(n, gpr(k, r));
+                gprs.push(r);
+            }
+            K::r64_or_mem | K::r32_or_mem | K::r16_or_mem | K::r8_or_mem => {
+                if mem {
+                    i.set_op_kind(n, OpKind::Memory);
+                    has_mem = true;
+                } else {
+                    let r = GSETS[variant][gk];
+                    gk += 1;
+                    i.set_op_kind(n, OpKind::Register);
+                    i.set_op_register(n, gpr(k, r));
+                    gprs.push(r);
+                }
+            }
+            K::mem => {
+                if !mem {
+                    return None;
+                }
+                i.set_op_kind(n, OpKind::Memory);
+                has_mem = true;
+            }
+            K::mem_vsib32x | K::mem_vsib32y | K::mem_vsib64x | K::mem_vsib64y => {
+                if !mem {
+                    return None;
+                }
+                i.set_op_kind(n, OpKind::Memory);
+                has_mem = true;
+                let q = matches!(k, K::mem_vsib64x | K::mem_vsib64y);
+                let y = matches!(k, K::mem_vsib32y | K::mem_vsib64y);
+                vsib = Some((q, y));
+            }
+            K::imm8 => {
+                i.set_op_kind(n, OpKind::Immediate8);
+                i.set_immediate8(0x5a);
+                imm = true;
+            }
+            _ => return None,
+        }
+    }
+    if mem && !has_mem {
+        return None;
+    }
+    let disp: i32 = if misaligned { 1 } else { 0x20 };
+    if has_mem {
+        i.set_memory_base(Register::R14);
+        i.set_memory_displacement64(disp as i64 as u64);
+        i.set_memory_displ_size(1);
+        if let Some((_, y)) = vsib {
+            i.set_memory_index(vreg(y, 5));
+            i.set_memory_index_scale(8);
+            xmms.retain(|&r| r != 5);
+        }
+    }
+    if vsib.is_some() && xmms.contains(&5) {
+        return None;
+    }
+    let mut e = Encoder::new(64);
+    let len = e.encode(&i, 0).ok()?;
+    let bytes = e.take_buffer()[..len].to_vec();
+    let lane = lane_of(code.mnemonic());
+    let mut f = Form::new(bytes).w(8).regs(&gprs);
+    // The implicit operands: XMM0 (BLENDV, PCMPxSTRM), RAX/RDX lengths of PCMPESTRx.
+    let implicit_x0 = matches!(
+        code.mnemonic(),
+        Mnemonic::Blendvps
+            | Mnemonic::Blendvpd
+            | Mnemonic::Pblendvb
+            | Mnemonic::Pcmpistrm
+            | Mnemonic::Pcmpestrm
+            | Mnemonic::Pcmpestrm64
+    );
+    if implicit_x0 && !xmms.contains(&0) {
+        xmms.push(0);
+    }
+    if !xmms.is_empty() {
+        f = f.xmm(&xmms, lane);
+    }
+    if lane != Lane::Int {
+        f = f.fp();
+    }
+    if matches!(
+        code.mnemonic(),
+        Mnemonic::Pcmpestri | Mnemonic::Pcmpestrm | Mnemonic::Pcmpestri64 | Mnemonic::Pcmpestrm64
+    ) {
+        f = f
+            .regs(&[RAX, RDX])
+            .fix(Fix::Range(RAX, -20, 20))
+            .fix(Fix::Range(RDX, -20, 20));
+    }
+    if has_mem {
+        let size = i.memory_size().size() as u8;
+        let aligned = needs_alignment(&i, size as usize);
+        if misaligned && !aligned {
+            return None;
+        }
+        let align = if aligned { size as u64 } else { 0 };
+        f = f.mem(MEMB, disp, size.max(1), align);
+        if let Some((q, _)) = vsib {
+            f = f.fix(Fix::Ptr(R14, 0x100, 0x180)).fix(Fix::Custom(if q {
+                gather_idx_q
+            } else {
+                gather_idx_d
+            }));
+        }
+    }
+    if imm && !misaligned {
+        f = f.imm(1);
+    }
+    f = f.fix(Fix::Custom(ymm_hi));
+    if vsib.is_some() {
+        // ymm_hi above overwrote the index's upper half: set the indices again.
+        let (q, _) = vsib.unwrap();
+        f = f.fix(Fix::Custom(if q { gather_idx_q } else { gather_idx_d }));
+    }
+    if misaligned {
+        f = f.tag("misaligned");
+    }
+    Some(f.tag(&format!("{code:?}")))
+}
+
+/// The SDM's alignment rule (as the emulator must apply it).
+fn needs_alignment(i: &Instruction, size: usize) -> bool {
+    use Mnemonic::*;
+    match i.code().encoding() {
+        EncodingKind::Legacy => {
+            size == 16
+                && !matches!(
+                    i.mnemonic(),
+                    Lddqu
+                        | Pcmpestri
+                        | Pcmpestri64
+                        | Pcmpestrm
+                        | Pcmpestrm64
+                        | Pcmpistri
+                        | Pcmpistrm
+                )
+        }
+        _ => matches!(
+            i.mnemonic(),
+            Vmovaps | Vmovapd | Vmovdqa | Vmovntps | Vmovntpd | Vmovntdq | Vmovntdqa
+        ),
+    }
+}
+
+/// Every v2/v3 code cetbox executes, as forms.
+pub fn all(v: &mut Vec<Form>) {
+    for code in Code::values() {
+        let Some(level) = level_needed(code.cpuid_features()) else {
+            continue;
+        };
+        if level < CpuLevel::V2
+            || !matches!(code.encoding(), EncodingKind::Legacy | EncodingKind::VEX)
+        {
+            continue;
+        }
+        // Forms with their own tests or no register-level meaning here.
+        let s = format!("{code:?}");
+        if s.contains("_mm_") || s.ends_with("_mm") || s.contains("mmm64") {
+            continue; // SSSE3 MMX forms: not implemented (see README)
+        }
+        if matches!(
+            code.mnemonic(),
+            Mnemonic::Xsave
+                | Mnemonic::Xsave64
+                | Mnemonic::Xsavec
+                | Mnemonic::Xsavec64
+                | Mnemonic::Xsaveopt
+                | Mnemonic::Xsaveopt64
+                | Mnemonic::Xrstor
+                | Mnemonic::Xrstor64
+                | Mnemonic::Xgetbv
+                | Mnemonic::Xsetbv
+                | Mnemonic::Cmpxchg16b
+                | Mnemonic::Vmaskmovdqu
+                | Mnemonic::Vldmxcsr
+                | Mnemonic::Vstmxcsr
+        ) {
+            continue;
+        }
+        for variant in 0..3 {
+            if let Some(f) = build(code, false, variant, false) {
+                v.push(f);
+            }
+        }
+        for variant in 0..2 {
+            if let Some(f) = build(code, true, variant, false) {
+                v.push(f);
+            }
+        }
+        if let Some(f) = build(code, true, 0, true) {
+            v.push(f);
+        }
+    }
+}
