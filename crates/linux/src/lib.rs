@@ -15,6 +15,7 @@ pub mod shstk;
 pub mod signals;
 pub mod syscalls;
 pub mod thread;
+pub mod usermem;
 pub mod violation;
 
 pub use errno::{Errno, SysResult};

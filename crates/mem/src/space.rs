@@ -1237,6 +1237,8 @@ impl AddressSpace {
             access: Access::Write,
             kind: FaultKind::NotMapped,
         })?;
+        // Held until the copy is done: the range cannot be unmapped or replaced meanwhile.
+        let m = self.maps();
         let mut p = addr;
         while p < end {
             let bits = self.pt.get(p);
@@ -1248,7 +1250,6 @@ impl AddressSpace {
         // A shared mapping without PROT_WRITE may be read-only on the host (a shared file
         // mapping is); Linux refuses forced writes to any shared non-writable mapping.
         if len != 0 {
-            let m = self.maps();
             for k in Self::overlapping(&m, addr, end) {
                 let v = &m.vmas[&k];
                 if v.shared && v.prot & libc::PROT_WRITE as u32 == 0 {
@@ -1330,12 +1331,45 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Copies `data` into guest memory.
+    /// Copies `data` into guest memory, all or nothing. The check and the copy happen under
+    /// the mapping lock, so no other guest thread can unmap or write-protect the range, or put
+    /// a shadow stack there, between them (the kernel's own copy_to_user sees the page type at
+    /// the moment of the write in the same way).
     pub fn write_bytes(&self, addr: u64, data: &[u8]) -> Result<(), Fault> {
+        let _m = self.maps();
         self.check(addr, data.len() as u64, Access::Write)?;
-        // SAFETY: checked writable; `data` is host memory and does not overlap guest memory.
+        // SAFETY: checked writable under the mapping lock, which every change of mappings or
+        // protections takes, so the host still maps it read-write; `data` is host memory and
+        // does not overlap guest memory.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) };
         Ok(())
+    }
+
+    /// Copies as much of `data` into guest memory at `addr` as the guest can write at this
+    /// moment: page by page under the mapping lock, stopping at the first page that is not
+    /// writable (unmapped, read-only, a shadow stack). Returns the number of bytes copied, as
+    /// the kernel's copy_to_user reports a partial copy. This is how results of host calls
+    /// that wrote into a bounce buffer reach the guest.
+    pub fn copy_out(&self, addr: u64, data: &[u8]) -> usize {
+        let _m = self.maps();
+        let mut done = 0usize;
+        while done < data.len() {
+            let p = addr.wrapping_add(done as u64);
+            if p >= USER_LIMIT {
+                break;
+            }
+            let n = ((page_floor(p) + PAGE_SIZE - p) as usize).min(data.len() - done);
+            if self.check(p, n as u64, Access::Write).is_err() {
+                break;
+            }
+            // SAFETY: the n bytes at p lie in one page checked writable under the mapping
+            // lock, so the host maps them read-write until the lock is released.
+            unsafe {
+                std::ptr::copy_nonoverlapping(data[done..].as_ptr(), p as *mut u8, n);
+            }
+            done += n;
+        }
+        done
     }
 
     /// Copies `len` bytes of guest memory from `src` to `dst` with memmove semantics, after

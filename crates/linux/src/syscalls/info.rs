@@ -37,7 +37,8 @@ fn sys_getrandom(t: &mut Thread, a: [u64; 6]) -> SysResult {
     {
         return Err(Errno::EINVAL);
     }
-    let (p, n) = io_prefix(t, a[0], a[1], Access::Write)?;
+    // Clamped to INT_MAX before the range is checked (drivers/char/random.c, import_ubuf).
+    let (p, n) = io_prefix(t, a[0], a[1].min(i32::MAX as u64), Access::Write)?;
     host(SYS_getrandom, [p as u64, n, flags as u64, 0, 0, 0])
 }
 

@@ -47,10 +47,13 @@ pub fn handle(t: &mut Thread) {
     // A traced process can stop in any syscall (signal stops): its tracer sees and may change
     // the state published here.
     ptrace::publish(t);
+    crate::usermem::reset();
     let res = match lookup(nr) {
         Some(f) => f(t, args),
         None => Err(Errno::ENOSYS),
     };
+    // What the host wrote into bounce buffers reaches guest memory now, checked again.
+    let res = crate::usermem::finish(t, res);
     ptrace::reload(t);
     // munmap, mprotect, mremap, madvise, brk, mmap(MAP_FIXED) and shmdt may take memory away
     // from other threads: they must not keep using it once this call returns.

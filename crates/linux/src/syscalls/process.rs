@@ -362,7 +362,12 @@ fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if uaddr & 3 != 0 {
         return Err(Errno::EINVAL);
     }
-    let word = |addr: u64, acc: Access| -> Result<u64, Errno> { Ok(buf(t, addr, 4, acc)? as u64) };
+    // A futex is identified by its guest address, so the host gets the address itself, not a
+    // bounce buffer; the host's atomic updates of a futex word (WAKE_OP, the PI operations)
+    // are the one host write into guest memory that cannot go through `usermem`.
+    let word = |addr: u64, acc: Access| -> Result<u64, Errno> {
+        crate::syscalls::fs::guest_range(t, addr, 4, acc)
+    };
     let timeout =
         |addr: u64| -> Result<u64, Errno> { Ok(opt_buf(t, addr, 16, Access::Read)? as u64) };
     let args = match cmd {

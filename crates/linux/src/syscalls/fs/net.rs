@@ -138,7 +138,7 @@ fn sys_getpeername(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 fn sys_sendto(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    let (p, n) = super::io_prefix(t, a[1], a[2], Access::Read)?;
+    let (p, n) = super::io_prefix(t, a[1], a[2].min(super::MAX_RW_COUNT), Access::Read)?;
     let sa = addr_in(t, a[4], a[5])?;
     host(
         SYS_sendto,
@@ -153,9 +153,10 @@ fn sys_sendto(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
+/// Like sendto, the count is clamped to MAX_RW_COUNT before `access_ok` (Linux's import_ubuf).
 fn sys_recvfrom(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    let (p, n) = super::io_prefix(t, a[1], a[2], Access::Write)?;
+    let (p, n) = super::io_prefix(t, a[1], a[2].min(super::MAX_RW_COUNT), Access::Write)?;
     let flags = a[3] as u32 as u64;
     addr_out(t, a[4], a[5], |sa, lp| {
         host(SYS_recvfrom, [fd as u64, p as u64, n, flags, sa, lp])
