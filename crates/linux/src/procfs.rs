@@ -28,14 +28,21 @@ fn strip<'a>(t: &Thread, path: &'a [u8]) -> Option<&'a [u8]> {
         None => (rest, &b""[..]),
     };
     let tail = if head == b"self" || head == pid.as_bytes() {
-        // /proc/<pid>/task/<tid>/x is the thread's own view.
+        // /proc/<pid>/task/<tid>/x: every thread of the process shares its address space
+        // (a task directory under our pid can only name one of our threads), so the memory
+        // files are the process's; another thread's stat and status describe that thread
+        // (its state), which the host's files do.
         match tail.strip_prefix(b"task/") {
             Some(tt) => {
                 let i = tt.iter().position(|&c| c == b'/')?;
-                if &tt[..i] != tid.as_bytes() {
+                if tt[..i].is_empty() || !tt[..i].iter().all(u8::is_ascii_digit) {
                     return None;
                 }
-                &tt[i + 1..]
+                let file = &tt[i + 1..];
+                if &tt[..i] != tid.as_bytes() && matches!(trim_slashes(file), b"stat" | b"status") {
+                    return None;
+                }
+                file
             }
             None => tail,
         }

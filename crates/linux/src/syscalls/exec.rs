@@ -100,8 +100,8 @@ fn unsafe_zeroed_stat() -> libc::stat {
 
 /// The host path to open for a guest path: /proc/self/exe and friends are the guest's view.
 fn host_path(t: &Thread, path: &[u8]) -> Vec<u8> {
-    if super::fs::is_proc_path(path) {
-        if let Some(target) = crate::procfs::readlink(t, path) {
+    {
+        if let Some(target) = super::fs::proc_link(t, libc::AT_FDCWD, path) {
             if target.first() == Some(&b'/') {
                 return target;
             }

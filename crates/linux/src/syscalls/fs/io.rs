@@ -1,9 +1,7 @@
 //! Data transfer: read/write and their vectored and positioned forms, lseek, sendfile,
 //! copy_file_range, splice/tee, sync and allocation calls.
 
-use super::{
-    access_ok, buf, fd_arg, host, io_len, io_prefix, opt_buf, valid_prefix, MAX_RW_COUNT,
-};
+use super::{access_ok, buf, fd_arg, host, io_len, io_prefix, opt_buf, valid_prefix, MAX_RW_COUNT};
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use crate::syscalls::SyscallFn;

@@ -23,6 +23,7 @@ mod ioctl;
 mod net;
 mod path;
 mod poll;
+mod resolve;
 mod stat;
 
 /// The highest user address + 1 Linux accepts in `access_ok` (4-level paging).
@@ -241,9 +242,17 @@ pub fn host(nr: i64, a: [u64; 6]) -> SysResult {
     Errno::check(r)
 }
 
-/// Whether `path` names something the /proc view may need to answer differently.
-pub fn is_proc_path(path: &[u8]) -> bool {
-    path.starts_with(b"/proc/")
+/// The canonical `/proc/<pid>/...` name of what the guest path (relative to `dfd`) reaches,
+/// when it is on procfs, however it is spelled (see `resolve`).
+pub fn proc_name(dfd: i32, path: &[u8], follow: bool) -> Option<Vec<u8>> {
+    resolve::proc_name(dfd, path, follow)
+}
+
+/// The target the guest sees for a /proc link the path reaches (its last component not
+/// followed): `/proc/self`, `/proc/thread-self`, `/proc/<pid>/exe`.
+pub fn proc_link(t: &Thread, dfd: i32, path: &[u8]) -> Option<Vec<u8>> {
+    let name = proc_name(dfd, path, true)?;
+    crate::procfs::readlink(t, &name)
 }
 
 // ---------------------------------------------------------------- dispatch
