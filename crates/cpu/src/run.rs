@@ -35,6 +35,9 @@ impl Cpu {
             if stop.load(Ordering::Relaxed) {
                 return Exit::Interrupted;
             }
+            if self.flags.bits & crate::flags::TF != 0 {
+                return self.trace_step();
+            }
             let epoch = self.mem.code_epoch();
             if epoch != cache.epoch {
                 cache.clear();
@@ -101,6 +104,18 @@ impl Cpu {
         }
     }
 
+    /// One instruction with EFLAGS.TF set at its start: the single-step trap (#DB, a trap
+    /// reported after the instruction) follows it unless it faulted (a fault is reported
+    /// instead) or was SYSCALL (which clears TF through the FMASK MSR Linux programs; the
+    /// kernel returns with TF restored, so the instruction after it traps). TF set by POPF
+    /// first takes effect for the next instruction (SDM Vol. 3B §18.3.1.4).
+    fn trace_step(&mut self) -> Exit {
+        match self.step() {
+            Some(exit) => exit,
+            None => Exit::Exception(Exception::Debug),
+        }
+    }
+
     /// Executes exactly one instruction at RIP (used by single-stepping and the differential
     /// tests); returns what `run` would have returned after it, or None to continue.
     pub fn step(&mut self) -> Option<Exit> {
@@ -119,6 +134,9 @@ impl Cpu {
                 &self.mem,
                 rip + n as u64,
             )));
+        }
+        if insn.is_invalid() && crate::block::too_long(&self.mem, rip) {
+            return Some(Exit::Exception(Exception::GeneralProtection));
         }
         // The same pre-decoding as the block cache, so single steps run the same code.
         let op = Op::new(insn);

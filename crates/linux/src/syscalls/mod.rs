@@ -38,7 +38,9 @@ fn lookup(nr: u64) -> Option<SyscallFn> {
 /// R10, R8, R9; the result (or -errno) goes to RAX.
 pub fn handle(t: &mut Thread) {
     let g = &t.cpu.gpr;
-    let nr = g[0];
+    // Linux takes the number as an int (arch/x86/entry/entry_64.S passes %eax sign-extended,
+    // do_syscall_x64 compares it unsigned): the upper 32 bits of RAX are ignored.
+    let nr = g[0] as u32 as u64;
     let args = [g[7], g[6], g[2], g[10], g[8], g[9]];
     t.keep_rax = false;
     // For the ERESTART* rules applied at signal delivery (rt_sigreturn clears it).
