@@ -91,3 +91,56 @@ fn blocked_read_cannot_write_a_page_made_read_only() {
         assert_eq!(stdout(&o), "read: EFAULT\npage: unchanged\n");
     }
 }
+
+/// Runs cetbox with `args` and returns its exit code and its peak resident set in KiB (from
+/// wait4's rusage of that very child), killing it after 60 s.
+fn peak_rss(args: &[&str]) -> (Option<i32>, i64) {
+    use std::os::unix::process::CommandExt;
+    let child = Command::new(common::cetbox_bin())
+        .args(args)
+        .env_clear()
+        .envs(common::fixed_env())
+        .stdout(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("cetbox starts");
+    let pid = child.id() as i32;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d2 = done.clone();
+    let watchdog = std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        while !d2.load(std::sync::atomic::Ordering::SeqCst) {
+            if start.elapsed() > Duration::from_secs(60) {
+                // SAFETY: killing the process group of the child this test started.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+                return;
+            }
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+    });
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out pointers; `pid` is our child, not waited for elsewhere.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    watchdog.thread().unpark();
+    watchdog.join().unwrap();
+    assert_eq!(r, pid);
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, ru.ru_maxrss)
+}
+
+/// A 4 TiB PROT_NONE reservation, made and unmapped five times, costs cetbox little memory:
+/// PROT_NONE pages leave their page-table entries 0 and never written (one byte per page
+/// would be 1 GiB per reservation), and unmapping gives table pages back.
+#[test]
+fn huge_prot_none_reservations_cost_no_table_memory() {
+    let exe = program("reserve");
+    let (code, kb) = peak_rss(&["run", "--", exe.to_str().unwrap(), "5"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        kb < 128 * 1024,
+        "peak RSS {kb} KiB for 4 TiB PROT_NONE reservations"
+    );
+}

@@ -216,14 +216,8 @@ pub fn mem_access(t: &Thread, addr: u64, buf: &mut [u8], write: bool) -> SysResu
 
 fn read_forced(t: &Thread, a: u64, out: &mut [u8]) -> Result<(), ()> {
     // Reads are allowed whatever the protection (FOLL_FORCE); pages past EOF are not.
-    let pt = t.mem().page_table();
-    let mut p = a & !(PAGE_SIZE - 1);
-    while p < a + out.len() as u64 {
-        let b = pt.get(p);
-        if b & cetbox_mem::page::MAPPED == 0 || b & cetbox_mem::page::BEYOND_EOF != 0 {
-            return Err(());
-        }
-        p += PAGE_SIZE;
+    if !t.mem().forced_readable(a, out.len() as u64) {
+        return Err(());
     }
     // SAFETY: every page is guest memory mapped on the host (readable: private and shared
     // guest memory is always host-readable).

@@ -87,6 +87,10 @@ pub struct AddressSpace {
     code_epoch: AtomicU64,
 }
 
+/// The page-table entry for pages of a mapping with `prot`. Pages the guest cannot access at
+/// all (PROT_NONE) have entry 0, as if unmapped: their entries are never written, so a huge
+/// PROT_NONE reservation costs no table memory; `fault` asks the VMA tree to tell SEGV_ACCERR
+/// from SEGV_MAPERR for them.
 fn prot_bits(prot: u32, kind: VmaKind) -> u8 {
     let mut b = page::MAPPED;
     if prot & libc::PROT_READ as u32 != 0 {
@@ -101,6 +105,9 @@ fn prot_bits(prot: u32, kind: VmaKind) -> u8 {
     }
     if kind == VmaKind::ShadowStack {
         b |= page::SHADOW;
+    }
+    if b & (page::READ | page::WRITE | page::EXEC) == 0 {
+        return 0;
     }
     b
 }
@@ -155,6 +162,15 @@ impl AddressSpace {
 
     pub fn page_table(&self) -> &PageTable {
         &self.pt
+    }
+
+    /// Sets the entries of [start, end) for a mapping with `prot` (clearing them, and giving
+    /// the table's memory back, for PROT_NONE).
+    fn fill_prot(&self, start: u64, end: u64, prot: u32, kind: VmaKind) {
+        match prot_bits(prot, kind) {
+            0 => self.pt.clear(start, end),
+            b => self.pt.fill(start, end, b),
+        }
     }
 
     // ---------------------------------------------------------------- mappings
@@ -385,8 +401,8 @@ impl AddressSpace {
             kind: req.kind,
             backing: req.backing.clone(),
         };
-        self.pt.fill(addr, end, prot_bits(req.prot, req.kind));
-        if req.fd.is_some() {
+        self.fill_prot(addr, end, req.prot, req.kind);
+        if req.fd.is_some() && prot_bits(req.prot, req.kind) != 0 {
             self.mark_eof(addr, end, req.offset, req.file_size);
         }
         m.vmas.insert(addr, vma);
@@ -502,8 +518,10 @@ impl AddressSpace {
             }
             return Err(MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)));
         }
-        self.pt.fill(old_end, new_end, prot_bits(v.prot, v.kind));
-        if let Backing::File { path, offset, .. } = &v.backing {
+        self.fill_prot(old_end, new_end, v.prot, v.kind);
+        if let (Backing::File { path, offset, .. }, true) =
+            (&v.backing, prot_bits(v.prot, v.kind) != 0)
+        {
             let size = file_size_of(path, &v.backing);
             self.mark_eof(v.start, new_end, *offset, size);
         }
@@ -567,7 +585,12 @@ impl AddressSpace {
         }
         // Page entries travel with the pages (decoded code does not).
         let copy_len = old_len.min(new_len);
-        let mut p = 0;
+        // PROT_NONE entries are 0 on both sides already.
+        let mut p = if prot_bits(v.prot, v.kind) == 0 {
+            copy_len
+        } else {
+            0
+        };
         while p < copy_len {
             let b = self.pt.get(old + p) & !page::CODE;
             self.pt.fill(new + p, new + p + PAGE_SIZE, b);
@@ -575,9 +598,10 @@ impl AddressSpace {
         }
         let moved = v.slice(old, old_end);
         if new_len > copy_len {
-            self.pt
-                .fill(new + copy_len, new_end, prot_bits(v.prot, v.kind));
-            if let Backing::File { path, offset, .. } = &moved.backing {
+            self.fill_prot(new + copy_len, new_end, v.prot, v.kind);
+            if let (Backing::File { path, offset, .. }, true) =
+                (&moved.backing, prot_bits(v.prot, v.kind) != 0)
+            {
                 let size = file_size_of(path, &moved.backing);
                 self.mark_eof(new, new_end, *offset, size);
             }
@@ -590,7 +614,7 @@ impl AddressSpace {
             if v.end > old_end {
                 m.vmas.insert(old_end, v.slice(old_end, v.end));
             }
-            self.pt.fill(old, old_end, 0);
+            self.pt.clear(old, old_end);
             if in_reserve(old, old_end) {
                 let _ = host::scrub(old, old_end);
             } else if host::map_at(
@@ -738,7 +762,7 @@ impl AddressSpace {
             let (s, e) = (v.start.max(start), v.end.min(end));
             // Page table first: from here on new accesses fault; racing ones that passed
             // their check already hit zero pages, never a host hole.
-            self.pt.fill(s, e, 0);
+            self.pt.clear(s, e);
             host::scrub(s, e)
                 .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))?;
             Self::note_hole(m, s, e);
@@ -786,10 +810,20 @@ impl AddressSpace {
                 host::protect(mid.start, mid.len(), hp)
                     .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EACCES)))?;
             }
+            let was_none = prot_bits(mid.prot, mid.kind) == 0;
             mid.prot = prot;
             let keep = page::CODE | page::BEYOND_EOF | page::POPULATED;
             let bits = prot_bits(prot, mid.kind);
-            self.pt.update(mid.start, mid.end, |b| (b & keep) | bits);
+            if bits == 0 {
+                self.pt.clear(mid.start, mid.end);
+            } else {
+                self.pt.update(mid.start, mid.end, |b| (b & keep) | bits);
+                // PROT_NONE pages kept no entries: mark those past EOF again.
+                if let (true, Backing::File { path, offset, .. }) = (was_none, &mid.backing) {
+                    let size = file_size_of(path, &mid.backing);
+                    self.mark_eof(mid.start, mid.end, *offset, size);
+                }
+            }
             m.vmas.insert(mid.start, mid);
         }
         Self::merge_around(&mut m, addr, end);
@@ -821,7 +855,7 @@ impl AddressSpace {
         )
         .map_err(|_| MapError::NoMemory)?;
         m.vmas.remove(&start);
-        self.pt.fill(new_start, start, prot_bits(v.prot, v.kind));
+        self.fill_prot(new_start, start, v.prot, v.kind);
         m.vmas.insert(
             new_start,
             Vma {
@@ -880,6 +914,37 @@ impl AddressSpace {
     /// Classifies a failed access at `addr` (whose page entry is `bits`).
     #[cold]
     fn fault(&self, addr: u64, bits: u8, access: Access) -> Fault {
+        if bits & page::MAPPED == 0 {
+            return self.fault_in(&self.maps(), addr, bits, access);
+        }
+        self.fault_in_mapped(addr, bits, access)
+    }
+
+    /// `fault` for callers holding the mapping lock. An entry without MAPPED is either
+    /// unmapped or PROT_NONE (whose entries stay 0): the VMA tree tells.
+    #[cold]
+    fn fault_in(&self, m: &Maps, addr: u64, bits: u8, access: Access) -> Fault {
+        if bits & page::MAPPED == 0 && Self::covering(m, addr).is_some() {
+            return Fault {
+                addr,
+                access,
+                kind: FaultKind::Protection,
+                present: false,
+            };
+        }
+        self.fault_in_mapped(addr, bits, access)
+    }
+
+    /// The VMA holding `addr`.
+    fn covering(m: &Maps, addr: u64) -> Option<&Vma> {
+        m.vmas
+            .range(..=addr)
+            .next_back()
+            .map(|(_, v)| v)
+            .filter(|v| addr < v.end)
+    }
+
+    fn fault_in_mapped(&self, addr: u64, bits: u8, access: Access) -> Fault {
         let kind = if bits & page::MAPPED == 0 {
             FaultKind::NotMapped
         } else if bits & page::BEYOND_EOF != 0 {
@@ -926,21 +991,30 @@ impl AddressSpace {
 
     #[inline(never)]
     fn check_slow(&self, addr: u64, len: u64, access: Access) -> Result<(), Fault> {
+        self.scan(addr, len, access)
+            .map_err(|(p, bits)| self.fault(p, bits, access))
+    }
+
+    /// `check` for callers holding the mapping lock.
+    fn check_in(&self, m: &Maps, addr: u64, len: u64, access: Access) -> Result<(), Fault> {
+        self.scan(addr, len, access)
+            .map_err(|(p, bits)| self.fault_in(m, p, bits, access))
+    }
+
+    /// The work of `check_slow`; a refusal names the first bad address and its entry.
+    fn scan(&self, addr: u64, len: u64, access: Access) -> Result<(), (u64, u8)> {
         if len == 0 {
             return Ok(());
         }
-        let last = addr.checked_add(len - 1).ok_or(Fault {
-            addr: USER_LIMIT.max(addr),
-            access,
-            kind: FaultKind::NotMapped,
-            present: false,
-        })?;
+        let last = addr
+            .checked_add(len - 1)
+            .ok_or((USER_LIMIT.max(addr), 0u8))?;
         let mut p = addr;
         let mut code = false;
         loop {
             let bits = self.pt.get(p);
             if !Self::allowed(bits, access) {
-                return Err(self.fault(p, bits, access));
+                return Err((p, bits));
             }
             if bits & page::POPULATED == 0 {
                 self.pt.set_bits(p, page::POPULATED);
@@ -1227,6 +1301,35 @@ impl AddressSpace {
         }
     }
 
+    /// The first page of [addr, end) a forced access (FOLL_FORCE) may not touch: unmapped, or
+    /// past the end of its file. PROT_NONE pages (entry 0) are fine if a VMA covers them, as
+    /// Linux's check_vma_flags allows forced access to VM_MAYREAD/VM_MAYWRITE mappings.
+    fn forced_bad(&self, m: &Maps, addr: u64, end: u64) -> Option<(u64, u8)> {
+        let mut p = addr;
+        while p < end {
+            let bits = self.pt.get(p);
+            let ok = if bits & page::MAPPED == 0 {
+                Self::covering(m, p).is_some()
+            } else {
+                bits & page::BEYOND_EOF == 0
+            };
+            if !ok {
+                return Some((p, bits));
+            }
+            p = page_floor(p) + PAGE_SIZE;
+        }
+        None
+    }
+
+    /// Whether every page of [addr, addr + len) may be read by a forced access (/proc/self/mem,
+    /// ptrace): mapped, whatever its protection, and not past the end of its file.
+    pub fn forced_readable(&self, addr: u64, len: u64) -> bool {
+        let Some(end) = addr.checked_add(len) else {
+            return false;
+        };
+        end <= USER_LIMIT && self.forced_bad(&self.maps(), addr, end).is_none()
+    }
+
     /// A forced write that ignores page permissions, like the kernel's FOLL_FORCE (ptrace,
     /// /proc/self/mem, and WRUSS for signal frames). The range must be mapped.
     pub fn force_write(&self, addr: u64, data: &[u8]) -> Result<(), Fault> {
@@ -1239,13 +1342,8 @@ impl AddressSpace {
         })?;
         // Held until the copy is done: the range cannot be unmapped or replaced meanwhile.
         let m = self.maps();
-        let mut p = addr;
-        while p < end {
-            let bits = self.pt.get(p);
-            if bits & page::MAPPED == 0 || bits & page::BEYOND_EOF != 0 {
-                return Err(self.fault(p, bits, Access::Write));
-            }
-            p = page_floor(p) + PAGE_SIZE;
+        if let Some((p, bits)) = self.forced_bad(&m, addr, end) {
+            return Err(self.fault_in(&m, p, bits, Access::Write));
         }
         // A shared mapping without PROT_WRITE may be read-only on the host (a shared file
         // mapping is); Linux refuses forced writes to any shared non-writable mapping.
@@ -1254,7 +1352,7 @@ impl AddressSpace {
                 let v = &m.vmas[&k];
                 if v.shared && v.prot & libc::PROT_WRITE as u32 == 0 {
                     let at = v.start.max(addr);
-                    return Err(self.fault(at, self.pt.get(at), Access::Write));
+                    return Err(self.fault_in(&m, at, self.pt.get(at), Access::Write));
                 }
             }
         }
@@ -1336,8 +1434,8 @@ impl AddressSpace {
     /// a shadow stack there, between them (the kernel's own copy_to_user sees the page type at
     /// the moment of the write in the same way).
     pub fn write_bytes(&self, addr: u64, data: &[u8]) -> Result<(), Fault> {
-        let _m = self.maps();
-        self.check(addr, data.len() as u64, Access::Write)?;
+        let m = self.maps();
+        self.check_in(&m, addr, data.len() as u64, Access::Write)?;
         // SAFETY: checked writable under the mapping lock, which every change of mappings or
         // protections takes, so the host still maps it read-write; `data` is host memory and
         // does not overlap guest memory.
@@ -1359,7 +1457,7 @@ impl AddressSpace {
                 break;
             }
             let n = ((page_floor(p) + PAGE_SIZE - p) as usize).min(data.len() - done);
-            if self.check(p, n as u64, Access::Write).is_err() {
+            if self.scan(p, n as u64, Access::Write).is_err() {
                 break;
             }
             // SAFETY: the n bytes at p lie in one page checked writable under the mapping
