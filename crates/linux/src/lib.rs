@@ -10,6 +10,7 @@ pub mod objects;
 pub mod options;
 pub mod process;
 pub mod procfs;
+pub mod rlimit;
 pub mod run;
 pub mod shstk;
 pub mod signals;

@@ -249,18 +249,10 @@ fn random_u64() -> u64 {
 
 /// RLIMIT_STACK (soft), or None when unlimited.
 pub fn stack_rlimit() -> Option<u64> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `r` is a valid rlimit to fill.
-    if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut r) } != 0 {
-        return Some(8 << 20);
-    }
-    if r.rlim_cur == libc::RLIM_INFINITY {
-        None
-    } else {
-        Some(r.rlim_cur as u64)
+    // The guest's RLIMIT_STACK (rlimit.rs), not cetbox's.
+    match crate::rlimit::soft(libc::RLIMIT_STACK as i32) {
+        crate::rlimit::INFINITY => None,
+        r => Some(r),
     }
 }
 
