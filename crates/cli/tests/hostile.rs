@@ -144,3 +144,85 @@ fn huge_prot_none_reservations_cost_no_table_memory() {
         "peak RSS {kb} KiB for 4 TiB PROT_NONE reservations"
     );
 }
+
+/// Runs `program args` (natively or, with `cetbox`, under cetbox) with RLIMIT_AS set to
+/// `limit` bytes, soft and hard, as `ulimit -v` does; returns stdout and the exit code.
+fn under_as_limit(
+    limit: u64,
+    cetbox: bool,
+    program: &std::path::Path,
+    args: &[&str],
+) -> (String, Option<i32>) {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = if cetbox {
+        let mut c = Command::new(common::cetbox_bin());
+        c.args(["run", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    cmd.args(args).env_clear().envs(common::fixed_env());
+    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(move || {
+            let r = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &r) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut spec_child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let pid = spec_child.id() as i32;
+    let watchdog = std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        loop {
+            std::thread::park_timeout(Duration::from_millis(100));
+            // SAFETY: signal 0 only probes whether the child still exists.
+            if unsafe { libc::kill(pid, 0) } != 0 {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                // SAFETY: killing the child this test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                return;
+            }
+        }
+    });
+    let mut out = String::new();
+    use std::io::Read;
+    spec_child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let st = spec_child.wait().unwrap();
+    watchdog.join().unwrap();
+    (out, st.code())
+}
+
+/// cetbox starts and runs programs under an 8 GiB (and a 2 GiB) address-space limit, as the
+/// same program does natively: without room for its usual 30 TiB placement reservation and
+/// 32 GiB page table, it covers a smaller guest address range (AddressSpace::new).
+#[test]
+fn runs_under_small_address_space_limits() {
+    let exe = program("limited");
+    for limit in [8u64 << 30, 2 << 30] {
+        let native = under_as_limit(limit, false, &exe, &[]);
+        assert_eq!(native.1, Some(0), "native run under {limit}");
+        let emulated = under_as_limit(limit, true, &exe, &[]);
+        assert_eq!(emulated, native, "under RLIMIT_AS {limit}");
+    }
+    // A dynamically linked PIE (the system shell) too.
+    let sh = std::path::Path::new("/bin/sh");
+    let args = ["-c", "echo hello; (echo from a subshell)"];
+    let native = under_as_limit(8 << 30, false, sh, &args);
+    assert_eq!(under_as_limit(8 << 30, true, sh, &args), native);
+}

@@ -1,7 +1,7 @@
 //! The guest address space: its mappings (VMAs), the page table derived from them, and checked
 //! access to guest memory.
 
-use crate::host::{self, RESERVE_END, RESERVE_START};
+use crate::host::{self, window_end, window_start, RESERVE_END, RESERVE_START};
 use crate::pagetable::{page, PageTable, PAGE_SIZE, USER_LIMIT};
 use crate::{page_ceil, page_floor, Access, Backing, Fault, FaultKind, Vma, VmaKind};
 use std::collections::BTreeMap;
@@ -123,32 +123,92 @@ fn file_size_of(path: &str, backing: &Backing) -> u64 {
 }
 
 fn in_reserve(start: u64, end: u64) -> bool {
-    start >= RESERVE_START && end <= RESERVE_END
+    host::window_reserved() && start >= window_start() && end <= window_end()
+}
+
+/// The host's hard RLIMIT_AS, if finite.
+fn host_as_limit() -> Option<u64> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a valid rlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) } != 0 || r.rlim_max == libc::RLIM_INFINITY
+    {
+        return None;
+    }
+    Some(r.rlim_max)
+}
+
+/// The guest address range a page table may cover under an address-space limit of `limit`
+/// bytes: the largest power of two whose table (one byte per page) takes at most an eighth
+/// of the limit, at least 64 GiB of guest space, at most the whole user space.
+pub fn covered_under(limit: u64) -> u64 {
+    let mut c = USER_LIMIT;
+    while c > 1 << 36 && c / PAGE_SIZE > limit / 8 {
+        c >>= 1;
+    }
+    c
 }
 
 impl AddressSpace {
     /// An empty address space. Reserves the host range guest mappings are placed in, so the
-    /// host's own allocations never land where the guest expects free space.
+    /// host's own allocations never land where the guest expects free space, and a page
+    /// table for the whole 47-bit user space.
+    ///
+    /// Address-space reservations count against RLIMIT_AS even when nothing backs them
+    /// (MAP_NORESERVE), so under a limit too small for them (`ulimit -v` of a batch system or
+    /// CI runner) cetbox makes a smaller page table instead, covering the guest addresses
+    /// below `covered_under(limit)` (4 TiB under 8 GiB), places guest mappings in the same
+    /// proportions of that range (the stack near its top, mmap below, PIE programs at two
+    /// thirds), and reserves nothing: the host's own mappings lie far above (its executable,
+    /// heap and mmap area are near 0x5555_0000_0000 and 0x7f00_0000_0000), and a guest
+    /// mapping is placed with MAP_FIXED_NOREPLACE, so it can never replace one. Guest
+    /// mappings above the covered range fail with ENOMEM.
     pub fn new() -> std::io::Result<AddressSpace> {
-        host::reserve(RESERVE_START, RESERVE_END)?;
+        let (pt, window) = match Self::full_layout() {
+            Ok(pt) => (pt, (RESERVE_START, RESERVE_END, true)),
+            Err(e) => {
+                let Some(limit) = host_as_limit() else {
+                    return Err(e);
+                };
+                let c = covered_under(limit);
+                let pt = PageTable::covering(c)?;
+                (pt, (c / 4 * 3, c - c / 64, false))
+            }
+        };
+        host::set_window(window.0, window.1, window.2);
         Ok(AddressSpace {
-            pt: PageTable::new()?,
+            pt,
             maps: Mutex::new(Maps {
                 vmas: BTreeMap::new(),
-                mmap_base: RESERVE_END,
+                mmap_base: window.1,
                 holes: BTreeMap::new(),
             }),
             code_epoch: AtomicU64::new(0),
         })
     }
 
+    /// The usual layout: the placement window reserved and a table for all of user space.
+    fn full_layout() -> std::io::Result<PageTable> {
+        host::reserve(RESERVE_START, RESERVE_END)?;
+        PageTable::new().inspect_err(|_| {
+            let _ = host::release(RESERVE_START, RESERVE_END);
+        })
+    }
+
+    /// First address above the guest addresses cetbox can map (USER_LIMIT normally).
+    pub fn user_limit(&self) -> u64 {
+        self.pt.limit()
+    }
+
     fn maps(&self) -> MutexGuard<'_, Maps> {
         self.maps.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The highest address cetbox may give the guest's stack (top of the reservation).
+    /// The highest address cetbox may give the guest's stack (top of the placement window).
     pub fn stack_limit(&self) -> u64 {
-        RESERVE_END
+        window_end()
     }
 
     /// Sets where top-down placement of non-fixed mappings begins.
@@ -267,11 +327,11 @@ impl AddressSpace {
     }
 
     /// Whether a hint `[h, h + len)` is usable: free, outside every VMA's start gap.
-    fn hint_ok(m: &Maps, h: u64, len: u64) -> bool {
+    fn hint_ok(m: &Maps, h: u64, len: u64, limit: u64) -> bool {
         let Some(end) = h.checked_add(len) else {
             return false;
         };
-        if end > USER_LIMIT - PAGE_SIZE || h < MMAP_MIN_ADDR {
+        if end > USER_LIMIT - PAGE_SIZE || end > limit || h < MMAP_MIN_ADDR {
             return false;
         }
         if let Some((_, prev)) = m.vmas.range(..=h).next_back() {
@@ -297,12 +357,12 @@ impl AddressSpace {
         }
         if hint != 0 {
             let h = page_floor(hint);
-            if Self::hint_ok(&m, h, len) {
+            if Self::hint_ok(&m, h, len, self.pt.limit()) {
                 // Outside our reservation the host may hold memory there; the map step checks.
                 return Some(h);
             }
         }
-        Self::find_free_in(&m, len, m.mmap_base, RESERVE_START, guard)
+        Self::find_free_in(&m, len, m.mmap_base, window_start(), guard)
     }
 
     /// Top-down placement below mmap_base ignoring any hint, with the start address aligned
@@ -314,7 +374,7 @@ impl AddressSpace {
             &m,
             len.checked_add(align - PAGE_SIZE)?,
             m.mmap_base,
-            RESERVE_START,
+            window_start(),
             0,
         )?;
         let top = a + len + align - PAGE_SIZE;
@@ -353,7 +413,7 @@ impl AddressSpace {
             }
         };
         let end = addr.checked_add(len).ok_or(MapError::NoMemory)?;
-        if end > USER_LIMIT || addr < PAGE_SIZE {
+        if end > self.pt.limit() || addr < PAGE_SIZE {
             return Err(MapError::NoMemory);
         }
         let mut m = self.maps();
@@ -496,7 +556,9 @@ impl AddressSpace {
             .map(|(_, v)| v.clone())
             .filter(|v| v.end == old_end && v.start <= addr)
             .ok_or(MapError::NoMemory)?;
-        if new_end > USER_LIMIT - PAGE_SIZE || !Self::free_in(&m, old_end, new_end) {
+        if new_end > (USER_LIMIT - PAGE_SIZE).min(self.pt.limit())
+            || !Self::free_in(&m, old_end, new_end)
+        {
             return Err(MapError::NoMemory);
         }
         if let Some((_, next)) = m.vmas.range(old_end..).next() {
@@ -545,7 +607,7 @@ impl AddressSpace {
     ) -> Result<u64, MapError> {
         let old_end = old.checked_add(old_len).ok_or(MapError::NoMemory)?;
         let new_end = new.checked_add(new_len).ok_or(MapError::NoMemory)?;
-        if new_end > USER_LIMIT - PAGE_SIZE || new < MMAP_MIN_ADDR {
+        if new_end > (USER_LIMIT - PAGE_SIZE).min(self.pt.limit()) || new < MMAP_MIN_ADDR {
             return Err(MapError::NoMemory);
         }
         let mut m = self.maps();
@@ -663,9 +725,13 @@ impl AddressSpace {
     /// Records the parts of [start, end) outside the reservation as holes (host memory kept
     /// after a guest unmap).
     fn note_hole(m: &mut Maps, start: u64, end: u64) {
+        if !host::window_reserved() {
+            m.holes.insert(start, end);
+            return;
+        }
         for (s, e) in [
-            (start, end.min(RESERVE_START)),
-            (start.max(RESERVE_END), end),
+            (start, end.min(window_start())),
+            (start.max(window_end()), end),
         ] {
             if s < e {
                 m.holes.insert(s, e);

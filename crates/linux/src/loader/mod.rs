@@ -287,7 +287,8 @@ fn map_object(mem: &AddressSpace, e: &Elf, pie_base: bool) -> Result<elf::Loaded
     let mut base = None;
     if pie_base {
         let align = e.max_align();
-        let want = (elf::ELF_ET_DYN_BASE & !(align - 1)).wrapping_sub(lo) & !(PAGE_SIZE - 1);
+        let dyn_base = elf::et_dyn_base(mem.user_limit());
+        let want = (dyn_base & !(align - 1)).wrapping_sub(lo) & !(PAGE_SIZE - 1);
         if let Ok(a) = placeholder(want.wrapping_add(lo), true) {
             base = Some(a);
         }
@@ -344,7 +345,7 @@ pub fn load_prepared(t: &mut Thread, prep: Prepared, envp: &[Vec<u8>]) -> Result
     // brk: one page after the program's highest segment; a static PIE's heap goes where
     // a PIE with an interpreter would be loaded, as Linux does for it.
     let brk = if main.e_type == object::elf::ET_DYN && interp.is_none() {
-        elf::ELF_ET_DYN_BASE
+        elf::et_dyn_base(mem.user_limit())
     } else {
         page_ceil(m.end) + PAGE_SIZE
     };
