@@ -190,14 +190,23 @@ impl PageTable {
         }
     }
 
-    /// Applies `f` to every entry of pages [start, end).
-    pub fn update(&self, start: u64, end: u64, f: impl Fn(u8) -> u8) {
+    /// Applies `f` to every entry of pages [start, end); returns the OR of the bits it
+    /// changed. Unchanged entries are not written (a write would make the host back a table
+    /// page that only ever held zeros).
+    pub fn update(&self, start: u64, end: u64, f: impl Fn(u8) -> u8) -> u8 {
         let (s, e) = self.range(start, end);
+        let mut changed = 0;
         for i in s..e {
             // SAFETY: `range` clamps indices to the reservation.
             let cell = unsafe { &*self.base.add(i) };
-            cell.store(f(cell.load(Ordering::Relaxed)), Ordering::Relaxed);
+            let old = cell.load(Ordering::Relaxed);
+            let new = f(old);
+            if new != old {
+                cell.store(new, Ordering::Relaxed);
+                changed |= old ^ new;
+            }
         }
+        changed
     }
 
     /// Clears `bits` in one page's entry; returns whether any was set.

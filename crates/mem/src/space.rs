@@ -467,7 +467,8 @@ impl AddressSpace {
         }
         m.vmas.insert(addr, vma);
         Self::merge_around(&mut m, addr, end);
-        self.code_epoch.fetch_add(1, Ordering::Release);
+        // No code epoch change: a new mapping takes nothing away (one it replaced was
+        // unmapped above, which changed the epoch), so no thread needs to wait for others.
         Ok(addr)
     }
 
@@ -817,7 +818,12 @@ impl AddressSpace {
     }
 
     fn unmap_locked(&self, m: &mut Maps, start: u64, end: u64) -> Result<(), MapError> {
-        for k in Self::overlapping(m, start, end) {
+        let keys = Self::overlapping(m, start, end);
+        if keys.is_empty() {
+            // Nothing was there: nothing taken away, no code to drop.
+            return Ok(());
+        }
+        for k in keys {
             let v = m.vmas.remove(&k).expect("key from the map");
             if v.start < start {
                 m.vmas.insert(v.start, v.slice(v.start, start));
@@ -844,6 +850,11 @@ impl AddressSpace {
         let mut m = self.maps();
         // Every byte must be covered.
         let keys = Self::overlapping(&m, addr, end);
+        // Whether any page loses a permission: only then may other threads hold accesses or
+        // decoded code the change invalidates (the code epoch changes, and the syscall layer
+        // waits for them); adding permissions, as pthread_create does for a new stack, needs
+        // neither.
+        let removes = keys.iter().any(|k| m.vmas[k].prot & !prot != 0);
         let mut cursor = addr;
         for k in &keys {
             let v = &m.vmas[k];
@@ -893,7 +904,9 @@ impl AddressSpace {
             m.vmas.insert(mid.start, mid);
         }
         Self::merge_around(&mut m, addr, end);
-        self.code_epoch.fetch_add(1, Ordering::Release);
+        if removes {
+            self.code_epoch.fetch_add(1, Ordering::Release);
+        }
         Ok(())
     }
 
@@ -941,11 +954,16 @@ impl AddressSpace {
             advice,
             libc::MADV_DONTNEED | libc::MADV_FREE | libc::MADV_REMOVE
         ) {
-            // Discarded pages lose their page-table entries (and any decoded code).
-            self.pt.update(addr, addr + page_ceil(len), |b| {
+            // Discarded pages lose their page-table entries (and any decoded code). Only
+            // dropping decoded code changes the epoch (which makes the syscall layer wait for
+            // other threads); discarding data races with other threads' accesses on Linux
+            // too.
+            let changed = self.pt.update(addr, addr + page_ceil(len), |b| {
                 b & !(page::CODE | page::POPULATED)
             });
-            self.code_epoch.fetch_add(1, Ordering::Release);
+            if changed & page::CODE != 0 {
+                self.code_epoch.fetch_add(1, Ordering::Release);
+            }
         }
         Ok(())
     }
