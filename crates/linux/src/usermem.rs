@@ -25,7 +25,9 @@
 //! every guest mapping is readable host memory, so a racing unmap cannot harm cetbox.
 //!
 //! Buffers are reused per thread (up to [`KEEP`] bytes) so a pipe or socket transfer costs
-//! one extra memcpy per call and no allocation.
+//! one extra memcpy per call and no allocation. A process with a single guest thread needs
+//! none of this (no other thread can change its mappings while it is in a host call: see
+//! [`needed`]), so its transfers stay zero-copy.
 //!
 //! [`AddressSpace::copy_out`]: cetbox_mem::AddressSpace::copy_out
 
@@ -48,6 +50,13 @@ struct Region {
 thread_local! {
     static PENDING: RefCell<Vec<Region>> = const { RefCell::new(Vec::new()) };
     static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether host writes into guest memory must go through bounce buffers: only while another
+/// guest thread may exist. A process cannot gain a thread while its only thread is in a host
+/// call, and other processes never change this process's mappings.
+pub fn needed() -> bool {
+    crate::thread::multithreaded()
 }
 
 /// A host buffer of at least `len` bytes (contents unspecified), from the thread's spares.

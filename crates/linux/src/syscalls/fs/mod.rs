@@ -127,7 +127,7 @@ pub fn buf(t: &Thread, addr: u64, len: u64, access: Access) -> Result<*mut u8, E
         return Err(Errno::EFAULT);
     }
     t.mem().check(addr, len, access)?;
-    if access == Access::Write {
+    if access == Access::Write && crate::usermem::needed() {
         return crate::usermem::struct_out(t, addr, len);
     }
     Ok(addr as *mut u8)
@@ -197,7 +197,7 @@ pub fn io_len(t: &Thread, addr: u64, len: u64, access: Access) -> Result<u64, Er
 /// guest memory, a data bounce buffer (see `usermem`) for a host write into it.
 pub fn io_prefix(t: &Thread, addr: u64, len: u64, access: Access) -> Result<(*mut u8, u64), Errno> {
     let n = io_len(t, addr, len, access)?;
-    if access == Access::Write && n != 0 {
+    if access == Access::Write && n != 0 && crate::usermem::needed() {
         return Ok((crate::usermem::data_out(addr, n)?, n));
     }
     Ok((addr as *mut u8, n))
