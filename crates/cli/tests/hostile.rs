@@ -226,3 +226,53 @@ fn runs_under_small_address_space_limits() {
     let native = under_as_limit(8 << 30, false, sh, &args);
     assert_eq!(under_as_limit(8 << 30, true, sh, &args), native);
 }
+
+/// A report that cannot be written is said on stderr (`--report-file=/dev/full`), not lost.
+#[test]
+fn unwritable_report_is_said_on_stderr() {
+    let exe = program("violate");
+    let mut spec = Spec::new(&exe);
+    spec.timeout = Duration::from_secs(60);
+    let o = run(&spec.under_cetbox(&["--shstk=on".into(), "--report-file=/dev/full".into()]));
+    assert_eq!(o.status, Status::Signaled(libc::SIGSEGV));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains(
+            "cetbox: cannot write the shadow-stack report to /dev/full: No space left on device"
+        ),
+        "stderr: {e}"
+    );
+    // Written to a real file, nothing is said.
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile");
+    let file = dir.join("report.txt");
+    let o = run(&spec.under_cetbox(&[
+        "--shstk=on".into(),
+        format!("--report-file={}", file.display()),
+    ]));
+    assert_eq!(o.status, Status::Signaled(libc::SIGSEGV));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("cannot write"));
+    assert!(std::fs::read_to_string(&file).unwrap().contains("#CP"));
+}
+
+/// `cetbox check` answers at once for anything but a regular file: a FIFO with no writer
+/// (whose open or read would block forever), a directory, a device.
+#[test]
+fn check_refuses_non_regular_files_at_once() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile-fifo");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid path string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for target in [fifo.to_str().unwrap(), "/dev/null", dir.to_str().unwrap()] {
+        let mut spec = Spec::new(common::cetbox_bin()).args(["check", target]);
+        spec.timeout = Duration::from_secs(30);
+        let o = run(&spec);
+        assert_eq!(o.status, Status::Exited(2), "{target}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("not a regular file"),
+            "{target}"
+        );
+    }
+}
