@@ -472,6 +472,45 @@ impl AddressSpace {
         Ok(addr)
     }
 
+    /// Records as guest memory a shared mapping that `attach` creates on the host at exactly
+    /// [addr, addr + len) (a System V shared-memory attach, which only the host kernel can
+    /// make). `attach` is told whether it may replace what the host has there (the guest
+    /// reservation or memory the guest gave up, always cetbox's), and runs under the mapping
+    /// lock. The range must be free for the guest (Exists otherwise).
+    pub fn adopt_shared(
+        &self,
+        addr: u64,
+        len: u64,
+        prot: u32,
+        attach: impl FnOnce(bool) -> std::io::Result<()>,
+    ) -> Result<(), MapError> {
+        let len = page_ceil(len);
+        let end = addr.checked_add(len).ok_or(MapError::NoMemory)?;
+        if len == 0 || end > self.pt.limit() || addr < MMAP_MIN_ADDR {
+            return Err(MapError::NoMemory);
+        }
+        let mut m = self.maps();
+        if !Self::free_in(&m, addr, end) {
+            return Err(MapError::Exists);
+        }
+        let replace = in_reserve(addr, end) || Self::claim_holes(&mut m, addr, end);
+        attach(replace).map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EINVAL)))?;
+        m.vmas.insert(
+            addr,
+            Vma {
+                start: addr,
+                end,
+                prot,
+                shared: true,
+                growsdown: false,
+                kind: VmaKind::Normal,
+                backing: Backing::Anonymous,
+            },
+        );
+        self.fill_prot(addr, end, prot, VmaKind::Normal);
+        Ok(())
+    }
+
     /// Marks the pages of [start, end) that map file offsets at or past the end of a file of
     /// `file_size` bytes, starting at file offset `offset`.
     fn mark_eof(&self, start: u64, end: u64, offset: u64, file_size: u64) {

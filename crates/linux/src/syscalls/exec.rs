@@ -155,7 +155,7 @@ fn exec_common(
     loader::open_exec(hp).map_err(|e| Errno(e.errno))?;
     let argv = read_strings(t, argv_addr)?;
     let envp = read_strings(t, envp_addr)?;
-    loader::stack::check_arg_size(&argv, &envp, loader::stack_rlimit()).map_err(Errno)?;
+    loader::stack::check_exec_size(&shown, &argv, &envp, loader::stack_rlimit()).map_err(Errno)?;
     let sysroot = t.proc.opts.sysroot.clone();
     let mut prep = if host_str.as_bytes() == host.as_slice() {
         loader::prepare(&host_str, &argv, sysroot.as_deref())

@@ -10,9 +10,11 @@ pub mod exec;
 pub mod fs;
 pub mod info;
 pub mod mem;
+pub mod memctl;
 pub mod names;
 pub mod process;
 pub mod ptrace;
+pub mod shm;
 pub mod shstk;
 pub mod signal;
 pub mod time;
@@ -23,6 +25,8 @@ pub type SyscallFn = fn(&mut Thread, [u64; 6]) -> SysResult;
 fn lookup(nr: u64) -> Option<SyscallFn> {
     fs::lookup(nr)
         .or_else(|| mem::lookup(nr))
+        .or_else(|| memctl::lookup(nr))
+        .or_else(|| shm::lookup(nr))
         .or_else(|| signal::lookup(nr))
         .or_else(|| process::lookup(nr))
         .or_else(|| time::lookup(nr))
@@ -61,7 +65,7 @@ pub fn handle(t: &mut Thread) {
     // from other threads: they must not keep using it once this call returns.
     let takes_away = match nr {
         9 => args[3] & libc::MAP_FIXED as u64 != 0,
-        10 | 11 | 12 | 25 | 28 | 67 => true,
+        10 | 11 | 12 | 25 | 28 | 67 | 329 => true,
         _ => false,
     };
     if takes_away && t.mem().code_epoch() != epoch {

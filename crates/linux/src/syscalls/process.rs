@@ -302,8 +302,32 @@ fn sys_setsid(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
 const RUSAGE: u64 = std::mem::size_of::<rusage>() as u64;
 
 fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let status = opt_buf(t, a[1], 4, Access::Write)?;
-    let ru = opt_buf(t, a[3], RUSAGE, Access::Write)?;
+    let (status, ru) = match (
+        opt_buf(t, a[1], 4, Access::Write),
+        opt_buf(t, a[3], RUSAGE, Access::Write),
+    ) {
+        (Ok(s), Ok(r)) => (s, r),
+        _ => {
+            // Linux waits first and copies the status out afterwards (kernel_wait4): with
+            // no child the answer is ECHILD, and a reaped child is still reaped when the
+            // copy then fails with EFAULT.
+            let mut st = 0i32;
+            // SAFETY: rusage is plain data.
+            let mut r: rusage = unsafe { std::mem::zeroed() };
+            let n = host(
+                SYS_wait4,
+                [
+                    a[0] as u32 as u64,
+                    &mut st as *mut i32 as u64,
+                    a[2] as u32 as u64,
+                    &mut r as *mut rusage as u64,
+                    0,
+                    0,
+                ],
+            )?;
+            return if n > 0 { Err(Errno::EFAULT) } else { Ok(n) };
+        }
+    };
     host(
         SYS_wait4,
         [
@@ -380,8 +404,17 @@ fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
             val3,
         ],
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
+            // get_futex_key: access_ok first (a kernel address is EFAULT); a shared futex
+            // needs its page (EFAULT if unmapped), a private one only its address.
+            if !crate::syscalls::fs::access_ok(uaddr, 4) {
+                return Err(Errno::EFAULT);
+            }
             if t.mem().check(uaddr, 4, Access::Read).is_err() {
-                return Ok(0);
+                return if op & FUTEX_PRIVATE_FLAG as u32 != 0 {
+                    Ok(0)
+                } else {
+                    Err(Errno::EFAULT)
+                };
             }
             [uaddr, op as u64, val, 0, 0, val3]
         }

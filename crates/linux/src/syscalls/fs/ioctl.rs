@@ -111,11 +111,14 @@ fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
             }
         }
         Some(Arg::In(n)) => {
-            buf(t, arg, n, Access::Read)?;
+            if buf(t, arg, n, Access::Read).is_err() {
+                return bad_pointer(fd, req);
+            }
         }
-        Some(Arg::Out(n)) | Some(Arg::InOut(n)) => {
-            host_arg = buf(t, arg, n, Access::Write)? as u64;
-        }
+        Some(Arg::Out(n)) | Some(Arg::InOut(n)) => match buf(t, arg, n, Access::Write) {
+            Ok(p) => host_arg = p as u64,
+            Err(_) => return bad_pointer(fd, req),
+        },
         None if req == SIOCGIFCONF => {
             // struct ifconf { int ifc_len; char *ifc_buf; }: the kernel writes ifc_len bytes
             // at ifc_buf (when not NULL) and updates ifc_len. The host gets its own ifconf
@@ -143,6 +146,17 @@ fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
         }
     }
     host(SYS_ioctl, [fd as u64, req as u64, host_arg, 0, 0, 0])
+}
+
+/// An ioctl whose argument is a bad pointer: drivers check that the request applies to the
+/// file before they copy (a tty ioctl on anything else is ENOTTY, an unknown request EINVAL
+/// or ENOTTY), so the host is asked with a NULL argument, which it can never dereference, and
+/// its answer is the guest's; EFAULT if it would have gone as far as the copy.
+fn bad_pointer(fd: i32, req: u32) -> SysResult {
+    match host(SYS_ioctl, [fd as u64, req as u64, 0, 0, 0, 0]) {
+        Err(e) => Err(e),
+        Ok(_) => Err(Errno::EFAULT),
+    }
 }
 
 pub fn lookup(nr: u64) -> Option<SyscallFn> {

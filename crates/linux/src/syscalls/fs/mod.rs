@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 mod dir;
 mod fd;
-mod io;
+pub(crate) mod io;
 mod ioctl;
 mod net;
 mod path;

@@ -389,26 +389,46 @@ fn sys_recvmmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
     mmsg(t, a, false)
 }
 
+/// A socket call on a descriptor that is not a socket fails with ENOTSOCK before any of its
+/// pointers is looked at (sockfd_lookup comes first in net/socket.c): when a call fails with
+/// EFAULT, the descriptor decides.
+fn sock_first(t: &mut Thread, a: [u64; 6], f: SyscallFn) -> SysResult {
+    let r = f(t, a);
+    if r == Err(Errno::EFAULT) {
+        let fd = fd_arg(a[0])?;
+        // SAFETY: stat is plain data; fstat fills it or fails.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid out pointer.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            return Err(Errno::EBADF);
+        }
+        if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+            return Err(Errno(libc::ENOTSOCK));
+        }
+    }
+    r
+}
+
 pub fn lookup(nr: u64) -> Option<SyscallFn> {
     Some(match nr as i64 {
         SYS_socket => sys_socket,
         SYS_socketpair => sys_socketpair,
-        SYS_bind => sys_bind,
-        SYS_connect => sys_connect,
+        SYS_bind => |t, a| sock_first(t, a, sys_bind),
+        SYS_connect => |t, a| sock_first(t, a, sys_connect),
         SYS_listen => sys_listen,
         SYS_shutdown => sys_shutdown,
-        SYS_accept => sys_accept,
-        SYS_accept4 => sys_accept4,
-        SYS_getsockname => sys_getsockname,
-        SYS_getpeername => sys_getpeername,
-        SYS_sendto => sys_sendto,
-        SYS_recvfrom => sys_recvfrom,
-        SYS_setsockopt => sys_setsockopt,
-        SYS_getsockopt => sys_getsockopt,
-        SYS_sendmsg => sys_sendmsg,
-        SYS_recvmsg => sys_recvmsg,
-        SYS_sendmmsg => sys_sendmmsg,
-        SYS_recvmmsg => sys_recvmmsg,
+        SYS_accept => |t, a| sock_first(t, a, sys_accept),
+        SYS_accept4 => |t, a| sock_first(t, a, sys_accept4),
+        SYS_getsockname => |t, a| sock_first(t, a, sys_getsockname),
+        SYS_getpeername => |t, a| sock_first(t, a, sys_getpeername),
+        SYS_sendto => |t, a| sock_first(t, a, sys_sendto),
+        SYS_recvfrom => |t, a| sock_first(t, a, sys_recvfrom),
+        SYS_setsockopt => |t, a| sock_first(t, a, sys_setsockopt),
+        SYS_getsockopt => |t, a| sock_first(t, a, sys_getsockopt),
+        SYS_sendmsg => |t, a| sock_first(t, a, sys_sendmsg),
+        SYS_recvmsg => |t, a| sock_first(t, a, sys_recvmsg),
+        SYS_sendmmsg => |t, a| sock_first(t, a, sys_sendmmsg),
+        SYS_recvmmsg => |t, a| sock_first(t, a, sys_recvmmsg),
         _ => return None,
     })
 }
