@@ -17,6 +17,8 @@
 //! - Code changes: the address space's code epoch (`AddressSpace::code_epoch`) is checked
 //!   before each block and after every instruction that may store, so no stale decoded or
 //!   translated code runs after a write to code, munmap or mprotect.
+//! - EFLAGS.TF: an instruction that starts with TF set runs alone and is followed by the
+//!   single-step trap (`Exception::Debug`, RIP after it) unless it faulted or was SYSCALL.
 //! - `Cpu::icount` counts retired instructions.
 //! - On return, `Cpu` is fully synchronized: nothing of the guest's state is left only in host
 //!   registers (the host MXCSR included).

@@ -68,7 +68,10 @@ impl From<Fault> for Exception {
 impl Exception {
     /// Traps report RIP after the instruction; everything else is a fault with RIP at it.
     pub fn is_trap(&self) -> bool {
-        matches!(self, Exception::Breakpoint | Exception::SystemCallGate)
+        matches!(
+            self,
+            Exception::Breakpoint | Exception::SystemCallGate | Exception::Debug
+        )
     }
 
     /// The x86 vector number (Linux's `trapno`).

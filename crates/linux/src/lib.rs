@@ -11,11 +11,13 @@ pub mod objects;
 pub mod options;
 pub mod process;
 pub mod procfs;
+pub mod rlimit;
 pub mod run;
 pub mod shstk;
 pub mod signals;
 pub mod syscalls;
 pub mod thread;
+pub mod usermem;
 pub mod violation;
 
 pub use errno::{Errno, SysResult};

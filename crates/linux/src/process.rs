@@ -73,6 +73,8 @@ impl Process {
         opts: Arc<Options>,
         observer: Option<Arc<dyn Observer>>,
     ) -> std::io::Result<Arc<Process>> {
+        // The guest's memory limits are kept apart from cetbox's own (rlimit.rs).
+        crate::rlimit::init();
         let mem = Arc::new(AddressSpace::new()?);
         Ok(Arc::new(Process {
             mem,

@@ -23,14 +23,21 @@ fn strip<'a>(t: &Thread, path: &'a [u8]) -> Option<&'a [u8]> {
         None => (rest, &b""[..]),
     };
     let tail = if head == b"self" || head == pid.as_bytes() {
-        // /proc/<pid>/task/<tid>/x is the thread's own view.
+        // /proc/<pid>/task/<tid>/x: every thread of the process shares its address space
+        // (a task directory under our pid can only name one of our threads), so the memory
+        // files are the process's; another thread's stat and status describe that thread
+        // (its state), which the host's files do.
         match tail.strip_prefix(b"task/") {
             Some(tt) => {
                 let i = tt.iter().position(|&c| c == b'/')?;
-                if &tt[..i] != tid.as_bytes() {
+                if tt[..i].is_empty() || !tt[..i].iter().all(u8::is_ascii_digit) {
                     return None;
                 }
-                &tt[i + 1..]
+                let file = &tt[i + 1..];
+                if &tt[..i] != tid.as_bytes() && matches!(trim_slashes(file), b"stat" | b"status") {
+                    return None;
+                }
+                file
             }
             None => tail,
         }
@@ -199,14 +206,8 @@ pub fn mem_access(t: &Thread, addr: u64, buf: &mut [u8], write: bool) -> SysResu
 
 fn read_forced(t: &Thread, a: u64, out: &mut [u8]) -> Result<(), ()> {
     // Reads are allowed whatever the protection (FOLL_FORCE); pages past EOF are not.
-    let pt = t.mem().page_table();
-    let mut p = a & !(PAGE_SIZE - 1);
-    while p < a + out.len() as u64 {
-        let b = pt.get(p);
-        if b & cetbox_mem::page::MAPPED == 0 || b & cetbox_mem::page::BEYOND_EOF != 0 {
-            return Err(());
-        }
-        p += PAGE_SIZE;
+    if !t.mem().forced_readable(a, out.len() as u64) {
+        return Err(());
     }
     // SAFETY: every page is guest memory mapped on the host (readable: private and shared
     // guest memory is always host-readable).
@@ -334,26 +335,28 @@ pub fn vm_flags(v: &Vma) -> String {
 /// (dirty for anonymous memory, clean for file pages).
 pub fn smaps(t: &Thread) -> Vec<u8> {
     let brk = brk_range(t);
+    let pagemap = host_pagemap();
     let mut out = String::new();
     for v in t.mem().vmas() {
         out.push_str(&maps_line(&v, brk));
         let kb = v.len() / 1024;
-        let anon = v.backing == Backing::Anonymous;
+        let (ra, rf) = resident(pagemap.as_ref(), &v);
+        let rss = ra + rf;
         let line = |o: &mut String, name: &str, val: u64| {
             let _ = writeln!(o, "{:<16}{:>8} kB", format!("{name}:"), val);
         };
         line(&mut out, "Size", kb);
         line(&mut out, "KernelPageSize", 4);
         line(&mut out, "MMUPageSize", 4);
-        line(&mut out, "Rss", kb);
-        line(&mut out, "Pss", kb);
-        line(&mut out, "Pss_Dirty", if anon { kb } else { 0 });
+        line(&mut out, "Rss", rss);
+        line(&mut out, "Pss", rss);
+        line(&mut out, "Pss_Dirty", ra);
         line(&mut out, "Shared_Clean", 0);
         line(&mut out, "Shared_Dirty", 0);
-        line(&mut out, "Private_Clean", if anon { 0 } else { kb });
-        line(&mut out, "Private_Dirty", if anon { kb } else { 0 });
-        line(&mut out, "Referenced", kb);
-        line(&mut out, "Anonymous", if anon { kb } else { 0 });
+        line(&mut out, "Private_Clean", rf);
+        line(&mut out, "Private_Dirty", ra);
+        line(&mut out, "Referenced", rss);
+        line(&mut out, "Anonymous", ra);
         line(&mut out, "KSM", 0);
         line(&mut out, "LazyFree", 0);
         line(&mut out, "AnonHugePages", 0);
@@ -396,6 +399,10 @@ struct Sizes {
     vm_exe: u64,
     vm_data: u64,
     vm_lib: u64,
+    /// Resident KiB (see `resident`).
+    rss_anon: u64,
+    rss_file: u64,
+    rss_shmem: u64,
 }
 
 fn sizes(t: &Thread) -> Sizes {
@@ -406,10 +413,21 @@ fn sizes(t: &Thread) -> Sizes {
         vm_exe: 0,
         vm_data: 0,
         vm_lib: 0,
+        rss_anon: 0,
+        rss_file: 0,
+        rss_shmem: 0,
     };
+    let pagemap = host_pagemap();
     for v in t.mem().vmas() {
         let kb = v.len() / 1024;
         s.vm_size += kb;
+        let (anon, file) = resident(pagemap.as_ref(), &v);
+        s.rss_anon += anon;
+        if v.shared && v.backing == Backing::Anonymous {
+            s.rss_shmem += file;
+        } else {
+            s.rss_file += file;
+        }
         let exec = v.prot & libc::PROT_EXEC as u32 != 0;
         let write = v.prot & libc::PROT_WRITE as u32 != 0;
         if v.growsdown || v.kind == VmaKind::ShadowStack || v.kind == VmaKind::Stack {
@@ -425,6 +443,53 @@ fn sizes(t: &Thread) -> Sizes {
     }
     s
 }
+
+/// The resident part of a guest mapping in KiB, as (anonymous, file-backed or shared): the
+/// pages the host kernel has page-table entries for (guest memory is host memory at the same
+/// address), read from the host's /proc/self/pagemap (bit 63: present; bit 61: file page or
+/// shared anonymous; Documentation/admin-guide/mm/pagemap.rst). PROT_NONE mappings (huge
+/// reservations) are not scanned: the guest cannot have touched them.
+fn resident(pagemap: Option<&std::fs::File>, v: &Vma) -> (u64, u64) {
+    use std::os::unix::fs::FileExt;
+    let Some(f) = pagemap else {
+        return (0, 0);
+    };
+    if v.prot & (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) as u32 == 0 {
+        return (0, 0);
+    }
+    let (mut anon, mut file) = (0u64, 0u64);
+    let mut buf = vec![0u8; 8 * 4096];
+    let mut page = v.start / PAGE_SIZE;
+    let end = v.end / PAGE_SIZE;
+    while page < end {
+        let n = ((end - page) as usize).min(4096);
+        let Ok(got) = f.read_at(&mut buf[..n * 8], page * 8) else {
+            break;
+        };
+        for e in buf[..got].chunks_exact(8) {
+            let e = u64::from_le_bytes(e.try_into().unwrap_or([0; 8]));
+            if e & (1 << 63) != 0 {
+                if e & (1 << 61) != 0 {
+                    file += 4;
+                } else {
+                    anon += 4;
+                }
+            }
+        }
+        if got < n * 8 {
+            break;
+        }
+        page += n as u64;
+    }
+    (anon, file)
+}
+
+fn host_pagemap() -> Option<std::fs::File> {
+    std::fs::File::open("/proc/self/pagemap").ok()
+}
+
+/// Peak resident size seen (VmHWM), in KiB.
+static HWM: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn host_status_field(name: &str) -> Option<String> {
     let st = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -493,11 +558,15 @@ pub fn status(t: &Thread) -> Vec<u8> {
     kb(&mut o, "VmSize", sz.vm_size);
     kb(&mut o, "VmLck", 0);
     kb(&mut o, "VmPin", 0);
-    kb(&mut o, "VmHWM", sz.vm_size);
-    kb(&mut o, "VmRSS", sz.vm_size);
-    kb(&mut o, "RssAnon", sz.vm_data + sz.vm_stk);
-    kb(&mut o, "RssFile", sz.vm_exe + sz.vm_lib);
-    kb(&mut o, "RssShmem", 0);
+    let rss = sz.rss_anon + sz.rss_file + sz.rss_shmem;
+    let hwm = HWM
+        .fetch_max(rss, std::sync::atomic::Ordering::Relaxed)
+        .max(rss);
+    kb(&mut o, "VmHWM", hwm);
+    kb(&mut o, "VmRSS", rss);
+    kb(&mut o, "RssAnon", sz.rss_anon);
+    kb(&mut o, "RssFile", sz.rss_file);
+    kb(&mut o, "RssShmem", sz.rss_shmem);
     kb(&mut o, "VmData", sz.vm_data);
     kb(&mut o, "VmStk", sz.vm_stk);
     kb(&mut o, "VmExe", sz.vm_exe);
@@ -656,8 +725,8 @@ pub fn statm(t: &Thread) -> Vec<u8> {
     format!(
         "{} {} {} {} 0 {} 0\n",
         p(sz.vm_size),
-        p(sz.vm_size),
-        p(sz.vm_exe + sz.vm_lib),
+        p(sz.rss_anon + sz.rss_file + sz.rss_shmem),
+        p(sz.rss_file + sz.rss_shmem),
         p(sz.vm_exe),
         p(sz.vm_data + sz.vm_stk)
     )

@@ -157,6 +157,13 @@ pub fn after_fork_child(t: &Thread) {
     }
 }
 
+/// Whether the process may have more than one guest thread (counted from the moment clone
+/// decides to create one): only then can another thread change the mappings while this one
+/// is in a host call (see usermem).
+pub fn multithreaded() -> bool {
+    registry().as_ref().is_none_or(|r| r.live > 1)
+}
+
 /// Whether the process is ending; threads that notice stop running guest code.
 pub fn exiting() -> bool {
     EXITING.load(Ordering::Acquire)

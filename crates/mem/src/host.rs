@@ -3,10 +3,38 @@
 
 use std::io;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 /// The region reserved at start-up for guest mmap placement (see `AddressSpace::new`). It lies
 /// below the host's own mmap area and above the host's executable and heap.
 pub const RESERVE_START: u64 = 0x6000_0000_0000;
 pub const RESERVE_END: u64 = 0x7e00_0000_0000;
+
+/// The guest placement window in use: [RESERVE_START, RESERVE_END), reserved on the host, or
+/// under an address-space limit too small for that reservation a smaller window below the
+/// page table's coverage that is not reserved (see `AddressSpace::new`).
+static WINDOW_START: AtomicU64 = AtomicU64::new(RESERVE_START);
+static WINDOW_END: AtomicU64 = AtomicU64::new(RESERVE_END);
+static RESERVED: AtomicBool = AtomicBool::new(true);
+
+pub fn set_window(start: u64, end: u64, reserved: bool) {
+    WINDOW_START.store(start, Ordering::Relaxed);
+    WINDOW_END.store(end, Ordering::Relaxed);
+    RESERVED.store(reserved, Ordering::Relaxed);
+}
+
+pub fn window_start() -> u64 {
+    WINDOW_START.load(Ordering::Relaxed)
+}
+
+pub fn window_end() -> u64 {
+    WINDOW_END.load(Ordering::Relaxed)
+}
+
+/// Whether the window is reserved on the host (cetbox owns everything in it).
+pub fn window_reserved() -> bool {
+    RESERVED.load(Ordering::Relaxed)
+}
 
 fn check(p: *mut libc::c_void) -> io::Result<u64> {
     if p == libc::MAP_FAILED {

@@ -11,8 +11,6 @@ pub const PAGE_SIZE: u64 = 4096;
 /// First address above the x86-64 4-level user address space; never guest memory.
 pub const USER_LIMIT: u64 = 1 << 47;
 
-const ENTRIES: usize = (USER_LIMIT / PAGE_SIZE) as usize;
-
 /// Bits of a page-table entry.
 pub mod page {
     pub const READ: u8 = 1;
@@ -44,12 +42,16 @@ pub mod page {
 
 pub struct PageTable {
     base: *const AtomicU8,
+    /// First guest address the table does not describe (USER_LIMIT unless an address-space
+    /// limit made cetbox cover less; addresses at or above it are never guest memory).
+    limit: u64,
 }
 
 /// The page table of this process's guest (there is one per host process), for the host
 /// fault handler, which cannot reach it any other way.
 static ACTIVE: std::sync::atomic::AtomicPtr<AtomicU8> =
     std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+static ACTIVE_LIMIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Called from the host SIGBUS handler when host memory backing a guest page faulted (a file
 /// truncated under a guest file mapping): if `addr` is guest memory, replaces its page with
@@ -58,11 +60,11 @@ static ACTIVE: std::sync::atomic::AtomicPtr<AtomicU8> =
 /// mmap and atomic byte operations.
 pub fn recover_host_fault(addr: u64) -> bool {
     let base = ACTIVE.load(Ordering::Acquire);
-    if base.is_null() || addr >= USER_LIMIT {
+    if base.is_null() || addr >= ACTIVE_LIMIT.load(Ordering::Acquire) {
         return false;
     }
     // SAFETY: `base` is the live page-table reservation (cleared before it is unmapped) and
-    // addr < USER_LIMIT keeps the index inside it.
+    // addr below its limit keeps the index inside it.
     let cell = unsafe { &*base.add((addr >> 12) as usize) };
     if cell.load(Ordering::Relaxed) & page::MAPPED == 0 {
         return false;
@@ -91,13 +93,22 @@ unsafe impl Send for PageTable {}
 unsafe impl Sync for PageTable {}
 
 impl PageTable {
+    /// A table for the whole user address space.
     pub fn new() -> std::io::Result<PageTable> {
+        Self::covering(USER_LIMIT)
+    }
+
+    /// A table describing guest addresses below `limit` (a power of two up to USER_LIMIT):
+    /// limit / 4096 bytes of address space.
+    pub fn covering(limit: u64) -> std::io::Result<PageTable> {
+        let limit = limit.min(USER_LIMIT);
+        let entries = (limit / PAGE_SIZE) as usize;
         // SAFETY: an anonymous private reservation at a kernel-chosen address has no effect on
         // any existing memory.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                ENTRIES,
+                entries,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
                 -1,
@@ -110,65 +121,117 @@ impl PageTable {
         // SAFETY: `p` is the reservation just made; keeping it out of core dumps only changes
         // what a crash dump contains.
         unsafe {
-            libc::madvise(p, ENTRIES, libc::MADV_DONTDUMP);
+            libc::madvise(p, entries, libc::MADV_DONTDUMP);
         }
+        ACTIVE_LIMIT.store(limit, Ordering::Release);
         ACTIVE.store(p.cast::<AtomicU8>(), Ordering::Release);
         Ok(PageTable {
             base: p as *const AtomicU8,
+            limit,
         })
     }
 
-    /// The entry for the page holding `addr`; 0 (nothing mapped) outside user space.
+    /// First address the table does not describe.
+    #[inline(always)]
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// The entry for the page holding `addr`; 0 (nothing mapped) outside the table.
     #[inline(always)]
     pub fn get(&self, addr: u64) -> u8 {
-        if addr >= USER_LIMIT {
+        if addr >= self.limit {
             return 0;
         }
-        // SAFETY: addr < USER_LIMIT, so the index is inside the ENTRIES-byte reservation.
+        // SAFETY: addr < limit, so the index is inside the limit/4096-byte reservation.
         unsafe { (*self.base.add((addr >> 12) as usize)).load(Ordering::Relaxed) }
     }
 
     /// Sets every entry of pages [start, end) (page-aligned, below USER_LIMIT) to `value`.
     pub fn fill(&self, start: u64, end: u64, value: u8) {
-        let (s, e) = Self::range(start, end);
+        let (s, e) = self.range(start, end);
         for i in s..e {
             // SAFETY: `range` clamps indices to the reservation.
             unsafe { (*self.base.add(i)).store(value, Ordering::Relaxed) };
         }
     }
 
-    /// Applies `f` to every entry of pages [start, end).
-    pub fn update(&self, start: u64, end: u64, f: impl Fn(u8) -> u8) {
-        let (s, e) = Self::range(start, end);
+    /// Sets every entry of pages [start, end) to 0 and gives the table's own memory back to
+    /// the host where whole table pages (4096 entries, 16 MiB of guest space) became zero:
+    /// a huge PROT_NONE reservation or an unmapped range costs nothing afterwards.
+    pub fn clear(&self, start: u64, end: u64) {
+        let (s, e) = self.range(start, end);
+        const TP: usize = PAGE_SIZE as usize;
+        let (inner_s, inner_e) = (s.div_ceil(TP) * TP, e / TP * TP);
+        if inner_s >= inner_e {
+            self.fill_idx(s, e, 0);
+            return;
+        }
+        self.fill_idx(s, inner_s, 0);
+        self.fill_idx(inner_e, e, 0);
+        // SAFETY: [inner_s, inner_e) is a page-aligned part of the table reservation; after
+        // MADV_DONTNEED a private anonymous mapping reads as zeros, the value stored anyway.
+        // Concurrent readers see either the old entry or 0, both valid states of an unmap.
+        let r = unsafe {
+            libc::madvise(
+                self.base.add(inner_s) as *mut libc::c_void,
+                inner_e - inner_s,
+                libc::MADV_DONTNEED,
+            )
+        };
+        if r != 0 {
+            self.fill_idx(inner_s, inner_e, 0);
+        }
+    }
+
+    fn fill_idx(&self, s: usize, e: usize, value: u8) {
+        for i in s..e {
+            // SAFETY: callers pass indices from `range`, inside the reservation.
+            unsafe { (*self.base.add(i)).store(value, Ordering::Relaxed) };
+        }
+    }
+
+    /// Applies `f` to every entry of pages [start, end); returns the OR of the bits it
+    /// changed. Unchanged entries are not written (a write would make the host back a table
+    /// page that only ever held zeros).
+    pub fn update(&self, start: u64, end: u64, f: impl Fn(u8) -> u8) -> u8 {
+        let (s, e) = self.range(start, end);
+        let mut changed = 0;
         for i in s..e {
             // SAFETY: `range` clamps indices to the reservation.
             let cell = unsafe { &*self.base.add(i) };
-            cell.store(f(cell.load(Ordering::Relaxed)), Ordering::Relaxed);
+            let old = cell.load(Ordering::Relaxed);
+            let new = f(old);
+            if new != old {
+                cell.store(new, Ordering::Relaxed);
+                changed |= old ^ new;
+            }
         }
+        changed
     }
 
     /// Clears `bits` in one page's entry; returns whether any was set.
     pub fn clear_bits(&self, addr: u64, bits: u8) -> bool {
-        if addr >= USER_LIMIT {
+        if addr >= self.limit {
             return false;
         }
-        // SAFETY: addr < USER_LIMIT.
+        // SAFETY: addr < limit.
         let cell = unsafe { &*self.base.add((addr >> 12) as usize) };
         cell.fetch_and(!bits, Ordering::Relaxed) & bits != 0
     }
 
     /// Sets `bits` in one page's entry.
     pub fn set_bits(&self, addr: u64, bits: u8) {
-        if addr < USER_LIMIT {
-            // SAFETY: addr < USER_LIMIT.
+        if addr < self.limit {
+            // SAFETY: addr < limit.
             let cell = unsafe { &*self.base.add((addr >> 12) as usize) };
             cell.fetch_or(bits, Ordering::Relaxed);
         }
     }
 
-    fn range(start: u64, end: u64) -> (usize, usize) {
-        let s = (start.min(USER_LIMIT) >> 12) as usize;
-        let e = (end.min(USER_LIMIT).div_ceil(PAGE_SIZE)) as usize;
+    fn range(&self, start: u64, end: u64) -> (usize, usize) {
+        let s = (start.min(self.limit) >> 12) as usize;
+        let e = (end.min(self.limit).div_ceil(PAGE_SIZE)) as usize;
         (s, e.max(s))
     }
 }
@@ -181,9 +244,13 @@ impl Drop for PageTable {
             Ordering::AcqRel,
             Ordering::Relaxed,
         );
-        // SAFETY: the reservation was made in `new` with this size and is no longer referenced.
+        // SAFETY: the reservation was made in `covering` with this size and is no longer
+        // referenced.
         unsafe {
-            libc::munmap(self.base as *mut libc::c_void, ENTRIES);
+            libc::munmap(
+                self.base as *mut libc::c_void,
+                (self.limit / PAGE_SIZE) as usize,
+            );
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The guest address space: its mappings (VMAs), the page table derived from them, and checked
 //! access to guest memory.
 
-use crate::host::{self, RESERVE_END, RESERVE_START};
+use crate::host::{self, window_end, window_start, RESERVE_END, RESERVE_START};
 use crate::pagetable::{page, PageTable, PAGE_SIZE, USER_LIMIT};
 use crate::{page_ceil, page_floor, Access, Backing, Fault, FaultKind, Vma, VmaKind};
 use std::collections::BTreeMap;
@@ -87,6 +87,10 @@ pub struct AddressSpace {
     code_epoch: AtomicU64,
 }
 
+/// The page-table entry for pages of a mapping with `prot`. Pages the guest cannot access at
+/// all (PROT_NONE) have entry 0, as if unmapped: their entries are never written, so a huge
+/// PROT_NONE reservation costs no table memory; `fault` asks the VMA tree to tell SEGV_ACCERR
+/// from SEGV_MAPERR for them.
 fn prot_bits(prot: u32, kind: VmaKind) -> u8 {
     let mut b = page::MAPPED;
     if prot & libc::PROT_READ as u32 != 0 {
@@ -102,6 +106,9 @@ fn prot_bits(prot: u32, kind: VmaKind) -> u8 {
     if kind == VmaKind::ShadowStack {
         b |= page::SHADOW;
     }
+    if b & (page::READ | page::WRITE | page::EXEC) == 0 {
+        return 0;
+    }
     b
 }
 
@@ -116,32 +123,92 @@ fn file_size_of(path: &str, backing: &Backing) -> u64 {
 }
 
 fn in_reserve(start: u64, end: u64) -> bool {
-    start >= RESERVE_START && end <= RESERVE_END
+    host::window_reserved() && start >= window_start() && end <= window_end()
+}
+
+/// The host's hard RLIMIT_AS, if finite.
+fn host_as_limit() -> Option<u64> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a valid rlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) } != 0 || r.rlim_max == libc::RLIM_INFINITY
+    {
+        return None;
+    }
+    Some(r.rlim_max)
+}
+
+/// The guest address range a page table may cover under an address-space limit of `limit`
+/// bytes: the largest power of two whose table (one byte per page) takes at most an eighth
+/// of the limit, at least 64 GiB of guest space, at most the whole user space.
+pub fn covered_under(limit: u64) -> u64 {
+    let mut c = USER_LIMIT;
+    while c > 1 << 36 && c / PAGE_SIZE > limit / 8 {
+        c >>= 1;
+    }
+    c
 }
 
 impl AddressSpace {
     /// An empty address space. Reserves the host range guest mappings are placed in, so the
-    /// host's own allocations never land where the guest expects free space.
+    /// host's own allocations never land where the guest expects free space, and a page
+    /// table for the whole 47-bit user space.
+    ///
+    /// Address-space reservations count against RLIMIT_AS even when nothing backs them
+    /// (MAP_NORESERVE), so under a limit too small for them (`ulimit -v` of a batch system or
+    /// CI runner) cetbox makes a smaller page table instead, covering the guest addresses
+    /// below `covered_under(limit)` (4 TiB under 8 GiB), places guest mappings in the same
+    /// proportions of that range (the stack near its top, mmap below, PIE programs at two
+    /// thirds), and reserves nothing: the host's own mappings lie far above (its executable,
+    /// heap and mmap area are near 0x5555_0000_0000 and 0x7f00_0000_0000), and a guest
+    /// mapping is placed with MAP_FIXED_NOREPLACE, so it can never replace one. Guest
+    /// mappings above the covered range fail with ENOMEM.
     pub fn new() -> std::io::Result<AddressSpace> {
-        host::reserve(RESERVE_START, RESERVE_END)?;
+        let (pt, window) = match Self::full_layout() {
+            Ok(pt) => (pt, (RESERVE_START, RESERVE_END, true)),
+            Err(e) => {
+                let Some(limit) = host_as_limit() else {
+                    return Err(e);
+                };
+                let c = covered_under(limit);
+                let pt = PageTable::covering(c)?;
+                (pt, (c / 4 * 3, c - c / 64, false))
+            }
+        };
+        host::set_window(window.0, window.1, window.2);
         Ok(AddressSpace {
-            pt: PageTable::new()?,
+            pt,
             maps: Mutex::new(Maps {
                 vmas: BTreeMap::new(),
-                mmap_base: RESERVE_END,
+                mmap_base: window.1,
                 holes: BTreeMap::new(),
             }),
             code_epoch: AtomicU64::new(0),
         })
     }
 
+    /// The usual layout: the placement window reserved and a table for all of user space.
+    fn full_layout() -> std::io::Result<PageTable> {
+        host::reserve(RESERVE_START, RESERVE_END)?;
+        PageTable::new().inspect_err(|_| {
+            let _ = host::release(RESERVE_START, RESERVE_END);
+        })
+    }
+
+    /// First address above the guest addresses cetbox can map (USER_LIMIT normally).
+    pub fn user_limit(&self) -> u64 {
+        self.pt.limit()
+    }
+
     fn maps(&self) -> MutexGuard<'_, Maps> {
         self.maps.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The highest address cetbox may give the guest's stack (top of the reservation).
+    /// The highest address cetbox may give the guest's stack (top of the placement window).
     pub fn stack_limit(&self) -> u64 {
-        RESERVE_END
+        window_end()
     }
 
     /// Sets where top-down placement of non-fixed mappings begins.
@@ -155,6 +222,15 @@ impl AddressSpace {
 
     pub fn page_table(&self) -> &PageTable {
         &self.pt
+    }
+
+    /// Sets the entries of [start, end) for a mapping with `prot` (clearing them, and giving
+    /// the table's memory back, for PROT_NONE).
+    fn fill_prot(&self, start: u64, end: u64, prot: u32, kind: VmaKind) {
+        match prot_bits(prot, kind) {
+            0 => self.pt.clear(start, end),
+            b => self.pt.fill(start, end, b),
+        }
     }
 
     // ---------------------------------------------------------------- mappings
@@ -251,11 +327,11 @@ impl AddressSpace {
     }
 
     /// Whether a hint `[h, h + len)` is usable: free, outside every VMA's start gap.
-    fn hint_ok(m: &Maps, h: u64, len: u64) -> bool {
+    fn hint_ok(m: &Maps, h: u64, len: u64, limit: u64) -> bool {
         let Some(end) = h.checked_add(len) else {
             return false;
         };
-        if end > USER_LIMIT - PAGE_SIZE || h < MMAP_MIN_ADDR {
+        if end > USER_LIMIT - PAGE_SIZE || end > limit || h < MMAP_MIN_ADDR {
             return false;
         }
         if let Some((_, prev)) = m.vmas.range(..=h).next_back() {
@@ -281,12 +357,12 @@ impl AddressSpace {
         }
         if hint != 0 {
             let h = page_floor(hint);
-            if Self::hint_ok(&m, h, len) {
+            if Self::hint_ok(&m, h, len, self.pt.limit()) {
                 // Outside our reservation the host may hold memory there; the map step checks.
                 return Some(h);
             }
         }
-        Self::find_free_in(&m, len, m.mmap_base, RESERVE_START, guard)
+        Self::find_free_in(&m, len, m.mmap_base, window_start(), guard)
     }
 
     /// Top-down placement below mmap_base ignoring any hint, with the start address aligned
@@ -298,7 +374,7 @@ impl AddressSpace {
             &m,
             len.checked_add(align - PAGE_SIZE)?,
             m.mmap_base,
-            RESERVE_START,
+            window_start(),
             0,
         )?;
         let top = a + len + align - PAGE_SIZE;
@@ -337,7 +413,7 @@ impl AddressSpace {
             }
         };
         let end = addr.checked_add(len).ok_or(MapError::NoMemory)?;
-        if end > USER_LIMIT || addr < PAGE_SIZE {
+        if end > self.pt.limit() || addr < PAGE_SIZE {
             return Err(MapError::NoMemory);
         }
         let mut m = self.maps();
@@ -385,14 +461,54 @@ impl AddressSpace {
             kind: req.kind,
             backing: req.backing.clone(),
         };
-        self.pt.fill(addr, end, prot_bits(req.prot, req.kind));
-        if req.fd.is_some() {
+        self.fill_prot(addr, end, req.prot, req.kind);
+        if req.fd.is_some() && prot_bits(req.prot, req.kind) != 0 {
             self.mark_eof(addr, end, req.offset, req.file_size);
         }
         m.vmas.insert(addr, vma);
         Self::merge_around(&mut m, addr, end);
-        self.code_epoch.fetch_add(1, Ordering::Release);
+        // No code epoch change: a new mapping takes nothing away (one it replaced was
+        // unmapped above, which changed the epoch), so no thread needs to wait for others.
         Ok(addr)
+    }
+
+    /// Records as guest memory a shared mapping that `attach` creates on the host at exactly
+    /// [addr, addr + len) (a System V shared-memory attach, which only the host kernel can
+    /// make). `attach` is told whether it may replace what the host has there (the guest
+    /// reservation or memory the guest gave up, always cetbox's), and runs under the mapping
+    /// lock. The range must be free for the guest (Exists otherwise).
+    pub fn adopt_shared(
+        &self,
+        addr: u64,
+        len: u64,
+        prot: u32,
+        attach: impl FnOnce(bool) -> std::io::Result<()>,
+    ) -> Result<(), MapError> {
+        let len = page_ceil(len);
+        let end = addr.checked_add(len).ok_or(MapError::NoMemory)?;
+        if len == 0 || end > self.pt.limit() || addr < MMAP_MIN_ADDR {
+            return Err(MapError::NoMemory);
+        }
+        let mut m = self.maps();
+        if !Self::free_in(&m, addr, end) {
+            return Err(MapError::Exists);
+        }
+        let replace = in_reserve(addr, end) || Self::claim_holes(&mut m, addr, end);
+        attach(replace).map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EINVAL)))?;
+        m.vmas.insert(
+            addr,
+            Vma {
+                start: addr,
+                end,
+                prot,
+                shared: true,
+                growsdown: false,
+                kind: VmaKind::Normal,
+                backing: Backing::Anonymous,
+            },
+        );
+        self.fill_prot(addr, end, prot, VmaKind::Normal);
+        Ok(())
     }
 
     /// Marks the pages of [start, end) that map file offsets at or past the end of a file of
@@ -480,7 +596,9 @@ impl AddressSpace {
             .map(|(_, v)| v.clone())
             .filter(|v| v.end == old_end && v.start <= addr)
             .ok_or(MapError::NoMemory)?;
-        if new_end > USER_LIMIT - PAGE_SIZE || !Self::free_in(&m, old_end, new_end) {
+        if new_end > (USER_LIMIT - PAGE_SIZE).min(self.pt.limit())
+            || !Self::free_in(&m, old_end, new_end)
+        {
             return Err(MapError::NoMemory);
         }
         if let Some((_, next)) = m.vmas.range(old_end..).next() {
@@ -502,8 +620,10 @@ impl AddressSpace {
             }
             return Err(MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)));
         }
-        self.pt.fill(old_end, new_end, prot_bits(v.prot, v.kind));
-        if let Backing::File { path, offset, .. } = &v.backing {
+        self.fill_prot(old_end, new_end, v.prot, v.kind);
+        if let (Backing::File { path, offset, .. }, true) =
+            (&v.backing, prot_bits(v.prot, v.kind) != 0)
+        {
             let size = file_size_of(path, &v.backing);
             self.mark_eof(v.start, new_end, *offset, size);
         }
@@ -527,7 +647,7 @@ impl AddressSpace {
     ) -> Result<u64, MapError> {
         let old_end = old.checked_add(old_len).ok_or(MapError::NoMemory)?;
         let new_end = new.checked_add(new_len).ok_or(MapError::NoMemory)?;
-        if new_end > USER_LIMIT - PAGE_SIZE || new < MMAP_MIN_ADDR {
+        if new_end > (USER_LIMIT - PAGE_SIZE).min(self.pt.limit()) || new < MMAP_MIN_ADDR {
             return Err(MapError::NoMemory);
         }
         let mut m = self.maps();
@@ -567,7 +687,12 @@ impl AddressSpace {
         }
         // Page entries travel with the pages (decoded code does not).
         let copy_len = old_len.min(new_len);
-        let mut p = 0;
+        // PROT_NONE entries are 0 on both sides already.
+        let mut p = if prot_bits(v.prot, v.kind) == 0 {
+            copy_len
+        } else {
+            0
+        };
         while p < copy_len {
             let b = self.pt.get(old + p) & !page::CODE;
             self.pt.fill(new + p, new + p + PAGE_SIZE, b);
@@ -575,9 +700,10 @@ impl AddressSpace {
         }
         let moved = v.slice(old, old_end);
         if new_len > copy_len {
-            self.pt
-                .fill(new + copy_len, new_end, prot_bits(v.prot, v.kind));
-            if let Backing::File { path, offset, .. } = &moved.backing {
+            self.fill_prot(new + copy_len, new_end, v.prot, v.kind);
+            if let (Backing::File { path, offset, .. }, true) =
+                (&moved.backing, prot_bits(v.prot, v.kind) != 0)
+            {
                 let size = file_size_of(path, &moved.backing);
                 self.mark_eof(new, new_end, *offset, size);
             }
@@ -590,7 +716,7 @@ impl AddressSpace {
             if v.end > old_end {
                 m.vmas.insert(old_end, v.slice(old_end, v.end));
             }
-            self.pt.fill(old, old_end, 0);
+            self.pt.clear(old, old_end);
             if in_reserve(old, old_end) {
                 let _ = host::scrub(old, old_end);
             } else if host::map_at(
@@ -639,9 +765,13 @@ impl AddressSpace {
     /// Records the parts of [start, end) outside the reservation as holes (host memory kept
     /// after a guest unmap).
     fn note_hole(m: &mut Maps, start: u64, end: u64) {
+        if !host::window_reserved() {
+            m.holes.insert(start, end);
+            return;
+        }
         for (s, e) in [
-            (start, end.min(RESERVE_START)),
-            (start.max(RESERVE_END), end),
+            (start, end.min(window_start())),
+            (start.max(window_end()), end),
         ] {
             if s < e {
                 m.holes.insert(s, e);
@@ -727,7 +857,12 @@ impl AddressSpace {
     }
 
     fn unmap_locked(&self, m: &mut Maps, start: u64, end: u64) -> Result<(), MapError> {
-        for k in Self::overlapping(m, start, end) {
+        let keys = Self::overlapping(m, start, end);
+        if keys.is_empty() {
+            // Nothing was there: nothing taken away, no code to drop.
+            return Ok(());
+        }
+        for k in keys {
             let v = m.vmas.remove(&k).expect("key from the map");
             if v.start < start {
                 m.vmas.insert(v.start, v.slice(v.start, start));
@@ -738,7 +873,7 @@ impl AddressSpace {
             let (s, e) = (v.start.max(start), v.end.min(end));
             // Page table first: from here on new accesses fault; racing ones that passed
             // their check already hit zero pages, never a host hole.
-            self.pt.fill(s, e, 0);
+            self.pt.clear(s, e);
             host::scrub(s, e)
                 .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))?;
             Self::note_hole(m, s, e);
@@ -754,6 +889,11 @@ impl AddressSpace {
         let mut m = self.maps();
         // Every byte must be covered.
         let keys = Self::overlapping(&m, addr, end);
+        // Whether any page loses a permission: only then may other threads hold accesses or
+        // decoded code the change invalidates (the code epoch changes, and the syscall layer
+        // waits for them); adding permissions, as pthread_create does for a new stack, needs
+        // neither.
+        let removes = keys.iter().any(|k| m.vmas[k].prot & !prot != 0);
         let mut cursor = addr;
         for k in &keys {
             let v = &m.vmas[k];
@@ -786,14 +926,26 @@ impl AddressSpace {
                 host::protect(mid.start, mid.len(), hp)
                     .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EACCES)))?;
             }
+            let was_none = prot_bits(mid.prot, mid.kind) == 0;
             mid.prot = prot;
             let keep = page::CODE | page::BEYOND_EOF | page::POPULATED;
             let bits = prot_bits(prot, mid.kind);
-            self.pt.update(mid.start, mid.end, |b| (b & keep) | bits);
+            if bits == 0 {
+                self.pt.clear(mid.start, mid.end);
+            } else {
+                self.pt.update(mid.start, mid.end, |b| (b & keep) | bits);
+                // PROT_NONE pages kept no entries: mark those past EOF again.
+                if let (true, Backing::File { path, offset, .. }) = (was_none, &mid.backing) {
+                    let size = file_size_of(path, &mid.backing);
+                    self.mark_eof(mid.start, mid.end, *offset, size);
+                }
+            }
             m.vmas.insert(mid.start, mid);
         }
         Self::merge_around(&mut m, addr, end);
-        self.code_epoch.fetch_add(1, Ordering::Release);
+        if removes {
+            self.code_epoch.fetch_add(1, Ordering::Release);
+        }
         Ok(())
     }
 
@@ -821,7 +973,7 @@ impl AddressSpace {
         )
         .map_err(|_| MapError::NoMemory)?;
         m.vmas.remove(&start);
-        self.pt.fill(new_start, start, prot_bits(v.prot, v.kind));
+        self.fill_prot(new_start, start, v.prot, v.kind);
         m.vmas.insert(
             new_start,
             Vma {
@@ -841,11 +993,16 @@ impl AddressSpace {
             advice,
             libc::MADV_DONTNEED | libc::MADV_FREE | libc::MADV_REMOVE
         ) {
-            // Discarded pages lose their page-table entries (and any decoded code).
-            self.pt.update(addr, addr + page_ceil(len), |b| {
+            // Discarded pages lose their page-table entries (and any decoded code). Only
+            // dropping decoded code changes the epoch (which makes the syscall layer wait for
+            // other threads); discarding data races with other threads' accesses on Linux
+            // too.
+            let changed = self.pt.update(addr, addr + page_ceil(len), |b| {
                 b & !(page::CODE | page::POPULATED)
             });
-            self.code_epoch.fetch_add(1, Ordering::Release);
+            if changed & page::CODE != 0 {
+                self.code_epoch.fetch_add(1, Ordering::Release);
+            }
         }
         Ok(())
     }
@@ -880,6 +1037,37 @@ impl AddressSpace {
     /// Classifies a failed access at `addr` (whose page entry is `bits`).
     #[cold]
     fn fault(&self, addr: u64, bits: u8, access: Access) -> Fault {
+        if bits & page::MAPPED == 0 {
+            return self.fault_in(&self.maps(), addr, bits, access);
+        }
+        self.fault_in_mapped(addr, bits, access)
+    }
+
+    /// `fault` for callers holding the mapping lock. An entry without MAPPED is either
+    /// unmapped or PROT_NONE (whose entries stay 0): the VMA tree tells.
+    #[cold]
+    fn fault_in(&self, m: &Maps, addr: u64, bits: u8, access: Access) -> Fault {
+        if bits & page::MAPPED == 0 && Self::covering(m, addr).is_some() {
+            return Fault {
+                addr,
+                access,
+                kind: FaultKind::Protection,
+                present: false,
+            };
+        }
+        self.fault_in_mapped(addr, bits, access)
+    }
+
+    /// The VMA holding `addr`.
+    fn covering(m: &Maps, addr: u64) -> Option<&Vma> {
+        m.vmas
+            .range(..=addr)
+            .next_back()
+            .map(|(_, v)| v)
+            .filter(|v| addr < v.end)
+    }
+
+    fn fault_in_mapped(&self, addr: u64, bits: u8, access: Access) -> Fault {
         let kind = if bits & page::MAPPED == 0 {
             FaultKind::NotMapped
         } else if bits & page::BEYOND_EOF != 0 {
@@ -926,21 +1114,30 @@ impl AddressSpace {
 
     #[inline(never)]
     fn check_slow(&self, addr: u64, len: u64, access: Access) -> Result<(), Fault> {
+        self.scan(addr, len, access)
+            .map_err(|(p, bits)| self.fault(p, bits, access))
+    }
+
+    /// `check` for callers holding the mapping lock.
+    fn check_in(&self, m: &Maps, addr: u64, len: u64, access: Access) -> Result<(), Fault> {
+        self.scan(addr, len, access)
+            .map_err(|(p, bits)| self.fault_in(m, p, bits, access))
+    }
+
+    /// The work of `check_slow`; a refusal names the first bad address and its entry.
+    fn scan(&self, addr: u64, len: u64, access: Access) -> Result<(), (u64, u8)> {
         if len == 0 {
             return Ok(());
         }
-        let last = addr.checked_add(len - 1).ok_or(Fault {
-            addr: USER_LIMIT.max(addr),
-            access,
-            kind: FaultKind::NotMapped,
-            present: false,
-        })?;
+        let last = addr
+            .checked_add(len - 1)
+            .ok_or((USER_LIMIT.max(addr), 0u8))?;
         let mut p = addr;
         let mut code = false;
         loop {
             let bits = self.pt.get(p);
             if !Self::allowed(bits, access) {
-                return Err(self.fault(p, bits, access));
+                return Err((p, bits));
             }
             if bits & page::POPULATED == 0 {
                 self.pt.set_bits(p, page::POPULATED);
@@ -1227,6 +1424,35 @@ impl AddressSpace {
         }
     }
 
+    /// The first page of [addr, end) a forced access (FOLL_FORCE) may not touch: unmapped, or
+    /// past the end of its file. PROT_NONE pages (entry 0) are fine if a VMA covers them, as
+    /// Linux's check_vma_flags allows forced access to VM_MAYREAD/VM_MAYWRITE mappings.
+    fn forced_bad(&self, m: &Maps, addr: u64, end: u64) -> Option<(u64, u8)> {
+        let mut p = addr;
+        while p < end {
+            let bits = self.pt.get(p);
+            let ok = if bits & page::MAPPED == 0 {
+                Self::covering(m, p).is_some()
+            } else {
+                bits & page::BEYOND_EOF == 0
+            };
+            if !ok {
+                return Some((p, bits));
+            }
+            p = page_floor(p) + PAGE_SIZE;
+        }
+        None
+    }
+
+    /// Whether every page of [addr, addr + len) may be read by a forced access (/proc/self/mem,
+    /// ptrace): mapped, whatever its protection, and not past the end of its file.
+    pub fn forced_readable(&self, addr: u64, len: u64) -> bool {
+        let Some(end) = addr.checked_add(len) else {
+            return false;
+        };
+        end <= USER_LIMIT && self.forced_bad(&self.maps(), addr, end).is_none()
+    }
+
     /// A forced write that ignores page permissions, like the kernel's FOLL_FORCE (ptrace,
     /// /proc/self/mem, and WRUSS for signal frames). The range must be mapped.
     pub fn force_write(&self, addr: u64, data: &[u8]) -> Result<(), Fault> {
@@ -1237,23 +1463,19 @@ impl AddressSpace {
             access: Access::Write,
             kind: FaultKind::NotMapped,
         })?;
-        let mut p = addr;
-        while p < end {
-            let bits = self.pt.get(p);
-            if bits & page::MAPPED == 0 || bits & page::BEYOND_EOF != 0 {
-                return Err(self.fault(p, bits, Access::Write));
-            }
-            p = page_floor(p) + PAGE_SIZE;
+        // Held until the copy is done: the range cannot be unmapped or replaced meanwhile.
+        let m = self.maps();
+        if let Some((p, bits)) = self.forced_bad(&m, addr, end) {
+            return Err(self.fault_in(&m, p, bits, Access::Write));
         }
         // A shared mapping without PROT_WRITE may be read-only on the host (a shared file
         // mapping is); Linux refuses forced writes to any shared non-writable mapping.
         if len != 0 {
-            let m = self.maps();
             for k in Self::overlapping(&m, addr, end) {
                 let v = &m.vmas[&k];
                 if v.shared && v.prot & libc::PROT_WRITE as u32 == 0 {
                     let at = v.start.max(addr);
-                    return Err(self.fault(at, self.pt.get(at), Access::Write));
+                    return Err(self.fault_in(&m, at, self.pt.get(at), Access::Write));
                 }
             }
         }
@@ -1330,12 +1552,45 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Copies `data` into guest memory.
+    /// Copies `data` into guest memory, all or nothing. The check and the copy happen under
+    /// the mapping lock, so no other guest thread can unmap or write-protect the range, or put
+    /// a shadow stack there, between them (the kernel's own copy_to_user sees the page type at
+    /// the moment of the write in the same way).
     pub fn write_bytes(&self, addr: u64, data: &[u8]) -> Result<(), Fault> {
-        self.check(addr, data.len() as u64, Access::Write)?;
-        // SAFETY: checked writable; `data` is host memory and does not overlap guest memory.
+        let m = self.maps();
+        self.check_in(&m, addr, data.len() as u64, Access::Write)?;
+        // SAFETY: checked writable under the mapping lock, which every change of mappings or
+        // protections takes, so the host still maps it read-write; `data` is host memory and
+        // does not overlap guest memory.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) };
         Ok(())
+    }
+
+    /// Copies as much of `data` into guest memory at `addr` as the guest can write at this
+    /// moment: page by page under the mapping lock, stopping at the first page that is not
+    /// writable (unmapped, read-only, a shadow stack). Returns the number of bytes copied, as
+    /// the kernel's copy_to_user reports a partial copy. This is how results of host calls
+    /// that wrote into a bounce buffer reach the guest.
+    pub fn copy_out(&self, addr: u64, data: &[u8]) -> usize {
+        let _m = self.maps();
+        let mut done = 0usize;
+        while done < data.len() {
+            let p = addr.wrapping_add(done as u64);
+            if p >= USER_LIMIT {
+                break;
+            }
+            let n = ((page_floor(p) + PAGE_SIZE - p) as usize).min(data.len() - done);
+            if self.scan(p, n as u64, Access::Write).is_err() {
+                break;
+            }
+            // SAFETY: the n bytes at p lie in one page checked writable under the mapping
+            // lock, so the host maps them read-write until the lock is released.
+            unsafe {
+                std::ptr::copy_nonoverlapping(data[done..].as_ptr(), p as *mut u8, n);
+            }
+            done += n;
+        }
+        done
     }
 
     /// Copies `len` bytes of guest memory from `src` to `dst` with memmove semantics, after

@@ -28,12 +28,35 @@ struct Site {
 struct State {
     out: Box<dyn Write + Send>,
     sites: BTreeMap<(u64, &'static str), Site>,
+    /// A write to the report file failed and stderr said so (once).
+    failed: bool,
+}
+
+impl State {
+    /// Writes one report; a report that cannot be written is said on stderr (once), never
+    /// lost without a word (`--report-file=/dev/full`, a full disk).
+    fn emit(&mut self, text: &str, file: Option<&std::path::Path>) {
+        let r = self
+            .out
+            .write_all(text.as_bytes())
+            .and_then(|_| self.out.flush());
+        if let (Err(e), false) = (r, self.failed) {
+            self.failed = true;
+            let to = file.map_or("stderr".to_string(), |p| p.display().to_string());
+            let _ = writeln!(
+                std::io::stderr(),
+                "cetbox: cannot write the shadow-stack report to {to}: {e}"
+            );
+        }
+    }
 }
 
 pub struct Reporter {
     format: Format,
     /// Audit mode (--on-violation=continue): always end with the per-site summary.
     audit: bool,
+    /// The report file (None: stderr).
+    file: Option<std::path::PathBuf>,
     state: Mutex<State>,
 }
 
@@ -102,9 +125,11 @@ impl Reporter {
         Ok(Reporter {
             format,
             audit,
+            file: path.map(|p| p.to_path_buf()),
             state: Mutex::new(State {
                 out,
                 sites: BTreeMap::new(),
+                failed: false,
             }),
         })
     }
@@ -262,8 +287,7 @@ impl Observer for Reporter {
             Format::Text => Self::text(v, &mut sym),
             Format::Json => format!("{}\n", Self::json(v, &mut sym)),
         };
-        let _ = st.out.write_all(out.as_bytes());
-        let _ = st.out.flush();
+        st.emit(&out, self.file.as_deref());
     }
 
     fn forked(&self) {
@@ -305,7 +329,6 @@ impl Observer for Reporter {
                 s
             }
         };
-        let _ = st.out.write_all(out.as_bytes());
-        let _ = st.out.flush();
+        st.emit(&out, self.file.as_deref());
     }
 }

@@ -52,6 +52,55 @@ pub fn lookup(code: Code) -> Option<Handler> {
         Code::Int3 => int3,
         Code::Int_imm8 => int_n,
         Code::Int1 | Code::Hlt | Code::Cli | Code::Sti | Code::Into => privileged,
+        // CPL 3 with IOPL 0 (SDM Vol. 3A §6.15 "#GP", Vol. 1 §19.5 I/O privilege): I/O ports,
+        // MSRs, control and debug registers, descriptor tables, caches, TLBs, RDPMC without
+        // CR4.PCE (Linux leaves it clear unless a perf mmap asks), SWAPGS/SYSRET/SYSEXIT.
+        Code::In_AL_imm8
+        | Code::In_AX_imm8
+        | Code::In_EAX_imm8
+        | Code::In_AL_DX
+        | Code::In_AX_DX
+        | Code::In_EAX_DX
+        | Code::Out_imm8_AL
+        | Code::Out_imm8_AX
+        | Code::Out_imm8_EAX
+        | Code::Out_DX_AL
+        | Code::Out_DX_AX
+        | Code::Out_DX_EAX
+        | Code::Insb_m8_DX
+        | Code::Insw_m16_DX
+        | Code::Insd_m32_DX
+        | Code::Outsb_DX_m8
+        | Code::Outsw_DX_m16
+        | Code::Outsd_DX_m32
+        | Code::Rdmsr
+        | Code::Wrmsr
+        | Code::Rdpmc
+        | Code::Mov_cr_r64
+        | Code::Mov_r64_cr
+        | Code::Mov_dr_r64
+        | Code::Mov_r64_dr
+        | Code::Lgdt_m1664
+        | Code::Lidt_m1664
+        | Code::Lldt_rm16
+        | Code::Lldt_r32m16
+        | Code::Lldt_r64m16
+        | Code::Ltr_rm16
+        | Code::Ltr_r32m16
+        | Code::Ltr_r64m16
+        | Code::Lmsw_rm16
+        | Code::Lmsw_r32m16
+        | Code::Lmsw_r64m16
+        | Code::Clts
+        | Code::Invd
+        | Code::Wbinvd
+        | Code::Wbnoinvd
+        | Code::Invlpg_m
+        | Code::Swapgs
+        | Code::Sysretd
+        | Code::Sysretq
+        | Code::Sysexitd
+        | Code::Sysexitq => privileged,
         _ => return None,
     })
 }

@@ -178,6 +178,9 @@ fn decode_block(rip: u64, mem: &AddressSpace) -> Result<Block> {
                 // The instruction runs into a page we may not execute.
                 return Err(straddle_fault(mem, ip + n as u64));
             }
+            if too_long(mem, ip) {
+                return Err(Exception::GeneralProtection);
+            }
             ops.push(Op::new(insn));
             break;
         }
@@ -187,6 +190,10 @@ fn decode_block(rip: u64, mem: &AddressSpace) -> Result<Block> {
         ops.push(Op::new(insn));
         if code == Code::Syscall {
             ends_in_syscall = true;
+            break;
+        }
+        // POPF may set TF (or AC): the run loop looks at both between blocks.
+        if matches!(code, Code::Popfq | Code::Popfw) {
             break;
         }
         if flow != FlowControl::Next || ops.len() >= MAX_BLOCK {
@@ -236,4 +243,30 @@ impl std::hash::Hasher for IdHasher {
     fn write_u64(&mut self, v: u64) {
         self.0 = v;
     }
+}
+
+/// Whether the undecodable bytes at `ip` are an instruction longer than the architectural
+/// limit of 15 bytes (SDM Vol. 2A §2.3.11: #GP(0), which Linux reports as SIGSEGV SI_KERNEL)
+/// rather than an invalid opcode (#UD): redundant prefixes followed by a valid instruction.
+/// The last four prefixes are kept when decoding the rest, so operand- and address-size and
+/// REX prefixes still shape its length.
+pub(crate) fn too_long(mem: &AddressSpace, ip: u64) -> bool {
+    let mut buf = [0u8; 32];
+    let Ok(n) = mem.fetch(ip, &mut buf) else {
+        return false;
+    };
+    let is_prefix = |b: u8| {
+        matches!(
+            b,
+            0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3
+        ) || (0x40..=0x4f).contains(&b)
+    };
+    let k = buf[..n].iter().take_while(|&&b| is_prefix(b)).count();
+    if k < 4 || k >= n {
+        return false;
+    }
+    let from = k - 4;
+    let mut dec = Decoder::with_ip(64, &buf[from..n], ip + from as u64, DecoderOptions::NONE);
+    let rest = dec.decode();
+    !rest.is_invalid() && from + rest.len() > 15
 }

@@ -57,6 +57,9 @@ fn run_blocks(cpu: &mut Cpu, cache: &mut BlockCache, stop: &AtomicBool) -> Exit 
         if stop.load(Ordering::Relaxed) {
             return Exit::Interrupted;
         }
+        if cpu.flags.bits & crate::flags::TF != 0 {
+            return trace_step(cpu);
+        }
         let epoch = cpu.mem.code_epoch();
         if epoch != cache.epoch {
             cache.clear();
@@ -119,6 +122,18 @@ fn run_blocks(cpu: &mut Cpu, cache: &mut BlockCache, stop: &AtomicBool) -> Exit 
             return Exit::Syscall;
         }
         prev = Some(idx);
+    }
+}
+
+/// One instruction with EFLAGS.TF set at its start: the single-step trap (#DB, a trap
+/// reported after the instruction) follows it unless it faulted (a fault is reported
+/// instead) or was SYSCALL (which clears TF through the FMASK MSR Linux programs; the
+/// kernel returns with TF restored, so the instruction after it traps). TF set by POPF
+/// first takes effect for the next instruction (Intel SDM Vol. 3B §18.3.1.4).
+fn trace_step(cpu: &mut Cpu) -> Exit {
+    match step(cpu, false) {
+        Some(exit) => exit,
+        None => Exit::Exception(Exception::Debug),
     }
 }
 

@@ -12,6 +12,17 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 pub use crate::abi::TASK_SIZE;
 /// Where Linux puts a PIE that has an interpreter (2/3 of the 47-bit window, page-aligned).
 pub const ELF_ET_DYN_BASE: u64 = 0x5555_5555_4000;
+
+/// ELF_ET_DYN_BASE for an address space whose guest addresses end at `user_limit`: the same
+/// two thirds (DEFAULT_MAP_WINDOW / 3 * 2) of a smaller range when an address-space limit
+/// made cetbox cover less than the 47-bit space (see cetbox_mem's AddressSpace::new).
+pub fn et_dyn_base(user_limit: u64) -> u64 {
+    if user_limit >= 1 << 47 {
+        ELF_ET_DYN_BASE
+    } else {
+        ((user_limit - 4096) / 3 * 2) & !4095
+    }
+}
 /// Linux's limit on the size of the program header table.
 const MAX_PHDRS_SIZE: u64 = 65536;
 /// PATH_MAX, the limit on PT_INTERP.

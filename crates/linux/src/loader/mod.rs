@@ -266,18 +266,10 @@ fn random_u64() -> u64 {
 
 /// RLIMIT_STACK (soft), or None when unlimited.
 pub fn stack_rlimit() -> Option<u64> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `r` is a valid rlimit to fill.
-    if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut r) } != 0 {
-        return Some(8 << 20);
-    }
-    if r.rlim_cur == libc::RLIM_INFINITY {
-        None
-    } else {
-        Some(r.rlim_cur)
+    // The guest's RLIMIT_STACK (rlimit.rs), not cetbox's.
+    match crate::rlimit::soft(libc::RLIMIT_STACK as i32) {
+        crate::rlimit::INFINITY => None,
+        r => Some(r),
     }
 }
 
@@ -312,7 +304,8 @@ fn map_object(mem: &AddressSpace, e: &Elf, pie_base: bool) -> Result<elf::Loaded
     let mut base = None;
     if pie_base {
         let align = e.max_align();
-        let want = (elf::ELF_ET_DYN_BASE & !(align - 1)).wrapping_sub(lo) & !(PAGE_SIZE - 1);
+        let dyn_base = elf::et_dyn_base(mem.user_limit());
+        let want = (dyn_base & !(align - 1)).wrapping_sub(lo) & !(PAGE_SIZE - 1);
         if let Ok(a) = placeholder(want.wrapping_add(lo), true) {
             base = Some(a);
         }
@@ -369,7 +362,7 @@ pub fn load_prepared(t: &mut Thread, prep: Prepared, envp: &[Vec<u8>]) -> Result
     // brk: one page after the program's highest segment; a static PIE's heap goes where
     // a PIE with an interpreter would be loaded, as Linux does for it.
     let brk = if main.e_type == object::elf::ET_DYN && interp.is_none() {
-        elf::ELF_ET_DYN_BASE
+        elf::et_dyn_base(mem.user_limit())
     } else {
         page_ceil(m.end) + PAGE_SIZE
     };

@@ -80,6 +80,38 @@ pub fn check_arg_size(argv: &[Vec<u8>], envp: &[Vec<u8>], rlim: Option<u64>) -> 
     Ok(())
 }
 
+/// execve's accounting (fs/exec.c, bprm_stack_limits and the copies after it): the limit is
+/// as for `check_arg_size`, less one pointer per argument (at least one for argv) and
+/// environment string; the file name is copied onto the new stack first, so it counts with
+/// the strings; each string, the file name included, must fit in MAX_ARG_STRLEN.
+pub fn check_exec_size(
+    filename: &[u8],
+    argv: &[Vec<u8>],
+    envp: &[Vec<u8>],
+    rlim: Option<u64>,
+) -> Result<(), i32> {
+    let mut limit: u64 = (8 << 20) / 4 * 3;
+    if let Some(r) = rlim {
+        limit = limit.min(r / 4);
+    }
+    limit = limit.max(32 * 4096);
+    let ptrs = (argv.len().max(1) + envp.len()) as u64 * 8;
+    if limit <= ptrs {
+        return Err(libc::E2BIG);
+    }
+    let mut total = 0u64;
+    for s in std::iter::once(filename).chain(argv.iter().chain(envp).map(|v| v.as_slice())) {
+        if s.len() + 1 > MAX_ARG_STRLEN {
+            return Err(libc::E2BIG);
+        }
+        total += s.len() as u64 + 1;
+    }
+    if total > limit - ptrs {
+        return Err(libc::E2BIG);
+    }
+    Ok(())
+}
+
 /// C strings cannot hold NULs: a string is cut at its first NUL, as the kernel's
 /// strnlen_user-based copy would see it.
 fn cstr(s: &[u8]) -> &[u8] {

@@ -48,8 +48,20 @@ impl Properties {
 }
 
 /// Reads the properties of an ELF file, reading only the parts needed.
+/// Anything but a regular file (a FIFO, a device, a directory) is refused at once: it is
+/// opened without blocking (O_NONBLOCK: a FIFO with no writer would block the open, and a
+/// read of it forever) and checked before anything is read.
 pub fn read_file_properties(path: &std::path::Path) -> Result<Properties, String> {
-    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let md = f.metadata().map_err(|e| e.to_string())?;
+    if !md.is_file() {
+        return Err("not a regular file".to_string());
+    }
     let cache = object::ReadCache::new(f);
     read_properties(&cache)
 }

@@ -66,6 +66,14 @@ impl Ring {
         }
     }
 
+    /// Whether the ring has no free slot left.
+    fn full(&self) -> bool {
+        self.write
+            .load(Ordering::Acquire)
+            .wrapping_sub(self.read.load(Ordering::Acquire))
+            >= RING
+    }
+
     /// Single consumer.
     fn pop(&self) -> Option<[u64; 16]> {
         let r = self.read.load(Ordering::Relaxed);
@@ -93,6 +101,9 @@ struct Slot {
     /// The thread's stop flag (a leaked Arc<AtomicBool> reference, valid forever).
     stop: AtomicPtr<AtomicBool>,
     ring: Ring,
+    /// Set when the handler filled the ring and blocked every asynchronous signal on the
+    /// host thread (see `throttle`); `collect` unblocks them once it has drained the ring.
+    throttled: AtomicBool,
 }
 
 /// Registered threads, filled in order and never freed (a slot is reused by setting its tid),
@@ -161,14 +172,40 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             // handler that was there before (Rust's stack-overflow report) or die of it.
             crash(sig, info, ctx);
         }
-    } else {
-        record(&words);
+    } else if record(&words) {
+        throttle(ctx);
     }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = saved_errno };
 }
 
-fn record(words: &[u64; 16]) {
+/// The ring of the interrupted thread is full: block every asynchronous signal in the
+/// context the handler returns to, so further ones stay queued in the host kernel (which
+/// keeps up to RLIMIT_SIGPENDING of them, as Linux does for the guest) instead of being lost;
+/// `collect` unblocks them after draining the ring. Faults stay unblocked (a blocked fault
+/// kills the process).
+fn throttle(ctx: *mut libc::c_void) {
+    let keep = [
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGILL,
+        libc::SIGFPE,
+        libc::SIGTRAP,
+    ]
+    .iter()
+    .fold(0u64, |m, &s| m | 1 << (s - 1));
+    // SAFETY: the kernel passes the ucontext of the interrupted thread; its uc_sigmask is
+    // restored by rt_sigreturn, and its first 8 bytes are the kernel's sigset.
+    unsafe {
+        let uc = ctx as *mut libc::ucontext_t;
+        let mask = std::ptr::addr_of_mut!((*uc).uc_sigmask) as *mut u64;
+        *mask |= !keep;
+    }
+}
+
+/// Stores a signal for the receiving thread; true if that filled its ring (the caller then
+/// throttles the thread).
+fn record(words: &[u64; 16]) -> bool {
     // SAFETY: gettid has no preconditions and is async-signal-safe.
     let tid = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
     for s in SLOTS.iter() {
@@ -181,7 +218,11 @@ fn record(words: &[u64; 16]) {
         if slot.tid.load(Ordering::Acquire) == tid {
             if slot.ring.push(words) {
                 wake(slot);
-                return;
+                if slot.ring.full() {
+                    slot.throttled.store(true, Ordering::SeqCst);
+                    return true;
+                }
+                return false;
             }
             break;
         }
@@ -195,6 +236,7 @@ fn record(words: &[u64; 16]) {
         // SAFETY: as above.
         wake(unsafe { &*p });
     }
+    false
 }
 
 fn wake(slot: &Slot) {
@@ -243,6 +285,7 @@ pub fn register_thread(t: &mut Thread) {
                 tid: AtomicI32::new(t.tid),
                 stop: AtomicPtr::new(stop),
                 ring: Ring::new(),
+                throttled: AtomicBool::new(false),
             }));
             if s.compare_exchange(
                 std::ptr::null_mut(),
@@ -271,6 +314,7 @@ pub fn register_thread(t: &mut Thread) {
         {
             // Old records belong to a previous owner of the tid (a forked parent).
             while slot.ring.pop().is_some() {}
+            slot.throttled.store(false, Ordering::SeqCst);
             slot.stop.store(stop, Ordering::Release);
             t.signals.host_slot = Some(i);
             return;
@@ -326,9 +370,18 @@ pub fn collect(t: &mut Thread) -> bool {
     }
     let mut got = false;
     if let Some(slot) = my_slot(t) {
-        while let Some(w) = slot.ring.pop() {
-            got = true;
-            deliver::queue_thread(t, info_from_words(&w));
+        loop {
+            while let Some(w) = slot.ring.pop() {
+                got = true;
+                deliver::queue_thread(t, info_from_words(&w));
+            }
+            if !slot.throttled.swap(false, Ordering::SeqCst) {
+                break;
+            }
+            // The ring has room again: let the host deliver what it kept queued (the handler
+            // runs as the mask changes, refilling the ring), until nothing is left, so all
+            // of them are pending for the guest now, as they would be on Linux.
+            set_host_mask(t.signals.mask);
         }
     }
     if ORPHANS.read.load(Ordering::Acquire) != ORPHANS.write.load(Ordering::Acquire) {

@@ -90,8 +90,8 @@ fn unsafe_zeroed_stat() -> libc::stat {
 
 /// The host path to open for a guest path: /proc/self/exe and friends are the guest's view.
 fn host_path(t: &Thread, path: &[u8]) -> Vec<u8> {
-    if super::fs::is_proc_path(path) {
-        if let Some(target) = crate::procfs::readlink(t, path) {
+    {
+        if let Some(target) = super::fs::proc_link(t, libc::AT_FDCWD, path) {
             if target.first() == Some(&b'/') {
                 return target;
             }
@@ -145,7 +145,7 @@ fn exec_common(
     loader::open_exec(hp).map_err(|e| Errno(e.errno))?;
     let argv = read_strings(t, argv_addr)?;
     let envp = read_strings(t, envp_addr)?;
-    loader::stack::check_arg_size(&argv, &envp, loader::stack_rlimit()).map_err(Errno)?;
+    loader::stack::check_exec_size(&shown, &argv, &envp, loader::stack_rlimit()).map_err(Errno)?;
     let sysroot = t.proc.opts.sysroot.clone();
     let mut prep = if host_str.as_bytes() == host.as_slice() {
         loader::prepare(&host_str, &argv, sysroot.as_deref())

@@ -36,7 +36,8 @@ pub(crate) fn sys_getrandom(t: &mut Thread, a: [u64; 6]) -> SysResult {
     {
         return Err(Errno::EINVAL);
     }
-    let (p, n) = io_prefix(t, a[0], a[1], Access::Write)?;
+    // Clamped to INT_MAX before the range is checked (drivers/char/random.c, import_ubuf).
+    let (p, n) = io_prefix(t, a[0], a[1].min(i32::MAX as u64), Access::Write)?;
     host(SYS_getrandom, [p as u64, n, flags as u64, 0, 0, 0])
 }
 
@@ -51,16 +52,48 @@ pub(crate) fn sys_sysinfo(t: &mut Thread, a: [u64; 6]) -> SysResult {
 }
 
 pub(crate) fn sys_getrlimit(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    if let Some((soft, hard)) = crate::rlimit::get(a[0] as u32 as i32) {
+        return put_rlimit(t, a[1], soft, hard);
+    }
     let p = buf(t, a[1], RLIMIT, Access::Write)?;
     host(SYS_prlimit64, [0, a[0] as u32 as u64, 0, p as u64, 0, 0])
 }
 
 pub(crate) fn sys_setrlimit(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let p = buf(t, a[1], RLIMIT, Access::Read)?;
-    host(SYS_prlimit64, [0, a[0] as u32 as u64, p as u64, 0, 0, 0])
+    sys_prlimit64(t, [0, a[0], a[1], 0, 0, 0])
 }
 
+fn put_rlimit(t: &Thread, addr: u64, soft: u64, hard: u64) -> SysResult {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&soft.to_le_bytes());
+    b[8..].copy_from_slice(&hard.to_le_bytes());
+    t.mem().write_bytes(addr, &b)?;
+    Ok(0)
+}
+
+/// RLIMIT_AS, RLIMIT_DATA and RLIMIT_STACK of this process are the guest's own (rlimit.rs);
+/// everything else, and other processes, are the host's.
 pub(crate) fn sys_prlimit64(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let pid = a[0] as u32 as i32;
+    let res = a[1] as u32 as i32;
+    if (pid == 0 || pid == t.proc.pid) && crate::rlimit::get(res).is_some() {
+        let new = if a[2] != 0 {
+            let p = buf(t, a[2], RLIMIT, Access::Read)?;
+            // SAFETY: 16 readable guest bytes at `p`.
+            let r: [u64; 2] = unsafe { std::ptr::read_unaligned(p as *const [u64; 2]) };
+            Some(r)
+        } else {
+            None
+        };
+        let (soft, hard) = crate::rlimit::get(res).unwrap_or((u64::MAX, u64::MAX));
+        if let Some([s, h]) = new {
+            crate::rlimit::set(res, s, h)?;
+        }
+        if a[3] != 0 {
+            put_rlimit(t, a[3], soft, hard)?;
+        }
+        return Ok(0);
+    }
     let new = opt_buf(t, a[2], RLIMIT, Access::Read)?;
     let old = opt_buf(t, a[3], RLIMIT, Access::Write)?;
     host(

@@ -238,6 +238,16 @@ pub fn sys_mmap(t: &mut Thread, a: [u64; 6]) -> SysResult {
     {
         return Err(Errno::ENOMEM);
     }
+    // RLIMIT_AS / RLIMIT_DATA (may_expand_vm); a MAP_FIXED mapping replaces what it covers.
+    let replaced = if fixed {
+        crate::rlimit::overlap(t.mem(), hint, hint.saturating_add(len))
+    } else {
+        (0, 0)
+    };
+    let data = crate::rlimit::is_data((prot & PROT_RWX) as u32, shared, growsdown);
+    if !crate::rlimit::may_expand(t.mem(), len, data, replaced) {
+        return Err(Errno::ENOMEM);
+    }
     let req = MapRequest {
         addr: hint,
         len,
@@ -361,16 +371,13 @@ pub fn sys_brk(t: &mut Thread, a: [u64; 6]) -> SysResult {
         t.proc.image().brk = want;
         return Ok(want);
     }
-    // RLIMIT_DATA bounds the heap (as Linux's check_data_rlimit, ignoring other data).
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `r` is a valid rlimit to fill.
-    if unsafe { libc::getrlimit(libc::RLIMIT_DATA, &mut r) } == 0
-        && r.rlim_cur != libc::RLIM_INFINITY
-        && want - start > r.rlim_cur
-    {
+    // The guest's RLIMIT_DATA bounds the heap (as Linux's check_data_rlimit, ignoring other
+    // data), and the new part must fit RLIMIT_AS / RLIMIT_DATA (do_brk_flags' may_expand_vm).
+    let data_lim = crate::rlimit::soft(libc::RLIMIT_DATA as i32);
+    if data_lim != crate::rlimit::INFINITY && want - start > data_lim {
+        return Ok(cur);
+    }
+    if !crate::rlimit::may_expand(t.mem(), new_end - old_end, true, (0, 0)) {
         return Ok(cur);
     }
     if new_end > TASK_SIZE || !enough_memory(new_end - old_end) {
@@ -493,6 +500,10 @@ pub fn sys_mremap(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EFAULT);
     }
     if !vma.shared && vma.prot & libc::PROT_WRITE as u32 != 0 && !enough_memory(new_len - old_len) {
+        return Err(Errno::ENOMEM);
+    }
+    let data = crate::rlimit::is_data(vma.prot, vma.shared, vma.growsdown);
+    if !crate::rlimit::may_expand(mem, new_len - old_len, data, (0, 0)) {
         return Err(Errno::ENOMEM);
     }
     if old_len == vma.end - addr && mem.grow_in_place(addr, old_len, new_len).is_ok() {
@@ -738,6 +749,10 @@ pub fn try_grow_stack(t: &mut crate::process::Thread, addr: u64) -> bool {
         if !prev.growsdown && prev.prot != 0 && new_start - prev.end < STACK_GUARD_GAP {
             return false;
         }
+    }
+    // acct_stack_growth: the growth counts against RLIMIT_AS like any mapping.
+    if !crate::rlimit::may_expand(mem, v.start - new_start, false, (0, 0)) {
+        return false;
     }
     mem.grow_down(v.start, new_start).is_ok()
 }

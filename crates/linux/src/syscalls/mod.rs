@@ -11,8 +11,10 @@ pub mod exec;
 pub mod fs;
 pub mod info;
 pub mod mem;
+pub mod memctl;
 pub mod process;
 pub mod ptrace;
+pub mod shm;
 pub mod shstk;
 pub mod signal;
 pub mod table;
@@ -26,7 +28,9 @@ pub type SyscallFn = fn(&mut Thread, [u64; 6]) -> SysResult;
 /// R10, R8, R9; the result (or -errno) goes to RAX.
 pub fn handle(t: &mut Thread) {
     let g = &t.cpu.gpr;
-    let nr = g[0];
+    // Linux takes the number as an int (arch/x86/entry/entry_64.S passes %eax sign-extended,
+    // do_syscall_x64 compares it unsigned): the upper 32 bits of RAX are ignored.
+    let nr = g[0] as u32 as u64;
     let args = [g[7], g[6], g[2], g[10], g[8], g[9]];
     t.keep_rax = false;
     // For the ERESTART* rules applied at signal delivery (rt_sigreturn clears it).
@@ -35,11 +39,14 @@ pub fn handle(t: &mut Thread) {
     // A traced process can stop in any syscall (signal stops): its tracer sees and may change
     // the state published here.
     ptrace::publish(t);
+    crate::usermem::reset();
     let row = table::get(nr);
     let res = match row.and_then(|s| s.run) {
         Some(f) => f(t, args),
         None => Err(Errno::ENOSYS),
     };
+    // What the host wrote into bounce buffers reaches guest memory now, checked again.
+    let res = crate::usermem::finish(t, res);
     ptrace::reload(t);
     // Calls that take memory away from other threads (munmap, mprotect, ...): those threads
     // must not keep using it once this call returns.

@@ -272,8 +272,32 @@ pub(crate) fn sys_setsid(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
 const RUSAGE: u64 = std::mem::size_of::<rusage>() as u64;
 
 pub(crate) fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let status = opt_buf(t, a[1], 4, Access::Write)?;
-    let ru = opt_buf(t, a[3], RUSAGE, Access::Write)?;
+    let (status, ru) = match (
+        opt_buf(t, a[1], 4, Access::Write),
+        opt_buf(t, a[3], RUSAGE, Access::Write),
+    ) {
+        (Ok(s), Ok(r)) => (s, r),
+        _ => {
+            // Linux waits first and copies the status out afterwards (kernel_wait4): with
+            // no child the answer is ECHILD, and a reaped child is still reaped when the
+            // copy then fails with EFAULT.
+            let mut st = 0i32;
+            // SAFETY: rusage is plain data.
+            let mut r: rusage = unsafe { std::mem::zeroed() };
+            let n = host(
+                SYS_wait4,
+                [
+                    a[0] as u32 as u64,
+                    &mut st as *mut i32 as u64,
+                    a[2] as u32 as u64,
+                    &mut r as *mut rusage as u64,
+                    0,
+                    0,
+                ],
+            )?;
+            return if n > 0 { Err(Errno::EFAULT) } else { Ok(n) };
+        }
+    };
     host(
         SYS_wait4,
         [
@@ -332,7 +356,12 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if uaddr & 3 != 0 {
         return Err(Errno::EINVAL);
     }
-    let word = |addr: u64, acc: Access| -> Result<u64, Errno> { Ok(buf(t, addr, 4, acc)? as u64) };
+    // A futex is identified by its guest address, so the host gets the address itself, not a
+    // bounce buffer; the host's atomic updates of a futex word (WAKE_OP, the PI operations)
+    // are the one host write into guest memory that cannot go through `usermem`.
+    let word = |addr: u64, acc: Access| -> Result<u64, Errno> {
+        crate::syscalls::fs::guest_range(t, addr, 4, acc)
+    };
     let timeout =
         |addr: u64| -> Result<u64, Errno> { Ok(opt_buf(t, addr, 16, Access::Read)? as u64) };
     let args = match cmd {
@@ -345,8 +374,17 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
             val3,
         ],
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
+            // get_futex_key: access_ok first (a kernel address is EFAULT); a shared futex
+            // needs its page (EFAULT if unmapped), a private one only its address.
+            if !crate::syscalls::fs::access_ok(uaddr, 4) {
+                return Err(Errno::EFAULT);
+            }
             if t.mem().check(uaddr, 4, Access::Read).is_err() {
-                return Ok(0);
+                return if op & FUTEX_PRIVATE_FLAG as u32 != 0 {
+                    Ok(0)
+                } else {
+                    Err(Errno::EFAULT)
+                };
             }
             [uaddr, op as u64, val, 0, 0, val3]
         }

@@ -118,8 +118,10 @@ pub(crate) fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
         }
         _ => {
             // PEEK requests return the word through `data` for the raw syscall.
+            let mut a = a;
             if matches!(req, 1 | 2) {
-                t.mem().check(data, 8, Access::Write)?;
+                // Into a bounce buffer the guest receives when the call returns (usermem).
+                a[3] = crate::syscalls::fs::buf(t, data, 8, Access::Write)? as u64;
             }
             host_ptrace(a)
         }

@@ -320,10 +320,8 @@ pub(crate) fn pidfd_send_signal(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 /// A guest buffer as a host pointer (null stays null).
 fn ptr(t: &Thread, addr: u64, len: u64, access: Access) -> Result<*mut u8, Errno> {
-    if addr == 0 {
-        return Ok(std::ptr::null_mut());
-    }
-    Ok(t.mem().host_ptr(addr, len, access)?)
+    // Outputs go through a bounce buffer (see usermem).
+    crate::syscalls::fs::opt_buf(t, addr, len, access)
 }
 
 pub(crate) fn alarm(_t: &mut Thread, a: [u64; 6]) -> SysResult {

@@ -14,6 +14,13 @@ fn getdents_common(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let count = a[2] as u32 as u64;
     let (p, n) = io_prefix(t, a[1], count, Access::Write)?;
+    if count > i32::MAX as u64 {
+        // Linux keeps the count in an int (fs/readdir.c, getdents_callback64): above INT_MAX
+        // it is negative and the first record fails with EINVAL; an exhausted directory still
+        // returns 0 and a non-directory ENOTDIR. A one-byte count gives the host the same
+        // answers without letting it write.
+        return host(nr, [fd as u64, p as u64, 1, 0, 0, 0]);
+    }
     host(nr, [fd as u64, p as u64, n, 0, 0, 0])
 }
 

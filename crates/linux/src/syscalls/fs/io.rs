@@ -1,7 +1,7 @@
 //! Data transfer: read/write and their vectored and positioned forms, lseek, sendfile,
 //! copy_file_range, splice/tee, sync and allocation calls.
 
-use super::{buf, fd_arg, host, io_prefix, opt_buf, valid_prefix, MAX_RW_COUNT};
+use super::{access_ok, buf, fd_arg, host, io_len, io_prefix, opt_buf, valid_prefix, MAX_RW_COUNT};
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use cetbox_mem::Access;
@@ -35,6 +35,11 @@ pub(crate) fn iovecs(t: &Thread, addr: u64, cnt: u64, access: Access) -> Result<
         }
         entries.push((base, len));
     }
+    // Linux's __import_iovec: every segment passes access_ok with its full length before
+    // anything is transferred.
+    if entries.iter().any(|&(b, l)| l != 0 && !access_ok(b, l)) {
+        return Err(Errno::EFAULT);
+    }
     let mut wanted = false;
     for (base, len) in entries {
         let len = len.min(MAX_RW_COUNT - total);
@@ -44,8 +49,14 @@ pub(crate) fn iovecs(t: &Thread, addr: u64, cnt: u64, access: Access) -> Result<
         wanted = true;
         let n = valid_prefix(t, base, len, access);
         if n > 0 {
+            // The host writes a data bounce buffer, never guest memory (see usermem).
+            let host_base = if access == Access::Write && crate::usermem::needed() {
+                crate::usermem::data_out(base, n)?
+            } else {
+                base as *mut u8
+            };
             out.push(iovec {
-                iov_base: base as *mut c_void,
+                iov_base: host_base as *mut c_void,
                 iov_len: n as usize,
             });
             total += n;
@@ -76,7 +87,7 @@ fn proc_mem(
         return None;
     }
     let transfer = || -> SysResult {
-        let (_, n) = io_prefix(
+        let n = io_len(
             t,
             addr,
             len.min(1 << 20),

@@ -100,6 +100,8 @@ pub(crate) fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let req = a[1] as u32;
     let arg = a[2];
     let kind = known(req).or_else(|| encoded(req));
+    // What the host gets: the guest pointer for inputs, a bounce buffer for outputs.
+    let mut host_arg = arg;
     match kind {
         Some(Arg::Int) => {}
         Some(Arg::Fd) => {
@@ -108,20 +110,33 @@ pub(crate) fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
             }
         }
         Some(Arg::In(n)) => {
-            buf(t, arg, n, Access::Read)?;
+            if buf(t, arg, n, Access::Read).is_err() {
+                return bad_pointer(fd, req);
+            }
         }
-        Some(Arg::Out(n)) | Some(Arg::InOut(n)) => {
-            buf(t, arg, n, Access::Write)?;
-        }
+        Some(Arg::Out(n)) | Some(Arg::InOut(n)) => match buf(t, arg, n, Access::Write) {
+            Ok(p) => host_arg = p as u64,
+            Err(_) => return bad_pointer(fd, req),
+        },
         None if req == SIOCGIFCONF => {
             // struct ifconf { int ifc_len; char *ifc_buf; }: the kernel writes ifc_len bytes
-            // at ifc_buf (when not NULL) and updates ifc_len.
+            // at ifc_buf (when not NULL) and updates ifc_len. The host gets its own ifconf
+            // pointing at a bounce buffer.
             buf(t, arg, 16, Access::Write)?;
             let len = t.mem().read_u32(arg)? as i32;
             let ubuf = t.mem().read_u64(arg + 8)?;
-            if ubuf != 0 && len > 0 {
-                buf(t, ubuf, len as u64, Access::Write)?;
-            }
+            let hbuf = if ubuf != 0 && len > 0 {
+                buf(t, ubuf, len as u64, Access::Write)? as u64
+            } else {
+                ubuf
+            };
+            let mut ifc = [len as u32 as u64, hbuf];
+            let r = host(
+                SYS_ioctl,
+                [fd as u64, req as u64, ifc.as_mut_ptr() as u64, 0, 0, 0],
+            )?;
+            t.mem().write_bytes(arg, &(ifc[0] as u32).to_le_bytes())?;
+            return Ok(r);
         }
         None => {
             if arg >= MMAP_MIN_ADDR && t.mem().check(arg, 1, Access::Read).is_err() {
@@ -129,5 +144,16 @@ pub(crate) fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
             }
         }
     }
-    host(SYS_ioctl, [fd as u64, req as u64, arg, 0, 0, 0])
+    host(SYS_ioctl, [fd as u64, req as u64, host_arg, 0, 0, 0])
+}
+
+/// An ioctl whose argument is a bad pointer: drivers check that the request applies to the
+/// file before they copy (a tty ioctl on anything else is ENOTTY, an unknown request EINVAL
+/// or ENOTTY), so the host is asked with a NULL argument, which it can never dereference, and
+/// its answer is the guest's; EFAULT if it would have gone as far as the copy.
+fn bad_pointer(fd: i32, req: u32) -> SysResult {
+    match host(SYS_ioctl, [fd as u64, req as u64, 0, 0, 0, 0]) {
+        Err(e) => Err(e),
+        Ok(_) => Err(Errno::EFAULT),
+    }
 }

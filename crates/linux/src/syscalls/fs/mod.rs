@@ -22,6 +22,7 @@ pub(crate) mod ioctl;
 pub(crate) mod net;
 pub(crate) mod path;
 pub(crate) mod poll;
+mod resolve;
 pub(crate) mod stat;
 
 pub use crate::abi::TASK_SIZE as TASK_SIZE_MAX;
@@ -130,14 +131,17 @@ pub fn dirfd_arg(raw: u64, path: &[u8]) -> Result<i32, Errno> {
 // ---------------------------------------------------------------- guest memory
 
 /// Linux's `access_ok`: the range must lie below TASK_SIZE_MAX.
-fn access_ok(addr: u64, len: u64) -> bool {
+pub fn access_ok(addr: u64, len: u64) -> bool {
     match addr.checked_add(len) {
         Some(end) => end <= TASK_SIZE_MAX,
         None => false,
     }
 }
 
-/// Checks a whole guest buffer and returns its host pointer (EFAULT on any bad byte).
+/// Checks a whole guest buffer (EFAULT on any bad byte) and returns the pointer to hand to
+/// the host: the guest memory itself for `Access::Read`, a bounce buffer holding the same
+/// bytes for `Access::Write`, whose changes reach the guest when the syscall returns
+/// (`usermem::finish`, under the mapping lock, with a fresh check).
 pub fn buf(t: &Thread, addr: u64, len: u64, access: Access) -> Result<*mut u8, Errno> {
     if len == 0 {
         return Ok(addr as *mut u8);
@@ -145,7 +149,23 @@ pub fn buf(t: &Thread, addr: u64, len: u64, access: Access) -> Result<*mut u8, E
     if !access_ok(addr, len) {
         return Err(Errno::EFAULT);
     }
-    Ok(t.mem().host_ptr(addr, len, access)?)
+    t.mem().check(addr, len, access)?;
+    if access == Access::Write && crate::usermem::needed() {
+        return crate::usermem::struct_out(t, addr, len);
+    }
+    Ok(addr as *mut u8)
+}
+
+/// Checks a guest range like [`buf`] and returns its guest address, for the few host calls
+/// that need the guest memory itself (a futex word is identified by its address).
+pub fn guest_range(t: &Thread, addr: u64, len: u64, access: Access) -> Result<u64, Errno> {
+    if len != 0 {
+        if !access_ok(addr, len) {
+            return Err(Errno::EFAULT);
+        }
+        t.mem().check(addr, len, access)?;
+    }
+    Ok(addr)
 }
 
 /// Like [`buf`] but a null pointer is allowed (returns null).
@@ -177,16 +197,31 @@ pub fn valid_prefix(t: &Thread, addr: u64, len: u64, access: Access) -> u64 {
     p - addr
 }
 
-/// The prefix of a data buffer to hand to the host for a read/write-like call: clamped to
-/// MAX_RW_COUNT, EFAULT if not even the first byte is usable.
-pub fn io_prefix(t: &Thread, addr: u64, len: u64, access: Access) -> Result<(*mut u8, u64), Errno> {
-    let len = len.min(MAX_RW_COUNT);
+/// The length of the usable prefix of a data buffer for a read/write-like call. As Linux's
+/// vfs_read/vfs_write, the *whole* requested range must pass `access_ok` first (EFAULT, nothing
+/// transferred: `read(fd, buf, SIZE_MAX)` must not become a short read); then the count is
+/// clamped to MAX_RW_COUNT and cut at the first bad page; EFAULT if not even the first byte
+/// is usable.
+pub fn io_len(t: &Thread, addr: u64, len: u64, access: Access) -> Result<u64, Errno> {
     if len == 0 {
-        return Ok((addr as *mut u8, 0));
+        return Ok(0);
     }
-    let n = valid_prefix(t, addr, len, access);
+    if !access_ok(addr, len) {
+        return Err(Errno::EFAULT);
+    }
+    let n = valid_prefix(t, addr, len.min(MAX_RW_COUNT), access);
     if n == 0 {
         return Err(Errno::EFAULT);
+    }
+    Ok(n)
+}
+
+/// [`io_len`] plus the pointer to hand to the host: the guest buffer for a host read of
+/// guest memory, a data bounce buffer (see `usermem`) for a host write into it.
+pub fn io_prefix(t: &Thread, addr: u64, len: u64, access: Access) -> Result<(*mut u8, u64), Errno> {
+    let n = io_len(t, addr, len, access)?;
+    if access == Access::Write && n != 0 && crate::usermem::needed() {
+        return Ok((crate::usermem::data_out(addr, n)?, n));
     }
     Ok((addr as *mut u8, n))
 }
@@ -221,14 +256,6 @@ pub fn read_val<T: Copy>(t: &Thread, addr: u64) -> Result<T, Errno> {
     Ok(unsafe { std::ptr::read_unaligned(p as *const T) })
 }
 
-/// Writes a plain-data value into guest memory.
-pub fn write_val<T: Copy>(t: &Thread, addr: u64, v: &T) -> Result<(), Errno> {
-    let p = buf(t, addr, std::mem::size_of::<T>() as u64, Access::Write)?;
-    // SAFETY: the bytes are writable guest memory; write_unaligned copes with any alignment.
-    unsafe { std::ptr::write_unaligned(p.cast::<T>(), *v) };
-    Ok(())
-}
-
 /// Issues the host syscall `nr` with raw arguments.
 pub fn host(nr: i64, a: [u64; 6]) -> SysResult {
     // SAFETY: every pointer argument was checked against the guest page table by the caller
@@ -238,9 +265,17 @@ pub fn host(nr: i64, a: [u64; 6]) -> SysResult {
     Errno::check(r)
 }
 
-/// Whether `path` names something the /proc view may need to answer differently.
-pub fn is_proc_path(path: &[u8]) -> bool {
-    path.starts_with(b"/proc/")
+/// The canonical `/proc/<pid>/...` name of what the guest path (relative to `dfd`) reaches,
+/// when it is on procfs, however it is spelled (see `resolve`).
+pub fn proc_name(dfd: i32, path: &[u8], follow: bool) -> Option<Vec<u8>> {
+    resolve::proc_name(dfd, path, follow)
+}
+
+/// The target the guest sees for a /proc link the path reaches (its last component not
+/// followed): `/proc/self`, `/proc/thread-self`, `/proc/<pid>/exe`.
+pub fn proc_link(t: &Thread, dfd: i32, path: &[u8]) -> Option<Vec<u8>> {
+    let name = proc_name(dfd, path, true)?;
+    crate::procfs::readlink(t, &name)
 }
 
 // ---------------------------------------------------------------- dispatch

@@ -137,7 +137,7 @@ pub(crate) fn sys_getpeername(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 pub(crate) fn sys_sendto(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    let (p, n) = super::io_prefix(t, a[1], a[2], Access::Read)?;
+    let (p, n) = super::io_prefix(t, a[1], a[2].min(super::MAX_RW_COUNT), Access::Read)?;
     let sa = addr_in(t, a[4], a[5])?;
     host(
         SYS_sendto,
@@ -152,9 +152,10 @@ pub(crate) fn sys_sendto(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
+/// Like sendto, the count is clamped to MAX_RW_COUNT before `access_ok` (Linux's import_ubuf).
 pub(crate) fn sys_recvfrom(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    let (p, n) = super::io_prefix(t, a[1], a[2], Access::Write)?;
+    let (p, n) = super::io_prefix(t, a[1], a[2].min(super::MAX_RW_COUNT), Access::Write)?;
     let flags = a[3] as u32 as u64;
     addr_out(t, a[4], a[5], |sa, lp| {
         host(SYS_recvfrom, [fd as u64, p as u64, n, flags, sa, lp])
@@ -385,4 +386,50 @@ pub(crate) fn sys_sendmmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 pub(crate) fn sys_recvmmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
     mmsg(t, a, false)
+}
+
+/// A socket call on a descriptor that is not a socket fails with ENOTSOCK before any of its
+/// pointers is looked at (sockfd_lookup comes first in net/socket.c): when a call fails with
+/// EFAULT, the descriptor decides.
+fn sock_first(t: &mut Thread, a: [u64; 6], f: crate::syscalls::SyscallFn) -> SysResult {
+    let r = f(t, a);
+    if r == Err(Errno::EFAULT) {
+        let fd = fd_arg(a[0])?;
+        // SAFETY: stat is plain data; fstat fills it or fails.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid out pointer.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            return Err(Errno::EBADF);
+        }
+        if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+            return Err(Errno(libc::ENOTSOCK));
+        }
+    }
+    r
+}
+
+/// The socket calls whose pointer errors come after the descriptor check (`sock_first`).
+macro_rules! socket_first {
+    ($($name:ident => $inner:ident;)*) => {
+        $(pub(crate) fn $name(t: &mut Thread, a: [u64; 6]) -> SysResult {
+            sock_first(t, a, $inner)
+        })*
+    };
+}
+
+socket_first! {
+    sock_bind => sys_bind;
+    sock_connect => sys_connect;
+    sock_accept => sys_accept;
+    sock_accept4 => sys_accept4;
+    sock_getsockname => sys_getsockname;
+    sock_getpeername => sys_getpeername;
+    sock_sendto => sys_sendto;
+    sock_recvfrom => sys_recvfrom;
+    sock_setsockopt => sys_setsockopt;
+    sock_getsockopt => sys_getsockopt;
+    sock_sendmsg => sys_sendmsg;
+    sock_recvmsg => sys_recvmsg;
+    sock_sendmmsg => sys_sendmmsg;
+    sock_recvmmsg => sys_recvmmsg;
 }

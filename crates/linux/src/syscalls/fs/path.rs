@@ -2,7 +2,7 @@
 //! times, cwd, statfs, extended attributes. /proc/self paths are offered to the /proc view
 //! first.
 
-use super::{buf, cstr_arg, dirfd_arg, fd_arg, host, is_proc_path, opt_buf, path_arg, AT_FDCWD};
+use super::{buf, cstr_arg, dirfd_arg, fd_arg, host, opt_buf, path_arg, proc_name, AT_FDCWD};
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use cetbox_mem::Access;
@@ -27,21 +27,21 @@ fn hidden(path: &[u8]) -> bool {
         .any(|h| path.starts_with(h) && matches!(path.get(h.len()), None | Some(b'/')))
 }
 
-/// The common tail of open/openat/openat2/creat: the /proc view answers first.
-fn open_common(t: &mut Thread, path: &CString, flags: u64) -> Option<SysResult> {
+/// The common tail of open/openat/openat2/creat: the /proc view answers first, for every
+/// spelling of a path that reaches one of this process's /proc files (see `resolve`).
+fn open_common(t: &mut Thread, dfd: i32, path: &CString, flags: u64) -> Option<SysResult> {
     let bytes = path.as_bytes();
     if hidden(bytes) {
         return Some(Err(Errno::ENOENT));
     }
-    if is_proc_path(bytes) {
-        return crate::procfs::open(t, bytes, flags as i32);
-    }
-    None
+    let follow = flags as i32 & O_NOFOLLOW == 0;
+    let name = proc_name(dfd, bytes, follow)?;
+    crate::procfs::open(t, &name, flags as i32)
 }
 
 pub(crate) fn sys_open(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = path_arg(t, a[0])?;
-    if let Some(r) = open_common(t, &path, a[1]) {
+    if let Some(r) = open_common(t, AT_FDCWD, &path, a[1]) {
         return r;
     }
     host(
@@ -58,7 +58,7 @@ pub(crate) fn sys_creat(t: &mut Thread, a: [u64; 6]) -> SysResult {
 pub(crate) fn sys_openat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = path_arg(t, a[1])?;
     let dfd = dirfd_arg(a[0], path.as_bytes())?;
-    if let Some(r) = open_common(t, &path, a[2]) {
+    if let Some(r) = open_common(t, dfd, &path, a[2]) {
         return r;
     }
     host(
@@ -89,7 +89,7 @@ pub(crate) fn sys_openat2(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let how = buf(t, a[2], size, Access::Read)?;
     // SAFETY: at least 24 readable guest bytes at `how`.
     let flags = unsafe { std::ptr::read_unaligned(how as *const u64) };
-    if let Some(r) = open_common(t, &path, flags) {
+    if let Some(r) = open_common(t, dfd, &path, flags) {
         return r;
     }
     host(SYS_openat2, [dfd as u64, p(&path), how as u64, size, 0, 0])
@@ -189,9 +189,8 @@ fn readlink_common(t: &mut Thread, dfd: i32, path: &CString, ubuf: u64, size: u6
     if size <= 0 {
         return Err(Errno::EINVAL);
     }
-    let target = match is_proc_path(path.as_bytes())
-        .then(|| crate::procfs::readlink(t, path.as_bytes()))
-        .flatten()
+    let target = match proc_name(dfd, path.as_bytes(), false)
+        .and_then(|name| crate::procfs::readlink(t, &name))
     {
         Some(v) => v,
         None => {

@@ -1,7 +1,7 @@
 //! stat, lstat, fstat, newfstatat, statx. The structures are x86-64 Linux layout on both sides,
 //! so the host fills guest memory directly after the checks.
 
-use super::{buf, dirfd_arg, fd_arg, host, is_proc_path, path_arg, AT_FDCWD};
+use super::{buf, dirfd_arg, fd_arg, host, path_arg, proc_link, AT_FDCWD};
 use crate::errno::SysResult;
 use crate::process::Thread;
 use cetbox_mem::Access;
@@ -13,10 +13,17 @@ pub const STAT_SIZE: u64 = 144;
 /// sizeof(struct statx).
 pub const STATX_SIZE: u64 = 256;
 
-/// A followed /proc/self link (exe, cwd, root...) stats what the guest's link points to.
-fn follow_proc(t: &Thread, path: CString, follow: bool) -> CString {
-    if follow && is_proc_path(path.as_bytes()) {
-        if let Some(target) = crate::procfs::readlink(t, path.as_bytes()) {
+/// A followed /proc link the view answers (exe; self and thread-self) stats what the guest's
+/// link points to. Only paths whose last component has such a name are resolved (a few
+/// host calls), however they reach /proc; a symlink of another name to /proc/self/exe still
+/// stats the host's target (cetbox's binary: information, not access).
+fn follow_proc(t: &Thread, dfd: i32, path: CString, follow: bool) -> CString {
+    let b = path.as_bytes();
+    let last = b
+        .rsplit(|&c| c == b'/')
+        .find(|c| !c.is_empty() && *c != b".");
+    if follow && matches!(last, Some(b"exe" | b"self" | b"thread-self")) {
+        if let Some(target) = proc_link(t, dfd, b) {
             if target.first() == Some(&b'/') {
                 if let Ok(c) = CString::new(target) {
                     return c;
@@ -36,7 +43,7 @@ fn stat_at(t: &mut Thread, dirfd: u64, path: u64, out: u64, flags: u64) -> SysRe
     };
     let out = buf(t, out, STAT_SIZE, Access::Write)?;
     let flags = flags as u32 as i32;
-    let path = follow_proc(t, path, flags & AT_SYMLINK_NOFOLLOW == 0);
+    let path = follow_proc(t, dfd, path, flags & AT_SYMLINK_NOFOLLOW == 0);
     host(
         SYS_newfstatat,
         [
@@ -78,7 +85,7 @@ pub(crate) fn sys_statx(t: &mut Thread, a: [u64; 6]) -> SysResult {
     };
     let dfd = dirfd_arg(a[0], path.as_bytes())?;
     let out = buf(t, a[4], STATX_SIZE, Access::Write)?;
-    let path = follow_proc(t, path, flags & AT_SYMLINK_NOFOLLOW == 0);
+    let path = follow_proc(t, dfd, path, flags & AT_SYMLINK_NOFOLLOW == 0);
     host(
         SYS_statx,
         [

@@ -1,0 +1,278 @@
+//! Hostile guests whose expected behaviour cannot be observed natively (shadow stacks need CET
+//! hardware, which this machine lacks, or the behaviour is cetbox's own): each program under
+//! tests/hostile/ runs under cetbox with a timeout and its output is compared with what the
+//! spec (Linux's source) says, written here. Natively comparable hostile cases live in
+//! tests/guest/hostile/ and run through guest.rs.
+
+mod common;
+
+use common::{run, Outcome, Spec, Status};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Builds tests/hostile/NAME.c once per test run.
+fn program(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile");
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    });
+    let exe = dir.join(name);
+    // Built once per test run (never a stale binary from an earlier run).
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        let src = common::repo_root().join(format!("tests/hostile/{name}.c"));
+        let tmp = dir.join(format!("{name}.tmp"));
+        let st = Command::new("gcc")
+            .args([
+                "-O0",
+                "-g",
+                "-static",
+                "-pthread",
+                "-fcf-protection=none",
+                "-mno-red-zone",
+                "-o",
+            ])
+            .arg(&tmp)
+            .arg(&src)
+            .status()
+            .expect("gcc must be installed");
+        assert!(st.success(), "building {name}.c failed");
+        std::fs::rename(&tmp, &exe).unwrap();
+        built.push(name.to_string());
+    }
+    exe
+}
+
+/// Runs `name case` under cetbox with `extra` options.
+fn cetbox(name: &str, case: &str, extra: &[&str]) -> Outcome {
+    let mut spec = Spec::new(program(name)).args([case]);
+    spec.timeout = Duration::from_secs(60);
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    let out = run(&spec.under_cetbox(&extra));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "cetbox panicked:\n{stderr}");
+    out
+}
+
+fn stdout(o: &Outcome) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Item: the host kernel never writes guest memory through a pointer checked only at syscall
+/// entry. A read blocked on a pipe whose buffer becomes a shadow stack (map_shadow_stack at the
+/// same address) fails with EFAULT and leaves the kernel's restore token in place, as Linux's
+/// copy_to_user, which cannot write shadow-stack pages with ordinary writes.
+#[test]
+fn blocked_read_cannot_write_a_new_shadow_stack() {
+    for _ in 0..3 {
+        let o = cetbox("race", "shstk", &[]);
+        assert_eq!(o.status, Status::Exited(0), "{}", stdout(&o));
+        assert_eq!(
+            stdout(&o),
+            "map_shadow_stack at P: yes\n\
+             token is the restore token for the top: yes\n\
+             read: EFAULT\n\
+             page: unchanged\n"
+        );
+    }
+}
+
+/// The same race with mprotect(PROT_READ) (also compared natively in tests/guest/hostile).
+#[test]
+fn blocked_read_cannot_write_a_page_made_read_only() {
+    for _ in 0..3 {
+        let o = cetbox("race", "mprotect", &[]);
+        assert_eq!(o.status, Status::Exited(0));
+        assert_eq!(stdout(&o), "read: EFAULT\npage: unchanged\n");
+    }
+}
+
+/// Runs cetbox with `args` and returns its exit code and its peak resident set in KiB (from
+/// wait4's rusage of that very child), killing it after 60 s.
+fn peak_rss(args: &[&str]) -> (Option<i32>, i64) {
+    use std::os::unix::process::CommandExt;
+    let child = Command::new(common::cetbox_bin())
+        .args(args)
+        .env_clear()
+        .envs(common::fixed_env())
+        .stdout(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("cetbox starts");
+    let pid = child.id() as i32;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d2 = done.clone();
+    let watchdog = std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        while !d2.load(std::sync::atomic::Ordering::SeqCst) {
+            if start.elapsed() > Duration::from_secs(60) {
+                // SAFETY: killing the process group of the child this test started.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+                return;
+            }
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+    });
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out pointers; `pid` is our child, not waited for elsewhere.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    watchdog.thread().unpark();
+    watchdog.join().unwrap();
+    assert_eq!(r, pid);
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, ru.ru_maxrss)
+}
+
+/// A 4 TiB PROT_NONE reservation, made and unmapped five times, costs cetbox little memory:
+/// PROT_NONE pages leave their page-table entries 0 and never written (one byte per page
+/// would be 1 GiB per reservation), and unmapping gives table pages back.
+#[test]
+fn huge_prot_none_reservations_cost_no_table_memory() {
+    let exe = program("reserve");
+    let (code, kb) = peak_rss(&["run", "--", exe.to_str().unwrap(), "5"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        kb < 128 * 1024,
+        "peak RSS {kb} KiB for 4 TiB PROT_NONE reservations"
+    );
+}
+
+/// Runs `program args` (natively or, with `cetbox`, under cetbox) with RLIMIT_AS set to
+/// `limit` bytes, soft and hard, as `ulimit -v` does; returns stdout and the exit code.
+fn under_as_limit(
+    limit: u64,
+    cetbox: bool,
+    program: &std::path::Path,
+    args: &[&str],
+) -> (String, Option<i32>) {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = if cetbox {
+        let mut c = Command::new(common::cetbox_bin());
+        c.args(["run", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    cmd.args(args).env_clear().envs(common::fixed_env());
+    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(move || {
+            let r = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &r) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut spec_child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let pid = spec_child.id() as i32;
+    let watchdog = std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        loop {
+            std::thread::park_timeout(Duration::from_millis(100));
+            // SAFETY: signal 0 only probes whether the child still exists.
+            if unsafe { libc::kill(pid, 0) } != 0 {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                // SAFETY: killing the child this test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                return;
+            }
+        }
+    });
+    let mut out = String::new();
+    use std::io::Read;
+    spec_child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let st = spec_child.wait().unwrap();
+    watchdog.join().unwrap();
+    (out, st.code())
+}
+
+/// cetbox starts and runs programs under an 8 GiB (and a 2 GiB) address-space limit, as the
+/// same program does natively: without room for its usual 30 TiB placement reservation and
+/// 32 GiB page table, it covers a smaller guest address range (AddressSpace::new).
+#[test]
+fn runs_under_small_address_space_limits() {
+    let exe = program("limited");
+    for limit in [8u64 << 30, 2 << 30] {
+        let native = under_as_limit(limit, false, &exe, &[]);
+        assert_eq!(native.1, Some(0), "native run under {limit}");
+        let emulated = under_as_limit(limit, true, &exe, &[]);
+        assert_eq!(emulated, native, "under RLIMIT_AS {limit}");
+    }
+    // A dynamically linked PIE (the system shell) too.
+    let sh = std::path::Path::new("/bin/sh");
+    let args = ["-c", "echo hello; (echo from a subshell)"];
+    let native = under_as_limit(8 << 30, false, sh, &args);
+    assert_eq!(under_as_limit(8 << 30, true, sh, &args), native);
+}
+
+/// A report that cannot be written is said on stderr (`--report-file=/dev/full`), not lost.
+#[test]
+fn unwritable_report_is_said_on_stderr() {
+    let exe = program("violate");
+    let mut spec = Spec::new(&exe);
+    spec.timeout = Duration::from_secs(60);
+    let o = run(&spec.under_cetbox(&["--shstk=on".into(), "--report-file=/dev/full".into()]));
+    assert_eq!(o.status, Status::Signaled(libc::SIGSEGV));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains(
+            "cetbox: cannot write the shadow-stack report to /dev/full: No space left on device"
+        ),
+        "stderr: {e}"
+    );
+    // Written to a real file, nothing is said.
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile");
+    let file = dir.join("report.txt");
+    let o = run(&spec.under_cetbox(&[
+        "--shstk=on".into(),
+        format!("--report-file={}", file.display()),
+    ]));
+    assert_eq!(o.status, Status::Signaled(libc::SIGSEGV));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("cannot write"));
+    assert!(std::fs::read_to_string(&file).unwrap().contains("#CP"));
+}
+
+/// `cetbox check` answers at once for anything but a regular file: a FIFO with no writer
+/// (whose open or read would block forever), a directory, a device.
+#[test]
+fn check_refuses_non_regular_files_at_once() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile-fifo");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid path string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for target in [fifo.to_str().unwrap(), "/dev/null", dir.to_str().unwrap()] {
+        let mut spec = Spec::new(common::cetbox_bin()).args(["check", target]);
+        spec.timeout = Duration::from_secs(30);
+        let o = run(&spec);
+        assert_eq!(o.status, Status::Exited(2), "{target}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("not a regular file"),
+            "{target}"
+        );
+    }
+}
