@@ -28,14 +28,9 @@ fn supported(t: &Thread) -> bool {
 }
 
 /// The default shadow-stack size: PAGE_ALIGN(min(RLIMIT_STACK soft limit, 4 GiB)).
+/// The limit is the guest's (rlimit.rs), not cetbox's.
 pub fn default_size() -> u64 {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut r) };
-    page_ceil(r.rlim_cur.min(SZ_4G))
+    page_ceil(crate::rlimit::soft(libc::RLIMIT_STACK as i32).min(SZ_4G))
 }
 
 /// Creates a shadow-stack mapping as the kernel's alloc_shstk does: private anonymous,
