@@ -256,10 +256,8 @@ fn prepare(k: &Instruction) -> Prepared {
     let compiles = !implicit_mem && (!has_mem || base.is_some());
     let thunk = if compiles {
         let r = thunk::rewrite(k, base, rsp_as);
-        match thunk::get(k, &|| thunk::generate(&r, &plan, host_avx())) {
-            Ok(f) => f,
-            Err(_) => None,
-        }
+        // Err: over the page budget; the scratch page runs it (`run_prepared`).
+        thunk::get(k, &|| thunk::generate(&r, &plan, host_avx())).unwrap_or_default()
     } else {
         None
     };
@@ -354,7 +352,7 @@ fn run_prepared(cpu: &mut Cpu, i: &Instruction, p: &Prepared) -> Result<()> {
             return Err(unsupported());
         }
         let addr = cpu.ea(i);
-        if p.aligned && addr % size as u64 != 0 {
+        if p.aligned && !addr.is_multiple_of(size as u64) {
             return Err(Exception::Alignment);
         }
         match p.access {
