@@ -7,7 +7,8 @@
 # Builds each workload (gcc -O2 -static) and cetbox (release), runs every workload natively
 # and under `cetbox run` (best of 3 each) and prints a table of seconds and slowdown ratios
 # with their geometric mean. Environment: CETBOX_BENCH_RUNS (default 3), CARGO_TARGET_DIR,
-# CETBOX_BENCH_BIN (use this cetbox binary instead of building one).
+# CETBOX_BENCH_BIN (use this cetbox binary instead of building one), CETBOX_BENCH_MARCH (e.g.
+# -march=x86-64-v3: build the workloads for that CPU level).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,7 +39,7 @@ fi
 [ -x "$cetbox" ] || { echo "cetbox binary not found at $cetbox" >&2; exit 1; }
 
 for w in "${workloads[@]}"; do
-    gcc -O2 -static -o "$build/$w" "$here/$w.c" -lm
+    gcc -O2 -static ${CETBOX_BENCH_MARCH:-} -o "$build/$w" "$here/$w.c" -lm
 done
 
 now() { date +%s.%N; }

@@ -1,4 +1,5 @@
-//! XGETBV, XSAVE/XSAVEOPT/XSAVEC/XRSTOR and CMPXCHG16B on the x86-64-v3 CPU. Expected values
+//! XGETBV, XSAVE/XSAVEOPT/XSAVEC/XRSTOR and CMPXCHG16B on the x86-64-v3 CPU, and the level
+//! gating of FISTTP (SSE3). Expected values
 //! come from the SDM's definitions (Vol. 1 ch. 13: the XSAVE area layout and header rules;
 //! Vol. 2 CMPXCHG16B), never from the emulator's output.
 
@@ -253,4 +254,26 @@ fn cmpxchg16b() {
         Some(Exception::InvalidOpcode(_))
     ));
     let _ = CMPXCHG16B;
+}
+
+#[test]
+fn fisttp_is_an_sse3_instruction() {
+    let _g = lock();
+    // fisttp dword [rbx]: ST(0) = 2.75 truncates to 2 (FISTTP always truncates).
+    let insn = [0xdb, 0x0b];
+    let mut c = cpu(CpuLevel::V2);
+    c.x87.top = 7;
+    c.x87.st[7] = 0x4000_b000_0000_0000_0000; // 2.75 as an 80-bit value
+    c.x87.ftw = 0x3fff; // ST(0) (physical 7) valid
+    ok(&mut c, &insn);
+    assert_eq!(env().mem.read_u32(env().data).unwrap(), 2);
+    // The baseline CPU has no SSE3: #UD.
+    let mut c = cpu(CpuLevel::X86_64);
+    c.x87.top = 7;
+    c.x87.st[7] = 0x4000_b000_0000_0000_0000;
+    c.x87.ftw = 0x3fff;
+    assert!(matches!(
+        exec(&mut c, &insn),
+        Some(Exception::InvalidOpcode(_))
+    ));
 }

@@ -32,7 +32,13 @@ fn env() -> (MutexGuard<'static, ()>, &'static Env) {
     static ENV: OnceLock<Env> = OnceLock::new();
     let g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let e = ENV.get_or_init(|| {
-        let proc = Process::new(Arc::new(Options::default()), None).unwrap();
+        // The baseline CPU (FXSR, no XSAVE): the frame layout these tests spell out. The
+        // x86-64-v3 frame (AVX component) is tested in crates/cli/tests/cpu_levels.rs.
+        let opts = Options {
+            cpu_level: cetbox_cpu::CpuLevel::X86_64,
+            ..Options::default()
+        };
+        let proc = Process::new(Arc::new(opts), None).unwrap();
         let req = MapRequest::anonymous(
             0,
             0x10000,

@@ -19,8 +19,15 @@ struct Guest {
 
 fn guest() -> Guest {
     let g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let p = PROC
-        .get_or_init(|| Process::new(Arc::new(Options::default()), None).expect("address space"));
+    let p = PROC.get_or_init(|| {
+        // The baseline CPU (x87 and SSE state only), whose XSTATE answers these tests spell
+        // out.
+        let opts = Options {
+            cpu_level: cetbox_cpu::CpuLevel::X86_64,
+            ..Options::default()
+        };
+        Process::new(Arc::new(opts), None).expect("address space")
+    });
     let tid = p.pid;
     Guest {
         t: Thread::new(p.clone(), tid),

@@ -252,9 +252,8 @@ fn build(code: Code, mem: bool, variant: usize, misaligned: bool) -> Option<Form
         f = f.imm(1);
     }
     f = f.fix(Fix::Custom(ymm_hi));
-    if vsib.is_some() {
+    if let Some((q, _)) = vsib {
         // ymm_hi above overwrote the index's upper half: set the indices again.
-        let (q, _) = vsib.unwrap();
         f = f.fix(Fix::Custom(if q { gather_idx_q } else { gather_idx_d }));
     }
     if misaligned {

@@ -54,6 +54,9 @@ pub fn lookup(code: Code) -> Option<Handler> {
     if let Some(h) = vsib::lookup(code).or_else(|| maskmov::lookup(code)) {
         return Some(h);
     }
+    if code.mnemonic() == Mnemonic::Fisttp {
+        return Some(fisttp);
+    }
     match code.mnemonic() {
         // XSAVE and friends, CMPXCHG16B and FISTTP (x87 state) live elsewhere.
         Mnemonic::Xsave
@@ -253,10 +256,8 @@ fn prepare(k: &Instruction) -> Prepared {
     let compiles = !implicit_mem && (!has_mem || base.is_some());
     let thunk = if compiles {
         let r = thunk::rewrite(k, base, rsp_as);
-        match thunk::get(k, &|| thunk::generate(&r, &plan, host_avx())) {
-            Ok(f) => f,
-            Err(_) => None,
-        }
+        // Err: over the page budget; the scratch page runs it (`run_prepared`).
+        thunk::get(k, &|| thunk::generate(&r, &plan, host_avx())).unwrap_or_default()
     } else {
         None
     };
@@ -297,6 +298,7 @@ pub(crate) fn select(op: &mut Op) -> Option<OpFn> {
     let code = op.insn.code();
     let thunk_form = lookup(code).is_some()
         && !matches!(code, Code::VEX_Vldmxcsr_m32 | Code::VEX_Vstmxcsr_m32)
+        && code.mnemonic() != Mnemonic::Fisttp
         && vsib::lookup(code).is_none()
         && maskmov::lookup(code).is_none();
     if !thunk_form {
@@ -350,7 +352,7 @@ fn run_prepared(cpu: &mut Cpu, i: &Instruction, p: &Prepared) -> Result<()> {
             return Err(unsupported());
         }
         let addr = cpu.ea(i);
-        if p.aligned && addr % size as u64 != 0 {
+        if p.aligned && !addr.is_multiple_of(size as u64) {
             return Err(Exception::Alignment);
         }
         match p.access {
@@ -429,6 +431,15 @@ fn run_prepared(cpu: &mut Cpu, i: &Instruction, p: &Prepared) -> Result<()> {
 
 fn has_memory(i: &Instruction) -> bool {
     (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory)
+}
+
+/// FISTTP (SSE3, so x86-64-v2): the x87 unit executes it once the level allows it.
+fn fisttp(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
+    check_level(cpu, i)?;
+    match super::x87::lookup(i.code()) {
+        Some(h) => h(cpu, i),
+        None => Err(Exception::InvalidOpcode(UdReason::Architectural)),
+    }
 }
 
 /// VLDMXCSR m32 (SDM Vol. 2B): #GP(0) if a reserved bit is set.
