@@ -130,19 +130,23 @@ fn make_tree(base: &Path) -> PathBuf {
     }
     // Fixed mtimes so tar archives do not depend on when the test ran.
     let stamp = "200001020304.05";
-    let status = std::process::Command::new(BUSYBOX)
-        .args([
-            "find", ".", "-exec", BUSYBOX, "touch", "-t", stamp, "{}", "+",
-        ])
-        .current_dir(&tree)
-        .status()
-        .expect("touch tree");
+    let status = common::output_within(
+        std::process::Command::new(BUSYBOX)
+            .args([
+                "find", ".", "-exec", BUSYBOX, "touch", "-t", stamp, "{}", "+",
+            ])
+            .current_dir(&tree),
+        common::TOOL_TIMEOUT,
+    )
+    .status;
     assert!(status.success());
-    let out = std::process::Command::new(BUSYBOX)
-        .args(["tar", "cf", "../tree.tar", "."])
-        .current_dir(&tree)
-        .status()
-        .expect("tar");
+    let out = common::output_within(
+        std::process::Command::new(BUSYBOX)
+            .args(["tar", "cf", "../tree.tar", "."])
+            .current_dir(&tree),
+        common::TOOL_TIMEOUT,
+    )
+    .status;
     assert!(out.success());
     tree
 }
@@ -220,11 +224,11 @@ fn yes_head(cetbox_args: &[String]) -> (String, bool, String) {
             .spawn()
             .expect("spawn yes");
         let yes_out = yes.stdout.take().expect("pipe");
-        let head = mk(&["head", "-n", "5"])
-            .stdin(yes_out)
-            .output()
-            .expect("run head");
-        let yes_status = yes.wait().expect("wait yes");
+        let head = common::output_keeping_stdin(
+            mk(&["head", "-n", "5"]).stdin(yes_out),
+            common::TOOL_TIMEOUT,
+        );
+        let yes_status = common::wait_within(&mut yes, common::TOOL_TIMEOUT);
         let mut stderr = Vec::new();
         if let Some(mut e) = yes.stderr.take() {
             use std::io::Read;

@@ -2,18 +2,26 @@
 //! reports (text and JSON, validated against docs/report-schema.json), audit mode, the
 //! `--shstk=auto` policy and syscall tracing.
 
+mod common;
+
+use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// Every run here takes seconds at most; a hang fails after this.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn cetbox(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cetbox"))
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .output()
-        .unwrap()
+    common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_cetbox"))
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin"),
+        RUN_TIMEOUT,
+    )
 }
 
 fn stderr(o: &Output) -> String {
@@ -34,18 +42,45 @@ fn out_dir() -> PathBuf {
     d
 }
 
-/// Compiles tests/frontend/NAME.c with `flags` into NAME-TAG.
+/// Compiles tests/frontend/NAME.c with `flags` into NAME-TAG, once per test run: tests run
+/// in parallel and several use the same binary, so each is built by the first test that asks
+/// (into a temporary name, then renamed) while the others wait for it.
 fn build(name: &str, tag: &str, flags: &[&str]) -> PathBuf {
-    let exe = out_dir().join(format!("{name}-{tag}"));
-    let st = Command::new("gcc")
-        .args(flags)
-        .arg("-o")
-        .arg(&exe)
-        .arg(root().join(format!("tests/frontend/{name}.c")))
-        .status()
-        .unwrap();
-    assert!(st.success(), "gcc failed for {name}");
-    exe
+    type Slot = Arc<OnceLock<PathBuf>>;
+    static SLOTS: OnceLock<Mutex<HashMap<String, (Vec<String>, Slot)>>> = OnceLock::new();
+    let key = format!("{name}-{tag}");
+    let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    let slot = {
+        let mut m = SLOTS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (known, slot) = m
+            .entry(key.clone())
+            .or_insert_with(|| (flags.clone(), Slot::default()));
+        assert_eq!(*known, flags, "{key} is built with one set of flags");
+        slot.clone()
+    };
+    slot.get_or_init(|| {
+        let exe = out_dir().join(&key);
+        let tmp = out_dir().join(format!("{key}.tmp{}", std::process::id()));
+        let o = common::output_within(
+            Command::new("gcc")
+                .args(&flags)
+                .arg("-o")
+                .arg(&tmp)
+                .arg(root().join(format!("tests/frontend/{name}.c"))),
+            common::TOOL_TIMEOUT,
+        );
+        assert!(
+            o.status.success(),
+            "gcc failed for {name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        std::fs::rename(&tmp, &exe).unwrap();
+        exe
+    })
+    .clone()
 }
 
 fn audit_prog() -> &'static Path {
@@ -205,7 +240,7 @@ fn shstk_auto_follows_the_markings() {
 #[test]
 fn violation_kills_like_linux_by_default() {
     let p = audit_prog().to_str().unwrap();
-    let native = Command::new(p).output().unwrap();
+    let native = common::output_within(&mut Command::new(p), RUN_TIMEOUT);
     assert_eq!(
         (stdout(&native).as_str(), native.status.code()),
         ("sum=135\n", Some(3))

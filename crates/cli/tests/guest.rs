@@ -133,10 +133,12 @@ fn discover(root: &Path) -> Vec<PathBuf> {
 fn compiler_identity() -> String {
     let mut id = String::new();
     for cc in ["gcc", "g++"] {
-        match Command::new(cc).arg("--version").output() {
-            Ok(o) => id.push_str(&String::from_utf8_lossy(&o.stdout)),
-            Err(e) => panic!("cannot run {cc}: {e}; install gcc, g++ and libc6-dev"),
-        }
+        let o = common::output_within(Command::new(cc).arg("--version"), common::TOOL_TIMEOUT);
+        assert!(
+            o.status.success(),
+            "cannot run {cc}; install gcc, g++ and libc6-dev"
+        );
+        id.push_str(&String::from_utf8_lossy(&o.stdout));
     }
     id
 }
@@ -178,14 +180,15 @@ fn build(g: &Guest, cache: &Path, compiler_id: &str) -> Result<PathBuf, String> 
         return Ok(out);
     }
     let tmp = cache.join(format!("{name}-{key:016x}.tmp{}", std::process::id()));
-    let res = Command::new(compiler)
-        .args(&flags)
-        .arg("-o")
-        .arg(&tmp)
-        .arg(&g.source)
-        .args(&link)
-        .output()
-        .map_err(|e| format!("cannot run {compiler}: {e}"))?;
+    let res = common::output_within(
+        Command::new(compiler)
+            .args(&flags)
+            .arg("-o")
+            .arg(&tmp)
+            .arg(&g.source)
+            .args(&link),
+        common::TOOL_TIMEOUT,
+    );
     if !res.status.success() {
         let _ = std::fs::remove_file(&tmp);
         return Err(format!(

@@ -113,7 +113,9 @@ fn cases() -> Vec<Case> {
         ),
         sh(
             "background jobs",
-            "(sleep 0.2; echo bg1) & p=$!; echo fg; wait $p; echo waited $?; \
+            // The background job waits on a FIFO until the foreground has printed: an
+            // ordering by synchronization, not by a sleep.
+            "mkfifo go; (read x < go; echo bg1) & p=$!; echo fg; echo now > go; wait $p; echo waited $?; \
              (exit 5) & wait $!; echo $?; sleep 5 & k=$!; kill $k; wait $k; echo killed $?; \
              for i in 1 2 3; do (echo job $i > j$i) & done; wait; cat j1 j2 j3",
         ),
@@ -297,12 +299,14 @@ fn compile(name: &str, src: &str, cxx: bool) -> PathBuf {
     let source = dir.join(format!("{name}-{key:016x}.{ext}"));
     std::fs::write(&source, src).expect("write source");
     let tmp = dir.join(format!("{name}-{key:016x}.tmp{}", std::process::id()));
-    let st = std::process::Command::new(if cxx { "g++" } else { "gcc" })
-        .args(["-O2", "-o"])
-        .arg(&tmp)
-        .arg(&source)
-        .status()
-        .expect("run the compiler");
+    let st = common::output_within(
+        std::process::Command::new(if cxx { "g++" } else { "gcc" })
+            .args(["-O2", "-o"])
+            .arg(&tmp)
+            .arg(&source),
+        common::TOOL_TIMEOUT,
+    )
+    .status;
     assert!(st.success(), "cannot compile {name}");
     std::fs::rename(&tmp, &out).expect("rename");
     out
@@ -396,7 +400,7 @@ fn process_tree_stays_under_cetbox() {
     let script = format!(
         "{p}; sh -c '{p}'; bash -c '{p}; exit'; echo | xargs {p}; find /dev/null -exec {p} \\;; \
          env {p}; ./probe.sh; (exec {p}); printf 'all:\\n\\t@{p}\\n' | make -s -f -; \
-         sh -c 'sh -c \"{p} &\" ; wait'; {p} | cat; v=$({p}); echo $v; sleep 0.1"
+         sh -c 'sh -c \"{p} & wait\"'; {p} | cat; v=$({p}); echo $v"
     );
     let files = vec![(
         "probe.sh",

@@ -53,14 +53,15 @@ fn build(compiler: &str, source: &Path, flags: &[&str], link: &[&str]) -> PathBu
             return Ok(out);
         }
         let tmp = dir.join(format!("{name}.tmp{}", std::process::id()));
-        let o = Command::new(compiler)
-            .args(flags)
-            .arg("-o")
-            .arg(&tmp)
-            .arg(source)
-            .args(link)
-            .output()
-            .map_err(|e| format!("cannot run {compiler}: {e}"))?;
+        let o = common::output_within(
+            Command::new(compiler)
+                .args(flags)
+                .arg("-o")
+                .arg(&tmp)
+                .arg(source)
+                .args(link),
+            common::TOOL_TIMEOUT,
+        );
         if !o.status.success() {
             return Err(format!(
                 "{compiler} {} {} failed:\n{}",
@@ -475,12 +476,13 @@ fn fork_child_returns_through_copied_frames() {
 /// CET-aware: libgcc's `_Unwind_*` (userspace.md §5.8) and glibc's `__longjmp` (§4.2) are exactly
 /// when their library was built with -fcf-protection / --enable-cet.
 fn function_has_cet(bin: &Path, func: &str) -> bool {
-    let o = Command::new("objdump")
-        .arg("-d")
-        .arg(format!("--disassemble={func}"))
-        .arg(bin)
-        .output()
-        .expect("objdump (binutils) must be installed");
+    let o = common::output_within(
+        Command::new("objdump")
+            .arg("-d")
+            .arg(format!("--disassemble={func}"))
+            .arg(bin),
+        common::TOOL_TIMEOUT,
+    );
     let dis = text(&o.stdout);
     assert!(
         dis.contains(&format!("<{func}>:")),

@@ -434,3 +434,86 @@ pub fn check(label: &str, native: &Outcome, emulated: &Outcome) -> (String, bool
     );
     (line, pass, details)
 }
+
+/// How long a compiler or a quick helper command may take before the test fails.
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `cmd.output()` with stdin from /dev/null (as `Command::output` does), but in its own
+/// process group and killed with every descendant after `timeout`, so a hang fails the test
+/// at once instead of stalling the suite; panics then, naming the command.
+pub fn output_within(cmd: &mut Command, timeout: Duration) -> std::process::Output {
+    cmd.stdin(Stdio::null());
+    output_keeping_stdin(cmd, timeout)
+}
+
+/// `output_within` for a command whose stdin the caller has set.
+pub fn output_keeping_stdin(cmd: &mut Command, timeout: Duration) -> std::process::Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: only async-signal-safe calls (setpgid) run between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setpgid(0, 0);
+            Ok(())
+        });
+    }
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let pid = child.id() as i32;
+    let mut out = child.stdout.take().expect("stdout pipe");
+    let mut err = child.stderr.take().expect("stderr pipe");
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = match rx.recv_timeout(timeout) {
+        Ok(r) => r.unwrap_or_else(|e| panic!("waiting for {what}: {e}")),
+        Err(_) => {
+            // SAFETY: kill(2) on our own child's process group has no memory-safety
+            // preconditions.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+            let _ = rx.recv();
+            panic!("{what} did not finish within {timeout:?}");
+        }
+    };
+    // Descendants that outlive the child would keep the pipes open; end them too.
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
+    std::process::Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    }
+}
+
+/// `child.wait()` with a deadline: after `timeout` the child is killed and the test fails.
+pub fn wait_within(child: &mut std::process::Child, timeout: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => return st,
+            Ok(None) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("child {} did not finish within {timeout:?}", child.id());
+            }
+            Err(e) => panic!("waiting for child {}: {e}", child.id()),
+        }
+    }
+}
