@@ -282,6 +282,12 @@ fn report(results: Vec<(String, bool, String)>) {
     if failed > 0 {
         panic!("{summary}\n{msg}");
     }
+    // The determinism check never ran cetbox: it must not look like a passing test of it.
+    assert!(
+        !native_only(),
+        "CETBOX_GUEST_NATIVE_ONLY: the cases are deterministic natively ({summary}), but \
+         cetbox was NOT run; this mode never reports a pass"
+    );
 }
 
 #[test]

@@ -472,24 +472,8 @@ fn fork_child_returns_through_copied_frames() {
     );
 }
 
-/// Whether `func` in `bin` uses the shadow-stack instructions (RDSSP/INCSSP), i.e. was built
-/// CET-aware: libgcc's `_Unwind_*` (userspace.md §5.8) and glibc's `__longjmp` (§4.2) are exactly
-/// when their library was built with -fcf-protection / --enable-cet.
 fn function_has_cet(bin: &Path, func: &str) -> bool {
-    let o = common::output_within(
-        Command::new("objdump")
-            .arg("-d")
-            .arg(format!("--disassemble={func}"))
-            .arg(bin),
-        common::TOOL_TIMEOUT,
-    );
-    let dis = text(&o.stdout);
-    assert!(
-        dis.contains(&format!("<{func}>:")),
-        "{func} not found in {}",
-        bin.display()
-    );
-    dis.contains("incssp") || dis.contains("rdssp")
+    common::function_has_cet(bin, func)
 }
 
 #[test]

@@ -88,17 +88,25 @@ fn run_all(forms: &[Form], title: &str) -> Vec<String> {
     failed
 }
 
+/// The forms CETBOX_DIFF_FILTER selects (all without it). A filter that selects nothing would
+/// run zero forms and pass, so it fails instead.
 fn filtered() -> Vec<Form> {
     let all = forms::all();
     match std::env::var("CETBOX_DIFF_FILTER") {
         Ok(f) if !f.is_empty() => {
             let pats: Vec<String> = f.split(',').map(|s| s.trim().to_lowercase()).collect();
-            all.into_iter()
+            let v: Vec<Form> = all
+                .into_iter()
                 .filter(|x| {
                     pats.iter()
                         .any(|p| x.name.to_lowercase().contains(p.as_str()))
                 })
-                .collect()
+                .collect();
+            assert!(
+                !v.is_empty(),
+                "CETBOX_DIFF_FILTER={f:?} selects no form: nothing would be tested"
+            );
+            v
         }
         _ => all,
     }
@@ -131,24 +139,74 @@ fn harness_control_flow_passes() {
     assert!(failed.is_empty(), "harness self-check failed: {failed:?}");
 }
 
-/// Every form decodes to exactly its bytes, names are unique, pads fit.
+/// What makes two forms test the same thing: everything but the name and the case count.
+fn form_signature(f: &Form) -> String {
+    let fixes: Vec<String> = f
+        .fixes
+        .iter()
+        .map(|x| match x {
+            Fix::Range(r, lo, hi) => format!("range {r} {lo} {hi}"),
+            Fix::Count(r) => format!("count {r}"),
+            Fix::Ptr(r, lo, hi) => format!("ptr {r} {lo} {hi}"),
+            Fix::Pad(r, k) => format!("pad {r} {k}"),
+            Fix::Set(r, v) => format!("set {r} {v}"),
+            Fix::Flags(v) => format!("flags {v}"),
+            Fix::Custom(c) => format!("custom {:#x}", *c as usize),
+        })
+        .collect();
+    format!(
+        "{:02x?} w{} gprs {:?} mem {:?} xmm {:?} {:?} fp {} x87 {} imm {:?} exits {:?} fixes {:?} undef {:#x} skip {:#x}",
+        f.bytes, f.width, f.gprs, f.mem, f.xmms, f.lane, f.fp, f.x87, f.imm, f.exits, fixes, f.undef, f.skip
+    )
+}
+
+/// Problems of a forms table: names that are not unique (repro and CETBOX_DIFF_FILTER go by
+/// name) and forms that repeat another one exactly (cases spent twice on the same thing).
+fn table_problems(forms: &[Form]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    let mut sigs: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for f in forms {
+        if !names.insert(f.name.as_str()) {
+            problems.push(format!("duplicate form name {}", f.name));
+        }
+        if let Some(first) = sigs.insert(form_signature(f), &f.name) {
+            problems.push(format!("{} repeats {first} exactly", f.name));
+        }
+    }
+    problems
+}
+
+/// Every form decodes to exactly its bytes, names are unique, no form repeats another, pads
+/// fit; and the check itself reports a repeated form and a repeated name.
 #[test]
 fn forms_table_is_valid() {
     let all = forms::all();
     let h = harness();
-    let mut names = std::collections::HashSet::new();
+    let problems = table_problems(&all);
+    assert!(problems.is_empty(), "{problems:#?}");
     for f in &all {
-        assert!(
-            names.insert(f.name.clone()),
-            "duplicate form name {}",
-            f.name
-        );
         let _ = h.pads(f);
     }
     assert!(
         all.len() > 500,
         "forms table unexpectedly small: {}",
         all.len()
+    );
+    // The check can fail: the same form twice (renamed as all() renames), and one name twice.
+    let mut broken = all.clone();
+    let mut again = all[7].clone();
+    again.name = format!("{} #2", again.name);
+    broken.push(again);
+    let mut renamed = all[8].clone();
+    renamed.bytes = all[9].bytes.clone();
+    renamed.name = all[3].name.clone();
+    broken.push(renamed);
+    let found = table_problems(&broken);
+    assert!(
+        found.iter().any(|p| p.contains("repeats"))
+            && found.iter().any(|p| p.starts_with("duplicate")),
+        "{found:?}"
     );
     println!("{} forms", all.len());
 }

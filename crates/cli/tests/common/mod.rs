@@ -517,3 +517,99 @@ pub fn wait_within(child: &mut std::process::Child, timeout: Duration) -> std::p
         }
     }
 }
+
+/// Whether `func` in `bin` uses the shadow-stack instructions (RDSSP/INCSSP), i.e. was built
+/// CET-aware: libgcc's `_Unwind_*`, glibc's `__longjmp`, `__vfork` and the ucontext functions
+/// carry them exactly when their library was built with -fcf-protection / --enable-cet. Tests
+/// derive their shadow-stack expectations from this, not from the distribution they run on.
+pub fn function_has_cet(bin: &Path, func: &str) -> bool {
+    // objdump labels code with one of the names at an address (__vfork is also __libc_vfork
+    // and vfork), so every alias of `func` is tried.
+    let nm = output_within(Command::new("nm").arg(bin), TOOL_TIMEOUT);
+    let nm = String::from_utf8_lossy(&nm.stdout);
+    let addr = nm
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(a, rest)| (a, rest)))
+        .find(|(_, rest)| rest.split_whitespace().nth(1) == Some(func))
+        .map(|(a, _)| a.to_string());
+    let mut names = vec![func.to_string()];
+    if let Some(a) = &addr {
+        names.extend(
+            nm.lines()
+                .filter(|l| l.starts_with(a.as_str()))
+                .filter_map(|l| l.split_whitespace().nth(2))
+                .filter(|n| *n != func)
+                .map(String::from),
+        );
+    }
+    for name in &names {
+        let o = output_within(
+            Command::new("objdump")
+                .arg("-d")
+                .arg(format!("--disassemble={name}"))
+                .arg(bin),
+            TOOL_TIMEOUT,
+        );
+        let dis = String::from_utf8_lossy(&o.stdout);
+        if dis.contains(&format!("<{name}>:")) {
+            return dis.contains("incssp") || dis.contains("rdssp");
+        }
+    }
+    panic!(
+        "{func} not found in {} (objdump and nm from binutils must be installed)",
+        bin.display()
+    );
+}
+
+/// Whether the ELF object at `path` carries the x86 SHSTK property (GNU property note
+/// GNU_PROPERTY_X86_FEATURE_1_AND with SHSTK, as `readelf -n` shows it): built for shadow
+/// stacks, so no violation may happen in its code.
+pub fn object_has_shstk(path: &Path) -> bool {
+    let o = output_within(Command::new("readelf").arg("-n").arg(path), TOOL_TIMEOUT);
+    assert!(
+        o.status.success(),
+        "readelf -n {} failed (binutils must be installed)",
+        path.display()
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .any(|l| l.contains("x86 feature") && l.contains("SHSTK"))
+}
+
+/// One violation of a JSON report: its kind, and the symbol and object of the instruction.
+#[derive(Debug)]
+pub struct Violation {
+    pub kind: String,
+    pub symbol: String,
+    pub object: PathBuf,
+}
+
+/// The violations of a JSON report file (one object per line; summaries have "type":
+/// "summary").
+pub fn violations_in(report: &Path) -> Vec<Violation> {
+    let text = std::fs::read_to_string(report).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] != "summary")
+        .map(|v| Violation {
+            kind: v["kind"].as_str().unwrap_or("?").to_string(),
+            symbol: v["instruction"]["symbol"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string(),
+            object: PathBuf::from(v["instruction"]["object"].as_str().unwrap_or("?")),
+        })
+        .collect()
+}
+
+/// The options of a `--shstk=on` audit run reporting to `report` as JSON: violations are
+/// reported and resynchronized, so the program keeps running and can be compared with its
+/// native run.
+pub fn shstk_audit_args(report: &Path) -> Vec<String> {
+    vec![
+        "--shstk=on".into(),
+        "--on-violation=continue".into(),
+        "--report=json".into(),
+        format!("--report-file={}", report.display()),
+    ]
+}
