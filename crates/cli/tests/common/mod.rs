@@ -613,3 +613,29 @@ pub fn shstk_audit_args(report: &Path) -> Vec<String> {
         format!("--report-file={}", report.display()),
     ]
 }
+
+/// What is wrong with the violations an audit run of case `name` (program `prog`) reported.
+/// `listed`: the suite's explicit list names the case as reporting violations on a C library
+/// or program not built for shadow stacks. Then, when `prog` lacks the SHSTK marking, at
+/// least one violation must be reported; an unlisted case must report none; and no violation
+/// may ever happen in the code of an object that carries the marking.
+pub fn audit_problems(name: &str, prog: &Path, listed: bool, found: &[Violation]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for v in found {
+        if v.object.exists() && object_has_shstk(&v.object) {
+            problems.push(format!(
+                "{name}: violation in an object built for shadow stacks: {v:?}"
+            ));
+        }
+    }
+    if listed && found.is_empty() && !object_has_shstk(prog) {
+        problems.push(format!(
+            "{name}: listed as reporting violations ({} lacks SHSTK), none reported",
+            prog.display()
+        ));
+    }
+    if !listed && !found.is_empty() {
+        problems.push(format!("{name}: unexpected violations {found:?}"));
+    }
+    problems
+}
