@@ -266,12 +266,16 @@ fn shift_r<const OP: u8, const S: u8, const CL: bool>(cpu: &mut Cpu, op: &Op) ->
         op.imm as u32
     };
     let old = rd::<S>(cpu, op.r0);
+    let fin = crate::exec::shift::host_flags_in(cpu, c);
     let (r, cf, of) = shift_compute::<OP>(old, c, S as u32, false);
     wr::<S>(cpu, op.r0, r);
     if c != 0 {
         let w = S as u32 * 8;
         cpu.flags
             .set_arith(cf, parity(r), SHIFT_AF, r == 0, (r >> (w - 1)) & 1 != 0, of);
+    }
+    if let Some(fin) = fin {
+        crate::exec::shift::host_undefined(cpu, OP, S as u32, old, c, fin, (!CL).then_some(false));
     }
     Ok(())
 }
@@ -282,7 +286,14 @@ fn imul_commit<const S: u8>(cpu: &mut Cpu, r0: u8, x: u64, y: u64) {
     let lo = p as u64 & mask(S);
     let overflow = sign_extend(lo, S as u32) as i64 as i128 != p;
     wr::<S>(cpu, r0, lo);
-    crate::exec::muldiv::mul_flags(cpu, overflow);
+    crate::exec::muldiv::mul_flags(
+        cpu,
+        overflow,
+        crate::undef::Mul::SignedTruncated,
+        S as u32,
+        x,
+        y,
+    );
 }
 
 fn imul_rr<const S: u8>(cpu: &mut Cpu, op: &Op) -> Result<()> {

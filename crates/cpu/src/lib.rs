@@ -15,6 +15,7 @@ pub mod fpstate;
 pub mod operand;
 mod run;
 pub mod state;
+pub mod undef;
 
 pub use exception::{Exception, UdReason};
 pub use run::Exit;
