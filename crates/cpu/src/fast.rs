@@ -75,6 +75,12 @@ fn ld<const S: u8>(cpu: &Cpu, a: u64) -> Result<u64> {
     Ok(cpu.mem.read_sized(a, S as u32)?)
 }
 
+/// The load of a read-modify-write: a fault is reported as a write (`Exception::as_rmw`).
+#[inline(always)]
+fn ld_rmw<const S: u8>(cpu: &Cpu, a: u64) -> Result<u64> {
+    ld::<S>(cpu, a).map_err(crate::Exception::as_rmw)
+}
+
 #[inline(always)]
 fn st<const S: u8>(cpu: &Cpu, a: u64, v: u64) -> Result<()> {
     Ok(cpu.mem.write_sized(a, S as u32, v)?)
@@ -195,7 +201,11 @@ fn alu_rm<const OP: u8, const S: u8>(cpu: &mut Cpu, op: &Op) -> Result<()> {
 fn alu_mem<const OP: u8, const S: u8>(cpu: &mut Cpu, op: &Op, b: u64) -> Result<()> {
     let carry = carry_in::<OP>(cpu);
     let addr = ea(cpu, op);
-    let a = ld::<S>(cpu, addr)?;
+    let a = if OP != CMP && OP != TEST {
+        ld_rmw::<S>(cpu, addr)?
+    } else {
+        ld::<S>(cpu, addr)?
+    };
     let r = calc::<OP>(a, b, carry);
     if OP != CMP && OP != TEST {
         st::<S>(cpu, addr, r)?;
@@ -248,7 +258,7 @@ fn unop_r<const OP: u8, const S: u8>(cpu: &mut Cpu, op: &Op) -> Result<()> {
 
 fn unop_m<const OP: u8, const S: u8>(cpu: &mut Cpu, op: &Op) -> Result<()> {
     let addr = ea(cpu, op);
-    let old = ld::<S>(cpu, addr)?;
+    let old = ld_rmw::<S>(cpu, addr)?;
     let new = unop_calc::<OP>(old);
     st::<S>(cpu, addr, new)?;
     unop_flags::<OP, S>(cpu, old, new);

@@ -360,9 +360,14 @@ fn native_runs_are_sane() {
             data: h.data,
             pads: pads.clone(),
         };
-        let expect_fault = ["divide by zero", "quotient overflow", "misaligned"]
-            .iter()
-            .any(|t| f.name.contains(t));
+        let expect_fault = [
+            "divide by zero",
+            "quotient overflow",
+            "misaligned",
+            "page fault",
+        ]
+        .iter()
+        .any(|t| f.name.contains(t));
         let mut rng = gen::form_rng(0x5a17, &f.name);
         let mut dep = 0u64;
         for _ in 0..40 {

@@ -1981,6 +1981,32 @@ fn cx8_equal(rng: &mut Rng, c: &mut Case, ctx: &Ctx) {
 }
 
 /// CMPXCHG8B, MOVNTI, and MMX (registers alias the x87 stack: tags and TOP change).
+/// Accesses that fault on every host: the first page (never mapped) and the kernel half of
+/// the canonical address space. Linux's si_code, si_addr and page-fault error code must match
+/// the emulator's (diff/fault.rs).
+fn page_faults(v: &mut Vec<Form>) {
+    const KERNEL: i64 = 0xffff_8000_0000_0000u64 as i64;
+    for (bytes, what) in [
+        (vec![0x8b, 0x03], "read"),              // mov (%rbx),%eax
+        (vec![0x89, 0x03], "write"),             // mov %eax,(%rbx)
+        (vec![0x48, 0x8b, 0x03], "read"),        // mov (%rbx),%rax
+        (vec![0x48, 0x83, 0x03, 0x01], "write"), // addq $1,(%rbx)
+    ] {
+        v.push(
+            Form::new(bytes.clone())
+                .fix(Fix::Range(3, 0, 0xff8))
+                .tag(&format!("page fault: {what} in page 0"))
+                .weight(0.1),
+        );
+        v.push(
+            Form::new(bytes)
+                .fix(Fix::Range(3, KERNEL, KERNEL + 0x10_0000))
+                .tag(&format!("page fault: {what} in the kernel half"))
+                .weight(0.1),
+        );
+    }
+}
+
 fn misc(v: &mut Vec<Form>) {
     let m = Rm::M(MEMB, 0x18);
     v.push(
@@ -2076,6 +2102,7 @@ pub fn all() -> Vec<Form> {
     sse_fp(&mut v);
     x87(&mut v);
     misc(&mut v);
+    page_faults(&mut v);
     // Names must be unique: repro and filtering go by name.
     let mut seen = std::collections::HashMap::new();
     for f in v.iter_mut() {
