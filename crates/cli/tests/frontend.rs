@@ -185,11 +185,17 @@ fn check_marked_unmarked_and_not_elf() {
     assert_eq!(o.status.code(), Some(2));
     // JSON, with a dynamically linked program: its libraries are resolved like ld.so does.
     let o = cetbox(&["check", "--json", "/bin/true", marked.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let files = v["files"].as_array().unwrap();
     assert_eq!(files.len(), 2);
-    assert_eq!(files[0]["shstk"], false);
+    // /bin/true can run with shadow stacks exactly when it and every object it loads carry
+    // the SHSTK property; readelf decides that here, independently of cetbox (Debian 12's are
+    // unmarked, Ubuntu's and Fedora's marked).
+    let all_marked = files[0]["objects"].as_array().unwrap().iter().all(|o| {
+        common::object_has_shstk(Path::new(o["path"].as_str().expect("resolved path")))
+    });
+    assert_eq!(files[0]["shstk"], all_marked, "{}", files[0]);
+    assert_eq!(o.status.code(), Some(if all_marked { 0 } else { 1 }));
     let libs: Vec<&str> = files[0]["objects"]
         .as_array()
         .unwrap()
@@ -251,7 +257,7 @@ fn violation_kills_like_linux_by_default() {
         (stdout(&o).as_str(), o.status.code()),
         ("sum=135\n", Some(3))
     );
-    // On: the first RET after longjmp raises #CP and the process dies of SIGSEGV.
+    // On: the first RET after plain_longjmp raises #CP and the process dies of SIGSEGV.
     let o = cetbox(&["run", "--shstk=on", p]);
     assert_eq!(o.status.signal(), Some(11));
     assert_eq!(stdout(&o), "");
@@ -362,13 +368,10 @@ fn json_report_matches_its_schema() {
         .as_str()
         .unwrap()
         .ends_with("audit.c"));
-    // glibc's longjmp calls __longjmp, which never returns: the shadow stack's top entry is
-    // that call's return address inside longjmp.
-    assert!(
-        lines[0]["shadow_return_address"]["symbol"]
-            .as_str()
-            .unwrap()
-            .contains("longjmp"),
+    // plain_longjmp (audit.c) was called from deep() and never returned: the shadow stack's
+    // top entry is that call's return address in deep.
+    assert_eq!(
+        lines[0]["shadow_return_address"]["symbol"], "deep",
         "{}",
         lines[0]
     );
