@@ -191,9 +191,10 @@ fn check_marked_unmarked_and_not_elf() {
     // /bin/true can run with shadow stacks exactly when it and every object it loads carry
     // the SHSTK property; readelf decides that here, independently of cetbox (Debian 12's are
     // unmarked, Ubuntu's and Fedora's marked).
-    let all_marked = files[0]["objects"].as_array().unwrap().iter().all(|o| {
-        common::object_has_shstk(Path::new(o["path"].as_str().expect("resolved path")))
-    });
+    let all_marked =
+        files[0]["objects"].as_array().unwrap().iter().all(|o| {
+            common::object_has_shstk(Path::new(o["path"].as_str().expect("resolved path")))
+        });
     assert_eq!(files[0]["shstk"], all_marked, "{}", files[0]);
     assert_eq!(o.status.code(), Some(if all_marked { 0 } else { 1 }));
     let libs: Vec<&str> = files[0]["objects"]

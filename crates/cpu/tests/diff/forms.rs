@@ -1135,6 +1135,14 @@ fn data(v: &mut Vec<Form>) {
     v.push(Form::new(vec![0xc9]).fix(Fix::Ptr(RBP, 0x900, 0xe00)));
 }
 
+/// `str_setup` with a longer REP count, 10 to 60 elements: at most 480 bytes, so the whole
+/// run stays in the data page whichever way DF points (RSI and RDI start at least 0x200 from
+/// either end of it).
+fn str_setup_long(rng: &mut Rng, c: &mut Case, ctx: &Ctx) {
+    str_setup(rng, c, ctx);
+    c.input.gpr[RCX as usize] = rng.gen_range(10..=60);
+}
+
 fn str_setup(rng: &mut Rng, c: &mut Case, ctx: &Ctx) {
     let s = &mut c.input;
     s.gpr[RSI as usize] = ctx.data + rng.gen_range(0x200..0x400);
@@ -1201,6 +1209,13 @@ fn strings(v: &mut Vec<Form>) {
             v.push(Form::new(mk(&[])).w(s).fix(Fix::Custom(str_setup)));
             for &r in rep {
                 v.push(Form::new(mk(&[r])).w(s).fix(Fix::Custom(str_setup)));
+                v.push(
+                    Form::new(mk(&[r]))
+                        .w(s)
+                        .fix(Fix::Custom(str_setup_long))
+                        .tag("long count")
+                        .weight(0.25),
+                );
             }
         }
     }
