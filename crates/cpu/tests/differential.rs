@@ -127,6 +127,19 @@ fn differential() {
     );
 }
 
+/// SSE arithmetic with unmasked exceptions (#XM compared in full). Ignored, and so reported as
+/// such by cargo, until the emulator's exception flags agree with the host's in every case.
+#[test]
+#[ignore = "emulator differs from the host in a few #XM cases (UE/PE on unmasked underflow)"]
+fn sse_unmasked_exceptions() {
+    let failed = run_all(&forms::unmasked_sse(), "SSE with unmasked exceptions");
+    assert!(
+        failed.is_empty(),
+        "{} forms mismatch: {failed:?}",
+        failed.len()
+    );
+}
+
 /// Control flow, NOPs and the trapping instructions are implemented on every branch: they must
 /// pass, which checks the trampoline, the landing pads and the fault recovery.
 #[test]
@@ -155,8 +168,8 @@ fn form_signature(f: &Form) -> String {
         })
         .collect();
     format!(
-        "{:02x?} w{} gprs {:?} mem {:?} xmm {:?} {:?} fp {} x87 {} imm {:?} exits {:?} fixes {:?} undef {:#x} skip {:#x}",
-        f.bytes, f.width, f.gprs, f.mem, f.xmms, f.lane, f.fp, f.x87, f.imm, f.exits, fixes, f.undef, f.skip
+        "{:02x?} w{} gprs {:?} mem {:?} xmm {:?} {:?} fp {} unmasked {} x87 {} imm {:?} exits {:?} fixes {:?} undef {:#x} skip {:#x}",
+        f.bytes, f.width, f.gprs, f.mem, f.xmms, f.lane, f.fp, f.unmasked, f.x87, f.imm, f.exits, fixes, f.undef, f.skip
     )
 }
 
@@ -379,7 +392,8 @@ fn native_runs_are_sane() {
                 bad.push(format!("{}: host not deterministic", f.name));
                 break;
             }
-            if a.signal.is_some() != expect_fault {
+            let may_fault = f.name.contains("unmasked exceptions");
+            if !may_fault && a.signal.is_some() != expect_fault {
                 bad.push(format!(
                     "{}: native signal {} (fault expected: {expect_fault})",
                     f.name,

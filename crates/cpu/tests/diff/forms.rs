@@ -56,6 +56,8 @@ pub struct Form {
     pub lane: Lane,
     /// Randomize MXCSR rounding, sticky flags, FTZ and DAZ (exceptions stay masked).
     pub fp: bool,
+    /// Also unmask random MXCSR exceptions, so the instruction may raise #XM (SIGFPE).
+    pub unmasked: bool,
     /// Number of valid x87 stack entries (ST0..); 0 = x87 not used.
     pub x87: u8,
     /// A randomized immediate: (offset in bytes, size).
@@ -97,6 +99,7 @@ impl Form {
             xmms: vec![],
             lane: Lane::Int,
             fp: false,
+            unmasked: false,
             x87: 0,
             imm: None,
             exits: vec![],
@@ -140,6 +143,12 @@ impl Form {
     pub fn fp(mut self) -> Self {
         self.fp = true;
         self
+    }
+    /// `fp` with random exceptions unmasked (named "unmasked exceptions": may fault).
+    pub fn unmasked(mut self) -> Self {
+        self.fp = true;
+        self.unmasked = true;
+        self.tag("unmasked exceptions")
     }
     pub fn x87(mut self, n: u8) -> Self {
         self.x87 = n;
@@ -1523,6 +1532,7 @@ fn sse_fp(v: &mut Vec<Form>) {
                     .xmm(&[1, 2], lane)
                     .fp(),
             );
+
             v.push(
                 Form::new(modrm(p, false, false, &[0x0f, o], 10, m, &[]))
                     .xmm(&[10], lane)
@@ -1996,6 +2006,30 @@ fn cx8_equal(rng: &mut Rng, c: &mut Case, ctx: &Ctx) {
 }
 
 /// CMPXCHG8B, MOVNTI, and MMX (registers alias the x87 stack: tags and TOP change).
+/// SSE arithmetic with random MXCSR exceptions unmasked, so #XM (SIGFPE with its si_code) is
+/// compared too. Not yet part of `all()`: the emulator still differs from the host in a few
+/// cases in 1000 (e.g. MULSS underflow with UM and PM unmasked: the host sets UE only, the
+/// emulator UE and PE); `differential::sse_unmasked_exceptions` runs them, ignored until fixed.
+pub fn unmasked_sse() -> Vec<Form> {
+    let kinds: [(&[u8], Lane); 4] = [
+        (&[], Lane::F32),
+        (&[0x66], Lane::F64),
+        (&[0xf3], Lane::F32),
+        (&[0xf2], Lane::F64),
+    ];
+    let mut v = Vec::new();
+    for o in [0x58u8, 0x5c, 0x59, 0x5e, 0x5d, 0x5f, 0x51] {
+        for &(p, lane) in &kinds {
+            v.push(
+                Form::new(modrm(p, false, false, &[0x0f, o], 1, Rm::R(2), &[]))
+                    .xmm(&[1, 2], lane)
+                    .unmasked(),
+            );
+        }
+    }
+    v
+}
+
 /// Accesses that fault on every host: the first page (never mapped) and the kernel half of
 /// the canonical address space. Linux's si_code, si_addr and page-fault error code must match
 /// the emulator's (diff/fault.rs).
