@@ -127,6 +127,48 @@ fn differential() {
     );
 }
 
+/// Blocks of 2 to 6 random straight-line forms run natively as one block and in the emulator
+/// with `Cpu::run` (blocks, chaining, fast paths): every result must agree, undefined flags
+/// included (they follow the host, and a later instruction may read them).
+#[test]
+fn blocks_match_the_host() {
+    let seed = env_u64("CETBOX_DIFF_SEED").unwrap_or(DEFAULT_SEED);
+    let blocks = env_u64("CETBOX_DIFF_BLOCKS").unwrap_or(20000);
+    let h = harness();
+    let pool = diff::block::block_forms(&forms::all());
+    assert!(pool.len() > 300, "too few block forms: {}", pool.len());
+    let mut rng = gen::form_rng(seed, "blocks");
+    let mut failures = Vec::new();
+    for k in 0..blocks {
+        let len = 2 + (k % 5) as usize;
+        let (form, ctx, case) = diff::block::make_block(&h, &pool, &mut rng, len);
+        let end = ctx.pads[0];
+        diff::native::place(h.code, &case.bytes, &ctx.pads);
+        let n = run_native(&h, &case, &ctx.pads);
+        let e = diff::block::run_emu_block(&h, &case.input, &case.mem, end);
+        let d = compare(&form, h.data, &n, &e, CompareOpts::default());
+        if !d.is_empty() {
+            failures.push(format!(
+                "block {k}: {}\n    bytes {:02x?}\n    {}",
+                form.name,
+                case.bytes,
+                d.join("\n    ")
+            ));
+        }
+    }
+    println!(
+        "blocks_match_the_host: {blocks} blocks of 2-6 forms from {} forms, {} failed",
+        pool.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {blocks} blocks differ (seed {seed:#x}); first:\n{}",
+        failures.len(),
+        failures[..failures.len().min(5)].join("\n")
+    );
+}
+
 /// SSE arithmetic with unmasked exceptions (#XM compared in full). Ignored, and so reported as
 /// such by cargo, until the emulator's exception flags agree with the host's in every case.
 #[test]

@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+pub mod block;
 pub mod enc;
 pub mod fault;
 pub mod forms;
