@@ -119,10 +119,35 @@ static void *pthread_fn(void *arg) {
     return NULL;
 }
 
+/* How many mappings smaps marks as shadow stacks. */
+static int count_ss_mappings(void) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmFlags:", 8) && strstr(line, " ss")) n++;
+    fclose(f);
+    return n;
+}
+
+/* Shadow stacks off (§6.1 rule 1): a new thread gets none, RDSSP stays a NOP reading 0, and
+ * no mapping is a shadow stack. */
+static void without_shadow_stacks(void) {
+    uint64_t info[3] = {0, 0, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, pthread_fn, info);
+    pthread_join(t, NULL);
+    printf("pthread: ssp %#lx\n", (unsigned long)info[0]);
+    printf("shadow-stack mappings: %d\n", count_ss_mappings());
+}
+
 int main(void) {
     uint64_t ssp = rdssp();
     printf("main: shadow stacks on %d\n", ssp != 0);
-    if (!ssp) return 0;
+    if (!ssp) {
+        without_shadow_stacks();
+        return 0;
+    }
     printf("main: in a mapping %d\n", find_mapping(ssp, &main_start, &main_end));
     printf("main: ss flag %d\n", has_ss_flag(main_start));
 

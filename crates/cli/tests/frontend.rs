@@ -2,18 +2,26 @@
 //! reports (text and JSON, validated against docs/report-schema.json), audit mode, the
 //! `--shstk=auto` policy and syscall tracing.
 
+mod common;
+
+use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// Every run here takes seconds at most; a hang fails after this.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn cetbox(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cetbox"))
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .output()
-        .unwrap()
+    common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_cetbox"))
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin"),
+        RUN_TIMEOUT,
+    )
 }
 
 fn stderr(o: &Output) -> String {
@@ -34,18 +42,45 @@ fn out_dir() -> PathBuf {
     d
 }
 
-/// Compiles tests/frontend/NAME.c with `flags` into NAME-TAG.
+/// Compiles tests/frontend/NAME.c with `flags` into NAME-TAG, once per test run: tests run
+/// in parallel and several use the same binary, so each is built by the first test that asks
+/// (into a temporary name, then renamed) while the others wait for it.
 fn build(name: &str, tag: &str, flags: &[&str]) -> PathBuf {
-    let exe = out_dir().join(format!("{name}-{tag}"));
-    let st = Command::new("gcc")
-        .args(flags)
-        .arg("-o")
-        .arg(&exe)
-        .arg(root().join(format!("tests/frontend/{name}.c")))
-        .status()
-        .unwrap();
-    assert!(st.success(), "gcc failed for {name}");
-    exe
+    type Slot = Arc<OnceLock<PathBuf>>;
+    static SLOTS: OnceLock<Mutex<HashMap<String, (Vec<String>, Slot)>>> = OnceLock::new();
+    let key = format!("{name}-{tag}");
+    let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    let slot = {
+        let mut m = SLOTS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (known, slot) = m
+            .entry(key.clone())
+            .or_insert_with(|| (flags.clone(), Slot::default()));
+        assert_eq!(*known, flags, "{key} is built with one set of flags");
+        slot.clone()
+    };
+    slot.get_or_init(|| {
+        let exe = out_dir().join(&key);
+        let tmp = out_dir().join(format!("{key}.tmp{}", std::process::id()));
+        let o = common::output_within(
+            Command::new("gcc")
+                .args(&flags)
+                .arg("-o")
+                .arg(&tmp)
+                .arg(root().join(format!("tests/frontend/{name}.c"))),
+            common::TOOL_TIMEOUT,
+        );
+        assert!(
+            o.status.success(),
+            "gcc failed for {name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        std::fs::rename(&tmp, &exe).unwrap();
+        exe
+    })
+    .clone()
 }
 
 fn audit_prog() -> &'static Path {
@@ -152,11 +187,18 @@ fn check_marked_unmarked_and_not_elf() {
     assert_eq!(o.status.code(), Some(2));
     // JSON, with a dynamically linked program: its libraries are resolved like ld.so does.
     let o = cetbox(&["check", "--json", "/bin/true", marked.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let files = v["files"].as_array().unwrap();
     assert_eq!(files.len(), 2);
-    assert_eq!(files[0]["shstk"], false);
+    // /bin/true can run with shadow stacks exactly when it and every object it loads carry
+    // the SHSTK property; readelf decides that here, independently of cetbox (Debian 12's are
+    // unmarked, Ubuntu's and Fedora's marked).
+    let all_marked =
+        files[0]["objects"].as_array().unwrap().iter().all(|o| {
+            common::object_has_shstk(Path::new(o["path"].as_str().expect("resolved path")))
+        });
+    assert_eq!(files[0]["shstk"], all_marked, "{}", files[0]);
+    assert_eq!(o.status.code(), Some(if all_marked { 0 } else { 1 }));
     let libs: Vec<&str> = files[0]["objects"]
         .as_array()
         .unwrap()
@@ -207,7 +249,7 @@ fn shstk_auto_follows_the_markings() {
 #[test]
 fn violation_kills_like_linux_by_default() {
     let p = audit_prog().to_str().unwrap();
-    let native = Command::new(p).output().unwrap();
+    let native = common::output_within(&mut Command::new(p), RUN_TIMEOUT);
     assert_eq!(
         (stdout(&native).as_str(), native.status.code()),
         ("sum=135\n", Some(3))
@@ -218,7 +260,7 @@ fn violation_kills_like_linux_by_default() {
         (stdout(&o).as_str(), o.status.code()),
         ("sum=135\n", Some(3))
     );
-    // On: the first RET after longjmp raises #CP and the process dies of SIGSEGV.
+    // On: the first RET after plain_longjmp raises #CP and the process dies of SIGSEGV.
     let o = cetbox(&["run", "--shstk=on", p]);
     assert_eq!(o.status.signal(), Some(11));
     assert_eq!(stdout(&o), "");
@@ -329,13 +371,10 @@ fn json_report_matches_its_schema() {
         .as_str()
         .unwrap()
         .ends_with("audit.c"));
-    // glibc's longjmp calls __longjmp, which never returns: the shadow stack's top entry is
-    // that call's return address inside longjmp.
-    assert!(
-        lines[0]["shadow_return_address"]["symbol"]
-            .as_str()
-            .unwrap()
-            .contains("longjmp"),
+    // plain_longjmp (audit.c) was called from deep() and never returned: the shadow stack's
+    // top entry is that call's return address in deep.
+    assert_eq!(
+        lines[0]["shadow_return_address"]["symbol"], "deep",
         "{}",
         lines[0]
     );

@@ -5,14 +5,17 @@
 //! Environment:
 //! - `CETBOX_GUEST_FILTER=substr`: only programs whose `area/name` contains `substr`.
 //! - `CETBOX_GUEST_NATIVE_ONLY=1`: run each program natively twice instead and check that it is
-//!   deterministic (the precondition for comparing against cetbox at all).
+//!   deterministic (the precondition for comparing against cetbox at all); the test then fails
+//!   on purpose after its report, since cetbox was not run.
 //! - `CETBOX_GUEST_CETBOX_ARGS="--shstk=on ..."`: extra options for `cetbox run`.
 //! - `CETBOX_GUEST_TIMEOUT=secs`: per-run timeout under cetbox (default 120).
 //! - `CETBOX_TEST_THREADS=n`: worker threads (default: up to 2).
 
 mod common;
 
-use common::{compare, parallel_map, run, Outcome, Spec, Status, Stdin, TempDir};
+use common::{
+    compare, parallel_map, run, violations_in, Outcome, Spec, Status, Stdin, TempDir, Violation,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -133,10 +136,12 @@ fn discover(root: &Path) -> Vec<PathBuf> {
 fn compiler_identity() -> String {
     let mut id = String::new();
     for cc in ["gcc", "g++"] {
-        match Command::new(cc).arg("--version").output() {
-            Ok(o) => id.push_str(&String::from_utf8_lossy(&o.stdout)),
-            Err(e) => panic!("cannot run {cc}: {e}; install gcc, g++ and libc6-dev"),
-        }
+        let o = common::output_within(Command::new(cc).arg("--version"), common::TOOL_TIMEOUT);
+        assert!(
+            o.status.success(),
+            "cannot run {cc}; install gcc, g++ and libc6-dev"
+        );
+        id.push_str(&String::from_utf8_lossy(&o.stdout));
     }
     id
 }
@@ -179,14 +184,15 @@ fn build(g: &Guest, cache: &Path, compiler_id: &str, march: &[&str]) -> Result<P
         return Ok(out);
     }
     let tmp = cache.join(format!("{name}-{key:016x}.tmp{}", std::process::id()));
-    let res = Command::new(compiler)
-        .args(&flags)
-        .arg("-o")
-        .arg(&tmp)
-        .arg(&g.source)
-        .args(&link)
-        .output()
-        .map_err(|e| format!("cannot run {compiler}: {e}"))?;
+    let res = common::output_within(
+        Command::new(compiler)
+            .args(&flags)
+            .arg("-o")
+            .arg(&tmp)
+            .arg(&g.source)
+            .args(&link),
+        common::TOOL_TIMEOUT,
+    );
     if !res.status.success() {
         let _ = std::fs::remove_file(&tmp);
         return Err(format!(
@@ -204,17 +210,35 @@ struct Report {
     pass: bool,
     line: String,
     details: String,
+    /// The built binary (None when the build failed).
+    bin: Option<PathBuf>,
+    /// In audit mode, the violations cetbox reported.
+    violations: Vec<Violation>,
+}
+
+/// What the second run of each program is.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Natively again (the determinism check).
+    NativeTwice,
+    /// Under cetbox with the given extra options.
+    Cetbox,
+    /// Under cetbox with shadow stacks on in audit mode (`--shstk=on --on-violation=continue
+    /// --report=json --report-file=...`): the program must still behave exactly as natively,
+    /// and the violations reported are returned for the caller to check.
+    ShstkAudit,
 }
 
 fn run_guest(
     g: &Guest,
     cache: &Path,
     compiler_id: &str,
-    native_only: bool,
+    mode: Mode,
     cetbox_args: &[String],
     timeout: Duration,
     march: &[&str],
 ) -> Report {
+    let native_only = mode == Mode::NativeTwice;
     let bin = match build(g, cache, compiler_id, march) {
         Ok(b) => b,
         Err(e) => {
@@ -223,9 +247,17 @@ fn run_guest(
                 pass: false,
                 line: format!("FAIL {} (build)", g.id),
                 details: e,
+                bin: None,
+                violations: Vec::new(),
             }
         }
     };
+    let report_dir = TempDir::new("guest-report");
+    let report_file = report_dir.path.join("cet.jsonl");
+    let mut cetbox_args = cetbox_args.to_vec();
+    if mode == Mode::ShstkAudit {
+        cetbox_args.extend(common::shstk_audit_args(&report_file));
+    }
     let spec_for = |cwd: &Path| {
         let mut s = Spec::new(&bin).args(g.args.iter().cloned());
         s.env.extend(g.env.iter().cloned());
@@ -245,7 +277,7 @@ fn run_guest(
         ("native2", run(&spec_for(&d2.path)))
     } else {
         let d2 = TempDir::new("guest");
-        let mut s = spec_for(&d2.path).under_cetbox(cetbox_args);
+        let mut s = spec_for(&d2.path).under_cetbox(&cetbox_args);
         s.timeout = timeout;
         ("cetbox", run(&s))
     };
@@ -275,33 +307,157 @@ fn run_guest(
         pass,
         line,
         details,
+        bin: Some(bin),
+        violations: violations_in(&report_file),
     }
-}
-
-#[test]
-fn guest_programs() {
-    suite(&[]);
 }
 
 /// The suite built for x86-64-v2 (SSE4.2, POPCNT...), run under the default CPU.
 #[test]
 fn guest_programs_x86_64_v2() {
-    suite(&["-march=x86-64-v2"]);
+    fail_on_differences(&run_suite(Mode::Cetbox, &["-march=x86-64-v2"]), &[]);
 }
 
 /// The suite built for x86-64-v3 (AVX2, FMA, BMI2...), run under the default CPU.
 #[test]
 fn guest_programs_x86_64_v3() {
-    suite(&["-march=x86-64-v3"]);
+    fail_on_differences(&run_suite(Mode::Cetbox, &["-march=x86-64-v3"]), &[]);
 }
 
-/// Builds every guest program with `march` added to its flags and compares native and cetbox
-/// runs.
-fn suite(march: &[&str]) {
-    let root = common::repo_root().join("tests/guest");
-    let filter = std::env::var("CETBOX_GUEST_FILTER").unwrap_or_default();
+#[test]
+fn guest_programs() {
     let native_only =
         std::env::var("CETBOX_GUEST_NATIVE_ONLY").is_ok_and(|v| !v.is_empty() && v != "0");
+    let reports = run_suite(
+        if native_only {
+            Mode::NativeTwice
+        } else {
+            Mode::Cetbox
+        },
+        &[],
+    );
+    fail_on_differences(&reports, &[]);
+    // The determinism check never ran cetbox: it must not look like a passing test of it.
+    assert!(
+        !native_only,
+        "CETBOX_GUEST_NATIVE_ONLY: every program is deterministic natively ({} programs), but \
+         cetbox was NOT run; this mode never reports a pass",
+        reports.len()
+    );
+}
+
+/// Where a program's expected shadow-stack violations come from.
+enum Cause {
+    /// A glibc routine linked into the (static) program: its violations are expected exactly
+    /// when that routine has no shadow-stack code (a glibc configured without --enable-cet,
+    /// Debian 12's for one); with it (Ubuntu, Fedora) the program must report nothing.
+    Linked(&'static str),
+    /// A program it starts: violations in the code of the system shell (/bin/sh, whatever it
+    /// is) or of the C library loaded with it are allowed exactly when that object lacks the
+    /// SHSTK marking (dash, for one, leaves its command loop with longjmp).
+    Started,
+}
+
+/// The guest programs expected to report violations under `--shstk=on`, why, and whether
+/// the program may die of it even in audit mode (resynchronizing pops the shadow stack; a
+/// program that keeps switching stacks runs it out and is then killed, as Linux would kill
+/// it at the first violation).
+const SHSTK_EXPECTED: &[(&str, Cause, bool)] = &[
+    // longjmp/siglongjmp out of nested calls or a signal handler, then a RET in the function
+    // that called setjmp: a __longjmp without CET code leaves the skipped frames' entries.
+    ("misc/setjmp", Cause::Linked("__longjmp"), false),
+    ("signals/altstack_nested", Cause::Linked("__longjmp"), false),
+    (
+        "signals/truncated_mapping",
+        Cause::Linked("__longjmp"),
+        false,
+    ),
+    ("threads/unmap_race", Cause::Linked("__longjmp"), false),
+    // swapcontext/setcontext without CET code switch stacks but not shadow stacks.
+    ("misc/ucontext", Cause::Linked("__swapcontext"), true),
+    // vfork: the child's RET out of vfork pops the shared shadow stack, so the parent's RET
+    // mismatches; glibc's CET __vfork pops its return address and jumps instead.
+    ("misc/exec", Cause::Linked("__vfork"), false),
+    ("misc/ipc", Cause::Linked("__vfork"), false),
+    // Both also run /bin/sh -c ...
+    ("misc/exec", Cause::Started, false),
+    ("misc/ipc", Cause::Started, false),
+];
+
+/// Every guest program again with shadow stacks on (audit mode, so a violation is reported
+/// and resynchronized rather than fatal): the output must still match the native run byte for
+/// byte, and violations must be exactly those SHSTK_EXPECTED derives from the objects the
+/// programs link and start — a listed program whose routine lacks CET code must report at
+/// least one in its own code, and no violation may happen anywhere else.
+#[test]
+fn guest_programs_with_shadow_stacks_on() {
+    let reports = run_suite(Mode::ShstkAudit, &[]);
+    let filter = std::env::var("CETBOX_GUEST_FILTER").unwrap_or_default();
+    let shell = std::fs::canonicalize("/bin/sh").expect("/bin/sh");
+    let mut problems = Vec::new();
+    let mut excused = Vec::new();
+    let mut expecting = Vec::new();
+    for r in &reports {
+        let Some(bin) = &r.bin else { continue };
+        let causes: Vec<&(&str, Cause, bool)> =
+            SHSTK_EXPECTED.iter().filter(|e| e.0 == r.id).collect();
+        // The program's own routines that lack CET code and are expected to report.
+        let linked: Vec<&str> = causes
+            .iter()
+            .filter_map(|e| match e.1 {
+                Cause::Linked(f) if !common::function_has_cet(bin, f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        let started = causes.iter().any(|e| matches!(e.1, Cause::Started));
+        let own: Vec<&Violation> = r.violations.iter().filter(|v| v.object == *bin).collect();
+        if !linked.is_empty() {
+            expecting.push(r.id.as_str());
+            if own.is_empty() {
+                problems.push(format!(
+                    "{}: {linked:?} lack CET code, yet no violation was reported",
+                    r.id
+                ));
+            }
+            if causes.iter().any(|e| e.2) {
+                excused.push(r.id.as_str());
+            }
+        } else if !own.is_empty() {
+            problems.push(format!("{}: unexpected violations {own:?}", r.id));
+        }
+        for v in r.violations.iter().filter(|v| v.object != *bin) {
+            let from_started =
+                v.object == shell || v.object.file_name().is_some_and(|n| n == "libc.so.6");
+            if !(started && from_started && !common::object_has_shstk(&v.object)) {
+                problems.push(format!("{}: unexpected violation {v:?}", r.id));
+            }
+        }
+    }
+    // The list names real programs (a renamed program must not drop out silently).
+    for (id, ..) in SHSTK_EXPECTED {
+        if id.contains(filter.as_str()) && !reports.iter().any(|r| r.id == *id) {
+            problems.push(format!("SHSTK_EXPECTED names {id}, which does not exist"));
+        }
+    }
+    println!(
+        "{} programs with --shstk=on; expected to report (this machine's glibc): {}; {} problems",
+        reports.len(),
+        expecting.join(" "),
+        problems.len()
+    );
+    for p in &problems {
+        println!("PROBLEM {p}");
+    }
+    fail_on_differences(&reports, &excused);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Builds every (filtered) guest program, with `march` added to its flags, and runs it natively
+/// and as `mode` says; the caller decides what a difference means.
+fn run_suite(mode: Mode, march: &[&str]) -> Vec<Report> {
+    let root = common::repo_root().join("tests/guest");
+    let filter = std::env::var("CETBOX_GUEST_FILTER").unwrap_or_default();
+    let native_only = mode == Mode::NativeTwice;
     let cetbox_args: Vec<String> = std::env::var("CETBOX_GUEST_CETBOX_ARGS")
         .unwrap_or_default()
         .split_whitespace()
@@ -354,33 +510,39 @@ fn suite(march: &[&str]) {
     );
 
     let reports = parallel_map(guests, common::worker_threads(), |g| {
-        run_guest(
-            g,
-            &cache,
-            &compiler_id,
-            native_only,
-            &cetbox_args,
-            timeout,
-            march,
-        )
+        run_guest(g, &cache, &compiler_id, mode, &cetbox_args, timeout, march)
     });
 
-    let mut passed = 0;
-    let mut failed = Vec::new();
     for r in &reports {
         println!("{}", r.line);
-        if r.pass {
-            passed += 1;
-        } else {
+        if !r.pass {
             println!("{}", r.details.trim_end());
-            failed.push(r.id.clone());
         }
     }
-    let summary = format!("{passed} passed, {} failed", failed.len());
+    reports
+}
+
+/// Panics if a program other than those in `excused` differed from its native run.
+fn fail_on_differences(reports: &[Report], excused: &[&str]) {
+    let failed: Vec<&Report> = reports
+        .iter()
+        .filter(|r| !r.pass && !excused.contains(&r.id.as_str()))
+        .collect();
+    let summary = format!(
+        "{} passed, {} failed{}",
+        reports.iter().filter(|r| r.pass).count(),
+        failed.len(),
+        if excused.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} excused: {})", excused.len(), excused.join(" "))
+        }
+    );
     println!("{summary}");
     if !failed.is_empty() {
-        let mut msg = format!("{summary}: {}\n", failed.join(" "));
-        for r in reports.iter().filter(|r| !r.pass) {
+        let ids: Vec<&str> = failed.iter().map(|r| r.id.as_str()).collect();
+        let mut msg = format!("{summary}: {}\n", ids.join(" "));
+        for r in failed {
             msg.push_str(&format!("{}\n{}\n", r.line, r.details.trim_end()));
         }
         panic!("{msg}");

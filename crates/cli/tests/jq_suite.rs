@@ -35,6 +35,24 @@ fn layout(dir: &Path) {
 
 #[test]
 fn jq_test_drivers_match_native() {
+    drivers(false);
+}
+
+/// Drivers that report shadow-stack violations under `--shstk=on` when the shell and C
+/// library they run are not built for shadow stacks (the drivers are `set -e` dash scripts
+/// whose command substitutions and traps leave through longjmp, and glibc's vfork without CET
+/// code). `common::audit_problems` checks that these and only these report, and never in an
+/// object marked SHSTK.
+const SHSTK_EXPECTED: &[&str] = &["utf8test", "base64test", "onigtest"];
+
+/// The drivers again with shadow stacks on (audit mode): output identical to the native run,
+/// violations exactly in the listed drivers.
+#[test]
+fn jq_test_drivers_with_shadow_stacks_on() {
+    drivers(true);
+}
+
+fn drivers(audit: bool) {
     assert!(
         Path::new(JQ).exists(),
         "{JQ} is missing: install Debian's jq (`apt-get install -y jq`)"
@@ -43,6 +61,8 @@ fn jq_test_drivers_match_native() {
     let mut failures = Vec::new();
     let mut passed = 0;
     for name in DRIVERS {
+        let report_dir = TempDir::new("jq-report");
+        let report_file = report_dir.path.join("cet.jsonl");
         let mut outs = Vec::new();
         for under in [false, true] {
             let dir: PathBuf = base.path.join(format!("{name}-{}", under as u8));
@@ -54,7 +74,12 @@ fn jq_test_drivers_match_native() {
             spec.cwd = Some(dir.clone());
             spec.timeout = Duration::from_secs(60);
             let spec = if under {
-                let mut s = spec.under_cetbox(&[]);
+                let opts = if audit {
+                    common::shstk_audit_args(&report_file)
+                } else {
+                    Vec::new()
+                };
+                let mut s = spec.under_cetbox(&opts);
                 s.timeout = Duration::from_secs(300);
                 s
             } else {
@@ -80,6 +105,14 @@ fn jq_test_drivers_match_native() {
         }
         if let Some(d) = compare("native", native, "cetbox", emulated) {
             details.push_str(&d);
+        }
+        if audit {
+            let found = common::violations_in(&report_file);
+            let shell = std::fs::canonicalize("/bin/sh").expect("/bin/sh");
+            let listed = SHSTK_EXPECTED.contains(&name);
+            for p in common::audit_problems(name, &shell, listed, &found) {
+                details.push_str(&format!("    {p}\n"));
+            }
         }
         if details.is_empty() {
             passed += 1;

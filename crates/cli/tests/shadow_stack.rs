@@ -3,9 +3,15 @@
 //! process. There is no CET hardware here to compare with, so every expected output below is
 //! written from the primary sources docs/acceptance.md names, not taken from cetbox.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Every cetbox run here takes well under a second; a hang fails after this.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Builds a test program from tests/shstk/ once per test run.
 fn program(name: &str) -> PathBuf {
@@ -17,19 +23,21 @@ fn program(name: &str) -> PathBuf {
         let mut m = std::collections::HashMap::new();
         for p in ["vectors", "abi"] {
             let exe = out.join(p);
-            let st = Command::new("gcc")
-                .args([
-                    "-O0",
-                    "-g",
-                    "-static",
-                    "-fcf-protection=none",
-                    "-mno-red-zone",
-                    "-o",
-                ])
-                .arg(&exe)
-                .arg(src.join(format!("{p}.c")))
-                .status()
-                .expect("gcc must be installed");
+            let st = common::output_within(
+                Command::new("gcc")
+                    .args([
+                        "-O0",
+                        "-g",
+                        "-static",
+                        "-fcf-protection=none",
+                        "-mno-red-zone",
+                        "-o",
+                    ])
+                    .arg(&exe)
+                    .arg(src.join(format!("{p}.c"))),
+                common::TOOL_TIMEOUT,
+            )
+            .status;
             assert!(st.success(), "building {p}.c failed");
             m.insert(p.to_string(), exe);
         }
@@ -47,14 +55,15 @@ fn run(prog: &str, case: &str) -> (String, String) {
 /// Like `run`, also returning stderr (where violation reports go).
 fn run_full(prog: &str, case: &str) -> (String, String, String) {
     use std::os::unix::process::ExitStatusExt;
-    let out = Command::new(env!("CARGO_BIN_EXE_cetbox"))
-        .args(["run", "--"])
-        .arg(program(prog))
-        .arg(case)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .output()
-        .unwrap();
+    let out = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_cetbox"))
+            .args(["run", "--"])
+            .arg(program(prog))
+            .arg(case)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin"),
+        RUN_TIMEOUT,
+    );
     let how = match (out.status.code(), out.status.signal()) {
         (Some(c), _) => format!("exit {c}"),
         (_, Some(s)) => format!("signal {s}"),

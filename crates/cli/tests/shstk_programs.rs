@@ -55,14 +55,15 @@ fn build(compiler: &str, source: &Path, flags: &[&str], link: &[&str]) -> PathBu
             return Ok(out);
         }
         let tmp = dir.join(format!("{name}.tmp{}", std::process::id()));
-        let o = Command::new(compiler)
-            .args(flags)
-            .arg("-o")
-            .arg(&tmp)
-            .arg(source)
-            .args(link)
-            .output()
-            .map_err(|e| format!("cannot run {compiler}: {e}"))?;
+        let o = common::output_within(
+            Command::new(compiler)
+                .args(flags)
+                .arg("-o")
+                .arg(&tmp)
+                .arg(source)
+                .args(link),
+            common::TOOL_TIMEOUT,
+        );
         if !o.status.success() {
             return Err(format!(
                 "{compiler} {} {} failed:\n{}",
@@ -492,24 +493,8 @@ fn fork_child_returns_through_copied_frames() {
     );
 }
 
-/// Whether `func` in `bin` uses the shadow-stack instructions (RDSSP/INCSSP), i.e. was built
-/// CET-aware: libgcc's `_Unwind_*` (libgcc/config/i386/shadow-stack-unwind.h) and glibc's
-/// `__longjmp` (sysdeps/x86_64/__longjmp.S) are exactly when their library was built with
-/// -fcf-protection / --enable-cet.
 fn function_has_cet(bin: &Path, func: &str) -> bool {
-    let o = Command::new("objdump")
-        .arg("-d")
-        .arg(format!("--disassemble={func}"))
-        .arg(bin)
-        .output()
-        .expect("objdump (binutils) must be installed");
-    let dis = text(&o.stdout);
-    assert!(
-        dis.contains(&format!("<{func}>:")),
-        "{func} not found in {}",
-        bin.display()
-    );
-    dis.contains("incssp") || dis.contains("rdssp")
+    common::function_has_cet(bin, func)
 }
 
 #[test]

@@ -3,38 +3,58 @@
 //! tests/threads/ run under `cetbox run --shstk=on`. There is no CET hardware to compare with,
 //! so the expected output is written from those sources, not taken from cetbox.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
 
+/// Builds tests/threads/NAME.c once per test run: the tests here run in parallel and share
+/// the binary, so none may run it while another is still linking it.
 fn build(name: &str) -> PathBuf {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/threads")
-        .join(format!("{name}.c"));
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("threads");
-    std::fs::create_dir_all(&out).unwrap();
-    let exe = out.join(name);
-    let st = Command::new("gcc")
-        .args(["-O2", "-static", "-pthread", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .status()
-        .expect("gcc must be installed");
-    assert!(st.success(), "building {name}.c failed");
-    exe
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    assert_eq!(name, "shstk_threads", "one program is built here");
+    BUILT
+        .get_or_init(|| {
+            let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/threads")
+                .join(format!("{name}.c"));
+            let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("threads");
+            std::fs::create_dir_all(&out).unwrap();
+            let exe = out.join(name);
+            let tmp = out.join(format!("{name}.tmp{}", std::process::id()));
+            let o = common::output_within(
+                Command::new("gcc")
+                    .args(["-O2", "-static", "-pthread", "-o"])
+                    .arg(&tmp)
+                    .arg(&src),
+                common::TOOL_TIMEOUT,
+            );
+            assert!(
+                o.status.success(),
+                "building {name}.c failed:\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            std::fs::rename(&tmp, &exe).unwrap();
+            exe
+        })
+        .clone()
 }
 
 /// Runs the program under cetbox with `opts`; returns stdout and how it ended.
 fn run(exe: &PathBuf, opts: &[&str]) -> (String, String) {
     use std::os::unix::process::ExitStatusExt;
-    let out = Command::new(env!("CARGO_BIN_EXE_cetbox"))
-        .arg("run")
-        .args(opts)
-        .arg("--")
-        .arg(exe)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .output()
-        .unwrap();
+    let out = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_cetbox"))
+            .arg("run")
+            .args(opts)
+            .arg("--")
+            .arg(exe)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin"),
+        Duration::from_secs(120),
+    );
     let how = match (out.status.code(), out.status.signal()) {
         (Some(c), _) => format!("exit {c}"),
         (_, Some(s)) => format!("signal {s}"),
@@ -76,6 +96,11 @@ main: still on its shadow stack 1
 fn threads_without_shadow_stacks() {
     let exe = build("shstk_threads");
     let (out, how) = run(&exe, &["--shstk=off"]);
-    assert!(out.starts_with("main: shadow stacks on 0\n"), "{out}");
+    let expected = "\
+main: shadow stacks on 0
+pthread: ssp 0
+shadow-stack mappings: 0
+";
+    assert_eq!(out, expected);
     assert_eq!(how, "exit 0");
 }

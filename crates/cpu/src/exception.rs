@@ -66,6 +66,19 @@ impl From<Fault> for Exception {
 }
 
 impl Exception {
+    /// The fault of the load of a read-modify-write instruction: the processor checks the
+    /// access as a write, so a page fault there has W set in its error code (SDM Vol. 3A,
+    /// 4.7 "Page-Fault Exceptions"; what the host reports for `add $1,(unmapped)`).
+    pub fn as_rmw(self) -> Exception {
+        match self {
+            Exception::PageFault(mut f) if f.access == cetbox_mem::Access::Read => {
+                f.access = cetbox_mem::Access::Write;
+                Exception::PageFault(f)
+            }
+            e => e,
+        }
+    }
+
     /// Traps report RIP after the instruction; everything else is a fault with RIP at it.
     pub fn is_trap(&self) -> bool {
         matches!(

@@ -14,6 +14,7 @@ pub mod interp;
 pub mod level;
 pub mod operand;
 pub mod state;
+pub mod undef;
 
 pub use engine::{Engine, Exit};
 pub use exception::{CpCode, Exception, UdReason};

@@ -88,17 +88,25 @@ fn run_all(forms: &[Form], title: &str) -> Vec<String> {
     failed
 }
 
+/// The forms CETBOX_DIFF_FILTER selects (all without it). A filter that selects nothing would
+/// run zero forms and pass, so it fails instead.
 fn filtered() -> Vec<Form> {
     let all = forms::all();
     match std::env::var("CETBOX_DIFF_FILTER") {
         Ok(f) if !f.is_empty() => {
             let pats: Vec<String> = f.split(',').map(|s| s.trim().to_lowercase()).collect();
-            all.into_iter()
+            let v: Vec<Form> = all
+                .into_iter()
                 .filter(|x| {
                     pats.iter()
                         .any(|p| x.name.to_lowercase().contains(p.as_str()))
                 })
-                .collect()
+                .collect();
+            assert!(
+                !v.is_empty(),
+                "CETBOX_DIFF_FILTER={f:?} selects no form: nothing would be tested"
+            );
+            v
         }
         _ => all,
     }
@@ -119,6 +127,61 @@ fn differential() {
     );
 }
 
+/// Blocks of 2 to 6 random straight-line forms run natively as one block and in the emulator
+/// with `Cpu::run` (blocks, chaining, fast paths): every result must agree, undefined flags
+/// included (they follow the host, and a later instruction may read them).
+#[test]
+fn blocks_match_the_host() {
+    let seed = env_u64("CETBOX_DIFF_SEED").unwrap_or(DEFAULT_SEED);
+    let blocks = env_u64("CETBOX_DIFF_BLOCKS").unwrap_or(20000);
+    let h = harness();
+    let pool = diff::block::block_forms(&forms::all());
+    assert!(pool.len() > 300, "too few block forms: {}", pool.len());
+    let mut rng = gen::form_rng(seed, "blocks");
+    let mut failures = Vec::new();
+    for k in 0..blocks {
+        let len = 2 + (k % 5) as usize;
+        let (form, ctx, case) = diff::block::make_block(&h, &pool, &mut rng, len);
+        let end = ctx.pads[0];
+        diff::native::place(h.code, &case.bytes, &ctx.pads);
+        let n = run_native(&h, &case, &ctx.pads);
+        let e = diff::block::run_emu_block(&h, &case.input, &case.mem, end);
+        let d = compare(&form, h.data, &n, &e, CompareOpts::default());
+        if !d.is_empty() {
+            failures.push(format!(
+                "block {k}: {}\n    bytes {:02x?}\n    {}",
+                form.name,
+                case.bytes,
+                d.join("\n    ")
+            ));
+        }
+    }
+    println!(
+        "blocks_match_the_host: {blocks} blocks of 2-6 forms from {} forms, {} failed",
+        pool.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {blocks} blocks differ (seed {seed:#x}); first:\n{}",
+        failures.len(),
+        failures[..failures.len().min(5)].join("\n")
+    );
+}
+
+/// SSE arithmetic with unmasked exceptions (#XM compared in full). Ignored, and so reported as
+/// such by cargo, until the emulator's exception flags agree with the host's in every case.
+#[test]
+#[ignore = "emulator differs from the host in a few #XM cases (UE/PE on unmasked underflow)"]
+fn sse_unmasked_exceptions() {
+    let failed = run_all(&forms::unmasked_sse(), "SSE with unmasked exceptions");
+    assert!(
+        failed.is_empty(),
+        "{} forms mismatch: {failed:?}",
+        failed.len()
+    );
+}
+
 /// Control flow, NOPs and the trapping instructions are implemented on every branch: they must
 /// pass, which checks the trampoline, the landing pads and the fault recovery.
 #[test]
@@ -131,24 +194,74 @@ fn harness_control_flow_passes() {
     assert!(failed.is_empty(), "harness self-check failed: {failed:?}");
 }
 
-/// Every form decodes to exactly its bytes, names are unique, pads fit.
+/// What makes two forms test the same thing: everything but the name and the case count.
+fn form_signature(f: &Form) -> String {
+    let fixes: Vec<String> = f
+        .fixes
+        .iter()
+        .map(|x| match x {
+            Fix::Range(r, lo, hi) => format!("range {r} {lo} {hi}"),
+            Fix::Count(r) => format!("count {r}"),
+            Fix::Ptr(r, lo, hi) => format!("ptr {r} {lo} {hi}"),
+            Fix::Pad(r, k) => format!("pad {r} {k}"),
+            Fix::Set(r, v) => format!("set {r} {v}"),
+            Fix::Flags(v) => format!("flags {v}"),
+            Fix::Custom(c) => format!("custom {:#x}", *c as usize),
+        })
+        .collect();
+    format!(
+        "{:02x?} w{} gprs {:?} mem {:?} xmm {:?} {:?} fp {} unmasked {} x87 {} imm {:?} exits {:?} fixes {:?} undef {:#x} skip {:#x}",
+        f.bytes, f.width, f.gprs, f.mem, f.xmms, f.lane, f.fp, f.unmasked, f.x87, f.imm, f.exits, fixes, f.undef, f.skip
+    )
+}
+
+/// Problems of a forms table: names that are not unique (repro and CETBOX_DIFF_FILTER go by
+/// name) and forms that repeat another one exactly (cases spent twice on the same thing).
+fn table_problems(forms: &[Form]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    let mut sigs: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for f in forms {
+        if !names.insert(f.name.as_str()) {
+            problems.push(format!("duplicate form name {}", f.name));
+        }
+        if let Some(first) = sigs.insert(form_signature(f), &f.name) {
+            problems.push(format!("{} repeats {first} exactly", f.name));
+        }
+    }
+    problems
+}
+
+/// Every form decodes to exactly its bytes, names are unique, no form repeats another, pads
+/// fit; and the check itself reports a repeated form and a repeated name.
 #[test]
 fn forms_table_is_valid() {
     let all = forms::all();
     let h = harness();
-    let mut names = std::collections::HashSet::new();
+    let problems = table_problems(&all);
+    assert!(problems.is_empty(), "{problems:#?}");
     for f in &all {
-        assert!(
-            names.insert(f.name.clone()),
-            "duplicate form name {}",
-            f.name
-        );
         let _ = h.pads(f);
     }
     assert!(
         all.len() > 500,
         "forms table unexpectedly small: {}",
         all.len()
+    );
+    // The check can fail: the same form twice (renamed as all() renames), and one name twice.
+    let mut broken = all.clone();
+    let mut again = all[7].clone();
+    again.name = format!("{} #2", again.name);
+    broken.push(again);
+    let mut renamed = all[8].clone();
+    renamed.bytes = all[9].bytes.clone();
+    renamed.name = all[3].name.clone();
+    broken.push(renamed);
+    let found = table_problems(&broken);
+    assert!(
+        found.iter().any(|p| p.contains("repeats"))
+            && found.iter().any(|p| p.starts_with("duplicate")),
+        "{found:?}"
     );
     println!("{} forms", all.len());
 }
@@ -302,9 +415,14 @@ fn native_runs_are_sane() {
             data: h.data,
             pads: pads.clone(),
         };
-        let expect_fault = ["divide by zero", "quotient overflow", "misaligned"]
-            .iter()
-            .any(|t| f.name.contains(t));
+        let expect_fault = [
+            "divide by zero",
+            "quotient overflow",
+            "misaligned",
+            "page fault",
+        ]
+        .iter()
+        .any(|t| f.name.contains(t));
         let mut rng = gen::form_rng(0x5a17, &f.name);
         let mut dep = 0u64;
         for _ in 0..40 {
@@ -316,7 +434,8 @@ fn native_runs_are_sane() {
                 bad.push(format!("{}: host not deterministic", f.name));
                 break;
             }
-            if a.signal.is_some() != expect_fault {
+            let may_fault = f.name.contains("unmasked exceptions");
+            if !may_fault && a.signal.is_some() != expect_fault {
                 bad.push(format!(
                     "{}: native signal {} (fault expected: {expect_fault})",
                     f.name,

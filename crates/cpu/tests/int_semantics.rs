@@ -363,7 +363,9 @@ fn shift_counts_0_31_63_and_masking() {
     t.cpu.gpr[RAX] = 0x8000_0000;
     t.ok(&[0xc1, 0xe8, 31]); // shr eax, 31
     assert_eq!(t.cpu.gpr[RAX], 1);
-    assert_eq!(t.flags() & (CF | ZF | SF | OF), 0);
+    // OF is undefined for counts other than 1 (SDM Vol. 2B, SAL/SAR/SHL/SHR "Flags
+    // Affected"); it follows the host (crate::undef), so only the defined flags are checked.
+    assert_eq!(t.flags() & (CF | ZF | SF), 0);
     t.cpu.gpr[RAX] = 0x8000_0000;
     t.ok(&[0xc1, 0xf8, 31]); // sar eax, 31
     assert_eq!(t.cpu.gpr[RAX], 0xffff_ffff);

@@ -485,6 +485,14 @@ fn differential(seed: u64, cases: usize, allow_unmasked: bool) {
     let mut failures = Vec::new();
     let mut big = [0u8; 128];
     let only = std::env::var("X87_FORM").ok();
+    // A name that matches no form would run nothing and pass: refuse it.
+    if let Some(o) = &only {
+        assert!(
+            FORMS.iter().any(|f| f.name == o.as_str()),
+            "X87_FORM={o:?} names no form; the forms are: {:?}",
+            FORMS.iter().map(|f| f.name).collect::<Vec<_>>()
+        );
+    }
     for form in FORMS {
         if only.as_deref().is_some_and(|o| o != form.name) {
             continue;

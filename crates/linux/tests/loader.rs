@@ -39,13 +39,11 @@ fn build(name: &str, src: &str, flags: &[&str]) -> PathBuf {
     let c = dir.join(format!("{name}-{tag}.c"));
     let tmp = dir.join(format!("{name}.tmp{tag}"));
     std::fs::write(&c, src).unwrap();
-    let st = Command::new("gcc")
-        .args(flags)
-        .arg("-o")
-        .arg(&tmp)
-        .arg(&c)
-        .status()
-        .expect("gcc");
+    let st = output_within(
+        Command::new("gcc").args(flags).arg("-o").arg(&tmp).arg(&c),
+        std::time::Duration::from_secs(300),
+    )
+    .status;
     assert!(st.success(), "gcc failed for {name}");
     std::fs::rename(&tmp, &out).unwrap();
     out
@@ -59,12 +57,55 @@ fn static_bin() -> PathBuf {
     build("prog_static", C_PROG, &["-static", "-O1"])
 }
 
-fn run_child(name: &str) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("CETBOX_LOADER_CHILD", name)
-        .output()
+/// Runs `cmd` like `Command::output`, killing it and failing the test if it has not finished
+/// within `limit` (a hang must fail fast, not stall the suite).
+fn output_within(cmd: &mut Command, limit: std::time::Duration) -> std::process::Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = so.read_to_end(&mut v);
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = se.read_to_end(&mut v);
+        v
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    std::process::Output {
+        status,
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+    }
+}
+
+fn run_child(name: &str) {
+    let out = output_within(
+        Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .env("CETBOX_LOADER_CHILD", name),
+        std::time::Duration::from_secs(120),
+    );
     let so = String::from_utf8_lossy(&out.stdout);
     let se = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -1001,7 +1042,9 @@ fn procfs_checks(t: &mut Thread, bin: &Path) {
         if f.len() > 5 {
             assert_eq!(l.find(f[5]), Some(73), "{l}");
         } else {
-            assert!(l.ends_with(" 0 ") || l.ends_with(' '), "{l:?}");
+            // An unnamed (anonymous) mapping: device 00:00, inode 0, and the trailing space
+            // Linux's show_vma_header_prefix leaves when no name follows (fs/proc/task_mmu.c).
+            assert!(l.ends_with(" 00:00 0 "), "{l:?}");
         }
         if l.ends_with(canon.to_str().unwrap()) {
             n_exe += 1;
@@ -1049,15 +1092,29 @@ fn procfs_checks(t: &mut Thread, bin: &Path) {
     let ss = t.mem().map(&req).unwrap();
     let sm = String::from_utf8(procfs::smaps(t)).unwrap();
     let start = format!("{ss:08x}-");
+    // The shadow stack's block: its header line through its own VmFlags line (the last line
+    // of every smaps entry), and nothing of the next entry.
     let block: Vec<&str> = sm
         .split_inclusive('\n')
         .skip_while(|l| !l.starts_with(&start))
-        .take_while(|l| !l.starts_with("VmFlags") || true)
         .collect();
-    assert!(block[0].contains(" rw-p 00000000 00:00 0 "), "{}", block[0]);
+    let end = block
+        .iter()
+        .position(|l| l.starts_with("VmFlags:"))
+        .expect("the block ends with VmFlags");
+    let block = &block[..=end];
+    assert!(
+        block[0].ends_with(" rw-p 00000000 00:00 0 \n"),
+        "{}",
+        block[0]
+    );
     assert_eq!(block[1], "Size:                  8 kB\n");
-    let flags = block.iter().find(|l| l.starts_with("VmFlags:")).unwrap();
-    assert_eq!(*flags, "VmFlags: rd wr mr mw me ac ss \n");
+    assert_eq!(
+        block.iter().filter(|l| l.contains(" kB\n")).count(),
+        block.len() - 3,
+        "every line between the header and THPeligible/VmFlags is a size: {block:?}"
+    );
+    assert_eq!(block[end], "VmFlags: rd wr mr mw me ac ss \n");
     let stack_flags = cetbox_linux::procfs::vm_flags(&t.mem().find_vma(t.cpu.gpr[4]).unwrap());
     assert_eq!(stack_flags, "VmFlags: rd wr mr mw me gd ac \n");
     // /proc/self/mem: forced writes reach read-only and shadow-stack pages.

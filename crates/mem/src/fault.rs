@@ -32,6 +32,11 @@ impl Fault {
         if self.kind == FaultKind::Protection && self.present {
             e |= 0x1;
         }
+        // An address at or above TASK_SIZE_MAX (the last user page's start) gets P set, as if
+        // a kernel page were present (arch/x86/mm/fault.c, sanitize_error_code).
+        if self.addr >= crate::USER_LIMIT - crate::PAGE_SIZE {
+            e |= 0x1;
+        }
         if self.access.is_write() {
             e |= 0x2;
         }

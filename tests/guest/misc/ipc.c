@@ -26,27 +26,33 @@
 extern char **environ;
 
 static void pipes_and_polling(void) {
-    int p[2];
+    /* The child keeps its write end open until the parent has polled and read (ack), so
+     * poll sees POLLIN alone, never POLLHUP, whoever runs first. */
+    int p[2], ack[2];
     pipe(p);
+    pipe(ack);
     pid_t c = fork();
     if (c == 0) {
         close(p[0]);
-        usleep(50000);
+        close(ack[1]);
         write(p[1], "abc", 3);
-        usleep(50000);
+        char k;
+        read(ack[0], &k, 1);
         _exit(0);
     }
     close(p[1]);
+    close(ack[0]);
     struct pollfd pf = {.fd = p[0], .events = POLLIN};
-    int r = poll(&pf, 1, 5000);
+    int r = poll(&pf, 1, -1);
     printf("poll: %d revents=%#x\n", r, pf.revents);
     char b[8];
     printf("read %zd\n", read(p[0], b, sizeof b));
+    write(ack[1], "k", 1);
+    close(ack[1]);
     fd_set rs;
     FD_ZERO(&rs);
     FD_SET(p[0], &rs);
-    struct timeval tv = {5, 0};
-    r = select(p[0] + 1, &rs, NULL, NULL, &tv);
+    r = select(p[0] + 1, &rs, NULL, NULL, NULL);
     printf("select after writer exit: %d isset=%d read=%zd\n", r, FD_ISSET(p[0], &rs), read(p[0], b, 8));
     waitpid(c, NULL, 0);
     close(p[0]);
@@ -63,7 +69,7 @@ static void pipes_and_polling(void) {
         write(q[1], "z", 1);
         _exit(0);
     }
-    r = epoll_wait(ep, out, 4, 5000);
+    r = epoll_wait(ep, out, 4, -1);
     printf("epoll: %d data=%lu events=%#x\n", r, (unsigned long)out[0].data.u64, out[0].events);
     waitpid(c, NULL, 0);
     close(ep);

@@ -40,11 +40,24 @@ int main(void) {
     printf("mask restored: ALRM blocked=%d\n", sigismember(&cur, SIGALRM));
     sigprocmask(SIG_SETMASK, &old, NULL);
 
+    /* pause() cannot unblock atomically, so a one-shot timer could fire before it and leave
+     * it waiting forever: a periodic timer ends pause() whenever it starts. */
     got = 0;
-    struct itimerval it = {{0, 0}, {0, 50000}};
+    struct itimerval it = {{0, 50000}, {0, 50000}};
     setitimer(ITIMER_REAL, &it, NULL);
     r = pause();
-    printf("pause: ret=%d errno=%s got=%d\n", r, strerrorname_np(errno), got);
+    int e = errno;
+    memset(&it, 0, sizeof it);
+    setitimer(ITIMER_REAL, &it, NULL);
+    printf("pause: ret=%d errno=%s got=%d\n", r, strerrorname_np(e), got);
+    /* A one-shot timer is disarmed once it has fired (waited for with SIGALRM blocked). */
+    sigprocmask(SIG_BLOCK, &block, NULL);
+    got = 0;
+    struct itimerval once = {{0, 0}, {0, 20000}};
+    setitimer(ITIMER_REAL, &once, NULL);
+    sigemptyset(&wait);
+    while (!got) sigsuspend(&wait);
+    sigprocmask(SIG_SETMASK, &old, NULL);
     getitimer(ITIMER_REAL, &it);
     printf("itimer disarmed: %d\n", it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0);
 

@@ -4,11 +4,13 @@
 // an untimed wait is restarted after an SA_RESTART handler, a timed one returns EINTR.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -20,28 +22,68 @@ static long futex(void *uaddr, int op, uint32_t val, const void *ts_or_val2, voi
 static const char *err(long r) { return r == -1 ? strerrorname_np(errno) : "ok"; }
 
 static uint32_t A, B, C;
-static volatile int arrived;
+static volatile pid_t tids[8];
 static long results[8];
+
+static pid_t gettid_(void) { return (pid_t)syscall(SYS_gettid); }
+
+/* Publishes the calling thread's tid in tids[i] and returns it. */
+static void arrive(int i) { __atomic_store_n(&tids[i], gettid_(), __ATOMIC_SEQ_CST); }
+
+/* The tid thread i published (waiting for it to start). */
+static pid_t tid_of(int i) {
+    pid_t t;
+    while ((t = __atomic_load_n(&tids[i], __ATOMIC_SEQ_CST)) == 0) usleep(1000);
+    return t;
+}
+
+/* Waits until thread `tid` of this process sleeps inside system call `nr` (whose first
+ * argument is `arg0`, unless that is NULL). /proc/<pid>/task/<tid>/syscall shows the number
+ * and arguments only while the thread is blocked and "running" otherwise (Linux
+ * fs/proc/base.c, proc_pid_syscall, via task_current_syscall), so this is real
+ * synchronization; the loop only retries until it is true. */
+static void wait_blocked(pid_t tid, long nr, const void *arg0) {
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+    for (;;) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t n = read(fd, buf, sizeof buf - 1);
+            close(fd);
+            if (n > 0) {
+                buf[n] = 0;
+                char *end;
+                long got = strtol(buf, &end, 10);
+                if (end != buf && got == nr &&
+                    (arg0 == NULL || strtoul(end, NULL, 16) == (unsigned long)arg0))
+                    return;
+            }
+        }
+        usleep(1000);
+    }
+}
+
+/* Waits until the threads 0..n-1 are all asleep in a futex call on `word`. */
+static void settle(int n, void *word) {
+    for (int i = 0; i < n; i++) wait_blocked(tid_of(i), SYS_futex, word);
+}
 
 static void *wait_on_A(void *arg) {
     long i = (long)arg;
-    __atomic_add_fetch(&arrived, 1, __ATOMIC_SEQ_CST);
+    arrive(i);
     results[i] = futex(&A, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
     return NULL;
 }
 static void *wait_bitset(void *arg) {
     (void)arg;
-    __atomic_add_fetch(&arrived, 1, __ATOMIC_SEQ_CST);
+    arrive(0);
     return (void *)futex(&C, FUTEX_WAIT_BITSET_PRIVATE, 0, NULL, NULL, 0x1);
 }
 
-static pid_t gettid_(void) { return (pid_t)syscall(SYS_gettid); }
 static uint32_t pi_word;
-static volatile pid_t locker_tid;
 static void *pi_locker(void *arg) {
     (void)arg;
-    locker_tid = gettid_();
-    __atomic_add_fetch(&arrived, 1, __ATOMIC_SEQ_CST);
+    arrive(0);
     long r = futex(&pi_word, FUTEX_LOCK_PI_PRIVATE, 0, NULL, NULL, 0);
     uint32_t w = __atomic_load_n(&pi_word, __ATOMIC_SEQ_CST);
     int owner_is_me = (w & FUTEX_TID_MASK) == (uint32_t)gettid_();
@@ -54,15 +96,10 @@ static void on_usr1(int s) { (void)s; handled++; }
 static uint32_t D;
 static void *sig_waiter(void *arg) {
     long timed = (long)arg;
-    struct timespec ts = {30, 0};
-    __atomic_add_fetch(&arrived, 1, __ATOMIC_SEQ_CST);
+    struct timespec ts = {3600, 0};
+    arrive(0);
     long r = futex(&D, FUTEX_WAIT_PRIVATE, 0, timed ? &ts : NULL, NULL, 0);
     return (void *)(r == -1 ? (long)errno : 0L);
-}
-
-static void settle(int n) {
-    while (__atomic_load_n(&arrived, __ATOMIC_SEQ_CST) < n) usleep(1000);
-    usleep(50000);
 }
 
 int main(void) {
@@ -78,10 +115,10 @@ int main(void) {
     printf("bad timeout: %s\n", err(futex(&A, FUTEX_WAIT_PRIVATE, 1, &bad, NULL, 0)));
 
     A = 0;
-    arrived = 0;
+    memset((void *)tids, 0, sizeof tids);
     pthread_t t[4];
     for (long i = 0; i < 4; i++) pthread_create(&t[i], NULL, wait_on_A, (void *)i);
-    settle(4);
+    settle(4, &A);
     printf("wake one: %ld\n", futex(&A, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0));
     printf("cmp_requeue wrong value: %s\n",
            err(futex(&A, FUTEX_CMP_REQUEUE_PRIVATE, 0, (void *)1L, &B, 7)));
@@ -96,10 +133,10 @@ int main(void) {
     for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
     printf("waiters returned %ld %ld %ld %ld\n", results[0], results[1], results[2], results[3]);
 
-    arrived = 0;
+    memset((void *)tids, 0, sizeof tids);
     pthread_t bt;
     pthread_create(&bt, NULL, wait_bitset, NULL);
-    settle(1);
+    settle(1, &C);
     printf("wake_bitset other bits: %ld\n", futex(&C, FUTEX_WAKE_BITSET_PRIVATE, 1, NULL, NULL, 0x2));
     printf("wake_bitset matching: %ld\n", futex(&C, FUTEX_WAKE_BITSET_PRIVATE, 1, NULL, NULL, 0x3));
     void *r;
@@ -115,10 +152,10 @@ int main(void) {
     long locked = futex(&pi_word, FUTEX_LOCK_PI_PRIVATE, 0, NULL, NULL, 0);
     printf("lock_pi free: %ld, owner is me %d\n", locked, (pi_word & FUTEX_TID_MASK) == (uint32_t)gettid_());
     printf("lock_pi again: %s\n", err(futex(&pi_word, FUTEX_LOCK_PI_PRIVATE, 0, NULL, NULL, 0)));
-    arrived = 0;
+    memset((void *)tids, 0, sizeof tids);
     pthread_t pt;
     pthread_create(&pt, NULL, pi_locker, NULL);
-    settle(1);
+    settle(1, &pi_word);
     printf("waiters bit set: %d\n", !!(pi_word & FUTEX_WAITERS));
     printf("unlock_pi: %ld\n", futex(&pi_word, FUTEX_UNLOCK_PI_PRIVATE, 0, NULL, NULL, 0));
     pthread_join(pt, &r);
@@ -135,26 +172,34 @@ int main(void) {
     sa.sa_flags = SA_RESTART;
     sigaction(SIGUSR1, &sa, NULL);
     for (long timed = 0; timed < 2; timed++) {
-        arrived = 0;
+        memset((void *)tids, 0, sizeof tids);
         handled = 0;
         pthread_t st;
         pthread_create(&st, NULL, sig_waiter, (void *)timed);
-        settle(1);
+        settle(1, &D);
         pthread_kill(st, SIGUSR1);
         while (!handled) usleep(1000);
-        usleep(50000);
-        long woke = futex(&D, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-        pthread_join(st, &r);
+        long woke;
+        if (timed) {
+            /* The timed wait ends with EINTR: nobody is left to wake. */
+            pthread_join(st, &r);
+            woke = futex(&D, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        } else {
+            /* The untimed one went back to sleep on D after the handler. */
+            settle(1, &D);
+            woke = futex(&D, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+            pthread_join(st, &r);
+        }
         printf("%s wait, SA_RESTART handler: %s, later wake found %ld\n", timed ? "timed" : "untimed",
                r ? strerrorname_np((int)(long)r) : "woken", woke);
     }
     sa.sa_flags = 0;
     sigaction(SIGUSR1, &sa, NULL);
-    arrived = 0;
+    memset((void *)tids, 0, sizeof tids);
     handled = 0;
     pthread_t st;
     pthread_create(&st, NULL, sig_waiter, (void *)0);
-    settle(1);
+    settle(1, &D);
     pthread_kill(st, SIGUSR1);
     pthread_join(st, &r);
     printf("untimed wait, handler without SA_RESTART: %s\n", strerrorname_np((int)(long)r));

@@ -6,11 +6,14 @@
 // SA_RESTART).
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define N 4
@@ -36,9 +39,38 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* Waits (without a deadline: the test runner's timeout catches a signal that never comes)
+ * until a handler has counted v hits. */
 static void wait_for(volatile sig_atomic_t *p, int v) {
-    for (int i = 0; i < 5000 && *p < v; i++) usleep(1000);
+    while (*p < v) usleep(1000);
 }
+
+/* Waits until thread `tid` of this process sleeps inside system call `nr` (whose first
+ * argument is `arg0`, unless that is NULL). /proc/<pid>/task/<tid>/syscall shows the number
+ * and arguments only while the thread is blocked and "running" otherwise (Linux
+ * fs/proc/base.c, proc_pid_syscall, via task_current_syscall), so this is real
+ * synchronization; the loop only retries until it is true. */
+static void wait_blocked(pid_t tid, long nr, const void *arg0) {
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+    for (;;) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t n = read(fd, buf, sizeof buf - 1);
+            close(fd);
+            if (n > 0) {
+                buf[n] = 0;
+                char *end;
+                long got = strtol(buf, &end, 10);
+                if (end != buf && got == nr &&
+                    (arg0 == NULL || strtoul(end, NULL, 16) == (unsigned long)arg0))
+                    return;
+            }
+        }
+        usleep(1000);
+    }
+}
+
 
 static void *inherits(void *arg) {
     (void)arg;
@@ -75,12 +107,12 @@ static void *sigwaiter(void *arg) {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int flag;
-static volatile int in_wait;
+static volatile pid_t in_wait;
 static void *cond_sleeper(void *arg) {
     (void)arg;
     my_index = 0;
     pthread_mutex_lock(&mu);
-    in_wait = 1;
+    in_wait = (pid_t)syscall(SYS_gettid);
     while (!flag) pthread_cond_wait(&cv, &mu);
     pthread_mutex_unlock(&mu);
     return NULL;
@@ -89,7 +121,7 @@ static sem_t sem;
 static void *sem_sleeper(void *arg) {
     (void)arg;
     my_index = 1;
-    in_wait = 1;
+    in_wait = (pid_t)syscall(SYS_gettid);
     int r = sem_wait(&sem);
     return (void *)(long)(r == -1 ? errno : 0);
 }
@@ -159,12 +191,13 @@ int main(void) {
     sa.sa_flags = SA_RESTART;
     sigaction(SIGUSR1, &sa, NULL);
     memset((void *)hits, 0, sizeof hits);
+    in_wait = 0;
     pthread_create(&x, NULL, cond_sleeper, NULL);
     while (!in_wait) usleep(1000);
-    usleep(20000);
+    /* Interrupt it while it sleeps in the condition variable's futex. */
+    wait_blocked(in_wait, SYS_futex, NULL);
     pthread_kill(x, SIGUSR1);
     wait_for(&hits[0][0], 1);
-    usleep(20000);
     pthread_mutex_lock(&mu);
     flag = 1;
     pthread_cond_signal(&cv);
@@ -178,7 +211,9 @@ int main(void) {
     in_wait = 0;
     pthread_create(&x, NULL, sem_sleeper, NULL);
     while (!in_wait) usleep(1000);
-    usleep(20000);
+    /* sem_wait's futex word is the semaphore's value, at its start (glibc
+     * nptl/sem_waitcommon.c, little-endian 64-bit layout). */
+    wait_blocked(in_wait, SYS_futex, &sem);
     pthread_kill(x, SIGUSR1);
     pthread_join(x, &r);
     printf("sem_wait interrupted: %s, hits %d\n", strerror((int)(long)r), hits[1][0]);

@@ -14,11 +14,21 @@ int main(void) {
     struct timespec res;
     int rc = clock_getres(CLOCK_MONOTONIC, &res);
     printf("getres monotonic rc %d, res <= 1ms %d\n", rc, res.tv_sec == 0 && res.tv_nsec <= 1000000);
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
+    /* Only orderings Linux guarantees, whatever the scheduling delays between the calls:
+     * CLOCK_REALTIME and gettimeofday read the same clock (kernel/time/timekeeping.c,
+     * ktime_get_real_ts64), so readings taken in sequence never decrease; time() reads the
+     * tick-updated seconds (ktime_get_real_seconds), which lag the fine clock by less than
+     * a tick and never lead it, so it lies in [tv0.tv_sec - 1, tv1.tv_sec]. */
+    long long r0 = ns(CLOCK_REALTIME);
+    struct timeval tv0, tv1;
+    gettimeofday(&tv0, NULL);
     time_t now = time(NULL);
-    long long rt = ns(CLOCK_REALTIME) / 1000000000LL;
-    printf("time/gettimeofday/clock_gettime agree: %d %d\n", (long long)now - tv.tv_sec <= 1 && (long long)now >= tv.tv_sec, rt - now <= 1 && rt >= now);
+    gettimeofday(&tv1, NULL);
+    long long r1 = ns(CLOCK_REALTIME);
+    long long us0 = tv0.tv_sec * 1000000LL + tv0.tv_usec, us1 = tv1.tv_sec * 1000000LL + tv1.tv_usec;
+    printf("time/gettimeofday/clock_gettime agree: %d %d\n",
+           (long long)now >= (long long)tv0.tv_sec - 1 && (long long)now <= (long long)tv1.tv_sec,
+           r0 / 1000 <= us0 && us0 <= us1 && us1 <= r1 / 1000 + 1);
     printf("after 2020: %d\n", now > 1577836800);
     long long t0 = ns(CLOCK_MONOTONIC);
     struct timespec req = {0, 20000000};
@@ -41,7 +51,11 @@ int main(void) {
     rc = getrusage(RUSAGE_SELF, &ru);
     printf("getrusage rc %d maxrss>0 %d\n", rc, ru.ru_maxrss > 0);
     printf("CLOCKS_PER_SEC %ld sysconf(_SC_CLK_TCK) %ld\n", (long)CLOCKS_PER_SEC, sysconf(_SC_CLK_TCK));
-    printf("boottime >= monotonic: %d\n", ns(CLOCK_BOOTTIME) >= ns(CLOCK_MONOTONIC) - 1000000);
+    /* CLOCK_BOOTTIME is CLOCK_MONOTONIC plus the time spent suspended, so a BOOTTIME reading
+     * taken after a MONOTONIC one is never smaller (the order of the two reads is fixed). */
+    long long mono = ns(CLOCK_MONOTONIC);
+    long long boot = ns(CLOCK_BOOTTIME);
+    printf("boottime >= monotonic: %d\n", boot >= mono);
     printf("coarse clocks work: %d\n", ns(CLOCK_MONOTONIC_COARSE) > 0 && ns(CLOCK_REALTIME_COARSE) > 0);
     printf("bad clock id: %d\n", clock_gettime((clockid_t)12345, &res));
     return 0;

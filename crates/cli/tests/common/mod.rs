@@ -434,3 +434,208 @@ pub fn check(label: &str, native: &Outcome, emulated: &Outcome) -> (String, bool
     );
     (line, pass, details)
 }
+
+/// How long a compiler or a quick helper command may take before the test fails.
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `cmd.output()` with stdin from /dev/null (as `Command::output` does), but in its own
+/// process group and killed with every descendant after `timeout`, so a hang fails the test
+/// at once instead of stalling the suite; panics then, naming the command.
+pub fn output_within(cmd: &mut Command, timeout: Duration) -> std::process::Output {
+    cmd.stdin(Stdio::null());
+    output_keeping_stdin(cmd, timeout)
+}
+
+/// `output_within` for a command whose stdin the caller has set.
+pub fn output_keeping_stdin(cmd: &mut Command, timeout: Duration) -> std::process::Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: only async-signal-safe calls (setpgid) run between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setpgid(0, 0);
+            Ok(())
+        });
+    }
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let pid = child.id() as i32;
+    let mut out = child.stdout.take().expect("stdout pipe");
+    let mut err = child.stderr.take().expect("stderr pipe");
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = match rx.recv_timeout(timeout) {
+        Ok(r) => r.unwrap_or_else(|e| panic!("waiting for {what}: {e}")),
+        Err(_) => {
+            // SAFETY: kill(2) on our own child's process group has no memory-safety
+            // preconditions.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+            let _ = rx.recv();
+            panic!("{what} did not finish within {timeout:?}");
+        }
+    };
+    // Descendants that outlive the child would keep the pipes open; end them too.
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
+    std::process::Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    }
+}
+
+/// `child.wait()` with a deadline: after `timeout` the child is killed and the test fails.
+pub fn wait_within(child: &mut std::process::Child, timeout: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => return st,
+            Ok(None) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("child {} did not finish within {timeout:?}", child.id());
+            }
+            Err(e) => panic!("waiting for child {}: {e}", child.id()),
+        }
+    }
+}
+
+/// Whether `func` in `bin` uses the shadow-stack instructions (RDSSP/INCSSP), i.e. was built
+/// CET-aware: libgcc's `_Unwind_*`, glibc's `__longjmp`, `__vfork` and the ucontext functions
+/// carry them exactly when their library was built with -fcf-protection / --enable-cet. Tests
+/// derive their shadow-stack expectations from this, not from the distribution they run on.
+pub fn function_has_cet(bin: &Path, func: &str) -> bool {
+    // objdump labels code with one of the names at an address (__vfork is also __libc_vfork
+    // and vfork), so every alias of `func` is tried.
+    let nm = output_within(Command::new("nm").arg(bin), TOOL_TIMEOUT);
+    let nm = String::from_utf8_lossy(&nm.stdout);
+    let addr = nm
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(a, rest)| (a, rest)))
+        .find(|(_, rest)| rest.split_whitespace().nth(1) == Some(func))
+        .map(|(a, _)| a.to_string());
+    let mut names = vec![func.to_string()];
+    if let Some(a) = &addr {
+        names.extend(
+            nm.lines()
+                .filter(|l| l.starts_with(a.as_str()))
+                .filter_map(|l| l.split_whitespace().nth(2))
+                .filter(|n| *n != func)
+                .map(String::from),
+        );
+    }
+    for name in &names {
+        let o = output_within(
+            Command::new("objdump")
+                .arg("-d")
+                .arg(format!("--disassemble={name}"))
+                .arg(bin),
+            TOOL_TIMEOUT,
+        );
+        let dis = String::from_utf8_lossy(&o.stdout);
+        if dis.contains(&format!("<{name}>:")) {
+            return dis.contains("incssp") || dis.contains("rdssp");
+        }
+    }
+    panic!(
+        "{func} not found in {} (objdump and nm from binutils must be installed)",
+        bin.display()
+    );
+}
+
+/// Whether the ELF object at `path` carries the x86 SHSTK property (GNU property note
+/// GNU_PROPERTY_X86_FEATURE_1_AND with SHSTK, as `readelf -n` shows it): built for shadow
+/// stacks, so no violation may happen in its code.
+pub fn object_has_shstk(path: &Path) -> bool {
+    let o = output_within(Command::new("readelf").arg("-n").arg(path), TOOL_TIMEOUT);
+    assert!(
+        o.status.success(),
+        "readelf -n {} failed (binutils must be installed)",
+        path.display()
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .any(|l| l.contains("x86 feature") && l.contains("SHSTK"))
+}
+
+/// One violation of a JSON report: its kind, and the symbol and object of the instruction.
+#[derive(Debug)]
+pub struct Violation {
+    pub kind: String,
+    pub symbol: String,
+    pub object: PathBuf,
+}
+
+/// The violations of a JSON report file (one object per line; summaries have "type":
+/// "summary").
+pub fn violations_in(report: &Path) -> Vec<Violation> {
+    let text = std::fs::read_to_string(report).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] != "summary")
+        .map(|v| Violation {
+            kind: v["kind"].as_str().unwrap_or("?").to_string(),
+            symbol: v["instruction"]["symbol"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string(),
+            object: PathBuf::from(v["instruction"]["object"].as_str().unwrap_or("?")),
+        })
+        .collect()
+}
+
+/// The options of a `--shstk=on` audit run reporting to `report` as JSON: violations are
+/// reported and resynchronized, so the program keeps running and can be compared with its
+/// native run.
+pub fn shstk_audit_args(report: &Path) -> Vec<String> {
+    vec![
+        "--shstk=on".into(),
+        "--on-violation=continue".into(),
+        "--report=json".into(),
+        format!("--report-file={}", report.display()),
+    ]
+}
+
+/// What is wrong with the violations an audit run of case `name` (program `prog`) reported.
+/// `listed`: the suite's explicit list names the case as reporting violations on a C library
+/// or program not built for shadow stacks. Then, when `prog` lacks the SHSTK marking, at
+/// least one violation must be reported; an unlisted case must report none; and no violation
+/// may ever happen in the code of an object that carries the marking.
+pub fn audit_problems(name: &str, prog: &Path, listed: bool, found: &[Violation]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for v in found {
+        if v.object.exists() && object_has_shstk(&v.object) {
+            problems.push(format!(
+                "{name}: violation in an object built for shadow stacks: {v:?}"
+            ));
+        }
+    }
+    if listed && found.is_empty() && !object_has_shstk(prog) {
+        problems.push(format!(
+            "{name}: listed as reporting violations ({} lacks SHSTK), none reported",
+            prog.display()
+        ));
+    }
+    if !listed && !found.is_empty() {
+        problems.push(format!("{name}: unexpected violations {found:?}"));
+    }
+    problems
+}

@@ -5,7 +5,7 @@ use super::Handler;
 use crate::exception::Result;
 use crate::flags::FlagOp;
 use crate::operand::size_mask;
-use crate::Cpu;
+use crate::{Cpu, Exception};
 use iced_x86::{Code, Instruction, Mnemonic, OpKind};
 
 pub(crate) const ADD: u8 = 0;
@@ -82,7 +82,10 @@ pub(crate) fn rmw(
         let old = cpu.mem.atomic_rmw(addr, size, &mut |o| Some(f(o)))?;
         return Ok((old, f(old)));
     }
-    let old = cpu.mem.read_sized(addr, size)?;
+    let old = cpu
+        .mem
+        .read_sized(addr, size)
+        .map_err(|f| Exception::from(f).as_rmw())?;
     let new = f(old);
     cpu.mem.write_sized(addr, size, new)?;
     Ok((old, new))

@@ -4,7 +4,7 @@ use super::Handler;
 use crate::exception::Result;
 use crate::flags::{CF, OF};
 use crate::operand::{sign_extend, size_mask};
-use crate::{Cpu, Exception};
+use crate::{undef, Cpu, Exception};
 use iced_x86::{Code, Instruction, Mnemonic};
 
 pub fn lookup(code: Code) -> Option<Handler> {
@@ -18,13 +18,26 @@ pub fn lookup(code: Code) -> Option<Handler> {
     })
 }
 
-/// Flags after a multiply: CF = OF = `overflow`. SF, ZF, AF and PF are undefined in the SDM;
-/// the host leaves them unchanged.
+/// Flags after a multiply of `a` by `b`: CF = OF = `overflow`. SF, ZF, AF and PF are
+/// undefined in the SDM and follow the host (`crate::undef`): an AMD host leaves them
+/// unchanged; on others they are the host's own.
 #[inline(always)]
-pub(crate) fn mul_flags(cpu: &mut Cpu, overflow: bool) {
+pub(crate) fn mul_flags(
+    cpu: &mut Cpu,
+    overflow: bool,
+    kind: undef::Mul,
+    size: u32,
+    a: u64,
+    b: u64,
+) {
     cpu.flags.materialize();
-    let b = &mut cpu.flags.bits;
-    *b = (*b & !(CF | OF)) | (overflow as u64 * (CF | OF));
+    let fin = cpu.flags.bits;
+    let bits = &mut cpu.flags.bits;
+    *bits = (*bits & !(CF | OF)) | (overflow as u64 * (CF | OF));
+    if !undef::host_is_amd() {
+        let host = undef::mul(kind, size, a, b, fin);
+        *bits = undef::take(*bits, undef::MUL_UNDEFINED, host);
+    }
 }
 
 /// Writes the double-width result of a one-operand multiply or divide: AX for bytes,
@@ -57,7 +70,7 @@ fn mul(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let lo = p as u64 & size_mask(size);
     let hi = (p >> w) as u64 & size_mask(size);
     write_pair(cpu, size, lo, hi);
-    mul_flags(cpu, hi != 0);
+    mul_flags(cpu, hi != 0, undef::Mul::Unsigned, size, a as u64, b as u64);
     Ok(())
 }
 
@@ -71,7 +84,7 @@ fn imul1(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let hi = (p >> w) as u64 & size_mask(size);
     let overflow = sign_extend(lo, size) as i64 as i128 != p;
     write_pair(cpu, size, lo, hi);
-    mul_flags(cpu, overflow);
+    mul_flags(cpu, overflow, undef::Mul::Signed, size, a as u64, b as u64);
     Ok(())
 }
 
@@ -87,7 +100,7 @@ fn imul_n(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let lo = p as u64 & size_mask(size);
     let overflow = sign_extend(lo, size) as i64 as i128 != p;
     cpu.set_reg(i.op0_register(), lo);
-    mul_flags(cpu, overflow);
+    mul_flags(cpu, overflow, undef::Mul::SignedTruncated, size, x, y);
     Ok(())
 }
 
@@ -114,8 +127,12 @@ fn div(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         return Err(Exception::DivideError);
     }
     let r = n % d;
+    let fin = host_div_flags_in(cpu);
     write_pair(cpu, size, q as u64, r as u64);
     div_flags(cpu);
+    if let Some(fin) = fin {
+        host_div_flags(cpu, false, size, raw_parts(n, size), d as u64, fin);
+    }
     Ok(())
 }
 
@@ -142,6 +159,7 @@ fn idiv(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     if q > max || q < min {
         return Err(Exception::DivideError);
     }
+    let fin = host_div_flags_in(cpu);
     write_pair(
         cpu,
         size,
@@ -149,11 +167,42 @@ fn idiv(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         r as u64 & size_mask(size),
     );
     div_flags(cpu);
+    if let Some(fin) = fin {
+        host_div_flags(cpu, true, size, raw_parts(raw, size), d as u64, fin);
+    }
     Ok(())
 }
 
-/// Flags after DIV/IDIV: all six are undefined in the SDM. The host keeps CF and OF, sets AF
-/// and clears SF, ZF and PF.
+/// The guest's flags before a divide, when the host's undefined results are to be taken (not
+/// on AMD, whose rules `div_flags` encodes).
+#[inline(always)]
+fn host_div_flags_in(cpu: &mut Cpu) -> Option<u64> {
+    if undef::host_is_amd() {
+        return None;
+    }
+    cpu.flags.materialize();
+    Some(cpu.flags.bits)
+}
+
+/// The (high, low) halves of a raw double-width dividend (for bytes: 0 and AX).
+#[inline(always)]
+fn raw_parts(raw: u128, size: u32) -> (u64, u64) {
+    if size == 1 {
+        (0, raw as u64 & 0xffff)
+    } else {
+        ((raw >> (size * 8)) as u64, raw as u64 & size_mask(size))
+    }
+}
+
+/// All six flags of a divide that did not fault, taken from the same divide on the host.
+fn host_div_flags(cpu: &mut Cpu, signed: bool, size: u32, (hi, lo): (u64, u64), d: u64, fin: u64) {
+    let host = undef::div(signed, size, hi, lo, d, fin);
+    cpu.flags.materialize();
+    cpu.flags.bits = undef::take(cpu.flags.bits, undef::DIV_UNDEFINED, host);
+}
+
+/// Flags after DIV/IDIV: all six are undefined in the SDM. An AMD host keeps CF and OF, sets
+/// AF and clears SF, ZF and PF (other hosts: `host_div_flags`).
 #[inline(always)]
 fn div_flags(cpu: &mut Cpu) {
     let (cf, of) = (cpu.flags.cf(), cpu.flags.of());

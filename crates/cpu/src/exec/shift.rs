@@ -1,12 +1,13 @@
 //! Shifts and rotates: SHL/SAL SHR SAR ROL ROR RCL RCR (by 1, CL, imm8) and SHLD SHRD.
 //!
 //! The count is masked to 5 bits (6 for 64-bit operands); a masked count of 0 changes no
-//! flags. Flags the SDM leaves undefined follow what the reference host (AMD EPYC) does.
+//! flags. Results the SDM leaves undefined follow the host CPU (see `crate::undef`): the rules
+//! below are the AMD host's; on other hosts the undefined bits come from the host itself.
 
 use super::alu::rmw;
 use super::Handler;
 use crate::exception::Result;
-use crate::flags::{parity, CF, OF};
+use crate::flags::{parity, AF, CF, OF};
 use crate::operand::size_mask;
 use crate::Cpu;
 use iced_x86::{Code, Instruction, Mnemonic, OpKind};
@@ -136,6 +137,7 @@ fn shift<const OP: u8>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     } else {
         false
     };
+    let fin = host_flags_in(cpu, c);
     let (old, _) = rmw(cpu, i, size, |a| compute::<OP>(a, c, size, cf_in).0)?;
     if c == 0 {
         return Ok(());
@@ -150,7 +152,44 @@ fn shift<const OP: u8>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         let b = &mut cpu.flags.bits;
         *b = (*b & !(CF | OF)) | (cf as u64 * CF) | (of as u64 * OF);
     }
+    if let Some(fin) = fin {
+        let imm = i.op_kind(1) != OpKind::Register;
+        let mem = i.op0_kind() != OpKind::Register;
+        host_undefined(cpu, OP, size, old, c, fin, imm.then_some(mem));
+    }
     Ok(())
+}
+
+/// The guest's flags before a shift by a non-zero `count`, when the host's undefined results
+/// are to be taken (not on AMD, whose rules are encoded here).
+#[inline(always)]
+pub(crate) fn host_flags_in(cpu: &mut Cpu, count: u32) -> Option<u64> {
+    if count == 0 || crate::undef::host_is_amd() {
+        return None;
+    }
+    cpu.flags.materialize();
+    Some(cpu.flags.bits)
+}
+
+/// Replaces the flags shift/rotate `op` leaves undefined with the host's, for the operand
+/// `old`, the non-zero `count` and the incoming flags `fin`. `imm_mem` is Some when the count
+/// is an immediate, saying whether the destination is in memory.
+pub(crate) fn host_undefined(
+    cpu: &mut Cpu,
+    op: u8,
+    size: u32,
+    old: u64,
+    count: u32,
+    fin: u64,
+    imm_mem: Option<bool>,
+) {
+    let (_, mut host) = crate::undef::shift(op, size, old, count, fin);
+    if let Some(mem) = imm_mem {
+        host = crate::undef::take(host, crate::undef::imm_keeps(op, mem), fin);
+    }
+    let which = crate::undef::shift_undefined(op, size * 8, count);
+    cpu.flags.materialize();
+    cpu.flags.bits = crate::undef::take(cpu.flags.bits, which, host);
 }
 
 /// AF after a shift by a non-zero count: undefined in the SDM; the host sets it.
@@ -161,6 +200,17 @@ fn double<const LEFT: bool>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let size = cpu.op_size(i, 0);
     let c = count(cpu, i, 2, size);
     let b = cpu.get_reg(i.op1_register());
+    let fin = host_flags_in(cpu, c);
+    if let (Some(fin), true) = (fin, size == 2 && c > 16) {
+        // The result and every flag are undefined: all the host's.
+        let (old, _) = rmw(cpu, i, size, |a| {
+            crate::undef::double_shift(LEFT, size, a, b, c, fin).0
+        })?;
+        let (_, host) = crate::undef::double_shift(LEFT, size, old, b, c, fin);
+        cpu.flags.materialize();
+        cpu.flags.bits = crate::undef::take(cpu.flags.bits, crate::undef::DIV_UNDEFINED, host);
+        return Ok(());
+    }
     let (old, _) = rmw(cpu, i, size, |a| dcompute::<LEFT>(a, b, c, size).0)?;
     if c == 0 {
         return Ok(());
@@ -169,6 +219,12 @@ fn double<const LEFT: bool>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let w = size * 8;
     cpu.flags
         .set_arith(cf, parity(r), SHIFT_AF, r == 0, (r >> (w - 1)) & 1 != 0, of);
+    if let Some(fin) = fin {
+        let (_, host) = crate::undef::double_shift(LEFT, size, old, b, c, fin);
+        let which = if c == 1 { AF } else { AF | OF };
+        cpu.flags.materialize();
+        cpu.flags.bits = crate::undef::take(cpu.flags.bits, which, host);
+    }
     Ok(())
 }
 

@@ -74,6 +74,12 @@ pub(super) fn ld<const S: u8>(cpu: &Cpu, a: u64) -> Result<u64> {
     Ok(cpu.mem.read_sized(a, S as u32)?)
 }
 
+/// The load of a read-modify-write: a fault is reported as a write (`Exception::as_rmw`).
+#[inline(always)]
+pub(super) fn ld_rmw<const S: u8>(cpu: &Cpu, a: u64) -> Result<u64> {
+    ld::<S>(cpu, a).map_err(crate::Exception::as_rmw)
+}
+
 #[inline(always)]
 pub(super) fn st<const S: u8>(cpu: &Cpu, a: u64, v: u64) -> Result<()> {
     Ok(cpu.mem.write_sized(a, S as u32, v)?)
@@ -200,7 +206,11 @@ pub(super) fn alu_rm<const OP: u8, const S: u8>(cpu: &mut Cpu, op: &Op) -> Resul
 pub(super) fn alu_mem<const OP: u8, const S: u8>(cpu: &mut Cpu, op: &Op, b: u64) -> Result<()> {
     let carry = carry_in::<OP>(cpu);
     let addr = ea(cpu, op);
-    let a = ld::<S>(cpu, addr)?;
+    let a = if OP != CMP && OP != TEST {
+        ld_rmw::<S>(cpu, addr)?
+    } else {
+        ld::<S>(cpu, addr)?
+    };
     let r = calc::<OP>(a, b, carry);
     if OP != CMP && OP != TEST {
         st::<S>(cpu, addr, r)?;
@@ -253,7 +263,7 @@ pub(super) fn unop_r<const OP: u8, const S: u8>(cpu: &mut Cpu, op: &Op) -> Resul
 
 pub(super) fn unop_m<const OP: u8, const S: u8>(cpu: &mut Cpu, op: &Op) -> Result<()> {
     let addr = ea(cpu, op);
-    let old = ld::<S>(cpu, addr)?;
+    let old = ld_rmw::<S>(cpu, addr)?;
     let new = unop_calc::<OP>(old);
     st::<S>(cpu, addr, new)?;
     unop_flags::<OP, S>(cpu, old, new);
@@ -274,12 +284,16 @@ pub(super) fn shift_r<const OP: u8, const S: u8, const CL: bool>(
         op.imm as u32
     };
     let old = rd::<S>(cpu, op.r0);
+    let fin = crate::exec::shift::host_flags_in(cpu, c);
     let (r, cf, of) = shift_compute::<OP>(old, c, S as u32, false);
     wr::<S>(cpu, op.r0, r);
     if c != 0 {
         let w = S as u32 * 8;
         cpu.flags
             .set_arith(cf, parity(r), SHIFT_AF, r == 0, (r >> (w - 1)) & 1 != 0, of);
+    }
+    if let Some(fin) = fin {
+        crate::exec::shift::host_undefined(cpu, OP, S as u32, old, c, fin, (!CL).then_some(false));
     }
     Ok(())
 }
@@ -290,7 +304,14 @@ pub(super) fn imul_commit<const S: u8>(cpu: &mut Cpu, r0: u8, x: u64, y: u64) {
     let lo = p as u64 & mask(S);
     let overflow = sign_extend(lo, S as u32) as i64 as i128 != p;
     wr::<S>(cpu, r0, lo);
-    crate::exec::muldiv::mul_flags(cpu, overflow);
+    crate::exec::muldiv::mul_flags(
+        cpu,
+        overflow,
+        crate::undef::Mul::SignedTruncated,
+        S as u32,
+        x,
+        y,
+    );
 }
 
 pub(super) fn imul_rr<const S: u8>(cpu: &mut Cpu, op: &Op) -> Result<()> {

@@ -56,6 +56,8 @@ pub struct Form {
     pub lane: Lane,
     /// Randomize MXCSR rounding, sticky flags, FTZ and DAZ (exceptions stay masked).
     pub fp: bool,
+    /// Also unmask random MXCSR exceptions, so the instruction may raise #XM (SIGFPE).
+    pub unmasked: bool,
     /// Number of valid x87 stack entries (ST0..); 0 = x87 not used.
     pub x87: u8,
     /// A randomized immediate: (offset in bytes, size).
@@ -97,6 +99,7 @@ impl Form {
             xmms: vec![],
             lane: Lane::Int,
             fp: false,
+            unmasked: false,
             x87: 0,
             imm: None,
             exits: vec![],
@@ -140,6 +143,12 @@ impl Form {
     pub fn fp(mut self) -> Self {
         self.fp = true;
         self
+    }
+    /// `fp` with random exceptions unmasked (named "unmasked exceptions": may fault).
+    pub fn unmasked(mut self) -> Self {
+        self.fp = true;
+        self.unmasked = true;
+        self.tag("unmasked exceptions")
     }
     pub fn x87(mut self, n: u8) -> Self {
         self.x87 = n;
@@ -1135,6 +1144,14 @@ fn data(v: &mut Vec<Form>) {
     v.push(Form::new(vec![0xc9]).fix(Fix::Ptr(RBP, 0x900, 0xe00)));
 }
 
+/// `str_setup` with a longer REP count, 10 to 60 elements: at most 480 bytes, so the whole
+/// run stays in the data page whichever way DF points (RSI and RDI start at least 0x200 from
+/// either end of it).
+fn str_setup_long(rng: &mut Rng, c: &mut Case, ctx: &Ctx) {
+    str_setup(rng, c, ctx);
+    c.input.gpr[RCX as usize] = rng.gen_range(10..=60);
+}
+
 fn str_setup(rng: &mut Rng, c: &mut Case, ctx: &Ctx) {
     let s = &mut c.input;
     s.gpr[RSI as usize] = ctx.data + rng.gen_range(0x200..0x400);
@@ -1201,6 +1218,13 @@ fn strings(v: &mut Vec<Form>) {
             v.push(Form::new(mk(&[])).w(s).fix(Fix::Custom(str_setup)));
             for &r in rep {
                 v.push(Form::new(mk(&[r])).w(s).fix(Fix::Custom(str_setup)));
+                v.push(
+                    Form::new(mk(&[r]))
+                        .w(s)
+                        .fix(Fix::Custom(str_setup_long))
+                        .tag("long count")
+                        .weight(0.25),
+                );
             }
         }
     }
@@ -1508,6 +1532,7 @@ fn sse_fp(v: &mut Vec<Form>) {
                     .xmm(&[1, 2], lane)
                     .fp(),
             );
+
             v.push(
                 Form::new(modrm(p, false, false, &[0x0f, o], 10, m, &[]))
                     .xmm(&[10], lane)
@@ -1981,6 +2006,56 @@ fn cx8_equal(rng: &mut Rng, c: &mut Case, ctx: &Ctx) {
 }
 
 /// CMPXCHG8B, MOVNTI, and MMX (registers alias the x87 stack: tags and TOP change).
+/// SSE arithmetic with random MXCSR exceptions unmasked, so #XM (SIGFPE with its si_code) is
+/// compared too. Not yet part of `all()`: the emulator still differs from the host in a few
+/// cases in 1000 (e.g. MULSS underflow with UM and PM unmasked: the host sets UE only, the
+/// emulator UE and PE); `differential::sse_unmasked_exceptions` runs them, ignored until fixed.
+pub fn unmasked_sse() -> Vec<Form> {
+    let kinds: [(&[u8], Lane); 4] = [
+        (&[], Lane::F32),
+        (&[0x66], Lane::F64),
+        (&[0xf3], Lane::F32),
+        (&[0xf2], Lane::F64),
+    ];
+    let mut v = Vec::new();
+    for o in [0x58u8, 0x5c, 0x59, 0x5e, 0x5d, 0x5f, 0x51] {
+        for &(p, lane) in &kinds {
+            v.push(
+                Form::new(modrm(p, false, false, &[0x0f, o], 1, Rm::R(2), &[]))
+                    .xmm(&[1, 2], lane)
+                    .unmasked(),
+            );
+        }
+    }
+    v
+}
+
+/// Accesses that fault on every host: the first page (never mapped) and the kernel half of
+/// the canonical address space. Linux's si_code, si_addr and page-fault error code must match
+/// the emulator's (diff/fault.rs).
+fn page_faults(v: &mut Vec<Form>) {
+    const KERNEL: i64 = 0xffff_8000_0000_0000u64 as i64;
+    for (bytes, what) in [
+        (vec![0x8b, 0x03], "read"),              // mov (%rbx),%eax
+        (vec![0x89, 0x03], "write"),             // mov %eax,(%rbx)
+        (vec![0x48, 0x8b, 0x03], "read"),        // mov (%rbx),%rax
+        (vec![0x48, 0x83, 0x03, 0x01], "write"), // addq $1,(%rbx)
+    ] {
+        v.push(
+            Form::new(bytes.clone())
+                .fix(Fix::Range(3, 0, 0xff8))
+                .tag(&format!("page fault: {what} in page 0"))
+                .weight(0.1),
+        );
+        v.push(
+            Form::new(bytes)
+                .fix(Fix::Range(3, KERNEL, KERNEL + 0x10_0000))
+                .tag(&format!("page fault: {what} in the kernel half"))
+                .weight(0.1),
+        );
+    }
+}
+
 fn misc(v: &mut Vec<Form>) {
     let m = Rm::M(MEMB, 0x18);
     v.push(
@@ -2077,6 +2152,7 @@ pub fn all() -> Vec<Form> {
     x87(&mut v);
     misc(&mut v);
     super::forms_v3::all(&mut v);
+    page_faults(&mut v);
     // Names must be unique: repro and filtering go by name.
     let mut seen = std::collections::HashMap::new();
     for f in v.iter_mut() {

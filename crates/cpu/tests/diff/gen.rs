@@ -254,6 +254,10 @@ pub fn make_case(rng: &mut Rng, form: &Form, ctx: &Ctx) -> Case {
         if rng.gen_bool(0.1) {
             m |= 1 << 6;
         }
+        if form.unmasked {
+            // Unmask a random subset of the six exceptions (#XM when one occurs).
+            m &= !((rng.gen::<u32>() & 0x3f) << 7);
+        }
         s.set_mxcsr(m);
     }
     let mut mem = vec![0u8; DATA_LEN];

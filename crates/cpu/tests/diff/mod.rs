@@ -10,7 +10,9 @@
 
 #![allow(dead_code)]
 
+pub mod block;
 pub mod enc;
+pub mod fault;
 pub mod forms;
 pub mod forms_v3;
 pub mod gen;
@@ -233,6 +235,26 @@ pub struct Case {
     pub bytes: Vec<u8>,
 }
 
+/// What a program learns about a fault: si_code and si_addr of the signal, and the trap
+/// number and hardware error code of its frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultInfo {
+    pub trapno: u64,
+    pub err: u64,
+    pub code: i32,
+    pub addr: u64,
+}
+
+impl std::fmt::Display for FaultInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "trapno {} err {:#x} si_code {} si_addr {:#x}",
+            self.trapno, self.err, self.code, self.addr
+        )
+    }
+}
+
 /// The result of one run, native or emulated.
 #[derive(Clone)]
 pub struct Outcome {
@@ -240,6 +262,8 @@ pub struct Outcome {
     pub mem: Vec<u8>,
     /// The signal the instruction raised (the emulator's exception mapped to Linux's signal).
     pub signal: Option<i32>,
+    /// The details of that signal (for the emulator, what Linux would report).
+    pub fault: Option<FaultInfo>,
     /// A description of the exception or panic (emulator only).
     pub what: String,
 }
@@ -261,6 +285,7 @@ pub fn run_native(h: &Harness, case: &Case, pads: &[u64]) -> Outcome {
         st,
         mem: h.data_slice().to_vec(),
         signal: n.signal,
+        fault: n.fault,
         what,
     }
 }
@@ -290,6 +315,7 @@ pub fn run_emu(h: &Harness, case: &Case) -> Outcome {
         Interpreter::new().step(&mut cpu)
     }));
     let mut st = State::default();
+    let mut fault = None;
     let (signal, what) = match r {
         Err(p) => {
             let msg = p
@@ -300,7 +326,16 @@ pub fn run_emu(h: &Harness, case: &Case) -> Outcome {
             (Some(-1), format!("PANIC: {msg}"))
         }
         Ok(None) => (None, String::new()),
-        Ok(Some(Exit::Exception(e))) => (Some(signal_of(&e)), format!("{e:?}")),
+        Ok(Some(Exit::Exception(e))) => {
+            fault = Some(fault::linux_fault(
+                &e,
+                cpu.rip,
+                cpu.sse.mxcsr,
+                cpu.x87.status_word(),
+                cpu.x87.fcw,
+            ));
+            (Some(signal_of(&e)), format!("{e:?}"))
+        }
         Ok(Some(x)) => (Some(-2), format!("exit {x:?}")),
     };
     st.gpr = cpu.gpr;
@@ -312,6 +347,7 @@ pub fn run_emu(h: &Harness, case: &Case) -> Outcome {
         st,
         mem: h.data_slice().to_vec(),
         signal,
+        fault,
         what,
     }
 }
@@ -339,6 +375,16 @@ pub fn compare(form: &Form, data: u64, n: &Outcome, e: &Outcome, opts: CompareOp
         if e.signal.is_some() && n.signal.is_none() {
             return d; // the emulator stopped: the rest is noise
         }
+    } else if n.fault != e.fault {
+        // The same signal: what the kernel says about it must agree too (#GP vs #PF,
+        // SEGV_MAPERR vs SEGV_ACCERR, the faulting address, the error code).
+        let show = |f: &Option<FaultInfo>| f.map_or("none".to_string(), |f| f.to_string());
+        d.push(format!(
+            "fault details: native {} / emulator {} ({})",
+            show(&n.fault),
+            show(&e.fault),
+            e.what
+        ));
     }
     for (i, name) in GPR_NAMES.iter().enumerate() {
         if n.st.gpr[i] != e.st.gpr[i] {
@@ -550,6 +596,7 @@ fn input_outcome(h: &Harness, case: &Case) -> Outcome {
         st,
         mem: case.mem.clone(),
         signal: None,
+        fault: None,
         what: String::new(),
     }
 }

@@ -221,6 +221,8 @@ pub struct Native {
     pub out: State,
     /// The signal the instruction raised, if any.
     pub signal: Option<i32>,
+    /// What the kernel said about it (siginfo and the trap state of the signal frame).
+    pub fault: Option<super::FaultInfo>,
     /// The index of the landing pad reached (when no signal).
     pub pad: u32,
 }
@@ -245,9 +247,16 @@ pub fn run(code: u64, input: &State) -> Native {
         let sig = FAULT_SIG.load(Ordering::SeqCst);
         let mut out = out;
         out.rip = 0;
+        let fault = (pad == FAULTED).then(|| super::FaultInfo {
+            trapno: FAULT_TRAPNO.load(Ordering::SeqCst),
+            err: FAULT_ERR.load(Ordering::SeqCst),
+            code: FAULT_CODE.load(Ordering::SeqCst),
+            addr: FAULT_ADDR.load(Ordering::SeqCst),
+        });
         Native {
             out,
             signal: if pad == FAULTED { Some(sig) } else { None },
+            fault,
             pad,
         }
     }
@@ -260,21 +269,32 @@ pub fn fault_rip() -> u64 {
 
 static FAULT_SIG: AtomicI32 = AtomicI32::new(0);
 static FAULT_RIP: AtomicU64 = AtomicU64::new(0);
+static FAULT_CODE: AtomicI32 = AtomicI32::new(0);
+static FAULT_ADDR: AtomicU64 = AtomicU64::new(0);
+static FAULT_TRAPNO: AtomicU64 = AtomicU64::new(0);
+static FAULT_ERR: AtomicU64 = AtomicU64::new(0);
 static CODE_BASE: AtomicU64 = AtomicU64::new(0);
 static INSTALL: Once = Once::new();
 
 /// A fault inside the test region is recovered by resuming at the fault pad (no longjmp: the
 /// kernel restores the modified context). A fault anywhere else is not ours: the default action
 /// is restored and the instruction re-executed, so the process dies as it would have.
-extern "C" fn on_fault(sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     let code = CODE_BASE.load(Ordering::SeqCst);
-    // SAFETY: the kernel passes a valid ucontext_t to an SA_SIGINFO handler.
+    // SAFETY: the kernel passes a valid siginfo_t and ucontext_t to an SA_SIGINFO handler.
     unsafe {
         let uc = ctx.cast::<libc::ucontext_t>();
         let rip = (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] as u64;
         if code != 0 && rip >= code + REGION_START && rip < code + REGION_END {
             FAULT_SIG.store(sig, Ordering::SeqCst);
             FAULT_RIP.store(rip, Ordering::SeqCst);
+            // si_code and si_addr; the trap number and hardware error code Linux stores in
+            // the frame's sigcontext (arch/x86/kernel/signal_64.c, setup_sigcontext).
+            FAULT_CODE.store((*info).si_code, Ordering::SeqCst);
+            FAULT_ADDR.store((*info).si_addr() as u64, Ordering::SeqCst);
+            let g = &(*uc).uc_mcontext.gregs;
+            FAULT_TRAPNO.store(g[libc::REG_TRAPNO as usize] as u64, Ordering::SeqCst);
+            FAULT_ERR.store(g[libc::REG_ERR as usize] as u64, Ordering::SeqCst);
             (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] = (code + FAULT_PAD) as i64;
             return;
         }
