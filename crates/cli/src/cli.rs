@@ -66,6 +66,11 @@ pub struct RunArgs {
     /// older CPU: arch_prctl(ARCH_SHSTK_ENABLE) and map_shadow_stack answer EOPNOTSUPP.
     #[arg(long = "no-cet")]
     pub no_cet: bool,
+    /// Exit with this status (1-255) at the end of a run in which any process of the whole
+    /// process tree reported a shadow-stack violation, and print a one-line summary; 0 only
+    /// prints the summary (Valgrind's convention).
+    #[arg(long = "error-exitcode", value_name = "N", value_parser = clap::value_parser!(i32).range(0..=255))]
+    pub error_exitcode: Option<i32>,
     /// The program to run.
     pub prog: PathBuf,
     /// Its arguments.

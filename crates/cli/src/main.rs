@@ -109,6 +109,16 @@ fn run(r: cli::RunArgs) -> i32 {
             return 2;
         }
     };
+    let reporter = match r.error_exitcode {
+        Some(code) => match report::Tally::create() {
+            Ok(t) => reporter.with_error_exitcode(t, code),
+            Err(e) => {
+                eprintln!("cetbox: cannot set up --error-exitcode: {e}");
+                return 2;
+            }
+        },
+        None => reporter,
+    };
     let observer: std::sync::Arc<dyn cetbox_linux::events::Observer> =
         std::sync::Arc::new(reporter);
     match cetbox_linux::run::run_program(opts, Some(observer), &path, argv, envp) {

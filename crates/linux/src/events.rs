@@ -107,6 +107,11 @@ pub trait Observer: Send + Sync {
     fn violation(&self, v: &Violation);
     /// Called once before the guest process exits (summaries).
     fn finish(&self) {}
+    /// The exit status cetbox ends with when the guest exits with `status` (after `finish`);
+    /// `--error-exitcode` replaces it when violations were reported.
+    fn exit_status(&self, status: i32) -> i32 {
+        status
+    }
     /// Called in a new child process right after fork: what was reported belongs to the parent.
     fn forked(&self) {}
 }

@@ -69,7 +69,9 @@ pub fn finish(proc: &Process, how: ExitRequest) -> ! {
     proc.observer.finish();
     let _ = std::io::stdout().flush();
     match how {
-        ExitRequest::Thread(code) | ExitRequest::Group(code) => std::process::exit(code & 0xff),
+        ExitRequest::Thread(code) | ExitRequest::Group(code) => {
+            std::process::exit(proc.observer.exit_status(code & 0xff))
+        }
         ExitRequest::Signal(sig) => die_by_signal(sig),
     }
 }
