@@ -25,6 +25,13 @@ pub enum Command {
     /// Build a small vulnerable program and show its attack succeeding with shadow stacks off
     /// and stopped (and reported) with them on.
     Demo,
+    /// Internal: continue a guest's execve made from a multi-threaded process (cetbox execs
+    /// itself with this; see crates/linux/src/reexec.rs).
+    #[command(hide = true)]
+    Resume {
+        /// The descriptor holding the handover.
+        fd: i32,
+    },
 }
 
 #[derive(clap::Args, Debug)]

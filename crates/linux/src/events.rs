@@ -114,6 +114,14 @@ pub trait Observer: Send + Sync {
     }
     /// Called in a new child process right after fork: what was reported belongs to the parent.
     fn forked(&self) {}
+    /// Called before cetbox re-executes itself for a guest's execve (`crate::reexec`): returns
+    /// what the front end needs to rebuild its observer in the new image (opaque to the
+    /// personality) and keeps the descriptors that state refers to open across the exec.
+    fn before_reexec(&self) -> String {
+        String::new()
+    }
+    /// The host execve after `before_reexec` failed: the observer goes on in this image.
+    fn reexec_failed(&self) {}
 }
 
 /// An observer that reports nothing.

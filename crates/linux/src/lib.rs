@@ -10,6 +10,7 @@ pub mod objects;
 pub mod options;
 pub mod process;
 pub mod procfs;
+pub mod reexec;
 pub mod run;
 pub mod shstk;
 pub mod signals;

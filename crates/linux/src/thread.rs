@@ -185,6 +185,11 @@ pub fn after_fork_child(t: &Thread) {
     }
 }
 
+/// How many guest threads of this process are alive (counted from clone's decision).
+pub fn live_threads() -> usize {
+    registry().as_ref().map_or(1, |r| r.live)
+}
+
 /// Whether the process is ending; threads that notice stop running guest code.
 pub fn exiting() -> bool {
     EXITING.load(Ordering::Acquire)

@@ -45,6 +45,8 @@ pub struct Reporter {
     tree: Option<(Tally, i32)>,
     /// Whether this is the top-level cetbox of the run (forked children are not).
     root: AtomicBool,
+    /// The report file's descriptor (None: stderr), handed over when cetbox re-executes.
+    report_fd: Option<i32>,
 }
 
 fn title(k: ViolationKind) -> &'static str {
@@ -110,14 +112,27 @@ fn private_file(f: File) -> File {
     unsafe { File::from_raw_fd(hi) }
 }
 
+/// Clears (keep) or sets FD_CLOEXEC on one of the reporter's own descriptors.
+fn keep_across_exec(fd: i32, keep: bool) {
+    let flags = if keep { 0 } else { libc::FD_CLOEXEC };
+    // SAFETY: F_SETFD on a descriptor the reporter owns.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, flags) };
+}
+
 impl Reporter {
     pub fn new(
         format: Format,
         path: Option<&std::path::Path>,
         audit: bool,
     ) -> std::io::Result<Reporter> {
+        use std::os::unix::io::AsRawFd;
+        let mut report_fd = None;
         let out: Box<dyn Write + Send> = match path {
-            Some(p) => Box::new(private_file(File::create(p)?)),
+            Some(p) => {
+                let f = private_file(File::create(p)?);
+                report_fd = Some(f.as_raw_fd());
+                Box::new(f)
+            }
             None => Box::new(std::io::stderr()),
         };
         Ok(Reporter {
@@ -130,7 +145,56 @@ impl Reporter {
             }),
             tree: None,
             root: AtomicBool::new(true),
+            report_fd,
         })
+    }
+
+    /// Rebuilds the reporter of a cetbox that re-executed itself for a guest's execve, from
+    /// what `before_reexec` handed over.
+    pub fn resume(state: &str) -> Reporter {
+        use std::os::unix::io::FromRawFd;
+        let mut format = Format::Text;
+        let (mut audit, mut root) = (false, false);
+        let (mut report_fd, mut tally_fd, mut code) = (None, None, 0);
+        for kv in state.split(';') {
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
+            match (k, v.parse::<i32>().ok()) {
+                ("format", _) if v == "json" => format = Format::Json,
+                ("audit", _) => audit = v == "1",
+                ("root", _) => root = v == "1",
+                ("report_fd", Some(fd)) => report_fd = Some(fd),
+                ("tally_fd", Some(fd)) => tally_fd = Some(fd),
+                ("code", Some(c)) => code = c,
+                _ => {}
+            }
+        }
+        let out: Box<dyn Write + Send> = match report_fd {
+            Some(fd) => {
+                keep_across_exec(fd, false);
+                cetbox_linux::syscalls::fs::register_private_fd(fd);
+                // SAFETY: the descriptor was handed over to this image for the reporter alone.
+                Box::new(unsafe { File::from_raw_fd(fd) })
+            }
+            None => Box::new(std::io::stderr()),
+        };
+        let tree = tally_fd.and_then(|fd| {
+            keep_across_exec(fd, false);
+            Tally::map(fd).ok().map(|t| (t, code))
+        });
+        Reporter {
+            format,
+            audit,
+            state: Mutex::new(State {
+                out,
+                to_stderr: report_fd.is_none(),
+                sites: BTreeMap::new(),
+            }),
+            tree,
+            root: AtomicBool::new(root),
+            report_fd,
+        }
     }
 
     /// Makes this reporter count into the process-tree `tally` and end a run in which any
@@ -362,6 +426,38 @@ impl Observer for Reporter {
         };
         let _ = st.out.write_all(out.as_bytes());
         let _ = st.out.flush();
+    }
+
+    fn before_reexec(&self) -> String {
+        let mut s = format!(
+            "format={};audit={};root={}",
+            if self.format == Format::Json {
+                "json"
+            } else {
+                "text"
+            },
+            u8::from(self.audit),
+            u8::from(self.is_root())
+        );
+        if let Some(fd) = self.report_fd {
+            keep_across_exec(fd, true);
+            s += &format!(";report_fd={fd}");
+        }
+        if let Some((t, code)) = &self.tree {
+            keep_across_exec(t.fd, true);
+            s += &format!(";tally_fd={};code={code}", t.fd);
+        }
+        s
+    }
+
+    fn reexec_failed(&self) {
+        for fd in self
+            .report_fd
+            .into_iter()
+            .chain(self.tree.as_ref().map(|t| t.0.fd))
+        {
+            keep_across_exec(fd, false);
+        }
     }
 
     fn forked(&self) {
