@@ -59,6 +59,12 @@ struct Shared {
     robust_len: AtomicU64,
     /// Odd while the thread runs guest code (inside `Cpu::run`); bumped on entry and exit.
     guest_gen: AtomicU64,
+    /// The thread's registers as last published (syscall entry, or parked while the process
+    /// ends), for core dumps; `parked` once it has stopped for good.
+    regs: Mutex<Option<crate::coredump::notes::ThreadRegs>>,
+    parked: AtomicBool,
+    /// Set while the thread is inside a syscall it published its registers for.
+    in_syscall: AtomicBool,
 }
 
 thread_local! {
@@ -155,7 +161,72 @@ fn shared_of(t: &Thread) -> Arc<Shared> {
         robust_head: AtomicU64::new(t.robust_list.0),
         robust_len: AtomicU64::new(t.robust_list.1),
         guest_gen: AtomicU64::new(0),
+        regs: Mutex::new(None),
+        parked: AtomicBool::new(false),
+        in_syscall: AtomicBool::new(false),
     })
+}
+
+/// Publishes this thread's registers for a core dump (`parking`: it is stopping for good).
+pub fn publish_regs(t: &Thread, parking: bool) {
+    let orig = if parking { -1 } else { t.orig_rax };
+    let mut r = crate::coredump::regs_of(t, orig);
+    if !parking {
+        // Killed while blocked in the syscall, the kernel's saved RAX holds the syscall's
+        // -ERESTARTSYS (or a like code), not the number.
+        r.gpr[0] = (-512i64) as u64;
+    }
+    ME.with(|m| {
+        if let Some(s) = m.borrow().as_ref() {
+            *s.regs.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            if parking {
+                s.parked.store(true, Ordering::SeqCst);
+            } else {
+                s.in_syscall.store(true, Ordering::SeqCst);
+            }
+        }
+    });
+}
+
+/// The syscall `publish_regs` was called for has returned.
+pub fn syscall_done() {
+    ME.with(|m| {
+        if let Some(s) = m.borrow().as_ref() {
+            s.in_syscall.store(false, Ordering::SeqCst);
+        }
+    });
+}
+
+/// For a core dump while the process ends: waits (at most about a second) until every other
+/// thread has parked (publishing its registers) or is inside a syscall (whose entry registers
+/// it published), and returns their registers (tid order).
+fn others_regs(me: i32) -> Vec<crate::coredump::notes::ThreadRegs> {
+    let others: Vec<(i32, Arc<Shared>)> = {
+        let g = registry();
+        let Some(r) = g.as_ref() else {
+            return Vec::new();
+        };
+        r.by_tid
+            .iter()
+            .filter(|(tid, _)| **tid != me)
+            .map(|(tid, s)| (*tid, s.clone()))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let mut out = Vec::new();
+    for (_, s) in &others {
+        while !s.parked.load(Ordering::SeqCst)
+            && !s.in_syscall.load(Ordering::SeqCst)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::yield_now();
+        }
+        if let Some(r) = s.regs.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            out.push(r);
+        }
+    }
+    out.sort_by_key(|r| r.tid);
+    out
 }
 
 /// Registers the process's first thread (the leader).
@@ -242,6 +313,15 @@ pub fn end_process(t: &Thread, how: ExitRequest) -> ! {
         park_forever();
     }
     stop_others(t.tid);
+    if let ExitRequest::Signal(sig) = how {
+        if crate::coredump::dumps_core(sig) {
+            let others = others_regs(t.tid);
+            let info = t
+                .fatal_siginfo
+                .unwrap_or_else(|| signals::SigInfo::new(sig, 0x80));
+            crate::coredump::dump(t, sig, &info, t.orig_rax, &others);
+        }
+    }
     crate::run::finish(&t.proc, how)
 }
 
