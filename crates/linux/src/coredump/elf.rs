@@ -22,6 +22,16 @@ pub struct Segment {
     pub end: u64,
     pub prot: u32,
     pub dump: u64,
+    /// Anonymous memory: a page that is not there is a hole, never faulted in (a
+    /// userfaultfd-registered page would block the dump forever; Linux's get_dump_page skips
+    /// such pages too).
+    pub anon: bool,
+}
+
+/// Whether the page at `addr` is present or swapped (/proc/self/pagemap bits 63 and 62).
+fn resident(pagemap: &File, addr: u64) -> bool {
+    let mut e = [0u8; 8];
+    pagemap.read_exact_at(&mut e, addr / PAGE * 8).is_ok() && u64::from_le_bytes(e) & (3 << 62) != 0
 }
 
 fn ehdr(phnum: u16) -> [u8; 64] {
@@ -117,6 +127,7 @@ pub fn write(f: &mut File, notes: &[Note], segs: &[Segment], limit: u64) -> std:
         return Ok(());
     }
     let mem = File::open("/proc/self/mem")?;
+    let pagemap = File::open("/proc/self/pagemap")?;
     let mut pos = (notes_off + note_bytes.len() as u64).next_multiple_of(PAGE);
     let mut page = vec![0u8; PAGE as usize];
     let mut end = f.stream_position()?;
@@ -129,7 +140,7 @@ pub fn write(f: &mut File, notes: &[Note], segs: &[Segment], limit: u64) -> std:
             }
             budget -= PAGE;
             // A page that cannot be read (or holds only zeros) is a hole, as dump_skip.
-            let ok = mem.read_exact_at(&mut page, a).is_ok();
+            let ok = (!s.anon || resident(&pagemap, a)) && mem.read_exact_at(&mut page, a).is_ok();
             if ok && page.iter().any(|&b| b != 0) {
                 f.write_all_at(&page, pos)?;
                 end = end.max(pos + PAGE);

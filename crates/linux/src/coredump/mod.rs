@@ -300,6 +300,7 @@ pub fn dump(t: &Thread, sig: i32, info: &SigInfo, orig_rax: i64, others: &[Threa
             end: v.end,
             prot: v.prot,
             dump: dump_size(v, filter, pagemap.as_ref()),
+            anon: v.backing == Backing::Anonymous,
         })
         .collect();
     let files: Vec<(u64, u64, u64, String)> = vmas

@@ -16,6 +16,7 @@ pub mod ptrace;
 pub mod shstk;
 pub mod signal;
 pub mod time;
+pub mod uffd;
 
 /// A syscall implementation: receives the six argument registers.
 pub type SyscallFn = fn(&mut Thread, [u64; 6]) -> SysResult;
@@ -32,6 +33,7 @@ fn lookup(nr: u64) -> Option<SyscallFn> {
         .or_else(|| clone::lookup(nr))
         .or_else(|| exec::lookup(nr))
         .or_else(|| ptrace::lookup(nr))
+        .or_else(|| uffd::lookup(nr))
 }
 
 /// Handles the SYSCALL the thread just executed: number in RAX, arguments in RDI, RSI, RDX,

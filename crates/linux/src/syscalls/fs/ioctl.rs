@@ -100,6 +100,9 @@ fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let req = a[1] as u32;
     let arg = a[2];
+    if let Some(r) = crate::syscalls::uffd::ioctl(t, fd, req, arg) {
+        return r;
+    }
     let kind = known(req).or_else(|| encoded(req));
     match kind {
         Some(Arg::Int) => {}
