@@ -28,6 +28,19 @@ fn tree_prog() -> &'static PathBuf {
     })
 }
 
+/// Compiles tests/frontend/NAME.c (static, with threads) next to the tree program.
+fn build(name: &str) -> PathBuf {
+    let exe = tree_prog().with_file_name(name);
+    let st = Command::new("gcc")
+        .args(["-O1", "-static", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(common::repo_root().join(format!("tests/frontend/{name}.c")))
+        .status()
+        .expect("gcc must be installed");
+    assert!(st.success(), "building {name}.c failed");
+    exe
+}
+
 fn cetbox(opts: &[&str], args: &[&str]) -> Outcome {
     let spec = Spec::new(tree_prog()).args(args);
     let opts: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
@@ -214,4 +227,57 @@ fn json_report_ends_with_the_tree_summary() {
         last,
         &serde_json::json!({"type": "tree-summary", "violations": 3, "sites": 2, "error_exitcode": 99})
     );
+}
+
+/// The tally and the report file survive an execve made from a second thread (which makes
+/// cetbox re-execute itself): the violating tree runs after such an exec, at the top level.
+#[test]
+fn tally_and_report_survive_exec_from_a_thread() {
+    let launcher = build("thread_exec");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("error_exitcode");
+    let file = dir.join("thread_exec.jsonl");
+    let _ = std::fs::remove_file(&file);
+    let rf = format!("--report-file={}", file.display());
+    let tree = tree_prog().to_str().unwrap().to_string();
+    let mut opts: Vec<String> = AUDIT.iter().map(|s| s.to_string()).collect();
+    opts.extend(["--report=json".to_string(), rf]);
+    let spec = Spec::new(&launcher).args([tree.as_str(), "1", "violate"]);
+    let o = run(&spec.under_cetbox(&opts));
+    let e = text(&o.stderr);
+    assert!(!e.contains("panicked"), "{e}");
+    assert_eq!(o.status, Status::Exited(99), "{e}");
+    assert_eq!(
+        e,
+        "cetbox: 3 violations at 2 sites in the whole process tree (--error-exitcode: exit status 99)\n"
+    );
+    let report = std::fs::read_to_string(&file).unwrap();
+    let last: serde_json::Value = serde_json::from_str(report.lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "tree-summary");
+    assert_eq!(
+        report.matches("\"type\":\"violation\"").count(),
+        2,
+        "{report}"
+    );
+}
+
+/// The example: `make check` whose recipe runs the tree (make -> tree -> leaf).
+#[test]
+fn make_check_fails_when_a_child_violates() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("error_exitcode/make");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Makefile"),
+        format!("check:\n\t{} 1 violate\n", tree_prog().display()),
+    )
+    .unwrap();
+    let mut spec = Spec::new("make").args(["-s", "check"]);
+    spec.cwd = Some(dir);
+    let native = run(&spec);
+    assert_eq!(native.status, Status::Exited(0), "{}", text(&native.stderr));
+    let o = run(&spec.under_cetbox(&AUDIT.iter().map(|s| s.to_string()).collect::<Vec<_>>()));
+    let e = text(&o.stderr);
+    assert!(!e.contains("panicked"), "{e}");
+    assert_eq!(o.status, Status::Exited(99), "{e}");
+    assert_eq!(text(&o.stdout), text(&native.stdout));
+    assert!(e.ends_with("cetbox: 3 violations at 2 sites in the whole process tree (--error-exitcode: exit status 99)\n"), "{e}");
 }
