@@ -35,7 +35,8 @@ pub fn run_thread(t: &mut Thread) -> ExitRequest {
                 t.orig_rax = t.cpu.gpr[0] as i64;
                 // Blocking syscalls keep a thread away from the run loop: its registers at
                 // entry are what a core dump shows for it.
-                let published = crate::thread::live_threads() > 1;
+                let published =
+                    crate::thread::live_threads() > 1 && crate::coredump::may_block(t.cpu.gpr[0]);
                 if published {
                     crate::thread::publish_regs(t, false);
                 }

@@ -15,7 +15,7 @@ use crate::errno::{Errno, SysResult};
 use crate::process::{ExitRequest, Thread};
 use crate::signals;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
 pub const CLONE_VM: u64 = 0x100;
@@ -143,6 +143,8 @@ struct Registry {
 }
 
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+/// `Registry::live`, readable without the lock (for the per-syscall test in the run loop).
+static LIVE: AtomicUsize = AtomicUsize::new(1);
 /// Set once the process is ending (exit_group or a fatal signal).
 static EXITING: AtomicBool = AtomicBool::new(false);
 
@@ -198,8 +200,9 @@ pub fn syscall_done() {
 }
 
 /// For a core dump while the process ends: waits (at most about a second) until every other
-/// thread has parked (publishing its registers) or is inside a syscall (whose entry registers
-/// it published), and returns their registers (tid order).
+/// thread has parked (publishing its registers) or is inside a syscall that may block (whose
+/// entry registers it published), and returns their registers (tid order). A thread that
+/// stays away longer (blocked in a quick syscall on a userfaultfd page, stopped) is left out.
 fn others_regs(me: i32) -> Vec<crate::coredump::notes::ThreadRegs> {
     let others: Vec<(i32, Arc<Shared>)> = {
         let g = registry();
@@ -238,6 +241,7 @@ pub fn register_main(t: &Thread) {
         r.live = 1;
         r.by_tid.insert(t.tid, s);
     });
+    LIVE.store(1, Ordering::SeqCst);
 }
 
 /// In a child made by fork: the child process has only the thread that forked. Uses
@@ -253,12 +257,13 @@ pub fn after_fork_child(t: &Thread) {
         *r = Registry::default();
         r.live = 1;
         r.by_tid.insert(t.tid, s);
+        LIVE.store(1, Ordering::SeqCst);
     }
 }
 
 /// How many guest threads of this process are alive (counted from clone's decision).
 pub fn live_threads() -> usize {
-    registry().as_ref().map_or(1, |r| r.live)
+    LIVE.load(Ordering::Relaxed)
 }
 
 /// Whether the process is ending; threads that notice stop running guest code.
@@ -339,6 +344,7 @@ pub fn finish_thread(t: &mut Thread, how: ExitRequest) {
     let last = with_registry(|r| {
         r.by_tid.remove(&t.tid);
         r.live = r.live.saturating_sub(1);
+        LIVE.store(r.live, Ordering::SeqCst);
         r.live == 0
     });
     if last {
@@ -520,7 +526,10 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
         child.shstk.size,
         r.flags & CLONE_VFORK == 0,
     );
-    with_registry(|reg| reg.live += 1);
+    with_registry(|reg| {
+        reg.live += 1;
+        LIVE.store(reg.live, Ordering::SeqCst);
+    });
 
     let (tx, rx) = mpsc::channel::<Result<i32, Errno>>();
     let (done_tx, done_rx) = mpsc::channel::<()>();
@@ -534,7 +543,10 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
             drop(done_tx);
         });
     if spawned.is_err() {
-        with_registry(|reg| reg.live = reg.live.saturating_sub(1));
+        with_registry(|reg| {
+            reg.live = reg.live.saturating_sub(1);
+            LIVE.store(reg.live, Ordering::SeqCst);
+        });
         // The Thread went with the closure that never ran; its shadow stack is still mapped.
         if new_shstk.2 && new_shstk.0 != 0 && new_shstk.0 != t.shstk.base {
             let _ = t.mem().unmap(new_shstk.0, new_shstk.1);
@@ -589,7 +601,10 @@ fn child_main(
         let e = std::io::Error::last_os_error()
             .raw_os_error()
             .unwrap_or(libc::ENOMEM);
-        with_registry(|reg| reg.live = reg.live.saturating_sub(1));
+        with_registry(|reg| {
+            reg.live = reg.live.saturating_sub(1);
+            LIVE.store(reg.live, Ordering::SeqCst);
+        });
         crate::shstk::free_owned(&mut t);
         let _ = tx.send(Err(Errno(e)));
         return;

@@ -54,6 +54,58 @@ pub fn regs_of(t: &Thread, orig_rax: i64) -> ThreadRegs {
     }
 }
 
+/// Whether a syscall may keep a thread inside cetbox for long (sleeping in the host kernel):
+/// such a thread publishes its registers at entry, for a core dump taken meanwhile. The quick
+/// ones listed here are left out to keep their cost down; a thread in one of them reaches the
+/// run loop (and publishes there) soon after a dump begins.
+pub fn may_block(nr: u64) -> bool {
+    !matches!(
+        nr,
+        // mmap, mprotect, munmap, brk, rt_sigaction, rt_sigprocmask, sched_yield, madvise,
+        // getpid, getuid, getgid, geteuid, getegid, getppid, gettid, time, gettimeofday,
+        // clock_gettime, clock_getres, lseek, fstat, uname, getcwd, sysinfo, getrusage, times,
+        // arch_prctl, prctl, set_tid_address, set_robust_list, getrlimit, prlimit64, getpgrp,
+        // getsid, getpgid, dup, dup2, dup3
+        9 | 10
+            | 11
+            | 12
+            | 13
+            | 14
+            | 24
+            | 28
+            | 39
+            | 102
+            | 104
+            | 107
+            | 108
+            | 110
+            | 186
+            | 201
+            | 96
+            | 228
+            | 229
+            | 8
+            | 5
+            | 63
+            | 79
+            | 99
+            | 98
+            | 100
+            | 158
+            | 157
+            | 218
+            | 273
+            | 97
+            | 302
+            | 111
+            | 124
+            | 121
+            | 32
+            | 33
+            | 292
+    )
+}
+
 /// Whether `sig`'s default action dumps core (signal(7): "Core").
 pub fn dumps_core(sig: i32) -> bool {
     matches!(signals::default_action(sig), signals::DefaultAction::Core)
