@@ -3,6 +3,8 @@
  *   load, store      an ordinary load / store to a registered page dropped with MADV_DONTNEED
  *   syscall          read(2) into such a page (the kernel's copy_to_user faults)
  *   syscall-umo      the same with UFFD_USER_MODE_ONLY: the kernel-mode fault is EFAULT
+ *   mprotect-in-resolver  a load, whose resolver calls mprotect before resolving (a thread
+ *                    blocked on a fault must not hold up other threads' memory changes)
  *   --- shadow stacks (enabled here with arch_prctl; cetbox only) ---
  *   selftest         tools/testing/selftests/x86/test_shadow_stack.c test_userfaultfd, in its
  *                    steps: register the first page of a new shadow stack (MISSING), a second
@@ -31,6 +33,9 @@ static int uffd;
 static char fill[PAGE] __attribute__((aligned(4096)));
 static volatile uint64_t ev_addr, ev_flags;
 static volatile int ev_count, nonblocking_polls;
+/* mprotect-in-resolver: a page the resolver reprotects before it resolves the fault. */
+static void *resolver_mprotect;
+static volatile int mprotect_result = -2;
 
 static void *resolver(void *a) {
     (void)a;
@@ -47,6 +52,7 @@ static void *resolver(void *a) {
     ev_addr = msg.arg.pagefault.address;
     ev_flags = msg.arg.pagefault.flags;
     ev_count++;
+    if (resolver_mprotect) mprotect_result = mprotect(resolver_mprotect, PAGE, PROT_READ);
     struct uffdio_copy c = {.dst = msg.arg.pagefault.address & ~(PAGE - 1),
                             .src = (uint64_t)fill, .len = PAGE, .mode = 0};
     if (ioctl(uffd, UFFDIO_COPY, &c) != 0) return (void *)2;
@@ -85,12 +91,15 @@ static void ordinary(const char *mode) {
     for (unsigned i = 0; i < PAGE / 8; i++) ((uint64_t *)fill)[i] = 0x1111 * (i + 1);
     uint64_t page = anon_page();
     int umo = !strcmp(mode, "syscall-umo");
+    if (!strcmp(mode, "mprotect-in-resolver"))
+        resolver_mprotect = mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     pthread_t t = start(page, O_CLOEXEC | (umo ? UFFD_USER_MODE_ONLY : 0));
     madvise((void *)page, PAGE, MADV_DONTNEED);
     volatile uint64_t *p = (uint64_t *)page;
-    if (!strcmp(mode, "load")) {
+    if (!strcmp(mode, "load") || resolver_mprotect) {
         uint64_t v = p[1];
-        printf("load: value %#lx\n", v);
+        printf("%s: value %#lx\n", mode, v);
+        if (resolver_mprotect) printf("%s: the resolver's mprotect %d\n", mode, mprotect_result);
     } else if (!strcmp(mode, "store")) {
         p[1] = 5;
         printf("store: value %lu, neighbour %#lx\n", p[1], p[2]);
@@ -214,7 +223,7 @@ int main(int argc, char **argv) {
     setvbuf(stdout, 0, _IONBF, 0);
     const char *m = argv[1];
     if (!strcmp(m, "load") || !strcmp(m, "store") || !strcmp(m, "syscall") ||
-        !strcmp(m, "syscall-umo")) {
+        !strcmp(m, "syscall-umo") || !strcmp(m, "mprotect-in-resolver")) {
         ordinary(m);
         return 0;
     }

@@ -125,6 +125,16 @@ fn user_mode_only_makes_kernel_faults_efault() {
     );
 }
 
+#[test]
+fn resolver_may_change_mappings_while_a_fault_is_pending() {
+    same_as_native(
+        "mprotect-in-resolver",
+        &format!(
+            "{REGISTERED}mprotect-in-resolver: value 0x2222\nmprotect-in-resolver: the resolver's mprotect 0\nmprotect-in-resolver: resolver 0, events 1, at the page 1, write 0\n"
+        ),
+    );
+}
+
 /// The upstream selftest's userfaultfd case (linux-abi.md §13 behaviour 9).
 #[test]
 fn selftest_wrss_blocks_until_resolved() {

@@ -100,7 +100,7 @@ pub fn guest_leave() {
 /// an access that passed its page-table check before the change, and each one drops its
 /// decoded blocks (the code epoch changed) before running more guest code.
 pub fn shootdown(me: i32) {
-    let others: Vec<Arc<Shared>> = {
+    let others: Vec<(i32, Arc<Shared>)> = {
         let g = registry();
         let Some(r) = g.as_ref() else { return };
         if r.by_tid.len() < 2 {
@@ -109,29 +109,48 @@ pub fn shootdown(me: i32) {
         r.by_tid
             .iter()
             .filter(|(tid, _)| **tid != me)
-            .map(|(_, s)| s.clone())
+            .map(|(tid, s)| (*tid, s.clone()))
             .collect()
     };
     std::sync::atomic::fence(Ordering::SeqCst);
     let mut waiting = Vec::new();
-    for s in others {
+    for (tid, s) in others {
         let g = s.guest_gen.load(Ordering::SeqCst);
         if g & 1 == 1 {
             s.stop.store(true, Ordering::SeqCst);
-            waiting.push((s, g));
+            waiting.push((tid, s, g));
         }
     }
-    for (s, g) in waiting {
+    for (tid, s, g) in waiting {
         let mut spins = 0u32;
         while s.guest_gen.load(Ordering::SeqCst) == g {
-            spins += 1;
+            spins = spins.saturating_add(1);
             if spins < 64 {
                 std::hint::spin_loop();
             } else {
                 std::thread::yield_now();
             }
+            // A thread that sleeps in the host kernel in the middle of guest code is blocked
+            // in a page fault on a userfaultfd-registered page: it may stay there until this
+            // very thread resolves the fault, so it is not waited for (natively the fault
+            // would not hold this thread up either).
+            if spins >= 4096 && spins % 1024 == 0 && host_sleeping(tid) {
+                break;
+            }
         }
     }
+}
+
+/// Whether host thread `tid` of this process is sleeping interruptibly (state S in
+/// /proc/self/task/TID/stat, proc(5)).
+fn host_sleeping(tid: i32) -> bool {
+    let Ok(stat) = std::fs::read(format!("/proc/self/task/{tid}/stat")) else {
+        return false;
+    };
+    let Some(close) = stat.iter().rposition(|&c| c == b')') else {
+        return false;
+    };
+    stat.get(close + 2) == Some(&b'S')
 }
 
 #[derive(Default)]
