@@ -25,6 +25,13 @@ pub enum Command {
     /// Build a small vulnerable program and show its attack succeeding with shadow stacks off
     /// and stopped (and reported) with them on.
     Demo,
+    /// Internal: continue a guest's execve made from a multi-threaded process (cetbox execs
+    /// itself with this; see crates/linux/src/reexec.rs).
+    #[command(hide = true)]
+    Resume {
+        /// The descriptor holding the handover.
+        fd: i32,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -72,6 +79,12 @@ pub struct RunArgs {
     /// lower. CET shadow stacks are part of every level (see --no-cet).
     #[arg(long = "cpu", value_parser = ["x86-64", "x86-64-v2", "x86-64-v3"])]
     pub cpu: Option<String>,
+
+    /// Exit with this status (1-255) at the end of a run in which any process of the whole
+    /// process tree reported a shadow-stack violation, and print a one-line summary; 0 only
+    /// prints the summary (Valgrind's convention).
+    #[arg(long = "error-exitcode", value_name = "N", value_parser = clap::value_parser!(i32).range(0..=255))]
+    pub error_exitcode: Option<i32>,
     /// The program to run.
     pub prog: PathBuf,
     /// Its arguments.

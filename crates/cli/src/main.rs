@@ -48,6 +48,7 @@ fn main() {
         cli::Command::Run(r) => run(r),
         cli::Command::Demo => demo::run(),
         cli::Command::Check(c) => check::run(&c.files, c.json, c.sysroot.as_deref()),
+        cli::Command::Resume { fd } => resume(fd),
     };
     std::process::exit(code);
 }
@@ -101,6 +102,36 @@ fn cpu_level(asked: Option<&str>) -> Option<cetbox_cpu::CpuLevel> {
     }
 }
 
+/// The fresh cetbox a guest's execve from a multi-threaded process started: reads the handover
+/// and runs the new program (never returns unless the handover is unreadable).
+fn resume(fd: i32) -> i32 {
+    use std::os::unix::fs::FileExt;
+    use std::os::unix::io::FromRawFd;
+    // SAFETY: the descriptor was left open for us by the cetbox that exec'd this one; we take
+    // ownership and close it when done.
+    let file = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut data = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match file.read_at(&mut buf, data.len() as u64) {
+            Ok(0) => break,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                eprintln!("cetbox: resume: {e}");
+                return 2;
+            }
+        }
+    }
+    drop(file);
+    let Some(h) = cetbox_linux::reexec::Handover::decode(&data) else {
+        eprintln!("cetbox: resume: bad handover (this subcommand is internal)");
+        return 2;
+    };
+    let reporter = report::Reporter::resume(&h.observer);
+    cetbox_linux::reexec::resume(h, std::sync::Arc::new(reporter))
+}
+
 fn run(r: cli::RunArgs) -> i32 {
     let Some(cpu_level) = cpu_level(r.cpu.as_deref()) else {
         return 2;
@@ -145,6 +176,16 @@ fn run(r: cli::RunArgs) -> i32 {
             );
             return 2;
         }
+    };
+    let reporter = match r.error_exitcode {
+        Some(code) => match report::Tally::create() {
+            Ok(t) => reporter.with_error_exitcode(t, code),
+            Err(e) => {
+                eprintln!("cetbox: cannot set up --error-exitcode: {e}");
+                return 2;
+            }
+        },
+        None => reporter,
     };
     let observer: std::sync::Arc<dyn cetbox_linux::events::Observer> =
         std::sync::Arc::new(reporter);

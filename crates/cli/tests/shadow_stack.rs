@@ -246,7 +246,6 @@ cases! {
     abi_13_08a_mprotect_read_only_faults: "abi" "s08a" =>
         "mprotect=0\nSIGSEGV SEGV_ACCERR addr=expected trapno=14 err=0x47 rip=insn";
     abi_13_08b_mprotect_back_to_writable: "abi" "s08b" => "mprotect=0,0 value=9";
-    abi_13_09_userfaultfd_refused: "abi" "s09" => "userfaultfd_fails=1";
     abi_13_10_guard_gap_below_existing: "abi" "s10" => "gap=4096";
     abi_13_11_gap_below_new_shadow_stack: "abi" "s11" => "adjacent=0";
     // The child's SIGSEGV handler exits with si_code: 10 is SEGV_CPERR, the #CP from returning

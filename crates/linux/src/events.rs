@@ -107,8 +107,21 @@ pub trait Observer: Send + Sync {
     fn violation(&self, v: &Violation);
     /// Called once before the guest process exits (summaries).
     fn finish(&self) {}
+    /// The exit status cetbox ends with when the guest exits with `status` (after `finish`);
+    /// `--error-exitcode` replaces it when violations were reported.
+    fn exit_status(&self, status: i32) -> i32 {
+        status
+    }
     /// Called in a new child process right after fork: what was reported belongs to the parent.
     fn forked(&self) {}
+    /// Called before cetbox re-executes itself for a guest's execve (`crate::reexec`): returns
+    /// what the front end needs to rebuild its observer in the new image (opaque to the
+    /// personality) and keeps the descriptors that state refers to open across the exec.
+    fn before_reexec(&self) -> String {
+        String::new()
+    }
+    /// The host execve after `before_reexec` failed: the observer goes on in this image.
+    fn reexec_failed(&self) {}
 }
 
 /// An observer that reports nothing.

@@ -3,6 +3,7 @@
 //! the kernel side of shadow stacks, and the /proc views.
 
 pub mod abi;
+pub mod coredump;
 pub mod errno;
 pub mod events;
 pub mod fork;
@@ -11,6 +12,7 @@ pub mod objects;
 pub mod options;
 pub mod process;
 pub mod procfs;
+pub mod reexec;
 pub mod rlimit;
 pub mod run;
 pub mod shstk;

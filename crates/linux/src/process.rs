@@ -200,6 +200,10 @@ pub struct Thread {
     /// when it happened.
     pub last_switch: Option<Switch>,
     pub last_switch_at: u64,
+    /// The syscall the thread is in or just returned from (orig_rax), -1 in user code.
+    pub orig_rax: i64,
+    /// The signal that is killing the process, for the core file's NT_SIGINFO.
+    pub fatal_siginfo: Option<crate::signals::SigInfo>,
 }
 
 impl Thread {
@@ -219,6 +223,8 @@ impl Thread {
             stop: Arc::new(AtomicBool::new(false)),
             last_switch: None,
             last_switch_at: 0,
+            orig_rax: -1,
+            fatal_siginfo: None,
         }
     }
 

@@ -20,15 +20,31 @@ pub fn diag(msg: &str) {
 pub fn run_thread(t: &mut Thread) -> ExitRequest {
     loop {
         if crate::thread::exiting() {
-            // Another thread is ending the process (exit_group, a fatal signal).
+            // Another thread is ending the process (exit_group, a fatal signal); a core dump
+            // wants this thread's registers.
+            crate::thread::publish_regs(t, true);
             crate::thread::park_forever();
         }
         let stop = t.stop.clone();
         crate::thread::guest_enter();
         let exit = t.engine.run(&mut t.cpu, &stop);
         crate::thread::guest_leave();
+        t.orig_rax = -1;
         match exit {
-            Exit::Syscall => syscalls::handle(t),
+            Exit::Syscall => {
+                t.orig_rax = t.cpu.gpr[0] as i64;
+                // Blocking syscalls keep a thread away from the run loop: its registers at
+                // entry are what a core dump shows for it.
+                let published =
+                    crate::thread::live_threads() > 1 && crate::coredump::may_block(t.cpu.gpr[0]);
+                if published {
+                    crate::thread::publish_regs(t, false);
+                }
+                syscalls::handle(t);
+                if published {
+                    crate::thread::syscall_done();
+                }
+            }
             Exit::Exception(Exception::SystemCallGate) => syscalls::compat::handle(t),
             Exit::Exception(e) => {
                 if let Exception::InvalidOpcode(UdReason::Unimplemented(what)) = &e {
@@ -69,7 +85,9 @@ pub fn finish(proc: &Process, how: ExitRequest) -> ! {
     proc.observer.finish();
     let _ = std::io::stdout().flush();
     match how {
-        ExitRequest::Thread(code) | ExitRequest::Group(code) => std::process::exit(code & 0xff),
+        ExitRequest::Thread(code) | ExitRequest::Group(code) => {
+            std::process::exit(proc.observer.exit_status(code & 0xff))
+        }
         ExitRequest::Signal(sig) => die_by_signal(sig),
     }
 }
@@ -84,16 +102,12 @@ pub fn die_by_signal(sig: i32) -> ! {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, sig);
         libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        // Core dumps of cetbox itself would be huge and misleading.
-        let lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        let mut old: libc::rlimit = std::mem::zeroed();
-        libc::getrlimit(libc::RLIMIT_CORE, &mut old);
-        if old.rlim_cur == 0 {
-            libc::setrlimit(libc::RLIMIT_CORE, &lim);
-        }
+        // A core dump of cetbox itself would be huge and misleading (and would replace the
+        // guest's, which crate::coredump has written): the soft limit goes to 0.
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_CORE, &mut lim);
+        lim.rlim_cur = 0;
+        libc::setrlimit(libc::RLIMIT_CORE, &lim);
         libc::raise(sig);
     }
     std::process::exit(128 + sig)

@@ -15,7 +15,7 @@ use crate::errno::{Errno, SysResult};
 use crate::process::{ExitRequest, Thread};
 use crate::signals;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
 pub use crate::abi::*;
@@ -31,6 +31,12 @@ struct Shared {
     robust_len: AtomicU64,
     /// Odd while the thread runs guest code (inside `Cpu::run`); bumped on entry and exit.
     guest_gen: AtomicU64,
+    /// The thread's registers as last published (syscall entry, or parked while the process
+    /// ends), for core dumps; `parked` once it has stopped for good.
+    regs: Mutex<Option<crate::coredump::notes::ThreadRegs>>,
+    parked: AtomicBool,
+    /// Set while the thread is inside a syscall it published its registers for.
+    in_syscall: AtomicBool,
 }
 
 thread_local! {
@@ -66,7 +72,7 @@ pub fn guest_leave() {
 /// an access that passed its page-table check before the change, and each one drops its
 /// decoded blocks (the code epoch changed) before running more guest code.
 pub fn shootdown(me: i32) {
-    let others: Vec<Arc<Shared>> = {
+    let others: Vec<(i32, Arc<Shared>)> = {
         let g = registry();
         let Some(r) = g.as_ref() else { return };
         if r.by_tid.len() < 2 {
@@ -75,29 +81,48 @@ pub fn shootdown(me: i32) {
         r.by_tid
             .iter()
             .filter(|(tid, _)| **tid != me)
-            .map(|(_, s)| s.clone())
+            .map(|(tid, s)| (*tid, s.clone()))
             .collect()
     };
     std::sync::atomic::fence(Ordering::SeqCst);
     let mut waiting = Vec::new();
-    for s in others {
+    for (tid, s) in others {
         let g = s.guest_gen.load(Ordering::SeqCst);
         if g & 1 == 1 {
             s.stop.store(true, Ordering::SeqCst);
-            waiting.push((s, g));
+            waiting.push((tid, s, g));
         }
     }
-    for (s, g) in waiting {
+    for (tid, s, g) in waiting {
         let mut spins = 0u32;
         while s.guest_gen.load(Ordering::SeqCst) == g {
-            spins += 1;
+            spins = spins.saturating_add(1);
             if spins < 64 {
                 std::hint::spin_loop();
             } else {
                 std::thread::yield_now();
             }
+            // A thread that sleeps in the host kernel in the middle of guest code is blocked
+            // in a page fault on a userfaultfd-registered page: it may stay there until this
+            // very thread resolves the fault, so it is not waited for (natively the fault
+            // would not hold this thread up either).
+            if spins >= 4096 && spins % 1024 == 0 && host_sleeping(tid) {
+                break;
+            }
         }
     }
+}
+
+/// Whether host thread `tid` of this process is sleeping interruptibly (state S in
+/// /proc/self/task/TID/stat, proc(5)).
+fn host_sleeping(tid: i32) -> bool {
+    let Ok(stat) = std::fs::read(format!("/proc/self/task/{tid}/stat")) else {
+        return false;
+    };
+    let Some(close) = stat.iter().rposition(|&c| c == b')') else {
+        return false;
+    };
+    stat.get(close + 2) == Some(&b'S')
 }
 
 #[derive(Default)]
@@ -109,6 +134,8 @@ struct Registry {
 }
 
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+/// `Registry::live`, readable without the lock (for the per-syscall test in the run loop).
+static LIVE: AtomicUsize = AtomicUsize::new(1);
 /// Set once the process is ending (exit_group or a fatal signal).
 static EXITING: AtomicBool = AtomicBool::new(false);
 
@@ -127,7 +154,73 @@ fn shared_of(t: &Thread) -> Arc<Shared> {
         robust_head: AtomicU64::new(t.robust_list.0),
         robust_len: AtomicU64::new(t.robust_list.1),
         guest_gen: AtomicU64::new(0),
+        regs: Mutex::new(None),
+        parked: AtomicBool::new(false),
+        in_syscall: AtomicBool::new(false),
     })
+}
+
+/// Publishes this thread's registers for a core dump (`parking`: it is stopping for good).
+pub fn publish_regs(t: &Thread, parking: bool) {
+    let orig = if parking { -1 } else { t.orig_rax };
+    let mut r = crate::coredump::regs_of(t, orig);
+    if !parking {
+        // Killed while blocked in the syscall, the kernel's saved RAX holds the syscall's
+        // -ERESTARTSYS (or a like code), not the number.
+        r.gpr[0] = (-512i64) as u64;
+    }
+    ME.with(|m| {
+        if let Some(s) = m.borrow().as_ref() {
+            *s.regs.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            if parking {
+                s.parked.store(true, Ordering::SeqCst);
+            } else {
+                s.in_syscall.store(true, Ordering::SeqCst);
+            }
+        }
+    });
+}
+
+/// The syscall `publish_regs` was called for has returned.
+pub fn syscall_done() {
+    ME.with(|m| {
+        if let Some(s) = m.borrow().as_ref() {
+            s.in_syscall.store(false, Ordering::SeqCst);
+        }
+    });
+}
+
+/// For a core dump while the process ends: waits (at most about a second) until every other
+/// thread has parked (publishing its registers) or is inside a syscall that may block (whose
+/// entry registers it published), and returns their registers (tid order). A thread that
+/// stays away longer (blocked in a quick syscall on a userfaultfd page, stopped) is left out.
+fn others_regs(me: i32) -> Vec<crate::coredump::notes::ThreadRegs> {
+    let others: Vec<(i32, Arc<Shared>)> = {
+        let g = registry();
+        let Some(r) = g.as_ref() else {
+            return Vec::new();
+        };
+        r.by_tid
+            .iter()
+            .filter(|(tid, _)| **tid != me)
+            .map(|(tid, s)| (*tid, s.clone()))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let mut out = Vec::new();
+    for (_, s) in &others {
+        while !s.parked.load(Ordering::SeqCst)
+            && !s.in_syscall.load(Ordering::SeqCst)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::yield_now();
+        }
+        if let Some(r) = s.regs.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            out.push(r);
+        }
+    }
+    out.sort_by_key(|r| r.tid);
+    out
 }
 
 /// Registers the process's first thread (the leader).
@@ -139,6 +232,7 @@ pub fn register_main(t: &Thread) {
         r.live = 1;
         r.by_tid.insert(t.tid, s);
     });
+    LIVE.store(1, Ordering::SeqCst);
 }
 
 /// In a child made by fork: the child process has only the thread that forked. Uses
@@ -154,6 +248,7 @@ pub fn after_fork_child(t: &Thread) {
         *r = Registry::default();
         r.live = 1;
         r.by_tid.insert(t.tid, s);
+        LIVE.store(1, Ordering::SeqCst);
     }
 }
 
@@ -161,7 +256,12 @@ pub fn after_fork_child(t: &Thread) {
 /// decides to create one): only then can another thread change the mappings while this one
 /// is in a host call (see usermem).
 pub fn multithreaded() -> bool {
-    registry().as_ref().is_none_or(|r| r.live > 1)
+    live_threads() != 1
+}
+
+/// How many guest threads of this process are alive (counted from clone's decision).
+pub fn live_threads() -> usize {
+    LIVE.load(Ordering::Relaxed)
 }
 
 /// Whether the process is ending; threads that notice stop running guest code.
@@ -216,6 +316,15 @@ pub fn end_process(t: &Thread, how: ExitRequest) -> ! {
         park_forever();
     }
     stop_others(t.tid);
+    if let ExitRequest::Signal(sig) = how {
+        if crate::coredump::dumps_core(sig) {
+            let others = others_regs(t.tid);
+            let info = t
+                .fatal_siginfo
+                .unwrap_or_else(|| signals::SigInfo::new(sig, 0x80));
+            crate::coredump::dump(t, sig, &info, t.orig_rax, &others);
+        }
+    }
     crate::run::finish(&t.proc, how)
 }
 
@@ -233,6 +342,7 @@ pub fn finish_thread(t: &mut Thread, how: ExitRequest) {
     let last = with_registry(|r| {
         r.by_tid.remove(&t.tid);
         r.live = r.live.saturating_sub(1);
+        LIVE.store(r.live, Ordering::SeqCst);
         r.live == 0
     });
     if last {
@@ -415,7 +525,10 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
         child.shstk.size,
         r.flags & CLONE_VFORK == 0,
     );
-    with_registry(|reg| reg.live += 1);
+    with_registry(|reg| {
+        reg.live += 1;
+        LIVE.store(reg.live, Ordering::SeqCst);
+    });
 
     let (tx, rx) = mpsc::channel::<Result<i32, Errno>>();
     let (done_tx, done_rx) = mpsc::channel::<()>();
@@ -429,7 +542,10 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
             drop(done_tx);
         });
     if spawned.is_err() {
-        with_registry(|reg| reg.live = reg.live.saturating_sub(1));
+        with_registry(|reg| {
+            reg.live = reg.live.saturating_sub(1);
+            LIVE.store(reg.live, Ordering::SeqCst);
+        });
         // The Thread went with the closure that never ran; its shadow stack is still mapped.
         if new_shstk.2 && new_shstk.0 != 0 && new_shstk.0 != t.shstk.base {
             let _ = t.mem().unmap(new_shstk.0, new_shstk.1);
@@ -484,7 +600,10 @@ fn child_main(
         let e = std::io::Error::last_os_error()
             .raw_os_error()
             .unwrap_or(libc::ENOMEM);
-        with_registry(|reg| reg.live = reg.live.saturating_sub(1));
+        with_registry(|reg| {
+            reg.live = reg.live.saturating_sub(1);
+            LIVE.store(reg.live, Ordering::SeqCst);
+        });
         crate::shstk::free_owned(&mut t);
         let _ = tx.send(Err(Errno(e)));
         return;

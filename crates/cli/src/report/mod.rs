@@ -4,14 +4,17 @@
 //! run continued past them (audit mode).
 
 mod symbols;
+pub mod tally;
 
 use cetbox_linux::events::{Observer, Outcome, Violation, ViolationKind};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 pub use symbols::{Location, Symbolizer};
+pub use tally::Tally;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -27,6 +30,8 @@ struct Site {
 
 struct State {
     out: Box<dyn Write + Send>,
+    /// Whether `out` is stderr (no report file).
+    to_stderr: bool,
     sites: BTreeMap<(u64, &'static str), Site>,
     /// A write to the report file failed and stderr said so (once).
     failed: bool,
@@ -58,6 +63,13 @@ pub struct Reporter {
     /// The report file (None: stderr).
     file: Option<std::path::PathBuf>,
     state: Mutex<State>,
+    /// `--error-exitcode`: the process-tree tally, and the status to exit with when it
+    /// counted any violation.
+    tree: Option<(Tally, i32)>,
+    /// Whether this is the top-level cetbox of the run (forked children are not).
+    root: AtomicBool,
+    /// The report file's descriptor (None: stderr), handed over when cetbox re-executes.
+    report_fd: Option<i32>,
 }
 
 fn title(k: ViolationKind) -> &'static str {
@@ -112,14 +124,27 @@ fn private_file(f: File) -> File {
     unsafe { File::from_raw_fd(fd) }
 }
 
+/// Clears (keep) or sets FD_CLOEXEC on one of the reporter's own descriptors.
+fn keep_across_exec(fd: i32, keep: bool) {
+    let flags = if keep { 0 } else { libc::FD_CLOEXEC };
+    // SAFETY: F_SETFD on a descriptor the reporter owns.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, flags) };
+}
+
 impl Reporter {
     pub fn new(
         format: Format,
         path: Option<&std::path::Path>,
         audit: bool,
     ) -> std::io::Result<Reporter> {
+        use std::os::unix::io::AsRawFd;
+        let mut report_fd = None;
         let out: Box<dyn Write + Send> = match path {
-            Some(p) => Box::new(private_file(File::create(p)?)),
+            Some(p) => {
+                let f = private_file(File::create(p)?);
+                report_fd = Some(f.as_raw_fd());
+                Box::new(f)
+            }
             None => Box::new(std::io::stderr()),
         };
         Ok(Reporter {
@@ -128,10 +153,136 @@ impl Reporter {
             file: path.map(|p| p.to_path_buf()),
             state: Mutex::new(State {
                 out,
+                to_stderr: path.is_none(),
                 sites: BTreeMap::new(),
                 failed: false,
             }),
+            tree: None,
+            root: AtomicBool::new(true),
+            report_fd,
         })
+    }
+
+    /// Rebuilds the reporter of a cetbox that re-executed itself for a guest's execve, from
+    /// what `before_reexec` handed over.
+    pub fn resume(state: &str) -> Reporter {
+        use std::os::unix::io::FromRawFd;
+        let mut format = Format::Text;
+        let (mut audit, mut root) = (false, false);
+        let (mut report_fd, mut tally_fd, mut code) = (None, None, 0);
+        for kv in state.split(';') {
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
+            match (k, v.parse::<i32>().ok()) {
+                ("format", _) if v == "json" => format = Format::Json,
+                ("audit", _) => audit = v == "1",
+                ("root", _) => root = v == "1",
+                ("report_fd", Some(fd)) => report_fd = Some(fd),
+                ("tally_fd", Some(fd)) => tally_fd = Some(fd),
+                ("code", Some(c)) => code = c,
+                _ => {}
+            }
+        }
+        let out: Box<dyn Write + Send> = match report_fd {
+            Some(fd) => {
+                keep_across_exec(fd, false);
+                cetbox_linux::syscalls::fs::register_private_fd(fd);
+                // SAFETY: the descriptor was handed over to this image for the reporter alone.
+                Box::new(unsafe { File::from_raw_fd(fd) })
+            }
+            None => Box::new(std::io::stderr()),
+        };
+        let tree = tally_fd.and_then(|fd| {
+            keep_across_exec(fd, false);
+            Tally::map(fd).ok().map(|t| (t, code))
+        });
+        Reporter {
+            format,
+            audit,
+            // The path is not handed over: a failed write is reported without it.
+            file: None,
+            state: Mutex::new(State {
+                out,
+                to_stderr: report_fd.is_none(),
+                sites: BTreeMap::new(),
+                failed: false,
+            }),
+            tree,
+            root: AtomicBool::new(root),
+            report_fd,
+        }
+    }
+
+    /// Makes this reporter count into the process-tree `tally` and end a run in which any
+    /// process reported a violation with exit status `code` (`--error-exitcode`).
+    pub fn with_error_exitcode(mut self, tally: Tally, code: i32) -> Reporter {
+        self.tree = Some((tally, code));
+        self
+    }
+
+    /// Marks this reporter as a descendant's (a cetbox re-executed by a guest's execve in a
+    /// process that is not the top-level one).
+    pub fn set_root(&self, root: bool) {
+        self.root.store(root, Ordering::SeqCst);
+    }
+
+    /// Whether this reporter belongs to the top-level cetbox of the run.
+    pub fn is_root(&self) -> bool {
+        self.root.load(Ordering::SeqCst)
+    }
+
+    /// Counts a violation in the process-tree tally; `v` is given for a new site.
+    fn tally(&self, v: Option<&Violation>) {
+        let Some((t, _)) = &self.tree else { return };
+        let site = v.map(|v| {
+            match v
+                .mappings
+                .iter()
+                .find(|m| v.rip >= m.start && v.rip < m.end)
+            {
+                Some(m) => tally::site_hash(
+                    v.kind.id(),
+                    &m.path,
+                    (v.rip - m.start).wrapping_add(m.offset),
+                ),
+                None => tally::site_hash(v.kind.id(), "", v.rip),
+            }
+        });
+        t.add(site);
+    }
+
+    /// The one-line process-tree summary printed by the top-level cetbox at exit.
+    fn tree_summary(&self, st: &mut State) {
+        let Some((t, code)) = &self.tree else { return };
+        if !self.is_root() {
+            return;
+        }
+        let (n, m) = t.totals();
+        let plural = |k: u64, w: &str| format!("{k} {w}{}", if k == 1 { "" } else { "s" });
+        let line = format!(
+            "cetbox: {} at {} in the whole process tree",
+            plural(n, "violation"),
+            plural(m, "site")
+        );
+        let text = if n > 0 && *code != 0 {
+            format!("{line} (--error-exitcode: exit status {code})\n")
+        } else {
+            format!("{line}\n")
+        };
+        match self.format {
+            Format::Text => {
+                let _ = st.out.write_all(text.as_bytes());
+            }
+            Format::Json => {
+                let o = json!({"type": "tree-summary", "violations": n, "sites": m, "error_exitcode": code});
+                let _ = st.out.write_all(format!("{o}\n").as_bytes());
+                if !st.to_stderr {
+                    let _ = std::io::stderr().write_all(text.as_bytes());
+                }
+            }
+        }
+        let _ = st.out.flush();
     }
 
     fn text(v: &Violation, sym: &mut Symbolizer) -> String {
@@ -259,6 +410,7 @@ impl Observer for Reporter {
         match st.sites.get_mut(&(rip, kind.id())) {
             Some(site) => {
                 site.count += 1;
+                self.tally(None);
                 true
             }
             None => false,
@@ -270,8 +422,10 @@ impl Observer for Reporter {
         let key = (v.rip, v.kind.id());
         if let Some(site) = st.sites.get_mut(&key) {
             site.count += 1;
+            self.tally(None);
             return;
         }
+        self.tally(Some(v));
         // Only a site's first violation is symbolized and written out.
         let mut sym = Symbolizer::new(v.mappings.clone());
         let location = sym.locate(v.rip);
@@ -290,7 +444,40 @@ impl Observer for Reporter {
         st.emit(&out, self.file.as_deref());
     }
 
+    fn before_reexec(&self) -> String {
+        let mut s = format!(
+            "format={};audit={};root={}",
+            if self.format == Format::Json {
+                "json"
+            } else {
+                "text"
+            },
+            u8::from(self.audit),
+            u8::from(self.is_root())
+        );
+        if let Some(fd) = self.report_fd {
+            keep_across_exec(fd, true);
+            s += &format!(";report_fd={fd}");
+        }
+        if let Some((t, code)) = &self.tree {
+            keep_across_exec(t.fd, true);
+            s += &format!(";tally_fd={};code={code}", t.fd);
+        }
+        s
+    }
+
+    fn reexec_failed(&self) {
+        for fd in self
+            .report_fd
+            .into_iter()
+            .chain(self.tree.as_ref().map(|t| t.0.fd))
+        {
+            keep_across_exec(fd, false);
+        }
+    }
+
     fn forked(&self) {
+        self.set_root(false);
         // try_lock: in a fork child, a lock held by another parent thread is never released.
         if let Ok(mut st) = self.state.try_lock() {
             st.sites.clear();
@@ -299,6 +486,21 @@ impl Observer for Reporter {
 
     fn finish(&self) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.process_summary(&mut st);
+        self.tree_summary(&mut st);
+    }
+
+    fn exit_status(&self, status: i32) -> i32 {
+        match &self.tree {
+            Some((t, code)) if *code != 0 && self.is_root() && t.totals().0 > 0 => *code,
+            _ => status,
+        }
+    }
+}
+
+impl Reporter {
+    /// This process's per-site summary.
+    fn process_summary(&self, st: &mut State) {
         // A lone violation that killed the process needs no summary; audit mode and repeated
         // violations do.
         if st.sites.is_empty() || (!self.audit && st.sites.values().all(|s| s.count == 1)) {

@@ -202,6 +202,7 @@ fn act_on(t: &mut Thread, info: SigInfo, restart: &mut Option<Restart>) -> bool 
         SIG_DFL => {
             match default_action(sig) {
                 DefaultAction::Terminate | DefaultAction::Core => {
+                    t.fatal_siginfo = Some(info);
                     t.exit = Some(ExitRequest::Signal(sig));
                 }
                 DefaultAction::Stop => {

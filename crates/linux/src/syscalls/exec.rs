@@ -158,6 +158,24 @@ fn exec_common(
     loader::stack::check_arg_size(&prep.argv, &envp, loader::stack_rlimit()).map_err(Errno)?;
     prep.execfn = shown;
 
+    if crate::reexec::needed(t) {
+        // Other threads to kill, or the leader's tid to take over: the host kernel does both
+        // when cetbox execs itself from this thread.
+        let execfn = std::mem::take(&mut prep.execfn);
+        drop(prep);
+        return crate::reexec::exec(
+            t,
+            crate::reexec::Handover {
+                opts: (*t.proc.opts).clone(),
+                path: host,
+                execfn,
+                argv,
+                envp,
+                ..Default::default()
+            },
+        );
+    }
+
     // ---------------- the point of no return
     let mut keep = vec![prep.elf.file.as_raw_fd()];
     keep.extend(prep.interp.as_ref().map(|i| i.file.as_raw_fd()));

@@ -20,6 +20,7 @@ pub mod signal;
 pub mod table;
 pub mod time;
 pub mod trace;
+pub mod uffd;
 
 /// A syscall implementation: receives the six argument registers.
 pub type SyscallFn = fn(&mut Thread, [u64; 6]) -> SysResult;

@@ -8,7 +8,7 @@
 //! (the 64-bit and common entries; the x32 numbers from 512 up are not part of it).
 
 use super::{
-    arch, clone, exec, fs, info, mem, memctl, process, ptrace, shm, signal, time, SyscallFn,
+    arch, clone, exec, fs, info, mem, memctl, process, ptrace, shm, signal, time, uffd, SyscallFn,
 };
 
 /// Restarted by the kernel after an interruption, subject to SA_RESTART (the calls that
@@ -441,7 +441,7 @@ pub static TABLE: [Syscall; 470] = [
     nosys(320, "kexec_file_load", "XXXXX", 0),
     nosys(321, "bpf", "XXX", 0),
     sys(322, "execveat", exec::sys_execveat, "DPXXX", 0),
-    nosys(323, "userfaultfd", "X", 0),
+    sys(323, "userfaultfd", uffd::sys_userfaultfd, "X", 0),
     sys(324, "membarrier", mem::sys_membarrier, "XXX", 0),
     sys(325, "mlock2", mem::sys_mlock2, "XXX", 0),
     sys(326, "copy_file_range", fs::io::sys_copy_file_range, "XXXXXX", RESTART),

@@ -99,6 +99,9 @@ pub(crate) fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let req = a[1] as u32;
     let arg = a[2];
+    if let Some(r) = crate::syscalls::uffd::ioctl(t, fd, req, arg) {
+        return r;
+    }
     let kind = known(req).or_else(|| encoded(req));
     // What the host gets: the guest pointer for inputs, a bounce buffer for outputs.
     let mut host_arg = arg;

@@ -1,0 +1,179 @@
+//! userfaultfd for guests (crates/linux/src/syscalls/uffd.rs): missing-page faults raised by
+//! each kind of guest access, resolved by another guest thread with UFFDIO_COPY.
+//! tests/shstk/uffd.c runs one access kind per mode. Ordinary loads, stores and syscalls are
+//! compared with native runs byte for byte (and checked against the values the program
+//! implies); the shadow-stack accesses (no CET hardware here) are checked against the spec:
+//! the upstream selftest's test_userfaultfd steps (tools/testing/selftests/x86/
+//! test_shadow_stack.c), and a CALL's push, a RET's pop, INCSSP's read and signal delivery's
+//! token write each block on a missing shadow-stack page until UFFDIO_COPY, then complete as if
+//! the page had been there (the right return address popped, SSP back at the top).
+//! These need userfaultfd on the host for the test's user (root here, or
+//! vm.unprivileged_userfaultfd=1): natively as under cetbox.
+
+mod common;
+
+use common::{run, Spec, Status};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn prog() -> &'static PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("uffd");
+        std::fs::create_dir_all(&dir).unwrap();
+        let exe = dir.join("uffd");
+        let st = Command::new("gcc")
+            .args([
+                "-O1",
+                "-g",
+                "-static",
+                "-pthread",
+                "-mno-red-zone",
+                "-fcf-protection=none",
+                "-o",
+            ])
+            .arg(&exe)
+            .arg(common::repo_root().join("tests/shstk/uffd.c"))
+            .status()
+            .expect("gcc must be installed");
+        assert!(st.success(), "building uffd.c failed");
+        exe
+    })
+}
+
+fn spec(mode: &str) -> Spec {
+    let mut s = Spec::new(prog()).args([mode]);
+    s.timeout = std::time::Duration::from_secs(30);
+    s
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs `mode` natively and under cetbox; both must agree and print `expected`.
+fn same_as_native(mode: &str, expected: &str) {
+    let native = run(&spec(mode));
+    let emu = run(&spec(mode).under_cetbox(&[]));
+    assert!(
+        !text(&emu.stderr).contains("panicked"),
+        "{}",
+        text(&emu.stderr)
+    );
+    assert_eq!(
+        native.status,
+        Status::Exited(0),
+        "native: {}",
+        text(&native.stdout)
+    );
+    assert_eq!(text(&native.stdout), expected, "native run");
+    if let Some(d) = common::compare("native", &native, "cetbox", &emu) {
+        panic!("{mode}: {d}");
+    }
+}
+
+/// Runs a shadow-stack `mode` under cetbox only.
+fn cetbox(mode: &str) -> String {
+    let o = run(&spec(mode).under_cetbox(&[]));
+    let e = text(&o.stderr);
+    assert!(!e.contains("panicked"), "{e}");
+    assert_eq!(o.status, Status::Exited(0), "{}\n{e}", text(&o.stdout));
+    text(&o.stdout)
+}
+
+const REGISTERED: &str = "register: copy 1 zeropage 1 wake 1\n";
+
+#[test]
+fn load_blocks_until_uffdio_copy() {
+    // The page is filled with words 0x1111 * (i + 1): word 1 is 0x2222.
+    same_as_native(
+        "load",
+        &format!(
+            "{REGISTERED}load: value 0x2222\nload: resolver 0, events 1, at the page 1, write 0\n"
+        ),
+    );
+}
+
+#[test]
+fn store_faults_as_a_write_and_lands_on_the_copied_page() {
+    same_as_native(
+        "store",
+        &format!(
+            "{REGISTERED}store: value 5, neighbour 0x3333\nstore: resolver 0, events 1, at the page 1, write 1\n"
+        ),
+    );
+}
+
+#[test]
+fn syscall_into_a_missing_page_blocks_in_the_kernel() {
+    same_as_native(
+        "syscall",
+        &format!(
+            "{REGISTERED}syscall: read 8\nsyscall: bytes 12345678, next word 0x3333\nsyscall: resolver 0, events 1, at the page 1, write 1\n"
+        ),
+    );
+}
+
+#[test]
+fn user_mode_only_makes_kernel_faults_efault() {
+    same_as_native(
+        "syscall-umo",
+        &format!(
+            "{REGISTERED}syscall-umo: read -1 EFAULT\nsyscall-umo: then a load reads 0x1111\nsyscall-umo: resolver 0, events 1, at the page 1, write 0\n"
+        ),
+    );
+}
+
+#[test]
+fn resolver_may_change_mappings_while_a_fault_is_pending() {
+    same_as_native(
+        "mprotect-in-resolver",
+        &format!(
+            "{REGISTERED}mprotect-in-resolver: value 0x2222\nmprotect-in-resolver: the resolver's mprotect 0\nmprotect-in-resolver: resolver 0, events 1, at the page 1, write 0\n"
+        ),
+    );
+}
+
+/// The upstream selftest's userfaultfd case (linux-abi.md §13 behaviour 9).
+#[test]
+fn selftest_wrss_blocks_until_resolved() {
+    assert_eq!(
+        cetbox("selftest"),
+        "selftest: api 0 register 0 madvise 0 resolver 0 polled 1 events 1 write 1 value 1 after join 2\n"
+    );
+}
+
+#[test]
+fn call_push_on_a_missing_shadow_stack_page() {
+    assert_eq!(
+        cetbox("call"),
+        format!("{REGISTERED}call: resolver 0, events 1, at the page 1, write 1\ncall: result 42, back on the new stack's top before pivoting back 1\n")
+    );
+}
+
+#[test]
+fn ret_pop_from_a_missing_shadow_stack_page() {
+    // The resolver restores the page's contents: the RET then finds its return address and
+    // returns normally (no #CP).
+    assert_eq!(
+        cetbox("ret"),
+        format!("{REGISTERED}ret: resolver 0, events 1, at the page 1, write 0\nret: result 7, back on the new stack's top before pivoting back 1\n")
+    );
+}
+
+#[test]
+fn incssp_read_of_a_missing_shadow_stack_page() {
+    assert_eq!(
+        cetbox("incssp"),
+        format!("{REGISTERED}incssp: resolver 0, events 1, at the page 1, write 0\nincssp: result 0, back on the new stack's top before pivoting back 1\n")
+    );
+}
+
+#[test]
+fn signal_token_write_to_a_missing_shadow_stack_page() {
+    assert_eq!(
+        cetbox("signal"),
+        format!("{REGISTERED}signal: resolver 0, events 1, at the page 1, write 1\nsignal: result 0, back on the new stack's top before pivoting back 1\n")
+    );
+}

@@ -1,0 +1,237 @@
+/* userfaultfd missing-page faults raised by every kind of guest access
+ * (crates/cli/tests/uffd.rs). One mode per run:
+ *   load, store      an ordinary load / store to a registered page dropped with MADV_DONTNEED
+ *   syscall          read(2) into such a page (the kernel's copy_to_user faults)
+ *   syscall-umo      the same with UFFD_USER_MODE_ONLY: the kernel-mode fault is EFAULT
+ *   mprotect-in-resolver  a load, whose resolver calls mprotect before resolving (a thread
+ *                    blocked on a fault must not hold up other threads' memory changes)
+ *   --- shadow stacks (enabled here with arch_prctl; cetbox only) ---
+ *   selftest         tools/testing/selftests/x86/test_shadow_stack.c test_userfaultfd, in its
+ *                    steps: register the first page of a new shadow stack (MISSING), a second
+ *                    thread polls the non-blocking descriptor (EAGAIN) and answers with
+ *                    UFFDIO_COPY of a zero page; MADV_DONTNEED then WRSS blocks until then
+ *                    and succeeds; after pthread_join, WRSS succeeds again
+ *   call, ret        a CALL's push / a RET's pop on a missing shadow-stack page
+ *   incssp           INCSSP's read of the popped slot on a missing page
+ *   signal           signal delivery's token write on a missing page (and sigreturn's read)
+ * For the shadow-stack cases the thread pivots (RSTORSSP/SAVEPREVSSP) to a fresh shadow stack
+ * whose top page it registers, so only the access under test can touch that page; madvise is
+ * a raw inline syscall there, since a libc call would push onto the page first.
+ * A resolver thread reads one fault event, records it, and resolves it with UFFDIO_COPY of
+ * `fill` (the page's saved contents, where the access needs them intact). */
+#include "cet.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+
+#define PAGE 4096UL
+
+static int uffd;
+static char fill[PAGE] __attribute__((aligned(4096)));
+static volatile uint64_t ev_addr, ev_flags;
+static volatile int ev_count, nonblocking_polls;
+/* mprotect-in-resolver: a page the resolver reprotects before it resolves the fault. */
+static void *resolver_mprotect;
+static volatile int mprotect_result = -2;
+
+static void *resolver(void *a) {
+    (void)a;
+    struct uffd_msg msg;
+    for (;;) {
+        ssize_t n = read(uffd, &msg, sizeof msg);
+        if (n < 0 && errno == EAGAIN) {
+            nonblocking_polls = 1;
+            continue;
+        }
+        if (n != sizeof msg || msg.event != UFFD_EVENT_PAGEFAULT) return (void *)1;
+        break;
+    }
+    ev_addr = msg.arg.pagefault.address;
+    ev_flags = msg.arg.pagefault.flags;
+    ev_count++;
+    if (resolver_mprotect) mprotect_result = mprotect(resolver_mprotect, PAGE, PROT_READ);
+    struct uffdio_copy c = {.dst = msg.arg.pagefault.address & ~(PAGE - 1),
+                            .src = (uint64_t)fill, .len = PAGE, .mode = 0};
+    if (ioctl(uffd, UFFDIO_COPY, &c) != 0) return (void *)2;
+    return 0;
+}
+
+static pthread_t start(uint64_t page, int flags) {
+    uffd = syscall(SYS_userfaultfd, flags);
+    if (uffd < 0) { printf("userfaultfd: %s\n", strerror(errno)); _exit(1); }
+    struct uffdio_api api = {.api = UFFD_API, .features = 0};
+    if (ioctl(uffd, UFFDIO_API, &api)) { puts("UFFDIO_API failed"); _exit(1); }
+    struct uffdio_register r = {.range = {.start = page, .len = PAGE},
+                                .mode = UFFDIO_REGISTER_MODE_MISSING};
+    if (ioctl(uffd, UFFDIO_REGISTER, &r)) { printf("UFFDIO_REGISTER: %s\n", strerror(errno)); _exit(1); }
+    printf("register: copy %d zeropage %d wake %d\n", !!(r.ioctls & (1UL << _UFFDIO_COPY)),
+           !!(r.ioctls & (1UL << _UFFDIO_ZEROPAGE)), !!(r.ioctls & (1UL << _UFFDIO_WAKE)));
+    pthread_t t;
+    pthread_create(&t, 0, resolver, 0);
+    return t;
+}
+
+static void report(const char *what, uint64_t page, pthread_t t) {
+    void *rv;
+    pthread_join(t, &rv);
+    printf("%s: resolver %ld, events %d, at the page %d, write %d\n", what, (long)rv, ev_count,
+           (ev_addr & ~(PAGE - 1)) == page, (int)(ev_flags & UFFD_PAGEFAULT_FLAG_WRITE));
+}
+
+static uint64_t anon_page(void) {
+    char *p = mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    p[0] = 1; /* populate, so the MADV_DONTNEED below is what makes it missing */
+    return (uint64_t)p;
+}
+
+static void ordinary(const char *mode) {
+    for (unsigned i = 0; i < PAGE / 8; i++) ((uint64_t *)fill)[i] = 0x1111 * (i + 1);
+    uint64_t page = anon_page();
+    int umo = !strcmp(mode, "syscall-umo");
+    if (!strcmp(mode, "mprotect-in-resolver"))
+        resolver_mprotect = mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    pthread_t t = start(page, O_CLOEXEC | (umo ? UFFD_USER_MODE_ONLY : 0));
+    madvise((void *)page, PAGE, MADV_DONTNEED);
+    volatile uint64_t *p = (uint64_t *)page;
+    if (!strcmp(mode, "load") || resolver_mprotect) {
+        uint64_t v = p[1];
+        printf("%s: value %#lx\n", mode, v);
+        if (resolver_mprotect) printf("%s: the resolver's mprotect %d\n", mode, mprotect_result);
+    } else if (!strcmp(mode, "store")) {
+        p[1] = 5;
+        printf("store: value %lu, neighbour %#lx\n", p[1], p[2]);
+    } else {
+        int fds[2];
+        if (pipe(fds)) _exit(1);
+        if (write(fds[1], "12345678", 8) != 8) _exit(1);
+        ssize_t n = read(fds[0], (void *)(page + 8), 8);
+        printf("%s: read %zd%s\n", mode, n, n < 0 && errno == EFAULT ? " EFAULT" : "");
+        if (umo) {
+            /* Nothing was queued: resolve from user mode so the resolver ends. */
+            uint64_t v = p[0];
+            printf("%s: then a load reads %#lx\n", mode, v);
+        } else {
+            printf("%s: bytes %.8s, next word %#lx\n", mode, (char *)(page + 8), p[2]);
+        }
+    }
+    report(mode, page, t);
+}
+
+/* ---- shadow stacks */
+
+static uint64_t saved_ssp;
+static uint64_t new_top;
+
+AI void pivot_to(uint64_t top) {
+    saved_ssp = rdssp();
+    rstorssp((void *)(top - 8));
+    saveprevssp();
+}
+AI void pivot_back(void) {
+    rstorssp((void *)(saved_ssp - 8));
+    saveprevssp();
+}
+AI void drop(uint64_t page) { sys3(28, (long)page, PAGE, MADV_DONTNEED); }
+AI void save(uint64_t page) {
+    for (unsigned i = 0; i < PAGE / 8; i++) ((volatile uint64_t *)fill)[i] = ((volatile uint64_t *)page)[i];
+}
+
+__attribute__((noinline)) static int callee(int x) { return x + 1; }
+
+static uint64_t ret_page;
+__attribute__((noinline)) static int ret_victim(void) {
+    /* Our return address is the only entry on the page: keep it for the resolver. */
+    save(ret_page);
+    drop(ret_page);
+    return 7;
+}
+
+static volatile int handled;
+static void on_usr1(int s) { (void)s; handled = 1; }
+
+static void shadow(const char *mode) {
+    uint64_t base = map_shstk(0, 16 * PAGE, SHADOW_STACK_SET_TOKEN);
+    new_top = base + 16 * PAGE;
+    uint64_t page = new_top - PAGE;
+    memset(fill, 0, sizeof fill);
+    pthread_t t = start(page, O_CLOEXEC);
+    struct sigaction sa = {.sa_handler = on_usr1};
+    sigaction(SIGUSR1, &sa, 0);
+    long r = 0;
+    int ok = 0;
+    pid_t pid = getpid();
+    long tid = syscall(SYS_gettid);
+    pivot_to(new_top);
+    if (!strcmp(mode, "call")) {
+        drop(page);
+        r = callee(41); /* the CALL's push faults */
+        ok = rdssp() == new_top;
+    } else if (!strcmp(mode, "ret")) {
+        ret_page = page;
+        r = ret_victim(); /* its RET's pop faults */
+        ok = rdssp() == new_top;
+    } else if (!strcmp(mode, "incssp")) {
+        /* A CALL with a non-zero displacement pushes (one with displacement 0 does not: Intel
+         * SDM vol. 2A, CALL); the normal stack's copy is dropped at once. */
+        asm volatile("call 1f\n nop\n1: add $8, %%rsp" ::: "memory");
+        save(page);
+        drop(page);
+        incssp(1); /* reads the popped slot */
+        ok = rdssp() == new_top;
+    } else if (!strcmp(mode, "signal")) {
+        drop(page);
+        r = sys3(SYS_tgkill, pid, tid, SIGUSR1); /* delivery writes the token */
+        ok = handled && rdssp() == new_top;
+    }
+    pivot_back();
+    report(mode, page, t);
+    printf("%s: result %ld, back on the new stack's top before pivoting back %d\n", mode, r, ok);
+}
+
+static void selftest(void) {
+    /* The steps of test_userfaultfd, with a fresh shadow stack as its shstk_ptr. */
+    uint64_t *shstk_ptr = (uint64_t *)map_shstk(0, 2 * 1024 * 1024, SHADOW_STACK_SET_TOKEN);
+    uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    if (uffd < 0) { puts("[SKIP] userfaultfd unavailable"); _exit(1); }
+    struct uffdio_api api = {.api = UFFD_API, .features = 0};
+    int a = ioctl(uffd, UFFDIO_API, &api);
+    struct uffdio_register reg = {.range = {.start = (uint64_t)shstk_ptr, .len = 4096},
+                                  .mode = UFFDIO_REGISTER_MODE_MISSING};
+    int rg = ioctl(uffd, UFFDIO_REGISTER, &reg);
+    memset(fill, 0, sizeof fill);
+    pthread_t t;
+    pthread_create(&t, 0, resolver, 0);
+    /* The fault comes after the resolver has polled the empty descriptor at least once. */
+    while (!nonblocking_polls) sched_yield();
+    int m = madvise(shstk_ptr, 4096, MADV_DONTNEED);
+    wrss(shstk_ptr, 1); /* blocks until the resolver's UFFDIO_COPY */
+    uint64_t v1 = *shstk_ptr;
+    void *rv;
+    pthread_join(t, &rv);
+    wrss(shstk_ptr, 2);
+    printf("selftest: api %d register %d madvise %d resolver %ld polled %d events %d write %d "
+           "value %lu after join %lu\n",
+           a, rg, m, (long)rv, nonblocking_polls, ev_count, (int)(ev_flags & UFFD_PAGEFAULT_FLAG_WRITE),
+           v1, *shstk_ptr);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    setvbuf(stdout, 0, _IONBF, 0);
+    const char *m = argv[1];
+    if (!strcmp(m, "load") || !strcmp(m, "store") || !strcmp(m, "syscall") ||
+        !strcmp(m, "syscall-umo") || !strcmp(m, "mprotect-in-resolver")) {
+        ordinary(m);
+        return 0;
+    }
+    if (shstk_enable() || arch_prctl_(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS)) {
+        puts("enable failed");
+        _exit(1);
+    }
+    if (!strcmp(m, "selftest")) selftest();
+    else shadow(m);
+    _exit(0);
+}
