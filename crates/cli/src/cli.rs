@@ -66,6 +66,11 @@ pub struct RunArgs {
     /// older CPU: arch_prctl(ARCH_SHSTK_ENABLE) and map_shadow_stack answer EOPNOTSUPP.
     #[arg(long = "no-cet")]
     pub no_cet: bool,
+    /// Wait for gdb on [HOST:]PORT (default host 127.0.0.1) before the first instruction,
+    /// and serve it as a remote target (`target remote :PORT`). Port 0 picks a free port;
+    /// the address is printed on stderr.
+    #[arg(long, value_name = "[HOST:]PORT")]
+    pub gdb: Option<String>,
     /// The program to run.
     pub prog: PathBuf,
     /// Its arguments.

@@ -227,6 +227,7 @@ pub fn fork_process_ex(
         crate::signals::host::set_host_mask(guest_mask);
         crate::syscalls::process::comm_after_fork(parent_tid, me);
         crate::thread::after_fork_child(t);
+        crate::debug::forked_child();
         t.robust_list = (0, 0);
         t.clear_child_tid = if flags & CLONE_CHILD_CLEARTID != 0 {
             ctid

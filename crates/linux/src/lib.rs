@@ -2,6 +2,7 @@
 //! cetbox's CPU and address space. ELF loading, syscalls grouped by family, signal delivery,
 //! the kernel side of shadow stacks, and the /proc views.
 
+pub mod debug;
 pub mod errno;
 pub mod events;
 pub mod fork;

@@ -120,7 +120,7 @@ impl Reporter {
         })
     }
 
-    fn text(v: &Violation, sym: &mut Symbolizer) -> String {
+    pub(crate) fn text(v: &Violation, sym: &mut Symbolizer) -> String {
         let p = format!("=={}==", v.pid);
         let mut s = format!("{p} cetbox: shadow-stack violation: {}\n", title(v.kind));
         s += &format!(

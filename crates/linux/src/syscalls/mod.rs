@@ -47,6 +47,9 @@ pub fn handle(t: &mut Thread) {
     // A traced process can stop in any syscall (signal stops): its tracer sees and may change
     // the state published here.
     ptrace::publish(t);
+    if crate::debug::active() {
+        crate::debug::syscall_enter(t, nr);
+    }
     let res = match lookup(nr) {
         Some(f) => f(t, args),
         None => Err(Errno::ENOSYS),
@@ -70,6 +73,9 @@ pub fn handle(t: &mut Thread) {
             Ok(v) => v,
             Err(e) => e.to_rax(),
         };
+    }
+    if crate::debug::active() {
+        crate::debug::syscall_leave(t, nr);
     }
 }
 
