@@ -8,6 +8,7 @@
 mod arch;
 mod conn;
 mod monitor;
+mod signo;
 mod target;
 
 use cetbox_linux::debug::{Debugger, Ended, Stop, StopKind};
@@ -129,7 +130,7 @@ fn stop_reason(t: &GuestTarget, s: Stop) -> MultiThreadStopReason<u64> {
     let tid = Tid::new(s.tid.max(1) as usize).unwrap_or(Tid::MIN);
     let sig = |n: i32| MultiThreadStopReason::SignalWithThread {
         tid,
-        signal: Signal(n as u8),
+        signal: Signal(signo::to_gdb(n)),
     };
     match s.kind {
         StopKind::Signal(si) => sig(si.signo),
@@ -177,7 +178,9 @@ impl BlockingEventLoop for Loop {
                     let r = match target.dbg.wait_stopped() {
                         Ok(stop) => stop_reason(target, stop),
                         Err(Ended::Exited(c)) => MultiThreadStopReason::Exited(c as u8),
-                        Err(Ended::Killed(s)) => MultiThreadStopReason::Terminated(Signal(s as u8)),
+                        Err(Ended::Killed(s)) => {
+                            MultiThreadStopReason::Terminated(Signal(signo::to_gdb(s)))
+                        }
                     };
                     return Ok(Event::TargetStopped(r));
                 }

@@ -62,6 +62,11 @@ impl GuestTarget {
     }
 }
 
+/// The Linux signal for a signal gdb resumes with (one Linux lacks is dropped).
+fn host_signal(s: Option<Signal>) -> Option<i32> {
+    s.and_then(|s| super::signo::from_gdb(s.0))
+}
+
 fn tid_of(t: Tid) -> i32 {
     t.get() as i32
 }
@@ -229,7 +234,7 @@ impl MultiThreadResume for GuestTarget {
         signal: Option<Signal>,
     ) -> Result<(), Self::Error> {
         self.actions
-            .insert(tid_of(tid), (Action::Continue, signal.map(|s| s.0 as i32)));
+            .insert(tid_of(tid), (Action::Continue, host_signal(signal)));
         Ok(())
     }
 
@@ -249,7 +254,7 @@ impl MultiThreadSingleStep for GuestTarget {
         signal: Option<Signal>,
     ) -> Result<(), Self::Error> {
         self.actions
-            .insert(tid_of(tid), (Action::Step, signal.map(|s| s.0 as i32)));
+            .insert(tid_of(tid), (Action::Step, host_signal(signal)));
         Ok(())
     }
 }
