@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod demo;
 mod gdb;
+mod private_fd;
 mod report;
 
 use clap::Parser;

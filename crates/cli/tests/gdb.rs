@@ -65,6 +65,7 @@ program!(
 program!(threads, "threads", "static", "-O1", "-static", "-pthread");
 program!(signal, "signal", "static", "-O1", "-static");
 program!(spin, "spin", "static", "-O1", "-static");
+program!(forkexec, "forkexec", "static", "-O1", "-static");
 
 /// Kills `pid` if the returned sender is not used (or dropped) within TIMEOUT.
 fn watchdog(pid: u32) -> mpsc::Sender<()> {
@@ -517,6 +518,34 @@ fn signals_stop_first_and_pass_as_gdb_says() {
     assert_eq!(end.stdout, "after\n", "signal 0 discards it");
 }
 
+#[test]
+fn forked_child_runs_undebugged_and_exec_stops_with_sigtrap() {
+    let prog = forkexec();
+    let (out, end) = session(
+        &[],
+        prog,
+        &[
+            "break marker",
+            "continue",
+            "p who",
+            "continue",
+            "p $_siginfo.si_signo",
+            "p $_siginfo.si_code",
+            "continue",
+        ],
+    );
+    // Only the parent's marker(2) stops; the child's marker(1) ran undebugged.
+    assert_eq!(out.matches("Breakpoint 1, marker").count(), 1, "{out}");
+    assert_eq!(value(&out, 1), "2", "{out}");
+    // execve: SIGTRAP, SI_USER (send_sig from the exec path, as for a traced process).
+    assert!(out.contains("Program received signal SIGTRAP"), "{out}");
+    assert_eq!(value(&out, 2), "5");
+    assert_eq!(value(&out, 3), "0");
+    assert!(out.contains("exited normally"), "{out}");
+    assert_eq!(end.status.code(), Some(0));
+    assert_eq!(end.stdout, "child 7\n");
+}
+
 // ---- The protocol, without gdb ----
 
 struct Client {
@@ -690,9 +719,13 @@ fn protocol_interrupt_and_siginfo() {
     let pc = from_le_hex(&c.ask("p10"));
     let main = symbol(spin(), "main");
     assert!(pc >= main && pc < main + 64, "{pc:#x}");
-    // The last stop was no signal the guest got: no siginfo.
+    // $_siginfo: SIGINT (2) with si_code SI_USER (0), 128 bytes.
     assert_eq!(c.ask(&format!("Hg{tid}")), "OK");
-    assert!(c.ask("qXfer:siginfo:read::0,80").starts_with('E'));
+    let si = c.ask("qXfer:siginfo:read::0,80");
+    assert!(si.starts_with('l'), "{si}");
+    let b = si[1..].as_bytes();
+    assert_eq!(&b[0..4], &[2, 0, 0, 0]);
+    assert_eq!(&b[8..12], &[0, 0, 0, 0]);
     c.send_raw(b"$k#6b");
     let end = g.wait();
     assert_eq!(end.status.signal(), Some(libc::SIGKILL));

@@ -104,7 +104,9 @@ pub fn start(
 ) -> std::io::Result<Arc<Shared>> {
     let shared = Arc::new(Shared {
         inbox,
-        writer: Mutex::new(stream.try_clone()?),
+        writer: Mutex::new(TcpStream::from(crate::private_fd::private(
+            stream.try_clone()?.into(),
+        ))),
         qsupported: AtomicBool::new(false),
         selected: AtomicI32::new(0),
         last_stop: AtomicI32::new(0),

@@ -80,13 +80,15 @@ pub fn attach(
     let (stream, _) = listener.accept()?;
     drop(listener);
     stream.set_nodelay(true)?;
+    let stream = TcpStream::from(crate::private_fd::private(stream.into()));
     let inbox = Arc::new(conn::Inbox::default());
     let notify = {
         let inbox = inbox.clone();
         Box::new(move || inbox.event())
     };
     let dbg = Arc::new(Debugger::new(proc.clone(), first, notify));
-    let shared = conn::start(stream.try_clone()?, dbg.clone(), inbox)?;
+    let reader = TcpStream::from(crate::private_fd::private(stream.try_clone()?.into()));
+    let shared = conn::start(reader, dbg.clone(), inbox)?;
     shared.last_stop.store(first, Ordering::SeqCst);
     cetbox_linux::debug::install(dbg.clone());
     std::thread::Builder::new()

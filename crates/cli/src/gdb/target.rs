@@ -286,7 +286,9 @@ impl SwBreakpoint for GuestTarget {
     }
 
     fn remove_sw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
-        Ok(self.dbg.set_breakpoint(addr, false, false))
+        // Removing one that is gone (execve dropped them all) is no error.
+        self.dbg.set_breakpoint(addr, false, false);
+        Ok(true)
     }
 }
 
@@ -296,7 +298,8 @@ impl HwBreakpoint for GuestTarget {
     }
 
     fn remove_hw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
-        Ok(self.dbg.set_breakpoint(addr, true, false))
+        self.dbg.set_breakpoint(addr, true, false);
+        Ok(true)
     }
 }
 
@@ -328,7 +331,8 @@ impl HwWatchpoint for GuestTarget {
         len: u64,
         kind: WatchKind,
     ) -> TargetResult<bool, Self> {
-        Ok(self.dbg.set_watch(watch(addr, len, kind), false))
+        self.dbg.set_watch(watch(addr, len, kind), false);
+        Ok(true)
     }
 }
 

@@ -78,26 +78,9 @@ fn outcome_text(o: Outcome, k: ViolationKind) -> String {
     }
 }
 
-/// Moves the report file out of the guest's way: to a high descriptor number that cetbox
-/// registers as its own, so the guest can neither see nor close it, and execve's closing of
-/// close-on-exec descriptors leaves it open.
+/// Moves the report file out of the guest's way (see `crate::private_fd`).
 fn private_file(f: File) -> File {
-    use std::os::unix::io::{AsRawFd, FromRawFd};
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
-    let floor = ((r.rlim_cur.min(1 << 20) as i64) - 32).max(300) as i32;
-    // SAFETY: duplicating a descriptor we own.
-    let hi = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, floor) };
-    if hi < 0 {
-        return f;
-    }
-    cetbox_linux::syscalls::fs::register_private_fd(hi);
-    // SAFETY: `hi` is a new descriptor nobody else owns; `f` is closed when dropped here.
-    unsafe { File::from_raw_fd(hi) }
+    File::from(crate::private_fd::private(f.into()))
 }
 
 impl Reporter {

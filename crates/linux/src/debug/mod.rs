@@ -235,6 +235,13 @@ impl Debugger {
         let Some(&tid) = g.slots.keys().next() else {
             return;
         };
+        // As gdbserver's kill(SIGINT) would: SI_USER, from this process's own pid here.
+        // SAFETY: getuid has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        let info = SigInfo::sent(libc::SIGINT, 0, self.proc.pid, uid);
+        if let Some(s) = g.slots.get_mut(&tid) {
+            s.siginfo = Some(info);
+        }
         g.report = Some(Stop {
             tid,
             kind: StopKind::Interrupted,
@@ -428,8 +435,9 @@ impl Debugger {
             drop(self.park(t, g, false));
             return None;
         }
-        if let (StopKind::Signal(si), Some(s)) = (&kind, g.slots.get_mut(&t.tid)) {
-            s.siginfo = Some(*si);
+        let info = stop_siginfo(t, &kind);
+        if let Some(s) = g.slots.get_mut(&t.tid) {
+            s.siginfo = Some(info);
         }
         if kind == StopKind::Exec {
             // The old image's addresses mean nothing in the new one.
@@ -470,6 +478,28 @@ impl Debugger {
             l.watches = g.watches.clone();
             l.gen = self.points_gen.load(Ordering::SeqCst);
         });
+    }
+}
+
+/// The siginfo of a stop, as Linux fills it for the SIGTRAP or SIGINT a ptraced thread
+/// reports: a single step is TRAP_TRACE, an INT3 breakpoint SI_KERNEL (do_int3_user), a
+/// debug-register breakpoint or watchpoint TRAP_HWBKPT (arch/x86/kernel/traps.c,
+/// exc_debug_user), the post-execve trap and an interrupt SI_USER from the process itself
+/// (send_sig and kill).
+fn stop_siginfo(t: &Thread, kind: &StopKind) -> SigInfo {
+    use crate::signals::info::{SI_KERNEL, TRAP_TRACE};
+    const TRAP_HWBKPT: i32 = 4;
+    let pid = t.proc.pid;
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    match kind {
+        StopKind::Signal(si) => *si,
+        StopKind::Step => SigInfo::fault(libc::SIGTRAP, TRAP_TRACE, 0),
+        StopKind::SwBreak => SigInfo::new(libc::SIGTRAP, SI_KERNEL),
+        StopKind::HwBreak => SigInfo::fault(libc::SIGTRAP, TRAP_HWBKPT, t.cpu.rip),
+        StopKind::Watch(h) => SigInfo::fault(libc::SIGTRAP, TRAP_HWBKPT, h.addr),
+        StopKind::Exec => SigInfo::sent(libc::SIGTRAP, 0, pid, uid),
+        StopKind::Interrupted => SigInfo::sent(libc::SIGINT, 0, pid, uid),
     }
 }
 
