@@ -709,6 +709,13 @@ fn protocol_interrupt_and_siginfo() {
         .next()
         .unwrap()
         .to_string();
+    // Run to main first, so the interrupt finds the program in its loop however early it
+    // comes.
+    let main = symbol(spin(), "main");
+    assert_eq!(c.ask(&format!("Z0,{main:x},1")), "OK");
+    let stop = c.ask("vCont;c");
+    assert!(stop.starts_with("T05") && stop.contains("swbreak"), "{stop}");
+    assert_eq!(c.ask(&format!("z0,{main:x},1")), "OK");
     // Resume, then interrupt (Ctrl-C is the byte 0x03 outside packets): SIGINT stop.
     let sum = "vCont;c".bytes().fold(0u8, |a, b| a.wrapping_add(b));
     c.send_raw(format!("$vCont;c#{sum:02x}").as_bytes());
@@ -717,7 +724,6 @@ fn protocol_interrupt_and_siginfo() {
     assert!(stop.starts_with("T02"), "{stop}");
     // The program is in its loop, in main.
     let pc = from_le_hex(&c.ask("p10"));
-    let main = symbol(spin(), "main");
     assert!(pc >= main && pc < main + 64, "{pc:#x}");
     // $_siginfo: SIGINT (2) with si_code SI_USER (0), 128 bytes.
     assert_eq!(c.ask(&format!("Hg{tid}")), "OK");

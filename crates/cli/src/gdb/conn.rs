@@ -89,7 +89,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn send(&self, bytes: &[u8]) {
+    pub fn send(&self, bytes: &[u8]) {
         let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let _ = Write::write_all(&mut *w, bytes);
         let _ = Write::flush(&mut *w);

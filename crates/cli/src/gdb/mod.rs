@@ -109,6 +109,7 @@ fn serve(
         return;
     }
     let target = GuestTarget::new(dbg.clone(), shared.clone(), last);
+    let keep = shared.clone();
     let conn = conn::GdbConn::new(shared);
     let mut target = target;
     let stub = GdbStub::new(conn);
@@ -118,7 +119,11 @@ fn serve(
         Ok(DisconnectReason::TargetExited(_)) | Ok(DisconnectReason::TargetTerminated(_)) => {
             dbg.end_seen()
         }
-        Ok(DisconnectReason::Kill) => cetbox_linux::run::die_by_signal(libc::SIGKILL),
+        Ok(DisconnectReason::Kill) => {
+            // gdb waits for vKill's OK, which the stub leaves to us outside extended mode.
+            keep.send(b"$OK#9a");
+            cetbox_linux::run::die_by_signal(libc::SIGKILL)
+        }
         // gdb detached, or the connection went away: the guest runs on undebugged.
         Ok(DisconnectReason::Disconnect) | Err(_) => {
             dbg.end_seen();

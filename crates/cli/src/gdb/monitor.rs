@@ -10,7 +10,8 @@ cetbox monitor commands:
   help           this list
   shadow-stack   the shadow call stack of the current thread, innermost first, symbolized
   shstk-status   shadow-stack state of the current thread: enabled, locked, WRSS, bounds
-  report         the last shadow-stack violation report";
+  report         the last shadow-stack violation report
+  maps           the guest's memory mappings, as its /proc/self/maps shows them";
 
 /// Most entries `shadow-stack` prints.
 const MAX_ENTRIES: usize = 256;
@@ -45,6 +46,18 @@ pub fn run(t: &GuestTarget, cmd: &str, tid: i32) -> String {
             Some(v) => Reporter::text(v, &mut symbolizer(t)),
             None => "no shadow-stack violation has been reported".to_string(),
         },
+        "maps" => {
+            let img = t.dbg.proc.image();
+            let brk = (img.brk_start, img.brk);
+            drop(img);
+            t.dbg
+                .proc
+                .mem
+                .vmas()
+                .iter()
+                .map(|v| cetbox_linux::procfs::maps_line(v, brk))
+                .collect()
+        }
         other => format!("unknown monitor command '{other}'; 'monitor help' lists them"),
     }
 }

@@ -6,9 +6,10 @@
 //! (`regs::Regs`) and waiting; the debugger reads and changes that copy and the process's
 //! memory, then resumes every thread with an action (continue or single-step, with or without
 //! a signal). Stops come from:
-//! - a breakpoint at RIP, checked before the instruction runs (breakpoints live in the
-//!   controller's tables, never as INT3 bytes in guest memory, so the guest and the debugger
-//!   read the original code);
+//! - a software breakpoint: an INT3 byte the controller writes over the instruction (a forced
+//!   write, which makes every CPU drop its decoded blocks), as a native debugger does; the
+//!   debugger reads and writes the original byte, and a hit rewinds RIP to the breakpoint;
+//! - a hardware breakpoint at RIP, checked before the instruction runs;
 //! - the end of a single step (after the instruction, or after the syscall it made);
 //! - a watchpoint hit (`watch`), after the accessing instruction;
 //! - a signal about to be delivered, fault signals included (shadow-stack violations stop
@@ -20,7 +21,8 @@
 //! (their stop flags, as for signals); a thread blocked in a syscall counts as stopped with the
 //! state it entered the syscall with (its registers are then read-only) and parks when the call
 //! returns. Only the engine's interface is used: `Cpu::run` with its stop flag while no
-//! breakpoint or watchpoint is set, `Cpu::step` one instruction at a time while one is.
+//! hardware breakpoint or watchpoint is set, `Cpu::step` one instruction at a time while one
+//! is (or while single-stepping).
 //!
 //! The controller is process-wide (one per host process); a forked child runs undebugged.
 
@@ -39,6 +41,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use watch::Watch;
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// The breakpoint instruction (Intel SDM Vol. 2A, INT3).
+const INT3: u8 = 0xcc;
 static CURRENT: Mutex<Option<Arc<Debugger>>> = Mutex::new(None);
 
 /// Whether this process is being debugged (one relaxed load: the run loop's fast check).
@@ -63,9 +67,21 @@ pub fn install(d: Arc<Debugger>) {
 /// In a child made by fork: the debugger stays with the parent (its connection, its server
 /// thread); the child runs undebugged. try_lock, as the parent may have held the lock.
 pub fn forked_child() {
+    if !active() {
+        return;
+    }
     ACTIVE.store(false, Ordering::SeqCst);
     if let Ok(mut g) = CURRENT.try_lock() {
-        *g = None;
+        // The child's copy of memory has the parent's INT3 bytes: put the code back, as gdb
+        // does for a child it does not follow. (The parent inserts breakpoints only while
+        // all its threads are stopped, so the table is not locked across a fork.)
+        if let Some(d) = g.take() {
+            if let Ok(st) = d.st.try_lock() {
+                for (&a, &b) in &st.sw {
+                    let _ = d.proc.mem.force_write(a, &[b]);
+                }
+            }
+        }
     }
 }
 
@@ -135,11 +151,15 @@ struct State {
     /// All-stop in effect: every thread must park.
     stopping: bool,
     report: Option<Stop>,
-    sw: BTreeSet<u64>,
+    /// Software breakpoints: address and the original byte under the INT3.
+    sw: BTreeMap<u64, u8>,
     hw: BTreeSet<u64>,
     watches: Vec<Watch>,
     ended: Option<Ended>,
     ended_seen: bool,
+    /// An execve replaced the image: gdb, not told of it, still inserts breakpoints at the
+    /// old program's addresses; where nothing is mapped now, they are accepted and ignored.
+    exec_seen: bool,
 }
 
 /// The debug controller of a process.
@@ -159,7 +179,6 @@ pub struct Debugger {
 #[derive(Default)]
 struct Local {
     gen: u64,
-    sw: BTreeSet<u64>,
     hw: BTreeSet<u64>,
     watches: Vec<Watch>,
     action: Action,
@@ -278,6 +297,9 @@ impl Debugger {
     /// Ends debugging: breakpoints and watchpoints go, and every thread runs on.
     pub fn detach(&self) {
         let mut g = self.lock();
+        for (&a, &b) in &g.sw {
+            let _ = self.proc.mem.force_write(a, &[b]);
+        }
         g.sw.clear();
         g.hw.clear();
         g.watches.clear();
@@ -337,16 +359,39 @@ impl Debugger {
         self.lock().slots.get(&tid).and_then(|s| s.siginfo)
     }
 
+    /// Inserts or removes a breakpoint. Returns false if a software breakpoint cannot be
+    /// written (unmapped address).
     pub fn set_breakpoint(&self, addr: u64, hw: bool, on: bool) -> bool {
         let mut g = self.lock();
-        let set = if hw { &mut g.hw } else { &mut g.sw };
-        let changed = if on {
-            set.insert(addr)
-        } else {
-            set.remove(&addr)
-        };
         self.points_gen.fetch_add(1, Ordering::SeqCst);
-        changed || on
+        if hw {
+            if on {
+                g.hw.insert(addr);
+            } else {
+                g.hw.remove(&addr);
+            }
+            return true;
+        }
+        let mem = &self.proc.mem;
+        if on {
+            if g.sw.contains_key(&addr) {
+                return true;
+            }
+            let mut orig = [0u8; 1];
+            if crate::procfs::forced_access(mem, addr, &mut orig, false).is_err()
+                || mem.force_write(addr, &[INT3]).is_err()
+            {
+                return g.exec_seen && mem.find_vma(addr).is_none();
+            }
+            g.sw.insert(addr, orig[0]);
+        } else if let Some(b) = g.sw.remove(&addr) {
+            let _ = mem.force_write(addr, &[b]);
+        }
+        true
+    }
+
+    fn is_sw_breakpoint(&self, addr: u64) -> bool {
+        self.lock().sw.contains_key(&addr)
     }
 
     pub fn set_watch(&self, w: Watch, on: bool) -> bool {
@@ -365,12 +410,25 @@ impl Debugger {
     /// Reads guest memory as ptrace does (FOLL_FORCE: any mapped page, whatever its
     /// protection). Returns how much was read; Err if nothing could be.
     pub fn read_memory(&self, addr: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        crate::procfs::forced_access(&self.proc.mem, addr, buf, false).map(|n| n as usize)
+        let g = self.lock();
+        let n = crate::procfs::forced_access(&self.proc.mem, addr, buf, false)? as usize;
+        // The debugger sees the original bytes under its breakpoints.
+        for (&a, &b) in g.sw.range(addr..addr.saturating_add(n as u64)) {
+            buf[(a - addr) as usize] = b;
+        }
+        Ok(n)
     }
 
     /// Writes guest memory as ptrace does (FOLL_FORCE: read-only and shadow-stack pages too).
     pub fn write_memory(&self, addr: u64, data: &[u8]) -> Result<usize, Errno> {
+        let mut g = self.lock();
         let mut b = data.to_vec();
+        // A write over a breakpoint changes the byte the breakpoint restores.
+        let end = addr.saturating_add(data.len() as u64);
+        for (&a, orig) in g.sw.range_mut(addr..end) {
+            *orig = b[(a - addr) as usize];
+            b[(a - addr) as usize] = INT3;
+        }
         crate::procfs::forced_access(&self.proc.mem, addr, &mut b, true).map(|n| n as usize)
     }
 
@@ -444,6 +502,7 @@ impl Debugger {
             g.sw.clear();
             g.hw.clear();
             g.watches.clear();
+            g.exec_seen = true;
             self.points_gen.fetch_add(1, Ordering::SeqCst);
         }
         g.report = Some(Stop { tid: t.tid, kind });
@@ -453,6 +512,22 @@ impl Debugger {
             let mut l = l.borrow_mut();
             (l.action, l.answer.take())
         }))
+    }
+
+    /// If `exit` is one of our INT3s trapping, rewinds RIP to the breakpoint and reports it;
+    /// returns whether it was. (A thread that finds another stop in progress parks first; the
+    /// breakpoint, if still there, traps again when it resumes.)
+    fn breakpoint_hit(&self, t: &mut Thread, exit: &Exit) -> bool {
+        if *exit != Exit::Exception(Exception::Breakpoint) {
+            return false;
+        }
+        let at = t.cpu.rip.wrapping_sub(1);
+        if !self.is_sw_breakpoint(at) {
+            return false;
+        }
+        t.cpu.rip = at;
+        self.stop_here(t, StopKind::SwBreak);
+        true
     }
 
     /// Parks the thread if an all-stop is in effect.
@@ -473,7 +548,6 @@ impl Debugger {
                 return;
             }
             let g = self.lock();
-            l.sw = g.sw.clone();
             l.hw = g.hw.clone();
             l.watches = g.watches.clone();
             l.gen = self.points_gen.load(Ordering::SeqCst);
@@ -564,11 +638,15 @@ pub fn run(t: &mut Thread) -> Exit {
             let l = l.borrow();
             (
                 l.action == Action::Step,
-                !l.sw.is_empty() || !l.hw.is_empty() || !l.watches.is_empty(),
+                !l.hw.is_empty() || !l.watches.is_empty(),
             )
         });
         if !stepping && !points {
-            return t.cpu.run(&stop);
+            let exit = t.cpu.run(&stop);
+            if d.breakpoint_hit(t, &exit) {
+                continue;
+            }
+            return exit;
         }
         // One instruction at a time, checking breakpoints before and watchpoints after each.
         loop {
@@ -576,18 +654,8 @@ pub fn run(t: &mut Thread) -> Exit {
                 return Exit::Interrupted;
             }
             let rip = t.cpu.rip;
-            let bp = LOCAL.with(|l| {
-                let l = l.borrow();
-                if l.sw.contains(&rip) {
-                    Some(StopKind::SwBreak)
-                } else if l.hw.contains(&rip) {
-                    Some(StopKind::HwBreak)
-                } else {
-                    None
-                }
-            });
-            if let Some(k) = bp {
-                d.stop_here(t, k);
+            if LOCAL.with(|l| l.borrow().hw.contains(&rip)) {
+                d.stop_here(t, StopKind::HwBreak);
                 break;
             }
             let watches = LOCAL.with(|l| l.borrow().watches.clone());
@@ -597,6 +665,11 @@ pub fn run(t: &mut Thread) -> Exit {
                 (watch::accesses(t), watch::snapshot(t, &watches))
             };
             let r = t.cpu.step();
+            if let Some(e) = &r {
+                if d.breakpoint_hit(t, e) {
+                    break;
+                }
+            }
             let completed = !matches!(r, Some(Exit::Exception(_)));
             if completed && !watches.is_empty() {
                 if let Some(h) = watch::check(t, &watches, &acc, &before) {
