@@ -82,6 +82,8 @@ fn watchdog(pid: u32) -> mpsc::Sender<()> {
 /// A guest started with `cetbox run --gdb=127.0.0.1:0`, waiting for gdb.
 struct Guest {
     child: Child,
+    /// Waited for; otherwise (a failed assertion) dropping the guest kills it.
+    done: bool,
     addr: String,
     stderr_rest: mpsc::Receiver<String>,
     _watchdog: mpsc::Sender<()>,
@@ -138,6 +140,7 @@ impl Guest {
             .expect("cetbox did not say where it waits for gdb");
         Guest {
             child,
+            done: false,
             addr,
             stderr_rest: rest_rx,
             _watchdog: wd,
@@ -145,6 +148,7 @@ impl Guest {
     }
 
     fn wait(mut self) -> Ended {
+        self.done = true;
         let mut stdout = String::new();
         if let Some(mut o) = self.child.stdout.take() {
             o.read_to_string(&mut stdout).unwrap();
@@ -155,6 +159,15 @@ impl Guest {
             status,
             stdout,
             stderr,
+        }
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
@@ -714,7 +727,10 @@ fn protocol_interrupt_and_siginfo() {
     let main = symbol(spin(), "main");
     assert_eq!(c.ask(&format!("Z0,{main:x},1")), "OK");
     let stop = c.ask("vCont;c");
-    assert!(stop.starts_with("T05") && stop.contains("swbreak"), "{stop}");
+    assert!(
+        stop.starts_with("T05") && stop.contains("swbreak"),
+        "{stop}"
+    );
     assert_eq!(c.ask(&format!("z0,{main:x},1")), "OK");
     // Resume, then interrupt (Ctrl-C is the byte 0x03 outside packets): SIGINT stop.
     let sum = "vCont;c".bytes().fold(0u8, |a, b| a.wrapping_add(b));

@@ -66,7 +66,7 @@ impl Regs {
         if !self.shstk_enabled {
             return Err(crate::Errno::ENODEV);
         }
-        if ssp >= crate::shstk::TASK_SIZE_MAX || ssp % 8 != 0 {
+        if ssp >= crate::shstk::TASK_SIZE_MAX || !ssp.is_multiple_of(8) {
             return Err(crate::Errno::EINVAL);
         }
         self.ssp = ssp;
