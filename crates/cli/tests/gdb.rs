@@ -221,7 +221,7 @@ fn value(out: &str, n: u32) -> String {
     let prefix = format!("${n} = ");
     out.lines()
         .filter_map(|l| l.strip_prefix(&prefix))
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("no ${n} in gdb output:\n{out}"))
         .trim()
         .to_string()
@@ -682,7 +682,7 @@ fn protocol_target_description_and_pl3_ssp_writes() {
             assert_eq!(c.ask(&format!("P{n:x}={}", le_hex(0x1000))), "E13");
         } else {
             let ssp = from_le_hex(&cur);
-            assert!(ssp != 0 && ssp % 8 == 0, "{ssp:#x}");
+            assert!(ssp != 0 && ssp.is_multiple_of(8), "{ssp:#x}");
             // Misaligned and beyond TASK_SIZE_MAX: EINVAL (22).
             assert_eq!(c.ask(&format!("P{n:x}={}", le_hex(ssp + 4))), "E16");
             assert_eq!(
@@ -745,7 +745,7 @@ fn protocol_interrupt_and_siginfo() {
     assert_eq!(c.ask(&format!("Hg{tid}")), "OK");
     let si = c.ask("qXfer:siginfo:read::0,80");
     assert!(si.starts_with('l'), "{si}");
-    let b = si[1..].as_bytes();
+    let b = &si.as_bytes()[1..];
     assert_eq!(&b[0..4], &[2, 0, 0, 0]);
     assert_eq!(&b[8..12], &[0, 0, 0, 0]);
     c.send_raw(b"$k#6b");
