@@ -85,6 +85,12 @@ pub struct RunArgs {
     /// prints the summary (Valgrind's convention).
     #[arg(long = "error-exitcode", value_name = "N", value_parser = clap::value_parser!(i32).range(0..=255))]
     pub error_exitcode: Option<i32>,
+
+    /// Wait for gdb on [HOST:]PORT (default host 127.0.0.1) before the first instruction,
+    /// and serve it as a remote target (`target remote :PORT`). Port 0 picks a free port;
+    /// the address is printed on stderr.
+    #[arg(long, value_name = "[HOST:]PORT")]
+    pub gdb: Option<String>,
     /// The program to run.
     pub prog: PathBuf,
     /// Its arguments.

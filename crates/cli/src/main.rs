@@ -3,6 +3,8 @@
 mod check;
 mod cli;
 mod demo;
+mod gdb;
+mod private_fd;
 mod report;
 
 use clap::Parser;
@@ -187,9 +189,25 @@ fn run(r: cli::RunArgs) -> i32 {
         },
         None => reporter,
     };
-    let observer: std::sync::Arc<dyn cetbox_linux::events::Observer> =
+    let mut observer: std::sync::Arc<dyn cetbox_linux::events::Observer> =
         std::sync::Arc::new(reporter);
-    match cetbox_linux::run::run_program(opts, Some(observer), &path, argv, envp) {
+    let last_violation = std::sync::Arc::new(std::sync::Mutex::new(None));
+    if r.gdb.is_some() {
+        observer = std::sync::Arc::new(gdb::Recording {
+            inner: observer,
+            last: last_violation.clone(),
+        });
+    }
+    let gdb_addr = r.gdb.as_deref().map(gdb::listen_address);
+    let attach = |proc: &std::sync::Arc<cetbox_linux::Process>, first: i32| {
+        if let Some(addr) = &gdb_addr {
+            if let Err(e) = gdb::attach(addr, proc, first, last_violation.clone()) {
+                eprintln!("cetbox: cannot serve gdb on {addr}: {e}");
+                std::process::exit(2);
+            }
+        }
+    };
+    match cetbox_linux::run::run_program_with(opts, Some(observer), &path, argv, envp, attach) {
         Ok(never) => match never {},
         Err(e) => {
             eprintln!("cetbox: {e}");

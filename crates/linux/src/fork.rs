@@ -186,6 +186,7 @@ pub fn fork_process_ex(
         crate::signals::host::after_fork(t);
         crate::signals::host::set_host_mask(guest_mask);
         crate::thread::after_fork_child(t);
+        crate::debug::forked_child();
         t.robust_list = (0, 0);
         t.clear_child_tid = if flags & CLONE_CHILD_CLEARTID != 0 {
             ctid

@@ -4,6 +4,7 @@
 
 pub mod abi;
 pub mod coredump;
+pub mod debug;
 pub mod errno;
 pub mod events;
 pub mod fork;

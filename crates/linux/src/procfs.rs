@@ -182,7 +182,16 @@ pub fn forget_fd(t: &Thread, fd: i32) {
 /// shadow-stack pages, which stay shadow-stack pages). Like Linux, a transfer that starts
 /// on an unmapped page fails with EIO, one that reaches one stops short.
 pub fn mem_access(t: &Thread, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
-    let mem = t.mem();
+    forced_access(t.mem(), addr, buf, write)
+}
+
+/// `mem_access` on an address space (ptrace's and a debugger's FOLL_FORCE access).
+pub fn forced_access(
+    mem: &cetbox_mem::AddressSpace,
+    addr: u64,
+    buf: &mut [u8],
+    write: bool,
+) -> SysResult {
     let mut done = 0usize;
     while done < buf.len() {
         let a = addr.wrapping_add(done as u64);
@@ -191,7 +200,7 @@ pub fn mem_access(t: &Thread, addr: u64, buf: &mut [u8], write: bool) -> SysResu
         let r = if write {
             mem.force_write(a, &buf[done..done + n]).map_err(|_| ())
         } else {
-            read_forced(t, a, &mut buf[done..done + n])
+            read_forced(mem, a, &mut buf[done..done + n])
         };
         if r.is_err() {
             break;
@@ -204,9 +213,9 @@ pub fn mem_access(t: &Thread, addr: u64, buf: &mut [u8], write: bool) -> SysResu
     Ok(done as u64)
 }
 
-fn read_forced(t: &Thread, a: u64, out: &mut [u8]) -> Result<(), ()> {
+fn read_forced(mem: &cetbox_mem::AddressSpace, a: u64, out: &mut [u8]) -> Result<(), ()> {
     // Reads are allowed whatever the protection (FOLL_FORCE); pages past EOF are not.
-    if !t.mem().forced_readable(a, out.len() as u64) {
+    if !mem.forced_readable(a, out.len() as u64) {
         return Err(());
     }
     // SAFETY: every page is guest memory mapped on the host (readable: private and shared

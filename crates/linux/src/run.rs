@@ -18,6 +18,13 @@ pub fn diag(msg: &str) {
 
 /// Runs a thread until it exits or the process ends.
 pub fn run_thread(t: &mut Thread) -> ExitRequest {
+    crate::debug::thread_begin(t);
+    let how = run_thread_inner(t);
+    crate::debug::thread_end(t.tid);
+    how
+}
+
+fn run_thread_inner(t: &mut Thread) -> ExitRequest {
     loop {
         if crate::thread::exiting() {
             // Another thread is ending the process (exit_group, a fatal signal); a core dump
@@ -27,7 +34,11 @@ pub fn run_thread(t: &mut Thread) -> ExitRequest {
         }
         let stop = t.stop.clone();
         crate::thread::guest_enter();
-        let exit = t.engine.run(&mut t.cpu, &stop);
+        let exit = if crate::debug::active() {
+            crate::debug::run(t)
+        } else {
+            t.engine.run(&mut t.cpu, &stop)
+        };
         crate::thread::guest_leave();
         t.orig_rax = -1;
         match exit {
@@ -82,6 +93,7 @@ pub fn run_thread(t: &mut Thread) -> ExitRequest {
 pub fn finish(proc: &Process, how: ExitRequest) -> ! {
     // A vfork parent waits for this process to exec or end.
     crate::fork::release_vfork_parent(proc);
+    crate::debug::on_end(how);
     proc.observer.finish();
     let _ = std::io::stdout().flush();
     match how {
@@ -121,6 +133,19 @@ pub fn run_program(
     argv: Vec<Vec<u8>>,
     envp: Vec<Vec<u8>>,
 ) -> Result<std::convert::Infallible, loader::LoadError> {
+    run_program_with(opts, observer, path, argv, envp, |_, _| {})
+}
+
+/// `run_program` with `before` called once the program is loaded, before its first
+/// instruction, with the process and the first thread's tid (a debugger attaches there).
+pub fn run_program_with(
+    opts: Options,
+    observer: Option<Arc<dyn crate::events::Observer>>,
+    path: &str,
+    argv: Vec<Vec<u8>>,
+    envp: Vec<Vec<u8>>,
+    before: impl FnOnce(&Arc<Process>, i32),
+) -> Result<std::convert::Infallible, loader::LoadError> {
     let proc = Process::new(Arc::new(opts), observer).map_err(|e| loader::LoadError {
         errno: e.raw_os_error().unwrap_or(libc::ENOMEM),
         message: format!("cannot set up the guest address space: {e}"),
@@ -129,6 +154,7 @@ pub fn run_program(
     loader::load(&mut t, path, &argv, &envp)?;
     signals::host::install(&mut t);
     crate::thread::register_main(&t);
+    before(&proc, t.tid);
     let how = run_thread(&mut t);
     // Returns only if the leader exited alone while other threads run on.
     crate::thread::finish_thread(&mut t, how);

@@ -146,6 +146,9 @@ pub fn on_exception(t: &mut Thread, e: &Exception) -> bool {
     let audit = t.proc.opts.on_violation == ViolationPolicy::Continue;
     if audit && kind == ViolationKind::RetMismatch {
         report(t, kind, Some(e), Outcome::Resynchronized);
+        if crate::debug::active() {
+            crate::debug::on_resynchronized_violation(t, e);
+        }
         resync_ret(t);
         return true;
     }

@@ -113,15 +113,9 @@ fn outcome_text(o: Outcome, k: ViolationKind) -> String {
     }
 }
 
-/// Moves the report file out of the guest's way: to a high descriptor number that cetbox
-/// registers as its own, so the guest can neither see nor close it, and execve's closing of
-/// close-on-exec descriptors leaves it open.
+/// Moves the report file out of the guest's way (see `crate::private_fd`).
 fn private_file(f: File) -> File {
-    use std::os::unix::io::{FromRawFd, IntoRawFd};
-    let fd = cetbox_linux::syscalls::fs::make_private_fd(f.into_raw_fd());
-    // SAFETY: `fd` is the descriptor `f` owned (or its duplicate, `f`'s closed); nobody else
-    // owns it.
-    unsafe { File::from_raw_fd(fd) }
+    File::from(crate::private_fd::private(f.into()))
 }
 
 /// Clears (keep) or sets FD_CLOEXEC on one of the reporter's own descriptors.
@@ -285,7 +279,7 @@ impl Reporter {
         let _ = st.out.flush();
     }
 
-    fn text(v: &Violation, sym: &mut Symbolizer) -> String {
+    pub(crate) fn text(v: &Violation, sym: &mut Symbolizer) -> String {
         let p = format!("=={}==", v.pid);
         let mut s = format!("{p} cetbox: shadow-stack violation: {}\n", title(v.kind));
         s += &format!(

@@ -195,6 +195,15 @@ pub fn deliver_pending(t: &mut Thread) {
 /// whether a handler was set up. `restart` is the interrupted syscall, if any: the first handler
 /// set up consumes it (ignored signals leave it alone, as get_signal skips them).
 fn act_on(t: &mut Thread, info: SigInfo, restart: &mut Option<Restart>) -> bool {
+    // A debugger sees every signal first and may discard or replace it.
+    let info = if crate::debug::active() {
+        match crate::debug::on_signal(t, info) {
+            Some(i) => i,
+            None => return false,
+        }
+    } else {
+        info
+    };
     let sig = info.signo;
     let act = t.proc.signals.action(sig);
     match act.handler {

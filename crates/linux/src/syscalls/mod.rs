@@ -40,6 +40,9 @@ pub fn handle(t: &mut Thread) {
     // A traced process can stop in any syscall (signal stops): its tracer sees and may change
     // the state published here.
     ptrace::publish(t);
+    if crate::debug::active() {
+        crate::debug::syscall_enter(t, nr);
+    }
     crate::usermem::reset();
     let row = table::get(nr);
     let res = match row.and_then(|s| s.run) {
@@ -63,5 +66,8 @@ pub fn handle(t: &mut Thread) {
             Ok(v) => v,
             Err(e) => e.to_rax(),
         };
+    }
+    if crate::debug::active() {
+        crate::debug::syscall_leave(t, nr);
     }
 }

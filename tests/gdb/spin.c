@@ -1,0 +1,7 @@
+/* Runs until stopped: a debugger interrupts it with Ctrl-C. */
+volatile unsigned long spins;
+
+int main(void) {
+    for (;;)
+        spins++;
+}
