@@ -18,6 +18,16 @@ pub struct CodeCache {
     /// Guest RIP -> host address of its translation, or `INTERPRET` for blocks the translator
     /// does not handle (so it does not retry them on every visit).
     map: HashMap<u64, u64>,
+    /// A direct-mapped front for `map`: (guest RIP, host address); `EMPTY` when unused.
+    fast: Box<[(u64, u64)]>,
+}
+
+const FAST_SLOTS: usize = 4096;
+/// Never a guest RIP that is looked up (not canonical).
+const EMPTY: u64 = u64::MAX;
+
+fn slot(rip: u64) -> usize {
+    (rip ^ (rip >> 12)) as usize & (FAST_SLOTS - 1)
 }
 
 /// The marker of a block left to the interpreter.
@@ -49,6 +59,7 @@ impl CodeCache {
             size,
             used: 0,
             map: HashMap::new(),
+            fast: vec![(EMPTY, 0); FAST_SLOTS].into_boxed_slice(),
         })
     }
 
@@ -87,17 +98,31 @@ impl CodeCache {
         Some(at)
     }
 
-    pub fn lookup(&self, rip: u64) -> Option<u64> {
+    #[inline]
+    pub fn lookup(&mut self, rip: u64) -> Option<u64> {
+        let s = slot(rip);
+        if self.fast[s].0 == rip {
+            return Some(self.fast[s].1);
+        }
+        let host = *self.map.get(&rip)?;
+        self.fast[s] = (rip, host);
+        Some(host)
+    }
+
+    /// `lookup` without filling the front table.
+    pub fn peek(&self, rip: u64) -> Option<u64> {
         self.map.get(&rip).copied()
     }
 
     pub fn insert(&mut self, rip: u64, host: u64) {
         self.map.insert(rip, host);
+        self.fast[slot(rip)] = (rip, host);
     }
 
     /// Forgets every translation past the first `keep` bytes (the trampolines).
     pub fn reset(&mut self, keep: usize) {
         self.map.clear();
+        self.fast.fill((EMPTY, 0));
         self.used = keep.min(self.used);
     }
 

@@ -25,14 +25,19 @@ pub mod off {
     pub const RFLAGS: i64 = 128;
     /// Written by every exit: the guest RIP execution continues at.
     pub const NEXT_RIP: i64 = 136;
-    /// Written by every exit: guest instructions retired by the block.
+    /// Guest instructions retired since entry (zeroed by the caller, added to by every exit).
     pub const RETIRED: i64 = 144;
     /// The host RSP saved by the entry trampoline.
     pub const HOST_RSP: i64 = 152;
     /// The translated block the entry trampoline jumps to.
     pub const TARGET: i64 = 160;
-    /// A spill slot for inserted code (never the guest's stack).
+    /// Spill slots for inserted code (never the guest's stack).
     pub const SCRATCH: i64 = 168;
+    pub const SCRATCH2: i64 = 176;
+    /// The address of the address space's code epoch (`AddressSpace::code_epoch_cell`).
+    pub const EPOCH_PTR: i64 = 184;
+    /// The address of the run's stop flag (one byte, nonzero when set).
+    pub const STOP_PTR: i64 = 192;
 }
 
 /// The context block; its layout is `off`.
@@ -46,6 +51,9 @@ pub struct Context {
     pub host_rsp: u64,
     pub target: u64,
     pub scratch: u64,
+    pub scratch2: u64,
+    pub epoch_ptr: u64,
+    pub stop_ptr: u64,
 }
 
 const _: () = {
@@ -55,6 +63,9 @@ const _: () = {
     assert!(std::mem::offset_of!(Context, host_rsp) == off::HOST_RSP as usize);
     assert!(std::mem::offset_of!(Context, target) == off::TARGET as usize);
     assert!(std::mem::offset_of!(Context, scratch) == off::SCRATCH as usize);
+    assert!(std::mem::offset_of!(Context, scratch2) == off::SCRATCH2 as usize);
+    assert!(std::mem::offset_of!(Context, epoch_ptr) == off::EPOCH_PTR as usize);
+    assert!(std::mem::offset_of!(Context, stop_ptr) == off::STOP_PTR as usize);
 };
 
 thread_local! {

@@ -37,6 +37,11 @@ pub struct Stats {
     pub flushes: AtomicU64,
 }
 
+/// Counts an event; only the owning thread writes a counter, so no locked add is needed.
+fn bump(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
 /// The code cache with its trampolines.
 struct Code {
     cache: CodeCache,
@@ -102,10 +107,13 @@ impl Translator {
     /// None when the interpreter must run it.
     fn lookup(&mut self, cpu: &Cpu) -> Option<u64> {
         let epoch = cpu.mem.code_epoch();
-        let stats = self.stats.clone();
+        if self.code.is_none() {
+            self.code()?;
+        }
+        let stats = &self.stats;
         let stale = epoch != self.epoch;
         self.epoch = epoch;
-        let code = self.code()?;
+        let code = self.code.as_mut()?;
         if stale {
             code.cache.reset(code.fixed);
         }
@@ -119,7 +127,14 @@ impl Translator {
         };
         let mut host = None;
         for _ in 0..2 {
-            let Ok(bytes) = translate::emit(&block, code.cache.cursor(), code.exit) else {
+            let cache = &code.cache;
+            let lookup = |r: u64| cache.peek(r).filter(|&h| h != INTERPRET);
+            let chain = translate::Chain {
+                start: rip,
+                epoch,
+                lookup: &lookup,
+            };
+            let Ok(bytes) = translate::emit(&block, code.cache.cursor(), code.exit, &chain) else {
                 break;
             };
             if let Some(at) = code.cache.append(&bytes) {
@@ -128,12 +143,12 @@ impl Translator {
             }
             // Full: flush everything but the trampolines and try once more.
             code.cache.reset(code.fixed);
-            stats.flushes.fetch_add(1, Ordering::Relaxed);
+            bump(&stats.flushes);
         }
         match host {
             Some(at) => {
                 code.cache.insert(rip, at);
-                stats.translated.fetch_add(1, Ordering::Relaxed);
+                bump(&stats.translated);
             }
             None => code.cache.insert(rip, INTERPRET),
         }
@@ -152,6 +167,8 @@ impl Translator {
         // requires); DF, TF and AC stay the host's, since no translated instruction reads
         // them and TF or AC would make the host trap.
         self.ctx.rflags = (cpu.rflags() & ARITH) | 0x202;
+        self.ctx.retired = 0;
+        self.ctx.epoch_ptr = cpu.mem.code_epoch_cell() as *const _ as u64;
         // SAFETY: `entry` is the entry trampoline in the live code cache; it saves and
         // restores every callee-saved register and the host stack, and runs `host`, a block
         // assembled by `translate::emit` that touches only guest registers, host flags and
@@ -165,10 +182,12 @@ impl Translator {
         cpu.set_rflags(flags);
         cpu.rip = self.ctx.next_rip;
         cpu.icount += self.ctx.retired;
-        self.stats.entered.fetch_add(1, Ordering::Relaxed);
+        bump(&self.stats.entered);
     }
 
     fn run_loop(&mut self, cpu: &mut Cpu, stop: &AtomicBool) -> Exit {
+        // Translated code polls the flag at every chained block transition.
+        self.ctx.stop_ptr = stop.as_ptr() as u64;
         if self.enabled && context::bind(&*self.ctx).is_err() {
             self.enabled = false;
         }
@@ -185,7 +204,7 @@ impl Translator {
             match host {
                 Some(h) => self.enter(cpu, h),
                 None => {
-                    self.stats.interpreted.fetch_add(1, Ordering::Relaxed);
+                    bump(&self.stats.interpreted);
                     if let Some(exit) = self.interp.run_block(cpu) {
                         return exit;
                     }

@@ -120,9 +120,23 @@ fn first_live_undefined(insns: &[(Instruction, Kind)]) -> Option<usize> {
     first
 }
 
+/// Where a block exit may go without returning to the run loop.
+pub struct Chain<'a> {
+    /// The guest RIP of the block being emitted (a branch back to it is a self-loop).
+    pub start: u64,
+    /// The code epoch the translation is made under; chaining needs it to fit a displacement.
+    pub epoch: u64,
+    /// Existing translations of other guest RIPs.
+    pub lookup: &'a dyn Fn(u64) -> Option<u64>,
+}
+
 /// Assembles `b` for the host address `ip`; `exit` is the exit trampoline.
-pub fn emit(b: &Block, ip: u64, exit: u64) -> Result<Vec<u8>, iced_x86::IcedError> {
+pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, IcedError> {
     let mut a = CodeAssembler::new(64)?;
+    let mut top = a.create_label();
+    // A label needs an instruction to attach to; a zero-length block body gets a NOP.
+    a.set_label(&mut top)?;
+    a.nop()?;
     for (insn, kind) in &b.insns {
         match kind {
             Kind::Skip => {}
@@ -140,28 +154,94 @@ pub fn emit(b: &Block, ip: u64, exit: u64) -> Result<Vec<u8>, iced_x86::IcedErro
         }
     }
     let n = b.retired();
+    let out = |a: &mut CodeAssembler, rip: u64| -> Result<(), IcedError> {
+        let target = if rip == chain.start {
+            Some(Target::Label(top))
+        } else {
+            (chain.lookup)(rip).map(Target::Host)
+        };
+        match target {
+            Some(t) if chain.epoch <= i32::MAX as u64 => {
+                chained_exit(a, rip, n, chain.epoch, t, exit)
+            }
+            _ => exit_stub(a, rip, n, exit),
+        }
+    };
     match b.end {
-        End::Next(rip) | End::Jmp(rip) => exit_stub(&mut a, rip, n, exit)?,
+        End::Next(rip) => exit_stub(&mut a, rip, n, exit)?,
+        End::Jmp(rip) => out(&mut a, rip)?,
         End::Jcc(cc, taken, fall) => {
             let mut t = a.create_label();
             jcc(&mut a, cc, t)?;
-            exit_stub(&mut a, fall, n, exit)?;
+            out(&mut a, fall)?;
             a.set_label(&mut t)?;
-            exit_stub(&mut a, taken, n, exit)?;
+            out(&mut a, taken)?;
         }
     }
     a.assemble(ip)
 }
 
+#[derive(Clone, Copy)]
+enum Target {
+    Label(CodeLabel),
+    Host(u64),
+}
+
+/// Adds `n` to the retired count without touching a flag (LEA) or the guest stack; RCX must
+/// be free (spilled).
+fn add_retired(a: &mut CodeAssembler, n: u64) -> Result<(), IcedError> {
+    a.mov(rcx, qword_ptr(off::RETIRED).gs())?;
+    a.lea(rcx, qword_ptr(rcx + n as i32))?;
+    a.mov(qword_ptr(off::RETIRED).gs(), rcx)
+}
+
 /// Leaves the block: records the next guest RIP and the retired count without touching a
 /// flag or the guest stack, then jumps to the exit trampoline.
 fn exit_stub(a: &mut CodeAssembler, rip: u64, retired: u64, exit: u64) -> Result<(), IcedError> {
-    a.mov(qword_ptr(off::SCRATCH).gs(), rax)?;
-    a.mov(rax, rip)?;
-    a.mov(qword_ptr(off::NEXT_RIP).gs(), rax)?;
-    a.mov(rax, qword_ptr(off::SCRATCH).gs())?;
-    a.mov(qword_ptr(off::RETIRED).gs(), retired as i32)?;
+    a.mov(qword_ptr(off::SCRATCH).gs(), rcx)?;
+    add_retired(a, retired)?;
+    a.mov(rcx, rip)?;
+    a.mov(qword_ptr(off::NEXT_RIP).gs(), rcx)?;
+    a.mov(rcx, qword_ptr(off::SCRATCH).gs())?;
     a.jmp(exit)
+}
+
+/// Continues directly into the translation of `rip` when the stop flag is clear and the code
+/// epoch is still the one both blocks were translated under (the run loop's checks, done
+/// inline and flag-free: (epoch - E) + stop is zero exactly when both hold, since the epoch
+/// only grows; JRCXZ branches on it without reading or writing RFLAGS); otherwise leaves to
+/// the run loop with RIP = `rip`.
+fn chained_exit(
+    a: &mut CodeAssembler,
+    rip: u64,
+    retired: u64,
+    epoch: u64,
+    target: Target,
+    exit: u64,
+) -> Result<(), IcedError> {
+    a.mov(qword_ptr(off::SCRATCH).gs(), rcx)?;
+    a.mov(qword_ptr(off::SCRATCH2).gs(), rdx)?;
+    add_retired(a, retired)?;
+    a.mov(rcx, qword_ptr(off::EPOCH_PTR).gs())?;
+    a.mov(rcx, qword_ptr(rcx))?;
+    a.lea(rcx, qword_ptr(rcx - epoch as i32))?;
+    a.mov(rdx, qword_ptr(off::STOP_PTR).gs())?;
+    a.movzx(edx, byte_ptr(rdx))?;
+    a.lea(rcx, qword_ptr(rcx + rdx))?;
+    let mut go = a.create_label();
+    a.jrcxz(go)?;
+    a.mov(rcx, rip)?;
+    a.mov(qword_ptr(off::NEXT_RIP).gs(), rcx)?;
+    a.mov(rcx, qword_ptr(off::SCRATCH).gs())?;
+    a.mov(rdx, qword_ptr(off::SCRATCH2).gs())?;
+    a.jmp(exit)?;
+    a.set_label(&mut go)?;
+    a.mov(rcx, qword_ptr(off::SCRATCH).gs())?;
+    a.mov(rdx, qword_ptr(off::SCRATCH2).gs())?;
+    match target {
+        Target::Label(l) => a.jmp(l),
+        Target::Host(h) => a.jmp(h),
+    }
 }
 
 fn jcc(a: &mut CodeAssembler, cc: ConditionCode, t: CodeLabel) -> Result<(), IcedError> {

@@ -19,5 +19,5 @@ pub mod thread;
 pub mod violation;
 
 pub use errno::{Errno, SysResult};
-pub use options::{Options, ShstkPolicy, ViolationPolicy};
+pub use options::{EngineKind, Options, ShstkPolicy, ViolationPolicy};
 pub use process::{Process, Thread};
