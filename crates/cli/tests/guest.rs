@@ -278,15 +278,32 @@ fn run_guest(
 
 #[test]
 fn guest_programs() {
+    run_all_guests(&[]);
+}
+
+/// The same programs under the translating engine (crates/jit), against the same native runs.
+#[test]
+fn guest_programs_under_translator() {
+    if std::env::var("CETBOX_GUEST_NATIVE_ONLY").is_ok_and(|v| !v.is_empty() && v != "0") {
+        return; // the determinism check does not involve an engine
+    }
+    run_all_guests(&["--engine=jit".to_string()]);
+}
+
+/// Runs every guest program (or the filtered ones) natively and under `cetbox run` with
+/// `engine_args` followed by CETBOX_GUEST_CETBOX_ARGS.
+fn run_all_guests(engine_args: &[String]) {
     let root = common::repo_root().join("tests/guest");
     let filter = std::env::var("CETBOX_GUEST_FILTER").unwrap_or_default();
     let native_only =
         std::env::var("CETBOX_GUEST_NATIVE_ONLY").is_ok_and(|v| !v.is_empty() && v != "0");
-    let cetbox_args: Vec<String> = std::env::var("CETBOX_GUEST_CETBOX_ARGS")
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(String::from)
-        .collect();
+    let mut cetbox_args: Vec<String> = engine_args.to_vec();
+    cetbox_args.extend(
+        std::env::var("CETBOX_GUEST_CETBOX_ARGS")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(String::from),
+    );
     let timeout = Duration::from_secs(
         std::env::var("CETBOX_GUEST_TIMEOUT")
             .ok()

@@ -169,6 +169,7 @@ impl Translator {
         self.ctx.rflags = (cpu.rflags() & ARITH) | 0x202;
         self.ctx.retired = 0;
         self.ctx.epoch_ptr = cpu.mem.code_epoch_cell() as *const _ as u64;
+        bump(&self.stats.entered);
         // SAFETY: `entry` is the entry trampoline in the live code cache; it saves and
         // restores every callee-saved register and the host stack, and runs `host`, a block
         // assembled by `translate::emit` that touches only guest registers, host flags and
@@ -182,7 +183,6 @@ impl Translator {
         cpu.set_rflags(flags);
         cpu.rip = self.ctx.next_rip;
         cpu.icount += self.ctx.retired;
-        bump(&self.stats.entered);
     }
 
     fn run_loop(&mut self, cpu: &mut Cpu, stop: &AtomicBool) -> Exit {
