@@ -14,7 +14,7 @@
 //! as in crates/cpu/tests/differential.rs.
 
 #[path = "../../cpu/tests/diff/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod diff;
 
 use cetbox_cpu::{Cpu, CpuConfig, Engine, Exception, Exit};
@@ -57,10 +57,12 @@ fn run_jit(h: &Harness, case: &Case, pads: &[u64], t: &mut Translator) -> Outcom
         Exit::Exception(e) => (Some(signal_of(&e)), format!("{e:?}")),
         x => (Some(-2), format!("exit {x:?}")),
     };
-    let mut st = State::default();
-    st.gpr = cpu.gpr;
-    st.rflags = cpu.rflags();
-    st.rip = cpu.rip;
+    let mut st = State {
+        gpr: cpu.gpr,
+        rflags: cpu.rflags(),
+        rip: cpu.rip,
+        ..Default::default()
+    };
     cetbox_cpu::fpstate::fxsave(&cpu.x87, &cpu.sse, &mut st.fx);
     // SAFETY: the data page is the harness's, which we hold locked.
     let mem = unsafe { std::slice::from_raw_parts(h.data as *const u8, diff::DATA_LEN) };
