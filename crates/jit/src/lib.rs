@@ -63,7 +63,14 @@ pub struct Translator {
     /// up): every block is interpreted.
     enabled: bool,
     stats: Arc<Stats>,
+    /// Blocks are only translated with at least this many instructions (or when they loop to
+    /// themselves): a short translated block costs a trampoline round trip and, when it stops
+    /// before an untranslated instruction, a second dispatch, for little work.
+    min_prefix: usize,
 }
+
+/// `Translator::min_prefix` by default.
+const MIN_PREFIX: usize = 4;
 
 impl Default for Translator {
     fn default() -> Self {
@@ -80,6 +87,16 @@ impl Translator {
             epoch: 0,
             enabled: true,
             stats: Arc::default(),
+            min_prefix: MIN_PREFIX,
+        }
+    }
+
+    /// A translator that translates every block it can, however short (for tests that check
+    /// single instructions).
+    pub fn translate_everything() -> Translator {
+        Translator {
+            min_prefix: 1,
+            ..Translator::new()
         }
     }
 
@@ -121,7 +138,9 @@ impl Translator {
         if let Some(host) = code.cache.lookup(rip) {
             return (host != INTERPRET).then_some(host);
         }
-        let Some(block) = translate::decode(rip, &cpu.mem) else {
+        let min = self.min_prefix;
+        let decoded = translate::decode(rip, &cpu.mem).filter(|b| b.worth_it(rip, min));
+        let Some(block) = decoded else {
             code.cache.insert(rip, INTERPRET);
             return None;
         };
@@ -195,8 +214,10 @@ impl Translator {
             if stop.load(Ordering::Relaxed) {
                 return Exit::Interrupted;
             }
-            // The interpreter raises single-step traps; leave a traced guest to it.
-            let host = if self.enabled && cpu.rflags() & cetbox_cpu::flags::TF == 0 {
+            // The interpreter raises single-step traps; leave a traced guest to it. (TF is read
+            // from the raw bits, which are always current for the non-arithmetic flags, so
+            // the lazy arithmetic flags are not computed on every block.)
+            let host = if self.enabled && cpu.flags.bits & cetbox_cpu::flags::TF == 0 {
                 self.lookup(cpu)
             } else {
                 None

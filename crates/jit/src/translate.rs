@@ -46,6 +46,18 @@ pub struct Block {
 }
 
 impl Block {
+    /// Whether translating pays (each entry into translated code costs a trampoline round
+    /// trip): a block that branches back to its own start (a loop that then runs inside the
+    /// cache) always, others only with at least `min` instructions.
+    pub fn worth_it(&self, start: u64, min: usize) -> bool {
+        let self_loop = match self.end {
+            End::Next(_) => false,
+            End::Jmp(t) => t == start,
+            End::Jcc(_, t, f) => t == start || f == start,
+        };
+        self_loop || self.insns.len() >= min
+    }
+
     /// Guest instructions the block retires on each exit path (the terminator included).
     fn retired(&self) -> u64 {
         self.insns.len() as u64 + u64::from(!matches!(self.end, End::Next(_)))

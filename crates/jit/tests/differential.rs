@@ -82,7 +82,7 @@ fn run_form(h: &Harness, form: &Form, seed: u64, cases: u32) -> (Option<String>,
         data: h.data,
         pads: pads.clone(),
     };
-    let mut t = Translator::new();
+    let mut t = Translator::translate_everything();
     let stats = t.stats();
     // Against the host, architecturally undefined flags are not compared (the interpreter
     // defines them its own way, and the translator never lets a host-defined undefined flag

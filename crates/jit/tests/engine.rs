@@ -45,7 +45,7 @@ fn tight_translated_loop_stops_when_asked() {
     let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let code = [0x48, 0x83, 0xc0, 0x01, 0xeb, 0xfa];
     let (mut cpu, at) = machine(&code);
-    let mut t = Translator::new();
+    let mut t = Translator::translate_everything();
     let stats = t.stats();
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
@@ -83,7 +83,7 @@ fn both(code: &[u8], regs: [u64; 16], rflags: u64) -> (Cpu, Cpu, Arc<cetbox_jit:
     b.icount = 0;
     let stop = AtomicBool::new(false);
     let ea = Interpreter::new().run(&mut a, &stop);
-    let mut t = Translator::new();
+    let mut t = Translator::translate_everything();
     let eb = t.run(&mut b, &stop);
     assert!(ends_in_ud2(&ea), "{ea:?}");
     assert_eq!(ea, eb);
@@ -149,7 +149,7 @@ fn writing_translated_code_invalidates_it() {
     let mut code = vec![0xb8, 1, 0, 0, 0]; // mov eax, 1
     code.extend(UD2);
     let (mut cpu, at) = machine(&code);
-    let mut t = Translator::new();
+    let mut t = Translator::translate_everything();
     let stop = AtomicBool::new(false);
     assert!(ends_in_ud2(&t.run(&mut cpu, &stop)));
     assert_eq!(cpu.gpr[0], 1);
