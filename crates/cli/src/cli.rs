@@ -91,11 +91,31 @@ pub struct RunArgs {
     /// the address is printed on stderr.
     #[arg(long, value_name = "[HOST:]PORT")]
     pub gdb: Option<String>,
+
+    /// The engine that runs guest code: interp (the interpreter) or jit (the translator,
+    /// which hands the interpreter what it does not translate yet).
+    #[arg(long, value_enum, default_value_t = EngineArg::Interp)]
+    pub engine: EngineArg,
     /// The program to run.
     pub prog: PathBuf,
     /// Its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<OsString>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EngineArg {
+    Interp,
+    Jit,
+}
+
+impl From<EngineArg> for cetbox_linux::EngineKind {
+    fn from(a: EngineArg) -> Self {
+        match a {
+            EngineArg::Interp => cetbox_linux::EngineKind::Interp,
+            EngineArg::Jit => cetbox_linux::EngineKind::Jit,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

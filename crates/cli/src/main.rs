@@ -145,6 +145,7 @@ fn run(r: cli::RunArgs) -> i32 {
         trace_syscalls: r.trace.iter().any(|t| t == "syscalls"),
         sysroot: r.sysroot.clone(),
         no_cet: r.no_cet,
+        engine: r.engine.into(),
         self_exe: std::env::current_exe().ok(),
     };
     let mut argv: Vec<Vec<u8>> = vec![r.prog.as_os_str().as_bytes().to_vec()];

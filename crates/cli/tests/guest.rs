@@ -223,6 +223,8 @@ enum Mode {
     NativeTwice,
     /// Under cetbox with the given extra options.
     Cetbox,
+    /// Under cetbox's translating engine (`--engine=jit`, crates/jit).
+    Translator,
     /// Under cetbox with shadow stacks on in audit mode (`--shstk=on --on-violation=continue
     /// --report=json --report-file=...`): the program must still behave exactly as natively,
     /// and the violations reported are returned for the caller to check.
@@ -257,6 +259,9 @@ fn run_guest(
     let mut cetbox_args = cetbox_args.to_vec();
     if mode == Mode::ShstkAudit {
         cetbox_args.extend(common::shstk_audit_args(&report_file));
+    }
+    if mode == Mode::Translator {
+        cetbox_args.push("--engine=jit".to_string());
     }
     let spec_for = |cwd: &Path| {
         let mut s = Spec::new(&bin).args(g.args.iter().cloned());
@@ -310,6 +315,12 @@ fn run_guest(
         bin: Some(bin),
         violations: violations_in(&report_file),
     }
+}
+
+/// The same programs under the translating engine (crates/jit), against the same native runs.
+#[test]
+fn guest_programs_under_translator() {
+    fail_on_differences(&run_suite(Mode::Translator, &[]), &[]);
 }
 
 /// The suite built for x86-64-v2 (SSE4.2, POPCNT...), run under the default CPU.

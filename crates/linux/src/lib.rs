@@ -24,5 +24,5 @@ pub mod usermem;
 pub mod violation;
 
 pub use errno::{Errno, SysResult};
-pub use options::{Options, ShstkPolicy, ViolationPolicy};
+pub use options::{EngineKind, Options, ShstkPolicy, ViolationPolicy};
 pub use process::{Process, Thread};

@@ -24,8 +24,20 @@ pub enum ViolationPolicy {
     Continue,
 }
 
+/// Which engine runs guest code (`cetbox_cpu::engine`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    /// The interpreter, the reference engine.
+    #[default]
+    Interp,
+    /// The translator (crates/jit), which hands the interpreter what it does not translate.
+    Jit,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Options {
+    /// The engine every guest thread runs on.
+    pub engine: EngineKind,
     pub shstk: ShstkPolicy,
     pub on_violation: ViolationPolicy,
     /// Print an strace-like line per syscall to stderr.

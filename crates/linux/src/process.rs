@@ -1,7 +1,7 @@
 //! A guest process (shared by its threads) and a guest thread.
 
 use crate::events::{Observer, Silent, Switch};
-use crate::options::Options;
+use crate::options::{EngineKind, Options};
 use crate::signals::{ProcessSignals, ThreadSignals};
 use cetbox_cpu::{Cpu, CpuConfig, Engine, Interpreter};
 use cetbox_mem::AddressSpace;
@@ -211,7 +211,10 @@ impl Thread {
         let cpu = Cpu::new(proc.mem.clone(), proc.cpu_config.clone());
         Thread {
             cpu,
-            engine: Box::new(Interpreter::new()),
+            engine: match proc.opts.engine {
+                EngineKind::Interp => Box::new(Interpreter::new()),
+                EngineKind::Jit => Box::new(cetbox_jit::Translator::new()),
+            },
             tid,
             proc,
             signals: ThreadSignals::default(),

@@ -89,6 +89,13 @@ impl Handover {
         put("trace", if o.trace_syscalls { b"1" } else { b"0" });
         put("no_cet", if o.no_cet { b"1" } else { b"0" });
         put("cpu_level", o.cpu_level.name().as_bytes());
+        put(
+            "engine",
+            match o.engine {
+                crate::options::EngineKind::Interp => b"interp",
+                crate::options::EngineKind::Jit => b"jit",
+            },
+        );
         if let Some(r) = &o.sysroot {
             put("sysroot", r.as_os_str().as_encoded_bytes());
         }
@@ -134,6 +141,13 @@ impl Handover {
                 }
                 "trace" => h.opts.trace_syscalls = v == b"1",
                 "no_cet" => h.opts.no_cet = v == b"1",
+                "engine" => {
+                    h.opts.engine = if v == b"jit" {
+                        crate::options::EngineKind::Jit
+                    } else {
+                        crate::options::EngineKind::Interp
+                    }
+                }
                 "cpu_level" => {
                     h.opts.cpu_level =
                         cetbox_cpu::CpuLevel::from_name(std::str::from_utf8(&v).ok()?)?
@@ -325,6 +339,7 @@ mod tests {
                 no_cet: true,
                 self_exe: Some("/bin/cetbox".into()),
                 cpu_level: cetbox_cpu::CpuLevel::V2,
+                engine: crate::options::EngineKind::Jit,
             },
             path: b"/proc/self/fd/3".to_vec(),
             execfn: b"/dev/fd/3".to_vec(),

@@ -1015,6 +1015,12 @@ impl AddressSpace {
         self.code_epoch.load(Ordering::Acquire)
     }
 
+    /// The code epoch's own cell, for translated code that checks it inline between blocks
+    /// (crates/jit); valid as long as this address space lives.
+    pub fn code_epoch_cell(&self) -> &AtomicU64 {
+        &self.code_epoch
+    }
+
     /// Records that instructions were decoded from the page holding `addr`.
     pub fn mark_code(&self, addr: u64) {
         self.pt.set_bits(addr, page::CODE);

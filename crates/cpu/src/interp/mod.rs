@@ -26,6 +26,26 @@ impl Interpreter {
     }
 }
 
+impl Interpreter {
+    /// Runs the one decoded block at RIP (as `run` would, without polling a stop flag) and
+    /// returns what `run` would have returned after it, or None to continue. For engines that
+    /// hand the interpreter the blocks they do not handle themselves; the caller polls `stop`
+    /// between blocks and calls `Cpu::fp_sync` before it returns to the operating system.
+    pub fn run_block(&mut self, cpu: &mut Cpu) -> Option<Exit> {
+        let cache = &mut self.cache;
+        let epoch = cpu.mem.code_epoch();
+        if epoch != cache.epoch {
+            cache.clear();
+            cache.epoch = epoch;
+        }
+        let idx = match cache.get(cpu.rip, &cpu.mem) {
+            Ok((i, _)) => i,
+            Err(e) => return Some(Exit::Exception(e)),
+        };
+        exec_block(cpu, &cache.blocks[idx as usize], cache.epoch)
+    }
+}
+
 impl Engine for Interpreter {
     fn run(&mut self, cpu: &mut Cpu, stop: &AtomicBool) -> Exit {
         let exit = run_blocks(cpu, &mut self.cache, stop);
@@ -93,33 +113,8 @@ fn run_blocks(cpu: &mut Cpu, cache: &mut BlockCache, stop: &AtomicBool) -> Exit 
                 Err(e) => return Exit::Exception(e),
             },
         };
-        let block = &cache.blocks[idx as usize];
-        let ops = &block.ops[..];
-        // How many instructions retired, from an op's position (computed only when the
-        // block is left early, so the loop itself keeps no counter).
-        let base = ops.as_ptr() as usize;
-        let retired = |op: &Op| ((op as *const Op as usize - base) / size_of::<Op>()) as u64 + 1;
-        let mut done = ops.len() as u64;
-        for op in ops {
-            let next = op.next_ip;
-            cpu.rip = next;
-            if let Err(e) = (op.run)(cpu, op) {
-                if !e.is_trap() {
-                    cpu.rip = op.insn.ip();
-                }
-                cpu.icount += retired(op);
-                return Exit::Exception(e);
-            }
-            // A taken branch, or a store that changed guest code (possibly the rest of this
-            // very block, as self-modifying code does): continue from a fresh decode.
-            if cpu.rip != next || cpu.mem.code_epoch() != cache.epoch {
-                done = retired(op);
-                break;
-            }
-        }
-        cpu.icount += done;
-        if block.ends_in_syscall && cpu.rip == block.ops[block.ops.len() - 1].next_ip {
-            return Exit::Syscall;
+        if let Some(exit) = exec_block(cpu, &cache.blocks[idx as usize], cache.epoch) {
+            return exit;
         }
         prev = Some(idx);
     }
@@ -135,6 +130,40 @@ fn trace_step(cpu: &mut Cpu) -> Exit {
         Some(exit) => exit,
         None => Exit::Exception(Exception::Debug),
     }
+}
+
+/// Executes one decoded block from its first instruction; None when it ran to its end or left
+/// through a taken branch or a code change.
+#[inline(always)]
+fn exec_block(cpu: &mut Cpu, block: &block::Block, epoch: u64) -> Option<Exit> {
+    let ops = &block.ops[..];
+    // How many instructions retired, from an op's position (computed only when the
+    // block is left early, so the loop itself keeps no counter).
+    let base = ops.as_ptr() as usize;
+    let retired = |op: &Op| ((op as *const Op as usize - base) / size_of::<Op>()) as u64 + 1;
+    let mut done = ops.len() as u64;
+    for op in ops {
+        let next = op.next_ip;
+        cpu.rip = next;
+        if let Err(e) = (op.run)(cpu, op) {
+            if !e.is_trap() {
+                cpu.rip = op.insn.ip();
+            }
+            cpu.icount += retired(op);
+            return Some(Exit::Exception(e));
+        }
+        // A taken branch, or a store that changed guest code (possibly the rest of this
+        // very block, as self-modifying code does): continue from a fresh decode.
+        if cpu.rip != next || cpu.mem.code_epoch() != epoch {
+            done = retired(op);
+            break;
+        }
+    }
+    cpu.icount += done;
+    if block.ends_in_syscall && cpu.rip == block.ops[block.ops.len() - 1].next_ip {
+        return Some(Exit::Syscall);
+    }
+    None
 }
 
 /// Executes one instruction at RIP with the same pre-decoding as the block cache, so single

@@ -1,0 +1,138 @@
+//! The per-thread context block translated code reaches through the host GS segment.
+//!
+//! Translated code keeps the guest's 16 GPRs in the same host registers and its arithmetic
+//! flags in host RFLAGS, so it has no free register to point at cetbox's own state. As
+//! DynamoRIO does, it steals a segment register instead: the host GS base of every host thread
+//! that runs translated code points at that thread's `Context`, set once per thread with
+//! arch_prctl(ARCH_SET_GS) (arch/x86/kernel/process_64.c, do_arch_prctl_64). Neither glibc nor
+//! Rust uses GS on x86-64 (they keep thread-local storage behind FS), and guest GS-relative
+//! operands are never executed natively (they fall back until they are rewritten to add
+//! `Cpu::gs_base`), so the guest cannot name this block.
+//!
+//! While translated code runs, host RSP is the guest's RSP. A host signal arriving then must
+//! not be delivered on the guest's stack (it would write cetbox's frame into guest memory, or
+//! kill cetbox if the guest's RSP points nowhere): every thread that enters translated code
+//! has an alternate signal stack (`ensure_altstack`), and cetbox's host handlers are installed
+//! with SA_ONSTACK (crates/linux/src/signals/host.rs).
+
+use std::cell::Cell;
+
+/// Byte offsets of the `Context` fields, as generated code addresses them (`gs:[OFF]`).
+pub mod off {
+    /// Guest GPRs in encoding order (RAX, RCX, ..., R15), 8 bytes each.
+    pub const GPR: i64 = 0;
+    /// Guest RFLAGS: loaded on entry (arithmetic flags only), stored on exit.
+    pub const RFLAGS: i64 = 128;
+    /// Written by every exit: the guest RIP execution continues at.
+    pub const NEXT_RIP: i64 = 136;
+    /// Guest instructions retired since entry (zeroed by the caller, added to by every exit).
+    pub const RETIRED: i64 = 144;
+    /// The host RSP saved by the entry trampoline.
+    pub const HOST_RSP: i64 = 152;
+    /// The translated block the entry trampoline jumps to.
+    pub const TARGET: i64 = 160;
+    /// Spill slots for inserted code (never the guest's stack).
+    pub const SCRATCH: i64 = 168;
+    pub const SCRATCH2: i64 = 176;
+    /// The address of the address space's code epoch (`AddressSpace::code_epoch_cell`).
+    pub const EPOCH_PTR: i64 = 184;
+    /// The address of the run's stop flag (one byte, nonzero when set).
+    pub const STOP_PTR: i64 = 192;
+}
+
+/// The context block; its layout is `off`.
+#[repr(C, align(64))]
+#[derive(Default)]
+pub struct Context {
+    pub gpr: [u64; 16],
+    pub rflags: u64,
+    pub next_rip: u64,
+    pub retired: u64,
+    pub host_rsp: u64,
+    pub target: u64,
+    pub scratch: u64,
+    pub scratch2: u64,
+    pub epoch_ptr: u64,
+    pub stop_ptr: u64,
+}
+
+const _: () = {
+    assert!(std::mem::offset_of!(Context, rflags) == off::RFLAGS as usize);
+    assert!(std::mem::offset_of!(Context, next_rip) == off::NEXT_RIP as usize);
+    assert!(std::mem::offset_of!(Context, retired) == off::RETIRED as usize);
+    assert!(std::mem::offset_of!(Context, host_rsp) == off::HOST_RSP as usize);
+    assert!(std::mem::offset_of!(Context, target) == off::TARGET as usize);
+    assert!(std::mem::offset_of!(Context, scratch) == off::SCRATCH as usize);
+    assert!(std::mem::offset_of!(Context, scratch2) == off::SCRATCH2 as usize);
+    assert!(std::mem::offset_of!(Context, epoch_ptr) == off::EPOCH_PTR as usize);
+    assert!(std::mem::offset_of!(Context, stop_ptr) == off::STOP_PTR as usize);
+};
+
+thread_local! {
+    /// The GS base this host thread was last given (0: never set).
+    static GS_BASE: Cell<u64> = const { Cell::new(0) };
+    /// Whether this host thread has been checked for an alternate signal stack.
+    static ALTSTACK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Points this host thread's GS base at `ctx` (one syscall the first time per thread and
+/// context; a thread-local comparison afterwards).
+pub fn bind(ctx: *const Context) -> std::io::Result<()> {
+    let want = ctx as u64;
+    if GS_BASE.with(Cell::get) == want {
+        return Ok(());
+    }
+    // ARCH_SET_GS = 0x1001 (arch/x86/include/uapi/asm/prctl.h).
+    // SAFETY: setting the GS base changes nothing Rust or libc relies on (they use FS).
+    let r = unsafe { libc::syscall(libc::SYS_arch_prctl, 0x1001, want) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    GS_BASE.with(|c| c.set(want));
+    ensure_altstack()
+}
+
+/// Size of the alternate signal stack installed for threads that had none.
+const ALTSTACK_SIZE: usize = 64 * 1024;
+
+/// Makes sure this host thread has an alternate signal stack (Rust's runtime installs one on
+/// the threads it creates; this covers any thread that has none). The stack is never freed:
+/// one per host thread that ever ran translated code without one.
+fn ensure_altstack() -> std::io::Result<()> {
+    if ALTSTACK.with(Cell::get) {
+        return Ok(());
+    }
+    // SAFETY: a zeroed stack_t is a valid out-parameter.
+    let mut old: libc::stack_t = unsafe { std::mem::zeroed() };
+    // SAFETY: querying the current alternate stack only writes `old`.
+    if unsafe { libc::sigaltstack(std::ptr::null(), &mut old) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if old.ss_flags & libc::SS_DISABLE != 0 {
+        // SAFETY: a fresh anonymous private mapping affects no existing memory.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                ALTSTACK_SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let st = libc::stack_t {
+            ss_sp: p,
+            ss_flags: 0,
+            ss_size: ALTSTACK_SIZE,
+        };
+        // SAFETY: `st` describes the mapping just made, which is never unmapped.
+        if unsafe { libc::sigaltstack(&st, std::ptr::null_mut()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    ALTSTACK.with(|c| c.set(true));
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! The translating engine: guest blocks re-encoded as host code in a code cache.
+//!
+//! `Translator` implements `cetbox_cpu::Engine`. Its run loop looks up a translation for RIP;
+//! if there is one it enters it through the entry trampoline; if not it translates the block at
+//! RIP; a block whose first instruction the translator does not handle runs in the interpreter
+//! (`Interpreter::run_block`). Guest GPRs live in the same host registers while translated
+//! code runs, guest arithmetic flags in host RFLAGS, and cetbox's per-thread context is reached
+//! through the host GS base (`context`). Design, subset and next steps: docs/ARCHITECTURE.md,
+//! "Translator (crates/jit)".
+
+mod cache;
+pub mod context;
+mod select;
+mod trampoline;
+mod translate;
+
+use cache::{CodeCache, INTERPRET};
+use cetbox_cpu::flags::ARITH;
+use cetbox_cpu::{Cpu, Engine, Exit, Interpreter};
+use context::Context;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Size of each thread's code cache; it is flushed whole when full.
+const CACHE_SIZE: usize = 8 << 20;
+
+/// Counters for tests and measurements.
+#[derive(Default, Debug)]
+pub struct Stats {
+    /// Blocks translated.
+    pub translated: AtomicU64,
+    /// Entries into translated code.
+    pub entered: AtomicU64,
+    /// Blocks handed to the interpreter.
+    pub interpreted: AtomicU64,
+    /// Whole-cache flushes because it was full.
+    pub flushes: AtomicU64,
+}
+
+/// Counts an event; only the owning thread writes a counter, so no locked add is needed.
+fn bump(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// The code cache with its trampolines.
+struct Code {
+    cache: CodeCache,
+    /// Bytes at the start of the cache holding the trampolines (kept across flushes).
+    fixed: usize,
+    entry: u64,
+    exit: u64,
+}
+
+pub struct Translator {
+    interp: Interpreter,
+    /// Boxed so its address, the host GS base, never moves.
+    ctx: Box<Context>,
+    /// Created on first use, so an engine that never runs costs no mapping.
+    code: Option<Code>,
+    /// The code epoch the cached translations were made under.
+    epoch: u64,
+    /// False when translated code cannot run on this host (the cache or GS could not be set
+    /// up): every block is interpreted.
+    enabled: bool,
+    stats: Arc<Stats>,
+    /// Blocks are only translated with at least this many instructions (or when they loop to
+    /// themselves): a short translated block costs a trampoline round trip and, when it stops
+    /// before an untranslated instruction, a second dispatch, for little work.
+    min_prefix: usize,
+}
+
+/// `Translator::min_prefix` by default.
+const MIN_PREFIX: usize = 4;
+
+impl Default for Translator {
+    fn default() -> Self {
+        Translator::new()
+    }
+}
+
+impl Translator {
+    pub fn new() -> Translator {
+        Translator {
+            interp: Interpreter::new(),
+            ctx: Box::default(),
+            code: None,
+            epoch: 0,
+            enabled: true,
+            stats: Arc::default(),
+            min_prefix: MIN_PREFIX,
+        }
+    }
+
+    /// A translator that translates every block it can, however short (for tests that check
+    /// single instructions).
+    pub fn translate_everything() -> Translator {
+        Translator {
+            min_prefix: 1,
+            ..Translator::new()
+        }
+    }
+
+    /// This engine's counters (shared, so a test can watch them from another thread).
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    fn code(&mut self) -> Option<&mut Code> {
+        if self.code.is_none() {
+            let mut cache = CodeCache::new(CACHE_SIZE).ok()?;
+            let (bytes, exit_off) = trampoline::assemble(cache.cursor()).ok()?;
+            let entry = cache.append(&bytes)?;
+            self.code = Some(Code {
+                fixed: cache.used(),
+                cache,
+                entry,
+                exit: entry + exit_off as u64,
+            });
+        }
+        self.code.as_mut()
+    }
+
+    /// The host address of the translation of the block at `rip`, translating it if needed;
+    /// None when the interpreter must run it.
+    fn lookup(&mut self, cpu: &Cpu) -> Option<u64> {
+        let epoch = cpu.mem.code_epoch();
+        if self.code.is_none() {
+            self.code()?;
+        }
+        let stats = &self.stats;
+        let stale = epoch != self.epoch;
+        self.epoch = epoch;
+        let code = self.code.as_mut()?;
+        if stale {
+            code.cache.reset(code.fixed);
+        }
+        let rip = cpu.rip;
+        if let Some(host) = code.cache.lookup(rip) {
+            return (host != INTERPRET).then_some(host);
+        }
+        let min = self.min_prefix;
+        let decoded = translate::decode(rip, &cpu.mem).filter(|b| b.worth_it(rip, min));
+        let Some(block) = decoded else {
+            code.cache.insert(rip, INTERPRET);
+            return None;
+        };
+        let mut host = None;
+        for _ in 0..2 {
+            let cache = &code.cache;
+            let lookup = |r: u64| cache.peek(r).filter(|&h| h != INTERPRET);
+            let chain = translate::Chain {
+                start: rip,
+                epoch,
+                lookup: &lookup,
+            };
+            let Ok(bytes) = translate::emit(&block, code.cache.cursor(), code.exit, &chain) else {
+                break;
+            };
+            if let Some(at) = code.cache.append(&bytes) {
+                host = Some(at);
+                break;
+            }
+            // Full: flush everything but the trampolines and try once more.
+            code.cache.reset(code.fixed);
+            bump(&stats.flushes);
+        }
+        match host {
+            Some(at) => {
+                code.cache.insert(rip, at);
+                bump(&stats.translated);
+            }
+            None => code.cache.insert(rip, INTERPRET),
+        }
+        host
+    }
+
+    /// Runs the translation at `host` on `cpu`.
+    fn enter(&mut self, cpu: &mut Cpu, host: u64) {
+        let Some(code) = self.code.as_ref() else {
+            return;
+        };
+        let entry = code.entry;
+        let ctx: *mut Context = &mut *self.ctx;
+        self.ctx.gpr = cpu.gpr;
+        // Only the arithmetic flags are loaded into the host (IF and bit 1 as user mode
+        // requires); DF, TF and AC stay the host's, since no translated instruction reads
+        // them and TF or AC would make the host trap.
+        self.ctx.rflags = (cpu.rflags() & ARITH) | 0x202;
+        self.ctx.retired = 0;
+        self.ctx.epoch_ptr = cpu.mem.code_epoch_cell() as *const _ as u64;
+        bump(&self.stats.entered);
+        // SAFETY: `entry` is the entry trampoline in the live code cache; it saves and
+        // restores every callee-saved register and the host stack, and runs `host`, a block
+        // assembled by `translate::emit` that touches only guest registers, host flags and
+        // the context through GS, which `context::bind` pointed at `ctx` on this thread.
+        unsafe {
+            let f: extern "sysv64" fn(u64, *mut Context) = std::mem::transmute(entry);
+            f(host, ctx);
+        }
+        cpu.gpr = self.ctx.gpr;
+        let flags = (cpu.rflags() & !ARITH) | (self.ctx.rflags & ARITH);
+        cpu.set_rflags(flags);
+        cpu.rip = self.ctx.next_rip;
+        cpu.icount += self.ctx.retired;
+    }
+
+    fn run_loop(&mut self, cpu: &mut Cpu, stop: &AtomicBool) -> Exit {
+        // Translated code polls the flag at every chained block transition.
+        self.ctx.stop_ptr = stop.as_ptr() as u64;
+        if self.enabled && context::bind(&*self.ctx).is_err() {
+            self.enabled = false;
+        }
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Exit::Interrupted;
+            }
+            // The interpreter raises single-step traps; leave a traced guest to it. (TF is read
+            // from the raw bits, which are always current for the non-arithmetic flags, so
+            // the lazy arithmetic flags are not computed on every block.)
+            let host = if self.enabled && cpu.flags.bits & cetbox_cpu::flags::TF == 0 {
+                self.lookup(cpu)
+            } else {
+                None
+            };
+            match host {
+                Some(h) => self.enter(cpu, h),
+                None => {
+                    bump(&self.stats.interpreted);
+                    if let Some(exit) = self.interp.run_block(cpu) {
+                        return exit;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Engine for Translator {
+    fn run(&mut self, cpu: &mut Cpu, stop: &AtomicBool) -> Exit {
+        let exit = self.run_loop(cpu, stop);
+        cpu.fp_sync();
+        exit
+    }
+
+    fn step(&mut self, cpu: &mut Cpu) -> Option<Exit> {
+        self.interp.step(cpu)
+    }
+
+    fn invalidate(&mut self) {
+        self.interp.invalidate();
+        if let Some(code) = self.code.as_mut() {
+            code.cache.reset(code.fixed);
+        }
+    }
+
+    fn fork(&self) -> Box<dyn Engine> {
+        Box::new(Translator::new())
+    }
+
+    fn name(&self) -> &'static str {
+        "jit"
+    }
+}

@@ -1,0 +1,161 @@
+//! The translator's run loop: stopping, chaining, code changes and the undefined-flag rule,
+//! each checked against the interpreter or against values derived from the guest code.
+
+use cetbox_cpu::{Cpu, CpuConfig, Engine, Exception, Exit, Interpreter};
+use cetbox_jit::Translator;
+use cetbox_mem::{AddressSpace, MapRequest, VmaKind, PAGE_SIZE};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// The one address space a process may have.
+fn space() -> Arc<AddressSpace> {
+    static SPACE: OnceLock<Arc<AddressSpace>> = OnceLock::new();
+    SPACE
+        .get_or_init(|| Arc::new(AddressSpace::new().expect("address space")))
+        .clone()
+}
+
+/// Keeps the tests of this file from changing the shared code epoch under each other.
+static LOCK: Mutex<()> = Mutex::new(());
+
+fn machine(code: &[u8]) -> (Cpu, u64) {
+    let mem = space();
+    let rx = (libc::PROT_READ | libc::PROT_EXEC) as u32;
+    let at = mem
+        .map(&MapRequest::anonymous(0, PAGE_SIZE, rx, VmaKind::Normal))
+        .expect("code page");
+    mem.force_write(at, code).expect("code");
+    let mut cpu = Cpu::new(mem, Arc::new(CpuConfig::default()));
+    cpu.rip = at;
+    (cpu, at)
+}
+
+const UD2: [u8; 2] = [0x0f, 0x0b];
+
+fn ends_in_ud2(exit: &Exit) -> bool {
+    matches!(exit, Exit::Exception(Exception::InvalidOpcode(_)))
+}
+
+/// A translated loop with no exit (`add rax, 1; jmp back`) runs chained inside the code
+/// cache; setting `stop` from another thread must still end `run`, at an instruction
+/// boundary, with RAX and the retired count consistent (two instructions per iteration).
+#[test]
+fn tight_translated_loop_stops_when_asked() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let code = [0x48, 0x83, 0xc0, 0x01, 0xeb, 0xfa];
+    let (mut cpu, at) = machine(&code);
+    let mut t = Translator::translate_everything();
+    let stats = t.stats();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let s2 = stop.clone();
+    let h = std::thread::spawn(move || {
+        let exit = t.run(&mut cpu, &s2);
+        tx.send((exit, cpu.rip, cpu.gpr[0], cpu.icount)).unwrap();
+    });
+    // Wait until the loop is running as translated code (no sleep: the count is the signal).
+    while stats.entered.load(Ordering::Relaxed) == 0 {
+        std::thread::yield_now();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (exit, rip, rax, icount) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the translated loop did not stop");
+    h.join().unwrap();
+    assert_eq!(exit, Exit::Interrupted);
+    assert_eq!(rip, at, "stops at the loop head (after the JMP)");
+    assert!(rax > 0);
+    assert_eq!(icount, 2 * rax, "two instructions retired per iteration");
+    assert_eq!(
+        stats.entered.load(Ordering::Relaxed),
+        1,
+        "the loop ran chained"
+    );
+}
+
+/// Runs `code` (ending in UD2) in both engines from the same registers; returns both CPUs.
+fn both(code: &[u8], regs: [u64; 16], rflags: u64) -> (Cpu, Cpu, Arc<cetbox_jit::Stats>) {
+    let (mut a, _) = machine(code);
+    a.gpr = regs;
+    a.set_rflags(rflags);
+    let mut b = a.fork(a.mem.clone());
+    b.icount = 0;
+    let stop = AtomicBool::new(false);
+    let ea = Interpreter::new().run(&mut a, &stop);
+    let mut t = Translator::translate_everything();
+    let eb = t.run(&mut b, &stop);
+    assert!(ends_in_ud2(&ea), "{ea:?}");
+    assert_eq!(ea, eb);
+    (a, b, t.stats())
+}
+
+fn assert_same(a: &Cpu, b: &Cpu) {
+    assert_eq!(a.gpr, b.gpr);
+    assert_eq!(a.rip, b.rip);
+    assert_eq!(format!("{:#x}", a.rflags()), format!("{:#x}", b.rflags()));
+    assert_eq!(a.icount, b.icount);
+}
+
+/// A counted loop (`mov ecx, 1000; l: add rax, rcx; dec ecx; jnz l; ud2`) chains its Jcc back
+/// to itself and leaves through the not-taken exit; state and retired count match the
+/// interpreter.
+#[test]
+fn chained_counted_loop_matches_interpreter() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut code = vec![
+        0xb9, 0xe8, 0x03, 0, 0, 0x48, 0x01, 0xc8, 0xff, 0xc9, 0x75, 0xf9,
+    ];
+    code.extend(UD2);
+    let (a, b, stats) = both(&code, [7; 16], 0x202);
+    assert_same(&a, &b);
+    assert_eq!(a.gpr[0], 7 + 1000 * 1001 / 2);
+    assert!(stats.translated.load(Ordering::Relaxed) >= 1);
+}
+
+/// An instruction whose undefined flags would survive to the end of the block (SHL's AF)
+/// is left to the interpreter; followed by CMP, which redefines every flag, it is translated.
+#[test]
+fn undefined_flags_never_escape_a_translated_block() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let regs = [0x1234_5678_9abc_def1; 16];
+    let shl = [0xc1, 0xe0, 0x03]; // shl eax, 3
+    let mut alone = shl.to_vec();
+    alone.extend(UD2);
+    let (a, b, stats) = both(&alone, regs, 0x202 | 0x10);
+    assert_same(&a, &b);
+    assert_eq!(
+        stats.entered.load(Ordering::Relaxed),
+        0,
+        "SHL alone is not translated"
+    );
+    let mut killed = shl.to_vec();
+    killed.extend([0x39, 0xd1]); // cmp ecx, edx
+    killed.extend(UD2);
+    let (a, b, stats) = both(&killed, regs, 0x202);
+    assert_same(&a, &b);
+    assert_eq!(
+        stats.entered.load(Ordering::Relaxed),
+        1,
+        "SHL; CMP is translated"
+    );
+}
+
+/// A write to translated code (here through the address space, as a guest store or ptrace
+/// would) changes the code epoch; the next run must execute the new instruction.
+#[test]
+fn writing_translated_code_invalidates_it() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut code = vec![0xb8, 1, 0, 0, 0]; // mov eax, 1
+    code.extend(UD2);
+    let (mut cpu, at) = machine(&code);
+    let mut t = Translator::translate_everything();
+    let stop = AtomicBool::new(false);
+    assert!(ends_in_ud2(&t.run(&mut cpu, &stop)));
+    assert_eq!(cpu.gpr[0], 1);
+    cpu.mem.force_write(at + 1, &[2]).expect("patch");
+    cpu.rip = at;
+    assert!(ends_in_ud2(&t.run(&mut cpu, &stop)));
+    assert_eq!(cpu.gpr[0], 2, "stale translation ran");
+    assert_eq!(t.stats().translated.load(Ordering::Relaxed), 2);
+}
