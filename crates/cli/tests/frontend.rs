@@ -47,7 +47,8 @@ fn out_dir() -> PathBuf {
 /// (into a temporary name, then renamed) while the others wait for it.
 fn build(name: &str, tag: &str, flags: &[&str]) -> PathBuf {
     type Slot = Arc<OnceLock<PathBuf>>;
-    static SLOTS: OnceLock<Mutex<HashMap<String, (Vec<String>, Slot)>>> = OnceLock::new();
+    type Slots = Mutex<HashMap<String, (Vec<String>, Slot)>>;
+    static SLOTS: OnceLock<Slots> = OnceLock::new();
     let key = format!("{name}-{tag}");
     let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
     let slot = {

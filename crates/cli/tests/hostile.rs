@@ -94,6 +94,8 @@ fn blocked_read_cannot_write_a_page_made_read_only() {
 
 /// Runs cetbox with `args` and returns its exit code and its peak resident set in KiB (from
 /// wait4's rusage of that very child), killing it after 60 s.
+// The child is reaped by wait4 below (for its rusage), not by Child::wait.
+#[allow(clippy::zombie_processes)]
 fn peak_rss(args: &[&str]) -> (Option<i32>, i64) {
     use std::os::unix::process::CommandExt;
     let child = Command::new(common::cetbox_bin())

@@ -204,7 +204,7 @@ pub fn exec(t: &mut Thread, mut h: Handover) -> SysResult {
         let r = unsafe {
             libc::write(
                 fd,
-                data[done..].as_ptr() as *const libc::c_void,
+                data[done..].as_ptr().cast::<libc::c_void>(),
                 data.len() - done,
             )
         };

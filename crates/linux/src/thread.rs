@@ -106,7 +106,7 @@ pub fn shootdown(me: i32) {
             // in a page fault on a userfaultfd-registered page: it may stay there until this
             // very thread resolves the fault, so it is not waited for (natively the fault
             // would not hold this thread up either).
-            if spins >= 4096 && spins % 1024 == 0 && host_sleeping(tid) {
+            if spins >= 4096 && spins.is_multiple_of(1024) && host_sleeping(tid) {
                 break;
             }
         }

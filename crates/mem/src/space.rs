@@ -1578,6 +1578,7 @@ impl AddressSpace {
     /// the kernel's copy_to_user reports a partial copy. This is how results of host calls
     /// that wrote into a bounce buffer reach the guest.
     pub fn copy_out(&self, addr: u64, data: &[u8]) -> usize {
+        let data = &data[..prefault(addr, data.len())];
         let _m = self.maps();
         let mut done = 0usize;
         while done < data.len() {
@@ -1700,4 +1701,43 @@ impl AddressSpace {
         }
         Ok(n)
     }
+}
+
+/// Faults in, outside the mapping lock, the pages of [addr, addr + len) the host has not
+/// populated yet, through a kernel access as Linux's copy_to_user makes one: a page of a
+/// guest's userfaultfd range then blocks until a guest thread resolves it (which may need the
+/// mapping lock, so `copy_out` must not hold it meanwhile), or fails under
+/// UFFD_USER_MODE_ONLY (kernel accesses get EFAULT). Returns how many bytes from `addr` may
+/// be copied: all of them, or up to the first page that could not be faulted in.
+fn prefault(addr: u64, len: usize) -> usize {
+    let mut done = 0usize;
+    while done < len {
+        let p = addr.wrapping_add(done as u64);
+        let pg = page_floor(p);
+        let n = ((pg + PAGE_SIZE - p) as usize).min(len - done);
+        let mut resident = 0u8;
+        // SAFETY: mincore writes one byte for the one page it is asked about; an address that
+        // is not mapped fails with ENOMEM and writes nothing.
+        let r =
+            unsafe { libc::mincore(pg as *mut libc::c_void, PAGE_SIZE as usize, &mut resident) };
+        if r == 0 && resident & 1 == 0 {
+            let mut byte = 0u8;
+            let local = libc::iovec {
+                iov_base: (&mut byte as *mut u8).cast(),
+                iov_len: 1,
+            };
+            let remote = libc::iovec {
+                iov_base: p as *mut libc::c_void,
+                iov_len: 1,
+            };
+            // SAFETY: the kernel reads one byte of this process at `p` (failing cleanly if it
+            // cannot) into `byte`, which we own.
+            let got = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+            if got != 1 {
+                return done;
+            }
+        }
+        done += n;
+    }
+    len
 }

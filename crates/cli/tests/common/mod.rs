@@ -529,7 +529,7 @@ pub fn function_has_cet(bin: &Path, func: &str) -> bool {
     let nm = String::from_utf8_lossy(&nm.stdout);
     let addr = nm
         .lines()
-        .filter_map(|l| l.split_once(' ').map(|(a, rest)| (a, rest)))
+        .filter_map(|l| l.split_once(' '))
         .find(|(_, rest)| rest.split_whitespace().nth(1) == Some(func))
         .map(|(a, _)| a.to_string());
     let mut names = vec![func.to_string()];

@@ -32,6 +32,9 @@ impl Interpreter {
     /// hand the interpreter the blocks they do not handle themselves; the caller polls `stop`
     /// between blocks and calls `Cpu::fp_sync` before it returns to the operating system.
     pub fn run_block(&mut self, cpu: &mut Cpu) -> Option<Exit> {
+        if cpu.flags.bits & crate::flags::TF != 0 {
+            return Some(trace_step(cpu));
+        }
         let cache = &mut self.cache;
         let epoch = cpu.mem.code_epoch();
         if epoch != cache.epoch {

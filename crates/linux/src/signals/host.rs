@@ -197,8 +197,8 @@ fn throttle(ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes the ucontext of the interrupted thread; its uc_sigmask is
     // restored by rt_sigreturn, and its first 8 bytes are the kernel's sigset.
     unsafe {
-        let uc = ctx as *mut libc::ucontext_t;
-        let mask = std::ptr::addr_of_mut!((*uc).uc_sigmask) as *mut u64;
+        let uc = ctx.cast::<libc::ucontext_t>();
+        let mask = std::ptr::addr_of_mut!((*uc).uc_sigmask).cast::<u64>();
         *mask |= !keep;
     }
 }

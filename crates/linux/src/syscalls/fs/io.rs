@@ -56,7 +56,7 @@ pub(crate) fn iovecs(t: &Thread, addr: u64, cnt: u64, access: Access) -> Result<
                 base as *mut u8
             };
             out.push(iovec {
-                iov_base: host_base as *mut c_void,
+                iov_base: host_base.cast::<c_void>(),
                 iov_len: n as usize,
             });
             total += n;

@@ -75,7 +75,7 @@ fn is_symlink(fd: i32) -> Option<Vec<u8>> {
         libc::readlinkat(
             fd,
             c"".as_ptr(),
-            buf.as_mut_ptr() as *mut libc::c_char,
+            buf.as_mut_ptr().cast::<libc::c_char>(),
             buf.len(),
         )
     };
