@@ -1704,7 +1704,7 @@ impl AddressSpace {
 }
 
 /// Faults in, outside the mapping lock, the pages of [addr, addr + len) the host has not
-/// populated yet, through a kernel access as Linux's copy_to_user makes one: a page of a
+/// populated yet, as the write fault of Linux's copy_to_user would: a page of a
 /// guest's userfaultfd range then blocks until a guest thread resolves it (which may need the
 /// mapping lock, so `copy_out` must not hold it meanwhile), or fails under
 /// UFFD_USER_MODE_ONLY (kernel accesses get EFAULT). Returns how many bytes from `addr` may
@@ -1721,19 +1721,12 @@ fn prefault(addr: u64, len: usize) -> usize {
         let r =
             unsafe { libc::mincore(pg as *mut libc::c_void, PAGE_SIZE as usize, &mut resident) };
         if r == 0 && resident & 1 == 0 {
-            let mut byte = 0u8;
-            let local = libc::iovec {
-                iov_base: (&mut byte as *mut u8).cast(),
-                iov_len: 1,
-            };
-            let remote = libc::iovec {
-                iov_base: p as *mut libc::c_void,
-                iov_len: 1,
-            };
-            // SAFETY: the kernel reads one byte of this process at `p` (failing cleanly if it
-            // cannot) into `byte`, which we own.
-            let got = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
-            if got != 1 {
+            // MADV_POPULATE_WRITE (Linux 5.14): the write fault copy_to_user would take, without
+            // the write itself (so nothing lands before the locked check).
+            // SAFETY: populating page tables of one page of our own address space changes no
+            // memory contents.
+            let w = unsafe { libc::madvise(pg as *mut libc::c_void, PAGE_SIZE as usize, 23) };
+            if w != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
                 return done;
             }
         }
