@@ -15,6 +15,7 @@ pub mod run;
 pub mod shstk;
 pub mod signals;
 pub mod syscalls;
+pub mod sysroot;
 pub mod thread;
 pub mod violation;
 

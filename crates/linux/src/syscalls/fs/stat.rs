@@ -1,7 +1,7 @@
 //! stat, lstat, fstat, newfstatat, statx. The structures are x86-64 Linux layout on both sides,
 //! so the host fills guest memory directly after the checks.
 
-use super::{buf, dirfd_arg, fd_arg, host, is_proc_path, path_arg, AT_FDCWD};
+use super::{buf, dirfd_arg, fd_arg, guest_path_arg, host, is_proc_path, sysroot_path, AT_FDCWD};
 use crate::errno::SysResult;
 use crate::process::Thread;
 use cetbox_mem::Access;
@@ -13,8 +13,14 @@ pub const STAT_SIZE: u64 = 144;
 /// sizeof(struct statx).
 pub const STATX_SIZE: u64 = 256;
 
-/// A followed /proc/self link (exe, cwd, root...) stats what the guest's link points to.
+/// A followed /proc/self link (exe, cwd, root...) stats what the guest's link points to; then
+/// the path is looked up under --sysroot (crate::sysroot).
 fn follow_proc(t: &Thread, path: CString, follow: bool) -> CString {
+    let path = follow_proc_link(t, path, follow);
+    sysroot_path(t, path, follow)
+}
+
+fn follow_proc_link(t: &Thread, path: CString, follow: bool) -> CString {
     if follow && is_proc_path(path.as_bytes()) {
         if let Some(target) = crate::procfs::readlink(t, path.as_bytes()) {
             if target.first() == Some(&b'/') {
@@ -28,7 +34,7 @@ fn follow_proc(t: &Thread, path: CString, follow: bool) -> CString {
 }
 
 fn stat_at(t: &mut Thread, dirfd: u64, path: u64, out: u64, flags: u64) -> SysResult {
-    let path = path_arg(t, path)?;
+    let path = guest_path_arg(t, path)?;
     let dfd = if dirfd as u32 as i32 == AT_FDCWD {
         AT_FDCWD
     } else {
@@ -74,7 +80,7 @@ pub(crate) fn sys_statx(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = if a[1] == 0 && flags & AT_EMPTY_PATH != 0 {
         CString::default()
     } else {
-        path_arg(t, a[1])?
+        guest_path_arg(t, a[1])?
     };
     let dfd = dirfd_arg(a[0], path.as_bytes())?;
     let out = buf(t, a[4], STATX_SIZE, Access::Write)?;
