@@ -125,17 +125,19 @@ cp -rL "$headers/usr/include/linux" "$headers/usr/include/asm-generic" "$kinc/"
 cp -rL "$headers/usr/include/x86_64-linux-gnu/asm" "$kinc/asm"
 
 # --- 2. Configure and build (Debian's amd64 layout: debian/sysdeps/amd64.mk, linux.mk).
-if [ ! -f "$build/.cetbox-built" ]; then
+configparms='slibdir = /lib/x86_64-linux-gnu
+rtlddir = /lib64'
+configure_args=(--prefix=/usr --libdir=/usr/lib/x86_64-linux-gnu
+    --libexecdir=/usr/lib/x86_64-linux-gnu --enable-cet --disable-werror
+    --with-headers="$kinc" --enable-kernel=3.2 --disable-profile)
+# The build tree is reused only if it was configured exactly this way.
+build_id="$(printf '%s\n' "$tree" "$configparms" "${configure_args[@]}")"
+if [ ! -f "$build/.cetbox-built" ] || [ "$(cat "$build/.cetbox-built")" != "$build_id" ]; then
     rm -rf "$build"
     mkdir -p "$build"
-    cat >"$build/configparms" <<'EOF'
-slibdir = /lib/x86_64-linux-gnu
-rtlddir = /lib64
-EOF
+    printf '%s\n' "$configparms" >"$build/configparms"
     say "configure --enable-cet (build tree $build)"
-    (cd "$build" && "$tree/configure" --prefix=/usr --libdir=/usr/lib/x86_64-linux-gnu \
-        --libexecdir=/usr/lib/x86_64-linux-gnu --enable-cet --disable-werror \
-        --with-headers="$kinc" --enable-kernel=3.2 --disable-profile >"$build/configure.log" 2>&1) ||
+    (cd "$build" && "$tree/configure" "${configure_args[@]}" >"$build/configure.log" 2>&1) ||
         die "configure failed, see $build/configure.log"
     say "make -j$jobs (about 12 minutes on 2 idle cores; log: $build/make.log)"
     start=$(date +%s)
@@ -144,7 +146,7 @@ EOF
         die "make failed, see $build/make.log"
     fi
     say "built in $(($(date +%s) - start)) s"
-    touch "$build/.cetbox-built"
+    printf '%s\n' "$build_id" >"$build/.cetbox-built"
 fi
 
 # --- 3. Install into a fresh sysroot, with the kernel headers and an ld.so.cache of its own.
