@@ -194,27 +194,6 @@ fn harness_control_flow_passes() {
     assert!(failed.is_empty(), "harness self-check failed: {failed:?}");
 }
 
-/// What makes two forms test the same thing: everything but the name and the case count.
-fn form_signature(f: &Form) -> String {
-    let fixes: Vec<String> = f
-        .fixes
-        .iter()
-        .map(|x| match x {
-            Fix::Range(r, lo, hi) => format!("range {r} {lo} {hi}"),
-            Fix::Count(r) => format!("count {r}"),
-            Fix::Ptr(r, lo, hi) => format!("ptr {r} {lo} {hi}"),
-            Fix::Pad(r, k) => format!("pad {r} {k}"),
-            Fix::Set(r, v) => format!("set {r} {v}"),
-            Fix::Flags(v) => format!("flags {v}"),
-            Fix::Custom(c) => format!("custom {:#x}", *c as usize),
-        })
-        .collect();
-    format!(
-        "{:02x?} w{} gprs {:?} mem {:?} xmm {:?} {:?} fp {} unmasked {} x87 {} imm {:?} exits {:?} fixes {:?} undef {:#x} skip {:#x}",
-        f.bytes, f.width, f.gprs, f.mem, f.xmms, f.lane, f.fp, f.unmasked, f.x87, f.imm, f.exits, fixes, f.undef, f.skip
-    )
-}
-
 /// Problems of a forms table: names that are not unique (repro and CETBOX_DIFF_FILTER go by
 /// name) and forms that repeat another one exactly (cases spent twice on the same thing).
 fn table_problems(forms: &[Form]) -> Vec<String> {
@@ -225,7 +204,7 @@ fn table_problems(forms: &[Form]) -> Vec<String> {
         if !names.insert(f.name.as_str()) {
             problems.push(format!("duplicate form name {}", f.name));
         }
-        if let Some(first) = sigs.insert(form_signature(f), &f.name) {
+        if let Some(first) = sigs.insert(forms::signature(f), &f.name) {
             problems.push(format!("{} repeats {first} exactly", f.name));
         }
     }

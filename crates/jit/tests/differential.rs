@@ -46,6 +46,7 @@ fn run_jit(h: &Harness, case: &Case, pads: &[u64], t: &mut Translator) -> Outcom
         &mut cpu.sse,
         &case.input.fx
     ));
+    cpu.sse.ymm_hi = case.input.ymm_hi;
     cpu.rip = h.insn_addr();
     t.invalidate();
     let stop = AtomicBool::new(false);
@@ -74,6 +75,7 @@ fn run_jit(h: &Harness, case: &Case, pads: &[u64], t: &mut Translator) -> Outcom
         ..Default::default()
     };
     cetbox_cpu::fpstate::fxsave(&cpu.x87, &cpu.sse, &mut st.fx);
+    st.ymm_hi = cpu.sse.ymm_hi;
     // SAFETY: the data page is the harness's, which we hold locked.
     let mem = unsafe { std::slice::from_raw_parts(h.data as *const u8, diff::DATA_LEN) };
     Outcome {

@@ -2164,3 +2164,24 @@ pub fn all() -> Vec<Form> {
     }
     v
 }
+
+/// What makes two forms test the same thing: everything but the name and the case count.
+pub fn signature(f: &Form) -> String {
+    let fixes: Vec<String> = f
+        .fixes
+        .iter()
+        .map(|x| match x {
+            Fix::Range(r, lo, hi) => format!("range {r} {lo} {hi}"),
+            Fix::Count(r) => format!("count {r}"),
+            Fix::Ptr(r, lo, hi) => format!("ptr {r} {lo} {hi}"),
+            Fix::Pad(r, k) => format!("pad {r} {k}"),
+            Fix::Set(r, v) => format!("set {r} {v}"),
+            Fix::Flags(v) => format!("flags {v}"),
+            Fix::Custom(c) => format!("custom {:#x}", *c as usize),
+        })
+        .collect();
+    format!(
+        "{:02x?} w{} gprs {:?} mem {:?} xmm {:?} {:?} fp {} unmasked {} x87 {} imm {:?} exits {:?} fixes {:?} undef {:#x} skip {:#x}",
+        f.bytes, f.width, f.gprs, f.mem, f.xmms, f.lane, f.fp, f.unmasked, f.x87, f.imm, f.exits, fixes, f.undef, f.skip
+    )
+}

@@ -321,18 +321,19 @@ pub fn all(v: &mut Vec<Form>) {
         ) {
             continue;
         }
-        for variant in 0..3 {
-            if let Some(f) = build(code, false, variant, false) {
+        // Register variants of a form without register operands (VZEROUPPER, FISTTP m) come
+        // out identical: keep one of each (the table check rejects exact repeats).
+        let built = (0..3)
+            .map(|variant| build(code, false, variant, false))
+            .chain((0..2).map(|variant| build(code, true, variant, false)))
+            .chain(std::iter::once(build(code, true, 0, true)));
+        let mut seen: Vec<String> = Vec::new();
+        for f in built.flatten() {
+            let sig = super::forms::signature(&f);
+            if !seen.contains(&sig) {
+                seen.push(sig);
                 v.push(f);
             }
-        }
-        for variant in 0..2 {
-            if let Some(f) = build(code, true, variant, false) {
-                v.push(f);
-            }
-        }
-        if let Some(f) = build(code, true, 0, true) {
-            v.push(f);
         }
     }
 }
