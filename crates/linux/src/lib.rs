@@ -5,6 +5,7 @@
 pub mod abi;
 pub mod coredump;
 pub mod debug;
+pub mod diag;
 pub mod errno;
 pub mod events;
 pub mod fork;

@@ -288,7 +288,7 @@ pub fn resume(h: Handover, observer: Arc<dyn crate::events::Observer>) -> ! {
     let proc = match Process::new(Arc::new(h.opts.clone()), Some(observer)) {
         Ok(p) => p,
         Err(e) => {
-            crate::run::diag(&format!("execve: cannot set up the address space: {e}"));
+            crate::diag::diag(&format!("execve: cannot set up the address space: {e}"));
             crate::run::die_by_signal(signals::SIGSEGV)
         }
     };
@@ -311,7 +311,7 @@ pub fn resume(h: Handover, observer: Arc<dyn crate::events::Observer>) -> ! {
         loader::load_prepared(&mut t, p, &h.envp)
     });
     if let Err(e) = loaded {
-        crate::run::diag(&format!("execve: {}; killing the process", e.message));
+        crate::diag::diag(&format!("execve: {}; killing the process", e.message));
         crate::run::finish(&proc, crate::process::ExitRequest::Signal(signals::SIGSEGV));
     }
     let exe = proc.image().exe.clone();

@@ -10,12 +10,6 @@ use cetbox_cpu::{Exception, Exit, UdReason};
 use std::io::Write;
 use std::sync::Arc;
 
-/// Prints one cetbox diagnostic line on stderr.
-pub fn diag(msg: &str) {
-    let mut e = std::io::stderr().lock();
-    let _ = writeln!(e, "cetbox: {msg}");
-}
-
 /// Runs a thread until it exits or the process ends.
 pub fn run_thread(t: &mut Thread) -> ExitRequest {
     crate::debug::thread_begin(t);
@@ -59,7 +53,7 @@ fn run_thread_inner(t: &mut Thread) -> ExitRequest {
             Exit::Exception(Exception::SystemCallGate) => syscalls::compat::handle(t),
             Exit::Exception(e) => {
                 if let Exception::InvalidOpcode(UdReason::Unimplemented(what)) = &e {
-                    diag(&format!(
+                    crate::diag::diag(&format!(
                         "unsupported instruction at {:#x}: {what}; delivering SIGILL",
                         t.cpu.rip
                     ));

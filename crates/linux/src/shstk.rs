@@ -305,7 +305,7 @@ pub fn enable_at_start(t: &mut Thread) {
         ShstkPolicy::Off => {}
         ShstkPolicy::On => {
             if let Err(e) = enable(t, "--shstk=on") {
-                crate::run::diag(&format!(
+                crate::diag::diag(&format!(
                     "cannot enable shadow stacks: {}",
                     std::io::Error::from_raw_os_error(e.0)
                 ));
@@ -325,11 +325,11 @@ pub fn enable_at_start(t: &mut Thread) {
                 .map(|o| o.name.clone())
                 .collect();
             if let Some(first) = missing.first() {
-                crate::run::diag(&format!(
+                crate::diag::diag(&format!(
                     "--shstk=auto: shadow stacks stay off: {first} lacks the SHSTK property"
                 ));
             } else if let Err(e) = enable(t, "--shstk=auto") {
-                crate::run::diag(&format!(
+                crate::diag::diag(&format!(
                     "cannot enable shadow stacks: {}",
                     std::io::Error::from_raw_os_error(e.0)
                 ));

@@ -308,7 +308,7 @@ pub fn dump(t: &Thread, sig: i32, info: &SigInfo, orig_rax: i64, others: &[Threa
         return;
     }
     if pattern[0] == b'|' {
-        crate::run::diag(&format!(
+        crate::diag::diag(&format!(
             "no core file written: core_pattern pipes cores to a program ({}), which cetbox does not run",
             String::from_utf8_lossy(&pattern)
         ));

@@ -271,7 +271,7 @@ fn act_on(t: &mut Thread, info: SigInfo, restart: &mut Option<Restart>) -> bool 
 /// the same SIGSEGV stands in for running the handler, with a diagnostic.
 fn enter_ia32_handler(t: &mut Thread, sig: i32, act: &SigAction, handler: u64) {
     if t.shstk.features & crate::shstk::SHSTK == 0 {
-        crate::run::diag(&format!("32-bit signal handler at {handler:#x} for signal {sig}: 32-bit code is not supported; delivering SIGSEGV"));
+        crate::diag::diag(&format!("32-bit signal handler at {handler:#x} for signal {sig}: 32-bit code is not supported; delivering SIGSEGV"));
     }
     let mut m = t.signals.mask | act.mask;
     if act.flags & SA_NODEFER == 0 {

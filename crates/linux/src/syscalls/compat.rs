@@ -38,7 +38,7 @@ pub fn handle(t: &mut Thread) {
         _ => Err(Errno::ENOSYS),
     };
     if t.proc.opts.trace_syscalls {
-        crate::run::diag(&format!(
+        crate::diag::diag(&format!(
             "[{}] int 0x80: i386 syscall {nr}({:#x}, {:#x}, {:#x}) = {:?}",
             t.tid, a[0], a[1], a[2], r
         ));

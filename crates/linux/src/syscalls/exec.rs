@@ -186,7 +186,7 @@ fn exec_common(
             crate::syscalls::process::comm_reset(t, &exe);
         }
         Err(e) => {
-            crate::run::diag(&format!("execve: {}; killing the process", e.message));
+            crate::diag::diag(&format!("execve: {}; killing the process", e.message));
             t.exit = Some(ExitRequest::Signal(signals::SIGSEGV));
         }
     }

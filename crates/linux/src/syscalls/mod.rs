@@ -59,7 +59,7 @@ pub fn handle(t: &mut Thread) {
         crate::thread::shootdown(t.tid);
     }
     if t.proc.opts.trace_syscalls {
-        crate::run::diag(&format!("[{}] {}", t.tid, trace::line(t, nr, &args, &res)));
+        crate::diag::diag(&format!("[{}] {}", t.tid, trace::line(t, nr, &args, &res)));
     }
     if !t.keep_rax {
         t.cpu.gpr[0] = match res {
