@@ -1708,29 +1708,37 @@ impl AddressSpace {
 /// guest's userfaultfd range then blocks until a guest thread resolves it (which may need the
 /// mapping lock, so `copy_out` must not hold it meanwhile), or fails under
 /// UFFD_USER_MODE_ONLY (kernel accesses get EFAULT). Returns how many bytes from `addr` may
-/// be copied: all of them, or up to the first page that could not be faulted in.
+/// be copied: all of them, or up to the first page that could not be faulted in. One mincore
+/// call per copy finds the pages to fault in (usually none).
 fn prefault(addr: u64, len: usize) -> usize {
-    let mut done = 0usize;
-    while done < len {
-        let p = addr.wrapping_add(done as u64);
-        let pg = page_floor(p);
-        let n = ((pg + PAGE_SIZE - p) as usize).min(len - done);
-        let mut resident = 0u8;
-        // SAFETY: mincore writes one byte for the one page it is asked about; an address that
-        // is not mapped fails with ENOMEM and writes nothing.
-        let r =
-            unsafe { libc::mincore(pg as *mut libc::c_void, PAGE_SIZE as usize, &mut resident) };
-        if r == 0 && resident & 1 == 0 {
-            // MADV_POPULATE_WRITE (Linux 5.14): the write fault copy_to_user would take, without
-            // the write itself (so nothing lands before the locked check).
-            // SAFETY: populating page tables of one page of our own address space changes no
-            // memory contents.
-            let w = unsafe { libc::madvise(pg as *mut libc::c_void, PAGE_SIZE as usize, 23) };
-            if w != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
-                return done;
-            }
+    if len == 0 || addr.checked_add(len as u64).is_none_or(|e| e > USER_LIMIT) {
+        return len; // the locked scan refuses it
+    }
+    let first = page_floor(addr);
+    let pages = (page_ceil(addr + len as u64) - first) / PAGE_SIZE;
+    let mut resident = vec![0u8; pages as usize];
+    // SAFETY: mincore writes one byte per page of the range into `resident`, which has one per
+    // page; a range with unmapped pages fails with ENOMEM and then the locked scan decides.
+    let r = unsafe {
+        libc::mincore(
+            first as *mut libc::c_void,
+            (pages * PAGE_SIZE) as usize,
+            resident.as_mut_ptr(),
+        )
+    };
+    if r != 0 {
+        return len;
+    }
+    for (i, _) in resident.iter().enumerate().filter(|(_, r)| *r & 1 == 0) {
+        let pg = first + i as u64 * PAGE_SIZE;
+        // MADV_POPULATE_WRITE (Linux 5.14): the write fault copy_to_user would take, without
+        // the write itself (so nothing lands before the locked check).
+        // SAFETY: populating page tables of one page of our own address space changes no
+        // memory contents.
+        let w = unsafe { libc::madvise(pg as *mut libc::c_void, PAGE_SIZE as usize, 23) };
+        if w != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
+            return pg.saturating_sub(addr) as usize;
         }
-        done += n;
     }
     len
 }
