@@ -9,6 +9,7 @@ pub mod diag;
 pub mod errno;
 pub mod events;
 pub mod fork;
+pub mod hostcall;
 pub mod loader;
 pub mod objects;
 pub mod options;

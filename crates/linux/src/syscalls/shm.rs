@@ -5,6 +5,7 @@
 
 use super::fs::{buf, host};
 use crate::errno::{Errno, SysResult};
+use crate::hostcall::{Arg, HostPtr};
 use crate::process::Thread;
 use cetbox_mem::{page_ceil, Access, MapError, PAGE_SIZE};
 use std::collections::BTreeMap;
@@ -18,9 +19,11 @@ const SHMLBA: u64 = PAGE_SIZE;
 static ATTACHED: Mutex<BTreeMap<u64, u64>> = Mutex::new(BTreeMap::new());
 
 pub(crate) fn sys_shmget(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    host(
+    host!(
         libc::SYS_shmget,
-        [a[0] as u32 as u64, a[1], a[2] as u32 as u64, 0, 0, 0],
+        a[0] as u32 as u64,
+        a[1],
+        a[2] as u32 as u64
     )
 }
 
@@ -29,14 +32,17 @@ pub(crate) fn sys_shmctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // IPC_STAT, SHM_STAT, SHM_STAT_ANY write a shmid_ds; IPC_INFO a shminfo, SHM_INFO a
     // shm_info (both smaller than shmid_ds); IPC_SET reads a shmid_ds.
     let size = std::mem::size_of::<libc::shmid_ds>() as u64;
-    let arg = match cmd {
-        libc::IPC_STAT | 13 | 15 | 3 | 14 => buf(t, a[2], size, Access::Write)? as u64,
-        libc::IPC_SET => buf(t, a[2], size, Access::Read)? as u64,
-        _ => a[2],
+    let arg: Arg = match cmd {
+        libc::IPC_STAT | 13 | 15 | 3 | 14 => buf(t, a[2], size, Access::Write)?.into(),
+        libc::IPC_SET => buf(t, a[2], size, Access::Read)?.into(),
+        // IPC_RMID, SHM_LOCK, SHM_UNLOCK: no buffer (the host ignores the argument).
+        _ => a[2].into(),
     };
-    host(
+    host!(
         libc::SYS_shmctl,
-        [a[0] as u32 as u64, a[1] as u32 as u64, arg, 0, 0, 0],
+        a[0] as u32 as u64,
+        a[1] as u32 as u64,
+        arg
     )
 }
 
@@ -45,16 +51,11 @@ pub(crate) fn sys_shmat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // The segment's size, from the host (EINVAL for a bad id, EACCES without permission).
     // SAFETY: shmid_ds is plain data.
     let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
-    host(
+    host!(
         libc::SYS_shmctl,
-        [
-            id as u64,
-            libc::IPC_STAT as u64,
-            &mut ds as *mut _ as u64,
-            0,
-            0,
-            0,
-        ],
+        id as u64,
+        libc::IPC_STAT as u64,
+        HostPtr::of_mut(&mut ds)
     )?;
     let len = page_ceil(ds.shm_segsz as u64);
     let mut prot = libc::PROT_READ as u32;

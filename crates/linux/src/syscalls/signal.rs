@@ -11,6 +11,7 @@
 //! aimed at a thread of another process behave as on the host.
 
 use crate::errno::{Errno, SysResult};
+use crate::hostcall::HostPtr;
 use crate::process::Thread;
 use crate::signals::{self, deliver, host, SigAction, SigInfo, UNBLOCKABLE};
 use cetbox_mem::Access;
@@ -321,7 +322,7 @@ pub(crate) fn pidfd_send_signal(t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// A guest buffer as a host pointer (null stays null).
 fn ptr(t: &Thread, addr: u64, len: u64, access: Access) -> Result<*mut u8, Errno> {
     // Outputs go through a bounce buffer (see usermem).
-    crate::syscalls::fs::opt_buf(t, addr, len, access)
+    crate::syscalls::fs::opt_buf(t, addr, len, access).map(HostPtr::as_ptr)
 }
 
 pub(crate) fn alarm(_t: &mut Thread, a: [u64; 6]) -> SysResult {
