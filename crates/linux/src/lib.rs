@@ -20,6 +20,7 @@ pub mod rlimit;
 pub mod run;
 pub mod shstk;
 pub mod signals;
+pub mod stack_growth;
 pub mod syscalls;
 pub mod thread;
 pub mod usermem;
