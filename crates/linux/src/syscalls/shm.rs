@@ -1,22 +1,17 @@
 //! System V shared memory. Segments and their ids are the host's (shmget and shmctl pass
 //! through); an attach is made by the host kernel at an address cetbox chooses in the guest's
 //! address space and recorded as a guest mapping, and a detach is an unmap of that range
-//! (unmapping an attach detaches it on the host too).
+//! (unmapping an attach detaches it on the host too). The attaches are `Process::shm_attaches`.
 
 use super::fs::{buf, host};
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::{Arg, HostPtr};
 use crate::process::Thread;
 use cetbox_mem::{page_ceil, Access, MapError, PAGE_SIZE};
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 const IPC_64: i32 = 0x100;
 /// x86's SHMLBA is the page size.
 const SHMLBA: u64 = PAGE_SIZE;
-
-/// The guest's attaches: address -> length.
-static ATTACHED: Mutex<BTreeMap<u64, u64>> = Mutex::new(BTreeMap::new());
 
 pub(crate) fn sys_shmget(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     host!(
@@ -106,20 +101,13 @@ pub(crate) fn sys_shmat(t: &mut Thread, a: [u64; 6]) -> SysResult {
         Err(MapError::Host(e)) => return Err(Errno(e)),
         Err(_) => return Err(Errno::ENOMEM),
     }
-    ATTACHED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(addr, len);
+    t.proc.shm_attaches().insert(addr, len);
     Ok(addr)
 }
 
 pub(crate) fn sys_shmdt(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let addr = a[0];
-    let len = ATTACHED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&addr)
-        .ok_or(Errno::EINVAL)?;
+    let len = t.proc.shm_attaches().remove(&addr).ok_or(Errno::EINVAL)?;
     // Still the attach (the guest may have unmapped or replaced it since)?
     match t.mem().find_vma(addr) {
         Some(v) if v.shared && v.start <= addr => {
