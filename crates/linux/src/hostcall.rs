@@ -125,8 +125,8 @@ pub fn args<'a, const N: usize>(a: [Arg<'a>; N]) -> [Arg<'a>; 6] {
     out
 }
 
-/// Issues the host syscall `nr` with arguments that are integers or [`HostPtr`]s.
-#[doc(hidden)]
+/// Issues the host syscall `nr` with arguments that are integers or [`HostPtr`]s: what
+/// [`host!`] expands to, and the form for an argument list built as an array (futex).
 pub fn call(nr: i64, a: [Arg<'_>; 6]) -> SysResult {
     // SAFETY: every pointer argument is a HostPtr: checked guest memory or a bounce buffer
     // (valid until the syscall returns), or a host buffer borrowed for at least this call,
