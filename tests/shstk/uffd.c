@@ -5,6 +5,14 @@
  *   syscall-umo      the same with UFFD_USER_MODE_ONLY: the kernel-mode fault is EFAULT
  *   mprotect-in-resolver  a load, whose resolver calls mprotect before resolving (a thread
  *                    blocked on a fault must not hold up other threads' memory changes)
+ *   unmap-load, unmap-store, unmap-read  the access (a load, a store, read(2) from a pipe
+ *                    holding data) blocks on the missing page; the resolver unmaps the page
+ *                    and wakes the fault (UFFDIO_WAKE): the retried fault finds no mapping,
+ *                    so the load and store get SIGSEGV (SEGV_MAPERR at the address) and the
+ *                    read EFAULT, its data left in the pipe
+ *   holes            a register range with a hole between two mappings is accepted, one
+ *                    entirely in a hole is not (EINVAL); a fault in the second mapping
+ *                    reaches the descriptor; unregister over the same hole is accepted
  *   --- shadow stacks (enabled here with arch_prctl; cetbox only) ---
  *   selftest         tools/testing/selftests/x86/test_shadow_stack.c test_userfaultfd, in its
  *                    steps: register the first page of a new shadow stack (MISSING), a second
@@ -24,6 +32,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 
@@ -36,6 +45,10 @@ static volatile int ev_count, nonblocking_polls;
 /* mprotect-in-resolver: a page the resolver reprotects before it resolves the fault. */
 static void *resolver_mprotect;
 static volatile int mprotect_result = -2;
+
+/* unmap-*: the resolver unmaps the page instead of filling it, then wakes the fault. */
+static int unmap_instead;
+static volatile int unmap_result = -2, wake_result = -2;
 
 static void *resolver(void *a) {
     (void)a;
@@ -53,6 +66,13 @@ static void *resolver(void *a) {
     ev_flags = msg.arg.pagefault.flags;
     ev_count++;
     if (resolver_mprotect) mprotect_result = mprotect(resolver_mprotect, PAGE, PROT_READ);
+    if (unmap_instead) {
+        uint64_t pg = msg.arg.pagefault.address & ~(PAGE - 1);
+        unmap_result = munmap((void *)pg, PAGE);
+        struct uffdio_range r = {.start = pg, .len = PAGE};
+        wake_result = ioctl(uffd, UFFDIO_WAKE, &r);
+        return 0;
+    }
     struct uffdio_copy c = {.dst = msg.arg.pagefault.address & ~(PAGE - 1),
                             .src = (uint64_t)fill, .len = PAGE, .mode = 0};
     if (ioctl(uffd, UFFDIO_COPY, &c) != 0) return (void *)2;
@@ -118,6 +138,87 @@ static void ordinary(const char *mode) {
         }
     }
     report(mode, page, t);
+}
+
+static sigjmp_buf unmap_jb;
+static volatile int segv_code;
+static volatile uint64_t segv_addr;
+static void on_segv(int s, siginfo_t *si, void *c) {
+    (void)s; (void)c;
+    segv_code = si->si_code;
+    segv_addr = (uint64_t)si->si_addr;
+    siglongjmp(unmap_jb, 1);
+}
+
+static void unmapped(const char *mode) {
+    uint64_t page = anon_page();
+    unmap_instead = 1;
+    struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO};
+    sigaction(SIGSEGV, &sa, 0);
+    int fds[2];
+    if (pipe(fds) || write(fds[1], "12345678", 8) != 8) _exit(1);
+    pthread_t t = start(page, O_CLOEXEC);
+    madvise((void *)page, PAGE, MADV_DONTNEED);
+    volatile uint64_t *p = (uint64_t *)page;
+    ssize_t n = -2;
+    int err = 0;
+    if (!sigsetjmp(unmap_jb, 1)) {
+        if (!strcmp(mode, "unmap-load")) {
+            uint64_t v = p[1];
+            printf("%s: no fault, value %#lx\n", mode, v);
+        } else if (!strcmp(mode, "unmap-store")) {
+            p[1] = 5;
+            puts("unmap-store: no fault");
+        } else {
+            n = read(fds[0], (void *)(page + 8), 8);
+            err = errno;
+        }
+    }
+    report(mode, page, t);
+    printf("%s: the resolver's munmap %d, wake %d\n", mode, unmap_result, wake_result);
+    if (n != -2) {
+        char b[9] = {0};
+        ssize_t left = read(fds[0], b, 8);
+        printf("%s: read %zd%s, then the pipe still holds %zd bytes \"%s\"\n", mode, n,
+               n < 0 && err == EFAULT ? " EFAULT" : "", left, b);
+    } else {
+        printf("%s: SIGSEGV code %d at the address %d\n", mode, segv_code, segv_addr == page + 8);
+    }
+}
+
+static void holes(void) {
+    for (unsigned i = 0; i < PAGE / 8; i++) ((uint64_t *)fill)[i] = 0x1111 * (i + 1);
+    char *p = mmap(0, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    p[0] = p[2 * PAGE] = 1;
+    munmap(p + PAGE, PAGE);
+    uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
+    struct uffdio_api api = {.api = UFFD_API, .features = 0};
+    if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api)) { puts("userfaultfd failed"); _exit(1); }
+    struct uffdio_register hole = {.range = {.start = (uint64_t)p + PAGE, .len = PAGE},
+                                   .mode = UFFDIO_REGISTER_MODE_MISSING};
+    int h = ioctl(uffd, UFFDIO_REGISTER, &hole);
+    printf("holes: register inside the hole %d%s\n", h, h && errno == EINVAL ? " EINVAL" : "");
+    struct uffdio_register r = {.range = {.start = (uint64_t)p, .len = 3 * PAGE},
+                                .mode = UFFDIO_REGISTER_MODE_MISSING};
+    int rg = ioctl(uffd, UFFDIO_REGISTER, &r);
+    printf("holes: register across the hole %d%s, copy %d zeropage %d wake %d\n", rg,
+           rg && errno == EINVAL ? " EINVAL" : "", !!(r.ioctls & (1UL << _UFFDIO_COPY)),
+           !!(r.ioctls & (1UL << _UFFDIO_ZEROPAGE)), !!(r.ioctls & (1UL << _UFFDIO_WAKE)));
+    pthread_t t;
+    pthread_create(&t, 0, resolver, 0);
+    madvise(p + 2 * PAGE, PAGE, MADV_DONTNEED);
+    uint64_t v = ((volatile uint64_t *)(p + 2 * PAGE))[1];
+    printf("holes: the second mapping's load reads %#lx\n", v);
+    report("holes", (uint64_t)p + 2 * PAGE, t);
+    struct uffdio_range u = {.start = (uint64_t)p, .len = 3 * PAGE};
+    int ur = ioctl(uffd, UFFDIO_UNREGISTER, &u);
+    struct uffdio_range uh = {.start = (uint64_t)p + PAGE, .len = PAGE};
+    int uhr = ioctl(uffd, UFFDIO_UNREGISTER, &uh);
+    printf("holes: unregister across the hole %d, inside the hole %d%s\n", ur, uhr,
+           uhr && errno == EINVAL ? " EINVAL" : "");
+    /* No longer registered: a dropped page reads as zeros without an event. */
+    madvise(p + 2 * PAGE, PAGE, MADV_DONTNEED);
+    printf("holes: after unregister the load reads %#lx\n", ((volatile uint64_t *)(p + 2 * PAGE))[1]);
 }
 
 /* ---- shadow stacks */
@@ -225,6 +326,14 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "load") || !strcmp(m, "store") || !strcmp(m, "syscall") ||
         !strcmp(m, "syscall-umo") || !strcmp(m, "mprotect-in-resolver")) {
         ordinary(m);
+        return 0;
+    }
+    if (!strncmp(m, "unmap-", 6)) {
+        unmapped(m);
+        return 0;
+    }
+    if (!strcmp(m, "holes")) {
+        holes();
         return 0;
     }
     if (shstk_enable() || arch_prctl_(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS)) {

@@ -135,6 +135,46 @@ fn resolver_may_change_mappings_while_a_fault_is_pending() {
     );
 }
 
+/// A page unmapped by another thread while an access waits on it, then woken: Linux retries
+/// the fault, finds no mapping, and raises SIGSEGV (SEGV_MAPERR at the address) for a load or
+/// store, or fails a syscall's copy with EFAULT leaving a pipe's data unread
+/// (fs/userfaultfd.c handle_userfault returns VM_FAULT_RETRY). cetbox must neither crash,
+/// hang, nor let the access land on a fresh page.
+#[test]
+fn unmapped_while_blocked_load_gets_sigsegv() {
+    same_as_native(
+        "unmap-load",
+        &format!("{REGISTERED}unmap-load: resolver 0, events 1, at the page 1, write 0\nunmap-load: the resolver's munmap 0, wake 0\nunmap-load: SIGSEGV code 1 at the address 1\n"),
+    );
+}
+
+#[test]
+fn unmapped_while_blocked_store_gets_sigsegv() {
+    same_as_native(
+        "unmap-store",
+        &format!("{REGISTERED}unmap-store: resolver 0, events 1, at the page 1, write 1\nunmap-store: the resolver's munmap 0, wake 0\nunmap-store: SIGSEGV code 1 at the address 1\n"),
+    );
+}
+
+#[test]
+fn unmapped_while_blocked_read_is_efault_and_keeps_the_data() {
+    same_as_native(
+        "unmap-read",
+        &format!("{REGISTERED}unmap-read: resolver 0, events 1, at the page 1, write 1\nunmap-read: the resolver's munmap 0, wake 0\nunmap-read: read -1 EFAULT, then the pipe still holds 8 bytes \"12345678\"\n"),
+    );
+}
+
+/// userfaultfd_register/unregister (fs/userfaultfd.c): the range needs one mapping in it and
+/// may have holes between mappings; one entirely in a hole is EINVAL. The `ioctls` the
+/// register answers (the range's UFFD_API_RANGE_IOCTLS) include COPY, ZEROPAGE and WAKE.
+#[test]
+fn register_range_with_holes_between_mappings() {
+    same_as_native(
+        "holes",
+        "holes: register inside the hole -1 EINVAL\nholes: register across the hole 0, copy 1 zeropage 1 wake 1\nholes: the second mapping's load reads 0x2222\nholes: resolver 0, events 1, at the page 1, write 0\nholes: unregister across the hole 0, inside the hole -1 EINVAL\nholes: after unregister the load reads 0\n",
+    );
+}
+
 /// The upstream selftest's userfaultfd case (linux-abi.md §13 behaviour 9).
 #[test]
 fn selftest_wrss_blocks_until_resolved() {

@@ -15,7 +15,9 @@ mod vma;
 
 pub use access::Access;
 pub use fault::{Fault, FaultKind};
-pub use pagetable::{page, recover_host_fault, PageTable, PAGE_SIZE, USER_LIMIT};
+pub use pagetable::{
+    page, recover_host_fault, recover_unmapped_fault, PageTable, PAGE_SIZE, USER_LIMIT,
+};
 pub use space::{AddressSpace, MapError, MapRequest, MMAP_MIN_ADDR, STACK_GUARD_GAP};
 pub use vma::{Backing, Vma, VmaKind};
 

@@ -77,6 +77,11 @@ struct Maps {
     /// keeps (scrubbed, see `host::scrub`) so racing accesses of other guest threads stay
     /// harmless; start -> end. A later guest mapping there takes them back.
     holes: BTreeMap<u64, u64>,
+    /// Ranges registered with a guest userfaultfd (start -> end), kept by the Linux
+    /// personality (`uffd_registered`). A guest unmap there leaves the host pages
+    /// inaccessible instead of scrubbing them, so an access blocked on a missing page and
+    /// woken after the unmap faults as it would on Linux (see `unmap_locked`).
+    uffd: BTreeMap<u64, u64>,
 }
 
 pub struct AddressSpace {
@@ -184,6 +189,7 @@ impl AddressSpace {
                 vmas: BTreeMap::new(),
                 mmap_base: window.1,
                 holes: BTreeMap::new(),
+                uffd: BTreeMap::new(),
             }),
             code_epoch: AtomicU64::new(0),
         })
@@ -781,27 +787,7 @@ impl AddressSpace {
 
     /// Removes [start, end) from the hole list, returning the pieces that were holes.
     fn cut_holes(m: &mut Maps, start: u64, end: u64) -> Vec<(u64, u64)> {
-        let mut keys: Vec<u64> = Vec::new();
-        if let Some((k, e)) = m.holes.range(..start).next_back() {
-            if *e > start {
-                keys.push(*k);
-            }
-        }
-        keys.extend(m.holes.range(start..end).map(|(k, _)| *k));
-        let mut cut = Vec::new();
-        for k in keys {
-            let Some(e) = m.holes.remove(&k) else {
-                continue;
-            };
-            if k < start {
-                m.holes.insert(k, start);
-            }
-            if e > end {
-                m.holes.insert(end, e);
-            }
-            cut.push((k.max(start), e.min(end)));
-        }
-        cut
+        cut_ranges(&mut m.holes, start, end)
     }
 
     /// Gives the host memory of holes in [start, end) back to the host, so a NOREPLACE
@@ -835,6 +821,21 @@ impl AddressSpace {
         } else {
             Self::release_holes(m, start, end);
             false
+        }
+    }
+
+    /// Records that the guest registered (`on`) or unregistered [start, end) with a
+    /// userfaultfd; only the parts inside guest mappings are kept.
+    pub fn uffd_registered(&self, start: u64, end: u64, on: bool) {
+        let mut m = self.maps();
+        cut_ranges(&mut m.uffd, start, end);
+        if on {
+            let keys = Self::overlapping(&m, start, end);
+            for k in keys {
+                let v = &m.vmas[&k];
+                let (s, e) = (v.start.max(start), v.end.min(end));
+                m.uffd.insert(s, e);
+            }
         }
     }
 
@@ -876,6 +877,20 @@ impl AddressSpace {
             self.pt.clear(s, e);
             host::scrub(s, e)
                 .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))?;
+            // Parts registered with a guest userfaultfd: another guest thread may be blocked
+            // in the host kernel on a missing page there. Linux retries such a fault after
+            // the wake-up and, the VMA being gone, raises SIGSEGV (SEGV_MAPERR) or fails the
+            // kernel's copy with EFAULT (fs/userfaultfd.c handle_userfault returns
+            // VM_FAULT_RETRY; arch/x86/mm/fault.c then finds no VMA). So these host pages
+            // become inaccessible, marked for the host fault handler
+            // (`pagetable::recover_unmapped_fault`), which turns a cetbox access that lands
+            // there into that guest signal, and a host syscall's copy fails with EFAULT.
+            for (us, ue) in cut_ranges(&mut m.uffd, s, e) {
+                // Marked first: the host fault handler must know the page once it faults.
+                self.pt.fill(us, ue, page::UNMAPPED_UFFD);
+                host::rereserve(us, ue)
+                    .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))?;
+            }
             Self::note_hole(m, s, e);
         }
         self.code_epoch.fetch_add(1, Ordering::Release);
@@ -1578,7 +1593,7 @@ impl AddressSpace {
     /// the kernel's copy_to_user reports a partial copy. This is how results of host calls
     /// that wrote into a bounce buffer reach the guest.
     pub fn copy_out(&self, addr: u64, data: &[u8]) -> usize {
-        let data = &data[..prefault(addr, data.len())];
+        let data = &data[..prefault(&self.pt, addr, data.len())];
         let _m = self.maps();
         let mut done = 0usize;
         while done < data.len() {
@@ -1598,6 +1613,12 @@ impl AddressSpace {
             done += n;
         }
         done
+    }
+
+    /// Faults in the host pages of [addr, addr + len) as a kernel write (copy_to_user) would,
+    /// outside the mapping lock; returns how many bytes from `addr` could be (see `prefault`).
+    pub fn fault_in_for_write(&self, addr: u64, len: usize) -> usize {
+        prefault(&self.pt, addr, len)
     }
 
     /// Copies `len` bytes of guest memory from `src` to `dst` with memmove semantics, after
@@ -1710,7 +1731,7 @@ impl AddressSpace {
 /// UFFD_USER_MODE_ONLY (kernel accesses get EFAULT). Returns how many bytes from `addr` may
 /// be copied: all of them, or up to the first page that could not be faulted in. One mincore
 /// call per copy finds the pages to fault in (usually none).
-fn prefault(addr: u64, len: usize) -> usize {
+fn prefault(pt: &PageTable, addr: u64, len: usize) -> usize {
     if len == 0 || addr.checked_add(len as u64).is_none_or(|e| e > USER_LIMIT) {
         return len; // the locked scan refuses it
     }
@@ -1736,9 +1757,39 @@ fn prefault(addr: u64, len: usize) -> usize {
         // SAFETY: populating page tables of one page of our own address space changes no
         // memory contents.
         let w = unsafe { libc::madvise(pg as *mut libc::c_void, PAGE_SIZE as usize, 23) };
-        if w != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
+        // EINVAL is also what a kernel without MADV_POPULATE_WRITE says, but it is what a
+        // page made inaccessible meanwhile gets too (a guest unmap of a userfaultfd range
+        // while the fault was pending, see `unmap_locked`): the page table tells them apart.
+        let err = std::io::Error::last_os_error().raw_os_error();
+        if w != 0 && (err != Some(libc::EINVAL) || pt.get(pg) & page::MAPPED == 0) {
             return pg.saturating_sub(addr) as usize;
         }
     }
     len
+}
+
+/// Removes [start, end) from a set of disjoint ranges (start -> end), returning the pieces
+/// that were in it.
+fn cut_ranges(set: &mut BTreeMap<u64, u64>, start: u64, end: u64) -> Vec<(u64, u64)> {
+    let mut keys: Vec<u64> = Vec::new();
+    if let Some((k, e)) = set.range(..start).next_back() {
+        if *e > start {
+            keys.push(*k);
+        }
+    }
+    keys.extend(set.range(start..end).map(|(k, _)| *k));
+    let mut cut = Vec::new();
+    for k in keys {
+        let Some(e) = set.remove(&k) else {
+            continue;
+        };
+        if k < start {
+            set.insert(k, start);
+        }
+        if e > end {
+            set.insert(end, e);
+        }
+        cut.push((k.max(start), e.min(end)));
+    }
+    cut
 }
