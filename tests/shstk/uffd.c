@@ -3,6 +3,10 @@
  *   load, store      an ordinary load / store to a registered page dropped with MADV_DONTNEED
  *   syscall          read(2) into such a page (the kernel's copy_to_user faults)
  *   syscall-umo      the same with UFFD_USER_MODE_ONLY: the kernel-mode fault is EFAULT
+ *   emulated         uname(2) into such a page (a call cetbox answers itself): blocks until
+ *                    resolved, then writes its answer
+ *   emulated-umo     uname(2) and rt_sigprocmask(2)'s old set into such a page with
+ *                    UFFD_USER_MODE_ONLY: both EFAULT, as the kernel's copy_to_user faults
  *   mprotect-in-resolver  a load, whose resolver calls mprotect before resolving (a thread
  *                    blocked on a fault must not hold up other threads' memory changes)
  *   unmap-load, unmap-store, unmap-read  the access (a load, a store, read(2) from a pipe
@@ -35,6 +39,7 @@
 #include <setjmp.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 
 #define PAGE 4096UL
 
@@ -110,7 +115,7 @@ static uint64_t anon_page(void) {
 static void ordinary(const char *mode) {
     for (unsigned i = 0; i < PAGE / 8; i++) ((uint64_t *)fill)[i] = 0x1111 * (i + 1);
     uint64_t page = anon_page();
-    int umo = !strcmp(mode, "syscall-umo");
+    int umo = !strcmp(mode, "syscall-umo") || !strcmp(mode, "emulated-umo");
     if (!strcmp(mode, "mprotect-in-resolver"))
         resolver_mprotect = mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     pthread_t t = start(page, O_CLOEXEC | (umo ? UFFD_USER_MODE_ONLY : 0));
@@ -120,6 +125,20 @@ static void ordinary(const char *mode) {
         uint64_t v = p[1];
         printf("%s: value %#lx\n", mode, v);
         if (resolver_mprotect) printf("%s: the resolver's mprotect %d\n", mode, mprotect_result);
+    } else if (!strcmp(mode, "emulated")) {
+        int r = uname((struct utsname *)(page + 64));
+        printf("emulated: uname %d, sysname %s\n", r, ((struct utsname *)(page + 64))->sysname);
+    } else if (!strcmp(mode, "emulated-umo")) {
+        int r = uname((struct utsname *)(page + 64));
+        int e1 = errno;
+        sigset_t set;
+        sigemptyset(&set);
+        long m = syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, (void *)(page + 8), 8);
+        int e2 = errno;
+        printf("emulated-umo: uname %d%s, rt_sigprocmask %ld%s\n", r, r && e1 == EFAULT ? " EFAULT" : "",
+               m, m && e2 == EFAULT ? " EFAULT" : "");
+        uint64_t v = p[0];
+        printf("emulated-umo: then a load reads %#lx\n", v);
     } else if (!strcmp(mode, "store")) {
         p[1] = 5;
         printf("store: value %lu, neighbour %#lx\n", p[1], p[2]);
@@ -324,7 +343,8 @@ int main(int argc, char **argv) {
     setvbuf(stdout, 0, _IONBF, 0);
     const char *m = argv[1];
     if (!strcmp(m, "load") || !strcmp(m, "store") || !strcmp(m, "syscall") ||
-        !strcmp(m, "syscall-umo") || !strcmp(m, "mprotect-in-resolver")) {
+        !strcmp(m, "syscall-umo") || !strcmp(m, "mprotect-in-resolver") ||
+        !strcmp(m, "emulated") || !strcmp(m, "emulated-umo")) {
         ordinary(m);
         return 0;
     }

@@ -125,6 +125,32 @@ fn user_mode_only_makes_kernel_faults_efault() {
     );
 }
 
+/// A syscall cetbox answers itself (uname) writing into a missing page blocks until the page
+/// is resolved, as the kernel's copy_to_user does, then writes its answer; the fault is a
+/// write fault.
+#[test]
+fn emulated_syscall_into_a_missing_page_blocks() {
+    same_as_native(
+        "emulated",
+        &format!(
+            "{REGISTERED}emulated: uname 0, sysname Linux\nemulated: resolver 0, events 1, at the page 1, write 1\n"
+        ),
+    );
+}
+
+/// With UFFD_USER_MODE_ONLY the kernel's own accesses fail instead (handle_userfault refuses
+/// faults without FAULT_FLAG_USER): uname and rt_sigprocmask's old set, both answered by
+/// cetbox itself, return EFAULT without an event.
+#[test]
+fn user_mode_only_makes_emulated_syscalls_efault() {
+    same_as_native(
+        "emulated-umo",
+        &format!(
+            "{REGISTERED}emulated-umo: uname -1 EFAULT, rt_sigprocmask -1 EFAULT\nemulated-umo: then a load reads 0x1111\nemulated-umo: resolver 0, events 1, at the page 1, write 0\n"
+        ),
+    );
+}
+
 #[test]
 fn resolver_may_change_mappings_while_a_fault_is_pending() {
     same_as_native(

@@ -113,7 +113,12 @@ pub fn struct_out(t: &Thread, addr: u64, len: u64) -> Result<*mut u8, Errno> {
     let mut before = take(len)?;
     // Writable guest pages may lack PROT_READ (x86 has no write-only pages, Linux lets the
     // kernel read them), so read what a forced access sees.
-    if t.mem().check(addr, len as u64, Access::Write).is_err() {
+    // The snapshot read below is cetbox's own access; the kernel would take a write fault on
+    // these pages (copy_to_user), so that is the fault taken first (a userfaultfd missing page
+    // blocks here until resolved, or fails under UFFD_USER_MODE_ONLY: EFAULT).
+    if t.mem().check(addr, len as u64, Access::Write).is_err()
+        || t.mem().fault_in_for_write(addr, len) < len
+    {
         give_back(bounce);
         give_back(before);
         return Err(Errno::EFAULT);

@@ -1,11 +1,12 @@
 //! The guest address space: its mappings (VMAs), the page table derived from them, and checked
 //! access to guest memory.
 
+use crate::faultin::{in_kernel, prefault, touch_for_write, Prefault};
 use crate::host::{self, window_end, window_start, RESERVE_END, RESERVE_START};
 use crate::pagetable::{page, PageTable, PAGE_SIZE, USER_LIMIT};
 use crate::{page_ceil, page_floor, Access, Backing, Fault, FaultKind, Vma, VmaKind};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// Why a mapping request failed; the Linux personality turns it into an errno.
@@ -90,6 +91,9 @@ pub struct AddressSpace {
     /// Bumped whenever guest code may have changed (a write to a CODE page, unmap, mprotect),
     /// so CPUs drop their decoded blocks.
     code_epoch: AtomicU64,
+    /// Whether the guest ever registered a userfaultfd range: only then can a guest page be
+    /// missing on the host in a way cetbox's own accesses must handle (see `faultin`).
+    uffd_used: AtomicBool,
 }
 
 /// The page-table entry for pages of a mapping with `prot`. Pages the guest cannot access at
@@ -192,6 +196,7 @@ impl AddressSpace {
                 uffd: BTreeMap::new(),
             }),
             code_epoch: AtomicU64::new(0),
+            uffd_used: AtomicBool::new(false),
         })
     }
 
@@ -830,6 +835,7 @@ impl AddressSpace {
         let mut m = self.maps();
         cut_ranges(&mut m.uffd, start, end);
         if on {
+            self.uffd_used.store(true, Ordering::Relaxed);
             let keys = Self::overlapping(&m, start, end);
             for k in keys {
                 let v = &m.vmas[&k];
@@ -1190,6 +1196,11 @@ impl AddressSpace {
     /// entry allows it outright (a write also needs the page free of decoded code).
     #[inline(always)]
     fn fast_ok<const N: u64>(&self, addr: u64, access: Access) -> bool {
+        // A syscall handler's accesses take the slow path once userfaultfd is in use, where
+        // missing pages are faulted in as the kernel's access would (`kernel_fault_in`).
+        if self.uffd_used.load(Ordering::Relaxed) && in_kernel() {
+            return false;
+        }
         if addr & (PAGE_SIZE - 1) > PAGE_SIZE - N {
             return false;
         }
@@ -1221,13 +1232,42 @@ impl AddressSpace {
         if self.fast_ok::<N>(addr, access) {
             return Ok(());
         }
+        self.kernel_fault_in(addr, N as usize, access)?;
         self.check(addr, N, access)
+    }
+
+    /// For an access a syscall handler makes (see `faultin`): faults the untouched pages of
+    /// the range in as the kernel's own access would, failing (EFAULT for the syscall) where
+    /// it would, instead of letting cetbox's access block as a user-mode fault.
+    #[inline]
+    fn kernel_fault_in(&self, addr: u64, len: usize, access: Access) -> Result<(), Fault> {
+        // The POPULATED bit cannot tell: a check of a buffer handed to a host syscall sets it
+        // without the host page being there. So the host is asked (one mincore).
+        if !self.uffd_used.load(Ordering::Relaxed) || !in_kernel() || access == Access::Fetch {
+            return Ok(());
+        }
+        let kind = if access.is_write() {
+            Prefault::Write
+        } else {
+            Prefault::Read
+        };
+        let ok = prefault(&self.pt, addr, len, kind);
+        if ok < len {
+            return Err(Fault {
+                addr: addr + ok as u64,
+                access,
+                kind: FaultKind::NotMapped,
+                present: false,
+            });
+        }
+        Ok(())
     }
 
     /// The out-of-line part of the typed reads: full check, then the load.
     #[cold]
     #[inline(never)]
     fn read_slow<const N: u64>(&self, addr: u64) -> Result<u64, Fault> {
+        self.kernel_fault_in(addr, N as usize, Access::Read)?;
         self.check(addr, N, Access::Read)?;
         // SAFETY: checked readable above.
         Ok(unsafe {
@@ -1245,6 +1285,7 @@ impl AddressSpace {
     #[cold]
     #[inline(never)]
     fn write_slow<const N: u64>(&self, addr: u64, v: u64) -> Result<(), Fault> {
+        self.kernel_fault_in(addr, N as usize, Access::Write)?;
         self.check(addr, N, Access::Write)?;
         // SAFETY: checked writable above.
         unsafe {
@@ -1567,6 +1608,7 @@ impl AddressSpace {
 
     /// Copies guest memory into `buf`.
     pub fn read_bytes(&self, addr: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        self.kernel_fault_in(addr, buf.len(), Access::Read)?;
         self.check(addr, buf.len() as u64, Access::Read)?;
         // SAFETY: checked readable; the host buffer is ours and does not overlap guest memory.
         unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), buf.len()) };
@@ -1578,6 +1620,12 @@ impl AddressSpace {
     /// a shadow stack there, between them (the kernel's own copy_to_user sees the page type at
     /// the moment of the write in the same way).
     pub fn write_bytes(&self, addr: u64, data: &[u8]) -> Result<(), Fault> {
+        // Missing pages are faulted in before the lock is taken (see `faultin`).
+        if in_kernel() {
+            self.kernel_fault_in(addr, data.len(), Access::Write)?;
+        } else if self.uffd_used.load(Ordering::Relaxed) {
+            touch_for_write(&self.pt, addr, data.len());
+        }
         let m = self.maps();
         self.check_in(&m, addr, data.len() as u64, Access::Write)?;
         // SAFETY: checked writable under the mapping lock, which every change of mappings or
@@ -1593,7 +1641,7 @@ impl AddressSpace {
     /// the kernel's copy_to_user reports a partial copy. This is how results of host calls
     /// that wrote into a bounce buffer reach the guest.
     pub fn copy_out(&self, addr: u64, data: &[u8]) -> usize {
-        let data = &data[..prefault(&self.pt, addr, data.len())];
+        let data = &data[..prefault(&self.pt, addr, data.len(), Prefault::Write)];
         let _m = self.maps();
         let mut done = 0usize;
         while done < data.len() {
@@ -1618,7 +1666,7 @@ impl AddressSpace {
     /// Faults in the host pages of [addr, addr + len) as a kernel write (copy_to_user) would,
     /// outside the mapping lock; returns how many bytes from `addr` could be (see `prefault`).
     pub fn fault_in_for_write(&self, addr: u64, len: usize) -> usize {
-        prefault(&self.pt, addr, len)
+        prefault(&self.pt, addr, len, Prefault::Write)
     }
 
     /// Copies `len` bytes of guest memory from `src` to `dst` with memmove semantics, after
@@ -1685,6 +1733,7 @@ impl AddressSpace {
             self.check(p, 1, Access::Read)?;
             let page_end = page_floor(p) + PAGE_SIZE;
             let n = ((page_end - p) as usize).min(max - out.len());
+            self.kernel_fault_in(p, n, Access::Read)?;
             // SAFETY: the whole page holding p is readable (permissions are per page).
             let chunk = unsafe { std::slice::from_raw_parts(p as *const u8, n) };
             if let Some(z) = chunk.iter().position(|&b| b == 0) {
@@ -1722,50 +1771,6 @@ impl AddressSpace {
         }
         Ok(n)
     }
-}
-
-/// Faults in, outside the mapping lock, the pages of [addr, addr + len) the host has not
-/// populated yet, as the write fault of Linux's copy_to_user would: a page of a
-/// guest's userfaultfd range then blocks until a guest thread resolves it (which may need the
-/// mapping lock, so `copy_out` must not hold it meanwhile), or fails under
-/// UFFD_USER_MODE_ONLY (kernel accesses get EFAULT). Returns how many bytes from `addr` may
-/// be copied: all of them, or up to the first page that could not be faulted in. One mincore
-/// call per copy finds the pages to fault in (usually none).
-fn prefault(pt: &PageTable, addr: u64, len: usize) -> usize {
-    if len == 0 || addr.checked_add(len as u64).is_none_or(|e| e > USER_LIMIT) {
-        return len; // the locked scan refuses it
-    }
-    let first = page_floor(addr);
-    let pages = (page_ceil(addr + len as u64) - first) / PAGE_SIZE;
-    let mut resident = vec![0u8; pages as usize];
-    // SAFETY: mincore writes one byte per page of the range into `resident`, which has one per
-    // page; a range with unmapped pages fails with ENOMEM and then the locked scan decides.
-    let r = unsafe {
-        libc::mincore(
-            first as *mut libc::c_void,
-            (pages * PAGE_SIZE) as usize,
-            resident.as_mut_ptr(),
-        )
-    };
-    if r != 0 {
-        return len;
-    }
-    for (i, _) in resident.iter().enumerate().filter(|(_, r)| *r & 1 == 0) {
-        let pg = first + i as u64 * PAGE_SIZE;
-        // MADV_POPULATE_WRITE (Linux 5.14): the write fault copy_to_user would take, without
-        // the write itself (so nothing lands before the locked check).
-        // SAFETY: populating page tables of one page of our own address space changes no
-        // memory contents.
-        let w = unsafe { libc::madvise(pg as *mut libc::c_void, PAGE_SIZE as usize, 23) };
-        // EINVAL is also what a kernel without MADV_POPULATE_WRITE says, but it is what a
-        // page made inaccessible meanwhile gets too (a guest unmap of a userfaultfd range
-        // while the fault was pending, see `unmap_locked`): the page table tells them apart.
-        let err = std::io::Error::last_os_error().raw_os_error();
-        if w != 0 && (err != Some(libc::EINVAL) || pt.get(pg) & page::MAPPED == 0) {
-            return pg.saturating_sub(addr) as usize;
-        }
-    }
-    len
 }
 
 /// Removes [start, end) from a set of disjoint ranges (start -> end), returning the pieces
