@@ -295,10 +295,14 @@ pub(crate) fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
                     0,
                 ],
             )?;
-            return if n > 0 { Err(Errno::EFAULT) } else { Ok(n) };
+            if n > 0 {
+                crate::coredump::dumped::take_dumped(n as i32);
+                return Err(Errno::EFAULT);
+            }
+            return Ok(n);
         }
     };
-    host(
+    let n = host(
         SYS_wait4,
         [
             a[0] as u32 as u64,
@@ -308,13 +312,27 @@ pub(crate) fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
             0,
             0,
         ],
-    )
+    )?;
+    if n > 0 && crate::coredump::dumped::take_dumped(n as i32) && !status.is_null() {
+        // SAFETY: `status` is the checked 4-byte status buffer (or its bounce) the host just
+        // wrote; guest memory there is host memory that stays mapped read-write until this
+        // syscall returns (a bounce is copied out afterwards).
+        unsafe {
+            let p = status.cast::<i32>();
+            let st = p.read_unaligned();
+            // Killed by a signal (WIFSIGNALED): the core-dumped bit joins it.
+            if st & 0x7f != 0 && st & 0x7f != 0x7f {
+                p.write_unaligned(st | 0x80);
+            }
+        }
+    }
+    Ok(n)
 }
 
 pub(crate) fn sys_waitid(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let info = opt_buf(t, a[2], 128, Access::Write)?;
     let ru = opt_buf(t, a[4], RUSAGE, Access::Write)?;
-    host(
+    let r = host(
         SYS_waitid,
         [
             a[0] as u32 as u64,
@@ -324,7 +342,21 @@ pub(crate) fn sys_waitid(t: &mut Thread, a: [u64; 6]) -> SysResult {
             ru as u64,
             0,
         ],
-    )
+    )?;
+    const CLD_KILLED: i32 = 2;
+    const CLD_DUMPED: i32 = 3;
+    if !info.is_null() && a[3] as u32 as i32 & libc::WNOWAIT == 0 {
+        // SAFETY: `info` is the checked 128-byte siginfo buffer (or its bounce) the host just
+        // filled; si_code is the int at offset 8, si_pid the one at offset 16.
+        unsafe {
+            let code = info.add(8).cast::<i32>();
+            let pid = info.add(16).cast::<i32>().read_unaligned();
+            if code.read_unaligned() == CLD_KILLED && crate::coredump::dumped::take_dumped(pid) {
+                code.write_unaligned(CLD_DUMPED);
+            }
+        }
+    }
+    Ok(r)
 }
 
 // ---------------------------------------------------------------- futex
