@@ -7,6 +7,10 @@
  *                    resolved, then writes its answer
  *   emulated-umo     uname(2) and rt_sigprocmask(2)'s old set into such a page with
  *                    UFFD_USER_MODE_ONLY: both EFAULT, as the kernel's copy_to_user faults
+ *   wake-op          futex(FUTEX_WAKE_OP) whose second word lies on such a page: the kernel's
+ *                    atomic update does not wait for the resolver (futex's
+ *                    fault_in_user_writeable cannot retry): EFAULT, no event, the word
+ *                    unchanged once a load has the page filled
  *   mprotect-in-resolver  a load, whose resolver calls mprotect before resolving (a thread
  *                    blocked on a fault must not hold up other threads' memory changes)
  *   unmap-load, unmap-store, unmap-read  the access (a load, a store, read(2) from a pipe
@@ -40,6 +44,7 @@
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <linux/futex.h>
 
 #define PAGE 4096UL
 
@@ -121,7 +126,16 @@ static void ordinary(const char *mode) {
     pthread_t t = start(page, O_CLOEXEC | (umo ? UFFD_USER_MODE_ONLY : 0));
     madvise((void *)page, PAGE, MADV_DONTNEED);
     volatile uint64_t *p = (uint64_t *)page;
-    if (!strcmp(mode, "load") || resolver_mprotect) {
+    if (!strcmp(mode, "wake-op")) {
+        static int word1;
+        /* *uaddr2 = 7, then wake uaddr2's waiters if the old value was 0 (none either way). */
+        long r = syscall(SYS_futex, &word1, FUTEX_WAKE_OP | FUTEX_PRIVATE_FLAG, 1, 0, (void *)page,
+                         FUTEX_OP(FUTEX_OP_SET, 7, FUTEX_OP_CMP_EQ, 0));
+        int e = errno;
+        printf("wake-op: futex %ld%s, events so far %d\n", r, r < 0 && e == EFAULT ? " EFAULT" : "",
+               ev_count);
+        printf("wake-op: then a load reads the word %#x\n", *(volatile int *)page);
+    } else if (!strcmp(mode, "load") || resolver_mprotect) {
         uint64_t v = p[1];
         printf("%s: value %#lx\n", mode, v);
         if (resolver_mprotect) printf("%s: the resolver's mprotect %d\n", mode, mprotect_result);
@@ -344,7 +358,7 @@ int main(int argc, char **argv) {
     const char *m = argv[1];
     if (!strcmp(m, "load") || !strcmp(m, "store") || !strcmp(m, "syscall") ||
         !strcmp(m, "syscall-umo") || !strcmp(m, "mprotect-in-resolver") ||
-        !strcmp(m, "emulated") || !strcmp(m, "emulated-umo")) {
+        !strcmp(m, "emulated") || !strcmp(m, "emulated-umo") || !strcmp(m, "wake-op")) {
         ordinary(m);
         return 0;
     }

@@ -151,6 +151,20 @@ fn user_mode_only_makes_emulated_syscalls_efault() {
     );
 }
 
+/// futex(FUTEX_WAKE_OP) on a word in a missing page: the kernel's atomic update does not wait
+/// for the page (kernel/futex: fault_in_user_writeable cannot retry a userfault): EFAULT, no
+/// event. cetbox runs the host's update under the mapping lock with the word checked
+/// writable, so this must stay a non-blocking EFAULT (no deadlock, no event).
+#[test]
+fn futex_wake_op_on_a_missing_page_is_efault_without_waiting() {
+    same_as_native(
+        "wake-op",
+        &format!(
+            "{REGISTERED}wake-op: futex -1 EFAULT, events so far 0\nwake-op: then a load reads the word 0x1111\nwake-op: resolver 0, events 1, at the page 1, write 0\n"
+        ),
+    );
+}
+
 #[test]
 fn resolver_may_change_mappings_while_a_fault_is_pending() {
     same_as_native(

@@ -1635,6 +1635,25 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Runs `f` with [addr, addr + len) checked for `access` under the mapping lock, so no
+    /// other guest thread can unmap or reprotect the range, or put a shadow stack there, until
+    /// `f` returns: for the host's own atomic updates of guest words (futex WAKE_OP, the
+    /// non-blocking PI operations), which must land only where the guest may write at that
+    /// moment, as the kernel's futex_atomic_op_inuser respects the page type. `f` must not
+    /// block: the host's futex word updates do not even block on a userfaultfd missing page
+    /// (kernel/futex: fault_in_user_writeable's fixup_user_fault without retry fails EFAULT).
+    pub fn with_checked<R>(
+        &self,
+        addr: u64,
+        len: u64,
+        access: Access,
+        f: impl FnOnce() -> R,
+    ) -> Result<R, Fault> {
+        let m = self.maps();
+        self.check_in(&m, addr, len, access)?;
+        Ok(f())
+    }
+
     /// Copies as much of `data` into guest memory at `addr` as the guest can write at this
     /// moment: page by page under the mapping lock, stopping at the first page that is not
     /// writable (unmapped, read-only, a shadow stack). Returns the number of bytes copied, as

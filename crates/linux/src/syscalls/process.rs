@@ -389,13 +389,22 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     // A futex is identified by its guest address, so the host gets the address itself, not a
-    // bounce buffer; the host's atomic updates of a futex word (WAKE_OP, the PI operations)
-    // are the one host write into guest memory that cannot go through `usermem`.
+    // bounce buffer; the host's atomic updates of a futex word cannot go through `usermem`.
+    // Those that do not block (WAKE_OP, UNLOCK_PI, TRYLOCK_PI, CMP_REQUEUE_PI) run under the
+    // mapping lock below; LOCK_PI and WAIT_REQUEUE_PI, which sleep, are checked at entry only.
     let word = |addr: u64, acc: Access| -> Result<u64, Errno> {
         crate::syscalls::fs::guest_range(t, addr, 4, acc)
     };
     let timeout =
         |addr: u64| -> Result<u64, Errno> { Ok(opt_buf(t, addr, 16, Access::Read)? as u64) };
+    // Commands that update a futex word on the host without blocking run under the mapping
+    // lock with that word checked writable (not a shadow stack, not read-only): a racing
+    // munmap + map_shadow_stack or mprotect cannot slip in between check and host write.
+    let locked_word = match cmd {
+        FUTEX_WAKE_OP | FUTEX_CMP_REQUEUE_PI => Some(uaddr2),
+        FUTEX_UNLOCK_PI | FUTEX_TRYLOCK_PI => Some(uaddr),
+        _ => None,
+    };
     let args = match cmd {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => [
             word(uaddr, Access::Read)?,
@@ -460,7 +469,14 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
         FUTEX_FD => return Err(Errno::EINVAL),
         _ => return Err(Errno::ENOSYS),
     };
-    match host(SYS_futex, args) {
+    let res = match locked_word {
+        Some(w) => t
+            .mem()
+            .with_checked(w, 4, Access::Write, || host(SYS_futex, args))
+            .unwrap_or(Err(Errno::EFAULT)),
+        None => host(SYS_futex, args),
+    };
+    match res {
         // A host signal (recorded for the guest) interrupted the wait: answer with the code
         // Linux's futex would have, so signal delivery applies its restart rules.
         Err(Errno::EINTR) => Err(match cmd {
