@@ -12,10 +12,20 @@
 //! UFFD_USER_MODE_ONLY, as for the guest on Linux). The event's address is the guest address
 //! and its thread id (UFFD_FEATURE_THREAD_ID) the guest tid, since both are the host's.
 //!
-//! What cetbox checks: ranges a request names (registered, unregistered, filled, woken) must
-//! lie entirely in guest mappings, so a guest can never make cetbox's own memory fault; the
-//! copy source must be readable guest memory; each request's struct is checked for the bytes
-//! the kernel reads and writes. UFFD_FEATURE_SIGBUS is refused (EINVAL): it would send SIGBUS
+//! What cetbox checks: a register or unregister range needs a guest mapping in it and may
+//! have holes (the kernel's rule); the host registers only the guest mappings in it, so a
+//! guest can never make cetbox's own memory fault. Ranges to fill must lie entirely in guest
+//! mappings; a wake range is only validated, as the kernel does (nothing of cetbox's can wait
+//! on a guest descriptor). The copy source must be readable guest memory; each request's
+//! struct is checked for the bytes the kernel reads and writes.
+//!
+//! A page another guest thread unmaps while an access waits on it: Linux retries the fault
+//! after the wake-up and finds no mapping (SIGSEGV, or EFAULT in a syscall). cetbox leaves
+//! such pages inaccessible on the host (cetbox_mem's `unmap`), and its host fault handler
+//! turns the retried access into that SIGSEGV (delivered at the end of the interrupted
+//! instruction, which completed on a zero page). Accesses a syscall handler makes itself
+//! fault pages in as the kernel would (cetbox_mem's `faultin`): they block until resolved, or
+//! fail with EFAULT under UFFD_USER_MODE_ONLY. UFFD_FEATURE_SIGBUS is refused (EINVAL): it would send SIGBUS
 //! to cetbox itself rather than fault the guest access. UFFDIO_MOVE is refused too (it moves
 //! pages out of ranges cetbox tracks). Permissions: the host kernel decides, as for a native
 //! process of the same user (root, CAP_SYS_PTRACE, or vm.unprivileged_userfaultfd=1, or
