@@ -1682,6 +1682,12 @@ impl AddressSpace {
         done
     }
 
+    /// Whether the guest ever registered a userfaultfd range (only then can a guest page be
+    /// missing on the host in a way that blocks or fails an access).
+    pub fn uffd_in_use(&self) -> bool {
+        self.uffd_used.load(Ordering::Relaxed)
+    }
+
     /// Faults in the host pages of [addr, addr + len) as a kernel write (copy_to_user) would,
     /// outside the mapping lock; returns how many bytes from `addr` could be (see `prefault`).
     pub fn fault_in_for_write(&self, addr: u64, len: usize) -> usize {

@@ -235,11 +235,15 @@ pub fn io_prefix(t: &Thread, addr: u64, len: u64, access: Access) -> Result<(*mu
 /// here until resolved): the count is cut to the pages that could be faulted in, and EFAULT
 /// comes before anything is consumed if none could. What stays lossy: the destination
 /// unmapped by another thread between this and the copy-out (during a blocking wait for data,
-/// or in the instant after the fault-in).
+/// or in the instant after the fault-in). Only a userfaultfd makes a page fail to fault in
+/// while the page table allows it, so processes without one skip this (no extra syscalls).
 pub fn io_prefix_from(t: &Thread, fd: i32, addr: u64, len: u64) -> Result<(*mut u8, u64), Errno> {
     let n = io_len(t, addr, len, Access::Write)?;
     if n == 0 || !crate::usermem::needed() {
         return Ok((addr as *mut u8, n));
+    }
+    if !t.mem().uffd_in_use() {
+        return Ok((crate::usermem::data_out(addr, n)?, n));
     }
     let mut pfd = libc::pollfd {
         fd,
