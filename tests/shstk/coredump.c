@@ -4,11 +4,16 @@
  *                main's (the CALL's push), which main prints first.
  *   ret-threads  the same after starting two threads that block in read().
  *   abort        two threads, abort() from main (SIGABRT), no shadow stacks needed.
+ *   wait-status  forks children that abort() and prints what the parent's wait4 and waitid
+ *                say of each: with RLIMIT_CORE unlimited the core-dumped bit (WCOREDUMP) is
+ *                set and waitid's si_code is CLD_DUMPED; with RLIMIT_CORE 0 neither is.
  * Prints "pid=N ssp=0x..." before dying so the test can check the core against it. */
 #include "cet.h"
 #include <pthread.h>
 
 #include <sys/syscall.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 static int pipefd[2], ready[2];
 
@@ -58,8 +63,40 @@ static void start_threads(void) {
         while (!asleep(tids[i])) sched_yield();
 }
 
+static pid_t aborting_child(rlim_t core) {
+    pid_t p = fork();
+    if (p == 0) {
+        struct rlimit r = {core, core};
+        setrlimit(RLIMIT_CORE, &r);
+        abort();
+    }
+    return p;
+}
+
+static void wait_status(void) {
+    rlim_t limits[2] = {RLIM_INFINITY, 0};
+    for (int i = 0; i < 2; i++) {
+        const char *lim = limits[i] ? "unlimited" : "0";
+        int st = 0;
+        pid_t p = aborting_child(limits[i]);
+        pid_t w = waitpid(p, &st, 0);
+        printf("RLIMIT_CORE %s: wait4 %d, signaled %d, signal %d, core dumped %d\n", lim, w == p,
+               WIFSIGNALED(st), WTERMSIG(st), !!WCOREDUMP(st));
+        p = aborting_child(limits[i]);
+        siginfo_t si = {0};
+        int r = waitid(P_PID, p, &si, WEXITED);
+        printf("RLIMIT_CORE %s: waitid %d, pid %d, si_code %s, status %d\n", lim, r,
+               si.si_pid == p, si.si_code == CLD_DUMPED ? "CLD_DUMPED" : si.si_code == CLD_KILLED ? "CLD_KILLED" : "other",
+               si.si_status);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
+    if (!strcmp(argv[1], "wait-status")) {
+        wait_status();
+        return 0;
+    }
     if (!strcmp(argv[1], "abort")) {
         start_threads();
         printf("pid=%d\n", getpid());

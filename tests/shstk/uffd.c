@@ -3,8 +3,24 @@
  *   load, store      an ordinary load / store to a registered page dropped with MADV_DONTNEED
  *   syscall          read(2) into such a page (the kernel's copy_to_user faults)
  *   syscall-umo      the same with UFFD_USER_MODE_ONLY: the kernel-mode fault is EFAULT
+ *   emulated         uname(2) into such a page (a call cetbox answers itself): blocks until
+ *                    resolved, then writes its answer
+ *   emulated-umo     uname(2) and rt_sigprocmask(2)'s old set into such a page with
+ *                    UFFD_USER_MODE_ONLY: both EFAULT, as the kernel's copy_to_user faults
+ *   wake-op          futex(FUTEX_WAKE_OP) whose second word lies on such a page: the kernel's
+ *                    atomic update does not wait for the resolver (futex's
+ *                    fault_in_user_writeable cannot retry): EFAULT, no event, the word
+ *                    unchanged once a load has the page filled
  *   mprotect-in-resolver  a load, whose resolver calls mprotect before resolving (a thread
  *                    blocked on a fault must not hold up other threads' memory changes)
+ *   unmap-load, unmap-store, unmap-read  the access (a load, a store, read(2) from a pipe
+ *                    holding data) blocks on the missing page; the resolver unmaps the page
+ *                    and wakes the fault (UFFDIO_WAKE): the retried fault finds no mapping,
+ *                    so the load and store get SIGSEGV (SEGV_MAPERR at the address) and the
+ *                    read EFAULT, its data left in the pipe
+ *   holes            a register range with a hole between two mappings is accepted, one
+ *                    entirely in a hole is not (EINVAL); a fault in the second mapping
+ *                    reaches the descriptor; unregister over the same hole is accepted
  *   --- shadow stacks (enabled here with arch_prctl; cetbox only) ---
  *   selftest         tools/testing/selftests/x86/test_shadow_stack.c test_userfaultfd, in its
  *                    steps: register the first page of a new shadow stack (MISSING), a second
@@ -24,8 +40,11 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <linux/futex.h>
 
 #define PAGE 4096UL
 
@@ -36,6 +55,10 @@ static volatile int ev_count, nonblocking_polls;
 /* mprotect-in-resolver: a page the resolver reprotects before it resolves the fault. */
 static void *resolver_mprotect;
 static volatile int mprotect_result = -2;
+
+/* unmap-*: the resolver unmaps the page instead of filling it, then wakes the fault. */
+static int unmap_instead;
+static volatile int unmap_result = -2, wake_result = -2;
 
 static void *resolver(void *a) {
     (void)a;
@@ -53,6 +76,13 @@ static void *resolver(void *a) {
     ev_flags = msg.arg.pagefault.flags;
     ev_count++;
     if (resolver_mprotect) mprotect_result = mprotect(resolver_mprotect, PAGE, PROT_READ);
+    if (unmap_instead) {
+        uint64_t pg = msg.arg.pagefault.address & ~(PAGE - 1);
+        unmap_result = munmap((void *)pg, PAGE);
+        struct uffdio_range r = {.start = pg, .len = PAGE};
+        wake_result = ioctl(uffd, UFFDIO_WAKE, &r);
+        return 0;
+    }
     struct uffdio_copy c = {.dst = msg.arg.pagefault.address & ~(PAGE - 1),
                             .src = (uint64_t)fill, .len = PAGE, .mode = 0};
     if (ioctl(uffd, UFFDIO_COPY, &c) != 0) return (void *)2;
@@ -90,16 +120,39 @@ static uint64_t anon_page(void) {
 static void ordinary(const char *mode) {
     for (unsigned i = 0; i < PAGE / 8; i++) ((uint64_t *)fill)[i] = 0x1111 * (i + 1);
     uint64_t page = anon_page();
-    int umo = !strcmp(mode, "syscall-umo");
+    int umo = !strcmp(mode, "syscall-umo") || !strcmp(mode, "emulated-umo");
     if (!strcmp(mode, "mprotect-in-resolver"))
         resolver_mprotect = mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     pthread_t t = start(page, O_CLOEXEC | (umo ? UFFD_USER_MODE_ONLY : 0));
     madvise((void *)page, PAGE, MADV_DONTNEED);
     volatile uint64_t *p = (uint64_t *)page;
-    if (!strcmp(mode, "load") || resolver_mprotect) {
+    if (!strcmp(mode, "wake-op")) {
+        static int word1;
+        /* *uaddr2 = 7, then wake uaddr2's waiters if the old value was 0 (none either way). */
+        long r = syscall(SYS_futex, &word1, FUTEX_WAKE_OP | FUTEX_PRIVATE_FLAG, 1, 0, (void *)page,
+                         FUTEX_OP(FUTEX_OP_SET, 7, FUTEX_OP_CMP_EQ, 0));
+        int e = errno;
+        printf("wake-op: futex %ld%s, events so far %d\n", r, r < 0 && e == EFAULT ? " EFAULT" : "",
+               ev_count);
+        printf("wake-op: then a load reads the word %#x\n", *(volatile int *)page);
+    } else if (!strcmp(mode, "load") || resolver_mprotect) {
         uint64_t v = p[1];
         printf("%s: value %#lx\n", mode, v);
         if (resolver_mprotect) printf("%s: the resolver's mprotect %d\n", mode, mprotect_result);
+    } else if (!strcmp(mode, "emulated")) {
+        int r = uname((struct utsname *)(page + 64));
+        printf("emulated: uname %d, sysname %s\n", r, ((struct utsname *)(page + 64))->sysname);
+    } else if (!strcmp(mode, "emulated-umo")) {
+        int r = uname((struct utsname *)(page + 64));
+        int e1 = errno;
+        sigset_t set;
+        sigemptyset(&set);
+        long m = syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, (void *)(page + 8), 8);
+        int e2 = errno;
+        printf("emulated-umo: uname %d%s, rt_sigprocmask %ld%s\n", r, r && e1 == EFAULT ? " EFAULT" : "",
+               m, m && e2 == EFAULT ? " EFAULT" : "");
+        uint64_t v = p[0];
+        printf("emulated-umo: then a load reads %#lx\n", v);
     } else if (!strcmp(mode, "store")) {
         p[1] = 5;
         printf("store: value %lu, neighbour %#lx\n", p[1], p[2]);
@@ -118,6 +171,87 @@ static void ordinary(const char *mode) {
         }
     }
     report(mode, page, t);
+}
+
+static sigjmp_buf unmap_jb;
+static volatile int segv_code;
+static volatile uint64_t segv_addr;
+static void on_segv(int s, siginfo_t *si, void *c) {
+    (void)s; (void)c;
+    segv_code = si->si_code;
+    segv_addr = (uint64_t)si->si_addr;
+    siglongjmp(unmap_jb, 1);
+}
+
+static void unmapped(const char *mode) {
+    uint64_t page = anon_page();
+    unmap_instead = 1;
+    struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO};
+    sigaction(SIGSEGV, &sa, 0);
+    int fds[2];
+    if (pipe(fds) || write(fds[1], "12345678", 8) != 8) _exit(1);
+    pthread_t t = start(page, O_CLOEXEC);
+    madvise((void *)page, PAGE, MADV_DONTNEED);
+    volatile uint64_t *p = (uint64_t *)page;
+    ssize_t n = -2;
+    int err = 0;
+    if (!sigsetjmp(unmap_jb, 1)) {
+        if (!strcmp(mode, "unmap-load")) {
+            uint64_t v = p[1];
+            printf("%s: no fault, value %#lx\n", mode, v);
+        } else if (!strcmp(mode, "unmap-store")) {
+            p[1] = 5;
+            puts("unmap-store: no fault");
+        } else {
+            n = read(fds[0], (void *)(page + 8), 8);
+            err = errno;
+        }
+    }
+    report(mode, page, t);
+    printf("%s: the resolver's munmap %d, wake %d\n", mode, unmap_result, wake_result);
+    if (n != -2) {
+        char b[9] = {0};
+        ssize_t left = read(fds[0], b, 8);
+        printf("%s: read %zd%s, then the pipe still holds %zd bytes \"%s\"\n", mode, n,
+               n < 0 && err == EFAULT ? " EFAULT" : "", left, b);
+    } else {
+        printf("%s: SIGSEGV code %d at the address %d\n", mode, segv_code, segv_addr == page + 8);
+    }
+}
+
+static void holes(void) {
+    for (unsigned i = 0; i < PAGE / 8; i++) ((uint64_t *)fill)[i] = 0x1111 * (i + 1);
+    char *p = mmap(0, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    p[0] = p[2 * PAGE] = 1;
+    munmap(p + PAGE, PAGE);
+    uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
+    struct uffdio_api api = {.api = UFFD_API, .features = 0};
+    if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api)) { puts("userfaultfd failed"); _exit(1); }
+    struct uffdio_register hole = {.range = {.start = (uint64_t)p + PAGE, .len = PAGE},
+                                   .mode = UFFDIO_REGISTER_MODE_MISSING};
+    int h = ioctl(uffd, UFFDIO_REGISTER, &hole);
+    printf("holes: register inside the hole %d%s\n", h, h && errno == EINVAL ? " EINVAL" : "");
+    struct uffdio_register r = {.range = {.start = (uint64_t)p, .len = 3 * PAGE},
+                                .mode = UFFDIO_REGISTER_MODE_MISSING};
+    int rg = ioctl(uffd, UFFDIO_REGISTER, &r);
+    printf("holes: register across the hole %d%s, copy %d zeropage %d wake %d\n", rg,
+           rg && errno == EINVAL ? " EINVAL" : "", !!(r.ioctls & (1UL << _UFFDIO_COPY)),
+           !!(r.ioctls & (1UL << _UFFDIO_ZEROPAGE)), !!(r.ioctls & (1UL << _UFFDIO_WAKE)));
+    pthread_t t;
+    pthread_create(&t, 0, resolver, 0);
+    madvise(p + 2 * PAGE, PAGE, MADV_DONTNEED);
+    uint64_t v = ((volatile uint64_t *)(p + 2 * PAGE))[1];
+    printf("holes: the second mapping's load reads %#lx\n", v);
+    report("holes", (uint64_t)p + 2 * PAGE, t);
+    struct uffdio_range u = {.start = (uint64_t)p, .len = 3 * PAGE};
+    int ur = ioctl(uffd, UFFDIO_UNREGISTER, &u);
+    struct uffdio_range uh = {.start = (uint64_t)p + PAGE, .len = PAGE};
+    int uhr = ioctl(uffd, UFFDIO_UNREGISTER, &uh);
+    printf("holes: unregister across the hole %d, inside the hole %d%s\n", ur, uhr,
+           uhr && errno == EINVAL ? " EINVAL" : "");
+    /* No longer registered: a dropped page reads as zeros without an event. */
+    madvise(p + 2 * PAGE, PAGE, MADV_DONTNEED);
+    printf("holes: after unregister the load reads %#lx\n", ((volatile uint64_t *)(p + 2 * PAGE))[1]);
 }
 
 /* ---- shadow stacks */
@@ -223,8 +357,17 @@ int main(int argc, char **argv) {
     setvbuf(stdout, 0, _IONBF, 0);
     const char *m = argv[1];
     if (!strcmp(m, "load") || !strcmp(m, "store") || !strcmp(m, "syscall") ||
-        !strcmp(m, "syscall-umo") || !strcmp(m, "mprotect-in-resolver")) {
+        !strcmp(m, "syscall-umo") || !strcmp(m, "mprotect-in-resolver") ||
+        !strcmp(m, "emulated") || !strcmp(m, "emulated-umo") || !strcmp(m, "wake-op")) {
         ordinary(m);
+        return 0;
+    }
+    if (!strncmp(m, "unmap-", 6)) {
+        unmapped(m);
+        return 0;
+    }
+    if (!strcmp(m, "holes")) {
+        holes();
         return 0;
     }
     if (shstk_enable() || arch_prctl_(ARCH_SHSTK_ENABLE, ARCH_SHSTK_WRSS)) {

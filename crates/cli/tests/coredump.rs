@@ -424,6 +424,39 @@ fn no_core_without_rlimit_core() {
     assert!(!r.stderr.contains("core file"), "{}", r.stderr);
 }
 
+/// The parent's view of a child that dumped core (fs/coredump.c coredump_finish sets 0x80
+/// in the exit code when the core was written; kernel/exit.c wait_task_zombie reports it as
+/// WCOREDUMP to wait4 and as CLD_DUMPED to waitid), and of one whose RLIMIT_CORE of 0 kept
+/// it from dumping: compared with the same program run natively, and checked against those
+/// rules. Each run is in its own directory, where the cores land.
+#[test]
+fn parent_sees_the_core_dumped_bit() {
+    let ndir = scratch("wait-native");
+    let native = run_in(&ndir, prog(), &["wait-status"], libc::RLIM_INFINITY);
+    let cdir = scratch("wait-cetbox");
+    let emu = cetbox_in(&cdir, &[], &["wait-status"], libc::RLIM_INFINITY);
+    let dumped = "RLIMIT_CORE unlimited: wait4 1, signaled 1, signal 6, core dumped 1\n\
+                  RLIMIT_CORE unlimited: waitid 0, pid 1, si_code CLD_DUMPED, status 6\n";
+    let not_dumped = "RLIMIT_CORE unlimited: wait4 1, signaled 1, signal 6, core dumped 0\n\
+                      RLIMIT_CORE unlimited: waitid 0, pid 1, si_code CLD_KILLED, status 6\n";
+    let no_limit = "RLIMIT_CORE 0: wait4 1, signaled 1, signal 6, core dumped 0\n\
+                    RLIMIT_CORE 0: waitid 0, pid 1, si_code CLD_KILLED, status 6\n";
+    if pipe_pattern() {
+        // A pipe pattern: cetbox runs no helper and writes no core (README), so its children
+        // have no core-dumped bit; the native run's depends on the host's helper.
+        assert_eq!(
+            emu.stdout,
+            format!("{not_dumped}{no_limit}"),
+            "{}",
+            emu.stderr
+        );
+        return;
+    }
+    let expected = format!("{dumped}{no_limit}");
+    assert_eq!(native.stdout, expected, "native run");
+    assert_eq!(emu.stdout, expected, "cetbox run\n{}", emu.stderr);
+}
+
 /// abort() in a two-thread process: cetbox's core lists the same notes, in the same order, as
 /// the core this host's kernel writes for the same program run natively. (Kernels from 6.11
 /// add one NT_X86_XSAVE_LAYOUT note (0x205) describing the host CPU's XSAVE layout; cetbox's

@@ -125,6 +125,46 @@ fn user_mode_only_makes_kernel_faults_efault() {
     );
 }
 
+/// A syscall cetbox answers itself (uname) writing into a missing page blocks until the page
+/// is resolved, as the kernel's copy_to_user does, then writes its answer; the fault is a
+/// write fault.
+#[test]
+fn emulated_syscall_into_a_missing_page_blocks() {
+    same_as_native(
+        "emulated",
+        &format!(
+            "{REGISTERED}emulated: uname 0, sysname Linux\nemulated: resolver 0, events 1, at the page 1, write 1\n"
+        ),
+    );
+}
+
+/// With UFFD_USER_MODE_ONLY the kernel's own accesses fail instead (handle_userfault refuses
+/// faults without FAULT_FLAG_USER): uname and rt_sigprocmask's old set, both answered by
+/// cetbox itself, return EFAULT without an event.
+#[test]
+fn user_mode_only_makes_emulated_syscalls_efault() {
+    same_as_native(
+        "emulated-umo",
+        &format!(
+            "{REGISTERED}emulated-umo: uname -1 EFAULT, rt_sigprocmask -1 EFAULT\nemulated-umo: then a load reads 0x1111\nemulated-umo: resolver 0, events 1, at the page 1, write 0\n"
+        ),
+    );
+}
+
+/// futex(FUTEX_WAKE_OP) on a word in a missing page: the kernel's atomic update does not wait
+/// for the page (kernel/futex: fault_in_user_writeable cannot retry a userfault): EFAULT, no
+/// event. cetbox runs the host's update under the mapping lock with the word checked
+/// writable, so this must stay a non-blocking EFAULT (no deadlock, no event).
+#[test]
+fn futex_wake_op_on_a_missing_page_is_efault_without_waiting() {
+    same_as_native(
+        "wake-op",
+        &format!(
+            "{REGISTERED}wake-op: futex -1 EFAULT, events so far 0\nwake-op: then a load reads the word 0x1111\nwake-op: resolver 0, events 1, at the page 1, write 0\n"
+        ),
+    );
+}
+
 #[test]
 fn resolver_may_change_mappings_while_a_fault_is_pending() {
     same_as_native(
@@ -132,6 +172,46 @@ fn resolver_may_change_mappings_while_a_fault_is_pending() {
         &format!(
             "{REGISTERED}mprotect-in-resolver: value 0x2222\nmprotect-in-resolver: the resolver's mprotect 0\nmprotect-in-resolver: resolver 0, events 1, at the page 1, write 0\n"
         ),
+    );
+}
+
+/// A page unmapped by another thread while an access waits on it, then woken: Linux retries
+/// the fault, finds no mapping, and raises SIGSEGV (SEGV_MAPERR at the address) for a load or
+/// store, or fails a syscall's copy with EFAULT leaving a pipe's data unread
+/// (fs/userfaultfd.c handle_userfault returns VM_FAULT_RETRY). cetbox must neither crash,
+/// hang, nor let the access land on a fresh page.
+#[test]
+fn unmapped_while_blocked_load_gets_sigsegv() {
+    same_as_native(
+        "unmap-load",
+        &format!("{REGISTERED}unmap-load: resolver 0, events 1, at the page 1, write 0\nunmap-load: the resolver's munmap 0, wake 0\nunmap-load: SIGSEGV code 1 at the address 1\n"),
+    );
+}
+
+#[test]
+fn unmapped_while_blocked_store_gets_sigsegv() {
+    same_as_native(
+        "unmap-store",
+        &format!("{REGISTERED}unmap-store: resolver 0, events 1, at the page 1, write 1\nunmap-store: the resolver's munmap 0, wake 0\nunmap-store: SIGSEGV code 1 at the address 1\n"),
+    );
+}
+
+#[test]
+fn unmapped_while_blocked_read_is_efault_and_keeps_the_data() {
+    same_as_native(
+        "unmap-read",
+        &format!("{REGISTERED}unmap-read: resolver 0, events 1, at the page 1, write 1\nunmap-read: the resolver's munmap 0, wake 0\nunmap-read: read -1 EFAULT, then the pipe still holds 8 bytes \"12345678\"\n"),
+    );
+}
+
+/// userfaultfd_register/unregister (fs/userfaultfd.c): the range needs one mapping in it and
+/// may have holes between mappings; one entirely in a hole is EINVAL. The `ioctls` the
+/// register answers (the range's UFFD_API_RANGE_IOCTLS) include COPY, ZEROPAGE and WAKE.
+#[test]
+fn register_range_with_holes_between_mappings() {
+    same_as_native(
+        "holes",
+        "holes: register inside the hole -1 EINVAL\nholes: register across the hole 0, copy 1 zeropage 1 wake 1\nholes: the second mapping's load reads 0x2222\nholes: resolver 0, events 1, at the page 1, write 0\nholes: unregister across the hole 0, inside the hole -1 EINVAL\nholes: after unregister the load reads 0\n",
     );
 }
 

@@ -141,6 +141,7 @@ pub fn fork_process_ex(
     // does not exist in the child and be lost.
     let guest_mask = crate::signals::host::host_mask();
     crate::signals::host::set_host_mask(!0);
+    crate::coredump::dumped::before_fork();
     let pid = if host_flags == libc::SIGCHLD as u64 {
         // glibc's fork runs its atfork handlers (malloc's locks above all), which keeps cetbox's
         // own runtime usable in the child even when other host threads exist.
@@ -174,6 +175,7 @@ pub fn fork_process_ex(
             close(old);
         }
         t.proc = t.proc.forked(me, snapshot);
+        crate::coredump::dumped::after_fork_child();
         if vfork {
             crate::syscalls::fs::unregister_private_fd(pipe[0]);
             close(pipe[0]);

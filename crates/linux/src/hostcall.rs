@@ -5,9 +5,10 @@
 //! whose arguments are [`Arg`]s: a plain integer (`u64`), which the host kernel validates, or
 //! a [`HostPtr`], which only these can produce:
 //!
-//! - the guest-buffer checks of `syscalls::fs` (`buf`, `opt_buf`, `io_prefix`, `guest_range`):
-//!   guest memory checked against the page table for the access the call makes (guest memory
-//!   is host memory at the same address), or a `usermem` bounce buffer standing for it;
+//! - the guest-buffer checks of `syscalls::fs` (`buf`, `opt_buf`, `io_prefix`,
+//!   `io_prefix_from`, `guest_range`): guest memory checked against the page table for the
+//!   access the call makes (guest memory is host memory at the same address), or a `usermem`
+//!   bounce buffer or guarded window (`window_out`) standing for it;
 //! - a borrow of a host buffer the handler owns ([`HostPtr::of_mut`] for anything the host may
 //!   write, [`HostPtr::of`] for input the call only reads), valid for as long as the borrow.
 //!

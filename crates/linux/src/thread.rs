@@ -322,7 +322,9 @@ pub fn end_process(t: &Thread, how: ExitRequest) -> ! {
             let info = t
                 .fatal_siginfo
                 .unwrap_or_else(|| signals::SigInfo::new(sig, 0x80));
-            crate::coredump::dump(t, sig, &info, t.orig_rax, &others);
+            if crate::coredump::dump(t, sig, &info, t.orig_rax, &others) {
+                crate::coredump::dumped::report_dumped(t.proc.pid);
+            }
         }
     }
     crate::run::finish(&t.proc, how)

@@ -46,9 +46,13 @@ struct Region {
     bounce: Vec<u8>,
     /// The guest bytes before the call (struct regions); None for data regions.
     before: Option<Vec<u8>>,
+    /// Where the host wrote instead of `bounce` (the guarded window of `window_out`).
+    host: Option<*mut u8>,
 }
 
 thread_local! {
+    /// This thread's guarded window page (see `window_out`), created on first use.
+    static WINDOW: std::cell::Cell<*mut u8> = const { std::cell::Cell::new(std::ptr::null_mut()) };
     static PENDING: RefCell<Vec<Region>> = const { RefCell::new(Vec::new()) };
     static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
@@ -101,6 +105,7 @@ pub fn data_out(addr: u64, len: u64) -> Result<HostPtr<'static>, Errno> {
             len,
             bounce,
             before: None,
+            host: None,
         })
     });
     Ok(HostPtr::checked(p))
@@ -114,7 +119,12 @@ pub fn struct_out(t: &Thread, addr: u64, len: u64) -> Result<HostPtr<'static>, E
     let mut before = take(len)?;
     // Writable guest pages may lack PROT_READ (x86 has no write-only pages, Linux lets the
     // kernel read them), so read what a forced access sees.
-    if t.mem().check(addr, len as u64, Access::Write).is_err() {
+    // The snapshot read below is cetbox's own access; the kernel would take a write fault on
+    // these pages (copy_to_user), so that is the fault taken first (a userfaultfd missing page
+    // blocks here until resolved, or fails under UFFD_USER_MODE_ONLY: EFAULT).
+    if t.mem().check(addr, len as u64, Access::Write).is_err()
+        || t.mem().fault_in_for_write(addr, len) < len
+    {
         give_back(bounce);
         give_back(before);
         return Err(Errno::EFAULT);
@@ -131,9 +141,71 @@ pub fn struct_out(t: &Thread, addr: u64, len: u64) -> Result<HostPtr<'static>, E
             len,
             bounce,
             before: Some(before),
+            host: None,
         })
     });
     Ok(HostPtr::checked(p))
+}
+
+/// A host buffer standing for the `len` readable guest bytes at `addr` (checked readable by
+/// the caller) that a host call may read or write without saying how many (an ioctl whose
+/// request does not encode its argument's size): a snapshot of them, of which only the bytes
+/// the host changes are copied back, with the usual check of each page at that moment (a
+/// read-only or shadow-stack page makes the call EFAULT and stays unchanged, as the kernel's
+/// copy_to_user).
+///
+/// The window is a page of its own followed by an inaccessible one, the guest bytes at its
+/// end: a host access beyond them fails (EFAULT) instead of reaching cetbox's own memory.
+/// At most one window per syscall; `len` is at most one page.
+pub fn window_out(addr: u64, len: u64) -> Result<HostPtr<'static>, Errno> {
+    const PAGE: usize = 4096;
+    let len = usize::try_from(len).map_err(|_| Errno::ENOMEM)?.min(PAGE);
+    let page = WINDOW.with(|w| {
+        if w.get().is_null() {
+            // SAFETY: a fresh private anonymous mapping of two pages at a kernel-chosen
+            // address; the second is then made inaccessible.
+            unsafe {
+                let p = libc::mmap(
+                    std::ptr::null_mut(),
+                    2 * PAGE,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                if p != libc::MAP_FAILED
+                    && libc::mprotect(p.cast::<u8>().add(PAGE).cast(), PAGE, libc::PROT_NONE) == 0
+                {
+                    w.set(p.cast());
+                }
+            }
+        }
+        w.get()
+    });
+    if page.is_null() {
+        return Err(Errno::ENOMEM);
+    }
+    // SAFETY: the window page is ours (one per thread, used by one syscall at a time); len
+    // is at most a page, so `at` .. `at + len` is its end.
+    let at = unsafe { page.add(PAGE - len) };
+    let mut before = take(len)?;
+    // SAFETY: [addr, addr + len) was checked readable guest memory, which the host maps
+    // readable; a racing unmap leaves readable zero pages (see cetbox_mem's scrub) or pages the
+    // host fault handler recovers. The destination is the window, len bytes before its end.
+    unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, at, len) };
+    // SAFETY: `at` holds the len bytes just copied.
+    before[..len].copy_from_slice(unsafe { std::slice::from_raw_parts(at, len) });
+    let bounce = take(len)?;
+    PENDING.with(|r| {
+        r.borrow_mut().push(Region {
+            guest: addr,
+            len,
+            bounce,
+            before: Some(before),
+            host: Some(at),
+        })
+    });
+    Ok(HostPtr::checked(at))
 }
 
 /// Forgets regions a previous syscall left (one that never returned through [`finish`]).
@@ -162,7 +234,12 @@ pub fn finish(t: &Thread, res: SysResult) -> SysResult {
     };
     let (mut data_done, mut data_short, mut had_data) = (0usize, false, false);
     let mut struct_fault = false;
-    for reg in regions {
+    for mut reg in regions {
+        if let Some(h) = reg.host {
+            // SAFETY: `h` is the window `window_out` handed the host, len bytes long.
+            let now = unsafe { std::slice::from_raw_parts(h, reg.len) };
+            reg.bounce[..reg.len].copy_from_slice(now);
+        }
         match &reg.before {
             None => {
                 had_data = true;

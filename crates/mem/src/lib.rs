@@ -8,6 +8,7 @@
 
 mod access;
 mod fault;
+mod faultin;
 mod host;
 mod pagetable;
 mod space;
@@ -15,7 +16,10 @@ mod vma;
 
 pub use access::Access;
 pub use fault::{Fault, FaultKind};
-pub use pagetable::{page, recover_host_fault, PageTable, PAGE_SIZE, USER_LIMIT};
+pub use faultin::KernelAccess;
+pub use pagetable::{
+    page, recover_host_fault, recover_unmapped_fault, PageTable, PAGE_SIZE, USER_LIMIT,
+};
 pub use space::{AddressSpace, MapError, MapRequest, MMAP_MIN_ADDR, STACK_GUARD_GAP};
 pub use vma::{Backing, Vma, VmaKind};
 

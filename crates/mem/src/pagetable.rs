@@ -30,6 +30,12 @@ pub mod page {
     /// unpopulated, so their first access takes the slow path, which sets it.
     pub const POPULATED: u8 = 128;
 
+    /// Not a combination a mapped page has (BEYOND_EOF without MAPPED): the page was unmapped
+    /// while registered with a guest userfaultfd and its host memory is inaccessible, so a
+    /// host fault there is a guest access that was blocked on a missing page when the guest
+    /// unmapped it (see `recover_unmapped_fault`). Every check refuses it as unmapped.
+    pub const UNMAPPED_UFFD: u8 = BEYOND_EOF;
+
     /// Bits that must be exactly READ for an ordinary read to take the fast path.
     pub const READ_MASK: u8 = READ | BEYOND_EOF;
     /// Bits that must be exactly WRITE for an ordinary write to take the fast path.
@@ -84,6 +90,34 @@ pub fn recover_host_fault(addr: u64) -> bool {
         return false;
     }
     cell.fetch_or(page::BEYOND_EOF, Ordering::Relaxed);
+    true
+}
+
+/// Called from the host SIGSEGV handler: if `addr` lies on a page marked
+/// [`page::UNMAPPED_UFFD`] (a guest access blocked on a userfaultfd missing page, woken after
+/// another guest thread unmapped the page), gives the page zero-filled read-write host memory
+/// so the interrupted access can complete harmlessly, clears the mark (later guest accesses
+/// fault in the page-table check, as unmapped), and returns true: the caller then sends the
+/// guest the SIGSEGV (SEGV_MAPERR at `addr`) Linux's retried fault raises. Async-signal-safe:
+/// one mprotect and atomic byte operations.
+pub fn recover_unmapped_fault(addr: u64) -> bool {
+    let base = ACTIVE.load(Ordering::Acquire);
+    if base.is_null() || addr >= ACTIVE_LIMIT.load(Ordering::Acquire) {
+        return false;
+    }
+    // SAFETY: `base` is the live page-table reservation (cleared before it is unmapped) and
+    // addr below its limit keeps the index inside it.
+    let cell = unsafe { &*base.add((addr >> 12) as usize) };
+    if cell.load(Ordering::Relaxed) != page::UNMAPPED_UFFD {
+        return false;
+    }
+    let pg = addr & !(PAGE_SIZE - 1);
+    // The page is the inaccessible anonymous memory `AddressSpace::unmap` left (a new guest
+    // mapping there would have replaced the mark first).
+    if crate::host::protect(pg, PAGE_SIZE, libc::PROT_READ | libc::PROT_WRITE).is_err() {
+        return false;
+    }
+    let _ = cell.compare_exchange(page::UNMAPPED_UFFD, 0, Ordering::Relaxed, Ordering::Relaxed);
     true
 }
 

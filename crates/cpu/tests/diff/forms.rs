@@ -2152,6 +2152,7 @@ pub fn all() -> Vec<Form> {
     x87(&mut v);
     misc(&mut v);
     super::forms_v3::all(&mut v);
+    super::forms_v3::ssse3_mmx(&mut v);
     page_faults(&mut v);
     // Names must be unique: repro and filtering go by name.
     let mut seen = std::collections::HashMap::new();

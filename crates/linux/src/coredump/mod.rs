@@ -6,9 +6,10 @@
 //! A pipe pattern (`|program`) is not run: cetbox prints one line saying no core was written.
 //!
 //! The host kernel must not dump cetbox itself afterwards: `run::die_by_signal` sets cetbox's
-//! own RLIMIT_CORE to 0 before it dies of the same signal. So the parent's wait status does not
-//! carry the core-dumped bit (WCOREDUMP), the one visible difference from Linux.
+//! own RLIMIT_CORE to 0 before it dies of the same signal. So the host's wait status does not
+//! carry the core-dumped bit (WCOREDUMP); a cetbox parent adds it (see `dumped`).
 
+pub mod dumped;
 pub mod elf;
 pub mod notes;
 
@@ -291,28 +292,29 @@ fn has_anon_pages(v: &cetbox_mem::Vma, pagemap: Option<&std::fs::File>) -> bool 
 /// Writes the guest's core for death by `sig` (delivered with `info`) of the process whose
 /// thread `t` took the signal; `others` are the other threads' registers. Does nothing when
 /// Linux would write nothing.
-pub fn dump(t: &Thread, sig: i32, info: &SigInfo, orig_rax: i64, others: &[ThreadRegs]) {
+/// Writes the core file; true if it was written (what sets the core-dumped bit on Linux).
+pub fn dump(t: &Thread, sig: i32, info: &SigInfo, orig_rax: i64, others: &[ThreadRegs]) -> bool {
     // SAFETY: prctl(PR_GET_DUMPABLE) takes no pointers.
     if unsafe { libc::prctl(libc::PR_GET_DUMPABLE) } <= 0 {
-        return;
+        return false;
     }
     let limit = core_limit();
     // binfmt->min_coredump: a limit below one page writes nothing.
     if limit < PAGE {
-        return;
+        return false;
     }
     let Some(pattern) = read_trimmed("/proc/sys/kernel/core_pattern") else {
-        return;
+        return false;
     };
     if pattern.is_empty() {
-        return;
+        return false;
     }
     if pattern[0] == b'|' {
         crate::diag::diag(&format!(
             "no core file written: core_pattern pipes cores to a program ({}), which cetbox does not run",
             String::from_utf8_lossy(&pattern)
         ));
-        return;
+        return false;
     }
     let uses_pid = read_trimmed("/proc/sys/kernel/core_uses_pid").is_some_and(|v| v != b"0");
     let comm = crate::syscalls::process::comm(t);
@@ -338,7 +340,7 @@ pub fn dump(t: &Thread, sig: i32, info: &SigInfo, orig_rax: i64, others: &[Threa
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
     else {
-        return;
+        return false;
     };
     let filter = read_trimmed("/proc/self/coredump_filter")
         .and_then(|v| u32::from_str_radix(std::str::from_utf8(&v).ok()?, 16).ok())
@@ -394,7 +396,7 @@ pub fn dump(t: &Thread, sig: i32, info: &SigInfo, orig_rax: i64, others: &[Threa
         list.push(notes::prstatus(r, sig, &ids));
         regsets(r, &mut list);
     }
-    let _ = elf::write(&mut f, &list, &segs, limit);
+    elf::write(&mut f, &list, &segs, limit).is_ok()
 }
 
 #[cfg(test)]

@@ -167,6 +167,16 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             w[1] = crate::signals::info::BUS_ADRERR as u32 as u64;
             w[2] = words[2];
             record(&w);
+        } else if sig == libc::SIGSEGV && cetbox_mem::recover_unmapped_fault(words[2]) {
+            // A guest access blocked on a userfaultfd missing page was woken after another
+            // guest thread unmapped the page: Linux's retried fault finds no VMA and raises
+            // SIGSEGV (SEGV_MAPERR) at the address; the access itself completed on a zero
+            // page, and the signal comes at the end of the interrupted instruction.
+            let mut w = [0u64; 16];
+            w[0] = libc::SIGSEGV as u64;
+            w[1] = crate::signals::info::SEGV_MAPERR as u32 as u64;
+            w[2] = words[2];
+            record(&w);
         } else {
             // A real fault in cetbox itself (guest faults never reach the host): chain to the
             // handler that was there before (Rust's stack-overflow report) or die of it.

@@ -44,6 +44,9 @@ pub fn handle(t: &mut Thread) {
         crate::debug::syscall_enter(t, nr);
     }
     crate::usermem::reset();
+    // Guest memory the handler reads or writes itself is the kernel's access (EFAULT where
+    // Linux's copy_to_user fails, see cetbox_mem's faultin).
+    let kernel = cetbox_mem::KernelAccess::enter();
     let row = table::get(nr);
     let res = match row.and_then(|s| s.run) {
         Some(f) => f(t, args),
@@ -51,6 +54,7 @@ pub fn handle(t: &mut Thread) {
     };
     // What the host wrote into bounce buffers reaches guest memory now, checked again.
     let res = crate::usermem::finish(t, res);
+    drop(kernel);
     ptrace::reload(t);
     // Calls that take memory away from other threads (munmap, mprotect, ...): those threads
     // must not keep using it once this call returns.

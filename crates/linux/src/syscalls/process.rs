@@ -289,29 +289,61 @@ pub(crate) fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
                 a[2] as u32 as u64,
                 HostPtr::of_mut(&mut r)
             )?;
-            return if n > 0 { Err(Errno::EFAULT) } else { Ok(n) };
+            if n > 0 {
+                crate::coredump::dumped::take_dumped(n as i32);
+                return Err(Errno::EFAULT);
+            }
+            return Ok(n);
         }
     };
-    host!(
+    let n = host!(
         SYS_wait4,
         a[0] as u32 as u64,
         status,
         a[2] as u32 as u64,
         ru
-    )
+    )?;
+    if n > 0 && crate::coredump::dumped::take_dumped(n as i32) && !status.is_null() {
+        // SAFETY: `status` is the checked 4-byte status buffer (or its bounce) the host just
+        // wrote; guest memory there is host memory that stays mapped read-write until this
+        // syscall returns (a bounce is copied out afterwards).
+        unsafe {
+            let p = status.as_ptr().cast::<i32>();
+            let st = p.read_unaligned();
+            // Killed by a signal (WIFSIGNALED): the core-dumped bit joins it.
+            if st & 0x7f != 0 && st & 0x7f != 0x7f {
+                p.write_unaligned(st | 0x80);
+            }
+        }
+    }
+    Ok(n)
 }
 
 pub(crate) fn sys_waitid(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let info = opt_buf(t, a[2], 128, Access::Write)?;
     let ru = opt_buf(t, a[4], RUSAGE, Access::Write)?;
-    host!(
+    let r = host!(
         SYS_waitid,
         a[0] as u32 as u64,
         a[1] as u32 as u64,
         info,
         a[3] as u32 as u64,
         ru
-    )
+    )?;
+    const CLD_KILLED: i32 = 2;
+    const CLD_DUMPED: i32 = 3;
+    if !info.is_null() && a[3] as u32 as i32 & libc::WNOWAIT == 0 {
+        // SAFETY: `info` is the checked 128-byte siginfo buffer (or its bounce) the host just
+        // filled; si_code is the int at offset 8, si_pid the one at offset 16.
+        unsafe {
+            let code = info.as_ptr().add(8).cast::<i32>();
+            let pid = info.as_ptr().add(16).cast::<i32>().read_unaligned();
+            if code.read_unaligned() == CLD_KILLED && crate::coredump::dumped::take_dumped(pid) {
+                code.write_unaligned(CLD_DUMPED);
+            }
+        }
+    }
+    Ok(r)
 }
 
 // ---------------------------------------------------------------- futex
@@ -344,14 +376,23 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     // A futex is identified by its guest address, so the host gets the address itself, not a
-    // bounce buffer; the host's atomic updates of a futex word (WAKE_OP, the PI operations)
-    // are the one host write into guest memory that cannot go through `usermem`.
+    // bounce buffer; the host's atomic updates of a futex word cannot go through `usermem`.
+    // Those that do not block (WAKE_OP, UNLOCK_PI, TRYLOCK_PI, CMP_REQUEUE_PI) run under the
+    // mapping lock below; LOCK_PI and WAIT_REQUEUE_PI, which sleep, are checked at entry only.
     let word = |addr: u64, acc: Access| -> Result<Arg, Errno> {
         Ok(crate::syscalls::fs::guest_range(t, addr, 4, acc)?.into())
     };
     let timeout =
         |addr: u64| -> Result<Arg, Errno> { Ok(opt_buf(t, addr, 16, Access::Read)?.into()) };
     let int = Arg::from;
+    // Commands that update a futex word on the host without blocking run under the mapping
+    // lock with that word checked writable (not a shadow stack, not read-only): a racing
+    // munmap + map_shadow_stack or mprotect cannot slip in between check and host write.
+    let locked_word = match cmd {
+        FUTEX_WAKE_OP | FUTEX_CMP_REQUEUE_PI => Some(uaddr2),
+        FUTEX_UNLOCK_PI | FUTEX_TRYLOCK_PI => Some(uaddr),
+        _ => None,
+    };
     let args: [Arg; 6] = match cmd {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => [
             word(uaddr, Access::Read)?,
@@ -432,7 +473,16 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
         FUTEX_FD => return Err(Errno::EINVAL),
         _ => return Err(Errno::ENOSYS),
     };
-    match crate::hostcall::call(SYS_futex, args) {
+    let res = match locked_word {
+        Some(w) => t
+            .mem()
+            .with_checked(w, 4, Access::Write, || {
+                crate::hostcall::call(SYS_futex, args)
+            })
+            .unwrap_or(Err(Errno::EFAULT)),
+        None => crate::hostcall::call(SYS_futex, args),
+    };
+    match res {
         // A host signal (recorded for the guest) interrupted the wait: answer with the code
         // Linux's futex would have, so signal delivery applies its restart rules.
         Err(Errno::EINTR) => Err(match cmd {

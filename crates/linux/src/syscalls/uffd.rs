@@ -12,10 +12,20 @@
 //! UFFD_USER_MODE_ONLY, as for the guest on Linux). The event's address is the guest address
 //! and its thread id (UFFD_FEATURE_THREAD_ID) the guest tid, since both are the host's.
 //!
-//! What cetbox checks: ranges a request names (registered, unregistered, filled, woken) must
-//! lie entirely in guest mappings, so a guest can never make cetbox's own memory fault; the
-//! copy source must be readable guest memory; each request's struct is checked for the bytes
-//! the kernel reads and writes. UFFD_FEATURE_SIGBUS is refused (EINVAL): it would send SIGBUS
+//! What cetbox checks: a register or unregister range needs a guest mapping in it and may
+//! have holes (the kernel's rule); the host registers only the guest mappings in it, so a
+//! guest can never make cetbox's own memory fault. Ranges to fill must lie entirely in guest
+//! mappings; a wake range is only validated, as the kernel does (nothing of cetbox's can wait
+//! on a guest descriptor). The copy source must be readable guest memory; each request's
+//! struct is checked for the bytes the kernel reads and writes.
+//!
+//! A page another guest thread unmaps while an access waits on it: Linux retries the fault
+//! after the wake-up and finds no mapping (SIGSEGV, or EFAULT in a syscall). cetbox leaves
+//! such pages inaccessible on the host (cetbox_mem's `unmap`), and its host fault handler
+//! turns the retried access into that SIGSEGV (delivered at the end of the interrupted
+//! instruction, which completed on a zero page). Accesses a syscall handler makes itself
+//! fault pages in as the kernel would (cetbox_mem's `faultin`): they block until resolved, or
+//! fail with EFAULT under UFFD_USER_MODE_ONLY. UFFD_FEATURE_SIGBUS is refused (EINVAL): it would send SIGBUS
 //! to cetbox itself rather than fault the guest access. UFFDIO_MOVE is refused too (it moves
 //! pages out of ranges cetbox tracks). Permissions: the host kernel decides, as for a native
 //! process of the same user (root, CAP_SYS_PTRACE, or vm.unprivileged_userfaultfd=1, or
@@ -30,6 +40,7 @@
 
 use super::fs::{buf, fd_arg, host};
 use crate::errno::{Errno, SysResult};
+use crate::hostcall::HostPtr;
 use crate::process::Thread;
 use cetbox_mem::{Access, PAGE_SIZE, USER_LIMIT};
 
@@ -76,20 +87,24 @@ fn guest_range(t: &Thread, start: u64, len: u64) -> bool {
     if len == 0 || end > USER_LIMIT {
         return false;
     }
-    let mut at = start;
+    let runs = guest_runs(t, start, end);
+    runs.len() == 1 && runs[0] == (start, end)
+}
+
+/// The parts of [start, end) inside guest mappings, adjacent mappings merged into one run.
+fn guest_runs(t: &Thread, start: u64, end: u64) -> Vec<(u64, u64)> {
+    let mut runs: Vec<(u64, u64)> = Vec::new();
     for v in t.mem().vmas() {
-        if v.end <= at {
+        if v.end <= start || v.start >= end {
             continue;
         }
-        if v.start > at {
-            return false;
-        }
-        at = v.end;
-        if at >= end {
-            return true;
+        let (s, e) = (v.start.max(start), v.end.min(end));
+        match runs.last_mut() {
+            Some(last) if last.1 == s => last.1 = e,
+            _ => runs.push((s, e)),
         }
     }
-    false
+    runs
 }
 
 /// The kernel's validate_range: page-aligned start and length, nothing past TASK_SIZE.
@@ -122,7 +137,7 @@ fn uffd_ioctl(t: &mut Thread, fd: i32, req: u32, arg: u64) -> SysResult {
                 return Err(Errno::EINVAL);
             }
         }
-        UFFDIO_REGISTER | UFFDIO_UNREGISTER | UFFDIO_WAKE => {
+        UFFDIO_REGISTER | UFFDIO_UNREGISTER => {
             let access = if req == UFFDIO_REGISTER {
                 Access::Write
             } else {
@@ -131,9 +146,15 @@ fn uffd_ioctl(t: &mut Thread, fd: i32, req: u32, arg: u64) -> SysResult {
             buf(t, arg, size, access)?;
             let (start, len) = (q(t, 0)?, q(t, 1)?);
             aligned(start, len)?;
-            if !guest_range(t, start, len) {
-                return Err(Errno::EINVAL);
-            }
+            return register(t, fd, req, arg, start, start + len);
+        }
+        UFFDIO_WAKE => {
+            // The kernel only validates the range (userfaultfd_wake): waking where no guest
+            // thread waits, or where nothing is mapped, does nothing and succeeds. Only guest
+            // ranges are ever registered, so no cetbox access can be waiting on this
+            // descriptor outside them.
+            buf(t, arg, size, Access::Read)?;
+            aligned(q(t, 0)?, q(t, 1)?)?;
         }
         UFFDIO_COPY => {
             buf(t, arg, size, Access::Write)?;
@@ -160,4 +181,60 @@ fn uffd_ioctl(t: &mut Thread, fd: i32, req: u32, arg: u64) -> SysResult {
     // `arg` was checked above for the access each request makes; the host reads the request
     // there and writes its results (`ioctls`, `copy`, `zeropage`, ...) into it directly.
     host!(libc::SYS_ioctl, fd as u64, req as u64, arg)
+}
+
+/// UFFDIO_REGISTER / UFFDIO_UNREGISTER of [start, end), as fs/userfaultfd.c
+/// (userfaultfd_register, userfaultfd_unregister) does it: the range needs at least one
+/// mapping in it (else EINVAL) and may have holes between mappings; every mapping in it must
+/// suit userfaultfd. The host registers each run of guest mappings separately, so the
+/// reservation and unmapped (scrubbed) memory in the holes, which are host mappings cetbox
+/// owns, are never registered. The `ioctls` the guest reads back are those every run allows
+/// (a run of hugetlb pages allows only the basic set, as the kernel reports for the range).
+/// If a later run is refused, the runs already registered are unregistered again, so the
+/// request changes nothing, as in the kernel (which checks every mapping before changing
+/// any); only a range partly registered to this descriptor before loses those parts then.
+fn register(t: &mut Thread, fd: i32, req: u32, arg: u64, start: u64, end: u64) -> SysResult {
+    let runs = guest_runs(t, start, end);
+    if runs.is_empty() {
+        return Err(Errno::EINVAL);
+    }
+    let hfd = fd_arg(fd as u64)? as u64;
+    // struct uffdio_register { range { start, len }, mode, ioctls } / struct uffdio_range.
+    let mode = if req == UFFDIO_REGISTER {
+        t.mem().read_u64(arg + 16).map_err(|_| Errno::EFAULT)?
+    } else {
+        0
+    };
+    let mut ioctls = u64::MAX;
+    let mut done: Vec<(u64, u64)> = Vec::new();
+    for &(s, e) in &runs {
+        let mut r = [s, e - s, mode, 0u64];
+        // `r` is our own struct of the size the request names (its ioctl number encodes 32
+        // or 16 bytes); [s, e) is guest memory.
+        let res = host!(libc::SYS_ioctl, hfd, req as u64, HostPtr::of_mut(&mut r));
+        if let Err(err) = res {
+            if req == UFFDIO_REGISTER {
+                for &(ds, de) in &done {
+                    let mut u = [ds, de - ds];
+                    let _ = host!(
+                        libc::SYS_ioctl,
+                        hfd,
+                        UFFDIO_UNREGISTER as u64,
+                        HostPtr::of_mut(&mut u)
+                    );
+                }
+                t.mem().uffd_registered(start, end, false);
+            }
+            return Err(err);
+        }
+        ioctls &= r[3];
+        done.push((s, e));
+        t.mem().uffd_registered(s, e, req == UFFDIO_REGISTER);
+    }
+    if req == UFFDIO_REGISTER {
+        t.mem()
+            .write_bytes(arg + 24, &ioctls.to_le_bytes())
+            .map_err(|_| Errno::EFAULT)?;
+    }
+    Ok(0)
 }

@@ -127,6 +127,7 @@ impl AddressSpace {
 
     /// Copies guest memory into `buf`.
     pub fn read_bytes(&self, addr: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        self.kernel_fault_in(addr, buf.len(), Access::Read)?;
         self.check(addr, buf.len() as u64, Access::Read)?;
         // SAFETY: checked readable; the host buffer is ours and does not overlap guest memory.
         unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), buf.len()) };
@@ -138,6 +139,12 @@ impl AddressSpace {
     /// a shadow stack there, between them (the kernel's own copy_to_user sees the page type at
     /// the moment of the write in the same way).
     pub fn write_bytes(&self, addr: u64, data: &[u8]) -> Result<(), Fault> {
+        // Missing pages are faulted in before the lock is taken (see `faultin`).
+        if in_kernel() {
+            self.kernel_fault_in(addr, data.len(), Access::Write)?;
+        } else if self.uffd_used.load(Ordering::Relaxed) {
+            touch_for_write(&self.pt, addr, data.len());
+        }
         let m = self.maps();
         self.check_in(&m, addr, data.len() as u64, Access::Write)?;
         // SAFETY: checked writable under the mapping lock, which every change of mappings or
@@ -147,13 +154,32 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Runs `f` with [addr, addr + len) checked for `access` under the mapping lock, so no
+    /// other guest thread can unmap or reprotect the range, or put a shadow stack there, until
+    /// `f` returns: for the host's own atomic updates of guest words (futex WAKE_OP, the
+    /// non-blocking PI operations), which must land only where the guest may write at that
+    /// moment, as the kernel's futex_atomic_op_inuser respects the page type. `f` must not
+    /// block: the host's futex word updates do not even block on a userfaultfd missing page
+    /// (kernel/futex: fault_in_user_writeable's fixup_user_fault without retry fails EFAULT).
+    pub fn with_checked<R>(
+        &self,
+        addr: u64,
+        len: u64,
+        access: Access,
+        f: impl FnOnce() -> R,
+    ) -> Result<R, Fault> {
+        let m = self.maps();
+        self.check_in(&m, addr, len, access)?;
+        Ok(f())
+    }
+
     /// Copies as much of `data` into guest memory at `addr` as the guest can write at this
     /// moment: page by page under the mapping lock, stopping at the first page that is not
     /// writable (unmapped, read-only, a shadow stack). Returns the number of bytes copied, as
     /// the kernel's copy_to_user reports a partial copy. This is how results of host calls
     /// that wrote into a bounce buffer reach the guest.
     pub fn copy_out(&self, addr: u64, data: &[u8]) -> usize {
-        let data = &data[..prefault(addr, data.len())];
+        let data = &data[..prefault(&self.pt, addr, data.len(), Prefault::Write)];
         let _m = self.maps();
         let mut done = 0usize;
         while done < data.len() {
@@ -239,6 +265,7 @@ impl AddressSpace {
             self.check(p, 1, Access::Read)?;
             let page_end = page_floor(p) + PAGE_SIZE;
             let n = ((page_end - p) as usize).min(max - out.len());
+            self.kernel_fault_in(p, n, Access::Read)?;
             // SAFETY: the whole page holding p is readable (permissions are per page).
             let chunk = unsafe { std::slice::from_raw_parts(p as *const u8, n) };
             if let Some(z) = chunk.iter().position(|&b| b == 0) {
@@ -276,44 +303,4 @@ impl AddressSpace {
         }
         Ok(n)
     }
-}
-
-/// Faults in, outside the mapping lock, the pages of [addr, addr + len) the host has not
-/// populated yet, as the write fault of Linux's copy_to_user would: a page of a
-/// guest's userfaultfd range then blocks until a guest thread resolves it (which may need the
-/// mapping lock, so `copy_out` must not hold it meanwhile), or fails under
-/// UFFD_USER_MODE_ONLY (kernel accesses get EFAULT). Returns how many bytes from `addr` may
-/// be copied: all of them, or up to the first page that could not be faulted in. One mincore
-/// call per copy finds the pages to fault in (usually none).
-fn prefault(addr: u64, len: usize) -> usize {
-    if len == 0 || addr.checked_add(len as u64).is_none_or(|e| e > USER_LIMIT) {
-        return len; // the locked scan refuses it
-    }
-    let first = page_floor(addr);
-    let pages = (page_ceil(addr + len as u64) - first) / PAGE_SIZE;
-    let mut resident = vec![0u8; pages as usize];
-    // SAFETY: mincore writes one byte per page of the range into `resident`, which has one per
-    // page; a range with unmapped pages fails with ENOMEM and then the locked scan decides.
-    let r = unsafe {
-        libc::mincore(
-            first as *mut libc::c_void,
-            (pages * PAGE_SIZE) as usize,
-            resident.as_mut_ptr(),
-        )
-    };
-    if r != 0 {
-        return len;
-    }
-    for (i, _) in resident.iter().enumerate().filter(|(_, r)| *r & 1 == 0) {
-        let pg = first + i as u64 * PAGE_SIZE;
-        // MADV_POPULATE_WRITE (Linux 5.14): the write fault copy_to_user would take, without
-        // the write itself (so nothing lands before the locked check).
-        // SAFETY: populating page tables of one page of our own address space changes no
-        // memory contents.
-        let w = unsafe { libc::madvise(pg as *mut libc::c_void, PAGE_SIZE as usize, 23) };
-        if w != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
-            return pg.saturating_sub(addr) as usize;
-        }
-    }
-    len
 }

@@ -393,27 +393,7 @@ impl AddressSpace {
 
     /// Removes [start, end) from the hole list, returning the pieces that were holes.
     fn cut_holes(m: &mut Maps, start: u64, end: u64) -> Vec<(u64, u64)> {
-        let mut keys: Vec<u64> = Vec::new();
-        if let Some((k, e)) = m.holes.range(..start).next_back() {
-            if *e > start {
-                keys.push(*k);
-            }
-        }
-        keys.extend(m.holes.range(start..end).map(|(k, _)| *k));
-        let mut cut = Vec::new();
-        for k in keys {
-            let Some(e) = m.holes.remove(&k) else {
-                continue;
-            };
-            if k < start {
-                m.holes.insert(k, start);
-            }
-            if e > end {
-                m.holes.insert(end, e);
-            }
-            cut.push((k.max(start), e.min(end)));
-        }
-        cut
+        cut_ranges(&mut m.holes, start, end)
     }
 
     /// Gives the host memory of holes in [start, end) back to the host, so a NOREPLACE
@@ -447,6 +427,22 @@ impl AddressSpace {
         } else {
             Self::release_holes(m, start, end);
             false
+        }
+    }
+
+    /// Records that the guest registered (`on`) or unregistered [start, end) with a
+    /// userfaultfd; only the parts inside guest mappings are kept.
+    pub fn uffd_registered(&self, start: u64, end: u64, on: bool) {
+        let mut m = self.maps();
+        cut_ranges(&mut m.uffd, start, end);
+        if on {
+            self.uffd_used.store(true, Ordering::Relaxed);
+            let keys = Self::overlapping(&m, start, end);
+            for k in keys {
+                let v = &m.vmas[&k];
+                let (s, e) = (v.start.max(start), v.end.min(end));
+                m.uffd.insert(s, e);
+            }
         }
     }
 
@@ -488,6 +484,20 @@ impl AddressSpace {
             self.pt.clear(s, e);
             host::scrub(s, e)
                 .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))?;
+            // Parts registered with a guest userfaultfd: another guest thread may be blocked
+            // in the host kernel on a missing page there. Linux retries such a fault after
+            // the wake-up and, the VMA being gone, raises SIGSEGV (SEGV_MAPERR) or fails the
+            // kernel's copy with EFAULT (fs/userfaultfd.c handle_userfault returns
+            // VM_FAULT_RETRY; arch/x86/mm/fault.c then finds no VMA). So these host pages
+            // become inaccessible, marked for the host fault handler
+            // (`pagetable::recover_unmapped_fault`), which turns a cetbox access that lands
+            // there into that guest signal, and a host syscall's copy fails with EFAULT.
+            for (us, ue) in cut_ranges(&mut m.uffd, s, e) {
+                // Marked first: the host fault handler must know the page once it faults.
+                self.pt.fill(us, ue, page::UNMAPPED_UFFD);
+                host::rereserve(us, ue)
+                    .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))?;
+            }
             Self::note_hole(m, s, e);
         }
         self.code_epoch.fetch_add(1, Ordering::Release);

@@ -8,11 +8,12 @@ mod placement;
 mod residency;
 mod typed;
 
+use crate::faultin::{in_kernel, prefault, touch_for_write, Prefault};
 use crate::host::{self, window_end, window_start, RESERVE_END, RESERVE_START};
 use crate::pagetable::{page, PageTable, PAGE_SIZE, USER_LIMIT};
 use crate::{page_ceil, page_floor, Access, Backing, Fault, FaultKind, Vma, VmaKind};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// Why a mapping request failed; the Linux personality turns it into an errno.
@@ -84,6 +85,11 @@ struct Maps {
     /// keeps (scrubbed, see `host::scrub`) so racing accesses of other guest threads stay
     /// harmless; start -> end. A later guest mapping there takes them back.
     holes: BTreeMap<u64, u64>,
+    /// Ranges registered with a guest userfaultfd (start -> end), kept by the Linux
+    /// personality (`uffd_registered`). A guest unmap there leaves the host pages
+    /// inaccessible instead of scrubbing them, so an access blocked on a missing page and
+    /// woken after the unmap faults as it would on Linux (see `unmap_locked`).
+    uffd: BTreeMap<u64, u64>,
 }
 
 pub struct AddressSpace {
@@ -92,6 +98,9 @@ pub struct AddressSpace {
     /// Bumped whenever guest code may have changed (a write to a CODE page, unmap, mprotect),
     /// so CPUs drop their decoded blocks.
     code_epoch: AtomicU64,
+    /// Whether the guest ever registered a userfaultfd range: only then can a guest page be
+    /// missing on the host in a way cetbox's own accesses must handle (see `faultin`).
+    uffd_used: AtomicBool,
 }
 
 /// The page-table entry for pages of a mapping with `prot`. Pages the guest cannot access at
@@ -191,8 +200,10 @@ impl AddressSpace {
                 vmas: BTreeMap::new(),
                 mmap_base: window.1,
                 holes: BTreeMap::new(),
+                uffd: BTreeMap::new(),
             }),
             code_epoch: AtomicU64::new(0),
+            uffd_used: AtomicBool::new(false),
         })
     }
 
@@ -239,4 +250,30 @@ impl AddressSpace {
             b => self.pt.fill(start, end, b),
         }
     }
+}
+
+/// Removes [start, end) from a set of disjoint ranges (start -> end), returning the pieces
+/// that were in it.
+fn cut_ranges(set: &mut BTreeMap<u64, u64>, start: u64, end: u64) -> Vec<(u64, u64)> {
+    let mut keys: Vec<u64> = Vec::new();
+    if let Some((k, e)) = set.range(..start).next_back() {
+        if *e > start {
+            keys.push(*k);
+        }
+    }
+    keys.extend(set.range(start..end).map(|(k, _)| *k));
+    let mut cut = Vec::new();
+    for k in keys {
+        let Some(e) = set.remove(&k) else {
+            continue;
+        };
+        if k < start {
+            set.insert(k, start);
+        }
+        if e > end {
+            set.insert(end, e);
+        }
+        cut.push((k.max(start), e.min(end)));
+    }
+    cut
 }

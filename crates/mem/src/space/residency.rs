@@ -1,5 +1,6 @@
-//! What the host knows of guest pages (msync, mincore) and which of them hold decoded code
-//! (the CODE bit and the code epoch engines compare before running decoded code).
+//! What the host knows of guest pages (msync, mincore; faulting in pages a guest
+//! userfaultfd may hold back, see `faultin`) and which of them hold decoded code (the CODE
+//! bit and the code epoch engines compare before running decoded code).
 
 use super::*;
 
@@ -15,6 +16,50 @@ impl AddressSpace {
     pub fn residency(&self, addr: u64, len: u64, out: &mut [u8]) -> Result<(), MapError> {
         host::mincore(addr, page_ceil(len), out)
             .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))
+    }
+
+    /// For an access a syscall handler makes (see `faultin`): faults the untouched pages of
+    /// the range in as the kernel's own access would, failing (EFAULT for the syscall) where
+    /// it would, instead of letting cetbox's access block as a user-mode fault.
+    #[inline]
+    pub(super) fn kernel_fault_in(
+        &self,
+        addr: u64,
+        len: usize,
+        access: Access,
+    ) -> Result<(), Fault> {
+        // The POPULATED bit cannot tell: a check of a buffer handed to a host syscall sets it
+        // without the host page being there. So the host is asked (one mincore).
+        if !self.uffd_used.load(Ordering::Relaxed) || !in_kernel() || access == Access::Fetch {
+            return Ok(());
+        }
+        let kind = if access.is_write() {
+            Prefault::Write
+        } else {
+            Prefault::Read
+        };
+        let ok = prefault(&self.pt, addr, len, kind);
+        if ok < len {
+            return Err(Fault {
+                addr: addr + ok as u64,
+                access,
+                kind: FaultKind::NotMapped,
+                present: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the guest ever registered a userfaultfd range (only then can a guest page be
+    /// missing on the host in a way that blocks or fails an access).
+    pub fn uffd_in_use(&self) -> bool {
+        self.uffd_used.load(Ordering::Relaxed)
+    }
+
+    /// Faults in the host pages of [addr, addr + len) as a kernel write (copy_to_user) would,
+    /// outside the mapping lock; returns how many bytes from `addr` could be (see `prefault`).
+    pub fn fault_in_for_write(&self, addr: u64, len: usize) -> usize {
+        prefault(&self.pt, addr, len, Prefault::Write)
     }
 
     /// The current code epoch; a change means decoded blocks may be stale.

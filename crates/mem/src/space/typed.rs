@@ -8,6 +8,11 @@ impl AddressSpace {
     /// entry allows it outright (a write also needs the page free of decoded code).
     #[inline(always)]
     fn fast_ok<const N: u64>(&self, addr: u64, access: Access) -> bool {
+        // A syscall handler's accesses take the slow path once userfaultfd is in use, where
+        // missing pages are faulted in as the kernel's access would (`kernel_fault_in`).
+        if self.uffd_used.load(Ordering::Relaxed) && in_kernel() {
+            return false;
+        }
         if addr & (PAGE_SIZE - 1) > PAGE_SIZE - N {
             return false;
         }
@@ -39,6 +44,7 @@ impl AddressSpace {
         if self.fast_ok::<N>(addr, access) {
             return Ok(());
         }
+        self.kernel_fault_in(addr, N as usize, access)?;
         self.check(addr, N, access)
     }
 
@@ -46,6 +52,7 @@ impl AddressSpace {
     #[cold]
     #[inline(never)]
     fn read_slow<const N: u64>(&self, addr: u64) -> Result<u64, Fault> {
+        self.kernel_fault_in(addr, N as usize, Access::Read)?;
         self.check(addr, N, Access::Read)?;
         // SAFETY: checked readable above.
         Ok(unsafe {
@@ -63,6 +70,7 @@ impl AddressSpace {
     #[cold]
     #[inline(never)]
     fn write_slow<const N: u64>(&self, addr: u64, v: u64) -> Result<(), Fault> {
+        self.kernel_fault_in(addr, N as usize, Access::Write)?;
         self.check(addr, N, Access::Write)?;
         // SAFETY: checked writable above.
         unsafe {

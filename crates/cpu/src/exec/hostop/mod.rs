@@ -80,7 +80,8 @@ pub fn lookup(code: Code) -> Option<Handler> {
     Some(exec)
 }
 
-/// SSSE3's MMX-register forms (PSHUFB mm, PALIGNR mm, ...): their state is in the x87 unit.
+/// SSSE3's MMX-register forms (PSHUFB mm, PALIGNR mm, ...): their state is in the x87 unit;
+/// they are executed in Rust (`sse::ssse3_mmx`).
 fn uses_mmx(code: Code) -> bool {
     let s = format!("{code:?}");
     s.contains("_mm_") || s.ends_with("_mm") || s.contains("_mmm64")
@@ -88,7 +89,7 @@ fn uses_mmx(code: Code) -> bool {
 
 /// #UD for a form above the configured level, naming the instruction and its level. For
 /// TZCNT and LZCNT, whose encodings an older CPU executes as REP BSF/BSR, None: run them so.
-fn above_level(cpu: &Cpu, i: &Instruction) -> Option<Exception> {
+pub(crate) fn above_level(cpu: &Cpu, i: &Instruction) -> Option<Exception> {
     let need = level_needed(i.cpuid_features()).unwrap_or(CpuLevel::V3);
     if need <= cpu.config.level {
         return None;

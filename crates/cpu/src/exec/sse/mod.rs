@@ -20,6 +20,7 @@ mod int;
 mod mmx;
 mod moves;
 mod shuffle;
+mod ssse3_mmx;
 
 pub fn lookup(code: Code) -> Option<Handler> {
     moves::lookup(code)
@@ -28,6 +29,7 @@ pub fn lookup(code: Code) -> Option<Handler> {
         .or_else(|| float::lookup(code))
         .or_else(|| convert::lookup(code))
         .or_else(|| mmx::lookup(code))
+        .or_else(|| ssse3_mmx::lookup(code))
 }
 
 pub(crate) fn ud() -> Exception {

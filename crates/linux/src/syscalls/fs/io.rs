@@ -121,7 +121,7 @@ pub(crate) fn sys_read(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if let Some(r) = proc_mem(t, fd, a[1], a[2], None, false) {
         return r;
     }
-    let (p, n) = io_prefix(t, a[1], a[2], Access::Write)?;
+    let (p, n) = super::io_prefix_from(t, fd, a[1], a[2])?;
     host!(SYS_read, fd as u64, p, n)
 }
 

@@ -93,6 +93,11 @@ fn encoded(req: u32) -> Option<Arg> {
 
 const SIOCGIFCONF: u32 = 0x8912;
 
+/// How much of the guest memory behind an ioctl argument of unknown size the host sees: one
+/// page, the size limit the _IOC encoding itself allows being 16 KiB - 1 (IOCSIZE_MASK); a
+/// legacy request reading beyond it (or following pointers inside it) sees the window's end.
+const UNKNOWN_WINDOW: u64 = 4096;
+
 /// Linux never maps below this address (vm.mmap_min_addr), so such arguments are integers.
 const MMAP_MIN_ADDR: u64 = 0x10000;
 
@@ -140,12 +145,16 @@ pub(crate) fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
             return Ok(r);
         }
         None => {
-            // An unknown request: its argument reaches the host as it is (an integer, or a
-            // pointer whose first byte is readable guest memory). What the driver does with
-            // it is unknown, so this is the one path where the host may use a guest address
-            // cetbox did not check for the whole access.
-            if arg >= MMAP_MIN_ADDR && t.mem().check(arg, 1, Access::Read).is_err() {
-                return Err(Errno::EFAULT);
+            if arg >= MMAP_MIN_ADDR {
+                if t.mem().check(arg, 1, Access::Read).is_err() {
+                    return Err(Errno::EFAULT);
+                }
+                // A request that does not encode its argument's size: the host gets a window
+                // onto the readable guest bytes from `arg` (up to UNKNOWN_WINDOW), never the
+                // guest pointer, so whatever it writes reaches guest memory only through the
+                // checked copy-out (a shadow-stack or read-only page: EFAULT, unchanged).
+                let n = super::valid_prefix(t, arg, UNKNOWN_WINDOW, Access::Read);
+                host_arg = crate::usermem::window_out(arg, n)?.into();
             }
         }
     }

@@ -239,6 +239,50 @@ pub fn io_prefix(
     Ok((HostPtr::checked(addr as *mut u8), n))
 }
 
+/// [`io_prefix`] for a call that reads from `fd` into guest memory and consumes what it reads
+/// (read, recv). Through a bounce buffer the host consumes the data before cetbox copies it
+/// to the guest; if the copy then failed, the data would be lost, where Linux faults inside
+/// its copy and leaves what it did not copy unread (a pipe read that copies nothing returns
+/// EFAULT and the data stays in the pipe). So when `fd` has data already, the destination is
+/// faulted in first, as the kernel's copy would fault it (a userfaultfd missing page blocks
+/// here until resolved): the count is cut to the pages that could be faulted in, and EFAULT
+/// comes before anything is consumed if none could. What stays lossy: the destination
+/// unmapped by another thread between this and the copy-out (during a blocking wait for data,
+/// or in the instant after the fault-in). Only a userfaultfd makes a page fail to fault in
+/// while the page table allows it, so processes without one skip this (no extra syscalls).
+pub fn io_prefix_from(
+    t: &Thread,
+    fd: i32,
+    addr: u64,
+    len: u64,
+) -> Result<(HostPtr<'static>, u64), Errno> {
+    let n = io_len(t, addr, len, Access::Write)?;
+    if n == 0 || !crate::usermem::needed() {
+        return Ok((HostPtr::checked(addr as *mut u8), n));
+    }
+    if !t.mem().uffd_in_use() {
+        return Ok((crate::usermem::data_out(addr, n)?, n));
+    }
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // One pollfd of our own, no timeout: is there data to consume already?
+    let ready = host!(libc::SYS_poll, HostPtr::of_mut(&mut pfd), 1u64, 0u64) == Ok(1)
+        && pfd.revents & libc::POLLIN != 0;
+    let n = if ready {
+        let ok = t.mem().fault_in_for_write(addr, n as usize) as u64;
+        if ok == 0 {
+            return Err(Errno::EFAULT);
+        }
+        ok
+    } else {
+        n
+    };
+    Ok((crate::usermem::data_out(addr, n)?, n))
+}
+
 /// Reads a guest path (EFAULT, ENAMETOOLONG as Linux's getname).
 pub fn path_arg(t: &Thread, addr: u64) -> Result<CString, Errno> {
     if !access_ok(addr, 1) {

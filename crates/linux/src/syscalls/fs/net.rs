@@ -145,7 +145,7 @@ pub(crate) fn sys_sendto(t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// Like sendto, the count is clamped to MAX_RW_COUNT before `access_ok` (Linux's import_ubuf).
 pub(crate) fn sys_recvfrom(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    let (p, n) = super::io_prefix(t, a[1], a[2].min(super::MAX_RW_COUNT), Access::Write)?;
+    let (p, n) = super::io_prefix_from(t, fd, a[1], a[2].min(super::MAX_RW_COUNT))?;
     let flags = a[3] as u32 as u64;
     addr_out(t, a[4], a[5], |sa, lp| {
         host!(SYS_recvfrom, fd as u64, p, n, flags, sa, lp)
