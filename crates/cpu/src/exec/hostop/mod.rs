@@ -17,7 +17,7 @@ mod maskmov;
 pub mod thunk;
 mod vsib;
 
-use super::sse::float::{host_csr, settle};
+use super::sse::float::{host_csr, settle, vex_unmasked};
 use super::Handler;
 use crate::exception::Result;
 use crate::fpstate::MXCSR_MASK;
@@ -409,6 +409,9 @@ fn run_prepared(cpu: &mut Cpu, i: &Instruction, p: &Prepared) -> Result<()> {
         if !ran {
             return Err(unsupported());
         }
+        // Lanes that overflow or underflow with OE or UE unmasked report what the host's
+        // unmasked run would (sse::float::vex_unmasked); the thunk ran with all masked.
+        let raised = vex_unmasked(cpu, i, &ctx.buf[..size]).unwrap_or(raised);
         settle(cpu, raised)?;
     } else if !ran {
         return Err(unsupported());

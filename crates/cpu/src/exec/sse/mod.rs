@@ -20,6 +20,7 @@ mod int;
 mod mmx;
 mod moves;
 mod shuffle;
+mod unbounded;
 
 pub fn lookup(code: Code) -> Option<Handler> {
     moves::lookup(code)
