@@ -235,21 +235,28 @@ pub fn register_main(t: &Thread) {
     LIVE.store(1, Ordering::SeqCst);
 }
 
-/// In a child made by fork: the child process has only the thread that forked. Uses
-/// try_lock: another parent thread may have held the registry lock at the fork (it does so
-/// only for a few instructions); the child then keeps a stale list, which only delays its
-/// "last thread" test to exit_group.
-pub fn after_fork_child(t: &Thread) {
+/// The thread registry, held by the forking thread across fork (crates/linux/src/fork.rs):
+/// a child made while another thread held the lock could never take it again (the holder
+/// does not exist in the child), and the child's first thread creation, shootdown or exit
+/// would hang.
+pub struct ForkGuard(MutexGuard<'static, Option<Registry>>);
+
+/// Takes the registry lock for a fork (see `ForkGuard`); the parent drops it after the fork.
+pub fn lock_for_fork() -> ForkGuard {
+    ForkGuard(registry())
+}
+
+/// In a child made by fork: the child process has only the thread that forked, and the
+/// registry (locked by this thread across the fork) lists only it.
+pub fn after_fork_child(t: &Thread, mut g: ForkGuard) {
     EXITING.store(false, Ordering::SeqCst);
     let s = shared_of(t);
     set_me(&s);
-    if let Ok(mut g) = REGISTRY.try_lock() {
-        let r = g.get_or_insert_with(Registry::default);
-        *r = Registry::default();
-        r.live = 1;
-        r.by_tid.insert(t.tid, s);
-        LIVE.store(1, Ordering::SeqCst);
-    }
+    let r = g.0.get_or_insert_with(Registry::default);
+    *r = Registry::default();
+    r.live = 1;
+    r.by_tid.insert(t.tid, s);
+    LIVE.store(1, Ordering::SeqCst);
 }
 
 /// Whether the process may have more than one guest thread (counted from the moment clone
