@@ -707,3 +707,27 @@ fn child_main(
     let how = crate::run::run_thread(&mut t);
     finish_thread(&mut t, how);
 }
+
+#[cfg(test)]
+mod tests {
+    /// The tid `spawn` reads from a new thread's CPU-time clock is the one the thread itself
+    /// gets from gettid (on a C library that encodes it otherwise `host_tid` must say None,
+    /// which this host's glibc does not).
+    #[test]
+    fn host_tid_is_the_new_threads_gettid() {
+        for _ in 0..20 {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+            let h = std::thread::spawn(move || {
+                tx.send(super::gettid()).expect("send");
+                // Alive until the parent has read its tid.
+                let _ = go_rx.recv();
+            });
+            let known = super::host_tid(&h);
+            let real = rx.recv().expect("tid");
+            assert_eq!(known, Some(real));
+            drop(go_tx);
+            h.join().expect("join");
+        }
+    }
+}
