@@ -142,6 +142,7 @@ pub fn fork_process_ex(
     let guest_mask = crate::signals::host::host_mask();
     crate::signals::host::set_host_mask(!0);
     crate::coredump::dumped::before_fork();
+    let registry = crate::thread::lock_for_fork();
     let pid = if host_flags == libc::SIGCHLD as u64 {
         // glibc's fork runs its atfork handlers (malloc's locks above all), which keeps cetbox's
         // own runtime usable in the child even when other host threads exist.
@@ -154,6 +155,7 @@ pub fn fork_process_ex(
     };
     if pid < 0 {
         let e = Errno::last();
+        drop(registry);
         crate::signals::host::set_host_mask(guest_mask);
         for p in pipe {
             if p >= 0 {
@@ -187,7 +189,7 @@ pub fn fork_process_ex(
         t.signals.saved_mask = None;
         crate::signals::host::after_fork(t);
         crate::signals::host::set_host_mask(guest_mask);
-        crate::thread::after_fork_child(t);
+        crate::thread::after_fork_child(t, registry);
         crate::debug::forked_child();
         t.robust_list = (0, 0);
         t.clear_child_tid = if flags & CLONE_CHILD_CLEARTID != 0 {
@@ -214,6 +216,7 @@ pub fn fork_process_ex(
     }
 
     // ---------------- the parent
+    drop(registry);
     crate::signals::host::set_host_mask(guest_mask);
     if flags & CLONE_PARENT_SETTID != 0 {
         let _ = t.mem().write_u32(ptid, pid as u32);

@@ -235,21 +235,28 @@ pub fn register_main(t: &Thread) {
     LIVE.store(1, Ordering::SeqCst);
 }
 
-/// In a child made by fork: the child process has only the thread that forked. Uses
-/// try_lock: another parent thread may have held the registry lock at the fork (it does so
-/// only for a few instructions); the child then keeps a stale list, which only delays its
-/// "last thread" test to exit_group.
-pub fn after_fork_child(t: &Thread) {
+/// The thread registry, held by the forking thread across fork (crates/linux/src/fork.rs):
+/// a child made while another thread held the lock could never take it again (the holder
+/// does not exist in the child), and the child's first thread creation, shootdown or exit
+/// would hang.
+pub struct ForkGuard(MutexGuard<'static, Option<Registry>>);
+
+/// Takes the registry lock for a fork (see `ForkGuard`); the parent drops it after the fork.
+pub fn lock_for_fork() -> ForkGuard {
+    ForkGuard(registry())
+}
+
+/// In a child made by fork: the child process has only the thread that forked, and the
+/// registry (locked by this thread across the fork) lists only it.
+pub fn after_fork_child(t: &Thread, mut g: ForkGuard) {
     EXITING.store(false, Ordering::SeqCst);
     let s = shared_of(t);
     set_me(&s);
-    if let Ok(mut g) = REGISTRY.try_lock() {
-        let r = g.get_or_insert_with(Registry::default);
-        *r = Registry::default();
-        r.live = 1;
-        r.by_tid.insert(t.tid, s);
-        LIVE.store(1, Ordering::SeqCst);
-    }
+    let r = g.0.get_or_insert_with(Registry::default);
+    *r = Registry::default();
+    r.live = 1;
+    r.by_tid.insert(t.tid, s);
+    LIVE.store(1, Ordering::SeqCst);
 }
 
 /// Whether the process may have more than one guest thread (counted from the moment clone
@@ -536,29 +543,60 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let req = *r;
     let handoff = Handoff(child);
+    let parent_settid = Arc::new(std::sync::Once::new());
+    let child_settid = parent_settid.clone();
+    // The host thread starts with every signal blocked: one sent to the new tid before the
+    // child has registered for host signals stays pending in the host kernel (`child_main`
+    // registers, then sets the guest's mask) instead of being taken for a process signal.
+    let mask = signals::host::host_mask();
+    signals::host::set_host_mask(!0);
     let spawned = std::thread::Builder::new()
         .stack_size(HOST_STACK)
         .spawn(move || {
             let child = handoff.into_inner();
-            child_main(child, req, comm, tx);
+            child_main(child, req, comm, tx, &child_settid);
             drop(done_tx);
         });
-    if spawned.is_err() {
-        with_registry(|reg| {
-            reg.live = reg.live.saturating_sub(1);
-            LIVE.store(reg.live, Ordering::SeqCst);
-        });
-        // The Thread went with the closure that never ran; its shadow stack is still mapped.
-        if new_shstk.2 && new_shstk.0 != 0 && new_shstk.0 != t.shstk.base {
-            let _ = t.mem().unmap(new_shstk.0, new_shstk.1);
+    signals::host::set_host_mask(mask);
+    let handle = match spawned {
+        Ok(h) => h,
+        Err(_) => {
+            with_registry(|reg| {
+                reg.live = reg.live.saturating_sub(1);
+                LIVE.store(reg.live, Ordering::SeqCst);
+            });
+            // The Thread went with the closure that never ran; its shadow stack is still
+            // mapped.
+            if new_shstk.2 && new_shstk.0 != 0 && new_shstk.0 != t.shstk.base {
+                let _ = t.mem().unmap(new_shstk.0, new_shstk.1);
+            }
+            return Err(Errno::EAGAIN);
         }
-        return Err(Errno::EAGAIN);
-    }
-    let tid = match rx.recv() {
-        Ok(Ok(tid)) => tid,
-        Ok(Err(e)) => return Err(e),
-        Err(_) => return Err(Errno::EAGAIN),
     };
+    // The child's tid without waiting for it to be scheduled (with other threads computing,
+    // that wait is a host scheduling round per thread created). Only a child that must
+    // unshare its fd table or fs context may still fail, and is waited for.
+    let known = if child_unshares(r.flags) {
+        None
+    } else {
+        host_tid(&handle)
+    };
+    drop(handle);
+    let tid = match known {
+        Some(tid) => tid,
+        None => match rx.recv() {
+            Ok(Ok(tid)) => tid,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(Errno::EAGAIN),
+        },
+    };
+    // Linux writes parent_tid before clone returns and before the child runs; whichever of
+    // the two host threads gets here first writes it, once.
+    if r.flags & CLONE_PARENT_SETTID != 0 {
+        parent_settid.call_once(|| {
+            let _ = t.mem().write_u32(r.parent_tid, tid as u32);
+        });
+    }
     if r.flags & CLONE_PIDFD != 0 {
         // PIDFD_THREAD (O_EXCL): a pidfd for this very thread.
         // SAFETY: integer arguments only.
@@ -574,6 +612,39 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
     Ok(tid as u64)
 }
 
+/// Whether a clone with `flags` gives the child its own fd table or fs context, which the
+/// child makes with unshare (and which can fail).
+fn child_unshares(flags: u64) -> bool {
+    flags & (CLONE_FILES | CLONE_FS) != CLONE_FILES | CLONE_FS
+}
+
+/// The host tid of a thread just started by `std::thread`, without waiting for it to run:
+/// the C library's pthread_create has it before returning (glibc's create_thread passes
+/// CLONE_PARENT_SETTID), and pthread_getcpuclockid(3) encodes it in the thread's CPU-time
+/// clock, which Linux defines as `(~tid << 3) | CPUCLOCK_PERTHREAD_MASK | CPUCLOCK_SCHED`
+/// (include/linux/posix-timers_types.h, MAKE_THREAD_CPUCLOCK). The encoding is checked once
+/// on the calling thread against gettid; None if the C library encodes it otherwise.
+fn host_tid<T>(h: &std::thread::JoinHandle<T>) -> Option<i32> {
+    use std::os::unix::thread::JoinHandleExt;
+    use std::sync::OnceLock;
+    fn decode(p: libc::pthread_t) -> Option<i32> {
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: `p` names a thread that has not been joined or detached yet (its handle is
+        // alive), and `clock` is a valid clockid_t to fill.
+        if unsafe { libc::pthread_getcpuclockid(p, &mut clock) } != 0 || clock & 7 != 6 {
+            return None;
+        }
+        Some(!(clock >> 3))
+    }
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    // SAFETY: pthread_self has no preconditions.
+    let works = *WORKS.get_or_init(|| decode(unsafe { libc::pthread_self() }) == Some(gettid()));
+    if !works {
+        return None;
+    }
+    decode(h.as_pthread_t()).filter(|&tid| tid > 0)
+}
+
 fn gettid() -> i32 {
     // SAFETY: gettid has no preconditions.
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
@@ -586,6 +657,7 @@ fn child_main(
     r: CloneRequest,
     comm: [u8; 16],
     tx: mpsc::Sender<Result<i32, Errno>>,
+    parent_settid: &std::sync::Once,
 ) {
     let tid = gettid();
     t.tid = tid;
@@ -610,9 +682,11 @@ fn child_main(
         let _ = tx.send(Err(Errno(e)));
         return;
     }
+    // Registered for host signals before they are unblocked (the thread started with all of
+    // them blocked, see `spawn`).
+    signals::host::register_thread(&mut t);
     let mask = t.signals.mask;
     signals::deliver::set_mask(&mut t, mask);
-    signals::host::register_thread(&mut t);
     let s = shared_of(&t);
     set_me(&s);
     with_registry(|reg| {
@@ -622,13 +696,40 @@ fn child_main(
     // Linux writes parent_tid before the child first runs and child_tid in the child before
     // it returns to user mode; failures are ignored.
     if r.flags & CLONE_PARENT_SETTID != 0 {
-        let _ = t.mem().write_u32(r.parent_tid, tid as u32);
+        parent_settid.call_once(|| {
+            let _ = t.mem().write_u32(r.parent_tid, tid as u32);
+        });
     }
     if r.flags & CLONE_CHILD_SETTID != 0 {
         let _ = t.mem().write_u32(r.child_tid, tid as u32);
     }
+    // The parent may not be listening (it knew the tid without waiting).
     let _ = tx.send(Ok(tid));
     drop(tx);
     let how = crate::run::run_thread(&mut t);
     finish_thread(&mut t, how);
+}
+
+#[cfg(test)]
+mod tests {
+    /// The tid `spawn` reads from a new thread's CPU-time clock is the one the thread itself
+    /// gets from gettid (on a C library that encodes it otherwise `host_tid` must say None,
+    /// which this host's glibc does not).
+    #[test]
+    fn host_tid_is_the_new_threads_gettid() {
+        for _ in 0..20 {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+            let h = std::thread::spawn(move || {
+                tx.send(super::gettid()).expect("send");
+                // Alive until the parent has read its tid.
+                let _ = go_rx.recv();
+            });
+            let known = super::host_tid(&h);
+            let real = rx.recv().expect("tid");
+            assert_eq!(known, Some(real));
+            drop(go_tx);
+            h.join().expect("join");
+        }
+    }
 }

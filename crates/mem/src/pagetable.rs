@@ -227,18 +227,30 @@ impl PageTable {
 
     /// Applies `f` to every entry of pages [start, end); returns the OR of the bits it
     /// changed. Unchanged entries are not written (a write would make the host back a table
-    /// page that only ever held zeros).
+    /// page that only ever held zeros). Each entry changes atomically (compare and swap):
+    /// other threads set and clear single bits of the same entries at any time (`set_bits`,
+    /// `clear_bits`), and callers that do not hold the mapping lock (madvise) may race with
+    /// an unmap or mprotect; a plain load and store would lose their changes or bring a
+    /// cleared entry back.
     pub fn update(&self, start: u64, end: u64, f: impl Fn(u8) -> u8) -> u8 {
         let (s, e) = self.range(start, end);
         let mut changed = 0;
         for i in s..e {
             // SAFETY: `range` clamps indices to the reservation.
             let cell = unsafe { &*self.base.add(i) };
-            let old = cell.load(Ordering::Relaxed);
-            let new = f(old);
-            if new != old {
-                cell.store(new, Ordering::Relaxed);
-                changed |= old ^ new;
+            let mut old = cell.load(Ordering::Relaxed);
+            loop {
+                let new = f(old);
+                if new == old {
+                    break;
+                }
+                match cell.compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => {
+                        changed |= old ^ new;
+                        break;
+                    }
+                    Err(now) => old = now,
+                }
             }
         }
         changed

@@ -2006,10 +2006,10 @@ fn cx8_equal(rng: &mut Rng, c: &mut Case, ctx: &Ctx) {
 }
 
 /// CMPXCHG8B, MOVNTI, and MMX (registers alias the x87 stack: tags and TOP change).
-/// SSE arithmetic with random MXCSR exceptions unmasked, so #XM (SIGFPE with its si_code) is
-/// compared too. Not yet part of `all()`: the emulator still differs from the host in a few
-/// cases in 1000 (e.g. MULSS underflow with UM and PM unmasked: the host sets UE only, the
-/// emulator UE and PE); `differential::sse_unmasked_exceptions` runs them, ignored until fixed.
+/// SSE and AVX arithmetic with random MXCSR exceptions unmasked, so #XM (SIGFPE with its
+/// si_code) and the flags it leaves are compared too: the legacy forms and, for the operations
+/// that can overflow or underflow, the conversions to single precision and the VEX forms
+/// (128- and 256-bit, the upper lanes holding float edge values as well).
 pub fn unmasked_sse() -> Vec<Form> {
     let kinds: [(&[u8], Lane); 4] = [
         (&[], Lane::F32),
@@ -2027,7 +2027,43 @@ pub fn unmasked_sse() -> Vec<Form> {
             );
         }
     }
+    // CVTPD2PS and CVTSD2SS round doubles to single precision.
+    for p in [0x66u8, 0xf2] {
+        v.push(
+            Form::new(modrm(&[p], false, false, &[0x0f, 0x5a], 1, Rm::R(2), &[]))
+                .xmm(&[1, 2], Lane::F64)
+                .unmasked(),
+        );
+    }
+    // VADD/VSUB/VMUL/VDIV: VEX.128 and VEX.256 packed, scalar (two-byte VEX: R̄=1, vvvv̄ for
+    // xmm1, L, pp), xmm1 = xmm1 op xmm2.
+    for o in [0x58u8, 0x5c, 0x59, 0x5e] {
+        for (pp, lane, scalar) in [
+            (0u8, Lane::F32, false),
+            (1, Lane::F64, false),
+            (2, Lane::F32, true),
+            (3, Lane::F64, true),
+        ] {
+            for l in if scalar { 0..1 } else { 0..2u8 } {
+                let vex = 0x80 | (0xe << 3) | (l << 2) | pp;
+                v.push(
+                    Form::new(vec![0xc5, vex, o, 0xca])
+                        .xmm(&[1, 2], lane)
+                        .fix(Fix::Custom(float_upper_halves))
+                        .unmasked(),
+                );
+            }
+        }
+    }
     v
+}
+
+/// YMM1 and YMM2 upper halves taken from the float edge values the generator put in XMM1 and
+/// XMM2 (in either order), so 256-bit forms see them in every lane.
+fn float_upper_halves(rng: &mut Rng, c: &mut Case, _: &Ctx) {
+    for r in [1usize, 2] {
+        c.input.ymm_hi[r] = c.input.xmm(rng.gen_range(1..3));
+    }
 }
 
 /// Accesses that fault on every host: the first page (never mapped) and the kernel half of

@@ -296,8 +296,24 @@ impl AddressSpace {
             }
             let page_end = page_floor(p) + PAGE_SIZE;
             let k = ((page_end - p) as usize).min(buf.len() - n);
-            // SAFETY: the page is executable guest memory, hence mapped readable on the host.
+            // SAFETY: the page is executable guest memory, hence mapped readable on the host
+            // (and an unmap racing with the copy leaves zero pages there, never a hole).
             unsafe { std::ptr::copy_nonoverlapping(p as *const u8, buf[n..].as_mut_ptr(), k) };
+            // The page may have been unmapped by another thread between the check and the
+            // copy: an unmap clears the entry first and only then replaces the memory with
+            // zero pages (`unmap_locked`), so if the entry still allows the fetch after the
+            // copy, the copy read the old bytes. Otherwise the bytes may be those zeros, which
+            // decode as instructions the guest never had (`add %al,(%rax)`, faulting at an
+            // address that has nothing to do with the unmapped page): the fetch faults here as
+            // it would have after the unmap.
+            std::sync::atomic::fence(Ordering::SeqCst);
+            let now = self.pt.get(p);
+            if !Self::allowed(now, Access::Fetch) {
+                if n == 0 {
+                    return Err(self.fault(p, now, Access::Fetch));
+                }
+                break;
+            }
             n += k;
             p = page_end;
         }

@@ -470,8 +470,14 @@ impl AddressSpace {
             // Nothing was there: nothing taken away, no code to drop.
             return Ok(());
         }
+        // Whether any page removed was accessible: pages of PROT_NONE mappings have no
+        // page-table entry (see `prot_bits`), so no other thread can have an access to them in
+        // flight or decoded code from them, and removing only those takes nothing away (glibc
+        // trims every new thread's malloc arena that way, from a PROT_NONE reservation).
+        let mut takes = false;
         for k in keys {
             let v = m.vmas.remove(&k).expect("key from the map");
+            takes |= prot_bits(v.prot, v.kind) != 0;
             if v.start < start {
                 m.vmas.insert(v.start, v.slice(v.start, start));
             }
@@ -500,7 +506,9 @@ impl AddressSpace {
             }
             Self::note_hole(m, s, e);
         }
-        self.code_epoch.fetch_add(1, Ordering::Release);
+        if takes {
+            self.code_epoch.fetch_add(1, Ordering::Release);
+        }
         Ok(())
     }
 

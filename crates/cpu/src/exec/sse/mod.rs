@@ -21,6 +21,7 @@ mod mmx;
 mod moves;
 mod shuffle;
 mod ssse3_mmx;
+mod unbounded;
 
 pub fn lookup(code: Code) -> Option<Handler> {
     moves::lookup(code)
