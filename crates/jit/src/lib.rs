@@ -10,6 +10,7 @@
 
 mod cache;
 pub mod context;
+mod memop;
 mod select;
 mod trampoline;
 mod translate;
@@ -187,7 +188,13 @@ impl Translator {
         // them and TF or AC would make the host trap.
         self.ctx.rflags = (cpu.rflags() & ARITH) | 0x202;
         self.ctx.retired = 0;
+        self.ctx.exit_reason = context::exit_reason::NEXT;
         self.ctx.epoch_ptr = cpu.mem.code_epoch_cell() as *const _ as u64;
+        let pt = cpu.mem.page_table();
+        self.ctx.pt_base = pt.base_addr();
+        self.ctx.pt_pages = pt.limit() >> 12;
+        self.ctx.fs_base = cpu.fs_base;
+        self.ctx.gs_base = cpu.gs_base;
         bump(&self.stats.entered);
         // SAFETY: `entry` is the entry trampoline in the live code cache; it saves and
         // restores every callee-saved register and the host stack, and runs `host`, a block
@@ -223,7 +230,17 @@ impl Translator {
                 None
             };
             match host {
-                Some(h) => self.enter(cpu, h),
+                Some(h) => {
+                    self.enter(cpu, h);
+                    // A memory check failed on its fast path: the interpreter runs that one
+                    // instruction (slow path, precise fault, or code invalidation).
+                    if self.ctx.exit_reason == context::exit_reason::STEP {
+                        bump(&self.stats.interpreted);
+                        if let Some(exit) = self.interp.step(cpu) {
+                            return exit;
+                        }
+                    }
+                }
                 None => {
                     bump(&self.stats.interpreted);
                     if let Some(exit) = self.interp.run_block(cpu) {

@@ -1,10 +1,11 @@
 //! Which guest instructions the translator handles today, and how.
 //!
-//! Integer instructions whose operands are registers and immediates only (no memory access,
-//! so nothing can fault and the page table is never bypassed), plus LEA (an address
-//! computation without access). Everything else ends the block and runs in the interpreter.
+//! Integer instructions whose operands are registers and immediates, LEA (an address
+//! computation without access), and the same integer instructions with one explicit memory
+//! operand, which `memop` checks against the page table inline before the access. Everything
+//! else ends the block and runs in the interpreter.
 
-use iced_x86::{Instruction, Mnemonic, OpKind, Register};
+use iced_x86::{Code, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -14,30 +15,76 @@ pub enum Kind {
     Skip,
     /// LEA r, [rip + disp]: becomes MOV r, absolute address.
     LeaRipRel,
+    /// One explicit memory operand, checked inline and rewritten to address [addr_reg].
+    Mem(MemOp),
 }
+
+/// How an instruction's memory operand is checked and rewritten (`memop`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemOp {
+    /// Bytes accessed (1, 2, 4 or 8).
+    pub size: u8,
+    /// The instruction may write the operand (checked as a write to a readable page).
+    pub write: bool,
+    /// The register the address is computed in: one the instruction does not use.
+    pub addr_reg: Register,
+    /// FS or GS when the operand is relative to that segment's base, else None (the other
+    /// segments have base 0 in 64-bit mode).
+    pub seg: Register,
+}
+
+/// Registers that may hold a computed address, in order of preference (never RAX, which the
+/// check itself uses, nor RSP, the guest's stack pointer).
+const ADDR_REGS: [Register; 13] = [
+    Register::RBX,
+    Register::RBP,
+    Register::RSI,
+    Register::RDI,
+    Register::R8,
+    Register::R9,
+    Register::R10,
+    Register::R11,
+    Register::R12,
+    Register::R13,
+    Register::R14,
+    Register::R15,
+    Register::RDX,
+];
 
 /// How to translate `insn`, or None if the interpreter must run it.
 pub fn select(insn: &Instruction) -> Option<Kind> {
-    // Prefixes that change meaning (LOCK: #UD on these forms) or segment overrides (the guest's
-    // FS/GS bases are not the host's) are left to the interpreter.
-    if insn.has_lock_prefix() {
+    let m = insn.mnemonic();
+    // LOCK is only valid on a few memory forms (`memory` admits those); elsewhere it is #UD,
+    // which the interpreter raises.
+    if insn.has_lock_prefix() && insn.op0_kind() != OpKind::Memory {
         return None;
     }
-    let m = insn.mnemonic();
-    if matches!(m, Mnemonic::Nop | Mnemonic::Endbr64) {
+    if matches!(m, Mnemonic::Nop | Mnemonic::Endbr64) && !insn.has_lock_prefix() {
         // Padding NOPs often carry a CS override; it has no effect on a NOP.
         return Some(Kind::Skip);
     }
-    if insn.segment_prefix() != Register::None {
-        return None;
-    }
     if m == Mnemonic::Lea {
+        if insn.segment_prefix() != Register::None {
+            return None;
+        }
         return lea(insn);
     }
-    if !regs_and_imms(insn) {
+    let mems = (0..insn.op_count())
+        .filter(|&i| insn.op_kind(i) == OpKind::Memory)
+        .count();
+    if mems == 1 {
+        return memory(insn);
+    }
+    if mems != 0 || insn.segment_prefix() != Register::None || !regs_and_imms(insn) {
         return None;
     }
-    let ok = match m {
+    integer(m, insn).then_some(Kind::Native)
+}
+
+/// Whether `m` is one of the integer instructions translated (the operands are checked by the
+/// caller; shifts also need a nonzero immediate count).
+fn integer(m: Mnemonic, insn: &Instruction) -> bool {
+    match m {
         Mnemonic::Mov
         | Mnemonic::Add
         | Mnemonic::Or
@@ -95,24 +142,129 @@ pub fn select(insn: &Instruction) -> Option<Kind> {
             shift_imm_nonzero(insn)
         }
         _ => false,
+    }
+}
+
+/// The instructions that may carry LOCK (always with a memory destination): natively atomic.
+fn lockable(m: Mnemonic) -> bool {
+    matches!(
+        m,
+        Mnemonic::Add
+            | Mnemonic::Or
+            | Mnemonic::Adc
+            | Mnemonic::Sbb
+            | Mnemonic::And
+            | Mnemonic::Sub
+            | Mnemonic::Xor
+            | Mnemonic::Inc
+            | Mnemonic::Dec
+            | Mnemonic::Neg
+            | Mnemonic::Not
+            | Mnemonic::Xchg
+            | Mnemonic::Xadd
+            | Mnemonic::Cmpxchg
+    )
+}
+
+/// An integer instruction with exactly one explicit memory operand (the caller counted it).
+fn memory(insn: &Instruction) -> Option<Kind> {
+    let m = insn.mnemonic();
+    let known = integer(m, insn) || matches!(m, Mnemonic::Xadd | Mnemonic::Cmpxchg);
+    if !known || (insn.has_lock_prefix() && !(lockable(m) && insn.op0_kind() == OpKind::Memory))
+    {
+        return None;
+    }
+    if insn.has_xacquire_prefix() || insn.has_xrelease_prefix() {
+        return None;
+    }
+    // The other operands: registers and immediates.
+    let others_ok = (0..insn.op_count()).all(|i| match insn.op_kind(i) {
+        OpKind::Memory => true,
+        OpKind::Register => insn.op_register(i).is_gpr(),
+        k => is_immediate(k),
+    });
+    if !others_ok || is_moffs(insn.code()) {
+        return None;
+    }
+    // 64-bit addressing only (0x67 truncates the address to 32 bits).
+    let base = insn.memory_base();
+    let index = insn.memory_index();
+    let base_ok = base == Register::None || base == Register::RIP || base.is_gpr64();
+    let index_ok = index == Register::None || index.is_gpr64();
+    if !base_ok || !index_ok {
+        return None;
+    }
+    let size = insn.memory_size().size();
+    if !matches!(size, 1 | 2 | 4 | 8) {
+        return None;
+    }
+    let mut factory = InstructionInfoFactory::new();
+    let info = factory.info(insn);
+    let [used] = info.used_memory() else {
+        return None;
     };
-    ok.then_some(Kind::Native)
+    let write = match used.access() {
+        OpAccess::Read | OpAccess::CondRead => false,
+        OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite => {
+            true
+        }
+        _ => return None,
+    };
+    let uses = |r: Register| {
+        info.used_registers()
+            .iter()
+            .any(|u| u.register().is_gpr() && u.register().full_register() == r)
+    };
+    let addr_reg = *ADDR_REGS.iter().find(|&&r| !uses(r))?;
+    let seg = match insn.memory_segment() {
+        Register::FS => Register::FS,
+        Register::GS => Register::GS,
+        _ => Register::None,
+    };
+    Some(Kind::Mem(MemOp {
+        size: size as u8,
+        write,
+        addr_reg,
+        seg,
+    }))
+}
+
+fn is_immediate(k: OpKind) -> bool {
+    matches!(
+        k,
+        OpKind::Immediate8
+            | OpKind::Immediate8_2nd
+            | OpKind::Immediate16
+            | OpKind::Immediate32
+            | OpKind::Immediate64
+            | OpKind::Immediate8to16
+            | OpKind::Immediate8to32
+            | OpKind::Immediate8to64
+            | OpKind::Immediate32to64
+    )
+}
+
+/// MOV to or from a 64-bit absolute address (A0-A3): no ModRM, so it cannot be rewritten to
+/// address a register.
+fn is_moffs(c: Code) -> bool {
+    matches!(
+        c,
+        Code::Mov_AL_moffs8
+            | Code::Mov_AX_moffs16
+            | Code::Mov_EAX_moffs32
+            | Code::Mov_RAX_moffs64
+            | Code::Mov_moffs8_AL
+            | Code::Mov_moffs16_AX
+            | Code::Mov_moffs32_EAX
+            | Code::Mov_moffs64_RAX
+    )
 }
 
 /// Every operand is a general-purpose register or an immediate.
 fn regs_and_imms(insn: &Instruction) -> bool {
     (0..insn.op_count()).all(|i| match insn.op_kind(i) {
         OpKind::Register => insn.op_register(i).is_gpr(),
-        OpKind::Immediate8
-        | OpKind::Immediate8_2nd
-        | OpKind::Immediate16
-        | OpKind::Immediate32
-        | OpKind::Immediate64
-        | OpKind::Immediate8to16
-        | OpKind::Immediate8to32
-        | OpKind::Immediate8to64
-        | OpKind::Immediate32to64 => true,
-        _ => false,
+        k => is_immediate(k),
     })
 }
 
@@ -120,14 +272,19 @@ fn regs_and_imms(insn: &Instruction) -> bool {
 /// CPU's masking (Intel SDM Vol. 2B, SAL/SAR/SHL/SHR: the count is masked to 5 bits, 6 with
 /// REX.W).
 fn shift_imm_nonzero(insn: &Instruction) -> bool {
-    if insn.op_count() != 2 || insn.op_kind(0) != OpKind::Register {
+    if insn.op_count() != 2 {
         return false;
     }
     let count = match insn.op_kind(1) {
         OpKind::Immediate8 => insn.immediate8() as u32,
         _ => return false, // by CL (by-1 forms decode with an Immediate8 of 1)
     };
-    let mask = if insn.op0_register().size() == 8 {
+    let size = if insn.op0_kind() == OpKind::Register {
+        insn.op0_register().size()
+    } else {
+        insn.memory_size().size()
+    };
+    let mask = if size == 8 {
         63
     } else {
         31

@@ -12,6 +12,7 @@
 //! the end of a block.
 
 use crate::context::off;
+use crate::memop;
 use crate::select::{select, Kind};
 use cetbox_mem::AddressSpace;
 use iced_x86::code_asm::*;
@@ -149,10 +150,18 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
     // A label needs an instruction to attach to; a zero-length block body gets a NOP.
     a.set_label(&mut top)?;
     a.nop()?;
-    for (insn, kind) in &b.insns {
+    let live = flags_live_before(&b.insns);
+    // Out-of-line paths of memory checks: (label, operand, index of the instruction).
+    let mut slow = Vec::new();
+    for (i, (insn, kind)) in b.insns.iter().enumerate() {
         match kind {
             Kind::Skip => {}
             Kind::Native => a.add_instruction(*insn)?,
+            Kind::Mem(m) => {
+                let l = a.create_label();
+                memop::emit(&mut a, insn, m, live[i], l)?;
+                slow.push((l, *m, i));
+            }
             Kind::LeaRipRel => {
                 let addr = insn.memory_displacement64();
                 let r = insn.op0_register();
@@ -190,7 +199,26 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
             out(&mut a, taken)?;
         }
     }
+    for (mut l, m, i) in slow {
+        a.set_label(&mut l)?;
+        memop::slow_path(&mut a, &m)?;
+        exit_stub(&mut a, b.insns[i].0.ip(), i as u64, exit)?;
+    }
     a.assemble(ip)
+}
+
+/// For each instruction, whether a guest arithmetic flag is read before being written from
+/// the point just before it (the block's end and its Jcc read them all).
+fn flags_live_before(insns: &[(Instruction, Kind)]) -> Vec<bool> {
+    let mut live = ARITH;
+    let mut out = vec![true; insns.len()];
+    for (i, (insn, kind)) in insns.iter().enumerate().rev() {
+        if *kind != Kind::Skip {
+            live = (live & !insn.rflags_modified()) | insn.rflags_read();
+        }
+        out[i] = live != 0;
+    }
+    out
 }
 
 #[derive(Clone, Copy)]
