@@ -18,15 +18,28 @@ pub struct CodeCache {
     /// Guest RIP -> host address of its translation, or `INTERPRET` for blocks the translator
     /// does not handle (so it does not retry them on every visit).
     map: HashMap<u64, u64>,
-    /// A direct-mapped front for `map`: (guest RIP, host address); `EMPTY` when unused.
-    fast: Box<[(u64, u64)]>,
+    /// A direct-mapped front for `map`, also probed by translated code for indirect branches
+    /// and returns (`translate::dispatch`); `rip` is `EMPTY` when unused.
+    fast: Box<[Slot]>,
 }
 
-const FAST_SLOTS: usize = 4096;
+/// One entry of the direct-mapped front table, in the layout translated code reads.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Slot {
+    pub rip: u64,
+    /// The translation's host address, or `INTERPRET`.
+    pub host: u64,
+}
+
+/// Entries of the front table (a power of two).
+pub const FAST_SLOTS: usize = 4096;
 /// Never a guest RIP that is looked up (not canonical).
 const EMPTY: u64 = u64::MAX;
+const EMPTY_SLOT: Slot = Slot { rip: EMPTY, host: 0 };
 
-fn slot(rip: u64) -> usize {
+/// The front-table index of `rip`; translated code computes the same (`translate::dispatch`).
+pub fn slot(rip: u64) -> usize {
     (rip ^ (rip >> 12)) as usize & (FAST_SLOTS - 1)
 }
 
@@ -59,7 +72,7 @@ impl CodeCache {
             size,
             used: 0,
             map: HashMap::new(),
-            fast: vec![(EMPTY, 0); FAST_SLOTS].into_boxed_slice(),
+            fast: vec![EMPTY_SLOT; FAST_SLOTS].into_boxed_slice(),
         })
     }
 
@@ -101,11 +114,11 @@ impl CodeCache {
     #[inline]
     pub fn lookup(&mut self, rip: u64) -> Option<u64> {
         let s = slot(rip);
-        if self.fast[s].0 == rip {
-            return Some(self.fast[s].1);
+        if self.fast[s].rip == rip {
+            return Some(self.fast[s].host);
         }
         let host = *self.map.get(&rip)?;
-        self.fast[s] = (rip, host);
+        self.fast[s] = Slot { rip, host };
         Some(host)
     }
 
@@ -116,14 +129,19 @@ impl CodeCache {
 
     pub fn insert(&mut self, rip: u64, host: u64) {
         self.map.insert(rip, host);
-        self.fast[slot(rip)] = (rip, host);
+        self.fast[slot(rip)] = Slot { rip, host };
     }
 
     /// Forgets every translation past the first `keep` bytes (the trampolines).
     pub fn reset(&mut self, keep: usize) {
         self.map.clear();
-        self.fast.fill((EMPTY, 0));
+        self.fast.fill(EMPTY_SLOT);
         self.used = keep.min(self.used);
+    }
+
+    /// The address of the front table (stable: it is boxed and never reallocated).
+    pub fn fast_table(&self) -> u64 {
+        self.fast.as_ptr() as u64
     }
 
     pub fn used(&self) -> usize {

@@ -53,6 +53,12 @@ pub mod off {
     /// The guest's FS and GS bases, for FS/GS-relative operands.
     pub const FS_BASE: i64 = 248;
     pub const GS_BASE: i64 = 256;
+    /// The guest's shadow-stack pointer (loaded on entry, stored back on exit).
+    pub const SSP: i64 = 264;
+    /// The address of the code cache's front table (`cache::Slot` entries).
+    pub const LOOKUP: i64 = 272;
+    /// The host address an indirect dispatch jumps to (`jmp gs:[JUMP]`).
+    pub const JUMP: i64 = 280;
 }
 
 /// Values of `Context::exit_reason`.
@@ -87,6 +93,9 @@ pub struct Context {
     pub exit_reason: u64,
     pub fs_base: u64,
     pub gs_base: u64,
+    pub ssp: u64,
+    pub lookup: u64,
+    pub jump: u64,
 }
 
 const _: () = {
@@ -107,6 +116,9 @@ const _: () = {
     assert!(std::mem::offset_of!(Context, exit_reason) == off::EXIT_REASON as usize);
     assert!(std::mem::offset_of!(Context, fs_base) == off::FS_BASE as usize);
     assert!(std::mem::offset_of!(Context, gs_base) == off::GS_BASE as usize);
+    assert!(std::mem::offset_of!(Context, ssp) == off::SSP as usize);
+    assert!(std::mem::offset_of!(Context, lookup) == off::LOOKUP as usize);
+    assert!(std::mem::offset_of!(Context, jump) == off::JUMP as usize);
 };
 
 thread_local! {

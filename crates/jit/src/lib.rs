@@ -60,6 +60,9 @@ pub struct Translator {
     code: Option<Code>,
     /// The code epoch the cached translations were made under.
     epoch: u64,
+    /// Whether the guest's shadow stack was enabled when the cached translations were made
+    /// (CALL and RET are translated differently; a change flushes the cache).
+    shstk: bool,
     /// False when translated code cannot run on this host (the cache or GS could not be set
     /// up): every block is interpreted.
     enabled: bool,
@@ -68,6 +71,8 @@ pub struct Translator {
     /// themselves): a short translated block costs a trampoline round trip and, when it stops
     /// before an untranslated instruction, a second dispatch, for little work.
     min_prefix: usize,
+    /// CETBOX_JIT_STATS is set: print the counters whenever the engine returns.
+    show_stats: bool,
 }
 
 /// `Translator::min_prefix` by default.
@@ -86,19 +91,20 @@ impl Translator {
             ctx: Box::default(),
             code: None,
             epoch: 0,
+            shstk: false,
             enabled: true,
             stats: Arc::default(),
             min_prefix: MIN_PREFIX,
+            show_stats: std::env::var_os("CETBOX_JIT_STATS").is_some(),
         }
     }
 
     /// A translator that translates every block it can, however short (for tests that check
     /// single instructions).
     pub fn translate_everything() -> Translator {
-        Translator {
-            min_prefix: 1,
-            ..Translator::new()
-        }
+        let mut t = Translator::new();
+        t.min_prefix = 1;
+        t
     }
 
     /// This engine's counters (shared, so a test can watch them from another thread).
@@ -129,8 +135,10 @@ impl Translator {
             self.code()?;
         }
         let stats = &self.stats;
-        let stale = epoch != self.epoch;
+        let shstk = cpu.cet.shstk_enabled();
+        let stale = epoch != self.epoch || shstk != self.shstk;
         self.epoch = epoch;
+        self.shstk = shstk;
         let code = self.code.as_mut()?;
         if stale {
             code.cache.reset(code.fixed);
@@ -153,6 +161,7 @@ impl Translator {
                 start: rip,
                 epoch,
                 lookup: &lookup,
+                shstk,
             };
             let Ok(bytes) = translate::emit(&block, code.cache.cursor(), code.exit, &chain) else {
                 break;
@@ -181,6 +190,7 @@ impl Translator {
             return;
         };
         let entry = code.entry;
+        self.ctx.lookup = code.cache.fast_table();
         let ctx: *mut Context = &mut *self.ctx;
         self.ctx.gpr = cpu.gpr;
         // Only the arithmetic flags are loaded into the host (IF and bit 1 as user mode
@@ -195,6 +205,7 @@ impl Translator {
         self.ctx.pt_pages = pt.limit() >> 12;
         self.ctx.fs_base = cpu.fs_base;
         self.ctx.gs_base = cpu.gs_base;
+        self.ctx.ssp = cpu.cet.ssp;
         bump(&self.stats.entered);
         // SAFETY: `entry` is the entry trampoline in the live code cache; it saves and
         // restores every callee-saved register and the host stack, and runs `host`, a block
@@ -209,6 +220,7 @@ impl Translator {
         cpu.set_rflags(flags);
         cpu.rip = self.ctx.next_rip;
         cpu.icount += self.ctx.retired;
+        cpu.cet.ssp = self.ctx.ssp;
     }
 
     fn run_loop(&mut self, cpu: &mut Cpu, stop: &AtomicBool) -> Exit {
@@ -256,6 +268,10 @@ impl Engine for Translator {
     fn run(&mut self, cpu: &mut Cpu, stop: &AtomicBool) -> Exit {
         let exit = self.run_loop(cpu, stop);
         cpu.fp_sync();
+        if self.show_stats {
+            // A development aid (CETBOX_JIT_STATS): what ran translated and what fell back.
+            eprintln!("cetbox jit: {:?}", self.stats);
+        }
         exit
     }
 
@@ -278,3 +294,4 @@ impl Engine for Translator {
         "jit"
     }
 }
+

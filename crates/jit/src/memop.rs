@@ -39,18 +39,141 @@ fn index(r: Register) -> usize {
     r.number()
 }
 
+/// What an access needs of its page, as `AddressSpace`'s fast path decides it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// An ordinary read.
+    Read,
+    /// An ordinary write (or read-modify-write).
+    Write,
+    /// A shadow-stack load (RET).
+    ShadowRead,
+    /// A shadow-stack store (CALL).
+    ShadowWrite,
+}
+
 /// The table bits that must match, and their wanted value, for the fast path of an access.
-fn mask_want(write: bool) -> (u32, u32) {
+fn mask_want(need: Need) -> (u32, u32) {
     const P: u8 = page::POPULATED;
-    if write {
-        let mask = page::READ | page::WRITE | page::SHADOW | page::CODE | page::BEYOND_EOF | P;
-        (u32::from(mask), u32::from(page::READ | page::WRITE | P))
-    } else {
-        (
-            u32::from(page::READ_MASK | P),
-            u32::from(page::READ | P),
-        )
+    let (mask, want) = match need {
+        Need::Read => (page::READ_MASK | P, page::READ | P),
+        Need::Write => (
+            page::READ | page::WRITE | page::SHADOW | page::CODE | page::BEYOND_EOF | P,
+            page::READ | page::WRITE | P,
+        ),
+        Need::ShadowRead => (page::SHADOW_MASK | P, page::SHADOW | page::WRITE | P),
+        Need::ShadowWrite => (
+            page::SHADOW_MASK | page::CODE | P,
+            page::SHADOW | page::WRITE | P,
+        ),
+    };
+    (u32::from(mask), u32::from(want))
+}
+
+/// The start of every checked sequence: saves `r` and RAX, computes the operand's address of
+/// `insn` into `r` (before any register it depends on changes) and saves the guest's flags.
+/// After it the flags, RAX and `r` are free until `release`.
+pub fn acquire(
+    a: &mut CodeAssembler,
+    r: Register,
+    addr: Addr,
+    seg: Register,
+) -> Result<(), IcedError> {
+    let rr = GPRS[index(r)];
+    a.mov(qword_ptr(off::ADDR_SAVE).gs(), rr)?;
+    match addr {
+        Addr::None => {}
+        Addr::Absolute(v) => a.mov(rr, v)?,
+        Addr::Operand(insn) => {
+            let base = insn.memory_base();
+            let disp = insn.memory_displacement64() as i64;
+            a.add_instruction(lea(r, base, insn.memory_index(), insn.memory_index_scale(), disp)?)?
+        }
+        Addr::Stack(disp) => {
+            a.add_instruction(lea(r, Register::RSP, Register::None, 1, disp)?)?
+        }
     }
+    a.mov(qword_ptr(off::RAX_SAVE).gs(), rax)?;
+    a.seto(al)?;
+    a.lahf()?;
+    a.mov(word_ptr(off::FLAGS_SAVE).gs(), ax)?;
+    match seg {
+        Register::FS => a.add(rr, qword_ptr(off::FS_BASE).gs())?,
+        Register::GS => a.add(rr, qword_ptr(off::GS_BASE).gs())?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Where `acquire` takes the address from.
+#[derive(Clone, Copy)]
+pub enum Addr<'a> {
+    /// A constant (a RIP-relative operand's target).
+    Absolute(u64),
+    /// The memory operand of an instruction (base, index, scale, displacement).
+    Operand(&'a Instruction),
+    /// RSP plus a displacement (the stack slot PUSH, POP, CALL and RET use).
+    Stack(i64),
+    /// No address: only the registers and flags are saved.
+    None,
+}
+
+fn lea(r: Register, base: Register, index: Register, scale: u32, disp: i64) -> Result<Instruction, IcedError> {
+    let displ_size = if base == Register::None {
+        4
+    } else if disp == 0 {
+        0
+    } else {
+        1
+    };
+    Instruction::with2(
+        Code::Lea_r64_m,
+        r,
+        MemoryOperand::new(base, index, scale, disp, displ_size, false, Register::None),
+    )
+}
+
+/// Checks that `size` bytes at the address in `r` allow `need` on the fast path; jumps to
+/// `slow` otherwise. Uses RAX and the flags (both saved by `acquire`).
+pub fn check(
+    a: &mut CodeAssembler,
+    r: Register,
+    size: u8,
+    need: Need,
+    slow: CodeLabel,
+) -> Result<(), IcedError> {
+    let rr = GPRS[index(r)];
+    let (mask, want) = mask_want(need);
+    a.mov(rax, rr)?;
+    a.shr(rax, 12)?;
+    a.cmp(rax, qword_ptr(off::PT_PAGES).gs())?;
+    a.jae(slow)?;
+    a.add(rax, qword_ptr(off::PT_BASE).gs())?;
+    a.movzx(eax, byte_ptr(rax))?;
+    a.and(eax, mask)?;
+    a.cmp(eax, want)?;
+    a.jne(slow)?;
+    if size > 1 {
+        a.mov(eax, GPRS32[index(r)])?;
+        a.and(eax, 0xfff)?;
+        a.cmp(eax, 4096 - u32::from(size))?;
+        a.ja(slow)?;
+    }
+    Ok(())
+}
+
+/// The guest's flags (only if `flags` — a later instruction may read them) and RAX back; `r`
+/// stays in use (the caller restores it with `release_addr`).
+pub fn release(a: &mut CodeAssembler, flags: bool) -> Result<(), IcedError> {
+    if flags {
+        restore_flags(a)?;
+    }
+    a.mov(rax, qword_ptr(off::RAX_SAVE).gs())
+}
+
+/// The address register back.
+pub fn release_addr(a: &mut CodeAssembler, r: Register) -> Result<(), IcedError> {
+    a.mov(GPRS[index(r)], qword_ptr(off::ADDR_SAVE).gs())
 }
 
 /// Emits the check and the access for `insn`; on a failed check, jumps to `slow` (emitted
@@ -63,66 +186,15 @@ pub fn emit(
     flags_live: bool,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
-    let r = GPRS[index(m.addr_reg)];
-    let r32 = GPRS32[index(m.addr_reg)];
-    a.mov(qword_ptr(off::ADDR_SAVE).gs(), r)?;
-    // The address, before anything changes a register it may be computed from.
-    if insn.is_ip_rel_memory_operand() {
-        a.mov(r, insn.ip_rel_memory_address())?;
+    let addr = if insn.is_ip_rel_memory_operand() {
+        Addr::Absolute(insn.ip_rel_memory_address())
     } else {
-        let base = insn.memory_base();
-        let disp = insn.memory_displacement64() as i64;
-        let displ_size = if base == Register::None {
-            4
-        } else if disp == 0 {
-            0
-        } else {
-            1
-        };
-        let lea = Instruction::with2(
-            Code::Lea_r64_m,
-            m.addr_reg,
-            MemoryOperand::new(
-                base,
-                insn.memory_index(),
-                insn.memory_index_scale(),
-                disp,
-                displ_size,
-                false,
-                Register::None,
-            ),
-        )?;
-        a.add_instruction(lea)?;
-    }
-    a.mov(qword_ptr(off::RAX_SAVE).gs(), rax)?;
-    a.seto(al)?;
-    a.lahf()?;
-    a.mov(word_ptr(off::FLAGS_SAVE).gs(), ax)?;
-    match m.seg {
-        Register::FS => a.add(r, qword_ptr(off::FS_BASE).gs())?,
-        Register::GS => a.add(r, qword_ptr(off::GS_BASE).gs())?,
-        _ => {}
-    }
-    let (mask, want) = mask_want(m.write);
-    a.mov(rax, r)?;
-    a.shr(rax, 12)?;
-    a.cmp(rax, qword_ptr(off::PT_PAGES).gs())?;
-    a.jae(slow)?;
-    a.add(rax, qword_ptr(off::PT_BASE).gs())?;
-    a.movzx(eax, byte_ptr(rax))?;
-    a.and(eax, mask)?;
-    a.cmp(eax, want)?;
-    a.jne(slow)?;
-    if m.size > 1 {
-        a.mov(eax, r32)?;
-        a.and(eax, 0xfff)?;
-        a.cmp(eax, 4096 - u32::from(m.size))?;
-        a.ja(slow)?;
-    }
-    if flags_live {
-        restore_flags(a)?;
-    }
-    a.mov(rax, qword_ptr(off::RAX_SAVE).gs())?;
+        Addr::Operand(insn)
+    };
+    acquire(a, m.addr_reg, addr, m.seg)?;
+    let need = if m.write { Need::Write } else { Need::Read };
+    check(a, m.addr_reg, m.size, need, slow)?;
+    release(a, flags_live)?;
     let mut x = *insn;
     x.set_memory_base(m.addr_reg);
     x.set_memory_index(Register::None);
@@ -131,7 +203,7 @@ pub fn emit(
     x.set_memory_displ_size(0);
     x.set_segment_prefix(Register::None);
     a.add_instruction(x)?;
-    a.mov(r, qword_ptr(off::ADDR_SAVE).gs())
+    release_addr(a, m.addr_reg)
 }
 
 /// The guest's flags back from `FLAGS_SAVE` (clobbers AX).
@@ -142,11 +214,10 @@ fn restore_flags(a: &mut CodeAssembler) -> Result<(), IcedError> {
 }
 
 /// The out-of-line path of a failed check: the guest's flags, RAX and the address register
-/// back, then (through `exit`, which the caller emits next) a STEP exit before the
-/// instruction.
-pub fn slow_path(a: &mut CodeAssembler, m: &MemOp) -> Result<(), IcedError> {
+/// back, then (through the exit the caller emits next) a STEP exit before the instruction.
+pub fn slow_path(a: &mut CodeAssembler, r: Register) -> Result<(), IcedError> {
     restore_flags(a)?;
     a.mov(rax, qword_ptr(off::RAX_SAVE).gs())?;
-    a.mov(GPRS[index(m.addr_reg)], qword_ptr(off::ADDR_SAVE).gs())?;
+    release_addr(a, r)?;
     a.mov(qword_ptr(off::EXIT_REASON).gs(), exit_reason::STEP as i32)
 }

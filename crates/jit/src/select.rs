@@ -17,6 +17,10 @@ pub enum Kind {
     LeaRipRel,
     /// One explicit memory operand, checked inline and rewritten to address [addr_reg].
     Mem(MemOp),
+    /// PUSH r64 / PUSH imm: the slot below RSP checked as a write (address in the register).
+    Push(Register),
+    /// POP r64 (not RSP): the slot at RSP checked as a read (address in the register).
+    Pop(Register),
 }
 
 /// How an instruction's memory operand is checked and rewritten (`memop`).
@@ -62,6 +66,15 @@ pub fn select(insn: &Instruction) -> Option<Kind> {
     if matches!(m, Mnemonic::Nop | Mnemonic::Endbr64) && !insn.has_lock_prefix() {
         // Padding NOPs often carry a CS override; it has no effect on a NOP.
         return Some(Kind::Skip);
+    }
+    match insn.code() {
+        Code::Push_r64 | Code::Pushq_imm32 | Code::Pushq_imm8 => {
+            return Some(Kind::Push(spare_for(insn)));
+        }
+        Code::Pop_r64 if insn.op0_register() != Register::RSP => {
+            return Some(Kind::Pop(spare_for(insn)));
+        }
+        _ => {}
     }
     if m == Mnemonic::Lea {
         if insn.segment_prefix() != Register::None {
@@ -227,6 +240,20 @@ fn memory(insn: &Instruction) -> Option<Kind> {
         addr_reg,
         seg,
     }))
+}
+
+/// A register for the stack slot's address that a PUSH or POP does not name.
+pub fn spare_for(insn: &Instruction) -> Register {
+    let named = if insn.op0_kind() == OpKind::Register {
+        insn.op0_register().full_register()
+    } else {
+        Register::None
+    };
+    if named == Register::RBX {
+        Register::RBP
+    } else {
+        Register::RBX
+    }
 }
 
 fn is_immediate(k: OpKind) -> bool {

@@ -11,12 +11,15 @@
 //! later instruction of the block writes it before anything reads it); all flags are live at
 //! the end of a block.
 
+use crate::cache;
 use crate::context::off;
-use crate::memop;
+use crate::memop::{self, Addr, Need};
 use crate::select::{select, Kind};
 use cetbox_mem::AddressSpace;
 use iced_x86::code_asm::*;
-use iced_x86::{Code, ConditionCode, Decoder, DecoderOptions, IcedError, Instruction, RflagsBits};
+use iced_x86::{
+    Code, ConditionCode, Decoder, DecoderOptions, IcedError, Instruction, Register, RflagsBits,
+};
 
 /// At most this many guest instructions per block (the engine contract polls `stop` at least
 /// once per 64 instructions).
@@ -38,6 +41,10 @@ enum End {
     Jmp(u64),
     /// A direct Jcc: condition, taken target, fall-through RIP.
     Jcc(ConditionCode, u64, u64),
+    /// A direct near CALL (CALL rel32): its RIP, target and return address.
+    Call { ip: u64, target: u64, ret: u64 },
+    /// A near RET without an immediate, at this RIP.
+    Ret(u64),
 }
 
 /// A decoded block ready to emit.
@@ -47,16 +54,12 @@ pub struct Block {
 }
 
 impl Block {
-    /// Whether translating pays (each entry into translated code costs a trampoline round
-    /// trip): a block that branches back to its own start (a loop that then runs inside the
-    /// cache) always, others only with at least `min` instructions.
-    pub fn worth_it(&self, start: u64, min: usize) -> bool {
-        let self_loop = match self.end {
-            End::Next(_) => false,
-            End::Jmp(t) => t == start,
-            End::Jcc(_, t, f) => t == start || f == start,
-        };
-        self_loop || self.insns.len() >= min
+    /// Whether translating pays (each entry into translated code from the run loop costs a
+    /// trampoline round trip): a block that ends in a branch, CALL or RET always (it can be
+    /// reached and left by chaining, inside the cache), one that stops before an instruction
+    /// the translator leaves to the interpreter only with at least `min` instructions.
+    pub fn worth_it(&self, _start: u64, min: usize) -> bool {
+        !matches!(self.end, End::Next(_)) || self.insns.len() >= min
     }
 
     /// Guest instructions the block retires on each exit path (the terminator included).
@@ -92,6 +95,20 @@ pub fn decode(rip: u64, mem: &AddressSpace) -> Option<Block> {
                 End::Jmp(target)
             } else {
                 End::Jcc(insn.condition_code(), target, insn.next_ip())
+            });
+            break;
+        }
+        if insn.code() == Code::Call_rel32_64 || insn.code() == Code::Retnq {
+            mem.mark_code(ip);
+            mem.mark_code(insn.next_ip() - 1);
+            end = Some(if insn.code() == Code::Retnq {
+                End::Ret(ip)
+            } else {
+                End::Call {
+                    ip,
+                    target: insn.near_branch_target(),
+                    ret: insn.next_ip(),
+                }
             });
             break;
         }
@@ -141,6 +158,9 @@ pub struct Chain<'a> {
     pub epoch: u64,
     /// Existing translations of other guest RIPs.
     pub lookup: &'a dyn Fn(u64) -> Option<u64>,
+    /// Whether the guest's shadow stack is enabled (CALL and RET then drive it); the cache
+    /// is flushed when that changes.
+    pub shstk: bool,
 }
 
 /// Assembles `b` for the host address `ip`; `exit` is the exit trampoline.
@@ -160,7 +180,21 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
             Kind::Mem(m) => {
                 let l = a.create_label();
                 memop::emit(&mut a, insn, m, live[i], l)?;
-                slow.push((l, *m, i));
+                slow.push((l, m.addr_reg, insn.ip(), i as u64));
+            }
+            Kind::Push(r) | Kind::Pop(r) => {
+                let l = a.create_label();
+                let (disp, need) = if matches!(kind, Kind::Push(_)) {
+                    (-8, Need::Write)
+                } else {
+                    (0, Need::Read)
+                };
+                memop::acquire(&mut a, *r, Addr::Stack(disp), Register::None)?;
+                memop::check(&mut a, *r, 8, need, l)?;
+                memop::release(&mut a, live[i])?;
+                a.add_instruction(*insn)?;
+                memop::release_addr(&mut a, *r)?;
+                slow.push((l, *r, insn.ip(), i as u64));
             }
             Kind::LeaRipRel => {
                 let addr = insn.memory_displacement64();
@@ -185,7 +219,13 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
             Some(t) if chain.epoch <= i32::MAX as u64 => {
                 chained_exit(a, rip, n, chain.epoch, t, exit)
             }
-            _ => exit_stub(a, rip, n, exit),
+            // Not translated yet: look it up in the front table when the exit is taken, so
+            // the exit chains once the target has been translated.
+            _ => {
+                memop::acquire(a, TERM_REG, Addr::None, Register::None)?;
+                a.mov(rax, rip)?;
+                dispatch(a, n, chain.epoch, exit)
+            }
         }
     };
     match b.end {
@@ -198,11 +238,23 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
             a.set_label(&mut t)?;
             out(&mut a, taken)?;
         }
+        End::Call { ip, target, ret } => {
+            let l = a.create_label();
+            // `call 1f; 1:` does not touch the shadow stack (Intel SDM Vol. 2A, CALL).
+            call(&mut a, target, ret, chain.shstk && target != ret, l)?;
+            slow.push((l, TERM_REG, ip, b.insns.len() as u64));
+            out(&mut a, target)?;
+        }
+        End::Ret(ip) => {
+            let l = a.create_label();
+            ret(&mut a, chain.shstk, n, chain.epoch, exit, l)?;
+            slow.push((l, TERM_REG, ip, b.insns.len() as u64));
+        }
     }
-    for (mut l, m, i) in slow {
+    for (mut l, r, rip, retired) in slow {
         a.set_label(&mut l)?;
-        memop::slow_path(&mut a, &m)?;
-        exit_stub(&mut a, b.insns[i].0.ip(), i as u64, exit)?;
+        memop::slow_path(&mut a, r)?;
+        exit_stub(&mut a, rip, retired, exit)?;
     }
     a.assemble(ip)
 }
@@ -219,6 +271,111 @@ fn flags_live_before(insns: &[(Instruction, Kind)]) -> Vec<bool> {
         out[i] = live != 0;
     }
     out
+}
+
+/// The address register of the CALL and RET sequences.
+const TERM_REG: Register = Register::RBX;
+
+/// A direct CALL up to the jump: the return address pushed on the stack (and on the shadow
+/// stack when `shadow`) after every check passed, as `do_call` in crates/cpu/src/exec/control.rs
+/// commits nothing before all of them pass. A failed check goes to `slow` with nothing changed.
+fn call(
+    a: &mut CodeAssembler,
+    target: u64,
+    ret: u64,
+    shadow: bool,
+    slow: CodeLabel,
+) -> Result<(), IcedError> {
+    let r = TERM_REG;
+    memop::acquire(a, r, Addr::Stack(-8), Register::None)?;
+    memop::check(a, r, 8, Need::Write, slow)?;
+    if !cetbox_cpu::is_canonical(target) {
+        a.jmp(slow)?;
+    }
+    if shadow {
+        a.mov(rbx, qword_ptr(off::SSP).gs())?;
+        a.sub(rbx, 8)?;
+        memop::check(a, r, 8, Need::ShadowWrite, slow)?;
+        a.mov(rax, ret)?;
+        a.mov(qword_ptr(rbx), rax)?;
+        a.mov(qword_ptr(off::SSP).gs(), rbx)?;
+    } else {
+        a.mov(rax, ret)?;
+    }
+    a.push(rax)?;
+    memop::release(a, true)?;
+    memop::release_addr(a, r)
+}
+
+/// A near RET: the return address read (and compared with the shadow stack's when `shadow`;
+/// a mismatch is left to the interpreter, which raises the #CP), RSP (and SSP) advanced, and
+/// the translation of the target looked up in the cache's front table; on a miss, or when the
+/// stop flag or the code epoch says so, the run loop takes over at the target.
+fn ret(
+    a: &mut CodeAssembler,
+    shadow: bool,
+    retired: u64,
+    epoch: u64,
+    exit: u64,
+    slow: CodeLabel,
+) -> Result<(), IcedError> {
+    let r = TERM_REG;
+    memop::acquire(a, r, Addr::Stack(0), Register::None)?;
+    memop::check(a, r, 8, Need::Read, slow)?;
+    if shadow {
+        a.mov(rbx, qword_ptr(off::SSP).gs())?;
+        memop::check(a, r, 8, Need::ShadowRead, slow)?;
+        a.mov(rax, qword_ptr(rbx))?;
+        a.cmp(rax, qword_ptr(rsp))?;
+        a.jne(slow)?;
+    }
+    a.mov(rax, qword_ptr(rsp))?;
+    // A non-canonical target is #GP at the RET; the interpreter raises it.
+    a.mov(rbx, rax)?;
+    a.shr(rbx, 47)?;
+    a.jnz(slow)?;
+    if shadow {
+        a.add(qword_ptr(off::SSP).gs(), 8)?;
+    }
+    a.add(rsp, 8)?;
+    dispatch(a, retired, epoch, exit)
+}
+
+/// Continues at the guest RIP in RAX: adds `retired`, records the RIP, and jumps to its
+/// translation when the front table has one and the code epoch is still `epoch` and the stop
+/// flag is clear, else to the exit trampoline. Entered with the guest's flags, RAX and RBX
+/// saved by `memop::acquire` (RBX as the address register); leaves them restored.
+fn dispatch(a: &mut CodeAssembler, retired: u64, epoch: u64, exit: u64) -> Result<(), IcedError> {
+    let mut miss = a.create_label();
+    a.add(qword_ptr(off::RETIRED).gs(), retired as i32)?;
+    a.mov(qword_ptr(off::NEXT_RIP).gs(), rax)?;
+    if epoch <= i32::MAX as u64 {
+        a.mov(rbx, rax)?;
+        a.shr(rbx, 12)?;
+        a.xor(rbx, rax)?;
+        a.and(ebx, (cache::FAST_SLOTS - 1) as u32)?;
+        a.shl(rbx, 4)?;
+        a.add(rbx, qword_ptr(off::LOOKUP).gs())?;
+        a.cmp(rax, qword_ptr(rbx))?;
+        a.jne(miss)?;
+        a.mov(rax, qword_ptr(rbx + 8))?;
+        a.test(rax, rax)?;
+        a.jz(miss)?;
+        a.mov(rbx, qword_ptr(off::EPOCH_PTR).gs())?;
+        a.cmp(qword_ptr(rbx), epoch as i32)?;
+        a.jne(miss)?;
+        a.mov(rbx, qword_ptr(off::STOP_PTR).gs())?;
+        a.cmp(byte_ptr(rbx), 0)?;
+        a.jne(miss)?;
+        a.mov(qword_ptr(off::JUMP).gs(), rax)?;
+        memop::release(a, true)?;
+        memop::release_addr(a, TERM_REG)?;
+        a.jmp(qword_ptr(off::JUMP).gs())?;
+    }
+    a.set_label(&mut miss)?;
+    memop::release(a, true)?;
+    memop::release_addr(a, TERM_REG)?;
+    a.jmp(exit)
 }
 
 #[derive(Clone, Copy)]
