@@ -73,6 +73,8 @@ pub struct Translator {
     min_prefix: usize,
     /// CETBOX_JIT_STATS is set: print the counters whenever the engine returns.
     show_stats: bool,
+    /// With `show_stats`: how often each guest RIP ran in the interpreter.
+    fallbacks: std::collections::HashMap<u64, u64>,
 }
 
 /// `Translator::min_prefix` by default.
@@ -96,6 +98,7 @@ impl Translator {
             stats: Arc::default(),
             min_prefix: MIN_PREFIX,
             show_stats: std::env::var_os("CETBOX_JIT_STATS").is_some(),
+            fallbacks: Default::default(),
         }
     }
 
@@ -255,6 +258,9 @@ impl Translator {
                 }
                 None => {
                     bump(&self.stats.interpreted);
+                    if self.show_stats {
+                        *self.fallbacks.entry(cpu.rip).or_default() += 1;
+                    }
                     if let Some(exit) = self.interp.run_block(cpu) {
                         return exit;
                     }
@@ -271,6 +277,14 @@ impl Engine for Translator {
         if self.show_stats {
             // A development aid (CETBOX_JIT_STATS): what ran translated and what fell back.
             eprintln!("cetbox jit: {:?}", self.stats);
+            let mut top: Vec<(u64, u64)> = self.fallbacks.iter().map(|(&r, &n)| (n, r)).collect();
+            top.sort_unstable_by(|a, b| b.cmp(a));
+            for (n, rip) in top.into_iter().take(12) {
+                let mut buf = [0u8; 16];
+                let len = cpu.mem.fetch(rip, &mut buf).unwrap_or(0);
+                let insn = iced_x86::Decoder::with_ip(64, &buf[..len], rip, 0).decode();
+                eprintln!("  {n:>10} blocks at {rip:#x}: {insn}");
+            }
         }
         exit
     }

@@ -6,10 +6,10 @@
 //! instructions are re-encoded from iced's decoded form, never copied as bytes.
 //!
 //! Undefined flags: the host leaves architecturally undefined flags (SHL's AF, IMUL's SF ZF AF
-//! PF, ...) as this host CPU model does, which need not be what the interpreter defines. An
-//! instruction is therefore only translated when every flag it leaves undefined is dead (a
-//! later instruction of the block writes it before anything reads it); all flags are live at
-//! the end of a block.
+//! PF, TEST's AF...) as this host CPU does, and so does the interpreter: cetbox's CPU takes
+//! its undefined results from the host vendor (crates/cpu/src/undef.rs). The differential
+//! tests hold both engines to the host on every form, undefined bits included, so translated
+//! instructions run natively whatever flags they leave undefined.
 
 use crate::cache;
 use crate::context::off;
@@ -45,6 +45,10 @@ enum End {
     Call { ip: u64, target: u64, ret: u64 },
     /// A near RET without an immediate, at this RIP.
     Ret(u64),
+    /// An indirect near JMP (register or memory operand).
+    JmpIndirect(Instruction),
+    /// An indirect near CALL (register or memory operand).
+    CallIndirect(Instruction),
 }
 
 /// A decoded block ready to emit.
@@ -98,6 +102,16 @@ pub fn decode(rip: u64, mem: &AddressSpace) -> Option<Block> {
             });
             break;
         }
+        if matches!(insn.code(), Code::Jmp_rm64 | Code::Call_rm64) && indirect_ok(&insn) {
+            mem.mark_code(ip);
+            mem.mark_code(insn.next_ip() - 1);
+            end = Some(if insn.code() == Code::Jmp_rm64 {
+                End::JmpIndirect(insn)
+            } else {
+                End::CallIndirect(insn)
+            });
+            break;
+        }
         if insn.code() == Code::Call_rel32_64 || insn.code() == Code::Retnq {
             mem.mark_code(ip);
             mem.mark_code(insn.next_ip() - 1);
@@ -120,34 +134,11 @@ pub fn decode(rip: u64, mem: &AddressSpace) -> Option<Block> {
         insns.push((insn, kind));
         ip = insn.next_ip();
     }
-    // Keep only the prefix whose undefined flags are all dead; truncating moves the block end
-    // (where all flags are live) earlier, so repeat until nothing changes.
-    while let Some(i) = first_live_undefined(&insns) {
-        let next = insns[i].0.ip();
-        insns.truncate(i);
-        end = Some(End::Next(next));
-    }
     let end = end.unwrap_or(End::Next(ip));
     if insns.is_empty() && matches!(end, End::Next(_)) {
         return None;
     }
     Some(Block { insns, end })
-}
-
-/// The index of the first instruction that leaves a flag undefined which is live after it.
-fn first_live_undefined(insns: &[(Instruction, Kind)]) -> Option<usize> {
-    let mut live = ARITH;
-    let mut first = None;
-    for (i, (insn, kind)) in insns.iter().enumerate().rev() {
-        if *kind == Kind::Skip {
-            continue;
-        }
-        if insn.rflags_undefined() & live != 0 {
-            first = Some(i);
-        }
-        live = (live & !insn.rflags_modified()) | insn.rflags_read();
-    }
-    first
 }
 
 /// Where a block exit may go without returning to the run loop.
@@ -250,6 +241,17 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
             ret(&mut a, chain.shstk, n, chain.epoch, exit, l)?;
             slow.push((l, TERM_REG, ip, b.insns.len() as u64));
         }
+        End::JmpIndirect(insn) | End::CallIndirect(insn) => {
+            let l = a.create_label();
+            indirect_target(&mut a, &insn, l)?;
+            if matches!(b.end, End::CallIndirect(_)) {
+                a.mov(qword_ptr(off::JUMP).gs(), rax)?;
+                push_return(&mut a, insn.next_ip(), chain.shstk, l)?;
+                a.mov(rax, qword_ptr(off::JUMP).gs())?;
+            }
+            dispatch(&mut a, n, chain.epoch, exit)?;
+            slow.push((l, TERM_REG, insn.ip(), b.insns.len() as u64));
+        }
     }
     for (mut l, r, rip, retired) in slow {
         a.set_label(&mut l)?;
@@ -287,11 +289,27 @@ fn call(
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
     let r = TERM_REG;
-    memop::acquire(a, r, Addr::Stack(-8), Register::None)?;
-    memop::check(a, r, 8, Need::Write, slow)?;
+    memop::acquire(a, r, Addr::None, Register::None)?;
     if !cetbox_cpu::is_canonical(target) {
         a.jmp(slow)?;
     }
+    push_return(a, ret, shadow, slow)?;
+    memop::release(a, true)?;
+    memop::release_addr(a, r)
+}
+
+/// The return-address pushes of a CALL (with the scratch registers and flags saved by
+/// `memop::acquire`, RBX as the address register): checks the stack slot (and the shadow-stack
+/// slot when `shadow`), then writes both; a failed check goes to `slow` with nothing changed.
+fn push_return(
+    a: &mut CodeAssembler,
+    ret: u64,
+    shadow: bool,
+    slow: CodeLabel,
+) -> Result<(), IcedError> {
+    let r = TERM_REG;
+    a.lea(rbx, qword_ptr(rsp - 8))?;
+    memop::check(a, r, 8, Need::Write, slow)?;
     if shadow {
         a.mov(rbx, qword_ptr(off::SSP).gs())?;
         a.sub(rbx, 8)?;
@@ -302,9 +320,57 @@ fn call(
     } else {
         a.mov(rax, ret)?;
     }
-    a.push(rax)?;
-    memop::release(a, true)?;
-    memop::release_addr(a, r)
+    a.push(rax)
+}
+
+/// Whether an indirect JMP/CALL can be translated: a 64-bit register operand, or a memory
+/// operand with 64-bit addressing (FS/GS bases are added; 0x67 forms are left out).
+fn indirect_ok(insn: &Instruction) -> bool {
+    use iced_x86::OpKind;
+    match insn.op0_kind() {
+        OpKind::Register => insn.op0_register().is_gpr64(),
+        OpKind::Memory => {
+            let base = insn.memory_base();
+            let index = insn.memory_index();
+            (base == Register::None || base == Register::RIP || base.is_gpr64())
+                && (index == Register::None || index.is_gpr64())
+        }
+        _ => false,
+    }
+}
+
+/// Saves the scratch state (`memop::acquire`, RBX as the address register) and loads the
+/// target of an indirect JMP/CALL into RAX: a register's value, or the 8 bytes its memory
+/// operand names after checking they are readable. A non-canonical target (#GP at the branch)
+/// or a failed check goes to `slow`.
+fn indirect_target(a: &mut CodeAssembler, insn: &Instruction, slow: CodeLabel) -> Result<(), IcedError> {
+    use iced_x86::OpKind;
+    let r = TERM_REG;
+    if insn.op0_kind() == OpKind::Register {
+        memop::acquire(a, r, Addr::None, Register::None)?;
+        match insn.op0_register() {
+            // Already saved (and reused) by the sequence: read the guest's value back.
+            Register::RAX => a.mov(rax, qword_ptr(off::RAX_SAVE).gs())?,
+            Register::RBX => a.mov(rax, qword_ptr(off::ADDR_SAVE).gs())?,
+            other => a.mov(rax, crate::trampoline::GPRS[other.number()])?,
+        }
+    } else {
+        let addr = if insn.is_ip_rel_memory_operand() {
+            Addr::Absolute(insn.ip_rel_memory_address())
+        } else {
+            Addr::Operand(insn)
+        };
+        let seg = match insn.memory_segment() {
+            Register::FS | Register::GS => insn.memory_segment(),
+            _ => Register::None,
+        };
+        memop::acquire(a, r, addr, seg)?;
+        memop::check(a, r, 8, Need::Read, slow)?;
+        a.mov(rax, qword_ptr(rbx))?;
+    }
+    a.mov(rbx, rax)?;
+    a.shr(rbx, 47)?;
+    a.jnz(slow)
 }
 
 /// A near RET: the return address read (and compared with the shadow stack's when `shadow`;
