@@ -59,6 +59,9 @@ pub mod off {
     pub const LOOKUP: i64 = 272;
     /// The host address an indirect dispatch jumps to (`jmp gs:[JUMP]`).
     pub const JUMP: i64 = 280;
+    /// The address of the guest's XMM registers (`Sse::xmm`, 16 x 16 bytes), loaded into the
+    /// host's by the entry trampoline and stored back by the exit trampoline.
+    pub const XMM_PTR: i64 = 288;
 }
 
 /// Values of `Context::exit_reason`.
@@ -96,6 +99,7 @@ pub struct Context {
     pub ssp: u64,
     pub lookup: u64,
     pub jump: u64,
+    pub xmm_ptr: u64,
 }
 
 const _: () = {
@@ -119,6 +123,7 @@ const _: () = {
     assert!(std::mem::offset_of!(Context, ssp) == off::SSP as usize);
     assert!(std::mem::offset_of!(Context, lookup) == off::LOOKUP as usize);
     assert!(std::mem::offset_of!(Context, jump) == off::JUMP as usize);
+    assert!(std::mem::offset_of!(Context, xmm_ptr) == off::XMM_PTR as usize);
 };
 
 thread_local! {

@@ -63,6 +63,9 @@ pub struct Translator {
     /// Whether the guest's shadow stack was enabled when the cached translations were made
     /// (CALL and RET are translated differently; a change flushes the cache).
     shstk: bool,
+    /// Whether the guest masked every SIMD exception when the cached translations were made
+    /// (SSE instructions are translated only then; a change flushes the cache).
+    sse: bool,
     /// False when translated code cannot run on this host (the cache or GS could not be set
     /// up): every block is interpreted.
     enabled: bool,
@@ -76,6 +79,9 @@ pub struct Translator {
     /// With `show_stats`: how often each guest RIP ran in the interpreter.
     fallbacks: std::collections::HashMap<u64, u64>,
 }
+
+/// MXCSR's six exception-mask bits (Intel SDM Vol. 1 §10.2.3).
+const MXCSR_MASKS: u32 = 0x1f80;
 
 /// `Translator::min_prefix` by default.
 const MIN_PREFIX: usize = 4;
@@ -94,6 +100,7 @@ impl Translator {
             code: None,
             epoch: 0,
             shstk: false,
+            sse: false,
             enabled: true,
             stats: Arc::default(),
             min_prefix: MIN_PREFIX,
@@ -139,9 +146,11 @@ impl Translator {
         }
         let stats = &self.stats;
         let shstk = cpu.cet.shstk_enabled();
-        let stale = epoch != self.epoch || shstk != self.shstk;
+        let sse = cpu.sse.mxcsr & MXCSR_MASKS == MXCSR_MASKS;
+        let stale = epoch != self.epoch || shstk != self.shstk || sse != self.sse;
         self.epoch = epoch;
         self.shstk = shstk;
+        self.sse = sse;
         let code = self.code.as_mut()?;
         if stale {
             code.cache.reset(code.fixed);
@@ -151,7 +160,7 @@ impl Translator {
             return (host != INTERPRET).then_some(host);
         }
         let min = self.min_prefix;
-        let decoded = translate::decode(rip, &cpu.mem).filter(|b| b.worth_it(rip, min));
+        let decoded = translate::decode(rip, &cpu.mem, sse).filter(|b| b.worth_it(rip, min));
         let Some(block) = decoded else {
             code.cache.insert(rip, INTERPRET);
             return None;
@@ -209,6 +218,14 @@ impl Translator {
         self.ctx.fs_base = cpu.fs_base;
         self.ctx.gs_base = cpu.gs_base;
         self.ctx.ssp = cpu.cet.ssp;
+        self.ctx.xmm_ptr = cpu.sse.xmm.as_mut_ptr() as u64;
+        // Translated SSE instructions run under the guest's MXCSR control bits, accumulating
+        // its flags in the host MXCSR (live mode, folded back by `fp_sync` before `run`
+        // returns); the cache holds SSE translations only while every exception is masked,
+        // which is exactly when live mode is available.
+        if self.sse {
+            cpu.fp_enter();
+        }
         bump(&self.stats.entered);
         // SAFETY: `entry` is the entry trampoline in the live code cache; it saves and
         // restores every callee-saved register and the host stack, and runs `host`, a block

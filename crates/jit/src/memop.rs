@@ -193,6 +193,10 @@ pub fn emit(
     };
     acquire(a, m.addr_reg, addr, m.seg)?;
     let need = if m.write { Need::Write } else { Need::Read };
+    if m.align16 {
+        a.test(GPRS32[index(m.addr_reg)], 15)?;
+        a.jnz(slow)?;
+    }
     check(a, m.addr_reg, m.size, need, slow)?;
     release(a, flags_live)?;
     let mut x = *insn;

@@ -5,7 +5,10 @@
 //! operand, which `memop` checks against the page table inline before the access. Everything
 //! else ends the block and runs in the interpreter.
 
-use iced_x86::{Code, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register};
+use iced_x86::{
+    Code, CpuidFeature, EncodingKind, Instruction, InstructionInfoFactory, Mnemonic, OpAccess,
+    OpKind, Register,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -35,6 +38,9 @@ pub struct MemOp {
     /// FS or GS when the operand is relative to that segment's base, else None (the other
     /// segments have base 0 in 64-bit mode).
     pub seg: Register,
+    /// The operand must be 16-byte aligned (a legacy SSE m128 operand: #GP otherwise, which
+    /// the interpreter raises).
+    pub align16: bool,
 }
 
 /// Registers that may hold a computed address, in order of preference (never RAX, which the
@@ -55,8 +61,13 @@ const ADDR_REGS: [Register; 13] = [
     Register::RDX,
 ];
 
-/// How to translate `insn`, or None if the interpreter must run it.
-pub fn select(insn: &Instruction) -> Option<Kind> {
+/// How to translate `insn`, or None if the interpreter must run it. `sse`: SSE/SSE2
+/// instructions may run natively (the guest masks every SIMD exception, so the host MXCSR
+/// holds its control bits in live mode and nothing can trap; `Cpu::fp_enter`).
+pub fn select(insn: &Instruction, sse: bool) -> Option<Kind> {
+    if insn.encoding() == EncodingKind::Legacy && is_sse(insn) {
+        return if sse { sse_form(insn) } else { None };
+    }
     let m = insn.mnemonic();
     // LOCK is only valid on a few memory forms (`memory` admits those); elsewhere it is #UD,
     // which the interpreter raises.
@@ -199,16 +210,21 @@ fn memory(insn: &Instruction) -> Option<Kind> {
     if !others_ok || is_moffs(insn.code()) {
         return None;
     }
-    // 64-bit addressing only (0x67 truncates the address to 32 bits).
+    let size = insn.memory_size().size();
+    if !matches!(size, 1 | 2 | 4 | 8) {
+        return None;
+    }
+    memop_for(insn, size, false)
+}
+
+/// The `MemOp` of an instruction with one explicit memory operand of `size` bytes; None for
+/// 32-bit addressing (0x67 truncates the address; left to the interpreter).
+fn memop_for(insn: &Instruction, size: usize, align16: bool) -> Option<Kind> {
     let base = insn.memory_base();
     let index = insn.memory_index();
     let base_ok = base == Register::None || base == Register::RIP || base.is_gpr64();
     let index_ok = index == Register::None || index.is_gpr64();
     if !base_ok || !index_ok {
-        return None;
-    }
-    let size = insn.memory_size().size();
-    if !matches!(size, 1 | 2 | 4 | 8) {
         return None;
     }
     let mut factory = InstructionInfoFactory::new();
@@ -239,7 +255,70 @@ fn memory(insn: &Instruction) -> Option<Kind> {
         write,
         addr_reg,
         seg,
+        align16,
     }))
+}
+
+/// Whether `insn` belongs to SSE or SSE2 (the extensions of every x86-64 CPU level, so the
+/// level never has to be consulted).
+fn is_sse(insn: &Instruction) -> bool {
+    let f = insn.cpuid_features();
+    !f.is_empty()
+        && f.iter()
+            .all(|c| matches!(c, CpuidFeature::SSE | CpuidFeature::SSE2))
+}
+
+/// A legacy SSE/SSE2 instruction on XMM registers, GPRs, immediates and at most one memory
+/// operand. MXCSR and state instructions, MMX-register forms (their registers are the x87
+/// state, kept in software) and MASKMOVDQU (an implicit RDI operand) are left out.
+fn sse_form(insn: &Instruction) -> Option<Kind> {
+    if insn.has_lock_prefix() {
+        return None;
+    }
+    if matches!(
+        insn.mnemonic(),
+        Mnemonic::Ldmxcsr
+            | Mnemonic::Stmxcsr
+            | Mnemonic::Fxsave
+            | Mnemonic::Fxrstor
+            | Mnemonic::Fxsave64
+            | Mnemonic::Fxrstor64
+            | Mnemonic::Maskmovdqu
+            | Mnemonic::Clflush
+    ) {
+        return None;
+    }
+    let mut mems = 0;
+    for i in 0..insn.op_count() {
+        match insn.op_kind(i) {
+            OpKind::Register => {
+                let r = insn.op_register(i);
+                if !(r.is_xmm() || r.is_gpr()) {
+                    return None;
+                }
+            }
+            OpKind::Memory => mems += 1,
+            k if is_immediate(k) => {}
+            _ => return None,
+        }
+    }
+    match mems {
+        0 => Some(Kind::Native),
+        1 => {
+            let size = insn.memory_size().size();
+            if !matches!(size, 1 | 2 | 4 | 8 | 16) || is_moffs(insn.code()) {
+                return None;
+            }
+            // Legacy SSE m128 operands fault unless 16-byte aligned, except these (Intel SDM
+            // Vol. 1 §11.6.6, "Guidelines for Using SSE/SSE2 ... Data Alignment").
+            let unaligned_ok = matches!(
+                insn.mnemonic(),
+                Mnemonic::Movups | Mnemonic::Movupd | Mnemonic::Movdqu
+            );
+            memop_for(insn, size, size == 16 && !unaligned_ok)
+        }
+        _ => None,
+    }
 }
 
 /// A register for the stack slot's address that a PUSH or POP does not name.

@@ -1,10 +1,11 @@
 //! The entry and exit trampolines between Rust and translated code.
 //!
 //! Entry (called as `extern "sysv64" fn(block, ctx)`): saves the host's callee-saved
-//! registers on the host stack and the host RSP in the context, loads the guest's arithmetic
-//! flags and its 16 GPRs (RSP included: host RSP is the guest's while translated code runs),
+//! registers on the host stack and the host RSP in the context, loads the guest's XMM
+//! registers (the SysV ABI makes every XMM register caller-saved, so the Rust caller keeps
+//! nothing in them across the call), the guest's arithmetic flags and its 16 GPRs (RSP included: host RSP is the guest's while translated code runs),
 //! and jumps to the block. Exit (jumped to by every block exit after it stored the next RIP
-//! and the retired count): stores the 16 GPRs and RFLAGS in the context, restores the host
+//! and the retired count): stores the 16 GPRs, the XMM registers and RFLAGS, restores the host
 //! stack and registers, and returns to Rust. Everything is addressed through `gs:` (the
 //! context, `context.rs`), so no host register is needed.
 
@@ -15,6 +16,11 @@ use iced_x86::IcedError;
 /// GPRs in encoding order (guest register n lives in host register n).
 pub const GPRS: [AsmRegister64; 16] = [
     rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15,
+];
+
+const XMMS: [AsmRegisterXmm; 16] = [
+    xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8, xmm9, xmm10, xmm11, xmm12, xmm13, xmm14,
+    xmm15,
 ];
 
 const CALLEE_SAVED: [AsmRegister64; 6] = [rbx, rbp, r12, r13, r14, r15];
@@ -32,6 +38,12 @@ pub fn assemble(ip: u64) -> Result<(Vec<u8>, usize), IcedError> {
     }
     a.mov(ctx(off::HOST_RSP), rsp)?;
     a.mov(ctx(off::TARGET), rdi)?;
+    // The guest's XMM registers (their low 128 bits: translated code runs legacy SSE forms
+    // only, which leave the upper halves alone, so `Sse::ymm_hi` stays authoritative).
+    a.mov(rax, ctx(off::XMM_PTR))?;
+    for (i, x) in XMMS.iter().enumerate() {
+        a.movdqu(*x, xmmword_ptr(rax + 16 * i as i32))?;
+    }
     a.push(ctx(off::RFLAGS))?;
     a.popfq()?;
     for (i, r) in GPRS.iter().enumerate() {
@@ -43,6 +55,10 @@ pub fn assemble(ip: u64) -> Result<(Vec<u8>, usize), IcedError> {
     let mut x = CodeAssembler::new(64)?;
     for (i, r) in GPRS.iter().enumerate() {
         x.mov(ctx(off::GPR + 8 * i as i64), *r)?;
+    }
+    x.mov(rax, ctx(off::XMM_PTR))?;
+    for (i, r) in XMMS.iter().enumerate() {
+        x.movdqu(xmmword_ptr(rax + 16 * i as i32), *r)?;
     }
     x.mov(rsp, ctx(off::HOST_RSP))?;
     x.pushfq()?;

@@ -75,7 +75,7 @@ impl Block {
 /// Decodes the block at `rip`; None if not even its first instruction can be translated.
 /// Marks the bytes it reads as code, as the interpreter does, so writes to them bump the
 /// code epoch.
-pub fn decode(rip: u64, mem: &AddressSpace) -> Option<Block> {
+pub fn decode(rip: u64, mem: &AddressSpace, sse: bool) -> Option<Block> {
     let mut insns: Vec<(Instruction, Kind)> = Vec::new();
     let mut ip = rip;
     let mut buf = [0u8; 16];
@@ -126,7 +126,7 @@ pub fn decode(rip: u64, mem: &AddressSpace) -> Option<Block> {
             });
             break;
         }
-        let Some(kind) = select(&insn) else {
+        let Some(kind) = select(&insn, sse) else {
             break;
         };
         mem.mark_code(ip);
