@@ -87,11 +87,15 @@ pub fn acquire(
         Addr::Operand(insn) => {
             let base = insn.memory_base();
             let disp = insn.memory_displacement64() as i64;
-            a.add_instruction(lea(r, base, insn.memory_index(), insn.memory_index_scale(), disp)?)?
+            a.add_instruction(lea(
+                r,
+                base,
+                insn.memory_index(),
+                insn.memory_index_scale(),
+                disp,
+            )?)?
         }
-        Addr::Stack(disp) => {
-            a.add_instruction(lea(r, Register::RSP, Register::None, 1, disp)?)?
-        }
+        Addr::Stack(disp) => a.add_instruction(lea(r, Register::RSP, Register::None, 1, disp)?)?,
     }
     a.mov(qword_ptr(off::RAX_SAVE).gs(), rax)?;
     a.seto(al)?;
@@ -118,7 +122,13 @@ pub enum Addr<'a> {
     None,
 }
 
-fn lea(r: Register, base: Register, index: Register, scale: u32, disp: i64) -> Result<Instruction, IcedError> {
+fn lea(
+    r: Register,
+    base: Register,
+    index: Register,
+    scale: u32,
+    disp: i64,
+) -> Result<Instruction, IcedError> {
     let displ_size = if base == Register::None {
         4
     } else if disp == 0 {

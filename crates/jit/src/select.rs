@@ -194,8 +194,7 @@ fn lockable(m: Mnemonic) -> bool {
 fn memory(insn: &Instruction) -> Option<Kind> {
     let m = insn.mnemonic();
     let known = integer(m, insn) || matches!(m, Mnemonic::Xadd | Mnemonic::Cmpxchg);
-    if !known || (insn.has_lock_prefix() && !(lockable(m) && insn.op0_kind() == OpKind::Memory))
-    {
+    if !known || (insn.has_lock_prefix() && !(lockable(m) && insn.op0_kind() == OpKind::Memory)) {
         return None;
     }
     if insn.has_xacquire_prefix() || insn.has_xrelease_prefix() {
@@ -390,11 +389,7 @@ fn shift_imm_nonzero(insn: &Instruction) -> bool {
     } else {
         insn.memory_size().size()
     };
-    let mask = if size == 8 {
-        63
-    } else {
-        31
-    };
+    let mask = if size == 8 { 63 } else { 31 };
     count & mask != 0
 }
 

@@ -343,7 +343,11 @@ fn indirect_ok(insn: &Instruction) -> bool {
 /// target of an indirect JMP/CALL into RAX: a register's value, or the 8 bytes its memory
 /// operand names after checking they are readable. A non-canonical target (#GP at the branch)
 /// or a failed check goes to `slow`.
-fn indirect_target(a: &mut CodeAssembler, insn: &Instruction, slow: CodeLabel) -> Result<(), IcedError> {
+fn indirect_target(
+    a: &mut CodeAssembler,
+    insn: &Instruction,
+    slow: CodeLabel,
+) -> Result<(), IcedError> {
     use iced_x86::OpKind;
     let r = TERM_REG;
     if insn.op0_kind() == OpKind::Register {

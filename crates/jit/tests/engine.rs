@@ -128,7 +128,11 @@ fn undefined_flags_of_a_translated_block_match_the_interpreter() {
             code.extend(UD2);
             let (a, b, stats) = both(&code, regs, entry_flags);
             assert_same(&a, &b);
-            assert_eq!(stats.entered.load(Ordering::Relaxed), 1, "SHL is translated");
+            assert_eq!(
+                stats.entered.load(Ordering::Relaxed),
+                1,
+                "SHL is translated"
+            );
         }
     }
 }
