@@ -8,26 +8,37 @@ mod common;
 
 use common::{check, run, Spec, Status, TempDir};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 fn build(dir: &Path, src: &Path, name: &str, flags: &[&str]) -> PathBuf {
     let out = dir.join(name);
-    let st = Command::new("gcc")
-        .args(flags)
-        .arg("-o")
-        .arg(&out)
-        .arg(src)
-        .arg("-lm")
-        .output()
-        .expect("gcc");
-    assert!(
-        st.status.success(),
-        "gcc {flags:?} {}: {}",
-        src.display(),
-        String::from_utf8_lossy(&st.stderr)
-    );
+    common::gcc(src, &out, flags, &["-lm"]);
     out
+}
+
+/// tests/cpu/NAME.c built with `flags` in a scratch directory (kept alive with the binary).
+fn cpu_program(name: &str, flags: &[&str]) -> (TempDir, PathBuf) {
+    let d = TempDir::new("cpu-levels");
+    let p = build(&d.path, &cpu_src(name), name, flags);
+    (d, p)
+}
+
+/// tests/cpu/v2ops.c and v3ops.c, each built for its level.
+fn level_programs() -> (TempDir, PathBuf, PathBuf) {
+    let d = TempDir::new("cpu-levels");
+    let v2 = build(
+        &d.path,
+        &cpu_src("v2ops"),
+        "v2ops",
+        &["-O2", "-static", "-march=x86-64-v2", "-mcx16"],
+    );
+    let v3 = build(
+        &d.path,
+        &cpu_src("v3ops"),
+        "v3ops",
+        &["-O2", "-static", "-march=x86-64-v3"],
+    );
+    (d, v2, v3)
 }
 
 fn cpu_src(name: &str) -> PathBuf {
@@ -62,19 +73,7 @@ fn same_as_native(label: &str, prog: &Path, extra: &[&str], args: &[&str]) {
 
 #[test]
 fn level_programs_match_native() {
-    let d = TempDir::new("cpu-levels");
-    let v2 = build(
-        &d.path,
-        &cpu_src("v2ops"),
-        "v2ops",
-        &["-O2", "-static", "-march=x86-64-v2", "-mcx16"],
-    );
-    let v3 = build(
-        &d.path,
-        &cpu_src("v3ops"),
-        "v3ops",
-        &["-O2", "-static", "-march=x86-64-v3"],
-    );
+    let (_d, v2, v3) = level_programs();
     same_as_native("v2ops default", &v2, &[], &[]);
     same_as_native("v2ops --cpu=x86-64-v2", &v2, &["--cpu=x86-64-v2"], &[]);
     same_as_native("v3ops default", &v3, &[], &[]);
@@ -83,19 +82,7 @@ fn level_programs_match_native() {
 
 #[test]
 fn lower_level_is_sigill_with_one_diagnostic() {
-    let d = TempDir::new("cpu-levels");
-    let v2 = build(
-        &d.path,
-        &cpu_src("v2ops"),
-        "v2ops",
-        &["-O2", "-static", "-march=x86-64-v2", "-mcx16"],
-    );
-    let v3 = build(
-        &d.path,
-        &cpu_src("v3ops"),
-        "v3ops",
-        &["-O2", "-static", "-march=x86-64-v3"],
-    );
+    let (_d, v2, v3) = level_programs();
     for (prog, cpu, level) in [
         (&v3, "--cpu=x86-64", "x86-64-v3"),
         (&v3, "--cpu=x86-64-v2", "x86-64-v3"),
@@ -119,13 +106,7 @@ fn bits(v: &[u32]) -> u32 {
 
 #[test]
 fn cpuid_xcr0_and_minsigstksz_per_level() {
-    let d = TempDir::new("cpu-levels");
-    let p = build(
-        &d.path,
-        &cpu_src("cpuid_level"),
-        "cpuid_level",
-        &["-O2", "-static"],
-    );
+    let (_d, p) = cpu_program("cpuid_level", &["-O2", "-static"]);
     // CPUID.1:EDX, the baseline: FPU DE PSE TSC MSR PAE MCE CX8 APIC SEP MTRR PGE MCA CMOV PAT
     // PSE36 CLFSH MMX FXSR SSE SSE2.
     let edx = bits(&[
@@ -178,26 +159,14 @@ fn cpuid_xcr0_and_minsigstksz_per_level() {
 
 #[test]
 fn bad_cpu_name_is_a_usage_error() {
-    let d = TempDir::new("cpu-levels");
-    let p = build(
-        &d.path,
-        &cpu_src("cpuid_level"),
-        "cpuid_level",
-        &["-O2", "-static"],
-    );
+    let (_d, p) = cpu_program("cpuid_level", &["-O2", "-static"]);
     let o = cetbox(&p, &["--cpu=x86-64-v4"], &[]);
     assert_eq!(o.status, Status::Exited(2), "{}", text(&o.stderr));
 }
 
 #[test]
 fn ymm_state_in_signal_frames() {
-    let d = TempDir::new("cpu-levels");
-    let p = build(
-        &d.path,
-        &cpu_src("ymm_signal"),
-        "ymm_signal",
-        &["-O2", "-static", "-march=x86-64-v3"],
-    );
+    let (_d, p) = cpu_program("ymm_signal", &["-O2", "-static", "-march=x86-64-v3"]);
     // What the handler sees and changes is the same natively and under cetbox; the expected
     // values are also spelled out (from the program's own inputs).
     same_as_native("ymm_signal", &p, &[], &[]);
@@ -214,13 +183,7 @@ fn ymm_state_in_signal_frames() {
 
 #[test]
 fn v3_frame_fits_a_minsigstksz_altstack() {
-    let d = TempDir::new("cpu-levels");
-    let p = build(
-        &d.path,
-        &cpu_src("altstack"),
-        "altstack",
-        &["-O2", "-static"],
-    );
+    let (_d, p) = cpu_program("altstack", &["-O2", "-static"]);
     for cpu in ["--cpu=x86-64-v3", "--cpu=x86-64"] {
         let o = cetbox(&p, &[cpu], &[]);
         assert_eq!(o.status, Status::Exited(0), "{cpu}: {}", text(&o.stderr));

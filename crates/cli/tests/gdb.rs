@@ -14,6 +14,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
+mod common;
+
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 fn root() -> PathBuf {
@@ -30,15 +32,17 @@ fn out_dir() -> PathBuf {
 fn build(name: &str, tag: &str, flags: &[&str]) -> PathBuf {
     let exe = out_dir().join(format!("{name}-{tag}"));
     let tmp = out_dir().join(format!("{name}-{tag}.{}.tmp", std::process::id()));
-    let st = Command::new("gcc")
-        .args(["-g", "-fcf-protection=none"])
-        .args(flags)
-        .arg("-o")
-        .arg(&tmp)
-        .arg(root().join(format!("tests/gdb/{name}.c")))
-        .status()
-        .unwrap();
-    assert!(st.success(), "gcc failed for {name}");
+    let flags: Vec<&str> = ["-g", "-fcf-protection=none"]
+        .iter()
+        .chain(flags)
+        .copied()
+        .collect();
+    common::gcc(
+        &root().join(format!("tests/gdb/{name}.c")),
+        &tmp,
+        &flags,
+        &[],
+    );
     std::fs::rename(&tmp, &exe).unwrap();
     exe
 }
@@ -216,6 +220,40 @@ fn session(opts: &[&str], prog: &Path, cmds: &[&str]) -> (String, Ended) {
     (out, end)
 }
 
+/// A gdb session (`session`) after which the guest exited with status 0; returns gdb's output
+/// and the guest's stdout.
+fn session_to_exit(opts: &[&str], prog: &Path, cmds: &[&str]) -> (String, String) {
+    let (out, end) = session(opts, prog, cmds);
+    assert_eq!(
+        end.status.code(),
+        Some(0),
+        "guest status {:?}, stderr:\n{}\ngdb:\n{out}",
+        end.status,
+        end.stderr
+    );
+    (out, end.stdout)
+}
+
+/// A protocol connection (no gdb) to a guest stopped at its first instruction, after the
+/// qSupported handshake; returns the guest, the connection, the handshake's reply and the
+/// stopped thread's id (from the `?` stop reply).
+fn protocol_session(opts: &[&str], prog: &Path, features: &str) -> (Guest, Client, String, String) {
+    let g = Guest::start(opts, prog);
+    let mut c = Client::connect(&g.addr);
+    let sup = c.ask(&format!("qSupported:{features}"));
+    let stop = c.ask("?");
+    assert!(stop.starts_with("T05"), "{stop}");
+    let tid = stop
+        .split("thread:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no thread in the stop reply {stop}"))
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    (g, c, sup, tid)
+}
+
 /// The value gdb printed for `$N = value` (the last such line for N).
 fn value(out: &str, n: u32) -> String {
     let prefix = format!("${n} = ");
@@ -248,7 +286,7 @@ fn symbol(prog: &Path, name: &str) -> u64 {
 #[test]
 fn breakpoint_backtrace_and_shadow_stack_pointer() {
     let prog = basic();
-    let (out, end) = session(
+    let (out, stdout) = session_to_exit(
         &["--shstk=on"],
         prog,
         &[
@@ -292,26 +330,24 @@ fn breakpoint_backtrace_and_shadow_stack_pointer() {
     assert_eq!(value(&out, 4), "21");
     // Detached, the guest ran to its end as without a debugger.
     assert!(out.contains("detached"), "{out}");
-    assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
-    assert_eq!(end.stdout, "result 43 counter 21 sorted 1 2 3 4\n");
+    assert_eq!(stdout, "result 43 counter 21 sorted 1 2 3 4\n");
 }
 
 #[test]
 fn pl3_ssp_is_unavailable_without_shadow_stacks() {
     let prog = basic();
-    let (out, end) = session(
+    let (out, _) = session_to_exit(
         &[],
         prog,
         &["break leaf", "continue", "p $pl3_ssp", "continue"],
     );
     assert_eq!(value(&out, 1), "<unavailable>", "{out}");
-    assert_eq!(end.status.code(), Some(0));
 }
 
 #[test]
 fn stepping_over_call_and_ret_keeps_the_shadow_stack_in_step() {
     let prog = basic();
-    let (out, end) = session(
+    let (out, _) = session_to_exit(
         &["--shstk=on"],
         prog,
         &[
@@ -339,13 +375,12 @@ fn stepping_over_call_and_ret_keeps_the_shadow_stack_in_step() {
     // `next` stepped over middle's RET into main, whose r is middle(20) = leaf(21) + 1 = 43.
     assert!(out.contains("main () at"), "{out}");
     assert_eq!(value(&out, 7), "43", "{out}");
-    assert_eq!(end.status.code(), Some(0));
 }
 
 #[test]
 fn watchpoints_write_read_and_access() {
     let prog = basic();
-    let (out, end) = session(
+    let (out, _) = session_to_exit(
         &[],
         prog,
         &[
@@ -368,9 +403,8 @@ fn watchpoints_write_read_and_access() {
     // main reads counter for printf.
     assert!(out.contains("Value = 21"), "{out}");
     assert_eq!(value(&out, 2), "1", "{out}");
-    assert_eq!(end.status.code(), Some(0));
 
-    let (out, end) = session(
+    let (out, _) = session_to_exit(
         &[],
         prog,
         &[
@@ -390,22 +424,20 @@ fn watchpoints_write_read_and_access() {
         out.contains("Value = 0") || out.contains("Old value = 0"),
         "{out}"
     );
-    assert_eq!(end.status.code(), Some(0));
 }
 
 #[test]
 fn hardware_breakpoint() {
     let prog = basic();
-    let (out, end) = session(&[], prog, &["hbreak middle", "continue", "p x", "continue"]);
+    let (out, _) = session_to_exit(&[], prog, &["hbreak middle", "continue", "p x", "continue"]);
     assert!(out.contains("Hardware assisted breakpoint 1"), "{out}");
     assert_eq!(value(&out, 1), "20", "{out}");
-    assert_eq!(end.status.code(), Some(0));
 }
 
 #[test]
 fn threads_are_listed_with_their_own_registers() {
     let prog = threads();
-    let (out, end) = session(
+    let (out, stdout) = session_to_exit(
         &[],
         prog,
         &[
@@ -428,14 +460,13 @@ fn threads_are_listed_with_their_own_registers() {
     assert_eq!(value(&out, 1), "1");
     assert_ne!(value(&out, 2), value(&out, 3), "{out}");
     assert_eq!(hex(&value(&out, 3)), symbol(prog, "all_started"));
-    assert_eq!(end.status.code(), Some(0));
-    assert_eq!(end.stdout, "joined\n");
+    assert_eq!(stdout, "joined\n");
 }
 
 #[test]
 fn dynamic_guest_libc_symbols() {
     let prog = basic_dyn();
-    let (out, end) = session(
+    let (out, _) = session_to_exit(
         &[],
         prog,
         &[
@@ -460,7 +491,6 @@ fn dynamic_guest_libc_symbols() {
         "{out}"
     );
     assert!(out.contains("libc.so.6"), "{out}");
-    assert_eq!(end.status.code(), Some(0));
 }
 
 #[test]
@@ -534,7 +564,7 @@ fn signals_stop_first_and_pass_as_gdb_says() {
 #[test]
 fn forked_child_runs_undebugged_and_exec_stops_with_sigtrap() {
     let prog = forkexec();
-    let (out, end) = session(
+    let (out, stdout) = session_to_exit(
         &[],
         prog,
         &[
@@ -555,8 +585,7 @@ fn forked_child_runs_undebugged_and_exec_stops_with_sigtrap() {
     assert_eq!(value(&out, 2), "5");
     assert_eq!(value(&out, 3), "0");
     assert!(out.contains("exited normally"), "{out}");
-    assert_eq!(end.status.code(), Some(0));
-    assert_eq!(end.stdout, "child 7\n");
+    assert_eq!(stdout, "child 7\n");
 }
 
 // ---- The protocol, without gdb ----
@@ -637,9 +666,11 @@ fn pl3_ssp_regnum(xml: &str) -> usize {
 fn protocol_target_description_and_pl3_ssp_writes() {
     for shstk in ["on", "off"] {
         let opt = format!("--shstk={shstk}");
-        let g = Guest::start(&[&opt], basic());
-        let mut c = Client::connect(&g.addr);
-        let sup = c.ask("qSupported:multiprocess+;swbreak+;hwbreak+;xmlRegisters=i386");
+        let (g, mut c, sup, tid) = protocol_session(
+            &[&opt],
+            basic(),
+            "multiprocess+;swbreak+;hwbreak+;xmlRegisters=i386",
+        );
         assert!(sup.contains("qXfer:features:read+"), "{sup}");
         assert!(sup.contains("qXfer:siginfo:read+"), "{sup}");
         let mut xml = String::new();
@@ -663,16 +694,6 @@ fn protocol_target_description_and_pl3_ssp_writes() {
             assert!(xml.contains(&format!("org.gnu.gdb.i386.{f}")), "{f}");
         }
         let n = pl3_ssp_regnum(&xml);
-        let stop = c.ask("?");
-        assert!(stop.starts_with("T05"), "{stop}");
-        let tid = stop
-            .split("thread:")
-            .nth(1)
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
         assert_eq!(c.ask(&format!("Hg{tid}")), "OK");
         let cur = c.ask(&format!("p{n:x}"));
         if shstk == "off" {
@@ -710,18 +731,7 @@ fn protocol_target_description_and_pl3_ssp_writes() {
 
 #[test]
 fn protocol_interrupt_and_siginfo() {
-    let g = Guest::start(&[], spin());
-    let mut c = Client::connect(&g.addr);
-    c.ask("qSupported:multiprocess+;swbreak+;hwbreak+");
-    let stop = c.ask("?");
-    let tid = stop
-        .split("thread:")
-        .nth(1)
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let (g, mut c, _, tid) = protocol_session(&[], spin(), "multiprocess+;swbreak+;hwbreak+");
     // Run to main first, so the interrupt finds the program in its loop however early it
     // comes.
     let main = symbol(spin(), "main");

@@ -146,7 +146,47 @@ fn compiler_identity() -> String {
     id
 }
 
-/// Compiles `g` (or reuses the cached binary with the same source, flags and compiler).
+/// The headers `source` (whose text is `text`) includes with `#include "..."`, found next to
+/// it as the compiler finds them, and theirs in turn: each one's path and contents, for the
+/// build cache key, so that changing a shared header (tests/guest/common/) rebuilds the
+/// programs that include it. A header that cannot be read adds nothing (the compiler then
+/// reports it).
+fn local_headers(source: &Path, text: &[u8], seen: &mut Vec<PathBuf>, out: &mut Vec<u8>) {
+    let dir = source.parent().unwrap_or(Path::new("."));
+    for line in text.split(|&b| b == b'\n') {
+        let line = String::from_utf8_lossy(line);
+        let Some(rest) = line.trim_start().strip_prefix('#') else {
+            continue;
+        };
+        let Some(rest) = rest.trim_start().strip_prefix("include") else {
+            continue;
+        };
+        let Some(name) = rest
+            .trim()
+            .strip_prefix('"')
+            .and_then(|r| r.split('"').next())
+        else {
+            continue;
+        };
+        let path = dir.join(name);
+        let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let Ok(header) = std::fs::read(&path) else {
+            continue;
+        };
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.extend_from_slice(&header);
+        out.push(0);
+        local_headers(&path, &header, seen, out);
+    }
+}
+
+/// Compiles `g` (or reuses the cached binary with the same source, included headers, flags
+/// and compiler).
 fn build(g: &Guest, cache: &Path, compiler_id: &str, march: &[&str]) -> Result<PathBuf, String> {
     let src = std::fs::read(&g.source).map_err(|e| format!("read {}: {e}", g.source.display()))?;
     let compiler = if g.cxx { "g++" } else { "gcc" };
@@ -171,8 +211,11 @@ fn build(g: &Guest, cache: &Path, compiler_id: &str, march: &[&str]) -> Result<P
     if !g.cxx {
         link.push("-lpthread".into());
     }
+    let mut headers = Vec::new();
+    local_headers(&g.source, &src, &mut Vec::new(), &mut headers);
     let key = common::fnv1a(&[
         &src,
+        &headers,
         flags.join(" ").as_bytes(),
         link.join(" ").as_bytes(),
         compiler.as_bytes(),
@@ -578,6 +621,35 @@ fn fail_on_differences(reports: &[Report], excused: &[&str]) {
         }
         panic!("{msg}");
     }
+}
+
+/// A change of a header a program includes, directly or through another header, changes what
+/// its build cache key covers; a header it does not include does not.
+#[test]
+fn cache_key_covers_included_headers() {
+    let dir = common::TempDir::new("guest-headers");
+    let d = &dir.path;
+    std::fs::create_dir_all(d.join("area")).unwrap();
+    std::fs::create_dir_all(d.join("common")).unwrap();
+    let src = b"#include <stdio.h>\n  #  include \"../common/a.h\"\nint main(void) { return 0; }\n";
+    std::fs::write(d.join("area/prog.c"), src).unwrap();
+    std::fs::write(d.join("common/a.h"), "#include \"b.h\"\nint a;\n").unwrap();
+    std::fs::write(d.join("common/b.h"), "int b;\n").unwrap();
+    std::fs::write(d.join("common/unused.h"), "int u;\n").unwrap();
+    let covered = || {
+        let mut out = Vec::new();
+        local_headers(&d.join("area/prog.c"), src, &mut Vec::new(), &mut out);
+        out
+    };
+    let before = covered();
+    assert!(!before.is_empty());
+    std::fs::write(d.join("common/unused.h"), "int u2;\n").unwrap();
+    assert_eq!(covered(), before);
+    std::fs::write(d.join("common/b.h"), "int b2;\n").unwrap();
+    let after_b = covered();
+    assert_ne!(after_b, before);
+    std::fs::write(d.join("common/a.h"), "#include \"b.h\"\nint a2;\n").unwrap();
+    assert_ne!(covered(), after_b);
 }
 
 #[test]

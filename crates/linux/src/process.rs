@@ -5,7 +5,7 @@ use crate::options::{EngineKind, Options};
 use crate::signals::{ProcessSignals, ThreadSignals};
 use cetbox_cpu::{Cpu, CpuConfig, Engine, Interpreter};
 use cetbox_mem::AddressSpace;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -55,6 +55,9 @@ pub struct Process {
     /// whether the child shares the parent's memory (CLONE_VM).
     pub vfork_fd: AtomicI32,
     pub vfork_shared_vm: AtomicBool,
+    /// System V shared-memory attaches (`syscalls/shm.rs`): address -> length. A fork child
+    /// inherits them (Linux's fork copies the attach VMAs).
+    pub shm_attaches: Mutex<BTreeMap<u64, u64>>,
 }
 
 /// What a forked child inherits from its parent process, copied by the parent before the host
@@ -66,6 +69,7 @@ pub struct ForkSnapshot {
     /// The forking thread's name, if it set one (the child's only thread keeps it).
     name: Option<[u8; 16]>,
     mem_fds: HashSet<i32>,
+    shm_attaches: BTreeMap<u64, u64>,
 }
 
 impl Process {
@@ -94,6 +98,7 @@ impl Process {
             mem_fds: Mutex::new(HashSet::new()),
             vfork_fd: AtomicI32::new(-1),
             vfork_shared_vm: AtomicBool::new(false),
+            shm_attaches: Mutex::new(BTreeMap::new()),
         }))
     }
 
@@ -109,13 +114,14 @@ impl Process {
             personality: self.personality.load(Ordering::Relaxed),
             name: self.thread_names().get(&forking_tid).copied(),
             mem_fds: self.mem_fds().clone(),
+            shm_attaches: self.shm_attaches().clone(),
         }
     }
 
     /// In the child: the process it now is. Everything a fork resets or keeps is decided here:
     /// the same address space object (the host fork copied the memory behind it), the image,
-    /// signal dispositions (no pending signals), personality and /proc/self/mem descriptors
-    /// (descriptors are inherited); the child's own pid, its one thread named as the forking
+    /// signal dispositions (no pending signals), personality, /proc/self/mem descriptors
+    /// (descriptors are inherited) and SysV shm attaches; the child's own pid, its one thread named as the forking
     /// one, not traced (PTRACE_TRACEME does not extend to children), no vfork link yet.
     pub fn forked(&self, pid: i32, snap: ForkSnapshot) -> Arc<Process> {
         // The child reports its own violations; the parent's belong to the parent's summary.
@@ -134,12 +140,18 @@ impl Process {
             mem_fds: Mutex::new(snap.mem_fds),
             vfork_fd: AtomicI32::new(-1),
             vfork_shared_vm: AtomicBool::new(false),
+            shm_attaches: Mutex::new(snap.shm_attaches),
         })
     }
 
     /// Thread names, locked.
     pub fn thread_names(&self) -> MutexGuard<'_, HashMap<i32, [u8; 16]>> {
         self.thread_names.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// SysV shm attaches, locked.
+    pub fn shm_attaches(&self) -> MutexGuard<'_, BTreeMap<u64, u64>> {
+        self.shm_attaches.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// /proc/self/mem descriptors, locked.

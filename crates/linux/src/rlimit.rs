@@ -118,6 +118,15 @@ pub fn soft(resource: i32) -> u64 {
     get(resource).map_or(INFINITY, |l| l.0)
 }
 
+/// RLIMIT_STACK (soft), or None when unlimited.
+pub fn stack_rlimit() -> Option<u64> {
+    // The guest's RLIMIT_STACK, not cetbox's.
+    match soft(libc::RLIMIT_STACK as i32) {
+        INFINITY => None,
+        r => Some(r),
+    }
+}
+
 /// Linux's is_data_mapping: private, writable, not a stack.
 pub fn is_data(prot: u32, shared: bool, growsdown: bool) -> bool {
     prot & libc::PROT_WRITE as u32 != 0 && !shared && !growsdown

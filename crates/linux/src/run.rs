@@ -60,7 +60,7 @@ fn run_thread_inner(t: &mut Thread) -> ExitRequest {
                 }
                 if let Exception::PageFault(f) = &e {
                     // A fault just below a growable stack extends it, invisibly to the guest.
-                    if syscalls::mem::try_grow_stack(t, f.addr) {
+                    if crate::stack_growth::try_grow_stack(t, f.addr) {
                         continue;
                     }
                 }

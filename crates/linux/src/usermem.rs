@@ -32,6 +32,7 @@
 //! [`AddressSpace::copy_out`]: cetbox_mem::AddressSpace::copy_out
 
 use crate::errno::{Errno, SysResult};
+use crate::hostcall::HostPtr;
 use crate::process::Thread;
 use cetbox_mem::Access;
 use std::cell::RefCell;
@@ -90,7 +91,7 @@ fn give_back(v: Vec<u8>) {
 
 /// A host buffer standing for `len` bytes of guest output at `addr` whose first bytes are a
 /// byte stream counted by the syscall's result. The caller has checked the range writable.
-pub fn data_out(addr: u64, len: u64) -> Result<*mut u8, Errno> {
+pub fn data_out(addr: u64, len: u64) -> Result<HostPtr<'static>, Errno> {
     let len = usize::try_from(len).map_err(|_| Errno::ENOMEM)?;
     let mut bounce = take(len)?;
     let p = bounce.as_mut_ptr();
@@ -102,12 +103,12 @@ pub fn data_out(addr: u64, len: u64) -> Result<*mut u8, Errno> {
             before: None,
         })
     });
-    Ok(p)
+    Ok(HostPtr::checked(p))
 }
 
 /// A host buffer standing for the `len`-byte guest structure at `addr` (checked writable by
 /// the caller), holding its current contents; the bytes the host changes are copied back.
-pub fn struct_out(t: &Thread, addr: u64, len: u64) -> Result<*mut u8, Errno> {
+pub fn struct_out(t: &Thread, addr: u64, len: u64) -> Result<HostPtr<'static>, Errno> {
     let len = usize::try_from(len).map_err(|_| Errno::ENOMEM)?;
     let mut bounce = take(len)?;
     let mut before = take(len)?;
@@ -132,7 +133,7 @@ pub fn struct_out(t: &Thread, addr: u64, len: u64) -> Result<*mut u8, Errno> {
             before: Some(before),
         })
     });
-    Ok(p)
+    Ok(HostPtr::checked(p))
 }
 
 /// Forgets regions a previous syscall left (one that never returned through [`finish`]).

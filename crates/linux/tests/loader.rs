@@ -597,11 +597,17 @@ child_test!(load_static, || {
 
     // Stack growth: just below the VMA grows, far below does not.
     let sv = t.mem().find_vma(t.cpu.gpr[4]).unwrap();
-    assert!(m::try_grow_stack(&mut t, sv.start - 3 * PAGE_SIZE + 8));
+    assert!(cetbox_linux::stack_growth::try_grow_stack(
+        &mut t,
+        sv.start - 3 * PAGE_SIZE + 8
+    ));
     let sv2 = t.mem().find_vma(t.cpu.gpr[4]).unwrap();
     assert_eq!(sv2.start, sv.start - 3 * PAGE_SIZE);
     assert_eq!(sv2.end, sv.end);
-    assert!(!m::try_grow_stack(&mut t, sv.end - (1 << 40)));
+    assert!(!cetbox_linux::stack_growth::try_grow_stack(
+        &mut t,
+        sv.end - (1 << 40)
+    ));
 
     procfs_checks(&mut t, &bin);
     mmap_checks(&mut t);

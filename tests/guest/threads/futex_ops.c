@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/wait_blocked.h"
+
 static long futex(void *uaddr, int op, uint32_t val, const void *ts_or_val2, void *uaddr2, uint32_t val3) {
     return syscall(SYS_futex, uaddr, op, val, ts_or_val2, uaddr2, val3);
 }
@@ -35,32 +37,6 @@ static pid_t tid_of(int i) {
     pid_t t;
     while ((t = __atomic_load_n(&tids[i], __ATOMIC_SEQ_CST)) == 0) usleep(1000);
     return t;
-}
-
-/* Waits until thread `tid` of this process sleeps inside system call `nr` (whose first
- * argument is `arg0`, unless that is NULL). /proc/<pid>/task/<tid>/syscall shows the number
- * and arguments only while the thread is blocked and "running" otherwise (Linux
- * fs/proc/base.c, proc_pid_syscall, via task_current_syscall), so this is real
- * synchronization; the loop only retries until it is true. */
-static void wait_blocked(pid_t tid, long nr, const void *arg0) {
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-    for (;;) {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            ssize_t n = read(fd, buf, sizeof buf - 1);
-            close(fd);
-            if (n > 0) {
-                buf[n] = 0;
-                char *end;
-                long got = strtol(buf, &end, 10);
-                if (end != buf && got == nr &&
-                    (arg0 == NULL || strtoul(end, NULL, 16) == (unsigned long)arg0))
-                    return;
-            }
-        }
-        usleep(1000);
-    }
 }
 
 /* Waits until the threads 0..n-1 are all asleep in a futex call on `word`. */

@@ -438,6 +438,26 @@ pub fn check(label: &str, native: &Outcome, emulated: &Outcome) -> (String, bool
 /// How long a compiler or a quick helper command may take before the test fails.
 pub const TOOL_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Compiles the C program `src` with `gcc FLAGS -o OUT SRC LIBS` (under `TOOL_TIMEOUT`),
+/// panicking with the compiler's messages if it fails.
+pub fn gcc(src: &Path, out: &Path, flags: &[&str], libs: &[&str]) {
+    let o = output_within(
+        Command::new("gcc")
+            .args(flags)
+            .arg("-o")
+            .arg(out)
+            .arg(src)
+            .args(libs),
+        TOOL_TIMEOUT,
+    );
+    assert!(
+        o.status.success(),
+        "gcc {flags:?} {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// `cmd.output()` with stdin from /dev/null (as `Command::output` does), but in its own
 /// process group and killed with every descendant after `timeout`, so a hang fails the test
 /// at once instead of stalling the suite; panics then, naming the command.

@@ -72,7 +72,7 @@ impl Op {
         };
         if !insn.is_invalid() && handler_for(insn.code()).is_some() {
             if let Some(f) =
-                crate::exec::hostop::select(&mut op).or_else(|| super::select::select(&mut op))
+                super::select_hostop::select(&mut op).or_else(|| super::select::select(&mut op))
             {
                 op.run = f;
             }

@@ -14,32 +14,13 @@
 use super::block::Op;
 use super::fast::{ea, rd, wr};
 use crate::exception::Result;
-use crate::exec::sse::hostfp::{from_m, to_m};
+use crate::exec::sse::hostfp::{from_m, ldmxcsr, stmxcsr, to_m};
 use crate::{Cpu, Exception};
 use core::arch::x86_64::*;
 
 /// MXCSR: the six exception flags and the six exception masks.
 pub(super) const FLAGS: u32 = 0x3f;
 pub(super) const MASKS: u32 = 0x1f80;
-
-#[inline(always)]
-pub(crate) fn stmxcsr() -> u32 {
-    let mut v: u32 = 0;
-    // SAFETY: stores MXCSR into a local u32.
-    unsafe {
-        core::arch::asm!("stmxcsr [{p}]", p = in(reg) core::ptr::addr_of_mut!(v), options(nostack, preserves_flags));
-    }
-    v
-}
-
-#[inline(always)]
-pub(crate) fn ldmxcsr(v: u32) {
-    // SAFETY: loads MXCSR from a local u32; callers pass either the value saved by `stmxcsr`
-    // or one with every exception masked, so no later SSE instruction of the host can trap.
-    unsafe {
-        core::arch::asm!("ldmxcsr [{p}]", p = in(reg) core::ptr::addr_of!(v), options(nostack, preserves_flags));
-    }
-}
 
 impl Cpu {
     /// Ends live host-MXCSR mode: folds the flags the host accumulated into the guest MXCSR

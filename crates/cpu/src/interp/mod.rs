@@ -7,6 +7,7 @@ pub(crate) mod block;
 pub(crate) mod fast;
 pub(crate) mod fast_sse;
 mod select;
+mod select_hostop;
 mod select_sse;
 
 use crate::engine::{Engine, Exit};

@@ -264,14 +264,7 @@ fn random_u64() -> u64 {
     u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))
 }
 
-/// RLIMIT_STACK (soft), or None when unlimited.
-pub fn stack_rlimit() -> Option<u64> {
-    // The guest's RLIMIT_STACK (rlimit.rs), not cetbox's.
-    match crate::rlimit::soft(libc::RLIMIT_STACK as i32) {
-        crate::rlimit::INFINITY => None,
-        r => Some(r),
-    }
-}
+pub use crate::rlimit::stack_rlimit;
 
 /// The gap Linux keeps between the stack top and mmap_base: RLIMIT_STACK plus the stack
 /// guard gap and the stack randomization range, clamped to [128 MiB, ...]. An unlimited stack

@@ -5,6 +5,7 @@
 
 use super::fs::{buf, host, io_prefix, opt_buf};
 use crate::errno::{Errno, SysResult};
+use crate::hostcall::HostPtr;
 use crate::process::Thread;
 use cetbox_mem::Access;
 use libc::*;
@@ -18,7 +19,7 @@ const RLIMIT: u64 = 16;
 pub(crate) fn sys_uname(t: &mut Thread, a: [u64; 6]) -> SysResult {
     buf(t, a[0], UTSNAME as u64, Access::Write)?;
     let mut u = [0u8; UTSNAME];
-    host(SYS_uname, [u.as_mut_ptr() as u64, 0, 0, 0, 0, 0])?;
+    host!(SYS_uname, HostPtr::of_mut(&mut u))?;
     let machine = &mut u[4 * 65..5 * 65];
     machine.fill(0);
     machine[..6].copy_from_slice(b"x86_64");
@@ -38,7 +39,7 @@ pub(crate) fn sys_getrandom(t: &mut Thread, a: [u64; 6]) -> SysResult {
     }
     // Clamped to INT_MAX before the range is checked (drivers/char/random.c, import_ubuf).
     let (p, n) = io_prefix(t, a[0], a[1].min(i32::MAX as u64), Access::Write)?;
-    host(SYS_getrandom, [p as u64, n, flags as u64, 0, 0, 0])
+    host!(SYS_getrandom, p, n, flags as u64)
 }
 
 pub(crate) fn sys_sysinfo(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -48,7 +49,7 @@ pub(crate) fn sys_sysinfo(t: &mut Thread, a: [u64; 6]) -> SysResult {
         std::mem::size_of::<sysinfo>() as u64,
         Access::Write,
     )?;
-    host(SYS_sysinfo, [p as u64, 0, 0, 0, 0, 0])
+    host!(SYS_sysinfo, p)
 }
 
 pub(crate) fn sys_getrlimit(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -56,7 +57,7 @@ pub(crate) fn sys_getrlimit(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return put_rlimit(t, a[1], soft, hard);
     }
     let p = buf(t, a[1], RLIMIT, Access::Write)?;
-    host(SYS_prlimit64, [0, a[0] as u32 as u64, 0, p as u64, 0, 0])
+    host!(SYS_prlimit64, 0, a[0] as u32 as u64, 0, p)
 }
 
 pub(crate) fn sys_setrlimit(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -80,7 +81,7 @@ pub(crate) fn sys_prlimit64(t: &mut Thread, a: [u64; 6]) -> SysResult {
         let new = if a[2] != 0 {
             let p = buf(t, a[2], RLIMIT, Access::Read)?;
             // SAFETY: 16 readable guest bytes at `p`.
-            let r: [u64; 2] = unsafe { std::ptr::read_unaligned(p as *const [u64; 2]) };
+            let r: [u64; 2] = unsafe { std::ptr::read_unaligned(p.as_ptr() as *const [u64; 2]) };
             Some(r)
         } else {
             None
@@ -96,22 +97,18 @@ pub(crate) fn sys_prlimit64(t: &mut Thread, a: [u64; 6]) -> SysResult {
     }
     let new = opt_buf(t, a[2], RLIMIT, Access::Read)?;
     let old = opt_buf(t, a[3], RLIMIT, Access::Write)?;
-    host(
+    host!(
         SYS_prlimit64,
-        [
-            a[0] as u32 as u64,
-            a[1] as u32 as u64,
-            new as u64,
-            old as u64,
-            0,
-            0,
-        ],
+        a[0] as u32 as u64,
+        a[1] as u32 as u64,
+        new,
+        old
     )
 }
 
 /// Calls with only integer arguments, passed as they are.
 fn plain(nr: i64, a: [u64; 6]) -> SysResult {
-    host(nr, a)
+    host!(nr, a[0], a[1], a[2], a[3], a[4], a[5])
 }
 
 macro_rules! plain_calls {
@@ -147,14 +144,14 @@ pub(crate) fn sys_getresuid(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let r = buf(t, a[0], 4, Access::Write)?;
     let e = buf(t, a[1], 4, Access::Write)?;
     let s = buf(t, a[2], 4, Access::Write)?;
-    host(SYS_getresuid, [r as u64, e as u64, s as u64, 0, 0, 0])
+    host!(SYS_getresuid, r, e, s)
 }
 
 pub(crate) fn sys_getresgid(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let r = buf(t, a[0], 4, Access::Write)?;
     let e = buf(t, a[1], 4, Access::Write)?;
     let s = buf(t, a[2], 4, Access::Write)?;
-    host(SYS_getresgid, [r as u64, e as u64, s as u64, 0, 0, 0])
+    host!(SYS_getresgid, r, e, s)
 }
 
 pub(crate) fn sys_getgroups(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -163,11 +160,11 @@ pub(crate) fn sys_getgroups(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let p = if n == 0 {
-        std::ptr::null_mut()
+        HostPtr::NULL
     } else {
         buf(t, a[1], n as u64 * 4, Access::Write)?
     };
-    host(SYS_getgroups, [n as u64, p as u64, 0, 0, 0, 0])
+    host!(SYS_getgroups, n as u64, p)
 }
 
 pub(crate) fn sys_setgroups(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -176,13 +173,13 @@ pub(crate) fn sys_setgroups(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let p = buf(t, a[1], n as u64 * 4, Access::Read)?;
-    host(SYS_setgroups, [n as u64, p as u64, 0, 0, 0, 0])
+    host!(SYS_setgroups, n as u64, p)
 }
 
 pub(crate) fn sys_getcpu(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let cpu = opt_buf(t, a[0], 4, Access::Write)?;
     let node = opt_buf(t, a[1], 4, Access::Write)?;
-    host(SYS_getcpu, [cpu as u64, node as u64, 0, 0, 0, 0])
+    host!(SYS_getcpu, cpu, node)
 }
 
 /// sched_getaffinity returns how many bytes of mask it wrote; the host writes them directly.
@@ -192,70 +189,51 @@ pub(crate) fn sys_sched_getaffinity(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let p = buf(t, a[2], len, Access::Write)?;
-    host(
-        SYS_sched_getaffinity,
-        [a[0] as u32 as u64, len, p as u64, 0, 0, 0],
-    )
+    host!(SYS_sched_getaffinity, a[0] as u32 as u64, len, p)
 }
 
 pub(crate) fn sys_sched_setaffinity(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let len = a[1] as u32 as u64;
     let p = buf(t, a[2], len, Access::Read)?;
-    host(
-        SYS_sched_setaffinity,
-        [a[0] as u32 as u64, len, p as u64, 0, 0, 0],
-    )
+    host!(SYS_sched_setaffinity, a[0] as u32 as u64, len, p)
 }
 
 pub(crate) fn sys_sched_getparam(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let p = buf(t, a[1], 4, Access::Write)?;
-    host(
-        SYS_sched_getparam,
-        [a[0] as u32 as u64, p as u64, 0, 0, 0, 0],
-    )
+    host!(SYS_sched_getparam, a[0] as u32 as u64, p)
 }
 
 pub(crate) fn sys_sched_setparam(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let p = buf(t, a[1], 4, Access::Read)?;
-    host(
-        SYS_sched_setparam,
-        [a[0] as u32 as u64, p as u64, 0, 0, 0, 0],
-    )
+    host!(SYS_sched_setparam, a[0] as u32 as u64, p)
 }
 
 pub(crate) fn sys_sched_setscheduler(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let p = buf(t, a[2], 4, Access::Read)?;
-    host(
+    host!(
         SYS_sched_setscheduler,
-        [a[0] as u32 as u64, a[1] as u32 as u64, p as u64, 0, 0, 0],
+        a[0] as u32 as u64,
+        a[1] as u32 as u64,
+        p
     )
 }
 
 pub(crate) fn sys_sched_rr_get_interval(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let p = buf(t, a[1], 16, Access::Write)?;
-    host(
-        SYS_sched_rr_get_interval,
-        [a[0] as u32 as u64, p as u64, 0, 0, 0, 0],
-    )
+    host!(SYS_sched_rr_get_interval, a[0] as u32 as u64, p)
 }
 
 pub(crate) fn sys_sched_getattr(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let size = a[2] as u32 as u64;
     let p = buf(t, a[1], size.max(48), Access::Write)?;
-    host(
-        SYS_sched_getattr,
-        [a[0] as u32 as u64, p as u64, size, a[3], 0, 0],
-    )
+    host!(SYS_sched_getattr, a[0] as u32 as u64, p, size, a[3])
 }
 
 pub(crate) fn sys_sched_setattr(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // The size is the struct's first field; the kernel reads that many bytes.
     let size = t.mem().read_u32(a[1]).map_err(|_| Errno::EFAULT)? as u64;
     let p = buf(t, a[1], size.clamp(48, 4096), Access::Read)?;
-    host(
-        SYS_sched_setattr,
-        [a[0] as u32 as u64, p as u64, a[2], 0, 0, 0],
-    )
+    host!(SYS_sched_setattr, a[0] as u32 as u64, p, a[2])
 }
 
 /// personality(2): only PER_LINUX execution is emulated; the value is kept per process
@@ -280,7 +258,7 @@ pub(crate) fn sys_sethostname(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let p = buf(t, a[0], len as u64, Access::Read)?;
-    host(SYS_sethostname, [p as u64, len as u64, 0, 0, 0, 0])
+    host!(SYS_sethostname, p, len as u64)
 }
 
 pub(crate) fn sys_setdomainname(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -289,18 +267,18 @@ pub(crate) fn sys_setdomainname(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let p = buf(t, a[0], len as u64, Access::Read)?;
-    host(SYS_setdomainname, [p as u64, len as u64, 0, 0, 0, 0])
+    host!(SYS_setdomainname, p, len as u64)
 }
 
 /// capget/capset: header { u32 version; int pid; } and up to two 12-byte data records.
 pub(crate) fn sys_capget(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let h = buf(t, a[0], 8, Access::Write)?;
     let d = opt_buf(t, a[1], 24, Access::Write)?;
-    host(SYS_capget, [h as u64, d as u64, 0, 0, 0, 0])
+    host!(SYS_capget, h, d)
 }
 
 pub(crate) fn sys_capset(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let h = buf(t, a[0], 8, Access::Write)?;
     let d = buf(t, a[1], 24, Access::Read)?;
-    host(SYS_capset, [h as u64, d as u64, 0, 0, 0, 0])
+    host!(SYS_capset, h, d)
 }

@@ -1,6 +1,6 @@
 //! Memory syscalls: mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore, the mlock
-//! family and membarrier, with Linux 6.6's argument checks in Linux's order, plus stack growth
-//! on page faults.
+//! family and membarrier, with Linux 6.6's argument checks in Linux's order. (Stack growth on page
+//! faults is in `stack_growth.rs`.)
 //!
 //! Known differences: fixed mappings that collide with cetbox's own memory (outside the
 //! guest area) fail with ENOMEM; mprotect/madvise over a range with a hole change nothing
@@ -716,43 +716,4 @@ pub fn sys_membarrier(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     // SAFETY: membarrier takes no pointers.
     let r = unsafe { libc::syscall(libc::SYS_membarrier, a[0] as i32, a[1] as u32, a[2] as i32) };
     Errno::check(r)
-}
-
-/// Grows the main thread's stack (a MAP_GROWSDOWN / [stack] VMA) to cover `addr` if Linux
-/// would, up to RLIMIT_STACK. Returns whether the faulting access should be retried.
-pub fn try_grow_stack(t: &mut crate::process::Thread, addr: u64) -> bool {
-    if !(MMAP_MIN_ADDR..TASK_SIZE).contains(&addr) {
-        return false;
-    }
-    let mem = t.mem();
-    if mem.find_vma(addr).is_some() {
-        return false;
-    }
-    let vmas = mem.vmas();
-    let Some(idx) = vmas.iter().position(|v| v.start > addr) else {
-        return false;
-    };
-    let v = &vmas[idx];
-    if !v.growsdown {
-        return false;
-    }
-    let new_start = addr & !(PAGE_SIZE - 1);
-    let size = v.end - new_start;
-    if let Some(r) = crate::loader::stack_rlimit() {
-        if size > r {
-            return false;
-        }
-    }
-    if idx > 0 {
-        let prev = &vmas[idx - 1];
-        // An accessible mapping below must stay a guard gap away.
-        if !prev.growsdown && prev.prot != 0 && new_start - prev.end < STACK_GUARD_GAP {
-            return false;
-        }
-    }
-    // acct_stack_growth: the growth counts against RLIMIT_AS like any mapping.
-    if !crate::rlimit::may_expand(mem, v.start - new_start, false, (0, 0)) {
-        return false;
-    }
-    mem.grow_down(v.start, new_start).is_ok()
 }

@@ -3,6 +3,7 @@
 
 use super::fs::{access_ok, buf, host};
 use crate::errno::{Errno, SysResult};
+use crate::hostcall::{Arg, HostPtr};
 use crate::process::Thread;
 use cetbox_mem::{page_ceil, page_floor, Access, PAGE_SIZE};
 
@@ -45,10 +46,11 @@ pub(crate) fn sys_pkey_free(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
 pub(crate) fn sys_mbind(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let (start, len, mode, nmask, maxnode, flags) = (a[0], a[1], a[2], a[3], a[4], a[5]);
     let nbytes = maxnode.saturating_sub(1).div_ceil(64) * 8;
-    let nmask = if nmask != 0 && nbytes != 0 {
-        buf(t, nmask, nbytes.min(PAGE_SIZE), Access::Read)? as u64
+    let nmask: Arg = if nmask != 0 && nbytes != 0 {
+        buf(t, nmask, nbytes.min(PAGE_SIZE), Access::Read)?.into()
     } else {
-        nmask
+        // NULL, or a mask of no bytes the host never reads.
+        nmask.into()
     };
     if start & (PAGE_SIZE - 1) != 0 {
         return Err(Errno::EINVAL);
@@ -61,16 +63,14 @@ pub(crate) fn sys_mbind(t: &mut Thread, a: [u64; 6]) -> SysResult {
             None => return Err(Errno::EFAULT),
         }
     }
-    host(
+    host!(
         libc::SYS_mbind,
-        [
-            start,
-            len,
-            mode as u32 as u64,
-            nmask,
-            maxnode,
-            flags as u32 as u64,
-        ],
+        start,
+        len,
+        mode as u32 as u64,
+        nmask,
+        maxnode,
+        flags as u32 as u64
     )
 }
 
@@ -123,16 +123,13 @@ fn process_vm(t: &mut Thread, a: [u64; 6], write: bool) -> SysResult {
         } else {
             libc::SYS_process_vm_readv
         };
-        return host(
+        return host!(
             nr,
-            [
-                pid as u64,
-                lv.as_ptr() as u64,
-                lv.len() as u64,
-                rv.as_ptr() as u64,
-                rv.len() as u64,
-                0,
-            ],
+            pid as u64,
+            HostPtr::of(&lv[..]),
+            lv.len() as u64,
+            HostPtr::of(&rv[..]),
+            rv.len() as u64
         );
     }
     // Our own guest memory: from the remote side to the local one (readv) or back (writev).

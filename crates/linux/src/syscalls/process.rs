@@ -5,6 +5,7 @@
 
 use super::fs::{buf, host, opt_buf};
 use crate::errno::{Errno, SysResult};
+use crate::hostcall::{Arg, HostPtr};
 use crate::process::{ExitRequest, Thread};
 use crate::signals;
 use cetbox_mem::Access;
@@ -29,7 +30,7 @@ pub(crate) fn sys_gettid(t: &mut Thread, _a: [u64; 6]) -> SysResult {
 }
 
 pub(crate) fn sys_getppid(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
-    host(SYS_getppid, [0; 6])
+    host!(SYS_getppid)
 }
 
 /// Not passed to the host: the host thread's own clear_child_tid belongs to cetbox's runtime.
@@ -136,14 +137,14 @@ pub(crate) fn sys_prctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     }
     let int_out = |t: &Thread, addr: u64, nr_opt: i32| -> SysResult {
         let p = buf(t, addr, 4, Access::Write)?;
-        host(SYS_prctl, [nr_opt as u64, p as u64, 0, 0, 0, 0])
+        host!(SYS_prctl, nr_opt as u64, p)
     };
     match option {
         PR_SET_PDEATHSIG => {
             if a[1] > 64 {
                 return Err(Errno::EINVAL);
             }
-            host(SYS_prctl, [option as u64, a[1], 0, 0, 0, 0])
+            host!(SYS_prctl, option as u64, a[1])
         }
         PR_GET_PDEATHSIG => int_out(t, a[1], option),
         PR_GET_CHILD_SUBREAPER => int_out(t, a[1], option),
@@ -221,7 +222,7 @@ pub(crate) fn sys_prctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
         | PR_GET_SPECULATION_CTRL
         | PR_SET_SPECULATION_CTRL
         | 57
-        | 58 => host(SYS_prctl, [option as u64, a[1], a[2], a[3], a[4], 0]),
+        | 58 => host!(SYS_prctl, option as u64, a[1], a[2], a[3], a[4]),
         PR_GET_SECCOMP => Ok(0),
         // Time-stamp counter control would need the CPU to fault RDTSC: always enabled.
         PR_GET_TSC => {
@@ -251,22 +252,19 @@ pub(crate) fn sys_prctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
 // ---------------------------------------------------------------- groups, sessions, wait
 
 pub(crate) fn sys_getpgrp(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
-    host(SYS_getpgrp, [0; 6])
+    host!(SYS_getpgrp)
 }
 pub(crate) fn sys_getpgid(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    host(SYS_getpgid, [a[0] as u32 as u64, 0, 0, 0, 0, 0])
+    host!(SYS_getpgid, a[0] as u32 as u64)
 }
 pub(crate) fn sys_setpgid(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    host(
-        SYS_setpgid,
-        [a[0] as u32 as u64, a[1] as u32 as u64, 0, 0, 0, 0],
-    )
+    host!(SYS_setpgid, a[0] as u32 as u64, a[1] as u32 as u64)
 }
 pub(crate) fn sys_getsid(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    host(SYS_getsid, [a[0] as u32 as u64, 0, 0, 0, 0, 0])
+    host!(SYS_getsid, a[0] as u32 as u64)
 }
 pub(crate) fn sys_setsid(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
-    host(SYS_setsid, [0; 6])
+    host!(SYS_setsid)
 }
 
 const RUSAGE: u64 = std::mem::size_of::<rusage>() as u64;
@@ -284,46 +282,35 @@ pub(crate) fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
             let mut st = 0i32;
             // SAFETY: rusage is plain data.
             let mut r: rusage = unsafe { std::mem::zeroed() };
-            let n = host(
+            let n = host!(
                 SYS_wait4,
-                [
-                    a[0] as u32 as u64,
-                    &mut st as *mut i32 as u64,
-                    a[2] as u32 as u64,
-                    &mut r as *mut rusage as u64,
-                    0,
-                    0,
-                ],
+                a[0] as u32 as u64,
+                HostPtr::of_mut(&mut st),
+                a[2] as u32 as u64,
+                HostPtr::of_mut(&mut r)
             )?;
             return if n > 0 { Err(Errno::EFAULT) } else { Ok(n) };
         }
     };
-    host(
+    host!(
         SYS_wait4,
-        [
-            a[0] as u32 as u64,
-            status as u64,
-            a[2] as u32 as u64,
-            ru as u64,
-            0,
-            0,
-        ],
+        a[0] as u32 as u64,
+        status,
+        a[2] as u32 as u64,
+        ru
     )
 }
 
 pub(crate) fn sys_waitid(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let info = opt_buf(t, a[2], 128, Access::Write)?;
     let ru = opt_buf(t, a[4], RUSAGE, Access::Write)?;
-    host(
+    host!(
         SYS_waitid,
-        [
-            a[0] as u32 as u64,
-            a[1] as u32 as u64,
-            info as u64,
-            a[3] as u32 as u64,
-            ru as u64,
-            0,
-        ],
+        a[0] as u32 as u64,
+        a[1] as u32 as u64,
+        info,
+        a[3] as u32 as u64,
+        ru
     )
 }
 
@@ -359,19 +346,20 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // A futex is identified by its guest address, so the host gets the address itself, not a
     // bounce buffer; the host's atomic updates of a futex word (WAKE_OP, the PI operations)
     // are the one host write into guest memory that cannot go through `usermem`.
-    let word = |addr: u64, acc: Access| -> Result<u64, Errno> {
-        crate::syscalls::fs::guest_range(t, addr, 4, acc)
+    let word = |addr: u64, acc: Access| -> Result<Arg, Errno> {
+        Ok(crate::syscalls::fs::guest_range(t, addr, 4, acc)?.into())
     };
     let timeout =
-        |addr: u64| -> Result<u64, Errno> { Ok(opt_buf(t, addr, 16, Access::Read)? as u64) };
-    let args = match cmd {
+        |addr: u64| -> Result<Arg, Errno> { Ok(opt_buf(t, addr, 16, Access::Read)?.into()) };
+    let int = Arg::from;
+    let args: [Arg; 6] = match cmd {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => [
             word(uaddr, Access::Read)?,
-            op as u64,
-            val,
+            int(op as u64),
+            int(val),
             timeout(utime)?,
-            0,
-            val3,
+            int(0),
+            int(val3),
         ],
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
             // get_futex_key: access_ok first (a kernel address is EFAULT); a shared futex
@@ -386,7 +374,15 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
                     Err(Errno::EFAULT)
                 };
             }
-            [uaddr, op as u64, val, 0, 0, val3]
+            // Checked above; the host only looks the word's page up (get_futex_key).
+            [
+                int(uaddr),
+                int(op as u64),
+                int(val),
+                int(0),
+                int(0),
+                int(val3),
+            ]
         }
         FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
             if uaddr2 & 3 != 0 {
@@ -394,7 +390,8 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
             }
             let u = word(uaddr, Access::Read)?;
             let u2 = word(uaddr2, Access::Read)?;
-            [u, op as u64, val, utime, u2, val3]
+            // `utime` is the requeue count here, not a pointer.
+            [u, int(op as u64), int(val), int(utime), u2, int(val3)]
         }
         FUTEX_WAKE_OP => {
             if uaddr2 & 3 != 0 {
@@ -402,33 +399,40 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
             }
             let u2 = word(uaddr2, Access::Write)?;
             let u = word(uaddr, Access::Read)?;
-            [u, op as u64, val, utime, u2, val3]
+            // `utime` is the second wake count here, not a pointer.
+            [u, int(op as u64), int(val), int(utime), u2, int(val3)]
         }
         FUTEX_LOCK_PI | FUTEX_LOCK_PI2 => [
             word(uaddr, Access::Write)?,
-            op as u64,
-            val,
+            int(op as u64),
+            int(val),
             timeout(utime)?,
-            0,
-            val3,
+            int(0),
+            int(val3),
         ],
-        FUTEX_UNLOCK_PI | FUTEX_TRYLOCK_PI => {
-            [word(uaddr, Access::Write)?, op as u64, val, 0, 0, 0]
-        }
+        FUTEX_UNLOCK_PI | FUTEX_TRYLOCK_PI => [
+            word(uaddr, Access::Write)?,
+            int(op as u64),
+            int(val),
+            int(0),
+            int(0),
+            int(0),
+        ],
         FUTEX_WAIT_REQUEUE_PI => {
             let u = word(uaddr, Access::Read)?;
             let u2 = word(uaddr2, Access::Write)?;
-            [u, op as u64, val, timeout(utime)?, u2, val3]
+            [u, int(op as u64), int(val), timeout(utime)?, u2, int(val3)]
         }
         FUTEX_CMP_REQUEUE_PI => {
             let u = word(uaddr, Access::Read)?;
             let u2 = word(uaddr2, Access::Write)?;
-            [u, op as u64, val, utime, u2, val3]
+            // `utime` is the requeue count here, not a pointer.
+            [u, int(op as u64), int(val), int(utime), u2, int(val3)]
         }
         FUTEX_FD => return Err(Errno::EINVAL),
         _ => return Err(Errno::ENOSYS),
     };
-    match host(SYS_futex, args) {
+    match crate::hostcall::call(SYS_futex, args) {
         // A host signal (recorded for the guest) interrupted the wait: answer with the code
         // Linux's futex would have, so signal delivery applies its restart rules.
         Err(Errno::EINTR) => Err(match cmd {
@@ -459,8 +463,5 @@ pub(crate) fn sys_futex_waitv(t: &mut Thread, a: [u64; 6]) -> SysResult {
         buf(t, uaddr, size, Access::Read)?;
     }
     let ts = opt_buf(t, a[3], 16, Access::Read)?;
-    host(
-        SYS_futex_waitv,
-        [arr as u64, n, 0, ts as u64, a[4] as u32 as u64, 0],
-    )
+    host!(SYS_futex_waitv, arr, n, 0, ts, a[4] as u32 as u64)
 }

@@ -121,7 +121,7 @@ pub(crate) fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
             let mut a = a;
             if matches!(req, 1 | 2) {
                 // Into a bounce buffer the guest receives when the call returns (usermem).
-                a[3] = crate::syscalls::fs::buf(t, data, 8, Access::Write)? as u64;
+                a[3] = crate::syscalls::fs::buf(t, data, 8, Access::Write)?.addr();
             }
             host_ptrace(a)
         }

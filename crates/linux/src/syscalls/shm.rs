@@ -1,26 +1,24 @@
 //! System V shared memory. Segments and their ids are the host's (shmget and shmctl pass
 //! through); an attach is made by the host kernel at an address cetbox chooses in the guest's
 //! address space and recorded as a guest mapping, and a detach is an unmap of that range
-//! (unmapping an attach detaches it on the host too).
+//! (unmapping an attach detaches it on the host too). The attaches are `Process::shm_attaches`.
 
 use super::fs::{buf, host};
 use crate::errno::{Errno, SysResult};
+use crate::hostcall::{Arg, HostPtr};
 use crate::process::Thread;
 use cetbox_mem::{page_ceil, Access, MapError, PAGE_SIZE};
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 const IPC_64: i32 = 0x100;
 /// x86's SHMLBA is the page size.
 const SHMLBA: u64 = PAGE_SIZE;
 
-/// The guest's attaches: address -> length.
-static ATTACHED: Mutex<BTreeMap<u64, u64>> = Mutex::new(BTreeMap::new());
-
 pub(crate) fn sys_shmget(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    host(
+    host!(
         libc::SYS_shmget,
-        [a[0] as u32 as u64, a[1], a[2] as u32 as u64, 0, 0, 0],
+        a[0] as u32 as u64,
+        a[1],
+        a[2] as u32 as u64
     )
 }
 
@@ -29,14 +27,17 @@ pub(crate) fn sys_shmctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // IPC_STAT, SHM_STAT, SHM_STAT_ANY write a shmid_ds; IPC_INFO a shminfo, SHM_INFO a
     // shm_info (both smaller than shmid_ds); IPC_SET reads a shmid_ds.
     let size = std::mem::size_of::<libc::shmid_ds>() as u64;
-    let arg = match cmd {
-        libc::IPC_STAT | 13 | 15 | 3 | 14 => buf(t, a[2], size, Access::Write)? as u64,
-        libc::IPC_SET => buf(t, a[2], size, Access::Read)? as u64,
-        _ => a[2],
+    let arg: Arg = match cmd {
+        libc::IPC_STAT | 13 | 15 | 3 | 14 => buf(t, a[2], size, Access::Write)?.into(),
+        libc::IPC_SET => buf(t, a[2], size, Access::Read)?.into(),
+        // IPC_RMID, SHM_LOCK, SHM_UNLOCK: no buffer (the host ignores the argument).
+        _ => a[2].into(),
     };
-    host(
+    host!(
         libc::SYS_shmctl,
-        [a[0] as u32 as u64, a[1] as u32 as u64, arg, 0, 0, 0],
+        a[0] as u32 as u64,
+        a[1] as u32 as u64,
+        arg
     )
 }
 
@@ -45,16 +46,11 @@ pub(crate) fn sys_shmat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // The segment's size, from the host (EINVAL for a bad id, EACCES without permission).
     // SAFETY: shmid_ds is plain data.
     let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
-    host(
+    host!(
         libc::SYS_shmctl,
-        [
-            id as u64,
-            libc::IPC_STAT as u64,
-            &mut ds as *mut _ as u64,
-            0,
-            0,
-            0,
-        ],
+        id as u64,
+        libc::IPC_STAT as u64,
+        HostPtr::of_mut(&mut ds)
     )?;
     let len = page_ceil(ds.shm_segsz as u64);
     let mut prot = libc::PROT_READ as u32;
@@ -105,20 +101,13 @@ pub(crate) fn sys_shmat(t: &mut Thread, a: [u64; 6]) -> SysResult {
         Err(MapError::Host(e)) => return Err(Errno(e)),
         Err(_) => return Err(Errno::ENOMEM),
     }
-    ATTACHED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(addr, len);
+    t.proc.shm_attaches().insert(addr, len);
     Ok(addr)
 }
 
 pub(crate) fn sys_shmdt(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let addr = a[0];
-    let len = ATTACHED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&addr)
-        .ok_or(Errno::EINVAL)?;
+    let len = t.proc.shm_attaches().remove(&addr).ok_or(Errno::EINVAL)?;
     // Still the attach (the guest may have unmapped or replaced it since)?
     match t.mem().find_vma(addr) {
         Some(v) if v.shared && v.start <= addr => {

@@ -11,15 +11,12 @@
 //! aimed at a thread of another process behave as on the host.
 
 use crate::errno::{Errno, SysResult};
+use crate::hostcall::{host, HostPtr};
 use crate::process::Thread;
 use crate::signals::{self, deliver, host, SigAction, SigInfo, UNBLOCKABLE};
 use cetbox_mem::Access;
 
 const SIGSET_SIZE: u64 = 8;
-
-fn raw(ret: libc::c_long) -> SysResult {
-    Errno::check(ret)
-}
 
 fn read_action(t: &Thread, addr: u64) -> Result<SigAction, Errno> {
     let mut b = [0u8; 32];
@@ -190,20 +187,16 @@ pub(crate) fn rt_sigtimedwait(t: &mut Thread, a: [u64; 6]) -> SysResult {
         None => {
             let mut hi: libc::siginfo_t = unsafe_zeroed_siginfo();
             let set = these;
-            let tsp = ts
-                .as_ref()
-                .map_or(std::ptr::null(), |p| p as *const libc::timespec);
-            // SAFETY: all pointers are to valid local objects; 8 is the kernel sigset size.
-            let r = unsafe {
-                libc::syscall(
-                    libc::SYS_rt_sigtimedwait,
-                    &set as *const u64,
-                    &mut hi as *mut libc::siginfo_t,
-                    tsp,
-                    8usize,
-                )
-            };
-            raw(r).map(|_| SigInfo::from_host(&hi))
+            let tsp = ts.as_ref().map_or(HostPtr::NULL, HostPtr::of);
+            // 8 is the kernel's sigset size.
+            host!(
+                libc::SYS_rt_sigtimedwait,
+                HostPtr::of(&set),
+                HostPtr::of_mut(&mut hi),
+                tsp,
+                8
+            )
+            .map(|_| SigInfo::from_host(&hi))
         }
     };
     host::set_host_mask(t.signals.mask);
@@ -250,18 +243,20 @@ pub(crate) fn sigaltstack(t: &mut Thread, a: [u64; 6]) -> SysResult {
 // ------------------------------------------------------------------ sending
 
 pub(crate) fn kill(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    // SAFETY: integer arguments only.
-    raw(unsafe { libc::syscall(libc::SYS_kill, a[0] as i32, a[1] as i32) })
+    host!(libc::SYS_kill, a[0] as i32 as u64, a[1] as i32 as u64)
 }
 
 pub(crate) fn tkill(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    // SAFETY: integer arguments only.
-    raw(unsafe { libc::syscall(libc::SYS_tkill, a[0] as i32, a[1] as i32) })
+    host!(libc::SYS_tkill, a[0] as i32 as u64, a[1] as i32 as u64)
 }
 
 pub(crate) fn tgkill(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    // SAFETY: integer arguments only.
-    raw(unsafe { libc::syscall(libc::SYS_tgkill, a[0] as i32, a[1] as i32, a[2] as i32) })
+    host!(
+        libc::SYS_tgkill,
+        a[0] as i32 as u64,
+        a[1] as i32 as u64,
+        a[2] as i32 as u64
+    )
 }
 
 fn read_info(t: &Thread, addr: u64) -> Result<[u8; 128], Errno> {
@@ -272,29 +267,23 @@ fn read_info(t: &Thread, addr: u64) -> Result<[u8; 128], Errno> {
 
 pub(crate) fn rt_sigqueueinfo(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let info = read_info(t, a[2])?;
-    // SAFETY: `info` is a valid 128-byte siginfo image.
-    raw(unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigqueueinfo,
-            a[0] as i32,
-            a[1] as i32,
-            info.as_ptr(),
-        )
-    })
+    host!(
+        libc::SYS_rt_sigqueueinfo,
+        a[0] as i32 as u64,
+        a[1] as i32 as u64,
+        HostPtr::of(&info)
+    )
 }
 
 pub(crate) fn rt_tgsigqueueinfo(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let info = read_info(t, a[3])?;
-    // SAFETY: `info` is a valid 128-byte siginfo image.
-    raw(unsafe {
-        libc::syscall(
-            libc::SYS_rt_tgsigqueueinfo,
-            a[0] as i32,
-            a[1] as i32,
-            a[2] as i32,
-            info.as_ptr(),
-        )
-    })
+    host!(
+        libc::SYS_rt_tgsigqueueinfo,
+        a[0] as i32 as u64,
+        a[1] as i32 as u64,
+        a[2] as i32 as u64,
+        HostPtr::of(&info)
+    )
 }
 
 pub(crate) fn pidfd_send_signal(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -303,23 +292,20 @@ pub(crate) fn pidfd_send_signal(t: &mut Thread, a: [u64; 6]) -> SysResult {
     } else {
         None
     };
-    let p = info.as_ref().map_or(std::ptr::null(), |b| b.as_ptr());
-    // SAFETY: `p` is null or a valid 128-byte siginfo image.
-    raw(unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            a[0] as i32,
-            a[1] as i32,
-            p,
-            a[3] as u32,
-        )
-    })
+    let p = info.as_ref().map_or(HostPtr::NULL, HostPtr::of);
+    host!(
+        libc::SYS_pidfd_send_signal,
+        a[0] as i32 as u64,
+        a[1] as i32 as u64,
+        p,
+        a[3] as u32 as u64
+    )
 }
 
 // ------------------------------------------------------------------ timers
 
 /// A guest buffer as a host pointer (null stays null).
-fn ptr(t: &Thread, addr: u64, len: u64, access: Access) -> Result<*mut u8, Errno> {
+fn ptr(t: &Thread, addr: u64, len: u64, access: Access) -> Result<HostPtr<'static>, Errno> {
     // Outputs go through a bounce buffer (see usermem).
     crate::syscalls::fs::opt_buf(t, addr, len, access)
 }
@@ -331,15 +317,13 @@ pub(crate) fn alarm(_t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 pub(crate) fn getitimer(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let out = ptr(t, a[1], 32, Access::Write)?;
-    // SAFETY: `out` is null or 32 writable guest bytes (identity-mapped).
-    raw(unsafe { libc::syscall(libc::SYS_getitimer, a[0] as i32, out) })
+    host!(libc::SYS_getitimer, a[0] as i32 as u64, out)
 }
 
 pub(crate) fn setitimer(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let new = ptr(t, a[1], 32, Access::Read)?;
     let old = ptr(t, a[2], 32, Access::Write)?;
-    // SAFETY: null or checked guest buffers of the right sizes.
-    raw(unsafe { libc::syscall(libc::SYS_setitimer, a[0] as i32, new, old) })
+    host!(libc::SYS_setitimer, a[0] as i32 as u64, new, old)
 }
 
 pub(crate) fn timer_create(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -348,31 +332,34 @@ pub(crate) fn timer_create(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if id.is_null() {
         return Err(Errno::EFAULT);
     }
-    // SAFETY: null or checked guest buffers (struct sigevent is 64 bytes, timer_t 4).
-    raw(unsafe { libc::syscall(libc::SYS_timer_create, a[0] as i32, sev, id) })
+    // struct sigevent is 64 bytes, timer_t 4.
+    host!(libc::SYS_timer_create, a[0] as i32 as u64, sev, id)
 }
 
 pub(crate) fn timer_settime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let new = ptr(t, a[2], 32, Access::Read)?;
     let old = ptr(t, a[3], 32, Access::Write)?;
-    // SAFETY: null or checked guest buffers (struct itimerspec is 32 bytes).
-    raw(unsafe { libc::syscall(libc::SYS_timer_settime, a[0] as i32, a[1] as i32, new, old) })
+    // struct itimerspec is 32 bytes.
+    host!(
+        libc::SYS_timer_settime,
+        a[0] as i32 as u64,
+        a[1] as i32 as u64,
+        new,
+        old
+    )
 }
 
 pub(crate) fn timer_gettime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let cur = ptr(t, a[1], 32, Access::Write)?;
-    // SAFETY: null or a checked guest buffer.
-    raw(unsafe { libc::syscall(libc::SYS_timer_gettime, a[0] as i32, cur) })
+    host!(libc::SYS_timer_gettime, a[0] as i32 as u64, cur)
 }
 
 pub(crate) fn timer_getoverrun(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    // SAFETY: integer argument only.
-    raw(unsafe { libc::syscall(libc::SYS_timer_getoverrun, a[0] as i32) })
+    host!(libc::SYS_timer_getoverrun, a[0] as i32 as u64)
 }
 
 pub(crate) fn timer_delete(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    // SAFETY: integer argument only.
-    raw(unsafe { libc::syscall(libc::SYS_timer_delete, a[0] as i32) })
+    host!(libc::SYS_timer_delete, a[0] as i32 as u64)
 }
 
 pub(crate) fn signalfd4(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -380,16 +367,13 @@ pub(crate) fn signalfd4(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let mask = t.mem().read_u64(a[1])?;
-    // SAFETY: `mask` is a valid 8-byte sigset.
-    raw(unsafe {
-        libc::syscall(
-            libc::SYS_signalfd4,
-            a[0] as i32,
-            &mask as *const u64,
-            8usize,
-            a[3] as i32,
-        )
-    })
+    host!(
+        libc::SYS_signalfd4,
+        a[0] as i32 as u64,
+        HostPtr::of(&mask),
+        8,
+        a[3] as i32 as u64
+    )
 }
 
 pub(crate) fn signalfd(t: &mut Thread, a: [u64; 6]) -> SysResult {

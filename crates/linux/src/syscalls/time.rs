@@ -5,6 +5,7 @@
 
 use super::fs::{buf, host, opt_buf};
 use crate::errno::SysResult;
+use crate::hostcall::HostPtr;
 use crate::process::Thread;
 use cetbox_mem::Access;
 use libc::*;
@@ -13,51 +14,42 @@ const TIMESPEC: u64 = 16;
 
 pub(crate) fn sys_clock_gettime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let tp = buf(t, a[1], TIMESPEC, Access::Write)?;
-    host(
-        SYS_clock_gettime,
-        [a[0] as u32 as u64, tp as u64, 0, 0, 0, 0],
-    )
+    host!(SYS_clock_gettime, a[0] as u32 as u64, tp)
 }
 
 pub(crate) fn sys_clock_getres(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let tp = opt_buf(t, a[1], TIMESPEC, Access::Write)?;
-    host(
-        SYS_clock_getres,
-        [a[0] as u32 as u64, tp as u64, 0, 0, 0, 0],
-    )
+    host!(SYS_clock_getres, a[0] as u32 as u64, tp)
 }
 
 /// Setting a clock is the host's decision (EPERM without CAP_SYS_TIME, as natively).
 pub(crate) fn sys_clock_settime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let tp = buf(t, a[1], TIMESPEC, Access::Read)?;
-    host(
-        SYS_clock_settime,
-        [a[0] as u32 as u64, tp as u64, 0, 0, 0, 0],
-    )
+    host!(SYS_clock_settime, a[0] as u32 as u64, tp)
 }
 
 pub(crate) fn sys_gettimeofday(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let tv = opt_buf(t, a[0], 16, Access::Write)?;
     let tz = opt_buf(t, a[1], 8, Access::Write)?;
-    host(SYS_gettimeofday, [tv as u64, tz as u64, 0, 0, 0, 0])
+    host!(SYS_gettimeofday, tv, tz)
 }
 
 pub(crate) fn sys_settimeofday(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let tv = opt_buf(t, a[0], 16, Access::Read)?;
     let tz = opt_buf(t, a[1], 8, Access::Read)?;
-    host(SYS_settimeofday, [tv as u64, tz as u64, 0, 0, 0, 0])
+    host!(SYS_settimeofday, tv, tz)
 }
 
 pub(crate) fn sys_time(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let out = opt_buf(t, a[0], 8, Access::Write)?;
-    host(SYS_time, [out as u64, 0, 0, 0, 0, 0])
+    host!(SYS_time, out)
 }
 
 /// nanosleep: on EINTR the host writes the remaining time into `rem`, as Linux does.
 pub(crate) fn sys_nanosleep(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let req = buf(t, a[0], TIMESPEC, Access::Read)?;
     let rem = opt_buf(t, a[1], TIMESPEC, Access::Write)?;
-    host(SYS_nanosleep, [req as u64, rem as u64, 0, 0, 0, 0])
+    host!(SYS_nanosleep, req, rem)
 }
 
 /// clock_nanosleep: TIMER_ABSTIME sleeps never report a remainder (the host ignores `rem`).
@@ -66,41 +58,34 @@ pub(crate) fn sys_clock_nanosleep(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let rem = if a[1] as u32 as i32 & TIMER_ABSTIME == 0 {
         opt_buf(t, a[3], TIMESPEC, Access::Write)?
     } else {
-        std::ptr::null_mut()
+        HostPtr::NULL
     };
-    host(
+    host!(
         SYS_clock_nanosleep,
-        [
-            a[0] as u32 as u64,
-            a[1] as u32 as u64,
-            req as u64,
-            rem as u64,
-            0,
-            0,
-        ],
+        a[0] as u32 as u64,
+        a[1] as u32 as u64,
+        req,
+        rem
     )
 }
 
 pub(crate) fn sys_times(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let out = opt_buf(t, a[0], 32, Access::Write)?;
-    host(SYS_times, [out as u64, 0, 0, 0, 0, 0])
+    host!(SYS_times, out)
 }
 
 pub(crate) fn sys_getrusage(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let out = buf(t, a[1], std::mem::size_of::<rusage>() as u64, Access::Write)?;
-    host(SYS_getrusage, [a[0] as u32 as u64, out as u64, 0, 0, 0, 0])
+    host!(SYS_getrusage, a[0] as u32 as u64, out)
 }
 
 /// adjtimex/clock_adjtime: modes == 0 is a query anyone may make; changes need privilege.
 pub(crate) fn sys_adjtimex(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let tx = buf(t, a[0], std::mem::size_of::<timex>() as u64, Access::Write)?;
-    host(SYS_adjtimex, [tx as u64, 0, 0, 0, 0, 0])
+    host!(SYS_adjtimex, tx)
 }
 
 pub(crate) fn sys_clock_adjtime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let tx = buf(t, a[1], std::mem::size_of::<timex>() as u64, Access::Write)?;
-    host(
-        SYS_clock_adjtime,
-        [a[0] as u32 as u64, tx as u64, 0, 0, 0, 0],
-    )
+    host!(SYS_clock_adjtime, a[0] as u32 as u64, tx)
 }

@@ -59,7 +59,7 @@ pub(crate) fn sys_userfaultfd(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     if flags & !allowed != 0 {
         return Err(Errno::EINVAL);
     }
-    host(libc::SYS_userfaultfd, [flags, 0, 0, 0, 0, 0])
+    host!(libc::SYS_userfaultfd, flags)
 }
 
 /// Whether `fd` is a userfaultfd (its anon inode's name).
@@ -157,5 +157,7 @@ fn uffd_ioctl(t: &mut Thread, fd: i32, req: u32, arg: u64) -> SysResult {
         _ => return Err(Errno::EINVAL),
     }
     let fd = fd_arg(fd as u64)?;
-    host(libc::SYS_ioctl, [fd as u64, req as u64, arg, 0, 0, 0])
+    // `arg` was checked above for the access each request makes; the host reads the request
+    // there and writes its results (`ioctls`, `copy`, `zeropage`, ...) into it directly.
+    host!(libc::SYS_ioctl, fd as u64, req as u64, arg)
 }

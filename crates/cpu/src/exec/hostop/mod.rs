@@ -18,11 +18,10 @@ pub mod thunk;
 mod vsib;
 
 use super::sse::float::{host_csr, settle};
+use super::sse::hostfp::{ldmxcsr, stmxcsr};
 use super::Handler;
 use crate::exception::Result;
 use crate::fpstate::MXCSR_MASK;
-use crate::interp::block::{Op, OpFn};
-use crate::interp::fast_sse::{ldmxcsr, stmxcsr};
 use crate::level::{level_needed, CpuLevel};
 use crate::{Cpu, Exception, UdReason};
 use iced_x86::{
@@ -292,10 +291,12 @@ fn prepared(i: &Instruction) -> Prepared {
     p
 }
 
-/// A pre-decoded form's specialized function: the preparation is looked up once, when the
-/// block is decoded, and kept in the op (`imm` points at it).
-pub(crate) fn select(op: &mut Op) -> Option<OpFn> {
-    let code = op.insn.code();
+/// The preparation of a form that runs through a host thunk, kept for the life of the process
+/// (an engine may point at it from its decoded code: `interp::select_hostop`); None for the
+/// forms with handlers of their own (VLDMXCSR, VSTMXCSR, FISTTP, gathers, masked moves), for
+/// other forms, and when the table is full.
+pub(crate) fn kept_preparation(i: &Instruction) -> Option<&'static Prepared> {
+    let code = i.code();
     let thunk_form = lookup(code).is_some()
         && !matches!(code, Code::VEX_Vldmxcsr_m32 | Code::VEX_Vstmxcsr_m32)
         && code.mnemonic() != Mnemonic::Fisttp
@@ -304,18 +305,11 @@ pub(crate) fn select(op: &mut Op) -> Option<OpFn> {
     if !thunk_form {
         return None;
     }
-    let key = normalized(&op.insn);
-    let _ = prepared(&op.insn);
+    let key = normalized(i);
+    let _ = prepared(i);
     let g = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
     let p: &'static Prepared = g.as_ref()?.get(&key)?;
-    op.imm = p as *const Prepared as u64;
-    Some(run_op)
-}
-
-fn run_op(cpu: &mut Cpu, op: &Op) -> Result<()> {
-    // SAFETY: `select` stored a pointer to a leaked (never freed) `Prepared` in `imm`.
-    let p = unsafe { &*(op.imm as *const Prepared) };
-    run_prepared(cpu, &op.insn, p)
+    Some(p)
 }
 
 /// Executes a v2/v3 form through its host thunk.
@@ -324,7 +318,8 @@ pub fn exec(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     run_prepared(cpu, i, &p)
 }
 
-fn run_prepared(cpu: &mut Cpu, i: &Instruction, p: &Prepared) -> Result<()> {
+/// Executes `i` with its preparation `p` (from [`kept_preparation`] or `prepared`).
+pub(crate) fn run_prepared(cpu: &mut Cpu, i: &Instruction, p: &Prepared) -> Result<()> {
     if p.need > cpu.config.level {
         return match i.mnemonic() {
             Mnemonic::Tzcnt => super::bits::bsf(cpu, i),

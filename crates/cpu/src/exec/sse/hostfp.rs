@@ -8,6 +8,27 @@
 //! The caller always passes an MXCSR with every exception masked, so the host instruction can
 //! never trap; unmasked guest exceptions are decided afterwards from the flags returned.
 
+/// The host's MXCSR (STMXCSR, SDM Vol. 2B).
+#[inline(always)]
+pub(crate) fn stmxcsr() -> u32 {
+    let mut v: u32 = 0;
+    // SAFETY: stores MXCSR into a local u32.
+    unsafe {
+        core::arch::asm!("stmxcsr [{p}]", p = in(reg) core::ptr::addr_of_mut!(v), options(nostack, preserves_flags));
+    }
+    v
+}
+
+/// Loads the host's MXCSR (LDMXCSR, SDM Vol. 2B).
+#[inline(always)]
+pub(crate) fn ldmxcsr(v: u32) {
+    // SAFETY: loads MXCSR from a local u32; callers pass either the value saved by `stmxcsr`
+    // or one with every exception masked, so no later SSE instruction of the host can trap.
+    unsafe {
+        core::arch::asm!("ldmxcsr [{p}]", p = in(reg) core::ptr::addr_of!(v), options(nostack, preserves_flags));
+    }
+}
+
 /// Binary (or two-operand unary) operations of the form `OP xmm_a, xmm_b`: the result is
 /// what the host leaves in `a`, so scalar forms keep `a`'s upper lanes as the guest's do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,9 +19,9 @@ fn getdents_common(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
         // it is negative and the first record fails with EINVAL; an exhausted directory still
         // returns 0 and a non-directory ENOTDIR. A one-byte count gives the host the same
         // answers without letting it write.
-        return host(nr, [fd as u64, p as u64, 1, 0, 0, 0]);
+        return host!(nr, fd as u64, p, 1);
     }
-    host(nr, [fd as u64, p as u64, n, 0, 0, 0])
+    host!(nr, fd as u64, p, n)
 }
 
 pub(crate) fn sys_getdents64(t: &mut Thread, a: [u64; 6]) -> SysResult {

@@ -3,6 +3,7 @@
 
 use super::{buf, cstr_arg, fd_arg, host, is_private, opt_buf, path_arg, private_fds};
 use crate::errno::{Errno, SysResult};
+use crate::hostcall::{Arg, HostPtr};
 use crate::process::Thread;
 use cetbox_mem::Access;
 use libc::*;
@@ -10,7 +11,7 @@ use libc::*;
 pub(crate) fn sys_close(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     crate::procfs::forget_fd(t, fd);
-    host(SYS_close, [fd as u64, 0, 0, 0, 0, 0])
+    host!(SYS_close, fd as u64)
 }
 
 /// close_range over the guest's descriptors only: the range is split around cetbox's own.
@@ -26,10 +27,7 @@ pub(crate) fn sys_close_range(_t: &mut Thread, a: [u64; 6]) -> SysResult {
             continue;
         }
         if p > lo {
-            host(
-                SYS_close_range,
-                [lo as u64, (p - 1) as u64, flags as u64, 0, 0, 0],
-            )?;
+            host!(SYS_close_range, lo as u64, (p - 1) as u64, flags as u64)?;
         }
         if p == u32::MAX {
             return Ok(0);
@@ -39,15 +37,12 @@ pub(crate) fn sys_close_range(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     if lo > last {
         return Ok(0);
     }
-    host(
-        SYS_close_range,
-        [lo as u64, last as u64, flags as u64, 0, 0, 0],
-    )
+    host!(SYS_close_range, lo as u64, last as u64, flags as u64)
 }
 
 pub(crate) fn sys_dup(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    host(SYS_dup, [fd as u64, 0, 0, 0, 0, 0])
+    host!(SYS_dup, fd as u64)
 }
 
 /// dup2/dup3 onto one of cetbox's descriptors is refused with EBADF (Linux would replace it;
@@ -55,23 +50,20 @@ pub(crate) fn sys_dup(_t: &mut Thread, a: [u64; 6]) -> SysResult {
 pub(crate) fn sys_dup2(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let old = fd_arg(a[0])?;
     let new = fd_arg(a[1])?;
-    host(SYS_dup2, [old as u64, new as u64, 0, 0, 0, 0])
+    host!(SYS_dup2, old as u64, new as u64)
 }
 
 pub(crate) fn sys_dup3(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let old = fd_arg(a[0])?;
     let new = fd_arg(a[1])?;
-    host(
-        SYS_dup3,
-        [old as u64, new as u64, a[2] as u32 as u64, 0, 0, 0],
-    )
+    host!(SYS_dup3, old as u64, new as u64, a[2] as u32 as u64)
 }
 
 /// pipe/pipe2: the result array is checked before the pipe exists, so a bad pointer leaks
 /// nothing (Linux creates, fails the copy, and closes: same result).
 pub(crate) fn sys_pipe2(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let p = buf(t, a[0], 8, Access::Write)?;
-    host(SYS_pipe2, [p as u64, a[1] as u32 as u64, 0, 0, 0, 0])
+    host!(SYS_pipe2, p, a[1] as u32 as u64)
 }
 
 pub(crate) fn sys_pipe(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -109,42 +101,37 @@ pub(crate) fn sys_fcntl(t: &mut Thread, a: [u64; 6]) -> SysResult {
         1036 | 1038 => (8, Some(Access::Read)),
         _ => return Err(Errno::EINVAL),
     };
-    let arg = match access {
-        Some(acc) => buf(t, arg, len, acc)? as u64,
-        None => arg,
+    let arg: Arg = match access {
+        Some(acc) => buf(t, arg, len, acc)?.into(),
+        None => arg.into(),
     };
-    host(SYS_fcntl, [fd as u64, cmd as u32 as u64, arg, 0, 0, 0])
+    host!(SYS_fcntl, fd as u64, cmd as u32 as u64, arg)
 }
 
 pub(crate) fn sys_umask(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    host(SYS_umask, [a[0] & 0o777, 0, 0, 0, 0, 0])
+    host!(SYS_umask, a[0] & 0o777)
 }
 
 pub(crate) fn sys_eventfd(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    host(SYS_eventfd, [a[0] as u32 as u64, 0, 0, 0, 0, 0])
+    host!(SYS_eventfd, a[0] as u32 as u64)
 }
 
 pub(crate) fn sys_eventfd2(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    host(
-        SYS_eventfd2,
-        [a[0] as u32 as u64, a[1] as u32 as u64, 0, 0, 0, 0],
-    )
+    host!(SYS_eventfd2, a[0] as u32 as u64, a[1] as u32 as u64)
 }
 
 pub(crate) fn sys_memfd_create(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // The name is at most 249 bytes plus the NUL (MFD_NAME_MAX_LEN).
     let name = cstr_arg(t, a[0], 250, Errno::EINVAL)?;
-    host(
+    host!(
         SYS_memfd_create,
-        [name.as_ptr() as u64, a[1] as u32 as u64, 0, 0, 0, 0],
+        HostPtr::of(name.as_bytes_with_nul()),
+        a[1] as u32 as u64
     )
 }
 
 pub(crate) fn sys_timerfd_create(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    host(
-        SYS_timerfd_create,
-        [a[0] as u32 as u64, a[1] as u32 as u64, 0, 0, 0, 0],
-    )
+    host!(SYS_timerfd_create, a[0] as u32 as u64, a[1] as u32 as u64)
 }
 
 /// struct itimerspec: two timespecs.
@@ -154,39 +141,35 @@ pub(crate) fn sys_timerfd_settime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let new = buf(t, a[2], ITIMERSPEC, Access::Read)?;
     let old = opt_buf(t, a[3], ITIMERSPEC, Access::Write)?;
-    host(
-        SYS_timerfd_settime,
-        [fd as u64, a[1] as u32 as u64, new as u64, old as u64, 0, 0],
-    )
+    host!(SYS_timerfd_settime, fd as u64, a[1] as u32 as u64, new, old)
 }
 
 pub(crate) fn sys_timerfd_gettime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let cur = buf(t, a[1], ITIMERSPEC, Access::Write)?;
-    host(SYS_timerfd_gettime, [fd as u64, cur as u64, 0, 0, 0, 0])
+    host!(SYS_timerfd_gettime, fd as u64, cur)
 }
 
 pub(crate) fn sys_inotify_init(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
-    host(SYS_inotify_init1, [0; 6])
+    host!(SYS_inotify_init1)
 }
 
 pub(crate) fn sys_inotify_init1(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    host(SYS_inotify_init1, [a[0] as u32 as u64, 0, 0, 0, 0, 0])
+    host!(SYS_inotify_init1, a[0] as u32 as u64)
 }
 
 pub(crate) fn sys_inotify_add_watch(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let p = path_arg(t, a[1])?;
-    host(
+    host!(
         SYS_inotify_add_watch,
-        [fd as u64, p.as_ptr() as u64, a[2] as u32 as u64, 0, 0, 0],
+        fd as u64,
+        HostPtr::of(p.as_bytes_with_nul()),
+        a[2] as u32 as u64
     )
 }
 
 pub(crate) fn sys_inotify_rm_watch(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    host(
-        SYS_inotify_rm_watch,
-        [fd as u64, a[1] as u32 as u64, 0, 0, 0, 0],
-    )
+    host!(SYS_inotify_rm_watch, fd as u64, a[1] as u32 as u64)
 }

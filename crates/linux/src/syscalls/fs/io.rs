@@ -3,6 +3,7 @@
 
 use super::{access_ok, buf, fd_arg, host, io_len, io_prefix, opt_buf, valid_prefix, MAX_RW_COUNT};
 use crate::errno::{Errno, SysResult};
+use crate::hostcall::HostPtr;
 use crate::process::Thread;
 use cetbox_mem::Access;
 use libc::*;
@@ -22,7 +23,7 @@ pub(crate) fn iovecs(t: &Thread, addr: u64, cnt: u64, access: Access) -> Result<
     if cnt > 0 {
         let p = buf(t, addr, raw.len() as u64, Access::Read)?;
         // SAFETY: `p` is checked readable guest memory of raw.len() bytes.
-        unsafe { std::ptr::copy_nonoverlapping(p, raw.as_mut_ptr(), raw.len()) };
+        unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), raw.as_mut_ptr(), raw.len()) };
     }
     let mut out = Vec::with_capacity(cnt);
     let mut total: u64 = 0;
@@ -53,10 +54,11 @@ pub(crate) fn iovecs(t: &Thread, addr: u64, cnt: u64, access: Access) -> Result<
             let host_base = if access == Access::Write && crate::usermem::needed() {
                 crate::usermem::data_out(base, n)?
             } else {
-                base as *mut u8
+                // Checked readable (or writable) for n bytes by valid_prefix.
+                HostPtr::checked(base as *mut u8)
             };
             out.push(iovec {
-                iov_base: host_base.cast::<c_void>(),
+                iov_base: host_base.as_ptr().cast::<c_void>(),
                 iov_len: n as usize,
             });
             total += n;
@@ -95,7 +97,7 @@ fn proc_mem(
         )?;
         let off = match pos {
             Some(o) => o,
-            None => host(SYS_lseek, [fd as u64, 0, SEEK_CUR as u64, 0, 0, 0])?,
+            None => host!(SYS_lseek, fd as u64, 0, SEEK_CUR as u64)?,
         };
         let mut tmp = vec![0u8; n as usize];
         let done = if write {
@@ -107,7 +109,7 @@ fn proc_mem(
             done
         };
         if pos.is_none() {
-            host(SYS_lseek, [fd as u64, off + done, SEEK_SET as u64, 0, 0, 0])?;
+            host!(SYS_lseek, fd as u64, off + done, SEEK_SET as u64)?;
         }
         Ok(done)
     };
@@ -120,7 +122,7 @@ pub(crate) fn sys_read(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return r;
     }
     let (p, n) = io_prefix(t, a[1], a[2], Access::Write)?;
-    host(SYS_read, [fd as u64, p as u64, n, 0, 0, 0])
+    host!(SYS_read, fd as u64, p, n)
 }
 
 pub(crate) fn sys_write(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -129,7 +131,7 @@ pub(crate) fn sys_write(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return r;
     }
     let (p, n) = io_prefix(t, a[1], a[2], Access::Read)?;
-    host(SYS_write, [fd as u64, p as u64, n, 0, 0, 0])
+    host!(SYS_write, fd as u64, p, n)
 }
 
 pub(crate) fn sys_pread64(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -141,7 +143,7 @@ pub(crate) fn sys_pread64(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return r;
     }
     let (p, n) = io_prefix(t, a[1], a[2], Access::Write)?;
-    host(SYS_pread64, [fd as u64, p as u64, n, a[3], 0, 0])
+    host!(SYS_pread64, fd as u64, p, n, a[3])
 }
 
 pub(crate) fn sys_pwrite64(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -153,23 +155,21 @@ pub(crate) fn sys_pwrite64(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return r;
     }
     let (p, n) = io_prefix(t, a[1], a[2], Access::Read)?;
-    host(SYS_pwrite64, [fd as u64, p as u64, n, a[3], 0, 0])
+    host!(SYS_pwrite64, fd as u64, p, n, a[3])
 }
 
 /// readv/writev/preadv/pwritev/preadv2/pwritev2: the iovec array is rebuilt on the host side.
 fn vectored(t: &mut Thread, nr: i64, a: [u64; 6], access: Access) -> SysResult {
     let fd = fd_arg(a[0])?;
     let v = iovecs(t, a[1], a[2], access)?;
-    host(
+    host!(
         nr,
-        [
-            fd as u64,
-            v.as_ptr() as u64,
-            v.len() as u64,
-            a[3],
-            a[4],
-            a[5],
-        ],
+        fd as u64,
+        HostPtr::of(&v[..]),
+        v.len() as u64,
+        a[3],
+        a[4],
+        a[5]
     )
 }
 
@@ -194,19 +194,19 @@ pub(crate) fn sys_pwritev2(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 pub(crate) fn sys_lseek(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    host(SYS_lseek, [fd as u64, a[1], a[2] as u32 as u64, 0, 0, 0])
+    host!(SYS_lseek, fd as u64, a[1], a[2] as u32 as u64)
 }
 
 /// An in/out `loff_t *` argument (sendfile, splice, copy_file_range).
-fn off_ptr(t: &Thread, addr: u64) -> Result<u64, Errno> {
-    Ok(opt_buf(t, addr, 8, Access::Write)? as u64)
+fn off_ptr(t: &Thread, addr: u64) -> Result<HostPtr<'static>, Errno> {
+    opt_buf(t, addr, 8, Access::Write)
 }
 
 pub(crate) fn sys_sendfile(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let out = fd_arg(a[0])?;
     let inp = fd_arg(a[1])?;
     let off = off_ptr(t, a[2])?;
-    host(SYS_sendfile, [out as u64, inp as u64, off, a[3], 0, 0])
+    host!(SYS_sendfile, out as u64, inp as u64, off, a[3])
 }
 
 pub(crate) fn sys_copy_file_range(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -214,9 +214,14 @@ pub(crate) fn sys_copy_file_range(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let oin = off_ptr(t, a[1])?;
     let fout = fd_arg(a[2])?;
     let oout = off_ptr(t, a[3])?;
-    host(
+    host!(
         SYS_copy_file_range,
-        [fin as u64, oin, fout as u64, oout, a[4], a[5]],
+        fin as u64,
+        oin,
+        fout as u64,
+        oout,
+        a[4],
+        a[5]
     )
 }
 
@@ -225,13 +230,13 @@ pub(crate) fn sys_splice(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let oin = off_ptr(t, a[1])?;
     let fout = fd_arg(a[2])?;
     let oout = off_ptr(t, a[3])?;
-    host(SYS_splice, [fin as u64, oin, fout as u64, oout, a[4], a[5]])
+    host!(SYS_splice, fin as u64, oin, fout as u64, oout, a[4], a[5])
 }
 
 pub(crate) fn sys_tee(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fin = fd_arg(a[0])?;
     let fout = fd_arg(a[1])?;
-    host(SYS_tee, [fin as u64, fout as u64, a[2], a[3], 0, 0])
+    host!(SYS_tee, fin as u64, fout as u64, a[2], a[3])
 }
 
 /// vmsplice: the pages are copied into the pipe by the host (SPLICE_F_GIFT is only a hint), so
@@ -240,16 +245,19 @@ pub(crate) fn sys_vmsplice(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     // The direction depends on the pipe end: into a pipe the host reads guest memory, out of
     // one it writes guest memory.
-    let fl = host(SYS_fcntl, [fd as u64, F_GETFL as u64, 0, 0, 0, 0])?;
+    let fl = host!(SYS_fcntl, fd as u64, F_GETFL as u64)?;
     let access = if fl as i32 & O_ACCMODE == O_WRONLY {
         Access::Read
     } else {
         Access::Write
     };
     let v = iovecs(t, a[1], a[2], access)?;
-    host(
+    host!(
         SYS_vmsplice,
-        [fd as u64, v.as_ptr() as u64, v.len() as u64, a[3], 0, 0],
+        fd as u64,
+        HostPtr::of(&v[..]),
+        v.len() as u64,
+        a[3]
     )
 }
 
@@ -257,7 +265,7 @@ pub(crate) fn sys_vmsplice(t: &mut Thread, a: [u64; 6]) -> SysResult {
 fn fd_first(nr: i64) -> impl Fn(&mut Thread, [u64; 6]) -> SysResult {
     move |_t, a| {
         let fd = fd_arg(a[0])?;
-        host(nr, [fd as u64, a[1], a[2], a[3], a[4], a[5]])
+        host!(nr, fd as u64, a[1], a[2], a[3], a[4], a[5])
     }
 }
 
@@ -271,7 +279,7 @@ pub(crate) fn sys_syncfs(t: &mut Thread, a: [u64; 6]) -> SysResult {
     fd_first(SYS_syncfs)(t, a)
 }
 pub(crate) fn sys_sync(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
-    host(SYS_sync, [0; 6])
+    host!(SYS_sync)
 }
 pub(crate) fn sys_fallocate(t: &mut Thread, a: [u64; 6]) -> SysResult {
     fd_first(SYS_fallocate)(t, a)

@@ -9,6 +9,7 @@
 
 use super::{buf, fd_arg, host, is_private};
 use crate::errno::{Errno, SysResult};
+use crate::hostcall::{Arg as HostArg, HostPtr};
 use crate::process::Thread;
 use cetbox_mem::Access;
 use libc::SYS_ioctl;
@@ -104,7 +105,7 @@ pub(crate) fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     }
     let kind = known(req).or_else(|| encoded(req));
     // What the host gets: the guest pointer for inputs, a bounce buffer for outputs.
-    let mut host_arg = arg;
+    let mut host_arg = HostArg::from(arg);
     match kind {
         Some(Arg::Int) => {}
         Some(Arg::Fd) => {
@@ -112,13 +113,12 @@ pub(crate) fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
                 return Err(Errno::EBADF);
             }
         }
-        Some(Arg::In(n)) => {
-            if buf(t, arg, n, Access::Read).is_err() {
-                return bad_pointer(fd, req);
-            }
-        }
+        Some(Arg::In(n)) => match buf(t, arg, n, Access::Read) {
+            Ok(p) => host_arg = p.into(),
+            Err(_) => return bad_pointer(fd, req),
+        },
         Some(Arg::Out(n)) | Some(Arg::InOut(n)) => match buf(t, arg, n, Access::Write) {
-            Ok(p) => host_arg = p as u64,
+            Ok(p) => host_arg = p.into(),
             Err(_) => return bad_pointer(fd, req),
         },
         None if req == SIOCGIFCONF => {
@@ -129,25 +129,27 @@ pub(crate) fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
             let len = t.mem().read_u32(arg)? as i32;
             let ubuf = t.mem().read_u64(arg + 8)?;
             let hbuf = if ubuf != 0 && len > 0 {
-                buf(t, ubuf, len as u64, Access::Write)? as u64
+                buf(t, ubuf, len as u64, Access::Write)?.addr()
             } else {
+                // NULL (the host only counts), or a length that lets it write nothing.
                 ubuf
             };
             let mut ifc = [len as u32 as u64, hbuf];
-            let r = host(
-                SYS_ioctl,
-                [fd as u64, req as u64, ifc.as_mut_ptr() as u64, 0, 0, 0],
-            )?;
+            let r = host!(SYS_ioctl, fd as u64, req as u64, HostPtr::of_mut(&mut ifc))?;
             t.mem().write_bytes(arg, &(ifc[0] as u32).to_le_bytes())?;
             return Ok(r);
         }
         None => {
+            // An unknown request: its argument reaches the host as it is (an integer, or a
+            // pointer whose first byte is readable guest memory). What the driver does with
+            // it is unknown, so this is the one path where the host may use a guest address
+            // cetbox did not check for the whole access.
             if arg >= MMAP_MIN_ADDR && t.mem().check(arg, 1, Access::Read).is_err() {
                 return Err(Errno::EFAULT);
             }
         }
     }
-    host(SYS_ioctl, [fd as u64, req as u64, host_arg, 0, 0, 0])
+    host!(SYS_ioctl, fd as u64, req as u64, host_arg)
 }
 
 /// An ioctl whose argument is a bad pointer: drivers check that the request applies to the
@@ -155,7 +157,7 @@ pub(crate) fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// or ENOTTY), so the host is asked with a NULL argument, which it can never dereference, and
 /// its answer is the guest's; EFAULT if it would have gone as far as the copy.
 fn bad_pointer(fd: i32, req: u32) -> SysResult {
-    match host(SYS_ioctl, [fd as u64, req as u64, 0, 0, 0, 0]) {
+    match host!(SYS_ioctl, fd as u64, req as u64) {
         Err(e) => Err(e),
         Ok(_) => Err(Errno::EFAULT),
     }

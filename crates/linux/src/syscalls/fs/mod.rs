@@ -9,7 +9,9 @@
 
 #![allow(non_upper_case_globals)]
 
-use crate::errno::{Errno, SysResult};
+use crate::errno::Errno;
+pub(crate) use crate::hostcall::host;
+use crate::hostcall::HostPtr;
 use crate::process::Thread;
 use cetbox_mem::{page_floor, Access, PAGE_SIZE};
 use std::ffi::CString;
@@ -142,9 +144,10 @@ pub fn access_ok(addr: u64, len: u64) -> bool {
 /// the host: the guest memory itself for `Access::Read`, a bounce buffer holding the same
 /// bytes for `Access::Write`, whose changes reach the guest when the syscall returns
 /// (`usermem::finish`, under the mapping lock, with a fresh check).
-pub fn buf(t: &Thread, addr: u64, len: u64, access: Access) -> Result<*mut u8, Errno> {
+pub fn buf(t: &Thread, addr: u64, len: u64, access: Access) -> Result<HostPtr<'static>, Errno> {
     if len == 0 {
-        return Ok(addr as *mut u8);
+        // The host accesses no byte of an empty buffer.
+        return Ok(HostPtr::checked(addr as *mut u8));
     }
     if !access_ok(addr, len) {
         return Err(Errno::EFAULT);
@@ -153,25 +156,30 @@ pub fn buf(t: &Thread, addr: u64, len: u64, access: Access) -> Result<*mut u8, E
     if access == Access::Write && crate::usermem::needed() {
         return crate::usermem::struct_out(t, addr, len);
     }
-    Ok(addr as *mut u8)
+    Ok(HostPtr::checked(addr as *mut u8))
 }
 
 /// Checks a guest range like [`buf`] and returns its guest address, for the few host calls
 /// that need the guest memory itself (a futex word is identified by its address).
-pub fn guest_range(t: &Thread, addr: u64, len: u64, access: Access) -> Result<u64, Errno> {
+pub fn guest_range(
+    t: &Thread,
+    addr: u64,
+    len: u64,
+    access: Access,
+) -> Result<HostPtr<'static>, Errno> {
     if len != 0 {
         if !access_ok(addr, len) {
             return Err(Errno::EFAULT);
         }
         t.mem().check(addr, len, access)?;
     }
-    Ok(addr)
+    Ok(HostPtr::checked(addr as *mut u8))
 }
 
 /// Like [`buf`] but a null pointer is allowed (returns null).
-pub fn opt_buf(t: &Thread, addr: u64, len: u64, access: Access) -> Result<*mut u8, Errno> {
+pub fn opt_buf(t: &Thread, addr: u64, len: u64, access: Access) -> Result<HostPtr<'static>, Errno> {
     if addr == 0 {
-        Ok(std::ptr::null_mut())
+        Ok(HostPtr::NULL)
     } else {
         buf(t, addr, len, access)
     }
@@ -218,12 +226,17 @@ pub fn io_len(t: &Thread, addr: u64, len: u64, access: Access) -> Result<u64, Er
 
 /// [`io_len`] plus the pointer to hand to the host: the guest buffer for a host read of
 /// guest memory, a data bounce buffer (see `usermem`) for a host write into it.
-pub fn io_prefix(t: &Thread, addr: u64, len: u64, access: Access) -> Result<(*mut u8, u64), Errno> {
+pub fn io_prefix(
+    t: &Thread,
+    addr: u64,
+    len: u64,
+    access: Access,
+) -> Result<(HostPtr<'static>, u64), Errno> {
     let n = io_len(t, addr, len, access)?;
     if access == Access::Write && n != 0 && crate::usermem::needed() {
         return Ok((crate::usermem::data_out(addr, n)?, n));
     }
-    Ok((addr as *mut u8, n))
+    Ok((HostPtr::checked(addr as *mut u8), n))
 }
 
 /// Reads a guest path (EFAULT, ENAMETOOLONG as Linux's getname).
@@ -253,16 +266,7 @@ pub fn read_val<T: Copy>(t: &Thread, addr: u64) -> Result<T, Errno> {
     let p = buf(t, addr, std::mem::size_of::<T>() as u64, Access::Read)?;
     // SAFETY: the bytes are readable guest memory; read_unaligned copes with any alignment and
     // T is a plain-data kernel struct for which every bit pattern is valid.
-    Ok(unsafe { std::ptr::read_unaligned(p as *const T) })
-}
-
-/// Issues the host syscall `nr` with raw arguments.
-pub fn host(nr: i64, a: [u64; 6]) -> SysResult {
-    // SAFETY: every pointer argument was checked against the guest page table by the caller
-    // (guest memory is host memory at the same address); non-pointer arguments are plain
-    // integers the host kernel validates.
-    let r = unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
-    Errno::check(r)
+    Ok(unsafe { std::ptr::read_unaligned(p.as_ptr() as *const T) })
 }
 
 /// The canonical `/proc/<pid>/...` name of what the guest path (relative to `dfd`) reaches,

@@ -6,6 +6,7 @@
 use super::io::iovecs;
 use super::{buf, fd_arg, host, is_private, opt_buf};
 use crate::errno::{Errno, SysResult};
+use crate::hostcall::HostPtr;
 use crate::process::Thread;
 use cetbox_mem::Access;
 use libc::*;
@@ -18,63 +19,54 @@ const MMSGHDR: u64 = 64;
 const UIO_MAXIOV: u64 = 1024;
 
 pub(crate) fn sys_socket(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    host(
+    host!(
         SYS_socket,
-        [
-            a[0] as u32 as u64,
-            a[1] as u32 as u64,
-            a[2] as u32 as u64,
-            0,
-            0,
-            0,
-        ],
+        a[0] as u32 as u64,
+        a[1] as u32 as u64,
+        a[2] as u32 as u64
     )
 }
 
 pub(crate) fn sys_socketpair(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let sv = buf(t, a[3], 8, Access::Write)?;
-    host(
+    host!(
         SYS_socketpair,
-        [
-            a[0] as u32 as u64,
-            a[1] as u32 as u64,
-            a[2] as u32 as u64,
-            sv as u64,
-            0,
-            0,
-        ],
+        a[0] as u32 as u64,
+        a[1] as u32 as u64,
+        a[2] as u32 as u64,
+        sv
     )
 }
 
 /// An input socket address of `len` bytes (bind, connect, sendto).
-fn addr_in(t: &Thread, addr: u64, len: u64) -> Result<u64, Errno> {
+fn addr_in(t: &Thread, addr: u64, len: u64) -> Result<HostPtr<'static>, Errno> {
     let len = len as u32 as i32;
     if len < 0 || len as usize > SS {
         return Err(Errno::EINVAL);
     }
-    Ok(opt_buf(t, addr, len as u64, Access::Read)? as u64)
+    opt_buf(t, addr, len as u64, Access::Read)
 }
 
 pub(crate) fn sys_bind(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let sa = addr_in(t, a[1], a[2])?;
-    host(SYS_bind, [fd as u64, sa, a[2] as u32 as u64, 0, 0, 0])
+    host!(SYS_bind, fd as u64, sa, a[2] as u32 as u64)
 }
 
 pub(crate) fn sys_connect(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let sa = addr_in(t, a[1], a[2])?;
-    host(SYS_connect, [fd as u64, sa, a[2] as u32 as u64, 0, 0, 0])
+    host!(SYS_connect, fd as u64, sa, a[2] as u32 as u64)
 }
 
 pub(crate) fn sys_listen(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    host(SYS_listen, [fd as u64, a[1] as u32 as u64, 0, 0, 0, 0])
+    host!(SYS_listen, fd as u64, a[1] as u32 as u64)
 }
 
 pub(crate) fn sys_shutdown(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    host(SYS_shutdown, [fd as u64, a[1] as u32 as u64, 0, 0, 0, 0])
+    host!(SYS_shutdown, fd as u64, a[1] as u32 as u64)
 }
 
 /// Calls that return an address through (addr, *addrlen): the host writes into a cetbox buffer
@@ -84,10 +76,10 @@ fn addr_out(
     t: &mut Thread,
     addr: u64,
     lenp: u64,
-    call: impl FnOnce(u64, u64) -> SysResult,
+    call: impl FnOnce(HostPtr<'_>, HostPtr<'_>) -> SysResult,
 ) -> SysResult {
     if addr == 0 {
-        return call(0, 0);
+        return call(HostPtr::NULL, HostPtr::NULL);
     }
     let ulen = t.mem().read_u32(lenp).map_err(|_| Errno::EFAULT)? as i32;
     if ulen < 0 {
@@ -96,7 +88,7 @@ fn addr_out(
     buf(t, lenp, 4, Access::Write)?;
     let mut ss = [0u8; SS];
     let mut len: socklen_t = SS as socklen_t;
-    let r = call(ss.as_mut_ptr() as u64, &mut len as *mut socklen_t as u64)?;
+    let r = call(HostPtr::of_mut(&mut ss), HostPtr::of_mut(&mut len))?;
     let n = (len as usize).min(ulen as usize).min(SS);
     t.mem().write_bytes(addr, &ss[..n])?;
     t.mem().write_u32(lenp, len)?;
@@ -107,7 +99,7 @@ pub(crate) fn sys_accept4(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let flags = a[3] as u32 as u64;
     addr_out(t, a[1], a[2], |sa, lp| {
-        host(SYS_accept4, [fd as u64, sa, lp, flags, 0, 0])
+        host!(SYS_accept4, fd as u64, sa, lp, flags)
     })
 }
 
@@ -121,7 +113,7 @@ pub(crate) fn sys_getsockname(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EFAULT);
     }
     addr_out(t, a[1], a[2], |sa, lp| {
-        host(SYS_getsockname, [fd as u64, sa, lp, 0, 0, 0])
+        host!(SYS_getsockname, fd as u64, sa, lp)
     })
 }
 
@@ -131,7 +123,7 @@ pub(crate) fn sys_getpeername(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EFAULT);
     }
     addr_out(t, a[1], a[2], |sa, lp| {
-        host(SYS_getpeername, [fd as u64, sa, lp, 0, 0, 0])
+        host!(SYS_getpeername, fd as u64, sa, lp)
     })
 }
 
@@ -139,16 +131,14 @@ pub(crate) fn sys_sendto(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let (p, n) = super::io_prefix(t, a[1], a[2].min(super::MAX_RW_COUNT), Access::Read)?;
     let sa = addr_in(t, a[4], a[5])?;
-    host(
+    host!(
         SYS_sendto,
-        [
-            fd as u64,
-            p as u64,
-            n,
-            a[3] as u32 as u64,
-            sa,
-            a[5] as u32 as u64,
-        ],
+        fd as u64,
+        p,
+        n,
+        a[3] as u32 as u64,
+        sa,
+        a[5] as u32 as u64
     )
 }
 
@@ -158,7 +148,7 @@ pub(crate) fn sys_recvfrom(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let (p, n) = super::io_prefix(t, a[1], a[2].min(super::MAX_RW_COUNT), Access::Write)?;
     let flags = a[3] as u32 as u64;
     addr_out(t, a[4], a[5], |sa, lp| {
-        host(SYS_recvfrom, [fd as u64, p as u64, n, flags, sa, lp])
+        host!(SYS_recvfrom, fd as u64, p, n, flags, sa, lp)
     })
 }
 
@@ -169,16 +159,13 @@ pub(crate) fn sys_setsockopt(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let val = opt_buf(t, a[3], len as u64, Access::Read)?;
-    host(
+    host!(
         SYS_setsockopt,
-        [
-            fd as u64,
-            a[1] as u32 as u64,
-            a[2] as u32 as u64,
-            val as u64,
-            len as u64,
-            0,
-        ],
+        fd as u64,
+        a[1] as u32 as u64,
+        a[2] as u32 as u64,
+        val,
+        len as u64
     )
 }
 
@@ -190,16 +177,13 @@ pub(crate) fn sys_getsockopt(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let val = opt_buf(t, a[3], len as u64, Access::Write)?;
-    host(
+    host!(
         SYS_getsockopt,
-        [
-            fd as u64,
-            a[1] as u32 as u64,
-            a[2] as u32 as u64,
-            val as u64,
-            lenp as u64,
-            0,
-        ],
+        fd as u64,
+        a[1] as u32 as u64,
+        a[2] as u32 as u64,
+        val,
+        lenp
     )
 }
 
@@ -235,26 +219,26 @@ fn msg_in(t: &Thread, addr: u64, send: bool) -> Result<Msg, Errno> {
     }
     let namelen = (namelen as usize).min(SS) as u64;
     let name = if name == 0 {
-        0
+        HostPtr::NULL
     } else {
-        buf(t, name, namelen, data)? as u64
+        buf(t, name, namelen, data)?
     };
     let v = iovecs(t, iov, iovlen, data)?;
     let control = if controllen == 0 {
-        0
+        HostPtr::NULL
     } else {
-        buf(t, control, controllen, data)? as u64
+        buf(t, control, controllen, data)?
     };
-    if send && control != 0 {
-        check_rights(t, control, controllen)?;
+    if send && !control.is_null() {
+        check_rights(t, control.addr(), controllen)?;
     }
     // SAFETY: msghdr is plain data; all-zero is a valid value.
     let mut hdr: msghdr = unsafe { std::mem::zeroed() };
-    hdr.msg_name = name as *mut c_void;
+    hdr.msg_name = name.as_ptr().cast::<c_void>();
     hdr.msg_namelen = namelen as u32;
     hdr.msg_iov = v.as_ptr() as *mut iovec;
     hdr.msg_iovlen = v.len();
-    hdr.msg_control = control as *mut c_void;
+    hdr.msg_control = control.as_ptr().cast::<c_void>();
     hdr.msg_controllen = controllen as usize;
     hdr.msg_flags = flags as i32;
     Ok(Msg { hdr, _iov: v })
@@ -299,32 +283,22 @@ fn msg_out(t: &Thread, addr: u64, hdr: &msghdr) -> Result<(), Errno> {
 pub(crate) fn sys_sendmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let msg = msg_in(t, a[1], true)?;
-    host(
+    host!(
         SYS_sendmsg,
-        [
-            fd as u64,
-            &msg.hdr as *const msghdr as u64,
-            a[2] as u32 as u64,
-            0,
-            0,
-            0,
-        ],
+        fd as u64,
+        HostPtr::of(&msg.hdr),
+        a[2] as u32 as u64
     )
 }
 
 pub(crate) fn sys_recvmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let mut msg = msg_in(t, a[1], false)?;
-    let r = host(
+    let r = host!(
         SYS_recvmsg,
-        [
-            fd as u64,
-            &mut msg.hdr as *mut msghdr as u64,
-            a[2] as u32 as u64,
-            0,
-            0,
-            0,
-        ],
+        fd as u64,
+        HostPtr::of_mut(&mut msg.hdr),
+        a[2] as u32 as u64
     )?;
     msg_out(t, a[1], &msg.hdr)?;
     Ok(r)
@@ -345,29 +319,22 @@ fn mmsg(t: &mut Thread, a: [u64; 6], send: bool) -> SysResult {
         })
         .collect();
     let r = if send {
-        host(
+        host!(
             SYS_sendmmsg,
-            [
-                fd as u64,
-                hv.as_mut_ptr() as u64,
-                vlen,
-                a[3] as u32 as u64,
-                0,
-                0,
-            ],
+            fd as u64,
+            HostPtr::of_mut(&mut hv[..]),
+            vlen,
+            a[3] as u32 as u64
         )?
     } else {
         let ts = opt_buf(t, a[4], 16, Access::Write)?;
-        host(
+        host!(
             SYS_recvmmsg,
-            [
-                fd as u64,
-                hv.as_mut_ptr() as u64,
-                vlen,
-                a[3] as u32 as u64,
-                ts as u64,
-                0,
-            ],
+            fd as u64,
+            HostPtr::of_mut(&mut hv[..]),
+            vlen,
+            a[3] as u32 as u64,
+            ts
         )?
     };
     for (i, h) in hv.iter().enumerate().take(r as usize) {

@@ -4,13 +4,15 @@
 
 use super::{buf, cstr_arg, dirfd_arg, fd_arg, host, opt_buf, path_arg, proc_name, AT_FDCWD};
 use crate::errno::{Errno, SysResult};
+use crate::hostcall::{Arg, HostPtr};
 use crate::process::Thread;
 use cetbox_mem::Access;
 use libc::*;
 use std::ffi::CString;
 
-fn p(c: &CString) -> u64 {
-    c.as_ptr() as u64
+/// A path the host reads.
+fn p(c: &CString) -> HostPtr<'_> {
+    HostPtr::of(c.as_bytes_with_nul())
 }
 
 /// Host files describing kernel features the guest's kernel does not have. cetbox has no
@@ -44,10 +46,7 @@ pub(crate) fn sys_open(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if let Some(r) = open_common(t, AT_FDCWD, &path, a[1]) {
         return r;
     }
-    host(
-        SYS_open,
-        [p(&path), a[1] as u32 as u64, a[2] as u32 as u64, 0, 0, 0],
-    )
+    host!(SYS_open, p(&path), a[1] as u32 as u64, a[2] as u32 as u64)
 }
 
 pub(crate) fn sys_creat(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -61,16 +60,12 @@ pub(crate) fn sys_openat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if let Some(r) = open_common(t, dfd, &path, a[2]) {
         return r;
     }
-    host(
+    host!(
         SYS_openat,
-        [
-            dfd as u64,
-            p(&path),
-            a[2] as u32 as u64,
-            a[3] as u32 as u64,
-            0,
-            0,
-        ],
+        dfd as u64,
+        p(&path),
+        a[2] as u32 as u64,
+        a[3] as u32 as u64
     )
 }
 
@@ -88,31 +83,31 @@ pub(crate) fn sys_openat2(t: &mut Thread, a: [u64; 6]) -> SysResult {
     }
     let how = buf(t, a[2], size, Access::Read)?;
     // SAFETY: at least 24 readable guest bytes at `how`.
-    let flags = unsafe { std::ptr::read_unaligned(how as *const u64) };
+    let flags = unsafe { std::ptr::read_unaligned(how.as_ptr() as *const u64) };
     if let Some(r) = open_common(t, dfd, &path, flags) {
         return r;
     }
-    host(SYS_openat2, [dfd as u64, p(&path), how as u64, size, 0, 0])
+    host!(SYS_openat2, dfd as u64, p(&path), how, size)
 }
 
 /// Calls of the form f(path, int...) with no other pointers.
 fn path1(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
     let path = path_arg(t, a[0])?;
-    host(nr, [p(&path), a[1], a[2], a[3], 0, 0])
+    host!(nr, p(&path), a[1], a[2], a[3])
 }
 
 /// Calls of the form f(dirfd, path, int...) with no other pointers.
 fn at1(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
     let path = path_arg(t, a[1])?;
     let dfd = dirfd_arg(a[0], path.as_bytes())?;
-    host(nr, [dfd as u64, p(&path), a[2], a[3], a[4], 0])
+    host!(nr, dfd as u64, p(&path), a[2], a[3], a[4])
 }
 
 /// Calls of the form f(path, path).
 fn path2(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
     let x = path_arg(t, a[0])?;
     let y = path_arg(t, a[1])?;
-    host(nr, [p(&x), p(&y), 0, 0, 0, 0])
+    host!(nr, p(&x), p(&y))
 }
 
 /// Calls of the form f(dirfd, path, dirfd, path, int).
@@ -121,7 +116,7 @@ fn at2(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
     let y = path_arg(t, a[3])?;
     let dx = dirfd_arg(a[0], x.as_bytes())?;
     let dy = dirfd_arg(a[2], y.as_bytes())?;
-    host(nr, [dx as u64, p(&x), dy as u64, p(&y), a[4], 0])
+    host!(nr, dx as u64, p(&x), dy as u64, p(&y), a[4])
 }
 
 macro_rules! path_calls {
@@ -161,24 +156,26 @@ pub(crate) fn sys_symlinkat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let target = path_arg(t, a[0])?;
     let link = path_arg(t, a[2])?;
     let dfd = dirfd_arg(a[1], link.as_bytes())?;
-    host(SYS_symlinkat, [p(&target), dfd as u64, p(&link), 0, 0, 0])
+    host!(SYS_symlinkat, p(&target), dfd as u64, p(&link))
 }
 
 pub(crate) fn sys_fchdir(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    host(SYS_fchdir, [fd as u64, 0, 0, 0, 0, 0])
+    host!(SYS_fchdir, fd as u64)
 }
 
 pub(crate) fn sys_fchmod(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    host(SYS_fchmod, [fd as u64, a[1] as u32 as u64, 0, 0, 0, 0])
+    host!(SYS_fchmod, fd as u64, a[1] as u32 as u64)
 }
 
 pub(crate) fn sys_fchown(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    host(
+    host!(
         SYS_fchown,
-        [fd as u64, a[1] as u32 as u64, a[2] as u32 as u64, 0, 0, 0],
+        fd as u64,
+        a[1] as u32 as u64,
+        a[2] as u32 as u64
     )
 }
 
@@ -195,16 +192,13 @@ fn readlink_common(t: &mut Thread, dfd: i32, path: &CString, ubuf: u64, size: u6
         Some(v) => v,
         None => {
             let mut tmp = vec![0u8; super::PATH_MAX];
-            let n = host(
+            let len = tmp.len() as u64;
+            let n = host!(
                 SYS_readlinkat,
-                [
-                    dfd as u64,
-                    p(path),
-                    tmp.as_mut_ptr() as u64,
-                    tmp.len() as u64,
-                    0,
-                    0,
-                ],
+                dfd as u64,
+                p(path),
+                HostPtr::of_mut(&mut tmp[..]),
+                len
             )?;
             tmp.truncate(n as usize);
             tmp
@@ -228,10 +222,8 @@ pub(crate) fn sys_readlinkat(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 pub(crate) fn sys_getcwd(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let mut tmp = vec![0u8; super::PATH_MAX + 1];
-    let n = host(
-        SYS_getcwd,
-        [tmp.as_mut_ptr() as u64, tmp.len() as u64, 0, 0, 0, 0],
-    )? as usize;
+    let len = tmp.len() as u64;
+    let n = host!(SYS_getcwd, HostPtr::of_mut(&mut tmp[..]), len)? as usize;
     if n > a[1] as usize {
         return Err(Errno::ERANGE);
     }
@@ -245,20 +237,20 @@ pub(crate) fn sys_getcwd(t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// struct timespec[2].
 pub(crate) fn sys_utimensat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let (dfd, path, times) = times_args(t, a)?;
-    let pp = path.as_ref().map_or(0, p);
-    host(SYS_utimensat, [dfd, pp, times, a[3] as u32 as u64, 0, 0])
+    let pp = path.as_ref().map_or(HostPtr::NULL, p);
+    host!(SYS_utimensat, dfd, pp, times, a[3] as u32 as u64)
 }
 
 pub(crate) fn sys_futimesat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let (dfd, path, times) = times_args(t, a)?;
-    let pp = path.as_ref().map_or(0, p);
-    host(SYS_futimesat, [dfd, pp, times, 0, 0, 0])
+    let pp = path.as_ref().map_or(HostPtr::NULL, p);
+    host!(SYS_futimesat, dfd, pp, times)
 }
 
 /// The (dirfd, path, times) of utimensat and futimesat: without a path the call works on
 /// dirfd itself; times (two timespecs or timevals, 32 bytes at most) may be NULL. The caller
 /// keeps the path alive across the host call.
-fn times_args(t: &Thread, a: [u64; 6]) -> Result<(u64, Option<CString>, u64), Errno> {
+fn times_args(t: &Thread, a: [u64; 6]) -> Result<(u64, Option<CString>, HostPtr<'static>), Errno> {
     let path = if a[1] == 0 {
         None
     } else {
@@ -269,19 +261,19 @@ fn times_args(t: &Thread, a: [u64; 6]) -> Result<(u64, Option<CString>, u64), Er
         None => fd_arg(a[0])?,
     };
     let times = opt_buf(t, a[2], 32, Access::Read)?;
-    Ok((dfd as u64, path, times as u64))
+    Ok((dfd as u64, path, times))
 }
 
 pub(crate) fn sys_utimes(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = path_arg(t, a[0])?;
     let times = opt_buf(t, a[1], 32, Access::Read)?;
-    host(SYS_utimes, [p(&path), times as u64, 0, 0, 0, 0])
+    host!(SYS_utimes, p(&path), times)
 }
 
 pub(crate) fn sys_utime(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = path_arg(t, a[0])?;
     let times = opt_buf(t, a[1], 16, Access::Read)?;
-    host(SYS_utime, [p(&path), times as u64, 0, 0, 0, 0])
+    host!(SYS_utime, p(&path), times)
 }
 
 // ---------------------------------------------------------------- statfs
@@ -291,13 +283,13 @@ const STATFS_SIZE: u64 = std::mem::size_of::<statfs>() as u64;
 pub(crate) fn sys_statfs(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = path_arg(t, a[0])?;
     let out = buf(t, a[1], STATFS_SIZE, Access::Write)?;
-    host(SYS_statfs, [p(&path), out as u64, 0, 0, 0, 0])
+    host!(SYS_statfs, p(&path), out)
 }
 
 pub(crate) fn sys_fstatfs(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let out = buf(t, a[1], STATFS_SIZE, Access::Write)?;
-    host(SYS_fstatfs, [fd as u64, out as u64, 0, 0, 0, 0])
+    host!(SYS_fstatfs, fd as u64, out)
 }
 
 // ---------------------------------------------------------------- extended attributes
@@ -320,10 +312,10 @@ fn obj(t: &Thread, kind: u8, raw: u64) -> Result<Obj, Errno> {
     }
 }
 
-fn obj_arg(o: &Obj) -> u64 {
+fn obj_arg(o: &Obj) -> Arg<'_> {
     match o {
-        Obj::Path(c) => p(c),
-        Obj::Fd(fd) => *fd as u64,
+        Obj::Path(c) => p(c).into(),
+        Obj::Fd(fd) => (*fd as u64).into(),
     }
 }
 
@@ -342,11 +334,11 @@ fn getxattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {
     let size = a[3].min(XATTR_SIZE_MAX);
     let mut tmp = vec![0u8; size as usize];
     let ptr = if size == 0 {
-        0
+        HostPtr::NULL
     } else {
-        tmp.as_mut_ptr() as u64
+        HostPtr::of_mut(&mut tmp[..])
     };
-    let n = host(nr, [obj_arg(&o), p(&name), ptr, size, 0, 0])?;
+    let n = host!(nr, obj_arg(&o), p(&name), ptr, size)?;
     if size > 0 {
         t.mem().write_bytes(a[2], &tmp[..n as usize])?;
     }
@@ -360,17 +352,7 @@ fn setxattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {
         return Err(Errno::E2BIG);
     }
     let val = opt_buf(t, a[2], a[3], Access::Read)?;
-    host(
-        nr,
-        [
-            obj_arg(&o),
-            p(&name),
-            val as u64,
-            a[3],
-            a[4] as u32 as u64,
-            0,
-        ],
-    )
+    host!(nr, obj_arg(&o), p(&name), val, a[3], a[4] as u32 as u64)
 }
 
 fn listxattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {
@@ -378,11 +360,11 @@ fn listxattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {
     let size = a[2].min(XATTR_LIST_MAX);
     let mut tmp = vec![0u8; size as usize];
     let ptr = if size == 0 {
-        0
+        HostPtr::NULL
     } else {
-        tmp.as_mut_ptr() as u64
+        HostPtr::of_mut(&mut tmp[..])
     };
-    let n = host(nr, [obj_arg(&o), ptr, size, 0, 0, 0])?;
+    let n = host!(nr, obj_arg(&o), ptr, size)?;
     if size > 0 {
         t.mem().write_bytes(a[1], &tmp[..n as usize])?;
     }
@@ -392,7 +374,7 @@ fn listxattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {
 fn removexattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {
     let o = obj(t, kind, a[0])?;
     let name = xname(t, a[1])?;
-    host(nr, [obj_arg(&o), p(&name), 0, 0, 0, 0])
+    host!(nr, obj_arg(&o), p(&name))
 }
 
 macro_rules! xattr_calls {

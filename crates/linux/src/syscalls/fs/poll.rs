@@ -8,6 +8,7 @@
 
 use super::{buf, fd_arg, host, opt_buf};
 use crate::errno::{Errno, SysResult};
+use crate::hostcall::HostPtr;
 use crate::process::Thread;
 use cetbox_mem::Access;
 use libc::*;
@@ -27,17 +28,17 @@ pub(crate) fn sys_poll(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let fds = buf(t, a[0], n * POLLFD, Access::Write)?;
-    host(SYS_poll, [fds as u64, n, a[2] as u32 as u64, 0, 0, 0])
+    host!(SYS_poll, fds, n, a[2] as u32 as u64)
 }
 
-fn sigmask(t: &Thread, addr: u64, size: u64) -> Result<u64, Errno> {
+fn sigmask(t: &Thread, addr: u64, size: u64) -> Result<HostPtr<'static>, Errno> {
     if addr == 0 {
-        return Ok(0);
+        return Ok(HostPtr::NULL);
     }
     if size != SIGSET {
         return Err(Errno::EINVAL);
     }
-    Ok(buf(t, addr, SIGSET, Access::Read)? as u64)
+    buf(t, addr, SIGSET, Access::Read)
 }
 
 pub(crate) fn sys_ppoll(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -48,15 +49,15 @@ pub(crate) fn sys_ppoll(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fds = buf(t, a[0], n * POLLFD, Access::Write)?;
     let ts = opt_buf(t, a[2], 16, Access::Write)?;
     let mask = sigmask(t, a[3], a[4])?;
-    host(SYS_ppoll, [fds as u64, n, ts as u64, mask, a[4], 0])
+    host!(SYS_ppoll, fds, n, ts, mask, a[4])
 }
 
 /// The three fd_sets of select cover `nfds` bits each, rounded to longs.
-fn fdsets(t: &Thread, a: &[u64], nfds: u64) -> Result<[u64; 3], Errno> {
+fn fdsets(t: &Thread, a: &[u64], nfds: u64) -> Result<[HostPtr<'static>; 3], Errno> {
     let bytes = nfds.div_ceil(64) * 8;
-    let mut out = [0u64; 3];
+    let mut out = [HostPtr::NULL; 3];
     for i in 0..3 {
-        out[i] = opt_buf(t, a[i], bytes, Access::Write)? as u64;
+        out[i] = opt_buf(t, a[i], bytes, Access::Write)?;
     }
     Ok(out)
 }
@@ -68,7 +69,7 @@ pub(crate) fn sys_select(t: &mut Thread, a: [u64; 6]) -> SysResult {
     }
     let s = fdsets(t, &a[1..4], nfds as u64)?;
     let tv = opt_buf(t, a[4], 16, Access::Write)?;
-    host(SYS_select, [nfds as u64, s[0], s[1], s[2], tv as u64, 0])
+    host!(SYS_select, nfds as u64, s[0], s[1], s[2], tv)
 }
 
 pub(crate) fn sys_pselect6(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -83,26 +84,23 @@ pub(crate) fn sys_pselect6(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let sigp = if a[5] != 0 {
         sig[0] = t.mem().read_u64(a[5])?;
         sig[1] = t.mem().read_u64(a[5] + 8)?;
-        sig[0] = sigmask(t, sig[0], sig[1])?;
-        sig.as_ptr() as u64
+        sig[0] = sigmask(t, sig[0], sig[1])?.addr();
+        HostPtr::of(&sig)
     } else {
-        0
+        HostPtr::NULL
     };
-    host(
-        SYS_pselect6,
-        [nfds as u64, s[0], s[1], s[2], ts as u64, sigp],
-    )
+    host!(SYS_pselect6, nfds as u64, s[0], s[1], s[2], ts, sigp)
 }
 
 pub(crate) fn sys_epoll_create(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     if a[0] as u32 as i32 <= 0 {
         return Err(Errno::EINVAL);
     }
-    host(SYS_epoll_create1, [0; 6])
+    host!(SYS_epoll_create1)
 }
 
 pub(crate) fn sys_epoll_create1(_t: &mut Thread, a: [u64; 6]) -> SysResult {
-    host(SYS_epoll_create1, [a[0] as u32 as u64, 0, 0, 0, 0, 0])
+    host!(SYS_epoll_create1, a[0] as u32 as u64)
 }
 
 pub(crate) fn sys_epoll_ctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -114,33 +112,26 @@ pub(crate) fn sys_epoll_ctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     } else {
         buf(t, a[3], EPOLL_EVENT, Access::Read)?
     };
-    host(
-        SYS_epoll_ctl,
-        [epfd as u64, op as u32 as u64, fd as u64, ev as u64, 0, 0],
-    )
+    host!(SYS_epoll_ctl, epfd as u64, op as u32 as u64, fd as u64, ev)
 }
 
-fn events(t: &Thread, addr: u64, max: u64) -> Result<u64, Errno> {
+fn events(t: &Thread, addr: u64, max: u64) -> Result<HostPtr<'static>, Errno> {
     let max = max as u32 as i32;
     if max <= 0 || max as u64 > (i32::MAX as u64) / EPOLL_EVENT {
         return Err(Errno::EINVAL);
     }
-    Ok(buf(t, addr, max as u64 * EPOLL_EVENT, Access::Write)? as u64)
+    buf(t, addr, max as u64 * EPOLL_EVENT, Access::Write)
 }
 
 pub(crate) fn sys_epoll_wait(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let epfd = fd_arg(a[0])?;
     let ev = events(t, a[1], a[2])?;
-    host(
+    host!(
         SYS_epoll_wait,
-        [
-            epfd as u64,
-            ev,
-            a[2] as u32 as u64,
-            a[3] as u32 as u64,
-            0,
-            0,
-        ],
+        epfd as u64,
+        ev,
+        a[2] as u32 as u64,
+        a[3] as u32 as u64
     )
 }
 
@@ -148,16 +139,14 @@ pub(crate) fn sys_epoll_pwait(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let epfd = fd_arg(a[0])?;
     let ev = events(t, a[1], a[2])?;
     let mask = sigmask(t, a[4], a[5])?;
-    host(
+    host!(
         SYS_epoll_pwait,
-        [
-            epfd as u64,
-            ev,
-            a[2] as u32 as u64,
-            a[3] as u32 as u64,
-            mask,
-            a[5],
-        ],
+        epfd as u64,
+        ev,
+        a[2] as u32 as u64,
+        a[3] as u32 as u64,
+        mask,
+        a[5]
     )
 }
 
@@ -166,8 +155,13 @@ pub(crate) fn sys_epoll_pwait2(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let ev = events(t, a[1], a[2])?;
     let ts = opt_buf(t, a[3], 16, Access::Read)?;
     let mask = sigmask(t, a[4], a[5])?;
-    host(
+    host!(
         SYS_epoll_pwait2,
-        [epfd as u64, ev, a[2] as u32 as u64, ts as u64, mask, a[5]],
+        epfd as u64,
+        ev,
+        a[2] as u32 as u64,
+        ts,
+        mask,
+        a[5]
     )
 }

@@ -3,6 +3,7 @@
 
 use super::{buf, dirfd_arg, fd_arg, host, path_arg, proc_link, AT_FDCWD};
 use crate::errno::SysResult;
+use crate::hostcall::HostPtr;
 use crate::process::Thread;
 use cetbox_mem::Access;
 use libc::*;
@@ -44,16 +45,12 @@ fn stat_at(t: &mut Thread, dirfd: u64, path: u64, out: u64, flags: u64) -> SysRe
     let out = buf(t, out, STAT_SIZE, Access::Write)?;
     let flags = flags as u32 as i32;
     let path = follow_proc(t, dfd, path, flags & AT_SYMLINK_NOFOLLOW == 0);
-    host(
+    host!(
         SYS_newfstatat,
-        [
-            dfd as u64,
-            path.as_ptr() as u64,
-            out as u64,
-            flags as u32 as u64,
-            0,
-            0,
-        ],
+        dfd as u64,
+        HostPtr::of(path.as_bytes_with_nul()),
+        out,
+        flags as u32 as u64
     )
 }
 
@@ -72,7 +69,7 @@ pub(crate) fn sys_newfstatat(t: &mut Thread, a: [u64; 6]) -> SysResult {
 pub(crate) fn sys_fstat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let out = buf(t, a[1], STAT_SIZE, Access::Write)?;
-    host(SYS_fstat, [fd as u64, out as u64, 0, 0, 0, 0])
+    host!(SYS_fstat, fd as u64, out)
 }
 
 pub(crate) fn sys_statx(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -86,15 +83,12 @@ pub(crate) fn sys_statx(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let dfd = dirfd_arg(a[0], path.as_bytes())?;
     let out = buf(t, a[4], STATX_SIZE, Access::Write)?;
     let path = follow_proc(t, dfd, path, flags & AT_SYMLINK_NOFOLLOW == 0);
-    host(
+    host!(
         SYS_statx,
-        [
-            dfd as u64,
-            path.as_ptr() as u64,
-            flags as u32 as u64,
-            a[3] as u32 as u64,
-            out as u64,
-            0,
-        ],
+        dfd as u64,
+        HostPtr::of(path.as_bytes_with_nul()),
+        flags as u32 as u64,
+        a[3] as u32 as u64,
+        out
     )
 }

@@ -1,0 +1,319 @@
+//! Byte-range access: forced access (FOLL_FORCE), atomic read-modify-write, copies in and
+//! out of guest memory (`copy_out` under the mapping lock, faulting pages in first), fills,
+//! C strings and instruction fetch.
+
+use super::*;
+
+impl AddressSpace {
+    /// The first page of [addr, end) a forced access (FOLL_FORCE) may not touch: unmapped, or
+    /// past the end of its file. PROT_NONE pages (entry 0) are fine if a VMA covers them, as
+    /// Linux's check_vma_flags allows forced access to VM_MAYREAD/VM_MAYWRITE mappings.
+    fn forced_bad(&self, m: &Maps, addr: u64, end: u64) -> Option<(u64, u8)> {
+        let mut p = addr;
+        while p < end {
+            let bits = self.pt.get(p);
+            let ok = if bits & page::MAPPED == 0 {
+                Self::covering(m, p).is_some()
+            } else {
+                bits & page::BEYOND_EOF == 0
+            };
+            if !ok {
+                return Some((p, bits));
+            }
+            p = page_floor(p) + PAGE_SIZE;
+        }
+        None
+    }
+
+    /// Whether every page of [addr, addr + len) may be read by a forced access (/proc/self/mem,
+    /// ptrace): mapped, whatever its protection, and not past the end of its file.
+    pub fn forced_readable(&self, addr: u64, len: u64) -> bool {
+        let Some(end) = addr.checked_add(len) else {
+            return false;
+        };
+        end <= USER_LIMIT && self.forced_bad(&self.maps(), addr, end).is_none()
+    }
+
+    /// A forced write that ignores page permissions, like the kernel's FOLL_FORCE (ptrace,
+    /// /proc/self/mem, and WRUSS for signal frames). The range must be mapped.
+    pub fn force_write(&self, addr: u64, data: &[u8]) -> Result<(), Fault> {
+        let len = data.len() as u64;
+        let end = addr.checked_add(len).ok_or(Fault {
+            present: false,
+            addr: USER_LIMIT.max(addr),
+            access: Access::Write,
+            kind: FaultKind::NotMapped,
+        })?;
+        // Held until the copy is done: the range cannot be unmapped or replaced meanwhile.
+        let m = self.maps();
+        if let Some((p, bits)) = self.forced_bad(&m, addr, end) {
+            return Err(self.fault_in(&m, p, bits, Access::Write));
+        }
+        // A shared mapping without PROT_WRITE may be read-only on the host (a shared file
+        // mapping is); Linux refuses forced writes to any shared non-writable mapping.
+        if len != 0 {
+            for k in Self::overlapping(&m, addr, end) {
+                let v = &m.vmas[&k];
+                if v.shared && v.prot & libc::PROT_WRITE as u32 == 0 {
+                    let at = v.start.max(addr);
+                    return Err(self.fault_in(&m, at, self.pt.get(at), Access::Write));
+                }
+            }
+        }
+        self.code_written(addr, len);
+        // SAFETY: every page in the range is mapped guest memory, and not part of a shared
+        // mapping without PROT_WRITE, so the host maps it read-write (private, anonymous and
+        // shadow-stack memory always is; shared file memory is when the guest may write it).
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) };
+        Ok(())
+    }
+
+    /// Performs an atomic read-modify-write of `size` bytes for a LOCK-prefixed instruction:
+    /// `f` maps the old value to the new one (or None to leave memory unchanged, as a failed
+    /// CMPXCHG does, though it still counts as a write access). Returns the old value.
+    pub fn atomic_rmw(
+        &self,
+        addr: u64,
+        size: u32,
+        f: &mut dyn FnMut(u64) -> Option<u64>,
+    ) -> Result<u64, Fault> {
+        // Any other width is treated as 8 bytes, as `read_sized` does, so the check always
+        // covers every byte the access below touches.
+        let size = match size {
+            1 | 2 | 4 => size,
+            _ => 8,
+        };
+        self.check(addr, size as u64, Access::Write)?;
+        use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU8};
+        macro_rules! cas {
+            ($t:ty, $a:ty) => {{
+                if addr % size as u64 == 0 {
+                    // SAFETY: all `size` bytes were checked writable (so the host maps them
+                    // read-write), and the address is aligned for this width.
+                    let cell = unsafe { &*(addr as *const $a) };
+                    let mut old = cell.load(Ordering::SeqCst);
+                    loop {
+                        let Some(new) = f(old as u64) else {
+                            return Ok(old as u64);
+                        };
+                        match cell.compare_exchange_weak(
+                            old,
+                            new as $t,
+                            Ordering::SeqCst,
+                            Ordering::SeqCst,
+                        ) {
+                            Ok(_) => return Ok(old as u64),
+                            Err(v) => old = v,
+                        }
+                    }
+                }
+            }};
+        }
+        match size {
+            1 => cas!(u8, AtomicU8),
+            2 => cas!(u16, AtomicU16),
+            4 => cas!(u32, AtomicU32),
+            _ => cas!(u64, AtomicU64),
+        }
+        // A split or misaligned lock: serialise through one global lock.
+        static SPLIT: Mutex<()> = Mutex::new(());
+        let _g = SPLIT.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.read_sized(addr, size)?;
+        if let Some(new) = f(old) {
+            self.write_sized(addr, size, new)?;
+        }
+        Ok(old)
+    }
+
+    /// Copies guest memory into `buf`.
+    pub fn read_bytes(&self, addr: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        self.check(addr, buf.len() as u64, Access::Read)?;
+        // SAFETY: checked readable; the host buffer is ours and does not overlap guest memory.
+        unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    /// Copies `data` into guest memory, all or nothing. The check and the copy happen under
+    /// the mapping lock, so no other guest thread can unmap or write-protect the range, or put
+    /// a shadow stack there, between them (the kernel's own copy_to_user sees the page type at
+    /// the moment of the write in the same way).
+    pub fn write_bytes(&self, addr: u64, data: &[u8]) -> Result<(), Fault> {
+        let m = self.maps();
+        self.check_in(&m, addr, data.len() as u64, Access::Write)?;
+        // SAFETY: checked writable under the mapping lock, which every change of mappings or
+        // protections takes, so the host still maps it read-write; `data` is host memory and
+        // does not overlap guest memory.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) };
+        Ok(())
+    }
+
+    /// Copies as much of `data` into guest memory at `addr` as the guest can write at this
+    /// moment: page by page under the mapping lock, stopping at the first page that is not
+    /// writable (unmapped, read-only, a shadow stack). Returns the number of bytes copied, as
+    /// the kernel's copy_to_user reports a partial copy. This is how results of host calls
+    /// that wrote into a bounce buffer reach the guest.
+    pub fn copy_out(&self, addr: u64, data: &[u8]) -> usize {
+        let data = &data[..prefault(addr, data.len())];
+        let _m = self.maps();
+        let mut done = 0usize;
+        while done < data.len() {
+            let p = addr.wrapping_add(done as u64);
+            if p >= USER_LIMIT {
+                break;
+            }
+            let n = ((page_floor(p) + PAGE_SIZE - p) as usize).min(data.len() - done);
+            if self.scan(p, n as u64, Access::Write).is_err() {
+                break;
+            }
+            // SAFETY: the n bytes at p lie in one page checked writable under the mapping
+            // lock, so the host maps them read-write until the lock is released.
+            unsafe {
+                std::ptr::copy_nonoverlapping(data[done..].as_ptr(), p as *mut u8, n);
+            }
+            done += n;
+        }
+        done
+    }
+
+    /// Copies `len` bytes of guest memory from `src` to `dst` with memmove semantics, after
+    /// checking the whole source readable and the whole destination writable (REP MOVS).
+    /// Nothing is copied if either check fails.
+    pub fn copy_within(&self, dst: u64, src: u64, len: u64) -> Result<(), Fault> {
+        self.check(src, len, Access::Read)?;
+        self.check(dst, len, Access::Write)?;
+        // SAFETY: both ranges were just checked to be guest memory with the needed access,
+        // which is host memory mapped read-write; `copy` allows overlap.
+        unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, len as usize) };
+        Ok(())
+    }
+
+    /// Fills `count` consecutive `elem`-byte (1, 2, 4 or 8) elements at `dst` with the low
+    /// bytes of `pattern`, after checking the whole range writable (REP STOS). Nothing is
+    /// written if the check fails.
+    pub fn fill(&self, dst: u64, count: u64, elem: u32, pattern: u64) -> Result<(), Fault> {
+        let len = count.checked_mul(elem as u64).ok_or(Fault {
+            present: false,
+            addr: dst,
+            access: Access::Write,
+            kind: FaultKind::NotMapped,
+        })?;
+        self.check(dst, len, Access::Write)?;
+        // SAFETY: [dst, dst + len) was just checked writable guest memory; unaligned stores.
+        unsafe {
+            match elem {
+                1 => std::ptr::write_bytes(dst as *mut u8, pattern as u8, len as usize),
+                2 => {
+                    for k in 0..count {
+                        std::ptr::write_unaligned((dst + 2 * k) as *mut u16, pattern as u16)
+                    }
+                }
+                4 => {
+                    for k in 0..count {
+                        std::ptr::write_unaligned((dst + 4 * k) as *mut u32, pattern as u32)
+                    }
+                }
+                8 => {
+                    for k in 0..count {
+                        std::ptr::write_unaligned((dst + 8 * k) as *mut u64, pattern)
+                    }
+                }
+                _ => {
+                    for k in 0..len {
+                        let byte = (pattern >> (8 * ((k % elem as u64) & 7))) as u8;
+                        std::ptr::write((dst + k) as *mut u8, byte)
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes (without the NUL). Returns None
+    /// (ENAMETOOLONG territory) if no NUL was found within `max` bytes.
+    pub fn read_cstr(&self, addr: u64, max: usize) -> Result<Option<Vec<u8>>, Fault> {
+        let mut out = Vec::new();
+        let mut p = addr;
+        while out.len() < max {
+            // Checked first: a readable page lies below USER_LIMIT, so `page_end` cannot
+            // overflow (a guest pointer near 2^64 would).
+            self.check(p, 1, Access::Read)?;
+            let page_end = page_floor(p) + PAGE_SIZE;
+            let n = ((page_end - p) as usize).min(max - out.len());
+            // SAFETY: the whole page holding p is readable (permissions are per page).
+            let chunk = unsafe { std::slice::from_raw_parts(p as *const u8, n) };
+            if let Some(z) = chunk.iter().position(|&b| b == 0) {
+                out.extend_from_slice(&chunk[..z]);
+                return Ok(Some(out));
+            }
+            out.extend_from_slice(chunk);
+            p = page_end;
+        }
+        Ok(None)
+    }
+
+    /// Copies up to `buf.len()` executable bytes at `addr` for the decoder; stops at the first
+    /// page that is not executable. Returns the count, or the fault if `addr` itself is not.
+    pub fn fetch(&self, addr: u64, buf: &mut [u8]) -> Result<usize, Fault> {
+        let mut n = 0usize;
+        let mut p = addr;
+        while n < buf.len() {
+            let bits = self.pt.get(p);
+            if !Self::allowed(bits, Access::Fetch) {
+                if n == 0 {
+                    return Err(self.fault(p, bits, Access::Fetch));
+                }
+                break;
+            }
+            if bits & page::POPULATED == 0 {
+                self.pt.set_bits(p, page::POPULATED);
+            }
+            let page_end = page_floor(p) + PAGE_SIZE;
+            let k = ((page_end - p) as usize).min(buf.len() - n);
+            // SAFETY: the page is executable guest memory, hence mapped readable on the host.
+            unsafe { std::ptr::copy_nonoverlapping(p as *const u8, buf[n..].as_mut_ptr(), k) };
+            n += k;
+            p = page_end;
+        }
+        Ok(n)
+    }
+}
+
+/// Faults in, outside the mapping lock, the pages of [addr, addr + len) the host has not
+/// populated yet, as the write fault of Linux's copy_to_user would: a page of a
+/// guest's userfaultfd range then blocks until a guest thread resolves it (which may need the
+/// mapping lock, so `copy_out` must not hold it meanwhile), or fails under
+/// UFFD_USER_MODE_ONLY (kernel accesses get EFAULT). Returns how many bytes from `addr` may
+/// be copied: all of them, or up to the first page that could not be faulted in. One mincore
+/// call per copy finds the pages to fault in (usually none).
+fn prefault(addr: u64, len: usize) -> usize {
+    if len == 0 || addr.checked_add(len as u64).is_none_or(|e| e > USER_LIMIT) {
+        return len; // the locked scan refuses it
+    }
+    let first = page_floor(addr);
+    let pages = (page_ceil(addr + len as u64) - first) / PAGE_SIZE;
+    let mut resident = vec![0u8; pages as usize];
+    // SAFETY: mincore writes one byte per page of the range into `resident`, which has one per
+    // page; a range with unmapped pages fails with ENOMEM and then the locked scan decides.
+    let r = unsafe {
+        libc::mincore(
+            first as *mut libc::c_void,
+            (pages * PAGE_SIZE) as usize,
+            resident.as_mut_ptr(),
+        )
+    };
+    if r != 0 {
+        return len;
+    }
+    for (i, _) in resident.iter().enumerate().filter(|(_, r)| *r & 1 == 0) {
+        let pg = first + i as u64 * PAGE_SIZE;
+        // MADV_POPULATE_WRITE (Linux 5.14): the write fault copy_to_user would take, without
+        // the write itself (so nothing lands before the locked check).
+        // SAFETY: populating page tables of one page of our own address space changes no
+        // memory contents.
+        let w = unsafe { libc::madvise(pg as *mut libc::c_void, PAGE_SIZE as usize, 23) };
+        if w != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
+            return pg.saturating_sub(addr) as usize;
+        }
+    }
+    len
+}

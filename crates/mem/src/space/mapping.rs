@@ -1,0 +1,621 @@
+//! Changes of mappings: map, adopting host shared mappings, merging, growing and moving,
+//! unmap (with the holes the host keeps), mprotect, stack growth and madvise. Each runs under
+//! the mapping lock and keeps the page table equal to the VMAs; changes that take something
+//! away bump the code epoch.
+
+use super::*;
+
+impl AddressSpace {
+    /// Creates a mapping and returns its address.
+    pub fn map(&self, req: &MapRequest) -> Result<u64, MapError> {
+        match self.map_once(req) {
+            Err(MapError::NoMemory) if !req.fixed && !req.noreplace && req.addr != 0 => {
+                // The hint was free for the guest but not on the host: search instead.
+                let mut r = req.clone();
+                r.addr = 0;
+                self.map_once(&r)
+            }
+            r => r,
+        }
+    }
+
+    fn map_once(&self, req: &MapRequest) -> Result<u64, MapError> {
+        let len = page_ceil(req.len);
+        if len == 0 {
+            return Err(MapError::NoMemory);
+        }
+        let addr = if req.fixed || req.noreplace {
+            req.addr
+        } else {
+            let guard = if req.kind == VmaKind::ShadowStack {
+                PAGE_SIZE
+            } else {
+                0
+            };
+            match self.find_free(req.addr, len, req.low_2g, guard) {
+                Some(a) => a,
+                None => return Err(MapError::NoMemory),
+            }
+        };
+        let end = addr.checked_add(len).ok_or(MapError::NoMemory)?;
+        if end > self.pt.limit() || addr < PAGE_SIZE {
+            return Err(MapError::NoMemory);
+        }
+        let mut m = self.maps();
+        if !Self::free_in(&m, addr, end) {
+            if req.noreplace || !req.fixed {
+                return Err(MapError::Exists);
+            }
+            self.unmap_locked(&mut m, addr, end)?;
+        }
+        // The host side. Inside the reservation we own everything; outside, NOREPLACE makes
+        // sure we never clobber cetbox's own memory (holes the guest left are ours to reuse).
+        let mut replace = in_reserve(addr, end);
+        if !replace {
+            replace = Self::claim_holes(&mut m, addr, end);
+        }
+        let mut host_prot = libc::PROT_READ | libc::PROT_WRITE;
+        let mut flags = libc::MAP_PRIVATE;
+        let (fd, offset) = match req.fd {
+            Some(fd) => (fd, req.offset),
+            None => {
+                flags |= libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+                (-1, 0)
+            }
+        };
+        if req.shared {
+            flags = (flags & !libc::MAP_PRIVATE) | libc::MAP_SHARED;
+            if req.fd.is_some() && req.prot & libc::PROT_WRITE as u32 == 0 {
+                host_prot = libc::PROT_READ;
+            }
+        }
+        if let Err(e) = host::map_at(addr, len, host_prot, flags, fd, offset, replace) {
+            let errno = e.raw_os_error().unwrap_or(libc::ENOMEM);
+            return Err(if errno == libc::EEXIST {
+                MapError::NoMemory
+            } else {
+                MapError::Host(errno)
+            });
+        }
+        let vma = Vma {
+            start: addr,
+            end,
+            prot: req.prot,
+            shared: req.shared,
+            growsdown: req.growsdown,
+            kind: req.kind,
+            backing: req.backing.clone(),
+        };
+        self.fill_prot(addr, end, req.prot, req.kind);
+        if req.fd.is_some() && prot_bits(req.prot, req.kind) != 0 {
+            self.mark_eof(addr, end, req.offset, req.file_size);
+        }
+        m.vmas.insert(addr, vma);
+        Self::merge_around(&mut m, addr, end);
+        // No code epoch change: a new mapping takes nothing away (one it replaced was
+        // unmapped above, which changed the epoch), so no thread needs to wait for others.
+        Ok(addr)
+    }
+
+    /// Records as guest memory a shared mapping that `attach` creates on the host at exactly
+    /// [addr, addr + len) (a System V shared-memory attach, which only the host kernel can
+    /// make). `attach` is told whether it may replace what the host has there (the guest
+    /// reservation or memory the guest gave up, always cetbox's), and runs under the mapping
+    /// lock. The range must be free for the guest (Exists otherwise).
+    pub fn adopt_shared(
+        &self,
+        addr: u64,
+        len: u64,
+        prot: u32,
+        attach: impl FnOnce(bool) -> std::io::Result<()>,
+    ) -> Result<(), MapError> {
+        let len = page_ceil(len);
+        let end = addr.checked_add(len).ok_or(MapError::NoMemory)?;
+        if len == 0 || end > self.pt.limit() || addr < MMAP_MIN_ADDR {
+            return Err(MapError::NoMemory);
+        }
+        let mut m = self.maps();
+        if !Self::free_in(&m, addr, end) {
+            return Err(MapError::Exists);
+        }
+        let replace = in_reserve(addr, end) || Self::claim_holes(&mut m, addr, end);
+        attach(replace).map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EINVAL)))?;
+        m.vmas.insert(
+            addr,
+            Vma {
+                start: addr,
+                end,
+                prot,
+                shared: true,
+                growsdown: false,
+                kind: VmaKind::Normal,
+                backing: Backing::Anonymous,
+            },
+        );
+        self.fill_prot(addr, end, prot, VmaKind::Normal);
+        Ok(())
+    }
+
+    /// Marks the pages of [start, end) that map file offsets at or past the end of a file of
+    /// `file_size` bytes, starting at file offset `offset`.
+    fn mark_eof(&self, start: u64, end: u64, offset: u64, file_size: u64) {
+        let eof_page = page_ceil(file_size);
+        let first_beyond = start
+            .saturating_add(eof_page.saturating_sub(offset))
+            .min(end);
+        if first_beyond < end {
+            self.pt.update(first_beyond, end, |b| b | page::BEYOND_EOF);
+        }
+    }
+
+    /// Whether `b` directly continues `a` with identical attributes (Linux's vma_merge test).
+    fn mergeable(a: &Vma, b: &Vma) -> bool {
+        if a.end != b.start
+            || a.prot != b.prot
+            || a.shared != b.shared
+            || a.growsdown != b.growsdown
+            || a.kind != b.kind
+            || matches!(a.kind, VmaKind::Vdso | VmaKind::Vvar)
+        {
+            return false;
+        }
+        match (&a.backing, &b.backing) {
+            (Backing::Anonymous, Backing::Anonymous) => true,
+            (
+                Backing::File {
+                    path: p1,
+                    dev: d1,
+                    inode: i1,
+                    offset: o1,
+                },
+                Backing::File {
+                    path: p2,
+                    dev: d2,
+                    inode: i2,
+                    offset: o2,
+                },
+            ) => p1 == p2 && d1 == d2 && i1 == i2 && o1 + a.len() == *o2,
+            _ => false,
+        }
+    }
+
+    /// Merges the VMAs touching [start, end) with their neighbours where Linux would.
+    fn merge_around(m: &mut Maps, start: u64, end: u64) {
+        let first = m
+            .vmas
+            .range(..start)
+            .next_back()
+            .map(|(k, _)| *k)
+            .unwrap_or(start);
+        let keys: Vec<u64> = m.vmas.range(first..=end).map(|(k, _)| *k).collect();
+        let mut cur: Option<u64> = None;
+        for k in keys {
+            if let Some(c) = cur {
+                let (a, b) = (&m.vmas[&c], &m.vmas[&k]);
+                if Self::mergeable(a, b) {
+                    let b = m.vmas.remove(&k).expect("key from the map");
+                    if let Some(a) = m.vmas.get_mut(&c) {
+                        a.end = b.end;
+                    }
+                    continue;
+                }
+            }
+            cur = Some(k);
+        }
+    }
+
+    /// Grows the mapping that ends at `addr + old_len` in place to `addr + new_len`
+    /// (mremap without moving). The VMA holding `addr` must end exactly at `addr + old_len`
+    /// and the space after it must be free.
+    pub fn grow_in_place(&self, addr: u64, old_len: u64, new_len: u64) -> Result<(), MapError> {
+        let old_end = addr.checked_add(old_len).ok_or(MapError::NoMemory)?;
+        let new_end = addr.checked_add(new_len).ok_or(MapError::NoMemory)?;
+        if new_end <= old_end {
+            return Ok(());
+        }
+        let mut m = self.maps();
+        let v = m
+            .vmas
+            .range(..=addr)
+            .next_back()
+            .map(|(_, v)| v.clone())
+            .filter(|v| v.end == old_end && v.start <= addr)
+            .ok_or(MapError::NoMemory)?;
+        if new_end > (USER_LIMIT - PAGE_SIZE).min(self.pt.limit())
+            || !Self::free_in(&m, old_end, new_end)
+        {
+            return Err(MapError::NoMemory);
+        }
+        if let Some((_, next)) = m.vmas.range(old_end..).next() {
+            if new_end > next.start.saturating_sub(Self::start_gap(next)) {
+                return Err(MapError::NoMemory);
+            }
+        }
+        // The host mapping is grown with mremap, which keeps file and shared-memory
+        // semantics; inside the reservation the reserved pages are dropped first.
+        let reserved = in_reserve(old_end, new_end);
+        if reserved {
+            host::release(old_end, new_end).map_err(|_| MapError::NoMemory)?;
+        } else {
+            Self::release_holes(&mut m, old_end, new_end);
+        }
+        if let Err(e) = host::remap(v.start, v.len(), new_end - v.start, None) {
+            if reserved {
+                let _ = host::reserve(old_end, new_end);
+            }
+            return Err(MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)));
+        }
+        self.fill_prot(old_end, new_end, v.prot, v.kind);
+        if let (Backing::File { path, offset, .. }, true) =
+            (&v.backing, prot_bits(v.prot, v.kind) != 0)
+        {
+            let size = file_size_of(path, &v.backing);
+            self.mark_eof(v.start, new_end, *offset, size);
+        }
+        if let Some(vm) = m.vmas.get_mut(&v.start) {
+            vm.end = new_end;
+        }
+        Self::merge_around(&mut m, v.start, new_end);
+        Ok(())
+    }
+
+    /// Moves [old, old + old_len) (inside one VMA) to `new` with length `new_len` (mremap with
+    /// MREMAP_MAYMOVE or MREMAP_FIXED). The target must be free of guest mappings; `dontunmap`
+    /// leaves the old range mapped with empty pages (MREMAP_DONTUNMAP).
+    pub fn move_mapping(
+        &self,
+        old: u64,
+        old_len: u64,
+        new: u64,
+        new_len: u64,
+        dontunmap: bool,
+    ) -> Result<u64, MapError> {
+        let old_end = old.checked_add(old_len).ok_or(MapError::NoMemory)?;
+        let new_end = new.checked_add(new_len).ok_or(MapError::NoMemory)?;
+        if new_end > (USER_LIMIT - PAGE_SIZE).min(self.pt.limit()) || new < MMAP_MIN_ADDR {
+            return Err(MapError::NoMemory);
+        }
+        let mut m = self.maps();
+        let v = m
+            .vmas
+            .range(..=old)
+            .next_back()
+            .map(|(_, v)| v.clone())
+            .filter(|v| v.end >= old_end)
+            .ok_or(MapError::NoMemory)?;
+        if !Self::free_in(&m, new, new_end) {
+            return Err(MapError::Exists);
+        }
+        // Outside the reservation, claim the target first so the host move cannot clobber
+        // cetbox's own memory.
+        if !in_reserve(new, new_end) {
+            Self::release_holes(&mut m, new, new_end);
+            host::map_at(
+                new,
+                new_end - new,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+                false,
+            )
+            .map_err(|_| MapError::NoMemory)?;
+        }
+        let r = host::remap(old, old_len, new_len, Some((new, dontunmap)));
+        if let Err(e) = r {
+            if in_reserve(new, new_end) {
+                let _ = host::rereserve(new, new_end);
+            } else {
+                let _ = host::release(new, new_end);
+            }
+            return Err(MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)));
+        }
+        // Page entries travel with the pages (decoded code does not).
+        let copy_len = old_len.min(new_len);
+        // PROT_NONE entries are 0 on both sides already.
+        let mut p = if prot_bits(v.prot, v.kind) == 0 {
+            copy_len
+        } else {
+            0
+        };
+        while p < copy_len {
+            let b = self.pt.get(old + p) & !page::CODE;
+            self.pt.fill(new + p, new + p + PAGE_SIZE, b);
+            p += PAGE_SIZE;
+        }
+        let moved = v.slice(old, old_end);
+        if new_len > copy_len {
+            self.fill_prot(new + copy_len, new_end, v.prot, v.kind);
+            if let (Backing::File { path, offset, .. }, true) =
+                (&moved.backing, prot_bits(v.prot, v.kind) != 0)
+            {
+                let size = file_size_of(path, &moved.backing);
+                self.mark_eof(new, new_end, *offset, size);
+            }
+        }
+        if !dontunmap {
+            m.vmas.remove(&v.start);
+            if v.start < old {
+                m.vmas.insert(v.start, v.slice(v.start, old));
+            }
+            if v.end > old_end {
+                m.vmas.insert(old_end, v.slice(old_end, v.end));
+            }
+            self.pt.clear(old, old_end);
+            if in_reserve(old, old_end) {
+                let _ = host::scrub(old, old_end);
+            } else if host::map_at(
+                old,
+                old_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+                false,
+            )
+            .is_ok()
+            {
+                Self::note_hole(&mut m, old, old_end);
+            }
+        } else {
+            // The old range keeps its VMA but its pages are gone: drop decoded code.
+            self.pt.update(old, old_end, |b| b & !page::CODE);
+        }
+        m.vmas.insert(
+            new,
+            Vma {
+                start: new,
+                end: new_end,
+                ..moved
+            },
+        );
+        Self::merge_around(&mut m, new, new_end);
+        self.code_epoch.fetch_add(1, Ordering::Release);
+        Ok(new)
+    }
+
+    /// Records the parts of [start, end) outside the reservation as holes (host memory kept
+    /// after a guest unmap).
+    fn note_hole(m: &mut Maps, start: u64, end: u64) {
+        if !host::window_reserved() {
+            m.holes.insert(start, end);
+            return;
+        }
+        for (s, e) in [
+            (start, end.min(window_start())),
+            (start.max(window_end()), end),
+        ] {
+            if s < e {
+                m.holes.insert(s, e);
+            }
+        }
+    }
+
+    /// Removes [start, end) from the hole list, returning the pieces that were holes.
+    fn cut_holes(m: &mut Maps, start: u64, end: u64) -> Vec<(u64, u64)> {
+        let mut keys: Vec<u64> = Vec::new();
+        if let Some((k, e)) = m.holes.range(..start).next_back() {
+            if *e > start {
+                keys.push(*k);
+            }
+        }
+        keys.extend(m.holes.range(start..end).map(|(k, _)| *k));
+        let mut cut = Vec::new();
+        for k in keys {
+            let Some(e) = m.holes.remove(&k) else {
+                continue;
+            };
+            if k < start {
+                m.holes.insert(k, start);
+            }
+            if e > end {
+                m.holes.insert(end, e);
+            }
+            cut.push((k.max(start), e.min(end)));
+        }
+        cut
+    }
+
+    /// Gives the host memory of holes in [start, end) back to the host, so a NOREPLACE
+    /// mapping or an in-place mremap can take the range.
+    fn release_holes(m: &mut Maps, start: u64, end: u64) {
+        for (s, e) in Self::cut_holes(m, start, end) {
+            let _ = host::release(s, e);
+        }
+    }
+
+    /// Prepares [start, end) (outside the reservation) for a new host mapping. If holes cover
+    /// all of it, they are taken over in place (true: map with MAP_FIXED, no window in which
+    /// the range is unmapped on the host); otherwise they are released (false: NOREPLACE).
+    fn claim_holes(m: &mut Maps, start: u64, end: u64) -> bool {
+        let mut cursor = start;
+        for (s, e) in m.holes.range(..end) {
+            if *e <= cursor {
+                continue;
+            }
+            if *s > cursor {
+                break;
+            }
+            cursor = *e;
+            if cursor >= end {
+                break;
+            }
+        }
+        if cursor >= end {
+            Self::cut_holes(m, start, end);
+            true
+        } else {
+            Self::release_holes(m, start, end);
+            false
+        }
+    }
+
+    /// Removes every mapping in [addr, addr + len).
+    pub fn unmap(&self, addr: u64, len: u64) -> Result<(), MapError> {
+        let end = addr.checked_add(page_ceil(len)).ok_or(MapError::NoMemory)?;
+        let mut m = self.maps();
+        self.unmap_locked(&mut m, addr, end)
+    }
+
+    pub(super) fn overlapping(m: &Maps, start: u64, end: u64) -> Vec<u64> {
+        let mut keys: Vec<u64> = Vec::new();
+        if let Some((k, v)) = m.vmas.range(..start).next_back() {
+            if v.end > start {
+                keys.push(*k);
+            }
+        }
+        keys.extend(m.vmas.range(start..end).map(|(k, _)| *k));
+        keys
+    }
+
+    fn unmap_locked(&self, m: &mut Maps, start: u64, end: u64) -> Result<(), MapError> {
+        let keys = Self::overlapping(m, start, end);
+        if keys.is_empty() {
+            // Nothing was there: nothing taken away, no code to drop.
+            return Ok(());
+        }
+        for k in keys {
+            let v = m.vmas.remove(&k).expect("key from the map");
+            if v.start < start {
+                m.vmas.insert(v.start, v.slice(v.start, start));
+            }
+            if v.end > end {
+                m.vmas.insert(end, v.slice(end, v.end));
+            }
+            let (s, e) = (v.start.max(start), v.end.min(end));
+            // Page table first: from here on new accesses fault; racing ones that passed
+            // their check already hit zero pages, never a host hole.
+            self.pt.clear(s, e);
+            host::scrub(s, e)
+                .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))?;
+            Self::note_hole(m, s, e);
+        }
+        self.code_epoch.fetch_add(1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Changes the protection of [addr, addr + len); fails with NoMemory if any page in the
+    /// range is unmapped (Linux's ENOMEM), changing nothing.
+    pub fn protect(&self, addr: u64, len: u64, prot: u32) -> Result<(), MapError> {
+        let end = addr.checked_add(page_ceil(len)).ok_or(MapError::NoMemory)?;
+        let mut m = self.maps();
+        // Every byte must be covered.
+        let keys = Self::overlapping(&m, addr, end);
+        // Whether any page loses a permission: only then may other threads hold accesses or
+        // decoded code the change invalidates (the code epoch changes, and the syscall layer
+        // waits for them); adding permissions, as pthread_create does for a new stack, needs
+        // neither.
+        let removes = keys.iter().any(|k| m.vmas[k].prot & !prot != 0);
+        let mut cursor = addr;
+        for k in &keys {
+            let v = &m.vmas[k];
+            if v.start > cursor {
+                return Err(MapError::NoMemory);
+            }
+            cursor = v.end;
+        }
+        if cursor < end {
+            return Err(MapError::NoMemory);
+        }
+        for k in keys {
+            let v = m.vmas.remove(&k).expect("key from the map");
+            if v.start < addr {
+                m.vmas.insert(v.start, v.slice(v.start, addr));
+            }
+            if v.end > end {
+                m.vmas.insert(end, v.slice(end, v.end));
+            }
+            let mut mid = v.slice(addr, end);
+            // Shared file mappings are made writable on the host only when the guest asks for
+            // write access (the host then checks the file's open mode, giving EACCES). They
+            // are never made read-only again: the page table already refuses guest writes,
+            // and another guest thread whose write passed its check must not crash cetbox.
+            if v.shared
+                && matches!(v.backing, Backing::File { .. })
+                && prot & libc::PROT_WRITE as u32 != 0
+            {
+                let hp = libc::PROT_READ | libc::PROT_WRITE;
+                host::protect(mid.start, mid.len(), hp)
+                    .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EACCES)))?;
+            }
+            let was_none = prot_bits(mid.prot, mid.kind) == 0;
+            mid.prot = prot;
+            let keep = page::CODE | page::BEYOND_EOF | page::POPULATED;
+            let bits = prot_bits(prot, mid.kind);
+            if bits == 0 {
+                self.pt.clear(mid.start, mid.end);
+            } else {
+                self.pt.update(mid.start, mid.end, |b| (b & keep) | bits);
+                // PROT_NONE pages kept no entries: mark those past EOF again.
+                if let (true, Backing::File { path, offset, .. }) = (was_none, &mid.backing) {
+                    let size = file_size_of(path, &mid.backing);
+                    self.mark_eof(mid.start, mid.end, *offset, size);
+                }
+            }
+            m.vmas.insert(mid.start, mid);
+        }
+        Self::merge_around(&mut m, addr, end);
+        if removes {
+            self.code_epoch.fetch_add(1, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Extends the VMA starting at `start` downward to `new_start` (stack growth).
+    pub fn grow_down(&self, start: u64, new_start: u64) -> Result<(), MapError> {
+        if new_start >= start {
+            return Err(MapError::NoMemory);
+        }
+        let mut m = self.maps();
+        let v = m.vmas.get(&start).cloned().ok_or(MapError::NoMemory)?;
+        if !Self::free_in(&m, new_start, start) {
+            return Err(MapError::NoMemory);
+        }
+        if !in_reserve(new_start, start) {
+            Self::release_holes(&mut m, new_start, start);
+        }
+        host::map_at(
+            new_start,
+            start - new_start,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+            in_reserve(new_start, start),
+        )
+        .map_err(|_| MapError::NoMemory)?;
+        m.vmas.remove(&start);
+        self.fill_prot(new_start, start, v.prot, v.kind);
+        m.vmas.insert(
+            new_start,
+            Vma {
+                start: new_start,
+                ..v
+            },
+        );
+        Ok(())
+    }
+
+    /// Forwards madvise advice for guest memory. Advice that may discard pages
+    /// (MADV_DONTNEED, MADV_FREE, MADV_REMOVE) also drops decoded code.
+    pub fn advise(&self, addr: u64, len: u64, advice: i32) -> Result<(), MapError> {
+        host::advise(addr, page_ceil(len), advice)
+            .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EINVAL)))?;
+        if matches!(
+            advice,
+            libc::MADV_DONTNEED | libc::MADV_FREE | libc::MADV_REMOVE
+        ) {
+            // Discarded pages lose their page-table entries (and any decoded code). Only
+            // dropping decoded code changes the epoch (which makes the syscall layer wait for
+            // other threads); discarding data races with other threads' accesses on Linux
+            // too.
+            let changed = self.pt.update(addr, addr + page_ceil(len), |b| {
+                b & !(page::CODE | page::POPULATED)
+            });
+            if changed & page::CODE != 0 {
+                self.code_epoch.fetch_add(1, Ordering::Release);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,242 @@
+//! The guest address space: its mappings (VMAs), the page table derived from them, and checked
+//! access to guest memory.
+
+mod bytes;
+mod check;
+mod mapping;
+mod placement;
+mod residency;
+mod typed;
+
+use crate::host::{self, window_end, window_start, RESERVE_END, RESERVE_START};
+use crate::pagetable::{page, PageTable, PAGE_SIZE, USER_LIMIT};
+use crate::{page_ceil, page_floor, Access, Backing, Fault, FaultKind, Vma, VmaKind};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// Why a mapping request failed; the Linux personality turns it into an errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapError {
+    /// No room, or the range collides with cetbox's own memory (ENOMEM).
+    NoMemory,
+    /// MAP_FIXED_NOREPLACE found a mapping (EEXIST).
+    Exists,
+    /// The host refused (EACCES for a read-only shared file mapping made writable, ...).
+    Host(i32),
+}
+
+/// A request to create a mapping; validation of guest arguments is the caller's job.
+#[derive(Clone, Debug)]
+pub struct MapRequest {
+    /// Page-aligned address: the exact place when `fixed`, else a hint (0 for none).
+    pub addr: u64,
+    /// Length in bytes, page-aligned, non-zero.
+    pub len: u64,
+    pub prot: u32,
+    pub fixed: bool,
+    /// MAP_FIXED_NOREPLACE: exact place, but fail with `Exists` if anything is there.
+    pub noreplace: bool,
+    pub shared: bool,
+    pub growsdown: bool,
+    /// MAP_32BIT: place the mapping in the first 2 GiB.
+    pub low_2g: bool,
+    /// Host file descriptor for a file mapping.
+    pub fd: Option<i32>,
+    pub offset: u64,
+    /// Size of the mapped file, so pages past its end raise SIGBUS.
+    pub file_size: u64,
+    pub kind: VmaKind,
+    pub backing: Backing,
+}
+
+impl MapRequest {
+    pub fn anonymous(addr: u64, len: u64, prot: u32, kind: VmaKind) -> MapRequest {
+        MapRequest {
+            addr,
+            len,
+            prot,
+            fixed: false,
+            noreplace: false,
+            shared: false,
+            growsdown: false,
+            low_2g: false,
+            fd: None,
+            offset: 0,
+            file_size: 0,
+            kind,
+            backing: Backing::Anonymous,
+        }
+    }
+}
+
+/// Linux's default `stack_guard_gap`: 256 pages kept free below a growsdown VMA.
+pub const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
+/// Linux's default `vm.mmap_min_addr`.
+pub const MMAP_MIN_ADDR: u64 = 0x10000;
+
+struct Maps {
+    /// VMAs keyed by start address; never overlapping.
+    vmas: BTreeMap<u64, Vma>,
+    /// Top-down placement starts below this address.
+    mmap_base: u64,
+    /// Ranges outside the reservation that the guest unmapped but whose host memory cetbox
+    /// keeps (scrubbed, see `host::scrub`) so racing accesses of other guest threads stay
+    /// harmless; start -> end. A later guest mapping there takes them back.
+    holes: BTreeMap<u64, u64>,
+}
+
+pub struct AddressSpace {
+    pt: PageTable,
+    maps: Mutex<Maps>,
+    /// Bumped whenever guest code may have changed (a write to a CODE page, unmap, mprotect),
+    /// so CPUs drop their decoded blocks.
+    code_epoch: AtomicU64,
+}
+
+/// The page-table entry for pages of a mapping with `prot`. Pages the guest cannot access at
+/// all (PROT_NONE) have entry 0, as if unmapped: their entries are never written, so a huge
+/// PROT_NONE reservation costs no table memory; `fault` asks the VMA tree to tell SEGV_ACCERR
+/// from SEGV_MAPERR for them.
+fn prot_bits(prot: u32, kind: VmaKind) -> u8 {
+    let mut b = page::MAPPED;
+    if prot & libc::PROT_READ as u32 != 0 {
+        b |= page::READ;
+    }
+    if prot & libc::PROT_WRITE as u32 != 0 {
+        b |= page::WRITE;
+    }
+    if prot & libc::PROT_EXEC as u32 != 0 {
+        // x86 has no execute-only pages: exec implies read.
+        b |= page::EXEC | page::READ;
+    }
+    if kind == VmaKind::ShadowStack {
+        b |= page::SHADOW;
+    }
+    if b & (page::READ | page::WRITE | page::EXEC) == 0 {
+        return 0;
+    }
+    b
+}
+
+/// The current size of the file a mapping shows, for SIGBUS marking of grown or moved file
+/// mappings; 0 (everything beyond EOF) if the file is gone or replaced.
+fn file_size_of(path: &str, backing: &Backing) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), backing) {
+        (Ok(md), Backing::File { inode, .. }) if md.ino() == *inode => md.size(),
+        _ => 0,
+    }
+}
+
+fn in_reserve(start: u64, end: u64) -> bool {
+    host::window_reserved() && start >= window_start() && end <= window_end()
+}
+
+/// The host's hard RLIMIT_AS, if finite.
+fn host_as_limit() -> Option<u64> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a valid rlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) } != 0 || r.rlim_max == libc::RLIM_INFINITY
+    {
+        return None;
+    }
+    Some(r.rlim_max)
+}
+
+/// The guest address range a page table may cover under an address-space limit of `limit`
+/// bytes: the largest power of two whose table (one byte per page) takes at most an eighth
+/// of the limit, at least 64 GiB of guest space, at most the whole user space.
+pub fn covered_under(limit: u64) -> u64 {
+    let mut c = USER_LIMIT;
+    while c > 1 << 36 && c / PAGE_SIZE > limit / 8 {
+        c >>= 1;
+    }
+    c
+}
+
+impl AddressSpace {
+    /// An empty address space. Reserves the host range guest mappings are placed in, so the
+    /// host's own allocations never land where the guest expects free space, and a page
+    /// table for the whole 47-bit user space.
+    ///
+    /// Address-space reservations count against RLIMIT_AS even when nothing backs them
+    /// (MAP_NORESERVE), so under a limit too small for them (`ulimit -v` of a batch system or
+    /// CI runner) cetbox makes a smaller page table instead, covering the guest addresses
+    /// below `covered_under(limit)` (4 TiB under 8 GiB), places guest mappings in the same
+    /// proportions of that range (the stack near its top, mmap below, PIE programs at two
+    /// thirds), and reserves nothing: the host's own mappings lie far above (its executable,
+    /// heap and mmap area are near 0x5555_0000_0000 and 0x7f00_0000_0000), and a guest
+    /// mapping is placed with MAP_FIXED_NOREPLACE, so it can never replace one. Guest
+    /// mappings above the covered range fail with ENOMEM.
+    pub fn new() -> std::io::Result<AddressSpace> {
+        let (pt, window) = match Self::full_layout() {
+            Ok(pt) => (pt, (RESERVE_START, RESERVE_END, true)),
+            Err(e) => {
+                let Some(limit) = host_as_limit() else {
+                    return Err(e);
+                };
+                let c = covered_under(limit);
+                let pt = PageTable::covering(c)?;
+                (pt, (c / 4 * 3, c - c / 64, false))
+            }
+        };
+        host::set_window(window.0, window.1, window.2);
+        Ok(AddressSpace {
+            pt,
+            maps: Mutex::new(Maps {
+                vmas: BTreeMap::new(),
+                mmap_base: window.1,
+                holes: BTreeMap::new(),
+            }),
+            code_epoch: AtomicU64::new(0),
+        })
+    }
+
+    /// The usual layout: the placement window reserved and a table for all of user space.
+    fn full_layout() -> std::io::Result<PageTable> {
+        host::reserve(RESERVE_START, RESERVE_END)?;
+        PageTable::new().inspect_err(|_| {
+            let _ = host::release(RESERVE_START, RESERVE_END);
+        })
+    }
+
+    /// First address above the guest addresses cetbox can map (USER_LIMIT normally).
+    pub fn user_limit(&self) -> u64 {
+        self.pt.limit()
+    }
+
+    fn maps(&self) -> MutexGuard<'_, Maps> {
+        self.maps.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The highest address cetbox may give the guest's stack (top of the placement window).
+    pub fn stack_limit(&self) -> u64 {
+        window_end()
+    }
+
+    /// Sets where top-down placement of non-fixed mappings begins.
+    pub fn set_mmap_base(&self, base: u64) {
+        self.maps().mmap_base = page_floor(base);
+    }
+
+    pub fn mmap_base(&self) -> u64 {
+        self.maps().mmap_base
+    }
+
+    pub fn page_table(&self) -> &PageTable {
+        &self.pt
+    }
+
+    /// Sets the entries of [start, end) for a mapping with `prot` (clearing them, and giving
+    /// the table's memory back, for PROT_NONE).
+    fn fill_prot(&self, start: u64, end: u64, prot: u32, kind: VmaKind) {
+        match prot_bits(prot, kind) {
+            0 => self.pt.clear(start, end),
+            b => self.pt.fill(start, end, b),
+        }
+    }
+}
