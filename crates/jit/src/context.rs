@@ -62,6 +62,9 @@ pub mod off {
     /// The address of the guest's XMM registers (`Sse::xmm`, 16 x 16 bytes), loaded into the
     /// host's by the entry trampoline and stored back by the exit trampoline.
     pub const XMM_PTR: i64 = 288;
+    /// The address of the upper halves of the guest's YMM registers (`Sse::ymm_hi`), loaded
+    /// and stored by the trampolines when the host has AVX.
+    pub const YMM_HI_PTR: i64 = 296;
 }
 
 /// Values of `Context::exit_reason`.
@@ -100,6 +103,7 @@ pub struct Context {
     pub lookup: u64,
     pub jump: u64,
     pub xmm_ptr: u64,
+    pub ymm_hi_ptr: u64,
 }
 
 const _: () = {
@@ -124,6 +128,7 @@ const _: () = {
     assert!(std::mem::offset_of!(Context, lookup) == off::LOOKUP as usize);
     assert!(std::mem::offset_of!(Context, jump) == off::JUMP as usize);
     assert!(std::mem::offset_of!(Context, xmm_ptr) == off::XMM_PTR as usize);
+    assert!(std::mem::offset_of!(Context, ymm_hi_ptr) == off::YMM_HI_PTR as usize);
 };
 
 thread_local! {

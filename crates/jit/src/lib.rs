@@ -139,7 +139,8 @@ impl Translator {
     fn code(&mut self) -> Option<&mut Code> {
         if self.code.is_none() {
             let mut cache = CodeCache::new(CACHE_SIZE).ok()?;
-            let (bytes, exit_off) = trampoline::assemble(cache.cursor()).ok()?;
+            let avx = std::arch::is_x86_feature_detected!("avx");
+            let (bytes, exit_off) = trampoline::assemble(cache.cursor(), avx).ok()?;
             let entry = cache.append(&bytes)?;
             self.code = Some(Code {
                 fixed: cache.used(),
@@ -184,7 +185,8 @@ impl Translator {
             }
         }
         let min = self.min_prefix;
-        let decoded = translate::decode(rip, &cpu.mem, sse).filter(|b| b.worth_it(rip, min));
+        let decoded = translate::decode(rip, &cpu.mem, sse, cpu.config.level)
+            .filter(|b| b.worth_it(rip, min));
         let Some(block) = decoded else {
             code.cache.insert(rip, INTERPRET);
             return None;
@@ -243,6 +245,7 @@ impl Translator {
         self.ctx.gs_base = cpu.gs_base;
         self.ctx.ssp = cpu.cet.ssp;
         self.ctx.xmm_ptr = cpu.sse.xmm.as_mut_ptr() as u64;
+        self.ctx.ymm_hi_ptr = cpu.sse.ymm_hi.as_mut_ptr() as u64;
         // Translated SSE instructions run under the guest's MXCSR control bits, accumulating
         // its flags in the host MXCSR (live mode, folded back by `fp_sync` before `run`
         // returns); the cache holds SSE translations only while every exception is masked,

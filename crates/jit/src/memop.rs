@@ -154,6 +154,7 @@ pub fn check(
 ) -> Result<(), IcedError> {
     let rr = GPRS[index(r)];
     let (mask, want) = mask_want(need);
+    debug_assert!(size <= 32);
     a.mov(rax, rr)?;
     a.shr(rax, 12)?;
     a.cmp(rax, qword_ptr(off::PT_PAGES).gs())?;
@@ -203,8 +204,8 @@ pub fn emit(
     };
     acquire(a, m.addr_reg, addr, m.seg)?;
     let need = if m.write { Need::Write } else { Need::Read };
-    if m.align16 {
-        a.test(GPRS32[index(m.addr_reg)], 15)?;
+    if m.align > 1 {
+        a.test(GPRS32[index(m.addr_reg)], u32::from(m.align) - 1)?;
         a.jnz(slow)?;
     }
     check(a, m.addr_reg, m.size, need, slow)?;

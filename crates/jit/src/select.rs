@@ -5,6 +5,7 @@
 //! operand, which `memop` checks against the page table inline before the access. Everything
 //! else ends the block and runs in the interpreter.
 
+use cetbox_cpu::level::{level_needed, CpuLevel};
 use iced_x86::{
     Code, CpuidFeature, EncodingKind, Instruction, InstructionInfoFactory, Mnemonic, OpAccess,
     OpKind, Register,
@@ -38,9 +39,9 @@ pub struct MemOp {
     /// FS or GS when the operand is relative to that segment's base, else None (the other
     /// segments have base 0 in 64-bit mode).
     pub seg: Register,
-    /// The operand must be 16-byte aligned (a legacy SSE m128 operand: #GP otherwise, which
-    /// the interpreter raises).
-    pub align16: bool,
+    /// The alignment the operand needs (0: none; 16 or 32 for vector operands that #GP
+    /// otherwise, which the interpreter raises).
+    pub align: u8,
 }
 
 /// Registers that may hold a computed address, in order of preference (never RAX, which the
@@ -61,12 +62,17 @@ const ADDR_REGS: [Register; 13] = [
     Register::RDX,
 ];
 
-/// How to translate `insn`, or None if the interpreter must run it. `sse`: SSE/SSE2
+/// How to translate `insn`, or None if the interpreter must run it. `sse`: vector
 /// instructions may run natively (the guest masks every SIMD exception, so the host MXCSR
-/// holds its control bits in live mode and nothing can trap; `Cpu::fp_enter`).
-pub fn select(insn: &Instruction, sse: bool) -> Option<Kind> {
-    if insn.encoding() == EncodingKind::Legacy && is_sse(insn) {
-        return if sse { sse_form(insn) } else { None };
+/// holds its control bits in live mode and nothing can trap; `Cpu::fp_enter`). `level`: the
+/// guest's CPU level; an instruction above it is left to the interpreter, which raises #UD.
+pub fn select(insn: &Instruction, sse: bool, level: CpuLevel) -> Option<Kind> {
+    if let Some(needed) = vector_level(insn) {
+        return if sse && needed <= level {
+            vector_form(insn)
+        } else {
+            None
+        };
     }
     let m = insn.mnemonic();
     // LOCK is only valid on a few memory forms (`memory` admits those); elsewhere it is #UD,
@@ -160,10 +166,30 @@ fn integer(m: Mnemonic, insn: &Instruction) -> bool {
         | Mnemonic::Setge
         | Mnemonic::Setle
         | Mnemonic::Setg => true,
-        // Shifts and rotates by an immediate only: a count of zero leaves the flags untouched,
-        // which the flag liveness does not model, so those fall back too.
-        Mnemonic::Shl | Mnemonic::Shr | Mnemonic::Sar | Mnemonic::Rol | Mnemonic::Ror => {
-            shift_imm_nonzero(insn)
+        // Shifts and rotates: by CL the count may be zero, which leaves the flags untouched;
+        // the flag liveness treats those as not writing flags (`writes_flags_always`).
+        Mnemonic::Shl
+        | Mnemonic::Shr
+        | Mnemonic::Sar
+        | Mnemonic::Rol
+        | Mnemonic::Ror
+        | Mnemonic::Rcl
+        | Mnemonic::Rcr
+        | Mnemonic::Shld
+        | Mnemonic::Shrd => shift_count_ok(insn),
+        // MUL (its undefined flags follow the host, crates/cpu/src/undef.rs), the sign
+        // extensions of RAX, BSWAP.
+        Mnemonic::Mul
+        | Mnemonic::Cbw
+        | Mnemonic::Cwde
+        | Mnemonic::Cdqe
+        | Mnemonic::Cwd
+        | Mnemonic::Cdq
+        | Mnemonic::Cqo
+        | Mnemonic::Bswap => true,
+        // Bit tests on a register (a memory bit string may reach past the operand).
+        Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc => {
+            insn.op0_kind() == OpKind::Register
         }
         _ => false,
     }
@@ -213,12 +239,51 @@ fn memory(insn: &Instruction) -> Option<Kind> {
     if !matches!(size, 1 | 2 | 4 | 8) {
         return None;
     }
-    memop_for(insn, size, false)
+    memop_for(insn, size, 0)
+}
+
+/// The alignment a vector instruction's memory operand of `size` bytes needs, or 0 for none.
+/// Legacy SSE m128 operands fault unless 16-byte aligned, except the unaligned loads and
+/// stores and the string compares (Intel SDM Vol. 1 §11.6.6; Vol. 2B, PCMPESTRI: "no
+/// alignment"); VEX forms need alignment only for the aligned moves (Vol. 2, VMOVAPS...). An
+/// operand the rule is stricter about than the CPU just takes the interpreter's path.
+fn alignment(insn: &Instruction, size: usize) -> u8 {
+    use Mnemonic as M;
+    let m = insn.mnemonic();
+    if insn.encoding() == EncodingKind::VEX {
+        let aligned = matches!(
+            m,
+            M::Vmovaps
+                | M::Vmovapd
+                | M::Vmovdqa
+                | M::Vmovntps
+                | M::Vmovntpd
+                | M::Vmovntdq
+                | M::Vmovntdqa
+        );
+        return if aligned { size as u8 } else { 0 };
+    }
+    let unaligned_ok = matches!(
+        m,
+        M::Movups
+            | M::Movupd
+            | M::Movdqu
+            | M::Lddqu
+            | M::Pcmpestri
+            | M::Pcmpestrm
+            | M::Pcmpistri
+            | M::Pcmpistrm
+    );
+    if size == 16 && !unaligned_ok {
+        16
+    } else {
+        0
+    }
 }
 
 /// The `MemOp` of an instruction with one explicit memory operand of `size` bytes; None for
 /// 32-bit addressing (0x67 truncates the address; left to the interpreter).
-fn memop_for(insn: &Instruction, size: usize, align16: bool) -> Option<Kind> {
+fn memop_for(insn: &Instruction, size: usize, align: u8) -> Option<Kind> {
     let base = insn.memory_base();
     let index = insn.memory_index();
     let base_ok = base == Register::None || base == Register::RIP || base.is_gpr64();
@@ -254,23 +319,52 @@ fn memop_for(insn: &Instruction, size: usize, align16: bool) -> Option<Kind> {
         write,
         addr_reg,
         seg,
-        align16,
+        align,
     }))
 }
 
-/// Whether `insn` belongs to SSE or SSE2 (the extensions of every x86-64 CPU level, so the
-/// level never has to be consulted).
-fn is_sse(insn: &Instruction) -> bool {
+/// The CPU level a vector or bit-manipulation instruction needs, when it belongs to the
+/// extensions translated natively (SSE to SSE4.2, POPCNT, AVX, AVX2, FMA, F16C, BMI1/2, LZCNT,
+/// MOVBE) in the legacy or VEX encoding; None for every other instruction.
+fn vector_level(insn: &Instruction) -> Option<CpuLevel> {
+    use CpuidFeature as F;
+    if !matches!(insn.encoding(), EncodingKind::Legacy | EncodingKind::VEX) {
+        return None;
+    }
     let f = insn.cpuid_features();
-    !f.is_empty()
-        && f.iter()
-            .all(|c| matches!(c, CpuidFeature::SSE | CpuidFeature::SSE2))
+    let ours = !f.is_empty()
+        && f.iter().all(|c| {
+            matches!(
+                c,
+                F::SSE
+                    | F::SSE2
+                    | F::SSE3
+                    | F::SSSE3
+                    | F::SSE4_1
+                    | F::SSE4_2
+                    | F::POPCNT
+                    | F::AVX
+                    | F::AVX2
+                    | F::FMA
+                    | F::F16C
+                    | F::BMI1
+                    | F::BMI2
+                    | F::LZCNT
+                    | F::MOVBE
+            )
+        });
+    if ours {
+        level_needed(f)
+    } else {
+        None
+    }
 }
 
-/// A legacy SSE/SSE2 instruction on XMM registers, GPRs, immediates and at most one memory
-/// operand. MXCSR and state instructions, MMX-register forms (their registers are the x87
-/// state, kept in software) and MASKMOVDQU (an implicit RDI operand) are left out.
-fn sse_form(insn: &Instruction) -> Option<Kind> {
+/// A vector instruction on XMM/YMM registers, GPRs, immediates and at most one memory operand
+/// (VSIB gathers are left out by `memop_for`: their index is a vector). MXCSR and state
+/// instructions, MMX-register forms (their registers are the x87 state, kept in software) and
+/// the masked stores through an implicit RDI are left out.
+fn vector_form(insn: &Instruction) -> Option<Kind> {
     if insn.has_lock_prefix() {
         return None;
     }
@@ -278,11 +372,14 @@ fn sse_form(insn: &Instruction) -> Option<Kind> {
         insn.mnemonic(),
         Mnemonic::Ldmxcsr
             | Mnemonic::Stmxcsr
+            | Mnemonic::Vldmxcsr
+            | Mnemonic::Vstmxcsr
             | Mnemonic::Fxsave
             | Mnemonic::Fxrstor
             | Mnemonic::Fxsave64
             | Mnemonic::Fxrstor64
             | Mnemonic::Maskmovdqu
+            | Mnemonic::Vmaskmovdqu
             | Mnemonic::Clflush
     ) {
         return None;
@@ -292,7 +389,7 @@ fn sse_form(insn: &Instruction) -> Option<Kind> {
         match insn.op_kind(i) {
             OpKind::Register => {
                 let r = insn.op_register(i);
-                if !(r.is_xmm() || r.is_gpr()) {
+                if !(r.is_xmm() || r.is_ymm() || r.is_gpr()) {
                     return None;
                 }
             }
@@ -305,16 +402,10 @@ fn sse_form(insn: &Instruction) -> Option<Kind> {
         0 => Some(Kind::Native),
         1 => {
             let size = insn.memory_size().size();
-            if !matches!(size, 1 | 2 | 4 | 8 | 16) || is_moffs(insn.code()) {
+            if !matches!(size, 1 | 2 | 4 | 8 | 16 | 32) || is_moffs(insn.code()) {
                 return None;
             }
-            // Legacy SSE m128 operands fault unless 16-byte aligned, except these (Intel SDM
-            // Vol. 1 §11.6.6, "Guidelines for Using SSE/SSE2 ... Data Alignment").
-            let unaligned_ok = matches!(
-                insn.mnemonic(),
-                Mnemonic::Movups | Mnemonic::Movupd | Mnemonic::Movdqu
-            );
-            memop_for(insn, size, size == 16 && !unaligned_ok)
+            memop_for(insn, size, alignment(insn, size))
         }
         _ => None,
     }
@@ -373,16 +464,36 @@ fn regs_and_imms(insn: &Instruction) -> bool {
     })
 }
 
-/// SHL/SHR/SAR/ROL/ROR r, imm8 (or the by-1 forms) with a count that is not zero after the
-/// CPU's masking (Intel SDM Vol. 2B, SAL/SAR/SHL/SHR: the count is masked to 5 bits, 6 with
+/// Whether every flag `insn` may write is certainly written: false for shifts and rotates by
+/// CL, which leave the flags alone when the count is zero (Intel SDM Vol. 2B, SAL/SAR/SHL/SHR).
+pub fn writes_flags_always(insn: &Instruction) -> bool {
+    let last = insn.op_count().saturating_sub(1);
+    !(insn.op_count() >= 2
+        && insn.op_kind(last) == OpKind::Register
+        && insn.op_register(last) == Register::CL
+        && matches!(
+            insn.mnemonic(),
+            Mnemonic::Shl
+                | Mnemonic::Shr
+                | Mnemonic::Sar
+                | Mnemonic::Rol
+                | Mnemonic::Ror
+                | Mnemonic::Rcl
+                | Mnemonic::Rcr
+                | Mnemonic::Shld
+                | Mnemonic::Shrd
+        ))
+}
+
+/// Shifts and rotates by CL, or by an immediate that is not zero after the CPU's masking (a
+/// zero immediate count is left to the interpreter) (Intel SDM Vol. 2B, SAL/SAR/SHL/SHR: the count is masked to 5 bits, 6 with
 /// REX.W).
-fn shift_imm_nonzero(insn: &Instruction) -> bool {
-    if insn.op_count() != 2 {
-        return false;
-    }
-    let count = match insn.op_kind(1) {
+fn shift_count_ok(insn: &Instruction) -> bool {
+    let last = insn.op_count() - 1;
+    let count = match insn.op_kind(last) {
         OpKind::Immediate8 => insn.immediate8() as u32,
-        _ => return false, // by CL (by-1 forms decode with an Immediate8 of 1)
+        OpKind::Register => return insn.op_register(last) == Register::CL,
+        _ => return false,
     };
     let size = if insn.op0_kind() == OpKind::Register {
         insn.op0_register().size()

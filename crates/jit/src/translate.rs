@@ -15,6 +15,7 @@ use crate::cache;
 use crate::context::off;
 use crate::memop::{self, Addr, Need};
 use crate::select::{select, Kind};
+use cetbox_cpu::level::CpuLevel;
 use cetbox_mem::AddressSpace;
 use iced_x86::code_asm::*;
 use iced_x86::{
@@ -75,7 +76,7 @@ impl Block {
 /// Decodes the block at `rip`; None if not even its first instruction can be translated.
 /// Marks the bytes it reads as code, as the interpreter does, so writes to them bump the
 /// code epoch.
-pub fn decode(rip: u64, mem: &AddressSpace, sse: bool) -> Option<Block> {
+pub fn decode(rip: u64, mem: &AddressSpace, sse: bool, level: CpuLevel) -> Option<Block> {
     let mut insns: Vec<(Instruction, Kind)> = Vec::new();
     let mut ip = rip;
     let mut buf = [0u8; 16];
@@ -126,7 +127,7 @@ pub fn decode(rip: u64, mem: &AddressSpace, sse: bool) -> Option<Block> {
             });
             break;
         }
-        let Some(kind) = select(&insn, sse) else {
+        let Some(kind) = select(&insn, sse, level) else {
             break;
         };
         mem.mark_code(ip);
@@ -268,7 +269,12 @@ fn flags_live_before(insns: &[(Instruction, Kind)]) -> Vec<bool> {
     let mut out = vec![true; insns.len()];
     for (i, (insn, kind)) in insns.iter().enumerate().rev() {
         if *kind != Kind::Skip {
-            live = (live & !insn.rflags_modified()) | insn.rflags_read();
+            let written = if crate::select::writes_flags_always(insn) {
+                insn.rflags_modified()
+            } else {
+                0
+            };
+            live = (live & !written) | insn.rflags_read();
         }
         out[i] = live != 0;
     }
