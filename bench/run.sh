@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Benchmarks cetbox against native execution.
 #
-#   bench/run.sh [CETBOX-RUN-OPTIONS...]   e.g. bench/run.sh --shstk=on
+#   bench/run.sh [CETBOX-RUN-OPTIONS...]   e.g. bench/run.sh --cpu=x86-64
 #   bench/run.sh --compare-shstk           shadow-stack overhead on the call-heavy workload
 #
-# Builds each workload (gcc -O2 -static) and cetbox (release), runs every workload natively
-# and under `cetbox run` (best of 3 each) and prints a table of seconds and slowdown ratios
-# with their geometric mean. Environment: CETBOX_BENCH_RUNS (default 3), CARGO_TARGET_DIR,
-# CETBOX_BENCH_BIN (use this cetbox binary instead of building one), CETBOX_BENCH_MARCH (e.g.
+# Builds each workload (gcc -O2 -static) and cetbox (release), runs every workload natively,
+# under the translator with shadow stacks off and on, under the interpreter (shadow stacks on)
+# and under qemu-x86_64 when installed, all in one run (best of 3 each; the interpreter once),
+# and prints native seconds and each configuration's slowdown with their geometric means,
+# then the start-up cost of dynamic /bin/true and `python3 -c pass`. Options given are added
+# to every cetbox run. Environment: CETBOX_BENCH_RUNS (default 3), CETBOX_BENCH_INTERP_RUNS
+# (default 1), CARGO_TARGET_DIR, CETBOX_BENCH_BIN (use this cetbox binary instead of building one), CETBOX_BENCH_MARCH (e.g.
 # -march=x86-64-v3: build the workloads for that CPU level).
 set -euo pipefail
 
@@ -83,26 +86,71 @@ if [ "$compare_shstk" = 1 ]; then
     exit 0
 fi
 
-printf '%-10s %12s %12s %10s\n' workload native_s cetbox_s slowdown
-logsum=0
-count=0
+# The columns: native, then each configuration as a ratio to native. The interpreter is slow,
+# so it runs once (CETBOX_BENCH_INTERP_RUNS) unless told otherwise; qemu-user only if installed.
+qemu="$(command -v qemu-x86_64 || true)"
+names=(jit-off jit-on interp-on)
+opts="${extra[*]+"${extra[*]}"}"
+cmds=("$cetbox run --engine=jit --shstk=off $opts --" "$cetbox run --engine=jit --shstk=on $opts --"
+      "$cetbox run --engine=interp --shstk=on $opts --")
+[ -n "$qemu" ] && { names+=(qemu); cmds+=("$qemu"); }
+interp_runs="${CETBOX_BENCH_INTERP_RUNS:-1}"
+
+printf '%-10s %10s' workload native_s
+for n in "${names[@]}"; do printf ' %10s' "$n"; done
+printf '\n'
+declare -A logsum count
 for w in "${workloads[@]}"; do
     nat=$(best_of "$build/$w.native.out" "$build/$w")
-    emu=$(best_of "$build/$w.cetbox.out" "$cetbox" run ${extra[@]+"${extra[@]}"} -- "$build/$w")
-    if [ "$emu" != nan ] && ! cmp -s "$build/$w.native.out" "$build/$w.cetbox.out"; then
-        echo "warning: $w printed different output under cetbox" >&2
-    fi
-    r=$(ratio "$nat" "$emu")
-    if [ "$r" = nan ]; then
-        printf '%-10s %12.3f %12s %10s\n' "$w" "$nat" "$emu" nan
+    printf '%-10s %10.3f' "$w" "$nat"
+    for i in "${!names[@]}"; do
+        n=${names[$i]}
+        save=$runs
+        [ "$n" = interp-on ] && runs=$interp_runs
+        # shellcheck disable=SC2086
+        t=$(best_of "$build/$w.$n.out" ${cmds[$i]} "$build/$w")
+        runs=$save
+        if [ "$t" != nan ] && ! cmp -s "$build/$w.native.out" "$build/$w.$n.out"; then
+            echo "warning: $w printed different output under $n" >&2
+        fi
+        r=$(ratio "$nat" "$t")
+        if [ "$r" = nan ]; then
+            printf ' %10s' nan
+        else
+            printf ' %9.1fx' "$r"
+            logsum[$n]=$(calc "${logsum[$n]:-0} + log($r)")
+            count[$n]=$(( ${count[$n]:-0} + 1 ))
+        fi
+    done
+    printf '\n'
+done
+printf '%-10s %10s' geomean ""
+for n in "${names[@]}"; do
+    if [ "${count[$n]:-0}" -gt 0 ]; then
+        printf ' %9.1fx' "$(calc "exp(${logsum[$n]} / ${count[$n]})")"
     else
-        printf '%-10s %12.3f %12.3f %9.1fx\n' "$w" "$nat" "$emu" "$r"
-        logsum=$(calc "$logsum + log($r)")
-        count=$((count + 1))
+        printf ' %10s' nan
     fi
 done
-if [ "$count" -gt 0 ]; then
-    printf '%-10s %12s %12s %9.1fx\n' geomean "" "" "$(calc "exp($logsum / $count)")"
-else
-    printf '%-10s %12s %12s %10s\n' geomean "" "" nan
-fi
+printf '\n\n'
+
+# Start-up: a dynamically linked program that does nothing, and python3 when installed.
+startup=("/bin/true")
+command -v python3 >/dev/null && startup+=("$(command -v python3) -c pass")
+printf '%-22s %10s' start-up native_ms
+for n in "${names[@]}"; do printf ' %10s' "$n"; done
+printf '\n'
+for prog in "${startup[@]}"; do
+    save=$runs
+    runs=$(( runs < 5 ? 5 : runs ))
+    # shellcheck disable=SC2086
+    nat=$(best_of "$build/startup.native.out" $prog)
+    printf '%-22s %10.1f' "$(basename "${prog%% *}")${prog#"${prog%% *}"}" "$(calc "$nat * 1000")"
+    for i in "${!names[@]}"; do
+        # shellcheck disable=SC2086
+        t=$(best_of "$build/startup.${names[$i]}.out" ${cmds[$i]} $prog)
+        printf ' %9.1fx' "$(ratio "$nat" "$t")"
+    done
+    runs=$save
+    printf '\n'
+done

@@ -92,9 +92,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "[HOST:]PORT")]
     pub gdb: Option<String>,
 
-    /// The engine that runs guest code: interp (the interpreter) or jit (the translator,
-    /// which hands the interpreter what it does not translate yet).
-    #[arg(long, value_enum, default_value_t = EngineArg::Interp)]
+    /// The engine that runs guest code: jit (the translator, which hands the interpreter what
+    /// it does not translate) or interp (the interpreter, the reference it is tested against).
+    #[arg(long, value_enum, default_value_t = EngineArg::Jit)]
     pub engine: EngineArg,
     /// The program to run.
     pub prog: PathBuf,

@@ -278,3 +278,103 @@ fn check_refuses_non_regular_files_at_once() {
         );
     }
 }
+
+/// Parses /proc/PID/maps text into (start, end, permissions, path) rows.
+fn maps_rows(text: &str) -> Vec<(u64, u64, String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (s, e) = f.next()?.split_once('-')?;
+            let perms = f.next()?.to_string();
+            let path = f.nth(3).unwrap_or("").to_string();
+            Some((
+                u64::from_str_radix(s, 16).ok()?,
+                u64::from_str_radix(e, 16).ok()?,
+                perms,
+                path,
+            ))
+        })
+        .collect()
+}
+
+/// The guest probes every host mapping of the cetbox process that is not one of its own
+/// mappings — cetbox's binary, heap (where each thread's translator context and the SSP it
+/// holds live), stacks, page table, and the translator's code cache (the default engine) —
+/// with a read and a write at its first and middle page. Linux gives a process SIGSEGV with
+/// SEGV_MAPERR at the address for memory it has not mapped (arch/x86/mm/fault.c,
+/// bad_area_nosemaphore), so each probe must fault exactly so, and nothing may be read or
+/// written. The code cache must be among the probed mappings (the guest ran translated code).
+#[test]
+fn guest_cannot_reach_cetbox_memory() {
+    use std::io::{BufRead, BufReader, Write};
+    for engine in ["jit", "interp"] {
+        let mut child = Command::new(common::cetbox_bin())
+            .args(["run", &format!("--engine={engine}"), "--"])
+            .arg(program("probe_host"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start cetbox");
+        let pid = child.id();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut guest_maps = String::new();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(out.read_line(&mut line).unwrap() > 0, "guest ended early");
+            if line == "ready\n" {
+                break;
+            }
+            guest_maps.push_str(&line);
+        }
+        let guest = maps_rows(&guest_maps);
+        let host_text = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+        let host = maps_rows(&host_text);
+        let user_limit = 1u64 << 47;
+        let foreign: Vec<&(u64, u64, String, String)> = host
+            .iter()
+            .filter(|h| h.1 <= user_limit)
+            .filter(|h| !guest.iter().any(|g| g.0 < h.1 && h.0 < g.1))
+            .collect();
+        assert!(
+            foreign.iter().any(|h| h.3 == "[heap]" || h.3.is_empty()),
+            "no cetbox heap or anonymous memory found among:\n{host_text}"
+        );
+        if engine == "jit" {
+            assert!(
+                foreign.iter().any(|h| h.2.starts_with("r-x") && h.3.is_empty()),
+                "the translator's code cache (anonymous r-x) is not among cetbox's mappings:\n{host_text}"
+            );
+        }
+        let mut probes = Vec::new();
+        for h in &foreign {
+            probes.push(h.0);
+            let mid = (h.0 + (h.1 - h.0) / 2) & !0xfff;
+            if mid != h.0 {
+                probes.push(mid);
+            }
+        }
+        let mut stdin = child.stdin.take().unwrap();
+        let mut problems = Vec::new();
+        for &p in &probes {
+            writeln!(stdin, "{p:x}").unwrap();
+            line.clear();
+            out.read_line(&mut line).unwrap();
+            let want = format!("{p:x} read SIGSEGV-MAPERR write SIGSEGV-MAPERR\n");
+            if line != want {
+                problems.push(format!("{}: got {line:?}, want {want:?}", engine));
+            }
+        }
+        drop(stdin);
+        let status = common::wait_within(&mut child, Duration::from_secs(60));
+        assert!(status.success(), "{engine}: guest exit status {status:?}");
+        assert!(
+            problems.is_empty(),
+            "{} of {} probes of cetbox's own memory did not fault as on Linux:\n{}\nhost maps:\n{host_text}",
+            problems.len(),
+            probes.len(),
+            problems.join("\n")
+        );
+        assert!(probes.len() >= 4, "too few probes: {probes:?}");
+    }
+}

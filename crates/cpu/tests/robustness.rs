@@ -11,6 +11,10 @@
 //! always run in full, never cut short by a clock). Step costs are measured in thread CPU time.
 //!
 //! All tests share one address space (only one may exist per process) and run one at a time.
+//!
+//! The same file is compiled by crates/jit/tests/robustness.rs as a module: every engine is
+//! created through `crate::new_engine`, which that crate's root defines as the translator, so
+//! the translator is held to the same tests.
 
 use cetbox_cpu::exec::handler_for;
 use cetbox_cpu::state::{U_CET_SH_STK_EN, U_CET_WR_SHSTK_EN};
@@ -24,6 +28,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock};
 use std::time::Duration;
+
+/// The engine under test (the interpreter here; see the module documentation).
+#[allow(dead_code)]
+pub fn new_engine() -> Box<dyn Engine> {
+    Box::new(Interpreter::new())
+}
 
 // ------------------------------------------------------------------------------------ layout
 
@@ -672,7 +682,7 @@ fn fuzz_step() {
             };
             let before = dump(cpu, &here, rip);
             let t0 = thread_cpu_time();
-            let res = guarded(|| Interpreter::new().step(cpu));
+            let res = guarded(|| crate::new_engine().step(cpu));
             let dt = thread_cpu_time().saturating_sub(t0);
             steps += 1;
             if dt > slowest {
@@ -781,7 +791,7 @@ fn run_is_interruptible() {
             })
         };
         let res = guarded(|| loop {
-            match Interpreter::new().run(cpu, &stop) {
+            match crate::new_engine().run(cpu, &stop) {
                 Exit::Interrupted => return thread_cpu_time(),
                 // Keep the guest busy: restart after anything else.
                 Exit::Syscall | Exit::Exception(_) => {
@@ -859,7 +869,7 @@ fn regressions() {
             (case.setup)(cpu);
             cpu.rip = CODE;
             let t0 = thread_cpu_time();
-            match guarded(|| Interpreter::new().step(cpu)) {
+            match guarded(|| crate::new_engine().step(cpu)) {
                 Err(msg) => failed.push(format!("{}: panicked: {msg}", case.name)),
                 Ok(_) if thread_cpu_time().saturating_sub(t0) > STEP_LIMIT => failed.push(format!(
                     "{}: took {:?} of CPU time",
@@ -998,7 +1008,7 @@ fn rep_is_bounded() {
         cpu.set_rflags(if df { 0x402 } else { 0x2 });
         cpu.rip = CODE;
         let t0 = thread_cpu_time();
-        let r = guarded(|| Interpreter::new().step(&mut cpu));
+        let r = guarded(|| crate::new_engine().step(&mut cpu));
         let dt = thread_cpu_time().saturating_sub(t0);
         worst = worst.max(dt);
         assert!(r.is_ok(), "{name}: {r:?}");
@@ -1044,7 +1054,7 @@ fn block_cache_is_bounded() {
     let res = guarded(|| {
         for addr in AT..AT + PAGES_N * PAGE_SIZE - 32 {
             cpu.rip = addr;
-            let exit = Interpreter::new().run(&mut cpu, &stop);
+            let exit = crate::new_engine().run(&mut cpu, &stop);
             assert!(
                 matches!(exit, Exit::Syscall | Exit::Exception(_)),
                 "{addr:#x}: {exit:?}"
@@ -1068,9 +1078,9 @@ fn straddling_instruction_faults_alike() {
         .expect("code");
     let mut cpu = Cpu::new(s.mem.clone(), Arc::new(CpuConfig::default()));
     cpu.rip = at;
-    let stepped = Interpreter::new().step(&mut cpu);
+    let stepped = crate::new_engine().step(&mut cpu);
     cpu.rip = at;
-    let ran = Interpreter::new().run(&mut cpu, &AtomicBool::new(false));
+    let ran = crate::new_engine().run(&mut cpu, &AtomicBool::new(false));
     match &stepped {
         Some(Exit::Exception(Exception::PageFault(f))) => {
             assert_eq!(f.addr, CODE + PAGE_SIZE);

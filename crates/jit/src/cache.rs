@@ -1,32 +1,56 @@
 //! The code cache: host memory holding translated code, with W^X discipline.
 //!
-//! One private anonymous mapping, executable and never writable at the same time: code is
-//! appended by making the pages it lands on read-write, copying, and making them read-execute
-//! again (mprotect(2)). Private anonymous memory is copied on fork, so a forked child's
-//! translations never write into its parent's cache. The cache is bounded; when an
-//! append does not fit, the owner flushes it whole (`reset`) and translates again.
+//! One memfd mapped twice (memfd_create(2)): a read-execute view translated code runs from,
+//! and a read-write view at another address that appends write through. No mapping is ever
+//! writable and executable, and appending costs no system call (the previous design made
+//! pages writable and executable again with two mprotect calls per translated block, which
+//! dominated start-up: thousands of blocks per process). Neither view is guest memory, so no
+//! guest access can reach them: the page-table check refuses every address the guest has not
+//! mapped. The views are shared mappings, so a forked child still sees its parent's cache;
+//! it never uses it (a forked thread gets a fresh engine, `Engine::fork`) and unmaps it when
+//! the old engine is dropped. The cache is bounded; when an append does not fit, the owner
+//! flushes it whole (`reset`) and translates again.
 
 use std::collections::HashMap;
 
 const PAGE: usize = 4096;
 
 pub struct CodeCache {
+    /// The read-execute view.
     base: *mut u8,
+    /// The read-write view of the same bytes.
+    write: *mut u8,
     size: usize,
     /// Bytes in use; code is appended here.
     used: usize,
     /// Guest RIP -> host address of its translation, or `INTERPRET` for blocks the translator
     /// does not handle (so it does not retry them on every visit).
     map: HashMap<u64, u64>,
-    /// A direct-mapped front for `map`: (guest RIP, host address); `EMPTY` when unused.
-    fast: Box<[(u64, u64)]>,
+    /// A direct-mapped front for `map`, also probed by translated code for indirect branches
+    /// and returns (`translate::dispatch`); `rip` is `EMPTY` when unused.
+    fast: Box<[Slot]>,
 }
 
-const FAST_SLOTS: usize = 4096;
+/// One entry of the direct-mapped front table, in the layout translated code reads.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Slot {
+    pub rip: u64,
+    /// The translation's host address, or `INTERPRET`.
+    pub host: u64,
+}
+
+/// Entries of the front table (a power of two).
+pub const FAST_SLOTS: usize = 4096;
 /// Never a guest RIP that is looked up (not canonical).
 const EMPTY: u64 = u64::MAX;
+const EMPTY_SLOT: Slot = Slot {
+    rip: EMPTY,
+    host: 0,
+};
 
-fn slot(rip: u64) -> usize {
+/// The front-table index of `rip`; translated code computes the same (`translate::dispatch`).
+pub fn slot(rip: u64) -> usize {
     (rip ^ (rip >> 12)) as usize & (FAST_SLOTS - 1)
 }
 
@@ -40,27 +64,45 @@ unsafe impl Send for CodeCache {}
 impl CodeCache {
     pub fn new(size: usize) -> std::io::Result<CodeCache> {
         let size = size.div_ceil(PAGE) * PAGE;
-        // SAFETY: a fresh anonymous private mapping affects no existing memory.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_EXEC,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
+        let err = std::io::Error::last_os_error;
+        // SAFETY: the name is a NUL-terminated literal; the new descriptor is owned here.
+        let fd = unsafe { libc::memfd_create(c"cetbox-code-cache".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(err());
         }
-        Ok(CodeCache {
-            base: p.cast::<u8>(),
-            size,
-            used: 0,
-            map: HashMap::new(),
-            fast: vec![(EMPTY, 0); FAST_SLOTS].into_boxed_slice(),
-        })
+        // SAFETY: `fd` is the memfd just created; the views are fresh shared mappings of it at
+        // kernel-chosen addresses, which affect no existing memory. The descriptor is not
+        // needed once both views exist (the mappings keep the file alive).
+        unsafe {
+            let view = |prot| libc::mmap(std::ptr::null_mut(), size, prot, libc::MAP_SHARED, fd, 0);
+            let ok = libc::ftruncate(fd, size as libc::off_t) == 0;
+            let exec = if ok {
+                view(libc::PROT_READ | libc::PROT_EXEC)
+            } else {
+                libc::MAP_FAILED
+            };
+            let write = if exec != libc::MAP_FAILED {
+                view(libc::PROT_READ | libc::PROT_WRITE)
+            } else {
+                libc::MAP_FAILED
+            };
+            let e = err();
+            libc::close(fd);
+            if write == libc::MAP_FAILED {
+                if exec != libc::MAP_FAILED {
+                    libc::munmap(exec, size);
+                }
+                return Err(e);
+            }
+            Ok(CodeCache {
+                base: exec.cast::<u8>(),
+                write: write.cast::<u8>(),
+                size,
+                used: 0,
+                map: HashMap::new(),
+                fast: vec![EMPTY_SLOT; FAST_SLOTS].into_boxed_slice(),
+            })
+        }
     }
 
     /// The host address the next appended code will have.
@@ -79,20 +121,13 @@ impl CodeCache {
             return None;
         }
         let at = self.cursor();
-        let first = (self.used / PAGE) * PAGE;
-        let end = (self.used + code.len()).div_ceil(PAGE) * PAGE;
-        // SAFETY: [first, end) lies inside the mapping; only this engine's thread executes it,
-        // and it is not executing while it translates.
+        // SAFETY: [used, used + len) lies inside the read-write view (checked above); only
+        // this engine's thread writes it, and it is not executing translated code while it
+        // translates. The bytes become visible at the same offset of the executable view; a
+        // JMP into them from this thread is ordered after the stores (Intel SDM Vol. 3A
+        // §11.6, self-modifying code through a different linear address).
         unsafe {
-            let pages = self.base.add(first).cast::<libc::c_void>();
-            if libc::mprotect(pages, end - first, libc::PROT_READ | libc::PROT_WRITE) != 0 {
-                return None;
-            }
-            std::ptr::copy_nonoverlapping(code.as_ptr(), self.base.add(self.used), code.len());
-            if libc::mprotect(pages, end - first, libc::PROT_READ | libc::PROT_EXEC) != 0 {
-                // Not executable: the cache is unusable; report it as full so it is flushed.
-                return None;
-            }
+            std::ptr::copy_nonoverlapping(code.as_ptr(), self.write.add(self.used), code.len());
         }
         self.used += code.len();
         Some(at)
@@ -101,11 +136,11 @@ impl CodeCache {
     #[inline]
     pub fn lookup(&mut self, rip: u64) -> Option<u64> {
         let s = slot(rip);
-        if self.fast[s].0 == rip {
-            return Some(self.fast[s].1);
+        if self.fast[s].rip == rip {
+            return Some(self.fast[s].host);
         }
         let host = *self.map.get(&rip)?;
-        self.fast[s] = (rip, host);
+        self.fast[s] = Slot { rip, host };
         Some(host)
     }
 
@@ -116,14 +151,19 @@ impl CodeCache {
 
     pub fn insert(&mut self, rip: u64, host: u64) {
         self.map.insert(rip, host);
-        self.fast[slot(rip)] = (rip, host);
+        self.fast[slot(rip)] = Slot { rip, host };
     }
 
     /// Forgets every translation past the first `keep` bytes (the trampolines).
     pub fn reset(&mut self, keep: usize) {
         self.map.clear();
-        self.fast.fill((EMPTY, 0));
+        self.fast.fill(EMPTY_SLOT);
         self.used = keep.min(self.used);
+    }
+
+    /// The address of the front table (stable: it is boxed and never reallocated).
+    pub fn fast_table(&self) -> u64 {
+        self.fast.as_ptr() as u64
     }
 
     pub fn used(&self) -> usize {
@@ -133,9 +173,10 @@ impl CodeCache {
 
 impl Drop for CodeCache {
     fn drop(&mut self) {
-        // SAFETY: the mapping is this cache's own and nothing executes it any more.
+        // SAFETY: both views are this cache's own and nothing executes them any more.
         unsafe {
             libc::munmap(self.base.cast::<libc::c_void>(), self.size);
+            libc::munmap(self.write.cast::<libc::c_void>(), self.size);
         }
     }
 }

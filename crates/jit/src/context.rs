@@ -38,6 +38,43 @@ pub mod off {
     pub const EPOCH_PTR: i64 = 184;
     /// The address of the run's stop flag (one byte, nonzero when set).
     pub const STOP_PTR: i64 = 192;
+    /// Spill slot of the register a memory operand's address is computed in (`memop`).
+    pub const ADDR_SAVE: i64 = 200;
+    /// Spill slot of RAX while a memory check uses it.
+    pub const RAX_SAVE: i64 = 208;
+    /// The guest's arithmetic flags during a memory check, as LAHF/SETO leave them in AX.
+    pub const FLAGS_SAVE: i64 = 216;
+    /// The host address of the page table's entry for page 0 (`PageTable::base_addr`).
+    pub const PT_BASE: i64 = 224;
+    /// Pages the table describes: a page index at or above it is never guest memory.
+    pub const PT_PAGES: i64 = 232;
+    /// Why the last exit left translated code (`exit_reason`), zeroed on entry.
+    pub const EXIT_REASON: i64 = 240;
+    /// The guest's FS and GS bases, for FS/GS-relative operands.
+    pub const FS_BASE: i64 = 248;
+    pub const GS_BASE: i64 = 256;
+    /// The guest's shadow-stack pointer (loaded on entry, stored back on exit).
+    pub const SSP: i64 = 264;
+    /// The address of the code cache's front table (`cache::Slot` entries).
+    pub const LOOKUP: i64 = 272;
+    /// The host address an indirect dispatch jumps to (`jmp gs:[JUMP]`).
+    pub const JUMP: i64 = 280;
+    /// The address of the guest's XMM registers (`Sse::xmm`, 16 x 16 bytes), loaded into the
+    /// host's by the entry trampoline and stored back by the exit trampoline.
+    pub const XMM_PTR: i64 = 288;
+    /// The address of the upper halves of the guest's YMM registers (`Sse::ymm_hi`), loaded
+    /// and stored by the trampolines when the host has AVX.
+    pub const YMM_HI_PTR: i64 = 296;
+}
+
+/// Values of `Context::exit_reason`.
+pub mod exit_reason {
+    /// Translated code reached the next RIP normally.
+    pub const NEXT: u64 = 0;
+    /// A memory check did not pass on its fast path: the instruction at the next RIP must
+    /// run in the interpreter (which takes the slow path, raises the precise fault, or
+    /// invalidates code it writes).
+    pub const STEP: u64 = 1;
 }
 
 /// The context block; its layout is `off`.
@@ -54,6 +91,19 @@ pub struct Context {
     pub scratch2: u64,
     pub epoch_ptr: u64,
     pub stop_ptr: u64,
+    pub addr_save: u64,
+    pub rax_save: u64,
+    pub flags_save: u64,
+    pub pt_base: u64,
+    pub pt_pages: u64,
+    pub exit_reason: u64,
+    pub fs_base: u64,
+    pub gs_base: u64,
+    pub ssp: u64,
+    pub lookup: u64,
+    pub jump: u64,
+    pub xmm_ptr: u64,
+    pub ymm_hi_ptr: u64,
 }
 
 const _: () = {
@@ -66,6 +116,19 @@ const _: () = {
     assert!(std::mem::offset_of!(Context, scratch2) == off::SCRATCH2 as usize);
     assert!(std::mem::offset_of!(Context, epoch_ptr) == off::EPOCH_PTR as usize);
     assert!(std::mem::offset_of!(Context, stop_ptr) == off::STOP_PTR as usize);
+    assert!(std::mem::offset_of!(Context, addr_save) == off::ADDR_SAVE as usize);
+    assert!(std::mem::offset_of!(Context, rax_save) == off::RAX_SAVE as usize);
+    assert!(std::mem::offset_of!(Context, flags_save) == off::FLAGS_SAVE as usize);
+    assert!(std::mem::offset_of!(Context, pt_base) == off::PT_BASE as usize);
+    assert!(std::mem::offset_of!(Context, pt_pages) == off::PT_PAGES as usize);
+    assert!(std::mem::offset_of!(Context, exit_reason) == off::EXIT_REASON as usize);
+    assert!(std::mem::offset_of!(Context, fs_base) == off::FS_BASE as usize);
+    assert!(std::mem::offset_of!(Context, gs_base) == off::GS_BASE as usize);
+    assert!(std::mem::offset_of!(Context, ssp) == off::SSP as usize);
+    assert!(std::mem::offset_of!(Context, lookup) == off::LOOKUP as usize);
+    assert!(std::mem::offset_of!(Context, jump) == off::JUMP as usize);
+    assert!(std::mem::offset_of!(Context, xmm_ptr) == off::XMM_PTR as usize);
+    assert!(std::mem::offset_of!(Context, ymm_hi_ptr) == off::YMM_HI_PTR as usize);
 };
 
 thread_local! {

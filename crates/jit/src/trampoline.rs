@@ -1,10 +1,11 @@
 //! The entry and exit trampolines between Rust and translated code.
 //!
 //! Entry (called as `extern "sysv64" fn(block, ctx)`): saves the host's callee-saved
-//! registers on the host stack and the host RSP in the context, loads the guest's arithmetic
-//! flags and its 16 GPRs (RSP included: host RSP is the guest's while translated code runs),
+//! registers on the host stack and the host RSP in the context, loads the guest's XMM
+//! registers (the SysV ABI makes every XMM register caller-saved, so the Rust caller keeps
+//! nothing in them across the call), the guest's arithmetic flags and its 16 GPRs (RSP included: host RSP is the guest's while translated code runs),
 //! and jumps to the block. Exit (jumped to by every block exit after it stored the next RIP
-//! and the retired count): stores the 16 GPRs and RFLAGS in the context, restores the host
+//! and the retired count): stores the 16 GPRs, the XMM registers and RFLAGS, restores the host
 //! stack and registers, and returns to Rust. Everything is addressed through `gs:` (the
 //! context, `context.rs`), so no host register is needed.
 
@@ -17,6 +18,16 @@ pub const GPRS: [AsmRegister64; 16] = [
     rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15,
 ];
 
+const XMMS: [AsmRegisterXmm; 16] = [
+    xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8, xmm9, xmm10, xmm11, xmm12, xmm13, xmm14,
+    xmm15,
+];
+
+const YMMS: [AsmRegisterYmm; 16] = [
+    ymm0, ymm1, ymm2, ymm3, ymm4, ymm5, ymm6, ymm7, ymm8, ymm9, ymm10, ymm11, ymm12, ymm13, ymm14,
+    ymm15,
+];
+
 const CALLEE_SAVED: [AsmRegister64; 6] = [rbx, rbp, r12, r13, r14, r15];
 
 fn ctx(offset: i64) -> AsmMemoryOperand {
@@ -24,14 +35,27 @@ fn ctx(offset: i64) -> AsmMemoryOperand {
 }
 
 /// Assembles both trampolines for the address `ip`; returns the code and the offset of the
-/// exit trampoline in it.
-pub fn assemble(ip: u64) -> Result<(Vec<u8>, usize), IcedError> {
+/// exit trampoline in it. `avx`: the host has AVX, so the guest's YMM upper halves are loaded
+/// and stored too (translated VEX instructions use them).
+pub fn assemble(ip: u64, avx: bool) -> Result<(Vec<u8>, usize), IcedError> {
     let mut a = CodeAssembler::new(64)?;
     for r in CALLEE_SAVED {
         a.push(r)?;
     }
     a.mov(ctx(off::HOST_RSP), rsp)?;
     a.mov(ctx(off::TARGET), rdi)?;
+    // The guest's vector registers: the low halves from `Sse::xmm`, and with AVX the upper
+    // halves from `Sse::ymm_hi` (without AVX no translated instruction can reach them).
+    a.mov(rax, ctx(off::XMM_PTR))?;
+    a.mov(rcx, ctx(off::YMM_HI_PTR))?;
+    for (i, x) in XMMS.iter().enumerate() {
+        if avx {
+            a.vmovdqu(*x, xmmword_ptr(rax + 16 * i as i32))?;
+            a.vinsertf128(YMMS[i], YMMS[i], xmmword_ptr(rcx + 16 * i as i32), 1)?;
+        } else {
+            a.movdqu(*x, xmmword_ptr(rax + 16 * i as i32))?;
+        }
+    }
     a.push(ctx(off::RFLAGS))?;
     a.popfq()?;
     for (i, r) in GPRS.iter().enumerate() {
@@ -43,6 +67,22 @@ pub fn assemble(ip: u64) -> Result<(Vec<u8>, usize), IcedError> {
     let mut x = CodeAssembler::new(64)?;
     for (i, r) in GPRS.iter().enumerate() {
         x.mov(ctx(off::GPR + 8 * i as i64), *r)?;
+    }
+    x.mov(rax, ctx(off::XMM_PTR))?;
+    x.mov(rcx, ctx(off::YMM_HI_PTR))?;
+    for (i, r) in XMMS.iter().enumerate() {
+        if avx {
+            x.vmovdqu(xmmword_ptr(rax + 16 * i as i32), *r)?;
+            x.vextractf128(xmmword_ptr(rcx + 16 * i as i32), YMMS[i], 1)?;
+        } else {
+            x.movdqu(xmmword_ptr(rax + 16 * i as i32), *r)?;
+        }
+    }
+    if avx {
+        // Rust code is built without AVX: clean upper halves spare it the SSE/AVX
+        // transition cost (Intel 64 and IA-32 Architectures Optimization Reference Manual,
+        // "Mixing AVX code with SSE code").
+        x.vzeroupper()?;
     }
     x.mov(rsp, ctx(off::HOST_RSP))?;
     x.pushfq()?;

@@ -6,16 +6,21 @@
 //! instructions are re-encoded from iced's decoded form, never copied as bytes.
 //!
 //! Undefined flags: the host leaves architecturally undefined flags (SHL's AF, IMUL's SF ZF AF
-//! PF, ...) as this host CPU model does, which need not be what the interpreter defines. An
-//! instruction is therefore only translated when every flag it leaves undefined is dead (a
-//! later instruction of the block writes it before anything reads it); all flags are live at
-//! the end of a block.
+//! PF, TEST's AF...) as this host CPU does, and so does the interpreter: cetbox's CPU takes
+//! its undefined results from the host vendor (crates/cpu/src/undef.rs). The differential
+//! tests hold both engines to the host on every form, undefined bits included, so translated
+//! instructions run natively whatever flags they leave undefined.
 
+use crate::cache;
 use crate::context::off;
+use crate::memop::{self, Addr, Need};
 use crate::select::{select, Kind};
+use cetbox_cpu::level::CpuLevel;
 use cetbox_mem::AddressSpace;
 use iced_x86::code_asm::*;
-use iced_x86::{Code, ConditionCode, Decoder, DecoderOptions, IcedError, Instruction, RflagsBits};
+use iced_x86::{
+    Code, ConditionCode, Decoder, DecoderOptions, IcedError, Instruction, Register, RflagsBits,
+};
 
 /// At most this many guest instructions per block (the engine contract polls `stop` at least
 /// once per 64 instructions).
@@ -37,6 +42,14 @@ enum End {
     Jmp(u64),
     /// A direct Jcc: condition, taken target, fall-through RIP.
     Jcc(ConditionCode, u64, u64),
+    /// A direct near CALL (CALL rel32): its RIP, target and return address.
+    Call { ip: u64, target: u64, ret: u64 },
+    /// A near RET without an immediate, at this RIP.
+    Ret(u64),
+    /// An indirect near JMP (register or memory operand).
+    JmpIndirect(Instruction),
+    /// An indirect near CALL (register or memory operand).
+    CallIndirect(Instruction),
 }
 
 /// A decoded block ready to emit.
@@ -46,16 +59,12 @@ pub struct Block {
 }
 
 impl Block {
-    /// Whether translating pays (each entry into translated code costs a trampoline round
-    /// trip): a block that branches back to its own start (a loop that then runs inside the
-    /// cache) always, others only with at least `min` instructions.
-    pub fn worth_it(&self, start: u64, min: usize) -> bool {
-        let self_loop = match self.end {
-            End::Next(_) => false,
-            End::Jmp(t) => t == start,
-            End::Jcc(_, t, f) => t == start || f == start,
-        };
-        self_loop || self.insns.len() >= min
+    /// Whether translating pays (each entry into translated code from the run loop costs a
+    /// trampoline round trip): a block that ends in a branch, CALL or RET always (it can be
+    /// reached and left by chaining, inside the cache), one that stops before an instruction
+    /// the translator leaves to the interpreter only with at least `min` instructions.
+    pub fn worth_it(&self, _start: u64, min: usize) -> bool {
+        !matches!(self.end, End::Next(_)) || self.insns.len() >= min
     }
 
     /// Guest instructions the block retires on each exit path (the terminator included).
@@ -67,7 +76,7 @@ impl Block {
 /// Decodes the block at `rip`; None if not even its first instruction can be translated.
 /// Marks the bytes it reads as code, as the interpreter does, so writes to them bump the
 /// code epoch.
-pub fn decode(rip: u64, mem: &AddressSpace) -> Option<Block> {
+pub fn decode(rip: u64, mem: &AddressSpace, sse: bool, level: CpuLevel) -> Option<Block> {
     let mut insns: Vec<(Instruction, Kind)> = Vec::new();
     let mut ip = rip;
     let mut buf = [0u8; 16];
@@ -94,7 +103,31 @@ pub fn decode(rip: u64, mem: &AddressSpace) -> Option<Block> {
             });
             break;
         }
-        let Some(kind) = select(&insn) else {
+        if matches!(insn.code(), Code::Jmp_rm64 | Code::Call_rm64) && indirect_ok(&insn) {
+            mem.mark_code(ip);
+            mem.mark_code(insn.next_ip() - 1);
+            end = Some(if insn.code() == Code::Jmp_rm64 {
+                End::JmpIndirect(insn)
+            } else {
+                End::CallIndirect(insn)
+            });
+            break;
+        }
+        if insn.code() == Code::Call_rel32_64 || insn.code() == Code::Retnq {
+            mem.mark_code(ip);
+            mem.mark_code(insn.next_ip() - 1);
+            end = Some(if insn.code() == Code::Retnq {
+                End::Ret(ip)
+            } else {
+                End::Call {
+                    ip,
+                    target: insn.near_branch_target(),
+                    ret: insn.next_ip(),
+                }
+            });
+            break;
+        }
+        let Some(kind) = select(&insn, sse, level) else {
             break;
         };
         mem.mark_code(ip);
@@ -102,34 +135,11 @@ pub fn decode(rip: u64, mem: &AddressSpace) -> Option<Block> {
         insns.push((insn, kind));
         ip = insn.next_ip();
     }
-    // Keep only the prefix whose undefined flags are all dead; truncating moves the block end
-    // (where all flags are live) earlier, so repeat until nothing changes.
-    while let Some(i) = first_live_undefined(&insns) {
-        let next = insns[i].0.ip();
-        insns.truncate(i);
-        end = Some(End::Next(next));
-    }
     let end = end.unwrap_or(End::Next(ip));
     if insns.is_empty() && matches!(end, End::Next(_)) {
         return None;
     }
     Some(Block { insns, end })
-}
-
-/// The index of the first instruction that leaves a flag undefined which is live after it.
-fn first_live_undefined(insns: &[(Instruction, Kind)]) -> Option<usize> {
-    let mut live = ARITH;
-    let mut first = None;
-    for (i, (insn, kind)) in insns.iter().enumerate().rev() {
-        if *kind == Kind::Skip {
-            continue;
-        }
-        if insn.rflags_undefined() & live != 0 {
-            first = Some(i);
-        }
-        live = (live & !insn.rflags_modified()) | insn.rflags_read();
-    }
-    first
 }
 
 /// Where a block exit may go without returning to the run loop.
@@ -140,6 +150,9 @@ pub struct Chain<'a> {
     pub epoch: u64,
     /// Existing translations of other guest RIPs.
     pub lookup: &'a dyn Fn(u64) -> Option<u64>,
+    /// Whether the guest's shadow stack is enabled (CALL and RET then drive it); the cache
+    /// is flushed when that changes.
+    pub shstk: bool,
 }
 
 /// Assembles `b` for the host address `ip`; `exit` is the exit trampoline.
@@ -149,10 +162,32 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
     // A label needs an instruction to attach to; a zero-length block body gets a NOP.
     a.set_label(&mut top)?;
     a.nop()?;
-    for (insn, kind) in &b.insns {
+    let live = flags_live_before(&b.insns);
+    // Out-of-line paths of memory checks: (label, operand, index of the instruction).
+    let mut slow = Vec::new();
+    for (i, (insn, kind)) in b.insns.iter().enumerate() {
         match kind {
             Kind::Skip => {}
             Kind::Native => a.add_instruction(*insn)?,
+            Kind::Mem(m) => {
+                let l = a.create_label();
+                memop::emit(&mut a, insn, m, live[i], l)?;
+                slow.push((l, m.addr_reg, insn.ip(), i as u64));
+            }
+            Kind::Push(r) | Kind::Pop(r) => {
+                let l = a.create_label();
+                let (disp, need) = if matches!(kind, Kind::Push(_)) {
+                    (-8, Need::Write)
+                } else {
+                    (0, Need::Read)
+                };
+                memop::acquire(&mut a, *r, Addr::Stack(disp), Register::None)?;
+                memop::check(&mut a, *r, 8, need, l)?;
+                memop::release(&mut a, live[i])?;
+                a.add_instruction(*insn)?;
+                memop::release_addr(&mut a, *r)?;
+                slow.push((l, *r, insn.ip(), i as u64));
+            }
             Kind::LeaRipRel => {
                 let addr = insn.memory_displacement64();
                 let r = insn.op0_register();
@@ -176,7 +211,13 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
             Some(t) if chain.epoch <= i32::MAX as u64 => {
                 chained_exit(a, rip, n, chain.epoch, t, exit)
             }
-            _ => exit_stub(a, rip, n, exit),
+            // Not translated yet: look it up in the front table when the exit is taken, so
+            // the exit chains once the target has been translated.
+            _ => {
+                memop::acquire(a, TERM_REG, Addr::None, Register::None)?;
+                a.mov(rax, rip)?;
+                dispatch(a, n, chain.epoch, exit)
+            }
         }
     };
     match b.end {
@@ -189,8 +230,228 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
             a.set_label(&mut t)?;
             out(&mut a, taken)?;
         }
+        End::Call { ip, target, ret } => {
+            let l = a.create_label();
+            // `call 1f; 1:` does not touch the shadow stack (Intel SDM Vol. 2A, CALL).
+            call(&mut a, target, ret, chain.shstk && target != ret, l)?;
+            slow.push((l, TERM_REG, ip, b.insns.len() as u64));
+            out(&mut a, target)?;
+        }
+        End::Ret(ip) => {
+            let l = a.create_label();
+            ret(&mut a, chain.shstk, n, chain.epoch, exit, l)?;
+            slow.push((l, TERM_REG, ip, b.insns.len() as u64));
+        }
+        End::JmpIndirect(insn) | End::CallIndirect(insn) => {
+            let l = a.create_label();
+            indirect_target(&mut a, &insn, l)?;
+            if matches!(b.end, End::CallIndirect(_)) {
+                a.mov(qword_ptr(off::JUMP).gs(), rax)?;
+                push_return(&mut a, insn.next_ip(), chain.shstk, l)?;
+                a.mov(rax, qword_ptr(off::JUMP).gs())?;
+            }
+            dispatch(&mut a, n, chain.epoch, exit)?;
+            slow.push((l, TERM_REG, insn.ip(), b.insns.len() as u64));
+        }
+    }
+    for (mut l, r, rip, retired) in slow {
+        a.set_label(&mut l)?;
+        memop::slow_path(&mut a, r)?;
+        exit_stub(&mut a, rip, retired, exit)?;
     }
     a.assemble(ip)
+}
+
+/// For each instruction, whether a guest arithmetic flag is read before being written from
+/// the point just before it (the block's end and its Jcc read them all).
+fn flags_live_before(insns: &[(Instruction, Kind)]) -> Vec<bool> {
+    let mut live = ARITH;
+    let mut out = vec![true; insns.len()];
+    for (i, (insn, kind)) in insns.iter().enumerate().rev() {
+        if *kind != Kind::Skip {
+            let written = if crate::select::writes_flags_always(insn) {
+                insn.rflags_modified()
+            } else {
+                0
+            };
+            live = (live & !written) | insn.rflags_read();
+        }
+        out[i] = live != 0;
+    }
+    out
+}
+
+/// The address register of the CALL and RET sequences.
+const TERM_REG: Register = Register::RBX;
+
+/// A direct CALL up to the jump: the return address pushed on the stack (and on the shadow
+/// stack when `shadow`) after every check passed, as `do_call` in crates/cpu/src/exec/control.rs
+/// commits nothing before all of them pass. A failed check goes to `slow` with nothing changed.
+fn call(
+    a: &mut CodeAssembler,
+    target: u64,
+    ret: u64,
+    shadow: bool,
+    slow: CodeLabel,
+) -> Result<(), IcedError> {
+    let r = TERM_REG;
+    memop::acquire(a, r, Addr::None, Register::None)?;
+    if !cetbox_cpu::is_canonical(target) {
+        a.jmp(slow)?;
+    }
+    push_return(a, ret, shadow, slow)?;
+    memop::release(a, true)?;
+    memop::release_addr(a, r)
+}
+
+/// The return-address pushes of a CALL (with the scratch registers and flags saved by
+/// `memop::acquire`, RBX as the address register): checks the stack slot (and the shadow-stack
+/// slot when `shadow`), then writes both; a failed check goes to `slow` with nothing changed.
+fn push_return(
+    a: &mut CodeAssembler,
+    ret: u64,
+    shadow: bool,
+    slow: CodeLabel,
+) -> Result<(), IcedError> {
+    let r = TERM_REG;
+    a.lea(rbx, qword_ptr(rsp - 8))?;
+    memop::check(a, r, 8, Need::Write, slow)?;
+    if shadow {
+        a.mov(rbx, qword_ptr(off::SSP).gs())?;
+        a.sub(rbx, 8)?;
+        memop::check(a, r, 8, Need::ShadowWrite, slow)?;
+        a.mov(rax, ret)?;
+        a.mov(qword_ptr(rbx), rax)?;
+        a.mov(qword_ptr(off::SSP).gs(), rbx)?;
+    } else {
+        a.mov(rax, ret)?;
+    }
+    a.push(rax)
+}
+
+/// Whether an indirect JMP/CALL can be translated: a 64-bit register operand, or a memory
+/// operand with 64-bit addressing (FS/GS bases are added; 0x67 forms are left out).
+fn indirect_ok(insn: &Instruction) -> bool {
+    use iced_x86::OpKind;
+    match insn.op0_kind() {
+        OpKind::Register => insn.op0_register().is_gpr64(),
+        OpKind::Memory => {
+            let base = insn.memory_base();
+            let index = insn.memory_index();
+            (base == Register::None || base == Register::RIP || base.is_gpr64())
+                && (index == Register::None || index.is_gpr64())
+        }
+        _ => false,
+    }
+}
+
+/// Saves the scratch state (`memop::acquire`, RBX as the address register) and loads the
+/// target of an indirect JMP/CALL into RAX: a register's value, or the 8 bytes its memory
+/// operand names after checking they are readable. A non-canonical target (#GP at the branch)
+/// or a failed check goes to `slow`.
+fn indirect_target(
+    a: &mut CodeAssembler,
+    insn: &Instruction,
+    slow: CodeLabel,
+) -> Result<(), IcedError> {
+    use iced_x86::OpKind;
+    let r = TERM_REG;
+    if insn.op0_kind() == OpKind::Register {
+        memop::acquire(a, r, Addr::None, Register::None)?;
+        match insn.op0_register() {
+            // Already saved (and reused) by the sequence: read the guest's value back.
+            Register::RAX => a.mov(rax, qword_ptr(off::RAX_SAVE).gs())?,
+            Register::RBX => a.mov(rax, qword_ptr(off::ADDR_SAVE).gs())?,
+            other => a.mov(rax, crate::trampoline::GPRS[other.number()])?,
+        }
+    } else {
+        let addr = if insn.is_ip_rel_memory_operand() {
+            Addr::Absolute(insn.ip_rel_memory_address())
+        } else {
+            Addr::Operand(insn)
+        };
+        let seg = match insn.memory_segment() {
+            Register::FS | Register::GS => insn.memory_segment(),
+            _ => Register::None,
+        };
+        memop::acquire(a, r, addr, seg)?;
+        memop::check(a, r, 8, Need::Read, slow)?;
+        a.mov(rax, qword_ptr(rbx))?;
+    }
+    a.mov(rbx, rax)?;
+    a.shr(rbx, 47)?;
+    a.jnz(slow)
+}
+
+/// A near RET: the return address read (and compared with the shadow stack's when `shadow`;
+/// a mismatch is left to the interpreter, which raises the #CP), RSP (and SSP) advanced, and
+/// the translation of the target looked up in the cache's front table; on a miss, or when the
+/// stop flag or the code epoch says so, the run loop takes over at the target.
+fn ret(
+    a: &mut CodeAssembler,
+    shadow: bool,
+    retired: u64,
+    epoch: u64,
+    exit: u64,
+    slow: CodeLabel,
+) -> Result<(), IcedError> {
+    let r = TERM_REG;
+    memop::acquire(a, r, Addr::Stack(0), Register::None)?;
+    memop::check(a, r, 8, Need::Read, slow)?;
+    if shadow {
+        a.mov(rbx, qword_ptr(off::SSP).gs())?;
+        memop::check(a, r, 8, Need::ShadowRead, slow)?;
+        a.mov(rax, qword_ptr(rbx))?;
+        a.cmp(rax, qword_ptr(rsp))?;
+        a.jne(slow)?;
+    }
+    a.mov(rax, qword_ptr(rsp))?;
+    // A non-canonical target is #GP at the RET; the interpreter raises it.
+    a.mov(rbx, rax)?;
+    a.shr(rbx, 47)?;
+    a.jnz(slow)?;
+    if shadow {
+        a.add(qword_ptr(off::SSP).gs(), 8)?;
+    }
+    a.add(rsp, 8)?;
+    dispatch(a, retired, epoch, exit)
+}
+
+/// Continues at the guest RIP in RAX: adds `retired`, records the RIP, and jumps to its
+/// translation when the front table has one and the code epoch is still `epoch` and the stop
+/// flag is clear, else to the exit trampoline. Entered with the guest's flags, RAX and RBX
+/// saved by `memop::acquire` (RBX as the address register); leaves them restored.
+fn dispatch(a: &mut CodeAssembler, retired: u64, epoch: u64, exit: u64) -> Result<(), IcedError> {
+    let mut miss = a.create_label();
+    a.add(qword_ptr(off::RETIRED).gs(), retired as i32)?;
+    a.mov(qword_ptr(off::NEXT_RIP).gs(), rax)?;
+    if epoch <= i32::MAX as u64 {
+        a.mov(rbx, rax)?;
+        a.shr(rbx, 12)?;
+        a.xor(rbx, rax)?;
+        a.and(ebx, (cache::FAST_SLOTS - 1) as u32)?;
+        a.shl(rbx, 4)?;
+        a.add(rbx, qword_ptr(off::LOOKUP).gs())?;
+        a.cmp(rax, qword_ptr(rbx))?;
+        a.jne(miss)?;
+        a.mov(rax, qword_ptr(rbx + 8))?;
+        a.test(rax, rax)?;
+        a.jz(miss)?;
+        a.mov(rbx, qword_ptr(off::EPOCH_PTR).gs())?;
+        a.cmp(qword_ptr(rbx), epoch as i32)?;
+        a.jne(miss)?;
+        a.mov(rbx, qword_ptr(off::STOP_PTR).gs())?;
+        a.cmp(byte_ptr(rbx), 0)?;
+        a.jne(miss)?;
+        a.mov(qword_ptr(off::JUMP).gs(), rax)?;
+        memop::release(a, true)?;
+        memop::release_addr(a, TERM_REG)?;
+        a.jmp(qword_ptr(off::JUMP).gs())?;
+    }
+    a.set_label(&mut miss)?;
+    memop::release(a, true)?;
+    memop::release_addr(a, TERM_REG)?;
+    a.jmp(exit)
 }
 
 #[derive(Clone, Copy)]

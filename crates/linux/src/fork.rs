@@ -178,6 +178,9 @@ pub fn fork_process_ex(
         }
         t.proc = t.proc.forked(me, snapshot);
         crate::coredump::dumped::after_fork_child();
+        // A fresh engine: the translator's code cache is a shared mapping (crates/jit/src/
+        // cache.rs), so the child must not append to the one it inherited from its parent.
+        t.engine = t.engine.fork();
         if vfork {
             crate::syscalls::fs::unregister_private_fd(pipe[0]);
             close(pipe[0]);

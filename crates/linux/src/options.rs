@@ -28,9 +28,10 @@ pub enum ViolationPolicy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum EngineKind {
     /// The interpreter, the reference engine.
-    #[default]
     Interp,
-    /// The translator (crates/jit), which hands the interpreter what it does not translate.
+    /// The translator (crates/jit), which hands the interpreter what it does not translate;
+    /// the default.
+    #[default]
     Jit,
 }
 

@@ -171,6 +171,13 @@ impl PageTable {
         self.limit
     }
 
+    /// The host address of the entry for guest page 0; the entry for `addr` (below `limit`)
+    /// is the byte at `base_addr() + (addr >> 12)`. For generated code, which checks accesses
+    /// inline with one byte load (crates/jit); entries are only read there, never written.
+    pub fn base_addr(&self) -> u64 {
+        self.base as u64
+    }
+
     /// The entry for the page holding `addr`; 0 (nothing mapped) outside the table.
     #[inline(always)]
     pub fn get(&self, addr: u64) -> u8 {

@@ -35,9 +35,11 @@ impl Cpu {
     }
 
     /// Enters live mode if the guest masks every SIMD exception; false if it does not (the
-    /// family handler must then run the instruction).
+    /// family handler must then run the instruction). Public for engines that run guest SSE
+    /// instructions natively (crates/jit), which need the same host MXCSR; `fp_sync` (which
+    /// every engine calls before `run` returns) ends it.
     #[inline(always)]
-    pub(crate) fn fp_enter(&mut self) -> bool {
+    pub fn fp_enter(&mut self) -> bool {
         if self.fp_live {
             return true;
         }

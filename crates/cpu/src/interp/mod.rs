@@ -15,10 +15,12 @@ use crate::{Cpu, Exception};
 use block::{BlockCache, Op, EMPTY};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The interpreting engine; its only state is the decoded-block cache.
+/// The interpreting engine; its state is the decoded-block cache (and, for `run_block`, the
+/// block it ran last, whose successor prediction the next call uses).
 #[derive(Default)]
 pub struct Interpreter {
     cache: BlockCache,
+    prev: Option<u32>,
 }
 
 impl Interpreter {
@@ -41,13 +43,44 @@ impl Interpreter {
         if epoch != cache.epoch {
             cache.clear();
             cache.epoch = epoch;
+            self.prev = None;
         }
-        let idx = match cache.get(cpu.rip, &cpu.mem) {
-            Ok((i, _)) => i,
-            Err(e) => return Some(Exit::Exception(e)),
+        let idx = match find(cache, self.prev, cpu) {
+            Ok(i) => i,
+            Err(e) => {
+                self.prev = None;
+                return Some(Exit::Exception(e));
+            }
         };
-        exec_block(cpu, &cache.blocks[idx as usize], cache.epoch)
+        let exit = exec_block(cpu, &cache.blocks[idx as usize], cache.epoch);
+        self.prev = exit.is_none().then_some(idx);
+        exit
     }
+}
+
+/// The decoded block at RIP: from the successor prediction of `prev` (the block that just ran)
+/// when it knows RIP, else from the cache (decoding it if needed), teaching `prev` its new
+/// successor.
+#[inline(always)]
+fn find(cache: &mut BlockCache, prev: Option<u32>, cpu: &Cpu) -> Result<u32, Exception> {
+    let rip = cpu.rip;
+    let Some(p) = prev else {
+        return cache.get(rip, &cpu.mem).map(|(i, _)| i);
+    };
+    let s = &cache.blocks[p as usize].succ;
+    if s[0].0 == rip && rip != EMPTY {
+        return Ok(s[0].1);
+    }
+    if s[1].0 == rip && rip != EMPTY {
+        return Ok(s[1].1);
+    }
+    let (i, cleared) = cache.get(rip, &cpu.mem)?;
+    if !cleared {
+        let s = &mut cache.blocks[p as usize].succ;
+        s[1] = s[0];
+        s[0] = (rip, i);
+    }
+    Ok(i)
 }
 
 impl Engine for Interpreter {
@@ -63,6 +96,7 @@ impl Engine for Interpreter {
 
     fn invalidate(&mut self) {
         self.cache.clear();
+        self.prev = None;
     }
 
     fn fork(&self) -> Box<dyn Engine> {
@@ -90,32 +124,9 @@ fn run_blocks(cpu: &mut Cpu, cache: &mut BlockCache, stop: &AtomicBool) -> Exit 
             cache.epoch = epoch;
             prev = None;
         }
-        let rip = cpu.rip;
-        let idx = match prev {
-            Some(p) => {
-                let s = &cache.blocks[p as usize].succ;
-                if s[0].0 == rip && rip != EMPTY {
-                    s[0].1
-                } else if s[1].0 == rip && rip != EMPTY {
-                    s[1].1
-                } else {
-                    match cache.get(rip, &cpu.mem) {
-                        Ok((i, cleared)) => {
-                            if !cleared {
-                                let s = &mut cache.blocks[p as usize].succ;
-                                s[1] = s[0];
-                                s[0] = (rip, i);
-                            }
-                            i
-                        }
-                        Err(e) => return Exit::Exception(e),
-                    }
-                }
-            }
-            None => match cache.get(rip, &cpu.mem) {
-                Ok((i, _)) => i,
-                Err(e) => return Exit::Exception(e),
-            },
+        let idx = match find(cache, prev, cpu) {
+            Ok(i) => i,
+            Err(e) => return Exit::Exception(e),
         };
         if let Some(exit) = exec_block(cpu, &cache.blocks[idx as usize], cache.epoch) {
             return exit;

@@ -1,0 +1,238 @@
+//! Memory operands in translated code: the page-table check inline, the access native.
+//!
+//! The software page table (crates/mem/src/pagetable.rs) stays the authority for every access
+//! translated code makes. Before an instruction with a memory operand runs, inserted code
+//! computes the operand's address into a spare register (`MemOp::addr_reg`, one the
+//! instruction does not use), loads the page's table byte and compares it with what the
+//! access needs — the same fast-path rule as `AddressSpace`'s typed accesses: readable (and
+//! for a write, writable, not a shadow-stack page, holding no decoded code), not past the end
+//! of its file, already populated, and the access inside one page. The instruction then runs
+//! natively with its operand rewritten to `[addr_reg]` (so RIP-relative operands and FS/GS
+//! bases need no host equivalent).
+//!
+//! Anything else leaves translated code *before* the instruction, with every guest register
+//! and flag as after the previous one, and asks the run loop to run that one instruction in
+//! the interpreter (`exit_reason::STEP`), which takes the slow path: it raises the precise
+//! fault (signal, si_code, si_addr, error code) as it always does, populates the page, or
+//! invalidates the decoded code a write hits. So a fault in translated code is exactly the
+//! interpreter's fault, by construction.
+//!
+//! The check needs flags (CMP, AND): the guest's arithmetic flags are saved around it with
+//! LAHF and SETO (AH gets SF ZF AF PF CF, AL gets OF) and restored with ADD AL, 0x7F (sets OF
+//! exactly when AL was 1) and SAHF (Intel SDM Vol. 2A, LAHF; Vol. 2B, SAHF). The fast path
+//! restores them only when a later instruction can read them; the slow path always does.
+//! Everything is spilled to the context (`gs:`), never to the guest's stack.
+
+use crate::context::{exit_reason, off};
+use crate::select::MemOp;
+use crate::trampoline::GPRS;
+use cetbox_mem::page;
+use iced_x86::code_asm::*;
+use iced_x86::{Code, IcedError, Instruction, MemoryOperand, Register};
+
+/// The same registers as 32-bit operands.
+const GPRS32: [AsmRegister32; 16] = [
+    eax, ecx, edx, ebx, esp, ebp, esi, edi, r8d, r9d, r10d, r11d, r12d, r13d, r14d, r15d,
+];
+
+fn index(r: Register) -> usize {
+    r.number()
+}
+
+/// What an access needs of its page, as `AddressSpace`'s fast path decides it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// An ordinary read.
+    Read,
+    /// An ordinary write (or read-modify-write).
+    Write,
+    /// A shadow-stack load (RET).
+    ShadowRead,
+    /// A shadow-stack store (CALL).
+    ShadowWrite,
+}
+
+/// The table bits that must match, and their wanted value, for the fast path of an access.
+fn mask_want(need: Need) -> (u32, u32) {
+    const P: u8 = page::POPULATED;
+    let (mask, want) = match need {
+        Need::Read => (page::READ_MASK | P, page::READ | P),
+        Need::Write => (
+            page::READ | page::WRITE | page::SHADOW | page::CODE | page::BEYOND_EOF | P,
+            page::READ | page::WRITE | P,
+        ),
+        Need::ShadowRead => (page::SHADOW_MASK | P, page::SHADOW | page::WRITE | P),
+        Need::ShadowWrite => (
+            page::SHADOW_MASK | page::CODE | P,
+            page::SHADOW | page::WRITE | P,
+        ),
+    };
+    (u32::from(mask), u32::from(want))
+}
+
+/// The start of every checked sequence: saves `r` and RAX, computes the operand's address of
+/// `insn` into `r` (before any register it depends on changes) and saves the guest's flags.
+/// After it the flags, RAX and `r` are free until `release`.
+pub fn acquire(
+    a: &mut CodeAssembler,
+    r: Register,
+    addr: Addr,
+    seg: Register,
+) -> Result<(), IcedError> {
+    let rr = GPRS[index(r)];
+    a.mov(qword_ptr(off::ADDR_SAVE).gs(), rr)?;
+    match addr {
+        Addr::None => {}
+        Addr::Absolute(v) => a.mov(rr, v)?,
+        Addr::Operand(insn) => {
+            let base = insn.memory_base();
+            let disp = insn.memory_displacement64() as i64;
+            a.add_instruction(lea(
+                r,
+                base,
+                insn.memory_index(),
+                insn.memory_index_scale(),
+                disp,
+            )?)?
+        }
+        Addr::Stack(disp) => a.add_instruction(lea(r, Register::RSP, Register::None, 1, disp)?)?,
+    }
+    a.mov(qword_ptr(off::RAX_SAVE).gs(), rax)?;
+    a.seto(al)?;
+    a.lahf()?;
+    a.mov(word_ptr(off::FLAGS_SAVE).gs(), ax)?;
+    match seg {
+        Register::FS => a.add(rr, qword_ptr(off::FS_BASE).gs())?,
+        Register::GS => a.add(rr, qword_ptr(off::GS_BASE).gs())?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Where `acquire` takes the address from.
+#[derive(Clone, Copy)]
+pub enum Addr<'a> {
+    /// A constant (a RIP-relative operand's target).
+    Absolute(u64),
+    /// The memory operand of an instruction (base, index, scale, displacement).
+    Operand(&'a Instruction),
+    /// RSP plus a displacement (the stack slot PUSH, POP, CALL and RET use).
+    Stack(i64),
+    /// No address: only the registers and flags are saved.
+    None,
+}
+
+fn lea(
+    r: Register,
+    base: Register,
+    index: Register,
+    scale: u32,
+    disp: i64,
+) -> Result<Instruction, IcedError> {
+    let displ_size = if base == Register::None {
+        4
+    } else if disp == 0 {
+        0
+    } else {
+        1
+    };
+    Instruction::with2(
+        Code::Lea_r64_m,
+        r,
+        MemoryOperand::new(base, index, scale, disp, displ_size, false, Register::None),
+    )
+}
+
+/// Checks that `size` bytes at the address in `r` allow `need` on the fast path; jumps to
+/// `slow` otherwise. Uses RAX and the flags (both saved by `acquire`).
+pub fn check(
+    a: &mut CodeAssembler,
+    r: Register,
+    size: u8,
+    need: Need,
+    slow: CodeLabel,
+) -> Result<(), IcedError> {
+    let rr = GPRS[index(r)];
+    let (mask, want) = mask_want(need);
+    debug_assert!(size <= 32);
+    a.mov(rax, rr)?;
+    a.shr(rax, 12)?;
+    a.cmp(rax, qword_ptr(off::PT_PAGES).gs())?;
+    a.jae(slow)?;
+    a.add(rax, qword_ptr(off::PT_BASE).gs())?;
+    a.movzx(eax, byte_ptr(rax))?;
+    a.and(eax, mask)?;
+    a.cmp(eax, want)?;
+    a.jne(slow)?;
+    if size > 1 {
+        a.mov(eax, GPRS32[index(r)])?;
+        a.and(eax, 0xfff)?;
+        a.cmp(eax, 4096 - u32::from(size))?;
+        a.ja(slow)?;
+    }
+    Ok(())
+}
+
+/// The guest's flags (only if `flags` — a later instruction may read them) and RAX back; `r`
+/// stays in use (the caller restores it with `release_addr`).
+pub fn release(a: &mut CodeAssembler, flags: bool) -> Result<(), IcedError> {
+    if flags {
+        restore_flags(a)?;
+    }
+    a.mov(rax, qword_ptr(off::RAX_SAVE).gs())
+}
+
+/// The address register back.
+pub fn release_addr(a: &mut CodeAssembler, r: Register) -> Result<(), IcedError> {
+    a.mov(GPRS[index(r)], qword_ptr(off::ADDR_SAVE).gs())
+}
+
+/// Emits the check and the access for `insn`; on a failed check, jumps to `slow` (emitted
+/// later by `slow_path`). `flags_live`: whether the guest's flags are read before they are
+/// next written (the fast path then restores them before the instruction).
+pub fn emit(
+    a: &mut CodeAssembler,
+    insn: &Instruction,
+    m: &MemOp,
+    flags_live: bool,
+    slow: CodeLabel,
+) -> Result<(), IcedError> {
+    let addr = if insn.is_ip_rel_memory_operand() {
+        Addr::Absolute(insn.ip_rel_memory_address())
+    } else {
+        Addr::Operand(insn)
+    };
+    acquire(a, m.addr_reg, addr, m.seg)?;
+    let need = if m.write { Need::Write } else { Need::Read };
+    if m.align > 1 {
+        a.test(GPRS32[index(m.addr_reg)], u32::from(m.align) - 1)?;
+        a.jnz(slow)?;
+    }
+    check(a, m.addr_reg, m.size, need, slow)?;
+    release(a, flags_live)?;
+    let mut x = *insn;
+    x.set_memory_base(m.addr_reg);
+    x.set_memory_index(Register::None);
+    x.set_memory_index_scale(1);
+    x.set_memory_displacement64(0);
+    x.set_memory_displ_size(0);
+    x.set_segment_prefix(Register::None);
+    a.add_instruction(x)?;
+    release_addr(a, m.addr_reg)
+}
+
+/// The guest's flags back from `FLAGS_SAVE` (clobbers AX).
+fn restore_flags(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    a.mov(ax, word_ptr(off::FLAGS_SAVE).gs())?;
+    a.add(al, 0x7f)?;
+    a.sahf()
+}
+
+/// The out-of-line path of a failed check: the guest's flags, RAX and the address register
+/// back, then (through the exit the caller emits next) a STEP exit before the instruction.
+pub fn slow_path(a: &mut CodeAssembler, r: Register) -> Result<(), IcedError> {
+    restore_flags(a)?;
+    a.mov(rax, qword_ptr(off::RAX_SAVE).gs())?;
+    release_addr(a, r)?;
+    a.mov(qword_ptr(off::EXIT_REASON).gs(), exit_reason::STEP as i32)
+}
