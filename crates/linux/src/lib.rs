@@ -20,6 +20,7 @@ pub mod run;
 pub mod shstk;
 pub mod signals;
 pub mod syscalls;
+pub mod sysroot;
 pub mod thread;
 pub mod usermem;
 pub mod violation;
