@@ -12,8 +12,9 @@
 # fully SHSTK-marked program and `cetbox run --sysroot=DIR -- ./prog` runs it on that glibc.
 #
 # The sysroot is a cache outside the checkout: ${XDG_CACHE_HOME:-~/.cache}/cetbox/glibc-2.41-cet
-# (override with CETBOX_GLIBC_CACHE). A valid cache (its stamp matches this script) is reused and
-# nothing is built. glibc's build tree is kept next to it (build/): glibc's test harness
+# (override with CETBOX_GLIBC_CACHE). A valid cache is reused and nothing is built: its stamp
+# names the same recipe (glibc version, configuration, install layout; see `recipe` below) and
+# the files the tests use are there. Editing this script's comments or messages keeps the cache. glibc's build tree is kept next to it (build/): glibc's test harness
 # (`make test`, tests/sysroot/glibc-tests.sh) runs there.
 #
 # The last line of standard output is the sysroot's path; progress goes to standard error.
@@ -37,13 +38,48 @@ die() {
     exit 1
 }
 
-# The stamp names what the sysroot was built from; a different script means a rebuild.
-stamp_want="glibc-cet.sh $(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)"
-if [ -f "$sysroot/.cetbox-stamp" ] && [ "$(head -1 "$sysroot/.cetbox-stamp")" = "$stamp_want" ] &&
-    [ -e "$sysroot/lib64/ld-linux-x86-64.so.2" ]; then
-    say "cached sysroot is valid ($(sed -n 2p "$sysroot/.cetbox-stamp"))"
+# --- The recipe: everything the sysroot's contents depend on. The stamp's first line records
+# it; change `layout` whenever the install steps (section 3) change what ends up in the sysroot.
+glibc_upstream=2.41
+layout=1
+kinc="$src_dir/kernel-include"
+# Debian's amd64 layout: debian/sysdeps/amd64.mk, linux.mk.
+configparms='slibdir = /lib/x86_64-linux-gnu
+rtlddir = /lib64'
+configure_args=(--prefix=/usr --libdir=/usr/lib/x86_64-linux-gnu
+    --libexecdir=/usr/lib/x86_64-linux-gnu --enable-cet --disable-werror
+    --with-headers="$kinc" --enable-kernel=3.2 --disable-profile)
+recipe="cetbox glibc-cet sysroot: glibc $glibc_upstream, layout $layout, $(printf '%s' "$configparms" | tr '\n' ';'), configure ${configure_args[*]}"
+
+# Files the sysroot must hold (the tests and gcc --sysroot use them).
+sysroot_files=(
+    lib64/ld-linux-x86-64.so.2
+    lib/x86_64-linux-gnu/libc.so.6
+    lib/x86_64-linux-gnu/libpthread.so.0
+    usr/lib/x86_64-linux-gnu/crt1.o
+    usr/lib/x86_64-linux-gnu/crti.o
+    usr/lib/x86_64-linux-gnu/libc.so
+    usr/lib/x86_64-linux-gnu/libc_nonshared.a
+    usr/include/stdio.h
+    usr/include/linux/prctl.h
+    usr/include/x86_64-linux-gnu/asm/unistd.h
+    etc/ld.so.cache
+)
+cache_valid() {
+    [ -f "$sysroot/.cetbox-stamp" ] && [ "$(head -1 "$sysroot/.cetbox-stamp")" = "$recipe" ] ||
+        return 1
+    local f
+    for f in "${sysroot_files[@]}"; do
+        [ -e "$sysroot/$f" ] || return 1
+    done
+}
+if cache_valid; then
+    say "cached sysroot is valid ($(sed -n 2p "$sysroot/.cetbox-stamp")); nothing to build"
     echo "$sysroot"
     exit 0
+fi
+if [ -f "$sysroot/.cetbox-stamp" ]; then
+    say "cached sysroot at $sysroot does not match this recipe or lacks files: reinstalling"
 fi
 
 for tool in gcc make gawk bison python3 dpkg-source apt-get xz; do
@@ -83,6 +119,8 @@ mkdir -p "$src_dir"
 version="$(apt-cache "${apt_opts[@]}" showsrc glibc | sed -n 's/^Version: //p' | sort -V | tail -1)"
 [ -n "$version" ] || die "trixie's Sources index names no glibc"
 upstream="${version%%-*}"
+[ "$upstream" = "$glibc_upstream" ] ||
+    die "trixie's glibc is $upstream, this script builds $glibc_upstream: update glibc_upstream (and the cache name)"
 orig="$src_dir/glibc_$upstream.orig.tar.xz"
 if [ ! -f "$orig" ]; then
     say "apt-get source --download-only glibc ($version, trixie)"
@@ -113,23 +151,27 @@ if [ ! -f "$tree/.cetbox-extracted" ]; then
     touch "$tree/.cetbox-extracted"
 fi
 
+# The headers are unpacked once per .deb, keeping the package's timestamps: glibc's build tree
+# tracks header dependencies by mtime, so fresh copies would make `make install` rebuild most of
+# glibc. Other headers than the ones glibc was built with mean a build from scratch.
 headers="$src_dir/kernel-headers"
-rm -rf "$headers"
-mkdir -p "$headers"
-dpkg-deb -x "$headers_deb" "$headers"
-# glibc's --with-headers wants one directory holding linux/, asm/ and asm-generic/.
-kinc="$src_dir/kernel-include"
-rm -rf "$kinc"
-mkdir -p "$kinc"
-cp -rL "$headers/usr/include/linux" "$headers/usr/include/asm-generic" "$kinc/"
-cp -rL "$headers/usr/include/x86_64-linux-gnu/asm" "$kinc/asm"
+if [ "$(cat "$headers/.cetbox-from" 2>/dev/null)" != "$(basename "$headers_deb")" ] ||
+    [ ! -d "$kinc/asm" ]; then
+    if [ -f "$headers/.cetbox-from" ]; then
+        say "kernel headers changed: the build tree starts again"
+        rm -rf "$build"
+    fi
+    rm -rf "$headers" "$kinc"
+    mkdir -p "$headers"
+    dpkg-deb -x "$headers_deb" "$headers"
+    # glibc's --with-headers wants one directory holding linux/, asm/ and asm-generic/ ($kinc).
+    mkdir -p "$kinc"
+    cp -rLp "$headers/usr/include/linux" "$headers/usr/include/asm-generic" "$kinc/"
+    cp -rLp "$headers/usr/include/x86_64-linux-gnu/asm" "$kinc/asm"
+    basename "$headers_deb" >"$headers/.cetbox-from"
+fi
 
-# --- 2. Configure and build (Debian's amd64 layout: debian/sysdeps/amd64.mk, linux.mk).
-configparms='slibdir = /lib/x86_64-linux-gnu
-rtlddir = /lib64'
-configure_args=(--prefix=/usr --libdir=/usr/lib/x86_64-linux-gnu
-    --libexecdir=/usr/lib/x86_64-linux-gnu --enable-cet --disable-werror
-    --with-headers="$kinc" --enable-kernel=3.2 --disable-profile)
+# --- 2. Configure and build (configparms and configure_args: the recipe above).
 # The build tree is reused only if it was configured exactly this way.
 build_id="$(printf '%s\n' "$tree" "$configparms" "${configure_args[@]}")"
 if [ ! -f "$build/.cetbox-built" ] || [ "$(cat "$build/.cetbox-built")" != "$build_id" ]; then
@@ -155,8 +197,8 @@ say "make install DESTDIR=$sysroot.new"
 (cd "$build" && make install DESTDIR="$sysroot.new" >"$build/install.log" 2>&1) ||
     die "make install failed, see $build/install.log"
 mkdir -p "$sysroot.new/usr/include/x86_64-linux-gnu"
-cp -rL "$headers/usr/include/linux" "$headers/usr/include/asm-generic" "$sysroot.new/usr/include/"
-cp -rL "$headers/usr/include/x86_64-linux-gnu/asm" "$sysroot.new/usr/include/x86_64-linux-gnu/"
+cp -rLp "$headers/usr/include/linux" "$headers/usr/include/asm-generic" "$sysroot.new/usr/include/"
+cp -rLp "$headers/usr/include/x86_64-linux-gnu/asm" "$sysroot.new/usr/include/x86_64-linux-gnu/"
 # Debian's lib64 holds only the interpreter link (rtlddir installs the file itself there; keep
 # the real file in slibdir like Debian and link it).
 if [ -f "$sysroot.new/lib64/ld-linux-x86-64.so.2" ] && [ ! -L "$sysroot.new/lib64/ld-linux-x86-64.so.2" ]; then
@@ -171,9 +213,10 @@ mkdir -p "$sysroot.new/etc"
 printf '/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu\n' >"$sysroot.new/etc/ld.so.conf"
 "$sysroot.new/sbin/ldconfig" -r "$sysroot.new" >&2 ||
     die "ldconfig -r $sysroot.new failed"
-printf '%s\n%s\n' "$stamp_want" "Debian glibc $version, --enable-cet, kernel headers $(basename "$headers_deb")" \
+printf '%s\n%s\n' "$recipe" "Debian glibc $version, --enable-cet, kernel headers $(basename "$headers_deb")" \
     >"$sysroot.new/.cetbox-stamp"
 rm -rf "$sysroot"
 mv "$sysroot.new" "$sysroot"
+cache_valid || die "the new sysroot lacks files the tests need (see sysroot_files)"
 say "sysroot ready"
 echo "$sysroot"
