@@ -40,6 +40,11 @@ shift
 [ -f "$build/.cetbox-built" ] && [ -n "$tree" ] ||
     die "NOT RUN: no glibc build tree at $build (run tests/sysroot/glibc-cet.sh first)"
 mkdir -p "$results"
+# One make at a time in the build tree (crates/cli/tests/glibc_harness.rs takes the same lock).
+if [ "$mode" != compare ]; then
+    exec 8>"$build/.cetbox-test-lock"
+    flock 8 || die "cannot lock $build/.cetbox-test-lock"
+fi
 
 cet_tests() {
     for f in sysdeps/x86/Makefile sysdeps/x86_64/Makefile sysdeps/unix/sysv/linux/x86_64/Makefile; do

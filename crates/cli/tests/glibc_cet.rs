@@ -5,16 +5,10 @@
 //! return addresses are still caught.
 //!
 //! These tests need the sysroot, which takes a slow glibc build (see README.md, "A CET-built
-//! glibc"). They are `#[ignore]`d, so a plain `cargo test` lists them as *ignored*, never as
-//! passed; run them with
-//!
-//! ```sh
-//! tests/sysroot/glibc-cet.sh            # builds the sysroot once (cached), prints its path
-//! cargo test --release -p cetbox --test glibc_cet -- --ignored
-//! ```
-//!
-//! Run that way on a machine without the sysroot they fail, saying why. The sysroot is
-//! `$CETBOX_GLIBC_SYSROOT` if set, else the script's cache directory.
+//! glibc"): `tests/sysroot/glibc-cet.sh` builds it once (cached) and prints its path. Without
+//! it they are listed as *ignored* with a "NOT RUN" reason, never as passed (glibc_env/mod.rs);
+//! `CETBOX_GLIBC_REQUIRED=1` turns that into a failure. The sysroot is `$CETBOX_GLIBC_SYSROOT`
+//! if set, else the script's cache directory.
 //!
 //! Expected results come from glibc's rules (sysdeps/x86/cpu-tunables.c, sysdeps/x86_64/dl-cet.c,
 //! sysdeps/unix/sysv/linux/x86_64/dl-cet.h: SHSTK is opt-in through
@@ -23,32 +17,16 @@
 //! arch/x86/kernel/cpu/proc.c): nothing here is taken from cetbox's output.
 
 mod common;
+mod glibc_env;
 
 use common::{repo_root, run, Spec, Status};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The sysroot, or a panic that says the tests did not run and how to make them run.
+/// The sysroot; the trials run only when it is there (glibc_env::trial).
 fn sysroot() -> PathBuf {
-    let dir = match std::env::var_os("CETBOX_GLIBC_SYSROOT") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .unwrap_or_else(|| PathBuf::from("/nonexistent"));
-            cache.join("cetbox/glibc-2.41-cet/sysroot")
-        }
-    };
-    if !dir.join(".cetbox-stamp").is_file() || !dir.join("lib64/ld-linux-x86-64.so.2").exists() {
-        panic!(
-            "NOT RUN: no CET glibc sysroot at {} (build it with tests/sysroot/glibc-cet.sh, or \
-             set CETBOX_GLIBC_SYSROOT)",
-            dir.display()
-        );
-    }
-    dir
+    glibc_env::sysroot().expect("the sysroot was there when the trial started")
 }
 
 fn gcc(root: &Path, args: &[String]) {
@@ -147,58 +125,40 @@ fn marked(pattern: &str, lines: &str) {
     expect_ok(&o, &format!("{ON_LOCKED}{lines}done\n"));
 }
 
-#[test]
-#[ignore = "needs the CET glibc sysroot (tests/sysroot/glibc-cet.sh); run with --ignored"]
 fn ld_so_enables_and_locks_shadow_stacks() {
     marked("status", "");
 }
 
-#[test]
-#[ignore = "needs the CET glibc sysroot (tests/sysroot/glibc-cet.sh); run with --ignored"]
 fn longjmp() {
     marked("longjmp", "longjmp: 4200\n");
 }
 
-#[test]
-#[ignore = "needs the CET glibc sysroot (tests/sysroot/glibc-cet.sh); run with --ignored"]
 fn siglongjmp_out_of_a_handler() {
     marked("siglongjmp", "siglongjmp: 140, SIGUSR1 blocked after: 0\n");
 }
 
-#[test]
-#[ignore = "needs the CET glibc sysroot (tests/sysroot/glibc-cet.sh); run with --ignored"]
 fn swapcontext_coroutines() {
     // Three generators yield id*100+1..5 each: 3*15 + 5*(0+100+200).
     marked("swapcontext", "swapcontext: sum 1545\n");
 }
 
-#[test]
-#[ignore = "needs the CET glibc sysroot (tests/sysroot/glibc-cet.sh); run with --ignored"]
 fn vfork_and_exec() {
     marked("vfork", "vfork+exec: child exit 0\n");
 }
 
-#[test]
-#[ignore = "needs the CET glibc sysroot (tests/sysroot/glibc-cet.sh); run with --ignored"]
 fn posix_spawn() {
     marked("posix_spawn", "posix_spawn: 0, child exit 0\n");
 }
 
-#[test]
-#[ignore = "needs the CET glibc sysroot (tests/sysroot/glibc-cet.sh); run with --ignored"]
 fn threads() {
     // fib(15) + fib(16) + fib(17) + fib(18) = 610 + 987 + 1597 + 2584.
     marked("threads", "threads: 5778\n");
 }
 
-#[test]
-#[ignore = "needs the CET glibc sysroot (tests/sysroot/glibc-cet.sh); run with --ignored"]
 fn qsort_callbacks() {
     marked("qsort", "qsort: sorted 1\n");
 }
 
-#[test]
-#[ignore = "needs the CET glibc sysroot (tests/sysroot/glibc-cet.sh); run with --ignored"]
 fn deep_recursion() {
     marked("recursion", "recursion: 100000\n");
 }
@@ -208,8 +168,6 @@ fn deep_recursion() {
 /// dlopen check (dl_cet_check_dlopen) refuses it and backtrace() returns 0 frames, with no
 /// violation; in permissive mode glibc turns shadow stacks off for the legacy library
 /// (single-threaded) and the unwinder works.
-#[test]
-#[ignore = "needs the CET glibc sysroot (tests/sysroot/glibc-cet.sh); run with --ignored"]
 fn backtrace_with_an_unmarked_libgcc_s() {
     marked("backtrace", "backtrace: 0 frames\n");
     // Six bt_deep frames, p_backtrace, main, __libc_start_call_main, __libc_start_main, _start.
@@ -218,8 +176,6 @@ fn backtrace_with_an_unmarked_libgcc_s() {
     expect_ok(&o, &format!("{ON_UNLOCKED}backtrace: 11 frames\ndone\n"));
 }
 
-#[test]
-#[ignore = "needs the CET glibc sysroot (tests/sysroot/glibc-cet.sh); run with --ignored"]
 fn an_unmarked_object_leaves_shadow_stacks_off() {
     let (_, legacy) = programs();
     expect_ok(
@@ -263,14 +219,49 @@ fn expect_violation(pattern: &str) {
     );
 }
 
-#[test]
-#[ignore = "needs the CET glibc sysroot (tests/sysroot/glibc-cet.sh); run with --ignored"]
 fn a_return_address_overwrite_is_caught() {
     expect_violation("overwrite");
 }
 
-#[test]
-#[ignore = "needs the CET glibc sysroot (tests/sysroot/glibc-cet.sh); run with --ignored"]
 fn a_stack_switch_without_rstorssp_is_caught() {
     expect_violation("stack-switch");
+}
+
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let tests: [(&str, fn()); 13] = [
+        (
+            "ld_so_enables_and_locks_shadow_stacks",
+            ld_so_enables_and_locks_shadow_stacks,
+        ),
+        ("longjmp", longjmp),
+        ("siglongjmp_out_of_a_handler", siglongjmp_out_of_a_handler),
+        ("swapcontext_coroutines", swapcontext_coroutines),
+        ("vfork_and_exec", vfork_and_exec),
+        ("posix_spawn", posix_spawn),
+        ("threads", threads),
+        ("qsort_callbacks", qsort_callbacks),
+        ("deep_recursion", deep_recursion),
+        (
+            "backtrace_with_an_unmarked_libgcc_s",
+            backtrace_with_an_unmarked_libgcc_s,
+        ),
+        (
+            "an_unmarked_object_leaves_shadow_stacks_off",
+            an_unmarked_object_leaves_shadow_stacks_off,
+        ),
+        (
+            "a_return_address_overwrite_is_caught",
+            a_return_address_overwrite_is_caught,
+        ),
+        (
+            "a_stack_switch_without_rstorssp_is_caught",
+            a_stack_switch_without_rstorssp_is_caught,
+        ),
+    ];
+    let trials = tests
+        .into_iter()
+        .map(|(name, f)| glibc_env::trial(name, glibc_env::sysroot, move |_| f()))
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
 }
