@@ -3,8 +3,8 @@
 //! host kernel's pidfds refer to the right processes and make all of Linux's checks
 //! (kernel/pid.c, mm/oom_kill.c).
 
-use super::fs::{fd_arg, host};
-use crate::errno::SysResult;
+use super::fs::{fd_arg, host, is_private};
+use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 
 pub(crate) fn sys_pidfd_open(_t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -15,10 +15,15 @@ pub(crate) fn sys_pidfd_open(_t: &mut Thread, a: [u64; 6]) -> SysResult {
 }
 
 /// pidfd_getfd(pidfd, targetfd, flags): a duplicate of another process's descriptor. A target
-/// running under cetbox has cetbox's own descriptors too (high numbers, see
-/// `fs::register_private_fd`); Linux's ptrace-attach check applies to them as to the rest.
+/// running under cetbox holds cetbox's own descriptors too (`fs::register_private_fd`); the
+/// numbers this cetbox keeps private answer EBADF, as if closed, which covers this process and
+/// its fork children (they inherit them). Another cetbox's private descriptors, at other
+/// numbers, are as reachable as under Linux's ptrace-attach check.
 pub(crate) fn sys_pidfd_getfd(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     let pidfd = fd_arg(a[0])?;
+    if a[2] as u32 == 0 && is_private(a[1] as u32 as i32) {
+        return Err(Errno::EBADF);
+    }
     host(
         libc::SYS_pidfd_getfd,
         [

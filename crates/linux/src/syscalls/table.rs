@@ -558,7 +558,7 @@ pub static TABLE: [Syscall; 470] = [
     sys(436, "close_range", fs::fd::sys_close_range, "XXX", 0),
     sys(437, "openat2", fs::path::sys_openat2, "DPXN", 0),
     sys(438, "pidfd_getfd", pidfd::sys_pidfd_getfd, "FXX", 0)
-        .note("a target under cetbox also holds cetbox's own descriptors, reachable like the rest"),
+        .note("descriptors this cetbox keeps for itself answer EBADF; another cetbox's are reachable"),
     sys(439, "faccessat2", fs::path::sys_faccessat2, "DPXX", 0),
     nosys(440, "process_madvise", "XXXXX", 0),
     sys(441, "epoll_pwait2", fs::poll::sys_epoll_pwait2, "XXXXXX", 0),
