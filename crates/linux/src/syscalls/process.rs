@@ -404,14 +404,17 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
             let u = word(uaddr, Access::Read)?;
             [u, op as u64, val, utime, u2, val3]
         }
-        FUTEX_LOCK_PI | FUTEX_LOCK_PI2 => [
-            word(uaddr, Access::Write)?,
-            op as u64,
-            val,
-            timeout(utime)?,
-            0,
-            val3,
-        ],
+        FUTEX_LOCK_PI | FUTEX_LOCK_PI2 => {
+            let args = [
+                word(uaddr, Access::Write)?,
+                op as u64,
+                val,
+                timeout(utime)?,
+                0,
+                val3,
+            ];
+            return lock_pi(t, cmd, args);
+        }
         FUTEX_UNLOCK_PI | FUTEX_TRYLOCK_PI => {
             [word(uaddr, Access::Write)?, op as u64, val, 0, 0, 0]
         }
@@ -438,6 +441,63 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
             _ => Errno::EINTR,
         }),
         r => r,
+    }
+}
+
+/// FUTEX_CLOCK_REALTIME (include/uapi/linux/futex.h).
+const FUTEX_CLOCK_REALTIME: u32 = 256;
+/// The longest a PI lock waits in the host kernel before cetbox looks for guest signals.
+const PI_SLICE_NS: i64 = 20_000_000;
+
+/// FUTEX_LOCK_PI and FUTEX_LOCK_PI2 wait in the host kernel, which restarts them by itself
+/// after cetbox's signal handler returns (futex_lock_pi answers -ERESTARTNOINTR,
+/// kernel/futex/pi.c), so a signal for the guest, even a fatal one, would wait until the lock
+/// is taken. They wait in slices of at most PI_SLICE_NS instead, ending at the guest's own
+/// deadline if it comes first (both are absolute: CLOCK_REALTIME for LOCK_PI, CLOCK_MONOTONIC
+/// for LOCK_PI2 unless FUTEX_CLOCK_REALTIME; futex_init_timeout in kernel/futex/syscalls.c).
+/// When a slice ends and a signal was recorded for this thread, the call answers
+/// ERESTARTNOINTR: the signal is delivered (or kills) and the call restarts, as on Linux.
+fn lock_pi(t: &Thread, cmd: u32, mut args: [u64; 6]) -> SysResult {
+    let clock = if cmd == FUTEX_LOCK_PI || args[1] as u32 & FUTEX_CLOCK_REALTIME != 0 {
+        CLOCK_REALTIME
+    } else {
+        CLOCK_MONOTONIC
+    };
+    // The guest's deadline; one Linux rejects goes to the host as it is (EINVAL).
+    let deadline = if args[3] == 0 {
+        None
+    } else {
+        // SAFETY: `timeout` checked 16 readable guest bytes at this address.
+        let ts = unsafe { std::ptr::read_unaligned(args[3] as *const [i64; 2]) };
+        if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
+            return host(SYS_futex, args);
+        }
+        Some((ts[0], ts[1]))
+    };
+    loop {
+        let mut now = timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes into the struct we own.
+        unsafe { clock_gettime(clock, &mut now) };
+        let ns = now.tv_nsec + PI_SLICE_NS;
+        let slice_end = (now.tv_sec + ns / 1_000_000_000, ns % 1_000_000_000);
+        let (end, last) = match deadline {
+            Some(d) if d <= slice_end => (d, true),
+            _ => (slice_end, false),
+        };
+        let ts = [end.0, end.1];
+        args[3] = ts.as_ptr() as u64;
+        match host(SYS_futex, args) {
+            Err(Errno::ETIMEDOUT) if !last => {
+                if t.stop.load(std::sync::atomic::Ordering::Acquire) {
+                    return Err(signals::ERESTARTNOINTR);
+                }
+            }
+            Err(Errno::EINTR) => return Err(signals::ERESTARTNOINTR),
+            r => return r,
+        }
     }
 }
 
