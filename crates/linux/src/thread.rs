@@ -325,6 +325,7 @@ pub fn end_process(t: &Thread, how: ExitRequest) -> ! {
             crate::coredump::dump(t, sig, &info, t.orig_rax, &others);
         }
     }
+    exit_robust_lists_of_process(t);
     crate::run::finish(&t.proc, how)
 }
 
@@ -390,7 +391,39 @@ const ROBUST_LIST_LIMIT: usize = 2048;
 /// exit_robust_list: marks the futexes the dying thread still holds OWNER_DIED and wakes one
 /// waiter of each, so robust mutexes report EOWNERDEAD to the next locker.
 fn exit_robust_list(t: &mut Thread) {
-    let (head, len) = t.robust_list;
+    walk_robust_list(t, t.tid, t.robust_list);
+}
+
+/// The robust lists of every thread of a process that ends all at once (exit_group, a fatal
+/// signal): Linux's do_exit runs exit_robust_list for each of its threads (exit_mm,
+/// futex_exit_release), so a process waiting on a robust mutex one of them held gets
+/// EOWNERDEAD instead of waiting forever. `t` is the thread ending the process; the others
+/// have been asked to stop.
+fn exit_robust_lists_of_process(t: &Thread) {
+    let others: Vec<(i32, (u64, u64))> = {
+        let g = registry();
+        g.as_ref()
+            .map(|r| {
+                r.by_tid
+                    .iter()
+                    .filter(|(tid, _)| **tid != t.tid)
+                    .map(|(tid, s)| {
+                        let head = s.robust_head.load(Ordering::Relaxed);
+                        (*tid, (head, s.robust_len.load(Ordering::Relaxed)))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for (tid, list) in others {
+        walk_robust_list(t, tid, list);
+    }
+    walk_robust_list(t, t.tid, t.robust_list);
+}
+
+/// Walks the robust list (head, len) of thread `tid` of `t`'s process (kernel/futex/core.c,
+/// exit_robust_list).
+fn walk_robust_list(t: &Thread, tid: i32, (head, len): (u64, u64)) {
     if head == 0 || len == 0 {
         return;
     }
@@ -412,6 +445,7 @@ fn exit_robust_list(t: &mut Thread) {
         if entry != pending {
             futex_death(
                 t,
+                tid,
                 (entry & !1).wrapping_add(offset as u64),
                 entry & 1 != 0,
                 false,
@@ -426,6 +460,7 @@ fn exit_robust_list(t: &mut Thread) {
     if pending != 0 {
         futex_death(
             t,
+            tid,
             (pending & !1).wrapping_add(offset as u64),
             pending & 1 != 0,
             true,
@@ -433,7 +468,7 @@ fn exit_robust_list(t: &mut Thread) {
     }
 }
 
-fn futex_death(t: &Thread, uaddr: u64, pi: bool, pending_op: bool) {
+fn futex_death(t: &Thread, tid: i32, uaddr: u64, pi: bool, pending_op: bool) {
     if uaddr & 3 != 0 {
         return;
     }
@@ -447,7 +482,7 @@ fn futex_death(t: &Thread, uaddr: u64, pi: bool, pending_op: bool) {
         host_futex_wake(uaddr, 1, false);
         return;
     }
-    let tid = t.tid as u32;
+    let tid = tid as u32;
     let mut was = 0u32;
     let r = mem.atomic_rmw(uaddr, 4, &mut |old| {
         let old = old as u32;
