@@ -361,6 +361,8 @@ pub fn finish_thread(t: &mut Thread, how: ExitRequest) {
 /// thread's memory as soon as it sees the tid cleared).
 fn release(t: &mut Thread) {
     exit_robust_list(t);
+    // Walked: the host kernel need not walk it again when the host thread ends.
+    crate::syscalls::process::set_host_robust_list(0);
     crate::shstk::free_owned(t);
     signals::host::unregister_thread(t);
     crate::syscalls::process::forget_comm(t);

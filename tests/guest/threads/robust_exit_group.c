@@ -1,7 +1,8 @@
 // Robust mutexes held by a process that ends all at once: Linux walks the robust list of
 // every thread of the process (do_exit, exit_robust_list), so another process locking them
 // gets EOWNERDEAD, whether the holder called _exit (exit_group), died of a signal's default
-// action, or held the mutex in a thread other than the one that ended the process.
+// action or of SIGKILL, or held the mutex in a thread other than the one that ended the
+// process.
 //! cflags: -pthread
 #define _GNU_SOURCE
 #include <errno.h>
@@ -48,6 +49,8 @@ static void holder(int how) {
     }
     if (how == 1)
         raise(SIGTERM);
+    if (how == 3)
+        raise(SIGKILL);
     _exit(0);
 }
 
@@ -82,6 +85,7 @@ int main(void) {
         round_("_exit", 0, pi);
         round_("SIGTERM", 1, pi);
         round_("_exit with a second thread", 2, pi);
+        round_("SIGKILL", 3, pi);
     }
     return 0;
 }

@@ -41,15 +41,27 @@ pub(crate) fn sys_set_tid_address(t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// sizeof(struct robust_list_head).
 const ROBUST_HEAD: u64 = 24;
 
-/// Kept for the guest (the threads code walks it at thread exit); the host thread's robust
-/// list belongs to cetbox's runtime.
+/// Kept for the guest (the threads code walks it at thread exit and when the process ends) and
+/// given to the host thread too: guest memory is host memory at the same addresses, so the
+/// host kernel walks it when the thread dies in a way cetbox cannot see, such as SIGKILL
+/// (Linux does it in every exit: kernel/futex/core.c, exit_robust_list). cetbox's own runtime
+/// keeps no robust mutexes, so it loses nothing by the replacement; a list cetbox already
+/// walked holds no futex with the dead thread's tid, so the host's walk finds nothing more.
 pub(crate) fn sys_set_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if a[1] != ROBUST_HEAD {
         return Err(Errno::EINVAL);
     }
     t.robust_list = (a[0], a[1]);
     crate::thread::note_robust(t);
+    set_host_robust_list(a[0]);
     Ok(0)
+}
+
+/// Registers `head` as the host thread's robust list (0: none).
+pub fn set_host_robust_list(head: u64) {
+    // SAFETY: set_robust_list only records the pointer; the kernel reads it with get_user at
+    // thread exit, which fails harmlessly if the memory is gone.
+    unsafe { libc::syscall(SYS_set_robust_list, head, ROBUST_HEAD) };
 }
 
 pub(crate) fn sys_get_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
