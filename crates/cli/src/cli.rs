@@ -39,7 +39,8 @@ pub struct CheckArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Resolve the interpreter and libraries inside this root directory.
+    /// Resolve the interpreter and libraries as `cetbox run --sysroot` does: under this
+    /// directory first, falling back to the host.
     #[arg(long)]
     pub sysroot: Option<PathBuf>,
     /// ELF files to check.
@@ -66,7 +67,9 @@ pub struct RunArgs {
     /// Trace events to stderr (syscalls).
     #[arg(long, value_parser = ["syscalls"])]
     pub trace: Vec<String>,
-    /// Root directory for the interpreter and libraries of dynamically linked programs.
+    /// A directory holding a distribution (or a libc): every absolute path the guest names is
+    /// looked up there first (links resolve inside it), then on the host; /proc, /dev and /sys
+    /// are always the host's.
     #[arg(long)]
     pub sysroot: Option<PathBuf>,
     /// Present a CPU without CET (CPUID CET_SS clear), as a shadow-stack-capable kernel on an

@@ -138,12 +138,31 @@ fn run(r: cli::RunArgs) -> i32 {
     let Some(cpu_level) = cpu_level(r.cpu.as_deref()) else {
         return 2;
     };
+    // The sysroot rules (cetbox_linux::sysroot) want the directory without symbolic links.
+    let sysroot = match r
+        .sysroot
+        .as_deref()
+        .map(cetbox_linux::sysroot::canonical_root)
+    {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => {
+            eprintln!(
+                "cetbox: --sysroot={}: {e}",
+                r.sysroot
+                    .as_deref()
+                    .unwrap_or_else(|| std::path::Path::new(""))
+                    .display()
+            );
+            return 2;
+        }
+    };
     let opts = cetbox_linux::Options {
         cpu_level,
         shstk: r.shstk.into(),
         on_violation: r.on_violation.into(),
         trace_syscalls: r.trace.iter().any(|t| t == "syscalls"),
-        sysroot: r.sysroot.clone(),
+        sysroot,
         no_cet: r.no_cet,
         engine: r.engine.into(),
         self_exe: std::env::current_exe().ok(),

@@ -22,6 +22,7 @@ pub mod shstk;
 pub mod signals;
 pub mod stack_growth;
 pub mod syscalls;
+pub mod sysroot;
 pub mod thread;
 pub mod usermem;
 pub mod violation;

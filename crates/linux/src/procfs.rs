@@ -66,7 +66,10 @@ pub fn readlink(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
         return Some(format!("{}/task/{}", t.proc.pid, t.tid).into_bytes());
     }
     match strip(t, path)? {
-        b"exe" => Some(t.proc.image().exe.clone().into_bytes()),
+        b"exe" => Some(
+            crate::sysroot::to_guest(t.proc.opts.sysroot.as_deref(), &t.proc.image().exe)
+                .into_bytes(),
+        ),
         _ => None,
     }
 }
@@ -229,9 +232,9 @@ fn dev_parts(dev: u64) -> (u32, u32) {
 }
 
 /// The name column of a maps line.
-fn vma_name(v: &Vma, brk: (u64, u64)) -> Option<String> {
+fn vma_name(v: &Vma, brk: (u64, u64), sysroot: Option<&std::path::Path>) -> Option<String> {
     match (&v.backing, v.kind) {
-        (Backing::File { path, .. }, _) => Some(path.clone()),
+        (Backing::File { path, .. }, _) => Some(crate::sysroot::to_guest(sysroot, path)),
         (_, VmaKind::Stack) => Some("[stack]".into()),
         (_, VmaKind::Vdso) => Some("[vdso]".into()),
         (_, VmaKind::Vvar) => Some("[vvar]".into()),
@@ -246,6 +249,11 @@ fn vma_name(v: &Vma, brk: (u64, u64)) -> Option<String> {
 
 /// One /proc/self/maps line.
 pub fn maps_line(v: &Vma, brk: (u64, u64)) -> String {
+    maps_line_in(v, brk, None)
+}
+
+/// One /proc/self/maps line, file names shown as the guest sees them under `--sysroot`.
+pub fn maps_line_in(v: &Vma, brk: (u64, u64), sysroot: Option<&std::path::Path>) -> String {
     let (off, (maj, min), ino) = match &v.backing {
         Backing::File {
             dev, inode, offset, ..
@@ -266,7 +274,7 @@ pub fn maps_line(v: &Vma, brk: (u64, u64)) -> String {
         min,
         ino
     );
-    if let Some(name) = vma_name(v, brk) {
+    if let Some(name) = vma_name(v, brk, sysroot) {
         while s.len() < 73 {
             s.push(' ');
         }
@@ -286,7 +294,7 @@ pub fn maps(t: &Thread) -> Vec<u8> {
     let brk = brk_range(t);
     let mut out = String::new();
     for v in t.mem().vmas() {
-        out.push_str(&maps_line(&v, brk));
+        out.push_str(&maps_line_in(&v, brk, t.proc.opts.sysroot.as_deref()));
     }
     out.into_bytes()
 }
@@ -347,7 +355,7 @@ pub fn smaps(t: &Thread) -> Vec<u8> {
     let pagemap = host_pagemap();
     let mut out = String::new();
     for v in t.mem().vmas() {
-        out.push_str(&maps_line(&v, brk));
+        out.push_str(&maps_line_in(&v, brk, t.proc.opts.sysroot.as_deref()));
         let kb = v.len() / 1024;
         let (ra, rf) = resident(pagemap.as_ref(), &v);
         let rss = ra + rf;

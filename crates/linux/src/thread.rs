@@ -334,6 +334,7 @@ pub fn end_process(t: &Thread, how: ExitRequest) -> ! {
             }
         }
     }
+    exit_robust_lists_of_process(t);
     crate::run::finish(&t.proc, how)
 }
 
@@ -369,6 +370,8 @@ pub fn finish_thread(t: &mut Thread, how: ExitRequest) {
 /// thread's memory as soon as it sees the tid cleared).
 fn release(t: &mut Thread) {
     exit_robust_list(t);
+    // Walked: the host kernel need not walk it again when the host thread ends.
+    crate::syscalls::process::set_host_robust_list(0);
     crate::shstk::free_owned(t);
     signals::host::unregister_thread(t);
     crate::syscalls::process::forget_comm(t);
@@ -399,7 +402,39 @@ const ROBUST_LIST_LIMIT: usize = 2048;
 /// exit_robust_list: marks the futexes the dying thread still holds OWNER_DIED and wakes one
 /// waiter of each, so robust mutexes report EOWNERDEAD to the next locker.
 fn exit_robust_list(t: &mut Thread) {
-    let (head, len) = t.robust_list;
+    walk_robust_list(t, t.tid, t.robust_list);
+}
+
+/// The robust lists of every thread of a process that ends all at once (exit_group, a fatal
+/// signal): Linux's do_exit runs exit_robust_list for each of its threads (exit_mm,
+/// futex_exit_release), so a process waiting on a robust mutex one of them held gets
+/// EOWNERDEAD instead of waiting forever. `t` is the thread ending the process; the others
+/// have been asked to stop.
+fn exit_robust_lists_of_process(t: &Thread) {
+    let others: Vec<(i32, (u64, u64))> = {
+        let g = registry();
+        g.as_ref()
+            .map(|r| {
+                r.by_tid
+                    .iter()
+                    .filter(|(tid, _)| **tid != t.tid)
+                    .map(|(tid, s)| {
+                        let head = s.robust_head.load(Ordering::Relaxed);
+                        (*tid, (head, s.robust_len.load(Ordering::Relaxed)))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for (tid, list) in others {
+        walk_robust_list(t, tid, list);
+    }
+    walk_robust_list(t, t.tid, t.robust_list);
+}
+
+/// Walks the robust list (head, len) of thread `tid` of `t`'s process (kernel/futex/core.c,
+/// exit_robust_list).
+fn walk_robust_list(t: &Thread, tid: i32, (head, len): (u64, u64)) {
     if head == 0 || len == 0 {
         return;
     }
@@ -421,6 +456,7 @@ fn exit_robust_list(t: &mut Thread) {
         if entry != pending {
             futex_death(
                 t,
+                tid,
                 (entry & !1).wrapping_add(offset as u64),
                 entry & 1 != 0,
                 false,
@@ -435,6 +471,7 @@ fn exit_robust_list(t: &mut Thread) {
     if pending != 0 {
         futex_death(
             t,
+            tid,
             (pending & !1).wrapping_add(offset as u64),
             pending & 1 != 0,
             true,
@@ -442,7 +479,7 @@ fn exit_robust_list(t: &mut Thread) {
     }
 }
 
-fn futex_death(t: &Thread, uaddr: u64, pi: bool, pending_op: bool) {
+fn futex_death(t: &Thread, tid: i32, uaddr: u64, pi: bool, pending_op: bool) {
     if uaddr & 3 != 0 {
         return;
     }
@@ -456,7 +493,7 @@ fn futex_death(t: &Thread, uaddr: u64, pi: bool, pending_op: bool) {
         host_futex_wake(uaddr, 1, false);
         return;
     }
-    let tid = t.tid as u32;
+    let tid = tid as u32;
     let mut was = 0u32;
     let r = mem.atomic_rmw(uaddr, 4, &mut |old| {
         let old = old as u32;

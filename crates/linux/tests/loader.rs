@@ -339,12 +339,18 @@ fn interpreter_errors() {
     let dyn_bin = build("prog_dyn", C_PROG, &["-O1"]);
     let empty_root = workdir().join("emptyroot");
     std::fs::create_dir_all(&empty_root).unwrap();
-    let e = loader::probe(dyn_bin.to_str().unwrap(), &[], Some(&empty_root)).unwrap_err();
+    // An interpreter absent from the sysroot is the host's (crates/linux/src/sysroot.rs).
+    loader::probe(dyn_bin.to_str().unwrap(), &[], Some(&empty_root)).unwrap();
+    // An interpreter that exists nowhere: ENOENT.
+    let r = raw(&dyn_bin);
+    let interp = r.ph.iter().find(|p| p.0 == 3).unwrap();
+    let p = copy_patched(&dyn_bin, "nointerp", |b| {
+        b[interp.2 as usize + 1] = b'X';
+    });
+    let e = probe_err(&p);
     assert_eq!(e.errno, libc::ENOENT);
     assert!(e.message.contains("interpreter"), "{}", e.message);
     // A sysroot whose "interpreter" is not ELF: ELIBBAD.
-    let r = raw(&dyn_bin);
-    let interp = r.ph.iter().find(|p| p.0 == 3).unwrap();
     let name = &r.bytes[interp.2 as usize..(interp.2 + interp.4 - 1) as usize];
     let fake_root = workdir().join("fakeroot");
     let fake = fake_root.join(std::str::from_utf8(&name[1..]).unwrap());

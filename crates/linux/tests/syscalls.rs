@@ -606,3 +606,29 @@ impl Guest {
         self.t.cpu.gpr[0] as i64
     }
 }
+
+/// pidfd_getfd cannot reach a descriptor cetbox keeps for itself (it answers EBADF, as for a
+/// closed one), while the guest's own descriptors are duplicated as on Linux.
+#[test]
+fn pidfd_getfd_does_not_reach_private_descriptors() {
+    let mut g = guest();
+    // SAFETY: plain descriptor calls on our own process.
+    let own = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 901) };
+    assert!(own >= 901);
+    assert!(syscalls::fs::register_private_fd(own));
+    let pidfd = g.sys("pidfd_open", &[std::process::id() as u64, 0]);
+    assert!(pidfd >= 0, "{pidfd}");
+    assert_eq!(
+        g.sys("pidfd_getfd", &[pidfd as u64, own as u64, 0]),
+        e(libc::EBADF)
+    );
+    let dup = g.sys("pidfd_getfd", &[pidfd as u64, 2, 0]);
+    assert!(dup >= 0, "{dup}");
+    syscalls::fs::unregister_private_fd(own);
+    // SAFETY: closing descriptors this test opened.
+    unsafe {
+        libc::close(own);
+        libc::close(dup as i32);
+        libc::close(pidfd as i32);
+    }
+}

@@ -27,7 +27,7 @@ use elf::Elf;
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 /// Why a program could not be loaded; `errno` is what execve returns.
@@ -153,13 +153,12 @@ fn absolute(path: &Path) -> String {
     }
 }
 
-/// Where the interpreter named by PT_INTERP is found: under the sysroot if there is one.
+/// Where the interpreter named by PT_INTERP (or a `#!` line) is found: under the sysroot if
+/// it is there, else on the host (crate::sysroot's rules).
 pub fn interp_path(interp: &[u8], sysroot: Option<&Path>) -> PathBuf {
-    let p = Path::new(std::ffi::OsStr::from_bytes(interp));
-    match sysroot {
-        Some(root) => root.join(p.strip_prefix("/").unwrap_or(p)),
-        None => p.to_path_buf(),
-    }
+    PathBuf::from(std::ffi::OsString::from_vec(crate::sysroot::host_path(
+        sysroot, interp, true,
+    )))
 }
 
 /// Everything execve checks before the point of no return: the file, #! scripts (rewriting
@@ -194,7 +193,7 @@ pub fn prepare(
             new_argv.push(cur.as_os_str().as_bytes().to_vec());
             new_argv.extend(argv.iter().skip(1).cloned());
             argv = new_argv;
-            cur = PathBuf::from(std::ffi::OsStr::from_bytes(&name));
+            cur = interp_path(&name, sysroot);
             depth += 1;
             continue;
         }
@@ -324,7 +323,10 @@ pub fn load(
     envp: &[Vec<u8>],
 ) -> Result<(), LoadError> {
     let sysroot = t.proc.opts.sysroot.clone();
-    let prep = prepare(path, argv, sysroot.as_deref())?;
+    // The program itself is looked up under the sysroot too; AT_EXECFN keeps its own name.
+    let host = interp_path(path.as_bytes(), sysroot.as_deref());
+    let mut prep = prepare(&host.to_string_lossy(), argv, sysroot.as_deref())?;
+    prep.execfn = path.as_bytes().to_vec();
     stack::check_arg_size(&prep.argv, envp, stack_rlimit())
         .map_err(|e| err(e, path, "argument list too long"))?;
     load_prepared(t, prep, envp)

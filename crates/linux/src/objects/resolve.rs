@@ -5,6 +5,7 @@
 use super::properties::{read_file_properties, Properties};
 use std::collections::HashMap;
 use std::collections::{HashSet, VecDeque};
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 /// One object of a program's load set.
@@ -41,11 +42,14 @@ fn search_list(list: &Option<String>, origin: &Path, sysroot: Option<&Path>) -> 
         .collect()
 }
 
+/// Where ld.so running under `cetbox run --sysroot` finds the path `p`: under the sysroot when
+/// it is there, else on the host (crate::sysroot's rules).
 fn rooted(p: &str, sysroot: Option<&Path>) -> PathBuf {
-    match sysroot {
-        Some(r) => r.join(p.trim_start_matches('/')),
-        None => PathBuf::from(p),
-    }
+    PathBuf::from(std::ffi::OsString::from_vec(crate::sysroot::host_path(
+        sysroot,
+        p.as_bytes(),
+        true,
+    )))
 }
 
 /// Parses /etc/ld.so.cache (the "glibc-ld.so.cache1.1" format) into (soname, path) pairs for
@@ -143,10 +147,12 @@ pub struct Resolver {
 
 impl Resolver {
     pub fn new(sysroot: Option<&Path>) -> Resolver {
+        // The sysroot rules want the directory without symbolic links.
+        let sysroot = sysroot.map(|s| crate::sysroot::canonical_root(s).unwrap_or(s.to_path_buf()));
         Resolver {
-            sysroot: sysroot.map(Path::to_path_buf),
-            cache: read_ld_cache(&rooted("/etc/ld.so.cache", sysroot)),
+            cache: read_ld_cache(&rooted("/etc/ld.so.cache", sysroot.as_deref())),
             props: HashMap::new(),
+            sysroot,
         }
     }
 

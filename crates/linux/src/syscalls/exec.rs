@@ -10,7 +10,7 @@
 //! loader builds the new image in the same address space. A failure after that point kills
 //! the process with SIGSEGV, as Linux does.
 
-use super::fs::{dirfd_arg, path_arg, AT_FDCWD};
+use super::fs::{dirfd_arg, guest_path_arg, AT_FDCWD};
 use crate::errno::{Errno, SysResult};
 use crate::loader;
 use crate::process::{ExitRequest, Thread};
@@ -27,8 +27,8 @@ const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
 const AT_EMPTY_PATH: u64 = 0x1000;
 
 pub(crate) fn sys_execve(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let path = path_arg(t, a[0])?;
-    let host_path = host_path(t, path.as_bytes());
+    let path = guest_path_arg(t, a[0])?;
+    let host_path = host_path(t, path.as_bytes(), true);
     exec_common(t, host_path, path.as_bytes().to_vec(), a[1], a[2])
 }
 
@@ -37,8 +37,9 @@ pub(crate) fn sys_execveat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
-    let path = path_arg(t, a[1])?;
+    let path = guest_path_arg(t, a[1])?;
     let p = path.as_bytes();
+    let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
     let dfd = dirfd_arg(a[0], p)?;
     // The name the kernel gives the program (bprm->filename, AT_EXECFN): the path itself,
     // or /dev/fd/N[/path] when it is relative to a descriptor.
@@ -55,7 +56,7 @@ pub(crate) fn sys_execveat(t: &mut Thread, a: [u64; 6]) -> SysResult {
             format!("/dev/fd/{dfd}").into_bytes(),
         )
     } else if p[0] == b'/' || dfd == AT_FDCWD {
-        (host_path(t, p), p.to_vec())
+        (host_path(t, p, follow), p.to_vec())
     } else {
         let mut h = format!("/proc/self/fd/{dfd}/").into_bytes();
         h.extend_from_slice(p);
@@ -88,16 +89,20 @@ fn unsafe_zeroed_stat() -> libc::stat {
     unsafe { std::mem::zeroed() }
 }
 
-/// The host path to open for a guest path: /proc/self/exe and friends are the guest's view.
-fn host_path(t: &Thread, path: &[u8]) -> Vec<u8> {
-    {
-        if let Some(target) = super::fs::proc_link(t, libc::AT_FDCWD, path) {
+/// The host path to open for a guest path: absolute paths are looked up under --sysroot
+/// (crate::sysroot), then a /proc link the path reaches (/proc/self/exe and friends) is the
+/// guest's view, whose target is again a guest path to look up under --sysroot.
+fn host_path(t: &Thread, path: &[u8], follow: bool) -> Vec<u8> {
+    let root = t.proc.opts.sysroot.as_deref();
+    let mapped = crate::sysroot::host_path(root, path, follow);
+    if follow {
+        if let Some(target) = super::fs::proc_link(t, libc::AT_FDCWD, &mapped) {
             if target.first() == Some(&b'/') {
-                return target;
+                return crate::sysroot::host_path(root, &target, follow);
             }
         }
     }
-    path.to_vec()
+    mapped
 }
 
 /// Reads a NULL-terminated array of string pointers (argv or envp) with Linux's limits.
@@ -223,6 +228,7 @@ fn point_of_no_return(t: &mut Thread, keep: &[i32]) {
     crate::shstk::on_exec(t);
     t.clear_child_tid = 0;
     t.robust_list = (0, 0);
+    super::process::set_host_robust_list(0);
     let mem = t.proc.mem.clone();
     for v in mem.vmas() {
         let _ = mem.unmap(v.start, v.len());

@@ -198,17 +198,32 @@ pub(crate) fn sys_sched_setaffinity(t: &mut Thread, a: [u64; 6]) -> SysResult {
     host!(SYS_sched_setaffinity, a[0] as u32 as u64, len, p)
 }
 
+/// sched_getparam, sched_setparam and sched_setscheduler answer EINVAL for a null param or a
+/// negative pid before they look at the memory (kernel/sched/syscalls.c).
+fn sched_param_args(pid: u64, param: u64) -> Result<(), Errno> {
+    if param == 0 || (pid as u32 as i32) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
 pub(crate) fn sys_sched_getparam(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    sched_param_args(a[0], a[1])?;
     let p = buf(t, a[1], 4, Access::Write)?;
     host!(SYS_sched_getparam, a[0] as u32 as u64, p)
 }
 
 pub(crate) fn sys_sched_setparam(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    sched_param_args(a[0], a[1])?;
     let p = buf(t, a[1], 4, Access::Read)?;
     host!(SYS_sched_setparam, a[0] as u32 as u64, p)
 }
 
 pub(crate) fn sys_sched_setscheduler(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    if (a[1] as u32 as i32) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    sched_param_args(a[0], a[2])?;
     let p = buf(t, a[2], 4, Access::Read)?;
     host!(
         SYS_sched_setscheduler,
@@ -223,17 +238,56 @@ pub(crate) fn sys_sched_rr_get_interval(t: &mut Thread, a: [u64; 6]) -> SysResul
     host!(SYS_sched_rr_get_interval, a[0] as u32 as u64, p)
 }
 
+/// SCHED_ATTR_SIZE_VER0 (include/uapi/linux/sched/types.h).
+const SCHED_ATTR_SIZE_VER0: u64 = 48;
+/// The most of a struct sched_attr the kernel looks at (PAGE_SIZE).
+const SCHED_ATTR_MAX: u64 = 4096;
+
 pub(crate) fn sys_sched_getattr(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let size = a[2] as u32 as u64;
+    // kernel/sched/syscalls.c, sched_getattr: these before anything else.
+    if a[1] == 0
+        || (a[0] as u32 as i32) < 0
+        || !(SCHED_ATTR_SIZE_VER0..=SCHED_ATTR_MAX).contains(&size)
+        || a[3] as u32 != 0
+    {
+        return Err(Errno::EINVAL);
+    }
     let p = buf(t, a[1], size.max(48), Access::Write)?;
     host!(SYS_sched_getattr, a[0] as u32 as u64, p, size, a[3])
 }
 
+/// sched_setattr (kernel/sched/syscalls.c): EINVAL for a null attr, a negative pid or any
+/// flags, before the struct is read. Its first field is its size: 0 means
+/// SCHED_ATTR_SIZE_VER0; a size below that or above a page is E2BIG, and then the kernel writes
+/// the size it knows into that field (sched_copy_attr), as it does when the bytes beyond the
+/// struct it knows are not all zero. The host gets a copy of the bytes the kernel would read,
+/// and its size answer is copied back.
 pub(crate) fn sys_sched_setattr(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    // The size is the struct's first field; the kernel reads that many bytes.
+    if a[1] == 0 || (a[0] as u32 as i32) < 0 || a[2] as u32 != 0 {
+        return Err(Errno::EINVAL);
+    }
     let size = t.mem().read_u32(a[1]).map_err(|_| Errno::EFAULT)? as u64;
-    let p = buf(t, a[1], size.clamp(48, 4096), Access::Read)?;
-    host!(SYS_sched_setattr, a[0] as u32 as u64, p, a[2])
+    let mut attr = vec![0u8; SCHED_ATTR_MAX as usize];
+    let len = match size {
+        0 => SCHED_ATTR_SIZE_VER0,
+        s if (SCHED_ATTR_SIZE_VER0..=SCHED_ATTR_MAX).contains(&s) => s,
+        _ => 4,
+    };
+    t.mem()
+        .read_bytes(a[1], &mut attr[..len as usize])
+        .map_err(|_| Errno::EFAULT)?;
+    // The host writes its size answer into the copy on E2BIG: a mutable borrow.
+    let r = host!(
+        SYS_sched_setattr,
+        a[0] as u32 as u64,
+        HostPtr::of_mut(&mut attr[..])
+    );
+    if r == Err(Errno::E2BIG) {
+        // put_user's failure is ignored there too.
+        let _ = t.mem().write_bytes(a[1], &attr[..4]);
+    }
+    r
 }
 
 /// personality(2): only PER_LINUX execution is emulated; the value is kept per process

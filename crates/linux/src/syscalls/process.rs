@@ -42,15 +42,29 @@ pub(crate) fn sys_set_tid_address(t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// sizeof(struct robust_list_head).
 const ROBUST_HEAD: u64 = 24;
 
-/// Kept for the guest (the threads code walks it at thread exit); the host thread's robust
-/// list belongs to cetbox's runtime.
+/// Kept for the guest (the threads code walks it at thread exit and when the process ends) and
+/// given to the host thread too: guest memory is host memory at the same addresses, so the
+/// host kernel walks it when the thread dies in a way cetbox cannot see, such as SIGKILL
+/// (Linux does it in every exit: kernel/futex/core.c, exit_robust_list). cetbox's own runtime
+/// keeps no robust mutexes, so it loses nothing by the replacement; a list cetbox already
+/// walked holds no futex with the dead thread's tid, so the host's walk finds nothing more.
 pub(crate) fn sys_set_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if a[1] != ROBUST_HEAD {
         return Err(Errno::EINVAL);
     }
     t.robust_list = (a[0], a[1]);
     crate::thread::note_robust(t);
+    set_host_robust_list(a[0]);
     Ok(0)
+}
+
+/// Registers `head` as the host thread's robust list (0: none).
+pub fn set_host_robust_list(head: u64) {
+    // SAFETY: set_robust_list only records the pointer, which is why it cannot be a HostPtr
+    // (it outlives the call); the kernel reads it with get_user at thread exit, which fails
+    // harmlessly if the memory is gone. The answer is ignored: the guest's own list is kept
+    // by cetbox either way.
+    let _ = unsafe { crate::hostcall::raw(SYS_set_robust_list, [head, ROBUST_HEAD, 0, 0, 0, 0]) };
 }
 
 pub(crate) fn sys_get_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -443,14 +457,11 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
             // `utime` is the second wake count here, not a pointer.
             [u, int(op as u64), int(val), int(utime), u2, int(val3)]
         }
-        FUTEX_LOCK_PI | FUTEX_LOCK_PI2 => [
-            word(uaddr, Access::Write)?,
-            int(op as u64),
-            int(val),
-            timeout(utime)?,
-            int(0),
-            int(val3),
-        ],
+        FUTEX_LOCK_PI | FUTEX_LOCK_PI2 => {
+            let u = word(uaddr, Access::Write)?;
+            let deadline = opt_buf(t, utime, 16, Access::Read)?;
+            return lock_pi(t, cmd, u, op, val, deadline, val3);
+        }
         FUTEX_UNLOCK_PI | FUTEX_TRYLOCK_PI => [
             word(uaddr, Access::Write)?,
             int(op as u64),
@@ -492,6 +503,91 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
             _ => Errno::EINTR,
         }),
         r => r,
+    }
+}
+
+/// FUTEX_CLOCK_REALTIME (include/uapi/linux/futex.h).
+const FUTEX_CLOCK_REALTIME: u32 = 256;
+/// The longest a PI lock waits in the host kernel before cetbox looks for guest signals.
+const PI_SLICE_NS: i64 = 20_000_000;
+
+/// FUTEX_LOCK_PI and FUTEX_LOCK_PI2 wait in the host kernel, which restarts them by itself
+/// after cetbox's signal handler returns (futex_lock_pi answers -ERESTARTNOINTR,
+/// kernel/futex/pi.c), so a signal for the guest, even a fatal one, would wait until the lock
+/// is taken. They wait in slices of at most PI_SLICE_NS instead, ending at the guest's own
+/// deadline if it comes first (both are absolute: CLOCK_REALTIME for LOCK_PI, CLOCK_MONOTONIC
+/// for LOCK_PI2 unless FUTEX_CLOCK_REALTIME; futex_init_timeout in kernel/futex/syscalls.c).
+/// When a slice ends and a signal was recorded for this thread, the call answers
+/// ERESTARTNOINTR: the signal is delivered (or kills) and the call restarts, as on Linux.
+fn lock_pi(
+    t: &Thread,
+    cmd: u32,
+    uaddr: Arg<'_>,
+    op: u32,
+    val: u64,
+    timeout: HostPtr<'static>,
+    val3: u64,
+) -> SysResult {
+    // The futex arguments with `ts` as the timeout (absolute, see above).
+    fn with_timeout<'a>(
+        uaddr: Arg<'a>,
+        op: u32,
+        val: u64,
+        ts: HostPtr<'a>,
+        val3: u64,
+    ) -> [Arg<'a>; 6] {
+        [
+            uaddr,
+            Arg::from(op as u64),
+            Arg::from(val),
+            ts.into(),
+            Arg::from(0u64),
+            Arg::from(val3),
+        ]
+    }
+    let clock = if cmd == FUTEX_LOCK_PI || op & FUTEX_CLOCK_REALTIME != 0 {
+        CLOCK_REALTIME
+    } else {
+        CLOCK_MONOTONIC
+    };
+    // The guest's deadline; one Linux rejects goes to the host as it is (EINVAL).
+    let deadline = if timeout.is_null() {
+        None
+    } else {
+        // SAFETY: `opt_buf` checked 16 readable guest bytes at this address.
+        let ts = unsafe { std::ptr::read_unaligned(timeout.as_ptr() as *const [i64; 2]) };
+        if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
+            return crate::hostcall::call(SYS_futex, with_timeout(uaddr, op, val, timeout, val3));
+        }
+        Some((ts[0], ts[1]))
+    };
+    loop {
+        let mut now = timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes into the struct we own.
+        unsafe { clock_gettime(clock, &mut now) };
+        let ns = now.tv_nsec + PI_SLICE_NS;
+        let slice_end = (now.tv_sec + ns / 1_000_000_000, ns % 1_000_000_000);
+        let (end, last) = match deadline {
+            Some(d) if d <= slice_end => (d, true),
+            _ => (slice_end, false),
+        };
+        // The host only reads the slice's deadline: a shared borrow for the call.
+        let ts = [end.0, end.1];
+        match crate::hostcall::call(
+            SYS_futex,
+            with_timeout(uaddr, op, val, HostPtr::of(&ts), val3),
+        ) {
+            Err(Errno::ETIMEDOUT) if !last => {
+                if t.stop.load(std::sync::atomic::Ordering::Acquire) {
+                    return Err(signals::ERESTARTNOINTR);
+                }
+            }
+            Err(Errno::EINTR) => return Err(signals::ERESTARTNOINTR),
+            r => return r,
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Descriptor management: close, dup, pipes, fcntl, and descriptor-creating calls (eventfd,
 //! memfd, timerfd, inotify).
 
-use super::{buf, cstr_arg, fd_arg, host, is_private, opt_buf, path_arg, private_fds};
+use super::{buf, cstr_arg, fd_arg, host, is_private, opt_buf, path_arg_follow, private_fds};
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::{Arg, HostPtr};
 use crate::process::Thread;
@@ -160,7 +160,8 @@ pub(crate) fn sys_inotify_init1(_t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 pub(crate) fn sys_inotify_add_watch(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    let p = path_arg(t, a[1])?;
+    // IN_DONT_FOLLOW (include/uapi/linux/inotify.h): do not follow a trailing symlink.
+    let p = path_arg_follow(t, a[1], a[2] as u32 & 0x0200_0000 == 0)?;
     host!(
         SYS_inotify_add_watch,
         fd as u64,

@@ -283,14 +283,40 @@ pub fn io_prefix_from(
     Ok((crate::usermem::data_out(addr, n)?, n))
 }
 
-/// Reads a guest path (EFAULT, ENAMETOOLONG as Linux's getname).
-pub fn path_arg(t: &Thread, addr: u64) -> Result<CString, Errno> {
+/// Reads a guest path as the guest wrote it (EFAULT, ENAMETOOLONG as Linux's getname).
+pub fn guest_path_arg(t: &Thread, addr: u64) -> Result<CString, Errno> {
     if !access_ok(addr, 1) {
         return Err(Errno::EFAULT);
     }
     match t.mem().read_cstr(addr, PATH_MAX)? {
         Some(v) => CString::new(v).map_err(|_| Errno::EINVAL),
         None => Err(Errno::ENAMETOOLONG),
+    }
+}
+
+/// Reads a guest path and turns it into the host path to use: under `--sysroot`, an
+/// absolute path is looked up in the sysroot first (crate::sysroot). The last component is
+/// not followed if it is a symbolic link (calls that follow it use [`path_arg_follow`]).
+pub fn path_arg(t: &Thread, addr: u64) -> Result<CString, Errno> {
+    path_arg_follow(t, addr, false)
+}
+
+/// [`path_arg`] for a call that follows a symbolic link in the last component when `follow`.
+pub fn path_arg_follow(t: &Thread, addr: u64, follow: bool) -> Result<CString, Errno> {
+    let guest = guest_path_arg(t, addr)?;
+    Ok(sysroot_path(t, guest, follow))
+}
+
+/// The host path for an already-read guest path (see [`path_arg`]).
+pub fn sysroot_path(t: &Thread, guest: CString, follow: bool) -> CString {
+    let Some(root) = t.proc.opts.sysroot.as_deref() else {
+        return guest;
+    };
+    match crate::sysroot::map(root, guest.as_bytes(), follow) {
+        Some(p) => {
+            CString::new(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str())).unwrap_or(guest)
+        }
+        None => guest,
     }
 }
 

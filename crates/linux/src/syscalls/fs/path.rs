@@ -2,7 +2,10 @@
 //! times, cwd, statfs, extended attributes. /proc/self paths are offered to the /proc view
 //! first.
 
-use super::{buf, cstr_arg, dirfd_arg, fd_arg, host, opt_buf, path_arg, proc_name, AT_FDCWD};
+use super::{
+    buf, cstr_arg, dirfd_arg, fd_arg, guest_path_arg, host, opt_buf, path_arg, path_arg_follow,
+    proc_name, sysroot_path, AT_FDCWD,
+};
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::{Arg, HostPtr};
 use crate::process::Thread;
@@ -29,8 +32,16 @@ fn hidden(path: &[u8]) -> bool {
         .any(|h| path.starts_with(h) && matches!(path.get(h.len()), None | Some(b'/')))
 }
 
-/// The common tail of open/openat/openat2/creat: the /proc view answers first, for every
-/// spelling of a path that reaches one of this process's /proc files (see `resolve`).
+/// Whether an open with these flags follows a symbolic link in the last component (Linux's
+/// do_last: not with O_NOFOLLOW, nor with O_CREAT|O_EXCL).
+fn open_follows(flags: u64) -> bool {
+    let f = flags as i32;
+    f & O_NOFOLLOW == 0 && f & (O_CREAT | O_EXCL) != O_CREAT | O_EXCL
+}
+
+/// The common tail of open/openat/openat2/creat, given the host path (already looked up under
+/// --sysroot, so a sysroot link into /proc reaches /proc): the /proc view answers first, for
+/// every spelling of a path that reaches one of this process's /proc files (see `resolve`).
 fn open_common(t: &mut Thread, dfd: i32, path: &CString, flags: u64) -> Option<SysResult> {
     let bytes = path.as_bytes();
     if hidden(bytes) {
@@ -42,7 +53,7 @@ fn open_common(t: &mut Thread, dfd: i32, path: &CString, flags: u64) -> Option<S
 }
 
 pub(crate) fn sys_open(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let path = path_arg(t, a[0])?;
+    let path = path_arg_follow(t, a[0], open_follows(a[1]))?;
     if let Some(r) = open_common(t, AT_FDCWD, &path, a[1]) {
         return r;
     }
@@ -55,7 +66,7 @@ pub(crate) fn sys_creat(t: &mut Thread, a: [u64; 6]) -> SysResult {
 }
 
 pub(crate) fn sys_openat(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let path = path_arg(t, a[1])?;
+    let path = path_arg_follow(t, a[1], open_follows(a[2]))?;
     let dfd = dirfd_arg(a[0], path.as_bytes())?;
     if let Some(r) = open_common(t, dfd, &path, a[2]) {
         return r;
@@ -72,7 +83,7 @@ pub(crate) fn sys_openat(t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// struct open_how { u64 flags; u64 mode; u64 resolve; }: larger (future) versions are passed
 /// to the host, which rejects unknown non-zero fields with E2BIG as Linux does.
 pub(crate) fn sys_openat2(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let path = path_arg(t, a[1])?;
+    let path = guest_path_arg(t, a[1])?;
     let dfd = dirfd_arg(a[0], path.as_bytes())?;
     let size = a[3];
     if size < 24 {
@@ -84,23 +95,41 @@ pub(crate) fn sys_openat2(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let how = buf(t, a[2], size, Access::Read)?;
     // SAFETY: at least 24 readable guest bytes at `how`.
     let flags = unsafe { std::ptr::read_unaligned(how.as_ptr() as *const u64) };
+    let path = sysroot_path(t, path, open_follows(flags));
     if let Some(r) = open_common(t, dfd, &path, flags) {
         return r;
     }
     host!(SYS_openat2, dfd as u64, p(&path), how, size)
 }
 
-/// Calls of the form f(path, int...) with no other pointers.
-fn path1(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
-    let path = path_arg(t, a[0])?;
+/// Calls of the form f(path, int...) with no other pointers; `follow`: the call follows a
+/// symbolic link in the last component.
+fn path1(t: &mut Thread, nr: i64, follow: bool, a: [u64; 6]) -> SysResult {
+    let path = path_arg_follow(t, a[0], follow)?;
     host!(nr, p(&path), a[1], a[2], a[3])
 }
 
-/// Calls of the form f(dirfd, path, int...) with no other pointers.
-fn at1(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
-    let path = path_arg(t, a[1])?;
+/// Calls of the form f(dirfd, path, int...) with no other pointers; `follow`: the call
+/// follows a symbolic link in the last component unless its flags argument (at that index)
+/// holds AT_SYMLINK_NOFOLLOW.
+fn at1(t: &mut Thread, nr: i64, follow: Follow, a: [u64; 6]) -> SysResult {
+    let f = match follow {
+        Follow::Never => false,
+        Follow::Always => true,
+        Follow::Unless(i) => a[i] as i32 & AT_SYMLINK_NOFOLLOW == 0,
+    };
+    let path = path_arg_follow(t, a[1], f)?;
     let dfd = dirfd_arg(a[0], path.as_bytes())?;
     host!(nr, dfd as u64, p(&path), a[2], a[3], a[4])
+}
+
+/// Whether an *at() call follows a symbolic link in its last component.
+#[derive(Clone, Copy)]
+enum Follow {
+    Never,
+    Always,
+    /// Unless the flags argument at this index has AT_SYMLINK_NOFOLLOW.
+    Unless(usize),
 }
 
 /// Calls of the form f(path, path).
@@ -120,40 +149,46 @@ fn at2(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
 }
 
 macro_rules! path_calls {
-    ($($name:ident => $f:ident($nr:expr);)*) => {
-        $(pub(crate) fn $name(t: &mut Thread, a: [u64; 6]) -> SysResult { $f(t, $nr, a) })*
+    ($($name:ident => $f:ident($($arg:expr),*);)*) => {
+        $(pub(crate) fn $name(t: &mut Thread, a: [u64; 6]) -> SysResult { $f(t, $($arg,)* a) })*
     };
 }
 
 path_calls! {
-    sys_unlink => path1(SYS_unlink);
-    sys_rmdir => path1(SYS_rmdir);
-    sys_mkdir => path1(SYS_mkdir);
-    sys_chdir => path1(SYS_chdir);
-    sys_access => path1(SYS_access);
-    sys_chmod => path1(SYS_chmod);
-    sys_chown => path1(SYS_chown);
-    sys_lchown => path1(SYS_lchown);
-    sys_truncate => path1(SYS_truncate);
-    sys_mknod => path1(SYS_mknod);
-    sys_unlinkat => at1(SYS_unlinkat);
-    sys_mkdirat => at1(SYS_mkdirat);
-    sys_faccessat => at1(SYS_faccessat);
-    sys_faccessat2 => at1(SYS_faccessat2);
-    sys_fchmodat => at1(SYS_fchmodat);
-    sys_fchmodat2 => at1(452);
-    sys_fchownat => at1(SYS_fchownat);
-    sys_mknodat => at1(SYS_mknodat);
+    sys_unlink => path1(SYS_unlink, false);
+    sys_rmdir => path1(SYS_rmdir, false);
+    sys_mkdir => path1(SYS_mkdir, false);
+    sys_chdir => path1(SYS_chdir, true);
+    sys_access => path1(SYS_access, true);
+    sys_chmod => path1(SYS_chmod, true);
+    sys_chown => path1(SYS_chown, true);
+    sys_lchown => path1(SYS_lchown, false);
+    sys_truncate => path1(SYS_truncate, true);
+    sys_mknod => path1(SYS_mknod, false);
+    sys_unlinkat => at1(SYS_unlinkat, Follow::Never);
+    sys_mkdirat => at1(SYS_mkdirat, Follow::Never);
+    sys_faccessat => at1(SYS_faccessat, Follow::Always);
+    sys_faccessat2 => at1(SYS_faccessat2, Follow::Unless(3));
+    sys_fchmodat => at1(SYS_fchmodat, Follow::Always);
+    sys_fchmodat2 => at1(452, Follow::Unless(3));
+    sys_fchownat => at1(SYS_fchownat, Follow::Unless(4));
+    sys_mknodat => at1(SYS_mknodat, Follow::Never);
     sys_rename => path2(SYS_rename);
     sys_link => path2(SYS_link);
-    sys_symlink => path2(SYS_symlink);
     sys_renameat => at2(SYS_renameat);
     sys_renameat2 => at2(SYS_renameat2);
     sys_linkat => at2(SYS_linkat);
 }
 
+/// symlink(target, linkpath): the target is the link's content, stored as the guest wrote it.
+pub(crate) fn sys_symlink(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let target = guest_path_arg(t, a[0])?;
+    let link = path_arg(t, a[1])?;
+    host!(SYS_symlink, p(&target), p(&link))
+}
+
 pub(crate) fn sys_symlinkat(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let target = path_arg(t, a[0])?;
+    let target = guest_path_arg(t, a[0])?;
     let link = path_arg(t, a[2])?;
     let dfd = dirfd_arg(a[1], link.as_bytes())?;
     host!(SYS_symlinkat, p(&target), dfd as u64, p(&link))
@@ -236,25 +271,32 @@ pub(crate) fn sys_getcwd(t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// utimensat: the path may be NULL (then the call works on dirfd); times is NULL or
 /// struct timespec[2].
 pub(crate) fn sys_utimensat(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let (dfd, path, times) = times_args(t, a)?;
+    let follow = a[3] as i32 & AT_SYMLINK_NOFOLLOW == 0;
+    let (dfd, path, times) = times_args(t, a, follow)?;
     let pp = path.as_ref().map_or(HostPtr::NULL, p);
     host!(SYS_utimensat, dfd, pp, times, a[3] as u32 as u64)
 }
 
 pub(crate) fn sys_futimesat(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let (dfd, path, times) = times_args(t, a)?;
+    // futimesat follows a symbolic link in the last component (fs/utimes.c: do_futimesat).
+    let (dfd, path, times) = times_args(t, a, true)?;
     let pp = path.as_ref().map_or(HostPtr::NULL, p);
     host!(SYS_futimesat, dfd, pp, times)
 }
 
 /// The (dirfd, path, times) of utimensat and futimesat: without a path the call works on
 /// dirfd itself; times (two timespecs or timevals, 32 bytes at most) may be NULL. The caller
-/// keeps the path alive across the host call.
-fn times_args(t: &Thread, a: [u64; 6]) -> Result<(u64, Option<CString>, HostPtr<'static>), Errno> {
+/// keeps the path alive across the host call. `follow`: the call follows a symbolic link in
+/// the last component (for the --sysroot lookup).
+fn times_args(
+    t: &Thread,
+    a: [u64; 6],
+    follow: bool,
+) -> Result<(u64, Option<CString>, HostPtr<'static>), Errno> {
     let path = if a[1] == 0 {
         None
     } else {
-        Some(path_arg(t, a[1])?)
+        Some(path_arg_follow(t, a[1], follow)?)
     };
     let dfd = match &path {
         Some(pa) => dirfd_arg(a[0], pa.as_bytes())?,
@@ -265,13 +307,13 @@ fn times_args(t: &Thread, a: [u64; 6]) -> Result<(u64, Option<CString>, HostPtr<
 }
 
 pub(crate) fn sys_utimes(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let path = path_arg(t, a[0])?;
+    let path = path_arg_follow(t, a[0], true)?;
     let times = opt_buf(t, a[1], 32, Access::Read)?;
     host!(SYS_utimes, p(&path), times)
 }
 
 pub(crate) fn sys_utime(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let path = path_arg(t, a[0])?;
+    let path = path_arg_follow(t, a[0], true)?;
     let times = opt_buf(t, a[1], 16, Access::Read)?;
     host!(SYS_utime, p(&path), times)
 }
@@ -281,7 +323,7 @@ pub(crate) fn sys_utime(t: &mut Thread, a: [u64; 6]) -> SysResult {
 const STATFS_SIZE: u64 = std::mem::size_of::<statfs>() as u64;
 
 pub(crate) fn sys_statfs(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let path = path_arg(t, a[0])?;
+    let path = path_arg_follow(t, a[0], true)?;
     let out = buf(t, a[1], STATFS_SIZE, Access::Write)?;
     host!(SYS_statfs, p(&path), out)
 }
@@ -308,7 +350,7 @@ fn obj(t: &Thread, kind: u8, raw: u64) -> Result<Obj, Errno> {
     if kind == b'f' {
         Ok(Obj::Fd(fd_arg(raw)?))
     } else {
-        Ok(Obj::Path(path_arg(t, raw)?))
+        Ok(Obj::Path(path_arg_follow(t, raw, kind == b'p')?))
     }
 }
 

@@ -1,7 +1,7 @@
 //! stat, lstat, fstat, newfstatat, statx. The structures are x86-64 Linux layout on both sides,
 //! so the host fills guest memory directly after the checks.
 
-use super::{buf, dirfd_arg, fd_arg, host, path_arg, proc_link, AT_FDCWD};
+use super::{buf, dirfd_arg, fd_arg, guest_path_arg, host, proc_link, sysroot_path, AT_FDCWD};
 use crate::errno::SysResult;
 use crate::hostcall::HostPtr;
 use crate::process::Thread;
@@ -14,11 +14,14 @@ pub const STAT_SIZE: u64 = 144;
 /// sizeof(struct statx).
 pub const STATX_SIZE: u64 = 256;
 
-/// A followed /proc link the view answers (exe; self and thread-self) stats what the guest's
-/// link points to. Only paths whose last component has such a name are resolved (a few
-/// host calls), however they reach /proc; a symlink of another name to /proc/self/exe still
-/// stats the host's target (cetbox's binary: information, not access).
+/// The host path to stat for a guest path: an absolute path is looked up under --sysroot
+/// (crate::sysroot); then a followed /proc link the view answers (exe; self and thread-self)
+/// stats what the guest's link points to, itself a guest path looked up under --sysroot.
+/// Only paths whose last component has such a name are resolved (a few host calls), however
+/// they reach /proc; a symlink of another name to /proc/self/exe still stats the host's target
+/// (cetbox's binary: information, not access).
 fn follow_proc(t: &Thread, dfd: i32, path: CString, follow: bool) -> CString {
+    let path = sysroot_path(t, path, follow);
     let b = path.as_bytes();
     let last = b
         .rsplit(|&c| c == b'/')
@@ -27,7 +30,7 @@ fn follow_proc(t: &Thread, dfd: i32, path: CString, follow: bool) -> CString {
         if let Some(target) = proc_link(t, dfd, b) {
             if target.first() == Some(&b'/') {
                 if let Ok(c) = CString::new(target) {
-                    return c;
+                    return sysroot_path(t, c, follow);
                 }
             }
         }
@@ -36,7 +39,7 @@ fn follow_proc(t: &Thread, dfd: i32, path: CString, follow: bool) -> CString {
 }
 
 fn stat_at(t: &mut Thread, dirfd: u64, path: u64, out: u64, flags: u64) -> SysResult {
-    let path = path_arg(t, path)?;
+    let path = guest_path_arg(t, path)?;
     let dfd = if dirfd as u32 as i32 == AT_FDCWD {
         AT_FDCWD
     } else {
@@ -78,7 +81,7 @@ pub(crate) fn sys_statx(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = if a[1] == 0 && flags & AT_EMPTY_PATH != 0 {
         CString::default()
     } else {
-        path_arg(t, a[1])?
+        guest_path_arg(t, a[1])?
     };
     let dfd = dirfd_arg(a[0], path.as_bytes())?;
     let out = buf(t, a[4], STATX_SIZE, Access::Write)?;
