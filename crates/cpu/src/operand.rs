@@ -221,3 +221,20 @@ pub fn reg_size(r: Register) -> u32 {
         8
     }
 }
+
+/// Whether an operand is an immediate of any width (iced-x86's immediate operand kinds,
+/// ENTER's second immediate included).
+pub fn is_immediate(k: OpKind) -> bool {
+    matches!(
+        k,
+        OpKind::Immediate8
+            | OpKind::Immediate8_2nd
+            | OpKind::Immediate16
+            | OpKind::Immediate32
+            | OpKind::Immediate64
+            | OpKind::Immediate8to16
+            | OpKind::Immediate8to32
+            | OpKind::Immediate8to64
+            | OpKind::Immediate32to64
+    )
+}

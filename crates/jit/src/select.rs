@@ -5,7 +5,8 @@
 //! operand, which `memop` checks against the page table inline before the access. Everything
 //! else ends the block and runs in the interpreter.
 
-use cetbox_cpu::level::{level_needed, CpuLevel};
+use cetbox_cpu::level::{level_needed, level_of, CpuLevel};
+use cetbox_cpu::operand::is_immediate;
 use iced_x86::{
     Code, CpuidFeature, EncodingKind, Instruction, InstructionInfoFactory, Mnemonic, OpAccess,
     OpKind, Register,
@@ -168,15 +169,7 @@ fn integer(m: Mnemonic, insn: &Instruction) -> bool {
         | Mnemonic::Setg => true,
         // Shifts and rotates: by CL the count may be zero, which leaves the flags untouched;
         // the flag liveness treats those as not writing flags (`writes_flags_always`).
-        Mnemonic::Shl
-        | Mnemonic::Shr
-        | Mnemonic::Sar
-        | Mnemonic::Rol
-        | Mnemonic::Ror
-        | Mnemonic::Rcl
-        | Mnemonic::Rcr
-        | Mnemonic::Shld
-        | Mnemonic::Shrd => shift_count_ok(insn),
+        m if is_shift(m) => shift_count_ok(insn),
         // MUL (its undefined flags follow the host, crates/cpu/src/undef.rs), the sign
         // extensions of RAX, BSWAP.
         Mnemonic::Mul
@@ -332,26 +325,13 @@ fn vector_level(insn: &Instruction) -> Option<CpuLevel> {
         return None;
     }
     let f = insn.cpuid_features();
+    // SSE and SSE2, and every feature the v2/v3 levels add except the state instructions
+    // (XSAVE*) and CMPXCHG16B, which the interpreter keeps.
     let ours = !f.is_empty()
-        && f.iter().all(|c| {
-            matches!(
-                c,
-                F::SSE
-                    | F::SSE2
-                    | F::SSE3
-                    | F::SSSE3
-                    | F::SSE4_1
-                    | F::SSE4_2
-                    | F::POPCNT
-                    | F::AVX
-                    | F::AVX2
-                    | F::FMA
-                    | F::F16C
-                    | F::BMI1
-                    | F::BMI2
-                    | F::LZCNT
-                    | F::MOVBE
-            )
+        && f.iter().all(|&c| {
+            matches!(c, F::SSE | F::SSE2)
+                || (level_of(c).is_some_and(|l| l > CpuLevel::X86_64)
+                    && !matches!(c, F::XSAVE | F::XSAVEOPT | F::XSAVEC | F::CMPXCHG16B))
         });
     if ours {
         level_needed(f)
@@ -425,21 +405,6 @@ pub fn spare_for(insn: &Instruction) -> Register {
     }
 }
 
-fn is_immediate(k: OpKind) -> bool {
-    matches!(
-        k,
-        OpKind::Immediate8
-            | OpKind::Immediate8_2nd
-            | OpKind::Immediate16
-            | OpKind::Immediate32
-            | OpKind::Immediate64
-            | OpKind::Immediate8to16
-            | OpKind::Immediate8to32
-            | OpKind::Immediate8to64
-            | OpKind::Immediate32to64
-    )
-}
-
 /// MOV to or from a 64-bit absolute address (A0-A3): no ModRM, so it cannot be rewritten to
 /// address a register.
 fn is_moffs(c: Code) -> bool {
@@ -471,18 +436,23 @@ pub fn writes_flags_always(insn: &Instruction) -> bool {
     !(insn.op_count() >= 2
         && insn.op_kind(last) == OpKind::Register
         && insn.op_register(last) == Register::CL
-        && matches!(
-            insn.mnemonic(),
-            Mnemonic::Shl
-                | Mnemonic::Shr
-                | Mnemonic::Sar
-                | Mnemonic::Rol
-                | Mnemonic::Ror
-                | Mnemonic::Rcl
-                | Mnemonic::Rcr
-                | Mnemonic::Shld
-                | Mnemonic::Shrd
-        ))
+        && is_shift(insn.mnemonic()))
+}
+
+/// The shifts and rotates, whose count (CL or an immediate) is masked and may be zero.
+fn is_shift(m: Mnemonic) -> bool {
+    matches!(
+        m,
+        Mnemonic::Shl
+            | Mnemonic::Shr
+            | Mnemonic::Sar
+            | Mnemonic::Rol
+            | Mnemonic::Ror
+            | Mnemonic::Rcl
+            | Mnemonic::Rcr
+            | Mnemonic::Shld
+            | Mnemonic::Shrd
+    )
 }
 
 /// Shifts and rotates by CL, or by an immediate that is not zero after the CPU's masking (a

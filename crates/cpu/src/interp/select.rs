@@ -71,17 +71,7 @@ pub(crate) fn mem_operand(op: &mut Op) -> bool {
 }
 
 fn is_imm(k: OpKind) -> bool {
-    matches!(
-        k,
-        OpKind::Immediate8
-            | OpKind::Immediate16
-            | OpKind::Immediate32
-            | OpKind::Immediate64
-            | OpKind::Immediate8to16
-            | OpKind::Immediate8to32
-            | OpKind::Immediate8to64
-            | OpKind::Immediate32to64
-    )
+    k != OpKind::Immediate8_2nd && crate::operand::is_immediate(k)
 }
 
 /// Operand shapes of two-operand forms.
