@@ -136,7 +136,10 @@ printf '\n\n'
 
 # Start-up: a dynamically linked program that does nothing, and python3 when installed.
 startup=("/bin/true")
-command -v python3 >/dev/null && startup+=("$(command -v python3) -c pass")
+# The distribution's python3 (a version manager's shim on PATH may be a shell script).
+py=/usr/bin/python3
+[ -x "$py" ] || py="$(command -v python3 || true)"
+[ -n "$py" ] && startup+=("$py -c pass")
 printf '%-22s %10s' start-up native_ms
 for n in "${names[@]}"; do printf ' %10s' "$n"; done
 printf '\n'

@@ -89,10 +89,12 @@ pub struct Translator {
 const MXCSR_MASKS: u32 = 0x1f80;
 
 /// `Translator::hot_after` by default. Translation costs about 20 us a block (mostly iced's
-/// encoder), so start-up decides it: `python3 -c pass` translated 32,268 blocks in 0.86 s
-/// user at 8, 10,918 in 0.46 s at 50 (the interpreter alone: 0.25 s); loops are hot long
-/// before 50 visits either way (2026-12-07, this machine).
-const HOT_AFTER: u32 = 50;
+/// encoder), so start-up decides it: `python3 -c pass` took 0.86 s user at 8 (32,268 blocks
+/// translated), 0.46 s at 50, 0.35 s at 200, 0.34 s at 1000 (the interpreter alone: 0.25 s);
+/// loops are hot long before 200 visits, and the bench workloads ran equally fast at 50, 200
+/// and 1000 (2026-12-07, this machine). The differential and robustness tests translate
+/// everything at once (`translate_everything`).
+const HOT_AFTER: u32 = 200;
 
 /// `Translator::min_prefix` by default.
 const MIN_PREFIX: usize = 4;
