@@ -297,6 +297,9 @@ impl Translator {
                     // instruction (slow path, precise fault, or code invalidation).
                     if self.ctx.exit_reason == context::exit_reason::STEP {
                         bump(&self.stats.interpreted);
+                        if self.show_stats {
+                            *self.fallbacks.entry(cpu.rip).or_default() += 1;
+                        }
                         if let Some(exit) = self.interp.step(cpu) {
                             return exit;
                         }

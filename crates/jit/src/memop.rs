@@ -6,7 +6,7 @@
 //! instruction does not use), loads the page's table byte and compares it with what the
 //! access needs — the same fast-path rule as `AddressSpace`'s typed accesses: readable (and
 //! for a write, writable, not a shadow-stack page, holding no decoded code), not past the end
-//! of its file, already populated, and the access inside one page. The instruction then runs
+//! of its file, already populated (both pages for an access that crosses into the next). The instruction then runs
 //! natively with its operand rewritten to `[addr_reg]` (so RIP-relative operands and FS/GS
 //! bases need no host equivalent).
 //!
@@ -165,10 +165,24 @@ pub fn check(
     a.cmp(eax, want)?;
     a.jne(slow)?;
     if size > 1 {
+        // An access that runs into the next page needs that page's entry to allow it too
+        // (unaligned vector loads in string functions cross pages often).
+        let mut inside = a.create_label();
         a.mov(eax, GPRS32[index(r)])?;
         a.and(eax, 0xfff)?;
         a.cmp(eax, 4096 - u32::from(size))?;
-        a.ja(slow)?;
+        a.jbe(inside)?;
+        a.lea(rax, qword_ptr(rr + (i32::from(size) - 1)))?;
+        a.shr(rax, 12)?;
+        a.cmp(rax, qword_ptr(off::PT_PAGES).gs())?;
+        a.jae(slow)?;
+        a.add(rax, qword_ptr(off::PT_BASE).gs())?;
+        a.movzx(eax, byte_ptr(rax))?;
+        a.and(eax, mask)?;
+        a.cmp(eax, want)?;
+        a.jne(slow)?;
+        a.set_label(&mut inside)?;
+        a.nop()?;
     }
     Ok(())
 }

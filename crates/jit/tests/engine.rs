@@ -155,3 +155,71 @@ fn writing_translated_code_invalidates_it() {
     assert_eq!(cpu.gpr[0], 2, "stale translation ran");
     assert_eq!(t.stats().translated.load(Ordering::Relaxed), 2);
 }
+
+/// An 8-byte load that runs from one page into the next (`mov rax, [rbx]`): into a mapped page
+/// it runs on the translated fast path (both pages' entries checked inline, no interpreter
+/// step) and reads what the interpreter reads; into an inaccessible page both engines raise
+/// the same page fault, at the first byte of that page.
+#[test]
+fn loads_crossing_into_the_next_page() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mem = space();
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
+    let data = mem
+        .map(&MapRequest::anonymous(
+            0,
+            3 * PAGE_SIZE,
+            rw,
+            VmaKind::Normal,
+        ))
+        .expect("data pages");
+    // The third page inaccessible (not unmapped: the code page mapped later would take its
+    // place).
+    mem.protect(data + 2 * PAGE_SIZE, PAGE_SIZE, 0)
+        .expect("protect the third");
+    for (i, b) in (0..2 * PAGE_SIZE).step_by(8).enumerate() {
+        mem.write_u64(
+            data + b,
+            0x0101_0101_0101_0101u64.wrapping_mul(i as u64 + 1),
+        )
+        .expect("fill");
+    }
+    let mut code = vec![0x48, 0x8b, 0x03]; // mov rax, [rbx]
+    code.extend(UD2);
+    for (addr, faults) in [
+        (data + PAGE_SIZE - 4, false),
+        (data + PAGE_SIZE - 1, false),
+        (data + 2 * PAGE_SIZE - 4, true),
+    ] {
+        let mut regs = [0u64; 16];
+        regs[3] = addr;
+        let (mut a, _) = machine(&code);
+        a.gpr = regs;
+        let mut b = a.fork(a.mem.clone());
+        let stop = AtomicBool::new(false);
+        let ea = Interpreter::new().run(&mut a, &stop);
+        let mut t = Translator::translate_everything();
+        let stats = t.stats();
+        let eb = t.run(&mut b, &stop);
+        assert_eq!(ea, eb, "at {addr:#x}");
+        assert_eq!(a.gpr, b.gpr, "at {addr:#x}");
+        assert_eq!(a.rip, b.rip, "at {addr:#x}");
+        if faults {
+            match &ea {
+                Exit::Exception(Exception::PageFault(f)) => {
+                    assert_eq!(f.addr, data + 2 * PAGE_SIZE, "fault address")
+                }
+                other => panic!("expected a page fault, got {other:?}"),
+            }
+        } else {
+            assert!(ends_in_ud2(&ea), "{ea:?}");
+            // Only the UD2 after it runs in the interpreter; a failed inline check would add
+            // one interpreter step for the load.
+            assert_eq!(
+                stats.interpreted.load(Ordering::Relaxed),
+                1,
+                "the crossing load left the fast path"
+            );
+        }
+    }
+}
