@@ -437,6 +437,8 @@ const SHSTK_EXPECTED: &[(&str, Cause, bool)] = &[
         false,
     ),
     ("threads/unmap_race", Cause::Linked("__longjmp"), false),
+    // siglongjmp out of the SIGBUS handler of each probe.
+    ("files/mmap_resize", Cause::Linked("__longjmp"), false),
     // siglongjmp out of the SIGUSR1 and SIGSEGV handlers that stop its spinning threads.
     ("threads/spin_interrupt", Cause::Linked("__longjmp"), false),
     // siglongjmp out of the SIGSEGV handler of a probe, then a RET.

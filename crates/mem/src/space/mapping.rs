@@ -136,6 +136,39 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// The file `(dev, inode)` now holds `size` bytes (the guest truncated, extended or
+    /// allocated it): re-derives the past-end-of-file marks of every mapping of it, since Linux
+    /// decides SIGBUS at fault time from the file's current size (mm/filemap.c,
+    /// filemap_fault), not at mmap time. Pages now inside the file become accessible; pages
+    /// past its new end give SIGBUS.
+    pub fn file_resized(&self, dev: u64, inode: u64, size: u64) {
+        let m = self.maps();
+        for v in m.vmas.values() {
+            let Backing::File {
+                dev: d,
+                inode: i,
+                offset,
+                ..
+            } = &v.backing
+            else {
+                continue;
+            };
+            if *d != dev || *i != inode || prot_bits(v.prot, v.kind) == 0 {
+                continue;
+            }
+            let first_beyond = v
+                .start
+                .saturating_add(page_ceil(size).saturating_sub(*offset))
+                .min(v.end);
+            self.pt
+                .update(v.start, first_beyond, |b| b & !page::BEYOND_EOF);
+            if first_beyond < v.end {
+                self.pt
+                    .update(first_beyond, v.end, |b| b | page::BEYOND_EOF);
+            }
+        }
+    }
+
     /// Marks the pages of [start, end) that map file offsets at or past the end of a file of
     /// `file_size` bytes, starting at file offset `offset`.
     fn mark_eof(&self, start: u64, end: u64, offset: u64, file_size: u64) {

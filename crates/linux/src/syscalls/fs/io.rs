@@ -282,10 +282,30 @@ pub(crate) fn sys_sync(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
     host!(SYS_sync)
 }
 pub(crate) fn sys_fallocate(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    fd_first(SYS_fallocate)(t, a)
+    let r = fd_first(SYS_fallocate)(t, a);
+    if r.is_ok() {
+        file_resized(t, a[0]);
+    }
+    r
 }
 pub(crate) fn sys_ftruncate(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    fd_first(SYS_ftruncate)(t, a)
+    let r = fd_first(SYS_ftruncate)(t, a);
+    if r.is_ok() {
+        file_resized(t, a[0]);
+    }
+    r
+}
+
+/// After the guest changed the size of the file behind `fd`: its mappings' past-end-of-file
+/// pages follow the new size (`AddressSpace::file_resized`).
+fn file_resized(t: &Thread, fd: u64) {
+    // SAFETY: a zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes only `st`; a bad descriptor fails without effect.
+    if unsafe { libc::fstat(fd as i32, &mut st) } == 0 {
+        t.mem()
+            .file_resized(st.st_dev, st.st_ino, st.st_size.max(0) as u64);
+    }
 }
 pub(crate) fn sys_readahead(t: &mut Thread, a: [u64; 6]) -> SysResult {
     fd_first(SYS_readahead)(t, a)
