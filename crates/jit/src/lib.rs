@@ -187,8 +187,8 @@ impl Translator {
             }
         }
         let min = self.min_prefix;
-        let decoded = translate::decode(rip, &cpu.mem, sse, cpu.config.level)
-            .filter(|b| b.worth_it(rip, min));
+        let decoded =
+            translate::decode(rip, &cpu.mem, sse, cpu.config.level).filter(|b| b.worth_it(min));
         let Some(block) = decoded else {
             code.cache.insert(rip, INTERPRET);
             return None;

@@ -154,16 +154,8 @@ pub fn check(
 ) -> Result<(), IcedError> {
     let rr = GPRS[index(r)];
     let (mask, want) = mask_want(need);
-    debug_assert!(size <= 32);
     a.mov(rax, rr)?;
-    a.shr(rax, 12)?;
-    a.cmp(rax, qword_ptr(off::PT_PAGES).gs())?;
-    a.jae(slow)?;
-    a.add(rax, qword_ptr(off::PT_BASE).gs())?;
-    a.movzx(eax, byte_ptr(rax))?;
-    a.and(eax, mask)?;
-    a.cmp(eax, want)?;
-    a.jne(slow)?;
+    page_entry_allows(a, mask, want, slow)?;
     if size > 1 {
         // An access that runs into the next page needs that page's entry to allow it too
         // (unaligned vector loads in string functions cross pages often).
@@ -173,18 +165,30 @@ pub fn check(
         a.cmp(eax, 4096 - u32::from(size))?;
         a.jbe(inside)?;
         a.lea(rax, qword_ptr(rr + (i32::from(size) - 1)))?;
-        a.shr(rax, 12)?;
-        a.cmp(rax, qword_ptr(off::PT_PAGES).gs())?;
-        a.jae(slow)?;
-        a.add(rax, qword_ptr(off::PT_BASE).gs())?;
-        a.movzx(eax, byte_ptr(rax))?;
-        a.and(eax, mask)?;
-        a.cmp(eax, want)?;
-        a.jne(slow)?;
+        page_entry_allows(a, mask, want, slow)?;
+        // Bound to the caller's next instruction (every caller emits one).
         a.set_label(&mut inside)?;
-        a.nop()?;
     }
     Ok(())
+}
+
+/// Jumps to `slow` unless the table entry of the page holding the address in RAX, masked with
+/// `mask`, equals `want` (an address past the table is never guest memory). Clobbers RAX and
+/// the flags.
+fn page_entry_allows(
+    a: &mut CodeAssembler,
+    mask: u32,
+    want: u32,
+    slow: CodeLabel,
+) -> Result<(), IcedError> {
+    a.shr(rax, 12)?;
+    a.cmp(rax, qword_ptr(off::PT_PAGES).gs())?;
+    a.jae(slow)?;
+    a.add(rax, qword_ptr(off::PT_BASE).gs())?;
+    a.movzx(eax, byte_ptr(rax))?;
+    a.and(eax, mask)?;
+    a.cmp(eax, want)?;
+    a.jne(slow)
 }
 
 /// The guest's flags (only if `flags` — a later instruction may read them) and RAX back; `r`

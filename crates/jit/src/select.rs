@@ -459,7 +459,9 @@ fn is_shift(m: Mnemonic) -> bool {
 /// zero immediate count is left to the interpreter) (Intel SDM Vol. 2B, SAL/SAR/SHL/SHR: the count is masked to 5 bits, 6 with
 /// REX.W).
 fn shift_count_ok(insn: &Instruction) -> bool {
-    let last = insn.op_count() - 1;
+    let Some(last) = insn.op_count().checked_sub(1) else {
+        return false;
+    };
     let count = match insn.op_kind(last) {
         OpKind::Immediate8 => insn.immediate8() as u32,
         OpKind::Register => return insn.op_register(last) == Register::CL,

@@ -63,7 +63,7 @@ impl Block {
     /// trampoline round trip): a block that ends in a branch, CALL or RET always (it can be
     /// reached and left by chaining, inside the cache), one that stops before an instruction
     /// the translator leaves to the interpreter only with at least `min` instructions.
-    pub fn worth_it(&self, _start: u64, min: usize) -> bool {
+    pub fn worth_it(&self, min: usize) -> bool {
         !matches!(self.end, End::Next(_)) || self.insns.len() >= min
     }
 
