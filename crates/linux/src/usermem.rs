@@ -65,6 +65,11 @@ pub fn needed() -> bool {
 }
 
 /// A host buffer of at least `len` bytes (contents unspecified), from the thread's spares.
+/// Records a region whose bounce buffer the host is about to use, for `finish`.
+fn pend(r: Region) {
+    PENDING.with(|p| p.borrow_mut().push(r));
+}
+
 fn take(len: usize) -> Result<Vec<u8>, Errno> {
     if len <= KEEP {
         if let Some(v) = SPARE.with(|s| {
@@ -99,14 +104,12 @@ pub fn data_out(addr: u64, len: u64) -> Result<HostPtr<'static>, Errno> {
     let len = usize::try_from(len).map_err(|_| Errno::ENOMEM)?;
     let mut bounce = take(len)?;
     let p = bounce.as_mut_ptr();
-    PENDING.with(|r| {
-        r.borrow_mut().push(Region {
-            guest: addr,
-            len,
-            bounce,
-            before: None,
-            host: None,
-        })
+    pend(Region {
+        guest: addr,
+        len,
+        bounce,
+        before: None,
+        host: None,
     });
     Ok(HostPtr::checked(p))
 }
@@ -135,14 +138,12 @@ pub fn struct_out(t: &Thread, addr: u64, len: u64) -> Result<HostPtr<'static>, E
     unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, bounce.as_mut_ptr(), len) };
     before[..len].copy_from_slice(&bounce[..len]);
     let p = bounce.as_mut_ptr();
-    PENDING.with(|r| {
-        r.borrow_mut().push(Region {
-            guest: addr,
-            len,
-            bounce,
-            before: Some(before),
-            host: None,
-        })
+    pend(Region {
+        guest: addr,
+        len,
+        bounce,
+        before: Some(before),
+        host: None,
     });
     Ok(HostPtr::checked(p))
 }
@@ -196,14 +197,12 @@ pub fn window_out(addr: u64, len: u64) -> Result<HostPtr<'static>, Errno> {
     // SAFETY: `at` holds the len bytes just copied.
     before[..len].copy_from_slice(unsafe { std::slice::from_raw_parts(at, len) });
     let bounce = take(len)?;
-    PENDING.with(|r| {
-        r.borrow_mut().push(Region {
-            guest: addr,
-            len,
-            bounce,
-            before: Some(before),
-            host: Some(at),
-        })
+    pend(Region {
+        guest: addr,
+        len,
+        bounce,
+        before: Some(before),
+        host: Some(at),
     });
     Ok(HostPtr::checked(at))
 }
