@@ -62,8 +62,15 @@ pub fn handle(t: &mut Thread) {
     // Calls that take memory away from other threads (munmap, mprotect, ...): those threads
     // must not keep using it once this call returns.
     let takes_away = row.is_some_and(|s| s.unmaps(&args));
-    if takes_away && t.mem().code_epoch() != epoch {
+    // Memory unmapped (by this call, or by another thread's whose own wait has not finished)
+    // keeps its old contents until no access checked before the unmap can be in flight:
+    // after the wait (cetbox_mem's scrub.rs).
+    let unscrubbed = t.mem().unscrubbed_mark();
+    if (takes_away && t.mem().code_epoch() != epoch) || unscrubbed.is_some() {
         crate::thread::shootdown(t.tid);
+    }
+    if let Some(mark) = unscrubbed {
+        t.mem().scrub_through(mark);
     }
     if t.proc.opts.trace_syscalls {
         crate::diag::diag(&format!("[{}] {}", t.tid, trace::line(t, nr, &args, &res)));

@@ -518,11 +518,17 @@ impl AddressSpace {
                 m.vmas.insert(end, v.slice(end, v.end));
             }
             let (s, e) = (v.start.max(start), v.end.min(end));
-            // Page table first: from here on new accesses fault; racing ones that passed
-            // their check already hit zero pages, never a host hole.
+            // Page table first: from here on new accesses fault. Accesses of other threads
+            // that passed their check before still find the old memory: accessible pages are
+            // scrubbed only after those threads passed an instruction boundary (`scrub.rs`);
+            // pages without an entry (PROT_NONE) can have no access in flight.
             self.pt.clear(s, e);
-            host::scrub(s, e)
-                .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))?;
+            let accessible = prot_bits(v.prot, v.kind) != 0;
+            if !accessible {
+                host::scrub(s, e)
+                    .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))?;
+            }
+            let mut unscrubbed = vec![(s, e)];
             // Parts registered with a guest userfaultfd: another guest thread may be blocked
             // in the host kernel on a missing page there. Linux retries such a fault after
             // the wake-up and, the VMA being gone, raises SIGSEGV (SEGV_MAPERR) or fails the
@@ -536,6 +542,12 @@ impl AddressSpace {
                 self.pt.fill(us, ue, page::UNMAPPED_UFFD);
                 host::rereserve(us, ue)
                     .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))?;
+                unscrubbed = super::scrub::subtract(unscrubbed, std::iter::once((us, ue)));
+            }
+            if accessible {
+                for (us, ue) in unscrubbed {
+                    self.defer_scrub(m, us, ue);
+                }
             }
             Self::note_hole(m, s, e);
         }

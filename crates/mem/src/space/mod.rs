@@ -6,6 +6,7 @@ mod check;
 mod mapping;
 mod placement;
 mod residency;
+mod scrub;
 mod typed;
 
 use crate::faultin::{in_kernel, prefault, touch_for_write, Prefault};
@@ -90,6 +91,9 @@ struct Maps {
     /// inaccessible instead of scrubbing them, so an access blocked on a missing page and
     /// woken after the unmap faults as it would on Linux (see `unmap_locked`).
     uffd: BTreeMap<u64, u64>,
+    /// Ranges the guest unmapped whose host memory still holds the old contents until every
+    /// other guest thread has passed an instruction boundary (see `scrub.rs`).
+    unscrubbed: Vec<scrub::Unscrubbed>,
 }
 
 pub struct AddressSpace {
@@ -101,6 +105,11 @@ pub struct AddressSpace {
     /// Whether the guest ever registered a userfaultfd range: only then can a guest page be
     /// missing on the host in a way cetbox's own accesses must handle (see `faultin`).
     uffd_used: AtomicBool,
+    /// The sequence number of the newest entry of `Maps::unscrubbed`, 0 when it is empty: one
+    /// load tells the syscall layer whether anything waits to be scrubbed.
+    unscrubbed_mark: AtomicU64,
+    /// The last sequence number given to an unscrubbed range.
+    unscrubbed_seq: AtomicU64,
 }
 
 /// The page-table entry for pages of a mapping with `prot`. Pages the guest cannot access at
@@ -201,9 +210,12 @@ impl AddressSpace {
                 mmap_base: window.1,
                 holes: BTreeMap::new(),
                 uffd: BTreeMap::new(),
+                unscrubbed: Vec::new(),
             }),
             code_epoch: AtomicU64::new(0),
             uffd_used: AtomicBool::new(false),
+            unscrubbed_mark: AtomicU64::new(0),
+            unscrubbed_seq: AtomicU64::new(0),
         })
     }
 
