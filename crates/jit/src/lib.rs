@@ -8,6 +8,7 @@
 //! through the host GS base (`context`). Design, subset and next steps: docs/ARCHITECTURE.md,
 //! "Translator (crates/jit)".
 
+mod assemble;
 mod cache;
 pub mod context;
 mod memop;
