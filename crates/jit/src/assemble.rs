@@ -20,9 +20,9 @@
 //! `cetbox_mem::MMAP_MIN_ADDR`, so an IP or target below it is a label id.
 
 use cetbox_mem::MMAP_MIN_ADDR;
-use std::sync::atomic::{AtomicU64, Ordering};
 use iced_x86::code_asm::CodeAssembler;
 use iced_x86::{Code, Encoder, IcedError, Instruction, OpKind};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One entry of the layout.
 struct Item {

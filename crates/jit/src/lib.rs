@@ -24,8 +24,18 @@ use context::Context;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Size of each thread's code cache; it is flushed whole when full.
+/// Size of each thread's code cache by default; it is flushed whole when full.
+/// CETBOX_JIT_CACHE_SIZE (bytes, rounded up to whole pages) overrides it, for tests of the
+/// flush and for measurements.
 const CACHE_SIZE: usize = 8 << 20;
+
+/// The code cache size: CETBOX_JIT_CACHE_SIZE when it is a number, else `CACHE_SIZE`.
+fn cache_size() -> usize {
+    std::env::var("CETBOX_JIT_CACHE_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CACHE_SIZE)
+}
 
 /// Counters for tests and measurements.
 #[derive(Default, Debug)]
@@ -90,6 +100,8 @@ pub struct Translator {
     /// A block is translated on its `hot_after + 1`-th visit (0: at once); until then it is
     /// interpreted.
     hot_after: u32,
+    /// Bytes of code cache (created on first use).
+    cache_size: usize,
     /// CETBOX_JIT_STATS is set: print the counters whenever the engine returns.
     show_stats: bool,
     /// With `show_stats`: how often each guest RIP ran in the interpreter.
@@ -129,6 +141,7 @@ impl Translator {
             stats: Arc::default(),
             min_prefix: MIN_PREFIX,
             hot_after: HOT_AFTER,
+            cache_size: cache_size(),
             show_stats: std::env::var_os("CETBOX_JIT_STATS").is_some(),
             fallbacks: Default::default(),
         }
@@ -143,6 +156,13 @@ impl Translator {
         t
     }
 
+    /// `self` with a code cache of `bytes` (rounded up to whole pages; too small for the
+    /// trampolines means nothing is translated), for tests that fill it.
+    pub fn with_cache_size(mut self, bytes: usize) -> Translator {
+        self.cache_size = bytes;
+        self
+    }
+
     /// This engine's counters (shared, so a test can watch them from another thread).
     pub fn stats(&self) -> Arc<Stats> {
         self.stats.clone()
@@ -150,7 +170,7 @@ impl Translator {
 
     fn code(&mut self) -> Option<&mut Code> {
         if self.code.is_none() {
-            let mut cache = CodeCache::new(CACHE_SIZE).ok()?;
+            let mut cache = CodeCache::new(self.cache_size).ok()?;
             let avx = std::arch::is_x86_feature_detected!("avx");
             let (bytes, exit_off) = trampoline::assemble(cache.cursor(), avx).ok()?;
             let entry = cache.append(&bytes)?;

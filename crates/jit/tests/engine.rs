@@ -171,6 +171,39 @@ fn hot_untranslatable_loop_stays_in_the_interpreter() {
     assert!(calls <= 4, "{calls} interpreter calls for one loop");
 }
 
+/// A code cache too small for the working set (one page: the trampolines and a few blocks)
+/// is flushed whole again and again while a loop runs through 64 blocks 50 times; every
+/// translation made after a flush is fresh, so the result, RIP, flags and retired count are
+/// still the interpreter's. The blocks: `add rax, 1` eight times and a JMP to the next; the
+/// last one ends `dec ecx; jnz first`.
+#[test]
+fn full_code_cache_is_flushed_and_still_correct() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut code = vec![0xb9, 50, 0, 0, 0]; // mov ecx, 50
+    let first = code.len();
+    for b in 0..64 {
+        for _ in 0..8 {
+            code.extend([0x48, 0x83, 0xc0, 0x01]);
+        }
+        if b < 63 {
+            code.extend([0xeb, 0x00]); // jmp to the next block
+        } else {
+            code.extend([0xff, 0xc9, 0x0f, 0x85]); // dec ecx; jnz rel32 to `first`
+            let rel = first as i64 - (code.len() as i64 + 4);
+            code.extend((rel as i32).to_le_bytes());
+        }
+    }
+    code.extend(UD2);
+    assert!(code.len() <= PAGE_SIZE as usize);
+    let t = Translator::translate_everything().with_cache_size(PAGE_SIZE as usize);
+    let (a, b, stats) = both_with(t, &code, [3; 16], 0x202);
+    assert_same(&a, &b);
+    assert_eq!(a.gpr[0], 3 + 50 * 64 * 8);
+    let flushes = stats.flushes.load(Ordering::Relaxed);
+    assert!(flushes >= 50, "{flushes} flushes");
+    assert!(stats.translated.load(Ordering::Relaxed) > 64);
+}
+
 /// An instruction whose undefined flags survive to the end of a translated block (SHL's AF,
 /// with AF set beforehand so a stale bit would show) leaves them exactly as the interpreter
 /// does: the CPU model takes undefined results from the host (crates/cpu/src/undef.rs), which
