@@ -1,11 +1,11 @@
 //! The translating engine: guest blocks re-encoded as host code in a code cache.
 //!
 //! `Translator` implements `cetbox_cpu::Engine`. Its run loop looks up a translation for RIP;
-//! if there is one it enters it through the entry trampoline; if not it translates the block at
-//! RIP; a block whose first instruction the translator does not handle runs in the interpreter
-//! (`Interpreter::run_block`). Guest GPRs live in the same host registers while translated
-//! code runs, guest arithmetic flags in host RFLAGS, and cetbox's per-thread context is reached
-//! through the host GS base (`context`). Design, subset and next steps: docs/ARCHITECTURE.md,
+//! if there is one it enters it through the entry trampoline; if not the interpreter runs
+//! blocks until one is hot (`Interpreter::run_cold`), which is then translated; a block whose
+//! first instruction the translator does not handle stays with the interpreter. Guest GPRs
+//! live in the same host registers while translated code runs, guest arithmetic flags in host
+//! RFLAGS, and cetbox's per-thread context is reached through the host GS base (`context`). Design, subset and next steps: docs/ARCHITECTURE.md,
 //! "Translator (crates/jit)".
 
 mod assemble;
@@ -111,12 +111,13 @@ pub struct Translator {
 /// MXCSR's six exception-mask bits (Intel SDM Vol. 1 §10.2.3).
 const MXCSR_MASKS: u32 = 0x1f80;
 
-/// `Translator::hot_after` by default. Translation costs about 20 us a block (mostly iced's
-/// encoder), so start-up decides it: `python3 -c pass` took 0.86 s user at 8 (32,268 blocks
-/// translated), 0.46 s at 50, 0.35 s at 200, 0.34 s at 1000 (the interpreter alone: 0.25 s);
-/// loops are hot long before 200 visits, and the bench workloads ran equally fast at 50, 200
-/// and 1000 (2026-12-07, this machine). The differential and robustness tests translate
-/// everything at once (`translate_everything`).
+/// `Translator::hot_after` by default. Start-up decides it: with cold blocks counted in the
+/// interpreter (`Interpreter::run_cold`) and blocks assembled by `assemble`, `python3 -c pass`
+/// took 0.37 s of user time when blocks were translated after 20 visits, 0.29 s after 50,
+/// 0.25 s after 100 and 200, 0.23 s after 500 and 2000 (4,600 blocks translated at 200;
+/// 2026-12-07, this machine, loaded); loops are hot long before 200 visits, and the bench
+/// workloads ran equally fast at 50, 200 and 1000. The differential and robustness tests
+/// translate everything at once (`translate_everything`).
 const HOT_AFTER: u32 = 200;
 
 /// `Translator::min_prefix` by default.
