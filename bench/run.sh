@@ -217,7 +217,7 @@ for prog in "${rss_progs[@]}"; do
         r=$(max_rss ${cmds[$i]} $prog)
         if [ "$r" = nan ]; then printf ' %10s' nan; continue; fi
         printf ' %10.1f' "$r"
-        [ "$(calc "$r - $nat > $worst")" != "0.000000" ] && worst=$(calc "$r - $nat")
+        [ "$(calc "(($r - $nat) > $worst)")" != "0.000000" ] && worst=$(calc "$r - $nat")
     done
     printf ' %+11.1f\n' "$worst"
 done
