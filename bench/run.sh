@@ -8,7 +8,9 @@
 # under the translator with shadow stacks off and on, under the interpreter (shadow stacks on)
 # and under qemu-x86_64 when installed, all in one run (best of 3 each; the interpreter once),
 # and prints native seconds and each configuration's slowdown with their geometric means,
-# then the start-up cost of dynamic /bin/true and `python3 -c pass`. Options given are added
+# then the start-up cost of dynamic /bin/true and `python3 -c pass`, then jq 1.6's
+# `jq --run-tests` on its jq.test when Debian's jq 1.6 is installed, then the maximum resident
+# set size of each program (one run each; needs GNU time as /usr/bin/time). Options given are added
 # to every cetbox run. Environment: CETBOX_BENCH_RUNS (default 3), CETBOX_BENCH_INTERP_RUNS
 # (default 1), CARGO_TARGET_DIR, CETBOX_BENCH_BIN (use this cetbox binary instead of building one), CETBOX_BENCH_MARCH (e.g.
 # -march=x86-64-v3: build the workloads for that CPU level).
@@ -156,4 +158,66 @@ for prog in "${startup[@]}"; do
     done
     runs=$save
     printf '\n'
+done
+
+# jq 1.6's own core test suite (tests/third_party/jq/tests/jq.test, 321 tests) with Debian's
+# jq, when installed: native seconds and the translator's ratio (once each: it is long; the
+# interpreter is left out), and the summary line must be the same.
+jqtests="$root/tests/third_party/jq/tests"
+if [ -x /usr/bin/jq ] && /usr/bin/jq --version 2>/dev/null | grep -q '^jq-1\.6'; then
+    jqcmd=(/usr/bin/jq -L "$jqtests/modules" --run-tests "$jqtests/jq.test")
+    save=$runs
+    runs=1
+    nat=$(best_of "$build/jq.native.out" "${jqcmd[@]}")
+    # shellcheck disable=SC2086
+    t=$(best_of "$build/jq.jit-on.out" ${cmds[1]} "${jqcmd[@]}")
+    runs=$save
+    printf '\n%-22s %10s %10s\n' "jq --run-tests" native_s jit-on
+    printf '%-22s %10.2f %9.1fx\n' "jq.test (321)" "$nat" "$(ratio "$nat" "$t")"
+    if [ "$(tail -n 1 "$build/jq.native.out")" != "$(tail -n 1 "$build/jq.jit-on.out")" ]; then
+        echo "warning: jq's summary differs under cetbox" >&2
+    fi
+fi
+
+# Memory: maximum RSS (GNU time's %M, KiB) natively and under each cetbox configuration, one
+# run each, apart from the timed runs (so the timing has no wrapper process); the issue's
+# target is at most native + 64 MiB.
+gnutime=/usr/bin/time
+if ! "$gnutime" -f %M -o /dev/null true 2>/dev/null; then
+    echo "max RSS: skipped (GNU time not found at $gnutime)"
+    exit 0
+fi
+# max_rss CMD... : the command's maximum RSS in MiB ("nan" if it fails).
+max_rss() {
+    local f="$build/rss.txt"
+    if "$gnutime" -f %M -o "$f" "$@" >/dev/null 2>&1; then
+        calc "$(tail -n 1 "$f") / 1024"
+    else
+        echo nan
+    fi
+}
+printf '\n%-22s %10s' "max RSS (MiB)" native
+for n in "${names[@]}"; do printf ' %10s' "$n"; done
+printf ' %12s\n' "worst-native"
+rss_progs=()
+for w in "${workloads[@]}"; do rss_progs+=("$build/$w"); done
+rss_progs+=("${startup[@]}")
+for prog in "${rss_progs[@]}"; do
+    # shellcheck disable=SC2086
+    nat=$(max_rss $prog)
+    printf '%-22s %10.1f' "$(basename "${prog%% *}")${prog#"${prog%% *}"}" "$nat"
+    worst=0
+    for i in "${!names[@]}"; do
+        # The interpreter takes minutes on the workloads; its RSS is measured at start-up.
+        if [ "${names[$i]}" = interp-on ] && [[ "$prog" == "$build/"* ]]; then
+            printf ' %10s' -
+            continue
+        fi
+        # shellcheck disable=SC2086
+        r=$(max_rss ${cmds[$i]} $prog)
+        if [ "$r" = nan ]; then printf ' %10s' nan; continue; fi
+        printf ' %10.1f' "$r"
+        [ "$(calc "(($r - $nat) > $worst)")" != "0.000000" ] && worst=$(calc "$r - $nat")
+    done
+    printf ' %+11.1f\n' "$worst"
 done

@@ -15,22 +15,33 @@ const DRIVERS: [&str; 3] = ["utf8test", "base64test", "onigtest"];
 
 /// Lays out jq's tree as its drivers expect it: `tests/` beside the `jq` binary.
 fn layout(dir: &Path) {
+    copy_tree(
+        &repo_root().join("tests/third_party/jq/tests"),
+        &dir.join("tests"),
+    );
+    std::os::unix::fs::symlink(JQ, dir.join("jq")).expect("symlink jq");
+}
+
+/// Copies the directory tree `src` to `to`, every file readable (jq's module tests read
+/// `tests/modules`).
+fn copy_tree(src: &Path, to: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let src = repo_root().join("tests/third_party/jq/tests");
-    let tests = dir.join("tests");
-    std::fs::create_dir_all(&tests).expect("mkdir");
-    for e in std::fs::read_dir(&src).expect("jq tests") {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(src).expect("jq tests") {
         let e = e.expect("entry");
-        let to = tests.join(e.file_name());
-        std::fs::copy(e.path(), &to).expect("copy");
+        let dest = to.join(e.file_name());
+        if e.file_type().expect("file type").is_dir() {
+            copy_tree(&e.path(), &dest);
+            continue;
+        }
+        std::fs::copy(e.path(), &dest).expect("copy");
         let mode = std::fs::metadata(e.path())
             .expect("stat")
             .permissions()
             .mode();
-        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode | 0o444))
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode | 0o444))
             .expect("chmod");
     }
-    std::os::unix::fs::symlink(JQ, dir.join("jq")).expect("symlink jq");
 }
 
 #[test]

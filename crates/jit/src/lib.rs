@@ -1,13 +1,14 @@
 //! The translating engine: guest blocks re-encoded as host code in a code cache.
 //!
 //! `Translator` implements `cetbox_cpu::Engine`. Its run loop looks up a translation for RIP;
-//! if there is one it enters it through the entry trampoline; if not it translates the block at
-//! RIP; a block whose first instruction the translator does not handle runs in the interpreter
-//! (`Interpreter::run_block`). Guest GPRs live in the same host registers while translated
-//! code runs, guest arithmetic flags in host RFLAGS, and cetbox's per-thread context is reached
-//! through the host GS base (`context`). Design, subset and next steps: docs/ARCHITECTURE.md,
+//! if there is one it enters it through the entry trampoline; if not the interpreter runs
+//! blocks until one is hot (`Interpreter::run_cold`), which is then translated; a block whose
+//! first instruction the translator does not handle stays with the interpreter. Guest GPRs
+//! live in the same host registers while translated code runs, guest arithmetic flags in host
+//! RFLAGS, and cetbox's per-thread context is reached through the host GS base (`context`). Design, subset and next steps: docs/ARCHITECTURE.md,
 //! "Translator (crates/jit)".
 
+mod assemble;
 mod cache;
 pub mod context;
 mod memop;
@@ -17,13 +18,24 @@ mod translate;
 
 use cache::{CodeCache, INTERPRET};
 use cetbox_cpu::flags::ARITH;
+use cetbox_cpu::interp::ColdExit;
 use cetbox_cpu::{Cpu, Engine, Exit, Interpreter};
 use context::Context;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Size of each thread's code cache; it is flushed whole when full.
+/// Size of each thread's code cache by default; it is flushed whole when full.
+/// CETBOX_JIT_CACHE_SIZE (bytes, rounded up to whole pages) overrides it, for tests of the
+/// flush and for measurements.
 const CACHE_SIZE: usize = 8 << 20;
+
+/// The code cache size: CETBOX_JIT_CACHE_SIZE when it is a number, else `CACHE_SIZE`.
+fn cache_size() -> usize {
+    std::env::var("CETBOX_JIT_CACHE_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CACHE_SIZE)
+}
 
 /// Counters for tests and measurements.
 #[derive(Default, Debug)]
@@ -36,6 +48,17 @@ pub struct Stats {
     pub interpreted: AtomicU64,
     /// Whole-cache flushes because it was full.
     pub flushes: AtomicU64,
+    /// Nanoseconds spent decoding and assembling translations (with CETBOX_JIT_STATS only).
+    pub translate_ns: AtomicU64,
+    /// Guest instructions retired by translated code.
+    pub retired_translated: AtomicU64,
+    /// Guest instructions retired by the interpreter.
+    pub retired_interpreted: AtomicU64,
+}
+
+/// Adds to a counter; only the owning thread writes a counter, so no locked add is needed.
+fn add(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
 }
 
 /// Counts an event; only the owning thread writes a counter, so no locked add is needed.
@@ -77,8 +100,8 @@ pub struct Translator {
     /// A block is translated on its `hot_after + 1`-th visit (0: at once); until then it is
     /// interpreted.
     hot_after: u32,
-    /// Visits of blocks not yet translated, by guest RIP (cleared with the cache).
-    seen: std::collections::HashMap<u64, u32>,
+    /// Bytes of code cache (created on first use).
+    cache_size: usize,
     /// CETBOX_JIT_STATS is set: print the counters whenever the engine returns.
     show_stats: bool,
     /// With `show_stats`: how often each guest RIP ran in the interpreter.
@@ -88,12 +111,13 @@ pub struct Translator {
 /// MXCSR's six exception-mask bits (Intel SDM Vol. 1 §10.2.3).
 const MXCSR_MASKS: u32 = 0x1f80;
 
-/// `Translator::hot_after` by default. Translation costs about 20 us a block (mostly iced's
-/// encoder), so start-up decides it: `python3 -c pass` took 0.86 s user at 8 (32,268 blocks
-/// translated), 0.46 s at 50, 0.35 s at 200, 0.34 s at 1000 (the interpreter alone: 0.25 s);
-/// loops are hot long before 200 visits, and the bench workloads ran equally fast at 50, 200
-/// and 1000 (2026-12-07, this machine). The differential and robustness tests translate
-/// everything at once (`translate_everything`).
+/// `Translator::hot_after` by default. Start-up decides it: with cold blocks counted in the
+/// interpreter (`Interpreter::run_cold`) and blocks assembled by `assemble`, `python3 -c pass`
+/// took 0.37 s of user time when blocks were translated after 20 visits, 0.29 s after 50,
+/// 0.25 s after 100 and 200, 0.23 s after 500 and 2000 (4,600 blocks translated at 200;
+/// 2026-12-07, this machine, loaded); loops are hot long before 200 visits, and the bench
+/// workloads ran equally fast at 50, 200 and 1000. The differential and robustness tests
+/// translate everything at once (`translate_everything`).
 const HOT_AFTER: u32 = 200;
 
 /// `Translator::min_prefix` by default.
@@ -118,7 +142,7 @@ impl Translator {
             stats: Arc::default(),
             min_prefix: MIN_PREFIX,
             hot_after: HOT_AFTER,
-            seen: Default::default(),
+            cache_size: cache_size(),
             show_stats: std::env::var_os("CETBOX_JIT_STATS").is_some(),
             fallbacks: Default::default(),
         }
@@ -133,6 +157,13 @@ impl Translator {
         t
     }
 
+    /// `self` with a code cache of `bytes` (rounded up to whole pages; too small for the
+    /// trampolines means nothing is translated), for tests that fill it.
+    pub fn with_cache_size(mut self, bytes: usize) -> Translator {
+        self.cache_size = bytes;
+        self
+    }
+
     /// This engine's counters (shared, so a test can watch them from another thread).
     pub fn stats(&self) -> Arc<Stats> {
         self.stats.clone()
@@ -140,7 +171,7 @@ impl Translator {
 
     fn code(&mut self) -> Option<&mut Code> {
         if self.code.is_none() {
-            let mut cache = CodeCache::new(CACHE_SIZE).ok()?;
+            let mut cache = CodeCache::new(self.cache_size).ok()?;
             let avx = std::arch::is_x86_feature_detected!("avx");
             let (bytes, exit_off) = trampoline::assemble(cache.cursor(), avx).ok()?;
             let entry = cache.append(&bytes)?;
@@ -154,38 +185,50 @@ impl Translator {
         self.code.as_mut()
     }
 
-    /// The host address of the translation of the block at `rip`, translating it if needed;
-    /// None when the interpreter must run it.
+    /// What the cache holds for the block at RIP (flushing it first if the translations
+    /// were made under another code epoch or guest mode): Some(host address), Some(INTERPRET)
+    /// for a block left to the interpreter, None if it has not been considered yet; None too
+    /// when translated code cannot run here.
     fn lookup(&mut self, cpu: &Cpu) -> Option<u64> {
         let epoch = cpu.mem.code_epoch();
         if self.code.is_none() {
             self.code()?;
         }
-        let stats = &self.stats;
         let shstk = cpu.cet.shstk_enabled();
         let sse = cpu.sse.mxcsr & MXCSR_MASKS == MXCSR_MASKS;
         let stale = epoch != self.epoch || shstk != self.shstk || sse != self.sse;
+        let mode_changed = shstk != self.shstk || sse != self.sse;
         self.epoch = epoch;
         self.shstk = shstk;
         self.sse = sse;
         let code = self.code.as_mut()?;
         if stale {
             code.cache.reset(code.fixed);
-            self.seen.clear();
-        }
-        let rip = cpu.rip;
-        if let Some(host) = code.cache.lookup(rip) {
-            return (host != INTERPRET).then_some(host);
-        }
-        // Translate only blocks that run often: most of a process's code (start-up, ld.so,
-        // error paths) runs a few times, and interpreting it costs less than translating it.
-        if self.hot_after > 0 {
-            let seen = self.seen.entry(rip).or_default();
-            if *seen < self.hot_after {
-                *seen += 1;
-                return None;
+            if mode_changed {
+                // Blocks left to the interpreter under the old mode may translate now.
+                self.interp.reset_visits();
             }
         }
+        code.cache.lookup(cpu.rip)
+    }
+
+    /// Translates the block at RIP, timing it for CETBOX_JIT_STATS; None when the
+    /// interpreter must run it (also recorded in the cache).
+    fn translate_timed(&mut self, cpu: &Cpu) -> Option<u64> {
+        let t0 = self.show_stats.then(std::time::Instant::now);
+        let host = self.translate(cpu, cpu.rip, self.epoch);
+        if let Some(t0) = t0 {
+            add(&self.stats.translate_ns, t0.elapsed().as_nanos() as u64);
+        }
+        host
+    }
+
+    /// Translates the block at `rip` into the cache (flushing it when full) and records the
+    /// result; None when the interpreter must run it.
+    fn translate(&mut self, cpu: &Cpu, rip: u64, epoch: u64) -> Option<u64> {
+        let (shstk, sse) = (self.shstk, self.sse);
+        let stats = &self.stats;
+        let code = self.code.as_mut()?;
         let min = self.min_prefix;
         let decoded =
             translate::decode(rip, &cpu.mem, sse, cpu.config.level).filter(|b| b.worth_it(min));
@@ -269,6 +312,7 @@ impl Translator {
         cpu.set_rflags(flags);
         cpu.rip = self.ctx.next_rip;
         cpu.icount += self.ctx.retired;
+        add(&self.stats.retired_translated, self.ctx.retired);
         cpu.cet.ssp = self.ctx.ssp;
     }
 
@@ -285,37 +329,77 @@ impl Translator {
             // The interpreter raises single-step traps; leave a traced guest to it. (TF is read
             // from the raw bits, which are always current for the non-arithmetic flags, so
             // the lazy arithmetic flags are not computed on every block.)
-            let host = if self.enabled && cpu.flags.bits & cetbox_cpu::flags::TF == 0 {
-                self.lookup(cpu)
-            } else {
-                None
-            };
-            match host {
-                Some(h) => {
-                    self.enter(cpu, h);
-                    // A memory check failed on its fast path: the interpreter runs that one
-                    // instruction (slow path, precise fault, or code invalidation).
-                    if self.ctx.exit_reason == context::exit_reason::STEP {
-                        bump(&self.stats.interpreted);
-                        if self.show_stats {
-                            *self.fallbacks.entry(cpu.rip).or_default() += 1;
-                        }
-                        if let Some(exit) = self.interp.step(cpu) {
-                            return exit;
-                        }
+            if !self.enabled || cpu.flags.bits & cetbox_cpu::flags::TF != 0 {
+                if let Some(exit) = self.interpret_block(cpu) {
+                    return exit;
+                }
+                continue;
+            }
+            let host = match self.lookup(cpu) {
+                None if !self.enabled || self.code.is_none() => None,
+                None if self.hot_after == 0 => self.translate_timed(cpu),
+                Some(INTERPRET) if self.hot_after == 0 => None,
+                None | Some(INTERPRET) => {
+                    // Not hot yet, or left to the interpreter: it runs blocks until one is hot
+                    // (and not one it was told to keep).
+                    bump(&self.stats.interpreted);
+                    let before = cpu.icount;
+                    let r = self.interp.run_cold(cpu, stop, self.hot_after + 1);
+                    add(&self.stats.retired_interpreted, cpu.icount - before);
+                    match r {
+                        ColdExit::Exit(exit) => return exit,
+                        ColdExit::Stopped => continue,
+                        ColdExit::Hot => match self.lookup(cpu) {
+                            Some(INTERPRET) => {
+                                self.interp.keep(cpu.rip);
+                                continue;
+                            }
+                            Some(h) => Some(h),
+                            None => {
+                                let h = self.translate_timed(cpu);
+                                if h.is_none() {
+                                    self.interp.keep(cpu.rip);
+                                    continue;
+                                }
+                                h
+                            }
+                        },
                     }
                 }
-                None => {
-                    bump(&self.stats.interpreted);
-                    if self.show_stats {
-                        *self.fallbacks.entry(cpu.rip).or_default() += 1;
-                    }
-                    if let Some(exit) = self.interp.run_block(cpu) {
-                        return exit;
-                    }
+                Some(h) => Some(h),
+            };
+            let Some(h) = host else {
+                if let Some(exit) = self.interpret_block(cpu) {
+                    return exit;
+                }
+                continue;
+            };
+            self.enter(cpu, h);
+            // A memory check failed on its fast path: the interpreter runs that one
+            // instruction (slow path, precise fault, or code invalidation).
+            if self.ctx.exit_reason == context::exit_reason::STEP {
+                bump(&self.stats.interpreted);
+                if self.show_stats {
+                    *self.fallbacks.entry(cpu.rip).or_default() += 1;
+                }
+                add(&self.stats.retired_interpreted, 1);
+                if let Some(exit) = self.interp.step(cpu) {
+                    return exit;
                 }
             }
         }
+    }
+
+    /// Runs the one block at RIP in the interpreter.
+    fn interpret_block(&mut self, cpu: &mut Cpu) -> Option<Exit> {
+        bump(&self.stats.interpreted);
+        if self.show_stats {
+            *self.fallbacks.entry(cpu.rip).or_default() += 1;
+        }
+        let before = cpu.icount;
+        let exit = self.interp.run_block(cpu);
+        add(&self.stats.retired_interpreted, cpu.icount - before);
+        exit
     }
 }
 

@@ -259,7 +259,7 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
         memop::slow_path(&mut a, r)?;
         exit_stub(&mut a, rip, retired, exit)?;
     }
-    a.assemble(ip)
+    crate::assemble::assemble_or_iced(&mut a, ip)
 }
 
 /// For each instruction, whether a guest arithmetic flag is read before being written from

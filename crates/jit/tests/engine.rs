@@ -76,6 +76,16 @@ fn tight_translated_loop_stops_when_asked() {
 
 /// Runs `code` (ending in UD2) in both engines from the same registers; returns both CPUs.
 fn both(code: &[u8], regs: [u64; 16], rflags: u64) -> (Cpu, Cpu, Arc<cetbox_jit::Stats>) {
+    both_with(Translator::translate_everything(), code, regs, rflags)
+}
+
+/// `both` with a given translator.
+fn both_with(
+    mut t: Translator,
+    code: &[u8],
+    regs: [u64; 16],
+    rflags: u64,
+) -> (Cpu, Cpu, Arc<cetbox_jit::Stats>) {
     let (mut a, _) = machine(code);
     a.gpr = regs;
     a.set_rflags(rflags);
@@ -83,7 +93,6 @@ fn both(code: &[u8], regs: [u64; 16], rflags: u64) -> (Cpu, Cpu, Arc<cetbox_jit:
     b.icount = 0;
     let stop = AtomicBool::new(false);
     let ea = Interpreter::new().run(&mut a, &stop);
-    let mut t = Translator::translate_everything();
     let eb = t.run(&mut b, &stop);
     assert!(ends_in_ud2(&ea), "{ea:?}");
     assert_eq!(ea, eb);
@@ -111,6 +120,88 @@ fn chained_counted_loop_matches_interpreter() {
     assert_same(&a, &b);
     assert_eq!(a.gpr[0], 7 + 1000 * 1001 / 2);
     assert!(stats.translated.load(Ordering::Relaxed) >= 1);
+}
+
+/// The default policy: a loop is interpreted until its block is hot, then translated; the
+/// state, the retired count and its split between the engines add up.
+#[test]
+fn hot_loop_is_translated_after_interpreted_visits() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut code = vec![
+        0xb9, 0xe8, 0x03, 0, 0, 0x48, 0x01, 0xc8, 0xff, 0xc9, 0x75, 0xf9,
+    ];
+    code.extend(UD2);
+    let (a, b, stats) = both_with(Translator::new(), &code, [7; 16], 0x202);
+    assert_same(&a, &b);
+    assert_eq!(a.gpr[0], 7 + 1000 * 1001 / 2);
+    assert_eq!(stats.translated.load(Ordering::Relaxed), 1, "the loop body");
+    let interpreted = stats.retired_interpreted.load(Ordering::Relaxed);
+    let translated = stats.retired_translated.load(Ordering::Relaxed);
+    assert!(
+        interpreted >= 3 * 100,
+        "cold visits are interpreted: {interpreted}"
+    );
+    assert!(
+        translated >= 3 * 500,
+        "hot visits run translated: {translated}"
+    );
+    assert_eq!(interpreted + translated, b.icount);
+}
+
+/// A hot loop the translator leaves to the interpreter (its block starts with FNOP: x87 is
+/// not translated) runs inside the interpreter's own loop once refused, instead of coming
+/// back to the translator on every visit: a handful of interpreter calls for 1000 iterations
+/// (`mov ecx, 1000; l: fnop; mov rax, rcx; mul rcx; add rbx, rax; dec ecx; jnz l; ud2`).
+#[test]
+fn hot_untranslatable_loop_stays_in_the_interpreter() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut code = vec![
+        0xb9, 0xe8, 0x03, 0, 0, 0xd9, 0xd0, 0x48, 0x89, 0xc8, 0x48, 0xf7, 0xe1, 0x48, 0x01, 0xc3,
+        0xff, 0xc9, 0x75, 0xf1,
+    ];
+    code.extend(UD2);
+    let mut regs = [0; 16];
+    regs[3] = 5;
+    let (a, b, stats) = both_with(Translator::new(), &code, regs, 0x202);
+    assert_same(&a, &b);
+    // RBX: 5 + the sum of i*i for i in 1..=1000.
+    assert_eq!(a.gpr[3], 5 + 1000 * 1001 * 2001 / 6);
+    assert_eq!(stats.translated.load(Ordering::Relaxed), 0);
+    let calls = stats.interpreted.load(Ordering::Relaxed);
+    assert!(calls <= 4, "{calls} interpreter calls for one loop");
+}
+
+/// A code cache too small for the working set (one page: the trampolines and a few blocks)
+/// is flushed whole again and again while a loop runs through 64 blocks 50 times; every
+/// translation made after a flush is fresh, so the result, RIP, flags and retired count are
+/// still the interpreter's. The blocks: `add rax, 1` eight times and a JMP to the next; the
+/// last one ends `dec ecx; jnz first`.
+#[test]
+fn full_code_cache_is_flushed_and_still_correct() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut code = vec![0xb9, 50, 0, 0, 0]; // mov ecx, 50
+    let first = code.len();
+    for b in 0..64 {
+        for _ in 0..8 {
+            code.extend([0x48, 0x83, 0xc0, 0x01]);
+        }
+        if b < 63 {
+            code.extend([0xeb, 0x00]); // jmp to the next block
+        } else {
+            code.extend([0xff, 0xc9, 0x0f, 0x85]); // dec ecx; jnz rel32 to `first`
+            let rel = first as i64 - (code.len() as i64 + 4);
+            code.extend((rel as i32).to_le_bytes());
+        }
+    }
+    code.extend(UD2);
+    assert!(code.len() <= PAGE_SIZE as usize);
+    let t = Translator::translate_everything().with_cache_size(PAGE_SIZE as usize);
+    let (a, b, stats) = both_with(t, &code, [3; 16], 0x202);
+    assert_same(&a, &b);
+    assert_eq!(a.gpr[0], 3 + 50 * 64 * 8);
+    let flushes = stats.flushes.load(Ordering::Relaxed);
+    assert!(flushes >= 50, "{flushes} flushes");
+    assert!(stats.translated.load(Ordering::Relaxed) > 64);
 }
 
 /// An instruction whose undefined flags survive to the end of a translated block (SHL's AF,

@@ -89,6 +89,8 @@ pub struct Block {
     /// The blocks execution last continued into: (guest address, arena index), most recent
     /// first. Valid until the arena is cleared, which forgets every block at once.
     pub succ: [(u64, u32); 2],
+    /// How often `Interpreter::run_cold` started this block, or `KEEP` (see there).
+    pub visits: u32,
 }
 
 /// The empty marker of `succ` and the fast table; never a guest address that can match, as
@@ -129,6 +131,11 @@ impl BlockCache {
             return Ok((self.fast[slot].1, false));
         }
         self.get_slow(rip, mem, slot)
+    }
+
+    /// The arena index of the block at `rip` if it is decoded.
+    pub fn peek(&self, rip: u64) -> Option<&u32> {
+        self.map.get(&rip)
     }
 
     #[inline(never)]
@@ -204,6 +211,7 @@ fn decode_block(rip: u64, mem: &AddressSpace) -> Result<Block> {
         ops: ops.into_boxed_slice(),
         ends_in_syscall,
         succ: [(EMPTY, 0); 2],
+        visits: 0,
     })
 }
 

@@ -58,6 +58,82 @@ impl Interpreter {
     }
 }
 
+/// Why `Interpreter::run_cold` returned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ColdExit {
+    /// The guest left to the operating system or raised an exception, as from `run`.
+    Exit(Exit),
+    /// The block at RIP was about to start for the `hot`-th time; it has not run.
+    Hot,
+    /// The stop flag is set (RIP is at a block boundary).
+    Stopped,
+}
+
+/// `Block::visits` of a block `run_cold` never stops at again (`Interpreter::keep`).
+const KEEP: u32 = u32::MAX;
+
+impl Interpreter {
+    /// Runs blocks from RIP, as `run` does, for an engine that takes over blocks once they
+    /// are hot: it stops before a block that is about to start for the `hot`-th time
+    /// (`hot` >= 1), and before it again on every later arrival, until `keep` says
+    /// otherwise. Counting here rather than in the caller keeps cold code (most of a
+    /// process's start-up) in the interpreter's own loop, with its successor prediction,
+    /// instead of a round trip through the caller's lookup per block. The counts live in
+    /// the decoded blocks, so they start again from 0 whenever the block cache is cleared
+    /// (a code change), exactly when the caller's translations are dropped as well.
+    pub fn run_cold(&mut self, cpu: &mut Cpu, stop: &AtomicBool, hot: u32) -> ColdExit {
+        let cache = &mut self.cache;
+        let mut prev = self.prev.take();
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return ColdExit::Stopped;
+            }
+            if cpu.flags.bits & crate::flags::TF != 0 {
+                return ColdExit::Exit(trace_step(cpu));
+            }
+            let epoch = cpu.mem.code_epoch();
+            if epoch != cache.epoch {
+                cache.clear();
+                cache.epoch = epoch;
+                prev = None;
+            }
+            let idx = match find(cache, prev, cpu) {
+                Ok(i) => i,
+                Err(e) => return ColdExit::Exit(Exit::Exception(e)),
+            };
+            let block = &mut cache.blocks[idx as usize];
+            if block.visits != KEEP {
+                if block.visits + 1 >= hot {
+                    block.visits = hot - 1;
+                    self.prev = prev;
+                    return ColdExit::Hot;
+                }
+                block.visits += 1;
+            }
+            if let Some(exit) = exec_block(cpu, &cache.blocks[idx as usize], cache.epoch) {
+                return ColdExit::Exit(exit);
+            }
+            prev = Some(idx);
+        }
+    }
+
+    /// Forgets every block's visit count (and `keep`).
+    pub fn reset_visits(&mut self) {
+        for b in &mut self.cache.blocks {
+            b.visits = 0;
+        }
+    }
+
+    /// Tells `run_cold` to run the block at RIP from now on instead of stopping before it
+    /// when it is hot (its caller will not take it over). No effect if the block is not
+    /// decoded.
+    pub fn keep(&mut self, rip: u64) {
+        if let Some(&i) = self.cache.peek(rip) {
+            self.cache.blocks[i as usize].visits = KEEP;
+        }
+    }
+}
+
 /// The decoded block at RIP: from the successor prediction of `prev` (the block that just ran)
 /// when it knows RIP, else from the cache (decoding it if needed), teaching `prev` its new
 /// successor.

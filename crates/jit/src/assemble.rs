@@ -1,0 +1,298 @@
+//! A one-pass assembler for the instruction lists `translate` builds with iced's
+//! `CodeAssembler`, several times cheaper than `CodeAssembler::assemble`.
+//!
+//! iced's `BlockEncoder` (what `assemble` runs) is general: it wraps every instruction in a
+//! boxed relocatable object, encodes each one at least twice and can rewrite branches and
+//! RIP-relative operands that do not reach. Translation cost is start-up cost (a process
+//! translates thousands of blocks), and translated blocks need none of that generality: their
+//! only IP-dependent instructions are direct branches (JMP, Jcc, JRCXZ, CALL) to a label of
+//! the same list or to a host address in the code cache, which rel32 always reaches. So every
+//! other instruction is encoded exactly once, with iced's `Encoder`, and the branches are
+//! laid out by the classic relaxation (start short, widen what does not reach, repeat until
+//! nothing changes; widening only moves code forward, so it terminates) and encoded at their
+//! final addresses. Anything outside that shape (a RIP-relative operand, a label that is not
+//! defined, a branch that does not reach) is refused with an error, and the caller falls back
+//! to `CodeAssembler::assemble`.
+//!
+//! Labels: `CodeAssembler` gives each label a small integer id (1, 2, ...), sets it as the IP
+//! of the instruction the label is attached to, and as the target of branches to it. Guest
+//! instructions added unchanged keep their guest IP, which is never below
+//! `cetbox_mem::MMAP_MIN_ADDR`, so an IP or target below it is a label id.
+
+use cetbox_mem::MMAP_MIN_ADDR;
+use iced_x86::code_asm::CodeAssembler;
+use iced_x86::{Code, Encoder, IcedError, Instruction, OpKind};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One entry of the layout.
+struct Item {
+    /// Offset of this instruction's bytes in the encoder's buffer (non-branches).
+    at: usize,
+    /// Its length in bytes (a branch: its current form's length).
+    len: usize,
+    /// For a branch: the index of the target instruction (a label), or None for an absolute
+    /// host target.
+    label: Option<usize>,
+    branch: bool,
+}
+
+/// Why `assemble` refused a list (the caller then uses `CodeAssembler::assemble`).
+#[derive(Debug)]
+pub struct Refused(pub &'static str);
+
+/// Lists refused since the process started (CETBOX_JIT_STATS prints it; tests expect 0).
+pub static REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// `assemble`, or iced's `CodeAssembler::assemble` when it refuses.
+pub fn assemble_or_iced(a: &mut CodeAssembler, ip: u64) -> Result<Vec<u8>, IcedError> {
+    match assemble(a, ip) {
+        Ok(bytes) => Ok(bytes),
+        Err(why) => {
+            REFUSED.fetch_add(1, Ordering::Relaxed);
+            if std::env::var_os("CETBOX_JIT_STATS").is_some() {
+                eprintln!("cetbox jit: assembled by iced: {}", why.0);
+            }
+            a.assemble(ip)
+        }
+    }
+}
+
+impl From<IcedError> for Refused {
+    fn from(_: IcedError) -> Refused {
+        Refused("the encoder refused an instruction")
+    }
+}
+
+/// Whether `insn` has a relative branch operand.
+fn is_branch(insn: &Instruction) -> bool {
+    insn.op_count() >= 1 && insn.op0_kind() == OpKind::NearBranch64
+}
+
+/// The length of a branch in its current form.
+fn branch_len(code: Code) -> usize {
+    match code {
+        Code::Jmp_rel8_64 | Code::Jrcxz_rel8_64 | Code::Jecxz_rel8_64 | Code::Loop_rel8_64_RCX => 2,
+        Code::Jmp_rel32_64 | Code::Call_rel32_64 => 5,
+        c if c.is_jcc_short() => 2,
+        c if c.is_jcc_near() => 6,
+        _ => 0,
+    }
+}
+
+/// Assembles `a`'s instructions for the host address `ip` (see the module comment).
+pub fn assemble(a: &CodeAssembler, ip: u64) -> Result<Vec<u8>, Refused> {
+    let insns = a.instructions();
+    let mut enc = Encoder::new(64);
+    let mut items: Vec<Item> = Vec::with_capacity(insns.len());
+    // Label id -> index of the instruction carrying it.
+    let mut labels: Vec<(u64, usize)> = Vec::new();
+    for (i, insn) in insns.iter().enumerate() {
+        if insn.ip() != 0 && insn.ip() < MMAP_MIN_ADDR {
+            labels.push((insn.ip(), i));
+        }
+    }
+    labels.sort_unstable();
+    if labels.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(Refused("two instructions carry the same label id"));
+    }
+    let label_of = |t: u64| -> Option<usize> {
+        labels
+            .binary_search_by_key(&t, |&(id, _)| id)
+            .ok()
+            .map(|k| labels[k].1)
+    };
+    // Bytes in the encoder's buffer so far (the non-branch instructions).
+    let mut body_len = 0usize;
+    for insn in insns {
+        if is_branch(insn) {
+            let t = insn.near_branch64();
+            let label = if t < MMAP_MIN_ADDR {
+                Some(label_of(t).ok_or(Refused("a branch to an undefined label"))?)
+            } else {
+                None
+            };
+            let len = branch_len(insn.code());
+            if len == 0 {
+                return Err(Refused("an unexpected branch form"));
+            }
+            items.push(Item {
+                at: 0,
+                len,
+                label,
+                branch: true,
+            });
+            continue;
+        }
+        if insn.is_ip_rel_memory_operand() {
+            return Err(Refused("a RIP-relative operand"));
+        }
+        let len = enc.encode(insn, 0)?;
+        items.push(Item {
+            at: body_len,
+            len,
+            label: None,
+            branch: false,
+        });
+        body_len += len;
+    }
+    let body = enc.take_buffer();
+    // Relaxation: short branches whose target is out of rel8 range become near ones.
+    let mut offs = vec![0usize; items.len() + 1];
+    loop {
+        let mut o = 0;
+        for (k, it) in items.iter().enumerate() {
+            offs[k] = o;
+            o += it.len;
+        }
+        offs[items.len()] = o;
+        let mut grew = false;
+        for (k, it) in items.iter_mut().enumerate() {
+            if !it.branch || it.len != 2 {
+                continue;
+            }
+            let end = (ip + offs[k + 1] as u64) as i64;
+            let target = match it.label {
+                Some(l) => (ip + offs[l] as u64) as i64,
+                None => insns[k].near_branch64() as i64,
+            };
+            let d = target.wrapping_sub(end);
+            if i8::try_from(d).is_err() {
+                let code = insns[k].code();
+                if !(code == Code::Jmp_rel8_64 || code.is_jcc_short()) {
+                    return Err(Refused("a rel8-only branch that does not reach"));
+                }
+                it.len = if code == Code::Jmp_rel8_64 { 5 } else { 6 };
+                grew = true;
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    let mut out = Vec::with_capacity(offs[items.len()]);
+    for (k, it) in items.iter().enumerate() {
+        if !it.branch {
+            out.extend_from_slice(&body[it.at..it.at + it.len]);
+            continue;
+        }
+        let mut b = insns[k];
+        if it.len != 2 {
+            b.as_near_branch();
+        } else {
+            b.as_short_branch();
+        }
+        let target = match it.label {
+            Some(l) => ip + offs[l] as u64,
+            None => b.near_branch64(),
+        };
+        b.set_near_branch64(target);
+        let here = ip + offs[k] as u64;
+        let len = enc.encode(&b, here)?;
+        if len != it.len {
+            return Err(Refused("a branch changed length"));
+        }
+        out.extend_from_slice(&enc.take_buffer());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::code_asm::*;
+    use iced_x86::{Decoder, DecoderOptions, FlowControl};
+
+    /// Decodes `bytes` assembled at `ip`.
+    fn decode(bytes: &[u8], ip: u64) -> Vec<Instruction> {
+        Decoder::with_ip(64, bytes, ip, DecoderOptions::NONE)
+            .into_iter()
+            .collect()
+    }
+
+    /// A list with what translated blocks contain: a backward branch to the first instruction,
+    /// a forward Jcc over more than 127 bytes (must be widened), short forward branches, JRCXZ,
+    /// a JMP to a host address and GS-relative operands. The output must decode to the same
+    /// instructions with every branch landing on its label's instruction.
+    #[test]
+    fn branches_reach_their_labels_and_other_instructions_are_unchanged() {
+        let ip = 0x7f00_1234_5000u64;
+        let host = ip + 0x10_0000;
+        let mut a = CodeAssembler::new(64).unwrap();
+        let mut top = a.create_label();
+        let mut far = a.create_label();
+        let mut near = a.create_label();
+        let mut go = a.create_label();
+        let mut mid = a.create_label();
+        a.set_label(&mut top).unwrap();
+        a.nop().unwrap();
+        a.mov(rax, qword_ptr(0x40).gs()).unwrap();
+        a.jne(far).unwrap();
+        a.jrcxz(go).unwrap();
+        a.set_label(&mut go).unwrap();
+        a.add(rbx, 1).unwrap();
+        a.jb(mid).unwrap();
+        a.inc(rdx).unwrap();
+        a.set_label(&mut mid).unwrap();
+        a.je(near).unwrap();
+        for i in 0..40 {
+            a.mov(qword_ptr(0x100 + 8 * i).gs(), rcx).unwrap();
+        }
+        a.set_label(&mut near).unwrap();
+        a.mov(rcx, 0x1122_3344_5566_7788u64).unwrap();
+        a.jmp(top).unwrap();
+        a.set_label(&mut far).unwrap();
+        a.lea(rcx, qword_ptr(rcx + 5)).unwrap();
+        a.jmp(host).unwrap();
+        let bytes = assemble(&a, ip).expect("assembled without iced's BlockEncoder");
+        let out = decode(&bytes, ip);
+        let list = a.instructions();
+        assert_eq!(out.len(), list.len());
+        let label_index = |id: u64| list.iter().position(|i| i.ip() == id).unwrap();
+        for (k, (got, want)) in out.iter().zip(list).enumerate() {
+            if want.op_count() > 0 && want.op0_kind() == OpKind::NearBranch64 {
+                assert_eq!(got.mnemonic(), want.mnemonic(), "instruction {k}");
+                assert_ne!(got.flow_control(), FlowControl::Next);
+                let t = want.near_branch64();
+                let expect = if t < MMAP_MIN_ADDR {
+                    out[label_index(t)].ip()
+                } else {
+                    t
+                };
+                assert_eq!(got.near_branch64(), expect, "branch {k}: {got}");
+            } else {
+                let mut w = *want;
+                w.set_ip(got.ip());
+                w.set_len(got.len());
+                w.set_next_ip(got.next_ip());
+                assert_eq!(format!("{got}"), format!("{w}"), "instruction {k}");
+            }
+        }
+        // The forward JNE and JE span the 40 stores (over 127 bytes): widened to rel32; the
+        // JRCXZ and the JB over one instruction stay short.
+        assert_eq!(out[2].len(), 6);
+        assert_eq!(out[3].len(), 2);
+        assert_eq!(out[5].len(), 2);
+        assert_eq!(out[7].len(), 6);
+    }
+
+    /// A RIP-relative operand depends on its address in a way this assembler does not track:
+    /// refused (the caller falls back to iced's BlockEncoder); so is a JRCXZ out of reach.
+    #[test]
+    fn refuses_what_it_does_not_lay_out() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        let mut l = a.create_label();
+        a.set_label(&mut l).unwrap();
+        a.mov(rax, qword_ptr(l)).unwrap();
+        assert!(assemble(&a, 0x7f00_0000_0000).is_err());
+
+        let mut a = CodeAssembler::new(64).unwrap();
+        let mut l = a.create_label();
+        a.jrcxz(l).unwrap();
+        for _ in 0..40 {
+            a.mov(qword_ptr(0x100).gs(), rcx).unwrap();
+        }
+        a.set_label(&mut l).unwrap();
+        a.nop().unwrap();
+        assert!(assemble(&a, 0x7f00_0000_0000).is_err());
+    }
+}
