@@ -84,8 +84,19 @@ impl AddressSpace {
 
     #[inline(never)]
     fn check_slow(&self, addr: u64, len: u64, access: Access) -> Result<(), Fault> {
-        self.scan(addr, len, access)
-            .map_err(|(p, bits)| self.fault(p, bits, access))
+        loop {
+            match self.scan(addr, len, access) {
+                Ok(()) => return Ok(()),
+                // A page past the end of its file when it was mapped may be inside it now.
+                Err((p, bits)) if Self::past_eof(bits) && self.eof_recheck(p) => continue,
+                Err((p, bits)) => return Err(self.fault(p, bits, access)),
+            }
+        }
+    }
+
+    /// Whether an entry marks a mapped page past the end of its file (see `eof`).
+    pub(super) fn past_eof(bits: u8) -> bool {
+        bits & (page::MAPPED | page::BEYOND_EOF) == page::MAPPED | page::BEYOND_EOF
     }
 
     /// `check` for callers holding the mapping lock.
@@ -96,8 +107,13 @@ impl AddressSpace {
         len: u64,
         access: Access,
     ) -> Result<(), Fault> {
-        self.scan(addr, len, access)
-            .map_err(|(p, bits)| self.fault_in(m, p, bits, access))
+        loop {
+            match self.scan(addr, len, access) {
+                Ok(()) => return Ok(()),
+                Err((p, bits)) if Self::past_eof(bits) && self.eof_recheck_in(m, p) => continue,
+                Err((p, bits)) => return Err(self.fault_in(m, p, bits, access)),
+            }
+        }
     }
 
     /// The work of `check_slow`; a refusal names the first bad address and its entry.

@@ -521,6 +521,7 @@ impl AddressSpace {
             // Page table first: from here on new accesses fault; racing ones that passed
             // their check already hit zero pages, never a host hole.
             self.pt.clear(s, e);
+            crate::pagetable::forget_replaced(s, e);
             host::scrub(s, e)
                 .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::ENOMEM)))?;
             // Parts registered with a guest userfaultfd: another guest thread may be blocked
