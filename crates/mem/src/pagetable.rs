@@ -110,7 +110,9 @@ fn note_replaced(pg: u64) {
         return;
     }
     for s in &REPLACED {
-        if s.compare_exchange(0, pg, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if s.compare_exchange(0, pg, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
             return;
         }
     }
