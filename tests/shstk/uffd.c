@@ -18,6 +18,14 @@
  *                    and wakes the fault (UFFDIO_WAKE): the retried fault finds no mapping,
  *                    so the load and store get SIGSEGV (SEGV_MAPERR at the address) and the
  *                    read EFAULT, its data left in the pipe
+ *   umo-frame        with UFFD_USER_MODE_ONLY, a signal whose frame goes to a missing page of
+ *                    the alternate signal stack: the kernel's stores of the frame are kernel
+ *                    accesses, which fail, so the delivery fails and SIGSEGV is forced
+ *                    (SI_KERNEL, delivered on the ordinary stack), with no fault event
+ *   register-refused a register range whose later mapping cannot be registered (a regular
+ *                    file mapping, MISSING mode) is refused (EINVAL) and changes nothing: the
+ *                    first page, registered before, stays registered (another descriptor
+ *                    gets EBUSY there), the second, unregistered, stays free
  *   holes            a register range with a hole between two mappings is accepted, one
  *                    entirely in a hole is not (EINVAL); a fault in the second mapping
  *                    reaches the descriptor; unregister over the same hole is accepted
@@ -219,6 +227,61 @@ static void unmapped(const char *mode) {
     }
 }
 
+static volatile int usr1_ran;
+static void on_usr1_counted(int s) { (void)s; usr1_ran = 1; }
+static void on_segv_frame(int s, siginfo_t *si, void *c) {
+    (void)s; (void)c;
+    printf("umo-frame: SIGUSR1 handler ran %d, SIGSEGV code %d, events %d\n", usr1_ran,
+           si->si_code, ev_count);
+    _exit(0);
+}
+
+static void umo_frame(void) {
+    char *alt = mmap(0, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    memset(alt, 1, 4 * PAGE);
+    uint64_t top = (uint64_t)alt + 3 * PAGE;
+    start(top, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+    madvise((void *)top, PAGE, MADV_DONTNEED);
+    stack_t ss = {.ss_sp = alt, .ss_size = 4 * PAGE};
+    struct sigaction segv = {.sa_sigaction = on_segv_frame, .sa_flags = SA_SIGINFO};
+    struct sigaction usr1 = {.sa_handler = on_usr1_counted, .sa_flags = SA_ONSTACK};
+    if (sigaltstack(&ss, 0) || sigaction(SIGSEGV, &segv, 0) || sigaction(SIGUSR1, &usr1, 0))
+        _exit(1);
+    raise(SIGUSR1);
+    printf("umo-frame: no SIGSEGV, SIGUSR1 handler ran %d\n", usr1_ran);
+}
+
+static void register_refused(void) {
+    char *p = mmap(0, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int file = open("/proc/self/exe", O_RDONLY);
+    if (p == MAP_FAILED || file < 0 || munmap(p + 2 * PAGE, PAGE) ||
+        mmap(p + 3 * PAGE, PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED, file, 0) != p + 3 * PAGE)
+        _exit(1);
+    int a = syscall(SYS_userfaultfd, O_CLOEXEC), b = syscall(SYS_userfaultfd, O_CLOEXEC);
+    struct uffdio_api api = {.api = UFFD_API, .features = 0};
+    if (a < 0 || b < 0 || ioctl(a, UFFDIO_API, &api)) _exit(1);
+    api.features = 0;
+    if (ioctl(b, UFFDIO_API, &api)) _exit(1);
+    struct uffdio_register r = {.range = {.start = (uint64_t)p, .len = PAGE},
+                                .mode = UFFDIO_REGISTER_MODE_MISSING};
+    int first = ioctl(a, UFFDIO_REGISTER, &r);
+    r = (struct uffdio_register){.range = {.start = (uint64_t)p, .len = 4 * PAGE},
+                                 .mode = UFFDIO_REGISTER_MODE_MISSING};
+    int all = ioctl(a, UFFDIO_REGISTER, &r);
+    int all_err = errno;
+    r = (struct uffdio_register){.range = {.start = (uint64_t)p, .len = PAGE},
+                                 .mode = UFFDIO_REGISTER_MODE_MISSING};
+    int other0 = ioctl(b, UFFDIO_REGISTER, &r);
+    int other0_err = errno;
+    r = (struct uffdio_register){.range = {.start = (uint64_t)p + PAGE, .len = PAGE},
+                                 .mode = UFFDIO_REGISTER_MODE_MISSING};
+    int other1 = ioctl(b, UFFDIO_REGISTER, &r);
+    printf("register-refused: first page %d; whole range %d%s; first page on another "
+           "descriptor %d%s; second page on another descriptor %d\n",
+           first, all, all && all_err == EINVAL ? " EINVAL" : "", other0,
+           other0 && other0_err == EBUSY ? " EBUSY" : "", other1);
+}
+
 static void holes(void) {
     for (unsigned i = 0; i < PAGE / 8; i++) ((uint64_t *)fill)[i] = 0x1111 * (i + 1);
     char *p = mmap(0, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -364,6 +427,14 @@ int main(int argc, char **argv) {
     }
     if (!strncmp(m, "unmap-", 6)) {
         unmapped(m);
+        return 0;
+    }
+    if (!strcmp(m, "register-refused")) {
+        register_refused();
+        return 0;
+    }
+    if (!strcmp(m, "umo-frame")) {
+        umo_frame();
         return 0;
     }
     if (!strcmp(m, "holes")) {
