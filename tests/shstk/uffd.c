@@ -26,6 +26,10 @@
  *                    file mapping, MISSING mode) is refused (EINVAL) and changes nothing: the
  *                    first page, registered before, stays registered (another descriptor
  *                    gets EBUSY there), the second, unregistered, stays free
+ *   unmap-load-return, unmap-store-return  the same load / store, but the SIGSEGV handler maps
+ *                    a fresh page there (word 1 = 0x4242) and returns: the fault left RIP at the
+ *                    instruction and nothing changed, so the load re-executes and reads 0x4242,
+ *                    the store re-executes and leaves 5
  *   holes            a register range with a hole between two mappings is accepted, one
  *                    entirely in a hole is not (EINVAL); a fault in the second mapping
  *                    reaches the descriptor; unregister over the same hole is accepted
@@ -191,10 +195,24 @@ static void on_segv(int s, siginfo_t *si, void *c) {
     siglongjmp(unmap_jb, 1);
 }
 
+static volatile int segv_returns;
+static void on_segv_map_back(int s, siginfo_t *si, void *c) {
+    (void)s; (void)c;
+    segv_code = si->si_code;
+    segv_addr = (uint64_t)si->si_addr;
+    segv_returns++;
+    uint64_t *pg = mmap((void *)(segv_addr & ~(PAGE - 1)), PAGE, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (pg == MAP_FAILED) _exit(3);
+    pg[1] = 0x4242;
+}
+
 static void unmapped(const char *mode) {
     uint64_t page = anon_page();
     unmap_instead = 1;
-    struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO};
+    int returning = strstr(mode, "-return") != 0;
+    struct sigaction sa = {.sa_sigaction = returning ? on_segv_map_back : on_segv,
+                           .sa_flags = SA_SIGINFO};
     sigaction(SIGSEGV, &sa, 0);
     int fds[2];
     if (pipe(fds) || write(fds[1], "12345678", 8) != 8) _exit(1);
@@ -204,7 +222,14 @@ static void unmapped(const char *mode) {
     ssize_t n = -2;
     int err = 0;
     if (!sigsetjmp(unmap_jb, 1)) {
-        if (!strcmp(mode, "unmap-load")) {
+        if (!strcmp(mode, "unmap-load-return")) {
+            uint64_t v = p[1];
+            printf("%s: handler returned %d times, the load read %#lx\n", mode, segv_returns, v);
+        } else if (!strcmp(mode, "unmap-store-return")) {
+            p[1] = 5;
+            printf("%s: handler returned %d times, the word holds %#lx\n", mode, segv_returns,
+                   (unsigned long)p[1]);
+        } else if (!strcmp(mode, "unmap-load")) {
             uint64_t v = p[1];
             printf("%s: no fault, value %#lx\n", mode, v);
         } else if (!strcmp(mode, "unmap-store")) {

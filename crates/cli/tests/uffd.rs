@@ -196,6 +196,25 @@ fn unmapped_while_blocked_store_gets_sigsegv() {
     );
 }
 
+/// The same SIGSEGV is precise: RIP at the load or store and nothing changed, so a handler
+/// that maps a fresh page there (word 1 = 0x4242) and returns makes the instruction run again:
+/// the load reads 0x4242, the store leaves 5.
+#[test]
+fn unmapped_while_blocked_load_reexecutes_after_a_returning_handler() {
+    same_as_native(
+        "unmap-load-return",
+        &format!("{REGISTERED}unmap-load-return: handler returned 1 times, the load read 0x4242\nunmap-load-return: resolver 0, events 1, at the page 1, write 0\nunmap-load-return: the resolver's munmap 0, wake 0\nunmap-load-return: SIGSEGV code 1 at the address 1\n"),
+    );
+}
+
+#[test]
+fn unmapped_while_blocked_store_reexecutes_after_a_returning_handler() {
+    same_as_native(
+        "unmap-store-return",
+        &format!("{REGISTERED}unmap-store-return: handler returned 1 times, the word holds 0x5\nunmap-store-return: resolver 0, events 1, at the page 1, write 1\nunmap-store-return: the resolver's munmap 0, wake 0\nunmap-store-return: SIGSEGV code 1 at the address 1\n"),
+    );
+}
+
 #[test]
 fn unmapped_while_blocked_read_is_efault_and_keeps_the_data() {
     same_as_native(

@@ -170,6 +170,14 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             w[1] = crate::signals::info::BUS_ADRERR as u32 as u64;
             w[2] = words[2];
             record(&w);
+        } else if let Some(fixup) = (sig == libc::SIGSEGV)
+            .then(|| cetbox_mem::probe_fixup(fault_rip(ctx)))
+            .flatten()
+        {
+            // A probe of a guest page (cetbox_mem's faultin::probe) found it unmapped while it
+            // waited for a userfaultfd resolver: the probe reports it, and the access faults
+            // in the page-table check, precisely, as Linux's retried fault does.
+            set_fault_rip(ctx, fixup);
         } else if sig == libc::SIGSEGV && cetbox_mem::recover_unmapped_fault(words[2]) {
             // A guest access blocked on a userfaultfd missing page was woken after another
             // guest thread unmapped the page: Linux's retried fault finds no VMA and raises
@@ -194,6 +202,20 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = saved_errno };
+}
+
+/// The RIP of the interrupted context.
+fn fault_rip(ctx: *mut libc::c_void) -> u64 {
+    // SAFETY: the kernel passes the interrupted thread's ucontext to an SA_SIGINFO handler.
+    unsafe { (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs[libc::REG_RIP as usize] as u64 }
+}
+
+/// Makes the interrupted context resume at `rip` (rt_sigreturn reloads it).
+fn set_fault_rip(ctx: *mut libc::c_void, rip: u64) {
+    // SAFETY: as in `fault_rip`; the context is the handler's to change.
+    unsafe {
+        (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs[libc::REG_RIP as usize] = rip as i64;
+    }
 }
 
 /// The ring of the interrupted thread is full: block every asynchronous signal in the

@@ -21,9 +21,12 @@
 //!
 //! A page another guest thread unmaps while an access waits on it: Linux retries the fault
 //! after the wake-up and finds no mapping (SIGSEGV, or EFAULT in a syscall). cetbox leaves
-//! such pages inaccessible on the host (cetbox_mem's `unmap`), and its host fault handler
-//! turns the retried access into that SIGSEGV (delivered at the end of the interrupted
-//! instruction, which completed on a zero page). Accesses a syscall handler makes itself
+//! such pages inaccessible on the host (cetbox_mem's `unmap`). A guest access touches a page
+//! it has not touched since it was mapped or discarded with a probe first, which the host
+//! fault handler fails, so the access faults in the page-table check with RIP at the
+//! instruction, as on Linux (cetbox_mem's `faultin::probe`); on a page counted as touched the
+//! handler turns the retried access into that SIGSEGV, delivered at the end of the
+//! interrupted instruction, which completed on a zero page. Accesses a syscall handler makes itself
 //! fault pages in as the kernel would (cetbox_mem's `faultin`): they block until resolved, or
 //! fail with EFAULT under UFFD_USER_MODE_ONLY. UFFD_FEATURE_SIGBUS is refused (EINVAL): it would send SIGBUS
 //! to cetbox itself rather than fault the guest access. UFFDIO_MOVE is refused too (it moves
