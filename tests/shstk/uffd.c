@@ -18,6 +18,18 @@
  *                    and wakes the fault (UFFDIO_WAKE): the retried fault finds no mapping,
  *                    so the load and store get SIGSEGV (SEGV_MAPERR at the address) and the
  *                    read EFAULT, its data left in the pipe
+ *   umo-frame        with UFFD_USER_MODE_ONLY, a signal whose frame goes to a missing page of
+ *                    the alternate signal stack: the kernel's stores of the frame are kernel
+ *                    accesses, which fail, so the delivery fails and SIGSEGV is forced
+ *                    (SI_KERNEL, delivered on the ordinary stack), with no fault event
+ *   register-refused a register range whose later mapping cannot be registered (a regular
+ *                    file mapping, MISSING mode) is refused (EINVAL) and changes nothing: the
+ *                    first page, registered before, stays registered (another descriptor
+ *                    gets EBUSY there), the second, unregistered, stays free
+ *   unmap-load-return, unmap-store-return  the same load / store, but the SIGSEGV handler maps
+ *                    a fresh page there (word 1 = 0x4242) and returns: the fault left RIP at the
+ *                    instruction and nothing changed, so the load re-executes and reads 0x4242,
+ *                    the store re-executes and leaves 5
  *   holes            a register range with a hole between two mappings is accepted, one
  *                    entirely in a hole is not (EINVAL); a fault in the second mapping
  *                    reaches the descriptor; unregister over the same hole is accepted
@@ -183,10 +195,24 @@ static void on_segv(int s, siginfo_t *si, void *c) {
     siglongjmp(unmap_jb, 1);
 }
 
+static volatile int segv_returns;
+static void on_segv_map_back(int s, siginfo_t *si, void *c) {
+    (void)s; (void)c;
+    segv_code = si->si_code;
+    segv_addr = (uint64_t)si->si_addr;
+    segv_returns++;
+    uint64_t *pg = mmap((void *)(segv_addr & ~(PAGE - 1)), PAGE, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (pg == MAP_FAILED) _exit(3);
+    pg[1] = 0x4242;
+}
+
 static void unmapped(const char *mode) {
     uint64_t page = anon_page();
     unmap_instead = 1;
-    struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO};
+    int returning = strstr(mode, "-return") != 0;
+    struct sigaction sa = {.sa_sigaction = returning ? on_segv_map_back : on_segv,
+                           .sa_flags = SA_SIGINFO};
     sigaction(SIGSEGV, &sa, 0);
     int fds[2];
     if (pipe(fds) || write(fds[1], "12345678", 8) != 8) _exit(1);
@@ -196,7 +222,14 @@ static void unmapped(const char *mode) {
     ssize_t n = -2;
     int err = 0;
     if (!sigsetjmp(unmap_jb, 1)) {
-        if (!strcmp(mode, "unmap-load")) {
+        if (!strcmp(mode, "unmap-load-return")) {
+            uint64_t v = p[1];
+            printf("%s: handler returned %d times, the load read %#lx\n", mode, segv_returns, v);
+        } else if (!strcmp(mode, "unmap-store-return")) {
+            p[1] = 5;
+            printf("%s: handler returned %d times, the word holds %#lx\n", mode, segv_returns,
+                   (unsigned long)p[1]);
+        } else if (!strcmp(mode, "unmap-load")) {
             uint64_t v = p[1];
             printf("%s: no fault, value %#lx\n", mode, v);
         } else if (!strcmp(mode, "unmap-store")) {
@@ -217,6 +250,61 @@ static void unmapped(const char *mode) {
     } else {
         printf("%s: SIGSEGV code %d at the address %d\n", mode, segv_code, segv_addr == page + 8);
     }
+}
+
+static volatile int usr1_ran;
+static void on_usr1_counted(int s) { (void)s; usr1_ran = 1; }
+static void on_segv_frame(int s, siginfo_t *si, void *c) {
+    (void)s; (void)c;
+    printf("umo-frame: SIGUSR1 handler ran %d, SIGSEGV code %d, events %d\n", usr1_ran,
+           si->si_code, ev_count);
+    _exit(0);
+}
+
+static void umo_frame(void) {
+    char *alt = mmap(0, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    memset(alt, 1, 4 * PAGE);
+    uint64_t top = (uint64_t)alt + 3 * PAGE;
+    start(top, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+    madvise((void *)top, PAGE, MADV_DONTNEED);
+    stack_t ss = {.ss_sp = alt, .ss_size = 4 * PAGE};
+    struct sigaction segv = {.sa_sigaction = on_segv_frame, .sa_flags = SA_SIGINFO};
+    struct sigaction usr1 = {.sa_handler = on_usr1_counted, .sa_flags = SA_ONSTACK};
+    if (sigaltstack(&ss, 0) || sigaction(SIGSEGV, &segv, 0) || sigaction(SIGUSR1, &usr1, 0))
+        _exit(1);
+    raise(SIGUSR1);
+    printf("umo-frame: no SIGSEGV, SIGUSR1 handler ran %d\n", usr1_ran);
+}
+
+static void register_refused(void) {
+    char *p = mmap(0, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int file = open("/proc/self/exe", O_RDONLY);
+    if (p == MAP_FAILED || file < 0 || munmap(p + 2 * PAGE, PAGE) ||
+        mmap(p + 3 * PAGE, PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED, file, 0) != p + 3 * PAGE)
+        _exit(1);
+    int a = syscall(SYS_userfaultfd, O_CLOEXEC), b = syscall(SYS_userfaultfd, O_CLOEXEC);
+    struct uffdio_api api = {.api = UFFD_API, .features = 0};
+    if (a < 0 || b < 0 || ioctl(a, UFFDIO_API, &api)) _exit(1);
+    api.features = 0;
+    if (ioctl(b, UFFDIO_API, &api)) _exit(1);
+    struct uffdio_register r = {.range = {.start = (uint64_t)p, .len = PAGE},
+                                .mode = UFFDIO_REGISTER_MODE_MISSING};
+    int first = ioctl(a, UFFDIO_REGISTER, &r);
+    r = (struct uffdio_register){.range = {.start = (uint64_t)p, .len = 4 * PAGE},
+                                 .mode = UFFDIO_REGISTER_MODE_MISSING};
+    int all = ioctl(a, UFFDIO_REGISTER, &r);
+    int all_err = errno;
+    r = (struct uffdio_register){.range = {.start = (uint64_t)p, .len = PAGE},
+                                 .mode = UFFDIO_REGISTER_MODE_MISSING};
+    int other0 = ioctl(b, UFFDIO_REGISTER, &r);
+    int other0_err = errno;
+    r = (struct uffdio_register){.range = {.start = (uint64_t)p + PAGE, .len = PAGE},
+                                 .mode = UFFDIO_REGISTER_MODE_MISSING};
+    int other1 = ioctl(b, UFFDIO_REGISTER, &r);
+    printf("register-refused: first page %d; whole range %d%s; first page on another "
+           "descriptor %d%s; second page on another descriptor %d\n",
+           first, all, all && all_err == EINVAL ? " EINVAL" : "", other0,
+           other0 && other0_err == EBUSY ? " EBUSY" : "", other1);
 }
 
 static void holes(void) {
@@ -364,6 +452,14 @@ int main(int argc, char **argv) {
     }
     if (!strncmp(m, "unmap-", 6)) {
         unmapped(m);
+        return 0;
+    }
+    if (!strcmp(m, "register-refused")) {
+        register_refused();
+        return 0;
+    }
+    if (!strcmp(m, "umo-frame")) {
+        umo_frame();
         return 0;
     }
     if (!strcmp(m, "holes")) {

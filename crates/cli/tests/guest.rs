@@ -439,6 +439,7 @@ const SHSTK_EXPECTED: &[(&str, Cause, bool)] = &[
     ("threads/unmap_race", Cause::Linked("__longjmp"), false),
     // siglongjmp out of the SIGBUS handler of each probe.
     ("files/mmap_resize", Cause::Linked("__longjmp"), false),
+    ("files/mmap_resize_other", Cause::Linked("__longjmp"), false),
     // siglongjmp out of the SIGUSR1 and SIGSEGV handlers that stop its spinning threads.
     ("threads/spin_interrupt", Cause::Linked("__longjmp"), false),
     // siglongjmp out of the SIGSEGV handler of a probe, then a RET.

@@ -196,6 +196,25 @@ fn unmapped_while_blocked_store_gets_sigsegv() {
     );
 }
 
+/// The same SIGSEGV is precise: RIP at the load or store and nothing changed, so a handler
+/// that maps a fresh page there (word 1 = 0x4242) and returns makes the instruction run again:
+/// the load reads 0x4242, the store leaves 5.
+#[test]
+fn unmapped_while_blocked_load_reexecutes_after_a_returning_handler() {
+    same_as_native(
+        "unmap-load-return",
+        &format!("{REGISTERED}unmap-load-return: handler returned 1 times, the load read 0x4242\nunmap-load-return: resolver 0, events 1, at the page 1, write 0\nunmap-load-return: the resolver's munmap 0, wake 0\nunmap-load-return: SIGSEGV code 1 at the address 1\n"),
+    );
+}
+
+#[test]
+fn unmapped_while_blocked_store_reexecutes_after_a_returning_handler() {
+    same_as_native(
+        "unmap-store-return",
+        &format!("{REGISTERED}unmap-store-return: handler returned 1 times, the word holds 0x5\nunmap-store-return: resolver 0, events 1, at the page 1, write 1\nunmap-store-return: the resolver's munmap 0, wake 0\nunmap-store-return: SIGSEGV code 1 at the address 1\n"),
+    );
+}
+
 #[test]
 fn unmapped_while_blocked_read_is_efault_and_keeps_the_data() {
     same_as_native(
@@ -255,5 +274,29 @@ fn signal_token_write_to_a_missing_shadow_stack_page() {
     assert_eq!(
         cetbox("signal"),
         format!("{REGISTERED}signal: resolver 0, events 1, at the page 1, write 1\nsignal: result 0, back on the new stack's top before pivoting back 1\n")
+    );
+}
+
+/// With UFFD_USER_MODE_ONLY the kernel's own stores of a signal frame are kernel accesses:
+/// on a missing page of the alternate signal stack they fail (fs/userfaultfd.c
+/// handle_userfault), x64_setup_rt_frame fails, and signal_setup_done forces SIGSEGV
+/// (SI_KERNEL), which runs its handler on the ordinary stack; no fault event is queued.
+#[test]
+fn user_mode_only_signal_frame_write_fails_with_sigsegv() {
+    same_as_native(
+        "umo-frame",
+        &format!("{REGISTERED}umo-frame: SIGUSR1 handler ran 0, SIGSEGV code 128, events 0\n"),
+    );
+}
+
+/// userfaultfd_register checks every mapping of the range before it registers any, so a
+/// request refused for a later mapping (a regular file mapping cannot take MISSING mode:
+/// vma_can_userfault) changes nothing: what was registered stays registered (EBUSY for
+/// another descriptor), what was not stays free.
+#[test]
+fn refused_register_leaves_earlier_registrations() {
+    same_as_native(
+        "register-refused",
+        "register-refused: first page 0; whole range -1 EINVAL; first page on another descriptor -1 EBUSY; second page on another descriptor 0\n",
     );
 }

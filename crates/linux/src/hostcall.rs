@@ -99,6 +99,13 @@ pub struct Arg<'a> {
     _borrow: PhantomData<&'a mut [u8]>,
 }
 
+impl Arg<'_> {
+    /// The register value the host call receives.
+    pub(crate) fn value(self) -> u64 {
+        self.value
+    }
+}
+
 impl From<u64> for Arg<'static> {
     fn from(value: u64) -> Self {
         Arg {

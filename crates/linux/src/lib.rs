@@ -26,6 +26,7 @@ pub mod sysroot;
 pub mod thread;
 pub mod usermem;
 pub mod violation;
+pub mod waitcall;
 
 pub use errno::{Errno, SysResult};
 pub use options::{EngineKind, Options, ShstkPolicy, ViolationPolicy};

@@ -109,10 +109,17 @@ pub fn die_by_signal(sig: i32) -> ! {
         libc::sigaddset(&mut set, sig);
         libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
         // A core dump of cetbox itself would be huge and misleading (and would replace the
-        // guest's, which crate::coredump has written): the soft limit goes to 0.
+        // guest's, which crate::coredump has written): the soft limit goes to 0, unless the
+        // guest's core was written and the host can dump a small one of cetbox where nobody
+        // sees it, for the core-dumped bit of the wait status (crate::coredump::host_bit).
         let mut lim: libc::rlimit = std::mem::zeroed();
         libc::getrlimit(libc::RLIMIT_CORE, &mut lim);
-        lim.rlim_cur = 0;
+        lim.rlim_cur = if crate::coredump::dumped::written() && crate::coredump::host_bit::prepare()
+        {
+            lim.rlim_max
+        } else {
+            0
+        };
         libc::setrlimit(libc::RLIMIT_CORE, &lim);
         libc::raise(sig);
     }

@@ -128,3 +128,71 @@ pub fn touch_for_write(pt: &PageTable, addr: u64, len: usize) {
         p = page_floor(p) + PAGE_SIZE;
     }
 }
+
+// A guest access's first touch of a page of a userfaultfd range, made as a probe that may
+// fail instead of as the access itself. The probe blocks in the host kernel like the access
+// would (a user-mode fault: the resolver sees a read or write fault at the page); if another
+// guest thread unmaps the page meanwhile, the retried fault hits the inaccessible host page
+// `AddressSpace::unmap` left there, and the host SIGSEGV handler moves the probe to its
+// failure exit (`probe_fixup`), so the access then faults in the page-table check, before the
+// instruction changed anything: Linux's retried fault finds no VMA and raises SIGSEGV with
+// RIP at the instruction (arch/x86/mm/fault.c), which a returning handler re-executes.
+std::arch::global_asm!(
+    ".pushsection .text.cetbox_probe,\"ax\",@progbits",
+    ".globl cetbox_probe_read",
+    ".type cetbox_probe_read,@function",
+    "cetbox_probe_read:",
+    ".globl cetbox_probe_read_insn",
+    "cetbox_probe_read_insn:",
+    "mov al, byte ptr [rdi]",
+    "xor eax, eax",
+    "ret",
+    ".globl cetbox_probe_write",
+    ".type cetbox_probe_write,@function",
+    "cetbox_probe_write:",
+    ".globl cetbox_probe_write_insn",
+    "cetbox_probe_write_insn:",
+    "lock add byte ptr [rdi], 0",
+    "xor eax, eax",
+    "ret",
+    ".globl cetbox_probe_fail",
+    "cetbox_probe_fail:",
+    "mov eax, 1",
+    "ret",
+    ".popsection",
+);
+
+extern "C" {
+    fn cetbox_probe_read(addr: u64) -> u32;
+    fn cetbox_probe_write(addr: u64) -> u32;
+    static cetbox_probe_read_insn: u8;
+    static cetbox_probe_write_insn: u8;
+    static cetbox_probe_fail: u8;
+}
+
+/// Touches the byte at `addr` as a user-mode read or write (adding 0 atomically) would;
+/// false if the host fault handler found the page gone (see above).
+///
+/// # Safety
+///
+/// `addr` must be guest memory the page table allows the access to (the host maps it
+/// read-write, see `AddressSpace::map`), or such memory that another guest thread may be
+/// unmapping meanwhile (which leaves the host page inaccessible and marked).
+pub(crate) unsafe fn probe(addr: u64, write: bool) -> bool {
+    // SAFETY: per the caller; the stubs touch one byte and clobber only rax.
+    unsafe {
+        if write {
+            cetbox_probe_write(addr) == 0
+        } else {
+            cetbox_probe_read(addr) == 0
+        }
+    }
+}
+
+/// For the host SIGSEGV handler: if `rip` is a probe's access, where it resumes instead
+/// (the probe then reports failure).
+pub fn probe_fixup(rip: u64) -> Option<u64> {
+    let read = std::ptr::addr_of!(cetbox_probe_read_insn) as u64;
+    let write = std::ptr::addr_of!(cetbox_probe_write_insn) as u64;
+    (rip == read || rip == write).then_some(std::ptr::addr_of!(cetbox_probe_fail) as u64)
+}

@@ -16,7 +16,7 @@ mod vma;
 
 pub use access::Access;
 pub use fault::{Fault, FaultKind};
-pub use faultin::KernelAccess;
+pub use faultin::{probe_fixup, KernelAccess};
 pub use pagetable::{
     page, recover_host_fault, recover_unmapped_fault, PageTable, PAGE_SIZE, USER_LIMIT,
 };

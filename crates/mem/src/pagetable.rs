@@ -89,8 +89,52 @@ pub fn recover_host_fault(addr: u64) -> bool {
     {
         return false;
     }
+    note_replaced(pg);
     cell.fetch_or(page::BEYOND_EOF, Ordering::Relaxed);
     true
+}
+
+/// Guest pages whose host memory [`recover_host_fault`] replaced with anonymous zeros: the
+/// host mapping there no longer shows the file, so only a new mapping of the file can tell
+/// whether the page came back inside it (`AddressSpace::eof_recheck`). 0 is a free slot (page
+/// 0 is never guest memory). Written by the host fault handler, hence a fixed array.
+static REPLACED: [std::sync::atomic::AtomicU64; 64] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; 64];
+/// Set when a replaced page found no free slot: from then on every page past the end of its
+/// file counts as replaced.
+static REPLACED_LOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records that the host memory of guest page `pg` was replaced. Async-signal-safe.
+fn note_replaced(pg: u64) {
+    if REPLACED.iter().any(|s| s.load(Ordering::Relaxed) == pg) {
+        return;
+    }
+    for s in &REPLACED {
+        if s.compare_exchange(0, pg, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
+    }
+    REPLACED_LOST.store(true, Ordering::Release);
+}
+
+/// Whether the host memory of guest page `pg` may have been replaced by
+/// [`recover_host_fault`].
+pub(crate) fn was_replaced(pg: u64) -> bool {
+    REPLACED_LOST.load(Ordering::Acquire)
+        || REPLACED.iter().any(|s| s.load(Ordering::Acquire) == pg)
+}
+
+/// Forgets the replaced pages in [start, end): the guest unmapped them or cetbox mapped its
+/// file there again.
+pub(crate) fn forget_replaced(start: u64, end: u64) {
+    for s in &REPLACED {
+        let v = s.load(Ordering::Acquire);
+        if v != 0 && v >= start && v < end {
+            let _ = s.compare_exchange(v, 0, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Called from the host SIGSEGV handler: if `addr` lies on a page marked

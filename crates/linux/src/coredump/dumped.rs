@@ -10,8 +10,8 @@
 //! that wrote its core puts its pid there, and the parent's wait4/waitid, on reaping that pid
 //! killed by a signal, takes it out and sets the bit (or CLD_DUMPED).
 //!
-//! Not covered: a parent that is not a cetbox guest (a native shell sees the status without
-//! the bit), and a child that re-executed cetbox (execve from a multi-threaded guest, see
+//! A parent that is not a cetbox guest (a native shell) sees the bit only where cetbox could
+//! have the host dump it (`host_bit`). Not covered: a child that re-executed cetbox (execve from a multi-threaded guest, see
 //! `reexec`), which no longer maps its parent's page.
 
 use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
@@ -62,8 +62,17 @@ pub fn after_fork_child() {
     MINE.store(std::ptr::null_mut(), Ordering::Release);
 }
 
+/// Whether this process wrote the guest's core (`report_dumped` was called).
+static WRITTEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this dying process wrote the guest's core file.
+pub fn written() -> bool {
+    WRITTEN.load(Ordering::Acquire)
+}
+
 /// Called by a dying process whose core file was written.
 pub fn report_dumped(pid: i32) {
+    WRITTEN.store(true, Ordering::Release);
     let p = PARENT.load(Ordering::Acquire);
     if p.is_null() {
         return;

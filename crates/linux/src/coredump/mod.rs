@@ -6,11 +6,14 @@
 //! A pipe pattern (`|program`) is not run: cetbox prints one line saying no core was written.
 //!
 //! The host kernel must not dump cetbox itself afterwards: `run::die_by_signal` sets cetbox's
-//! own RLIMIT_CORE to 0 before it dies of the same signal. So the host's wait status does not
-//! carry the core-dumped bit (WCOREDUMP); a cetbox parent adds it (see `dumped`).
+//! own RLIMIT_CORE to 0 before it dies of the same signal, unless it can have the host dump a
+//! small core of itself where nobody sees it (`host_bit`), so that the host's wait status
+//! carries the core-dumped bit (WCOREDUMP) for a native parent; a cetbox parent adds it
+//! otherwise (see `dumped`).
 
 pub mod dumped;
 pub mod elf;
+pub mod host_bit;
 pub mod notes;
 
 use crate::process::Thread;

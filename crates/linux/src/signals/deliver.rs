@@ -291,7 +291,15 @@ fn setup_frame(
     handler: u64,
     frame_mask: u64,
 ) -> Result<(), frame::BadFrame> {
-    let p = frame::write(t, info, act, frame_mask)?;
+    // The frame's stores are the kernel's (put_user in x64_setup_rt_frame): on a missing page
+    // of a UFFD_USER_MODE_ONLY range they fail (fs/userfaultfd.c handle_userfault refuses a
+    // fault without FAULT_FLAG_USER) and the delivery fails with SIGSEGV. The shadow-stack
+    // token below is written with WRUSS, whose accesses are user accesses (Intel SDM Vol. 3A
+    // §4.7: the page-fault error code has U/S set), so it waits for the resolver even then.
+    let p = {
+        let _kernel = cetbox_mem::KernelAccess::enter();
+        frame::write(t, info, act, frame_mask)?
+    };
     if crate::shstk::signal_push(t, act.restorer).is_err() {
         crate::violation::on_kernel_violation(t, ViolationKind::SignalDeliveryFailed);
         return Err(frame::BadFrame);

@@ -104,6 +104,9 @@ struct Slot {
     /// Set when the handler filled the ring and blocked every asynchronous signal on the
     /// host thread (see `throttle`); `collect` unblocks them once it has drained the ring.
     throttled: AtomicBool,
+    /// Set by the handler with each record, cleared by `collect` before it drains the ring:
+    /// a signal may be waiting for delivery, so a host wait must not begin (`waitcall`).
+    recorded: AtomicBool,
 }
 
 /// Registered threads, filled in order and never freed (a slot is reused by setting its tid),
@@ -167,6 +170,14 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             w[1] = crate::signals::info::BUS_ADRERR as u32 as u64;
             w[2] = words[2];
             record(&w);
+        } else if let Some(fixup) = (sig == libc::SIGSEGV)
+            .then(|| cetbox_mem::probe_fixup(fault_rip(ctx)))
+            .flatten()
+        {
+            // A probe of a guest page (cetbox_mem's faultin::probe) found it unmapped while it
+            // waited for a userfaultfd resolver: the probe reports it, and the access faults
+            // in the page-table check, precisely, as Linux's retried fault does.
+            set_fault_rip(ctx, fixup);
         } else if sig == libc::SIGSEGV && cetbox_mem::recover_unmapped_fault(words[2]) {
             // A guest access blocked on a userfaultfd missing page was woken after another
             // guest thread unmapped the page: Linux's retried fault finds no VMA and raises
@@ -182,11 +193,29 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             // handler that was there before (Rust's stack-overflow report) or die of it.
             crash(sig, info, ctx);
         }
-    } else if record(&words) {
-        throttle(ctx);
+    } else {
+        if record(&words) {
+            throttle(ctx);
+        }
+        // A host wait about to begin for this thread must not sleep through the signal.
+        crate::waitcall::rewind(ctx);
     }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = saved_errno };
+}
+
+/// The RIP of the interrupted context.
+fn fault_rip(ctx: *mut libc::c_void) -> u64 {
+    // SAFETY: the kernel passes the interrupted thread's ucontext to an SA_SIGINFO handler.
+    unsafe { (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs[libc::REG_RIP as usize] as u64 }
+}
+
+/// Makes the interrupted context resume at `rip` (rt_sigreturn reloads it).
+fn set_fault_rip(ctx: *mut libc::c_void, rip: u64) {
+    // SAFETY: as in `fault_rip`; the context is the handler's to change.
+    unsafe {
+        (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs[libc::REG_RIP as usize] = rip as i64;
+    }
 }
 
 /// The ring of the interrupted thread is full: block every asynchronous signal in the
@@ -227,6 +256,7 @@ fn record(words: &[u64; 16]) -> bool {
         let slot = unsafe { &*p };
         if slot.tid.load(Ordering::Acquire) == tid {
             if slot.ring.push(words) {
+                slot.recorded.store(true, Ordering::SeqCst);
                 wake(slot);
                 if slot.ring.full() {
                     slot.throttled.store(true, Ordering::SeqCst);
@@ -296,6 +326,7 @@ pub fn register_thread(t: &mut Thread) {
                 stop: AtomicPtr::new(stop),
                 ring: Ring::new(),
                 throttled: AtomicBool::new(false),
+                recorded: AtomicBool::new(false),
             }));
             if s.compare_exchange(
                 std::ptr::null_mut(),
@@ -325,6 +356,7 @@ pub fn register_thread(t: &mut Thread) {
             // Old records belong to a previous owner of the tid (a forked parent).
             while slot.ring.pop().is_some() {}
             slot.throttled.store(false, Ordering::SeqCst);
+            slot.recorded.store(false, Ordering::SeqCst);
             slot.stop.store(stop, Ordering::Release);
             t.signals.host_slot = Some(i);
             return;
@@ -360,6 +392,11 @@ pub fn unregister_thread(t: &mut Thread) {
     t.signals.host_slot = None;
 }
 
+/// The thread's "signal recorded, not yet collected" flag, for host waits (`waitcall`).
+pub fn recorded_flag(t: &Thread) -> Option<&'static AtomicBool> {
+    my_slot(t).map(|s| &s.recorded)
+}
+
 fn my_slot(t: &Thread) -> Option<&'static Slot> {
     let i = t.signals.host_slot?;
     let p = SLOTS.get(i)?.load(Ordering::Acquire);
@@ -380,6 +417,8 @@ pub fn collect(t: &mut Thread) -> bool {
     }
     let mut got = false;
     if let Some(slot) = my_slot(t) {
+        // Before draining: a record made meanwhile sets it again.
+        slot.recorded.store(false, Ordering::SeqCst);
         loop {
             while let Some(w) = slot.ring.pop() {
                 got = true;
@@ -514,11 +553,14 @@ pub fn sync_action(proc: &crate::process::Process, sig: i32) {
 pub fn install(t: &mut Thread) {
     init_restorer();
     let ours = on_signal as *const () as usize;
-    for sig in 1..=NSIG as i32 {
-        if sig == SIGKILL || sig == SIGSTOP {
-            continue;
-        }
-        let Some(old) = raw_sigaction(sig, None) else {
+    // The dispositions cetbox inherited, read before the host C library can change them.
+    let inherited: Vec<(i32, Option<KSigaction>)> = (1..=NSIG as i32)
+        .filter(|&sig| sig != SIGKILL && sig != SIGSTOP)
+        .map(|sig| (sig, raw_sigaction(sig, None)))
+        .collect();
+    settle_host_libc_threads();
+    for (sig, old) in inherited {
+        let Some(old) = old else {
             continue;
         };
         if old.handler != ours {
@@ -539,6 +581,24 @@ pub fn install(t: &mut Thread) {
     }
     t.signals.mask = host_mask() & !UNBLOCKABLE;
     register_thread(t);
+}
+
+/// The host C library's one-time set-up for a multi-threaded process runs now, before cetbox
+/// installs its handlers, not at the first guest thread: glibc's first pthread_create
+/// (nptl/pthread_create.c, late_init) installs its own handler for SIGSETXID (signal 33, the
+/// signal of its setuid broadcast, nptl/nptl_setxid.c) and unblocks signals 32 and 33. Had it
+/// replaced cetbox's handler, a guest's own setxid broadcast (a guest thread calling setuid
+/// while others run: tgkill with signal 33 to each) would run the host glibc's handler in the
+/// guest threads, which finds no setxid command of the host's and dies of SIGSEGV. The
+/// thread's signal mask is put back, as the guest inherits it.
+fn settle_host_libc_threads() {
+    let mask = host_mask();
+    // A thread that cannot be created leaves late_init for later: nothing worse than before.
+    let _ = std::thread::Builder::new()
+        .name("cetbox-init".into())
+        .spawn(|| {})
+        .map(|h| h.join());
+    set_host_mask(mask);
 }
 
 /// Waits for a host signal with the host thread mask `mask` (rt_sigsuspend); returns once a

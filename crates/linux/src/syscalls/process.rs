@@ -491,6 +491,13 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
                 crate::hostcall::call(SYS_futex, args)
             })
             .unwrap_or(Err(Errno::EFAULT)),
+        // A wait must not begin after a signal for the guest was recorded (`waitcall`).
+        None if matches!(cmd, FUTEX_WAIT | FUTEX_WAIT_BITSET) => {
+            match signals::host::recorded_flag(t) {
+                Some(flag) => crate::waitcall::call(SYS_futex, args, flag),
+                None => crate::hostcall::call(SYS_futex, args),
+            }
+        }
         None => crate::hostcall::call(SYS_futex, args),
     };
     match res {

@@ -21,9 +21,12 @@
 //!
 //! A page another guest thread unmaps while an access waits on it: Linux retries the fault
 //! after the wake-up and finds no mapping (SIGSEGV, or EFAULT in a syscall). cetbox leaves
-//! such pages inaccessible on the host (cetbox_mem's `unmap`), and its host fault handler
-//! turns the retried access into that SIGSEGV (delivered at the end of the interrupted
-//! instruction, which completed on a zero page). Accesses a syscall handler makes itself
+//! such pages inaccessible on the host (cetbox_mem's `unmap`). A guest access touches a page
+//! it has not touched since it was mapped or discarded with a probe first, which the host
+//! fault handler fails, so the access faults in the page-table check with RIP at the
+//! instruction, as on Linux (cetbox_mem's `faultin::probe`); on a page counted as touched the
+//! handler turns the retried access into that SIGSEGV, delivered at the end of the
+//! interrupted instruction, which completed on a zero page. Accesses a syscall handler makes itself
 //! fault pages in as the kernel would (cetbox_mem's `faultin`): they block until resolved, or
 //! fail with EFAULT under UFFD_USER_MODE_ONLY. UFFD_FEATURE_SIGBUS is refused (EINVAL): it would send SIGBUS
 //! to cetbox itself rather than fault the guest access. UFFDIO_MOVE is refused too (it moves
@@ -190,9 +193,14 @@ fn uffd_ioctl(t: &mut Thread, fd: i32, req: u32, arg: u64) -> SysResult {
 /// reservation and unmapped (scrubbed) memory in the holes, which are host mappings cetbox
 /// owns, are never registered. The `ioctls` the guest reads back are those every run allows
 /// (a run of hugetlb pages allows only the basic set, as the kernel reports for the range).
-/// If a later run is refused, the runs already registered are unregistered again, so the
-/// request changes nothing, as in the kernel (which checks every mapping before changing
-/// any); only a range partly registered to this descriptor before loses those parts then.
+///
+/// The kernel checks every mapping of the range before it changes any (userfaultfd_register's
+/// first loop: vma_can_userfault, a mapping registered to another descriptor is EBUSY), so a
+/// refused request changes nothing, and the parts registered before keep their registration
+/// and mode. When a later run is refused here, the runs already registered by this request
+/// are put back as they were: unregistered, then the parts that were registered before
+/// (the host's own record of them, smaps' `um`/`uw`/`ui` flags, read before the request)
+/// registered again with their old modes.
 fn register(t: &mut Thread, fd: i32, req: u32, arg: u64, start: u64, end: u64) -> SysResult {
     let runs = guest_runs(t, start, end);
     if runs.is_empty() {
@@ -205,6 +213,12 @@ fn register(t: &mut Thread, fd: i32, req: u32, arg: u64, start: u64, end: u64) -
     } else {
         0
     };
+    // A single run is registered by one host request, which changes nothing if refused.
+    let before = if req == UFFDIO_REGISTER && runs.len() > 1 {
+        host_uffd_modes(start, end)
+    } else {
+        Vec::new()
+    };
     let mut ioctls = u64::MAX;
     let mut done: Vec<(u64, u64)> = Vec::new();
     for &(s, e) in &runs {
@@ -214,16 +228,7 @@ fn register(t: &mut Thread, fd: i32, req: u32, arg: u64, start: u64, end: u64) -
         let res = host!(libc::SYS_ioctl, hfd, req as u64, HostPtr::of_mut(&mut r));
         if let Err(err) = res {
             if req == UFFDIO_REGISTER {
-                for &(ds, de) in &done {
-                    let mut u = [ds, de - ds];
-                    let _ = host!(
-                        libc::SYS_ioctl,
-                        hfd,
-                        UFFDIO_UNREGISTER as u64,
-                        HostPtr::of_mut(&mut u)
-                    );
-                }
-                t.mem().uffd_registered(start, end, false);
+                restore(t, hfd, &done, &before);
             }
             return Err(err);
         }
@@ -237,4 +242,70 @@ fn register(t: &mut Thread, fd: i32, req: u32, arg: u64, start: u64, end: u64) -
             .map_err(|_| Errno::EFAULT)?;
     }
     Ok(0)
+}
+
+/// Puts the runs `done` back as `before` describes them: unregistered, then the pieces that
+/// were registered registered again with their modes.
+fn restore(t: &Thread, hfd: u64, done: &[(u64, u64)], before: &[(u64, u64, u64)]) {
+    for &(ds, de) in done {
+        let mut u = [ds, de - ds];
+        let _ = host!(
+            libc::SYS_ioctl,
+            hfd,
+            UFFDIO_UNREGISTER as u64,
+            HostPtr::of_mut(&mut u)
+        );
+        t.mem().uffd_registered(ds, de, false);
+        for &(bs, be, mode) in before {
+            let (s, e) = (bs.max(ds), be.min(de));
+            if s >= e {
+                continue;
+            }
+            let mut r = [s, e - s, mode, 0u64];
+            if host!(
+                libc::SYS_ioctl,
+                hfd,
+                UFFDIO_REGISTER as u64,
+                HostPtr::of_mut(&mut r)
+            )
+            .is_ok()
+            {
+                t.mem().uffd_registered(s, e, true);
+            }
+        }
+    }
+}
+
+/// The userfaultfd registrations of the host mappings in [start, end), as (start, end, mode)
+/// with UFFDIO_REGISTER_MODE_* bits, from the VmFlags of /proc/self/smaps (`um` missing, `uw`
+/// write-protect, `ui` minor: fs/proc/task_mmu.c, show_smap_vma_flags).
+fn host_uffd_modes(start: u64, end: u64) -> Vec<(u64, u64, u64)> {
+    let Ok(text) = std::fs::read_to_string("/proc/self/smaps") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut cur: Option<(u64, u64)> = None;
+    for line in text.lines() {
+        if let Some(flags) = line.strip_prefix("VmFlags:") {
+            let Some((s, e)) = cur.take() else { continue };
+            let mode = flags.split_whitespace().fold(0u64, |m, f| match f {
+                "um" => m | 1,
+                "uw" => m | 2,
+                "ui" => m | 4,
+                _ => m,
+            });
+            let (s, e) = (s.max(start), e.min(end));
+            if mode != 0 && s < e {
+                out.push((s, e, mode));
+            }
+        } else if let Some((range, _)) = line.split_once(' ') {
+            // A mapping's first line: "start-end perms offset dev inode path".
+            if let Some((a, b)) = range.split_once('-') {
+                if let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) {
+                    cur = Some((a, b));
+                }
+            }
+        }
+    }
+    out
 }

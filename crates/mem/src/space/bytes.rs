@@ -180,7 +180,7 @@ impl AddressSpace {
     /// that wrote into a bounce buffer reach the guest.
     pub fn copy_out(&self, addr: u64, data: &[u8]) -> usize {
         let data = &data[..prefault(&self.pt, addr, data.len(), Prefault::Write)];
-        let _m = self.maps();
+        let m = self.maps();
         let mut done = 0usize;
         while done < data.len() {
             let p = addr.wrapping_add(done as u64);
@@ -188,7 +188,7 @@ impl AddressSpace {
                 break;
             }
             let n = ((page_floor(p) + PAGE_SIZE - p) as usize).min(data.len() - done);
-            if self.scan(p, n as u64, Access::Write).is_err() {
+            if self.check_in(&m, p, n as u64, Access::Write).is_err() {
                 break;
             }
             // SAFETY: the n bytes at p lie in one page checked writable under the mapping
@@ -286,6 +286,9 @@ impl AddressSpace {
         while n < buf.len() {
             let bits = self.pt.get(p);
             if !Self::allowed(bits, Access::Fetch) {
+                if Self::past_eof(bits) && self.eof_recheck(p) {
+                    continue;
+                }
                 if n == 0 {
                     return Err(self.fault(p, bits, Access::Fetch));
                 }

@@ -84,8 +84,50 @@ impl AddressSpace {
 
     #[inline(never)]
     fn check_slow(&self, addr: u64, len: u64, access: Access) -> Result<(), Fault> {
-        self.scan(addr, len, access)
-            .map_err(|(p, bits)| self.fault(p, bits, access))
+        self.probe_untouched(addr, len, access);
+        loop {
+            match self.scan(addr, len, access) {
+                Ok(()) => return Ok(()),
+                // A page past the end of its file when it was mapped may be inside it now.
+                Err((p, bits)) if Self::past_eof(bits) && self.eof_recheck(p) => continue,
+                Err((p, bits)) => return Err(self.fault(p, bits, access)),
+            }
+        }
+    }
+
+    /// Once the guest uses userfaultfd, a guest access (not a syscall handler's, see
+    /// `kernel_fault_in`) touches each page of its range it has not touched since the page
+    /// was mapped or discarded with a probe first (`faultin::probe`): if the page is missing
+    /// and another thread unmaps it while the probe waits for the resolver, the probe fails
+    /// and the page-table check below refuses the access precisely, before the instruction
+    /// changed anything.
+    fn probe_untouched(&self, addr: u64, len: u64, access: Access) {
+        if !self.uffd_used.load(Ordering::Relaxed) || in_kernel() || len == 0 {
+            return;
+        }
+        let Some(last) = addr.checked_add(len - 1) else {
+            return;
+        };
+        let mut p = addr;
+        loop {
+            let bits = self.pt.get(p);
+            if bits & page::POPULATED == 0 && Self::allowed(bits, access) {
+                // SAFETY: the page table allows the access, so the host maps the page
+                // read-write (or a racing unmap left it inaccessible and marked, which the
+                // probe survives).
+                unsafe { crate::faultin::probe(p, access.is_write()) };
+            }
+            let next = page_floor(p) + PAGE_SIZE;
+            if next > last {
+                break;
+            }
+            p = next;
+        }
+    }
+
+    /// Whether an entry marks a mapped page past the end of its file (see `eof`).
+    pub(super) fn past_eof(bits: u8) -> bool {
+        bits & (page::MAPPED | page::BEYOND_EOF) == page::MAPPED | page::BEYOND_EOF
     }
 
     /// `check` for callers holding the mapping lock.
@@ -96,8 +138,13 @@ impl AddressSpace {
         len: u64,
         access: Access,
     ) -> Result<(), Fault> {
-        self.scan(addr, len, access)
-            .map_err(|(p, bits)| self.fault_in(m, p, bits, access))
+        loop {
+            match self.scan(addr, len, access) {
+                Ok(()) => return Ok(()),
+                Err((p, bits)) if Self::past_eof(bits) && self.eof_recheck_in(m, p) => continue,
+                Err((p, bits)) => return Err(self.fault_in(m, p, bits, access)),
+            }
+        }
     }
 
     /// The work of `check_slow`; a refusal names the first bad address and its entry.

@@ -523,6 +523,7 @@ impl AddressSpace {
             // scrubbed only after those threads passed an instruction boundary (`scrub.rs`);
             // pages without an entry (PROT_NONE) can have no access in flight.
             self.pt.clear(s, e);
+            crate::pagetable::forget_replaced(s, e);
             let accessible = prot_bits(v.prot, v.kind) != 0;
             if !accessible {
                 host::scrub(s, e)

@@ -3,6 +3,7 @@
 
 mod bytes;
 mod check;
+mod eof;
 mod mapping;
 mod placement;
 mod residency;
