@@ -217,8 +217,8 @@ fn window_page() -> Result<*mut u8, Errno> {
 /// A host address at which no byte is accessible (this thread's guard page), for a host read
 /// that must wait for data without taking any: the copy to it fails at the first byte, so the
 /// call returns EFAULT once data is there and consumes nothing on the descriptors
-/// `syscalls::fs::unread` uses it for. Any length below TASK_SIZE passes the host's
-/// access_ok and nothing is ever written.
+/// `syscalls::fs::unread` uses it for. Nothing is ever written there; lengths up to a page
+/// stay inside the guard page.
 pub fn inaccessible() -> Result<HostPtr<'static>, Errno> {
     let page = window_page()?;
     // SAFETY: the guard page is the second page of the two-page window mapping.

@@ -95,8 +95,31 @@ static void one(int sock, enum call c, enum change ch) {
     close(fds[1]);
 }
 
+/* A read asking for 1 GiB (more than any wait buffer) gets what is there. */
+static void *big_reader(void *arg) {
+    result = read(rfd, arg, 1L << 30);
+    if (result < 0) result = -errno;
+    return NULL;
+}
+
+static void big(void) {
+    int fds[2];
+    pipe(fds);
+    rfd = fds[0];
+    char *big = mmap(NULL, 1L << 30, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    pthread_t th;
+    pthread_create(&th, NULL, big_reader, big);
+    write(fds[1], "0123456789abcdef", 16);
+    pthread_join(th, NULL);
+    printf("pipe   read 1 GiB -> %ld bytes, %s\n", result, memcmp(big, "0123456789abcdef", 16) ? "WRONG" : "right");
+    munmap(big, 1L << 30);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
+    big();
     for (int sock = 0; sock < 2; sock++)
         for (int c = 0; c < NCALLS; c++) {
             if (!sock && c >= RECV) continue;

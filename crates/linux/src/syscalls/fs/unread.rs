@@ -93,7 +93,10 @@ pub(crate) fn read(
         if left == 0 {
             return Ok(got);
         }
-        match wait(probe, left) {
+        // One page at most: the wait needs one byte it cannot copy, and a longer range could
+        // run past TASK_SIZE from the guard page (the host's access_ok would then answer
+        // EFAULT at once, as if data were there).
+        match wait(probe, left.min(4096)) {
             Err(Errno::EFAULT) => {}
             Err(e) if got == 0 => return Err(e),
             Err(_) | Ok(0) => return Ok(got),
