@@ -163,6 +163,9 @@ int main(void) {
     TRY("lea odd", g1, "", "lea 1(%0), %%rax", "", :: "r"(p) : GPR);
     TRY("nopw odd", g2, "", "nopw 1(%0)", "", :: "r"(p) : GPR);
     TRY("prefetcht0 odd", g3, "", "prefetcht0 1(%0)", "", :: "r"(p) : GPR);
+    /* A privileged instruction raises #GP before its access is checked. */
+    TRY("lgdt odd", g4, "", "lgdt 1(%0)", "", :: "r"(p) : GPR);
+    TRY("invlpg odd", g5, "", "invlpg 1(%0)", "", :: "r"(p) : GPR);
 
     /* AC clear again: the same misaligned load does not fault. */
     uint64_t fl;

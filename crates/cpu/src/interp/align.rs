@@ -12,7 +12,8 @@
 //!   CMPXCHG8B), x87 m80 to 8, FSTENV/FSAVE images to 4 (2 with a 16-bit operand size);
 //! - not bytes, not 16- or 32-byte operands (MOVUPS, MOVDQU, LDDQU, VEX m128/m256 arithmetic
 //!   do not fault; the explicitly aligned forms, FXSAVE and XSAVE raise #GP on their own),
-//!   not gather elements, not LEA/NOP/PREFETCH/CLFLUSH, which access nothing.
+//!   not gather elements, not LEA/NOP/PREFETCH/CLFLUSH, which access nothing, not the system
+//!   stores SGDT/SIDT/SLDT/STR/SMSW; privileged instructions raise #GP first.
 //!
 //! The check runs before the instruction, so #AC is raised before any page fault of the same
 //! access (the host reports #AC for a misaligned load from an unmapped page) and nothing is
@@ -20,7 +21,9 @@
 //! a time then, and the common path pays one flag test per block (shared with TF's).
 
 use crate::{Cpu, Exception};
-use iced_x86::{Instruction, InstructionInfoFactory, MemorySize, OpAccess, OpKind, Register};
+use iced_x86::{
+    Instruction, InstructionInfoFactory, MemorySize, Mnemonic, OpAccess, OpKind, Register,
+};
 
 /// The alignment #AC demands of an access of `size`, or None when it is not checked.
 fn required(size: MemorySize) -> Option<u64> {
@@ -31,7 +34,7 @@ fn required(size: MemorySize) -> Option<u64> {
             2 | 4 | 8 => Some(s.size() as u64),
             // m80: x87 extended real and packed BCD, and m16:64 far pointers.
             10 => Some(8),
-            // m16:32 far pointers and SGDT/SIDT images.
+            // m16:32 far pointers.
             6 => Some(4),
             _ => None,
         },
@@ -41,7 +44,16 @@ fn required(size: MemorySize) -> Option<u64> {
 /// #AC if the instruction `insn` (about to run on `cpu`) makes a checked access to a
 /// misaligned address.
 pub(crate) fn check(cpu: &Cpu, insn: &Instruction) -> Result<(), Exception> {
-    if insn.is_vsib() {
+    // Privileged instructions raise #GP before any access; the descriptor-table and system
+    // register stores (SGDT, SIDT, SLDT, STR, SMSW) are system accesses the host CPU does not
+    // check (it stores them misaligned with AC set), nor gathers' elements.
+    if insn.is_vsib()
+        || insn.is_privileged()
+        || matches!(
+            insn.mnemonic(),
+            Mnemonic::Sgdt | Mnemonic::Sidt | Mnemonic::Sldt | Mnemonic::Str | Mnemonic::Smsw
+        )
+    {
         return Ok(());
     }
     // A REP string instruction with RCX (ECX under a 0x67 prefix) zero accesses nothing.
