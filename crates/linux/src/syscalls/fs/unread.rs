@@ -27,7 +27,10 @@
 //! the copy fails; eventfd, timerfd, signalfd and inotify reads reset or dequeue first; tty
 //! reads copy from a kernel buffer) keep the bounce buffer, which behaves as Linux does for
 //! them; so do regular files, whose reads do not wait. `MSG_WAITALL` keeps taking until the
-//! whole request is there, as Linux does.
+//! whole request is there, as Linux does. Not covered: recvmmsg (still bounced, so a stream
+//! socket's data is consumed if the destination goes away while it waits), and the partial
+//! case of a stream socket whose destination is writable only in part when data arrives
+//! (Linux fails the whole chunk with EFAULT; here the writable part is filled).
 
 use super::host;
 use crate::errno::{Errno, SysResult};
