@@ -7,7 +7,8 @@
  * shadow stack keeps the kernel's token (linux-abi.md §3: shadow-stack memory is written only
  * by shadow-stack accesses; arch/x86/mm/fault.c rejects ordinary writes to it). Whether the
  * reader was already blocked or not, the answer is the same, so the test cannot pass by luck
- * of timing; the reader is waited for in its blocked state so the race is what is tested. */
+ * of timing; the reader is waited for in its blocked state so the race is what is tested.
+ * The data the read could not take stays in the pipe (fs/pipe.c pipe_read). */
 #include "../shstk/cet.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -73,6 +74,12 @@ static int race(int use_shstk) {
     pthread_join(th, 0);
     printf("read: %s\n", read_ret == -EFAULT ? "EFAULT" : read_ret >= 0 ? "transferred" : "other error");
     printf("page: %s\n", memcmp(before, P, 4096) == 0 ? "unchanged" : "CHANGED");
+    /* fs/pipe.c pipe_read consumes a buffer only after copying it: the data is still there. */
+    static uint64_t left[512];
+    fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+    long n = read(pfd[0], left, sizeof left);
+    printf("pipe still holds the data: %s\n",
+           n == sizeof left && memcmp(left, forged, sizeof left) == 0 ? "yes" : "no");
     return 0;
 }
 

@@ -445,6 +445,8 @@ const SHSTK_EXPECTED: &[(&str, Cause, bool)] = &[
     // siglongjmp out of the SIGSEGV handler of a probe, then a RET.
     ("hostile/cpu_faults", Cause::Linked("__longjmp"), false),
     ("hostile/huge_reserve", Cause::Linked("__longjmp"), false),
+    // siglongjmp out of the SIGBUS/SIGSEGV handler of each alignment probe.
+    ("hostile/alignment_check", Cause::Linked("__longjmp"), false),
     (
         "hostile/threads_while_computing",
         Cause::Linked("__longjmp"),

@@ -77,7 +77,8 @@ fn blocked_read_cannot_write_a_new_shadow_stack() {
             "map_shadow_stack at P: yes\n\
              token is the restore token for the top: yes\n\
              read: EFAULT\n\
-             page: unchanged\n"
+             page: unchanged\n\
+             pipe still holds the data: yes\n"
         );
     }
 }
@@ -88,7 +89,10 @@ fn blocked_read_cannot_write_a_page_made_read_only() {
     for _ in 0..3 {
         let o = cetbox("race", "mprotect", &[]);
         assert_eq!(o.status, Status::Exited(0));
-        assert_eq!(stdout(&o), "read: EFAULT\npage: unchanged\n");
+        assert_eq!(
+            stdout(&o),
+            "read: EFAULT\npage: unchanged\npipe still holds the data: yes\n"
+        );
     }
 }
 

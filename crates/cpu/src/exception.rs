@@ -47,8 +47,11 @@ pub enum Exception {
     X87Fault,
     /// #XM: unmasked SIMD floating-point exception; the value is MXCSR's flags.
     SimdFault(u32),
-    /// #AC or an explicitly aligned SSE access to a misaligned address (#GP in fact).
+    /// An explicitly aligned SSE access to a misaligned address (#GP in fact).
     Alignment,
+    /// #AC: a misaligned data access while EFLAGS.AC is set (CR0.AM is set in user mode
+    /// under Linux); see `interp::align`.
+    AlignmentCheck,
     /// #DB after a single-stepped instruction (TF).
     Debug,
 }
@@ -97,6 +100,7 @@ impl Exception {
             Exception::InvalidOpcode(_) => 6,
             Exception::GeneralProtection | Exception::Alignment => 13,
             Exception::PageFault(_) => 14,
+            Exception::AlignmentCheck => 17,
             Exception::X87Fault => 16,
             Exception::SimdFault(_) => 19,
             Exception::ControlProtection(_) => 21,

@@ -326,10 +326,14 @@ impl Translator {
             if stop.load(Ordering::Relaxed) {
                 return Exit::Interrupted;
             }
-            // The interpreter raises single-step traps; leave a traced guest to it. (TF is read
-            // from the raw bits, which are always current for the non-arithmetic flags, so
-            // the lazy arithmetic flags are not computed on every block.)
-            if !self.enabled || cpu.flags.bits & cetbox_cpu::flags::TF != 0 {
+            // The interpreter raises single-step traps and alignment-check faults (#AC while
+            // EFLAGS.AC is set); leave a traced or alignment-checked guest to it until the
+            // flag is clear again (POPF, rt_sigreturn and ptrace are the only ways to change
+            // them, and none runs translated). The flags are read from the raw bits, which
+            // are always current for the non-arithmetic flags, so the lazy arithmetic flags
+            // are not computed on every block.
+            const INTERPRET_FLAGS: u64 = cetbox_cpu::flags::TF | cetbox_cpu::flags::AC;
+            if !self.enabled || cpu.flags.bits & INTERPRET_FLAGS != 0 {
                 if let Some(exit) = self.interpret_block(cpu) {
                     return exit;
                 }

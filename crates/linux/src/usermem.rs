@@ -159,8 +159,33 @@ pub fn struct_out(t: &Thread, addr: u64, len: u64) -> Result<HostPtr<'static>, E
 /// end: a host access beyond them fails (EFAULT) instead of reaching cetbox's own memory.
 /// At most one window per syscall; `len` is at most one page.
 pub fn window_out(addr: u64, len: u64) -> Result<HostPtr<'static>, Errno> {
-    const PAGE: usize = 4096;
     let len = usize::try_from(len).map_err(|_| Errno::ENOMEM)?.min(PAGE);
+    let page = window_page()?;
+    // SAFETY: the window page is ours (one per thread, used by one syscall at a time); len
+    // is at most a page, so `at` .. `at + len` is its end.
+    let at = unsafe { page.add(PAGE - len) };
+    let mut before = take(len)?;
+    // SAFETY: [addr, addr + len) was checked readable guest memory, which the host maps
+    // readable; a racing unmap leaves readable zero pages (see cetbox_mem's scrub) or pages the
+    // host fault handler recovers. The destination is the window, len bytes before its end.
+    unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, at, len) };
+    // SAFETY: `at` holds the len bytes just copied.
+    before[..len].copy_from_slice(unsafe { std::slice::from_raw_parts(at, len) });
+    let bounce = take(len)?;
+    pend(Region {
+        guest: addr,
+        len,
+        bounce,
+        before: Some(before),
+        host: Some(at),
+    });
+    Ok(HostPtr::checked(at))
+}
+
+const PAGE: usize = 4096;
+
+/// This thread's window page, followed by an inaccessible page (created on first use).
+fn window_page() -> Result<*mut u8, Errno> {
     let page = WINDOW.with(|w| {
         if w.get().is_null() {
             // SAFETY: a fresh private anonymous mapping of two pages at a kernel-chosen
@@ -186,25 +211,18 @@ pub fn window_out(addr: u64, len: u64) -> Result<HostPtr<'static>, Errno> {
     if page.is_null() {
         return Err(Errno::ENOMEM);
     }
-    // SAFETY: the window page is ours (one per thread, used by one syscall at a time); len
-    // is at most a page, so `at` .. `at + len` is its end.
-    let at = unsafe { page.add(PAGE - len) };
-    let mut before = take(len)?;
-    // SAFETY: [addr, addr + len) was checked readable guest memory, which the host maps
-    // readable; a racing unmap leaves readable zero pages (see cetbox_mem's scrub) or pages the
-    // host fault handler recovers. The destination is the window, len bytes before its end.
-    unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, at, len) };
-    // SAFETY: `at` holds the len bytes just copied.
-    before[..len].copy_from_slice(unsafe { std::slice::from_raw_parts(at, len) });
-    let bounce = take(len)?;
-    pend(Region {
-        guest: addr,
-        len,
-        bounce,
-        before: Some(before),
-        host: Some(at),
-    });
-    Ok(HostPtr::checked(at))
+    Ok(page)
+}
+
+/// A host address at which no byte is accessible (this thread's guard page), for a host read
+/// that must wait for data without taking any: the copy to it fails at the first byte, so the
+/// call returns EFAULT once data is there and consumes nothing on the descriptors
+/// `syscalls::fs::unread` uses it for. Nothing is ever written there; lengths up to a page
+/// stay inside the guard page.
+pub fn inaccessible() -> Result<HostPtr<'static>, Errno> {
+    let page = window_page()?;
+    // SAFETY: the guard page is the second page of the two-page window mapping.
+    Ok(HostPtr::checked(unsafe { page.add(PAGE) }))
 }
 
 /// Forgets regions a previous syscall left (one that never returned through [`finish`]).

@@ -3,6 +3,7 @@
 //! `fast_sse`, chosen at decode time by `select`, `select_sse`) or with the family handler of
 //! the instruction semantics in `crate::exec`.
 
+mod align;
 pub(crate) mod block;
 pub(crate) mod fast;
 pub(crate) mod fast_sse;
@@ -35,8 +36,9 @@ impl Interpreter {
     /// hand the interpreter the blocks they do not handle themselves; the caller polls `stop`
     /// between blocks and calls `Cpu::fp_sync` before it returns to the operating system.
     pub fn run_block(&mut self, cpu: &mut Cpu) -> Option<Exit> {
-        if cpu.flags.bits & crate::flags::TF != 0 {
-            return Some(trace_step(cpu));
+        if cpu.flags.bits & (crate::flags::TF | crate::flags::AC) != 0 {
+            self.prev = None;
+            return slow_step(cpu);
         }
         let cache = &mut self.cache;
         let epoch = cpu.mem.code_epoch();
@@ -88,8 +90,13 @@ impl Interpreter {
             if stop.load(Ordering::Relaxed) {
                 return ColdExit::Stopped;
             }
-            if cpu.flags.bits & crate::flags::TF != 0 {
-                return ColdExit::Exit(trace_step(cpu));
+            // Single-stepping and alignment checking run one instruction at a time, as `run`.
+            if cpu.flags.bits & (crate::flags::TF | crate::flags::AC) != 0 {
+                if let Some(exit) = slow_step(cpu) {
+                    return ColdExit::Exit(exit);
+                }
+                prev = None;
+                continue;
             }
             let epoch = cpu.mem.code_epoch();
             if epoch != cache.epoch {
@@ -191,8 +198,12 @@ fn run_blocks(cpu: &mut Cpu, cache: &mut BlockCache, stop: &AtomicBool) -> Exit 
         if stop.load(Ordering::Relaxed) {
             return Exit::Interrupted;
         }
-        if cpu.flags.bits & crate::flags::TF != 0 {
-            return trace_step(cpu);
+        if cpu.flags.bits & (crate::flags::TF | crate::flags::AC) != 0 {
+            if let Some(exit) = slow_step(cpu) {
+                return exit;
+            }
+            prev = None;
+            continue;
         }
         let epoch = cpu.mem.code_epoch();
         if epoch != cache.epoch {
@@ -208,6 +219,17 @@ fn run_blocks(cpu: &mut Cpu, cache: &mut BlockCache, stop: &AtomicBool) -> Exit 
             return exit;
         }
         prev = Some(idx);
+    }
+}
+
+/// One instruction while EFLAGS.TF or EFLAGS.AC is set: single-stepped, with the single-step
+/// trap after it when TF is set (`trace_step`) and its accesses checked for alignment before
+/// it when AC is (in `step`).
+fn slow_step(cpu: &mut Cpu) -> Option<Exit> {
+    if cpu.flags.bits & crate::flags::TF != 0 {
+        Some(trace_step(cpu))
+    } else {
+        step(cpu, false)
     }
 }
 
@@ -275,6 +297,11 @@ fn step(cpu: &mut Cpu, reference: bool) -> Option<Exit> {
             &cpu.mem,
             rip + n as u64,
         )));
+    }
+    if cpu.flags.bits & crate::flags::AC != 0 {
+        if let Err(e) = align::check(cpu, &insn) {
+            return Some(Exit::Exception(e));
+        }
     }
     let op = Op::new(insn);
     cpu.rip = op.next_ip;

@@ -297,6 +297,7 @@ pub fn signal_of(e: &Exception) -> i32 {
         Exception::InvalidOpcode(_) => libc::SIGILL,
         Exception::Breakpoint | Exception::Debug => libc::SIGTRAP,
         Exception::PageFault(f) if f.kind == FaultKind::BeyondEof => libc::SIGBUS,
+        Exception::AlignmentCheck => libc::SIGBUS,
         _ => libc::SIGSEGV,
     }
 }

@@ -51,6 +51,8 @@ pub fn from_exception(e: &Exception, rip: u64) -> FaultSignal {
         Exception::GeneralProtection | Exception::Alignment => {
             (SigInfo::fault(libc::SIGSEGV, SI_KERNEL, 0), None)
         }
+        // exc_alignment_check: do_trap(.., SIGBUS, .., BUS_ADRALN, NULL).
+        Exception::AlignmentCheck => (SigInfo::fault(libc::SIGBUS, BUS_ADRALN, 0), None),
         Exception::PageFault(f) => {
             let (sig, code) = match f.kind {
                 FaultKind::NotMapped => (libc::SIGSEGV, SEGV_MAPERR),

@@ -9,6 +9,7 @@ pub mod clone;
 pub mod compat;
 pub mod exec;
 pub mod fs;
+pub mod futex_waiters;
 pub mod info;
 pub mod ipc;
 pub mod mem;

@@ -4,6 +4,7 @@
 #![allow(non_upper_case_globals)]
 
 use super::fs::{buf, host, opt_buf};
+use super::futex_waiters;
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::{Arg, HostPtr};
 use crate::process::{ExitRequest, Thread};
@@ -391,8 +392,11 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
     }
     // A futex is identified by its guest address, so the host gets the address itself, not a
     // bounce buffer; the host's atomic updates of a futex word cannot go through `usermem`.
-    // Those that do not block (WAKE_OP, UNLOCK_PI, TRYLOCK_PI, CMP_REQUEUE_PI) run under the
-    // mapping lock below; LOCK_PI and WAIT_REQUEUE_PI, which sleep, are checked at entry only.
+    // Those that do not block (WAKE_OP, UNLOCK_PI, TRYLOCK_PI, CMP_REQUEUE_PI, and the
+    // REQUEUE/CMP_REQUEUE reads) run under the mapping lock below; LOCK_PI re-checks its word
+    // under the lock each time it enters the host again (`lock_pi`); WAIT_REQUEUE_PI, one host
+    // sleep, is checked at entry (its later word update, if the lock must be fixed up for it,
+    // happens inside the host call).
     let word = |addr: u64, acc: Access| -> Result<Arg, Errno> {
         Ok(crate::syscalls::fs::guest_range(t, addr, 4, acc)?.into())
     };
@@ -402,11 +406,18 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // Commands that update a futex word on the host without blocking run under the mapping
     // lock with that word checked writable (not a shadow stack, not read-only): a racing
     // munmap + map_shadow_stack or mprotect cannot slip in between check and host write.
+    // REQUEUE and CMP_REQUEUE only read the first word (CMP_REQUEUE compares it): under the
+    // lock with it checked readable, so an unmapped word is EFAULT as on Linux, not the zero
+    // page cetbox leaves there.
     let locked_word = match cmd {
-        FUTEX_WAKE_OP | FUTEX_CMP_REQUEUE_PI => Some(uaddr2),
-        FUTEX_UNLOCK_PI | FUTEX_TRYLOCK_PI => Some(uaddr),
+        FUTEX_WAKE_OP | FUTEX_CMP_REQUEUE_PI => Some((uaddr2, Access::Write)),
+        FUTEX_UNLOCK_PI | FUTEX_TRYLOCK_PI => Some((uaddr, Access::Write)),
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => Some((uaddr, Access::Read)),
         _ => None,
     };
+    // Waits register their address (see `futex_waiters`).
+    let _waiting = matches!(cmd, FUTEX_WAIT | FUTEX_WAIT_BITSET | FUTEX_WAIT_REQUEUE_PI)
+        .then(|| futex_waiters::Waiting::enter(uaddr));
     let args: [Arg; 6] = match cmd {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => [
             word(uaddr, Access::Read)?,
@@ -422,12 +433,16 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
             if !crate::syscalls::fs::access_ok(uaddr, 4) {
                 return Err(Errno::EFAULT);
             }
+            // A private futex is keyed by its address alone, so its waiters are woken even
+            // when the page is gone; cetbox passes such a wake on only where a guest thread
+            // may wait (`futex_waiters`), never to its own futexes.
             if t.mem().check(uaddr, 4, Access::Read).is_err() {
-                return if op & FUTEX_PRIVATE_FLAG as u32 != 0 {
-                    Ok(0)
-                } else {
-                    Err(Errno::EFAULT)
-                };
+                if op & FUTEX_PRIVATE_FLAG as u32 == 0 {
+                    return Err(Errno::EFAULT);
+                }
+                if !futex_waiters::may_wait_at(uaddr) {
+                    return Ok(0);
+                }
             }
             // Checked above; the host only looks the word's page up (get_futex_key).
             [
@@ -460,7 +475,8 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
         FUTEX_LOCK_PI | FUTEX_LOCK_PI2 => {
             let u = word(uaddr, Access::Write)?;
             let deadline = opt_buf(t, utime, 16, Access::Read)?;
-            return lock_pi(t, cmd, u, op, val, deadline, val3);
+            let _waiting = futex_waiters::Waiting::enter(uaddr);
+            return lock_pi(t, cmd, (uaddr, u), op, val, deadline, val3);
         }
         FUTEX_UNLOCK_PI | FUTEX_TRYLOCK_PI => [
             word(uaddr, Access::Write)?,
@@ -485,11 +501,9 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
         _ => return Err(Errno::ENOSYS),
     };
     let res = match locked_word {
-        Some(w) => t
+        Some((w, acc)) => t
             .mem()
-            .with_checked(w, 4, Access::Write, || {
-                crate::hostcall::call(SYS_futex, args)
-            })
+            .with_checked(w, 4, acc, || crate::hostcall::call(SYS_futex, args))
             .unwrap_or(Err(Errno::EFAULT)),
         // A wait must not begin after a signal for the guest was recorded (`waitcall`).
         None if matches!(cmd, FUTEX_WAIT | FUTEX_WAIT_BITSET) => {
@@ -500,6 +514,14 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
         }
         None => crate::hostcall::call(SYS_futex, args),
     };
+    if matches!(res, Ok(n) if n > 0)
+        && matches!(
+            cmd,
+            FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_CMP_REQUEUE_PI
+        )
+    {
+        futex_waiters::requeued_to(uaddr2);
+    }
     match res {
         // A host signal (recorded for the guest) interrupted the wait: answer with the code
         // Linux's futex would have, so signal delivery applies its restart rules.
@@ -526,10 +548,20 @@ const PI_SLICE_NS: i64 = 20_000_000;
 /// for LOCK_PI2 unless FUTEX_CLOCK_REALTIME; futex_init_timeout in kernel/futex/syscalls.c).
 /// When a slice ends and a signal was recorded for this thread, the call answers
 /// ERESTARTNOINTR: the signal is delivered (or kills) and the call restarts, as on Linux.
+///
+/// Entering the host again writes the futex word (it takes a free lock or sets
+/// FUTEX_WAITERS), which Linux's one long wait never does: before each new slice the word is
+/// checked writable under the mapping lock. If another thread unmapped it (or made it
+/// read-only or a shadow stack) meanwhile, Linux's waiter would still be asleep on the lock
+/// it queued on, which nobody can hand over any more (UNLOCK_PI on that word fails with
+/// EFAULT): the thread then waits without the host until its deadline (ETIMEDOUT) or a signal
+/// (ERESTARTNOINTR; the restarted call then meets the bad word at entry: EFAULT, as Linux's
+/// restarted futex_lock_pi). What remains is the moment between that check and the host
+/// call, in which the word could still change under it.
 fn lock_pi(
     t: &Thread,
     cmd: u32,
-    uaddr: Arg<'_>,
+    (addr, uaddr): (u64, Arg<'_>),
     op: u32,
     val: u64,
     timeout: HostPtr<'static>,
@@ -591,10 +623,45 @@ fn lock_pi(
                 if t.stop.load(std::sync::atomic::Ordering::Acquire) {
                     return Err(signals::ERESTARTNOINTR);
                 }
+                if t.mem().check(addr, 4, Access::Write).is_err() {
+                    return orphan_wait(t, clock, deadline);
+                }
             }
             Err(Errno::EINTR) => return Err(signals::ERESTARTNOINTR),
             r => return r,
         }
+    }
+}
+
+/// The rest of a PI lock wait whose futex word went away (see `lock_pi`): until `deadline`
+/// on `clock` (ETIMEDOUT) or a signal for the thread (ERESTARTNOINTR), in slices.
+fn orphan_wait(t: &Thread, clock: clockid_t, deadline: Option<(i64, i64)>) -> SysResult {
+    loop {
+        if t.stop.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(signals::ERESTARTNOINTR);
+        }
+        let mut now = timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes into the struct we own.
+        unsafe { clock_gettime(clock, &mut now) };
+        if let Some(d) = deadline {
+            if (now.tv_sec, now.tv_nsec) >= d {
+                return Err(Errno::ETIMEDOUT);
+            }
+        }
+        let ns = now.tv_nsec + PI_SLICE_NS;
+        let mut end = (now.tv_sec + ns / 1_000_000_000, ns % 1_000_000_000);
+        if let Some(d) = deadline {
+            end = end.min(d);
+        }
+        let ts = timespec {
+            tv_sec: end.0,
+            tv_nsec: end.1,
+        };
+        // SAFETY: an absolute sleep on a timespec we own; a signal ends it early (EINTR).
+        unsafe { clock_nanosleep(clock, TIMER_ABSTIME, &ts, std::ptr::null_mut()) };
     }
 }
 

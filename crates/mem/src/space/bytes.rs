@@ -201,6 +201,42 @@ impl AddressSpace {
         done
     }
 
+    /// Runs `f` under the mapping lock with the number of leading bytes of `segs` (guest
+    /// address and length pairs, taken in order as one stream) that the guest can write at
+    /// this moment, checked as `copy_out` checks them: up to the first page that is unmapped,
+    /// read-only or a shadow stack. While `f` runs no mapping can change, so `f` may let the
+    /// host write that many bytes at those addresses directly, as long as it does not block
+    /// (a non-blocking host read that takes only what it can deliver: the reads of
+    /// `cetbox_linux`'s `syscalls::fs::unread`, which must not consume data the guest cannot
+    /// take).
+    pub fn with_writable_prefix<R>(&self, segs: &[(u64, u64)], f: impl FnOnce(u64) -> R) -> R {
+        // Only a userfaultfd page can block the host's write while the lock is held; other
+        // missing pages fault in as the host writes them (and only the pages written).
+        if self.uffd_used.load(Ordering::Relaxed) {
+            for &(addr, len) in segs {
+                prefault(&self.pt, addr, len as usize, Prefault::Write);
+            }
+        }
+        let _m = self.maps();
+        let mut done = 0u64;
+        for &(addr, len) in segs {
+            let mut off = 0u64;
+            while off < len {
+                let p = addr.wrapping_add(off);
+                let n = (page_floor(p) + PAGE_SIZE - p).min(len - off);
+                if p >= USER_LIMIT || self.scan(p, n, Access::Write).is_err() {
+                    break;
+                }
+                off += n;
+            }
+            done += off;
+            if off < len {
+                break;
+            }
+        }
+        f(done)
+    }
+
     /// Copies `len` bytes of guest memory from `src` to `dst` with memmove semantics, after
     /// checking the whole source readable and the whole destination writable (REP MOVS).
     /// Nothing is copied if either check fails.

@@ -1,7 +1,9 @@
 //! Data transfer: read/write and their vectored and positioned forms, lseek, sendfile,
 //! copy_file_range, splice/tee, sync and allocation calls.
 
-use super::{access_ok, buf, fd_arg, host, io_len, io_prefix, opt_buf, valid_prefix, MAX_RW_COUNT};
+use super::{
+    access_ok, buf, fd_arg, host, io_len, io_prefix, opt_buf, unread, valid_prefix, MAX_RW_COUNT,
+};
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::HostPtr;
 use crate::process::Thread;
@@ -15,6 +17,34 @@ const UIO_MAXIOV: u64 = 1024;
 /// the data (Linux stops at the first bad page and returns a short count; EFAULT when nothing
 /// could be transferred).
 pub(crate) fn iovecs(t: &Thread, addr: u64, cnt: u64, access: Access) -> Result<Vec<iovec>, Errno> {
+    let segs = guest_segments(t, addr, cnt, access)?;
+    let mut out = Vec::with_capacity(segs.len());
+    for (base, n) in segs {
+        // The host writes a data bounce buffer, never guest memory (see usermem).
+        let host_base = if access == Access::Write && crate::usermem::needed() {
+            crate::usermem::data_out(base, n)?
+        } else {
+            // Checked readable (or writable) for n bytes by valid_prefix.
+            HostPtr::checked(base as *mut u8)
+        };
+        out.push(iovec {
+            iov_base: host_base.as_ptr().cast::<c_void>(),
+            iov_len: n as usize,
+        });
+    }
+    Ok(out)
+}
+
+/// The guest (address, length) segments of an iovec array that a transfer may use, with
+/// Linux's checks: UIO_MAXIOV, negative lengths, every segment through access_ok with its full
+/// length (__import_iovec), the total clamped to MAX_RW_COUNT, and the data cut at the first
+/// page that does not allow `access` (EFAULT when nothing is usable).
+pub(crate) fn guest_segments(
+    t: &Thread,
+    addr: u64,
+    cnt: u64,
+    access: Access,
+) -> Result<Vec<(u64, u64)>, Errno> {
     if cnt > UIO_MAXIOV {
         return Err(Errno::EINVAL);
     }
@@ -50,17 +80,7 @@ pub(crate) fn iovecs(t: &Thread, addr: u64, cnt: u64, access: Access) -> Result<
         wanted = true;
         let n = valid_prefix(t, base, len, access);
         if n > 0 {
-            // The host writes a data bounce buffer, never guest memory (see usermem).
-            let host_base = if access == Access::Write && crate::usermem::needed() {
-                crate::usermem::data_out(base, n)?
-            } else {
-                // Checked readable (or writable) for n bytes by valid_prefix.
-                HostPtr::checked(base as *mut u8)
-            };
-            out.push(iovec {
-                iov_base: host_base.as_ptr().cast::<c_void>(),
-                iov_len: n as usize,
-            });
+            out.push((base, n));
             total += n;
         }
         if n < len || total >= MAX_RW_COUNT {
@@ -121,6 +141,18 @@ pub(crate) fn sys_read(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if let Some(r) = proc_mem(t, fd, a[1], a[2], None, false) {
         return r;
     }
+    if unread::applies(fd) {
+        let n = io_len(t, a[1], a[2], Access::Write)?;
+        if n > 0 {
+            return unread::read(
+                t,
+                &[(a[1], n)],
+                false,
+                |p, len| host!(SYS_read, fd as u64, p, len),
+                |iov| unread::take_at_position(fd, iov, 0),
+            );
+        }
+    }
     let (p, n) = super::io_prefix_from(t, fd, a[1], a[2])?;
     host!(SYS_read, fd as u64, p, n)
 }
@@ -161,6 +193,28 @@ pub(crate) fn sys_pwrite64(t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// readv/writev/preadv/pwritev/preadv2/pwritev2: the iovec array is rebuilt on the host side.
 fn vectored(t: &mut Thread, nr: i64, a: [u64; 6], access: Access) -> SysResult {
     let fd = fd_arg(a[0])?;
+    // Reads at the current position (readv; preadv2 with offset -1) of a pipe or stream
+    // socket wait and take separately (`unread`); positioned reads of them fail with ESPIPE.
+    let at_position = nr == SYS_readv || (nr == SYS_preadv2 && a[3] == u64::MAX);
+    if access == Access::Write && at_position && unread::applies(fd) {
+        let segs = guest_segments(t, a[1], a[2], access)?;
+        if segs.iter().any(|s| s.1 > 0) {
+            let rwf = if nr == SYS_preadv2 { a[5] } else { 0 };
+            return unread::read(
+                t,
+                &segs,
+                false,
+                |p, len| {
+                    let v = [iovec {
+                        iov_base: p.as_ptr().cast::<c_void>(),
+                        iov_len: len as usize,
+                    }];
+                    host!(nr, fd as u64, HostPtr::of(&v[..]), 1u64, a[3], a[4], a[5])
+                },
+                |iov| unread::take_at_position(fd, iov, rwf),
+            );
+        }
+    }
     let v = iovecs(t, a[1], a[2], access)?;
     host!(
         nr,

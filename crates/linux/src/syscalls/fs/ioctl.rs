@@ -3,9 +3,26 @@
 //! direction, which is checked conservatively. Anything else is passed through only when the
 //! argument cannot be a pointer into cetbox's own memory (a small integer below mmap_min_addr,
 //! or an address inside guest memory); otherwise EFAULT. The host kernel answers ENOTTY for
-//! requests the descriptor does not support, exactly as it would natively. For unknown requests
-//! the size is not known, so a driver-specific request on a buffer at the very end of a guest
-//! mapping could reach past it: an accepted risk, as such requests are device-specific.
+//! requests the descriptor does not support, exactly as it would natively.
+//!
+//! Outputs never reach guest memory directly: known and encoded requests write a bounce
+//! buffer (`usermem::struct_out`), requests of unknown size a one-page window followed by a
+//! guard page (`usermem::window_out`), and only the bytes the host changed are copied back,
+//! each page checked writable at that moment (a read-only or shadow-stack page: EFAULT,
+//! unchanged). Linux hands a request it does not know to the driver, which copies as much as
+//! its structure needs; a window of one page covers the legacy requests without a size
+//! encoding that guests commonly make (tty 0x54xx, socket 0x89xx with a 40-byte struct ifreq,
+//! and the loop, cdrom, floppy, block and SG_IO structures, all smaller than a page). A
+//! request that reads or writes past the window gets EFAULT where Linux would succeed.
+//!
+//! Pointers *inside* an argument structure are the one thing cetbox cannot redirect in
+//! general: the host would follow them as the guest wrote them. The socket requests whose
+//! ifreq carries such a pointer (`ifr_data`: SIOCETHTOOL, the hardware-timestamping, bonding
+//! and device-private requests), which any guest can make, get a window for it too
+//! (`ifr_data_ioctl`). Device-specific requests that follow embedded pointers (SG_IO on
+//! /dev/sg*, DRM on /dev/dri, KVM, perf events) are passed through unchanged: a guest that can
+//! open such a device could make the host write where those pointers lead; cetbox assumes
+//! guests cannot open them (docs/ARCHITECTURE.md, README "Known limits").
 
 use super::{buf, fd_arg, host, is_private};
 use crate::errno::{Errno, SysResult};
@@ -94,8 +111,8 @@ fn encoded(req: u32) -> Option<Arg> {
 const SIOCGIFCONF: u32 = 0x8912;
 
 /// How much of the guest memory behind an ioctl argument of unknown size the host sees: one
-/// page, the size limit the _IOC encoding itself allows being 16 KiB - 1 (IOCSIZE_MASK); a
-/// legacy request reading beyond it (or following pointers inside it) sees the window's end.
+/// page (see the module documentation); a request reading or writing beyond it gets EFAULT
+/// from the guard page after the window.
 const UNKNOWN_WINDOW: u64 = 4096;
 
 /// Linux never maps below this address (vm.mmap_min_addr), so such arguments are integers.
@@ -107,6 +124,9 @@ pub(crate) fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let arg = a[2];
     if let Some(r) = crate::syscalls::uffd::ioctl(t, fd, req, arg) {
         return r;
+    }
+    if carries_ifr_data(req) {
+        return ifr_data_ioctl(t, fd, req, arg);
     }
     let kind = known(req).or_else(|| encoded(req));
     // What the host gets: the guest pointer for inputs, a bounce buffer for outputs.
@@ -159,6 +179,52 @@ pub(crate) fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
         }
     }
     host!(SYS_ioctl, fd as u64, req as u64, host_arg)
+}
+
+/// Socket requests whose `struct ifreq` carries a pointer, `ifr_data` at offset 16, to a
+/// request-specific structure the kernel reads and writes (net/core/dev_ioctl.c `dev_ioctl`:
+/// SIOCETHTOOL, SIOCGHWTSTAMP/SIOCSHWTSTAMP, SIOCBONDSLAVEINFOQUERY/SIOCBONDINFOQUERY,
+/// SIOCDEVPRIVATE..+15). Any guest can make them on any socket, so the pointer must never
+/// reach the host as the guest gave it (the host would write driver data wherever it points:
+/// a shadow stack, a read-only page, cetbox's own memory).
+fn carries_ifr_data(req: u32) -> bool {
+    matches!(
+        req,
+        0x8946 | 0x8993 | 0x8994 | 0x89b0 | 0x89b1 | 0x89f0..=0x89ff
+    )
+}
+
+/// sizeof(struct ifreq) and the offset of ifr_data in it.
+const IFREQ: usize = 40;
+const IFR_DATA: usize = 16;
+
+/// A [`carries_ifr_data`] request: the host gets its own copy of the ifreq whose `ifr_data`
+/// points at a window onto the guest's structure (`usermem::window_out`: at most one page,
+/// a guard page after it, changed bytes copied back with a fresh check), and the bytes of the
+/// ifreq the host changed, other than the pointer, are copied back. A structure longer than a
+/// page (ETHTOOL_GSTRINGS with many strings, a large ETHTOOL_GEEPROM) fails with EFAULT where
+/// Linux would transfer it.
+fn ifr_data_ioctl(t: &Thread, fd: i32, req: u32, arg: u64) -> SysResult {
+    let mut ifr = [0u8; IFREQ];
+    if t.mem().read_bytes(arg, &mut ifr).is_err() {
+        return bad_pointer(fd, req);
+    }
+    let before = ifr;
+    let data = u64::from_le_bytes(ifr[IFR_DATA..IFR_DATA + 8].try_into().unwrap_or([0; 8]));
+    if data != 0 {
+        if t.mem().check(data, 1, Access::Read).is_err() {
+            return Err(Errno::EFAULT);
+        }
+        let n = super::valid_prefix(t, data, 4096, Access::Read);
+        let window = crate::usermem::window_out(data, n)?;
+        ifr[IFR_DATA..IFR_DATA + 8].copy_from_slice(&window.addr().to_le_bytes());
+    }
+    let r = host!(SYS_ioctl, fd as u64, req as u64, HostPtr::of_mut(&mut ifr));
+    ifr[IFR_DATA..IFR_DATA + 8].copy_from_slice(&before[IFR_DATA..IFR_DATA + 8]);
+    if ifr != before {
+        t.mem().write_bytes(arg, &ifr)?;
+    }
+    r
 }
 
 /// An ioctl whose argument is a bad pointer: drivers check that the request applies to the

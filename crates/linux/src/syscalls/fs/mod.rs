@@ -26,6 +26,7 @@ pub(crate) mod path;
 pub(crate) mod poll;
 mod resolve;
 pub(crate) mod stat;
+pub(crate) mod unread;
 
 pub use crate::abi::TASK_SIZE as TASK_SIZE_MAX;
 /// Linux clamps one read/write to this many bytes.
@@ -246,10 +247,11 @@ pub fn io_prefix(
 /// EFAULT and the data stays in the pipe). So when `fd` has data already, the destination is
 /// faulted in first, as the kernel's copy would fault it (a userfaultfd missing page blocks
 /// here until resolved): the count is cut to the pages that could be faulted in, and EFAULT
-/// comes before anything is consumed if none could. What stays lossy: the destination
-/// unmapped by another thread between this and the copy-out (during a blocking wait for data,
-/// or in the instant after the fault-in). Only a userfaultfd makes a page fail to fault in
-/// while the page table allows it, so processes without one skip this (no extra syscalls).
+/// comes before anything is consumed if none could. Pipes and stream sockets, whose data a
+/// failed copy leaves unread on Linux, do not come here while other threads exist: they wait
+/// and then take under the mapping lock (`unread`), so a destination unmapped while they wait
+/// leaves the data in place. Only a userfaultfd makes a page fail to fault in while the page
+/// table allows it, so processes without one skip this (no extra syscalls).
 pub fn io_prefix_from(
     t: &Thread,
     fd: i32,

@@ -3,8 +3,8 @@
 //! checked iovecs and control buffers, and descriptors passed with SCM_RIGHTS must be the
 //! guest's.
 
-use super::io::iovecs;
-use super::{buf, fd_arg, host, is_private, opt_buf};
+use super::io::{guest_segments, iovecs};
+use super::{buf, fd_arg, host, is_private, opt_buf, unread};
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::HostPtr;
 use crate::process::Thread;
@@ -73,7 +73,7 @@ pub(crate) fn sys_shutdown(_t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// and the guest gets min(its length, the address length) bytes plus the full length, as Linux
 /// copies. `call` receives the host (addr, lenp) pair, both null when the guest passed none.
 fn addr_out(
-    t: &mut Thread,
+    t: &Thread,
     addr: u64,
     lenp: u64,
     call: impl FnOnce(HostPtr<'_>, HostPtr<'_>) -> SysResult,
@@ -143,8 +143,48 @@ pub(crate) fn sys_sendto(t: &mut Thread, a: [u64; 6]) -> SysResult {
 }
 
 /// Like sendto, the count is clamped to MAX_RW_COUNT before `access_ok` (Linux's import_ubuf).
+/// The flags of the waiting call of a socket read (`unread`): a peek that only waits for the
+/// first data, so it never consumes, and whether the takes go on until the request is full.
+fn unread_flags(flags: u64) -> (u64, bool) {
+    let all = flags & (MSG_WAITALL | MSG_DONTWAIT | MSG_PEEK) as u64 == MSG_WAITALL as u64;
+    ((flags | MSG_PEEK as u64) & !(MSG_WAITALL as u64), all)
+}
+
+/// The flags of the non-blocking take of a socket read (`unread`).
+fn take_flags(flags: u64) -> u64 {
+    (flags | MSG_DONTWAIT as u64) & !(MSG_WAITALL as u64)
+}
+
+/// Whether a socket read with `flags` reads the data stream (not the error queue or
+/// out-of-band data).
+fn reads_stream(flags: u64) -> bool {
+    flags & (MSG_ERRQUEUE | MSG_OOB) as u64 == 0
+}
+
 pub(crate) fn sys_recvfrom(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
+    let flags = a[3] as u32 as u64;
+    if reads_stream(flags) && unread::applies(fd) {
+        let n = super::io_len(t, a[1], a[2].min(super::MAX_RW_COUNT), Access::Write)?;
+        if n > 0 {
+            let (wait_flags, all) = unread_flags(flags);
+            let t: &Thread = t;
+            return addr_out(t, a[4], a[5], |sa, lp| {
+                unread::read(
+                    t,
+                    &[(a[1], n)],
+                    all,
+                    |p, len| host!(SYS_recvfrom, fd as u64, p, len, wait_flags, 0u64, 0u64),
+                    |iov| {
+                        let (b, l) = (iov[0].iov_base.cast::<u8>(), iov[0].iov_len as u64);
+                        // Checked writable under the mapping lock by `unread::read`.
+                        let b = HostPtr::checked(b);
+                        host!(SYS_recvfrom, fd as u64, b, l, take_flags(flags), sa, lp)
+                    },
+                )
+            });
+        }
+    }
     let (p, n) = super::io_prefix_from(t, fd, a[1], a[2].min(super::MAX_RW_COUNT))?;
     let flags = a[3] as u32 as u64;
     addr_out(t, a[4], a[5], |sa, lp| {
@@ -192,9 +232,18 @@ pub(crate) fn sys_getsockopt(t: &mut Thread, a: [u64; 6]) -> SysResult {
 struct Msg {
     hdr: msghdr,
     _iov: Vec<iovec>,
+    /// With `direct`: the checked guest data segments, for `unread::read` (the header then
+    /// has no iovecs).
+    segs: Vec<(u64, u64)>,
 }
 
 fn msg_in(t: &Thread, addr: u64, send: bool) -> Result<Msg, Errno> {
+    msg_in_as(t, addr, send, false)
+}
+
+/// [`msg_in`]; with `direct`, the data segments are left in guest memory for
+/// `unread::read` instead of being bounced.
+fn msg_in_as(t: &Thread, addr: u64, send: bool, direct: bool) -> Result<Msg, Errno> {
     let data = if send { Access::Read } else { Access::Write };
     buf(
         t,
@@ -223,7 +272,11 @@ fn msg_in(t: &Thread, addr: u64, send: bool) -> Result<Msg, Errno> {
     } else {
         buf(t, name, namelen, data)?
     };
-    let v = iovecs(t, iov, iovlen, data)?;
+    let (v, segs) = if direct {
+        (Vec::new(), guest_segments(t, iov, iovlen, data)?)
+    } else {
+        (iovecs(t, iov, iovlen, data)?, Vec::new())
+    };
     let control = if controllen == 0 {
         HostPtr::NULL
     } else {
@@ -241,7 +294,7 @@ fn msg_in(t: &Thread, addr: u64, send: bool) -> Result<Msg, Errno> {
     hdr.msg_control = control.as_ptr().cast::<c_void>();
     hdr.msg_controllen = controllen as usize;
     hdr.msg_flags = flags as i32;
-    Ok(Msg { hdr, _iov: v })
+    Ok(Msg { hdr, _iov: v, segs })
 }
 
 /// SCM_RIGHTS messages may not carry cetbox's own descriptors.
@@ -293,6 +346,49 @@ pub(crate) fn sys_sendmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 pub(crate) fn sys_recvmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
+    let flags = a[2] as u32 as u64;
+    if reads_stream(flags) && unread::applies(fd) {
+        let mut msg = msg_in_as(t, a[1], false, true)?;
+        if msg.segs.iter().any(|s| s.1 > 0) {
+            let (wait_flags, all) = unread_flags(flags);
+            let segs = std::mem::take(&mut msg.segs);
+            let hdr = &mut msg.hdr;
+            let r = unread::read(
+                t,
+                &segs,
+                all,
+                |p, len| {
+                    let mut v = [iovec {
+                        iov_base: p.as_ptr().cast::<c_void>(),
+                        iov_len: len as usize,
+                    }];
+                    // SAFETY: msghdr is plain data; all-zero is a valid value.
+                    let mut h: msghdr = unsafe { std::mem::zeroed() };
+                    h.msg_iov = v.as_mut_ptr();
+                    h.msg_iovlen = 1;
+                    host!(SYS_recvmsg, fd as u64, HostPtr::of_mut(&mut h), wait_flags)
+                },
+                |iov| {
+                    hdr.msg_iov = iov.as_ptr() as *mut iovec;
+                    hdr.msg_iovlen = iov.len();
+                    host!(
+                        SYS_recvmsg,
+                        fd as u64,
+                        HostPtr::of_mut(&mut *hdr),
+                        take_flags(flags)
+                    )
+                },
+            )?;
+            msg.hdr.msg_iov = std::ptr::null_mut();
+            msg.hdr.msg_iovlen = 0;
+            msg_out(t, a[1], &msg.hdr)?;
+            return Ok(r);
+        }
+        // Nothing to read into: the call as it is (the header has no iovecs either way).
+        let r = host!(SYS_recvmsg, fd as u64, HostPtr::of_mut(&mut msg.hdr), flags)?;
+        msg_out(t, a[1], &msg.hdr)?;
+        return Ok(r);
+    }
     let mut msg = msg_in(t, a[1], false)?;
     let r = host!(
         SYS_recvmsg,
