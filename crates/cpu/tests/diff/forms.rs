@@ -2055,6 +2055,11 @@ pub fn unmasked_sse() -> Vec<Form> {
             }
         }
     }
+    // Every other floating-point form of every level, register and memory operands.
+    let mut more = Vec::new();
+    super::forms_v3::unmasked(&mut more);
+    let have: Vec<Vec<u8>> = v.iter().map(|f| f.bytes.clone()).collect();
+    v.extend(more.into_iter().filter(|f| !have.contains(&f.bytes)));
     v
 }
 

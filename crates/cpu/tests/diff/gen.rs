@@ -191,6 +191,51 @@ pub fn lanes(rng: &mut Rng, lane: Lane) -> u128 {
     }
 }
 
+/// A float whose exponent is near the ends of the range (or a denormal, zero, infinity, NaN)
+/// half the time, so sums, products, quotients and conversions overflow and underflow.
+pub fn f32_extreme(rng: &mut Rng) -> u32 {
+    if rng.gen_bool(0.5) {
+        return f32_bits(rng);
+    }
+    let e: u32 = match rng.gen_range(0..5) {
+        0 => 0,
+        1 => 0xff,
+        2 => rng.gen_range(1..24),
+        3 => rng.gen_range(0xfe - 24..=0xfe),
+        _ => rng.gen_range(0x7f - 70..0x7f + 70),
+    };
+    (rng.gen::<u32>() & 0x807f_ffff) | (e << 23)
+}
+
+pub fn f64_extreme(rng: &mut Rng) -> u64 {
+    if rng.gen_bool(0.5) {
+        return f64_bits(rng);
+    }
+    let e: u64 = match rng.gen_range(0..6) {
+        0 => 0,
+        1 => 0x7ff,
+        2 => rng.gen_range(1..54),
+        3 => rng.gen_range(0x7fe - 54..=0x7fe),
+        // Around the single-precision range (double-to-single conversions).
+        4 => rng.gen_range(0x3ff - 160..0x3ff + 140),
+        _ => rng.gen_range(0x3ff - 70..0x3ff + 70),
+    };
+    (rng.gen::<u64>() & 0x800f_ffff_ffff_ffff) | (e << 52)
+}
+
+/// Lane values for `form`: for forms with unmasked exceptions, floats near the ends of the
+/// exponent range as well.
+pub fn lanes_for(rng: &mut Rng, form: &Form) -> u128 {
+    if !form.unmasked {
+        return lanes(rng, form.lane);
+    }
+    match form.lane {
+        Lane::F32 => (0..4).fold(0u128, |v, k| v | (f32_extreme(rng) as u128) << (32 * k)),
+        Lane::F64 => (f64_extreme(rng) as u128) | ((f64_extreme(rng) as u128) << 64),
+        Lane::Int => lanes(rng, Lane::Int),
+    }
+}
+
 /// An 80-bit extended value: mostly exact extensions of doubles, some with full 64-bit
 /// mantissas, some special.
 pub fn f80(rng: &mut Rng) -> u128 {
@@ -238,7 +283,7 @@ pub fn make_case(rng: &mut Rng, form: &Form, ctx: &Ctx) -> Case {
         s.set_xmm(i, rng.gen());
     }
     for &x in &form.xmms {
-        s.set_xmm(x as usize, lanes(rng, form.lane));
+        s.set_xmm(x as usize, lanes_for(rng, form));
     }
     if form.xmms.len() >= 2 && rng.gen_bool(0.1) {
         // Equal operands: compare results, x - x, min/max ties.
@@ -255,8 +300,15 @@ pub fn make_case(rng: &mut Rng, form: &Form, ctx: &Ctx) -> Case {
             m |= 1 << 6;
         }
         if form.unmasked {
-            // Unmask a random subset of the six exceptions (#XM when one occurs).
-            m &= !((rng.gen::<u32>() & 0x3f) << 7);
+            // Unmask each exception alone, all of them, all but PE (what feenableexcept
+            // programs do), or a random subset (#XM when an unmasked one occurs).
+            let unmask = match rng.gen_range(0..4) {
+                0 => 1 << rng.gen_range(0..6),
+                1 => 0x3f,
+                2 => 0x1f,
+                _ => rng.gen::<u32>() & 0x3f,
+            };
+            m &= !(unmask << 7);
         }
         s.set_mxcsr(m);
     }
@@ -283,9 +335,12 @@ pub fn make_case(rng: &mut Rng, form: &Form, ctx: &Ctx) -> Case {
                 }
             }
         } else {
-            let v = lanes(rng, form.lane);
-            let w = (m.width as usize).min(16);
-            mem[at..at + w].copy_from_slice(&v.to_le_bytes()[..w]);
+            for half in 0..(m.width as usize).div_ceil(16) {
+                let v = lanes_for(rng, form);
+                let w = (m.width as usize - 16 * half).min(16);
+                let at = at + 16 * half;
+                mem[at..at + w].copy_from_slice(&v.to_le_bytes()[..w]);
+            }
         }
     }
     if form.gprs.len() >= 2 && rng.gen_bool(0.12) {
