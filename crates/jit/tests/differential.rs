@@ -47,6 +47,8 @@ fn run_jit(h: &Harness, case: &Case, pads: &[u64], t: &mut Translator) -> Outcom
         &case.input.fx
     ));
     cpu.sse.ymm_hi = case.input.ymm_hi;
+    cpu.fs_base = case.input.fs_base;
+    cpu.gs_base = case.input.gs_base;
     cpu.rip = h.insn_addr();
     t.invalidate();
     let stop = AtomicBool::new(false);
@@ -76,6 +78,8 @@ fn run_jit(h: &Harness, case: &Case, pads: &[u64], t: &mut Translator) -> Outcom
     };
     cetbox_cpu::fpstate::fxsave(&cpu.x87, &cpu.sse, &mut st.fx);
     st.ymm_hi = cpu.sse.ymm_hi;
+    st.fs_base = cpu.fs_base;
+    st.gs_base = cpu.gs_base;
     // SAFETY: the data page is the harness's, which we hold locked.
     let mem = unsafe { std::slice::from_raw_parts(h.data as *const u8, diff::DATA_LEN) };
     Outcome {

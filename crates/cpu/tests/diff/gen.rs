@@ -356,6 +356,26 @@ pub fn make_case(rng: &mut Rng, form: &Form, ctx: &Ctx) -> Case {
         s.set_fsw(
             (top << 11) | (rng.gen::<u16>() & 0x4700 & if rng.gen_bool(0.5) { 0 } else { 0xffff }),
         );
+        if form.x87_unmasked {
+            // Exceptions unmasked alone, all, all but PE, or at random; the pending flags
+            // clear, or random with ES and B set exactly when one of them is unmasked.
+            let unmask = match rng.gen_range(0..4) {
+                0 => 1u16 << rng.gen_range(0..6),
+                1 => 0x3f,
+                2 => 0x1f,
+                _ => rng.gen::<u16>() & 0x3f,
+            };
+            s.set_fcw(s.fcw() & !unmask);
+            if rng.gen_bool(0.5) {
+                let flags = rng.gen::<u16>() & 0x7f;
+                let es = if flags & 0x3f & unmask != 0 {
+                    0x8080
+                } else {
+                    0
+                };
+                s.set_fsw(s.fsw() | flags | es);
+            }
+        }
         let mut tags = 0u8;
         for i in 0..8usize {
             let v = f80(rng);
@@ -384,7 +404,52 @@ pub fn make_case(rng: &mut Rng, form: &Form, ctx: &Ctx) -> Case {
     for f in &form.fixes {
         apply(rng, f, &mut case, ctx);
     }
+    if form.edge {
+        place_at_edge(rng, form, &mut case, ctx);
+    }
+    if form.seg.is_some() {
+        segment_bases(rng, form, &mut case);
+    }
     case
+}
+
+/// Moves the memory operand to the ends of the data page: its last bytes, across into the
+/// read-only page above it, from the read-only page across into the unmapped page above that,
+/// from the unmapped page below across into the data page, or inside the read-only page
+/// (`Harness`: unmapped | data | read-only | unmapped).
+fn place_at_edge(rng: &mut Rng, form: &Form, case: &mut Case, ctx: &Ctx) {
+    let Some(m) = form.mem else { return };
+    let w = m.width.max(1) as i64;
+    let page = DATA_LEN as i64;
+    // How many bytes stay on the first page of a straddling access.
+    let k = if w > 1 { rng.gen_range(1..w) } else { 1 };
+    let at = match rng.gen_range(0..6) {
+        0 => page - w,
+        1 if w > 1 => page - k,
+        2 => 2 * page - k,
+        3 => -k,
+        4 => page + rng.gen_range(0..page - w),
+        _ => 0,
+    };
+    case.input.gpr[m.base as usize] = (ctx.data as i64 + at - m.disp as i64) as u64;
+}
+
+/// Random canonical FS and GS bases; the prefixed segment's base is taken out of the memory
+/// operand's base register, so the operand lands where the generator put it.
+fn segment_bases(rng: &mut Rng, form: &Form, case: &mut Case) {
+    let s = &mut case.input;
+    let mut base = || match rng.gen_range(0..4) {
+        0 => 0,
+        1 => rng.gen_range(1..0x1_0000),
+        _ => rng.gen::<u64>() & 0x0000_7fff_ffff_fff0,
+    };
+    s.fs_base = base();
+    s.gs_base = base();
+    let (Some(m), Some(seg)) = (form.mem, form.seg) else {
+        return;
+    };
+    let b = if seg == 0x64 { s.fs_base } else { s.gs_base };
+    s.gpr[m.base as usize] = s.gpr[m.base as usize].wrapping_sub(b);
 }
 
 fn apply(rng: &mut Rng, f: &Fix, case: &mut Case, ctx: &Ctx) {
