@@ -196,7 +196,7 @@ fn widened_cases_fault_and_pass() {
             .unwrap_or_else(|| panic!("no form {name}"))
             .clone()
     };
-    let mut tally = |f: &Form| {
+    let tally = |f: &Form| {
         let pads = h.pads(f);
         diff::native::place(h.code, &f.bytes, &pads);
         let ctx = gen::Ctx {

@@ -2257,7 +2257,7 @@ fn edges_and_segments(v: &[Form]) -> Vec<Form> {
         if !e.name.is_empty() {
             out.push(e.tag("page edge"));
         }
-        let pfx = if n % 2 == 0 { 0x64 } else { 0x65 };
+        let pfx = if n.is_multiple_of(2) { 0x64 } else { 0x65 };
         n += 1;
         if f.bytes.len() < 15 && super::native::host_fsgsbase() {
             let mut bytes = vec![pfx];
