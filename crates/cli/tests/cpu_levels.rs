@@ -100,6 +100,48 @@ fn lower_level_is_sigill_with_one_diagnostic() {
     }
 }
 
+/// SSSE3's MMX-register forms (tests/cpu/ssse3_mmx.c, every opcode with a register and a
+/// memory source) run as natively at the default level and are #UD under `--cpu=x86-64`:
+/// SIGILL with one diagnostic naming the instruction and its level (x86-64-v2).
+#[test]
+fn ssse3_mmx_forms_are_sigill_on_the_baseline() {
+    let (_d, p) = cpu_program("ssse3_mmx", &["-O2", "-static"]);
+    const NAMES: [&str; 16] = [
+        "pshufb",
+        "phaddw",
+        "phaddd",
+        "phaddsw",
+        "pmaddubsw",
+        "phsubw",
+        "phsubd",
+        "phsubsw",
+        "psignb",
+        "psignw",
+        "psignd",
+        "pmulhrsw",
+        "pabsb",
+        "pabsw",
+        "pabsd",
+        "palignr",
+    ];
+    for n in 0..32 {
+        let arg = n.to_string();
+        same_as_native(&format!("ssse3_mmx {n}"), &p, &[], &[&arg]);
+        let o = cetbox(&p, &["--cpu=x86-64"], &[&arg]);
+        let e = text(&o.stderr);
+        assert_eq!(o.status, Status::Signaled(4), "form {n}: {e}");
+        assert!(o.stdout.is_empty(), "form {n}: {}", text(&o.stdout));
+        assert_eq!(e.lines().count(), 1, "form {n}: {e}");
+        assert!(
+            e.starts_with("cetbox: unsupported instruction at 0x")
+                && e.contains(NAMES[n % 16])
+                && e.contains("is an x86-64-v2 instruction")
+                && e.contains("the CPU presented is x86-64"),
+            "form {n}: {e}"
+        );
+    }
+}
+
 fn bits(v: &[u32]) -> u32 {
     v.iter().fold(0, |a, b| a | (1 << b))
 }

@@ -82,6 +82,21 @@ impl Exception {
         }
     }
 
+    /// The fault of the load of a read-modify-write of `size` bytes at `addr`, which the
+    /// processor checks as a write page by page: for an access crossing into a second page the
+    /// first page that does not allow the write is the one reported (a read-only page before
+    /// an unmapped one gives the protection fault at the first byte, as the host reports it),
+    /// not the first page the load could not read.
+    pub fn rmw_fault(self, mem: &cetbox_mem::AddressSpace, addr: u64, size: u64) -> Exception {
+        match self {
+            Exception::PageFault(_) => match mem.check(addr, size, cetbox_mem::Access::Write) {
+                Err(f) => Exception::from(f),
+                Ok(()) => self.as_rmw(),
+            },
+            e => e,
+        }
+    }
+
     /// Traps report RIP after the instruction; everything else is a fault with RIP at it.
     pub fn is_trap(&self) -> bool {
         matches!(

@@ -162,6 +162,15 @@ impl Cpu {
         }
     }
 
+    /// The load of a non-atomic read-modify-write of `size` bytes at `addr`: a fault is the
+    /// write's (`Exception::rmw_fault`).
+    #[inline(always)]
+    pub fn read_rmw(&self, addr: u64, size: u32) -> Result<u64> {
+        self.mem
+            .read_sized(addr, size)
+            .map_err(|f| Exception::from(f).rmw_fault(&self.mem, addr, size as u64))
+    }
+
     /// Writes operand `n` (register or memory of `size` bytes).
     #[inline(always)]
     pub fn write_op(&mut self, i: &Instruction, n: u32, size: u32, v: u64) -> Result<()> {

@@ -47,6 +47,8 @@ fn run_jit(h: &Harness, case: &Case, pads: &[u64], t: &mut Translator) -> Outcom
         &case.input.fx
     ));
     cpu.sse.ymm_hi = case.input.ymm_hi;
+    cpu.fs_base = case.input.fs_base;
+    cpu.gs_base = case.input.gs_base;
     cpu.rip = h.insn_addr();
     t.invalidate();
     let stop = AtomicBool::new(false);
@@ -76,6 +78,8 @@ fn run_jit(h: &Harness, case: &Case, pads: &[u64], t: &mut Translator) -> Outcom
     };
     cetbox_cpu::fpstate::fxsave(&cpu.x87, &cpu.sse, &mut st.fx);
     st.ymm_hi = cpu.sse.ymm_hi;
+    st.fs_base = cpu.fs_base;
+    st.gs_base = cpu.gs_base;
     // SAFETY: the data page is the harness's, which we hold locked.
     let mem = unsafe { std::slice::from_raw_parts(h.data as *const u8, diff::DATA_LEN) };
     Outcome {
@@ -188,4 +192,30 @@ fn translator_matches_host_and_interpreter() {
             translated.len()
         );
     }
+}
+
+/// The SIMD forms with unmasked MXCSR exceptions (crates/cpu/tests/diff forms::unmasked_sse:
+/// #XM, its si_code and the MXCSR flags compared) through the translator too, which leaves
+/// them to the interpreter while any exception is unmasked; it must agree with it and the host.
+#[test]
+fn translator_matches_with_unmasked_sse() {
+    let seed = env_u64("CETBOX_DIFF_SEED").unwrap_or(0xce7b_0c5e_ed00_0003);
+    let base = env_u64("CETBOX_DIFF_CASES").unwrap_or(100) as u32;
+    let h = harness();
+    let forms = forms::unmasked_sse();
+    assert!(forms.len() > 400, "{} forms", forms.len());
+    let mut failed = Vec::new();
+    for f in &forms {
+        let cases = ((base as f32 * f.weight) as u32).max(20);
+        if let (Some(m), _) = run_form(&h, f, seed, cases) {
+            println!("{m}");
+            failed.push(f.name.clone());
+        }
+    }
+    println!(
+        "{} forms with unmasked exceptions, {} failed",
+        forms.len(),
+        failed.len()
+    );
+    assert!(failed.is_empty(), "mismatches: {failed:?}");
 }

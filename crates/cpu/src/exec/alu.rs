@@ -85,7 +85,7 @@ pub(crate) fn rmw(
     let old = cpu
         .mem
         .read_sized(addr, size)
-        .map_err(|f| Exception::from(f).as_rmw())?;
+        .map_err(|f| Exception::from(f).rmw_fault(&cpu.mem, addr, size as u64))?;
     let new = f(old);
     cpu.mem.write_sized(addr, size, new)?;
     Ok((old, new))

@@ -56,7 +56,7 @@ fn cmpxchg(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
                 .mem
                 .atomic_rmw(addr, size, &mut |o| (o == acc).then_some(src))?;
         } else {
-            old = cpu.mem.read_sized(addr, size)?;
+            old = cpu.read_rmw(addr, size)?;
             let new = if old == acc { src } else { old };
             cpu.mem.write_sized(addr, size, new)?;
         }
@@ -84,7 +84,7 @@ fn cmpxchg8b(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         cpu.mem
             .atomic_rmw(addr, 8, &mut |o| (o == expect).then_some(new))?
     } else {
-        let old = cpu.mem.read_u64(addr)?;
+        let old = cpu.read_rmw(addr, 8)?;
         cpu.mem
             .write_u64(addr, if old == expect { new } else { old })?;
         old
@@ -116,7 +116,7 @@ fn xadd(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
                 .mem
                 .atomic_rmw(addr, size, &mut |o| Some(o.wrapping_add(src)))?;
         } else {
-            old = cpu.mem.read_sized(addr, size)?;
+            old = cpu.read_rmw(addr, size)?;
             cpu.mem.write_sized(addr, size, old.wrapping_add(src))?;
         }
         cpu.set_reg(r1, old);

@@ -80,7 +80,7 @@ fn bt<const OP: u8>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         cpu.mem
             .atomic_rmw(addr, size, &mut |v| Some(apply::<OP>(v, bit)))?
     } else {
-        let v = cpu.mem.read_sized(addr, size)?;
+        let v = cpu.read_rmw(addr, size)?;
         cpu.mem.write_sized(addr, size, apply::<OP>(v, bit))?;
         v
     };

@@ -74,10 +74,11 @@ pub(super) fn ld<const S: u8>(cpu: &Cpu, a: u64) -> Result<u64> {
     Ok(cpu.mem.read_sized(a, S as u32)?)
 }
 
-/// The load of a read-modify-write: a fault is reported as a write (`Exception::as_rmw`).
+/// The load of a read-modify-write: a fault is reported as the write's
+/// (`Exception::rmw_fault`).
 #[inline(always)]
 pub(super) fn ld_rmw<const S: u8>(cpu: &Cpu, a: u64) -> Result<u64> {
-    ld::<S>(cpu, a).map_err(crate::Exception::as_rmw)
+    ld::<S>(cpu, a).map_err(|e| e.rmw_fault(&cpu.mem, a, S as u64))
 }
 
 #[inline(always)]

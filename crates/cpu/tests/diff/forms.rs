@@ -60,6 +60,10 @@ pub struct Form {
     pub unmasked: bool,
     /// Number of valid x87 stack entries (ST0..); 0 = x87 not used.
     pub x87: u8,
+    /// Also unmask random x87 exceptions in FCW and start from random pending exception flags
+    /// in FSW (ES and B consistent with them), so the instruction may set a pending exception
+    /// or raise the one pending (#MF, SIGFPE, at the next waiting x87 instruction).
+    pub x87_unmasked: bool,
     /// A randomized immediate: (offset in bytes, size).
     pub imm: Option<(usize, u8)>,
     /// Extra landing pads (branch targets), relative to the next instruction.
@@ -71,6 +75,11 @@ pub struct Form {
     pub skip: u64,
     /// Relative number of cases (1.0 = the default count).
     pub weight: f32,
+    /// Place the memory operand at and across the data page's ends (see `gen::place_at_edge`).
+    pub edge: bool,
+    /// The segment override prefix (0x64 FS, 0x65 GS): the generator gives FS and GS random
+    /// bases and moves the base register so the operand still lands in the data page.
+    pub seg: Option<u8>,
     pub note: &'static str,
 }
 
@@ -101,12 +110,15 @@ impl Form {
             fp: false,
             unmasked: false,
             x87: 0,
+            x87_unmasked: false,
             imm: None,
             exits: vec![],
             fixes: vec![],
             undef: 0,
             skip: 0,
             weight: 1.0,
+            edge: false,
+            seg: None,
             note: "",
         }
     }
@@ -2055,6 +2067,11 @@ pub fn unmasked_sse() -> Vec<Form> {
             }
         }
     }
+    // Every other floating-point form of every level, register and memory operands.
+    let mut more = Vec::new();
+    super::forms_v3::unmasked(&mut more);
+    let have: Vec<Vec<u8>> = v.iter().map(|f| f.bytes.clone()).collect();
+    v.extend(more.into_iter().filter(|f| !have.contains(&f.bytes)));
     v
 }
 
@@ -2190,6 +2207,9 @@ pub fn all() -> Vec<Form> {
     super::forms_v3::all(&mut v);
     super::forms_v3::ssse3_mmx(&mut v);
     page_faults(&mut v);
+    let derived = edges_and_segments(&v);
+    v.extend(derived);
+    x87_unmasked(&mut v);
     // Names must be unique: repro and filtering go by name.
     let mut seen = std::collections::HashMap::new();
     for f in v.iter_mut() {
@@ -2200,6 +2220,114 @@ pub fn all() -> Vec<Form> {
         }
     }
     v
+}
+
+/// Every form with an explicit memory operand based on a general register again, twice: with
+/// the operand at and across the ends of the data page (into the unmapped page below it, the
+/// read-only page above it and the unmapped page above that: fault precision, si_addr, the
+/// error code, nothing written on a fault), and with an FS or GS override and random segment
+/// bases. Gathers (per-element faults) and forms that fault by design are left out.
+fn edges_and_segments(v: &[Form]) -> Vec<Form> {
+    if !super::native::host_fsgsbase() {
+        eprintln!(
+            "NOT RUN: the FS/GS-prefixed forms (the host has no FSGSBASE, so the harness \
+             cannot give the native run segment bases)"
+        );
+    }
+    let mut out = Vec::new();
+    let mut n = 0usize;
+    for f in v {
+        let Some(m) = f.mem else { continue };
+        if m.base == RSP
+            || f.name.contains("misaligned")
+            || f.name.contains("page fault")
+            || f.name.contains("gather")
+            || f.fixes
+                .iter()
+                .any(|x| matches!(x, Fix::Ptr(r, ..) if *r == m.base))
+        {
+            continue;
+        }
+        let mut e = f.clone();
+        if !edge_compares(f) {
+            e.name.clear(); // no page-edge variant: see edge_compares
+        }
+        e.edge = true;
+        e.weight = 0.05;
+        if !e.name.is_empty() {
+            out.push(e.tag("page edge"));
+        }
+        let pfx = if n.is_multiple_of(2) { 0x64 } else { 0x65 };
+        n += 1;
+        if f.bytes.len() < 15 && super::native::host_fsgsbase() {
+            let mut bytes = vec![pfx];
+            bytes.extend_from_slice(&f.bytes);
+            let mut g = Form::new(bytes);
+            let old = f.clone();
+            g.width = old.width;
+            g.gprs = old.gprs;
+            g.mem = old.mem;
+            g.xmms = old.xmms;
+            g.lane = old.lane;
+            g.fp = old.fp;
+            g.unmasked = old.unmasked;
+            g.x87 = old.x87;
+            g.imm = old.imm.map(|(at, size)| (at + 1, size));
+            g.exits = old.exits;
+            g.fixes = old.fixes;
+            g.undef = old.undef;
+            g.skip = old.skip;
+            g.note = old.note;
+            g.seg = Some(pfx);
+            g.weight = 0.05;
+            if old.name.contains("[imm random]") {
+                g.name.push_str(" [imm random]");
+            }
+            out.push(g);
+        }
+    }
+    out
+}
+
+/// Every x87 form again with x87 exceptions unmasked (`Form::x87_unmasked`), and FWAIT and
+/// FNOP with pending exceptions: an instruction that detects an unmasked exception sets ES and
+/// B, and #MF is raised only by the next waiting x87 instruction
+/// (Intel SDM Vol. 1 §8.6 "x87 FPU Exception Synchronization"), Linux delivers SIGFPE with the
+/// si_code of the unmasked flags (arch/x86/kernel/traps.c math_error, fpu__exception_code).
+fn x87_unmasked(v: &mut Vec<Form>) {
+    let x: Vec<Form> = v
+        .iter()
+        .filter(|f| f.x87 > 0 && f.name.starts_with('f') && !f.edge && f.seg.is_none())
+        .cloned()
+        .collect();
+    for mut f in x {
+        f.x87_unmasked = true;
+        f.weight = 0.1;
+        v.push(f.tag("x87 unmasked"));
+    }
+    for bytes in [vec![0x9b], vec![0xd9, 0xd0]] {
+        let mut f = Form::new(bytes).x87(2);
+        f.x87_unmasked = true;
+        v.push(f.tag("x87 unmasked"));
+    }
+}
+
+/// Whether a form's page-edge variant can be held to the host. Not: indirect CALL and JMP
+/// through memory (a random target is fetched, which single-stepping does not do), and four
+/// things this AMD host does on a store that faults across a page end which are not the
+/// engine contract's precise fault (nothing changed) and which the emulator does not copy (see
+/// the final report of the branch that added them): VMASKMOV/VPMASKMOV report the last byte of
+/// the element as si_addr, VCVTPS2PH to memory sets its MXCSR flags, FSTP m80 writes the
+/// first 8 bytes, and MMX stores perform the x87-to-MMX transition (TOP 0, all tags valid).
+fn edge_compares(f: &Form) -> bool {
+    let n = &f.name;
+    let dest_mem = n.split(" [").next().unwrap_or("").trim_end().ends_with(')');
+    !(n.starts_with("callq *")
+        || n.starts_with("jmpq *")
+        || n.contains("maskmov")
+        || n.contains("vcvtps2ph")
+        || n.starts_with("fstpt")
+        || (n.contains("%mm") && dest_mem))
 }
 
 /// What makes two forms test the same thing: everything but the name and the case count.
@@ -2218,7 +2346,7 @@ pub fn signature(f: &Form) -> String {
         })
         .collect();
     format!(
-        "{:02x?} w{} gprs {:?} mem {:?} xmm {:?} {:?} fp {} unmasked {} x87 {} imm {:?} exits {:?} fixes {:?} undef {:#x} skip {:#x}",
-        f.bytes, f.width, f.gprs, f.mem, f.xmms, f.lane, f.fp, f.unmasked, f.x87, f.imm, f.exits, fixes, f.undef, f.skip
+        "{:02x?} w{} gprs {:?} mem {:?} xmm {:?} {:?} fp {} unmasked {} x87 {} imm {:?} exits {:?} fixes {:?} undef {:#x} skip {:#x} edge {} seg {:?} x87u {}",
+        f.bytes, f.width, f.gprs, f.mem, f.xmms, f.lane, f.fp, f.unmasked, f.x87, f.imm, f.exits, fixes, f.undef, f.skip, f.edge, f.seg, f.x87_unmasked
     )
 }

@@ -191,6 +191,51 @@ pub fn lanes(rng: &mut Rng, lane: Lane) -> u128 {
     }
 }
 
+/// A float whose exponent is near the ends of the range (or a denormal, zero, infinity, NaN)
+/// half the time, so sums, products, quotients and conversions overflow and underflow.
+pub fn f32_extreme(rng: &mut Rng) -> u32 {
+    if rng.gen_bool(0.5) {
+        return f32_bits(rng);
+    }
+    let e: u32 = match rng.gen_range(0..5) {
+        0 => 0,
+        1 => 0xff,
+        2 => rng.gen_range(1..24),
+        3 => rng.gen_range(0xfe - 24..=0xfe),
+        _ => rng.gen_range(0x7f - 70..0x7f + 70),
+    };
+    (rng.gen::<u32>() & 0x807f_ffff) | (e << 23)
+}
+
+pub fn f64_extreme(rng: &mut Rng) -> u64 {
+    if rng.gen_bool(0.5) {
+        return f64_bits(rng);
+    }
+    let e: u64 = match rng.gen_range(0..6) {
+        0 => 0,
+        1 => 0x7ff,
+        2 => rng.gen_range(1..54),
+        3 => rng.gen_range(0x7fe - 54..=0x7fe),
+        // Around the single-precision range (double-to-single conversions).
+        4 => rng.gen_range(0x3ff - 160..0x3ff + 140),
+        _ => rng.gen_range(0x3ff - 70..0x3ff + 70),
+    };
+    (rng.gen::<u64>() & 0x800f_ffff_ffff_ffff) | (e << 52)
+}
+
+/// Lane values for `form`: for forms with unmasked exceptions, floats near the ends of the
+/// exponent range as well.
+pub fn lanes_for(rng: &mut Rng, form: &Form) -> u128 {
+    if !form.unmasked {
+        return lanes(rng, form.lane);
+    }
+    match form.lane {
+        Lane::F32 => (0..4).fold(0u128, |v, k| v | (f32_extreme(rng) as u128) << (32 * k)),
+        Lane::F64 => (f64_extreme(rng) as u128) | ((f64_extreme(rng) as u128) << 64),
+        Lane::Int => lanes(rng, Lane::Int),
+    }
+}
+
 /// An 80-bit extended value: mostly exact extensions of doubles, some with full 64-bit
 /// mantissas, some special.
 pub fn f80(rng: &mut Rng) -> u128 {
@@ -238,7 +283,7 @@ pub fn make_case(rng: &mut Rng, form: &Form, ctx: &Ctx) -> Case {
         s.set_xmm(i, rng.gen());
     }
     for &x in &form.xmms {
-        s.set_xmm(x as usize, lanes(rng, form.lane));
+        s.set_xmm(x as usize, lanes_for(rng, form));
     }
     if form.xmms.len() >= 2 && rng.gen_bool(0.1) {
         // Equal operands: compare results, x - x, min/max ties.
@@ -255,8 +300,15 @@ pub fn make_case(rng: &mut Rng, form: &Form, ctx: &Ctx) -> Case {
             m |= 1 << 6;
         }
         if form.unmasked {
-            // Unmask a random subset of the six exceptions (#XM when one occurs).
-            m &= !((rng.gen::<u32>() & 0x3f) << 7);
+            // Unmask each exception alone, all of them, all but PE (what feenableexcept
+            // programs do), or a random subset (#XM when an unmasked one occurs).
+            let unmask = match rng.gen_range(0..4) {
+                0 => 1 << rng.gen_range(0..6),
+                1 => 0x3f,
+                2 => 0x1f,
+                _ => rng.gen::<u32>() & 0x3f,
+            };
+            m &= !(unmask << 7);
         }
         s.set_mxcsr(m);
     }
@@ -283,9 +335,12 @@ pub fn make_case(rng: &mut Rng, form: &Form, ctx: &Ctx) -> Case {
                 }
             }
         } else {
-            let v = lanes(rng, form.lane);
-            let w = (m.width as usize).min(16);
-            mem[at..at + w].copy_from_slice(&v.to_le_bytes()[..w]);
+            for half in 0..(m.width as usize).div_ceil(16) {
+                let v = lanes_for(rng, form);
+                let w = (m.width as usize - 16 * half).min(16);
+                let at = at + 16 * half;
+                mem[at..at + w].copy_from_slice(&v.to_le_bytes()[..w]);
+            }
         }
     }
     if form.gprs.len() >= 2 && rng.gen_bool(0.12) {
@@ -301,6 +356,26 @@ pub fn make_case(rng: &mut Rng, form: &Form, ctx: &Ctx) -> Case {
         s.set_fsw(
             (top << 11) | (rng.gen::<u16>() & 0x4700 & if rng.gen_bool(0.5) { 0 } else { 0xffff }),
         );
+        if form.x87_unmasked {
+            // Exceptions unmasked alone, all, all but PE, or at random; the pending flags
+            // clear, or random with ES and B set exactly when one of them is unmasked.
+            let unmask = match rng.gen_range(0..4) {
+                0 => 1u16 << rng.gen_range(0..6),
+                1 => 0x3f,
+                2 => 0x1f,
+                _ => rng.gen::<u16>() & 0x3f,
+            };
+            s.set_fcw(s.fcw() & !unmask);
+            if rng.gen_bool(0.5) {
+                let flags = rng.gen::<u16>() & 0x7f;
+                let es = if flags & 0x3f & unmask != 0 {
+                    0x8080
+                } else {
+                    0
+                };
+                s.set_fsw(s.fsw() | flags | es);
+            }
+        }
         let mut tags = 0u8;
         for i in 0..8usize {
             let v = f80(rng);
@@ -329,7 +404,52 @@ pub fn make_case(rng: &mut Rng, form: &Form, ctx: &Ctx) -> Case {
     for f in &form.fixes {
         apply(rng, f, &mut case, ctx);
     }
+    if form.edge {
+        place_at_edge(rng, form, &mut case, ctx);
+    }
+    if form.seg.is_some() {
+        segment_bases(rng, form, &mut case);
+    }
     case
+}
+
+/// Moves the memory operand to the ends of the data page: its last bytes, across into the
+/// read-only page above it, from the read-only page across into the unmapped page above that,
+/// from the unmapped page below across into the data page, or inside the read-only page
+/// (`Harness`: unmapped | data | read-only | unmapped).
+fn place_at_edge(rng: &mut Rng, form: &Form, case: &mut Case, ctx: &Ctx) {
+    let Some(m) = form.mem else { return };
+    let w = m.width.max(1) as i64;
+    let page = DATA_LEN as i64;
+    // How many bytes stay on the first page of a straddling access.
+    let k = if w > 1 { rng.gen_range(1..w) } else { 1 };
+    let at = match rng.gen_range(0..6) {
+        0 => page - w,
+        1 if w > 1 => page - k,
+        2 => 2 * page - k,
+        3 => -k,
+        4 => page + rng.gen_range(0..page - w),
+        _ => 0,
+    };
+    case.input.gpr[m.base as usize] = (ctx.data as i64 + at - m.disp as i64) as u64;
+}
+
+/// Random canonical FS and GS bases; the prefixed segment's base is taken out of the memory
+/// operand's base register, so the operand lands where the generator put it.
+fn segment_bases(rng: &mut Rng, form: &Form, case: &mut Case) {
+    let s = &mut case.input;
+    let mut base = || match rng.gen_range(0..4) {
+        0 => 0,
+        1 => rng.gen_range(1..0x1_0000),
+        _ => rng.gen::<u64>() & 0x0000_7fff_ffff_fff0,
+    };
+    s.fs_base = base();
+    s.gs_base = base();
+    let (Some(m), Some(seg)) = (form.mem, form.seg) else {
+        return;
+    };
+    let b = if seg == 0x64 { s.fs_base } else { s.gs_base };
+    s.gpr[m.base as usize] = s.gpr[m.base as usize].wrapping_sub(b);
 }
 
 fn apply(rng: &mut Rng, f: &Fix, case: &mut Case, ctx: &Ctx) {

@@ -53,6 +53,9 @@ pub struct State {
     pub fx: [u8; 512],
     /// YMM0-15 bits 255:128 (loaded and stored only on hosts with AVX2).
     pub ymm_hi: [u128; 16],
+    /// The FS and GS segment bases (loaded and stored only on hosts with FSGSBASE).
+    pub fs_base: u64,
+    pub gs_base: u64,
 }
 
 impl Default for State {
@@ -63,6 +66,8 @@ impl Default for State {
             rip: 0,
             fx: [0; 512],
             ymm_hi: [0; 16],
+            fs_base: 0,
+            gs_base: 0,
         };
         s.set_fcw(0x037f);
         s.set_mxcsr(0x1f80);
@@ -121,8 +126,27 @@ pub const GPR_NAMES: [&str; 16] = [
     "r14", "r15",
 ];
 
+/// Where the data page is placed (the first free candidate): outside the address space's host
+/// reservation and far below where the host places its own mappings, so the unmapped pages
+/// around it (see `Harness::new`) stay unmapped on the host too for the life of the process.
+const DATA_CANDIDATES: [u64; 4] = [
+    0x0000_2a5a_0000_0000,
+    0x0000_2b5b_0000_0000,
+    0x0000_1c5c_0000_0000,
+    0x0000_0e5e_0000_0000,
+];
+
+/// The byte at offset k of the read-only page after the data page (a fixed pattern: reads that
+/// straddle into it see known bytes on both sides).
+pub fn ro_byte(k: usize) -> u8 {
+    (k as u8).wrapping_mul(0x9d) ^ 0x5a
+}
+
 /// The process-wide test fixture: the one address space, a code mapping holding the trampoline
-/// and the test instruction, and a data page.
+/// and the test instruction, and a data page. Around the data page: an unmapped page below it,
+/// a read-only page above it and an unmapped page above that (guest and host alike), so memory
+/// operands at and across the page ends fault as on Linux (SEGV_MAPERR or SEGV_ACCERR, the
+/// page-fault error code, the first faulting address) or read across.
 pub struct Harness {
     pub mem: Arc<AddressSpace>,
     pub code: u64,
@@ -153,14 +177,37 @@ impl Harness {
                 VmaKind::Normal,
             ))
             .expect("code mapping");
-        let data = mem
-            .map(&MapRequest::anonymous(
-                0,
-                DATA_LEN as u64,
-                rw,
-                VmaKind::Normal,
-            ))
+        let data = DATA_CANDIDATES
+            .iter()
+            .find_map(|&at| {
+                let mut req = MapRequest::anonymous(at - 4096, 4 * 4096, rw, VmaKind::Normal);
+                req.fixed = true;
+                req.noreplace = true;
+                mem.map(&req).ok().map(|a| a + 4096)
+            })
             .expect("data mapping");
+        let ro = data + DATA_LEN as u64;
+        // SAFETY: the read-only page is ours (mapped just above), not yet in use.
+        unsafe {
+            let p = std::slice::from_raw_parts_mut(ro as *mut u8, 4096);
+            for (k, b) in p.iter_mut().enumerate() {
+                *b = ro_byte(k);
+            }
+        }
+        mem.protect(ro, 4096, libc::PROT_READ as u32)
+            .expect("read-only page");
+        mem.unmap(data - 4096, 4096).expect("unmap below");
+        mem.unmap(ro + 4096, 4096).expect("unmap above");
+        // SAFETY: these host pages belong to the guest mappings just changed; the guest's page
+        // table says read-only and unmapped, and the host must fault the same way (the host
+        // side of guest memory is otherwise read-write, and unmapped pages outside the
+        // reservation are kept as zero pages).
+        unsafe {
+            let r1 = libc::mprotect(ro as *mut libc::c_void, 4096, libc::PROT_READ);
+            let r2 = libc::munmap((data - 4096) as *mut libc::c_void, 4096);
+            let r3 = libc::munmap((ro + 4096) as *mut libc::c_void, 4096);
+            assert_eq!((r1, r2, r3), (0, 0, 0), "host page set-up");
+        }
         // SAFETY: the code mapping is ours; only the host side becomes RWX, the guest page
         // table still says R+X.
         let r = unsafe {
@@ -311,6 +358,8 @@ pub fn run_emu(h: &Harness, case: &Case) -> Outcome {
     let ok = fxrstor(&mut cpu.x87, &mut cpu.sse, &case.input.fx);
     assert!(ok, "input MXCSR invalid");
     cpu.sse.ymm_hi = case.input.ymm_hi;
+    cpu.fs_base = case.input.fs_base;
+    cpu.gs_base = case.input.gs_base;
     cpu.rip = h.insn_addr();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         Interpreter::new().step(&mut cpu)
@@ -344,6 +393,8 @@ pub fn run_emu(h: &Harness, case: &Case) -> Outcome {
     st.rip = cpu.rip;
     fxsave(&cpu.x87, &cpu.sse, &mut st.fx);
     st.ymm_hi = cpu.sse.ymm_hi;
+    st.fs_base = cpu.fs_base;
+    st.gs_base = cpu.gs_base;
     Outcome {
         st,
         mem: h.data_slice().to_vec(),
@@ -394,6 +445,12 @@ pub fn compare(form: &Form, data: u64, n: &Outcome, e: &Outcome, opts: CompareOp
                 n.st.gpr[i], e.st.gpr[i]
             ));
         }
+    }
+    if (n.st.fs_base, n.st.gs_base) != (e.st.fs_base, e.st.gs_base) {
+        d.push(format!(
+            "fs/gs base: native {:#x}/{:#x} emulator {:#x}/{:#x}",
+            n.st.fs_base, n.st.gs_base, e.st.fs_base, e.st.gs_base
+        ));
     }
     if n.st.rip != e.st.rip {
         d.push(format!(

@@ -7,7 +7,7 @@
 //! |---------|------|
 //! | 0x0000  | prologue: save host callee-saved registers, load the input state, jump to the test instruction |
 //! | 0x0200  | epilogue: store the output state, restore the host, return |
-//! | 0x0380  | fault pad: where the signal handler sends a faulting test instruction |
+//! | 0x03e0  | fault pad: where the signal handler sends a faulting test instruction |
 //! | 0x0400..0x1000 | test region, 0xCC-filled: the instruction at `code + 0x800`, then landing pads |
 //! | 0x1000  | harness data: input state, output state, host FXSAVE area, save slots |
 //! | 0x2000..0x3000 | harness stack (PUSHFQ/POPFQ only) |
@@ -24,7 +24,7 @@ use std::sync::Once;
 
 pub const PROLOGUE: u64 = 0x0;
 pub const EPILOGUE: u64 = 0x200;
-pub const FAULT_PAD: u64 = 0x380;
+pub const FAULT_PAD: u64 = 0x3e0;
 pub const REGION_START: u64 = 0x400;
 pub const REGION_END: u64 = 0x1000;
 pub const INSN: u64 = 0x800;
@@ -34,6 +34,8 @@ pub const H_HOSTFX: u64 = 0x1800;
 pub const H_SAVE: u64 = 0x1a00;
 pub const H_PAD: u64 = 0x1a40;
 pub const H_STACKPTR: u64 = 0x1a48;
+pub const H_HOSTFS: u64 = 0x1a50;
+pub const H_HOSTGS: u64 = 0x1a58;
 pub const H_STACKTOP: u64 = 0x3000;
 pub const CODE_LEN: u64 = 0x4000;
 /// The pad index the fault pad records.
@@ -45,6 +47,15 @@ const GPR_OFF: u64 = 0;
 const RFLAGS_OFF: u64 = 128;
 const FX_OFF: u64 = 144;
 const YMM_HI_OFF: u64 = FX_OFF + 512;
+const FS_OFF: u64 = YMM_HI_OFF + 256;
+const GS_OFF: u64 = FS_OFF + 8;
+
+/// Whether the host lets user code read and write the FS and GS bases (RDFSBASE and friends:
+/// CR4.FSGSBASE, which Linux 5.9 and later set and report as HWCAP2_FSGSBASE in AT_HWCAP2).
+pub fn host_fsgsbase() -> bool {
+    // SAFETY: getauxval only reads the auxiliary vector.
+    unsafe { libc::getauxval(libc::AT_HWCAP2) & 2 != 0 }
+}
 
 /// Emits code at a known address so RIP-relative displacements can be computed.
 struct Asm {
@@ -113,6 +124,12 @@ impl Asm {
             self.buf.extend_from_slice(&e.take_buffer()[..len]);
         }
     }
+    /// RDFSBASE/RDGSBASE RAX (`gs`) and WRFSBASE/WRGSBASE RAX: F3 REX.W 0F AE /0../3.
+    fn segbase(&mut self, gs: bool, write: bool) {
+        let reg = (write as u8) * 2 + gs as u8;
+        self.buf
+            .extend_from_slice(&[0xf3, 0x48, 0x0f, 0xae, 0xc0 | (reg << 3)]);
+    }
     fn jmp(&mut self, target: u64) {
         self.buf.push(0xe9);
         let d = target.wrapping_sub(self.here() + 4) as i64;
@@ -136,6 +153,15 @@ pub fn build(code: u64) {
     p.fxsave(code + H_HOSTFX);
     p.fxrstor(code + H_IN + FX_OFF);
     p.ymm_hi(code + H_IN + YMM_HI_OFF, true);
+    if host_fsgsbase() {
+        // The host's FS and GS bases saved, the input's loaded (RAX is loaded last below).
+        for (gs, save, input) in [(false, H_HOSTFS, FS_OFF), (true, H_HOSTGS, GS_OFF)] {
+            p.segbase(gs, false);
+            p.store(0, code + save);
+            p.load(0, code + H_IN + input);
+            p.segbase(gs, true);
+        }
+    }
     p.load(4, code + H_STACKPTR);
     // push qword [in.rflags]; popfq
     p.rip(None, &[0xff], 6, code + H_IN + RFLAGS_OFF, &[]);
@@ -153,6 +179,16 @@ pub fn build(code: u64) {
     let mut e = Asm::new(code + EPILOGUE);
     for r in 0..16u8 {
         e.store(r, code + H_OUT + GPR_OFF + 8 * r as u64);
+    }
+    if host_fsgsbase() {
+        // The output's FS and GS bases stored, the host's restored (nothing between the test
+        // instruction and here uses them; the fault handler touches only statics).
+        for (gs, save, output) in [(false, H_HOSTFS, FS_OFF), (true, H_HOSTGS, GS_OFF)] {
+            e.segbase(gs, false);
+            e.store(0, code + H_OUT + output);
+            e.load(0, code + save);
+            e.segbase(gs, true);
+        }
     }
     e.load(4, code + H_STACKPTR);
     e.buf.push(0x9c); // pushfq

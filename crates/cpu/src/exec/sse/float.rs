@@ -213,6 +213,48 @@ fn lane_rule(l: &Lanes, guest: u32, a: u128, b: u128, r: u128, f: u32) -> u32 {
     f
 }
 
+/// One lane of the scalar operation `op` (ADDSS/SD, SUB, MUL, DIV) on (a, b) run by the host
+/// and judged by `lane_rule`: (the host's result, the flags under the guest's masks).
+pub(crate) fn lane_rule_op(op: Bin, guest: u32, a: u128, b: u128) -> Option<(u128, u32)> {
+    let l = lanes_of(op)?;
+    let (r, f) = hostfp::bin(l.scalar, host_csr(guest), a, b)?;
+    Some((r, lane_rule(&l, guest, a, b, r, f & FLAGS)))
+}
+
+/// One lane of a fused multiply-add, `±(a * b) ± c` rounded once (FMA3), as `lane_rule`
+/// judges the other operations: the host's scalar FMA gives the masked flags, and with OE or
+/// UE unmasked an overflowing or tiny lane reports UE for an exact tiny result and PE exactly
+/// when the unbounded-exponent rounding is inexact (`unbounded::fma_inexact`).
+pub(crate) fn lane_rule_fma(
+    double: bool,
+    guest: u32,
+    a: u128,
+    b: u128,
+    c: u128,
+    neg_product: bool,
+    sub: bool,
+) -> Option<u32> {
+    let sign: u128 = if double { 1 << 63 } else { 1 << 31 };
+    let a = if neg_product { a ^ sign } else { a };
+    let c = if sub { c ^ sign } else { c };
+    let (r, f) = hostfp::fma(double, host_csr(guest), a, b, c)?;
+    let tiny = if double { Tiny::F64(1) } else { Tiny::F32(1) };
+    let mut f = (f & FLAGS) | unmasked_underflow(guest, r, tiny);
+    if (f & OE != 0 && guest & OM == 0) || (f & UE != 0 && guest & UM == 0) {
+        let width = if double { 64 } else { 32 };
+        let (x, y, z) = (
+            operand(a, width, guest),
+            operand(b, width, guest),
+            operand(c, width, guest),
+        );
+        f &= !PE;
+        if unbounded::fma_inexact(double, x, y, z) {
+            f |= PE;
+        }
+    }
+    Some(f)
+}
+
 /// The flags `op` on (a, b) reports under the guest's MXCSR, settled lane by lane: each lane
 /// is computed by the scalar form of the operation and judged by `lane_rule`, and the lanes'
 /// flags are ORed (§11.5.3: every exception detected, masked or not, is flagged). None for an
@@ -236,6 +278,14 @@ pub(crate) fn vex_unmasked(cpu: &Cpu, i: &Instruction, mem: &[u8]) -> Option<u32
     use iced_x86::OpKind;
     use Code::*;
     let guest = cpu.sse.mxcsr;
+    if guest & MASKS == MASKS {
+        return None;
+    }
+    // The forms that combine lanes: settled whenever an exception is unmasked (DPPS reports
+    // different flags masked and unmasked).
+    if let Some(f) = super::lanewise::flags(cpu, i, mem) {
+        return Some(f);
+    }
     if guest & (OM | UM) == OM | UM {
         return None;
     }

@@ -246,6 +246,45 @@ mod imp {
         })
     }
 
+    /// The low lane of `a * b + c` rounded once (VFMADD213SS/SD) under MXCSR `csr`: (result,
+    /// MXCSR after); None on a host without FMA.
+    pub fn fma(double: bool, csr: u32, a: u128, b: u128, c: u128) -> Option<(u128, u32)> {
+        if !std::arch::is_x86_feature_detected!("fma") {
+            return None;
+        }
+        let mut a = to_m(a);
+        let b = to_m(b);
+        let c = to_m(c);
+        let mut csr: u32 = safe_csr(csr);
+        let mut save: u32 = 0;
+        macro_rules! run {
+            ($ins:literal) => {
+                // SAFETY: as in `bin!` (the host has FMA: checked above).
+                unsafe {
+                    asm!(
+                        "stmxcsr [{s}]",
+                        "ldmxcsr [{cs}]",
+                        concat!($ins, " {a}, {b}, {c}"),
+                        "stmxcsr [{cs}]",
+                        "ldmxcsr [{s}]",
+                        a = inout(xmm_reg) a,
+                        b = in(xmm_reg) b,
+                        c = in(xmm_reg) c,
+                        cs = in(reg) core::ptr::addr_of_mut!(csr),
+                        s = in(reg) core::ptr::addr_of_mut!(save),
+                        options(nostack),
+                    );
+                }
+            };
+        }
+        if double {
+            run!("vfmadd213sd");
+        } else {
+            run!("vfmadd213ss");
+        }
+        Some((from_m(a), csr))
+    }
+
     /// Returns (ZF, PF, CF, MXCSR after).
     pub fn compare(op: Cmp, csr: u32, a: u128, b: u128) -> Option<(bool, bool, bool, u32)> {
         macro_rules! comi {
@@ -372,6 +411,9 @@ mod imp {
     pub fn compare(_: Cmp, _: u32, _: u128, _: u128) -> Option<(bool, bool, bool, u32)> {
         None
     }
+    pub fn fma(_: bool, _: u32, _: u128, _: u128, _: u128) -> Option<(u128, u32)> {
+        None
+    }
     pub fn to_int(_: ToInt, _: u32, _: u128) -> Option<(u64, u32)> {
         None
     }
@@ -380,4 +422,4 @@ mod imp {
     }
 }
 
-pub use imp::{bin, compare, from_int, to_int};
+pub use imp::{bin, compare, fma, from_int, to_int};

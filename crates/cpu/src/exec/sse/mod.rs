@@ -17,6 +17,7 @@ mod convert;
 pub(crate) mod float;
 pub mod hostfp;
 mod int;
+mod lanewise;
 mod mmx;
 mod moves;
 mod shuffle;

@@ -84,3 +84,153 @@ pub(crate) fn inexact(op: Op, double: bool, rc: u32, a: f64, b: f64) -> Option<b
 pub(crate) fn inexact(_: Op, _: bool, _: u32, _: f64, _: f64) -> Option<bool> {
     None
 }
+
+/// `a * b + c` (finite values, widened exactly to f64) rounded to 24 (`double` false) or 53
+/// bits with an unbounded exponent: whether that rounding is inexact, i.e. whether the exact
+/// value has more significant bits than the precision (the rounding direction does not change
+/// that). The x87 unit cannot answer it (a product of doubles has up to 106 bits), so it is
+/// computed exactly in integers: the product's significand is at most 106 bits, the addend's
+/// 53, and when their exponents are more than 200 apart (both non-zero) the exact sum spans
+/// more bits than either precision (its lowest set bit is the lower operand's, its highest at
+/// least the higher operand's exponent less one), so it is inexact without computing it.
+pub(crate) fn fma_inexact(double: bool, a: f64, b: f64, c: f64) -> bool {
+    let p = if double { 53 } else { 24 };
+    let (Some(x), Some(y), Some(z)) = (parts(a), parts(b), parts(c)) else {
+        return false; // infinities and NaNs are never inexact
+    };
+    let (px, pe) = match (x, y) {
+        (Some((sx, mx, ex)), Some((sy, my, ey))) => {
+            (Some((sx != sy, mx as u128 * my as u128)), ex + ey)
+        }
+        _ => (None, 0),
+    };
+    let Some((ps, pm)) = px else {
+        return false; // a zero product: the result is the addend, exact
+    };
+    let Some((cs, cm, ce)) = z else {
+        return span(&[pm as u64, (pm >> 64) as u64, 0, 0, 0, 0, 0, 0]) > p;
+    };
+    if pe - ce > 200 || ce - pe > 200 {
+        return true;
+    }
+    // Both aligned to the lower exponent: at most 106 + 200 bits, in eight 64-bit limbs.
+    let lo = pe.min(ce);
+    let mut big_p = [0u64; 8];
+    let mut big_c = [0u64; 8];
+    shl_into(&mut big_p, pm, (pe - lo) as u32);
+    shl_into(&mut big_c, cm as u128, (ce - lo) as u32);
+    let sum = if ps == cs {
+        add(&big_p, &big_c)
+    } else if ge(&big_p, &big_c) {
+        sub(&big_p, &big_c)
+    } else {
+        sub(&big_c, &big_p)
+    };
+    span(&sum) > p
+}
+
+/// A finite f64 as (sign, significand, exponent) with value significand * 2^exponent; Some(None)
+/// for a zero, None for an infinity or NaN.
+#[allow(clippy::type_complexity)]
+fn parts(v: f64) -> Option<Option<(bool, u64, i32)>> {
+    if !v.is_finite() {
+        return None;
+    }
+    if v == 0.0 {
+        return Some(None);
+    }
+    let b = v.to_bits();
+    let e = ((b >> 52) & 0x7ff) as i32;
+    let f = b & 0x000f_ffff_ffff_ffff;
+    let (m, e) = if e == 0 {
+        (f, -1074)
+    } else {
+        (f | 1 << 52, e - 1075)
+    };
+    Some(Some((b >> 63 != 0, m, e)))
+}
+
+fn shl_into(dst: &mut [u64; 8], v: u128, by: u32) {
+    let (limb, bit) = ((by / 64) as usize, by % 64);
+    let words = [v as u64, (v >> 64) as u64, 0];
+    for (k, &w) in words.iter().enumerate() {
+        if limb + k < 8 {
+            dst[limb + k] |= w << bit;
+        }
+        if bit != 0 && limb + k + 1 < 8 {
+            dst[limb + k + 1] |= w >> (64 - bit);
+        }
+    }
+}
+
+fn add(a: &[u64; 8], b: &[u64; 8]) -> [u64; 8] {
+    let mut r = [0u64; 8];
+    let mut carry = false;
+    for k in 0..8 {
+        let (s, c1) = a[k].overflowing_add(b[k]);
+        let (s, c2) = s.overflowing_add(carry as u64);
+        r[k] = s;
+        carry = c1 || c2;
+    }
+    r
+}
+
+fn sub(a: &[u64; 8], b: &[u64; 8]) -> [u64; 8] {
+    let mut r = [0u64; 8];
+    let mut borrow = false;
+    for k in 0..8 {
+        let (s, b1) = a[k].overflowing_sub(b[k]);
+        let (s, b2) = s.overflowing_sub(borrow as u64);
+        r[k] = s;
+        borrow = b1 || b2;
+    }
+    r
+}
+
+fn ge(a: &[u64; 8], b: &[u64; 8]) -> bool {
+    for k in (0..8).rev() {
+        if a[k] != b[k] {
+            return a[k] > b[k];
+        }
+    }
+    true
+}
+
+/// Number of bits from the highest set bit to the lowest, inclusive (0 for zero).
+fn span(v: &[u64; 8]) -> u32 {
+    let Some(hi) = (0..8).rev().find(|&k| v[k] != 0) else {
+        return 0;
+    };
+    let lo = (0..8).find(|&k| v[k] != 0).unwrap_or(0);
+    let top = 64 * hi as u32 + (64 - v[hi].leading_zeros());
+    let bottom = 64 * lo as u32 + v[lo].trailing_zeros();
+    top - bottom
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fma_inexact;
+
+    #[test]
+    fn fma_exactness() {
+        // 3 * 5 + 1 = 16: exact at any precision.
+        assert!(!fma_inexact(false, 3.0, 5.0, 1.0));
+        // (1 + 2^-23)^2 = 1 + 2^-22 + 2^-46: 47 bits, inexact in single, exact in double.
+        let x = 1.0 + f32::EPSILON as f64;
+        assert!(fma_inexact(false, x, x, 0.0));
+        assert!(!fma_inexact(true, x, x, 0.0));
+        // ... minus its low part: exact again in single.
+        assert!(!fma_inexact(false, x, x, -(2f64.powi(-46))));
+        // Far apart: 2^1000 * 1 + 2^-1000.
+        assert!(fma_inexact(true, 2f64.powi(1000), 1.0, 2f64.powi(-1000)));
+        // Cancellation to an exact small value: 2^60 * 1 - (2^60 - 256) = 256.
+        assert!(!fma_inexact(
+            true,
+            2f64.powi(60),
+            1.0,
+            -(2f64.powi(60) - 256.0)
+        ));
+        // A zero product: the addend, exact.
+        assert!(!fma_inexact(true, 0.0, 7.0, 0.1));
+    }
+}
