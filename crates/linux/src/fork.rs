@@ -77,24 +77,9 @@ fn check_flags(flags: u64) -> Result<(), Errno> {
 /// Creates a child process (clone without CLONE_VM, fork, vfork). Returns the child's pid in
 /// the parent; the child continues from the same point with RAX = 0.
 ///
-/// With CLONE_PIDFD the pidfd is stored at `ptid` (clone's convention; clone3 callers use
-/// [`fork_process_ex`] to give its separate location).
+/// With CLONE_PIDFD the pidfd is stored at `pidfd_at`: clone's `parent_tid` argument, clone3's
+/// separate `pidfd` field (`syscalls::clone` checks the two do not share a location).
 pub fn fork_process(
-    t: &mut Thread,
-    flags: u64,
-    child_stack: u64,
-    ptid: u64,
-    ctid: u64,
-    tls: u64,
-) -> SysResult {
-    if flags & CLONE_PIDFD != 0 && flags & CLONE_PARENT_SETTID != 0 {
-        return Err(Errno::EINVAL);
-    }
-    fork_process_ex(t, flags, child_stack, ptid, ctid, tls, ptid)
-}
-
-/// [`fork_process`] with the pidfd location given separately (clone3's `pidfd` field).
-pub fn fork_process_ex(
     t: &mut Thread,
     flags: u64,
     child_stack: u64,
