@@ -227,7 +227,7 @@ fn run(r: cli::RunArgs) -> i32 {
             }
         }
     };
-    match cetbox_linux::run::run_program_with(opts, Some(observer), &path, argv, envp, attach) {
+    match cetbox_linux::run::run_program(opts, Some(observer), &path, argv, envp, attach) {
         Ok(never) => match never {},
         Err(e) => {
             eprintln!("cetbox: {e}");

@@ -119,20 +119,10 @@ pub fn die_by_signal(sig: i32) -> ! {
     std::process::exit(128 + sig)
 }
 
-/// Starts `path` with `argv` and `envp` in a new guest process and runs it to the end.
+/// Starts `path` with `argv` and `envp` in a new guest process and runs it to the end;
+/// `before` is called once the program is loaded, before its first instruction, with the
+/// process and the first thread's tid (a debugger attaches there).
 pub fn run_program(
-    opts: Options,
-    observer: Option<Arc<dyn crate::events::Observer>>,
-    path: &str,
-    argv: Vec<Vec<u8>>,
-    envp: Vec<Vec<u8>>,
-) -> Result<std::convert::Infallible, loader::LoadError> {
-    run_program_with(opts, observer, path, argv, envp, |_, _| {})
-}
-
-/// `run_program` with `before` called once the program is loaded, before its first
-/// instruction, with the process and the first thread's tid (a debugger attaches there).
-pub fn run_program_with(
     opts: Options,
     observer: Option<Arc<dyn crate::events::Observer>>,
     path: &str,
