@@ -127,7 +127,8 @@ pub fn fork_process(
     let guest_mask = crate::signals::host::host_mask();
     crate::signals::host::set_host_mask(!0);
     crate::coredump::dumped::before_fork();
-    let registry = crate::thread::lock_for_fork();
+    let parent = t.proc.clone();
+    let registry = crate::thread::lock_for_fork(&parent.threads);
     let pid = if host_flags == libc::SIGCHLD as u64 {
         // glibc's fork runs its atfork handlers (malloc's locks above all), which keeps cetbox's
         // own runtime usable in the child even when other host threads exist.

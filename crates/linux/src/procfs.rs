@@ -505,9 +505,6 @@ fn host_pagemap() -> Option<std::fs::File> {
     std::fs::File::open("/proc/self/pagemap").ok()
 }
 
-/// Peak resident size seen (VmHWM), in KiB.
-static HWM: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 fn host_status_field(name: &str) -> Option<String> {
     let st = std::fs::read_to_string("/proc/self/status").ok()?;
     st.lines()
@@ -576,7 +573,9 @@ pub fn status(t: &Thread) -> Vec<u8> {
     kb(&mut o, "VmLck", 0);
     kb(&mut o, "VmPin", 0);
     let rss = sz.rss_anon + sz.rss_file + sz.rss_shmem;
-    let hwm = HWM
+    let hwm = t
+        .proc
+        .rss_peak
         .fetch_max(rss, std::sync::atomic::Ordering::Relaxed)
         .max(rss);
     kb(&mut o, "VmHWM", hwm);

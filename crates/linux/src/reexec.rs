@@ -171,7 +171,7 @@ impl Handover {
 /// Whether an execve by `t` must go through a host exec: another guest thread exists, or `t`
 /// is not the thread-group leader.
 pub fn needed(t: &Thread) -> bool {
-    t.tid != t.proc.pid || crate::thread::live_threads() > 1
+    t.tid != t.proc.pid || t.proc.threads.live() > 1
 }
 
 fn close(fd: i32) {

@@ -20,7 +20,7 @@ pub fn run_thread(t: &mut Thread) -> ExitRequest {
 
 fn run_thread_inner(t: &mut Thread) -> ExitRequest {
     loop {
-        if crate::thread::exiting() {
+        if t.proc.threads.exiting() {
             // Another thread is ending the process (exit_group, a fatal signal); a core dump
             // wants this thread's registers.
             crate::thread::publish_regs(t, true);
@@ -41,7 +41,7 @@ fn run_thread_inner(t: &mut Thread) -> ExitRequest {
                 // Blocking syscalls keep a thread away from the run loop: its registers at
                 // entry are what a core dump shows for it.
                 let published =
-                    crate::thread::live_threads() > 1 && crate::coredump::may_block(t.cpu.gpr[0]);
+                    t.proc.threads.live() > 1 && crate::coredump::may_block(t.cpu.gpr[0]);
                 if published {
                     crate::thread::publish_regs(t, false);
                 }

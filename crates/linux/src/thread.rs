@@ -39,6 +39,8 @@ struct Shared {
     in_syscall: AtomicBool,
 }
 
+// A thread-local, not process-wide state: it maps the host thread to the guest thread it
+// runs (one each), for the hooks that have no `Thread` at hand (guest_enter, syscall_done).
 thread_local! {
     /// The guest thread this host thread runs.
     static ME: std::cell::RefCell<Option<Arc<Shared>>> = const { std::cell::RefCell::new(None) };
@@ -71,19 +73,11 @@ pub fn guest_leave() {
 /// boundary between blocks, the analogue of a TLB shootdown. From then on no thread finishes
 /// an access that passed its page-table check before the change, and each one drops its
 /// decoded blocks (the code epoch changed) before running more guest code.
-pub fn shootdown(me: i32) {
-    let others: Vec<(i32, Arc<Shared>)> = {
-        let g = registry();
-        let Some(r) = g.as_ref() else { return };
-        if r.by_tid.len() < 2 {
-            return;
-        }
-        r.by_tid
-            .iter()
-            .filter(|(tid, _)| **tid != me)
-            .map(|(tid, s)| (*tid, s.clone()))
-            .collect()
-    };
+pub fn shootdown(t: &Thread) {
+    let others = t.proc.threads.others(t.tid);
+    if others.is_empty() {
+        return;
+    }
     std::sync::atomic::fence(Ordering::SeqCst);
     let mut waiting = Vec::new();
     for (tid, s) in others {
@@ -133,19 +127,98 @@ struct Registry {
     by_tid: HashMap<i32, Arc<Shared>>,
 }
 
-static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
-/// `Registry::live`, readable without the lock (for the per-syscall test in the run loop).
-static LIVE: AtomicUsize = AtomicUsize::new(1);
-/// Set once the process is ending (exit_group or a fatal signal).
-static EXITING: AtomicBool = AtomicBool::new(false);
-
-fn registry() -> MutexGuard<'static, Option<Registry>> {
-    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+/// The guest threads of one host process: a kernel object owned by its `Process`
+/// (`Process::threads`), as Linux's thread group hangs off its signal_struct. The TLB
+/// shootdown, exit_group, core dumps and get_robust_list walk it. A fork child's `Process`
+/// gets a new one listing only the forking thread (`register_first`); the parent's lock is
+/// held across the host fork (`lock_for_fork`). Host signal handlers never touch it (they
+/// use `signals::host`'s lock-free slots).
+pub struct Threads {
+    registry: Mutex<Registry>,
+    /// `Registry::live`, readable without the lock (for the per-syscall test in the run loop).
+    live: AtomicUsize,
+    /// Set once the process is ending (exit_group or a fatal signal).
+    exiting: AtomicBool,
 }
 
-fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
-    let mut g = registry();
-    f(g.get_or_insert_with(Registry::default))
+impl Default for Threads {
+    fn default() -> Threads {
+        Threads {
+            registry: Mutex::new(Registry::default()),
+            live: AtomicUsize::new(1),
+            exiting: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Threads {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The started threads other than `me`.
+    fn others(&self, me: i32) -> Vec<(i32, Arc<Shared>)> {
+        self.registry()
+            .by_tid
+            .iter()
+            .filter(|(tid, _)| **tid != me)
+            .map(|(tid, s)| (*tid, s.clone()))
+            .collect()
+    }
+
+    /// Changes the registry under its lock and republishes the live count; returns it.
+    fn update(&self, f: impl FnOnce(&mut Registry)) -> usize {
+        let mut r = self.registry();
+        f(&mut r);
+        self.live.store(r.live, Ordering::SeqCst);
+        r.live
+    }
+
+    /// Counts one thread less (it exited, or its creation failed after being counted), and
+    /// removes `tid` if it had started; returns how many remain.
+    fn remove(&self, tid: Option<i32>) -> usize {
+        self.update(|r| {
+            if let Some(tid) = tid {
+                r.by_tid.remove(&tid);
+            }
+            r.live = r.live.saturating_sub(1);
+        })
+    }
+
+    /// The tids of the live guest threads that have started, in ascending order (a debugger
+    /// enumerates threads through this).
+    pub fn tids(&self) -> Vec<i32> {
+        let mut v: Vec<i32> = self.registry().by_tid.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// How many guest threads are alive (counted from clone's decision).
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// Whether the process may have more than one guest thread: only then can another thread
+    /// change the mappings while this one is in a host call (see usermem).
+    pub fn multithreaded(&self) -> bool {
+        self.live() != 1
+    }
+
+    /// Whether the process is ending; threads that notice stop running guest code.
+    pub fn exiting(&self) -> bool {
+        self.exiting.load(Ordering::Acquire)
+    }
+
+    /// Makes `t` the one thread of a new registry (a new process's leader, a fork child).
+    fn register_first(&self, t: &Thread) {
+        let s = shared_of(t);
+        set_me(&s);
+        let mut r = self.registry();
+        *r = Registry::default();
+        r.live = 1;
+        r.by_tid.insert(t.tid, s);
+        self.live.store(1, Ordering::SeqCst);
+    }
 }
 
 fn shared_of(t: &Thread) -> Arc<Shared> {
@@ -194,18 +267,8 @@ pub fn syscall_done() {
 /// thread has parked (publishing its registers) or is inside a syscall that may block (whose
 /// entry registers it published), and returns their registers (tid order). A thread that
 /// stays away longer (blocked in a quick syscall on a userfaultfd page, stopped) is left out.
-fn others_regs(me: i32) -> Vec<crate::coredump::notes::ThreadRegs> {
-    let others: Vec<(i32, Arc<Shared>)> = {
-        let g = registry();
-        let Some(r) = g.as_ref() else {
-            return Vec::new();
-        };
-        r.by_tid
-            .iter()
-            .filter(|(tid, _)| **tid != me)
-            .map(|(tid, s)| (*tid, s.clone()))
-            .collect()
-    };
+fn others_regs(t: &Thread) -> Vec<crate::coredump::notes::ThreadRegs> {
+    let others = t.proc.threads.others(t.tid);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     let mut out = Vec::new();
     for (_, s) in &others {
@@ -225,70 +288,43 @@ fn others_regs(me: i32) -> Vec<crate::coredump::notes::ThreadRegs> {
 
 /// Registers the process's first thread (the leader).
 pub fn register_main(t: &Thread) {
-    let s = shared_of(t);
-    set_me(&s);
-    with_registry(|r| {
-        *r = Registry::default();
-        r.live = 1;
-        r.by_tid.insert(t.tid, s);
-    });
-    LIVE.store(1, Ordering::SeqCst);
+    t.proc.threads.register_first(t);
 }
 
-/// The thread registry, held by the forking thread across fork (crates/linux/src/fork.rs):
-/// a child made while another thread held the lock could never take it again (the holder
-/// does not exist in the child), and the child's first thread creation, shootdown or exit
-/// would hang.
-pub struct ForkGuard(MutexGuard<'static, Option<Registry>>);
-
-/// Takes the registry lock for a fork (see `ForkGuard`); the parent drops it after the fork.
-pub fn lock_for_fork() -> ForkGuard {
-    ForkGuard(registry())
+/// The parent's thread registry, held by the forking thread across fork (crates/linux/src/
+/// fork.rs): another parent thread must not be halfway through changing it (clone, exit)
+/// when the host fork copies memory.
+pub struct ForkGuard<'a> {
+    _held: MutexGuard<'a, Registry>,
 }
 
-/// In a child made by fork: the child process has only the thread that forked, and the
-/// registry (locked by this thread across the fork) lists only it.
-pub fn after_fork_child(t: &Thread, mut g: ForkGuard) {
-    EXITING.store(false, Ordering::SeqCst);
-    let s = shared_of(t);
-    set_me(&s);
-    let r = g.0.get_or_insert_with(Registry::default);
-    *r = Registry::default();
-    r.live = 1;
-    r.by_tid.insert(t.tid, s);
-    LIVE.store(1, Ordering::SeqCst);
+/// Takes `parent`'s registry lock for a fork (see `ForkGuard`); both sides drop it after.
+pub fn lock_for_fork(parent: &Threads) -> ForkGuard<'_> {
+    ForkGuard {
+        _held: parent.registry(),
+    }
 }
 
-/// Whether the process may have more than one guest thread (counted from the moment clone
-/// decides to create one): only then can another thread change the mappings while this one
-/// is in a host call (see usermem).
-pub fn multithreaded() -> bool {
-    live_threads() != 1
-}
-
-/// How many guest threads of this process are alive (counted from clone's decision).
-pub fn live_threads() -> usize {
-    LIVE.load(Ordering::Relaxed)
-}
-
-/// Whether the process is ending; threads that notice stop running guest code.
-pub fn exiting() -> bool {
-    EXITING.load(Ordering::Acquire)
+/// In a child made by fork, once `t.proc` is the child's `Process`: its registry lists only
+/// the thread that forked. The parent's registry (`g`) is not the child's any more.
+pub fn after_fork_child(t: &Thread, g: ForkGuard) {
+    drop(g);
+    t.proc.threads.register_first(t);
 }
 
 /// Records a new set_robust_list head, for get_robust_list from other threads.
 pub fn note_robust(t: &Thread) {
-    let g = registry();
-    if let Some(s) = g.as_ref().and_then(|r| r.by_tid.get(&t.tid)) {
+    let r = t.proc.threads.registry();
+    if let Some(s) = r.by_tid.get(&t.tid) {
         s.robust_head.store(t.robust_list.0, Ordering::Relaxed);
         s.robust_len.store(t.robust_list.1, Ordering::Relaxed);
     }
 }
 
-/// The robust list (head, len) of live thread `tid` of this process.
-pub fn robust_list_of(tid: i32) -> Option<(u64, u64)> {
-    let g = registry();
-    let s = g.as_ref()?.by_tid.get(&tid)?;
+/// The robust list (head, len) of live thread `tid` of `t`'s process.
+pub fn robust_list_of(t: &Thread, tid: i32) -> Option<(u64, u64)> {
+    let r = t.proc.threads.registry();
+    let s = r.by_tid.get(&tid)?;
     Some((
         s.robust_head.load(Ordering::Relaxed),
         s.robust_len.load(Ordering::Relaxed),
@@ -296,13 +332,10 @@ pub fn robust_list_of(tid: i32) -> Option<(u64, u64)> {
 }
 
 /// Asks every other thread to leave guest code at its next block boundary.
-fn stop_others(me: i32) {
-    let g = registry();
-    if let Some(r) = g.as_ref() {
-        for (tid, s) in &r.by_tid {
-            if *tid != me {
-                s.stop.store(true, Ordering::SeqCst);
-            }
+fn stop_others(t: &Thread) {
+    for (tid, s) in &t.proc.threads.registry().by_tid {
+        if *tid != t.tid {
+            s.stop.store(true, Ordering::SeqCst);
         }
     }
 }
@@ -319,13 +352,13 @@ pub fn park_forever() -> ! {
 /// Ends the whole process (exit_group, a fatal signal, the last thread's exit). Only the
 /// first caller does it; others park until the host process is gone.
 pub fn end_process(t: &Thread, how: ExitRequest) -> ! {
-    if EXITING.swap(true, Ordering::AcqRel) {
+    if t.proc.threads.exiting.swap(true, Ordering::AcqRel) {
         park_forever();
     }
-    stop_others(t.tid);
+    stop_others(t);
     if let ExitRequest::Signal(sig) = how {
         if crate::coredump::dumps_core(sig) {
-            let others = others_regs(t.tid);
+            let others = others_regs(t);
             let info = t
                 .fatal_siginfo
                 .unwrap_or_else(|| signals::SigInfo::new(sig, 0x80));
@@ -345,16 +378,11 @@ pub fn finish_thread(t: &mut Thread, how: ExitRequest) {
         ExitRequest::Thread(code) => code,
         other => end_process(t, other),
     };
-    if exiting() {
+    if t.proc.threads.exiting() {
         park_forever();
     }
     release(t);
-    let last = with_registry(|r| {
-        r.by_tid.remove(&t.tid);
-        r.live = r.live.saturating_sub(1);
-        LIVE.store(r.live, Ordering::SeqCst);
-        r.live == 0
-    });
+    let last = t.proc.threads.remove(Some(t.tid)) == 0;
     if last {
         // The process's status is the last thread's (as observed on Linux 6.18, even when the
         // leader exited earlier with another code).
@@ -411,21 +439,18 @@ fn exit_robust_list(t: &mut Thread) {
 /// EOWNERDEAD instead of waiting forever. `t` is the thread ending the process; the others
 /// have been asked to stop.
 fn exit_robust_lists_of_process(t: &Thread) {
-    let others: Vec<(i32, (u64, u64))> = {
-        let g = registry();
-        g.as_ref()
-            .map(|r| {
-                r.by_tid
-                    .iter()
-                    .filter(|(tid, _)| **tid != t.tid)
-                    .map(|(tid, s)| {
-                        let head = s.robust_head.load(Ordering::Relaxed);
-                        (*tid, (head, s.robust_len.load(Ordering::Relaxed)))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let others: Vec<(i32, (u64, u64))> = t
+        .proc
+        .threads
+        .registry()
+        .by_tid
+        .iter()
+        .filter(|(tid, _)| **tid != t.tid)
+        .map(|(tid, s)| {
+            let head = s.robust_head.load(Ordering::Relaxed);
+            (*tid, (head, s.robust_len.load(Ordering::Relaxed)))
+        })
+        .collect();
     for (tid, list) in others {
         walk_robust_list(t, tid, list);
     }
@@ -542,7 +567,7 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
     if r.flags & CLONE_SETTLS != 0 && r.tls >= crate::shstk::TASK_SIZE_MAX {
         return Err(Errno::EPERM);
     }
-    if exiting() {
+    if t.proc.threads.exiting() {
         return Err(signals::ERESTARTNOINTR);
     }
     let proc = t.proc.clone();
@@ -571,10 +596,7 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
         child.shstk.size,
         r.flags & CLONE_VFORK == 0,
     );
-    with_registry(|reg| {
-        reg.live += 1;
-        LIVE.store(reg.live, Ordering::SeqCst);
-    });
+    t.proc.threads.update(|r| r.live += 1);
 
     let (tx, rx) = mpsc::channel::<Result<i32, Errno>>();
     let (done_tx, done_rx) = mpsc::channel::<()>();
@@ -598,10 +620,7 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
     let handle = match spawned {
         Ok(h) => h,
         Err(_) => {
-            with_registry(|reg| {
-                reg.live = reg.live.saturating_sub(1);
-                LIVE.store(reg.live, Ordering::SeqCst);
-            });
+            t.proc.threads.remove(None);
             // The Thread went with the closure that never ran; its shadow stack is still
             // mapped.
             if new_shstk.2 && new_shstk.0 != 0 && new_shstk.0 != t.shstk.base {
@@ -673,6 +692,7 @@ fn host_tid<T>(h: &std::thread::JoinHandle<T>) -> Option<i32> {
         }
         Some(!(clock >> 3))
     }
+    // A fact about the host C library, the same for every thread and process: checked once.
     static WORKS: OnceLock<bool> = OnceLock::new();
     // SAFETY: pthread_self has no preconditions.
     let works = *WORKS.get_or_init(|| decode(unsafe { libc::pthread_self() }) == Some(gettid()));
@@ -711,10 +731,7 @@ fn child_main(
         let e = std::io::Error::last_os_error()
             .raw_os_error()
             .unwrap_or(libc::ENOMEM);
-        with_registry(|reg| {
-            reg.live = reg.live.saturating_sub(1);
-            LIVE.store(reg.live, Ordering::SeqCst);
-        });
+        t.proc.threads.remove(None);
         crate::shstk::free_owned(&mut t);
         let _ = tx.send(Err(Errno(e)));
         return;
@@ -726,9 +743,7 @@ fn child_main(
     signals::deliver::set_mask(&mut t, mask);
     let s = shared_of(&t);
     set_me(&s);
-    with_registry(|reg| {
-        reg.by_tid.insert(tid, s);
-    });
+    t.proc.threads.registry().by_tid.insert(tid, s);
     crate::syscalls::process::inherit_comm(&t, comm);
     // Linux writes parent_tid before the child first runs and child_tid in the child before
     // it returns to user mode; failures are ignored.

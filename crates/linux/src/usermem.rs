@@ -50,6 +50,8 @@ struct Region {
     host: Option<*mut u8>,
 }
 
+// Thread-locals, not process-wide state: each guest thread runs on its own host thread, and
+// the bounce buffers of a call belong to the thread making it.
 thread_local! {
     /// This thread's guarded window page (see `window_out`), created on first use.
     static WINDOW: std::cell::Cell<*mut u8> = const { std::cell::Cell::new(std::ptr::null_mut()) };
@@ -60,8 +62,8 @@ thread_local! {
 /// Whether host writes into guest memory must go through bounce buffers: only while another
 /// guest thread may exist. A process cannot gain a thread while its only thread is in a host
 /// call, and other processes never change this process's mappings.
-pub fn needed() -> bool {
-    crate::thread::multithreaded()
+pub fn needed(t: &Thread) -> bool {
+    t.proc.threads.multithreaded()
 }
 
 /// A host buffer of at least `len` bytes (contents unspecified), from the thread's spares.

@@ -51,7 +51,7 @@ pub(crate) fn iovecs(t: &Thread, addr: u64, cnt: u64, access: Access) -> Result<
         let n = valid_prefix(t, base, len, access);
         if n > 0 {
             // The host writes a data bounce buffer, never guest memory (see usermem).
-            let host_base = if access == Access::Write && crate::usermem::needed() {
+            let host_base = if access == Access::Write && crate::usermem::needed(t) {
                 crate::usermem::data_out(base, n)?
             } else {
                 // Checked readable (or writable) for n bytes by valid_prefix.

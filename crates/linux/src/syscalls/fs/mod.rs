@@ -37,6 +37,10 @@ pub const AT_FDCWD: i32 = -100;
 // ---------------------------------------------------------------- private descriptors
 
 const MAX_PRIVATE: usize = 16;
+// Static on purpose: the table describes the host process's descriptor table, which has the
+// same lifetime (one per host process, copied by fork, since descriptors are inherited), and
+// the front end registers its own descriptors (report file, tally page) before any `Process`
+// exists. Lock-free, so the fork child can use it whatever the parent's threads were doing.
 static PRIVATE_COUNT: AtomicUsize = AtomicUsize::new(0);
 static PRIVATE: [AtomicI32; MAX_PRIVATE] = [const { AtomicI32::new(-1) }; MAX_PRIVATE];
 
@@ -153,7 +157,7 @@ pub fn buf(t: &Thread, addr: u64, len: u64, access: Access) -> Result<HostPtr<'s
         return Err(Errno::EFAULT);
     }
     t.mem().check(addr, len, access)?;
-    if access == Access::Write && crate::usermem::needed() {
+    if access == Access::Write && crate::usermem::needed(t) {
         return crate::usermem::struct_out(t, addr, len);
     }
     Ok(HostPtr::checked(addr as *mut u8))
@@ -233,7 +237,7 @@ pub fn io_prefix(
     access: Access,
 ) -> Result<(HostPtr<'static>, u64), Errno> {
     let n = io_len(t, addr, len, access)?;
-    if access == Access::Write && n != 0 && crate::usermem::needed() {
+    if access == Access::Write && n != 0 && crate::usermem::needed(t) {
         return Ok((crate::usermem::data_out(addr, n)?, n));
     }
     Ok((HostPtr::checked(addr as *mut u8), n))
@@ -257,7 +261,7 @@ pub fn io_prefix_from(
     len: u64,
 ) -> Result<(HostPtr<'static>, u64), Errno> {
     let n = io_len(t, addr, len, Access::Write)?;
-    if n == 0 || !crate::usermem::needed() {
+    if n == 0 || !crate::usermem::needed(t) {
         return Ok((HostPtr::checked(addr as *mut u8), n));
     }
     if !t.mem().uffd_in_use() {
