@@ -96,10 +96,10 @@ pub fn fork_process(
     // The kernel validates the user pointers it will write only when it writes them; we do
     // the parent's ones before forking so a bad pointer fails the call cleanly.
     if flags & CLONE_PARENT_SETTID != 0 {
-        crate::syscalls::fs::buf(t, ptid, 4, cetbox_mem::Access::Write)?;
+        crate::usermem::buf(t, ptid, 4, cetbox_mem::Access::Write)?;
     }
     if flags & CLONE_PIDFD != 0 {
-        crate::syscalls::fs::buf(t, pidfd_at, 4, cetbox_mem::Access::Write)?;
+        crate::usermem::buf(t, pidfd_at, 4, cetbox_mem::Access::Write)?;
     }
     let vfork = flags & CLONE_VFORK != 0;
     let shared_vm = vfork && flags & CLONE_VM != 0;
@@ -113,7 +113,7 @@ pub fn fork_process(
             return Err(Errno::last());
         }
         for p in pipe.iter_mut() {
-            *p = crate::syscalls::fs::make_private_fd(*p);
+            *p = crate::private_fds::make_private_fd(*p);
         }
     }
 
@@ -145,7 +145,7 @@ pub fn fork_process(
         crate::signals::host::set_host_mask(guest_mask);
         for p in pipe {
             if p >= 0 {
-                crate::syscalls::fs::unregister_private_fd(p);
+                crate::private_fds::unregister_private_fd(p);
                 close(p);
             }
         }
@@ -159,7 +159,7 @@ pub fn fork_process(
         // An inherited vfork pipe belongs to our parent's parent's wait: not ours to hold.
         let old = t.proc.vfork_fd.swap(-1, Ordering::SeqCst);
         if old >= 0 {
-            crate::syscalls::fs::unregister_private_fd(old);
+            crate::private_fds::unregister_private_fd(old);
             close(old);
         }
         t.proc = t.proc.forked(me, snapshot);
@@ -168,7 +168,7 @@ pub fn fork_process(
         // cache.rs), so the child must not append to the one it inherited from its parent.
         t.engine = t.engine.fork();
         if vfork {
-            crate::syscalls::fs::unregister_private_fd(pipe[0]);
+            crate::private_fds::unregister_private_fd(pipe[0]);
             close(pipe[0]);
             t.proc.vfork_fd.store(pipe[1], Ordering::SeqCst);
             t.proc.vfork_shared_vm.store(shared_vm, Ordering::SeqCst);
@@ -220,10 +220,10 @@ pub fn fork_process(
         }
     }
     if vfork {
-        crate::syscalls::fs::unregister_private_fd(pipe[1]);
+        crate::private_fds::unregister_private_fd(pipe[1]);
         close(pipe[1]);
         receive_pages(t, pipe[0]);
-        crate::syscalls::fs::unregister_private_fd(pipe[0]);
+        crate::private_fds::unregister_private_fd(pipe[0]);
         close(pipe[0]);
     }
     Ok(pid as u64)
@@ -239,7 +239,7 @@ pub fn release_vfork_parent(proc: &crate::process::Process) {
     if proc.vfork_shared_vm.swap(false, Ordering::SeqCst) {
         send_pages(&proc.mem, fd);
     }
-    crate::syscalls::fs::unregister_private_fd(fd);
+    crate::private_fds::unregister_private_fd(fd);
     close(fd);
 }
 

@@ -13,6 +13,7 @@ pub mod hostcall;
 pub mod loader;
 pub mod objects;
 pub mod options;
+pub mod private_fds;
 pub mod process;
 pub mod procfs;
 pub mod reexec;
