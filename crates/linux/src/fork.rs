@@ -128,7 +128,7 @@ pub fn fork_process(
     crate::signals::host::set_host_mask(!0);
     crate::coredump::dumped::before_fork();
     let parent = t.proc.clone();
-    let registry = crate::thread::lock_for_fork(&parent.threads);
+    let registry = crate::thread_group::lock_for_fork(&parent.threads);
     let pid = if host_flags == libc::SIGCHLD as u64 {
         // glibc's fork runs its atfork handlers (malloc's locks above all), which keeps cetbox's
         // own runtime usable in the child even when other host threads exist.
@@ -178,7 +178,7 @@ pub fn fork_process(
         t.signals.saved_mask = None;
         crate::signals::host::after_fork(t);
         crate::signals::host::set_host_mask(guest_mask);
-        crate::thread::after_fork_child(t, registry);
+        crate::thread_group::after_fork_child(t, registry);
         crate::debug::forked_child();
         t.robust_list = (0, 0);
         t.clear_child_tid = if flags & CLONE_CHILD_CLEARTID != 0 {

@@ -115,31 +115,12 @@ fn memfd_with(content: &[u8], flags: i32) -> SysResult {
     } else {
         0
     };
-    // SAFETY: the name is a valid C string.
-    let fd = unsafe { libc::memfd_create(c"cetbox-proc".as_ptr(), mfd) };
-    if fd < 0 {
-        return Err(Errno::last());
+    use std::os::fd::IntoRawFd;
+    match crate::memfd::holding(c"cetbox-proc", mfd, content) {
+        Ok(fd) => Ok(fd.into_raw_fd() as u64),
+        Err(crate::memfd::Failed::Create(e)) => Err(e),
+        Err(crate::memfd::Failed::Write) => Err(Errno::EIO),
     }
-    let mut done = 0;
-    while done < content.len() {
-        // SAFETY: writing from our own buffer to the fd we just created.
-        let r = unsafe {
-            libc::write(
-                fd,
-                content[done..].as_ptr().cast::<libc::c_void>(),
-                content.len() - done,
-            )
-        };
-        if r <= 0 {
-            // SAFETY: closing the fd we created.
-            unsafe { libc::close(fd) };
-            return Err(Errno::EIO);
-        }
-        done += r as usize;
-    }
-    // SAFETY: lseek on our own fd.
-    unsafe { libc::lseek(fd, 0, libc::SEEK_SET) };
-    Ok(fd as u64)
 }
 
 fn read_range(t: &Thread, f: impl Fn(&crate::process::Image) -> (u64, u64)) -> Vec<u8> {

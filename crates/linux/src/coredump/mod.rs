@@ -5,7 +5,7 @@
 //! registers and the shadow-stack pointer) where the kernel would have written the guest's.
 //! A pipe pattern (`|program`) is not run: cetbox prints one line saying no core was written.
 //!
-//! The host kernel must not dump cetbox itself afterwards: `run::die_by_signal` sets cetbox's
+//! The host kernel must not dump cetbox itself afterwards: `exit::die_by_signal` sets cetbox's
 //! own RLIMIT_CORE to 0 before it dies of the same signal. So the host's wait status does not
 //! carry the core-dumped bit (WCOREDUMP); a cetbox parent adds it (see `dumped`).
 

@@ -63,7 +63,7 @@ pub fn handle(t: &mut Thread) {
     // must not keep using it once this call returns.
     let takes_away = row.is_some_and(|s| s.unmaps(&args));
     if takes_away && t.mem().code_epoch() != epoch {
-        crate::thread::shootdown(t);
+        crate::thread_group::shootdown(t);
     }
     if t.proc.opts.trace_syscalls {
         crate::diag::diag(&format!("[{}] {}", t.tid, trace::line(t, nr, &args, &res)));
