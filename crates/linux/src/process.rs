@@ -58,7 +58,7 @@ pub struct Process {
     /// System V shared-memory attaches (`syscalls/shm.rs`): address -> length. A fork child
     /// inherits them (Linux's fork copies the attach VMAs).
     pub shm_attaches: Mutex<BTreeMap<u64, u64>>,
-    /// The process's guest threads (`thread::Threads`): a fork child starts a new one.
+    /// The process's guest threads (`thread_group::Threads`): a fork child starts a new one.
     pub threads: crate::thread_group::Threads,
     /// Peak resident size seen (VmHWM in /proc/self/status), in KiB. A fork child starts
     /// from its own current size, as Linux's dup_mm sets hiwater_rss (kernel/fork.c).
