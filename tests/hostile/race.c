@@ -4,7 +4,7 @@
  * as MAP_FIXED_NOREPLACE) and writes a forged token and return address into the pipe. On
  * Linux the read's copy_to_user respects the page type at the moment of the write: a
  * shadow-stack page is not writable by ordinary writes, so the read fails with EFAULT and the
- * shadow stack keeps the kernel's token (linux-abi.md §3: shadow-stack memory is written only
+ * shadow stack keeps the kernel's token (Intel SDM Vol. 3A §4.6: shadow-stack memory is written only
  * by shadow-stack accesses; arch/x86/mm/fault.c rejects ordinary writes to it). Whether the
  * reader was already blocked or not, the answer is the same, so the test cannot pass by luck
  * of timing; the reader is waited for in its blocked state so the race is what is tested.

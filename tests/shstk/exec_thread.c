@@ -1,4 +1,4 @@
-/* Shadow-stack state across an execve made by a non-leader thread (linux-abi.md §14.11, Linux
+/* Shadow-stack state across an execve made by a non-leader thread (docs/acceptance.md 14.11, Linux
  * arch/x86/kernel/shstk.c reset_thread_features via begin_new_exec): the new program starts
  * with the start-up state (shadow stacks off, or on by cetbox's --shstk=on policy), WRSS off
  * and nothing locked, whatever the exec'ing thread had enabled and locked; the old shadow

@@ -107,23 +107,16 @@ fn cpu_level(asked: Option<&str>) -> Option<cetbox_cpu::CpuLevel> {
 /// The fresh cetbox a guest's execve from a multi-threaded process started: reads the handover
 /// and runs the new program (never returns unless the handover is unreadable).
 fn resume(fd: i32) -> i32 {
-    use std::os::unix::fs::FileExt;
+    use std::io::Read;
     use std::os::unix::io::FromRawFd;
     // SAFETY: the descriptor was left open for us by the cetbox that exec'd this one; we take
     // ownership and close it when done.
-    let file = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    // The handover memfd's offset is at its start (cetbox_linux::memfd::holding).
     let mut data = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match file.read_at(&mut buf, data.len() as u64) {
-            Ok(0) => break,
-            Ok(n) => data.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                eprintln!("cetbox: resume: {e}");
-                return 2;
-            }
-        }
+    if let Err(e) = file.read_to_end(&mut data) {
+        eprintln!("cetbox: resume: {e}");
+        return 2;
     }
     drop(file);
     let Some(h) = cetbox_linux::reexec::Handover::decode(&data) else {
@@ -227,7 +220,7 @@ fn run(r: cli::RunArgs) -> i32 {
             }
         }
     };
-    match cetbox_linux::run::run_program_with(opts, Some(observer), &path, argv, envp, attach) {
+    match cetbox_linux::start::run_program(opts, Some(observer), &path, argv, envp, attach) {
         Ok(never) => match never {},
         Err(e) => {
             eprintln!("cetbox: {e}");

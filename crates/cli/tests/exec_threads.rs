@@ -1,6 +1,6 @@
 //! execve from a multi-threaded process: tests/shstk/exec_thread.c, run under cetbox only
 //! since no CET hardware is here, with the expected output written from the spec
-//! (linux-abi.md §14.11; Linux fs/exec.c de_thread and begin_new_exec ->
+//! (docs/acceptance.md 14.11; Linux fs/exec.c de_thread and begin_new_exec ->
 //! arch/x86/kernel/shstk.c reset_thread_features). The rest of execve from threads (killing
 //! the other threads, the leader's tid, pending signals, masks, dispositions) is compared with
 //! native runs by tests/guest/threads/exec_from_thread.c in guest.rs.
@@ -41,7 +41,7 @@ fn cetbox(opts: &[&str]) -> (String, Status) {
 /// the exec'd program starts as any program does under the policy: SHSTK only (status 1),
 /// on a new shadow stack, nothing locked (so WRSS can be enabled again), and as the leader.
 /// (The kernel prints each feature word followed by a space: arch_proc_pid_thread_features,
-/// linux-abi.md §10.1.)
+/// arch/x86/kernel/cpu/proc.c; docs/acceptance.md.)
 #[test]
 fn exec_from_a_thread_resets_shadow_stack_state() {
     let (out, status) = cetbox(&["--shstk=on"]);

@@ -234,7 +234,8 @@ fn register_range_with_holes_between_mappings() {
     );
 }
 
-/// The upstream selftest's userfaultfd case (linux-abi.md §13 behaviour 9).
+/// The upstream selftest's userfaultfd case (docs/acceptance.md 13.9; Linux
+/// tools/testing/selftests/x86/test_shadow_stack.c, test_userfaultfd).
 #[test]
 fn selftest_wrss_blocks_until_resolved() {
     assert_eq!(

@@ -114,6 +114,18 @@ impl Cpu {
     /// The linear address of the memory operand (segment base included).
     #[inline(always)]
     pub fn ea(&self, i: &Instruction) -> u64 {
+        let a = self.offset(i);
+        match i.memory_segment() {
+            Register::FS => a.wrapping_add(self.fs_base),
+            Register::GS => a.wrapping_add(self.gs_base),
+            _ => a,
+        }
+    }
+
+    /// The memory operand's effective address without a segment base (what LEA computes),
+    /// truncated to 32 bits with a 32-bit address size.
+    #[inline(always)]
+    pub fn offset(&self, i: &Instruction) -> u64 {
         let base = i.memory_base();
         let mut a = i.memory_displacement64();
         if base != Register::None && base != Register::RIP && base != Register::EIP {
@@ -132,11 +144,7 @@ impl Cpu {
         {
             a &= 0xffff_ffff;
         }
-        match i.memory_segment() {
-            Register::FS => a.wrapping_add(self.fs_base),
-            Register::GS => a.wrapping_add(self.gs_base),
-            _ => a,
-        }
+        a
     }
 
     /// Size in bytes of operand `n` (register, memory or immediate).

@@ -143,7 +143,8 @@ impl Cpu {
         }
     }
 
-    /// A copy of the architectural state for a new thread or process sharing or copying `mem`.
+    /// A copy of the architectural state for a new thread or process sharing or copying `mem`;
+    /// the rest (instruction count, engine-held state) starts as in a new CPU.
     pub fn fork(&self, mem: Arc<AddressSpace>) -> Cpu {
         Cpu {
             gpr: self.gpr,
@@ -154,12 +155,7 @@ impl Cpu {
             x87: self.x87.clone(),
             sse: self.sse.clone(),
             cet: self.cet,
-            config: self.config.clone(),
-            mem,
-            icount: 0,
-            last_rstorssp: None,
-            fp_live: false,
-            fp_host_csr: 0,
+            ..Cpu::new(mem, self.config.clone())
         }
     }
 

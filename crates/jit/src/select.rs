@@ -116,20 +116,10 @@ pub fn select(insn: &Instruction, sse: bool, level: CpuLevel) -> Option<Kind> {
 /// caller; shifts also need a nonzero immediate count).
 fn integer(m: Mnemonic, insn: &Instruction) -> bool {
     match m {
+        m if read_modify_write_alu(m) => true,
         Mnemonic::Mov
-        | Mnemonic::Add
-        | Mnemonic::Or
-        | Mnemonic::Adc
-        | Mnemonic::Sbb
-        | Mnemonic::And
-        | Mnemonic::Sub
-        | Mnemonic::Xor
         | Mnemonic::Cmp
         | Mnemonic::Test
-        | Mnemonic::Inc
-        | Mnemonic::Dec
-        | Mnemonic::Neg
-        | Mnemonic::Not
         | Mnemonic::Movzx
         | Mnemonic::Movsx
         | Mnemonic::Movsxd
@@ -188,8 +178,9 @@ fn integer(m: Mnemonic, insn: &Instruction) -> bool {
     }
 }
 
-/// The instructions that may carry LOCK (always with a memory destination): natively atomic.
-fn lockable(m: Mnemonic) -> bool {
+/// The arithmetic and logic instructions that read and write their destination (ADD OR ADC
+/// SBB AND SUB XOR, INC DEC NEG NOT): translated, and all may carry LOCK.
+fn read_modify_write_alu(m: Mnemonic) -> bool {
     matches!(
         m,
         Mnemonic::Add
@@ -203,10 +194,13 @@ fn lockable(m: Mnemonic) -> bool {
             | Mnemonic::Dec
             | Mnemonic::Neg
             | Mnemonic::Not
-            | Mnemonic::Xchg
-            | Mnemonic::Xadd
-            | Mnemonic::Cmpxchg
     )
+}
+
+/// The instructions that may carry LOCK (always with a memory destination): natively atomic
+/// (those of the Intel SDM Vol. 2A LOCK list that are translated: bit tests only on registers).
+fn lockable(m: Mnemonic) -> bool {
+    read_modify_write_alu(m) || matches!(m, Mnemonic::Xchg | Mnemonic::Xadd | Mnemonic::Cmpxchg)
 }
 
 /// An integer instruction with exactly one explicit memory operand (the caller counted it).

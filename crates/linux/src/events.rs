@@ -87,6 +87,25 @@ pub struct Mapping {
     pub path: String,
 }
 
+impl Mapping {
+    /// The file-backed mappings of `mem`, in address order (anonymous ones cannot be
+    /// symbolized).
+    pub fn of_files(mem: &cetbox_mem::AddressSpace) -> Vec<Mapping> {
+        mem.vmas()
+            .into_iter()
+            .filter_map(|v| match v.backing {
+                cetbox_mem::Backing::File { path, offset, .. } => Some(Mapping {
+                    start: v.start,
+                    end: v.end,
+                    offset,
+                    path,
+                }),
+                cetbox_mem::Backing::Anonymous => None,
+            })
+            .collect()
+    }
+}
+
 /// A change of shadow stack: enable, RSTORSSP, signal delivery, sigreturn.
 #[derive(Clone, Debug)]
 pub struct Switch {

@@ -77,24 +77,9 @@ fn check_flags(flags: u64) -> Result<(), Errno> {
 /// Creates a child process (clone without CLONE_VM, fork, vfork). Returns the child's pid in
 /// the parent; the child continues from the same point with RAX = 0.
 ///
-/// With CLONE_PIDFD the pidfd is stored at `ptid` (clone's convention; clone3 callers use
-/// [`fork_process_ex`] to give its separate location).
+/// With CLONE_PIDFD the pidfd is stored at `pidfd_at`: clone's `parent_tid` argument, clone3's
+/// separate `pidfd` field (`syscalls::clone` checks the two do not share a location).
 pub fn fork_process(
-    t: &mut Thread,
-    flags: u64,
-    child_stack: u64,
-    ptid: u64,
-    ctid: u64,
-    tls: u64,
-) -> SysResult {
-    if flags & CLONE_PIDFD != 0 && flags & CLONE_PARENT_SETTID != 0 {
-        return Err(Errno::EINVAL);
-    }
-    fork_process_ex(t, flags, child_stack, ptid, ctid, tls, ptid)
-}
-
-/// [`fork_process`] with the pidfd location given separately (clone3's `pidfd` field).
-pub fn fork_process_ex(
     t: &mut Thread,
     flags: u64,
     child_stack: u64,
@@ -111,10 +96,10 @@ pub fn fork_process_ex(
     // The kernel validates the user pointers it will write only when it writes them; we do
     // the parent's ones before forking so a bad pointer fails the call cleanly.
     if flags & CLONE_PARENT_SETTID != 0 {
-        crate::syscalls::fs::buf(t, ptid, 4, cetbox_mem::Access::Write)?;
+        crate::usermem::buf(t, ptid, 4, cetbox_mem::Access::Write)?;
     }
     if flags & CLONE_PIDFD != 0 {
-        crate::syscalls::fs::buf(t, pidfd_at, 4, cetbox_mem::Access::Write)?;
+        crate::usermem::buf(t, pidfd_at, 4, cetbox_mem::Access::Write)?;
     }
     let vfork = flags & CLONE_VFORK != 0;
     let shared_vm = vfork && flags & CLONE_VM != 0;
@@ -128,7 +113,7 @@ pub fn fork_process_ex(
             return Err(Errno::last());
         }
         for p in pipe.iter_mut() {
-            *p = crate::syscalls::fs::make_private_fd(*p);
+            *p = crate::private_fds::make_private_fd(*p);
         }
     }
 
@@ -142,7 +127,8 @@ pub fn fork_process_ex(
     let guest_mask = crate::signals::host::host_mask();
     crate::signals::host::set_host_mask(!0);
     crate::coredump::dumped::before_fork();
-    let registry = crate::thread::lock_for_fork();
+    let parent = t.proc.clone();
+    let registry = crate::thread_group::lock_for_fork(&parent.threads);
     let pid = if host_flags == libc::SIGCHLD as u64 {
         // glibc's fork runs its atfork handlers (malloc's locks above all), which keeps cetbox's
         // own runtime usable in the child even when other host threads exist.
@@ -159,7 +145,7 @@ pub fn fork_process_ex(
         crate::signals::host::set_host_mask(guest_mask);
         for p in pipe {
             if p >= 0 {
-                crate::syscalls::fs::unregister_private_fd(p);
+                crate::private_fds::unregister_private_fd(p);
                 close(p);
             }
         }
@@ -173,7 +159,7 @@ pub fn fork_process_ex(
         // An inherited vfork pipe belongs to our parent's parent's wait: not ours to hold.
         let old = t.proc.vfork_fd.swap(-1, Ordering::SeqCst);
         if old >= 0 {
-            crate::syscalls::fs::unregister_private_fd(old);
+            crate::private_fds::unregister_private_fd(old);
             close(old);
         }
         t.proc = t.proc.forked(me, snapshot);
@@ -182,7 +168,7 @@ pub fn fork_process_ex(
         // cache.rs), so the child must not append to the one it inherited from its parent.
         t.engine = t.engine.fork();
         if vfork {
-            crate::syscalls::fs::unregister_private_fd(pipe[0]);
+            crate::private_fds::unregister_private_fd(pipe[0]);
             close(pipe[0]);
             t.proc.vfork_fd.store(pipe[1], Ordering::SeqCst);
             t.proc.vfork_shared_vm.store(shared_vm, Ordering::SeqCst);
@@ -192,7 +178,7 @@ pub fn fork_process_ex(
         t.signals.saved_mask = None;
         crate::signals::host::after_fork(t);
         crate::signals::host::set_host_mask(guest_mask);
-        crate::thread::after_fork_child(t, registry);
+        crate::thread_group::after_fork_child(t, registry);
         crate::debug::forked_child();
         t.robust_list = (0, 0);
         t.clear_child_tid = if flags & CLONE_CHILD_CLEARTID != 0 {
@@ -234,10 +220,10 @@ pub fn fork_process_ex(
         }
     }
     if vfork {
-        crate::syscalls::fs::unregister_private_fd(pipe[1]);
+        crate::private_fds::unregister_private_fd(pipe[1]);
         close(pipe[1]);
         receive_pages(t, pipe[0]);
-        crate::syscalls::fs::unregister_private_fd(pipe[0]);
+        crate::private_fds::unregister_private_fd(pipe[0]);
         close(pipe[0]);
     }
     Ok(pid as u64)
@@ -253,7 +239,7 @@ pub fn release_vfork_parent(proc: &crate::process::Process) {
     if proc.vfork_shared_vm.swap(false, Ordering::SeqCst) {
         send_pages(&proc.mem, fd);
     }
-    crate::syscalls::fs::unregister_private_fd(fd);
+    crate::private_fds::unregister_private_fd(fd);
     close(fd);
 }
 

@@ -6,7 +6,7 @@ use crate::signals::{ProcessSignals, ThreadSignals};
 use cetbox_cpu::{Cpu, CpuConfig, Engine, Interpreter};
 use cetbox_mem::AddressSpace;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The program image a process runs, for /proc/self/exe, AT_EXECFN and reports.
@@ -58,6 +58,11 @@ pub struct Process {
     /// System V shared-memory attaches (`syscalls/shm.rs`): address -> length. A fork child
     /// inherits them (Linux's fork copies the attach VMAs).
     pub shm_attaches: Mutex<BTreeMap<u64, u64>>,
+    /// The process's guest threads (`thread_group::Threads`): a fork child starts a new one.
+    pub threads: crate::thread_group::Threads,
+    /// Peak resident size seen (VmHWM in /proc/self/status), in KiB. A fork child starts
+    /// from its own current size, as Linux's dup_mm sets hiwater_rss (kernel/fork.c).
+    pub rss_peak: AtomicU64,
 }
 
 /// What a forked child inherits from its parent process, copied by the parent before the host
@@ -99,6 +104,8 @@ impl Process {
             vfork_fd: AtomicI32::new(-1),
             vfork_shared_vm: AtomicBool::new(false),
             shm_attaches: Mutex::new(BTreeMap::new()),
+            threads: Default::default(),
+            rss_peak: AtomicU64::new(0),
         }))
     }
 
@@ -141,6 +148,8 @@ impl Process {
             vfork_fd: AtomicI32::new(-1),
             vfork_shared_vm: AtomicBool::new(false),
             shm_attaches: Mutex::new(snap.shm_attaches),
+            threads: Default::default(),
+            rss_peak: AtomicU64::new(0),
         })
     }
 

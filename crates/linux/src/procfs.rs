@@ -115,31 +115,12 @@ fn memfd_with(content: &[u8], flags: i32) -> SysResult {
     } else {
         0
     };
-    // SAFETY: the name is a valid C string.
-    let fd = unsafe { libc::memfd_create(c"cetbox-proc".as_ptr(), mfd) };
-    if fd < 0 {
-        return Err(Errno::last());
+    use std::os::fd::IntoRawFd;
+    match crate::memfd::holding(c"cetbox-proc", mfd, content) {
+        Ok(fd) => Ok(fd.into_raw_fd() as u64),
+        Err(crate::memfd::Failed::Create(e)) => Err(e),
+        Err(crate::memfd::Failed::Write) => Err(Errno::EIO),
     }
-    let mut done = 0;
-    while done < content.len() {
-        // SAFETY: writing from our own buffer to the fd we just created.
-        let r = unsafe {
-            libc::write(
-                fd,
-                content[done..].as_ptr().cast::<libc::c_void>(),
-                content.len() - done,
-            )
-        };
-        if r <= 0 {
-            // SAFETY: closing the fd we created.
-            unsafe { libc::close(fd) };
-            return Err(Errno::EIO);
-        }
-        done += r as usize;
-    }
-    // SAFETY: lseek on our own fd.
-    unsafe { libc::lseek(fd, 0, libc::SEEK_SET) };
-    Ok(fd as u64)
 }
 
 fn read_range(t: &Thread, f: impl Fn(&crate::process::Image) -> (u64, u64)) -> Vec<u8> {
@@ -505,9 +486,6 @@ fn host_pagemap() -> Option<std::fs::File> {
     std::fs::File::open("/proc/self/pagemap").ok()
 }
 
-/// Peak resident size seen (VmHWM), in KiB.
-static HWM: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 fn host_status_field(name: &str) -> Option<String> {
     let st = std::fs::read_to_string("/proc/self/status").ok()?;
     st.lines()
@@ -576,7 +554,9 @@ pub fn status(t: &Thread) -> Vec<u8> {
     kb(&mut o, "VmLck", 0);
     kb(&mut o, "VmPin", 0);
     let rss = sz.rss_anon + sz.rss_file + sz.rss_shmem;
-    let hwm = HWM
+    let hwm = t
+        .proc
+        .rss_peak
         .fetch_max(rss, std::sync::atomic::Ordering::Relaxed)
         .max(rss);
     kb(&mut o, "VmHWM", hwm);

@@ -171,7 +171,7 @@ impl Handover {
 /// Whether an execve by `t` must go through a host exec: another guest thread exists, or `t`
 /// is not the thread-group leader.
 pub fn needed(t: &Thread) -> bool {
-    t.tid != t.proc.pid || crate::thread::live_threads() > 1
+    t.tid != t.proc.pid || t.proc.threads.live() > 1
 }
 
 fn close(fd: i32) {
@@ -192,28 +192,11 @@ pub fn exec(t: &mut Thread, mut h: Handover) -> SysResult {
         .fold(0, |m, s| m | signals::bit(s));
     h.observer = t.proc.observer.before_reexec();
     // The handover in a memfd the fresh cetbox reads (kept across exec, at a high number).
-    // SAFETY: memfd_create with a static NUL-terminated name.
-    let fd = unsafe { libc::memfd_create(c"cetbox-exec".as_ptr(), 0) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    let data = h.encode();
-    let mut done = 0;
-    while done < data.len() {
-        // SAFETY: writing from our own buffer to our memfd.
-        let r = unsafe {
-            libc::write(
-                fd,
-                data[done..].as_ptr().cast::<libc::c_void>(),
-                data.len() - done,
-            )
-        };
-        if r <= 0 {
-            close(fd);
-            return Err(Errno::ENOMEM);
-        }
-        done += r as usize;
-    }
+    let fd = match crate::memfd::holding(c"cetbox-exec", 0, &h.encode()) {
+        Ok(fd) => std::os::fd::IntoRawFd::into_raw_fd(fd),
+        Err(crate::memfd::Failed::Create(e)) => return Err(e),
+        Err(crate::memfd::Failed::Write) => return Err(Errno::ENOMEM),
+    };
     let Ok(exe) = std::ffi::CString::new(self_exe.as_os_str().as_encoded_bytes()) else {
         close(fd);
         return Err(Errno::ENOEXEC);
@@ -289,7 +272,7 @@ pub fn resume(h: Handover, observer: Arc<dyn crate::events::Observer>) -> ! {
         Ok(p) => p,
         Err(e) => {
             crate::diag::diag(&format!("execve: cannot set up the address space: {e}"));
-            crate::run::die_by_signal(signals::SIGSEGV)
+            crate::exit::die_by_signal(signals::SIGSEGV)
         }
     };
     let mut t = Thread::new(proc.clone(), proc.pid);
@@ -312,16 +295,16 @@ pub fn resume(h: Handover, observer: Arc<dyn crate::events::Observer>) -> ! {
     });
     if let Err(e) = loaded {
         crate::diag::diag(&format!("execve: {}; killing the process", e.message));
-        crate::run::finish(&proc, crate::process::ExitRequest::Signal(signals::SIGSEGV));
+        crate::exit::finish(&proc, crate::process::ExitRequest::Signal(signals::SIGSEGV));
     }
     let exe = proc.image().exe.clone();
     crate::syscalls::process::comm_reset(&t, &exe);
     signals::host::install(&mut t);
-    crate::thread::register_main(&t);
+    crate::thread_group::register_main(&t);
     signals::deliver::set_mask(&mut t, h.mask);
     let how = crate::run::run_thread(&mut t);
     crate::thread::finish_thread(&mut t, how);
-    crate::thread::park_forever()
+    crate::thread_group::park_forever()
 }
 
 #[cfg(test)]

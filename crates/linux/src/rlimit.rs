@@ -21,6 +21,10 @@ const RESOURCES: [i32; 3] = [
     libc::RLIMIT_STACK as i32,
 ];
 
+// Statics on purpose: Linux keeps rlimits per process (signal_struct), shared by its threads,
+// copied by fork and kept by execve; a static of the host process has exactly that lifetime
+// (the host fork copies it, and nothing of a fork child needs resetting). `INIT` makes the
+// start-up snapshot of the inherited limits once per host process.
 static LIMITS: [[AtomicU64; 2]; 3] = [const { [const { AtomicU64::new(INFINITY) }; 2] }; 3];
 static INIT: Once = Once::new();
 

@@ -1,14 +1,10 @@
-//! Running a guest: the loop that alternates guest code, syscalls and signal delivery, and the
-//! end of the process (exit status or death by the same signal).
+//! Running a guest thread: the loop that alternates guest code, syscalls and signal delivery.
+//! Starting a program is `start.rs`, ending the process `exit.rs`.
 
-use crate::loader;
-use crate::options::Options;
-use crate::process::{ExitRequest, Process, Thread};
+use crate::process::{ExitRequest, Thread};
 use crate::signals;
 use crate::syscalls;
 use cetbox_cpu::{Exception, Exit, UdReason};
-use std::io::Write;
-use std::sync::Arc;
 
 /// Runs a thread until it exits or the process ends.
 pub fn run_thread(t: &mut Thread) -> ExitRequest {
@@ -20,20 +16,20 @@ pub fn run_thread(t: &mut Thread) -> ExitRequest {
 
 fn run_thread_inner(t: &mut Thread) -> ExitRequest {
     loop {
-        if crate::thread::exiting() {
+        if t.proc.threads.exiting() {
             // Another thread is ending the process (exit_group, a fatal signal); a core dump
             // wants this thread's registers.
-            crate::thread::publish_regs(t, true);
-            crate::thread::park_forever();
+            crate::thread_group::publish_regs(t, true);
+            crate::thread_group::park_forever();
         }
         let stop = t.stop.clone();
-        crate::thread::guest_enter();
+        crate::thread_group::guest_enter();
         let exit = if crate::debug::active() {
             crate::debug::run(t)
         } else {
             t.engine.run(&mut t.cpu, &stop)
         };
-        crate::thread::guest_leave();
+        crate::thread_group::guest_leave();
         t.orig_rax = -1;
         match exit {
             Exit::Syscall => {
@@ -41,13 +37,13 @@ fn run_thread_inner(t: &mut Thread) -> ExitRequest {
                 // Blocking syscalls keep a thread away from the run loop: its registers at
                 // entry are what a core dump shows for it.
                 let published =
-                    crate::thread::live_threads() > 1 && crate::coredump::may_block(t.cpu.gpr[0]);
+                    t.proc.threads.live() > 1 && crate::coredump::may_block(t.cpu.gpr[0]);
                 if published {
-                    crate::thread::publish_regs(t, false);
+                    crate::thread_group::publish_regs(t, false);
                 }
                 syscalls::handle(t);
                 if published {
-                    crate::thread::syscall_done();
+                    crate::thread_group::syscall_done();
                 }
             }
             Exit::Exception(Exception::SystemCallGate) => syscalls::compat::handle(t),
@@ -80,84 +76,4 @@ fn run_thread_inner(t: &mut Thread) -> ExitRequest {
             return x;
         }
     }
-}
-
-/// Ends the cetbox process the way the guest process ended: same exit status, or death by the
-/// same signal (so a parent shell sees exactly what it would natively).
-pub fn finish(proc: &Process, how: ExitRequest) -> ! {
-    // A vfork parent waits for this process to exec or end.
-    crate::fork::release_vfork_parent(proc);
-    crate::debug::on_end(how);
-    proc.observer.finish();
-    let _ = std::io::stdout().flush();
-    match how {
-        ExitRequest::Thread(code) | ExitRequest::Group(code) => {
-            std::process::exit(proc.observer.exit_status(code & 0xff))
-        }
-        ExitRequest::Signal(sig) => die_by_signal(sig),
-    }
-}
-
-/// Kills the cetbox process with `sig`, with the default action.
-pub fn die_by_signal(sig: i32) -> ! {
-    // SAFETY: resetting the disposition, unblocking and raising a signal in our own process
-    // has no memory-safety preconditions; if the signal does not kill us we exit below.
-    unsafe {
-        libc::signal(sig, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig);
-        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        // A core dump of cetbox itself would be huge and misleading (and would replace the
-        // guest's, which crate::coredump has written): the soft limit goes to 0, unless the
-        // guest's core was written and the host can dump a small one of cetbox where nobody
-        // sees it, for the core-dumped bit of the wait status (crate::coredump::host_bit).
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        libc::getrlimit(libc::RLIMIT_CORE, &mut lim);
-        lim.rlim_cur = if crate::coredump::dumped::written() && crate::coredump::host_bit::prepare()
-        {
-            lim.rlim_max
-        } else {
-            0
-        };
-        libc::setrlimit(libc::RLIMIT_CORE, &lim);
-        libc::raise(sig);
-    }
-    std::process::exit(128 + sig)
-}
-
-/// Starts `path` with `argv` and `envp` in a new guest process and runs it to the end.
-pub fn run_program(
-    opts: Options,
-    observer: Option<Arc<dyn crate::events::Observer>>,
-    path: &str,
-    argv: Vec<Vec<u8>>,
-    envp: Vec<Vec<u8>>,
-) -> Result<std::convert::Infallible, loader::LoadError> {
-    run_program_with(opts, observer, path, argv, envp, |_, _| {})
-}
-
-/// `run_program` with `before` called once the program is loaded, before its first
-/// instruction, with the process and the first thread's tid (a debugger attaches there).
-pub fn run_program_with(
-    opts: Options,
-    observer: Option<Arc<dyn crate::events::Observer>>,
-    path: &str,
-    argv: Vec<Vec<u8>>,
-    envp: Vec<Vec<u8>>,
-    before: impl FnOnce(&Arc<Process>, i32),
-) -> Result<std::convert::Infallible, loader::LoadError> {
-    let proc = Process::new(Arc::new(opts), observer).map_err(|e| loader::LoadError {
-        errno: e.raw_os_error().unwrap_or(libc::ENOMEM),
-        message: format!("cannot set up the guest address space: {e}"),
-    })?;
-    let mut t = Thread::new(proc.clone(), proc.pid);
-    loader::load(&mut t, path, &argv, &envp)?;
-    signals::host::install(&mut t);
-    crate::thread::register_main(&t);
-    before(&proc, t.tid);
-    let how = run_thread(&mut t);
-    // Returns only if the leader exited alone while other threads run on.
-    crate::thread::finish_thread(&mut t, how);
-    crate::thread::park_forever()
 }

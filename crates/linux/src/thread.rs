@@ -7,16 +7,16 @@
 //!
 //! Ending: exit(2) ends one thread (robust list, its shadow stack, clear_child_tid); when the
 //! last one goes, the process ends with that thread's status, as on Linux.
-//! exit_group(2) and fatal signals end the whole host process at once (`run::finish`): the
+//! exit_group(2) and fatal signals end the whole host process at once (`exit::finish`): the
 //! other threads are asked to stop at their next block boundary so they do no more guest work
 //! meanwhile, and the host's exit_group takes care of threads blocked in host calls.
 
 use crate::errno::{Errno, SysResult};
 use crate::process::{ExitRequest, Thread};
 use crate::signals;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use crate::thread_group::{others_regs, park_forever, set_me, shared_of, stop_others};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
 
 pub use crate::abi::*;
 
@@ -24,308 +24,16 @@ pub use crate::abi::*;
 /// loop, one syscall, one signal delivery); guest stacks are guest memory.
 const HOST_STACK: usize = 512 * 1024;
 
-/// What other threads may need to know about a live guest thread.
-struct Shared {
-    stop: Arc<AtomicBool>,
-    robust_head: AtomicU64,
-    robust_len: AtomicU64,
-    /// Odd while the thread runs guest code (inside `Cpu::run`); bumped on entry and exit.
-    guest_gen: AtomicU64,
-    /// The thread's registers as last published (syscall entry, or parked while the process
-    /// ends), for core dumps; `parked` once it has stopped for good.
-    regs: Mutex<Option<crate::coredump::notes::ThreadRegs>>,
-    parked: AtomicBool,
-    /// Set while the thread is inside a syscall it published its registers for.
-    in_syscall: AtomicBool,
-}
-
-thread_local! {
-    /// The guest thread this host thread runs.
-    static ME: std::cell::RefCell<Option<Arc<Shared>>> = const { std::cell::RefCell::new(None) };
-}
-
-fn set_me(s: &Arc<Shared>) {
-    ME.with(|m| *m.borrow_mut() = Some(s.clone()));
-}
-
-fn bump_gen() {
-    ME.with(|m| {
-        if let Some(s) = m.borrow().as_ref() {
-            s.guest_gen.fetch_add(1, Ordering::SeqCst);
-        }
-    });
-}
-
-/// Called by the run loop right before entering guest code.
-pub fn guest_enter() {
-    bump_gen();
-}
-
-/// Called by the run loop right after leaving guest code.
-pub fn guest_leave() {
-    bump_gen();
-}
-
-/// After a syscall that removed or restricted guest memory (munmap, mprotect, mremap...):
-/// waits until every other thread that was running guest code has reached an instruction
-/// boundary between blocks, the analogue of a TLB shootdown. From then on no thread finishes
-/// an access that passed its page-table check before the change, and each one drops its
-/// decoded blocks (the code epoch changed) before running more guest code.
-pub fn shootdown(me: i32) {
-    let others: Vec<(i32, Arc<Shared>)> = {
-        let g = registry();
-        let Some(r) = g.as_ref() else { return };
-        if r.by_tid.len() < 2 {
-            return;
-        }
-        r.by_tid
-            .iter()
-            .filter(|(tid, _)| **tid != me)
-            .map(|(tid, s)| (*tid, s.clone()))
-            .collect()
-    };
-    std::sync::atomic::fence(Ordering::SeqCst);
-    let mut waiting = Vec::new();
-    for (tid, s) in others {
-        let g = s.guest_gen.load(Ordering::SeqCst);
-        if g & 1 == 1 {
-            s.stop.store(true, Ordering::SeqCst);
-            waiting.push((tid, s, g));
-        }
-    }
-    for (tid, s, g) in waiting {
-        let mut spins = 0u32;
-        while s.guest_gen.load(Ordering::SeqCst) == g {
-            spins = spins.saturating_add(1);
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-            // A thread that sleeps in the host kernel in the middle of guest code is blocked
-            // in a page fault on a userfaultfd-registered page: it may stay there until this
-            // very thread resolves the fault, so it is not waited for (natively the fault
-            // would not hold this thread up either).
-            if spins >= 4096 && spins.is_multiple_of(1024) && host_sleeping(tid) {
-                break;
-            }
-        }
-    }
-}
-
-/// Whether host thread `tid` of this process is sleeping interruptibly (state S in
-/// /proc/self/task/TID/stat, proc(5)).
-fn host_sleeping(tid: i32) -> bool {
-    let Ok(stat) = std::fs::read(format!("/proc/self/task/{tid}/stat")) else {
-        return false;
-    };
-    let Some(close) = stat.iter().rposition(|&c| c == b')') else {
-        return false;
-    };
-    stat.get(close + 2) == Some(&b'S')
-}
-
-#[derive(Default)]
-struct Registry {
-    /// Guest threads that have not exited, counted from the moment clone decides to create
-    /// one (before its tid exists), so the "last thread" test cannot race with a clone.
-    live: usize,
-    by_tid: HashMap<i32, Arc<Shared>>,
-}
-
-static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
-/// `Registry::live`, readable without the lock (for the per-syscall test in the run loop).
-static LIVE: AtomicUsize = AtomicUsize::new(1);
-/// Set once the process is ending (exit_group or a fatal signal).
-static EXITING: AtomicBool = AtomicBool::new(false);
-
-fn registry() -> MutexGuard<'static, Option<Registry>> {
-    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
-    let mut g = registry();
-    f(g.get_or_insert_with(Registry::default))
-}
-
-fn shared_of(t: &Thread) -> Arc<Shared> {
-    Arc::new(Shared {
-        stop: t.stop.clone(),
-        robust_head: AtomicU64::new(t.robust_list.0),
-        robust_len: AtomicU64::new(t.robust_list.1),
-        guest_gen: AtomicU64::new(0),
-        regs: Mutex::new(None),
-        parked: AtomicBool::new(false),
-        in_syscall: AtomicBool::new(false),
-    })
-}
-
-/// Publishes this thread's registers for a core dump (`parking`: it is stopping for good).
-pub fn publish_regs(t: &Thread, parking: bool) {
-    let orig = if parking { -1 } else { t.orig_rax };
-    let mut r = crate::coredump::regs_of(t, orig);
-    if !parking {
-        // Killed while blocked in the syscall, the kernel's saved RAX holds the syscall's
-        // -ERESTARTSYS (or a like code), not the number.
-        r.gpr[0] = (-512i64) as u64;
-    }
-    ME.with(|m| {
-        if let Some(s) = m.borrow().as_ref() {
-            *s.regs.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-            if parking {
-                s.parked.store(true, Ordering::SeqCst);
-            } else {
-                s.in_syscall.store(true, Ordering::SeqCst);
-            }
-        }
-    });
-}
-
-/// The syscall `publish_regs` was called for has returned.
-pub fn syscall_done() {
-    ME.with(|m| {
-        if let Some(s) = m.borrow().as_ref() {
-            s.in_syscall.store(false, Ordering::SeqCst);
-        }
-    });
-}
-
-/// For a core dump while the process ends: waits (at most about a second) until every other
-/// thread has parked (publishing its registers) or is inside a syscall that may block (whose
-/// entry registers it published), and returns their registers (tid order). A thread that
-/// stays away longer (blocked in a quick syscall on a userfaultfd page, stopped) is left out.
-fn others_regs(me: i32) -> Vec<crate::coredump::notes::ThreadRegs> {
-    let others: Vec<(i32, Arc<Shared>)> = {
-        let g = registry();
-        let Some(r) = g.as_ref() else {
-            return Vec::new();
-        };
-        r.by_tid
-            .iter()
-            .filter(|(tid, _)| **tid != me)
-            .map(|(tid, s)| (*tid, s.clone()))
-            .collect()
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-    let mut out = Vec::new();
-    for (_, s) in &others {
-        while !s.parked.load(Ordering::SeqCst)
-            && !s.in_syscall.load(Ordering::SeqCst)
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::yield_now();
-        }
-        if let Some(r) = s.regs.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-            out.push(r);
-        }
-    }
-    out.sort_by_key(|r| r.tid);
-    out
-}
-
-/// Registers the process's first thread (the leader).
-pub fn register_main(t: &Thread) {
-    let s = shared_of(t);
-    set_me(&s);
-    with_registry(|r| {
-        *r = Registry::default();
-        r.live = 1;
-        r.by_tid.insert(t.tid, s);
-    });
-    LIVE.store(1, Ordering::SeqCst);
-}
-
-/// The thread registry, held by the forking thread across fork (crates/linux/src/fork.rs):
-/// a child made while another thread held the lock could never take it again (the holder
-/// does not exist in the child), and the child's first thread creation, shootdown or exit
-/// would hang.
-pub struct ForkGuard(MutexGuard<'static, Option<Registry>>);
-
-/// Takes the registry lock for a fork (see `ForkGuard`); the parent drops it after the fork.
-pub fn lock_for_fork() -> ForkGuard {
-    ForkGuard(registry())
-}
-
-/// In a child made by fork: the child process has only the thread that forked, and the
-/// registry (locked by this thread across the fork) lists only it.
-pub fn after_fork_child(t: &Thread, mut g: ForkGuard) {
-    EXITING.store(false, Ordering::SeqCst);
-    let s = shared_of(t);
-    set_me(&s);
-    let r = g.0.get_or_insert_with(Registry::default);
-    *r = Registry::default();
-    r.live = 1;
-    r.by_tid.insert(t.tid, s);
-    LIVE.store(1, Ordering::SeqCst);
-}
-
-/// Whether the process may have more than one guest thread (counted from the moment clone
-/// decides to create one): only then can another thread change the mappings while this one
-/// is in a host call (see usermem).
-pub fn multithreaded() -> bool {
-    live_threads() != 1
-}
-
-/// How many guest threads of this process are alive (counted from clone's decision).
-pub fn live_threads() -> usize {
-    LIVE.load(Ordering::Relaxed)
-}
-
-/// Whether the process is ending; threads that notice stop running guest code.
-pub fn exiting() -> bool {
-    EXITING.load(Ordering::Acquire)
-}
-
-/// Records a new set_robust_list head, for get_robust_list from other threads.
-pub fn note_robust(t: &Thread) {
-    let g = registry();
-    if let Some(s) = g.as_ref().and_then(|r| r.by_tid.get(&t.tid)) {
-        s.robust_head.store(t.robust_list.0, Ordering::Relaxed);
-        s.robust_len.store(t.robust_list.1, Ordering::Relaxed);
-    }
-}
-
-/// The robust list (head, len) of live thread `tid` of this process.
-pub fn robust_list_of(tid: i32) -> Option<(u64, u64)> {
-    let g = registry();
-    let s = g.as_ref()?.by_tid.get(&tid)?;
-    Some((
-        s.robust_head.load(Ordering::Relaxed),
-        s.robust_len.load(Ordering::Relaxed),
-    ))
-}
-
-/// Asks every other thread to leave guest code at its next block boundary.
-fn stop_others(me: i32) {
-    let g = registry();
-    if let Some(r) = g.as_ref() {
-        for (tid, s) in &r.by_tid {
-            if *tid != me {
-                s.stop.store(true, Ordering::SeqCst);
-            }
-        }
-    }
-}
-
-/// Blocks this host thread for good, taking no signals (so the host kernel routes
-/// process-directed signals to threads that run guest code).
-pub fn park_forever() -> ! {
-    signals::host::set_host_mask(!0);
-    loop {
-        std::thread::park();
-    }
-}
-
 /// Ends the whole process (exit_group, a fatal signal, the last thread's exit). Only the
 /// first caller does it; others park until the host process is gone.
 pub fn end_process(t: &Thread, how: ExitRequest) -> ! {
-    if EXITING.swap(true, Ordering::AcqRel) {
+    if t.proc.threads.exiting.swap(true, Ordering::AcqRel) {
         park_forever();
     }
-    stop_others(t.tid);
+    stop_others(t);
     if let ExitRequest::Signal(sig) = how {
         if crate::coredump::dumps_core(sig) {
-            let others = others_regs(t.tid);
+            let others = others_regs(t);
             let info = t
                 .fatal_siginfo
                 .unwrap_or_else(|| signals::SigInfo::new(sig, 0x80));
@@ -335,7 +43,7 @@ pub fn end_process(t: &Thread, how: ExitRequest) -> ! {
         }
     }
     exit_robust_lists_of_process(t);
-    crate::run::finish(&t.proc, how)
+    crate::exit::finish(&t.proc, how)
 }
 
 /// Finishes a thread whose run loop returned `how`. Returns only when the thread alone is
@@ -345,16 +53,11 @@ pub fn finish_thread(t: &mut Thread, how: ExitRequest) {
         ExitRequest::Thread(code) => code,
         other => end_process(t, other),
     };
-    if exiting() {
+    if t.proc.threads.exiting() {
         park_forever();
     }
     release(t);
-    let last = with_registry(|r| {
-        r.by_tid.remove(&t.tid);
-        r.live = r.live.saturating_sub(1);
-        LIVE.store(r.live, Ordering::SeqCst);
-        r.live == 0
-    });
+    let last = t.proc.threads.remove(Some(t.tid)) == 0;
     if last {
         // The process's status is the last thread's (as observed on Linux 6.18, even when the
         // leader exited earlier with another code).
@@ -411,21 +114,18 @@ fn exit_robust_list(t: &mut Thread) {
 /// EOWNERDEAD instead of waiting forever. `t` is the thread ending the process; the others
 /// have been asked to stop.
 fn exit_robust_lists_of_process(t: &Thread) {
-    let others: Vec<(i32, (u64, u64))> = {
-        let g = registry();
-        g.as_ref()
-            .map(|r| {
-                r.by_tid
-                    .iter()
-                    .filter(|(tid, _)| **tid != t.tid)
-                    .map(|(tid, s)| {
-                        let head = s.robust_head.load(Ordering::Relaxed);
-                        (*tid, (head, s.robust_len.load(Ordering::Relaxed)))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let others: Vec<(i32, (u64, u64))> = t
+        .proc
+        .threads
+        .registry()
+        .by_tid
+        .iter()
+        .filter(|(tid, _)| **tid != t.tid)
+        .map(|(tid, s)| {
+            let head = s.robust_head.load(Ordering::Relaxed);
+            (*tid, (head, s.robust_len.load(Ordering::Relaxed)))
+        })
+        .collect();
     for (tid, list) in others {
         walk_robust_list(t, tid, list);
     }
@@ -542,7 +242,7 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
     if r.flags & CLONE_SETTLS != 0 && r.tls >= crate::shstk::TASK_SIZE_MAX {
         return Err(Errno::EPERM);
     }
-    if exiting() {
+    if t.proc.threads.exiting() {
         return Err(signals::ERESTARTNOINTR);
     }
     let proc = t.proc.clone();
@@ -571,10 +271,7 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
         child.shstk.size,
         r.flags & CLONE_VFORK == 0,
     );
-    with_registry(|reg| {
-        reg.live += 1;
-        LIVE.store(reg.live, Ordering::SeqCst);
-    });
+    t.proc.threads.update(|r| r.live += 1);
 
     let (tx, rx) = mpsc::channel::<Result<i32, Errno>>();
     let (done_tx, done_rx) = mpsc::channel::<()>();
@@ -598,10 +295,7 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
     let handle = match spawned {
         Ok(h) => h,
         Err(_) => {
-            with_registry(|reg| {
-                reg.live = reg.live.saturating_sub(1);
-                LIVE.store(reg.live, Ordering::SeqCst);
-            });
+            t.proc.threads.remove(None);
             // The Thread went with the closure that never ran; its shadow stack is still
             // mapped.
             if new_shstk.2 && new_shstk.0 != 0 && new_shstk.0 != t.shstk.base {
@@ -673,6 +367,7 @@ fn host_tid<T>(h: &std::thread::JoinHandle<T>) -> Option<i32> {
         }
         Some(!(clock >> 3))
     }
+    // A fact about the host C library, the same for every thread and process: checked once.
     static WORKS: OnceLock<bool> = OnceLock::new();
     // SAFETY: pthread_self has no preconditions.
     let works = *WORKS.get_or_init(|| decode(unsafe { libc::pthread_self() }) == Some(gettid()));
@@ -711,10 +406,7 @@ fn child_main(
         let e = std::io::Error::last_os_error()
             .raw_os_error()
             .unwrap_or(libc::ENOMEM);
-        with_registry(|reg| {
-            reg.live = reg.live.saturating_sub(1);
-            LIVE.store(reg.live, Ordering::SeqCst);
-        });
+        t.proc.threads.remove(None);
         crate::shstk::free_owned(&mut t);
         let _ = tx.send(Err(Errno(e)));
         return;
@@ -726,9 +418,7 @@ fn child_main(
     signals::deliver::set_mask(&mut t, mask);
     let s = shared_of(&t);
     set_me(&s);
-    with_registry(|reg| {
-        reg.by_tid.insert(tid, s);
-    });
+    t.proc.threads.registry().by_tid.insert(tid, s);
     crate::syscalls::process::inherit_comm(&t, comm);
     // Linux writes parent_tid before the child first runs and child_tid in the child before
     // it returns to user mode; failures are ignored.

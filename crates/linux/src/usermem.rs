@@ -50,6 +50,8 @@ struct Region {
     host: Option<*mut u8>,
 }
 
+// Thread-locals, not process-wide state: each guest thread runs on its own host thread, and
+// the bounce buffers of a call belong to the thread making it.
 thread_local! {
     /// This thread's guarded window page (see `window_out`), created on first use.
     static WINDOW: std::cell::Cell<*mut u8> = const { std::cell::Cell::new(std::ptr::null_mut()) };
@@ -57,11 +59,39 @@ thread_local! {
     static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Linux's `access_ok`: the range must lie below TASK_SIZE (arch/x86/include/asm/
+/// uaccess_64.h, `__access_ok`).
+pub fn access_ok(addr: u64, len: u64) -> bool {
+    match addr.checked_add(len) {
+        Some(end) => end <= crate::abi::TASK_SIZE,
+        None => false,
+    }
+}
+
+/// Checks a whole guest buffer (EFAULT on any bad byte) and returns the pointer to hand to
+/// the host: the guest memory itself for `Access::Read`, a bounce buffer holding the same
+/// bytes for `Access::Write`, whose changes reach the guest when the syscall returns
+/// (`usermem::finish`, under the mapping lock, with a fresh check).
+pub fn buf(t: &Thread, addr: u64, len: u64, access: Access) -> Result<HostPtr<'static>, Errno> {
+    if len == 0 {
+        // The host accesses no byte of an empty buffer.
+        return Ok(HostPtr::checked(addr as *mut u8));
+    }
+    if !access_ok(addr, len) {
+        return Err(Errno::EFAULT);
+    }
+    t.mem().check(addr, len, access)?;
+    if access == Access::Write && needed(t) {
+        return struct_out(t, addr, len);
+    }
+    Ok(HostPtr::checked(addr as *mut u8))
+}
+
 /// Whether host writes into guest memory must go through bounce buffers: only while another
 /// guest thread may exist. A process cannot gain a thread while its only thread is in a host
 /// call, and other processes never change this process's mappings.
-pub fn needed() -> bool {
-    crate::thread::multithreaded()
+pub fn needed(t: &Thread) -> bool {
+    t.proc.threads.multithreaded()
 }
 
 /// A host buffer of at least `len` bytes (contents unspecified), from the thread's spares.

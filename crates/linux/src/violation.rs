@@ -5,7 +5,7 @@ use crate::events::{Mapping, Outcome, Violation, ViolationKind};
 use crate::options::ViolationPolicy;
 use crate::process::Thread;
 use cetbox_cpu::{CpCode, Exception};
-use cetbox_mem::{page, Access, Backing, FaultKind};
+use cetbox_mem::{page, Access, FaultKind};
 
 const MAX_BACKTRACE: usize = 64;
 /// How far up the shadow stack audit mode looks for the real return address.
@@ -41,22 +41,6 @@ fn shadow_entries(t: &Thread) -> Vec<u64> {
         p += 8;
     }
     out
-}
-
-fn mappings(t: &Thread) -> Vec<Mapping> {
-    t.mem()
-        .vmas()
-        .into_iter()
-        .filter_map(|v| match v.backing {
-            Backing::File { path, offset, .. } => Some(Mapping {
-                start: v.start,
-                end: v.end,
-                offset,
-                path,
-            }),
-            Backing::Anonymous => None,
-        })
-        .collect()
 }
 
 fn guest_handles_sigsegv(t: &Thread) -> bool {
@@ -122,7 +106,7 @@ pub fn describe(
         locked: t.shstk.locked & crate::shstk::SHSTK != 0,
         wrss: t.shstk.features & crate::shstk::WRSS != 0,
         outcome,
-        mappings: mappings(t),
+        mappings: Mapping::of_files(t.mem()),
     }
 }
 

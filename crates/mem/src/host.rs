@@ -111,10 +111,7 @@ pub fn scrub(start: u64, end: u64) -> io::Result<()> {
 pub fn release(start: u64, end: u64) -> io::Result<()> {
     // SAFETY: the caller guarantees the range holds only guest memory cetbox owns.
     let r = unsafe { libc::munmap(start as *mut libc::c_void, (end - start) as usize) };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    zero_or_errno(r)
 }
 
 /// Maps guest memory at exactly `start`. `replace` allows replacing what is there (only ever
@@ -158,20 +155,14 @@ pub fn map_at(
 pub fn protect(start: u64, len: u64, prot: i32) -> io::Result<()> {
     // SAFETY: the caller guarantees the range holds only guest memory.
     let r = unsafe { libc::mprotect(start as *mut libc::c_void, len as usize, prot) };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    zero_or_errno(r)
 }
 
 /// Forwards madvise for guest memory (MADV_DONTNEED and friends).
 pub fn advise(start: u64, len: u64, advice: i32) -> io::Result<()> {
     // SAFETY: the caller guarantees the range holds only guest memory.
     let r = unsafe { libc::madvise(start as *mut libc::c_void, len as usize, advice) };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    zero_or_errno(r)
 }
 
 /// Grows or moves a guest host mapping with mremap. `to` = Some((addr, dontunmap)) moves it to
@@ -209,10 +200,7 @@ pub fn remap(old: u64, old_len: u64, new_len: u64, to: Option<(u64, bool)>) -> i
 pub fn msync(start: u64, len: u64, flags: i32) -> io::Result<()> {
     // SAFETY: msync only writes back or invalidates page caches of the caller's guest range.
     let r = unsafe { libc::msync(start as *mut libc::c_void, len as usize, flags) };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    zero_or_errno(r)
 }
 
 /// mincore for guest memory; `out` must hold one byte per page.
@@ -228,6 +216,11 @@ pub fn mincore(start: u64, len: u64, out: &mut [u8]) -> io::Result<()> {
             out.as_mut_ptr().cast::<libc::c_uchar>(),
         )
     };
+    zero_or_errno(r)
+}
+
+/// The result of a host call that returns 0 on success and -1 with errno on failure.
+fn zero_or_errno(r: libc::c_int) -> io::Result<()> {
     if r != 0 {
         return Err(io::Error::last_os_error());
     }

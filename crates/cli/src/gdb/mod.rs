@@ -122,7 +122,7 @@ fn serve(
         Ok(DisconnectReason::Kill) => {
             // gdb waits for vKill's OK, which the stub leaves to us outside extended mode.
             keep.send(b"$OK#9a");
-            cetbox_linux::run::die_by_signal(libc::SIGKILL)
+            cetbox_linux::exit::die_by_signal(libc::SIGKILL)
         }
         // gdb detached, or the connection went away: the guest runs on undebugged.
         Ok(DisconnectReason::Disconnect) | Err(_) => {

@@ -3,7 +3,6 @@
 use super::target::GuestTarget;
 use crate::report::{Reporter, Symbolizer};
 use cetbox_linux::events::Mapping;
-use cetbox_mem::Backing;
 
 const HELP: &str = "\
 cetbox monitor commands:
@@ -17,23 +16,7 @@ cetbox monitor commands:
 const MAX_ENTRIES: usize = 256;
 
 fn symbolizer(t: &GuestTarget) -> Symbolizer {
-    let maps = t
-        .dbg
-        .proc
-        .mem
-        .vmas()
-        .into_iter()
-        .filter_map(|v| match v.backing {
-            Backing::File { path, offset, .. } => Some(Mapping {
-                start: v.start,
-                end: v.end,
-                offset,
-                path,
-            }),
-            Backing::Anonymous => None,
-        })
-        .collect();
-    Symbolizer::new(maps)
+    Symbolizer::new(Mapping::of_files(&t.dbg.proc.mem))
 }
 
 /// Runs one monitor command for thread `tid`; returns its output.

@@ -181,7 +181,7 @@ impl Reporter {
         let out: Box<dyn Write + Send> = match report_fd {
             Some(fd) => {
                 keep_across_exec(fd, false);
-                cetbox_linux::syscalls::fs::register_private_fd(fd);
+                cetbox_linux::private_fds::register_private_fd(fd);
                 // SAFETY: the descriptor was handed over to this image for the reporter alone.
                 Box::new(unsafe { File::from_raw_fd(fd) })
             }

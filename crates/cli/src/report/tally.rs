@@ -71,7 +71,7 @@ impl Tally {
         if p == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        cetbox_linux::syscalls::fs::register_private_fd(fd);
+        cetbox_linux::private_fds::register_private_fd(fd);
         // SAFETY: the mapping is `size` bytes of zero-initialised (or previously initialised)
         // shared memory, suitably aligned, and is never unmapped; Shared is only atomics, valid
         // for any bit pattern.

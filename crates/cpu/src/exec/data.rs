@@ -130,29 +130,8 @@ fn movsx(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     Ok(())
 }
 
-/// The effective address without a segment base, in the address size.
-pub(crate) fn lea_address(cpu: &Cpu, i: &Instruction) -> u64 {
-    let base = i.memory_base();
-    let mut a = i.memory_displacement64();
-    if base != Register::None && base != Register::RIP && base != Register::EIP {
-        a = a.wrapping_add(cpu.get_reg(base));
-    }
-    let index = i.memory_index();
-    if index != Register::None {
-        a = a.wrapping_add(
-            cpu.get_reg(index)
-                .wrapping_mul(i.memory_index_scale() as u64),
-        );
-    }
-    let is32 = |r: Register| r == Register::EIP || (r.is_gpr32());
-    if is32(base) || is32(index) {
-        a &= 0xffff_ffff;
-    }
-    a
-}
-
 fn lea(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
-    let a = lea_address(cpu, i);
+    let a = cpu.offset(i);
     cpu.set_reg(i.op0_register(), a);
     Ok(())
 }

@@ -159,81 +159,89 @@ fn acc_reg(size: u64) -> Register {
     }
 }
 
-fn movs<const SIZE: u64>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
-    let c = Ctx::new(cpu, i, SIZE);
-    let sz = SIZE as u32;
+/// The shared loop of MOVS and STOS: `one` stores one element and advances the pointers; with
+/// a REP prefix and 64-bit addresses, `bulk` first tries a chunk of up to `count` elements
+/// within one page and returns how many it stored and advanced past (0: none, store one).
+#[inline(always)]
+fn store_loop(
+    cpu: &mut Cpu,
+    i: &Instruction,
+    c: &Ctx,
+    bulk: impl Fn(&mut Cpu, &Ctx, u64) -> u64,
+    one: impl Fn(&mut Cpu, &Ctx) -> Result<()>,
+) -> Result<()> {
     if !is_rep(i) {
-        let v = cpu.mem.read_sized(c.src(cpu), sz)?;
-        cpu.mem.write_sized(c.dst(cpu), sz, v)?;
-        c.advance(cpu, RSI, 1);
-        c.advance(cpu, RDI, 1);
-        return Ok(());
+        return one(cpu, c);
     }
     let mut budget = BUDGET;
     loop {
         if c.rep_stop(cpu, i, budget) {
             return Ok(());
         }
-        let count = c.count(cpu);
-        let (src, dst) = (c.src(cpu), c.dst(cpu));
         if c.am == u64::MAX {
-            let n = c.in_page(src, SIZE).min(c.in_page(dst, SIZE)).min(count);
-            if n >= 2 {
-                let s = c.chunk_start(src, n, SIZE);
-                let d = c.chunk_start(dst, n, SIZE);
-                let len = n * SIZE;
-                // Element-by-element copying equals memmove unless the destination overlaps
-                // the part of the source still to be read.
-                let disjoint = d.wrapping_add(len) <= s || s.wrapping_add(len) <= d;
-                let safe = disjoint || (!c.back && d <= s) || (c.back && d >= s);
-                if safe && cpu.mem.copy_within(d, s, len).is_ok() {
-                    c.advance(cpu, RSI, n);
-                    c.advance(cpu, RDI, n);
-                    c.consume(cpu, n);
-                    budget = budget.saturating_sub(n);
-                    continue;
-                }
+            let n = bulk(cpu, c, c.count(cpu));
+            if n > 0 {
+                c.consume(cpu, n);
+                budget = budget.saturating_sub(n);
+                continue;
             }
         }
-        let v = cpu.mem.read_sized(src, sz)?;
-        cpu.mem.write_sized(dst, sz, v)?;
-        c.advance(cpu, RSI, 1);
-        c.advance(cpu, RDI, 1);
+        one(cpu, c)?;
         c.consume(cpu, 1);
         budget -= 1;
     }
+}
+
+fn movs<const SIZE: u64>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
+    let c = Ctx::new(cpu, i, SIZE);
+    let sz = SIZE as u32;
+    let bulk = |cpu: &mut Cpu, c: &Ctx, count: u64| {
+        let (src, dst) = (c.src(cpu), c.dst(cpu));
+        let n = c.in_page(src, SIZE).min(c.in_page(dst, SIZE)).min(count);
+        if n < 2 {
+            return 0;
+        }
+        let s = c.chunk_start(src, n, SIZE);
+        let d = c.chunk_start(dst, n, SIZE);
+        let len = n * SIZE;
+        // Element-by-element copying equals memmove unless the destination overlaps the part
+        // of the source still to be read.
+        let disjoint = d.wrapping_add(len) <= s || s.wrapping_add(len) <= d;
+        let safe = disjoint || (!c.back && d <= s) || (c.back && d >= s);
+        if !safe || cpu.mem.copy_within(d, s, len).is_err() {
+            return 0;
+        }
+        c.advance(cpu, RSI, n);
+        c.advance(cpu, RDI, n);
+        n
+    };
+    store_loop(cpu, i, &c, bulk, |cpu, c| {
+        let v = cpu.mem.read_sized(c.src(cpu), sz)?;
+        cpu.mem.write_sized(c.dst(cpu), sz, v)?;
+        c.advance(cpu, RSI, 1);
+        c.advance(cpu, RDI, 1);
+        Ok(())
+    })
 }
 
 fn stos<const SIZE: u64>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     let c = Ctx::new(cpu, i, SIZE);
     let sz = SIZE as u32;
     let v = cpu.gpr[0] & size_mask(sz);
-    if !is_rep(i) {
+    let bulk = move |cpu: &mut Cpu, c: &Ctx, count: u64| {
+        let dst = c.dst(cpu);
+        let n = c.in_page(dst, SIZE).min(count);
+        if n < 2 || cpu.mem.fill(c.chunk_start(dst, n, SIZE), n, sz, v).is_err() {
+            return 0;
+        }
+        c.advance(cpu, RDI, n);
+        n
+    };
+    store_loop(cpu, i, &c, bulk, move |cpu, c| {
         cpu.mem.write_sized(c.dst(cpu), sz, v)?;
         c.advance(cpu, RDI, 1);
-        return Ok(());
-    }
-    let mut budget = BUDGET;
-    loop {
-        if c.rep_stop(cpu, i, budget) {
-            return Ok(());
-        }
-        let count = c.count(cpu);
-        let dst = c.dst(cpu);
-        if c.am == u64::MAX {
-            let n = c.in_page(dst, SIZE).min(count);
-            if n >= 2 && cpu.mem.fill(c.chunk_start(dst, n, SIZE), n, sz, v).is_ok() {
-                c.advance(cpu, RDI, n);
-                c.consume(cpu, n);
-                budget = budget.saturating_sub(n);
-                continue;
-            }
-        }
-        cpu.mem.write_sized(dst, sz, v)?;
-        c.advance(cpu, RDI, 1);
-        c.consume(cpu, 1);
-        budget -= 1;
-    }
+        Ok(())
+    })
 }
 
 fn lods<const SIZE: u64>(cpu: &mut Cpu, i: &Instruction) -> Result<()> {

@@ -184,6 +184,29 @@ fn two_operands(op: &mut Op) -> Option<(Shape, u8)> {
     Some((shape, size))
 }
 
+/// The second operand as a source of `size` bytes in a register (put in `op.r1`) or memory;
+/// returns whether it is memory, or None for another kind or size.
+fn rm_source(op: &mut Op, size: u8) -> Option<bool> {
+    let i = op.insn;
+    match i.op1_kind() {
+        OpKind::Register => {
+            let (r1, s1) = gpr(i.op1_register())?;
+            if s1 != size {
+                return None;
+            }
+            op.r1 = r1;
+            Some(false)
+        }
+        OpKind::Memory => {
+            if i.memory_size().size() != size as usize || !mem_operand(op) {
+                return None;
+            }
+            Some(true)
+        }
+        _ => None,
+    }
+}
+
 /// One-operand register or memory form: resolves it and returns (is memory, size).
 fn one_operand(op: &mut Op) -> Option<(bool, u8)> {
     let i = op.insn;
@@ -403,23 +426,7 @@ fn movx_shape(op: &mut Op) -> Option<OpFn> {
         return None;
     }
     op.r0 = r0;
-    let mem = match i.op1_kind() {
-        OpKind::Register => {
-            let (r1, s1) = gpr(i.op1_register())?;
-            if s1 != ss {
-                return None;
-            }
-            op.r1 = r1;
-            false
-        }
-        OpKind::Memory => {
-            if i.memory_size().size() != ss as usize || !mem_operand(op) {
-                return None;
-            }
-            true
-        }
-        _ => return None,
-    };
+    let mem = rm_source(op, ss)?;
     macro_rules! pick {
         ($($ss:literal $ds:literal $sg:literal),*) => {
             match (ss, ds, signed, mem) {
@@ -502,23 +509,7 @@ fn imul_shape(op: &mut Op) -> Option<OpFn> {
             }
             op.r0 = r0;
             op.imm = i.immediate(2) & mask(s);
-            let mem = match i.op1_kind() {
-                OpKind::Register => {
-                    let (r1, s1) = gpr(i.op1_register())?;
-                    if s1 != s {
-                        return None;
-                    }
-                    op.r1 = r1;
-                    false
-                }
-                OpKind::Memory => {
-                    if i.memory_size().size() != s as usize || !mem_operand(op) {
-                        return None;
-                    }
-                    true
-                }
-                _ => return None,
-            };
+            let mem = rm_source(op, s)?;
             Some(match (mem, s) {
                 (false, 4) => imul_rri::<4>,
                 (false, _) => imul_rri::<8>,

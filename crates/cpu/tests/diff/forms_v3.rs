@@ -9,6 +9,7 @@ use super::enc::*;
 use super::forms::{Fix, Form, Lane};
 use super::gen::{Ctx, Rng};
 use super::Case;
+use cetbox_cpu::exec::hostop::needs_alignment;
 use cetbox_cpu::level::{level_needed, CpuLevel};
 use iced_x86::{
     Code, Encoder, EncodingKind, Instruction, Mnemonic, OpCodeOperandKind as K, OpKind, Register,
@@ -260,30 +261,6 @@ fn build(code: Code, mem: bool, variant: usize, misaligned: bool) -> Option<Form
         f = f.tag("misaligned");
     }
     Some(f.tag(&format!("{code:?}")))
-}
-
-/// The SDM's alignment rule (as the emulator must apply it).
-fn needs_alignment(i: &Instruction, size: usize) -> bool {
-    use Mnemonic::*;
-    match i.code().encoding() {
-        EncodingKind::Legacy => {
-            size == 16
-                && !matches!(
-                    i.mnemonic(),
-                    Lddqu
-                        | Pcmpestri
-                        | Pcmpestri64
-                        | Pcmpestrm
-                        | Pcmpestrm64
-                        | Pcmpistri
-                        | Pcmpistrm
-                )
-        }
-        _ => matches!(
-            i.mnemonic(),
-            Vmovaps | Vmovapd | Vmovdqa | Vmovntps | Vmovntpd | Vmovntdq | Vmovntdqa
-        ),
-    }
 }
 
 /// Every v2/v3 code cetbox executes, as forms.

@@ -20,6 +20,10 @@ const SLOTS: usize = 1024;
 
 type Page = [AtomicI32; SLOTS];
 
+// Statics on purpose: they name pages of the host process that the host fork must hand
+// down as they are (the child's PARENT is the forking process's MINE, see `after_fork_child`),
+// and a dying process reads them after its `Process` may be gone (`report_dumped`).
+
 /// The page this process's children report to (created before the first fork).
 static MINE: AtomicPtr<Page> = AtomicPtr::new(std::ptr::null_mut());
 /// The page of this process's parent (inherited through fork), if the parent is cetbox.

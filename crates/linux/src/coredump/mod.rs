@@ -5,7 +5,7 @@
 //! registers and the shadow-stack pointer) where the kernel would have written the guest's.
 //! A pipe pattern (`|program`) is not run: cetbox prints one line saying no core was written.
 //!
-//! The host kernel must not dump cetbox itself afterwards: `run::die_by_signal` sets cetbox's
+//! The host kernel must not dump cetbox itself afterwards: `exit::die_by_signal` sets cetbox's
 //! own RLIMIT_CORE to 0 before it dies of the same signal, unless it can have the host dump a
 //! small core of itself where nobody sees it (`host_bit`), so that the host's wait status
 //! carries the core-dumped bit (WCOREDUMP) for a native parent; a cetbox parent adds it

@@ -40,9 +40,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use watch::Watch;
 
-static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// The breakpoint instruction (Intel SDM Vol. 2A, INT3).
 const INT3: u8 = 0xcc;
+
+// Process-wide statics: one gdb connection serves one host process (`--gdb` attaches to the
+// first guest process only), and a fork child's reset is `forked_child`. `ACTIVE` is the
+// run loop's one relaxed load per block while no debugger exists; `CURRENT` is reached from
+// hooks given no `Process` (`thread_end` gets only a tid). Not async-signal state: no signal
+// handler reads either. (Moving both into `Process` would make the fork child's reset
+// implicit; not done yet.)
+static ACTIVE: AtomicBool = AtomicBool::new(false);
 static CURRENT: Mutex<Option<Arc<Debugger>>> = Mutex::new(None);
 
 /// Whether this process is being debugged (one relaxed load: the run loop's fast check).
@@ -190,6 +197,7 @@ struct Local {
 }
 
 thread_local! {
+    /// Per host thread, so per guest thread (each guest thread has its own host thread).
     static LOCAL: RefCell<Local> = RefCell::new(Local::default());
 }
 

@@ -58,26 +58,12 @@ pub struct Built {
 /// Linux's limit on the size of argv + envp (E2BIG): strings and pointers must fit in a
 /// quarter of RLIMIT_STACK (at most 6 MiB, at least 128 KiB); each string in 128 KiB.
 pub fn check_arg_size(argv: &[Vec<u8>], envp: &[Vec<u8>], rlim: Option<u64>) -> Result<(), i32> {
-    let mut limit: u64 = (8 << 20) / 4 * 3;
-    if let Some(r) = rlim {
-        limit = limit.min(r / 4);
-    }
-    limit = limit.max(32 * 4096);
-    let ptrs = (argv.len() + envp.len()) as u64 * 8;
-    if limit <= ptrs {
-        return Err(libc::E2BIG);
-    }
-    let mut total = 0u64;
-    for s in argv.iter().chain(envp) {
-        if s.len() + 1 > MAX_ARG_STRLEN {
-            return Err(libc::E2BIG);
-        }
-        total += s.len() as u64 + 1;
-    }
-    if total > limit - ptrs {
-        return Err(libc::E2BIG);
-    }
-    Ok(())
+    let pointers = (argv.len() + envp.len()) as u64;
+    check_strings(
+        argv.iter().chain(envp).map(|v| v.as_slice()),
+        pointers,
+        rlim,
+    )
 }
 
 /// execve's accounting (fs/exec.c, bprm_stack_limits and the copies after it): the limit is
@@ -90,17 +76,30 @@ pub fn check_exec_size(
     envp: &[Vec<u8>],
     rlim: Option<u64>,
 ) -> Result<(), i32> {
+    let pointers = (argv.len().max(1) + envp.len()) as u64;
+    let strings = std::iter::once(filename).chain(argv.iter().chain(envp).map(|v| v.as_slice()));
+    check_strings(strings, pointers, rlim)
+}
+
+/// The E2BIG rule both checks apply: `pointers` pointers and the NUL-terminated `strings`
+/// must fit in a quarter of RLIMIT_STACK, capped at 6 MiB and at least 128 KiB, and each
+/// string in MAX_ARG_STRLEN.
+fn check_strings<'a>(
+    strings: impl Iterator<Item = &'a [u8]>,
+    pointers: u64,
+    rlim: Option<u64>,
+) -> Result<(), i32> {
     let mut limit: u64 = (8 << 20) / 4 * 3;
     if let Some(r) = rlim {
         limit = limit.min(r / 4);
     }
     limit = limit.max(32 * 4096);
-    let ptrs = (argv.len().max(1) + envp.len()) as u64 * 8;
+    let ptrs = pointers * 8;
     if limit <= ptrs {
         return Err(libc::E2BIG);
     }
     let mut total = 0u64;
-    for s in std::iter::once(filename).chain(argv.iter().chain(envp).map(|v| v.as_slice())) {
+    for s in strings {
         if s.len() + 1 > MAX_ARG_STRLEN {
             return Err(libc::E2BIG);
         }
@@ -116,6 +115,18 @@ pub fn check_exec_size(
 /// strnlen_user-based copy would see it.
 fn cstr(s: &[u8]) -> &[u8] {
     &s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())]
+}
+
+/// Places `strings` (each cut at a NUL, then NUL-terminated) downwards from `*p`, the last
+/// one lowest, as the kernel copies them (fs/exec.c, copy_strings); returns their addresses
+/// in order and leaves `*p` at the lowest.
+fn place_strings(strings: &[Vec<u8>], p: &mut u64) -> Vec<u64> {
+    let mut at = vec![0u64; strings.len()];
+    for (i, s) in strings.iter().enumerate().rev() {
+        *p -= cstr(s).len() as u64 + 1;
+        at[i] = *p;
+    }
+    at
 }
 
 /// Maps the stack VMA below `top` and writes the initial stack. `auxv_for` receives the
@@ -136,18 +147,10 @@ pub fn build(
     p -= cstr(execfn).len() as u64 + 1;
     let execfn_at = p;
     let env_end = p;
-    let mut env_at = vec![0u64; envp.len()];
-    for (i, e) in envp.iter().enumerate().rev() {
-        p -= cstr(e).len() as u64 + 1;
-        env_at[i] = p;
-    }
+    let env_at = place_strings(envp, &mut p);
     let env_start = p;
     let arg_end = p;
-    let mut arg_at = vec![0u64; argv.len()];
-    for (i, a) in argv.iter().enumerate().rev() {
-        p -= cstr(a).len() as u64 + 1;
-        arg_at[i] = p;
-    }
+    let arg_at = place_strings(argv, &mut p);
     let arg_start = p;
     // arch_align_stack: a random offset below the strings, then 16-byte alignment.
     let rnd = super::random_bytes(4);
@@ -191,18 +194,14 @@ pub fn build(
             .map_err(|_| (libc::EFAULT, "cannot write the initial stack".to_string()))
     };
     w(top - 8, &[0u8; 8])?;
-    let mut s = cstr(execfn).to_vec();
-    s.push(0);
-    w(execfn_at, &s)?;
-    for (i, e) in envp.iter().enumerate() {
-        let mut s = cstr(e).to_vec();
+    let w_cstr = |addr: u64, s: &[u8]| {
+        let mut s = cstr(s).to_vec();
         s.push(0);
-        w(env_at[i], &s)?;
-    }
-    for (i, a) in argv.iter().enumerate() {
-        let mut s = cstr(a).to_vec();
-        s.push(0);
-        w(arg_at[i], &s)?;
+        w(addr, &s)
+    };
+    w_cstr(execfn_at, execfn)?;
+    for (s, &at) in envp.iter().zip(&env_at).chain(argv.iter().zip(&arg_at)) {
+        w_cstr(at, s)?;
     }
     w(platform, PLATFORM)?;
     w(random, &super::random_bytes(16))?;

@@ -196,7 +196,7 @@ pub fn write(
     let mem = t.mem();
     // The ranges must be ordinary user memory below the top of the address space.
     let top = p.fpstate.checked_add(fpsize).ok_or(BadFrame)?;
-    if p.frame >= top || top > 0x7fff_ffff_f000 {
+    if p.frame >= top || top > crate::abi::TASK_SIZE {
         return Err(BadFrame);
     }
     let fp = fpstate_image(&t.cpu.x87, &t.cpu.sse, layout);
@@ -249,7 +249,7 @@ pub fn sigreturn_frame(rsp: u64) -> u64 {
 pub fn read_mask(t: &Thread, frame: u64) -> Result<(u64, u64), BadFrame> {
     if frame
         .checked_add(FRAME_SIZE)
-        .is_none_or(|e| e > 0x7fff_ffff_f000)
+        .is_none_or(|e| e > crate::abi::TASK_SIZE)
     {
         return Err(BadFrame);
     }

@@ -109,6 +109,11 @@ struct Slot {
     recorded: AtomicBool,
 }
 
+// The statics below are what the host signal handler reads or writes. They are statics
+// because async-signal safety requires it: a handler gets no argument through which to reach
+// a `Process` and may take no lock, so it can only use lock-free data at fixed addresses.
+// (`ORPHANS_CONSUMER` is taken by the collecting threads, never by the handler.)
+
 /// Registered threads, filled in order and never freed (a slot is reused by setting its tid),
 /// so the handler can walk it without locks.
 static SLOTS: [AtomicPtr<Slot>; MAX_THREADS] =

@@ -49,21 +49,15 @@ pub(crate) fn sys_clone(t: &mut Thread, a: [u64; 6]) -> SysResult {
         pidfd: a[2],
         ..Args::default()
     };
-    if args.flags & CLONE_PIDFD != 0
-        && args.flags & CLONE_PARENT_SETTID != 0
-        && args.pidfd == args.parent_tid
-    {
-        return Err(Errno::EINVAL);
-    }
     do_clone(t, &args, args.stack)
 }
 
 pub(crate) fn sys_fork(t: &mut Thread, _a: [u64; 6]) -> SysResult {
-    crate::fork::fork_process(t, SIGCHLD, 0, 0, 0, 0)
+    crate::fork::fork_process(t, SIGCHLD, 0, 0, 0, 0, 0)
 }
 
 pub(crate) fn sys_vfork(t: &mut Thread, _a: [u64; 6]) -> SysResult {
-    crate::fork::fork_process(t, CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0)
+    crate::fork::fork_process(t, CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0, 0)
 }
 
 /// clone3(struct clone_args *uargs, size_t size).
@@ -138,9 +132,14 @@ pub(crate) fn sys_clone3(t: &mut Thread, a: [u64; 6]) -> SysResult {
     do_clone(t, &args, sp)
 }
 
-/// copy_process's flag checks, then a thread or a process.
+/// kernel_clone's and copy_process's flag checks, then a thread or a process.
 fn do_clone(t: &mut Thread, args: &Args, sp: u64) -> SysResult {
     let f = args.flags;
+    // kernel_clone: the pidfd and the parent's tid cannot share a location (always the case
+    // for legacy clone, where both go to parent_tid).
+    if f & CLONE_PIDFD != 0 && f & CLONE_PARENT_SETTID != 0 && args.pidfd == args.parent_tid {
+        return Err(Errno::EINVAL);
+    }
     if f & (CLONE_NEWNS | CLONE_FS) == CLONE_NEWNS | CLONE_FS
         || f & (CLONE_NEWUSER | CLONE_FS) == CLONE_NEWUSER | CLONE_FS
     {
@@ -168,6 +167,7 @@ fn do_clone(t: &mut Thread, args: &Args, sp: u64) -> SysResult {
             args.parent_tid,
             args.child_tid,
             args.tls,
+            args.pidfd,
         );
     }
     if args.set_tid_size != 0 {

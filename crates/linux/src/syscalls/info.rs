@@ -307,21 +307,21 @@ pub(crate) fn sys_syslog(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
 }
 
 pub(crate) fn sys_sethostname(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let len = a[1] as u32 as i32;
-    if !(0..=64).contains(&len) {
-        return Err(Errno::EINVAL);
-    }
-    let p = buf(t, a[0], len as u64, Access::Read)?;
-    host!(SYS_sethostname, p, len as u64)
+    set_uts_name(t, a, SYS_sethostname)
 }
 
 pub(crate) fn sys_setdomainname(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    set_uts_name(t, a, SYS_setdomainname)
+}
+
+/// sethostname and setdomainname (host call `nr`): a name of at most __NEW_UTS_LEN (64) bytes.
+fn set_uts_name(t: &mut Thread, a: [u64; 6], nr: libc::c_long) -> SysResult {
     let len = a[1] as u32 as i32;
     if !(0..=64).contains(&len) {
         return Err(Errno::EINVAL);
     }
     let p = buf(t, a[0], len as u64, Access::Read)?;
-    host!(SYS_setdomainname, p, len as u64)
+    host!(nr, p, len as u64)
 }
 
 /// capget/capset: header { u32 version; int pid; } and up to two 12-byte data records.

@@ -68,7 +68,7 @@ pub fn handle(t: &mut Thread) {
     // after the wait (cetbox_mem's scrub.rs).
     let unscrubbed = t.mem().unscrubbed_mark();
     if (takes_away && t.mem().code_epoch() != epoch) || unscrubbed.is_some() {
-        crate::thread::shootdown(t.tid);
+        crate::thread_group::shootdown(t);
     }
     if let Some(mark) = unscrubbed {
         t.mem().scrub_through(mark);

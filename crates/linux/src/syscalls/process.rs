@@ -54,7 +54,7 @@ pub(crate) fn sys_set_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     t.robust_list = (a[0], a[1]);
-    crate::thread::note_robust(t);
+    crate::thread_group::note_robust(t);
     set_host_robust_list(a[0]);
     Ok(0)
 }
@@ -75,7 +75,7 @@ pub(crate) fn sys_get_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
     } else {
         // Another thread of this process; threads of other processes are not visible
         // (Linux would need ptrace access, which cetbox does not grant).
-        crate::thread::robust_list_of(pid).ok_or(Errno::ESRCH)?
+        crate::thread_group::robust_list_of(t, pid).ok_or(Errno::ESRCH)?
     };
     let len = if head == 0 && len == 0 {
         ROBUST_HEAD

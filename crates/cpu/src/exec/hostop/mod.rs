@@ -134,8 +134,10 @@ pub(crate) fn check_level(cpu: &Cpu, i: &Instruction) -> Result<()> {
 
 /// Whether a memory operand of this form must be aligned to its size (SDM Vol. 1 §11.4.1,
 /// §14.9): legacy SSE 128-bit operands except the explicitly unaligned loads and the SSE4.2
-/// string compares; among VEX forms only the aligned and non-temporal moves.
-fn needs_alignment(i: &Instruction, size: usize) -> bool {
+/// string compares; among VEX forms only the aligned and non-temporal moves. Public for the
+/// differential tests, which build aligned and misaligned memory operands by it (the host
+/// CPU's faults then check the rule).
+pub fn needs_alignment(i: &Instruction, size: usize) -> bool {
     use Mnemonic::*;
     match i.encoding() {
         EncodingKind::Legacy => {

@@ -519,9 +519,7 @@ fn fsign(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     wait_check(cpu)?;
     note(cpu, i, false);
     if is_empty(cpu, 0) {
-        if underflow(cpu) {
-            set_st(cpu, 0, INDEFINITE);
-        }
+        underflow_st0(cpu);
         return Ok(());
     }
     let v = st(cpu, 0);
@@ -543,6 +541,24 @@ fn fxam(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     Ok(())
 }
 
+/// An empty source register of an instruction that replaces ST(0): stack underflow (Intel SDM
+/// Vol. 1 §8.5.1.1); with IE masked ST(0) becomes the indefinite QNaN.
+fn underflow_st0(cpu: &mut Cpu) {
+    if underflow(cpu) {
+        set_st(cpu, 0, INDEFINITE);
+    }
+}
+
+/// A stack fault of an instruction that replaces ST(0) and pushes a second result (FXTRACT,
+/// FPTAN, FSINCOS): `fault` reports it (`underflow` or `overflow`); when it returns that IE is
+/// masked, both results are the indefinite.
+fn indefinite_pair(cpu: &mut Cpu, fault: fn(&mut Cpu) -> bool) {
+    if fault(cpu) {
+        set_st(cpu, 0, INDEFINITE);
+        push(cpu, INDEFINITE);
+    }
+}
+
 /// Applies a one-result outcome to ST(`d`).
 fn store_out(cpu: &mut Cpu, d: usize, out: Out, cc_mask: u16) {
     if let Some(v) = out.val {
@@ -555,9 +571,7 @@ fn unary(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     wait_check(cpu)?;
     note(cpu, i, false);
     if is_empty(cpu, 0) {
-        if underflow(cpu) {
-            set_st(cpu, 0, INDEFINITE);
-        }
+        underflow_st0(cpu);
         return Ok(());
     }
     let e = fenv(cpu);
@@ -575,9 +589,7 @@ fn fscale(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     wait_check(cpu)?;
     note(cpu, i, false);
     if is_empty(cpu, 0) || is_empty(cpu, 1) {
-        if underflow(cpu) {
-            set_st(cpu, 0, INDEFINITE);
-        }
+        underflow_st0(cpu);
         return Ok(());
     }
     let out = soft::scale(st(cpu, 0), st(cpu, 1), &fenv(cpu));
@@ -589,17 +601,11 @@ fn fxtract(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     wait_check(cpu)?;
     note(cpu, i, false);
     if is_empty(cpu, 0) {
-        if underflow(cpu) {
-            set_st(cpu, 0, INDEFINITE);
-            push(cpu, INDEFINITE);
-        }
+        indefinite_pair(cpu, underflow);
         return Ok(());
     }
     if !is_empty(cpu, 7) {
-        if overflow(cpu) {
-            set_st(cpu, 0, INDEFINITE);
-            push(cpu, INDEFINITE);
-        }
+        indefinite_pair(cpu, overflow);
         return Ok(());
     }
     let (r, flags) = soft::xtract(st(cpu, 0), &fenv(cpu));
@@ -616,9 +622,7 @@ fn fprem(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     note(cpu, i, false);
     if is_empty(cpu, 0) || is_empty(cpu, 1) {
         cpu.x87.fsw &= !C2;
-        if underflow(cpu) {
-            set_st(cpu, 0, INDEFINITE);
-        }
+        underflow_st0(cpu);
         return Ok(());
     }
     let out = soft::prem(st(cpu, 0), st(cpu, 1), i.code() == Code::Fprem1, &fenv(cpu));
@@ -658,10 +662,7 @@ fn transcendental(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         return Ok(());
     }
     if two_out && !is_empty(cpu, 7) {
-        if overflow(cpu) {
-            set_st(cpu, 0, INDEFINITE);
-            push(cpu, INDEFINITE);
-        }
+        indefinite_pair(cpu, overflow);
         return Ok(());
     }
     let a = st(cpu, 0);
@@ -730,9 +731,7 @@ fn fcmov(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     };
     let s = sti(i, 1);
     if is_empty(cpu, 0) || is_empty(cpu, s) {
-        if underflow(cpu) {
-            set_st(cpu, 0, INDEFINITE);
-        }
+        underflow_st0(cpu);
         return Ok(());
     }
     if cond {

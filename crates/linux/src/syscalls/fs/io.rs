@@ -21,7 +21,7 @@ pub(crate) fn iovecs(t: &Thread, addr: u64, cnt: u64, access: Access) -> Result<
     let mut out = Vec::with_capacity(segs.len());
     for (base, n) in segs {
         // The host writes a data bounce buffer, never guest memory (see usermem).
-        let host_base = if access == Access::Write && crate::usermem::needed() {
+        let host_base = if access == Access::Write && crate::usermem::needed(t) {
             crate::usermem::data_out(base, n)?
         } else {
             // Checked readable (or writable) for n bytes by valid_prefix.
@@ -141,7 +141,7 @@ pub(crate) fn sys_read(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if let Some(r) = proc_mem(t, fd, a[1], a[2], None, false) {
         return r;
     }
-    if unread::applies(fd) {
+    if unread::applies(t, fd) {
         let n = io_len(t, a[1], a[2], Access::Write)?;
         if n > 0 {
             return unread::read(
@@ -196,7 +196,7 @@ fn vectored(t: &mut Thread, nr: i64, a: [u64; 6], access: Access) -> SysResult {
     // Reads at the current position (readv; preadv2 with offset -1) of a pipe or stream
     // socket wait and take separately (`unread`); positioned reads of them fail with ESPIPE.
     let at_position = nr == SYS_readv || (nr == SYS_preadv2 && a[3] == u64::MAX);
-    if access == Access::Write && at_position && unread::applies(fd) {
+    if access == Access::Write && at_position && unread::applies(t, fd) {
         let segs = guest_segments(t, a[1], a[2], access)?;
         if segs.iter().any(|s| s.1 > 0) {
             let rwf = if nr == SYS_preadv2 { a[5] } else { 0 };

@@ -15,7 +15,6 @@ use crate::hostcall::HostPtr;
 use crate::process::Thread;
 use cetbox_mem::{page_floor, Access, PAGE_SIZE};
 use std::ffi::CString;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 pub(crate) mod dir;
 pub(crate) mod fd;
@@ -35,83 +34,9 @@ pub const MAX_RW_COUNT: u64 = 0x7fff_f000;
 pub const PATH_MAX: usize = 4096;
 pub const AT_FDCWD: i32 = -100;
 
-// ---------------------------------------------------------------- private descriptors
-
-const MAX_PRIVATE: usize = 16;
-static PRIVATE_COUNT: AtomicUsize = AtomicUsize::new(0);
-static PRIVATE: [AtomicI32; MAX_PRIVATE] = [const { AtomicI32::new(-1) }; MAX_PRIVATE];
-
-/// Marks a descriptor cetbox opened for itself (diagnostics, internal pipes). Guest calls that
-/// name it fail with EBADF, as if it were closed; open it at a high number with O_CLOEXEC.
-/// Returns false when the table is full.
-pub fn register_private_fd(fd: i32) -> bool {
-    for slot in &PRIVATE {
-        if slot
-            .compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
-            PRIVATE_COUNT.fetch_add(1, Ordering::SeqCst);
-            return true;
-        }
-    }
-    false
-}
-
-/// Moves a descriptor cetbox opened for itself to a high number (close-on-exec, at least 64
-/// below the RLIMIT_NOFILE soft limit, where guests rarely look) and registers it as private.
-/// Returns the descriptor to use: the new one (the old one is closed), or `fd` itself,
-/// registered, if it could not be moved.
-pub fn make_private_fd(fd: i32) -> i32 {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
-    let floor = ((r.rlim_cur.min(1 << 20) as i64) - 64).max(300) as i32;
-    // SAFETY: duplicating a descriptor cetbox owns.
-    let hi = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, floor) };
-    let fd = if hi >= 0 {
-        // SAFETY: closing the descriptor just duplicated, which cetbox owns.
-        unsafe { libc::close(fd) };
-        hi
-    } else {
-        fd
-    };
-    register_private_fd(fd);
-    fd
-}
-
-/// Forgets a descriptor registered with [`register_private_fd`] (before cetbox closes it).
-pub fn unregister_private_fd(fd: i32) {
-    for slot in &PRIVATE {
-        if slot
-            .compare_exchange(fd, -1, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
-            PRIVATE_COUNT.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-}
-
-/// Whether `fd` belongs to cetbox rather than the guest.
-pub fn is_private(fd: i32) -> bool {
-    if fd < 0 || PRIVATE_COUNT.load(Ordering::Relaxed) == 0 {
-        return false;
-    }
-    PRIVATE.iter().any(|s| s.load(Ordering::Relaxed) == fd)
-}
-
-/// The registered private descriptors, sorted.
-pub fn private_fds() -> Vec<i32> {
-    let mut v: Vec<i32> = PRIVATE
-        .iter()
-        .map(|s| s.load(Ordering::Relaxed))
-        .filter(|&f| f >= 0)
-        .collect();
-    v.sort_unstable();
-    v
-}
+pub use crate::private_fds::{
+    is_private, make_private_fd, private_fds, register_private_fd, unregister_private_fd,
+};
 
 /// A descriptor argument: Linux takes `int`/`unsigned int`, so the upper 32 bits are ignored.
 pub fn fd_arg(raw: u64) -> Result<i32, Errno> {
@@ -133,32 +58,7 @@ pub fn dirfd_arg(raw: u64, path: &[u8]) -> Result<i32, Errno> {
 
 // ---------------------------------------------------------------- guest memory
 
-/// Linux's `access_ok`: the range must lie below TASK_SIZE_MAX.
-pub fn access_ok(addr: u64, len: u64) -> bool {
-    match addr.checked_add(len) {
-        Some(end) => end <= TASK_SIZE_MAX,
-        None => false,
-    }
-}
-
-/// Checks a whole guest buffer (EFAULT on any bad byte) and returns the pointer to hand to
-/// the host: the guest memory itself for `Access::Read`, a bounce buffer holding the same
-/// bytes for `Access::Write`, whose changes reach the guest when the syscall returns
-/// (`usermem::finish`, under the mapping lock, with a fresh check).
-pub fn buf(t: &Thread, addr: u64, len: u64, access: Access) -> Result<HostPtr<'static>, Errno> {
-    if len == 0 {
-        // The host accesses no byte of an empty buffer.
-        return Ok(HostPtr::checked(addr as *mut u8));
-    }
-    if !access_ok(addr, len) {
-        return Err(Errno::EFAULT);
-    }
-    t.mem().check(addr, len, access)?;
-    if access == Access::Write && crate::usermem::needed() {
-        return crate::usermem::struct_out(t, addr, len);
-    }
-    Ok(HostPtr::checked(addr as *mut u8))
-}
+pub use crate::usermem::{access_ok, buf};
 
 /// Checks a guest range like [`buf`] and returns its guest address, for the few host calls
 /// that need the guest memory itself (a futex word is identified by its address).
@@ -234,7 +134,7 @@ pub fn io_prefix(
     access: Access,
 ) -> Result<(HostPtr<'static>, u64), Errno> {
     let n = io_len(t, addr, len, access)?;
-    if access == Access::Write && n != 0 && crate::usermem::needed() {
+    if access == Access::Write && n != 0 && crate::usermem::needed(t) {
         return Ok((crate::usermem::data_out(addr, n)?, n));
     }
     Ok((HostPtr::checked(addr as *mut u8), n))
@@ -259,7 +159,7 @@ pub fn io_prefix_from(
     len: u64,
 ) -> Result<(HostPtr<'static>, u64), Errno> {
     let n = io_len(t, addr, len, Access::Write)?;
-    if n == 0 || !crate::usermem::needed() {
+    if n == 0 || !crate::usermem::needed(t) {
         return Ok((HostPtr::checked(addr as *mut u8), n));
     }
     if !t.mem().uffd_in_use() {

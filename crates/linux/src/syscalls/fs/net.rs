@@ -108,23 +108,20 @@ pub(crate) fn sys_accept(t: &mut Thread, a: [u64; 6]) -> SysResult {
 }
 
 pub(crate) fn sys_getsockname(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let fd = fd_arg(a[0])?;
-    if a[1] == 0 {
-        return Err(Errno::EFAULT);
-    }
-    addr_out(t, a[1], a[2], |sa, lp| {
-        host!(SYS_getsockname, fd as u64, sa, lp)
-    })
+    socket_name(t, a, SYS_getsockname)
 }
 
 pub(crate) fn sys_getpeername(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    socket_name(t, a, SYS_getpeername)
+}
+
+/// getsockname and getpeername (host call `nr`): unlike accept, the address is not optional.
+fn socket_name(t: &mut Thread, a: [u64; 6], nr: libc::c_long) -> SysResult {
     let fd = fd_arg(a[0])?;
     if a[1] == 0 {
         return Err(Errno::EFAULT);
     }
-    addr_out(t, a[1], a[2], |sa, lp| {
-        host!(SYS_getpeername, fd as u64, sa, lp)
-    })
+    addr_out(t, a[1], a[2], |sa, lp| host!(nr, fd as u64, sa, lp))
 }
 
 pub(crate) fn sys_sendto(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -164,7 +161,7 @@ fn reads_stream(flags: u64) -> bool {
 pub(crate) fn sys_recvfrom(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let flags = a[3] as u32 as u64;
-    if reads_stream(flags) && unread::applies(fd) {
+    if reads_stream(flags) && unread::applies(t, fd) {
         let n = super::io_len(t, a[1], a[2].min(super::MAX_RW_COUNT), Access::Write)?;
         if n > 0 {
             let (wait_flags, all) = unread_flags(flags);
@@ -347,7 +344,7 @@ pub(crate) fn sys_sendmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
 pub(crate) fn sys_recvmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let flags = a[2] as u32 as u64;
-    if reads_stream(flags) && unread::applies(fd) {
+    if reads_stream(flags) && unread::applies(t, fd) {
         let mut msg = msg_in_as(t, a[1], false, true)?;
         if msg.segs.iter().any(|s| s.1 > 0) {
             let (wait_flags, all) = unread_flags(flags);

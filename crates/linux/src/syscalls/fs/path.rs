@@ -369,22 +369,36 @@ fn xname(t: &Thread, addr: u64) -> Result<CString, Errno> {
     Ok(n)
 }
 
-/// getxattr family: bounce buffer, so only the value's bytes are written to the guest.
-fn getxattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {
-    let o = obj(t, kind, a[0])?;
-    let name = xname(t, a[1])?;
-    let size = a[3].min(XATTR_SIZE_MAX);
+/// Runs `call` with a host buffer of `size` bytes (NULL when `size` is 0: the call then only
+/// reports the size it needs) and writes the bytes it returned to the guest at `addr`, so only
+/// those bytes are written (the getxattr and listxattr families).
+fn through_buffer(
+    t: &Thread,
+    addr: u64,
+    size: u64,
+    call: impl FnOnce(HostPtr<'_>) -> SysResult,
+) -> SysResult {
     let mut tmp = vec![0u8; size as usize];
     let ptr = if size == 0 {
         HostPtr::NULL
     } else {
         HostPtr::of_mut(&mut tmp[..])
     };
-    let n = host!(nr, obj_arg(&o), p(&name), ptr, size)?;
+    let n = call(ptr)?;
     if size > 0 {
-        t.mem().write_bytes(a[2], &tmp[..n as usize])?;
+        t.mem().write_bytes(addr, &tmp[..n as usize])?;
     }
     Ok(n)
+}
+
+/// getxattr family.
+fn getxattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {
+    let o = obj(t, kind, a[0])?;
+    let name = xname(t, a[1])?;
+    let size = a[3].min(XATTR_SIZE_MAX);
+    through_buffer(t, a[2], size, |ptr| {
+        host!(nr, obj_arg(&o), p(&name), ptr, size)
+    })
 }
 
 fn setxattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {
@@ -400,17 +414,7 @@ fn setxattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {
 fn listxattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {
     let o = obj(t, kind, a[0])?;
     let size = a[2].min(XATTR_LIST_MAX);
-    let mut tmp = vec![0u8; size as usize];
-    let ptr = if size == 0 {
-        HostPtr::NULL
-    } else {
-        HostPtr::of_mut(&mut tmp[..])
-    };
-    let n = host!(nr, obj_arg(&o), ptr, size)?;
-    if size > 0 {
-        t.mem().write_bytes(a[1], &tmp[..n as usize])?;
-    }
-    Ok(n)
+    through_buffer(t, a[1], size, |ptr| host!(nr, obj_arg(&o), ptr, size))
 }
 
 fn removexattr(t: &mut Thread, nr: i64, kind: u8, a: [u64; 6]) -> SysResult {

@@ -62,23 +62,28 @@ fn fdsets(t: &Thread, a: &[u64], nfds: u64) -> Result<[HostPtr<'static>; 3], Err
     Ok(out)
 }
 
-pub(crate) fn sys_select(t: &mut Thread, a: [u64; 6]) -> SysResult {
+/// The arguments select and pselect6 share: nfds, the three fd_sets and the timeout (a
+/// timeval or a timespec, 16 bytes either way), which both update.
+fn select_args(
+    t: &Thread,
+    a: [u64; 6],
+) -> Result<(u64, [HostPtr<'static>; 3], HostPtr<'static>), Errno> {
     let nfds = a[0] as u32 as i32;
     if nfds < 0 {
         return Err(Errno::EINVAL);
     }
     let s = fdsets(t, &a[1..4], nfds as u64)?;
-    let tv = opt_buf(t, a[4], 16, Access::Write)?;
-    host!(SYS_select, nfds as u64, s[0], s[1], s[2], tv)
+    let timeout = opt_buf(t, a[4], 16, Access::Write)?;
+    Ok((nfds as u64, s, timeout))
+}
+
+pub(crate) fn sys_select(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let (nfds, s, tv) = select_args(t, a)?;
+    host!(SYS_select, nfds, s[0], s[1], s[2], tv)
 }
 
 pub(crate) fn sys_pselect6(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let nfds = a[0] as u32 as i32;
-    if nfds < 0 {
-        return Err(Errno::EINVAL);
-    }
-    let s = fdsets(t, &a[1..4], nfds as u64)?;
-    let ts = opt_buf(t, a[4], 16, Access::Write)?;
+    let (nfds, s, ts) = select_args(t, a)?;
     // The sixth argument points to { const sigset_t *ss; size_t ss_len; }.
     let mut sig = [0u64; 2];
     let sigp = if a[5] != 0 {
@@ -89,7 +94,7 @@ pub(crate) fn sys_pselect6(t: &mut Thread, a: [u64; 6]) -> SysResult {
     } else {
         HostPtr::NULL
     };
-    host!(SYS_pselect6, nfds as u64, s[0], s[1], s[2], ts, sigp)
+    host!(SYS_pselect6, nfds, s[0], s[1], s[2], ts, sigp)
 }
 
 pub(crate) fn sys_epoll_create(_t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -115,20 +120,23 @@ pub(crate) fn sys_epoll_ctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     host!(SYS_epoll_ctl, epfd as u64, op as u32 as u64, fd as u64, ev)
 }
 
-fn events(t: &Thread, addr: u64, max: u64) -> Result<HostPtr<'static>, Errno> {
-    let max = max as u32 as i32;
+/// The arguments the epoll_wait calls share: the epoll descriptor and the events buffer of
+/// `maxevents` entries (EINVAL unless 0 < maxevents <= INT_MAX / sizeof(struct epoll_event)).
+fn wait_args(t: &Thread, a: [u64; 6]) -> Result<(u64, HostPtr<'static>), Errno> {
+    let epfd = fd_arg(a[0])?;
+    let max = a[2] as u32 as i32;
     if max <= 0 || max as u64 > (i32::MAX as u64) / EPOLL_EVENT {
         return Err(Errno::EINVAL);
     }
-    buf(t, addr, max as u64 * EPOLL_EVENT, Access::Write)
+    let ev = buf(t, a[1], max as u64 * EPOLL_EVENT, Access::Write)?;
+    Ok((epfd as u64, ev))
 }
 
 pub(crate) fn sys_epoll_wait(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let epfd = fd_arg(a[0])?;
-    let ev = events(t, a[1], a[2])?;
+    let (epfd, ev) = wait_args(t, a)?;
     host!(
         SYS_epoll_wait,
-        epfd as u64,
+        epfd,
         ev,
         a[2] as u32 as u64,
         a[3] as u32 as u64
@@ -136,12 +144,11 @@ pub(crate) fn sys_epoll_wait(t: &mut Thread, a: [u64; 6]) -> SysResult {
 }
 
 pub(crate) fn sys_epoll_pwait(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let epfd = fd_arg(a[0])?;
-    let ev = events(t, a[1], a[2])?;
+    let (epfd, ev) = wait_args(t, a)?;
     let mask = sigmask(t, a[4], a[5])?;
     host!(
         SYS_epoll_pwait,
-        epfd as u64,
+        epfd,
         ev,
         a[2] as u32 as u64,
         a[3] as u32 as u64,
@@ -151,13 +158,12 @@ pub(crate) fn sys_epoll_pwait(t: &mut Thread, a: [u64; 6]) -> SysResult {
 }
 
 pub(crate) fn sys_epoll_pwait2(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    let epfd = fd_arg(a[0])?;
-    let ev = events(t, a[1], a[2])?;
+    let (epfd, ev) = wait_args(t, a)?;
     let ts = opt_buf(t, a[3], 16, Access::Read)?;
     let mask = sigmask(t, a[4], a[5])?;
     host!(
         SYS_epoll_pwait2,
-        epfd as u64,
+        epfd,
         ev,
         a[2] as u32 as u64,
         ts,

@@ -71,8 +71,8 @@ pub(crate) fn keeps_unread(fd: i32) -> bool {
 /// Whether a read of `fd` by `t` must go through [`read`]: another guest thread may change
 /// the mappings while it waits (`usermem::needed`), and the descriptor keeps what a failed
 /// copy did not take.
-pub(crate) fn applies(fd: i32) -> bool {
-    crate::usermem::needed() && keeps_unread(fd)
+pub(crate) fn applies(t: &Thread, fd: i32) -> bool {
+    crate::usermem::needed(t) && keeps_unread(fd)
 }
 
 /// Reads into the guest segments `segs` (checked at entry, in order) in the two steps of the
