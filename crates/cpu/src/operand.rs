@@ -3,7 +3,7 @@
 
 use crate::exception::Result;
 use crate::{Cpu, Exception};
-use iced_x86::{Instruction, OpKind, Register};
+use iced_x86::{Instruction, OpKind, Register, UsedMemory};
 
 const AL: u32 = Register::AL as u32;
 const AX: u32 = Register::AX as u32;
@@ -120,6 +120,20 @@ impl Cpu {
             Register::GS => a.wrapping_add(self.gs_base),
             _ => a,
         }
+    }
+
+    /// The linear address of a memory access iced-x86 lists for an instruction
+    /// (`InstructionInfo::used_memory`), with this CPU's registers and FS/GS bases (the other
+    /// segments have base 0 in 64-bit mode); None if iced-x86 cannot compute it.
+    pub fn used_memory_address(&self, m: &UsedMemory) -> Option<u64> {
+        m.virtual_address(0, |reg, _, _| {
+            Some(match reg {
+                Register::FS => self.fs_base,
+                Register::GS => self.gs_base,
+                Register::ES | Register::CS | Register::SS | Register::DS => 0,
+                r => self.get_reg(r),
+            })
+        })
     }
 
     /// The memory operand's effective address without a segment base (what LEA computes),

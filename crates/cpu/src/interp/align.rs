@@ -21,9 +21,7 @@
 //! a time then, and the common path pays one flag test per block (shared with TF's).
 
 use crate::{Cpu, Exception};
-use iced_x86::{
-    Instruction, InstructionInfoFactory, MemorySize, Mnemonic, OpAccess, OpKind, Register,
-};
+use iced_x86::{Instruction, InstructionInfoFactory, MemorySize, Mnemonic, OpAccess, OpKind};
 
 /// The alignment #AC demands of an access of `size`, or None when it is not checked.
 fn required(size: MemorySize) -> Option<u64> {
@@ -88,14 +86,7 @@ pub(crate) fn check(cpu: &Cpu, insn: &Instruction) -> Result<(), Exception> {
         let Some(align) = required(size) else {
             continue;
         };
-        let addr = m.virtual_address(0, |reg, _, _| {
-            Some(match reg {
-                Register::FS => cpu.fs_base,
-                Register::GS => cpu.gs_base,
-                Register::ES | Register::CS | Register::SS | Register::DS => 0,
-                r => cpu.get_reg(r),
-            })
-        });
+        let addr = cpu.used_memory_address(m);
         if let Some(a) = addr {
             if a & (align - 1) != 0 {
                 return Err(Exception::AlignmentCheck);

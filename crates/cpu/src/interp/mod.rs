@@ -36,23 +36,12 @@ impl Interpreter {
     /// hand the interpreter the blocks they do not handle themselves; the caller polls `stop`
     /// between blocks and calls `Cpu::fp_sync` before it returns to the operating system.
     pub fn run_block(&mut self, cpu: &mut Cpu) -> Option<Exit> {
-        if cpu.flags.bits & (crate::flags::TF | crate::flags::AC) != 0 {
-            self.prev = None;
-            return slow_step(cpu);
-        }
+        let mut prev = self.prev.take();
         let cache = &mut self.cache;
-        let epoch = cpu.mem.code_epoch();
-        if epoch != cache.epoch {
-            cache.clear();
-            cache.epoch = epoch;
-            self.prev = None;
-        }
-        let idx = match find(cache, self.prev, cpu) {
-            Ok(i) => i,
-            Err(e) => {
-                self.prev = None;
-                return Some(Exit::Exception(e));
-            }
+        let idx = match next_block(cpu, cache, &mut prev) {
+            Ok(Some(i)) => i,
+            Ok(None) => return None,
+            Err(exit) => return Some(exit),
         };
         let exit = exec_block(cpu, &cache.blocks[idx as usize], cache.epoch);
         self.prev = exit.is_none().then_some(idx);
@@ -90,23 +79,10 @@ impl Interpreter {
             if stop.load(Ordering::Relaxed) {
                 return ColdExit::Stopped;
             }
-            // Single-stepping and alignment checking run one instruction at a time, as `run`.
-            if cpu.flags.bits & (crate::flags::TF | crate::flags::AC) != 0 {
-                if let Some(exit) = slow_step(cpu) {
-                    return ColdExit::Exit(exit);
-                }
-                prev = None;
-                continue;
-            }
-            let epoch = cpu.mem.code_epoch();
-            if epoch != cache.epoch {
-                cache.clear();
-                cache.epoch = epoch;
-                prev = None;
-            }
-            let idx = match find(cache, prev, cpu) {
-                Ok(i) => i,
-                Err(e) => return ColdExit::Exit(Exit::Exception(e)),
+            let idx = match next_block(cpu, cache, &mut prev) {
+                Ok(Some(i)) => i,
+                Ok(None) => continue,
+                Err(exit) => return ColdExit::Exit(exit),
             };
             let block = &mut cache.blocks[idx as usize];
             if block.visits != KEEP {
@@ -198,22 +174,10 @@ fn run_blocks(cpu: &mut Cpu, cache: &mut BlockCache, stop: &AtomicBool) -> Exit 
         if stop.load(Ordering::Relaxed) {
             return Exit::Interrupted;
         }
-        if cpu.flags.bits & (crate::flags::TF | crate::flags::AC) != 0 {
-            if let Some(exit) = slow_step(cpu) {
-                return exit;
-            }
-            prev = None;
-            continue;
-        }
-        let epoch = cpu.mem.code_epoch();
-        if epoch != cache.epoch {
-            cache.clear();
-            cache.epoch = epoch;
-            prev = None;
-        }
-        let idx = match find(cache, prev, cpu) {
-            Ok(i) => i,
-            Err(e) => return Exit::Exception(e),
+        let idx = match next_block(cpu, cache, &mut prev) {
+            Ok(Some(i)) => i,
+            Ok(None) => continue,
+            Err(exit) => return exit,
         };
         if let Some(exit) = exec_block(cpu, &cache.blocks[idx as usize], cache.epoch) {
             return exit;
@@ -225,6 +189,32 @@ fn run_blocks(cpu: &mut Cpu, cache: &mut BlockCache, stop: &AtomicBool) -> Exit 
 /// One instruction while EFLAGS.TF or EFLAGS.AC is set: single-stepped, with the single-step
 /// trap after it when TF is set (`trace_step`) and its accesses checked for alignment before
 /// it when AC is (in `step`).
+/// The decoded block to run next, at RIP (`prev` is the block that just ran, None after
+/// anything else). Under EFLAGS.TF or AC it runs one instruction instead (single-step traps
+/// and alignment checks are per instruction) and answers Ok(None); decoded blocks are
+/// dropped first when the code epoch changed.
+#[inline(always)]
+fn next_block(
+    cpu: &mut Cpu,
+    cache: &mut BlockCache,
+    prev: &mut Option<u32>,
+) -> Result<Option<u32>, Exit> {
+    if cpu.flags.bits & (crate::flags::TF | crate::flags::AC) != 0 {
+        *prev = None;
+        return match slow_step(cpu) {
+            Some(exit) => Err(exit),
+            None => Ok(None),
+        };
+    }
+    let epoch = cpu.mem.code_epoch();
+    if epoch != cache.epoch {
+        cache.clear();
+        cache.epoch = epoch;
+        *prev = None;
+    }
+    find(cache, *prev, cpu).map(Some).map_err(Exit::Exception)
+}
+
 fn slow_step(cpu: &mut Cpu) -> Option<Exit> {
     if cpu.flags.bits & crate::flags::TF != 0 {
         Some(trace_step(cpu))

@@ -6,7 +6,7 @@
 //! SDM Vol. 3B, 18.2.4): the stop is reported with RIP after the accessing instruction.
 
 use crate::process::Thread;
-use iced_x86::{Decoder, DecoderOptions, InstructionInfoFactory, OpAccess, Register};
+use iced_x86::{Decoder, DecoderOptions, InstructionInfoFactory, OpAccess};
 
 /// What a watchpoint watches for (gdb's Z2, Z3 and Z4 packets).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,14 +52,7 @@ pub fn accesses(t: &Thread) -> Vec<(u64, u64, bool, bool)> {
     let cpu = &t.cpu;
     let mut out = Vec::new();
     for m in info.used_memory() {
-        let addr = m.virtual_address(0, |reg, _, _| {
-            Some(match reg {
-                Register::FS => cpu.fs_base,
-                Register::GS => cpu.gs_base,
-                Register::ES | Register::CS | Register::SS | Register::DS => 0,
-                r => cpu.get_reg(r),
-            })
-        });
+        let addr = cpu.used_memory_address(m);
         let Some(addr) = addr else { continue };
         let size = m.memory_size().size().max(1) as u64;
         let (r, w) = match m.access() {
