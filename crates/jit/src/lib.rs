@@ -12,6 +12,7 @@ mod cache;
 pub mod context;
 mod memop;
 mod select;
+mod stack;
 mod trampoline;
 mod translate;
 

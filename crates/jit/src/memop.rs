@@ -143,15 +143,16 @@ fn lea(
     )
 }
 
-/// Checks that `size` bytes at the address in `r` allow `need` on the fast path; jumps to
-/// `slow` otherwise. Uses RAX and the flags (both saved by `acquire`).
+/// Checks that `size` bytes (1 to 4096) at the address in `r` allow `need` on the fast path;
+/// jumps to `slow` otherwise. Uses RAX and the flags (both saved by `acquire`).
 pub fn check(
     a: &mut CodeAssembler,
     r: Register,
-    size: u8,
+    size: u32,
     need: Need,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
+    debug_assert!((1..=4096).contains(&size));
     let rr = GPRS[index(r)];
     let (mask, want) = mask_want(need);
     a.mov(rax, rr)?;
@@ -162,9 +163,9 @@ pub fn check(
         let mut inside = a.create_label();
         a.mov(eax, GPRS32[index(r)])?;
         a.and(eax, 0xfff)?;
-        a.cmp(eax, 4096 - u32::from(size))?;
+        a.cmp(eax, 4096 - size)?;
         a.jbe(inside)?;
-        a.lea(rax, qword_ptr(rr + (i32::from(size) - 1)))?;
+        a.lea(rax, qword_ptr(rr + (size as i32 - 1)))?;
         page_entry_allows(a, mask, want, slow)?;
         // Bound to the caller's next instruction (every caller emits one).
         a.set_label(&mut inside)?;
@@ -226,7 +227,7 @@ pub fn emit(
         a.test(GPRS32[index(m.addr_reg)], u32::from(m.align) - 1)?;
         a.jnz(slow)?;
     }
-    check(a, m.addr_reg, m.size, need, slow)?;
+    check(a, m.addr_reg, u32::from(m.size), need, slow)?;
     release(a, flags_live)?;
     let mut x = *insn;
     x.set_memory_base(m.addr_reg);

@@ -15,6 +15,7 @@ use crate::cache;
 use crate::context::off;
 use crate::memop::{self, Addr, Need};
 use crate::select::{select, Kind};
+use crate::stack;
 use cetbox_cpu::level::CpuLevel;
 use cetbox_mem::AddressSpace;
 use iced_x86::code_asm::*;
@@ -163,9 +164,37 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
     a.set_label(&mut top)?;
     a.nop()?;
     let live = flags_live_before(&b.insns);
+    let end_slot = match b.end {
+        End::Call { .. } | End::CallIndirect(_) => Some(stack::Slot {
+            off: -8,
+            size: 8,
+            write: true,
+        }),
+        End::Ret(_) => Some(stack::Slot {
+            off: 0,
+            size: 8,
+            write: false,
+        }),
+        _ => None,
+    };
+    let plan = stack::plan(&b.insns, end_slot);
+    let mut groups = plan.groups.iter().peekable();
     // Out-of-line paths of memory checks: (label, operand, index of the instruction).
     let mut slow = Vec::new();
     for (i, (insn, kind)) in b.insns.iter().enumerate() {
+        if let Some(g) = groups.next_if(|g| g.at == i) {
+            // One check for the stack slots of this and the following instructions (`stack`).
+            let l = a.create_label();
+            memop::acquire(&mut a, TERM_REG, Addr::Stack(g.lo), Register::None)?;
+            memop::check(&mut a, TERM_REG, g.len, g.need, l)?;
+            memop::release(&mut a, live[i])?;
+            memop::release_addr(&mut a, TERM_REG)?;
+            slow.push((l, TERM_REG, insn.ip(), i as u64));
+        }
+        if plan.covered[i] {
+            a.add_instruction(*insn)?;
+            continue;
+        }
         match kind {
             Kind::Skip => {}
             Kind::Native => a.add_instruction(*insn)?,
@@ -233,13 +262,21 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
         End::Call { ip, target, ret } => {
             let l = a.create_label();
             // `call 1f; 1:` does not touch the shadow stack (Intel SDM Vol. 2A, CALL).
-            call(&mut a, target, ret, chain.shstk && target != ret, l)?;
+            call(
+                &mut a,
+                target,
+                ret,
+                chain.shstk && target != ret,
+                plan.covered[b.insns.len()],
+                l,
+            )?;
             slow.push((l, TERM_REG, ip, b.insns.len() as u64));
             out(&mut a, target)?;
         }
         End::Ret(ip) => {
             let l = a.create_label();
-            ret(&mut a, chain.shstk, n, chain.epoch, exit, l)?;
+            let checked = plan.covered[b.insns.len()];
+            ret(&mut a, chain.shstk, checked, n, chain.epoch, exit, l)?;
             slow.push((l, TERM_REG, ip, b.insns.len() as u64));
         }
         End::JmpIndirect(insn) | End::CallIndirect(insn) => {
@@ -247,7 +284,8 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
             indirect_target(&mut a, &insn, l)?;
             if matches!(b.end, End::CallIndirect(_)) {
                 a.mov(qword_ptr(off::JUMP).gs(), rax)?;
-                push_return(&mut a, insn.next_ip(), chain.shstk, l)?;
+                let checked = plan.covered[b.insns.len()];
+                push_return(&mut a, insn.next_ip(), chain.shstk, checked, l)?;
                 a.mov(rax, qword_ptr(off::JUMP).gs())?;
             }
             dispatch(&mut a, n, chain.epoch, exit)?;
@@ -287,11 +325,13 @@ const TERM_REG: Register = Register::RBX;
 /// A direct CALL up to the jump: the return address pushed on the stack (and on the shadow
 /// stack when `shadow`) after every check passed, as `do_call` in crates/cpu/src/exec/control.rs
 /// commits nothing before all of them pass. A failed check goes to `slow` with nothing changed.
+/// `stack_checked`: the block's stack check already covers the return address's slot.
 fn call(
     a: &mut CodeAssembler,
     target: u64,
     ret: u64,
     shadow: bool,
+    stack_checked: bool,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
     let r = TERM_REG;
@@ -299,7 +339,7 @@ fn call(
     if !cetbox_cpu::is_canonical(target) {
         a.jmp(slow)?;
     }
-    push_return(a, ret, shadow, slow)?;
+    push_return(a, ret, shadow, stack_checked, slow)?;
     memop::release(a, true)?;
     memop::release_addr(a, r)
 }
@@ -307,15 +347,19 @@ fn call(
 /// The return-address pushes of a CALL (with the scratch registers and flags saved by
 /// `memop::acquire`, RBX as the address register): checks the stack slot (and the shadow-stack
 /// slot when `shadow`), then writes both; a failed check goes to `slow` with nothing changed.
+/// `stack_checked`: the block's stack check already covers the stack slot.
 fn push_return(
     a: &mut CodeAssembler,
     ret: u64,
     shadow: bool,
+    stack_checked: bool,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
     let r = TERM_REG;
-    a.lea(rbx, qword_ptr(rsp - 8))?;
-    memop::check(a, r, 8, Need::Write, slow)?;
+    if !stack_checked {
+        a.lea(rbx, qword_ptr(rsp - 8))?;
+        memop::check(a, r, 8, Need::Write, slow)?;
+    }
     if shadow {
         a.mov(rbx, qword_ptr(off::SSP).gs())?;
         a.sub(rbx, 8)?;
@@ -387,9 +431,11 @@ fn indirect_target(
 /// a mismatch is left to the interpreter, which raises the #CP), RSP (and SSP) advanced, and
 /// the translation of the target looked up in the cache's front table; on a miss, or when the
 /// stop flag or the code epoch says so, the run loop takes over at the target.
+/// `stack_checked`: the block's stack check already covers the return address's slot.
 fn ret(
     a: &mut CodeAssembler,
     shadow: bool,
+    stack_checked: bool,
     retired: u64,
     epoch: u64,
     exit: u64,
@@ -397,7 +443,9 @@ fn ret(
 ) -> Result<(), IcedError> {
     let r = TERM_REG;
     memop::acquire(a, r, Addr::Stack(0), Register::None)?;
-    memop::check(a, r, 8, Need::Read, slow)?;
+    if !stack_checked {
+        memop::check(a, r, 8, Need::Read, slow)?;
+    }
     if shadow {
         a.mov(rbx, qword_ptr(off::SSP).gs())?;
         memop::check(a, r, 8, Need::ShadowRead, slow)?;

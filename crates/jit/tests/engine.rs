@@ -223,3 +223,151 @@ fn loads_crossing_into_the_next_page() {
         }
     }
 }
+
+/// Runs `code` (in a fresh code page) in the interpreter and then in the translator (which
+/// translates everything at once) from the same registers, flags and `len` bytes of memory
+/// at `mem_at` (restored to `init` before each run); returns both CPUs, both exits, the
+/// memory each left, and the translator's counters.
+#[allow(clippy::type_complexity)]
+fn run_both_from(
+    code: &[u8],
+    regs: [u64; 16],
+    rflags: u64,
+    mem_at: u64,
+    init: &[u8],
+) -> (
+    Cpu,
+    Cpu,
+    Exit,
+    Exit,
+    Vec<u8>,
+    Vec<u8>,
+    Arc<cetbox_jit::Stats>,
+) {
+    let (mut a, _) = machine(code);
+    a.gpr = regs;
+    a.set_rflags(rflags);
+    let mut b = a.fork(a.mem.clone());
+    b.icount = 0;
+    let stop = AtomicBool::new(false);
+    a.mem.force_write(mem_at, init).expect("memory");
+    let ea = Interpreter::new().run(&mut a, &stop);
+    let mut ma = vec![0; init.len()];
+    a.mem.read_bytes(mem_at, &mut ma).expect("read back");
+    b.mem.force_write(mem_at, init).expect("memory");
+    let mut t = Translator::translate_everything();
+    let eb = t.run(&mut b, &stop);
+    let mut mb = vec![0; init.len()];
+    b.mem.read_bytes(mem_at, &mut mb).expect("read back");
+    (a, b, ea, eb, ma, mb, t.stats())
+}
+
+/// Every arithmetic flag set, so a flag the translator lost would show.
+const ALL_FLAGS: u64 = 0x202 | 0x8d5;
+
+/// A block that pushes three registers, stores to `[rsp + 8]` and pops twice, with the guest's
+/// flags dead throughout (XOR rewrites them before any read), has its stack slots checked once
+/// (`stack.rs`): on a mapped stack it runs with no interpreter step but the final UD2. With
+/// the page below the stack inaccessible so that the third PUSH faults, both engines stop at
+/// that PUSH with the same page fault, the same registers (RSP after two pushes), the same
+/// flags as on entry and the two pushed values in memory: the range check failing before the
+/// first PUSH must not lose the flags it clobbered, nor skip the two pushes that succeed.
+#[test]
+fn stack_slots_checked_once_per_block_fault_exactly() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mem = space();
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
+    let stack = mem
+        .map(&MapRequest::anonymous(
+            0,
+            3 * PAGE_SIZE,
+            rw,
+            VmaKind::Normal,
+        ))
+        .expect("stack pages");
+    mem.protect(stack, PAGE_SIZE, 0).expect("guard page");
+    let code = [
+        0x53, // push rbx
+        0x55, // push rbp
+        0x51, // push rcx
+        0x48, 0x89, 0x44, 0x24, 0x08, // mov [rsp+8], rax
+        0x5a, // pop rdx
+        0x5e, // pop rsi
+        0x31, 0xc0, // xor eax, eax
+        0x0f, 0x0b, // ud2
+    ];
+    let mut regs = [0u64; 16];
+    for (i, r) in regs.iter_mut().enumerate() {
+        *r = 0x1111_1111_1111_1111 * (i as u64 + 1);
+    }
+    let page1 = stack + PAGE_SIZE;
+    let init = vec![0xa5u8; 2 * PAGE_SIZE as usize];
+    // Mid-page: translated throughout.
+    regs[4] = page1 + 2048;
+    let (a, b, ea, eb, ma, mb, stats) = run_both_from(&code, regs, ALL_FLAGS, page1, &init);
+    assert!(ends_in_ud2(&ea), "{ea:?}");
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+    assert_eq!(ma, mb, "stack contents");
+    assert_eq!(a.gpr[4], page1 + 2048 - 8);
+    assert_eq!(
+        stats.interpreted.load(Ordering::Relaxed),
+        1,
+        "only the UD2 runs in the interpreter"
+    );
+    // Two slots above the guard page: the third PUSH faults at the guard page's last slot.
+    regs[4] = page1 + 16;
+    let (a, b, ea, eb, ma, mb, _) = run_both_from(&code, regs, ALL_FLAGS, page1, &init);
+    match &ea {
+        Exit::Exception(Exception::PageFault(f)) => assert_eq!(f.addr, page1 - 8),
+        other => panic!("expected a page fault, got {other:?}"),
+    }
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+    assert_eq!(b.gpr[4], page1, "two pushes done");
+    assert_eq!(b.rip, a.rip);
+    assert_eq!(b.rflags() & 0x8d5, 0x8d5, "flags as on entry");
+    assert_eq!(ma, mb, "stack contents");
+    assert_eq!(&mb[..8], &regs[5].to_le_bytes(), "RBP pushed");
+    assert_eq!(&mb[8..16], &regs[3].to_le_bytes(), "RBX pushed");
+}
+
+/// A block that reads `[rsp]` and writes `[rsp + 8]` on a read-only stack page: the block's
+/// one stack check needs write permission and fails before the read, yet the read must still
+/// happen (in the interpreter) and the write fault with the write error code at `rsp + 8`,
+/// exactly as in the interpreter.
+#[test]
+fn stack_check_of_a_block_on_a_read_only_page() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mem = space();
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
+    let page = mem
+        .map(&MapRequest::anonymous(0, PAGE_SIZE, rw, VmaKind::Normal))
+        .expect("stack page");
+    let init: Vec<u8> = (0..PAGE_SIZE as usize).map(|i| i as u8).collect();
+    mem.force_write(page, &init).expect("fill");
+    mem.protect(page, PAGE_SIZE, libc::PROT_READ as u32)
+        .expect("read-only");
+    let code = [
+        0x48, 0x8b, 0x04, 0x24, // mov rax, [rsp]
+        0x48, 0x89, 0x5c, 0x24, 0x08, // mov [rsp+8], rbx
+        0x0f, 0x0b, // ud2
+    ];
+    let mut regs = [5u64; 16];
+    regs[4] = page + 64;
+    let (a, b, ea, eb, ma, mb, _) = run_both_from(&code, regs, ALL_FLAGS, page, &init);
+    match &ea {
+        Exit::Exception(Exception::PageFault(f)) => {
+            assert_eq!(f.addr, page + 72);
+            assert_eq!(f.error_code() & 2, 2, "a write fault");
+        }
+        other => panic!("expected a page fault, got {other:?}"),
+    }
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+    assert_eq!(
+        b.gpr[0],
+        u64::from_le_bytes(init[64..72].try_into().unwrap())
+    );
+    assert_eq!(ma, mb);
+}
