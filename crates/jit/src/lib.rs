@@ -240,6 +240,7 @@ impl Translator {
         self.ctx.rflags = (cpu.rflags() & ARITH) | 0x202;
         self.ctx.retired = 0;
         self.ctx.exit_reason = context::exit_reason::NEXT;
+        self.ctx.link = 0;
         self.ctx.epoch_ptr = cpu.mem.code_epoch_cell() as *const _ as u64;
         let pt = cpu.mem.page_table();
         self.ctx.pt_base = pt.base_addr();
@@ -279,6 +280,9 @@ impl Translator {
         if self.enabled && context::bind(&*self.ctx).is_err() {
             self.enabled = false;
         }
+        // A direct exit of the last translation that waits to be linked to the translation of
+        // the RIP it left to: its jump's address and the cache's reset count then.
+        let mut link: Option<(u64, u64)> = None;
         loop {
             if stop.load(Ordering::Relaxed) {
                 return Exit::Interrupted;
@@ -291,9 +295,19 @@ impl Translator {
             } else {
                 None
             };
+            let pending = link.take();
             match host {
                 Some(h) => {
+                    if let (Some((site, resets)), Some(code)) = (pending, self.code.as_mut()) {
+                        if code.cache.resets() == resets {
+                            code.cache.link(site, h);
+                        }
+                    }
                     self.enter(cpu, h);
+                    if self.ctx.link != 0 {
+                        let resets = self.code.as_ref().map_or(0, |c| c.cache.resets());
+                        link = Some((std::mem::take(&mut self.ctx.link), resets));
+                    }
                     // A memory check failed on its fast path: the interpreter runs that one
                     // instruction (slow path, precise fault, or code invalidation).
                     if self.ctx.exit_reason == context::exit_reason::STEP {

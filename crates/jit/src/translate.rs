@@ -238,10 +238,13 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
         };
         match target {
             Some(t) if chain.epoch <= i32::MAX as u64 => {
-                chained_exit(a, rip, n, chain.epoch, t, exit)
+                chained_exit(a, rip, n, chain.epoch, Some(t), exit)
             }
-            // Not translated yet: look it up in the front table when the exit is taken, so
-            // the exit chains once the target has been translated.
+            // Not translated yet: leave to the run loop, which links this exit to the
+            // target's translation once there is one (`link_exit`).
+            None if chain.epoch <= i32::MAX as u64 => {
+                chained_exit(a, rip, n, chain.epoch, None, exit)
+            }
             _ => {
                 memop::acquire(a, TERM_REG, Addr::None, Register::None)?;
                 a.mov(rax, rip)?;
@@ -531,13 +534,14 @@ fn exit_stub(a: &mut CodeAssembler, rip: u64, retired: u64, exit: u64) -> Result
 /// epoch is still the one both blocks were translated under (the run loop's checks, done
 /// inline and flag-free: (epoch - E) + stop is zero exactly when both hold, since the epoch
 /// only grows; JRCXZ branches on it without reading or writing RFLAGS); otherwise leaves to
-/// the run loop with RIP = `rip`.
+/// the run loop with RIP = `rip`. With no `target` (`rip` not translated yet) the jump is a
+/// link site (`link_exit`).
 fn chained_exit(
     a: &mut CodeAssembler,
     rip: u64,
     retired: u64,
     epoch: u64,
-    target: Target,
+    target: Option<Target>,
     exit: u64,
 ) -> Result<(), IcedError> {
     a.mov(qword_ptr(off::SCRATCH).gs(), rcx)?;
@@ -560,9 +564,30 @@ fn chained_exit(
     a.mov(rcx, qword_ptr(off::SCRATCH).gs())?;
     a.mov(rdx, qword_ptr(off::SCRATCH2).gs())?;
     match target {
-        Target::Label(l) => a.jmp(l),
-        Target::Host(h) => a.jmp(h),
+        Some(Target::Label(l)) => a.jmp(l),
+        Some(Target::Host(h)) => a.jmp(h),
+        None => link_exit(a, rip, exit),
     }
+}
+
+/// A jump to a block not translated yet, that the run loop patches once it is (as QEMU's TCG
+/// and DynamoRIO link direct exits): a `jmp rel32` that first jumps to the instruction after
+/// it, which records its own address in `LINK` and RIP = `rip` and leaves to the run loop.
+/// After the run loop has translated `rip`, it rewrites the displacement to reach the
+/// translation (`CodeCache::link`); from then on the exit costs the chained checks and one
+/// jump. The retired count is already added; nothing here touches a flag or the guest stack.
+fn link_exit(a: &mut CodeAssembler, rip: u64, exit: u64) -> Result<(), IcedError> {
+    let mut site = a.create_label();
+    a.set_label(&mut site)?;
+    // jmp rel32 with displacement 0: the next instruction.
+    a.db(&[0xe9, 0, 0, 0, 0])?;
+    a.mov(qword_ptr(off::SCRATCH).gs(), rcx)?;
+    a.lea(rcx, ptr(site))?;
+    a.mov(qword_ptr(off::LINK).gs(), rcx)?;
+    a.mov(rcx, rip)?;
+    a.mov(qword_ptr(off::NEXT_RIP).gs(), rcx)?;
+    a.mov(rcx, qword_ptr(off::SCRATCH).gs())?;
+    a.jmp(exit)
 }
 
 fn jcc(a: &mut CodeAssembler, cc: ConditionCode, t: CodeLabel) -> Result<(), IcedError> {

@@ -371,3 +371,80 @@ fn stack_check_of_a_block_on_a_read_only_page() {
     );
     assert_eq!(ma, mb);
 }
+
+/// Two blocks, A (`mov eax, 1; jmp B`) translated before B (`add eax, 2; ud2`): A's exit is
+/// a link site the run loop points at B's translation once B exists (`link_exit`). The second
+/// run goes from A into B without returning to the run loop; after B's code is rewritten
+/// (`add eax, 5`) the linked jump must not reach the stale translation.
+#[test]
+fn linked_exit_follows_code_changes() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut code = vec![0xb8, 1, 0, 0, 0, 0xeb, 0x19]; // mov eax, 1; jmp +0x19 (to 0x20)
+    code.resize(0x20, 0xcc);
+    code.extend([0x83, 0xc0, 0x02]); // add eax, 2
+    code.extend(UD2);
+    let (mut cpu, at) = machine(&code);
+    let mut t = Translator::translate_everything();
+    let stats = t.stats();
+    let stop = AtomicBool::new(false);
+    let entered = || stats.entered.load(Ordering::Relaxed);
+    assert!(ends_in_ud2(&t.run(&mut cpu, &stop)));
+    assert_eq!(cpu.gpr[0], 3);
+    assert_eq!(entered(), 2, "A, then B from the run loop");
+    cpu.rip = at;
+    cpu.gpr[0] = 0;
+    assert!(ends_in_ud2(&t.run(&mut cpu, &stop)));
+    assert_eq!(cpu.gpr[0], 3);
+    assert_eq!(entered(), 3, "A's exit is linked to B");
+    cpu.mem.force_write(at + 0x22, &[5]).expect("patch");
+    cpu.rip = at;
+    cpu.gpr[0] = 0;
+    assert!(ends_in_ud2(&t.run(&mut cpu, &stop)));
+    assert_eq!(cpu.gpr[0], 6, "the linked jump reached a stale translation");
+}
+
+/// A loop of two blocks (A: `add rax, 1; jmp B`, B: `add rcx, 1; jmp A`) whose A-to-B exit is
+/// linked after the first round: it runs inside the code cache, and setting `stop` from
+/// another thread still ends it at a block boundary with the retired count consistent.
+#[test]
+fn linked_loop_stops_when_asked() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut code = vec![0x48, 0x83, 0xc0, 0x01, 0xeb, 0x1a]; // add rax, 1; jmp +0x1a (0x20)
+    code.resize(0x20, 0xcc);
+    code.extend([0x48, 0x83, 0xc1, 0x01, 0xeb, 0xda]); // add rcx, 1; jmp -0x26 (0)
+    let (mut cpu, at) = machine(&code);
+    let mut t = Translator::translate_everything();
+    let stats = t.stats();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let s2 = stop.clone();
+    let h = std::thread::spawn(move || {
+        let exit = t.run(&mut cpu, &s2);
+        tx.send((exit, cpu.rip, cpu.gpr[0], cpu.gpr[1], cpu.icount))
+            .unwrap();
+    });
+    while stats.entered.load(Ordering::Relaxed) < 2 {
+        std::thread::yield_now();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (exit, rip, rax, rcx, icount) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the linked loop did not stop");
+    h.join().unwrap();
+    assert_eq!(exit, Exit::Interrupted);
+    assert!(
+        rip == at || rip == at + 0x20,
+        "at a block boundary: {rip:#x}"
+    );
+    assert!(rax >= 1);
+    assert_eq!(
+        icount,
+        2 * (rax + rcx),
+        "two instructions retired per block"
+    );
+    assert_eq!(
+        stats.entered.load(Ordering::Relaxed),
+        2,
+        "A, then B once, then linked"
+    );
+}
