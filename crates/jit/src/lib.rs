@@ -10,9 +10,9 @@
 
 mod cache;
 pub mod context;
+mod group;
 mod memop;
 mod select;
-mod stack;
 mod trampoline;
 mod translate;
 

@@ -96,6 +96,7 @@ pub fn acquire(
             )?)?
         }
         Addr::Stack(disp) => a.add_instruction(lea(r, Register::RSP, Register::None, 1, disp)?)?,
+        Addr::Base(base, disp) => a.add_instruction(lea(r, base, Register::None, 1, disp)?)?,
     }
     a.mov(qword_ptr(off::RAX_SAVE).gs(), rax)?;
     a.seto(al)?;
@@ -118,6 +119,8 @@ pub enum Addr<'a> {
     Operand(&'a Instruction),
     /// RSP plus a displacement (the stack slot PUSH, POP, CALL and RET use).
     Stack(i64),
+    /// A 64-bit register plus a displacement.
+    Base(Register, i64),
     /// No address: only the registers and flags are saved.
     None,
 }

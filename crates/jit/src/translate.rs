@@ -13,9 +13,9 @@
 
 use crate::cache;
 use crate::context::off;
+use crate::group;
 use crate::memop::{self, Addr, Need};
 use crate::select::{select, Kind};
-use crate::stack;
 use cetbox_cpu::level::CpuLevel;
 use cetbox_mem::AddressSpace;
 use iced_x86::code_asm::*;
@@ -165,27 +165,20 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
     a.nop()?;
     let live = flags_live_before(&b.insns);
     let end_slot = match b.end {
-        End::Call { .. } | End::CallIndirect(_) => Some(stack::Slot {
-            off: -8,
-            size: 8,
-            write: true,
-        }),
-        End::Ret(_) => Some(stack::Slot {
-            off: 0,
-            size: 8,
-            write: false,
-        }),
+        End::Call { .. } | End::CallIndirect(_) => Some(group::CALL_SLOT),
+        End::Ret(_) => Some(group::RET_SLOT),
         _ => None,
     };
-    let plan = stack::plan(&b.insns, end_slot);
+    let plan = group::plan(&b.insns, end_slot);
     let mut groups = plan.groups.iter().peekable();
     // Out-of-line paths of memory checks: (label, operand, index of the instruction).
     let mut slow = Vec::new();
     for (i, (insn, kind)) in b.insns.iter().enumerate() {
         if let Some(g) = groups.next_if(|g| g.at == i) {
-            // One check for the stack slots of this and the following instructions (`stack`).
+            // One check for the accesses through this base register of this and the
+            // following instructions (`group`).
             let l = a.create_label();
-            memop::acquire(&mut a, TERM_REG, Addr::Stack(g.lo), Register::None)?;
+            memop::acquire(&mut a, TERM_REG, Addr::Base(g.base, g.lo), Register::None)?;
             memop::check(&mut a, TERM_REG, g.len, g.need, l)?;
             memop::release(&mut a, live[i])?;
             memop::release_addr(&mut a, TERM_REG)?;

@@ -448,3 +448,73 @@ fn linked_loop_stops_when_asked() {
         "A, then B once, then linked"
     );
 }
+
+/// Accesses through one base register (`mov rax, [rsi]; mov [rsi + 8], rbx; mov rdx,
+/// [rsi + 0xff8]`, then `add rsi, 16` ends the run and `mov rcx, [rsi]` starts another) are
+/// checked once per run (`group.rs`): with every page accessible the block runs with no
+/// interpreter step but the final UD2. With the page after the first inaccessible, so that
+/// only the third access faults, both engines stop at it with the same page fault, the same
+/// registers, flags as on entry (XOR makes them dead in the block) and the store done.
+#[test]
+fn base_register_runs_checked_once_fault_exactly() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mem = space();
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
+    let data = mem
+        .map(&MapRequest::anonymous(
+            0,
+            3 * PAGE_SIZE,
+            rw,
+            VmaKind::Normal,
+        ))
+        .expect("data pages");
+    mem.protect(data + 2 * PAGE_SIZE, PAGE_SIZE, 0)
+        .expect("third page inaccessible");
+    let code = [
+        0x48, 0x8b, 0x06, // mov rax, [rsi]
+        0x48, 0x89, 0x5e, 0x08, // mov [rsi+8], rbx
+        0x48, 0x8b, 0x96, 0xf8, 0x0f, 0, 0, // mov rdx, [rsi+0xff8]
+        0x48, 0x83, 0xc6, 0x10, // add rsi, 16
+        0x48, 0x8b, 0x0e, // mov rcx, [rsi]
+        0x31, 0xff, // xor edi, edi
+        0x0f, 0x0b, // ud2
+    ];
+    let mut regs = [0u64; 16];
+    for (i, r) in regs.iter_mut().enumerate() {
+        *r = 0x0101_0101_0101_0101 * (i as u64 + 1);
+    }
+    let init: Vec<u8> = (0..2 * PAGE_SIZE as usize).map(|i| (i * 7) as u8).collect();
+    regs[6] = data + 64;
+    let (a, b, ea, eb, ma, mb, stats) = run_both_from(&code, regs, ALL_FLAGS, data, &init);
+    assert!(ends_in_ud2(&ea), "{ea:?}");
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+    assert_eq!(ma, mb);
+    assert_eq!(
+        b.gpr[0],
+        u64::from_le_bytes(init[64..72].try_into().unwrap())
+    );
+    assert_eq!(
+        stats.interpreted.load(Ordering::Relaxed),
+        1,
+        "only the UD2 runs in the interpreter"
+    );
+    // [rsi + 0xff8] runs into the inaccessible page; the first two accesses are in the second.
+    regs[6] = data + 2 * PAGE_SIZE - 0xff8 + 4;
+    let (a, b, ea, eb, ma, mb, _) = run_both_from(&code, regs, ALL_FLAGS, data, &init);
+    match &ea {
+        Exit::Exception(Exception::PageFault(f)) => assert_eq!(f.addr, regs[6] + 0xff8),
+        other => panic!("expected a page fault, got {other:?}"),
+    }
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+    assert_eq!(b.rip, a.rip);
+    assert_eq!(b.rflags() & 0x8d5, 0x8d5, "flags as on entry");
+    assert_eq!(ma, mb, "memory");
+    let at = (regs[6] + 8 - data) as usize;
+    assert_eq!(
+        &mb[at..at + 8],
+        &regs[3].to_le_bytes(),
+        "the store was done"
+    );
+}
