@@ -244,9 +244,31 @@ fn run_both_from(
     Vec<u8>,
     Arc<cetbox_jit::Stats>,
 ) {
+    run_both_with(code, regs, rflags, mem_at, init, &|_| {})
+}
+
+/// `run_both_from` with `prep` applied to the CPU before both runs.
+#[allow(clippy::type_complexity)]
+fn run_both_with(
+    code: &[u8],
+    regs: [u64; 16],
+    rflags: u64,
+    mem_at: u64,
+    init: &[u8],
+    prep: &dyn Fn(&mut Cpu),
+) -> (
+    Cpu,
+    Cpu,
+    Exit,
+    Exit,
+    Vec<u8>,
+    Vec<u8>,
+    Arc<cetbox_jit::Stats>,
+) {
     let (mut a, _) = machine(code);
     a.gpr = regs;
     a.set_rflags(rflags);
+    prep(&mut a);
     let mut b = a.fork(a.mem.clone());
     b.icount = 0;
     let stop = AtomicBool::new(false);
@@ -517,4 +539,64 @@ fn base_register_runs_checked_once_fault_exactly() {
         &regs[3].to_le_bytes(),
         "the store was done"
     );
+}
+
+/// With the shadow stack on, a RET whose stack slot is covered by its block's range check
+/// (`push rbx; push rbp; pop rbp; pop rbx; [add qword [rsp], 2;] ret`, called from `call f;
+/// ud2`) still compares the return address with the shadow stack's: unchanged, both engines
+/// return to the UD2 with the same registers and SSP; changed by the ADD, both raise #CP
+/// (near-ret) at the RET with RSP and SSP as before it and the same registers and flags.
+#[test]
+fn covered_ret_still_compares_with_the_shadow_stack() {
+    use cetbox_cpu::CpCode;
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mem = space();
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
+    let stack = mem
+        .map(&MapRequest::anonymous(0, PAGE_SIZE, rw, VmaKind::Normal))
+        .expect("stack page");
+    let shadow = mem
+        .map(&MapRequest::anonymous(
+            0,
+            PAGE_SIZE,
+            rw,
+            VmaKind::ShadowStack,
+        ))
+        .expect("shadow-stack page");
+    let ssp = shadow + PAGE_SIZE;
+    let prep = move |c: &mut Cpu| {
+        c.cet.u_cet = cetbox_cpu::state::U_CET_SH_STK_EN;
+        c.cet.ssp = ssp;
+    };
+    for corrupt in [false, true] {
+        let mut code = vec![0xe8, 0x0b, 0, 0, 0]; // call f (at 0x10)
+        code.extend(UD2);
+        code.resize(0x10, 0xcc);
+        code.extend([0x53, 0x55, 0x5d, 0x5b]); // push rbx; push rbp; pop rbp; pop rbx
+        if corrupt {
+            code.extend([0x48, 0x83, 0x04, 0x24, 0x02]); // add qword [rsp], 2
+        }
+        code.push(0xc3); // ret
+        let mut regs = [0x77u64; 16];
+        regs[4] = stack + 2048;
+        let init = vec![0u8; PAGE_SIZE as usize];
+        let (a, b, ea, eb, ma, mb, _) = run_both_with(&code, regs, ALL_FLAGS, stack, &init, &prep);
+        assert_eq!(ea, eb, "corrupt: {corrupt}");
+        assert_same(&a, &b);
+        assert_eq!(a.cet.ssp, b.cet.ssp);
+        assert_eq!(ma, mb);
+        if corrupt {
+            assert_eq!(
+                ea,
+                Exit::Exception(Exception::ControlProtection(CpCode::NearRet))
+            );
+            assert_eq!(b.gpr[4], stack + 2048 - 8, "RSP at the RET");
+            assert_eq!(b.cet.ssp, ssp - 8, "SSP at the RET");
+            assert_eq!(b.rflags() & 0xfff, a.rflags() & 0xfff);
+        } else {
+            assert!(ends_in_ud2(&ea), "{ea:?}");
+            assert_eq!(b.gpr[4], stack + 2048);
+            assert_eq!(b.cet.ssp, ssp);
+        }
+    }
 }
