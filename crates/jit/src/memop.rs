@@ -98,10 +98,10 @@ pub fn acquire(
         Addr::Stack(disp) => a.add_instruction(lea(r, Register::RSP, Register::None, 1, disp)?)?,
         Addr::Base(base, disp) => a.add_instruction(lea(r, base, Register::None, 1, disp)?)?,
     }
-    a.mov(qword_ptr(off::RAX_SAVE).gs(), rax)?;
+    ctx_mov(a, Code::Mov_rm64_r64, off::RAX_SAVE, Register::RAX)?;
     a.seto(al)?;
     a.lahf()?;
-    a.mov(word_ptr(off::FLAGS_SAVE).gs(), ax)?;
+    ctx_mov(a, Code::Mov_rm16_r16, off::FLAGS_SAVE, Register::AX)?;
     match seg {
         Register::FS => a.add(rr, qword_ptr(off::FS_BASE).gs())?,
         Register::GS => a.add(rr, qword_ptr(off::GS_BASE).gs())?,
@@ -201,7 +201,28 @@ pub fn release(a: &mut CodeAssembler, flags: bool) -> Result<(), IcedError> {
     if flags {
         restore_flags(a)?;
     }
-    a.mov(rax, qword_ptr(off::RAX_SAVE).gs())
+    ctx_mov(a, Code::Mov_r64_rm64, off::RAX_SAVE, Register::RAX)
+}
+
+/// A MOV between RAX (or AX) and a context slot, in the ModRM form: the assembler would pick
+/// the moffs form (A1/A3, a 64-bit address), two bytes longer, and checks are emitted many
+/// times per block.
+fn ctx_mov(a: &mut CodeAssembler, code: Code, slot: i64, reg: Register) -> Result<(), IcedError> {
+    let mem = MemoryOperand::new(
+        Register::None,
+        Register::None,
+        1,
+        slot,
+        // 64-bit addressing (a 4 would mean 32-bit addressing: a 0x67 prefix).
+        8,
+        false,
+        Register::GS,
+    );
+    let insn = match code {
+        Code::Mov_r64_rm64 | Code::Mov_r16_rm16 => Instruction::with2(code, reg, mem)?,
+        _ => Instruction::with2(code, mem, reg)?,
+    };
+    a.add_instruction(insn)
 }
 
 /// The address register back.
@@ -245,7 +266,7 @@ pub fn emit(
 
 /// The guest's flags back from `FLAGS_SAVE` (clobbers AX).
 fn restore_flags(a: &mut CodeAssembler) -> Result<(), IcedError> {
-    a.mov(ax, word_ptr(off::FLAGS_SAVE).gs())?;
+    ctx_mov(a, Code::Mov_r16_rm16, off::FLAGS_SAVE, Register::AX)?;
     a.add(al, 0x7f)?;
     a.sahf()
 }
@@ -254,7 +275,7 @@ fn restore_flags(a: &mut CodeAssembler) -> Result<(), IcedError> {
 /// back, then (through the exit the caller emits next) a STEP exit before the instruction.
 pub fn slow_path(a: &mut CodeAssembler, r: Register) -> Result<(), IcedError> {
     restore_flags(a)?;
-    a.mov(rax, qword_ptr(off::RAX_SAVE).gs())?;
+    ctx_mov(a, Code::Mov_r64_rm64, off::RAX_SAVE, Register::RAX)?;
     release_addr(a, r)?;
     a.mov(qword_ptr(off::EXIT_REASON).gs(), exit_reason::STEP as i32)
 }
