@@ -147,9 +147,12 @@ fn lea(
 }
 
 /// Checks that `size` bytes (1 to 4096) at the address in `r` allow `need` on the fast path;
-/// jumps to `slow` otherwise. Uses RAX and the flags (both saved by `acquire`).
+/// jumps to `slow` otherwise. Uses RAX and the flags (both saved by `acquire`). The rare
+/// second-page check of an access that crosses into the next page is emitted out of line,
+/// into `cold` (`emit_cold`), so the common path stays short.
 pub fn check(
     a: &mut CodeAssembler,
+    cold: &mut Cold,
     r: Register,
     size: u32,
     need: Need,
@@ -164,14 +167,50 @@ pub fn check(
         // An access that runs into the next page needs that page's entry to allow it too
         // (unaligned vector loads in string functions cross pages often).
         let mut inside = a.create_label();
+        let cross = a.create_label();
         a.mov(eax, GPRS32[index(r)])?;
         a.and(eax, 0xfff)?;
         a.cmp(eax, 4096 - size)?;
-        a.jbe(inside)?;
-        a.lea(rax, qword_ptr(rr + (size as i32 - 1)))?;
-        page_entry_allows(a, mask, want, slow)?;
+        a.ja(cross)?;
         // Bound to the caller's next instruction (every caller emits one).
         a.set_label(&mut inside)?;
+        cold.0.push(Cross {
+            at: cross,
+            back: inside,
+            r,
+            size,
+            mask,
+            want,
+            slow,
+        });
+    }
+    Ok(())
+}
+
+/// Out-of-line code of the checks of one block (`check`), emitted after its main path by
+/// `emit_cold`.
+#[derive(Default)]
+pub struct Cold(Vec<Cross>);
+
+/// The second-page check of an access crossing into the next page.
+struct Cross {
+    at: CodeLabel,
+    back: CodeLabel,
+    r: Register,
+    size: u32,
+    mask: u32,
+    want: u32,
+    slow: CodeLabel,
+}
+
+/// Emits the out-of-line code `check` deferred: each checks the next page's entry and jumps
+/// back after its check, or to its `slow` path.
+pub fn emit_cold(a: &mut CodeAssembler, cold: Cold) -> Result<(), IcedError> {
+    for mut c in cold.0 {
+        a.set_label(&mut c.at)?;
+        a.lea(rax, qword_ptr(GPRS[index(c.r)] + (c.size as i32 - 1)))?;
+        page_entry_allows(a, c.mask, c.want, c.slow)?;
+        a.jmp(c.back)?;
     }
     Ok(())
 }
@@ -235,6 +274,7 @@ pub fn release_addr(a: &mut CodeAssembler, r: Register) -> Result<(), IcedError>
 /// next written (the fast path then restores them before the instruction).
 pub fn emit(
     a: &mut CodeAssembler,
+    cold: &mut Cold,
     insn: &Instruction,
     m: &MemOp,
     flags_live: bool,
@@ -251,7 +291,7 @@ pub fn emit(
         a.test(GPRS32[index(m.addr_reg)], u32::from(m.align) - 1)?;
         a.jnz(slow)?;
     }
-    check(a, m.addr_reg, u32::from(m.size), need, slow)?;
+    check(a, cold, m.addr_reg, u32::from(m.size), need, slow)?;
     release(a, flags_live)?;
     let mut x = *insn;
     x.set_memory_base(m.addr_reg);

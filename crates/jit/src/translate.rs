@@ -173,13 +173,14 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
     let mut groups = plan.groups.iter().peekable();
     // Out-of-line paths of memory checks: (label, operand, index of the instruction).
     let mut slow = Vec::new();
+    let mut cold = memop::Cold::default();
     for (i, (insn, kind)) in b.insns.iter().enumerate() {
         if let Some(g) = groups.next_if(|g| g.at == i) {
             // One check for the accesses through this base register of this and the
             // following instructions (`group`).
             let l = a.create_label();
             memop::acquire(&mut a, TERM_REG, Addr::Base(g.base, g.lo), Register::None)?;
-            memop::check(&mut a, TERM_REG, g.len, g.need, l)?;
+            memop::check(&mut a, &mut cold, TERM_REG, g.len, g.need, l)?;
             memop::release(&mut a, live[i])?;
             memop::release_addr(&mut a, TERM_REG)?;
             slow.push((l, TERM_REG, insn.ip(), i as u64));
@@ -193,7 +194,7 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
             Kind::Native => a.add_instruction(*insn)?,
             Kind::Mem(m) => {
                 let l = a.create_label();
-                memop::emit(&mut a, insn, m, live[i], l)?;
+                memop::emit(&mut a, &mut cold, insn, m, live[i], l)?;
                 slow.push((l, m.addr_reg, insn.ip(), i as u64));
             }
             Kind::Push(r) | Kind::Pop(r) => {
@@ -204,7 +205,7 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
                     (0, Need::Read)
                 };
                 memop::acquire(&mut a, *r, Addr::Stack(disp), Register::None)?;
-                memop::check(&mut a, *r, 8, need, l)?;
+                memop::check(&mut a, &mut cold, *r, 8, need, l)?;
                 memop::release(&mut a, live[i])?;
                 a.add_instruction(*insn)?;
                 memop::release_addr(&mut a, *r)?;
@@ -260,6 +261,7 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
             // `call 1f; 1:` does not touch the shadow stack (Intel SDM Vol. 2A, CALL).
             call(
                 &mut a,
+                &mut cold,
                 target,
                 ret,
                 chain.shstk && target != ret,
@@ -272,22 +274,32 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
         End::Ret(ip) => {
             let l = a.create_label();
             let checked = plan.covered[b.insns.len()];
-            ret(&mut a, chain.shstk, checked, n, chain.epoch, exit, l)?;
+            ret(
+                &mut a,
+                &mut cold,
+                chain.shstk,
+                checked,
+                n,
+                chain.epoch,
+                exit,
+                l,
+            )?;
             slow.push((l, TERM_REG, ip, b.insns.len() as u64));
         }
         End::JmpIndirect(insn) | End::CallIndirect(insn) => {
             let l = a.create_label();
-            indirect_target(&mut a, &insn, l)?;
+            indirect_target(&mut a, &mut cold, &insn, l)?;
             if matches!(b.end, End::CallIndirect(_)) {
                 a.mov(qword_ptr(off::JUMP).gs(), rax)?;
                 let checked = plan.covered[b.insns.len()];
-                push_return(&mut a, insn.next_ip(), chain.shstk, checked, l)?;
+                push_return(&mut a, &mut cold, insn.next_ip(), chain.shstk, checked, l)?;
                 a.mov(rax, qword_ptr(off::JUMP).gs())?;
             }
             dispatch(&mut a, n, chain.epoch, exit)?;
             slow.push((l, TERM_REG, insn.ip(), b.insns.len() as u64));
         }
     }
+    memop::emit_cold(&mut a, cold)?;
     for (mut l, r, rip, retired) in slow {
         a.set_label(&mut l)?;
         memop::slow_path(&mut a, r)?;
@@ -324,6 +336,7 @@ const TERM_REG: Register = Register::RBX;
 /// `stack_checked`: the block's stack check already covers the return address's slot.
 fn call(
     a: &mut CodeAssembler,
+    cold: &mut memop::Cold,
     target: u64,
     ret: u64,
     shadow: bool,
@@ -335,7 +348,7 @@ fn call(
     if !cetbox_cpu::is_canonical(target) {
         a.jmp(slow)?;
     }
-    push_return(a, ret, shadow, stack_checked, slow)?;
+    push_return(a, cold, ret, shadow, stack_checked, slow)?;
     memop::release(a, true)?;
     memop::release_addr(a, r)
 }
@@ -346,6 +359,7 @@ fn call(
 /// `stack_checked`: the block's stack check already covers the stack slot.
 fn push_return(
     a: &mut CodeAssembler,
+    cold: &mut memop::Cold,
     ret: u64,
     shadow: bool,
     stack_checked: bool,
@@ -354,12 +368,12 @@ fn push_return(
     let r = TERM_REG;
     if !stack_checked {
         a.lea(rbx, qword_ptr(rsp - 8))?;
-        memop::check(a, r, 8, Need::Write, slow)?;
+        memop::check(a, cold, r, 8, Need::Write, slow)?;
     }
     if shadow {
         a.mov(rbx, qword_ptr(off::SSP).gs())?;
         a.sub(rbx, 8)?;
-        memop::check(a, r, 8, Need::ShadowWrite, slow)?;
+        memop::check(a, cold, r, 8, Need::ShadowWrite, slow)?;
         a.mov(rax, ret)?;
         a.mov(qword_ptr(rbx), rax)?;
         a.mov(qword_ptr(off::SSP).gs(), rbx)?;
@@ -391,6 +405,7 @@ fn indirect_ok(insn: &Instruction) -> bool {
 /// or a failed check goes to `slow`.
 fn indirect_target(
     a: &mut CodeAssembler,
+    cold: &mut memop::Cold,
     insn: &Instruction,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
@@ -415,7 +430,7 @@ fn indirect_target(
             _ => Register::None,
         };
         memop::acquire(a, r, addr, seg)?;
-        memop::check(a, r, 8, Need::Read, slow)?;
+        memop::check(a, cold, r, 8, Need::Read, slow)?;
         a.mov(rax, qword_ptr(rbx))?;
     }
     a.mov(rbx, rax)?;
@@ -430,6 +445,7 @@ fn indirect_target(
 /// `stack_checked`: the block's stack check already covers the return address's slot.
 fn ret(
     a: &mut CodeAssembler,
+    cold: &mut memop::Cold,
     shadow: bool,
     stack_checked: bool,
     retired: u64,
@@ -440,11 +456,11 @@ fn ret(
     let r = TERM_REG;
     memop::acquire(a, r, Addr::Stack(0), Register::None)?;
     if !stack_checked {
-        memop::check(a, r, 8, Need::Read, slow)?;
+        memop::check(a, cold, r, 8, Need::Read, slow)?;
     }
     if shadow {
         a.mov(rbx, qword_ptr(off::SSP).gs())?;
-        memop::check(a, r, 8, Need::ShadowRead, slow)?;
+        memop::check(a, cold, r, 8, Need::ShadowRead, slow)?;
         a.mov(rax, qword_ptr(rbx))?;
         a.cmp(rax, qword_ptr(rsp))?;
         a.jne(slow)?;
