@@ -274,16 +274,7 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
         End::Ret(ip) => {
             let l = a.create_label();
             let checked = plan.covered[b.insns.len()];
-            ret(
-                &mut a,
-                &mut cold,
-                chain.shstk,
-                checked,
-                n,
-                chain.epoch,
-                exit,
-                l,
-            )?;
+            ret(&mut a, &mut cold, chain, checked, n, exit, l)?;
             slow.push((l, TERM_REG, ip, b.insns.len() as u64));
         }
         End::JmpIndirect(insn) | End::CallIndirect(insn) => {
@@ -438,7 +429,8 @@ fn indirect_target(
     a.jnz(slow)
 }
 
-/// A near RET: the return address read (and compared with the shadow stack's when `shadow`;
+/// A near RET: the return address read (and compared with the shadow stack's when the
+/// guest's shadow stack is on, `chain.shstk`;
 /// a mismatch is left to the interpreter, which raises the #CP), RSP (and SSP) advanced, and
 /// the translation of the target looked up in the cache's front table; on a miss, or when the
 /// stop flag or the code epoch says so, the run loop takes over at the target.
@@ -446,13 +438,13 @@ fn indirect_target(
 fn ret(
     a: &mut CodeAssembler,
     cold: &mut memop::Cold,
-    shadow: bool,
+    chain: &Chain,
     stack_checked: bool,
     retired: u64,
-    epoch: u64,
     exit: u64,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
+    let (shadow, epoch) = (chain.shstk, chain.epoch);
     let r = TERM_REG;
     memop::acquire(a, r, Addr::Stack(0), Register::None)?;
     if !stack_checked {
