@@ -26,6 +26,9 @@ pub struct CodeCache {
     /// Guest RIP -> host address of its translation, or `INTERPRET` for blocks the translator
     /// does not handle (so it does not retry them on every visit).
     map: HashMap<u64, u64, BuildRipHasher>,
+    /// How many times `reset` emptied the cache: a code address recorded before a reset is
+    /// not one to patch after it.
+    resets: u64,
     /// A direct-mapped front for `map`, also probed by translated code for indirect branches
     /// and returns (`translate::dispatch`); `rip` is `EMPTY` when unused.
     fast: Box<[Slot]>,
@@ -128,6 +131,7 @@ impl CodeCache {
                 write: write.cast::<u8>(),
                 size,
                 used: 0,
+                resets: 0,
                 map: HashMap::default(),
                 fast: vec![EMPTY_SLOT; FAST_SLOTS].into_boxed_slice(),
             })
@@ -188,6 +192,40 @@ impl CodeCache {
         self.map.clear();
         self.fast.fill(EMPTY_SLOT);
         self.used = keep.min(self.used);
+        self.resets += 1;
+    }
+
+    /// The number of resets so far (see `resets`).
+    pub fn resets(&self) -> u64 {
+        self.resets
+    }
+
+    /// Points the `jmp rel32` at host address `site` (translated code, `translate::link_exit`)
+    /// at `target`. Ignored unless both lie in the code in use and the displacement fits.
+    pub fn link(&mut self, site: u64, target: u64) {
+        let base = self.base as u64;
+        let end = base + self.used as u64;
+        let inside = |a: u64| a >= base && a < end;
+        let Some(disp) = (target as i64).checked_sub(site as i64 + 5) else {
+            return;
+        };
+        let Ok(disp) = i32::try_from(disp) else {
+            return;
+        };
+        if !inside(site) || site + 5 > end || !inside(target) {
+            return;
+        }
+        let off = (site - base) as usize;
+        // SAFETY: [off, off + 5) lies inside the read-write view's bytes in use (checked
+        // above), where `translate::link_exit` emitted a `jmp rel32` (opcode E9); only this
+        // engine's thread writes or runs this cache, and it is not running translated code
+        // now. The next jump into the executable view is ordered after the store (Intel SDM
+        // Vol. 3A §11.6).
+        unsafe {
+            let p = self.write.add(off);
+            debug_assert_eq!(*p, 0xe9);
+            std::ptr::copy_nonoverlapping(disp.to_le_bytes().as_ptr(), p.add(1), 4);
+        }
     }
 
     /// The address of the front table (stable: it is boxed and never reallocated).

@@ -65,6 +65,10 @@ pub mod off {
     /// The address of the upper halves of the guest's YMM registers (`Sse::ymm_hi`), loaded
     /// and stored by the trampolines when the host has AVX.
     pub const YMM_HI_PTR: i64 = 296;
+    /// Set by a direct exit whose target had no translation when it was emitted: the host
+    /// address of its `jmp rel32`, which the run loop points at the target's translation once
+    /// there is one (`CodeCache::link`); 0 otherwise.
+    pub const LINK: i64 = 304;
 }
 
 /// Values of `Context::exit_reason`.
@@ -104,6 +108,7 @@ pub struct Context {
     pub jump: u64,
     pub xmm_ptr: u64,
     pub ymm_hi_ptr: u64,
+    pub link: u64,
 }
 
 const _: () = {
@@ -129,6 +134,7 @@ const _: () = {
     assert!(std::mem::offset_of!(Context, jump) == off::JUMP as usize);
     assert!(std::mem::offset_of!(Context, xmm_ptr) == off::XMM_PTR as usize);
     assert!(std::mem::offset_of!(Context, ymm_hi_ptr) == off::YMM_HI_PTR as usize);
+    assert!(std::mem::offset_of!(Context, link) == off::LINK as usize);
 };
 
 thread_local! {

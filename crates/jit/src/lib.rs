@@ -11,6 +11,7 @@
 mod assemble;
 mod cache;
 pub mod context;
+mod group;
 mod memop;
 mod select;
 mod trampoline;
@@ -282,6 +283,7 @@ impl Translator {
         self.ctx.rflags = (cpu.rflags() & ARITH) | 0x202;
         self.ctx.retired = 0;
         self.ctx.exit_reason = context::exit_reason::NEXT;
+        self.ctx.link = 0;
         self.ctx.epoch_ptr = cpu.mem.code_epoch_cell() as *const _ as u64;
         let pt = cpu.mem.page_table();
         self.ctx.pt_base = pt.base_addr();
@@ -322,10 +324,14 @@ impl Translator {
         if self.enabled && context::bind(&*self.ctx).is_err() {
             self.enabled = false;
         }
+        // A direct exit of the last translation that waits to be linked to the translation of
+        // the RIP it left to: its jump's address, the cache's reset count then, and that RIP.
+        let mut link: Option<(u64, u64, u64)> = None;
         loop {
             if stop.load(Ordering::Relaxed) {
                 return Exit::Interrupted;
             }
+            let pending = link.take();
             // The interpreter raises single-step traps and alignment-check faults (#AC while
             // EFLAGS.AC is set); leave a traced or alignment-checked guest to it until the
             // flag is clear again (POPF, rt_sigreturn and ptrace are the only ways to change
@@ -378,7 +384,19 @@ impl Translator {
                 }
                 continue;
             };
+            // The exit waiting for a link left to exactly this RIP (the interpreter may have
+            // run other blocks since) and the cache was not emptied in between: its jump now
+            // goes straight to this translation.
+            if let (Some((site, resets, rip)), Some(code)) = (pending, self.code.as_mut()) {
+                if rip == cpu.rip && code.cache.resets() == resets {
+                    code.cache.link(site, h);
+                }
+            }
             self.enter(cpu, h);
+            if self.ctx.link != 0 {
+                let resets = self.code.as_ref().map_or(0, |c| c.cache.resets());
+                link = Some((std::mem::take(&mut self.ctx.link), resets, cpu.rip));
+            }
             // A memory check failed on its fast path: the interpreter runs that one
             // instruction (slow path, precise fault, or code invalidation).
             if self.ctx.exit_reason == context::exit_reason::STEP {

@@ -96,11 +96,12 @@ pub fn acquire(
             )?)?
         }
         Addr::Stack(disp) => a.add_instruction(lea(r, Register::RSP, Register::None, 1, disp)?)?,
+        Addr::Base(base, disp) => a.add_instruction(lea(r, base, Register::None, 1, disp)?)?,
     }
-    a.mov(qword_ptr(off::RAX_SAVE).gs(), rax)?;
+    ctx_mov(a, Code::Mov_rm64_r64, off::RAX_SAVE, Register::RAX)?;
     a.seto(al)?;
     a.lahf()?;
-    a.mov(word_ptr(off::FLAGS_SAVE).gs(), ax)?;
+    ctx_mov(a, Code::Mov_rm16_r16, off::FLAGS_SAVE, Register::AX)?;
     match seg {
         Register::FS => a.add(rr, qword_ptr(off::FS_BASE).gs())?,
         Register::GS => a.add(rr, qword_ptr(off::GS_BASE).gs())?,
@@ -118,6 +119,8 @@ pub enum Addr<'a> {
     Operand(&'a Instruction),
     /// RSP plus a displacement (the stack slot PUSH, POP, CALL and RET use).
     Stack(i64),
+    /// A 64-bit register plus a displacement.
+    Base(Register, i64),
     /// No address: only the registers and flags are saved.
     None,
 }
@@ -143,15 +146,19 @@ fn lea(
     )
 }
 
-/// Checks that `size` bytes at the address in `r` allow `need` on the fast path; jumps to
-/// `slow` otherwise. Uses RAX and the flags (both saved by `acquire`).
+/// Checks that `size` bytes (1 to 4096) at the address in `r` allow `need` on the fast path;
+/// jumps to `slow` otherwise. Uses RAX and the flags (both saved by `acquire`). The rare
+/// second-page check of an access that crosses into the next page is emitted out of line,
+/// into `cold` (`emit_cold`), so the common path stays short.
 pub fn check(
     a: &mut CodeAssembler,
+    cold: &mut Cold,
     r: Register,
-    size: u8,
+    size: u32,
     need: Need,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
+    debug_assert!((1..=4096).contains(&size));
     let rr = GPRS[index(r)];
     let (mask, want) = mask_want(need);
     a.mov(rax, rr)?;
@@ -160,14 +167,50 @@ pub fn check(
         // An access that runs into the next page needs that page's entry to allow it too
         // (unaligned vector loads in string functions cross pages often).
         let mut inside = a.create_label();
+        let cross = a.create_label();
         a.mov(eax, GPRS32[index(r)])?;
         a.and(eax, 0xfff)?;
-        a.cmp(eax, 4096 - u32::from(size))?;
-        a.jbe(inside)?;
-        a.lea(rax, qword_ptr(rr + (i32::from(size) - 1)))?;
-        page_entry_allows(a, mask, want, slow)?;
+        a.cmp(eax, 4096 - size)?;
+        a.ja(cross)?;
         // Bound to the caller's next instruction (every caller emits one).
         a.set_label(&mut inside)?;
+        cold.0.push(Cross {
+            at: cross,
+            back: inside,
+            r,
+            size,
+            mask,
+            want,
+            slow,
+        });
+    }
+    Ok(())
+}
+
+/// Out-of-line code of the checks of one block (`check`), emitted after its main path by
+/// `emit_cold`.
+#[derive(Default)]
+pub struct Cold(Vec<Cross>);
+
+/// The second-page check of an access crossing into the next page.
+struct Cross {
+    at: CodeLabel,
+    back: CodeLabel,
+    r: Register,
+    size: u32,
+    mask: u32,
+    want: u32,
+    slow: CodeLabel,
+}
+
+/// Emits the out-of-line code `check` deferred: each checks the next page's entry and jumps
+/// back after its check, or to its `slow` path.
+pub fn emit_cold(a: &mut CodeAssembler, cold: Cold) -> Result<(), IcedError> {
+    for mut c in cold.0 {
+        a.set_label(&mut c.at)?;
+        a.lea(rax, qword_ptr(GPRS[index(c.r)] + (c.size as i32 - 1)))?;
+        page_entry_allows(a, c.mask, c.want, c.slow)?;
+        a.jmp(c.back)?;
     }
     Ok(())
 }
@@ -197,7 +240,28 @@ pub fn release(a: &mut CodeAssembler, flags: bool) -> Result<(), IcedError> {
     if flags {
         restore_flags(a)?;
     }
-    a.mov(rax, qword_ptr(off::RAX_SAVE).gs())
+    ctx_mov(a, Code::Mov_r64_rm64, off::RAX_SAVE, Register::RAX)
+}
+
+/// A MOV between RAX (or AX) and a context slot, in the ModRM form: the assembler would pick
+/// the moffs form (A1/A3, a 64-bit address), two bytes longer, and checks are emitted many
+/// times per block.
+fn ctx_mov(a: &mut CodeAssembler, code: Code, slot: i64, reg: Register) -> Result<(), IcedError> {
+    let mem = MemoryOperand::new(
+        Register::None,
+        Register::None,
+        1,
+        slot,
+        // 64-bit addressing (a 4 would mean 32-bit addressing: a 0x67 prefix).
+        8,
+        false,
+        Register::GS,
+    );
+    let insn = match code {
+        Code::Mov_r64_rm64 | Code::Mov_r16_rm16 => Instruction::with2(code, reg, mem)?,
+        _ => Instruction::with2(code, mem, reg)?,
+    };
+    a.add_instruction(insn)
 }
 
 /// The address register back.
@@ -210,6 +274,7 @@ pub fn release_addr(a: &mut CodeAssembler, r: Register) -> Result<(), IcedError>
 /// next written (the fast path then restores them before the instruction).
 pub fn emit(
     a: &mut CodeAssembler,
+    cold: &mut Cold,
     insn: &Instruction,
     m: &MemOp,
     flags_live: bool,
@@ -226,7 +291,7 @@ pub fn emit(
         a.test(GPRS32[index(m.addr_reg)], u32::from(m.align) - 1)?;
         a.jnz(slow)?;
     }
-    check(a, m.addr_reg, m.size, need, slow)?;
+    check(a, cold, m.addr_reg, u32::from(m.size), need, slow)?;
     release(a, flags_live)?;
     let mut x = *insn;
     x.set_memory_base(m.addr_reg);
@@ -241,7 +306,7 @@ pub fn emit(
 
 /// The guest's flags back from `FLAGS_SAVE` (clobbers AX).
 fn restore_flags(a: &mut CodeAssembler) -> Result<(), IcedError> {
-    a.mov(ax, word_ptr(off::FLAGS_SAVE).gs())?;
+    ctx_mov(a, Code::Mov_r16_rm16, off::FLAGS_SAVE, Register::AX)?;
     a.add(al, 0x7f)?;
     a.sahf()
 }
@@ -250,7 +315,7 @@ fn restore_flags(a: &mut CodeAssembler) -> Result<(), IcedError> {
 /// back, then (through the exit the caller emits next) a STEP exit before the instruction.
 pub fn slow_path(a: &mut CodeAssembler, r: Register) -> Result<(), IcedError> {
     restore_flags(a)?;
-    a.mov(rax, qword_ptr(off::RAX_SAVE).gs())?;
+    ctx_mov(a, Code::Mov_r64_rm64, off::RAX_SAVE, Register::RAX)?;
     release_addr(a, r)?;
     a.mov(qword_ptr(off::EXIT_REASON).gs(), exit_reason::STEP as i32)
 }

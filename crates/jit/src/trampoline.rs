@@ -18,6 +18,29 @@ pub const GPRS: [AsmRegister64; 16] = [
     rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15,
 ];
 
+/// The same registers as iced `Register`s.
+pub const GPRS_REG: [iced_x86::Register; 16] = {
+    use iced_x86::Register as R;
+    [
+        R::RAX,
+        R::RCX,
+        R::RDX,
+        R::RBX,
+        R::RSP,
+        R::RBP,
+        R::RSI,
+        R::RDI,
+        R::R8,
+        R::R9,
+        R::R10,
+        R::R11,
+        R::R12,
+        R::R13,
+        R::R14,
+        R::R15,
+    ]
+};
+
 const XMMS: [AsmRegisterXmm; 16] = [
     xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8, xmm9, xmm10, xmm11, xmm12, xmm13, xmm14,
     xmm15,

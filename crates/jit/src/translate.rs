@@ -13,6 +13,7 @@
 
 use crate::cache;
 use crate::context::off;
+use crate::group;
 use crate::memop::{self, Addr, Need};
 use crate::select::{select, Kind};
 use cetbox_cpu::level::CpuLevel;
@@ -163,15 +164,37 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
     a.set_label(&mut top)?;
     a.nop()?;
     let live = flags_live_before(&b.insns);
+    let end_slot = match b.end {
+        End::Call { .. } | End::CallIndirect(_) => Some(group::CALL_SLOT),
+        End::Ret(_) => Some(group::RET_SLOT),
+        _ => None,
+    };
+    let plan = group::plan(&b.insns, end_slot);
+    let mut groups = plan.groups.iter().peekable();
     // Out-of-line paths of memory checks: (label, operand, index of the instruction).
     let mut slow = Vec::new();
+    let mut cold = memop::Cold::default();
     for (i, (insn, kind)) in b.insns.iter().enumerate() {
+        if let Some(g) = groups.next_if(|g| g.at == i) {
+            // One check for the accesses through this base register of this and the
+            // following instructions (`group`).
+            let l = a.create_label();
+            memop::acquire(&mut a, TERM_REG, Addr::Base(g.base, g.lo), Register::None)?;
+            memop::check(&mut a, &mut cold, TERM_REG, g.len, g.need, l)?;
+            memop::release(&mut a, live[i])?;
+            memop::release_addr(&mut a, TERM_REG)?;
+            slow.push((l, TERM_REG, insn.ip(), i as u64));
+        }
+        if plan.covered[i] {
+            a.add_instruction(*insn)?;
+            continue;
+        }
         match kind {
             Kind::Skip => {}
             Kind::Native => a.add_instruction(*insn)?,
             Kind::Mem(m) => {
                 let l = a.create_label();
-                memop::emit(&mut a, insn, m, live[i], l)?;
+                memop::emit(&mut a, &mut cold, insn, m, live[i], l)?;
                 slow.push((l, m.addr_reg, insn.ip(), i as u64));
             }
             Kind::Push(r) | Kind::Pop(r) => {
@@ -182,7 +205,7 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
                     (0, Need::Read)
                 };
                 memop::acquire(&mut a, *r, Addr::Stack(disp), Register::None)?;
-                memop::check(&mut a, *r, 8, need, l)?;
+                memop::check(&mut a, &mut cold, *r, 8, need, l)?;
                 memop::release(&mut a, live[i])?;
                 a.add_instruction(*insn)?;
                 memop::release_addr(&mut a, *r)?;
@@ -209,10 +232,13 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
         };
         match target {
             Some(t) if chain.epoch <= i32::MAX as u64 => {
-                chained_exit(a, rip, n, chain.epoch, t, exit)
+                chained_exit(a, rip, n, chain.epoch, Some(t), exit)
             }
-            // Not translated yet: look it up in the front table when the exit is taken, so
-            // the exit chains once the target has been translated.
+            // Not translated yet: leave to the run loop, which links this exit to the
+            // target's translation once there is one (`link_exit`).
+            None if chain.epoch <= i32::MAX as u64 => {
+                chained_exit(a, rip, n, chain.epoch, None, exit)
+            }
             _ => {
                 memop::acquire(a, TERM_REG, Addr::None, Register::None)?;
                 a.mov(rax, rip)?;
@@ -233,27 +259,38 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
         End::Call { ip, target, ret } => {
             let l = a.create_label();
             // `call 1f; 1:` does not touch the shadow stack (Intel SDM Vol. 2A, CALL).
-            call(&mut a, target, ret, chain.shstk && target != ret, l)?;
+            call(
+                &mut a,
+                &mut cold,
+                target,
+                ret,
+                chain.shstk && target != ret,
+                plan.covered[b.insns.len()],
+                l,
+            )?;
             slow.push((l, TERM_REG, ip, b.insns.len() as u64));
             out(&mut a, target)?;
         }
         End::Ret(ip) => {
             let l = a.create_label();
-            ret(&mut a, chain.shstk, n, chain.epoch, exit, l)?;
+            let checked = plan.covered[b.insns.len()];
+            ret(&mut a, &mut cold, chain, checked, n, exit, l)?;
             slow.push((l, TERM_REG, ip, b.insns.len() as u64));
         }
         End::JmpIndirect(insn) | End::CallIndirect(insn) => {
             let l = a.create_label();
-            indirect_target(&mut a, &insn, l)?;
+            indirect_target(&mut a, &mut cold, &insn, l)?;
             if matches!(b.end, End::CallIndirect(_)) {
                 a.mov(qword_ptr(off::JUMP).gs(), rax)?;
-                push_return(&mut a, insn.next_ip(), chain.shstk, l)?;
+                let checked = plan.covered[b.insns.len()];
+                push_return(&mut a, &mut cold, insn.next_ip(), chain.shstk, checked, l)?;
                 a.mov(rax, qword_ptr(off::JUMP).gs())?;
             }
             dispatch(&mut a, n, chain.epoch, exit)?;
             slow.push((l, TERM_REG, insn.ip(), b.insns.len() as u64));
         }
     }
+    memop::emit_cold(&mut a, cold)?;
     for (mut l, r, rip, retired) in slow {
         a.set_label(&mut l)?;
         memop::slow_path(&mut a, r)?;
@@ -287,11 +324,14 @@ const TERM_REG: Register = Register::RBX;
 /// A direct CALL up to the jump: the return address pushed on the stack (and on the shadow
 /// stack when `shadow`) after every check passed, as `do_call` in crates/cpu/src/exec/control.rs
 /// commits nothing before all of them pass. A failed check goes to `slow` with nothing changed.
+/// `stack_checked`: the block's stack check already covers the return address's slot.
 fn call(
     a: &mut CodeAssembler,
+    cold: &mut memop::Cold,
     target: u64,
     ret: u64,
     shadow: bool,
+    stack_checked: bool,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
     let r = TERM_REG;
@@ -299,7 +339,7 @@ fn call(
     if !cetbox_cpu::is_canonical(target) {
         a.jmp(slow)?;
     }
-    push_return(a, ret, shadow, slow)?;
+    push_return(a, cold, ret, shadow, stack_checked, slow)?;
     memop::release(a, true)?;
     memop::release_addr(a, r)
 }
@@ -307,19 +347,24 @@ fn call(
 /// The return-address pushes of a CALL (with the scratch registers and flags saved by
 /// `memop::acquire`, RBX as the address register): checks the stack slot (and the shadow-stack
 /// slot when `shadow`), then writes both; a failed check goes to `slow` with nothing changed.
+/// `stack_checked`: the block's stack check already covers the stack slot.
 fn push_return(
     a: &mut CodeAssembler,
+    cold: &mut memop::Cold,
     ret: u64,
     shadow: bool,
+    stack_checked: bool,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
     let r = TERM_REG;
-    a.lea(rbx, qword_ptr(rsp - 8))?;
-    memop::check(a, r, 8, Need::Write, slow)?;
+    if !stack_checked {
+        a.lea(rbx, qword_ptr(rsp - 8))?;
+        memop::check(a, cold, r, 8, Need::Write, slow)?;
+    }
     if shadow {
         a.mov(rbx, qword_ptr(off::SSP).gs())?;
         a.sub(rbx, 8)?;
-        memop::check(a, r, 8, Need::ShadowWrite, slow)?;
+        memop::check(a, cold, r, 8, Need::ShadowWrite, slow)?;
         a.mov(rax, ret)?;
         a.mov(qword_ptr(rbx), rax)?;
         a.mov(qword_ptr(off::SSP).gs(), rbx)?;
@@ -351,6 +396,7 @@ fn indirect_ok(insn: &Instruction) -> bool {
 /// or a failed check goes to `slow`.
 fn indirect_target(
     a: &mut CodeAssembler,
+    cold: &mut memop::Cold,
     insn: &Instruction,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
@@ -375,7 +421,7 @@ fn indirect_target(
             _ => Register::None,
         };
         memop::acquire(a, r, addr, seg)?;
-        memop::check(a, r, 8, Need::Read, slow)?;
+        memop::check(a, cold, r, 8, Need::Read, slow)?;
         a.mov(rax, qword_ptr(rbx))?;
     }
     a.mov(rbx, rax)?;
@@ -383,24 +429,30 @@ fn indirect_target(
     a.jnz(slow)
 }
 
-/// A near RET: the return address read (and compared with the shadow stack's when `shadow`;
+/// A near RET: the return address read (and compared with the shadow stack's when the
+/// guest's shadow stack is on, `chain.shstk`;
 /// a mismatch is left to the interpreter, which raises the #CP), RSP (and SSP) advanced, and
 /// the translation of the target looked up in the cache's front table; on a miss, or when the
 /// stop flag or the code epoch says so, the run loop takes over at the target.
+/// `stack_checked`: the block's stack check already covers the return address's slot.
 fn ret(
     a: &mut CodeAssembler,
-    shadow: bool,
+    cold: &mut memop::Cold,
+    chain: &Chain,
+    stack_checked: bool,
     retired: u64,
-    epoch: u64,
     exit: u64,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
+    let (shadow, epoch) = (chain.shstk, chain.epoch);
     let r = TERM_REG;
     memop::acquire(a, r, Addr::Stack(0), Register::None)?;
-    memop::check(a, r, 8, Need::Read, slow)?;
+    if !stack_checked {
+        memop::check(a, cold, r, 8, Need::Read, slow)?;
+    }
     if shadow {
         a.mov(rbx, qword_ptr(off::SSP).gs())?;
-        memop::check(a, r, 8, Need::ShadowRead, slow)?;
+        memop::check(a, cold, r, 8, Need::ShadowRead, slow)?;
         a.mov(rax, qword_ptr(rbx))?;
         a.cmp(rax, qword_ptr(rsp))?;
         a.jne(slow)?;
@@ -483,13 +535,14 @@ fn exit_stub(a: &mut CodeAssembler, rip: u64, retired: u64, exit: u64) -> Result
 /// epoch is still the one both blocks were translated under (the run loop's checks, done
 /// inline and flag-free: (epoch - E) + stop is zero exactly when both hold, since the epoch
 /// only grows; JRCXZ branches on it without reading or writing RFLAGS); otherwise leaves to
-/// the run loop with RIP = `rip`.
+/// the run loop with RIP = `rip`. With no `target` (`rip` not translated yet) the jump is a
+/// link site (`link_exit`).
 fn chained_exit(
     a: &mut CodeAssembler,
     rip: u64,
     retired: u64,
     epoch: u64,
-    target: Target,
+    target: Option<Target>,
     exit: u64,
 ) -> Result<(), IcedError> {
     a.mov(qword_ptr(off::SCRATCH).gs(), rcx)?;
@@ -512,9 +565,30 @@ fn chained_exit(
     a.mov(rcx, qword_ptr(off::SCRATCH).gs())?;
     a.mov(rdx, qword_ptr(off::SCRATCH2).gs())?;
     match target {
-        Target::Label(l) => a.jmp(l),
-        Target::Host(h) => a.jmp(h),
+        Some(Target::Label(l)) => a.jmp(l),
+        Some(Target::Host(h)) => a.jmp(h),
+        None => link_exit(a, rip, exit),
     }
+}
+
+/// A jump to a block not translated yet, that the run loop patches once it is (as QEMU's TCG
+/// and DynamoRIO link direct exits): a `jmp rel32` that first jumps to the instruction after
+/// it, which records its own address in `LINK` and RIP = `rip` and leaves to the run loop.
+/// After the run loop has translated `rip`, it rewrites the displacement to reach the
+/// translation (`CodeCache::link`); from then on the exit costs the chained checks and one
+/// jump. The retired count is already added; nothing here touches a flag or the guest stack.
+fn link_exit(a: &mut CodeAssembler, rip: u64, exit: u64) -> Result<(), IcedError> {
+    let mut site = a.create_label();
+    a.set_label(&mut site)?;
+    // jmp rel32 with displacement 0: the next instruction.
+    a.db(&[0xe9, 0, 0, 0, 0])?;
+    a.mov(qword_ptr(off::SCRATCH).gs(), rcx)?;
+    a.lea(rcx, ptr(site))?;
+    a.mov(qword_ptr(off::LINK).gs(), rcx)?;
+    a.mov(rcx, rip)?;
+    a.mov(qword_ptr(off::NEXT_RIP).gs(), rcx)?;
+    a.mov(rcx, qword_ptr(off::SCRATCH).gs())?;
+    a.jmp(exit)
 }
 
 fn jcc(a: &mut CodeAssembler, cc: ConditionCode, t: CodeLabel) -> Result<(), IcedError> {

@@ -314,3 +314,380 @@ fn loads_crossing_into_the_next_page() {
         }
     }
 }
+
+/// Runs `code` (in a fresh code page) in the interpreter and then in the translator (which
+/// translates everything at once) from the same registers, flags and `len` bytes of memory
+/// at `mem_at` (restored to `init` before each run); returns both CPUs, both exits, the
+/// memory each left, and the translator's counters.
+#[allow(clippy::type_complexity)]
+fn run_both_from(
+    code: &[u8],
+    regs: [u64; 16],
+    rflags: u64,
+    mem_at: u64,
+    init: &[u8],
+) -> (
+    Cpu,
+    Cpu,
+    Exit,
+    Exit,
+    Vec<u8>,
+    Vec<u8>,
+    Arc<cetbox_jit::Stats>,
+) {
+    run_both_with(code, regs, rflags, mem_at, init, &|_| {})
+}
+
+/// `run_both_from` with `prep` applied to the CPU before both runs.
+#[allow(clippy::type_complexity)]
+fn run_both_with(
+    code: &[u8],
+    regs: [u64; 16],
+    rflags: u64,
+    mem_at: u64,
+    init: &[u8],
+    prep: &dyn Fn(&mut Cpu),
+) -> (
+    Cpu,
+    Cpu,
+    Exit,
+    Exit,
+    Vec<u8>,
+    Vec<u8>,
+    Arc<cetbox_jit::Stats>,
+) {
+    let (mut a, _) = machine(code);
+    a.gpr = regs;
+    a.set_rflags(rflags);
+    prep(&mut a);
+    let mut b = a.fork(a.mem.clone());
+    b.icount = 0;
+    let stop = AtomicBool::new(false);
+    a.mem.force_write(mem_at, init).expect("memory");
+    let ea = Interpreter::new().run(&mut a, &stop);
+    let mut ma = vec![0; init.len()];
+    a.mem.read_bytes(mem_at, &mut ma).expect("read back");
+    b.mem.force_write(mem_at, init).expect("memory");
+    let mut t = Translator::translate_everything();
+    let eb = t.run(&mut b, &stop);
+    let mut mb = vec![0; init.len()];
+    b.mem.read_bytes(mem_at, &mut mb).expect("read back");
+    (a, b, ea, eb, ma, mb, t.stats())
+}
+
+/// Every arithmetic flag set, so a flag the translator lost would show.
+const ALL_FLAGS: u64 = 0x202 | 0x8d5;
+
+/// A block that pushes three registers, stores to `[rsp + 8]` and pops twice, with the guest's
+/// flags dead throughout (XOR rewrites them before any read), has its stack slots checked once
+/// (`stack.rs`): on a mapped stack it runs with no interpreter step but the final UD2. With
+/// the page below the stack inaccessible so that the third PUSH faults, both engines stop at
+/// that PUSH with the same page fault, the same registers (RSP after two pushes), the same
+/// flags as on entry and the two pushed values in memory: the range check failing before the
+/// first PUSH must not lose the flags it clobbered, nor skip the two pushes that succeed.
+#[test]
+fn stack_slots_checked_once_per_block_fault_exactly() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mem = space();
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
+    let stack = mem
+        .map(&MapRequest::anonymous(
+            0,
+            3 * PAGE_SIZE,
+            rw,
+            VmaKind::Normal,
+        ))
+        .expect("stack pages");
+    mem.protect(stack, PAGE_SIZE, 0).expect("guard page");
+    let code = [
+        0x53, // push rbx
+        0x55, // push rbp
+        0x51, // push rcx
+        0x48, 0x89, 0x44, 0x24, 0x08, // mov [rsp+8], rax
+        0x5a, // pop rdx
+        0x5e, // pop rsi
+        0x31, 0xc0, // xor eax, eax
+        0x0f, 0x0b, // ud2
+    ];
+    let mut regs = [0u64; 16];
+    for (i, r) in regs.iter_mut().enumerate() {
+        *r = 0x1111_1111_1111_1111 * (i as u64 + 1);
+    }
+    let page1 = stack + PAGE_SIZE;
+    let init = vec![0xa5u8; 2 * PAGE_SIZE as usize];
+    // Mid-page: translated throughout.
+    regs[4] = page1 + 2048;
+    let (a, b, ea, eb, ma, mb, stats) = run_both_from(&code, regs, ALL_FLAGS, page1, &init);
+    assert!(ends_in_ud2(&ea), "{ea:?}");
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+    assert_eq!(ma, mb, "stack contents");
+    assert_eq!(a.gpr[4], page1 + 2048 - 8);
+    assert_eq!(
+        stats.interpreted.load(Ordering::Relaxed),
+        1,
+        "only the UD2 runs in the interpreter"
+    );
+    // Two slots above the guard page: the third PUSH faults at the guard page's last slot.
+    regs[4] = page1 + 16;
+    let (a, b, ea, eb, ma, mb, _) = run_both_from(&code, regs, ALL_FLAGS, page1, &init);
+    match &ea {
+        Exit::Exception(Exception::PageFault(f)) => assert_eq!(f.addr, page1 - 8),
+        other => panic!("expected a page fault, got {other:?}"),
+    }
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+    assert_eq!(b.gpr[4], page1, "two pushes done");
+    assert_eq!(b.rip, a.rip);
+    assert_eq!(b.rflags() & 0x8d5, 0x8d5, "flags as on entry");
+    assert_eq!(ma, mb, "stack contents");
+    assert_eq!(&mb[..8], &regs[5].to_le_bytes(), "RBP pushed");
+    assert_eq!(&mb[8..16], &regs[3].to_le_bytes(), "RBX pushed");
+}
+
+/// A block that reads `[rsp]` and writes `[rsp + 8]` on a read-only stack page: the block's
+/// one stack check needs write permission and fails before the read, yet the read must still
+/// happen (in the interpreter) and the write fault with the write error code at `rsp + 8`,
+/// exactly as in the interpreter.
+#[test]
+fn stack_check_of_a_block_on_a_read_only_page() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mem = space();
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
+    let page = mem
+        .map(&MapRequest::anonymous(0, PAGE_SIZE, rw, VmaKind::Normal))
+        .expect("stack page");
+    let init: Vec<u8> = (0..PAGE_SIZE as usize).map(|i| i as u8).collect();
+    mem.force_write(page, &init).expect("fill");
+    mem.protect(page, PAGE_SIZE, libc::PROT_READ as u32)
+        .expect("read-only");
+    let code = [
+        0x48, 0x8b, 0x04, 0x24, // mov rax, [rsp]
+        0x48, 0x89, 0x5c, 0x24, 0x08, // mov [rsp+8], rbx
+        0x0f, 0x0b, // ud2
+    ];
+    let mut regs = [5u64; 16];
+    regs[4] = page + 64;
+    let (a, b, ea, eb, ma, mb, _) = run_both_from(&code, regs, ALL_FLAGS, page, &init);
+    match &ea {
+        Exit::Exception(Exception::PageFault(f)) => {
+            assert_eq!(f.addr, page + 72);
+            assert_eq!(f.error_code() & 2, 2, "a write fault");
+        }
+        other => panic!("expected a page fault, got {other:?}"),
+    }
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+    assert_eq!(
+        b.gpr[0],
+        u64::from_le_bytes(init[64..72].try_into().unwrap())
+    );
+    assert_eq!(ma, mb);
+}
+
+/// Two blocks, A (`mov eax, 1; jmp B`) translated before B (`add eax, 2; ud2`): A's exit is
+/// a link site the run loop points at B's translation once B exists (`link_exit`). The second
+/// run goes from A into B without returning to the run loop; after B's code is rewritten
+/// (`add eax, 5`) the linked jump must not reach the stale translation.
+#[test]
+fn linked_exit_follows_code_changes() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut code = vec![0xb8, 1, 0, 0, 0, 0xeb, 0x19]; // mov eax, 1; jmp +0x19 (to 0x20)
+    code.resize(0x20, 0xcc);
+    code.extend([0x83, 0xc0, 0x02]); // add eax, 2
+    code.extend(UD2);
+    let (mut cpu, at) = machine(&code);
+    let mut t = Translator::translate_everything();
+    let stats = t.stats();
+    let stop = AtomicBool::new(false);
+    let entered = || stats.entered.load(Ordering::Relaxed);
+    assert!(ends_in_ud2(&t.run(&mut cpu, &stop)));
+    assert_eq!(cpu.gpr[0], 3);
+    assert_eq!(entered(), 2, "A, then B from the run loop");
+    cpu.rip = at;
+    cpu.gpr[0] = 0;
+    assert!(ends_in_ud2(&t.run(&mut cpu, &stop)));
+    assert_eq!(cpu.gpr[0], 3);
+    assert_eq!(entered(), 3, "A's exit is linked to B");
+    cpu.mem.force_write(at + 0x22, &[5]).expect("patch");
+    cpu.rip = at;
+    cpu.gpr[0] = 0;
+    assert!(ends_in_ud2(&t.run(&mut cpu, &stop)));
+    assert_eq!(cpu.gpr[0], 6, "the linked jump reached a stale translation");
+}
+
+/// A loop of two blocks (A: `add rax, 1; jmp B`, B: `add rcx, 1; jmp A`) whose A-to-B exit is
+/// linked after the first round: it runs inside the code cache, and setting `stop` from
+/// another thread still ends it at a block boundary with the retired count consistent.
+#[test]
+fn linked_loop_stops_when_asked() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut code = vec![0x48, 0x83, 0xc0, 0x01, 0xeb, 0x1a]; // add rax, 1; jmp +0x1a (0x20)
+    code.resize(0x20, 0xcc);
+    code.extend([0x48, 0x83, 0xc1, 0x01, 0xeb, 0xda]); // add rcx, 1; jmp -0x26 (0)
+    let (mut cpu, at) = machine(&code);
+    let mut t = Translator::translate_everything();
+    let stats = t.stats();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let s2 = stop.clone();
+    let h = std::thread::spawn(move || {
+        let exit = t.run(&mut cpu, &s2);
+        tx.send((exit, cpu.rip, cpu.gpr[0], cpu.gpr[1], cpu.icount))
+            .unwrap();
+    });
+    while stats.entered.load(Ordering::Relaxed) < 2 {
+        std::thread::yield_now();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (exit, rip, rax, rcx, icount) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the linked loop did not stop");
+    h.join().unwrap();
+    assert_eq!(exit, Exit::Interrupted);
+    assert!(
+        rip == at || rip == at + 0x20,
+        "at a block boundary: {rip:#x}"
+    );
+    assert!(rax >= 1);
+    assert_eq!(
+        icount,
+        2 * (rax + rcx),
+        "two instructions retired per block"
+    );
+    assert_eq!(
+        stats.entered.load(Ordering::Relaxed),
+        2,
+        "A, then B once, then linked"
+    );
+}
+
+/// Accesses through one base register (`mov rax, [rsi]; mov [rsi + 8], rbx; mov rdx,
+/// [rsi + 0xff8]`, then `add rsi, 16` ends the run and `mov rcx, [rsi]` starts another) are
+/// checked once per run (`group.rs`): with every page accessible the block runs with no
+/// interpreter step but the final UD2. With the page after the first inaccessible, so that
+/// only the third access faults, both engines stop at it with the same page fault, the same
+/// registers, flags as on entry (XOR makes them dead in the block) and the store done.
+#[test]
+fn base_register_runs_checked_once_fault_exactly() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mem = space();
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
+    let data = mem
+        .map(&MapRequest::anonymous(
+            0,
+            3 * PAGE_SIZE,
+            rw,
+            VmaKind::Normal,
+        ))
+        .expect("data pages");
+    mem.protect(data + 2 * PAGE_SIZE, PAGE_SIZE, 0)
+        .expect("third page inaccessible");
+    let code = [
+        0x48, 0x8b, 0x06, // mov rax, [rsi]
+        0x48, 0x89, 0x5e, 0x08, // mov [rsi+8], rbx
+        0x48, 0x8b, 0x96, 0xf8, 0x0f, 0, 0, // mov rdx, [rsi+0xff8]
+        0x48, 0x83, 0xc6, 0x10, // add rsi, 16
+        0x48, 0x8b, 0x0e, // mov rcx, [rsi]
+        0x31, 0xff, // xor edi, edi
+        0x0f, 0x0b, // ud2
+    ];
+    let mut regs = [0u64; 16];
+    for (i, r) in regs.iter_mut().enumerate() {
+        *r = 0x0101_0101_0101_0101 * (i as u64 + 1);
+    }
+    let init: Vec<u8> = (0..2 * PAGE_SIZE as usize).map(|i| (i * 7) as u8).collect();
+    regs[6] = data + 64;
+    let (a, b, ea, eb, ma, mb, stats) = run_both_from(&code, regs, ALL_FLAGS, data, &init);
+    assert!(ends_in_ud2(&ea), "{ea:?}");
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+    assert_eq!(ma, mb);
+    assert_eq!(
+        b.gpr[0],
+        u64::from_le_bytes(init[64..72].try_into().unwrap())
+    );
+    assert_eq!(
+        stats.interpreted.load(Ordering::Relaxed),
+        1,
+        "only the UD2 runs in the interpreter"
+    );
+    // [rsi + 0xff8] runs into the inaccessible page; the first two accesses are in the second.
+    regs[6] = data + 2 * PAGE_SIZE - 0xff8 + 4;
+    let (a, b, ea, eb, ma, mb, _) = run_both_from(&code, regs, ALL_FLAGS, data, &init);
+    match &ea {
+        Exit::Exception(Exception::PageFault(f)) => assert_eq!(f.addr, regs[6] + 0xff8),
+        other => panic!("expected a page fault, got {other:?}"),
+    }
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+    assert_eq!(b.rip, a.rip);
+    assert_eq!(b.rflags() & 0x8d5, 0x8d5, "flags as on entry");
+    assert_eq!(ma, mb, "memory");
+    let at = (regs[6] + 8 - data) as usize;
+    assert_eq!(
+        &mb[at..at + 8],
+        &regs[3].to_le_bytes(),
+        "the store was done"
+    );
+}
+
+/// With the shadow stack on, a RET whose stack slot is covered by its block's range check
+/// (`push rbx; push rbp; pop rbp; pop rbx; [add qword [rsp], 2;] ret`, called from `call f;
+/// ud2`) still compares the return address with the shadow stack's: unchanged, both engines
+/// return to the UD2 with the same registers and SSP; changed by the ADD, both raise #CP
+/// (near-ret) at the RET with RSP and SSP as before it and the same registers and flags.
+#[test]
+fn covered_ret_still_compares_with_the_shadow_stack() {
+    use cetbox_cpu::CpCode;
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mem = space();
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
+    let stack = mem
+        .map(&MapRequest::anonymous(0, PAGE_SIZE, rw, VmaKind::Normal))
+        .expect("stack page");
+    let shadow = mem
+        .map(&MapRequest::anonymous(
+            0,
+            PAGE_SIZE,
+            rw,
+            VmaKind::ShadowStack,
+        ))
+        .expect("shadow-stack page");
+    let ssp = shadow + PAGE_SIZE;
+    let prep = move |c: &mut Cpu| {
+        c.cet.u_cet = cetbox_cpu::state::U_CET_SH_STK_EN;
+        c.cet.ssp = ssp;
+    };
+    for corrupt in [false, true] {
+        let mut code = vec![0xe8, 0x0b, 0, 0, 0]; // call f (at 0x10)
+        code.extend(UD2);
+        code.resize(0x10, 0xcc);
+        code.extend([0x53, 0x55, 0x5d, 0x5b]); // push rbx; push rbp; pop rbp; pop rbx
+        if corrupt {
+            code.extend([0x48, 0x83, 0x04, 0x24, 0x02]); // add qword [rsp], 2
+        }
+        code.push(0xc3); // ret
+        let mut regs = [0x77u64; 16];
+        regs[4] = stack + 2048;
+        let init = vec![0u8; PAGE_SIZE as usize];
+        let (a, b, ea, eb, ma, mb, _) = run_both_with(&code, regs, ALL_FLAGS, stack, &init, &prep);
+        assert_eq!(ea, eb, "corrupt: {corrupt}");
+        assert_same(&a, &b);
+        assert_eq!(a.cet.ssp, b.cet.ssp);
+        assert_eq!(ma, mb);
+        if corrupt {
+            assert_eq!(
+                ea,
+                Exit::Exception(Exception::ControlProtection(CpCode::NearRet))
+            );
+            assert_eq!(b.gpr[4], stack + 2048 - 8, "RSP at the RET");
+            assert_eq!(b.cet.ssp, ssp - 8, "SSP at the RET");
+            assert_eq!(b.rflags() & 0xfff, a.rflags() & 0xfff);
+        } else {
+            assert!(ends_in_ud2(&ea), "{ea:?}");
+            assert_eq!(b.gpr[4], stack + 2048);
+            assert_eq!(b.cet.ssp, ssp);
+        }
+    }
+}
