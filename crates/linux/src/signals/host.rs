@@ -525,6 +525,19 @@ pub fn sync_action(proc: &crate::process::Process, sig: i32) {
         return;
     }
     init_restorer();
+    let (handler, flags) = host_action(proc, sig);
+    let k = KSigaction {
+        handler,
+        flags: flags | SA_RESTORER,
+        restorer: RESTORER.load(Ordering::Relaxed),
+        // Nothing interrupts the recording handler.
+        mask: !UNBLOCKABLE,
+    };
+    let _ = raw_sigaction(sig, Some(&k));
+}
+
+/// The host handler and flags that follow the guest's disposition of `sig` (module comment).
+pub fn host_action(proc: &crate::process::Process, sig: i32) -> (usize, u64) {
     let a = proc.signals.action(sig);
     let (handler, mut flags) = if a.handler == SIG_IGN {
         (SIG_IGN as usize, 0)
@@ -542,14 +555,7 @@ pub fn sync_action(proc: &crate::process::Process, sig: i32) {
     if sig == SIGCHLD {
         flags |= a.flags & (SA_NOCLDSTOP | SA_NOCLDWAIT);
     }
-    let k = KSigaction {
-        handler,
-        flags: flags | SA_RESTORER,
-        restorer: RESTORER.load(Ordering::Relaxed),
-        // Nothing interrupts the recording handler.
-        mask: !UNBLOCKABLE,
-    };
-    let _ = raw_sigaction(sig, Some(&k));
+    (handler, flags)
 }
 
 /// Routes host signals to the guest: records the dispositions and mask cetbox inherited (an
@@ -580,6 +586,17 @@ pub fn install(t: &mut Thread) {
                         ..SigAction::default()
                     },
                 );
+            }
+            // Setting SIG_IGN, or SIG_DFL of a signal whose default is to ignore, discards
+            // its pending instances, blocked ones included (kernel/signal.c do_sigaction,
+            // POSIX): where the host already has what the guest's disposition needs (an
+            // exec'd guest's inherited SIG_IGN and SIG_DFL), it is left alone, so signals
+            // pending across the exec stay pending as on Linux.
+            let (handler, _) = host_action(&t.proc, sig);
+            if handler == old.handler
+                && (handler == SIG_IGN as usize || handler == SIG_DFL as usize)
+            {
+                continue;
             }
         }
         sync_action(&t.proc, sig);

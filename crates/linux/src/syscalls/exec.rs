@@ -219,8 +219,13 @@ fn point_of_no_return(t: &mut Thread, keep: &[i32]) {
             ..SigAction::default()
         };
         if n != a {
+            let before = crate::signals::host::host_action(&t.proc, sig);
             t.proc.signals.set_action(sig, n);
-            crate::signals::host::sync_action(&t.proc, sig);
+            // The host is told only when its disposition changes: setting SIG_IGN (or an
+            // ignoring SIG_DFL) again would discard pending instances, which execve keeps.
+            if crate::signals::host::host_action(&t.proc, sig) != before {
+                crate::signals::host::sync_action(&t.proc, sig);
+            }
         }
     }
     t.signals.altstack = Default::default();
