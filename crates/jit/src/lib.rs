@@ -142,7 +142,7 @@ impl Translator {
             enabled: true,
             stats: Arc::default(),
             min_prefix: MIN_PREFIX,
-            hot_after: HOT_AFTER,
+            hot_after: std::env::var("CETBOX_JIT_HOT").ok().and_then(|v| v.parse().ok()).unwrap_or(HOT_AFTER),
             cache_size: cache_size(),
             show_stats: std::env::var_os("CETBOX_JIT_STATS").is_some(),
             fallbacks: Default::default(),
