@@ -95,8 +95,12 @@ fn chunked_decoding_matches_the_layout_at_every_boundary() {
             VmaKind::Normal,
         ))
         .expect("pages");
-    mem.protect(code, 2 * PAGE_SIZE, (libc::PROT_READ | libc::PROT_EXEC) as u32)
-        .expect("code pages");
+    mem.protect(
+        code,
+        2 * PAGE_SIZE,
+        (libc::PROT_READ | libc::PROT_EXEC) as u32,
+    )
+    .expect("code pages");
     mem.protect(
         code + 2 * PAGE_SIZE,
         PAGE_SIZE,

@@ -228,7 +228,8 @@ fn decode_block(rip: u64, mem: &AddressSpace) -> Result<Block> {
         mem.mark_code(ip);
         mem.mark_code(ip + n as u64 - 1);
         // `o` < `len`, the decoder's data length, so this cannot fail.
-        dec.set_position(o).map_err(|_| Exception::GeneralProtection)?;
+        dec.set_position(o)
+            .map_err(|_| Exception::GeneralProtection)?;
         dec.set_ip(ip);
         let insn = dec.decode();
         if insn.is_invalid() {
