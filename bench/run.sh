@@ -3,6 +3,7 @@
 #
 #   bench/run.sh [CETBOX-RUN-OPTIONS...]   e.g. bench/run.sh --cpu=x86-64
 #   bench/run.sh --compare-shstk           shadow-stack overhead on the call-heavy workload
+#   bench/run.sh --startup                 only the start-up figures (same columns)
 #
 # Builds each workload (gcc -O2 -static) and cetbox (release), runs every workload natively,
 # under the translator with shadow stacks off and on, under the interpreter (shadow stacks on)
@@ -24,11 +25,13 @@ build="$target/bench"
 workloads=(fib hash qsort nbody memstr)
 
 compare_shstk=0
+startup_only=0
 extra=()
 for a in "$@"; do
     case "$a" in
         --compare-shstk) compare_shstk=1 ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        --startup) startup_only=1 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) extra+=("$a") ;;
     esac
 done
@@ -98,6 +101,7 @@ cmds=("$cetbox run --engine=jit --shstk=off $opts --" "$cetbox run --engine=jit 
 [ -n "$qemu" ] && { names+=(qemu); cmds+=("$qemu"); }
 interp_runs="${CETBOX_BENCH_INTERP_RUNS:-1}"
 
+if [ "$startup_only" = 0 ]; then
 printf '%-10s %10s' workload native_s
 for n in "${names[@]}"; do printf ' %10s' "$n"; done
 printf '\n'
@@ -135,6 +139,7 @@ for n in "${names[@]}"; do
     fi
 done
 printf '\n\n'
+fi
 
 # Start-up: a dynamically linked program that does nothing, and python3 when installed.
 startup=("/bin/true")
@@ -159,6 +164,8 @@ for prog in "${startup[@]}"; do
     runs=$save
     printf '\n'
 done
+
+[ "$startup_only" = 1 ] && exit 0
 
 # jq 1.6's own core test suite (tests/third_party/jq/tests/jq.test, 321 tests) with Debian's
 # jq, when installed: native seconds and the translator's ratio (once each: it is long; the

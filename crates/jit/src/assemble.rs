@@ -10,9 +10,11 @@
 //! other instruction is encoded exactly once, with iced's `Encoder`, and the branches are
 //! laid out by the classic relaxation (start short, widen what does not reach, repeat until
 //! nothing changes; widening only moves code forward, so it terminates) and encoded at their
-//! final addresses. Anything outside that shape (a RIP-relative operand, a label that is not
-//! defined, a branch that does not reach) is refused with an error, and the caller falls back
-//! to `CodeAssembler::assemble`.
+//! final addresses. A RIP-relative operand addressing a label of the list (the link sites'
+//! `lea rcx, [rip+site]`, `translate::link_exit`) has a fixed length (disp32) and is encoded
+//! last, at its final address. Anything outside that shape (a RIP-relative operand to
+//! anything but a label, a label that is not defined, a branch that does not reach) is refused
+//! with an error, and the caller falls back to `CodeAssembler::assemble`.
 //!
 //! Labels: `CodeAssembler` gives each label a small integer id (1, 2, ...), sets it as the IP
 //! of the instruction the label is attached to, and as the target of branches to it. Guest
@@ -31,9 +33,14 @@ struct Item {
     /// Its length in bytes (a branch: its current form's length).
     len: usize,
     /// For a branch: the index of the target instruction (a label), or None for an absolute
-    /// host target.
+    /// host target. For a RIP-relative operand: the index of the labelled instruction it
+    /// addresses.
     label: Option<usize>,
     branch: bool,
+    /// A RIP-relative memory operand addressing a label (`lea rcx, [rip+label]`): its length
+    /// does not depend on where it lands (the displacement is always 32 bits), so it is laid
+    /// out like any instruction and encoded at its final address with the label's address.
+    rip_rel: bool,
 }
 
 /// Why `assemble` refused a list (the caller then uses `CodeAssembler::assemble`).
@@ -120,11 +127,29 @@ pub fn assemble(a: &CodeAssembler, ip: u64) -> Result<Vec<u8>, Refused> {
                 len,
                 label,
                 branch: true,
+                rip_rel: false,
             });
             continue;
         }
         if insn.is_ip_rel_memory_operand() {
-            return Err(Refused("a RIP-relative operand"));
+            let t = insn.memory_displacement64();
+            if t >= MMAP_MIN_ADDR {
+                return Err(Refused("a RIP-relative operand that is not a label"));
+            }
+            let label = Some(label_of(t).ok_or(Refused("an operand at an undefined label"))?);
+            // Its length, measured with the target at the instruction's own address (the
+            // encoder needs a reachable one); the displacement is disp32 at any address.
+            let mut m = *insn;
+            m.set_memory_displacement64(0);
+            let len = Encoder::new(64).encode(&m, 0)?;
+            items.push(Item {
+                at: 0,
+                len,
+                label,
+                branch: false,
+                rip_rel: true,
+            });
+            continue;
         }
         let len = enc.encode(insn, 0)?;
         items.push(Item {
@@ -132,6 +157,7 @@ pub fn assemble(a: &CodeAssembler, ip: u64) -> Result<Vec<u8>, Refused> {
             len,
             label: None,
             branch: false,
+            rip_rel: false,
         });
         body_len += len;
     }
@@ -171,6 +197,19 @@ pub fn assemble(a: &CodeAssembler, ip: u64) -> Result<Vec<u8>, Refused> {
     }
     let mut out = Vec::with_capacity(offs[items.len()]);
     for (k, it) in items.iter().enumerate() {
+        if it.rip_rel {
+            let mut m = insns[k];
+            let l = it
+                .label
+                .ok_or(Refused("a RIP-relative operand without a label"))?;
+            m.set_memory_displacement64(ip + offs[l] as u64);
+            let len = enc.encode(&m, ip + offs[k] as u64)?;
+            if len != it.len {
+                return Err(Refused("a RIP-relative operand changed length"));
+            }
+            out.extend_from_slice(&enc.take_buffer());
+            continue;
+        }
         if !it.branch {
             out.extend_from_slice(&body[it.at..it.at + it.len]);
             continue;
@@ -275,14 +314,57 @@ mod tests {
         assert_eq!(out[7].len(), 6);
     }
 
-    /// A RIP-relative operand depends on its address in a way this assembler does not track:
-    /// refused (the caller falls back to iced's BlockEncoder); so is a JRCXZ out of reach.
+    /// A RIP-relative operand addressing a label (the link sites' `lea rcx, [rip+site]`) is
+    /// laid out without iced's BlockEncoder and addresses the label's instruction, forwards
+    /// and backwards, also when a branch between them is widened.
+    #[test]
+    fn rip_relative_operands_address_their_labels() {
+        let ip = 0x7f00_1234_5000u64;
+        let mut a = CodeAssembler::new(64).unwrap();
+        let mut back = a.create_label();
+        let mut fwd = a.create_label();
+        let mut far = a.create_label();
+        a.set_label(&mut back).unwrap();
+        a.db(&[0xe9, 0, 0, 0, 0]).unwrap();
+        a.jne(far).unwrap();
+        a.lea(rcx, ptr(back)).unwrap();
+        a.mov(rdx, qword_ptr(fwd)).unwrap();
+        for i in 0..40 {
+            a.mov(qword_ptr(0x100 + 8 * i).gs(), rcx).unwrap();
+        }
+        a.set_label(&mut far).unwrap();
+        a.nop().unwrap();
+        a.set_label(&mut fwd).unwrap();
+        a.int3().unwrap();
+        let bytes = assemble(&a, ip).expect("assembled without iced's BlockEncoder");
+        let out = decode(&bytes, ip);
+        assert_eq!(out.len(), a.instructions().len());
+        // The JNE over the 40 stores is widened; the operands still reach their labels.
+        assert_eq!(out[1].len(), 6);
+        assert_eq!(out[2].mnemonic(), iced_x86::Mnemonic::Lea);
+        assert!(out[2].is_ip_rel_memory_operand() && out[3].is_ip_rel_memory_operand());
+        assert_eq!(out[2].memory_displacement64(), out[0].ip());
+        assert_eq!(out[3].memory_displacement64(), out[out.len() - 1].ip());
+        assert_eq!(out[3].mnemonic(), iced_x86::Mnemonic::Mov);
+    }
+
+    /// A RIP-relative operand to anything but a label depends on its address in a way this
+    /// assembler does not track: refused (the caller falls back to iced's BlockEncoder); so
+    /// are a label that is never defined and a JRCXZ out of reach.
     #[test]
     fn refuses_what_it_does_not_lay_out() {
         let mut a = CodeAssembler::new(64).unwrap();
-        let mut l = a.create_label();
-        a.set_label(&mut l).unwrap();
-        a.mov(rax, qword_ptr(l)).unwrap();
+        let abs = iced_x86::MemoryOperand::with_base_displ(iced_x86::Register::RIP, 0x7f00_1000);
+        a.add_instruction(
+            Instruction::with2(Code::Mov_r64_rm64, iced_x86::Register::RAX, abs).unwrap(),
+        )
+        .unwrap();
+        assert!(assemble(&a, 0x7f00_0000_0000).is_err());
+
+        let mut a = CodeAssembler::new(64).unwrap();
+        let l = a.create_label();
+        a.lea(rcx, ptr(l)).unwrap();
+        a.nop().unwrap();
         assert!(assemble(&a, 0x7f00_0000_0000).is_err());
 
         let mut a = CodeAssembler::new(64).unwrap();

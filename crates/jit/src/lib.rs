@@ -117,9 +117,21 @@ const MXCSR_MASKS: u32 = 0x1f80;
 /// took 0.37 s of user time when blocks were translated after 20 visits, 0.29 s after 50,
 /// 0.25 s after 100 and 200, 0.23 s after 500 and 2000 (4,600 blocks translated at 200;
 /// 2026-12-07, this machine, loaded); loops are hot long before 200 visits, and the bench
-/// workloads ran equally fast at 50, 200 and 1000. The differential and robustness tests
-/// translate everything at once (`translate_everything`).
+/// workloads ran equally fast at 50, 200 and 1000. Measured again after translation became
+/// 2.5 times cheaper (link sites assembled without iced's BlockEncoder): CPU time of
+/// `python3 -c pass`, best of 8, 0.33 s after 50 visits, 0.31 s after 100, 0.28 s after 200,
+/// 0.29 s after 300 (CETBOX_JIT_HOT=N; 2026-12-07, loaded). The differential and robustness
+/// tests translate everything at once (`translate_everything`).
 const HOT_AFTER: u32 = 200;
+
+/// The hot threshold: CETBOX_JIT_HOT when it is a number (for measurements of start-up),
+/// else `HOT_AFTER`.
+fn hot_after() -> u32 {
+    std::env::var("CETBOX_JIT_HOT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(HOT_AFTER)
+}
 
 /// `Translator::min_prefix` by default.
 const MIN_PREFIX: usize = 4;
@@ -142,7 +154,7 @@ impl Translator {
             enabled: true,
             stats: Arc::default(),
             min_prefix: MIN_PREFIX,
-            hot_after: HOT_AFTER,
+            hot_after: hot_after(),
             cache_size: cache_size(),
             show_stats: std::env::var_os("CETBOX_JIT_STATS").is_some(),
             fallbacks: Default::default(),
