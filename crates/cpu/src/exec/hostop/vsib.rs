@@ -2,9 +2,10 @@
 //! mask element has its top bit set is loaded from base + index[j] * scale + disp, in element
 //! order, and its mask element cleared. A fault stops the gather with the elements done so far
 //! committed (destination updated, their mask elements cleared), as the SDM specifies, so that
-//! re-executing the instruction after the fault is handled continues where it stopped. On
-//! completion the whole mask register is zeroed and the destination's bits beyond the vector
-//! length are zeroed.
+//! re-executing the instruction after the fault is handled continues where it stopped; later
+//! elements are not gathered (measured on the host). On completion the whole mask register is
+//! zeroed and the destination's bits beyond its elements are zeroed. The page-edge cases of
+//! crates/cpu/tests/diff/gather_edge.rs compare all of it with the host.
 
 use super::{check_level, set_ymm_bytes, vec_index, ymm_bytes};
 use crate::exception::Result;
@@ -67,6 +68,7 @@ fn gather(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         _ => base,
     };
     let scale = i.memory_index_scale() as u64;
+    let mut gathered = false;
     for j in 0..n {
         if mask[j * es + es - 1] & 0x80 == 0 {
             continue;
@@ -79,12 +81,28 @@ fn gather(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
         let a = base.wrapping_add(ix.wrapping_mul(scale));
         let mut e = [0u8; 8];
         if let Err(f) = cpu.mem.read_bytes(a, &mut e[..es]) {
-            set_ymm_bytes(cpu, d, &out);
+            // The registers the fault leaves (the SDM leaves the parts that are no element to
+            // the implementation; measured on the host, an AVX2 Intel CPU): every mask element
+            // of the vector length, of the data element's size, all ones if its top bit is
+            // still set and zero otherwise, and a VEX.128 form's mask zeroed above bit 127;
+            // the destination untouched if no element was gathered, else as the completed
+            // elements made it, a VEX.128 form's zeroed above bit 127.
+            let vl = if vl256 { 32 } else { 16 };
+            for m in mask[..vl].chunks_mut(es) {
+                let fill = if m[es - 1] & 0x80 != 0 { 0xff } else { 0 };
+                m.fill(fill);
+            }
+            mask[vl..].fill(0);
             set_ymm_bytes(cpu, k, &mask);
+            if gathered {
+                out[vl..].fill(0);
+                set_ymm_bytes(cpu, d, &out);
+            }
             return Err(f.into());
         }
         out[j * es..(j + 1) * es].copy_from_slice(&e[..es]);
         mask[j * es..(j + 1) * es].fill(0);
+        gathered = true;
     }
     // The destination keeps its n elements; everything above them is zeroed (for the
     // qword-index, dword-data forms that is half the vector length).
