@@ -5,7 +5,8 @@
 //! MXCSR, the x87 state and the data page must agree.
 //!
 //! Environment:
-//! - `CETBOX_DIFF_FILTER=a,b`: only forms whose name contains one of the substrings.
+//! - `CETBOX_DIFF_FILTER=a,b`: only forms whose name contains one of the substrings (for
+//!   `sse_unmasked_exceptions`, only when one of them names some of its forms).
 //! - `CETBOX_DIFF_SEED=n`: the seed (decimal or 0x-hex); printed with every failure.
 //! - `CETBOX_DIFF_CASES=n`: cases per form (default 2000; forms may scale it).
 //! - `CETBOX_DIFF_IGNORE_UNDEF=1`: do not compare architecturally undefined flags.
@@ -173,15 +174,44 @@ fn blocks_match_the_host() {
 /// rounding with an unbounded exponent is inexact, lane by lane.
 #[test]
 fn sse_unmasked_exceptions() {
-    let failed = run_all(
-        &filtered(forms::unmasked_sse()),
-        "SSE with unmasked exceptions",
-    );
+    // CETBOX_DIFF_FILTER narrows this table too when it names some of its forms.
+    let all = forms::unmasked_sse();
+    let named = std::env::var("CETBOX_DIFF_FILTER").is_ok_and(|f| {
+        f.split(',').any(|p| {
+            let p = p.trim().to_lowercase();
+            !p.is_empty() && all.iter().any(|x| x.name.to_lowercase().contains(&p))
+        })
+    });
+    let forms = if named { filtered(all) } else { all };
+    let failed = run_all(&forms, "SSE with unmasked exceptions");
     assert!(
         failed.is_empty(),
         "{} forms mismatch: {failed:?}",
         failed.len()
     );
+}
+
+/// Runs `count` cases of `f` (generated from `seed`) natively, calling `each` with every case
+/// and the host's outcome.
+fn for_native_cases(
+    h: &diff::Harness,
+    f: &Form,
+    seed: u64,
+    count: usize,
+    mut each: impl FnMut(&diff::Case, &Outcome),
+) {
+    let pads = h.pads(f);
+    diff::native::place(h.code, &f.bytes, &pads);
+    let ctx = gen::Ctx {
+        data: h.data,
+        pads: pads.clone(),
+    };
+    let mut rng = gen::form_rng(seed, &f.name);
+    for _ in 0..count {
+        let case = gen::make_case(&mut rng, f, &ctx);
+        h.set_code(&case.bytes);
+        each(&case, &run_native(h, &case, &pads));
+    }
 }
 
 /// The widened cases are not vacuous: on the host, the page-edge forms fault with both
@@ -199,18 +229,8 @@ fn widened_cases_fault_and_pass() {
             .clone()
     };
     let tally = |f: &Form| {
-        let pads = h.pads(f);
-        diff::native::place(h.code, &f.bytes, &pads);
-        let ctx = gen::Ctx {
-            data: h.data,
-            pads: pads.clone(),
-        };
-        let mut rng = gen::form_rng(0x3d6e, &f.name);
         let mut seen = std::collections::BTreeMap::new();
-        for _ in 0..200 {
-            let case = gen::make_case(&mut rng, f, &ctx);
-            h.set_code(&case.bytes);
-            let n = run_native(&h, &case, &pads);
+        for_native_cases(&h, f, 0x3d6e, 200, |case, n| {
             let key = match n.fault {
                 Some(x) => format!(
                     "signal {} si_code {} trapno {}",
@@ -224,7 +244,7 @@ fn widened_cases_fault_and_pass() {
             if f.seg.is_some() && case.input.fs_base != 0 && case.input.gs_base != 0 {
                 *seen.entry("non-zero bases".to_string()).or_insert(0) += 1;
             }
-        }
+        });
         seen
     };
     let edge = tally(&pick("add %esi,0x10(%r14) [page edge]"));
@@ -265,22 +285,12 @@ fn gather_edges_fault_part_way() {
         .find(|f| f.name.starts_with("vpgatherdd %ymm2,") && f.name.ends_with("[page edge]"))
         .expect("the VPGATHERDD ymm page-edge form");
     let h = harness();
-    let pads = h.pads(&f);
-    diff::native::place(h.code, &f.bytes, &pads);
-    let ctx = gen::Ctx {
-        data: h.data,
-        pads: pads.clone(),
-    };
-    let mut rng = gen::form_rng(0x9a7e, &f.name);
     let mut seen = std::collections::BTreeMap::new();
-    for _ in 0..300 {
-        let case = gen::make_case(&mut rng, &f, &ctx);
-        h.set_code(&case.bytes);
-        let n = run_native(&h, &case, &pads);
+    for_native_cases(&h, &f, 0x9a7e, 300, |case, n| {
         let mut note = |k: &'static str| *seen.entry(k).or_insert(0) += 1;
         let Some(x) = n.fault else {
             note("completed");
-            continue;
+            return;
         };
         note(match x.code {
             1 => "SEGV_MAPERR",
@@ -299,7 +309,7 @@ fn gather_edges_fault_part_way() {
         if x.addr == h.data + 2 * diff::DATA_LEN as u64 {
             note("at the PROT_NONE page");
         }
-    }
+    });
     println!("{seen:?}");
     for k in [
         "completed",
@@ -378,22 +388,16 @@ fn forms_table_is_valid() {
     println!("{} forms", all.len());
 }
 
+/// The `k`-th case of `f` generated from `seed` (counting from 0; the ones before it run too),
+/// the host's outcome of it, and the form's landing pads.
 fn native_case(f: &Form, seed: u64, k: usize) -> (diff::Case, Outcome, Vec<u64>) {
     let h = harness();
-    let pads = h.pads(f);
-    diff::native::place(h.code, &f.bytes, &pads);
-    let ctx = gen::Ctx {
-        data: h.data,
-        pads: pads.clone(),
-    };
-    let mut rng = gen::form_rng(seed, &f.name);
-    let mut case = gen::make_case(&mut rng, f, &ctx);
-    for _ in 0..k {
-        case = gen::make_case(&mut rng, f, &ctx);
-    }
-    h.set_code(&case.bytes);
-    let n = run_native(&h, &case, &pads);
-    (case, n, pads)
+    let mut last = None;
+    for_native_cases(&h, f, seed, k + 1, |c, n| {
+        last = Some((c.clone(), n.clone()))
+    });
+    let (case, n) = last.expect("k + 1 cases ran");
+    (case, n, h.pads(f))
 }
 
 /// A deliberately wrong expectation must be caught: the native runner against itself agrees,

@@ -13,7 +13,8 @@
 use super::forms::{Fix, Form};
 use super::gen::{Ctx, Rng};
 use super::{Case, DATA_LEN};
-use iced_x86::{Decoder, DecoderOptions, Mnemonic, Register};
+use cetbox_cpu::exec::hostop::gather_layout;
+use iced_x86::{Decoder, DecoderOptions, Register};
 use rand::Rng as _;
 
 /// The register holding the memory operand's base (the forms are built on R14).
@@ -36,18 +37,7 @@ fn decode(bytes: &[u8]) -> iced_x86::Instruction {
 }
 
 fn is_gather(bytes: &[u8]) -> bool {
-    use Mnemonic::*;
-    matches!(
-        decode(bytes).mnemonic(),
-        Vpgatherdd
-            | Vpgatherdq
-            | Vpgatherqd
-            | Vpgatherqq
-            | Vgatherdps
-            | Vgatherdpd
-            | Vgatherqps
-            | Vgatherqpd
-    )
+    gather_layout(&decode(bytes)).is_some()
 }
 
 /// Where an element goes, relative to the data page's start (the page edge layout above),
@@ -89,21 +79,10 @@ fn target(rng: &mut Rng, es: i64, faulting: bool) -> (i64, bool) {
 /// after it anywhere; the other mask bits random (mostly set). One case in eight has no
 /// faulting element at all.
 fn edge_case(rng: &mut Rng, case: &mut Case, ctx: &Ctx) {
-    use Mnemonic::*;
     let i = decode(&case.bytes);
-    let (idx_q, data_q) = match i.mnemonic() {
-        Vpgatherdd | Vgatherdps => (false, false),
-        Vpgatherdq | Vgatherdpd => (false, true),
-        Vpgatherqd | Vgatherqps => (true, false),
-        _ => (true, true),
-    };
-    let vl256 = i.op0_register().is_ymm() || i.memory_index().is_ymm();
-    let n = match (vl256, idx_q || data_q) {
-        (true, false) => 8,
-        (false, false) | (true, true) => 4,
-        (false, true) => 2,
-    };
-    let es: i64 = if data_q { 8 } else { 4 };
+    let layout = gather_layout(&i).expect("a gather");
+    let (n, es) = (layout.elements, layout.data_size as i64);
+    let idx_q = layout.index_size == 8;
     let scale = i.memory_index_scale() as i64;
     let disp = i.memory_displacement64() as i64;
     assert_eq!(
@@ -113,7 +92,7 @@ fn edge_case(rng: &mut Rng, case: &mut Case, ctx: &Ctx) {
     );
     let base_off = 0x100 + rng.gen_range(0..16);
     case.input.gpr[BASE] = ctx.data + base_off as u64;
-    let reg = |r: Register| (r.number() & 15) as usize;
+    let reg = |r: Register| r.number() & 15;
     let (x, k) = (reg(i.memory_index()), reg(i.op2_register()));
     let mut index = ymm(case, x);
     let mut mask = ymm(case, k);

@@ -16,6 +16,7 @@
 mod maskmov;
 pub mod thunk;
 mod vsib;
+pub use vsib::{gather_layout, GatherLayout};
 
 use super::sse::float::{host_csr, settle_after, vex_unmasked};
 use super::sse::hostfp::{ldmxcsr, stmxcsr};

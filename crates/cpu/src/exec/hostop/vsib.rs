@@ -13,31 +13,58 @@ use crate::exec::Handler;
 use crate::{Cpu, Exception, UdReason};
 use iced_x86::{Code, Instruction, Mnemonic, Register};
 
-pub fn lookup(code: Code) -> Option<Handler> {
+/// Whether a gather's (index, data) elements are qwords, or None for any other mnemonic.
+fn qwords(m: Mnemonic) -> Option<(bool, bool)> {
     use Mnemonic::*;
-    matches!(
-        code.mnemonic(),
-        Vpgatherdd
-            | Vpgatherdq
-            | Vpgatherqd
-            | Vpgatherqq
-            | Vgatherdps
-            | Vgatherdpd
-            | Vgatherqps
-            | Vgatherqpd
-    )
-    .then_some(gather as Handler)
-}
-
-fn gather(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
-    use Mnemonic::*;
-    check_level(cpu, i)?;
-    let (idx_q, data_q) = match i.mnemonic() {
+    Some(match m {
         Vpgatherdd | Vgatherdps => (false, false),
         Vpgatherdq | Vgatherdpd => (false, true),
         Vpgatherqd | Vgatherqps => (true, false),
-        _ => (true, true),
+        Vpgatherqq | Vgatherqpd => (true, true),
+        _ => return None,
+    })
+}
+
+/// A gather's elements: how many, the size of an index and of a data element in bytes, and
+/// whether it is a VEX.256 form (destination or index a YMM register).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GatherLayout {
+    pub elements: usize,
+    pub index_size: usize,
+    pub data_size: usize,
+    pub vex256: bool,
+}
+
+/// The layout of gather `i`, or None if `i` is no gather.
+pub fn gather_layout(i: &Instruction) -> Option<GatherLayout> {
+    let (idx_q, data_q) = qwords(i.mnemonic())?;
+    let vex256 = i.op0_register().is_ymm() || i.memory_index().is_ymm();
+    let elements = match (vex256, idx_q || data_q) {
+        (true, false) => 8,
+        (false, false) | (true, true) => 4,
+        (false, true) => 2,
     };
+    let size = |q: bool| if q { 8 } else { 4 };
+    Some(GatherLayout {
+        elements,
+        index_size: size(idx_q),
+        data_size: size(data_q),
+        vex256,
+    })
+}
+
+pub fn lookup(code: Code) -> Option<Handler> {
+    qwords(code.mnemonic()).map(|_| gather as Handler)
+}
+
+fn gather(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
+    check_level(cpu, i)?;
+    // (`lookup` dispatches only gathers here.)
+    let Some(layout) = gather_layout(i) else {
+        return Err(Exception::InvalidOpcode(UdReason::Architectural));
+    };
+    let (n, es, vl256) = (layout.elements, layout.data_size, layout.vex256);
+    let idx_q = layout.index_size == 8;
     let dst = i.op0_register();
     let index = i.memory_index();
     let mask_r = i.op2_register();
@@ -46,14 +73,6 @@ fn gather(cpu: &mut Cpu, i: &Instruction) -> Result<()> {
     if d == x || d == k || x == k {
         return Err(Exception::InvalidOpcode(UdReason::Architectural));
     }
-    let vl256 = dst.is_ymm() || index.is_ymm();
-    let n = match (vl256, idx_q || data_q) {
-        (true, false) => 8,
-        (false, false) => 4,
-        (true, true) => 4,
-        (false, true) => 2,
-    };
-    let es = if data_q { 8 } else { 4 };
     let mut out = ymm_bytes(cpu, d);
     let mut mask = ymm_bytes(cpu, k);
     let idx = ymm_bytes(cpu, x);
