@@ -5,7 +5,8 @@
 //! MXCSR, the x87 state and the data page must agree.
 //!
 //! Environment:
-//! - `CETBOX_DIFF_FILTER=a,b`: only forms whose name contains one of the substrings.
+//! - `CETBOX_DIFF_FILTER=a,b`: only forms whose name contains one of the substrings (for
+//!   `sse_unmasked_exceptions`, only when one of them names some of its forms).
 //! - `CETBOX_DIFF_SEED=n`: the seed (decimal or 0x-hex); printed with every failure.
 //! - `CETBOX_DIFF_CASES=n`: cases per form (default 2000; forms may scale it).
 //! - `CETBOX_DIFF_IGNORE_UNDEF=1`: do not compare architecturally undefined flags.
@@ -88,10 +89,9 @@ fn run_all(forms: &[Form], title: &str) -> Vec<String> {
     failed
 }
 
-/// The forms CETBOX_DIFF_FILTER selects (all without it). A filter that selects nothing would
-/// run zero forms and pass, so it fails instead.
-fn filtered() -> Vec<Form> {
-    let all = forms::all();
+/// The forms of `all` CETBOX_DIFF_FILTER selects (all without it). A filter that selects
+/// nothing would run zero forms and pass, so it fails instead.
+fn filtered(all: Vec<Form>) -> Vec<Form> {
     match std::env::var("CETBOX_DIFF_FILTER") {
         Ok(f) if !f.is_empty() => {
             let pats: Vec<String> = f.split(',').map(|s| s.trim().to_lowercase()).collect();
@@ -115,7 +115,7 @@ fn filtered() -> Vec<Form> {
 /// The whole table (or the CETBOX_DIFF_FILTER subset): fails if any form mismatches.
 #[test]
 fn differential() {
-    let forms = filtered();
+    let forms = filtered(forms::all());
     let failed = run_all(&forms, "differential");
     assert!(
         failed.is_empty(),
@@ -174,12 +174,44 @@ fn blocks_match_the_host() {
 /// rounding with an unbounded exponent is inexact, lane by lane.
 #[test]
 fn sse_unmasked_exceptions() {
-    let failed = run_all(&forms::unmasked_sse(), "SSE with unmasked exceptions");
+    // CETBOX_DIFF_FILTER narrows this table too when it names some of its forms.
+    let all = forms::unmasked_sse();
+    let named = std::env::var("CETBOX_DIFF_FILTER").is_ok_and(|f| {
+        f.split(',').any(|p| {
+            let p = p.trim().to_lowercase();
+            !p.is_empty() && all.iter().any(|x| x.name.to_lowercase().contains(&p))
+        })
+    });
+    let forms = if named { filtered(all) } else { all };
+    let failed = run_all(&forms, "SSE with unmasked exceptions");
     assert!(
         failed.is_empty(),
         "{} forms mismatch: {failed:?}",
         failed.len()
     );
+}
+
+/// Runs `count` cases of `f` (generated from `seed`) natively, calling `each` with every case
+/// and the host's outcome.
+fn for_native_cases(
+    h: &diff::Harness,
+    f: &Form,
+    seed: u64,
+    count: usize,
+    mut each: impl FnMut(&diff::Case, &Outcome),
+) {
+    let pads = h.pads(f);
+    diff::native::place(h.code, &f.bytes, &pads);
+    let ctx = gen::Ctx {
+        data: h.data,
+        pads: pads.clone(),
+    };
+    let mut rng = gen::form_rng(seed, &f.name);
+    for _ in 0..count {
+        let case = gen::make_case(&mut rng, f, &ctx);
+        h.set_code(&case.bytes);
+        each(&case, &run_native(h, &case, &pads));
+    }
 }
 
 /// The widened cases are not vacuous: on the host, the page-edge forms fault with both
@@ -197,18 +229,8 @@ fn widened_cases_fault_and_pass() {
             .clone()
     };
     let tally = |f: &Form| {
-        let pads = h.pads(f);
-        diff::native::place(h.code, &f.bytes, &pads);
-        let ctx = gen::Ctx {
-            data: h.data,
-            pads: pads.clone(),
-        };
-        let mut rng = gen::form_rng(0x3d6e, &f.name);
         let mut seen = std::collections::BTreeMap::new();
-        for _ in 0..200 {
-            let case = gen::make_case(&mut rng, f, &ctx);
-            h.set_code(&case.bytes);
-            let n = run_native(&h, &case, &pads);
+        for_native_cases(&h, f, 0x3d6e, 200, |case, n| {
             let key = match n.fault {
                 Some(x) => format!(
                     "signal {} si_code {} trapno {}",
@@ -222,7 +244,7 @@ fn widened_cases_fault_and_pass() {
             if f.seg.is_some() && case.input.fs_base != 0 && case.input.gs_base != 0 {
                 *seen.entry("non-zero bases".to_string()).or_insert(0) += 1;
             }
-        }
+        });
         seen
     };
     let edge = tally(&pick("add %esi,0x10(%r14) [page edge]"));
@@ -249,6 +271,58 @@ fn widened_cases_fault_and_pass() {
         assert!(fwait.contains_key(k), "fwait: {k} never seen: {fwait:?}");
     }
     println!("page edge: {edge:?}\nfs: {seg:?}\nfwait: {fwait:?}");
+}
+
+/// The gather page-edge cases (diff/gather_edge.rs) are not vacuous: on the host, a gather
+/// faults with SEGV_MAPERR (the unmapped page below the data page) and SEGV_ACCERR (the
+/// PROT_NONE page above the read-only one), after some elements were gathered (the frame's
+/// destination changed) and before any, on an element straddling the page below's end and at
+/// the PROT_NONE page's first byte, and also runs to completion.
+#[test]
+fn gather_edges_fault_part_way() {
+    let f = forms::all()
+        .into_iter()
+        .find(|f| f.name.starts_with("vpgatherdd %ymm2,") && f.name.ends_with("[page edge]"))
+        .expect("the VPGATHERDD ymm page-edge form");
+    let h = harness();
+    let mut seen = std::collections::BTreeMap::new();
+    for_native_cases(&h, &f, 0x9a7e, 300, |case, n| {
+        let mut note = |k: &'static str| *seen.entry(k).or_insert(0) += 1;
+        let Some(x) = n.fault else {
+            note("completed");
+            return;
+        };
+        note(match x.code {
+            1 => "SEGV_MAPERR",
+            2 => "SEGV_ACCERR",
+            _ => "another si_code",
+        });
+        let dest = |st: &diff::State| (st.xmm(1), st.ymm_hi[1]);
+        note(if dest(&n.st) != dest(&case.input) {
+            "fault after an element"
+        } else {
+            "fault before any element"
+        });
+        if x.addr > h.data - 4 && x.addr < h.data {
+            note("straddling the page below");
+        }
+        if x.addr == h.data + 2 * diff::DATA_LEN as u64 {
+            note("at the PROT_NONE page");
+        }
+    });
+    println!("{seen:?}");
+    for k in [
+        "completed",
+        "SEGV_MAPERR",
+        "SEGV_ACCERR",
+        "fault after an element",
+        "fault before any element",
+        "straddling the page below",
+        "at the PROT_NONE page",
+    ] {
+        assert!(seen.contains_key(k), "{k} never seen: {seen:?}");
+    }
+    assert!(!seen.contains_key("another si_code"), "{seen:?}");
 }
 
 /// Control flow, NOPs and the trapping instructions are implemented on every branch: they must
@@ -314,22 +388,16 @@ fn forms_table_is_valid() {
     println!("{} forms", all.len());
 }
 
+/// The `k`-th case of `f` generated from `seed` (counting from 0; the ones before it run too),
+/// the host's outcome of it, and the form's landing pads.
 fn native_case(f: &Form, seed: u64, k: usize) -> (diff::Case, Outcome, Vec<u64>) {
     let h = harness();
-    let pads = h.pads(f);
-    diff::native::place(h.code, &f.bytes, &pads);
-    let ctx = gen::Ctx {
-        data: h.data,
-        pads: pads.clone(),
-    };
-    let mut rng = gen::form_rng(seed, &f.name);
-    let mut case = gen::make_case(&mut rng, f, &ctx);
-    for _ in 0..k {
-        case = gen::make_case(&mut rng, f, &ctx);
-    }
-    h.set_code(&case.bytes);
-    let n = run_native(&h, &case, &pads);
-    (case, n, pads)
+    let mut last = None;
+    for_native_cases(&h, f, seed, k + 1, |c, n| {
+        last = Some((c.clone(), n.clone()))
+    });
+    let (case, n) = last.expect("k + 1 cases ran");
+    (case, n, h.pads(f))
 }
 
 /// A deliberately wrong expectation must be caught: the native runner against itself agrees,
@@ -454,7 +522,7 @@ fn harness_recovers_native_faults() {
 /// which architecturally undefined flags the host derives from the incoming flags.
 #[test]
 fn native_runs_are_sane() {
-    let forms = filtered();
+    let forms = filtered(forms::all());
     let h = harness();
     let mut bad = Vec::new();
     let mut keeps = Vec::new();
@@ -484,7 +552,11 @@ fn native_runs_are_sane() {
                 bad.push(format!("{}: host not deterministic", f.name));
                 break;
             }
-            let may_fault = f.name.contains("unmasked exceptions") || f.edge || f.x87_unmasked;
+            // Page-edge forms: `edge` ones, and the gathers placing their own elements.
+            let may_fault = f.name.contains("unmasked exceptions")
+                || f.edge
+                || f.name.contains("[page edge]")
+                || f.x87_unmasked;
             if !may_fault && a.signal.is_some() != expect_fault {
                 bad.push(format!(
                     "{}: native signal {} (fault expected: {expect_fault})",

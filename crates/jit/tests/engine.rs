@@ -5,7 +5,7 @@ use cetbox_cpu::{Cpu, CpuConfig, Engine, Exception, Exit, Interpreter};
 use cetbox_jit::Translator;
 use cetbox_mem::{AddressSpace, MapRequest, VmaKind, PAGE_SIZE};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 /// The one address space a process may have.
@@ -18,6 +18,28 @@ fn space() -> Arc<AddressSpace> {
 
 /// Keeps the tests of this file from changing the shared code epoch under each other.
 static LOCK: Mutex<()> = Mutex::new(());
+
+/// Holds `LOCK` for the rest of a test (a test that failed while holding it does not stop the
+/// others).
+fn serial() -> MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `n` fresh read-write pages of the shared address space, of `kind`, with the pages whose
+/// indices `inaccessible` lists made PROT_NONE (not unmapped: a code page mapped later would
+/// take their place): the first page's address.
+fn pages(n: u64, kind: VmaKind, inaccessible: &[u64]) -> u64 {
+    let mem = space();
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
+    let at = mem
+        .map(&MapRequest::anonymous(0, n * PAGE_SIZE, rw, kind))
+        .expect("pages");
+    for &k in inaccessible {
+        mem.protect(at + k * PAGE_SIZE, PAGE_SIZE, 0)
+            .expect("inaccessible page");
+    }
+    at
+}
 
 fn machine(code: &[u8]) -> (Cpu, u64) {
     let mem = space();
@@ -37,14 +59,19 @@ fn ends_in_ud2(exit: &Exit) -> bool {
     matches!(exit, Exit::Exception(Exception::InvalidOpcode(_)))
 }
 
-/// A translated loop with no exit (`add rax, 1; jmp back`) runs chained inside the code
-/// cache; setting `stop` from another thread must still end `run`, at an instruction
-/// boundary, with RAX and the retired count consistent (two instructions per iteration).
-#[test]
-fn tight_translated_loop_stops_when_asked() {
-    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let code = [0x48, 0x83, 0xc0, 0x01, 0xeb, 0xfa];
-    let (mut cpu, at) = machine(&code);
+/// Runs the code at `at` on `cpu` through `t`, which must end at the UD2 after it.
+fn run_to_ud2(t: &mut Translator, cpu: &mut Cpu, at: u64) {
+    cpu.rip = at;
+    let exit = t.run(cpu, &AtomicBool::new(false));
+    assert!(ends_in_ud2(&exit), "{exit:?}");
+}
+
+/// Runs `code` in the translator on another thread, sets `stop` once its blocks have been
+/// entered `entered` times (the count is the signal: no sleep), and returns the exit, the CPU
+/// as `run` left it, the code's address and the translator's counters; fails if `run` does not
+/// return within a minute.
+fn stop_when_entered(code: &[u8], entered: u64) -> (Exit, Cpu, u64, Arc<cetbox_jit::Stats>) {
+    let (mut cpu, at) = machine(code);
     let mut t = Translator::translate_everything();
     let stats = t.stats();
     let stop = Arc::new(AtomicBool::new(false));
@@ -52,17 +79,29 @@ fn tight_translated_loop_stops_when_asked() {
     let s2 = stop.clone();
     let h = std::thread::spawn(move || {
         let exit = t.run(&mut cpu, &s2);
-        tx.send((exit, cpu.rip, cpu.gpr[0], cpu.icount)).unwrap();
+        tx.send((exit, cpu)).unwrap();
     });
-    // Wait until the loop is running as translated code (no sleep: the count is the signal).
-    while stats.entered.load(Ordering::Relaxed) == 0 {
+    while stats.entered.load(Ordering::Relaxed) < entered {
         std::thread::yield_now();
     }
     stop.store(true, Ordering::Relaxed);
-    let (exit, rip, rax, icount) = rx
+    let (exit, cpu) = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("the translated loop did not stop");
     h.join().unwrap();
+    (exit, cpu, at, stats)
+}
+
+/// A translated loop with no exit (`add rax, 1; jmp back`) runs chained inside the code
+/// cache; setting `stop` from another thread must still end `run`, at an instruction
+/// boundary, with RAX and the retired count consistent (two instructions per iteration).
+#[test]
+fn tight_translated_loop_stops_when_asked() {
+    let _serial = serial();
+    let code = [0x48, 0x83, 0xc0, 0x01, 0xeb, 0xfa];
+    // Stopped once the loop runs as translated code.
+    let (exit, cpu, at, stats) = stop_when_entered(&code, 1);
+    let (rip, rax, icount) = (cpu.rip, cpu.gpr[0], cpu.icount);
     assert_eq!(exit, Exit::Interrupted);
     assert_eq!(rip, at, "stops at the loop head (after the JMP)");
     assert!(rax > 0);
@@ -111,7 +150,7 @@ fn assert_same(a: &Cpu, b: &Cpu) {
 /// interpreter.
 #[test]
 fn chained_counted_loop_matches_interpreter() {
-    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let mut code = vec![
         0xb9, 0xe8, 0x03, 0, 0, 0x48, 0x01, 0xc8, 0xff, 0xc9, 0x75, 0xf9,
     ];
@@ -126,7 +165,7 @@ fn chained_counted_loop_matches_interpreter() {
 /// state, the retired count and its split between the engines add up.
 #[test]
 fn hot_loop_is_translated_after_interpreted_visits() {
-    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let mut code = vec![
         0xb9, 0xe8, 0x03, 0, 0, 0x48, 0x01, 0xc8, 0xff, 0xc9, 0x75, 0xf9,
     ];
@@ -154,7 +193,7 @@ fn hot_loop_is_translated_after_interpreted_visits() {
 /// (`mov ecx, 1000; l: fnop; mov rax, rcx; mul rcx; add rbx, rax; dec ecx; jnz l; ud2`).
 #[test]
 fn hot_untranslatable_loop_stays_in_the_interpreter() {
-    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let mut code = vec![
         0xb9, 0xe8, 0x03, 0, 0, 0xd9, 0xd0, 0x48, 0x89, 0xc8, 0x48, 0xf7, 0xe1, 0x48, 0x01, 0xc3,
         0xff, 0xc9, 0x75, 0xf1,
@@ -178,7 +217,7 @@ fn hot_untranslatable_loop_stays_in_the_interpreter() {
 /// last one ends `dec ecx; jnz first`.
 #[test]
 fn full_code_cache_is_flushed_and_still_correct() {
-    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let mut code = vec![0xb9, 50, 0, 0, 0]; // mov ecx, 50
     let first = code.len();
     for b in 0..64 {
@@ -210,7 +249,7 @@ fn full_code_cache_is_flushed_and_still_correct() {
 /// is what native execution gives. Run with AF set and clear on entry.
 #[test]
 fn undefined_flags_of_a_translated_block_match_the_interpreter() {
-    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let regs = [0x1234_5678_9abc_def1; 16];
     for entry_flags in [0x202 | 0x10, 0x202] {
         for shl in [[0xc1, 0xe0, 0x03], [0xc1, 0xe0, 0x01]] {
@@ -232,17 +271,15 @@ fn undefined_flags_of_a_translated_block_match_the_interpreter() {
 /// would) changes the code epoch; the next run must execute the new instruction.
 #[test]
 fn writing_translated_code_invalidates_it() {
-    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let mut code = vec![0xb8, 1, 0, 0, 0]; // mov eax, 1
     code.extend(UD2);
     let (mut cpu, at) = machine(&code);
     let mut t = Translator::translate_everything();
-    let stop = AtomicBool::new(false);
-    assert!(ends_in_ud2(&t.run(&mut cpu, &stop)));
+    run_to_ud2(&mut t, &mut cpu, at);
     assert_eq!(cpu.gpr[0], 1);
     cpu.mem.force_write(at + 1, &[2]).expect("patch");
-    cpu.rip = at;
-    assert!(ends_in_ud2(&t.run(&mut cpu, &stop)));
+    run_to_ud2(&mut t, &mut cpu, at);
     assert_eq!(cpu.gpr[0], 2, "stale translation ran");
     assert_eq!(t.stats().translated.load(Ordering::Relaxed), 2);
 }
@@ -253,28 +290,12 @@ fn writing_translated_code_invalidates_it() {
 /// the same page fault, at the first byte of that page.
 #[test]
 fn loads_crossing_into_the_next_page() {
-    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let mem = space();
-    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
-    let data = mem
-        .map(&MapRequest::anonymous(
-            0,
-            3 * PAGE_SIZE,
-            rw,
-            VmaKind::Normal,
-        ))
-        .expect("data pages");
-    // The third page inaccessible (not unmapped: the code page mapped later would take its
-    // place).
-    mem.protect(data + 2 * PAGE_SIZE, PAGE_SIZE, 0)
-        .expect("protect the third");
-    for (i, b) in (0..2 * PAGE_SIZE).step_by(8).enumerate() {
-        mem.write_u64(
-            data + b,
-            0x0101_0101_0101_0101u64.wrapping_mul(i as u64 + 1),
-        )
-        .expect("fill");
-    }
+    let _serial = serial();
+    // The third page inaccessible; the first two hold distinct qwords.
+    let data = pages(3, VmaKind::Normal, &[2]);
+    let init: Vec<u8> = (0..2 * PAGE_SIZE / 8)
+        .flat_map(|i| 0x0101_0101_0101_0101u64.wrapping_mul(i + 1).to_le_bytes())
+        .collect();
     let mut code = vec![0x48, 0x8b, 0x03]; // mov rax, [rbx]
     code.extend(UD2);
     for (addr, faults) in [
@@ -284,14 +305,8 @@ fn loads_crossing_into_the_next_page() {
     ] {
         let mut regs = [0u64; 16];
         regs[3] = addr;
-        let (mut a, _) = machine(&code);
-        a.gpr = regs;
-        let mut b = a.fork(a.mem.clone());
-        let stop = AtomicBool::new(false);
-        let ea = Interpreter::new().run(&mut a, &stop);
-        let mut t = Translator::translate_everything();
-        let stats = t.stats();
-        let eb = t.run(&mut b, &stop);
+        // The flags a new CPU starts with.
+        let (a, b, ea, eb, _, _, stats) = run_both_from(&code, regs, 0x202, data, &init);
         assert_eq!(ea, eb, "at {addr:#x}");
         assert_eq!(a.gpr, b.gpr, "at {addr:#x}");
         assert_eq!(a.rip, b.rip, "at {addr:#x}");
@@ -387,18 +402,9 @@ const ALL_FLAGS: u64 = 0x202 | 0x8d5;
 /// first PUSH must not lose the flags it clobbered, nor skip the two pushes that succeed.
 #[test]
 fn stack_slots_checked_once_per_block_fault_exactly() {
-    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let mem = space();
-    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
-    let stack = mem
-        .map(&MapRequest::anonymous(
-            0,
-            3 * PAGE_SIZE,
-            rw,
-            VmaKind::Normal,
-        ))
-        .expect("stack pages");
-    mem.protect(stack, PAGE_SIZE, 0).expect("guard page");
+    let _serial = serial();
+    // The first page a guard page.
+    let stack = pages(3, VmaKind::Normal, &[0]);
     let code = [
         0x53, // push rbx
         0x55, // push rbp
@@ -451,12 +457,9 @@ fn stack_slots_checked_once_per_block_fault_exactly() {
 /// exactly as in the interpreter.
 #[test]
 fn stack_check_of_a_block_on_a_read_only_page() {
-    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let mem = space();
-    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
-    let page = mem
-        .map(&MapRequest::anonymous(0, PAGE_SIZE, rw, VmaKind::Normal))
-        .expect("stack page");
+    let page = pages(1, VmaKind::Normal, &[]);
     let init: Vec<u8> = (0..PAGE_SIZE as usize).map(|i| i as u8).collect();
     mem.force_write(page, &init).expect("fill");
     mem.protect(page, PAGE_SIZE, libc::PROT_READ as u32)
@@ -491,7 +494,7 @@ fn stack_check_of_a_block_on_a_read_only_page() {
 /// (`add eax, 5`) the linked jump must not reach the stale translation.
 #[test]
 fn linked_exit_follows_code_changes() {
-    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let mut code = vec![0xb8, 1, 0, 0, 0, 0xeb, 0x19]; // mov eax, 1; jmp +0x19 (to 0x20)
     code.resize(0x20, 0xcc);
     code.extend([0x83, 0xc0, 0x02]); // add eax, 2
@@ -499,20 +502,17 @@ fn linked_exit_follows_code_changes() {
     let (mut cpu, at) = machine(&code);
     let mut t = Translator::translate_everything();
     let stats = t.stats();
-    let stop = AtomicBool::new(false);
     let entered = || stats.entered.load(Ordering::Relaxed);
-    assert!(ends_in_ud2(&t.run(&mut cpu, &stop)));
+    run_to_ud2(&mut t, &mut cpu, at);
     assert_eq!(cpu.gpr[0], 3);
     assert_eq!(entered(), 2, "A, then B from the run loop");
-    cpu.rip = at;
     cpu.gpr[0] = 0;
-    assert!(ends_in_ud2(&t.run(&mut cpu, &stop)));
+    run_to_ud2(&mut t, &mut cpu, at);
     assert_eq!(cpu.gpr[0], 3);
     assert_eq!(entered(), 3, "A's exit is linked to B");
     cpu.mem.force_write(at + 0x22, &[5]).expect("patch");
-    cpu.rip = at;
     cpu.gpr[0] = 0;
-    assert!(ends_in_ud2(&t.run(&mut cpu, &stop)));
+    run_to_ud2(&mut t, &mut cpu, at);
     assert_eq!(cpu.gpr[0], 6, "the linked jump reached a stale translation");
 }
 
@@ -521,29 +521,14 @@ fn linked_exit_follows_code_changes() {
 /// another thread still ends it at a block boundary with the retired count consistent.
 #[test]
 fn linked_loop_stops_when_asked() {
-    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let mut code = vec![0x48, 0x83, 0xc0, 0x01, 0xeb, 0x1a]; // add rax, 1; jmp +0x1a (0x20)
     code.resize(0x20, 0xcc);
     code.extend([0x48, 0x83, 0xc1, 0x01, 0xeb, 0xda]); // add rcx, 1; jmp -0x26 (0)
-    let (mut cpu, at) = machine(&code);
-    let mut t = Translator::translate_everything();
-    let stats = t.stats();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::channel();
-    let s2 = stop.clone();
-    let h = std::thread::spawn(move || {
-        let exit = t.run(&mut cpu, &s2);
-        tx.send((exit, cpu.rip, cpu.gpr[0], cpu.gpr[1], cpu.icount))
-            .unwrap();
-    });
-    while stats.entered.load(Ordering::Relaxed) < 2 {
-        std::thread::yield_now();
-    }
-    stop.store(true, Ordering::Relaxed);
-    let (exit, rip, rax, rcx, icount) = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the linked loop did not stop");
-    h.join().unwrap();
+
+    // Stopped once A and B have been entered (the exit linked after that).
+    let (exit, cpu, at, stats) = stop_when_entered(&code, 2);
+    let (rip, rax, rcx, icount) = (cpu.rip, cpu.gpr[0], cpu.gpr[1], cpu.icount);
     assert_eq!(exit, Exit::Interrupted);
     assert!(
         rip == at || rip == at + 0x20,
@@ -570,19 +555,9 @@ fn linked_loop_stops_when_asked() {
 /// registers, flags as on entry (XOR makes them dead in the block) and the store done.
 #[test]
 fn base_register_runs_checked_once_fault_exactly() {
-    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let mem = space();
-    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
-    let data = mem
-        .map(&MapRequest::anonymous(
-            0,
-            3 * PAGE_SIZE,
-            rw,
-            VmaKind::Normal,
-        ))
-        .expect("data pages");
-    mem.protect(data + 2 * PAGE_SIZE, PAGE_SIZE, 0)
-        .expect("third page inaccessible");
+    let _serial = serial();
+    // The third page inaccessible.
+    let data = pages(3, VmaKind::Normal, &[2]);
     let code = [
         0x48, 0x8b, 0x06, // mov rax, [rsi]
         0x48, 0x89, 0x5e, 0x08, // mov [rsi+8], rbx
@@ -640,20 +615,9 @@ fn base_register_runs_checked_once_fault_exactly() {
 #[test]
 fn covered_ret_still_compares_with_the_shadow_stack() {
     use cetbox_cpu::CpCode;
-    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let mem = space();
-    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
-    let stack = mem
-        .map(&MapRequest::anonymous(0, PAGE_SIZE, rw, VmaKind::Normal))
-        .expect("stack page");
-    let shadow = mem
-        .map(&MapRequest::anonymous(
-            0,
-            PAGE_SIZE,
-            rw,
-            VmaKind::ShadowStack,
-        ))
-        .expect("shadow-stack page");
+    let _serial = serial();
+    let stack = pages(1, VmaKind::Normal, &[]);
+    let shadow = pages(1, VmaKind::ShadowStack, &[]);
     let ssp = shadow + PAGE_SIZE;
     let prep = move |c: &mut Cpu| {
         c.cet.u_cet = cetbox_cpu::state::U_CET_SH_STK_EN;

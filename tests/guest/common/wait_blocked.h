@@ -4,6 +4,8 @@
 #define CETBOX_GUEST_WAIT_BLOCKED_H
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/types.h>
@@ -33,6 +35,18 @@ static void wait_blocked(pid_t tid, long nr, const void *arg0) {
         }
         usleep(1000);
     }
+}
+
+/* Starts `fn` (with a NULL argument) in a new thread, which must first store its thread id
+ * (gettid) in *tid, and returns the thread once it sleeps in system call `nr` with first
+ * argument `arg0` (wait_blocked). */
+static pthread_t start_blocked(void *(*fn)(void *), volatile pid_t *tid, long nr, const void *arg0) {
+    *tid = 0;
+    pthread_t t;
+    pthread_create(&t, NULL, fn, NULL);
+    while (!*tid) sched_yield();
+    wait_blocked(*tid, nr, arg0);
+    return t;
 }
 
 #endif

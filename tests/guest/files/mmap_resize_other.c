@@ -24,21 +24,31 @@ static void on_bus(int sig) {
 }
 
 // Two results may be printed by one printf: each call gets its own buffer.
-static const char *load(volatile char *p) {
+static const char *load(volatile char *at) {
     static char bufs[2][16];
     static int next;
     char *out = bufs[next++ & 1];
     if (sigsetjmp(env, 1))
         return "SIGBUS";
-    char c = *p;
+    char c = *at;
     snprintf(out, sizeof bufs[0], "byte %d", c);
     return out;
 }
 
-static const char *store(volatile char *p, char v) {
+// The file's shared (writable) and private (read-only) mappings.
+static char *s, *p;
+
+// Prints `what` and what loads see at offset `so` of the shared mapping and `po` of the
+// private one.
+static void both(const char *what, long so, long po) {
+    printf("%s%sshared page %ld %s, private page %ld %s\n", what, *what ? ": " : "", so / 4096,
+           load(s + so), po / 4096, load(p + po));
+}
+
+static const char *store(volatile char *at, char v) {
     if (sigsetjmp(env, 1))
         return "SIGBUS";
-    *p = v;
+    *at = v;
     return "stored";
 }
 
@@ -83,36 +93,31 @@ int main(void) {
         perror("mkstemp");
         return 1;
     }
-    char *s = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    char *p = mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, fd, 0);
+    s = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    p = mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, fd, 0);
     if (s == MAP_FAILED || p == MAP_FAILED) {
         perror("mmap");
         return 1;
     }
-    printf("empty file: shared page 0 %s, private page 0 %s\n", load(s), load(p));
+    both("empty file", 0, 0);
     in_child(write_hello);
-    printf("child wrote 5 bytes: shared page 0 %s, private page 0 %s\n", load(s + 1),
-           load(p + 4));
+    both("child wrote 5 bytes", 1, 4);
     printf("store to shared page 0: %s\n", store(s + 10, 'x'));
-    printf("shared page 1 %s, private page 1 %s\n", load(s + 4096), load(p + 4096));
+    both("", 4096, 4096);
     in_child(grow_to_two_pages);
-    printf("child truncated to 8192: shared page 1 %s, private page 1 %s\n", load(s + 4097),
-           load(p + 4097));
+    both("child truncated to 8192", 4097, 4097);
     printf("store to shared page 1: %s\n", store(s + 5000, 'y'));
     printf("private page 1 sees it: %s\n", load(p + 5000));
     in_child(shrink_to_100);
-    printf("child truncated to 100: shared page 1 %s, private page 1 %s\n", load(s + 4098),
-           load(p + 4098));
+    both("child truncated to 100", 4098, 4098);
     printf("store to shared page 1: %s\n", store(s + 4099, 'z'));
-    printf("shared page 0 %s, private page 0 %s\n", load(s + 10), load(p + 10));
+    both("", 10, 10);
     in_child(write_at_5000);
-    printf("child wrote at 5000: shared page 1 %s, private page 1 %s\n", load(s + 5000),
-           load(p + 5000));
+    both("child wrote at 5000", 5000, 5000);
     printf("byte 4098: %s\n", load(s + 4098));
     if (truncate(name, 100) != 0 || pwrite(fd, "V", 1, 6000) != 1)
         perror("truncate/pwrite");
-    printf("own truncate(path) and pwrite: shared page 1 %s, private page 1 %s\n",
-           load(s + 6000), load(p + 6000));
+    both("own truncate(path) and pwrite", 6000, 6000);
     if (truncate(name, 0) != 0 || truncate(name, 4096) != 0)
         perror("truncate");
     printf("own truncate(path) to 0 and 4096: shared page 0 %s, page 1 %s\n", load(s + 10),

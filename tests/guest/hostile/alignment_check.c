@@ -19,6 +19,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "../common/handle_signals.h"
+
 static sigjmp_buf env;
 static volatile uint64_t expect_rip;
 static char buf[256] __attribute__((aligned(64)));
@@ -69,12 +71,7 @@ static void set_ac(int sig, siginfo_t *si, void *ucv) {
 
 int main(void) {
     setvbuf(stdout, 0, _IONBF, 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = handler;
-    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-    sigaction(SIGBUS, &sa, 0);
-    sigaction(SIGSEGV, &sa, 0);
+    handle_signals(handler, SA_NODEFER, SIGBUS, SIGSEGV);
     char *p = buf;
 
     /* Loads, stores and read-modify-writes of each size. */
@@ -193,11 +190,7 @@ int main(void) {
      * the same block as a backward branch, so the translator would have run it. */
     for (int i = 0; i < 1000; i++)
         asm volatile("movl 2(%0), %%eax" ::"r"(p) : "rax", "memory");
-    struct sigaction st;
-    memset(&st, 0, sizeof st);
-    st.sa_sigaction = set_ac;
-    st.sa_flags = SA_SIGINFO;
-    sigaction(SIGUSR1, &st, 0);
+    handle_signals(set_ac, 0, SIGUSR1);
     extern char h1[];
     expect_rip = (uint64_t)h1;
     printf("%-24s ", "AC from sigreturn frame");

@@ -12,6 +12,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "../common/handle_signals.h"
+
 static sigjmp_buf env;
 static volatile uint64_t expect_addr;
 
@@ -50,14 +52,7 @@ static void set_tf(int sig, siginfo_t *si, void *ucv) {
 
 int main(void) {
     setvbuf(stdout, 0, _IONBF, 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = handler;
-    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-    sigaction(SIGSEGV, &sa, 0);
-    sigaction(SIGILL, &sa, 0);
-    sigaction(SIGTRAP, &sa, 0);
-    sigaction(SIGBUS, &sa, 0);
+    handle_signals(handler, SA_NODEFER, SIGSEGV, SIGILL, SIGTRAP, SIGBUS);
     TRY("in al, dx", asm volatile("xor %%edx, %%edx; inb %%dx, %%al" ::: "rax", "rdx"));
     TRY("out 0x80, al", asm volatile("outb %%al, $0x80" ::: "memory"));
     TRY("insb", asm volatile("xor %%edx, %%edx; lea %0, %%rdi; insb" : "=m"(gdt) :: "rdx", "rdi"));
@@ -86,11 +81,7 @@ int main(void) {
     extern char after_nop[];
     expect_addr = (uint64_t)after_nop;
     TRY("popf TF; nop", asm volatile("pushfq; orq $0x100, (%%rsp); popfq; nop; after_nop: nop; nop" ::: "memory", "cc"));
-    struct sigaction st;
-    memset(&st, 0, sizeof st);
-    st.sa_sigaction = set_tf;
-    st.sa_flags = SA_SIGINFO;
-    sigaction(SIGUSR1, &st, 0);
+    handle_signals(set_tf, 0, SIGUSR1);
     expect_addr = 0;
     TRY("TF in sigreturn frame", syscall(SYS_tgkill, getpid(), gettid(), SIGUSR1));
     /* TF cleared again by the handler's longjmp (the saved mask, not the flags): check. */

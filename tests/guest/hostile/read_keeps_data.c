@@ -68,11 +68,7 @@ static void one(int sock, enum call c, enum change ch) {
     which = c;
     P = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     memset(P, 0x11, 4096);
-    reader_tid = 0;
-    pthread_t th;
-    pthread_create(&th, NULL, reader, NULL);
-    while (!reader_tid) sched_yield();
-    wait_blocked(reader_tid, call_nr[c], (void *)(long)rfd);
+    pthread_t th = start_blocked(reader, &reader_tid, call_nr[c], (void *)(long)rfd);
     if (ch == UNMAP) munmap(P, 4096);
     else if (ch == READ_ONLY) mprotect(P, 4096, PROT_READ);
     else mmap(P, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);

@@ -48,11 +48,8 @@ static void one(int waitid_form) {
     use_waitid = waitid_form;
     P = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     memset(P, 0x11, 4096);
-    waiter_tid = 0;
-    pthread_t t;
-    pthread_create(&t, NULL, waiter, NULL);
-    while (!waiter_tid) sched_yield();
-    wait_blocked(waiter_tid, waitid_form ? SYS_waitid : SYS_wait4, waitid_form ? (void *)P_PID : (void *)(long)child);
+    pthread_t t = start_blocked(waiter, &waiter_tid, waitid_form ? SYS_waitid : SYS_wait4,
+                                waitid_form ? (void *)P_PID : (void *)(long)child);
     mprotect(P, 4096, PROT_READ);
     close(gate[1]);
     pthread_join(t, NULL);

@@ -9,6 +9,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "../common/handle_signals.h"
+
 static volatile uintptr_t resume;
 static volatile uintptr_t expect_addr;
 
@@ -28,15 +30,7 @@ static void h(int sig, siginfo_t *si, void *ctx) {
 
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = h;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGSEGV, &sa, NULL);
-    sigaction(SIGILL, &sa, NULL);
-    sigaction(SIGFPE, &sa, NULL);
-    sigaction(SIGTRAP, &sa, NULL);
-    sigaction(SIGBUS, &sa, NULL);
+    handle_signals(h, 0, SIGSEGV, SIGILL, SIGFPE, SIGTRAP, SIGBUS);
 
     // Read of an unmapped page: SEGV_MAPERR.
     char *p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include <xmmintrin.h>
 
+#include "../common/handle_signals.h"
+
 static void h(int sig, siginfo_t *si, void *ctx) {
     (void)sig; (void)si;
     ucontext_t *uc = ctx;
@@ -29,11 +31,7 @@ static void h(int sig, siginfo_t *si, void *ctx) {
 
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = h;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGUSR1, &sa, NULL);
+    handle_signals(h, 0, SIGUSR1);
     unsigned short fcw = 0x027f;
     __asm__ volatile("fldcw %0" : : "m"(fcw));
     _mm_setcsr(0x1f80 | 0x2000); // round down

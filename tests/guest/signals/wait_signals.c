@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/handle_signals.h"
+
 static volatile sig_atomic_t got;
 static volatile int val, code;
 static void h(int sig, siginfo_t *si, void *ctx) {
@@ -20,13 +22,7 @@ static void h(int sig, siginfo_t *si, void *ctx) {
 
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = h;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGALRM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGRTMIN, &sa, NULL);
+    handle_signals(h, 0, SIGALRM, SIGUSR1, SIGRTMIN);
 
     sigset_t block, old, wait, cur;
     sigemptyset(&block);

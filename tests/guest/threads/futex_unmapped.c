@@ -59,12 +59,7 @@ static void *waiter(void *a) {
 
 static pthread_t start(int m) {
     mode = m;
-    waiter_tid = 0;
-    pthread_t t;
-    pthread_create(&t, NULL, waiter, NULL);
-    while (!waiter_tid) sched_yield();
-    wait_blocked(waiter_tid, SYS_futex, W);
-    return t;
+    return start_blocked(waiter, &waiter_tid, SYS_futex, W);
 }
 
 static char *fresh(void) {
@@ -76,19 +71,28 @@ static char *fresh(void) {
     return pg;
 }
 
+/* A waiter started in mode `m` on W (which holds `w0`), W's page then unmapped, and this
+ * thread's `op` with `val` on W: the op's result, once the waiter has returned (its result is
+ * in waiter_ret). W2's page is unmapped too at the end. */
+static long op_after_unmap(int m, uint32_t w0, int op, long val) {
+    char *pg = fresh();
+    *W = w0;
+    pthread_t t = start(m);
+    munmap(pg, 4096);
+    long r = fx(W, op, val, NULL, NULL, 0);
+    pthread_join(t, NULL);
+    munmap(pg + 4096, 4096);
+    return r;
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
 
-    char *pg = fresh();
-    pthread_t t = start(0);
-    munmap(pg, 4096);
-    long w = fx(W, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-    pthread_join(t, NULL);
+    long w = op_after_unmap(0, 0, FUTEX_WAKE_PRIVATE, 1);
     printf("WAIT_PRIVATE, page unmapped: WAKE_PRIVATE -> %s, waiter -> %s\n", res(w), res(waiter_ret));
-    munmap(pg + 4096, 4096);
 
-    pg = fresh();
-    t = start(1);
+    char *pg = fresh();
+    pthread_t t = start(1);
     munmap(pg, 4096);
     w = fx(W, FUTEX_WAKE, 1, NULL, NULL, 0);
     mmap(pg, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
@@ -98,14 +102,9 @@ int main(void) {
            res(w), res(w2), res(waiter_ret));
     munmap(pg, 8192);
 
-    pg = fresh();
-    *W = (uint32_t)syscall(SYS_gettid); /* this thread owns the PI lock */
-    t = start(2);
-    munmap(pg, 4096);
-    long u = fx(W, FUTEX_UNLOCK_PI_PRIVATE, 0, NULL, NULL, 0);
-    pthread_join(t, NULL);
+    /* This thread owns the PI lock. */
+    long u = op_after_unmap(2, (uint32_t)syscall(SYS_gettid), FUTEX_UNLOCK_PI_PRIVATE, 0);
     printf("LOCK_PI, page unmapped: UNLOCK_PI -> %s, waiter -> %s\n", res(u), res(waiter_ret));
-    munmap(pg + 4096, 4096);
 
     pg = fresh();
     t = start(0);

@@ -2205,6 +2205,7 @@ pub fn all() -> Vec<Form> {
     x87(&mut v);
     misc(&mut v);
     super::forms_v3::all(&mut v);
+    super::gather_edge::forms(&mut v);
     super::forms_v3::ssse3_mmx(&mut v);
     page_faults(&mut v);
     let derived = edges_and_segments(&v);
@@ -2224,7 +2225,7 @@ pub fn all() -> Vec<Form> {
 
 /// Every form with an explicit memory operand based on a general register again, twice: with
 /// the operand at and across the ends of the data page (into the unmapped page below it, the
-/// read-only page above it and the unmapped page above that: fault precision, si_addr, the
+/// read-only page above it and the PROT_NONE page above that: fault precision, si_addr, the
 /// error code, nothing written on a fault), and with an FS or GS override and random segment
 /// bases. Gathers (per-element faults) and forms that fault by design are left out.
 fn edges_and_segments(v: &[Form]) -> Vec<Form> {

@@ -414,9 +414,9 @@ pub fn make_case(rng: &mut Rng, form: &Form, ctx: &Ctx) -> Case {
 }
 
 /// Moves the memory operand to the ends of the data page: its last bytes, across into the
-/// read-only page above it, from the read-only page across into the unmapped page above that,
+/// read-only page above it, from the read-only page across into the PROT_NONE page above that,
 /// from the unmapped page below across into the data page, or inside the read-only page
-/// (`Harness`: unmapped | data | read-only | unmapped).
+/// (`Harness`: unmapped | data | read-only | PROT_NONE).
 fn place_at_edge(rng: &mut Rng, form: &Form, case: &mut Case, ctx: &Ctx) {
     let Some(m) = form.mem else { return };
     let w = m.width.max(1) as i64;

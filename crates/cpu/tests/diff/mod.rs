@@ -15,6 +15,7 @@ pub mod enc;
 pub mod fault;
 pub mod forms;
 pub mod forms_v3;
+pub mod gather_edge;
 pub mod gen;
 pub mod native;
 
@@ -197,15 +198,16 @@ impl Harness {
         mem.protect(ro, 4096, libc::PROT_READ as u32)
             .expect("read-only page");
         mem.unmap(data - 4096, 4096).expect("unmap below");
-        mem.unmap(ro + 4096, 4096).expect("unmap above");
+        mem.protect(ro + 4096, 4096, libc::PROT_NONE as u32)
+            .expect("PROT_NONE page");
         // SAFETY: these host pages belong to the guest mappings just changed; the guest's page
-        // table says read-only and unmapped, and the host must fault the same way (the host
-        // side of guest memory is otherwise read-write, and unmapped pages outside the
-        // reservation are kept as zero pages).
+        // table says read-only, unmapped and PROT_NONE, and the host must fault the same way
+        // (the host side of guest memory is otherwise read-write, and unmapped pages outside
+        // the reservation are kept as zero pages).
         unsafe {
             let r1 = libc::mprotect(ro as *mut libc::c_void, 4096, libc::PROT_READ);
             let r2 = libc::munmap((data - 4096) as *mut libc::c_void, 4096);
-            let r3 = libc::munmap((ro + 4096) as *mut libc::c_void, 4096);
+            let r3 = libc::mprotect((ro + 4096) as *mut libc::c_void, 4096, libc::PROT_NONE);
             assert_eq!((r1, r2, r3), (0, 0, 0), "host page set-up");
         }
         // SAFETY: the code mapping is ours; only the host side becomes RWX, the guest page

@@ -16,8 +16,9 @@
 mod maskmov;
 pub mod thunk;
 mod vsib;
+pub use vsib::{gather_layout, GatherLayout};
 
-use super::sse::float::{host_csr, settle, vex_unmasked};
+use super::sse::float::{host_csr, settle_after, vex_unmasked};
 use super::sse::hostfp::{ldmxcsr, stmxcsr};
 use super::Handler;
 use crate::exception::Result;
@@ -409,8 +410,8 @@ pub(crate) fn run_prepared(cpu: &mut Cpu, i: &Instruction, p: &Prepared) -> Resu
         }
         // Lanes that overflow or underflow with OE or UE unmasked report what the host's
         // unmasked run would (sse::float::vex_unmasked); the thunk ran with all masked.
-        let raised = vex_unmasked(cpu, i, &ctx.buf[..size]).unwrap_or(raised);
-        settle(cpu, raised)?;
+        let (done, raised) = vex_unmasked(cpu, i, &ctx.buf[..size]).unwrap_or((0, raised));
+        settle_after(cpu, done, raised)?;
     } else if !ran {
         return Err(unsupported());
     }

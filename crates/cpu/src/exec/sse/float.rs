@@ -86,6 +86,14 @@ pub(crate) fn settle(cpu: &mut Cpu, raised: u32) -> Result<()> {
     Ok(())
 }
 
+/// `settle` for an instruction whose steps raise exceptions in order (DPPS): `done` holds the
+/// flags of the steps that completed without an unmasked exception, which stay in MXCSR
+/// whatever the last step `raised` reports.
+pub(crate) fn settle_after(cpu: &mut Cpu, done: u32, raised: u32) -> Result<()> {
+    cpu.sse.mxcsr |= done & FLAGS;
+    settle(cpu, raised)
+}
+
 pub(crate) fn no_host(i: &Instruction) -> Exception {
     Exception::InvalidOpcode(UdReason::Unimplemented(format!(
         "{i} ({:?}): floating point needs an x86-64 host",
@@ -273,8 +281,9 @@ fn lane_flags(op: Bin, guest: u32, a: u128, b: u128) -> Option<u32> {
 /// For the VEX arithmetic forms the host thunks run (crate::exec::hostop): the flags they
 /// report when the guest unmasks OE or UE, settled lane by lane as the legacy forms are, from
 /// the source registers and the memory operand's bytes `mem` (as read for the thunk). None
-/// when both are masked or the form is not one of them: the host's flags stand.
-pub(crate) fn vex_unmasked(cpu: &Cpu, i: &Instruction, mem: &[u8]) -> Option<u32> {
+/// when both are masked or the form is not one of them: the host's flags stand. The flags come
+/// as `lanewise::flags` gives them: (completed steps, last step) for `settle_after`.
+pub(crate) fn vex_unmasked(cpu: &Cpu, i: &Instruction, mem: &[u8]) -> Option<(u32, u32)> {
     use iced_x86::OpKind;
     use Code::*;
     let guest = cpu.sse.mxcsr;
@@ -344,7 +353,7 @@ pub(crate) fn vex_unmasked(cpu: &Cpu, i: &Instruction, mem: &[u8]) -> Option<u32
     if ymm {
         flags |= lane_flags(op, guest, a.1, b.1)?;
     }
-    Some(flags)
+    Some((0, flags))
 }
 
 /// `OP xmm, xmm/mem` computed by the host instruction of the same name.
