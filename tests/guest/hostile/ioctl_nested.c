@@ -60,7 +60,7 @@ static void dedupe(int src, int n, const int *fds) {
     long ret = ioctl(src, FIDEDUPERANGE, r);
     printf("FIDEDUPERANGE x%d: %s", n, res(ret));
     for (int i = 0; i < n && i < 3; i++)
-        printf(" [fd %lld status %d deduped %llu]", (long long)r->info[i].dest_fd,
+        printf(" [fd %s status %d deduped %llu]", r->info[i].dest_fd == fds[i] ? "kept" : "CHANGED",
                r->info[i].status, (unsigned long long)r->info[i].bytes_deduped);
     printf("\n");
     free(r);
