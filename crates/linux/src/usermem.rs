@@ -212,6 +212,23 @@ pub fn window_out(addr: u64, len: u64) -> Result<HostPtr<'static>, Errno> {
     Ok(HostPtr::checked(at))
 }
 
+/// A copy of the `len` readable guest bytes at `addr` (checked readable by the caller) for a
+/// host call that only reads them, in the same guarded window as [`window_out`] (at most one
+/// window per syscall, `len` at most a page): the host sees the guest's bytes but no guest
+/// memory, and an access beyond them fails (EFAULT). Nothing is copied back.
+pub fn window_in(addr: u64, len: u64) -> Result<HostPtr<'static>, Errno> {
+    let len = usize::try_from(len).map_err(|_| Errno::ENOMEM)?.min(PAGE);
+    let page = window_page()?;
+    // SAFETY: the window page is ours (one per thread, used by one syscall at a time); len
+    // is at most a page, so `at` .. `at + len` is its end.
+    let at = unsafe { page.add(PAGE - len) };
+    // SAFETY: [addr, addr + len) was checked readable guest memory, which the host maps
+    // readable; a racing unmap leaves readable zero pages (see cetbox_mem's scrub). The
+    // destination is the window, len bytes before its end.
+    unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, at, len) };
+    Ok(HostPtr::checked(at))
+}
+
 const PAGE: usize = 4096;
 
 /// This thread's window page, followed by an inaccessible page (created on first use).

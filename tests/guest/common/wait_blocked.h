@@ -15,11 +15,13 @@
  * argument is `arg0`, unless that is NULL). /proc/<pid>/task/<tid>/syscall shows the number
  * and arguments only while the thread is blocked and "running" otherwise (Linux
  * fs/proc/base.c, proc_pid_syscall, via task_current_syscall), so this is real
- * synchronization; the loop only retries until it is true. */
-static void wait_blocked(pid_t tid, long nr, const void *arg0) {
+ * synchronization; the loop only retries until it is true. Returns early once `done` (when not
+ * NULL) is set: the thread finished its call without blocking. */
+static void wait_blocked_unless(pid_t tid, long nr, const void *arg0, const volatile int *done) {
     char path[64], buf[256];
     snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
     for (;;) {
+        if (done && *done) return;
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
             ssize_t n = read(fd, buf, sizeof buf - 1);
@@ -35,6 +37,11 @@ static void wait_blocked(pid_t tid, long nr, const void *arg0) {
         }
         usleep(1000);
     }
+}
+
+/* wait_blocked_unless with no way out: the thread must block. */
+static void wait_blocked(pid_t tid, long nr, const void *arg0) {
+    wait_blocked_unless(tid, nr, arg0, NULL);
 }
 
 /* Starts `fn` (with a NULL argument) in a new thread, which must first store its thread id

@@ -54,6 +54,19 @@ pub(crate) fn check(cpu: &Cpu, insn: &Instruction) -> Result<(), Exception> {
     {
         return Ok(());
     }
+    // An instruction the presented CPU lacks raises #UD before it accesses anything: a CPU
+    // without the feature decodes no memory operand for it (Intel SDM Vol. 3A §6.15, Table
+    // 6-2: #UD is a fault of the decode, #AC one of the access; the instruction handlers raise
+    // that #UD themselves). TZCNT and LZCNT are the exception: an older CPU runs their
+    // encodings as REP BSF/BSR, whose accesses are checked.
+    // Instructions of no level cetbox models are #UD unless cetbox implements them anyway.
+    let lacking = match crate::level::level_needed(insn.cpuid_features()) {
+        Some(l) => l > cpu.config.level,
+        None => crate::exec::handler_for(insn.code()).is_none(),
+    };
+    if lacking && !matches!(insn.mnemonic(), Mnemonic::Tzcnt | Mnemonic::Lzcnt) {
+        return Ok(());
+    }
     // A REP string instruction with RCX (ECX under a 0x67 prefix) zero accesses nothing.
     if insn.is_string_instruction() && (insn.has_rep_prefix() || insn.has_repne_prefix()) {
         let a32 = (0..insn.op_count()).any(|i| {

@@ -394,9 +394,18 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // bounce buffer; the host's atomic updates of a futex word cannot go through `usermem`.
     // Those that do not block (WAKE_OP, UNLOCK_PI, TRYLOCK_PI, CMP_REQUEUE_PI, and the
     // REQUEUE/CMP_REQUEUE reads) run under the mapping lock below; LOCK_PI re-checks its word
-    // under the lock each time it enters the host again (`lock_pi`); WAIT_REQUEUE_PI, one host
-    // sleep, is checked at entry (its later word update, if the lock must be fixed up for it,
-    // happens inside the host call).
+    // under the lock each time it enters the host again (`lock_pi`, which says what remains
+    // open); WAIT_REQUEUE_PI, one host sleep, is checked at entry. Its own write of the PI
+    // word (uaddr2) happens inside that call after the sleep, when the kernel must fix the
+    // lock's owner for the woken waiter (kernel/futex/requeue.c `futex_wait_requeue_pi` ->
+    // pi.c `fixup_pi_owner` -> `fixup_pi_state_owner`: a timeout or signal racing with the
+    // hand-over, or a stolen lock): the word is then written with the owner's TID and
+    // FUTEX_WAITERS/OWNER_DIED bits, however long ago it was checked. Closing that would need
+    // the call in slices, which it does not allow: once requeued, a waiter that times out is a
+    // LOCK_PI waiter on uaddr2, and nothing tells cetbox whether it was requeued. The normal
+    // hand-over (the requeuer taking the lock for the waiter, `futex_proxy_trylock_atomic`, and
+    // UNLOCK_PI's `wake_futex_pi`) writes in the other thread's CMP_REQUEUE_PI or UNLOCK_PI,
+    // which run under the mapping lock with the word checked.
     let word = |addr: u64, acc: Access| -> Result<Arg, Errno> {
         Ok(crate::syscalls::fs::guest_range(t, addr, 4, acc)?.into())
     };
@@ -556,8 +565,22 @@ const PI_SLICE_NS: i64 = 20_000_000;
 /// it queued on, which nobody can hand over any more (UNLOCK_PI on that word fails with
 /// EFAULT): the thread then waits without the host until its deadline (ETIMEDOUT) or a signal
 /// (ERESTARTNOINTR; the restarted call then meets the bad word at entry: EFAULT, as Linux's
-/// restarted futex_lock_pi). What remains is the moment between that check and the host
-/// call, in which the word could still change under it.
+/// restarted futex_lock_pi).
+///
+/// What remains open, and why it cannot be closed exactly from user space: between that check
+/// (or the one at entry) and the host's own update of the word inside the call
+/// (kernel/futex/pi.c `futex_lock_pi_atomic`: a cmpxchg taking a free lock, or setting
+/// FUTEX_WAITERS) lie the return from the check, the host call's entry and the kernel's
+/// lookup of the futex key: normally a few microseconds (longer only if the host deschedules
+/// the thread there). Only a call that updates the word and
+/// then sleeps could close it, and that must not hold the mapping lock across its sleep (every
+/// mmap, munmap and mprotect of the process would wait for the lock's owner). A racing thread
+/// needs one or two calls inside that window (mprotect to read-only, whose host page stays
+/// writable, or munmap and then map_shadow_stack at the same address); if it wins, the host
+/// writes what the futex protocol writes, never a guest-chosen value: the caller's TID into a
+/// zero word (possibly with FUTEX_WAITERS, bit 31), or bit 31 into a nonzero one, where
+/// Linux's cmpxchg would fault (EFAULT). FUTEX_WAIT_REQUEUE_PI has
+/// the same kind of write later (`sys_futex`).
 fn lock_pi(
     t: &Thread,
     cmd: u32,

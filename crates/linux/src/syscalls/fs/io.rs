@@ -35,16 +35,10 @@ pub(crate) fn iovecs(t: &Thread, addr: u64, cnt: u64, access: Access) -> Result<
     Ok(out)
 }
 
-/// The guest (address, length) segments of an iovec array that a transfer may use, with
-/// Linux's checks: UIO_MAXIOV, negative lengths, every segment through access_ok with its full
-/// length (__import_iovec), the total clamped to MAX_RW_COUNT, and the data cut at the first
-/// page that does not allow `access` (EFAULT when nothing is usable).
-pub(crate) fn guest_segments(
-    t: &Thread,
-    addr: u64,
-    cnt: u64,
-    access: Access,
-) -> Result<Vec<(u64, u64)>, Errno> {
+/// The iovec array at `addr` (`cnt` entries) as Linux's __import_iovec takes it: EINVAL for
+/// more than UIO_MAXIOV entries or a negative length, EFAULT unless every segment passes
+/// access_ok with its full length.
+fn iovec_entries(t: &Thread, addr: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
     if cnt > UIO_MAXIOV {
         return Err(Errno::EINVAL);
     }
@@ -55,8 +49,6 @@ pub(crate) fn guest_segments(
         // SAFETY: `p` is checked readable guest memory of raw.len() bytes.
         unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), raw.as_mut_ptr(), raw.len()) };
     }
-    let mut out = Vec::with_capacity(cnt);
-    let mut total: u64 = 0;
     let mut entries = Vec::with_capacity(cnt);
     for i in 0..cnt {
         let base = u64::from_le_bytes(raw[i * 16..i * 16 + 8].try_into().unwrap_or([0; 8]));
@@ -66,17 +58,49 @@ pub(crate) fn guest_segments(
         }
         entries.push((base, len));
     }
-    // Linux's __import_iovec: every segment passes access_ok with its full length before
-    // anything is transferred.
     if entries.iter().any(|&(b, l)| l != 0 && !access_ok(b, l)) {
         return Err(Errno::EFAULT);
     }
-    let mut wanted = false;
+    Ok(entries)
+}
+
+/// Non-empty segments with the total clamped to MAX_RW_COUNT.
+fn clamp(entries: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    let mut total = 0u64;
+    let mut out = Vec::with_capacity(entries.len());
     for (base, len) in entries {
         let len = len.min(MAX_RW_COUNT - total);
-        if len == 0 {
-            continue;
+        if len > 0 {
+            out.push((base, len));
+            total += len;
         }
+    }
+    out
+}
+
+/// The segments of a read that goes through `unread::read`, whole (access_ok'd and clamped,
+/// not cut at the first unwritable page: `unread` lets the host fault there as Linux does).
+pub(crate) fn read_segments(t: &Thread, addr: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
+    Ok(clamp(iovec_entries(t, addr, cnt)?))
+}
+
+/// The guest (address, length) segments of an iovec array that a transfer may use, with
+/// Linux's checks: UIO_MAXIOV, negative lengths, every segment through access_ok with its full
+/// length (__import_iovec), the total clamped to MAX_RW_COUNT, and the data cut at the first
+/// page that does not allow `access` (EFAULT when nothing is usable).
+pub(crate) fn guest_segments(
+    t: &Thread,
+    addr: u64,
+    cnt: u64,
+    access: Access,
+) -> Result<Vec<(u64, u64)>, Errno> {
+    // Linux's __import_iovec: every segment passes access_ok with its full length before
+    // anything is transferred.
+    let entries = iovec_entries(t, addr, cnt)?;
+    let mut out = Vec::with_capacity(entries.len());
+    let mut total: u64 = 0;
+    let mut wanted = false;
+    for (base, len) in clamp(entries) {
         wanted = true;
         let n = valid_prefix(t, base, len, access);
         if n > 0 {
@@ -141,9 +165,14 @@ pub(crate) fn sys_read(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if let Some(r) = proc_mem(t, fd, a[1], a[2], None, false) {
         return r;
     }
-    if unread::applies(t, fd) {
-        let n = io_len(t, a[1], a[2], Access::Write)?;
-        if n > 0 {
+    if unread::applies(t, fd) && a[2] > 0 {
+        // vfs_read's access_ok on the whole count; the count then as rw_verify_area clamps
+        // it, not cut at the first unwritable page (`unread` lets the host fault there).
+        if !super::access_ok(a[1], a[2]) {
+            return Err(Errno::EFAULT);
+        }
+        let n = a[2].min(super::MAX_RW_COUNT);
+        {
             return unread::read(
                 t,
                 &[(a[1], n)],
@@ -197,7 +226,7 @@ fn vectored(t: &mut Thread, nr: i64, a: [u64; 6], access: Access) -> SysResult {
     // socket wait and take separately (`unread`); positioned reads of them fail with ESPIPE.
     let at_position = nr == SYS_readv || (nr == SYS_preadv2 && a[3] == u64::MAX);
     if access == Access::Write && at_position && unread::applies(t, fd) {
-        let segs = guest_segments(t, a[1], a[2], access)?;
+        let segs = read_segments(t, a[1], a[2])?;
         if segs.iter().any(|s| s.1 > 0) {
             let rwf = if nr == SYS_preadv2 { a[5] } else { 0 };
             return unread::read(

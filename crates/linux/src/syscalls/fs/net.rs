@@ -3,7 +3,7 @@
 //! checked iovecs and control buffers, and descriptors passed with SCM_RIGHTS must be the
 //! guest's.
 
-use super::io::{guest_segments, iovecs};
+use super::io::{iovecs, read_segments};
 use super::{buf, fd_arg, host, is_private, opt_buf, unread};
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::HostPtr;
@@ -162,7 +162,12 @@ pub(crate) fn sys_recvfrom(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let flags = a[3] as u32 as u64;
     if reads_stream(flags) && unread::applies(t, fd) {
-        let n = super::io_len(t, a[1], a[2].min(super::MAX_RW_COUNT), Access::Write)?;
+        // import_ubuf: the count clamped to MAX_RW_COUNT, then access_ok; not cut at the
+        // first unwritable page (`unread` lets the host fault there).
+        let n = a[2].min(super::MAX_RW_COUNT);
+        if n > 0 && !super::access_ok(a[1], n) {
+            return Err(Errno::EFAULT);
+        }
         if n > 0 {
             let (wait_flags, all) = unread_flags(flags);
             let t: &Thread = t;
@@ -173,10 +178,32 @@ pub(crate) fn sys_recvfrom(t: &mut Thread, a: [u64; 6]) -> SysResult {
                     all,
                     |p, len| host!(SYS_recvfrom, fd as u64, p, len, wait_flags, 0u64, 0u64),
                     |iov| {
-                        let (b, l) = (iov[0].iov_base.cast::<u8>(), iov[0].iov_len as u64);
-                        // Checked writable under the mapping lock by `unread::read`.
-                        let b = HostPtr::checked(b);
-                        host!(SYS_recvfrom, fd as u64, b, l, take_flags(flags), sa, lp)
+                        if let [one] = iov {
+                            let (b, l) = (one.iov_base.cast::<u8>(), one.iov_len as u64);
+                            // Checked writable under the mapping lock by `unread::read`.
+                            let b = HostPtr::checked(b);
+                            return host!(SYS_recvfrom, fd as u64, b, l, take_flags(flags), sa, lp);
+                        }
+                        // The writable part and the inaccessible page: recvmsg's iovecs.
+                        // SAFETY: msghdr is plain data; all-zero is a valid value.
+                        let mut h: msghdr = unsafe { std::mem::zeroed() };
+                        h.msg_iov = iov.as_ptr() as *mut iovec;
+                        h.msg_iovlen = iov.len();
+                        if !sa.is_null() {
+                            h.msg_name = sa.as_ptr().cast::<c_void>();
+                            h.msg_namelen = SS as socklen_t;
+                        }
+                        let r = host!(
+                            SYS_recvmsg,
+                            fd as u64,
+                            HostPtr::of_mut(&mut h),
+                            take_flags(flags)
+                        );
+                        if r.is_ok() && !lp.is_null() {
+                            // SAFETY: `lp` is `addr_out`'s own socklen_t, live for this call.
+                            unsafe { *lp.as_ptr().cast::<socklen_t>() = h.msg_namelen };
+                        }
+                        r
                     },
                 )
             });
@@ -270,7 +297,7 @@ fn msg_in_as(t: &Thread, addr: u64, send: bool, direct: bool) -> Result<Msg, Err
         buf(t, name, namelen, data)?
     };
     let (v, segs) = if direct {
-        (Vec::new(), guest_segments(t, iov, iovlen, data)?)
+        (Vec::new(), read_segments(t, iov, iovlen)?)
     } else {
         (iovecs(t, iov, iovlen, data)?, Vec::new())
     };
@@ -343,7 +370,13 @@ pub(crate) fn sys_sendmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 pub(crate) fn sys_recvmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    let flags = a[2] as u32 as u64;
+    recvmsg_one(t, fd, a[1], a[2] as u32 as u64, SYS_recvmsg)
+}
+
+/// One recvmsg of the message header at `addr` (also each message of recvmmsg). `nr` is the
+/// guest's call (recvmsg or recvmmsg), which a stream read's wait makes as the guest did.
+fn recvmsg_one(t: &Thread, fd: i32, addr: u64, flags: u64, nr: c_long) -> SysResult {
+    let a = [fd as u64, addr, flags];
     if reads_stream(flags) && unread::applies(t, fd) {
         let mut msg = msg_in_as(t, a[1], false, true)?;
         if msg.segs.iter().any(|s| s.1 > 0) {
@@ -363,6 +396,14 @@ pub(crate) fn sys_recvmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
                     let mut h: msghdr = unsafe { std::mem::zeroed() };
                     h.msg_iov = v.as_mut_ptr();
                     h.msg_iovlen = 1;
+                    if nr == SYS_recvmmsg {
+                        let mut m = [mmsghdr {
+                            msg_hdr: h,
+                            msg_len: 0,
+                        }];
+                        let m = HostPtr::of_mut(&mut m);
+                        return host!(SYS_recvmmsg, fd as u64, m, 1u64, wait_flags, 0u64);
+                    }
                     host!(SYS_recvmsg, fd as u64, HostPtr::of_mut(&mut h), wait_flags)
                 },
                 |iov| {
@@ -387,22 +428,17 @@ pub(crate) fn sys_recvmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Ok(r);
     }
     let mut msg = msg_in(t, a[1], false)?;
-    let r = host!(
-        SYS_recvmsg,
-        fd as u64,
-        HostPtr::of_mut(&mut msg.hdr),
-        a[2] as u32 as u64
-    )?;
+    let r = host!(SYS_recvmsg, fd as u64, HostPtr::of_mut(&mut msg.hdr), flags)?;
     msg_out(t, a[1], &msg.hdr)?;
     Ok(r)
 }
 
-fn mmsg(t: &mut Thread, a: [u64; 6], send: bool) -> SysResult {
+pub(crate) fn sys_sendmmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let vlen = (a[2] as u32 as u64).min(UIO_MAXIOV);
     let mut msgs = Vec::with_capacity(vlen as usize);
     for i in 0..vlen {
-        msgs.push(msg_in(t, a[1] + i * MMSGHDR, send)?);
+        msgs.push(msg_in(t, a[1] + i * MMSGHDR, true)?);
     }
     let mut hv: Vec<mmsghdr> = msgs
         .iter()
@@ -411,41 +447,104 @@ fn mmsg(t: &mut Thread, a: [u64; 6], send: bool) -> SysResult {
             msg_len: 0,
         })
         .collect();
-    let r = if send {
-        host!(
-            SYS_sendmmsg,
-            fd as u64,
-            HostPtr::of_mut(&mut hv[..]),
-            vlen,
-            a[3] as u32 as u64
-        )?
-    } else {
-        let ts = opt_buf(t, a[4], 16, Access::Write)?;
-        host!(
-            SYS_recvmmsg,
-            fd as u64,
-            HostPtr::of_mut(&mut hv[..]),
-            vlen,
-            a[3] as u32 as u64,
-            ts
-        )?
-    };
+    let r = host!(
+        SYS_sendmmsg,
+        fd as u64,
+        HostPtr::of_mut(&mut hv[..]),
+        vlen,
+        a[3] as u32 as u64
+    )?;
     for (i, h) in hv.iter().enumerate().take(r as usize) {
-        let g = a[1] + i as u64 * MMSGHDR;
-        if !send {
-            msg_out(t, g, &h.msg_hdr)?;
-        }
-        t.mem().write_u32(g + 56, h.msg_len)?;
+        t.mem()
+            .write_u32(a[1] + i as u64 * MMSGHDR + 56, h.msg_len)?;
     }
     Ok(r)
 }
 
-pub(crate) fn sys_sendmmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    mmsg(t, a, true)
+const MSG_WAITFORONE_: u64 = 0x10000;
+
+/// recvmmsg as net/socket.c `do_recvmmsg`: one recvmsg per message (`recvmsg_one`, so a
+/// stream socket's messages leave unread what the guest cannot take, and each message's data
+/// reaches the guest counted by its own length), MSG_DONTWAIT after the first message with
+/// MSG_WAITFORONE, a stop after out-of-band data, and the timeout checked after each message
+/// (it never bounds the wait for the first, as on Linux) and written back with what is left.
+/// An error after at least one message ends the call with the messages received; Linux also
+/// keeps that error (other than EAGAIN) in the socket for its next call (sk_err), which cetbox
+/// cannot set on the host socket.
+pub(crate) fn sys_recvmmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0])?;
+    let vlen = (a[2] as u32 as u64).min(UIO_MAXIOV);
+    let mut flags = a[3] as u32 as u64;
+    let ts_addr = a[4];
+    // __sys_recvmmsg: the timeout is read first (EFAULT), then validated (EINVAL).
+    let mut left = None;
+    if ts_addr != 0 {
+        let sec = t.mem().read_u64(ts_addr).map_err(|_| Errno::EFAULT)? as i64;
+        let nsec = t.mem().read_u64(ts_addr + 8).map_err(|_| Errno::EFAULT)? as i64;
+        if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+            return Err(Errno::EINVAL);
+        }
+        let end = monotonic_ns().saturating_add((sec as i128) * 1_000_000_000 + nsec as i128);
+        left = Some((end, sec, nsec));
+    }
+    let mut datagrams = 0u64;
+    let mut err = None;
+    while datagrams < vlen {
+        let entry = a[1] + datagrams * MMSGHDR;
+        let r = recvmsg_one(t, fd, entry, flags & !MSG_WAITFORONE_, SYS_recvmmsg);
+        // This message's data reaches the guest now, counted by its own length.
+        let r = crate::usermem::finish(t, r);
+        let n = match r {
+            Ok(n) => n,
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        };
+        if let Err(e) = t.mem().write_u32(entry + 56, n as u32) {
+            err = Some(Errno::from(e));
+            break;
+        }
+        datagrams += 1;
+        if flags & MSG_WAITFORONE_ != 0 {
+            flags |= MSG_DONTWAIT as u64;
+        }
+        if let Some((end, sec, nsec)) = left.as_mut() {
+            let rest = *end - monotonic_ns();
+            let rest = rest.max(0);
+            *sec = (rest / 1_000_000_000) as i64;
+            *nsec = (rest % 1_000_000_000) as i64;
+            if rest == 0 {
+                break;
+            }
+        }
+        if t.mem().read_u32(entry + 48).unwrap_or(0) & MSG_OOB as u32 != 0 {
+            break;
+        }
+    }
+    if datagrams == 0 {
+        if let Some(e) = err {
+            return Err(e);
+        }
+    }
+    if let (Some((_, sec, nsec)), true) = (left, datagrams > 0) {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&sec.to_le_bytes());
+        b[8..].copy_from_slice(&nsec.to_le_bytes());
+        t.mem()
+            .write_bytes(ts_addr, &b)
+            .map_err(|_| Errno::EFAULT)?;
+    }
+    Ok(datagrams)
 }
 
-pub(crate) fn sys_recvmmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    mmsg(t, a, false)
+/// CLOCK_MONOTONIC in nanoseconds (recvmmsg's end time, as poll_select_set_timeout's).
+fn monotonic_ns() -> i128 {
+    // SAFETY: a zeroed timespec is a valid out-parameter.
+    let mut ts: timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `ts` is ours.
+    unsafe { clock_gettime(CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
 }
 
 /// A socket call on a descriptor that is not a socket fails with ENOTSOCK before any of its

@@ -11,26 +11,31 @@
 //! only then find the destination gone. So, while other guest threads exist, these reads go
 //! in two steps:
 //!
-//! 1. *wait*: the guest's own call (same system call, same descriptor and flags, so
-//!    /proc/PID/task/TID/syscall shows what Linux shows, and signals interrupt and restart it
-//!    as they would) with an inaccessible host page as its buffer (`usermem::inaccessible`).
+//! 1. *take*: under the mapping lock (`AddressSpace::with_writable_prefix`), the part of the
+//!    destination the guest can write at this moment receives the data straight from the
+//!    host, with a non-blocking call (RWF_NOWAIT, MSG_DONTWAIT). When data is there, which is
+//!    the common case of a busy pipe or socket, that is the whole read: one host call. The
+//!    part of the destination the guest cannot write is given to the host as an
+//!    inaccessible page, so the host's copy fails where Linux's would: a chunk that reaches
+//!    it fails whole and stays unread (EFAULT, or the count of the chunks before it);
+//! 2. *wait*, when the take would block (EAGAIN): the guest's own call (same system call,
+//!    same descriptor and flags, so /proc/PID/task/TID/syscall shows what Linux shows, and
+//!    signals interrupt and restart it as they would) with an inaccessible host page as its buffer (`usermem::inaccessible`).
 //!    It blocks until data is there and then fails with EFAULT without consuming anything
 //!    (socket calls add MSG_PEEK as well); any other answer (end of file, EAGAIN, EINTR, a
-//!    timeout) is the call's answer;
-//! 2. *take*: under the mapping lock (`AddressSpace::with_writable_prefix`), the part of the
-//!    destination the guest can write at this moment receives the data straight from the
-//!    host, with a non-blocking call (RWF_NOWAIT, MSG_DONTWAIT). Nothing writable: EFAULT,
-//!    nothing consumed. EAGAIN (another reader took the data first): wait again.
+//!    timeout) is the call's answer. Then the take again (EAGAIN there: another reader took
+//!    the data first, wait again).
+//!
+//! The host writes guest memory only during a take, with the mapping lock held and the pages
+//! checked writable under it, so no page can become read-only or a shadow stack meanwhile.
 //!
 //! Descriptors whose read consumes before it copies on Linux as well (datagram and seqpacket
 //! sockets: `unix_dgram_recvmsg` and `udp_recvmsg` dequeue first and drop the datagram when
 //! the copy fails; eventfd, timerfd, signalfd and inotify reads reset or dequeue first; tty
 //! reads copy from a kernel buffer) keep the bounce buffer, which behaves as Linux does for
 //! them; so do regular files, whose reads do not wait. `MSG_WAITALL` keeps taking until the
-//! whole request is there, as Linux does. Not covered: recvmmsg (still bounced, so a stream
-//! socket's data is consumed if the destination goes away while it waits), and the partial
-//! case of a stream socket whose destination is writable only in part when data arrives
-//! (Linux fails the whole chunk with EFAULT; here the writable part is filled).
+//! whole request is there, as Linux does. recvmmsg on a stream socket reads each message this
+//! way (`net.rs`).
 
 use super::host;
 use crate::errno::{Errno, SysResult};
@@ -96,22 +101,10 @@ pub(crate) fn read(
         if left == 0 {
             return Ok(got);
         }
-        // One page at most: the wait needs one byte it cannot copy, and a longer range could
-        // run past TASK_SIZE from the guard page (the host's access_ok would then answer
-        // EFAULT at once, as if data were there).
-        match wait(probe, left.min(4096)) {
-            Err(Errno::EFAULT) => {}
-            Err(e) if got == 0 => return Err(e),
-            Err(_) | Ok(0) => return Ok(got),
-            // The inaccessible buffer took data: cannot happen (nothing can be copied there),
-            // but a transfer that did happen must not be hidden.
-            Ok(n) => return Ok(got + n),
-        }
+        // The take first: when data is there (the common case of a busy pipe or socket) the
+        // read costs one host call.
         let r = t.mem().with_writable_prefix(&segs, |n| {
-            if n == 0 {
-                return Err(Errno::EFAULT);
-            }
-            let mut iov = Vec::with_capacity(segs.len());
+            let mut iov = Vec::with_capacity(segs.len() + 1);
             let mut rest = n;
             for &(base, len) in &segs {
                 if rest == 0 {
@@ -124,11 +117,23 @@ pub(crate) fn read(
                 });
                 rest -= l;
             }
+            if n < left {
+                // The part the guest cannot write stands as the inaccessible page: the host's
+                // copy faults where Linux's would, so a chunk (a pipe buffer, a socket
+                // buffer's run) that reaches it fails whole and stays unread, after the
+                // chunks before it, exactly as Linux's copy into the guest's own pages. With
+                // nothing writable the call still waits for data first (EAGAIN below) and
+                // then fails with EFAULT; at end of file it answers 0.
+                iov.push(iovec {
+                    iov_base: probe.as_ptr().cast::<c_void>(),
+                    iov_len: (left - n).min(4096) as usize,
+                });
+            }
             take(&iov)
         });
         match r {
-            // Another reader took the data between the two steps: wait again.
-            Err(Errno::EAGAIN) => continue,
+            // Nothing there yet (or another reader took it first): wait, below.
+            Err(Errno::EAGAIN) => {}
             Err(e) if got == 0 => return Err(e),
             Err(_) | Ok(0) => return Ok(got),
             Ok(n) => {
@@ -137,7 +142,19 @@ pub(crate) fn read(
                     return Ok(got);
                 }
                 advance(&mut segs, n);
+                continue;
             }
+        }
+        // One page at most: the wait needs one byte it cannot copy, and a longer range could
+        // run past TASK_SIZE from the guard page (the host's access_ok would then answer
+        // EFAULT at once, as if data were there).
+        match wait(probe, left.min(4096)) {
+            Err(Errno::EFAULT) => {}
+            Err(e) if got == 0 => return Err(e),
+            Err(_) | Ok(0) => return Ok(got),
+            // The inaccessible buffer took data: cannot happen (nothing can be copied there),
+            // but a transfer that did happen must not be hidden.
+            Ok(n) => return Ok(got + n),
         }
     }
 }
