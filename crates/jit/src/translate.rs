@@ -232,12 +232,12 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
         };
         match target {
             Some(t) if chain.epoch <= i32::MAX as u64 => {
-                chained_exit(a, rip, n, chain.epoch, Some(t), exit)
+                chained_exit(a, rip, chain.start, n, chain.epoch, Some(t), exit)
             }
             // Not translated yet: leave to the run loop, which links this exit to the
             // target's translation once there is one (`link_exit`).
             None if chain.epoch <= i32::MAX as u64 => {
-                chained_exit(a, rip, n, chain.epoch, None, exit)
+                chained_exit(a, rip, chain.start, n, chain.epoch, None, exit)
             }
             _ => {
                 memop::acquire(a, TERM_REG, Addr::None, Register::None)?;
@@ -453,11 +453,13 @@ fn ret(
     if shadow {
         a.mov(rbx, qword_ptr(off::SSP).gs())?;
         memop::check(a, cold, r, 8, Need::ShadowRead, slow)?;
+        // RAX is then the return address too.
         a.mov(rax, qword_ptr(rbx))?;
         a.cmp(rax, qword_ptr(rsp))?;
         a.jne(slow)?;
+    } else {
+        a.mov(rax, qword_ptr(rsp))?;
     }
-    a.mov(rax, qword_ptr(rsp))?;
     // A non-canonical target is #GP at the RET; the interpreter raises it.
     a.mov(rbx, rax)?;
     a.shr(rbx, 47)?;
@@ -476,8 +478,8 @@ fn ret(
 fn dispatch(a: &mut CodeAssembler, retired: u64, epoch: u64, exit: u64) -> Result<(), IcedError> {
     let mut miss = a.create_label();
     a.add(qword_ptr(off::RETIRED).gs(), retired as i32)?;
-    a.mov(qword_ptr(off::NEXT_RIP).gs(), rax)?;
     if epoch <= i32::MAX as u64 {
+        // RAX keeps the guest RIP throughout (the miss path records it); RBX probes.
         a.mov(rbx, rax)?;
         a.shr(rbx, 12)?;
         a.xor(rbx, rax)?;
@@ -486,21 +488,22 @@ fn dispatch(a: &mut CodeAssembler, retired: u64, epoch: u64, exit: u64) -> Resul
         a.add(rbx, qword_ptr(off::LOOKUP).gs())?;
         a.cmp(rax, qword_ptr(rbx))?;
         a.jne(miss)?;
-        a.mov(rax, qword_ptr(rbx + 8))?;
-        a.test(rax, rax)?;
+        a.mov(rbx, qword_ptr(rbx + 8))?;
+        a.test(rbx, rbx)?;
         a.jz(miss)?;
+        a.mov(qword_ptr(off::JUMP).gs(), rbx)?;
         a.mov(rbx, qword_ptr(off::EPOCH_PTR).gs())?;
         a.cmp(qword_ptr(rbx), epoch as i32)?;
         a.jne(miss)?;
         a.mov(rbx, qword_ptr(off::STOP_PTR).gs())?;
         a.cmp(byte_ptr(rbx), 0)?;
         a.jne(miss)?;
-        a.mov(qword_ptr(off::JUMP).gs(), rax)?;
         memop::release(a, true)?;
         memop::release_addr(a, TERM_REG)?;
         a.jmp(qword_ptr(off::JUMP).gs())?;
     }
     a.set_label(&mut miss)?;
+    a.mov(qword_ptr(off::NEXT_RIP).gs(), rax)?;
     memop::release(a, true)?;
     memop::release_addr(a, TERM_REG)?;
     a.jmp(exit)
@@ -531,39 +534,54 @@ fn exit_stub(a: &mut CodeAssembler, rip: u64, retired: u64, exit: u64) -> Result
     a.jmp(exit)
 }
 
-/// Continues directly into the translation of `rip` when the stop flag is clear and the code
-/// epoch is still the one both blocks were translated under (the run loop's checks, done
-/// inline and flag-free: (epoch - E) + stop is zero exactly when both hold, since the epoch
-/// only grows; JRCXZ branches on it without reading or writing RFLAGS); otherwise leaves to
-/// the run loop with RIP = `rip`. With no `target` (`rip` not translated yet) the jump is a
-/// link site (`link_exit`).
+/// Continues directly into the translation of `rip` when the code epoch is still the one both
+/// blocks were translated under and, for a branch that is not forward (`rip` at or below
+/// `from`, the start of the block being left), the stop flag is clear; otherwise leaves to the
+/// run loop with RIP = `rip`. With no `target` (`rip` not translated yet) the jump is a link
+/// site (`link_exit`).
+///
+/// The checks are the run loop's, done inline and flag-free: RCX = epoch - E is zero exactly
+/// when the epoch is still E (it only grows), and the stop byte is zero when clear; JRCXZ
+/// branches on each without reading or writing RFLAGS. The epoch is checked on every exit (a
+/// thread that sees another thread's flag set after that thread rewrote code must not run the
+/// stale translation past this point). The stop flag is polled on every exit that does not
+/// go forward, and by every indirect branch and return (`dispatch`): every cycle of blocks
+/// has such an edge (block starts cannot all increase around a cycle), so every loop
+/// iteration polls it, and a run of forward exits ends within the cache's finite code.
 fn chained_exit(
     a: &mut CodeAssembler,
     rip: u64,
+    from: u64,
     retired: u64,
     epoch: u64,
     target: Option<Target>,
     exit: u64,
 ) -> Result<(), IcedError> {
+    let mut out = a.create_label();
+    let mut go = a.create_label();
     a.mov(qword_ptr(off::SCRATCH).gs(), rcx)?;
-    a.mov(qword_ptr(off::SCRATCH2).gs(), rdx)?;
     add_retired(a, retired)?;
     a.mov(rcx, qword_ptr(off::EPOCH_PTR).gs())?;
     a.mov(rcx, qword_ptr(rcx))?;
     a.lea(rcx, qword_ptr(rcx - epoch as i32))?;
-    a.mov(rdx, qword_ptr(off::STOP_PTR).gs())?;
-    a.movzx(edx, byte_ptr(rdx))?;
-    a.lea(rcx, qword_ptr(rcx + rdx))?;
-    let mut go = a.create_label();
-    a.jrcxz(go)?;
+    if rip > from {
+        a.jrcxz(go)?;
+    } else {
+        let mut current = a.create_label();
+        a.jrcxz(current)?;
+        a.jmp(out)?;
+        a.set_label(&mut current)?;
+        a.mov(rcx, qword_ptr(off::STOP_PTR).gs())?;
+        a.movzx(ecx, byte_ptr(rcx))?;
+        a.jrcxz(go)?;
+    }
+    a.set_label(&mut out)?;
     a.mov(rcx, rip)?;
     a.mov(qword_ptr(off::NEXT_RIP).gs(), rcx)?;
     a.mov(rcx, qword_ptr(off::SCRATCH).gs())?;
-    a.mov(rdx, qword_ptr(off::SCRATCH2).gs())?;
     a.jmp(exit)?;
     a.set_label(&mut go)?;
     a.mov(rcx, qword_ptr(off::SCRATCH).gs())?;
-    a.mov(rdx, qword_ptr(off::SCRATCH2).gs())?;
     match target {
         Some(Target::Label(l)) => a.jmp(l),
         Some(Target::Host(h)) => a.jmp(h),
