@@ -74,8 +74,14 @@ fn coremark_validates_under_both_engines() {
     // run's data set and 0x3415,0x3415,0x66 the validation run's (the makefile's PARAM1 and
     // PARAM2), each with its own known CRCs in core_main.c.
     for (seeds, header) in [
-        (["0x0", "0x0", "0x66"], "2K performance run parameters for coremark."),
-        (["0x3415", "0x3415", "0x66"], "2K validation run parameters for coremark."),
+        (
+            ["0x0", "0x0", "0x66"],
+            "2K performance run parameters for coremark.",
+        ),
+        (
+            ["0x3415", "0x3415", "0x66"],
+            "2K validation run parameters for coremark.",
+        ),
     ] {
         let spec = Spec::new(&prog).args(seeds.iter().copied().chain(["200"]));
         let mut native = spec.clone();
@@ -112,7 +118,10 @@ fn coremark_validates_under_both_engines() {
                 !got.iter().any(|l| l.contains("ERROR!")),
                 "{opts:?}: CoreMark reports a CRC error: {got:?}"
             );
-            assert_eq!(got, expected, "{opts:?}: validation lines differ from native");
+            assert_eq!(
+                got, expected,
+                "{opts:?}: validation lines differ from native"
+            );
         }
     }
 }

@@ -364,7 +364,7 @@ fn push_return(
     if shadow {
         a.mov(rbx, qword_ptr(off::SSP).gs())?;
         a.sub(rbx, 8)?;
-        memop::check(a, cold, r, 8, Need::ShadowWrite, slow)?;
+        memop::check_shadow(a, cold, r, Need::ShadowWrite, slow)?;
         a.mov(rax, ret)?;
         a.mov(qword_ptr(rbx), rax)?;
         a.mov(qword_ptr(off::SSP).gs(), rbx)?;
@@ -452,7 +452,7 @@ fn ret(
     }
     if shadow {
         a.mov(rbx, qword_ptr(off::SSP).gs())?;
-        memop::check(a, cold, r, 8, Need::ShadowRead, slow)?;
+        memop::check_shadow(a, cold, r, Need::ShadowRead, slow)?;
         // RAX is then the return address too.
         a.mov(rax, qword_ptr(rbx))?;
         a.cmp(rax, qword_ptr(rsp))?;
