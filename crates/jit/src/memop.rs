@@ -71,13 +71,15 @@ fn mask_want(need: Need) -> (u32, u32) {
 }
 
 /// The start of every checked sequence: saves `r` and RAX, computes the operand's address of
-/// `insn` into `r` (before any register it depends on changes) and saves the guest's flags.
+/// `insn` into `r` (before any register it depends on changes) and saves the guest's flags
+/// (unless `FLAGS_SAVE` holds them already: `save_flags` false, see `translate::FlagsPlan`).
 /// After it the flags, RAX and `r` are free until `release`.
 pub fn acquire(
     a: &mut CodeAssembler,
     r: Register,
     addr: Addr,
     seg: Register,
+    save_flags: bool,
 ) -> Result<(), IcedError> {
     let rr = GPRS[index(r)];
     a.mov(qword_ptr(off::ADDR_SAVE).gs(), rr)?;
@@ -99,9 +101,11 @@ pub fn acquire(
         Addr::Base(base, disp) => a.add_instruction(lea(r, base, Register::None, 1, disp)?)?,
     }
     ctx_mov(a, Code::Mov_rm64_r64, off::RAX_SAVE, Register::RAX)?;
-    a.seto(al)?;
-    a.lahf()?;
-    ctx_mov(a, Code::Mov_rm16_r16, off::FLAGS_SAVE, Register::AX)?;
+    if save_flags {
+        a.seto(al)?;
+        a.lahf()?;
+        ctx_mov(a, Code::Mov_rm16_r16, off::FLAGS_SAVE, Register::AX)?;
+    }
     match seg {
         Register::FS => a.add(rr, qword_ptr(off::FS_BASE).gs())?,
         Register::GS => a.add(rr, qword_ptr(off::GS_BASE).gs())?,
@@ -355,14 +359,16 @@ pub fn release_addr(a: &mut CodeAssembler, r: Register) -> Result<(), IcedError>
 }
 
 /// Emits the check and the access for `insn`; on a failed check, jumps to `slow` (emitted
-/// later by `slow_path`). `flags_live`: whether the guest's flags are read before they are
-/// next written (the fast path then restores them before the instruction).
+/// later by `slow_path`). `save_flags`: whether the guest's flags are to be saved (they are
+/// not in `FLAGS_SAVE` yet); `restore_flags`: whether the fast path restores them before the
+/// instruction (see `translate::FlagsPlan`).
 pub fn emit(
     a: &mut CodeAssembler,
     cold: &mut Cold,
     insn: &Instruction,
     m: &MemOp,
-    flags_live: bool,
+    save_flags: bool,
+    restore_flags: bool,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
     let addr = if insn.is_ip_rel_memory_operand() {
@@ -370,14 +376,14 @@ pub fn emit(
     } else {
         Addr::Operand(insn)
     };
-    acquire(a, m.addr_reg, addr, m.seg)?;
+    acquire(a, m.addr_reg, addr, m.seg, save_flags)?;
     let need = if m.write { Need::Write } else { Need::Read };
     if m.align > 1 {
         a.test(GPRS32[index(m.addr_reg)], u32::from(m.align) - 1)?;
         a.jnz(slow)?;
     }
     check(a, cold, m.addr_reg, u32::from(m.size), need, slow)?;
-    release(a, flags_live)?;
+    release(a, restore_flags)?;
     let mut x = *insn;
     x.set_memory_base(m.addr_reg);
     x.set_memory_index(Register::None);
