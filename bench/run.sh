@@ -5,7 +5,8 @@
 #   bench/run.sh --compare-shstk           shadow-stack overhead on the call-heavy workload
 #   bench/run.sh --startup                 only the start-up figures (same columns)
 #
-# Builds each workload (gcc -O2 -static) and cetbox (release), runs every workload natively,
+# Builds each workload (gcc -O2 -static; CoreMark from tests/third_party/coremark, posix port,
+# 30000 iterations of its performance run) and cetbox (release), runs every workload natively,
 # under the translator with shadow stacks off and on, under the interpreter (shadow stacks on)
 # and under qemu-x86_64 when installed, all in one run (best of 3 each; the interpreter once),
 # and prints native seconds and each configuration's slowdown with their geometric means,
@@ -22,7 +23,11 @@ root="$(cd "$here/.." && pwd)"
 runs="${CETBOX_BENCH_RUNS:-3}"
 target="${CARGO_TARGET_DIR:-$root/target}"
 build="$target/bench"
-workloads=(fib hash qsort nbody memstr)
+workloads=(fib hash qsort nbody memstr coremark)
+# Arguments of each workload: CoreMark's are its posix port's SEED_ARG seeds and iteration
+# count (the makefile's PARAM1: the performance run's data set).
+declare -A wargs=([coremark]="0x0 0x0 0x66 30000")
+coremark_src="$root/tests/third_party/coremark"
 
 compare_shstk=0
 startup_only=0
@@ -47,8 +52,23 @@ fi
 [ -x "$cetbox" ] || { echo "cetbox binary not found at $cetbox" >&2; exit 1; }
 
 for w in "${workloads[@]}"; do
-    gcc -O2 -static ${CETBOX_BENCH_MARCH:-} -o "$build/$w" "$here/$w.c" -lm
+    if [ "$w" = coremark ]; then
+        # As its posix/core_portme.mak builds it (-O2, FLAGS_STR), static.
+        (cd "$coremark_src" && gcc -O2 -static ${CETBOX_BENCH_MARCH:-} -Iposix -I. \
+            -DFLAGS_STR="\"-O2 -static ${CETBOX_BENCH_MARCH:-}\"" -DPERFORMANCE_RUN=1 \
+            core_list_join.c core_main.c core_matrix.c core_state.c core_util.c \
+            posix/core_portme.c -o "$build/$w")
+    else
+        gcc -O2 -static ${CETBOX_BENCH_MARCH:-} -o "$build/$w" "$here/$w.c" -lm
+    fi
 done
+
+# same_output A B : whether two output files are the same, CoreMark's timing lines (ticks,
+# seconds, rate, and the verdicts that follow from its 10 s minimum) left out.
+same_output() {
+    local strip='^(Total ticks|Total time|Iterations/Sec|ERROR! Must execute|Errors detected|Correct operation|CoreMark 1.0 :)'
+    cmp -s <(grep -Ev "$strip" "$1") <(grep -Ev "$strip" "$2")
+}
 
 now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
@@ -67,7 +87,7 @@ best_of() {
         fi
         t1=$(now)
         dt=$(calc "$t1 - $t0")
-        if [ -f "$outfile" ] && [ "$i" -gt 0 ] && ! cmp -s "$outfile" "$outfile.new"; then
+        if [ -f "$outfile" ] && [ "$i" -gt 0 ] && ! same_output "$outfile" "$outfile.new"; then
             echo "output differs between runs of $*" >&2
         fi
         mv "$outfile.new" "$outfile"
@@ -107,16 +127,17 @@ for n in "${names[@]}"; do printf ' %10s' "$n"; done
 printf '\n'
 declare -A logsum count
 for w in "${workloads[@]}"; do
-    nat=$(best_of "$build/$w.native.out" "$build/$w")
+    # shellcheck disable=SC2086
+    nat=$(best_of "$build/$w.native.out" "$build/$w" ${wargs[$w]:-})
     printf '%-10s %10.3f' "$w" "$nat"
     for i in "${!names[@]}"; do
         n=${names[$i]}
         save=$runs
         [ "$n" = interp-on ] && runs=$interp_runs
         # shellcheck disable=SC2086
-        t=$(best_of "$build/$w.$n.out" ${cmds[$i]} "$build/$w")
+        t=$(best_of "$build/$w.$n.out" ${cmds[$i]} "$build/$w" ${wargs[$w]:-})
         runs=$save
-        if [ "$t" != nan ] && ! cmp -s "$build/$w.native.out" "$build/$w.$n.out"; then
+        if [ "$t" != nan ] && ! same_output "$build/$w.native.out" "$build/$w.$n.out"; then
             echo "warning: $w printed different output under $n" >&2
         fi
         r=$(ratio "$nat" "$t")
@@ -207,7 +228,7 @@ printf '\n%-22s %10s' "max RSS (MiB)" native
 for n in "${names[@]}"; do printf ' %10s' "$n"; done
 printf ' %12s\n' "worst-native"
 rss_progs=()
-for w in "${workloads[@]}"; do rss_progs+=("$build/$w"); done
+for w in "${workloads[@]}"; do rss_progs+=("$build/$w${wargs[$w]:+ ${wargs[$w]}}"); done
 rss_progs+=("${startup[@]}")
 for prog in "${rss_progs[@]}"; do
     # shellcheck disable=SC2086

@@ -364,6 +364,37 @@ static void x15(void) {
     setrlimit(RLIMIT_STACK, &inf);
 }
 
+/* A hot CALL site (translated) pushes onto a shadow-stack page a thousand times; then, in the
+ * same loop, a raw mprotect makes that page read-only. The next push is a shadow-stack write
+ * to a page that is not writable shadow stack: #PF (Intel SDM Vol. 3A, 4.6), and the SIGSEGV
+ * cannot be delivered because its shadow-stack frame would go on that same page (Linux
+ * arch/x86/kernel/shstk.c, setup_signal_shadow_stack fails; signal.c, force_sigsegv): the
+ * process dies of SIGSEGV. The translator's memory of the page its last full check allowed
+ * (crates/jit, memop::check_shadow) must not outlive the syscall; a push through a stale
+ * page would print "no fault". */
+asm(".text\n.globl w01_leaf\nw01_leaf:\n ret\n");
+static void w01(void) {
+    uint64_t slot = rdssp() - 8;
+    uint64_t page = slot & ~4095UL;
+    printf("armed\n");
+    fflush(stdout);
+    for (int i = 0; i < 1000; i++) {
+        /* The JMP ends the block before the CALL, so the CALL starts a (hot) block of its own.
+         * (mprotect taking a permission away also changes the code epoch, so cetbox starts
+         * over with this block in the interpreter: either engine must fault here.) */
+        asm volatile("cmp $999, %k0\n"
+                     " jne 2f\n"
+                     " mov $10, %%eax\n"
+                     " syscall\n"
+                     "2: jmp 3f\n"
+                     "3: call w01_leaf\n"
+                     :
+                     : "r"(i), "D"(page), "S"(4096UL), "d"((long)PROT_READ)
+                     : "rax", "rcx", "r11", "memory", "cc");
+    }
+    printf("no fault\n");
+}
+
 struct test {
     const char *name;
     int mode; /* 0 off, 1 on, 2 on + WRSS */
@@ -374,6 +405,7 @@ static const struct test tests[] = {
     {"s06", 2, s06}, {"misc", 2, misc}, {"s07", 1, s07}, {"x10", 1, x10}, {"s08a", 2, s08a}, {"s08b", 2, s08b}, {"s10", 0, s10},
     {"s11", 0, s11}, {"s14", 0, s14}, {"x01", 0, x01}, {"x03", 2, x03}, {"x04", 0, x04},
     {"x05", 0, x05}, {"x06", 0, x06}, {"x07", 0, x07}, {"x08", 0, x08}, {"x12", 1, x12},
+    {"w01", 1, w01},
 };
 
 int main(int argc, char **argv) {

@@ -256,6 +256,9 @@ cases! {
         "below_4g=1 sigaction32=0\nSIGSEGV SI_KERNEL rip_is_32bit_handler=1\nrecovered";
     abi_13_14_no_uprobes: "abi" "s14" => "uprobe_type_absent=1";
     abi_13_15_clean_exit: "abi" "s15" => "clean";
+    // The translator's remembered shadow-stack page does not outlive a syscall that takes it
+    // away (tests/shstk/abi.c, w01).
+    abi_shadow_page_made_read_only_under_hot_call: "abi" "w01" => "armed", "signal 11";
 
     // docs/acceptance.md, Linux behaviours 14.x and the further Linux checks.
     abi_02_11_generic_prctl_and_04_05_mremap: "abi" "misc" =>

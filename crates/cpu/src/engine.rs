@@ -11,9 +11,12 @@
 //!   instructions: as after the last completed iteration). Traps (INT3, INT 0x80) leave RIP
 //!   after the instruction.
 //! - `Exit::Syscall` leaves RIP after SYSCALL with RCX and R11 set as the CPU sets them.
-//! - `stop` is polled at least once per block of at most 64 instructions, including every
-//!   iteration of a loop, so a guest cannot delay a stop indefinitely; `Exit::Interrupted`
-//!   leaves RIP at an instruction boundary.
+//! - `stop` is polled on every iteration of a loop, so a guest cannot delay a stop
+//!   indefinitely: the interpreter polls it before every block (at most 64 instructions), the
+//!   translator before every block reached by a branch that does not go forward (every
+//!   cycle of blocks has one) and by every indirect branch or return, so only a finite run of
+//!   forward branches goes unpolled; `Exit::Interrupted` leaves RIP at an instruction
+//!   boundary.
 //! - Code changes: the address space's code epoch (`AddressSpace::code_epoch`) is checked
 //!   before each block and after every instruction that may store, so no stale decoded or
 //!   translated code runs after a write to code, munmap or mprotect.

@@ -31,9 +31,11 @@ pub mod off {
     pub const HOST_RSP: i64 = 152;
     /// The translated block the entry trampoline jumps to.
     pub const TARGET: i64 = 160;
-    /// Spill slots for inserted code (never the guest's stack).
+    /// Spill slot for inserted code (never the guest's stack).
     pub const SCRATCH: i64 = 168;
-    pub const SCRATCH2: i64 = 176;
+    /// The address of the shadow-stack page the shadow-stack accesses of CALL and RET last
+    /// checked in full during this entry (`memop::check_shadow`), or `NO_SS_PAGE`.
+    pub const SS_PAGE: i64 = 176;
     /// The address of the address space's code epoch (`AddressSpace::code_epoch_cell`).
     pub const EPOCH_PTR: i64 = 184;
     /// The address of the run's stop flag (one byte, nonzero when set).
@@ -71,6 +73,10 @@ pub mod off {
     pub const LINK: i64 = 304;
 }
 
+/// `Context::ss_page` when no page is known: bit 3 set, so no address with bits 3-11 cleared
+/// (what `memop::check_shadow` compares) equals it.
+pub const NO_SS_PAGE: u64 = 8;
+
 /// Values of `Context::exit_reason`.
 pub mod exit_reason {
     /// Translated code reached the next RIP normally.
@@ -92,7 +98,7 @@ pub struct Context {
     pub host_rsp: u64,
     pub target: u64,
     pub scratch: u64,
-    pub scratch2: u64,
+    pub ss_page: u64,
     pub epoch_ptr: u64,
     pub stop_ptr: u64,
     pub addr_save: u64,
@@ -118,7 +124,7 @@ const _: () = {
     assert!(std::mem::offset_of!(Context, host_rsp) == off::HOST_RSP as usize);
     assert!(std::mem::offset_of!(Context, target) == off::TARGET as usize);
     assert!(std::mem::offset_of!(Context, scratch) == off::SCRATCH as usize);
-    assert!(std::mem::offset_of!(Context, scratch2) == off::SCRATCH2 as usize);
+    assert!(std::mem::offset_of!(Context, ss_page) == off::SS_PAGE as usize);
     assert!(std::mem::offset_of!(Context, epoch_ptr) == off::EPOCH_PTR as usize);
     assert!(std::mem::offset_of!(Context, stop_ptr) == off::STOP_PTR as usize);
     assert!(std::mem::offset_of!(Context, addr_save) == off::ADDR_SAVE as usize);

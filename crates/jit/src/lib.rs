@@ -296,6 +296,10 @@ impl Translator {
         self.ctx.retired = 0;
         self.ctx.exit_reason = context::exit_reason::NEXT;
         self.ctx.link = 0;
+        // Known only within one entry: the page table changes only while no translated code
+        // of this thread runs, or (another thread's removals) with a code-epoch change that
+        // makes this thread leave at its next block exit (`memop::check_shadow`).
+        self.ctx.ss_page = context::NO_SS_PAGE;
         self.ctx.epoch_ptr = cpu.mem.code_epoch_cell() as *const _ as u64;
         let pt = cpu.mem.page_table();
         self.ctx.pt_base = pt.base_addr();

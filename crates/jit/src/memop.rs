@@ -71,13 +71,15 @@ fn mask_want(need: Need) -> (u32, u32) {
 }
 
 /// The start of every checked sequence: saves `r` and RAX, computes the operand's address of
-/// `insn` into `r` (before any register it depends on changes) and saves the guest's flags.
+/// `insn` into `r` (before any register it depends on changes) and saves the guest's flags
+/// (unless `FLAGS_SAVE` holds them already: `save_flags` false, see `translate::FlagsPlan`).
 /// After it the flags, RAX and `r` are free until `release`.
 pub fn acquire(
     a: &mut CodeAssembler,
     r: Register,
     addr: Addr,
     seg: Register,
+    save_flags: bool,
 ) -> Result<(), IcedError> {
     let rr = GPRS[index(r)];
     a.mov(qword_ptr(off::ADDR_SAVE).gs(), rr)?;
@@ -99,9 +101,11 @@ pub fn acquire(
         Addr::Base(base, disp) => a.add_instruction(lea(r, base, Register::None, 1, disp)?)?,
     }
     ctx_mov(a, Code::Mov_rm64_r64, off::RAX_SAVE, Register::RAX)?;
-    a.seto(al)?;
-    a.lahf()?;
-    ctx_mov(a, Code::Mov_rm16_r16, off::FLAGS_SAVE, Register::AX)?;
+    if save_flags {
+        a.seto(al)?;
+        a.lahf()?;
+        ctx_mov(a, Code::Mov_rm16_r16, off::FLAGS_SAVE, Register::AX)?;
+    }
     match seg {
         Register::FS => a.add(rr, qword_ptr(off::FS_BASE).gs())?,
         Register::GS => a.add(rr, qword_ptr(off::GS_BASE).gs())?,
@@ -187,10 +191,10 @@ pub fn check(
     Ok(())
 }
 
-/// Out-of-line code of the checks of one block (`check`), emitted after its main path by
-/// `emit_cold`.
+/// Out-of-line code of the checks of one block (`check`, `check_shadow`), emitted after its
+/// main path by `emit_cold`.
 #[derive(Default)]
-pub struct Cold(Vec<Cross>);
+pub struct Cold(Vec<Cross>, Vec<ShadowFull>);
 
 /// The second-page check of an access crossing into the next page.
 struct Cross {
@@ -203,8 +207,18 @@ struct Cross {
     slow: CodeLabel,
 }
 
-/// Emits the out-of-line code `check` deferred: each checks the next page's entry and jumps
-/// back after its check, or to its `slow` path.
+/// The full check of a shadow-stack access outside the known page (`check_shadow`).
+struct ShadowFull {
+    at: CodeLabel,
+    back: CodeLabel,
+    r: Register,
+    need: Need,
+    slow: CodeLabel,
+}
+
+/// Emits the out-of-line code `check` and `check_shadow` deferred: each checks the next page's
+/// entry (a shadow-stack access: its page's entry in full) and jumps back after its check, or
+/// to its `slow` path.
 pub fn emit_cold(a: &mut CodeAssembler, cold: Cold) -> Result<(), IcedError> {
     for mut c in cold.0 {
         a.set_label(&mut c.at)?;
@@ -212,6 +226,81 @@ pub fn emit_cold(a: &mut CodeAssembler, cold: Cold) -> Result<(), IcedError> {
         page_entry_allows(a, c.mask, c.want, c.slow)?;
         a.jmp(c.back)?;
     }
+    for mut c in cold.1 {
+        let rr = GPRS[index(c.r)];
+        a.set_label(&mut c.at)?;
+        // A misaligned SSP (8 bytes that may cross a page): the interpreter decides.
+        a.test(GPRS32[index(c.r)], 7)?;
+        a.jnz(c.slow)?;
+        // The page becomes the known one only if a shadow-stack write may use it, which
+        // implies every shadow-stack read may (`mask_want`: the same wanted bits, a mask
+        // with CODE added).
+        let (mask, want) = mask_want(Need::ShadowWrite);
+        let mut read_only = a.create_label();
+        a.mov(rax, rr)?;
+        let no = if c.need == Need::ShadowWrite {
+            c.slow
+        } else {
+            read_only
+        };
+        page_entry_allows(a, mask, want, no)?;
+        a.mov(rax, rr)?;
+        a.and(rax, -4096)?;
+        a.mov(qword_ptr(off::SS_PAGE).gs(), rax)?;
+        a.jmp(c.back)?;
+        if c.need != Need::ShadowWrite {
+            // A page a read may use but a write may not (decoded code on it): checked every
+            // time.
+            a.set_label(&mut read_only)?;
+            let (mask, want) = mask_want(c.need);
+            a.mov(rax, rr)?;
+            page_entry_allows(a, mask, want, c.slow)?;
+            a.jmp(c.back)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks that the 8 bytes at the address in `r` allow the shadow-stack access `need`
+/// (`ShadowRead` for RET, `ShadowWrite` for CALL) on the fast path; jumps to `slow`
+/// otherwise. Uses RAX and the flags (both saved by `acquire`).
+///
+/// A shadow stack moves 8 bytes at a time through the same page for hundreds of calls, so
+/// the page a full check let a shadow-stack write use is remembered in the context
+/// (`off::SS_PAGE`, forgotten at every entry into translated code): an aligned access inside
+/// it needs no table lookup. Exactness: the remembered page allows every shadow-stack access
+/// for as long as this entry lasts. The table changes only in Rust: this thread's own
+/// changes happen outside translated code (the next entry forgets the page); another
+/// thread's can only add permissions or populate pages, or take something away (munmap,
+/// mprotect, mremap, and madvise discarding a shadow-stack page) with a code-epoch change,
+/// which every block exit checks before going on (`translate::chained_exit`, `dispatch`), and
+/// a wait (`thread_group::shootdown`) until this thread has left, as for the accesses a
+/// block's range checks cover (`group`).
+pub fn check_shadow(
+    a: &mut CodeAssembler,
+    cold: &mut Cold,
+    r: Register,
+    need: Need,
+    slow: CodeLabel,
+) -> Result<(), IcedError> {
+    debug_assert!(matches!(need, Need::ShadowRead | Need::ShadowWrite));
+    let at = a.create_label();
+    let mut back = a.create_label();
+    // The address with its bits 3-11 cleared equals the known page's address exactly when it
+    // is 8-byte aligned (so the 8 bytes stay in its page) and in that page.
+    a.mov(rax, GPRS[index(r)])?;
+    a.and(rax, !0xff8)?;
+    a.cmp(rax, qword_ptr(off::SS_PAGE).gs())?;
+    a.jne(at)?;
+    // Bound to the caller's next instruction (every caller emits one).
+    a.set_label(&mut back)?;
+    cold.1.push(ShadowFull {
+        at,
+        back,
+        r,
+        need,
+        slow,
+    });
     Ok(())
 }
 
@@ -270,14 +359,16 @@ pub fn release_addr(a: &mut CodeAssembler, r: Register) -> Result<(), IcedError>
 }
 
 /// Emits the check and the access for `insn`; on a failed check, jumps to `slow` (emitted
-/// later by `slow_path`). `flags_live`: whether the guest's flags are read before they are
-/// next written (the fast path then restores them before the instruction).
+/// later by `slow_path`). `save_flags`: whether the guest's flags are to be saved (they are
+/// not in `FLAGS_SAVE` yet); `restore_flags`: whether the fast path restores them before the
+/// instruction (see `translate::FlagsPlan`).
 pub fn emit(
     a: &mut CodeAssembler,
     cold: &mut Cold,
     insn: &Instruction,
     m: &MemOp,
-    flags_live: bool,
+    save_flags: bool,
+    restore_flags: bool,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
     let addr = if insn.is_ip_rel_memory_operand() {
@@ -285,14 +376,14 @@ pub fn emit(
     } else {
         Addr::Operand(insn)
     };
-    acquire(a, m.addr_reg, addr, m.seg)?;
+    acquire(a, m.addr_reg, addr, m.seg, save_flags)?;
     let need = if m.write { Need::Write } else { Need::Read };
     if m.align > 1 {
         a.test(GPRS32[index(m.addr_reg)], u32::from(m.align) - 1)?;
         a.jnz(slow)?;
     }
     check(a, cold, m.addr_reg, u32::from(m.size), need, slow)?;
-    release(a, flags_live)?;
+    release(a, restore_flags)?;
     let mut x = *insn;
     x.set_memory_base(m.addr_reg);
     x.set_memory_index(Register::None);

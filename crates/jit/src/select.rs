@@ -434,7 +434,7 @@ pub fn writes_flags_always(insn: &Instruction) -> bool {
 }
 
 /// The shifts and rotates, whose count (CL or an immediate) is masked and may be zero.
-fn is_shift(m: Mnemonic) -> bool {
+pub fn is_shift(m: Mnemonic) -> bool {
     matches!(
         m,
         Mnemonic::Shl

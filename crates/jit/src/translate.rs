@@ -163,7 +163,7 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
     // A label needs an instruction to attach to; a zero-length block body gets a NOP.
     a.set_label(&mut top)?;
     a.nop()?;
-    let live = flags_live_before(&b.insns);
+    let plan_flags = FlagsPlan::new(&b.insns);
     let end_slot = match b.end {
         End::Call { .. } | End::CallIndirect(_) => Some(group::CALL_SLOT),
         End::Ret(_) => Some(group::RET_SLOT),
@@ -174,19 +174,32 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
     // Out-of-line paths of memory checks: (label, operand, index of the instruction).
     let mut slow = Vec::new();
     let mut cold = memop::Cold::default();
+    // Whether FLAGS_SAVE holds the guest's flags and the host's may differ (`FlagsPlan`).
+    let mut saved = false;
+    let checked_at = |i: usize| {
+        plan.groups.iter().any(|g| g.at == i)
+            || (!plan.covered[i]
+                && matches!(b.insns[i].1, Kind::Mem(_) | Kind::Push(_) | Kind::Pop(_)))
+    };
+    let keep: Vec<bool> = (0..b.insns.len())
+        .map(|i| plan_flags.keep_saved(i, &checked_at))
+        .collect();
     for (i, (insn, kind)) in b.insns.iter().enumerate() {
         if let Some(g) = groups.next_if(|g| g.at == i) {
             // One check for the accesses through this base register of this and the
             // following instructions (`group`).
             let l = a.create_label();
-            memop::acquire(&mut a, TERM_REG, Addr::Base(g.base, g.lo), Register::None)?;
+            let base = Addr::Base(g.base, g.lo);
+            memop::acquire(&mut a, TERM_REG, base, Register::None, !saved)?;
             memop::check(&mut a, &mut cold, TERM_REG, g.len, g.need, l)?;
-            memop::release(&mut a, live[i])?;
+            memop::release(&mut a, !keep[i])?;
             memop::release_addr(&mut a, TERM_REG)?;
+            saved = keep[i];
             slow.push((l, TERM_REG, insn.ip(), i as u64));
         }
         if plan.covered[i] {
             a.add_instruction(*insn)?;
+            saved = plan_flags.after(i, saved);
             continue;
         }
         match kind {
@@ -194,7 +207,8 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
             Kind::Native => a.add_instruction(*insn)?,
             Kind::Mem(m) => {
                 let l = a.create_label();
-                memop::emit(&mut a, &mut cold, insn, m, live[i], l)?;
+                memop::emit(&mut a, &mut cold, insn, m, !saved, !keep[i], l)?;
+                saved = keep[i];
                 slow.push((l, m.addr_reg, insn.ip(), i as u64));
             }
             Kind::Push(r) | Kind::Pop(r) => {
@@ -204,11 +218,12 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
                 } else {
                     (0, Need::Read)
                 };
-                memop::acquire(&mut a, *r, Addr::Stack(disp), Register::None)?;
+                memop::acquire(&mut a, *r, Addr::Stack(disp), Register::None, !saved)?;
                 memop::check(&mut a, &mut cold, *r, 8, need, l)?;
-                memop::release(&mut a, live[i])?;
+                memop::release(&mut a, !keep[i])?;
                 a.add_instruction(*insn)?;
                 memop::release_addr(&mut a, *r)?;
+                saved = keep[i];
                 slow.push((l, *r, insn.ip(), i as u64));
             }
             Kind::LeaRipRel => {
@@ -222,7 +237,11 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
                 a.add_instruction(mov)?;
             }
         }
+        saved = plan_flags.after(i, saved);
     }
+    // `keep_saved` never keeps the flags saved past the last instruction: the terminator and
+    // the next block find them in RFLAGS.
+    debug_assert!(!saved, "guest flags left in FLAGS_SAVE at the block's end");
     let n = b.retired();
     let out = |a: &mut CodeAssembler, rip: u64| -> Result<(), IcedError> {
         let target = if rip == chain.start {
@@ -232,15 +251,15 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
         };
         match target {
             Some(t) if chain.epoch <= i32::MAX as u64 => {
-                chained_exit(a, rip, n, chain.epoch, Some(t), exit)
+                chained_exit(a, rip, chain.start, n, chain.epoch, Some(t), exit)
             }
             // Not translated yet: leave to the run loop, which links this exit to the
             // target's translation once there is one (`link_exit`).
             None if chain.epoch <= i32::MAX as u64 => {
-                chained_exit(a, rip, n, chain.epoch, None, exit)
+                chained_exit(a, rip, chain.start, n, chain.epoch, None, exit)
             }
             _ => {
-                memop::acquire(a, TERM_REG, Addr::None, Register::None)?;
+                memop::acquire(a, TERM_REG, Addr::None, Register::None, true)?;
                 a.mov(rax, rip)?;
                 dispatch(a, n, chain.epoch, exit)
             }
@@ -299,23 +318,80 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
     crate::assemble::assemble_or_iced(&mut a, ip)
 }
 
-/// For each instruction, whether a guest arithmetic flag is read before being written from
-/// the point just before it (the block's end and its Jcc read them all).
-fn flags_live_before(insns: &[(Instruction, Kind)]) -> Vec<bool> {
-    let mut live = ARITH;
-    let mut out = vec![true; insns.len()];
-    for (i, (insn, kind)) in insns.iter().enumerate().rev() {
-        if *kind != Kind::Skip {
-            let written = if crate::select::writes_flags_always(insn) {
-                insn.rflags_modified()
-            } else {
-                0
-            };
-            live = (live & !written) | insn.rflags_read();
-        }
-        out[i] = live != 0;
+/// How each instruction of a block uses the guest's arithmetic flags, for keeping them in the
+/// context between checks.
+///
+/// A check (`memop`) saves the guest's flags in `FLAGS_SAVE` and clobbers the host's; its slow
+/// path restores them from there, so a fault shows the flags as after the previous
+/// instruction. After a check the flags stay saved (not restored) while the instructions that
+/// follow neither read nor write any arithmetic flag, until the next check (which then finds
+/// them saved and must not save the host's clobbered ones over them) or an instruction that
+/// writes them all without reading any (the saved copy is then dead). Otherwise the fast path
+/// restores them before the instruction it guards. So every check's slow path restores the
+/// guest's own flags, and every instruction that reads flags finds them in RFLAGS.
+pub struct FlagsPlan {
+    uses: Vec<FlagsUse>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FlagsUse {
+    /// Neither reads nor writes an arithmetic flag.
+    None,
+    /// Writes every arithmetic flag, whatever its operands, and reads none.
+    WritesAll,
+    /// Reads one, or writes only some (or only for some operands).
+    Other,
+}
+
+impl FlagsPlan {
+    fn new(insns: &[(Instruction, Kind)]) -> FlagsPlan {
+        let uses = insns
+            .iter()
+            .map(|(insn, kind)| {
+                if matches!(kind, Kind::Skip | Kind::LeaRipRel) {
+                    return FlagsUse::None;
+                }
+                let read = insn.rflags_read() & ARITH;
+                let modified = insn.rflags_modified() & ARITH;
+                if read == 0 && modified == 0 {
+                    FlagsUse::None
+                } else if read == 0
+                    && modified == ARITH
+                    && crate::select::writes_flags_always(insn)
+                    // A shift or rotate by a count that masks to zero writes nothing.
+                    && !crate::select::is_shift(insn.mnemonic())
+                {
+                    FlagsUse::WritesAll
+                } else {
+                    FlagsUse::Other
+                }
+            })
+            .collect();
+        FlagsPlan { uses }
     }
-    out
+
+    /// Whether the flags a check before instruction `i` saved may stay saved (not restored
+    /// before `i`): from `i` on, every instruction up to the next check (`checked_at`) or the
+    /// next one writing all flags leaves the flags alone; the block's end needs them restored.
+    fn keep_saved(&self, i: usize, checked_at: &dyn Fn(usize) -> bool) -> bool {
+        for j in i..self.uses.len() {
+            if j > i && checked_at(j) {
+                return true;
+            }
+            match self.uses[j] {
+                FlagsUse::None => {}
+                FlagsUse::WritesAll => return true,
+                FlagsUse::Other => return false,
+            }
+        }
+        false
+    }
+
+    /// Whether the flags are still only saved after instruction `i` ran, given `saved`
+    /// before it.
+    fn after(&self, i: usize, saved: bool) -> bool {
+        saved && self.uses[i] == FlagsUse::None
+    }
 }
 
 /// The address register of the CALL and RET sequences.
@@ -335,7 +411,7 @@ fn call(
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
     let r = TERM_REG;
-    memop::acquire(a, r, Addr::None, Register::None)?;
+    memop::acquire(a, r, Addr::None, Register::None, true)?;
     if !cetbox_cpu::is_canonical(target) {
         a.jmp(slow)?;
     }
@@ -364,7 +440,7 @@ fn push_return(
     if shadow {
         a.mov(rbx, qword_ptr(off::SSP).gs())?;
         a.sub(rbx, 8)?;
-        memop::check(a, cold, r, 8, Need::ShadowWrite, slow)?;
+        memop::check_shadow(a, cold, r, Need::ShadowWrite, slow)?;
         a.mov(rax, ret)?;
         a.mov(qword_ptr(rbx), rax)?;
         a.mov(qword_ptr(off::SSP).gs(), rbx)?;
@@ -403,7 +479,7 @@ fn indirect_target(
     use iced_x86::OpKind;
     let r = TERM_REG;
     if insn.op0_kind() == OpKind::Register {
-        memop::acquire(a, r, Addr::None, Register::None)?;
+        memop::acquire(a, r, Addr::None, Register::None, true)?;
         match insn.op0_register() {
             // Already saved (and reused) by the sequence: read the guest's value back.
             Register::RAX => a.mov(rax, qword_ptr(off::RAX_SAVE).gs())?,
@@ -420,7 +496,7 @@ fn indirect_target(
             Register::FS | Register::GS => insn.memory_segment(),
             _ => Register::None,
         };
-        memop::acquire(a, r, addr, seg)?;
+        memop::acquire(a, r, addr, seg, true)?;
         memop::check(a, cold, r, 8, Need::Read, slow)?;
         a.mov(rax, qword_ptr(rbx))?;
     }
@@ -446,18 +522,20 @@ fn ret(
 ) -> Result<(), IcedError> {
     let (shadow, epoch) = (chain.shstk, chain.epoch);
     let r = TERM_REG;
-    memop::acquire(a, r, Addr::Stack(0), Register::None)?;
+    memop::acquire(a, r, Addr::Stack(0), Register::None, true)?;
     if !stack_checked {
         memop::check(a, cold, r, 8, Need::Read, slow)?;
     }
     if shadow {
         a.mov(rbx, qword_ptr(off::SSP).gs())?;
-        memop::check(a, cold, r, 8, Need::ShadowRead, slow)?;
+        memop::check_shadow(a, cold, r, Need::ShadowRead, slow)?;
+        // RAX is then the return address too.
         a.mov(rax, qword_ptr(rbx))?;
         a.cmp(rax, qword_ptr(rsp))?;
         a.jne(slow)?;
+    } else {
+        a.mov(rax, qword_ptr(rsp))?;
     }
-    a.mov(rax, qword_ptr(rsp))?;
     // A non-canonical target is #GP at the RET; the interpreter raises it.
     a.mov(rbx, rax)?;
     a.shr(rbx, 47)?;
@@ -476,8 +554,8 @@ fn ret(
 fn dispatch(a: &mut CodeAssembler, retired: u64, epoch: u64, exit: u64) -> Result<(), IcedError> {
     let mut miss = a.create_label();
     a.add(qword_ptr(off::RETIRED).gs(), retired as i32)?;
-    a.mov(qword_ptr(off::NEXT_RIP).gs(), rax)?;
     if epoch <= i32::MAX as u64 {
+        // RAX keeps the guest RIP throughout (the miss path records it); RBX probes.
         a.mov(rbx, rax)?;
         a.shr(rbx, 12)?;
         a.xor(rbx, rax)?;
@@ -486,21 +564,22 @@ fn dispatch(a: &mut CodeAssembler, retired: u64, epoch: u64, exit: u64) -> Resul
         a.add(rbx, qword_ptr(off::LOOKUP).gs())?;
         a.cmp(rax, qword_ptr(rbx))?;
         a.jne(miss)?;
-        a.mov(rax, qword_ptr(rbx + 8))?;
-        a.test(rax, rax)?;
+        a.mov(rbx, qword_ptr(rbx + 8))?;
+        a.test(rbx, rbx)?;
         a.jz(miss)?;
+        a.mov(qword_ptr(off::JUMP).gs(), rbx)?;
         a.mov(rbx, qword_ptr(off::EPOCH_PTR).gs())?;
         a.cmp(qword_ptr(rbx), epoch as i32)?;
         a.jne(miss)?;
         a.mov(rbx, qword_ptr(off::STOP_PTR).gs())?;
         a.cmp(byte_ptr(rbx), 0)?;
         a.jne(miss)?;
-        a.mov(qword_ptr(off::JUMP).gs(), rax)?;
         memop::release(a, true)?;
         memop::release_addr(a, TERM_REG)?;
         a.jmp(qword_ptr(off::JUMP).gs())?;
     }
     a.set_label(&mut miss)?;
+    a.mov(qword_ptr(off::NEXT_RIP).gs(), rax)?;
     memop::release(a, true)?;
     memop::release_addr(a, TERM_REG)?;
     a.jmp(exit)
@@ -531,39 +610,54 @@ fn exit_stub(a: &mut CodeAssembler, rip: u64, retired: u64, exit: u64) -> Result
     a.jmp(exit)
 }
 
-/// Continues directly into the translation of `rip` when the stop flag is clear and the code
-/// epoch is still the one both blocks were translated under (the run loop's checks, done
-/// inline and flag-free: (epoch - E) + stop is zero exactly when both hold, since the epoch
-/// only grows; JRCXZ branches on it without reading or writing RFLAGS); otherwise leaves to
-/// the run loop with RIP = `rip`. With no `target` (`rip` not translated yet) the jump is a
-/// link site (`link_exit`).
+/// Continues directly into the translation of `rip` when the code epoch is still the one both
+/// blocks were translated under and, for a branch that is not forward (`rip` at or below
+/// `from`, the start of the block being left), the stop flag is clear; otherwise leaves to the
+/// run loop with RIP = `rip`. With no `target` (`rip` not translated yet) the jump is a link
+/// site (`link_exit`).
+///
+/// The checks are the run loop's, done inline and flag-free: RCX = epoch - E is zero exactly
+/// when the epoch is still E (it only grows), and the stop byte is zero when clear; JRCXZ
+/// branches on each without reading or writing RFLAGS. The epoch is checked on every exit (a
+/// thread that sees another thread's flag set after that thread rewrote code must not run the
+/// stale translation past this point). The stop flag is polled on every exit that does not
+/// go forward, and by every indirect branch and return (`dispatch`): every cycle of blocks
+/// has such an edge (block starts cannot all increase around a cycle), so every loop
+/// iteration polls it, and a run of forward exits ends within the cache's finite code.
 fn chained_exit(
     a: &mut CodeAssembler,
     rip: u64,
+    from: u64,
     retired: u64,
     epoch: u64,
     target: Option<Target>,
     exit: u64,
 ) -> Result<(), IcedError> {
+    let mut out = a.create_label();
+    let mut go = a.create_label();
     a.mov(qword_ptr(off::SCRATCH).gs(), rcx)?;
-    a.mov(qword_ptr(off::SCRATCH2).gs(), rdx)?;
     add_retired(a, retired)?;
     a.mov(rcx, qword_ptr(off::EPOCH_PTR).gs())?;
     a.mov(rcx, qword_ptr(rcx))?;
     a.lea(rcx, qword_ptr(rcx - epoch as i32))?;
-    a.mov(rdx, qword_ptr(off::STOP_PTR).gs())?;
-    a.movzx(edx, byte_ptr(rdx))?;
-    a.lea(rcx, qword_ptr(rcx + rdx))?;
-    let mut go = a.create_label();
-    a.jrcxz(go)?;
+    if rip > from {
+        a.jrcxz(go)?;
+    } else {
+        let mut current = a.create_label();
+        a.jrcxz(current)?;
+        a.jmp(out)?;
+        a.set_label(&mut current)?;
+        a.mov(rcx, qword_ptr(off::STOP_PTR).gs())?;
+        a.movzx(ecx, byte_ptr(rcx))?;
+        a.jrcxz(go)?;
+    }
+    a.set_label(&mut out)?;
     a.mov(rcx, rip)?;
     a.mov(qword_ptr(off::NEXT_RIP).gs(), rcx)?;
     a.mov(rcx, qword_ptr(off::SCRATCH).gs())?;
-    a.mov(rdx, qword_ptr(off::SCRATCH2).gs())?;
     a.jmp(exit)?;
     a.set_label(&mut go)?;
     a.mov(rcx, qword_ptr(off::SCRATCH).gs())?;
-    a.mov(rdx, qword_ptr(off::SCRATCH2).gs())?;
     match target {
         Some(Target::Label(l)) => a.jmp(l),
         Some(Target::Host(h)) => a.jmp(h),

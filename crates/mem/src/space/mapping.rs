@@ -670,13 +670,19 @@ impl AddressSpace {
             libc::MADV_DONTNEED | libc::MADV_FREE | libc::MADV_REMOVE
         ) {
             // Discarded pages lose their page-table entries (and any decoded code). Only
-            // dropping decoded code changes the epoch (which makes the syscall layer wait for
-            // other threads); discarding data races with other threads' accesses on Linux
-            // too.
+            // dropping decoded code, or discarding a populated shadow-stack page, changes the
+            // epoch (which makes the syscall layer wait for other threads); discarding data
+            // races with other threads' accesses on Linux too. A shadow-stack page is the
+            // exception because translated code may keep knowing it populated for a while
+            // (crates/jit/src/memop.rs, `check_shadow`) and must stop doing so.
+            let shadow = std::cell::Cell::new(false);
             let changed = self.pt.update(addr, addr + page_ceil(len), |b| {
+                if b & (page::SHADOW | page::POPULATED) == page::SHADOW | page::POPULATED {
+                    shadow.set(true);
+                }
                 b & !(page::CODE | page::POPULATED)
             });
-            if changed & page::CODE != 0 {
+            if changed & page::CODE != 0 || shadow.get() {
                 self.code_epoch.fetch_add(1, Ordering::Release);
             }
         }
