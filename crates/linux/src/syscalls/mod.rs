@@ -14,6 +14,7 @@ pub mod info;
 pub mod ipc;
 pub mod mem;
 pub mod memctl;
+pub mod mount;
 pub mod ns;
 pub mod pidfd;
 pub mod process;

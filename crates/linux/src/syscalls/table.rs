@@ -8,8 +8,8 @@
 //! (the 64-bit and common entries; the x32 numbers from 512 up are not part of it).
 
 use super::{
-    arch, clone, exec, fs, info, ipc, mem, memctl, ns, pidfd, process, ptrace, shm, signal, time,
-    uffd, SyscallFn,
+    arch, clone, exec, fs, info, ipc, mem, memctl, mount, ns, pidfd, process, ptrace, shm, signal,
+    time, uffd, SyscallFn,
 };
 
 /// Restarted by the kernel after an interruption, subject to SA_RESTART (the calls that
@@ -284,8 +284,8 @@ pub static TABLE: [Syscall; 470] = [
     sys(162, "sync", fs::io::sys_sync, "", 0),
     nosys(163, "acct", "P", 0),
     sys(164, "settimeofday", time::sys_settimeofday, "XX", 0),
-    nosys(165, "mount", "XXXXX", 0),
-    nosys(166, "umount2", "XX", 0),
+    sys(165, "mount", mount::sys_mount, "PPPXX", 0),
+    sys(166, "umount2", mount::sys_umount2, "PX", 0),
     nosys(167, "swapon", "XX", 0),
     nosys(168, "swapoff", "X", 0),
     nosys(169, "reboot", "XXXX", 0),
