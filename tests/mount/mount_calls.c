@@ -1,12 +1,13 @@
-// mount(2) and umount2(2), compared with native runs by crates/cli/tests/mount.rs.
+// mount(2), umount2(2) and chroot(2), compared with native runs by crates/cli/tests/mount.rs.
 //
 //   mount_calls unprivileged   the answers of a process without CAP_SYS_ADMIN (a root caller
 //                              drops to uid/gid 65534 first): argument errors in Linux's order
 //                              (fs/namespace.c: type, source, data, then the target's lookup,
-//                              then may_mount's EPERM), for mount and umount2
+//                              then may_mount's EPERM), for mount, umount2 and chroot
 //   mount_calls userns         in a new user and mount namespace (as glibc's
 //                              support_become_root does): tmpfs with options, a file in it,
-//                              remount read-only, bind mount, propagation change, umount,
+//                              remount read-only, bind mount, chroot into it, propagation
+//                              change, umount,
 //                              MNT_DETACH; exits 77 when the kernel refuses the namespaces
 #define _GNU_SOURCE
 #include <errno.h>
@@ -101,6 +102,10 @@ static int unprivileged(void) {
     printf("umount2 missing: %s\n", err(umnt("/nonexistent/x", 0)));
     printf("umount2 too long: %s\n", err(umnt(longstr, 0)));
     printf("umount2 MNT_DETACH|UMOUNT_NOFOLLOW: %s\n", err(umnt("/tmp", MNT_DETACH | 8)));
+    printf("chroot /tmp: %s\n", err(chroot("/tmp")));
+    printf("chroot bad pointer: %s\n", err(chroot(bad)));
+    printf("chroot missing: %s\n", err(chroot("/nonexistent/x")));
+    printf("chroot a file: %s\n", err(chroot("/proc/self/status")));
     return 0;
 }
 
@@ -154,6 +159,16 @@ static int userns(void) {
     printf("create a file: %s\n", fd >= 0 ? "0" : err(-1));
     printf("write: %ld\n", (long)write(fd, "hello", 5));
     close(fd);
+    // In a child, so the new root ends with it.
+    pid_t c = fork();
+    if (c == 0) {
+        long r1 = chroot(a);
+        long r2 = stat("/file", &st);
+        printf("chroot into the tmpfs: %s, /file there: %s, size %ld\n", err(r1), err(r2),
+               (long)st.st_size);
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
     printf("unknown type with data: %s\n", err(mnt("none", b, "cetbox-nofs", 0, "x=1")));
     printf("bind to b: %s\n", err(mnt(a, b, NULL, MS_BIND, NULL)));
     printf("file through b: %s\n", err(stat(g, &st)));

@@ -1,4 +1,4 @@
-//! mount and umount2: passed to the host kernel, which applies Linux's rules itself (a guest
+//! mount, umount2 and chroot: passed to the host kernel, which applies Linux's rules itself (a guest
 //! process is a host process: EPERM without CAP_SYS_ADMIN in the mount namespace's user
 //! namespace, so after `unshare(CLONE_NEWUSER | CLONE_NEWNS)` a guest may mount in its own
 //! namespace, as glibc's test harness does, support/support_become_root.c and
@@ -21,9 +21,10 @@
 //!   through the guest's path resolution (`fs::path_arg_follow`: `--sysroot`); other sources
 //!   ("none", "proc", a device) are names the file system interprets and go as they are.
 //!
-//! Not done: cetbox's own view after the guest mounts over /proc or the sysroot (it reads
-//! /proc/self and its binary through the host's paths), pivot_root, chroot and the new mount
-//! API (fsopen, fsmount, move_mount, open_tree: ENOSYS).
+//! chroot is passed through the same way. Not done: cetbox's own view after the guest mounts
+//! over /proc or the sysroot (it reads /proc/self and its binary through the host's paths),
+//! pivot_root and the new mount API (fsopen, fsconfig, fsmount, move_mount, open_tree,
+//! fspick, mount_setattr: ENOSYS; glibc's misc/tst-mount then says UNSUPPORTED).
 
 use super::fs::{access_ok, guest_path_arg, host, sysroot_path};
 use crate::errno::{Errno, SysResult};
@@ -183,4 +184,14 @@ pub(crate) fn sys_umount2(t: &mut Thread, a: [u64; 6]) -> SysResult {
         HostPtr::of(target.as_bytes_with_nul()),
         flags as u64
     )
+}
+
+/// chroot(path): passed to the host after the guest's path resolution; the host applies
+/// Linux's checks (fs/open.c ksys_chroot: the lookup's ENOENT/ENOTDIR/EACCES, then EPERM
+/// without CAP_SYS_CHROOT). cetbox itself then sees the new root too: guest paths stay host
+/// paths, and cetbox's /proc view needs a procfs at the new root's /proc, as the guest does.
+pub(crate) fn sys_chroot(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let path = guest_path_arg(t, a[0])?;
+    let path = sysroot_path(t, path, true);
+    host!(libc::SYS_chroot, HostPtr::of(path.as_bytes_with_nul()))
 }

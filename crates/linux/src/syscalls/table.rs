@@ -280,7 +280,7 @@ pub static TABLE: [Syscall; 470] = [
     sys(158, "arch_prctl", arch::sys_arch_prctl, "XX", 0),
     sys(159, "adjtimex", time::sys_adjtimex, "X", 0),
     sys(160, "setrlimit", info::sys_setrlimit, "XX", 0),
-    nosys(161, "chroot", "P", 0),
+    sys(161, "chroot", mount::sys_chroot, "P", 0),
     sys(162, "sync", fs::io::sys_sync, "", 0),
     nosys(163, "acct", "P", 0),
     sys(164, "settimeofday", time::sys_settimeofday, "XX", 0),
