@@ -9,6 +9,9 @@
 //                              remount read-only, bind mount, chroot into it, propagation
 //                              change, umount,
 //                              MNT_DETACH; exits 77 when the kernel refuses the namespaces
+//   mount_calls newapi         the same namespaces, the new mount API (fsopen, fsconfig,
+//                              fsmount, move_mount, fspick, open_tree, mount_setattr), with
+//                              glibc's misc/tst-mount checks and bad pointers and sizes
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +42,8 @@ static const char *err(long r) {
     case EROFS: return "EROFS";
     case EBUSY: return "EBUSY";
     case EACCES: return "EACCES";
+    case EBADF: return "EBADF";
+    case E2BIG: return "E2BIG";
     default: {
         static char b[32];
         snprintf(b, sizeof b, "errno %d", errno);
@@ -194,6 +199,65 @@ static int userns(void) {
     return 0;
 }
 
+static int newapi(void) {
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
+        printf("unshare(CLONE_NEWUSER | CLONE_NEWNS): %s\n", err(-1));
+        return 77;
+    }
+    printf("make / private: %s\n", err(mnt("none", "/", NULL, MS_PRIVATE | MS_REC, NULL)));
+    char a[] = "/tmp/cetbox-mount-n.XXXXXX";
+    if (!mkdtemp(a)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    void *bad = (void *)16;
+    char *e = edge();
+    memcpy(e + 4096 - 4, "size", 4); // no NUL before the unmapped page
+    char longkey[300];
+    memset(longkey, 'k', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = 0;
+    printf("fsopen unknown: %s\n", err(syscall(SYS_fsopen, "it_should_be_not_a_valid_mount", 0)));
+    printf("fsopen bad pointer: %s\n", err(syscall(SYS_fsopen, bad, 0)));
+    long fd = syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+    printf("fsopen tmpfs: %s\n", fd >= 0 ? "0" : err(-1));
+    printf("fsconfig -1: %s\n", err(syscall(SYS_fsconfig, -1, FSCONFIG_SET_STRING, "size", "2048", 0)));
+    printf("fsconfig bad key: %s\n", err(syscall(SYS_fsconfig, fd, FSCONFIG_SET_STRING, bad, "2048", 0)));
+    printf("fsconfig key into unmapped page: %s\n",
+           err(syscall(SYS_fsconfig, fd, FSCONFIG_SET_STRING, e + 4096 - 4, "2048", 0)));
+    printf("fsconfig long key: %s\n", err(syscall(SYS_fsconfig, fd, FSCONFIG_SET_STRING, longkey, "1", 0)));
+    printf("fsconfig bad value: %s\n", err(syscall(SYS_fsconfig, fd, FSCONFIG_SET_STRING, "size", bad, 0)));
+    printf("fsconfig flag with a value: %s\n", err(syscall(SYS_fsconfig, fd, FSCONFIG_SET_FLAG, "ro", "x", 0)));
+    printf("fsconfig binary, bad pointer: %s\n", err(syscall(SYS_fsconfig, fd, FSCONFIG_SET_BINARY, "size", bad, 4)));
+    printf("fsconfig unknown key: %s\n", err(syscall(SYS_fsconfig, fd, FSCONFIG_SET_STRING, "cetbox", "1", 0)));
+    printf("fsconfig size: %s\n", err(syscall(SYS_fsconfig, fd, FSCONFIG_SET_STRING, "size", "2048", 0)));
+    printf("fsconfig create: %s\n", err(syscall(SYS_fsconfig, fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0)));
+    printf("fsmount -1: %s\n", err(syscall(SYS_fsmount, -1, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV)));
+    long mfd = syscall(SYS_fsmount, fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV);
+    printf("fsmount: %s\n", mfd >= 0 ? "0" : err(-1));
+    printf("move_mount -1: %s\n", err(syscall(SYS_move_mount, -1, "", AT_FDCWD, "/tmp", 0)));
+    printf("move_mount bad path: %s\n", err(syscall(SYS_move_mount, mfd, "", AT_FDCWD, bad, MOVE_MOUNT_F_EMPTY_PATH)));
+    printf("move_mount: %s\n", err(syscall(SYS_move_mount, mfd, "", AT_FDCWD, a, MOVE_MOUNT_F_EMPTY_PATH)));
+    struct statfs sf;
+    long r = statfs(a, &sf);
+    printf("statfs: %s, tmpfs %d, KiB %ld\n", err(r), sf.f_type == 0x01021994,
+           (long)sf.f_blocks * sf.f_bsize / 1024);
+    printf("fspick empty: %s\n", err(syscall(SYS_fspick, AT_FDCWD, "", 0)));
+    long pfd = syscall(SYS_fspick, AT_FDCWD, a, FSPICK_CLOEXEC);
+    printf("fspick: %s\n", pfd >= 0 ? "0" : err(-1));
+    printf("open_tree empty: %s\n", err(syscall(SYS_open_tree, AT_FDCWD, "", 0)));
+    long tfd = syscall(SYS_open_tree, AT_FDCWD, a, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    printf("open_tree: %s\n", tfd >= 0 ? "0" : err(-1));
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+    printf("mount_setattr: %s\n", err(syscall(SYS_mount_setattr, tfd, "", AT_EMPTY_PATH, &attr, sizeof attr)));
+    printf("mount_setattr -1: %s\n", err(syscall(SYS_mount_setattr, -1, "", AT_EMPTY_PATH, &attr, sizeof attr)));
+    printf("mount_setattr short: %s\n", err(syscall(SYS_mount_setattr, tfd, "", AT_EMPTY_PATH, &attr, sizeof attr - 8)));
+    printf("mount_setattr huge: %s\n", err(syscall(SYS_mount_setattr, tfd, "", AT_EMPTY_PATH, &attr, 8192)));
+    printf("mount_setattr bad pointer: %s\n", err(syscall(SYS_mount_setattr, tfd, "", AT_EMPTY_PATH, bad, sizeof attr)));
+    printf("umount2: %s\n", err(umnt(a, 0)));
+    rmdir(a);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc != 2)
@@ -201,7 +265,9 @@ int main(int argc, char **argv) {
     // In a child, so the namespaces and the dropped privileges end with it.
     pid_t c = fork();
     if (c == 0)
-        _exit(strcmp(argv[1], "userns") == 0 ? userns() : unprivileged());
+        _exit(strcmp(argv[1], "userns") == 0   ? userns()
+              : strcmp(argv[1], "newapi") == 0 ? newapi()
+                                               : unprivileged());
     int st;
     waitpid(c, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);

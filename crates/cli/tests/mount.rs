@@ -1,9 +1,10 @@
 //! mount(2) and umount2(2) under cetbox against native runs of tests/mount/mount_calls.c:
 //! the answers of an unprivileged caller (argument errors in Linux's order, then EPERM), and,
 //! in a new user and mount namespace, real mounts (tmpfs with options, bind, read-only
-//! remount, move, MNT_DETACH), as glibc's tests do through support_become_root.
+//! remount, chroot, move, MNT_DETACH, and the new mount API with glibc's misc/tst-mount
+//! checks), as glibc's tests do through support_become_root.
 //!
-//! The namespace trial needs a host that lets an unprivileged process create user namespaces
+//! The namespace trials need a host that lets an unprivileged process create user namespaces
 //! (`unshare -Ur true`); when the native run finds it refused, the trial is listed as
 //! *ignored* with a "NOT RUN" reason, never as passed. This file runs on libtest-mimic
 //! (`harness = false`) because the built-in harness cannot ignore a test at run time.
@@ -65,8 +66,8 @@ fn unprivileged() -> Result<(), Failed> {
     differences(&native, &cetbox).map(|_| ())
 }
 
-fn in_user_and_mount_namespace() -> Result<Completion, Failed> {
-    let (native, cetbox) = runs("userns");
+fn in_user_and_mount_namespace(mode: &str) -> Result<Completion, Failed> {
+    let (native, cetbox) = runs(mode);
     if native.status == Status::Exited(NOT_RUN) {
         return Ok(Completion::ignored_with(format!(
             "NOT RUN: this host refuses a new user and mount namespace ({})",
@@ -87,7 +88,12 @@ fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let trials = vec![
         Trial::test("unprivileged_answers", unprivileged),
-        Trial::ignorable_test("in_a_user_and_mount_namespace", in_user_and_mount_namespace),
+        Trial::ignorable_test("in_a_user_and_mount_namespace", || {
+            in_user_and_mount_namespace("userns")
+        }),
+        Trial::ignorable_test("new_mount_api_in_a_user_and_mount_namespace", || {
+            in_user_and_mount_namespace("newapi")
+        }),
     ];
     libtest_mimic::run(&args, trials).exit();
 }

@@ -23,8 +23,7 @@
 //!
 //! chroot is passed through the same way. Not done: cetbox's own view after the guest mounts
 //! over /proc or the sysroot (it reads /proc/self and its binary through the host's paths),
-//! pivot_root and the new mount API (fsopen, fsconfig, fsmount, move_mount, open_tree,
-//! fspick, mount_setattr: ENOSYS; glibc's misc/tst-mount then says UNSUPPORTED).
+//! pivot_root (ENOSYS). The new mount API (fsopen, fsconfig, ...) is in `newmount.rs`.
 
 use super::fs::{access_ok, guest_path_arg, host, sysroot_path};
 use crate::errno::{Errno, SysResult};

@@ -8,8 +8,8 @@
 //! (the 64-bit and common entries; the x32 numbers from 512 up are not part of it).
 
 use super::{
-    arch, clone, exec, fs, info, ipc, mem, memctl, mount, ns, pidfd, process, ptrace, shm, signal,
-    time, uffd, SyscallFn,
+    arch, clone, exec, fs, info, ipc, mem, memctl, mount, newmount, ns, pidfd, process, ptrace,
+    shm, signal, time, uffd, SyscallFn,
 };
 
 /// Restarted by the kernel after an interruption, subject to SA_RESTART (the calls that
@@ -547,12 +547,12 @@ pub static TABLE: [Syscall; 470] = [
     nosys(425, "io_uring_setup", "XX", 0),
     nosys(426, "io_uring_enter", "XXXXXX", 0),
     nosys(427, "io_uring_register", "XXXX", 0),
-    nosys(428, "open_tree", "XXX", 0),
-    nosys(429, "move_mount", "XXXXX", 0),
-    nosys(430, "fsopen", "XX", 0),
-    nosys(431, "fsconfig", "XXXXX", 0),
-    nosys(432, "fsmount", "XXX", 0),
-    nosys(433, "fspick", "XXX", 0),
+    sys(428, "open_tree", newmount::sys_open_tree, "DPX", 0),
+    sys(429, "move_mount", newmount::sys_move_mount, "DPDPX", 0),
+    sys(430, "fsopen", newmount::sys_fsopen, "PX", 0),
+    sys(431, "fsconfig", newmount::sys_fsconfig, "FXPXX", 0),
+    sys(432, "fsmount", newmount::sys_fsmount, "FXX", 0),
+    sys(433, "fspick", newmount::sys_fspick, "DPX", 0),
     sys(434, "pidfd_open", pidfd::sys_pidfd_open, "XX", 0),
     sys(435, "clone3", clone::sys_clone3, "XX", 0),
     sys(436, "close_range", fs::fd::sys_close_range, "XXX", 0),
@@ -562,7 +562,7 @@ pub static TABLE: [Syscall; 470] = [
     sys(439, "faccessat2", fs::path::sys_faccessat2, "DPXX", 0),
     nosys(440, "process_madvise", "XXXXX", 0),
     sys(441, "epoll_pwait2", fs::poll::sys_epoll_pwait2, "XXXXXX", 0),
-    nosys(442, "mount_setattr", "XXXXX", 0),
+    sys(442, "mount_setattr", newmount::sys_mount_setattr, "DPXXX", 0),
     nosys(443, "quotactl_fd", "XXXX", 0),
     nosys(444, "landlock_create_ruleset", "XXX", 0),
     nosys(445, "landlock_add_rule", "XXXX", 0),
