@@ -13,10 +13,29 @@
 //! the stub between that test and the SYSCALL, moves the thread to the stub's EINTR exit
 //! (`rewind`). A signal before the test sets the flag; one during the call makes the host call
 //! return EINTR (cetbox's handlers have no SA_RESTART); one after it finds the call finished.
+//!
+//! Every host call that may sleep on the guest's behalf goes through here ([`host_wait!`],
+//! [`host_wait_on!`] or [`Waiter::call_or_skip`] with the thread's [`Waiter`]): read, write and
+//! their vectored forms, recv/send and their msg forms, accept, poll, ppoll, select, pselect6,
+//! the epoll waits, nanosleep, clock_nanosleep, wait4, waitid, futex waits and futex_waitv,
+//! msgrcv, msgsnd, semop/semtimedop, flock, F_SETLKW/F_OFD_SETLKW and rt_sigtimedwait. A call
+//! whose flag was set before it began is not made, and the syscall layer answers EINTR or
+//! restarts it per the guest's SA_RESTART (`signals::deliver`), as Linux does for a signal that
+//! arrives while the call sleeps. Linux looks for signals only when the call is about to
+//! sleep, so each call site then decides whether it would have slept: with the descriptor's
+//! readiness (`call_on`), or with the call's own non-waiting form (a zero timeout, WNOHANG,
+//! IPC_NOWAIT, LOCK_NB, F_SETLK), whose answer is Linux's when it would not sleep.
+//! Not covered (the window remains): connect, opening a FIFO, splice/tee/sendfile/
+//! copy_file_range on pipes, and ioctls that wait (TCSBRK).
 
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::Arg;
+use crate::process::Thread;
 use std::sync::atomic::AtomicBool;
+
+/// What the stub returns at its EINTR exit: no system call returns it (results are
+/// addresses, counts or -4095..-1).
+const SKIPPED: i64 = i64::MIN;
 
 std::arch::global_asm!(
     ".pushsection .text.cetbox_wait_syscall,\"ax\",@progbits",
@@ -42,7 +61,7 @@ std::arch::global_asm!(
     "ret",
     ".globl cetbox_wait_syscall_eintr",
     "cetbox_wait_syscall_eintr:",
-    "mov rax, -4",
+    "movabs rax, 0x8000000000000000",
     "ret",
     ".size cetbox_wait_syscall, . - cetbox_wait_syscall",
     ".popsection",
@@ -55,25 +74,122 @@ extern "C" {
     static cetbox_wait_syscall_eintr: u8;
 }
 
-/// The host syscall `nr`, as `hostcall::call`, but answering EINTR without waiting when
-/// `recorded` (the calling thread's "signal recorded, not yet collected" flag) is set, or is
-/// set by the host signal handler before the SYSCALL instruction runs.
-pub fn call(nr: i64, a: [Arg<'_>; 6], recorded: &AtomicBool) -> SysResult {
-    let mut words = [nr as u64; 7];
-    for (w, x) in words[1..].iter_mut().zip(a) {
-        *w = x.value();
+/// A guest thread's handle for host calls that may sleep: its "signal recorded, not yet
+/// collected" flag (`signals::host`), or none for a thread the host signal registry could
+/// not take (its signals arrive through the process-wide ring, and its waits are plain host
+/// calls).
+#[derive(Clone, Copy)]
+pub struct Waiter(Option<&'static AtomicBool>);
+
+impl Waiter {
+    pub fn of(t: &Thread) -> Waiter {
+        Waiter(crate::signals::host::recorded_flag(t))
     }
-    // SAFETY: as `hostcall::call`: every pointer argument is a HostPtr valid for the call; the
-    // stub reads `words` and the flag, which outlive it, and clobbers only what the SysV ABI
-    // lets a callee clobber (rax, rcx, rdx, rsi, rdi, r8-r11).
-    let r = unsafe { cetbox_wait_syscall(recorded, &words) };
-    // The stub returns the kernel's raw result: -4095..-1 is an error number.
-    if (-4095..0).contains(&r) {
-        Err(Errno(-r as i32))
-    } else {
-        Ok(r as u64)
+
+    /// The host syscall `nr`, as `hostcall::call`, but answering EINTR without making it when
+    /// a signal was recorded for the thread before its SYSCALL instruction.
+    pub fn call(self, nr: i64, a: [Arg<'_>; 6]) -> SysResult {
+        self.call_or_skip(nr, a).unwrap_or(Err(Errno::EINTR))
+    }
+
+    /// As [`Waiter::call`], but `None` when the call was not made (or was restarted by the
+    /// host kernel and then abandoned, which leaves nothing done either), for the calls that
+    /// must then write what Linux writes when it finds a signal pending (nanosleep's
+    /// remaining time).
+    pub fn call_or_skip(self, nr: i64, a: [Arg<'_>; 6]) -> Option<SysResult> {
+        let Some(flag) = self.0 else {
+            return Some(crate::hostcall::call(nr, a));
+        };
+        let mut words = [nr as u64; 7];
+        for (w, x) in words[1..].iter_mut().zip(a) {
+            *w = x.value();
+        }
+        // SAFETY: as `hostcall::call`: every pointer argument is a HostPtr valid for the
+        // call; the stub reads `words` and the flag, which outlive it, and clobbers only what
+        // the SysV ABI lets a callee clobber (rax, rcx, rdx, rsi, rdi, r8-r11).
+        let r = unsafe { cetbox_wait_syscall(flag, &words) };
+        if r == SKIPPED {
+            return None;
+        }
+        // The stub returns the kernel's raw result: -4095..-1 is an error number.
+        Some(if (-4095..0).contains(&r) {
+            Err(Errno(-r as i32))
+        } else {
+            Ok(r as u64)
+        })
     }
 }
+
+impl Waiter {
+    /// The call `nr` on descriptor `fd`, which sleeps until `fd` is ready for `events`
+    /// (POLLIN, POLLOUT): when a signal was recorded before it began, it is still made if it
+    /// would not sleep (the descriptor is non-blocking, the call says MSG_DONTWAIT
+    /// (`nonblocking`), or `fd` is ready now), as Linux tests for signals only before it
+    /// sleeps (fs/pipe.c pipe_read, net/core/sock.c sk_wait_data); otherwise EINTR.
+    pub fn call_on(
+        self,
+        fd: i32,
+        events: i16,
+        nonblocking: bool,
+        nr: i64,
+        a: [Arg<'_>; 6],
+    ) -> SysResult {
+        self.call_or_skip(nr, a).unwrap_or_else(|| {
+            if nonblocking || fd_nonblocking(fd) || fd_ready(fd, events) {
+                crate::hostcall::call(nr, a)
+            } else {
+                Err(Errno::EINTR)
+            }
+        })
+    }
+}
+
+/// Whether `fd`'s open file description has O_NONBLOCK.
+pub fn fd_nonblocking(fd: i32) -> bool {
+    // SAFETY: F_GETFL takes no pointer.
+    let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    fl >= 0 && fl & libc::O_NONBLOCK != 0
+}
+
+/// Whether `fd` is ready for `events` now (or in an error or hang-up state, which also ends a
+/// wait).
+pub fn fd_ready(fd: i32, events: i16) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: one pollfd of ours, no timeout.
+    unsafe { libc::poll(&mut pfd, 1, 0) == 1 && pfd.revents != 0 }
+}
+
+/// `host_wait!(waiter, nr, args...)`: as `host!`, for a host call that may sleep on the
+/// guest's behalf (see the module documentation).
+macro_rules! host_wait {
+    ($w:expr, $nr:expr $(, $a:expr)* $(,)?) => {
+        $crate::waitcall::Waiter::call(
+            $w,
+            $nr,
+            $crate::hostcall::args([$($crate::hostcall::Arg::from($a)),*]),
+        )
+    };
+}
+pub(crate) use host_wait;
+
+/// `host_wait_on!(waiter, fd, events, nonblocking, nr, args...)`: [`Waiter::call_on`].
+macro_rules! host_wait_on {
+    ($w:expr, $fd:expr, $ev:expr, $nb:expr, $nr:expr $(, $a:expr)* $(,)?) => {
+        $crate::waitcall::Waiter::call_on(
+            $w,
+            $fd,
+            $ev,
+            $nb,
+            $nr,
+            $crate::hostcall::args([$($crate::hostcall::Arg::from($a)),*]),
+        )
+    };
+}
+pub(crate) use host_wait_on;
 
 /// Called by the host signal handler after it recorded a signal for this thread: if the
 /// thread was interrupted between the stub's flag test and its SYSCALL (inclusive, so also

@@ -74,6 +74,11 @@ impl Ring {
             >= RING
     }
 
+    /// Whether nothing is waiting in the ring.
+    fn empty(&self) -> bool {
+        self.write.load(Ordering::Acquire) == self.read.load(Ordering::Acquire)
+    }
+
     /// Single consumer.
     fn pop(&self) -> Option<[u64; 16]> {
         let r = self.read.load(Ordering::Relaxed);
@@ -436,6 +441,14 @@ pub fn collect(t: &mut Thread) -> bool {
             // runs as the mask changes, refilling the ring), until nothing is left, so all
             // of them are pending for the guest now, as they would be on Linux.
             set_host_mask(t.signals.mask);
+        }
+        // A record made between the store above and the drain (this thread's handler can
+        // interrupt `collect` anywhere) was drained but left the flag set, which would make
+        // the next host wait answer EINTR for nothing: clear it again, and set it back if a
+        // record arrived meanwhile (a handler running after the check sets it itself).
+        slot.recorded.store(false, Ordering::SeqCst);
+        if !slot.ring.empty() {
+            slot.recorded.store(true, Ordering::SeqCst);
         }
     }
     if ORPHANS.read.load(Ordering::Acquire) != ORPHANS.write.load(Ordering::Acquire) {

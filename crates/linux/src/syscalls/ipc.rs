@@ -8,6 +8,7 @@ use super::fs::{buf, host};
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::{Arg, HostPtr};
 use crate::process::Thread;
+use crate::waitcall::Waiter;
 use cetbox_mem::Access;
 
 /// IPC_64 (include/uapi/linux/ipc.h): the command flag selecting the 64-bit structures, which
@@ -73,7 +74,19 @@ pub(crate) fn sys_msgsnd(t: &mut Thread, a: [u64; 6]) -> SysResult {
             return Err(e);
         }
     };
-    host!(libc::SYS_msgsnd, id as u64, p, size, flags)
+    let call = |flags: u64| {
+        crate::hostcall::args([(id as u64).into(), p.into(), size.into(), flags.into()])
+    };
+    // A signal recorded before the call ends it only if the queue is full (do_msgsnd looks
+    // for room first): the IPC_NOWAIT form decides.
+    Waiter::of(t)
+        .call_or_skip(libc::SYS_msgsnd, call(flags))
+        .unwrap_or_else(|| {
+            match crate::hostcall::call(libc::SYS_msgsnd, call(flags | libc::IPC_NOWAIT as u64)) {
+                Err(Errno::EAGAIN) if flags & libc::IPC_NOWAIT as u64 == 0 => Err(Errno::EINTR),
+                r => r,
+            }
+        })
 }
 
 /// msgrcv(msqid, msgp, msgsz, msgtyp, msgflg): the host receives into a buffer of cetbox's
@@ -86,14 +99,29 @@ pub(crate) fn sys_msgrcv(t: &mut Thread, a: [u64; 6]) -> SysResult {
     }
     let cap = size.min(msgmax());
     let mut tmp = vec![0u8; (MTYPE + cap) as usize];
-    let n = host!(
-        libc::SYS_msgrcv,
-        id as u64,
-        HostPtr::of_mut(&mut tmp[..]),
-        cap,
-        typ,
-        flags as u64
-    )?;
+    let w = Waiter::of(t);
+    let buf = HostPtr::of_mut(&mut tmp[..]);
+    let call = |flags: u32| {
+        crate::hostcall::args([
+            (id as u64).into(),
+            buf.into(),
+            cap.into(),
+            typ.into(),
+            (flags as u64).into(),
+        ])
+    };
+    // A signal recorded before the call ends it only if no message is there (do_msgrcv
+    // looks first): the IPC_NOWAIT form decides.
+    let n = w
+        .call_or_skip(libc::SYS_msgrcv, call(flags))
+        .unwrap_or_else(|| {
+            match crate::hostcall::call(libc::SYS_msgrcv, call(flags | libc::IPC_NOWAIT as u32)) {
+                Err(Errno(libc::ENOMSG)) if flags & libc::IPC_NOWAIT as u32 == 0 => {
+                    Err(Errno::EINTR)
+                }
+                r => r,
+            }
+        })?;
     t.mem()
         .write_bytes(msgp, &tmp[..(MTYPE + n) as usize])
         .map_err(|_| Errno::EFAULT)?;
@@ -138,13 +166,47 @@ fn semtimedop(t: &Thread, id: u64, sops: u64, nsops: u64, timeout: u64) -> SysRe
         buf(t, timeout, 16, Access::Read)?
     };
     let ops = or_null(t, sops, nsops.saturating_mul(SEMBUF), Access::Read);
-    host!(
-        libc::SYS_semtimedop,
-        id as u32 as u64,
-        ops,
-        nsops as u32 as u64,
-        ts
-    )
+    let call = |ops: HostPtr<'_>| {
+        crate::hostcall::call(
+            libc::SYS_semtimedop,
+            crate::hostcall::args([
+                (id as u32 as u64).into(),
+                ops.into(),
+                (nsops as u32 as u64).into(),
+                ts.into(),
+            ]),
+        )
+    };
+    let args = crate::hostcall::args([
+        (id as u32 as u64).into(),
+        ops.into(),
+        (nsops as u32 as u64).into(),
+        ts.into(),
+    ]);
+    Waiter::of(t)
+        .call_or_skip(libc::SYS_semtimedop, args)
+        .unwrap_or_else(|| {
+            // A signal recorded before the call ends it only if the operations would wait
+            // (do_semtimedop tries them first): the same operations with IPC_NOWAIT decide.
+            let mut nowait = vec![0u8; (nsops as u32 as u64 * SEMBUF).min(1 << 16) as usize];
+            if ops.is_null() || nowait.len() as u64 != nsops as u32 as u64 * SEMBUF {
+                return call(ops);
+            }
+            if t.mem().read_bytes(sops, &mut nowait).is_err() {
+                return call(ops);
+            }
+            let mut waits = false;
+            for op in nowait.chunks_exact_mut(SEMBUF as usize) {
+                // struct sembuf { u16 sem_num; i16 sem_op; i16 sem_flg; }
+                let flg = i16::from_ne_bytes([op[4], op[5]]);
+                waits |= flg & libc::IPC_NOWAIT as i16 == 0;
+                op[4..6].copy_from_slice(&(flg | libc::IPC_NOWAIT as i16).to_ne_bytes());
+            }
+            match call(HostPtr::of(&nowait[..])) {
+                Err(Errno::EAGAIN) if waits => Err(Errno::EINTR),
+                r => r,
+            }
+        })
 }
 
 /// semctl(semid, semnum, cmd, arg): `arg` is an int or a pointer, by command.

@@ -14,6 +14,8 @@ pub mod info;
 pub mod ipc;
 pub mod mem;
 pub mod memctl;
+pub mod mount;
+pub mod newmount;
 pub mod ns;
 pub mod pidfd;
 pub mod process;

@@ -9,6 +9,7 @@ use crate::errno::{Errno, SysResult};
 use crate::hostcall::{Arg, HostPtr};
 use crate::process::{ExitRequest, Thread};
 use crate::signals;
+use crate::waitcall::{host_wait, Waiter};
 use cetbox_mem::Access;
 use libc::*;
 
@@ -297,12 +298,12 @@ pub(crate) fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
             let mut st = 0i32;
             // SAFETY: rusage is plain data.
             let mut r: rusage = unsafe { std::mem::zeroed() };
-            let n = host!(
-                SYS_wait4,
-                a[0] as u32 as u64,
+            let n = wait4(
+                t,
+                a[0],
                 HostPtr::of_mut(&mut st),
-                a[2] as u32 as u64,
-                HostPtr::of_mut(&mut r)
+                a[2],
+                HostPtr::of_mut(&mut r),
             )?;
             if n > 0 {
                 crate::coredump::dumped::take_dumped(n as i32);
@@ -311,13 +312,7 @@ pub(crate) fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
             return Ok(n);
         }
     };
-    let n = host!(
-        SYS_wait4,
-        a[0] as u32 as u64,
-        status,
-        a[2] as u32 as u64,
-        ru
-    )?;
+    let n = wait4(t, a[0], status, a[2], ru)?;
     if n > 0 && crate::coredump::dumped::take_dumped(n as i32) && !status.is_null() {
         // SAFETY: `status` is the checked 4-byte status buffer (or its bounce) the host just
         // wrote; guest memory there is host memory that stays mapped read-write until this
@@ -334,17 +329,65 @@ pub(crate) fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
     Ok(n)
 }
 
+/// The host's wait4 through `waitcall`. When a signal was recorded before it began, Linux
+/// (do_wait) still reaps a child that is ready and answers the signal only when it would
+/// sleep: the WNOHANG form decides (it writes nothing when no child is ready).
+fn wait4(t: &Thread, pid: u64, status: HostPtr<'_>, options: u64, ru: HostPtr<'_>) -> SysResult {
+    let call = |options: u64| {
+        crate::hostcall::args([
+            (pid as u32 as u64).into(),
+            status.into(),
+            (options as u32 as u64).into(),
+            ru.into(),
+        ])
+    };
+    Waiter::of(t)
+        .call_or_skip(SYS_wait4, call(options))
+        .unwrap_or_else(
+            || match crate::hostcall::call(SYS_wait4, call(options | WNOHANG as u64)) {
+                Ok(0) if options as u32 as i32 & WNOHANG == 0 => Err(Errno::EINTR),
+                r => r,
+            },
+        )
+}
+
 pub(crate) fn sys_waitid(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let info = opt_buf(t, a[2], 128, Access::Write)?;
     let ru = opt_buf(t, a[4], RUSAGE, Access::Write)?;
-    let r = host!(
-        SYS_waitid,
-        a[0] as u32 as u64,
-        a[1] as u32 as u64,
-        info,
-        a[3] as u32 as u64,
-        ru
-    )?;
+    fn args<'a>(a: [u64; 6], info: HostPtr<'a>, opts: u64, ru: HostPtr<'a>) -> [Arg<'a>; 6] {
+        crate::hostcall::args([
+            (a[0] as u32 as u64).into(),
+            (a[1] as u32 as u64).into(),
+            info.into(),
+            (opts as u32 as u64).into(),
+            ru.into(),
+        ])
+    }
+    let call = |info, options| args(a, info, options, ru);
+    let options = a[3] as u32 as u64;
+    let r = Waiter::of(t)
+        .call_or_skip(SYS_waitid, call(info, options))
+        .unwrap_or_else(|| {
+            if options as i32 & WNOHANG != 0 {
+                return crate::hostcall::call(SYS_waitid, call(info, options));
+            }
+            // A signal recorded before the wait: is a child ready (do_wait looks first)? A
+            // WNOHANG|WNOWAIT look into a siginfo of ours (si_pid at byte 16) decides; then
+            // the guest's call reaps it without waiting.
+            let mut probe = [0u8; 128];
+            let look = options | (WNOHANG | WNOWAIT) as u64;
+            let looked = crate::hostcall::call(
+                SYS_waitid,
+                args(a, HostPtr::of_mut(&mut probe), look, HostPtr::NULL),
+            );
+            match looked {
+                Ok(_) if probe[16..20] != [0; 4] => {
+                    crate::hostcall::call(SYS_waitid, call(info, options))
+                }
+                Ok(_) => Err(Errno::EINTR),
+                Err(e) => Err(e),
+            }
+        })?;
     const CLD_KILLED: i32 = 2;
     const CLD_DUMPED: i32 = 3;
     if !info.is_null() && a[3] as u32 as i32 & libc::WNOWAIT == 0 {
@@ -516,10 +559,20 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
             .unwrap_or(Err(Errno::EFAULT)),
         // A wait must not begin after a signal for the guest was recorded (`waitcall`).
         None if matches!(cmd, FUTEX_WAIT | FUTEX_WAIT_BITSET) => {
-            match signals::host::recorded_flag(t) {
-                Some(flag) => crate::waitcall::call(SYS_futex, args, flag),
-                None => crate::hostcall::call(SYS_futex, args),
-            }
+            Waiter::of(t)
+                .call_or_skip(SYS_futex, args)
+                .unwrap_or_else(|| {
+                    // A signal recorded before the wait: Linux compares the word first
+                    // (futex_wait_setup: EAGAIN), and answers the signal only when it would
+                    // sleep. The same wait with a zero timeout (relative or long past) decides.
+                    let zero = [0i64; 2];
+                    let mut again = args;
+                    again[3] = HostPtr::of(&zero).into();
+                    match crate::hostcall::call(SYS_futex, again) {
+                        Err(Errno::ETIMEDOUT) => Err(Errno::EINTR),
+                        r => r,
+                    }
+                })
         }
         None => crate::hostcall::call(SYS_futex, args),
     };
@@ -706,5 +759,13 @@ pub(crate) fn sys_futex_waitv(t: &mut Thread, a: [u64; 6]) -> SysResult {
         buf(t, uaddr, size, Access::Read)?;
     }
     let ts = opt_buf(t, a[3], 16, Access::Read)?;
-    host!(SYS_futex_waitv, arr, n, 0, ts, a[4] as u32 as u64)
+    host_wait!(
+        Waiter::of(t),
+        SYS_futex_waitv,
+        arr,
+        n,
+        0,
+        ts,
+        a[4] as u32 as u64
+    )
 }

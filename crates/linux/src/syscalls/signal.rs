@@ -184,19 +184,36 @@ pub(crate) fn rt_sigtimedwait(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let mine = deliver::dequeue(t, !these);
     let res = match mine {
         Some(info) => Ok(info),
+        // A signal it does not wait for is pending and unblocked (it may have arrived while
+        // this call began, before `collect`): Linux's wait ends at once with EINTR.
+        None if deliver::has_deliverable(t, t.signals.mask) => Err(Errno::EINTR),
         None => {
             let mut hi: libc::siginfo_t = unsafe_zeroed_siginfo();
             let set = these;
             let tsp = ts.as_ref().map_or(HostPtr::NULL, HostPtr::of);
+            let zero = [0i64; 2];
+            let hip = HostPtr::of_mut(&mut hi);
+            let setp = HostPtr::of(&set);
             // 8 is the kernel's sigset size.
-            host!(
-                libc::SYS_rt_sigtimedwait,
-                HostPtr::of(&set),
-                HostPtr::of_mut(&mut hi),
-                tsp,
-                8
-            )
-            .map(|_| SigInfo::from_host(&hi))
+            let wait = crate::hostcall::args([setp.into(), hip.into(), tsp.into(), 8u64.into()]);
+            let now = crate::hostcall::args([
+                setp.into(),
+                hip.into(),
+                HostPtr::of(&zero).into(),
+                8u64.into(),
+            ]);
+            // A signal the guest does not wait for, recorded after `collect` above, ends the
+            // wait (`waitcall`), unless a waited-for one is there already: the zero-timeout
+            // form decides (do_sigtimedwait dequeues before it sleeps).
+            let r = crate::waitcall::Waiter::of(t)
+                .call_or_skip(libc::SYS_rt_sigtimedwait, wait)
+                .unwrap_or_else(
+                    || match crate::hostcall::call(libc::SYS_rt_sigtimedwait, now) {
+                        Err(Errno::EAGAIN) => Err(Errno::EINTR),
+                        r => r,
+                    },
+                );
+            r.map(|_| SigInfo::from_host(&hi))
         }
     };
     host::set_host_mask(t.signals.mask);

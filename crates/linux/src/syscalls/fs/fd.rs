@@ -5,6 +5,7 @@ use super::{buf, cstr_arg, fd_arg, host, is_private, opt_buf, path_arg_follow, p
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::{Arg, HostPtr};
 use crate::process::Thread;
+use crate::waitcall::Waiter;
 use cetbox_mem::Access;
 use libc::*;
 
@@ -105,7 +106,25 @@ pub(crate) fn sys_fcntl(t: &mut Thread, a: [u64; 6]) -> SysResult {
         Some(acc) => buf(t, arg, len, acc)?.into(),
         None => arg.into(),
     };
-    host!(SYS_fcntl, fd as u64, cmd as u32 as u64, arg)
+    // The waiting lock requests (F_SETLKW, F_OFD_SETLKW): a signal recorded before the call
+    // ends it only if the lock would wait (fs/locks.c fcntl_setlk), which the non-waiting
+    // form (F_SETLK, F_OFD_SETLK) decides.
+    let nowait = match cmd {
+        F_SETLKW => F_SETLK,
+        F_OFD_SETLKW => F_OFD_SETLK,
+        _ => return host!(SYS_fcntl, fd as u64, cmd as u32 as u64, arg),
+    };
+    Waiter::of(t)
+        .call_or_skip(
+            SYS_fcntl,
+            crate::hostcall::args([(fd as u64).into(), (cmd as u32 as u64).into(), arg]),
+        )
+        .unwrap_or_else(
+            || match host!(SYS_fcntl, fd as u64, nowait as u32 as u64, arg) {
+                Err(Errno::EAGAIN | Errno::EACCES) => Err(Errno::EINTR),
+                r => r,
+            },
+        )
 }
 
 pub(crate) fn sys_umask(_t: &mut Thread, a: [u64; 6]) -> SysResult {

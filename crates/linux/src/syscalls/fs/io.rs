@@ -7,6 +7,7 @@ use super::{
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::HostPtr;
 use crate::process::Thread;
+use crate::waitcall::{host_wait_on, Waiter};
 use cetbox_mem::Access;
 use libc::*;
 
@@ -165,6 +166,7 @@ pub(crate) fn sys_read(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if let Some(r) = proc_mem(t, fd, a[1], a[2], None, false) {
         return r;
     }
+    let w = Waiter::of(t);
     if unread::applies(t, fd) && a[2] > 0 {
         // vfs_read's access_ok on the whole count; the count then as rw_verify_area clamps
         // it, not cut at the first unwritable page (`unread` lets the host fault there).
@@ -172,18 +174,16 @@ pub(crate) fn sys_read(t: &mut Thread, a: [u64; 6]) -> SysResult {
             return Err(Errno::EFAULT);
         }
         let n = a[2].min(super::MAX_RW_COUNT);
-        {
-            return unread::read(
-                t,
-                &[(a[1], n)],
-                false,
-                |p, len| host!(SYS_read, fd as u64, p, len),
-                |iov| unread::take_at_position(fd, iov, 0),
-            );
-        }
+        return unread::read(
+            t,
+            &[(a[1], n)],
+            false,
+            |p, len| host_wait_on!(w, fd, POLLIN, false, SYS_read, fd as u64, p, len),
+            |iov| unread::take_at_position(fd, iov, 0),
+        );
     }
     let (p, n) = super::io_prefix_from(t, fd, a[1], a[2])?;
-    host!(SYS_read, fd as u64, p, n)
+    host_wait_on!(w, fd, POLLIN, false, SYS_read, fd as u64, p, n)
 }
 
 pub(crate) fn sys_write(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -192,7 +192,16 @@ pub(crate) fn sys_write(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return r;
     }
     let (p, n) = io_prefix(t, a[1], a[2], Access::Read)?;
-    host!(SYS_write, fd as u64, p, n)
+    host_wait_on!(
+        Waiter::of(t),
+        fd,
+        POLLOUT,
+        false,
+        SYS_write,
+        fd as u64,
+        p,
+        n
+    )
 }
 
 pub(crate) fn sys_pread64(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -225,6 +234,14 @@ fn vectored(t: &mut Thread, nr: i64, a: [u64; 6], access: Access) -> SysResult {
     // Reads at the current position (readv; preadv2 with offset -1) of a pipe or stream
     // socket wait and take separately (`unread`); positioned reads of them fail with ESPIPE.
     let at_position = nr == SYS_readv || (nr == SYS_preadv2 && a[3] == u64::MAX);
+    // Reads and writes at a position never wait (pipes and sockets refuse them: ESPIPE).
+    let w = Waiter::of(t);
+    let events = if access == Access::Write {
+        POLLIN
+    } else {
+        POLLOUT
+    };
+    let nowait = matches!(nr, SYS_preadv2 | SYS_pwritev2) && a[5] & RWF_NOWAIT as u64 != 0;
     if access == Access::Write && at_position && unread::applies(t, fd) {
         let segs = read_segments(t, a[1], a[2])?;
         if segs.iter().any(|s| s.1 > 0) {
@@ -238,14 +255,19 @@ fn vectored(t: &mut Thread, nr: i64, a: [u64; 6], access: Access) -> SysResult {
                         iov_base: p.as_ptr().cast::<c_void>(),
                         iov_len: len as usize,
                     }];
-                    host!(nr, fd as u64, HostPtr::of(&v[..]), 1u64, a[3], a[4], a[5])
+                    let v = HostPtr::of(&v[..]);
+                    host_wait_on!(w, fd, events, nowait, nr, fd as u64, v, 1u64, a[3], a[4], a[5])
                 },
                 |iov| unread::take_at_position(fd, iov, rwf),
             );
         }
     }
     let v = iovecs(t, a[1], a[2], access)?;
-    host!(
+    host_wait_on!(
+        w,
+        fd,
+        events,
+        nowait,
         nr,
         fd as u64,
         HostPtr::of(&v[..]),
@@ -400,5 +422,17 @@ pub(crate) fn sys_sync_file_range(t: &mut Thread, a: [u64; 6]) -> SysResult {
     fd_first(SYS_sync_file_range)(t, a)
 }
 pub(crate) fn sys_flock(t: &mut Thread, a: [u64; 6]) -> SysResult {
-    fd_first(SYS_flock)(t, a)
+    let fd = fd_arg(a[0])? as u64;
+    let op = a[1] as u32 as u64;
+    if op & LOCK_NB as u64 != 0 {
+        return host!(SYS_flock, fd, op);
+    }
+    // A signal recorded before the call: Linux answers it only if the lock would wait, so
+    // the non-blocking form decides (flock_lock_inode_wait).
+    Waiter::of(t)
+        .call_or_skip(SYS_flock, crate::hostcall::args([fd.into(), op.into()]))
+        .unwrap_or_else(|| match host!(SYS_flock, fd, op | LOCK_NB as u64) {
+            Err(Errno::EAGAIN) => Err(Errno::EINTR),
+            r => r,
+        })
 }

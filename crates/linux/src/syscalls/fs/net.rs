@@ -8,6 +8,7 @@ use super::{buf, fd_arg, host, is_private, opt_buf, unread};
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::HostPtr;
 use crate::process::Thread;
+use crate::waitcall::{host_wait_on, Waiter};
 use cetbox_mem::Access;
 use libc::*;
 
@@ -98,8 +99,9 @@ fn addr_out(
 pub(crate) fn sys_accept4(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let flags = a[3] as u32 as u64;
+    let w = Waiter::of(t);
     addr_out(t, a[1], a[2], |sa, lp| {
-        host!(SYS_accept4, fd as u64, sa, lp, flags)
+        host_wait_on!(w, fd, POLLIN, false, SYS_accept4, fd as u64, sa, lp, flags)
     })
 }
 
@@ -128,7 +130,11 @@ pub(crate) fn sys_sendto(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let (p, n) = super::io_prefix(t, a[1], a[2].min(super::MAX_RW_COUNT), Access::Read)?;
     let sa = addr_in(t, a[4], a[5])?;
-    host!(
+    host_wait_on!(
+        Waiter::of(t),
+        fd,
+        POLLOUT,
+        dontwait(a[3]),
         SYS_sendto,
         fd as u64,
         p,
@@ -152,6 +158,11 @@ fn take_flags(flags: u64) -> u64 {
     (flags | MSG_DONTWAIT as u64) & !(MSG_WAITALL as u64)
 }
 
+/// Whether a socket call with `flags` never waits (MSG_DONTWAIT; error-queue reads).
+fn dontwait(flags: u64) -> bool {
+    flags as u32 as i32 & (MSG_DONTWAIT | MSG_ERRQUEUE) != 0
+}
+
 /// Whether a socket read with `flags` reads the data stream (not the error queue or
 /// out-of-band data).
 fn reads_stream(flags: u64) -> bool {
@@ -171,12 +182,27 @@ pub(crate) fn sys_recvfrom(t: &mut Thread, a: [u64; 6]) -> SysResult {
         if n > 0 {
             let (wait_flags, all) = unread_flags(flags);
             let t: &Thread = t;
+            let w = Waiter::of(t);
             return addr_out(t, a[4], a[5], |sa, lp| {
                 unread::read(
                     t,
                     &[(a[1], n)],
                     all,
-                    |p, len| host!(SYS_recvfrom, fd as u64, p, len, wait_flags, 0u64, 0u64),
+                    |p, len| {
+                        host_wait_on!(
+                            w,
+                            fd,
+                            POLLIN,
+                            dontwait(flags),
+                            SYS_recvfrom,
+                            fd as u64,
+                            p,
+                            len,
+                            wait_flags,
+                            0u64,
+                            0u64
+                        )
+                    },
                     |iov| {
                         if let [one] = iov {
                             let (b, l) = (one.iov_base.cast::<u8>(), one.iov_len as u64);
@@ -211,8 +237,21 @@ pub(crate) fn sys_recvfrom(t: &mut Thread, a: [u64; 6]) -> SysResult {
     }
     let (p, n) = super::io_prefix_from(t, fd, a[1], a[2].min(super::MAX_RW_COUNT))?;
     let flags = a[3] as u32 as u64;
+    let w = Waiter::of(t);
     addr_out(t, a[4], a[5], |sa, lp| {
-        host!(SYS_recvfrom, fd as u64, p, n, flags, sa, lp)
+        host_wait_on!(
+            w,
+            fd,
+            POLLIN,
+            dontwait(flags),
+            SYS_recvfrom,
+            fd as u64,
+            p,
+            n,
+            flags,
+            sa,
+            lp
+        )
     })
 }
 
@@ -360,7 +399,11 @@ fn msg_out(t: &Thread, addr: u64, hdr: &msghdr) -> Result<(), Errno> {
 pub(crate) fn sys_sendmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let msg = msg_in(t, a[1], true)?;
-    host!(
+    host_wait_on!(
+        Waiter::of(t),
+        fd,
+        POLLOUT,
+        dontwait(a[2]),
         SYS_sendmsg,
         fd as u64,
         HostPtr::of(&msg.hdr),
@@ -383,6 +426,7 @@ fn recvmsg_one(t: &Thread, fd: i32, addr: u64, flags: u64, nr: c_long) -> SysRes
             let (wait_flags, all) = unread_flags(flags);
             let segs = std::mem::take(&mut msg.segs);
             let hdr = &mut msg.hdr;
+            let w = Waiter::of(t);
             let r = unread::read(
                 t,
                 &segs,
@@ -402,9 +446,30 @@ fn recvmsg_one(t: &Thread, fd: i32, addr: u64, flags: u64, nr: c_long) -> SysRes
                             msg_len: 0,
                         }];
                         let m = HostPtr::of_mut(&mut m);
-                        return host!(SYS_recvmmsg, fd as u64, m, 1u64, wait_flags, 0u64);
+                        return host_wait_on!(
+                            w,
+                            fd,
+                            POLLIN,
+                            dontwait(flags),
+                            SYS_recvmmsg,
+                            fd as u64,
+                            m,
+                            1u64,
+                            wait_flags,
+                            0u64
+                        );
                     }
-                    host!(SYS_recvmsg, fd as u64, HostPtr::of_mut(&mut h), wait_flags)
+                    let h = HostPtr::of_mut(&mut h);
+                    host_wait_on!(
+                        w,
+                        fd,
+                        POLLIN,
+                        dontwait(flags),
+                        SYS_recvmsg,
+                        fd as u64,
+                        h,
+                        wait_flags
+                    )
                 },
                 |iov| {
                     hdr.msg_iov = iov.as_ptr() as *mut iovec;
@@ -423,12 +488,31 @@ fn recvmsg_one(t: &Thread, fd: i32, addr: u64, flags: u64, nr: c_long) -> SysRes
             return Ok(r);
         }
         // Nothing to read into: the call as it is (the header has no iovecs either way).
-        let r = host!(SYS_recvmsg, fd as u64, HostPtr::of_mut(&mut msg.hdr), flags)?;
+        let h = HostPtr::of_mut(&mut msg.hdr);
+        let r = host_wait_on!(
+            Waiter::of(t),
+            fd,
+            POLLIN,
+            dontwait(flags),
+            SYS_recvmsg,
+            fd as u64,
+            h,
+            flags
+        )?;
         msg_out(t, a[1], &msg.hdr)?;
         return Ok(r);
     }
     let mut msg = msg_in(t, a[1], false)?;
-    let r = host!(SYS_recvmsg, fd as u64, HostPtr::of_mut(&mut msg.hdr), flags)?;
+    let r = host_wait_on!(
+        Waiter::of(t),
+        fd,
+        POLLIN,
+        dontwait(flags),
+        SYS_recvmsg,
+        fd as u64,
+        HostPtr::of_mut(&mut msg.hdr),
+        flags
+    )?;
     msg_out(t, a[1], &msg.hdr)?;
     Ok(r)
 }
@@ -447,7 +531,11 @@ pub(crate) fn sys_sendmmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
             msg_len: 0,
         })
         .collect();
-    let r = host!(
+    let r = host_wait_on!(
+        Waiter::of(t),
+        fd,
+        POLLOUT,
+        dontwait(a[3]),
         SYS_sendmmsg,
         fd as u64,
         HostPtr::of_mut(&mut hv[..]),

@@ -5,11 +5,16 @@
 //! one it unblocks interrupts the wait (EINTR), after which the signal code delivers it with
 //! the guest's ordinary mask. (Linux delivers it with the temporary mask still in force; the
 //! difference only shows for signals unblocked just for the wait.)
+//!
+//! A signal recorded just before the wait began (`waitcall`) ends it as Linux does: do_poll,
+//! do_select and ep_poll look at the descriptors first and answer EINTR only when none is
+//! ready, so the wait is then made again with a zero timeout, which decides.
 
 use super::{buf, fd_arg, host, opt_buf};
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::HostPtr;
 use crate::process::Thread;
+use crate::waitcall::Waiter;
 use cetbox_mem::Access;
 use libc::*;
 
@@ -28,7 +33,36 @@ pub(crate) fn sys_poll(t: &mut Thread, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let fds = buf(t, a[0], n * POLLFD, Access::Write)?;
-    host!(SYS_poll, fds, n, a[2] as u32 as u64)
+    let timeout = a[2] as u32 as u64;
+    or_ready(
+        t,
+        SYS_poll,
+        [fds.into(), n.into(), timeout.into()],
+        2,
+        0u64.into(),
+    )
+}
+
+/// The wait `nr` with `args` through `waitcall`; when it was not made because a signal was
+/// recorded first, the same call with a zero timeout (argument `at` replaced by `zero`):
+/// its events if any (Linux also reports what is ready before it looks for signals), EINTR
+/// if none. (poll and ppoll write zero revents then; so does Linux, do_sys_poll.)
+fn or_ready<const N: usize>(
+    t: &Thread,
+    nr: i64,
+    args: [crate::hostcall::Arg<'_>; N],
+    at: usize,
+    zero: crate::hostcall::Arg<'_>,
+) -> SysResult {
+    let args = crate::hostcall::args(args);
+    Waiter::of(t).call_or_skip(nr, args).unwrap_or_else(|| {
+        let mut again = args;
+        again[at] = zero;
+        match crate::hostcall::call(nr, again) {
+            Ok(0) => Err(Errno::EINTR),
+            r => r,
+        }
+    })
 }
 
 fn sigmask(t: &Thread, addr: u64, size: u64) -> Result<HostPtr<'static>, Errno> {
@@ -49,7 +83,14 @@ pub(crate) fn sys_ppoll(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fds = buf(t, a[0], n * POLLFD, Access::Write)?;
     let ts = opt_buf(t, a[2], 16, Access::Write)?;
     let mask = sigmask(t, a[3], a[4])?;
-    host!(SYS_ppoll, fds, n, ts, mask, a[4])
+    let zero = [0i64; 2];
+    or_ready(
+        t,
+        SYS_ppoll,
+        [fds.into(), n.into(), ts.into(), mask.into(), a[4].into()],
+        2,
+        HostPtr::of(&zero).into(),
+    )
 }
 
 /// The three fd_sets of select cover `nfds` bits each, rounded to longs.
@@ -79,7 +120,61 @@ fn select_args(
 
 pub(crate) fn sys_select(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let (nfds, s, tv) = select_args(t, a)?;
-    host!(SYS_select, nfds, s[0], s[1], s[2], tv)
+    Waiter::of(t)
+        .call_or_skip(
+            SYS_select,
+            crate::hostcall::args([
+                nfds.into(),
+                s[0].into(),
+                s[1].into(),
+                s[2].into(),
+                tv.into(),
+            ]),
+        )
+        .unwrap_or_else(|| select_ready(nfds, &s, 0))
+}
+
+/// After a wait skipped for a recorded signal: whether any descriptor of the three sets is
+/// ready (a zero-timeout select on copies, so the guest's sets are left as Linux leaves them
+/// when it answers EINTR, core_sys_select); if one is, the guest's select again, which then
+/// returns at once (`sig`: pselect6's mask argument, 0 for select).
+fn select_ready(nfds: u64, s: &[HostPtr<'static>; 3], sig: u64) -> SysResult {
+    let words = nfds.div_ceil(64) as usize;
+    let mut copies = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
+    for (c, p) in copies.iter_mut().zip(s) {
+        if !p.is_null() {
+            // SAFETY: `fdsets` checked `words` longs of guest memory (or a bounce) there.
+            unsafe {
+                std::ptr::copy_nonoverlapping(p.as_ptr().cast::<u64>(), c.as_mut_ptr(), words)
+            };
+        }
+    }
+    let zero = [0i64; 2];
+    let [c0, c1, c2] = &mut copies;
+    fn set<'a>(c: &'a mut [u64], p: &HostPtr<'static>) -> HostPtr<'a> {
+        if p.is_null() {
+            HostPtr::NULL
+        } else {
+            HostPtr::of_mut(c)
+        }
+    }
+    let (p0, p1, p2) = (set(c0, &s[0]), set(c1, &s[1]), set(c2, &s[2]));
+    match host!(SYS_pselect6, nfds, p0, p1, p2, HostPtr::of(&zero), 0u64) {
+        Ok(0) => Err(Errno::EINTR),
+        Err(e) => Err(e),
+        Ok(_) => {
+            let zero = [0i64; 2];
+            host!(
+                SYS_pselect6,
+                nfds,
+                s[0],
+                s[1],
+                s[2],
+                HostPtr::of(&zero),
+                sig
+            )
+        }
+    }
 }
 
 pub(crate) fn sys_pselect6(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -94,7 +189,19 @@ pub(crate) fn sys_pselect6(t: &mut Thread, a: [u64; 6]) -> SysResult {
     } else {
         HostPtr::NULL
     };
-    host!(SYS_pselect6, nfds, s[0], s[1], s[2], ts, sigp)
+    Waiter::of(t)
+        .call_or_skip(
+            SYS_pselect6,
+            crate::hostcall::args([
+                nfds.into(),
+                s[0].into(),
+                s[1].into(),
+                s[2].into(),
+                ts.into(),
+                sigp.into(),
+            ]),
+        )
+        .unwrap_or_else(|| select_ready(nfds, &s, sigp.addr()))
 }
 
 pub(crate) fn sys_epoll_create(_t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -134,26 +241,36 @@ fn wait_args(t: &Thread, a: [u64; 6]) -> Result<(u64, HostPtr<'static>), Errno> 
 
 pub(crate) fn sys_epoll_wait(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let (epfd, ev) = wait_args(t, a)?;
-    host!(
+    or_ready(
+        t,
         SYS_epoll_wait,
-        epfd,
-        ev,
-        a[2] as u32 as u64,
-        a[3] as u32 as u64
+        [
+            epfd.into(),
+            ev.into(),
+            (a[2] as u32 as u64).into(),
+            (a[3] as u32 as u64).into(),
+        ],
+        3,
+        0u64.into(),
     )
 }
 
 pub(crate) fn sys_epoll_pwait(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let (epfd, ev) = wait_args(t, a)?;
     let mask = sigmask(t, a[4], a[5])?;
-    host!(
+    or_ready(
+        t,
         SYS_epoll_pwait,
-        epfd,
-        ev,
-        a[2] as u32 as u64,
-        a[3] as u32 as u64,
-        mask,
-        a[5]
+        [
+            epfd.into(),
+            ev.into(),
+            (a[2] as u32 as u64).into(),
+            (a[3] as u32 as u64).into(),
+            mask.into(),
+            a[5].into(),
+        ],
+        3,
+        0u64.into(),
     )
 }
 
@@ -161,13 +278,19 @@ pub(crate) fn sys_epoll_pwait2(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let (epfd, ev) = wait_args(t, a)?;
     let ts = opt_buf(t, a[3], 16, Access::Read)?;
     let mask = sigmask(t, a[4], a[5])?;
-    host!(
+    let zero = [0i64; 2];
+    or_ready(
+        t,
         SYS_epoll_pwait2,
-        epfd,
-        ev,
-        a[2] as u32 as u64,
-        ts,
-        mask,
-        a[5]
+        [
+            epfd.into(),
+            ev.into(),
+            (a[2] as u32 as u64).into(),
+            ts.into(),
+            mask.into(),
+            a[5].into(),
+        ],
+        3,
+        HostPtr::of(&zero).into(),
     )
 }

@@ -1,0 +1,196 @@
+//! mount, umount2 and chroot: passed to the host kernel, which applies Linux's rules itself (a guest
+//! process is a host process: EPERM without CAP_SYS_ADMIN in the mount namespace's user
+//! namespace, so after `unshare(CLONE_NEWUSER | CLONE_NEWNS)` a guest may mount in its own
+//! namespace, as glibc's test harness does, support/support_become_root.c and
+//! support/test-container.c). What cetbox decides is what the host must not see raw:
+//!
+//! - every string is read from guest memory as Linux copies it (fs/namespace.c: the type and
+//!   source by `copy_mount_string`, strndup_user with PATH_MAX: EFAULT, or EINVAL when longer;
+//!   the target by `user_path_at`, getname: EFAULT, ENAMETOOLONG), in Linux's order: type,
+//!   source, data, target;
+//! - the data page is copied as `copy_mount_options` copies it (up to one page, as much of it
+//!   as is readable; EFAULT only when not even its first byte is) into a buffer of cetbox's, so
+//!   the host reads nothing the guest did not make readable. It is passed only for file
+//!   systems whose mount data is a flat option string or structure with no pointers in it
+//!   ([`FLAT_DATA`]) and for flag changes of an existing mount (MS_REMOUNT, MS_BIND, MS_MOVE,
+//!   propagation), where the kernel ignores it or hands it to the mounted file system's
+//!   option parser; a new mount of another type with data answers ENODEV, as for a file
+//!   system type the kernel does not have (get_fs_type), since cetbox cannot vouch for
+//!   what that file system would read;
+//! - the target (and the source of MS_BIND and MS_MOVE, which Linux looks up as a path) goes
+//!   through the guest's path resolution (`fs::path_arg_follow`: `--sysroot`); other sources
+//!   ("none", "proc", a device) are names the file system interprets and go as they are.
+//!
+//! chroot is passed through the same way. Not done: cetbox's own view after the guest mounts
+//! over /proc or the sysroot (it reads /proc/self and its binary through the host's paths),
+//! pivot_root (ENOSYS). The new mount API (fsopen, fsconfig, ...) is in `newmount.rs`.
+
+use super::fs::{access_ok, guest_path_arg, host, sysroot_path};
+use crate::errno::{Errno, SysResult};
+use crate::hostcall::HostPtr;
+use crate::process::Thread;
+use std::ffi::CString;
+
+/// PATH_MAX: the longest string `copy_mount_string` takes (strndup_user's limit).
+const PATH_MAX: usize = 4096;
+/// One page of mount data (copy_mount_options).
+const PAGE: u64 = 4096;
+
+/// File system types whose mount data is a flat option string (or a fixed structure with no
+/// pointers): what the host's parser reads is all in the copied page.
+const FLAT_DATA: &[&[u8]] = &[
+    b"proc",
+    b"sysfs",
+    b"tmpfs",
+    b"ramfs",
+    b"devtmpfs",
+    b"devpts",
+    b"mqueue",
+    b"hugetlbfs",
+    b"cgroup",
+    b"cgroup2",
+    b"overlay",
+    b"bpf",
+    b"tracefs",
+    b"debugfs",
+    b"securityfs",
+    b"configfs",
+    b"fusectl",
+    b"binfmt_misc",
+    b"pstore",
+    b"autofs",
+    b"fuse",
+    b"ext2",
+    b"ext3",
+    b"ext4",
+    b"xfs",
+    b"btrfs",
+    b"vfat",
+    b"msdos",
+    b"exfat",
+    b"iso9660",
+    b"udf",
+    b"squashfs",
+    b"erofs",
+    b"nfs",
+    b"nfs4",
+    b"9p",
+    b"virtiofs",
+];
+
+const MS_REMOUNT: u64 = 32;
+const MS_BIND: u64 = 4096;
+const MS_MOVE: u64 = 8192;
+const MS_UNBINDABLE: u64 = 1 << 17;
+const MS_PRIVATE: u64 = 1 << 18;
+const MS_SLAVE: u64 = 1 << 19;
+const MS_SHARED: u64 = 1 << 20;
+/// The magic number old programs put in the top half of the flags (ignored by Linux).
+const MS_MGC_MSK: u64 = 0xffff_0000;
+const MS_MGC_VAL: u64 = 0xc0ed_0000;
+
+const MNT_FORCE: u32 = 1;
+const MNT_DETACH: u32 = 2;
+const MNT_EXPIRE: u32 = 4;
+const UMOUNT_NOFOLLOW: u32 = 8;
+
+/// A guest string as `copy_mount_string` copies it: NULL stays NULL.
+fn mount_string(t: &Thread, addr: u64) -> Result<Option<CString>, Errno> {
+    if addr == 0 {
+        return Ok(None);
+    }
+    if !access_ok(addr, 1) {
+        return Err(Errno::EFAULT);
+    }
+    match t.mem().read_cstr(addr, PATH_MAX)? {
+        Some(v) => Ok(Some(CString::new(v).map_err(|_| Errno::EINVAL)?)),
+        None => Err(Errno::EINVAL),
+    }
+}
+
+/// The mount data page as `copy_mount_options` copies it: the readable prefix of the page
+/// from `addr` (the rest zero); EFAULT when no byte of it is readable.
+fn mount_data(t: &Thread, addr: u64) -> Result<Option<Box<[u8; PAGE as usize]>>, Errno> {
+    if addr == 0 {
+        return Ok(None);
+    }
+    let mut page = Box::new([0u8; PAGE as usize]);
+    if !access_ok(addr, 1) {
+        return Err(Errno::EFAULT);
+    }
+    let n = super::fs::valid_prefix(t, addr, PAGE.min(u64::MAX - addr), cetbox_mem::Access::Read);
+    if n == 0 {
+        return Err(Errno::EFAULT);
+    }
+    t.mem().read_bytes(addr, &mut page[..n as usize])?;
+    Ok(Some(page))
+}
+
+pub(crate) fn sys_mount(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let flags = if a[3] & MS_MGC_MSK == MS_MGC_VAL {
+        a[3] & !MS_MGC_MSK
+    } else {
+        a[3]
+    };
+    let fstype = mount_string(t, a[2])?;
+    let source = mount_string(t, a[0])?;
+    let data = mount_data(t, a[4])?;
+    let target = guest_path_arg(t, a[1])?;
+    let target = sysroot_path(t, target, true);
+    let changes_existing = flags
+        & (MS_REMOUNT | MS_BIND | MS_MOVE | MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
+        != 0;
+    // MS_BIND and MS_MOVE look the source up as a path (do_loopback, do_move_mount_old).
+    let source = match source {
+        Some(s) if flags & (MS_BIND | MS_MOVE) != 0 && flags & MS_REMOUNT == 0 => {
+            Some(sysroot_path(t, s, true))
+        }
+        s => s,
+    };
+    if data.is_some() && !changes_existing {
+        let known = fstype
+            .as_ref()
+            .is_some_and(|ty| FLAT_DATA.contains(&ty.as_bytes()));
+        if !known {
+            return Err(Errno::ENODEV);
+        }
+    }
+    fn cp(s: &Option<CString>) -> HostPtr<'_> {
+        s.as_ref()
+            .map_or(HostPtr::NULL, |c| HostPtr::of(c.as_bytes_with_nul()))
+    }
+    let dp = data.as_ref().map_or(HostPtr::NULL, |d| HostPtr::of(&d[..]));
+    host!(
+        libc::SYS_mount,
+        cp(&source),
+        HostPtr::of(target.as_bytes_with_nul()),
+        cp(&fstype),
+        a[3],
+        dp
+    )
+}
+
+pub(crate) fn sys_umount2(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let flags = a[1] as u32;
+    // ksys_umount checks the flags before it looks at the path.
+    if flags & !(MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let target = guest_path_arg(t, a[0])?;
+    let target = sysroot_path(t, target, flags & UMOUNT_NOFOLLOW == 0);
+    host!(
+        libc::SYS_umount2,
+        HostPtr::of(target.as_bytes_with_nul()),
+        flags as u64
+    )
+}
+
+/// chroot(path): passed to the host after the guest's path resolution; the host applies
+/// Linux's checks (fs/open.c ksys_chroot: the lookup's ENOENT/ENOTDIR/EACCES, then EPERM
+/// without CAP_SYS_CHROOT). cetbox itself then sees the new root too: guest paths stay host
+/// paths, and cetbox's /proc view needs a procfs at the new root's /proc, as the guest does.
+pub(crate) fn sys_chroot(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let path = guest_path_arg(t, a[0])?;
+    let path = sysroot_path(t, path, true);
+    host!(libc::SYS_chroot, HostPtr::of(path.as_bytes_with_nul()))
+}
