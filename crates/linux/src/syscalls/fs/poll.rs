@@ -2,9 +2,9 @@
 //!
 //! The signal masks of ppoll/pselect6/epoll_pwait are given to the host for the duration of
 //! the wait: a signal the guest blocks stays pending on the host until the call returns, and
-//! one it unblocks interrupts the wait (EINTR), after which the signal code delivers it with
-//! the guest's ordinary mask. (Linux delivers it with the temporary mask still in force; the
-//! difference only shows for signals unblocked just for the wait.)
+//! one it unblocks interrupts the wait (EINTR). As on Linux, the temporary mask then stays in
+//! force until the signal is delivered, and the handler's frame holds the thread's own mask
+//! (`keep_mask_on_eintr`), so a signal unblocked just for the wait runs its handler.
 //!
 //! A signal recorded just before the wait began (`waitcall`) ends it as Linux does: do_poll,
 //! do_select and ep_poll look at the descriptors first and answer EINTR only when none is
@@ -14,6 +14,7 @@ use super::{buf, fd_arg, host, opt_buf};
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::HostPtr;
 use crate::process::Thread;
+use crate::signals::{deliver, UNBLOCKABLE};
 use crate::waitcall::Waiter;
 use cetbox_mem::Access;
 use libc::*;
@@ -36,6 +37,7 @@ pub(crate) fn sys_poll(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let timeout = a[2] as u32 as u64;
     or_ready(
         t,
+        0,
         SYS_poll,
         [fds.into(), n.into(), timeout.into()],
         2,
@@ -43,19 +45,20 @@ pub(crate) fn sys_poll(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-/// The wait `nr` with `args` through `waitcall`; when it was not made because a signal was
-/// recorded first, the same call with a zero timeout (argument `at` replaced by `zero`):
-/// its events if any (Linux also reports what is ready before it looks for signals), EINTR
-/// if none. (poll and ppoll write zero revents then; so does Linux, do_sys_poll.)
+/// The wait `nr` with `args` through `waitcall` (`wait_masked`); when it was not made because
+/// a signal was pending first, the same call with a zero timeout (argument `at` replaced by
+/// `zero`): its events if any (Linux also reports what is ready before it looks for signals),
+/// EINTR if none. (poll and ppoll write zero revents then; so does Linux, do_sys_poll.)
 fn or_ready<const N: usize>(
-    t: &Thread,
+    t: &mut Thread,
+    mask_addr: u64,
     nr: i64,
     args: [crate::hostcall::Arg<'_>; N],
     at: usize,
     zero: crate::hostcall::Arg<'_>,
 ) -> SysResult {
     let args = crate::hostcall::args(args);
-    Waiter::of(t).call_or_skip(nr, args).unwrap_or_else(|| {
+    wait_masked(t, mask_addr, nr, args).unwrap_or_else(|| {
         let mut again = args;
         again[at] = zero;
         match crate::hostcall::call(nr, again) {
@@ -63,6 +66,52 @@ fn or_ready<const N: usize>(
             r => r,
         }
     })
+}
+
+/// The wait through `waitcall`, for a call with a temporary signal mask at guest address
+/// `mask_addr` (0: none). Linux sets that mask before it tests for signals (set_user_sigmask,
+/// kernel/signal.c), so a pending signal the mask lets through ends the wait even when the
+/// thread's own mask blocks it, and one the mask blocks stays pending while the call sleeps:
+/// the wait is made again when the signal recorded just before it is blocked by the mask.
+/// `None` when the wait was not made because a signal the mask lets through is pending.
+fn wait_masked(
+    t: &mut Thread,
+    mask_addr: u64,
+    nr: i64,
+    args: [crate::hostcall::Arg<'_>; 6],
+) -> Option<SysResult> {
+    let deliverable = |t: &mut Thread| match t.mem().read_u64(mask_addr) {
+        Ok(m) => deliver::has_deliverable(t, m & !UNBLOCKABLE),
+        // `sigmask` checked it readable; if it went away, the wait decides as without a mask.
+        Err(_) => false,
+    };
+    loop {
+        if mask_addr != 0 && deliverable(t) {
+            return None;
+        }
+        match Waiter::of(t).call_or_skip(nr, args) {
+            Some(r) => return Some(r),
+            None if mask_addr == 0 => return None,
+            None => {}
+        }
+    }
+}
+
+/// A wait with a temporary signal mask (guest address `mask_addr`, 0 for none) that ends with
+/// EINTR leaves that mask in force and saves the thread's own for the signal frame, as
+/// sigsuspend does: Linux restores the saved mask only after delivering the signal that
+/// ended the wait (poll_select_finish and epoll_pwait's restore_saved_sigmask_unless,
+/// fs/select.c, fs/eventpoll.c; kernel/signal.c).
+fn keep_mask_on_eintr(t: &mut Thread, mask_addr: u64, r: SysResult) -> SysResult {
+    if mask_addr != 0 && r == Err(Errno::EINTR) {
+        // Readable: `sigmask` checked it before the wait.
+        if let Ok(m) = t.mem().read_u64(mask_addr) {
+            let own = t.signals.mask;
+            deliver::set_mask(t, m & !UNBLOCKABLE);
+            t.signals.saved_mask = Some(own);
+        }
+    }
+    r
 }
 
 fn sigmask(t: &Thread, addr: u64, size: u64) -> Result<HostPtr<'static>, Errno> {
@@ -84,13 +133,15 @@ pub(crate) fn sys_ppoll(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let ts = opt_buf(t, a[2], 16, Access::Write)?;
     let mask = sigmask(t, a[3], a[4])?;
     let zero = [0i64; 2];
-    or_ready(
+    let r = or_ready(
         t,
+        a[3],
         SYS_ppoll,
         [fds.into(), n.into(), ts.into(), mask.into(), a[4].into()],
         2,
         HostPtr::of(&zero).into(),
-    )
+    );
+    keep_mask_on_eintr(t, a[3], r)
 }
 
 /// The three fd_sets of select cover `nfds` bits each, rounded to longs.
@@ -181,27 +232,27 @@ pub(crate) fn sys_pselect6(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let (nfds, s, ts) = select_args(t, a)?;
     // The sixth argument points to { const sigset_t *ss; size_t ss_len; }.
     let mut sig = [0u64; 2];
+    let mut mask_addr = 0;
     let sigp = if a[5] != 0 {
         sig[0] = t.mem().read_u64(a[5])?;
         sig[1] = t.mem().read_u64(a[5] + 8)?;
+        mask_addr = sig[0];
         sig[0] = sigmask(t, sig[0], sig[1])?.addr();
         HostPtr::of(&sig)
     } else {
         HostPtr::NULL
     };
-    Waiter::of(t)
-        .call_or_skip(
-            SYS_pselect6,
-            crate::hostcall::args([
-                nfds.into(),
-                s[0].into(),
-                s[1].into(),
-                s[2].into(),
-                ts.into(),
-                sigp.into(),
-            ]),
-        )
-        .unwrap_or_else(|| select_ready(nfds, &s, sigp.addr()))
+    let args = crate::hostcall::args([
+        nfds.into(),
+        s[0].into(),
+        s[1].into(),
+        s[2].into(),
+        ts.into(),
+        sigp.into(),
+    ]);
+    let r = wait_masked(t, mask_addr, SYS_pselect6, args)
+        .unwrap_or_else(|| select_ready(nfds, &s, sigp.addr()));
+    keep_mask_on_eintr(t, mask_addr, r)
 }
 
 pub(crate) fn sys_epoll_create(_t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -243,6 +294,7 @@ pub(crate) fn sys_epoll_wait(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let (epfd, ev) = wait_args(t, a)?;
     or_ready(
         t,
+        0,
         SYS_epoll_wait,
         [
             epfd.into(),
@@ -258,8 +310,9 @@ pub(crate) fn sys_epoll_wait(t: &mut Thread, a: [u64; 6]) -> SysResult {
 pub(crate) fn sys_epoll_pwait(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let (epfd, ev) = wait_args(t, a)?;
     let mask = sigmask(t, a[4], a[5])?;
-    or_ready(
+    let r = or_ready(
         t,
+        a[4],
         SYS_epoll_pwait,
         [
             epfd.into(),
@@ -271,7 +324,8 @@ pub(crate) fn sys_epoll_pwait(t: &mut Thread, a: [u64; 6]) -> SysResult {
         ],
         3,
         0u64.into(),
-    )
+    );
+    keep_mask_on_eintr(t, a[4], r)
 }
 
 pub(crate) fn sys_epoll_pwait2(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -279,8 +333,9 @@ pub(crate) fn sys_epoll_pwait2(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let ts = opt_buf(t, a[3], 16, Access::Read)?;
     let mask = sigmask(t, a[4], a[5])?;
     let zero = [0i64; 2];
-    or_ready(
+    let r = or_ready(
         t,
+        a[4],
         SYS_epoll_pwait2,
         [
             epfd.into(),
@@ -292,5 +347,6 @@ pub(crate) fn sys_epoll_pwait2(t: &mut Thread, a: [u64; 6]) -> SysResult {
         ],
         3,
         HostPtr::of(&zero).into(),
-    )
+    );
+    keep_mask_on_eintr(t, a[4], r)
 }
