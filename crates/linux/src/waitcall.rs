@@ -18,15 +18,16 @@
 //! [`host_wait_on!`] or [`Waiter::call_or_skip`] with the thread's [`Waiter`]): read, write and
 //! their vectored forms, recv/send and their msg forms, accept, poll, ppoll, select, pselect6,
 //! the epoll waits, nanosleep, clock_nanosleep, wait4, waitid, futex waits and futex_waitv,
-//! msgrcv, msgsnd, semop/semtimedop, flock, F_SETLKW/F_OFD_SETLKW and rt_sigtimedwait. A call
+//! msgrcv, msgsnd, semop/semtimedop, flock, F_SETLKW/F_OFD_SETLKW, rt_sigtimedwait, splice,
+//! tee and sendfile. A call
 //! whose flag was set before it began is not made, and the syscall layer answers EINTR or
 //! restarts it per the guest's SA_RESTART (`signals::deliver`), as Linux does for a signal that
 //! arrives while the call sleeps. Linux looks for signals only when the call is about to
 //! sleep, so each call site then decides whether it would have slept: with the descriptor's
 //! readiness (`call_on`), or with the call's own non-waiting form (a zero timeout, WNOHANG,
 //! IPC_NOWAIT, LOCK_NB, F_SETLK), whose answer is Linux's when it would not sleep.
-//! Not covered (the window remains): connect, opening a FIFO, splice/tee/sendfile/
-//! copy_file_range on pipes, and ioctls that wait (TCSBRK).
+//! Not covered (the window remains): connect, opening a FIFO, and ioctls that wait (TCSBRK).
+//! (copy_file_range takes no pipes or sockets, so it never waits for them.)
 
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::Arg;

@@ -204,8 +204,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < IOV_MAX; i++)
         iov[i] = (struct iovec){seg + i, 1};
     static struct msghdr mh = {.msg_iov = iov, .msg_iovlen = IOV_MAX};
-    int p[2], full[2], sp[2], fsp[2], rp[2], rsp[2], ready[2];
-    if (pipe(p) || pipe(full) || pipe(rp) || pipe(ready) ||
+    int p[2], full[2], sp[2], fsp[2], rp[2], rsp[2], ready[2], sq[2];
+    if (pipe(p) || pipe(full) || pipe(rp) || pipe(ready) || pipe(sq) ||
         socketpair(AF_UNIX, SOCK_STREAM, 0, sp) || socketpair(AF_UNIX, SOCK_STREAM, 0, fsp) ||
         socketpair(AF_UNIX, SOCK_STREAM, 0, rsp)) {
         perror("setup");
@@ -299,6 +299,19 @@ int main(int argc, char **argv) {
     add("rt_sigtimedwait", SYS_rt_sigtimedwait, (long)&usr2, 0, 0, 8, 0, 0);
     add("pause", SYS_pause, 0, 0, 0, 0, 0, 0);
     add("rt_sigsuspend", SYS_rt_sigsuspend, (long)&unblock_usr1, 8, 0, 0, 0, 0);
+    // splice and tee from the empty pipe into one with room; sendfile from a file with data
+    // into the full pipe.
+    add("splice (empty pipe)", SYS_splice, p[0], 0, sq[1], 0, 1, 0);
+    add("tee (empty pipe)", SYS_tee, p[0], sq[1], 1, 0, 0, 0);
+    char dataname[] = "/tmp/wait_lost_signal_data.XXXXXX";
+    int df = mkstemp(dataname);
+    if (df < 0 || write(df, seg, sizeof seg) != (ssize_t)sizeof seg) {
+        perror("data file");
+        return 1;
+    }
+    unlink(dataname);
+    static off_t data_off;
+    add("sendfile (full pipe)", SYS_sendfile, full[1], df, (long)&data_off, 1, 0, 0);
     add("read SA_RESTART", SYS_read, rp[0], (long)buf, 1, 0, 0, 0);
     calls[ncalls - 1].restart = 1;
     calls[ncalls - 1].wfd = rp[1];

@@ -307,11 +307,44 @@ fn off_ptr(t: &Thread, addr: u64) -> Result<HostPtr<'static>, Errno> {
     opt_buf(t, addr, 8, Access::Write)
 }
 
+/// A transfer between two descriptors that sleeps while `fin` has nothing to read or `fout`
+/// no room (splice, tee, sendfile on pipes and sockets), through `waitcall`: when a signal was
+/// recorded before it began, it is still made if it would not sleep (SPLICE_F_NONBLOCK, a
+/// non-blocking descriptor, or both ends ready), as Linux looks for signals only before it
+/// sleeps (fs/splice.c splice_pipe_to_pipe / wait_for_space, fs/pipe.c); otherwise EINTR.
+fn transfer_wait(
+    t: &Thread,
+    fin: i32,
+    fout: i32,
+    nonblocking: bool,
+    nr: i64,
+    args: [crate::hostcall::Arg<'_>; 6],
+) -> SysResult {
+    use crate::waitcall::{fd_nonblocking, fd_ready};
+    Waiter::of(t).call_or_skip(nr, args).unwrap_or_else(|| {
+        let would_not_sleep = nonblocking
+            || fd_nonblocking(fin)
+            || fd_nonblocking(fout)
+            || (fd_ready(fin, POLLIN) && fd_ready(fout, POLLOUT));
+        if would_not_sleep {
+            crate::hostcall::call(nr, args)
+        } else {
+            Err(Errno::EINTR)
+        }
+    })
+}
+
 pub(crate) fn sys_sendfile(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let out = fd_arg(a[0])?;
     let inp = fd_arg(a[1])?;
     let off = off_ptr(t, a[2])?;
-    host!(SYS_sendfile, out as u64, inp as u64, off, a[3])
+    let args = crate::hostcall::args([
+        (out as u64).into(),
+        (inp as u64).into(),
+        off.into(),
+        a[3].into(),
+    ]);
+    transfer_wait(t, inp, out, false, SYS_sendfile, args)
 }
 
 pub(crate) fn sys_copy_file_range(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -335,13 +368,29 @@ pub(crate) fn sys_splice(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let oin = off_ptr(t, a[1])?;
     let fout = fd_arg(a[2])?;
     let oout = off_ptr(t, a[3])?;
-    host!(SYS_splice, fin as u64, oin, fout as u64, oout, a[4], a[5])
+    let args = crate::hostcall::args([
+        (fin as u64).into(),
+        oin.into(),
+        (fout as u64).into(),
+        oout.into(),
+        a[4].into(),
+        a[5].into(),
+    ]);
+    let nonblocking = a[5] as u32 & SPLICE_F_NONBLOCK != 0;
+    transfer_wait(t, fin, fout, nonblocking, SYS_splice, args)
 }
 
-pub(crate) fn sys_tee(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_tee(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fin = fd_arg(a[0])?;
     let fout = fd_arg(a[1])?;
-    host!(SYS_tee, fin as u64, fout as u64, a[2], a[3])
+    let args = crate::hostcall::args([
+        (fin as u64).into(),
+        (fout as u64).into(),
+        a[2].into(),
+        a[3].into(),
+    ]);
+    let nonblocking = a[3] as u32 & SPLICE_F_NONBLOCK != 0;
+    transfer_wait(t, fin, fout, nonblocking, SYS_tee, args)
 }
 
 /// vmsplice: the pages are copied into the pipe by the host (SPLICE_F_GIFT is only a hint), so
