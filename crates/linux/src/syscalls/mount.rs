@@ -78,21 +78,17 @@ const FLAT_DATA: &[&[u8]] = &[
     b"virtiofs",
 ];
 
-const MS_REMOUNT: u64 = 32;
-const MS_BIND: u64 = 4096;
-const MS_MOVE: u64 = 8192;
-const MS_UNBINDABLE: u64 = 1 << 17;
-const MS_PRIVATE: u64 = 1 << 18;
-const MS_SLAVE: u64 = 1 << 19;
-const MS_SHARED: u64 = 1 << 20;
-/// The magic number old programs put in the top half of the flags (ignored by Linux).
-const MS_MGC_MSK: u64 = 0xffff_0000;
-const MS_MGC_VAL: u64 = 0xc0ed_0000;
+// MS_MGC_MSK/MS_MGC_VAL: the magic number old programs put in the top half of the mount
+// flags, which Linux ignores (include/uapi/linux/mount.h).
+use libc::{
+    MS_BIND, MS_MGC_MSK, MS_MGC_VAL, MS_MOVE, MS_PRIVATE, MS_REMOUNT, MS_SHARED, MS_SLAVE,
+    MS_UNBINDABLE,
+};
 
-const MNT_FORCE: u32 = 1;
-const MNT_DETACH: u32 = 2;
-const MNT_EXPIRE: u32 = 4;
-const UMOUNT_NOFOLLOW: u32 = 8;
+/// The flags umount2 knows (ksys_umount's check).
+const UMOUNT_FLAGS: u32 =
+    (libc::MNT_FORCE | libc::MNT_DETACH | libc::MNT_EXPIRE) as u32 | libc::UMOUNT_NOFOLLOW as u32;
+const UMOUNT_NOFOLLOW: u32 = libc::UMOUNT_NOFOLLOW as u32;
 
 /// A guest string as `copy_mount_string` copies it: NULL stays NULL.
 fn mount_string(t: &Thread, addr: u64) -> Result<Option<CString>, Errno> {
@@ -173,7 +169,7 @@ pub(crate) fn sys_mount(t: &mut Thread, a: [u64; 6]) -> SysResult {
 pub(crate) fn sys_umount2(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let flags = a[1] as u32;
     // ksys_umount checks the flags before it looks at the path.
-    if flags & !(MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW) != 0 {
+    if flags & !UMOUNT_FLAGS != 0 {
         return Err(Errno::EINVAL);
     }
     let target = guest_path_arg(t, a[0])?;

@@ -145,7 +145,6 @@ pub(crate) fn sys_sendto(t: &mut Thread, a: [u64; 6]) -> SysResult {
     )
 }
 
-/// Like sendto, the count is clamped to MAX_RW_COUNT before `access_ok` (Linux's import_ubuf).
 /// The flags of the waiting call of a socket read (`unread`): a peek that only waits for the
 /// first data, so it never consumes, and whether the takes go on until the request is full.
 fn unread_flags(flags: u64) -> (u64, bool) {
