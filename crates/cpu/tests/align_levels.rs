@@ -5,31 +5,16 @@
 //! REP BSF on a CPU without BMI1/LZCNT (SDM Vol. 2 TZCNT, "Operation"), so its misaligned
 //! operand is still checked there.
 
+mod common;
+
 use cetbox_cpu::flags::AC;
 use cetbox_cpu::{Cpu, CpuConfig, CpuLevel, Engine, Exception, Exit, Interpreter};
-use cetbox_mem::{AddressSpace, MapRequest, VmaKind};
+use common::Env;
 use std::sync::{Arc, OnceLock};
-
-struct Env {
-    mem: Arc<AddressSpace>,
-    code: u64,
-    data: u64,
-}
 
 fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mem = Arc::new(AddressSpace::new().expect("address space"));
-        let rwx = (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) as u32;
-        let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
-        let code = mem
-            .map(&MapRequest::anonymous(0, 4096, rwx, VmaKind::Normal))
-            .expect("code");
-        let data = mem
-            .map(&MapRequest::anonymous(0, 4096, rw, VmaKind::Normal))
-            .expect("data");
-        Env { mem, code, data }
-    })
+    ENV.get_or_init(|| Env::new(1))
 }
 
 /// Runs `code` once on a CPU of `level` with EFLAGS.AC set and RBX at the data page; the

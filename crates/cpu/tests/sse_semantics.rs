@@ -2,38 +2,33 @@
 //! hand from the SDM's definitions (or computed with Rust's own IEEE arithmetic, which is
 //! independent of the emulator), never taken from the emulator's output.
 
+mod common;
+
 use cetbox_cpu::{Cpu, CpuConfig, Exception, Exit};
 use cetbox_cpu::{Engine, Interpreter};
-use cetbox_mem::{AddressSpace, MapRequest, VmaKind};
+use common::Env;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-struct Env {
-    mem: Arc<AddressSpace>,
-    code: u64,
-    data: u64,
-    /// An unmapped page.
+/// The data pages of `Env` and, after them, an unmapped page.
+struct SseEnv {
+    env: Env,
     hole: u64,
 }
 
-fn env() -> &'static Env {
-    static ENV: OnceLock<Env> = OnceLock::new();
+impl std::ops::Deref for SseEnv {
+    type Target = Env;
+    fn deref(&self) -> &Env {
+        &self.env
+    }
+}
+
+fn env() -> &'static SseEnv {
+    static ENV: OnceLock<SseEnv> = OnceLock::new();
     ENV.get_or_init(|| {
-        let mem = Arc::new(AddressSpace::new().expect("address space"));
-        let rwx = (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) as u32;
-        let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
-        let code = mem
-            .map(&MapRequest::anonymous(0, 4096, rwx, VmaKind::Normal))
-            .expect("code");
-        let data = mem
-            .map(&MapRequest::anonymous(0, 3 * 4096, rw, VmaKind::Normal))
-            .expect("data");
-        mem.unmap(data + 2 * 4096, 4096).expect("unmap");
-        Env {
-            mem,
-            code,
-            data,
-            hole: data + 2 * 4096,
-        }
+        let env = Env::new(3);
+        let hole = env.data + 2 * 4096;
+        env.mem.unmap(hole, 4096).expect("unmap");
+        SseEnv { env, hole }
     })
 }
 

@@ -3,32 +3,17 @@
 //! come from the SDM's definitions (Vol. 1 ch. 13: the XSAVE area layout and header rules;
 //! Vol. 2 CMPXCHG16B), never from the emulator's output.
 
+mod common;
+
 use cetbox_cpu::flags::ZF;
 use cetbox_cpu::{Cpu, CpuConfig, CpuLevel, Exception, Exit};
 use cetbox_cpu::{Engine, Interpreter};
-use cetbox_mem::{AddressSpace, MapRequest, VmaKind};
+use common::Env;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-
-struct Env {
-    mem: Arc<AddressSpace>,
-    code: u64,
-    data: u64,
-}
 
 fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mem = Arc::new(AddressSpace::new().expect("address space"));
-        let rwx = (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) as u32;
-        let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
-        let code = mem
-            .map(&MapRequest::anonymous(0, 4096, rwx, VmaKind::Normal))
-            .expect("code");
-        let data = mem
-            .map(&MapRequest::anonymous(0, 2 * 4096, rw, VmaKind::Normal))
-            .expect("data");
-        Env { mem, code, data }
-    })
+    ENV.get_or_init(|| Env::new(2))
 }
 
 fn lock() -> MutexGuard<'static, ()> {
