@@ -37,7 +37,9 @@ const PATH_MAX: usize = 4096;
 const PAGE: u64 = 4096;
 
 /// File system types whose mount data is a flat option string (or a fixed structure with no
-/// pointers): what the host's parser reads is all in the copied page.
+/// pointers): what the host's parser reads is all in the copied page. Not fuse, autofs or 9p:
+/// their options name descriptors (`fd=`, `rfdno=`/`wfdno=`) the host would open in cetbox's
+/// table, where the guest's numbers may be cetbox's own descriptors.
 const FLAT_DATA: &[&[u8]] = &[
     b"proc",
     b"sysfs",
@@ -58,8 +60,6 @@ const FLAT_DATA: &[&[u8]] = &[
     b"fusectl",
     b"binfmt_misc",
     b"pstore",
-    b"autofs",
-    b"fuse",
     b"ext2",
     b"ext3",
     b"ext4",
@@ -74,7 +74,6 @@ const FLAT_DATA: &[&[u8]] = &[
     b"erofs",
     b"nfs",
     b"nfs4",
-    b"9p",
     b"virtiofs",
 ];
 

@@ -80,19 +80,23 @@ fn wait_masked(
     nr: i64,
     args: [crate::hostcall::Arg<'_>; 6],
 ) -> Option<SysResult> {
-    let deliverable = |t: &mut Thread| match t.mem().read_u64(mask_addr) {
-        Ok(m) => deliver::has_deliverable(t, m & !UNBLOCKABLE),
-        // `sigmask` checked it readable; if it went away, the wait decides as without a mask.
-        Err(_) => false,
+    if mask_addr == 0 {
+        return Waiter::of(t).call_or_skip(nr, args);
+    }
+    // Read once, as Linux copies it once (`sigmask` checked it readable; a page unmapped since
+    // gives EFAULT, as the host's own read of it would).
+    let mask = match t.mem().read_u64(mask_addr) {
+        Ok(m) => m & !UNBLOCKABLE,
+        Err(_) => return Some(Err(Errno::EFAULT)),
     };
     loop {
-        if mask_addr != 0 && deliverable(t) {
+        if deliver::has_deliverable(t, mask) {
             return None;
         }
-        match Waiter::of(t).call_or_skip(nr, args) {
-            Some(r) => return Some(r),
-            None if mask_addr == 0 => return None,
-            None => {}
+        // Skipped: `has_deliverable` collects what was recorded (clearing the flag) and
+        // decides again.
+        if let Some(r) = Waiter::of(t).call_or_skip(nr, args) {
+            return Some(r);
         }
     }
 }
@@ -191,7 +195,10 @@ pub(crate) fn sys_select(t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// returns at once (`sig`: pselect6's mask argument, 0 for select).
 fn select_ready(nfds: u64, s: &[HostPtr<'static>; 3], sig: u64) -> SysResult {
     let words = nfds.div_ceil(64) as usize;
-    let mut copies = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
+    // Only the sets the guest gave (each backed by that much guest memory): nfds alone is
+    // the guest's, up to 2^31.
+    let copy_of = |p: &HostPtr<'static>| vec![0u64; if p.is_null() { 0 } else { words }];
+    let mut copies = [copy_of(&s[0]), copy_of(&s[1]), copy_of(&s[2])];
     for (c, p) in copies.iter_mut().zip(s) {
         if !p.is_null() {
             // SAFETY: `fdsets` checked `words` longs of guest memory (or a bounce) there.

@@ -226,7 +226,10 @@ fn sg_io(t: &Thread, fd: i32, req: u32, arg: u64) -> SysResult {
 fn dedupe(t: &Thread, fd: i32, req: u32, arg: u64) -> SysResult {
     const HEAD: usize = 24;
     const INFO: usize = 32;
-    let count = match t.mem().read_u16(arg + 16) {
+    let Some(count_at) = arg.checked_add(16) else {
+        return Err(Errno::EFAULT);
+    };
+    let count = match t.mem().read_u16(count_at) {
         Ok(c) => c as usize,
         Err(_) => return Err(Errno::EFAULT),
     };
