@@ -23,9 +23,13 @@
 //! whose flag was set before it began is not made, and the syscall layer answers EINTR or
 //! restarts it per the guest's SA_RESTART (`signals::deliver`), as Linux does for a signal that
 //! arrives while the call sleeps. Linux looks for signals only when the call is about to
-//! sleep, so each call site then decides whether it would have slept: with the descriptor's
-//! readiness (`call_on`), or with the call's own non-waiting form (a zero timeout, WNOHANG,
-//! IPC_NOWAIT, LOCK_NB, F_SETLK), whose answer is Linux's when it would not sleep.
+//! sleep, so each call site then decides whether it would have slept: with the call's own
+//! non-waiting form (MSG_DONTWAIT, RWF_NOWAIT, SPLICE_F_NONBLOCK, a zero timeout, WNOHANG,
+//! IPC_NOWAIT, LOCK_NB, F_SETLK: `call_on`, [`nowait`]), whose answer is Linux's when it
+//! would not sleep and whose EAGAIN is where Linux would have found the signal. (Testing the
+//! descriptor's readiness and then making the waiting call is not enough: another thread can
+//! take the data in between, and a ready descriptor can still make the call sleep after a
+//! partial transfer.)
 //! Not covered (the window remains): connect, opening a FIFO, and ioctls that wait (TCSBRK).
 //! (copy_file_range takes no pipes or sockets, so it never waits for them.)
 
@@ -33,6 +37,8 @@ use crate::errno::{Errno, SysResult};
 use crate::hostcall::Arg;
 use crate::process::Thread;
 use std::sync::atomic::AtomicBool;
+
+mod nowait;
 
 /// What the stub returns at its EINTR exit: no system call returns it (results are
 /// addresses, counts or -4095..-1).
@@ -124,9 +130,11 @@ impl Waiter {
 impl Waiter {
     /// The call `nr` on descriptor `fd`, which sleeps until `fd` is ready for `events`
     /// (POLLIN, POLLOUT): when a signal was recorded before it began, it is still made if it
-    /// would not sleep (the descriptor is non-blocking, the call says MSG_DONTWAIT
-    /// (`nonblocking`), or `fd` is ready now), as Linux tests for signals only before it
-    /// sleeps (fs/pipe.c pipe_read, net/core/sock.c sk_wait_data); otherwise EINTR.
+    /// would not sleep (the descriptor is non-blocking or the call says MSG_DONTWAIT
+    /// (`nonblocking`)), and otherwise made in its non-waiting form ([`nowait`]) when `fd` is
+    /// ready now, as Linux tests for signals only before it sleeps (fs/pipe.c pipe_read,
+    /// net/core/sock.c sk_wait_data): EINTR where that form answers EAGAIN or `fd` is not
+    /// ready.
     pub fn call_on(
         self,
         fd: i32,
@@ -136,10 +144,16 @@ impl Waiter {
         a: [Arg<'_>; 6],
     ) -> SysResult {
         self.call_or_skip(nr, a).unwrap_or_else(|| {
-            if nonblocking || fd_nonblocking(fd) || fd_ready(fd, events) {
-                crate::hostcall::call(nr, a)
-            } else {
-                Err(Errno::EINTR)
+            if nonblocking || fd_nonblocking(fd) {
+                return crate::hostcall::call(nr, a);
+            }
+            if !fd_ready(fd, events) {
+                return Err(Errno::EINTR);
+            }
+            match nowait::call_nowait(fd, nr, a) {
+                Some(Err(Errno::EAGAIN)) => Err(Errno::EINTR),
+                Some(r) => r,
+                None => crate::hostcall::call(nr, a),
             }
         })
     }

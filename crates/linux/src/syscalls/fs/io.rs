@@ -309,9 +309,12 @@ fn off_ptr(t: &Thread, addr: u64) -> Result<HostPtr<'static>, Errno> {
 
 /// A transfer between two descriptors that sleeps while `fin` has nothing to read or `fout`
 /// no room (splice, tee, sendfile on pipes and sockets), through `waitcall`: when a signal was
-/// recorded before it began, it is still made if it would not sleep (SPLICE_F_NONBLOCK, a
-/// non-blocking descriptor, or both ends ready), as Linux looks for signals only before it
-/// sleeps (fs/splice.c splice_pipe_to_pipe / wait_for_space, fs/pipe.c); otherwise EINTR.
+/// recorded before it began, it is still made if it would not sleep (SPLICE_F_NONBLOCK or a
+/// non-blocking descriptor), and otherwise, when both ends are ready now, made in its
+/// non-waiting form (`nowait`), whose EAGAIN becomes EINTR, as Linux looks for signals only
+/// before it sleeps (fs/splice.c splice_pipe_to_pipe / wait_for_space, fs/pipe.c): making the
+/// waiting call after the readiness test would sleep with the signal recorded if another
+/// thread took the data or the room in between.
 fn transfer_wait(
     t: &Thread,
     fin: i32,
@@ -319,19 +322,30 @@ fn transfer_wait(
     nonblocking: bool,
     nr: i64,
     args: [crate::hostcall::Arg<'_>; 6],
+    nowait: impl FnOnce() -> Option<SysResult>,
 ) -> SysResult {
     use crate::waitcall::{fd_nonblocking, fd_ready};
     Waiter::of(t).call_or_skip(nr, args).unwrap_or_else(|| {
-        let would_not_sleep = nonblocking
-            || fd_nonblocking(fin)
-            || fd_nonblocking(fout)
-            || (fd_ready(fin, POLLIN) && fd_ready(fout, POLLOUT));
-        if would_not_sleep {
-            crate::hostcall::call(nr, args)
-        } else {
-            Err(Errno::EINTR)
+        if nonblocking || fd_nonblocking(fin) || fd_nonblocking(fout) {
+            return crate::hostcall::call(nr, args);
+        }
+        if !(fd_ready(fin, POLLIN) && fd_ready(fout, POLLOUT)) {
+            return Err(Errno::EINTR);
+        }
+        match nowait() {
+            Some(Err(Errno::EAGAIN)) => Err(Errno::EINTR),
+            Some(r) => r,
+            None => crate::hostcall::call(nr, args),
         }
     })
+}
+
+/// Whether `fd` is a pipe or FIFO.
+fn is_pipe(fd: i32) -> bool {
+    // SAFETY: a zeroed stat is a valid out-parameter; fstat fills it or fails.
+    let mut st: stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is ours.
+    unsafe { fstat(fd, &mut st) == 0 && st.st_mode & S_IFMT == S_IFIFO }
 }
 
 pub(crate) fn sys_sendfile(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -344,7 +358,23 @@ pub(crate) fn sys_sendfile(t: &mut Thread, a: [u64; 6]) -> SysResult {
         off.into(),
         a[3].into(),
     ]);
-    transfer_wait(t, inp, out, false, SYS_sendfile, args)
+    // Into a pipe, sendfile is splice from the file into the pipe (fs/read_write.c
+    // do_sendfile calls splice_file_to_pipe), whose non-waiting form is SPLICE_F_NONBLOCK.
+    // Into a socket it has none (do_splice_direct takes no flags from the caller).
+    let nowait = || {
+        is_pipe(out).then(|| {
+            host!(
+                SYS_splice,
+                inp as u64,
+                off,
+                out as u64,
+                0u64,
+                a[3],
+                SPLICE_F_NONBLOCK as u64
+            )
+        })
+    };
+    transfer_wait(t, inp, out, false, SYS_sendfile, args, nowait)
 }
 
 pub(crate) fn sys_copy_file_range(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -377,7 +407,12 @@ pub(crate) fn sys_splice(t: &mut Thread, a: [u64; 6]) -> SysResult {
         a[5].into(),
     ]);
     let nonblocking = a[5] as u32 & SPLICE_F_NONBLOCK != 0;
-    transfer_wait(t, fin, fout, nonblocking, SYS_splice, args)
+    let nowait = || {
+        let mut b = args;
+        b[5] = (a[5] | SPLICE_F_NONBLOCK as u64).into();
+        Some(crate::hostcall::call(SYS_splice, b))
+    };
+    transfer_wait(t, fin, fout, nonblocking, SYS_splice, args, nowait)
 }
 
 pub(crate) fn sys_tee(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -390,7 +425,12 @@ pub(crate) fn sys_tee(t: &mut Thread, a: [u64; 6]) -> SysResult {
         a[3].into(),
     ]);
     let nonblocking = a[3] as u32 & SPLICE_F_NONBLOCK != 0;
-    transfer_wait(t, fin, fout, nonblocking, SYS_tee, args)
+    let nowait = || {
+        let mut b = args;
+        b[3] = (a[3] | SPLICE_F_NONBLOCK as u64).into();
+        Some(crate::hostcall::call(SYS_tee, b))
+    };
+    transfer_wait(t, fin, fout, nonblocking, SYS_tee, args, nowait)
 }
 
 /// vmsplice: the pages are copied into the pipe by the host (SPLICE_F_GIFT is only a hint), so
