@@ -12,11 +12,13 @@ impl Errno {
     pub const ESRCH: Errno = Errno(libc::ESRCH);
     pub const EINTR: Errno = Errno(libc::EINTR);
     pub const EIO: Errno = Errno(libc::EIO);
+    pub const ENXIO: Errno = Errno(libc::ENXIO);
     pub const E2BIG: Errno = Errno(libc::E2BIG);
     pub const ENOEXEC: Errno = Errno(libc::ENOEXEC);
     pub const EBADF: Errno = Errno(libc::EBADF);
     pub const ECHILD: Errno = Errno(libc::ECHILD);
     pub const EAGAIN: Errno = Errno(libc::EAGAIN);
+    pub const EINPROGRESS: Errno = Errno(libc::EINPROGRESS);
     pub const ENOMEM: Errno = Errno(libc::ENOMEM);
     pub const EACCES: Errno = Errno(libc::EACCES);
     pub const EFAULT: Errno = Errno(libc::EFAULT);

@@ -19,7 +19,8 @@
 //! their vectored forms, recv/send and their msg forms, accept, poll, ppoll, select, pselect6,
 //! the epoll waits, nanosleep, clock_nanosleep, wait4, waitid, futex waits and futex_waitv,
 //! msgrcv, msgsnd, semop/semtimedop, flock, F_SETLKW/F_OFD_SETLKW, rt_sigtimedwait, splice,
-//! tee and sendfile. A call
+//! tee, sendfile, connect, opening a FIFO (`syscalls/fs/fifo_open.rs`) and the tty requests
+//! that wait for output to drain (TCSBRK, TCSBRKP, the draining TCSETS forms). A call
 //! whose flag was set before it began is not made, and the syscall layer answers EINTR or
 //! restarts it per the guest's SA_RESTART (`signals::deliver`), as Linux does for a signal that
 //! arrives while the call sleeps. Linux looks for signals only when the call is about to
@@ -30,7 +31,10 @@
 //! descriptor's readiness and then making the waiting call is not enough: another thread can
 //! take the data in between, and a ready descriptor can still make the call sleep after a
 //! partial transfer.)
-//! Not covered (the window remains): connect, opening a FIFO, and ioctls that wait (TCSBRK).
+//! Calls with no non-waiting form keep a narrower window: accept, and reads and writes of ttys
+//! and other character devices (no RWF_NOWAIT), are made as waiting calls once the descriptor
+//! tested ready, so another thread taking the connection or the data in between leaves them
+//! asleep with the signal recorded; so does splice or sendfile from or to a socket.
 //! (copy_file_range takes no pipes or sockets, so it never waits for them.)
 
 use crate::errno::{Errno, SysResult};

@@ -36,6 +36,7 @@
 #include <sys/select.h>
 #include <sys/sem.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -110,7 +111,7 @@ struct call {
     int wfd;
 };
 
-static struct call calls[40];
+static struct call calls[48];
 static int ncalls;
 static timer_t timer;
 static int bad_total;
@@ -312,6 +313,31 @@ int main(int argc, char **argv) {
     unlink(dataname);
     static off_t data_off;
     add("sendfile (full pipe)", SYS_sendfile, full[1], df, (long)&data_off, 1, 0, 0);
+    // connect to a listener whose backlog is full (listen 0, one connection queued) waits
+    // for room (unix_stream_connect); opening a FIFO waits for its other end (fifo_open).
+    int full_ls = socket(AF_UNIX, SOCK_STREAM, 0), queued = socket(AF_UNIX, SOCK_STREAM, 0);
+    int connecting = socket(AF_UNIX, SOCK_STREAM, 0);
+    static struct sockaddr_un full_sa;
+    socklen_t full_len = sizeof full_sa;
+    if (bind(full_ls, (struct sockaddr *)&sa, sizeof(sa_family_t)) || listen(full_ls, 0) ||
+        getsockname(full_ls, (struct sockaddr *)&full_sa, &full_len) ||
+        connect(queued, (struct sockaddr *)&full_sa, full_len)) {
+        perror("full listener");
+        return 1;
+    }
+    add("connect (full backlog)", SYS_connect, connecting, (long)&full_sa, full_len, 0, 0, 0);
+    static char fifodir[] = "/tmp/wait_lost_signal_fifo.XXXXXX", fifo[64];
+    if (!mkdtemp(fifodir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(fifo, sizeof fifo, "%s/fifo", fifodir);
+    if (mkfifo(fifo, 0600)) {
+        perror("mkfifo");
+        return 1;
+    }
+    add("open FIFO to read", SYS_openat, AT_FDCWD, (long)fifo, O_RDONLY, 0, 0, 0);
+    add("open FIFO to write", SYS_openat, AT_FDCWD, (long)fifo, O_WRONLY, 0, 0, 0);
     add("read SA_RESTART", SYS_read, rp[0], (long)buf, 1, 0, 0, 0);
     calls[ncalls - 1].restart = 1;
     calls[ncalls - 1].wfd = rp[1];
@@ -347,6 +373,8 @@ int main(int argc, char **argv) {
     int st;
     waitpid(holder, &st, 0);
     printf("lock holder: %s\n", WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL ? "killed" : "?");
+    unlink(fifo);
+    rmdir(fifodir);
     msgctl(mq, IPC_RMID, NULL);
     semctl(sem, 0, IPC_RMID);
     return bad_total != 0;

@@ -18,6 +18,7 @@ use std::ffi::CString;
 
 pub(crate) mod dir;
 pub(crate) mod fd;
+mod fifo_open;
 pub(crate) mod io;
 pub(crate) mod ioctl;
 pub(crate) mod net;

@@ -54,10 +54,38 @@ pub(crate) fn sys_bind(t: &mut Thread, a: [u64; 6]) -> SysResult {
     host!(SYS_bind, fd as u64, sa, a[2] as u32 as u64)
 }
 
+/// connect sleeps until the connection is made (net/ipv4/af_inet.c __inet_stream_connect
+/// after sending the SYN; net/unix/af_unix.c unix_stream_connect while the listener's backlog
+/// is full), so it goes through `waitcall`. When a signal was recorded before it began, Linux
+/// would find it only where it sleeps, so the call is made non-blocking: the socket's open
+/// file description gets O_NONBLOCK for the call (an unconnected socket has nothing another
+/// thread could read or write meanwhile), and EINPROGRESS (the SYN is out; the connection
+/// goes on, as after Linux's interrupted wait, and a restarted connect meets EALREADY) or
+/// EAGAIN (no room in the backlog) become EINTR, restarted per SA_RESTART as Linux's
+/// -ERESTARTSYS.
 pub(crate) fn sys_connect(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let sa = addr_in(t, a[1], a[2])?;
-    host!(SYS_connect, fd as u64, sa, a[2] as u32 as u64)
+    let len = a[2] as u32 as u64;
+    let args = crate::hostcall::args([(fd as u64).into(), sa.into(), len.into()]);
+    Waiter::of(t)
+        .call_or_skip(SYS_connect, args)
+        .unwrap_or_else(|| {
+            // SAFETY: F_GETFL takes no pointer.
+            let fl = unsafe { libc::fcntl(fd, F_GETFL) };
+            if fl < 0 || fl & O_NONBLOCK != 0 {
+                return crate::hostcall::call(SYS_connect, args);
+            }
+            // SAFETY: F_SETFL takes an integer.
+            unsafe { libc::fcntl(fd, F_SETFL, fl | O_NONBLOCK) };
+            let r = crate::hostcall::call(SYS_connect, args);
+            // SAFETY: as above; the flags as they were.
+            unsafe { libc::fcntl(fd, F_SETFL, fl) };
+            match r {
+                Err(Errno::EINPROGRESS) | Err(Errno::EAGAIN) => Err(Errno::EINTR),
+                r => r,
+            }
+        })
 }
 
 pub(crate) fn sys_listen(_t: &mut Thread, a: [u64; 6]) -> SysResult {

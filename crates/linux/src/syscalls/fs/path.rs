@@ -57,7 +57,10 @@ pub(crate) fn sys_open(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if let Some(r) = open_common(t, AT_FDCWD, &path, a[1]) {
         return r;
     }
-    host!(SYS_open, p(&path), a[1] as u32 as u64, a[2] as u32 as u64)
+    let (flags, mode) = (a[1] as u32 as u64, a[2] as u32 as u64);
+    let args = crate::hostcall::args([p(&path).into(), flags.into(), mode.into()]);
+    let nonblocking = || host!(SYS_open, p(&path), flags | O_NONBLOCK as u64, mode);
+    super::fifo_open::open(t, AT_FDCWD, &path, flags, SYS_open, args, nonblocking)
 }
 
 pub(crate) fn sys_creat(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -71,13 +74,23 @@ pub(crate) fn sys_openat(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if let Some(r) = open_common(t, dfd, &path, a[2]) {
         return r;
     }
-    host!(
-        SYS_openat,
-        dfd as u64,
-        p(&path),
-        a[2] as u32 as u64,
-        a[3] as u32 as u64
-    )
+    let (flags, mode) = (a[2] as u32 as u64, a[3] as u32 as u64);
+    let args = crate::hostcall::args([
+        (dfd as u64).into(),
+        p(&path).into(),
+        flags.into(),
+        mode.into(),
+    ]);
+    let nonblocking = || {
+        host!(
+            SYS_openat,
+            dfd as u64,
+            p(&path),
+            flags | O_NONBLOCK as u64,
+            mode
+        )
+    };
+    super::fifo_open::open(t, dfd, &path, flags, SYS_openat, args, nonblocking)
 }
 
 /// struct open_how { u64 flags; u64 mode; u64 resolve; }: larger (future) versions are passed
@@ -99,7 +112,26 @@ pub(crate) fn sys_openat2(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if let Some(r) = open_common(t, dfd, &path, flags) {
         return r;
     }
-    host!(SYS_openat2, dfd as u64, p(&path), how, size)
+    let args = crate::hostcall::args([
+        (dfd as u64).into(),
+        p(&path).into(),
+        how.into(),
+        size.into(),
+    ]);
+    let nonblocking = || {
+        // The guest's open_how with O_NONBLOCK added to its flags (the first field).
+        // SAFETY: `how` is `size` readable guest bytes (checked above).
+        let mut copy = unsafe { std::slice::from_raw_parts(how.as_ptr(), size as usize) }.to_vec();
+        copy[..8].copy_from_slice(&(flags | O_NONBLOCK as u64).to_le_bytes());
+        host!(
+            SYS_openat2,
+            dfd as u64,
+            p(&path),
+            HostPtr::of(&copy[..]),
+            size
+        )
+    };
+    super::fifo_open::open(t, dfd, &path, flags, SYS_openat2, args, nonblocking)
 }
 
 /// Calls of the form f(path, int...) with no other pointers; `follow`: the call follows a

@@ -81,7 +81,48 @@ pub(crate) fn sys_ioctl(t: &mut Thread, a: [u64; 6]) -> SysResult {
         None if arg < INTEGER_LIMIT => crate::hostcall::Arg::from(arg),
         None => return refuse(fd, req, "its argument"),
     };
+    if let Some(plain_eintr) = drains_output(req) {
+        let r = drain_wait(t, fd, req, host_arg);
+        if plain_eintr && r == Err(Errno::EINTR) {
+            // TCSBRK and TCSBRKP answer a plain -EINTR, which is never restarted
+            // (drivers/tty/tty_io.c tty_ioctl), unlike the -ERESTARTSYS of other ioctls.
+            t.signals.in_syscall = None;
+        }
+        return r;
+    }
     host!(SYS_ioctl, fd as u64, req as u64, host_arg)
+}
+
+/// The tty requests that sleep until the output queue has drained (tty_wait_until_sent):
+/// `Some(true)` for TCSBRK and TCSBRKP (tcdrain), whose interrupted wait answers -EINTR,
+/// `Some(false)` for the set-termios requests that drain first (TCSETSW, TCSETSF, TCSETAW,
+/// TCSETAF and the termios2 forms: drivers/tty/tty_ioctl.c set_termios, -ERESTARTSYS).
+fn drains_output(req: u32) -> Option<bool> {
+    match req {
+        0x5409 | 0x5425 => Some(true),
+        0x5403 | 0x5404 | 0x5407 | 0x5408 | 0x402c_542c | 0x402c_542d => Some(false),
+        _ => None,
+    }
+}
+
+/// A draining request through `waitcall`: when a signal was recorded before it began, Linux
+/// would find it only if the wait sleeps, that is if output is still queued (TIOCOUTQ, the
+/// count tty_wait_until_sent waits on): then EINTR, else the request is made (its break, for
+/// TCSBRK 0 on a line with one, sleeps for a bounded time).
+fn drain_wait(t: &Thread, fd: i32, req: u32, arg: crate::hostcall::Arg<'_>) -> SysResult {
+    let args = crate::hostcall::args([(fd as u64).into(), (req as u64).into(), arg]);
+    crate::waitcall::Waiter::of(t)
+        .call_or_skip(SYS_ioctl, args)
+        .unwrap_or_else(|| {
+            let mut queued: libc::c_int = 0;
+            // SAFETY: TIOCOUTQ writes one int.
+            let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) };
+            if r == 0 && queued > 0 {
+                Err(Errno::EINTR)
+            } else {
+                crate::hostcall::call(SYS_ioctl, args)
+            }
+        })
 }
 
 fn readable(t: &Thread, addr: u64, n: u64) -> bool {
