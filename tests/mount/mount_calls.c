@@ -12,6 +12,10 @@
 //   mount_calls newapi         the same namespaces, the new mount API (fsopen, fsconfig,
 //                              fsmount, move_mount, fspick, open_tree, mount_setattr), with
 //                              glibc's misc/tst-mount checks and bad pointers and sizes
+//   mount_calls overlay LOWER  the same namespaces, an overlay whose lower layer is LOWER
+//                              (mount(2) options and fsconfig strings): crates/cli/tests/
+//                              mount.rs runs it natively with the real directory and under
+//                              `cetbox run --sysroot=DIR` with the path inside DIR
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +26,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -111,6 +116,29 @@ static int unprivileged(void) {
     printf("chroot bad pointer: %s\n", err(chroot(bad)));
     printf("chroot missing: %s\n", err(chroot("/nonexistent/x")));
     printf("chroot a file: %s\n", err(chroot("/proc/self/status")));
+    // Linux ignores the dirfd of an absolute path (and needs no privilege for open_tree
+    // without OPEN_TREE_CLONE): every closed descriptor number works as one, and none with a
+    // relative path (EBADF).
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    long lim = rl.rlim_cur < 65536 ? (long)rl.rlim_cur : 65536;
+    int abs_failed = 0, rel_not_ebadf = 0;
+    for (int fd = 3; fd < lim; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        long r = syscall(SYS_open_tree, fd, "/tmp", OPEN_TREE_CLOEXEC);
+        if (r < 0)
+            abs_failed++;
+        else
+            close(r);
+        r = syscall(SYS_open_tree, fd, "tmp", OPEN_TREE_CLOEXEC);
+        if (r >= 0 || errno != EBADF)
+            rel_not_ebadf++;
+        if (r >= 0)
+            close(r);
+    }
+    printf("open_tree with each closed descriptor: absolute path failed %d, relative path not "
+           "EBADF %d\n", abs_failed, rel_not_ebadf);
     return 0;
 }
 
@@ -123,7 +151,9 @@ static int write_file(const char *path, const char *text) {
     return r;
 }
 
-static int userns(void) {
+// A new user and mount namespace in which the caller is root (as glibc's
+// support_become_root): 77 when the kernel refuses it, 1 on another failure, else 0.
+static int become_root(void) {
     uid_t uid = getuid();
     gid_t gid = getgid();
     if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
@@ -137,6 +167,13 @@ static int userns(void) {
         perror("id maps");
         return 1;
     }
+    return 0;
+}
+
+static int userns(void) {
+    int became = become_root();
+    if (became)
+        return became;
     printf("make / private: %s\n", err(mnt("none", "/", NULL, MS_PRIVATE | MS_REC, NULL)));
     char a[] = "/tmp/cetbox-mount-a.XXXXXX", b[] = "/tmp/cetbox-mount-b.XXXXXX";
     if (!mkdtemp(a) || !mkdtemp(b)) {
@@ -258,16 +295,81 @@ static int newapi(void) {
     return 0;
 }
 
+// Reads `dir`/file into a printable line.
+static const char *file_in(const char *dir) {
+    static char text[64];
+    char path[256];
+    snprintf(path, sizeof path, "%s/file", dir);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return err(-1);
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    text[n > 0 ? n : 0] = 0;
+    text[strcspn(text, "\n")] = 0;
+    return text;
+}
+
+// An overlay whose lower layer is `lower` (a directory holding `file`), by mount(2) and by
+// the new API; the upper, work and merged directories on a tmpfs of its own.
+// (No "make / private": under --sysroot the guest's "/" is the sysroot's directory, not a
+// mount point; the namespace's mounts are slaves of the host's anyway, as a new user
+// namespace's copy makes them: fs/namespace.c copy_mnt_ns, CL_SHARED_TO_SLAVE.)
+static int overlay(const char *lower) {
+    int became = become_root();
+    if (became)
+        return became;
+    char t[] = "/tmp/cetbox-mount-o.XXXXXX";
+    if (!mkdtemp(t)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    printf("tmpfs: %s\n", err(mnt("none", t, "tmpfs", 0, NULL)));
+    char up[64], work[64], merged[64], opts[512];
+    snprintf(up, sizeof up, "%s/up", t);
+    snprintf(work, sizeof work, "%s/work", t);
+    snprintf(merged, sizeof merged, "%s/merged", t);
+    if (mkdir(up, 0700) || mkdir(work, 0700) || mkdir(merged, 0700)) {
+        perror("mkdir");
+        return 1;
+    }
+    snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, up, work);
+    printf("mount overlay: %s\n", err(mnt("overlay", merged, "overlay", 0, opts)));
+    printf("file in the merged directory: %s\n", file_in(merged));
+    printf("umount2: %s\n", err(umnt(merged, 0)));
+    long fd = syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+    printf("fsopen overlay: %s\n", fd >= 0 ? "0" : err(-1));
+    printf("fsconfig lowerdir: %s\n",
+           err(syscall(SYS_fsconfig, fd, FSCONFIG_SET_STRING, "lowerdir", lower, 0)));
+    printf("fsconfig upperdir: %s\n",
+           err(syscall(SYS_fsconfig, fd, FSCONFIG_SET_STRING, "upperdir", up, 0)));
+    printf("fsconfig workdir: %s\n",
+           err(syscall(SYS_fsconfig, fd, FSCONFIG_SET_STRING, "workdir", work, 0)));
+    printf("fsconfig create: %s\n", err(syscall(SYS_fsconfig, fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0)));
+    long mfd = syscall(SYS_fsmount, fd, FSMOUNT_CLOEXEC, 0);
+    printf("fsmount: %s\n", mfd >= 0 ? "0" : err(-1));
+    printf("move_mount: %s\n",
+           err(syscall(SYS_move_mount, mfd, "", AT_FDCWD, merged, MOVE_MOUNT_F_EMPTY_PATH)));
+    printf("file in the merged directory: %s\n", file_in(merged));
+    close(mfd);
+    close(fd);
+    printf("umount2: %s\n", err(umnt(merged, 0)));
+    printf("umount2 the tmpfs: %s\n", err(umnt(t, 0)));
+    rmdir(t);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
-    if (argc != 2)
+    if (argc < 2)
         return 2;
     // In a child, so the namespaces and the dropped privileges end with it.
     pid_t c = fork();
     if (c == 0)
-        _exit(strcmp(argv[1], "userns") == 0   ? userns()
-              : strcmp(argv[1], "newapi") == 0 ? newapi()
-                                               : unprivileged());
+        _exit(strcmp(argv[1], "userns") == 0    ? userns()
+              : strcmp(argv[1], "newapi") == 0  ? newapi()
+              : strcmp(argv[1], "overlay") == 0 ? overlay(argc > 2 ? argv[2] : "/")
+                                                : unprivileged());
     int st;
     waitpid(c, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);

@@ -2,7 +2,9 @@
 //! the answers of an unprivileged caller (argument errors in Linux's order, then EPERM), and,
 //! in a new user and mount namespace, real mounts (tmpfs with options, bind, read-only
 //! remount, chroot, move, MNT_DETACH, and the new mount API with glibc's misc/tst-mount
-//! checks), as glibc's tests do through support_become_root.
+//! checks), as glibc's tests do through support_become_root; an overlay whose lower layer
+//! exists only in a `--sysroot` (mount options and fsconfig strings that name paths); and
+//! a dirfd that is one of cetbox's private descriptors, ignored with an absolute path.
 //!
 //! The namespace trials need a host that lets an unprivileged process create user namespaces
 //! (`unshare -Ur true`); when the native run finds it refused, the trial is listed as
@@ -11,7 +13,7 @@
 
 mod common;
 
-use common::{compare, repo_root, run, Outcome, Spec, Status};
+use common::{compare, repo_root, run, Outcome, Spec, Status, TempDir};
 use libtest_mimic::{Completion, Failed, Trial};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -40,8 +42,27 @@ fn runs(mode: &str) -> (Outcome, Outcome) {
     let mut spec = Spec::new(program()).args([mode]);
     spec.timeout = Duration::from_secs(60);
     let native = run(&spec);
-    let cetbox = run(&spec.under_cetbox(&[]));
+    // A report file gives cetbox a private descriptor (`private_fds`), which the dirfd checks
+    // of the unprivileged run meet among the descriptor numbers the guest sees closed.
+    let cetbox = run(&spec.under_cetbox(&["--report-file=/dev/null".to_string()]));
     (native, cetbox)
+}
+
+/// `mount_calls overlay LOWER`: natively with the sysroot's directory itself, under cetbox
+/// with `--sysroot=DIR` and the path the guest believes in, which exists only in DIR, so the
+/// overlay's lower layer is the sysroot's only if its mount options and fsconfig strings go
+/// through the sysroot's path rules (`crates/linux/src/syscalls/mount_options.rs`).
+fn overlay_runs() -> (Outcome, Outcome) {
+    let tmp = TempDir::new("mount-sysroot");
+    let lower = tmp.path.join("cetbox-mount-lower");
+    std::fs::create_dir_all(&lower).unwrap();
+    std::fs::write(lower.join("file"), "from the sysroot\n").unwrap();
+    let mut native = Spec::new(program()).args(["overlay".into(), lower.into_os_string()]);
+    native.timeout = Duration::from_secs(60);
+    let mut guest = Spec::new(program()).args(["overlay", "/cetbox-mount-lower"]);
+    guest.timeout = Duration::from_secs(60);
+    let sysroot = format!("--sysroot={}", tmp.path.display());
+    (run(&native), run(&guest.under_cetbox(&[sysroot])))
 }
 
 fn differences(native: &Outcome, cetbox: &Outcome) -> Result<Completion, Failed> {
@@ -67,7 +88,11 @@ fn unprivileged() -> Result<(), Failed> {
 }
 
 fn in_user_and_mount_namespace(mode: &str) -> Result<Completion, Failed> {
-    let (native, cetbox) = runs(mode);
+    let (native, cetbox) = if mode == "overlay" {
+        overlay_runs()
+    } else {
+        runs(mode)
+    };
     if native.status == Status::Exited(NOT_RUN) {
         return Ok(Completion::ignored_with(format!(
             "NOT RUN: this host refuses a new user and mount namespace ({})",
@@ -93,6 +118,9 @@ fn main() {
         }),
         Trial::ignorable_test("new_mount_api_in_a_user_and_mount_namespace", || {
             in_user_and_mount_namespace("newapi")
+        }),
+        Trial::ignorable_test("overlay_options_under_sysroot", || {
+            in_user_and_mount_namespace("overlay")
         }),
     ];
     libtest_mimic::run(&args, trials).exit();

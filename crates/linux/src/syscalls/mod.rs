@@ -15,6 +15,7 @@ pub mod ipc;
 pub mod mem;
 pub mod memctl;
 pub mod mount;
+pub mod mount_options;
 pub mod newmount;
 pub mod ns;
 pub mod pidfd;

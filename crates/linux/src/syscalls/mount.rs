@@ -17,9 +17,12 @@
 //!   option parser; a new mount of another type with data answers ENODEV, as for a file
 //!   system type the kernel does not have (get_fs_type), since cetbox cannot vouch for
 //!   what that file system would read;
-//! - the target (and the source of MS_BIND and MS_MOVE, which Linux looks up as a path) goes
-//!   through the guest's path resolution (`fs::path_arg_follow`: `--sysroot`); other sources
-//!   ("none", "proc", a device) are names the file system interprets and go as they are.
+//! - the target (and the source of MS_BIND and MS_MOVE, which Linux looks up as a path, and
+//!   of the block-device file systems, which look up a device or image path) goes through the
+//!   guest's path resolution (`sysroot_path`: `--sysroot`), and so do the options whose
+//!   values are paths (overlay's lowerdir/upperdir/workdir, ext4's journal_path, ...:
+//!   `mount_options.rs`); other sources ("none", "proc", "overlay") are names the file system
+//!   interprets and go as they are.
 //!
 //! chroot is passed through the same way. Not done: cetbox's own view after the guest mounts
 //! over /proc or the sysroot (it reads /proc/self and its binary through the host's paths),
@@ -75,6 +78,22 @@ const FLAT_DATA: &[&[u8]] = &[
     b"nfs",
     b"nfs4",
     b"virtiofs",
+];
+
+/// The file systems of FLAT_DATA whose source is the path of a block device (or image file).
+const BLOCK_SOURCE: &[&[u8]] = &[
+    b"ext2",
+    b"ext3",
+    b"ext4",
+    b"xfs",
+    b"btrfs",
+    b"vfat",
+    b"msdos",
+    b"exfat",
+    b"iso9660",
+    b"udf",
+    b"squashfs",
+    b"erofs",
 ];
 
 // MS_MGC_MSK/MS_MGC_VAL: the magic number old programs put in the top half of the mount
@@ -135,19 +154,39 @@ pub(crate) fn sys_mount(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let changes_existing = flags
         & (MS_REMOUNT | MS_BIND | MS_MOVE | MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
         != 0;
-    // MS_BIND and MS_MOVE look the source up as a path (do_loopback, do_move_mount_old).
+    // MS_BIND and MS_MOVE look the source up as a path (do_loopback, do_move_mount_old), and
+    // so do the file systems that mount a block device or an image file (fs/super.c
+    // get_tree_bdev, lookup_bdev; erofs and squashfs also take a file).
+    let source_is_path = if flags & MS_REMOUNT != 0 {
+        false
+    } else if flags & (MS_BIND | MS_MOVE) != 0 {
+        true
+    } else {
+        !changes_existing
+            && fstype
+                .as_ref()
+                .is_some_and(|ty| BLOCK_SOURCE.contains(&ty.as_bytes()))
+    };
     let source = match source {
-        Some(s) if flags & (MS_BIND | MS_MOVE) != 0 && flags & MS_REMOUNT == 0 => {
-            Some(sysroot_path(t, s, true))
-        }
+        Some(s) if source_is_path => Some(sysroot_path(t, s, true)),
         s => s,
     };
-    if data.is_some() && !changes_existing {
-        let known = fstype
+    let mut data = data;
+    if let (Some(page), false) = (data.as_mut(), changes_existing) {
+        let Some(ty) = fstype
             .as_ref()
-            .is_some_and(|ty| FLAT_DATA.contains(&ty.as_bytes()));
-        if !known {
+            .filter(|ty| FLAT_DATA.contains(&ty.as_bytes()))
+        else {
             return Err(Errno::ENODEV);
+        };
+        // Options that name paths, under --sysroot (`mount_options`). A page holds the whole
+        // option string (copy_mount_options): one that no longer fits is refused.
+        if let Some(v) = super::mount_options::map_data(t, ty.as_bytes(), &page[..]) {
+            if v.len() >= PAGE as usize {
+                return Err(Errno::EINVAL);
+            }
+            page.fill(0);
+            page[..v.len()].copy_from_slice(&v);
         }
     }
     fn cp(s: &Option<CString>) -> HostPtr<'_> {

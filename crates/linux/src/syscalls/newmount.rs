@@ -6,13 +6,17 @@
 //! unreadable page) reaches the host as a pointer to an inaccessible page, and one longer than
 //! the kernel's limit as that many bytes with no NUL among them, so the host answers EFAULT or
 //! EINVAL at the point where Linux would. Paths go through the guest's path resolution
-//! (`--sysroot`) and descriptors through cetbox's private-descriptor check (EBADF).
+//! (`--sysroot`), and so do fsconfig's string options that name paths (`mount_options.rs`;
+//! a mapped value longer than fsconfig's 256-byte limit is refused by the host, EINVAL),
+//! and descriptors through cetbox's private-descriptor check (EBADF; a dirfd only where
+//! Linux consults it, `fs::dirfd_arg`).
 
-use super::fs::{access_ok, fd_arg, host, sysroot_path};
+use super::fs::{access_ok, dirfd_arg, fd_arg, host, sysroot_path};
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::HostPtr;
 use crate::process::Thread;
 use std::ffi::CString;
+use std::sync::Mutex;
 
 /// What a guest string becomes for the host (see the module documentation).
 enum HostStr {
@@ -32,7 +36,9 @@ impl HostStr {
 }
 
 /// The guest string at `addr` as `strndup_user(addr, max)` (or getname, with `max` PATH_MAX)
-/// would see it.
+/// would see it: up to `max + 1` bytes decide between a NUL within the limit, a fault before
+/// it, and a string the kernel finds too long, which the host is given as `max + 1` bytes
+/// with no NUL among them (it refuses it before it uses a byte of it).
 fn guest_str(t: &Thread, addr: u64, max: usize) -> HostStr {
     if addr == 0 {
         return HostStr::Null;
@@ -40,26 +46,18 @@ fn guest_str(t: &Thread, addr: u64, max: usize) -> HostStr {
     if !access_ok(addr, 1) {
         return HostStr::Fault;
     }
-    let mut out = Vec::new();
-    let mut p = addr;
-    // Page by page, up to max + 1 bytes: enough to tell a NUL within the limit, a fault before
-    // it, and a string the kernel finds too long.
-    while out.len() <= max {
-        let page_end = (p | 4095) + 1;
-        let n = ((page_end - p) as usize).min(max + 1 - out.len());
-        let start = out.len();
-        out.resize(start + n, 0);
-        if t.mem().read_bytes(p, &mut out[start..]).is_err() {
-            return HostStr::Fault;
+    match t.mem().read_cstr(addr, max + 1) {
+        Ok(Some(mut v)) => {
+            v.push(0);
+            HostStr::Str(v)
         }
-        if let Some(i) = out[start..].iter().position(|&b| b == 0) {
-            out.truncate(start + i + 1);
-            return HostStr::Str(out);
+        Ok(None) => {
+            let mut v = vec![b'x'; max + 1];
+            v.push(0);
+            HostStr::Str(v)
         }
-        p = page_end;
+        Err(_) => HostStr::Fault,
     }
-    out.push(0);
-    HostStr::Str(out)
 }
 
 /// A path argument: the guest's resolution applies to a complete absolute path.
@@ -73,19 +71,49 @@ fn guest_path(t: &Thread, addr: u64) -> HostStr {
     }
 }
 
-/// A dirfd argument: AT_FDCWD, or a descriptor that is not cetbox's.
-fn dirfd(raw: u64) -> Result<u64, Errno> {
-    let fd = raw as u32 as i32;
-    if fd == libc::AT_FDCWD {
-        return Ok(fd as u32 as u64);
+impl HostStr {
+    /// The dirfd argument `raw` that goes with this path (`fs::dirfd_arg`: a cetbox
+    /// descriptor is EBADF only where Linux would consult it, a relative or empty path; a path
+    /// the host cannot read fails there first, EFAULT, as getname comes before the lookup).
+    fn dirfd(&self, raw: u64) -> Result<u64, Errno> {
+        let path: &[u8] = match self {
+            HostStr::Str(v) => v,
+            HostStr::Null => b"",
+            HostStr::Fault => return Ok(raw as u32 as u64),
+        };
+        Ok(dirfd_arg(raw, path)? as u32 as u64)
     }
-    Ok(fd_arg(raw)? as u32 as u64)
+}
+
+/// The file system type of each descriptor fsopen returned in this process, for fsconfig's
+/// options that name paths (`mount_options`). A number fspick returns forgets its entry
+/// (reconfiguration takes no path options), and the next fsopen that returns it replaces it.
+static FS_TYPES: Mutex<Vec<(u64, Vec<u8>)>> = Mutex::new(Vec::new());
+
+fn remember_type(fd: u64, ty: Option<Vec<u8>>) {
+    let mut types = FS_TYPES.lock().unwrap_or_else(|e| e.into_inner());
+    types.retain(|(f, _)| *f != fd);
+    if let Some(ty) = ty {
+        types.push((fd, ty));
+    }
+}
+
+fn type_of(fd: u64) -> Option<Vec<u8>> {
+    let types = FS_TYPES.lock().unwrap_or_else(|e| e.into_inner());
+    types
+        .iter()
+        .find(|(f, _)| *f == fd)
+        .map(|(_, ty)| ty.clone())
 }
 
 /// fsopen(fs_name, flags): strndup_user(fs_name, PAGE_SIZE).
 pub(crate) fn sys_fsopen(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let name = guest_str(t, a[0], 4096);
-    host!(libc::SYS_fsopen, name.ptr()?, a[1] as u32 as u64)
+    let fd = host!(libc::SYS_fsopen, name.ptr()?, a[1] as u32 as u64)?;
+    if let HostStr::Str(v) = &name {
+        remember_type(fd, Some(v[..v.len() - 1].to_vec()));
+    }
+    Ok(fd)
 }
 
 const FSCONFIG_SET_STRING: u32 = 1;
@@ -106,7 +134,20 @@ pub(crate) fn sys_fsconfig(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let aux = a[4] as u32 as i32;
     let key = guest_str(t, a[2], KEY_MAX);
     let value = match cmd {
-        FSCONFIG_SET_STRING => guest_str(t, a[3], KEY_MAX),
+        FSCONFIG_SET_STRING => match (guest_str(t, a[3], KEY_MAX), &key, type_of(fd)) {
+            // An option that names a path, under --sysroot (`mount_options`).
+            (HostStr::Str(v), HostStr::Str(k), Some(ty)) => {
+                let (k, val) = (&k[..k.len() - 1], &v[..v.len() - 1]);
+                match super::mount_options::map_value(t, &ty, k, val) {
+                    Some(mut m) => {
+                        m.push(0);
+                        HostStr::Str(m)
+                    }
+                    None => HostStr::Str(v),
+                }
+            }
+            (v, _, _) => v,
+        },
         FSCONFIG_SET_PATH | FSCONFIG_SET_PATH_EMPTY => guest_path(t, a[3]),
         FSCONFIG_SET_BINARY if a[3] != 0 && aux > 0 && aux as u64 <= BINARY_MAX => {
             let mut v = vec![0u8; aux as usize];
@@ -123,7 +164,7 @@ pub(crate) fn sys_fsconfig(t: &mut Thread, a: [u64; 6]) -> SysResult {
     };
     let aux = match cmd {
         // `aux` is a dirfd for the path forms and a descriptor for FSCONFIG_SET_FD (5).
-        FSCONFIG_SET_PATH | FSCONFIG_SET_PATH_EMPTY => dirfd(a[4])?,
+        FSCONFIG_SET_PATH | FSCONFIG_SET_PATH_EMPTY => value.dirfd(a[4])?,
         5 => fd_arg(a[4])? as u32 as u64,
         _ => aux as u32 as u64,
     };
@@ -154,9 +195,9 @@ pub(crate) fn sys_move_mount(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let to = guest_path(t, a[3]);
     host!(
         libc::SYS_move_mount,
-        dirfd(a[0])?,
+        from.dirfd(a[0])?,
         from.ptr()?,
-        dirfd(a[2])?,
+        to.dirfd(a[2])?,
         to.ptr()?,
         a[4] as u32 as u64
     )
@@ -167,7 +208,7 @@ pub(crate) fn sys_open_tree(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = guest_path(t, a[1]);
     host!(
         libc::SYS_open_tree,
-        dirfd(a[0])?,
+        path.dirfd(a[0])?,
         path.ptr()?,
         a[2] as u32 as u64
     )
@@ -176,12 +217,14 @@ pub(crate) fn sys_open_tree(t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// fspick(dfd, path, flags).
 pub(crate) fn sys_fspick(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = guest_path(t, a[1]);
-    host!(
+    let fd = host!(
         libc::SYS_fspick,
-        dirfd(a[0])?,
+        path.dirfd(a[0])?,
         path.ptr()?,
         a[2] as u32 as u64
-    )
+    )?;
+    remember_type(fd, None);
+    Ok(fd)
 }
 
 /// include/uapi/linux/mount.h.
@@ -213,7 +256,7 @@ pub(crate) fn sys_mount_setattr(t: &mut Thread, a: [u64; 6]) -> SysResult {
     };
     host!(
         libc::SYS_mount_setattr,
-        dirfd(a[0])?,
+        path.dirfd(a[0])?,
         path.ptr()?,
         a[2] as u32 as u64,
         attr.ptr()?,
