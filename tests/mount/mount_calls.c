@@ -12,6 +12,9 @@
 //   mount_calls newapi         the same namespaces, the new mount API (fsopen, fsconfig,
 //                              fsmount, move_mount, fspick, open_tree, mount_setattr), with
 //                              glibc's misc/tst-mount checks and bad pointers and sizes
+//   mount_calls pivot          the same namespaces, pivot_root into a tmpfs after its
+//                              refusals (not a mount point, bad pointers, too long, put_old
+//                              missing, outside the new root, a file), the old root detached
 //   mount_calls overlay LOWER  the same namespaces, an overlay whose lower layer is LOWER
 //                              (mount(2) options and fsconfig strings): crates/cli/tests/
 //                              mount.rs runs it natively with the real directory and under
@@ -116,6 +119,9 @@ static int unprivileged(void) {
     printf("chroot bad pointer: %s\n", err(chroot(bad)));
     printf("chroot missing: %s\n", err(chroot("/nonexistent/x")));
     printf("chroot a file: %s\n", err(chroot("/proc/self/status")));
+    // may_mount's EPERM comes before either path is read.
+    printf("pivot_root: %s\n", err(syscall(SYS_pivot_root, "/tmp", "/tmp")));
+    printf("pivot_root bad pointers: %s\n", err(syscall(SYS_pivot_root, bad, bad)));
     // Linux ignores the dirfd of an absolute path (and needs no privilege for open_tree
     // without OPEN_TREE_CLONE): every closed descriptor number works as one, and none with a
     // relative path (EBADF).
@@ -290,6 +296,11 @@ static int newapi(void) {
     printf("mount_setattr short: %s\n", err(syscall(SYS_mount_setattr, tfd, "", AT_EMPTY_PATH, &attr, sizeof attr - 8)));
     printf("mount_setattr huge: %s\n", err(syscall(SYS_mount_setattr, tfd, "", AT_EMPTY_PATH, &attr, 8192)));
     printf("mount_setattr bad pointer: %s\n", err(syscall(SYS_mount_setattr, tfd, "", AT_EMPTY_PATH, bad, sizeof attr)));
+    // The descriptors hold the mount busy (and its directory would be left behind).
+    close(tfd);
+    close(pfd);
+    close(mfd);
+    close(fd);
     printf("umount2: %s\n", err(umnt(a, 0)));
     rmdir(a);
     return 0;
@@ -359,18 +370,71 @@ static int overlay(const char *lower) {
     return 0;
 }
 
+// pivot_root into a tmpfs, with Linux's refusals first (pivot_root(2)).
+// `t` is an empty directory (main removes it: after pivot_root this process cannot).
+static int pivot(const char *t) {
+    int became = become_root();
+    if (became)
+        return became;
+    printf("make / private: %s\n", err(mnt("none", "/", NULL, MS_PRIVATE | MS_REC, NULL)));
+    char old[64], file[64], longstr[8192];
+    snprintf(old, sizeof old, "%s/old", t);
+    snprintf(file, sizeof file, "%s/file", t);
+    memset(longstr, 'a', sizeof longstr - 1);
+    longstr[sizeof longstr - 1] = 0;
+    void *bad = (void *)16;
+    printf("pivot_root, new root not a mount point: %s\n",
+           err(syscall(SYS_pivot_root, t, "/tmp")));
+    printf("tmpfs: %s\n", err(mnt("none", t, "tmpfs", 0, NULL)));
+    if (mkdir(old, 0700)) {
+        perror("mkdir");
+        return 1;
+    }
+    int fd = open(file, O_CREAT | O_WRONLY, 0600);
+    if (fd < 0 || write(fd, "the new root", 12) != 12) {
+        perror("file");
+        return 1;
+    }
+    close(fd);
+    printf("pivot_root bad new_root pointer: %s\n", err(syscall(SYS_pivot_root, bad, old)));
+    printf("pivot_root bad put_old pointer: %s\n", err(syscall(SYS_pivot_root, t, bad)));
+    printf("pivot_root new_root too long: %s\n", err(syscall(SYS_pivot_root, longstr, old)));
+    printf("pivot_root missing put_old: %s\n",
+           err(syscall(SYS_pivot_root, t, "/nonexistent/x")));
+    printf("pivot_root put_old outside the new root: %s\n",
+           err(syscall(SYS_pivot_root, t, "/tmp")));
+    printf("pivot_root put_old a file: %s\n", err(syscall(SYS_pivot_root, t, file)));
+    printf("pivot_root: %s\n", err(syscall(SYS_pivot_root, t, old)));
+    printf("chdir /: %s\n", err(chdir("/")));
+    printf("/file: %s\n", file_in("/"));
+    struct stat st;
+    printf("/old/tmp: %s\n", err(stat("/old/tmp", &st)));
+    printf("umount2 /old, MNT_DETACH: %s\n", err(umnt("/old", MNT_DETACH)));
+    printf("/old/tmp after: %s\n", err(stat("/old/tmp", &st)));
+    printf("/tmp after: %s\n", err(stat("/tmp", &st)));
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc < 2)
         return 2;
+    char pivot_dir[] = "/tmp/cetbox-mount-p.XXXXXX";
+    if (strcmp(argv[1], "pivot") == 0 && !mkdtemp(pivot_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
     // In a child, so the namespaces and the dropped privileges end with it.
     pid_t c = fork();
     if (c == 0)
         _exit(strcmp(argv[1], "userns") == 0    ? userns()
               : strcmp(argv[1], "newapi") == 0  ? newapi()
               : strcmp(argv[1], "overlay") == 0 ? overlay(argc > 2 ? argv[2] : "/")
+              : strcmp(argv[1], "pivot") == 0   ? pivot(pivot_dir)
                                                 : unprivileged());
     int st;
     waitpid(c, &st, 0);
+    if (strcmp(argv[1], "pivot") == 0)
+        rmdir(pivot_dir);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

@@ -2,7 +2,7 @@
 //! the answers of an unprivileged caller (argument errors in Linux's order, then EPERM), and,
 //! in a new user and mount namespace, real mounts (tmpfs with options, bind, read-only
 //! remount, chroot, move, MNT_DETACH, and the new mount API with glibc's misc/tst-mount
-//! checks), as glibc's tests do through support_become_root; an overlay whose lower layer
+//! checks) and pivot_root, as glibc's tests do through support_become_root; an overlay whose lower layer
 //! exists only in a `--sysroot` (mount options and fsconfig strings that name paths); and
 //! a dirfd that is one of cetbox's private descriptors, ignored with an absolute path.
 //!
@@ -118,6 +118,9 @@ fn main() {
         }),
         Trial::ignorable_test("new_mount_api_in_a_user_and_mount_namespace", || {
             in_user_and_mount_namespace("newapi")
+        }),
+        Trial::ignorable_test("pivot_root_in_a_user_and_mount_namespace", || {
+            in_user_and_mount_namespace("pivot")
         }),
         Trial::ignorable_test("overlay_options_under_sysroot", || {
             in_user_and_mount_namespace("overlay")

@@ -24,9 +24,9 @@
 //!   `mount_options.rs`); other sources ("none", "proc", "overlay") are names the file system
 //!   interprets and go as they are.
 //!
-//! chroot is passed through the same way. Not done: cetbox's own view after the guest mounts
-//! over /proc or the sysroot (it reads /proc/self and its binary through the host's paths),
-//! pivot_root (ENOSYS). The new mount API (fsopen, fsconfig, ...) is in `newmount.rs`.
+//! chroot and pivot_root are passed through the same way. Not done: cetbox's own view after
+//! the guest mounts over /proc or the sysroot (it reads /proc/self and its binary through the
+//! host's paths). The new mount API (fsopen, fsconfig, ...) is in `newmount.rs`.
 
 use super::fs::{access_ok, guest_path_arg, host, sysroot_path};
 use crate::errno::{Errno, SysResult};
@@ -227,4 +227,49 @@ pub(crate) fn sys_chroot(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let path = guest_path_arg(t, a[0])?;
     let path = sysroot_path(t, path, true);
     host!(libc::SYS_chroot, HostPtr::of(path.as_bytes_with_nul()))
+}
+
+/// pivot_root(new_root, put_old): passed to the host after the guest's path resolution of
+/// both paths, which applies Linux's rules in Linux's order (fs/namespace.c pivot_root:
+/// may_mount's EPERM without CAP_SYS_ADMIN in the mount namespace's user namespace before
+/// either path is read, so a path cetbox cannot read reaches the host as an inaccessible page
+/// or an over-long string, failing there as in getname: EFAULT, ENAMETOOLONG; then EINVAL
+/// unless new_root is a mount point and put_old under it, EBUSY, ...). The host moves the
+/// root and working directory of every process of the namespace that used the old root
+/// (chroot_fs_refs), cetbox's own threads included: cetbox then sees the new root as the
+/// guest does (as after chroot).
+pub(crate) fn sys_pivot_root(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let new_root = pivot_path(t, a[0]);
+    let put_old = pivot_path(t, a[1]);
+    host!(libc::SYS_pivot_root, new_root.ptr()?, put_old.ptr()?)
+}
+
+/// A path of pivot_root as the host must see it (see `sys_pivot_root`).
+enum PivotPath {
+    Path(CString),
+    Fault,
+    TooLong(Vec<u8>),
+}
+
+impl PivotPath {
+    fn ptr(&self) -> Result<HostPtr<'_>, Errno> {
+        Ok(match self {
+            PivotPath::Path(c) => HostPtr::of(c.as_bytes_with_nul()),
+            PivotPath::TooLong(v) => HostPtr::of(&v[..]),
+            PivotPath::Fault => crate::usermem::inaccessible()?,
+        })
+    }
+}
+
+fn pivot_path(t: &Thread, addr: u64) -> PivotPath {
+    match guest_path_arg(t, addr) {
+        Ok(p) => PivotPath::Path(sysroot_path(t, p, true)),
+        Err(Errno::ENAMETOOLONG) => {
+            let mut v = vec![b'x'; PATH_MAX + 1];
+            v.push(0);
+            PivotPath::TooLong(v)
+        }
+        // A NUL-free read that fails: the guest's bytes are not all readable.
+        Err(_) => PivotPath::Fault,
+    }
 }

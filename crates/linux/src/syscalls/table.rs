@@ -274,7 +274,7 @@ pub static TABLE: [Syscall; 470] = [
     sys(152, "munlockall", mem::sys_munlockall, "", 0),
     nosys(153, "vhangup", "", 0),
     nosys(154, "modify_ldt", "XXX", 0),
-    nosys(155, "pivot_root", "XX", 0),
+    sys(155, "pivot_root", mount::sys_pivot_root, "PP", 0),
     nosys(156, "_sysctl", "X", 0),
     sys(157, "prctl", process::sys_prctl, "XXXXX", 0),
     sys(158, "arch_prctl", arch::sys_arch_prctl, "XX", 0),
