@@ -2,13 +2,16 @@
 //!
 //! The software page table (crates/mem/src/pagetable.rs) stays the authority for every access
 //! translated code makes. Before an instruction with a memory operand runs, inserted code
-//! computes the operand's address into a spare register (`MemOp::addr_reg`, one the
-//! instruction does not use), loads the page's table byte and compares it with what the
-//! access needs — the same fast-path rule as `AddressSpace`'s typed accesses: readable (and
-//! for a write, writable, not a shadow-stack page, holding no decoded code), not past the end
-//! of its file, already populated (both pages for an access that crosses into the next). The instruction then runs
-//! natively with its operand rewritten to `[addr_reg]` (so RIP-relative operands and FS/GS
-//! bases need no host equivalent).
+//! computes the operand's address into RAX (saved first), loads the page's table byte and
+//! compares it with what the access needs — the same fast-path rule as `AddressSpace`'s typed
+//! accesses: readable (and for a write, writable, not a shadow-stack page, holding no decoded
+//! code), not past the end of its file, already populated (both pages for an access that
+//! crosses into the next). RAX back, the instruction then runs natively on its own operand,
+//! since guest addresses are host addresses (`emit_direct`); a RIP-relative operand becomes
+//! its absolute address. Operands with an FS/GS base, and RIP-relative ones whose target a
+//! 32-bit displacement cannot reach, have their address computed into a spare register
+//! instead (`MemOp::addr_reg`, one the instruction does not use) and are rewritten to
+//! `[addr_reg]` (`emit`).
 //!
 //! Anything else leaves translated code *before* the instruction, with every guest register
 //! and flag as after the previous one, and asks the run loop to run that one instruction in
