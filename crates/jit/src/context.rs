@@ -25,7 +25,9 @@ pub mod off {
     pub const RFLAGS: i64 = 128;
     /// Written by every exit: the guest RIP execution continues at.
     pub const NEXT_RIP: i64 = 136;
-    /// Guest instructions retired since entry (zeroed by the caller, added to by every exit).
+    /// Guest instructions retired since entry: zeroed by the caller, loaded into MM0 by the
+    /// entry trampoline, which every block exit adds to (`translate::add_retired`), and stored
+    /// back by the exit trampoline.
     pub const RETIRED: i64 = 144;
     /// The host RSP saved by the entry trampoline.
     pub const HOST_RSP: i64 = 152;
@@ -71,6 +73,24 @@ pub mod off {
     /// address of its `jmp rel32`, which the run loop points at the target's translation once
     /// there is one (`CodeCache::link`); 0 otherwise.
     pub const LINK: i64 = 304;
+    /// `COUNTS_LEN` constants, the n-th holding n: the operand of the `paddq mm0, gs:[..]`
+    /// that adds a block's retired instructions to the running count in MM0
+    /// (`translate::add_retired`).
+    pub const COUNTS: i64 = 312;
+}
+
+/// Entries of `Context::counts`: every retired count a block exit adds (at most
+/// `translate::MAX_BLOCK` + 1).
+pub const COUNTS_LEN: usize = 72;
+
+/// The constants 0, 1, ... `COUNTS_LEN` - 1 (`off::COUNTS`).
+#[repr(C)]
+pub struct Counts(pub [u64; COUNTS_LEN]);
+
+impl Default for Counts {
+    fn default() -> Counts {
+        Counts(std::array::from_fn(|i| i as u64))
+    }
 }
 
 /// `Context::ss_page` when no page is known: bit 3 set, so no address with bits 3-11 cleared
@@ -115,6 +135,7 @@ pub struct Context {
     pub xmm_ptr: u64,
     pub ymm_hi_ptr: u64,
     pub link: u64,
+    pub counts: Counts,
 }
 
 const _: () = {
@@ -141,6 +162,7 @@ const _: () = {
     assert!(std::mem::offset_of!(Context, xmm_ptr) == off::XMM_PTR as usize);
     assert!(std::mem::offset_of!(Context, ymm_hi_ptr) == off::YMM_HI_PTR as usize);
     assert!(std::mem::offset_of!(Context, link) == off::LINK as usize);
+    assert!(std::mem::offset_of!(Context, counts) == off::COUNTS as usize);
 };
 
 thread_local! {

@@ -112,6 +112,9 @@ fn writes(
         Kind::Push(_) => return (0, Some(-8)),
         Kind::Pop(_) => return (1 << insn.op0_register().full_register().number(), Some(8)),
         Kind::Skip => return (0, Some(0)),
+        // Accesses after a side exit may not happen: no check before it covers them (a range
+        // check must only check pages the run does access), so every open group ends there.
+        Kind::SideExit(..) => return (u16::MAX, None),
         _ => {}
     }
     for u in info.info(insn).used_registers() {

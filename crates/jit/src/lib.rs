@@ -87,6 +87,9 @@ pub struct Translator {
     /// Whether the guest's shadow stack was enabled when the cached translations were made
     /// (CALL and RET are translated differently; a change flushes the cache).
     shstk: bool,
+    /// The host addresses of the code epoch and the stop flag the cached translations poll
+    /// (`translate::Chain`); a change flushes the cache.
+    polled: (u64, u64),
     /// Whether the guest masked every SIMD exception when the cached translations were made
     /// (SSE instructions are translated only then; a change flushes the cache).
     sse: bool,
@@ -149,6 +152,7 @@ impl Translator {
             ctx: Box::default(),
             code: None,
             epoch: 0,
+            polled: (0, 0),
             shstk: false,
             sse: false,
             enabled: true,
@@ -209,7 +213,13 @@ impl Translator {
         }
         let shstk = cpu.cet.shstk_enabled();
         let sse = cpu.sse.mxcsr & MXCSR_MASKS == MXCSR_MASKS;
-        let stale = epoch != self.epoch || shstk != self.shstk || sse != self.sse;
+        let polled = (
+            cpu.mem.code_epoch_cell() as *const _ as u64,
+            self.ctx.stop_ptr,
+        );
+        let stale =
+            epoch != self.epoch || shstk != self.shstk || sse != self.sse || polled != self.polled;
+        self.polled = polled;
         let mode_changed = shstk != self.shstk || sse != self.sse;
         self.epoch = epoch;
         self.shstk = shstk;
@@ -256,6 +266,8 @@ impl Translator {
             let chain = translate::Chain {
                 start: rip,
                 epoch,
+                epoch_at: self.polled.0,
+                stop_at: self.polled.1,
                 lookup: &lookup,
                 shstk,
             };

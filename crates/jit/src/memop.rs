@@ -2,13 +2,16 @@
 //!
 //! The software page table (crates/mem/src/pagetable.rs) stays the authority for every access
 //! translated code makes. Before an instruction with a memory operand runs, inserted code
-//! computes the operand's address into a spare register (`MemOp::addr_reg`, one the
-//! instruction does not use), loads the page's table byte and compares it with what the
-//! access needs — the same fast-path rule as `AddressSpace`'s typed accesses: readable (and
-//! for a write, writable, not a shadow-stack page, holding no decoded code), not past the end
-//! of its file, already populated (both pages for an access that crosses into the next). The instruction then runs
-//! natively with its operand rewritten to `[addr_reg]` (so RIP-relative operands and FS/GS
-//! bases need no host equivalent).
+//! computes the operand's address into RAX (saved first), loads the page's table byte and
+//! compares it with what the access needs — the same fast-path rule as `AddressSpace`'s typed
+//! accesses: readable (and for a write, writable, not a shadow-stack page, holding no decoded
+//! code), not past the end of its file, already populated (both pages for an access that
+//! crosses into the next). RAX back, the instruction then runs natively on its own operand,
+//! since guest addresses are host addresses (`emit_direct`); a RIP-relative operand becomes
+//! its absolute address. Operands with an FS/GS base, and RIP-relative ones whose target a
+//! 32-bit displacement cannot reach, have their address computed into a spare register
+//! instead (`MemOp::addr_reg`, one the instruction does not use) and are rewritten to
+//! `[addr_reg]` (`emit`).
 //!
 //! Anything else leaves translated code *before* the instruction, with every guest register
 //! and flag as after the previous one, and asks the run loop to run that one instruction in
@@ -98,7 +101,6 @@ pub fn acquire(
             )?)?
         }
         Addr::Stack(disp) => a.add_instruction(lea(r, Register::RSP, Register::None, 1, disp)?)?,
-        Addr::Base(base, disp) => a.add_instruction(lea(r, base, Register::None, 1, disp)?)?,
     }
     ctx_mov(a, Code::Mov_rm64_r64, off::RAX_SAVE, Register::RAX)?;
     if save_flags {
@@ -123,8 +125,6 @@ pub enum Addr<'a> {
     Operand(&'a Instruction),
     /// RSP plus a displacement (the stack slot PUSH, POP, CALL and RET use).
     Stack(i64),
-    /// A 64-bit register plus a displacement.
-    Base(Register, i64),
     /// No address: only the registers and flags are saved.
     None,
 }
@@ -194,7 +194,19 @@ pub fn check(
 /// Out-of-line code of the checks of one block (`check`, `check_shadow`), emitted after its
 /// main path by `emit_cold`.
 #[derive(Default)]
-pub struct Cold(Vec<Cross>, Vec<ShadowFull>);
+pub struct Cold(Vec<Cross>, Vec<ShadowFull>, Vec<BothPages>);
+
+/// The out-of-line check of both pages of an access `check_place` could not prove to stay in
+/// one page.
+struct BothPages {
+    at: CodeLabel,
+    back: CodeLabel,
+    place: Place,
+    size: u32,
+    mask: u32,
+    want: u32,
+    slow: CodeLabel,
+}
 
 /// The second-page check of an access crossing into the next page.
 struct Cross {
@@ -220,6 +232,17 @@ struct ShadowFull {
 /// entry (a shadow-stack access: its page's entry in full) and jumps back after its check, or
 /// to its `slow` path.
 pub fn emit_cold(a: &mut CodeAssembler, cold: Cold) -> Result<(), IcedError> {
+    for mut c in cold.2 {
+        // The page of the first byte and the page of the last (the same page when the access
+        // only looked as if it could cross).
+        a.set_label(&mut c.at)?;
+        place_into_rax(a, c.place, true, true)?;
+        page_entry_allows(a, c.mask, c.want, c.slow)?;
+        place_into_rax(a, c.place, true, true)?;
+        a.add(rax, c.size as i32 - 1)?;
+        page_entry_allows(a, c.mask, c.want, c.slow)?;
+        a.jmp(c.back)?;
+    }
     for mut c in cold.0 {
         a.set_label(&mut c.at)?;
         a.lea(rax, qword_ptr(GPRS[index(c.r)] + (c.size as i32 - 1)))?;
@@ -302,6 +325,199 @@ pub fn check_shadow(
         slow,
     });
     Ok(())
+}
+
+/// An address inserted code computes into RAX from guest registers that are as they were
+/// before the instruction: a memory operand without FS/GS base, or a constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// base + index * scale + disp (64-bit registers or None; never RIP).
+    Mem {
+        base: Register,
+        index: Register,
+        scale: u32,
+        disp: i64,
+    },
+    /// A constant address (a RIP-relative operand's target).
+    Abs(u64),
+}
+
+impl Place {
+    /// The place of `insn`'s memory operand when it can run unchanged at its own address
+    /// after a check (`direct`), else None.
+    pub fn of(insn: &Instruction) -> Option<Place> {
+        if insn.is_ip_rel_memory_operand() {
+            return Some(Place::Abs(insn.ip_rel_memory_address()));
+        }
+        let base = insn.memory_base();
+        let index = insn.memory_index();
+        let ok = |r: Register| r == Register::None || r.is_gpr64();
+        (ok(base) && ok(index)).then_some(Place::Mem {
+            base,
+            index,
+            scale: insn.memory_index_scale(),
+            disp: insn.memory_displacement64() as i64,
+        })
+    }
+
+    fn uses_rax(&self) -> bool {
+        matches!(self, Place::Mem { base, index, .. }
+            if *base == Register::RAX || *index == Register::RAX)
+    }
+}
+
+/// Computes `p` into RAX (`wide`) or its low 32 bits into EAX. `clobbered`: RAX no longer holds
+/// the guest's RAX (a place that uses it then reads the guest's value back from `RAX_SAVE`).
+fn place_into_rax(
+    a: &mut CodeAssembler,
+    p: Place,
+    wide: bool,
+    clobbered: bool,
+) -> Result<(), IcedError> {
+    match p {
+        Place::Abs(v) if wide => a.mov(rax, v),
+        Place::Abs(v) => a.mov(eax, v as u32),
+        Place::Mem {
+            base,
+            index,
+            scale,
+            disp,
+        } => {
+            if clobbered && p.uses_rax() {
+                ctx_mov(a, Code::Mov_r64_rm64, off::RAX_SAVE, Register::RAX)?;
+            }
+            let mut x = lea(Register::RAX, base, index, scale, disp)?;
+            if !wide {
+                x.set_code(Code::Lea_r32_m);
+                x.set_op0_register(Register::EAX);
+            }
+            a.add_instruction(x)
+        }
+    }
+}
+
+/// Checks that `size` bytes (1 to 4096) at `p` allow `need` on the fast path, jumping to
+/// `slow` otherwise, with only RAX and the flags as scratch (saved by the caller: `RAX_SAVE`,
+/// and the guest's flags unless dead or saved). No address register is needed: the address is
+/// computed into RAX from the guest registers, which are still as before the instruction, so
+/// the instruction then runs on its own operand. `rax_guest`: RAX still holds the guest's
+/// value. `align`: the alignment the operand needs (0 or 1 for none), else `slow`.
+///
+/// An access of 2, 4 or 8 bytes at an address aligned to its size stays in one page, which
+/// one TEST decides; other sizes compare the page offset (4096 - size at most). An access that
+/// may cross into the next page checks both pages out of line (`emit_cold`).
+#[allow(clippy::too_many_arguments)]
+pub fn check_place(
+    a: &mut CodeAssembler,
+    cold: &mut Cold,
+    p: Place,
+    size: u32,
+    align: u8,
+    need: Need,
+    rax_guest: bool,
+    slow: CodeLabel,
+) -> Result<(), IcedError> {
+    debug_assert!((1..=4096).contains(&size));
+    let (mask, want) = mask_want(need);
+    let at = a.create_label();
+    let mut back = a.create_label();
+    let small = matches!(size, 1 | 2 | 4 | 8) && align <= 1;
+    if small {
+        place_into_rax(a, p, true, !rax_guest)?;
+        if size > 1 {
+            a.test(eax, size - 1)?;
+            a.jnz(at)?;
+        }
+    } else {
+        place_into_rax(a, p, false, !rax_guest)?;
+        if align > 1 {
+            a.test(eax, u32::from(align) - 1)?;
+            a.jnz(slow)?;
+        }
+        a.and(eax, 0xfff)?;
+        a.cmp(eax, 4096 - size)?;
+        a.ja(at)?;
+        place_into_rax(a, p, true, true)?;
+    }
+    page_entry_allows(a, mask, want, slow)?;
+    // Bound to the caller's next instruction (every caller emits one).
+    a.set_label(&mut back)?;
+    if size > 1 {
+        cold.2.push(BothPages {
+            at,
+            back,
+            place: p,
+            size,
+            mask,
+            want,
+            slow,
+        });
+    }
+    Ok(())
+}
+
+/// Saves RAX and (`save_flags`) the guest's flags for `check_place`.
+pub fn acquire_rax(a: &mut CodeAssembler, save_flags: bool) -> Result<(), IcedError> {
+    ctx_mov(a, Code::Mov_rm64_r64, off::RAX_SAVE, Register::RAX)?;
+    if save_flags {
+        a.seto(al)?;
+        a.lahf()?;
+        ctx_mov(a, Code::Mov_rm16_r16, off::FLAGS_SAVE, Register::AX)?;
+    }
+    Ok(())
+}
+
+/// Emits the check and the access for `insn` when its operand has a `Place` (no FS/GS base):
+/// the check through RAX alone (`check_place`), then the instruction itself, unchanged except
+/// that a RIP-relative operand becomes its absolute address (which must fit a sign-extended
+/// 32-bit displacement: `direct_ok`). Flags as in `emit`.
+#[allow(clippy::too_many_arguments)]
+pub fn emit_direct(
+    a: &mut CodeAssembler,
+    cold: &mut Cold,
+    insn: &Instruction,
+    m: &MemOp,
+    p: Place,
+    save_flags: bool,
+    restore_flags: bool,
+    slow: CodeLabel,
+) -> Result<(), IcedError> {
+    acquire_rax(a, save_flags)?;
+    let need = if m.write { Need::Write } else { Need::Read };
+    check_place(
+        a,
+        cold,
+        p,
+        u32::from(m.size),
+        m.align,
+        need,
+        !save_flags,
+        slow,
+    )?;
+    release(a, restore_flags)?;
+    let mut x = *insn;
+    if let Place::Abs(v) = p {
+        x.set_memory_base(Register::None);
+        x.set_memory_index(Register::None);
+        x.set_memory_index_scale(1);
+        x.set_memory_displacement64(v);
+        // 64-bit addressing with no base: the [disp32] form, sign-extended.
+        x.set_memory_displ_size(8);
+    }
+    a.add_instruction(x)
+}
+
+/// Whether `emit_direct` handles `insn`'s operand: no FS/GS base, and a RIP-relative target
+/// that a sign-extended 32-bit displacement reaches (non-PIE programs).
+pub fn direct_ok(insn: &Instruction, m: &MemOp) -> Option<Place> {
+    if m.seg != Register::None {
+        return None;
+    }
+    let p = Place::of(insn)?;
+    match p {
+        Place::Abs(v) if i32::try_from(v as i64).is_err() => None,
+        _ => Some(p),
+    }
 }
 
 /// Jumps to `slow` unless the table entry of the page holding the address in RAX, masked with
@@ -404,9 +620,11 @@ fn restore_flags(a: &mut CodeAssembler) -> Result<(), IcedError> {
 
 /// The out-of-line path of a failed check: the guest's flags, RAX and the address register
 /// back, then (through the exit the caller emits next) a STEP exit before the instruction.
-pub fn slow_path(a: &mut CodeAssembler, r: Register) -> Result<(), IcedError> {
+pub fn slow_path(a: &mut CodeAssembler, r: Option<Register>) -> Result<(), IcedError> {
     restore_flags(a)?;
     ctx_mov(a, Code::Mov_r64_rm64, off::RAX_SAVE, Register::RAX)?;
-    release_addr(a, r)?;
+    if let Some(r) = r {
+        release_addr(a, r)?;
+    }
     a.mov(qword_ptr(off::EXIT_REASON).gs(), exit_reason::STEP as i32)
 }

@@ -26,6 +26,9 @@ pub enum Kind {
     Push(Register),
     /// POP r64 (not RSP): the slot at RSP checked as a read (address in the register).
     Pop(Register),
+    /// A direct Jcc inside a block (`translate::decode`): a side exit to the target when taken,
+    /// the block going on at the next instruction when not.
+    SideExit(iced_x86::ConditionCode, u64),
 }
 
 /// How an instruction's memory operand is checked and rewritten (`memop`).

@@ -79,6 +79,12 @@ pub fn assemble(ip: u64, avx: bool) -> Result<(Vec<u8>, usize), IcedError> {
             a.movdqu(*x, xmmword_ptr(rax + 16 * i as i32))?;
         }
     }
+    // The retired count lives in MM0 while translated code runs: the MMX registers are the
+    // x87 state, which translated code never touches (x87 and MMX instructions are left to
+    // the interpreter, which keeps that state in software, `select::vector_form`), and adding
+    // to a register spares every block exit a load and a store of the count that the next
+    // exit's load would wait for.
+    a.movq(mm0, ctx(off::RETIRED))?;
     a.push(ctx(off::RFLAGS))?;
     a.popfq()?;
     for (i, r) in GPRS.iter().enumerate() {
@@ -91,6 +97,9 @@ pub fn assemble(ip: u64, avx: bool) -> Result<(Vec<u8>, usize), IcedError> {
     for (i, r) in GPRS.iter().enumerate() {
         x.mov(ctx(off::GPR + 8 * i as i64), *r)?;
     }
+    x.movq(ctx(off::RETIRED), mm0)?;
+    // The x87 tag word back to empty for Rust code (Intel SDM Vol. 1 §9.5.1, EMMS).
+    x.emms()?;
     x.mov(rax, ctx(off::XMM_PTR))?;
     x.mov(rcx, ctx(off::YMM_HI_PTR))?;
     for (i, r) in XMMS.iter().enumerate() {

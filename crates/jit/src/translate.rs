@@ -14,7 +14,7 @@
 use crate::cache;
 use crate::context::off;
 use crate::group;
-use crate::memop::{self, Addr, Need};
+use crate::memop::{self, Addr, Need, Place};
 use crate::select::{select, Kind};
 use cetbox_cpu::level::CpuLevel;
 use cetbox_mem::AddressSpace;
@@ -26,6 +26,13 @@ use iced_x86::{
 /// At most this many guest instructions per block (the engine contract polls `stop` at least
 /// once per 64 instructions).
 pub const MAX_BLOCK: usize = 64;
+
+/// At most this many direct Jcc a block goes on past (`Kind::SideExit`) before one ends it.
+const MAX_SIDE_EXITS: usize = 4;
+
+/// A trace stopped by an instruction left to the interpreter keeps the instructions after its
+/// last side exit only when there are at least this many (`decode`).
+const TAIL_MIN: usize = 4;
 
 /// All arithmetic flags, as iced's `RflagsBits` spell them.
 const ARITH: u32 = RflagsBits::OF
@@ -39,6 +46,9 @@ const ARITH: u32 = RflagsBits::OF
 enum End {
     /// Falls through to (or stops before an unsupported instruction at) this RIP.
     Next(u64),
+    /// Reached `MAX_BLOCK` instructions: goes on at this RIP like a jump there (chained), with
+    /// no terminator of its own.
+    Full(u64),
     /// A direct JMP.
     Jmp(u64),
     /// A direct Jcc: condition, taken target, fall-through RIP.
@@ -70,7 +80,7 @@ impl Block {
 
     /// Guest instructions the block retires on each exit path (the terminator included).
     fn retired(&self) -> u64 {
-        self.insns.len() as u64 + u64::from(!matches!(self.end, End::Next(_)))
+        self.insns.len() as u64 + u64::from(!matches!(self.end, End::Next(_) | End::Full(_)))
     }
 }
 
@@ -82,6 +92,7 @@ pub fn decode(rip: u64, mem: &AddressSpace, sse: bool, level: CpuLevel) -> Optio
     let mut ip = rip;
     let mut buf = [0u8; 16];
     let mut end = None;
+    let mut side_exits = 0;
     while insns.len() < MAX_BLOCK {
         let Ok(n) = mem.fetch(ip, &mut buf) else {
             break;
@@ -97,6 +108,18 @@ pub fn decode(rip: u64, mem: &AddressSpace, sse: bool, level: CpuLevel) -> Optio
             mem.mark_code(ip);
             mem.mark_code(insn.next_ip() - 1);
             let target = insn.near_branch_target();
+            if !insn.is_jmp_short_or_near()
+                && side_exits < MAX_SIDE_EXITS
+                && insns.len() + 1 < MAX_BLOCK
+            {
+                // A trace: the not-taken path goes on in this block, so it costs no exit
+                // (no retired-count update, epoch poll and jump); the taken path leaves
+                // through a side exit as a block's last Jcc would.
+                side_exits += 1;
+                insns.push((insn, Kind::SideExit(insn.condition_code(), target)));
+                ip = insn.next_ip();
+                continue;
+            }
             end = Some(if insn.is_jmp_short_or_near() {
                 End::Jmp(target)
             } else {
@@ -136,7 +159,28 @@ pub fn decode(rip: u64, mem: &AddressSpace, sse: bool, level: CpuLevel) -> Optio
         insns.push((insn, kind));
         ip = insn.next_ip();
     }
-    let end = end.unwrap_or(End::Next(ip));
+    let mut end = end.unwrap_or(if insns.len() == MAX_BLOCK {
+        End::Full(ip)
+    } else {
+        End::Next(ip)
+    });
+    // A trace that runs into an instruction left to the interpreter a few instructions after
+    // its last side exit ends at that Jcc instead, so both its paths chain (a short loop body
+    // followed by such an instruction would otherwise not be worth translating, `worth_it`).
+    if matches!(end, End::Next(_)) {
+        if let Some(last) = insns
+            .iter()
+            .rposition(|(_, k)| matches!(k, Kind::SideExit(..)))
+        {
+            if insns.len() - last - 1 < TAIL_MIN {
+                let (jcc, kind) = insns[last];
+                if let Kind::SideExit(cc, target) = kind {
+                    insns.truncate(last);
+                    end = End::Jcc(cc, target, jcc.next_ip());
+                }
+            }
+        }
+    }
     if insns.is_empty() && matches!(end, End::Next(_)) {
         return None;
     }
@@ -149,6 +193,11 @@ pub struct Chain<'a> {
     pub start: u64,
     /// The code epoch the translation is made under; chaining needs it to fit a displacement.
     pub epoch: u64,
+    /// The host addresses of the code epoch (`AddressSpace::code_epoch_cell`) and of the stop
+    /// flag, which exits poll as immediates (one load fewer each than through the context);
+    /// the run loop flushes the cache when either changes.
+    pub epoch_at: u64,
+    pub stop_at: u64,
     /// Existing translations of other guest RIPs.
     pub lookup: &'a dyn Fn(u64) -> Option<u64>,
     /// Whether the guest's shadow stack is enabled (CALL and RET then drive it); the cache
@@ -184,18 +233,24 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
     let keep: Vec<bool> = (0..b.insns.len())
         .map(|i| plan_flags.keep_saved(i, &checked_at))
         .collect();
+    // Side exits: (label, target, instructions retired when taken).
+    let mut sides = Vec::new();
     for (i, (insn, kind)) in b.insns.iter().enumerate() {
         if let Some(g) = groups.next_if(|g| g.at == i) {
             // One check for the accesses through this base register of this and the
             // following instructions (`group`).
             let l = a.create_label();
-            let base = Addr::Base(g.base, g.lo);
-            memop::acquire(&mut a, TERM_REG, base, Register::None, !saved)?;
-            memop::check(&mut a, &mut cold, TERM_REG, g.len, g.need, l)?;
+            let place = Place::Mem {
+                base: g.base,
+                index: Register::None,
+                scale: 1,
+                disp: g.lo,
+            };
+            memop::acquire_rax(&mut a, !saved)?;
+            memop::check_place(&mut a, &mut cold, place, g.len, 0, g.need, saved, l)?;
             memop::release(&mut a, !keep[i])?;
-            memop::release_addr(&mut a, TERM_REG)?;
             saved = keep[i];
-            slow.push((l, TERM_REG, insn.ip(), i as u64));
+            slow.push((l, None, insn.ip(), i as u64));
         }
         if plan.covered[i] {
             a.add_instruction(*insn)?;
@@ -205,26 +260,41 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
         match kind {
             Kind::Skip => {}
             Kind::Native => a.add_instruction(*insn)?,
+            Kind::SideExit(cc, target) => {
+                let l = a.create_label();
+                jcc(&mut a, *cc, l)?;
+                sides.push((l, *target, i as u64 + 1));
+            }
             Kind::Mem(m) => {
                 let l = a.create_label();
-                memop::emit(&mut a, &mut cold, insn, m, !saved, !keep[i], l)?;
+                if let Some(p) = memop::direct_ok(insn, m) {
+                    memop::emit_direct(&mut a, &mut cold, insn, m, p, !saved, !keep[i], l)?;
+                    slow.push((l, None, insn.ip(), i as u64));
+                } else {
+                    memop::emit(&mut a, &mut cold, insn, m, !saved, !keep[i], l)?;
+                    slow.push((l, Some(m.addr_reg), insn.ip(), i as u64));
+                }
                 saved = keep[i];
-                slow.push((l, m.addr_reg, insn.ip(), i as u64));
             }
-            Kind::Push(r) | Kind::Pop(r) => {
+            Kind::Push(_) | Kind::Pop(_) => {
                 let l = a.create_label();
                 let (disp, need) = if matches!(kind, Kind::Push(_)) {
                     (-8, Need::Write)
                 } else {
                     (0, Need::Read)
                 };
-                memop::acquire(&mut a, *r, Addr::Stack(disp), Register::None, !saved)?;
-                memop::check(&mut a, &mut cold, *r, 8, need, l)?;
+                let place = Place::Mem {
+                    base: Register::RSP,
+                    index: Register::None,
+                    scale: 1,
+                    disp,
+                };
+                memop::acquire_rax(&mut a, !saved)?;
+                memop::check_place(&mut a, &mut cold, place, 8, 0, need, saved, l)?;
                 memop::release(&mut a, !keep[i])?;
                 a.add_instruction(*insn)?;
-                memop::release_addr(&mut a, *r)?;
                 saved = keep[i];
-                slow.push((l, *r, insn.ip(), i as u64));
+                slow.push((l, None, insn.ip(), i as u64));
             }
             Kind::LeaRipRel => {
                 let addr = insn.memory_displacement64();
@@ -243,7 +313,7 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
     // the next block find them in RFLAGS.
     debug_assert!(!saved, "guest flags left in FLAGS_SAVE at the block's end");
     let n = b.retired();
-    let out = |a: &mut CodeAssembler, rip: u64| -> Result<(), IcedError> {
+    let out = |a: &mut CodeAssembler, rip: u64, n: u64| -> Result<(), IcedError> {
         let target = if rip == chain.start {
             Some(Target::Label(top))
         } else {
@@ -251,29 +321,29 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
         };
         match target {
             Some(t) if chain.epoch <= i32::MAX as u64 => {
-                chained_exit(a, rip, chain.start, n, chain.epoch, Some(t), exit)
+                chained_exit(a, rip, chain.start, n, chain, Some(t), exit)
             }
             // Not translated yet: leave to the run loop, which links this exit to the
             // target's translation once there is one (`link_exit`).
             None if chain.epoch <= i32::MAX as u64 => {
-                chained_exit(a, rip, chain.start, n, chain.epoch, None, exit)
+                chained_exit(a, rip, chain.start, n, chain, None, exit)
             }
             _ => {
                 memop::acquire(a, TERM_REG, Addr::None, Register::None, true)?;
                 a.mov(rax, rip)?;
-                dispatch(a, n, chain.epoch, exit)
+                dispatch(a, n, chain, exit)
             }
         }
     };
     match b.end {
         End::Next(rip) => exit_stub(&mut a, rip, n, exit)?,
-        End::Jmp(rip) => out(&mut a, rip)?,
+        End::Jmp(rip) | End::Full(rip) => out(&mut a, rip, n)?,
         End::Jcc(cc, taken, fall) => {
             let mut t = a.create_label();
             jcc(&mut a, cc, t)?;
-            out(&mut a, fall)?;
+            out(&mut a, fall, n)?;
             a.set_label(&mut t)?;
-            out(&mut a, taken)?;
+            out(&mut a, taken, n)?;
         }
         End::Call { ip, target, ret } => {
             let l = a.create_label();
@@ -287,14 +357,14 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
                 plan.covered[b.insns.len()],
                 l,
             )?;
-            slow.push((l, TERM_REG, ip, b.insns.len() as u64));
-            out(&mut a, target)?;
+            slow.push((l, Some(TERM_REG), ip, b.insns.len() as u64));
+            out(&mut a, target, n)?;
         }
         End::Ret(ip) => {
             let l = a.create_label();
             let checked = plan.covered[b.insns.len()];
             ret(&mut a, &mut cold, chain, checked, n, exit, l)?;
-            slow.push((l, TERM_REG, ip, b.insns.len() as u64));
+            slow.push((l, Some(TERM_REG), ip, b.insns.len() as u64));
         }
         End::JmpIndirect(insn) | End::CallIndirect(insn) => {
             let l = a.create_label();
@@ -305,9 +375,13 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
                 push_return(&mut a, &mut cold, insn.next_ip(), chain.shstk, checked, l)?;
                 a.mov(rax, qword_ptr(off::JUMP).gs())?;
             }
-            dispatch(&mut a, n, chain.epoch, exit)?;
-            slow.push((l, TERM_REG, insn.ip(), b.insns.len() as u64));
+            dispatch(&mut a, n, chain, exit)?;
+            slow.push((l, Some(TERM_REG), insn.ip(), b.insns.len() as u64));
         }
+    }
+    for (mut l, target, retired) in sides {
+        a.set_label(&mut l)?;
+        out(&mut a, target, retired)?;
     }
     memop::emit_cold(&mut a, cold)?;
     for (mut l, r, rip, retired) in slow {
@@ -520,7 +594,7 @@ fn ret(
     exit: u64,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
-    let (shadow, epoch) = (chain.shstk, chain.epoch);
+    let shadow = chain.shstk;
     let r = TERM_REG;
     memop::acquire(a, r, Addr::Stack(0), Register::None, true)?;
     if !stack_checked {
@@ -544,16 +618,22 @@ fn ret(
         a.add(qword_ptr(off::SSP).gs(), 8)?;
     }
     a.add(rsp, 8)?;
-    dispatch(a, retired, epoch, exit)
+    dispatch(a, retired, chain, exit)
 }
 
 /// Continues at the guest RIP in RAX: adds `retired`, records the RIP, and jumps to its
 /// translation when the front table has one and the code epoch is still `epoch` and the stop
 /// flag is clear, else to the exit trampoline. Entered with the guest's flags, RAX and RBX
 /// saved by `memop::acquire` (RBX as the address register); leaves them restored.
-fn dispatch(a: &mut CodeAssembler, retired: u64, epoch: u64, exit: u64) -> Result<(), IcedError> {
+fn dispatch(
+    a: &mut CodeAssembler,
+    retired: u64,
+    chain: &Chain,
+    exit: u64,
+) -> Result<(), IcedError> {
+    let epoch = chain.epoch;
     let mut miss = a.create_label();
-    a.add(qword_ptr(off::RETIRED).gs(), retired as i32)?;
+    add_retired(a, retired)?;
     if epoch <= i32::MAX as u64 {
         // RAX keeps the guest RIP throughout (the miss path records it); RBX probes.
         a.mov(rbx, rax)?;
@@ -568,10 +648,10 @@ fn dispatch(a: &mut CodeAssembler, retired: u64, epoch: u64, exit: u64) -> Resul
         a.test(rbx, rbx)?;
         a.jz(miss)?;
         a.mov(qword_ptr(off::JUMP).gs(), rbx)?;
-        a.mov(rbx, qword_ptr(off::EPOCH_PTR).gs())?;
+        a.mov(rbx, chain.epoch_at)?;
         a.cmp(qword_ptr(rbx), epoch as i32)?;
         a.jne(miss)?;
-        a.mov(rbx, qword_ptr(off::STOP_PTR).gs())?;
+        a.mov(rbx, chain.stop_at)?;
         a.cmp(byte_ptr(rbx), 0)?;
         a.jne(miss)?;
         memop::release(a, true)?;
@@ -591,12 +671,11 @@ enum Target {
     Host(u64),
 }
 
-/// Adds `n` to the retired count without touching a flag (LEA) or the guest stack; RCX must
-/// be free (spilled).
+/// Adds `n` to the retired count, which MM0 holds while translated code runs (`trampoline`),
+/// without touching a flag, a general register or the guest stack.
 fn add_retired(a: &mut CodeAssembler, n: u64) -> Result<(), IcedError> {
-    a.mov(rcx, qword_ptr(off::RETIRED).gs())?;
-    a.lea(rcx, qword_ptr(rcx + n as i32))?;
-    a.mov(qword_ptr(off::RETIRED).gs(), rcx)
+    debug_assert!((n as usize) < crate::context::COUNTS_LEN);
+    a.paddq(mm0, qword_ptr(off::COUNTS + 8 * n as i64).gs())
 }
 
 /// Leaves the block: records the next guest RIP and the retired count without touching a
@@ -629,15 +708,16 @@ fn chained_exit(
     rip: u64,
     from: u64,
     retired: u64,
-    epoch: u64,
+    chain: &Chain,
     target: Option<Target>,
     exit: u64,
 ) -> Result<(), IcedError> {
+    let epoch = chain.epoch;
     let mut out = a.create_label();
     let mut go = a.create_label();
     a.mov(qword_ptr(off::SCRATCH).gs(), rcx)?;
     add_retired(a, retired)?;
-    a.mov(rcx, qword_ptr(off::EPOCH_PTR).gs())?;
+    a.mov(rcx, chain.epoch_at)?;
     a.mov(rcx, qword_ptr(rcx))?;
     a.lea(rcx, qword_ptr(rcx - epoch as i32))?;
     if rip > from {
@@ -647,7 +727,7 @@ fn chained_exit(
         a.jrcxz(current)?;
         a.jmp(out)?;
         a.set_label(&mut current)?;
-        a.mov(rcx, qword_ptr(off::STOP_PTR).gs())?;
+        a.mov(rcx, chain.stop_at)?;
         a.movzx(ecx, byte_ptr(rcx))?;
         a.jrcxz(go)?;
     }

@@ -655,3 +655,234 @@ fn covered_ret_still_compares_with_the_shadow_stack() {
         }
     }
 }
+
+/// Memory operands checked with the address computed in RAX alone (no address register; the
+/// instruction then runs on its own operand): an operand based on RAX after the check saved
+/// the guest's flags (so RAX no longer holds the guest's value and is read back), indexed
+/// operands, and a misaligned load that the alignment test sends to the out-of-line check of
+/// both pages. In mapped memory all run translated (only the final UD2 in the interpreter)
+/// and match the interpreter; a load that crosses into an inaccessible page and one based on
+/// RAX that lands in it fault exactly as in the interpreter (address, registers, flags as
+/// after the ADD, retired count).
+#[test]
+fn rax_based_and_indexed_operands_fault_exactly() {
+    let _serial = serial();
+    // The third page inaccessible.
+    let data = pages(3, VmaKind::Normal, &[2]);
+    let code = [
+        0x48, 0x83, 0xc7, 0x01, // add rdi, 1
+        0x48, 0x8b, 0x14, 0xc8, // mov rdx, [rax + rcx*8]
+        0x43, 0x0f, 0xb7, 0x5c, 0x48, 0x06, // movzx ebx, word [r8 + r9*2 + 6]
+        0x4a, 0x8b, 0x74, 0x15, 0x03, // mov rsi, [rbp + r10 + 3]
+        0x48, 0x83, 0xd7, 0x00, // adc rdi, 0
+        0x0f, 0x0b, // ud2
+    ];
+    let init: Vec<u8> = (0..2 * PAGE_SIZE as usize)
+        .map(|i| (i * 13 + 5) as u8)
+        .collect();
+    let mut regs = [0u64; 16];
+    regs[0] = data + 0x100; // rax
+    regs[1] = 3; // rcx
+    regs[8] = data + 0x200; // r8
+    regs[9] = 5; // r9
+    regs[5] = data + 0x300; // rbp
+    regs[10] = 0x10; // r10
+    regs[7] = u64::MAX; // rdi: the ADD carries
+    let (a, b, ea, eb, ma, mb, stats) = run_both_from(&code, regs, ALL_FLAGS, data, &init);
+    assert!(ends_in_ud2(&ea), "{ea:?}");
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+    assert_eq!(ma, mb);
+    assert_eq!(
+        b.gpr[2],
+        u64::from_le_bytes(init[0x118..0x120].try_into().unwrap())
+    );
+    assert_eq!(b.gpr[7], 1, "ADC saw the ADD's carry");
+    assert_eq!(
+        stats.interpreted.load(Ordering::Relaxed),
+        1,
+        "only the UD2 runs in the interpreter"
+    );
+    // The misaligned load runs from the second page into the inaccessible third.
+    let mut r = regs;
+    r[5] = data + 2 * PAGE_SIZE - 0x10 - 3 - 4;
+    let (a, b, ea, eb, ma, mb, _) = run_both_from(&code, r, ALL_FLAGS, data, &init);
+    match &ea {
+        Exit::Exception(Exception::PageFault(f)) => assert_eq!(f.addr, data + 2 * PAGE_SIZE),
+        other => panic!("expected a page fault, got {other:?}"),
+    }
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+    assert_eq!(ma, mb);
+    assert_eq!(
+        b.gpr[2],
+        u64::from_le_bytes(init[0x118..0x120].try_into().unwrap()),
+        "the load before it done"
+    );
+    assert_eq!(b.gpr[6], r[6], "RSI as before the faulting load");
+    // The RAX-based load lands in the inaccessible page.
+    let mut r = regs;
+    r[0] = data + 2 * PAGE_SIZE + 0x40 - 3 * 8;
+    let (a, b, ea, eb, _, _, _) = run_both_from(&code, r, ALL_FLAGS, data, &init);
+    match &ea {
+        Exit::Exception(Exception::PageFault(f)) => {
+            assert_eq!(f.addr, data + 2 * PAGE_SIZE + 0x40)
+        }
+        other => panic!("expected a page fault, got {other:?}"),
+    }
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+    assert_eq!(b.gpr[0], r[0], "RAX as before the load");
+}
+
+/// RIP-relative operands of code in the low 2 GiB run as absolute `[disp32]` operands after
+/// their check: a load, and a read-modify-write of another qword, match the interpreter
+/// (registers, memory, retired count) with only the UD2 interpreted; with the data page made
+/// inaccessible, the load faults at its target in both engines.
+#[test]
+fn rip_relative_operands_as_absolute_addresses() {
+    let _serial = serial();
+    let mem = space();
+    let low = |prot: u32| {
+        let mut req = MapRequest::anonymous(0, PAGE_SIZE, prot, VmaKind::Normal);
+        req.low_2g = true;
+        mem.map(&req).expect("a low page")
+    };
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u32;
+    let code_at = low((libc::PROT_READ | libc::PROT_EXEC) as u32);
+    let data = low(rw);
+    assert!(code_at < 1 << 31 && data < 1 << 31);
+    let rel = |insn_end: u64, target: u64| ((target as i64 - insn_end as i64) as i32).to_le_bytes();
+    // mov rax, [rip + (data + 8)]; add [rip + (data + 16)], rax; ud2
+    let mut code = vec![0x48, 0x8b, 0x05];
+    code.extend(rel(code_at + 7, data + 8));
+    code.extend([0x48, 0x01, 0x05]);
+    code.extend(rel(code_at + 14, data + 16));
+    code.extend(UD2);
+    mem.force_write(code_at, &code).expect("code");
+    let init: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37)).collect();
+    let run = |t: Option<&mut Translator>| {
+        let mut cpu = Cpu::new(mem.clone(), Arc::new(CpuConfig::default()));
+        cpu.rip = code_at;
+        cpu.set_rflags(ALL_FLAGS);
+        mem.force_write(data, &init).expect("data");
+        let stop = AtomicBool::new(false);
+        let exit = match t {
+            Some(t) => t.run(&mut cpu, &stop),
+            None => Interpreter::new().run(&mut cpu, &stop),
+        };
+        let mut m = vec![0; init.len()];
+        let _ = mem.read_bytes(data, &mut m);
+        (exit, cpu, m)
+    };
+    let (ea, a, ma) = run(None);
+    let mut t = Translator::translate_everything();
+    let (eb, b, mb) = run(Some(&mut t));
+    assert!(ends_in_ud2(&ea), "{ea:?}");
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+    assert_eq!(ma, mb);
+    assert_eq!(
+        b.gpr[0],
+        u64::from_le_bytes(init[8..16].try_into().unwrap())
+    );
+    assert_eq!(t.stats().interpreted.load(Ordering::Relaxed), 1);
+    mem.protect(data, PAGE_SIZE, 0).expect("inaccessible");
+    let (ea, a, _) = run(None);
+    let mut t = Translator::translate_everything();
+    let (eb, b, _) = run(Some(&mut t));
+    match &ea {
+        Exit::Exception(Exception::PageFault(f)) => assert_eq!(f.addr, data + 8),
+        other => panic!("expected a page fault, got {other:?}"),
+    }
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+}
+
+/// A loop whose body holds a Jcc (`l: test cl, 1; jz e; add rax, rcx; e: add rbx, rcx; dec
+/// ecx; jnz l`) is translated as a trace that goes on past the JZ (a side exit to `e`): state
+/// and retired count match the interpreter, and the 1000 iterations run chained inside the
+/// cache (a few entries from the run loop, while each side exit is linked).
+#[test]
+fn trace_side_exits_match_interpreter_and_stay_chained() {
+    let _serial = serial();
+    let mut code = vec![
+        0xb9, 0xe8, 0x03, 0, 0, // mov ecx, 1000
+        0xf6, 0xc1, 0x01, // l: test cl, 1
+        0x74, 0x03, // jz e
+        0x48, 0x01, 0xc8, // add rax, rcx
+        0x48, 0x01, 0xcb, // e: add rbx, rcx
+        0xff, 0xc9, // dec ecx
+        0x75, 0xf1, // jnz l
+    ];
+    code.extend(UD2);
+    let (a, b, stats) = both(&code, [0; 16], 0x202);
+    assert_same(&a, &b);
+    assert_eq!(a.gpr[0], 500 * 500, "the odd counts");
+    assert_eq!(a.gpr[3], 1000 * 1001 / 2);
+    let entered = stats.entered.load(Ordering::Relaxed);
+    assert!(entered <= 6, "{entered} entries for a chained loop");
+}
+
+/// A range check never spans a side exit: `mov rax, [rsi]; test rax, rax; jz out; mov rdx,
+/// [rsi + 0xff8]; ...` with the second load's page inaccessible. When the JZ is taken the
+/// second load does not happen, so nothing may fail a check for it (only the UD2 runs in the
+/// interpreter); when it is not taken the second load faults exactly as in the interpreter.
+#[test]
+fn range_checks_end_at_side_exits() {
+    let _serial = serial();
+    let data = pages(2, VmaKind::Normal, &[1]);
+    let code = [
+        0x48, 0x8b, 0x06, // mov rax, [rsi]
+        0x48, 0x85, 0xc0, // test rax, rax
+        0x74, 0x13, // jz out
+        0x48, 0x8b, 0x96, 0xf8, 0x0f, 0, 0, // mov rdx, [rsi + 0xff8]
+        0x48, 0x83, 0xc2, 0x01, // add rdx, 1
+        0x48, 0x83, 0xc2, 0x01, // add rdx, 1
+        0x48, 0x83, 0xc2, 0x01, // add rdx, 1
+        0x0f, 0x0b, // out: ud2
+    ];
+    let mut regs = [0u64; 16];
+    regs[6] = data + 0x10;
+    let zero = vec![0u8; 32];
+    let (a, b, ea, eb, _, _, stats) = run_both_from(&code, regs, ALL_FLAGS, data, &zero);
+    assert!(ends_in_ud2(&ea), "{ea:?}");
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+    assert_eq!(
+        stats.interpreted.load(Ordering::Relaxed),
+        1,
+        "only the UD2 runs in the interpreter"
+    );
+    let ones = vec![1u8; 32];
+    let (a, b, ea, eb, _, _, _) = run_both_from(&code, regs, ALL_FLAGS, data, &ones);
+    match &ea {
+        Exit::Exception(Exception::PageFault(f)) => assert_eq!(f.addr, data + 0x10 + 0xff8),
+        other => panic!("expected a page fault, got {other:?}"),
+    }
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+}
+
+/// A loop body longer than a block (70 `add rax, 1`, then `dec ecx; jnz l`, 100 times) is
+/// split at 64 instructions into blocks that chain to each other: state and retired count
+/// match the interpreter and the loop runs inside the cache (a block cut by the size cap used
+/// to leave to the run loop on every pass).
+#[test]
+fn blocks_cut_by_the_size_cap_chain() {
+    let _serial = serial();
+    let mut code = vec![0xb9, 100, 0, 0, 0]; // mov ecx, 100
+    for _ in 0..70 {
+        code.extend([0x48, 0x83, 0xc0, 0x01]); // add rax, 1
+    }
+    code.extend([0xff, 0xc9]); // dec ecx
+    let back = -(70 * 4 + 2 + 2i32);
+    code.extend([0x0f, 0x85]); // jnz l (rel32)
+    code.extend((back - 4).to_le_bytes());
+    code.extend(UD2);
+    let (a, b, stats) = both(&code, [0; 16], 0x202);
+    assert_same(&a, &b);
+    assert_eq!(a.gpr[0], 7000);
+    let entered = stats.entered.load(Ordering::Relaxed);
+    assert!(entered <= 6, "{entered} entries for a chained loop");
+}
