@@ -85,6 +85,8 @@ impl Process {
         // The guest's memory limits are kept apart from cetbox's own (rlimit.rs).
         crate::rlimit::init();
         let mem = Arc::new(AddressSpace::new()?);
+        // Other guest processes check their accesses to this one against its table.
+        crate::remote_mem::publish(&mem)?;
         Ok(Arc::new(Process {
             mem,
             // SAFETY: getpid has no preconditions.
