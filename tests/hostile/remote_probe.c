@@ -7,9 +7,12 @@
 // there for the child, so: process_vm_* EFAULT, PEEK and POKE EIO. At end of input the parent
 // tries the shadow-stack page: readable (8), process_vm_writev refused (EFAULT: mm/gup.c
 // check_vma_flags, a VM_SHADOW_STACK mapping is written only with FOLL_FORCE), POKEDATA
-// allowed (FOLL_FORCE on a private mapping) and seen by PEEKDATA.
+// allowed (FOLL_FORCE on a private mapping) and seen by PEEKDATA. /proc/PID/mem reads and
+// writes (FOLL_FORCE too: fs/proc/base.c mem_rw) give EIO outside the guest's memory and
+// write the shadow-stack page.
 #include "../shstk/cet.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -46,6 +49,10 @@ int main(void) {
     fflush(stdout);
     char line[128];
     unsigned long ss = 0;
+    snprintf(line, sizeof line, "/proc/%d/mem", child);
+    int mfd = open(line, O_RDWR);
+    if (mfd < 0)
+        return 3;
     while (fgets(line, sizeof line, stdin)) {
         unsigned long addr = strtoul(line, NULL, 16);
         if (!strncmp(line, "ss ", 3)) {
@@ -62,6 +69,8 @@ int main(void) {
         result("peek", errno ? -1 : 0);
         (void)v;
         result("poke", ptrace(PTRACE_POKEDATA, child, (void *)addr, (void *)0x4443424144434241L));
+        result("memread", pread(mfd, buf, 8, (off_t)addr));
+        result("memwrite", pwrite(mfd, buf, 8, (off_t)addr));
         printf("\n");
         fflush(stdout);
     }
@@ -74,7 +83,10 @@ int main(void) {
         result("poke", ptrace(PTRACE_POKEDATA, child, (void *)(ss + 64), (void *)0x1122334455667788L));
         errno = 0;
         long v = ptrace(PTRACE_PEEKDATA, child, (void *)(ss + 64), 0);
-        printf(" peek %lx\n", errno ? -1L : v);
+        printf(" peek %lx", errno ? -1L : v);
+        result("memwrite", pwrite(mfd, "SHSTKMEM", 8, (off_t)(ss + 72)));
+        result("memread", pread(mfd, buf, 8, (off_t)(ss + 72)));
+        printf(" %.8s\n", buf);
     }
     kill(child, SIGKILL);
     waitpid(child, &st, 0);

@@ -391,7 +391,8 @@ fn guest_cannot_reach_cetbox_memory() {
 /// nothing copied), EIO for PEEK/POKE (kernel/ptrace.c generic_ptrace_peekdata/pokedata). Then
 /// the child's shadow-stack page: readable, process_vm_writev refused with EFAULT (mm/gup.c
 /// check_vma_flags: VM_SHADOW_STACK needs FOLL_FORCE), POKEDATA allowed (FOLL_FORCE on a
-/// private mapping) and read back by PEEKDATA.
+/// private mapping) and read back by PEEKDATA. The same through /proc/PID/mem (FOLL_FORCE:
+/// fs/proc/base.c mem_rw): EIO outside guest memory, the shadow-stack page written.
 #[test]
 fn other_guest_cannot_reach_cetbox_memory() {
     use std::io::{BufRead, BufReader, Write};
@@ -449,7 +450,9 @@ fn other_guest_cannot_reach_cetbox_memory() {
             writeln!(stdin, "{p:x}").unwrap();
             line.clear();
             out.read_line(&mut line).unwrap();
-            let want = format!("{p:x} read EFAULT write EFAULT peek EIO poke EIO\n");
+            let want = format!(
+                "{p:x} read EFAULT write EFAULT peek EIO poke EIO memread EIO memwrite EIO\n"
+            );
             if line != want {
                 problems.push(format!("{engine}: got {line:?}, want {want:?}"));
             }
@@ -458,7 +461,9 @@ fn other_guest_cannot_reach_cetbox_memory() {
         line.clear();
         out.read_line(&mut line).unwrap();
         assert_eq!(
-            line, "shadow stack read 8 write EFAULT poke 0 peek 1122334455667788\n",
+            line,
+            "shadow stack read 8 write EFAULT poke 0 peek 1122334455667788 memwrite 8 memread 8 \
+             SHSTKMEM\n",
             "{engine}"
         );
         drop(stdin);

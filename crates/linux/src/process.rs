@@ -5,7 +5,7 @@ use crate::options::{EngineKind, Options};
 use crate::signals::{ProcessSignals, ThreadSignals};
 use cetbox_cpu::{Cpu, CpuConfig, Engine, Interpreter};
 use cetbox_mem::AddressSpace;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -49,8 +49,9 @@ pub struct Process {
     pub thread_names: Mutex<HashMap<i32, [u8; 16]>>,
     /// PTRACE_TRACEME was called: threads publish their state for the tracer around syscalls.
     pub traced: AtomicBool,
-    /// Host descriptors that are the guest's opens of its /proc/self/mem.
-    pub mem_fds: Mutex<HashSet<i32>>,
+    /// Host descriptors that are the guest's opens of a /proc/PID/mem, with the process whose
+    /// memory each one shows: 0 for this process, else another process's pid.
+    pub mem_fds: Mutex<HashMap<i32, i32>>,
     /// A vfork child: the pipe end that releases its waiting parent (-1 otherwise), and
     /// whether the child shares the parent's memory (CLONE_VM).
     pub vfork_fd: AtomicI32,
@@ -73,7 +74,7 @@ pub struct ForkSnapshot {
     personality: u32,
     /// The forking thread's name, if it set one (the child's only thread keeps it).
     name: Option<[u8; 16]>,
-    mem_fds: HashSet<i32>,
+    mem_fds: HashMap<i32, i32>,
     shm_attaches: BTreeMap<u64, u64>,
 }
 
@@ -102,7 +103,7 @@ impl Process {
             personality: AtomicU32::new(0),
             thread_names: Mutex::new(HashMap::new()),
             traced: AtomicBool::new(false),
-            mem_fds: Mutex::new(HashSet::new()),
+            mem_fds: Mutex::new(HashMap::new()),
             vfork_fd: AtomicI32::new(-1),
             vfork_shared_vm: AtomicBool::new(false),
             shm_attaches: Mutex::new(BTreeMap::new()),
@@ -146,7 +147,14 @@ impl Process {
             personality: AtomicU32::new(snap.personality),
             thread_names: Mutex::new(snap.name.map(|n| (pid, n)).into_iter().collect()),
             traced: AtomicBool::new(false),
-            mem_fds: Mutex::new(snap.mem_fds),
+            // An inherited /proc/self/mem still shows the parent's memory (it names the mm it
+            // was opened on: fs/proc/base.c, mem_open).
+            mem_fds: Mutex::new(
+                snap.mem_fds
+                    .into_iter()
+                    .map(|(fd, p)| (fd, if p == 0 { self.pid } else { p }))
+                    .collect(),
+            ),
             vfork_fd: AtomicI32::new(-1),
             vfork_shared_vm: AtomicBool::new(false),
             shm_attaches: Mutex::new(snap.shm_attaches),
@@ -166,7 +174,7 @@ impl Process {
     }
 
     /// /proc/self/mem descriptors, locked.
-    pub fn mem_fds(&self) -> MutexGuard<'_, HashSet<i32>> {
+    pub fn mem_fds(&self) -> MutexGuard<'_, HashMap<i32, i32>> {
         self.mem_fds.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -584,3 +584,70 @@ fn not_word(pid: i32) -> Errno {
         Errno::EIO
     }
 }
+
+/// A read or write of another process's memory through a guest's /proc/PID/mem (FOLL_FORCE
+/// access: fs/proc/base.c `mem_rw`): the host's pread/pwrite of its /proc/PID/mem, a chunk at
+/// a time, only on pages of that process's guest memory, with its table locked. A transfer
+/// that starts on a page that is not guest memory fails with EIO, one that reaches one stops
+/// short, as `mem_rw` does when access_remote_vm copies nothing.
+pub fn mem_file(pid: i32, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
+    let path = std::ffi::CString::new(format!("/proc/{pid}/mem")).unwrap_or_default();
+    let mode = if write { libc::O_WRONLY } else { libc::O_RDONLY };
+    // SAFETY: a valid C string.
+    let fd = unsafe { libc::open(path.as_ptr(), mode | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::EIO);
+    }
+    let r = mem_file_via(pid, fd, addr, buf, write);
+    // SAFETY: closing the descriptor opened above.
+    unsafe { libc::close(fd) };
+    r
+}
+
+fn mem_file_via(pid: i32, fd: i32, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
+    let host = |b: &mut [u8], at: u64| -> Result<u64, Errno> {
+        // SAFETY: `b` is our buffer of b.len() bytes; the descriptor is the guest's open of
+        // /proc/PID/mem.
+        Errno::check(unsafe {
+            if write {
+                libc::pwrite(fd, b.as_ptr().cast::<libc::c_void>(), b.len(), at as i64) as i64
+            } else {
+                libc::pread(fd, b.as_mut_ptr().cast::<libc::c_void>(), b.len(), at as i64) as i64
+            }
+        })
+    };
+    let target = match Target::open(pid) {
+        Ok(Peer::Native) => return host(buf, addr),
+        Ok(Peer::Guest(t)) => t,
+        Err(_) => return Err(Errno::EIO),
+    };
+    let mut done = 0usize;
+    while done < buf.len() {
+        let a = addr.wrapping_add(done as u64);
+        let chunk =
+            ((buf.len() - done) as u64).min(CHUNK_PAGES * PAGE_SIZE - (a & (PAGE_SIZE - 1)));
+        let Some(held) = target.lock() else {
+            break;
+        };
+        let n = held.allowed_prefix(a, chunk, Rule::Forced) as usize;
+        if n == 0 {
+            break;
+        }
+        let r = host(&mut buf[done..done + n], a);
+        drop(held);
+        match r {
+            Ok(r) => {
+                done += r as usize;
+                if (r as usize) < n {
+                    break;
+                }
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    if done == 0 && !buf.is_empty() {
+        return Err(Errno::EIO);
+    }
+    Ok(done as u64)
+}
