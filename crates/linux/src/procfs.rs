@@ -245,12 +245,18 @@ pub fn forget_fd(t: &Thread, fd: i32) {
 /// need mapped pages (any protection), writes are forced (they work on read-only and
 /// shadow-stack pages, which stay shadow-stack pages). Like Linux, a transfer that starts
 /// on an unmapped page fails with EIO, one that reaches one stops short.
-pub fn mem_access(t: &Thread, fd: i32, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
+pub fn mem_access(t: &Thread, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
+    forced_access(t.mem(), addr, buf, write)
+}
+
+/// `mem_access` through the guest's /proc/PID/mem descriptor `fd`: this process's memory, or
+/// another process's through `remote_mem`.
+pub fn mem_access_fd(t: &Thread, fd: i32, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
     let pid = t.proc.mem_fds().get(&fd).copied().unwrap_or(0);
     if pid != 0 && pid != t.proc.pid {
         return crate::remote_mem::mem_file(pid, addr, buf, write);
     }
-    forced_access(t.mem(), addr, buf, write)
+    mem_access(t, addr, buf, write)
 }
 
 /// `mem_access` on an address space (ptrace's and a debugger's FOLL_FORCE access).

@@ -592,7 +592,11 @@ fn not_word(pid: i32) -> Errno {
 /// short, as `mem_rw` does when access_remote_vm copies nothing.
 pub fn mem_file(pid: i32, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
     let path = std::ffi::CString::new(format!("/proc/{pid}/mem")).unwrap_or_default();
-    let mode = if write { libc::O_WRONLY } else { libc::O_RDONLY };
+    let mode = if write {
+        libc::O_WRONLY
+    } else {
+        libc::O_RDONLY
+    };
     // SAFETY: a valid C string.
     let fd = unsafe { libc::open(path.as_ptr(), mode | libc::O_CLOEXEC) };
     if fd < 0 {
@@ -612,7 +616,12 @@ fn mem_file_via(pid: i32, fd: i32, addr: u64, buf: &mut [u8], write: bool) -> Sy
             if write {
                 libc::pwrite(fd, b.as_ptr().cast::<libc::c_void>(), b.len(), at as i64) as i64
             } else {
-                libc::pread(fd, b.as_mut_ptr().cast::<libc::c_void>(), b.len(), at as i64) as i64
+                libc::pread(
+                    fd,
+                    b.as_mut_ptr().cast::<libc::c_void>(),
+                    b.len(),
+                    at as i64,
+                ) as i64
             }
         })
     };

@@ -161,6 +161,20 @@ int main(void) {
     show("pwrite through read-only open", pwrite(rfd, "MEMWRITE", 8, (off_t)(R + 8)));
     close(rfd);
 
+    /* ptrace requests that write into the tracer: a read-only page of ours is EFAULT. */
+    {
+        char *ro = mmap(0, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        show("getsiginfo", ptrace(PTRACE_GETSIGINFO, child, 0, &si));
+        printf("  signo %d\n", si.si_signo);
+        show("getsiginfo into read-only", ptrace(PTRACE_GETSIGINFO, child, 0, ro));
+        show("geteventmsg into read-only", ptrace(PTRACE_GETEVENTMSG, child, 0, ro));
+        show("getsigmask into read-only", ptrace(PTRACE_GETSIGMASK, child, 8, ro));
+        printf("  page still zero: %s\n", ro[0] == 0 && ro[8] == 0 ? "yes" : "no");
+        show("unknown request", ptrace((enum __ptrace_request)0x7777, child, 0, 0));
+    }
+
     {
         struct iovec l = {buf, 8}, r = {R, 8};
         show("read of no process", process_vm_readv(999999999, &l, 1, &r, 1, 0));

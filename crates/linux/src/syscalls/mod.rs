@@ -20,6 +20,7 @@ pub mod ns;
 pub mod pidfd;
 pub mod process;
 pub mod ptrace;
+mod ptrace_host;
 pub mod shm;
 pub mod shstk;
 pub mod signal;

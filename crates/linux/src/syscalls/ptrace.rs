@@ -128,7 +128,8 @@ pub(crate) fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
                 // Only where the tracee's guest page table allows (remote_mem).
                 return crate::remote_mem::ptrace_word(pid, addr, || host_ptrace(a));
             }
-            host_ptrace(a)
+            // Pointer arguments name the tracer's buffers: checked (ptrace_host).
+            super::ptrace_host::passthrough(t, a, host_ptrace)
         }
     }
 }

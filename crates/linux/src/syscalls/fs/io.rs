@@ -165,9 +165,9 @@ fn proc_mem_at(t: &Thread, fd: i32, addr: u64, len: u64, off: u64, write: bool) 
     let mut tmp = vec![0u8; n as usize];
     if write {
         t.mem().read_bytes(addr, &mut tmp)?;
-        crate::procfs::mem_access(t, fd, off, &mut tmp, true)
+        crate::procfs::mem_access_fd(t, fd, off, &mut tmp, true)
     } else {
-        let done = crate::procfs::mem_access(t, fd, off, &mut tmp, false)?;
+        let done = crate::procfs::mem_access_fd(t, fd, off, &mut tmp, false)?;
         t.mem().write_bytes(addr, &tmp[..done as usize])?;
         Ok(done)
     }
