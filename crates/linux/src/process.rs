@@ -64,6 +64,9 @@ pub struct Process {
     /// Peak resident size seen (VmHWM in /proc/self/status), in KiB. A fork child starts
     /// from its own current size, as Linux's dup_mm sets hiwater_rss (kernel/fork.c).
     pub rss_peak: AtomicU64,
+    /// Host PI futex calls in flight (tid, futex word address), for mapping changes that
+    /// take write access away (`syscalls::pi_inflight`).
+    pub pi_inflight: crate::syscalls::pi_inflight::Registry,
 }
 
 /// What a forked child inherits from its parent process, copied by the parent before the host
@@ -109,6 +112,7 @@ impl Process {
             shm_attaches: Mutex::new(BTreeMap::new()),
             threads: Default::default(),
             rss_peak: AtomicU64::new(0),
+            pi_inflight: Default::default(),
         }))
     }
 
@@ -160,6 +164,7 @@ impl Process {
             shm_attaches: Mutex::new(snap.shm_attaches),
             threads: Default::default(),
             rss_peak: AtomicU64::new(0),
+            pi_inflight: Default::default(),
         })
     }
 

@@ -17,6 +17,7 @@ pub mod memctl;
 pub mod mount;
 pub mod newmount;
 pub mod ns;
+pub mod pi_inflight;
 pub mod pidfd;
 pub mod process;
 pub mod ptrace;
@@ -72,6 +73,8 @@ pub fn handle(t: &mut Thread) {
     let unscrubbed = t.mem().unscrubbed_mark();
     if (takes_away && t.mem().code_epoch() != epoch) || unscrubbed.is_some() {
         crate::thread_group::shootdown(t);
+        // Host PI futex calls must not write a word this call made unwritable.
+        pi_inflight::quiesce(t);
     }
     if let Some(mark) = unscrubbed {
         t.mem().scrub_through(mark);
