@@ -480,6 +480,23 @@ fn other_guest_cannot_reach_cetbox_memory() {
     }
 }
 
+/// process_vm_writev racing with the target's munmap + map_shadow_stack at the same address
+/// (tests/hostile/remote_race.c): Linux checks and copies under the target's mmap lock and
+/// never writes a shadow-stack mapping without FOLL_FORCE (mm/gup.c check_vma_flags), so the
+/// parent's pattern never appears in one of the child's shadow stacks. The child's rounds are
+/// fixed; each run is one race of thousands of rounds.
+#[test]
+fn remote_write_never_reaches_a_shadow_stack() {
+    for _ in 0..3 {
+        let o = cetbox("remote_race", "", &[]);
+        assert_eq!(o.status, Status::Exited(0), "{}", stdout(&o));
+        assert_eq!(
+            stdout(&o),
+            "rounds 3000, shadow-stack pages with a remote write: 0\n"
+        );
+    }
+}
+
 /// The prefix of cetbox's line for a refused ioctl request (crates/linux/src/syscalls/fs/ioctl).
 fn refused_line(req: &str) -> String {
     format!("cetbox: ioctl request {req} ")
