@@ -383,6 +383,120 @@ fn guest_cannot_reach_cetbox_memory() {
     }
 }
 
+/// Another guest process is another cetbox process: a parent guest aims process_vm_readv,
+/// process_vm_writev, PTRACE_PEEKDATA and PTRACE_POKEDATA at every host mapping of its stopped
+/// child's cetbox process that is not one of the child's guest mappings (first and middle
+/// page: cetbox's binary, heap, stacks, page table, code cache, the published table header).
+/// Linux has nothing mapped there for the child: EFAULT for process_vm_* (mm/process_vm_access.c,
+/// nothing copied), EIO for PEEK/POKE (kernel/ptrace.c generic_ptrace_peekdata/pokedata). Then
+/// the child's shadow-stack page: readable, process_vm_writev refused with EFAULT (mm/gup.c
+/// check_vma_flags: VM_SHADOW_STACK needs FOLL_FORCE), POKEDATA allowed (FOLL_FORCE on a
+/// private mapping) and read back by PEEKDATA. The same through /proc/PID/mem (FOLL_FORCE:
+/// fs/proc/base.c mem_rw): EIO outside guest memory, the shadow-stack page written.
+#[test]
+fn other_guest_cannot_reach_cetbox_memory() {
+    use std::io::{BufRead, BufReader, Write};
+    for engine in ["jit", "interp"] {
+        let mut child = Command::new(common::cetbox_bin())
+            .args(["run", &format!("--engine={engine}"), "--"])
+            .arg(program("remote_probe"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start cetbox");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let (mut guest_maps, mut ss, mut pid) = (String::new(), String::new(), 0u32);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(out.read_line(&mut line).unwrap() > 0, "guest ended early");
+            if let Some(a) = line.strip_prefix("ss ") {
+                ss = a.trim().to_string();
+            } else if let Some(p) = line.strip_prefix("pid ") {
+                pid = p.trim().parse().unwrap();
+            } else if line == "go\n" {
+                break;
+            } else if line != "ready\n" {
+                guest_maps.push_str(&line);
+            }
+        }
+        assert!(
+            pid != 0 && !ss.is_empty(),
+            "no pid or shadow stack: {guest_maps}"
+        );
+        let guest = maps_rows(&guest_maps);
+        let host_text = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+        let host = maps_rows(&host_text);
+        let foreign: Vec<&(u64, u64, String, String)> = host
+            .iter()
+            .filter(|h| h.1 <= 1u64 << 47)
+            .filter(|h| !guest.iter().any(|g| g.0 < h.1 && h.0 < g.1))
+            .collect();
+        assert!(
+            foreign.iter().any(|h| h.3 == "[heap]" || h.3.is_empty()),
+            "no cetbox heap or anonymous memory found among:\n{host_text}"
+        );
+        let mut probes = Vec::new();
+        for h in &foreign {
+            probes.push(h.0);
+            let mid = (h.0 + (h.1 - h.0) / 2) & !0xfff;
+            if mid != h.0 {
+                probes.push(mid);
+            }
+        }
+        let mut stdin = child.stdin.take().unwrap();
+        let mut problems = Vec::new();
+        for &p in &probes {
+            writeln!(stdin, "{p:x}").unwrap();
+            line.clear();
+            out.read_line(&mut line).unwrap();
+            let want = format!(
+                "{p:x} read EFAULT write EFAULT peek EIO poke EIO memread EIO memwrite EIO\n"
+            );
+            if line != want {
+                problems.push(format!("{engine}: got {line:?}, want {want:?}"));
+            }
+        }
+        writeln!(stdin, "ss {ss}").unwrap();
+        line.clear();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(
+            line,
+            "shadow stack read 8 write EFAULT poke 0 peek 1122334455667788 memwrite 8 memread 8 \
+             SHSTKMEM\n",
+            "{engine}"
+        );
+        drop(stdin);
+        let status = common::wait_within(&mut child, Duration::from_secs(60));
+        assert!(status.success(), "{engine}: guest exit status {status:?}");
+        assert!(
+            problems.is_empty(),
+            "{} of {} probes of another cetbox's own memory were not refused as on Linux:\n{}\nhost maps:\n{host_text}",
+            problems.len(),
+            probes.len(),
+            problems.join("\n")
+        );
+        assert!(probes.len() >= 4, "too few probes: {probes:?}");
+    }
+}
+
+/// process_vm_writev racing with the target's munmap + map_shadow_stack at the same address
+/// (tests/hostile/remote_race.c): Linux checks and copies under the target's mmap lock and
+/// never writes a shadow-stack mapping without FOLL_FORCE (mm/gup.c check_vma_flags), so the
+/// parent's pattern never appears in one of the child's shadow stacks. The child's rounds are
+/// fixed; each run is one race of thousands of rounds.
+#[test]
+fn remote_write_never_reaches_a_shadow_stack() {
+    for _ in 0..3 {
+        let o = cetbox("remote_race", "", &[]);
+        assert_eq!(o.status, Status::Exited(0), "{}", stdout(&o));
+        assert_eq!(
+            stdout(&o),
+            "rounds 3000, shadow-stack pages with a remote write: 0\n"
+        );
+    }
+}
+
 /// The prefix of cetbox's line for a refused ioctl request (crates/linux/src/syscalls/fs/ioctl).
 fn refused_line(req: &str) -> String {
     format!("cetbox: ioctl request {req} ")

@@ -19,6 +19,7 @@ pub mod private_fds;
 pub mod process;
 pub mod procfs;
 pub mod reexec;
+pub mod remote_mem;
 pub mod rlimit;
 pub mod run;
 pub mod shstk;

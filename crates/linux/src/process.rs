@@ -5,7 +5,7 @@ use crate::options::{EngineKind, Options};
 use crate::signals::{ProcessSignals, ThreadSignals};
 use cetbox_cpu::{Cpu, CpuConfig, Engine, Interpreter};
 use cetbox_mem::AddressSpace;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -49,8 +49,9 @@ pub struct Process {
     pub thread_names: Mutex<HashMap<i32, [u8; 16]>>,
     /// PTRACE_TRACEME was called: threads publish their state for the tracer around syscalls.
     pub traced: AtomicBool,
-    /// Host descriptors that are the guest's opens of its /proc/self/mem.
-    pub mem_fds: Mutex<HashSet<i32>>,
+    /// Host descriptors that are the guest's opens of a /proc/PID/mem, with the process whose
+    /// memory each one shows: 0 for this process, else another process's pid.
+    pub mem_fds: Mutex<HashMap<i32, i32>>,
     /// A vfork child: the pipe end that releases its waiting parent (-1 otherwise), and
     /// whether the child shares the parent's memory (CLONE_VM).
     pub vfork_fd: AtomicI32,
@@ -63,6 +64,9 @@ pub struct Process {
     /// Peak resident size seen (VmHWM in /proc/self/status), in KiB. A fork child starts
     /// from its own current size, as Linux's dup_mm sets hiwater_rss (kernel/fork.c).
     pub rss_peak: AtomicU64,
+    /// Host PI futex calls in flight (tid, futex word address), for mapping changes that
+    /// take write access away (`syscalls::pi_inflight`).
+    pub pi_inflight: crate::syscalls::pi_inflight::Registry,
 }
 
 /// What a forked child inherits from its parent process, copied by the parent before the host
@@ -73,7 +77,7 @@ pub struct ForkSnapshot {
     personality: u32,
     /// The forking thread's name, if it set one (the child's only thread keeps it).
     name: Option<[u8; 16]>,
-    mem_fds: HashSet<i32>,
+    mem_fds: HashMap<i32, i32>,
     shm_attaches: BTreeMap<u64, u64>,
 }
 
@@ -85,6 +89,8 @@ impl Process {
         // The guest's memory limits are kept apart from cetbox's own (rlimit.rs).
         crate::rlimit::init();
         let mem = Arc::new(AddressSpace::new()?);
+        // Other guest processes check their accesses to this one against its table.
+        crate::remote_mem::publish(&mem)?;
         Ok(Arc::new(Process {
             mem,
             // SAFETY: getpid has no preconditions.
@@ -100,12 +106,13 @@ impl Process {
             personality: AtomicU32::new(0),
             thread_names: Mutex::new(HashMap::new()),
             traced: AtomicBool::new(false),
-            mem_fds: Mutex::new(HashSet::new()),
+            mem_fds: Mutex::new(HashMap::new()),
             vfork_fd: AtomicI32::new(-1),
             vfork_shared_vm: AtomicBool::new(false),
             shm_attaches: Mutex::new(BTreeMap::new()),
             threads: Default::default(),
             rss_peak: AtomicU64::new(0),
+            pi_inflight: Default::default(),
         }))
     }
 
@@ -144,12 +151,20 @@ impl Process {
             personality: AtomicU32::new(snap.personality),
             thread_names: Mutex::new(snap.name.map(|n| (pid, n)).into_iter().collect()),
             traced: AtomicBool::new(false),
-            mem_fds: Mutex::new(snap.mem_fds),
+            // An inherited /proc/self/mem still shows the parent's memory (it names the mm it
+            // was opened on: fs/proc/base.c, mem_open).
+            mem_fds: Mutex::new(
+                snap.mem_fds
+                    .into_iter()
+                    .map(|(fd, p)| (fd, if p == 0 { self.pid } else { p }))
+                    .collect(),
+            ),
             vfork_fd: AtomicI32::new(-1),
             vfork_shared_vm: AtomicBool::new(false),
             shm_attaches: Mutex::new(snap.shm_attaches),
             threads: Default::default(),
             rss_peak: AtomicU64::new(0),
+            pi_inflight: Default::default(),
         })
     }
 
@@ -164,7 +179,7 @@ impl Process {
     }
 
     /// /proc/self/mem descriptors, locked.
-    pub fn mem_fds(&self) -> MutexGuard<'_, HashSet<i32>> {
+    pub fn mem_fds(&self) -> MutexGuard<'_, HashMap<i32, i32>> {
         self.mem_fds.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

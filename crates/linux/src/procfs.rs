@@ -76,6 +76,9 @@ pub fn readlink(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
 
 /// Opens a synthesized /proc file; None for paths cetbox does not synthesize.
 pub fn open(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
+    if let Some(pid) = other_mem(t, path) {
+        return Some(open_other_mem(t, path, pid, flags));
+    }
     let name = strip(t, path)?;
     let acc = flags & libc::O_ACCMODE;
     let content = match name {
@@ -137,23 +140,100 @@ fn read_range(t: &Thread, f: impl Fn(&crate::process::Image) -> (u64, u64)) -> V
 }
 
 fn open_mem(t: &Thread, flags: i32) -> SysResult {
-    // SAFETY: the path is a valid C string.
-    let fd = unsafe {
-        libc::open(
-            c"/proc/self/mem".as_ptr(),
-            flags & (libc::O_ACCMODE | libc::O_CLOEXEC),
-        )
-    };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    t.proc.mem_fds().insert(fd);
+    let fd = mem_placeholder(flags)?;
+    t.proc.mem_fds().insert(fd, 0);
     Ok(fd as u64)
 }
 
-/// Whether `fd` is a guest /proc/self/mem descriptor.
+/// The descriptor a guest gets for a /proc/PID/mem: an empty sealed memfd with the guest's
+/// access mode, never the host's /proc file, which would address cetbox's own memory. Reads
+/// and writes of it are cetbox's (`mem_access`, by descriptor number); a copy of it that
+/// cetbox does not know (dup, SCM_RIGHTS, pidfd_getfd) reads nothing and cannot be written.
+fn mem_placeholder(flags: i32) -> Result<i32, Errno> {
+    // SAFETY: memfd_create with a valid name; fcntl and open on the descriptor we made.
+    unsafe {
+        let m = libc::memfd_create(
+            c"cetbox-proc-mem".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        );
+        if m < 0 {
+            return Err(Errno::last());
+        }
+        libc::fcntl(
+            m,
+            libc::F_ADD_SEALS,
+            libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL,
+        );
+        let path = std::ffi::CString::new(format!("/proc/self/fd/{m}")).unwrap_or_default();
+        let fd = libc::open(path.as_ptr(), flags & (libc::O_ACCMODE | libc::O_CLOEXEC));
+        let e = Errno::last();
+        libc::close(m);
+        if fd < 0 {
+            return Err(e);
+        }
+        Ok(fd)
+    }
+}
+
+/// The process whose /proc/PID/mem (or /proc/PID/task/TID/mem) `path` names, when that is not
+/// this process.
+fn other_mem(t: &Thread, path: &[u8]) -> Option<i32> {
+    let rest = path.strip_prefix(b"/proc/")?;
+    let mut parts = rest.split(|&c| c == b'/').filter(|p| !p.is_empty());
+    let pid = parts.next()?;
+    let digits = |p: &[u8]| !p.is_empty() && p.iter().all(u8::is_ascii_digit);
+    if !digits(pid) {
+        return None;
+    }
+    let pid: i32 = std::str::from_utf8(pid).ok()?.parse().ok()?;
+    match (parts.next()?, parts.next(), parts.next(), parts.next()) {
+        (b"mem", None, _, _) => {}
+        (b"task", Some(tid), Some(b"mem"), None) if digits(tid) => {}
+        _ => return None,
+    }
+    (pid != t.proc.pid).then_some(pid)
+}
+
+/// Another process's /proc/PID/mem: the host opens it once as the permission check (Linux's,
+/// mm_access with PTRACE_MODE_ATTACH, at open), the guest gets a placeholder, and reads and
+/// writes go through `remote_mem`, which allows only that process's guest memory when it is a
+/// cetbox guest.
+fn open_other_mem(t: &Thread, path: &[u8], pid: i32, flags: i32) -> SysResult {
+    let c = std::ffi::CString::new(path).map_err(|_| Errno::ENOENT)?;
+    // SAFETY: a valid C string; the access mode is the guest's; the descriptor is closed.
+    unsafe {
+        let fd = libc::open(c.as_ptr(), flags & libc::O_ACCMODE | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(Errno::last());
+        }
+        libc::close(fd);
+    }
+    let fd = mem_placeholder(flags)?;
+    t.proc.mem_fds().insert(fd, pid);
+    Ok(fd as u64)
+}
+
+/// Whether `fd` is a guest /proc/PID/mem descriptor.
 pub fn is_mem_fd(t: &Thread, fd: i32) -> bool {
-    t.proc.mem_fds().contains(&fd)
+    t.proc.mem_fds().contains_key(&fd)
+}
+
+/// `new` is now a copy of `old` (dup, dup2, dup3, F_DUPFD): a copy of a /proc/PID/mem
+/// descriptor shows the same memory; a descriptor replaced by a copy of another file no
+/// longer does.
+pub fn copied_fd(t: &Thread, old: i32, new: i32) {
+    if old == new {
+        return;
+    }
+    let mut m = t.proc.mem_fds();
+    match m.get(&old).copied() {
+        Some(pid) => {
+            m.insert(new, pid);
+        }
+        None => {
+            m.remove(&new);
+        }
+    }
 }
 
 /// Forget a /proc/self/mem descriptor (call from close).
@@ -167,6 +247,16 @@ pub fn forget_fd(t: &Thread, fd: i32) {
 /// on an unmapped page fails with EIO, one that reaches one stops short.
 pub fn mem_access(t: &Thread, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
     forced_access(t.mem(), addr, buf, write)
+}
+
+/// `mem_access` through the guest's /proc/PID/mem descriptor `fd`: this process's memory, or
+/// another process's through `remote_mem`.
+pub fn mem_access_fd(t: &Thread, fd: i32, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
+    let pid = t.proc.mem_fds().get(&fd).copied().unwrap_or(0);
+    if pid != 0 && pid != t.proc.pid {
+        return crate::remote_mem::mem_file(pid, addr, buf, write);
+    }
+    mem_access(t, addr, buf, write)
 }
 
 /// `mem_access` on an address space (ptrace's and a debugger's FOLL_FORCE access).

@@ -13,6 +13,7 @@ mod host;
 mod pagetable;
 mod space;
 mod vma;
+pub mod xlock;
 
 pub use access::Access;
 pub use fault::{Fault, FaultKind};

@@ -3,7 +3,9 @@
 //! The table is a single 32 GiB reservation made with MAP_NORESERVE: the host kernel supplies
 //! zero pages lazily, so only the parts describing mapped guest memory cost anything, and a
 //! lookup is one load with no locks. Other guest threads may change entries concurrently; every
-//! entry is an atomic byte.
+//! entry is an atomic byte. Changes of entries (`fill`, `clear`, `update`) hold the table's
+//! cross-process lock (`xlock`), so a cetbox accessing this guest's memory from another process
+//! checks and copies against a table that cannot change meanwhile.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -234,6 +236,7 @@ impl PageTable {
 
     /// Sets every entry of pages [start, end) (page-aligned, below USER_LIMIT) to `value`.
     pub fn fill(&self, start: u64, end: u64, value: u8) {
+        let _remote = crate::xlock::Hold::take();
         let (s, e) = self.range(start, end);
         for i in s..e {
             // SAFETY: `range` clamps indices to the reservation.
@@ -245,6 +248,7 @@ impl PageTable {
     /// the host where whole table pages (4096 entries, 16 MiB of guest space) became zero:
     /// a huge PROT_NONE reservation or an unmapped range costs nothing afterwards.
     pub fn clear(&self, start: u64, end: u64) {
+        let _remote = crate::xlock::Hold::take();
         let (s, e) = self.range(start, end);
         const TP: usize = PAGE_SIZE as usize;
         let (inner_s, inner_e) = (s.div_ceil(TP) * TP, e / TP * TP);
@@ -284,6 +288,7 @@ impl PageTable {
     /// an unmap or mprotect; a plain load and store would lose their changes or bring a
     /// cleared entry back.
     pub fn update(&self, start: u64, end: u64, f: impl Fn(u8) -> u8) -> u8 {
+        let _remote = crate::xlock::Hold::take();
         let (s, e) = self.range(start, end);
         let mut changed = 0;
         for i in s..e {

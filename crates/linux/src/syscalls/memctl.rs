@@ -3,7 +3,7 @@
 
 use super::fs::{access_ok, buf, host};
 use crate::errno::{Errno, SysResult};
-use crate::hostcall::{Arg, HostPtr};
+use crate::hostcall::Arg;
 use crate::process::Thread;
 use cetbox_mem::{page_ceil, page_floor, Access, PAGE_SIZE};
 
@@ -100,7 +100,7 @@ fn iov_list(t: &Thread, addr: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
 /// process_vm_readv/writev on this process copies between its own guest buffers with the
 /// page table's checks, stopping at the first bad page of either side (a partial count, or
 /// EFAULT if nothing was copied: mm/process_vm_access.c). Another process is another
-/// cetbox, whose guest memory is at the addresses the guest names: the host does the copy.
+/// cetbox: `remote_mem` checks each page against that process's page table as it copies.
 fn process_vm(t: &mut Thread, a: [u64; 6], write: bool) -> SysResult {
     let (pid, liov, lcnt, riov, rcnt, flags) = (a[0] as u32 as i32, a[1], a[2], a[3], a[4], a[5]);
     if flags != 0 {
@@ -111,26 +111,7 @@ fn process_vm(t: &mut Thread, a: [u64; 6], write: bool) -> SysResult {
     if pid != t.proc.pid {
         let access = if write { Access::Read } else { Access::Write };
         let lv = super::fs::io::iovecs(t, liov, lcnt, access)?;
-        let rv: Vec<libc::iovec> = remote
-            .iter()
-            .map(|&(b, l)| libc::iovec {
-                iov_base: b as *mut libc::c_void,
-                iov_len: l as usize,
-            })
-            .collect();
-        let nr = if write {
-            libc::SYS_process_vm_writev
-        } else {
-            libc::SYS_process_vm_readv
-        };
-        return host!(
-            nr,
-            pid as u64,
-            HostPtr::of(&lv[..]),
-            lv.len() as u64,
-            HostPtr::of(&rv[..]),
-            rv.len() as u64
-        );
+        return crate::remote_mem::process_vm(pid, &lv, &remote, write);
     }
     // Our own guest memory: from the remote side to the local one (readv) or back (writev).
     let (from, to) = if write {

@@ -18,9 +18,11 @@ pub mod mount;
 pub mod mount_options;
 pub mod newmount;
 pub mod ns;
+pub mod pi_inflight;
 pub mod pidfd;
 pub mod process;
 pub mod ptrace;
+mod ptrace_host;
 pub mod shm;
 pub mod shstk;
 pub mod signal;
@@ -72,6 +74,8 @@ pub fn handle(t: &mut Thread) {
     let unscrubbed = t.mem().unscrubbed_mark();
     if (takes_away && t.mem().code_epoch() != epoch) || unscrubbed.is_some() {
         crate::thread_group::shootdown(t);
+        // Host PI futex calls must not write a word this call made unwritable.
+        pi_inflight::quiesce(t);
     }
     if let Some(mark) = unscrubbed {
         t.mem().scrub_through(mark);

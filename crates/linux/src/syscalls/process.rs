@@ -620,20 +620,16 @@ const PI_SLICE_NS: i64 = 20_000_000;
 /// (ERESTARTNOINTR; the restarted call then meets the bad word at entry: EFAULT, as Linux's
 /// restarted futex_lock_pi).
 ///
-/// What remains open, and why it cannot be closed exactly from user space: between that check
-/// (or the one at entry) and the host's own update of the word inside the call
+/// Between that check and the host's own update of the word inside the call
 /// (kernel/futex/pi.c `futex_lock_pi_atomic`: a cmpxchg taking a free lock, or setting
-/// FUTEX_WAITERS) lie the return from the check, the host call's entry and the kernel's
-/// lookup of the futex key: normally a few microseconds (longer only if the host deschedules
-/// the thread there). Only a call that updates the word and
-/// then sleeps could close it, and that must not hold the mapping lock across its sleep (every
-/// mmap, munmap and mprotect of the process would wait for the lock's owner). A racing thread
-/// needs one or two calls inside that window (mprotect to read-only, whose host page stays
-/// writable, or munmap and then map_shadow_stack at the same address); if it wins, the host
-/// writes what the futex protocol writes, never a guest-chosen value: the caller's TID into a
-/// zero word (possibly with FUTEX_WAITERS, bit 31), or bit 31 into a nonzero one, where
-/// Linux's cmpxchg would fault (EFAULT). FUTEX_WAIT_REQUEUE_PI has
-/// the same kind of write later (`sys_futex`).
+/// FUTEX_WAITERS; `fixup_pi_owner` after a handoff) another thread could make the word's page
+/// read-only or a shadow stack; the host, whose page stays writable, would then write there
+/// where Linux's cmpxchg faults. So each host call is registered (`pi_inflight`) before the
+/// check, and a mapping change that takes write access away waits, before it returns to its
+/// guest, until no call on a word it made unwritable is still in the host (at most a slice):
+/// every host write to the word happens before the change is visible to the guest, as if the
+/// lock call had come first. FUTEX_WAIT_REQUEUE_PI's fix-up write of its PI word happens inside
+/// its one host sleep, which cannot be sliced, and stays open (`sys_futex`).
 fn lock_pi(
     t: &Thread,
     cmd: u32,
@@ -676,6 +672,7 @@ fn lock_pi(
         }
         Some((ts[0], ts[1]))
     };
+    let mut first = true;
     loop {
         let mut now = timespec {
             tv_sec: 0,
@@ -691,16 +688,25 @@ fn lock_pi(
         };
         // The host only reads the slice's deadline: a shared borrow for the call.
         let ts = [end.0, end.1];
-        match crate::hostcall::call(
+        // Registered while in the host, the word checked writable after registering (see
+        // pi_inflight): a mapping change that takes it away waits for this call to end.
+        let Some(inflight) = super::pi_inflight::enter(t, addr) else {
+            return if first {
+                Err(Errno::EFAULT)
+            } else {
+                orphan_wait(t, clock, deadline)
+            };
+        };
+        first = false;
+        let r = crate::hostcall::call(
             SYS_futex,
             with_timeout(uaddr, op, val, HostPtr::of(&ts), val3),
-        ) {
+        );
+        drop(inflight);
+        match r {
             Err(Errno::ETIMEDOUT) if !last => {
                 if t.stop.load(std::sync::atomic::Ordering::Acquire) {
                     return Err(signals::ERESTARTNOINTR);
-                }
-                if t.mem().check(addr, 4, Access::Write).is_err() {
-                    return orphan_wait(t, clock, deadline);
                 }
             }
             Err(Errno::EINTR) => return Err(signals::ERESTARTNOINTR),

@@ -4,8 +4,9 @@
 //! read back after every syscall (where signal stops happen); a tracing guest reads and writes
 //! that page with process_vm_readv/writev for the NT_X86_SHSTK regset (Linux
 //! arch/x86/kernel/fpu/regset.c, ssp_get() and ssp_set()).
-//! Memory requests pass through to the host: guest memory is at the same address in the
-//! tracee's cetbox process. Other register requests answer EIO.
+//! Memory requests pass through to the host (guest memory is at the same address in the
+//! tracee's cetbox process) once `remote_mem` found the word in the tracee's guest memory.
+//! Other register requests answer EIO.
 
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
@@ -123,7 +124,12 @@ pub(crate) fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
                 // Into a bounce buffer the guest receives when the call returns (usermem).
                 a[3] = crate::syscalls::fs::buf(t, data, 8, Access::Write)?.addr();
             }
-            host_ptrace(a)
+            if matches!(req, 1 | 2 | 4 | 5) {
+                // Only where the tracee's guest page table allows (remote_mem).
+                return crate::remote_mem::ptrace_word(pid, addr, || host_ptrace(a));
+            }
+            // Pointer arguments name the tracer's buffers: checked (ptrace_host).
+            super::ptrace_host::passthrough(t, a, host_ptrace)
         }
     }
 }

@@ -309,6 +309,9 @@ impl AddressSpace {
             return Err(MapError::NoMemory);
         }
         let mut m = self.maps();
+        // The host move comes before the table follows it: another process's access to this
+        // guest's memory must not see the old entries over memory the move took away.
+        let _remote = crate::xlock::Hold::take();
         let v = m
             .vmas
             .range(..=old)

@@ -41,23 +41,29 @@ pub(crate) fn sys_close_range(_t: &mut Thread, a: [u64; 6]) -> SysResult {
     host!(SYS_close_range, lo as u64, last as u64, flags as u64)
 }
 
-pub(crate) fn sys_dup(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_dup(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
-    host!(SYS_dup, fd as u64)
+    let r = host!(SYS_dup, fd as u64)?;
+    crate::procfs::copied_fd(t, fd, r as i32);
+    Ok(r)
 }
 
 /// dup2/dup3 onto one of cetbox's descriptors is refused with EBADF (Linux would replace it;
 /// cetbox cannot give it up).
-pub(crate) fn sys_dup2(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_dup2(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let old = fd_arg(a[0])?;
     let new = fd_arg(a[1])?;
-    host!(SYS_dup2, old as u64, new as u64)
+    let r = host!(SYS_dup2, old as u64, new as u64)?;
+    crate::procfs::copied_fd(t, old, new);
+    Ok(r)
 }
 
-pub(crate) fn sys_dup3(_t: &mut Thread, a: [u64; 6]) -> SysResult {
+pub(crate) fn sys_dup3(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let old = fd_arg(a[0])?;
     let new = fd_arg(a[1])?;
-    host!(SYS_dup3, old as u64, new as u64, a[2] as u32 as u64)
+    let r = host!(SYS_dup3, old as u64, new as u64, a[2] as u32 as u64)?;
+    crate::procfs::copied_fd(t, old, new);
+    Ok(r)
 }
 
 /// pipe/pipe2: the result array is checked before the pipe exists, so a bad pointer leaks
@@ -112,6 +118,11 @@ pub(crate) fn sys_fcntl(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let nowait = match cmd {
         F_SETLKW => F_SETLK,
         F_OFD_SETLKW => F_OFD_SETLK,
+        F_DUPFD | F_DUPFD_CLOEXEC => {
+            let r = host!(SYS_fcntl, fd as u64, cmd as u32 as u64, arg)?;
+            crate::procfs::copied_fd(t, fd, r as i32);
+            return Ok(r);
+        }
         _ => return host!(SYS_fcntl, fd as u64, cmd as u32 as u64, arg),
     };
     Waiter::of(t)

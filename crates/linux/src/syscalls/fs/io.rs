@@ -134,31 +134,71 @@ fn proc_mem(
         return None;
     }
     let transfer = || -> SysResult {
-        let n = io_len(
-            t,
-            addr,
-            len.min(1 << 20),
-            if write { Access::Read } else { Access::Write },
-        )?;
         let off = match pos {
             Some(o) => o,
             None => host!(SYS_lseek, fd as u64, 0, SEEK_CUR as u64)?,
         };
-        let mut tmp = vec![0u8; n as usize];
-        let done = if write {
-            t.mem().read_bytes(addr, &mut tmp)?;
-            crate::procfs::mem_access(t, off, &mut tmp, true)?
-        } else {
-            let done = crate::procfs::mem_access(t, off, &mut tmp, false)?;
-            t.mem().write_bytes(addr, &tmp[..done as usize])?;
-            done
-        };
+        let done = proc_mem_at(t, fd, addr, len, off, write)?;
         if pos.is_none() {
             host!(SYS_lseek, fd as u64, off + done, SEEK_SET as u64)?;
         }
         Ok(done)
     };
     Some(transfer())
+}
+
+/// One transfer between guest buffer `addr` and the memory a /proc/PID/mem descriptor shows,
+/// at `off`.
+fn proc_mem_at(t: &Thread, fd: i32, addr: u64, len: u64, off: u64, write: bool) -> SysResult {
+    // The descriptor's access mode (the placeholder has the guest's): EBADF as vfs_read and
+    // vfs_write answer for the wrong one.
+    let mode = host!(SYS_fcntl, fd as u64, F_GETFL as u64)? as i32 & O_ACCMODE;
+    if mode == if write { O_RDONLY } else { O_WRONLY } {
+        return Err(Errno::EBADF);
+    }
+    let n = io_len(
+        t,
+        addr,
+        len.min(1 << 20),
+        if write { Access::Read } else { Access::Write },
+    )?;
+    let mut tmp = vec![0u8; n as usize];
+    if write {
+        t.mem().read_bytes(addr, &mut tmp)?;
+        crate::procfs::mem_access_fd(t, fd, off, &mut tmp, true)
+    } else {
+        let done = crate::procfs::mem_access_fd(t, fd, off, &mut tmp, false)?;
+        t.mem().write_bytes(addr, &tmp[..done as usize])?;
+        Ok(done)
+    }
+}
+
+/// readv/writev/preadv/pwritev(2) of a /proc/PID/mem descriptor: Linux's file has no
+/// read_iter, so the kernel calls its read or write once per segment and stops at the first
+/// short one (fs/read_write.c, do_loop_readv_writev).
+fn proc_mem_vectored(t: &Thread, fd: i32, a: [u64; 6], pos: Option<u64>, write: bool) -> SysResult {
+    let segs = read_segments(t, a[1], a[2])?;
+    let start = match pos {
+        Some(o) => o,
+        None => host!(SYS_lseek, fd as u64, 0, SEEK_CUR as u64)?,
+    };
+    let mut done = 0u64;
+    for (base, len) in segs {
+        match proc_mem_at(t, fd, base, len, start + done, write) {
+            Ok(n) => {
+                done += n;
+                if n < len {
+                    break;
+                }
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    if pos.is_none() {
+        host!(SYS_lseek, fd as u64, start + done, SEEK_SET as u64)?;
+    }
+    Ok(done)
 }
 
 pub(crate) fn sys_read(t: &mut Thread, a: [u64; 6]) -> SysResult {
@@ -242,6 +282,14 @@ fn vectored(t: &mut Thread, nr: i64, a: [u64; 6], access: Access) -> SysResult {
         POLLOUT
     };
     let nowait = matches!(nr, SYS_preadv2 | SYS_pwritev2) && a[5] & RWF_NOWAIT as u64 != 0;
+    if crate::procfs::is_mem_fd(t, fd) {
+        let pos = match nr {
+            SYS_preadv | SYS_pwritev => Some(a[3]),
+            SYS_preadv2 | SYS_pwritev2 if a[3] != u64::MAX => Some(a[3]),
+            _ => None,
+        };
+        return proc_mem_vectored(t, fd, a, pos, access == Access::Read);
+    }
     if access == Access::Write && at_position && unread::applies(t, fd) {
         let segs = read_segments(t, a[1], a[2])?;
         if segs.iter().any(|s| s.1 > 0) {
@@ -348,9 +396,20 @@ fn is_pipe(fd: i32) -> bool {
     unsafe { fstat(fd, &mut st) == 0 && st.st_mode & S_IFMT == S_IFIFO }
 }
 
+/// /proc/PID/mem descriptors have no splice_read or splice_write (fs/proc/base.c,
+/// proc_mem_operations), so sendfile, splice and copy_file_range refuse them with EINVAL
+/// (fs/splice.c); the host's file would reach cetbox's own memory.
+fn no_proc_mem(t: &Thread, fds: &[i32]) -> Result<(), Errno> {
+    if fds.iter().any(|&fd| crate::procfs::is_mem_fd(t, fd)) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
 pub(crate) fn sys_sendfile(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let out = fd_arg(a[0])?;
     let inp = fd_arg(a[1])?;
+    no_proc_mem(t, &[out, inp])?;
     let off = off_ptr(t, a[2])?;
     let args = crate::hostcall::args([
         (out as u64).into(),
@@ -379,8 +438,9 @@ pub(crate) fn sys_sendfile(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 pub(crate) fn sys_copy_file_range(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fin = fd_arg(a[0])?;
-    let oin = off_ptr(t, a[1])?;
     let fout = fd_arg(a[2])?;
+    no_proc_mem(t, &[fin, fout])?;
+    let oin = off_ptr(t, a[1])?;
     let oout = off_ptr(t, a[3])?;
     host!(
         SYS_copy_file_range,
@@ -395,8 +455,9 @@ pub(crate) fn sys_copy_file_range(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 pub(crate) fn sys_splice(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fin = fd_arg(a[0])?;
-    let oin = off_ptr(t, a[1])?;
     let fout = fd_arg(a[2])?;
+    no_proc_mem(t, &[fin, fout])?;
+    let oin = off_ptr(t, a[1])?;
     let oout = off_ptr(t, a[3])?;
     let args = crate::hostcall::args([
         (fin as u64).into(),

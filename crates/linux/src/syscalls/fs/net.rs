@@ -445,6 +445,34 @@ pub(crate) fn sys_recvmsg(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 /// One recvmsg of the message header at `addr` (also each message of recvmmsg). `nr` is the
 /// guest's call (recvmsg or recvmmsg), which a stream read's wait makes as the guest did.
+/// Whether a received header's control data holds descriptors (SCM_RIGHTS), or had to drop
+/// some (MSG_CTRUNC: Linux closes the ones that did not fit).
+fn carries_rights(h: &msghdr) -> bool {
+    if h.msg_flags & MSG_CTRUNC != 0 {
+        return true;
+    }
+    let (base, len) = (h.msg_control as *const u8, h.msg_controllen);
+    let mut off = 0usize;
+    while !base.is_null() && off + 16 <= len {
+        let mut c = [0u8; 16];
+        // SAFETY: `msg_control` is the call's control buffer (a bounce buffer, or checked
+        // guest memory of a single-threaded process) of at least `len` bytes, as the host
+        // reported them.
+        unsafe { std::ptr::copy_nonoverlapping(base.add(off), c.as_mut_ptr(), 16) };
+        let clen = u64::from_le_bytes(c[0..8].try_into().unwrap_or([0; 8])) as usize;
+        let level = i32::from_le_bytes(c[8..12].try_into().unwrap_or([0; 4]));
+        let kind = i32::from_le_bytes(c[12..16].try_into().unwrap_or([0; 4]));
+        if level == SOL_SOCKET && kind == SCM_RIGHTS {
+            return true;
+        }
+        if clen < 16 {
+            break;
+        }
+        off += clen.div_ceil(8) * 8;
+    }
+    false
+}
+
 fn recvmsg_one(t: &Thread, fd: i32, addr: u64, flags: u64, nr: c_long) -> SysResult {
     let a = [fd as u64, addr, flags];
     if reads_stream(flags) && unread::applies(t, fd) {
@@ -452,6 +480,9 @@ fn recvmsg_one(t: &Thread, fd: i32, addr: u64, flags: u64, nr: c_long) -> SysRes
         if msg.segs.iter().any(|s| s.1 > 0) {
             let (wait_flags, all) = unread_flags(flags);
             let segs = std::mem::take(&mut msg.segs);
+            let name = msg.hdr.msg_name;
+            let controllen = msg.hdr.msg_controllen;
+            let mut stop = false;
             let hdr = &mut msg.hdr;
             let w = Waiter::of(t);
             let r = unread::read(
@@ -499,18 +530,36 @@ fn recvmsg_one(t: &Thread, fd: i32, addr: u64, flags: u64, nr: c_long) -> SysRes
                     )
                 },
                 |iov| {
+                    // Linux stops a stream read after a message that carried descriptors
+                    // (net/unix/af_unix.c unix_stream_read_generic, "if (scm.fp) break"),
+                    // MSG_WAITALL or not: the take after one such ends the read here (0: no
+                    // more), so its SCM_RIGHTS reach the guest instead of being replaced.
+                    if stop {
+                        return Ok(0);
+                    }
                     hdr.msg_iov = iov.as_ptr() as *mut iovec;
                     hdr.msg_iovlen = iov.len();
-                    host!(
+                    // Each take gets the guest's whole control space (the host shrank the
+                    // length to what the previous take used).
+                    hdr.msg_controllen = controllen;
+                    let r = host!(
                         SYS_recvmsg,
                         fd as u64,
                         HostPtr::of_mut(&mut *hdr),
                         take_flags(flags)
-                    )
+                    )?;
+                    if r > 0 {
+                        stop = carries_rights(hdr);
+                        // The sender's address comes from the first message read (Linux
+                        // copies it once); later takes leave it alone.
+                        hdr.msg_name = std::ptr::null_mut();
+                    }
+                    Ok(r)
                 },
             )?;
             msg.hdr.msg_iov = std::ptr::null_mut();
             msg.hdr.msg_iovlen = 0;
+            msg.hdr.msg_name = name;
             msg_out(t, a[1], &msg.hdr)?;
             return Ok(r);
         }

@@ -69,18 +69,31 @@ fn hide_private_fd(b: &mut [u8], off: usize) {
     }
 }
 
-/// SIOCGIFCONF: struct ifconf { int ifc_len; char *ifc_buf; }: the kernel writes ifc_len bytes
-/// at ifc_buf (when not NULL) and updates ifc_len. The host gets its own ifconf pointing at a
-/// checked buffer.
+/// SIOCGIFCONF: struct ifconf { int ifc_len; char *ifc_buf; }: the kernel writes one struct
+/// ifreq per IPv4 address while a whole one fits in what is left of ifc_len, stops with EFAULT
+/// at the first it cannot write (after writing the ones before), and stores the bytes written
+/// in ifc_len; a NULL ifc_buf only counts (net/core/dev_ioctl.c `dev_ifconf`,
+/// net/ipv4/devinet.c `inet_gifconf`). The host gets its own ifconf whose buffer is never
+/// the guest's pointer: a checked buffer when all of ifc_len is writable, else a guarded
+/// window onto the writable prefix (a write past it fails as Linux's does; a prefix longer
+/// than a page is cut to one), and for an ifc_len too short for one ifreq (zero or negative
+/// included) an inaccessible address the kernel never writes.
 fn ifconf(t: &Thread, fd: i32, req: u32, arg: u64) -> SysResult {
     buf(t, arg, 16, Access::Write)?;
     let len = t.mem().read_u32(arg)? as i32;
     let ubuf = t.mem().read_u64(arg + 8)?;
-    let hbuf = if ubuf != 0 && len > 0 {
-        buf(t, ubuf, len as u64, Access::Write)?.addr()
+    let hbuf = if ubuf == 0 {
+        // NULL: the host only counts.
+        0
+    } else if len < IFREQ as i32 {
+        crate::usermem::inaccessible()?.addr()
     } else {
-        // NULL (the host only counts), or a length that lets it write nothing.
-        ubuf
+        let n = valid_prefix(t, ubuf, len as u64, Access::Write);
+        if n == len as u64 {
+            buf(t, ubuf, n, Access::Write)?.addr()
+        } else {
+            crate::usermem::window_out(ubuf, n)?.addr()
+        }
     };
     let mut ifc = [len as u32 as u64, hbuf];
     let r = host!(SYS_ioctl, fd as u64, req as u64, HostPtr::of_mut(&mut ifc))?;
@@ -117,11 +130,14 @@ fn ifr_data_ioctl(t: &Thread, fd: i32, req: u32, arg: u64) -> SysResult {
     let before = ifr;
     let data = u64_at(&ifr, IFR_DATA);
     if data != 0 {
-        if t.mem().check(data, 1, Access::Read).is_err() {
-            return Err(Errno::EFAULT);
-        }
+        // Unreadable: an address the host cannot access, so it answers in Linux's order
+        // (ENODEV for an unknown interface, EPERM, EOPNOTSUPP before the copy that fails).
         let n = valid_prefix(t, data, 4096, Access::Read);
-        let window = crate::usermem::window_out(data, n)?;
+        let window = if n == 0 {
+            crate::usermem::inaccessible()?
+        } else {
+            crate::usermem::window_out(data, n)?
+        };
         put_u64(&mut ifr, IFR_DATA, window.addr());
     }
     let r = host!(SYS_ioctl, fd as u64, req as u64, HostPtr::of_mut(&mut ifr));

@@ -1,0 +1,662 @@
+//! Access to another guest process's memory (process_vm_readv/writev, ptrace PEEK/POKE),
+//! checked against that process's guest page table at the moment of the copy.
+//!
+//! Another guest process is another cetbox process, whose guest memory is at the addresses the
+//! guest names but which also holds cetbox's own heap, code cache and thread contexts. Handing
+//! a guest's remote addresses to the host would let one guest write into another cetbox (an
+//! escape), write shadow-stack and read-only pages that Linux refuses to process_vm_writev
+//! (mm/gup.c `check_vma_flags`: a write to a !VM_WRITE or VM_SHADOW_STACK mapping needs
+//! FOLL_FORCE), and read memory where Linux stops at the first bad page
+//! (mm/process_vm_access.c `process_vm_rw_core`: a partial count, EFAULT if nothing moved).
+//!
+//! So every cetbox process publishes what a remote accessor needs:
+//! - a header page at the fixed host address [`HEADER`] (never guest memory: the guest cannot
+//!   map over cetbox's memory) with a magic word, a random nonce, the number of a private
+//!   descriptor and the host address and extent of its page table;
+//! - behind that descriptor, a memfd page holding the table's cross-process lock
+//!   (`cetbox_mem::xlock`), which the process takes around every change of its page-table
+//!   entries, and the nonce again.
+//!
+//! An accessor reads the header with the host's process_vm_readv (the same permission check
+//! as the guest's call), takes the lock page with pidfd_open + pidfd_getfd (the same
+//! PTRACE_MODE_ATTACH_REALCREDS check), confirms the nonce, and then, a bounded chunk at a
+//! time, takes the lock, reads the target's entries for the chunk's pages, and copies only the
+//! prefix the entries allow, with the lock still held. A process without the header is native
+//! (not a cetbox guest: the host path is Linux's own behaviour) unless it runs cetbox's own
+//! executable, which is refused (a cetbox process not yet or no longer publishing its table).
+//!
+//! The accessor waits at most [`PATIENCE`] for the lock: a target stopped (SIGSTOP, a host
+//! ptrace stop) inside a page-table change would otherwise hang it; the access then fails as
+//! at a bad page. A process that receives SIGSTOP while it holds another's lock (a few
+//! instructions around one host copy) holds up that process's mapping changes until it runs.
+
+use crate::errno::{Errno, SysResult};
+use cetbox_mem::{page, xlock, PAGE_SIZE};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Host address of the header page in every cetbox process: below the guest placement window
+/// (`cetbox_mem` RESERVE_START) and below the ptrace register page, far above cetbox's
+/// executable and heap.
+pub const HEADER: u64 = 0x5fff_fffe_0000;
+const MAGIC: u64 = 0x6365_7462_6f78_4d54; // "cetboxMT"
+/// Header words: magic, nonce, descriptor, table base, table limit.
+const HEADER_WORDS: usize = 5;
+/// Offset of the nonce in the lock page (the lock word is at 0).
+const PAGE_NONCE: usize = 8;
+/// How long an accessor waits for a target's lock before failing the access.
+const PATIENCE: Duration = Duration::from_millis(250);
+/// Pages checked and copied per hold of the lock.
+const CHUNK_PAGES: u64 = 64;
+
+/// What this process publishes: its lock page and descriptor.
+struct Published {
+    fd: i32,
+    page: u64,
+}
+
+static PUBLISHED: Mutex<Option<Published>> = Mutex::new(None);
+
+fn nonce() -> u64 {
+    let mut v = 0u64;
+    // SAFETY: getrandom writes 8 bytes into `v`.
+    let n = unsafe { libc::getrandom((&raw mut v).cast::<libc::c_void>(), 8, 0) };
+    if n != 8 {
+        // No entropy source: still unique per process and time.
+        // SAFETY: getpid has no preconditions.
+        v = (unsafe { libc::getpid() } as u64) << 32
+            ^ std::time::UNIX_EPOCH
+                .elapsed()
+                .map_or(0, |d| d.as_nanos() as u64);
+    }
+    v | 1
+}
+
+/// A fresh lock page: a memfd page mapped shared, its descriptor private. The lock word starts
+/// held by the caller when `held`.
+fn new_lock_page(nonce: u64, held: bool) -> std::io::Result<Published> {
+    // SAFETY: memfd_create with a valid C string.
+    let fd = unsafe { libc::memfd_create(c"cetbox-table-lock".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: sizing and mapping the memfd we just created.
+    let p = unsafe {
+        if libc::ftruncate(fd, PAGE_SIZE as i64) != 0 {
+            libc::close(fd);
+            return Err(std::io::Error::last_os_error());
+        }
+        libc::mmap(
+            std::ptr::null_mut(),
+            PAGE_SIZE as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        let e = std::io::Error::last_os_error();
+        // SAFETY: closing our own descriptor.
+        unsafe { libc::close(fd) };
+        return Err(e);
+    }
+    // SAFETY: `p` is a fresh page-sized shared mapping; the words are aligned.
+    unsafe {
+        (*(p as *const AtomicU32)).store(
+            if held { libc::gettid() as u32 } else { 0 },
+            Ordering::Relaxed,
+        );
+        (*(p.cast::<u8>().add(PAGE_NONCE) as *const AtomicU64)).store(nonce, Ordering::Release);
+    }
+    let fd = crate::private_fds::make_private_fd(fd);
+    Ok(Published { fd, page: p as u64 })
+}
+
+/// Writes the header page (mapping it the first time).
+fn write_header(words: [u64; HEADER_WORDS]) -> std::io::Result<()> {
+    // SAFETY: the header is our own page at a fixed address outside guest memory:
+    // MAP_FIXED_NOREPLACE creates it the first time (EEXIST afterwards: it is already ours,
+    // made read-write again to be rewritten).
+    unsafe {
+        let p = libc::mmap(
+            HEADER as *mut libc::c_void,
+            PAGE_SIZE as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            if Errno::last() != Errno::EEXIST
+                || libc::mprotect(
+                    HEADER as *mut libc::c_void,
+                    PAGE_SIZE as usize,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        } else if p as u64 != HEADER {
+            libc::munmap(p, PAGE_SIZE as usize);
+            return Err(std::io::Error::from_raw_os_error(libc::EEXIST));
+        }
+        let h = HEADER as *mut u64;
+        // The magic last: a reader that sees it sees the rest.
+        for (i, w) in words.iter().enumerate().skip(1) {
+            h.add(i).write_volatile(*w);
+        }
+        h.write_volatile(words[0]);
+        libc::mprotect(
+            HEADER as *mut libc::c_void,
+            PAGE_SIZE as usize,
+            libc::PROT_READ,
+        );
+    }
+    Ok(())
+}
+
+/// Publishes this process's page table for remote accessors and installs its lock. Called
+/// once the address space exists; later calls (exec in the same process) change nothing.
+pub fn publish(mem: &cetbox_mem::AddressSpace) -> std::io::Result<()> {
+    let mut g = PUBLISHED.lock().unwrap_or_else(|e| e.into_inner());
+    if g.is_some() {
+        return Ok(());
+    }
+    let n = nonce();
+    let p = new_lock_page(n, false)?;
+    let pt = mem.page_table();
+    write_header([MAGIC, n, p.fd as u64, pt.base_addr(), pt.limit()])?;
+    xlock::install(p.page as *const AtomicU32);
+    *g = Some(p);
+    Ok(())
+}
+
+/// In a fork child (single-threaded, before any guest code runs): the lock page and its
+/// descriptor are the parent's, shared. Makes our own and publishes it. The parent's lock is
+/// held meanwhile, so an accessor that found the inherited header and took that lock finishes
+/// first, and one that takes it afterwards sees the new nonce and starts again.
+pub fn after_fork_child(mem: &cetbox_mem::AddressSpace) {
+    let mut g = PUBLISHED.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(old) = g.take() else {
+        return;
+    };
+    // SAFETY: the inherited lock page stays mapped until the end of this function.
+    let old_word = unsafe { &*(old.page as *const AtomicU32) };
+    xlock::acquire(old_word, None);
+    let n = nonce();
+    let Ok(p) = new_lock_page(n, false) else {
+        // No lock page of our own: keep the header invalid so accessors refuse us rather
+        // than trust the parent's lock.
+        let _ = write_header([0; HEADER_WORDS]);
+        xlock::install(std::ptr::null());
+        xlock::release(old_word);
+        return;
+    };
+    xlock::install(p.page as *const AtomicU32);
+    let pt = mem.page_table();
+    if write_header([MAGIC, n, p.fd as u64, pt.base_addr(), pt.limit()]).is_err() {
+        let _ = write_header([0; HEADER_WORDS]);
+    }
+    xlock::release(old_word);
+    crate::private_fds::unregister_private_fd(old.fd);
+    // SAFETY: the old page and descriptor are no longer installed or published.
+    unsafe {
+        libc::munmap(old.page as *mut libc::c_void, PAGE_SIZE as usize);
+        libc::close(old.fd);
+    }
+    *g = Some(p);
+}
+
+/// The host's process_vm_readv of `len` bytes at `remote` in `pid` into `buf`.
+fn host_read(pid: i32, remote: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+    let l = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast::<libc::c_void>(),
+        iov_len: buf.len(),
+    };
+    let r = libc::iovec {
+        iov_base: remote as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: the local iovec is our buffer; the remote one is only read, in another process.
+    let n = unsafe { libc::process_vm_readv(pid, &l, 1, &r, 1, 0) };
+    if n < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Whether `pid` runs the same executable as this process (a cetbox process).
+fn runs_cetbox(pid: i32) -> bool {
+    match (
+        std::fs::read_link(format!("/proc/{pid}/exe")),
+        std::fs::read_link("/proc/self/exe"),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        // Unknown: treat as cetbox, whose memory must not be reached unchecked.
+        _ => true,
+    }
+}
+
+/// Which pages an access may use, by the target's page-table entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// process_vm_readv: readable guest pages.
+    Read,
+    /// process_vm_writev: writable pages that are not shadow stack.
+    Write,
+    /// ptrace PEEK/POKE (FOLL_FORCE): any accessible guest page; the host's own forced
+    /// access (the same mapping on the host) then applies Linux's remaining rules.
+    Forced,
+}
+
+fn allowed(b: u8, rule: Rule) -> bool {
+    if b & page::MAPPED == 0 || b & page::BEYOND_EOF != 0 {
+        return false;
+    }
+    match rule {
+        Rule::Read => b & page::READ != 0,
+        Rule::Write => b & page::WRITE != 0 && b & page::SHADOW == 0,
+        Rule::Forced => b & (page::READ | page::WRITE | page::EXEC) != 0,
+    }
+}
+
+/// Another cetbox process whose published table this process may consult.
+struct Target {
+    pid: i32,
+    page: u64,
+    nonce: u64,
+    table: u64,
+    limit: u64,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping of the target's lock page.
+        unsafe { libc::munmap(self.page as *mut libc::c_void, PAGE_SIZE as usize) };
+    }
+}
+
+fn read_header(pid: i32) -> Result<Option<[u64; HEADER_WORDS]>, Errno> {
+    let mut raw = [0u8; HEADER_WORDS * 8];
+    match host_read(pid, HEADER, &mut raw) {
+        Ok(n) if n == raw.len() => {}
+        Ok(_) | Err(Errno::EFAULT) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let mut w = [0u64; HEADER_WORDS];
+    for (i, c) in raw.chunks_exact(8).enumerate() {
+        w[i] = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+    }
+    Ok((w[0] == MAGIC).then_some(w))
+}
+
+/// What a remote access meets at `pid`.
+enum Peer {
+    /// A process that is not cetbox: the host's access is Linux's.
+    Native,
+    /// A cetbox process: every page is checked against its table.
+    Guest(Target),
+}
+
+impl Target {
+    fn open(pid: i32) -> Result<Peer, Errno> {
+        for _ in 0..4 {
+            let Some(h) = read_header(pid)? else {
+                return if runs_cetbox(pid) {
+                    Err(Errno::EFAULT)
+                } else {
+                    Ok(Peer::Native)
+                };
+            };
+            // SAFETY: pidfd_open and pidfd_getfd take integers; the descriptors are ours.
+            let fd = unsafe {
+                let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as i32;
+                if pidfd < 0 {
+                    return Err(Errno::last());
+                }
+                let fd = libc::syscall(libc::SYS_pidfd_getfd, pidfd, h[2] as i32, 0) as i32;
+                let e = Errno::last();
+                libc::close(pidfd);
+                if fd < 0 {
+                    return Err(if e == Errno::EBADF { Errno::EFAULT } else { e });
+                }
+                fd
+            };
+            // SAFETY: mapping one page of the descriptor we just received, then closing it.
+            let p = unsafe {
+                let p = libc::mmap(
+                    std::ptr::null_mut(),
+                    PAGE_SIZE as usize,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    fd,
+                    0,
+                );
+                libc::close(fd);
+                p
+            };
+            if p == libc::MAP_FAILED {
+                continue;
+            }
+            let t = Target {
+                pid,
+                page: p as u64,
+                nonce: h[1],
+                table: h[3],
+                limit: h[4],
+            };
+            // Whatever the descriptor was, only the target's own lock page holds its nonce.
+            if t.page_nonce() == t.nonce {
+                return Ok(Peer::Guest(t));
+            }
+        }
+        Err(Errno::EFAULT)
+    }
+
+    fn word(&self) -> &AtomicU32 {
+        // SAFETY: `page` is our live shared mapping of the lock page.
+        unsafe { &*(self.page as *const AtomicU32) }
+    }
+
+    fn page_nonce(&self) -> u64 {
+        // A file shorter than a page would fault here: read through the host instead.
+        let mut raw = [0u8; 8];
+        // SAFETY: `page` is our live mapping; the host's read of it fails rather than faults.
+        let n = unsafe {
+            let l = libc::iovec {
+                iov_base: raw.as_mut_ptr().cast::<libc::c_void>(),
+                iov_len: 8,
+            };
+            let r = libc::iovec {
+                iov_base: (self.page as usize + PAGE_NONCE) as *mut libc::c_void,
+                iov_len: 8,
+            };
+            libc::process_vm_readv(libc::getpid(), &l, 1, &r, 1, 0)
+        };
+        if n == 8 {
+            u64::from_le_bytes(raw)
+        } else {
+            0
+        }
+    }
+
+    /// Takes the target's lock and confirms it is still the one the target publishes.
+    fn lock(&self) -> Option<Locked<'_>> {
+        if !xlock::acquire(self.word(), Some(PATIENCE)) {
+            return None;
+        }
+        let l = Locked(self);
+        match read_header(self.pid) {
+            Ok(Some(h)) if h[1] == self.nonce => Some(l),
+            _ => None,
+        }
+    }
+}
+
+/// A held lock of a target.
+struct Locked<'a>(&'a Target);
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        xlock::release(self.0.word());
+    }
+}
+
+impl Locked<'_> {
+    /// How many bytes from `addr` (at most `len`) lie on pages `rule` allows.
+    fn allowed_prefix(&self, addr: u64, len: u64, rule: Rule) -> u64 {
+        let t = self.0;
+        if len == 0 {
+            return 0;
+        }
+        let first = addr >> 12;
+        let last = (addr.saturating_add(len - 1)) >> 12;
+        let npages = (last - first + 1) as usize;
+        let mut entries = vec![0u8; npages];
+        let inside = (t.limit >> 12).saturating_sub(first).min(npages as u64) as usize;
+        if inside > 0 {
+            match host_read(t.pid, t.table + first, &mut entries[..inside]) {
+                Ok(n) => entries[n..].fill(0),
+                Err(_) => return 0,
+            }
+        }
+        let good = entries.iter().take_while(|&&b| allowed(b, rule)).count() as u64;
+        if good as usize == npages {
+            len
+        } else {
+            ((first + good) << 12).saturating_sub(addr).min(len)
+        }
+    }
+}
+
+/// process_vm_readv/writev on another process: `local` are host iovecs of the caller's
+/// (checked) buffers, `remote` the guest's (address, length) pairs in `pid`.
+pub fn process_vm(
+    pid: i32,
+    local: &[libc::iovec],
+    remote: &[(u64, u64)],
+    write: bool,
+) -> SysResult {
+    let nr = if write {
+        libc::SYS_process_vm_writev
+    } else {
+        libc::SYS_process_vm_readv
+    };
+    let host = |l: &[libc::iovec], r: &[libc::iovec]| -> Result<u64, Errno> {
+        // SAFETY: the local iovecs describe the caller's checked (or bounce) buffers; the
+        // remote ones are in another process, checked against its table or native.
+        Errno::check(unsafe { libc::syscall(nr, pid, l.as_ptr(), l.len(), r.as_ptr(), r.len(), 0) })
+    };
+    let target = match Target::open(pid)? {
+        Peer::Native => {
+            let rv: Vec<libc::iovec> = remote
+                .iter()
+                .map(|&(b, l)| libc::iovec {
+                    iov_base: b as *mut libc::c_void,
+                    iov_len: l as usize,
+                })
+                .collect();
+            return host(local, &rv);
+        }
+        Peer::Guest(t) => t,
+    };
+    let rule = if write { Rule::Write } else { Rule::Read };
+    let local_total: u64 = local.iter().map(|v| v.iov_len as u64).sum();
+    let wanted = local_total.min(remote.iter().map(|v| v.1).sum());
+    // The local cursor: iovec index and offset into it.
+    let (mut li, mut lo) = (0usize, 0u64);
+    let mut done = 0u64;
+    'remote: for &(base, len) in remote {
+        let mut off = 0u64;
+        while off < len {
+            while li < local.len() && lo >= local[li].iov_len as u64 {
+                li += 1;
+                lo = 0;
+            }
+            if li >= local.len() {
+                break 'remote;
+            }
+            let a = base.wrapping_add(off);
+            let chunk = (len - off).min((CHUNK_PAGES * PAGE_SIZE) - (a & (PAGE_SIZE - 1)));
+            let Some(held) = target.lock() else {
+                break 'remote;
+            };
+            let n = held.allowed_prefix(a, chunk, rule);
+            if n == 0 {
+                break 'remote;
+            }
+            // Local iovecs for up to n bytes from the cursor.
+            let mut lv = Vec::new();
+            let (mut i, mut o, mut take) = (li, lo, 0u64);
+            while i < local.len() && take < n {
+                let avail = local[i].iov_len as u64 - o;
+                let k = avail.min(n - take);
+                if k > 0 {
+                    lv.push(libc::iovec {
+                        // SAFETY (pointer arithmetic only): inside the caller's iovec.
+                        iov_base: (local[i].iov_base as u64 + o) as *mut libc::c_void,
+                        iov_len: k as usize,
+                    });
+                }
+                take += k;
+                o += k;
+                if o >= local[i].iov_len as u64 {
+                    i += 1;
+                    o = 0;
+                }
+            }
+            let rv = [libc::iovec {
+                iov_base: a as *mut libc::c_void,
+                iov_len: take as usize,
+            }];
+            let r = host(&lv, &rv);
+            drop(held);
+            let r = match r {
+                Ok(r) => r,
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break 'remote,
+            };
+            done += r;
+            off += r;
+            // Advance the local cursor by r.
+            let mut adv = r;
+            while adv > 0 && li < local.len() {
+                let k = (local[li].iov_len as u64 - lo).min(adv);
+                lo += k;
+                adv -= k;
+                if lo >= local[li].iov_len as u64 {
+                    li += 1;
+                    lo = 0;
+                }
+            }
+            if r < take {
+                break 'remote;
+            }
+        }
+    }
+    if done == 0 && wanted != 0 {
+        return Err(Errno::EFAULT);
+    }
+    Ok(done)
+}
+
+/// ptrace PEEKTEXT/PEEKDATA/POKETEXT/POKEDATA of the word at `addr` in `pid`: the host's
+/// request (`host`, which does the forced access) runs with the target's table locked, only
+/// when every page of the word is guest memory; otherwise EIO, as Linux's
+/// `generic_ptrace_peekdata`/`pokedata` answer for a word not wholly accessible (or ESRCH if
+/// `pid` is not a tracee stopped for us, which Linux checks first).
+pub fn ptrace_word(pid: i32, addr: u64, host: impl FnOnce() -> SysResult) -> SysResult {
+    let target = match Target::open(pid) {
+        Ok(Peer::Native) => return host(),
+        Ok(Peer::Guest(t)) => t,
+        Err(_) => return Err(not_word(pid)),
+    };
+    let Some(held) = target.lock() else {
+        return Err(not_word(pid));
+    };
+    if held.allowed_prefix(addr, 8, Rule::Forced) < 8 {
+        drop(held);
+        return Err(not_word(pid));
+    }
+    host()
+}
+
+/// EIO, or ESRCH when `pid` is not our stopped tracee (a register read of its cetbox process
+/// tells, and reads nothing the guest sees).
+fn not_word(pid: i32) -> Errno {
+    let mut v = 0u64;
+    // SAFETY: PTRACE_PEEKUSER writes one word into `v`.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_ptrace,
+            libc::PTRACE_PEEKUSER,
+            pid,
+            0usize,
+            &raw mut v,
+        )
+    };
+    if r < 0 && Errno::last() == Errno::ESRCH {
+        Errno::ESRCH
+    } else {
+        Errno::EIO
+    }
+}
+
+/// A read or write of another process's memory through a guest's /proc/PID/mem (FOLL_FORCE
+/// access: fs/proc/base.c `mem_rw`): the host's pread/pwrite of its /proc/PID/mem, a chunk at
+/// a time, only on pages of that process's guest memory, with its table locked. A transfer
+/// that starts on a page that is not guest memory fails with EIO, one that reaches one stops
+/// short, as `mem_rw` does when access_remote_vm copies nothing.
+pub fn mem_file(pid: i32, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
+    let path = std::ffi::CString::new(format!("/proc/{pid}/mem")).unwrap_or_default();
+    let mode = if write {
+        libc::O_WRONLY
+    } else {
+        libc::O_RDONLY
+    };
+    // SAFETY: a valid C string.
+    let fd = unsafe { libc::open(path.as_ptr(), mode | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::EIO);
+    }
+    let r = mem_file_via(pid, fd, addr, buf, write);
+    // SAFETY: closing the descriptor opened above.
+    unsafe { libc::close(fd) };
+    r
+}
+
+fn mem_file_via(pid: i32, fd: i32, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
+    let host = |b: &mut [u8], at: u64| -> Result<u64, Errno> {
+        // SAFETY: `b` is our buffer of b.len() bytes; the descriptor is the guest's open of
+        // /proc/PID/mem.
+        Errno::check(unsafe {
+            if write {
+                libc::pwrite(fd, b.as_ptr().cast::<libc::c_void>(), b.len(), at as i64) as i64
+            } else {
+                libc::pread(
+                    fd,
+                    b.as_mut_ptr().cast::<libc::c_void>(),
+                    b.len(),
+                    at as i64,
+                ) as i64
+            }
+        })
+    };
+    let target = match Target::open(pid) {
+        Ok(Peer::Native) => return host(buf, addr),
+        Ok(Peer::Guest(t)) => t,
+        Err(_) => return Err(Errno::EIO),
+    };
+    let mut done = 0usize;
+    while done < buf.len() {
+        let a = addr.wrapping_add(done as u64);
+        let chunk =
+            ((buf.len() - done) as u64).min(CHUNK_PAGES * PAGE_SIZE - (a & (PAGE_SIZE - 1)));
+        let Some(held) = target.lock() else {
+            break;
+        };
+        let n = held.allowed_prefix(a, chunk, Rule::Forced) as usize;
+        if n == 0 {
+            break;
+        }
+        let r = host(&mut buf[done..done + n], a);
+        drop(held);
+        match r {
+            Ok(r) => {
+                done += r as usize;
+                if (r as usize) < n {
+                    break;
+                }
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    if done == 0 && !buf.is_empty() {
+        return Err(Errno::EIO);
+    }
+    Ok(done as u64)
+}

@@ -1,0 +1,90 @@
+//! PI futex calls in flight in the host kernel, so that a mapping change taking write access
+//! away from a futex word waits until no host call can still write it.
+//!
+//! FUTEX_LOCK_PI's host call writes the futex word itself (kernel/futex/pi.c
+//! `futex_lock_pi_atomic`: a cmpxchg taking a free lock or setting FUTEX_WAITERS, and
+//! `fixup_pi_owner` after a handoff), with the host's view of the page, which stays writable
+//! when the guest makes it read-only, a shadow stack (munmap, then map_shadow_stack), or
+//! unmaps it. Linux's own write faults (EFAULT) once the mapping changed. So a thread
+//! registers its word here before it checks the word writable and enters the host, and
+//! leaves after the call; a call that took access away (munmap, mprotect, mremap, ...: the
+//! syscall layer's shootdown) then waits, before it returns to the guest, until no registered
+//! call's word has lost write access. Each host call lasts at most one slice (`lock_pi`,
+//! 20 ms), so the wait is bounded. The two sides order themselves with SeqCst fences: either
+//! the mapping change sees the registration, or the registered thread's check sees the new
+//! page-table entry and does not enter the host.
+
+use crate::process::Thread;
+use cetbox_mem::Access;
+use std::sync::atomic::{fence, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+pub struct Registry {
+    calls: Mutex<Vec<(i32, u64)>>,
+    left: Condvar,
+}
+
+/// A registered call; deregisters when dropped.
+pub(crate) struct InFlight<'a> {
+    reg: &'a Registry,
+    entry: (i32, u64),
+}
+
+/// Registers thread `t`'s coming host call on the futex word at `addr` and then checks the
+/// word writable: None (nothing registered) if it is not.
+pub(crate) fn enter(t: &Thread, addr: u64) -> Option<InFlight<'_>> {
+    let reg = &t.proc.pi_inflight;
+    let entry = (t.tid, addr);
+    reg.calls
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(entry);
+    let g = InFlight { reg, entry };
+    fence(Ordering::SeqCst);
+    if t.mem().check(addr, 4, Access::Write).is_err() {
+        return None;
+    }
+    Some(g)
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut c = self.reg.calls.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = c.iter().position(|&e| e == self.entry) {
+            c.swap_remove(i);
+        }
+        drop(c);
+        self.reg.left.notify_all();
+    }
+}
+
+/// After a mapping change that took access away: waits until no other thread's host PI call
+/// is in flight on a word that is no longer writable.
+pub(crate) fn quiesce(t: &Thread) {
+    fence(Ordering::SeqCst);
+    let reg = &t.proc.pi_inflight;
+    loop {
+        let calls: Vec<(i32, u64)> = reg
+            .calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .filter(|&(tid, _)| tid != t.tid)
+            .collect();
+        let stale: Vec<(i32, u64)> = calls
+            .into_iter()
+            .filter(|&(_, a)| t.mem().check(a, 4, Access::Write).is_err())
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        let c = reg.calls.lock().unwrap_or_else(|e| e.into_inner());
+        if stale.iter().any(|s| c.contains(s)) {
+            // Bounded by one PI slice; the timeout only guards against a lost notification.
+            let _ = reg.left.wait_timeout(c, Duration::from_millis(5));
+        }
+    }
+}
