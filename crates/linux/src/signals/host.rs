@@ -204,6 +204,21 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             crash(sig, info, ctx);
         }
     } else {
+        // A CARRIER may carry a stop signal from a guest tracer's cetbox, or be our own
+        // ptrace self-stop signal left over (syscalls/ptrace/stop.rs).
+        let words = if sig == crate::syscalls::ptrace::stop::CARRIER {
+            match crate::syscalls::ptrace::stop::carried(&words) {
+                crate::syscalls::ptrace::stop::Carried::Signal(w) => w,
+                crate::syscalls::ptrace::stop::Carried::Drop => {
+                    // SAFETY: as above.
+                    unsafe { *libc::__errno_location() = saved_errno };
+                    return;
+                }
+                crate::syscalls::ptrace::stop::Carried::Keep => words,
+            }
+        } else {
+            words
+        };
         if record(&words) {
             throttle(ctx);
         }

@@ -1,77 +1,69 @@
 //! ptrace between guests. A guest's registers live inside its cetbox process, so the host's
-//! register requests would show cetbox's own. While a process is traced (PTRACE_TRACEME), cetbox
-//! keeps its shadow-stack state in a register page at a fixed host address, written before and
-//! read back after every syscall (where signal stops happen); a tracing guest reads and writes
-//! that page with process_vm_readv/writev for the NT_X86_SHSTK regset (Linux
-//! arch/x86/kernel/fpu/regset.c, ssp_get() and ssp_set()).
+//! register requests would show cetbox's own. A PTRACE_TRACEME tracee keeps its guest state in
+//! pages at a fixed host address (`page.rs`): its shadow-stack state, written before and read
+//! back after every syscall (for NT_X86_SHSTK and PTRACE_ARCH_PRCTL, Linux
+//! arch/x86/kernel/fpu/regset.c ssp_get()/ssp_set()), and, at each ptrace-stop, which it takes
+//! itself at a guest instruction boundary (`stop.rs`), its user_regs_struct, FXSAVE area and
+//! stop siginfo. The tracer's cetbox reads and writes those with process_vm_readv/writev for
+//! the register requests, and its wait4 shows the guest the tracee's stops (`wait.rs`).
 //! Memory requests pass through to the host: guest memory is at the same address in the
-//! tracee's cetbox process. Other register requests answer EIO.
+//! tracee's cetbox process.
+
+mod page;
+mod regs;
+pub mod stop;
+mod user;
+pub mod wait;
 
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use crate::shstk::{SHSTK, TASK_SIZE_MAX};
 use cetbox_mem::Access;
+use page::{BASE, H_FEATURES, H_LOCKED, H_MAGIC, H_SSP, MAGIC};
 use std::sync::atomic::Ordering;
 
 const PTRACE_TRACEME: u64 = 0;
 const PTRACE_PEEKUSER: u64 = 3;
 const PTRACE_POKEUSER: u64 = 6;
+const PTRACE_CONT: u64 = 7;
 const PTRACE_GETREGS: u64 = 12;
 const PTRACE_SETREGS: u64 = 13;
 const PTRACE_GETFPREGS: u64 = 14;
 const PTRACE_SETFPREGS: u64 = 15;
+const PTRACE_DETACH: u64 = 17;
+const PTRACE_SYSCALL: u64 = 24;
 const PTRACE_ARCH_PRCTL: u64 = 30;
+const PTRACE_SETOPTIONS: u64 = 0x4200;
+const PTRACE_GETSIGINFO: u64 = 0x4202;
+const PTRACE_SETSIGINFO: u64 = 0x4203;
 const PTRACE_GETREGSET: u64 = 0x4204;
 const PTRACE_SETREGSET: u64 = 0x4205;
 const NT_X86_SHSTK: u64 = 0x204;
 
-/// Where a traced cetbox process keeps its register page: below the guest mmap reservation.
-const REGS_PAGE: u64 = 0x5fff_ffff_0000;
-const MAGIC: u64 = 0x6365_7462_6f78_5254; // "cetboxRT"
-
-/// Layout of the page: [magic, ssp, shstk features, locked features].
-const OFF_SSP: u64 = 8;
-const OFF_FEATURES: u64 = 16;
-const OFF_LOCKED: u64 = 24;
-
-fn page() -> *mut u64 {
-    REGS_PAGE as *mut u64
-}
+// Header offsets as the shadow-stack requests use them.
+const OFF_SSP: u64 = H_SSP;
+const OFF_FEATURES: u64 = H_FEATURES;
+const OFF_LOCKED: u64 = H_LOCKED;
 
 /// Publishes the thread's shadow-stack state for a tracer (called before each syscall while
-/// traced).
+/// traced, and at each stop).
 pub fn publish(t: &Thread) {
-    if !t.proc.traced.load(Ordering::Relaxed) {
+    if !t.proc.traced.load(Ordering::Relaxed) || !page::mapped() {
         return;
     }
-    // SAFETY: the page was mapped at REGS_PAGE by PTRACE_TRACEME and is never unmapped; it is
-    // outside guest memory, so only cetbox and its tracer touch it.
-    unsafe {
-        page().write_volatile(MAGIC);
-        page()
-            .add((OFF_SSP / 8) as usize)
-            .write_volatile(t.cpu.cet.ssp);
-        page()
-            .add((OFF_FEATURES / 8) as usize)
-            .write_volatile(t.shstk.features);
-        page()
-            .add((OFF_LOCKED / 8) as usize)
-            .write_volatile(t.shstk.locked);
-    }
+    page::set(BASE + H_MAGIC, MAGIC);
+    page::set(BASE + H_SSP, t.cpu.cet.ssp);
+    page::set(BASE + H_FEATURES, t.shstk.features);
+    page::set(BASE + H_LOCKED, t.shstk.locked);
 }
 
-/// Takes back what a tracer changed while the thread was stopped (after each syscall).
+/// Takes back what a tracer changed while the thread was stopped (after each syscall and
+/// each stop).
 pub fn reload(t: &mut Thread) {
-    if !t.proc.traced.load(Ordering::Relaxed) {
+    if !t.proc.traced.load(Ordering::Relaxed) || !page::mapped() {
         return;
     }
-    // SAFETY: as in `publish`.
-    let (ssp, locked) = unsafe {
-        (
-            page().add((OFF_SSP / 8) as usize).read_volatile(),
-            page().add((OFF_LOCKED / 8) as usize).read_volatile(),
-        )
-    };
+    let (ssp, locked) = (page::get(BASE + H_SSP), page::get(BASE + H_LOCKED));
     t.shstk.locked = locked;
     if t.shstk.features & SHSTK != 0 {
         t.cpu.cet.ssp = ssp;
@@ -89,21 +81,11 @@ pub(crate) fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
     match req {
         PTRACE_TRACEME => {
             host_ptrace(a)?;
-            // SAFETY: a fresh anonymous page at a fixed address outside guest memory;
-            // MAP_FIXED_NOREPLACE never replaces anything.
-            let p = unsafe {
-                libc::mmap(
-                    REGS_PAGE as *mut libc::c_void,
-                    4096,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-                    -1,
-                    0,
-                )
-            };
-            if p as u64 != REGS_PAGE && !(p == libc::MAP_FAILED && Errno::last() == Errno::EEXIST) {
-                return Err(Errno::ENOMEM);
-            }
+            page::map()?;
+            // DR6 as Linux shows it for a thread that never trapped (ptrace_get_debugreg:
+            // virtual_dr6 ^ DR6_RESERVED).
+            page::set(page::THREAD + page::T_DEBUGREG + 6 * 8, regs::DR6_RESERVED);
+            page::set(BASE + page::H_TID, t.tid as u64);
             t.proc.traced.store(true, Ordering::Relaxed);
             publish(t);
             Ok(0)
@@ -112,43 +94,48 @@ pub(crate) fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
             shstk_regset(t, req, pid, data)
         }
         PTRACE_ARCH_PRCTL => arch_prctl(t, pid, addr, data as u32),
+        PTRACE_CONT | PTRACE_SYSCALL | PTRACE_DETACH if page::is_traced_thread(pid) => {
+            let mode = if req == PTRACE_SYSCALL {
+                page::RESUME_SYSCALL
+            } else {
+                page::RESUME_CONT
+            };
+            wait::resume(pid, mode, data, req == PTRACE_DETACH)
+        }
+        PTRACE_GETREGS | PTRACE_SETREGS | PTRACE_GETFPREGS | PTRACE_SETFPREGS | PTRACE_PEEKUSER
+        | PTRACE_POKEUSER | PTRACE_GETREGSET | PTRACE_SETREGSET | PTRACE_GETSIGINFO
+        | PTRACE_SETSIGINFO | PTRACE_SETOPTIONS
+            if page::is_traced_thread(pid) =>
+        {
+            wait::check_stopped(pid)?;
+            regs::request(t, req, pid, addr, data)
+        }
         PTRACE_GETREGSET | PTRACE_SETREGSET | PTRACE_GETREGS | PTRACE_SETREGS
         | PTRACE_GETFPREGS | PTRACE_SETFPREGS | PTRACE_PEEKUSER | PTRACE_POKEUSER => {
             Err(Errno::EIO)
         }
-        _ => {
-            // PEEK requests return the word through `data` for the raw syscall.
-            let mut a = a;
-            if matches!(req, 1 | 2) {
-                // Into a bounce buffer the guest receives when the call returns (usermem).
-                a[3] = crate::syscalls::fs::buf(t, data, 8, Access::Write)?.addr();
-            }
-            host_ptrace(a)
-        }
+        _ => memory_request(t, a),
     }
 }
 
+/// Requests passed to the host: memory peeks and pokes (guest memory is at the same address
+/// in the tracee's cetbox process) and the rest.
+fn memory_request(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let (req, data) = (a[0], a[3]);
+    // PEEK requests return the word through `data` for the raw syscall.
+    let mut a = a;
+    if matches!(req, 1 | 2) {
+        // Into a bounce buffer the guest receives when the call returns (usermem).
+        a[3] = crate::syscalls::fs::buf(t, data, 8, Access::Write)?.addr();
+    }
+    host_ptrace(a)
+}
+
 fn remote(pid: i32, off: u64, buf: &mut [u8; 8], write: bool) -> Result<(), Errno> {
-    let local = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast::<libc::c_void>(),
-        iov_len: 8,
-    };
-    let remote = libc::iovec {
-        iov_base: (REGS_PAGE + off) as *mut libc::c_void,
-        iov_len: 8,
-    };
-    // SAFETY: both iovecs describe 8 bytes: our buffer and the tracee's register page.
-    let n = unsafe {
-        if write {
-            libc::process_vm_writev(pid, &local, 1, &remote, 1, 0)
-        } else {
-            libc::process_vm_readv(pid, &local, 1, &remote, 1, 0)
-        }
-    };
-    if n == 8 {
-        Ok(())
+    if write {
+        page::remote_write(pid, BASE + off, buf)
     } else {
-        Err(Errno::ESRCH)
+        page::remote_read(pid, BASE + off, buf)
     }
 }
 
