@@ -485,9 +485,15 @@ fn info_from_words(w: &[u64; 16]) -> SigInfo {
     SigInfo::from_bytes(&b)
 }
 
-/// Sets the host thread's blocked mask (the kernel drops SIGKILL and SIGSTOP itself).
+/// Sets the host thread's blocked mask (the kernel drops SIGKILL and SIGSTOP itself). A
+/// guest-traced process keeps the ptrace CARRIER open (syscalls/ptrace/stop.rs): a guest
+/// CARRIER it blocks is then held by cetbox, pending, until the guest unblocks it.
 pub fn set_host_mask(mask: u64) {
-    let m = mask;
+    let m = if crate::syscalls::ptrace::stop::carrier_open() {
+        mask & !bit(crate::syscalls::ptrace::stop::CARRIER)
+    } else {
+        mask
+    };
     // SAFETY: valid pointer to an 8-byte kernel sigset.
     unsafe {
         libc::syscall(
@@ -567,7 +573,13 @@ pub fn sync_action(proc: &crate::process::Process, sig: i32) {
 /// The host handler and flags that follow the guest's disposition of `sig` (module comment).
 pub fn host_action(proc: &crate::process::Process, sig: i32) -> (usize, u64) {
     let a = proc.signals.action(sig);
-    let (handler, mut flags) = if a.handler == SIG_IGN {
+    // A guest-traced process keeps the ptrace CARRIER caught, whatever the guest's action
+    // (syscalls/ptrace/stop.rs): cetbox applies that action when it delivers.
+    let carrier = sig == crate::syscalls::ptrace::stop::CARRIER
+        && proc.traced.load(std::sync::atomic::Ordering::Relaxed);
+    let (handler, mut flags) = if carrier {
+        (on_signal as *const () as usize, SA_SIGINFO | SA_ONSTACK)
+    } else if a.handler == SIG_IGN {
         (SIG_IGN as usize, 0)
     } else if a.handler == SIG_DFL
         && !is_sync(sig)

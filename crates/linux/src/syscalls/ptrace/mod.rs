@@ -87,6 +87,8 @@ pub(crate) fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
             page::set(page::THREAD + page::T_DEBUGREG + 6 * 8, regs::DR6_RESERVED);
             page::set(BASE + page::H_TID, t.tid as u64);
             t.proc.traced.store(true, Ordering::Relaxed);
+            crate::signals::host::set_host_mask(t.signals.mask);
+            crate::signals::host::sync_action(&t.proc, stop::CARRIER);
             publish(t);
             Ok(0)
         }

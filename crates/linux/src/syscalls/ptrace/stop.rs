@@ -24,6 +24,13 @@ pub const COOKIE: u64 = 0x7374_6f70_6365_7462; // "cetbstop"
 const SIGTRAP: u64 = 5;
 const PTRACE_O_TRACESYSGOOD: u64 = 1;
 
+/// Whether this process's host threads keep CARRIER unblocked: while a thread of it is traced
+/// (a carried stop signal must reach cetbox's handler whatever the guest blocks; a CARRIER
+/// blocked in the host stays queued there and the stop signal with it).
+pub fn carrier_open() -> bool {
+    page::mapped() && page::get(BASE + H_TID) != 0
+}
+
 /// Whether `t` is the thread its guest tracer traces.
 pub fn traced(t: &Thread) -> bool {
     t.proc.traced.load(Ordering::Relaxed)
