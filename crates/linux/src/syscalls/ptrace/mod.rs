@@ -26,6 +26,7 @@ const PTRACE_TRACEME: u64 = 0;
 const PTRACE_PEEKUSER: u64 = 3;
 const PTRACE_POKEUSER: u64 = 6;
 const PTRACE_CONT: u64 = 7;
+const PTRACE_SINGLESTEP: u64 = 9;
 const PTRACE_GETREGS: u64 = 12;
 const PTRACE_SETREGS: u64 = 13;
 const PTRACE_GETFPREGS: u64 = 14;
@@ -96,11 +97,13 @@ pub(crate) fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
             shstk_regset(t, req, pid, data)
         }
         PTRACE_ARCH_PRCTL => arch_prctl(t, pid, addr, data as u32),
-        PTRACE_CONT | PTRACE_SYSCALL | PTRACE_DETACH if page::is_traced_thread(pid) => {
-            let mode = if req == PTRACE_SYSCALL {
-                page::RESUME_SYSCALL
-            } else {
-                page::RESUME_CONT
+        PTRACE_CONT | PTRACE_SYSCALL | PTRACE_SINGLESTEP | PTRACE_DETACH
+            if page::is_traced_thread(pid) =>
+        {
+            let mode = match req {
+                PTRACE_SYSCALL => page::RESUME_SYSCALL,
+                PTRACE_SINGLESTEP => page::RESUME_SINGLESTEP,
+                _ => page::RESUME_CONT,
             };
             wait::resume(pid, mode, data, req == PTRACE_DETACH)
         }
@@ -130,7 +133,11 @@ fn memory_request(t: &mut Thread, a: [u64; 6]) -> SysResult {
         // Into a bounce buffer the guest receives when the call returns (usermem).
         a[3] = crate::syscalls::fs::buf(t, data, 8, Access::Write)?.addr();
     }
-    host_ptrace(a)
+    let r = host_ptrace(a)?;
+    if matches!(req, 4 | 5) {
+        wait::note_memory_written(a[1] as i32);
+    }
+    Ok(r)
 }
 
 fn remote(pid: i32, off: u64, buf: &mut [u8; 8], write: bool) -> Result<(), Errno> {

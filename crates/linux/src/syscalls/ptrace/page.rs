@@ -50,11 +50,15 @@ pub const T_DEBUGREG: u64 = 304;
 pub const T_REGS: u64 = 384;
 /// The FXSAVE area (struct user_i387_struct, 512 bytes).
 pub const T_FXSAVE: u64 = 640;
+/// Set by the tracer when it wrote the tracee's memory (PTRACE_POKETEXT/POKEDATA): decoded
+/// and translated code may be stale.
+pub const T_CODE_WRITTEN: u64 = 1152;
 
 pub const RUNNING: u64 = 0;
 pub const STOPPED: u64 = 1;
 pub const RESUME_CONT: u64 = 0;
 pub const RESUME_SYSCALL: u64 = 1;
+pub const RESUME_SINGLESTEP: u64 = 2;
 
 /// Whether this process has the pages (set by PTRACE_TRACEME; a forked child inherits them).
 static MAPPED: AtomicBool = AtomicBool::new(false);

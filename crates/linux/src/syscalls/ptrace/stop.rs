@@ -43,6 +43,35 @@ pub fn syscall_stops(t: &Thread) -> bool {
     traced(t) && page::get(THREAD + T_RESUME_MODE) == RESUME_SYSCALL
 }
 
+/// Whether the tracer resumed `t` with PTRACE_SINGLESTEP.
+pub fn single_stepping(t: &Thread) -> bool {
+    traced(t) && page::get(THREAD + T_RESUME_MODE) == RESUME_SINGLESTEP
+}
+
+/// The trap after a single-stepped instruction (arch/x86/kernel/traps.c exc_debug_user: #DB
+/// with DR6.BS, SIGTRAP TRAP_TRACE at the next instruction), or after a single-stepped
+/// SYSCALL (kernel/entry/common.c syscall_exit_work, user_single_step_report in
+/// arch/x86/kernel/step.c: TRAP_BRKPT).
+pub fn single_step_trap(t: &mut Thread, after_syscall: bool) {
+    use crate::signals::fault::FaultSignal;
+    use crate::signals::info::{TRAP_BRKPT, TRAP_TRACE};
+    let code = if after_syscall {
+        TRAP_BRKPT
+    } else {
+        TRAP_TRACE
+    };
+    let fs = FaultSignal {
+        info: SigInfo::fault(crate::signals::SIGTRAP, code, t.cpu.rip),
+        // X86_TRAP_DB.
+        trapno: 1,
+        err: 0,
+        cr2: None,
+        trap: true,
+        simd_flags: 0,
+    };
+    crate::signals::deliver::force(t, fs);
+}
+
 /// Signal-delivery-stop for `info`. Returns the signal to deliver instead: None when the
 /// tracer discarded it, a new siginfo (SI_USER from the tracer, as ptrace_signal makes it)
 /// when it gave another signal, else `info` (or the siginfo the tracer set).
@@ -155,6 +184,12 @@ fn stop(
     if new_fx != fx {
         // The tracer's SETFPREGS checked MXCSR, so this cannot fail.
         cetbox_cpu::fpstate::fxrstor(&mut t.cpu.x87, &mut t.cpu.sse, &new_fx);
+    }
+    if page::get(THREAD + T_CODE_WRITTEN) != 0 {
+        // The tracer wrote our memory from outside (a breakpoint's INT3): no decoded or
+        // translated block may outlive it.
+        page::set(THREAD + T_CODE_WRITTEN, 0);
+        t.mem().code_epoch_cell().fetch_add(1, Ordering::Release);
     }
     super::reload(t);
     new
