@@ -349,12 +349,12 @@ fn traced_wait4(
 ) -> SysResult {
     loop {
         let n = wait4(t, pid, status, options, ru)?;
-        if n <= 0 {
+        if n == 0 {
             return Ok(n);
         }
+        let p = status.as_ptr().cast::<i32>();
         // SAFETY: `status` is a 4-byte buffer (checked guest memory, its bounce or ours) the
         // host just wrote, mapped read-write until this syscall returns.
-        let p = status.as_ptr().cast::<i32>();
         let st = unsafe { p.read_unaligned() };
         if st & 0xff != 0x7f {
             return Ok(n);

@@ -71,6 +71,15 @@ pub fn reload(t: &mut Thread) {
     }
 }
 
+/// In a forked child: PTRACE_TRACEME does not extend to children (the pages it inherited
+/// name its parent's traced thread).
+pub fn after_fork() {
+    if page::mapped() {
+        page::set(BASE + page::H_TID, 0);
+        page::set(page::THREAD + page::T_RESUME_MODE, page::RESUME_CONT);
+    }
+}
+
 fn host_ptrace(a: [u64; 6]) -> SysResult {
     // SAFETY: memory requests name guest addresses in the tracee (or the tracer's checked
     // buffers); the host kernel validates everything else.

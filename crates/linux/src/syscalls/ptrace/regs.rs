@@ -170,7 +170,7 @@ fn regset(t: &mut Thread, req: u64, pid: i32, note: u64, iov_addr: u64) -> SysRe
 /// ptrace_peekusr: the registers, the debug registers, zero elsewhere; EIO for an unaligned
 /// offset or one past struct user.
 fn peek_user(pid: i32, addr: u64) -> Result<u64, Errno> {
-    if addr % 8 != 0 || addr >= USER_LEN {
+    if !addr.is_multiple_of(8) || addr >= USER_LEN {
         return Err(Errno::EIO);
     }
     if addr < REGS_LEN as u64 {
@@ -190,7 +190,7 @@ fn peek_user(pid: i32, addr: u64) -> Result<u64, Errno> {
 /// elsewhere. cetbox has no hardware breakpoints: DR7 may only be written with every
 /// breakpoint disabled (what debuggers write at attach), an enabling DR7 is EIO.
 fn poke_user(pid: i32, addr: u64, data: u64) -> Result<(), Errno> {
-    if addr % 8 != 0 || addr >= USER_LEN {
+    if !addr.is_multiple_of(8) || addr >= USER_LEN {
         return Err(Errno::EIO);
     }
     if addr < REGS_LEN as u64 {
