@@ -204,6 +204,8 @@ fn act_on(t: &mut Thread, info: SigInfo, restart: &mut Option<Restart>) -> bool 
     } else {
         info
     };
+    // A guest tracer that attached asks through CARRIER for the attach's SIGSTOP.
+    let info = crate::syscalls::ptrace::stop::attach_request(t, info);
     // A guest tracer too (signal-delivery-stop, kernel/signal.c ptrace_signal).
     let info = if crate::syscalls::ptrace::stop::traced(t) {
         match crate::syscalls::ptrace::stop::signal_stop(t, info) {

@@ -485,15 +485,11 @@ fn info_from_words(w: &[u64; 16]) -> SigInfo {
     SigInfo::from_bytes(&b)
 }
 
-/// Sets the host thread's blocked mask (the kernel drops SIGKILL and SIGSTOP itself). A
-/// guest-traced process keeps the ptrace CARRIER open (syscalls/ptrace/stop.rs): a guest
-/// CARRIER it blocks is then held by cetbox, pending, until the guest unblocks it.
+/// Sets the host thread's blocked mask (the kernel drops SIGKILL and SIGSTOP itself). The
+/// ptrace CARRIER stays unblocked (syscalls/ptrace/stop.rs): a guest CARRIER the guest blocks
+/// is then held by cetbox, pending, until the guest unblocks it.
 pub fn set_host_mask(mask: u64) {
-    let m = if crate::syscalls::ptrace::stop::carrier_open() {
-        mask & !bit(crate::syscalls::ptrace::stop::CARRIER)
-    } else {
-        mask
-    };
+    let m = mask & !bit(crate::syscalls::ptrace::stop::CARRIER);
     // SAFETY: valid pointer to an 8-byte kernel sigset.
     unsafe {
         libc::syscall(
@@ -573,11 +569,10 @@ pub fn sync_action(proc: &crate::process::Process, sig: i32) {
 /// The host handler and flags that follow the guest's disposition of `sig` (module comment).
 pub fn host_action(proc: &crate::process::Process, sig: i32) -> (usize, u64) {
     let a = proc.signals.action(sig);
-    // A guest-traced process keeps the ptrace CARRIER caught, whatever the guest's action
-    // (syscalls/ptrace/stop.rs): cetbox applies that action when it delivers.
-    let carrier = sig == crate::syscalls::ptrace::stop::CARRIER
-        && proc.traced.load(std::sync::atomic::Ordering::Relaxed);
-    let (handler, mut flags) = if carrier {
+    // The ptrace CARRIER stays caught whatever the guest's action (syscalls/ptrace/stop.rs:
+    // it carries a guest tracer's requests, which must reach cetbox): cetbox applies the
+    // guest's action when it delivers.
+    let (handler, mut flags) = if sig == crate::syscalls::ptrace::stop::CARRIER {
         (on_signal as *const () as usize, SA_SIGINFO | SA_ONSTACK)
     } else if a.handler == SIG_IGN {
         (SIG_IGN as usize, 0)
@@ -642,6 +637,7 @@ pub fn install(t: &mut Thread) {
         sync_action(&t.proc, sig);
     }
     t.signals.mask = host_mask() & !UNBLOCKABLE;
+    set_host_mask(t.signals.mask);
     register_thread(t);
 }
 

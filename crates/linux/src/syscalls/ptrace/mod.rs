@@ -31,6 +31,7 @@ const PTRACE_GETREGS: u64 = 12;
 const PTRACE_SETREGS: u64 = 13;
 const PTRACE_GETFPREGS: u64 = 14;
 const PTRACE_SETFPREGS: u64 = 15;
+const PTRACE_ATTACH: u64 = 16;
 const PTRACE_DETACH: u64 = 17;
 const PTRACE_SYSCALL: u64 = 24;
 const PTRACE_ARCH_PRCTL: u64 = 30;
@@ -71,6 +72,19 @@ pub fn reload(t: &mut Thread) {
     }
 }
 
+/// Makes `t` the traced thread of its process: the pages mapped and cleared, its tid in the
+/// header.
+pub(crate) fn become_traced(t: &mut Thread) -> Result<(), Errno> {
+    page::map()?;
+    // DR6 as Linux shows it for a thread that never trapped (ptrace_get_debugreg:
+    // virtual_dr6 ^ DR6_RESERVED).
+    page::set(page::THREAD + page::T_DEBUGREG + 6 * 8, regs::DR6_RESERVED);
+    page::set(BASE + page::H_TID, t.tid as u64);
+    t.proc.traced.store(true, Ordering::Relaxed);
+    publish(t);
+    Ok(())
+}
+
 /// In a forked child: PTRACE_TRACEME does not extend to children (the pages it inherited
 /// name its parent's traced thread).
 pub fn after_fork() {
@@ -91,15 +105,18 @@ pub(crate) fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
     match req {
         PTRACE_TRACEME => {
             host_ptrace(a)?;
-            page::map()?;
-            // DR6 as Linux shows it for a thread that never trapped (ptrace_get_debugreg:
-            // virtual_dr6 ^ DR6_RESERVED).
-            page::set(page::THREAD + page::T_DEBUGREG + 6 * 8, regs::DR6_RESERVED);
-            page::set(BASE + page::H_TID, t.tid as u64);
-            t.proc.traced.store(true, Ordering::Relaxed);
-            crate::signals::host::set_host_mask(t.signals.mask);
-            crate::signals::host::sync_action(&t.proc, stop::CARRIER);
-            publish(t);
+            become_traced(t)?;
+            Ok(0)
+        }
+        PTRACE_ATTACH => {
+            // One traced thread per process (page.rs).
+            if let Ok(tid) = page::remote_get(pid, BASE + page::H_TID) {
+                if tid != 0 && tid != pid as u64 {
+                    return Err(Errno::EPERM);
+                }
+            }
+            host_ptrace(a)?;
+            wait::attaching(pid);
             Ok(0)
         }
         PTRACE_GETREGSET | PTRACE_SETREGSET if addr == NT_X86_SHSTK => {
@@ -124,9 +141,10 @@ pub(crate) fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
             wait::check_stopped(pid)?;
             regs::request(t, req, pid, addr, data)
         }
+        // Not a stopped tracee of ours (ptrace_check_attach).
         PTRACE_GETREGSET | PTRACE_SETREGSET | PTRACE_GETREGS | PTRACE_SETREGS
         | PTRACE_GETFPREGS | PTRACE_SETFPREGS | PTRACE_PEEKUSER | PTRACE_POKEUSER => {
-            Err(Errno::EIO)
+            Err(Errno::ESRCH)
         }
         _ => memory_request(t, a),
     }

@@ -24,11 +24,39 @@ pub const COOKIE: u64 = 0x7374_6f70_6365_7462; // "cetbstop"
 const SIGTRAP: u64 = 5;
 const PTRACE_O_TRACESYSGOOD: u64 = 1;
 
-/// Whether this process's host threads keep CARRIER unblocked: while a thread of it is traced
-/// (a carried stop signal must reach cetbox's handler whatever the guest blocks; a CARRIER
-/// blocked in the host stays queued there and the stop signal with it).
-pub fn carrier_open() -> bool {
-    page::mapped() && page::get(BASE + H_TID) != 0
+/// PTRACE_ATTACH: the host attach's SIGSTOP reached the tracer's cetbox, which sent CARRIER
+/// instead (SI_USER from the tracer, as ptrace_signal makes a changed signal's siginfo). If
+/// `info` is that, the thread becomes the traced one and the attach's SIGSTOP (SEND_SIG_PRIV:
+/// SI_KERNEL) is delivered, stopping it for its tracer.
+pub fn attach_request(t: &mut Thread, info: SigInfo) -> SigInfo {
+    if info.signo != CARRIER || info.code != crate::signals::info::SI_USER {
+        return info;
+    }
+    let sender = i32::from_le_bytes(info.fields[0..4].try_into().unwrap());
+    let tracer = tracer_tgid();
+    if tracer == 0 || (sender != tracer && tgid_of(sender) != Some(tracer)) {
+        return info;
+    }
+    if super::become_traced(t).is_err() {
+        return info;
+    }
+    SigInfo::new(crate::signals::SIGSTOP, crate::signals::info::SI_KERNEL)
+}
+
+/// The host tracer of this thread (/proc/thread-self/status TracerPid), 0 if none.
+fn tracer_tgid() -> i32 {
+    status_field("/proc/thread-self/status", "TracerPid:").unwrap_or(0)
+}
+
+fn tgid_of(tid: i32) -> Option<i32> {
+    status_field(&format!("/proc/{tid}/status"), "Tgid:")
+}
+
+fn status_field(path: &str, key: &str) -> Option<i32> {
+    let s = std::fs::read_to_string(path).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Whether `t` is the thread its guest tracer traces.

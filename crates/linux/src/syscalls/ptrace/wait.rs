@@ -9,6 +9,7 @@
 use super::page::{self, *};
 use super::stop::{CARRIER, COOKIE};
 use crate::errno::{Errno, SysResult};
+use std::sync::Mutex;
 
 const PTRACE_CONT: u64 = 7;
 const PTRACE_DETACH: u64 = 17;
@@ -33,8 +34,37 @@ pub enum Seen {
     Again,
 }
 
+/// Threads this process attached to (host PTRACE_ATTACH) whose attach SIGSTOP has not been
+/// seen yet.
+static ATTACHING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+pub fn attaching(tid: i32) {
+    ATTACHING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(tid);
+}
+
+fn take_attaching(tid: i32) -> bool {
+    let mut a = ATTACHING.lock().unwrap_or_else(|e| e.into_inner());
+    match a.iter().position(|&t| t == tid) {
+        Some(i) => {
+            a.swap_remove(i);
+            true
+        }
+        None => false,
+    }
+}
+
 /// Looks at the stop (status `st`) wait4 found for `tid`.
 pub fn filter(tid: i32, st: i32) -> Seen {
+    if st & 0xff == 0x7f && st >> 16 == 0 && (st >> 8) & 0xff == 19 && take_attaching(tid) {
+        // The attach's SIGSTOP caught the tracee's cetbox anywhere: it becomes CARRIER, which
+        // makes the tracee take its pages and stop itself for the SIGSTOP at its next
+        // instruction boundary (stop.rs attach_request).
+        let _ = host(PTRACE_CONT, tid, 0, CARRIER as u64);
+        return Seen::Again;
+    }
     if st & 0xff != 0x7f || st >> 16 != 0 || !page::is_traced_thread(tid) {
         return Seen::Report(st);
     }
