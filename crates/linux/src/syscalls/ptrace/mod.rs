@@ -20,7 +20,7 @@ use crate::process::Thread;
 use crate::shstk::{SHSTK, TASK_SIZE_MAX};
 use cetbox_mem::Access;
 use page::{BASE, H_FEATURES, H_LOCKED, H_MAGIC, H_SSP, MAGIC};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const PTRACE_TRACEME: u64 = 0;
 const PTRACE_PEEKUSER: u64 = 3;
@@ -47,6 +47,11 @@ const OFF_SSP: u64 = H_SSP;
 const OFF_FEATURES: u64 = H_FEATURES;
 const OFF_LOCKED: u64 = H_LOCKED;
 
+/// The shadow-stack values last published, so that `reload` takes back only what a tracer
+/// changed (the syscall in between may change them itself: rt_sigreturn, arch_prctl).
+static PUBLISHED_SSP: AtomicU64 = AtomicU64::new(0);
+static PUBLISHED_LOCKED: AtomicU64 = AtomicU64::new(0);
+
 /// Publishes the thread's shadow-stack state for a tracer (called before each syscall while
 /// traced, and at each stop).
 pub fn publish(t: &Thread) {
@@ -57,6 +62,8 @@ pub fn publish(t: &Thread) {
     page::set(BASE + H_SSP, t.cpu.cet.ssp);
     page::set(BASE + H_FEATURES, t.shstk.features);
     page::set(BASE + H_LOCKED, t.shstk.locked);
+    PUBLISHED_SSP.store(t.cpu.cet.ssp, Ordering::Relaxed);
+    PUBLISHED_LOCKED.store(t.shstk.locked, Ordering::Relaxed);
 }
 
 /// Takes back what a tracer changed while the thread was stopped (after each syscall and
@@ -66,8 +73,10 @@ pub fn reload(t: &mut Thread) {
         return;
     }
     let (ssp, locked) = (page::get(BASE + H_SSP), page::get(BASE + H_LOCKED));
-    t.shstk.locked = locked;
-    if t.shstk.features & SHSTK != 0 {
+    if locked != PUBLISHED_LOCKED.load(Ordering::Relaxed) {
+        t.shstk.locked = locked;
+    }
+    if ssp != PUBLISHED_SSP.load(Ordering::Relaxed) && t.shstk.features & SHSTK != 0 {
         t.cpu.cet.ssp = ssp;
     }
 }

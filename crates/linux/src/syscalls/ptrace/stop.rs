@@ -59,6 +59,26 @@ fn status_field(path: &str, key: &str) -> Option<i32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// After a successful execve of the traced thread: the legacy exec report, a SIGTRAP the
+/// thread sends itself (include/linux/ptrace.h ptrace_event: send_sig(SIGTRAP, current, 0),
+/// so SI_USER with its own pid).
+pub fn after_exec(t: &mut Thread) {
+    if !traced(t) {
+        return;
+    }
+    // SAFETY: getpid and getuid have no preconditions.
+    let (pid, uid) = unsafe { (libc::getpid(), libc::getuid()) };
+    crate::signals::deliver::queue_thread(
+        t,
+        SigInfo::sent(
+            crate::signals::SIGTRAP,
+            crate::signals::info::SI_USER,
+            pid,
+            uid,
+        ),
+    );
+}
+
 /// Whether `t` is the thread its guest tracer traces.
 pub fn traced(t: &Thread) -> bool {
     t.proc.traced.load(Ordering::Relaxed)
