@@ -36,6 +36,7 @@ const PTRACE_DETACH: u64 = 17;
 const PTRACE_SYSCALL: u64 = 24;
 const PTRACE_ARCH_PRCTL: u64 = 30;
 const PTRACE_SETOPTIONS: u64 = 0x4200;
+const PTRACE_GETEVENTMSG: u64 = 0x4201;
 const PTRACE_GETSIGINFO: u64 = 0x4202;
 const PTRACE_SETSIGINFO: u64 = 0x4203;
 const PTRACE_GETREGSET: u64 = 0x4204;
@@ -144,7 +145,7 @@ pub(crate) fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
         }
         PTRACE_GETREGS | PTRACE_SETREGS | PTRACE_GETFPREGS | PTRACE_SETFPREGS | PTRACE_PEEKUSER
         | PTRACE_POKEUSER | PTRACE_GETREGSET | PTRACE_SETREGSET | PTRACE_GETSIGINFO
-        | PTRACE_SETSIGINFO | PTRACE_SETOPTIONS
+        | PTRACE_SETSIGINFO | PTRACE_SETOPTIONS | PTRACE_GETEVENTMSG
             if page::is_traced_thread(pid) =>
         {
             wait::check_stopped(pid)?;

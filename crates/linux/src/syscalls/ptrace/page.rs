@@ -53,6 +53,8 @@ pub const T_FXSAVE: u64 = 640;
 /// Set by the tracer when it wrote the tracee's memory (PTRACE_POKETEXT/POKEDATA): decoded
 /// and translated code may be stale.
 pub const T_CODE_WRITTEN: u64 = 1152;
+/// PTRACE_GETEVENTMSG's message for the last event stop.
+pub const T_EVENTMSG: u64 = 1160;
 
 pub const RUNNING: u64 = 0;
 pub const STOPPED: u64 = 1;

@@ -15,6 +15,7 @@ const PTRACE_SETREGS: u64 = 13;
 const PTRACE_GETFPREGS: u64 = 14;
 const PTRACE_SETFPREGS: u64 = 15;
 const PTRACE_SETOPTIONS: u64 = 0x4200;
+const PTRACE_GETEVENTMSG: u64 = 0x4201;
 const PTRACE_GETSIGINFO: u64 = 0x4202;
 const PTRACE_SETSIGINFO: u64 = 0x4203;
 const PTRACE_GETREGSET: u64 = 0x4204;
@@ -90,6 +91,11 @@ pub fn request(t: &mut Thread, req: u64, pid: i32, addr: u64, data: u64) -> SysR
             Ok(0)
         }
         PTRACE_POKEUSER => poke_user(pid, addr, data).map(|()| 0),
+        PTRACE_GETEVENTMSG => {
+            let m = remote_get(pid, THREAD + T_EVENTMSG)?;
+            t.mem().write_bytes(data, &m.to_le_bytes())?;
+            Ok(0)
+        }
         PTRACE_GETSIGINFO => {
             let mut b = [0u8; 128];
             remote_read(pid, THREAD + T_SIGINFO, &mut b)?;

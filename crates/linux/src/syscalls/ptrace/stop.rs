@@ -23,6 +23,7 @@ pub const COOKIE: u64 = 0x7374_6f70_6365_7462; // "cetbstop"
 
 const SIGTRAP: u64 = 5;
 const PTRACE_O_TRACESYSGOOD: u64 = 1;
+const PTRACE_O_TRACEEXEC: u64 = 0x10;
 
 /// PTRACE_ATTACH: the host attach's SIGSTOP reached the tracer's cetbox, which sent CARRIER
 /// instead (SI_USER from the tracer, as ptrace_signal makes a changed signal's siginfo). If
@@ -59,15 +60,27 @@ fn status_field(path: &str, key: &str) -> Option<i32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// After a successful execve of the traced thread: the legacy exec report, a SIGTRAP the
-/// thread sends itself (include/linux/ptrace.h ptrace_event: send_sig(SIGTRAP, current, 0),
-/// so SI_USER with its own pid).
+/// After a successful execve of the traced thread (include/linux/ptrace.h ptrace_event):
+/// with PTRACE_O_TRACEEXEC a PTRACE_EVENT_EXEC stop (SIGTRAP | 4 << 8, the event message the
+/// former tid, rax still -ENOSYS as the syscall has not returned), else the legacy report, a
+/// SIGTRAP the thread sends itself (send_sig(SIGTRAP, current, 0): SI_USER with its own pid).
 pub fn after_exec(t: &mut Thread) {
     if !traced(t) {
         return;
     }
     // SAFETY: getpid and getuid have no preconditions.
     let (pid, uid) = unsafe { (libc::getpid(), libc::getuid()) };
+    if page::get(THREAD + T_OPTIONS) & PTRACE_O_TRACEEXEC != 0 {
+        const PTRACE_EVENT_EXEC: u64 = 4;
+        let code = SIGTRAP | PTRACE_EVENT_EXEC << 8;
+        page::set(THREAD + T_EVENTMSG, t.tid as u64);
+        let rax = t.cpu.gpr[0];
+        t.cpu.gpr[0] = crate::errno::Errno::ENOSYS.to_rax();
+        let info = SigInfo::sent(5, code as i32, pid, uid);
+        stop(t, t.orig_rax as u64, (code << 8) | 0x7f, &info, 0);
+        t.cpu.gpr[0] = rax;
+        return;
+    }
     crate::signals::deliver::queue_thread(
         t,
         SigInfo::sent(
