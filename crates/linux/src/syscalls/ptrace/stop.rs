@@ -147,17 +147,24 @@ pub fn signal_stop(t: &mut Thread, info: SigInfo) -> Option<SigInfo> {
     let mut set = [0u8; 128];
     page::get_bytes(THREAD + T_SIGINFO, &mut set);
     let set = SigInfo::from_bytes(&set);
-    if resume == set.signo as u64 {
-        return Some(set);
+    let new = if resume == set.signo as u64 {
+        set
+    } else {
+        // SAFETY: getuid has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        SigInfo::sent(
+            resume as i32,
+            crate::signals::info::SI_USER,
+            tracer_tgid(),
+            uid,
+        )
+    };
+    // A signal the thread now blocks is queued again (ptrace_signal).
+    if t.signals.mask & crate::signals::bit(new.signo) != 0 {
+        crate::signals::deliver::queue_thread(t, new);
+        return None;
     }
-    // SAFETY: getppid and getuid have no preconditions.
-    let (ppid, uid) = unsafe { (libc::getppid(), libc::getuid()) };
-    Some(SigInfo::sent(
-        resume as i32,
-        crate::signals::info::SI_USER,
-        ppid,
-        uid,
-    ))
+    Some(new)
 }
 
 /// The group-stop of a traced thread whose stop signal was delivered with its default action:
