@@ -170,11 +170,7 @@ fn memory_request(t: &mut Thread, a: [u64; 6]) -> SysResult {
         // Into a bounce buffer the guest receives when the call returns (usermem).
         a[3] = crate::syscalls::fs::buf(t, data, 8, Access::Write)?.addr();
     }
-    let r = host_ptrace(a)?;
-    if matches!(req, 4 | 5) {
-        wait::note_memory_written(a[1] as i32);
-    }
-    Ok(r)
+    host_ptrace(a)
 }
 
 fn remote(pid: i32, off: u64, buf: &mut [u8; 8], write: bool) -> Result<(), Errno> {

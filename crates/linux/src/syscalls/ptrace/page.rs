@@ -50,9 +50,6 @@ pub const T_DEBUGREG: u64 = 304;
 pub const T_REGS: u64 = 384;
 /// The FXSAVE area (struct user_i387_struct, 512 bytes).
 pub const T_FXSAVE: u64 = 640;
-/// Set by the tracer when it wrote the tracee's memory (PTRACE_POKETEXT/POKEDATA): decoded
-/// and translated code may be stale.
-pub const T_CODE_WRITTEN: u64 = 1152;
 /// PTRACE_GETEVENTMSG's message for the last event stop.
 pub const T_EVENTMSG: u64 = 1160;
 

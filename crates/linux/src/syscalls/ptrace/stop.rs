@@ -253,12 +253,10 @@ fn stop(
         // The tracer's SETFPREGS checked MXCSR, so this cannot fail.
         cetbox_cpu::fpstate::fxrstor(&mut t.cpu.x87, &mut t.cpu.sse, &new_fx);
     }
-    if page::get(THREAD + T_CODE_WRITTEN) != 0 {
-        // The tracer wrote our memory from outside (a breakpoint's INT3): no decoded or
-        // translated block may outlive it.
-        page::set(THREAD + T_CODE_WRITTEN, 0);
-        t.mem().code_epoch_cell().fetch_add(1, Ordering::Release);
-    }
+    // The tracer may have written our memory from outside (a breakpoint's INT3, through
+    // POKETEXT, process_vm_writev or /proc/PID/mem, which cetbox's page table does not see):
+    // no decoded or translated block may outlive the stop.
+    t.mem().code_epoch_cell().fetch_add(1, Ordering::Release);
     super::reload(t);
     new
 }

@@ -101,13 +101,6 @@ pub fn filter(tid: i32, st: i32) -> Seen {
     Seen::Again
 }
 
-/// The tracer wrote `tid`'s memory (POKETEXT, POKEDATA): its decoded code may be stale.
-pub fn note_memory_written(tid: i32) {
-    if page::is_traced_thread(tid) {
-        let _ = remote_set(tid, THREAD + T_CODE_WRITTEN, 1);
-    }
-}
-
 /// Whether `tid` is in a published stop of a tracee of ours (Linux's ptrace_check_attach).
 pub fn check_stopped(tid: i32) -> Result<(), Errno> {
     if !page::is_traced_thread(tid) || remote_get(tid, THREAD + T_STATE)? != STOPPED {
