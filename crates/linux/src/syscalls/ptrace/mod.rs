@@ -92,7 +92,37 @@ pub(crate) fn become_traced(t: &mut Thread) -> Result<(), Errno> {
     page::set(BASE + page::H_TID, t.tid as u64);
     t.proc.traced.store(true, Ordering::Relaxed);
     publish(t);
+    publish_auxv(t);
     Ok(())
+}
+
+/// Publishes the guest's auxv for the tracer's /proc/PID/auxv (at attach and after exec).
+pub(crate) fn publish_auxv(t: &Thread) {
+    let bytes: Vec<u8> = t
+        .proc
+        .image()
+        .auxv
+        .iter()
+        .flat_map(|(k, v)| k.to_le_bytes().into_iter().chain(v.to_le_bytes()))
+        .take(page::AUXV_MAX)
+        .collect();
+    page::set_bytes(BASE + page::H_AUXV, &bytes);
+    page::set(BASE + page::H_AUXV_LEN, bytes.len() as u64);
+}
+
+/// The auxv a traced guest `pid` published, for its tracer's /proc/PID/auxv (the host's file
+/// would show its cetbox's).
+pub fn traced_auxv(pid: i32) -> Option<Vec<u8>> {
+    if page::remote_get(pid, BASE + H_MAGIC).ok()? != MAGIC {
+        return None;
+    }
+    let len = page::remote_get(pid, BASE + page::H_AUXV_LEN).ok()? as usize;
+    if len == 0 || len > page::AUXV_MAX {
+        return None;
+    }
+    let mut b = vec![0u8; len];
+    page::remote_read(pid, BASE + page::H_AUXV, &mut b).ok()?;
+    Some(b)
 }
 
 /// In a forked child: PTRACE_TRACEME does not extend to children (the pages it inherited

@@ -25,6 +25,11 @@ pub const H_FEATURES: u64 = 16;
 pub const H_LOCKED: u64 = 24;
 /// The tid of the traced thread (the one that called PTRACE_TRACEME).
 pub const H_TID: u64 = 32;
+/// The guest's auxiliary vector (what its /proc/PID/auxv shows a tracer): its length in
+/// bytes, and the bytes from H_AUXV on (up to the end of the header page).
+pub const H_AUXV_LEN: u64 = 40;
+pub const H_AUXV: u64 = 1024;
+pub const AUXV_MAX: usize = 4096 - H_AUXV as usize;
 
 /// The traced thread's page.
 pub const THREAD: u64 = BASE + 4096;

@@ -68,6 +68,7 @@ pub fn after_exec(t: &mut Thread) {
     if !traced(t) {
         return;
     }
+    super::publish_auxv(t);
     // SAFETY: getpid and getuid have no preconditions.
     let (pid, uid) = unsafe { (libc::getpid(), libc::getuid()) };
     if page::get(THREAD + T_OPTIONS) & PTRACE_O_TRACEEXEC != 0 {
