@@ -178,6 +178,7 @@ pub fn fork_process(
         t.tid = me;
         t.signals.pending.clear();
         t.signals.saved_mask = None;
+        crate::syscalls::ptrace::after_fork();
         crate::signals::host::after_fork(t);
         crate::signals::host::set_host_mask(guest_mask);
         crate::thread_group::after_fork_child(t, registry);

@@ -79,6 +79,9 @@ pub fn open(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
     if let Some(pid) = other_mem(t, path) {
         return Some(open_other_mem(t, path, pid, flags));
     }
+    if let Some(r) = traced_auxv(path, flags) {
+        return Some(r);
+    }
     let name = strip(t, path)?;
     let acc = flags & libc::O_ACCMODE;
     let content = match name {
@@ -107,6 +110,28 @@ pub fn open(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
         _ => return None,
     };
     if acc != libc::O_RDONLY {
+        return Some(Err(Errno::EACCES));
+    }
+    Some(memfd_with(&content, flags))
+}
+
+/// /proc/PID/auxv (or /proc/PID/task/TID/auxv) of another guest that a guest tracer traces:
+/// the guest's auxv it published (syscalls/ptrace), where the host's file shows its cetbox's.
+fn traced_auxv(path: &[u8], flags: i32) -> Option<SysResult> {
+    let rest = trim_slashes(path).strip_prefix(b"/proc/")?;
+    let (pid, tail) = rest.split_at(rest.iter().position(|&c| c == b'/')?);
+    let pid: i32 = std::str::from_utf8(pid).ok()?.parse().ok()?;
+    let tail = &tail[1..];
+    let is_auxv = tail == b"auxv"
+        || tail
+            .strip_prefix(b"task/")
+            .and_then(|t| t.split(|&c| c == b'/').nth(1))
+            .is_some_and(|f| f == b"auxv");
+    if !is_auxv {
+        return None;
+    }
+    let content = crate::syscalls::ptrace::traced_auxv(pid)?;
+    if flags & libc::O_ACCMODE != libc::O_RDONLY {
         return Some(Err(Errno::EACCES));
     }
     Some(memfd_with(&content, flags))

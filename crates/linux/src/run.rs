@@ -24,13 +24,25 @@ fn run_thread_inner(t: &mut Thread) -> ExitRequest {
         }
         let stop = t.stop.clone();
         crate::thread_group::guest_enter();
+        // PTRACE_SINGLESTEP: one instruction, then SIGTRAP (unless it raised its own).
+        let mut stepped = false;
         let exit = if crate::debug::active() {
             crate::debug::run(t)
+        } else if syscalls::ptrace::stop::single_stepping(t) {
+            stepped = true;
+            t.engine.step(&mut t.cpu).unwrap_or(Exit::Interrupted)
         } else {
             t.engine.run(&mut t.cpu, &stop)
         };
         crate::thread_group::guest_leave();
         t.orig_rax = -1;
+        // The single-step trap comes after an instruction that completed (a SYSCALL: once
+        // the call returned).
+        let step_trap = match exit {
+            Exit::Syscall if stepped => Some(true),
+            Exit::Interrupted if stepped => Some(false),
+            _ => None,
+        };
         match exit {
             Exit::Syscall => {
                 t.orig_rax = t.cpu.gpr[0] as i64;
@@ -67,6 +79,9 @@ fn run_thread_inner(t: &mut Thread) -> ExitRequest {
                 signals::deliver::force(t, fs);
             }
             Exit::Interrupted => {}
+        }
+        if let (Some(after_syscall), None) = (step_trap, t.exit) {
+            syscalls::ptrace::stop::single_step_trap(t, after_syscall);
         }
         if let Some(x) = t.exit {
             return x;

@@ -204,6 +204,17 @@ fn act_on(t: &mut Thread, info: SigInfo, restart: &mut Option<Restart>) -> bool 
     } else {
         info
     };
+    // A guest tracer that attached asks through CARRIER for the attach's SIGSTOP.
+    let info = crate::syscalls::ptrace::stop::attach_request(t, info);
+    // A guest tracer too (signal-delivery-stop, kernel/signal.c ptrace_signal).
+    let info = if crate::syscalls::ptrace::stop::traced(t) {
+        match crate::syscalls::ptrace::stop::signal_stop(t, info) {
+            Some(i) => i,
+            None => return false,
+        }
+    } else {
+        info
+    };
     let sig = info.signo;
     let act = t.proc.signals.action(sig);
     match act.handler {
@@ -213,6 +224,11 @@ fn act_on(t: &mut Thread, info: SigInfo, restart: &mut Option<Restart>) -> bool 
                 DefaultAction::Terminate | DefaultAction::Core => {
                     t.fatal_siginfo = Some(info);
                     t.exit = Some(ExitRequest::Signal(sig));
+                }
+                DefaultAction::Stop if crate::syscalls::ptrace::stop::traced(t) => {
+                    // A traced thread reports the group-stop to its tracer and stays stopped
+                    // until resumed (kernel/signal.c do_signal_stop).
+                    crate::syscalls::ptrace::stop::group_stop(t, sig);
                 }
                 DefaultAction::Stop => {
                     // The whole (host) process stops, as the guest process would; SIGCONT

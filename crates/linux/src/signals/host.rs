@@ -204,6 +204,21 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             crash(sig, info, ctx);
         }
     } else {
+        // A CARRIER may carry a stop signal from a guest tracer's cetbox, or be our own
+        // ptrace self-stop signal left over (syscalls/ptrace/stop.rs).
+        let words = if sig == crate::syscalls::ptrace::stop::CARRIER {
+            match crate::syscalls::ptrace::stop::carried(&words) {
+                crate::syscalls::ptrace::stop::Carried::Signal(w) => w,
+                crate::syscalls::ptrace::stop::Carried::Drop => {
+                    // SAFETY: as above.
+                    unsafe { *libc::__errno_location() = saved_errno };
+                    return;
+                }
+                crate::syscalls::ptrace::stop::Carried::Keep => words,
+            }
+        } else {
+            words
+        };
         if record(&words) {
             throttle(ctx);
         }
@@ -470,9 +485,11 @@ fn info_from_words(w: &[u64; 16]) -> SigInfo {
     SigInfo::from_bytes(&b)
 }
 
-/// Sets the host thread's blocked mask (the kernel drops SIGKILL and SIGSTOP itself).
+/// Sets the host thread's blocked mask (the kernel drops SIGKILL and SIGSTOP itself). The
+/// ptrace CARRIER stays unblocked (syscalls/ptrace/stop.rs): a guest CARRIER the guest blocks
+/// is then held by cetbox, pending, until the guest unblocks it.
 pub fn set_host_mask(mask: u64) {
-    let m = mask;
+    let m = mask & !bit(crate::syscalls::ptrace::stop::CARRIER);
     // SAFETY: valid pointer to an 8-byte kernel sigset.
     unsafe {
         libc::syscall(
@@ -552,7 +569,12 @@ pub fn sync_action(proc: &crate::process::Process, sig: i32) {
 /// The host handler and flags that follow the guest's disposition of `sig` (module comment).
 pub fn host_action(proc: &crate::process::Process, sig: i32) -> (usize, u64) {
     let a = proc.signals.action(sig);
-    let (handler, mut flags) = if a.handler == SIG_IGN {
+    // The ptrace CARRIER stays caught whatever the guest's action (syscalls/ptrace/stop.rs:
+    // it carries a guest tracer's requests, which must reach cetbox): cetbox applies the
+    // guest's action when it delivers.
+    let (handler, mut flags) = if sig == crate::syscalls::ptrace::stop::CARRIER {
+        (on_signal as *const () as usize, SA_SIGINFO | SA_ONSTACK)
+    } else if a.handler == SIG_IGN {
         (SIG_IGN as usize, 0)
     } else if a.handler == SIG_DFL
         && !is_sync(sig)
@@ -615,6 +637,7 @@ pub fn install(t: &mut Thread) {
         sync_action(&t.proc, sig);
     }
     t.signals.mask = host_mask() & !UNBLOCKABLE;
+    set_host_mask(t.signals.mask);
     register_thread(t);
 }
 

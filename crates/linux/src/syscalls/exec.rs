@@ -198,6 +198,7 @@ fn exec_common(
     // The registers now describe the new program.
     t.keep_rax = true;
     t.signals.in_syscall = None;
+    crate::syscalls::ptrace::stop::after_exec(t);
     Ok(0)
 }
 

@@ -37,12 +37,26 @@ pub type SyscallFn = fn(&mut Thread, [u64; 6]) -> SysResult;
 /// Handles the SYSCALL the thread just executed: number in RAX, arguments in RDI, RSI, RDX,
 /// R10, R8, R9; the result (or -errno) goes to RAX.
 pub fn handle(t: &mut Thread) {
+    // PTRACE_SYSCALL: the tracer sees the entry and may change the number (orig_rax; -1
+    // skips the call, leaving RAX as the tracer set it) and the arguments
+    // (kernel/entry/common.c syscall_trace_enter).
+    let traced_orig = ptrace::stop::syscall_stops(t).then(|| ptrace::stop::syscall_entry(t));
     let g = &t.cpu.gpr;
     // Linux takes the number as an int (arch/x86/entry/entry_64.S passes %eax sign-extended,
     // do_syscall_x64 compares it unsigned): the upper 32 bits of RAX are ignored.
-    let nr = g[0] as u32 as u64;
+    let nr = traced_orig.unwrap_or(g[0]) as u32 as u64;
     let args = [g[7], g[6], g[2], g[10], g[8], g[9]];
     t.keep_rax = false;
+    if let Some(orig) = traced_orig {
+        t.orig_rax = orig as i64;
+        if orig as u32 == u32::MAX {
+            t.keep_rax = true;
+            if ptrace::stop::syscall_stops(t) {
+                ptrace::stop::syscall_exit(t, orig);
+            }
+            return;
+        }
+    }
     // For the ERESTART* rules applied at signal delivery (rt_sigreturn clears it).
     t.signals.in_syscall = Some(nr);
     let epoch = t.mem().code_epoch();
@@ -91,5 +105,10 @@ pub fn handle(t: &mut Thread) {
     }
     if crate::debug::active() {
         crate::debug::syscall_leave(t, nr);
+    }
+    if let Some(orig) = traced_orig {
+        if t.exit.is_none() && ptrace::stop::syscall_stops(t) {
+            ptrace::stop::syscall_exit(t, orig);
+        }
     }
 }

@@ -298,7 +298,7 @@ pub(crate) fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
             let mut st = 0i32;
             // SAFETY: rusage is plain data.
             let mut r: rusage = unsafe { std::mem::zeroed() };
-            let n = wait4(
+            let n = traced_wait4(
                 t,
                 a[0],
                 HostPtr::of_mut(&mut st),
@@ -312,7 +312,15 @@ pub(crate) fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
             return Ok(n);
         }
     };
-    let n = wait4(t, a[0], status, a[2], ru)?;
+    // A stop must be seen even when the guest asks for no status (a guest tracer's stops are
+    // filtered, see traced_wait4).
+    let mut own = 0i32;
+    let status_or_own = if status.is_null() {
+        HostPtr::of_mut(&mut own)
+    } else {
+        status
+    };
+    let n = traced_wait4(t, a[0], status_or_own, a[2], ru)?;
     if n > 0 && crate::coredump::dumped::take_dumped(n as i32) && !status.is_null() {
         // SAFETY: `status` is the checked 4-byte status buffer (or its bounce) the host just
         // wrote; guest memory there is host memory that stays mapped read-write until this
@@ -327,6 +335,39 @@ pub(crate) fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
         }
     }
     Ok(n)
+}
+
+/// wait4 for a tracer: the host stops of a guest-traced child that are not the guest's
+/// ptrace-stops are passed on to it and the wait goes on; a guest ptrace-stop shows the status
+/// the tracee published (syscalls/ptrace/wait.rs).
+fn traced_wait4(
+    t: &Thread,
+    pid: u64,
+    status: HostPtr<'_>,
+    options: u64,
+    ru: HostPtr<'_>,
+) -> SysResult {
+    loop {
+        let n = wait4(t, pid, status, options, ru)?;
+        if n == 0 {
+            return Ok(n);
+        }
+        let p = status.as_ptr().cast::<i32>();
+        // SAFETY: `status` is a 4-byte buffer (checked guest memory, its bounce or ours) the
+        // host just wrote, mapped read-write until this syscall returns.
+        let st = unsafe { p.read_unaligned() };
+        if st & 0xff != 0x7f {
+            return Ok(n);
+        }
+        match super::ptrace::wait::filter(n as i32, st) {
+            super::ptrace::wait::Seen::Report(s) => {
+                // SAFETY: as above.
+                unsafe { p.write_unaligned(s) };
+                return Ok(n);
+            }
+            super::ptrace::wait::Seen::Again => {}
+        }
+    }
 }
 
 /// The host's wait4 through `waitcall`. When a signal was recorded before it began, Linux
