@@ -1,98 +1,61 @@
 //! A one-pass assembler for the instruction lists `translate` builds with iced's
-//! `CodeAssembler`, many times cheaper than `CodeAssembler::assemble`.
+//! `CodeAssembler`, several times cheaper than `CodeAssembler::assemble`.
 //!
 //! iced's `BlockEncoder` (what `assemble` runs) is general: it wraps every instruction in a
 //! boxed relocatable object, encodes each one at least twice and can rewrite branches and
 //! RIP-relative operands that do not reach. Translation cost is start-up cost (a process
 //! translates thousands of blocks), and translated blocks need none of that generality: their
 //! only IP-dependent instructions are direct branches (JMP, Jcc, JRCXZ, CALL) to a label of
-//! the same list or to a host address in the code cache, which rel32 always reaches, and
-//! RIP-relative operands addressing a label of the list (the link sites'
-//! `lea rcx, [rip+site]`, `translate::link_exit`), which always have a disp32.
-//!
-//! Encodings are remembered (`Memo`): a translated block is about a hundred host
-//! instructions, and 97% of those of a python3 start-up are instructions some earlier block
-//! already had (the context spills, checks and exit stubs every block repeats; iced's
-//! `Instruction` equality ignores the IP). Each distinct instruction is encoded once with
-//! iced's `Encoder`; a branch or RIP-relative operand is remembered as a template with its
-//! target field blanked, and iced's `ConstantOffsets` say where its rel8/rel32 field is.
-//! Branches are laid out by the classic relaxation (start short, widen what does not reach,
-//! repeat until nothing changes; widening only moves code forward, so it terminates); then
-//! every template is copied to its final place and each rel field written with its target's
-//! distance from the end of its instruction (Intel SDM Vol. 2A §2.2.1.6: RIP-relative
-//! addressing and relative branches count from the next instruction). Anything outside that
-//! shape (a RIP-relative operand to anything but a label, a label that is not defined, a
-//! branch form it does not know, a target a rel32 does not reach) is refused with an error,
-//! and the caller falls back to `CodeAssembler::assemble`.
+//! the same list or to a host address in the code cache, which rel32 always reaches. So every
+//! other instruction is encoded exactly once, with iced's `Encoder`, and the branches are
+//! laid out by the classic relaxation (start short, widen what does not reach, repeat until
+//! nothing changes; widening only moves code forward, so it terminates) and encoded at their
+//! final addresses. A RIP-relative operand addressing a label of the list (the link sites'
+//! `lea rcx, [rip+site]`, `translate::link_exit`) has a fixed length (disp32) and is encoded
+//! last, at its final address. Anything outside that shape (a RIP-relative operand to
+//! anything but a label, a label that is not defined, a branch that does not reach) is refused
+//! with an error, and the caller falls back to `CodeAssembler::assemble`.
 //!
 //! Labels: `CodeAssembler` gives each label a small integer id (1, 2, ...), sets it as the IP
 //! of the instruction the label is attached to, and as the target of branches to it. Guest
 //! instructions added unchanged keep their guest IP, which is never below
 //! `cetbox_mem::MMAP_MIN_ADDR`, so an IP or target below it is a label id.
 //!
-//! The memo, the layout's working vectors and a spare `CodeAssembler` live per host thread
-//! (`SCRATCH`, `assembler`), so assembling a block allocates nothing but its output once they
-//! have grown.
+//! Nothing is allocated per block once a thread's buffers have grown (`Scratch`): the
+//! encoder, its output buffer, the layout's vectors and the `CodeAssembler` itself
+//! (`assembler`) are reused, and branches are encoded straight into the output. Remembering
+//! encodings instead (a hash map from iced's `Instruction`, 97% of python3's start-up
+//! instructions being repeats) measured slower than encoding them again: a lookup in a map
+//! of 13,000 instructions cost more than iced's encoder on the same instruction.
 
 use cetbox_mem::MMAP_MIN_ADDR;
 use iced_x86::code_asm::CodeAssembler;
 use iced_x86::{Code, Encoder, IcedError, Instruction, OpKind};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// How an instruction's bytes depend on where it is placed.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Form {
-    /// Not at all.
-    Plain,
-    /// A relative branch: its rel8 or rel32 field holds target − next IP.
-    Branch,
-    /// A RIP-relative memory operand: its disp32 holds target − next IP.
-    RipRel,
-}
-
-/// A remembered encoding: its bytes at `Memo::bytes[at..at + len]`, and for a branch or
-/// RIP-relative operand the offset and size of the field that holds the distance to the
-/// target (blank in the bytes).
-#[derive(Clone, Copy, Debug)]
-struct Template {
-    at: u32,
-    len: u8,
-    rel_at: u8,
-    rel_size: u8,
-}
-
-/// Encodings already made, keyed by the instruction with its target blanked (`key`).
-/// Encoding is a pure function of the instruction (the IP aside, which `Form` accounts for),
-/// so entries never go stale; the memo is emptied when it holds `MEMO_MAX` of them, which
-/// bounds its memory per thread (a python3 start-up has about 12,000 distinct ones).
-struct Memo {
-    map: HashMap<Instruction, Template, BuildFxHasher>,
-    bytes: Vec<u8>,
-}
-
-/// Entries before the memo is emptied (about 60 bytes each).
-const MEMO_MAX: usize = 1 << 15;
-
-/// Where an IP-dependent instruction is encoded to make its template: any address from which
-/// a rel8 reaches the same address does (the field is overwritten when the template is used).
-const TEMPLATE_IP: u64 = 0x1000;
 
 /// One entry of the layout.
 struct Item {
-    t: Template,
-    form: Form,
+    /// Offset of this instruction's bytes in the body buffer (non-branches).
+    at: usize,
+    /// Its length in bytes (a branch: its current form's length).
+    len: usize,
     /// For a branch: the index of the target instruction (a label), or None for an absolute
     /// host target. For a RIP-relative operand: the index of the labelled instruction it
     /// addresses.
     label: Option<usize>,
+    branch: bool,
+    /// A RIP-relative memory operand addressing a label (`lea rcx, [rip+label]`): its length
+    /// does not depend on where it lands (the displacement is always 32 bits), so it is laid
+    /// out like any instruction and encoded at its final address with the label's address.
+    rip_rel: bool,
 }
 
-/// Per-thread state of `assemble`.
+/// Per-thread buffers of `assemble`, kept between blocks.
 struct Scratch {
     enc: Encoder,
-    memo: Memo,
+    /// The non-branch instructions' bytes (encoded at IP 0).
+    body: Vec<u8>,
     items: Vec<Item>,
     offs: Vec<usize>,
     /// Label id -> index of the instruction carrying it.
@@ -101,15 +64,21 @@ struct Scratch {
     spare: Option<CodeAssembler>,
 }
 
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            enc: Encoder::new(64),
+            body: Vec::new(),
+            items: Vec::new(),
+            offs: Vec::new(),
+            labels: Vec::new(),
+            spare: None,
+        }
+    }
+}
+
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch {
-        enc: Encoder::new(64),
-        memo: Memo::new(),
-        items: Vec::new(),
-        offs: Vec::new(),
-        labels: Vec::new(),
-        spare: None,
-    });
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
 }
 
 /// Why `assemble` refused a list (the caller then uses `CodeAssembler::assemble`).
@@ -119,8 +88,8 @@ pub struct Refused(pub &'static str);
 /// Lists refused since the process started (CETBOX_JIT_STATS prints it; tests expect 0).
 pub static REFUSED: AtomicU64 = AtomicU64::new(0);
 
-/// An empty 64-bit `CodeAssembler`, the one `assemble_or_iced` last used on this thread when
-/// there is one (no allocation while the block fits what it held before).
+/// An empty 64-bit `CodeAssembler`: the one `assemble_or_iced` last used on this thread when
+/// there is one (no allocation while a block fits what it held before).
 pub fn assembler() -> Result<CodeAssembler, IcedError> {
     match SCRATCH.with(|s| s.borrow_mut().spare.take()) {
         Some(a) => Ok(a),
@@ -157,17 +126,29 @@ fn is_branch(insn: &Instruction) -> bool {
     insn.op_count() >= 1 && insn.op0_kind() == OpKind::NearBranch64
 }
 
-/// Whether `code` is a branch form this assembler lays out, and whether it is a rel8 form.
-fn branch_form(code: Code) -> Option<bool> {
+/// The length of a branch in its current form.
+fn branch_len(code: Code) -> usize {
     match code {
-        Code::Jmp_rel8_64 | Code::Jrcxz_rel8_64 | Code::Jecxz_rel8_64 | Code::Loop_rel8_64_RCX => {
-            Some(true)
-        }
-        Code::Jmp_rel32_64 | Code::Call_rel32_64 => Some(false),
-        c if c.is_jcc_short() => Some(true),
-        c if c.is_jcc_near() => Some(false),
-        _ => None,
+        Code::Jmp_rel8_64 | Code::Jrcxz_rel8_64 | Code::Jecxz_rel8_64 | Code::Loop_rel8_64_RCX => 2,
+        Code::Jmp_rel32_64 | Code::Call_rel32_64 => 5,
+        c if c.is_jcc_short() => 2,
+        c if c.is_jcc_near() => 6,
+        _ => 0,
     }
+}
+
+/// Encodes `insn` at `ip` onto the end of `out` with `enc`, returning its length (the
+/// encoder's buffer is swapped in and out, which moves no bytes).
+fn encode_onto(
+    enc: &mut Encoder,
+    out: &mut Vec<u8>,
+    insn: &Instruction,
+    ip: u64,
+) -> Result<usize, IcedError> {
+    enc.set_buffer(std::mem::take(out));
+    let r = enc.encode(insn, ip);
+    *out = enc.take_buffer();
+    r
 }
 
 /// Assembles `a`'s instructions for the host address `ip` (see the module comment).
@@ -175,91 +156,18 @@ pub fn assemble(a: &CodeAssembler, ip: u64) -> Result<Vec<u8>, Refused> {
     SCRATCH.with(|s| s.borrow_mut().assemble(a.instructions(), ip))
 }
 
-impl Memo {
-    fn new() -> Memo {
-        Memo {
-            map: HashMap::default(),
-            bytes: Vec::new(),
-        }
-    }
-
-    /// Empties it (when it holds `MEMO_MAX` encodings).
-    fn clear(&mut self) {
-        self.map.clear();
-        self.bytes.clear();
-    }
-
-    /// The template of `insn` in `form`, encoding it with `enc` the first time.
-    fn template(
-        &mut self,
-        enc: &mut Encoder,
-        insn: &Instruction,
-        form: Form,
-    ) -> Result<Template, Refused> {
-        // The key: the instruction with its target blanked, so that every branch of a form
-        // (every operand of a shape) shares one template.
-        let mut key = *insn;
-        match form {
-            Form::Plain => {}
-            Form::Branch => key.set_near_branch64(0),
-            Form::RipRel => key.set_memory_displacement64(0),
-        }
-        if let Some(&t) = self.map.get(&key) {
-            return Ok(t);
-        }
-        // Encoded at an address its target (the same address) is in reach of.
-        let mut e = key;
-        match form {
-            Form::Plain => {}
-            Form::Branch => e.set_near_branch64(TEMPLATE_IP),
-            Form::RipRel => e.set_memory_displacement64(TEMPLATE_IP),
-        }
-        let len = enc.encode(&e, TEMPLATE_IP)?;
-        let co = enc.get_constant_offsets();
-        let (rel_at, rel_size) = match form {
-            Form::Plain => (0, 0),
-            // iced reports a branch's displacement as its immediate.
-            Form::Branch => (co.immediate_offset(), co.immediate_size()),
-            Form::RipRel => (co.displacement_offset(), co.displacement_size()),
-        };
-        let mut buf = enc.take_buffer();
-        if form != Form::Plain && (!matches!(rel_size, 1 | 4) || rel_at + rel_size > len) {
-            enc.set_buffer(buf);
-            return Err(Refused("no rel8/rel32 field where one was expected"));
-        }
-        if self.bytes.len() + len > u32::MAX as usize || len > 15 {
-            enc.set_buffer(buf);
-            return Err(Refused("an encoding the memo cannot hold"));
-        }
-        let t = Template {
-            at: self.bytes.len() as u32,
-            len: len as u8,
-            rel_at: rel_at as u8,
-            rel_size: rel_size as u8,
-        };
-        // Blank the field, so a template's bytes do not depend on where it was made.
-        buf[rel_at..rel_at + rel_size].fill(0);
-        self.bytes.extend_from_slice(&buf[..len]);
-        buf.clear();
-        enc.set_buffer(buf);
-        self.map.insert(key, t);
-        Ok(t)
-    }
-}
-
 impl Scratch {
     fn assemble(&mut self, insns: &[Instruction], ip: u64) -> Result<Vec<u8>, Refused> {
         let Scratch {
             enc,
-            memo,
+            body,
             items,
             offs,
             labels,
             ..
         } = self;
-        if memo.map.len() >= MEMO_MAX {
-            memo.clear();
-        }
+        items.clear();
+        body.clear();
         labels.clear();
         for (i, insn) in insns.iter().enumerate() {
             if insn.ip() != 0 && insn.ip() < MMAP_MIN_ADDR {
@@ -277,31 +185,58 @@ impl Scratch {
                 .ok()
                 .map(|k| labels[k].1)
         };
-        items.clear();
         for insn in insns {
-            let (form, label) = if is_branch(insn) {
+            if is_branch(insn) {
                 let t = insn.near_branch64();
-                if branch_form(insn.code()).is_none() {
-                    return Err(Refused("an unexpected branch form"));
-                }
                 let label = if t < MMAP_MIN_ADDR {
                     Some(label_of(t).ok_or(Refused("a branch to an undefined label"))?)
                 } else {
                     None
                 };
-                (Form::Branch, label)
-            } else if insn.is_ip_rel_memory_operand() {
+                let len = branch_len(insn.code());
+                if len == 0 {
+                    return Err(Refused("an unexpected branch form"));
+                }
+                items.push(Item {
+                    at: 0,
+                    len,
+                    label,
+                    branch: true,
+                    rip_rel: false,
+                });
+                continue;
+            }
+            if insn.is_ip_rel_memory_operand() {
                 let t = insn.memory_displacement64();
                 if t >= MMAP_MIN_ADDR {
                     return Err(Refused("a RIP-relative operand that is not a label"));
                 }
-                let label = label_of(t).ok_or(Refused("an operand at an undefined label"))?;
-                (Form::RipRel, Some(label))
-            } else {
-                (Form::Plain, None)
-            };
-            let t = memo.template(enc, insn, form)?;
-            items.push(Item { t, form, label });
+                let label = Some(label_of(t).ok_or(Refused("an operand at an undefined label"))?);
+                // Its length, measured with the target at the instruction's own address (the
+                // encoder needs a reachable one); the displacement is disp32 at any address.
+                let mut m = *insn;
+                m.set_memory_displacement64(0);
+                let at = body.len();
+                let len = encode_onto(enc, body, &m, 0)?;
+                body.truncate(at);
+                items.push(Item {
+                    at: 0,
+                    len,
+                    label,
+                    branch: false,
+                    rip_rel: true,
+                });
+                continue;
+            }
+            let at = body.len();
+            let len = encode_onto(enc, body, insn, 0)?;
+            items.push(Item {
+                at,
+                len,
+                label: None,
+                branch: false,
+                rip_rel: false,
+            });
         }
         // Relaxation: short branches whose target is out of rel8 range become near ones.
         offs.clear();
@@ -310,30 +245,26 @@ impl Scratch {
             let mut o = 0;
             for (k, it) in items.iter().enumerate() {
                 offs[k] = o;
-                o += it.t.len as usize;
+                o += it.len;
             }
             offs[items.len()] = o;
             let mut grew = false;
             for (k, it) in items.iter_mut().enumerate() {
-                if it.form != Form::Branch || it.t.rel_size != 1 {
+                if !it.branch || it.len != 2 {
                     continue;
                 }
-                let end = ip.wrapping_add(offs[k + 1] as u64) as i64;
+                let end = (ip + offs[k + 1] as u64) as i64;
                 let target = match it.label {
-                    Some(l) => ip.wrapping_add(offs[l] as u64) as i64,
+                    Some(l) => (ip + offs[l] as u64) as i64,
                     None => insns[k].near_branch64() as i64,
                 };
-                if i8::try_from(target.wrapping_sub(end)).is_err() {
+                let d = target.wrapping_sub(end);
+                if i8::try_from(d).is_err() {
                     let code = insns[k].code();
                     if !(code == Code::Jmp_rel8_64 || code.is_jcc_short()) {
                         return Err(Refused("a rel8-only branch that does not reach"));
                     }
-                    let mut near = insns[k];
-                    near.as_near_branch();
-                    it.t = memo.template(enc, &near, Form::Branch)?;
-                    if it.t.rel_size != 4 {
-                        return Err(Refused("a widened branch without a rel32"));
-                    }
+                    it.len = if code == Code::Jmp_rel8_64 { 5 } else { 6 };
                     grew = true;
                 }
             }
@@ -343,81 +274,38 @@ impl Scratch {
         }
         let mut out = Vec::with_capacity(offs[items.len()]);
         for (k, it) in items.iter().enumerate() {
-            let t = it.t;
-            let from = out.len();
-            out.extend_from_slice(&memo.bytes[t.at as usize..t.at as usize + t.len as usize]);
-            if it.form == Form::Plain {
+            let here = ip + offs[k] as u64;
+            if it.rip_rel {
+                let mut m = insns[k];
+                let l = it
+                    .label
+                    .ok_or(Refused("a RIP-relative operand without a label"))?;
+                m.set_memory_displacement64(ip + offs[l] as u64);
+                if encode_onto(enc, &mut out, &m, here)? != it.len {
+                    return Err(Refused("a RIP-relative operand changed length"));
+                }
                 continue;
             }
-            let target = match it.label {
-                Some(l) => ip.wrapping_add(offs[l] as u64),
-                None => insns[k].near_branch64(),
-            };
-            let next = ip.wrapping_add(offs[k + 1] as u64);
-            let d = (target as i64).wrapping_sub(next as i64);
-            let field = &mut out[from + t.rel_at as usize..from + (t.rel_at + t.rel_size) as usize];
-            if t.rel_size == 1 {
-                let d = i8::try_from(d).map_err(|_| Refused("a rel8 that does not reach"))?;
-                field.copy_from_slice(&d.to_le_bytes());
+            if !it.branch {
+                out.extend_from_slice(&body[it.at..it.at + it.len]);
+                continue;
+            }
+            let mut b = insns[k];
+            if it.len != 2 {
+                b.as_near_branch();
             } else {
-                let d = i32::try_from(d).map_err(|_| Refused("a rel32 that does not reach"))?;
-                field.copy_from_slice(&d.to_le_bytes());
+                b.as_short_branch();
+            }
+            let target = match it.label {
+                Some(l) => ip + offs[l] as u64,
+                None => b.near_branch64(),
+            };
+            b.set_near_branch64(target);
+            if encode_onto(enc, &mut out, &b, here)? != it.len {
+                return Err(Refused("a branch changed length"));
             }
         }
         Ok(out)
-    }
-}
-
-/// Hashes `Instruction`s for the memo: FxHash's multiply-rotate step per word written (as in
-/// rustc's `FxHasher`); std's SipHash would cost more than the encodings the memo saves. The
-/// keys are host instructions built by the translator, not chosen by the guest beyond its
-/// own constants, and a collision costs only a comparison.
-#[derive(Default, Clone, Copy)]
-struct BuildFxHasher;
-
-impl std::hash::BuildHasher for BuildFxHasher {
-    type Hasher = FxHasher;
-    fn build_hasher(&self) -> FxHasher {
-        FxHasher(0)
-    }
-}
-
-struct FxHasher(u64);
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl std::hash::Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        // The multiply leaves the low bits, which pick the bucket, depending only on the
-        // inputs' low bits: fold the high half in.
-        self.0 ^ (self.0 >> 32)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for c in bytes.chunks(8) {
-            let mut w = [0u8; 8];
-            w[..c.len()].copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-    }
-    fn write_u8(&mut self, v: u8) {
-        self.add(u64::from(v));
-    }
-    fn write_u16(&mut self, v: u16) {
-        self.add(u64::from(v));
-    }
-    fn write_u32(&mut self, v: u32) {
-        self.add(u64::from(v));
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.add(v);
-    }
-    fn write_usize(&mut self, v: usize) {
-        self.add(v as u64);
     }
 }
 
@@ -580,77 +468,78 @@ mod tests {
         assert!(assemble(&a, 0x7f00_0000_0000).is_err());
     }
 
-    /// Empties this thread's memo (every encoding is made afresh).
-    fn forget_encodings() {
-        SCRATCH.with(|s| s.borrow_mut().memo = Memo::new());
+    /// One random list of what translated blocks contain, as operations on a `CodeAssembler`
+    /// (so the same list can be built twice): stores and loads of context slots, immediates,
+    /// forward and backward branches (some over more than 127 bytes), JRCXZ, jumps to host
+    /// addresses and `lea rcx, [rip+label]`.
+    fn random_list(rng: &mut rand::rngs::StdRng) -> Vec<(u8, usize, i64)> {
+        use rand::Rng;
+        let n = rng.gen_range(4..40);
+        (0..n)
+            .map(|_| {
+                (
+                    rng.gen_range(0..9),
+                    rng.gen_range(0..n),
+                    rng.gen_range(0..0x1000),
+                )
+            })
+            .collect()
     }
 
-    /// Encodings this thread's memo holds.
-    fn remembered() -> usize {
-        SCRATCH.with(|s| s.borrow().memo.map.len())
+    fn fill(a: &mut CodeAssembler, list: &[(u8, usize, i64)]) {
+        let regs = [rax, rcx, rdx, rbx, rsi, rdi, r8, r15];
+        let n = list.len();
+        let mut labels: Vec<CodeLabel> = (0..n).map(|_| a.create_label()).collect();
+        for (i, &(op, to, v)) in list.iter().enumerate() {
+            a.set_label(&mut labels[i]).unwrap();
+            let r = regs[to % regs.len()];
+            let target = labels[to];
+            match op {
+                0 => a.mov(qword_ptr(8 * (v % 4)).gs(), r).unwrap(),
+                1 => a.mov(r, (v as u64) << 36).unwrap(),
+                2 => a.add(r, (v % 5 - 2) as i32).unwrap(),
+                3 => a.jne(target).unwrap(),
+                4 => a.jmp(target).unwrap(),
+                5 => a.jrcxz(labels[(i + 1).min(n - 1)]).unwrap(),
+                6 => a.lea(rcx, ptr(target)).unwrap(),
+                7 => {
+                    for _ in 0..v % 30 {
+                        a.mov(qword_ptr(0x100).gs(), r).unwrap();
+                    }
+                    a.nop().unwrap();
+                }
+                _ => a.jmp(0x7f00_1000_0000u64 + v as u64).unwrap(),
+            }
+        }
     }
 
-    /// Lists of what translated blocks contain, each different in its constants, branch
-    /// distances and directions, placements, and the operands' labels, drawn from few shapes:
-    /// the memo serves most instructions from earlier lists, and every list comes out the same
-    /// byte for byte as with an empty memo, and decodes to its own instructions. A memo keyed
-    /// on less than the whole instruction (an immediate, a register, a displacement), or a
-    /// template whose rel field is not rewritten, fails here.
+    /// The per-thread buffers and the recycled `CodeAssembler` carry nothing from one block
+    /// into the next: 300 random lists assembled one after another through `assembler` and
+    /// `assemble_or_iced` give the same bytes as each list assembled with fresh buffers, and
+    /// decode to their own instructions; none goes to iced's BlockEncoder.
     #[test]
-    fn remembered_encodings_give_the_same_bytes_as_fresh_ones() {
+    fn reused_buffers_give_the_same_bytes_as_fresh_ones() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed_0001);
-        let regs = [rax, rcx, rdx, rbx, rsi, rdi, r8, r15];
-        let build = |rng: &mut rand::rngs::StdRng| {
-            let mut a = CodeAssembler::new(64).unwrap();
-            let n = rng.gen_range(4..40);
-            let mut labels: Vec<CodeLabel> = (0..n).map(|_| a.create_label()).collect();
-            for i in 0..n {
-                a.set_label(&mut labels[i]).unwrap();
-                let r = regs[rng.gen_range(0..regs.len())];
-                let target = labels[rng.gen_range(0..n)];
-                match rng.gen_range(0..9) {
-                    0 => a.mov(qword_ptr(8 * rng.gen_range(0..4)).gs(), r).unwrap(),
-                    1 => a.mov(r, rng.gen_range(0..4u64) << 40).unwrap(),
-                    2 => a.add(r, rng.gen_range(-2..3)).unwrap(),
-                    3 => a.jne(target).unwrap(),
-                    4 => a.jmp(target).unwrap(),
-                    5 => a.jrcxz(labels[(i + 1).min(n - 1)]).unwrap(),
-                    6 => a.lea(rcx, ptr(target)).unwrap(),
-                    7 => {
-                        for _ in 0..rng.gen_range(0..30) {
-                            a.mov(qword_ptr(0x100).gs(), r).unwrap();
-                        }
-                        a.nop().unwrap();
-                    }
-                    _ => a
-                        .jmp(0x7f00_1000_0000u64 + rng.gen_range(0..0x1000))
-                        .unwrap(),
-                }
-            }
-            a
-        };
-        forget_encodings();
-        let mut hits = 0usize;
-        let mut total = 0usize;
+        let refused = REFUSED.load(Ordering::Relaxed);
         for _ in 0..300 {
-            let a = build(&mut rng);
+            let list = random_list(&mut rng);
             let ip = 0x7f00_1000_0000u64 + rng.gen_range(0..0x10000);
-            let before = remembered();
-            let warm = assemble(&a, ip).expect("assembled");
-            total += a.instructions().len();
-            hits += a.instructions().len() - (remembered() - before);
-            same_instructions(&a, &warm, ip);
-            // The same list with an empty memo, then the warm memo back for the next list.
-            let warm_memo =
-                SCRATCH.with(|s| std::mem::replace(&mut s.borrow_mut().memo, Memo::new()));
-            let fresh = assemble(&a, ip).expect("assembled");
-            SCRATCH.with(|s| s.borrow_mut().memo = warm_memo);
-            assert_eq!(warm, fresh, "the memo changed the bytes");
+            let mut a = assembler().unwrap();
+            assert!(
+                a.instructions().is_empty(),
+                "a recycled assembler kept instructions"
+            );
+            fill(&mut a, &list);
+            let reused = assemble_or_iced(a, ip).expect("assembled");
+            let mut f = CodeAssembler::new(64).unwrap();
+            fill(&mut f, &list);
+            let fresh = Scratch::new()
+                .assemble(f.instructions(), ip)
+                .expect("assembled without iced's BlockEncoder");
+            same_instructions(&f, &fresh, ip);
+            assert_eq!(reused, fresh, "reused buffers changed the bytes");
         }
-        assert!(
-            hits * 2 > total,
-            "the memo served {hits} of {total} instructions"
-        );
+        assert_eq!(REFUSED.load(Ordering::Relaxed), refused);
     }
 }
