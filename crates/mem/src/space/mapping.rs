@@ -697,7 +697,8 @@ impl AddressSpace {
         ) {
             // Discarded pages lose their page-table entries (and any decoded code). Only
             // dropping decoded code, or discarding a populated shadow-stack page, changes the
-            // epoch (which makes the syscall layer wait for other threads); discarding data
+            // epoch and counts as a removal (which makes the syscall layer wait for other
+            // threads); discarding data
             // races with other threads' accesses on Linux too. A shadow-stack page is the
             // exception because translated code may keep knowing it populated for a while
             // (crates/jit/src/memop.rs, `check_shadow`) and must stop doing so.
