@@ -123,8 +123,10 @@ const MXCSR_MASKS: u32 = 0x1f80;
 /// workloads ran equally fast at 50, 200 and 1000. Measured again after translation became
 /// 2.5 times cheaper (link sites assembled without iced's BlockEncoder): CPU time of
 /// `python3 -c pass`, best of 8, 0.33 s after 50 visits, 0.31 s after 100, 0.28 s after 200,
-/// 0.29 s after 300 (CETBOX_JIT_HOT=N; 2026-12-07, loaded). The differential and robustness
-/// tests translate everything at once (`translate_everything`).
+/// 0.29 s after 300 (CETBOX_JIT_HOT=N; 2026-12-07, loaded). Again after data unmaps stopped
+/// flushing translations and assembly stopped allocating (best of 8, interleaved, load
+/// average 8): 0.30 s after 100, 0.29 s after 200, 0.30 s after 300 and 500. The differential
+/// and robustness tests translate everything at once (`translate_everything`).
 const HOT_AFTER: u32 = 200;
 
 /// The hot threshold: CETBOX_JIT_HOT when it is a number (for measurements of start-up),

@@ -207,7 +207,7 @@ pub struct Chain<'a> {
 
 /// Assembles `b` for the host address `ip`; `exit` is the exit trampoline.
 pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, IcedError> {
-    let mut a = CodeAssembler::new(64)?;
+    let mut a = crate::assemble::assembler()?;
     let mut top = a.create_label();
     // A label needs an instruction to attach to; a zero-length block body gets a NOP.
     a.set_label(&mut top)?;
@@ -389,7 +389,7 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
         memop::slow_path(&mut a, r)?;
         exit_stub(&mut a, rip, retired, exit)?;
     }
-    crate::assemble::assemble_or_iced(&mut a, ip)
+    crate::assemble::assemble_or_iced(a, ip)
 }
 
 /// How each instruction of a block uses the guest's arithmetic flags, for keeping them in the

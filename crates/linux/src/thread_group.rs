@@ -58,7 +58,9 @@ pub fn guest_leave() {
 /// waits until every other thread that was running guest code has reached an instruction
 /// boundary between blocks, the analogue of a TLB shootdown. From then on no thread finishes
 /// an access that passed its page-table check before the change, and each one drops its
-/// decoded blocks (the code epoch changed) before running more guest code.
+/// decoded blocks before running more guest code if the change removed pages holding decoded
+/// code or a shadow stack (the code epoch changed then; `AddressSpace::removals` counts every
+/// change that calls for this wait).
 pub fn shootdown(t: &Thread) {
     let others = t.proc.threads.others(t.tid);
     if others.is_empty() {

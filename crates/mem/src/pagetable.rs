@@ -322,13 +322,36 @@ impl PageTable {
         cell.fetch_and(!bits, Ordering::Relaxed) & bits != 0
     }
 
-    /// Sets `bits` in one page's entry.
-    pub fn set_bits(&self, addr: u64, bits: u8) {
+    /// Sets `bits` in one page's entry; returns the entry as it was (0 outside the table).
+    /// One atomic read-modify-write: against `take` on the same entry, either `take` sees the
+    /// bits or this sees the entry already cleared.
+    pub fn set_bits(&self, addr: u64, bits: u8) -> u8 {
         if addr < self.limit {
             // SAFETY: addr < limit.
             let cell = unsafe { &*self.base.add((addr >> 12) as usize) };
-            cell.fetch_or(bits, Ordering::Relaxed);
+            cell.fetch_or(bits, Ordering::AcqRel)
+        } else {
+            0
         }
+    }
+
+    /// `clear`, returning the OR of the entries it replaced. Each entry that is not zero is
+    /// exchanged for zero atomically, so a bit another thread sets at the same time
+    /// (`set_bits`: a decoder marking CODE) is either reported here or lands on the zero entry,
+    /// where its setter sees the page gone (`AddressSpace::mark_code`). Zero entries are only
+    /// read (a huge range that was never accessible keeps its table pages unbacked).
+    pub fn take(&self, start: u64, end: u64) -> u8 {
+        let (s, e) = self.range(start, end);
+        let mut old = 0;
+        for i in s..e {
+            // SAFETY: `range` clamps indices to the reservation.
+            let cell = unsafe { &*self.base.add(i) };
+            if cell.load(Ordering::Relaxed) != 0 {
+                old |= cell.swap(0, Ordering::AcqRel);
+            }
+        }
+        self.clear(start, end);
+        old
     }
 
     fn range(&self, start: u64, end: u64) -> (usize, usize) {

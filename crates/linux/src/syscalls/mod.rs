@@ -59,7 +59,7 @@ pub fn handle(t: &mut Thread) {
     }
     // For the ERESTART* rules applied at signal delivery (rt_sigreturn clears it).
     t.signals.in_syscall = Some(nr);
-    let epoch = t.mem().code_epoch();
+    let removals = t.mem().removals();
     // A traced process can stop in any syscall (signal stops): its tracer sees and may change
     // the state published here.
     ptrace::publish(t);
@@ -86,7 +86,7 @@ pub fn handle(t: &mut Thread) {
     // keeps its old contents until no access checked before the unmap can be in flight:
     // after the wait (cetbox_mem's scrub.rs).
     let unscrubbed = t.mem().unscrubbed_mark();
-    if (takes_away && t.mem().code_epoch() != epoch) || unscrubbed.is_some() {
+    if (takes_away && t.mem().removals() != removals) || unscrubbed.is_some() {
         crate::thread_group::shootdown(t);
         // Host PI futex calls must not write a word this call made unwritable.
         pi_inflight::quiesce(t);

@@ -406,6 +406,7 @@ impl AddressSpace {
             },
         );
         Self::merge_around(&mut m, new, new_end);
+        self.removals.fetch_add(1, Ordering::Release);
         self.code_epoch.fetch_add(1, Ordering::Release);
         Ok(new)
     }
@@ -511,6 +512,8 @@ impl AddressSpace {
         // flight or decoded code from them, and removing only those takes nothing away (glibc
         // trims every new thread's malloc arena that way, from a PROT_NONE reservation).
         let mut takes = false;
+        // The OR of the page-table entries removed (CODE: decoded code; SHADOW).
+        let mut had = 0u8;
         for k in keys {
             let v = m.vmas.remove(&k).expect("key from the map");
             takes |= prot_bits(v.prot, v.kind) != 0;
@@ -525,7 +528,11 @@ impl AddressSpace {
             // that passed their check before still find the old memory: accessible pages are
             // scrubbed only after those threads passed an instruction boundary (`scrub.rs`);
             // pages without an entry (PROT_NONE) can have no access in flight.
-            self.pt.clear(s, e);
+            if prot_bits(v.prot, v.kind) != 0 {
+                had |= self.pt.take(s, e);
+            } else {
+                self.pt.clear(s, e);
+            }
             crate::pagetable::forget_replaced(s, e);
             let accessible = prot_bits(v.prot, v.kind) != 0;
             if !accessible {
@@ -556,7 +563,14 @@ impl AddressSpace {
             Self::note_hole(m, s, e);
         }
         if takes {
-            self.code_epoch.fetch_add(1, Ordering::Release);
+            self.removals.fetch_add(1, Ordering::Release);
+            // Decoded code and translations survive the unmap of pages nothing was decoded
+            // from (a program's start-up unmaps data many times: python3's cost 26,000
+            // decoded blocks decoded again). A decoder that marks a page CODE after `take`
+            // cleared it changes the epoch itself (`mark_code`).
+            if had & (page::CODE | page::SHADOW) != 0 {
+                self.code_epoch.fetch_add(1, Ordering::Release);
+            }
         }
         Ok(())
     }
@@ -584,6 +598,8 @@ impl AddressSpace {
         if cursor < end {
             return Err(MapError::NoMemory);
         }
+        // The OR of the entries changed, as they were (CODE: decoded code; SHADOW).
+        let had = std::cell::Cell::new(0u8);
         for k in keys {
             let v = m.vmas.remove(&k).expect("key from the map");
             if v.start < addr {
@@ -610,9 +626,14 @@ impl AddressSpace {
             let keep = page::CODE | page::BEYOND_EOF | page::POPULATED;
             let bits = prot_bits(prot, mid.kind);
             if bits == 0 {
-                self.pt.clear(mid.start, mid.end);
+                had.set(had.get() | self.pt.take(mid.start, mid.end));
             } else {
-                self.pt.update(mid.start, mid.end, |b| (b & keep) | bits);
+                // Every value the exchange saw counts (a CODE mark racing with it included;
+                // one landing after it finds the new permissions, `mark_code`).
+                self.pt.update(mid.start, mid.end, |b| {
+                    had.set(had.get() | b);
+                    (b & keep) | bits
+                });
                 // PROT_NONE pages kept no entries: mark those past EOF again.
                 if let (true, Backing::File { path, offset, .. }) = (was_none, &mid.backing) {
                     let size = file_size_of(path, &mid.backing);
@@ -623,7 +644,12 @@ impl AddressSpace {
         }
         Self::merge_around(&mut m, addr, end);
         if removes {
-            self.code_epoch.fetch_add(1, Ordering::Release);
+            self.removals.fetch_add(1, Ordering::Release);
+            // As for unmaps: only pages holding decoded code (or shadow stacks) invalidate
+            // decoded code and translations (ld.so's RELRO mprotect of data pages does not).
+            if had.get() & (page::CODE | page::SHADOW) != 0 {
+                self.code_epoch.fetch_add(1, Ordering::Release);
+            }
         }
         Ok(())
     }
@@ -674,7 +700,8 @@ impl AddressSpace {
         ) {
             // Discarded pages lose their page-table entries (and any decoded code). Only
             // dropping decoded code, or discarding a populated shadow-stack page, changes the
-            // epoch (which makes the syscall layer wait for other threads); discarding data
+            // epoch and counts as a removal (which makes the syscall layer wait for other
+            // threads); discarding data
             // races with other threads' accesses on Linux too. A shadow-stack page is the
             // exception because translated code may keep knowing it populated for a while
             // (crates/jit/src/memop.rs, `check_shadow`) and must stop doing so.
@@ -686,6 +713,7 @@ impl AddressSpace {
                 b & !(page::CODE | page::POPULATED)
             });
             if changed & page::CODE != 0 || shadow.get() {
+                self.removals.fetch_add(1, Ordering::Release);
                 self.code_epoch.fetch_add(1, Ordering::Release);
             }
         }

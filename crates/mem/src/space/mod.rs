@@ -100,9 +100,12 @@ struct Maps {
 pub struct AddressSpace {
     pt: PageTable,
     maps: Mutex<Maps>,
-    /// Bumped whenever guest code may have changed (a write to a CODE page, unmap, mprotect),
-    /// so CPUs drop their decoded blocks.
+    /// Bumped whenever decoded guest code may be stale (a write to a CODE page; an unmap,
+    /// mprotect removing a permission, move or discard of pages holding decoded code or a
+    /// shadow stack), so CPUs drop their decoded blocks and translations.
     code_epoch: AtomicU64,
+    /// Bumped by every change that takes access away (`removals`).
+    removals: AtomicU64,
     /// Whether the guest ever registered a userfaultfd range: only then can a guest page be
     /// missing on the host in a way cetbox's own accesses must handle (see `faultin`).
     uffd_used: AtomicBool,
@@ -214,6 +217,7 @@ impl AddressSpace {
                 unscrubbed: Vec::new(),
             }),
             code_epoch: AtomicU64::new(0),
+            removals: AtomicU64::new(0),
             uffd_used: AtomicBool::new(false),
             unscrubbed_mark: AtomicU64::new(0),
             unscrubbed_seq: AtomicU64::new(0),

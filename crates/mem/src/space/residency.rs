@@ -74,9 +74,27 @@ impl AddressSpace {
         &self.code_epoch
     }
 
-    /// Records that instructions were decoded from the page holding `addr`.
+    /// Records that instructions were decoded from the page holding `addr` (which the decoder
+    /// fetched from, so it was executable then). If it is not executable any more, another
+    /// thread unmapped it or took PROT_EXEC away after the fetch, and may have looked for
+    /// CODE before this mark landed (`unmap_locked` and `protect` change the code epoch only
+    /// for ranges holding decoded code or shadow stacks): the epoch changes here instead, so
+    /// the decoded instructions are dropped before they run again.
     pub fn mark_code(&self, addr: u64) {
-        self.pt.set_bits(addr, page::CODE);
+        let old = self.pt.set_bits(addr, page::CODE);
+        if !Self::allowed(old, crate::Access::Fetch) {
+            self.code_epoch.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// How many changes so far took access away from guest memory (an unmap of accessible
+    /// pages, an mprotect removing a permission, a move, a discard of decoded code or of a
+    /// populated shadow-stack page): a change tells the syscall layer to wait for the other
+    /// threads (`thread_group::shootdown` in crates/linux) before the call returns. The code
+    /// epoch changes only with those that may invalidate decoded code or what translated code
+    /// knows about shadow-stack pages.
+    pub fn removals(&self) -> u64 {
+        self.removals.load(Ordering::Acquire)
     }
 
     pub(super) fn code_written(&self, addr: u64, len: u64) {
