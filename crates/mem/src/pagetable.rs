@@ -341,6 +341,8 @@ impl PageTable {
     /// where its setter sees the page gone (`AddressSpace::mark_code`). Zero entries are only
     /// read (a huge range that was never accessible keeps its table pages unbacked).
     pub fn take(&self, start: u64, end: u64) -> u8 {
+        // A remote accessor must not see the entries change under its check (as in `clear`).
+        let _remote = crate::xlock::Hold::take();
         let (s, e) = self.range(start, end);
         let mut old = 0;
         for i in s..e {
