@@ -256,16 +256,23 @@ fn arch_prctl(t: &mut Thread, pid: i32, arg: u64, option: u32) -> SysResult {
     }
 }
 
-/// NT_X86_SHSTK through the tracee's register page, with the kernel's checks (Linux
-/// arch/x86/kernel/fpu/regset.c, ssp_get() and ssp_set()).
-fn shstk_regset(t: &mut Thread, req: u64, pid: i32, iov_addr: u64) -> SysResult {
+/// The struct iovec of a GETREGSET/SETREGSET request: its base and length, a whole number
+/// of the regset's 8-byte units (kernel/ptrace.c ptrace_regset: EINVAL otherwise).
+fn regset_iovec(t: &Thread, iov_addr: u64) -> Result<(u64, u64), Errno> {
     let mut iov = [0u8; 16];
     t.mem().read_bytes(iov_addr, &mut iov)?;
-    let base = u64::from_le_bytes(iov[0..8].try_into().unwrap());
-    let len = u64::from_le_bytes(iov[8..16].try_into().unwrap());
+    let word = |i: usize| u64::from_le_bytes(iov[i..i + 8].try_into().unwrap_or([0; 8]));
+    let (base, len) = (word(0), word(8));
     if len % 8 != 0 {
         return Err(Errno::EINVAL);
     }
+    Ok((base, len))
+}
+
+/// NT_X86_SHSTK through the tracee's register page, with the kernel's checks (Linux
+/// arch/x86/kernel/fpu/regset.c, ssp_get() and ssp_set()).
+fn shstk_regset(t: &mut Thread, req: u64, pid: i32, iov_addr: u64) -> SysResult {
+    let (base, len) = regset_iovec(t, iov_addr)?;
     let mut magic = [0u8; 8];
     remote(pid, 0, &mut magic, false)?;
     if u64::from_le_bytes(magic) != MAGIC {

@@ -139,13 +139,7 @@ fn regset(t: &mut Thread, req: u64, pid: i32, note: u64, iov_addr: u64) -> SysRe
         NT_PRFPREG => FX_LEN as u64,
         _ => return Err(Errno::EINVAL),
     };
-    let mut iov = [0u8; 16];
-    t.mem().read_bytes(iov_addr, &mut iov)?;
-    let base = u64::from_le_bytes(iov[0..8].try_into().unwrap());
-    let len = u64::from_le_bytes(iov[8..16].try_into().unwrap());
-    if len % 8 != 0 {
-        return Err(Errno::EINVAL);
-    }
+    let (base, len) = super::regset_iovec(t, iov_addr)?;
     let len = len.min(size) as usize;
     let at = if note == NT_PRSTATUS {
         T_REGS
