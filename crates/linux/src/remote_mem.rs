@@ -211,6 +211,18 @@ pub fn after_fork_child(mem: &cetbox_mem::AddressSpace) {
 
 /// The host's process_vm_readv of `len` bytes at `remote` in `pid` into `buf`.
 fn host_read(pid: i32, remote: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+    host_copy(pid, remote, buf, false)
+}
+
+/// The host's process_vm_readv (or, with `write`, process_vm_writev) of `buf.len()` bytes
+/// between `buf` and `remote` in process `pid`, unchecked: for cetbox's own published pages
+/// in another cetbox process, never for guest memory (that goes through the target's table).
+pub(crate) fn host_copy(
+    pid: i32,
+    remote: u64,
+    buf: &mut [u8],
+    write: bool,
+) -> Result<usize, Errno> {
     let l = libc::iovec {
         iov_base: buf.as_mut_ptr().cast::<libc::c_void>(),
         iov_len: buf.len(),
@@ -219,8 +231,15 @@ fn host_read(pid: i32, remote: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         iov_base: remote as *mut libc::c_void,
         iov_len: buf.len(),
     };
-    // SAFETY: the local iovec is our buffer; the remote one is only read, in another process.
-    let n = unsafe { libc::process_vm_readv(pid, &l, 1, &r, 1, 0) };
+    // SAFETY: the local iovec is our buffer; the remote one names memory in another process,
+    // which the host kernel checks.
+    let n = unsafe {
+        if write {
+            libc::process_vm_writev(pid, &l, 1, &r, 1, 0)
+        } else {
+            libc::process_vm_readv(pid, &l, 1, &r, 1, 0)
+        }
+    };
     if n < 0 {
         Err(Errno::last())
     } else {

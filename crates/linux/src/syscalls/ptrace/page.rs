@@ -127,29 +127,11 @@ pub fn set_bytes(addr: u64, data: &[u8]) {
     unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) }
 }
 
-/// Reads or writes the pages of process `pid` (the tracer's side).
+/// Reads or writes the pages of process `pid` (the tracer's side): all of `buf`, or ESRCH.
 fn remote_io(pid: i32, addr: u64, buf: &mut [u8], write: bool) -> Result<(), Errno> {
-    let local = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast::<libc::c_void>(),
-        iov_len: buf.len(),
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
-    // SAFETY: `local` describes `buf`; `remote` names memory in the other process, which the
-    // kernel checks.
-    let n = unsafe {
-        if write {
-            libc::process_vm_writev(pid, &local, 1, &remote, 1, 0)
-        } else {
-            libc::process_vm_readv(pid, &local, 1, &remote, 1, 0)
-        }
-    };
-    if n == buf.len() as isize {
-        Ok(())
-    } else {
-        Err(Errno::ESRCH)
+    match crate::remote_mem::host_copy(pid, addr, buf, write) {
+        Ok(n) if n == buf.len() => Ok(()),
+        _ => Err(Errno::ESRCH),
     }
 }
 
