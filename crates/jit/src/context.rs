@@ -77,6 +77,27 @@ pub mod off {
     /// that adds a block's retired instructions to the running count in MM0
     /// (`translate::add_retired`).
     pub const COUNTS: i64 = 312;
+    /// `READ_SLOTS` remembered readable pages, one per read site of translated code (sites
+    /// share them modulo `READ_SLOTS`): `memop::check_place`.
+    pub const READ_SLOTS: i64 = 888;
+    /// A bit per slot of `READ_SLOTS` filled since the last entry (the entry empties those).
+    pub const READ_DIRTY: i64 = READ_SLOTS + 8 * super::READ_SLOTS as i64;
+    /// Nonzero when read sites may remember pages during this entry (no userfaultfd in use).
+    pub const REMEMBER: i64 = READ_DIRTY + 8 * (super::READ_SLOTS as i64 / 64);
+}
+
+/// Slots for remembered readable pages (`off::READ_SLOTS`); a multiple of 64.
+pub const READ_SLOTS: usize = 256;
+
+/// The remembered readable pages of the read sites of translated code, each a page address
+/// or `cetbox_mem::remembered::NO_PAGE`.
+#[repr(C)]
+pub struct ReadSlots(pub [u64; READ_SLOTS]);
+
+impl Default for ReadSlots {
+    fn default() -> ReadSlots {
+        ReadSlots([cetbox_mem::remembered::NO_PAGE; READ_SLOTS])
+    }
 }
 
 /// Entries of `Context::counts`: every retired count a block exit adds (at most
@@ -136,6 +157,25 @@ pub struct Context {
     pub ymm_hi_ptr: u64,
     pub link: u64,
     pub counts: Counts,
+    pub read_slots: ReadSlots,
+    pub read_dirty: [u64; READ_SLOTS / 64],
+    pub remember: u64,
+}
+
+impl Context {
+    /// Forgets every remembered readable page (those of the slots filled since the last
+    /// call), and allows remembering for the coming entry when `remember`.
+    pub fn forget_read_pages(&mut self, remember: bool) {
+        for (w, dirty) in self.read_dirty.iter_mut().enumerate() {
+            let mut bits = std::mem::take(dirty);
+            while bits != 0 {
+                let i = bits.trailing_zeros() as usize;
+                self.read_slots.0[w * 64 + i] = cetbox_mem::remembered::NO_PAGE;
+                bits &= bits - 1;
+            }
+        }
+        self.remember = u64::from(remember);
+    }
 }
 
 const _: () = {
@@ -163,6 +203,9 @@ const _: () = {
     assert!(std::mem::offset_of!(Context, ymm_hi_ptr) == off::YMM_HI_PTR as usize);
     assert!(std::mem::offset_of!(Context, link) == off::LINK as usize);
     assert!(std::mem::offset_of!(Context, counts) == off::COUNTS as usize);
+    assert!(std::mem::offset_of!(Context, read_slots) == off::READ_SLOTS as usize);
+    assert!(std::mem::offset_of!(Context, read_dirty) == off::READ_DIRTY as usize);
+    assert!(std::mem::offset_of!(Context, remember) == off::REMEMBER as usize);
 };
 
 thread_local! {

@@ -108,6 +108,10 @@ pub struct Translator {
     cache_size: usize,
     /// CETBOX_JIT_STATS is set: print the counters whenever the engine returns.
     show_stats: bool,
+    /// The next remembered-page slot a read site gets (`translate::Chain::read_slot`).
+    read_slot: std::cell::Cell<usize>,
+    /// CETBOX_JIT_PERF_MAP is set: every translation is named and dumped (`dump_translation`).
+    perf_map: bool,
     /// With `show_stats`: how often each guest RIP ran in the interpreter.
     fallbacks: std::collections::HashMap<u64, u64>,
 }
@@ -141,6 +145,33 @@ fn hot_after() -> u32 {
 /// `Translator::min_prefix` by default.
 const MIN_PREFIX: usize = 4;
 
+/// A development aid (CETBOX_JIT_PERF_MAP): names the translation of guest `rip` at host `at`
+/// in /tmp/perf-PID.map (perf's map of code it cannot find in files, see perf's
+/// tools/perf/Documentation/jit-interface.txt) and appends its bytes to
+/// /tmp/cetbox-jit-PID.dump (records of host address, length, guest RIP, then the bytes),
+/// so `perf report` names hot translations and their code can be disassembled.
+fn dump_translation(rip: u64, at: u64, bytes: &[u8]) {
+    use std::io::Write;
+    let pid = std::process::id();
+    let open = |p: String| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+    };
+    if let Ok(mut f) = open(format!("/tmp/perf-{pid}.map")) {
+        let _ = writeln!(f, "{at:x} {:x} jit_{rip:x}", bytes.len());
+    }
+    if let Ok(mut f) = open(format!("/tmp/cetbox-jit-{pid}.dump")) {
+        let mut rec = Vec::with_capacity(24 + bytes.len());
+        rec.extend_from_slice(&at.to_le_bytes());
+        rec.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        rec.extend_from_slice(&rip.to_le_bytes());
+        rec.extend_from_slice(bytes);
+        let _ = f.write_all(&rec);
+    }
+}
+
 impl Default for Translator {
     fn default() -> Self {
         Translator::new()
@@ -163,6 +194,8 @@ impl Translator {
             hot_after: hot_after(),
             cache_size: cache_size(),
             show_stats: std::env::var_os("CETBOX_JIT_STATS").is_some(),
+            perf_map: std::env::var_os("CETBOX_JIT_PERF_MAP").is_some(),
+            read_slot: Default::default(),
             fallbacks: Default::default(),
         }
     }
@@ -255,6 +288,7 @@ impl Translator {
         let stats = &self.stats;
         let code = self.code.as_mut()?;
         let min = self.min_prefix;
+        let perf_map = self.perf_map;
         let decoded =
             translate::decode(rip, &cpu.mem, sse, cpu.config.level).filter(|b| b.worth_it(min));
         let Some(block) = decoded else {
@@ -272,11 +306,15 @@ impl Translator {
                 stop_at: self.polled.1,
                 lookup: &lookup,
                 shstk,
+                read_slot: &self.read_slot,
             };
             let Ok(bytes) = translate::emit(&block, code.cache.cursor(), code.exit, &chain) else {
                 break;
             };
             if let Some(at) = code.cache.append(&bytes) {
+                if perf_map {
+                    dump_translation(rip, at, &bytes);
+                }
                 host = Some(at);
                 break;
             }
@@ -288,6 +326,7 @@ impl Translator {
             Some(at) => {
                 code.cache.insert(rip, at);
                 bump(&stats.translated);
+
             }
             None => code.cache.insert(rip, INTERPRET),
         }
@@ -314,6 +353,9 @@ impl Translator {
         // of this thread runs, or (another thread's removals) with a code-epoch change that
         // makes this thread leave at its next block exit (`memop::check_shadow`).
         self.ctx.ss_page = context::NO_SS_PAGE;
+        // Remembered readable pages too (`memop::check_place`), and none are remembered
+        // while a userfaultfd is in use (`cetbox_mem::remembered`).
+        self.ctx.forget_read_pages(!cpu.mem.uffd_in_use());
         self.ctx.epoch_ptr = cpu.mem.code_epoch_cell() as *const _ as u64;
         let pt = cpu.mem.page_table();
         self.ctx.pt_base = pt.base_addr();
@@ -354,6 +396,12 @@ impl Translator {
         if self.enabled && context::bind(&*self.ctx).is_err() {
             self.enabled = false;
         }
+        // The host fault handler forgets this thread's remembered pages when the host takes
+        // a page away under translated code (`cetbox_mem::remembered`).
+        cetbox_mem::remembered::register(
+            self.ctx.read_slots.0.as_mut_ptr(),
+            context::READ_SLOTS,
+        );
         // A direct exit of the last translation that waits to be linked to the translation of
         // the RIP it left to: its jump's address, the cache's reset count then, and that RIP.
         let mut link: Option<(u64, u64, u64)> = None;
@@ -452,6 +500,12 @@ impl Translator {
         let exit = self.interp.run_block(cpu);
         add(&self.stats.retired_interpreted, cpu.icount - before);
         exit
+    }
+}
+
+impl Drop for Translator {
+    fn drop(&mut self) {
+        cetbox_mem::remembered::unregister(self.ctx.read_slots.0.as_mut_ptr());
     }
 }
 

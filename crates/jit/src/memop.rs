@@ -194,7 +194,23 @@ pub fn check(
 /// Out-of-line code of the checks of one block (`check`, `check_shadow`), emitted after its
 /// main path by `emit_cold`.
 #[derive(Default)]
-pub struct Cold(Vec<Cross>, Vec<ShadowFull>, Vec<BothPages>);
+pub struct Cold(
+    Vec<Cross>,
+    Vec<ShadowFull>,
+    Vec<BothPages>,
+    Vec<Remember>,
+);
+
+/// The full check of a read whose remembered page (`check_place`) did not match: both pages
+/// of its range checked in the table, then the page of its first byte remembered.
+struct Remember {
+    at: CodeLabel,
+    back: CodeLabel,
+    place: Place,
+    size: u32,
+    slot: usize,
+    slow: CodeLabel,
+}
 
 /// The out-of-line check of both pages of an access `check_place` could not prove to stay in
 /// one page.
@@ -232,6 +248,28 @@ struct ShadowFull {
 /// entry (a shadow-stack access: its page's entry in full) and jumps back after its check, or
 /// to its `slow` path.
 pub fn emit_cold(a: &mut CodeAssembler, cold: Cold) -> Result<(), IcedError> {
+    for mut c in cold.3 {
+        let (mask, want) = mask_want(Need::Read);
+        let last = c.place.plus(i64::from(c.size) - 1);
+        let mut keep = a.create_label();
+        a.set_label(&mut c.at)?;
+        place_into_rax(a, c.place, true, true)?;
+        page_entry_allows(a, mask, want, c.slow)?;
+        place_into_rax(a, last, true, true)?;
+        page_entry_allows(a, mask, want, c.slow)?;
+        // Remembered only while no userfaultfd is in use (`cetbox_mem::remembered`).
+        a.cmp(byte_ptr(off::REMEMBER).gs(), 0)?;
+        a.je(keep)?;
+        place_into_rax(a, c.place, true, true)?;
+        a.and(rax, -4096)?;
+        a.mov(qword_ptr(off::READ_SLOTS + 8 * c.slot as i64).gs(), rax)?;
+        a.bts(
+            qword_ptr(off::READ_DIRTY + 8 * (c.slot / 64) as i64).gs(),
+            (c.slot % 64) as i32,
+        )?;
+        a.set_label(&mut keep)?;
+        a.jmp(c.back)?;
+    }
     for mut c in cold.2 {
         // The page of the first byte and the page of the last (the same page when the access
         // only looked as if it could cross).
@@ -360,6 +398,24 @@ impl Place {
         })
     }
 
+    /// The place `d` bytes further on.
+    fn plus(self, d: i64) -> Place {
+        match self {
+            Place::Mem {
+                base,
+                index,
+                scale,
+                disp,
+            } => Place::Mem {
+                base,
+                index,
+                scale,
+                disp: disp.wrapping_add(d),
+            },
+            Place::Abs(v) => Place::Abs(v.wrapping_add(d as u64)),
+        }
+    }
+
     fn uses_rax(&self) -> bool {
         matches!(self, Place::Mem { base, index, .. }
             if *base == Register::RAX || *index == Register::RAX)
@@ -406,6 +462,21 @@ fn place_into_rax(
 /// An access of 2, 4 or 8 bytes at an address aligned to its size stays in one page, which
 /// one TEST decides; other sizes compare the page offset (4096 - size at most). An access that
 /// may cross into the next page checks both pages out of line (`emit_cold`).
+///
+/// A read with a `slot` (an index into `off::READ_SLOTS`) first compares its page with the page
+/// that slot remembers, and checks the table only when they differ (`emit_cold`), remembering
+/// the page then: a loop reading through an array or a list checks the table once per page.
+/// Exactness: a slot only ever holds a page a full check allowed reads of during this entry
+/// into translated code (the entry empties the slots filled before: `Context::
+/// forget_read_pages`), and no change that takes read access away can land in the middle of
+/// an entry: this thread's own changes happen in Rust, outside translated code; another
+/// thread's (munmap, mprotect, mremap, MAP_FIXED, brk, shmdt, madvise discarding populated
+/// pages) make the syscall layer wait until this thread has left translated code
+/// (`thread_group::shootdown`, which stops it at its next loop edge or indirect branch, as for
+/// `check_shadow` and the block range checks of `group`); and the host's (a file shrunk under
+/// a mapping, a userfaultfd page unmapped) fault on the access itself, whose handler forgets
+/// every slot (`cetbox_mem::remembered`). The compared value keeps the access's misaligned
+/// low bits, so a misaligned access never matches and is checked in full.
 #[allow(clippy::too_many_arguments)]
 pub fn check_place(
     a: &mut CodeAssembler,
@@ -416,8 +487,12 @@ pub fn check_place(
     need: Need,
     rax_guest: bool,
     slow: CodeLabel,
+    slot: Option<usize>,
 ) -> Result<(), IcedError> {
     debug_assert!((1..=4096).contains(&size));
+    if let (Some(slot), Need::Read) = (slot, need) {
+        return check_remembered(a, cold, p, size, align, rax_guest, slow, slot);
+    }
     let (mask, want) = mask_want(need);
     let at = a.create_label();
     let mut back = a.create_label();
@@ -456,6 +531,56 @@ pub fn check_place(
     Ok(())
 }
 
+/// `check_place` of a read through the remembered page of `slot`.
+#[allow(clippy::too_many_arguments)]
+fn check_remembered(
+    a: &mut CodeAssembler,
+    cold: &mut Cold,
+    p: Place,
+    size: u32,
+    align: u8,
+    rax_guest: bool,
+    slow: CodeLabel,
+    slot: usize,
+) -> Result<(), IcedError> {
+    debug_assert!(slot < crate::context::READ_SLOTS);
+    let at = a.create_label();
+    let mut back = a.create_label();
+    let cell = qword_ptr(off::READ_SLOTS + 8 * slot as i64).gs();
+    place_into_rax(a, p, true, !rax_guest)?;
+    if align > 1 {
+        a.test(eax, u32::from(align) - 1)?;
+        a.jnz(slow)?;
+    }
+    if matches!(size, 1 | 2 | 4 | 8) && align <= 1 {
+        // The page, with the bits below the size kept: equal to a remembered page (bits 0-11
+        // clear) only when the access is aligned to its size, so it stays in that page.
+        a.and(rax, -4096 | (size as i32 - 1))?;
+        a.cmp(rax, cell)?;
+        a.jne(at)?;
+    } else {
+        // The pages of the first and the last byte.
+        a.and(rax, -4096)?;
+        a.cmp(rax, cell)?;
+        a.jne(at)?;
+        place_into_rax(a, p.plus(i64::from(size) - 1), true, true)?;
+        a.and(rax, -4096)?;
+        a.cmp(rax, cell)?;
+        a.jne(at)?;
+    }
+    // Bound to the caller's next instruction (every caller emits one).
+    a.set_label(&mut back)?;
+    cold.3.push(Remember {
+        at,
+        back,
+        place: p,
+        size,
+        slot,
+        slow,
+    });
+    Ok(())
+}
+
 /// Saves RAX and (`save_flags`) the guest's flags for `check_place`.
 pub fn acquire_rax(a: &mut CodeAssembler, save_flags: bool) -> Result<(), IcedError> {
     ctx_mov(a, Code::Mov_rm64_r64, off::RAX_SAVE, Register::RAX)?;
@@ -481,6 +606,7 @@ pub fn emit_direct(
     save_flags: bool,
     restore_flags: bool,
     slow: CodeLabel,
+    slot: Option<usize>,
 ) -> Result<(), IcedError> {
     acquire_rax(a, save_flags)?;
     let need = if m.write { Need::Write } else { Need::Read };
@@ -493,6 +619,7 @@ pub fn emit_direct(
         need,
         !save_flags,
         slow,
+        slot,
     )?;
     release(a, restore_flags)?;
     let mut x = *insn;

@@ -203,6 +203,20 @@ pub struct Chain<'a> {
     /// Whether the guest's shadow stack is enabled (CALL and RET then drive it); the cache
     /// is flushed when that changes.
     pub shstk: bool,
+    /// The next remembered-page slot to give a read site (`memop::check_place`), counted
+    /// across translations (modulo `context::READ_SLOTS`).
+    pub read_slot: &'a std::cell::Cell<usize>,
+}
+
+impl Chain<'_> {
+    /// A remembered-page slot for a read site with `need`; None for other accesses.
+    fn slot_for(&self, need: Need) -> Option<usize> {
+        (need == Need::Read).then(|| {
+            let n = self.read_slot.get();
+            self.read_slot.set((n + 1) % crate::context::READ_SLOTS);
+            n
+        })
+    }
 }
 
 /// Assembles `b` for the host address `ip`; `exit` is the exit trampoline.
@@ -247,7 +261,8 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
                 disp: g.lo,
             };
             memop::acquire_rax(&mut a, !saved)?;
-            memop::check_place(&mut a, &mut cold, place, g.len, 0, g.need, saved, l)?;
+            let slot = chain.slot_for(g.need);
+            memop::check_place(&mut a, &mut cold, place, g.len, 0, g.need, saved, l, slot)?;
             memop::release(&mut a, !keep[i])?;
             saved = keep[i];
             slow.push((l, None, insn.ip(), i as u64));
@@ -268,7 +283,19 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
             Kind::Mem(m) => {
                 let l = a.create_label();
                 if let Some(p) = memop::direct_ok(insn, m) {
-                    memop::emit_direct(&mut a, &mut cold, insn, m, p, !saved, !keep[i], l)?;
+                    let need = if m.write { Need::Write } else { Need::Read };
+                    let slot = chain.slot_for(need);
+                    memop::emit_direct(
+                        &mut a,
+                        &mut cold,
+                        insn,
+                        m,
+                        p,
+                        !saved,
+                        !keep[i],
+                        l,
+                        slot,
+                    )?;
                     slow.push((l, None, insn.ip(), i as u64));
                 } else {
                     memop::emit(&mut a, &mut cold, insn, m, !saved, !keep[i], l)?;
@@ -290,7 +317,8 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
                     disp,
                 };
                 memop::acquire_rax(&mut a, !saved)?;
-                memop::check_place(&mut a, &mut cold, place, 8, 0, need, saved, l)?;
+                let slot = chain.slot_for(need);
+                memop::check_place(&mut a, &mut cold, place, 8, 0, need, saved, l, slot)?;
                 memop::release(&mut a, !keep[i])?;
                 a.add_instruction(*insn)?;
                 saved = keep[i];

@@ -11,6 +11,7 @@ mod fault;
 mod faultin;
 mod host;
 mod pagetable;
+pub mod remembered;
 mod space;
 mod vma;
 pub mod xlock;

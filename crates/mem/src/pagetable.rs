@@ -93,6 +93,8 @@ pub fn recover_host_fault(addr: u64) -> bool {
     }
     note_replaced(pg);
     cell.fetch_or(page::BEYOND_EOF, Ordering::Relaxed);
+    // Later reads of this entry into translated code must see the mark.
+    crate::remembered::forget();
     true
 }
 
@@ -164,6 +166,7 @@ pub fn recover_unmapped_fault(addr: u64) -> bool {
         return false;
     }
     let _ = cell.compare_exchange(page::UNMAPPED_UFFD, 0, Ordering::Relaxed, Ordering::Relaxed);
+    crate::remembered::forget();
     true
 }
 

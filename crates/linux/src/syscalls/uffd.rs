@@ -219,6 +219,11 @@ fn register(t: &mut Thread, fd: i32, req: u32, arg: u64, start: u64, end: u64) -
     } else {
         Vec::new()
     };
+    // Translated code remembers readable pages for the rest of an entry only while no
+    // userfaultfd is in use (a thread blocked in a host fault on a registered page is not
+    // waited for by a shootdown: cetbox_mem's `remembered`); the first registration makes
+    // the other threads leave translated code, so they enter again without remembering.
+    let first_use = req == UFFDIO_REGISTER && !t.mem().uffd_in_use();
     let mut ioctls = u64::MAX;
     let mut done: Vec<(u64, u64)> = Vec::new();
     for &(s, e) in &runs {
@@ -235,6 +240,9 @@ fn register(t: &mut Thread, fd: i32, req: u32, arg: u64, start: u64, end: u64) -
         ioctls &= r[3];
         done.push((s, e));
         t.mem().uffd_registered(s, e, req == UFFDIO_REGISTER);
+    }
+    if first_use && t.mem().uffd_in_use() {
+        crate::thread_group::shootdown(t);
     }
     if req == UFFDIO_REGISTER {
         t.mem()

@@ -704,17 +704,28 @@ impl AddressSpace {
             // threads); discarding data
             // races with other threads' accesses on Linux too. A shadow-stack page is the
             // exception because translated code may keep knowing it populated for a while
-            // (crates/jit/src/memop.rs, `check_shadow`) and must stop doing so.
+            // (crates/jit/src/memop.rs, `check_shadow`) and must stop doing so. Discarding
+            // any populated page counts as a removal (without an epoch change): translated
+            // code may keep knowing a readable page populated for the rest of its entry
+            // (`cetbox_mem::remembered`), and a read that skips the table would not mark it
+            // populated again (the P bit of a later fault's error code), so other threads
+            // must leave translated code first, as Linux's TLB flush reaches other CPUs.
             let shadow = std::cell::Cell::new(false);
+            let populated = std::cell::Cell::new(false);
             let changed = self.pt.update(addr, addr + page_ceil(len), |b| {
                 if b & (page::SHADOW | page::POPULATED) == page::SHADOW | page::POPULATED {
                     shadow.set(true);
+                }
+                if b & page::POPULATED != 0 {
+                    populated.set(true);
                 }
                 b & !(page::CODE | page::POPULATED)
             });
             if changed & page::CODE != 0 || shadow.get() {
                 self.removals.fetch_add(1, Ordering::Release);
                 self.code_epoch.fetch_add(1, Ordering::Release);
+            } else if populated.get() {
+                self.removals.fetch_add(1, Ordering::Release);
             }
         }
         Ok(())
