@@ -326,7 +326,6 @@ impl Translator {
             Some(at) => {
                 code.cache.insert(rip, at);
                 bump(&stats.translated);
-
             }
             None => code.cache.insert(rip, INTERPRET),
         }
@@ -398,10 +397,7 @@ impl Translator {
         }
         // The host fault handler forgets this thread's remembered pages when the host takes
         // a page away under translated code (`cetbox_mem::remembered`).
-        cetbox_mem::remembered::register(
-            self.ctx.read_slots.0.as_mut_ptr(),
-            context::READ_SLOTS,
-        );
+        cetbox_mem::remembered::register(self.ctx.read_slots.0.as_mut_ptr(), context::READ_SLOTS);
         // A direct exit of the last translation that waits to be linked to the translation of
         // the RIP it left to: its jump's address, the cache's reset count then, and that RIP.
         let mut link: Option<(u64, u64, u64)> = None;

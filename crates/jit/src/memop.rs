@@ -194,12 +194,7 @@ pub fn check(
 /// Out-of-line code of the checks of one block (`check`, `check_shadow`), emitted after its
 /// main path by `emit_cold`.
 #[derive(Default)]
-pub struct Cold(
-    Vec<Cross>,
-    Vec<ShadowFull>,
-    Vec<BothPages>,
-    Vec<Remember>,
-);
+pub struct Cold(Vec<Cross>, Vec<ShadowFull>, Vec<BothPages>, Vec<Remember>);
 
 /// The full check of a read whose remembered page (`check_place`) did not match: both pages
 /// of its range checked in the table, then the page of its first byte remembered.

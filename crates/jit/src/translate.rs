@@ -285,17 +285,7 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
                 if let Some(p) = memop::direct_ok(insn, m) {
                     let need = if m.write { Need::Write } else { Need::Read };
                     let slot = chain.slot_for(need);
-                    memop::emit_direct(
-                        &mut a,
-                        &mut cold,
-                        insn,
-                        m,
-                        p,
-                        !saved,
-                        !keep[i],
-                        l,
-                        slot,
-                    )?;
+                    memop::emit_direct(&mut a, &mut cold, insn, m, p, !saved, !keep[i], l, slot)?;
                     slow.push((l, None, insn.ip(), i as u64));
                 } else {
                     memop::emit(&mut a, &mut cold, insn, m, !saved, !keep[i], l)?;

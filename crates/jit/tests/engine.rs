@@ -886,3 +886,134 @@ fn blocks_cut_by_the_size_cap_chain() {
     let entered = stats.entered.load(Ordering::Relaxed);
     assert!(entered <= 6, "{entered} entries for a chained loop");
 }
+
+/// A translated loop that reads through an array (`l: add rax, [rsi]; add rsi, 8; dec ecx;
+/// jnz l; ud2`) remembers the array's page at its read site after the first iteration
+/// (`memop::check_place`) and compares each later address with it. When the array runs into
+/// an inaccessible page, the read that reaches it must not match the remembered page: both
+/// engines stop at that read with the same page fault, the sum of the elements before it,
+/// RSI at the page and the same count left. The same with the elements misaligned by 4, so
+/// that the read which reaches the page straddles both (its low bits must keep it from
+/// matching). And the loop runs translated: a page checked in full only once.
+#[test]
+fn remembered_read_page_loop_faults_at_the_next_page() {
+    let _serial = serial();
+    // The readable page 8 KiB-aligned, so that even a comparison that dropped address bit 12
+    // would find the inaccessible page "remembered".
+    let three = pages(3, VmaKind::Normal, &[]);
+    let data = if three % (2 * PAGE_SIZE) == 0 {
+        three
+    } else {
+        three + PAGE_SIZE
+    };
+    let page1 = data + PAGE_SIZE;
+    space()
+        .protect(page1, PAGE_SIZE, 0)
+        .expect("inaccessible page");
+    let code = [
+        0x48, 0x03, 0x06, // l: add rax, [rsi]
+        0x48, 0x83, 0xc6, 0x08, // add rsi, 8
+        0xff, 0xc9, // dec ecx
+        0x75, 0xf5, // jnz l
+        0x0f, 0x0b, // ud2
+    ];
+    let init: Vec<u8> = (0..PAGE_SIZE as usize).map(|i| (i * 13) as u8).collect();
+    for skew in [0u64, 4] {
+        let mut regs = [0u64; 16];
+        regs[1] = 1000;
+        regs[6] = page1 - 64 * 8 + skew;
+        let (a, b, ea, eb, ma, mb, stats) = run_both_from(&code, regs, ALL_FLAGS, data, &init);
+        match &ea {
+            Exit::Exception(Exception::PageFault(f)) => {
+                assert!(f.addr == page1, "fault at {:#x}", f.addr)
+            }
+            other => panic!("expected a page fault, got {other:?}"),
+        }
+        assert_eq!(ea, eb);
+        assert_same(&a, &b);
+        assert_eq!(ma, mb);
+        let elems = if skew == 0 { 64 } else { 63 };
+        assert_eq!(b.gpr[1], 1000 - elems, "iterations done");
+        assert_eq!(b.gpr[6], page1 - 64 * 8 + skew + 8 * elems);
+        let sum = (0..elems as usize)
+            .map(|k| {
+                let o = PAGE_SIZE as usize - 512 + skew as usize + 8 * k;
+                u64::from_le_bytes(init[o..o + 8].try_into().unwrap())
+            })
+            .fold(0u64, u64::wrapping_add);
+        assert_eq!(b.gpr[0], sum, "the sum of the elements read");
+        assert!(
+            stats.retired_translated.load(Ordering::Relaxed) >= 4 * (elems - 1),
+            "the loop ran translated"
+        );
+    }
+}
+
+/// The shootdown protocol's view of a remembered page: a translated loop reads one page
+/// (`l: add rax, [rsi]; inc qword [rdi]; jmp l`, so its read site remembers the page) until
+/// another thread stops it, as `thread_group::shootdown` does, makes the page PROT_NONE while
+/// it is out, and lets it run again. The next entry must have forgotten the page: the first
+/// read after it faults (protection fault at the page, RIP at the read, the registers as they
+/// were at the stop), as the interpreter faults from the same state.
+#[test]
+fn remembered_read_page_is_forgotten_after_a_stop_and_mprotect() {
+    let _serial = serial();
+    let data = pages(2, VmaKind::Normal, &[]);
+    let counter = data + PAGE_SIZE;
+    let code = [
+        0x48, 0x03, 0x06, // l: add rax, [rsi]
+        0x48, 0xff, 0x07, // inc qword [rdi]
+        0xeb, 0xf8, // jmp l
+    ];
+    let (mut cpu, at) = machine(&code);
+    cpu.mem.force_write(data, &7u64.to_le_bytes()).unwrap();
+    cpu.mem.force_write(counter, &0u64.to_le_bytes()).unwrap();
+    cpu.gpr[6] = data;
+    cpu.gpr[7] = counter;
+    let mut t = Translator::translate_everything();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let s2 = stop.clone();
+    let h = std::thread::spawn(move || {
+        let exit = t.run(&mut cpu, &s2);
+        tx.send((exit, cpu, t)).unwrap();
+    });
+    // Thousands of translated iterations (the count is the signal: no sleep).
+    let mem = space();
+    while mem.read_u64(counter).unwrap() < 10_000 {
+        std::thread::yield_now();
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (exit, mut cpu, mut t) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the translated loop did not stop");
+    h.join().unwrap();
+    assert_eq!(exit, Exit::Interrupted);
+    mem.protect(data, PAGE_SIZE, 0).expect("mprotect");
+    let mut reference = cpu.fork(cpu.mem.clone());
+    // Both resume at the read or at the INC; the interpreter shows where the fault must be.
+    // The same stop flag as before (the translations poll its address: another flag would
+    // flush them, and the read site would get a new slot).
+    stop.store(false, Ordering::SeqCst);
+    let ea = Interpreter::new().run(&mut reference, &AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let exit = t.run(&mut cpu, &stop);
+        tx.send((exit, cpu)).unwrap();
+    });
+    let (eb, cpu) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the read of the PROT_NONE page did not fault");
+    h.join().unwrap();
+    match &ea {
+        Exit::Exception(Exception::PageFault(f)) => assert_eq!(f.addr, data),
+        other => panic!("expected a page fault, got {other:?}"),
+    }
+    assert_eq!(ea, eb);
+    assert_eq!(cpu.rip, at, "at the read");
+    assert_eq!(cpu.gpr, reference.gpr);
+    assert_eq!(
+        format!("{:#x}", cpu.rflags()),
+        format!("{:#x}", reference.rflags())
+    );
+}
