@@ -77,26 +77,28 @@ pub mod off {
     /// that adds a block's retired instructions to the running count in MM0
     /// (`translate::add_retired`).
     pub const COUNTS: i64 = 312;
-    /// `READ_SLOTS` remembered readable pages, one per read site of translated code (sites
-    /// share them modulo `READ_SLOTS`): `memop::check_place`.
-    pub const READ_SLOTS: i64 = 888;
-    /// A bit per slot of `READ_SLOTS` filled since the last entry (the entry empties those).
-    pub const READ_DIRTY: i64 = READ_SLOTS + 8 * super::READ_SLOTS as i64;
-    /// Nonzero when read sites may remember pages during this entry (no userfaultfd in use).
-    pub const REMEMBER: i64 = READ_DIRTY + 8 * (super::READ_SLOTS as i64 / 64);
+    /// `PAGE_SLOTS` remembered pages, one per read or write site of translated code (sites
+    /// share them modulo `PAGE_SLOTS / 2`; reads the first half, writes the second):
+    /// `memop::check_place`.
+    pub const PAGE_SLOTS: i64 = 888;
+    /// A bit per slot of `PAGE_SLOTS` filled since the last entry (the entry empties those).
+    pub const SLOTS_DIRTY: i64 = PAGE_SLOTS + 8 * super::PAGE_SLOTS as i64;
+    /// Nonzero when sites may remember pages during this entry (no userfaultfd in use).
+    pub const REMEMBER: i64 = SLOTS_DIRTY + 8 * (super::PAGE_SLOTS as i64 / 64);
 }
 
-/// Slots for remembered readable pages (`off::READ_SLOTS`); a multiple of 64.
-pub const READ_SLOTS: usize = 256;
+/// Slots for remembered pages (`off::PAGE_SLOTS`): the first half for read sites, the second
+/// for write sites; a multiple of 128.
+pub const PAGE_SLOTS: usize = 512;
 
-/// The remembered readable pages of the read sites of translated code, each a page address
+/// The remembered pages of the read and write sites of translated code, each a page address
 /// or `cetbox_mem::remembered::NO_PAGE`.
 #[repr(C)]
-pub struct ReadSlots(pub [u64; READ_SLOTS]);
+pub struct PageSlots(pub [u64; PAGE_SLOTS]);
 
-impl Default for ReadSlots {
-    fn default() -> ReadSlots {
-        ReadSlots([cetbox_mem::remembered::NO_PAGE; READ_SLOTS])
+impl Default for PageSlots {
+    fn default() -> PageSlots {
+        PageSlots([cetbox_mem::remembered::NO_PAGE; PAGE_SLOTS])
     }
 }
 
@@ -157,20 +159,20 @@ pub struct Context {
     pub ymm_hi_ptr: u64,
     pub link: u64,
     pub counts: Counts,
-    pub read_slots: ReadSlots,
-    pub read_dirty: [u64; READ_SLOTS / 64],
+    pub page_slots: PageSlots,
+    pub slots_dirty: [u64; PAGE_SLOTS / 64],
     pub remember: u64,
 }
 
 impl Context {
-    /// Forgets every remembered readable page (those of the slots filled since the last
-    /// call), and allows remembering for the coming entry when `remember`.
-    pub fn forget_read_pages(&mut self, remember: bool) {
-        for (w, dirty) in self.read_dirty.iter_mut().enumerate() {
+    /// Forgets every remembered page (those of the slots filled since the last call), and
+    /// allows remembering for the coming entry when `remember`.
+    pub fn forget_pages(&mut self, remember: bool) {
+        for (w, dirty) in self.slots_dirty.iter_mut().enumerate() {
             let mut bits = std::mem::take(dirty);
             while bits != 0 {
                 let i = bits.trailing_zeros() as usize;
-                self.read_slots.0[w * 64 + i] = cetbox_mem::remembered::NO_PAGE;
+                self.page_slots.0[w * 64 + i] = cetbox_mem::remembered::NO_PAGE;
                 bits &= bits - 1;
             }
         }
@@ -203,8 +205,8 @@ const _: () = {
     assert!(std::mem::offset_of!(Context, ymm_hi_ptr) == off::YMM_HI_PTR as usize);
     assert!(std::mem::offset_of!(Context, link) == off::LINK as usize);
     assert!(std::mem::offset_of!(Context, counts) == off::COUNTS as usize);
-    assert!(std::mem::offset_of!(Context, read_slots) == off::READ_SLOTS as usize);
-    assert!(std::mem::offset_of!(Context, read_dirty) == off::READ_DIRTY as usize);
+    assert!(std::mem::offset_of!(Context, page_slots) == off::PAGE_SLOTS as usize);
+    assert!(std::mem::offset_of!(Context, slots_dirty) == off::SLOTS_DIRTY as usize);
     assert!(std::mem::offset_of!(Context, remember) == off::REMEMBER as usize);
 };
 

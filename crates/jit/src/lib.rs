@@ -108,8 +108,8 @@ pub struct Translator {
     cache_size: usize,
     /// CETBOX_JIT_STATS is set: print the counters whenever the engine returns.
     show_stats: bool,
-    /// The next remembered-page slot a read site gets (`translate::Chain::read_slot`).
-    read_slot: std::cell::Cell<usize>,
+    /// The next remembered-page slots of a read and a write site (`translate::Chain::slots`).
+    slots: std::cell::Cell<(usize, usize)>,
     /// CETBOX_JIT_PERF_MAP is set: every translation is named and dumped (`dump_translation`).
     perf_map: bool,
     /// With `show_stats`: how often each guest RIP ran in the interpreter.
@@ -195,7 +195,7 @@ impl Translator {
             cache_size: cache_size(),
             show_stats: std::env::var_os("CETBOX_JIT_STATS").is_some(),
             perf_map: std::env::var_os("CETBOX_JIT_PERF_MAP").is_some(),
-            read_slot: Default::default(),
+            slots: Default::default(),
             fallbacks: Default::default(),
         }
     }
@@ -306,7 +306,7 @@ impl Translator {
                 stop_at: self.polled.1,
                 lookup: &lookup,
                 shstk,
-                read_slot: &self.read_slot,
+                slots: &self.slots,
             };
             let Ok(bytes) = translate::emit(&block, code.cache.cursor(), code.exit, &chain) else {
                 break;
@@ -354,7 +354,7 @@ impl Translator {
         self.ctx.ss_page = context::NO_SS_PAGE;
         // Remembered readable pages too (`memop::check_place`), and none are remembered
         // while a userfaultfd is in use (`cetbox_mem::remembered`).
-        self.ctx.forget_read_pages(!cpu.mem.uffd_in_use());
+        self.ctx.forget_pages(!cpu.mem.uffd_in_use());
         self.ctx.epoch_ptr = cpu.mem.code_epoch_cell() as *const _ as u64;
         let pt = cpu.mem.page_table();
         self.ctx.pt_base = pt.base_addr();
@@ -397,7 +397,7 @@ impl Translator {
         }
         // The host fault handler forgets this thread's remembered pages when the host takes
         // a page away under translated code (`cetbox_mem::remembered`).
-        cetbox_mem::remembered::register(self.ctx.read_slots.0.as_mut_ptr(), context::READ_SLOTS);
+        cetbox_mem::remembered::register(self.ctx.page_slots.0.as_mut_ptr(), context::PAGE_SLOTS);
         // A direct exit of the last translation that waits to be linked to the translation of
         // the RIP it left to: its jump's address, the cache's reset count then, and that RIP.
         let mut link: Option<(u64, u64, u64)> = None;
@@ -501,7 +501,7 @@ impl Translator {
 
 impl Drop for Translator {
     fn drop(&mut self) {
-        cetbox_mem::remembered::unregister(self.ctx.read_slots.0.as_mut_ptr());
+        cetbox_mem::remembered::unregister(self.ctx.page_slots.0.as_mut_ptr());
     }
 }
 

@@ -100,7 +100,6 @@ pub fn acquire(
                 disp,
             )?)?
         }
-        Addr::Stack(disp) => a.add_instruction(lea(r, Register::RSP, Register::None, 1, disp)?)?,
     }
     ctx_mov(a, Code::Mov_rm64_r64, off::RAX_SAVE, Register::RAX)?;
     if save_flags {
@@ -123,8 +122,6 @@ pub enum Addr<'a> {
     Absolute(u64),
     /// The memory operand of an instruction (base, index, scale, displacement).
     Operand(&'a Instruction),
-    /// RSP plus a displacement (the stack slot PUSH, POP, CALL and RET use).
-    Stack(i64),
     /// No address: only the registers and flags are saved.
     None,
 }
@@ -196,13 +193,14 @@ pub fn check(
 #[derive(Default)]
 pub struct Cold(Vec<Cross>, Vec<ShadowFull>, Vec<BothPages>, Vec<Remember>);
 
-/// The full check of a read whose remembered page (`check_place`) did not match: both pages
-/// of its range checked in the table, then the page of its first byte remembered.
+/// The full check of an access whose remembered page (`check_place`) did not match: both
+/// pages of its range checked in the table, then the page of its first byte remembered.
 struct Remember {
     at: CodeLabel,
     back: CodeLabel,
     place: Place,
     size: u32,
+    need: Need,
     slot: usize,
     slow: CodeLabel,
 }
@@ -244,22 +242,30 @@ struct ShadowFull {
 /// to its `slow` path.
 pub fn emit_cold(a: &mut CodeAssembler, cold: Cold) -> Result<(), IcedError> {
     for mut c in cold.3 {
-        let (mask, want) = mask_want(Need::Read);
-        let last = c.place.plus(i64::from(c.size) - 1);
+        let (mask, want) = mask_want(c.need);
         let mut keep = a.create_label();
         a.set_label(&mut c.at)?;
         place_into_rax(a, c.place, true, true)?;
         page_entry_allows(a, mask, want, c.slow)?;
-        place_into_rax(a, last, true, true)?;
-        page_entry_allows(a, mask, want, c.slow)?;
+        if c.size > 1 {
+            place_into_rax(a, c.place.plus(i64::from(c.size) - 1), true, true)?;
+            page_entry_allows(a, mask, want, c.slow)?;
+        }
         // Remembered only while no userfaultfd is in use (`cetbox_mem::remembered`).
         a.cmp(byte_ptr(off::REMEMBER).gs(), 0)?;
         a.je(keep)?;
+        if c.need == Need::Write {
+            // Nor for writes a page that is executable: another thread may decode code from it
+            // at any moment (a CODE mark every later write must see); a page without EXEC gets
+            // it only through mprotect, which makes this thread leave first.
+            place_into_rax(a, c.place, true, true)?;
+            page_entry_allows(a, mask | u32::from(page::EXEC), want, keep)?;
+        }
         place_into_rax(a, c.place, true, true)?;
         a.and(rax, -4096)?;
-        a.mov(qword_ptr(off::READ_SLOTS + 8 * c.slot as i64).gs(), rax)?;
+        a.mov(qword_ptr(off::PAGE_SLOTS + 8 * c.slot as i64).gs(), rax)?;
         a.bts(
-            qword_ptr(off::READ_DIRTY + 8 * (c.slot / 64) as i64).gs(),
+            qword_ptr(off::SLOTS_DIRTY + 8 * (c.slot / 64) as i64).gs(),
             (c.slot % 64) as i32,
         )?;
         a.set_label(&mut keep)?;
@@ -458,20 +464,25 @@ fn place_into_rax(
 /// one TEST decides; other sizes compare the page offset (4096 - size at most). An access that
 /// may cross into the next page checks both pages out of line (`emit_cold`).
 ///
-/// A read with a `slot` (an index into `off::READ_SLOTS`) first compares its page with the page
-/// that slot remembers, and checks the table only when they differ (`emit_cold`), remembering
-/// the page then: a loop reading through an array or a list checks the table once per page.
-/// Exactness: a slot only ever holds a page a full check allowed reads of during this entry
-/// into translated code (the entry empties the slots filled before: `Context::
-/// forget_read_pages`), and no change that takes read access away can land in the middle of
-/// an entry: this thread's own changes happen in Rust, outside translated code; another
+/// A read or write with a `slot` (an index into `off::PAGE_SLOTS`) first compares its page
+/// with the page that slot remembers, and checks the table only when they differ
+/// (`emit_cold`), remembering the page then: a loop reading or writing through an array, a
+/// list or its stack frame checks the table once per page.
+/// Exactness: a slot only ever holds a page a full check allowed the site's access to during
+/// this entry into translated code (the entry empties the slots filled before:
+/// `Context::forget_pages`), and no change that takes that access away can land in the middle
+/// of an entry: this thread's own changes happen in Rust, outside translated code; another
 /// thread's (munmap, mprotect, mremap, MAP_FIXED, brk, shmdt, madvise discarding populated
 /// pages) make the syscall layer wait until this thread has left translated code
 /// (`thread_group::shootdown`, which stops it at its next loop edge or indirect branch, as for
 /// `check_shadow` and the block range checks of `group`); and the host's (a file shrunk under
 /// a mapping, a userfaultfd page unmapped) fault on the access itself, whose handler forgets
-/// every slot (`cetbox_mem::remembered`). The compared value keeps the access's misaligned
-/// low bits, so a misaligned access never matches and is checked in full.
+/// every slot (`cetbox_mem::remembered`). A write must also see a CODE mark, which other
+/// threads' decoders set without any wait: a write site remembers only pages without EXEC,
+/// which no decoder reads, and which gain EXEC only through an mprotect that makes this thread
+/// leave first (`AddressSpace::protect` counts adding EXEC to a writable page as a removal).
+/// The compared value keeps the access's misaligned low bits, so a misaligned access never
+/// matches and is checked in full.
 #[allow(clippy::too_many_arguments)]
 pub fn check_place(
     a: &mut CodeAssembler,
@@ -485,8 +496,8 @@ pub fn check_place(
     slot: Option<usize>,
 ) -> Result<(), IcedError> {
     debug_assert!((1..=4096).contains(&size));
-    if let (Some(slot), Need::Read) = (slot, need) {
-        return check_remembered(a, cold, p, size, align, rax_guest, slow, slot);
+    if let (Some(slot), Need::Read | Need::Write) = (slot, need) {
+        return check_remembered(a, cold, p, size, align, need, rax_guest, slow, slot);
     }
     let (mask, want) = mask_want(need);
     let at = a.create_label();
@@ -526,7 +537,7 @@ pub fn check_place(
     Ok(())
 }
 
-/// `check_place` of a read through the remembered page of `slot`.
+/// `check_place` of a read or write through the remembered page of `slot`.
 #[allow(clippy::too_many_arguments)]
 fn check_remembered(
     a: &mut CodeAssembler,
@@ -534,14 +545,15 @@ fn check_remembered(
     p: Place,
     size: u32,
     align: u8,
+    need: Need,
     rax_guest: bool,
     slow: CodeLabel,
     slot: usize,
 ) -> Result<(), IcedError> {
-    debug_assert!(slot < crate::context::READ_SLOTS);
+    debug_assert!(slot < crate::context::PAGE_SLOTS);
     let at = a.create_label();
     let mut back = a.create_label();
-    let cell = qword_ptr(off::READ_SLOTS + 8 * slot as i64).gs();
+    let cell = qword_ptr(off::PAGE_SLOTS + 8 * slot as i64).gs();
     place_into_rax(a, p, true, !rax_guest)?;
     if align > 1 {
         a.test(eax, u32::from(align) - 1)?;
@@ -570,6 +582,7 @@ fn check_remembered(
         back,
         place: p,
         size,
+        need,
         slot,
         slow,
     });

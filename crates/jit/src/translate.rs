@@ -203,19 +203,30 @@ pub struct Chain<'a> {
     /// Whether the guest's shadow stack is enabled (CALL and RET then drive it); the cache
     /// is flushed when that changes.
     pub shstk: bool,
-    /// The next remembered-page slot to give a read site (`memop::check_place`), counted
-    /// across translations (modulo `context::READ_SLOTS`).
-    pub read_slot: &'a std::cell::Cell<usize>,
+    /// The next remembered-page slots to give a read and a write site
+    /// (`memop::check_place`), counted across translations (modulo half of
+    /// `context::PAGE_SLOTS` each).
+    pub slots: &'a std::cell::Cell<(usize, usize)>,
 }
 
 impl Chain<'_> {
-    /// A remembered-page slot for a read site with `need`; None for other accesses.
+    /// A remembered-page slot for an access site with `need`: reads in the first half of the
+    /// slots, writes in the second (a write site's page allows more than a read site's, so
+    /// they never share a slot).
     fn slot_for(&self, need: Need) -> Option<usize> {
-        (need == Need::Read).then(|| {
-            let n = self.read_slot.get();
-            self.read_slot.set((n + 1) % crate::context::READ_SLOTS);
-            n
-        })
+        const HALF: usize = crate::context::PAGE_SLOTS / 2;
+        let (r, w) = self.slots.get();
+        match need {
+            Need::Read => {
+                self.slots.set(((r + 1) % HALF, w));
+                Some(r)
+            }
+            Need::Write => {
+                self.slots.set((r, (w + 1) % HALF));
+                Some(HALF + w)
+            }
+            Need::ShadowRead | Need::ShadowWrite => None,
+        }
     }
 }
 
@@ -374,6 +385,7 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
                 chain.shstk && target != ret,
                 plan.covered[b.insns.len()],
                 l,
+                chain.slot_for(Need::Write),
             )?;
             slow.push((l, Some(TERM_REG), ip, b.insns.len() as u64));
             out(&mut a, target, n)?;
@@ -390,7 +402,16 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
             if matches!(b.end, End::CallIndirect(_)) {
                 a.mov(qword_ptr(off::JUMP).gs(), rax)?;
                 let checked = plan.covered[b.insns.len()];
-                push_return(&mut a, &mut cold, insn.next_ip(), chain.shstk, checked, l)?;
+                let slot = chain.slot_for(Need::Write);
+                push_return(
+                    &mut a,
+                    &mut cold,
+                    insn.next_ip(),
+                    chain.shstk,
+                    checked,
+                    l,
+                    slot,
+                )?;
                 a.mov(rax, qword_ptr(off::JUMP).gs())?;
             }
             dispatch(&mut a, n, chain, exit)?;
@@ -493,6 +514,7 @@ const TERM_REG: Register = Register::RBX;
 /// stack when `shadow`) after every check passed, as `do_call` in crates/cpu/src/exec/control.rs
 /// commits nothing before all of them pass. A failed check goes to `slow` with nothing changed.
 /// `stack_checked`: the block's stack check already covers the return address's slot.
+#[allow(clippy::too_many_arguments)]
 fn call(
     a: &mut CodeAssembler,
     cold: &mut memop::Cold,
@@ -501,13 +523,14 @@ fn call(
     shadow: bool,
     stack_checked: bool,
     slow: CodeLabel,
+    slot: Option<usize>,
 ) -> Result<(), IcedError> {
     let r = TERM_REG;
     memop::acquire(a, r, Addr::None, Register::None, true)?;
     if !cetbox_cpu::is_canonical(target) {
         a.jmp(slow)?;
     }
-    push_return(a, cold, ret, shadow, stack_checked, slow)?;
+    push_return(a, cold, ret, shadow, stack_checked, slow, slot)?;
     memop::release(a, true)?;
     memop::release_addr(a, r)
 }
@@ -516,6 +539,7 @@ fn call(
 /// `memop::acquire`, RBX as the address register): checks the stack slot (and the shadow-stack
 /// slot when `shadow`), then writes both; a failed check goes to `slow` with nothing changed.
 /// `stack_checked`: the block's stack check already covers the stack slot.
+/// `slot`: the remembered-page slot of the stack slot's check (`memop::check_place`).
 fn push_return(
     a: &mut CodeAssembler,
     cold: &mut memop::Cold,
@@ -523,11 +547,17 @@ fn push_return(
     shadow: bool,
     stack_checked: bool,
     slow: CodeLabel,
+    slot: Option<usize>,
 ) -> Result<(), IcedError> {
     let r = TERM_REG;
     if !stack_checked {
-        a.lea(rbx, qword_ptr(rsp - 8))?;
-        memop::check(a, cold, r, 8, Need::Write, slow)?;
+        let place = Place::Mem {
+            base: Register::RSP,
+            index: Register::None,
+            scale: 1,
+            disp: -8,
+        };
+        memop::check_place(a, cold, place, 8, 0, Need::Write, false, slow, slot)?;
     }
     if shadow {
         a.mov(rbx, qword_ptr(off::SSP).gs())?;
@@ -614,9 +644,16 @@ fn ret(
 ) -> Result<(), IcedError> {
     let shadow = chain.shstk;
     let r = TERM_REG;
-    memop::acquire(a, r, Addr::Stack(0), Register::None, true)?;
+    memop::acquire(a, r, Addr::None, Register::None, true)?;
     if !stack_checked {
-        memop::check(a, cold, r, 8, Need::Read, slow)?;
+        let place = Place::Mem {
+            base: Register::RSP,
+            index: Register::None,
+            scale: 1,
+            disp: 0,
+        };
+        let slot = chain.slot_for(Need::Read);
+        memop::check_place(a, cold, place, 8, 0, Need::Read, false, slow, slot)?;
     }
     if shadow {
         a.mov(rbx, qword_ptr(off::SSP).gs())?;

@@ -586,7 +586,15 @@ impl AddressSpace {
         // decoded code the change invalidates (the code epoch changes, and the syscall layer
         // waits for them); adding permissions, as pthread_create does for a new stack, needs
         // neither.
-        let removes = keys.iter().any(|k| m.vmas[k].prot & !prot != 0);
+        // Adding EXEC to pages that stay writable counts too: translated code may keep
+        // knowing such a page writable and free of decoded code for the rest of its entry
+        // when it was not executable (crates/jit/src/memop.rs, `check_place`), and must not
+        // once another thread can decode code from it.
+        let wx = (libc::PROT_WRITE | libc::PROT_EXEC) as u32;
+        let removes = keys.iter().any(|k| {
+            let old = m.vmas[k].prot;
+            old & !prot != 0 || (old & libc::PROT_EXEC as u32 == 0 && prot & wx == wx)
+        });
         let mut cursor = addr;
         for k in &keys {
             let v = &m.vmas[k];
