@@ -1017,3 +1017,62 @@ fn remembered_read_page_is_forgotten_after_a_stop_and_mprotect() {
         format!("{:#x}", reference.rflags())
     );
 }
+
+/// The write side of `remembered_read_page_loop_faults_at_the_next_page`: a translated loop
+/// storing through an array (`l: mov [rsi], rax; add rsi, 8; dec ecx; jnz l; ud2`) remembers
+/// its page at the store site; the store that reaches the next page, read-only, must not match
+/// it (aligned, and misaligned by 4 so that it straddles both pages): both engines stop there
+/// with the same write fault, the same registers and the same memory (every earlier store
+/// done, nothing of the faulting one).
+#[test]
+fn remembered_write_page_loop_faults_at_the_next_page() {
+    let _serial = serial();
+    // The writable page 8 KiB-aligned, as in the read test.
+    let three = pages(3, VmaKind::Normal, &[]);
+    let data = if three % (2 * PAGE_SIZE) == 0 {
+        three
+    } else {
+        three + PAGE_SIZE
+    };
+    let page1 = data + PAGE_SIZE;
+    space()
+        .protect(page1, PAGE_SIZE, libc::PROT_READ as u32)
+        .expect("read-only page");
+    // Read once, so that both engines' faults find it populated (the P bit of the error code:
+    // the first engine's run would populate it for the second).
+    space().read_u64(page1).expect("readable");
+    let code = [
+        0x48, 0x89, 0x06, // l: mov [rsi], rax
+        0x48, 0x83, 0xc6, 0x08, // add rsi, 8
+        0xff, 0xc9, // dec ecx
+        0x75, 0xf5, // jnz l
+        0x0f, 0x0b, // ud2
+    ];
+    let init = vec![0u8; 2 * PAGE_SIZE as usize];
+    for skew in [0u64, 4] {
+        let mut regs = [0u64; 16];
+        regs[0] = 0x0102_0304_0506_0708;
+        regs[1] = 1000;
+        regs[6] = page1 - 64 * 8 + skew;
+        let (a, b, ea, eb, ma, mb, stats) = run_both_from(&code, regs, ALL_FLAGS, data, &init);
+        match &ea {
+            Exit::Exception(Exception::PageFault(f)) => {
+                assert!(f.addr == page1, "fault at {:#x}", f.addr)
+            }
+            other => panic!("expected a page fault, got {other:?}"),
+        }
+        assert_eq!(ea, eb);
+        assert_same(&a, &b);
+        assert_eq!(ma, mb, "memory");
+        let elems = if skew == 0 { 64 } else { 63 };
+        assert_eq!(b.gpr[1], 1000 - elems, "iterations done");
+        assert!(
+            mb[PAGE_SIZE as usize..].iter().all(|&x| x == 0),
+            "read-only page untouched"
+        );
+        assert!(
+            stats.retired_translated.load(Ordering::Relaxed) >= 4 * (elems - 1),
+            "the loop ran translated"
+        );
+    }
+}
