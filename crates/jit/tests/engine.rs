@@ -901,7 +901,7 @@ fn remembered_read_page_loop_faults_at_the_next_page() {
     // The readable page 8 KiB-aligned, so that even a comparison that dropped address bit 12
     // would find the inaccessible page "remembered".
     let three = pages(3, VmaKind::Normal, &[]);
-    let data = if three % (2 * PAGE_SIZE) == 0 {
+    let data = if three.is_multiple_of(2 * PAGE_SIZE) {
         three
     } else {
         three + PAGE_SIZE
@@ -1029,7 +1029,7 @@ fn remembered_write_page_loop_faults_at_the_next_page() {
     let _serial = serial();
     // The writable page 8 KiB-aligned, as in the read test.
     let three = pages(3, VmaKind::Normal, &[]);
-    let data = if three % (2 * PAGE_SIZE) == 0 {
+    let data = if three.is_multiple_of(2 * PAGE_SIZE) {
         three
     } else {
         three + PAGE_SIZE
