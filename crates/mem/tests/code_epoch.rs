@@ -125,6 +125,49 @@ fn a_code_mark_on_a_page_gone_changes_the_epoch(mem: &AddressSpace) {
     assert_ne!(mem.code_epoch(), e, "a mark on a page no longer executable");
 }
 
+/// What translated code may remember for the rest of an entry (crates/jit/src/memop.rs,
+/// `check_place`: a page readable and populated, a page writable and not executable) must not
+/// change under it without a removal: discarding populated pages counts (a read that skips
+/// the table would not mark the page populated again), discarding pages never touched does
+/// not; adding EXEC to pages that stay writable counts, adding it to read-only pages does not.
+/// None of them changes the code epoch (no decoded code on them).
+fn what_remembered_pages_need_counts_as_removals(mem: &AddressSpace) {
+    let rw = map(mem, 4 * PAGE_SIZE, RW);
+    let epoch = mem.code_epoch();
+    let e = mem.removals();
+    mem.advise(rw, PAGE_SIZE, libc::MADV_DONTNEED)
+        .expect("madvise");
+    assert_eq!(mem.removals(), e, "discarding a page never touched counted");
+    mem.read_u64(rw + PAGE_SIZE).expect("read");
+    mem.advise(rw + PAGE_SIZE, PAGE_SIZE, libc::MADV_DONTNEED)
+        .expect("madvise");
+    assert_ne!(
+        mem.removals(),
+        e,
+        "discarding a populated page did not count"
+    );
+    let e = mem.removals();
+    let rwx = (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) as u32;
+    mem.protect(rw + 2 * PAGE_SIZE, PAGE_SIZE, rwx)
+        .expect("mprotect");
+    assert_ne!(
+        mem.removals(),
+        e,
+        "making a writable page executable did not count"
+    );
+    let e = mem.removals();
+    let r = map(mem, PAGE_SIZE, R);
+    mem.protect(r, PAGE_SIZE, RX).expect("mprotect");
+    assert_eq!(
+        mem.removals(),
+        e,
+        "making a read-only page executable counted"
+    );
+    assert_eq!(mem.code_epoch(), epoch, "the code epoch changed");
+    mem.unmap(rw, 4 * PAGE_SIZE).expect("unmap");
+    mem.unmap(r, PAGE_SIZE).expect("unmap");
+}
+
 /// One address space per process (it reserves a fixed guest range): the cases run in turn.
 #[test]
 fn removals_and_the_code_epoch() {
@@ -132,4 +175,5 @@ fn removals_and_the_code_epoch() {
     only_changes_that_take_access_away_count_as_removals(&mem);
     the_code_epoch_changes_only_for_pages_holding_decoded_code(&mem);
     a_code_mark_on_a_page_gone_changes_the_epoch(&mem);
+    what_remembered_pages_need_counts_as_removals(&mem);
 }
