@@ -13,6 +13,7 @@ mod cache;
 pub mod context;
 mod group;
 mod memop;
+pub mod profile;
 mod select;
 mod trampoline;
 mod translate;
@@ -55,6 +56,9 @@ pub struct Stats {
     pub retired_translated: AtomicU64,
     /// Guest instructions retired by the interpreter.
     pub retired_interpreted: AtomicU64,
+    /// Blocks taken over at their first visit because the hot-block profile of an earlier
+    /// process listed them (`profile`).
+    pub hinted: AtomicU64,
 }
 
 /// Adds to a counter; only the owning thread writes a counter, so no locked add is needed.
@@ -110,6 +114,8 @@ pub struct Translator {
     show_stats: bool,
     /// With `show_stats`: how often each guest RIP ran in the interpreter.
     fallbacks: std::collections::HashMap<u64, u64>,
+    /// This engine's view of the hot-block profile of earlier processes.
+    hints: profile::Hints,
 }
 
 /// MXCSR's six exception-mask bits (Intel SDM Vol. 1 §10.2.3).
@@ -164,6 +170,7 @@ impl Translator {
             cache_size: cache_size(),
             show_stats: std::env::var_os("CETBOX_JIT_STATS").is_some(),
             fallbacks: Default::default(),
+            hints: profile::Hints::default(),
         }
     }
 
@@ -384,7 +391,14 @@ impl Translator {
                     // (and not one it was told to keep).
                     bump(&self.stats.interpreted);
                     let before = cpu.icount;
-                    let r = self.interp.run_cold(cpu, stop, self.hot_after + 1);
+                    let (hints, stats) = (&mut self.hints, &self.stats);
+                    let r = self.interp.run_cold(cpu, stop, self.hot_after + 1, |cpu| {
+                        let hot = hints.known_hot(cpu);
+                        if hot {
+                            bump(&stats.hinted);
+                        }
+                        hot
+                    });
                     add(&self.stats.retired_interpreted, cpu.icount - before);
                     match r {
                         ColdExit::Exit(exit) => return exit,
@@ -401,6 +415,7 @@ impl Translator {
                                     self.interp.keep(cpu.rip);
                                     continue;
                                 }
+                                self.hints.record(cpu);
                                 h
                             }
                         },
