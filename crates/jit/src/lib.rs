@@ -476,15 +476,18 @@ impl Engine for Translator {
         cpu.fp_sync();
         if self.show_stats {
             // A development aid (CETBOX_JIT_STATS): what ran translated and what fell back.
-            eprintln!("cetbox jit: {:?}", self.stats);
+            // One write (under PIPE_BUF), so the lines of processes sharing stderr do not
+            // interleave.
+            let mut text = format!("cetbox jit: {:?}\n", self.stats);
             let mut top: Vec<(u64, u64)> = self.fallbacks.iter().map(|(&r, &n)| (n, r)).collect();
             top.sort_unstable_by(|a, b| b.cmp(a));
             for (n, rip) in top.into_iter().take(12) {
                 let mut buf = [0u8; 16];
                 let len = cpu.mem.fetch(rip, &mut buf).unwrap_or(0);
                 let insn = iced_x86::Decoder::with_ip(64, &buf[..len], rip, 0).decode();
-                eprintln!("  {n:>10} blocks at {rip:#x}: {insn}");
+                text.push_str(&format!("  {n:>10} blocks at {rip:#x}: {insn}\n"));
             }
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
         }
         exit
     }

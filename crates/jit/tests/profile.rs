@@ -151,7 +151,7 @@ fn store_into_an_impossible_directory_fails_quietly() {
 fn eviction_keeps_the_directory_bounded_and_the_newest_profiles() {
     let d = temp_dir("evict");
     // Profiles of about 256 KiB each, oldest first, to twice the bound.
-    let n = (2 * MAX_DIR_BYTES / (256 << 10)) as u64;
+    let n = 2 * MAX_DIR_BYTES / (256 << 10);
     let offs: Vec<u32> = (0..MAX_ENTRIES as u32).collect();
     let mut keys = Vec::new();
     for i in 0..n {
