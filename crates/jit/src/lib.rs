@@ -498,6 +498,7 @@ impl Engine for Translator {
 
     fn invalidate(&mut self) {
         self.interp.invalidate();
+        self.hints = profile::Hints::default();
         if let Some(code) = self.code.as_mut() {
             code.cache.reset(code.fixed);
         }

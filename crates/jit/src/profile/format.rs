@@ -1,8 +1,12 @@
-//! The bytes of one profile file: which blocks of one executable file were hot.
+//! The bytes of one profile file: which blocks of one executable file were hot while one
+//! program ran (a library's hot blocks depend on the program using it: ld.so's symbol lookup
+//! loops are hot in python3 and visited a few dozen times in /bin/true, where translating
+//! them would cost more than interpreting them).
 //!
 //! ```text
-//! magic    8 bytes  "CBHOTv1\0"
-//! key      7 x u64  FileKey: dev, inode, size, mtime s, mtime ns, ctime s, ctime ns
+//! magic    8 bytes  "CBHOTv2\0"
+//! key      7 x u64  FileKey of the file: dev, inode, size, mtime s, mtime ns, ctime s, ctime ns
+//! program  7 x u64  FileKey of the program the process ran (its main executable)
 //! count    u32      number of offsets (at most MAX_ENTRIES)
 //! offsets  count x u32, file offsets of the first instruction of hot blocks
 //! check    u64      FNV-1a 64 of every byte before it
@@ -25,7 +29,7 @@ pub struct FileKey {
 }
 
 impl FileKey {
-    fn words(&self) -> [u64; 7] {
+    pub fn words(&self) -> [u64; 7] {
         [
             self.dev,
             self.ino,
@@ -39,30 +43,37 @@ impl FileKey {
 
     /// The key of the file at `path` now, if it is still the file (dev, ino) names.
     pub fn of(path: &std::path::Path, dev: u64, ino: u64) -> Option<FileKey> {
-        use std::os::unix::fs::MetadataExt;
         let m = std::fs::metadata(path).ok()?;
-        (m.dev() == dev && m.ino() == ino && m.is_file()).then(|| FileKey {
-            dev,
-            ino,
+        Self::of_metadata(&m).filter(|k| k.dev == dev && k.ino == ino)
+    }
+
+    /// The key of a regular file from its metadata (stat(2) or fstat(2)).
+    pub fn of_metadata(m: &std::fs::Metadata) -> Option<FileKey> {
+        use std::os::unix::fs::MetadataExt;
+        m.is_file().then(|| FileKey {
+            dev: m.dev(),
+            ino: m.ino(),
             size: m.size(),
             mtime: (m.mtime(), m.mtime_nsec()),
             ctime: (m.ctime(), m.ctime_nsec()),
         })
     }
-
-    /// The profile file's name: the key's FNV-1a hash in hex (the key itself is inside, and
-    /// `decode` compares it, so a collision only costs a miss).
-    pub fn file_name(&self) -> String {
-        let mut bytes = [0u8; 56];
-        for (c, w) in bytes.chunks_exact_mut(8).zip(self.words()) {
-            c.copy_from_slice(&w.to_le_bytes());
-        }
-        format!("{:016x}", fnv1a(&bytes))
-    }
 }
 
-const MAGIC: &[u8; 8] = b"CBHOTv1\0";
-const HEADER: usize = 8 + 56 + 4;
+/// The name of the profile of `file` under `program`: the FNV-1a hash of both keys in hex
+/// (the keys themselves are inside, and `decode` compares them, so a collision only costs a
+/// miss).
+pub fn file_name(file: &FileKey, program: &FileKey) -> String {
+    let mut bytes = [0u8; 112];
+    let words = file.words().into_iter().chain(program.words());
+    for (c, w) in bytes.chunks_exact_mut(8).zip(words) {
+        c.copy_from_slice(&w.to_le_bytes());
+    }
+    format!("{:016x}", fnv1a(&bytes))
+}
+
+const MAGIC: &[u8; 8] = b"CBHOTv2\0";
+const HEADER: usize = 8 + 112 + 4;
 
 /// Most offsets one file's profile keeps (python3's start-up makes about 4,200 hot blocks
 /// across all its files).
@@ -78,12 +89,12 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// The file holding `offsets` (at most `MAX_ENTRIES` of them) for `key`.
-pub fn encode(key: &FileKey, offsets: &[u32]) -> Vec<u8> {
+/// The file holding `offsets` (at most `MAX_ENTRIES` of them) for `key` under `program`.
+pub fn encode(key: &FileKey, program: &FileKey, offsets: &[u32]) -> Vec<u8> {
     let offsets = &offsets[..offsets.len().min(MAX_ENTRIES)];
     let mut out = Vec::with_capacity(HEADER + 4 * offsets.len() + 8);
     out.extend_from_slice(MAGIC);
-    for w in key.words() {
+    for w in key.words().into_iter().chain(program.words()) {
         out.extend_from_slice(&w.to_le_bytes());
     }
     out.extend_from_slice(&(offsets.len() as u32).to_le_bytes());
@@ -95,18 +106,18 @@ pub fn encode(key: &FileKey, offsets: &[u32]) -> Vec<u8> {
     out
 }
 
-/// The offsets of a file `encode` made for `key`; None for anything else.
-pub fn decode(key: &FileKey, bytes: &[u8]) -> Option<Vec<u32>> {
+/// The offsets of a file `encode` made for `key` under `program`; None for anything else.
+pub fn decode(key: &FileKey, program: &FileKey, bytes: &[u8]) -> Option<Vec<u32>> {
     let body = bytes.len().checked_sub(8)?;
     if body < HEADER || bytes[..8] != MAGIC[..] {
         return None;
     }
     let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
-    let stored: Vec<u64> = (0..7).map(|i| word(8 + 8 * i)).collect();
-    if stored[..] != key.words()[..] {
+    let stored = (0..14).map(|i| word(8 + 8 * i));
+    if !stored.eq(key.words().into_iter().chain(program.words())) {
         return None;
     }
-    let count = u32::from_le_bytes(bytes[64..68].try_into().ok()?) as usize;
+    let count = u32::from_le_bytes(bytes[120..124].try_into().ok()?) as usize;
     if count > MAX_ENTRIES || body != HEADER + 4 * count || word(body) != fnv1a(&bytes[..body]) {
         return None;
     }

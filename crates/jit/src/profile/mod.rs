@@ -4,7 +4,8 @@
 //! start-up's interpreted instructions are those first visits of blocks that become hot).
 //!
 //! The profile holds no code and nothing the translator trusts: only file offsets of blocks,
-//! per file identity (`format::FileKey`). Acting on one means translating the block at that
+//! per file identity (`format::FileKey`) and program (the main executable the process runs:
+//! a library's hot blocks depend on the program using it). Acting on one means translating the block at that
 //! guest address at its first visit, from the guest's memory as it is then, exactly as a
 //! lower hot threshold would; the engine contract holds for every threshold (the
 //! differential tests translate every block at its first visit). So a stale, corrupt or
@@ -67,16 +68,20 @@ type Id = (u64, u64);
 
 struct State {
     dir: PathBuf,
-    /// The files whose profiles this process loaded (None: not a regular file any more, or
-    /// not the file the mapping was made from).
+    /// The program the process runs now (`set_program`); no profile is used without one.
+    program: Option<FileKey>,
+    /// The files whose profiles this process loaded under `program` (None: not a regular
+    /// file any more, or not the file the mapping was made from).
     files: HashMap<Id, Option<Arc<Profile>>>,
-    /// Blocks that became hot in this process and were not in their file's profile.
-    pending: HashMap<Id, Pending>,
+    /// Blocks that became hot in this process and were not in their file's profile, by
+    /// program and file.
+    pending: HashMap<(FileKey, Id), Pending>,
 }
 
 /// One file's profile as loaded.
 pub struct Profile {
     key: FileKey,
+    program: FileKey,
     path: PathBuf,
     hot: HashSet<u32>,
 }
@@ -102,9 +107,24 @@ pub fn configure(dir: Option<PathBuf>) {
     ENABLED.store(dir.is_some(), Ordering::Relaxed);
     *g = dir.map(|dir| State {
         dir,
+        program: None,
         files: HashMap::new(),
         pending: HashMap::new(),
     });
+}
+
+/// The process now runs the program `exe` (the main executable, open; after every exec):
+/// profiles are looked up under it from now on. Engines drop their regions at exec
+/// (`Engine::invalidate`), so none keeps a profile of the previous program.
+pub fn set_program(exe: &std::fs::File) {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
+    let program = exe.metadata().ok().and_then(|m| FileKey::of_metadata(&m));
+    if let Some(Some(st)) = state().as_deref_mut() {
+        st.program = program;
+        st.files.clear();
+    }
 }
 
 /// In a forked child: the blocks recorded so far are the parent's to save.
@@ -117,24 +137,27 @@ pub fn after_fork_child() {
 /// The profile of the file `path` maps, if it is still the file (dev, ino) names; loaded
 /// once per process. The directory is read without the lock held.
 fn profile_of(path: &str, dev: u64, ino: u64) -> Option<Arc<Profile>> {
-    let dir = {
+    let (dir, program) = {
         let g = state()?;
         let st = g.as_ref()?;
         if let Some(p) = st.files.get(&(dev, ino)) {
             return p.clone();
         }
-        st.dir.clone()
+        (st.dir.clone(), st.program?)
     };
     let path = PathBuf::from(path);
     let loaded = FileKey::of(&path, dev, ino).map(|key| {
         Arc::new(Profile {
-            hot: store::load(&dir, &key).into_iter().collect(),
+            hot: store::load(&dir, &key, &program).into_iter().collect(),
             key,
+            program,
             path,
         })
     });
     if let Some(Some(st)) = state().as_deref_mut() {
-        return st.files.entry((dev, ino)).or_insert(loaded).clone();
+        if st.program == Some(program) {
+            return st.files.entry((dev, ino)).or_insert(loaded).clone();
+        }
     }
     loaded
 }
@@ -240,7 +263,7 @@ impl Hints {
         }
         if let Some(Some(st)) = state().as_deref_mut() {
             st.pending
-                .entry(*id)
+                .entry((p.program, *id))
                 .or_insert_with(|| Pending {
                     key: p.key,
                     path: p.path.clone(),
@@ -266,11 +289,11 @@ pub fn save() {
         (st.dir.clone(), std::mem::take(&mut st.pending))
     };
     let mut wrote = false;
-    for ((dev, ino), p) in pending {
+    for ((program, (dev, ino)), p) in pending {
         if FileKey::of(&p.path, dev, ino) != Some(p.key) {
             continue;
         }
-        let old = store::load(&dir, &p.key);
+        let old = store::load(&dir, &p.key, &program);
         let mut seen: HashSet<u32> = old.iter().copied().collect();
         let mut all: Vec<u32> = p.offsets.into_iter().filter(|&o| seen.insert(o)).collect();
         if all.is_empty() {
@@ -278,7 +301,7 @@ pub fn save() {
         }
         all.extend(old);
         all.truncate(MAX_ENTRIES);
-        wrote |= store::store(&dir, &p.key, &all).is_ok();
+        wrote |= store::store(&dir, &p.key, &program, &all).is_ok();
     }
     if wrote {
         store::evict(&dir);

@@ -3,7 +3,7 @@
 //! decides when blocks are translated, so a read-only, full, missing or hostile directory
 //! costs speed and nothing else, and nothing here waits on another process.
 
-use super::format::{self, FileKey, MAX_ENTRIES};
+use super::format::{self, file_name, FileKey, MAX_ENTRIES};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
@@ -12,20 +12,21 @@ use std::path::Path;
 pub const MAX_DIR_BYTES: u64 = 8 << 20;
 
 /// The largest file `format::encode` writes.
-const MAX_FILE: u64 = (68 + 4 * MAX_ENTRIES + 8) as u64;
+const MAX_FILE: u64 = (124 + 4 * MAX_ENTRIES + 8) as u64;
 
 /// Temporary files older than this are leftovers of a process that died while writing.
 const STALE_TMP_SECS: i64 = 600;
 
-/// The offsets stored for `key` in `dir`, empty when there is no valid profile. The file is
+/// The offsets stored for `key` under `program` in `dir`, empty when there is no valid
+/// profile. The file is
 /// opened without following a symbolic link and without blocking (a FIFO put there would
 /// otherwise hang the open), and read only if it is a regular file no larger than a profile.
-pub fn load(dir: &Path, key: &FileKey) -> Vec<u32> {
+pub fn load(dir: &Path, key: &FileKey, program: &FileKey) -> Vec<u32> {
     let read = || -> Option<Vec<u32>> {
         let mut f = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(dir.join(key.file_name()))
+            .open(dir.join(file_name(key, program)))
             .ok()?;
         let m = f.metadata().ok()?;
         if !m.is_file() || m.len() > MAX_FILE {
@@ -36,15 +37,16 @@ pub fn load(dir: &Path, key: &FileKey) -> Vec<u32> {
             .take(MAX_FILE)
             .read_to_end(&mut bytes)
             .ok()?;
-        format::decode(key, &bytes)
+        format::decode(key, program, &bytes)
     };
     read().unwrap_or_default()
 }
 
-/// Replaces the profile of `key` in `dir` with `offsets`: written to a new temporary file
+/// Replaces the profile of `key` under `program` in `dir` with `offsets`: written to a new
+/// temporary file
 /// and renamed over the old one (rename(2) is atomic), so a concurrent reader sees the old
 /// file or the new one, never a mix; of two concurrent writers the last rename wins.
-pub fn store(dir: &Path, key: &FileKey, offsets: &[u32]) -> std::io::Result<()> {
+pub fn store(dir: &Path, key: &FileKey, program: &FileKey, offsets: &[u32]) -> std::io::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -59,8 +61,8 @@ pub fn store(dir: &Path, key: &FileKey, offsets: &[u32]) -> std::io::Result<()> 
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)?;
-        f.write_all(&format::encode(key, offsets))?;
-        std::fs::rename(&tmp, dir.join(key.file_name()))
+        f.write_all(&format::encode(key, program, offsets))?;
+        std::fs::rename(&tmp, dir.join(file_name(key, program)))
     };
     let r = write();
     if r.is_err() {
