@@ -134,16 +134,22 @@ pub fn after_fork_child() {
     }
 }
 
-/// The profile of the file `path` maps, if it is still the file (dev, ino) names; loaded
-/// once per process. The directory is read without the lock held.
-fn profile_of(path: &str, dev: u64, ino: u64) -> Option<Arc<Profile>> {
+/// The profile of the file `path` maps, if it is still the file (dev, ino) names (inner
+/// None: no profile); loaded once per process. None when the state is busy (another thread
+/// holds the lock): the caller asks again later. The directory is read without the lock.
+fn profile_of(path: &str, dev: u64, ino: u64) -> Option<Option<Arc<Profile>>> {
     let (dir, program) = {
         let g = state()?;
-        let st = g.as_ref()?;
+        let Some(st) = g.as_ref() else {
+            return Some(None);
+        };
         if let Some(p) = st.files.get(&(dev, ino)) {
-            return p.clone();
+            return Some(p.clone());
         }
-        (st.dir.clone(), st.program?)
+        let Some(program) = st.program else {
+            return Some(None);
+        };
+        (st.dir.clone(), program)
     };
     let path = PathBuf::from(path);
     let loaded = FileKey::of(&path, dev, ino).map(|key| {
@@ -156,10 +162,10 @@ fn profile_of(path: &str, dev: u64, ino: u64) -> Option<Arc<Profile>> {
     });
     if let Some(Some(st)) = state().as_deref_mut() {
         if st.program == Some(program) {
-            return st.files.entry((dev, ino)).or_insert(loaded).clone();
+            return Some(st.files.entry((dev, ino)).or_insert(loaded).clone());
         }
     }
-    loaded
+    Some(loaded)
 }
 
 /// An executable mapping seen by `Hints` and its file's profile.
@@ -173,7 +179,7 @@ struct Region {
 
 impl Region {
     fn offset_of(&self, rip: u64) -> Option<u32> {
-        u32::try_from(rip - self.start + self.offset).ok()
+        u32::try_from((rip - self.start).checked_add(self.offset)?).ok()
     }
 }
 
@@ -214,7 +220,7 @@ impl Hints {
                 offset,
             } if vma.prot & libc::PROT_EXEC as u32 != 0 => (
                 *offset,
-                profile_of(path, *dev, *inode).map(|p| ((*dev, *inode), p)),
+                profile_of(path, *dev, *inode)?.map(|p| ((*dev, *inode), p)),
             ),
             _ => (0, None),
         };
