@@ -10,12 +10,16 @@
 # under the translator with shadow stacks off and on, under the interpreter (shadow stacks on)
 # and under qemu-x86_64 when installed, all in one run (best of 3 each; the interpreter once),
 # and prints native seconds and each configuration's slowdown with their geometric means,
-# then the start-up cost of dynamic /bin/true and `python3 -c pass`, then jq 1.6's
+# then the start-up cost of dynamic /bin/true and `python3 -c pass` (with two more columns:
+# the translator with its hot-block profile disabled, and with an empty one every run), then jq 1.6's
 # `jq --run-tests` on its jq.test when Debian's jq 1.6 is installed, then the maximum resident
 # set size of each program (one run each; needs GNU time as /usr/bin/time). Options given are added
 # to every cetbox run. Environment: CETBOX_BENCH_RUNS (default 3), CETBOX_BENCH_INTERP_RUNS
 # (default 1), CARGO_TARGET_DIR, CETBOX_BENCH_BIN (use this cetbox binary instead of building one), CETBOX_BENCH_MARCH (e.g.
-# -march=x86-64-v3: build the workloads for that CPU level).
+# -march=x86-64-v3: build the workloads for that CPU level). The translator's hot-block profile
+# (README, --no-translation-cache) is kept in $build/translation-cache unless
+# CETBOX_TRANSLATION_CACHE says otherwise, so the figures do not depend on the user's cache;
+# it is warm after the first run of each program.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,6 +46,7 @@ for a in "$@"; do
 done
 
 mkdir -p "$build"
+export CETBOX_TRANSLATION_CACHE="${CETBOX_TRANSLATION_CACHE:-$build/translation-cache}"
 if [ -n "${CETBOX_BENCH_BIN:-}" ]; then
     cetbox="$CETBOX_BENCH_BIN"
 else
@@ -168,6 +173,20 @@ startup=("/bin/true")
 py=/usr/bin/python3
 [ -x "$py" ] || py="$(command -v python3 || true)"
 [ -n "$py" ] && startup+=("$py -c pass")
+# Two more columns for start-up: shadow stacks off without the hot-block profile, and with an
+# empty profile directory every run (the cold cost: what the first process pays for writing it).
+cold_runs=0
+cold_cache() {
+    cold_runs=$((cold_runs + 1))
+    # best_of runs in a subshell: its pid keeps the directories of two calls apart.
+    CETBOX_TRANSLATION_CACHE="$build/cold-cache/$BASHPID.$cold_runs" "$@"
+}
+rm -rf "$build/cold-cache"
+main_names=("${names[@]}")
+main_cmds=("${cmds[@]}")
+names+=(jit-nocache jit-cold)
+cmds+=("$cetbox run --engine=jit --shstk=off --no-translation-cache $opts --"
+       "cold_cache $cetbox run --engine=jit --shstk=off $opts --")
 printf '%-22s %10s' start-up native_ms
 for n in "${names[@]}"; do printf ' %10s' "$n"; done
 printf '\n'
@@ -185,6 +204,9 @@ for prog in "${startup[@]}"; do
     runs=$save
     printf '\n'
 done
+rm -rf "$build/cold-cache"
+names=("${main_names[@]}")
+cmds=("${main_cmds[@]}")
 
 [ "$startup_only" = 1 ] && exit 0
 

@@ -99,6 +99,11 @@ pub struct RunArgs {
     /// it does not translate) or interp (the interpreter, the reference it is tested against).
     #[arg(long, value_enum, default_value_t = EngineArg::Jit)]
     pub engine: EngineArg,
+    /// Do not read or write the hot-block profile in the user's cache directory (which lets
+    /// a new process translate the blocks earlier processes found hot at their first visit).
+    /// CETBOX_TRANSLATION_CACHE=off does the same; an absolute path there names the directory.
+    #[arg(long = "no-translation-cache")]
+    pub no_translation_cache: bool,
     /// The program to run.
     pub prog: PathBuf,
     /// Its arguments.

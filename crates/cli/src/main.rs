@@ -159,6 +159,11 @@ fn run(r: cli::RunArgs) -> i32 {
         no_cet: r.no_cet,
         engine: r.engine.into(),
         self_exe: std::env::current_exe().ok(),
+        translation_cache: if r.no_translation_cache {
+            None
+        } else {
+            cetbox_linux::default_translation_cache()
+        },
     };
     let mut argv: Vec<Vec<u8>> = vec![r.prog.as_os_str().as_bytes().to_vec()];
     argv.extend(r.args.iter().map(|a| a.as_bytes().to_vec()));

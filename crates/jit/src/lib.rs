@@ -13,6 +13,7 @@ mod cache;
 pub mod context;
 mod group;
 mod memop;
+pub mod profile;
 mod select;
 mod trampoline;
 mod translate;
@@ -55,6 +56,9 @@ pub struct Stats {
     pub retired_translated: AtomicU64,
     /// Guest instructions retired by the interpreter.
     pub retired_interpreted: AtomicU64,
+    /// Blocks taken over at their first visit because the hot-block profile of an earlier
+    /// process listed them (`profile`).
+    pub hinted: AtomicU64,
 }
 
 /// Adds to a counter; only the owning thread writes a counter, so no locked add is needed.
@@ -114,6 +118,8 @@ pub struct Translator {
     perf_map: bool,
     /// With `show_stats`: how often each guest RIP ran in the interpreter.
     fallbacks: std::collections::HashMap<u64, u64>,
+    /// This engine's view of the hot-block profile of earlier processes.
+    hints: profile::Hints,
 }
 
 /// MXCSR's six exception-mask bits (Intel SDM Vol. 1 §10.2.3).
@@ -197,6 +203,7 @@ impl Translator {
             perf_map: std::env::var_os("CETBOX_JIT_PERF_MAP").is_some(),
             slots: Default::default(),
             fallbacks: Default::default(),
+            hints: profile::Hints::default(),
         }
     }
 
@@ -428,7 +435,14 @@ impl Translator {
                     // (and not one it was told to keep).
                     bump(&self.stats.interpreted);
                     let before = cpu.icount;
-                    let r = self.interp.run_cold(cpu, stop, self.hot_after + 1);
+                    let (hints, stats) = (&mut self.hints, &self.stats);
+                    let r = self.interp.run_cold(cpu, stop, self.hot_after + 1, |cpu| {
+                        let hot = hints.known_hot(cpu);
+                        if hot {
+                            bump(&stats.hinted);
+                        }
+                        hot
+                    });
                     add(&self.stats.retired_interpreted, cpu.icount - before);
                     match r {
                         ColdExit::Exit(exit) => return exit,
@@ -445,6 +459,7 @@ impl Translator {
                                     self.interp.keep(cpu.rip);
                                     continue;
                                 }
+                                self.hints.record(cpu);
                                 h
                             }
                         },
@@ -511,15 +526,18 @@ impl Engine for Translator {
         cpu.fp_sync();
         if self.show_stats {
             // A development aid (CETBOX_JIT_STATS): what ran translated and what fell back.
-            eprintln!("cetbox jit: {:?}", self.stats);
+            // One write (under PIPE_BUF), so the lines of processes sharing stderr do not
+            // interleave.
+            let mut text = format!("cetbox jit: {:?}\n", self.stats);
             let mut top: Vec<(u64, u64)> = self.fallbacks.iter().map(|(&r, &n)| (n, r)).collect();
             top.sort_unstable_by(|a, b| b.cmp(a));
             for (n, rip) in top.into_iter().take(12) {
                 let mut buf = [0u8; 16];
                 let len = cpu.mem.fetch(rip, &mut buf).unwrap_or(0);
                 let insn = iced_x86::Decoder::with_ip(64, &buf[..len], rip, 0).decode();
-                eprintln!("  {n:>10} blocks at {rip:#x}: {insn}");
+                text.push_str(&format!("  {n:>10} blocks at {rip:#x}: {insn}\n"));
             }
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
         }
         exit
     }
@@ -530,6 +548,7 @@ impl Engine for Translator {
 
     fn invalidate(&mut self) {
         self.interp.invalidate();
+        self.hints = profile::Hints::default();
         if let Some(code) = self.code.as_mut() {
             code.cache.reset(code.fixed);
         }

@@ -11,6 +11,7 @@ pub fn finish(proc: &Process, how: ExitRequest) -> ! {
     crate::fork::release_vfork_parent(proc);
     crate::debug::on_end(how);
     proc.observer.finish();
+    cetbox_jit::profile::save();
     let _ = std::io::stdout().flush();
     match how {
         ExitRequest::Thread(code) | ExitRequest::Group(code) => {

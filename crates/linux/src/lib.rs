@@ -35,5 +35,5 @@ pub mod violation;
 pub mod waitcall;
 
 pub use errno::{Errno, SysResult};
-pub use options::{EngineKind, Options, ShstkPolicy, ViolationPolicy};
+pub use options::{default_translation_cache, EngineKind, Options, ShstkPolicy, ViolationPolicy};
 pub use process::{Process, Thread};

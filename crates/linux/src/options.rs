@@ -51,4 +51,13 @@ pub struct Options {
     pub cpu_level: cetbox_cpu::CpuLevel,
     /// The path of the cetbox binary itself, for re-running exec'd programs under cetbox.
     pub self_exe: Option<PathBuf>,
+    /// The directory of the translator's hot-block profile (`cetbox_jit::profile`), or None
+    /// to run without one.
+    pub translation_cache: Option<PathBuf>,
+}
+
+/// The hot-block profile directory this environment asks for (`cetbox_jit::profile`:
+/// CETBOX_TRANSLATION_CACHE, else the user's cache directory).
+pub fn default_translation_cache() -> Option<PathBuf> {
+    cetbox_jit::profile::default_dir()
 }

@@ -102,6 +102,9 @@ impl Handover {
         if let Some(e) = &o.self_exe {
             put("self_exe", e.as_os_str().as_encoded_bytes());
         }
+        if let Some(d) = &o.translation_cache {
+            put("translation_cache", d.as_os_str().as_encoded_bytes());
+        }
         put("path", &self.path);
         put("execfn", &self.execfn);
         for a in &self.argv {
@@ -154,6 +157,9 @@ impl Handover {
                 }
                 "sysroot" => h.opts.sysroot = Some(std::ffi::OsString::from_vec(v).into()),
                 "self_exe" => h.opts.self_exe = Some(std::ffi::OsString::from_vec(v).into()),
+                "translation_cache" => {
+                    h.opts.translation_cache = Some(std::ffi::OsString::from_vec(v).into())
+                }
                 "path" => h.path = v,
                 "execfn" => h.execfn = v,
                 "arg" => h.argv.push(v),
@@ -228,6 +234,8 @@ pub fn exec(t: &mut Thread, mut h: Handover) -> SysResult {
     signals::host::set_host_mask(!0);
     requeue_pending(t);
     crate::fork::release_vfork_parent(&t.proc);
+    // The new image starts with an empty profile state: what this one learned goes now.
+    cetbox_jit::profile::save();
     // SAFETY: execve with NUL-terminated argument and environment arrays that outlive the
     // call; on success this process image is replaced.
     unsafe { libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
@@ -268,6 +276,7 @@ fn requeue_pending(t: &mut Thread) {
 /// The fresh cetbox's side: starts the handed-over program in this (new) host process image
 /// and runs it to the end. Failures now are after the point of no return: SIGSEGV, as Linux.
 pub fn resume(h: Handover, observer: Arc<dyn crate::events::Observer>) -> ! {
+    cetbox_jit::profile::configure(h.opts.translation_cache.clone());
     let proc = match Process::new(Arc::new(h.opts.clone()), Some(observer)) {
         Ok(p) => p,
         Err(e) => {
@@ -323,6 +332,7 @@ mod tests {
                 self_exe: Some("/bin/cetbox".into()),
                 cpu_level: cetbox_cpu::CpuLevel::V2,
                 engine: crate::options::EngineKind::Jit,
+                translation_cache: Some("/home/u/.cache/cetbox/hot blocks".into()),
             },
             path: b"/proc/self/fd/3".to_vec(),
             execfn: b"/dev/fd/3".to_vec(),

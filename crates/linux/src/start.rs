@@ -18,6 +18,7 @@ pub fn run_program(
     envp: Vec<Vec<u8>>,
     before: impl FnOnce(&Arc<Process>, i32),
 ) -> Result<std::convert::Infallible, loader::LoadError> {
+    cetbox_jit::profile::configure(opts.translation_cache.clone());
     let proc = Process::new(Arc::new(opts), observer).map_err(|e| loader::LoadError {
         errno: e.raw_os_error().unwrap_or(libc::ENOMEM),
         message: format!("cannot set up the guest address space: {e}"),

@@ -72,7 +72,17 @@ impl Interpreter {
     /// instead of a round trip through the caller's lookup per block. The counts live in
     /// the decoded blocks, so they start again from 0 whenever the block cache is cleared
     /// (a code change), exactly when the caller's translations are dropped as well.
-    pub fn run_cold(&mut self, cpu: &mut Cpu, stop: &AtomicBool, hot: u32) -> ColdExit {
+    ///
+    /// `known_hot` is asked once per block, before its first start, whether the block is
+    /// already known to be hot (a profile of earlier runs); if so it counts as hot at once.
+    /// Its answer only moves the moment the caller takes the block over.
+    pub fn run_cold(
+        &mut self,
+        cpu: &mut Cpu,
+        stop: &AtomicBool,
+        hot: u32,
+        mut known_hot: impl FnMut(&Cpu) -> bool,
+    ) -> ColdExit {
         let cache = &mut self.cache;
         let mut prev = self.prev.take();
         loop {
@@ -86,7 +96,7 @@ impl Interpreter {
             };
             let block = &mut cache.blocks[idx as usize];
             if block.visits != KEEP {
-                if block.visits + 1 >= hot {
+                if block.visits + 1 >= hot || (block.visits == 0 && known_hot(cpu)) {
                     block.visits = hot - 1;
                     self.prev = prev;
                     return ColdExit::Hot;

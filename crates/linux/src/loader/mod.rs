@@ -425,6 +425,7 @@ pub fn load_prepared(t: &mut Thread, prep: Prepared, envp: &[Vec<u8>]) -> Result
     cpu.sse = Sse::default();
     cpu.cet = Default::default();
     t.engine.invalidate();
+    cetbox_jit::profile::set_program(&main.file);
     t.shstk = ShstkState::default();
 
     *t.proc.image() = Image {
