@@ -12,9 +12,16 @@
 //! the address and length of each blob: the text of /proc/self/maps, the executable's path as
 //! the guest sees it, the auxv bytes, and the guest's argument and environment ranges (read
 //! from its guest memory through `remote_mem`, as Linux's cmdline and environ read the
-//! process's memory). It is rewritten at a system call's entry and exit when the VMAs changed
-//! since (`AddressSpace::vma_generation`, so stack growth by a fault is there before the next
-//! call) and after exec. A fork child inherits the parent's copy, which describes it.
+//! process's memory). It is rewritten when the VMAs changed since the last time
+//! (`AddressSpace::vma_generation`; stack growth by a fault counts), at the entry of every
+//! system call other than the mapping calls themselves ([`publishes_at`]), before a signal is
+//! acted on (where a traced process stops for its tracer), and after exec. So a program that
+//! maps and unmaps in a loop pays for one rewrite when it next does something else, and
+//! whatever another process can learn from this one through a system call (a pipe, a signal,
+//! a wait, a ptrace stop) finds the view already current. What it does not cover: a change
+//! announced to another process through shared memory alone, with no system call, which the
+//! view shows from the next call on. A fork child inherits the parent's copy, which describes
+//! it.
 //!
 //! The reader trusts nothing it reads beyond bounds: lengths are capped, the copies are the
 //! host's (a bad address fails, never faults), a sequence number that moved while it read
@@ -26,7 +33,7 @@
 use crate::errno::Errno;
 use crate::process::Thread;
 use cetbox_mem::PAGE_SIZE;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Host address of the header page: below `remote_mem::HEADER`, outside guest memory.
@@ -54,8 +61,26 @@ static BLOBS: Mutex<Option<Blobs>> = Mutex::new(None);
 /// The VMA generation last published (u64::MAX: never).
 static PUBLISHED_GEN: AtomicU64 = AtomicU64::new(u64::MAX);
 
+/// Whether a system call's entry publishes the view: every call but those that only change
+/// mappings (a run of them is published once, at the next other call).
+pub fn publishes_at(nr: u64) -> bool {
+    !matches!(
+        nr as i64,
+        libc::SYS_mmap
+            | libc::SYS_munmap
+            | libc::SYS_mprotect
+            | libc::SYS_mremap
+            | libc::SYS_brk
+            | libc::SYS_madvise
+            | libc::SYS_pkey_mprotect
+            | libc::SYS_shmat
+            | libc::SYS_shmdt
+            | 453 // map_shadow_stack
+    )
+}
+
 /// Publishes this process's view when its VMAs changed since the last publication (or `force`,
-/// after exec). Called by the syscall layer at each call's entry and exit.
+/// after exec). Called by the syscall layer and signal delivery (module comment).
 pub fn refresh(t: &Thread, force: bool) {
     let g = t.mem().vma_generation();
     if !force && g == PUBLISHED_GEN.load(Ordering::Acquire) {
@@ -104,10 +129,17 @@ pub fn refresh(t: &Thread, force: bool) {
     }
 }
 
-/// Writes the header (mapping it the first time) under the seqlock.
-fn write_header(words: &[u64; WORDS]) -> Result<(), Errno> {
-    // SAFETY: our own page at a fixed address outside guest memory: MAP_FIXED_NOREPLACE makes
-    // it the first time (EEXIST afterwards: it is ours already).
+/// Whether this process made the header page (a fork child inherits it with the page).
+static RESERVED: AtomicBool = AtomicBool::new(false);
+
+/// Makes the header page, empty, when the process starts (before any guest code, which could
+/// otherwise map something of its own there).
+pub fn reserve() {
+    if RESERVED.load(Ordering::Acquire) {
+        return;
+    }
+    // SAFETY: a new private page at a fixed address outside guest memory, made only where
+    // nothing is mapped (MAP_FIXED_NOREPLACE).
     unsafe {
         let p = libc::mmap(
             PAGE as *mut libc::c_void,
@@ -118,13 +150,20 @@ fn write_header(words: &[u64; WORDS]) -> Result<(), Errno> {
             0,
         );
         if p == libc::MAP_FAILED {
-            if Errno::last() != Errno::EEXIST {
-                return Err(Errno::last());
-            }
-        } else if p as u64 != PAGE {
-            libc::munmap(p, PAGE_SIZE as usize);
-            return Err(Errno::EEXIST);
+            return;
         }
+        if p as u64 != PAGE {
+            libc::munmap(p, PAGE_SIZE as usize);
+            return;
+        }
+    }
+    RESERVED.store(true, Ordering::Release);
+}
+
+/// Writes the header under the seqlock (nothing when the page could not be made ours).
+fn write_header(words: &[u64; WORDS]) -> Result<(), Errno> {
+    if !RESERVED.load(Ordering::Acquire) {
+        return Err(Errno::ENOMEM);
     }
     // SAFETY: the page is ours, mapped read-write, and the words are aligned.
     let cells = unsafe { &*(PAGE as *const [AtomicU64; WORDS]) };

@@ -46,6 +46,7 @@ __asm__(".text\n"
         "at_start:\n"
         "cmpl $0, at_early(%rip)\n"
         "jne at_skip\n"
+        "lock incl go(%rip)\n"
         ".globl at_syscall\n"
         "at_syscall:\n"
         "syscall\n"
@@ -87,24 +88,29 @@ static unsigned next_rand(void) {
 }
 
 static int listener;
-static volatile int stop, go;
+static volatile int stop;
+// Counts the rounds: the stub adds one just before its SYSCALL, the main thread after a
+// skipped call.
+volatile unsigned go;
 
-// Takes connections: after each of the main thread's connects, a random few microseconds
-// later, so that its accept lands at every point of the main thread's accept.
+// Takes connections: one accept per round, a random moment after the main thread reached its
+// SYSCALL instruction, so that it lands at every point of the main thread's accept. Each round
+// queues one connection and there are at least as many accepts, so none pile up.
 static void *taker(void *arg) {
     (void)arg;
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     uint64_t x = 0x9e3779b97f4a7c15ull;
+    unsigned handled = 0;
     while (!stop) {
-        while (!go && !stop) {
-        }
-        go = 0;
+        if (go == handled)
+            continue;
+        handled++;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        for (volatile unsigned i = (unsigned)(x % 4000); i > 0; i--) {
+        for (volatile unsigned i = (unsigned)(x % 400); i > 0; i--) {
         }
         int c = accept(listener, NULL, NULL);
         if (c >= 0)
@@ -148,17 +154,17 @@ int main(void) {
             perror("socket");
             return 1;
         }
-        unsigned d = next_rand();
-        long ns = 1 + (d >> 1) % 40000;
-        struct itimerspec its = {.it_value = {0, ns}};
-        alarm(20);
-        timer_settime(timer, 0, &its, NULL);
-        if (connect(c, (struct sockaddr *)&sa, salen) && errno != EINTR) {
+        if (connect(c, (struct sockaddr *)&sa, salen)) {
             perror("connect");
             return 1;
         }
-        go = 1;
+        unsigned d = next_rand();
+        struct itimerspec its = {.it_value = {0, 1 + (d >> 1) % 40000}};
+        alarm(20);
+        timer_settime(timer, 0, &its, NULL);
         long res = at_call(SYS_accept4, listener, 0, 0, 0);
+        if (res == SKIPPED)
+            __atomic_add_fetch(&go, 1, __ATOMIC_SEQ_CST);
         // Wait for the timer's signal (it has not always come yet), so the next round starts
         // without one on its way.
         struct itimerspec left;
