@@ -33,8 +33,7 @@
 use crate::errno::Errno;
 use crate::process::Thread;
 use cetbox_mem::PAGE_SIZE;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 /// Host address of the header page: below `remote_mem::HEADER`, outside guest memory.
 pub const PAGE: u64 = 0x5fff_fffd_0000;
@@ -57,9 +56,21 @@ struct Blobs {
     exe_host: Vec<u8>,
 }
 
-static BLOBS: Mutex<Option<Blobs>> = Mutex::new(None);
+/// The published blobs (a leaked Box, replaced and freed by the publisher; null: none yet).
+static BLOBS: AtomicPtr<Blobs> = AtomicPtr::new(std::ptr::null_mut());
+/// Held by the thread that publishes. A flag rather than a lock: another thread that finds it
+/// held does not wait (the view is rewritten at its next call), and a fork child, in which the
+/// holder may not exist, takes it back (`after_fork_child`).
+static PUBLISHING: AtomicBool = AtomicBool::new(false);
 /// The VMA generation last published (u64::MAX: never).
 static PUBLISHED_GEN: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// In a fork child, before any guest code runs: the publisher flag may have been held by a
+/// thread of the parent, which the child does not have; and the view is written again.
+pub fn after_fork_child() {
+    PUBLISHING.store(false, Ordering::Release);
+    PUBLISHED_GEN.store(u64::MAX, Ordering::Release);
+}
 
 /// Whether a system call's entry publishes the view: every call but those that only change
 /// mappings (a run of them is published once, at the next other call).
@@ -86,7 +97,12 @@ pub fn refresh(t: &Thread, force: bool) {
     if !force && g == PUBLISHED_GEN.load(Ordering::Acquire) {
         return;
     }
-    let mut blobs = BLOBS.lock().unwrap_or_else(|e| e.into_inner());
+    if PUBLISHING
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        return;
+    }
     let g = t.mem().vma_generation();
     let img = t.proc.image().clone();
     let new = Blobs {
@@ -124,9 +140,14 @@ pub fn refresh(t: &Thread, force: bool) {
     ];
     if write_header(&words).is_ok() {
         // The old blobs go only now: a reader that still reads them sees the sequence move.
-        *blobs = Some(new);
+        let old = BLOBS.swap(Box::into_raw(Box::new(new)), Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: a Box this function leaked before, no longer published.
+            drop(unsafe { Box::from_raw(old) });
+        }
         PUBLISHED_GEN.store(g, Ordering::Release);
     }
+    PUBLISHING.store(false, Ordering::Release);
 }
 
 /// Whether this process made the header page (a fork child inherits it with the page).
@@ -282,7 +303,9 @@ pub fn other_file<'a>(t: &Thread, path: &'a [u8]) -> Option<(i32, &'a [u8])> {
     let digits = |p: &[u8]| !p.is_empty() && p.iter().all(u8::is_ascii_digit);
     let pid = parts.next().filter(|p| digits(p))?;
     let pid: i32 = std::str::from_utf8(pid).ok()?.parse().ok()?;
-    if pid == t.proc.pid {
+    // Our own process under another thread's id is not another guest: the host's view (as
+    // before; Linux shows the process's files there).
+    if pid == t.proc.pid || std::path::Path::new(&format!("/proc/self/task/{pid}")).exists() {
         return None;
     }
     let file = match (parts.next()?, parts.next(), parts.next(), parts.next()) {
