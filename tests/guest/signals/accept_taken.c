@@ -5,14 +5,17 @@
 // skb_recv_datagram; net/ipv4/inet_connection_sock.c inet_csk_wait_for_connect), so an accept
 // whose connection another thread took first ends with EINTR.
 //
-// A second thread waits in accept on the same listener all the time; each round the main
-// thread queues one connection and accepts it too, through a stub that marks its SYSCALL
+// A second thread accepts on the same listener once per round, a random moment after the main
+// thread reached its SYSCALL; each round the main thread queues one connection and accepts it
+// too, through a stub that marks its SYSCALL
 // instruction (a signal that arrives before it makes the stub skip the call, as a safe-syscall
 // stub does, so natively every call ends: a connection, EINTR or "skipped"). cetbox, when the
 // signal arrived between the guest's SYSCALL and its host call, used to test the listener
 // ready and then make the waiting host call; when the other thread took the connection in
-// between, the call slept with the signal already recorded. alarm() is the watchdog: a call
-// still asleep 20 s after it began is reported.
+// between, the call slept with the signal already recorded. That window is a few
+// instructions wide, so a run catches it only now and then (2 of 30 runs on a loaded
+// machine); the test guards the poked call that replaced it (waitcall/poke.rs). alarm() is the
+// watchdog: a call still asleep 20 s after it began is reported.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
