@@ -548,3 +548,45 @@ fn refused_ioctl_is_said_once_per_request() {
         assert_eq!(err.lines().count(), 2, "{err}");
     }
 }
+
+/// A process that is not cetbox but maps a page where cetbox processes publish their /proc view
+/// (crates/linux/src/procview.rs) can only misrepresent itself to a guest reading its
+/// /proc/PID files: a claimed length beyond the bounds or a sequence that never settles leaves
+/// the host's view (no hang, no crash), and a consistent fake view is shown as text, but an
+/// executable path into /proc (which would reach cetbox's own memory) is not opened.
+#[test]
+fn fake_published_view_is_bounded() {
+    use std::io::{BufRead, BufReader};
+    for mode in ["huge", "odd", "fake"] {
+        let mut helper = Command::new(program("proc_fake_header"))
+            .arg(mode)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the native helper");
+        let mut line = String::new();
+        BufReader::new(helper.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "ready\n", "{mode}");
+        let pid = helper.id().to_string();
+        let host_maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+        let host_exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+        let out = cetbox("proc_fake_view", &pid, &[]);
+        let _ = helper.kill();
+        let _ = helper.wait();
+        assert!(
+            matches!(out.status, Status::Exited(0)),
+            "{mode}: {:?}",
+            out.status
+        );
+        let want = if mode == "fake" {
+            "maps<<fake maps\n>>\nexe<</proc/self/mem>>\nopen exe: Permission denied\n".to_string()
+        } else {
+            format!(
+                "maps<<{host_maps}>>\nexe<<{}>>\nopen exe: ok\n",
+                host_exe.display()
+            )
+        };
+        assert_eq!(stdout(&out), want, "{mode}");
+    }
+}

@@ -165,6 +165,7 @@ pub fn fork_process(
         t.proc = t.proc.forked(me, snapshot);
         // Our own page-table lock for remote accessors, before any mapping changes.
         crate::remote_mem::after_fork_child(t.mem());
+        crate::procview::after_fork_child();
         crate::coredump::dumped::after_fork_child();
         cetbox_jit::profile::after_fork_child();
         // A fresh engine: the translator's code cache is a shared mapping (crates/jit/src/

@@ -18,6 +18,7 @@ pub mod options;
 pub mod private_fds;
 pub mod process;
 pub mod procfs;
+pub mod procview;
 pub mod reexec;
 pub mod remote_mem;
 pub mod rlimit;

@@ -91,6 +91,9 @@ impl Process {
         let mem = Arc::new(AddressSpace::new()?);
         // Other guest processes check their accesses to this one against its table.
         crate::remote_mem::publish(&mem)?;
+        // And read what it publishes for their /proc/PID files (before any guest code runs,
+        // so the page is cetbox's).
+        crate::procview::reserve();
         Ok(Arc::new(Process {
             mem,
             // SAFETY: getpid has no preconditions.

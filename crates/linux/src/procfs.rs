@@ -12,6 +12,7 @@ use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use cetbox_mem::{Backing, Vma, VmaKind, PAGE_SIZE};
 use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt as _;
 
 /// Which process file a path names, after the /proc/<self>/ prefix.
 fn strip<'a>(t: &Thread, path: &'a [u8]) -> Option<&'a [u8]> {
@@ -65,6 +66,11 @@ pub fn readlink(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
     if p == b"/proc/thread-self" {
         return Some(format!("{}/task/{}", t.proc.pid, t.tid).into_bytes());
     }
+    if let Some((pid, b"exe")) = crate::procview::other_file(t, p) {
+        // The host's readlink is the permission check (and ENOENT for a bad task).
+        std::fs::read_link(std::ffi::OsStr::from_bytes(p)).ok()?;
+        return crate::procview::of(pid).map(|v| v.exe);
+    }
     match strip(t, path)? {
         b"exe" => Some(
             crate::sysroot::to_guest(t.proc.opts.sysroot.as_deref(), &t.proc.image().exe)
@@ -78,6 +84,11 @@ pub fn readlink(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
 pub fn open(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
     if let Some(pid) = other_mem(t, path) {
         return Some(open_other_mem(t, path, pid, flags));
+    }
+    if let Some((pid, file)) = crate::procview::other_file(t, trim_slashes(path)) {
+        if let Some(r) = open_other_view(path, pid, file, flags) {
+            return Some(r);
+        }
     }
     if let Some(r) = traced_auxv(path, flags) {
         return Some(r);
@@ -113,6 +124,56 @@ pub fn open(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
         return Some(Err(Errno::EACCES));
     }
     Some(memfd_with(&content, flags))
+}
+
+/// Another guest's /proc/PID `file` (maps, exe, auxv, cmdline, environ) as it sees its own
+/// (`procview`); None when `pid` publishes no view (a native process: the host's file is
+/// Linux's). The host opens the path first, as Linux's permission check at open and for the
+/// errors of a task that does not exist.
+fn open_other_view(path: &[u8], pid: i32, file: &[u8], flags: i32) -> Option<SysResult> {
+    let c = std::ffi::CString::new(path).ok()?;
+    // SAFETY: a valid C string; the descriptor is closed at once.
+    unsafe {
+        let fd = libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Some(Err(Errno::last()));
+        }
+        libc::close(fd);
+    }
+    let view = crate::procview::of(pid)?;
+    let content = match file {
+        b"maps" => view.maps,
+        b"auxv" => view.auxv,
+        b"cmdline" => view.cmdline(),
+        b"environ" => view.environ(),
+        b"exe" => return Some(open_published_exe(&view.exe_host, flags)),
+        _ => return None,
+    };
+    if flags & libc::O_ACCMODE != libc::O_RDONLY {
+        return Some(Err(Errno::EACCES));
+    }
+    Some(memfd_with(&content, flags))
+}
+
+/// Opens the executable another process published. The path is that process's word, so it
+/// must not lead into /proc (a host /proc/PID/mem would reach cetbox's own memory): a file on
+/// a proc file system is refused.
+fn open_published_exe(path: &[u8], flags: i32) -> SysResult {
+    let c = std::ffi::CString::new(path).map_err(|_| Errno::ENOENT)?;
+    // SAFETY: `c` is a valid C string; the flags are the guest's, never creating.
+    let fd = unsafe { libc::open(c.as_ptr(), flags & !(libc::O_CREAT | libc::O_TMPFILE), 0) };
+    let fd = Errno::check(fd as i64)? as i32;
+    // SAFETY: a zeroed statfs is a valid out-parameter for our descriptor.
+    let on_proc = unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(fd, &mut st) != 0 || st.f_type == libc::PROC_SUPER_MAGIC
+    };
+    if on_proc {
+        // SAFETY: closing the descriptor we opened.
+        unsafe { libc::close(fd) };
+        return Err(Errno::EACCES);
+    }
+    Ok(fd as u64)
 }
 
 /// /proc/PID/auxv (or /proc/PID/task/TID/auxv) of another guest that a guest tracer traces:

@@ -31,10 +31,12 @@
 //! descriptor's readiness and then making the waiting call is not enough: another thread can
 //! take the data in between, and a ready descriptor can still make the call sleep after a
 //! partial transfer.)
-//! Calls with no non-waiting form keep a narrower window: accept, and reads and writes of ttys
-//! and other character devices (no RWF_NOWAIT), are made as waiting calls once the descriptor
-//! tested ready, so another thread taking the connection or the data in between leaves them
-//! asleep with the signal recorded; so does splice or sendfile from or to a socket.
+//! Calls with no non-waiting form (accept, reads and writes of ttys and other character
+//! devices, splice or sendfile with a socket end, connect, the tty drains) are made as waiting
+//! calls once the descriptor tested ready, with the thread interrupted by host signals of its
+//! own for as long as the call runs ([`poke`]), so a call that sleeps (another thread took the
+//! connection or the data in between, a tty write found no room) ends with EINTR or its
+//! partial count, as Linux's ends where it finds the signal before sleeping.
 //! (copy_file_range takes no pipes or sockets, so it never waits for them.)
 
 use crate::errno::{Errno, SysResult};
@@ -43,6 +45,7 @@ use crate::process::Thread;
 use std::sync::atomic::AtomicBool;
 
 mod nowait;
+pub mod poke;
 
 /// What the stub returns at its EINTR exit: no system call returns it (results are
 /// addresses, counts or -4095..-1).
@@ -138,7 +141,7 @@ impl Waiter {
     /// (`nonblocking`)), and otherwise made in its non-waiting form ([`nowait`]) when `fd` is
     /// ready now, as Linux tests for signals only before it sleeps (fs/pipe.c pipe_read,
     /// net/core/sock.c sk_wait_data): EINTR where that form answers EAGAIN or `fd` is not
-    /// ready.
+    /// ready. A call with no such form is made poked ([`poke`]).
     pub fn call_on(
         self,
         fd: i32,
@@ -157,7 +160,7 @@ impl Waiter {
             match nowait::call_nowait(fd, nr, a) {
                 Some(Err(Errno::EAGAIN)) => Err(Errno::EINTR),
                 Some(r) => r,
-                None => crate::hostcall::call(nr, a),
+                None => poke::call(nr, a),
             }
         })
     }

@@ -14,6 +14,18 @@
 // another thread takes the data between the test and the call; the test here makes it happen
 // every time the signal lands in that window, with one thread.
 //
+// The same holds for the calls that have no non-waiting form for cetbox to use: a write larger
+// than a pty's room into its slave (drivers/tty/n_tty.c n_tty_write fills it, then looks for a
+// signal before it sleeps), a read of a pty slave in non-canonical mode with VMIN 2 and VTIME
+// 25.5 s that holds 1 byte (poll says readable; n_tty_read copies the byte and then waits for
+// the second, answering the 1 byte when it finds a signal pending), splice from a full pipe
+// (1 MiB) into a stream socket with a small send buffer whose peer never reads (the first
+// batch of pages goes into the empty socket, the next waits for room), and sendfile from a
+// regular file into such a socket (fs/splice.c splice_to_socket, net/unix/af_unix.c
+// unix_stream_sendmsg: the socket waits for room by its own O_NONBLOCK, not SPLICE_F_NONBLOCK).
+// For the pty write, splice and sendfile, EINTR is a right answer too (no room at all when the
+// signal is found). The watchdog (20 s) is shorter than the read's VTIME.
+//
 // Single-threaded on purpose (with threads, cetbox reads pipes and stream sockets in two steps,
 // `unread`, which this test does not target). The call goes through a stub that marks its
 // SYSCALL instruction; a signal that arrives before it makes the stub skip the call (as a
@@ -27,10 +39,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <termios.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -106,7 +121,7 @@ static void drain(int fd) {
     fcntl(fd, F_SETFL, fl);
 }
 
-enum kind { LOWAT_READ, FILL_WRITE, SEND_PARTIAL };
+enum kind { LOWAT_READ, FILL_WRITE, SEND_PARTIAL, TTY_READ, SPLICE_SOCK, SENDFILE_SOCK };
 
 struct call {
     const char *name;
@@ -117,7 +132,51 @@ struct call {
     long expect;  // FILL_WRITE: the pipe's size
 };
 
-static struct call calls[16];
+static struct call calls[24];
+
+// Waits until `fd` is readable (real synchronization: the pty's input reaches the slave's
+// line discipline asynchronously).
+static void wait_readable(int fd) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    while (poll(&pfd, 1, -1) != 1) {
+    }
+}
+
+// A pty in raw mode (master, slave) with the slave's VMIN and VTIME.
+static int open_pty(int *slave, int vmin, int vtime) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m < 0 || grantpt(m) || unlockpt(m))
+        return -1;
+    int s = open(ptsname(m), O_RDWR | O_NOCTTY);
+    if (s < 0)
+        return -1;
+    struct termios t;
+    if (tcgetattr(s, &t))
+        return -1;
+    cfmakeraw(&t);
+    t.c_cc[VMIN] = vmin;
+    t.c_cc[VTIME] = vtime;
+    if (tcsetattr(s, TCSANOW, &t))
+        return -1;
+    *slave = s;
+    return m;
+}
+
+// A stream socket pair whose first end has the smallest send buffer.
+static int small_pair(int sv[2]) {
+    int one = 1;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+        return -1;
+    return setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &one, sizeof one);
+}
+
+static char filler[BIG];
+
+// Fills pipe `p` (1 MiB) for the next splice.
+static int refill_pipe(int p[2]) {
+    drain(p[0]);
+    return write(p[1], filler, sizeof filler) == (long)sizeof filler ? 0 : -1;
+}
 static int ncalls;
 
 static void add(const char *name, enum kind kind, int other, long expect, long nr, long a0,
@@ -169,6 +228,27 @@ int main(int argc, char **argv) {
     }
     long pipesz = fcntl(p[1], F_GETPIPE_SZ), fifosz = fcntl(fw, F_GETPIPE_SZ);
 
+    int tw_s, tr_s;
+    int tw_m = open_pty(&tw_s, 1, 0), tr_m = open_pty(&tr_s, 2, 255);
+    int spl[2], sps[2], sfs[2];
+    if (tw_m < 0 || tr_m < 0 || pipe(spl) || fcntl(spl[1], F_SETPIPE_SZ, BIG) != BIG ||
+        small_pair(sps) || small_pair(sfs)) {
+        perror("setup (pty, splice)");
+        return 1;
+    }
+    if (write(tr_m, "x", 1) != 1 || refill_pipe(spl)) {
+        perror("fill");
+        return 1;
+    }
+    wait_readable(tr_s);
+    char sfpath[] = "/tmp/wait_ready_sleeps.file.XXXXXX";
+    int sf = mkstemp(sfpath);
+    if (sf < 0 || unlink(sfpath) || ftruncate(sf, BIG)) {
+        perror("sendfile source");
+        return 1;
+    }
+    static off_t sfoff;
+
     static char in[16], out[BIG];
     static struct iovec inv = {in, sizeof in}, outv = {out, BIG};
     static struct msghdr inh = {.msg_iov = &inv, .msg_iovlen = 1};
@@ -184,6 +264,12 @@ int main(int argc, char **argv) {
     add("write (FIFO)", FILL_WRITE, fr, fifosz, SYS_write, fw, (long)out, BIG, 0);
     add("sendto (socket)", SEND_PARTIAL, sp[1], 0, SYS_sendto, sp[0], (long)out, BIG, 0);
     add("sendmsg (socket)", SEND_PARTIAL, sp[1], 0, SYS_sendmsg, sp[0], (long)&outh, 0, 0);
+    add("write (pty)", SEND_PARTIAL, tw_m, 0, SYS_write, tw_s, (long)out, BIG, 0);
+    add("read (pty VMIN 2)", TTY_READ, tr_m, 1, SYS_read, tr_s, (long)in, sizeof in, 0);
+    add("splice (pipe to socket)", SPLICE_SOCK, sps[1], 0, SYS_splice, spl[0], 0, sps[0], 0);
+    calls[ncalls - 1].a[4] = sizeof filler;
+    add("sendfile (to socket)", SENDFILE_SOCK, sfs[1], 0, SYS_sendfile, sfs[0], sf, (long)&sfoff,
+        BIG);
 
     // One call alone, by name (for investigating a failure).
     if (argc > 1) {
@@ -211,8 +297,14 @@ int main(int argc, char **argv) {
             if (res == SKIPPED) {
                 ok = 1;
                 skipped++;
+            } else if (k->kind == SEND_PARTIAL && k->nr == SYS_write) {
+                ok = (res > 0 && res < BIG) || res == -EINTR;
             } else if (k->kind == SEND_PARTIAL) {
                 ok = res > 0 && res < BIG;
+            } else if (k->kind == SPLICE_SOCK) {
+                ok = (res > 0 && res < BIG) || res == -EINTR;
+            } else if (k->kind == SENDFILE_SOCK) {
+                ok = (res > 0 && res < BIG) || res == -EINTR;
             } else {
                 ok = res == k->expect;
             }
@@ -222,10 +314,19 @@ int main(int argc, char **argv) {
                 if (k->kind == LOWAT_READ) {
                     if (write(k->other, "x", 1) != 1)
                         return 1;
+                } else if (k->kind == TTY_READ) {
+                    if (res == 1 && write(k->other, "x", 1) != 1)
+                        return 1;
+                    wait_readable((int)k->a[0]);
+                } else if (k->kind == SPLICE_SOCK) {
+                    drain(k->other);
+                    if (refill_pipe(spl))
+                        return 1;
                 } else {
                     drain(k->other);
                 }
             }
+            sfoff = 0;
             wr_early = 0;
         }
         bad_total += bad;

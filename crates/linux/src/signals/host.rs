@@ -203,6 +203,9 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             // handler that was there before (Rust's stack-overflow report) or die of it.
             crash(sig, info, ctx);
         }
+    } else if crate::waitcall::poke::is_poke(sig, &words) {
+        // A poke of a waiting call made with a signal already recorded (waitcall/poke.rs):
+        // it has done its work by interrupting the call, and is no signal of the guest's.
     } else {
         // A CARRIER may carry a stop signal from a guest tracer's cetbox, or be our own
         // ptrace self-stop signal left over (syscalls/ptrace/stop.rs).

@@ -59,6 +59,12 @@ pub fn handle(t: &mut Thread) {
     }
     // For the ERESTART* rules applied at signal delivery (rt_sigreturn clears it).
     t.signals.in_syscall = Some(nr);
+    // Other processes' view of this one's /proc files, as of now (a fault may have grown the
+    // stack since the last call), before a call through which another process can learn of
+    // it or which may block (`procview::publishes_at`).
+    if crate::procview::publishes_at(nr) {
+        crate::procview::refresh(t, false);
+    }
     let removals = t.mem().removals();
     // A traced process can stop in any syscall (signal stops): its tracer sees and may change
     // the state published here.
@@ -93,6 +99,9 @@ pub fn handle(t: &mut Thread) {
     }
     if let Some(mark) = unscrubbed {
         t.mem().scrub_through(mark);
+    }
+    if matches!(nr as i64, libc::SYS_execve | libc::SYS_execveat) && res.is_ok() {
+        crate::procview::refresh(t, true);
     }
     if t.proc.opts.trace_syscalls {
         crate::diag::diag(&format!("[{}] {}", t.tid, trace::line(t, nr, &args, &res)));

@@ -19,8 +19,8 @@
 //! file description of the same FIFO with O_NONBLOCK (fs/pipe.c fifo_open), which reads and
 //! writes the same pipe buffer. accept has no non-waiting form (SOCK_NONBLOCK is the new
 //! socket's flag), nor do ttys and other character devices (no FMODE_NOWAIT, and a second
-//! open of a pty master is a new pty): for those the waiting call is made after all (the
-//! window documented in README's Known limits remains).
+//! open of a pty master is a new pty): for those the waiting call is made with the thread
+//! poked while it runs (`super::poke`).
 
 // libc spells the syscall numbers in lower case (SYS_read), matched here as constants.
 #![allow(non_upper_case_globals)]

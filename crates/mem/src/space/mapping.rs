@@ -41,7 +41,7 @@ impl AddressSpace {
         if end > self.pt.limit() || addr < PAGE_SIZE {
             return Err(MapError::NoMemory);
         }
-        let mut m = self.maps();
+        let mut m = self.maps_changing();
         if !Self::free_in(&m, addr, end) {
             if req.noreplace || !req.fixed {
                 return Err(MapError::Exists);
@@ -114,7 +114,7 @@ impl AddressSpace {
         if len == 0 || end > self.pt.limit() || addr < MMAP_MIN_ADDR {
             return Err(MapError::NoMemory);
         }
-        let mut m = self.maps();
+        let mut m = self.maps_changing();
         if !Self::free_in(&m, addr, end) {
             return Err(MapError::Exists);
         }
@@ -142,7 +142,7 @@ impl AddressSpace {
     /// filemap_fault), not at mmap time. Pages now inside the file become accessible; pages
     /// past its new end give SIGBUS.
     pub fn file_resized(&self, dev: u64, inode: u64, size: u64) {
-        let m = self.maps();
+        let m = self.maps_changing();
         for v in m.vmas.values() {
             let Backing::File {
                 dev: d,
@@ -246,7 +246,7 @@ impl AddressSpace {
         if new_end <= old_end {
             return Ok(());
         }
-        let mut m = self.maps();
+        let mut m = self.maps_changing();
         let v = m
             .vmas
             .range(..=addr)
@@ -308,7 +308,7 @@ impl AddressSpace {
         if new_end > (USER_LIMIT - PAGE_SIZE).min(self.pt.limit()) || new < MMAP_MIN_ADDR {
             return Err(MapError::NoMemory);
         }
-        let mut m = self.maps();
+        let mut m = self.maps_changing();
         // The host move comes before the table follows it: another process's access to this
         // guest's memory must not see the old entries over memory the move took away.
         let _remote = crate::xlock::Hold::take();
@@ -470,7 +470,7 @@ impl AddressSpace {
     /// Records that the guest registered (`on`) or unregistered [start, end) with a
     /// userfaultfd; only the parts inside guest mappings are kept.
     pub fn uffd_registered(&self, start: u64, end: u64, on: bool) {
-        let mut m = self.maps();
+        let mut m = self.maps_changing();
         cut_ranges(&mut m.uffd, start, end);
         if on {
             self.uffd_used.store(true, Ordering::Relaxed);
@@ -486,7 +486,7 @@ impl AddressSpace {
     /// Removes every mapping in [addr, addr + len).
     pub fn unmap(&self, addr: u64, len: u64) -> Result<(), MapError> {
         let end = addr.checked_add(page_ceil(len)).ok_or(MapError::NoMemory)?;
-        let mut m = self.maps();
+        let mut m = self.maps_changing();
         self.unmap_locked(&mut m, addr, end)
     }
 
@@ -579,7 +579,7 @@ impl AddressSpace {
     /// range is unmapped (Linux's ENOMEM), changing nothing.
     pub fn protect(&self, addr: u64, len: u64, prot: u32) -> Result<(), MapError> {
         let end = addr.checked_add(page_ceil(len)).ok_or(MapError::NoMemory)?;
-        let mut m = self.maps();
+        let mut m = self.maps_changing();
         // Every byte must be covered.
         let keys = Self::overlapping(&m, addr, end);
         // Whether any page loses a permission: only then may other threads hold accesses or
@@ -667,7 +667,7 @@ impl AddressSpace {
         if new_start >= start {
             return Err(MapError::NoMemory);
         }
-        let mut m = self.maps();
+        let mut m = self.maps_changing();
         let v = m.vmas.get(&start).cloned().ok_or(MapError::NoMemory)?;
         if !Self::free_in(&m, new_start, start) {
             return Err(MapError::NoMemory);

@@ -106,6 +106,9 @@ pub struct AddressSpace {
     code_epoch: AtomicU64,
     /// Bumped by every change that takes access away (`removals`).
     removals: AtomicU64,
+    /// Bumped whenever the mapping functions take the VMA tree (`vma_generation`): what the
+    /// process publishes for other processes' /proc/PID/maps follows it.
+    vma_generation: AtomicU64,
     /// Whether the guest ever registered a userfaultfd range: only then can a guest page be
     /// missing on the host in a way cetbox's own accesses must handle (see `faultin`).
     uffd_used: AtomicBool,
@@ -218,6 +221,7 @@ impl AddressSpace {
             }),
             code_epoch: AtomicU64::new(0),
             removals: AtomicU64::new(0),
+            vma_generation: AtomicU64::new(0),
             uffd_used: AtomicBool::new(false),
             unscrubbed_mark: AtomicU64::new(0),
             unscrubbed_seq: AtomicU64::new(0),
@@ -239,6 +243,21 @@ impl AddressSpace {
 
     fn maps(&self) -> MutexGuard<'_, Maps> {
         self.maps.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The VMA tree, taken to change it: the VMA generation moves on (once the lock is held,
+    /// so a reader that saw the new generation and then takes the lock sees the change).
+    fn maps_changing(&self) -> MutexGuard<'_, Maps> {
+        let g = self.maps();
+        self.vma_generation.fetch_add(1, Ordering::AcqRel);
+        g
+    }
+
+    /// A number that changes whenever the VMAs may have changed (mmap, munmap, mprotect,
+    /// mremap, brk, stack growth, ...): what `/proc/PID/maps` shows can differ only across a
+    /// change of it.
+    pub fn vma_generation(&self) -> u64 {
+        self.vma_generation.load(Ordering::Acquire)
     }
 
     /// The highest address cetbox may give the guest's stack (top of the placement window).

@@ -383,7 +383,7 @@ fn transfer_wait(
         match nowait() {
             Some(Err(Errno::EAGAIN)) => Err(Errno::EINTR),
             Some(r) => r,
-            None => crate::hostcall::call(nr, args),
+            None => crate::waitcall::poke::call(nr, args),
         }
     })
 }
@@ -422,15 +422,16 @@ pub(crate) fn sys_sendfile(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // Into a socket it has none (do_splice_direct takes no flags from the caller).
     let nowait = || {
         is_pipe(out).then(|| {
-            host!(
-                SYS_splice,
-                inp as u64,
-                off,
-                out as u64,
-                0u64,
-                a[3],
-                SPLICE_F_NONBLOCK as u64
-            )
+            let b = crate::hostcall::args([
+                (inp as u64).into(),
+                off.into(),
+                (out as u64).into(),
+                0u64.into(),
+                a[3].into(),
+                (SPLICE_F_NONBLOCK as u64).into(),
+            ]);
+            // The input's own wait (a socket's) ignores SPLICE_F_NONBLOCK: poked.
+            crate::waitcall::poke::call(SYS_splice, b)
         })
     };
     transfer_wait(t, inp, out, false, SYS_sendfile, args, nowait)
@@ -471,7 +472,10 @@ pub(crate) fn sys_splice(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let nowait = || {
         let mut b = args;
         b[5] = (a[5] | SPLICE_F_NONBLOCK as u64).into();
-        Some(crate::hostcall::call(SYS_splice, b))
+        // SPLICE_F_NONBLOCK covers the pipe ends only: a socket end waits by its own file's
+        // O_NONBLOCK (net/ipv4/tcp.c tcp_splice_read, fs/splice.c splice_to_socket), so the
+        // call is poked (waitcall/poke.rs).
+        Some(crate::waitcall::poke::call(SYS_splice, b))
     };
     transfer_wait(t, fin, fout, nonblocking, SYS_splice, args, nowait)
 }

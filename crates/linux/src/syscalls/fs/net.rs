@@ -57,12 +57,11 @@ pub(crate) fn sys_bind(t: &mut Thread, a: [u64; 6]) -> SysResult {
 /// connect sleeps until the connection is made (net/ipv4/af_inet.c __inet_stream_connect
 /// after sending the SYN; net/unix/af_unix.c unix_stream_connect while the listener's backlog
 /// is full), so it goes through `waitcall`. When a signal was recorded before it began, Linux
-/// would find it only where it sleeps, so the call is made non-blocking: the socket's open
-/// file description gets O_NONBLOCK for the call (an unconnected socket has nothing another
-/// thread could read or write meanwhile), and EINPROGRESS (the SYN is out; the connection
-/// goes on, as after Linux's interrupted wait, and a restarted connect meets EALREADY) or
-/// EAGAIN (no room in the backlog) become EINTR, restarted per SA_RESTART as Linux's
-/// -ERESTARTSYS.
+/// would find it only where it sleeps: the call is made with the thread poked while it runs
+/// (`waitcall::poke`), so a connect that sleeps ends with EINTR, restarted per SA_RESTART as
+/// Linux's -ERESTARTSYS (a TCP connection goes on meanwhile, and a restarted connect meets
+/// EALREADY, as on Linux). The socket's flags are never changed: another thread's F_GETFL sees
+/// only what the guest set.
 pub(crate) fn sys_connect(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
     let sa = addr_in(t, a[1], a[2])?;
@@ -70,22 +69,7 @@ pub(crate) fn sys_connect(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let args = crate::hostcall::args([(fd as u64).into(), sa.into(), len.into()]);
     Waiter::of(t)
         .call_or_skip(SYS_connect, args)
-        .unwrap_or_else(|| {
-            // SAFETY: F_GETFL takes no pointer.
-            let fl = unsafe { libc::fcntl(fd, F_GETFL) };
-            if fl < 0 || fl & O_NONBLOCK != 0 {
-                return crate::hostcall::call(SYS_connect, args);
-            }
-            // SAFETY: F_SETFL takes an integer.
-            unsafe { libc::fcntl(fd, F_SETFL, fl | O_NONBLOCK) };
-            let r = crate::hostcall::call(SYS_connect, args);
-            // SAFETY: as above; the flags as they were.
-            unsafe { libc::fcntl(fd, F_SETFL, fl) };
-            match r {
-                Err(Errno::EINPROGRESS) | Err(Errno::EAGAIN) => Err(Errno::EINTR),
-                r => r,
-            }
-        })
+        .unwrap_or_else(|| crate::waitcall::poke::call(SYS_connect, args))
 }
 
 pub(crate) fn sys_listen(_t: &mut Thread, a: [u64; 6]) -> SysResult {

@@ -120,7 +120,8 @@ fn drain_wait(t: &Thread, fd: i32, req: u32, arg: crate::hostcall::Arg<'_>) -> S
             if r == 0 && queued > 0 {
                 Err(Errno::EINTR)
             } else {
-                crate::hostcall::call(SYS_ioctl, args)
+                // Output may be queued meanwhile: poked (waitcall/poke.rs).
+                crate::waitcall::poke::call(SYS_ioctl, args)
             }
         })
 }
