@@ -41,8 +41,9 @@ use std::time::Duration;
 /// executable and heap.
 pub const HEADER: u64 = 0x5fff_fffe_0000;
 const MAGIC: u64 = 0x6365_7462_6f78_4d54; // "cetboxMT"
-/// Header words: magic, nonce, descriptor, table base, table limit.
-const HEADER_WORDS: usize = 5;
+/// Header words: magic, nonce, descriptor, table base, table limit, VMA directory
+/// (`cetbox_mem::directory_addr`).
+const HEADER_WORDS: usize = 6;
 /// Offset of the nonce in the lock page (the lock word is at 0).
 const PAGE_NONCE: usize = 8;
 /// How long an accessor waits for a target's lock before failing the access.
@@ -167,8 +168,16 @@ pub fn publish(mem: &cetbox_mem::AddressSpace) -> std::io::Result<()> {
     let n = nonce();
     let p = new_lock_page(n, false)?;
     let pt = mem.page_table();
-    write_header([MAGIC, n, p.fd as u64, pt.base_addr(), pt.limit()])?;
+    write_header([
+        MAGIC,
+        n,
+        p.fd as u64,
+        pt.base_addr(),
+        pt.limit(),
+        cetbox_mem::directory_addr(),
+    ])?;
     xlock::install(p.page as *const AtomicU32);
+    mem.publish_vmas();
     *g = Some(p);
     Ok(())
 }
@@ -196,7 +205,16 @@ pub fn after_fork_child(mem: &cetbox_mem::AddressSpace) {
     };
     xlock::install(p.page as *const AtomicU32);
     let pt = mem.page_table();
-    if write_header([MAGIC, n, p.fd as u64, pt.base_addr(), pt.limit()]).is_err() {
+    if write_header([
+        MAGIC,
+        n,
+        p.fd as u64,
+        pt.base_addr(),
+        pt.limit(),
+        cetbox_mem::directory_addr(),
+    ])
+    .is_err()
+    {
         let _ = write_header([0; HEADER_WORDS]);
     }
     xlock::release(old_word);
@@ -259,16 +277,21 @@ fn runs_cetbox(pid: i32) -> bool {
     }
 }
 
-/// Which pages an access may use, by the target's page-table entry.
+/// Which pages an access may use, by the target's page-table entry and VMAs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
     /// process_vm_readv: readable guest pages.
     Read,
     /// process_vm_writev: writable pages that are not shadow stack.
     Write,
-    /// ptrace PEEK/POKE (FOLL_FORCE): any accessible guest page; the host's own forced
-    /// access (the same mapping on the host) then applies Linux's remaining rules.
-    Forced,
+    /// A forced read (FOLL_FORCE: ptrace PEEK, a read of /proc/PID/mem): any page of a guest
+    /// mapping, PROT_NONE included (mm/gup.c `check_vma_flags`: VM_MAYREAD suffices).
+    ForcedRead,
+    /// A forced write (FOLL_FORCE | FOLL_WRITE: ptrace POKE, a write of /proc/PID/mem): any
+    /// page of a guest mapping, except a shared mapping without PROT_WRITE
+    /// (`check_vma_flags` refuses a forced write where `is_cow_mapping` is false, whatever
+    /// the backing); a private one is written copy-on-write by the host's own forced write.
+    ForcedWrite,
 }
 
 fn allowed(b: u8, rule: Rule) -> bool {
@@ -278,8 +301,25 @@ fn allowed(b: u8, rule: Rule) -> bool {
     match rule {
         Rule::Read => b & page::READ != 0,
         Rule::Write => b & page::WRITE != 0 && b & page::SHADOW == 0,
-        Rule::Forced => b & (page::READ | page::WRITE | page::EXEC) != 0,
+        Rule::ForcedRead | Rule::ForcedWrite => false,
     }
+}
+
+/// Whether a forced access may use a page with entry `b` that `vma` (a published record)
+/// covers, or no VMA. A page whose entry and VMA disagree is in the middle of a mapping
+/// change; each answer below is the one before or the one after it.
+fn forced_allowed(b: u8, vma: Option<&cetbox_mem::Record>, rule: Rule) -> bool {
+    // No VMA: unmapped (or a mapping not yet complete). Past the end of its file: the host
+    // fault is SIGBUS, which Linux's forced access reports as a failure too.
+    let Some(v) = vma else {
+        return false;
+    };
+    if b & page::BEYOND_EOF != 0 {
+        return false;
+    }
+    !(rule == Rule::ForcedWrite
+        && v[2] & cetbox_mem::FLAG_SHARED != 0
+        && v[2] & libc::PROT_WRITE as u64 == 0)
 }
 
 /// Another cetbox process whose published table this process may consult.
@@ -289,6 +329,7 @@ struct Target {
     nonce: u64,
     table: u64,
     limit: u64,
+    directory: u64,
 }
 
 impl Drop for Target {
@@ -366,6 +407,7 @@ impl Target {
                 nonce: h[1],
                 table: h[3],
                 limit: h[4],
+                directory: h[5],
             };
             // Whatever the descriptor was, only the target's own lock page holds its nonce.
             if t.page_nonce() == t.nonce {
@@ -442,12 +484,71 @@ impl Locked<'_> {
                 Err(_) => return 0,
             }
         }
-        let good = entries.iter().take_while(|&&b| allowed(b, rule)).count() as u64;
+        let good = if matches!(rule, Rule::ForcedRead | Rule::ForcedWrite) {
+            let Some(vmas) = self.vmas(first << 12, (last + 1) << 12) else {
+                return 0;
+            };
+            let mut vi = vmas.iter().peekable();
+            entries
+                .iter()
+                .enumerate()
+                .take_while(|&(i, &b)| {
+                    let at = (first + i as u64) << 12;
+                    while vi.next_if(|v| v[1] <= at).is_some() {}
+                    let v = vi.peek().copied().filter(|v| v[0] <= at);
+                    forced_allowed(b, v, rule)
+                })
+                .count()
+        } else {
+            entries.iter().take_while(|&&b| allowed(b, rule)).count()
+        } as u64;
         if good as usize == npages {
             len
         } else {
             ((first + good) << 12).saturating_sub(addr).min(len)
         }
+    }
+
+    /// The target's published VMAs (sorted records) that overlap [start, end), None if they
+    /// cannot be read. At most one per page of the range.
+    fn vmas(&self, start: u64, end: u64) -> Option<Vec<cetbox_mem::Record>> {
+        const RECORD: u64 = std::mem::size_of::<cetbox_mem::Record>() as u64;
+        let t = self.0;
+        let word = |at: u64| -> Option<u64> {
+            let mut raw = [0u8; 8];
+            match host_read(t.pid, at, &mut raw) {
+                Ok(8) => Some(u64::from_le_bytes(raw)),
+                _ => None,
+            }
+        };
+        let base = word(t.directory)?;
+        let count = word(t.directory + 8)?;
+        // The first record whose end lies above `start` (records are sorted, disjoint).
+        let (mut lo, mut hi) = (0u64, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if word(base + mid * RECORD + 8)? <= start {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let n = (count - lo).min((end - start) / PAGE_SIZE + 1) as usize;
+        let mut raw = vec![0u8; n * RECORD as usize];
+        if n > 0 && host_read(t.pid, base + lo * RECORD, &mut raw).ok()? != raw.len() {
+            return None;
+        }
+        Some(
+            raw.chunks_exact(RECORD as usize)
+                .map(|r| {
+                    let w = |i: usize| {
+                        u64::from_le_bytes(r[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]))
+                    };
+                    [w(0), w(1), w(2)]
+                })
+                .take_while(|v| v[0] < end)
+                .collect(),
+        )
     }
 }
 
@@ -467,7 +568,9 @@ pub fn process_vm(
     let host = |l: &[libc::iovec], r: &[libc::iovec]| -> Result<u64, Errno> {
         // SAFETY: the local iovecs describe the caller's checked (or bounce) buffers; the
         // remote ones are in another process, checked against its table or native.
-        Errno::check(unsafe { libc::syscall(nr, pid, l.as_ptr(), l.len(), r.as_ptr(), r.len(), 0) })
+        Errno::check(unsafe {
+            libc::syscall(nr, pid, l.as_ptr(), l.len(), r.as_ptr(), r.len(), 0u64)
+        })
     };
     let target = match Target::open(pid)? {
         Peer::Native => {
@@ -562,12 +665,20 @@ pub fn process_vm(
     Ok(done)
 }
 
-/// ptrace PEEKTEXT/PEEKDATA/POKETEXT/POKEDATA of the word at `addr` in `pid`: the host's
-/// request (`host`, which does the forced access) runs with the target's table locked, only
-/// when every page of the word is guest memory; otherwise EIO, as Linux's
-/// `generic_ptrace_peekdata`/`pokedata` answer for a word not wholly accessible (or ESRCH if
-/// `pid` is not a tracee stopped for us, which Linux checks first).
-pub fn ptrace_word(pid: i32, addr: u64, host: impl FnOnce() -> SysResult) -> SysResult {
+/// ptrace PEEKTEXT/PEEKDATA/POKETEXT/POKEDATA of the word at `addr` in `pid` (`poke`: the
+/// word a POKE writes): the host's request (`host`, which does the forced access) runs with
+/// the target's table locked when every page of the word allows the forced access. Otherwise
+/// EIO, as Linux's `generic_ptrace_peekdata`/`pokedata` answer when `ptrace_access_vm`
+/// copies less than a word (or ESRCH if `pid` is not a tracee stopped for us, which Linux
+/// checks first); a POKE has then written the bytes before the first page it may not touch,
+/// as `access_remote_vm` copies page by page (kernel/ptrace.c, mm/memory.c
+/// `__access_remote_vm`).
+pub fn ptrace_word(
+    pid: i32,
+    addr: u64,
+    poke: Option<u64>,
+    host: impl FnOnce() -> SysResult,
+) -> SysResult {
     let target = match Target::open(pid) {
         Ok(Peer::Native) => return host(),
         Ok(Peer::Guest(t)) => t,
@@ -576,11 +687,51 @@ pub fn ptrace_word(pid: i32, addr: u64, host: impl FnOnce() -> SysResult) -> Sys
     let Some(held) = target.lock() else {
         return Err(not_word(pid));
     };
-    if held.allowed_prefix(addr, 8, Rule::Forced) < 8 {
-        drop(held);
-        return Err(not_word(pid));
+    let rule = if poke.is_some() {
+        Rule::ForcedWrite
+    } else {
+        Rule::ForcedRead
+    };
+    let n = held.allowed_prefix(addr, 8, rule) as usize;
+    if n == 8 {
+        return host();
     }
-    host()
+    let e = not_word(pid);
+    if let (Some(word), Errno::EIO, 1..) = (poke, e, n) {
+        // The part on the pages the target allows: the host's forced write of exactly those
+        // bytes, through its /proc/PID/mem (the tracer may open it: PTRACE_MODE_ATTACH).
+        let mut part = word.to_le_bytes();
+        let _ = host_mem(pid, addr, &mut part[..n], true);
+    }
+    drop(held);
+    Err(e)
+}
+
+/// The host's forced read or write of `buf` at `addr` in `pid`, through its /proc/PID/mem.
+fn host_mem(pid: i32, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
+    let path = std::ffi::CString::new(format!("/proc/{pid}/mem")).unwrap_or_default();
+    let mode = if write {
+        libc::O_WRONLY
+    } else {
+        libc::O_RDONLY
+    };
+    // SAFETY: a valid C string.
+    let fd = unsafe { libc::open(path.as_ptr(), mode | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::EIO);
+    }
+    // SAFETY: `buf` is ours, of buf.len() bytes; `fd` is the descriptor opened above, closed
+    // after the call.
+    let r = Errno::check(unsafe {
+        let r = if write {
+            libc::pwrite(fd, buf.as_ptr().cast(), buf.len(), addr as i64)
+        } else {
+            libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), addr as i64)
+        };
+        libc::close(fd);
+        r as i64
+    });
+    r
 }
 
 /// EIO, or ESRCH when `pid` is not our stopped tracee (a register read of its cetbox process
@@ -657,7 +808,12 @@ fn mem_file_via(pid: i32, fd: i32, addr: u64, buf: &mut [u8], write: bool) -> Sy
         let Some(held) = target.lock() else {
             break;
         };
-        let n = held.allowed_prefix(a, chunk, Rule::Forced) as usize;
+        let rule = if write {
+            Rule::ForcedWrite
+        } else {
+            Rule::ForcedRead
+        };
+        let n = held.allowed_prefix(a, chunk, rule) as usize;
         if n == 0 {
             break;
         }

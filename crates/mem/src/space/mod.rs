@@ -6,6 +6,7 @@ mod check;
 mod eof;
 mod mapping;
 mod placement;
+mod published;
 mod residency;
 mod scrub;
 mod typed;
@@ -16,7 +17,9 @@ use crate::pagetable::{page, PageTable, PAGE_SIZE, USER_LIMIT};
 use crate::{page_ceil, page_floor, Access, Backing, Fault, FaultKind, Vma, VmaKind};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
+
+pub use published::{directory_addr, Record, FLAG_SHADOW, FLAG_SHARED};
 
 /// Why a mapping request failed; the Linux personality turns it into an errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +98,8 @@ struct Maps {
     /// Ranges the guest unmapped whose host memory still holds the old contents until every
     /// other guest thread has passed an instruction boundary (see `scrub.rs`).
     unscrubbed: Vec<scrub::Unscrubbed>,
+    /// The VMA list as other cetbox processes read it (`published.rs`).
+    published: published::Published,
 }
 
 pub struct AddressSpace {
@@ -215,6 +220,7 @@ impl AddressSpace {
                 holes: BTreeMap::new(),
                 uffd: BTreeMap::new(),
                 unscrubbed: Vec::new(),
+                published: Default::default(),
             }),
             code_epoch: AtomicU64::new(0),
             removals: AtomicU64::new(0),
@@ -237,8 +243,14 @@ impl AddressSpace {
         self.pt.limit()
     }
 
-    fn maps(&self) -> MutexGuard<'_, Maps> {
-        self.maps.lock().unwrap_or_else(|e| e.into_inner())
+    fn maps(&self) -> published::MapsGuard<'_> {
+        published::MapsGuard::new(self.maps.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Publishes the VMA list for other cetbox processes now (once their lock is installed;
+    /// afterwards every change republishes it: `published.rs`).
+    pub fn publish_vmas(&self) {
+        self.maps().republish_on_release();
     }
 
     /// The highest address cetbox may give the guest's stack (top of the placement window).
