@@ -12,29 +12,30 @@
 //! So every cetbox process publishes what a remote accessor needs:
 //! - a header page at the fixed host address [`HEADER`] (never guest memory: the guest cannot
 //!   map over cetbox's memory) with a magic word, a random nonce, the number of a private
-//!   descriptor and the host address and extent of its page table;
-//! - behind that descriptor, a memfd page holding the table's cross-process lock
-//!   (`cetbox_mem::xlock`), which the process takes around every change of its page-table
-//!   entries, and the nonce again.
+//!   descriptor, the host address and extent of its page table and the address of its
+//!   published VMA list (`cetbox_mem::directory_addr`);
+//! - behind that descriptor, a memfd page holding the table's cross-process protocol
+//!   (`cetbox_mem::xlock`: each change of page-table entries is recorded there and waits for
+//!   registered accessors before it begins), and the nonce again.
 //!
 //! An accessor reads the header with the host's process_vm_readv (the same permission check
 //! as the guest's call), takes the lock page with pidfd_open + pidfd_getfd (the same
 //! PTRACE_MODE_ATTACH_REALCREDS check), confirms the nonce, and then, a bounded chunk at a
-//! time, takes the lock, reads the target's entries for the chunk's pages, and copies only the
-//! prefix the entries allow, with the lock still held. A process without the header is native
-//! (not a cetbox guest: the host path is Linux's own behaviour) unless it runs cetbox's own
-//! executable, which is refused (a cetbox process not yet or no longer publishing its table).
+//! time, registers as an accessor, reads the target's entries for the chunk's pages with the
+//! recorded change in progress applied, copies only the prefix they allow, and leaves. A
+//! process without the header is native (not a cetbox guest: the host path is Linux's own
+//! behaviour) unless it runs cetbox's own executable, which is refused (a cetbox process not
+//! yet or no longer publishing its table).
 //!
-//! The accessor waits at most [`PATIENCE`] for the lock: a target stopped (SIGSTOP, a host
-//! ptrace stop) inside a page-table change would otherwise hang it; the access then fails as
-//! at a bad page. A process that receives SIGSTOP while it holds another's lock (a few
-//! instructions around one host copy) holds up that process's mapping changes until it runs.
+//! The accessor never waits for the target: a target stopped anywhere (SIGSTOP, a host ptrace
+//! stop), inside a change of its table too, is read as it is after that change. A process
+//! that receives SIGSTOP while registered as another's accessor (a few instructions around
+//! one host copy) holds up that process's mapping changes until it runs again.
 
 use crate::errno::{Errno, SysResult};
 use cetbox_mem::{page, xlock, PAGE_SIZE};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
 
 /// Host address of the header page in every cetbox process: below the guest placement window
 /// (`cetbox_mem` RESERVE_START) and below the ptrace register page, far above cetbox's
@@ -46,9 +47,7 @@ const MAGIC: u64 = 0x6365_7462_6f78_4d54; // "cetboxMT"
 const HEADER_WORDS: usize = 6;
 /// Offset of the nonce in the lock page (the lock word is at 0).
 const PAGE_NONCE: usize = 8;
-/// How long an accessor waits for a target's lock before failing the access.
-const PATIENCE: Duration = Duration::from_millis(250);
-/// Pages checked and copied per hold of the lock.
+/// Pages checked and copied per registration as an accessor.
 const CHUNK_PAGES: u64 = 64;
 
 /// What this process publishes: its lock page and descriptor.
@@ -183,9 +182,10 @@ pub fn publish(mem: &cetbox_mem::AddressSpace) -> std::io::Result<()> {
 }
 
 /// In a fork child (single-threaded, before any guest code runs): the lock page and its
-/// descriptor are the parent's, shared. Makes our own and publishes it. The parent's lock is
-/// held meanwhile, so an accessor that found the inherited header and took that lock finishes
-/// first, and one that takes it afterwards sees the new nonce and starts again.
+/// descriptor are the parent's, shared. Makes our own and publishes it, then waits for the
+/// accessors registered on the inherited page (one that found the inherited header and
+/// registered there finishes first; one that registers afterwards sees the new nonce and
+/// fails as at a bad page). The parent's lock is held meanwhile.
 pub fn after_fork_child(mem: &cetbox_mem::AddressSpace) {
     let mut g = PUBLISHED.lock().unwrap_or_else(|e| e.into_inner());
     let Some(old) = g.take() else {
@@ -217,6 +217,9 @@ pub fn after_fork_child(mem: &cetbox_mem::AddressSpace) {
     {
         let _ = write_header([0; HEADER_WORDS]);
     }
+    // An accessor registered on the inherited page before the new header was written may be
+    // copying with our table's consent; one registering after it sees the new nonce.
+    xlock::wait_borrowers(old_word);
     xlock::release(old_word);
     crate::private_fds::unregister_private_fd(old.fd);
     // SAFETY: the old page and descriptor are no longer installed or published.
@@ -444,35 +447,43 @@ impl Target {
         }
     }
 
-    /// Takes the target's lock and confirms it is still the one the target publishes.
-    fn lock(&self) -> Option<Locked<'_>> {
-        if !xlock::acquire(self.word(), Some(PATIENCE)) {
-            return None;
-        }
-        let l = Locked(self);
+    /// Registers as the target's accessor (`xlock::Borrow`: no change of its table begins
+    /// until the registration ends) and confirms the lock page is still the one the target
+    /// publishes.
+    fn borrow(&self) -> Option<Borrowed<'_>> {
+        let b = xlock::Borrow::enter(self.word());
         match read_header(self.pid) {
-            Ok(Some(h)) if h[1] == self.nonce => Some(l),
+            Ok(Some(h)) if h[1] == self.nonce => Some(Borrowed { t: self, b }),
             _ => None,
         }
     }
 }
 
-/// A held lock of a target.
-struct Locked<'a>(&'a Target);
-
-impl Drop for Locked<'_> {
-    fn drop(&mut self) {
-        xlock::release(self.0.word());
-    }
+/// A registration as a target's accessor.
+struct Borrowed<'a> {
+    t: &'a Target,
+    b: xlock::Borrow<'a>,
 }
 
-impl Locked<'_> {
-    /// How many bytes from `addr` (at most `len`) lie on pages `rule` allows.
+impl Borrowed<'_> {
+    /// How many bytes from `addr` (at most `len`) lie on pages `rule` allows, in the table
+    /// as it is after the change in progress, if any (`xlock::Borrow::read`).
     fn allowed_prefix(&self, addr: u64, len: u64, rule: Rule) -> u64 {
-        let t = self.0;
         if len == 0 {
             return 0;
         }
+        self.b
+            .read(|change| self.allowed_prefix_in(addr, len, rule, change))
+    }
+
+    fn allowed_prefix_in(
+        &self,
+        addr: u64,
+        len: u64,
+        rule: Rule,
+        change: Option<xlock::Change>,
+    ) -> u64 {
+        let t = self.t;
         let first = addr >> 12;
         let last = (addr.saturating_add(len - 1)) >> 12;
         let npages = (last - first + 1) as usize;
@@ -484,8 +495,16 @@ impl Locked<'_> {
                 Err(_) => return 0,
             }
         }
+        // A page a move (mremap) is taking away or bringing is refused until it is done.
+        let moving =
+            |at: u64| matches!(change, Some(c @ xlock::Change::Move { .. }) if c.apply(at, 1) == 0);
+        if let Some(c) = change {
+            for (i, b) in entries.iter_mut().enumerate() {
+                *b = c.apply((first + i as u64) << 12, *b);
+            }
+        }
         let good = if matches!(rule, Rule::ForcedRead | Rule::ForcedWrite) {
-            let Some(vmas) = self.vmas(first << 12, (last + 1) << 12) else {
+            let Some(vmas) = self.vmas(first << 12, (last + 1) << 12, change) else {
                 return 0;
             };
             let mut vi = vmas.iter().peekable();
@@ -496,7 +515,7 @@ impl Locked<'_> {
                     let at = (first + i as u64) << 12;
                     while vi.next_if(|v| v[1] <= at).is_some() {}
                     let v = vi.peek().copied().filter(|v| v[0] <= at);
-                    forced_allowed(b, v, rule)
+                    !moving(at) && forced_allowed(b, v, rule)
                 })
                 .count()
         } else {
@@ -510,10 +529,16 @@ impl Locked<'_> {
     }
 
     /// The target's published VMAs (sorted records) that overlap [start, end), None if they
-    /// cannot be read. At most one per page of the range.
-    fn vmas(&self, start: u64, end: u64) -> Option<Vec<cetbox_mem::Record>> {
+    /// cannot be read. At most one per page of the range. `change`: the change in progress,
+    /// which may be a move of the list itself.
+    fn vmas(
+        &self,
+        start: u64,
+        end: u64,
+        change: Option<xlock::Change>,
+    ) -> Option<Vec<cetbox_mem::Record>> {
         const RECORD: u64 = std::mem::size_of::<cetbox_mem::Record>() as u64;
-        let t = self.0;
+        let t = self.t;
         let word = |at: u64| -> Option<u64> {
             let mut raw = [0u8; 8];
             match host_read(t.pid, at, &mut raw) {
@@ -521,8 +546,10 @@ impl Locked<'_> {
                 _ => None,
             }
         };
-        let base = word(t.directory)?;
-        let count = word(t.directory + 8)?;
+        let (base, count) = match change {
+            Some(xlock::Change::Directory { ptr, len }) => (ptr, len),
+            _ => (word(t.directory)?, word(t.directory + 8)?),
+        };
         // The first record whose end lies above `start` (records are sorted, disjoint).
         let (mut lo, mut hi) = (0u64, count);
         while lo < hi {
@@ -603,7 +630,7 @@ pub fn process_vm(
             }
             let a = base.wrapping_add(off);
             let chunk = (len - off).min((CHUNK_PAGES * PAGE_SIZE) - (a & (PAGE_SIZE - 1)));
-            let Some(held) = target.lock() else {
+            let Some(held) = target.borrow() else {
                 break 'remote;
             };
             let n = held.allowed_prefix(a, chunk, rule);
@@ -666,10 +693,10 @@ pub fn process_vm(
 }
 
 /// ptrace PEEKTEXT/PEEKDATA/POKETEXT/POKEDATA of the word at `addr` in `pid` (`poke`: the
-/// word a POKE writes): the host's request (`host`, which does the forced access) runs with
-/// the target's table locked when every page of the word allows the forced access. Otherwise
-/// EIO, as Linux's `generic_ptrace_peekdata`/`pokedata` answer when `ptrace_access_vm`
-/// copies less than a word (or ESRCH if `pid` is not a tracee stopped for us, which Linux
+/// word a POKE writes): the host's request (`host`, which does the forced access) runs,
+/// registered as the target's accessor (`xlock::Borrow`), when every page of the word allows
+/// the forced access. Otherwise EIO, as Linux's `generic_ptrace_peekdata`/`pokedata` answer
+/// when `ptrace_access_vm` copies less than a word (or ESRCH if `pid` is not a tracee stopped for us, which Linux
 /// checks first); a POKE has then written the bytes before the first page it may not touch,
 /// as `access_remote_vm` copies page by page (kernel/ptrace.c, mm/memory.c
 /// `__access_remote_vm`).
@@ -684,7 +711,7 @@ pub fn ptrace_word(
         Ok(Peer::Guest(t)) => t,
         Err(_) => return Err(not_word(pid)),
     };
-    let Some(held) = target.lock() else {
+    let Some(held) = target.borrow() else {
         return Err(not_word(pid));
     };
     let rule = if poke.is_some() {
@@ -757,9 +784,9 @@ fn not_word(pid: i32) -> Errno {
 
 /// A read or write of another process's memory through a guest's /proc/PID/mem (FOLL_FORCE
 /// access: fs/proc/base.c `mem_rw`): the host's pread/pwrite of its /proc/PID/mem, a chunk at
-/// a time, only on pages of that process's guest memory, with its table locked. A transfer
-/// that starts on a page that is not guest memory fails with EIO, one that reaches one stops
-/// short, as `mem_rw` does when access_remote_vm copies nothing.
+/// a time, only on pages of that process's guest memory, registered as its accessor. A
+/// transfer that starts on a page that is not guest memory fails with EIO, one that reaches
+/// one stops short, as `mem_rw` does when access_remote_vm copies nothing.
 pub fn mem_file(pid: i32, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
     let path = std::ffi::CString::new(format!("/proc/{pid}/mem")).unwrap_or_default();
     let mode = if write {
@@ -805,7 +832,7 @@ fn mem_file_via(pid: i32, fd: i32, addr: u64, buf: &mut [u8], write: bool) -> Sy
         let a = addr.wrapping_add(done as u64);
         let chunk =
             ((buf.len() - done) as u64).min(CHUNK_PAGES * PAGE_SIZE - (a & (PAGE_SIZE - 1)));
-        let Some(held) = target.lock() else {
+        let Some(held) = target.borrow() else {
             break;
         };
         let rule = if write {

@@ -161,10 +161,10 @@ impl AddressSpace {
                 .saturating_add(page_ceil(size).saturating_sub(*offset))
                 .min(v.end);
             self.pt
-                .update(v.start, first_beyond, |b| b & !page::BEYOND_EOF);
+                .update(v.start, first_beyond, !page::BEYOND_EOF, 0, |_| {});
             if first_beyond < v.end {
                 self.pt
-                    .update(first_beyond, v.end, |b| b | page::BEYOND_EOF);
+                    .update(first_beyond, v.end, !0, page::BEYOND_EOF, |_| {});
             }
         }
     }
@@ -177,7 +177,8 @@ impl AddressSpace {
             .saturating_add(eof_page.saturating_sub(offset))
             .min(end);
         if first_beyond < end {
-            self.pt.update(first_beyond, end, |b| b | page::BEYOND_EOF);
+            self.pt
+                .update(first_beyond, end, !0, page::BEYOND_EOF, |_| {});
         }
     }
 
@@ -311,7 +312,10 @@ impl AddressSpace {
         let mut m = self.maps();
         // The host move comes before the table follows it: another process's access to this
         // guest's memory must not see the old entries over memory the move took away.
-        let _remote = crate::xlock::Hold::take();
+        let _remote = crate::xlock::Hold::take(crate::xlock::Change::Move {
+            from: (old, old.saturating_add(old_len)),
+            to: (new, new.saturating_add(new_len)),
+        });
         let v = m
             .vmas
             .range(..=old)
@@ -395,7 +399,7 @@ impl AddressSpace {
             }
         } else {
             // The old range keeps its VMA but its pages are gone: drop decoded code.
-            self.pt.update(old, old_end, |b| b & !page::CODE);
+            self.pt.update(old, old_end, !page::CODE, 0, |_| {});
         }
         m.vmas.insert(
             new,
@@ -630,9 +634,8 @@ impl AddressSpace {
             } else {
                 // Every value the exchange saw counts (a CODE mark racing with it included;
                 // one landing after it finds the new permissions, `mark_code`).
-                self.pt.update(mid.start, mid.end, |b| {
+                self.pt.update(mid.start, mid.end, keep, bits, |b| {
                     had.set(had.get() | b);
-                    (b & keep) | bits
                 });
                 // PROT_NONE pages kept no entries: mark those past EOF again.
                 if let (true, Backing::File { path, offset, .. }) = (was_none, &mid.backing) {
@@ -706,11 +709,11 @@ impl AddressSpace {
             // exception because translated code may keep knowing it populated for a while
             // (crates/jit/src/memop.rs, `check_shadow`) and must stop doing so.
             let shadow = std::cell::Cell::new(false);
-            let changed = self.pt.update(addr, addr + page_ceil(len), |b| {
+            let and = !(page::CODE | page::POPULATED);
+            let changed = self.pt.update(addr, addr + page_ceil(len), and, 0, |b| {
                 if b & (page::SHADOW | page::POPULATED) == page::SHADOW | page::POPULATED {
                     shadow.set(true);
                 }
-                b & !(page::CODE | page::POPULATED)
             });
             if changed & page::CODE != 0 || shadow.get() {
                 self.removals.fetch_add(1, Ordering::Release);

@@ -8,9 +8,9 @@
 //! as a flat, sorted array of [`Record`]s in this process's memory, whose address and length
 //! sit in [`DIRECTORY`] (an address the Linux personality publishes for remote accessors,
 //! crates/linux/src/remote_mem.rs). The array is rebuilt whenever a holder of the mapping lock
-//! may have changed the VMAs, and swapped in under the cross-process lock (`xlock`), which an
-//! accessor holds while it reads the directory and the records: it sees one whole list, the
-//! one before or after each change.
+//! may have changed the VMAs, and swapped in as a recorded change of the cross-process
+//! protocol (`xlock::Change::Directory`), which waits for accessors still reading the old
+//! array: an accessor sees one whole list, the one before or after each change.
 
 use super::Maps;
 use crate::xlock;
@@ -57,10 +57,12 @@ impl Published {
             [v.start, v.end, f]
         }));
         {
-            // Accessors read the directory and the records only while holding this lock.
-            let _x = xlock::Hold::take();
-            DIRECTORY[0].store(next.as_ptr() as u64, Ordering::Release);
-            DIRECTORY[1].store(next.len() as u64, Ordering::Release);
+            // Accessors that may still read the old array are waited for; one that comes
+            // while the two words change reads them from the recorded change.
+            let (ptr, len) = (next.as_ptr() as u64, next.len() as u64);
+            let _x = xlock::Hold::take(xlock::Change::Directory { ptr, len });
+            DIRECTORY[0].store(ptr, Ordering::Release);
+            DIRECTORY[1].store(len, Ordering::Release);
             std::mem::swap(&mut m.published.live, &mut next);
         }
         m.published.spare = next;
