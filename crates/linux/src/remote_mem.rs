@@ -496,8 +496,10 @@ impl Borrowed<'_> {
             }
         }
         // A page a move (mremap) is taking away or bringing is refused until it is done.
-        let moving =
-            |at: u64| matches!(change, Some(c @ xlock::Change::Move { .. }) if c.apply(at, 1) == 0);
+        let moving = |at: u64| match change {
+            Some(c @ xlock::Change::Move { .. }) => c.apply(at, 1) == 0,
+            _ => false,
+        };
         if let Some(c) = change {
             for (i, b) in entries.iter_mut().enumerate() {
                 *b = c.apply((first + i as u64) << 12, *b);
@@ -696,10 +698,10 @@ pub fn process_vm(
 /// word a POKE writes): the host's request (`host`, which does the forced access) runs,
 /// registered as the target's accessor (`xlock::Borrow`), when every page of the word allows
 /// the forced access. Otherwise EIO, as Linux's `generic_ptrace_peekdata`/`pokedata` answer
-/// when `ptrace_access_vm` copies less than a word (or ESRCH if `pid` is not a tracee stopped for us, which Linux
-/// checks first); a POKE has then written the bytes before the first page it may not touch,
-/// as `access_remote_vm` copies page by page (kernel/ptrace.c, mm/memory.c
-/// `__access_remote_vm`).
+/// when `ptrace_access_vm` copies less than a word (or ESRCH if `pid` is not a tracee
+/// stopped for us, which Linux checks first); a POKE has then written the bytes before the
+/// first page it may not touch, as `access_remote_vm` copies page by page (kernel/ptrace.c,
+/// mm/memory.c `__access_remote_vm`).
 pub fn ptrace_word(
     pid: i32,
     addr: u64,
@@ -747,17 +749,17 @@ fn host_mem(pid: i32, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
     if fd < 0 {
         return Err(Errno::EIO);
     }
-    // SAFETY: `buf` is ours, of buf.len() bytes; `fd` is the descriptor opened above, closed
-    // after the call.
-    let r = Errno::check(unsafe {
-        let r = if write {
+    // SAFETY: `buf` is ours, of buf.len() bytes; `fd` is the descriptor opened above.
+    let r = unsafe {
+        if write {
             libc::pwrite(fd, buf.as_ptr().cast(), buf.len(), addr as i64)
         } else {
             libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), addr as i64)
-        };
-        libc::close(fd);
-        r as i64
-    });
+        }
+    };
+    let r = Errno::check(r as i64);
+    // SAFETY: closing the descriptor opened above (errno was read already).
+    unsafe { libc::close(fd) };
     r
 }
 

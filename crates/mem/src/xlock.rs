@@ -215,7 +215,7 @@ impl<'a> Borrow<'a> {
                 };
             }
             i += 1;
-            if i % NSLOTS == 0 {
+            if i.is_multiple_of(NSLOTS) {
                 // Every slot taken: free those of accessors that died, else let the others
                 // finish their copies.
                 if !reclaim_dead(word) {
