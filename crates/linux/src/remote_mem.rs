@@ -288,7 +288,8 @@ pub enum Rule {
     /// process_vm_writev: writable pages that are not shadow stack.
     Write,
     /// A forced read (FOLL_FORCE: ptrace PEEK, a read of /proc/PID/mem): any page of a guest
-    /// mapping, PROT_NONE included (mm/gup.c `check_vma_flags`: VM_MAYREAD suffices).
+    /// mapping, PROT_NONE included (mm/gup.c `check_vma_flags`: VM_MAYREAD suffices), not
+    /// past the end of its file.
     ForcedRead,
     /// A forced write (FOLL_FORCE | FOLL_WRITE: ptrace POKE, a write of /proc/PID/mem): any
     /// page of a guest mapping, except a shared mapping without PROT_WRITE
@@ -308,21 +309,24 @@ fn allowed(b: u8, rule: Rule) -> bool {
     }
 }
 
-/// Whether a forced access may use a page with entry `b` that `vma` (a published record)
-/// covers, or no VMA. A page whose entry and VMA disagree is in the middle of a mapping
-/// change; each answer below is the one before or the one after it.
-fn forced_allowed(b: u8, vma: Option<&cetbox_mem::Record>, rule: Rule) -> bool {
-    // No VMA: unmapped (or a mapping not yet complete). Past the end of its file: the host
-    // fault is SIGBUS, which Linux's forced access reports as a failure too.
-    let Some(v) = vma else {
-        return false;
-    };
-    if b & page::BEYOND_EOF != 0 {
+/// Whether a forced access may use a page with entry `b`, given the published record of
+/// the special VMA (PROT_NONE, or shared without PROT_WRITE: `cetbox_mem` published.rs)
+/// covering it, if any. A page whose entry and record disagree is in the middle of a mapping
+/// change (the records are republished when the change ends).
+fn forced_allowed(b: u8, special: Option<&cetbox_mem::Record>, rule: Rule) -> bool {
+    let shared_ro = special.is_some_and(|v| {
+        v[2] & cetbox_mem::FLAG_SHARED != 0 && v[2] & libc::PROT_WRITE as u64 == 0
+    });
+    if rule == Rule::ForcedWrite && shared_ro {
         return false;
     }
-    !(rule == Rule::ForcedWrite
-        && v[2] & cetbox_mem::FLAG_SHARED != 0
-        && v[2] & libc::PROT_WRITE as u64 == 0)
+    if b & page::MAPPED != 0 {
+        // Mapped with some access: past the end of its file the host fault is SIGBUS, which
+        // Linux's forced access reports as a failure too.
+        return b & page::BEYOND_EOF == 0;
+    }
+    // No entry: PROT_NONE memory if a PROT_NONE VMA covers it, else nothing.
+    b == 0 && special.is_some_and(|v| v[2] & 7 == 0)
 }
 
 /// Another cetbox process whose published table this process may consult.
@@ -530,9 +534,9 @@ impl Borrowed<'_> {
         }
     }
 
-    /// The target's published VMAs (sorted records) that overlap [start, end), None if they
-    /// cannot be read. At most one per page of the range. `change`: the change in progress,
-    /// which may be a move of the list itself.
+    /// The target's published special VMAs (sorted records) that overlap [start, end), None
+    /// if they cannot be read. At most one per page of the range. `change`: the change in
+    /// progress, which may be a move of the list itself.
     fn vmas(
         &self,
         start: u64,

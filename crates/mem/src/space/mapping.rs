@@ -228,9 +228,7 @@ impl AddressSpace {
                 let (a, b) = (&m.vmas[&c], &m.vmas[&k]);
                 if Self::mergeable(a, b) {
                     let b = m.vmas.remove(&k).expect("key from the map");
-                    if let Some(a) = m.vmas.get_mut(&c) {
-                        a.end = b.end;
-                    }
+                    m.vmas.set_end(c, b.end);
                     continue;
                 }
             }
@@ -286,9 +284,7 @@ impl AddressSpace {
             let size = file_size_of(path, &v.backing);
             self.mark_eof(v.start, new_end, *offset, size);
         }
-        if let Some(vm) = m.vmas.get_mut(&v.start) {
-            vm.end = new_end;
-        }
+        m.vmas.set_end(v.start, new_end);
         Self::merge_around(&mut m, v.start, new_end);
         Ok(())
     }

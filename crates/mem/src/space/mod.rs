@@ -83,7 +83,7 @@ pub const MMAP_MIN_ADDR: u64 = 0x10000;
 
 struct Maps {
     /// VMAs keyed by start address; never overlapping.
-    vmas: BTreeMap<u64, Vma>,
+    vmas: published::VmaTree,
     /// Top-down placement starts below this address.
     mmap_base: u64,
     /// Ranges outside the reservation that the guest unmapped but whose host memory cetbox
@@ -215,7 +215,7 @@ impl AddressSpace {
         Ok(AddressSpace {
             pt,
             maps: Mutex::new(Maps {
-                vmas: BTreeMap::new(),
+                vmas: Default::default(),
                 mmap_base: window.1,
                 holes: BTreeMap::new(),
                 uffd: BTreeMap::new(),

@@ -4,16 +4,20 @@
 //! needs what the page table alone does not hold: whether a page without an entry is
 //! PROT_NONE memory (Linux lets a forced read or a private forced write reach it) or nothing,
 //! and whether a page the guest cannot write belongs to a shared mapping (Linux refuses a
-//! forced write there: mm/gup.c `check_vma_flags`, `is_cow_mapping`). So the VMA list is kept
-//! as a flat, sorted array of [`Record`]s in this process's memory, whose address and length
-//! sit in [`DIRECTORY`] (an address the Linux personality publishes for remote accessors,
-//! crates/linux/src/remote_mem.rs). The array is rebuilt whenever a holder of the mapping lock
-//! may have changed the VMAs, and swapped in as a recorded change of the cross-process
-//! protocol (`xlock::Change::Directory`), which waits for accessors still reading the old
-//! array: an accessor sees one whole list, the one before or after each change.
+//! forced write there: mm/gup.c `check_vma_flags`, `is_cow_mapping`). Every other mapped page
+//! is decided by its entry alone. So the VMAs that carry such a fact (PROT_NONE, or shared
+//! without PROT_WRITE: [`special`]) are kept, beside the VMA tree, in a flat sorted array of
+//! [`Record`]s in this process's memory, whose address and length sit in [`DIRECTORY`] (an
+//! address the Linux personality publishes for remote accessors,
+//! crates/linux/src/remote_mem.rs). When a change of the mapping lock's holder touched such a
+//! VMA, the array is rebuilt from them alone (a program's ordinary mappings cost nothing) and
+//! swapped in as a recorded change of the cross-process protocol
+//! (`xlock::Change::Directory`), which waits for accessors still reading the old array: an
+//! accessor sees one whole list, the one before or after each change.
 
 use super::Maps;
-use crate::xlock;
+use crate::{xlock, Vma, VmaKind};
+use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::MutexGuard;
@@ -34,6 +38,83 @@ pub fn directory_addr() -> u64 {
     DIRECTORY.as_ptr() as u64
 }
 
+/// Whether a VMA carries a fact a forced remote access needs beyond its pages' entries:
+/// PROT_NONE (no entries), or shared without PROT_WRITE (no forced write).
+pub fn special(v: &Vma) -> bool {
+    let prot = v.prot & 7;
+    prot == 0 || (v.shared && prot & libc::PROT_WRITE as u32 == 0)
+}
+
+fn record_of(v: &Vma) -> Record {
+    let mut f = u64::from(v.prot) & 7;
+    if v.shared {
+        f |= FLAG_SHARED;
+    }
+    if v.kind == VmaKind::ShadowStack {
+        f |= FLAG_SHADOW;
+    }
+    [v.start, v.end, f]
+}
+
+/// The VMA tree, keeping the [`special`] VMAs' records beside it. Reads go to the tree
+/// (`Deref`); changes go through `insert`, `remove` and `set_end`.
+#[derive(Default)]
+pub(super) struct VmaTree {
+    all: BTreeMap<u64, Vma>,
+    special: BTreeMap<u64, Record>,
+    /// Whether `special` changed since it was last published.
+    dirty: bool,
+}
+
+impl Deref for VmaTree {
+    type Target = BTreeMap<u64, Vma>;
+    fn deref(&self) -> &BTreeMap<u64, Vma> {
+        &self.all
+    }
+}
+
+impl VmaTree {
+    fn forget(&mut self, old: &Option<Vma>) {
+        if let Some(o) = old {
+            if self.special.remove(&o.start).is_some() {
+                self.dirty = true;
+            }
+        }
+    }
+
+    pub(super) fn insert(&mut self, start: u64, v: Vma) -> Option<Vma> {
+        if special(&v) {
+            self.special.insert(start, record_of(&v));
+            self.dirty = true;
+        }
+        let old = self.all.insert(start, v);
+        if let Some(o) = &old {
+            if special(o) && !self.all.get(&start).is_some_and(special) {
+                self.special.remove(&start);
+                self.dirty = true;
+            }
+        }
+        old
+    }
+
+    pub(super) fn remove(&mut self, start: &u64) -> Option<Vma> {
+        let old = self.all.remove(start);
+        self.forget(&old);
+        old
+    }
+
+    /// Moves the end of the VMA starting at `start` (a merge or a growth).
+    pub(super) fn set_end(&mut self, start: u64, end: u64) {
+        if let Some(v) = self.all.get_mut(&start) {
+            v.end = end;
+            if let Some(r) = self.special.get_mut(&start) {
+                r[1] = end;
+                self.dirty = true;
+            }
+        }
+    }
+}
+
 /// The published array and a spare one, reused so a rebuild seldom allocates.
 #[derive(Default)]
 pub(super) struct Published {
@@ -42,20 +123,12 @@ pub(super) struct Published {
 }
 
 impl Published {
-    /// Rebuilds the published array from `m`'s VMAs.
+    /// Rebuilds the published array from `m`'s special VMAs.
     fn republish(m: &mut Maps) {
         let mut next = std::mem::take(&mut m.published.spare);
         next.clear();
-        next.extend(m.vmas.values().map(|v| {
-            let mut f = u64::from(v.prot) & 7;
-            if v.shared {
-                f |= FLAG_SHARED;
-            }
-            if v.kind == crate::VmaKind::ShadowStack {
-                f |= FLAG_SHADOW;
-            }
-            [v.start, v.end, f]
-        }));
+        next.extend(m.vmas.special.values().copied());
+        m.vmas.dirty = false;
         {
             // Accessors that may still read the old array are waited for; one that comes
             // while the two words change reads them from the recorded change.
@@ -69,20 +142,20 @@ impl Published {
     }
 }
 
-/// The mapping lock's guard: republishes the VMA list when released after mutable use.
+/// The mapping lock's guard: republishes the special VMAs when released after a change of
+/// them.
 pub(super) struct MapsGuard<'a> {
     g: MutexGuard<'a, Maps>,
-    dirty: bool,
 }
 
 impl<'a> MapsGuard<'a> {
     pub(super) fn new(g: MutexGuard<'a, Maps>) -> Self {
-        MapsGuard { g, dirty: false }
+        MapsGuard { g }
     }
 
     /// Makes the release republish the VMA list even if nothing changed.
     pub(super) fn republish_on_release(&mut self) {
-        self.dirty = true;
+        self.g.vmas.dirty = true;
     }
 }
 
@@ -95,7 +168,6 @@ impl Deref for MapsGuard<'_> {
 
 impl DerefMut for MapsGuard<'_> {
     fn deref_mut(&mut self) -> &mut Maps {
-        self.dirty = true;
         &mut self.g
     }
 }
@@ -103,8 +175,8 @@ impl DerefMut for MapsGuard<'_> {
 impl Drop for MapsGuard<'_> {
     fn drop(&mut self) {
         // Only when another process can read it: the Linux personality installs the lock
-        // once it publishes the table.
-        if self.dirty && xlock::installed().is_some() {
+        // once it publishes the table (and asks for a first publication then).
+        if self.g.vmas.dirty && xlock::installed().is_some() {
             Published::republish(&mut self.g);
         }
     }
