@@ -309,14 +309,15 @@ fn allowed(b: u8, rule: Rule) -> bool {
     }
 }
 
-/// Whether a forced access may use a page with entry `b`, given the published record of
-/// the special VMA (PROT_NONE, or shared without PROT_WRITE: `cetbox_mem` published.rs)
-/// covering it, if any. A page whose entry and record disagree is in the middle of a mapping
-/// change (the records are republished when the change ends).
-fn forced_allowed(b: u8, special: Option<&cetbox_mem::Record>, rule: Rule) -> bool {
-    let shared_ro = special.is_some_and(|v| {
-        v[2] & cetbox_mem::FLAG_SHARED != 0 && v[2] & libc::PROT_WRITE as u64 == 0
-    });
+/// Whether a forced access may use a page with entry `b`, given the published records of
+/// the special VMAs (PROT_NONE, or shared without PROT_WRITE: `cetbox_mem` published.rs)
+/// covering it. Two records cover it while an mprotect replaces one VMA with another (the
+/// old and the new); the entry is then the old or the new one, and each answer below is the
+/// one the state before or after the change gives.
+fn forced_allowed(b: u8, covering: &[&cetbox_mem::Record], rule: Rule) -> bool {
+    let shared_ro = covering
+        .iter()
+        .any(|v| v[2] & cetbox_mem::FLAG_SHARED != 0 && v[2] & libc::PROT_WRITE as u64 == 0);
     if rule == Rule::ForcedWrite && shared_ro {
         return false;
     }
@@ -326,7 +327,7 @@ fn forced_allowed(b: u8, special: Option<&cetbox_mem::Record>, rule: Rule) -> bo
         return b & page::BEYOND_EOF == 0;
     }
     // No entry: PROT_NONE memory if a PROT_NONE VMA covers it, else nothing.
-    b == 0 && special.is_some_and(|v| v[2] & 7 == 0)
+    b == 0 && covering.iter().any(|v| v[2] & 7 == 0)
 }
 
 /// Another cetbox process whose published table this process may consult.
@@ -513,15 +514,14 @@ impl Borrowed<'_> {
             let Some(vmas) = self.vmas(first << 12, (last + 1) << 12, change) else {
                 return 0;
             };
-            let mut vi = vmas.iter().peekable();
             entries
                 .iter()
                 .enumerate()
                 .take_while(|&(i, &b)| {
                     let at = (first + i as u64) << 12;
-                    while vi.next_if(|v| v[1] <= at).is_some() {}
-                    let v = vi.peek().copied().filter(|v| v[0] <= at);
-                    !moving(at) && forced_allowed(b, v, rule)
+                    let covering: Vec<&cetbox_mem::Record> =
+                        vmas.iter().filter(|v| v[0] <= at && at < v[1]).collect();
+                    !moving(at) && forced_allowed(b, &covering, rule)
                 })
                 .count()
         } else {
@@ -534,8 +534,9 @@ impl Borrowed<'_> {
         }
     }
 
-    /// The target's published special VMAs (sorted records) that overlap [start, end), None
-    /// if they cannot be read. At most one per page of the range. `change`: the change in
+    /// The target's published special VMAs that overlap [start, end), None if they cannot be
+    /// read: from the sorted, disjoint list of the current ones (at most one per page of the
+    /// range) and the few an mprotect in progress replaces. `change`: the change in
     /// progress, which may be a move of the list itself.
     fn vmas(
         &self,
@@ -552,11 +553,28 @@ impl Borrowed<'_> {
                 _ => None,
             }
         };
-        let (base, count) = match change {
+        let records = |at: u64, n: u64| -> Option<Vec<cetbox_mem::Record>> {
+            let mut raw = vec![0u8; (n * RECORD) as usize];
+            if n > 0 && host_read(t.pid, at, &mut raw).ok()? != raw.len() {
+                return None;
+            }
+            Some(
+                raw.chunks_exact(RECORD as usize)
+                    .map(|r| {
+                        let w = |i: usize| {
+                            u64::from_le_bytes(r[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]))
+                        };
+                        [w(0), w(1), w(2)]
+                    })
+                    .collect(),
+            )
+        };
+        let (base, counts) = match change {
             Some(xlock::Change::Directory { ptr, len }) => (ptr, len),
             _ => (word(t.directory)?, word(t.directory + 8)?),
         };
-        // The first record whose end lies above `start` (records are sorted, disjoint).
+        let (count, leaving) = (counts & 0xffff_ffff, counts >> 32);
+        // The first current record whose end lies above `start`.
         let (mut lo, mut hi) = (0u64, count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -566,22 +584,11 @@ impl Borrowed<'_> {
                 hi = mid;
             }
         }
-        let n = (count - lo).min((end - start) / PAGE_SIZE + 1) as usize;
-        let mut raw = vec![0u8; n * RECORD as usize];
-        if n > 0 && host_read(t.pid, base + lo * RECORD, &mut raw).ok()? != raw.len() {
-            return None;
-        }
-        Some(
-            raw.chunks_exact(RECORD as usize)
-                .map(|r| {
-                    let w = |i: usize| {
-                        u64::from_le_bytes(r[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]))
-                    };
-                    [w(0), w(1), w(2)]
-                })
-                .take_while(|v| v[0] < end)
-                .collect(),
-        )
+        let n = (count - lo).min((end - start) / PAGE_SIZE + 1);
+        let mut found = records(base + lo * RECORD, n)?;
+        found.extend(records(base + count * RECORD, leaving)?);
+        found.retain(|v| v[0] < end && v[1] > start);
+        Some(found)
     }
 }
 

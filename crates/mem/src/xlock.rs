@@ -393,6 +393,11 @@ impl Hold {
                 acquire(w, None);
                 record(w, change);
                 wait_borrowers(w);
+            } else if matches!(change, Change::Directory { .. }) {
+                // A change that ends by republishing the VMA list (mremap) has made all its
+                // entry changes by then: the list's move replaces its record.
+                record(w, change);
+                wait_borrowers(w);
             }
         }
         Hold(w)

@@ -2,8 +2,10 @@
  * changing its mappings: Linux never stops a task inside a change of its mappings (mmap_lock
  * is held only in the kernel), so process_vm_readv/writev and /proc/PID/mem of a page the
  * child does not touch succeed at once, every time, whatever the child was doing. The child
- * spends most of its time changing the protection of a large range (mprotect of 256 MiB back
- * and forth), so most stops land inside such a change. */
+ * spends most of its time changing the protection of a large range (mprotect of 256 MiB
+ * between PROT_NONE and read-write), so most stops land inside such a change; a forced read
+ * (/proc/PID/mem) of a page of that range returns its contents in either state (mm/gup.c
+ * check_vma_flags). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +26,7 @@ int main(void) {
                      -1, 0);
     if (stable == MAP_FAILED || big == MAP_FAILED) return 1;
     memset(stable, 's', 4096);
+    memcpy(big + 100 * 4096, "bigpage!", 8);
     int ready[2];
     if (pipe(ready)) return 1;
     pid_t child = fork();
@@ -31,7 +34,7 @@ int main(void) {
         close(ready[0]);
         write(ready[1], "r", 1);
         for (;;) {
-            mprotect(big, BIG, PROT_READ);
+            mprotect(big, BIG, PROT_NONE);
             mprotect(big, BIG, PROT_READ | PROT_WRITE);
             /* Mapping and unmapping too: entries filled and cleared. */
             char *p = mmap(0, 1 << 20, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -66,6 +69,12 @@ int main(void) {
         n = pread(mfd, buf, 8, (off_t)(stable + 200));
         if (n != 8 || memcmp(buf, w, 8)) {
             printf("round %d: /proc/PID/mem read %ld (%s)\n", i, n, n < 0 ? strerrorname_np(errno) : "");
+            bad = 1;
+        }
+        n = pread(mfd, buf, 8, (off_t)(big + 100 * 4096));
+        if (n != 8 || memcmp(buf, "bigpage!", 8)) {
+            printf("round %d: /proc/PID/mem read of the changing range %ld (%s)\n", i, n,
+                   n < 0 ? strerrorname_np(errno) : "");
             bad = 1;
         }
         n = pwrite(mfd, "mmmmmmmm", 8, (off_t)(stable + 300));

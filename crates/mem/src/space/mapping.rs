@@ -86,11 +86,12 @@ impl AddressSpace {
             kind: req.kind,
             backing: req.backing.clone(),
         };
+        m.vmas.insert(addr, vma);
+        m.sync_published();
         self.fill_prot(addr, end, req.prot, req.kind);
         if req.fd.is_some() && prot_bits(req.prot, req.kind) != 0 {
             self.mark_eof(addr, end, req.offset, req.file_size);
         }
-        m.vmas.insert(addr, vma);
         Self::merge_around(&mut m, addr, end);
         // No code epoch change: a new mapping takes nothing away (one it replaced was
         // unmapped above, which changed the epoch), so no thread needs to wait for others.
@@ -132,6 +133,7 @@ impl AddressSpace {
                 backing: Backing::Anonymous,
             },
         );
+        m.sync_published();
         self.fill_prot(addr, end, prot, VmaKind::Normal);
         Ok(())
     }
@@ -406,6 +408,9 @@ impl AddressSpace {
             },
         );
         Self::merge_around(&mut m, new, new_end);
+        // Published while the move still refuses both ranges to accessors (a nested
+        // directory change is recorded all the same: xlock `Hold::take`).
+        m.sync_published();
         self.removals.fetch_add(1, Ordering::Release);
         self.code_epoch.fetch_add(1, Ordering::Release);
         Ok(new)
@@ -523,6 +528,7 @@ impl AddressSpace {
             if v.end > end {
                 m.vmas.insert(end, v.slice(end, v.end));
             }
+            m.sync_published();
             let (s, e) = (v.start.max(start), v.end.min(end));
             // Page table first: from here on new accesses fault. Accesses of other threads
             // that passed their check before still find the old memory: accessible pages are
@@ -601,7 +607,8 @@ impl AddressSpace {
         // The OR of the entries changed, as they were (CODE: decoded code; SHADOW).
         let had = std::cell::Cell::new(0u8);
         for k in keys {
-            let v = m.vmas.remove(&k).expect("key from the map");
+            // Its record stays published beside the new one until the change is done.
+            let v = m.vmas.remove_keeping(&k).expect("key from the map");
             if v.start < addr {
                 m.vmas.insert(v.start, v.slice(v.start, addr));
             }
@@ -623,6 +630,9 @@ impl AddressSpace {
             }
             let was_none = prot_bits(mid.prot, mid.kind) == 0;
             mid.prot = prot;
+            // The new VMA is published before its entries change (`sync_published`).
+            m.vmas.insert(mid.start, mid.clone());
+            m.sync_published();
             let keep = page::CODE | page::BEYOND_EOF | page::POPULATED;
             let bits = prot_bits(prot, mid.kind);
             if bits == 0 {
@@ -639,7 +649,6 @@ impl AddressSpace {
                     self.mark_eof(mid.start, mid.end, *offset, size);
                 }
             }
-            m.vmas.insert(mid.start, mid);
         }
         Self::merge_around(&mut m, addr, end);
         if removes {
@@ -677,7 +686,7 @@ impl AddressSpace {
         )
         .map_err(|_| MapError::NoMemory)?;
         m.vmas.remove(&start);
-        self.fill_prot(new_start, start, v.prot, v.kind);
+        let (prot, kind) = (v.prot, v.kind);
         m.vmas.insert(
             new_start,
             Vma {
@@ -685,6 +694,8 @@ impl AddressSpace {
                 ..v
             },
         );
+        m.sync_published();
+        self.fill_prot(new_start, start, prot, kind);
         Ok(())
     }
 

@@ -62,7 +62,10 @@ fn record_of(v: &Vma) -> Record {
 pub(super) struct VmaTree {
     all: BTreeMap<u64, Vma>,
     special: BTreeMap<u64, Record>,
-    /// Whether `special` changed since it was last published.
+    /// Records of special VMAs an mprotect in progress replaces, published beside the new
+    /// ones until the change ends (see `remove_keeping`).
+    leaving: Vec<Record>,
+    /// Whether `special` or `leaving` changed since they were last published.
     dirty: bool,
 }
 
@@ -103,6 +106,19 @@ impl VmaTree {
         old
     }
 
+    /// `remove` for a change of protection: the removed VMA's record stays published beside
+    /// the new ones until the mapping lock is released. Its pages' entries change between
+    /// the two; an accessor that finds both records takes the answer either would give
+    /// (crates/linux/src/remote_mem.rs `forced_allowed`), one before or after the change.
+    pub(super) fn remove_keeping(&mut self, start: &u64) -> Option<Vma> {
+        let old = self.all.remove(start);
+        if let Some(r) = old.as_ref().and_then(|o| self.special.remove(&o.start)) {
+            self.leaving.push(r);
+            self.dirty = true;
+        }
+        old
+    }
+
     /// Moves the end of the VMA starting at `start` (a merge or a growth).
     pub(super) fn set_end(&mut self, start: u64, end: u64) {
         if let Some(v) = self.all.get_mut(&start) {
@@ -123,16 +139,20 @@ pub(super) struct Published {
 }
 
 impl Published {
-    /// Rebuilds the published array from `m`'s special VMAs.
+    /// Rebuilds the published array from `m`'s special VMAs (sorted, disjoint), followed by
+    /// the records of those an mprotect in progress replaces; the directory's length word
+    /// holds the first count in its low half and the second in its high half.
     fn republish(m: &mut Maps) {
         let mut next = std::mem::take(&mut m.published.spare);
         next.clear();
         next.extend(m.vmas.special.values().copied());
+        next.extend(m.vmas.leaving.iter().copied());
         m.vmas.dirty = false;
         {
             // Accessors that may still read the old array are waited for; one that comes
             // while the two words change reads them from the recorded change.
-            let (ptr, len) = (next.as_ptr() as u64, next.len() as u64);
+            let len = m.vmas.special.len() as u64 | (m.vmas.leaving.len() as u64) << 32;
+            let ptr = next.as_ptr() as u64;
             let _x = xlock::Hold::take(xlock::Change::Directory { ptr, len });
             DIRECTORY[0].store(ptr, Ordering::Release);
             DIRECTORY[1].store(len, Ordering::Release);
@@ -172,12 +192,25 @@ impl DerefMut for MapsGuard<'_> {
     }
 }
 
-impl Drop for MapsGuard<'_> {
-    fn drop(&mut self) {
+impl Maps {
+    /// Publishes the special VMAs now if they changed: a mapping change calls it after it
+    /// changed the tree and before it changes the entries or the host memory of the range,
+    /// so an accessor never finds a record that the memory no longer matches.
+    pub(super) fn sync_published(&mut self) {
         // Only when another process can read it: the Linux personality installs the lock
         // once it publishes the table (and asks for a first publication then).
-        if self.g.vmas.dirty && xlock::installed().is_some() {
-            Published::republish(&mut self.g);
+        if self.vmas.dirty && xlock::installed().is_some() {
+            Published::republish(self);
         }
+    }
+}
+
+impl Drop for MapsGuard<'_> {
+    fn drop(&mut self) {
+        if !self.g.vmas.leaving.is_empty() {
+            self.g.vmas.leaving.clear();
+            self.g.vmas.dirty = true;
+        }
+        self.g.sync_published();
     }
 }
