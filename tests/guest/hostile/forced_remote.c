@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -67,8 +68,12 @@ int main(void) {
     fixed(5, PROT_READ, MAP_SHARED, fd, 0);
     fixed(6, PROT_NONE, MAP_SHARED | MAP_ANONYMOUS, -1, 'S');
     fixed(7, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 'W');
+    pid_t parent = getpid();
     child = fork();
     if (child == 0) {
+        /* Never outlives a parent that gave up early. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(9);
         ptrace(PTRACE_TRACEME, 0, 0, 0);
         raise(SIGSTOP);
         /* Resumed: report what the tracer's writes left in the pages. */

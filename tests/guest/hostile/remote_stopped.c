@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,8 +30,12 @@ int main(void) {
     memcpy(big + 100 * 4096, "bigpage!", 8);
     int ready[2];
     if (pipe(ready)) return 1;
+    pid_t parent = getpid();
     pid_t child = fork();
     if (child == 0) {
+        /* Never outlives a parent that gave up early. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(9);
         close(ready[0]);
         write(ready[1], "r", 1);
         for (;;) {
