@@ -16,8 +16,9 @@
 //!   that died is found by a liveness probe and its lock taken over). Accessors never take it.
 //! - Before it changes any entry, a changer describes its change (a [`Change`]) in the
 //!   record at [`REC_SEQ`] (a sequence count, odd while the record is being written), then
-//!   waits until no accessor is registered ([`BORROWERS`], with the accessors' thread ids in
-//!   the slots at [`SLOTS`] so that a dead one is found), then changes the entries.
+//!   waits until no accessor is registered (the slots at [`SLOTS`] hold the accessors'
+//!   thread ids, so that a dead one is found; [`LEFT`] counts departures, the word a waiting
+//!   changer sleeps on), then changes the entries.
 //! - An accessor registers in a slot, then reads the record, the entries and the record's
 //!   sequence again (retrying if a new change began meanwhile) and applies the recorded
 //!   change to what it read (`Change::apply`: every change is idempotent, so entries already
@@ -42,8 +43,9 @@ const SLICE: Duration = Duration::from_millis(20);
 /// Byte offset in the lock page of the change record's sequence count (u64), followed by
 /// the record: kind, start, end, a, b (u64 each).
 pub const REC_SEQ: usize = 16;
-/// Byte offset of the number of registered accessors (u32).
-pub const BORROWERS: usize = 64;
+/// Byte offset of the count of accessors' departures (u32, wrapping), which a changer
+/// waiting for them sleeps on.
+pub const LEFT: usize = 64;
 /// Byte offset of the accessors' slots: [`NSLOTS`] u32 thread ids, 0 when free.
 pub const SLOTS: usize = 128;
 /// How many accessors may be registered at once.
@@ -152,25 +154,28 @@ fn record(word: &AtomicU32, c: Change) {
 /// of accessors that died.
 pub fn wait_borrowers(word: &AtomicU32) {
     fence(Ordering::SeqCst);
-    let count: &AtomicU32 = at(word, BORROWERS);
+    let left: &AtomicU32 = at(word, LEFT);
     loop {
-        let n = count.load(Ordering::SeqCst);
-        if n == 0 {
+        let n = left.load(Ordering::SeqCst);
+        let busy =
+            (0..NSLOTS).any(|i| at::<AtomicU32>(word, SLOTS + 4 * i).load(Ordering::SeqCst) != 0);
+        if !busy {
             return;
         }
-        reclaim_dead(word);
+        if reclaim_dead(word) {
+            continue;
+        }
         let ts = libc::timespec {
             tv_sec: 0,
             tv_nsec: 2_000_000,
         };
-        futex(count, libc::FUTEX_WAIT, n, Some(&ts));
+        futex(left, libc::FUTEX_WAIT, n, Some(&ts));
     }
 }
 
 /// Frees the slots of registered accessors that died (SIGKILL during a copy); returns
 /// whether it freed any.
 fn reclaim_dead(word: &AtomicU32) -> bool {
-    let count: &AtomicU32 = at(word, BORROWERS);
     let mut any = false;
     for i in 0..NSLOTS {
         let slot: &AtomicU32 = at(word, SLOTS + 4 * i);
@@ -181,7 +186,6 @@ fn reclaim_dead(word: &AtomicU32) -> bool {
                 .compare_exchange(tid, 0, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
         {
-            count.fetch_sub(1, Ordering::SeqCst);
             any = true;
         }
     }
@@ -207,7 +211,6 @@ impl<'a> Borrow<'a> {
                 .compare_exchange(0, me, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
             {
-                at::<AtomicU32>(word, BORROWERS).fetch_add(1, Ordering::SeqCst);
                 fence(Ordering::SeqCst);
                 return Borrow {
                     word,
@@ -256,9 +259,9 @@ impl Drop for Borrow<'_> {
     fn drop(&mut self) {
         let slot: &AtomicU32 = at(self.word, SLOTS + 4 * self.slot);
         if slot.swap(0, Ordering::SeqCst) != 0 {
-            let count: &AtomicU32 = at(self.word, BORROWERS);
-            count.fetch_sub(1, Ordering::SeqCst);
-            futex(count, libc::FUTEX_WAKE, i32::MAX as u32, None);
+            let left: &AtomicU32 = at(self.word, LEFT);
+            left.fetch_add(1, Ordering::SeqCst);
+            futex(left, libc::FUTEX_WAKE, i32::MAX as u32, None);
         }
     }
 }
