@@ -12,42 +12,42 @@
 //! So every cetbox process publishes what a remote accessor needs:
 //! - a header page at the fixed host address [`HEADER`] (never guest memory: the guest cannot
 //!   map over cetbox's memory) with a magic word, a random nonce, the number of a private
-//!   descriptor and the host address and extent of its page table;
-//! - behind that descriptor, a memfd page holding the table's cross-process lock
-//!   (`cetbox_mem::xlock`), which the process takes around every change of its page-table
-//!   entries, and the nonce again.
+//!   descriptor, the host address and extent of its page table and the address of its
+//!   published VMA list (`cetbox_mem::directory_addr`);
+//! - behind that descriptor, a memfd page holding the table's cross-process protocol
+//!   (`cetbox_mem::xlock`: each change of page-table entries is recorded there and waits for
+//!   registered accessors before it begins), and the nonce again.
 //!
 //! An accessor reads the header with the host's process_vm_readv (the same permission check
 //! as the guest's call), takes the lock page with pidfd_open + pidfd_getfd (the same
 //! PTRACE_MODE_ATTACH_REALCREDS check), confirms the nonce, and then, a bounded chunk at a
-//! time, takes the lock, reads the target's entries for the chunk's pages, and copies only the
-//! prefix the entries allow, with the lock still held. A process without the header is native
-//! (not a cetbox guest: the host path is Linux's own behaviour) unless it runs cetbox's own
-//! executable, which is refused (a cetbox process not yet or no longer publishing its table).
+//! time, registers as an accessor, reads the target's entries for the chunk's pages with the
+//! recorded change in progress applied, copies only the prefix they allow, and leaves. A
+//! process without the header is native (not a cetbox guest: the host path is Linux's own
+//! behaviour) unless it runs cetbox's own executable, which is refused (a cetbox process not
+//! yet or no longer publishing its table).
 //!
-//! The accessor waits at most [`PATIENCE`] for the lock: a target stopped (SIGSTOP, a host
-//! ptrace stop) inside a page-table change would otherwise hang it; the access then fails as
-//! at a bad page. A process that receives SIGSTOP while it holds another's lock (a few
-//! instructions around one host copy) holds up that process's mapping changes until it runs.
+//! The accessor never waits for the target: a target stopped anywhere (SIGSTOP, a host ptrace
+//! stop), inside a change of its table too, is read as it is after that change. A process
+//! that receives SIGSTOP while registered as another's accessor (a few instructions around
+//! one host copy) holds up that process's mapping changes until it runs again.
 
 use crate::errno::{Errno, SysResult};
 use cetbox_mem::{page, xlock, PAGE_SIZE};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
 
 /// Host address of the header page in every cetbox process: below the guest placement window
 /// (`cetbox_mem` RESERVE_START) and below the ptrace register page, far above cetbox's
 /// executable and heap.
 pub const HEADER: u64 = 0x5fff_fffe_0000;
 const MAGIC: u64 = 0x6365_7462_6f78_4d54; // "cetboxMT"
-/// Header words: magic, nonce, descriptor, table base, table limit.
-const HEADER_WORDS: usize = 5;
+/// Header words: magic, nonce, descriptor, table base, table limit, VMA directory
+/// (`cetbox_mem::directory_addr`).
+const HEADER_WORDS: usize = 6;
 /// Offset of the nonce in the lock page (the lock word is at 0).
 const PAGE_NONCE: usize = 8;
-/// How long an accessor waits for a target's lock before failing the access.
-const PATIENCE: Duration = Duration::from_millis(250);
-/// Pages checked and copied per hold of the lock.
+/// Pages checked and copied per registration as an accessor.
 const CHUNK_PAGES: u64 = 64;
 
 /// What this process publishes: its lock page and descriptor.
@@ -167,16 +167,25 @@ pub fn publish(mem: &cetbox_mem::AddressSpace) -> std::io::Result<()> {
     let n = nonce();
     let p = new_lock_page(n, false)?;
     let pt = mem.page_table();
-    write_header([MAGIC, n, p.fd as u64, pt.base_addr(), pt.limit()])?;
+    write_header([
+        MAGIC,
+        n,
+        p.fd as u64,
+        pt.base_addr(),
+        pt.limit(),
+        cetbox_mem::directory_addr(),
+    ])?;
     xlock::install(p.page as *const AtomicU32);
+    mem.publish_vmas();
     *g = Some(p);
     Ok(())
 }
 
 /// In a fork child (single-threaded, before any guest code runs): the lock page and its
-/// descriptor are the parent's, shared. Makes our own and publishes it. The parent's lock is
-/// held meanwhile, so an accessor that found the inherited header and took that lock finishes
-/// first, and one that takes it afterwards sees the new nonce and starts again.
+/// descriptor are the parent's, shared. Makes our own and publishes it, then waits for the
+/// accessors registered on the inherited page (one that found the inherited header and
+/// registered there finishes first; one that registers afterwards sees the new nonce and
+/// fails as at a bad page). The parent's lock is held meanwhile.
 pub fn after_fork_child(mem: &cetbox_mem::AddressSpace) {
     let mut g = PUBLISHED.lock().unwrap_or_else(|e| e.into_inner());
     let Some(old) = g.take() else {
@@ -196,9 +205,21 @@ pub fn after_fork_child(mem: &cetbox_mem::AddressSpace) {
     };
     xlock::install(p.page as *const AtomicU32);
     let pt = mem.page_table();
-    if write_header([MAGIC, n, p.fd as u64, pt.base_addr(), pt.limit()]).is_err() {
+    if write_header([
+        MAGIC,
+        n,
+        p.fd as u64,
+        pt.base_addr(),
+        pt.limit(),
+        cetbox_mem::directory_addr(),
+    ])
+    .is_err()
+    {
         let _ = write_header([0; HEADER_WORDS]);
     }
+    // An accessor registered on the inherited page before the new header was written may be
+    // copying with our table's consent; one registering after it sees the new nonce.
+    xlock::wait_borrowers(old_word);
     xlock::release(old_word);
     crate::private_fds::unregister_private_fd(old.fd);
     // SAFETY: the old page and descriptor are no longer installed or published.
@@ -259,16 +280,22 @@ fn runs_cetbox(pid: i32) -> bool {
     }
 }
 
-/// Which pages an access may use, by the target's page-table entry.
+/// Which pages an access may use, by the target's page-table entry and VMAs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
     /// process_vm_readv: readable guest pages.
     Read,
     /// process_vm_writev: writable pages that are not shadow stack.
     Write,
-    /// ptrace PEEK/POKE (FOLL_FORCE): any accessible guest page; the host's own forced
-    /// access (the same mapping on the host) then applies Linux's remaining rules.
-    Forced,
+    /// A forced read (FOLL_FORCE: ptrace PEEK, a read of /proc/PID/mem): any page of a guest
+    /// mapping, PROT_NONE included (mm/gup.c `check_vma_flags`: VM_MAYREAD suffices), not
+    /// past the end of its file.
+    ForcedRead,
+    /// A forced write (FOLL_FORCE | FOLL_WRITE: ptrace POKE, a write of /proc/PID/mem): any
+    /// page of a guest mapping, except a shared mapping without PROT_WRITE
+    /// (`check_vma_flags` refuses a forced write where `is_cow_mapping` is false, whatever
+    /// the backing); a private one is written copy-on-write by the host's own forced write.
+    ForcedWrite,
 }
 
 fn allowed(b: u8, rule: Rule) -> bool {
@@ -278,8 +305,29 @@ fn allowed(b: u8, rule: Rule) -> bool {
     match rule {
         Rule::Read => b & page::READ != 0,
         Rule::Write => b & page::WRITE != 0 && b & page::SHADOW == 0,
-        Rule::Forced => b & (page::READ | page::WRITE | page::EXEC) != 0,
+        Rule::ForcedRead | Rule::ForcedWrite => false,
     }
+}
+
+/// Whether a forced access may use a page with entry `b`, given the published records of
+/// the special VMAs (PROT_NONE, or shared without PROT_WRITE: `cetbox_mem` published.rs)
+/// covering it. Two records cover it while an mprotect replaces one VMA with another (the
+/// old and the new); the entry is then the old or the new one, and each answer below is the
+/// one the state before or after the change gives.
+fn forced_allowed(b: u8, covering: &[&cetbox_mem::Record], rule: Rule) -> bool {
+    let shared_ro = covering
+        .iter()
+        .any(|v| v[2] & cetbox_mem::FLAG_SHARED != 0 && v[2] & libc::PROT_WRITE as u64 == 0);
+    if rule == Rule::ForcedWrite && shared_ro {
+        return false;
+    }
+    if b & page::MAPPED != 0 {
+        // Mapped with some access: past the end of its file the host fault is SIGBUS, which
+        // Linux's forced access reports as a failure too.
+        return b & page::BEYOND_EOF == 0;
+    }
+    // No entry: PROT_NONE memory if a PROT_NONE VMA covers it, else nothing.
+    b == 0 && covering.iter().any(|v| v[2] & 7 == 0)
 }
 
 /// Another cetbox process whose published table this process may consult.
@@ -289,6 +337,7 @@ struct Target {
     nonce: u64,
     table: u64,
     limit: u64,
+    directory: u64,
 }
 
 impl Drop for Target {
@@ -366,6 +415,7 @@ impl Target {
                 nonce: h[1],
                 table: h[3],
                 limit: h[4],
+                directory: h[5],
             };
             // Whatever the descriptor was, only the target's own lock page holds its nonce.
             if t.page_nonce() == t.nonce {
@@ -402,35 +452,43 @@ impl Target {
         }
     }
 
-    /// Takes the target's lock and confirms it is still the one the target publishes.
-    fn lock(&self) -> Option<Locked<'_>> {
-        if !xlock::acquire(self.word(), Some(PATIENCE)) {
-            return None;
-        }
-        let l = Locked(self);
+    /// Registers as the target's accessor (`xlock::Borrow`: no change of its table begins
+    /// until the registration ends) and confirms the lock page is still the one the target
+    /// publishes.
+    fn borrow(&self) -> Option<Borrowed<'_>> {
+        let b = xlock::Borrow::enter(self.word());
         match read_header(self.pid) {
-            Ok(Some(h)) if h[1] == self.nonce => Some(l),
+            Ok(Some(h)) if h[1] == self.nonce => Some(Borrowed { t: self, b }),
             _ => None,
         }
     }
 }
 
-/// A held lock of a target.
-struct Locked<'a>(&'a Target);
-
-impl Drop for Locked<'_> {
-    fn drop(&mut self) {
-        xlock::release(self.0.word());
-    }
+/// A registration as a target's accessor.
+struct Borrowed<'a> {
+    t: &'a Target,
+    b: xlock::Borrow<'a>,
 }
 
-impl Locked<'_> {
-    /// How many bytes from `addr` (at most `len`) lie on pages `rule` allows.
+impl Borrowed<'_> {
+    /// How many bytes from `addr` (at most `len`) lie on pages `rule` allows, in the table
+    /// as it is after the change in progress, if any (`xlock::Borrow::read`).
     fn allowed_prefix(&self, addr: u64, len: u64, rule: Rule) -> u64 {
-        let t = self.0;
         if len == 0 {
             return 0;
         }
+        self.b
+            .read(|change| self.allowed_prefix_in(addr, len, rule, change))
+    }
+
+    fn allowed_prefix_in(
+        &self,
+        addr: u64,
+        len: u64,
+        rule: Rule,
+        change: Option<xlock::Change>,
+    ) -> u64 {
+        let t = self.t;
         let first = addr >> 12;
         let last = (addr.saturating_add(len - 1)) >> 12;
         let npages = (last - first + 1) as usize;
@@ -442,12 +500,95 @@ impl Locked<'_> {
                 Err(_) => return 0,
             }
         }
-        let good = entries.iter().take_while(|&&b| allowed(b, rule)).count() as u64;
+        // A page a move (mremap) is taking away or bringing is refused until it is done.
+        let moving = |at: u64| match change {
+            Some(c @ xlock::Change::Move { .. }) => c.apply(at, 1) == 0,
+            _ => false,
+        };
+        if let Some(c) = change {
+            for (i, b) in entries.iter_mut().enumerate() {
+                *b = c.apply((first + i as u64) << 12, *b);
+            }
+        }
+        let good = if matches!(rule, Rule::ForcedRead | Rule::ForcedWrite) {
+            let Some(vmas) = self.vmas(first << 12, (last + 1) << 12, change) else {
+                return 0;
+            };
+            entries
+                .iter()
+                .enumerate()
+                .take_while(|&(i, &b)| {
+                    let at = (first + i as u64) << 12;
+                    let covering: Vec<&cetbox_mem::Record> =
+                        vmas.iter().filter(|v| v[0] <= at && at < v[1]).collect();
+                    !moving(at) && forced_allowed(b, &covering, rule)
+                })
+                .count()
+        } else {
+            entries.iter().take_while(|&&b| allowed(b, rule)).count()
+        } as u64;
         if good as usize == npages {
             len
         } else {
             ((first + good) << 12).saturating_sub(addr).min(len)
         }
+    }
+
+    /// The target's published special VMAs that overlap [start, end), None if they cannot be
+    /// read: from the sorted, disjoint list of the current ones (at most one per page of the
+    /// range) and the few an mprotect in progress replaces. `change`: the change in
+    /// progress, which may be a move of the list itself.
+    fn vmas(
+        &self,
+        start: u64,
+        end: u64,
+        change: Option<xlock::Change>,
+    ) -> Option<Vec<cetbox_mem::Record>> {
+        const RECORD: u64 = std::mem::size_of::<cetbox_mem::Record>() as u64;
+        let t = self.t;
+        let word = |at: u64| -> Option<u64> {
+            let mut raw = [0u8; 8];
+            match host_read(t.pid, at, &mut raw) {
+                Ok(8) => Some(u64::from_le_bytes(raw)),
+                _ => None,
+            }
+        };
+        let records = |at: u64, n: u64| -> Option<Vec<cetbox_mem::Record>> {
+            let mut raw = vec![0u8; (n * RECORD) as usize];
+            if n > 0 && host_read(t.pid, at, &mut raw).ok()? != raw.len() {
+                return None;
+            }
+            Some(
+                raw.chunks_exact(RECORD as usize)
+                    .map(|r| {
+                        let w = |i: usize| {
+                            u64::from_le_bytes(r[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]))
+                        };
+                        [w(0), w(1), w(2)]
+                    })
+                    .collect(),
+            )
+        };
+        let (base, counts) = match change {
+            Some(xlock::Change::Directory { ptr, len }) => (ptr, len),
+            _ => (word(t.directory)?, word(t.directory + 8)?),
+        };
+        let (count, leaving) = (counts & 0xffff_ffff, counts >> 32);
+        // The first current record whose end lies above `start`.
+        let (mut lo, mut hi) = (0u64, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if word(base + mid * RECORD + 8)? <= start {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let n = (count - lo).min((end - start) / PAGE_SIZE + 1);
+        let mut found = records(base + lo * RECORD, n)?;
+        found.extend(records(base + count * RECORD, leaving)?);
+        found.retain(|v| v[0] < end && v[1] > start);
+        Some(found)
     }
 }
 
@@ -467,7 +608,9 @@ pub fn process_vm(
     let host = |l: &[libc::iovec], r: &[libc::iovec]| -> Result<u64, Errno> {
         // SAFETY: the local iovecs describe the caller's checked (or bounce) buffers; the
         // remote ones are in another process, checked against its table or native.
-        Errno::check(unsafe { libc::syscall(nr, pid, l.as_ptr(), l.len(), r.as_ptr(), r.len(), 0) })
+        Errno::check(unsafe {
+            libc::syscall(nr, pid, l.as_ptr(), l.len(), r.as_ptr(), r.len(), 0u64)
+        })
     };
     let target = match Target::open(pid)? {
         Peer::Native => {
@@ -500,7 +643,7 @@ pub fn process_vm(
             }
             let a = base.wrapping_add(off);
             let chunk = (len - off).min((CHUNK_PAGES * PAGE_SIZE) - (a & (PAGE_SIZE - 1)));
-            let Some(held) = target.lock() else {
+            let Some(held) = target.borrow() else {
                 break 'remote;
             };
             let n = held.allowed_prefix(a, chunk, rule);
@@ -562,25 +705,73 @@ pub fn process_vm(
     Ok(done)
 }
 
-/// ptrace PEEKTEXT/PEEKDATA/POKETEXT/POKEDATA of the word at `addr` in `pid`: the host's
-/// request (`host`, which does the forced access) runs with the target's table locked, only
-/// when every page of the word is guest memory; otherwise EIO, as Linux's
-/// `generic_ptrace_peekdata`/`pokedata` answer for a word not wholly accessible (or ESRCH if
-/// `pid` is not a tracee stopped for us, which Linux checks first).
-pub fn ptrace_word(pid: i32, addr: u64, host: impl FnOnce() -> SysResult) -> SysResult {
+/// ptrace PEEKTEXT/PEEKDATA/POKETEXT/POKEDATA of the word at `addr` in `pid` (`poke`: the
+/// word a POKE writes): the host's request (`host`, which does the forced access) runs,
+/// registered as the target's accessor (`xlock::Borrow`), when every page of the word allows
+/// the forced access. Otherwise EIO, as Linux's `generic_ptrace_peekdata`/`pokedata` answer
+/// when `ptrace_access_vm` copies less than a word (or ESRCH if `pid` is not a tracee
+/// stopped for us, which Linux checks first); a POKE has then written the bytes before the
+/// first page it may not touch, as `access_remote_vm` copies page by page (kernel/ptrace.c,
+/// mm/memory.c `__access_remote_vm`).
+pub fn ptrace_word(
+    pid: i32,
+    addr: u64,
+    poke: Option<u64>,
+    host: impl FnOnce() -> SysResult,
+) -> SysResult {
     let target = match Target::open(pid) {
         Ok(Peer::Native) => return host(),
         Ok(Peer::Guest(t)) => t,
         Err(_) => return Err(not_word(pid)),
     };
-    let Some(held) = target.lock() else {
+    let Some(held) = target.borrow() else {
         return Err(not_word(pid));
     };
-    if held.allowed_prefix(addr, 8, Rule::Forced) < 8 {
-        drop(held);
-        return Err(not_word(pid));
+    let rule = if poke.is_some() {
+        Rule::ForcedWrite
+    } else {
+        Rule::ForcedRead
+    };
+    let n = held.allowed_prefix(addr, 8, rule) as usize;
+    if n == 8 {
+        return host();
     }
-    host()
+    let e = not_word(pid);
+    if let (Some(word), Errno::EIO, 1..) = (poke, e, n) {
+        // The part on the pages the target allows: the host's forced write of exactly those
+        // bytes, through its /proc/PID/mem (the tracer may open it: PTRACE_MODE_ATTACH).
+        let mut part = word.to_le_bytes();
+        let _ = host_mem(pid, addr, &mut part[..n], true);
+    }
+    drop(held);
+    Err(e)
+}
+
+/// The host's forced read or write of `buf` at `addr` in `pid`, through its /proc/PID/mem.
+fn host_mem(pid: i32, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
+    let path = std::ffi::CString::new(format!("/proc/{pid}/mem")).unwrap_or_default();
+    let mode = if write {
+        libc::O_WRONLY
+    } else {
+        libc::O_RDONLY
+    };
+    // SAFETY: a valid C string.
+    let fd = unsafe { libc::open(path.as_ptr(), mode | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::EIO);
+    }
+    // SAFETY: `buf` is ours, of buf.len() bytes; `fd` is the descriptor opened above.
+    let r = unsafe {
+        if write {
+            libc::pwrite(fd, buf.as_ptr().cast(), buf.len(), addr as i64)
+        } else {
+            libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), addr as i64)
+        }
+    };
+    let r = Errno::check(r as i64);
+    // SAFETY: closing the descriptor opened above (errno was read already).
+    unsafe { libc::close(fd) };
+    r
 }
 
 /// EIO, or ESRCH when `pid` is not our stopped tracee (a register read of its cetbox process
@@ -606,9 +797,9 @@ fn not_word(pid: i32) -> Errno {
 
 /// A read or write of another process's memory through a guest's /proc/PID/mem (FOLL_FORCE
 /// access: fs/proc/base.c `mem_rw`): the host's pread/pwrite of its /proc/PID/mem, a chunk at
-/// a time, only on pages of that process's guest memory, with its table locked. A transfer
-/// that starts on a page that is not guest memory fails with EIO, one that reaches one stops
-/// short, as `mem_rw` does when access_remote_vm copies nothing.
+/// a time, only on pages of that process's guest memory, registered as its accessor. A
+/// transfer that starts on a page that is not guest memory fails with EIO, one that reaches
+/// one stops short, as `mem_rw` does when access_remote_vm copies nothing.
 pub fn mem_file(pid: i32, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
     let path = std::ffi::CString::new(format!("/proc/{pid}/mem")).unwrap_or_default();
     let mode = if write {
@@ -654,10 +845,15 @@ fn mem_file_via(pid: i32, fd: i32, addr: u64, buf: &mut [u8], write: bool) -> Sy
         let a = addr.wrapping_add(done as u64);
         let chunk =
             ((buf.len() - done) as u64).min(CHUNK_PAGES * PAGE_SIZE - (a & (PAGE_SIZE - 1)));
-        let Some(held) = target.lock() else {
+        let Some(held) = target.borrow() else {
             break;
         };
-        let n = held.allowed_prefix(a, chunk, Rule::Forced) as usize;
+        let rule = if write {
+            Rule::ForcedWrite
+        } else {
+            Rule::ForcedRead
+        };
+        let n = held.allowed_prefix(a, chunk, rule) as usize;
         if n == 0 {
             break;
         }

@@ -22,7 +22,10 @@ pub use faultin::{probe_fixup, KernelAccess};
 pub use pagetable::{
     page, recover_host_fault, recover_unmapped_fault, PageTable, PAGE_SIZE, USER_LIMIT,
 };
-pub use space::{AddressSpace, MapError, MapRequest, MMAP_MIN_ADDR, STACK_GUARD_GAP};
+pub use space::{
+    directory_addr, AddressSpace, MapError, MapRequest, Record, FLAG_SHADOW, FLAG_SHARED,
+    MMAP_MIN_ADDR, STACK_GUARD_GAP,
+};
 pub use vma::{Backing, Vma, VmaKind};
 
 /// Round `x` down to a page boundary.

@@ -7,6 +7,7 @@
 //! cross-process lock (`xlock`), so a cetbox accessing this guest's memory from another process
 //! checks and copies against a table that cannot change meanwhile.
 
+use crate::xlock::Change;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 pub const PAGE_SIZE: u64 = 4096;
@@ -239,7 +240,7 @@ impl PageTable {
 
     /// Sets every entry of pages [start, end) (page-aligned, below USER_LIMIT) to `value`.
     pub fn fill(&self, start: u64, end: u64, value: u8) {
-        let _remote = crate::xlock::Hold::take();
+        let _remote = crate::xlock::Hold::take(Change::Fill { start, end, value });
         let (s, e) = self.range(start, end);
         for i in s..e {
             // SAFETY: `range` clamps indices to the reservation.
@@ -251,7 +252,11 @@ impl PageTable {
     /// the host where whole table pages (4096 entries, 16 MiB of guest space) became zero:
     /// a huge PROT_NONE reservation or an unmapped range costs nothing afterwards.
     pub fn clear(&self, start: u64, end: u64) {
-        let _remote = crate::xlock::Hold::take();
+        let _remote = crate::xlock::Hold::take(Change::Fill {
+            start,
+            end,
+            value: 0,
+        });
         let (s, e) = self.range(start, end);
         const TP: usize = PAGE_SIZE as usize;
         let (inner_s, inner_e) = (s.div_ceil(TP) * TP, e / TP * TP);
@@ -283,15 +288,22 @@ impl PageTable {
         }
     }
 
-    /// Applies `f` to every entry of pages [start, end); returns the OR of the bits it
-    /// changed. Unchanged entries are not written (a write would make the host back a table
-    /// page that only ever held zeros). Each entry changes atomically (compare and swap):
-    /// other threads set and clear single bits of the same entries at any time (`set_bits`,
-    /// `clear_bits`), and callers that do not hold the mapping lock (madvise) may race with
-    /// an unmap or mprotect; a plain load and store would lose their changes or bring a
-    /// cleared entry back.
-    pub fn update(&self, start: u64, end: u64, f: impl Fn(u8) -> u8) -> u8 {
-        let _remote = crate::xlock::Hold::take();
+    /// Makes every entry `b` of pages [start, end) `(b & and) | or`, calling `seen` with each
+    /// entry as it was when replaced; returns the OR of the bits it changed. Unchanged
+    /// entries are not written (a write would make the host back a table page that only ever
+    /// held zeros). Each entry changes atomically (compare and swap): other threads set and
+    /// clear single bits of the same entries at any time (`set_bits`, `clear_bits`), and
+    /// callers that do not hold the mapping lock (madvise) may race with an unmap or
+    /// mprotect; a plain load and store would lose their changes or bring a cleared entry
+    /// back. The change is a mask so that another process reading the table can apply it
+    /// itself (`xlock::Change`).
+    pub fn update(&self, start: u64, end: u64, and: u8, or: u8, seen: impl Fn(u8)) -> u8 {
+        let _remote = crate::xlock::Hold::take(Change::Mask {
+            start,
+            end,
+            and,
+            or,
+        });
         let (s, e) = self.range(start, end);
         let mut changed = 0;
         for i in s..e {
@@ -299,7 +311,8 @@ impl PageTable {
             let cell = unsafe { &*self.base.add(i) };
             let mut old = cell.load(Ordering::Relaxed);
             loop {
-                let new = f(old);
+                seen(old);
+                let new = (old & and) | or;
                 if new == old {
                     break;
                 }
@@ -345,7 +358,11 @@ impl PageTable {
     /// read (a huge range that was never accessible keeps its table pages unbacked).
     pub fn take(&self, start: u64, end: u64) -> u8 {
         // A remote accessor must not see the entries change under its check (as in `clear`).
-        let _remote = crate::xlock::Hold::take();
+        let _remote = crate::xlock::Hold::take(Change::Fill {
+            start,
+            end,
+            value: 0,
+        });
         let (s, e) = self.range(start, end);
         let mut old = 0;
         for i in s..e {

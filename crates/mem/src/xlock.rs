@@ -1,21 +1,37 @@
-//! The page table's cross-process lock.
+//! The page table's cross-process exclusion.
 //!
 //! Another guest process is another cetbox process, so process_vm_readv/writev, ptrace
 //! PEEK/POKE and /proc/PID/mem between guests are carried out by the accessing cetbox on the
-//! host. It must check each page against the *target's* page table and copy while that table
-//! cannot change (Linux holds the target's mmap_lock across its check and copy: mm/gup.c
-//! `__get_user_pages` under `mmap_read_lock`, mm/process_vm_access.c). This lock is that
-//! exclusion: a 32-bit word in a page shared through a memfd (the Linux personality creates it
-//! and publishes it: crates/linux/src/remote_mem.rs). The owning process takes it around every
-//! change of its page-table entries ([`Hold`], from `PageTable::fill`, `clear` and `update`);
-//! a remote accessor takes it around its check and copy.
+//! host. It must check each page against the *target's* page table and copy while the target
+//! cannot take the pages away (Linux holds the target's mmap_lock across its check and pin:
+//! mm/gup.c `__get_user_pages` under `mmap_read_lock`, mm/process_vm_access.c). Linux's
+//! mmap_lock is never held where the task can stop; a cetbox process can be stopped anywhere
+//! (SIGSTOP, a host ptrace stop), inside a change of its table too, so an accessor must
+//! neither wait for the target nor need it to finish a change. The protocol, on a page shared
+//! through a memfd (the Linux personality creates and publishes it:
+//! crates/linux/src/remote_mem.rs):
 //!
-//! The word is 0 when free, else the host thread id of the holder, with [`WAITERS`] set when
-//! someone sleeps on it (a shared futex: FUTEX_WAIT without FUTEX_PRIVATE_FLAG, since two
-//! processes map the page). A holder that died while holding it (SIGKILL between its check and
-//! its copy) is found by a liveness probe after each sleep slice and its lock taken over.
+//! - The word at offset 0 serialises the target's own threads' changes (0 when free, else
+//!   the holder's host thread id, with [`WAITERS`] set when someone sleeps on it; a holder
+//!   that died is found by a liveness probe and its lock taken over). Accessors never take it.
+//! - Before it changes any entry, a changer describes its change (a [`Change`]) in the
+//!   record at [`REC_SEQ`] (a sequence count, odd while the record is being written), then
+//!   waits until no accessor is registered (the slots at [`SLOTS`] hold the accessors'
+//!   thread ids, so that a dead one is found; [`LEFT`] counts departures, the word a waiting
+//!   changer sleeps on), then changes the entries.
+//! - An accessor registers in a slot, then reads the record, the entries and the record's
+//!   sequence again (retrying if a new change began meanwhile) and applies the recorded
+//!   change to what it read (`Change::apply`: every change is idempotent, so entries already
+//!   changed and entries not yet changed give the same result). It then sees the table as it
+//!   is after that change, and no later change can begin until it leaves: it copies, and
+//!   leaves. A change never adds host memory after its entries allow access nor removes it
+//!   before they refuse it (host mappings are made before the entries are filled and taken
+//!   away after they are cleared), so the view is safe to copy by.
+//!
+//! So an accessor waits for nothing, and a changer waits only for accessors' copies (one
+//! bounded chunk each).
 
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Set in the lock word while a thread sleeps waiting for it.
@@ -23,6 +39,232 @@ pub const WAITERS: u32 = 1 << 31;
 
 /// How long one futex sleep lasts before the holder's liveness is probed again.
 const SLICE: Duration = Duration::from_millis(20);
+
+/// Byte offset in the lock page of the change record's sequence count (u64), followed by
+/// the record: kind, start, end, a, b (u64 each).
+pub const REC_SEQ: usize = 16;
+/// Byte offset of the count of accessors' departures (u32, wrapping), which a changer
+/// waiting for them sleeps on.
+pub const LEFT: usize = 64;
+/// Byte offset of the accessors' slots: [`NSLOTS`] u32 thread ids, 0 when free.
+pub const SLOTS: usize = 128;
+/// How many accessors may be registered at once.
+pub const NSLOTS: usize = 32;
+
+/// A change of page-table entries, as recorded for accessors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Every entry of [start, end) becomes `value` (0: unmapped).
+    Fill { start: u64, end: u64, value: u8 },
+    /// Every entry `b` of [start, end) becomes `(b & and) | or`.
+    Mask {
+        start: u64,
+        end: u64,
+        and: u8,
+        or: u8,
+    },
+    /// A move between two ranges (mremap): both are refused until it is done.
+    Move { from: (u64, u64), to: (u64, u64) },
+    /// The published VMA list moves to `ptr` (`len` records): see space/published.rs.
+    Directory { ptr: u64, len: u64 },
+}
+
+impl Change {
+    fn words(self) -> [u64; 5] {
+        match self {
+            Change::Fill { start, end, value } => [1, start, end, value as u64, 0],
+            Change::Mask {
+                start,
+                end,
+                and,
+                or,
+            } => [2, start, end, and as u64, or as u64],
+            Change::Move { from, to } => [3, from.0, from.1, to.0, to.1],
+            Change::Directory { ptr, len } => [4, 0, 0, ptr, len],
+        }
+    }
+
+    /// The change a record's words describe (None: no change, or an unknown kind).
+    pub fn from_words(w: [u64; 5]) -> Option<Change> {
+        match w[0] {
+            1 => Some(Change::Fill {
+                start: w[1],
+                end: w[2],
+                value: w[3] as u8,
+            }),
+            2 => Some(Change::Mask {
+                start: w[1],
+                end: w[2],
+                and: w[3] as u8,
+                or: w[4] as u8,
+            }),
+            3 => Some(Change::Move {
+                from: (w[1], w[2]),
+                to: (w[3], w[4]),
+            }),
+            4 => Some(Change::Directory {
+                ptr: w[3],
+                len: w[4],
+            }),
+            _ => None,
+        }
+    }
+
+    /// The entry of the page at `addr` after this change, given the entry `b` read before,
+    /// during or after it.
+    pub fn apply(self, addr: u64, b: u8) -> u8 {
+        match self {
+            Change::Fill { start, end, value } if (start..end).contains(&addr) => value,
+            Change::Mask {
+                start,
+                end,
+                and,
+                or,
+            } if (start..end).contains(&addr) => (b & and) | or,
+            Change::Move { from, to }
+                if (from.0..from.1).contains(&addr) || (to.0..to.1).contains(&addr) =>
+            {
+                0
+            }
+            _ => b,
+        }
+    }
+}
+
+/// The lock page's word at byte offset `off` of the page holding `word`.
+fn at<T>(word: &AtomicU32, off: usize) -> &T {
+    // SAFETY: `word` is at offset 0 of a whole shared page that stays mapped while installed
+    // (`install`); callers pass aligned offsets of that page's layout above.
+    unsafe { &*(word.as_ptr().cast::<u8>().add(off).cast::<T>()) }
+}
+
+/// Writes `c` into the record of the lock page holding `word` (a seqlock: odd while written).
+fn record(word: &AtomicU32, c: Change) {
+    let seq: &AtomicU64 = at(word, REC_SEQ);
+    let s = seq.load(Ordering::Relaxed);
+    seq.store(s.wrapping_add(1) | 1, Ordering::Relaxed);
+    fence(Ordering::Release);
+    for (i, w) in c.words().iter().enumerate() {
+        at::<AtomicU64>(word, REC_SEQ + 8 + 8 * i).store(*w, Ordering::Relaxed);
+    }
+    seq.store((s.wrapping_add(1) | 1).wrapping_add(1), Ordering::Release);
+}
+
+/// Waits until no accessor is registered in the lock page holding `word`, freeing the slots
+/// of accessors that died.
+pub fn wait_borrowers(word: &AtomicU32) {
+    fence(Ordering::SeqCst);
+    let left: &AtomicU32 = at(word, LEFT);
+    loop {
+        let n = left.load(Ordering::SeqCst);
+        let busy =
+            (0..NSLOTS).any(|i| at::<AtomicU32>(word, SLOTS + 4 * i).load(Ordering::SeqCst) != 0);
+        if !busy {
+            return;
+        }
+        if reclaim_dead(word) {
+            continue;
+        }
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 2_000_000,
+        };
+        futex(left, libc::FUTEX_WAIT, n, Some(&ts));
+    }
+}
+
+/// Frees the slots of registered accessors that died (SIGKILL during a copy); returns
+/// whether it freed any.
+fn reclaim_dead(word: &AtomicU32) -> bool {
+    let mut any = false;
+    for i in 0..NSLOTS {
+        let slot: &AtomicU32 = at(word, SLOTS + 4 * i);
+        let tid = slot.load(Ordering::Relaxed);
+        if tid != 0
+            && dead(tid)
+            && slot
+                .compare_exchange(tid, 0, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+        {
+            any = true;
+        }
+    }
+    any
+}
+
+/// An accessor's registration in a target's lock page (see the module comment); leaves when
+/// dropped.
+pub struct Borrow<'a> {
+    word: &'a AtomicU32,
+    slot: usize,
+}
+
+impl<'a> Borrow<'a> {
+    /// Registers this thread as an accessor of the lock page holding `word` (a mapping of
+    /// another process's page), waiting only while all slots are taken by other accessors.
+    pub fn enter(word: &'a AtomicU32) -> Borrow<'a> {
+        let me = gettid();
+        let mut i = 0usize;
+        loop {
+            let slot: &AtomicU32 = at(word, SLOTS + 4 * (i % NSLOTS));
+            if slot
+                .compare_exchange(0, me, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                fence(Ordering::SeqCst);
+                return Borrow {
+                    word,
+                    slot: i % NSLOTS,
+                };
+            }
+            i += 1;
+            if i.is_multiple_of(NSLOTS) {
+                // Every slot taken: free those of accessors that died, else let the others
+                // finish their copies.
+                if !reclaim_dead(word) {
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+
+    /// Reads the target's table consistently: `read` reads entries (and whatever else a
+    /// change may alter) and is given the change in progress, if any, to apply to them; it
+    /// is called again if a new change began while it ran.
+    pub fn read<R>(&self, mut read: impl FnMut(Option<Change>) -> R) -> R {
+        let seq: &AtomicU64 = at(self.word, REC_SEQ);
+        loop {
+            let s1 = seq.load(Ordering::Acquire);
+            // Odd: a change is being recorded and has not touched an entry (it waits for us
+            // first), so the entries are as the last change left them.
+            let change = if s1 & 1 == 0 {
+                let mut w = [0u64; 5];
+                for (i, v) in w.iter_mut().enumerate() {
+                    *v = at::<AtomicU64>(self.word, REC_SEQ + 8 + 8 * i).load(Ordering::Relaxed);
+                }
+                Change::from_words(w)
+            } else {
+                None
+            };
+            let r = read(change);
+            fence(Ordering::Acquire);
+            if s1 & 1 == 1 || seq.load(Ordering::Relaxed) == s1 {
+                return r;
+            }
+        }
+    }
+}
+
+impl Drop for Borrow<'_> {
+    fn drop(&mut self) {
+        let slot: &AtomicU32 = at(self.word, SLOTS + 4 * self.slot);
+        if slot.swap(0, Ordering::SeqCst) != 0 {
+            let left: &AtomicU32 = at(self.word, LEFT);
+            left.fetch_add(1, Ordering::SeqCst);
+            futex(left, libc::FUTEX_WAKE, i32::MAX as u32, None);
+        }
+    }
+}
 
 /// This process's lock word (in its shared page), null before the Linux personality installs
 /// it. Static because there is one page table per host process.
@@ -138,19 +380,27 @@ thread_local! {
 }
 
 /// The owning process's hold on its own lock while it changes page-table entries (or host
-/// memory the entries still describe). Holds nest within a thread.
+/// memory the entries still describe). Holds nest within a thread; the outermost one records
+/// its change and waits for registered accessors before the change begins.
 pub struct Hold(Option<&'static AtomicU32>);
 
 impl Hold {
-    /// Takes this process's lock if one is installed (waiting as long as a remote accessor
-    /// that holds it lives: its hold covers one bounded check and copy).
-    pub fn take() -> Hold {
+    /// Takes this process's lock if one is installed (waiting for another of its threads
+    /// that changes the table), records `change` and waits until no accessor reads the table.
+    pub fn take(change: Change) -> Hold {
         let w = installed();
         if let Some(w) = w {
             // Outside thread-local storage (a thread being torn down) a hold does not nest.
             let depth = DEPTH.try_with(|d| d.replace(d.get() + 1)).unwrap_or(0);
             if depth == 0 {
                 acquire(w, None);
+                record(w, change);
+                wait_borrowers(w);
+            } else if matches!(change, Change::Directory { .. }) {
+                // A change that ends by republishing the VMA list (mremap) has made all its
+                // entry changes by then: the list's move replaces its record.
+                record(w, change);
+                wait_borrowers(w);
             }
         }
         Hold(w)

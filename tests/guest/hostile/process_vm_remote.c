@@ -73,8 +73,7 @@ int main(void) {
     }
     int st;
     if (waitpid(child, &st, 0) != child || !WIFSTOPPED(st)) return 2;
-    /* Forced access (ptrace, /proc/PID/mem) to PROT_NONE pages is not compared: cetbox refuses
-     * it across processes where Linux allows it (README, Known limits). */
+    /* Forced access to PROT_NONE and shared read-only pages: forced_remote.c. */
     char buf[3 * PG];
     memset(buf, 0, sizeof buf);
 

@@ -86,11 +86,12 @@ impl AddressSpace {
             kind: req.kind,
             backing: req.backing.clone(),
         };
+        m.vmas.insert(addr, vma);
+        m.sync_published();
         self.fill_prot(addr, end, req.prot, req.kind);
         if req.fd.is_some() && prot_bits(req.prot, req.kind) != 0 {
             self.mark_eof(addr, end, req.offset, req.file_size);
         }
-        m.vmas.insert(addr, vma);
         Self::merge_around(&mut m, addr, end);
         // No code epoch change: a new mapping takes nothing away (one it replaced was
         // unmapped above, which changed the epoch), so no thread needs to wait for others.
@@ -132,6 +133,7 @@ impl AddressSpace {
                 backing: Backing::Anonymous,
             },
         );
+        m.sync_published();
         self.fill_prot(addr, end, prot, VmaKind::Normal);
         Ok(())
     }
@@ -161,10 +163,10 @@ impl AddressSpace {
                 .saturating_add(page_ceil(size).saturating_sub(*offset))
                 .min(v.end);
             self.pt
-                .update(v.start, first_beyond, |b| b & !page::BEYOND_EOF);
+                .update(v.start, first_beyond, !page::BEYOND_EOF, 0, |_| {});
             if first_beyond < v.end {
                 self.pt
-                    .update(first_beyond, v.end, |b| b | page::BEYOND_EOF);
+                    .update(first_beyond, v.end, !0, page::BEYOND_EOF, |_| {});
             }
         }
     }
@@ -177,7 +179,8 @@ impl AddressSpace {
             .saturating_add(eof_page.saturating_sub(offset))
             .min(end);
         if first_beyond < end {
-            self.pt.update(first_beyond, end, |b| b | page::BEYOND_EOF);
+            self.pt
+                .update(first_beyond, end, !0, page::BEYOND_EOF, |_| {});
         }
     }
 
@@ -227,9 +230,7 @@ impl AddressSpace {
                 let (a, b) = (&m.vmas[&c], &m.vmas[&k]);
                 if Self::mergeable(a, b) {
                     let b = m.vmas.remove(&k).expect("key from the map");
-                    if let Some(a) = m.vmas.get_mut(&c) {
-                        a.end = b.end;
-                    }
+                    m.vmas.set_end(c, b.end);
                     continue;
                 }
             }
@@ -285,9 +286,7 @@ impl AddressSpace {
             let size = file_size_of(path, &v.backing);
             self.mark_eof(v.start, new_end, *offset, size);
         }
-        if let Some(vm) = m.vmas.get_mut(&v.start) {
-            vm.end = new_end;
-        }
+        m.vmas.set_end(v.start, new_end);
         Self::merge_around(&mut m, v.start, new_end);
         Ok(())
     }
@@ -311,7 +310,10 @@ impl AddressSpace {
         let mut m = self.maps_changing();
         // The host move comes before the table follows it: another process's access to this
         // guest's memory must not see the old entries over memory the move took away.
-        let _remote = crate::xlock::Hold::take();
+        let _remote = crate::xlock::Hold::take(crate::xlock::Change::Move {
+            from: (old, old.saturating_add(old_len)),
+            to: (new, new.saturating_add(new_len)),
+        });
         let v = m
             .vmas
             .range(..=old)
@@ -395,7 +397,7 @@ impl AddressSpace {
             }
         } else {
             // The old range keeps its VMA but its pages are gone: drop decoded code.
-            self.pt.update(old, old_end, |b| b & !page::CODE);
+            self.pt.update(old, old_end, !page::CODE, 0, |_| {});
         }
         m.vmas.insert(
             new,
@@ -406,6 +408,9 @@ impl AddressSpace {
             },
         );
         Self::merge_around(&mut m, new, new_end);
+        // Published while the move still refuses both ranges to accessors (a nested
+        // directory change is recorded all the same: xlock `Hold::take`).
+        m.sync_published();
         self.removals.fetch_add(1, Ordering::Release);
         self.code_epoch.fetch_add(1, Ordering::Release);
         Ok(new)
@@ -523,6 +528,7 @@ impl AddressSpace {
             if v.end > end {
                 m.vmas.insert(end, v.slice(end, v.end));
             }
+            m.sync_published();
             let (s, e) = (v.start.max(start), v.end.min(end));
             // Page table first: from here on new accesses fault. Accesses of other threads
             // that passed their check before still find the old memory: accessible pages are
@@ -609,7 +615,8 @@ impl AddressSpace {
         // The OR of the entries changed, as they were (CODE: decoded code; SHADOW).
         let had = std::cell::Cell::new(0u8);
         for k in keys {
-            let v = m.vmas.remove(&k).expect("key from the map");
+            // Its record stays published beside the new one until the change is done.
+            let v = m.vmas.remove_keeping(&k).expect("key from the map");
             if v.start < addr {
                 m.vmas.insert(v.start, v.slice(v.start, addr));
             }
@@ -631,6 +638,9 @@ impl AddressSpace {
             }
             let was_none = prot_bits(mid.prot, mid.kind) == 0;
             mid.prot = prot;
+            // The new VMA is published before its entries change (`sync_published`).
+            m.vmas.insert(mid.start, mid.clone());
+            m.sync_published();
             let keep = page::CODE | page::BEYOND_EOF | page::POPULATED;
             let bits = prot_bits(prot, mid.kind);
             if bits == 0 {
@@ -638,9 +648,8 @@ impl AddressSpace {
             } else {
                 // Every value the exchange saw counts (a CODE mark racing with it included;
                 // one landing after it finds the new permissions, `mark_code`).
-                self.pt.update(mid.start, mid.end, |b| {
+                self.pt.update(mid.start, mid.end, keep, bits, |b| {
                     had.set(had.get() | b);
-                    (b & keep) | bits
                 });
                 // PROT_NONE pages kept no entries: mark those past EOF again.
                 if let (true, Backing::File { path, offset, .. }) = (was_none, &mid.backing) {
@@ -648,7 +657,6 @@ impl AddressSpace {
                     self.mark_eof(mid.start, mid.end, *offset, size);
                 }
             }
-            m.vmas.insert(mid.start, mid);
         }
         Self::merge_around(&mut m, addr, end);
         if removes {
@@ -686,7 +694,7 @@ impl AddressSpace {
         )
         .map_err(|_| MapError::NoMemory)?;
         m.vmas.remove(&start);
-        self.fill_prot(new_start, start, v.prot, v.kind);
+        let (prot, kind) = (v.prot, v.kind);
         m.vmas.insert(
             new_start,
             Vma {
@@ -694,6 +702,8 @@ impl AddressSpace {
                 ..v
             },
         );
+        m.sync_published();
+        self.fill_prot(new_start, start, prot, kind);
         Ok(())
     }
 
@@ -720,14 +730,14 @@ impl AddressSpace {
             // must leave translated code first, as Linux's TLB flush reaches other CPUs.
             let shadow = std::cell::Cell::new(false);
             let populated = std::cell::Cell::new(false);
-            let changed = self.pt.update(addr, addr + page_ceil(len), |b| {
+            let and = !(page::CODE | page::POPULATED);
+            let changed = self.pt.update(addr, addr + page_ceil(len), and, 0, |b| {
                 if b & (page::SHADOW | page::POPULATED) == page::SHADOW | page::POPULATED {
                     shadow.set(true);
                 }
                 if b & page::POPULATED != 0 {
                     populated.set(true);
                 }
-                b & !(page::CODE | page::POPULATED)
             });
             if changed & page::CODE != 0 || shadow.get() {
                 self.removals.fetch_add(1, Ordering::Release);

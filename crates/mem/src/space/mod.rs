@@ -6,6 +6,7 @@ mod check;
 mod eof;
 mod mapping;
 mod placement;
+mod published;
 mod residency;
 mod scrub;
 mod typed;
@@ -16,7 +17,9 @@ use crate::pagetable::{page, PageTable, PAGE_SIZE, USER_LIMIT};
 use crate::{page_ceil, page_floor, Access, Backing, Fault, FaultKind, Vma, VmaKind};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
+
+pub use published::{directory_addr, Record, FLAG_SHADOW, FLAG_SHARED};
 
 /// Why a mapping request failed; the Linux personality turns it into an errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +83,7 @@ pub const MMAP_MIN_ADDR: u64 = 0x10000;
 
 struct Maps {
     /// VMAs keyed by start address; never overlapping.
-    vmas: BTreeMap<u64, Vma>,
+    vmas: published::VmaTree,
     /// Top-down placement starts below this address.
     mmap_base: u64,
     /// Ranges outside the reservation that the guest unmapped but whose host memory cetbox
@@ -95,6 +98,8 @@ struct Maps {
     /// Ranges the guest unmapped whose host memory still holds the old contents until every
     /// other guest thread has passed an instruction boundary (see `scrub.rs`).
     unscrubbed: Vec<scrub::Unscrubbed>,
+    /// The VMA list as other cetbox processes read it (`published.rs`).
+    published: published::Published,
 }
 
 pub struct AddressSpace {
@@ -213,11 +218,12 @@ impl AddressSpace {
         Ok(AddressSpace {
             pt,
             maps: Mutex::new(Maps {
-                vmas: BTreeMap::new(),
+                vmas: Default::default(),
                 mmap_base: window.1,
                 holes: BTreeMap::new(),
                 uffd: BTreeMap::new(),
                 unscrubbed: Vec::new(),
+                published: Default::default(),
             }),
             code_epoch: AtomicU64::new(0),
             removals: AtomicU64::new(0),
@@ -241,13 +247,19 @@ impl AddressSpace {
         self.pt.limit()
     }
 
-    fn maps(&self) -> MutexGuard<'_, Maps> {
-        self.maps.lock().unwrap_or_else(|e| e.into_inner())
+    fn maps(&self) -> published::MapsGuard<'_> {
+        published::MapsGuard::new(self.maps.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Publishes the VMA list for other cetbox processes now (once their lock is installed;
+    /// afterwards every change republishes it: `published.rs`).
+    pub fn publish_vmas(&self) {
+        self.maps().republish_on_release();
     }
 
     /// The VMA tree, taken to change it: the VMA generation moves on (once the lock is held,
     /// so a reader that saw the new generation and then takes the lock sees the change).
-    fn maps_changing(&self) -> MutexGuard<'_, Maps> {
+    fn maps_changing(&self) -> published::MapsGuard<'_> {
         let g = self.maps();
         self.vma_generation.fetch_add(1, Ordering::AcqRel);
         g

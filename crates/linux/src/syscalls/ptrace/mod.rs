@@ -207,7 +207,8 @@ fn memory_request(t: &mut Thread, a: [u64; 6]) -> SysResult {
                 // bounce buffer the guest receives when the call returns (usermem).
                 a[3] = crate::syscalls::fs::buf(t, data, 8, Access::Write)?.addr();
             }
-            crate::remote_mem::ptrace_word(pid, addr, || host_ptrace(a))
+            let poke = matches!(req, PTRACE_POKETEXT | PTRACE_POKEDATA).then_some(data);
+            crate::remote_mem::ptrace_word(pid, addr, poke, || host_ptrace(a))
         }
         _ => super::ptrace_host::passthrough(t, a, host_ptrace),
     }
