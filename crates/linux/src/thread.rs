@@ -77,6 +77,7 @@ fn release(t: &mut Thread) {
     crate::syscalls::process::set_host_robust_list(0);
     crate::shstk::free_owned(t);
     signals::host::unregister_thread(t);
+    crate::syscalls::ptrace::thread_exit(t);
     crate::syscalls::process::forget_comm(t);
 }
 
@@ -259,6 +260,9 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
     child.shstk = t.shstk;
     crate::shstk::on_clone(&mut child, r.flags, r.stack_size)?;
     child.signals.mask = t.signals.mask;
+    let ptrace_event = crate::syscalls::ptrace::stop::clone_event(t, r.flags);
+    child.ptrace_auto_attach = ptrace_event.map(|(_, inherit)| inherit);
+    child.orig_rax = t.orig_rax;
     if r.flags & (CLONE_VM | CLONE_VFORK) != CLONE_VM {
         child.signals.altstack = t.signals.altstack;
     }
@@ -335,6 +339,9 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
         if fd >= 0 {
             let _ = t.mem().write_u32(r.pidfd, fd as u32);
         }
+    }
+    if let Some((event, _)) = ptrace_event {
+        crate::syscalls::ptrace::stop::event_stop(t, event, tid as u64);
     }
     if r.flags & CLONE_VFORK != 0 {
         // The parent sleeps until the child exits (a thread cannot exec on its own here).
@@ -433,6 +440,8 @@ fn child_main(
     // The parent may not be listening (it knew the tid without waiting).
     let _ = tx.send(Ok(tid));
     drop(tx);
+    // A traced creator's tracer attaches to the new thread before it runs guest code.
+    crate::syscalls::ptrace::stop::await_attach(&mut t);
     let how = crate::run::run_thread(&mut t);
     finish_thread(&mut t, how);
 }
