@@ -209,7 +209,23 @@ fn act_on(t: &mut Thread, info: SigInfo, restart: &mut Option<Restart>) -> bool 
     };
     // A guest tracer too (signal-delivery-stop, kernel/signal.c ptrace_signal).
     let info = if crate::syscalls::ptrace::stop::traced(t) {
-        match crate::syscalls::ptrace::stop::signal_stop(t, info) {
+        // Linux stops before it finishes the interrupted syscall (get_signal comes before
+        // the restart rules of handle_signal): the tracer sees rax = -ERESTART*, and a rax it
+        // changes makes the restart rules find no restart code.
+        let saved = t.cpu.gpr[0];
+        if let Some(r) = *restart {
+            t.cpu.gpr[0] = (-(r.code.0 as i64)) as u64;
+        }
+        let shown = t.cpu.gpr[0];
+        let res = crate::syscalls::ptrace::stop::signal_stop(t, info);
+        if restart.is_some() {
+            if t.cpu.gpr[0] == shown {
+                t.cpu.gpr[0] = saved;
+            } else {
+                *restart = None;
+            }
+        }
+        match res {
             Some(i) => i,
             None => return false,
         }
