@@ -56,6 +56,7 @@ pub fn finish_thread(t: &mut Thread, how: ExitRequest) {
     if t.proc.threads.exiting() {
         park_forever();
     }
+    let traced = crate::syscalls::ptrace::stop::traced(t);
     release(t);
     let last = t.proc.threads.remove(Some(t.tid)) == 0;
     if last {
@@ -64,7 +65,30 @@ pub fn finish_thread(t: &mut Thread, how: ExitRequest) {
         end_process(t, ExitRequest::Group(code));
     }
     if t.clear_child_tid != 0 {
-        clear_child_tid(t);
+        if traced {
+            clear_child_tid_at_exit(t);
+        } else {
+            clear_child_tid(t);
+        }
+    }
+}
+
+/// For a thread a guest tracer traces, whose exit the tracer sees: the host kernel clears and
+/// wakes the guest's clear_child_tid word as this host thread exits (set_tid_address), as
+/// Linux does in mm_release during do_exit. A joiner then goes on only once the thread has
+/// exited, so its tracer sees the exit before anything the joiner does next (the process's
+/// exit, in which the thread's own exit report would be lost). The host C library's own word
+/// for this thread is then never cleared, so it never reuses this host stack: each traced
+/// thread's exit costs its stack.
+fn clear_child_tid_at_exit(t: &Thread) {
+    let a = t.clear_child_tid;
+    if t.mem().check(a, 4, cetbox_mem::Access::Write).is_err() {
+        return;
+    }
+    // SAFETY: set_tid_address records an address the kernel writes (0, then a futex wake)
+    // when this host thread exits: a checked, writable guest word (identity-mapped memory).
+    unsafe {
+        libc::syscall(libc::SYS_set_tid_address, a);
     }
 }
 

@@ -71,10 +71,6 @@ pub const T_LOCKED: u64 = 1184;
 /// arch_prctl). Not the tracer's to write.
 pub const T_PUB_SSP: u64 = 1192;
 pub const T_PUB_LOCKED: u64 = 1200;
-/// The XSAVE area beyond the FXSAVE part (NT_X86_XSTATE): the XSAVE header and the AVX state,
-/// at their standard-format offsets from T_XSAVE (Intel SDM Vol. 1, 13.4).
-pub const T_XSAVE: u64 = 2048;
-pub const XSAVE_LEN: usize = 2048;
 
 pub const RUNNING: u64 = 0;
 pub const STOPPED: u64 = 1;
