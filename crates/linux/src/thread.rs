@@ -49,6 +49,12 @@ pub fn end_process(t: &Thread, how: ExitRequest) -> ! {
 /// Finishes a thread whose run loop returned `how`. Returns only when the thread alone is
 /// done and others remain; the caller then ends its host thread (or parks, on the main one).
 pub fn finish_thread(t: &mut Thread, how: ExitRequest) {
+    // The status as wait reports it, for PTRACE_EVENT_EXIT.
+    let status = match how {
+        ExitRequest::Thread(c) | ExitRequest::Group(c) => ((c & 0xff) as u64) << 8,
+        ExitRequest::Signal(s) => s as u64,
+    };
+    crate::syscalls::ptrace::stop::exit_event(t, status);
     let code = match how {
         ExitRequest::Thread(code) => code,
         other => end_process(t, other),
@@ -284,7 +290,7 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
     child.shstk = t.shstk;
     crate::shstk::on_clone(&mut child, r.flags, r.stack_size)?;
     child.signals.mask = t.signals.mask;
-    let ptrace_event = crate::syscalls::ptrace::stop::clone_event(t, r.flags);
+    let ptrace_event = crate::syscalls::ptrace::stop::clone_event(t, r.flags, None);
     child.ptrace_auto_attach = ptrace_event.map(|(_, inherit)| inherit);
     child.orig_rax = t.orig_rax;
     if r.flags & (CLONE_VM | CLONE_VFORK) != CLONE_VM {
@@ -465,7 +471,7 @@ fn child_main(
     let _ = tx.send(Ok(tid));
     drop(tx);
     // A traced creator's tracer attaches to the new thread before it runs guest code.
-    crate::syscalls::ptrace::stop::await_attach(&mut t);
+    crate::syscalls::ptrace::stop::await_attach(&mut t, true);
     let how = crate::run::run_thread(&mut t);
     finish_thread(&mut t, how);
 }

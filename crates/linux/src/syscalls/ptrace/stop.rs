@@ -63,23 +63,47 @@ fn from_tracer(sender: i32) -> bool {
 /// for it (kernel/fork.c kernel_clone: VFORK for CLONE_VFORK, else CLONE for a thread or a
 /// process with another exit signal than SIGCHLD, else FORK; none with CLONE_UNTRACED), with
 /// what the new task inherits: its creator's tid and ptrace options (ptrace_init_task).
-pub fn clone_event(t: &Thread, flags: u64) -> Option<(u64, (i32, u64))> {
+/// `exit_signal` is None for a thread.
+pub fn clone_event(t: &Thread, flags: u64, exit_signal: Option<u64>) -> Option<(u64, (i32, u64))> {
     const CLONE_UNTRACED: u64 = 0x0080_0000;
     const CLONE_VFORK: u64 = 0x4000;
+    const SIGCHLD: u64 = 17;
+    const PTRACE_EVENT_FORK: u64 = 1;
     const PTRACE_EVENT_VFORK: u64 = 2;
     const PTRACE_EVENT_CLONE: u64 = 3;
     let me = mine(t)?;
     if flags & CLONE_UNTRACED != 0 {
         return None;
     }
-    // Threads only (thread.rs spawn): their exit signal is never SIGCHLD.
     let event = if flags & CLONE_VFORK != 0 {
         PTRACE_EVENT_VFORK
-    } else {
+    } else if exit_signal != Some(SIGCHLD) {
         PTRACE_EVENT_CLONE
+    } else {
+        PTRACE_EVENT_FORK
     };
     let options = page::get(me + T_OPTIONS);
     (options & (1 << event) != 0).then_some((event, (t.tid, options)))
+}
+
+/// After a vfork child released its parent (exec or exit): PTRACE_EVENT_VFORK_DONE if the
+/// tracer asked for it (kernel/fork.c kernel_clone), with the child's pid.
+pub fn vfork_done(t: &mut Thread, child: i32) {
+    const PTRACE_O_TRACEVFORKDONE: u64 = 0x20;
+    const PTRACE_EVENT_VFORK_DONE: u64 = 5;
+    if mine(t).is_some_and(|me| page::get(me + T_OPTIONS) & PTRACE_O_TRACEVFORKDONE != 0) {
+        event_stop(t, PTRACE_EVENT_VFORK_DONE, child as u64);
+    }
+}
+
+/// PTRACE_EVENT_EXIT (kernel/exit.c do_exit: ptrace_event(PTRACE_EVENT_EXIT, code) before
+/// the thread lets go of anything): the event message is the exit status as wait reports it.
+pub fn exit_event(t: &mut Thread, status: u64) {
+    const PTRACE_O_TRACEEXIT: u64 = 0x40;
+    const PTRACE_EVENT_EXIT: u64 = 6;
+    if mine(t).is_some_and(|me| page::get(me + T_OPTIONS) & PTRACE_O_TRACEEXIT != 0) {
+        event_stop(t, PTRACE_EVENT_EXIT, status);
+    }
 }
 
 /// A PTRACE_EVENT_* stop (include/linux/ptrace.h ptrace_event, ptrace_event_pid): SIGTRAP |
@@ -104,7 +128,10 @@ pub fn event_stop(t: &mut Thread, event: u64, msg: u64) {
 /// SIGSTOP, which ptrace_init_task adds to its pending set without a siginfo (SI_USER, no
 /// sender); its options are its creator's. It stops waiting if its creator is no longer
 /// traced (the tracer detached or died before it attached).
-pub fn await_attach(t: &mut Thread) {
+///
+/// `deliver`: stop now (a new thread, before its first instruction), else only make the
+/// SIGSTOP its next signal (a forked child, still inside fork, whose rax is not yet 0).
+pub fn await_attach(t: &mut Thread, deliver: bool) {
     let Some((creator, options)) = t.ptrace_auto_attach.take() else {
         return;
     };
@@ -143,7 +170,9 @@ pub fn await_attach(t: &mut Thread) {
             crate::hostcall::args([crate::hostcall::HostPtr::of(&slice).into(), 0u64.into()]),
         );
     }
-    crate::signals::deliver::deliver_pending(t);
+    if deliver {
+        crate::signals::deliver::deliver_pending(t);
+    }
 }
 
 /// The host tracer of this thread (/proc/thread-self/status TracerPid), 0 if none.

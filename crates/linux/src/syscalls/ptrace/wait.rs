@@ -55,11 +55,12 @@ fn take_attaching(tid: i32) -> Option<bool> {
 const PTRACE_ATTACH: u64 = 16;
 const PTRACE_SETOPTIONS: u64 = 0x4200;
 const PTRACE_O_EXITKILL: u64 = 0x10_0000;
+const PTRACE_EVENT_FORK: i32 = 1;
 const PTRACE_EVENT_CLONE: i32 = 3;
 
-/// A PTRACE_EVENT_CLONE stop about to be reported: the new thread (the event message) waits
-/// for its creator's tracer to attach (stop.rs `await_attach`); the host attach's SIGSTOP
-/// wakes it.
+/// A PTRACE_EVENT_CLONE, _FORK or _VFORK stop about to be reported: the new thread or process
+/// (the event message) waits for its creator's tracer to attach (stop.rs `await_attach`); the
+/// host attach's SIGSTOP wakes it.
 fn attach_new_thread(tid: i32, th: u64) {
     let (Ok(new), Ok(options)) = (
         remote_get(tid, th + T_EVENTMSG),
@@ -114,7 +115,8 @@ pub fn filter(tid: i32, st: i32) -> Seen {
         return match remote_get(tid, th + T_STATUS) {
             Ok(s) => {
                 let s = s as i32;
-                if s & 0xff == 0x7f && s >> 16 == PTRACE_EVENT_CLONE {
+                if s & 0xff == 0x7f && (PTRACE_EVENT_FORK..=PTRACE_EVENT_CLONE).contains(&(s >> 16))
+                {
                     attach_new_thread(tid, th);
                 }
                 Seen::Report(s)
