@@ -1,13 +1,15 @@
 //! ptrace between guests. A guest's registers live inside its cetbox process, so the host's
-//! register requests would show cetbox's own. A PTRACE_TRACEME tracee keeps its guest state in
-//! pages at a fixed host address (`page.rs`): its shadow-stack state, written before and read
-//! back after every syscall (for NT_X86_SHSTK and PTRACE_ARCH_PRCTL, Linux
-//! arch/x86/kernel/fpu/regset.c ssp_get()/ssp_set()), and, at each ptrace-stop, which it takes
-//! itself at a guest instruction boundary (`stop.rs`), its user_regs_struct, FXSAVE area and
-//! stop siginfo. The tracer's cetbox reads and writes those with process_vm_readv/writev for
-//! the register requests, and its wait4 shows the guest the tracee's stops (`wait.rs`).
-//! Memory requests pass through to the host (guest memory is at the same address in the
-//! tracee's cetbox process) once `remote_mem` found the word in the tracee's guest memory.
+//! register requests would show cetbox's own. Each traced thread keeps its guest state in a
+//! page of its own at a fixed host address (`page.rs`, found by tid in a slot table): its
+//! shadow-stack state, written before and read back after every syscall (for NT_X86_SHSTK and
+//! PTRACE_ARCH_PRCTL, Linux arch/x86/kernel/fpu/regset.c ssp_get()/ssp_set()), and, at each
+//! ptrace-stop, which it takes itself at a guest instruction boundary (`stop.rs`), its
+//! user_regs_struct, FXSAVE area and stop siginfo. The tracer's cetbox reads and writes those
+//! with process_vm_readv/writev for the register requests, and its wait4 shows the guest the
+//! tracee's stops (`wait.rs`), attaching to the threads and children the tracee's
+//! PTRACE_O_TRACECLONE/FORK/VFORK events announce. Memory requests pass through to the host
+//! (guest memory is at the same address in the tracee's cetbox process) once `remote_mem`
+//! found the word in the tracee's guest memory.
 
 mod page;
 mod regs;
