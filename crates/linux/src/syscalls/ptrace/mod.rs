@@ -16,6 +16,7 @@ mod regs;
 pub mod stop;
 mod user;
 pub mod wait;
+mod xstate;
 
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;

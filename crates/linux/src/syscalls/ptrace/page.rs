@@ -71,6 +71,12 @@ pub const T_LOCKED: u64 = 1184;
 /// arch_prctl). Not the tracer's to write.
 pub const T_PUB_SSP: u64 = 1192;
 pub const T_PUB_LOCKED: u64 = 1200;
+/// The XCR0 of the thread's CPU (NT_X86_XSTATE's components).
+pub const T_XCR0: u64 = 1208;
+/// The XSAVE area beyond its legacy part (which is T_FXSAVE), at its standard-format offsets
+/// from here: the header's XSTATE_BV at +512, the AVX state at +576 (`xstate.rs`).
+pub const T_XSAVE: u64 = 2048;
+const _: () = assert!(T_XSAVE as usize + super::xstate::LEN <= 4096);
 
 pub const RUNNING: u64 = 0;
 pub const STOPPED: u64 = 1;

@@ -21,6 +21,7 @@ const PTRACE_SETSIGINFO: u64 = 0x4203;
 const PTRACE_GETREGSET: u64 = 0x4204;
 const NT_PRSTATUS: u64 = 1;
 const NT_PRFPREG: u64 = 2;
+const NT_X86_XSTATE: u64 = 0x202;
 /// The PTRACE_O_* bits Linux knows (include/uapi/linux/ptrace.h PTRACE_O_MASK).
 const PTRACE_O_MASK: u64 = 0xff | 0x30_0000;
 const PTRACE_O_EXITKILL: u64 = 0x10_0000;
@@ -134,6 +135,9 @@ pub fn request(t: &mut Thread, req: u64, pid: i32, addr: u64, data: u64) -> SysR
 /// be a multiple of the element size, 8, and is cut to the regset's size; the length used is
 /// written back into the iovec).
 fn regset(t: &mut Thread, req: u64, pid: i32, note: u64, iov_addr: u64) -> SysResult {
+    if note == NT_X86_XSTATE {
+        return xstate_regset(t, req, pid, iov_addr);
+    }
     let size = match note {
         NT_PRSTATUS => REGS_LEN as u64,
         NT_PRFPREG => FX_LEN as u64,
@@ -208,4 +212,24 @@ fn poke_user(pid: i32, addr: u64, data: u64) -> Result<(), Errno> {
         return remote_set(pid, thread_of(pid)? + T_DEBUGREG + n * 8, data);
     }
     Err(Errno::EIO)
+}
+
+/// GETREGSET / SETREGSET of NT_X86_XSTATE (`xstate.rs`): the length cut to the regset's
+/// size and written back, as for the other regsets.
+fn xstate_regset(t: &mut Thread, req: u64, pid: i32, iov_addr: u64) -> SysResult {
+    let th = thread_of(pid)?;
+    let size = super::xstate::size(pid, th)?;
+    let (base, len) = super::regset_iovec(t, iov_addr)?;
+    let len = (len as usize).min(size);
+    if req == PTRACE_GETREGSET {
+        let b = super::xstate::get(pid, th)?;
+        t.mem().write_bytes(base, &b[..len])?;
+    } else {
+        let mut b = vec![0u8; len];
+        t.mem().read_bytes(base, &mut b)?;
+        super::xstate::put(pid, th, &b)?;
+    }
+    t.mem()
+        .write_bytes(iov_addr + 8, &(len as u64).to_le_bytes())?;
+    Ok(0)
 }

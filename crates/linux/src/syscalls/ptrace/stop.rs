@@ -363,6 +363,8 @@ fn stop(
     cetbox_cpu::fpstate::fxsave(&t.cpu.x87, &t.cpu.sse, &mut fx);
     page::set_bytes(me + T_REGS, &regs_bytes);
     page::set_bytes(me + T_FXSAVE, &fx);
+    let ymm_hi = t.cpu.sse.ymm_hi;
+    super::xstate::publish(me, t.cpu.config.xcr0(), &ymm_hi);
     page::set_bytes(me + T_SIGINFO, &info.to_bytes());
     page::set(me + T_STATUS, status);
     page::set(me + T_RESUME_SIG, resume_sig);
@@ -386,6 +388,7 @@ fn stop(
         // The tracer's SETFPREGS checked MXCSR, so this cannot fail.
         cetbox_cpu::fpstate::fxrstor(&mut t.cpu.x87, &mut t.cpu.sse, &new_fx);
     }
+    t.cpu.sse.ymm_hi = super::xstate::ymm_hi(me);
     // The tracer may have written our memory from outside (a breakpoint's INT3, through
     // POKETEXT, process_vm_writev or /proc/PID/mem, which cetbox's page table does not see):
     // no decoded or translated block may outlive the stop.
