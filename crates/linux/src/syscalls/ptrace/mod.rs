@@ -70,7 +70,14 @@ pub fn reload(t: &mut Thread) {
     if !t.proc.traced.load(Ordering::Relaxed) {
         return;
     }
-    let Some(me) = page::mine(t.tid) else { return };
+    if let Some(me) = page::mine(t.tid) {
+        reload_from(t, me);
+    }
+}
+
+/// `reload` from thread page `me`, which a stop uses even when its tracer detached during it
+/// (the page is no longer the thread's, but holds what the tracer last wrote).
+pub(crate) fn reload_from(t: &mut Thread, me: u64) {
     let (ssp, locked) = (page::get(me + T_SSP), page::get(me + T_LOCKED));
     if locked != page::get(me + T_PUB_LOCKED) {
         t.shstk.locked = locked;

@@ -393,7 +393,7 @@ fn stop(
     // POKETEXT, process_vm_writev or /proc/PID/mem, which cetbox's page table does not see):
     // no decoded or translated block may outlive the stop.
     t.mem().code_epoch_cell().fetch_add(1, Ordering::Release);
-    super::reload(t);
+    super::reload_from(t, me);
     new
 }
 
