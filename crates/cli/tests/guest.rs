@@ -458,6 +458,7 @@ const SHSTK_EXPECTED: &[(&str, Cause, bool)] = &[
     // mismatches; glibc's CET __vfork pops its return address and jumps instead.
     ("misc/exec", Cause::Linked("__vfork"), false),
     ("misc/ipc", Cause::Linked("__vfork"), false),
+    ("ptrace/fork_events", Cause::Linked("__vfork"), false),
     // Both also run /bin/sh -c ...
     ("misc/exec", Cause::Started, false),
     ("misc/ipc", Cause::Started, false),

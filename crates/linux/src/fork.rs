@@ -102,6 +102,8 @@ pub fn fork_process(
         crate::usermem::buf(t, pidfd_at, 4, cetbox_mem::Access::Write)?;
     }
     let vfork = flags & CLONE_VFORK != 0;
+    let ptrace_event =
+        crate::syscalls::ptrace::stop::clone_event(t, flags, Some(exit_signal as u64));
     let shared_vm = vfork && flags & CLONE_VM != 0;
     let host_flags = (flags & !EMULATED) | exit_signal as u64;
 
@@ -125,7 +127,10 @@ pub fn fork_process(
     // with the host-signal registry; one arriving earlier would be recorded for a thread that
     // does not exist in the child and be lost.
     let guest_mask = crate::signals::host::host_mask();
-    crate::signals::host::set_host_mask(!0);
+    // Everything blocked, the ptrace CARRIER too: a guest tracer's attach may reach the child
+    // before it has registered for host signals (which drops what it inherited), and must
+    // then stay pending until it has.
+    crate::signals::host::block_all();
     crate::coredump::dumped::before_fork();
     let parent = t.proc.clone();
     let registry = crate::thread_group::lock_for_fork(&parent.threads);
@@ -206,6 +211,9 @@ pub fn fork_process(
             // The kernel ignores a fault here.
             let _ = t.mem().write_u32(ctid, me as u32);
         }
+        // A traced parent's tracer asked for this fork's event: it attaches to the child.
+        t.ptrace_auto_attach = ptrace_event.map(|(_, inherit)| inherit);
+        crate::syscalls::ptrace::stop::await_attach(t, false);
         return Ok(0);
     }
 
@@ -224,12 +232,16 @@ pub fn fork_process(
             let _ = t.mem().write_u32(pidfd_at, fd as u32);
         }
     }
+    if let Some((event, _)) = ptrace_event {
+        crate::syscalls::ptrace::stop::event_stop(t, event, pid as u64);
+    }
     if vfork {
         crate::private_fds::unregister_private_fd(pipe[1]);
         close(pipe[1]);
         receive_pages(t, pipe[0]);
         crate::private_fds::unregister_private_fd(pipe[0]);
         close(pipe[0]);
+        crate::syscalls::ptrace::stop::vfork_done(t, pid);
     }
     Ok(pid as u64)
 }

@@ -243,6 +243,10 @@ pub struct Thread {
     pub orig_rax: i64,
     /// The signal that is killing the process, for the core file's NT_SIGINFO.
     pub fatal_siginfo: Option<crate::signals::SigInfo>,
+    /// A thread a guest tracer is to attach to as it starts (PTRACE_O_TRACECLONE): the tid of
+    /// the traced thread that created it and the ptrace options it inherits
+    /// (syscalls/ptrace/stop.rs `await_attach`).
+    pub ptrace_auto_attach: Option<(i32, u64)>,
 }
 
 impl Thread {
@@ -267,6 +271,7 @@ impl Thread {
             last_switch_at: 0,
             orig_rax: -1,
             fatal_siginfo: None,
+            ptrace_auto_attach: None,
         }
     }
 

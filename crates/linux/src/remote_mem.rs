@@ -381,7 +381,12 @@ impl Target {
             };
             // SAFETY: pidfd_open and pidfd_getfd take integers; the descriptors are ours.
             let fd = unsafe {
-                let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as i32;
+                let mut pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as i32;
+                if pidfd < 0 && matches!(Errno::last(), Errno::EINVAL | Errno::ENOENT) {
+                    // A thread that is not its process's leader (a tracer names each traced
+                    // thread): PIDFD_THREAD (O_EXCL) opens it.
+                    pidfd = libc::syscall(libc::SYS_pidfd_open, pid, libc::O_EXCL) as i32;
+                }
                 if pidfd < 0 {
                     return Err(Errno::last());
                 }

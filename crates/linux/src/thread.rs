@@ -49,6 +49,12 @@ pub fn end_process(t: &Thread, how: ExitRequest) -> ! {
 /// Finishes a thread whose run loop returned `how`. Returns only when the thread alone is
 /// done and others remain; the caller then ends its host thread (or parks, on the main one).
 pub fn finish_thread(t: &mut Thread, how: ExitRequest) {
+    // The status as wait reports it, for PTRACE_EVENT_EXIT.
+    let status = match how {
+        ExitRequest::Thread(c) | ExitRequest::Group(c) => ((c & 0xff) as u64) << 8,
+        ExitRequest::Signal(s) => s as u64,
+    };
+    crate::syscalls::ptrace::stop::exit_event(t, status);
     let code = match how {
         ExitRequest::Thread(code) => code,
         other => end_process(t, other),
@@ -56,6 +62,7 @@ pub fn finish_thread(t: &mut Thread, how: ExitRequest) {
     if t.proc.threads.exiting() {
         park_forever();
     }
+    let traced = crate::syscalls::ptrace::stop::traced(t);
     release(t);
     let last = t.proc.threads.remove(Some(t.tid)) == 0;
     if last {
@@ -64,7 +71,30 @@ pub fn finish_thread(t: &mut Thread, how: ExitRequest) {
         end_process(t, ExitRequest::Group(code));
     }
     if t.clear_child_tid != 0 {
-        clear_child_tid(t);
+        if traced {
+            clear_child_tid_at_exit(t);
+        } else {
+            clear_child_tid(t);
+        }
+    }
+}
+
+/// For a thread a guest tracer traces, whose exit the tracer sees: the host kernel clears and
+/// wakes the guest's clear_child_tid word as this host thread exits (set_tid_address), as
+/// Linux does in mm_release during do_exit. A joiner then goes on only once the thread has
+/// exited, so its tracer sees the exit before anything the joiner does next (the process's
+/// exit, in which the thread's own exit report would be lost). The host C library's own word
+/// for this thread is then never cleared, so it never reuses this host stack: each traced
+/// thread's exit costs its stack.
+fn clear_child_tid_at_exit(t: &Thread) {
+    let a = t.clear_child_tid;
+    if t.mem().check(a, 4, cetbox_mem::Access::Write).is_err() {
+        return;
+    }
+    // SAFETY: set_tid_address records an address the kernel writes (0, then a futex wake)
+    // when this host thread exits: a checked, writable guest word (identity-mapped memory).
+    unsafe {
+        libc::syscall(libc::SYS_set_tid_address, a);
     }
 }
 
@@ -77,6 +107,7 @@ fn release(t: &mut Thread) {
     crate::syscalls::process::set_host_robust_list(0);
     crate::shstk::free_owned(t);
     signals::host::unregister_thread(t);
+    crate::syscalls::ptrace::thread_exit(t);
     crate::syscalls::process::forget_comm(t);
 }
 
@@ -259,6 +290,9 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
     child.shstk = t.shstk;
     crate::shstk::on_clone(&mut child, r.flags, r.stack_size)?;
     child.signals.mask = t.signals.mask;
+    let ptrace_event = crate::syscalls::ptrace::stop::clone_event(t, r.flags, None);
+    child.ptrace_auto_attach = ptrace_event.map(|(_, inherit)| inherit);
+    child.orig_rax = t.orig_rax;
     if r.flags & (CLONE_VM | CLONE_VFORK) != CLONE_VM {
         child.signals.altstack = t.signals.altstack;
     }
@@ -335,6 +369,9 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
         if fd >= 0 {
             let _ = t.mem().write_u32(r.pidfd, fd as u32);
         }
+    }
+    if let Some((event, _)) = ptrace_event {
+        crate::syscalls::ptrace::stop::event_stop(t, event, tid as u64);
     }
     if r.flags & CLONE_VFORK != 0 {
         // The parent sleeps until the child exits (a thread cannot exec on its own here).
@@ -433,6 +470,8 @@ fn child_main(
     // The parent may not be listening (it knew the tid without waiting).
     let _ = tx.send(Ok(tid));
     drop(tx);
+    // A traced creator's tracer attaches to the new thread before it runs guest code.
+    crate::syscalls::ptrace::stop::await_attach(&mut t, true);
     let how = crate::run::run_thread(&mut t);
     finish_thread(&mut t, how);
 }

@@ -169,6 +169,9 @@ pub fn queue_process(proc: &crate::process::Process, info: SigInfo) {
 /// signals may be delivered at once; the last handler set up runs first, as in Linux.
 pub fn deliver_pending(t: &mut Thread) {
     let got_host = host::collect(t);
+    // A guest tracer's attach comes before anything else, blocked or not (it stands for the
+    // attach's SIGSTOP, which cannot be blocked).
+    crate::syscalls::ptrace::stop::attach_requests(t);
     let mut restart = take_restart(t, got_host);
     let mut handled = false;
     while t.exit.is_none() {
@@ -206,11 +209,25 @@ fn act_on(t: &mut Thread, info: SigInfo, restart: &mut Option<Restart>) -> bool 
     } else {
         info
     };
-    // A guest tracer that attached asks through CARRIER for the attach's SIGSTOP.
-    let info = crate::syscalls::ptrace::stop::attach_request(t, info);
     // A guest tracer too (signal-delivery-stop, kernel/signal.c ptrace_signal).
     let info = if crate::syscalls::ptrace::stop::traced(t) {
-        match crate::syscalls::ptrace::stop::signal_stop(t, info) {
+        // Linux stops before it finishes the interrupted syscall (get_signal comes before
+        // the restart rules of handle_signal): the tracer sees rax = -ERESTART*, and a rax it
+        // changes makes the restart rules find no restart code.
+        let saved = t.cpu.gpr[0];
+        if let Some(r) = *restart {
+            t.cpu.gpr[0] = (-(r.code.0 as i64)) as u64;
+        }
+        let shown = t.cpu.gpr[0];
+        let res = crate::syscalls::ptrace::stop::signal_stop(t, info);
+        if restart.is_some() {
+            if t.cpu.gpr[0] == shown {
+                t.cpu.gpr[0] = saved;
+            } else {
+                *restart = None;
+            }
+        }
+        match res {
             Some(i) => i,
             None => return false,
         }

@@ -505,6 +505,23 @@ pub fn set_host_mask(mask: u64) {
     }
 }
 
+/// Blocks every host signal on this host thread, the ptrace CARRIER included (which
+/// `set_host_mask` always leaves unblocked): around a fork, whose child must not take one
+/// before it has registered for host signals.
+pub fn block_all() {
+    let m = !0u64;
+    // SAFETY: valid pointer to an 8-byte kernel sigset.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK as libc::c_long,
+            &m as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        );
+    }
+}
+
 /// The host thread's blocked mask.
 pub fn host_mask() -> u64 {
     let mut m = 0u64;

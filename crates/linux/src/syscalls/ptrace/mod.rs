@@ -1,26 +1,29 @@
 //! ptrace between guests. A guest's registers live inside its cetbox process, so the host's
-//! register requests would show cetbox's own. A PTRACE_TRACEME tracee keeps its guest state in
-//! pages at a fixed host address (`page.rs`): its shadow-stack state, written before and read
-//! back after every syscall (for NT_X86_SHSTK and PTRACE_ARCH_PRCTL, Linux
-//! arch/x86/kernel/fpu/regset.c ssp_get()/ssp_set()), and, at each ptrace-stop, which it takes
-//! itself at a guest instruction boundary (`stop.rs`), its user_regs_struct, FXSAVE area and
-//! stop siginfo. The tracer's cetbox reads and writes those with process_vm_readv/writev for
-//! the register requests, and its wait4 shows the guest the tracee's stops (`wait.rs`).
-//! Memory requests pass through to the host (guest memory is at the same address in the
-//! tracee's cetbox process) once `remote_mem` found the word in the tracee's guest memory.
+//! register requests would show cetbox's own. Each traced thread keeps its guest state in a
+//! page of its own at a fixed host address (`page.rs`, found by tid in a slot table): its
+//! shadow-stack state, written before and read back after every syscall (for NT_X86_SHSTK and
+//! PTRACE_ARCH_PRCTL, Linux arch/x86/kernel/fpu/regset.c ssp_get()/ssp_set()), and, at each
+//! ptrace-stop, which it takes itself at a guest instruction boundary (`stop.rs`), its
+//! user_regs_struct, FXSAVE area and stop siginfo. The tracer's cetbox reads and writes those
+//! with process_vm_readv/writev for the register requests, and its wait4 shows the guest the
+//! tracee's stops (`wait.rs`), attaching to the threads and children the tracee's
+//! PTRACE_O_TRACECLONE/FORK/VFORK events announce. Memory requests pass through to the host
+//! (guest memory is at the same address in the tracee's cetbox process) once `remote_mem`
+//! found the word in the tracee's guest memory.
 
 mod page;
 mod regs;
 pub mod stop;
 mod user;
 pub mod wait;
+mod xstate;
 
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use crate::shstk::{SHSTK, TASK_SIZE_MAX};
 use cetbox_mem::Access;
-use page::{BASE, H_FEATURES, H_LOCKED, H_MAGIC, H_SSP, MAGIC};
-use std::sync::atomic::{AtomicU64, Ordering};
+use page::{BASE, H_MAGIC, MAGIC, T_FEATURES, T_LOCKED, T_PUB_LOCKED, T_PUB_SSP, T_SSP};
+use std::sync::atomic::Ordering;
 
 const PTRACE_TRACEME: u64 = 0;
 const PTRACE_PEEKTEXT: u64 = 1;
@@ -47,53 +50,54 @@ const PTRACE_GETREGSET: u64 = 0x4204;
 const PTRACE_SETREGSET: u64 = 0x4205;
 const NT_X86_SHSTK: u64 = 0x204;
 
-// Header offsets as the shadow-stack requests use them.
-const OFF_SSP: u64 = H_SSP;
-const OFF_FEATURES: u64 = H_FEATURES;
-const OFF_LOCKED: u64 = H_LOCKED;
-
-/// The shadow-stack values last published, so that `reload` takes back only what a tracer
-/// changed (the syscall in between may change them itself: rt_sigreturn, arch_prctl).
-static PUBLISHED_SSP: AtomicU64 = AtomicU64::new(0);
-static PUBLISHED_LOCKED: AtomicU64 = AtomicU64::new(0);
-
 /// Publishes the thread's shadow-stack state for a tracer (called before each syscall while
 /// traced, and at each stop).
 pub fn publish(t: &Thread) {
-    if !t.proc.traced.load(Ordering::Relaxed) || !page::mapped() {
+    if !t.proc.traced.load(Ordering::Relaxed) {
         return;
     }
-    page::set(BASE + H_MAGIC, MAGIC);
-    page::set(BASE + H_SSP, t.cpu.cet.ssp);
-    page::set(BASE + H_FEATURES, t.shstk.features);
-    page::set(BASE + H_LOCKED, t.shstk.locked);
-    PUBLISHED_SSP.store(t.cpu.cet.ssp, Ordering::Relaxed);
-    PUBLISHED_LOCKED.store(t.shstk.locked, Ordering::Relaxed);
+    let Some(me) = page::mine(t.tid) else { return };
+    page::set(me + T_SSP, t.cpu.cet.ssp);
+    page::set(me + T_FEATURES, t.shstk.features);
+    page::set(me + T_LOCKED, t.shstk.locked);
+    page::set(me + T_PUB_SSP, t.cpu.cet.ssp);
+    page::set(me + T_PUB_LOCKED, t.shstk.locked);
 }
 
 /// Takes back what a tracer changed while the thread was stopped (after each syscall and
 /// each stop).
 pub fn reload(t: &mut Thread) {
-    if !t.proc.traced.load(Ordering::Relaxed) || !page::mapped() {
+    if !t.proc.traced.load(Ordering::Relaxed) {
         return;
     }
-    let (ssp, locked) = (page::get(BASE + H_SSP), page::get(BASE + H_LOCKED));
-    if locked != PUBLISHED_LOCKED.load(Ordering::Relaxed) {
+    if let Some(me) = page::mine(t.tid) {
+        reload_from(t, me);
+    }
+}
+
+/// `reload` from thread page `me`, which a stop uses even when its tracer detached during it
+/// (the page is no longer the thread's, but holds what the tracer last wrote).
+pub(crate) fn reload_from(t: &mut Thread, me: u64) {
+    let (ssp, locked) = (page::get(me + T_SSP), page::get(me + T_LOCKED));
+    if locked != page::get(me + T_PUB_LOCKED) {
         t.shstk.locked = locked;
     }
-    if ssp != PUBLISHED_SSP.load(Ordering::Relaxed) && t.shstk.features & SHSTK != 0 {
+    if ssp != page::get(me + T_PUB_SSP) && t.shstk.features & SHSTK != 0 {
         t.cpu.cet.ssp = ssp;
     }
 }
 
-/// Makes `t` the traced thread of its process: the pages mapped and cleared, its tid in the
-/// header.
-pub(crate) fn become_traced(t: &mut Thread) -> Result<(), Errno> {
+/// Makes `t` a traced thread of its process: the pages mapped (cleared when they were not
+/// there yet), a thread page of its own, `options` its PTRACE_SETOPTIONS (inherited by an
+/// auto-attached clone, ptrace_init_task).
+pub(crate) fn become_traced(t: &mut Thread, options: u64) -> Result<(), Errno> {
     page::map()?;
+    let me = page::take_slot(t.tid).ok_or(Errno::EPERM)?;
     // DR6 as Linux shows it for a thread that never trapped (ptrace_get_debugreg:
     // virtual_dr6 ^ DR6_RESERVED).
-    page::set(page::THREAD + page::T_DEBUGREG + 6 * 8, regs::DR6_RESERVED);
-    page::set(BASE + page::H_TID, t.tid as u64);
+    page::set(me + page::T_DEBUGREG + 6 * 8, regs::DR6_RESERVED);
+    page::set(me + page::T_OPTIONS, options);
+    page::set(BASE + H_MAGIC, MAGIC);
     t.proc.traced.store(true, Ordering::Relaxed);
     publish(t);
     publish_auxv(t);
@@ -132,10 +136,12 @@ pub fn traced_auxv(pid: i32) -> Option<Vec<u8>> {
 /// In a forked child: PTRACE_TRACEME does not extend to children (the pages it inherited
 /// name its parent's traced thread).
 pub fn after_fork() {
-    if page::mapped() {
-        page::set(BASE + page::H_TID, 0);
-        page::set(page::THREAD + page::T_RESUME_MODE, page::RESUME_CONT);
-    }
+    page::clear_slots();
+}
+
+/// At the exit of a guest thread: its thread page is free again.
+pub fn thread_exit(t: &Thread) {
+    page::release_slot(t.tid);
 }
 
 fn host_ptrace(a: [u64; 6]) -> SysResult {
@@ -149,18 +155,12 @@ pub(crate) fn sys_ptrace(t: &mut Thread, a: [u64; 6]) -> SysResult {
     match req {
         PTRACE_TRACEME => {
             host_ptrace(a)?;
-            become_traced(t)?;
+            become_traced(t, 0)?;
             Ok(0)
         }
         PTRACE_ATTACH => {
-            // One traced thread per process (page.rs).
-            if let Ok(tid) = page::remote_get(pid, BASE + page::H_TID) {
-                if tid != 0 && tid != pid as u64 {
-                    return Err(Errno::EPERM);
-                }
-            }
             host_ptrace(a)?;
-            wait::attaching(pid);
+            wait::attaching(pid, false);
             Ok(0)
         }
         PTRACE_GETREGSET | PTRACE_SETREGSET if addr == NT_X86_SHSTK => {
@@ -214,11 +214,13 @@ fn memory_request(t: &mut Thread, a: [u64; 6]) -> SysResult {
     }
 }
 
+/// A word of traced thread `pid`'s page (ESRCH if it is not one).
 fn remote(pid: i32, off: u64, buf: &mut [u8; 8], write: bool) -> Result<(), Errno> {
+    let at = page::thread_of(pid)? + off;
     if write {
-        page::remote_write(pid, BASE + off, buf)
+        page::remote_write(pid, at, buf)
     } else {
-        page::remote_read(pid, BASE + off, buf)
+        page::remote_read(pid, at, buf)
     }
 }
 
@@ -228,28 +230,23 @@ fn remote(pid: i32, off: u64, buf: &mut [u8; 8], write: bool) -> Result<(), Errn
 /// arch_prctl codes are not available this way.
 fn arch_prctl(t: &mut Thread, pid: i32, arg: u64, option: u32) -> SysResult {
     use crate::shstk::{ARCH_SHSTK_LOCK, ARCH_SHSTK_STATUS, ARCH_SHSTK_UNLOCK};
-    let mut magic = [0u8; 8];
-    remote(pid, 0, &mut magic, false)?;
-    if u64::from_le_bytes(magic) != MAGIC {
-        return Err(Errno::ESRCH);
-    }
     match option {
         ARCH_SHSTK_STATUS => {
             let mut f = [0u8; 8];
-            remote(pid, OFF_FEATURES, &mut f, false)?;
+            remote(pid, T_FEATURES, &mut f, false)?;
             t.mem().write_bytes(arg, &f).map_err(|_| Errno::EFAULT)?;
             Ok(0)
         }
         ARCH_SHSTK_LOCK | ARCH_SHSTK_UNLOCK => {
             let mut l = [0u8; 8];
-            remote(pid, OFF_LOCKED, &mut l, false)?;
+            remote(pid, T_LOCKED, &mut l, false)?;
             let old = u64::from_le_bytes(l);
             let new = if option == ARCH_SHSTK_LOCK {
                 old | arg
             } else {
                 old & !arg
             };
-            remote(pid, OFF_LOCKED, &mut new.to_le_bytes(), true)?;
+            remote(pid, T_LOCKED, &mut new.to_le_bytes(), true)?;
             Ok(0)
         }
         0x5001 | 0x5002 => Err(Errno::EINVAL),
@@ -274,13 +271,8 @@ fn regset_iovec(t: &Thread, iov_addr: u64) -> Result<(u64, u64), Errno> {
 /// arch/x86/kernel/fpu/regset.c, ssp_get() and ssp_set()).
 fn shstk_regset(t: &mut Thread, req: u64, pid: i32, iov_addr: u64) -> SysResult {
     let (base, len) = regset_iovec(t, iov_addr)?;
-    let mut magic = [0u8; 8];
-    remote(pid, 0, &mut magic, false)?;
-    if u64::from_le_bytes(magic) != MAGIC {
-        return Err(Errno::ESRCH);
-    }
     let mut features = [0u8; 8];
-    remote(pid, OFF_FEATURES, &mut features, false)?;
+    remote(pid, T_FEATURES, &mut features, false)?;
     if u64::from_le_bytes(features) & SHSTK == 0 {
         return Err(Errno::ENODEV);
     }
@@ -289,7 +281,7 @@ fn shstk_regset(t: &mut Thread, req: u64, pid: i32, iov_addr: u64) -> SysResult 
             return Err(Errno::EINVAL);
         }
         let mut ssp = [0u8; 8];
-        remote(pid, OFF_SSP, &mut ssp, false)?;
+        remote(pid, T_SSP, &mut ssp, false)?;
         t.mem().write_bytes(base, &ssp)?;
         t.mem().write_bytes(iov_addr + 8, &8u64.to_le_bytes())?;
         return Ok(0);
@@ -303,6 +295,6 @@ fn shstk_regset(t: &mut Thread, req: u64, pid: i32, iov_addr: u64) -> SysResult 
     if ssp >= TASK_SIZE_MAX || ssp % 8 != 0 {
         return Err(Errno::EINVAL);
     }
-    remote(pid, OFF_SSP, &mut v, true)?;
+    remote(pid, T_SSP, &mut v, true)?;
     Ok(0)
 }

@@ -5,34 +5,38 @@
 //! tracee with process_vm_readv/writev (the two processes share no memory: the tracee's pages
 //! are private, and it is stopped while the tracer touches them).
 //!
-//! Layout: a header page at `BASE` (the magic and the process's shadow-stack state) and one
-//! page per traced thread after it. PTRACE_TRACEME traces the calling thread only (Linux
-//! kernel/ptrace.c, ptrace_traceme), so one thread page is used today; the header names its tid.
+//! Layout: a header page at `BASE` (the magic, the guest's auxv and the slot table: the tid
+//! of the traced thread each thread page belongs to, 0 for a free one) and `SLOTS` thread
+//! pages after it. Linux traces threads one by one (kernel/ptrace.c ptrace_attach and
+//! ptrace_traceme name a task, not a process), so each traced thread takes a page of its own
+//! when it becomes traced and gives it back when it exits or its tracer detaches; the tracer's
+//! cetbox finds a thread's page by its tid in the slot table.
 
 use crate::errno::Errno;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Where a traced cetbox process keeps the pages: below the guest mmap reservation.
-pub const BASE: u64 = 0x5fff_ffff_0000;
-/// The header page and one thread page.
-pub const LEN: usize = 2 * 4096;
+/// Where a traced cetbox process keeps the pages: below the guest mmap reservation and the
+/// remote-memory header (`remote_mem::HEADER`).
+pub const BASE: u64 = 0x5fff_ff00_0000;
+/// How many threads of a process can be traced at once.
+pub const SLOTS: usize = 120;
+/// The header page and the thread pages.
+pub const LEN: usize = (1 + SLOTS) * 4096;
 pub const MAGIC: u64 = 0x6365_7462_6f78_5254; // "cetboxRT"
 
 // Header page.
 pub const H_MAGIC: u64 = 0;
-pub const H_SSP: u64 = 8;
-pub const H_FEATURES: u64 = 16;
-pub const H_LOCKED: u64 = 24;
-/// The tid of the traced thread (the one that called PTRACE_TRACEME).
-pub const H_TID: u64 = 32;
 /// The guest's auxiliary vector (what its /proc/PID/auxv shows a tracer): its length in
 /// bytes, and the bytes from H_AUXV on (up to the end of the header page).
 pub const H_AUXV_LEN: u64 = 40;
+/// The slot table: SLOTS words, the tid owning each thread page (0: free).
+pub const H_SLOTS: u64 = 64;
 pub const H_AUXV: u64 = 1024;
 pub const AUXV_MAX: usize = 4096 - H_AUXV as usize;
+const _: () = assert!(H_SLOTS + SLOTS as u64 * 8 <= H_AUXV);
 
-/// The traced thread's page.
-pub const THREAD: u64 = BASE + 4096;
+/// Offsets in a thread page.
 /// STOPPED while the thread waits in a published stop, RUNNING otherwise.
 pub const T_STATE: u64 = 0;
 /// The wait status the tracer's wait4 reports for the stop.
@@ -57,6 +61,22 @@ pub const T_REGS: u64 = 384;
 pub const T_FXSAVE: u64 = 640;
 /// PTRACE_GETEVENTMSG's message for the last event stop.
 pub const T_EVENTMSG: u64 = 1160;
+/// The thread's shadow-stack state (NT_X86_SHSTK, PTRACE_ARCH_PRCTL): SSP, the enabled
+/// features, the locked features.
+pub const T_SSP: u64 = 1168;
+pub const T_FEATURES: u64 = 1176;
+pub const T_LOCKED: u64 = 1184;
+/// What the thread last published of SSP and the locked features, so that it takes back only
+/// what a tracer changed (the syscall in between may change them itself: rt_sigreturn,
+/// arch_prctl). Not the tracer's to write.
+pub const T_PUB_SSP: u64 = 1192;
+pub const T_PUB_LOCKED: u64 = 1200;
+/// The XCR0 of the thread's CPU (NT_X86_XSTATE's components).
+pub const T_XCR0: u64 = 1208;
+/// The XSAVE area beyond its legacy part (which is T_FXSAVE), at its standard-format offsets
+/// from here: the header's XSTATE_BV at +512, the AVX state at +576 (`xstate.rs`).
+pub const T_XSAVE: u64 = 2048;
+const _: () = assert!(T_XSAVE as usize + super::xstate::LEN <= 4096);
 
 pub const RUNNING: u64 = 0;
 pub const STOPPED: u64 = 1;
@@ -67,8 +87,89 @@ pub const RESUME_SINGLESTEP: u64 = 2;
 /// Whether this process has the pages (set by PTRACE_TRACEME; a forked child inherits them).
 static MAPPED: AtomicBool = AtomicBool::new(false);
 
-/// Maps the pages (or finds them inherited through fork) and clears them.
+/// No thread page.
+const NO_SLOT: usize = usize::MAX;
+
+thread_local! {
+    /// The slot this host thread (one guest thread) took when it became traced. Read by the
+    /// host signal handler too: a const-initialized Cell needs no lazy initialization there.
+    static SLOT: Cell<usize> = const { Cell::new(NO_SLOT) };
+}
+
+/// The slot table word of slot `i`.
+fn slot_word(i: usize) -> &'static AtomicU64 {
+    debug_assert!(mapped() && i < SLOTS);
+    // SAFETY: the header page is mapped (callers check `mapped`) and never unmapped; the
+    // word is 8-aligned. Only this process's threads change it atomically; a tracer's
+    // detach writes it while the owner is stopped.
+    unsafe { &*((BASE + H_SLOTS + i as u64 * 8) as *const AtomicU64) }
+}
+
+/// The host address of slot `i`'s thread page.
+pub fn page_of(i: usize) -> u64 {
+    BASE + 4096 * (1 + i as u64)
+}
+
+/// Takes a free thread page for `tid` (cleared), or finds the one it has. None if all are
+/// taken.
+pub fn take_slot(tid: i32) -> Option<u64> {
+    let tid = tid as u64;
+    let i = (0..SLOTS)
+        .find(|&i| slot_word(i).load(Ordering::Acquire) == tid)
+        .or_else(|| {
+            (0..SLOTS).find(|&i| {
+                slot_word(i)
+                    .compare_exchange(0, tid, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            })
+        })?;
+    // SAFETY: the thread page of a slot we own lies in the mapped pages.
+    unsafe { std::ptr::write_bytes(page_of(i) as *mut u8, 0, 4096) };
+    SLOT.with(|s| s.set(i));
+    Some(page_of(i))
+}
+
+/// Gives the calling thread's page back (thread exit).
+pub fn release_slot(tid: i32) {
+    let i = SLOT.with(|s| s.replace(NO_SLOT));
+    if i != NO_SLOT && mapped() {
+        let _ = slot_word(i).compare_exchange(tid as u64, 0, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+/// The calling thread's page while it is traced (its slot still names it: a tracer's detach
+/// frees it). Async-signal-safe.
+pub fn mine(tid: i32) -> Option<u64> {
+    if !mapped() {
+        return None;
+    }
+    let i = SLOT.try_with(|s| s.get()).unwrap_or(NO_SLOT);
+    if i == NO_SLOT || slot_word(i).load(Ordering::Acquire) != tid as u64 {
+        return None;
+    }
+    Some(page_of(i))
+}
+
+/// In a forked child: PTRACE_TRACEME and PTRACE_ATTACH do not extend to children: every slot
+/// is freed.
+pub fn clear_slots() {
+    if mapped() {
+        for i in 0..SLOTS {
+            slot_word(i).store(0, Ordering::Release);
+        }
+    }
+    let _ = SLOT.try_with(|s| s.set(NO_SLOT));
+}
+
+/// Maps the pages, cleared, unless this process has them already (mapped by another of its
+/// threads, or inherited through fork). Several threads may become traced at once: a lock
+/// makes one of them map.
 pub fn map() -> Result<(), Errno> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if MAPPED.load(Ordering::Acquire) {
+        return Ok(());
+    }
     // SAFETY: fresh anonymous pages at a fixed address outside guest memory;
     // MAP_FIXED_NOREPLACE never replaces anything.
     let p = unsafe {
@@ -81,16 +182,11 @@ pub fn map() -> Result<(), Errno> {
             0,
         )
     };
-    if p as u64 != BASE && !(p == libc::MAP_FAILED && Errno::last() == Errno::EEXIST) {
-        return Err(Errno::ENOMEM);
-    }
-    if p == libc::MAP_FAILED && !MAPPED.load(Ordering::Acquire) {
-        // Something else of ours lies there: not the pages.
+    if p as u64 != BASE {
+        // Something else lies there: not the pages.
         return Err(Errno::ENOMEM);
     }
     MAPPED.store(true, Ordering::Release);
-    // SAFETY: the LEN bytes at BASE are the pages just mapped (or inherited), ours alone.
-    unsafe { std::ptr::write_bytes(BASE as *mut u8, 0, LEN) };
     Ok(())
 }
 
@@ -154,7 +250,29 @@ pub fn remote_set(pid: i32, addr: u64, v: u64) -> Result<(), Errno> {
     remote_write(pid, addr, &v.to_le_bytes())
 }
 
-/// Whether `tid` is the traced thread of a cetbox process with the pages.
+/// The host address of traced thread `tid`'s page in its cetbox process (the tracer's side),
+/// ESRCH if `tid` is not a traced thread of a cetbox process with the pages.
+pub fn thread_of(tid: i32) -> Result<u64, Errno> {
+    if tid <= 0 || remote_get(tid, BASE + H_MAGIC)? != MAGIC {
+        return Err(Errno::ESRCH);
+    }
+    let mut table = [0u8; SLOTS * 8];
+    remote_read(tid, BASE + H_SLOTS, &mut table)?;
+    table
+        .chunks_exact(8)
+        .position(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])) == tid as u64)
+        .map(page_of)
+        .ok_or(Errno::ESRCH)
+}
+
+/// Whether `tid` is a traced thread of a cetbox process with the pages.
 pub fn is_traced_thread(tid: i32) -> bool {
-    remote_get(tid, BASE + H_MAGIC) == Ok(MAGIC) && remote_get(tid, BASE + H_TID) == Ok(tid as u64)
+    thread_of(tid).is_ok()
+}
+
+/// Frees traced thread `tid`'s slot (PTRACE_DETACH, the tracer's side; the thread is stopped).
+pub fn remote_release(tid: i32) -> Result<(), Errno> {
+    let page = thread_of(tid)?;
+    let i = ((page - BASE) / 4096 - 1) as usize;
+    remote_set(tid, BASE + H_SLOTS + i as u64 * 8, 0)
 }

@@ -21,6 +21,7 @@ const PTRACE_SETSIGINFO: u64 = 0x4203;
 const PTRACE_GETREGSET: u64 = 0x4204;
 const NT_PRSTATUS: u64 = 1;
 const NT_PRFPREG: u64 = 2;
+const NT_X86_XSTATE: u64 = 0x202;
 /// The PTRACE_O_* bits Linux knows (include/uapi/linux/ptrace.h PTRACE_O_MASK).
 const PTRACE_O_MASK: u64 = 0xff | 0x30_0000;
 const PTRACE_O_EXITKILL: u64 = 0x10_0000;
@@ -30,12 +31,12 @@ const FX_LEN: usize = 512;
 
 fn read_regs(pid: i32) -> Result<[u64; NREGS], Errno> {
     let mut b = [0u8; REGS_LEN];
-    remote_read(pid, THREAD + T_REGS, &mut b)?;
+    remote_read(pid, thread_of(pid)? + T_REGS, &mut b)?;
     Ok(user::from_bytes(&b))
 }
 
 fn write_regs(pid: i32, r: &[u64; NREGS]) -> Result<(), Errno> {
-    remote_write(pid, THREAD + T_REGS, &user::to_bytes(r))
+    remote_write(pid, thread_of(pid)? + T_REGS, &user::to_bytes(r))
 }
 
 /// xfpregs_set's check: no MXCSR bits beyond the feature mask (EINVAL).
@@ -44,7 +45,7 @@ fn set_fx(pid: i32, fx: &[u8]) -> Result<(), Errno> {
     if mxcsr & !cetbox_cpu::fpstate::MXCSR_MASK != 0 {
         return Err(Errno::EINVAL);
     }
-    remote_write(pid, THREAD + T_FXSAVE, fx)
+    remote_write(pid, thread_of(pid)? + T_FXSAVE, fx)
 }
 
 /// Stores the words of `new` (a prefix of user_regs_struct) one by one as genregs_set() does.
@@ -63,7 +64,7 @@ pub fn request(t: &mut Thread, req: u64, pid: i32, addr: u64, data: u64) -> SysR
     match req {
         PTRACE_GETREGS => {
             let mut b = [0u8; REGS_LEN];
-            remote_read(pid, THREAD + T_REGS, &mut b)?;
+            remote_read(pid, thread_of(pid)? + T_REGS, &mut b)?;
             t.mem().write_bytes(data, &b)?;
             Ok(0)
         }
@@ -75,7 +76,7 @@ pub fn request(t: &mut Thread, req: u64, pid: i32, addr: u64, data: u64) -> SysR
         }
         PTRACE_GETFPREGS => {
             let mut b = [0u8; FX_LEN];
-            remote_read(pid, THREAD + T_FXSAVE, &mut b)?;
+            remote_read(pid, thread_of(pid)? + T_FXSAVE, &mut b)?;
             t.mem().write_bytes(data, &b)?;
             Ok(0)
         }
@@ -92,27 +93,27 @@ pub fn request(t: &mut Thread, req: u64, pid: i32, addr: u64, data: u64) -> SysR
         }
         PTRACE_POKEUSER => poke_user(pid, addr, data).map(|()| 0),
         PTRACE_GETEVENTMSG => {
-            let m = remote_get(pid, THREAD + T_EVENTMSG)?;
+            let m = remote_get(pid, thread_of(pid)? + T_EVENTMSG)?;
             t.mem().write_bytes(data, &m.to_le_bytes())?;
             Ok(0)
         }
         PTRACE_GETSIGINFO => {
             let mut b = [0u8; 128];
-            remote_read(pid, THREAD + T_SIGINFO, &mut b)?;
+            remote_read(pid, thread_of(pid)? + T_SIGINFO, &mut b)?;
             t.mem().write_bytes(data, &b)?;
             Ok(0)
         }
         PTRACE_SETSIGINFO => {
             let mut b = [0u8; 128];
             t.mem().read_bytes(data, &mut b)?;
-            remote_write(pid, THREAD + T_SIGINFO, &b)?;
+            remote_write(pid, thread_of(pid)? + T_SIGINFO, &b)?;
             Ok(0)
         }
         PTRACE_SETOPTIONS => {
             if data & !PTRACE_O_MASK != 0 {
                 return Err(Errno::EINVAL);
             }
-            remote_set(pid, THREAD + T_OPTIONS, data)?;
+            remote_set(pid, thread_of(pid)? + T_OPTIONS, data)?;
             // The host kills the tracee with its tracer as Linux would.
             // SAFETY: a request on our stopped host tracee, no pointers.
             let _ = unsafe {
@@ -134,6 +135,9 @@ pub fn request(t: &mut Thread, req: u64, pid: i32, addr: u64, data: u64) -> SysR
 /// be a multiple of the element size, 8, and is cut to the regset's size; the length used is
 /// written back into the iovec).
 fn regset(t: &mut Thread, req: u64, pid: i32, note: u64, iov_addr: u64) -> SysResult {
+    if note == NT_X86_XSTATE {
+        return xstate_regset(t, req, pid, iov_addr);
+    }
     let size = match note {
         NT_PRSTATUS => REGS_LEN as u64,
         NT_PRFPREG => FX_LEN as u64,
@@ -148,7 +152,7 @@ fn regset(t: &mut Thread, req: u64, pid: i32, note: u64, iov_addr: u64) -> SysRe
     };
     if req == PTRACE_GETREGSET {
         let mut b = vec![0u8; len];
-        remote_read(pid, THREAD + at, &mut b)?;
+        remote_read(pid, thread_of(pid)? + at, &mut b)?;
         t.mem().write_bytes(base, &b)?;
     } else {
         let mut b = vec![0u8; len];
@@ -181,7 +185,7 @@ fn peek_user(pid: i32, addr: u64) -> Result<u64, Errno> {
         if n == 4 || n == 5 {
             return Ok(0);
         }
-        return remote_get(pid, THREAD + T_DEBUGREG + n * 8);
+        return remote_get(pid, thread_of(pid)? + T_DEBUGREG + n * 8);
     }
     Ok(0)
 }
@@ -205,7 +209,27 @@ fn poke_user(pid: i32, addr: u64, data: u64) -> Result<(), Errno> {
             7 if data & 0xff != 0 => return Err(Errno::EIO),
             _ => {}
         }
-        return remote_set(pid, THREAD + T_DEBUGREG + n * 8, data);
+        return remote_set(pid, thread_of(pid)? + T_DEBUGREG + n * 8, data);
     }
     Err(Errno::EIO)
+}
+
+/// GETREGSET / SETREGSET of NT_X86_XSTATE (`xstate.rs`): the length cut to the regset's
+/// size and written back, as for the other regsets.
+fn xstate_regset(t: &mut Thread, req: u64, pid: i32, iov_addr: u64) -> SysResult {
+    let th = thread_of(pid)?;
+    let size = super::xstate::size(pid, th)?;
+    let (base, len) = super::regset_iovec(t, iov_addr)?;
+    let len = (len as usize).min(size);
+    if req == PTRACE_GETREGSET {
+        let b = super::xstate::get(pid, th)?;
+        t.mem().write_bytes(base, &b[..len])?;
+    } else {
+        let mut b = vec![0u8; len];
+        t.mem().read_bytes(base, &mut b)?;
+        super::xstate::put(pid, th, &b)?;
+    }
+    t.mem()
+        .write_bytes(iov_addr + 8, &(len as u64).to_le_bytes())?;
+    Ok(0)
 }
