@@ -745,38 +745,29 @@ pub fn ptrace_word(
     if let (Some(word), Errno::EIO, 1..) = (poke, e, n) {
         // The part on the pages the target allows: the host's forced write of exactly those
         // bytes, through its /proc/PID/mem (the tracer may open it: PTRACE_MODE_ATTACH).
-        let mut part = word.to_le_bytes();
-        let _ = host_mem(pid, addr, &mut part[..n], true);
+        let _ = host_mem_write(pid, addr, &word.to_le_bytes()[..n]);
     }
     drop(held);
     Err(e)
 }
 
-/// The host's forced read or write of `buf` at `addr` in `pid`, through its /proc/PID/mem.
-fn host_mem(pid: i32, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
-    let path = std::ffi::CString::new(format!("/proc/{pid}/mem")).unwrap_or_default();
-    let mode = if write {
-        libc::O_WRONLY
-    } else {
-        libc::O_RDONLY
-    };
-    // SAFETY: a valid C string.
-    let fd = unsafe { libc::open(path.as_ptr(), mode | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(Errno::EIO);
-    }
-    // SAFETY: `buf` is ours, of buf.len() bytes; `fd` is the descriptor opened above.
-    let r = unsafe {
-        if write {
-            libc::pwrite(fd, buf.as_ptr().cast(), buf.len(), addr as i64)
-        } else {
-            libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), addr as i64)
-        }
-    };
-    let r = Errno::check(r as i64);
-    // SAFETY: closing the descriptor opened above (errno was read already).
-    unsafe { libc::close(fd) };
-    r
+/// The host's /proc/PID/mem of `pid`, opened for reading or for writing (close-on-exec): the
+/// host's forced access (FOLL_FORCE) to another process's memory. EIO when it cannot be opened.
+fn open_proc_mem(pid: i32, write: bool) -> Result<std::fs::File, Errno> {
+    std::fs::OpenOptions::new()
+        .read(!write)
+        .write(write)
+        .open(format!("/proc/{pid}/mem"))
+        .map_err(|_| Errno::EIO)
+}
+
+/// The host's forced write of `bytes` at `addr` in `pid`, through its /proc/PID/mem.
+fn host_mem_write(pid: i32, addr: u64, bytes: &[u8]) -> SysResult {
+    use std::os::unix::fs::FileExt;
+    let f = open_proc_mem(pid, true)?;
+    f.write_at(bytes, addr)
+        .map(|n| n as u64)
+        .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))
 }
 
 /// EIO, or ESRCH when `pid` is not our stopped tracee (a register read of its cetbox process
@@ -806,21 +797,9 @@ fn not_word(pid: i32) -> Errno {
 /// transfer that starts on a page that is not guest memory fails with EIO, one that reaches
 /// one stops short, as `mem_rw` does when access_remote_vm copies nothing.
 pub fn mem_file(pid: i32, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
-    let path = std::ffi::CString::new(format!("/proc/{pid}/mem")).unwrap_or_default();
-    let mode = if write {
-        libc::O_WRONLY
-    } else {
-        libc::O_RDONLY
-    };
-    // SAFETY: a valid C string.
-    let fd = unsafe { libc::open(path.as_ptr(), mode | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(Errno::EIO);
-    }
-    let r = mem_file_via(pid, fd, addr, buf, write);
-    // SAFETY: closing the descriptor opened above.
-    unsafe { libc::close(fd) };
-    r
+    use std::os::fd::AsRawFd;
+    let f = open_proc_mem(pid, write)?;
+    mem_file_via(pid, f.as_raw_fd(), addr, buf, write)
 }
 
 fn mem_file_via(pid: i32, fd: i32, addr: u64, buf: &mut [u8], write: bool) -> SysResult {
