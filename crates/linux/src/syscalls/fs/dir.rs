@@ -1,8 +1,9 @@
 //! Directory reading: getdents64 and the old getdents. The host writes the records straight
 //! into the guest buffer (same layout).
 
-use super::{fd_arg, host, io_prefix};
+use super::{fd_arg, host, io_prefix, is_private};
 use crate::errno::SysResult;
+use crate::hostcall::HostPtr;
 use crate::process::Thread;
 use cetbox_mem::Access;
 use libc::*;
@@ -21,7 +22,71 @@ fn getdents_common(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
         // answers without letting it write.
         return host!(nr, fd as u64, p, 1);
     }
+    if n != 0 && lists_own_descriptors(fd) {
+        return own_descriptors(nr, fd, p, n);
+    }
     host!(nr, fd as u64, p, n)
+}
+
+/// Whether `fd` is a descriptor directory of this process (`/proc/self/fd`,
+/// `/proc/PID/fd`, `/proc/PID/task/TID/fd`), where cetbox's own descriptors
+/// (`private_fds`) would otherwise be listed: a guest that fstats what it lists (glibc's
+/// support_descriptors in tst-cancel31 and every test using it) would meet a descriptor that
+/// answers EBADF.
+fn lists_own_descriptors(fd: i32) -> bool {
+    if crate::private_fds::private_fds().is_empty() {
+        return false;
+    }
+    let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{fd}")) else {
+        return false;
+    };
+    let me = std::process::id().to_string();
+    let parts: Vec<_> = target
+        .iter()
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect();
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    matches!(parts.as_slice(), ["/", "proc", pid, "fd"] if *pid == me)
+        || matches!(parts.as_slice(), ["/", "proc", pid, "task", _, "fd"] if *pid == me)
+}
+
+/// getdents on one of this process's descriptor directories: the host fills a private buffer,
+/// the records naming cetbox's own descriptors are left out, and the rest are copied to the
+/// guest's buffer (read again when a whole batch was cetbox's, so 0 still means the end). Each record's
+/// d_off names the position after it, so leaving records out keeps later reads exact.
+fn own_descriptors(nr: i64, fd: i32, p: HostPtr<'static>, n: u64) -> SysResult {
+    // d_reclen follows d_ino and d_off in both layouts; the name follows d_type in
+    // linux_dirent64 and d_reclen in the old linux_dirent (fs/readdir.c).
+    let name_at = if nr == SYS_getdents64 { 19 } else { 18 };
+    let mut raw = vec![0u8; n as usize];
+    loop {
+        let got = host!(nr, fd as u64, HostPtr::of_mut(&mut raw[..]), n)? as usize;
+        let mut out = Vec::with_capacity(got);
+        let mut at = 0;
+        while at + name_at <= got {
+            let len = u16::from_le_bytes([raw[at + 16], raw[at + 17]]) as usize;
+            if len == 0 || at + len > got {
+                break;
+            }
+            let name = &raw[at + name_at..at + len];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            let private = std::str::from_utf8(name)
+                .ok()
+                .and_then(|s| s.parse::<i32>().ok())
+                .is_some_and(is_private);
+            if !private {
+                out.extend_from_slice(&raw[at..at + len]);
+            }
+            at += len;
+        }
+        if got == 0 || !out.is_empty() {
+            // SAFETY: `p` stands for `n` writable bytes of guest output (`io_prefix`: the
+            // checked guest range, or the bounce buffer copied to it after the call), and
+            // `out` holds at most `got` <= `n` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(out.as_ptr(), p.as_ptr(), out.len()) };
+            return Ok(out.len() as u64);
+        }
+    }
 }
 
 pub(crate) fn sys_getdents64(t: &mut Thread, a: [u64; 6]) -> SysResult {
