@@ -1284,4 +1284,48 @@ mod tests {
         assert_eq!(feature_words(2), "wrss ");
         assert_eq!(feature_words(1 << 5 | 1), "shstk ");
     }
+
+    fn info(start: u64, class: SizeClass, line: &str) -> VmaInfo {
+        VmaInfo {
+            start,
+            end: start + 0x3000,
+            line: line.into(),
+            flags: "VmFlags: rd mr mw me \n".into(),
+            scan: true,
+            shmem: class == SizeClass::Other,
+            class,
+            exe_code: class == SizeClass::Exe,
+        }
+    }
+
+    /// Another process's records come back as they were made; anything cut short or
+    /// inconsistent is refused, never read out of bounds.
+    #[test]
+    fn vma_records_round_trip_and_bounds() {
+        let v = vec![
+            info(
+                0x400000,
+                SizeClass::Exe,
+                "00400000-00403000 r-xp 0 00:00 0 /bin/x\n",
+            ),
+            info(
+                0x7000_0000,
+                SizeClass::Stack,
+                "70000000-70003000 rw-p 0 00:00 0 [stack]\n",
+            ),
+            info(0x8000_0000, SizeClass::Other, ""),
+        ];
+        let b = VmaInfo::encode(&v);
+        assert_eq!(VmaInfo::decode(&b), Some(v));
+        assert_eq!(VmaInfo::decode(&[]), Some(vec![]));
+        for cut in 1..b.len() {
+            // A record cut anywhere is either refused or (at a record boundary) shorter.
+            if let Some(d) = VmaInfo::decode(&b[..cut]) {
+                assert!(d.len() < 3);
+            }
+        }
+        let mut bad = b.clone();
+        bad[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(VmaInfo::decode(&bad), None);
+    }
 }

@@ -99,9 +99,12 @@ static PUBLISHED_GEN: AtomicU64 = AtomicU64::new(u64::MAX);
 pub fn after_fork_child() {
     PUBLISHING.store(false, Ordering::Release);
     PUBLISHED_GEN.store(u64::MAX, Ordering::Release);
-    // The slots name the parent's threads; this thread takes one at its next call.
+    // The slots name the parent's threads; this thread takes one at its next call. The child
+    // has no pending signals and its own VmHWM (`Process::forked`).
     let _ = SLOT.try_with(|s| s.set(None));
     if let Some(w) = pages() {
+        w[W_SHDPND].store(0, Ordering::Relaxed);
+        w[W_HWM].store(0, Ordering::Relaxed);
         for i in 0..SLOTS {
             w[SLOTS_AT / 8 + i * SLOT_WORDS].store(0, Ordering::Relaxed);
         }

@@ -10,7 +10,8 @@
 // Only what Linux keeps still while a process is blocked is compared: sizes and resident
 // pages (every buffer is touched before fork, and nothing new is touched afterwards), ids,
 // umask, thread count, signal masks and dispositions, pending signals, descriptors; not the
-// proportional counts (a copy-on-write break in the other process changes them) or times.
+// proportional counts (a copy-on-write break in the other process changes them), times, or
+// SigQ (the signals queued for the whole user, kernel/signal.c __sigqueue_alloc).
 // The State and signal sets of the blocked process are printed, the other values only
 // compared.
 #define _GNU_SOURCE
@@ -85,7 +86,7 @@ static int keep_status(const char *line) {
         "Name:",   "Umask:",   "Tgid:",    "Ngid:",      "Pid:",        "PPid:",   "TracerPid:",
         "Uid:",    "Gid:",     "FDSize:",  "Groups:",    "NStgid:",     "NSpid:",  "VmPeak:",
         "VmSize:", "VmLck:",   "VmPin:",   "VmRSS:",     "RssAnon:",    "RssFile:", "RssShmem:",
-        "VmData:", "VmStk:",   "VmExe:",   "VmLib:",     "VmSwap:",     "Threads:", "SigQ:",
+        "VmData:", "VmStk:",   "VmExe:",   "VmLib:",     "VmSwap:",     "Threads:",
         "SigPnd:", "ShdPnd:",  "SigBlk:",  "SigIgn:",    "SigCgt:",     "CapInh:", "CapPrm:",
         "CapEff:", "CapBnd:",  "CapAmb:",  "NoNewPrivs:", "Seccomp:",   "x86_Thread_features:",
         "x86_Thread_features_locked:"};
