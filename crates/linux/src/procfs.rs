@@ -93,6 +93,12 @@ pub fn open(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
     if let Some(r) = traced_auxv(path, flags) {
         return Some(r);
     }
+    if let Some(content) = other_thread_file(t, path) {
+        if flags & libc::O_ACCMODE != libc::O_RDONLY {
+            return Some(Err(Errno::EACCES));
+        }
+        return Some(memfd_with(&content, flags));
+    }
     let name = strip(t, path)?;
     let acc = flags & libc::O_ACCMODE;
     let content = match name {
@@ -1251,6 +1257,49 @@ fn statm_of(f: &Facts) -> Vec<u8> {
         p(sz.vm_data + sz.vm_stk)
     )
     .into_bytes()
+}
+
+/// /proc/self/task/TID/status or stat (also under this process's pid) of another thread of
+/// this process: what that thread would read through /proc/thread-self, from the facts it
+/// published at its last syscall entry (`procview`) and the host's file of the thread (its
+/// State). None for other paths, or a thread that has published nothing (the host's file).
+fn other_thread_file(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
+    let rest = trim_slashes(path).strip_prefix(b"/proc/")?;
+    let mut parts = rest.split(|&c| c == b'/');
+    let head = parts.next()?;
+    if head != b"self" && head != t.proc.pid.to_string().as_bytes() {
+        return None;
+    }
+    let (Some(b"task"), Some(tid), Some(file), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    if !matches!(file, b"status" | b"stat") {
+        return None;
+    }
+    let tid: i32 = std::str::from_utf8(tid).ok()?.parse().ok()?;
+    if tid == t.tid {
+        return None;
+    }
+    let [blocked, pending, features, locked] = crate::procview::own_thread_words(tid)?;
+    let host_status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
+    let mut f = Facts::own(t);
+    f.tid = tid;
+    f.state = status_field(&host_status, "State")?.to_string();
+    f.thread = ThreadFacts {
+        blocked,
+        pending,
+        shd_pnd: f.thread.shd_pnd,
+        features,
+        locked,
+    };
+    f.host_status = host_status;
+    Some(if file == b"status" {
+        status_of(&f)
+    } else {
+        stat_of(&f)
+    })
 }
 
 /// Another guest's status, stat, statm, smaps or smaps_rollup of thread `tid`, as that

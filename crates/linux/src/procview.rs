@@ -264,6 +264,24 @@ fn publish_thread(t: &Thread) {
     s[1].store((seq | 1) + 1, Ordering::Release);
 }
 
+/// What this process's thread `tid` last published (as [`View::thread_words`]).
+pub fn own_thread_words(tid: i32) -> Option<[u64; 4]> {
+    let w = pages()?;
+    for _ in 0..8 {
+        let i = (0..SLOTS)
+            .map(|i| SLOTS_AT / 8 + i * SLOT_WORDS)
+            .find(|&i| w[i].load(Ordering::Acquire) == tid as u64)?;
+        let seq = w[i + 1].load(Ordering::Acquire);
+        let facts = [2, 3, 4, 5].map(|k| w[i + k].load(Ordering::Relaxed));
+        std::sync::atomic::fence(Ordering::Acquire);
+        if seq & 1 == 0 && w[i + 1].load(Ordering::Relaxed) == seq {
+            return Some(facts);
+        }
+        std::thread::yield_now();
+    }
+    None
+}
+
 /// At the exit of a guest thread: its slot is free again.
 pub fn thread_exit() {
     let Some(w) = pages() else { return };
