@@ -14,8 +14,9 @@
 //! from its guest memory through `remote_mem`, as Linux's cmdline and environ read the
 //! process's memory). It is rewritten when the VMAs changed since the last time
 //! (`AddressSpace::vma_generation`; stack growth by a fault counts), at the entry of every
-//! system call other than the mapping calls themselves ([`publishes_at`]), before a signal is
-//! acted on (where a traced process stops for its tracer), and after exec. So a program that
+//! system call other than the mapping calls themselves (`syscalls::table::MAPPING`), before a
+//! signal is acted on (where a traced process stops for its tracer), and after exec. So a
+//! program that
 //! maps and unmaps in a loop pays for one rewrite when it next does something else, and
 //! whatever another process can learn from this one through a system call (a pipe, a signal,
 //! a wait, a ptrace stop) finds the view already current. What it does not cover: a change
@@ -317,7 +318,6 @@ pub struct View {
     /// The VMA records (`procfs::VmaInfo::encode`).
     pub vmas: Vec<u8>,
     pub brk_start: u64,
-    private_table: u64,
     args: (u64, u64),
     env: (u64, u64),
     pid: i32,
@@ -375,7 +375,6 @@ pub fn of(pid: i32) -> Option<View> {
             exe_host: exe_host?,
             vmas: vmas?,
             brk_start: w[16],
-            private_table: w[17],
             args: (w[8], w[9]),
             env: (w[10], w[11]),
             pid,
@@ -451,21 +450,20 @@ impl View {
         }
         None
     }
+}
 
-    /// The target's private descriptors (its `private_fds` table, read now).
-    pub fn private_fds(&self) -> Vec<i32> {
-        let mut raw = [0u8; 4 * crate::private_fds::MAX_PRIVATE];
-        if self.private_table == 0
-            || crate::remote_mem::host_copy(self.pid, self.private_table, &mut raw, false).ok()
-                != Some(raw.len())
-        {
-            return Vec::new();
-        }
-        raw.chunks_exact(4)
-            .map(|c| i32::from_le_bytes(c.try_into().unwrap_or([0xff; 4])))
-            .filter(|&fd| fd >= 0)
-            .collect()
+/// The descriptors in process `pid`'s private-descriptor table at `addr` (none when it cannot
+/// be read).
+fn private_table(pid: i32, addr: u64) -> Vec<i32> {
+    let mut raw = [0u8; 4 * crate::private_fds::MAX_PRIVATE];
+    if addr == 0 || crate::remote_mem::host_copy(pid, addr, &mut raw, false).ok() != Some(raw.len())
+    {
+        return Vec::new();
     }
+    raw.chunks_exact(4)
+        .map(|c| i32::from_le_bytes(c.try_into().unwrap_or([0xff; 4])))
+        .filter(|&fd| fd >= 0)
+        .collect()
 }
 
 /// The pid, the tid (the pid for /proc/PID/FILE) and the file a path names under another
@@ -534,5 +532,8 @@ pub fn private_fds_of(pid: i32) -> Vec<i32> {
     if pid == unsafe { libc::getpid() } {
         return crate::private_fds::private_fds();
     }
-    of(pid).map(|v| v.private_fds()).unwrap_or_default()
+    // Only the header: the table's address does not change while the process runs.
+    read_words(pid)
+        .map(|w| private_table(pid, w[17]))
+        .unwrap_or_default()
 }
