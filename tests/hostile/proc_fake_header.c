@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #define PAGE 0x5ffffffd0000ul
-#define MAGIC 0x6365746270726f63ul
+#define MAGIC 0x6365746270726f64ul
 
 static char maps[] = "fake maps\n";
 static char exe[] = "/proc/self/mem";
@@ -25,8 +25,10 @@ int main(int argc, char **argv) {
         perror("mmap");
         return 1;
     }
-    uint64_t w[14] = {MAGIC, 2, (uint64_t)maps, sizeof maps - 1, (uint64_t)exe, sizeof exe - 1,
-                      (uint64_t)maps, 0, 0, 0, 0, 0, (uint64_t)exe, sizeof exe - 1};
+    // The header words (procview.rs WORDS): no VMA records, brk 0, no private-descriptor table.
+    uint64_t w[18] = {MAGIC, 2, (uint64_t)maps, sizeof maps - 1, (uint64_t)exe, sizeof exe - 1,
+                      (uint64_t)maps, 0, 0, 0, 0, 0, (uint64_t)exe, sizeof exe - 1,
+                      (uint64_t)maps, 0, 0, 0};
     if (strcmp(argv[1], "huge") == 0)
         w[3] = 1ul << 40;
     else if (strcmp(argv[1], "odd") == 0)

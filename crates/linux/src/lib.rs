@@ -9,6 +9,7 @@ pub mod diag;
 pub mod errno;
 pub mod events;
 pub mod exit;
+pub mod fixed_map;
 pub mod fork;
 pub mod hostcall;
 pub mod loader;

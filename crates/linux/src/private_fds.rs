@@ -4,13 +4,20 @@
 
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
-const MAX_PRIVATE: usize = 16;
+pub const MAX_PRIVATE: usize = 16;
 // Static on purpose: the table describes the host process's descriptor table, which has the
 // same lifetime (one per host process, copied by fork, since descriptors are inherited), and
 // the front end registers its own descriptors (report file, tally page) before any `Process`
 // exists. Lock-free, so the fork child can use it whatever the parent's threads were doing.
 static PRIVATE_COUNT: AtomicUsize = AtomicUsize::new(0);
 static PRIVATE: [AtomicI32; MAX_PRIVATE] = [const { AtomicI32::new(-1) }; MAX_PRIVATE];
+
+/// The host address of the table (MAX_PRIVATE host-endian i32 words, -1 for a free entry),
+/// which another cetbox process reads to leave these out of this process's /proc/PID/fd
+/// (`procview`).
+pub fn table_address() -> u64 {
+    PRIVATE.as_ptr() as u64
+}
 
 /// Marks a descriptor cetbox opened for itself (diagnostics, internal pipes). Guest calls that
 /// name it fail with EBADF, as if it were closed; open it at a high number with O_CLOEXEC.

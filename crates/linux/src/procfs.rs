@@ -66,7 +66,7 @@ pub fn readlink(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
     if p == b"/proc/thread-self" {
         return Some(format!("{}/task/{}", t.proc.pid, t.tid).into_bytes());
     }
-    if let Some((pid, b"exe")) = crate::procview::other_file(t, p) {
+    if let Some((pid, _, b"exe")) = crate::procview::other_file(t, p) {
         // The host's readlink is the permission check (and ENOENT for a bad task).
         std::fs::read_link(std::ffi::OsStr::from_bytes(p)).ok()?;
         return crate::procview::of(pid).map(|v| v.exe);
@@ -85,19 +85,26 @@ pub fn open(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
     if let Some(pid) = other_mem(t, path) {
         return Some(open_other_mem(t, path, pid, flags));
     }
-    if let Some((pid, file)) = crate::procview::other_file(t, trim_slashes(path)) {
-        if let Some(r) = open_other_view(path, pid, file, flags) {
+    if let Some((pid, tid, file)) = crate::procview::other_file(t, trim_slashes(path)) {
+        if let Some(r) = open_other_view(path, pid, tid, file, flags) {
             return Some(r);
         }
     }
     if let Some(r) = traced_auxv(path, flags) {
         return Some(r);
     }
+    if let Some(content) = other_thread_file(t, path) {
+        if flags & libc::O_ACCMODE != libc::O_RDONLY {
+            return Some(Err(Errno::EACCES));
+        }
+        return Some(memfd_with(&content, flags));
+    }
     let name = strip(t, path)?;
     let acc = flags & libc::O_ACCMODE;
     let content = match name {
         b"maps" => maps(t),
         b"smaps" => smaps(t),
+        b"smaps_rollup" => smaps_rollup(t),
         b"status" => status(t),
         b"stat" => stat(t),
         b"statm" => statm(t),
@@ -126,11 +133,12 @@ pub fn open(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
     Some(memfd_with(&content, flags))
 }
 
-/// Another guest's /proc/PID `file` (maps, exe, auxv, cmdline, environ) as it sees its own
+/// Another guest's /proc/PID `file` (maps, exe, auxv, cmdline, environ, and of thread `tid`
+/// status, stat, statm, smaps, smaps_rollup) as it sees its own
 /// (`procview`); None when `pid` publishes no view (a native process: the host's file is
 /// Linux's). The host opens the path first, as Linux's permission check at open and for the
 /// errors of a task that does not exist.
-fn open_other_view(path: &[u8], pid: i32, file: &[u8], flags: i32) -> Option<SysResult> {
+fn open_other_view(path: &[u8], pid: i32, tid: i32, file: &[u8], flags: i32) -> Option<SysResult> {
     let c = std::ffi::CString::new(path).ok()?;
     // SAFETY: a valid C string; the descriptor is closed at once.
     unsafe {
@@ -147,7 +155,7 @@ fn open_other_view(path: &[u8], pid: i32, file: &[u8], flags: i32) -> Option<Sys
         b"cmdline" => view.cmdline(),
         b"environ" => view.environ(),
         b"exe" => return Some(open_published_exe(&view.exe_host, flags)),
-        _ => return None,
+        _ => other_task_file(&view, pid, tid, file)?,
     };
     if flags & libc::O_ACCMODE != libc::O_RDONLY {
         return Some(Err(Errno::EACCES));
@@ -505,21 +513,384 @@ pub fn vm_flags(v: &Vma) -> String {
     s
 }
 
-/// /proc/self/smaps. Residency is not tracked: every page counts as resident and private
-/// (dirty for anonymous memory, clean for file pages).
-pub fn smaps(t: &Thread) -> Vec<u8> {
-    let brk = brk_range(t);
-    let pagemap = host_pagemap();
-    let mut out = String::new();
-    for v in t.mem().vmas() {
-        out.push_str(&maps_line_in(&v, brk, t.proc.opts.sysroot.as_deref()));
-        let kb = v.len() / 1024;
-        let (ra, rf) = resident(pagemap.as_ref(), &v);
-        let rss = ra + rf;
-        let line = |o: &mut String, name: &str, val: u64| {
-            let _ = writeln!(o, "{:<16}{:>8} kB", format!("{name}:"), val);
+/// What /proc/PID/smaps, status, stat and statm show of one VMA, made by the process itself
+/// (`vma_infos`) and, for another process reading them, published with its maps (`procview`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmaInfo {
+    pub start: u64,
+    pub end: u64,
+    /// Its maps line.
+    pub line: String,
+    /// Its smaps VmFlags line.
+    pub flags: String,
+    /// Whether it can hold resident pages (not PROT_NONE: huge reservations are not scanned).
+    scan: bool,
+    /// Shared anonymous memory (RssShmem).
+    shmem: bool,
+    /// Which status size it counts in.
+    class: SizeClass,
+    /// An executable mapping of the program file (stat start_code/end_code).
+    exe_code: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SizeClass {
+    Other = 0,
+    Stack = 1,
+    Exe = 2,
+    Lib = 3,
+    Data = 4,
+}
+
+impl VmaInfo {
+    fn of(v: &Vma, brk: (u64, u64), sysroot: Option<&std::path::Path>, exe: &str) -> VmaInfo {
+        let exec = v.prot & libc::PROT_EXEC as u32 != 0;
+        let write = v.prot & libc::PROT_WRITE as u32 != 0;
+        let of_exe = matches!(&v.backing, Backing::File { path, .. } if *path == exe);
+        let class = if v.growsdown || v.kind == VmaKind::ShadowStack || v.kind == VmaKind::Stack {
+            SizeClass::Stack
+        } else if exec && !write {
+            if of_exe {
+                SizeClass::Exe
+            } else {
+                SizeClass::Lib
+            }
+        } else if write && !v.shared {
+            SizeClass::Data
+        } else {
+            SizeClass::Other
         };
-        line(&mut out, "Size", kb);
+        VmaInfo {
+            start: v.start,
+            end: v.end,
+            line: maps_line_in(v, brk, sysroot),
+            flags: vm_flags(v),
+            scan: v.prot & (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) as u32 != 0,
+            shmem: v.shared && v.backing == Backing::Anonymous,
+            class,
+            exe_code: of_exe && exec,
+        }
+    }
+
+    fn kb(&self) -> u64 {
+        (self.end - self.start) / 1024
+    }
+
+    /// The records as bytes: per VMA start, end, a flag word (scan, shmem, exe_code, class
+    /// from bit 8), the lengths of the two lines (u32 each), then the lines.
+    pub fn encode(v: &[VmaInfo]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in v {
+            let bits = i.scan as u64
+                | (i.shmem as u64) << 1
+                | (i.exe_code as u64) << 2
+                | (i.class as u64) << 8;
+            for w in [i.start, i.end, bits] {
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+            out.extend_from_slice(&(i.line.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(i.flags.len() as u32).to_le_bytes());
+            out.extend_from_slice(i.line.as_bytes());
+            out.extend_from_slice(i.flags.as_bytes());
+        }
+        out
+    }
+
+    /// The records `encode` made (another process's words: None when they do not parse).
+    pub fn decode(mut b: &[u8]) -> Option<Vec<VmaInfo>> {
+        let mut out = Vec::new();
+        let take = |b: &mut &[u8], n: usize| -> Option<Vec<u8>> {
+            if b.len() < n {
+                return None;
+            }
+            let (h, t) = b.split_at(n);
+            *b = t;
+            Some(h.to_vec())
+        };
+        while !b.is_empty() {
+            let w = |x: Vec<u8>| u64::from_le_bytes(x.try_into().unwrap_or_default());
+            let start = w(take(&mut b, 8)?);
+            let end = w(take(&mut b, 8)?);
+            let bits = w(take(&mut b, 8)?);
+            let len = |x: Vec<u8>| u32::from_le_bytes(x.try_into().unwrap_or_default()) as usize;
+            let (ll, fl) = (len(take(&mut b, 4)?), len(take(&mut b, 4)?));
+            let line = String::from_utf8(take(&mut b, ll)?).ok()?;
+            let flags = String::from_utf8(take(&mut b, fl)?).ok()?;
+            if end < start {
+                return None;
+            }
+            let class = match bits >> 8 {
+                1 => SizeClass::Stack,
+                2 => SizeClass::Exe,
+                3 => SizeClass::Lib,
+                4 => SizeClass::Data,
+                _ => SizeClass::Other,
+            };
+            out.push(VmaInfo {
+                start,
+                end,
+                line,
+                flags,
+                scan: bits & 1 != 0,
+                shmem: bits & 2 != 0,
+                class,
+                exe_code: bits & 4 != 0,
+            });
+        }
+        Some(out)
+    }
+}
+
+/// This process's VMAs as [`VmaInfo`]s.
+pub fn vma_infos(t: &Thread) -> Vec<VmaInfo> {
+    let brk = brk_range(t);
+    let exe = t.proc.image().exe.clone();
+    let sysroot = t.proc.opts.sysroot.as_deref();
+    t.mem()
+        .vmas()
+        .iter()
+        .map(|v| VmaInfo::of(v, brk, sysroot, &exe))
+        .collect()
+}
+
+/// What a thread's status shows of its signals and shadow stack (published for other
+/// processes by `procview`).
+pub struct ThreadFacts {
+    pub blocked: u64,
+    pub pending: u64,
+    /// The process's pending signals (ShdPnd).
+    pub shd_pnd: u64,
+    pub features: u64,
+    pub locked: u64,
+}
+
+pub fn thread_facts(t: &Thread) -> ThreadFacts {
+    let mask = |p: &[crate::signals::SigInfo]| {
+        p.iter().fold(0u64, |m, s| m | crate::signals::bit(s.signo))
+    };
+    ThreadFacts {
+        blocked: t.signals.mask,
+        pending: mask(&t.signals.pending),
+        shd_pnd: mask(&t.proc.signals.pending()),
+        features: t.shstk.features,
+        locked: t.shstk.locked,
+    }
+}
+
+/// Everything status, stat, statm, smaps and smaps_rollup are made of: from this process's
+/// own state ([`Facts::own`]) or from another guest's published view and the host's files of
+/// it ([`Facts::other`]), so that both give the same text.
+struct Facts {
+    vmas: Vec<VmaInfo>,
+    /// The host's pagemap of the process (guest memory is host memory at the same address).
+    pagemap: Option<std::fs::File>,
+    comm: String,
+    tgid: i32,
+    tid: i32,
+    /// The status State value and the stat state letter.
+    state: String,
+    ppid: i32,
+    pgrp: i32,
+    sid: i32,
+    umask: String,
+    uid: (String, String),
+    gid: (String, String),
+    /// The host's status file of the task, for what the host keeps alike for the guest
+    /// (FDSize, Groups, Threads, SigQ, the capabilities).
+    host_status: String,
+    /// The VmHWM shown so far (KiB).
+    hwm: u64,
+    thread: ThreadFacts,
+    ign: u64,
+    cgt: u64,
+    arg: (u64, u64),
+    env: (u64, u64),
+    brk_start: u64,
+}
+
+/// TASK_COMM_LEN is 16 including the NUL.
+fn comm_of(exe: &str) -> String {
+    exe.rsplit('/')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(15)
+        .collect()
+}
+
+fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
+    status.lines().find_map(|l| {
+        l.strip_prefix(name)
+            .and_then(|r| r.strip_prefix(':'))
+            .map(str::trim)
+    })
+}
+
+impl Facts {
+    fn own(t: &Thread) -> Facts {
+        // SAFETY: these calls have no preconditions.
+        let (ppid, pgrp, sid, uid, euid, gid, egid) = unsafe {
+            (
+                libc::getppid(),
+                libc::getpgrp(),
+                libc::getsid(0),
+                libc::getuid(),
+                libc::geteuid(),
+                libc::getgid(),
+                libc::getegid(),
+            )
+        };
+        // SAFETY: umask is read by setting and restoring it.
+        let um = unsafe {
+            let u = libc::umask(0);
+            libc::umask(u);
+            u
+        };
+        let img = t.proc.image().clone();
+        let (ign, cgt) = t.proc.signals.ignored_and_caught();
+        Facts {
+            vmas: vma_infos(t),
+            pagemap: std::fs::File::open("/proc/self/pagemap").ok(),
+            comm: comm_of(&img.exe),
+            tgid: t.proc.pid,
+            tid: t.tid,
+            state: "R (running)".into(),
+            ppid,
+            pgrp,
+            sid,
+            umask: format!("{um:04o}"),
+            uid: (uid.to_string(), euid.to_string()),
+            gid: (gid.to_string(), egid.to_string()),
+            host_status: std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default(),
+            hwm: t.proc.rss_peak.load(std::sync::atomic::Ordering::Relaxed),
+            thread: thread_facts(t),
+            ign,
+            cgt,
+            arg: (img.arg_start, img.arg_end),
+            env: (img.env_start, img.env_end),
+            brk_start: img.brk_start,
+        }
+    }
+
+    /// Thread `tid` of another guest `pid` (the leader for /proc/PID/FILE); None when it
+    /// publishes no view or the thread no facts (the host's file applies).
+    fn other(view: &crate::procview::View, pid: i32, tid: i32) -> Option<Facts> {
+        let vmas = VmaInfo::decode(&view.vmas)?;
+        let [blocked, pending, features, locked] = view.thread_words(tid)?;
+        let [ign, cgt, shd_pnd, hwm] = view.process_words()?;
+        let host_status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).ok()?;
+        let host_stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+        // The fields after the command name, which may hold anything up to its last ')'.
+        let after = host_stat.get(host_stat.rfind(')')? + 2..)?;
+        let f: Vec<&str> = after.split(' ').collect();
+        let num = |i: usize| f.get(i).and_then(|s| s.parse::<i32>().ok());
+        let ids = |name: &str| {
+            let mut it = status_field(&host_status, name)?.split_whitespace();
+            Some((it.next()?.to_string(), it.next()?.to_string()))
+        };
+        let exe = String::from_utf8_lossy(&view.exe_host).into_owned();
+        let (arg, env) = view.ranges();
+        Some(Facts {
+            vmas,
+            pagemap: std::fs::File::open(format!("/proc/{pid}/pagemap")).ok(),
+            comm: comm_of(&exe),
+            tgid: pid,
+            tid,
+            state: status_field(&host_status, "State")?.to_string(),
+            ppid: num(1)?,
+            pgrp: num(2)?,
+            sid: num(3)?,
+            umask: status_field(&host_status, "Umask")?.to_string(),
+            uid: ids("Uid")?,
+            gid: ids("Gid")?,
+            hwm,
+            thread: ThreadFacts {
+                blocked,
+                pending,
+                shd_pnd,
+                features,
+                locked,
+            },
+            host_status,
+            ign,
+            cgt,
+            arg,
+            env,
+            brk_start: view.brk_start,
+        })
+    }
+
+    fn host(&self, name: &str) -> Option<String> {
+        status_field(&self.host_status, name).map(str::to_string)
+    }
+
+    /// The pending signals: those cetbox holds itself and the blocked ones the host kernel
+    /// keeps pending for the thread or process (its mask is the guest's, mirrored, so a
+    /// blocked guest signal waits there as natively; an unblocked one is being delivered).
+    fn pending(&self) -> (u64, u64) {
+        let host = |name: &str| {
+            self.host(name)
+                .and_then(|v| u64::from_str_radix(&v, 16).ok())
+                .unwrap_or(0)
+                & self.thread.blocked
+        };
+        (
+            self.thread.pending | host("SigPnd"),
+            self.thread.shd_pnd | host("ShdPnd"),
+        )
+    }
+
+    /// The resident KiB of each VMA as (anonymous, file-backed or shared).
+    fn resident(&self) -> Vec<(u64, u64)> {
+        self.vmas
+            .iter()
+            .map(|v| resident(self.pagemap.as_ref(), v))
+            .collect()
+    }
+
+    fn sizes(&self) -> Sizes {
+        let mut s = Sizes {
+            vm_size: 0,
+            vm_stk: 0,
+            vm_exe: 0,
+            vm_data: 0,
+            vm_lib: 0,
+            rss_anon: 0,
+            rss_file: 0,
+            rss_shmem: 0,
+        };
+        for (v, (anon, file)) in self.vmas.iter().zip(self.resident()) {
+            let kb = v.kb();
+            s.vm_size += kb;
+            s.rss_anon += anon;
+            if v.shmem {
+                s.rss_shmem += file;
+            } else {
+                s.rss_file += file;
+            }
+            match v.class {
+                SizeClass::Stack => s.vm_stk += kb,
+                SizeClass::Exe => s.vm_exe += kb,
+                SizeClass::Lib => s.vm_lib += kb,
+                SizeClass::Data => s.vm_data += kb,
+                SizeClass::Other => {}
+            }
+        }
+        s
+    }
+}
+
+fn kb_line(o: &mut String, name: &str, val: u64) {
+    let _ = writeln!(o, "{:<16}{:>8} kB", format!("{name}:"), val);
+}
+
+fn smaps_of(f: &Facts) -> Vec<u8> {
+    let mut out = String::new();
+    for (v, (ra, rf)) in f.vmas.iter().zip(f.resident()) {
+        out.push_str(&v.line);
+        let rss = ra + rf;
+        let line = kb_line;
+        line(&mut out, "Size", v.kb());
         line(&mut out, "KernelPageSize", 4);
         line(&mut out, "MMUPageSize", 4);
         line(&mut out, "Rss", rss);
@@ -542,9 +913,72 @@ pub fn smaps(t: &Thread) -> Vec<u8> {
         line(&mut out, "SwapPss", 0);
         line(&mut out, "Locked", 0);
         let _ = writeln!(out, "{:<16}{:>8}", "THPeligible:", 0);
-        out.push_str(&vm_flags(&v));
+        out.push_str(&v.flags);
     }
     out.into_bytes()
+}
+
+/// /proc/PID/smaps_rollup: the smaps counts summed over the VMAs, under a header line
+/// spanning them (Linux fs/proc/task_mmu.c show_smaps_rollup), with smaps' accounting.
+fn smaps_rollup_of(f: &Facts) -> Vec<u8> {
+    let (mut anon, mut file, mut shmem) = (0u64, 0u64, 0u64);
+    for (v, (ra, rf)) in f.vmas.iter().zip(f.resident()) {
+        anon += ra;
+        if v.shmem {
+            shmem += rf;
+        } else {
+            file += rf;
+        }
+    }
+    let (start, end) = match (f.vmas.first(), f.vmas.last()) {
+        (Some(a), Some(b)) => (a.start, b.end),
+        _ => (0, 0),
+    };
+    let mut out = format!("{start:08x}-{end:08x} ---p 00000000 00:00 0 ");
+    while out.len() < 73 {
+        out.push(' ');
+    }
+    out.push_str("[rollup]\n");
+    let rss = anon + file + shmem;
+    let o = &mut out;
+    kb_line(o, "Rss", rss);
+    kb_line(o, "Pss", rss);
+    kb_line(o, "Pss_Dirty", anon);
+    kb_line(o, "Pss_Anon", anon);
+    kb_line(o, "Pss_File", file);
+    kb_line(o, "Pss_Shmem", shmem);
+    kb_line(o, "Shared_Clean", 0);
+    kb_line(o, "Shared_Dirty", 0);
+    kb_line(o, "Private_Clean", file + shmem);
+    kb_line(o, "Private_Dirty", anon);
+    kb_line(o, "Referenced", rss);
+    kb_line(o, "Anonymous", anon);
+    for name in [
+        "KSM",
+        "LazyFree",
+        "AnonHugePages",
+        "ShmemPmdMapped",
+        "FilePmdMapped",
+        "Shared_Hugetlb",
+        "Private_Hugetlb",
+        "Swap",
+        "SwapPss",
+        "Locked",
+    ] {
+        kb_line(o, name, 0);
+    }
+    out.into_bytes()
+}
+
+/// /proc/self/smaps. Every resident page counts as private (dirty for anonymous memory,
+/// clean for file pages).
+pub fn smaps(t: &Thread) -> Vec<u8> {
+    smaps_of(&Facts::own(t))
+}
+
+/// /proc/self/smaps_rollup.
+pub fn smaps_rollup(t: &Thread) -> Vec<u8> {
+    smaps_rollup_of(&Facts::own(t))
 }
 
 /// The `x86_Thread_features` line value for a feature mask (Linux arch/x86/kernel/cpu/proc.c,
@@ -560,13 +994,6 @@ pub fn feature_words(bits: u64) -> String {
     s
 }
 
-fn comm(t: &Thread) -> String {
-    let exe = t.proc.image().exe.clone();
-    let base = exe.rsplit('/').next().unwrap_or("").to_string();
-    // TASK_COMM_LEN is 16 including the NUL.
-    base.chars().take(15).collect()
-}
-
 struct Sizes {
     vm_size: u64,
     vm_stk: u64,
@@ -579,56 +1006,17 @@ struct Sizes {
     rss_shmem: u64,
 }
 
-fn sizes(t: &Thread) -> Sizes {
-    let exe = t.proc.image().exe.clone();
-    let mut s = Sizes {
-        vm_size: 0,
-        vm_stk: 0,
-        vm_exe: 0,
-        vm_data: 0,
-        vm_lib: 0,
-        rss_anon: 0,
-        rss_file: 0,
-        rss_shmem: 0,
-    };
-    let pagemap = host_pagemap();
-    for v in t.mem().vmas() {
-        let kb = v.len() / 1024;
-        s.vm_size += kb;
-        let (anon, file) = resident(pagemap.as_ref(), &v);
-        s.rss_anon += anon;
-        if v.shared && v.backing == Backing::Anonymous {
-            s.rss_shmem += file;
-        } else {
-            s.rss_file += file;
-        }
-        let exec = v.prot & libc::PROT_EXEC as u32 != 0;
-        let write = v.prot & libc::PROT_WRITE as u32 != 0;
-        if v.growsdown || v.kind == VmaKind::ShadowStack || v.kind == VmaKind::Stack {
-            s.vm_stk += kb;
-        } else if exec && !write {
-            match &v.backing {
-                Backing::File { path, .. } if *path == exe => s.vm_exe += kb,
-                _ => s.vm_lib += kb,
-            }
-        } else if write && !v.shared {
-            s.vm_data += kb;
-        }
-    }
-    s
-}
-
 /// The resident part of a guest mapping in KiB, as (anonymous, file-backed or shared): the
 /// pages the host kernel has page-table entries for (guest memory is host memory at the same
-/// address), read from the host's /proc/self/pagemap (bit 63: present; bit 61: file page or
+/// address), read from the host's /proc/PID/pagemap (bit 63: present; bit 61: file page or
 /// shared anonymous; Documentation/admin-guide/mm/pagemap.rst). PROT_NONE mappings (huge
 /// reservations) are not scanned: the guest cannot have touched them.
-fn resident(pagemap: Option<&std::fs::File>, v: &Vma) -> (u64, u64) {
+fn resident(pagemap: Option<&std::fs::File>, v: &VmaInfo) -> (u64, u64) {
     use std::os::unix::fs::FileExt;
     let Some(f) = pagemap else {
         return (0, 0);
     };
-    if v.prot & (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) as u32 == 0 {
+    if !v.scan {
         return (0, 0);
     }
     let (mut anon, mut file) = (0u64, 0u64);
@@ -658,70 +1046,51 @@ fn resident(pagemap: Option<&std::fs::File>, v: &Vma) -> (u64, u64) {
     (anon, file)
 }
 
-fn host_pagemap() -> Option<std::fs::File> {
-    std::fs::File::open("/proc/self/pagemap").ok()
-}
-
-fn host_status_field(name: &str) -> Option<String> {
-    let st = std::fs::read_to_string("/proc/self/status").ok()?;
-    st.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.to_string()))
-}
-
 fn sigset_hex(v: u64) -> String {
     format!("{v:016x}")
 }
 
 /// /proc/self/status.
 pub fn status(t: &Thread) -> Vec<u8> {
-    let sz = sizes(t);
-    // SAFETY: these calls have no preconditions.
-    let (ppid, uid, euid, gid, egid) = unsafe {
-        (
-            libc::getppid(),
-            libc::getuid(),
-            libc::geteuid(),
-            libc::getgid(),
-            libc::getegid(),
-        )
+    let mut f = Facts::own(t);
+    let rss = {
+        let sz = f.sizes();
+        sz.rss_anon + sz.rss_file + sz.rss_shmem
     };
-    // SAFETY: umask is read by setting and restoring it.
-    let um = unsafe {
-        let u = libc::umask(0);
-        libc::umask(u);
-        u
-    };
-    let pid = t.proc.pid;
-    let threads = host_status_field("Threads")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| "1".into());
+    f.hwm = t
+        .proc
+        .rss_peak
+        .fetch_max(rss, std::sync::atomic::Ordering::Relaxed)
+        .max(rss);
+    // Another process reading this one's status shows the peak this one has shown.
+    crate::procview::publish_hwm(f.hwm);
+    status_of(&f)
+}
+
+fn status_of(f: &Facts) -> Vec<u8> {
+    let sz = f.sizes();
+    let (pid, tid) = (f.tgid, f.tid);
     let mut o = String::new();
-    let _ = writeln!(o, "Name:\t{}", comm(t));
-    let _ = writeln!(o, "Umask:\t{um:04o}");
-    let _ = writeln!(o, "State:\tR (running)");
+    let _ = writeln!(o, "Name:\t{}", f.comm);
+    let _ = writeln!(o, "Umask:\t{}", f.umask);
+    let _ = writeln!(o, "State:\t{}", f.state);
     let _ = writeln!(o, "Tgid:\t{pid}");
     let _ = writeln!(o, "Ngid:\t0");
-    let _ = writeln!(o, "Pid:\t{}", t.tid);
-    let _ = writeln!(o, "PPid:\t{ppid}");
+    let _ = writeln!(o, "Pid:\t{tid}");
+    let _ = writeln!(o, "PPid:\t{}", f.ppid);
     let _ = writeln!(o, "TracerPid:\t0");
+    let (uid, euid) = &f.uid;
     let _ = writeln!(o, "Uid:\t{uid}\t{euid}\t{euid}\t{euid}");
+    let (gid, egid) = &f.gid;
     let _ = writeln!(o, "Gid:\t{gid}\t{egid}\t{egid}\t{egid}");
     let _ = writeln!(
         o,
         "FDSize:\t{}",
-        host_status_field("FDSize")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|| "64".into())
+        f.host("FDSize").unwrap_or_else(|| "64".into())
     );
-    let _ = writeln!(
-        o,
-        "Groups:\t{}",
-        host_status_field("Groups")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default()
-    );
+    let _ = writeln!(o, "Groups:\t{}", f.host("Groups").unwrap_or_default());
     let _ = writeln!(o, "NStgid:\t{pid}");
-    let _ = writeln!(o, "NSpid:\t{}", t.tid);
+    let _ = writeln!(o, "NSpid:\t{tid}");
     let kb = |o: &mut String, n: &str, v: u64| {
         let _ = writeln!(o, "{n}:\t{v:>8} kB");
     };
@@ -730,12 +1099,7 @@ pub fn status(t: &Thread) -> Vec<u8> {
     kb(&mut o, "VmLck", 0);
     kb(&mut o, "VmPin", 0);
     let rss = sz.rss_anon + sz.rss_file + sz.rss_shmem;
-    let hwm = t
-        .proc
-        .rss_peak
-        .fetch_max(rss, std::sync::atomic::Ordering::Relaxed)
-        .max(rss);
-    kb(&mut o, "VmHWM", hwm);
+    kb(&mut o, "VmHWM", f.hwm.max(rss));
     kb(&mut o, "VmRSS", rss);
     kb(&mut o, "RssAnon", sz.rss_anon);
     kb(&mut o, "RssFile", sz.rss_file);
@@ -750,44 +1114,26 @@ pub fn status(t: &Thread) -> Vec<u8> {
     let _ = writeln!(o, "CoreDumping:\t0");
     let _ = writeln!(o, "THP_enabled:\t1");
     let _ = writeln!(o, "untag_mask:\t0xffffffffffffffff");
-    let _ = writeln!(o, "Threads:\t{threads}");
+    let _ = writeln!(
+        o,
+        "Threads:\t{}",
+        f.host("Threads").unwrap_or_else(|| "1".into())
+    );
     let _ = writeln!(
         o,
         "SigQ:\t0/{}",
-        host_status_field("SigQ")
-            .and_then(|s| s.trim().split('/').nth(1).map(str::to_string))
+        f.host("SigQ")
+            .and_then(|s| s.split('/').nth(1).map(str::to_string))
             .unwrap_or_else(|| "63704".into())
     );
-    let thread_pending = t
-        .signals
-        .pending
-        .iter()
-        .fold(0u64, |m, s| m | crate::signals::bit(s.signo));
-    let proc_pending = t
-        .proc
-        .signals
-        .pending
-        .lock()
-        .map(|p| p.iter().fold(0u64, |m, s| m | crate::signals::bit(s.signo)))
-        .unwrap_or(0);
-    let (mut ign, mut cgt) = (0u64, 0u64);
-    for sig in 1..=64 {
-        let a = t.proc.signals.action(sig);
-        match a.handler {
-            0 => {}
-            1 => ign |= crate::signals::bit(sig),
-            _ => cgt |= crate::signals::bit(sig),
-        }
-    }
-    let _ = writeln!(o, "SigPnd:\t{}", sigset_hex(thread_pending));
-    let _ = writeln!(o, "ShdPnd:\t{}", sigset_hex(proc_pending));
-    let _ = writeln!(o, "SigBlk:\t{}", sigset_hex(t.signals.mask));
-    let _ = writeln!(o, "SigIgn:\t{}", sigset_hex(ign));
-    let _ = writeln!(o, "SigCgt:\t{}", sigset_hex(cgt));
+    let (pnd, shd_pnd) = f.pending();
+    let _ = writeln!(o, "SigPnd:\t{}", sigset_hex(pnd));
+    let _ = writeln!(o, "ShdPnd:\t{}", sigset_hex(shd_pnd));
+    let _ = writeln!(o, "SigBlk:\t{}", sigset_hex(f.thread.blocked));
+    let _ = writeln!(o, "SigIgn:\t{}", sigset_hex(f.ign));
+    let _ = writeln!(o, "SigCgt:\t{}", sigset_hex(f.cgt));
     for cap in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-        let v = host_status_field(cap)
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|| "0000000000000000".into());
+        let v = f.host(cap).unwrap_or_else(|| "0000000000000000".into());
         let _ = writeln!(o, "{cap}:\t{v}");
     }
     let _ = writeln!(o, "NoNewPrivs:\t0");
@@ -804,12 +1150,12 @@ pub fn status(t: &Thread) -> Vec<u8> {
     let _ = writeln!(
         o,
         "x86_Thread_features:\t{}",
-        feature_words(t.shstk.features)
+        feature_words(f.thread.features)
     );
     let _ = writeln!(
         o,
         "x86_Thread_features_locked:\t{}",
-        feature_words(t.shstk.locked)
+        feature_words(f.thread.locked)
     );
     o.into_bytes()
 }
@@ -817,28 +1163,31 @@ pub fn status(t: &Thread) -> Vec<u8> {
 /// /proc/self/stat (the fields programs read: pid, comm, state, ppid, pgrp, session, the
 /// sizes, start_stack, and the arg/env/brk addresses).
 pub fn stat(t: &Thread) -> Vec<u8> {
-    let sz = sizes(t);
-    let img = t.proc.image().clone();
-    // SAFETY: these calls have no preconditions.
-    let (ppid, pgrp, sid) = unsafe { (libc::getppid(), libc::getpgrp(), libc::getsid(0)) };
-    let code = t
-        .mem()
-        .vmas()
-        .into_iter()
-        .filter(|v| matches!(&v.backing, Backing::File { path, .. } if *path == img.exe))
-        .filter(|v| v.prot & libc::PROT_EXEC as u32 != 0)
+    stat_of(&Facts::own(t))
+}
+
+fn stat_of(f: &Facts) -> Vec<u8> {
+    let sz = f.sizes();
+    let code = f
+        .vmas
+        .iter()
+        .filter(|v| v.exe_code)
         .fold((0u64, 0u64), |(s, e), v| {
             (if s == 0 { v.start } else { s.min(v.start) }, e.max(v.end))
         });
-    let rss_pages = sz.vm_size * 1024 / PAGE_SIZE;
-    let start_stack = img.arg_start & !7;
+    let rss_pages = (sz.rss_anon + sz.rss_file + sz.rss_shmem) * 1024 / PAGE_SIZE;
+    let start_stack = f.arg.0 & !7;
+    // The signal fields are the first word of each set, limited to 31 bits (Linux
+    // fs/proc/array.c do_task_stat: "obsolete", kept decimal for old readers).
+    let sig = |v: u64| (v & 0x7fff_ffff).to_string();
+    let state = f.state.chars().next().unwrap_or('R').to_string();
     let fields: Vec<String> = vec![
-        t.tid.to_string(),
-        format!("({})", comm(t)),
-        "R".into(),
-        ppid.to_string(),
-        pgrp.to_string(),
-        sid.to_string(),
+        f.tid.to_string(),
+        format!("({})", f.comm),
+        state,
+        f.ppid.to_string(),
+        f.pgrp.to_string(),
+        f.sid.to_string(),
         "0".into(),
         "-1".into(),
         "4194304".into(),
@@ -863,10 +1212,10 @@ pub fn stat(t: &Thread) -> Vec<u8> {
         start_stack.to_string(),
         "0".into(),
         "0".into(), // kstkesp kstkeip
-        "0".into(),
-        "0".into(),
-        "0".into(),
-        "0".into(), // signal blocked sigignore sigcatch
+        sig(f.pending().0),
+        sig(f.thread.blocked),
+        sig(f.ign),
+        sig(f.cgt),
         "0".into(),
         "0".into(),
         "0".into(),  // wchan nswap cnswap
@@ -879,11 +1228,11 @@ pub fn stat(t: &Thread) -> Vec<u8> {
         "0".into(),
         "0".into(),
         "0".into(), // start_data end_data
-        img.brk_start.to_string(),
-        img.arg_start.to_string(),
-        img.arg_end.to_string(),
-        img.env_start.to_string(),
-        img.env_end.to_string(),
+        f.brk_start.to_string(),
+        f.arg.0.to_string(),
+        f.arg.1.to_string(),
+        f.env.0.to_string(),
+        f.env.1.to_string(),
         "0".into(),
     ];
     let mut s = fields.join(" ");
@@ -893,7 +1242,11 @@ pub fn stat(t: &Thread) -> Vec<u8> {
 
 /// /proc/self/statm, in pages.
 pub fn statm(t: &Thread) -> Vec<u8> {
-    let sz = sizes(t);
+    statm_of(&Facts::own(t))
+}
+
+fn statm_of(f: &Facts) -> Vec<u8> {
+    let sz = f.sizes();
     let p = |kb: u64| kb * 1024 / PAGE_SIZE;
     format!(
         "{} {} {} {} 0 {} 0\n",
@@ -904,6 +1257,68 @@ pub fn statm(t: &Thread) -> Vec<u8> {
         p(sz.vm_data + sz.vm_stk)
     )
     .into_bytes()
+}
+
+/// /proc/self/task/TID/status or stat (also under this process's pid) of another thread of
+/// this process: what that thread would read through /proc/thread-self, from the facts it
+/// published at its last syscall entry (`procview`) and the host's file of the thread (its
+/// State). None for other paths, or a thread that has published nothing (the host's file).
+fn other_thread_file(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
+    let rest = trim_slashes(path).strip_prefix(b"/proc/")?;
+    let mut parts = rest.split(|&c| c == b'/');
+    let head = parts.next()?;
+    if head != b"self" && head != t.proc.pid.to_string().as_bytes() {
+        return None;
+    }
+    let (Some(b"task"), Some(tid), Some(file), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    if !matches!(file, b"status" | b"stat") {
+        return None;
+    }
+    let tid: i32 = std::str::from_utf8(tid).ok()?.parse().ok()?;
+    if tid == t.tid {
+        return None;
+    }
+    let [blocked, pending, features, locked] = crate::procview::own_thread_words(tid)?;
+    let host_status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
+    let mut f = Facts::own(t);
+    f.tid = tid;
+    f.state = status_field(&host_status, "State")?.to_string();
+    f.thread = ThreadFacts {
+        blocked,
+        pending,
+        shd_pnd: f.thread.shd_pnd,
+        features,
+        locked,
+    };
+    f.host_status = host_status;
+    Some(if file == b"status" {
+        status_of(&f)
+    } else {
+        stat_of(&f)
+    })
+}
+
+/// Another guest's status, stat, statm, smaps or smaps_rollup of thread `tid`, as that
+/// process would read it through /proc/self at this moment (None: the host's file applies).
+pub fn other_task_file(
+    view: &crate::procview::View,
+    pid: i32,
+    tid: i32,
+    file: &[u8],
+) -> Option<Vec<u8>> {
+    let f = Facts::other(view, pid, tid)?;
+    Some(match file {
+        b"status" => status_of(&f),
+        b"stat" => stat_of(&f),
+        b"statm" => statm_of(&f),
+        b"smaps" => smaps_of(&f),
+        b"smaps_rollup" => smaps_rollup_of(&f),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -917,5 +1332,49 @@ mod tests {
         assert_eq!(feature_words(3), "shstk wrss ");
         assert_eq!(feature_words(2), "wrss ");
         assert_eq!(feature_words(1 << 5 | 1), "shstk ");
+    }
+
+    fn info(start: u64, class: SizeClass, line: &str) -> VmaInfo {
+        VmaInfo {
+            start,
+            end: start + 0x3000,
+            line: line.into(),
+            flags: "VmFlags: rd mr mw me \n".into(),
+            scan: true,
+            shmem: class == SizeClass::Other,
+            class,
+            exe_code: class == SizeClass::Exe,
+        }
+    }
+
+    /// Another process's records come back as they were made; anything cut short or
+    /// inconsistent is refused, never read out of bounds.
+    #[test]
+    fn vma_records_round_trip_and_bounds() {
+        let v = vec![
+            info(
+                0x400000,
+                SizeClass::Exe,
+                "00400000-00403000 r-xp 0 00:00 0 /bin/x\n",
+            ),
+            info(
+                0x7000_0000,
+                SizeClass::Stack,
+                "70000000-70003000 rw-p 0 00:00 0 [stack]\n",
+            ),
+            info(0x8000_0000, SizeClass::Other, ""),
+        ];
+        let b = VmaInfo::encode(&v);
+        assert_eq!(VmaInfo::decode(&b), Some(v));
+        assert_eq!(VmaInfo::decode(&[]), Some(vec![]));
+        for cut in 1..b.len() {
+            // A record cut anywhere is either refused or (at a record boundary) shorter.
+            if let Some(d) = VmaInfo::decode(&b[..cut]) {
+                assert!(d.len() < 3);
+            }
+        }
+        let mut bad = b.clone();
+        bad[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(VmaInfo::decode(&bad), None);
     }
 }

@@ -14,8 +14,9 @@
 //! from its guest memory through `remote_mem`, as Linux's cmdline and environ read the
 //! process's memory). It is rewritten when the VMAs changed since the last time
 //! (`AddressSpace::vma_generation`; stack growth by a fault counts), at the entry of every
-//! system call other than the mapping calls themselves ([`publishes_at`]), before a signal is
-//! acted on (where a traced process stops for its tracer), and after exec. So a program that
+//! system call other than the mapping calls themselves (`syscalls::table::MAPPING`), before a
+//! signal is acted on (where a traced process stops for its tracer), and after exec. So a
+//! program that
 //! maps and unmaps in a loop pays for one rewrite when it next does something else, and
 //! whatever another process can learn from this one through a system call (a pipe, a signal,
 //! a wait, a ptrace stop) finds the view already current. What it does not cover: a change
@@ -29,6 +30,19 @@
 //! (a process that is not cetbox but maps a fake header there can only show itself wrongly).
 //! A process without the header (native, or not yet publishing), or one the host refuses to
 //! let us read, keeps the host's view.
+//!
+//! status, stat, statm, smaps and smaps_rollup are made by the reader with the generators of
+//! /proc/self (`procfs`), from the target's facts, so the text is what the target would read
+//! of itself at that moment: the VMAs as records (published with maps), the values the
+//! target's kernel side keeps (signal masks and dispositions, shadow-stack features, the
+//! VmHWM it has shown), published at the same points in fixed words (the dispositions when
+//! they change, the thread's mask, pending signals and features at every syscall entry and
+//! before a signal is acted on: stale while the thread runs guest code, current while it
+//! blocks or is stopped), and what the host kernel keeps for both alike, read from the host's
+//! files of the target (State, PPid, the ids, Threads, FDSize, capabilities, and the resident
+//! pages from its /proc/PID/pagemap, which is current, as natively). The target's private
+//! descriptors (`private_fds`) are found through the published address of their table, read
+//! when the reader lists /proc/PID/fd or reads a link there.
 
 use crate::errno::Errno;
 use crate::process::Thread;
@@ -37,11 +51,26 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 /// Host address of the header page: below `remote_mem::HEADER`, outside guest memory.
 pub const PAGE: u64 = 0x5fff_fffd_0000;
-const MAGIC: u64 = 0x6365_7462_7072_6f63; // "cetbproc"
-/// Header words: magic, sequence, then (address, length) of maps, exe, auxv, then arg_start,
-/// arg_end, env_start, env_end, then (address, length) of the executable's host path.
-const WORDS: usize = 14;
+/// The header page and the per-thread slots after the header words.
+const LEN: usize = 4 * PAGE_SIZE as usize;
+const MAGIC: u64 = 0x6365_7462_7072_6f64; // "cetbprod"
+/// Header words under the seqlock: magic, sequence, then (address, length) of maps, exe,
+/// auxv, then arg_start, arg_end, env_start, env_end, then (address, length) of the
+/// executable's host path and of the VMA records (`procfs::VmaInfo::encode`), brk_start, and
+/// the address of the private-descriptor table (`private_fds::table_address`).
+const WORDS: usize = 18;
 const W_SEQ: usize = 1;
+/// Words written on their own (each one value): SigIgn, SigCgt, ShdPnd, VmHWM in KiB.
+const W_IGN: usize = 24;
+const W_CGT: usize = 25;
+const W_SHDPND: usize = 26;
+const W_HWM: usize = 27;
+/// Thread slots, from this byte offset to the end: tid, sequence (a seqlock per slot), then
+/// the blocked and pending signals and the shadow-stack features and locked features.
+const SLOTS_AT: usize = 512;
+const SLOT_WORDS: usize = 8;
+const SLOTS: usize = (LEN - SLOTS_AT) / (SLOT_WORDS * 8);
+const MAX_VMAS: u64 = 64 << 20;
 const MAX_MAPS: u64 = 64 << 20;
 const MAX_EXE: u64 = 4096;
 const MAX_AUXV: u64 = 4096;
@@ -54,6 +83,7 @@ struct Blobs {
     exe: Vec<u8>,
     auxv: Vec<u8>,
     exe_host: Vec<u8>,
+    vmas: Vec<u8>,
 }
 
 /// The published blobs (a leaked Box, replaced and freed by the publisher; null: none yet).
@@ -70,29 +100,24 @@ static PUBLISHED_GEN: AtomicU64 = AtomicU64::new(u64::MAX);
 pub fn after_fork_child() {
     PUBLISHING.store(false, Ordering::Release);
     PUBLISHED_GEN.store(u64::MAX, Ordering::Release);
-}
-
-/// Whether a system call's entry publishes the view: every call but those that only change
-/// mappings (a run of them is published once, at the next other call).
-pub fn publishes_at(nr: u64) -> bool {
-    !matches!(
-        nr as i64,
-        libc::SYS_mmap
-            | libc::SYS_munmap
-            | libc::SYS_mprotect
-            | libc::SYS_mremap
-            | libc::SYS_brk
-            | libc::SYS_madvise
-            | libc::SYS_pkey_mprotect
-            | libc::SYS_shmat
-            | libc::SYS_shmdt
-            | 453 // map_shadow_stack
-    )
+    // The slots name the parent's threads; this thread takes one at its next call. The child
+    // has no pending signals and its own VmHWM (`Process::forked`).
+    let _ = SLOT.try_with(|s| s.set(None));
+    if let Some(w) = pages() {
+        w[W_SHDPND].store(0, Ordering::Relaxed);
+        w[W_HWM].store(0, Ordering::Relaxed);
+        for i in 0..SLOTS {
+            w[SLOTS_AT / 8 + i * SLOT_WORDS].store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Publishes this process's view when its VMAs changed since the last publication (or `force`,
-/// after exec). Called by the syscall layer and signal delivery (module comment).
+/// after exec), and the calling thread's facts always. Called by the syscall layer at the
+/// entry of every call but those that only change mappings (`syscalls::table::MAPPING`) and
+/// by signal delivery (module comment).
 pub fn refresh(t: &Thread, force: bool) {
+    publish_thread(t);
     let g = t.mem().vma_generation();
     if !force && g == PUBLISHED_GEN.load(Ordering::Acquire) {
         return;
@@ -105,8 +130,9 @@ pub fn refresh(t: &Thread, force: bool) {
     }
     let g = t.mem().vma_generation();
     let img = t.proc.image().clone();
+    let infos = crate::procfs::vma_infos(t);
     let new = Blobs {
-        maps: crate::procfs::maps(t),
+        maps: infos.iter().flat_map(|v| v.line.bytes()).collect(),
         exe: crate::sysroot::to_guest(t.proc.opts.sysroot.as_deref(), &img.exe).into_bytes(),
         auxv: img
             .auxv
@@ -114,13 +140,15 @@ pub fn refresh(t: &Thread, force: bool) {
             .flat_map(|(k, v)| k.to_le_bytes().into_iter().chain(v.to_le_bytes()))
             .collect(),
         exe_host: img.exe.clone().into_bytes(),
+        vmas: crate::procfs::VmaInfo::encode(&infos),
     };
     let blob = |b: &Vec<u8>| (b.as_ptr() as u64, b.len() as u64);
-    let (m, e, a, h) = (
+    let (m, e, a, h, v) = (
         blob(&new.maps),
         blob(&new.exe),
         blob(&new.auxv),
         blob(&new.exe_host),
+        blob(&new.vmas),
     );
     let words = [
         MAGIC,
@@ -137,7 +165,12 @@ pub fn refresh(t: &Thread, force: bool) {
         img.env_end,
         h.0,
         h.1,
+        v.0,
+        v.1,
+        img.brk_start,
+        crate::private_fds::table_address(),
     ];
+    publish_dispositions(&t.proc.signals);
     if write_header(&words).is_ok() {
         // The old blobs go only now: a reader that still reads them sees the sequence move.
         let old = BLOBS.swap(Box::into_raw(Box::new(new)), Ordering::AcqRel);
@@ -159,35 +192,110 @@ pub fn reserve() {
     if RESERVED.load(Ordering::Acquire) {
         return;
     }
-    // SAFETY: a new private page at a fixed address outside guest memory, made only where
-    // nothing is mapped (MAP_FIXED_NOREPLACE).
-    unsafe {
-        let p = libc::mmap(
-            PAGE as *mut libc::c_void,
-            PAGE_SIZE as usize,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-            -1,
-            0,
-        );
-        if p == libc::MAP_FAILED {
-            return;
-        }
-        if p as u64 != PAGE {
-            libc::munmap(p, PAGE_SIZE as usize);
-            return;
-        }
+    if crate::fixed_map::map_fresh(PAGE, LEN).is_err() {
+        return;
     }
     RESERVED.store(true, Ordering::Release);
 }
 
+/// The words of this process's pages, once they are made.
+fn pages() -> Option<&'static [AtomicU64; LEN / 8]> {
+    if !RESERVED.load(Ordering::Acquire) {
+        return None;
+    }
+    // SAFETY: the pages are ours (made by `reserve`, or inherited with them through fork),
+    // mapped read-write for the process's lifetime and never unmapped; the words are aligned
+    // and only ever accessed atomically.
+    Some(unsafe { &*(PAGE as *const [AtomicU64; LEN / 8]) })
+}
+
+/// The signals the process ignores and catches (status SigIgn and SigCgt), when its
+/// dispositions change (`ProcessSignals::set_action`) or the view is rewritten.
+pub fn publish_dispositions(s: &crate::signals::ProcessSignals) {
+    let (ign, cgt) = s.ignored_and_caught();
+    set_dispositions(ign, cgt);
+}
+
+/// Publishes SigIgn and SigCgt.
+pub fn set_dispositions(ign: u64, cgt: u64) {
+    if let Some(w) = pages() {
+        w[W_IGN].store(ign, Ordering::Relaxed);
+        w[W_CGT].store(cgt, Ordering::Relaxed);
+    }
+}
+
+/// Publishes the VmHWM this process has shown (it keeps the peak as its status is read).
+pub fn publish_hwm(kb: u64) {
+    if let Some(w) = pages() {
+        w[W_HWM].fetch_max(kb, Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    /// The slot this thread publishes its facts in.
+    static SLOT: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Publishes the calling thread's signal mask, pending signals and shadow-stack features, and
+/// the process's pending signals, in its slot (taken the first time; none when all are
+/// taken: its status then keeps the host's view).
+fn publish_thread(t: &Thread) {
+    let Some(w) = pages() else { return };
+    let slot = SLOT.try_with(|c| {
+        if c.get().is_none() {
+            c.set((0..SLOTS).find(|&i| {
+                w[SLOTS_AT / 8 + i * SLOT_WORDS]
+                    .compare_exchange(0, t.tid as u64, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            }));
+        }
+        c.get()
+    });
+    let Ok(Some(i)) = slot else { return };
+    let f = crate::procfs::thread_facts(t);
+    w[W_SHDPND].store(f.shd_pnd, Ordering::Relaxed);
+    let s = &w[SLOTS_AT / 8 + i * SLOT_WORDS..][..SLOT_WORDS];
+    let seq = s[1].load(Ordering::Relaxed);
+    s[1].store(seq | 1, Ordering::Release);
+    std::sync::atomic::fence(Ordering::Release);
+    s[2].store(f.blocked, Ordering::Relaxed);
+    s[3].store(f.pending, Ordering::Relaxed);
+    s[4].store(f.features, Ordering::Relaxed);
+    s[5].store(f.locked, Ordering::Relaxed);
+    s[1].store((seq | 1) + 1, Ordering::Release);
+}
+
+/// What this process's thread `tid` last published (as [`View::thread_words`]).
+pub fn own_thread_words(tid: i32) -> Option<[u64; 4]> {
+    let w = pages()?;
+    for _ in 0..8 {
+        let i = (0..SLOTS)
+            .map(|i| SLOTS_AT / 8 + i * SLOT_WORDS)
+            .find(|&i| w[i].load(Ordering::Acquire) == tid as u64)?;
+        let seq = w[i + 1].load(Ordering::Acquire);
+        let facts = [2, 3, 4, 5].map(|k| w[i + k].load(Ordering::Relaxed));
+        std::sync::atomic::fence(Ordering::Acquire);
+        if seq & 1 == 0 && w[i + 1].load(Ordering::Relaxed) == seq {
+            return Some(facts);
+        }
+        std::thread::yield_now();
+    }
+    None
+}
+
+/// At the exit of a guest thread: its slot is free again.
+pub fn thread_exit() {
+    let Some(w) = pages() else { return };
+    if let Ok(Some(i)) = SLOT.try_with(|c| c.take()) {
+        w[SLOTS_AT / 8 + i * SLOT_WORDS].store(0, Ordering::Release);
+    }
+}
+
 /// Writes the header under the seqlock (nothing when the page could not be made ours).
 fn write_header(words: &[u64; WORDS]) -> Result<(), Errno> {
-    if !RESERVED.load(Ordering::Acquire) {
+    let Some(cells) = pages() else {
         return Err(Errno::ENOMEM);
-    }
-    // SAFETY: the page is ours, mapped read-write, and the words are aligned.
-    let cells = unsafe { &*(PAGE as *const [AtomicU64; WORDS]) };
+    };
     let seq = cells[W_SEQ].load(Ordering::Relaxed);
     cells[W_SEQ].store(seq | 1, Ordering::Release);
     std::sync::atomic::fence(Ordering::Release);
@@ -207,6 +315,9 @@ pub struct View {
     pub auxv: Vec<u8>,
     /// The executable's host path (differs from `exe` under `--sysroot`).
     pub exe_host: Vec<u8>,
+    /// The VMA records (`procfs::VmaInfo::encode`).
+    pub vmas: Vec<u8>,
+    pub brk_start: u64,
     args: (u64, u64),
     env: (u64, u64),
     pid: i32,
@@ -252,6 +363,7 @@ pub fn of(pid: i32) -> Option<View> {
         let exe = read_blob(pid, w[4], w[5], MAX_EXE);
         let auxv = read_blob(pid, w[6], w[7], MAX_AUXV);
         let exe_host = read_blob(pid, w[12], w[13], MAX_EXE);
+        let vmas = read_blob(pid, w[14], w[15], MAX_VMAS);
         let again = read_words(pid)?;
         if again[W_SEQ] != w[W_SEQ] {
             continue;
@@ -261,6 +373,8 @@ pub fn of(pid: i32) -> Option<View> {
             exe: exe?,
             auxv: auxv?,
             exe_host: exe_host?,
+            vmas: vmas?,
+            brk_start: w[16],
             args: (w[8], w[9]),
             env: (w[10], w[11]),
             pid,
@@ -284,6 +398,11 @@ impl View {
         }
     }
 
+    /// The argument and environment ranges (stat's arg_start..env_end).
+    pub fn ranges(&self) -> ((u64, u64), (u64, u64)) {
+        (self.args, self.env)
+    }
+
     /// /proc/PID/cmdline.
     pub fn cmdline(&self) -> Vec<u8> {
         self.range(self.args)
@@ -293,11 +412,64 @@ impl View {
     pub fn environ(&self) -> Vec<u8> {
         self.range(self.env)
     }
+
+    /// The process-wide words: SigIgn, SigCgt, ShdPnd, VmHWM (KiB).
+    pub fn process_words(&self) -> Option<[u64; 4]> {
+        let mut raw = [0u8; 32];
+        let at = PAGE + W_IGN as u64 * 8;
+        if crate::remote_mem::host_copy(self.pid, at, &mut raw, false).ok()? != raw.len() {
+            return None;
+        }
+        let w = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+        Some([w(0), w(1), w(2), w(3)])
+    }
+
+    /// What thread `tid` last published: its blocked and pending signals, its shadow-stack
+    /// features and locked features (None: it has no slot).
+    pub fn thread_words(&self, tid: i32) -> Option<[u64; 4]> {
+        let mut raw = vec![0u8; LEN - SLOTS_AT];
+        for _ in 0..8 {
+            let at = PAGE + SLOTS_AT as u64;
+            if crate::remote_mem::host_copy(self.pid, at, &mut raw, false).ok()? != raw.len() {
+                return None;
+            }
+            let w =
+                |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+            let i = (0..SLOTS).find(|&i| w(i * SLOT_WORDS) == tid as u64)? * SLOT_WORDS;
+            if w(i + 1) & 1 == 0 {
+                let facts = [w(i + 2), w(i + 3), w(i + 4), w(i + 5)];
+                // The slot's sequence again: an update in between makes us read anew.
+                let mut seq = [0u8; 8];
+                let seq_at = at + (i as u64 + 1) * 8;
+                crate::remote_mem::host_copy(self.pid, seq_at, &mut seq, false).ok()?;
+                if u64::from_le_bytes(seq) == w(i + 1) {
+                    return Some(facts);
+                }
+            }
+            std::thread::yield_now();
+        }
+        None
+    }
 }
 
-/// The pid and file a path names under another process's /proc directory
-/// (/proc/PID/FILE or /proc/PID/task/TID/FILE), for the files served from [`View`].
-pub fn other_file<'a>(t: &Thread, path: &'a [u8]) -> Option<(i32, &'a [u8])> {
+/// The descriptors in process `pid`'s private-descriptor table at `addr` (none when it cannot
+/// be read).
+fn private_table(pid: i32, addr: u64) -> Vec<i32> {
+    let mut raw = [0u8; 4 * crate::private_fds::MAX_PRIVATE];
+    if addr == 0 || crate::remote_mem::host_copy(pid, addr, &mut raw, false).ok() != Some(raw.len())
+    {
+        return Vec::new();
+    }
+    raw.chunks_exact(4)
+        .map(|c| i32::from_le_bytes(c.try_into().unwrap_or([0xff; 4])))
+        .filter(|&fd| fd >= 0)
+        .collect()
+}
+
+/// The pid, the tid (the pid for /proc/PID/FILE) and the file a path names under another
+/// process's /proc directory (/proc/PID/FILE or /proc/PID/task/TID/FILE), for the files
+/// served from [`View`].
+pub fn other_file<'a>(t: &Thread, path: &'a [u8]) -> Option<(i32, i32, &'a [u8])> {
     let rest = path.strip_prefix(b"/proc/")?;
     let mut parts = rest.split(|&c| c == b'/').filter(|p| !p.is_empty());
     let digits = |p: &[u8]| !p.is_empty() && p.iter().all(u8::is_ascii_digit);
@@ -308,10 +480,60 @@ pub fn other_file<'a>(t: &Thread, path: &'a [u8]) -> Option<(i32, &'a [u8])> {
     if pid == t.proc.pid || std::path::Path::new(&format!("/proc/self/task/{pid}")).exists() {
         return None;
     }
-    let file = match (parts.next()?, parts.next(), parts.next(), parts.next()) {
-        (b"task", Some(tid), Some(f), None) if digits(tid) => f,
-        (f, None, _, _) if f != b"task" => f,
+    let (tid, file) = match (parts.next()?, parts.next(), parts.next(), parts.next()) {
+        (b"task", Some(tid), Some(f), None) if digits(tid) => {
+            (std::str::from_utf8(tid).ok()?.parse().ok()?, f)
+        }
+        (f, None, _, _) if f != b"task" => (pid, f),
         _ => return None,
     };
-    matches!(file, b"maps" | b"exe" | b"auxv" | b"cmdline" | b"environ").then_some((pid, file))
+    matches!(
+        file,
+        b"maps"
+            | b"exe"
+            | b"auxv"
+            | b"cmdline"
+            | b"environ"
+            | b"status"
+            | b"stat"
+            | b"statm"
+            | b"smaps"
+            | b"smaps_rollup"
+    )
+    .then_some((pid, tid, file))
+}
+
+/// Whether `path` (a canonical /proc name) is a link in a descriptor directory,
+/// /proc/PID/fd/N or /proc/PID/task/TID/fd/N, naming one of cetbox's private descriptors in
+/// that process (this one or another guest): the guest sees no such descriptor.
+pub fn names_private_fd(path: &[u8]) -> bool {
+    let Some(rest) = path.strip_prefix(b"/proc/") else {
+        return false;
+    };
+    let parts: Vec<&[u8]> = rest
+        .split(|&c| c == b'/')
+        .filter(|p| !p.is_empty())
+        .collect();
+    let (pid, fd) = match parts.as_slice() {
+        [pid, b"fd", fd] | [pid, b"task", _, b"fd", fd] => (*pid, *fd),
+        _ => return false,
+    };
+    let num = |p: &[u8]| std::str::from_utf8(p).ok()?.parse::<i32>().ok();
+    let (Some(pid), Some(fd)) = (num(pid), num(fd)) else {
+        return false;
+    };
+    private_fds_of(pid).contains(&fd)
+}
+
+/// The private descriptors of process `pid`: this process's own, another guest's published
+/// table, or none (a native process).
+pub fn private_fds_of(pid: i32) -> Vec<i32> {
+    // SAFETY: getpid has no preconditions.
+    if pid == unsafe { libc::getpid() } {
+        return crate::private_fds::private_fds();
+    }
+    // Only the header: the table's address does not change while the process runs.
+    read_words(pid)
+        .map(|w| private_table(pid, w[17]))
+        .unwrap_or_default()
 }

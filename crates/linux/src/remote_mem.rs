@@ -116,32 +116,28 @@ fn new_lock_page(nonce: u64, held: bool) -> std::io::Result<Published> {
 
 /// Writes the header page (mapping it the first time).
 fn write_header(words: [u64; HEADER_WORDS]) -> std::io::Result<()> {
-    // SAFETY: the header is our own page at a fixed address outside guest memory:
-    // MAP_FIXED_NOREPLACE creates it the first time (EEXIST afterwards: it is already ours,
-    // made read-write again to be rewritten).
-    unsafe {
-        let p = libc::mmap(
-            HEADER as *mut libc::c_void,
-            PAGE_SIZE as usize,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-            -1,
-            0,
-        );
-        if p == libc::MAP_FAILED {
-            if Errno::last() != Errno::EEXIST
-                || libc::mprotect(
+    // The header is our own page at a fixed address outside guest memory, created the first
+    // time (EEXIST afterwards: it is already ours, made read-write again to be rewritten).
+    match crate::fixed_map::map_fresh(HEADER, PAGE_SIZE as usize) {
+        Ok(()) => {}
+        Err(Errno::EEXIST) => {
+            // SAFETY: the page at HEADER is this process's own header page (published before,
+            // or inherited through fork); no Rust reference covers it.
+            let r = unsafe {
+                libc::mprotect(
                     HEADER as *mut libc::c_void,
                     PAGE_SIZE as usize,
                     libc::PROT_READ | libc::PROT_WRITE,
-                ) != 0
-            {
+                )
+            };
+            if r != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-        } else if p as u64 != HEADER {
-            libc::munmap(p, PAGE_SIZE as usize);
-            return Err(std::io::Error::from_raw_os_error(libc::EEXIST));
         }
+        Err(e) => return Err(std::io::Error::from_raw_os_error(e.0)),
+    }
+    // SAFETY: the header page is mapped read-write (above) and ours; the words are aligned.
+    unsafe {
         let h = HEADER as *mut u64;
         // The magic last: a reader that sees it sees the rest.
         for (i, w) in words.iter().enumerate().skip(1) {

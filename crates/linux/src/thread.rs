@@ -108,6 +108,7 @@ fn release(t: &mut Thread) {
     crate::shstk::free_owned(t);
     signals::host::unregister_thread(t);
     crate::syscalls::ptrace::thread_exit(t);
+    crate::procview::thread_exit();
     crate::syscalls::process::forget_comm(t);
 }
 

@@ -192,6 +192,11 @@ pub fn deliver_pending(t: &mut Thread) {
             set_mask(t, m);
         }
     }
+    if handled || got_host {
+        // The mask a handler runs with, and what is still pending, for other processes'
+        // view of this thread (`procview`).
+        crate::procview::refresh(t, false);
+    }
 }
 
 /// Applies the action for one signal: ignore, default action, or a handler frame. Returns

@@ -146,6 +146,18 @@ pub fn ignored_by(a: &SigAction, sig: i32) -> bool {
             ))
 }
 
+fn ignored_and_caught(a: &[SigAction; NSIG]) -> (u64, u64) {
+    let (mut ign, mut cgt) = (0u64, 0u64);
+    for (i, act) in a.iter().enumerate() {
+        match act.handler {
+            SIG_DFL => {}
+            SIG_IGN => ign |= bit(i as i32 + 1),
+            _ => cgt |= bit(i as i32 + 1),
+        }
+    }
+    (ign, cgt)
+}
+
 /// Process-wide signal state.
 pub struct ProcessSignals {
     pub actions: Mutex<[SigAction; NSIG]>,
@@ -178,6 +190,15 @@ impl ProcessSignals {
         if (1..=NSIG as i32).contains(&sig) {
             a[(sig - 1) as usize] = act;
         }
+        // Other processes read the dispositions in this one's /proc/PID/status.
+        let (ign, cgt) = ignored_and_caught(&a);
+        crate::procview::set_dispositions(ign, cgt);
+    }
+
+    /// The signals whose handler is SIG_IGN and those with a handler (/proc/PID/status
+    /// SigIgn and SigCgt, Linux fs/proc/array.c collect_sigign_sigcatch).
+    pub fn ignored_and_caught(&self) -> (u64, u64) {
+        ignored_and_caught(&self.actions.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// What a forked child inherits: the dispositions, but no pending signals.

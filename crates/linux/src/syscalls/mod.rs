@@ -59,10 +59,11 @@ pub fn handle(t: &mut Thread) {
     }
     // For the ERESTART* rules applied at signal delivery (rt_sigreturn clears it).
     t.signals.in_syscall = Some(nr);
+    let row = table::get(nr);
     // Other processes' view of this one's /proc files, as of now (a fault may have grown the
     // stack since the last call), before a call through which another process can learn of
-    // it or which may block (`procview::publishes_at`).
-    if crate::procview::publishes_at(nr) {
+    // it or which may block: every call but those that only change mappings.
+    if !row.is_some_and(|s| s.only_maps()) {
         crate::procview::refresh(t, false);
     }
     let removals = t.mem().removals();
@@ -76,7 +77,6 @@ pub fn handle(t: &mut Thread) {
     // Guest memory the handler reads or writes itself is the kernel's access (EFAULT where
     // Linux's copy_to_user fails, see cetbox_mem's faultin).
     let kernel = cetbox_mem::KernelAccess::enter();
-    let row = table::get(nr);
     let res = match row.and_then(|s| s.run) {
         Some(f) => f(t, args),
         None => Err(Errno::ENOSYS),

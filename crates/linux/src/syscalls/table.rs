@@ -22,6 +22,10 @@ pub const HEX_RESULT: u8 = 1 << 1;
 pub const UNMAPS: u8 = 1 << 2;
 /// As `UNMAPS`, when the call's flags (argument 3) include MAP_FIXED.
 pub const UNMAPS_IF_FIXED: u8 = 1 << 3;
+/// Only changes the calling process's mappings: its published /proc view (`crate::procview`)
+/// is rewritten at the entry of the next call without this flag, so a run of them is
+/// published once.
+pub const MAPPING: u8 = 1 << 4;
 
 /// One system call as cetbox implements it.
 pub struct Syscall {
@@ -41,6 +45,10 @@ pub struct Syscall {
 impl Syscall {
     pub fn restartable(&self) -> bool {
         self.flags & RESTART != 0
+    }
+    /// Whether this call only changes mappings (`MAPPING`).
+    pub fn only_maps(&self) -> bool {
+        self.flags & MAPPING != 0
     }
     /// Whether this call, with these arguments, may take memory away from other threads.
     pub fn unmaps(&self, args: &[u64; 6]) -> bool {
@@ -125,10 +133,10 @@ pub static TABLE: [Syscall; 470] = [
     sys(6, "lstat", fs::stat::sys_lstat, "PX", 0),
     sys(7, "poll", fs::poll::sys_poll, "XXX", 0),
     sys(8, "lseek", fs::io::sys_lseek, "FFF", 0),
-    sys(9, "mmap", mem::sys_mmap, "XXXXFX", HEX_RESULT | UNMAPS_IF_FIXED),
-    sys(10, "mprotect", mem::sys_mprotect, "XXX", UNMAPS),
-    sys(11, "munmap", mem::sys_munmap, "XX", UNMAPS),
-    sys(12, "brk", mem::sys_brk, "X", HEX_RESULT | UNMAPS),
+    sys(9, "mmap", mem::sys_mmap, "XXXXFX", HEX_RESULT | UNMAPS_IF_FIXED | MAPPING),
+    sys(10, "mprotect", mem::sys_mprotect, "XXX", UNMAPS | MAPPING),
+    sys(11, "munmap", mem::sys_munmap, "XX", UNMAPS | MAPPING),
+    sys(12, "brk", mem::sys_brk, "X", HEX_RESULT | UNMAPS | MAPPING),
     sys(13, "rt_sigaction", signal::rt_sigaction, "XXXX", 0),
     sys(14, "rt_sigprocmask", signal::rt_sigprocmask, "XXXX", 0),
     sys(15, "rt_sigreturn", signal::rt_sigreturn, "", 0),
@@ -141,12 +149,12 @@ pub static TABLE: [Syscall; 470] = [
     sys(22, "pipe", fs::fd::sys_pipe, "X", 0),
     sys(23, "select", fs::poll::sys_select, "XXXXX", 0),
     sys(24, "sched_yield", info::sys_sched_yield, "", 0),
-    sys(25, "mremap", mem::sys_mremap, "XXXXX", HEX_RESULT | UNMAPS),
+    sys(25, "mremap", mem::sys_mremap, "XXXXX", HEX_RESULT | UNMAPS | MAPPING),
     sys(26, "msync", mem::sys_msync, "XXX", 0),
     sys(27, "mincore", mem::sys_mincore, "XXX", 0),
-    sys(28, "madvise", mem::sys_madvise, "XXX", UNMAPS),
+    sys(28, "madvise", mem::sys_madvise, "XXX", UNMAPS | MAPPING),
     sys(29, "shmget", shm::sys_shmget, "XXX", 0),
-    sys(30, "shmat", shm::sys_shmat, "XXX", HEX_RESULT),
+    sys(30, "shmat", shm::sys_shmat, "XXX", HEX_RESULT | MAPPING),
     sys(31, "shmctl", shm::sys_shmctl, "XXX", 0),
     sys(32, "dup", fs::fd::sys_dup, "F", 0),
     sys(33, "dup2", fs::fd::sys_dup2, "FF", 0),
@@ -185,7 +193,7 @@ pub static TABLE: [Syscall; 470] = [
     sys(64, "semget", ipc::sys_semget, "XXX", 0),
     sys(65, "semop", ipc::sys_semop, "XXX", 0),
     sys(66, "semctl", ipc::sys_semctl, "XXXX", 0),
-    sys(67, "shmdt", shm::sys_shmdt, "X", UNMAPS),
+    sys(67, "shmdt", shm::sys_shmdt, "X", UNMAPS | MAPPING),
     sys(68, "msgget", ipc::sys_msgget, "XX", 0),
     sys(69, "msgsnd", ipc::sys_msgsnd, "XXXX", 0),
     sys(70, "msgrcv", ipc::sys_msgrcv, "XXXXX", 0),
@@ -448,7 +456,7 @@ pub static TABLE: [Syscall; 470] = [
     sys(326, "copy_file_range", fs::io::sys_copy_file_range, "XXXXXX", RESTART),
     sys(327, "preadv2", fs::io::sys_preadv2, "XXXXXX", RESTART),
     sys(328, "pwritev2", fs::io::sys_pwritev2, "XXXXXX", RESTART),
-    sys(329, "pkey_mprotect", memctl::sys_pkey_mprotect, "XXXF", UNMAPS),
+    sys(329, "pkey_mprotect", memctl::sys_pkey_mprotect, "XXXF", UNMAPS | MAPPING),
     sys(330, "pkey_alloc", memctl::sys_pkey_alloc, "XX", 0),
     sys(331, "pkey_free", memctl::sys_pkey_free, "F", 0),
     sys(332, "statx", fs::stat::sys_statx, "DPXXX", 0),
@@ -573,7 +581,7 @@ pub static TABLE: [Syscall; 470] = [
     nosys(450, "set_mempolicy_home_node", "XXXX", 0),
     nosys(451, "cachestat", "XXXX", 0),
     sys(452, "fchmodat2", fs::path::sys_fchmodat2, "DPXX", 0),
-    sys(453, "map_shadow_stack", crate::shstk::map_shadow_stack, "XXX", HEX_RESULT),
+    sys(453, "map_shadow_stack", crate::shstk::map_shadow_stack, "XXX", HEX_RESULT | MAPPING),
     nosys(454, "futex_wake", "XXXX", 0),
     nosys(455, "futex_wait", "XXXXXX", 0),
     nosys(456, "futex_requeue", "XXXX", 0),

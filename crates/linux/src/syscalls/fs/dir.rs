@@ -1,7 +1,7 @@
 //! Directory reading: getdents64 and the old getdents. The host writes the records straight
 //! into the guest buffer (same layout).
 
-use super::{fd_arg, host, io_prefix, is_private};
+use super::{fd_arg, host, io_prefix};
 use crate::errno::SysResult;
 use crate::hostcall::HostPtr;
 use crate::process::Thread;
@@ -22,39 +22,41 @@ fn getdents_common(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
         // answers without letting it write.
         return host!(nr, fd as u64, p, 1);
     }
-    if n != 0 && lists_own_descriptors(fd) {
-        return own_descriptors(nr, fd, p, n);
+    if n != 0 {
+        if let Some(private) = listed_private(fd) {
+            return without_private(nr, fd, p, n, &private);
+        }
     }
     host!(nr, fd as u64, p, n)
 }
 
-/// Whether `fd` is a descriptor directory of this process (`/proc/self/fd`,
-/// `/proc/PID/fd`, `/proc/PID/task/TID/fd`), where cetbox's own descriptors
-/// (`private_fds`) would otherwise be listed: a guest that fstats what it lists (glibc's
+/// When `fd` is a descriptor directory (`/proc/PID/fd`, `/proc/PID/task/TID/fd`, this
+/// process's through /proc/self too) of this process or of another guest, the descriptors
+/// cetbox keeps there for itself (`private_fds`; another guest's as it publishes them,
+/// `procview`), which would otherwise be listed: a guest that fstats what it lists (glibc's
 /// support_descriptors in tst-cancel31 and every test using it) would meet a descriptor that
-/// answers EBADF.
-fn lists_own_descriptors(fd: i32) -> bool {
-    if crate::private_fds::private_fds().is_empty() {
-        return false;
-    }
-    let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{fd}")) else {
-        return false;
-    };
-    let me = std::process::id().to_string();
+/// answers EBADF, and another guest would see descriptors Linux would not show it. None for
+/// other directories and when there is nothing to leave out.
+fn listed_private(fd: i32) -> Option<Vec<i32>> {
+    let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
     let parts: Vec<_> = target
         .iter()
         .map(|c| c.to_string_lossy().into_owned())
         .collect();
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-    matches!(parts.as_slice(), ["/", "proc", pid, "fd"] if *pid == me)
-        || matches!(parts.as_slice(), ["/", "proc", pid, "task", _, "fd"] if *pid == me)
+    let pid = match parts.as_slice() {
+        ["/", "proc", pid, "fd"] | ["/", "proc", pid, "task", _, "fd"] => pid.parse().ok()?,
+        _ => return None,
+    };
+    let private = crate::procview::private_fds_of(pid);
+    (!private.is_empty()).then_some(private)
 }
 
-/// getdents on one of this process's descriptor directories: the host fills a private buffer,
-/// the records naming cetbox's own descriptors are left out, and the rest are copied to the
-/// guest's buffer (read again when a whole batch was cetbox's, so 0 still means the end). Each record's
-/// d_off names the position after it, so leaving records out keeps later reads exact.
-fn own_descriptors(nr: i64, fd: i32, p: HostPtr<'static>, n: u64) -> SysResult {
+/// getdents on a descriptor directory with `private` descriptors to leave out: the host fills
+/// a private buffer, the records naming them are left out, and the rest are copied to the
+/// guest's buffer (read again when a whole batch was cetbox's, so 0 still means the end). Each
+/// record's d_off names the position after it, so leaving records out keeps later reads exact.
+fn without_private(nr: i64, fd: i32, p: HostPtr<'static>, n: u64, private: &[i32]) -> SysResult {
     // d_reclen follows d_ino and d_off in both layouts; the name follows d_type in
     // linux_dirent64 and d_reclen in the old linux_dirent (fs/readdir.c).
     let name_at = if nr == SYS_getdents64 { 19 } else { 18 };
@@ -70,11 +72,11 @@ fn own_descriptors(nr: i64, fd: i32, p: HostPtr<'static>, n: u64) -> SysResult {
             }
             let name = &raw[at + name_at..at + len];
             let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-            let private = std::str::from_utf8(name)
+            let is_private = std::str::from_utf8(name)
                 .ok()
                 .and_then(|s| s.parse::<i32>().ok())
-                .is_some_and(is_private);
-            if !private {
+                .is_some_and(|d| private.contains(&d));
+            if !is_private {
                 out.extend_from_slice(&raw[at..at + len]);
             }
             at += len;

@@ -253,9 +253,16 @@ fn readlink_common(t: &mut Thread, dfd: i32, path: &CString, ubuf: u64, size: u6
     if size <= 0 {
         return Err(Errno::EINVAL);
     }
-    let target = match proc_name(dfd, path.as_bytes(), false)
-        .and_then(|name| crate::procfs::readlink(t, &name))
+    let name = proc_name(dfd, path.as_bytes(), false);
+    // A link naming one of cetbox's own descriptors (in this process or another guest) is not
+    // there for the guest, as that descriptor is closed for it.
+    if name
+        .as_deref()
+        .is_some_and(crate::procview::names_private_fd)
     {
+        return Err(Errno::ENOENT);
+    }
+    let target = match name.and_then(|name| crate::procfs::readlink(t, &name)) {
         Some(v) => v,
         None => {
             let mut tmp = vec![0u8; super::PATH_MAX];

@@ -170,22 +170,8 @@ pub fn map() -> Result<(), Errno> {
     if MAPPED.load(Ordering::Acquire) {
         return Ok(());
     }
-    // SAFETY: fresh anonymous pages at a fixed address outside guest memory;
-    // MAP_FIXED_NOREPLACE never replaces anything.
-    let p = unsafe {
-        libc::mmap(
-            BASE as *mut libc::c_void,
-            LEN,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-            -1,
-            0,
-        )
-    };
-    if p as u64 != BASE {
-        // Something else lies there: not the pages.
-        return Err(Errno::ENOMEM);
-    }
+    // Something else lying there is not the pages.
+    crate::fixed_map::map_fresh(BASE, LEN).map_err(|_| Errno::ENOMEM)?;
     MAPPED.store(true, Ordering::Release);
     Ok(())
 }
