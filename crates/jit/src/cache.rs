@@ -1,7 +1,8 @@
 //! The code cache: host memory holding translated code, with W^X discipline.
 //!
-//! One memfd mapped twice (memfd_create(2)): a read-execute view translated code runs from,
-//! and a read-write view at another address that appends write through. No mapping is ever
+//! One shared anonymous mapping mapped twice (the second made by mremap(2) with old_size 0,
+//! which maps the same pages again): a read-execute view translated code runs from, and a
+//! read-write view at another address that appends write through. No mapping is ever
 //! writable and executable, and appending costs no system call (the previous design made
 //! pages writable and executable again with two mprotect calls per translated block, which
 //! dominated start-up: thousands of blocks per process). Neither view is guest memory, so no
@@ -97,33 +98,33 @@ impl CodeCache {
     pub fn new(size: usize) -> std::io::Result<CodeCache> {
         let size = size.div_ceil(PAGE) * PAGE;
         let err = std::io::Error::last_os_error;
-        // SAFETY: the name is a NUL-terminated literal; the new descriptor is owned here.
-        let fd = unsafe { libc::memfd_create(c"cetbox-code-cache".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(err());
-        }
-        // SAFETY: `fd` is the memfd just created; the views are fresh shared mappings of it at
-        // kernel-chosen addresses, which affect no existing memory. The descriptor is not
-        // needed once both views exist (the mappings keep the file alive).
+        // SAFETY: a fresh shared anonymous mapping at a kernel-chosen address, then a second
+        // mapping of the same pages (mremap(2) with old_size 0 on a shareable mapping) at
+        // another kernel-chosen address, made read-execute; neither affects existing memory,
+        // and both are unmapped on failure. No descriptor is involved: a descriptor, however
+        // briefly open, shows in the guest's /proc/self/fd listings made meanwhile by another
+        // guest thread (tests/guest/proc/fd_listing.c).
         unsafe {
-            let view = |prot| libc::mmap(std::ptr::null_mut(), size, prot, libc::MAP_SHARED, fd, 0);
-            let ok = libc::ftruncate(fd, size as libc::off_t) == 0;
-            let exec = if ok {
-                view(libc::PROT_READ | libc::PROT_EXEC)
-            } else {
-                libc::MAP_FAILED
-            };
-            let write = if exec != libc::MAP_FAILED {
-                view(libc::PROT_READ | libc::PROT_WRITE)
-            } else {
-                libc::MAP_FAILED
-            };
-            let e = err();
-            libc::close(fd);
+            let write = libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            );
             if write == libc::MAP_FAILED {
+                return Err(err());
+            }
+            let exec = libc::mremap(write, 0, size, libc::MREMAP_MAYMOVE);
+            if exec == libc::MAP_FAILED
+                || libc::mprotect(exec, size, libc::PROT_READ | libc::PROT_EXEC) != 0
+            {
+                let e = err();
                 if exec != libc::MAP_FAILED {
                     libc::munmap(exec, size);
                 }
+                libc::munmap(write, size);
                 return Err(e);
             }
             Ok(CodeCache {
