@@ -342,7 +342,8 @@ pub(crate) fn requeue(
             count = 1;
         }
         for e in queue.iter().skip(acquired as usize) {
-            if count - 1 >= nr_requeue as i64 {
+            // futex_requeue: `task_count - nr_wake >= nr_requeue` with nr_wake 1.
+            if count > nr_requeue as i64 {
                 break;
             }
             if e.uaddr2 != uaddr2 {
