@@ -593,10 +593,10 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
                 if !ok(uaddr, 4, Access::Read) {
                     return Err(Errno::EFAULT);
                 }
-                if requeue_pi::atomic_at(uaddr).load(std::sync::atomic::Ordering::SeqCst)
-                    & 0x3fff_ffff
-                    != t.tid as u32
-                {
+                // SAFETY: checked readable just above, under the mapping lock.
+                let v = unsafe { requeue_pi::atomic_at(uaddr) }
+                    .load(std::sync::atomic::Ordering::SeqCst);
+                if v & 0x3fff_ffff != t.tid as u32 {
                     return Err(Errno::EPERM);
                 }
                 if !ok(uaddr, 4, Access::Write) {

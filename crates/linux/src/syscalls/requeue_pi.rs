@@ -95,11 +95,16 @@ impl Drop for Queued<'_> {
     }
 }
 
-pub(crate) fn atomic_at<'a>(addr: u64) -> &'a AtomicU32 {
-    // SAFETY: callers pass a 4-aligned guest address they checked (readable or writable, as
-    // they then use it) under the mapping lock, which they hold while they use the reference;
-    // guest memory is host memory at the same address, and other threads only access it
-    // atomically or as plain guest stores, as the kernel's own futex accesses race with them.
+/// The guest's futex word at `addr`, for atomic access by cetbox.
+///
+/// # Safety
+/// `addr` must be a 4-aligned guest address checked (readable, or writable for a store)
+/// under the mapping lock, held for as long as the reference is used: guest memory is host
+/// memory at the same address, mapped while the lock prevents any change. Other threads
+/// access the word only atomically or as guest stores, which race with it as with the
+/// kernel's own futex accesses.
+pub(crate) unsafe fn atomic_at<'a>(addr: u64) -> &'a AtomicU32 {
+    // SAFETY: see the function's contract.
     unsafe { &*(addr as *const AtomicU32) }
 }
 
@@ -149,7 +154,8 @@ pub(crate) fn wait(
     // take the same locks (futex_wait_setup under the hash bucket lock).
     t.mem()
         .with_checked(uaddr, 4, Access::Read, || {
-            if atomic_at(uaddr).load(Ordering::SeqCst) != val {
+            // SAFETY: checked readable under the mapping lock, held by with_checked.
+            if unsafe { atomic_at(uaddr) }.load(Ordering::SeqCst) != val {
                 return Err(Errno::EAGAIN);
             }
             table.lock().push(e.clone());
@@ -264,7 +270,8 @@ pub(crate) fn requeue(
         if !ok(uaddr, 4, Access::Read) {
             return Err(Errno::EFAULT);
         }
-        if atomic_at(uaddr).load(Ordering::SeqCst) != cmpval {
+        // SAFETY: checked readable just above, under the mapping lock (with_locked).
+        if unsafe { atomic_at(uaddr) }.load(Ordering::SeqCst) != cmpval {
             return Err(Errno::EAGAIN);
         }
         // futex_proxy_trylock_atomic reads uaddr2 first, waiters or not.
@@ -294,7 +301,9 @@ pub(crate) fn requeue(
         if top.uaddr2 != uaddr2 {
             return Err(Errno::EINVAL);
         }
-        let word = atomic_at(uaddr2);
+        // SAFETY: checked readable above under the mapping lock, held until `with_locked`
+        // returns; every store below follows a check that it is writable.
+        let word = unsafe { atomic_at(uaddr2) };
         // futex_lock_pi_atomic for the top waiter, FUTEX_WAITERS forced when more are to be
         // requeued; a changed word is read again (lock_pi_update_atomic's -EAGAIN: retry).
         let acquired = loop {
