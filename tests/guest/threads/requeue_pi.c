@@ -3,10 +3,11 @@
 // futex_lock_pi_atomic; man 2 futex): argument errors, the requeuer taking a free lock for the
 // top waiter, several waiters requeued to a lock the requeuer holds and taking it in turn after
 // its UNLOCK_PI, timeouts before and after the requeue, a signal after the requeue (EAGAIN),
-// an owner TID no task has (ESRCH), a waiter that owns the lock (EDEADLK), and the plain
-// operations meeting a requeue-PI waiter (EINVAL). Waiters are known to be queued only from
-// what the futex calls themselves answer (a requeue or a wake that finds them), never from
-// timing; the output holds only what Linux guarantees (no order among the waiters).
+// a signal before the requeue (the call restarts), an owner TID no task has (ESRCH), a waiter
+// that owns the lock (EDEADLK), and the plain operations meeting a requeue-PI waiter (EINVAL).
+// Waiters are known to be queued only from what the futex calls themselves answer (a requeue
+// or a wake that finds them), never from timing; the output holds only what Linux guarantees
+// (no order among the waiters).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
@@ -105,7 +106,11 @@ static long requeue_all(int n, int nr_requeue) {
     return total;
 }
 
-static void on_usr1(int s) { (void)s; }
+static volatile sig_atomic_t handled;
+static void on_usr1(int s) {
+    (void)s;
+    handled++;
+}
 
 static void *plain_waiter(void *arg) {
     *(long *)arg = fx(&cv2, FUTEX_WAIT_PRIVATE, 0, 0, 0, 0);
@@ -262,5 +267,25 @@ int main(void) {
     printf("waiter: %s, owned L: %s\n", name(e.r), e.owned ? "yes" : "no");
     r = fx(&L, FUTEX_UNLOCK_PI_PRIVATE, 0, 0, 0, 0);
     printf("unlock: %s, L free: %s\n", name(r), L == 0 ? "yes" : "no");
+
+    /* Before a requeue a signal restarts the call (-ERESTARTNOINTR from
+     * handle_early_requeue_pi_wakeup), with or without SA_RESTART: the waiter is requeued
+     * afterwards all the same (or had the lock taken for it before it saw the signal). */
+    printf("-- a signal before the requeue\n");
+    sa.sa_flags = 0;
+    sigaction(SIGUSR1, &sa, 0);
+    handled = 0;
+    struct waiter f = {0};
+    start(&f);
+    while ((r = fx(&cv, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0)) == 0) {
+    }
+    printf("queued (wake: %s)\n", name(r));
+    pthread_kill(f.th, SIGUSR1);
+    while ((r = fx(&cv, CMP_RQ, 1, 0, &L, 0)) == 0) {
+    }
+    printf("requeue: %s\n", name(r));
+    pthread_join(f.th, 0);
+    printf("waiter: %s, owned L: %s, unlock: %s, handler ran: %d\n", name(f.r),
+           f.owned ? "yes" : "no", name(f.unlock), (int)handled);
     return 0;
 }
