@@ -96,6 +96,44 @@ fn blocked_read_cannot_write_a_page_made_read_only() {
     }
 }
 
+/// Item: a requeued FUTEX_WAIT_REQUEUE_PI waiter never has the host write its PI word after
+/// the guest saw the word's page become a shadow stack (tests/hostile/requeue_pi.c; the
+/// read-only variant is compared natively in tests/guest/hostile/requeue_pi_mprotect.c).
+/// Requeued to a lock its requeuer keeps, the waiter times out (Linux: ETIMEDOUT from
+/// futex_wait_requeue_pi after rt_mutex_wait_proxy_lock, no owner fix-up since it never got
+/// the lock), the requeuer's UNLOCK_PI reads 0 on the fresh page and answers EPERM
+/// (kernel/futex/pi.c futex_unlock_pi), and the page keeps exactly what map_shadow_stack put
+/// there.
+#[test]
+fn requeued_pi_waiter_never_writes_a_new_shadow_stack() {
+    for _ in 0..3 {
+        let o = cetbox("requeue_pi", "shstk-held", &[]);
+        assert_eq!(o.status, Status::Exited(0), "{}", stdout(&o));
+        assert_eq!(
+            stdout(&o),
+            "map_shadow_stack at P: yes\n\
+             waiter: ETIMEDOUT\n\
+             requeuer's unlock: EPERM\n\
+             page: unchanged\n"
+        );
+    }
+}
+
+/// The requeuer unlocks (Linux hands the lock to the requeued waiter inside that UNLOCK_PI,
+/// kernel/futex/pi.c wake_futex_pi) and replaces the page by a shadow stack after a delay
+/// varying with the round: the waiter's write of the word, wherever it happens, lands before
+/// munmap returns, never on the shadow stack.
+#[test]
+fn requeued_pi_waiter_racing_with_map_shadow_stack_never_writes_it() {
+    let o = cetbox("requeue_pi", "shstk-race", &[]);
+    assert_eq!(o.status, Status::Exited(0), "{}", stdout(&o));
+    assert_eq!(
+        stdout(&o),
+        "unlocks that failed: 0, pages not at P: 0\n\
+         rounds where the page changed after map_shadow_stack returned: 0\n"
+    );
+}
+
 /// Runs cetbox with `args` and returns its exit code and its peak resident set in KiB (from
 /// wait4's rusage of that very child), killing it after 60 s.
 // The child is reaped by wait4 below (for its rusage), not by Child::wait.

@@ -67,6 +67,8 @@ pub struct Process {
     /// Host PI futex calls in flight (tid, futex word address), for mapping changes that
     /// take write access away (`syscalls::pi_inflight`).
     pub pi_inflight: crate::syscalls::pi_inflight::Registry,
+    /// Threads in FUTEX_WAIT_REQUEUE_PI on private futexes (`syscalls::requeue_pi`).
+    pub requeue_pi: crate::syscalls::requeue_pi::Table,
 }
 
 /// What a forked child inherits from its parent process, copied by the parent before the host
@@ -116,6 +118,7 @@ impl Process {
             threads: Default::default(),
             rss_peak: AtomicU64::new(0),
             pi_inflight: Default::default(),
+            requeue_pi: Default::default(),
         }))
     }
 
@@ -168,6 +171,7 @@ impl Process {
             threads: Default::default(),
             rss_peak: AtomicU64::new(0),
             pi_inflight: Default::default(),
+            requeue_pi: Default::default(),
         })
     }
 

@@ -23,6 +23,7 @@ pub mod pidfd;
 pub mod process;
 pub mod ptrace;
 mod ptrace_host;
+pub mod requeue_pi;
 pub mod shm;
 pub mod shstk;
 pub mod signal;

@@ -49,6 +49,29 @@ pub(crate) fn enter(t: &Thread, addr: u64) -> Option<InFlight<'_>> {
     Some(g)
 }
 
+/// Registers the coming host call of thread `tid` (a requeued FUTEX_WAIT_REQUEUE_PI waiter,
+/// `requeue_pi`) on the word at `addr`, for it: the caller (its requeuer) holds the mapping
+/// lock and has checked the word writable. The waiter takes the registration over with
+/// [`adopt`] before its first host call; until that call ends, a mapping change that takes the
+/// word away waits for it, as for a call the waiter registered itself.
+pub(crate) fn register_for(t: &Thread, tid: i32, addr: u64) {
+    t.proc
+        .pi_inflight
+        .calls
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((tid, addr));
+}
+
+/// Thread `t`'s registration made by [`register_for`], taken over (not checked again:
+/// registered while the word was writable, its host call counts as made then).
+pub(crate) fn adopt(t: &Thread, addr: u64) -> InFlight<'_> {
+    InFlight {
+        reg: &t.proc.pi_inflight,
+        entry: (t.tid, addr),
+    }
+}
+
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         let mut c = self.reg.calls.lock().unwrap_or_else(|e| e.into_inner());

@@ -5,6 +5,7 @@
 
 use super::fs::{buf, host, opt_buf};
 use super::futex_waiters;
+use super::requeue_pi;
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::{Arg, HostPtr};
 use crate::process::{ExitRequest, Thread};
@@ -476,20 +477,30 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
     }
     // A futex is identified by its guest address, so the host gets the address itself, not a
     // bounce buffer; the host's atomic updates of a futex word cannot go through `usermem`.
-    // Those that do not block (WAKE_OP, UNLOCK_PI, TRYLOCK_PI, CMP_REQUEUE_PI, and the
-    // REQUEUE/CMP_REQUEUE reads) run under the mapping lock below; LOCK_PI re-checks its word
-    // under the lock each time it enters the host again (`lock_pi`, which says what remains
-    // open); WAIT_REQUEUE_PI, one host sleep, is checked at entry. Its own write of the PI
-    // word (uaddr2) happens inside that call after the sleep, when the kernel must fix the
-    // lock's owner for the woken waiter (kernel/futex/requeue.c `futex_wait_requeue_pi` ->
-    // pi.c `fixup_pi_owner` -> `fixup_pi_state_owner`: a timeout or signal racing with the
-    // hand-over, or a stolen lock): the word is then written with the owner's TID and
-    // FUTEX_WAITERS/OWNER_DIED bits, however long ago it was checked. Closing that would need
-    // the call in slices, which it does not allow: once requeued, a waiter that times out is a
-    // LOCK_PI waiter on uaddr2, and nothing tells cetbox whether it was requeued. The normal
-    // hand-over (the requeuer taking the lock for the waiter, `futex_proxy_trylock_atomic`, and
-    // UNLOCK_PI's `wake_futex_pi`) writes in the other thread's CMP_REQUEUE_PI or UNLOCK_PI,
-    // which run under the mapping lock with the word checked.
+    // Those that do not block (WAKE_OP, UNLOCK_PI, TRYLOCK_PI, the shared CMP_REQUEUE_PI, and
+    // the REQUEUE/CMP_REQUEUE reads) run under the mapping lock below; LOCK_PI re-checks its
+    // word under the lock each time it enters the host again (`lock_pi`, which says what
+    // remains open). Requeue-PI on private futexes is cetbox's own (`requeue_pi`), on top of
+    // `lock_pi`. A shared WAIT_REQUEUE_PI, whose requeuer may be another process, is one host
+    // sleep, checked at entry: its own write of the PI word (uaddr2) inside that call, when
+    // the kernel must fix the lock's owner for the woken waiter (kernel/futex/requeue.c
+    // `futex_wait_requeue_pi` -> pi.c `fixup_pi_owner`: a timeout or signal racing with the
+    // hand-over, or a stolen lock), is made however long ago the word was checked.
+    if op & FUTEX_PRIVATE_FLAG as u32 != 0 {
+        match cmd {
+            FUTEX_WAIT_REQUEUE_PI => {
+                return requeue_pi::wait(t, uaddr, op, val as u32, utime, uaddr2);
+            }
+            // do_futex: FUTEX_CLOCK_REALTIME only for the waits that take a deadline.
+            FUTEX_CMP_REQUEUE_PI if op & FUTEX_CLOCK_REALTIME != 0 => {
+                return Err(Errno::ENOSYS);
+            }
+            FUTEX_CMP_REQUEUE_PI => {
+                return requeue_pi::requeue(t, uaddr, val as u32, utime, uaddr2, val3 as u32);
+            }
+            _ => {}
+        }
+    }
     let word = |addr: u64, acc: Access| -> Result<Arg, Errno> {
         Ok(crate::syscalls::fs::guest_range(t, addr, 4, acc)?.into())
     };
@@ -504,7 +515,7 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
     // page cetbox leaves there.
     let locked_word = match cmd {
         FUTEX_WAKE_OP | FUTEX_CMP_REQUEUE_PI => Some((uaddr2, Access::Write)),
-        FUTEX_UNLOCK_PI | FUTEX_TRYLOCK_PI => Some((uaddr, Access::Write)),
+        FUTEX_TRYLOCK_PI => Some((uaddr, Access::Write)),
         FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => Some((uaddr, Access::Read)),
         _ => None,
     };
@@ -534,7 +545,7 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
                     return Err(Errno::EFAULT);
                 }
                 if !futex_waiters::may_wait_at(uaddr) {
-                    return Ok(0);
+                    return meets_requeue_pi(t, cmd, op, uaddr, val, utime, Ok(0));
                 }
             }
             // Checked above; the host only looks the word's page up (get_futex_key).
@@ -566,12 +577,35 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
             [u, int(op as u64), int(val), int(utime), u2, int(val3)]
         }
         FUTEX_LOCK_PI | FUTEX_LOCK_PI2 => {
-            let u = word(uaddr, Access::Write)?;
-            let deadline = opt_buf(t, utime, 16, Access::Read)?;
+            // The deadline is read and validated first (kernel/futex/syscalls.c).
+            let deadline = requeue_pi::read_deadline(t, utime)?;
+            word(uaddr, Access::Write)?;
             let _waiting = futex_waiters::Waiting::enter(uaddr);
-            return lock_pi(t, cmd, (uaddr, u), op, val, deadline, val3);
+            let deadline = deadline.map(|d| (d[0], d[1]));
+            return lock_pi(t, cmd, uaddr, op, deadline, None);
         }
-        FUTEX_UNLOCK_PI | FUTEX_TRYLOCK_PI => [
+        FUTEX_UNLOCK_PI => {
+            // futex_unlock_pi (kernel/futex/pi.c) reads the word and refuses a lock the
+            // caller does not own (EPERM) before any write of it can fault (EFAULT): a
+            // read-only page or a shadow stack holding another value answers EPERM.
+            let args = [int(uaddr), int(op as u64), int(val), int(0), int(0), int(0)];
+            return t.mem().with_locked(|ok| {
+                if !ok(uaddr, 4, Access::Read) {
+                    return Err(Errno::EFAULT);
+                }
+                // SAFETY: checked readable just above, under the mapping lock.
+                let v = unsafe { requeue_pi::atomic_at(uaddr) }
+                    .load(std::sync::atomic::Ordering::SeqCst);
+                if v & 0x3fff_ffff != t.tid as u32 {
+                    return Err(Errno::EPERM);
+                }
+                if !ok(uaddr, 4, Access::Write) {
+                    return Err(Errno::EFAULT);
+                }
+                crate::hostcall::call(SYS_futex, args)
+            });
+        }
+        FUTEX_TRYLOCK_PI => [
             word(uaddr, Access::Write)?,
             int(op as u64),
             int(val),
@@ -625,6 +659,7 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
     {
         futex_waiters::requeued_to(uaddr2);
     }
+    let res = meets_requeue_pi(t, cmd, op, uaddr, val, utime, res);
     match res {
         // A host signal (recorded for the guest) interrupted the wait: answer with the code
         // Linux's futex would have, so signal delivery applies its restart rules.
@@ -636,6 +671,40 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
         }),
         r => r,
     }
+}
+
+/// A plain wake or requeue of a private futex that leaves requeue-PI waiters (cetbox's own,
+/// `requeue_pi`) on `uaddr`: Linux's walk of the waiters stops at the first one with EINVAL
+/// (kernel/futex/waitwake.c `futex_wake`, `futex_wake_op`; requeue.c `futex_requeue`), having
+/// woken or requeued the plain waiters before it. The host dealt with the plain waiters;
+/// taking them as queued first, the walk reaches a requeue-PI waiter when it has not used up
+/// its counts (FUTEX_WAKE: at least one waiter even for a count of 0; WAKE_OP: its first
+/// word's waiters, whose count the host does not report apart, are taken as never enough).
+fn meets_requeue_pi(
+    t: &Thread,
+    cmd: u32,
+    op: u32,
+    uaddr: u64,
+    val: u64,
+    utime: u64,
+    res: SysResult,
+) -> SysResult {
+    let Ok(n) = res else { return res };
+    if op & FUTEX_PRIVATE_FLAG as u32 == 0 {
+        return res;
+    }
+    let stops = match cmd {
+        FUTEX_WAKE | FUTEX_WAKE_BITSET => (n as i64) < (val as u32 as i32).max(1) as i64,
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
+            (n as i64) < val as u32 as i32 as i64 + utime as u32 as i32 as i64
+        }
+        FUTEX_WAKE_OP => true,
+        _ => false,
+    };
+    if stops && t.proc.requeue_pi.waiting_at(uaddr) {
+        return Err(Errno::EINVAL);
+    }
+    res
 }
 
 /// FUTEX_CLOCK_REALTIME (include/uapi/linux/futex.h).
@@ -669,49 +738,20 @@ const PI_SLICE_NS: i64 = 20_000_000;
 /// check, and a mapping change that takes write access away waits, before it returns to its
 /// guest, until no call on a word it made unwritable is still in the host (at most a slice):
 /// every host write to the word happens before the change is visible to the guest, as if the
-/// lock call had come first. FUTEX_WAIT_REQUEUE_PI's fix-up write of its PI word happens inside
-/// its one host sleep, which cannot be sliced, and stays open (`sys_futex`).
-fn lock_pi(
+/// lock call had come first. A requeued private FUTEX_WAIT_REQUEUE_PI waiter takes its PI lock
+/// here too (`requeue_pi`); a shared one's stays one host sleep (`sys_futex`).
+pub(super) fn lock_pi(
     t: &Thread,
     cmd: u32,
-    (addr, uaddr): (u64, Arg<'_>),
+    addr: u64,
     op: u32,
-    val: u64,
-    timeout: HostPtr<'static>,
-    val3: u64,
+    deadline: Option<(i64, i64)>,
+    mut registered: Option<super::pi_inflight::InFlight<'_>>,
 ) -> SysResult {
-    // The futex arguments with `ts` as the timeout (absolute, see above).
-    fn with_timeout<'a>(
-        uaddr: Arg<'a>,
-        op: u32,
-        val: u64,
-        ts: HostPtr<'a>,
-        val3: u64,
-    ) -> [Arg<'a>; 6] {
-        [
-            uaddr,
-            Arg::from(op as u64),
-            Arg::from(val),
-            ts.into(),
-            Arg::from(0u64),
-            Arg::from(val3),
-        ]
-    }
     let clock = if cmd == FUTEX_LOCK_PI || op & FUTEX_CLOCK_REALTIME != 0 {
         CLOCK_REALTIME
     } else {
         CLOCK_MONOTONIC
-    };
-    // The guest's deadline; one Linux rejects goes to the host as it is (EINVAL).
-    let deadline = if timeout.is_null() {
-        None
-    } else {
-        // SAFETY: `opt_buf` checked 16 readable guest bytes at this address.
-        let ts = unsafe { std::ptr::read_unaligned(timeout.as_ptr() as *const [i64; 2]) };
-        if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
-            return crate::hostcall::call(SYS_futex, with_timeout(uaddr, op, val, timeout, val3));
-        }
-        Some((ts[0], ts[1]))
     };
     let mut first = true;
     loop {
@@ -730,18 +770,28 @@ fn lock_pi(
         // The host only reads the slice's deadline: a shared borrow for the call.
         let ts = [end.0, end.1];
         // Registered while in the host, the word checked writable after registering (see
-        // pi_inflight): a mapping change that takes it away waits for this call to end.
-        let Some(inflight) = super::pi_inflight::enter(t, addr) else {
-            return if first {
-                Err(Errno::EFAULT)
-            } else {
-                orphan_wait(t, clock, deadline)
-            };
+        // pi_inflight): a mapping change that takes it away waits for this call to end. A
+        // requeued FUTEX_WAIT_REQUEUE_PI waiter's first call comes registered by its requeuer
+        // (`requeue_pi`).
+        let inflight = match registered.take() {
+            Some(r) => r,
+            None => match super::pi_inflight::enter(t, addr) {
+                Some(r) => r,
+                None if first => return Err(Errno::EFAULT),
+                None => return orphan_wait(t, clock, deadline),
+            },
         };
         first = false;
         let r = crate::hostcall::call(
             SYS_futex,
-            with_timeout(uaddr, op, val, HostPtr::of(&ts), val3),
+            [
+                Arg::from(addr),
+                Arg::from(op as u64),
+                Arg::from(0u64),
+                HostPtr::of(&ts).into(),
+                Arg::from(0u64),
+                Arg::from(0u64),
+            ],
         );
         drop(inflight);
         match r {

@@ -173,6 +173,18 @@ impl AddressSpace {
         Ok(f())
     }
 
+    /// Runs `f` under the mapping lock with a checker for any number of ranges: as
+    /// [`Self::with_checked`], for an operation that must check several futex words, and
+    /// some only on some paths (cetbox's own FUTEX_CMP_REQUEUE_PI, `crates/linux`'s
+    /// `syscalls/requeue_pi.rs`), while no mapping or protection can change. `f` must not
+    /// block.
+    pub fn with_locked<R>(&self, f: impl FnOnce(&dyn Fn(u64, u64, Access) -> bool) -> R) -> R {
+        let m = self.maps();
+        let check =
+            |addr: u64, len: u64, access: Access| self.check_in(&m, addr, len, access).is_ok();
+        f(&check)
+    }
+
     /// Copies as much of `data` into guest memory at `addr` as the guest can write at this
     /// moment: page by page under the mapping lock, stopping at the first page that is not
     /// writable (unmapped, read-only, a shadow stack). Returns the number of bytes copied, as
