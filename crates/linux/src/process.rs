@@ -67,6 +67,9 @@ pub struct Process {
     /// Host PI futex calls in flight (tid, futex word address), for mapping changes that
     /// take write access away (`syscalls::pi_inflight`).
     pub pi_inflight: crate::syscalls::pi_inflight::Registry,
+    /// The virtual CPUs its rseq-registered threads run on (`crate::vcpu`): a fork child
+    /// gets new ones with the same CPU numbers.
+    pub vcpus: crate::vcpu::Vcpus,
 }
 
 /// What a forked child inherits from its parent process, copied by the parent before the host
@@ -116,6 +119,7 @@ impl Process {
             threads: Default::default(),
             rss_peak: AtomicU64::new(0),
             pi_inflight: Default::default(),
+            vcpus: crate::vcpu::Vcpus::from_host(),
         }))
     }
 
@@ -168,6 +172,7 @@ impl Process {
             threads: Default::default(),
             rss_peak: AtomicU64::new(0),
             pi_inflight: Default::default(),
+            vcpus: crate::vcpu::Vcpus::with_ids(&self.vcpus.ids()),
         })
     }
 
@@ -247,6 +252,9 @@ pub struct Thread {
     /// the traced thread that created it and the ptrace options it inherits
     /// (syscalls/ptrace/stop.rs `await_attach`).
     pub ptrace_auto_attach: Option<(i32, u64)>,
+    /// The registered rseq area and the thread's virtual CPU lease (`crate::rseq`); a new
+    /// thread starts unregistered.
+    pub rseq: Option<crate::rseq::Registration>,
 }
 
 impl Thread {
@@ -272,6 +280,7 @@ impl Thread {
             orig_rax: -1,
             fatal_siginfo: None,
             ptrace_auto_attach: None,
+            rseq: None,
         }
     }
 

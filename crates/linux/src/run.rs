@@ -23,18 +23,28 @@ fn run_thread_inner(t: &mut Thread) -> ExitRequest {
             crate::thread_group::park_forever();
         }
         let stop = t.stop.clone();
-        crate::thread_group::guest_enter();
         // PTRACE_SINGLESTEP: one instruction, then SIGTRAP (unless it raised its own).
         let mut stepped = false;
-        let exit = if crate::debug::active() {
-            crate::debug::run(t)
-        } else if syscalls::ptrace::stop::single_stepping(t) {
-            stepped = true;
-            t.engine.step(&mut t.cpu).unwrap_or(Exit::Interrupted)
+        // An rseq-registered thread runs guest code only while it holds a virtual CPU
+        // (vcpu.rs); under a debugger it takes it after any all-stop park (debug::run).
+        let debugged = crate::debug::active();
+        let exit = if !debugged && !crate::rseq::enter(t) {
+            Exit::Interrupted
         } else {
-            t.engine.run(&mut t.cpu, &stop)
+            crate::thread_group::guest_enter();
+            let exit = if debugged {
+                crate::debug::run(t)
+            } else if syscalls::ptrace::stop::single_stepping(t) {
+                stepped = true;
+                t.engine.step(&mut t.cpu).unwrap_or(Exit::Interrupted)
+            } else {
+                t.engine.run(&mut t.cpu, &stop)
+            };
+            crate::thread_group::guest_leave();
+            crate::rseq::leave(t);
+            exit
         };
-        crate::thread_group::guest_leave();
+        crate::rseq::deliver_fault(t);
         t.orig_rax = -1;
         // The single-step trap comes after an instruction that completed (a SYSCALL: once
         // the call returned).
