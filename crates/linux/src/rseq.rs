@@ -91,7 +91,7 @@ pub(crate) fn sys_rseq(t: &mut Thread, a: [u64; 6]) -> SysResult {
         }
         return Err(Errno(libc::EBUSY));
     }
-    let aligned = |n: u64| addr % n == 0;
+    let aligned = |n: u64| addr.is_multiple_of(n);
     if len < ORIG_RSEQ_SIZE
         || (len == ORIG_RSEQ_SIZE && !aligned(ORIG_RSEQ_SIZE as u64))
         || (len != ORIG_RSEQ_SIZE && (!aligned(ALIGN) || (len as u64) < FEATURE_SIZE))
@@ -222,7 +222,12 @@ pub fn enter(t: &mut Thread) -> bool {
         return true;
     };
     if r.lease.held {
-        return true;
+        // Kept across a quick syscall (`keep_across`): given back if a waiter asked for it.
+        if !t.proc.vcpus.yield_requested(r.lease.vcpu) {
+            return true;
+        }
+        r.lease.held = false;
+        t.proc.vcpus.release(r.lease.vcpu);
     }
     let Some(moved) = t.proc.vcpus.acquire(t.tid, &mut r.lease, &t.stop, &t.proc) else {
         return false;
@@ -241,6 +246,29 @@ pub fn enter(t: &mut Thread) -> bool {
     true
 }
 
+/// Whether a thread leaving guest code for syscall `nr` keeps its virtual CPU: only for the
+/// syscalls that never sleep (`coredump::may_block`; sched_yield excepted), rseq itself and
+/// the creation of a thread (clone or clone3 with CLONE_THREAD and without CLONE_VFORK), and
+/// not while a tracer or debugger may stop the thread inside the syscall.
+pub fn keep_across(t: &Thread, nr: u64) -> bool {
+    if !t.rseq.as_ref().is_some_and(|r| r.lease.held)
+        || crate::debug::active()
+        || crate::syscalls::ptrace::stop::traced(t)
+    {
+        return false;
+    }
+    let creates_thread = |flags: u64| {
+        flags & libc::CLONE_THREAD as u64 != 0 && flags & libc::CLONE_VFORK as u64 == 0
+    };
+    match nr as i64 {
+        libc::SYS_sched_yield => false,
+        libc::SYS_rseq => true,
+        libc::SYS_clone => creates_thread(t.cpu.gpr[7]),
+        libc::SYS_clone3 => t.mem().read_u64(t.cpu.gpr[7]).is_ok_and(creates_thread),
+        _ => !crate::coredump::may_block(nr),
+    }
+}
+
 /// Gives back the thread's virtual CPU, if it holds one.
 pub fn leave(t: &mut Thread) {
     if let Some(r) = t.rseq.as_mut() {
@@ -254,7 +282,10 @@ pub fn leave(t: &mut Thread) {
 /// After `enter` refused because the update failed: SIGSEGV, as force_sigsegv(0) in
 /// rseq_handle_notify_resume.
 pub fn deliver_fault(t: &mut Thread) {
-    let due = t.rseq.as_mut().is_some_and(|r| std::mem::take(&mut r.fault));
+    let due = t
+        .rseq
+        .as_mut()
+        .is_some_and(|r| std::mem::take(&mut r.fault));
     if due {
         crate::signals::deliver::force_sigsegv(t, 0);
     }

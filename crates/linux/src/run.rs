@@ -10,6 +10,7 @@ use cetbox_cpu::{Exception, Exit, UdReason};
 pub fn run_thread(t: &mut Thread) -> ExitRequest {
     crate::debug::thread_begin(t);
     let how = run_thread_inner(t);
+    crate::rseq::leave(t);
     crate::debug::thread_end(t.tid);
     how
 }
@@ -20,6 +21,7 @@ fn run_thread_inner(t: &mut Thread) -> ExitRequest {
             // Another thread is ending the process (exit_group, a fatal signal); a core dump
             // wants this thread's registers.
             crate::thread_group::publish_regs(t, true);
+            crate::rseq::leave(t);
             crate::thread_group::park_forever();
         }
         let stop = t.stop.clone();
@@ -41,7 +43,11 @@ fn run_thread_inner(t: &mut Thread) -> ExitRequest {
                 t.engine.run(&mut t.cpu, &stop)
             };
             crate::thread_group::guest_leave();
-            crate::rseq::leave(t);
+            // A quick syscall keeps the virtual CPU, as a thread keeps its CPU natively
+            // across a syscall that does not sleep; anything else gives it back.
+            if !matches!(exit, Exit::Syscall) || !crate::rseq::keep_across(t, t.cpu.gpr[0]) {
+                crate::rseq::leave(t);
+            }
             exit
         };
         crate::rseq::deliver_fault(t);

@@ -19,8 +19,9 @@
 //! under `Vcpus::sched`.
 //!
 //! Contention: a thread that finds every virtual CPU it may use (its host affinity, which is
-//! the guest's sched_setaffinity) held marks them CONTENDED and sleeps on a futex that releases
-//! of contended virtual CPUs bump. After a time slice (`SLICE`) it reserves the one whose
+//! the guest's sched_setaffinity) held queues (FIFO), marks them CONTENDED and sleeps on a
+//! futex word of its own; the release of a contended virtual CPU wakes one waiter, the one that
+//! reserved it or else the first queued that may use it. After a time slice (`SLICE`) it reserves the one whose
 //! holder has held it since the wait began (the longest holder) and asks that holder to yield
 //! by setting its stop flag, which makes the engine return `Exit::Interrupted` at its next
 //! check point (every translated block transition, loops included); the holder gives the
@@ -32,8 +33,9 @@
 //! process is ending, and the run loop goes round as after any interruption.
 
 use crate::process::Process;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How long a thread waits for a virtual CPU before it asks a holder to yield. Linux's EEVDF
@@ -58,17 +60,29 @@ struct Slot {
     word: AtomicU64,
 }
 
+/// A thread waiting for a virtual CPU.
+struct Waiter {
+    tid: i32,
+    /// Its futex word, bumped to wake it.
+    word: Arc<AtomicU32>,
+    allowed: Vec<u64>,
+}
+
+/// What the slow path changes under `Vcpus::sched`.
+struct Sched {
+    /// Per virtual CPU, the tid that reserved it (0: none).
+    reserved: Vec<i32>,
+    /// The waiting threads, first come first.
+    queue: VecDeque<Waiter>,
+}
+
 /// The virtual CPUs of one process (`Process::vcpus`); a fork child gets a new set with the
 /// same CPU numbers and no holder.
 pub struct Vcpus {
     slots: Box<[Slot]>,
-    /// Bumped when a contended virtual CPU is released or a reservation dropped; the waiters'
-    /// futex word.
-    wake: AtomicU32,
     /// Bumped by every sched_setaffinity: threads recompute which virtual CPUs they may use.
     affinity_gen: AtomicU64,
-    /// The slow path's lock; per virtual CPU, the tid that reserved it (0: none).
-    sched: Mutex<Vec<i32>>,
+    sched: Mutex<Sched>,
 }
 
 /// A thread's side of its lease (kept in its rseq registration).
@@ -83,6 +97,14 @@ pub struct Lease {
     /// The virtual CPUs the thread may use (bit per index), valid for `allowed_gen`.
     allowed: Vec<u64>,
     allowed_gen: u64,
+    /// The futex word the thread sleeps on while it waits (made at its first wait).
+    wake: Option<Arc<AtomicU32>>,
+}
+
+fn allows(allowed: &[u64], i: usize) -> bool {
+    allowed
+        .get(i / 64)
+        .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
 }
 
 impl Lease {
@@ -94,13 +116,12 @@ impl Lease {
             notify: true,
             allowed: Vec::new(),
             allowed_gen: u64::MAX,
+            wake: None,
         }
     }
 
     fn allows(&self, i: usize) -> bool {
-        self.allowed
-            .get(i / 64)
-            .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
+        allows(&self.allowed, i)
     }
 }
 
@@ -140,9 +161,11 @@ impl Vcpus {
                     word: AtomicU64::new(0),
                 })
                 .collect(),
-            wake: AtomicU32::new(0),
             affinity_gen: AtomicU64::new(0),
-            sched: Mutex::new(vec![0; ids.len()]),
+            sched: Mutex::new(Sched {
+                reserved: vec![0; ids.len()],
+                queue: VecDeque::new(),
+            }),
         }
     }
 
@@ -178,7 +201,8 @@ impl Vcpus {
         proc: &Process,
     ) -> Option<bool> {
         let me = (tid as u32 as u64) << 32;
-        if lease.allowed_gen == self.affinity_gen.load(Ordering::Relaxed) && lease.allows(lease.vcpu)
+        if lease.allowed_gen == self.affinity_gen.load(Ordering::Relaxed)
+            && lease.allows(lease.vcpu)
         {
             if let Some(s) = self.slots.get(lease.vcpu) {
                 if s.word
@@ -193,30 +217,49 @@ impl Vcpus {
         self.acquire_slow(tid, lease, stop, proc)
     }
 
+    /// Whether a waiter reserved virtual CPU `i` (asked its holder to yield).
+    pub fn yield_requested(&self, i: usize) -> bool {
+        self.slots
+            .get(i)
+            .is_some_and(|s| s.word.load(Ordering::Relaxed) & RESERVED != 0)
+    }
+
     /// Gives back virtual CPU `i`, held by `tid`; wakes the waiters if there are any.
     pub fn release(&self, i: usize) {
         if let Some(s) = self.slots.get(i) {
             let old = s.word.fetch_and(!(HELD | CONTENDED), Ordering::Release);
             if old & CONTENDED != 0 {
-                self.wake_all();
+                let g = self.sched();
+                self.wake_one(&g, i);
             }
         }
     }
 
-    fn wake_all(&self) {
-        self.wake.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: FUTEX_WAKE on a word of this process; no memory is written.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                self.wake.as_ptr(),
-                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-                i32::MAX,
-            );
+    /// Under the lock: wakes the waiter that reserved virtual CPU `i`, or else the first
+    /// queued one that may use it.
+    fn wake_one(&self, g: &Sched, i: usize) {
+        let r = g.reserved.get(i).copied().unwrap_or(0);
+        let w = g
+            .queue
+            .iter()
+            .find(|w| r != 0 && w.tid == r)
+            .or_else(|| g.queue.iter().find(|w| allows(&w.allowed, i)));
+        if let Some(w) = w {
+            w.word.fetch_add(1, Ordering::SeqCst);
+            // SAFETY: FUTEX_WAKE on a word this process owns (kept alive by the Arc); no
+            // memory is written.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    w.word.as_ptr(),
+                    libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                    1,
+                );
+            }
         }
     }
 
-    fn sched(&self) -> std::sync::MutexGuard<'_, Vec<i32>> {
+    fn sched(&self) -> MutexGuard<'_, Sched> {
         self.sched.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -258,27 +301,34 @@ impl Vcpus {
     /// Under the lock: takes a free allowed virtual CPU not reserved for another thread;
     /// returns its index and its previous holder's tid. Drops this thread's other
     /// reservations.
-    fn try_take(&self, tid: i32, lease: &Lease) -> Option<(usize, i32)> {
+    fn try_take(&self, g: &mut Sched, tid: i32, lease: &Lease) -> Option<(usize, i32)> {
         let me = (tid as u32 as u64) << 32;
-        let mut reserved = self.sched();
         for i in self.order(lease) {
             let s = &self.slots[i];
             let mut cur = s.word.load(Ordering::Acquire);
             loop {
-                if cur & HELD != 0 || (cur & RESERVED != 0 && reserved[i] != tid) {
+                if cur & HELD != 0 || (cur & RESERVED != 0 && g.reserved[i] != tid) {
                     break;
                 }
-                // Waiters' CONTENDED mark stays: this holder's release wakes them.
-                let new = me | HELD | (cur & CONTENDED);
+                // Other waiters that may use it: this holder's release must wake one.
+                let others = g
+                    .queue
+                    .iter()
+                    .any(|w| w.tid != tid && allows(&w.allowed, i));
+                let mut new = me | HELD;
+                if others {
+                    new |= CONTENDED;
+                }
                 match s
                     .word
                     .compare_exchange(cur, new, Ordering::Acquire, Ordering::Acquire)
                 {
                     Ok(_) => {
-                        if reserved[i] == tid {
-                            reserved[i] = 0;
+                        if g.reserved[i] == tid {
+                            g.reserved[i] = 0;
                         }
-                        self.drop_reservations(tid, &mut reserved);
+                        self.drop_reservations(g, tid);
+                        g.queue.retain(|w| w.tid != tid);
                         return Some((i, (cur >> 32) as u32 as i32));
                     }
                     Err(now) => cur = now,
@@ -290,25 +340,30 @@ impl Vcpus {
 
     /// Under the lock: drops every reservation `tid` holds (waking the waiters, which may
     /// take those virtual CPUs now).
-    fn drop_reservations(&self, tid: i32, reserved: &mut [i32]) {
-        let mut dropped = false;
-        for (i, r) in reserved.iter_mut().enumerate() {
-            if *r == tid {
-                *r = 0;
-                self.slots[i].word.fetch_and(!RESERVED, Ordering::SeqCst);
-                dropped = true;
+    fn drop_reservations(&self, g: &mut Sched, tid: i32) {
+        for i in 0..g.reserved.len() {
+            if g.reserved[i] == tid {
+                g.reserved[i] = 0;
+                let old = self.slots[i].word.fetch_and(!RESERVED, Ordering::SeqCst);
+                if old & HELD == 0 {
+                    self.wake_one(g, i);
+                }
             }
-        }
-        if dropped {
-            self.wake_all();
         }
     }
 
     /// After a slice of waiting: reserves a held virtual CPU (the one held by the same thread
     /// since the wait began, if any; one this thread reserved already, else any other not
     /// reserved) and asks its holder to yield.
-    fn request_yield(&self, tid: i32, lease: &Lease, at_start: &[u64], proc: &Process) {
-        let mut reserved = self.sched();
+    fn request_yield(
+        &self,
+        g: &mut Sched,
+        tid: i32,
+        lease: &Lease,
+        at_start: &[u64],
+        proc: &Process,
+    ) {
+        let reserved = &mut g.reserved;
         let mine = (0..self.slots.len()).find(|&i| reserved[i] == tid);
         let pick = mine.or_else(|| {
             let candidates: Vec<usize> = self
@@ -323,7 +378,9 @@ impl Vcpus {
                 .copied()
                 .find(|&i| {
                     let w = self.slots[i].word.load(Ordering::Acquire) & !FLAGS;
-                    at_start.get(i).is_some_and(|&s| s & !FLAGS == w && s & HELD != 0)
+                    at_start
+                        .get(i)
+                        .is_some_and(|&s| s & !FLAGS == w && s & HELD != 0)
                 })
                 .or_else(|| candidates.first().copied())
         });
@@ -347,24 +404,39 @@ impl Vcpus {
         stop: &AtomicBool,
         proc: &Process,
     ) -> Option<bool> {
+        let word = lease
+            .wake
+            .get_or_insert_with(|| Arc::new(AtomicU32::new(0)))
+            .clone();
         let start = Instant::now();
         let mut at_start: Vec<u64> = Vec::new();
         let mut last_request = start;
         loop {
             if stop.load(Ordering::Acquire) || proc.threads.exiting() {
-                let mut reserved = self.sched();
-                self.drop_reservations(tid, &mut reserved);
+                let mut g = self.sched();
+                self.drop_reservations(&mut g, tid);
+                g.queue.retain(|w| w.tid != tid);
                 return None;
             }
             self.refresh_allowed(tid, lease);
-            let seq = self.wake.load(Ordering::SeqCst);
-            if let Some((i, prev)) = self.try_take(tid, lease) {
+            let mut g = self.sched();
+            if let Some((i, prev)) = self.try_take(&mut g, tid, lease) {
                 let moved = i != lease.vcpu || prev != tid;
                 lease.vcpu = i;
                 lease.held = true;
                 return Some(moved);
             }
-            // Everything allowed is held or reserved: mark them so their releases wake us.
+            match g.queue.iter_mut().find(|w| w.tid == tid) {
+                Some(w) => w.allowed.clone_from(&lease.allowed),
+                None => g.queue.push_back(Waiter {
+                    tid,
+                    word: word.clone(),
+                    allowed: lease.allowed.clone(),
+                }),
+            }
+            let seen = word.load(Ordering::SeqCst);
+            // Everything allowed is held or reserved: mark them so their releases wake one
+            // waiter.
             let mut freed = false;
             for i in self.order(lease) {
                 let old = self.slots[i].word.fetch_or(CONTENDED, Ordering::SeqCst);
@@ -380,10 +452,11 @@ impl Vcpus {
             }
             let now = Instant::now();
             if now.duration_since(last_request) >= SLICE {
-                self.request_yield(tid, lease, &at_start, proc);
+                self.request_yield(&mut g, tid, lease, &at_start, proc);
                 last_request = now;
                 continue;
             }
+            drop(g);
             if freed {
                 continue;
             }
@@ -392,15 +465,15 @@ impl Vcpus {
                 tv_sec: 0,
                 tv_nsec: left.as_nanos().max(1000) as libc::c_long,
             };
-            // SAFETY: FUTEX_WAIT reads the word of this process and the timeout above; it
-            // returns at once if the word is no longer `seq`, on a wake, a signal or the
+            // SAFETY: FUTEX_WAIT reads this thread's own word and the timeout above; it
+            // returns at once if the word is no longer `seen`, on a wake, a signal or the
             // timeout.
             unsafe {
                 libc::syscall(
                     libc::SYS_futex,
-                    self.wake.as_ptr(),
+                    word.as_ptr(),
                     libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-                    seq,
+                    seen,
                     &ts as *const libc::timespec,
                 );
             }

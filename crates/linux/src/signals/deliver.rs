@@ -198,6 +198,8 @@ pub fn deliver_pending(t: &mut Thread) {
 /// whether a handler was set up. `restart` is the interrupted syscall, if any: the first handler
 /// set up consumes it (ignored signals leave it alone, as get_signal skips them).
 fn act_on(t: &mut Thread, info: SigInfo, restart: &mut Option<Restart>) -> bool {
+    // Stops (ptrace, a debugger) may follow: the thread's virtual CPU is free meanwhile.
+    crate::rseq::leave(t);
     // A tracer may look at this process's /proc files while it is stopped for the signal.
     crate::procview::refresh(t, false);
     // A debugger sees every signal first and may discard or replace it.
