@@ -76,6 +76,8 @@ pub(crate) fn sys_rseq(t: &mut Thread, a: [u64; 6]) -> SysResult {
             .and_then(|_| m.write_u32(addr + NODE_ID, 0))
             .and_then(|_| m.write_u32(addr + MM_CID, 0))
             .map_err(|_| Errno::EFAULT)?;
+        // The call kept the virtual CPU (`keep_across`): give it back with the registration.
+        leave(t);
         t.rseq = None;
         return Ok(0);
     }
