@@ -9,7 +9,8 @@
 //! started (so `cpu_id` is always a CPU that sched_getaffinity can show). A registered thread
 //! holds a lease on one virtual CPU exactly while it runs guest code: it takes one before the
 //! engine runs and gives it back when the engine returns (syscall, fault, signal, stop request).
-//! Threads that never registered take no lease.
+//! Threads that never registered take no lease. A thread keeps its lease across the syscalls
+//! that never sleep (`crate::rseq::keep_across`), as a thread keeps its CPU natively.
 //!
 //! A lease is one word per virtual CPU: the tid of its holder (or of its last holder once
 //! free) in the high half and the flags below in the low bits. Taking back the virtual CPU the
@@ -20,9 +21,10 @@
 //!
 //! Contention: a thread that finds every virtual CPU it may use (its host affinity, which is
 //! the guest's sched_setaffinity) held queues (FIFO), marks them CONTENDED and sleeps on a
-//! futex word of its own; the release of a contended virtual CPU wakes one waiter, the one that
-//! reserved it or else the first queued that may use it. After a time slice (`SLICE`) it reserves the one whose
-//! holder has held it since the wait began (the longest holder) and asks that holder to yield
+//! futex word of its own; the release of a contended virtual CPU wakes one waiter, the one
+//! that reserved it or else the first queued that may use it. After a time slice (`SLICE`) a
+//! waiter reserves the virtual CPU whose holder has held it since the wait began (the longest
+//! holder) and asks that holder to yield
 //! by setting its stop flag, which makes the engine return `Exit::Interrupted` at its next
 //! check point (every translated block transition, loops included); the holder gives the
 //! virtual CPU back and queues again, and the reservation keeps it (and anyone else) from
@@ -224,7 +226,7 @@ impl Vcpus {
             .is_some_and(|s| s.word.load(Ordering::Relaxed) & RESERVED != 0)
     }
 
-    /// Gives back virtual CPU `i`, held by `tid`; wakes the waiters if there are any.
+    /// Gives back virtual CPU `i`, held by the caller; wakes one waiter if any marked it.
     pub fn release(&self, i: usize) {
         if let Some(s) = self.slots.get(i) {
             let old = s.word.fetch_and(!(HELD | CONTENDED), Ordering::Release);
