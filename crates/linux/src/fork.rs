@@ -191,6 +191,7 @@ pub fn fork_process(
         crate::thread_group::after_fork_child(t, registry);
         crate::debug::forked_child();
         t.robust_list = (0, 0);
+        crate::rseq::after_fork(t, flags & CLONE_VM != 0);
         t.clear_child_tid = if flags & CLONE_CHILD_CLEARTID != 0 {
             ctid
         } else {

@@ -23,6 +23,7 @@ pub mod procview;
 pub mod reexec;
 pub mod remote_mem;
 pub mod rlimit;
+pub mod rseq;
 pub mod run;
 pub mod shstk;
 pub mod signals;
@@ -33,6 +34,7 @@ pub mod sysroot;
 pub mod thread;
 pub mod thread_group;
 pub mod usermem;
+pub mod vcpu;
 pub mod violation;
 pub mod waitcall;
 

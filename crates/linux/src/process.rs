@@ -69,6 +69,9 @@ pub struct Process {
     pub pi_inflight: crate::syscalls::pi_inflight::Registry,
     /// Threads in FUTEX_WAIT_REQUEUE_PI on private futexes (`syscalls::requeue_pi`).
     pub requeue_pi: crate::syscalls::requeue_pi::Table,
+    /// The virtual CPUs its rseq-registered threads run on (`crate::vcpu`): a fork child
+    /// gets new ones with the same CPU numbers.
+    pub vcpus: crate::vcpu::Vcpus,
 }
 
 /// What a forked child inherits from its parent process, copied by the parent before the host
@@ -119,6 +122,7 @@ impl Process {
             rss_peak: AtomicU64::new(0),
             pi_inflight: Default::default(),
             requeue_pi: Default::default(),
+            vcpus: crate::vcpu::Vcpus::from_host(),
         }))
     }
 
@@ -172,6 +176,7 @@ impl Process {
             rss_peak: AtomicU64::new(0),
             pi_inflight: Default::default(),
             requeue_pi: Default::default(),
+            vcpus: crate::vcpu::Vcpus::with_ids(&self.vcpus.ids()),
         })
     }
 
@@ -251,6 +256,9 @@ pub struct Thread {
     /// the traced thread that created it and the ptrace options it inherits
     /// (syscalls/ptrace/stop.rs `await_attach`).
     pub ptrace_auto_attach: Option<(i32, u64)>,
+    /// The registered rseq area and the thread's virtual CPU lease (`crate::rseq`); a new
+    /// thread starts unregistered.
+    pub rseq: Option<crate::rseq::Registration>,
 }
 
 impl Thread {
@@ -276,6 +284,7 @@ impl Thread {
             orig_rax: -1,
             fatal_siginfo: None,
             ptrace_auto_attach: None,
+            rseq: None,
         }
     }
 

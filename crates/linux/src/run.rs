@@ -10,6 +10,7 @@ use cetbox_cpu::{Exception, Exit, UdReason};
 pub fn run_thread(t: &mut Thread) -> ExitRequest {
     crate::debug::thread_begin(t);
     let how = run_thread_inner(t);
+    crate::rseq::leave(t);
     crate::debug::thread_end(t.tid);
     how
 }
@@ -20,21 +21,36 @@ fn run_thread_inner(t: &mut Thread) -> ExitRequest {
             // Another thread is ending the process (exit_group, a fatal signal); a core dump
             // wants this thread's registers.
             crate::thread_group::publish_regs(t, true);
+            crate::rseq::leave(t);
             crate::thread_group::park_forever();
         }
         let stop = t.stop.clone();
-        crate::thread_group::guest_enter();
         // PTRACE_SINGLESTEP: one instruction, then SIGTRAP (unless it raised its own).
         let mut stepped = false;
-        let exit = if crate::debug::active() {
-            crate::debug::run(t)
-        } else if syscalls::ptrace::stop::single_stepping(t) {
-            stepped = true;
-            t.engine.step(&mut t.cpu).unwrap_or(Exit::Interrupted)
+        // An rseq-registered thread runs guest code only while it holds a virtual CPU
+        // (vcpu.rs); under a debugger it takes it after any all-stop park (debug::run).
+        let debugged = crate::debug::active();
+        let exit = if !debugged && !crate::rseq::enter(t) {
+            Exit::Interrupted
         } else {
-            t.engine.run(&mut t.cpu, &stop)
+            crate::thread_group::guest_enter();
+            let exit = if debugged {
+                crate::debug::run(t)
+            } else if syscalls::ptrace::stop::single_stepping(t) {
+                stepped = true;
+                t.engine.step(&mut t.cpu).unwrap_or(Exit::Interrupted)
+            } else {
+                t.engine.run(&mut t.cpu, &stop)
+            };
+            crate::thread_group::guest_leave();
+            // A quick syscall keeps the virtual CPU, as a thread keeps its CPU natively
+            // across a syscall that does not sleep; anything else gives it back.
+            if !matches!(exit, Exit::Syscall) || !crate::rseq::keep_across(t, t.cpu.gpr[0]) {
+                crate::rseq::leave(t);
+            }
+            exit
         };
-        crate::thread_group::guest_leave();
+        crate::rseq::deliver_fault(t);
         t.orig_rax = -1;
         // The single-step trap comes after an instruction that completed (a SYSCALL: once
         // the call returned).

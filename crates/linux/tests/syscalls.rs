@@ -551,7 +551,11 @@ fn process_identity_and_exit() {
     assert_eq!(g.sys("get_robust_list", &[0, b, b + 8]), 0);
     assert_eq!(g.t.mem().read_u64(b).unwrap(), 0x6000);
     assert_eq!(g.t.mem().read_u64(b + 8).unwrap(), 24);
-    assert_eq!(g.sys("rseq", &[b, 32, 0, 0x53053053]), e(libc::ENOSYS));
+    // rseq (kernel/rseq.c): registered, then EBUSY for the same arguments, unregistered.
+    let area = b + 64;
+    assert_eq!(g.sys("rseq", &[area, 32, 0, 0x53053053]), 0);
+    assert_eq!(g.sys("rseq", &[area, 32, 0, 0x53053053]), e(libc::EBUSY));
+    assert_eq!(g.sys("rseq", &[area, 32, 1, 0x53053053]), 0);
     let name = g.cstr("worker-thread-name-long");
     assert_eq!(g.sys("prctl", &[libc::PR_SET_NAME as u64, name]), 0);
     assert_eq!(g.sys("prctl", &[libc::PR_GET_NAME as u64, b]), 0);

@@ -452,6 +452,8 @@ impl Debugger {
         reporting: bool,
     ) -> MutexGuard<'a, State> {
         let tid = t.tid;
+        // A parked thread runs no guest code: its virtual CPU is free for others meanwhile.
+        crate::rseq::leave(t);
         if let Some(s) = g.slots.get_mut(&tid) {
             s.regs = Regs::of(t, u64::MAX);
             s.state = ThreadState::Parked;
@@ -618,15 +620,23 @@ pub fn thread_end(tid: i32) {
 
 /// Runs guest code for the run loop in place of `Cpu::run`, stopping where the debugger
 /// asked.
+/// Runs the engine once an rseq-registered thread holds its virtual CPU (`crate::rseq::enter`).
+fn run_engine(t: &mut Thread, stop: &std::sync::atomic::AtomicBool) -> Exit {
+    if !crate::rseq::enter(t) {
+        return Exit::Interrupted;
+    }
+    t.engine.run(&mut t.cpu, stop)
+}
+
 pub fn run(t: &mut Thread) -> Exit {
     let stop = t.stop.clone();
     let Some(d) = current() else {
-        return t.engine.run(&mut t.cpu, &stop);
+        return run_engine(t, &stop);
     };
     loop {
         d.park_if_stopping(t);
         if !active() {
-            return t.engine.run(&mut t.cpu, &stop);
+            return run_engine(t, &stop);
         }
         d.refresh_points();
         // Events of the previous step, reported now that its syscall (if any) is done.
@@ -650,7 +660,7 @@ pub fn run(t: &mut Thread) -> Exit {
             )
         });
         if !stepping && !points {
-            let exit = t.engine.run(&mut t.cpu, &stop);
+            let exit = run_engine(t, &stop);
             if d.breakpoint_hit(t, &exit) {
                 continue;
             }
@@ -672,6 +682,9 @@ pub fn run(t: &mut Thread) -> Exit {
             } else {
                 (watch::accesses(t), watch::snapshot(t, &watches))
             };
+            if !crate::rseq::enter(t) {
+                return Exit::Interrupted;
+            }
             let r = t.engine.step(&mut t.cpu);
             if let Some(e) = &r {
                 if d.breakpoint_hit(t, e) {

@@ -395,8 +395,8 @@ pub fn load_prepared(t: &mut Thread, prep: Prepared, envp: &[Vec<u8>]) -> Result
             (stack::AT_HWCAP2, 0),
             (stack::AT_EXECFN, lay.execfn),
             (stack::AT_PLATFORM, lay.platform),
-            (stack::AT_RSEQ_FEATURE_SIZE, 28),
-            (stack::AT_RSEQ_ALIGN, 32),
+            (stack::AT_RSEQ_FEATURE_SIZE, crate::rseq::FEATURE_SIZE),
+            (stack::AT_RSEQ_ALIGN, crate::rseq::ALIGN),
             (stack::AT_NULL, 0),
         ]
     };

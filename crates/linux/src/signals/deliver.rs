@@ -203,6 +203,8 @@ pub fn deliver_pending(t: &mut Thread) {
 /// whether a handler was set up. `restart` is the interrupted syscall, if any: the first handler
 /// set up consumes it (ignored signals leave it alone, as get_signal skips them).
 fn act_on(t: &mut Thread, info: SigInfo, restart: &mut Option<Restart>) -> bool {
+    // Stops (ptrace, a debugger) may follow: the thread's virtual CPU is free meanwhile.
+    crate::rseq::leave(t);
     // A tracer may look at this process's /proc files while it is stopped for the signal.
     crate::procview::refresh(t, false);
     // A debugger sees every signal first and may discard or replace it.
@@ -336,6 +338,12 @@ fn setup_frame(
     // fault without FAULT_FLAG_USER) and the delivery fails with SIGSEGV. The shadow-stack
     // token below is written with WRUSS, whose accesses are user accesses (Intel SDM Vol. 3A
     // §4.7: the page-fault error code has U/S set), so it waits for the resolver even then.
+    // rseq_signal_deliver comes first (setup_rt_frame): the frame saves the abort handler's
+    // address if the thread was inside a critical section. Where the kernel forces SIGSEGV
+    // and still builds the frame, the delivery fails here with the same SIGSEGV.
+    if crate::rseq::signal_deliver(t).is_err() {
+        return Err(frame::BadFrame);
+    }
     let p = {
         let _kernel = cetbox_mem::KernelAccess::enter();
         frame::write(t, info, act, frame_mask)?

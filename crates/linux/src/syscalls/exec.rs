@@ -234,6 +234,9 @@ fn point_of_no_return(t: &mut Thread, keep: &[i32]) {
     crate::shstk::on_exec(t);
     t.clear_child_tid = 0;
     t.robust_list = (0, 0);
+    // execve drops the rseq registration (kernel/rseq.c rseq_execve).
+    crate::rseq::leave(t);
+    t.rseq = None;
     super::process::set_host_robust_list(0);
     let mem = t.proc.mem.clone();
     for v in mem.vmas() {

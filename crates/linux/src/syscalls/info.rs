@@ -176,7 +176,17 @@ pub(crate) fn sys_setgroups(t: &mut Thread, a: [u64; 6]) -> SysResult {
     host!(SYS_setgroups, n as u64, p)
 }
 
+/// getcpu: a thread registered for rseq is on its virtual CPU (the `cpu_id` of its area,
+/// node 0: `crate::vcpu`); any other thread on the host CPU it runs on.
 pub(crate) fn sys_getcpu(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    if let Some(cpu) = crate::rseq::current_cpu(t) {
+        for (p, v) in [(a[0], cpu), (a[1], 0)] {
+            if p != 0 {
+                t.mem().write_u32(p, v).map_err(|_| Errno::EFAULT)?;
+            }
+        }
+        return Ok(0);
+    }
     let cpu = opt_buf(t, a[0], 4, Access::Write)?;
     let node = opt_buf(t, a[1], 4, Access::Write)?;
     host!(SYS_getcpu, cpu, node)
@@ -195,7 +205,10 @@ pub(crate) fn sys_sched_getaffinity(t: &mut Thread, a: [u64; 6]) -> SysResult {
 pub(crate) fn sys_sched_setaffinity(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let len = a[1] as u32 as u64;
     let p = buf(t, a[2], len, Access::Read)?;
-    host!(SYS_sched_setaffinity, a[0] as u32 as u64, len, p)
+    let r = host!(SYS_sched_setaffinity, a[0] as u32 as u64, len, p);
+    // rseq-registered threads choose their virtual CPUs within their affinity (vcpu.rs).
+    t.proc.vcpus.affinity_changed();
+    r
 }
 
 /// sched_getparam, sched_setparam and sched_setscheduler answer EINVAL for a null param or a

@@ -1,4 +1,4 @@
-//! Process and thread identity and lifetime: exit, ids, tid address, robust lists, rseq, prctl,
+//! Process and thread identity and lifetime: exit, ids, tid address, robust lists, prctl,
 //! process groups and sessions, wait, futex.
 
 #![allow(non_upper_case_globals)]
@@ -89,16 +89,6 @@ pub(crate) fn sys_get_robust_list(t: &mut Thread, a: [u64; 6]) -> SysResult {
     t.mem().write_u64(a[2], len)?;
     t.mem().write_u64(a[1], head)?;
     Ok(0)
-}
-
-/// rseq answers ENOSYS, as a kernel built without CONFIG_RSEQ does. Restartable sequences need
-/// the kernel to rewrite the guest's instruction pointer when a thread is preempted or signalled
-/// inside a critical section and to keep `cpu_id` in the registered area current on every
-/// return to user mode; cetbox's threads are not preempted in the guest's sense and migrating
-/// host threads would make any cpu_id it wrote stale. glibc copes: it records that rseq is
-/// unavailable (__rseq_size = 0) and sched_getcpu falls back to the getcpu syscall.
-pub(crate) fn sys_rseq(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
-    Err(Errno::ENOSYS)
 }
 
 // ---------------------------------------------------------------- prctl

@@ -461,7 +461,7 @@ pub static TABLE: [Syscall; 470] = [
     sys(331, "pkey_free", memctl::sys_pkey_free, "F", 0),
     sys(332, "statx", fs::stat::sys_statx, "DPXXX", 0),
     nosys(333, "io_pgetevents", "XXXXXX", 0),
-    sys(334, "rseq", process::sys_rseq, "XXXX", 0),
+    sys(334, "rseq", crate::rseq::sys_rseq, "XXXX", 0),
     unassigned(335),
     unassigned(336),
     unassigned(337),
