@@ -15,9 +15,11 @@ use std::collections::HashMap;
 
 const PAGE: usize = 4096;
 
-/// Pages of both views are faulted in ahead of the appends this many bytes at a time
-/// (`populate`).
+/// Pages of both views are faulted in ahead of the appends at most this many bytes at a
+/// time (`populate`), and at first `POPULATE_MIN`, the step doubling with the code in use
+/// (a short process translates a few KiB).
 const POPULATE: usize = 128 * 1024;
+const POPULATE_MIN: usize = 16 * 1024;
 
 pub struct CodeCache {
     /// The read-execute view.
@@ -176,8 +178,9 @@ impl CodeCache {
         Some(at)
     }
 
-    /// Faults in the pages of both views up to at least `end` (a multiple of `POPULATE`
-    /// past it, within the cache) with one madvise(2) each (MADV_POPULATE_WRITE for the
+    /// Faults in the pages of both views up to at least `end` (a multiple of the step past
+    /// it, within the cache; the step is what is populated already, from `POPULATE_MIN` to
+    /// `POPULATE`) with one madvise(2) each (MADV_POPULATE_WRITE for the
     /// read-write view, MADV_POPULATE_READ for the executable one; Linux 5.14), instead of
     /// one page fault per page and view as appends and the first runs of new code reach them:
     /// python3's start-up writes about 1,000 pages of code, each faulted in twice. Only a
@@ -185,7 +188,8 @@ impl CodeCache {
     /// not tried again.
     fn populate(&mut self, end: usize) {
         let from = self.populated;
-        let to = (end.div_ceil(POPULATE) * POPULATE).min(self.size);
+        let step = from.clamp(POPULATE_MIN, POPULATE);
+        let to = (end.div_ceil(step) * step).min(self.size);
         self.populated = if to > from { to } else { self.size };
         if to <= from {
             return;
@@ -299,12 +303,18 @@ mod tests {
         let mut expect = Vec::new();
         let mut k = 0u8;
         while c.remaining() > 0 {
-            let n = (5000 + 977 * k as usize % 9000).min(c.remaining());
+            let n = (3000 + 977 * k as usize % 9000).min(c.remaining());
             let code: Vec<u8> = (0..n).map(|i| (i as u8) ^ k).collect();
+            let before = c.populated;
             let at = c.append(&code).expect("fits");
             assert!(c.populated >= c.used(), "appended past the populated pages");
-            let want = c.used().div_ceil(POPULATE) * POPULATE;
-            assert_eq!(c.populated, want.min(size), "populated {:#x}", c.populated);
+            let step = before.clamp(POPULATE_MIN, POPULATE);
+            let want = if c.used() <= before {
+                before
+            } else {
+                (c.used().div_ceil(step) * step).min(size)
+            };
+            assert_eq!(c.populated, want, "populated {:#x}", c.populated);
             expect.push((at, code));
             k = k.wrapping_add(1);
         }
