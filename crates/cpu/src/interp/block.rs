@@ -87,7 +87,9 @@ impl Op {
     }
 }
 
-/// A straight-line run of instructions ending at a control transfer, a SYSCALL, or a size cap.
+/// A straight-line run of instructions ending at a control transfer, a SYSCALL, or a size cap;
+/// or, with no instructions, the placeholder of a block not decoded because the caller of
+/// `Interpreter::run_cold` takes it over (`is_placeholder`).
 pub struct Block {
     pub ops: Box<[Op]>,
     /// The block ends with SYSCALL: the CPU must leave to the operating system after it.
@@ -97,6 +99,14 @@ pub struct Block {
     pub succ: [(u64, u32); 2],
     /// How often `Interpreter::run_cold` started this block, or `KEEP` (see there).
     pub visits: u32,
+}
+
+impl Block {
+    /// Whether this is a placeholder (`BlockCache::get`): a decoded block has at least one
+    /// instruction (an undecodable one included).
+    pub fn is_placeholder(&self) -> bool {
+        self.ops.is_empty()
+    }
 }
 
 /// The empty marker of `succ` and the fast table; never a guest address that can match, as
@@ -125,10 +135,16 @@ impl BlockCache {
         self.fast.clear();
     }
 
-    /// The arena index of the block at `rip`, decoding it if needed. The second value is true
-    /// if the arena was cleared to make room (every index held before is then void).
+    /// The arena index of the block at `rip`, decoding it if needed, or, if `hinted` (asked
+    /// only then) says so, entering a placeholder without decoding it. The second value is
+    /// true if the arena was cleared to make room (every index held before is then void).
     #[inline]
-    pub fn get(&mut self, rip: u64, mem: &AddressSpace) -> Result<(u32, bool)> {
+    pub fn get(
+        &mut self,
+        rip: u64,
+        mem: &AddressSpace,
+        hinted: impl FnOnce() -> bool,
+    ) -> Result<(u32, bool)> {
         if self.fast.is_empty() {
             self.fast = vec![(EMPTY, 0); FAST_SLOTS];
         }
@@ -136,7 +152,7 @@ impl BlockCache {
         if self.fast[slot].0 == rip && rip != EMPTY {
             return Ok((self.fast[slot].1, false));
         }
-        self.get_slow(rip, mem, slot)
+        self.get_slow(rip, mem, slot, hinted)
     }
 
     /// The arena index of the block at `rip` if it is decoded.
@@ -144,13 +160,38 @@ impl BlockCache {
         self.map.get(&rip)
     }
 
+    /// Decodes the placeholder at arena index `i` (the block at `rip`) in place, keeping its
+    /// successors and visit count.
+    pub fn decode_placeholder(&mut self, i: u32, rip: u64, mem: &AddressSpace) -> Result<()> {
+        let b = decode_block(rip, mem)?;
+        let block = &mut self.blocks[i as usize];
+        block.ops = b.ops;
+        block.ends_in_syscall = b.ends_in_syscall;
+        Ok(())
+    }
+
     #[inline(never)]
-    fn get_slow(&mut self, rip: u64, mem: &AddressSpace, slot: usize) -> Result<(u32, bool)> {
+    fn get_slow(
+        &mut self,
+        rip: u64,
+        mem: &AddressSpace,
+        slot: usize,
+        hinted: impl FnOnce() -> bool,
+    ) -> Result<(u32, bool)> {
         let mut cleared = false;
         let idx = match self.map.get(&rip) {
             Some(&i) => i,
             None => {
-                let b = decode_block(rip, mem)?;
+                let b = if hinted() {
+                    Block {
+                        ops: Box::new([]),
+                        ends_in_syscall: false,
+                        succ: [(EMPTY, 0); 2],
+                        visits: 0,
+                    }
+                } else {
+                    decode_block(rip, mem)?
+                };
                 if self.blocks.len() >= MAX_BLOCKS {
                     self.clear();
                     self.fast = vec![(EMPTY, 0); FAST_SLOTS];

@@ -38,9 +38,9 @@ impl Interpreter {
     pub fn run_block(&mut self, cpu: &mut Cpu) -> Option<Exit> {
         let mut prev = self.prev.take();
         let cache = &mut self.cache;
-        let idx = match next_block(cpu, cache, &mut prev) {
-            Ok(Some(i)) => i,
-            Ok(None) => return None,
+        let idx = match next_block(cpu, cache, &mut prev, None) {
+            Ok(Found::Block(i)) => i,
+            Ok(_) => return None,
             Err(exit) => return Some(exit),
         };
         let exit = exec_block(cpu, &cache.blocks[idx as usize], cache.epoch);
@@ -73,9 +73,13 @@ impl Interpreter {
     /// the decoded blocks, so they start again from 0 whenever the block cache is cleared
     /// (a code change), exactly when the caller's translations are dropped as well.
     ///
-    /// `known_hot` is asked once per block, before its first start, whether the block is
-    /// already known to be hot (a profile of earlier runs); if so it counts as hot at once.
-    /// Its answer only moves the moment the caller takes the block over.
+    /// `known_hot` is asked once per block, before it is decoded (or, for a block decoded
+    /// by `run_block`, or whose count `reset_visits` reset, before its next start), whether
+    /// the block is already known to be hot (a profile of earlier runs); if so it counts as
+    /// hot at once. Its answer only moves the moment the caller takes the block over. A block
+    /// known to be hot before it is decoded is not decoded: its caller decodes it for itself,
+    /// and the cache holds a placeholder that makes later arrivals return `Hot` at once; it is
+    /// decoded in place only if the caller gives it back (`keep`) or `run_block` runs it.
     pub fn run_cold(
         &mut self,
         cpu: &mut Cpu,
@@ -89,14 +93,24 @@ impl Interpreter {
             if stop.load(Ordering::Relaxed) {
                 return ColdExit::Stopped;
             }
-            let idx = match next_block(cpu, cache, &mut prev) {
-                Ok(Some(i)) => i,
-                Ok(None) => continue,
+            // Whether `known_hot` was asked (and said no) before the block was decoded now.
+            let mut asked = false;
+            let mut ask = |cpu: &Cpu| {
+                asked = true;
+                known_hot(cpu)
+            };
+            let idx = match next_block(cpu, cache, &mut prev, Some(&mut ask)) {
+                Ok(Found::Block(i)) => i,
+                Ok(Found::Stepped) => continue,
+                Ok(Found::Hinted) => {
+                    self.prev = prev;
+                    return ColdExit::Hot;
+                }
                 Err(exit) => return ColdExit::Exit(exit),
             };
             let block = &mut cache.blocks[idx as usize];
             if block.visits != KEEP {
-                if block.visits + 1 >= hot || (block.visits == 0 && known_hot(cpu)) {
+                if block.visits + 1 >= hot || (block.visits == 0 && !asked && known_hot(cpu)) {
                     block.visits = hot - 1;
                     self.prev = prev;
                     return ColdExit::Hot;
@@ -118,8 +132,8 @@ impl Interpreter {
     }
 
     /// Tells `run_cold` to run the block at RIP from now on instead of stopping before it
-    /// when it is hot (its caller will not take it over). No effect if the block is not
-    /// decoded.
+    /// when it is hot (its caller will not take it over); a placeholder is then decoded when
+    /// `run_cold` next arrives there. No effect if the block is not in the cache.
     pub fn keep(&mut self, rip: u64) {
         if let Some(&i) = self.cache.peek(rip) {
             self.cache.blocks[i as usize].visits = KEEP;
@@ -127,29 +141,58 @@ impl Interpreter {
     }
 }
 
-/// The decoded block at RIP: from the successor prediction of `prev` (the block that just ran)
-/// when it knows RIP, else from the cache (decoding it if needed), teaching `prev` its new
-/// successor.
+/// What `next_block` found at RIP.
+enum Found {
+    /// The decoded block with this arena index.
+    Block(u32),
+    /// A placeholder (`run_cold` only): the block is known to be hot and was not decoded.
+    Hinted,
+    /// One instruction ran instead of a block (EFLAGS.TF or AC).
+    Stepped,
+}
+
+/// The block at RIP: from the successor prediction of `prev` (the block that just ran) when it
+/// knows RIP, else from the cache (decoding it if needed), teaching `prev` its new successor.
+/// `hinted`: `run_cold`'s question, asked before decoding a block that is not in the cache
+/// (a yes enters a placeholder); a placeholder found is `Hinted` to `run_cold` unless it was
+/// kept, and is otherwise decoded in place.
 #[inline(always)]
-fn find(cache: &mut BlockCache, prev: Option<u32>, cpu: &Cpu) -> Result<u32, Exception> {
+fn find(
+    cache: &mut BlockCache,
+    prev: Option<u32>,
+    cpu: &Cpu,
+    mut hinted: Option<&mut dyn FnMut(&Cpu) -> bool>,
+) -> Result<Found, Exception> {
     let rip = cpu.rip;
-    let Some(p) = prev else {
-        return cache.get(rip, &cpu.mem).map(|(i, _)| i);
+    let cold = hinted.is_some();
+    let ask = || hinted.as_mut().is_some_and(|h| h(cpu));
+    let i = match prev {
+        None => cache.get(rip, &cpu.mem, ask)?.0,
+        Some(p) => {
+            let s = &cache.blocks[p as usize].succ;
+            if s[0].0 == rip && rip != EMPTY {
+                s[0].1
+            } else if s[1].0 == rip && rip != EMPTY {
+                s[1].1
+            } else {
+                let (i, cleared) = cache.get(rip, &cpu.mem, ask)?;
+                if !cleared {
+                    let s = &mut cache.blocks[p as usize].succ;
+                    s[1] = s[0];
+                    s[0] = (rip, i);
+                }
+                i
+            }
+        }
     };
-    let s = &cache.blocks[p as usize].succ;
-    if s[0].0 == rip && rip != EMPTY {
-        return Ok(s[0].1);
+    let block = &cache.blocks[i as usize];
+    if block.is_placeholder() {
+        if cold && block.visits != KEEP {
+            return Ok(Found::Hinted);
+        }
+        cache.decode_placeholder(i, rip, &cpu.mem)?;
     }
-    if s[1].0 == rip && rip != EMPTY {
-        return Ok(s[1].1);
-    }
-    let (i, cleared) = cache.get(rip, &cpu.mem)?;
-    if !cleared {
-        let s = &mut cache.blocks[p as usize].succ;
-        s[1] = s[0];
-        s[0] = (rip, i);
-    }
-    Ok(i)
+    Ok(Found::Block(i))
 }
 
 impl Engine for Interpreter {
@@ -184,9 +227,9 @@ fn run_blocks(cpu: &mut Cpu, cache: &mut BlockCache, stop: &AtomicBool) -> Exit 
         if stop.load(Ordering::Relaxed) {
             return Exit::Interrupted;
         }
-        let idx = match next_block(cpu, cache, &mut prev) {
-            Ok(Some(i)) => i,
-            Ok(None) => continue,
+        let idx = match next_block(cpu, cache, &mut prev, None) {
+            Ok(Found::Block(i)) => i,
+            Ok(_) => continue,
             Err(exit) => return exit,
         };
         if let Some(exit) = exec_block(cpu, &cache.blocks[idx as usize], cache.epoch) {
@@ -202,18 +245,19 @@ fn run_blocks(cpu: &mut Cpu, cache: &mut BlockCache, stop: &AtomicBool) -> Exit 
 /// The decoded block to run next, at RIP (`prev` is the block that just ran, None after
 /// anything else). Under EFLAGS.TF or AC it runs one instruction instead (single-step traps
 /// and alignment checks are per instruction) and answers Ok(None); decoded blocks are
-/// dropped first when the code epoch changed.
+/// dropped first when the code epoch changed. `hinted`: `run_cold`'s question (`find`).
 #[inline(always)]
 fn next_block(
     cpu: &mut Cpu,
     cache: &mut BlockCache,
     prev: &mut Option<u32>,
-) -> Result<Option<u32>, Exit> {
+    hinted: Option<&mut dyn FnMut(&Cpu) -> bool>,
+) -> Result<Found, Exit> {
     if cpu.flags.bits & (crate::flags::TF | crate::flags::AC) != 0 {
         *prev = None;
         return match slow_step(cpu) {
             Some(exit) => Err(exit),
-            None => Ok(None),
+            None => Ok(Found::Stepped),
         };
     }
     let epoch = cpu.mem.code_epoch();
@@ -222,7 +266,7 @@ fn next_block(
         cache.epoch = epoch;
         *prev = None;
     }
-    find(cache, *prev, cpu).map(Some).map_err(Exit::Exception)
+    find(cache, *prev, cpu, hinted).map_err(Exit::Exception)
 }
 
 fn slow_step(cpu: &mut Cpu) -> Option<Exit> {
