@@ -57,7 +57,9 @@ pub mod off {
     /// The guest's FS and GS bases, for FS/GS-relative operands.
     pub const FS_BASE: i64 = 248;
     pub const GS_BASE: i64 = 256;
-    /// The guest's shadow-stack pointer (loaded on entry, stored back on exit).
+    /// The guest's shadow-stack pointer: loaded into MM1 by the entry trampoline, where
+    /// translated code keeps it (`translate::SSP_REG`), and stored back by the exit
+    /// trampoline.
     pub const SSP: i64 = 264;
     /// The address of the code cache's front table (`cache::Slot` entries).
     pub const LOOKUP: i64 = 272;
