@@ -77,7 +77,8 @@ pub mod off {
     pub const LINK: i64 = 304;
     /// `COUNTS_LEN` constants, the n-th holding n: the operand of the `paddq mm0, gs:[..]`
     /// that adds a block's retired instructions to the running count in MM0
-    /// (`translate::add_retired`).
+    /// (`translate::add_retired`); the 8 is also what CALL and RET subtract from and add to
+    /// SSP in MM1 (`translate::SSP_REG`).
     pub const COUNTS: i64 = 312;
     /// `PAGE_SLOTS` remembered pages, one per read or write site of translated code (sites
     /// share them modulo `PAGE_SLOTS / 2`; reads the first half, writes the second):
