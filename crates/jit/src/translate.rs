@@ -513,8 +513,9 @@ const TERM_REG: Register = Register::RBX;
 /// The host register that holds the guest's SSP while translated code runs (loaded and
 /// stored by the trampolines): CALL and RET move it by 8 with one flag-free PSUBQ/PADDQ, so
 /// a RET does not wait for a load of SSP from the context that the CALL before it stored
-/// (a read-modify-write of the context's SSP at every CALL and RET measured about twice the
-/// shadow-stack cost of call-heavy code, `bench/run.sh --compare-shstk`).
+/// (on a loaded machine a read-modify-write of the context's SSP at every CALL and RET cost
+/// a loop of leaf calls about twice what MM1 does; on a quiet one the two measure the same:
+/// docs/ARCHITECTURE.md, "Shadow-stack cost, measured").
 pub const SSP_REG: AsmRegisterMm = mm1;
 
 /// A direct CALL up to the jump: the return address pushed on the stack (and on the shadow
