@@ -395,6 +395,49 @@ static void w01(void) {
     printf("no fault\n");
 }
 
+/* SSP across translated CALLs and RETs: a recursion to depth 40, run 2000 times (hot, so its
+ * CALLs and RETs run translated and chain into each other). At depth k, RDSSP (which the
+ * translator leaves to the interpreter: translated code stops before it and hands SSP back)
+ * must read s0 - 8k, where s0 is SSP before the outermost call, and s0 again after the last
+ * return: every near CALL pushes 8 bytes on the shadow stack and every near RET pops 8 (Intel
+ * SDM Vol. 2A, CALL; Vol. 2B, RET). rec(1, 40) returns 39. */
+static uint64_t w02_s0;
+static int w02_bad;
+__attribute__((noinline)) static int w02_rec(int k, int d) {
+    if (rdssp() != w02_s0 - 8 * (uint64_t)k) w02_bad++;
+    int r = k < d ? w02_rec(k + 1, d) + 1 : 0;
+    asm volatile("" : : : "memory");
+    return r;
+}
+static void w02(void) {
+    long sum = 0;
+    for (int i = 0; i < 2000; i++) {
+        w02_s0 = rdssp();
+        sum += w02_rec(1, 40);
+        if (rdssp() != w02_s0) w02_bad++;
+    }
+    printf("sum=%ld bad=%d\n", sum, w02_bad);
+}
+
+/* A RET that ran translated 999 times finds, on the 1000th, its return address modified: #CP
+ * with error code 1, near-ret (Intel SDM Vol. 1, 18.2.3; Vol. 2B, RET), delivered as SIGSEGV
+ * SEGV_CPERR with RIP at the RET, RSP and SSP as before it (Linux arch/x86/kernel/cet.c,
+ * do_user_cp_fault()). The SSP the signal frame's token records must be the one translated
+ * code reached, not a stale one. */
+asm(".text\n.globl w03_fn\nw03_fn: cmp $999, %edi\n jne w03_ret\n addq $1, (%rsp)\n"
+    ".globl w03_ret\nw03_ret: ret\n");
+extern char w03_fn[], w03_ret[];
+static void w03(void) {
+    expect_rip = (uint64_t)w03_ret;
+    expect_ssp = rdssp() - 8;
+    for (int i = 0; i < 1000; i++)
+        asm volatile("lea -8(%%rsp), %%rax\n mov %%rax, expect_rsp(%%rip)\n call w03_fn"
+                     :
+                     : "D"(i)
+                     : "rax", "memory", "cc");
+    puts("no fault");
+}
+
 struct test {
     const char *name;
     int mode; /* 0 off, 1 on, 2 on + WRSS */
@@ -405,7 +448,7 @@ static const struct test tests[] = {
     {"s06", 2, s06}, {"misc", 2, misc}, {"s07", 1, s07}, {"x10", 1, x10}, {"s08a", 2, s08a}, {"s08b", 2, s08b}, {"s10", 0, s10},
     {"s11", 0, s11}, {"s14", 0, s14}, {"x01", 0, x01}, {"x03", 2, x03}, {"x04", 0, x04},
     {"x05", 0, x05}, {"x06", 0, x06}, {"x07", 0, x07}, {"x08", 0, x08}, {"x12", 1, x12},
-    {"w01", 1, w01},
+    {"w01", 1, w01}, {"w02", 1, w02}, {"w03", 1, w03},
 };
 
 int main(int argc, char **argv) {

@@ -259,6 +259,11 @@ cases! {
     // The translator's remembered shadow-stack page does not outlive a syscall that takes it
     // away (tests/shstk/abi.c, w01).
     abi_shadow_page_made_read_only_under_hot_call: "abi" "w01" => "armed", "signal 11";
+    // SSP as the spec moves it through hot (translated) CALLs and RETs, read back by RDSSP at
+    // every depth (tests/shstk/abi.c, w02), and at a #CP raised by a hot RET (w03).
+    abi_ssp_through_translated_calls: "abi" "w02" => "sum=78000 bad=0";
+    abi_cp_at_translated_ret: "abi" "w03" =>
+        "SIGSEGV SEGV_CPERR addr=0 trapno=21 err=0x1 rip=insn\nrsp=same\nssp=same";
 
     // docs/acceptance.md, Linux behaviours 14.x and the further Linux checks.
     abi_02_11_generic_prctl_and_04_05_mremap: "abi" "misc" =>

@@ -57,7 +57,9 @@ pub mod off {
     /// The guest's FS and GS bases, for FS/GS-relative operands.
     pub const FS_BASE: i64 = 248;
     pub const GS_BASE: i64 = 256;
-    /// The guest's shadow-stack pointer (loaded on entry, stored back on exit).
+    /// The guest's shadow-stack pointer: loaded into MM1 by the entry trampoline, where
+    /// translated code keeps it (`translate::SSP_REG`), and stored back by the exit
+    /// trampoline.
     pub const SSP: i64 = 264;
     /// The address of the code cache's front table (`cache::Slot` entries).
     pub const LOOKUP: i64 = 272;
@@ -75,7 +77,8 @@ pub mod off {
     pub const LINK: i64 = 304;
     /// `COUNTS_LEN` constants, the n-th holding n: the operand of the `paddq mm0, gs:[..]`
     /// that adds a block's retired instructions to the running count in MM0
-    /// (`translate::add_retired`).
+    /// (`translate::add_retired`); the 8 is also what CALL and RET subtract from and add to
+    /// SSP in MM1 (`translate::SSP_REG`).
     pub const COUNTS: i64 = 312;
     /// `PAGE_SLOTS` remembered pages, one per read or write site of translated code (sites
     /// share them modulo `PAGE_SLOTS / 2`; reads the first half, writes the second):

@@ -233,6 +233,7 @@ struct ShadowFull {
     at: CodeLabel,
     back: CodeLabel,
     r: Register,
+    disp: i32,
     need: Need,
     slow: CodeLabel,
 }
@@ -245,10 +246,10 @@ pub fn emit_cold(a: &mut CodeAssembler, cold: Cold) -> Result<(), IcedError> {
         let (mask, want) = mask_want(c.need);
         let mut keep = a.create_label();
         a.set_label(&mut c.at)?;
-        place_into_rax(a, c.place, true, true)?;
+        place_into_rax(a, c.place, true)?;
         page_entry_allows(a, mask, want, c.slow)?;
         if c.size > 1 {
-            place_into_rax(a, c.place.plus(i64::from(c.size) - 1), true, true)?;
+            place_into_rax(a, c.place.plus(i64::from(c.size) - 1), true)?;
             page_entry_allows(a, mask, want, c.slow)?;
         }
         // Remembered only while no userfaultfd is in use (`cetbox_mem::remembered`).
@@ -258,10 +259,10 @@ pub fn emit_cold(a: &mut CodeAssembler, cold: Cold) -> Result<(), IcedError> {
             // Nor for writes a page that is executable: another thread may decode code from it
             // at any moment (a CODE mark every later write must see); a page without EXEC gets
             // it only through mprotect, which makes this thread leave first.
-            place_into_rax(a, c.place, true, true)?;
+            place_into_rax(a, c.place, true)?;
             page_entry_allows(a, mask | u32::from(page::EXEC), want, keep)?;
         }
-        place_into_rax(a, c.place, true, true)?;
+        place_into_rax(a, c.place, true)?;
         a.and(rax, -4096)?;
         a.mov(qword_ptr(off::PAGE_SLOTS + 8 * c.slot as i64).gs(), rax)?;
         a.bts(
@@ -275,9 +276,9 @@ pub fn emit_cold(a: &mut CodeAssembler, cold: Cold) -> Result<(), IcedError> {
         // The page of the first byte and the page of the last (the same page when the access
         // only looked as if it could cross).
         a.set_label(&mut c.at)?;
-        place_into_rax(a, c.place, true, true)?;
+        place_into_rax(a, c.place, true)?;
         page_entry_allows(a, c.mask, c.want, c.slow)?;
-        place_into_rax(a, c.place, true, true)?;
+        place_into_rax(a, c.place, true)?;
         a.add(rax, c.size as i32 - 1)?;
         page_entry_allows(a, c.mask, c.want, c.slow)?;
         a.jmp(c.back)?;
@@ -289,24 +290,24 @@ pub fn emit_cold(a: &mut CodeAssembler, cold: Cold) -> Result<(), IcedError> {
         a.jmp(c.back)?;
     }
     for mut c in cold.1 {
-        let rr = GPRS[index(c.r)];
+        let slot = GPRS[index(c.r)] + c.disp;
         a.set_label(&mut c.at)?;
-        // A misaligned SSP (8 bytes that may cross a page): the interpreter decides.
-        a.test(GPRS32[index(c.r)], 7)?;
+        // A misaligned slot (8 bytes that may cross a page): the interpreter decides.
+        a.lea(rax, qword_ptr(slot))?;
+        a.test(eax, 7)?;
         a.jnz(c.slow)?;
         // The page becomes the known one only if a shadow-stack write may use it, which
         // implies every shadow-stack read may (`mask_want`: the same wanted bits, a mask
         // with CODE added).
         let (mask, want) = mask_want(Need::ShadowWrite);
         let mut read_only = a.create_label();
-        a.mov(rax, rr)?;
         let no = if c.need == Need::ShadowWrite {
             c.slow
         } else {
             read_only
         };
         page_entry_allows(a, mask, want, no)?;
-        a.mov(rax, rr)?;
+        a.lea(rax, qword_ptr(slot))?;
         a.and(rax, -4096)?;
         a.mov(qword_ptr(off::SS_PAGE).gs(), rax)?;
         a.jmp(c.back)?;
@@ -315,7 +316,7 @@ pub fn emit_cold(a: &mut CodeAssembler, cold: Cold) -> Result<(), IcedError> {
             // time.
             a.set_label(&mut read_only)?;
             let (mask, want) = mask_want(c.need);
-            a.mov(rax, rr)?;
+            a.lea(rax, qword_ptr(slot))?;
             page_entry_allows(a, mask, want, c.slow)?;
             a.jmp(c.back)?;
         }
@@ -323,9 +324,9 @@ pub fn emit_cold(a: &mut CodeAssembler, cold: Cold) -> Result<(), IcedError> {
     Ok(())
 }
 
-/// Checks that the 8 bytes at the address in `r` allow the shadow-stack access `need`
-/// (`ShadowRead` for RET, `ShadowWrite` for CALL) on the fast path; jumps to `slow`
-/// otherwise. Uses RAX and the flags (both saved by `acquire`).
+/// Checks that the 8 bytes at the address `r` + `disp` allow the shadow-stack access `need`
+/// (`ShadowRead` for RET at SSP, `ShadowWrite` for CALL at SSP - 8) on the fast path; jumps
+/// to `slow` otherwise. Uses RAX and the flags (both saved by `acquire`).
 ///
 /// A shadow stack moves 8 bytes at a time through the same page for hundreds of calls, so
 /// the page a full check let a shadow-stack write use is remembered in the context
@@ -342,6 +343,7 @@ pub fn check_shadow(
     a: &mut CodeAssembler,
     cold: &mut Cold,
     r: Register,
+    disp: i32,
     need: Need,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
@@ -350,7 +352,11 @@ pub fn check_shadow(
     let mut back = a.create_label();
     // The address with its bits 3-11 cleared equals the known page's address exactly when it
     // is 8-byte aligned (so the 8 bytes stay in its page) and in that page.
-    a.mov(rax, GPRS[index(r)])?;
+    if disp == 0 {
+        a.mov(rax, GPRS[index(r)])?;
+    } else {
+        a.lea(rax, qword_ptr(GPRS[index(r)] + disp))?;
+    }
     a.and(rax, !0xff8)?;
     a.cmp(rax, qword_ptr(off::SS_PAGE).gs())?;
     a.jne(at)?;
@@ -360,6 +366,7 @@ pub fn check_shadow(
         at,
         back,
         r,
+        disp,
         need,
         slow,
     });
@@ -423,17 +430,11 @@ impl Place {
     }
 }
 
-/// Computes `p` into RAX (`wide`) or its low 32 bits into EAX. `clobbered`: RAX no longer holds
-/// the guest's RAX (a place that uses it then reads the guest's value back from `RAX_SAVE`).
-fn place_into_rax(
-    a: &mut CodeAssembler,
-    p: Place,
-    wide: bool,
-    clobbered: bool,
-) -> Result<(), IcedError> {
+/// Computes `p` into RAX. `clobbered`: RAX no longer holds the guest's RAX (a place that uses
+/// it then reads the guest's value back from `RAX_SAVE`).
+fn place_into_rax(a: &mut CodeAssembler, p: Place, clobbered: bool) -> Result<(), IcedError> {
     match p {
-        Place::Abs(v) if wide => a.mov(rax, v),
-        Place::Abs(v) => a.mov(eax, v as u32),
+        Place::Abs(v) => a.mov(rax, v),
         Place::Mem {
             base,
             index,
@@ -443,12 +444,7 @@ fn place_into_rax(
             if clobbered && p.uses_rax() {
                 ctx_mov(a, Code::Mov_r64_rm64, off::RAX_SAVE, Register::RAX)?;
             }
-            let mut x = lea(Register::RAX, base, index, scale, disp)?;
-            if !wide {
-                x.set_code(Code::Lea_r32_m);
-                x.set_op0_register(Register::EAX);
-            }
-            a.add_instruction(x)
+            a.add_instruction(lea(Register::RAX, base, index, scale, disp)?)
         }
     }
 }
@@ -496,29 +492,21 @@ pub fn check_place(
     slot: Option<usize>,
 ) -> Result<(), IcedError> {
     debug_assert!((1..=4096).contains(&size));
+    let (at, mut back) = place_start(a, p, align, rax_guest, slow)?;
     if let (Some(slot), Need::Read | Need::Write) = (slot, need) {
-        return check_remembered(a, cold, p, size, align, need, rax_guest, slow, slot);
+        return check_remembered(a, cold, (at, back), p, size, align, need, slow, slot);
     }
     let (mask, want) = mask_want(need);
-    let at = a.create_label();
-    let mut back = a.create_label();
-    let small = matches!(size, 1 | 2 | 4 | 8) && align <= 1;
-    if small {
-        place_into_rax(a, p, true, !rax_guest)?;
+    if matches!(size, 1 | 2 | 4 | 8) && align <= 1 {
         if size > 1 {
             a.test(eax, size - 1)?;
             a.jnz(at)?;
         }
     } else {
-        place_into_rax(a, p, false, !rax_guest)?;
-        if align > 1 {
-            a.test(eax, u32::from(align) - 1)?;
-            a.jnz(slow)?;
-        }
         a.and(eax, 0xfff)?;
         a.cmp(eax, 4096 - size)?;
         a.ja(at)?;
-        place_into_rax(a, p, true, true)?;
+        place_into_rax(a, p, true)?;
     }
     page_entry_allows(a, mask, want, slow)?;
     // Bound to the caller's next instruction (every caller emits one).
@@ -537,28 +525,43 @@ pub fn check_place(
     Ok(())
 }
 
-/// `check_place` of a read or write through the remembered page of `slot`.
-#[allow(clippy::too_many_arguments)]
-fn check_remembered(
+/// The start shared by `check_place` and `check_remembered`: the labels of the out-of-line
+/// check (`at`) and of the way back from it (`back`, bound by the caller after its inline
+/// check), and the address of `p` in RAX, an address misaligned for `align` sent to `slow`.
+fn place_start(
     a: &mut CodeAssembler,
-    cold: &mut Cold,
     p: Place,
-    size: u32,
     align: u8,
-    need: Need,
     rax_guest: bool,
     slow: CodeLabel,
-    slot: usize,
-) -> Result<(), IcedError> {
-    debug_assert!(slot < crate::context::PAGE_SLOTS);
+) -> Result<(CodeLabel, CodeLabel), IcedError> {
     let at = a.create_label();
-    let mut back = a.create_label();
-    let cell = qword_ptr(off::PAGE_SLOTS + 8 * slot as i64).gs();
-    place_into_rax(a, p, true, !rax_guest)?;
+    let back = a.create_label();
+    place_into_rax(a, p, !rax_guest)?;
     if align > 1 {
         a.test(eax, u32::from(align) - 1)?;
         a.jnz(slow)?;
     }
+    Ok((at, back))
+}
+
+/// `check_place` of a read or write through the remembered page of `slot`, after
+/// `place_start` (its labels in `labels`, the address in RAX).
+#[allow(clippy::too_many_arguments)]
+fn check_remembered(
+    a: &mut CodeAssembler,
+    cold: &mut Cold,
+    labels: (CodeLabel, CodeLabel),
+    p: Place,
+    size: u32,
+    align: u8,
+    need: Need,
+    slow: CodeLabel,
+    slot: usize,
+) -> Result<(), IcedError> {
+    debug_assert!(slot < crate::context::PAGE_SLOTS);
+    let (at, mut back) = labels;
+    let cell = qword_ptr(off::PAGE_SLOTS + 8 * slot as i64).gs();
     if matches!(size, 1 | 2 | 4 | 8) && align <= 1 {
         // The page, with the bits below the size kept: equal to a remembered page (bits 0-11
         // clear) only when the access is aligned to its size, so it stays in that page.
@@ -570,7 +573,7 @@ fn check_remembered(
         a.and(rax, -4096)?;
         a.cmp(rax, cell)?;
         a.jne(at)?;
-        place_into_rax(a, p.plus(i64::from(size) - 1), true, true)?;
+        place_into_rax(a, p.plus(i64::from(size) - 1), true)?;
         a.and(rax, -4096)?;
         a.cmp(rax, cell)?;
         a.jne(at)?;

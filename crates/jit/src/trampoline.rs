@@ -85,6 +85,10 @@ pub fn assemble(ip: u64, avx: bool) -> Result<(Vec<u8>, usize), IcedError> {
     // to a register spares every block exit a load and a store of the count that the next
     // exit's load would wait for.
     a.movq(mm0, ctx(off::RETIRED))?;
+    // The guest's SSP lives in MM1 (`translate::SSP_REG`) for the same reason: CALL and RET
+    // move it by 8 with one flag-free PSUBQ/PADDQ instead of a load and a store through the
+    // context that the next CALL's or RET's load would wait for.
+    a.movq(crate::translate::SSP_REG, ctx(off::SSP))?;
     a.push(ctx(off::RFLAGS))?;
     a.popfq()?;
     for (i, r) in GPRS.iter().enumerate() {
@@ -98,6 +102,7 @@ pub fn assemble(ip: u64, avx: bool) -> Result<(Vec<u8>, usize), IcedError> {
         x.mov(ctx(off::GPR + 8 * i as i64), *r)?;
     }
     x.movq(ctx(off::RETIRED), mm0)?;
+    x.movq(ctx(off::SSP), crate::translate::SSP_REG)?;
     // The x87 tag word back to empty for Rust code (Intel SDM Vol. 1 §9.5.1, EMMS).
     x.emms()?;
     x.mov(rax, ctx(off::XMM_PTR))?;

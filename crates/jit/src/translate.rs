@@ -510,6 +510,14 @@ impl FlagsPlan {
 /// The address register of the CALL and RET sequences.
 const TERM_REG: Register = Register::RBX;
 
+/// The host register that holds the guest's SSP while translated code runs (loaded and
+/// stored by the trampolines): CALL and RET move it by 8 with one flag-free PSUBQ/PADDQ, so
+/// a RET does not wait for a load of SSP from the context that the CALL before it stored
+/// (on a loaded machine a read-modify-write of the context's SSP at every CALL and RET cost
+/// a loop of leaf calls about twice what MM1 does; on a quiet one the two measure the same:
+/// docs/ARCHITECTURE.md, "Shadow-stack cost, measured").
+pub const SSP_REG: AsmRegisterMm = mm1;
+
 /// A direct CALL up to the jump: the return address pushed on the stack (and on the shadow
 /// stack when `shadow`) after every check passed, as `do_call` in crates/cpu/src/exec/control.rs
 /// commits nothing before all of them pass. A failed check goes to `slow` with nothing changed.
@@ -560,12 +568,13 @@ fn push_return(
         memop::check_place(a, cold, place, 8, 0, Need::Write, false, slow, slot)?;
     }
     if shadow {
-        a.mov(rbx, qword_ptr(off::SSP).gs())?;
-        a.sub(rbx, 8)?;
-        memop::check_shadow(a, cold, r, Need::ShadowWrite, slow)?;
+        // SSP lives in MM1 (`trampoline`); the slot written is SSP - 8.
+        a.movq(rbx, SSP_REG)?;
+        memop::check_shadow(a, cold, r, -8, Need::ShadowWrite, slow)?;
         a.mov(rax, ret)?;
-        a.mov(qword_ptr(rbx), rax)?;
-        a.mov(qword_ptr(off::SSP).gs(), rbx)?;
+        a.mov(qword_ptr(rbx - 8), rax)?;
+        // SSP -= 8, flag-free (the context's constant 8, `off::COUNTS`).
+        a.psubq(SSP_REG, qword_ptr(off::COUNTS + 8 * 8).gs())?;
     } else {
         a.mov(rax, ret)?;
     }
@@ -656,11 +665,13 @@ fn ret(
         memop::check_place(a, cold, place, 8, 0, Need::Read, false, slow, slot)?;
     }
     if shadow {
-        a.mov(rbx, qword_ptr(off::SSP).gs())?;
-        memop::check_shadow(a, cold, r, Need::ShadowRead, slow)?;
-        // RAX is then the return address too.
-        a.mov(rax, qword_ptr(rbx))?;
-        a.cmp(rax, qword_ptr(rsp))?;
+        a.movq(rbx, SSP_REG)?;
+        memop::check_shadow(a, cold, r, 0, Need::ShadowRead, slow)?;
+        // RAX, the return address the dispatch below looks up, comes from the stack as
+        // with the shadow stack off (its load does not wait for SSP), and must equal the
+        // shadow stack's.
+        a.mov(rax, qword_ptr(rsp))?;
+        a.cmp(rax, qword_ptr(rbx))?;
         a.jne(slow)?;
     } else {
         a.mov(rax, qword_ptr(rsp))?;
@@ -670,7 +681,7 @@ fn ret(
     a.shr(rbx, 47)?;
     a.jnz(slow)?;
     if shadow {
-        a.add(qword_ptr(off::SSP).gs(), 8)?;
+        a.paddq(SSP_REG, qword_ptr(off::COUNTS + 8 * 8).gs())?;
     }
     a.add(rsp, 8)?;
     dispatch(a, retired, chain, exit)
