@@ -17,6 +17,7 @@ pub mod memfd;
 pub mod objects;
 pub mod options;
 pub mod private_fds;
+pub mod proc_refresh;
 pub mod process;
 pub mod procfs;
 pub mod procview;

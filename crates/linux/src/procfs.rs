@@ -1,8 +1,11 @@
 //! The guest's view of /proc/self: maps, smaps, status, exe, auxv, cmdline, environ, stat,
 //! statm and mem, synthesized from cetbox's own state in Linux's exact formats.
 //!
-//! Synthesized files are memfds holding a snapshot taken at open time (Linux generates them
-//! at read time, which only matters for programs that keep one open across changes).
+//! Synthesized files are memfds holding a snapshot taken at open time, made again when the
+//! guest reads one from offset 0 after its first read (`refresh_before_read`): Linux's
+//! seq_file makes a /proc file's text anew at every read from offset 0 (fs/seq_file.c
+//! `seq_read_iter`), and programs poll a process's state by rewinding one open descriptor
+//! (glibc's support_process_state_wait).
 //! /proc/self/mem is a host descriptor for the host's /proc/self/mem, which addresses guest
 //! memory directly (guest addresses are host addresses); it is registered so that the file
 //! syscalls can route its reads and writes through `mem_access`, which applies the guest's
@@ -82,6 +85,14 @@ pub fn readlink(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
 
 /// Opens a synthesized /proc file; None for paths cetbox does not synthesize.
 pub fn open(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
+    let r = open_inner(t, path, flags)?;
+    if let Ok(fd) = r {
+        crate::proc_refresh::opened(fd as i32, path);
+    }
+    Some(r)
+}
+
+fn open_inner(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
     if let Some(pid) = other_mem(t, path) {
         return Some(open_other_mem(t, path, pid, flags));
     }
@@ -102,6 +113,26 @@ pub fn open(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
     let name = strip(t, path)?;
     let acc = flags & libc::O_ACCMODE;
     let content = match name {
+        b"exe" => {
+            let exe = t.proc.image().exe.clone();
+            let c = std::ffi::CString::new(exe).ok()?;
+            // SAFETY: `c` is a valid C string; the flags are the guest's.
+            let fd = unsafe { libc::open(c.as_ptr(), flags & !libc::O_CREAT, 0) };
+            return Some(Errno::check(fd as i64));
+        }
+        b"mem" => return Some(open_mem(t, flags)),
+        _ => self_content(t, name)?,
+    };
+    if acc != libc::O_RDONLY {
+        return Some(Err(Errno::EACCES));
+    }
+    Some(memfd_with(&content, flags))
+}
+
+/// The text of this process's synthesized file `name` (after /proc/self/), as made now; None
+/// for names that are not synthesized text.
+fn self_content(t: &Thread, name: &[u8]) -> Option<Vec<u8>> {
+    Some(match name {
         b"maps" => maps(t),
         b"smaps" => smaps(t),
         b"smaps_rollup" => smaps_rollup(t),
@@ -117,20 +148,35 @@ pub fn open(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
         }
         b"cmdline" => read_range(t, |i| (i.arg_start, i.arg_end)),
         b"environ" => read_range(t, |i| (i.env_start, i.env_end)),
-        b"exe" => {
-            let exe = t.proc.image().exe.clone();
-            let c = std::ffi::CString::new(exe).ok()?;
-            // SAFETY: `c` is a valid C string; the flags are the guest's.
-            let fd = unsafe { libc::open(c.as_ptr(), flags & !libc::O_CREAT, 0) };
-            return Some(Errno::check(fd as i64));
-        }
-        b"mem" => return Some(open_mem(t, flags)),
         _ => return None,
-    };
-    if acc != libc::O_RDONLY {
-        return Some(Err(Errno::EACCES));
+    })
+}
+
+/// The text of a synthesized /proc file at `path` as made now, for a read from offset 0 of a
+/// descriptor opened on it (`crate::proc_refresh`); None when it is not made by cetbox (or
+/// another guest no longer publishes its view).
+pub fn content_now(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
+    if let Some((pid, tid, file)) = crate::procview::other_file(t, trim_slashes(path)) {
+        let view = crate::procview::of(pid)?;
+        return other_content(view, pid, tid, file);
     }
-    Some(memfd_with(&content, flags))
+    if let Some(content) = other_thread_file(t, path) {
+        return Some(content);
+    }
+    self_content(t, strip(t, path)?)
+}
+
+/// The text of another guest's file `file` (of its thread `tid`) from its published `view`;
+/// None for exe (a link) and names that are not synthesized.
+fn other_content(view: crate::procview::View, pid: i32, tid: i32, file: &[u8]) -> Option<Vec<u8>> {
+    match file {
+        b"maps" => Some(view.maps),
+        b"auxv" => Some(view.auxv),
+        b"cmdline" => Some(view.cmdline()),
+        b"environ" => Some(view.environ()),
+        b"exe" => None,
+        _ => other_task_file(&view, pid, tid, file),
+    }
 }
 
 /// Another guest's /proc/PID `file` (maps, exe, auxv, cmdline, environ, and of thread `tid`
@@ -149,14 +195,10 @@ fn open_other_view(path: &[u8], pid: i32, tid: i32, file: &[u8], flags: i32) -> 
         libc::close(fd);
     }
     let view = crate::procview::of(pid)?;
-    let content = match file {
-        b"maps" => view.maps,
-        b"auxv" => view.auxv,
-        b"cmdline" => view.cmdline(),
-        b"environ" => view.environ(),
-        b"exe" => return Some(open_published_exe(&view.exe_host, flags)),
-        _ => other_task_file(&view, pid, tid, file)?,
-    };
+    if file == b"exe" {
+        return Some(open_published_exe(&view.exe_host, flags));
+    }
+    let content = other_content(view, pid, tid, file)?;
     if flags & libc::O_ACCMODE != libc::O_RDONLY {
         return Some(Err(Errno::EACCES));
     }
@@ -319,6 +361,7 @@ pub fn copied_fd(t: &Thread, old: i32, new: i32) {
     if old == new {
         return;
     }
+    crate::proc_refresh::copied(old, new);
     let mut m = t.proc.mem_fds();
     match m.get(&old).copied() {
         Some(pid) => {
@@ -332,6 +375,7 @@ pub fn copied_fd(t: &Thread, old: i32, new: i32) {
 
 /// Forget a /proc/self/mem descriptor (call from close).
 pub fn forget_fd(t: &Thread, fd: i32) {
+    crate::proc_refresh::closed(fd);
     t.proc.mem_fds().remove(&fd);
 }
 

@@ -203,6 +203,7 @@ fn proc_mem_vectored(t: &Thread, fd: i32, a: [u64; 6], pos: Option<u64>, write: 
 
 pub(crate) fn sys_read(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0])?;
+    crate::proc_refresh::before_read(t, fd, None);
     if let Some(r) = proc_mem(t, fd, a[1], a[2], None, false) {
         return r;
     }
@@ -252,6 +253,7 @@ pub(crate) fn sys_pread64(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if let Some(r) = proc_mem(t, fd, a[1], a[2], Some(a[3]), false) {
         return r;
     }
+    crate::proc_refresh::before_read(t, fd, Some(a[3]));
     let (p, n) = io_prefix(t, a[1], a[2], Access::Write)?;
     host!(SYS_pread64, fd as u64, p, n, a[3])
 }
@@ -289,6 +291,14 @@ fn vectored(t: &mut Thread, nr: i64, a: [u64; 6], access: Access) -> SysResult {
             _ => None,
         };
         return proc_mem_vectored(t, fd, a, pos, access == Access::Read);
+    }
+    if access == Access::Write {
+        let pos = match nr {
+            SYS_preadv => Some(a[3]),
+            SYS_preadv2 if a[3] != u64::MAX => Some(a[3]),
+            _ => None,
+        };
+        crate::proc_refresh::before_read(t, fd, pos);
     }
     if access == Access::Write && at_position && unread::applies(t, fd) {
         let segs = read_segments(t, a[1], a[2])?;

@@ -1,0 +1,139 @@
+//! Synthesized /proc files made anew at reads from offset 0.
+//!
+//! cetbox gives the guest a memfd holding a /proc file's text as it was at open
+//! (`crate::procfs`). Linux makes that text at read time instead, anew at every read from
+//! offset 0 (fs/seq_file.c `seq_read_iter` resets its iterator when the position is 0), and
+//! programs rely on it: glibc's support_process_state_wait (used by tst-pidfd and many nptl
+//! tests) keeps /proc/PID/status open and rewinds it until the State line changes. So the
+//! descriptors of synthesized files are recorded here with their path, and a read from offset
+//! 0 after the first read writes the text as it is now into the memfd first.
+//!
+//! The table describes the host process's descriptor table, like `crate::private_fds`, so it
+//! is one per host process (copied by fork with the descriptors). A record is used only while
+//! the descriptor still names the memfd it was made for (device and inode compared at each
+//! use), so one closed in a way cetbox does not follow (close_range, exec's close-on-exec)
+//! and reused for another file is never written.
+
+use crate::process::Thread;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+struct Generated {
+    path: Vec<u8>,
+    dev: u64,
+    ino: u64,
+    /// Whether the descriptor was read since it was opened: the text made at open serves
+    /// the first read, as Linux's would be made at that read.
+    read: bool,
+}
+
+static FILES: Mutex<BTreeMap<i32, Generated>> = Mutex::new(BTreeMap::new());
+
+fn files() -> MutexGuard<'static, BTreeMap<i32, Generated>> {
+    FILES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The device and inode of the file `fd` names, if it is a memfd (only memfds accept
+/// F_GET_SEALS).
+fn memfd_identity(fd: i32) -> Option<(u64, u64)> {
+    // SAFETY: fcntl and fstat on a descriptor number; fstat writes into the zeroed struct
+    // we own.
+    unsafe {
+        if libc::fcntl(fd, libc::F_GET_SEALS) < 0 {
+            return None;
+        }
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 {
+            return None;
+        }
+        Some((st.st_dev, st.st_ino))
+    }
+}
+
+/// `fd` was just opened on the synthesized file at `path`.
+pub fn opened(fd: i32, path: &[u8]) {
+    let Some((dev, ino)) = memfd_identity(fd) else {
+        files().remove(&fd);
+        return;
+    };
+    let g = Generated {
+        path: path.to_vec(),
+        dev,
+        ino,
+        read: false,
+    };
+    files().insert(fd, g);
+}
+
+/// `new` is now a copy of `old` (dup, dup2, dup3, F_DUPFD).
+pub fn copied(old: i32, new: i32) {
+    let mut f = files();
+    match f.get(&old) {
+        Some(g) => {
+            let g = Generated {
+                path: g.path.clone(),
+                ..*g
+            };
+            f.insert(new, g);
+        }
+        None => {
+            f.remove(&new);
+        }
+    }
+}
+
+/// `fd` was closed.
+pub fn closed(fd: i32) {
+    let mut f = files();
+    if !f.is_empty() {
+        f.remove(&fd);
+    }
+}
+
+/// Before a read of `fd` at `pos` (None: at the descriptor's position): when `fd` is a
+/// synthesized /proc file read before and the read starts at offset 0, its text is made
+/// again. Failing that (the file no longer made, a host error), the read sees the old text.
+pub fn before_read(t: &Thread, fd: i32, pos: Option<u64>) {
+    let path = {
+        let mut f = files();
+        if f.is_empty() {
+            return;
+        }
+        let Some(g) = f.get_mut(&fd) else { return };
+        if memfd_identity(fd) != Some((g.dev, g.ino)) {
+            f.remove(&fd);
+            return;
+        }
+        // SAFETY: lseek(SEEK_CUR, 0) only reads the position of the descriptor checked above.
+        let at = pos.unwrap_or_else(|| unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) } as u64);
+        let again = at == 0 && g.read;
+        g.read = true;
+        if !again {
+            return;
+        }
+        g.path.clone()
+    };
+    let Some(text) = crate::procfs::content_now(t, &path) else {
+        return;
+    };
+    // SAFETY: the descriptor names the memfd recorded for it (checked above); it is
+    // cetbox's own text, truncated and written whole at offset 0.
+    unsafe {
+        if libc::ftruncate(fd, 0) != 0 {
+            return;
+        }
+        let mut done = 0;
+        while done < text.len() {
+            let n = libc::pwrite(
+                fd,
+                text[done..].as_ptr().cast(),
+                text.len() - done,
+                done as libc::off_t,
+            );
+            if n <= 0 {
+                return;
+            }
+            done += n as usize;
+        }
+    }
+}
