@@ -5,7 +5,7 @@
 //! the integer the handler copies (`put_user` of an int for several requests whose _IOC size
 //! says otherwise, e.g. FS_IOC_GETFLAGS and BLKBSZGET), numbers as Linux's uapi headers
 //! define them (include/uapi/asm-generic/ioctls.h, linux/fs.h, linux/loop.h, linux/sockios.h,
-//! linux/perf_event.h, linux/random.h, linux/nsfs.h, linux/timerfd.h).
+//! linux/perf_event.h, linux/random.h, linux/nsfs.h, linux/timerfd.h, linux/eventpoll.h).
 
 /// How a request uses its argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +82,9 @@ pub(super) fn known(req: u32) -> Option<Arg> {
         0x545d => Out(80),                         // TIOCGICOUNT
         0x5460 => Out(8),                          // FIOQSIZE
         0x4008_5400 => In(8),                      // TFD_IOC_SET_TICKS
+        // epoll (fs/eventpoll.c `ep_eventpoll_ioctl`; struct epoll_params, 8 bytes)
+        0x4008_8a01 => In(8),  // EPIOCSPARAMS
+        0x8008_8a02 => Out(8), // EPIOCGPARAMS
         // sockets (net/socket.c `sock_ioctl`, net/core/dev_ioctl.c, net/ipv4/arp.c)
         0x8901 | 0x8902 => In(4),                 // FIOSETOWN, SIOCSPGRP
         0x8903..=0x8905 => Out(4),                // FIOGETOWN, SIOCGPGRP, SIOCATMARK
