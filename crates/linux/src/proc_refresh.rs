@@ -16,6 +16,7 @@
 
 use crate::process::Thread;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 struct Generated {
@@ -28,6 +29,9 @@ struct Generated {
 }
 
 static FILES: Mutex<BTreeMap<i32, Generated>> = Mutex::new(BTreeMap::new());
+/// Whether FILES may hold a record: every read checks it, so a process that never opened a
+/// synthesized file pays one load per read, not a lock.
+static ANY: AtomicBool = AtomicBool::new(false);
 
 fn files() -> MutexGuard<'static, BTreeMap<i32, Generated>> {
     FILES.lock().unwrap_or_else(|e| e.into_inner())
@@ -62,7 +66,9 @@ pub fn opened(fd: i32, path: &[u8]) {
         ino,
         read: false,
     };
-    files().insert(fd, g);
+    let mut f = files();
+    f.insert(fd, g);
+    ANY.store(true, Ordering::Release);
 }
 
 /// `new` is now a copy of `old` (dup, dup2, dup3, F_DUPFD).
@@ -75,6 +81,7 @@ pub fn copied(old: i32, new: i32) {
                 ..*g
             };
             f.insert(new, g);
+            ANY.store(true, Ordering::Release);
         }
         None => {
             f.remove(&new);
@@ -84,21 +91,23 @@ pub fn copied(old: i32, new: i32) {
 
 /// `fd` was closed.
 pub fn closed(fd: i32) {
-    let mut f = files();
-    if !f.is_empty() {
-        f.remove(&fd);
+    if !ANY.load(Ordering::Acquire) {
+        return;
     }
+    let mut f = files();
+    f.remove(&fd);
+    ANY.store(!f.is_empty(), Ordering::Release);
 }
 
 /// Before a read of `fd` at `pos` (None: at the descriptor's position): when `fd` is a
 /// synthesized /proc file read before and the read starts at offset 0, its text is made
 /// again. Failing that (the file no longer made, a host error), the read sees the old text.
 pub fn before_read(t: &Thread, fd: i32, pos: Option<u64>) {
+    if !ANY.load(Ordering::Acquire) {
+        return;
+    }
     let path = {
         let mut f = files();
-        if f.is_empty() {
-            return;
-        }
         let Some(g) = f.get_mut(&fd) else { return };
         if memfd_identity(fd) != Some((g.dev, g.ino)) {
             f.remove(&fd);
