@@ -187,18 +187,24 @@ pub(crate) fn wait(
                 Arg::from(u32::MAX as u64),
             ],
         );
-        let w = table.lock();
+        let mut w = table.lock();
         match e.state.load(Ordering::Acquire) {
             // Woken before a requeue (handle_early_requeue_pi_wakeup): a timeout, or a signal
             // (the call restarts, comparing the word again); otherwise a spurious wake-up of
             // the host wait, which waits on.
             WAITING => match r {
                 Some(Err(Errno::ETIMEDOUT)) => {
+                    // Leave the table before its lock is let go, so no requeuer can
+                    // hand the lock to (or requeue) a thread that is returning.
+                    w.retain(|x| !Arc::ptr_eq(x, &queued.e));
                     drop(w);
                     drop(queued);
                     return Err(Errno::ETIMEDOUT);
                 }
                 None | Some(Err(Errno::EINTR)) => {
+                    // Leave the table before its lock is let go, so no requeuer can
+                    // hand the lock to (or requeue) a thread that is returning.
+                    w.retain(|x| !Arc::ptr_eq(x, &queued.e));
                     drop(w);
                     drop(queued);
                     return Err(crate::signals::ERESTARTNOINTR);
