@@ -206,8 +206,12 @@ pub(crate) fn sys_sched_setaffinity(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let len = a[1] as u32 as u64;
     let p = buf(t, a[2], len, Access::Read)?;
     let r = host!(SYS_sched_setaffinity, a[0] as u32 as u64, len, p);
-    // rseq-registered threads choose their virtual CPUs within their affinity (vcpu.rs).
-    t.proc.vcpus.affinity_changed();
+    // rseq-registered threads choose their virtual CPUs within their affinity (vcpu.rs): a
+    // change of one of this process's threads makes them look again.
+    let pid = a[0] as u32 as i32;
+    if r.is_ok() && (pid == 0 || t.proc.threads.registry().by_tid.contains_key(&pid)) {
+        t.proc.vcpus.affinity_changed();
+    }
     r
 }
 
