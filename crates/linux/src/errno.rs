@@ -27,6 +27,7 @@ impl Errno {
     pub const EISDIR: Errno = Errno(libc::EISDIR);
     pub const EINVAL: Errno = Errno(libc::EINVAL);
     pub const ENOTTY: Errno = Errno(libc::ENOTTY);
+    pub const ETXTBSY: Errno = Errno(libc::ETXTBSY);
     pub const ENOSPC: Errno = Errno(libc::ENOSPC);
     pub const ESPIPE: Errno = Errno(libc::ESPIPE);
     pub const ERANGE: Errno = Errno(libc::ERANGE);

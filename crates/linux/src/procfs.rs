@@ -209,14 +209,36 @@ fn open_other_view(path: &[u8], pid: i32, tid: i32, file: &[u8], flags: i32) -> 
 /// must not lead into /proc (a host /proc/PID/mem would reach cetbox's own memory): a file on
 /// a proc file system is refused.
 fn open_published_exe(path: &[u8], flags: i32) -> SysResult {
+    // A running program's executable cannot be opened for writing (ETXTBSY, fs/namei.c
+    // do_open -> deny_write_access); and the path being another process's word, it is opened
+    // read-only, without blocking (a FIFO) or taking a controlling terminal, and must be a
+    // regular file not on /proc.
+    if flags & libc::O_ACCMODE != libc::O_RDONLY {
+        return Err(Errno::ETXTBSY);
+    }
     let c = std::ffi::CString::new(path).map_err(|_| Errno::ENOENT)?;
-    // SAFETY: `c` is a valid C string; the flags are the guest's, never creating.
-    let fd = unsafe { libc::open(c.as_ptr(), flags & !(libc::O_CREAT | libc::O_TMPFILE), 0) };
+    let safe = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let keep = flags & (libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NOATIME | libc::O_LARGEFILE);
+    // SAFETY: `c` is a valid C string; no flag creates, truncates or writes.
+    let fd = unsafe { libc::open(c.as_ptr(), safe | keep, 0) };
     let fd = Errno::check(fd as i64)? as i32;
-    // SAFETY: a zeroed statfs is a valid out-parameter for our descriptor.
+    // SAFETY: zeroed statfs and stat are valid out-parameters for our descriptor; F_SETFL
+    // only changes its status flags to what the guest asked.
     let on_proc = unsafe {
-        let mut st: libc::statfs = std::mem::zeroed();
-        libc::fstatfs(fd, &mut st) != 0 || st.f_type == libc::PROC_SUPER_MAGIC
+        let mut sf: libc::statfs = std::mem::zeroed();
+        let mut st: libc::stat = std::mem::zeroed();
+        let bad = libc::fstatfs(fd, &mut sf) != 0
+            || sf.f_type == libc::PROC_SUPER_MAGIC
+            || libc::fstat(fd, &mut st) != 0
+            || st.st_mode & libc::S_IFMT != libc::S_IFREG;
+        if !bad && flags & libc::O_NONBLOCK == 0 {
+            libc::fcntl(
+                fd,
+                libc::F_SETFL,
+                flags & !libc::O_NONBLOCK & !libc::O_ACCMODE,
+            );
+        }
+        bad
     };
     if on_proc {
         // SAFETY: closing the descriptor we opened.
@@ -642,7 +664,11 @@ impl VmaInfo {
 
     /// The records `encode` made (another process's words: None when they do not parse).
     pub fn decode(mut b: &[u8]) -> Option<Vec<VmaInfo>> {
+        /// The end of x86-64 user space with 4-level paging (arch/x86/include/asm/page_64.h
+        /// TASK_SIZE_MAX: 2^47 minus a guard page).
+        const USER_END: u64 = (1 << 47) - PAGE_SIZE;
         let mut out = Vec::new();
+        let mut prev_end = 0u64;
         let take = |b: &mut &[u8], n: usize| -> Option<Vec<u8>> {
             if b.len() < n {
                 return None;
@@ -660,9 +686,13 @@ impl VmaInfo {
             let (ll, fl) = (len(take(&mut b, 4)?), len(take(&mut b, 4)?));
             let line = String::from_utf8(take(&mut b, ll)?).ok()?;
             let flags = String::from_utf8(take(&mut b, fl)?).ok()?;
-            if end < start {
+            // Another process's words: only page-aligned, ordered, disjoint ranges of user
+            // space, so every size computed from them is bounded (and cannot overflow).
+            let aligned = start % PAGE_SIZE == 0 && end % PAGE_SIZE == 0;
+            if !aligned || end <= start || end > USER_END || start < prev_end {
                 return None;
             }
+            prev_end = end;
             let class = match bits >> 8 {
                 1 => SizeClass::Stack,
                 2 => SizeClass::Exe,

@@ -60,6 +60,9 @@ fn without_private(nr: i64, fd: i32, p: HostPtr<'static>, n: u64, private: &[i32
     // d_reclen follows d_ino and d_off in both layouts; the name follows d_type in
     // linux_dirent64 and d_reclen in the old linux_dirent (fs/readdir.c).
     let name_at = if nr == SYS_getdents64 { 19 } else { 18 };
+    // The guest's count sizes a host buffer here: read at most 64 KiB a call (getdents may
+    // always return fewer records than fit).
+    let n = n.min(64 << 10);
     let mut raw = vec![0u8; n as usize];
     loop {
         let got = host!(nr, fd as u64, HostPtr::of_mut(&mut raw[..]), n)? as usize;
@@ -67,7 +70,7 @@ fn without_private(nr: i64, fd: i32, p: HostPtr<'static>, n: u64, private: &[i32
         let mut at = 0;
         while at + name_at <= got {
             let len = u16::from_le_bytes([raw[at + 16], raw[at + 17]]) as usize;
-            if len == 0 || at + len > got {
+            if len < name_at || at + len > got {
                 break;
             }
             let name = &raw[at + name_at..at + len];
