@@ -418,6 +418,14 @@ impl Vcpus {
                 let mut g = self.sched();
                 self.drop_reservations(&mut g, tid);
                 g.queue.retain(|w| w.tid != tid);
+                // A release may have woken this thread, first in line, just before it gave
+                // up: pass that wake-up on, or the next waiter would sleep out its slice
+                // beside a free virtual CPU.
+                for (i, s) in self.slots.iter().enumerate() {
+                    if s.word.load(Ordering::Acquire) & (HELD | RESERVED) == 0 {
+                        self.wake_one(&g, i);
+                    }
+                }
                 return None;
             }
             self.refresh_allowed(tid, lease);
