@@ -3,7 +3,9 @@
 // be killed. A guest reading this process's /proc files must not crash, hang or be led into
 // cetbox's own memory: "huge" claims a 1 TiB maps text, "odd" a sequence number that never
 // settles (both: the host's view), "fake" a small consistent view whose executable is
-// /proc/self/mem (the text is shown; opening the executable is refused).
+// /proc/self/mem (the text is shown; opening the executable is refused), "vast" a view whose
+// one VMA record spans all of user space (a reader counting its resident pages must read only
+// what the host has mapped, not 2^35 pagemap entries).
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,10 +18,21 @@
 static char maps[] = "fake maps\n";
 static char exe[] = "/proc/self/mem";
 
+// One VMA record (crates/linux/src/procfs.rs VmaInfo::encode): start, end, flag word (scan,
+// class Data), the lengths of the maps and VmFlags lines, the lines.
+#define LINE "00001000-7fffffffe000 rw-p 00000000 00:00 0 \n"
+#define FLAGS "VmFlags: rd wr mr mw me ac \n"
+static struct __attribute__((packed)) {
+    uint64_t start, end, bits;
+    uint32_t line_len, flags_len;
+    char line[sizeof LINE - 1], flags[sizeof FLAGS - 1];
+} vast = {0x1000, 0x7fffffffe000, 1 | 4 << 8, sizeof LINE - 1, sizeof FLAGS - 1, LINE, FLAGS};
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
-    uint64_t *h = mmap((void *)PAGE, 4096, PROT_READ | PROT_WRITE,
+    // The header page and the thread slots (procview.rs LEN).
+    uint64_t *h = mmap((void *)PAGE, 4 * 4096, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (h != (uint64_t *)PAGE) {
         perror("mmap");
@@ -33,6 +46,12 @@ int main(int argc, char **argv) {
         w[3] = 1ul << 40;
     else if (strcmp(argv[1], "odd") == 0)
         w[1] = 3;
+    else if (strcmp(argv[1], "vast") == 0) {
+        w[14] = (uint64_t)&vast;
+        w[15] = sizeof vast;
+        // A thread slot (procview.rs SLOTS_AT) for the main thread, facts all zero.
+        h[512 / 8] = getpid();
+    }
     memcpy(h, w, sizeof w);
     printf("ready\n");
     fflush(stdout);

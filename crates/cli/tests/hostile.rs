@@ -50,7 +50,12 @@ fn program(name: &str) -> PathBuf {
 
 /// Runs `name case` under cetbox with `extra` options.
 fn cetbox(name: &str, case: &str, extra: &[&str]) -> Outcome {
-    let mut spec = Spec::new(program(name)).args([case]);
+    cetbox_args(name, &[case], extra)
+}
+
+/// Runs `name args` under cetbox with `extra` options.
+fn cetbox_args(name: &str, args: &[&str], extra: &[&str]) -> Outcome {
+    let mut spec = Spec::new(program(name)).args(args);
     spec.timeout = Duration::from_secs(60);
     let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
     let out = run(&spec.under_cetbox(&extra));
@@ -627,4 +632,35 @@ fn fake_published_view_is_bounded() {
         };
         assert_eq!(stdout(&out), want, "{mode}");
     }
+}
+
+/// A published VMA record is another process's word: one spanning all of user space (2^35
+/// pages) must not make a reader of that process's status walk 2^35 pagemap entries. The
+/// walk covers only what the host has mapped there (the helper's few mappings), so the read
+/// ends at once, where it would otherwise outlast the timeout.
+#[test]
+fn vast_published_vma_costs_only_what_is_mapped() {
+    use std::io::{BufRead, BufReader};
+    let mut helper = Command::new(program("proc_fake_header"))
+        .arg("vast")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the native helper");
+    let mut line = String::new();
+    BufReader::new(helper.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    let pid = helper.id().to_string();
+    let out = cetbox_args("proc_fake_view", &[&pid, "status"], &[]);
+    let _ = helper.kill();
+    let _ = helper.wait();
+    assert_eq!(out.status, Status::Exited(0), "{}", stdout(&out));
+    let size_kb = (0x7fff_ffff_e000u64 - 0x1000) / 1024;
+    let text = stdout(&out);
+    let tail = text.split_once("VmSize:").map(|(_, t)| t).unwrap_or("");
+    assert!(
+        tail.starts_with(&format!("\t{size_kb} kB\nVmRSS:\t")),
+        "{text}"
+    );
 }

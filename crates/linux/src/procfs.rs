@@ -758,6 +758,10 @@ struct Facts {
     vmas: Vec<VmaInfo>,
     /// The host's pagemap of the process (guest memory is host memory at the same address).
     pagemap: Option<std::fs::File>,
+    /// For another process, whose VMA records are its own word: the ranges its host maps
+    /// has mapped, to which the walk of its pagemap is limited (None: this process's own
+    /// VMAs, which are host mappings).
+    host_mapped: Option<Vec<(u64, u64)>>,
     comm: String,
     tgid: i32,
     tid: i32,
@@ -825,6 +829,7 @@ impl Facts {
         Facts {
             vmas: vma_infos(t),
             pagemap: std::fs::File::open("/proc/self/pagemap").ok(),
+            host_mapped: None,
             comm: comm_of(&img.exe),
             tgid: t.proc.pid,
             tid: t.tid,
@@ -867,6 +872,9 @@ impl Facts {
         Some(Facts {
             vmas,
             pagemap: std::fs::File::open(format!("/proc/{pid}/pagemap")).ok(),
+            host_mapped: Some(host_ranges(
+                &std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?,
+            )),
             comm: comm_of(&exe),
             tgid: pid,
             tid,
@@ -914,11 +922,24 @@ impl Facts {
         )
     }
 
-    /// The resident KiB of each VMA as (anonymous, file-backed or shared).
+    /// The resident KiB of each VMA as (anonymous, file-backed or shared). Another process's
+    /// records are walked only where its host maps has mappings and for at most
+    /// [`SCAN_BUDGET`] pages in all, so a reader's cost is bounded whatever it published.
     fn resident(&self) -> Vec<(u64, u64)> {
+        let mut budget = match self.host_mapped {
+            Some(_) => SCAN_BUDGET,
+            None => u64::MAX,
+        };
         self.vmas
             .iter()
-            .map(|v| resident(self.pagemap.as_ref(), v))
+            .map(|v| {
+                resident(
+                    self.pagemap.as_ref(),
+                    v,
+                    self.host_mapped.as_deref(),
+                    &mut budget,
+                )
+            })
             .collect()
     }
 
@@ -1080,28 +1101,68 @@ struct Sizes {
     rss_shmem: u64,
 }
 
+/// The most pagemap entries read for one view of another process: 16 GiB of readable
+/// mappings (32 MiB of pagemap). Beyond it that process's pages count as not resident.
+const SCAN_BUDGET: u64 = 1 << 22;
+
+/// The ranges of a host maps text (the kernel's: ordered, disjoint).
+fn host_ranges(maps: &str) -> Vec<(u64, u64)> {
+    maps.lines()
+        .filter_map(|l| {
+            let (s, e) = l.split(' ').next()?.split_once('-')?;
+            Some((
+                u64::from_str_radix(s, 16).ok()?,
+                u64::from_str_radix(e, 16).ok()?,
+            ))
+        })
+        .collect()
+}
+
 /// The resident part of a guest mapping in KiB, as (anonymous, file-backed or shared): the
 /// pages the host kernel has page-table entries for (guest memory is host memory at the same
 /// address), read from the host's /proc/PID/pagemap (bit 63: present; bit 61: file page or
 /// shared anonymous; Documentation/admin-guide/mm/pagemap.rst). PROT_NONE mappings (huge
-/// reservations) are not scanned: the guest cannot have touched them.
-fn resident(pagemap: Option<&std::fs::File>, v: &VmaInfo) -> (u64, u64) {
-    use std::os::unix::fs::FileExt;
+/// reservations) are not scanned: the guest cannot have touched them. With `mapped`, only the
+/// parts of the mapping inside those host ranges are read; at most `budget` entries are read,
+/// and `budget` is reduced by those read (pagemap has an entry for every page of a range,
+/// mapped or not, so its cost is the range's size).
+fn resident(
+    pagemap: Option<&std::fs::File>,
+    v: &VmaInfo,
+    mapped: Option<&[(u64, u64)]>,
+    budget: &mut u64,
+) -> (u64, u64) {
     let Some(f) = pagemap else {
         return (0, 0);
     };
     if !v.scan {
         return (0, 0);
     }
+    let whole = [(v.start, v.end)];
+    let (mut anon, mut file) = (0u64, 0u64);
+    for &(s, e) in mapped.unwrap_or(&whole) {
+        let (s, e) = (s.max(v.start), e.min(v.end));
+        if s < e {
+            let (a, f) = resident_pages(f, s / PAGE_SIZE, e / PAGE_SIZE, budget);
+            anon += a;
+            file += f;
+        }
+    }
+    (anon, file)
+}
+
+/// `resident` of the pages `page..end`.
+fn resident_pages(f: &std::fs::File, mut page: u64, end: u64, budget: &mut u64) -> (u64, u64) {
+    use std::os::unix::fs::FileExt;
     let (mut anon, mut file) = (0u64, 0u64);
     let mut buf = vec![0u8; 8 * 4096];
-    let mut page = v.start / PAGE_SIZE;
-    let end = v.end / PAGE_SIZE;
+    let end = end.min(page.saturating_add(*budget));
     while page < end {
         let n = ((end - page) as usize).min(4096);
         let Ok(got) = f.read_at(&mut buf[..n * 8], page * 8) else {
             break;
         };
+        *budget = budget.saturating_sub(n as u64);
         for e in buf[..got].chunks_exact(8) {
             let e = u64::from_le_bytes(e.try_into().unwrap_or([0; 8]));
             if e & (1 << 63) != 0 {
@@ -1450,5 +1511,59 @@ mod tests {
         let mut bad = b.clone();
         bad[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(VmaInfo::decode(&bad), None);
+    }
+
+    /// A mapping's resident pages are read only where the host has mappings and within the
+    /// budget: a record spanning all of user space costs what the host really maps.
+    #[test]
+    fn resident_walk_is_bounded_by_host_mappings_and_budget() {
+        const N: usize = 16;
+        let len = N * PAGE_SIZE as usize;
+        // SAFETY: a fresh private anonymous mapping, touched and unmapped by this test only.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        // SAFETY: the first two pages of the mapping above.
+        unsafe {
+            p.cast::<u8>().write_volatile(1);
+            p.cast::<u8>().add(PAGE_SIZE as usize).write_volatile(1);
+        }
+        let (s, e) = (p as u64, p as u64 + len as u64);
+        let f = std::fs::File::open("/proc/self/pagemap").unwrap();
+        let mut vast = info(PAGE_SIZE, SizeClass::Data, "");
+        vast.end = (1 << 47) - PAGE_SIZE;
+        let mut budget = u64::MAX;
+        let got = resident(Some(&f), &vast, Some(&[(s, e)]), &mut budget);
+        assert_eq!(got, (8, 0));
+        assert_eq!(budget, u64::MAX - N as u64);
+        // Unmapped on the host: nothing read.
+        let mut budget = 100;
+        assert_eq!(resident(Some(&f), &vast, Some(&[]), &mut budget), (0, 0));
+        assert_eq!(budget, 100);
+        // The budget ends the walk: one page read, one resident.
+        let mut budget = 1;
+        assert_eq!(
+            resident(Some(&f), &vast, Some(&[(s, e)]), &mut budget),
+            (4, 0)
+        );
+        assert_eq!(budget, 0);
+        let mut budget = u64::MAX;
+        let own = resident(Some(&f), &info(s, SizeClass::Data, ""), None, &mut budget);
+        assert_eq!(own, (8, 0));
+        assert!(
+            host_ranges(&std::fs::read_to_string("/proc/self/maps").unwrap())
+                .iter()
+                .any(|&r| r == (s, e) || (r.0 <= s && r.1 >= e))
+        );
+        // SAFETY: the mapping made above, no longer used.
+        unsafe { libc::munmap(p, len) };
     }
 }
