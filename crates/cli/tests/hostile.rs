@@ -594,13 +594,14 @@ fn refused_ioctl_is_said_once_per_request() {
 
 /// A process that is not cetbox but maps a page where cetbox processes publish their /proc view
 /// (crates/linux/src/procview.rs) can only misrepresent itself to a guest reading its
-/// /proc/PID files: a claimed length beyond the bounds or a sequence that never settles leaves
-/// the host's view (no hang, no crash), and a consistent fake view is shown as text, but an
+/// /proc/PID files: a claimed length beyond the bounds leaves the host's view of the files made
+/// of that blob, a sequence that never settles the host's view of all
+/// (no hang, no crash), and a consistent fake view is shown as text, but an
 /// executable path into /proc (which would reach cetbox's own memory) is not opened.
 #[test]
 fn fake_published_view_is_bounded() {
     use std::io::{BufRead, BufReader};
-    for mode in ["huge", "odd", "fake"] {
+    for mode in ["huge", "odd", "fake", "bigvmas"] {
         let mut helper = Command::new(program("proc_fake_header"))
             .arg(mode)
             .stdout(std::process::Stdio::piped())
@@ -624,6 +625,9 @@ fn fake_published_view_is_bounded() {
         );
         let want = if mode == "fake" {
             "maps<<fake maps\n>>\nexe<</proc/self/mem>>\nopen exe: Permission denied\n".to_string()
+        } else if mode == "bigvmas" {
+            // Each file copies only the blobs it is made of.
+            format!("maps<<{host_maps}>>\nexe<</proc/self/mem>>\nopen exe: Permission denied\n")
         } else {
             format!(
                 "maps<<{host_maps}>>\nexe<<{}>>\nopen exe: ok\n",
@@ -658,6 +662,10 @@ fn vast_published_vma_costs_only_what_is_mapped() {
     assert_eq!(out.status, Status::Exited(0), "{}", stdout(&out));
     let size_kb = (0x7fff_ffff_e000u64 - 0x1000) / 1024;
     let text = stdout(&out);
+    // The maps text is made of the records.
+    let head = "maps<<00001000-7fffffffe000 rw-p 00000000 00:00 0 \n>>\n\
+                exe<</proc/self/mem>>\nopen exe: Permission denied\n";
+    assert!(text.starts_with(head), "{text}");
     let tail = text.split_once("VmSize:").map(|(_, t)| t).unwrap_or("");
     assert!(
         tail.starts_with(&format!("\t{size_kb} kB\nVmRSS:\t")),

@@ -72,7 +72,11 @@ pub fn readlink(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
     if let Some((pid, _, b"exe")) = crate::procview::other_file(t, p) {
         // The host's readlink is the permission check (and ENOENT for a bad task).
         std::fs::read_link(std::ffi::OsStr::from_bytes(p)).ok()?;
-        return crate::procview::of(pid).map(|v| v.exe);
+        let need = crate::procview::Need {
+            exe: true,
+            ..Default::default()
+        };
+        return crate::procview::of(pid, need).map(|v| v.exe);
     }
     match strip(t, path)? {
         b"exe" => Some(
@@ -157,7 +161,7 @@ fn self_content(t: &Thread, name: &[u8]) -> Option<Vec<u8>> {
 /// another guest no longer publishes its view).
 pub fn content_now(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
     if let Some((pid, tid, file)) = crate::procview::other_file(t, trim_slashes(path)) {
-        let view = crate::procview::of(pid)?;
+        let view = crate::procview::of(pid, crate::procview::Need::of_file(file))?;
         return other_content(view, pid, tid, file);
     }
     if let Some(content) = other_thread_file(t, path) {
@@ -170,7 +174,7 @@ pub fn content_now(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
 /// None for exe (a link) and names that are not synthesized.
 fn other_content(view: crate::procview::View, pid: i32, tid: i32, file: &[u8]) -> Option<Vec<u8>> {
     match file {
-        b"maps" => Some(view.maps),
+        b"maps" => view.maps(),
         b"auxv" => Some(view.auxv),
         b"cmdline" => Some(view.cmdline()),
         b"environ" => Some(view.environ()),
@@ -194,7 +198,7 @@ fn open_other_view(path: &[u8], pid: i32, tid: i32, file: &[u8], flags: i32) -> 
         }
         libc::close(fd);
     }
-    let view = crate::procview::of(pid)?;
+    let view = crate::procview::of(pid, crate::procview::Need::of_file(file))?;
     if file == b"exe" {
         return Some(open_published_exe(&view.exe_host, flags));
     }

@@ -9,8 +9,9 @@
 //! others to read with the host's process_vm_readv (the host's PTRACE_MODE_ATTACH check):
 //! a header page at the fixed host address [`PAGE`] (cetbox's memory, never the guest's)
 //! holding a magic word, a sequence number (odd while the publisher rewrites it, a seqlock) and
-//! the address and length of each blob: the text of /proc/self/maps, the executable's path as
-//! the guest sees it, the auxv bytes, and the guest's argument and environment ranges (read
+//! the address and length of each blob: the VMA records (of which the text of
+//! /proc/self/maps is made, as of smaps and the sizes), the executable's path as the guest
+//! sees it, the auxv bytes, and the guest's argument and environment ranges (read
 //! from its guest memory through `remote_mem`, as Linux's cmdline and environ read the
 //! process's memory). It is rewritten when the VMAs changed since the last time
 //! (`AddressSpace::vma_generation`; stack growth by a fault counts), at the entry of every
@@ -24,8 +25,8 @@
 //! view shows from the next call on. A fork child inherits the parent's copy, which describes
 //! it.
 //!
-//! The reader trusts nothing it reads beyond bounds: lengths are capped, the copies are the
-//! host's (a bad address fails, never faults), a sequence number that moved while it read
+//! The reader copies only the blobs the file it makes needs (`Need`), and trusts nothing it
+//! reads beyond bounds: lengths are capped, the copies are the host's (a bad address fails, never faults), a sequence number that moved while it read
 //! makes it read again a few times and then give up, and what it got is shown as file contents
 //! (a process that is not cetbox but maps a fake header there can only show itself wrongly).
 //! A process without the header (native, or not yet publishing), or one the host refuses to
@@ -54,8 +55,8 @@ pub const PAGE: u64 = 0x5fff_fffd_0000;
 /// The header page and the per-thread slots after the header words.
 const LEN: usize = 4 * PAGE_SIZE as usize;
 const MAGIC: u64 = 0x6365_7462_7072_6f64; // "cetbprod"
-/// Header words under the seqlock: magic, sequence, then (address, length) of maps, exe,
-/// auxv, then arg_start, arg_end, env_start, env_end, then (address, length) of the
+/// Header words under the seqlock: magic, sequence, two words unused (0), then (address,
+/// length) of exe and auxv, then arg_start, arg_end, env_start, env_end, then (address, length) of the
 /// executable's host path and of the VMA records (`procfs::VmaInfo::encode`), brk_start, and
 /// the address of the private-descriptor table (`private_fds::table_address`).
 const WORDS: usize = 18;
@@ -71,7 +72,6 @@ const SLOTS_AT: usize = 512;
 const SLOT_WORDS: usize = 8;
 const SLOTS: usize = (LEN - SLOTS_AT) / (SLOT_WORDS * 8);
 const MAX_VMAS: u64 = 64 << 20;
-const MAX_MAPS: u64 = 64 << 20;
 const MAX_EXE: u64 = 4096;
 const MAX_AUXV: u64 = 4096;
 /// Linux's cmdline and environ are whatever lies in the range; capped for our copy.
@@ -79,7 +79,6 @@ const MAX_RANGE: u64 = 16 << 20;
 
 /// The blobs the header points at (kept alive until the next publication).
 struct Blobs {
-    maps: Vec<u8>,
     exe: Vec<u8>,
     auxv: Vec<u8>,
     exe_host: Vec<u8>,
@@ -132,7 +131,6 @@ pub fn refresh(t: &Thread, force: bool) {
     let img = t.proc.image().clone();
     let infos = crate::procfs::vma_infos(t);
     let new = Blobs {
-        maps: infos.iter().flat_map(|v| v.line.bytes()).collect(),
         exe: crate::sysroot::to_guest(t.proc.opts.sysroot.as_deref(), &img.exe).into_bytes(),
         auxv: img
             .auxv
@@ -143,8 +141,7 @@ pub fn refresh(t: &Thread, force: bool) {
         vmas: crate::procfs::VmaInfo::encode(&infos),
     };
     let blob = |b: &Vec<u8>| (b.as_ptr() as u64, b.len() as u64);
-    let (m, e, a, h, v) = (
-        blob(&new.maps),
+    let (e, a, h, v) = (
         blob(&new.exe),
         blob(&new.auxv),
         blob(&new.exe_host),
@@ -153,8 +150,8 @@ pub fn refresh(t: &Thread, force: bool) {
     let words = [
         MAGIC,
         0,
-        m.0,
-        m.1,
+        0,
+        0,
         e.0,
         e.1,
         a.0,
@@ -308,9 +305,47 @@ fn write_header(words: &[u64; WORDS]) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Another guest's published view, read consistently.
+/// Which blobs of another guest's view a reader copies (those not needed are left empty).
+#[derive(Clone, Copy, Default)]
+pub struct Need {
+    /// The executable's path as the guest sees it (readlink of exe).
+    pub exe: bool,
+    pub auxv: bool,
+    /// The executable's host path (opening exe, and the command name of status and stat).
+    pub exe_host: bool,
+    /// The VMA records (maps, smaps, status, stat, statm).
+    pub vmas: bool,
+}
+
+impl Need {
+    /// What the /proc/PID `file` (a name `other_file` accepts) is made of, when it is opened
+    /// or read (readlink of exe needs `exe` alone).
+    pub fn of_file(file: &[u8]) -> Need {
+        match file {
+            b"exe" => Need {
+                exe_host: true,
+                ..Need::default()
+            },
+            b"auxv" => Need {
+                auxv: true,
+                ..Need::default()
+            },
+            b"maps" => Need {
+                vmas: true,
+                ..Need::default()
+            },
+            b"cmdline" | b"environ" => Need::default(),
+            _ => Need {
+                vmas: true,
+                exe_host: true,
+                ..Need::default()
+            },
+        }
+    }
+}
+
+/// Another guest's published view, read consistently (the blobs it was asked for).
 pub struct View {
-    pub maps: Vec<u8>,
     pub exe: Vec<u8>,
     pub auxv: Vec<u8>,
     /// The executable's host path (differs from `exe` under `--sysroot`).
@@ -346,9 +381,9 @@ fn read_blob(pid: i32, addr: u64, len: u64, max: u64) -> Option<Vec<u8>> {
     Some(b)
 }
 
-/// The view `pid` publishes, if it is another guest that publishes one and the host lets us
-/// read it (None: the host's view applies).
-pub fn of(pid: i32) -> Option<View> {
+/// The view `pid` publishes, with the blobs `need` names, if it is another guest that
+/// publishes one and the host lets us read it (None: the host's view applies).
+pub fn of(pid: i32, need: Need) -> Option<View> {
     // SAFETY: getpid has no preconditions.
     if pid == unsafe { libc::getpid() } {
         return None;
@@ -359,17 +394,19 @@ pub fn of(pid: i32) -> Option<View> {
             std::thread::yield_now();
             continue;
         }
-        let maps = read_blob(pid, w[2], w[3], MAX_MAPS);
-        let exe = read_blob(pid, w[4], w[5], MAX_EXE);
-        let auxv = read_blob(pid, w[6], w[7], MAX_AUXV);
-        let exe_host = read_blob(pid, w[12], w[13], MAX_EXE);
-        let vmas = read_blob(pid, w[14], w[15], MAX_VMAS);
+        let blob = |want: bool, at: usize, max: u64| match want {
+            true => read_blob(pid, w[at], w[at + 1], max),
+            false => Some(Vec::new()),
+        };
+        let exe = blob(need.exe, 4, MAX_EXE);
+        let auxv = blob(need.auxv, 6, MAX_AUXV);
+        let exe_host = blob(need.exe_host, 12, MAX_EXE);
+        let vmas = blob(need.vmas, 14, MAX_VMAS);
         let again = read_words(pid)?;
         if again[W_SEQ] != w[W_SEQ] {
             continue;
         }
         return Some(View {
-            maps: maps?,
             exe: exe?,
             auxv: auxv?,
             exe_host: exe_host?,
@@ -384,6 +421,12 @@ pub fn of(pid: i32) -> Option<View> {
 }
 
 impl View {
+    /// /proc/PID/maps: the lines of the VMA records (None: they do not parse).
+    pub fn maps(&self) -> Option<Vec<u8>> {
+        let v = crate::procfs::VmaInfo::decode(&self.vmas)?;
+        Some(v.iter().flat_map(|i| i.line.bytes()).collect())
+    }
+
     fn range(&self, (s, e): (u64, u64)) -> Vec<u8> {
         if e <= s || e - s > MAX_RANGE {
             return Vec::new();
