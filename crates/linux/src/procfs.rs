@@ -17,40 +17,85 @@ use cetbox_mem::{Backing, Vma, VmaKind, PAGE_SIZE};
 use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt as _;
 
+/// A path under /proc split into the parts that name a process's or thread's file:
+/// /proc/HEAD/REST or /proc/HEAD/task/TASK/REST (empty components skipped). The one parser of
+/// such paths for the /proc files cetbox makes or filters.
+pub struct ProcPath<'a> {
+    /// The process component: a pid, `self` or `thread-self` (or any other name).
+    pub head: &'a [u8],
+    /// `head` as a number, when it is one.
+    pub pid: Option<i32>,
+    /// The TASK component of /proc/HEAD/task/TASK/..., when there is one.
+    pub task: Option<&'a [u8]>,
+    /// The components after the process or task directory.
+    pub rest: Vec<&'a [u8]>,
+}
+
+impl<'a> ProcPath<'a> {
+    pub fn parse(path: &'a [u8]) -> Option<ProcPath<'a>> {
+        let rest = path.strip_prefix(b"/proc/")?;
+        let mut parts = rest.split(|&c| c == b'/').filter(|p| !p.is_empty());
+        let head = parts.next()?;
+        let mut rest: Vec<&[u8]> = parts.collect();
+        let task = match rest.as_slice() {
+            [b"task", tid, ..] => {
+                let tid = *tid;
+                rest.drain(..2);
+                Some(tid)
+            }
+            _ => None,
+        };
+        Some(ProcPath {
+            head,
+            pid: number(head),
+            task,
+            rest,
+        })
+    }
+
+    /// The one file the path names in the process or task directory (None: none, or deeper).
+    pub fn file(&self) -> Option<&'a [u8]> {
+        match self.rest.as_slice() {
+            [f] => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The task's id, when the path has a task component that is a number.
+    pub fn tid(&self) -> Option<i32> {
+        self.task.and_then(number)
+    }
+}
+
+/// A /proc name made of decimal digits as a number.
+fn number(p: &[u8]) -> Option<i32> {
+    if p.is_empty() || !p.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(p).ok()?.parse().ok()
+}
+
 /// Which process file a path names, after the /proc/<self>/ prefix.
 fn strip<'a>(t: &Thread, path: &'a [u8]) -> Option<&'a [u8]> {
-    let rest = path.strip_prefix(b"/proc/")?;
-    let pid = t.proc.pid.to_string();
-    let tid = t.tid.to_string();
-    let (head, tail) = match rest.iter().position(|&c| c == b'/') {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
-        None => (rest, &b""[..]),
-    };
-    let tail = if head == b"self" || head == pid.as_bytes() {
-        // /proc/<pid>/task/<tid>/x: every thread of the process shares its address space
-        // (a task directory under our pid can only name one of our threads), so the memory
-        // files are the process's; another thread's stat and status describe that thread
-        // (its state), which the host's files do.
-        match tail.strip_prefix(b"task/") {
-            Some(tt) => {
-                let i = tt.iter().position(|&c| c == b'/')?;
-                if tt[..i].is_empty() || !tt[..i].iter().all(u8::is_ascii_digit) {
-                    return None;
-                }
-                let file = &tt[i + 1..];
-                if &tt[..i] != tid.as_bytes() && matches!(trim_slashes(file), b"stat" | b"status") {
-                    return None;
-                }
-                file
-            }
-            None => tail,
-        }
-    } else if head == b"thread-self" {
-        tail
-    } else {
+    let p = ProcPath::parse(path)?;
+    if p.head == b"thread-self" {
+        return p.task.is_none().then(|| p.file()).flatten();
+    }
+    if p.head != b"self" && p.pid != Some(t.proc.pid) {
         return None;
-    };
-    Some(trim_slashes(tail))
+    }
+    let file = p.file()?;
+    // /proc/<pid>/task/<tid>/x: every thread of the process shares its address space (a task
+    // directory under our pid can only name one of our threads), so the memory files are the
+    // process's; another thread's stat and status describe that thread (its state), which
+    // the host's files do.
+    if p.task.is_some() {
+        let tid = p.tid()?;
+        if tid != t.tid && matches!(file, b"stat" | b"status") {
+            return None;
+        }
+    }
+    Some(file)
 }
 
 fn trim_slashes(mut s: &[u8]) -> &[u8] {
@@ -255,19 +300,11 @@ fn open_published_exe(path: &[u8], flags: i32) -> SysResult {
 /// /proc/PID/auxv (or /proc/PID/task/TID/auxv) of another guest that a guest tracer traces:
 /// the guest's auxv it published (syscalls/ptrace), where the host's file shows its cetbox's.
 fn traced_auxv(path: &[u8], flags: i32) -> Option<SysResult> {
-    let rest = trim_slashes(path).strip_prefix(b"/proc/")?;
-    let (pid, tail) = rest.split_at(rest.iter().position(|&c| c == b'/')?);
-    let pid: i32 = std::str::from_utf8(pid).ok()?.parse().ok()?;
-    let tail = &tail[1..];
-    let is_auxv = tail == b"auxv"
-        || tail
-            .strip_prefix(b"task/")
-            .and_then(|t| t.split(|&c| c == b'/').nth(1))
-            .is_some_and(|f| f == b"auxv");
-    if !is_auxv {
+    let p = ProcPath::parse(path)?;
+    if p.file()? != b"auxv" {
         return None;
     }
-    let content = crate::syscalls::ptrace::traced_auxv(pid)?;
+    let content = crate::syscalls::ptrace::traced_auxv(p.pid?)?;
     if flags & libc::O_ACCMODE != libc::O_RDONLY {
         return Some(Err(Errno::EACCES));
     }
@@ -340,18 +377,10 @@ fn mem_placeholder(flags: i32) -> Result<i32, Errno> {
 /// The process whose /proc/PID/mem (or /proc/PID/task/TID/mem) `path` names, when that is not
 /// this process.
 fn other_mem(t: &Thread, path: &[u8]) -> Option<i32> {
-    let rest = path.strip_prefix(b"/proc/")?;
-    let mut parts = rest.split(|&c| c == b'/').filter(|p| !p.is_empty());
-    let pid = parts.next()?;
-    let digits = |p: &[u8]| !p.is_empty() && p.iter().all(u8::is_ascii_digit);
-    if !digits(pid) {
+    let p = ProcPath::parse(path)?;
+    let pid = p.pid?;
+    if p.file()? != b"mem" || (p.task.is_some() && p.tid().is_none()) {
         return None;
-    }
-    let pid: i32 = std::str::from_utf8(pid).ok()?.parse().ok()?;
-    match (parts.next()?, parts.next(), parts.next(), parts.next()) {
-        (b"mem", None, _, _) => {}
-        (b"task", Some(tid), Some(b"mem"), None) if digits(tid) => {}
-        _ => return None,
     }
     (pid != t.proc.pid).then_some(pid)
 }
@@ -1403,21 +1432,14 @@ fn statm_of(f: &Facts) -> Vec<u8> {
 /// published at its last syscall entry (`procview`) and the host's file of the thread (its
 /// State). None for other paths, or a thread that has published nothing (the host's file).
 fn other_thread_file(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
-    let rest = trim_slashes(path).strip_prefix(b"/proc/")?;
-    let mut parts = rest.split(|&c| c == b'/');
-    let head = parts.next()?;
-    if head != b"self" && head != t.proc.pid.to_string().as_bytes() {
+    let p = ProcPath::parse(path)?;
+    if p.head != b"self" && p.pid != Some(t.proc.pid) {
         return None;
     }
-    let (Some(b"task"), Some(tid), Some(file), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
+    let (tid, file) = (p.tid()?, p.file()?);
     if !matches!(file, b"status" | b"stat") {
         return None;
     }
-    let tid: i32 = std::str::from_utf8(tid).ok()?.parse().ok()?;
     if tid == t.tid {
         return None;
     }
@@ -1515,6 +1537,34 @@ mod tests {
         let mut bad = b.clone();
         bad[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(VmaInfo::decode(&bad), None);
+    }
+
+    /// The one parser of /proc/PID paths: process, task and file parts.
+    #[test]
+    fn proc_paths() {
+        let p = ProcPath::parse(b"/proc/12/task/34/maps").unwrap();
+        assert_eq!(
+            (p.head, p.pid, p.task, p.tid()),
+            (&b"12"[..], Some(12), Some(&b"34"[..]), Some(34))
+        );
+        assert_eq!(p.file(), Some(&b"maps"[..]));
+        let p = ProcPath::parse(b"/proc/self/fd/3").unwrap();
+        assert_eq!((p.pid, p.task, p.file()), (None, None, None));
+        assert_eq!(p.rest, [&b"fd"[..], &b"3"[..]]);
+        let p = ProcPath::parse(b"/proc/5/task").unwrap();
+        assert_eq!(
+            (p.pid, p.task, p.file()),
+            (Some(5), None, Some(&b"task"[..]))
+        );
+        let p = ProcPath::parse(b"/proc/5/task/x/mem").unwrap();
+        assert_eq!((p.task, p.tid()), (Some(&b"x"[..]), None));
+        assert_eq!(ProcPath::parse(b"/proc/+5/maps").unwrap().pid, None);
+        assert_eq!(
+            ProcPath::parse(b"/proc/99999999999/maps").unwrap().pid,
+            None
+        );
+        assert!(ProcPath::parse(b"/proc/").is_none());
+        assert!(ProcPath::parse(b"/sys/5/maps").is_none());
     }
 
     /// A mapping's resident pages are read only where the host has mappings and within the

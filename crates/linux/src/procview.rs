@@ -513,23 +513,18 @@ fn private_table(pid: i32, addr: u64) -> Vec<i32> {
 /// process's /proc directory (/proc/PID/FILE or /proc/PID/task/TID/FILE), for the files
 /// served from [`View`].
 pub fn other_file<'a>(t: &Thread, path: &'a [u8]) -> Option<(i32, i32, &'a [u8])> {
-    let rest = path.strip_prefix(b"/proc/")?;
-    let mut parts = rest.split(|&c| c == b'/').filter(|p| !p.is_empty());
-    let digits = |p: &[u8]| !p.is_empty() && p.iter().all(u8::is_ascii_digit);
-    let pid = parts.next().filter(|p| digits(p))?;
-    let pid: i32 = std::str::from_utf8(pid).ok()?.parse().ok()?;
+    let p = crate::procfs::ProcPath::parse(path)?;
+    let pid = p.pid?;
     // Our own process under another thread's id is not another guest: the host's view (as
     // before; Linux shows the process's files there).
     if pid == t.proc.pid || std::path::Path::new(&format!("/proc/self/task/{pid}")).exists() {
         return None;
     }
-    let (tid, file) = match (parts.next()?, parts.next(), parts.next(), parts.next()) {
-        (b"task", Some(tid), Some(f), None) if digits(tid) => {
-            (std::str::from_utf8(tid).ok()?.parse().ok()?, f)
-        }
-        (f, None, _, _) if f != b"task" => (pid, f),
-        _ => return None,
+    let tid = match p.task {
+        Some(_) => p.tid()?,
+        None => pid,
     };
+    let file = p.file()?;
     matches!(
         file,
         b"maps"
@@ -550,22 +545,17 @@ pub fn other_file<'a>(t: &Thread, path: &'a [u8]) -> Option<(i32, i32, &'a [u8])
 /// /proc/PID/fd/N or /proc/PID/task/TID/fd/N, naming one of cetbox's private descriptors in
 /// that process (this one or another guest): the guest sees no such descriptor.
 pub fn names_private_fd(path: &[u8]) -> bool {
-    let Some(rest) = path.strip_prefix(b"/proc/") else {
+    let Some(p) = crate::procfs::ProcPath::parse(path) else {
         return false;
     };
-    let parts: Vec<&[u8]> = rest
-        .split(|&c| c == b'/')
-        .filter(|p| !p.is_empty())
-        .collect();
-    let (pid, fd) = match parts.as_slice() {
-        [pid, b"fd", fd] | [pid, b"task", _, b"fd", fd] => (*pid, *fd),
-        _ => return false,
+    let fd = match p.rest.as_slice() {
+        [b"fd", fd] => std::str::from_utf8(fd).ok().and_then(|s| s.parse().ok()),
+        _ => None,
     };
-    let num = |p: &[u8]| std::str::from_utf8(p).ok()?.parse::<i32>().ok();
-    let (Some(pid), Some(fd)) = (num(pid), num(fd)) else {
-        return false;
-    };
-    private_fds_of(pid).contains(&fd)
+    match (p.pid, fd) {
+        (Some(pid), Some(fd)) => private_fds_of(pid).contains(&fd),
+        _ => false,
+    }
 }
 
 /// The private descriptors of process `pid`: this process's own, another guest's published
