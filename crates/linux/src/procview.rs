@@ -265,15 +265,36 @@ fn publish_thread(t: &Thread) {
 /// What this process's thread `tid` last published (as [`View::thread_words`]).
 pub fn own_thread_words(tid: i32) -> Option<[u64; 4]> {
     let w = pages()?;
+    seq_read(
+        || {
+            let i = (0..SLOTS)
+                .map(|i| SLOTS_AT / 8 + i * SLOT_WORDS)
+                .find(|&i| w[i].load(Ordering::Acquire) == tid as u64)?;
+            Some((w[i + 1].load(Ordering::Acquire), i))
+        },
+        |&i| {
+            let facts = [2, 3, 4, 5].map(|k| w[i + k].load(Ordering::Relaxed));
+            std::sync::atomic::fence(Ordering::Acquire);
+            Some(facts)
+        },
+    )
+}
+
+/// A read under a seqlock: `head` gives the sequence and what locates the data, `read` reads
+/// the data; then the sequence must be the same, and even (no write under way), or it is all
+/// read again, a few times at most (the writer may be another process: it cannot make the
+/// reader wait). None: `head` failed, or the sequence did not settle; else what `read` gave.
+fn seq_read<H, T>(
+    head: impl Fn() -> Option<(u64, H)>,
+    read: impl Fn(&H) -> Option<T>,
+) -> Option<T> {
     for _ in 0..8 {
-        let i = (0..SLOTS)
-            .map(|i| SLOTS_AT / 8 + i * SLOT_WORDS)
-            .find(|&i| w[i].load(Ordering::Acquire) == tid as u64)?;
-        let seq = w[i + 1].load(Ordering::Acquire);
-        let facts = [2, 3, 4, 5].map(|k| w[i + k].load(Ordering::Relaxed));
-        std::sync::atomic::fence(Ordering::Acquire);
-        if seq & 1 == 0 && w[i + 1].load(Ordering::Relaxed) == seq {
-            return Some(facts);
+        let (seq, h) = head()?;
+        if seq & 1 == 0 {
+            let v = read(&h);
+            if head()?.0 == seq {
+                return v;
+            }
         }
         std::thread::yield_now();
     }
@@ -388,12 +409,8 @@ pub fn of(pid: i32, need: Need) -> Option<View> {
     if pid == unsafe { libc::getpid() } {
         return None;
     }
-    for _ in 0..8 {
-        let w = read_words(pid)?;
-        if w[W_SEQ] & 1 != 0 {
-            std::thread::yield_now();
-            continue;
-        }
+    let head = || read_words(pid).map(|w| (w[W_SEQ], w));
+    seq_read(head, |w| {
         let blob = |want: bool, at: usize, max: u64| match want {
             true => read_blob(pid, w[at], w[at + 1], max),
             false => Some(Vec::new()),
@@ -402,11 +419,7 @@ pub fn of(pid: i32, need: Need) -> Option<View> {
         let auxv = blob(need.auxv, 6, MAX_AUXV);
         let exe_host = blob(need.exe_host, 12, MAX_EXE);
         let vmas = blob(need.vmas, 14, MAX_VMAS);
-        let again = read_words(pid)?;
-        if again[W_SEQ] != w[W_SEQ] {
-            continue;
-        }
-        return Some(View {
+        Some(View {
             exe: exe?,
             auxv: auxv?,
             exe_host: exe_host?,
@@ -415,9 +428,8 @@ pub fn of(pid: i32, need: Need) -> Option<View> {
             args: (w[8], w[9]),
             env: (w[10], w[11]),
             pid,
-        });
-    }
-    None
+        })
+    })
 }
 
 impl View {
@@ -470,8 +482,10 @@ impl View {
     /// What thread `tid` last published: its blocked and pending signals, its shadow-stack
     /// features and locked features (None: it has no slot).
     pub fn thread_words(&self, tid: i32) -> Option<[u64; 4]> {
-        let mut raw = vec![0u8; LEN - SLOTS_AT];
-        for _ in 0..8 {
+        // The slots are copied at once, the slot's words with its sequence; the sequence
+        // read again after them is in the next copy.
+        let head = || {
+            let mut raw = vec![0u8; LEN - SLOTS_AT];
             let at = PAGE + SLOTS_AT as u64;
             if crate::remote_mem::host_copy(self.pid, at, &mut raw, false).ok()? != raw.len() {
                 return None;
@@ -479,19 +493,9 @@ impl View {
             let w =
                 |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
             let i = (0..SLOTS).find(|&i| w(i * SLOT_WORDS) == tid as u64)? * SLOT_WORDS;
-            if w(i + 1) & 1 == 0 {
-                let facts = [w(i + 2), w(i + 3), w(i + 4), w(i + 5)];
-                // The slot's sequence again: an update in between makes us read anew.
-                let mut seq = [0u8; 8];
-                let seq_at = at + (i as u64 + 1) * 8;
-                crate::remote_mem::host_copy(self.pid, seq_at, &mut seq, false).ok()?;
-                if u64::from_le_bytes(seq) == w(i + 1) {
-                    return Some(facts);
-                }
-            }
-            std::thread::yield_now();
-        }
-        None
+            Some((w(i + 1), [w(i + 2), w(i + 3), w(i + 4), w(i + 5)]))
+        };
+        seq_read(head, |facts| Some(*facts))
     }
 }
 
@@ -569,4 +573,36 @@ pub fn private_fds_of(pid: i32) -> Vec<i32> {
     read_words(pid)
         .map(|w| private_table(pid, w[17]))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// A sequence that stays odd or keeps moving gives nothing after a few reads; one that
+    /// settles gives what was read under it.
+    #[test]
+    fn seq_read_retries_a_bounded_number_of_times() {
+        let calls = Cell::new(0u64);
+        let odd = || {
+            calls.set(calls.get() + 1);
+            Some((3u64, ()))
+        };
+        assert_eq!(seq_read(odd, |_| Some(1)), None::<i32>);
+        assert_eq!(calls.get(), 8);
+        let moving = || {
+            calls.set(calls.get() + 2);
+            Some((calls.get(), ()))
+        };
+        assert_eq!(seq_read(moving, |_| Some(1)), None::<i32>);
+        // Moves once (between the first read and its check), then settles.
+        let n = Cell::new(0u64);
+        let settling = || {
+            n.set(n.get() + 1);
+            Some((if n.get() == 1 { 2 } else { 4 }, n.get()))
+        };
+        assert_eq!(seq_read(settling, |&h| Some(h)), Some(3));
+        assert_eq!(seq_read(|| None::<(u64, ())>, |_| Some(1)), None);
+    }
 }
