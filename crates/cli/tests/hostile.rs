@@ -592,6 +592,24 @@ fn refused_ioctl_is_said_once_per_request() {
     }
 }
 
+/// Starts the native helper tests/hostile/proc_fake_header.c in `mode` and waits until its
+/// fake view is published; gives it and its pid.
+fn fake_header(mode: &str) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut helper = Command::new(program("proc_fake_header"))
+        .arg(mode)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the native helper");
+    let mut line = String::new();
+    BufReader::new(helper.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n", "{mode}");
+    let pid = helper.id().to_string();
+    (helper, pid)
+}
+
 /// A process that is not cetbox but maps a page where cetbox processes publish their /proc view
 /// (crates/linux/src/procview.rs) can only misrepresent itself to a guest reading its
 /// /proc/PID files: a claimed length beyond the bounds leaves the host's view of the files made
@@ -600,19 +618,8 @@ fn refused_ioctl_is_said_once_per_request() {
 /// executable path into /proc (which would reach cetbox's own memory) is not opened.
 #[test]
 fn fake_published_view_is_bounded() {
-    use std::io::{BufRead, BufReader};
     for mode in ["huge", "odd", "fake", "bigvmas"] {
-        let mut helper = Command::new(program("proc_fake_header"))
-            .arg(mode)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("start the native helper");
-        let mut line = String::new();
-        BufReader::new(helper.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line, "ready\n", "{mode}");
-        let pid = helper.id().to_string();
+        let (mut helper, pid) = fake_header(mode);
         let host_maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
         let host_exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
         let out = cetbox("proc_fake_view", &pid, &[]);
@@ -644,18 +651,7 @@ fn fake_published_view_is_bounded() {
 /// ends at once, where it would otherwise outlast the timeout.
 #[test]
 fn vast_published_vma_costs_only_what_is_mapped() {
-    use std::io::{BufRead, BufReader};
-    let mut helper = Command::new(program("proc_fake_header"))
-        .arg("vast")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the native helper");
-    let mut line = String::new();
-    BufReader::new(helper.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "ready\n");
-    let pid = helper.id().to_string();
+    let (mut helper, pid) = fake_header("vast");
     let out = cetbox_args("proc_fake_view", &[&pid, "status"], &[]);
     let _ = helper.kill();
     let _ = helper.wait();
