@@ -1,5 +1,6 @@
 // Reads another process's (argv[1]) /proc/PID/maps and exe as a guest: prints the maps text,
-// the exe link, and whether opening the exe worked (tests/hostile/proc_fake_header.c).
+// the exe link, and whether opening the exe worked (tests/hostile/proc_fake_header.c); with a
+// second argument, its status lines VmSize and VmRSS as well.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,5 +24,12 @@ int main(int argc, char **argv) {
     printf("exe<<%s>>\n", buf);
     fd = open(path, O_RDONLY);
     printf("open exe: %s\n", fd >= 0 ? "ok" : strerror(errno));
+    if (argc > 2) {
+        snprintf(path, sizeof path, "/proc/%s/status", argv[1]);
+        FILE *f = fopen(path, "r");
+        while (f && fgets(buf, sizeof buf, f))
+            if (strncmp(buf, "VmSize:", 7) == 0 || strncmp(buf, "VmRSS:", 6) == 0)
+                fputs(buf, stdout);
+    }
     return 0;
 }

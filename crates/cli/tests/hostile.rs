@@ -50,7 +50,12 @@ fn program(name: &str) -> PathBuf {
 
 /// Runs `name case` under cetbox with `extra` options.
 fn cetbox(name: &str, case: &str, extra: &[&str]) -> Outcome {
-    let mut spec = Spec::new(program(name)).args([case]);
+    cetbox_args(name, &[case], extra)
+}
+
+/// Runs `name args` under cetbox with `extra` options.
+fn cetbox_args(name: &str, args: &[&str], extra: &[&str]) -> Outcome {
+    let mut spec = Spec::new(program(name)).args(args);
     spec.timeout = Duration::from_secs(60);
     let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
     let out = run(&spec.under_cetbox(&extra));
@@ -587,26 +592,34 @@ fn refused_ioctl_is_said_once_per_request() {
     }
 }
 
+/// Starts the native helper tests/hostile/proc_fake_header.c in `mode` and waits until its
+/// fake view is published; gives it and its pid.
+fn fake_header(mode: &str) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut helper = Command::new(program("proc_fake_header"))
+        .arg(mode)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the native helper");
+    let mut line = String::new();
+    BufReader::new(helper.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n", "{mode}");
+    let pid = helper.id().to_string();
+    (helper, pid)
+}
+
 /// A process that is not cetbox but maps a page where cetbox processes publish their /proc view
 /// (crates/linux/src/procview.rs) can only misrepresent itself to a guest reading its
-/// /proc/PID files: a claimed length beyond the bounds or a sequence that never settles leaves
-/// the host's view (no hang, no crash), and a consistent fake view is shown as text, but an
+/// /proc/PID files: a claimed length beyond the bounds leaves the host's view of the files made
+/// of that blob, a sequence that never settles the host's view of all
+/// (no hang, no crash), and a consistent fake view is shown as text, but an
 /// executable path into /proc (which would reach cetbox's own memory) is not opened.
 #[test]
 fn fake_published_view_is_bounded() {
-    use std::io::{BufRead, BufReader};
-    for mode in ["huge", "odd", "fake"] {
-        let mut helper = Command::new(program("proc_fake_header"))
-            .arg(mode)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("start the native helper");
-        let mut line = String::new();
-        BufReader::new(helper.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line, "ready\n", "{mode}");
-        let pid = helper.id().to_string();
+    for mode in ["huge", "odd", "fake", "bigvmas"] {
+        let (mut helper, pid) = fake_header(mode);
         let host_maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
         let host_exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
         let out = cetbox("proc_fake_view", &pid, &[]);
@@ -619,6 +632,9 @@ fn fake_published_view_is_bounded() {
         );
         let want = if mode == "fake" {
             "maps<<fake maps\n>>\nexe<</proc/self/mem>>\nopen exe: Permission denied\n".to_string()
+        } else if mode == "bigvmas" {
+            // Each file copies only the blobs it is made of.
+            format!("maps<<{host_maps}>>\nexe<</proc/self/mem>>\nopen exe: Permission denied\n")
         } else {
             format!(
                 "maps<<{host_maps}>>\nexe<<{}>>\nopen exe: ok\n",
@@ -627,4 +643,28 @@ fn fake_published_view_is_bounded() {
         };
         assert_eq!(stdout(&out), want, "{mode}");
     }
+}
+
+/// A published VMA record is another process's word: one spanning all of user space (2^35
+/// pages) must not make a reader of that process's status walk 2^35 pagemap entries. The
+/// walk covers only what the host has mapped there (the helper's few mappings), so the read
+/// ends at once, where it would otherwise outlast the timeout.
+#[test]
+fn vast_published_vma_costs_only_what_is_mapped() {
+    let (mut helper, pid) = fake_header("vast");
+    let out = cetbox_args("proc_fake_view", &[&pid, "status"], &[]);
+    let _ = helper.kill();
+    let _ = helper.wait();
+    assert_eq!(out.status, Status::Exited(0), "{}", stdout(&out));
+    let size_kb = (0x7fff_ffff_e000u64 - 0x1000) / 1024;
+    let text = stdout(&out);
+    // The maps text is made of the records.
+    let head = "maps<<00001000-7fffffffe000 rw-p 00000000 00:00 0 \n>>\n\
+                exe<</proc/self/mem>>\nopen exe: Permission denied\n";
+    assert!(text.starts_with(head), "{text}");
+    let tail = text.split_once("VmSize:").map(|(_, t)| t).unwrap_or("");
+    assert!(
+        tail.starts_with(&format!("\t{size_kb} kB\nVmRSS:\t")),
+        "{text}"
+    );
 }

@@ -125,24 +125,60 @@ pub fn before_read(t: &Thread, fd: i32, pos: Option<u64>) {
     let Some(text) = crate::procfs::content_now(t, &path) else {
         return;
     };
-    // SAFETY: the descriptor names the memfd recorded for it (checked above); it is
-    // cetbox's own text, truncated and written whole at offset 0.
-    unsafe {
-        if libc::ftruncate(fd, 0) != 0 {
-            return;
-        }
-        let mut done = 0;
-        while done < text.len() {
-            let n = libc::pwrite(
+    rewrite(fd, &text);
+}
+
+/// Replaces the contents of file `fd` with `text`: written over the old text from offset 0,
+/// then cut to its length, so a reader of another descriptor of the file (a dup, a fork
+/// child's copy) at no time finds it empty or shorter than both texts.
+fn rewrite(fd: i32, text: &[u8]) {
+    let mut done = 0;
+    while done < text.len() {
+        // SAFETY: writes from our buffer into the descriptor (cetbox's own memfd).
+        let n = unsafe {
+            libc::pwrite(
                 fd,
                 text[done..].as_ptr().cast(),
                 text.len() - done,
                 done as libc::off_t,
-            );
-            if n <= 0 {
-                return;
-            }
-            done += n as usize;
+            )
+        };
+        if n <= 0 {
+            return;
+        }
+        done += n as usize;
+    }
+    // SAFETY: as above; only the length changes.
+    unsafe { libc::ftruncate(fd, text.len() as libc::off_t) };
+}
+
+#[cfg(test)]
+mod tests {
+    /// The new text replaces the old whole, whether shorter or longer.
+    #[test]
+    fn rewrite_replaces_the_text() {
+        use std::io::Read as _;
+        use std::os::fd::AsRawFd as _;
+        let mut f = tempfile_in_memory();
+        super::rewrite(f.as_raw_fd(), b"a longer first text");
+        super::rewrite(f.as_raw_fd(), b"short");
+        let mut got = String::new();
+        f.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "short");
+        super::rewrite(f.as_raw_fd(), b"longer than short");
+        let mut got = String::new();
+        std::io::Seek::rewind(&mut f).unwrap();
+        f.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "longer than short");
+    }
+
+    fn tempfile_in_memory() -> std::fs::File {
+        use std::os::fd::FromRawFd as _;
+        // SAFETY: memfd_create with a valid name; the new descriptor is owned by the File.
+        unsafe {
+            let fd = libc::memfd_create(c"cetbox-test".as_ptr(), libc::MFD_CLOEXEC);
+            assert!(fd >= 0);
+            std::fs::File::from_raw_fd(fd)
         }
     }
 }

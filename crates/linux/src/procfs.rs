@@ -17,40 +17,85 @@ use cetbox_mem::{Backing, Vma, VmaKind, PAGE_SIZE};
 use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt as _;
 
+/// A path under /proc split into the parts that name a process's or thread's file:
+/// /proc/HEAD/REST or /proc/HEAD/task/TASK/REST (empty components skipped). The one parser of
+/// such paths for the /proc files cetbox makes or filters.
+pub struct ProcPath<'a> {
+    /// The process component: a pid, `self` or `thread-self` (or any other name).
+    pub head: &'a [u8],
+    /// `head` as a number, when it is one.
+    pub pid: Option<i32>,
+    /// The TASK component of /proc/HEAD/task/TASK/..., when there is one.
+    pub task: Option<&'a [u8]>,
+    /// The components after the process or task directory.
+    pub rest: Vec<&'a [u8]>,
+}
+
+impl<'a> ProcPath<'a> {
+    pub fn parse(path: &'a [u8]) -> Option<ProcPath<'a>> {
+        let rest = path.strip_prefix(b"/proc/")?;
+        let mut parts = rest.split(|&c| c == b'/').filter(|p| !p.is_empty());
+        let head = parts.next()?;
+        let mut rest: Vec<&[u8]> = parts.collect();
+        let task = match rest.as_slice() {
+            [b"task", tid, ..] => {
+                let tid = *tid;
+                rest.drain(..2);
+                Some(tid)
+            }
+            _ => None,
+        };
+        Some(ProcPath {
+            head,
+            pid: number(head),
+            task,
+            rest,
+        })
+    }
+
+    /// The one file the path names in the process or task directory (None: none, or deeper).
+    pub fn file(&self) -> Option<&'a [u8]> {
+        match self.rest.as_slice() {
+            [f] => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The task's id, when the path has a task component that is a number.
+    pub fn tid(&self) -> Option<i32> {
+        self.task.and_then(number)
+    }
+}
+
+/// A /proc name made of decimal digits as a number.
+fn number(p: &[u8]) -> Option<i32> {
+    if p.is_empty() || !p.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(p).ok()?.parse().ok()
+}
+
 /// Which process file a path names, after the /proc/<self>/ prefix.
 fn strip<'a>(t: &Thread, path: &'a [u8]) -> Option<&'a [u8]> {
-    let rest = path.strip_prefix(b"/proc/")?;
-    let pid = t.proc.pid.to_string();
-    let tid = t.tid.to_string();
-    let (head, tail) = match rest.iter().position(|&c| c == b'/') {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
-        None => (rest, &b""[..]),
-    };
-    let tail = if head == b"self" || head == pid.as_bytes() {
-        // /proc/<pid>/task/<tid>/x: every thread of the process shares its address space
-        // (a task directory under our pid can only name one of our threads), so the memory
-        // files are the process's; another thread's stat and status describe that thread
-        // (its state), which the host's files do.
-        match tail.strip_prefix(b"task/") {
-            Some(tt) => {
-                let i = tt.iter().position(|&c| c == b'/')?;
-                if tt[..i].is_empty() || !tt[..i].iter().all(u8::is_ascii_digit) {
-                    return None;
-                }
-                let file = &tt[i + 1..];
-                if &tt[..i] != tid.as_bytes() && matches!(trim_slashes(file), b"stat" | b"status") {
-                    return None;
-                }
-                file
-            }
-            None => tail,
-        }
-    } else if head == b"thread-self" {
-        tail
-    } else {
+    let p = ProcPath::parse(path)?;
+    if p.head == b"thread-self" {
+        return p.task.is_none().then(|| p.file()).flatten();
+    }
+    if p.head != b"self" && p.pid != Some(t.proc.pid) {
         return None;
-    };
-    Some(trim_slashes(tail))
+    }
+    let file = p.file()?;
+    // /proc/<pid>/task/<tid>/x: every thread of the process shares its address space (a task
+    // directory under our pid can only name one of our threads), so the memory files are the
+    // process's; another thread's stat and status describe that thread (its state), which
+    // the host's files do.
+    if p.task.is_some() {
+        let tid = p.tid()?;
+        if tid != t.tid && matches!(file, b"stat" | b"status") {
+            return None;
+        }
+    }
+    Some(file)
 }
 
 fn trim_slashes(mut s: &[u8]) -> &[u8] {
@@ -72,7 +117,11 @@ pub fn readlink(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
     if let Some((pid, _, b"exe")) = crate::procview::other_file(t, p) {
         // The host's readlink is the permission check (and ENOENT for a bad task).
         std::fs::read_link(std::ffi::OsStr::from_bytes(p)).ok()?;
-        return crate::procview::of(pid).map(|v| v.exe);
+        let need = crate::procview::Need {
+            exe: true,
+            ..Default::default()
+        };
+        return crate::procview::of(pid, need).map(|v| v.exe);
     }
     match strip(t, path)? {
         b"exe" => Some(
@@ -157,7 +206,7 @@ fn self_content(t: &Thread, name: &[u8]) -> Option<Vec<u8>> {
 /// another guest no longer publishes its view).
 pub fn content_now(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
     if let Some((pid, tid, file)) = crate::procview::other_file(t, trim_slashes(path)) {
-        let view = crate::procview::of(pid)?;
+        let view = crate::procview::of(pid, crate::procview::Need::of_file(file))?;
         return other_content(view, pid, tid, file);
     }
     if let Some(content) = other_thread_file(t, path) {
@@ -170,7 +219,7 @@ pub fn content_now(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
 /// None for exe (a link) and names that are not synthesized.
 fn other_content(view: crate::procview::View, pid: i32, tid: i32, file: &[u8]) -> Option<Vec<u8>> {
     match file {
-        b"maps" => Some(view.maps),
+        b"maps" => view.maps(),
         b"auxv" => Some(view.auxv),
         b"cmdline" => Some(view.cmdline()),
         b"environ" => Some(view.environ()),
@@ -194,7 +243,7 @@ fn open_other_view(path: &[u8], pid: i32, tid: i32, file: &[u8], flags: i32) -> 
         }
         libc::close(fd);
     }
-    let view = crate::procview::of(pid)?;
+    let view = crate::procview::of(pid, crate::procview::Need::of_file(file))?;
     if file == b"exe" {
         return Some(open_published_exe(&view.exe_host, flags));
     }
@@ -251,19 +300,11 @@ fn open_published_exe(path: &[u8], flags: i32) -> SysResult {
 /// /proc/PID/auxv (or /proc/PID/task/TID/auxv) of another guest that a guest tracer traces:
 /// the guest's auxv it published (syscalls/ptrace), where the host's file shows its cetbox's.
 fn traced_auxv(path: &[u8], flags: i32) -> Option<SysResult> {
-    let rest = trim_slashes(path).strip_prefix(b"/proc/")?;
-    let (pid, tail) = rest.split_at(rest.iter().position(|&c| c == b'/')?);
-    let pid: i32 = std::str::from_utf8(pid).ok()?.parse().ok()?;
-    let tail = &tail[1..];
-    let is_auxv = tail == b"auxv"
-        || tail
-            .strip_prefix(b"task/")
-            .and_then(|t| t.split(|&c| c == b'/').nth(1))
-            .is_some_and(|f| f == b"auxv");
-    if !is_auxv {
+    let p = ProcPath::parse(path)?;
+    if p.file()? != b"auxv" {
         return None;
     }
-    let content = crate::syscalls::ptrace::traced_auxv(pid)?;
+    let content = crate::syscalls::ptrace::traced_auxv(p.pid?)?;
     if flags & libc::O_ACCMODE != libc::O_RDONLY {
         return Some(Err(Errno::EACCES));
     }
@@ -336,18 +377,10 @@ fn mem_placeholder(flags: i32) -> Result<i32, Errno> {
 /// The process whose /proc/PID/mem (or /proc/PID/task/TID/mem) `path` names, when that is not
 /// this process.
 fn other_mem(t: &Thread, path: &[u8]) -> Option<i32> {
-    let rest = path.strip_prefix(b"/proc/")?;
-    let mut parts = rest.split(|&c| c == b'/').filter(|p| !p.is_empty());
-    let pid = parts.next()?;
-    let digits = |p: &[u8]| !p.is_empty() && p.iter().all(u8::is_ascii_digit);
-    if !digits(pid) {
+    let p = ProcPath::parse(path)?;
+    let pid = p.pid?;
+    if p.file()? != b"mem" || (p.task.is_some() && p.tid().is_none()) {
         return None;
-    }
-    let pid: i32 = std::str::from_utf8(pid).ok()?.parse().ok()?;
-    match (parts.next()?, parts.next(), parts.next(), parts.next()) {
-        (b"mem", None, _, _) => {}
-        (b"task", Some(tid), Some(b"mem"), None) if digits(tid) => {}
-        _ => return None,
     }
     (pid != t.proc.pid).then_some(pid)
 }
@@ -758,6 +791,10 @@ struct Facts {
     vmas: Vec<VmaInfo>,
     /// The host's pagemap of the process (guest memory is host memory at the same address).
     pagemap: Option<std::fs::File>,
+    /// For another process, whose VMA records are its own word: the ranges its host maps
+    /// has mapped, to which the walk of its pagemap is limited (None: this process's own
+    /// VMAs, which are host mappings).
+    host_mapped: Option<Vec<(u64, u64)>>,
     comm: String,
     tgid: i32,
     tid: i32,
@@ -825,6 +862,7 @@ impl Facts {
         Facts {
             vmas: vma_infos(t),
             pagemap: std::fs::File::open("/proc/self/pagemap").ok(),
+            host_mapped: None,
             comm: comm_of(&img.exe),
             tgid: t.proc.pid,
             tid: t.tid,
@@ -867,6 +905,9 @@ impl Facts {
         Some(Facts {
             vmas,
             pagemap: std::fs::File::open(format!("/proc/{pid}/pagemap")).ok(),
+            host_mapped: Some(host_ranges(
+                &std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?,
+            )),
             comm: comm_of(&exe),
             tgid: pid,
             tid,
@@ -914,11 +955,24 @@ impl Facts {
         )
     }
 
-    /// The resident KiB of each VMA as (anonymous, file-backed or shared).
+    /// The resident KiB of each VMA as (anonymous, file-backed or shared). Another process's
+    /// records are walked only where its host maps has mappings and for at most
+    /// [`SCAN_BUDGET`] pages in all, so a reader's cost is bounded whatever it published.
     fn resident(&self) -> Vec<(u64, u64)> {
+        let mut budget = match self.host_mapped {
+            Some(_) => SCAN_BUDGET,
+            None => u64::MAX,
+        };
         self.vmas
             .iter()
-            .map(|v| resident(self.pagemap.as_ref(), v))
+            .map(|v| {
+                resident(
+                    self.pagemap.as_ref(),
+                    v,
+                    self.host_mapped.as_deref(),
+                    &mut budget,
+                )
+            })
             .collect()
     }
 
@@ -1080,28 +1134,68 @@ struct Sizes {
     rss_shmem: u64,
 }
 
+/// The most pagemap entries read for one view of another process: 16 GiB of readable
+/// mappings (32 MiB of pagemap). Beyond it that process's pages count as not resident.
+const SCAN_BUDGET: u64 = 1 << 22;
+
+/// The ranges of a host maps text (the kernel's: ordered, disjoint).
+fn host_ranges(maps: &str) -> Vec<(u64, u64)> {
+    maps.lines()
+        .filter_map(|l| {
+            let (s, e) = l.split(' ').next()?.split_once('-')?;
+            Some((
+                u64::from_str_radix(s, 16).ok()?,
+                u64::from_str_radix(e, 16).ok()?,
+            ))
+        })
+        .collect()
+}
+
 /// The resident part of a guest mapping in KiB, as (anonymous, file-backed or shared): the
 /// pages the host kernel has page-table entries for (guest memory is host memory at the same
 /// address), read from the host's /proc/PID/pagemap (bit 63: present; bit 61: file page or
 /// shared anonymous; Documentation/admin-guide/mm/pagemap.rst). PROT_NONE mappings (huge
-/// reservations) are not scanned: the guest cannot have touched them.
-fn resident(pagemap: Option<&std::fs::File>, v: &VmaInfo) -> (u64, u64) {
-    use std::os::unix::fs::FileExt;
+/// reservations) are not scanned: the guest cannot have touched them. With `mapped`, only the
+/// parts of the mapping inside those host ranges are read; at most `budget` entries are read,
+/// and `budget` is reduced by those read (pagemap has an entry for every page of a range,
+/// mapped or not, so its cost is the range's size).
+fn resident(
+    pagemap: Option<&std::fs::File>,
+    v: &VmaInfo,
+    mapped: Option<&[(u64, u64)]>,
+    budget: &mut u64,
+) -> (u64, u64) {
     let Some(f) = pagemap else {
         return (0, 0);
     };
     if !v.scan {
         return (0, 0);
     }
+    let whole = [(v.start, v.end)];
+    let (mut anon, mut file) = (0u64, 0u64);
+    for &(s, e) in mapped.unwrap_or(&whole) {
+        let (s, e) = (s.max(v.start), e.min(v.end));
+        if s < e {
+            let (a, f) = resident_pages(f, s / PAGE_SIZE, e / PAGE_SIZE, budget);
+            anon += a;
+            file += f;
+        }
+    }
+    (anon, file)
+}
+
+/// `resident` of the pages `page..end`.
+fn resident_pages(f: &std::fs::File, mut page: u64, end: u64, budget: &mut u64) -> (u64, u64) {
+    use std::os::unix::fs::FileExt;
     let (mut anon, mut file) = (0u64, 0u64);
     let mut buf = vec![0u8; 8 * 4096];
-    let mut page = v.start / PAGE_SIZE;
-    let end = v.end / PAGE_SIZE;
+    let end = end.min(page.saturating_add(*budget));
     while page < end {
         let n = ((end - page) as usize).min(4096);
         let Ok(got) = f.read_at(&mut buf[..n * 8], page * 8) else {
             break;
         };
+        *budget = budget.saturating_sub(n as u64);
         for e in buf[..got].chunks_exact(8) {
             let e = u64::from_le_bytes(e.try_into().unwrap_or([0; 8]));
             if e & (1 << 63) != 0 {
@@ -1338,21 +1432,14 @@ fn statm_of(f: &Facts) -> Vec<u8> {
 /// published at its last syscall entry (`procview`) and the host's file of the thread (its
 /// State). None for other paths, or a thread that has published nothing (the host's file).
 fn other_thread_file(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
-    let rest = trim_slashes(path).strip_prefix(b"/proc/")?;
-    let mut parts = rest.split(|&c| c == b'/');
-    let head = parts.next()?;
-    if head != b"self" && head != t.proc.pid.to_string().as_bytes() {
+    let p = ProcPath::parse(path)?;
+    if p.head != b"self" && p.pid != Some(t.proc.pid) {
         return None;
     }
-    let (Some(b"task"), Some(tid), Some(file), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
+    let (tid, file) = (p.tid()?, p.file()?);
     if !matches!(file, b"status" | b"stat") {
         return None;
     }
-    let tid: i32 = std::str::from_utf8(tid).ok()?.parse().ok()?;
     if tid == t.tid {
         return None;
     }
@@ -1450,5 +1537,87 @@ mod tests {
         let mut bad = b.clone();
         bad[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(VmaInfo::decode(&bad), None);
+    }
+
+    /// The one parser of /proc/PID paths: process, task and file parts.
+    #[test]
+    fn proc_paths() {
+        let p = ProcPath::parse(b"/proc/12/task/34/maps").unwrap();
+        assert_eq!(
+            (p.head, p.pid, p.task, p.tid()),
+            (&b"12"[..], Some(12), Some(&b"34"[..]), Some(34))
+        );
+        assert_eq!(p.file(), Some(&b"maps"[..]));
+        let p = ProcPath::parse(b"/proc/self/fd/3").unwrap();
+        assert_eq!((p.pid, p.task, p.file()), (None, None, None));
+        assert_eq!(p.rest, [&b"fd"[..], &b"3"[..]]);
+        let p = ProcPath::parse(b"/proc/5/task").unwrap();
+        assert_eq!(
+            (p.pid, p.task, p.file()),
+            (Some(5), None, Some(&b"task"[..]))
+        );
+        let p = ProcPath::parse(b"/proc/5/task/x/mem").unwrap();
+        assert_eq!((p.task, p.tid()), (Some(&b"x"[..]), None));
+        assert_eq!(ProcPath::parse(b"/proc/+5/maps").unwrap().pid, None);
+        assert_eq!(
+            ProcPath::parse(b"/proc/99999999999/maps").unwrap().pid,
+            None
+        );
+        assert!(ProcPath::parse(b"/proc/").is_none());
+        assert!(ProcPath::parse(b"/sys/5/maps").is_none());
+    }
+
+    /// A mapping's resident pages are read only where the host has mappings and within the
+    /// budget: a record spanning all of user space costs what the host really maps.
+    #[test]
+    fn resident_walk_is_bounded_by_host_mappings_and_budget() {
+        const N: usize = 16;
+        let len = N * PAGE_SIZE as usize;
+        // SAFETY: a fresh private anonymous mapping, touched and unmapped by this test only.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        // SAFETY: the first two pages of the mapping above.
+        unsafe {
+            p.cast::<u8>().write_volatile(1);
+            p.cast::<u8>().add(PAGE_SIZE as usize).write_volatile(1);
+        }
+        let (s, e) = (p as u64, p as u64 + len as u64);
+        let f = std::fs::File::open("/proc/self/pagemap").unwrap();
+        let mut vast = info(PAGE_SIZE, SizeClass::Data, "");
+        vast.end = (1 << 47) - PAGE_SIZE;
+        let mut budget = u64::MAX;
+        let got = resident(Some(&f), &vast, Some(&[(s, e)]), &mut budget);
+        assert_eq!(got, (8, 0));
+        assert_eq!(budget, u64::MAX - N as u64);
+        // Unmapped on the host: nothing read.
+        let mut budget = 100;
+        assert_eq!(resident(Some(&f), &vast, Some(&[]), &mut budget), (0, 0));
+        assert_eq!(budget, 100);
+        // The budget ends the walk: one page read, one resident.
+        let mut budget = 1;
+        assert_eq!(
+            resident(Some(&f), &vast, Some(&[(s, e)]), &mut budget),
+            (4, 0)
+        );
+        assert_eq!(budget, 0);
+        let mut budget = u64::MAX;
+        let own = resident(Some(&f), &info(s, SizeClass::Data, ""), None, &mut budget);
+        assert_eq!(own, (8, 0));
+        assert!(
+            host_ranges(&std::fs::read_to_string("/proc/self/maps").unwrap())
+                .iter()
+                .any(|&r| r == (s, e) || (r.0 <= s && r.1 >= e))
+        );
+        // SAFETY: the mapping made above, no longer used.
+        unsafe { libc::munmap(p, len) };
     }
 }

@@ -9,8 +9,9 @@
 //! others to read with the host's process_vm_readv (the host's PTRACE_MODE_ATTACH check):
 //! a header page at the fixed host address [`PAGE`] (cetbox's memory, never the guest's)
 //! holding a magic word, a sequence number (odd while the publisher rewrites it, a seqlock) and
-//! the address and length of each blob: the text of /proc/self/maps, the executable's path as
-//! the guest sees it, the auxv bytes, and the guest's argument and environment ranges (read
+//! the address and length of each blob: the VMA records (of which the text of
+//! /proc/self/maps is made, as of smaps and the sizes), the executable's path as the guest
+//! sees it, the auxv bytes, and the guest's argument and environment ranges (read
 //! from its guest memory through `remote_mem`, as Linux's cmdline and environ read the
 //! process's memory). It is rewritten when the VMAs changed since the last time
 //! (`AddressSpace::vma_generation`; stack growth by a fault counts), at the entry of every
@@ -24,8 +25,8 @@
 //! view shows from the next call on. A fork child inherits the parent's copy, which describes
 //! it.
 //!
-//! The reader trusts nothing it reads beyond bounds: lengths are capped, the copies are the
-//! host's (a bad address fails, never faults), a sequence number that moved while it read
+//! The reader copies only the blobs the file it makes needs (`Need`), and trusts nothing it
+//! reads beyond bounds: lengths are capped, the copies are the host's (a bad address fails, never faults), a sequence number that moved while it read
 //! makes it read again a few times and then give up, and what it got is shown as file contents
 //! (a process that is not cetbox but maps a fake header there can only show itself wrongly).
 //! A process without the header (native, or not yet publishing), or one the host refuses to
@@ -54,8 +55,8 @@ pub const PAGE: u64 = 0x5fff_fffd_0000;
 /// The header page and the per-thread slots after the header words.
 const LEN: usize = 4 * PAGE_SIZE as usize;
 const MAGIC: u64 = 0x6365_7462_7072_6f64; // "cetbprod"
-/// Header words under the seqlock: magic, sequence, then (address, length) of maps, exe,
-/// auxv, then arg_start, arg_end, env_start, env_end, then (address, length) of the
+/// Header words under the seqlock: magic, sequence, two words unused (0), then (address,
+/// length) of exe and auxv, then arg_start, arg_end, env_start, env_end, then (address, length) of the
 /// executable's host path and of the VMA records (`procfs::VmaInfo::encode`), brk_start, and
 /// the address of the private-descriptor table (`private_fds::table_address`).
 const WORDS: usize = 18;
@@ -71,7 +72,6 @@ const SLOTS_AT: usize = 512;
 const SLOT_WORDS: usize = 8;
 const SLOTS: usize = (LEN - SLOTS_AT) / (SLOT_WORDS * 8);
 const MAX_VMAS: u64 = 64 << 20;
-const MAX_MAPS: u64 = 64 << 20;
 const MAX_EXE: u64 = 4096;
 const MAX_AUXV: u64 = 4096;
 /// Linux's cmdline and environ are whatever lies in the range; capped for our copy.
@@ -79,7 +79,6 @@ const MAX_RANGE: u64 = 16 << 20;
 
 /// The blobs the header points at (kept alive until the next publication).
 struct Blobs {
-    maps: Vec<u8>,
     exe: Vec<u8>,
     auxv: Vec<u8>,
     exe_host: Vec<u8>,
@@ -132,7 +131,6 @@ pub fn refresh(t: &Thread, force: bool) {
     let img = t.proc.image().clone();
     let infos = crate::procfs::vma_infos(t);
     let new = Blobs {
-        maps: infos.iter().flat_map(|v| v.line.bytes()).collect(),
         exe: crate::sysroot::to_guest(t.proc.opts.sysroot.as_deref(), &img.exe).into_bytes(),
         auxv: img
             .auxv
@@ -143,8 +141,7 @@ pub fn refresh(t: &Thread, force: bool) {
         vmas: crate::procfs::VmaInfo::encode(&infos),
     };
     let blob = |b: &Vec<u8>| (b.as_ptr() as u64, b.len() as u64);
-    let (m, e, a, h, v) = (
-        blob(&new.maps),
+    let (e, a, h, v) = (
         blob(&new.exe),
         blob(&new.auxv),
         blob(&new.exe_host),
@@ -153,8 +150,8 @@ pub fn refresh(t: &Thread, force: bool) {
     let words = [
         MAGIC,
         0,
-        m.0,
-        m.1,
+        0,
+        0,
         e.0,
         e.1,
         a.0,
@@ -268,15 +265,36 @@ fn publish_thread(t: &Thread) {
 /// What this process's thread `tid` last published (as [`View::thread_words`]).
 pub fn own_thread_words(tid: i32) -> Option<[u64; 4]> {
     let w = pages()?;
+    seq_read(
+        || {
+            let i = (0..SLOTS)
+                .map(|i| SLOTS_AT / 8 + i * SLOT_WORDS)
+                .find(|&i| w[i].load(Ordering::Acquire) == tid as u64)?;
+            Some((w[i + 1].load(Ordering::Acquire), i))
+        },
+        |&i| {
+            let facts = [2, 3, 4, 5].map(|k| w[i + k].load(Ordering::Relaxed));
+            std::sync::atomic::fence(Ordering::Acquire);
+            Some(facts)
+        },
+    )
+}
+
+/// A read under a seqlock: `head` gives the sequence and what locates the data, `read` reads
+/// the data; then the sequence must be the same, and even (no write under way), or it is all
+/// read again, a few times at most (the writer may be another process: it cannot make the
+/// reader wait). None: `head` failed, or the sequence did not settle; else what `read` gave.
+fn seq_read<H, T>(
+    head: impl Fn() -> Option<(u64, H)>,
+    read: impl Fn(&H) -> Option<T>,
+) -> Option<T> {
     for _ in 0..8 {
-        let i = (0..SLOTS)
-            .map(|i| SLOTS_AT / 8 + i * SLOT_WORDS)
-            .find(|&i| w[i].load(Ordering::Acquire) == tid as u64)?;
-        let seq = w[i + 1].load(Ordering::Acquire);
-        let facts = [2, 3, 4, 5].map(|k| w[i + k].load(Ordering::Relaxed));
-        std::sync::atomic::fence(Ordering::Acquire);
-        if seq & 1 == 0 && w[i + 1].load(Ordering::Relaxed) == seq {
-            return Some(facts);
+        let (seq, h) = head()?;
+        if seq & 1 == 0 {
+            let v = read(&h);
+            if head()?.0 == seq {
+                return v;
+            }
         }
         std::thread::yield_now();
     }
@@ -308,9 +326,47 @@ fn write_header(words: &[u64; WORDS]) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Another guest's published view, read consistently.
+/// Which blobs of another guest's view a reader copies (those not needed are left empty).
+#[derive(Clone, Copy, Default)]
+pub struct Need {
+    /// The executable's path as the guest sees it (readlink of exe).
+    pub exe: bool,
+    pub auxv: bool,
+    /// The executable's host path (opening exe, and the command name of status and stat).
+    pub exe_host: bool,
+    /// The VMA records (maps, smaps, status, stat, statm).
+    pub vmas: bool,
+}
+
+impl Need {
+    /// What the /proc/PID `file` (a name `other_file` accepts) is made of, when it is opened
+    /// or read (readlink of exe needs `exe` alone).
+    pub fn of_file(file: &[u8]) -> Need {
+        match file {
+            b"exe" => Need {
+                exe_host: true,
+                ..Need::default()
+            },
+            b"auxv" => Need {
+                auxv: true,
+                ..Need::default()
+            },
+            b"maps" => Need {
+                vmas: true,
+                ..Need::default()
+            },
+            b"cmdline" | b"environ" => Need::default(),
+            _ => Need {
+                vmas: true,
+                exe_host: true,
+                ..Need::default()
+            },
+        }
+    }
+}
+
+/// Another guest's published view, read consistently (the blobs it was asked for).
 pub struct View {
-    pub maps: Vec<u8>,
     pub exe: Vec<u8>,
     pub auxv: Vec<u8>,
     /// The executable's host path (differs from `exe` under `--sysroot`).
@@ -346,30 +402,24 @@ fn read_blob(pid: i32, addr: u64, len: u64, max: u64) -> Option<Vec<u8>> {
     Some(b)
 }
 
-/// The view `pid` publishes, if it is another guest that publishes one and the host lets us
-/// read it (None: the host's view applies).
-pub fn of(pid: i32) -> Option<View> {
+/// The view `pid` publishes, with the blobs `need` names, if it is another guest that
+/// publishes one and the host lets us read it (None: the host's view applies).
+pub fn of(pid: i32, need: Need) -> Option<View> {
     // SAFETY: getpid has no preconditions.
     if pid == unsafe { libc::getpid() } {
         return None;
     }
-    for _ in 0..8 {
-        let w = read_words(pid)?;
-        if w[W_SEQ] & 1 != 0 {
-            std::thread::yield_now();
-            continue;
-        }
-        let maps = read_blob(pid, w[2], w[3], MAX_MAPS);
-        let exe = read_blob(pid, w[4], w[5], MAX_EXE);
-        let auxv = read_blob(pid, w[6], w[7], MAX_AUXV);
-        let exe_host = read_blob(pid, w[12], w[13], MAX_EXE);
-        let vmas = read_blob(pid, w[14], w[15], MAX_VMAS);
-        let again = read_words(pid)?;
-        if again[W_SEQ] != w[W_SEQ] {
-            continue;
-        }
-        return Some(View {
-            maps: maps?,
+    let head = || read_words(pid).map(|w| (w[W_SEQ], w));
+    seq_read(head, |w| {
+        let blob = |want: bool, at: usize, max: u64| match want {
+            true => read_blob(pid, w[at], w[at + 1], max),
+            false => Some(Vec::new()),
+        };
+        let exe = blob(need.exe, 4, MAX_EXE);
+        let auxv = blob(need.auxv, 6, MAX_AUXV);
+        let exe_host = blob(need.exe_host, 12, MAX_EXE);
+        let vmas = blob(need.vmas, 14, MAX_VMAS);
+        Some(View {
             exe: exe?,
             auxv: auxv?,
             exe_host: exe_host?,
@@ -378,12 +428,17 @@ pub fn of(pid: i32) -> Option<View> {
             args: (w[8], w[9]),
             env: (w[10], w[11]),
             pid,
-        });
-    }
-    None
+        })
+    })
 }
 
 impl View {
+    /// /proc/PID/maps: the lines of the VMA records (None: they do not parse).
+    pub fn maps(&self) -> Option<Vec<u8>> {
+        let v = crate::procfs::VmaInfo::decode(&self.vmas)?;
+        Some(v.iter().flat_map(|i| i.line.bytes()).collect())
+    }
+
     fn range(&self, (s, e): (u64, u64)) -> Vec<u8> {
         if e <= s || e - s > MAX_RANGE {
             return Vec::new();
@@ -427,8 +482,10 @@ impl View {
     /// What thread `tid` last published: its blocked and pending signals, its shadow-stack
     /// features and locked features (None: it has no slot).
     pub fn thread_words(&self, tid: i32) -> Option<[u64; 4]> {
-        let mut raw = vec![0u8; LEN - SLOTS_AT];
-        for _ in 0..8 {
+        // The slots are copied at once, the slot's words with its sequence; the sequence
+        // read again after them is in the next copy.
+        let head = || {
+            let mut raw = vec![0u8; LEN - SLOTS_AT];
             let at = PAGE + SLOTS_AT as u64;
             if crate::remote_mem::host_copy(self.pid, at, &mut raw, false).ok()? != raw.len() {
                 return None;
@@ -436,19 +493,9 @@ impl View {
             let w =
                 |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
             let i = (0..SLOTS).find(|&i| w(i * SLOT_WORDS) == tid as u64)? * SLOT_WORDS;
-            if w(i + 1) & 1 == 0 {
-                let facts = [w(i + 2), w(i + 3), w(i + 4), w(i + 5)];
-                // The slot's sequence again: an update in between makes us read anew.
-                let mut seq = [0u8; 8];
-                let seq_at = at + (i as u64 + 1) * 8;
-                crate::remote_mem::host_copy(self.pid, seq_at, &mut seq, false).ok()?;
-                if u64::from_le_bytes(seq) == w(i + 1) {
-                    return Some(facts);
-                }
-            }
-            std::thread::yield_now();
-        }
-        None
+            Some((w(i + 1), [w(i + 2), w(i + 3), w(i + 4), w(i + 5)]))
+        };
+        seq_read(head, |facts| Some(*facts))
     }
 }
 
@@ -470,23 +517,18 @@ fn private_table(pid: i32, addr: u64) -> Vec<i32> {
 /// process's /proc directory (/proc/PID/FILE or /proc/PID/task/TID/FILE), for the files
 /// served from [`View`].
 pub fn other_file<'a>(t: &Thread, path: &'a [u8]) -> Option<(i32, i32, &'a [u8])> {
-    let rest = path.strip_prefix(b"/proc/")?;
-    let mut parts = rest.split(|&c| c == b'/').filter(|p| !p.is_empty());
-    let digits = |p: &[u8]| !p.is_empty() && p.iter().all(u8::is_ascii_digit);
-    let pid = parts.next().filter(|p| digits(p))?;
-    let pid: i32 = std::str::from_utf8(pid).ok()?.parse().ok()?;
+    let p = crate::procfs::ProcPath::parse(path)?;
+    let pid = p.pid?;
     // Our own process under another thread's id is not another guest: the host's view (as
     // before; Linux shows the process's files there).
     if pid == t.proc.pid || std::path::Path::new(&format!("/proc/self/task/{pid}")).exists() {
         return None;
     }
-    let (tid, file) = match (parts.next()?, parts.next(), parts.next(), parts.next()) {
-        (b"task", Some(tid), Some(f), None) if digits(tid) => {
-            (std::str::from_utf8(tid).ok()?.parse().ok()?, f)
-        }
-        (f, None, _, _) if f != b"task" => (pid, f),
-        _ => return None,
+    let tid = match p.task {
+        Some(_) => p.tid()?,
+        None => pid,
     };
+    let file = p.file()?;
     matches!(
         file,
         b"maps"
@@ -507,22 +549,17 @@ pub fn other_file<'a>(t: &Thread, path: &'a [u8]) -> Option<(i32, i32, &'a [u8])
 /// /proc/PID/fd/N or /proc/PID/task/TID/fd/N, naming one of cetbox's private descriptors in
 /// that process (this one or another guest): the guest sees no such descriptor.
 pub fn names_private_fd(path: &[u8]) -> bool {
-    let Some(rest) = path.strip_prefix(b"/proc/") else {
+    let Some(p) = crate::procfs::ProcPath::parse(path) else {
         return false;
     };
-    let parts: Vec<&[u8]> = rest
-        .split(|&c| c == b'/')
-        .filter(|p| !p.is_empty())
-        .collect();
-    let (pid, fd) = match parts.as_slice() {
-        [pid, b"fd", fd] | [pid, b"task", _, b"fd", fd] => (*pid, *fd),
-        _ => return false,
+    let fd = match p.rest.as_slice() {
+        [b"fd", fd] => std::str::from_utf8(fd).ok().and_then(|s| s.parse().ok()),
+        _ => None,
     };
-    let num = |p: &[u8]| std::str::from_utf8(p).ok()?.parse::<i32>().ok();
-    let (Some(pid), Some(fd)) = (num(pid), num(fd)) else {
-        return false;
-    };
-    private_fds_of(pid).contains(&fd)
+    match (p.pid, fd) {
+        (Some(pid), Some(fd)) => private_fds_of(pid).contains(&fd),
+        _ => false,
+    }
 }
 
 /// The private descriptors of process `pid`: this process's own, another guest's published
@@ -536,4 +573,36 @@ pub fn private_fds_of(pid: i32) -> Vec<i32> {
     read_words(pid)
         .map(|w| private_table(pid, w[17]))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// A sequence that stays odd or keeps moving gives nothing after a few reads; one that
+    /// settles gives what was read under it.
+    #[test]
+    fn seq_read_retries_a_bounded_number_of_times() {
+        let calls = Cell::new(0u64);
+        let odd = || {
+            calls.set(calls.get() + 1);
+            Some((3u64, ()))
+        };
+        assert_eq!(seq_read(odd, |_| Some(1)), None::<i32>);
+        assert_eq!(calls.get(), 8);
+        let moving = || {
+            calls.set(calls.get() + 2);
+            Some((calls.get(), ()))
+        };
+        assert_eq!(seq_read(moving, |_| Some(1)), None::<i32>);
+        // Moves once (between the first read and its check), then settles.
+        let n = Cell::new(0u64);
+        let settling = || {
+            n.set(n.get() + 1);
+            Some((if n.get() == 1 { 2 } else { 4 }, n.get()))
+        };
+        assert_eq!(seq_read(settling, |&h| Some(h)), Some(3));
+        assert_eq!(seq_read(|| None::<(u64, ())>, |_| Some(1)), None);
+    }
 }

@@ -129,9 +129,6 @@ fn host_futex_wake(addr: u64, n: u32, private: bool) {
     }
 }
 
-const FUTEX_WAITERS: u32 = 0x8000_0000;
-const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
-const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
 const ROBUST_LIST_LIMIT: usize = 2048;
 
 /// exit_robust_list: marks the futexes the dying thread still holds OWNER_DIED and wakes one

@@ -89,6 +89,13 @@ pub(crate) fn quiesce(t: &Thread) {
     fence(Ordering::SeqCst);
     let reg = &t.proc.pi_inflight;
     loop {
+        // A process that is ending runs no more guest code and makes no more calls on the
+        // word: the wait has nothing left to protect, and the thread is to park at once. A
+        // signal for the thread alone (its stop flag) does not end the wait: the mapping
+        // change is made and the call must not return before the words are safe (one slice).
+        if t.proc.threads.exiting() {
+            return;
+        }
         let calls: Vec<(i32, u64)> = reg
             .calls
             .lock()

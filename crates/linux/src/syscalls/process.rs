@@ -438,21 +438,12 @@ pub(crate) fn sys_waitid(t: &mut Thread, a: [u64; 6]) -> SysResult {
 
 // ---------------------------------------------------------------- futex
 
-const FUTEX_WAIT: u32 = 0;
-const FUTEX_WAKE: u32 = 1;
-const FUTEX_FD: u32 = 2;
-const FUTEX_REQUEUE: u32 = 3;
-const FUTEX_CMP_REQUEUE: u32 = 4;
-const FUTEX_WAKE_OP: u32 = 5;
-const FUTEX_LOCK_PI: u32 = 6;
-const FUTEX_UNLOCK_PI: u32 = 7;
-const FUTEX_TRYLOCK_PI: u32 = 8;
-const FUTEX_WAIT_BITSET: u32 = 9;
-const FUTEX_WAKE_BITSET: u32 = 10;
-const FUTEX_WAIT_REQUEUE_PI: u32 = 11;
-const FUTEX_CMP_REQUEUE_PI: u32 = 12;
-const FUTEX_LOCK_PI2: u32 = 13;
-const FUTEX_CMD_MASK: u32 = 0x7f;
+// The futex constants as u32 (libc's are i32); FUTEX_PRIVATE_FLAG is libc's.
+use crate::abi::{
+    FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE, FUTEX_CMP_REQUEUE_PI, FUTEX_FD,
+    FUTEX_LOCK_PI, FUTEX_LOCK_PI2, FUTEX_REQUEUE, FUTEX_TRYLOCK_PI, FUTEX_UNLOCK_PI, FUTEX_WAIT,
+    FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI, FUTEX_WAKE, FUTEX_WAKE_BITSET, FUTEX_WAKE_OP,
+};
 
 /// futex on the host, on the same addresses: guest memory is host memory, so waiters and wakers
 /// in different guest threads (host threads) meet in the host kernel. Every futex word the host
@@ -697,8 +688,6 @@ fn meets_requeue_pi(
     res
 }
 
-/// FUTEX_CLOCK_REALTIME (include/uapi/linux/futex.h).
-const FUTEX_CLOCK_REALTIME: u32 = 256;
 /// The longest a PI lock waits in the host kernel before cetbox looks for guest signals.
 const PI_SLICE_NS: i64 = 20_000_000;
 

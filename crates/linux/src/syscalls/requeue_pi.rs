@@ -36,16 +36,10 @@ use cetbox_mem::Access;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// include/uapi/linux/futex.h.
-const FUTEX_WAITERS: u32 = 0x8000_0000;
-const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
-const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
-const FUTEX_WAKE: u64 = 1;
-const FUTEX_CMP_REQUEUE_PI: u64 = 12;
-const FUTEX_WAIT_BITSET: u64 = 9;
-const FUTEX_LOCK_PI2: u32 = 13;
-const FUTEX_PRIVATE_FLAG: u32 = 128;
-const FUTEX_CLOCK_REALTIME: u32 = 256;
+use crate::abi::{
+    FUTEX_CLOCK_REALTIME, FUTEX_CMP_REQUEUE_PI, FUTEX_LOCK_PI2, FUTEX_OWNER_DIED,
+    FUTEX_PRIVATE_FLAG, FUTEX_TID_MASK, FUTEX_WAITERS, FUTEX_WAIT_BITSET, FUTEX_WAKE,
+};
 
 /// A waiter's state (its own futex word): still waiting on uaddr, given uaddr2 by the requeuer
 /// (Linux's Q_REQUEUE_PI_LOCKED), or requeued to wait for uaddr2 (Q_REQUEUE_PI_DONE).
@@ -180,7 +174,7 @@ pub(crate) fn wait(
             libc::SYS_futex,
             [
                 HostPtr::of(&e.state).into(),
-                Arg::from(FUTEX_WAIT_BITSET | (FUTEX_PRIVATE_FLAG | clock_flag) as u64),
+                Arg::from((FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG | clock_flag) as u64),
                 Arg::from(WAITING as u64),
                 timeout,
                 Arg::from(0u64),
@@ -292,7 +286,7 @@ pub(crate) fn requeue(
             libc::SYS_futex,
             [
                 Arg::from(uaddr),
-                Arg::from((FUTEX_CMP_REQUEUE_PI as u32 | FUTEX_PRIVATE_FLAG) as u64),
+                Arg::from((FUTEX_CMP_REQUEUE_PI | FUTEX_PRIVATE_FLAG) as u64),
                 Arg::from(1u64),
                 Arg::from(nr_requeue as u64),
                 Arg::from(uaddr2),
@@ -384,7 +378,7 @@ pub(crate) fn requeue(
             libc::SYS_futex,
             [
                 HostPtr::of(&e.state).into(),
-                Arg::from(FUTEX_WAKE | FUTEX_PRIVATE_FLAG as u64),
+                Arg::from((FUTEX_WAKE | FUTEX_PRIVATE_FLAG) as u64),
                 Arg::from(1u64),
                 Arg::from(0u64),
                 Arg::from(0u64),

@@ -38,16 +38,13 @@ fn getdents_common(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
 /// answers EBADF, and another guest would see descriptors Linux would not show it. None for
 /// other directories and when there is nothing to leave out.
 fn listed_private(fd: i32) -> Option<Vec<i32>> {
+    use std::os::unix::ffi::OsStrExt as _;
     let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
-    let parts: Vec<_> = target
-        .iter()
-        .map(|c| c.to_string_lossy().into_owned())
-        .collect();
-    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-    let pid = match parts.as_slice() {
-        ["/", "proc", pid, "fd"] | ["/", "proc", pid, "task", _, "fd"] => pid.parse().ok()?,
-        _ => return None,
-    };
+    let p = crate::procfs::ProcPath::parse(target.as_os_str().as_bytes())?;
+    if !matches!(p.rest.as_slice(), [b"fd"]) {
+        return None;
+    }
+    let pid = p.pid?;
     let private = crate::procview::private_fds_of(pid);
     (!private.is_empty()).then_some(private)
 }
