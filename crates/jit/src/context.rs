@@ -88,6 +88,9 @@ pub mod off {
     pub const SLOTS_DIRTY: i64 = PAGE_SLOTS + 8 * super::PAGE_SLOTS as i64;
     /// Nonzero when sites may remember pages during this entry (no userfaultfd in use).
     pub const REMEMBER: i64 = SLOTS_DIRTY + 8 * (super::PAGE_SLOTS as i64 / 64);
+    /// The return cache (`ReturnCache`): `RETURN_SLOTS` pairs of guest return address and
+    /// host address of its translation, indexed by the shadow-stack slot a RET pops.
+    pub const RETURNS: i64 = REMEMBER + 8;
 }
 
 /// Slots for remembered pages (`off::PAGE_SLOTS`): the first half for read sites, the second
@@ -116,6 +119,31 @@ pub struct Counts(pub [u64; COUNTS_LEN]);
 impl Default for Counts {
     fn default() -> Counts {
         Counts(std::array::from_fn(|i| i as u64))
+    }
+}
+
+/// Entries of the return cache (`off::RETURNS`), a power of two.
+pub const RETURN_SLOTS: usize = 128;
+
+/// What translated code ANDs the address of a shadow-stack slot (8-byte aligned) with to get
+/// its return-cache entry's offset divided by 2 (entries are 16 bytes): `(ssp >> 3) mod
+/// RETURN_SLOTS`, times 8.
+pub const RETURN_MASK: u32 = ((RETURN_SLOTS - 1) * 8) as u32;
+
+/// The return cache of a RET with the shadow stack on (`translate::ret`): entry
+/// `(ssp >> 3) mod RETURN_SLOTS`, for the slot at SSP the RET pops, holds the last return
+/// address popped from that slot whose translation the front table had, and that
+/// translation's host address. A RET whose return address (already compared with the shadow
+/// stack's) equals the entry's goes to the host address without probing the front table; an
+/// empty entry has host address 0, which the RET takes as a miss whatever its address. Only
+/// the translations of the current cache are ever in it: the run loop empties it before it
+/// enters translated code after the cache was reset (`Translator::enter`).
+#[repr(C)]
+pub struct ReturnCache(pub [[u64; 2]; RETURN_SLOTS]);
+
+impl Default for ReturnCache {
+    fn default() -> ReturnCache {
+        ReturnCache([[u64::MAX, 0]; RETURN_SLOTS])
     }
 }
 
@@ -165,6 +193,7 @@ pub struct Context {
     pub page_slots: PageSlots,
     pub slots_dirty: [u64; PAGE_SLOTS / 64],
     pub remember: u64,
+    pub returns: ReturnCache,
 }
 
 impl Context {
@@ -211,6 +240,7 @@ const _: () = {
     assert!(std::mem::offset_of!(Context, page_slots) == off::PAGE_SLOTS as usize);
     assert!(std::mem::offset_of!(Context, slots_dirty) == off::SLOTS_DIRTY as usize);
     assert!(std::mem::offset_of!(Context, remember) == off::REMEMBER as usize);
+    assert!(std::mem::offset_of!(Context, returns) == off::RETURNS as usize);
 };
 
 thread_local! {

@@ -120,6 +120,8 @@ pub struct Translator {
     fallbacks: std::collections::HashMap<u64, u64>,
     /// This engine's view of the hot-block profile of earlier processes.
     hints: profile::Hints,
+    /// `CodeCache::resets` when the return cache (`context::ReturnCache`) was last emptied.
+    returns_reset: u64,
 }
 
 /// MXCSR's six exception-mask bits (Intel SDM Vol. 1 §10.2.3).
@@ -204,6 +206,7 @@ impl Translator {
             slots: Default::default(),
             fallbacks: Default::default(),
             hints: profile::Hints::default(),
+            returns_reset: 0,
         }
     }
 
@@ -362,6 +365,12 @@ impl Translator {
         // Remembered readable pages too (`memop::check_place`), and none are remembered
         // while a userfaultfd is in use (`cetbox_mem::remembered`).
         self.ctx.forget_pages(!cpu.mem.uffd_in_use());
+        // The return cache holds host addresses of translations: none may outlive a reset
+        // of the cache that held them.
+        if code.cache.resets() != self.returns_reset {
+            self.returns_reset = code.cache.resets();
+            self.ctx.returns = context::ReturnCache::default();
+        }
         self.ctx.epoch_ptr = cpu.mem.code_epoch_cell() as *const _ as u64;
         let pt = cpu.mem.page_table();
         self.ctx.pt_base = pt.base_addr();

@@ -360,7 +360,7 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
             _ => {
                 memop::acquire(a, TERM_REG, Addr::None, Register::None, true)?;
                 a.mov(rax, rip)?;
-                dispatch(a, n, chain, exit)
+                dispatch(a, n, chain, exit, false)
             }
         }
     };
@@ -414,7 +414,7 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
                 )?;
                 a.mov(rax, qword_ptr(off::JUMP).gs())?;
             }
-            dispatch(&mut a, n, chain, exit)?;
+            dispatch(&mut a, n, chain, exit, false)?;
             slow.push((l, Some(TERM_REG), insn.ip(), b.insns.len() as u64));
         }
     }
@@ -639,7 +639,8 @@ fn indirect_target(
 /// A near RET: the return address read (and compared with the shadow stack's when the
 /// guest's shadow stack is on, `chain.shstk`;
 /// a mismatch is left to the interpreter, which raises the #CP), RSP (and SSP) advanced, and
-/// the translation of the target looked up in the cache's front table; on a miss, or when the
+/// the translation of the target looked up (with the shadow stack on, first in the return
+/// cache, `context::ReturnCache`, then in the cache's front table); on a miss, or when the
 /// stop flag or the code epoch says so, the run loop takes over at the target.
 /// `stack_checked`: the block's stack check already covers the return address's slot.
 fn ret(
@@ -651,7 +652,6 @@ fn ret(
     exit: u64,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
-    let shadow = chain.shstk;
     let r = TERM_REG;
     memop::acquire(a, r, Addr::None, Register::None, true)?;
     if !stack_checked {
@@ -664,38 +664,66 @@ fn ret(
         let slot = chain.slot_for(Need::Read);
         memop::check_place(a, cold, place, 8, 0, Need::Read, false, slow, slot)?;
     }
-    if shadow {
-        a.movq(rbx, SSP_REG)?;
-        memop::check_shadow(a, cold, r, 0, Need::ShadowRead, slow)?;
-        // RAX, the return address the dispatch below looks up, comes from the stack as
-        // with the shadow stack off (its load does not wait for SSP), and must equal the
-        // shadow stack's.
+    if !chain.shstk {
         a.mov(rax, qword_ptr(rsp))?;
-        a.cmp(rax, qword_ptr(rbx))?;
-        a.jne(slow)?;
-    } else {
-        a.mov(rax, qword_ptr(rsp))?;
+        canonical(a, slow)?;
+        a.add(rsp, 8)?;
+        return dispatch(a, retired, chain, exit, false);
     }
-    // A non-canonical target is #GP at the RET; the interpreter raises it.
+    a.movq(rbx, SSP_REG)?;
+    memop::check_shadow(a, cold, r, 0, Need::ShadowRead, slow)?;
+    // RAX, the return address the dispatch below looks up, comes from the stack as with the
+    // shadow stack off (its load does not wait for SSP), and must equal the shadow stack's.
+    a.mov(rax, qword_ptr(rsp))?;
+    a.cmp(rax, qword_ptr(rbx))?;
+    a.jne(slow)?;
+    let mut probe = a.create_label();
+    if chain.epoch <= i32::MAX as u64 {
+        // The return cache, indexed by the slot popped: a hit needs neither the front
+        // table's hash nor the canonical check (only translated RIPs are entered, and an
+        // empty entry's host address 0 is a miss whatever RAX is).
+        let mut miss = a.create_label();
+        a.and(ebx, crate::context::RETURN_MASK)?;
+        a.cmp(rax, qword_ptr(rbx * 2 + off::RETURNS).gs())?;
+        a.jne(probe)?;
+        a.mov(rbx, qword_ptr(rbx * 2 + off::RETURNS + 8).gs())?;
+        a.test(rbx, rbx)?;
+        a.jz(probe)?;
+        a.paddq(SSP_REG, qword_ptr(off::COUNTS + 8 * 8).gs())?;
+        a.add(rsp, 8)?;
+        add_retired(a, retired)?;
+        a.mov(qword_ptr(off::JUMP).gs(), rbx)?;
+        go_if_current(a, chain, miss)?;
+        a.set_label(&mut miss)?;
+        leave(a, exit)?;
+    }
+    a.set_label(&mut probe)?;
+    canonical(a, slow)?;
+    a.paddq(SSP_REG, qword_ptr(off::COUNTS + 8 * 8).gs())?;
+    a.add(rsp, 8)?;
+    dispatch(a, retired, chain, exit, true)
+}
+
+/// A non-canonical return address in RAX is #GP at the RET (Intel SDM Vol. 2B, RET); the
+/// interpreter raises it. Clobbers RBX and the flags.
+fn canonical(a: &mut CodeAssembler, slow: CodeLabel) -> Result<(), IcedError> {
     a.mov(rbx, rax)?;
     a.shr(rbx, 47)?;
-    a.jnz(slow)?;
-    if shadow {
-        a.paddq(SSP_REG, qword_ptr(off::COUNTS + 8 * 8).gs())?;
-    }
-    a.add(rsp, 8)?;
-    dispatch(a, retired, chain, exit)
+    a.jnz(slow)
 }
 
 /// Continues at the guest RIP in RAX: adds `retired`, records the RIP, and jumps to its
 /// translation when the front table has one and the code epoch is still `epoch` and the stop
 /// flag is clear, else to the exit trampoline. Entered with the guest's flags, RAX and RBX
 /// saved by `memop::acquire` (RBX as the address register); leaves them restored.
+/// `fill`: a RET with the shadow stack on, whose popped slot was at SSP - 8: a translation
+/// found goes into the slot's return-cache entry (`context::ReturnCache`).
 fn dispatch(
     a: &mut CodeAssembler,
     retired: u64,
     chain: &Chain,
     exit: u64,
+    fill: bool,
 ) -> Result<(), IcedError> {
     let epoch = chain.epoch;
     let mut miss = a.create_label();
@@ -714,17 +742,39 @@ fn dispatch(
         a.test(rbx, rbx)?;
         a.jz(miss)?;
         a.mov(qword_ptr(off::JUMP).gs(), rbx)?;
-        a.mov(rbx, chain.epoch_at)?;
-        a.cmp(qword_ptr(rbx), epoch as i32)?;
-        a.jne(miss)?;
-        a.mov(rbx, chain.stop_at)?;
-        a.cmp(byte_ptr(rbx), 0)?;
-        a.jne(miss)?;
-        memop::release(a, true)?;
-        memop::release_addr(a, TERM_REG)?;
-        a.jmp(qword_ptr(off::JUMP).gs())?;
+        if fill {
+            a.movq(rbx, SSP_REG)?;
+            a.lea(rbx, qword_ptr(rbx - 8))?;
+            a.and(ebx, crate::context::RETURN_MASK)?;
+            a.mov(qword_ptr(rbx * 2 + off::RETURNS).gs(), rax)?;
+            a.mov(rax, qword_ptr(off::JUMP).gs())?;
+            a.mov(qword_ptr(rbx * 2 + off::RETURNS + 8).gs(), rax)?;
+            a.mov(rax, qword_ptr(rbx * 2 + off::RETURNS).gs())?;
+        }
+        go_if_current(a, chain, miss)?;
     }
     a.set_label(&mut miss)?;
+    leave(a, exit)
+}
+
+/// Jumps to the host address in `JUMP` when the code epoch is still the block's and the stop
+/// flag is clear (restoring the guest's flags, RAX and RBX first), else goes to `miss` with
+/// them still saved. Clobbers RBX and the flags.
+fn go_if_current(a: &mut CodeAssembler, chain: &Chain, miss: CodeLabel) -> Result<(), IcedError> {
+    a.mov(rbx, chain.epoch_at)?;
+    a.cmp(qword_ptr(rbx), chain.epoch as i32)?;
+    a.jne(miss)?;
+    a.mov(rbx, chain.stop_at)?;
+    a.cmp(byte_ptr(rbx), 0)?;
+    a.jne(miss)?;
+    memop::release(a, true)?;
+    memop::release_addr(a, TERM_REG)?;
+    a.jmp(qword_ptr(off::JUMP).gs())
+}
+
+/// Leaves to the run loop at the guest RIP in RAX (the retired count already added), with
+/// the guest's flags, RAX and RBX restored from where `memop::acquire` saved them.
+fn leave(a: &mut CodeAssembler, exit: u64) -> Result<(), IcedError> {
     a.mov(qword_ptr(off::NEXT_RIP).gs(), rax)?;
     memop::release(a, true)?;
     memop::release_addr(a, TERM_REG)?;

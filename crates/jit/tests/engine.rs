@@ -656,6 +656,142 @@ fn covered_ret_still_compares_with_the_shadow_stack() {
     }
 }
 
+/// The return cache of RETs with the shadow stack on (`context::ReturnCache`) under a code
+/// cache of one page, flushed on every pass of the loop: `l: call f; test cl, 1; jnz odd;
+/// 64 blocks of eight `add rax, 1`; jmp join; odd: 40 such blocks; join: mov esi, 3; m: call
+/// g; dec esi; jnz m; dec ecx; jnz l; ud2`, with `f: call g; ret` and `g: add rdx, 1; ret`.
+/// The inner loop's RETs pop one shadow-stack slot, fill its entry and hit it within a pass;
+/// the entry outlives the pass's flush unless the cache's reset empties it, and the two paths
+/// make the flushes fall at different places, so the translation it names is elsewhere after
+/// the flush and a stale entry would send the RET into some other block's code. The slot of
+/// f's RET is also popped by the inner loop's (an entry holding the other address). Both
+/// engines end at the UD2 with the same registers, SSP, flags and retired count.
+#[test]
+fn return_cache_across_flushes_matches_interpreter() {
+    let _serial = serial();
+    let stack = pages(1, VmaKind::Normal, &[]);
+    let shadow = pages(1, VmaKind::ShadowStack, &[]);
+    let ssp = shadow + PAGE_SIZE;
+    let filler = |code: &mut Vec<u8>, blocks: usize| {
+        for _ in 0..blocks {
+            for _ in 0..8 {
+                code.extend([0x48, 0x83, 0xc0, 0x01]); // add rax, 1
+            }
+            code.extend([0xeb, 0x00]); // jmp to the next block
+        }
+    };
+    let rel32 = |code: &mut Vec<u8>, at: usize, to: usize| {
+        let rel = (to as i64 - (at as i64 + 4)) as i32;
+        code[at..at + 4].copy_from_slice(&rel.to_le_bytes());
+    };
+    let mut code = vec![0xb9, 50, 0, 0, 0]; // mov ecx, 50
+    let first = code.len();
+    let call_f = code.len() + 1;
+    code.extend([0xe8, 0, 0, 0, 0]); // call f
+    code.extend([0xf6, 0xc1, 0x01]); // test cl, 1
+    let to_odd = code.len() + 2;
+    code.extend([0x0f, 0x85, 0, 0, 0, 0]); // jnz odd
+    filler(&mut code, 64);
+    let to_join = code.len() + 1;
+    code.extend([0xe9, 0, 0, 0, 0]); // jmp join
+    let odd = code.len();
+    filler(&mut code, 40);
+    let join = code.len();
+    code.extend([0xbe, 3, 0, 0, 0]); // mov esi, 3
+    let inner = code.len();
+    let call_g = code.len() + 1;
+    code.extend([0xe8, 0, 0, 0, 0]); // call g
+    code.extend([0xff, 0xce, 0x75]); // dec esi; jnz inner
+    code.push((inner as i64 - (code.len() as i64 + 1)) as u8);
+    code.extend([0xff, 0xc9, 0x0f, 0x85]); // dec ecx; jnz rel32 to `first`
+    let back = code.len();
+    code.extend([0, 0, 0, 0]);
+    code.extend(UD2);
+    let g = code.len();
+    code.extend([0x48, 0x83, 0xc2, 0x01, 0xc3]); // g: add rdx, 1; ret
+    let f = code.len();
+    let f_call_g = code.len() + 1;
+    code.extend([0xe8, 0, 0, 0, 0, 0xc3]); // f: call g; ret
+    for (at, to) in [
+        (call_f, f),
+        (to_odd, odd),
+        (to_join, join),
+        (call_g, g),
+        (back, first),
+        (f_call_g, g),
+    ] {
+        rel32(&mut code, at, to);
+    }
+    assert!(code.len() <= PAGE_SIZE as usize);
+    let (mut a, _) = machine(&code);
+    a.gpr = [3; 16];
+    a.gpr[4] = stack + 2048;
+    a.set_rflags(0x202);
+    a.cet.u_cet = cetbox_cpu::state::U_CET_SH_STK_EN;
+    a.cet.ssp = ssp;
+    let mut b = a.fork(a.mem.clone());
+    b.icount = 0;
+    let stop = AtomicBool::new(false);
+    let ea = Interpreter::new().run(&mut a, &stop);
+    let mut t = Translator::translate_everything().with_cache_size(PAGE_SIZE as usize);
+    let eb = t.run(&mut b, &stop);
+    assert!(ends_in_ud2(&ea), "{ea:?}");
+    assert_eq!(ea, eb);
+    assert_same(&a, &b);
+    assert_eq!(a.cet.ssp, b.cet.ssp);
+    assert_eq!(b.cet.ssp, ssp);
+    assert_eq!(a.gpr[0], 3 + 25 * 64 * 8 + 25 * 40 * 8);
+    assert_eq!(a.gpr[2], 3 + 50 * 4);
+    let stats = t.stats();
+    let flushes = stats.flushes.load(Ordering::Relaxed);
+    assert!(flushes >= 50, "{flushes} flushes");
+}
+
+/// A translated RET to an address outside user space, the same on the stack and the shadow
+/// stack (so the compare passes), with an empty return cache (every entry holds the address
+/// u64::MAX with host address 0): to u64::MAX, which matches an empty entry's address and
+/// must be taken as a miss, not entered, the RET completes and the fetch there faults, in
+/// both engines with the same registers, RSP and SSP popped; to a non-canonical address it
+/// is #GP at the RET, with RSP, SSP and the registers as before it.
+#[test]
+fn ret_to_non_canonical_address_on_both_stacks_faults_in_both_engines() {
+    let _serial = serial();
+    let stack = pages(1, VmaKind::Normal, &[]);
+    let shadow = pages(1, VmaKind::ShadowStack, &[]);
+    let ssp = shadow + PAGE_SIZE - 8;
+    for target in [u64::MAX, 0x8000_0000_0000_0000u64] {
+        let prep = move |c: &mut Cpu| {
+            c.cet.u_cet = cetbox_cpu::state::U_CET_SH_STK_EN;
+            c.cet.ssp = ssp;
+            c.mem
+                .force_write(ssp, &target.to_le_bytes())
+                .expect("shadow stack");
+        };
+        let code = [0x48, 0x83, 0xc0, 0x01, 0xc3]; // add rax, 1; ret
+        let mut regs = [0x55u64; 16];
+        regs[4] = stack + 2048;
+        let mut init = vec![0u8; PAGE_SIZE as usize];
+        init[2048..2056].copy_from_slice(&target.to_le_bytes());
+        let (a, b, ea, eb, ma, mb, _) = run_both_with(&code, regs, ALL_FLAGS, stack, &init, &prep);
+        assert_eq!(ea, eb, "{target:#x}");
+        assert_same(&a, &b);
+        assert_eq!(a.cet.ssp, b.cet.ssp);
+        assert_eq!(ma, mb);
+        if target == u64::MAX {
+            assert!(
+                matches!(ea, Exit::Exception(Exception::PageFault(f)) if f.addr == target),
+                "{ea:?}"
+            );
+            assert_eq!(b.gpr[4], stack + 2056, "RSP after the RET");
+            assert_eq!(b.cet.ssp, ssp + 8, "SSP after the RET");
+        } else {
+            assert_eq!(ea, Exit::Exception(Exception::GeneralProtection));
+            assert_eq!(b.gpr[4], stack + 2048, "RSP at the RET");
+            assert_eq!(b.cet.ssp, ssp, "SSP at the RET");
+        }
+    }
+}
+
 /// Memory operands checked with the address computed in RAX alone (no address register; the
 /// instruction then runs on its own operand): an operand based on RAX after the check saved
 /// the guest's flags (so RAX no longer holds the guest's value and is read back), indexed
