@@ -120,6 +120,9 @@ pub struct Translator {
     fallbacks: std::collections::HashMap<u64, u64>,
     /// This engine's view of the hot-block profile of earlier processes.
     hints: profile::Hints,
+    /// The address space's removal count and the host fault handlers' forget count when the
+    /// remembered pages were last forgotten (`enter`); None: forget them at the next entry.
+    pages_seen: Option<(u64, u64)>,
 }
 
 /// MXCSR's six exception-mask bits (Intel SDM Vol. 1 §10.2.3).
@@ -204,6 +207,7 @@ impl Translator {
             slots: Default::default(),
             fallbacks: Default::default(),
             hints: profile::Hints::default(),
+            pages_seen: None,
         }
     }
 
@@ -359,9 +363,24 @@ impl Translator {
         // of this thread runs, or (another thread's removals) with a code-epoch change that
         // makes this thread leave at its next block exit (`memop::check_shadow`).
         self.ctx.ss_page = context::NO_SS_PAGE;
-        // Remembered readable pages too (`memop::check_place`), and none are remembered
-        // while a userfaultfd is in use (`cetbox_mem::remembered`).
-        self.ctx.forget_pages(!cpu.mem.uffd_in_use());
+        // Remembered pages (`memop::check_place`) stay from one entry to the next while
+        // nothing took access away in between: every such change of the page table is
+        // counted, by the address space (`removals`: munmap, mprotect, mremap, MAP_FIXED, brk,
+        // shmdt, discards of populated pages, a file shrunk under a mapping; its count starts
+        // from a base no other address space uses) or, for a host fault handler's, by
+        // `cetbox_mem::remembered::generation`. This thread's own changes happen in Rust
+        // between entries and are seen here; another thread's make the syscall layer wait
+        // for this one to leave translated code, as for the pages remembered within one
+        // entry, and are seen at the next. None are remembered while a userfaultfd is in use
+        // (`cetbox_mem::remembered`). (Forgetting at every entry cost python3's start-up a
+        // full check at most access sites of each of its 134,000 entries: docs/ARCHITECTURE.md,
+        // "Start-up, third round".)
+        let uffd = cpu.mem.uffd_in_use();
+        let pages = (cpu.mem.removals(), cetbox_mem::remembered::generation());
+        if uffd || self.pages_seen != Some(pages) {
+            self.ctx.forget_pages(!uffd);
+            self.pages_seen = (!uffd).then_some(pages);
+        }
         self.ctx.epoch_ptr = cpu.mem.code_epoch_cell() as *const _ as u64;
         let pt = cpu.mem.page_table();
         self.ctx.pt_base = pt.base_addr();
@@ -548,6 +567,7 @@ impl Engine for Translator {
 
     fn invalidate(&mut self) {
         self.interp.invalidate();
+        self.pages_seen = None;
         self.hints = profile::Hints::default();
         if let Some(code) = self.code.as_mut() {
             code.cache.reset(code.fixed);
