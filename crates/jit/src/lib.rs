@@ -78,6 +78,8 @@ struct Code {
     fixed: usize,
     entry: u64,
     exit: u64,
+    /// The step stubs (`trampoline::Offsets::steps`).
+    steps: [u64; trampoline::STEP_STUBS],
 }
 
 pub struct Translator {
@@ -236,13 +238,14 @@ impl Translator {
         if self.code.is_none() {
             let mut cache = CodeCache::new(self.cache_size).ok()?;
             let avx = std::arch::is_x86_feature_detected!("avx");
-            let (bytes, exit_off) = trampoline::assemble(cache.cursor(), avx).ok()?;
+            let (bytes, offsets) = trampoline::assemble(cache.cursor(), avx).ok()?;
             let entry = cache.append(&bytes)?;
             self.code = Some(Code {
                 fixed: cache.used(),
                 cache,
                 entry,
-                exit: entry + exit_off as u64,
+                exit: entry + offsets.exit as u64,
+                steps: offsets.steps.map(|o| entry + o as u64),
             });
         }
         self.code.as_mut()
@@ -318,6 +321,7 @@ impl Translator {
                 lookup: &lookup,
                 shstk,
                 slots: &self.slots,
+                steps: &code.steps,
             };
             let Ok(bytes) = translate::emit(&block, code.cache.cursor(), code.exit, &chain) else {
                 break;

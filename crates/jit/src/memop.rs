@@ -760,6 +760,9 @@ fn restore_flags(a: &mut CodeAssembler) -> Result<(), IcedError> {
 
 /// The out-of-line path of a failed check: the guest's flags, RAX and the address register
 /// back, then (through the exit the caller emits next) a STEP exit before the instruction.
+/// Translations jump to a shared copy of it instead (`trampoline::step_stub`) whenever the
+/// guest RIP and retired count fit its packed operand, which they always do for user-space
+/// code.
 pub fn slow_path(a: &mut CodeAssembler, r: Option<Register>) -> Result<(), IcedError> {
     restore_flags(a)?;
     ctx_mov(a, Code::Mov_r64_rm64, off::RAX_SAVE, Register::RAX)?;
