@@ -11,7 +11,7 @@
 
 use crate::context::off;
 use iced_x86::code_asm::*;
-use iced_x86::IcedError;
+use iced_x86::{BlockEncoderOptions, IcedError};
 
 /// GPRs in encoding order (guest register n lives in host register n).
 pub const GPRS: [AsmRegister64; 16] = [
@@ -146,13 +146,19 @@ pub fn assemble(ip: u64, avx: bool) -> Result<(Vec<u8>, Offsets), IcedError> {
     let mut code = a.assemble(ip)?;
     code.extend(x.assemble(ip + entry_len as u64)?);
     let exit = ip + entry_len as u64;
-    let mut steps = [0; STEP_STUBS];
-    for (i, at) in steps.iter_mut().enumerate() {
-        *at = code.len();
-        let mut s = CodeAssembler::new(64)?;
+    // The step stubs in one list (one assembly at start-up, not one per stub), each starting
+    // at the offset the encoder reports for its first instruction.
+    let mut s = CodeAssembler::new(64)?;
+    let mut first = [0; STEP_STUBS];
+    for (i, f) in first.iter_mut().enumerate() {
+        *f = s.instructions().len();
         step_stub(&mut s, (i < 16).then(|| GPRS[i]), exit)?;
-        code.extend(s.assemble(ip + code.len() as u64)?);
     }
+    let at = ip + code.len() as u64;
+    let r = s.assemble_options(at, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
+    let offsets = &r.inner.new_instruction_offsets;
+    let steps = first.map(|f| code.len() + offsets[f] as usize);
+    code.extend(r.inner.code_buffer);
     Ok((
         code,
         Offsets {
