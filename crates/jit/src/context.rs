@@ -84,7 +84,8 @@ pub mod off {
     /// share them modulo `PAGE_SLOTS / 2`; reads the first half, writes the second):
     /// `memop::check_place`.
     pub const PAGE_SLOTS: i64 = 888;
-    /// A bit per slot of `PAGE_SLOTS` filled since the last entry (the entry empties those).
+    /// A bit per slot of `PAGE_SLOTS` filled since the slots were last emptied (an entry
+    /// after a removal empties those: `Translator::enter`).
     pub const SLOTS_DIRTY: i64 = PAGE_SLOTS + 8 * super::PAGE_SLOTS as i64;
     /// Nonzero when sites may remember pages during this entry (no userfaultfd in use).
     pub const REMEMBER: i64 = SLOTS_DIRTY + 8 * (super::PAGE_SLOTS as i64 / 64);

@@ -78,6 +78,8 @@ struct Code {
     fixed: usize,
     entry: u64,
     exit: u64,
+    /// The step stubs (`trampoline::Offsets::steps`).
+    steps: [u64; trampoline::STEP_STUBS],
 }
 
 pub struct Translator {
@@ -122,6 +124,9 @@ pub struct Translator {
     hints: profile::Hints,
     /// `CodeCache::resets` when the return cache (`context::ReturnCache`) was last emptied.
     returns_reset: u64,
+    /// The address space's removal count and the host fault handlers' forget count when the
+    /// remembered pages were last forgotten (`enter`); None: forget them at the next entry.
+    pages_seen: Option<(u64, u64)>,
 }
 
 /// MXCSR's six exception-mask bits (Intel SDM Vol. 1 §10.2.3).
@@ -207,6 +212,7 @@ impl Translator {
             fallbacks: Default::default(),
             hints: profile::Hints::default(),
             returns_reset: 0,
+            pages_seen: None,
         }
     }
 
@@ -235,13 +241,14 @@ impl Translator {
         if self.code.is_none() {
             let mut cache = CodeCache::new(self.cache_size).ok()?;
             let avx = std::arch::is_x86_feature_detected!("avx");
-            let (bytes, exit_off) = trampoline::assemble(cache.cursor(), avx).ok()?;
+            let (bytes, offsets) = trampoline::assemble(cache.cursor(), avx).ok()?;
             let entry = cache.append(&bytes)?;
             self.code = Some(Code {
                 fixed: cache.used(),
                 cache,
                 entry,
-                exit: entry + exit_off as u64,
+                exit: entry + offsets.exit as u64,
+                steps: offsets.steps.map(|o| entry + o as u64),
             });
         }
         self.code.as_mut()
@@ -317,6 +324,7 @@ impl Translator {
                 lookup: &lookup,
                 shstk,
                 slots: &self.slots,
+                steps: &code.steps,
             };
             let Ok(bytes) = translate::emit(&block, code.cache.cursor(), code.exit, &chain) else {
                 break;
@@ -362,9 +370,24 @@ impl Translator {
         // of this thread runs, or (another thread's removals) with a code-epoch change that
         // makes this thread leave at its next block exit (`memop::check_shadow`).
         self.ctx.ss_page = context::NO_SS_PAGE;
-        // Remembered readable pages too (`memop::check_place`), and none are remembered
-        // while a userfaultfd is in use (`cetbox_mem::remembered`).
-        self.ctx.forget_pages(!cpu.mem.uffd_in_use());
+        // Remembered pages (`memop::check_place`) stay from one entry to the next while
+        // nothing took access away in between: every such change of the page table is
+        // counted, by the address space (`removals`: munmap, mprotect, mremap, MAP_FIXED, brk,
+        // shmdt, discards of populated pages, a file shrunk under a mapping; its count starts
+        // from a base no other address space uses) or, for a host fault handler's, by
+        // `cetbox_mem::remembered::generation`. This thread's own changes happen in Rust
+        // between entries and are seen here; another thread's make the syscall layer wait
+        // for this one to leave translated code, as for the pages remembered within one
+        // entry, and are seen at the next. None are remembered while a userfaultfd is in use
+        // (`cetbox_mem::remembered`). (Forgetting at every entry cost python3's start-up a
+        // full check at most access sites of each of its 134,000 entries: docs/ARCHITECTURE.md,
+        // "Start-up, third round".)
+        let uffd = cpu.mem.uffd_in_use();
+        let pages = (cpu.mem.removals(), cetbox_mem::remembered::generation());
+        if uffd || self.pages_seen != Some(pages) {
+            self.ctx.forget_pages(!uffd);
+            self.pages_seen = (!uffd).then_some(pages);
+        }
         // The return cache holds host addresses of translations: none may outlive a reset
         // of the cache that held them.
         if code.cache.resets() != self.returns_reset {
@@ -557,6 +580,7 @@ impl Engine for Translator {
 
     fn invalidate(&mut self) {
         self.interp.invalidate();
+        self.pages_seen = None;
         self.hints = profile::Hints::default();
         if let Some(code) = self.code.as_mut() {
             code.cache.reset(code.fixed);

@@ -464,10 +464,12 @@ fn place_into_rax(a: &mut CodeAssembler, p: Place, clobbered: bool) -> Result<()
 /// with the page that slot remembers, and checks the table only when they differ
 /// (`emit_cold`), remembering the page then: a loop reading or writing through an array, a
 /// list or its stack frame checks the table once per page.
-/// Exactness: a slot only ever holds a page a full check allowed the site's access to during
-/// this entry into translated code (the entry empties the slots filled before:
-/// `Context::forget_pages`), and no change that takes that access away can land in the middle
-/// of an entry: this thread's own changes happen in Rust, outside translated code; another
+/// Exactness: a slot only ever holds a page a full check allowed the site's access to since
+/// the last change that took access away (an entry into translated code empties the slots
+/// when the address space counted a removal since the last one, or a host fault handler
+/// forgot pages: `Translator::enter`, `Context::forget_pages`), and no change that takes that
+/// access away can land in the middle of an entry: this thread's own changes happen in Rust,
+/// outside translated code, and are counted (`AddressSpace::removals`); another
 /// thread's (munmap, mprotect, mremap, MAP_FIXED, brk, shmdt, madvise discarding populated
 /// pages) make the syscall layer wait until this thread has left translated code
 /// (`thread_group::shootdown`, which stops it at its next loop edge or indirect branch, as for
@@ -758,6 +760,9 @@ fn restore_flags(a: &mut CodeAssembler) -> Result<(), IcedError> {
 
 /// The out-of-line path of a failed check: the guest's flags, RAX and the address register
 /// back, then (through the exit the caller emits next) a STEP exit before the instruction.
+/// Translations jump to a shared copy of it instead (`trampoline::step_stub`) whenever the
+/// guest RIP and retired count fit its packed operand, which they always do for user-space
+/// code.
 pub fn slow_path(a: &mut CodeAssembler, r: Option<Register>) -> Result<(), IcedError> {
     restore_flags(a)?;
     ctx_mov(a, Code::Mov_r64_rm64, off::RAX_SAVE, Register::RAX)?;

@@ -207,6 +207,8 @@ pub struct Chain<'a> {
     /// (`memop::check_place`), counted across translations (modulo half of
     /// `context::PAGE_SLOTS` each).
     pub slots: &'a std::cell::Cell<(usize, usize)>,
+    /// The shared tails of failed checks (`trampoline::step_stub`), by address register.
+    pub steps: &'a [u64; crate::trampoline::STEP_STUBS],
 }
 
 impl Chain<'_> {
@@ -425,8 +427,17 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
     memop::emit_cold(&mut a, cold)?;
     for (mut l, r, rip, retired) in slow {
         a.set_label(&mut l)?;
-        memop::slow_path(&mut a, r)?;
-        exit_stub(&mut a, rip, retired, exit)?;
+        // The guest RIP and the count retired before it in one immediate for the shared tail
+        // (`trampoline::step_stub`); guest code is below 2^47, so the packed form is the
+        // only one translated code ever takes.
+        if rip >> 47 == 0 && retired < 1 << 16 {
+            let stub = r.map_or(crate::trampoline::NO_ADDR_REG, |r| r.number());
+            a.mov(rax, rip | retired << 48)?;
+            a.jmp(chain.steps[stub])?;
+        } else {
+            memop::slow_path(&mut a, r)?;
+            exit_stub(&mut a, rip, retired, exit)?;
+        }
     }
     crate::assemble::assemble_or_iced(a, ip)
 }

@@ -167,6 +167,9 @@ impl AddressSpace {
             if first_beyond < v.end {
                 self.pt
                     .update(first_beyond, v.end, !0, page::BEYOND_EOF, |_| {});
+                // Access taken away (SIGBUS from now on): translated code must not go on
+                // using a page it remembered (`removals`).
+                self.removals.fetch_add(1, Ordering::Release);
             }
         }
     }

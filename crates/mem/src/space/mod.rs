@@ -102,6 +102,9 @@ struct Maps {
     published: published::Published,
 }
 
+/// Address spaces created so far (the base of each one's `removals`).
+static SPACES: AtomicU64 = AtomicU64::new(0);
+
 pub struct AddressSpace {
     pt: PageTable,
     maps: Mutex<Maps>,
@@ -226,7 +229,10 @@ impl AddressSpace {
                 published: Default::default(),
             }),
             code_epoch: AtomicU64::new(0),
-            removals: AtomicU64::new(0),
+            // Each address space counts from its own base, so a count read from one never
+            // equals a count of another (the translator keeps remembered pages while the
+            // count it saw stays the same: crates/jit/src/lib.rs, `Translator::enter`).
+            removals: AtomicU64::new(SPACES.fetch_add(1, Ordering::Relaxed) << 32),
             vma_generation: AtomicU64::new(0),
             uffd_used: AtomicBool::new(false),
             unscrubbed_mark: AtomicU64::new(0),

@@ -89,10 +89,13 @@ impl AddressSpace {
 
     /// How many changes so far took access away from guest memory (an unmap of accessible
     /// pages, an mprotect removing a permission, a move, a discard of decoded code or of a
-    /// populated shadow-stack page): a change tells the syscall layer to wait for the other
-    /// threads (`thread_group::shootdown` in crates/linux) before the call returns. The code
-    /// epoch changes only with those that may invalidate decoded code or what translated code
-    /// knows about shadow-stack pages.
+    /// populated shadow-stack page, a file shrunk under a mapping of it), counted from a base
+    /// of this address space's own (no two address spaces give the same value): a change tells
+    /// the syscall layer to wait for the other threads (`thread_group::shootdown` in
+    /// crates/linux) before the call returns, and the translator to forget the pages its
+    /// translated code remembers (crates/jit/src/lib.rs, `Translator::enter`). The code epoch
+    /// changes only with those that may invalidate decoded code or what translated code knows
+    /// about shadow-stack pages.
     pub fn removals(&self) -> u64 {
         self.removals.load(Ordering::Acquire)
     }
