@@ -3,7 +3,7 @@
 // kernel (fs/proc/array.c get_task_state): a program may wait for S to know that another has
 // reached its blocking call, as glibc's support_process_state_wait does before it sends a
 // signal that a sigtimedwait must take (misc/tst-pidfd). Here the child runs busy threads
-// (more than there are CPUs, so they compete for them) and busy work of its own, then blocks
+// (more than there are CPUs on the machines it runs on, so they compete for them) and busy work of its own, then blocks
 // in sigtimedwait for SIGUSR1, which it does not block and has a handler for; the parent
 // polls the child's status until it shows S, then sends SIGUSR1. sigtimedwait must take it:
 // the handler running means that S was shown while the child was not in its wait. Under
@@ -23,8 +23,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define ROUNDS 5
-#define SPINNERS 4
+#define ROUNDS 3
+#define SPINNERS 3
 
 static atomic_int stop;
 
@@ -99,7 +99,7 @@ static void busy_child(void) {
         }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     volatile unsigned long x = 0;
-    for (unsigned long i = 0; i < 30000000; i++)
+    for (unsigned long i = 0; i < 2000000; i++)
         x += i;
     // Some system calls that do not sleep, too.
     for (int i = 0; i < 2000; i++)
@@ -112,7 +112,7 @@ static void busy_child(void) {
 
 int main(void) {
     char line[128];
-    alarm(120);
+    alarm(300);
     for (int round = 0; round < ROUNDS; round++) {
         pid_t child = fork();
         if (child < 0) {
