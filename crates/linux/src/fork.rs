@@ -189,6 +189,8 @@ pub fn fork_process(
         crate::signals::host::after_fork(t);
         crate::signals::host::set_host_mask(guest_mask);
         crate::thread_group::after_fork_child(t, registry);
+        // This thread's slot, under its own tid (the parent's were dropped above).
+        crate::procview::thread_started(t);
         crate::debug::forked_child();
         t.robust_list = (0, 0);
         crate::rseq::after_fork(t, flags & CLONE_VM != 0);

@@ -206,13 +206,57 @@ fn self_content(t: &Thread, name: &[u8]) -> Option<Vec<u8>> {
 /// another guest no longer publishes its view).
 pub fn content_now(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
     if let Some((pid, tid, file)) = crate::procview::other_file(t, trim_slashes(path)) {
-        let view = crate::procview::of(pid, crate::procview::Need::of_file(file))?;
-        return other_content(view, pid, tid, file);
+        // A process that no longer publishes its view (it has exited and is a zombie, whose
+        // view went with its memory) or its thread's facts (the thread is exiting) is shown
+        // as the host shows it, as an open would show it now: the text it showed while it
+        // ran would otherwise stay, and a reader waiting for State Z (glibc's
+        // support_process_state_wait, misc/tst-pidfd) would wait forever.
+        return crate::procview::of(pid, crate::procview::Need::of_file(file))
+            .and_then(|view| other_content(view, pid, tid, file))
+            .or_else(|| host_text(trim_slashes(path), pid, tid, file));
     }
     if let Some(content) = other_thread_file(t, path) {
         return Some(content);
     }
     self_content(t, strip(t, path)?)
+}
+
+/// The host's text of another process's file at `path` (`file` of its thread `tid`), for
+/// when that process's view or the thread's facts cannot be read: a cetbox process that is
+/// starting or whose thread has not yet reached its first system call, or one that has exited
+/// (a zombie, which publishes nothing: the host's State Z is Linux's). A host S of a thread
+/// that is not in a waiting call is one of cetbox's own waits and is shown as R
+/// (`procview::Waiting`); the wait word is read after the host's file, as in `Facts::other`.
+fn host_text(path: &[u8], pid: i32, tid: i32, file: &[u8]) -> Option<Vec<u8>> {
+    let mut text = std::fs::read(std::ffi::OsStr::from_bytes(path)).ok()?;
+    if !matches!(file, b"status" | b"stat") {
+        return Some(text);
+    }
+    let Some(waiting) = crate::procview::wait_word(pid, tid) else {
+        return Some(text);
+    };
+    // The state letter: stat's first field after the command's last ')', status's State.
+    let at = if file == b"stat" {
+        text.iter().rposition(|&c| c == b')').map(|i| i + 2)
+    } else {
+        text.windows(7)
+            .position(|w| w == b"State:\t")
+            .map(|i| i + 7)
+    };
+    if let Some(at) = at.filter(|&i| text.get(i) == Some(&b'S')) {
+        if waiting == 0 {
+            if file == b"stat" {
+                text[at] = b'R';
+            } else {
+                let end = text[at..]
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(text.len(), |e| at + e);
+                text.splice(at..end, b"R (running)".iter().copied());
+            }
+        }
+    }
+    Some(text)
 }
 
 /// The text of another guest's file `file` (of its thread `tid`) from its published `view`;
@@ -243,11 +287,22 @@ fn open_other_view(path: &[u8], pid: i32, tid: i32, file: &[u8], flags: i32) -> 
         }
         libc::close(fd);
     }
-    let view = crate::procview::of(pid, crate::procview::Need::of_file(file))?;
-    if file == b"exe" {
-        return Some(open_published_exe(&view.exe_host, flags));
-    }
-    let content = other_content(view, pid, tid, file)?;
+    let content = match crate::procview::of(pid, crate::procview::Need::of_file(file)) {
+        Some(view) if file == b"exe" => return Some(open_published_exe(&view.exe_host, flags)),
+        Some(view) => other_content(view, pid, tid, file),
+        None => None,
+    };
+    // status and stat of a cetbox process whose view or thread facts are not there yet (or
+    // for a moment cannot be read) are its host's files with the guest's State, on a
+    // descriptor that later reads make anew from the view (`proc_refresh`): a descriptor on
+    // the host's file itself would keep showing the host's State.
+    let content = match content {
+        Some(c) => c,
+        None if matches!(file, b"status" | b"stat") && crate::remote_mem::runs_cetbox(pid) => {
+            host_text(trim_slashes(path), pid, tid, file)?
+        }
+        None => return None,
+    };
     if flags & libc::O_ACCMODE != libc::O_RDONLY {
         return Some(Err(Errno::EACCES));
     }
@@ -888,10 +943,12 @@ impl Facts {
     /// publishes no view or the thread no facts (the host's file applies).
     fn other(view: &crate::procview::View, pid: i32, tid: i32) -> Option<Facts> {
         let vmas = VmaInfo::decode(&view.vmas)?;
-        let [blocked, pending, features, locked] = view.thread_words(tid)?;
         let [ign, cgt, shd_pnd, hwm] = view.process_words()?;
         let host_status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).ok()?;
         let host_stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+        // The wait word after the host's State: a host S shown as S was, when the word was
+        // read, the thread's waiting call (`procview::Waiting`).
+        let [blocked, pending, features, locked, waiting] = view.thread_words(tid)?;
         // The fields after the command name, which may hold anything up to its last ')'.
         let after = host_stat.get(host_stat.rfind(')')? + 2..)?;
         let f: Vec<&str> = after.split(' ').collect();
@@ -911,7 +968,7 @@ impl Facts {
             comm: comm_of(&exe),
             tgid: pid,
             tid,
-            state: status_field(&host_status, "State")?.to_string(),
+            state: crate::procview::shown_state(status_field(&host_status, "State")?, waiting),
             ppid: num(1)?,
             pgrp: num(2)?,
             sid: num(3)?,
@@ -1443,11 +1500,12 @@ fn other_thread_file(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
     if tid == t.tid {
         return None;
     }
-    let [blocked, pending, features, locked] = crate::procview::own_thread_words(tid)?;
     let host_status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
+    // After the host's State, as in `Facts::other`.
+    let [blocked, pending, features, locked, waiting] = crate::procview::own_thread_words(tid)?;
     let mut f = Facts::own(t);
     f.tid = tid;
-    f.state = status_field(&host_status, "State")?.to_string();
+    f.state = crate::procview::shown_state(status_field(&host_status, "State")?, waiting);
     f.thread = ThreadFacts {
         blocked,
         pending,

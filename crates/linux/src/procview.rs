@@ -41,7 +41,9 @@
 //! before a signal is acted on: stale while the thread runs guest code, current while it
 //! blocks or is stopped), and what the host kernel keeps for both alike, read from the host's
 //! files of the target (State, PPid, the ids, Threads, FDSize, capabilities, and the resident
-//! pages from its /proc/PID/pagemap, which is current, as natively). The target's private
+//! pages from its /proc/PID/pagemap, which is current, as natively). The host's State S is
+//! the guest's only while the thread is in a guest's waiting call, which each thread marks in
+//! its slot ([`Waiting`]); otherwise it is one of cetbox's own waits and shown as R. The target's private
 //! descriptors (`private_fds`) are found through the published address of their table, read
 //! when the reader lists /proc/PID/fd or reads a link there.
 
@@ -67,8 +69,11 @@ const W_CGT: usize = 25;
 const W_SHDPND: usize = 26;
 const W_HWM: usize = 27;
 /// Thread slots, from this byte offset to the end: tid, sequence (a seqlock per slot), then
-/// the blocked and pending signals and the shadow-stack features and locked features.
+/// the blocked and pending signals and the shadow-stack features and locked features, then
+/// the wait word (outside the seqlock, see [`Waiting`]).
 const SLOTS_AT: usize = 512;
+/// The slot word that is 1 while the thread sleeps in a guest's waiting call.
+const S_WAITING: usize = 6;
 const SLOT_WORDS: usize = 8;
 const SLOTS: usize = (LEN - SLOTS_AT) / (SLOT_WORDS * 8);
 const MAX_VMAS: u64 = 64 << 20;
@@ -107,6 +112,7 @@ pub fn after_fork_child() {
         w[W_HWM].store(0, Ordering::Relaxed);
         for i in 0..SLOTS {
             w[SLOTS_AT / 8 + i * SLOT_WORDS].store(0, Ordering::Relaxed);
+            w[SLOTS_AT / 8 + i * SLOT_WORDS + S_WAITING].store(0, Ordering::Relaxed);
         }
     }
 }
@@ -245,6 +251,10 @@ fn publish_thread(t: &Thread) {
                     .compare_exchange(0, t.tid as u64, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
             }));
+            // Not waiting (whatever the slot's last holder left).
+            if let Some(i) = c.get() {
+                w[SLOTS_AT / 8 + i * SLOT_WORDS + S_WAITING].store(0, Ordering::Release);
+            }
         }
         c.get()
     });
@@ -262,8 +272,60 @@ fn publish_thread(t: &Thread) {
     s[1].store((seq | 1) + 1, Ordering::Release);
 }
 
+/// Publishes the calling thread's slot before its first system call (at start-up, in a fork
+/// child, in a new thread), so that its State is the guest's from the first instruction
+/// ([`Waiting`]).
+pub fn thread_started(t: &Thread) {
+    publish_thread(t);
+}
+
+/// Marks the calling thread, for as long as it lives, as sleeping in a guest's waiting call
+/// (a blocking read, a futex or signal wait, nanosleep, ...: `waitcall`, sigsuspend).
+///
+/// Linux shows a thread's State as S only while it sleeps interruptibly in the kernel
+/// (fs/proc/array.c get_task_state), and programs wait for S to know that another process
+/// has reached its blocking call (glibc's support_process_state_wait, before a signal that
+/// call must take: misc/tst-pidfd). The host's State of the host thread that runs a guest
+/// thread is S also while cetbox itself waits (a contended lock, the virtual CPU lease of
+/// `vcpu`, the join of start-up in `signals::host`), where the guest thread is running for
+/// Linux. So the reader shows S only while this mark is set, and R where the host says S
+/// without it ([`shown_state`]).
+pub struct Waiting {
+    word: Option<&'static AtomicU64>,
+    before: u64,
+}
+
+impl Waiting {
+    pub fn begin() -> Waiting {
+        let word = pages().and_then(|w| {
+            let i = SLOT.try_with(|c| c.get()).ok().flatten()?;
+            Some(&w[SLOTS_AT / 8 + i * SLOT_WORDS + S_WAITING])
+        });
+        let before = word.map_or(0, |w| w.swap(1, Ordering::Release));
+        Waiting { word, before }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(w) = self.word {
+            w.store(self.before, Ordering::Release);
+        }
+    }
+}
+
+/// The State a reader shows for a thread whose host State is `host` and whose wait word is
+/// `waiting` ([`Waiting`]): the host's, but R where the host's S is one of cetbox's own waits.
+pub fn shown_state(host: &str, waiting: u64) -> String {
+    if host.starts_with('S') && waiting == 0 {
+        "R (running)".into()
+    } else {
+        host.to_string()
+    }
+}
+
 /// What this process's thread `tid` last published (as [`View::thread_words`]).
-pub fn own_thread_words(tid: i32) -> Option<[u64; 4]> {
+pub fn own_thread_words(tid: i32) -> Option<[u64; 5]> {
     let w = pages()?;
     seq_read(
         || {
@@ -273,7 +335,7 @@ pub fn own_thread_words(tid: i32) -> Option<[u64; 4]> {
             Some((w[i + 1].load(Ordering::Acquire), i))
         },
         |&i| {
-            let facts = [2, 3, 4, 5].map(|k| w[i + k].load(Ordering::Relaxed));
+            let facts = [2, 3, 4, 5, S_WAITING].map(|k| w[i + k].load(Ordering::Relaxed));
             std::sync::atomic::fence(Ordering::Acquire);
             Some(facts)
         },
@@ -305,6 +367,7 @@ fn seq_read<H, T>(
 pub fn thread_exit() {
     let Some(w) = pages() else { return };
     if let Ok(Some(i)) = SLOT.try_with(|c| c.take()) {
+        w[SLOTS_AT / 8 + i * SLOT_WORDS + S_WAITING].store(0, Ordering::Relaxed);
         w[SLOTS_AT / 8 + i * SLOT_WORDS].store(0, Ordering::Release);
     }
 }
@@ -480,8 +543,8 @@ impl View {
     }
 
     /// What thread `tid` last published: its blocked and pending signals, its shadow-stack
-    /// features and locked features (None: it has no slot).
-    pub fn thread_words(&self, tid: i32) -> Option<[u64; 4]> {
+    /// features and locked features, and its wait word ([`Waiting`]) (None: it has no slot).
+    pub fn thread_words(&self, tid: i32) -> Option<[u64; 5]> {
         // The slots are copied at once, the slot's words with its sequence; the sequence
         // read again after them is in the next copy.
         let head = || {
@@ -493,9 +556,32 @@ impl View {
             let w =
                 |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
             let i = (0..SLOTS).find(|&i| w(i * SLOT_WORDS) == tid as u64)? * SLOT_WORDS;
-            Some((w(i + 1), [w(i + 2), w(i + 3), w(i + 4), w(i + 5)]))
+            Some((
+                w(i + 1),
+                [w(i + 2), w(i + 3), w(i + 4), w(i + 5), w(i + S_WAITING)],
+            ))
         };
         seq_read(head, |facts| Some(*facts))
+    }
+}
+
+/// The wait word ([`Waiting`]) of thread `tid` of another cetbox process `pid`, for a reader
+/// that shows the host's file of that thread (the process's view or the thread's facts could
+/// not be read): the word when the thread has a slot; 0 when it has none yet but could take
+/// one (a new thread or fork child that has not reached its first system call, so no waiting
+/// call either); None when the process publishes nothing (it has exited, or is not cetbox) or
+/// every slot is taken (the host's State stands).
+pub fn wait_word(pid: i32, tid: i32) -> Option<u64> {
+    read_words(pid)?;
+    let mut raw = vec![0u8; LEN - SLOTS_AT];
+    if crate::remote_mem::host_copy(pid, PAGE + SLOTS_AT as u64, &mut raw, false).ok()? != raw.len()
+    {
+        return None;
+    }
+    let w = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+    match (0..SLOTS).find(|&i| w(i * SLOT_WORDS) == tid as u64) {
+        Some(i) => Some(w(i * SLOT_WORDS + S_WAITING)),
+        None => (0..SLOTS).any(|i| w(i * SLOT_WORDS) == 0).then_some(0),
     }
 }
 

@@ -308,6 +308,8 @@ pub fn resume(h: Handover, observer: Arc<dyn crate::events::Observer>) -> ! {
     }
     let exe = proc.image().exe.clone();
     crate::syscalls::process::comm_reset(&t, &exe);
+    // As `start::run_program`: the view before the host set-up's waits.
+    crate::procview::refresh(&t, true);
     signals::host::install(&mut t);
     crate::thread_group::register_main(&t);
     signals::deliver::set_mask(&mut t, h.mask);

@@ -265,7 +265,7 @@ pub(crate) fn host_copy(
 }
 
 /// Whether `pid` runs the same executable as this process (a cetbox process).
-fn runs_cetbox(pid: i32) -> bool {
+pub(crate) fn runs_cetbox(pid: i32) -> bool {
     match (
         std::fs::read_link(format!("/proc/{pid}/exe")),
         std::fs::read_link("/proc/self/exe"),

@@ -25,6 +25,9 @@ pub fn run_program(
     })?;
     let mut t = Thread::new(proc.clone(), proc.pid);
     loader::load(&mut t, path, &argv, &envp)?;
+    // The view and this thread's slot before the host set-up below, whose waits (a join)
+    // are not the guest's (`procview::Waiting`).
+    crate::procview::refresh(&t, true);
     signals::host::install(&mut t);
     crate::thread_group::register_main(&t);
     before(&proc, t.tid);

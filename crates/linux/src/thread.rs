@@ -449,6 +449,8 @@ fn child_main(
     // Registered for host signals before they are unblocked (the thread started with all of
     // them blocked, see `spawn`).
     signals::host::register_thread(&mut t);
+    // Its slot before anything that may wait (`procview::Waiting`).
+    crate::procview::thread_started(&t);
     let mask = t.signals.mask;
     signals::deliver::set_mask(&mut t, mask);
     let s = shared_of(&t);

@@ -111,6 +111,8 @@ impl Waiter {
     /// must then write what Linux writes when it finds a signal pending (nanosleep's
     /// remaining time).
     pub fn call_or_skip(self, nr: i64, a: [Arg<'_>; 6]) -> Option<SysResult> {
+        // Another process reading this thread's State sees S from here on (`procview`).
+        let _waiting = crate::procview::Waiting::begin();
         let Some(flag) = self.0 else {
             return Some(crate::hostcall::call(nr, a));
         };
@@ -150,6 +152,7 @@ impl Waiter {
         nr: i64,
         a: [Arg<'_>; 6],
     ) -> SysResult {
+        let _waiting = crate::procview::Waiting::begin();
         self.call_or_skip(nr, a).unwrap_or_else(|| {
             if nonblocking || fd_nonblocking(fd) {
                 return crate::hostcall::call(nr, a);

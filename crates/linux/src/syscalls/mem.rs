@@ -9,7 +9,7 @@
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
 use cetbox_mem::{
-    page_ceil, Backing, MapRequest, VmaKind, MMAP_MIN_ADDR, PAGE_SIZE, STACK_GUARD_GAP,
+    page_ceil, Backing, MapRequest, MoveTarget, VmaKind, MMAP_MIN_ADDR, PAGE_SIZE, STACK_GUARD_GAP,
 };
 
 pub use crate::abi::TASK_SIZE;
@@ -474,10 +474,9 @@ pub fn sys_mremap(t: &mut Thread, a: [u64; 6]) -> SysResult {
             return Err(Errno::EFAULT);
         }
         let target = if flags & MREMAP_FIXED != 0 {
-            new_addr
+            MoveTarget::Fixed(new_addr)
         } else {
-            mem.find_free(new_addr, new_len, false, 0)
-                .ok_or(Errno::ENOMEM)?
+            MoveTarget::Search { hint: new_addr }
         };
         return mem
             .move_mapping(
@@ -512,9 +511,14 @@ pub fn sys_mremap(t: &mut Thread, a: [u64; 6]) -> SysResult {
     if flags & MREMAP_MAYMOVE == 0 {
         return Err(Errno::ENOMEM);
     }
-    let target = mem.find_free(0, new_len, false, 0).ok_or(Errno::ENOMEM)?;
-    mem.move_mapping(addr, old_len, target, new_len, false)
-        .map_err(Errno::from)
+    mem.move_mapping(
+        addr,
+        old_len,
+        MoveTarget::Search { hint: 0 },
+        new_len,
+        false,
+    )
+    .map_err(Errno::from)
 }
 
 const MADV_NORMAL: i32 = 0;

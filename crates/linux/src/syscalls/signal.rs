@@ -137,9 +137,11 @@ fn wait_with_mask(t: &mut Thread, mask: u64) {
     // check and the sleep; rt_sigsuspend then unblocks atomically.
     host::set_host_mask(!0);
     t.signals.mask = mask & !UNBLOCKABLE;
+    let waiting = crate::procview::Waiting::begin();
     while !deliver::has_deliverable(t, t.signals.mask) {
         host::suspend(t.signals.mask);
     }
+    drop(waiting);
     host::set_host_mask(t.signals.mask);
 }
 

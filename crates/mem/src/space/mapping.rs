@@ -24,6 +24,10 @@ impl AddressSpace {
         if len == 0 {
             return Err(MapError::NoMemory);
         }
+        // The search and the mapping under one hold of the mapping lock: a range found free
+        // and then taken by another thread's mmap before this one maps it would otherwise fail
+        // a placed mmap with EEXIST (glibc's pthread_create returned it for its stack).
+        let mut m = self.maps_changing();
         let addr = if req.fixed || req.noreplace {
             req.addr
         } else {
@@ -32,7 +36,7 @@ impl AddressSpace {
             } else {
                 0
             };
-            match self.find_free(req.addr, len, req.low_2g, guard) {
+            match self.find_free_locked(&m, req.addr, len, req.low_2g, guard) {
                 Some(a) => a,
                 None => return Err(MapError::NoMemory),
             }
@@ -41,7 +45,6 @@ impl AddressSpace {
         if end > self.pt.limit() || addr < PAGE_SIZE {
             return Err(MapError::NoMemory);
         }
-        let mut m = self.maps_changing();
         if !Self::free_in(&m, addr, end) {
             if req.noreplace || !req.fixed {
                 return Err(MapError::Exists);
@@ -294,23 +297,32 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Moves [old, old + old_len) (inside one VMA) to `new` with length `new_len` (mremap with
+    /// Moves [old, old + old_len) (inside one VMA) to `to` with length `new_len` (mremap with
     /// MREMAP_MAYMOVE or MREMAP_FIXED). The target must be free of guest mappings; `dontunmap`
     /// leaves the old range mapped with empty pages (MREMAP_DONTUNMAP).
     pub fn move_mapping(
         &self,
         old: u64,
         old_len: u64,
-        new: u64,
+        to: MoveTarget,
         new_len: u64,
         dontunmap: bool,
     ) -> Result<u64, MapError> {
         let old_end = old.checked_add(old_len).ok_or(MapError::NoMemory)?;
+        let mut m = self.maps_changing();
+        // A searched target is found under the same hold of the mapping lock as the move, so
+        // no other thread's mapping can take it in between (mm/mremap.c mremap_to and
+        // move_vma run under one mmap_lock).
+        let new = match to {
+            MoveTarget::Fixed(a) => a,
+            MoveTarget::Search { hint } => self
+                .find_free_locked(&m, hint, new_len, false, 0)
+                .ok_or(MapError::NoMemory)?,
+        };
         let new_end = new.checked_add(new_len).ok_or(MapError::NoMemory)?;
         if new_end > (USER_LIMIT - PAGE_SIZE).min(self.pt.limit()) || new < MMAP_MIN_ADDR {
             return Err(MapError::NoMemory);
         }
-        let mut m = self.maps_changing();
         // The host move comes before the table follows it: another process's access to this
         // guest's memory must not see the old entries over memory the move took away.
         let _remote = crate::xlock::Hold::take(crate::xlock::Change::Move {

@@ -32,6 +32,15 @@ pub enum MapError {
     Host(i32),
 }
 
+/// Where `AddressSpace::move_mapping` puts the moved range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveTarget {
+    /// Exactly there (MREMAP_FIXED), which must be free of guest mappings.
+    Fixed(u64),
+    /// Wherever a new mapping would go, `hint` first when it is usable (0: none).
+    Search { hint: u64 },
+}
+
 /// A request to create a mapping; validation of guest arguments is the caller's job.
 #[derive(Clone, Debug)]
 pub struct MapRequest {

@@ -120,18 +120,31 @@ impl AddressSpace {
     /// the hint if it is free, else the highest free range below mmap_base). `guard` is the
     /// free space the new mapping needs below itself (one page for a shadow stack).
     pub fn find_free(&self, hint: u64, len: u64, low_2g: bool, guard: u64) -> Option<u64> {
-        let m = self.maps();
+        self.find_free_locked(&self.maps(), hint, len, low_2g, guard)
+    }
+
+    /// [`AddressSpace::find_free`] under the mapping lock the caller holds, so that the range
+    /// it finds is still free when the caller maps it (mm/mmap.c do_mmap searches and maps
+    /// under one mmap_lock).
+    pub(super) fn find_free_locked(
+        &self,
+        m: &Maps,
+        hint: u64,
+        len: u64,
+        low_2g: bool,
+        guard: u64,
+    ) -> Option<u64> {
         if low_2g {
-            return Self::find_free_bottom_up(&m, len, 0x4000_0000, 0x8000_0000);
+            return Self::find_free_bottom_up(m, len, 0x4000_0000, 0x8000_0000);
         }
         if hint != 0 {
             let h = page_floor(hint);
-            if Self::hint_ok(&m, h, len, self.pt.limit()) {
+            if Self::hint_ok(m, h, len, self.pt.limit()) {
                 // Outside our reservation the host may hold memory there; the map step checks.
                 return Some(h);
             }
         }
-        Self::find_free_in(&m, len, m.mmap_base, window_start(), guard)
+        Self::find_free_in(m, len, m.mmap_base, window_start(), guard)
     }
 
     /// Top-down placement below mmap_base ignoring any hint, with the start address aligned
