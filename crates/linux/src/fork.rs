@@ -21,8 +21,8 @@
 //! alone (PM_MMAP_EXCLUSIVE) was copied on write since the fork. But a write by the parent
 //! copies too, and leaves the child alone with the old page: sending those pages would put
 //! back, under the parent's other threads (which run on, as they do on Linux), what they wrote
-//! since the fork (glibc's nptl/tst-exec5 lost its main thread's stack frames that way and
-//! crashed). So when the parent has other threads, the child first forks a holder process
+//! since the fork (glibc's nptl/tst-exec5, whose main thread runs on while a thread
+//! posix_spawns, crashed intermittently). So when the parent has other threads, the child first forks a holder process
 //! (`hold_snapshot`) that keeps the memory as at the fork: the pages stay shared with it
 //! whatever the parent does, the child holds alone only those it wrote itself, and the child
 //! sends only the bytes that differ from the holder's (other threads may write other bytes of

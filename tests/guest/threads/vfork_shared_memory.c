@@ -8,9 +8,9 @@
 // cetbox makes such a child a host process of its own and sends the child's writes back to
 // the parent. It used to send every page the child held alone when it exec'd or exited,
 // which includes the pages the parent's other threads (or the kernel, for the parent) had
-// written since the fork: those went back to their contents at the fork. In glibc's
-// nptl/tst-exec5 the main thread's stack, written while posix_spawn's child ran, went back
-// and the main thread crashed on a return. Here each step is ordered by pipes, so the result
+// written since the fork: those went back to their contents at the fork (glibc's
+// nptl/tst-exec5 crashed intermittently: its main thread runs on, its stack among what it
+// writes, while posix_spawn's child runs). Here each step is ordered by pipes, so the result
 // does not depend on timing.
 #define _GNU_SOURCE
 #include <errno.h>
