@@ -12,10 +12,23 @@
 //! vfork and clone(CLONE_VM | CLONE_VFORK) (posix_spawn) are emulated by a fork plus a wait:
 //! the parent blocks until the child execs or exits, which keeps vfork's ordering guarantee.
 //! Memory is not shared with the child, but the effect of sharing is reproduced where programs
-//! rely on it: when the child execs or exits, it sends every anonymous page it modified back
-//! to the parent, which writes them into its own memory before it resumes. (glibc's
-//! posix_spawn reports a failed exec this way, through a variable the child writes.) The wait
-//! uses a pipe private to cetbox: the child holds the write end until then.
+//! rely on it: when the child execs or exits, it sends what it wrote back to the parent, which
+//! writes it into its own memory before it resumes. (glibc's posix_spawn reports a failed exec
+//! this way, through a variable the child writes.) The wait uses a pipe private to cetbox: the
+//! child holds the write end until then.
+//!
+//! What the child wrote is found with /proc/self/pagemap: a private page the child holds
+//! alone (PM_MMAP_EXCLUSIVE) was copied on write since the fork. But a write by the parent
+//! copies too, and leaves the child alone with the old page: sending those pages would put
+//! back, under the parent's other threads (which run on, as they do on Linux), what they wrote
+//! since the fork (glibc's nptl/tst-exec5, whose main thread runs on while a thread
+//! posix_spawns, crashed intermittently). So when the parent has other threads, the child first forks a holder process
+//! (`hold_snapshot`) that keeps the memory as at the fork: the pages stay shared with it
+//! whatever the parent does, the child holds alone only those it wrote itself, and the child
+//! sends only the bytes that differ from the holder's (other threads may write other bytes of
+//! the same page). A single-threaded parent writes nothing while it waits but what the clone
+//! itself stores for it (CLONE_PARENT_SETTID, CLONE_PIDFD), which it stores again after the
+//! child's pages.
 
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
@@ -105,6 +118,10 @@ pub fn fork_process(
     let ptrace_event =
         crate::syscalls::ptrace::stop::clone_event(t, flags, Some(exit_signal as u64));
     let shared_vm = vfork && flags & CLONE_VM != 0;
+    // Other threads that may write memory while this one waits for the child (see the module
+    // comment). Asked before the registry is locked; if this is the only thread, no other can
+    // appear meanwhile, since only a thread of this process could create it.
+    let snapshot_wanted = shared_vm && t.proc.threads.multithreaded();
     let host_flags = (flags & !EMULATED) | exit_signal as u64;
 
     // The vfork wait pipe.
@@ -159,6 +176,8 @@ pub fn fork_process(
 
     if pid == 0 {
         // ---------------- the child
+        // First of all, before anything here writes guest memory: the memory as at the fork.
+        let holder = if snapshot_wanted { hold_snapshot() } else { -1 };
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
         // An inherited vfork pipe belongs to our parent's parent's wait: not ours to hold.
@@ -181,6 +200,7 @@ pub fn fork_process(
             close(pipe[0]);
             t.proc.vfork_fd.store(pipe[1], Ordering::SeqCst);
             t.proc.vfork_shared_vm.store(shared_vm, Ordering::SeqCst);
+            t.proc.vfork_snapshot.store(holder, Ordering::SeqCst);
         }
         t.tid = me;
         t.signals.pending.clear();
@@ -210,6 +230,11 @@ pub fn fork_process(
             t.signals.altstack = Default::default();
         }
         let _ = crate::shstk::on_clone(t, flags, 0);
+        if shared_vm && flags & CLONE_PARENT_SETTID != 0 {
+            // The kernel stores the parent's word before the child runs; in a shared memory
+            // the child sees it (kernel/fork.c, kernel_clone).
+            let _ = t.mem().write_u32(ptid, me as u32);
+        }
         if flags & CLONE_CHILD_SETTID != 0 {
             // The kernel ignores a fault here.
             let _ = t.mem().write_u32(ctid, me as u32);
@@ -223,18 +248,26 @@ pub fn fork_process(
     // ---------------- the parent
     drop(registry);
     crate::signals::host::set_host_mask(guest_mask);
-    if flags & CLONE_PARENT_SETTID != 0 {
-        let _ = t.mem().write_u32(ptid, pid as u32);
-    }
+    let mut pidfd = -1;
     if flags & CLONE_PIDFD != 0 {
         // SAFETY: pidfd_open takes integers only.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
-        if fd >= 0 {
+        pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+        if pidfd >= 0 {
             // SAFETY: F_SETFD on a descriptor we just got.
-            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-            let _ = t.mem().write_u32(pidfd_at, fd as u32);
+            unsafe { libc::fcntl(pidfd, libc::F_SETFD, libc::FD_CLOEXEC) };
         }
     }
+    // What the clone stores for the parent. Stored again after a CLONE_VM child's pages,
+    // which may hold the words as they were at the fork.
+    let store = |t: &Thread| {
+        if flags & CLONE_PARENT_SETTID != 0 {
+            let _ = t.mem().write_u32(ptid, pid as u32);
+        }
+        if pidfd >= 0 {
+            let _ = t.mem().write_u32(pidfd_at, pidfd as u32);
+        }
+    };
+    store(t);
     if let Some((event, _)) = ptrace_event {
         crate::syscalls::ptrace::stop::event_stop(t, event, pid as u64);
     }
@@ -244,6 +277,9 @@ pub fn fork_process(
         receive_pages(t, pipe[0]);
         crate::private_fds::unregister_private_fd(pipe[0]);
         close(pipe[0]);
+        if shared_vm {
+            store(t);
+        }
         crate::syscalls::ptrace::stop::vfork_done(t, pid);
     }
     Ok(pid as u64)
@@ -256,11 +292,102 @@ pub fn release_vfork_parent(proc: &crate::process::Process) {
     if fd < 0 {
         return;
     }
+    let holder = proc.vfork_snapshot.swap(-1, Ordering::SeqCst);
     if proc.vfork_shared_vm.swap(false, Ordering::SeqCst) {
-        send_pages(&proc.mem, fd);
+        send_pages(&proc.mem, fd, holder);
     }
+    // Before the parent is released: the holder's copy of the write end is gone with it.
+    end_snapshot(holder);
     crate::private_fds::unregister_private_fd(fd);
     close(fd);
+}
+
+// ---------------------------------------------------------------- the snapshot holder
+
+/// In a CLONE_VM vfork child, before anything changes its memory: forks a process that holds
+/// that memory unchanged until `end_snapshot` (see the module comment). Returns its pid, or -1
+/// if it could not be made (the child then sends whole pages, as a single-threaded parent's
+/// child does).
+///
+/// The holder is a clone child with no exit signal, which wait and waitpid without __WCLONE or
+/// __WALL do not see (wait(2)), so the guest running here does not meet it; it closes every
+/// descriptor at once, so it keeps no pipe open, and dies with this process (PR_SET_PDEATHSIG).
+fn hold_snapshot() -> i32 {
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
+    // SAFETY: a clone without CLONE_VM and without a new stack behaves like fork (this process
+    // has one thread now, the one that forked it). The holder runs nothing but the raw calls
+    // below, with every host signal still blocked (fork_process blocked them for the fork).
+    let pid = unsafe { libc::syscall(libc::SYS_clone, 0usize, 0usize, 0usize, 0usize, 0usize) };
+    if pid == 0 {
+        // SAFETY: raw system calls on integers; nothing here touches memory.
+        unsafe {
+            libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            // The child may have died before the line above.
+            if libc::getppid() != me {
+                libc::_exit(0);
+            }
+            // Every signal is blocked: only SIGKILL ends this.
+            loop {
+                libc::pause();
+            }
+        }
+    }
+    if pid < 0 {
+        -1
+    } else {
+        pid as i32
+    }
+}
+
+/// Ends and reaps the holder (if any), so that the program this process execs never sees it.
+fn end_snapshot(holder: i32) {
+    if holder <= 0 {
+        return;
+    }
+    // SAFETY: signalling and reaping our own child, by its pid.
+    unsafe {
+        libc::kill(holder, libc::SIGKILL);
+        let mut status = 0;
+        while libc::waitpid(holder, &mut status, libc::__WCLONE) < 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+        {}
+    }
+}
+
+/// The holder's copy of `buf.len()` bytes at `addr`, if it can be read whole.
+fn read_snapshot(holder: i32, addr: u64, buf: &mut [u8]) -> bool {
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: the local iovec describes `buf`, which we own mutably; the remote one is only
+    // read, in the holder's address space, by the kernel.
+    let n = unsafe { libc::process_vm_readv(holder, &local, 1, &remote, 1, 0) };
+    n == buf.len() as isize
+}
+
+/// The runs of bytes where `now` differs from `then` (same length), as (start, end) offsets.
+fn changed_runs(now: &[u8], then: &[u8]) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < now.len() {
+        if now[i] == then[i] {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < now.len() && now[i] != then[i] {
+            i += 1;
+        }
+        runs.push((s, i));
+    }
+    runs
 }
 
 // ---------------------------------------------------------------- vfork page transfer
@@ -289,14 +416,24 @@ fn read_full(fd: i32, b: &mut [u8]) -> bool {
     pipe_file(fd).read_exact(b).is_ok()
 }
 
+/// Largest piece of a run of pages read and compared at once.
+const CHUNK: u64 = 256 * cetbox_mem::PAGE_SIZE;
+
 /// The child's side: every private page it made its own since the fork (present, anonymous,
-/// mapped only here) is sent as (address, length, bytes) runs.
-fn send_pages(mem: &cetbox_mem::AddressSpace, fd: i32) {
+/// mapped only here) is sent as (address, length, bytes) runs; with a snapshot holder, only
+/// the bytes that differ from the holder's copy.
+fn send_pages(mem: &cetbox_mem::AddressSpace, fd: i32, holder: i32) {
     use std::os::unix::fs::FileExt;
     let Ok(pm) = std::fs::File::open("/proc/self/pagemap") else {
         return;
     };
     let page = cetbox_mem::PAGE_SIZE;
+    let send = |addr: u64, data: &[u8]| {
+        let mut hdr = [0u8; 16];
+        hdr[..8].copy_from_slice(&addr.to_le_bytes());
+        hdr[8..].copy_from_slice(&(data.len() as u64).to_le_bytes());
+        write_all(fd, &hdr) && write_all(fd, data)
+    };
     for v in mem.vmas() {
         if v.shared {
             continue;
@@ -320,17 +457,25 @@ fn send_pages(mem: &cetbox_mem::AddressSpace, fd: i32) {
             while i < npages && dirty(i) {
                 i += 1;
             }
-            let addr = v.start + s as u64 * page;
-            let len = (i - s) as u64 * page;
-            let mut data = vec![0u8; len as usize];
-            if mem.read_bytes(addr, &mut data).is_err() {
-                continue;
-            }
-            let mut hdr = [0u8; 16];
-            hdr[..8].copy_from_slice(&addr.to_le_bytes());
-            hdr[8..].copy_from_slice(&len.to_le_bytes());
-            if !write_all(fd, &hdr) || !write_all(fd, &data) {
-                return;
+            let (start, end) = (v.start + s as u64 * page, v.start + i as u64 * page);
+            let mut addr = start;
+            while addr < end {
+                let len = (end - addr).min(CHUNK);
+                let mut data = vec![0u8; len as usize];
+                if mem.read_bytes(addr, &mut data).is_ok() {
+                    let mut then = vec![0u8; if holder > 0 { len as usize } else { 0 }];
+                    let sent = if holder > 0 && read_snapshot(holder, addr, &mut then) {
+                        changed_runs(&data, &then)
+                            .into_iter()
+                            .all(|(a, b)| send(addr + a as u64, &data[a..b]))
+                    } else {
+                        send(addr, &data)
+                    };
+                    if !sent {
+                        return;
+                    }
+                }
+                addr += len;
             }
         }
     }
@@ -354,13 +499,19 @@ fn receive_pages(t: &Thread, fd: i32) {
             return;
         }
         // Only where the parent still has the same mapping (a vfork child's mmaps would be
-        // shared natively; the parent never learns of them here).
-        let page = cetbox_mem::PAGE_SIZE as usize;
-        for (k, chunk) in data.chunks(page).enumerate() {
-            let a = addr + (k * page) as u64;
+        // shared natively; the parent never learns of them here), page by page: a run of
+        // bytes need not start at a page boundary.
+        let page = cetbox_mem::PAGE_SIZE;
+        let mut off = 0u64;
+        while off < len {
+            let a = addr.wrapping_add(off);
+            let n = (page - a % page).min(len - off);
             if t.mem().find_vma(a).is_some_and(|v| !v.shared) {
-                let _ = t.mem().force_write(a, chunk);
+                let _ = t
+                    .mem()
+                    .force_write(a, &data[off as usize..(off + n) as usize]);
             }
+            off += n;
         }
     }
 }

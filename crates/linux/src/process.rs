@@ -56,6 +56,9 @@ pub struct Process {
     /// whether the child shares the parent's memory (CLONE_VM).
     pub vfork_fd: AtomicI32,
     pub vfork_shared_vm: AtomicBool,
+    /// A CLONE_VM vfork child of a multithreaded parent: the host process that holds the
+    /// memory as it was at the fork (`crate::fork`), or -1.
+    pub vfork_snapshot: AtomicI32,
     /// System V shared-memory attaches (`syscalls/shm.rs`): address -> length. A fork child
     /// inherits them (Linux's fork copies the attach VMAs).
     pub shm_attaches: Mutex<BTreeMap<u64, u64>>,
@@ -117,6 +120,7 @@ impl Process {
             mem_fds: Mutex::new(HashMap::new()),
             vfork_fd: AtomicI32::new(-1),
             vfork_shared_vm: AtomicBool::new(false),
+            vfork_snapshot: AtomicI32::new(-1),
             shm_attaches: Mutex::new(BTreeMap::new()),
             threads: Default::default(),
             rss_peak: AtomicU64::new(0),
@@ -171,6 +175,7 @@ impl Process {
             ),
             vfork_fd: AtomicI32::new(-1),
             vfork_shared_vm: AtomicBool::new(false),
+            vfork_snapshot: AtomicI32::new(-1),
             shm_attaches: Mutex::new(snap.shm_attaches),
             threads: Default::default(),
             rss_peak: AtomicU64::new(0),
