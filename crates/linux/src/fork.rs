@@ -177,7 +177,11 @@ pub fn fork_process(
     if pid == 0 {
         // ---------------- the child
         // First of all, before anything here writes guest memory: the memory as at the fork.
-        let holder = if snapshot_wanted { hold_snapshot() } else { -1 };
+        let (holder, holder_word) = if snapshot_wanted {
+            hold_snapshot()
+        } else {
+            (-1, 0)
+        };
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
         // An inherited vfork pipe belongs to our parent's parent's wait: not ours to hold.
@@ -201,6 +205,9 @@ pub fn fork_process(
             t.proc.vfork_fd.store(pipe[1], Ordering::SeqCst);
             t.proc.vfork_shared_vm.store(shared_vm, Ordering::SeqCst);
             t.proc.vfork_snapshot.store(holder, Ordering::SeqCst);
+            t.proc
+                .vfork_snapshot_word
+                .store(holder_word, Ordering::SeqCst);
         }
         t.tid = me;
         t.signals.pending.clear();
@@ -293,11 +300,12 @@ pub fn release_vfork_parent(proc: &crate::process::Process) {
         return;
     }
     let holder = proc.vfork_snapshot.swap(-1, Ordering::SeqCst);
+    let holder_word = proc.vfork_snapshot_word.swap(0, Ordering::SeqCst);
     if proc.vfork_shared_vm.swap(false, Ordering::SeqCst) {
         send_pages(&proc.mem, fd, holder);
     }
     // Before the parent is released: the holder's copy of the write end is gone with it.
-    end_snapshot(holder);
+    end_snapshot(holder, holder_word);
     crate::private_fds::unregister_private_fd(fd);
     close(fd);
 }
@@ -305,14 +313,34 @@ pub fn release_vfork_parent(proc: &crate::process::Process) {
 // ---------------------------------------------------------------- the snapshot holder
 
 /// In a CLONE_VM vfork child, before anything changes its memory: forks a process that holds
-/// that memory unchanged until `end_snapshot` (see the module comment). Returns its pid, or -1
-/// if it could not be made (the child then sends whole pages, as a single-threaded parent's
-/// child does).
+/// that memory unchanged until `end_snapshot` (see the module comment). Returns its pid and the
+/// host address of the shared word that ends it, or (-1, 0) if it could not be made (the child
+/// then sends whole pages, as a single-threaded parent's child does).
 ///
 /// The holder is a clone child with no exit signal, which wait and waitpid without __WCLONE or
 /// __WALL do not see (wait(2)), so the guest running here does not meet it; it closes every
 /// descriptor at once, so it keeps no pipe open, and dies with this process (PR_SET_PDEATHSIG).
-fn hold_snapshot() -> i32 {
+/// It ends when the word, in a page shared with this process, becomes nonzero: a signal would
+/// not do, as the guest may change this process's user ids before it execs (a privileged
+/// program dropping its rights in a posix_spawn or vfork child), after which kill(2) may no
+/// longer reach the holder, which keeps the ids of the fork.
+fn hold_snapshot() -> (i32, usize) {
+    // SAFETY: a fresh shared anonymous page of cetbox's own (outside the guest's address
+    // space, which cetbox maps only at fixed addresses); nothing else refers to it.
+    let word = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            cetbox_mem::PAGE_SIZE as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if word == libc::MAP_FAILED {
+        return (-1, 0);
+    }
+    let word = word as usize;
     // SAFETY: getpid has no preconditions.
     let me = unsafe { libc::getpid() };
     // SAFETY: a clone without CLONE_VM and without a new stack behaves like fork (this process
@@ -320,7 +348,8 @@ fn hold_snapshot() -> i32 {
     // below, with every host signal still blocked (fork_process blocked them for the fork).
     let pid = unsafe { libc::syscall(libc::SYS_clone, 0usize, 0usize, 0usize, 0usize, 0usize) };
     if pid == 0 {
-        // SAFETY: raw system calls on integers; nothing here touches memory.
+        // SAFETY: raw system calls on integers, and a futex wait on the shared word mapped
+        // above (read only by the kernel); nothing here writes memory.
         unsafe {
             libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
@@ -328,31 +357,67 @@ fn hold_snapshot() -> i32 {
             if libc::getppid() != me {
                 libc::_exit(0);
             }
-            // Every signal is blocked: only SIGKILL ends this.
-            loop {
-                libc::pause();
+            // Every signal is blocked: only the word (or SIGKILL) ends this.
+            while std::ptr::read_volatile(word as *const u32) == 0 {
+                libc::syscall(
+                    libc::SYS_futex,
+                    word as *const u32,
+                    libc::FUTEX_WAIT,
+                    0u32,
+                    std::ptr::null::<libc::timespec>(),
+                );
             }
+            libc::_exit(0);
         }
     }
     if pid < 0 {
-        -1
+        // SAFETY: unmapping the page mapped above, which nothing else uses.
+        unsafe { libc::munmap(word as *mut libc::c_void, cetbox_mem::PAGE_SIZE as usize) };
+        (-1, 0)
     } else {
-        pid as i32
+        (pid as i32, word)
     }
 }
 
 /// Ends and reaps the holder (if any), so that the program this process execs never sees it.
-fn end_snapshot(holder: i32) {
+/// The wait is bounded: a holder stopped by a job-control signal this process may no longer
+/// send SIGCONT or SIGKILL to is left behind (it dies with this process) rather than hanging
+/// the exec and the waiting parent.
+fn end_snapshot(holder: i32, word: usize) {
     if holder <= 0 {
         return;
     }
-    // SAFETY: signalling and reaping our own child, by its pid.
+    if word != 0 {
+        // SAFETY: the word is the first of the shared page `hold_snapshot` mapped, ours until
+        // the munmap below; FUTEX_WAKE (shared: the holder is another process) writes nothing.
+        unsafe {
+            (*(word as *const std::sync::atomic::AtomicU32)).store(1, Ordering::SeqCst);
+            libc::syscall(libc::SYS_futex, word as *const u32, libc::FUTEX_WAKE, 1);
+        }
+    }
+    // SAFETY: signalling and reaping our own child, by its pid (only a guest's __WCLONE or
+    // __WALL wait could have reaped it before us; its pid could then be reused, which is
+    // the known limit of a pid without a pidfd).
     unsafe {
         libc::kill(holder, libc::SIGKILL);
         let mut status = 0;
-        while libc::waitpid(holder, &mut status, libc::__WCLONE) < 0
-            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-        {}
+        // About 2 s at most: yields first (the holder usually ends within microseconds),
+        // then sleeps a millisecond at a time.
+        for i in 0..2100 {
+            let r = libc::waitpid(holder, &mut status, libc::__WCLONE | libc::WNOHANG);
+            let interrupted = std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR);
+            if r == holder || (r < 0 && !interrupted) {
+                break;
+            }
+            if i < 100 {
+                libc::sched_yield();
+            } else {
+                libc::usleep(1000);
+            }
+        }
+        if word != 0 {
+            libc::munmap(word as *mut libc::c_void, cetbox_mem::PAGE_SIZE as usize);
+        }
     }
 }
 
@@ -463,11 +528,8 @@ fn send_pages(mem: &cetbox_mem::AddressSpace, fd: i32, holder: i32) {
                 let len = (end - addr).min(CHUNK);
                 let mut data = vec![0u8; len as usize];
                 if mem.read_bytes(addr, &mut data).is_ok() {
-                    let mut then = vec![0u8; if holder > 0 { len as usize } else { 0 }];
-                    let sent = if holder > 0 && read_snapshot(holder, addr, &mut then) {
-                        changed_runs(&data, &then)
-                            .into_iter()
-                            .all(|(a, b)| send(addr + a as u64, &data[a..b]))
+                    let sent = if holder > 0 {
+                        send_changes(holder, addr, &data, &send)
                     } else {
                         send(addr, &data)
                     };
@@ -479,6 +541,32 @@ fn send_pages(mem: &cetbox_mem::AddressSpace, fd: i32, holder: i32) {
             }
         }
     }
+}
+
+/// Sends the bytes of `data` (the child's memory at `addr`) that differ from the holder's
+/// copy. Where the holder's copy of the whole run cannot be read (part of it was mapped only
+/// after the fork), page by page: only a page the holder lacks is sent whole, so the parent's
+/// other threads' writes elsewhere are not undone. False when the pipe failed.
+fn send_changes(holder: i32, addr: u64, data: &[u8], send: &dyn Fn(u64, &[u8]) -> bool) -> bool {
+    let diff = |at: u64, now: &[u8], then: &[u8]| {
+        changed_runs(now, then)
+            .into_iter()
+            .all(|(a, b)| send(at + a as u64, &now[a..b]))
+    };
+    let mut then = vec![0u8; data.len()];
+    if read_snapshot(holder, addr, &mut then) {
+        return diff(addr, data, &then);
+    }
+    let page = cetbox_mem::PAGE_SIZE as usize;
+    data.chunks(page).enumerate().all(|(i, now)| {
+        let at = addr + (i * page) as u64;
+        let then = &mut then[..now.len()];
+        if read_snapshot(holder, at, then) {
+            diff(at, now, then)
+        } else {
+            send(at, now)
+        }
+    })
 }
 
 /// The parent's side: waits until the child execs or exits (EOF), applying the pages it

@@ -57,8 +57,10 @@ pub struct Process {
     pub vfork_fd: AtomicI32,
     pub vfork_shared_vm: AtomicBool,
     /// A CLONE_VM vfork child of a multithreaded parent: the host process that holds the
-    /// memory as it was at the fork (`crate::fork`), or -1.
+    /// memory as it was at the fork (`crate::fork`), or -1; and the host address of the
+    /// shared word that tells it to end (0 when there is none).
     pub vfork_snapshot: AtomicI32,
+    pub vfork_snapshot_word: std::sync::atomic::AtomicUsize,
     /// System V shared-memory attaches (`syscalls/shm.rs`): address -> length. A fork child
     /// inherits them (Linux's fork copies the attach VMAs).
     pub shm_attaches: Mutex<BTreeMap<u64, u64>>,
@@ -121,6 +123,7 @@ impl Process {
             vfork_fd: AtomicI32::new(-1),
             vfork_shared_vm: AtomicBool::new(false),
             vfork_snapshot: AtomicI32::new(-1),
+            vfork_snapshot_word: Default::default(),
             shm_attaches: Mutex::new(BTreeMap::new()),
             threads: Default::default(),
             rss_peak: AtomicU64::new(0),
@@ -176,6 +179,7 @@ impl Process {
             vfork_fd: AtomicI32::new(-1),
             vfork_shared_vm: AtomicBool::new(false),
             vfork_snapshot: AtomicI32::new(-1),
+            vfork_snapshot_word: Default::default(),
             shm_attaches: Mutex::new(snap.shm_attaches),
             threads: Default::default(),
             rss_peak: AtomicU64::new(0),
