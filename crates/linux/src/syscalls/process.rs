@@ -630,7 +630,11 @@ pub(crate) fn sys_futex(t: &mut Thread, a: [u64; 6]) -> SysResult {
                     }
                 })
         }
-        None => crate::hostcall::call(SYS_futex, args),
+        None => {
+            // The shared FUTEX_WAIT_REQUEUE_PI (the host's): a guest's waiting call.
+            let _waiting = (cmd == FUTEX_WAIT_REQUEUE_PI).then(crate::procview::Waiting::begin);
+            crate::hostcall::call(SYS_futex, args)
+        }
     };
     if matches!(res, Ok(n) if n > 0)
         && matches!(
@@ -727,6 +731,9 @@ pub(super) fn lock_pi(
     deadline: Option<(i64, i64)>,
     mut registered: Option<super::pi_inflight::InFlight<'_>>,
 ) -> SysResult {
+    // A guest's waiting call: State S for readers of /proc while it sleeps in the host's
+    // LOCK_PI or `orphan_wait` (procview::Waiting), as a thread blocked on a PI mutex on Linux.
+    let _waiting = crate::procview::Waiting::begin();
     let clock = if cmd == FUTEX_LOCK_PI || op & FUTEX_CLOCK_REALTIME != 0 {
         CLOCK_REALTIME
     } else {
