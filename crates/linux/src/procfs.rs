@@ -211,9 +211,16 @@ pub fn content_now(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
         // as the host shows it, as an open would show it now: the text it showed while it
         // ran would otherwise stay, and a reader waiting for State Z (glibc's
         // support_process_state_wait, misc/tst-pidfd) would wait forever.
+        // Only status and stat: the host's maps, environ, smaps... of a cetbox process whose
+        // view could not be read for a moment are cetbox's own (its mappings, its
+        // environment), never shown to a guest; those keep their last text.
         return crate::procview::of(pid, crate::procview::Need::of_file(file))
             .and_then(|view| other_content(view, pid, tid, file))
-            .or_else(|| host_text(trim_slashes(path), pid, tid, file));
+            .or_else(|| {
+                matches!(file, b"status" | b"stat")
+                    .then(|| host_text(trim_slashes(path), pid, tid, file))
+                    .flatten()
+            });
     }
     if let Some(content) = other_thread_file(t, path) {
         return Some(content);
