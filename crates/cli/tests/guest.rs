@@ -447,6 +447,8 @@ const SHSTK_EXPECTED: &[(&str, Cause, bool)] = &[
     ("hostile/huge_reserve", Cause::Linked("__longjmp"), false),
     // siglongjmp out of the SIGBUS/SIGSEGV handler of each alignment probe.
     ("hostile/alignment_check", Cause::Linked("__longjmp"), false),
+    // siglongjmp out of the SIGSEGV handler of the thread that runs non-executable code.
+    ("threads/engine_reuse", Cause::Linked("__longjmp"), false),
     (
         "hostile/threads_while_computing",
         Cause::Linked("__longjmp"),

@@ -58,6 +58,12 @@ pub trait Engine: Send {
     /// A fresh engine of the same kind for a new thread or a forked process.
     fn fork(&self) -> Box<dyn Engine>;
 
+    /// Called on the host thread that ran this engine when its guest thread has ended and the
+    /// engine is kept for a later thread of the same process (whose code it has translated
+    /// already): drops whatever ties it to this host thread. Only the caller's host thread
+    /// state and per-thread caches change; what the engine knows about guest code stays.
+    fn retire(&mut self) {}
+
     /// The engine's name, as `--engine` spells it.
     fn name(&self) -> &'static str;
 }

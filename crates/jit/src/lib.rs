@@ -591,6 +591,16 @@ impl Engine for Translator {
         Box::new(Translator::new())
     }
 
+    fn retire(&mut self) {
+        // The host fault handler of the ending host thread must not reach these slots once
+        // another thread runs this engine; the next entry forgets them and the return cache
+        // (whose entries are checked against the guest's return address, so only a matter of
+        // hygiene) on its new thread.
+        cetbox_mem::remembered::unregister(self.ctx.page_slots.0.as_mut_ptr());
+        self.pages_seen = None;
+        self.ctx.returns = context::ReturnCache::default();
+    }
+
     fn name(&self) -> &'static str {
         "jit"
     }

@@ -190,6 +190,8 @@ pub fn fork_process(
             crate::private_fds::unregister_private_fd(old);
             close(old);
         }
+        // The parent's kept engines: their code caches are mappings shared with it.
+        t.proc.engines.forget_after_fork();
         t.proc = t.proc.forked(me, snapshot);
         // Our own page-table lock for remote accessors, before any mapping changes.
         crate::remote_mem::after_fork_child(t.mem());

@@ -6,6 +6,7 @@ pub mod abi;
 pub mod coredump;
 pub mod debug;
 pub mod diag;
+pub mod engine_pool;
 pub mod errno;
 pub mod events;
 pub mod exit;

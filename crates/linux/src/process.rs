@@ -74,6 +74,8 @@ pub struct Process {
     pub pi_inflight: crate::syscalls::pi_inflight::Registry,
     /// Threads in FUTEX_WAIT_REQUEUE_PI on private futexes (`syscalls::requeue_pi`).
     pub requeue_pi: crate::syscalls::requeue_pi::Table,
+    /// Engines of ended threads, for the next new threads (`crate::engine_pool`).
+    pub engines: crate::engine_pool::EnginePool,
     /// The virtual CPUs its rseq-registered threads run on (`crate::vcpu`): a fork child
     /// gets new ones with the same CPU numbers.
     pub vcpus: crate::vcpu::Vcpus,
@@ -129,6 +131,7 @@ impl Process {
             rss_peak: AtomicU64::new(0),
             pi_inflight: Default::default(),
             requeue_pi: Default::default(),
+            engines: Default::default(),
             vcpus: crate::vcpu::Vcpus::from_host(),
         }))
     }
@@ -185,6 +188,7 @@ impl Process {
             rss_peak: AtomicU64::new(0),
             pi_inflight: Default::default(),
             requeue_pi: Default::default(),
+            engines: Default::default(),
             vcpus: crate::vcpu::Vcpus::with_ids(&self.vcpus.ids()),
         })
     }

@@ -277,7 +277,14 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
     let proc = t.proc.clone();
     let mut child = Thread::new(proc.clone(), 0);
     child.cpu = t.cpu.fork(proc.mem.clone());
-    child.engine = t.engine.fork();
+    // An ended thread's engine, with what it translated, if the process kept one.
+    match proc.engines.take() {
+        Some((engine, stop)) => {
+            child.engine = engine;
+            child.stop = stop;
+        }
+        None => child.engine = t.engine.fork(),
+    }
     child.cpu.gpr[0] = 0;
     if r.sp != 0 {
         child.cpu.gpr[4] = r.sp;
@@ -474,6 +481,11 @@ fn child_main(
     crate::syscalls::ptrace::stop::await_attach(&mut t, true);
     let how = crate::run::run_thread(&mut t);
     finish_thread(&mut t, how);
+    // Not when the process is ending: no thread will take it.
+    if !t.proc.threads.exiting() {
+        let proc = t.proc.clone();
+        proc.engines.give(t.engine, t.stop);
+    }
 }
 
 #[cfg(test)]

@@ -243,6 +243,8 @@ fn point_of_no_return(t: &mut Thread, keep: &[i32]) {
         let _ = mem.unmap(v.start, v.len());
     }
     t.engine.invalidate();
+    // Ended threads' engines hold translations of the old program.
+    t.proc.engines.clear();
 }
 
 /// Closes every guest descriptor marked FD_CLOEXEC (cetbox's own, and the loader's open files
