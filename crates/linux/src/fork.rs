@@ -150,7 +150,18 @@ pub fn fork_process(
     crate::signals::host::block_all();
     crate::coredump::dumped::before_fork();
     let parent = t.proc.clone();
-    let registry = crate::thread_group::lock_for_fork(&parent.threads);
+    // The thread registry and the mapping lock, held across the fork so that the child does
+    // not inherit either held by a thread it does not have. Whoever holds the mapping lock
+    // may be waiting for the registry (a shootdown lists the threads): this thread never
+    // waits for the one while holding the other.
+    let (registry, maps_hold) = loop {
+        let registry = crate::thread_group::lock_for_fork(&parent.threads);
+        if let Some(hold) = parent.mem.try_hold_for_fork() {
+            break (registry, hold);
+        }
+        drop(registry);
+        std::thread::yield_now();
+    };
     let pid = if host_flags == libc::SIGCHLD as u64 {
         // glibc's fork runs its atfork handlers (malloc's locks above all), which keeps cetbox's
         // own runtime usable in the child even when other host threads exist.
@@ -161,6 +172,7 @@ pub fn fork_process(
         // flags are the guest's (already checked) minus the ones cetbox emulates.
         unsafe { libc::syscall(libc::SYS_clone, host_flags, 0usize, 0usize, 0usize, 0usize) as i32 }
     };
+    drop(maps_hold);
     if pid < 0 {
         let e = Errno::last();
         drop(registry);

@@ -114,6 +114,10 @@ struct Maps {
 /// Address spaces created so far (the base of each one's `removals`).
 static SPACES: AtomicU64 = AtomicU64::new(0);
 
+/// The mapping lock, held by a thread across a host fork (`AddressSpace::try_hold_for_fork`);
+/// nothing changes under it, so dropping it publishes nothing.
+pub struct ForkHold<'a>(#[allow(dead_code)] std::sync::MutexGuard<'a, Maps>);
+
 pub struct AddressSpace {
     pt: PageTable,
     maps: Mutex<Maps>,
@@ -260,6 +264,21 @@ impl AddressSpace {
     /// First address above the guest addresses cetbox can map (USER_LIMIT normally).
     pub fn user_limit(&self) -> u64 {
         self.pt.limit()
+    }
+
+    /// Takes the mapping lock for a host fork, if it is free now. A host fork copies the
+    /// lock word as it is: a child made while another thread holds the lock would find it
+    /// held by a thread that does not exist there, and hang at its first mapping lookup (glibc's
+    /// stdlib/tst-arc4random-thread, which forks while other threads run, hung so under the
+    /// translator, whose hot-block hints look mappings up). The forking thread holds it across
+    /// the fork and drops it in both processes at once. None when another thread holds it:
+    /// the caller lets go of its other locks and tries again, so no lock order is imposed.
+    pub fn try_hold_for_fork(&self) -> Option<ForkHold<'_>> {
+        match self.maps.try_lock() {
+            Ok(g) => Some(ForkHold(g)),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(ForkHold(e.into_inner())),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     fn maps(&self) -> published::MapsGuard<'_> {
