@@ -376,6 +376,12 @@ fn hold_snapshot() -> (i32, usize) {
         // SAFETY: raw system calls on integers, and a futex wait on the shared word mapped
         // above (read only by the kernel); nothing here writes memory.
         unsafe {
+            // A process group of its own (the child does the same, whichever runs first), so
+            // signals to the child's group (kill(-pgrp), the terminal's job control) and
+            // waits for it (waitpid(0) or -pgrp) do not reach it; a header that says what it
+            // is (not a copy of the process it copies) for other guests' /proc.
+            libc::setpgid(0, 0);
+            crate::procview::mark_holder();
             libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
             // The child may have died before the line above.
@@ -400,8 +406,76 @@ fn hold_snapshot() -> (i32, usize) {
         unsafe { libc::munmap(word as *mut libc::c_void, cetbox_mem::PAGE_SIZE as usize) };
         (-1, 0)
     } else {
+        // SAFETY: setpgid takes integers only (see the holder's own call above).
+        unsafe { libc::setpgid(pid as i32, pid as i32) };
         (pid as i32, word)
     }
+}
+
+/// For a guest's wait in a vfork child that keeps a snapshot holder: whether the wait could
+/// find no child but the holder, which is cetbox's, no child of the guest's, and must then
+/// answer ECHILD as Linux does. `wait4` gives the wait4 pid; `waitid` gives (idtype, id).
+/// The holder is a clone child with no exit signal, in a process group of its own: only a
+/// wait with __WALL or __WCLONE for any child, or one naming its pid or group, could find it.
+/// Left: a wait for any child, where the guest has others, still sees the holder if someone
+/// stopped or killed it by its pid (or kill(-1)), as nothing else reaches it.
+pub fn wait_finds_only_holder(
+    proc: &crate::process::Process,
+    wait4: Option<i32>,
+    waitid: Option<(u32, i32)>,
+    options: u64,
+) -> bool {
+    let holder = proc.vfork_snapshot.load(Ordering::SeqCst);
+    if holder <= 0 {
+        return false;
+    }
+    const P_ALL: u32 = 0;
+    const P_PID: u32 = 1;
+    const P_PGID: u32 = 2;
+    // Invalid options are EINVAL first (kernel/exit.c, kernel_wait4 and kernel_waitid): the
+    // host call answers those.
+    let o = options as u32 as i32;
+    let common =
+        libc::WNOHANG | libc::WCONTINUED | libc::__WNOTHREAD | libc::__WCLONE | libc::__WALL;
+    let valid = match waitid {
+        None => o & !(common | libc::WUNTRACED) == 0,
+        Some(_) => {
+            o & !(common | libc::WNOWAIT | libc::WEXITED | libc::WSTOPPED) == 0
+                && o & (libc::WEXITED | libc::WSTOPPED | libc::WCONTINUED) != 0
+        }
+    };
+    if !valid {
+        return false;
+    }
+    let any = match (wait4, waitid) {
+        (Some(pid), _) if pid == holder || pid == -holder => return true,
+        (Some(pid), _) => pid == -1,
+        (None, Some((P_PID | P_PGID, id))) if id == holder => return true,
+        (None, Some((idtype, _))) => idtype == P_ALL,
+        (None, None) => false,
+    };
+    let clone_children = options as u32 & (libc::__WALL | libc::__WCLONE) as u32 != 0;
+    any && clone_children && !has_child_besides(holder)
+}
+
+/// Whether this process has a child other than `holder`, as the host lists its threads'
+/// children (/proc/PID/task/TID/children, proc(5)); true when that cannot be read.
+fn has_child_besides(holder: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return true;
+    };
+    for task in tasks.flatten() {
+        let Ok(list) = std::fs::read_to_string(task.path().join("children")) else {
+            return true;
+        };
+        if list
+            .split_ascii_whitespace()
+            .any(|p| p.parse::<i32>().ok() != Some(holder))
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// Ends and reaps the holder (if any), so that the program this process execs never sees it.
