@@ -29,6 +29,15 @@
 //! the same page). A single-threaded parent writes nothing while it waits but what the clone
 //! itself stores for it (CLONE_PARENT_SETTID, CLONE_PIDFD), which it stores again after the
 //! child's pages.
+//!
+//! The bytes go only where the mapping is still the one of the fork, on both sides: another
+//! thread of the parent may unmap, replace or move a mapping while the child runs (on Linux the
+//! child's bytes went with the old mapping), and the child may map its own (which Linux would
+//! have shared, and cetbox cannot). A mapping watch of the address space (`cetbox_mem`'s
+//! `space/watch.rs`), begun before the host fork and copied into the child with its memory,
+//! records what changed on each side. The parent writes a run only into pages of the same
+//! mapping and kind (a shadow stack only gets the child's shadow-stack runs), as a forced write
+//! (`receive_pages`). The parent's wait is killable, as Linux's (`read_killable`).
 
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
@@ -343,7 +352,9 @@ pub fn release_vfork_parent(proc: &crate::process::Process) {
 /// then sends whole pages, as a single-threaded parent's child does).
 ///
 /// The holder is a clone child with no exit signal, which wait and waitpid without __WCLONE or
-/// __WALL do not see (wait(2)), so the guest running here does not meet it; it closes every
+/// __WALL do not see (wait(2)), in a process group of its own, and a wait that could find only
+/// it answers ECHILD (`wait_finds_only_holder`), so the guest running here does not meet it;
+/// /proc listings leave it out (`procview::mark_holder`). It closes every
 /// descriptor at once, so it keeps no pipe open, and dies with this process (PR_SET_PDEATHSIG).
 /// It ends when the word, in a page shared with this process, becomes nonzero: a signal would
 /// not do, as the guest may change this process's user ids before it execs (a privileged
