@@ -6,7 +6,7 @@
 // the memory as it was (src: crates/linux/src/fork.rs). It was the child's child, in the
 // child's process group and listed in /proc: waitpid(-1, __WALL | WNOHANG) answered 0 (a child
 // not ready) and a blocking one never returned, waitid(P_ALL) likewise, and the group had a
-// third member that any kill(-pgrp) reached.
+// third member that any kill(-pgrp) reached, and /proc/self/task/TID/children listed it.
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -66,6 +66,24 @@ static long group_members(pid_t pgrp) {
     return count;
 }
 
+/* Entries of this thread's /proc children list (proc(5)). */
+static long children_listed(void) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)syscall(SYS_gettid));
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    long n = read(fd, dents, sizeof dents - 1);
+    close(fd);
+    if (n < 0)
+        return -1;
+    long count = 0;
+    for (long i = 0; i < n; i++)
+        if (dents[i] != ' ' && dents[i] != '\n' && (i == 0 || dents[i - 1] == ' '))
+            count++;
+    return count;
+}
+
 static int child_fn(void *arg) {
     (void)arg;
     int st;
@@ -77,6 +95,7 @@ static int child_fn(void *arg) {
     add("waitpid(-1, __WALL)", waitpid(-1, &st, __WALL));
     add("waitid(P_ALL, WEXITED | __WCLONE)", waitid(P_ALL, 0, &si, WEXITED | __WCLONE));
     add("process group members", group_members(getpgrp()));
+    add("children listed", children_listed());
     _exit(0);
 }
 
