@@ -461,6 +461,12 @@ const SHSTK_EXPECTED: &[(&str, Cause, bool)] = &[
     ("misc/exec", Cause::Linked("__vfork"), false),
     ("misc/ipc", Cause::Linked("__vfork"), false),
     ("ptrace/fork_events", Cause::Linked("__vfork"), false),
+    ("threads/vfork_killable", Cause::Linked("__vfork"), false),
+    (
+        "hostile/vfork_huge_reserve",
+        Cause::Linked("__vfork"),
+        false,
+    ),
     // Both also run /bin/sh -c ...
     ("misc/exec", Cause::Started, false),
     ("misc/ipc", Cause::Started, false),

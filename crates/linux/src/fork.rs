@@ -29,6 +29,15 @@
 //! the same page). A single-threaded parent writes nothing while it waits but what the clone
 //! itself stores for it (CLONE_PARENT_SETTID, CLONE_PIDFD), which it stores again after the
 //! child's pages.
+//!
+//! The bytes go only where the mapping is still the one of the fork, on both sides: another
+//! thread of the parent may unmap, replace or move a mapping while the child runs (on Linux the
+//! child's bytes went with the old mapping), and the child may map its own (which Linux would
+//! have shared, and cetbox cannot). A mapping watch of the address space (`cetbox_mem`'s
+//! `space/watch.rs`), begun before the host fork and copied into the child with its memory,
+//! records what changed on each side. The parent writes a run only into pages of the same
+//! mapping and kind (a shadow stack only gets the child's shadow-stack runs), as a forced write
+//! (`receive_pages`). The parent's wait is killable, as Linux's (`read_killable`).
 
 use crate::errno::{Errno, SysResult};
 use crate::process::Thread;
@@ -139,6 +148,13 @@ pub fn fork_process(
     // Snapshots of the state shared with the parent's other threads, taken while locking is
     // still safe.
     let snapshot = t.proc.fork_snapshot(t.tid);
+    // Which pages still have the mappings of the fork when the child's bytes come back (see
+    // `receive_pages`); the child gets a copy of the watch with its memory.
+    let watch = if shared_vm {
+        t.mem().watch_mappings()
+    } else {
+        0
+    };
 
     // Host signals stay blocked across the fork until the child has registered its new tid
     // with the host-signal registry; one arriving earlier would be recorded for a thread that
@@ -177,6 +193,9 @@ pub fn fork_process(
         let e = Errno::last();
         drop(registry);
         crate::signals::host::set_host_mask(guest_mask);
+        if watch != 0 {
+            t.mem().unwatch_mappings(watch);
+        }
         for p in pipe {
             if p >= 0 {
                 crate::private_fds::unregister_private_fd(p);
@@ -222,6 +241,9 @@ pub fn fork_process(
             t.proc
                 .vfork_snapshot_word
                 .store(holder_word, Ordering::SeqCst);
+            t.proc.vfork_watch.store(watch, Ordering::SeqCst);
+        } else if watch != 0 {
+            t.mem().unwatch_mappings(watch);
         }
         t.tid = me;
         t.signals.pending.clear();
@@ -295,9 +317,17 @@ pub fn fork_process(
     if vfork {
         crate::private_fds::unregister_private_fd(pipe[1]);
         close(pipe[1]);
-        receive_pages(t, pipe[0]);
+        let ended = receive_pages(t, pipe[0], watch);
         crate::private_fds::unregister_private_fd(pipe[0]);
         close(pipe[0]);
+        if watch != 0 {
+            t.mem().unwatch_mappings(watch);
+        }
+        if !ended {
+            // A fatal signal ended the wait: it is delivered as the call returns, and the
+            // process dies of it (the child runs on, as Linux's does).
+            return Ok(pid as u64);
+        }
         if shared_vm {
             store(t);
         }
@@ -315,8 +345,12 @@ pub fn release_vfork_parent(proc: &crate::process::Process) {
     }
     let holder = proc.vfork_snapshot.swap(-1, Ordering::SeqCst);
     let holder_word = proc.vfork_snapshot_word.swap(0, Ordering::SeqCst);
+    let watch = proc.vfork_watch.swap(0, Ordering::SeqCst);
     if proc.vfork_shared_vm.swap(false, Ordering::SeqCst) {
-        send_pages(&proc.mem, fd, holder);
+        send_pages(&proc.mem, fd, holder, watch);
+    }
+    if watch != 0 {
+        proc.mem.unwatch_mappings(watch);
     }
     // Before the parent is released: the holder's copy of the write end is gone with it.
     end_snapshot(holder, holder_word);
@@ -332,7 +366,9 @@ pub fn release_vfork_parent(proc: &crate::process::Process) {
 /// then sends whole pages, as a single-threaded parent's child does).
 ///
 /// The holder is a clone child with no exit signal, which wait and waitpid without __WCLONE or
-/// __WALL do not see (wait(2)), so the guest running here does not meet it; it closes every
+/// __WALL do not see (wait(2)), in a process group of its own, and a wait that could find only
+/// it answers ECHILD (`wait_finds_only_holder`), so the guest running here does not meet it;
+/// /proc listings leave it out (`procview::mark_holder`). It closes every
 /// descriptor at once, so it keeps no pipe open, and dies with this process (PR_SET_PDEATHSIG).
 /// It ends when the word, in a page shared with this process, becomes nonzero: a signal would
 /// not do, as the guest may change this process's user ids before it execs (a privileged
@@ -365,6 +401,12 @@ fn hold_snapshot() -> (i32, usize) {
         // SAFETY: raw system calls on integers, and a futex wait on the shared word mapped
         // above (read only by the kernel); nothing here writes memory.
         unsafe {
+            // A process group of its own (the child does the same, whichever runs first), so
+            // signals to the child's group (kill(-pgrp), the terminal's job control) and
+            // waits for it (waitpid(0) or -pgrp) do not reach it; a header that says what it
+            // is (not a copy of the process it copies) for other guests' /proc.
+            libc::setpgid(0, 0);
+            crate::procview::mark_holder();
             libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
             // The child may have died before the line above.
@@ -389,8 +431,76 @@ fn hold_snapshot() -> (i32, usize) {
         unsafe { libc::munmap(word as *mut libc::c_void, cetbox_mem::PAGE_SIZE as usize) };
         (-1, 0)
     } else {
+        // SAFETY: setpgid takes integers only (see the holder's own call above).
+        unsafe { libc::setpgid(pid as i32, pid as i32) };
         (pid as i32, word)
     }
+}
+
+/// For a guest's wait in a vfork child that keeps a snapshot holder: whether the wait could
+/// find no child but the holder, which is cetbox's, no child of the guest's, and must then
+/// answer ECHILD as Linux does. `wait4` gives the wait4 pid; `waitid` gives (idtype, id).
+/// The holder is a clone child with no exit signal, in a process group of its own: only a
+/// wait with __WALL or __WCLONE for any child, or one naming its pid or group, could find it.
+/// Left: a wait for any child, where the guest has others, still sees the holder if someone
+/// stopped or killed it by its pid (or kill(-1)), as nothing else reaches it.
+pub fn wait_finds_only_holder(
+    proc: &crate::process::Process,
+    wait4: Option<i32>,
+    waitid: Option<(u32, i32)>,
+    options: u64,
+) -> bool {
+    let holder = proc.vfork_snapshot.load(Ordering::SeqCst);
+    if holder <= 0 {
+        return false;
+    }
+    const P_ALL: u32 = 0;
+    const P_PID: u32 = 1;
+    const P_PGID: u32 = 2;
+    // Invalid options are EINVAL first (kernel/exit.c, kernel_wait4 and kernel_waitid): the
+    // host call answers those.
+    let o = options as u32 as i32;
+    let common =
+        libc::WNOHANG | libc::WCONTINUED | libc::__WNOTHREAD | libc::__WCLONE | libc::__WALL;
+    let valid = match waitid {
+        None => o & !(common | libc::WUNTRACED) == 0,
+        Some(_) => {
+            o & !(common | libc::WNOWAIT | libc::WEXITED | libc::WSTOPPED) == 0
+                && o & (libc::WEXITED | libc::WSTOPPED | libc::WCONTINUED) != 0
+        }
+    };
+    if !valid {
+        return false;
+    }
+    let any = match (wait4, waitid) {
+        (Some(pid), _) if pid == holder || pid == -holder => return true,
+        (Some(pid), _) => pid == -1,
+        (None, Some((P_PID | P_PGID, id))) if id == holder => return true,
+        (None, Some((idtype, _))) => idtype == P_ALL,
+        (None, None) => false,
+    };
+    let clone_children = options as u32 & (libc::__WALL | libc::__WCLONE) as u32 != 0;
+    any && clone_children && !has_child_besides(holder)
+}
+
+/// Whether this process has a child other than `holder`, as the host lists its threads'
+/// children (/proc/PID/task/TID/children, proc(5)); true when that cannot be read.
+fn has_child_besides(holder: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return true;
+    };
+    for task in tasks.flatten() {
+        let Ok(list) = std::fs::read_to_string(task.path().join("children")) else {
+            return true;
+        };
+        if list
+            .split_ascii_whitespace()
+            .any(|p| p.parse::<i32>().ok() != Some(holder))
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// Ends and reaps the holder (if any), so that the program this process execs never sees it.
@@ -476,8 +586,17 @@ const PM_PRESENT: u64 = 1 << 63;
 const PM_FILE: u64 = 1 << 61;
 const PM_EXCLUSIVE: u64 = 1 << 56;
 
-/// The transfer pipe as a `File`, for the standard library's `write_all` and `read_exact`
-/// (which retry on EINTR); never closed by it.
+/// Largest piece of a run of pages read and compared at once, and the largest run sent in one
+/// record (what the parent accepts).
+const CHUNK: u64 = 256 * cetbox_mem::PAGE_SIZE;
+
+/// A record's header: address, length and flags (`SHADOW_RUN`), little-endian u64s.
+const HEADER: usize = 24;
+/// The run lies in a shadow stack: the parent writes it only as shadow-stack stores.
+const SHADOW_RUN: u64 = 1;
+
+/// The transfer pipe as a `File`, for the standard library's `write_all` (which retries on
+/// EINTR); never closed by it.
 fn pipe_file(fd: i32) -> std::mem::ManuallyDrop<std::fs::File> {
     use std::os::fd::FromRawFd;
     // SAFETY: `fd` is an open pipe end the caller owns for the whole transfer; ManuallyDrop
@@ -490,57 +609,147 @@ fn write_all(fd: i32, b: &[u8]) -> bool {
     pipe_file(fd).write_all(b).is_ok()
 }
 
-fn read_full(fd: i32, b: &mut [u8]) -> bool {
-    use std::io::Read;
-    pipe_file(fd).read_exact(b).is_ok()
+/// The PAGEMAP_SCAN ioctl's argument and result records (include/uapi/linux/fs.h, Linux 6.7;
+/// Documentation/admin-guide/mm/pagemap.rst).
+#[repr(C)]
+struct PmScanArg {
+    size: u64,
+    flags: u64,
+    start: u64,
+    end: u64,
+    walk_end: u64,
+    vec: u64,
+    vec_len: u64,
+    max_pages: u64,
+    category_inverted: u64,
+    category_mask: u64,
+    category_anyof_mask: u64,
+    return_mask: u64,
 }
 
-/// Largest piece of a run of pages read and compared at once.
-const CHUNK: u64 = 256 * cetbox_mem::PAGE_SIZE;
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct PageRegion {
+    start: u64,
+    end: u64,
+    categories: u64,
+}
+
+/// _IOWR('f', 16, struct pm_scan_arg).
+const PAGEMAP_SCAN: u64 = 0xC000_0000 | ((std::mem::size_of::<PmScanArg>() as u64) << 16) | 0x6610;
+const PAGE_IS_FILE: u64 = 1 << 2;
+const PAGE_IS_PRESENT: u64 = 1 << 3;
+
+/// Calls `f` with the parts of [start, end) that may hold pages of the child's own, in pieces
+/// of at most CHUNK: with PAGEMAP_SCAN, only the present anonymous ones, which the kernel
+/// finds by walking its page tables (a huge reservation, such as a sanitizer's shadow or a Go
+/// heap arena, costs nothing where nothing was touched); without it (a kernel before 6.7),
+/// all of the range. Stops when `f` returns false; returns false then.
+fn candidate_pieces(pm: i32, start: u64, end: u64, f: &mut dyn FnMut(u64, u64) -> bool) -> bool {
+    let mut pieces = |s: u64, e: u64| {
+        let mut a = s;
+        while a < e {
+            let b = e.min(a.saturating_add(CHUNK));
+            if !f(a, b) {
+                return false;
+            }
+            a = b;
+        }
+        true
+    };
+    let mut at = start;
+    while at < end {
+        let mut regions = [PageRegion::default(); 64];
+        let mut arg = PmScanArg {
+            size: std::mem::size_of::<PmScanArg>() as u64,
+            flags: 0,
+            start: at,
+            end,
+            walk_end: 0,
+            vec: regions.as_mut_ptr() as u64,
+            vec_len: regions.len() as u64,
+            max_pages: 0,
+            // Present, and not file pages (a private file page written is anonymous).
+            category_inverted: PAGE_IS_FILE,
+            category_mask: PAGE_IS_PRESENT | PAGE_IS_FILE,
+            category_anyof_mask: 0,
+            return_mask: PAGE_IS_PRESENT,
+        };
+        // SAFETY: PAGEMAP_SCAN on our own pagemap reads `arg` and writes `arg.walk_end` and at
+        // most `vec_len` records into `regions`, both ours and alive for the call.
+        let n = unsafe { libc::ioctl(pm, PAGEMAP_SCAN as _, &mut arg as *mut PmScanArg) };
+        if n < 0 {
+            // No PAGEMAP_SCAN: every page of the rest is a candidate.
+            return pieces(at, end);
+        }
+        for r in &regions[..(n as usize).min(regions.len())] {
+            if !pieces(r.start.max(at), r.end.min(end)) {
+                return false;
+            }
+        }
+        if arg.walk_end <= at {
+            // No progress (should not happen): the rest as candidates, rather than looping.
+            return pieces(at, end);
+        }
+        at = arg.walk_end;
+    }
+    true
+}
 
 /// The child's side: every private page it made its own since the fork (present, anonymous,
-/// mapped only here) is sent as (address, length, bytes) runs; with a snapshot holder, only
-/// the bytes that differ from the holder's copy.
-fn send_pages(mem: &cetbox_mem::AddressSpace, fd: i32, holder: i32) {
+/// mapped only here) is sent as (address, length, flags, bytes) records; with a snapshot
+/// holder, only the bytes that differ from the holder's copy. Only pages whose mapping is the
+/// one of the fork (mapping watch `watch`): a mapping the child made itself would have been
+/// shared on Linux, which cetbox cannot reproduce, and its bytes do not belong in the
+/// parent's mapping there.
+fn send_pages(mem: &cetbox_mem::AddressSpace, fd: i32, holder: i32, watch: u64) {
+    use std::os::fd::AsRawFd;
     use std::os::unix::fs::FileExt;
     let Ok(pm) = std::fs::File::open("/proc/self/pagemap") else {
         return;
     };
     let page = cetbox_mem::PAGE_SIZE;
-    let send = |addr: u64, data: &[u8]| {
-        let mut hdr = [0u8; 16];
-        hdr[..8].copy_from_slice(&addr.to_le_bytes());
-        hdr[8..].copy_from_slice(&(data.len() as u64).to_le_bytes());
-        write_all(fd, &hdr) && write_all(fd, data)
-    };
     for v in mem.vmas() {
         if v.shared {
             continue;
         }
-        let npages = (v.len() / page) as usize;
-        let mut entries = vec![0u8; npages * 8];
-        if pm.read_exact_at(&mut entries, v.start / page * 8).is_err() {
-            continue;
-        }
-        let dirty = |i: usize| {
-            let e = u64::from_le_bytes(entries[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
-            e & PM_PRESENT != 0 && e & PM_EXCLUSIVE != 0 && e & PM_FILE == 0
+        let flags = if v.kind == cetbox_mem::VmaKind::ShadowStack {
+            SHADOW_RUN
+        } else {
+            0
         };
-        let mut i = 0;
-        while i < npages {
-            if !dirty(i) {
-                i += 1;
-                continue;
+        let send = |addr: u64, data: &[u8]| {
+            let mut hdr = [0u8; HEADER];
+            hdr[..8].copy_from_slice(&addr.to_le_bytes());
+            hdr[8..16].copy_from_slice(&(data.len() as u64).to_le_bytes());
+            hdr[16..].copy_from_slice(&flags.to_le_bytes());
+            write_all(fd, &hdr) && write_all(fd, data)
+        };
+        let mut piece = |start: u64, end: u64| -> bool {
+            let npages = ((end - start) / page) as usize;
+            let mut entries = vec![0u8; npages * 8];
+            if pm.read_exact_at(&mut entries, start / page * 8).is_err() {
+                return true;
             }
-            let s = i;
-            while i < npages && dirty(i) {
-                i += 1;
-            }
-            let (start, end) = (v.start + s as u64 * page, v.start + i as u64 * page);
-            let mut addr = start;
-            while addr < end {
-                let len = (end - addr).min(CHUNK);
-                let mut data = vec![0u8; len as usize];
+            let dirty = |i: usize| {
+                let e = u64::from_le_bytes(entries[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+                e & PM_PRESENT != 0
+                    && e & PM_EXCLUSIVE != 0
+                    && e & PM_FILE == 0
+                    && mem.unchanged_since(watch, start + i as u64 * page, page)
+            };
+            let mut i = 0;
+            while i < npages {
+                if !dirty(i) {
+                    i += 1;
+                    continue;
+                }
+                let s = i;
+                while i < npages && dirty(i) {
+                    i += 1;
+                }
+                let addr = start + s as u64 * page;
+                let mut data = vec![0u8; (i - s) * page as usize];
                 if mem.read_bytes(addr, &mut data).is_ok() {
                     let sent = if holder > 0 {
                         send_changes(holder, addr, &data, &send)
@@ -548,11 +757,14 @@ fn send_pages(mem: &cetbox_mem::AddressSpace, fd: i32, holder: i32) {
                         send(addr, &data)
                     };
                     if !sent {
-                        return;
+                        return false;
                     }
                 }
-                addr += len;
             }
+            true
+        };
+        if !candidate_pieces(pm.as_raw_fd(), v.start, v.end, &mut piece) {
+            return;
         }
     }
 }
@@ -583,37 +795,136 @@ fn send_changes(holder: i32, addr: u64, data: &[u8], send: &dyn Fn(u64, &[u8]) -
     })
 }
 
-/// The parent's side: waits until the child execs or exits (EOF), applying the pages it
-/// sends to the same addresses here.
-fn receive_pages(t: &Thread, fd: i32) {
+/// Why a read of the transfer pipe ended.
+enum Stop {
+    /// The child execed or ended (end of file), or the pipe failed.
+    Ended,
+    /// A fatal signal is pending for the waiting parent.
+    Killed,
+}
+
+/// Whether a signal that kills the process is pending for `t` (after collecting the host's):
+/// not blocked, with the default action of terminating, and no tracer or debugger to see it
+/// first. Linux's vfork wait ends for such a signal only (kernel/fork.c,
+/// wait_for_vfork_done's killable wait; kernel/signal.c complete_signal makes it SIGKILL).
+fn fatal_signal_pending(t: &mut Thread) -> bool {
+    use crate::signals::{bit, default_action, DefaultAction, SIG_DFL};
+    crate::signals::host::collect(t);
+    if crate::syscalls::ptrace::stop::traced(t) || crate::debug::active() {
+        return false;
+    }
+    let fatal = |s: &crate::signals::SigInfo| {
+        crate::signals::valid(s.signo)
+            && t.signals.mask & bit(s.signo) == 0
+            && t.proc.signals.action(s.signo).handler == SIG_DFL
+            && matches!(
+                default_action(s.signo),
+                DefaultAction::Terminate | DefaultAction::Core
+            )
+    };
+    t.signals.pending.iter().any(fatal) || t.proc.signals.pending().iter().any(fatal)
+}
+
+/// Reads exactly `buf.len()` bytes of the transfer pipe, waiting as Linux's vfork parent does:
+/// killable, and for nothing else.
+fn read_killable(t: &mut Thread, fd: i32, buf: &mut [u8]) -> Result<(), Stop> {
+    let mut done = 0;
+    while done < buf.len() {
+        let rest = &mut buf[done..];
+        let n = rest.len() as u64;
+        let w = crate::waitcall::Waiter::of(t);
+        let r = crate::waitcall::host_wait!(
+            w,
+            libc::SYS_read,
+            fd as u64,
+            crate::hostcall::HostPtr::of_mut(rest),
+            n
+        );
+        match r {
+            Ok(0) => return Err(Stop::Ended),
+            Ok(k) => done += k as usize,
+            Err(Errno::EINTR) => {
+                if fatal_signal_pending(t) {
+                    return Err(Stop::Killed);
+                }
+            }
+            Err(_) => return Err(Stop::Ended),
+        }
+    }
+    Ok(())
+}
+
+/// The parent's side: waits until the child execs or exits (end of file), applying the runs
+/// it sends to the same addresses here. Returns false when a fatal signal ended the wait.
+///
+/// A run is written only into pages that still have the mapping they had at the fork
+/// (mapping watch `watch`) and that the guest may write now: another thread may have
+/// unmapped or replaced the mapping since (on Linux the child's bytes went with the old one),
+/// or made it read-only or PROT_NONE; a shadow-stack run only into a shadow stack, as
+/// shadow-stack stores, and nothing else into one. A record longer than CHUNK is not one the
+/// child sends: the rest is not applied, and the parent only waits for the end.
+fn receive_pages(t: &mut Thread, fd: i32, watch: u64) -> bool {
+    let page = cetbox_mem::PAGE_SIZE;
+    let mut data = Vec::new();
     loop {
-        let mut hdr = [0u8; 16];
-        if !read_full(fd, &mut hdr) {
-            return;
+        let mut hdr = [0u8; HEADER];
+        match read_killable(t, fd, &mut hdr) {
+            Ok(()) => {}
+            Err(Stop::Ended) => return true,
+            Err(Stop::Killed) => return false,
         }
-        let addr = u64::from_le_bytes(hdr[..8].try_into().unwrap_or([0; 8]));
-        let len = u64::from_le_bytes(hdr[8..].try_into().unwrap_or([0; 8]));
-        if len > 1 << 40 {
-            return;
+        let word =
+            |i: usize| u64::from_le_bytes(hdr[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+        let (addr, len, flags) = (word(0), word(1), word(2));
+        if len == 0 || len > CHUNK || flags & !SHADOW_RUN != 0 {
+            return wait_for_end(t, fd);
         }
-        let mut data = vec![0u8; len as usize];
-        if !read_full(fd, &mut data) {
-            return;
+        data.resize(len as usize, 0);
+        match read_killable(t, fd, &mut data) {
+            Ok(()) => {}
+            Err(Stop::Ended) => return true,
+            Err(Stop::Killed) => return false,
         }
-        // Only where the parent still has the same mapping (a vfork child's mmaps would be
-        // shared natively; the parent never learns of them here), page by page: a run of
-        // bytes need not start at a page boundary.
-        let page = cetbox_mem::PAGE_SIZE;
+        // Page by page: a run of bytes need not start at a page boundary, and each page is
+        // checked on its own.
         let mut off = 0u64;
         while off < len {
             let a = addr.wrapping_add(off);
             let n = (page - a % page).min(len - off);
-            if t.mem().find_vma(a).is_some_and(|v| !v.shared) {
-                let _ = t
-                    .mem()
-                    .force_write(a, &data[off as usize..(off + n) as usize]);
-            }
+            t.mem().write_unchanged(
+                watch,
+                a,
+                &data[off as usize..(off + n) as usize],
+                flags & SHADOW_RUN != 0,
+            );
             off += n;
+        }
+    }
+}
+
+/// Discards what the child still sends until the end of file. False when a fatal signal ended
+/// the wait.
+fn wait_for_end(t: &mut Thread, fd: i32) -> bool {
+    let mut sink = vec![0u8; 64 * 1024];
+    loop {
+        let n = sink.len() as u64;
+        let w = crate::waitcall::Waiter::of(t);
+        let r = crate::waitcall::host_wait!(
+            w,
+            libc::SYS_read,
+            fd as u64,
+            crate::hostcall::HostPtr::of_mut(&mut sink[..]),
+            n
+        );
+        match r {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(Errno::EINTR) => {
+                if fatal_signal_pending(t) {
+                    return false;
+                }
+            }
+            Err(_) => return true,
         }
     }
 }

@@ -61,6 +61,10 @@ pub struct Process {
     /// shared word that tells it to end (0 when there is none).
     pub vfork_snapshot: AtomicI32,
     pub vfork_snapshot_word: std::sync::atomic::AtomicUsize,
+    /// A CLONE_VM vfork child: the mapping watch (`cetbox_mem`'s `watch_mappings`) begun at
+    /// the fork, whose copy here tells which of its pages are still the mappings of the fork
+    /// (0: none).
+    pub vfork_watch: std::sync::atomic::AtomicU64,
     /// System V shared-memory attaches (`syscalls/shm.rs`): address -> length. A fork child
     /// inherits them (Linux's fork copies the attach VMAs).
     pub shm_attaches: Mutex<BTreeMap<u64, u64>>,
@@ -126,6 +130,7 @@ impl Process {
             vfork_shared_vm: AtomicBool::new(false),
             vfork_snapshot: AtomicI32::new(-1),
             vfork_snapshot_word: Default::default(),
+            vfork_watch: Default::default(),
             shm_attaches: Mutex::new(BTreeMap::new()),
             threads: Default::default(),
             rss_peak: AtomicU64::new(0),
@@ -183,6 +188,7 @@ impl Process {
             vfork_shared_vm: AtomicBool::new(false),
             vfork_snapshot: AtomicI32::new(-1),
             vfork_snapshot_word: Default::default(),
+            vfork_watch: Default::default(),
             shm_attaches: Mutex::new(snap.shm_attaches),
             threads: Default::default(),
             rss_peak: AtomicU64::new(0),

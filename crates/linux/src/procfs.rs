@@ -170,7 +170,7 @@ fn open_inner(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
             return Some(Errno::check(fd as i64));
         }
         b"mem" => return Some(open_mem(t, flags)),
-        _ => self_content(t, name)?,
+        _ => self_content(t, name, path)?,
     };
     if acc != libc::O_RDONLY {
         return Some(Err(Errno::EACCES));
@@ -178,10 +178,11 @@ fn open_inner(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
     Some(memfd_with(&content, flags))
 }
 
-/// The text of this process's synthesized file `name` (after /proc/self/), as made now; None
-/// for names that are not synthesized text.
-fn self_content(t: &Thread, name: &[u8]) -> Option<Vec<u8>> {
+/// The text of this process's synthesized file `name` (after /proc/self/, of the file at
+/// `path`), as made now; None for names that are not synthesized text.
+fn self_content(t: &Thread, name: &[u8], path: &[u8]) -> Option<Vec<u8>> {
     Some(match name {
+        b"children" => children_without_holder(t, path)?,
         b"maps" => maps(t),
         b"smaps" => smaps(t),
         b"smaps_rollup" => smaps_rollup(t),
@@ -225,7 +226,29 @@ pub fn content_now(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
     if let Some(content) = other_thread_file(t, path) {
         return Some(content);
     }
-    self_content(t, strip(t, path)?)
+    self_content(t, strip(t, path)?, path)
+}
+
+/// A thread's `children` (proc(5)) in a vfork child that keeps a snapshot holder
+/// (`crate::fork`): the host's list without the holder, which is cetbox's, no child of the
+/// guest's. None (the host's file as it is) when there is no holder.
+fn children_without_holder(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
+    let holder = t
+        .proc
+        .vfork_snapshot
+        .load(std::sync::atomic::Ordering::SeqCst);
+    if holder <= 0 {
+        return None;
+    }
+    let text = std::fs::read(std::ffi::OsStr::from_bytes(trim_slashes(path))).ok()?;
+    let text = String::from_utf8(text).ok()?;
+    Some(
+        text.split_ascii_whitespace()
+            .filter(|p| p.parse::<i32>().ok() != Some(holder))
+            .map(|p| format!("{p} "))
+            .collect::<String>()
+            .into_bytes(),
+    )
 }
 
 /// The host's text of another process's file at `path` (`file` of its thread `tid`), for

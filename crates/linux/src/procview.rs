@@ -442,6 +442,27 @@ pub struct View {
     pid: i32,
 }
 
+/// The first header word of a vfork snapshot holder (`crate::fork`): a copy of its vfork
+/// child's memory that is no process of the guest's. Readers find no view there, and /proc
+/// listings leave it out (`is_holder`).
+const HOLDER_MAGIC: u64 = 0x6365_7462_686f_6c64; // "cetbhold"
+
+/// In a vfork snapshot holder, right after it was made: its copy of the header (inherited
+/// from the process it copies, which it is not) says what it is. Async-signal-safe: one
+/// atomic store into cetbox's own private page, no guest memory.
+pub fn mark_holder() {
+    if let Some(w) = pages() {
+        w[0].store(HOLDER_MAGIC, Ordering::Release);
+    }
+}
+
+/// Whether host process `pid` is a vfork snapshot holder of a cetbox process (`mark_holder`).
+pub fn is_holder(pid: i32) -> bool {
+    let mut raw = [0u8; 8];
+    crate::remote_mem::host_copy(pid, PAGE, &mut raw, false).ok() == Some(8)
+        && u64::from_le_bytes(raw) == HOLDER_MAGIC
+}
+
 fn read_words(pid: i32) -> Option<[u64; WORDS]> {
     let mut raw = [0u8; WORDS * 8];
     if crate::remote_mem::host_copy(pid, PAGE, &mut raw, false).ok()? != raw.len() {

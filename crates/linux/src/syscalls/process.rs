@@ -277,6 +277,9 @@ pub(crate) fn sys_setsid(_t: &mut Thread, _a: [u64; 6]) -> SysResult {
 const RUSAGE: u64 = std::mem::size_of::<rusage>() as u64;
 
 pub(crate) fn sys_wait4(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    if crate::fork::wait_finds_only_holder(&t.proc, Some(a[0] as i32), None, a[2]) {
+        return Err(Errno::ECHILD);
+    }
     let (status, ru) = match (
         opt_buf(t, a[1], 4, Access::Write),
         opt_buf(t, a[3], RUSAGE, Access::Write),
@@ -384,6 +387,10 @@ fn wait4(t: &Thread, pid: u64, status: HostPtr<'_>, options: u64, ru: HostPtr<'_
 }
 
 pub(crate) fn sys_waitid(t: &mut Thread, a: [u64; 6]) -> SysResult {
+    let which = (a[0] as u32, a[1] as i32);
+    if crate::fork::wait_finds_only_holder(&t.proc, None, Some(which), a[3]) {
+        return Err(Errno::ECHILD);
+    }
     let info = opt_buf(t, a[2], 128, Access::Write)?;
     let ru = opt_buf(t, a[4], RUSAGE, Access::Write)?;
     fn args<'a>(a: [u64; 6], info: HostPtr<'a>, opts: u64, ru: HostPtr<'a>) -> [Arg<'a>; 6] {

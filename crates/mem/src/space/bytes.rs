@@ -8,7 +8,7 @@ impl AddressSpace {
     /// The first page of [addr, end) a forced access (FOLL_FORCE) may not touch: unmapped, or
     /// past the end of its file. PROT_NONE pages (entry 0) are fine if a VMA covers them, as
     /// Linux's check_vma_flags allows forced access to VM_MAYREAD/VM_MAYWRITE mappings.
-    fn forced_bad(&self, m: &Maps, addr: u64, end: u64) -> Option<(u64, u8)> {
+    pub(super) fn forced_bad(&self, m: &Maps, addr: u64, end: u64) -> Option<(u64, u8)> {
         let mut p = addr;
         while p < end {
             let bits = self.pt.get(p);

@@ -90,6 +90,7 @@ impl AddressSpace {
             backing: req.backing.clone(),
         };
         m.vmas.insert(addr, vma);
+        m.watches.note(addr, end);
         m.sync_published();
         self.fill_prot(addr, end, req.prot, req.kind);
         if req.fd.is_some() && prot_bits(req.prot, req.kind) != 0 {
@@ -136,6 +137,7 @@ impl AddressSpace {
                 backing: Backing::Anonymous,
             },
         );
+        m.watches.note(addr, end);
         m.sync_published();
         self.fill_prot(addr, end, prot, VmaKind::Normal);
         Ok(())
@@ -293,6 +295,7 @@ impl AddressSpace {
             self.mark_eof(v.start, new_end, *offset, size);
         }
         m.vmas.set_end(v.start, new_end);
+        m.watches.note(old_end, new_end);
         Self::merge_around(&mut m, v.start, new_end);
         Ok(())
     }
@@ -422,6 +425,9 @@ impl AddressSpace {
                 ..moved
             },
         );
+        // The old range lost its pages (moved, or left empty by MREMAP_DONTUNMAP).
+        m.watches.note(old, old_end);
+        m.watches.note(new, new_end);
         Self::merge_around(&mut m, new, new_end);
         // Published while the move still refuses both ranges to accessors (a nested
         // directory change is recorded all the same: xlock `Hold::take`).
@@ -536,6 +542,7 @@ impl AddressSpace {
         let mut had = 0u8;
         for k in keys {
             let v = m.vmas.remove(&k).expect("key from the map");
+            m.watches.note(v.start.max(start), v.end.min(end));
             takes |= prot_bits(v.prot, v.kind) != 0;
             if v.start < start {
                 m.vmas.insert(v.start, v.slice(v.start, start));
@@ -709,6 +716,7 @@ impl AddressSpace {
         )
         .map_err(|_| MapError::NoMemory)?;
         m.vmas.remove(&start);
+        m.watches.note(new_start, start);
         let (prot, kind) = (v.prot, v.kind);
         m.vmas.insert(
             new_start,

@@ -10,6 +10,7 @@ mod published;
 mod residency;
 mod scrub;
 mod typed;
+mod watch;
 
 use crate::faultin::{in_kernel, prefault, touch_for_write, Prefault};
 use crate::host::{self, window_end, window_start, RESERVE_END, RESERVE_START};
@@ -109,6 +110,8 @@ struct Maps {
     unscrubbed: Vec<scrub::Unscrubbed>,
     /// The VMA list as other cetbox processes read it (`published.rs`).
     published: published::Published,
+    /// Watches of mapping changes for vfork (`watch.rs`).
+    watches: watch::Watches,
 }
 
 /// Address spaces created so far (the base of each one's `removals`).
@@ -240,6 +243,7 @@ impl AddressSpace {
                 uffd: BTreeMap::new(),
                 unscrubbed: Vec::new(),
                 published: Default::default(),
+                watches: Default::default(),
             }),
             code_epoch: AtomicU64::new(0),
             // Each address space counts from its own base, so a count read from one never

@@ -23,23 +23,40 @@ fn getdents_common(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
         return host!(nr, fd as u64, p, 1);
     }
     if n != 0 {
-        if let Some(private) = listed_private(fd) {
-            return without_private(nr, fd, p, n, &private);
+        let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok();
+        let target = target.as_deref();
+        if let Some(private) = target.and_then(listed_private) {
+            let skip = |name: &[u8]| {
+                std::str::from_utf8(name)
+                    .ok()
+                    .and_then(|s| s.parse::<i32>().ok())
+                    .is_some_and(|d| private.contains(&d))
+            };
+            return leaving_out(nr, fd, p, n, &skip);
+        }
+        if target.is_some_and(|t| t.as_os_str() == "/proc") {
+            // vfork snapshot holders (`crate::fork`) are cetbox's, no processes of a guest.
+            let skip = |name: &[u8]| {
+                std::str::from_utf8(name)
+                    .ok()
+                    .and_then(|s| s.parse::<i32>().ok())
+                    .is_some_and(crate::procview::is_holder)
+            };
+            return leaving_out(nr, fd, p, n, &skip);
         }
     }
     host!(nr, fd as u64, p, n)
 }
 
-/// When `fd` is a descriptor directory (`/proc/PID/fd`, `/proc/PID/task/TID/fd`, this
+/// When `target` (what a directory descriptor names) is a descriptor directory (`/proc/PID/fd`, `/proc/PID/task/TID/fd`, this
 /// process's through /proc/self too) of this process or of another guest, the descriptors
 /// cetbox keeps there for itself (`private_fds`; another guest's as it publishes them,
 /// `procview`), which would otherwise be listed: a guest that fstats what it lists (glibc's
 /// support_descriptors in tst-cancel31 and every test using it) would meet a descriptor that
 /// answers EBADF, and another guest would see descriptors Linux would not show it. None for
 /// other directories and when there is nothing to leave out.
-fn listed_private(fd: i32) -> Option<Vec<i32>> {
+fn listed_private(target: &std::path::Path) -> Option<Vec<i32>> {
     use std::os::unix::ffi::OsStrExt as _;
-    let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
     let p = crate::procfs::ProcPath::parse(target.as_os_str().as_bytes())?;
     if !matches!(p.rest.as_slice(), [b"fd"]) {
         return None;
@@ -49,11 +66,18 @@ fn listed_private(fd: i32) -> Option<Vec<i32>> {
     (!private.is_empty()).then_some(private)
 }
 
-/// getdents on a descriptor directory with `private` descriptors to leave out: the host fills
-/// a private buffer, the records naming them are left out, and the rest are copied to the
-/// guest's buffer (read again when a whole batch was cetbox's, so 0 still means the end). Each
-/// record's d_off names the position after it, so leaving records out keeps later reads exact.
-fn without_private(nr: i64, fd: i32, p: HostPtr<'static>, n: u64, private: &[i32]) -> SysResult {
+/// getdents on a directory with records to leave out (`skip` says which names): the host
+/// fills a private buffer, the records `skip` names are left out, and the rest are copied to
+/// the guest's buffer (read again when a whole batch was cetbox's, so 0 still means the end).
+/// Each record's d_off names the position after it, so leaving records out keeps later reads
+/// exact.
+fn leaving_out(
+    nr: i64,
+    fd: i32,
+    p: HostPtr<'static>,
+    n: u64,
+    skip: &dyn Fn(&[u8]) -> bool,
+) -> SysResult {
     // d_reclen follows d_ino and d_off in both layouts; the name follows d_type in
     // linux_dirent64 and d_reclen in the old linux_dirent (fs/readdir.c).
     let name_at = if nr == SYS_getdents64 { 19 } else { 18 };
@@ -72,11 +96,7 @@ fn without_private(nr: i64, fd: i32, p: HostPtr<'static>, n: u64, private: &[i32
             }
             let name = &raw[at + name_at..at + len];
             let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-            let is_private = std::str::from_utf8(name)
-                .ok()
-                .and_then(|s| s.parse::<i32>().ok())
-                .is_some_and(|d| private.contains(&d));
-            if !is_private {
+            if !skip(name) {
                 out.extend_from_slice(&raw[at..at + len]);
             }
             at += len;
