@@ -23,7 +23,7 @@ pub use pagetable::{
     page, recover_host_fault, recover_unmapped_fault, PageTable, PAGE_SIZE, USER_LIMIT,
 };
 pub use space::{
-    directory_addr, AddressSpace, MapError, MapRequest, MoveTarget, Record, FLAG_SHADOW,
+    directory_addr, AddressSpace, AdoptAt, MapError, MapRequest, MoveTarget, Record, FLAG_SHADOW,
     FLAG_SHARED, MMAP_MIN_ADDR, STACK_GUARD_GAP,
 };
 pub use vma::{Backing, Vma, VmaKind};
