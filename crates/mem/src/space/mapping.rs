@@ -45,6 +45,27 @@ impl AddressSpace {
         if end > self.pt.limit() || addr < PAGE_SIZE {
             return Err(MapError::NoMemory);
         }
+        // A MAP_FIXED replacement of ordinary accessible memory by ordinary accessible memory
+        // inside the reservation is one step for other processes' accessors, as Linux's mmap
+        // is under its mmap_lock: the new entries are recorded for the whole replacement
+        // (xlock: the unmap's and the map's own entry changes nest inside it), so an accessor
+        // reads the old or the new memory and is never refused in between. Only there: the
+        // host memory of the range stays guest memory throughout (the old mapping until the
+        // host's MAP_FIXED replaces it at once), and no published VMA record changes (which
+        // would replace the recorded change).
+        let _one_step = (req.fixed
+            && !req.noreplace
+            && !Self::free_in(&m, addr, end)
+            && in_reserve(addr, end)
+            && Self::plain(req.prot, req.kind, req.shared)
+            && Self::plain_accessible(&m, addr, end))
+        .then(|| {
+            crate::xlock::Hold::take(crate::xlock::Change::Fill {
+                start: addr,
+                end,
+                value: prot_bits(req.prot, req.kind),
+            })
+        });
         if !Self::free_in(&m, addr, end) {
             if req.noreplace || !req.fixed {
                 return Err(MapError::Exists);
@@ -99,6 +120,30 @@ impl AddressSpace {
         // No code epoch change: a new mapping takes nothing away (one it replaced was
         // unmapped above, which changed the epoch), so no thread needs to wait for others.
         Ok(addr)
+    }
+
+    /// Whether a mapping of `prot`, `kind` and sharing has page-table entries and no published
+    /// VMA record (published.rs: PROT_NONE, or shared without PROT_WRITE).
+    fn plain(prot: u32, kind: VmaKind, shared: bool) -> bool {
+        prot_bits(prot, kind) != 0 && !(shared && prot & libc::PROT_WRITE as u32 == 0)
+    }
+
+    /// Whether [start, end) is covered, without a gap, by mappings that are all `plain` and
+    /// hold no page registered with a userfaultfd.
+    fn plain_accessible(m: &Maps, start: u64, end: u64) -> bool {
+        let mut at = start;
+        for k in Self::overlapping(m, start, end) {
+            let v = &m.vmas[&k];
+            if v.start > at || !Self::plain(v.prot, v.kind, v.shared) {
+                return false;
+            }
+            at = v.end;
+        }
+        at >= end
+            && m.uffd
+                .range(..end)
+                .next_back()
+                .is_none_or(|(_, e)| *e <= start)
     }
 
     /// Records as guest memory a shared mapping that `attach` creates on the host at exactly
