@@ -668,3 +668,26 @@ fn vast_published_vma_costs_only_what_is_mapped() {
         "{text}"
     );
 }
+
+/// Known limit closed: a mapping call of a guest held up by another process's accessor (one
+/// stopped in the middle of its copy stays registered for as long as it is stopped) waited
+/// without looking at its stop flag, so it acted on no signal, a fatal one included, until
+/// the accessor left. The native helper registers as such an accessor and keeps the
+/// registration (tests/hostile/accessor_hold.c); the guest's SIGUSR1 handler must run and its
+/// SIGTERM must end it meanwhile (Linux's mmap_write_lock_killable; its readers cannot be
+/// stopped while they hold mmap_lock). Before, the helper waited for the handler forever.
+#[test]
+fn mapping_call_held_by_an_accessor_acts_on_signals() {
+    let guest = program("held_mapper");
+    let mut spec = Spec::new(program("accessor_hold"));
+    spec.args = vec![common::cetbox_bin().into(), guest.into()];
+    spec.timeout = Duration::from_secs(60);
+    let out = run(&spec);
+    assert_eq!(out.status, Status::Exited(0), "{}", stdout(&out));
+    assert_eq!(
+        stdout(&out),
+        "SIGUSR1 acted on while the mmap waits for an accessor\n\
+         the mmap made once the accessor left\n\
+         ended by signal 15 while the mmap waits for an accessor\n"
+    );
+}

@@ -1050,6 +1050,7 @@ impl Facts {
             Some(_) => SCAN_BUDGET,
             None => u64::MAX,
         };
+        let mut cursor = 0;
         self.vmas
             .iter()
             .map(|v| {
@@ -1057,6 +1058,7 @@ impl Facts {
                     self.pagemap.as_ref(),
                     v,
                     self.host_mapped.as_deref(),
+                    &mut cursor,
                     &mut budget,
                 )
             })
@@ -1242,31 +1244,59 @@ fn host_ranges(maps: &str) -> Vec<(u64, u64)> {
 /// pages the host kernel has page-table entries for (guest memory is host memory at the same
 /// address), read from the host's /proc/PID/pagemap (bit 63: present; bit 61: file page or
 /// shared anonymous; Documentation/admin-guide/mm/pagemap.rst). PROT_NONE mappings (huge
-/// reservations) are not scanned: the guest cannot have touched them. With `mapped`, only the
-/// parts of the mapping inside those host ranges are read; at most `budget` entries are read,
-/// and `budget` is reduced by those read (pagemap has an entry for every page of a range,
-/// mapped or not, so its cost is the range's size).
+/// reservations) are not scanned: the guest cannot have touched them. With `mapped` (sorted,
+/// disjoint), only the parts of the mapping inside those host ranges are read; at most
+/// `budget` entries are read, and `budget` is reduced by those read (pagemap has an entry for
+/// every page of a range, mapped or not, so its cost is the range's size).
+///
+/// `cursor` is where the walk of `mapped` stopped for the previous mapping: called for
+/// mappings in ascending order (as a process's own are), the walk merges the two lists and
+/// costs O(mappings + ranges) in all; another process's records are its own word, and one
+/// out of order makes the walk search `mapped` from its beginning (binary search:
+/// `partition_point`), so a reader's cost never grows with mappings times ranges.
 fn resident(
     pagemap: Option<&std::fs::File>,
     v: &VmaInfo,
     mapped: Option<&[(u64, u64)]>,
+    cursor: &mut usize,
     budget: &mut u64,
 ) -> (u64, u64) {
     let Some(f) = pagemap else {
         return (0, 0);
     };
-    if !v.scan {
+    if !v.scan || *budget == 0 {
         return (0, 0);
     }
     let whole = [(v.start, v.end)];
+    let ranges = mapped.unwrap_or(&whole);
+    // The first range ending above the mapping's start: past the cursor when every range
+    // before it ends at or below that start, else searched from the beginning.
+    let mut c = if mapped.is_some() {
+        (*cursor).min(ranges.len())
+    } else {
+        0
+    };
+    if c > 0 && ranges[c - 1].1 > v.start {
+        c = 0;
+    }
+    let mut j = c + ranges[c..].partition_point(|r| r.1 <= v.start);
     let (mut anon, mut file) = (0u64, 0u64);
-    for &(s, e) in mapped.unwrap_or(&whole) {
-        let (s, e) = (s.max(v.start), e.min(v.end));
+    while j < ranges.len() && ranges[j].0 < v.end && *budget > 0 {
+        let (s, e) = (ranges[j].0.max(v.start), ranges[j].1.min(v.end));
         if s < e {
             let (a, f) = resident_pages(f, s / PAGE_SIZE, e / PAGE_SIZE, budget);
             anon += a;
             file += f;
         }
+        j += 1;
+    }
+    if mapped.is_some() {
+        // The last range walked may reach into the next mapping.
+        *cursor = if j > 0 && ranges[j - 1].1 > v.end {
+            j - 1
+        } else {
+            j
+        };
     }
     (anon, file)
 }
@@ -1655,6 +1685,85 @@ mod tests {
         assert!(ProcPath::parse(b"/sys/5/maps").is_none());
     }
 
+    /// The walk of the host ranges merges them with the mappings (each range reaching into
+    /// several mappings counts in each), and a mapping out of order is found all the same.
+    #[test]
+    fn resident_walk_merges_ranges_and_mappings() {
+        const N: u64 = 16;
+        let len = (N * PAGE_SIZE) as usize;
+        // SAFETY: a fresh private anonymous mapping, touched and unmapped by this test only.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        for page in [0, 1, 9] {
+            // SAFETY: pages of the mapping above.
+            unsafe {
+                p.cast::<u8>()
+                    .add(page * PAGE_SIZE as usize)
+                    .write_volatile(1)
+            };
+        }
+        let at = |page: u64| p as u64 + page * PAGE_SIZE;
+        let vma = |a: u64, b: u64| {
+            let mut v = info(at(a), SizeClass::Data, "");
+            v.end = at(b);
+            v
+        };
+        let f = std::fs::File::open("/proc/self/pagemap").unwrap();
+        let ranges = [(at(0), at(2)), (at(3), at(10)), (at(11), at(N))];
+        let vmas = [vma(0, 4), vma(4, 12), vma(12, N)];
+        let (mut cursor, mut budget) = (0, u64::MAX);
+        let got: Vec<(u64, u64)> = vmas
+            .iter()
+            .map(|v| resident(Some(&f), v, Some(&ranges), &mut cursor, &mut budget))
+            .collect();
+        assert_eq!(got, [(8, 0), (4, 0), (0, 0)]);
+        // Pages read: 2 + 1 in the first, 6 + 1 in the second, 4 in the third.
+        assert_eq!(budget, u64::MAX - 14);
+        // Out of order (a record list that is not sorted): searched from the beginning.
+        assert_eq!(
+            resident(Some(&f), &vmas[0], Some(&ranges), &mut cursor, &mut budget),
+            (8, 0)
+        );
+        // SAFETY: the mapping made above, no longer used.
+        unsafe { libc::munmap(p, len) };
+    }
+
+    /// Many mappings and many host ranges, none overlapping: the walk costs their sum, not
+    /// their product (2^34 steps, minutes, when every mapping looked at every range), in
+    /// order and in reverse order alike.
+    #[test]
+    fn resident_walk_is_linear_in_mappings_and_ranges() {
+        const N: u64 = 1 << 17;
+        let base = 1u64 << 45;
+        let page = |i: u64| base + i * PAGE_SIZE;
+        let ranges: Vec<(u64, u64)> = (0..N).map(|i| (page(2 * i + 1), page(2 * i + 2))).collect();
+        let vmas: Vec<VmaInfo> = (0..N)
+            .map(|i| {
+                let mut v = info(page(2 * i), SizeClass::Data, "");
+                v.end = page(2 * i + 1);
+                v
+            })
+            .collect();
+        let f = std::fs::File::open("/proc/self/pagemap").unwrap();
+        let (mut cursor, mut budget) = (0, SCAN_BUDGET);
+        for v in vmas.iter().chain(vmas.iter().rev()) {
+            assert_eq!(
+                resident(Some(&f), v, Some(&ranges), &mut cursor, &mut budget),
+                (0, 0)
+            );
+        }
+        assert_eq!(budget, SCAN_BUDGET);
+    }
+
     /// A mapping's resident pages are read only where the host has mappings and within the
     /// budget: a record spanning all of user space costs what the host really maps.
     #[test]
@@ -1683,22 +1792,31 @@ mod tests {
         let mut vast = info(PAGE_SIZE, SizeClass::Data, "");
         vast.end = (1 << 47) - PAGE_SIZE;
         let mut budget = u64::MAX;
-        let got = resident(Some(&f), &vast, Some(&[(s, e)]), &mut budget);
+        let got = resident(Some(&f), &vast, Some(&[(s, e)]), &mut 0, &mut budget);
         assert_eq!(got, (8, 0));
         assert_eq!(budget, u64::MAX - N as u64);
         // Unmapped on the host: nothing read.
         let mut budget = 100;
-        assert_eq!(resident(Some(&f), &vast, Some(&[]), &mut budget), (0, 0));
+        assert_eq!(
+            resident(Some(&f), &vast, Some(&[]), &mut 0, &mut budget),
+            (0, 0)
+        );
         assert_eq!(budget, 100);
         // The budget ends the walk: one page read, one resident.
         let mut budget = 1;
         assert_eq!(
-            resident(Some(&f), &vast, Some(&[(s, e)]), &mut budget),
+            resident(Some(&f), &vast, Some(&[(s, e)]), &mut 0, &mut budget),
             (4, 0)
         );
         assert_eq!(budget, 0);
         let mut budget = u64::MAX;
-        let own = resident(Some(&f), &info(s, SizeClass::Data, ""), None, &mut budget);
+        let own = resident(
+            Some(&f),
+            &info(s, SizeClass::Data, ""),
+            None,
+            &mut 0,
+            &mut budget,
+        );
         assert_eq!(own, (8, 0));
         assert!(
             host_ranges(&std::fs::read_to_string("/proc/self/maps").unwrap())

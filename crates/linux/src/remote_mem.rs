@@ -29,8 +29,10 @@
 //!
 //! The accessor never waits for the target: a target stopped anywhere (SIGSTOP, a host ptrace
 //! stop), inside a change of its table too, is read as it is after that change. A process
-//! that receives SIGSTOP while registered as another's accessor (a few instructions around
-//! one host copy) holds up that process's mapping changes until it runs again.
+//! stopped (SIGSTOP, SIGTSTP: the host's stop, which cetbox cannot catch) while registered as
+//! another's accessor (a few instructions around one host copy) holds up that process's
+//! mapping changes until it runs again; the held-up threads still act on signals, a fatal one
+//! included (`settle`).
 
 use crate::errno::{Errno, SysResult};
 use cetbox_mem::{page, xlock, PAGE_SIZE};
@@ -172,9 +174,19 @@ pub fn publish(mem: &cetbox_mem::AddressSpace) -> std::io::Result<()> {
         cetbox_mem::directory_addr(),
     ])?;
     xlock::install(p.page as *const AtomicU32);
+    xlock::set_on_stop(crate::thread_group::park_if_ending);
     mem.publish_vmas();
     *g = Some(p);
     Ok(())
+}
+
+/// Before a mapping call changes anything: waits until no other process's accessor is
+/// registered on this process's table, or gives up (false) when the thread's stop flag is set
+/// (a signal, the process ending): the call then restarts once the signal is acted on. An
+/// accessor stopped (SIGSTOP) in its registration would otherwise hold the thread, unable to
+/// act on signals (even a fatal one), until it runs again.
+pub fn settle(t: &crate::process::Thread) -> bool {
+    xlock::installed().is_none_or(|w| xlock::settle(w, &t.stop))
 }
 
 /// In a fork child (single-threaded, before any guest code runs): the lock page and its

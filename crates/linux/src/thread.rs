@@ -30,6 +30,7 @@ pub fn end_process(t: &Thread, how: ExitRequest) -> ! {
     if t.proc.threads.exiting.swap(true, Ordering::AcqRel) {
         park_forever();
     }
+    crate::thread_group::ENDING.store(true, Ordering::Release);
     stop_others(t);
     if let ExitRequest::Signal(sig) = how {
         if crate::coredump::dumps_core(sig) {

@@ -34,6 +34,22 @@ thread_local! {
 
 pub(crate) fn set_me(s: &Arc<Shared>) {
     ME.with(|m| *m.borrow_mut() = Some(s.clone()));
+    // A wait for another process's accessors (cetbox_mem::xlock) looks at it too.
+    cetbox_mem::xlock::set_stop_flag(s.stop.clone());
+}
+
+/// Set once the process is ending (`thread::end_process`): for the hook of a thread waiting
+/// for another process's accessors, which has no `Thread` at hand.
+pub(crate) static ENDING: AtomicBool = AtomicBool::new(false);
+
+/// The hook of a thread waiting for another process's accessors with its stop flag set
+/// (`cetbox_mem::xlock::set_on_stop`): a thread of a process that is ending parks before its
+/// change begins (it makes no more changes, and the host's exit_group ends it); any other
+/// goes on waiting, as the change it is making must not begin before the accessors leave.
+pub(crate) fn park_if_ending() {
+    if ENDING.load(Ordering::Acquire) {
+        park_forever();
+    }
 }
 
 fn bump_gen() {

@@ -23,8 +23,8 @@ pub use pagetable::{
     page, recover_host_fault, recover_unmapped_fault, PageTable, PAGE_SIZE, USER_LIMIT,
 };
 pub use space::{
-    directory_addr, AddressSpace, ForkHold, MapError, MapRequest, MoveTarget, Record, FLAG_SHADOW,
-    FLAG_SHARED, MMAP_MIN_ADDR, STACK_GUARD_GAP,
+    directory_addr, AddressSpace, AdoptAt, ForkHold, MapError, MapRequest, MoveTarget, Record,
+    FLAG_SHADOW, FLAG_SHARED, MMAP_MIN_ADDR, STACK_GUARD_GAP,
 };
 pub use vma::{Backing, Vma, VmaKind};
 

@@ -31,7 +31,8 @@
 //! So an accessor waits for nothing, and a changer waits only for accessors' copies (one
 //! bounded chunk each).
 
-use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Set in the lock word while a thread sleeps waiting for it.
@@ -151,26 +152,90 @@ fn record(word: &AtomicU32, c: Change) {
 }
 
 /// Waits until no accessor is registered in the lock page holding `word`, freeing the slots
-/// of accessors that died.
+/// of accessors that died. The wait cannot end early: the change that waits must not begin
+/// while an accessor copies by the table as it was. While this thread's stop flag
+/// ([`set_stop_flag`]) is set, the personality's hook ([`set_on_stop`]) is called at every
+/// slice: a thread of a process that is ending parks there, before its change begins. The
+/// mapping calls wait first with [`settle`], which gives up on the stop flag, so a signal
+/// finds a thread waiting for accessors before any change at once.
 pub fn wait_borrowers(word: &AtomicU32) {
+    let stop = STOP.try_with(|s| s.borrow().clone()).ok().flatten();
+    while !wait_clear(word, || {
+        stop.as_ref().is_some_and(|s| s.load(Ordering::Acquire))
+    }) {
+        if let Some(hook) = ON_STOP.get() {
+            hook();
+        }
+        // The flag stays set until the thread's call returns: wait one slice, then ask again.
+        let left: &AtomicU32 = at(word, LEFT);
+        wait_slice(word, left.load(Ordering::SeqCst));
+    }
+}
+
+/// Waits until no accessor is registered in the lock page holding `word` (true), or until
+/// `stop` is set (false), whichever comes first. A mapping call waits here before it changes
+/// anything, so that a signal for a thread held up by another process's accessor (which may
+/// be stopped for good in the middle of its copy) is acted on at once and the call restarted,
+/// as Linux's mmap_write_lock_killable lets a fatal signal through (mm/mmap.c).
+pub fn settle(word: &AtomicU32, stop: &AtomicBool) -> bool {
+    wait_clear(word, || stop.load(Ordering::Acquire))
+}
+
+/// The wait of [`wait_borrowers`] and [`settle`]: false as soon as `interrupted` says so
+/// while an accessor is registered.
+fn wait_clear(word: &AtomicU32, interrupted: impl Fn() -> bool) -> bool {
     fence(Ordering::SeqCst);
     let left: &AtomicU32 = at(word, LEFT);
     loop {
+        // Read before the slots: an accessor that leaves after we looked bumps it, and the
+        // sleep below then returns at once.
         let n = left.load(Ordering::SeqCst);
         let busy =
             (0..NSLOTS).any(|i| at::<AtomicU32>(word, SLOTS + 4 * i).load(Ordering::SeqCst) != 0);
         if !busy {
-            return;
+            return true;
         }
         if reclaim_dead(word) {
             continue;
         }
-        let ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 2_000_000,
-        };
-        futex(left, libc::FUTEX_WAIT, n, Some(&ts));
+        if interrupted() {
+            return false;
+        }
+        wait_slice(word, n);
     }
+}
+
+/// Sleeps until an accessor leaves the lock page holding `word` (its departure count moves
+/// from `n`), 2 ms at most (the slice at which a dead accessor and the stop flag are looked
+/// at again).
+fn wait_slice(word: &AtomicU32, n: u32) {
+    let left: &AtomicU32 = at(word, LEFT);
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 2_000_000,
+    };
+    futex(left, libc::FUTEX_WAIT, n, Some(&ts));
+}
+
+thread_local! {
+    /// This thread's stop flag, given by the personality ([`set_stop_flag`]).
+    static STOP: std::cell::RefCell<Option<Arc<AtomicBool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// What a thread waiting for accessors with its stop flag set does (the personality's).
+static ON_STOP: OnceLock<fn()> = OnceLock::new();
+
+/// Makes `flag` the stop flag this thread's waits for accessors look at (see
+/// [`wait_borrowers`]).
+pub fn set_stop_flag(flag: Arc<AtomicBool>) {
+    let _ = STOP.try_with(|s| *s.borrow_mut() = Some(flag));
+}
+
+/// Sets the hook a waiting thread calls while its stop flag is set (once per process; later
+/// calls change nothing). It may not return (a thread of an ending process parks).
+pub fn set_on_stop(hook: fn()) {
+    let _ = ON_STOP.set(hook);
 }
 
 /// Frees the slots of registered accessors that died (SIGKILL during a copy); returns

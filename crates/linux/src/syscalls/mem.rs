@@ -455,24 +455,13 @@ pub fn sys_mremap(t: &mut Thread, a: [u64; 6]) -> SysResult {
         if addr + old_len > new_addr && new_addr + new_len > addr {
             return Err(Errno::EINVAL);
         }
-        if flags & MREMAP_FIXED != 0 {
-            if new_addr < MMAP_MIN_ADDR {
-                return Err(Errno::EPERM);
-            }
-            mem.unmap(new_addr, new_len).map_err(Errno::from)?;
+        if flags & MREMAP_FIXED != 0 && new_addr < MMAP_MIN_ADDR {
+            return Err(Errno::EPERM);
         }
-        let mut old_len = old_len;
-        if old_len > new_len {
-            mem.unmap(addr + new_len, old_len - new_len)
-                .map_err(Errno::from)?;
-            old_len = new_len;
-        }
-        let Some(vma) = mem.find_vma(addr) else {
-            return Err(Errno::EFAULT);
-        };
-        if old_len > vma.end - addr {
-            return Err(Errno::EFAULT);
-        }
+        // With MREMAP_FIXED, `move_mapping` unmaps the target and cuts a longer source to
+        // `new_len` under the hold of the mapping lock it moves under: another thread's mmap
+        // must not take the cleared target in between (mm/mremap.c mremap_to, one
+        // mmap_lock). Without it, old_len == new_len (MREMAP_DONTUNMAP).
         let target = if flags & MREMAP_FIXED != 0 {
             MoveTarget::Fixed(new_addr)
         } else {

@@ -79,6 +79,11 @@ pub fn handle(t: &mut Thread) {
     // Linux's copy_to_user fails, see cetbox_mem's faultin).
     let kernel = cetbox_mem::KernelAccess::enter();
     let res = match row.and_then(|s| s.run) {
+        // A mapping call held up by another process's accessor gives way to a signal before
+        // it changes anything (remote_mem::settle), and is restarted after it.
+        Some(_) if row.is_some_and(|s| s.only_maps()) && !crate::remote_mem::settle(t) => {
+            Err(crate::signals::ERESTARTNOINTR)
+        }
         Some(f) => f(t, args),
         None => Err(Errno::ENOSYS),
     };

@@ -7,7 +7,7 @@ use super::fs::{buf, host};
 use crate::errno::{Errno, SysResult};
 use crate::hostcall::{Arg, HostPtr};
 use crate::process::Thread;
-use cetbox_mem::{page_ceil, Access, MapError, PAGE_SIZE};
+use cetbox_mem::{page_ceil, Access, AdoptAt, MapError, PAGE_SIZE};
 
 const IPC_64: i32 = 0x100;
 /// x86's SHMLBA is the page size.
@@ -61,8 +61,8 @@ pub(crate) fn sys_shmat(t: &mut Thread, a: [u64; 6]) -> SysResult {
         prot |= libc::PROT_EXEC as u32;
     }
     let mem = t.mem();
-    let addr = if want == 0 {
-        mem.find_free(0, len, false, 0).ok_or(Errno::ENOMEM)?
+    let at = if want == 0 {
+        AdoptAt::Search
     } else {
         let a = if flags & libc::SHM_RND != 0 {
             want & !(SHMLBA - 1)
@@ -72,16 +72,16 @@ pub(crate) fn sys_shmat(t: &mut Thread, a: [u64; 6]) -> SysResult {
         if a & (SHMLBA - 1) != 0 {
             return Err(Errno::EINVAL);
         }
-        if !mem.is_free(a, a + len) {
-            if flags & libc::SHM_REMAP == 0 {
-                return Err(Errno::EINVAL);
-            }
-            mem.unmap(a, len).map_err(|_| Errno::ENOMEM)?;
+        if flags & libc::SHM_REMAP != 0 {
+            AdoptAt::Replace(a)
+        } else {
+            AdoptAt::Exactly(a)
         }
-        a
     };
     let host_flags = flags & (libc::SHM_RDONLY | libc::SHM_EXEC);
-    let r = mem.adopt_shared(addr, len, prot, |replace| {
+    // The address is chosen (or what SHM_REMAP replaces unmapped) under the same hold of the
+    // mapping lock as the attach (ipc/shm.c do_shmat: one mmap_lock).
+    let r = mem.adopt_shared(at, len, prot, |addr, replace| {
         let f = host_flags | if replace { libc::SHM_REMAP } else { 0 };
         // SAFETY: `addr` is free guest space cetbox owns (or, without `replace`, space the
         // host has nothing in: the kernel refuses to overlap then).
@@ -96,11 +96,13 @@ pub(crate) fn sys_shmat(t: &mut Thread, a: [u64; 6]) -> SysResult {
         }
         Ok(())
     });
-    match r {
-        Ok(()) => {}
+    let addr = match r {
+        Ok(addr) => addr,
         Err(MapError::Host(e)) => return Err(Errno(e)),
-        Err(_) => return Err(Errno::ENOMEM),
-    }
+        // A range not free without SHM_REMAP (do_shmat's find_vma_intersection).
+        Err(MapError::Exists) => return Err(Errno::EINVAL),
+        Err(MapError::NoMemory) => return Err(Errno::ENOMEM),
+    };
     t.proc.shm_attaches().insert(addr, len);
     Ok(addr)
 }

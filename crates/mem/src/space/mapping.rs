@@ -45,6 +45,27 @@ impl AddressSpace {
         if end > self.pt.limit() || addr < PAGE_SIZE {
             return Err(MapError::NoMemory);
         }
+        // A MAP_FIXED replacement of ordinary accessible memory by ordinary accessible memory
+        // inside the reservation is one step for other processes' accessors, as Linux's mmap
+        // is under its mmap_lock: the new entries are recorded for the whole replacement
+        // (xlock: the unmap's and the map's own entry changes nest inside it), so an accessor
+        // reads the old or the new memory and is never refused in between. Only there: the
+        // host memory of the range stays guest memory throughout (the old mapping until the
+        // host's MAP_FIXED replaces it at once), and no published VMA record changes (which
+        // would replace the recorded change).
+        let _one_step = (req.fixed
+            && !req.noreplace
+            && !Self::free_in(&m, addr, end)
+            && in_reserve(addr, end)
+            && Self::plain(req.prot, req.kind, req.shared)
+            && Self::plain_accessible(&m, addr, end))
+        .then(|| {
+            crate::xlock::Hold::take(crate::xlock::Change::Fill {
+                start: addr,
+                end,
+                value: prot_bits(req.prot, req.kind),
+            })
+        });
         if !Self::free_in(&m, addr, end) {
             if req.noreplace || !req.fixed {
                 return Err(MapError::Exists);
@@ -102,29 +123,69 @@ impl AddressSpace {
         Ok(addr)
     }
 
+    /// Whether a mapping of `prot`, `kind` and sharing has page-table entries and no published
+    /// VMA record (published.rs: PROT_NONE, or shared without PROT_WRITE).
+    fn plain(prot: u32, kind: VmaKind, shared: bool) -> bool {
+        prot_bits(prot, kind) != 0 && !(shared && prot & libc::PROT_WRITE as u32 == 0)
+    }
+
+    /// Whether [start, end) is covered, without a gap, by mappings that are all `plain` and
+    /// hold no page registered with a userfaultfd.
+    fn plain_accessible(m: &Maps, start: u64, end: u64) -> bool {
+        let mut at = start;
+        for k in Self::overlapping(m, start, end) {
+            let v = &m.vmas[&k];
+            if v.start > at || !Self::plain(v.prot, v.kind, v.shared) {
+                return false;
+            }
+            at = v.end;
+        }
+        at >= end
+            && m.uffd
+                .range(..end)
+                .next_back()
+                .is_none_or(|(_, e)| *e <= start)
+    }
+
     /// Records as guest memory a shared mapping that `attach` creates on the host at exactly
     /// [addr, addr + len) (a System V shared-memory attach, which only the host kernel can
-    /// make). `attach` is told whether it may replace what the host has there (the guest
-    /// reservation or memory the guest gave up, always cetbox's), and runs under the mapping
-    /// lock. The range must be free for the guest (Exists otherwise).
+    /// make), at the place `at` chooses, and returns `addr`. `attach` is given the address and
+    /// told whether it may replace what the host has there (the guest reservation or memory
+    /// the guest gave up, always cetbox's), and runs under the mapping lock. The search, or
+    /// the unmap of what `AdoptAt::Replace` replaces, and the attach are made under one hold of
+    /// that lock, as ipc/shm.c do_shmat maps under one mmap_lock: another thread's mapping
+    /// cannot take the range in between.
     pub fn adopt_shared(
         &self,
-        addr: u64,
+        at: AdoptAt,
         len: u64,
         prot: u32,
-        attach: impl FnOnce(bool) -> std::io::Result<()>,
-    ) -> Result<(), MapError> {
+        attach: impl FnOnce(u64, bool) -> std::io::Result<()>,
+    ) -> Result<u64, MapError> {
         let len = page_ceil(len);
-        let end = addr.checked_add(len).ok_or(MapError::NoMemory)?;
-        if len == 0 || end > self.pt.limit() || addr < MMAP_MIN_ADDR {
+        if len == 0 {
             return Err(MapError::NoMemory);
         }
         let mut m = self.maps_changing();
+        let addr = match at {
+            AdoptAt::Search => self
+                .find_free_locked(&m, 0, len, false, 0)
+                .ok_or(MapError::NoMemory)?,
+            AdoptAt::Exactly(a) | AdoptAt::Replace(a) => a,
+        };
+        let end = addr.checked_add(len).ok_or(MapError::NoMemory)?;
+        if end > self.pt.limit() || addr < MMAP_MIN_ADDR {
+            return Err(MapError::NoMemory);
+        }
         if !Self::free_in(&m, addr, end) {
-            return Err(MapError::Exists);
+            if !matches!(at, AdoptAt::Replace(_)) {
+                return Err(MapError::Exists);
+            }
+            self.unmap_locked(&mut m, addr, end)?;
         }
         let replace = in_reserve(addr, end) || Self::claim_holes(&mut m, addr, end);
-        attach(replace).map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EINVAL)))?;
+        attach(addr, replace)
+            .map_err(|e| MapError::Host(e.raw_os_error().unwrap_or(libc::EINVAL)))?;
         m.vmas.insert(
             addr,
             Vma {
@@ -140,7 +201,7 @@ impl AddressSpace {
         m.watches.note(addr, end);
         m.sync_published();
         self.fill_prot(addr, end, prot, VmaKind::Normal);
-        Ok(())
+        Ok(addr)
     }
 
     /// The file `(dev, inode)` now holds `size` bytes (the guest truncated, extended or
@@ -311,17 +372,29 @@ impl AddressSpace {
         new_len: u64,
         dontunmap: bool,
     ) -> Result<u64, MapError> {
-        let old_end = old.checked_add(old_len).ok_or(MapError::NoMemory)?;
         let mut m = self.maps_changing();
-        // A searched target is found under the same hold of the mapping lock as the move, so
-        // no other thread's mapping can take it in between (mm/mremap.c mremap_to and
-        // move_vma run under one mmap_lock).
+        // A searched target is found, and a fixed one cleared, under the same hold of the
+        // mapping lock as the move, so no other thread's mapping can take it in between
+        // (mm/mremap.c mremap_to and move_vma run under one mmap_lock).
+        let mut old_len = old_len;
         let new = match to {
-            MoveTarget::Fixed(a) => a,
+            MoveTarget::Fixed(a) => {
+                // mremap_to: the target is unmapped, then a source longer than the new length
+                // is cut to it, before the source is looked at.
+                let a_end = a.checked_add(new_len).ok_or(MapError::NoMemory)?;
+                self.unmap_locked(&mut m, a, a_end)?;
+                if old_len > new_len {
+                    let cut = old.checked_add(new_len).ok_or(MapError::NoMemory)?;
+                    self.unmap_locked(&mut m, cut, cut.saturating_add(old_len - new_len))?;
+                    old_len = new_len;
+                }
+                a
+            }
             MoveTarget::Search { hint } => self
                 .find_free_locked(&m, hint, new_len, false, 0)
                 .ok_or(MapError::NoMemory)?,
         };
+        let old_end = old.checked_add(old_len).ok_or(MapError::NoMemory)?;
         let new_end = new.checked_add(new_len).ok_or(MapError::NoMemory)?;
         if new_end > (USER_LIMIT - PAGE_SIZE).min(self.pt.limit()) || new < MMAP_MIN_ADDR {
             return Err(MapError::NoMemory);
@@ -338,7 +411,8 @@ impl AddressSpace {
             .next_back()
             .map(|(_, v)| v.clone())
             .filter(|v| v.end >= old_end)
-            .ok_or(MapError::NoMemory)?;
+            // No mapping covers the source (vma_to_resize: EFAULT).
+            .ok_or(MapError::Host(libc::EFAULT))?;
         if !Self::free_in(&m, new, new_end) {
             return Err(MapError::Exists);
         }

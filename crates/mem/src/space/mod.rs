@@ -36,10 +36,23 @@ pub enum MapError {
 /// Where `AddressSpace::move_mapping` puts the moved range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MoveTarget {
-    /// Exactly there (MREMAP_FIXED), which must be free of guest mappings.
+    /// Exactly there (MREMAP_FIXED): what is mapped there is unmapped, and a source longer
+    /// than the new length is cut to it, under the hold of the mapping lock the move is made
+    /// under (mm/mremap.c mremap_to).
     Fixed(u64),
     /// Wherever a new mapping would go, `hint` first when it is usable (0: none).
     Search { hint: u64 },
+}
+
+/// Where `AddressSpace::adopt_shared` records a host attach (shmat).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdoptAt {
+    /// Wherever a new mapping would go (shmat with a null address).
+    Search,
+    /// Exactly there, which must be free of guest mappings (Exists otherwise).
+    Exactly(u64),
+    /// Exactly there, replacing what is mapped there (SHM_REMAP).
+    Replace(u64),
 }
 
 /// A request to create a mapping; validation of guest arguments is the caller's job.
