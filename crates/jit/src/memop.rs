@@ -444,6 +444,10 @@ fn place_into_rax(a: &mut CodeAssembler, p: Place, clobbered: bool) -> Result<()
             if clobbered && p.uses_rax() {
                 ctx_mov(a, Code::Mov_r64_rm64, off::RAX_SAVE, Register::RAX)?;
             }
+            if base == Register::RAX && index == Register::None && disp == 0 {
+                // `[rax]`: RAX is the address already.
+                return Ok(());
+            }
             a.add_instruction(lea(Register::RAX, base, index, scale, disp)?)
         }
     }

@@ -236,9 +236,8 @@ impl Chain<'_> {
 pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, IcedError> {
     let mut a = crate::assemble::assembler()?;
     let mut top = a.create_label();
-    // A label needs an instruction to attach to; a zero-length block body gets a NOP.
+    // Bound to the first instruction emitted (every block emits its exit at least).
     a.set_label(&mut top)?;
-    a.nop()?;
     let plan_flags = FlagsPlan::new(&b.insns);
     let end_slot = match b.end {
         End::Call { .. } | End::CallIndirect(_) => Some(group::CALL_SLOT),
@@ -846,7 +845,10 @@ fn chained_exit(
     add_retired(a, retired)?;
     a.mov(rcx, chain.epoch_at)?;
     a.mov(rcx, qword_ptr(rcx))?;
-    a.lea(rcx, qword_ptr(rcx - epoch as i32))?;
+    if epoch != 0 {
+        // (An epoch still 0, every program that never unmapped code, is zero as loaded.)
+        a.lea(rcx, qword_ptr(rcx - epoch as i32))?;
+    }
     if rip > from {
         a.jrcxz(go)?;
     } else {
