@@ -56,7 +56,7 @@ pub enum Need {
 }
 
 /// The table bits that must match, and their wanted value, for the fast path of an access.
-fn mask_want(need: Need) -> (u32, u32) {
+pub(crate) fn mask_want(need: Need) -> (u32, u32) {
     const P: u8 = page::POPULATED;
     let (mask, want) = match need {
         Need::Read => (page::READ_MASK | P, page::READ | P),
@@ -241,8 +241,35 @@ struct ShadowFull {
 /// Emits the out-of-line code `check` and `check_shadow` deferred: each checks the next page's
 /// entry (a shadow-stack access: its page's entry in full) and jumps back after its check, or
 /// to its `slow` path.
-pub fn emit_cold(a: &mut CodeAssembler, cold: Cold) -> Result<(), IcedError> {
+///
+/// `checks`: the shared full checks of remembered pages (`trampoline::check_stub`, reads and
+/// writes), which the sites jump to instead of checking the table themselves; None: each
+/// site checks inline.
+pub fn emit_cold(
+    a: &mut CodeAssembler,
+    cold: Cold,
+    checks: Option<&[u64; 2]>,
+) -> Result<(), IcedError> {
     for mut c in cold.3 {
+        if let Some(checks) = checks {
+            // Four instructions and a jump back instead of about 25 (the stub returns through
+            // `CHECK_RET` with ZF set when the access is allowed).
+            let mut ret = a.create_label();
+            a.set_label(&mut c.at)?;
+            a.lea(rax, ptr(ret))?;
+            ctx_mov(a, Code::Mov_rm64_r64, off::CHECK_RET, Register::RAX)?;
+            debug_assert!(c.slot < 1 << 16 && c.size <= 4096);
+            a.mov(
+                dword_ptr(off::CHECK_ARG).gs(),
+                (c.slot as u32 | (c.size - 1) << 16) as i32,
+            )?;
+            place_into_rax(a, c.place, true)?;
+            a.jmp(checks[usize::from(c.need == Need::Write)])?;
+            a.set_label(&mut ret)?;
+            a.jne(c.slow)?;
+            a.jmp(c.back)?;
+            continue;
+        }
         let (mask, want) = mask_want(c.need);
         let mut keep = a.create_label();
         a.set_label(&mut c.at)?;
@@ -663,7 +690,7 @@ pub fn direct_ok(insn: &Instruction, m: &MemOp) -> Option<Place> {
 /// Jumps to `slow` unless the table entry of the page holding the address in RAX, masked with
 /// `mask`, equals `want` (an address past the table is never guest memory). Clobbers RAX and
 /// the flags.
-fn page_entry_allows(
+pub(crate) fn page_entry_allows(
     a: &mut CodeAssembler,
     mask: u32,
     want: u32,
