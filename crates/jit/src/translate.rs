@@ -425,7 +425,7 @@ pub fn emit(b: &Block, ip: u64, chain: &Chain) -> Result<Vec<u8>, IcedError> {
         a.set_label(&mut l)?;
         out(&mut a, target, retired)?;
     }
-    memop::emit_cold(&mut a, cold, Some(&chain.stubs.checks))?;
+    memop::emit_cold(&mut a, cold, &chain.stubs.checks)?;
     for (mut l, r, rip, retired) in slow {
         a.set_label(&mut l)?;
         // The guest RIP and the count retired before it in one immediate for the shared tail
