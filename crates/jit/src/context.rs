@@ -92,11 +92,22 @@ pub mod off {
     /// The return cache (`ReturnCache`): `RETURN_SLOTS` pairs of guest return address and
     /// host address of its translation, indexed by the shadow-stack slot a RET pops.
     pub const RETURNS: i64 = REMEMBER + 8;
+    /// The shared full checks of remembered pages (`trampoline::check_stub`): where the stub
+    /// returns to, its argument (the site's slot in bits 0-15, the access's size minus 1 in
+    /// bits 16-31), the address checked, and RCX while the stub uses it.
+    pub const CHECK_RET: i64 = RETURNS + 16 * super::RETURN_SLOTS as i64;
+    pub const CHECK_ARG: i64 = CHECK_RET + 8;
+    pub const CHECK_ADDR: i64 = CHECK_ARG + 8;
+    pub const CHECK_RCX: i64 = CHECK_ADDR + 8;
 }
 
 /// Slots for remembered pages (`off::PAGE_SLOTS`): the first half for read sites, the second
-/// for write sites; a multiple of 128.
-pub const PAGE_SLOTS: usize = 512;
+/// for write sites; a multiple of 128, below 2^16 (`trampoline::check_stub`'s argument).
+/// Sites share slots modulo half of it, and a site whose slot another site's page took
+/// checks the table in full: python3's start-up (8,400 sites) made 2.25 million full checks
+/// with 512 slots, 1.59 million with 2,048 and 1.27 million with 8,192 (the rest are sites
+/// that meet a new page; 16 forgets emptied 16,000 slots in all).
+pub const PAGE_SLOTS: usize = 8192;
 
 /// The remembered pages of the read and write sites of translated code, each a page address
 /// or `cetbox_mem::remembered::NO_PAGE`.
@@ -106,6 +117,16 @@ pub struct PageSlots(pub [u64; PAGE_SLOTS]);
 impl Default for PageSlots {
     fn default() -> PageSlots {
         PageSlots([cetbox_mem::remembered::NO_PAGE; PAGE_SLOTS])
+    }
+}
+
+/// A bit per slot of `PageSlots` filled since the slots were last emptied.
+#[repr(C)]
+pub struct SlotsDirty(pub [u64; PAGE_SLOTS / 64]);
+
+impl Default for SlotsDirty {
+    fn default() -> SlotsDirty {
+        SlotsDirty([0; PAGE_SLOTS / 64])
     }
 }
 
@@ -192,16 +213,20 @@ pub struct Context {
     pub link: u64,
     pub counts: Counts,
     pub page_slots: PageSlots,
-    pub slots_dirty: [u64; PAGE_SLOTS / 64],
+    pub slots_dirty: SlotsDirty,
     pub remember: u64,
     pub returns: ReturnCache,
+    pub check_ret: u64,
+    pub check_arg: u64,
+    pub check_addr: u64,
+    pub check_rcx: u64,
 }
 
 impl Context {
     /// Forgets every remembered page (those of the slots filled since the last call), and
     /// allows remembering for the coming entry when `remember`.
     pub fn forget_pages(&mut self, remember: bool) {
-        for (w, dirty) in self.slots_dirty.iter_mut().enumerate() {
+        for (w, dirty) in self.slots_dirty.0.iter_mut().enumerate() {
             let mut bits = std::mem::take(dirty);
             while bits != 0 {
                 let i = bits.trailing_zeros() as usize;
@@ -242,6 +267,10 @@ const _: () = {
     assert!(std::mem::offset_of!(Context, slots_dirty) == off::SLOTS_DIRTY as usize);
     assert!(std::mem::offset_of!(Context, remember) == off::REMEMBER as usize);
     assert!(std::mem::offset_of!(Context, returns) == off::RETURNS as usize);
+    assert!(std::mem::offset_of!(Context, check_ret) == off::CHECK_RET as usize);
+    assert!(std::mem::offset_of!(Context, check_arg) == off::CHECK_ARG as usize);
+    assert!(std::mem::offset_of!(Context, check_addr) == off::CHECK_ADDR as usize);
+    assert!(std::mem::offset_of!(Context, check_rcx) == off::CHECK_RCX as usize);
 };
 
 thread_local! {

@@ -77,9 +77,8 @@ struct Code {
     /// Bytes at the start of the cache holding the trampolines (kept across flushes).
     fixed: usize,
     entry: u64,
-    exit: u64,
-    /// The step stubs (`trampoline::Offsets::steps`).
-    steps: [u64; trampoline::STEP_STUBS],
+    /// The shared stubs (`trampoline::Offsets`).
+    stubs: trampoline::Stubs,
 }
 
 pub struct Translator {
@@ -247,8 +246,7 @@ impl Translator {
                 fixed: cache.used(),
                 cache,
                 entry,
-                exit: entry + offsets.exit as u64,
-                steps: offsets.steps.map(|o| entry + o as u64),
+                stubs: offsets.at(entry),
             });
         }
         self.code.as_mut()
@@ -324,9 +322,9 @@ impl Translator {
                 lookup: &lookup,
                 shstk,
                 slots: &self.slots,
-                steps: &code.steps,
+                stubs: &code.stubs,
             };
-            let Ok(bytes) = translate::emit(&block, code.cache.cursor(), code.exit, &chain) else {
+            let Ok(bytes) = translate::emit(&block, code.cache.cursor(), &chain) else {
                 break;
             };
             if let Some(at) = code.cache.append(&bytes) {

@@ -56,7 +56,7 @@ pub enum Need {
 }
 
 /// The table bits that must match, and their wanted value, for the fast path of an access.
-fn mask_want(need: Need) -> (u32, u32) {
+pub(crate) fn mask_want(need: Need) -> (u32, u32) {
     const P: u8 = page::POPULATED;
     let (mask, want) = match need {
         Need::Read => (page::READ_MASK | P, page::READ | P),
@@ -241,35 +241,26 @@ struct ShadowFull {
 /// Emits the out-of-line code `check` and `check_shadow` deferred: each checks the next page's
 /// entry (a shadow-stack access: its page's entry in full) and jumps back after its check, or
 /// to its `slow` path.
-pub fn emit_cold(a: &mut CodeAssembler, cold: Cold) -> Result<(), IcedError> {
+///
+/// The full checks of remembered pages (`check_remembered`) go to the stubs shared by every
+/// site, `checks` (`trampoline::check_stub`, reads and writes): four instructions and a
+/// jump there instead of about 25 per site; the stub returns through `CHECK_RET` with ZF
+/// set when the access is allowed, else the site takes its slow path.
+pub fn emit_cold(a: &mut CodeAssembler, cold: Cold, checks: &[u64; 2]) -> Result<(), IcedError> {
     for mut c in cold.3 {
-        let (mask, want) = mask_want(c.need);
-        let mut keep = a.create_label();
+        let mut ret = a.create_label();
         a.set_label(&mut c.at)?;
-        place_into_rax(a, c.place, true)?;
-        page_entry_allows(a, mask, want, c.slow)?;
-        if c.size > 1 {
-            place_into_rax(a, c.place.plus(i64::from(c.size) - 1), true)?;
-            page_entry_allows(a, mask, want, c.slow)?;
-        }
-        // Remembered only while no userfaultfd is in use (`cetbox_mem::remembered`).
-        a.cmp(byte_ptr(off::REMEMBER).gs(), 0)?;
-        a.je(keep)?;
-        if c.need == Need::Write {
-            // Nor for writes a page that is executable: another thread may decode code from it
-            // at any moment (a CODE mark every later write must see); a page without EXEC gets
-            // it only through mprotect, which makes this thread leave first.
-            place_into_rax(a, c.place, true)?;
-            page_entry_allows(a, mask | u32::from(page::EXEC), want, keep)?;
-        }
-        place_into_rax(a, c.place, true)?;
-        a.and(rax, -4096)?;
-        a.mov(qword_ptr(off::PAGE_SLOTS + 8 * c.slot as i64).gs(), rax)?;
-        a.bts(
-            qword_ptr(off::SLOTS_DIRTY + 8 * (c.slot / 64) as i64).gs(),
-            (c.slot % 64) as i32,
+        a.lea(rax, ptr(ret))?;
+        ctx_mov(a, Code::Mov_rm64_r64, off::CHECK_RET, Register::RAX)?;
+        debug_assert!(c.slot < 1 << 16 && c.size <= 4096);
+        a.mov(
+            dword_ptr(off::CHECK_ARG).gs(),
+            (c.slot as u32 | (c.size - 1) << 16) as i32,
         )?;
-        a.set_label(&mut keep)?;
+        place_into_rax(a, c.place, true)?;
+        a.jmp(checks[usize::from(c.need == Need::Write)])?;
+        a.set_label(&mut ret)?;
+        a.jne(c.slow)?;
         a.jmp(c.back)?;
     }
     for mut c in cold.2 {
@@ -667,7 +658,7 @@ pub fn direct_ok(insn: &Instruction, m: &MemOp) -> Option<Place> {
 /// Jumps to `slow` unless the table entry of the page holding the address in RAX, masked with
 /// `mask`, equals `want` (an address past the table is never guest memory). Clobbers RAX and
 /// the flags.
-fn page_entry_allows(
+pub(crate) fn page_entry_allows(
     a: &mut CodeAssembler,
     mask: u32,
     want: u32,

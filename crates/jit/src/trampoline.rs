@@ -10,6 +10,7 @@
 //! context, `context.rs`), so no host register is needed.
 
 use crate::context::off;
+use crate::memop::{mask_want, page_entry_allows, Need};
 use iced_x86::code_asm::*;
 use iced_x86::{BlockEncoderOptions, IcedError};
 
@@ -59,11 +60,37 @@ fn ctx(offset: i64) -> AsmMemoryOperand {
 
 /// The trampolines at the start of the code cache: offsets of each in the assembled code.
 pub struct Offsets {
-    /// The exit trampoline (the entry trampoline is at 0).
-    pub exit: usize,
     /// The shared tails of the failed memory checks (`step_stub`): index n restores guest
     /// register n from `ADDR_SAVE`, index `NO_ADDR_REG` none.
     pub steps: [usize; STEP_STUBS],
+    /// The shared full checks of remembered pages (`check_stub`): index 0 for reads, 1 for
+    /// writes.
+    pub checks: [usize; 2],
+    /// The shared tail of direct exits (`exit_rcx_stub`).
+    pub exit_rcx: usize,
+    /// The shared tail of indirect exits that miss (`leave_stub`).
+    pub leave: usize,
+}
+
+/// The host addresses of the shared stubs (`Offsets` placed in the cache).
+#[derive(Clone, Copy, Debug)]
+pub struct Stubs {
+    pub steps: [u64; STEP_STUBS],
+    pub checks: [u64; 2],
+    pub exit_rcx: u64,
+    pub leave: u64,
+}
+
+impl Offsets {
+    /// The stubs' host addresses when the trampolines start at `entry`.
+    pub fn at(&self, entry: u64) -> Stubs {
+        Stubs {
+            steps: self.steps.map(|o| entry + o as u64),
+            checks: self.checks.map(|o| entry + o as u64),
+            exit_rcx: entry + self.exit_rcx as u64,
+            leave: entry + self.leave as u64,
+        }
+    }
 }
 
 /// `Offsets::steps`: one per address register, and one for checks that used none.
@@ -154,16 +181,31 @@ pub fn assemble(ip: u64, avx: bool) -> Result<(Vec<u8>, Offsets), IcedError> {
         *f = s.instructions().len();
         step_stub(&mut s, (i < 16).then(|| GPRS[i]), exit)?;
     }
+    let mut check_first = [0; 2];
+    for (f, need) in check_first.iter_mut().zip([Need::Read, Need::Write]) {
+        *f = s.instructions().len();
+        check_stub(&mut s, need)?;
+    }
+    let exit_rcx_first = s.instructions().len();
+    exit_rcx_stub(&mut s, exit)?;
+    let leave_first = s.instructions().len();
+    leave_stub(&mut s, exit)?;
     let at = ip + code.len() as u64;
     let r = s.assemble_options(at, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
     let offsets = &r.inner.new_instruction_offsets;
-    let steps = first.map(|f| code.len() + offsets[f] as usize);
+    let at_stub = |f: usize| code.len() + offsets[f] as usize;
+    let steps = first.map(at_stub);
+    let checks = check_first.map(at_stub);
+    let exit_rcx = at_stub(exit_rcx_first);
+    let leave = at_stub(leave_first);
     code.extend(r.inner.code_buffer);
     Ok((
         code,
         Offsets {
-            exit: entry_len,
             steps,
+            checks,
+            exit_rcx,
+            leave,
         },
     ))
 }
@@ -195,5 +237,86 @@ fn step_stub(a: &mut CodeAssembler, r: Option<AsmRegister64>, exit: u64) -> Resu
     if let Some(r) = r {
         a.mov(r, ctx(off::ADDR_SAVE))?;
     }
+    a.jmp(exit)
+}
+
+/// The full check of a remembered page (`memop::check_place`), shared by every read site
+/// (`need` Read) or every write site (Write) of translated code instead of about 25
+/// instructions of each site's own (python3's start-up emitted 8,400 of them).
+///
+/// Jumped to with the site's guest RAX in `RAX_SAVE` and its flags saved (or dead), the
+/// address of the access's first byte in RAX, the site's slot and the access's size minus 1
+/// in `CHECK_ARG` (bits 0-15 and 16-31) and the address to return to in `CHECK_RET`. Checks
+/// the page table's entries of the first and the last byte's pages (the rule of `mask_want`)
+/// and, when both allow the access, remembers the first byte's page in the slot as the
+/// site's own code did (not while a userfaultfd is in use, nor for a write to a page that
+/// is executable: `memop::check_place`). Returns with ZF set when the access is allowed,
+/// clear when not (the site then takes its slow path); every guest register is as on entry
+/// except RAX, and only the flags and RAX are clobbered (RCX is used in between and put back).
+///
+/// The return is an indirect jump, which costs a possibly mispredicted branch on a full
+/// check; full checks are a site's first visit and each change of its page, not the path a
+/// loop takes.
+fn check_stub(a: &mut CodeAssembler, need: Need) -> Result<(), IcedError> {
+    let (mask, want) = mask_want(need);
+    let mut fail = a.create_label();
+    let mut ok = a.create_label();
+    a.mov(ctx(off::CHECK_ADDR), rax)?;
+    page_entry_allows(a, mask, want, fail)?;
+    // The last byte's page (the same page unless the access crosses into the next).
+    a.movzx(eax, word_ptr(off::CHECK_ARG + 2).gs())?;
+    a.add(rax, ctx(off::CHECK_ADDR))?;
+    page_entry_allows(a, mask, want, fail)?;
+    // Remembered only while no userfaultfd is in use (`cetbox_mem::remembered`).
+    a.cmp(byte_ptr(off::REMEMBER).gs(), 0)?;
+    a.je(ok)?;
+    if need == Need::Write {
+        // Nor for writes a page that is executable (`memop::check_place`).
+        a.mov(rax, ctx(off::CHECK_ADDR))?;
+        page_entry_allows(a, mask | u32::from(cetbox_mem::page::EXEC), want, ok)?;
+    }
+    a.mov(rax, ctx(off::CHECK_ADDR))?;
+    a.and(rax, -4096)?;
+    a.mov(ctx(off::CHECK_RCX), rcx)?;
+    a.movzx(ecx, word_ptr(off::CHECK_ARG).gs())?;
+    a.mov(qword_ptr(rcx * 8 + off::PAGE_SLOTS).gs(), rax)?;
+    // The slot's dirty bit, bit (slot mod 64) of word slot / 64 (SHL masks its count to 6
+    // bits; cheaper than BTS with a register bit offset into memory, a microcoded form).
+    a.mov(eax, 1)?;
+    a.shl(rax, cl)?;
+    a.shr(ecx, 6)?;
+    a.or(qword_ptr(rcx * 8 + off::SLOTS_DIRTY).gs(), rax)?;
+    a.mov(rcx, ctx(off::CHECK_RCX))?;
+    a.set_label(&mut ok)?;
+    // ZF set: allowed.
+    a.xor(eax, eax)?;
+    a.jmp(ctx(off::CHECK_RET))?;
+    a.set_label(&mut fail)?;
+    // ZF clear: not allowed.
+    a.or(eax, 1)?;
+    a.jmp(ctx(off::CHECK_RET))
+}
+
+/// The shared tail of a direct exit (`translate::exit_stub`, `chained_exit`, `link_exit`):
+/// jumped to with the next guest RIP in RCX and the guest's RCX in `SCRATCH`, the retired
+/// count already added; records the RIP, puts RCX back and leaves through the exit
+/// trampoline (three instructions fewer at each of python3's 15,000 exit sites).
+fn exit_rcx_stub(a: &mut CodeAssembler, exit: u64) -> Result<(), IcedError> {
+    a.mov(ctx(off::NEXT_RIP), rcx)?;
+    a.mov(rcx, ctx(off::SCRATCH))?;
+    a.jmp(exit)
+}
+
+/// The shared tail of an indirect branch or RET whose target is not entered from translated
+/// code (`translate::leave`): jumped to with the guest RIP in RAX, the retired count added,
+/// and the guest's flags, RAX and RBX saved by `memop::acquire`; records the RIP, puts them
+/// back and leaves through the exit trampoline.
+fn leave_stub(a: &mut CodeAssembler, exit: u64) -> Result<(), IcedError> {
+    a.mov(ctx(off::NEXT_RIP), rax)?;
+    a.mov(ax, word_ptr(off::FLAGS_SAVE).gs())?;
+    a.add(al, 0x7f)?;
+    a.sahf()?;
+    a.mov(rax, ctx(off::RAX_SAVE))?;
+    a.mov(rbx, ctx(off::ADDR_SAVE))?;
     a.jmp(exit)
 }

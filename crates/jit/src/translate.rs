@@ -207,8 +207,9 @@ pub struct Chain<'a> {
     /// (`memop::check_place`), counted across translations (modulo half of
     /// `context::PAGE_SLOTS` each).
     pub slots: &'a std::cell::Cell<(usize, usize)>,
-    /// The shared tails of failed checks (`trampoline::step_stub`), by address register.
-    pub steps: &'a [u64; crate::trampoline::STEP_STUBS],
+    /// The shared stubs: the tails of failed checks (`trampoline::step_stub`), by address
+    /// register, the full checks of remembered pages and the exits' tails.
+    pub stubs: &'a crate::trampoline::Stubs,
 }
 
 impl Chain<'_> {
@@ -232,8 +233,8 @@ impl Chain<'_> {
     }
 }
 
-/// Assembles `b` for the host address `ip`; `exit` is the exit trampoline.
-pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, IcedError> {
+/// Assembles `b` for the host address `ip`; exits leave through the stubs of `chain`.
+pub fn emit(b: &Block, ip: u64, chain: &Chain) -> Result<Vec<u8>, IcedError> {
     let mut a = crate::assemble::assembler()?;
     let mut top = a.create_label();
     // Bound to the first instruction emitted (every block emits its exit at least).
@@ -351,22 +352,22 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
         };
         match target {
             Some(t) if chain.epoch <= i32::MAX as u64 => {
-                chained_exit(a, rip, chain.start, n, chain, Some(t), exit)
+                chained_exit(a, rip, chain.start, n, chain, Some(t))
             }
             // Not translated yet: leave to the run loop, which links this exit to the
             // target's translation once there is one (`link_exit`).
             None if chain.epoch <= i32::MAX as u64 => {
-                chained_exit(a, rip, chain.start, n, chain, None, exit)
+                chained_exit(a, rip, chain.start, n, chain, None)
             }
             _ => {
                 memop::acquire(a, TERM_REG, Addr::None, Register::None, true)?;
                 a.mov(rax, rip)?;
-                dispatch(a, n, chain, exit, false)
+                dispatch(a, n, chain, false)
             }
         }
     };
     match b.end {
-        End::Next(rip) => exit_stub(&mut a, rip, n, exit)?,
+        End::Next(rip) => exit_stub(&mut a, rip, n, chain.stubs.exit_rcx)?,
         End::Jmp(rip) | End::Full(rip) => out(&mut a, rip, n)?,
         End::Jcc(cc, taken, fall) => {
             let mut t = a.create_label();
@@ -394,7 +395,7 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
         End::Ret(ip) => {
             let l = a.create_label();
             let checked = plan.covered[b.insns.len()];
-            ret(&mut a, &mut cold, chain, checked, n, exit, l)?;
+            ret(&mut a, &mut cold, chain, checked, n, l)?;
             slow.push((l, Some(TERM_REG), ip, b.insns.len() as u64));
         }
         End::JmpIndirect(insn) | End::CallIndirect(insn) => {
@@ -415,7 +416,7 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
                 )?;
                 a.mov(rax, qword_ptr(off::JUMP).gs())?;
             }
-            dispatch(&mut a, n, chain, exit, false)?;
+            dispatch(&mut a, n, chain, false)?;
             slow.push((l, Some(TERM_REG), insn.ip(), b.insns.len() as u64));
         }
     }
@@ -423,7 +424,7 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
         a.set_label(&mut l)?;
         out(&mut a, target, retired)?;
     }
-    memop::emit_cold(&mut a, cold)?;
+    memop::emit_cold(&mut a, cold, &chain.stubs.checks)?;
     for (mut l, r, rip, retired) in slow {
         a.set_label(&mut l)?;
         // The guest RIP and the count retired before it in one immediate for the shared tail
@@ -432,10 +433,10 @@ pub fn emit(b: &Block, ip: u64, exit: u64, chain: &Chain) -> Result<Vec<u8>, Ice
         if rip >> 47 == 0 && retired < 1 << 16 {
             let stub = r.map_or(crate::trampoline::NO_ADDR_REG, |r| r.number());
             a.mov(rax, rip | retired << 48)?;
-            a.jmp(chain.steps[stub])?;
+            a.jmp(chain.stubs.steps[stub])?;
         } else {
             memop::slow_path(&mut a, r)?;
-            exit_stub(&mut a, rip, retired, exit)?;
+            exit_stub(&mut a, rip, retired, chain.stubs.exit_rcx)?;
         }
     }
     crate::assemble::assemble_or_iced(a, ip)
@@ -659,7 +660,6 @@ fn ret(
     chain: &Chain,
     stack_checked: bool,
     retired: u64,
-    exit: u64,
     slow: CodeLabel,
 ) -> Result<(), IcedError> {
     let r = TERM_REG;
@@ -678,7 +678,7 @@ fn ret(
         a.mov(rax, qword_ptr(rsp))?;
         canonical(a, slow)?;
         a.add(rsp, 8)?;
-        return dispatch(a, retired, chain, exit, false);
+        return dispatch(a, retired, chain, false);
     }
     a.movq(rbx, SSP_REG)?;
     memop::check_shadow(a, cold, r, 0, Need::ShadowRead, slow)?;
@@ -705,13 +705,13 @@ fn ret(
         a.mov(qword_ptr(off::JUMP).gs(), rbx)?;
         go_if_current(a, chain, miss)?;
         a.set_label(&mut miss)?;
-        leave(a, exit)?;
+        leave(a, chain.stubs.leave)?;
     }
     a.set_label(&mut probe)?;
     canonical(a, slow)?;
     a.paddq(SSP_REG, qword_ptr(off::COUNTS + 8 * 8).gs())?;
     a.add(rsp, 8)?;
-    dispatch(a, retired, chain, exit, true)
+    dispatch(a, retired, chain, true)
 }
 
 /// A non-canonical return address in RAX is #GP at the RET (Intel SDM Vol. 2B, RET); the
@@ -732,7 +732,6 @@ fn dispatch(
     a: &mut CodeAssembler,
     retired: u64,
     chain: &Chain,
-    exit: u64,
     fill: bool,
 ) -> Result<(), IcedError> {
     let epoch = chain.epoch;
@@ -764,7 +763,7 @@ fn dispatch(
         go_if_current(a, chain, miss)?;
     }
     a.set_label(&mut miss)?;
-    leave(a, exit)
+    leave(a, chain.stubs.leave)
 }
 
 /// Jumps to the host address in `JUMP` when the code epoch is still the block's and the stop
@@ -784,11 +783,9 @@ fn go_if_current(a: &mut CodeAssembler, chain: &Chain, miss: CodeLabel) -> Resul
 
 /// Leaves to the run loop at the guest RIP in RAX (the retired count already added), with
 /// the guest's flags, RAX and RBX restored from where `memop::acquire` saved them.
-fn leave(a: &mut CodeAssembler, exit: u64) -> Result<(), IcedError> {
-    a.mov(qword_ptr(off::NEXT_RIP).gs(), rax)?;
-    memop::release(a, true)?;
-    memop::release_addr(a, TERM_REG)?;
-    a.jmp(exit)
+/// `tail`: the shared tail that does it (`trampoline::leave_stub`).
+fn leave(a: &mut CodeAssembler, tail: u64) -> Result<(), IcedError> {
+    a.jmp(tail)
 }
 
 #[derive(Clone, Copy)]
@@ -806,13 +803,13 @@ fn add_retired(a: &mut CodeAssembler, n: u64) -> Result<(), IcedError> {
 
 /// Leaves the block: records the next guest RIP and the retired count without touching a
 /// flag or the guest stack, then jumps to the exit trampoline.
-fn exit_stub(a: &mut CodeAssembler, rip: u64, retired: u64, exit: u64) -> Result<(), IcedError> {
+/// `tail`: the shared tail (`trampoline::exit_rcx_stub`), which records the RIP in RCX and
+/// puts the guest's RCX back from `SCRATCH`.
+fn exit_stub(a: &mut CodeAssembler, rip: u64, retired: u64, tail: u64) -> Result<(), IcedError> {
     a.mov(qword_ptr(off::SCRATCH).gs(), rcx)?;
     add_retired(a, retired)?;
     a.mov(rcx, rip)?;
-    a.mov(qword_ptr(off::NEXT_RIP).gs(), rcx)?;
-    a.mov(rcx, qword_ptr(off::SCRATCH).gs())?;
-    a.jmp(exit)
+    a.jmp(tail)
 }
 
 /// Continues directly into the translation of `rip` when the code epoch is still the one both
@@ -836,7 +833,6 @@ fn chained_exit(
     retired: u64,
     chain: &Chain,
     target: Option<Target>,
-    exit: u64,
 ) -> Result<(), IcedError> {
     let epoch = chain.epoch;
     let mut out = a.create_label();
@@ -862,15 +858,13 @@ fn chained_exit(
     }
     a.set_label(&mut out)?;
     a.mov(rcx, rip)?;
-    a.mov(qword_ptr(off::NEXT_RIP).gs(), rcx)?;
-    a.mov(rcx, qword_ptr(off::SCRATCH).gs())?;
-    a.jmp(exit)?;
+    a.jmp(chain.stubs.exit_rcx)?;
     a.set_label(&mut go)?;
     a.mov(rcx, qword_ptr(off::SCRATCH).gs())?;
     match target {
         Some(Target::Label(l)) => a.jmp(l),
         Some(Target::Host(h)) => a.jmp(h),
-        None => link_exit(a, rip, exit),
+        None => link_exit(a, rip, chain.stubs.exit_rcx),
     }
 }
 
@@ -880,7 +874,7 @@ fn chained_exit(
 /// After the run loop has translated `rip`, it rewrites the displacement to reach the
 /// translation (`CodeCache::link`); from then on the exit costs the chained checks and one
 /// jump. The retired count is already added; nothing here touches a flag or the guest stack.
-fn link_exit(a: &mut CodeAssembler, rip: u64, exit: u64) -> Result<(), IcedError> {
+fn link_exit(a: &mut CodeAssembler, rip: u64, tail: u64) -> Result<(), IcedError> {
     let mut site = a.create_label();
     a.set_label(&mut site)?;
     // jmp rel32 with displacement 0: the next instruction.
@@ -889,9 +883,7 @@ fn link_exit(a: &mut CodeAssembler, rip: u64, exit: u64) -> Result<(), IcedError
     a.lea(rcx, ptr(site))?;
     a.mov(qword_ptr(off::LINK).gs(), rcx)?;
     a.mov(rcx, rip)?;
-    a.mov(qword_ptr(off::NEXT_RIP).gs(), rcx)?;
-    a.mov(rcx, qword_ptr(off::SCRATCH).gs())?;
-    a.jmp(exit)
+    a.jmp(tail)
 }
 
 fn jcc(a: &mut CodeAssembler, cc: ConditionCode, t: CodeLabel) -> Result<(), IcedError> {
