@@ -151,6 +151,9 @@ pub fn fork_process(
     crate::coredump::dumped::before_fork();
     let parent = t.proc.clone();
     let registry = crate::thread_group::lock_for_fork(&parent.threads);
+    // The child inherits the count and waits for its thread's slot (`procview`); the
+    // parent's own count is undone once the fork returned.
+    crate::procview::creating();
     let pid = if host_flags == libc::SIGCHLD as u64 {
         // glibc's fork runs its atfork handlers (malloc's locks above all), which keeps cetbox's
         // own runtime usable in the child even when other host threads exist.
@@ -161,6 +164,9 @@ pub fn fork_process(
         // flags are the guest's (already checked) minus the ones cetbox emulates.
         unsafe { libc::syscall(libc::SYS_clone, host_flags, 0usize, 0usize, 0usize, 0usize) as i32 }
     };
+    if pid != 0 {
+        crate::procview::creation_failed();
+    }
     if pid < 0 {
         let e = Errno::last();
         drop(registry);
