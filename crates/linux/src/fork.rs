@@ -127,6 +127,8 @@ pub fn fork_process(
     // The vfork wait pipe.
     let mut pipe = [-1i32; 2];
     if vfork {
+        // Unregistered until `make_private_fd` (`cetbox_mem::transient`).
+        let _hold = cetbox_mem::transient::hold();
         // SAFETY: pipe2 writes two descriptors into our array.
         if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
             return Err(Errno::last());
@@ -200,6 +202,7 @@ pub fn fork_process(
         // Our own page-table lock for remote accessors, before any mapping changes.
         crate::remote_mem::after_fork_child(t.mem());
         crate::procview::after_fork_child();
+        cetbox_mem::transient::after_fork_child();
         crate::coredump::dumped::after_fork_child();
         cetbox_jit::profile::after_fork_child();
         // A fresh engine: the translator's code cache is a shared mapping (crates/jit/src/
@@ -495,6 +498,7 @@ const CHUNK: u64 = 256 * cetbox_mem::PAGE_SIZE;
 /// the bytes that differ from the holder's copy.
 fn send_pages(mem: &cetbox_mem::AddressSpace, fd: i32, holder: i32) {
     use std::os::unix::fs::FileExt;
+    let _hold = cetbox_mem::transient::hold();
     let Ok(pm) = std::fs::File::open("/proc/self/pagemap") else {
         return;
     };

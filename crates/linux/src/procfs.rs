@@ -106,6 +106,8 @@ fn trim_slashes(mut s: &[u8]) -> &[u8] {
 
 /// The target of a readlink on a /proc path cetbox synthesizes.
 pub fn readlink(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
+    // Host files read meanwhile are cetbox's own for a moment (`cetbox_mem::transient`).
+    let _hold = cetbox_mem::transient::hold();
     let p = trim_slashes(path);
     if p == b"/proc/self" {
         return Some(t.proc.pid.to_string().into_bytes());
@@ -141,6 +143,9 @@ pub fn open(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
 }
 
 fn open_inner(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
+    // Host files read meanwhile are cetbox's own for a moment (`cetbox_mem::transient`); the
+    // memfd made for the guest is the guest's, as the descriptor a native open makes.
+    let _hold = cetbox_mem::transient::hold();
     if let Some(pid) = other_mem(t, path) {
         return Some(open_other_mem(t, path, pid, flags));
     }
@@ -218,6 +223,8 @@ fn self_content(t: &Thread, name: &[u8]) -> Option<Vec<u8>> {
 /// descriptor opened on it (`crate::proc_refresh`); None when it is not made by cetbox (or
 /// another guest no longer publishes its view).
 pub fn content_now(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
+    // Host files read meanwhile are cetbox's own for a moment (`cetbox_mem::transient`).
+    let _hold = cetbox_mem::transient::hold();
     if let Some((pid, tid, file)) = crate::procview::other_file(t, trim_slashes(path)) {
         // A process that no longer publishes its view (it has exited and is a zombie, whose
         // view went with its memory) or its thread's facts (the thread is exiting) is shown

@@ -23,30 +23,43 @@ fn getdents_common(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
         return host!(nr, fd as u64, p, 1);
     }
     if n != 0 {
-        if let Some(private) = listed_private(fd) {
-            return without_private(nr, fd, p, n, &private);
+        if let Some(pid) = descriptor_dir(fd) {
+            let list = || {
+                let private = crate::procview::private_fds_of(pid);
+                if private.is_empty() {
+                    host!(nr, fd as u64, p, n)
+                } else {
+                    without_private(nr, fd, p, n, &private)
+                }
+            };
+            // SAFETY: getpid has no preconditions.
+            if pid == unsafe { getpid() } {
+                // This process's own: with none of cetbox's short-lived descriptors open
+                // meanwhile (`cetbox_mem::transient`), and the registry of the lasting ones
+                // read in the same moment (they are registered under a hold).
+                return cetbox_mem::transient::without_holds(list);
+            }
+            return list();
         }
     }
     host!(nr, fd as u64, p, n)
 }
 
-/// When `fd` is a descriptor directory (`/proc/PID/fd`, `/proc/PID/task/TID/fd`, this
-/// process's through /proc/self too) of this process or of another guest, the descriptors
-/// cetbox keeps there for itself (`private_fds`; another guest's as it publishes them,
-/// `procview`), which would otherwise be listed: a guest that fstats what it lists (glibc's
-/// support_descriptors in tst-cancel31 and every test using it) would meet a descriptor that
-/// answers EBADF, and another guest would see descriptors Linux would not show it. None for
-/// other directories and when there is nothing to leave out.
-fn listed_private(fd: i32) -> Option<Vec<i32>> {
+/// The process whose descriptor directory `fd` is (`/proc/PID/fd`, `/proc/PID/fdinfo`, the
+/// same under `/proc/PID/task/TID/`, this process's through /proc/self too), if it is one:
+/// the descriptors cetbox keeps there for itself (`private_fds`; another guest's as it
+/// publishes them, `procview`) would otherwise be listed: a guest that fstats what it lists
+/// (glibc's support_descriptors in tst-cancel31 and every test using it) would meet a
+/// descriptor that answers EBADF, and another guest would see descriptors Linux would not
+/// show it.
+fn descriptor_dir(fd: i32) -> Option<i32> {
     use std::os::unix::ffi::OsStrExt as _;
     let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
     let p = crate::procfs::ProcPath::parse(target.as_os_str().as_bytes())?;
-    if !matches!(p.rest.as_slice(), [b"fd"]) {
+    if !matches!(p.rest.as_slice(), [b"fd"] | [b"fdinfo"]) {
         return None;
     }
-    let pid = p.pid?;
-    let private = crate::procview::private_fds_of(pid);
-    (!private.is_empty()).then_some(private)
+    p.pid
 }
 
 /// getdents on a descriptor directory with `private` descriptors to leave out: the host fills
