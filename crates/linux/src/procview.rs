@@ -497,10 +497,12 @@ pub fn syscall_line(nr: u64, args: &[u64], sp: u64, ip: u64) -> String {
 /// Looks a thread up with `find`, which gives its slot's words when a slot names it and the
 /// count of threads being created ([`creating`]). While no slot names it and a creation is
 /// under way, it is most likely that new thread, which takes its slot before it runs any
-/// guest code: the lookup is made again for a while (bounded: 500 ms) rather than show the
-/// host's files of the thread.
+/// guest code: the lookup is made again for a while rather than show the host's files of
+/// the thread. Bounded (5 s: on a loaded machine a new host thread was seen to wait more
+/// than 500 ms to first run), for a host thread that is no guest thread (a debugger
+/// connection's) read while threads are being created.
 fn await_slot(find: impl Fn() -> Option<(Option<ThreadWords>, u64)>) -> Option<ThreadWords> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let (found, creating) = find()?;
         if found.is_some() || creating == 0 || std::time::Instant::now() > deadline {
