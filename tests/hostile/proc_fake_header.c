@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #define PAGE 0x5ffffffd0000ul
+#define SLOTS 0x5ffffe000000ul
 #define MAGIC 0x6365746270726f64ul
 
 static char exe[] = "/proc/self/mem";
@@ -34,8 +35,8 @@ RECORD(vast, 0x1000, 0x7fffffffe000, "00001000-7fffffffe000 rw-p 00000000 00:00 
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
-    // The header page and the thread slots (procview.rs LEN).
-    uint64_t *h = mmap((void *)PAGE, 4 * 4096, PROT_READ | PROT_WRITE,
+    // The header page (procview.rs LEN).
+    uint64_t *h = mmap((void *)PAGE, 4096, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (h != (uint64_t *)PAGE) {
         perror("mmap");
@@ -55,8 +56,16 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[1], "vast") == 0) {
         w[14] = (uint64_t)&vast;
         w[15] = sizeof vast;
-        // A thread slot (procview.rs SLOTS_AT) for the main thread, facts all zero.
-        h[512 / 8] = getpid();
+        // A thread slot (procview.rs SLOTS_BASE) for the main thread, facts all zero, and
+        // the count of slots taken (W_HIGH).
+        uint64_t *s = mmap((void *)SLOTS, 4096, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (s != (uint64_t *)SLOTS) {
+            perror("mmap");
+            return 1;
+        }
+        s[0] = getpid();
+        h[28] = 1;
     }
     memcpy(h, w, sizeof w);
     printf("ready\n");

@@ -136,6 +136,8 @@ pub fn fork_process(
     // The vfork wait pipe.
     let mut pipe = [-1i32; 2];
     if vfork {
+        // Unregistered until `make_private_fd` (`cetbox_mem::transient`).
+        let _hold = cetbox_mem::transient::hold();
         // SAFETY: pipe2 writes two descriptors into our array.
         if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
             return Err(Errno::last());
@@ -178,6 +180,9 @@ pub fn fork_process(
         drop(registry);
         std::thread::yield_now();
     };
+    // The child inherits the count and waits for its thread's slot (`procview`); the
+    // parent's own count is undone once the fork returned.
+    crate::procview::creating();
     let pid = if host_flags == libc::SIGCHLD as u64 {
         // glibc's fork runs its atfork handlers (malloc's locks above all), which keeps cetbox's
         // own runtime usable in the child even when other host threads exist.
@@ -189,6 +194,9 @@ pub fn fork_process(
         unsafe { libc::syscall(libc::SYS_clone, host_flags, 0usize, 0usize, 0usize, 0usize) as i32 }
     };
     drop(maps_hold);
+    if pid != 0 {
+        crate::procview::creation_failed();
+    }
     if pid < 0 {
         let e = Errno::last();
         drop(registry);
@@ -227,6 +235,7 @@ pub fn fork_process(
         // Our own page-table lock for remote accessors, before any mapping changes.
         crate::remote_mem::after_fork_child(t.mem());
         crate::procview::after_fork_child();
+        cetbox_mem::transient::after_fork_child();
         crate::coredump::dumped::after_fork_child();
         cetbox_jit::profile::after_fork_child();
         // A fresh engine: the translator's code cache is a shared mapping (crates/jit/src/
@@ -705,6 +714,7 @@ fn candidate_pieces(pm: i32, start: u64, end: u64, f: &mut dyn FnMut(u64, u64) -
 fn send_pages(mem: &cetbox_mem::AddressSpace, fd: i32, holder: i32, watch: u64) {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::FileExt;
+    let _hold = cetbox_mem::transient::hold();
     let Ok(pm) = std::fs::File::open("/proc/self/pagemap") else {
         return;
     };

@@ -40,6 +40,8 @@ pub fn register_private_fd(fd: i32) -> bool {
 /// Returns the descriptor to use: the new one (the old one is closed), or `fd` itself,
 /// registered, if it could not be moved.
 pub fn make_private_fd(fd: i32) -> i32 {
+    // The new number is unregistered until `register_private_fd` (`cetbox_mem::transient`).
+    let _hold = cetbox_mem::transient::hold();
     let mut r = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

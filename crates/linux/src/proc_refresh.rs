@@ -60,11 +60,14 @@ pub fn opened(fd: i32, path: &[u8]) {
         files().remove(&fd);
         return;
     };
+    // /proc/PID/syscall of the reading thread shows the read itself (`procfs::own_syscall`):
+    // made at every read from offset 0, the first one too.
+    let at_read = crate::procfs::ProcPath::parse(path).and_then(|p| p.file()) == Some(b"syscall");
     let g = Generated {
         path: path.to_vec(),
         dev,
         ino,
-        read: false,
+        read: at_read,
     };
     let mut f = files();
     f.insert(fd, g);

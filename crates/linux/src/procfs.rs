@@ -89,12 +89,11 @@ fn strip<'a>(t: &Thread, path: &'a [u8]) -> Option<&'a [u8]> {
     // directory under our pid can only name one of our threads), so the memory files are the
     // process's; another thread's stat and status describe that thread (its state), which
     // the host's files do.
-    if p.task.is_some() {
-        let tid = p.tid()?;
-        if tid != t.tid && matches!(file, b"stat" | b"status") {
-            return None;
-        }
+    // The per-thread files of the process directory are its leader's (`thread_of`).
+    if thread_of(t, &p).is_some_and(|tid| tid != t.tid) {
+        return None;
     }
+    p.task.map_or(Some(()), |_| p.tid().map(|_| ()))?;
     Some(file)
 }
 
@@ -107,6 +106,8 @@ fn trim_slashes(mut s: &[u8]) -> &[u8] {
 
 /// The target of a readlink on a /proc path cetbox synthesizes.
 pub fn readlink(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
+    // Host files read meanwhile are cetbox's own for a moment (`cetbox_mem::transient`).
+    let _hold = cetbox_mem::transient::hold();
     let p = trim_slashes(path);
     if p == b"/proc/self" {
         return Some(t.proc.pid.to_string().into_bytes());
@@ -142,6 +143,9 @@ pub fn open(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
 }
 
 fn open_inner(t: &mut Thread, path: &[u8], flags: i32) -> Option<SysResult> {
+    // Host files read meanwhile are cetbox's own for a moment (`cetbox_mem::transient`); the
+    // memfd made for the guest is the guest's, as the descriptor a native open makes.
+    let _hold = cetbox_mem::transient::hold();
     if let Some(pid) = other_mem(t, path) {
         return Some(open_other_mem(t, path, pid, flags));
     }
@@ -198,6 +202,20 @@ fn self_content(t: &Thread, name: &[u8], path: &[u8]) -> Option<Vec<u8>> {
         }
         b"cmdline" => read_range(t, |i| (i.arg_start, i.arg_end)),
         b"environ" => read_range(t, |i| (i.env_start, i.env_end)),
+        b"limits" => limits_text(
+            &std::fs::read_to_string("/proc/self/limits").ok()?,
+            own_limits(),
+        ),
+        // fs/proc/base.c proc_pid_personality.
+        b"personality" => format!(
+            "{:08x}\n",
+            t.proc
+                .personality
+                .load(std::sync::atomic::Ordering::Relaxed)
+        )
+        .into_bytes(),
+        b"syscall" => own_syscall(t),
+        b"wchan" => b"0".to_vec(),
         _ => return None,
     })
 }
@@ -206,6 +224,8 @@ fn self_content(t: &Thread, name: &[u8], path: &[u8]) -> Option<Vec<u8>> {
 /// descriptor opened on it (`crate::proc_refresh`); None when it is not made by cetbox (or
 /// another guest no longer publishes its view).
 pub fn content_now(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
+    // Host files read meanwhile are cetbox's own for a moment (`cetbox_mem::transient`).
+    let _hold = cetbox_mem::transient::hold();
     if let Some((pid, tid, file)) = crate::procview::other_file(t, trim_slashes(path)) {
         // A process that no longer publishes its view (it has exited and is a zombie, whose
         // view went with its memory) or its thread's facts (the thread is exiting) is shown
@@ -298,6 +318,15 @@ fn other_content(view: crate::procview::View, pid: i32, tid: i32, file: &[u8]) -
         b"cmdline" => Some(view.cmdline()),
         b"environ" => Some(view.environ()),
         b"exe" => None,
+        b"syscall" | b"wchan" => {
+            let wchan = format!("/proc/{pid}/task/{tid}/wchan");
+            sleep_file(file, || view.thread_words(tid), &wchan)
+        }
+        b"limits" => Some(limits_text(
+            &std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?,
+            view.limits()?.0,
+        )),
+        b"personality" => Some(format!("{:08x}\n", view.limits()?.1).into_bytes()),
         _ => other_task_file(&view, pid, tid, file),
     }
 }
@@ -978,7 +1007,14 @@ impl Facts {
         let host_stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
         // The wait word after the host's State: a host S shown as S was, when the word was
         // read, the thread's waiting call (`procview::Waiting`).
-        let [blocked, pending, features, locked, waiting] = view.thread_words(tid)?;
+        let crate::procview::ThreadWords {
+            blocked,
+            pending,
+            features,
+            locked,
+            waiting,
+            ..
+        } = view.thread_words(tid)?;
         // The fields after the command name, which may hold anything up to its last ')'.
         let after = host_stat.get(host_stat.rfind(')')? + 2..)?;
         let f: Vec<&str> = after.split(' ').collect();
@@ -1544,34 +1580,54 @@ fn statm_of(f: &Facts) -> Vec<u8> {
     .into_bytes()
 }
 
-/// /proc/self/task/TID/status or stat (also under this process's pid) of another thread of
-/// this process: what that thread would read through /proc/thread-self, from the facts it
-/// published at its last syscall entry (`procview`) and the host's file of the thread (its
-/// State). None for other paths, or a thread that has published nothing (the host's file).
+/// The files that describe one thread (fs/proc/base.c tid_base_stuff), which /proc/PID/FILE
+/// shows of the thread-group leader (the task PID) whichever thread reads it.
+fn per_thread(file: &[u8]) -> bool {
+    matches!(file, b"status" | b"stat" | b"syscall" | b"wchan")
+}
+
+/// The thread whose per-thread file (`per_thread`) `p` names: TID of a task directory, the
+/// leader (the pid) for the process's own directory; None for other files.
+fn thread_of(t: &Thread, p: &ProcPath) -> Option<i32> {
+    if !per_thread(p.file()?) {
+        return None;
+    }
+    match p.task {
+        Some(_) => p.tid(),
+        None => Some(t.proc.pid),
+    }
+}
+
+/// /proc/self/task/TID/status, stat, syscall or wchan (also under this process's pid, and
+/// the process's own, which are the leader's) of another thread of this process: what that
+/// thread would read through /proc/thread-self, from the facts it published at its last
+/// syscall entry (`procview`) and the host's file of the thread (its State). None for other
+/// paths, or a thread that has published nothing (the host's file).
 fn other_thread_file(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
     let p = ProcPath::parse(path)?;
     if p.head != b"self" && p.pid != Some(t.proc.pid) {
         return None;
     }
-    let (tid, file) = (p.tid()?, p.file()?);
-    if !matches!(file, b"status" | b"stat") {
-        return None;
-    }
+    let (tid, file) = (thread_of(t, &p)?, p.file()?);
     if tid == t.tid {
         return None;
     }
     let host_status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
     // After the host's State, as in `Facts::other`.
-    let [blocked, pending, features, locked, waiting] = crate::procview::own_thread_words(tid)?;
+    if matches!(file, b"syscall" | b"wchan") {
+        let wchan = format!("/proc/self/task/{tid}/wchan");
+        return sleep_file(file, || crate::procview::own_thread_words(tid), &wchan);
+    }
+    let words = crate::procview::own_thread_words(tid)?;
     let mut f = Facts::own(t);
     f.tid = tid;
-    f.state = crate::procview::shown_state(status_field(&host_status, "State")?, waiting);
+    f.state = crate::procview::shown_state(status_field(&host_status, "State")?, words.waiting);
     f.thread = ThreadFacts {
-        blocked,
-        pending,
+        blocked: words.blocked,
+        pending: words.pending,
         shd_pnd: f.thread.shd_pnd,
-        features,
-        locked,
+        features: words.features,
+        locked: words.locked,
     };
     f.host_status = host_status;
     Some(if file == b"status" {
@@ -1579,6 +1635,96 @@ fn other_thread_file(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
     } else {
         stat_of(&f)
     })
+}
+
+/// /proc/PID/syscall or wchan of another thread (`file`), whose published facts `words` gives
+/// and whose host thread's wchan is the file at `host_wchan`.
+///
+/// Linux shows a sleeping task's call and registers and the kernel function it waits in, and
+/// for a running task "running" and 0 (kernel/lib/syscall.c task_current_syscall,
+/// kernel/sched/core.c get_wchan). A guest thread sleeps only in a guest's waiting call
+/// (`procview::Waiting`) while its host thread sleeps in the kernel (the host's wchan names a
+/// function); elsewhere a host wait is cetbox's own and the guest thread runs for Linux. The
+/// host thread of a thread in a waiting call may still be on its way to its host wait (or
+/// waiting for cetbox's own reasons on the way): it is looked at again for a moment (at most
+/// 5 ms) before the thread is shown as running.
+fn sleep_file(
+    file: &[u8],
+    words: impl Fn() -> Option<crate::procview::ThreadWords>,
+    host_wchan: &str,
+) -> Option<Vec<u8>> {
+    let mut w = words()?;
+    let mut wchan = None;
+    for _ in 0..25 {
+        if w.waiting == 0 {
+            break;
+        }
+        match std::fs::read(host_wchan) {
+            Ok(h) if !h.is_empty() && h != b"0" => {
+                wchan = Some(h);
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+        w = words()?;
+    }
+    Some(match file {
+        b"syscall" => w.syscall_text(wchan.is_some()).into_bytes(),
+        _ => wchan.unwrap_or_else(|| b"0".to_vec()),
+    })
+}
+
+/// /proc/PID/limits (fs/proc/base.c proc_pid_limits): the host's text of the process, whose
+/// limits are the guest's but for those cetbox keeps for the guest itself (`rlimit`:
+/// address space, data and stack), whose rows are made from `guest` (soft and hard of
+/// RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK) in Linux's format.
+fn limits_text(host: &str, guest: [(u64, u64); 3]) -> Vec<u8> {
+    let rows = [
+        ("Max address space", guest[0]),
+        ("Max data size", guest[1]),
+        ("Max stack size", guest[2]),
+    ];
+    let value = |v: u64| match v {
+        u64::MAX => "unlimited".to_string(),
+        v => v.to_string(),
+    };
+    let mut out = String::with_capacity(host.len());
+    for line in host.split_inclusive('\n') {
+        match rows
+            .iter()
+            .find(|(name, _)| line.strip_prefix(name).is_some_and(|r| r.starts_with("  ")))
+        {
+            Some((name, (soft, hard))) => {
+                let _ = writeln!(
+                    out,
+                    "{name:<25} {:<20} {:<20} {:<10}",
+                    value(*soft),
+                    value(*hard),
+                    "bytes"
+                );
+            }
+            None => out.push_str(line),
+        }
+    }
+    out.into_bytes()
+}
+
+/// The guest's own RLIMIT_AS, RLIMIT_DATA and RLIMIT_STACK.
+fn own_limits() -> [(u64, u64); 3] {
+    [libc::RLIMIT_AS, libc::RLIMIT_DATA, libc::RLIMIT_STACK]
+        .map(|r| crate::rlimit::get(r as i32).unwrap_or((u64::MAX, u64::MAX)))
+}
+
+/// /proc/PID/syscall of the reading thread itself: Linux reads the current task's registers
+/// without waiting for it (kernel/lib/syscall.c task_current_syscall), so it shows the call
+/// that reads the file, with its arguments.
+fn own_syscall(t: &Thread) -> Vec<u8> {
+    let g = &t.cpu.gpr;
+    let nr = t.signals.in_syscall.unwrap_or(u64::MAX);
+    crate::procview::syscall_line(nr, &[g[7], g[6], g[2], g[10], g[8], g[9]], g[4], t.cpu.rip)
+        .into_bytes()
 }
 
 /// Another guest's status, stat, statm, smaps or smaps_rollup of thread `tid`, as that

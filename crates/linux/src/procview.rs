@@ -32,7 +32,8 @@
 //! A process without the header (native, or not yet publishing), or one the host refuses to
 //! let us read, keeps the host's view.
 //!
-//! status, stat, statm, smaps and smaps_rollup are made by the reader with the generators of
+//! status, stat, statm, smaps and smaps_rollup (and syscall, wchan, limits and personality, from
+//! the slots and the published limits) are made by the reader with the generators of
 //! /proc/self (`procfs`), from the target's facts, so the text is what the target would read
 //! of itself at that moment: the VMAs as records (published with maps), the values the
 //! target's kernel side keeps (signal masks and dispositions, shadow-stack features, the
@@ -54,8 +55,8 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 /// Host address of the header page: below `remote_mem::HEADER`, outside guest memory.
 pub const PAGE: u64 = 0x5fff_fffd_0000;
-/// The header page and the per-thread slots after the header words.
-const LEN: usize = 4 * PAGE_SIZE as usize;
+/// The header page.
+const LEN: usize = PAGE_SIZE as usize;
 const MAGIC: u64 = 0x6365_7462_7072_6f64; // "cetbprod"
 /// Header words under the seqlock: magic, sequence, two words unused (0), then (address,
 /// length) of exe and auxv, then arg_start, arg_end, env_start, env_end, then (address, length) of the
@@ -68,14 +69,31 @@ const W_IGN: usize = 24;
 const W_CGT: usize = 25;
 const W_SHDPND: usize = 26;
 const W_HWM: usize = 27;
-/// Thread slots, from this byte offset to the end: tid, sequence (a seqlock per slot), then
-/// the blocked and pending signals and the shadow-stack features and locked features, then
-/// the wait word (outside the seqlock, see [`Waiting`]).
-const SLOTS_AT: usize = 512;
-/// The slot word that is 1 while the thread sleeps in a guest's waiting call.
+/// How many thread slots have ever been taken (the slots a reader looks through), and how
+/// many threads are being created and have not taken theirs yet ([`creating`]).
+const W_HIGH: usize = 28;
+const W_CREATING: usize = 29;
+/// The guest's resource limits that are not the host's (`rlimit`): 1 once published, then
+/// soft and hard of RLIMIT_AS, RLIMIT_DATA and RLIMIT_STACK; then the personality, with bit
+/// 32 set once published.
+const W_LIMITS: usize = 30;
+const W_PERS: usize = 37;
+/// The thread slots, at their own fixed address (below the ptrace pages,
+/// `syscalls::ptrace::page::BASE`): room for [`MAX_SLOTS`] threads, of which the host backs
+/// only the pages used (fresh anonymous memory), so a process with few threads pays one page.
+const SLOTS_BASE: u64 = 0x5fff_fe00_0000;
+/// Slot words: tid, sequence (a seqlock per slot), the blocked and pending signals, the
+/// shadow-stack features and locked features, the wait word (outside the seqlock, see
+/// [`Waiting`]), the system call the thread is in plus one (0: none), its six arguments, and
+/// the stack and instruction pointers at its entry (/proc/PID/syscall).
+const SLOT_WORDS: usize = 16;
 const S_WAITING: usize = 6;
-const SLOT_WORDS: usize = 8;
-const SLOTS: usize = (LEN - SLOTS_AT) / (SLOT_WORDS * 8);
+const S_NR: usize = 7;
+/// Linux's own limit on a process's threads is its pid space and threads-max; cetbox's is
+/// this many threads with a slot (8 MiB of address space): a thread beyond it keeps the
+/// host's status and stat.
+const MAX_SLOTS: usize = 65536;
+const SLOTS_LEN: usize = MAX_SLOTS * SLOT_WORDS * 8;
 const MAX_VMAS: u64 = 64 << 20;
 const MAX_EXE: u64 = 4096;
 const MAX_AUXV: u64 = 4096;
@@ -107,13 +125,16 @@ pub fn after_fork_child() {
     // The slots name the parent's threads; this thread takes one at its next call. The child
     // has no pending signals and its own VmHWM (`Process::forked`).
     let _ = SLOT.try_with(|s| s.set(None));
-    if let Some(w) = pages() {
+    if let (Some(w), Some(s)) = (pages(), slots()) {
         w[W_SHDPND].store(0, Ordering::Relaxed);
         w[W_HWM].store(0, Ordering::Relaxed);
-        for i in 0..SLOTS {
-            w[SLOTS_AT / 8 + i * SLOT_WORDS].store(0, Ordering::Relaxed);
-            w[SLOTS_AT / 8 + i * SLOT_WORDS + S_WAITING].store(0, Ordering::Relaxed);
+        for i in 0..high(w) {
+            s[i * SLOT_WORDS].store(0, Ordering::Relaxed);
+            s[i * SLOT_WORDS + S_WAITING].store(0, Ordering::Relaxed);
         }
+        // The forking thread is the one thread and has no slot yet: a reader waits for it
+        // (`thread_started` takes it and counts it done).
+        w[W_CREATING].store(1, Ordering::Release);
     }
 }
 
@@ -174,6 +195,7 @@ pub fn refresh(t: &Thread, force: bool) {
         crate::private_fds::table_address(),
     ];
     publish_dispositions(&t.proc.signals);
+    publish_limits(t.proc.personality.load(Ordering::Relaxed));
     if write_header(&words).is_ok() {
         // The old blobs go only now: a reader that still reads them sees the sequence move.
         let old = BLOBS.swap(Box::into_raw(Box::new(new)), Ordering::AcqRel);
@@ -198,7 +220,64 @@ pub fn reserve() {
     if crate::fixed_map::map_fresh(PAGE, LEN).is_err() {
         return;
     }
+    if crate::fixed_map::map_fresh(SLOTS_BASE, SLOTS_LEN).is_err() {
+        // SAFETY: the header page was just made ours above and nothing refers to it yet.
+        unsafe { libc::munmap(PAGE as *mut libc::c_void, LEN) };
+        return;
+    }
     RESERVED.store(true, Ordering::Release);
+}
+
+/// The thread slots, once they are made (with [`pages`]).
+fn slots() -> Option<&'static [AtomicU64; SLOTS_LEN / 8]> {
+    if !RESERVED.load(Ordering::Acquire) {
+        return None;
+    }
+    // SAFETY: as for `pages`: mapped read-write by `reserve` (or inherited through fork) for
+    // the process's lifetime, aligned, only accessed atomically.
+    Some(unsafe { &*(SLOTS_BASE as *const [AtomicU64; SLOTS_LEN / 8]) })
+}
+
+/// How many slots have been taken at some time (the ones to look through).
+fn high(w: &[AtomicU64; LEN / 8]) -> usize {
+    (w[W_HIGH].load(Ordering::Acquire) as usize).min(MAX_SLOTS)
+}
+
+/// Publishes the guest's own resource limits (`rlimit`: RLIMIT_AS, RLIMIT_DATA and
+/// RLIMIT_STACK, which the host's limits file of cetbox does not show) and its personality,
+/// for another process's /proc/PID/limits and personality. Called when the view is rewritten
+/// and when they change (setrlimit, prlimit, personality).
+pub fn publish_limits(personality: u32) {
+    let Some(w) = pages() else { return };
+    for (i, res) in [libc::RLIMIT_AS, libc::RLIMIT_DATA, libc::RLIMIT_STACK]
+        .into_iter()
+        .enumerate()
+    {
+        let (soft, hard) = crate::rlimit::get(res as i32).unwrap_or((u64::MAX, u64::MAX));
+        w[W_LIMITS + 1 + 2 * i].store(soft, Ordering::Relaxed);
+        w[W_LIMITS + 2 + 2 * i].store(hard, Ordering::Relaxed);
+    }
+    w[W_LIMITS].store(1, Ordering::Release);
+    w[W_PERS].store(1 << 32 | personality as u64, Ordering::Release);
+}
+
+/// A guest thread is about to be created (a clone of a thread or a process): a reader that
+/// finds no slot for a thread of this process while such a creation is under way waits for
+/// the new thread to take one ([`thread_started`]) rather than show the host's files of it.
+/// Undone by the new thread's `thread_started`, or by [`creation_failed`].
+pub fn creating() {
+    if let Some(w) = pages() {
+        w[W_CREATING].fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// The creation announced by [`creating`] made no thread (or, in a fork's parent, is over:
+/// the child has its own count).
+pub fn creation_failed() {
+    if let Some(w) = pages() {
+        let _ =
+            w[W_CREATING].fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
 }
 
 /// The words of this process's pages, once they are made.
@@ -243,17 +322,15 @@ thread_local! {
 /// the process's pending signals, in its slot (taken the first time; none when all are
 /// taken: its status then keeps the host's view).
 fn publish_thread(t: &Thread) {
-    let Some(w) = pages() else { return };
+    let (Some(w), Some(sl)) = (pages(), slots()) else {
+        return;
+    };
     let slot = SLOT.try_with(|c| {
         if c.get().is_none() {
-            c.set((0..SLOTS).find(|&i| {
-                w[SLOTS_AT / 8 + i * SLOT_WORDS]
-                    .compare_exchange(0, t.tid as u64, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-            }));
+            c.set(claim(w, sl, t.tid));
             // Not waiting (whatever the slot's last holder left).
             if let Some(i) = c.get() {
-                w[SLOTS_AT / 8 + i * SLOT_WORDS + S_WAITING].store(0, Ordering::Release);
+                sl[i * SLOT_WORDS + S_WAITING].store(0, Ordering::Release);
             }
         }
         c.get()
@@ -261,7 +338,7 @@ fn publish_thread(t: &Thread) {
     let Ok(Some(i)) = slot else { return };
     let f = crate::procfs::thread_facts(t);
     w[W_SHDPND].store(f.shd_pnd, Ordering::Relaxed);
-    let s = &w[SLOTS_AT / 8 + i * SLOT_WORDS..][..SLOT_WORDS];
+    let s = &sl[i * SLOT_WORDS..][..SLOT_WORDS];
     let seq = s[1].load(Ordering::Relaxed);
     s[1].store(seq | 1, Ordering::Release);
     std::sync::atomic::fence(Ordering::Release);
@@ -269,7 +346,43 @@ fn publish_thread(t: &Thread) {
     s[3].store(f.pending, Ordering::Relaxed);
     s[4].store(f.features, Ordering::Relaxed);
     s[5].store(f.locked, Ordering::Relaxed);
+    // The call being entered (or interrupted, at a signal's delivery), as Linux's
+    // collect_syscall reads it from the task's saved registers (lib/syscall.c): the number,
+    // the six argument registers, the stack pointer and the address after the SYSCALL.
+    let g = &t.cpu.gpr;
+    s[S_NR].store(t.signals.in_syscall.map_or(0, |n| n + 1), Ordering::Relaxed);
+    for (k, r) in [7, 6, 2, 10, 8, 9].into_iter().enumerate() {
+        s[S_NR + 1 + k].store(g[r], Ordering::Relaxed);
+    }
+    s[14].store(g[4], Ordering::Relaxed);
+    s[15].store(t.cpu.rip, Ordering::Relaxed);
     s[1].store((seq | 1) + 1, Ordering::Release);
+}
+
+/// Takes a free slot for `tid`: one a thread that exited left, or a new one past the slots
+/// taken so far (None: all [`MAX_SLOTS`] are in use).
+fn claim(w: &[AtomicU64; LEN / 8], s: &[AtomicU64; SLOTS_LEN / 8], tid: i32) -> Option<usize> {
+    let take = |i: usize| {
+        s[i * SLOT_WORDS]
+            .compare_exchange(0, tid as u64, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    };
+    loop {
+        let h = high(w);
+        if let Some(i) = (0..h).find(|&i| take(i)) {
+            return Some(i);
+        }
+        if h >= MAX_SLOTS {
+            return None;
+        }
+        // Slot `h` becomes visible to readers and to other claimers at once; whoever takes it
+        // first has it.
+        let _ =
+            w[W_HIGH].compare_exchange(h as u64, h as u64 + 1, Ordering::AcqRel, Ordering::Relaxed);
+        if take(h) {
+            return Some(h);
+        }
+    }
 }
 
 /// Publishes the calling thread's slot before its first system call (at start-up, in a fork
@@ -277,6 +390,7 @@ fn publish_thread(t: &Thread) {
 /// ([`Waiting`]).
 pub fn thread_started(t: &Thread) {
     publish_thread(t);
+    creation_failed();
 }
 
 /// Marks the calling thread, for as long as it lives, as sleeping in a guest's waiting call
@@ -297,9 +411,9 @@ pub struct Waiting {
 
 impl Waiting {
     pub fn begin() -> Waiting {
-        let word = pages().and_then(|w| {
+        let word = slots().and_then(|s| {
             let i = SLOT.try_with(|c| c.get()).ok().flatten()?;
-            Some(&w[SLOTS_AT / 8 + i * SLOT_WORDS + S_WAITING])
+            Some(&s[i * SLOT_WORDS + S_WAITING])
         });
         let before = word.map_or(0, |w| w.swap(1, Ordering::Release));
         Waiting { word, before }
@@ -324,22 +438,102 @@ pub fn shown_state(host: &str, waiting: u64) -> String {
     }
 }
 
+/// What a thread last published in its slot.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ThreadWords {
+    pub blocked: u64,
+    pub pending: u64,
+    pub features: u64,
+    pub locked: u64,
+    /// The wait word ([`Waiting`]).
+    pub waiting: u64,
+    /// The system call it was in plus one (0: none), its six arguments, stack pointer and
+    /// instruction pointer.
+    pub syscall: [u64; 9],
+}
+
+impl ThreadWords {
+    fn of(s: &[u64]) -> ThreadWords {
+        let mut syscall = [0; 9];
+        syscall.copy_from_slice(&s[S_NR..S_NR + 9]);
+        ThreadWords {
+            blocked: s[2],
+            pending: s[3],
+            features: s[4],
+            locked: s[5],
+            waiting: s[S_WAITING],
+            syscall,
+        }
+    }
+
+    /// The thread's /proc/PID/task/TID/syscall as another thread reads it (fs/proc/base.c
+    /// proc_pid_syscall): Linux shows the call and its registers only for a task that is not
+    /// running (kernel/lib/syscall.c task_current_syscall answers EAGAIN, shown as
+    /// "running", for a runnable one), so here only while it sleeps (`asleep`, as
+    /// `procfs` finds it).
+    pub fn syscall_text(&self, asleep: bool) -> String {
+        if !asleep || self.syscall[0] == 0 {
+            return "running\n".into();
+        }
+        syscall_line(
+            self.syscall[0] - 1,
+            &self.syscall[1..7],
+            self.syscall[7],
+            self.syscall[8],
+        )
+    }
+}
+
+/// The line of /proc/PID/syscall for a task in call `nr` with `args` (fs/proc/base.c
+/// proc_pid_syscall: the number as an int, the rest as 0x%llx).
+pub fn syscall_line(nr: u64, args: &[u64], sp: u64, ip: u64) -> String {
+    let mut o = format!("{}", nr as i32);
+    for a in args {
+        o += &format!(" 0x{a:x}");
+    }
+    o + &format!(" 0x{sp:x} 0x{ip:x}\n")
+}
+
+/// Looks a thread up with `find`, which gives its slot's words when a slot names it and the
+/// count of threads being created ([`creating`]). While no slot names it and a creation is
+/// under way, it is most likely that new thread, which takes its slot before it runs any
+/// guest code: the lookup is made again for a while rather than show the host's files of
+/// the thread. Bounded (5 s: on a loaded machine a new host thread was seen to wait more
+/// than 500 ms to first run), for a host thread that is no guest thread (a debugger
+/// connection's) read while threads are being created.
+fn await_slot(find: impl Fn() -> Option<(Option<ThreadWords>, u64)>) -> Option<ThreadWords> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (found, creating) = find()?;
+        if found.is_some() || creating == 0 || std::time::Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
+}
+
 /// What this process's thread `tid` last published (as [`View::thread_words`]).
-pub fn own_thread_words(tid: i32) -> Option<[u64; 5]> {
-    let w = pages()?;
-    seq_read(
-        || {
-            let i = (0..SLOTS)
-                .map(|i| SLOTS_AT / 8 + i * SLOT_WORDS)
-                .find(|&i| w[i].load(Ordering::Acquire) == tid as u64)?;
-            Some((w[i + 1].load(Ordering::Acquire), i))
-        },
-        |&i| {
-            let facts = [2, 3, 4, 5, S_WAITING].map(|k| w[i + k].load(Ordering::Relaxed));
-            std::sync::atomic::fence(Ordering::Acquire);
-            Some(facts)
-        },
-    )
+pub fn own_thread_words(tid: i32) -> Option<ThreadWords> {
+    let (w, sl) = (pages()?, slots()?);
+    await_slot(|| {
+        let creating = w[W_CREATING].load(Ordering::Acquire);
+        let found = seq_read(
+            || {
+                let i = (0..high(w))
+                    .map(|i| i * SLOT_WORDS)
+                    .find(|&i| sl[i].load(Ordering::Acquire) == tid as u64)?;
+                Some((sl[i + 1].load(Ordering::Acquire), i))
+            },
+            |&i| {
+                let words: Vec<u64> = (0..SLOT_WORDS)
+                    .map(|k| sl[i + k].load(Ordering::Relaxed))
+                    .collect();
+                std::sync::atomic::fence(Ordering::Acquire);
+                Some(ThreadWords::of(&words))
+            },
+        );
+        Some((found, creating))
+    })
 }
 
 /// A read under a seqlock: `head` gives the sequence and what locates the data, `read` reads
@@ -366,9 +560,11 @@ fn seq_read<H, T>(
 /// At the exit of a guest thread: its slot is free again.
 pub fn thread_exit() {
     let Some(w) = pages() else { return };
+    let Some(s) = slots() else { return };
+    let _ = w;
     if let Ok(Some(i)) = SLOT.try_with(|c| c.take()) {
-        w[SLOTS_AT / 8 + i * SLOT_WORDS + S_WAITING].store(0, Ordering::Relaxed);
-        w[SLOTS_AT / 8 + i * SLOT_WORDS].store(0, Ordering::Release);
+        s[i * SLOT_WORDS + S_WAITING].store(0, Ordering::Relaxed);
+        s[i * SLOT_WORDS].store(0, Ordering::Release);
     }
 }
 
@@ -418,7 +614,9 @@ impl Need {
                 vmas: true,
                 ..Need::default()
             },
-            b"cmdline" | b"environ" => Need::default(),
+            b"cmdline" | b"environ" | b"syscall" | b"wchan" | b"limits" | b"personality" => {
+                Need::default()
+            }
             _ => Need {
                 vmas: true,
                 exe_host: true,
@@ -563,27 +761,71 @@ impl View {
         Some([w(0), w(1), w(2), w(3)])
     }
 
-    /// What thread `tid` last published: its blocked and pending signals, its shadow-stack
-    /// features and locked features, and its wait word ([`Waiting`]) (None: it has no slot).
-    pub fn thread_words(&self, tid: i32) -> Option<[u64; 5]> {
+    /// What thread `tid` last published (None: it has no slot).
+    pub fn thread_words(&self, tid: i32) -> Option<ThreadWords> {
+        thread_words_of(self.pid, tid)
+    }
+
+    /// The guest's soft and hard RLIMIT_AS, RLIMIT_DATA and RLIMIT_STACK, and its
+    /// personality (None: not published).
+    pub fn limits(&self) -> Option<([(u64, u64); 3], u32)> {
+        let mut raw = [0u8; 8 * (W_PERS + 1 - W_LIMITS)];
+        let at = PAGE + W_LIMITS as u64 * 8;
+        if crate::remote_mem::host_copy(self.pid, at, &mut raw, false).ok()? != raw.len() {
+            return None;
+        }
+        let w = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+        if w(0) != 1 || w(W_PERS - W_LIMITS) >> 32 != 1 {
+            return None;
+        }
+        Some((
+            [(w(1), w(2)), (w(3), w(4)), (w(5), w(6))],
+            w(W_PERS - W_LIMITS) as u32,
+        ))
+    }
+}
+
+/// The slots process `pid` publishes (the words of those taken so far) and its count of
+/// threads being created.
+fn remote_slots(pid: i32) -> Option<(Vec<u64>, u64)> {
+    let mut head = [0u8; 16];
+    if crate::remote_mem::host_copy(pid, PAGE + W_HIGH as u64 * 8, &mut head, false).ok()? != 16 {
+        return None;
+    }
+    let high = u64::from_le_bytes(head[..8].try_into().ok()?).min(MAX_SLOTS as u64) as usize;
+    let creating = u64::from_le_bytes(head[8..].try_into().ok()?);
+    let mut raw = vec![0u8; high * SLOT_WORDS * 8];
+    if !raw.is_empty()
+        && crate::remote_mem::host_copy(pid, SLOTS_BASE, &mut raw, false).ok()? != raw.len()
+    {
+        return None;
+    }
+    let words = raw
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+        .collect();
+    Some((words, creating))
+}
+
+/// What thread `tid` of another cetbox process `pid` last published.
+fn thread_words_of(pid: i32, tid: i32) -> Option<ThreadWords> {
+    await_slot(|| {
         // The slots are copied at once, the slot's words with its sequence; the sequence
         // read again after them is in the next copy.
+        let creating = std::cell::Cell::new(0);
         let head = || {
-            let mut raw = vec![0u8; LEN - SLOTS_AT];
-            let at = PAGE + SLOTS_AT as u64;
-            if crate::remote_mem::host_copy(self.pid, at, &mut raw, false).ok()? != raw.len() {
-                return None;
-            }
-            let w =
-                |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
-            let i = (0..SLOTS).find(|&i| w(i * SLOT_WORDS) == tid as u64)? * SLOT_WORDS;
-            Some((
-                w(i + 1),
-                [w(i + 2), w(i + 3), w(i + 4), w(i + 5), w(i + S_WAITING)],
-            ))
+            let (w, c) = remote_slots(pid)?;
+            creating.set(c);
+            let i = (0..w.len() / SLOT_WORDS).find(|&i| w[i * SLOT_WORDS] == tid as u64)?;
+            let s = &w[i * SLOT_WORDS..][..SLOT_WORDS];
+            Some((s[1], ThreadWords::of(s)))
         };
-        seq_read(head, |facts| Some(*facts))
-    }
+        let found = seq_read(head, |facts| Some(*facts));
+        if found.is_none() {
+            remote_slots(pid).map(|(_, c)| creating.set(c))?;
+        }
+        Some((found, creating.get()))
+    })
 }
 
 /// The wait word ([`Waiting`]) of thread `tid` of another cetbox process `pid`, for a reader
@@ -594,16 +836,12 @@ impl View {
 /// every slot is taken (the host's State stands).
 pub fn wait_word(pid: i32, tid: i32) -> Option<u64> {
     read_words(pid)?;
-    let mut raw = vec![0u8; LEN - SLOTS_AT];
-    if crate::remote_mem::host_copy(pid, PAGE + SLOTS_AT as u64, &mut raw, false).ok()? != raw.len()
-    {
-        return None;
+    if let Some(f) = thread_words_of(pid, tid) {
+        return Some(f.waiting);
     }
-    let w = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
-    match (0..SLOTS).find(|&i| w(i * SLOT_WORDS) == tid as u64) {
-        Some(i) => Some(w(i * SLOT_WORDS + S_WAITING)),
-        None => (0..SLOTS).any(|i| w(i * SLOT_WORDS) == 0).then_some(0),
-    }
+    let (w, _) = remote_slots(pid)?;
+    let n = w.len() / SLOT_WORDS;
+    (n < MAX_SLOTS || (0..n).any(|i| w[i * SLOT_WORDS] == 0)).then_some(0)
 }
 
 /// The descriptors in process `pid`'s private-descriptor table at `addr` (none when it cannot
@@ -648,6 +886,10 @@ pub fn other_file<'a>(t: &Thread, path: &'a [u8]) -> Option<(i32, i32, &'a [u8])
             | b"statm"
             | b"smaps"
             | b"smaps_rollup"
+            | b"syscall"
+            | b"wchan"
+            | b"limits"
+            | b"personality"
     )
     .then_some((pid, tid, file))
 }

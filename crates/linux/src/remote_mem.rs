@@ -78,6 +78,8 @@ fn nonce() -> u64 {
 /// A fresh lock page: a memfd page mapped shared, its descriptor private. The lock word starts
 /// held by the caller when `held`.
 fn new_lock_page(nonce: u64, held: bool) -> std::io::Result<Published> {
+    // Unregistered until `make_private_fd` below (`cetbox_mem::transient`).
+    let _hold = cetbox_mem::transient::hold();
     // SAFETY: memfd_create with a valid C string.
     let fd = unsafe { libc::memfd_create(c"cetbox-table-lock".as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
@@ -380,6 +382,9 @@ enum Peer {
 impl Target {
     fn open(pid: i32) -> Result<Peer, Errno> {
         for _ in 0..4 {
+            // The pidfd and the received descriptor are cetbox's own for a moment
+            // (`cetbox_mem::transient`).
+            let _hold = cetbox_mem::transient::hold();
             let Some(h) = read_header(pid)? else {
                 return if runs_cetbox(pid) {
                     Err(Errno::EFAULT)

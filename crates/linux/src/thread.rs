@@ -324,6 +324,8 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
     // registers, then sets the guest's mask) instead of being taken for a process signal.
     let mask = signals::host::host_mask();
     signals::host::set_host_mask(!0);
+    // Readers of /proc/self/task/TID/* wait for the new thread's slot (`procview`).
+    crate::procview::creating();
     let spawned = std::thread::Builder::new()
         .stack_size(HOST_STACK)
         .spawn(move || {
@@ -335,6 +337,7 @@ pub fn spawn(t: &mut Thread, r: &CloneRequest) -> SysResult {
     let handle = match spawned {
         Ok(h) => h,
         Err(_) => {
+            crate::procview::creation_failed();
             t.proc.threads.remove(None);
             // The Thread went with the closure that never ran; its shadow stack is still
             // mapped.
@@ -450,6 +453,7 @@ fn child_main(
             .raw_os_error()
             .unwrap_or(libc::ENOMEM);
         t.proc.threads.remove(None);
+        crate::procview::creation_failed();
         crate::shstk::free_owned(&mut t);
         let _ = tx.send(Err(Errno(e)));
         return;

@@ -13,6 +13,7 @@ mod host;
 mod pagetable;
 pub mod remembered;
 mod space;
+pub mod transient;
 mod vma;
 pub mod xlock;
 

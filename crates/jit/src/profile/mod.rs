@@ -152,6 +152,8 @@ fn profile_of(path: &str, dev: u64, ino: u64) -> Option<Option<Arc<Profile>>> {
         (st.dir.clone(), program)
     };
     let path = PathBuf::from(path);
+    // The profile files are cetbox's own descriptors for a moment (`cetbox_mem::transient`).
+    let _hold = cetbox_mem::transient::hold();
     let loaded = FileKey::of(&path, dev, ino).map(|key| {
         Arc::new(Profile {
             hot: store::load(&dir, &key, &program).into_iter().collect(),

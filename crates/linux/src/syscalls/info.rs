@@ -89,6 +89,8 @@ pub(crate) fn sys_prlimit64(t: &mut Thread, a: [u64; 6]) -> SysResult {
         let (soft, hard) = crate::rlimit::get(res).unwrap_or((u64::MAX, u64::MAX));
         if let Some([s, h]) = new {
             crate::rlimit::set(res, s, h)?;
+            // Another process's /proc/PID/limits shows it from now on.
+            crate::procview::publish_limits(t.proc.personality.load(Ordering::Relaxed));
         }
         if a[3] != 0 {
             put_rlimit(t, a[3], soft, hard)?;
@@ -314,6 +316,7 @@ pub(crate) fn sys_personality(t: &mut Thread, a: [u64; 6]) -> SysResult {
     let old = t.proc.personality.load(Ordering::Relaxed);
     if p != 0xffff_ffff {
         t.proc.personality.store(p, Ordering::Relaxed);
+        crate::procview::publish_limits(p);
     }
     Ok(old as u64)
 }

@@ -49,6 +49,7 @@ fn or_null(t: &Thread, addr: u64, len: u64, access: Access) -> HostPtr<'static> 
 
 /// /proc/sys/kernel/msgmax: the largest message (msg_ctlmax of the IPC namespace).
 fn msgmax() -> u64 {
+    let _hold = cetbox_mem::transient::hold();
     std::fs::read_to_string("/proc/sys/kernel/msgmax")
         .ok()
         .and_then(|s| s.trim().parse().ok())

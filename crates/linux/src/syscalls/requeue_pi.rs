@@ -231,6 +231,8 @@ pub(crate) fn wait(
 /// has, kernel/futex/pi.c `handle_exit_race`).
 fn task_exists(tid: u32) -> bool {
     // PIDFD_THREAD (O_EXCL, Linux 6.9): a pidfd for any thread, not only a leader.
+    // cetbox's own descriptor for a moment (`cetbox_mem::transient`).
+    let _hold = cetbox_mem::transient::hold();
     // SAFETY: pidfd_open takes integers only; the descriptor it returns is closed at once.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid as libc::c_long, libc::O_EXCL) };
     if fd >= 0 {

@@ -288,7 +288,11 @@ fn restore(t: &Thread, hfd: u64, done: &[(u64, u64)], before: &[(u64, u64, u64)]
 /// with UFFDIO_REGISTER_MODE_* bits, from the VmFlags of /proc/self/smaps (`um` missing, `uw`
 /// write-protect, `ui` minor: fs/proc/task_mmu.c, show_smap_vma_flags).
 fn host_uffd_modes(start: u64, end: u64) -> Vec<(u64, u64, u64)> {
-    let Ok(text) = std::fs::read_to_string("/proc/self/smaps") else {
+    let text = {
+        let _hold = cetbox_mem::transient::hold();
+        std::fs::read_to_string("/proc/self/smaps")
+    };
+    let Ok(text) = text else {
         return Vec::new();
     };
     let mut out = Vec::new();

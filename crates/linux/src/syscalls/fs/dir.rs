@@ -25,14 +25,28 @@ fn getdents_common(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
     if n != 0 {
         let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok();
         let target = target.as_deref();
-        if let Some(private) = target.and_then(listed_private) {
-            let skip = |name: &[u8]| {
-                std::str::from_utf8(name)
-                    .ok()
-                    .and_then(|s| s.parse::<i32>().ok())
-                    .is_some_and(|d| private.contains(&d))
+        if let Some(pid) = target.and_then(descriptor_dir) {
+            let list = || {
+                let private = crate::procview::private_fds_of(pid);
+                if private.is_empty() {
+                    return host!(nr, fd as u64, p, n);
+                }
+                let skip = |name: &[u8]| {
+                    std::str::from_utf8(name)
+                        .ok()
+                        .and_then(|s| s.parse::<i32>().ok())
+                        .is_some_and(|d| private.contains(&d))
+                };
+                leaving_out(nr, fd, p, n, &skip)
             };
-            return leaving_out(nr, fd, p, n, &skip);
+            // SAFETY: getpid has no preconditions.
+            if pid == unsafe { getpid() } {
+                // This process's own: with none of cetbox's short-lived descriptors open
+                // meanwhile (`cetbox_mem::transient`), and the registry of the lasting ones
+                // read in the same moment (they are registered under a hold).
+                return cetbox_mem::transient::without_holds(list);
+            }
+            return list();
         }
         if target.is_some_and(|t| t.as_os_str() == "/proc") {
             // vfork snapshot holders (`crate::fork`) are cetbox's, no processes of a guest.
@@ -48,22 +62,20 @@ fn getdents_common(t: &mut Thread, nr: i64, a: [u64; 6]) -> SysResult {
     host!(nr, fd as u64, p, n)
 }
 
-/// When `target` (what a directory descriptor names) is a descriptor directory (`/proc/PID/fd`, `/proc/PID/task/TID/fd`, this
-/// process's through /proc/self too) of this process or of another guest, the descriptors
-/// cetbox keeps there for itself (`private_fds`; another guest's as it publishes them,
-/// `procview`), which would otherwise be listed: a guest that fstats what it lists (glibc's
-/// support_descriptors in tst-cancel31 and every test using it) would meet a descriptor that
-/// answers EBADF, and another guest would see descriptors Linux would not show it. None for
-/// other directories and when there is nothing to leave out.
-fn listed_private(target: &std::path::Path) -> Option<Vec<i32>> {
+/// The process whose descriptor directory `target` (what a directory descriptor names) is
+/// (`/proc/PID/fd`, `/proc/PID/fdinfo`, the same under `/proc/PID/task/TID/`, this process's
+/// through /proc/self too), if it is one: the descriptors cetbox keeps there for itself
+/// (`private_fds`; another guest's as it publishes them, `procview`) would otherwise be
+/// listed: a guest that fstats what it lists (glibc's support_descriptors in tst-cancel31 and
+/// every test using it) would meet a descriptor that answers EBADF, and another guest would
+/// see descriptors Linux would not show it.
+fn descriptor_dir(target: &std::path::Path) -> Option<i32> {
     use std::os::unix::ffi::OsStrExt as _;
     let p = crate::procfs::ProcPath::parse(target.as_os_str().as_bytes())?;
-    if !matches!(p.rest.as_slice(), [b"fd"]) {
+    if !matches!(p.rest.as_slice(), [b"fd"] | [b"fdinfo"]) {
         return None;
     }
-    let pid = p.pid?;
-    let private = crate::procview::private_fds_of(pid);
-    (!private.is_empty()).then_some(private)
+    p.pid
 }
 
 /// getdents on a directory with records to leave out (`skip` says which names): the host

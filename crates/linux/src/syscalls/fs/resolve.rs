@@ -91,6 +91,8 @@ fn is_symlink(fd: i32) -> Option<Vec<u8>> {
 /// (open without O_NOFOLLOW, stat, execve); procfs's own links (`/proc/self`, `exe`, `cwd`,
 /// `fd/N`) are never followed at the end, so the /proc view sees them as links.
 pub fn proc_name(dfd: i32, path: &[u8], follow: bool) -> Option<Vec<u8>> {
+    // The O_PATH descriptors are cetbox's own for a moment (`cetbox_mem::transient`).
+    let _hold = cetbox_mem::transient::hold();
     let mut path = CString::new(path).ok()?;
     let mut dfd_owned: Option<PathFd> = None;
     for _ in 0..=MAXSYMLINKS {

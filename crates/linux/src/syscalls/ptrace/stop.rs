@@ -185,7 +185,10 @@ fn tgid_of(tid: i32) -> Option<i32> {
 }
 
 fn status_field(path: &str, key: &str) -> Option<i32> {
-    let s = std::fs::read_to_string(path).ok()?;
+    let s = {
+        let _hold = cetbox_mem::transient::hold();
+        std::fs::read_to_string(path).ok()?
+    };
     s.lines()
         .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().parse().ok())
