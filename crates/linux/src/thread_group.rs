@@ -313,6 +313,9 @@ pub fn lock_for_fork(parent: &Threads) -> ForkGuard<'_> {
 /// the thread that forked. The parent's registry (`g`) is not the child's any more.
 pub fn after_fork_child(t: &Thread, g: ForkGuard) {
     drop(g);
+    // The parent may have begun to end after this thread passed its checks: the child has
+    // not (else a mapping call of its waiting for an accessor would park it for good).
+    ENDING.store(false, Ordering::Release);
     t.proc.threads.register_first(t);
 }
 

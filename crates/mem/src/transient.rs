@@ -27,16 +27,35 @@ static LISTERS: AtomicUsize = AtomicUsize::new(0);
 thread_local! {
     /// Set while this thread lists (its holds then do not count and do not wait).
     static LISTING: Cell<bool> = const { Cell::new(false) };
+    /// How many holds this thread has in place. Only the outermost counts in `HOLDERS`: a
+    /// thread that takes a second hold inside one (private_fds::make_private_fd under
+    /// fork's or remote_mem's hold, a /proc file that opens another process's memory file)
+    /// must not wait for a listing that itself waits for this thread's first hold.
+    static HELD: Cell<usize> = const { Cell::new(0) };
 }
 
 /// A hold in place: no listing is made until it ends.
-pub struct Hold(bool);
+pub struct Hold(Kind);
+
+enum Kind {
+    /// Taken while this thread lists: counts for nothing.
+    Listing,
+    /// Inside another hold of this thread.
+    Nested,
+    /// This thread's outermost hold, counted in `HOLDERS`.
+    Outer,
+}
 
 /// Takes a hold for the descriptors this thread is about to open and close (waits while a
-/// listing is being made).
+/// listing is being made, unless this thread has a hold in place already).
 pub fn hold() -> Hold {
     if LISTING.try_with(Cell::get).unwrap_or(false) {
-        return Hold(false);
+        return Hold(Kind::Listing);
+    }
+    let held = HELD.try_with(Cell::get).unwrap_or(0);
+    if held > 0 {
+        let _ = HELD.try_with(|h| h.set(held + 1));
+        return Hold(Kind::Nested);
     }
     loop {
         while LISTERS.load(SeqCst) != 0 {
@@ -44,7 +63,8 @@ pub fn hold() -> Hold {
         }
         HOLDERS.fetch_add(1, SeqCst);
         if LISTERS.load(SeqCst) == 0 {
-            return Hold(true);
+            let _ = HELD.try_with(|h| h.set(1));
+            return Hold(Kind::Outer);
         }
         HOLDERS.fetch_sub(1, SeqCst);
     }
@@ -52,8 +72,15 @@ pub fn hold() -> Hold {
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        if self.0 {
-            HOLDERS.fetch_sub(1, SeqCst);
+        match self.0 {
+            Kind::Listing => {}
+            Kind::Nested => {
+                let _ = HELD.try_with(|h| h.set(h.get().saturating_sub(1)));
+            }
+            Kind::Outer => {
+                let _ = HELD.try_with(|h| h.set(0));
+                HOLDERS.fetch_sub(1, SeqCst);
+            }
         }
     }
 }
@@ -80,19 +107,51 @@ pub fn without_holds<T>(f: impl FnOnce() -> T) -> T {
 /// In a fork child: the other threads, and whatever holds or listings they had, stay in the
 /// parent.
 pub fn after_fork_child() {
-    let mine = LISTING.try_with(Cell::get).unwrap_or(false);
-    HOLDERS.store(0, SeqCst);
-    LISTERS.store(usize::from(mine), SeqCst);
+    let listing = LISTING.try_with(Cell::get).unwrap_or(false);
+    // The forking thread's own outermost hold, if it forked inside one, is still to be
+    // dropped here.
+    let held = HELD.try_with(Cell::get).unwrap_or(0) > 0 && !listing;
+    HOLDERS.store(usize::from(held), SeqCst);
+    LISTERS.store(usize::from(listing), SeqCst);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The counters are process-wide: the tests take turns.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// A hold taken inside another hold of the same thread does not wait for a listing that
+    /// waits for the outer one (which deadlocked both threads).
+    #[test]
+    fn nested_hold_does_not_wait_for_a_waiting_listing() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let outer = hold();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lister = std::thread::spawn(move || {
+            without_holds(|| tx.send(()).unwrap());
+        });
+        // The lister has announced itself (or is about to): a new outer hold would now wait.
+        while LISTERS.load(SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        let inner = hold();
+        drop(inner);
+        assert!(
+            rx.try_recv().is_err(),
+            "the listing ran while a hold was in place"
+        );
+        drop(outer);
+        rx.recv().unwrap();
+        lister.join().unwrap();
+    }
+
     /// A listing never runs while a hold is in place, and the listing thread's own holds do
     /// not wait for it.
     #[test]
     fn holds_and_listings_exclude_each_other() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let inside = std::sync::Arc::new(AtomicUsize::new(0));
         let holders: Vec<_> = (0..3)
