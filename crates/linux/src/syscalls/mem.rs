@@ -452,7 +452,8 @@ pub fn sys_mremap(t: &mut Thread, a: [u64; 6]) -> SysResult {
         if new_len > TASK_SIZE || new_addr > TASK_SIZE - new_len {
             return Err(Errno::EINVAL);
         }
-        if addr + old_len > new_addr && new_addr + new_len > addr {
+        // Unsigned long arithmetic, wrapping as in mm/mremap.c (mremap_to).
+        if addr.wrapping_add(old_len) > new_addr && new_addr + new_len > addr {
             return Err(Errno::EINVAL);
         }
         if flags & MREMAP_FIXED != 0 && new_addr < MMAP_MIN_ADDR {
