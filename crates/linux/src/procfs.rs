@@ -1618,17 +1618,27 @@ fn other_thread_file(t: &Thread, path: &[u8]) -> Option<Vec<u8>> {
         let wchan = format!("/proc/self/task/{tid}/wchan");
         return sleep_file(file, || crate::procview::own_thread_words(tid), &wchan);
     }
-    let words = crate::procview::own_thread_words(tid)?;
     let mut f = Facts::own(t);
     f.tid = tid;
-    f.state = crate::procview::shown_state(status_field(&host_status, "State")?, words.waiting);
-    f.thread = ThreadFacts {
-        blocked: words.blocked,
-        pending: words.pending,
-        shd_pnd: f.thread.shd_pnd,
-        features: words.features,
-        locked: words.locked,
-    };
+    match crate::procview::own_thread_words(tid) {
+        Some(words) => {
+            f.state =
+                crate::procview::shown_state(status_field(&host_status, "State")?, words.waiting);
+            f.thread = ThreadFacts {
+                blocked: words.blocked,
+                pending: words.pending,
+                shd_pnd: f.thread.shd_pnd,
+                features: words.features,
+                locked: words.locked,
+            };
+        }
+        // The leader ended while other threads run on: Linux keeps it as a zombie until the
+        // whole group ends (kernel/exit.c, delay_group_leader), and its status says so. Its
+        // slot is gone with it, so its own masks are the reader's here; the host's file would
+        // describe cetbox's thread instead (its handlers and masks).
+        None if tid == t.proc.pid => f.state = "Z (zombie)".into(),
+        None => return None,
+    }
     f.host_status = host_status;
     Some(if file == b"status" {
         status_of(&f)
