@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "../common/read_file.h"
 
 #define N 300
 #define NEW 200
@@ -68,17 +69,6 @@ static void *thread(void *arg) {
     return NULL;
 }
 
-static long read_file(const char *path, char *buf, long size) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    long n = 0, r;
-    while (n < size - 1 && (r = read(fd, buf + n, size - 1 - n)) > 0)
-        n += r;
-    close(fd);
-    buf[n] = 0;
-    return n;
-}
 
 static const char *field(const char *text, const char *name) {
     const char *l = strstr(text, name);
@@ -119,7 +109,7 @@ int main(void) {
     static char buf[8192];
     char path[96];
     char own[8192];
-    read_file("/proc/self/status", own, sizeof own);
+    read_whole("/proc/self/status", own, sizeof own);
     char cgt[64];
     snprintf(cgt, sizeof cgt, "%.*s", (int)strcspn(field(own, "SigCgt:\t"), "\n"),
              field(own, "SigCgt:\t"));
@@ -131,7 +121,7 @@ int main(void) {
         snprintf(want, sizeof want, "0 0x%x ", pipefd[0]);
         snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tids[i]);
         for (long tries = 0; tries < 10000000; tries++) {
-            if (read_file(path, buf, sizeof buf) > 0 && strncmp(buf, "running", 7))
+            if (read_whole(path, buf, sizeof buf) > 0 && strncmp(buf, "running", 7))
                 break;
             sched_yield();
         }
@@ -147,11 +137,11 @@ int main(void) {
         else if (sys_ok == i)
             printf("thread %d syscall: %s", i, buf);
         snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tids[i]);
-        const char *close_paren = read_file(path, buf, sizeof buf) > 0 ? strrchr(buf, ')') : NULL;
+        const char *close_paren = read_whole(path, buf, sizeof buf) > 0 ? strrchr(buf, ')') : NULL;
         if (close_paren && close_paren[2] == 'S')
             state_ok++;
         snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tids[i]);
-        read_file(path, buf, sizeof buf);
+        read_whole(path, buf, sizeof buf);
         if (strtoull(field(buf, "SigBlk:\t"), NULL, 16) == mask_of(i) &&
             field(buf, "State:\t")[0] == 'S' && !strncmp(field(buf, "SigCgt:\t"), cgt, strlen(cgt)))
             blk_ok++;
@@ -169,7 +159,7 @@ int main(void) {
         if (tid < 0)
             return 1;
         snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
-        read_file(path, buf, sizeof buf);
+        read_whole(path, buf, sizeof buf);
         if (!strncmp(field(buf, "SigCgt:\t"), cgt, strlen(cgt)))
             cgt_ok++;
     }

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "../common/read_file.h"
 
 #define MAX (256 << 10)
 enum { STATUS, STAT, STATM, SMAPS, ROLLUP, FDS, NFILES };
@@ -39,17 +40,7 @@ static void say(const char *s) {
         _exit(3);
 }
 
-static long read_file(const char *path, char *buf) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    long n = 0, r;
-    while (n < MAX - 1 && (r = read(fd, buf + n, MAX - 1 - n)) > 0)
-        n += r;
-    close(fd);
-    buf[n] = 0;
-    return n;
-}
+static long read_file(const char *path, char *buf) { return read_whole(path, buf, MAX); }
 
 // "N -> target" for each descriptor in dir (but the listing's own descriptor).
 static long list_fds(const char *dir, char *buf) {

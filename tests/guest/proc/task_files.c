@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "../common/read_file.h"
 
 #define MAX 8192
 static int pipefd[2];
@@ -27,17 +28,7 @@ static atomic_int spinning, stop;
 static pid_t sleeper_tid, spinner_tid;
 static char sleeper_buf[7];
 
-static long read_file(const char *path, char *buf) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    long n = 0, r;
-    while (n < MAX - 1 && (r = read(fd, buf + n, MAX - 1 - n)) > 0)
-        n += r;
-    close(fd);
-    buf[n] = 0;
-    return n;
-}
+static long read_file(const char *path, char *buf) { return read_whole(path, buf, MAX); }
 
 // The syscall line of a thread sleeping in read(fd, buf, count): its number, descriptor,
 // buffer and count against what is expected (the stack and code addresses vary).

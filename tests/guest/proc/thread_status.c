@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "../common/read_file.h"
 
 #define MAX 8192
 static char own_status[MAX], own_stat[MAX], other_status[MAX], other_stat[MAX];
@@ -21,17 +22,7 @@ static char a[MAX], b[MAX];
 static int ready[2], wake[2];
 static pid_t thread_tid;
 
-static long read_file(const char *path, char *buf) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    long n = 0, r;
-    while (n < MAX - 1 && (r = read(fd, buf + n, MAX - 1 - n)) > 0)
-        n += r;
-    close(fd);
-    buf[n] = 0;
-    return n;
-}
+static long read_file(const char *path, char *buf) { return read_whole(path, buf, MAX); }
 
 static void *thread(void *arg) {
     (void)arg;
