@@ -1841,13 +1841,10 @@ mod tests {
         assert!(ProcPath::parse(b"/sys/5/maps").is_none());
     }
 
-    /// The walk of the host ranges merges them with the mappings (each range reaching into
-    /// several mappings counts in each), and a mapping out of order is found all the same.
-    #[test]
-    fn resident_walk_merges_ranges_and_mappings() {
-        const N: u64 = 16;
-        let len = (N * PAGE_SIZE) as usize;
-        // SAFETY: a fresh private anonymous mapping, touched and unmapped by this test only.
+    /// A fresh private anonymous mapping of `len` bytes with the pages `touched` written (so
+    /// resident); the caller unmaps it.
+    fn fresh_pages(len: usize, touched: &[usize]) -> *mut libc::c_void {
+        // SAFETY: a fresh private anonymous mapping: no existing memory is affected.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -1859,14 +1856,25 @@ mod tests {
             )
         };
         assert_ne!(p, libc::MAP_FAILED);
-        for page in [0, 1, 9] {
-            // SAFETY: pages of the mapping above.
+        for &page in touched {
+            assert!((page + 1) * PAGE_SIZE as usize <= len);
+            // SAFETY: a page inside the mapping just made.
             unsafe {
                 p.cast::<u8>()
                     .add(page * PAGE_SIZE as usize)
                     .write_volatile(1)
             };
         }
+        p
+    }
+
+    /// The walk of the host ranges merges them with the mappings (each range reaching into
+    /// several mappings counts in each), and a mapping out of order is found all the same.
+    #[test]
+    fn resident_walk_merges_ranges_and_mappings() {
+        const N: u64 = 16;
+        let len = (N * PAGE_SIZE) as usize;
+        let p = fresh_pages(len, &[0, 1, 9]);
         let at = |page: u64| p as u64 + page * PAGE_SIZE;
         let vma = |a: u64, b: u64| {
             let mut v = info(at(a), SizeClass::Data, "");
@@ -1926,23 +1934,7 @@ mod tests {
     fn resident_walk_is_bounded_by_host_mappings_and_budget() {
         const N: usize = 16;
         let len = N * PAGE_SIZE as usize;
-        // SAFETY: a fresh private anonymous mapping, touched and unmapped by this test only.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(p, libc::MAP_FAILED);
-        // SAFETY: the first two pages of the mapping above.
-        unsafe {
-            p.cast::<u8>().write_volatile(1);
-            p.cast::<u8>().add(PAGE_SIZE as usize).write_volatile(1);
-        }
+        let p = fresh_pages(len, &[0, 1]);
         let (s, e) = (p as u64, p as u64 + len as u64);
         let f = std::fs::File::open("/proc/self/pagemap").unwrap();
         let mut vast = info(PAGE_SIZE, SizeClass::Data, "");
