@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "../common/vfork_clone.h"
 
 static int gate[2], started[2];
 static char report[1024];
@@ -118,18 +119,8 @@ int main(void) {
         puts("read failed");
         return 1;
     }
-    size_t size = 256 * 1024;
-    char *stack = malloc(size);
-    pid_t pid = clone(child_fn, stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, NULL);
-    if (pid < 0) {
-        perror("clone");
+    if (vfork_clone_wait(child_fn) < 0)
         return 1;
-    }
-    int st;
-    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) {
-        puts("waitpid failed");
-        return 1;
-    }
     fputs(report, stdout);
     if (write(gate[1], "g", 1) != 1 || pthread_join(th, NULL) != 0)
         return 1;

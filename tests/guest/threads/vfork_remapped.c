@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "../common/vfork_clone.h"
 
 #define PAGE 4096
 
@@ -109,19 +110,10 @@ int main(void) {
         puts("pthread_create failed");
         return 1;
     }
-    size_t size = 256 * 1024;
-    char *stack = malloc(size);
-    pid_t pid = clone(child_fn, stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, NULL);
-    if (pid < 0) {
-        perror("clone");
+    int status = vfork_clone_wait(child_fn);
+    if (status < 0)
         return 1;
-    }
-    int status;
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
-        puts("waitpid failed");
-        return 1;
-    }
-    printf("child exit %d\n", WEXITSTATUS(status));
+    printf("child exit %d\n", status);
     printf("fresh mapping: %d\n", fresh[0]);
     printf("made read-only: %c\n", ro[0]);
     printf("file mapping: %c\n", filed[0]);
